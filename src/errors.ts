@@ -1,0 +1,97 @@
+// Error taxonomy shared by every layer (design.md §3, style.md "Errors").
+// Each error has a stable UPPER_SNAKE `code` for tests and scripts, a sysexits exit code, an optional
+// `hint` telling the user what to do next, and structured `details` with the numbers behind it.
+
+export const ExitCode = {
+  OK: 0,
+  USAGE: 64,
+  CORRUPT: 65,
+  NOT_FOUND: 66,
+  UNSUPPORTED: 69,
+  INTERNAL: 70,
+  IO: 74,
+  REFUSED: 77,
+  INTERRUPTED: 130,
+} as const;
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+export interface AppErrorOptions {
+  hint?: string;
+  details?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+export class AppError extends Error {
+  readonly code: string;
+  readonly exitCode: ExitCodeValue;
+  readonly hint: string | undefined;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: string, exitCode: ExitCodeValue, message: string, options: AppErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.exitCode = exitCode;
+    this.hint = options.hint;
+    this.details = options.details ?? {};
+  }
+}
+
+/** The caller asked for something malformed (bad option, bad path syntax). */
+export class UsageError extends AppError {
+  constructor(code: string, message: string, options?: AppErrorOptions) {
+    super(code, ExitCode.USAGE, message, options);
+  }
+}
+
+/** The bytes on the medium are wrong: a damaged structure. */
+export class CorruptError extends AppError {
+  constructor(code: string, message: string, options?: AppErrorOptions) {
+    super(code, ExitCode.CORRUPT, message, options);
+  }
+}
+
+/** A source, partition, filesystem, user or path that does not exist. */
+export class NotFoundError extends AppError {
+  constructor(code: string, message: string, options?: AppErrorOptions) {
+    super(code, ExitCode.NOT_FOUND, message, options);
+  }
+}
+
+/** Valid data that uses a feature this tool does not support. */
+export class UnsupportedError extends AppError {
+  constructor(code: string, message: string, options?: AppErrorOptions) {
+    super(code, ExitCode.UNSUPPORTED, message, options);
+  }
+}
+
+/** The device failed: read error, short read, cannot open. */
+export class IoError extends AppError {
+  constructor(code: string, message: string, options?: AppErrorOptions) {
+    super(code, ExitCode.IO, message, options);
+  }
+}
+
+/** A safety check refused the operation (mounted, no rights, error state). */
+export class RefusedError extends AppError {
+  constructor(code: string, message: string, options?: AppErrorOptions) {
+    super(code, ExitCode.REFUSED, message, options);
+  }
+}
+
+/** A bug in this tool: an invariant did not hold. */
+export class InternalError extends AppError {
+  constructor(code: string, message: string, options?: AppErrorOptions) {
+    super(code, ExitCode.INTERNAL, message, options);
+  }
+}
+
+/** Turns anything thrown into an AppError; unknown errors become INTERNAL (exit 70). */
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new InternalError('INTERNAL', `internal error: ${message}`, {
+    cause: err,
+    hint: 'this is a bug in haos-rescue; run again with --verbose and report the output',
+  });
+}
