@@ -1,0 +1,88 @@
+// Indirect block maps of ext2/ext3 files (kernel Documentation/filesystems/ext4/ifork.rst, "Direct/
+// Indirect Block Addressing"): i_block[0..11] direct, [12] single, [13] double, [14] triple indirect.
+// mapBlockMap turns them into the same sorted runs as an extent tree, merging physically contiguous blocks;
+// zero pointers are holes. Only the blocks below the file size are mapped, so a damaged pointer past EOF
+// does not matter, and a crafted map cannot make us read more indirect blocks than the file needs.
+
+import { CorruptError } from '../errors.js';
+import type { Extent, ExtentContext } from './extent.js';
+
+function u32(b: Uint8Array, i: number): number {
+  const o = i * 4;
+  return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16)) + b[o + 3]! * 0x1000000;
+}
+
+class RunBuilder {
+  readonly runs: Extent[] = [];
+
+  add(logical: number, physical: number): void {
+    const last = this.runs[this.runs.length - 1];
+    if (last && last.physical !== 0 && physical !== 0 && last.logical + last.length === logical && last.physical + last.length === physical) {
+      last.length++;
+    } else if (physical !== 0) {
+      this.runs.push({ logical, physical, length: 1, uninit: false });
+    }
+  }
+}
+
+/**
+ * `allocatedBlocks` (from i_blocks) bounds the work: a legitimate map never points to more blocks than the
+ * inode owns, so a crafted map whose pointers all repeat one block is refused instead of looping.
+ */
+export async function mapBlockMap(iBlock: Uint8Array, blockCountNeeded: number, allocatedBlocks: number, ctx: ExtentContext): Promise<Extent[]> {
+  const perBlock = ctx.blockSize / 4;
+  const runs = new RunBuilder();
+  let budget = allocatedBlocks + 4;
+  const check = (block: number): void => {
+    if (--budget < 0) {
+      throw new CorruptError('BAD_BLOCK_MAP', `corrupt block map in inode ${ctx.ino}: it points to more blocks than the inode owns (${allocatedBlocks})`, {
+        details: { ino: ctx.ino, allocatedBlocks },
+      });
+    }
+    if (block >= ctx.blocksCount) {
+      throw new CorruptError('BAD_BLOCK_POINTER', `corrupt block map in inode ${ctx.ino}: block ${block} is outside the filesystem (${ctx.blocksCount} blocks)`, {
+        details: { ino: ctx.ino, block },
+      });
+    }
+  };
+  let logical = 0;
+  for (let i = 0; i < 12 && logical < blockCountNeeded; i++, logical++) {
+    const b = u32(iBlock, i);
+    if (b !== 0) check(b);
+    runs.add(logical, b);
+  }
+  const spans = [perBlock, perBlock * perBlock, perBlock * perBlock * perBlock];
+  for (let level = 0; level < 3 && logical < blockCountNeeded; level++) {
+    const ptr = u32(iBlock, 12 + level);
+    const span = spans[level]!;
+    if (ptr !== 0) {
+      check(ptr);
+      await walkIndirect(ptr, level, logical, blockCountNeeded, ctx, runs, check);
+    }
+    logical += span;
+  }
+  return runs.runs;
+}
+
+async function walkIndirect(
+  block: number,
+  level: number,
+  firstLogical: number,
+  limit: number,
+  ctx: ExtentContext,
+  runs: RunBuilder,
+  check: (b: number) => void,
+): Promise<void> {
+  const perBlock = ctx.blockSize / 4;
+  const data = await ctx.readBlock(block);
+  const childSpan = perBlock ** level;
+  for (let i = 0; i < perBlock; i++) {
+    const logical = firstLogical + i * childSpan;
+    if (logical >= limit) break;
+    const ptr = u32(data, i);
+    if (ptr === 0) continue;
+    check(ptr);
+    if (level === 0) runs.add(logical, ptr);
+    else await walkIndirect(ptr, level - 1, logical, limit, ctx, runs, check);
+  }
+}

@@ -1,0 +1,92 @@
+// Reading a file's bytes from its runs (extents or a flattened block map). Large files are read run by
+// run in big reads (up to CHUNK_BYTES), never block by block; holes and uninitialised extents come back as
+// zeros; the last block is cut at the file size. Inline-data files are served from the inode itself.
+
+import type { BlockDevice } from '../device/block-device.js';
+import { CorruptError } from '../errors.js';
+import type { Extent } from './extent.js';
+
+export const CHUNK_BYTES = 8 * 1024 * 1024;
+
+export interface FileLayout {
+  ino: number;
+  sizeBytes: number;
+  blockSize: number;
+  /** Sorted, non-overlapping runs; null for inline data. */
+  runs: Extent[] | null;
+  /** Inline file contents (i_block head + system.data tail), when the inode has inline data. */
+  inline: Uint8Array | null;
+}
+
+/** Index of the first run that ends after `logical` (binary search). */
+function firstRunAfter(runs: Extent[], logical: number): number {
+  let lo = 0;
+  let hi = runs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const r = runs[mid]!;
+    if (r.logical + r.length <= logical) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Yields the file's bytes from `start` to `end` (exclusive, clamped to the size) in pieces of at most
+ * `chunkBytes`. Each piece is a fresh Buffer the caller may keep.
+ */
+export async function* readFileRange(
+  device: BlockDevice,
+  layout: FileLayout,
+  start = 0,
+  end = layout.sizeBytes,
+  chunkBytes = CHUNK_BYTES,
+): AsyncGenerator<Buffer> {
+  end = Math.min(end, layout.sizeBytes);
+  if (start >= end) return;
+  if (layout.inline) {
+    yield inlineRange(layout, start, end);
+    return;
+  }
+  const runs = layout.runs ?? [];
+  const bs = layout.blockSize;
+  let pos = start;
+  let i = firstRunAfter(runs, Math.floor(pos / bs));
+  while (pos < end) {
+    const run = runs[i];
+    const runStart = run ? run.logical * bs : Infinity;
+    if (pos < runStart) {
+      // A hole up to the next run (or to the end of the file).
+      const n = Math.min(end, runStart) - pos;
+      for (let done = 0; done < n; done += chunkBytes) yield Buffer.alloc(Math.min(chunkBytes, n - done));
+      pos += n;
+      continue;
+    }
+    const r = run!;
+    const runEnd = Math.min(end, (r.logical + r.length) * bs);
+    while (pos < runEnd) {
+      const n = Math.min(chunkBytes, runEnd - pos);
+      if (r.uninit) yield Buffer.alloc(n);
+      else yield await device.read(r.physical * bs + (pos - r.logical * bs), n);
+      pos += n;
+    }
+    i++;
+  }
+}
+
+function inlineRange(layout: FileLayout, start: number, end: number): Buffer {
+  const data = layout.inline!;
+  if (end > data.length) {
+    throw new CorruptError('BAD_INLINE_DATA', `inode ${layout.ino} says it holds ${layout.sizeBytes} bytes inline, but only ${data.length} are stored`, {
+      details: { ino: layout.ino, sizeBytes: layout.sizeBytes, stored: data.length },
+    });
+  }
+  return Buffer.from(data.subarray(start, end));
+}
+
+/** Reads a whole (small) file or range into one Buffer. */
+export async function readFileBytes(device: BlockDevice, layout: FileLayout, start = 0, end = layout.sizeBytes): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of readFileRange(device, layout, start, end)) parts.push(part);
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}

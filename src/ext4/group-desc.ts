@@ -1,0 +1,107 @@
+// Block group descriptors (kernel Documentation/filesystems/ext4/group_descr.rst): 32 bytes, or
+// s_desc_size (64) with the 64bit feature. Without meta_bg they follow the superblock contiguously; with
+// meta_bg, descriptor block i (i >= s_first_meta_bg) lives in the first group of meta group i, after that
+// group's superblock backup if it has one (as libext2fs ext2fs_descriptor_block_loc2).
+// Descriptor blocks are read lazily: `info` on a 1 TiB disk must not read every one of them.
+
+import { FieldReader } from '../bytes.js';
+import type { BlockDevice } from '../device/block-device.js';
+import { CorruptError } from '../errors.js';
+import { Incompat, RoCompat } from './features.js';
+import type { Superblock } from './superblock.js';
+import { is64Bit } from './superblock.js';
+
+export interface GroupDesc {
+  blockBitmap: number;
+  inodeBitmap: number;
+  inodeTable: number; // bg_inode_table_lo/hi
+  flags: number; // bg_flags: 1 INODE_UNINIT, 2 BLOCK_UNINIT, 4 ITABLE_ZEROED
+  itableUnused: number;
+}
+
+export const BG_INODE_UNINIT = 0x1;
+
+export function parseGroupDesc(bytes: Uint8Array, is64: boolean, group: number): GroupDesc {
+  const r = new FieldReader(bytes, `group descriptor ${group}`);
+  const hi = (offset: number): number => (is64 && bytes.length >= 64 ? r.u32(offset) * 0x100000000 : 0);
+  return {
+    blockBitmap: r.u32(0x0) + hi(0x20),
+    inodeBitmap: r.u32(0x4) + hi(0x24),
+    inodeTable: r.u32(0x8) + hi(0x28),
+    flags: r.u16(0x12),
+    itableUnused: r.u16(0x1c) + (is64 && bytes.length >= 64 ? r.u16(0x32) * 0x10000 : 0),
+  };
+}
+
+/** Whether `group` holds a superblock backup (sparse_super: 0, 1 and powers of 3, 5, 7). */
+export function groupHasSuper(sb: Superblock, group: number): boolean {
+  if (group === 0) return true;
+  if ((sb.compat & 0x200) !== 0) return group === sb.backupBgs[0] || group === sb.backupBgs[1];
+  if (group <= 1 || (sb.roCompat & RoCompat.SPARSE_SUPER) === 0) return true;
+  if (group % 2 === 0) return false;
+  for (const base of [3, 5, 7]) {
+    let n = base;
+    while (n < group) n *= base;
+    if (n === group) return true;
+  }
+  return false;
+}
+
+export class GroupDescTable {
+  private readonly descPerBlock: number;
+  private readonly blocks = new Map<number, Promise<Uint8Array>>();
+  private readonly is64: boolean;
+
+  constructor(
+    private readonly device: BlockDevice,
+    private readonly sb: Superblock,
+    /** Block number of the superblock copy in use; descriptors follow it (primary: firstDataBlock). */
+    private readonly superBlockNumber: number,
+  ) {
+    this.is64 = is64Bit(sb);
+    this.descPerBlock = sb.blockSize / sb.descSize;
+  }
+
+  /** Block number of descriptor block `index` (libext2fs ext2fs_descriptor_block_loc2). */
+  descBlockLocation(index: number): number {
+    const sb = this.sb;
+    const metaBg = (sb.incompat & Incompat.META_BG) !== 0;
+    if (!metaBg || index < sb.firstMetaBg) return this.superBlockNumber + 1 + index;
+    const group = index * this.descPerBlock;
+    const groupFirst = sb.firstDataBlock + group * sb.blocksPerGroup;
+    return groupFirst + (groupHasSuper(sb, group) ? 1 : 0);
+  }
+
+  private descBlock(index: number): Promise<Uint8Array> {
+    let p = this.blocks.get(index);
+    if (!p) {
+      const block = this.descBlockLocation(index);
+      if (block >= this.sb.blocksCount) {
+        p = Promise.reject(
+          new CorruptError('BAD_GROUP_DESC_LOCATION', `group descriptor block ${index} would be at block ${block}, past the end of the filesystem`),
+        );
+      } else {
+        p = this.device.read(block * this.sb.blockSize, this.sb.blockSize);
+      }
+      p.catch(() => this.blocks.delete(index));
+      this.blocks.set(index, p);
+    }
+    return p;
+  }
+
+  async get(group: number): Promise<GroupDesc> {
+    if (!Number.isInteger(group) || group < 0 || group >= this.sb.groupCount) {
+      throw new CorruptError('BAD_GROUP', `block group ${group} does not exist (the filesystem has ${this.sb.groupCount})`);
+    }
+    const index = Math.floor(group / this.descPerBlock);
+    const block = await this.descBlock(index);
+    const offset = (group % this.descPerBlock) * this.sb.descSize;
+    const gd = parseGroupDesc(block.subarray(offset, offset + this.sb.descSize), this.is64, group);
+    if (gd.inodeTable === 0 || gd.inodeTable >= this.sb.blocksCount) {
+      throw new CorruptError('BAD_INODE_TABLE', `group ${group} says its inode table is at block ${gd.inodeTable}, outside the filesystem`, {
+        details: { group, inodeTable: gd.inodeTable },
+      });
+    }
+    return gd;
+  }
+}

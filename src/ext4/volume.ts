@@ -1,0 +1,261 @@
+// An opened ext4 filesystem: inodes by number, file layouts, directories, symlinks and path lookup.
+// Every structure read from disk is validated on the way; a damaged inode, extent or directory block is
+// an error for the path that needs it, never for the whole filesystem.
+
+import type { BlockDevice } from '../device/block-device.js';
+import { CorruptError, NotFoundError, UnsupportedError, UsageError } from '../errors.js';
+import { mapBlockMap } from './block-map.js';
+import { LruCache } from './block-cache.js';
+import { type DirEntry, parseDirBlock, parseInlineDir } from './dir.js';
+import { type Extent, type ExtentContext, mapExtents } from './extent.js';
+import { Incompat } from './features.js';
+import { type FileLayout, readFileBytes, readFileRange } from './file-data.js';
+import { GroupDescTable } from './group-desc.js';
+import { type Inode, InodeFlags, inlineDataTail, isFastSymlink, parseInode } from './inode.js';
+import { splitPath, unescapeComponent } from './path.js';
+import { type Superblock, type SuperblockLocation, checkSupported, readSuperblock } from './superblock.js';
+
+export const ROOT_INO = 2;
+const MAX_SYMLINK_HOPS = 40;
+const ITABLE_READ_BLOCKS = 16;
+const MAX_DIR_BYTES = 256 * 1024 * 1024;
+
+export interface Ext4OpenOptions {
+  /** Use this superblock location instead of searching (after journal replay, for instance). */
+  superblock?: SuperblockLocation;
+}
+
+export class Ext4Volume {
+  readonly sb: Superblock;
+  readonly warnings: string[] = [];
+  private readonly groups: GroupDescTable;
+  private readonly itableCache = new LruCache<number, Promise<Uint8Array>>(256);
+  private readonly metaCache = new LruCache<number, Promise<Uint8Array>>(1024);
+  private readonly inodeCache = new LruCache<number, Inode>(4096);
+  private readonly dirCache = new LruCache<number, Promise<DirEntry[]>>(64);
+
+  private constructor(
+    readonly device: BlockDevice,
+    readonly superblockLocation: SuperblockLocation,
+  ) {
+    this.sb = superblockLocation.superblock;
+    const sbBlock = Math.floor(superblockLocation.byteOffset / this.sb.blockSize);
+    this.groups = new GroupDescTable(device, this.sb, superblockLocation.byteOffset === 1024 ? this.sb.firstDataBlock : sbBlock);
+    if (superblockLocation.primaryProblem) {
+      this.warnings.push(`primary superblock unusable (${superblockLocation.primaryProblem}); using the backup at byte ${superblockLocation.byteOffset}`);
+    }
+  }
+
+  static async open(device: BlockDevice, options: Ext4OpenOptions = {}): Promise<Ext4Volume> {
+    const loc = options.superblock ?? (await readSuperblock(device));
+    checkSupported(loc.superblock);
+    const fsBytes = loc.superblock.blocksCount * loc.superblock.blockSize;
+    const vol = new Ext4Volume(device, loc);
+    if (fsBytes > device.sizeBytes) {
+      vol.warnings.push(`the filesystem is ${fsBytes} bytes but ${device.description} holds only ${device.sizeBytes}: the card or image is truncated; files in the missing part cannot be read`);
+    }
+    return vol;
+  }
+
+  get blockSize(): number {
+    return this.sb.blockSize;
+  }
+
+  /** Reads a metadata block through the cache. Throws for block numbers outside the filesystem. */
+  readMetaBlock(block: number): Promise<Uint8Array> {
+    let p = this.metaCache.get(block);
+    if (!p) {
+      p = this.readBlockUncached(block);
+      p.catch(() => this.metaCache.delete(block));
+      this.metaCache.set(block, p);
+    }
+    return p;
+  }
+
+  private readBlockUncached(block: number): Promise<Uint8Array> {
+    if (!Number.isInteger(block) || block < 0 || block >= this.sb.blocksCount) {
+      return Promise.reject(new CorruptError('BAD_BLOCK_NUMBER', `block ${block} is outside the filesystem (${this.sb.blocksCount} blocks)`));
+    }
+    return this.device.read(block * this.sb.blockSize, this.sb.blockSize);
+  }
+
+  async readInode(ino: number): Promise<Inode> {
+    const cached = this.inodeCache.get(ino);
+    if (cached) return cached;
+    if (!Number.isInteger(ino) || ino < 1 || ino > this.sb.inodesCount) {
+      throw new CorruptError('BAD_INODE_NUMBER', `inode ${ino} does not exist (the filesystem has ${this.sb.inodesCount})`, { details: { ino } });
+    }
+    const { inodesPerGroup, inodeSize, blockSize } = this.sb;
+    const group = Math.floor((ino - 1) / inodesPerGroup);
+    const index = (ino - 1) % inodesPerGroup;
+    const gd = await this.groups.get(group);
+    const byteInTable = index * inodeSize;
+    const tableBlock = Math.floor(byteInTable / blockSize);
+    const chunk = await this.readInodeTableChunk(gd.inodeTable, Math.floor(tableBlock / ITABLE_READ_BLOCKS));
+    const offset = (tableBlock % ITABLE_READ_BLOCKS) * blockSize + (byteInTable % blockSize);
+    const inode = parseInode(chunk.subarray(offset, offset + inodeSize), ino, inodeSize);
+    this.inodeCache.set(ino, inode);
+    return inode;
+  }
+
+  private readInodeTableChunk(tableStart: number, chunkIndex: number): Promise<Uint8Array> {
+    const first = tableStart + chunkIndex * ITABLE_READ_BLOCKS;
+    let p = this.itableCache.get(first);
+    if (!p) {
+      const tableBlocks = Math.ceil((this.sb.inodesPerGroup * this.sb.inodeSize) / this.sb.blockSize);
+      const count = Math.min(ITABLE_READ_BLOCKS, tableBlocks - chunkIndex * ITABLE_READ_BLOCKS, this.sb.blocksCount - first);
+      p = count <= 0
+        ? Promise.reject(new CorruptError('BAD_INODE_TABLE', `inode table block ${first} is outside the filesystem`))
+        : this.device.read(first * this.sb.blockSize, count * this.sb.blockSize);
+      p.catch(() => this.itableCache.delete(first));
+      this.itableCache.set(first, p);
+    }
+    return p;
+  }
+
+  private extentContext(ino: number): ExtentContext {
+    return { ino, blockSize: this.sb.blockSize, blocksCount: this.sb.blocksCount, readBlock: (b) => this.readMetaBlock(b) };
+  }
+
+  private checkReadable(inode: Inode): void {
+    if ((inode.flags & InodeFlags.ENCRYPT) !== 0) {
+      throw new UnsupportedError('ENCRYPTED', `inode ${inode.ino} is encrypted (ext4 encryption), which haos-rescue cannot decrypt`, {
+        details: { ino: inode.ino, feature: 'encrypt' },
+      });
+    }
+  }
+
+  /** Where the file's bytes are: its runs, or its inline data. */
+  async layout(inode: Inode): Promise<FileLayout> {
+    this.checkReadable(inode);
+    const base = { ino: inode.ino, sizeBytes: inode.sizeBytes, blockSize: this.sb.blockSize };
+    if ((inode.flags & InodeFlags.INLINE_DATA) !== 0) {
+      const tail = inlineDataTail(inode);
+      return { ...base, runs: null, inline: Buffer.concat([inode.blockArea, tail]) };
+    }
+    if (inode.kind === 'symlink' && isFastSymlink(inode)) {
+      return { ...base, runs: null, inline: inode.blockArea };
+    }
+    let runs: Extent[];
+    if ((inode.flags & InodeFlags.EXTENTS) !== 0) {
+      runs = await mapExtents(inode.blockArea, this.extentContext(inode.ino));
+    } else {
+      const needed = Math.ceil(inode.sizeBytes / this.sb.blockSize);
+      const allocated = (inode.flags & InodeFlags.HUGE_FILE) !== 0 ? inode.blocks : Math.ceil((inode.blocks * 512) / this.sb.blockSize);
+      runs = await mapBlockMap(inode.blockArea, needed, allocated, this.extentContext(inode.ino));
+    }
+    return { ...base, runs, inline: null };
+  }
+
+  /** Streams the file's bytes in large pieces. */
+  async *stream(inode: Inode, start?: number, end?: number): AsyncGenerator<Buffer> {
+    yield* readFileRange(this.device, await this.layout(inode), start, end);
+  }
+
+  async readFile(inode: Inode, start?: number, end?: number): Promise<Buffer> {
+    return readFileBytes(this.device, await this.layout(inode), start, end);
+  }
+
+  async readLink(inode: Inode): Promise<Buffer> {
+    if (inode.kind !== 'symlink') throw new UsageError('NOT_A_SYMLINK', `inode ${inode.ino} is not a symbolic link`);
+    if (inode.sizeBytes > 4096) {
+      throw new CorruptError('BAD_SYMLINK', `symlink inode ${inode.ino} claims a ${inode.sizeBytes}-byte target (limit 4096)`);
+    }
+    return this.readFile(inode);
+  }
+
+  async readDir(inode: Inode): Promise<DirEntry[]> {
+    let p = this.dirCache.get(inode.ino);
+    if (!p) {
+      p = this.readDirUncached(inode);
+      p.catch(() => this.dirCache.delete(inode.ino));
+      this.dirCache.set(inode.ino, p);
+    }
+    return p;
+  }
+
+  private async readDirUncached(inode: Inode): Promise<DirEntry[]> {
+    if (inode.kind !== 'dir') throw new UsageError('NOT_A_DIRECTORY', `inode ${inode.ino} is not a directory`, { details: { ino: inode.ino } });
+    this.checkReadable(inode);
+    const opts = { dirIno: inode.ino, hasFileType: (this.sb.incompat & Incompat.FILETYPE) !== 0, inodesCount: this.sb.inodesCount };
+    if ((inode.flags & InodeFlags.INLINE_DATA) !== 0) return parseInlineDir(inode.blockArea, inlineDataTail(inode), opts);
+    if (inode.sizeBytes > MAX_DIR_BYTES || inode.sizeBytes % this.sb.blockSize !== 0) {
+      throw new CorruptError('BAD_DIR_SIZE', `directory inode ${inode.ino} has an impossible size ${inode.sizeBytes}`, { details: { ino: inode.ino } });
+    }
+    const layout = await this.layout(inode);
+    const out: DirEntry[] = [];
+    const bs = this.sb.blockSize;
+    for (const run of layout.runs ?? []) {
+      if (run.uninit) continue;
+      const blocksInSize = Math.min(run.length, Math.max(0, inode.sizeBytes / bs - run.logical));
+      if (blocksInSize <= 0) continue;
+      const data = await this.device.read(run.physical * bs, blocksInSize * bs);
+      for (let i = 0; i < blocksInSize; i++) {
+        parseDirBlock(data.subarray(i * bs, (i + 1) * bs), { ...opts, blockIndex: run.logical + i, blockSize: bs }, out);
+      }
+    }
+    return out;
+  }
+
+  /** Finds `name` in the directory; null when absent. Raw bytes, exact match. */
+  async findEntry(dir: Inode, name: Uint8Array): Promise<DirEntry | null> {
+    const entries = await this.readDir(dir);
+    return entries.find((e) => Buffer.compare(e.name, name) === 0) ?? null;
+  }
+
+  /**
+   * Resolves an absolute path from the filesystem root. Symlinks in the middle are followed (absolute
+   * targets from this filesystem's root); the last component is followed only with `followFinal`.
+   */
+  async lookup(path: string, options: { followFinal?: boolean } = {}): Promise<Inode> {
+    return this.resolve(splitPath(path), await this.readInode(ROOT_INO), [], options.followFinal ?? false, { hops: 0 }, path);
+  }
+
+  private async resolve(components: string[], start: Inode, parents: Inode[], followFinal: boolean, state: { hops: number }, original: string): Promise<Inode> {
+    let current = start;
+    const stack = [...parents];
+    for (let i = 0; i < components.length; i++) {
+      const component = components[i]!;
+      if (component === '..') {
+        current = stack.pop() ?? current;
+        continue;
+      }
+      if (current.kind !== 'dir') {
+        throw new NotFoundError('NOT_A_DIRECTORY', `${original}: ${components.slice(0, i).join('/') || '/'} is not a directory`);
+      }
+      const entry = await this.findComponent(current, component, original);
+      const child = await this.readInode(entry.ino);
+      const isLast = i === components.length - 1;
+      if (child.kind === 'symlink' && (!isLast || followFinal)) {
+        if (++state.hops > MAX_SYMLINK_HOPS) throw new NotFoundError('SYMLINK_LOOP', `${original}: too many levels of symbolic links`);
+        const target = (await this.readLink(child)).toString('latin1');
+        const targetParts = splitPath(target);
+        const base = target.startsWith('/') ? await this.readInode(ROOT_INO) : current;
+        const baseStack = target.startsWith('/') ? [] : stack;
+        current = await this.resolve([...targetParts, ...components.slice(i + 1)], base, baseStack, followFinal, state, original);
+        return current;
+      }
+      stack.push(current);
+      current = child;
+    }
+    return current;
+  }
+
+  private async findComponent(dir: Inode, component: string, original: string): Promise<DirEntry> {
+    const entries = await this.readDir(dir);
+    const literal = Buffer.from(component, 'utf8');
+    const escaped = unescapeComponent(component);
+    const hit = entries.find((e) => e.name.equals(literal)) ?? (escaped ? entries.find((e) => e.name.equals(escaped)) : undefined);
+    if (hit) return hit;
+    if ((dir.flags & InodeFlags.CASEFOLD) !== 0) {
+      throw new UnsupportedError('CASEFOLD', `${original}: ${component} not found by exact name in a case-insensitive (casefold) directory; case-insensitive lookup is not supported`, {
+        details: { feature: 'casefold' },
+        hint: 'list the directory with "ls" and use the name exactly as shown',
+      });
+    }
+    throw new NotFoundError('PATH_NOT_FOUND', `${original}: no such file or directory (${component} is missing)`, {
+      details: { path: original, component },
+      hint: 'list the parent directory with "haos-rescue ls SOURCE DIR" to see what is there',
+    });
+  }
+}

@@ -1,0 +1,61 @@
+// Depth-first walk of a directory tree. A directory that cannot be read is reported through `onError`
+// and skipped, so one damaged block does not end a walk of the rest. Hard-linked directories and loops in
+// a damaged tree are cut by remembering the directory inodes already entered.
+
+import { AppError } from '../errors.js';
+import { isDotOrDotDot } from './dir.js';
+import type { Inode } from './inode.js';
+import type { Ext4Volume } from './volume.js';
+
+export interface WalkEntry {
+  /** Path from the walk's start, components joined with "/", raw bytes. */
+  path: Buffer;
+  inode: Inode;
+  depth: number;
+}
+
+export interface WalkOptions {
+  /** Called for a directory entry or directory that could not be read; the walk goes on. */
+  onError?: (path: Buffer, error: AppError) => void;
+  /** Entries are visited in byte order of their names when true (deterministic output). */
+  sorted?: boolean;
+}
+
+const SLASH = Buffer.from('/');
+
+/** Yields every entry below `start` (not `start` itself), parents before children. */
+export async function* walk(vol: Ext4Volume, start: Inode, options: WalkOptions = {}): AsyncGenerator<WalkEntry> {
+  const seen = new Set<number>([start.ino]);
+  const stack: Array<{ dir: Inode; path: Buffer; depth: number }> = [{ dir: start, path: Buffer.alloc(0), depth: 0 }];
+  while (stack.length > 0) {
+    const { dir, path, depth } = stack.pop()!;
+    let entries;
+    try {
+      entries = (await vol.readDir(dir)).filter((e) => !isDotOrDotDot(e.name));
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      options.onError?.(path, err);
+      continue;
+    }
+    if (options.sorted) entries.sort((a, b) => Buffer.compare(a.name, b.name));
+    const subdirs: Array<{ dir: Inode; path: Buffer; depth: number }> = [];
+    for (const entry of entries) {
+      const childPath = path.length === 0 ? entry.name : Buffer.concat([path, SLASH, entry.name]);
+      let inode: Inode;
+      try {
+        inode = await vol.readInode(entry.ino);
+      } catch (err) {
+        if (!(err instanceof AppError)) throw err;
+        options.onError?.(childPath, err);
+        continue;
+      }
+      yield { path: childPath, inode, depth: depth + 1 };
+      if (inode.kind === 'dir' && !seen.has(inode.ino)) {
+        seen.add(inode.ino);
+        subdirs.push({ dir: inode, path: childPath, depth: depth + 1 });
+      }
+    }
+    // Reverse so the first subdirectory is walked first.
+    for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);
+  }
+}
