@@ -55,7 +55,7 @@ export class GroupDescTable {
   constructor(
     private readonly device: BlockDevice,
     private readonly sb: Superblock,
-    /** Block number of the superblock copy in use; descriptors follow it (primary: firstDataBlock). */
+    /** Block number holding the superblock copy in use; the descriptors follow it. */
     private readonly superBlockNumber: number,
   ) {
     this.is64 = is64Bit(sb);
@@ -69,7 +69,9 @@ export class GroupDescTable {
     if (!metaBg || index < sb.firstMetaBg) return this.superBlockNumber + 1 + index;
     const group = index * this.descPerBlock;
     const groupFirst = sb.firstDataBlock + group * sb.blocksPerGroup;
-    return groupFirst + (groupHasSuper(sb, group) ? 1 : 0);
+    // 1 KiB blocks with s_first_data_block 0 (bigalloc): the superblock still takes block 1.
+    const groupZeroAdjust = sb.blockSize === 1024 && sb.firstDataBlock === 0 ? 1 : 0;
+    return groupFirst + (groupHasSuper(sb, group) ? 1 : 0) + groupZeroAdjust;
   }
 
   private descBlock(index: number): Promise<Uint8Array> {

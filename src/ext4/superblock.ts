@@ -91,6 +91,7 @@ export function parseSuperblock(bytes: Uint8Array): Superblock {
     throw new CorruptError('BAD_SUPERBLOCK_MAGIC', `no ext2/3/4 superblock: magic is 0x${magic.toString(16)}, expected 0xef53`);
   }
   const incompat = r.u32(96);
+  if ((incompat & Incompat.JOURNAL_DEV) !== 0) throw journalDeviceError();
   const is64 = (incompat & Incompat.BIT64) !== 0;
   const logBlockSize = r.u32(24);
   const logClusterSize = r.u32(28);
@@ -187,13 +188,15 @@ function validateGeometry(sb: Superblock): void {
   if (sb.firstIno < 11 || sb.firstIno > sb.inodesCount) throw corrupt(`first inode ${sb.firstIno} is impossible`, {});
 }
 
+function journalDeviceError(): UnsupportedError {
+  return new UnsupportedError('JOURNAL_DEVICE', 'this is an external ext4 journal device (journal_dev), not a filesystem', {
+    details: { feature: 'journal_dev' },
+    hint: 'point haos-rescue at the partition holding the filesystem itself',
+  });
+}
+
 /** Throws UnsupportedError (exit 69) when the filesystem needs a feature this reader lacks. */
 export function checkSupported(sb: Superblock): void {
-  if ((sb.incompat & Incompat.JOURNAL_DEV) !== 0) {
-    throw new UnsupportedError('JOURNAL_DEVICE', 'this is an external ext4 journal device, not a filesystem', {
-      hint: 'point haos-rescue at the partition holding the filesystem itself',
-    });
-  }
   const missing = unsupportedIncompat(sb.incompat);
   if (missing.length > 0) {
     throw new UnsupportedError('UNSUPPORTED_FEATURE', `filesystem uses unsupported feature(s): ${missing.join(', ')}`, {
@@ -228,13 +231,15 @@ export async function readSuperblock(device: BlockDevice): Promise<SuperblockLoc
     throw new NotFoundError('NO_FILESYSTEM', `${device.description} is too small (${device.sizeBytes} bytes) to hold an ext4 filesystem`);
   }
   let primaryProblem: string;
+  let primaryHadMagic = true;
   try {
     const sb = parseSuperblock(await device.read(SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE));
     if (sb.checksumValid !== false) return { superblock: sb, byteOffset: SUPERBLOCK_OFFSET, primaryProblem: null };
     primaryProblem = 'primary superblock checksum does not match';
   } catch (err) {
-    if (!(err instanceof AppError) || err.exitCode === 74) throw err;
+    if (!(err instanceof AppError) || err.exitCode !== 65) throw err;
     primaryProblem = err.message;
+    primaryHadMagic = err.code !== 'BAD_SUPERBLOCK_MAGIC';
   }
   for (const offset of backupOffsets(device.sizeBytes)) {
     try {
@@ -246,6 +251,12 @@ export async function readSuperblock(device: BlockDevice): Promise<SuperblockLoc
     } catch (err) {
       if (!(err instanceof AppError) || err.exitCode === 74) throw err;
     }
+  }
+  if (primaryHadMagic) {
+    throw new CorruptError('BAD_SUPERBLOCK', `the ext4 superblock on ${device.description} is damaged and no backup copy is usable: ${primaryProblem}`, {
+      details: { primaryProblem },
+      hint: 'make an image of the card first; e2fsck -b BLOCK on a copy may find a backup further in',
+    });
   }
   throw new NotFoundError('NO_FILESYSTEM', `no ext4 filesystem on ${device.description}: ${primaryProblem}`, {
     details: { primaryProblem },

@@ -18,6 +18,8 @@ import { type Superblock, type SuperblockLocation, checkSupported, readSuperbloc
 export const ROOT_INO = 2;
 const MAX_SYMLINK_HOPS = 40;
 const ITABLE_READ_BLOCKS = 16;
+/** Inode-table bytes kept in memory: enough for the whole table of a typical HAOS data partition. */
+const ITABLE_CACHE_BYTES = 32 * 1024 * 1024;
 const MAX_DIR_BYTES = 256 * 1024 * 1024;
 
 export interface Ext4OpenOptions {
@@ -29,7 +31,7 @@ export class Ext4Volume {
   readonly sb: Superblock;
   readonly warnings: string[] = [];
   private readonly groups: GroupDescTable;
-  private readonly itableCache = new LruCache<number, Promise<Uint8Array>>(256);
+  private readonly itableCache: LruCache<number, Promise<Uint8Array>>;
   private readonly metaCache = new LruCache<number, Promise<Uint8Array>>(1024);
   private readonly inodeCache = new LruCache<number, Inode>(4096);
   private readonly dirCache = new LruCache<number, Promise<DirEntry[]>>(64);
@@ -39,8 +41,9 @@ export class Ext4Volume {
     readonly superblockLocation: SuperblockLocation,
   ) {
     this.sb = superblockLocation.superblock;
+    this.itableCache = new LruCache(Math.max(64, Math.floor(ITABLE_CACHE_BYTES / (ITABLE_READ_BLOCKS * this.sb.blockSize))));
     const sbBlock = Math.floor(superblockLocation.byteOffset / this.sb.blockSize);
-    this.groups = new GroupDescTable(device, this.sb, superblockLocation.byteOffset === 1024 ? this.sb.firstDataBlock : sbBlock);
+    this.groups = new GroupDescTable(device, this.sb, sbBlock);
     if (superblockLocation.primaryProblem) {
       this.warnings.push(`primary superblock unusable (${superblockLocation.primaryProblem}); using the backup at byte ${superblockLocation.byteOffset}`);
     }

@@ -1,0 +1,202 @@
+// The BlockDevice for a source path: an image file, or a disk or partition device node (/dev/sdb,
+// /dev/mmcblk0p8, /dev/rdisk4, \\.\PhysicalDrive2). Opened read-only unless the caller asks to write.
+// Reads loop until every byte arrived: a 0-byte read before the end is a SHORT_READ, never padding.
+// Device nodes report size 0 to stat(), so their size and sector size come from sysfs on Linux and from
+// probing reads elsewhere (probe-size.ts); they are wrapped in alignedDevice because raw devices on
+// Windows and macOS reject unaligned I/O.
+
+import type { BigIntStats } from 'node:fs';
+import { readSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { IoError, UsageError } from '../errors.js';
+import { alignedDevice } from './aligned-device.js';
+import type { BlockDevice } from './block-device.js';
+import { assertOpen, assertWritable, checkRange } from './check-range.js';
+import { mapOsError } from './map-os-error.js';
+import { probeDeviceSize, probeSectorSize, type ReadAt } from './probe-size.js';
+import { readSysfsGeometry } from './sysfs-geometry.js';
+
+export interface FileDeviceOptions {
+  /** Open for writing ('r+'). Default false: read-only ('r'). */
+  writable?: boolean;
+}
+
+/** Largest single read or write handed to the OS; the loops below continue from there. */
+const MAX_IO_CHUNK = 1 << 30;
+
+export async function openFileDevice(path: string, options: FileDeviceOptions = {}): Promise<BlockDevice> {
+  const writable = options.writable ?? false;
+  let handle: FileHandle;
+  try {
+    handle = await open(path, writable ? 'r+' : 'r');
+  } catch (err) {
+    throw mapOsError(err, { op: 'open', path });
+  }
+  try {
+    return await deviceForHandle(handle, path, writable);
+  } catch (err) {
+    // The open handle must not leak; the error that explains why we gave up is the one to report.
+    await handle.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Opens `path`, runs `fn`, and closes the device whether `fn` succeeds or throws. */
+export async function withFileDevice<T>(
+  path: string,
+  options: FileDeviceOptions,
+  fn: (device: BlockDevice) => Promise<T>,
+): Promise<T> {
+  const device = await openFileDevice(path, options);
+  let result: T;
+  try {
+    result = await fn(device);
+  } catch (err) {
+    // A close failure here would hide the failure of `fn`, which is the one the user needs.
+    await device.close().catch(() => undefined);
+    throw err;
+  }
+  await device.close();
+  return result;
+}
+
+async function deviceForHandle(handle: FileHandle, path: string, writable: boolean): Promise<BlockDevice> {
+  let stats: BigIntStats;
+  try {
+    stats = await handle.stat({ bigint: true });
+  } catch (err) {
+    throw mapOsError(err, { op: 'stat', path });
+  }
+  // On Linux open(2) succeeds on a directory; report it as the EISDIR a read would give.
+  if (stats.isDirectory()) throw mapOsError({ code: 'EISDIR' }, { op: 'open', path });
+  if (stats.isFile()) {
+    return new FileDevice(handle, path, toSafeSize(stats.size, path), 1, `image ${path}`, writable);
+  }
+  if (!stats.isBlockDevice() && !stats.isCharacterDevice()) {
+    throw new UsageError('UNSUPPORTED_SOURCE_TYPE', `${path} is neither an image file nor a disk device`, {
+      hint: 'pipes and sockets cannot be read at random offsets; save the image to a file first',
+    });
+  }
+  const { sizeBytes, sectorSize } = await deviceGeometry(handle, path, stats);
+  // Linux card readers open fine with no card in them and report size 0.
+  if (sizeBytes === 0) throw mapOsError({ code: 'ENOMEDIUM' }, { op: 'open', path });
+  return alignedDevice(new FileDevice(handle, path, sizeBytes, sectorSize, path, writable), sectorSize);
+}
+
+/** Size and sector size of a device node: sysfs on Linux, otherwise (or if sysfs lacks it) by probing. */
+async function deviceGeometry(
+  handle: FileHandle,
+  path: string,
+  stats: BigIntStats,
+): Promise<{ sizeBytes: number; sectorSize: number }> {
+  const fromSysfs =
+    process.platform === 'linux' && stats.isBlockDevice()
+      ? await readSysfsGeometry(stats.rdev)
+      : { sizeBytes: undefined, sectorSize: undefined };
+  const readAt: ReadAt = async (buffer, byteOffset) => (await handle.read(buffer, 0, buffer.length, byteOffset)).bytesRead;
+  try {
+    const sectorSize = fromSysfs.sectorSize ?? (await probeSectorSize(readAt));
+    const sizeBytes = fromSysfs.sizeBytes ?? (await probeDeviceSize(readAt, sectorSize, path)).sizeBytes;
+    return { sizeBytes, sectorSize };
+  } catch (err) {
+    throw mapOsError(err, { op: 'read', path });
+  }
+}
+
+function toSafeSize(size: bigint, path: string): number {
+  if (size > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new IoError('SIZE_TOO_LARGE', `${path} reports a size of ${size} bytes, more than this tool can address`);
+  }
+  return Number(size);
+}
+
+/** The unaligned device over an open handle; openFileDevice adds alignment for device nodes. */
+class FileDevice implements BlockDevice {
+  private closed = false;
+
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly path: string,
+    readonly sizeBytes: number,
+    readonly sectorSize: number,
+    readonly description: string,
+    readonly writable: boolean,
+  ) {}
+
+  async read(byteOffset: number, length: number): Promise<Buffer> {
+    assertOpen(this.closed, this.description);
+    checkRange(this, 'read', byteOffset, length);
+    // Small reads come from Node's buffer pool (allocUnsafeSlow costs more than the read itself); callers
+    // must use byteOffset when they look at .buffer, which every Uint8Array consumer does anyway.
+    const buffer = Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const want = Math.min(length - done, MAX_IO_CHUNK);
+      let bytesRead: number;
+      try {
+        // Synchronous on purpose: a tree walk makes one small read per directory and inode-table chunk, and
+        // a thread-pool round trip per read cost five times the read itself (measured on f_many_subdirs).
+        bytesRead = readSync(this.handle.fd, buffer, done, want, byteOffset + done);
+      } catch (err) {
+        throw mapOsError(err, { op: 'read', path: this.path, byteOffset: byteOffset + done, length: want });
+      }
+      if (bytesRead === 0) throw this.shortRead(byteOffset, length, done);
+      done += bytesRead;
+    }
+    return buffer;
+  }
+
+  async write(byteOffset: number, data: Uint8Array): Promise<void> {
+    assertOpen(this.closed, this.description);
+    assertWritable(this);
+    checkRange(this, 'write', byteOffset, data.length);
+    let done = 0;
+    while (done < data.length) {
+      const want = Math.min(data.length - done, MAX_IO_CHUNK);
+      let bytesWritten: number;
+      try {
+        ({ bytesWritten } = await this.handle.write(data, done, want, byteOffset + done));
+      } catch (err) {
+        throw mapOsError(err, { op: 'write', path: this.path, byteOffset: byteOffset + done, length: want });
+      }
+      if (bytesWritten === 0) {
+        throw new IoError('SHORT_WRITE', `${this.description} accepted no bytes at byte ${byteOffset + done}`, {
+          details: { byteOffset, length: data.length, bytesWritten: done },
+        });
+      }
+      done += bytesWritten;
+    }
+  }
+
+  async flush(): Promise<void> {
+    assertOpen(this.closed, this.description);
+    // Nothing to make durable, and Windows refuses FlushFileBuffers on a handle without write access.
+    if (!this.writable) return;
+    try {
+      await this.handle.sync();
+    } catch (err) {
+      throw mapOsError(err, { op: 'flush', path: this.path });
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.handle.close();
+    } catch (err) {
+      throw mapOsError(err, { op: 'close', path: this.path });
+    }
+  }
+
+  private shortRead(byteOffset: number, length: number, done: number): IoError {
+    return new IoError(
+      'SHORT_READ',
+      `${this.description} ended early: ${done} of ${length} bytes read at byte ${byteOffset}`,
+      {
+        details: { byteOffset, length, bytesRead: done, sizeBytes: this.sizeBytes },
+        hint: 'the source is shorter than when it was opened; was the card removed or the image truncated?',
+      },
+    );
+  }
+}

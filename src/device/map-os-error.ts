@@ -1,0 +1,95 @@
+// Turns an operating-system error from opening, reading or writing a source into an AppError with a
+// stable code and a hint for the user (design.md §3 exit codes). Pure, so the mapping can be tested
+// with synthetic error objects for cases a test cannot provoke (EACCES as root, EIO, a locked card).
+
+import { AppError, IoError, NotFoundError, RefusedError, UsageError, toAppError } from '../errors.js';
+
+export type DeviceOp = 'open' | 'stat' | 'read' | 'write' | 'flush' | 'close';
+
+export interface OsErrorContext {
+  op: DeviceOp;
+  /** The path as the user gave it. */
+  path: string;
+  byteOffset?: number;
+  length?: number;
+}
+
+const FAILED_CODE: Record<DeviceOp, string> = {
+  open: 'OPEN_FAILED',
+  stat: 'OPEN_FAILED',
+  read: 'READ_FAILED',
+  write: 'WRITE_FAILED',
+  flush: 'FLUSH_FAILED',
+  close: 'CLOSE_FAILED',
+};
+
+/** Maps `err` (usually a NodeJS.ErrnoException) to an AppError; AppErrors pass through unchanged. */
+export function mapOsError(err: unknown, ctx: OsErrorContext, platform: NodeJS.Platform = process.platform): AppError {
+  if (err instanceof AppError) return err;
+  const code = errnoCode(err);
+  if (code === undefined) return toAppError(err);
+  const details = { path: ctx.path, op: ctx.op, errno: code, byteOffset: ctx.byteOffset, length: ctx.length };
+  const options = { cause: err, details };
+  switch (code) {
+    case 'ENOENT':
+    case 'ENOTDIR':
+      return new NotFoundError('SOURCE_NOT_FOUND', `${ctx.path} does not exist`, {
+        ...options,
+        hint: 'check the path; `haos-rescue disks` lists the disks this computer sees',
+      });
+    case 'ENOMEDIUM':
+    case 'ENXIO':
+    case 'ENODEV':
+      return new NotFoundError('NO_MEDIUM', `${ctx.path} has no medium (${code})`, {
+        ...options,
+        hint: 'insert the card or reconnect the disk, then run `haos-rescue disks` again',
+      });
+    case 'EACCES':
+    case 'EPERM':
+      return new RefusedError('NO_PERMISSION', `no permission to ${ctx.op} ${ctx.path}`, {
+        ...options,
+        hint: permissionHint(platform),
+      });
+    case 'EROFS':
+      return new RefusedError('READ_ONLY_MEDIUM', `${ctx.path} is read-only and cannot be opened for writing`, {
+        ...options,
+        hint: 'if this is an SD card, check its write-protect switch; read commands work without writing',
+      });
+    case 'EBUSY':
+      return new RefusedError('DEVICE_BUSY', `${ctx.path} is in use by another program or mounted`, {
+        ...options,
+        hint: 'unmount its partitions and close programs using it, then try again',
+      });
+    case 'EISDIR':
+      return new UsageError('SOURCE_IS_DIRECTORY', `${ctx.path} is a directory, not an image or disk`, {
+        ...options,
+        hint: 'give the image file or the disk device itself, e.g. /dev/sdb',
+      });
+    default:
+      return ioFailure(code, ctx, options);
+  }
+}
+
+function ioFailure(code: string, ctx: OsErrorContext, options: { cause: unknown; details: Record<string, unknown> }): IoError {
+  const where = ctx.byteOffset === undefined ? '' : ` at byte ${ctx.byteOffset}`;
+  const size = ctx.length === undefined ? '' : ` of ${ctx.length} bytes`;
+  const hint =
+    ctx.op === 'read'
+      ? 'the medium may be failing; copy it to an image with ddrescue and run haos-rescue on the image'
+      : undefined;
+  return new IoError(FAILED_CODE[ctx.op], `${ctx.op}${size} failed on ${ctx.path}${where}: ${code}`, {
+    ...options,
+    ...(hint === undefined ? {} : { hint }),
+  });
+}
+
+function permissionHint(platform: NodeJS.Platform): string {
+  if (platform === 'win32') return 'run the terminal with "Run as administrator" to read a whole disk';
+  return 'raw disks need root: run the same command with sudo';
+}
+
+function errnoCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('E') ? code : undefined;
+}

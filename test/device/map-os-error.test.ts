@@ -1,0 +1,72 @@
+// mapOsError with synthetic errno errors, for cases a test cannot provoke (EACCES as root, EIO).
+
+import { describe, expect, it } from 'vitest';
+import { mapOsError } from '../../src/device/map-os-error.js';
+import { IoError, NotFoundError, RefusedError, UsageError } from '../../src/errors.js';
+
+/** What Node's fs gives: an Error with an errno `code`. */
+function osError(code: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`${code}: synthetic`), { code, errno: -1, syscall: 'open' });
+}
+
+describe('mapOsError', () => {
+  it('ENOENT is NotFoundError SOURCE_NOT_FOUND with a hint to check the path', () => {
+    const err = mapOsError(osError('ENOENT'), { op: 'open', path: '/dev/sdz' });
+    expect(err).toBeInstanceOf(NotFoundError);
+    expect(err.code).toBe('SOURCE_NOT_FOUND');
+    expect(err.exitCode).toBe(66);
+    expect(err.hint).toMatch(/check the path/);
+    expect(err.message).toContain('/dev/sdz');
+  });
+
+  it.each(['EACCES', 'EPERM'])('%s is RefusedError NO_PERMISSION with a sudo hint on Linux and macOS', (code) => {
+    for (const platform of ['linux', 'darwin'] as const) {
+      const err = mapOsError(osError(code), { op: 'open', path: '/dev/sdb' }, platform);
+      expect(err).toBeInstanceOf(RefusedError);
+      expect(err.code).toBe('NO_PERMISSION');
+      expect(err.exitCode).toBe(77);
+      expect(err.hint).toMatch(/sudo/);
+    }
+  });
+
+  it('EACCES on Windows hints at "Run as administrator"', () => {
+    const err = mapOsError(osError('EACCES'), { op: 'open', path: '\\\\.\\PhysicalDrive2' }, 'win32');
+    expect(err.code).toBe('NO_PERMISSION');
+    expect(err.hint).toMatch(/Run as administrator/);
+    expect(err.hint).not.toMatch(/sudo/);
+  });
+
+  it('EIO during a read is IoError READ_FAILED carrying the offset', () => {
+    const err = mapOsError(osError('EIO'), { op: 'read', path: '/dev/sdb', byteOffset: 123456, length: 512 });
+    expect(err).toBeInstanceOf(IoError);
+    expect(err.code).toBe('READ_FAILED');
+    expect(err.exitCode).toBe(74);
+    expect(err.details).toMatchObject({ byteOffset: 123456, length: 512, errno: 'EIO' });
+    expect(err.message).toContain('123456');
+    expect(err.cause).toBeInstanceOf(Error);
+  });
+
+  it('EIO during write and flush get their own codes', () => {
+    expect(mapOsError(osError('EIO'), { op: 'write', path: 'x', byteOffset: 0 }).code).toBe('WRITE_FAILED');
+    expect(mapOsError(osError('EIO'), { op: 'flush', path: 'x' }).code).toBe('FLUSH_FAILED');
+  });
+
+  it('EISDIR is a UsageError', () => {
+    const err = mapOsError(osError('EISDIR'), { op: 'read', path: '/tmp' });
+    expect(err).toBeInstanceOf(UsageError);
+    expect(err.code).toBe('SOURCE_IS_DIRECTORY');
+  });
+
+  it('a write-protected card (EROFS) and a busy disk (EBUSY) are refusals with hints', () => {
+    const rofs = mapOsError(osError('EROFS'), { op: 'open', path: '/dev/mmcblk0' });
+    expect(rofs.code).toBe('READ_ONLY_MEDIUM');
+    expect(rofs.hint).toMatch(/write-protect/);
+    expect(mapOsError(osError('EBUSY'), { op: 'open', path: '/dev/sdb' }).code).toBe('DEVICE_BUSY');
+  });
+
+  it('AppErrors pass through; non-errno errors become INTERNAL', () => {
+    const app = new IoError('SHORT_READ', 'x');
+    expect(mapOsError(app, { op: 'read', path: 'x' })).toBe(app);
+    expect(mapOsError(new RangeError('bug'), { op: 'read', path: 'x' }).code).toBe('INTERNAL');
+  });
+});
