@@ -1,0 +1,264 @@
+// Finds the Home Assistant data filesystem on a disk, following haos-format.md §2.5 (detection order),
+// §1.6 and §7.1-§7.3 (locate by ext4 label, never by number or PARTUUID; several data filesystems can
+// coexist) and §6 (Supervised installs on a plain Linux root). The partition layer knows nothing of ext4:
+// the caller passes a probe that looks at one slice and reports its label and a few directories.
+
+import type { BlockDevice } from '../device/block-device.js';
+import { AppError, NotFoundError, UsageError, toAppError } from '../errors.js';
+import { readPartitionTable, type Partition, type PartitionTable } from './table.js';
+
+export interface Slice {
+  byteOffset: number;
+  sizeBytes: number;
+}
+
+export interface ProbeResult {
+  /** ext4 volume label ('' when none). */
+  label: string;
+  hasSupervisorDir: boolean;
+  hasDockerDir: boolean;
+  /** `data` of /etc/hassio.json, when the filesystem is a Linux root with that file. */
+  supervisedDataPath: string | null;
+  /** The filesystem was recognised but something in it could not be read. */
+  error?: string;
+}
+
+/** Looks at one slice of the device; null means "not ext4". */
+export type FilesystemProbe = (slice: Slice) => Promise<ProbeResult | null>;
+
+export interface DiscoverOptions {
+  /** Linux partition number chosen by the user (--partition). */
+  partition?: number;
+  /** Byte offset chosen by the user (--offset); the slice runs to the device end. */
+  offsetBytes?: number;
+}
+
+export interface Candidate {
+  /** Linux partition number; null for the whole device or an --offset slice. */
+  partitionIndex: number | null;
+  partitionName: string | null;
+  byteOffset: number;
+  /** Clipped to the device end for truncated partitions. */
+  sizeBytes: number;
+  /** ext4 label; null when the slice is not ext4 or could not be probed. */
+  label: string | null;
+  probe: ProbeResult | null;
+  /** 1 is best; null when this slice is not a data filesystem by the rules. */
+  rank: number | null;
+  reason: string;
+  error?: string;
+}
+
+export type DataKind = 'haos' | 'supervised' | 'bare';
+
+export interface Discovery {
+  table: PartitionTable;
+  candidates: Candidate[];
+  chosen: Candidate;
+  kind: DataKind;
+  reason: string;
+}
+
+/** ASCII "Hass": the MBR disk signature of HAOS MBR boards (haos-format.md §1.4). */
+export const HAOS_MBR_DISK_SIGNATURE = 0x48617373;
+
+const RANK_SUPERVISED = 7;
+
+const LABEL_RANKS: Record<string, { rank: number; why: string }> = {
+  'hassos-data-dis': { rank: 3, why: 'disabled at first boot because another disk carried hassos-data' },
+  'hassos-data-old': { rank: 4, why: 'stale copy left behind when the data moved to another disk' },
+  'hassos-data-fail': { rank: 5, why: 'target of a failed data-disk move, contents unreliable' },
+};
+
+function rankProbe(p: Partition | null, probe: ProbeResult, table: PartitionTable): { rank: number; why: string } | null {
+  const label = probe.label;
+  if (label === 'hassos-data') {
+    return probe.hasSupervisorDir
+      ? { rank: 1, why: `ext4 label hassos-data with /supervisor${probe.hasDockerDir ? ' and /docker' : ''}` }
+      : { rank: 2, why: 'ext4 label hassos-data, but no /supervisor directory' };
+  }
+  const byLabel = LABEL_RANKS[label];
+  if (byLabel !== undefined) return { rank: byLabel.rank, why: `ext4 label ${label}: ${byLabel.why}` };
+  const name = p?.name ?? null;
+  if (name !== null && (name === 'hassos-data' || name.startsWith('hassos-data-external'))) {
+    return { rank: 6, why: `GPT name ${name}, ext4 label "${label}"` };
+  }
+  if (probe.supervisedDataPath !== null) {
+    return { rank: RANK_SUPERVISED, why: `Supervised install: /etc/hassio.json puts the data in ${probe.supervisedDataPath}` };
+  }
+  if (table.type === 'mbr' && table.diskSignature === HAOS_MBR_DISK_SIGNATURE && p?.index === 4) {
+    return { rank: 8, why: `ext4 "${label}" on partition 4 of an HAOS MBR disk (signature 0x48617373)` };
+  }
+  return null;
+}
+
+async function probeSlice(
+  device: BlockDevice,
+  probe: FilesystemProbe,
+  table: PartitionTable,
+  p: Partition | null,
+  slice: Slice,
+): Promise<Candidate> {
+  const base = { partitionIndex: p?.index ?? null, partitionName: p?.name ?? null, byteOffset: slice.byteOffset };
+  const room = device.sizeBytes - slice.byteOffset;
+  if (room <= 0) {
+    const error = 'starts beyond the end of the device (truncated image)';
+    return { ...base, sizeBytes: 0, label: null, probe: null, rank: null, reason: error, error };
+  }
+  const sizeBytes = Math.min(slice.sizeBytes, room);
+  const clipped = sizeBytes < slice.sizeBytes ? ` (truncated to the ${sizeBytes} bytes present)` : '';
+  let result: ProbeResult | null;
+  try {
+    result = await probe({ byteOffset: slice.byteOffset, sizeBytes });
+  } catch (err) {
+    const error = (err instanceof AppError ? err : toAppError(err)).message;
+    return { ...base, sizeBytes, label: null, probe: null, rank: null, reason: `probe failed: ${error}`, error };
+  }
+  if (result === null) return { ...base, sizeBytes, label: null, probe: null, rank: null, reason: `not ext4${clipped}` };
+  const ranked = rankProbe(p, result, table);
+  const reason = (ranked?.why ?? `ext4 label "${result.label}": not a Home Assistant data filesystem`) + clipped;
+  const candidate: Candidate = { ...base, sizeBytes, label: result.label, probe: result, rank: ranked?.rank ?? null, reason };
+  if (result.error !== undefined) candidate.error = result.error;
+  return candidate;
+}
+
+async function probeAll(device: BlockDevice, probe: FilesystemProbe, table: PartitionTable): Promise<Candidate[]> {
+  if (table.type === 'none') return [await probeSlice(device, probe, table, null, { byteOffset: 0, sizeBytes: device.sizeBytes })];
+  const out: Candidate[] = [];
+  for (const p of table.partitions) {
+    if (p.extended || p.sizeBytes === 0) continue;
+    out.push(await probeSlice(device, probe, table, p, p));
+  }
+  return out;
+}
+
+function describe(c: Candidate): string {
+  if (c.partitionIndex !== null) return `partition ${c.partitionIndex}${c.partitionName ? ` (${c.partitionName})` : ''}`;
+  return c.byteOffset === 0 ? 'the whole device' : `the filesystem at byte ${c.byteOffset}`;
+}
+
+function kindOf(c: Candidate): DataKind {
+  if (c.rank !== null && c.rank !== RANK_SUPERVISED) return 'haos';
+  if (c.probe?.hasSupervisorDir) return 'haos';
+  if (c.probe?.supervisedDataPath != null) return 'supervised';
+  return 'bare';
+}
+
+function formatSize(bytes: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${v} bytes` : `${Number.isInteger(v) ? v : v.toFixed(1)} ${units[u]}`;
+}
+
+function confirmed(c: Candidate): boolean {
+  return c.probe?.hasSupervisorDir === true;
+}
+
+/** Best first: rank, then confirmed by /supervisor, then disk table order. */
+function byPreference(candidates: Candidate[]): Candidate[] {
+  return candidates
+    .map((c, order) => ({ c, order }))
+    .filter(({ c }) => c.rank !== null)
+    .sort((a, b) => a.c.rank! - b.c.rank! || a.order - b.order)
+    .map(({ c }) => c);
+}
+
+function explainChoice(chosen: Candidate, ranked: Candidate[]): string {
+  let reason = `chose ${describe(chosen)}: ${chosen.reason}`;
+  const sameLabel = ranked.filter((c) => c !== chosen && chosen.label !== null && c.label === chosen.label);
+  if (sameLabel.length > 0) {
+    const why = sameLabel.map((c) =>
+      confirmed(chosen) && !confirmed(c) ? `${describe(c)} has no /supervisor` : `${describe(c)} has a higher partition number`,
+    );
+    reason += `; ${sameLabel.length + 1} filesystems are labelled ${chosen.label}, not chosen: ${why.join(', ')}`;
+  }
+  const others = ranked.filter((c) => c !== chosen && !sameLabel.includes(c));
+  if (others.length > 0) reason += `; also seen: ${others.map((c) => `${describe(c)} (${c.reason})`).join('; ')}`;
+  return reason;
+}
+
+function notFound(device: BlockDevice, table: PartitionTable, candidates: Candidate[]): NotFoundError {
+  const what = (c: Candidate): string =>
+    c.error !== undefined && c.probe === null ? `unreadable: ${c.error}` : c.label === null ? 'not ext4' : `ext4 "${c.label}"`;
+  const seen = candidates.map((c) => `${describe(c)}: ${formatSize(c.sizeBytes)}, ${what(c)}`);
+  const hint =
+    table.type === 'none'
+      ? `no partition table and no usable filesystem at byte 0 (${candidates.map(what).join(', ')}); ` +
+        'if this is a whole-disk image check that it is complete, or pass --offset BYTES'
+      : `seen ${seen.join('; ')}; pass --partition N to open one of them anyway`;
+  return new NotFoundError('DATA_NOT_FOUND', `no Home Assistant data filesystem found on ${device.description}`, {
+    hint,
+    details: {
+      tableType: table.type,
+      seen: candidates.map((c) => ({ index: c.partitionIndex, sizeBytes: c.sizeBytes, label: c.label, error: c.error ?? null })),
+    },
+  });
+}
+
+async function discoverAtOffset(device: BlockDevice, probe: FilesystemProbe, offsetBytes: number): Promise<Discovery> {
+  if (!Number.isSafeInteger(offsetBytes) || offsetBytes < 0 || offsetBytes >= device.sizeBytes) {
+    throw new UsageError('OFFSET_OUT_OF_RANGE', `--offset ${offsetBytes} is outside ${device.description} (${device.sizeBytes} bytes)`, {
+      details: { offsetBytes, deviceBytes: device.sizeBytes },
+    });
+  }
+  let table: PartitionTable;
+  try {
+    table = await readPartitionTable(device);
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    table = { type: 'none', partitions: [], warnings: [`partition table unusable: ${err.message}`], sectorSize: 512 };
+  }
+  const chosen = await probeSlice(device, probe, table, null, { byteOffset: offsetBytes, sizeBytes: device.sizeBytes - offsetBytes });
+  const reason = `chose byte offset ${offsetBytes} given by --offset: ${chosen.reason}`;
+  return { table, candidates: [chosen], chosen, kind: kindOf(chosen), reason };
+}
+
+function pickPartition(device: BlockDevice, table: PartitionTable, candidates: Candidate[], n: number): Candidate {
+  const found = candidates.find((c) => c.partitionIndex === n);
+  if (found !== undefined) return found;
+  const available = table.partitions.filter((p) => !p.extended).map((p) => p.index);
+  throw new NotFoundError('PARTITION_NOT_FOUND', `partition ${n} not found on ${device.description}`, {
+    hint:
+      available.length > 0
+        ? `available partitions: ${available.join(', ')}`
+        : 'the device has no partition table; leave out --partition',
+    details: { partition: n, available },
+  });
+}
+
+/**
+ * Finds the data filesystem: the user's --partition or --offset when given, otherwise the best candidate
+ * by the rules of haos-format.md §2.5. A probe that throws is recorded on its candidate, never fatal.
+ * Throws NotFoundError DATA_NOT_FOUND / PARTITION_NOT_FOUND, UsageError for bad options, and the table
+ * reader's CorruptError when the partition table is unusable.
+ */
+export async function discoverData(device: BlockDevice, probe: FilesystemProbe, opts: DiscoverOptions = {}): Promise<Discovery> {
+  if (opts.partition !== undefined && opts.offsetBytes !== undefined) {
+    throw new UsageError('CONFLICTING_OPTIONS', '--partition and --offset cannot be used together');
+  }
+  if (opts.offsetBytes !== undefined) return discoverAtOffset(device, probe, opts.offsetBytes);
+  const n = opts.partition;
+  if (n !== undefined && (!Number.isSafeInteger(n) || n < 1)) {
+    throw new UsageError('INVALID_PARTITION', `--partition ${n} is not a partition number (1, 2, ...)`);
+  }
+  const table = await readPartitionTable(device);
+  const candidates = await probeAll(device, probe, table);
+  if (opts.partition !== undefined) {
+    const chosen = pickPartition(device, table, candidates, opts.partition);
+    const reason = `chose partition ${opts.partition} given by --partition: ${chosen.reason}`;
+    return { table, candidates, chosen, kind: kindOf(chosen), reason };
+  }
+  const ranked = byPreference(candidates);
+  const best = ranked[0];
+  if (best !== undefined) return { table, candidates, chosen: best, kind: kindOf(best), reason: explainChoice(best, ranked) };
+  const whole = candidates[0];
+  if (table.type === 'none' && whole?.probe != null) {
+    return { table, candidates, chosen: whole, kind: kindOf(whole), reason: `no partition table; the whole device is ${whole.reason}` };
+  }
+  throw notFound(device, table, candidates);
+}
