@@ -35,14 +35,14 @@ export function mapOsError(err: unknown, ctx: OsErrorContext, platform: NodeJS.P
     case 'ENOTDIR':
       return new NotFoundError('SOURCE_NOT_FOUND', `${ctx.path} does not exist`, {
         ...options,
-        hint: 'check the path; `haos-rescue disks` lists the disks this computer sees',
+        hint: 'check the path; on Linux `lsblk` lists the disks, on macOS `diskutil list`, on Windows Disk Management',
       });
     case 'ENOMEDIUM':
     case 'ENXIO':
     case 'ENODEV':
       return new NotFoundError('NO_MEDIUM', `${ctx.path} has no medium (${code})`, {
         ...options,
-        hint: 'insert the card or reconnect the disk, then run `haos-rescue disks` again',
+        hint: 'insert the card or reconnect the disk, then run the command again',
       });
     case 'EACCES':
     case 'EPERM':

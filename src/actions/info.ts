@@ -1,0 +1,94 @@
+// `info`: what is on the source: the partition table, the data filesystem and its state, Home Assistant.
+// The result is the JSON contract of design.md §3; the CLI renders it for people.
+
+import { summarize } from '../ha/layout.js';
+import type { OpenedSource } from './source.js';
+
+export interface InfoResult {
+  source: string;
+  sizeBytes: number;
+  partitionTable: 'gpt' | 'mbr' | 'none';
+  hybridMbr: boolean;
+  partitions: Array<{ index: number; name: string | null; offset: number; size: number; label: string | null; truncated: boolean }>;
+  data: {
+    partitionIndex: number | null;
+    offset: number;
+    size: number;
+    label: string;
+    kind: string;
+    reason: string;
+    blockSize: number;
+    blocksCount: number;
+    features: string[];
+    state: 'clean' | 'errors' | 'not cleanly unmounted';
+    needsRecovery: boolean;
+    journalReplayed: boolean;
+    root: string;
+    uuid: string;
+    lastMounted: string | null;
+  };
+  homeAssistant: { version: string | null; configPath: string | null; users: number | null; backups: number | null };
+  otherCandidates: Array<{ partitionIndex: number | null; label: string | null; reason: string }>;
+  warnings: string[];
+}
+
+function uuidString(b: Uint8Array): string {
+  const h = Buffer.from(b).toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+function fsState(state: number, needsRecovery: boolean): InfoResult['data']['state'] {
+  if ((state & 2) !== 0) return 'errors';
+  if ((state & 1) === 0 || needsRecovery) return 'not cleanly unmounted';
+  return 'clean';
+}
+
+export async function info(source: OpenedSource): Promise<InfoResult> {
+  const { discovery, volume, layout } = source;
+  const sb = volume.sb;
+  const labels = new Map(discovery.candidates.map((c) => [c.partitionIndex, c.label]));
+  const ha = await summarize(source.fs, layout);
+  const warnings = [...source.warnings, ...ha.problems];
+  if (source.needsRecovery) {
+    warnings.push(
+      'the journal holds transactions that were never written in place (the card was not cleanly unmounted): ' +
+        'files shown here may be older than the card\'s last state. Journal replay arrives in a later version.',
+    );
+  }
+  return {
+    source: source.path,
+    sizeBytes: source.device.sizeBytes,
+    partitionTable: discovery.table.type,
+    hybridMbr: discovery.table.hybrid ?? false,
+    partitions: discovery.table.partitions.map((p) => ({
+      index: p.index,
+      name: p.name,
+      offset: p.byteOffset,
+      size: p.sizeBytes,
+      label: labels.get(p.index) ?? null,
+      truncated: p.truncated ?? false,
+    })),
+    data: {
+      partitionIndex: discovery.chosen.partitionIndex,
+      offset: discovery.chosen.byteOffset,
+      size: discovery.chosen.sizeBytes,
+      label: sb.label,
+      kind: discovery.kind,
+      reason: discovery.reason,
+      blockSize: sb.blockSize,
+      blocksCount: sb.blocksCount,
+      features: sb.features,
+      state: fsState(sb.state, source.needsRecovery),
+      needsRecovery: source.needsRecovery,
+      journalReplayed: false,
+      root: layout.supervisorPath ?? '/',
+      uuid: uuidString(sb.uuid),
+      lastMounted: sb.lastMounted || null,
+    },
+    homeAssistant: { version: ha.version, configPath: ha.configPath, users: ha.users, backups: ha.backups },
+    otherCandidates: discovery.candidates
+      .filter((c) => c !== discovery.chosen && c.rank !== null)
+      .map((c) => ({ partitionIndex: c.partitionIndex, label: c.label, reason: c.reason })),
+    warnings,
+  };
+}

@@ -1,0 +1,68 @@
+// `ls`: the entries of a directory (or one file) with their metadata, names as display strings
+// (\xNN for bytes that are not UTF-8) plus the raw bytes in hex when they differ.
+
+import { AppError } from '../errors.js';
+import { isDotOrDotDot } from '../ext4/dir.js';
+import type { Inode } from '../ext4/inode.js';
+import { displayName, isValidUtf8 } from '../ext4/path.js';
+import type { Ext4Volume } from '../ext4/volume.js';
+
+export interface ListEntry {
+  name: string;
+  nameHex?: string;
+  type: string;
+  ino: number;
+  size: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  links: number;
+  mtime: string;
+  target?: string;
+  error?: string;
+}
+
+function isoTime(t: { seconds: number; nanoseconds: number }): string {
+  const ms = t.seconds * 1000 + Math.floor(t.nanoseconds / 1e6);
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? String(t.seconds) : d.toISOString();
+}
+
+async function entryFor(vol: Ext4Volume, name: Uint8Array, inode: Inode): Promise<ListEntry> {
+  const e: ListEntry = {
+    name: displayName(name),
+    type: inode.kind,
+    ino: inode.ino,
+    size: inode.sizeBytes,
+    mode: inode.mode & 0o7777,
+    uid: inode.uid,
+    gid: inode.gid,
+    links: inode.linksCount,
+    mtime: isoTime(inode.mtime),
+  };
+  if (!isValidUtf8(name)) e.nameHex = Buffer.from(name).toString('hex');
+  if (inode.kind === 'symlink') e.target = displayName(await vol.readLink(inode));
+  return e;
+}
+
+/** Lists a directory sorted by name; a file path lists the file alone. */
+export async function listDir(vol: Ext4Volume, path: string): Promise<ListEntry[]> {
+  const target = await vol.lookup(path, { followFinal: true });
+  if (target.kind !== 'dir') {
+    const base = path.split('/').filter(Boolean).pop() ?? path;
+    return [await entryFor(vol, Buffer.from(base), target)];
+  }
+  const entries = (await vol.readDir(target)).filter((e) => !isDotOrDotDot(e.name));
+  entries.sort((a, b) => Buffer.compare(a.name, b.name));
+  const out: ListEntry[] = [];
+  for (const e of entries) {
+    try {
+      out.push(await entryFor(vol, e.name, await vol.readInode(e.ino)));
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      const error = err.message;
+      out.push({ name: displayName(e.name), type: 'unknown', ino: e.ino, size: 0, mode: 0, uid: 0, gid: 0, links: 0, mtime: '', error });
+    }
+  }
+  return out;
+}

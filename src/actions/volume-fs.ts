@@ -1,0 +1,40 @@
+// Adapts an Ext4Volume to the ReadOnlyFs interface the Home Assistant layer reads through.
+
+import { AppError } from '../errors.js';
+import { isDotOrDotDot } from '../ext4/dir.js';
+import { displayName } from '../ext4/path.js';
+import type { Ext4Volume } from '../ext4/volume.js';
+import type { ReadOnlyFs } from '../ha/fs.js';
+
+const MAX_WHOLE_FILE_BYTES = 256 * 1024 * 1024;
+
+export function volumeFs(vol: Ext4Volume): ReadOnlyFs {
+  return {
+    async readFile(path) {
+      const inode = await vol.lookup(path, { followFinal: true });
+      if (inode.kind !== 'file') throw new AppError('NOT_A_FILE', 66, `${path} is not a regular file`);
+      if (inode.sizeBytes > MAX_WHOLE_FILE_BYTES) throw new AppError('FILE_TOO_LARGE', 65, `${path} is ${inode.sizeBytes} bytes, too large to read whole`);
+      return vol.readFile(inode);
+    },
+    async listDir(path) {
+      const inode = await vol.lookup(path, { followFinal: true });
+      if (inode.kind !== 'dir') return null;
+      const out = [];
+      for (const e of await vol.readDir(inode)) {
+        if (isDotOrDotDot(e.name)) continue;
+        const child = await vol.readInode(e.ino);
+        out.push({ name: displayName(e.name), kind: child.kind, sizeBytes: child.sizeBytes });
+      }
+      return out;
+    },
+    async exists(path) {
+      try {
+        await vol.lookup(path);
+        return true;
+      } catch (err) {
+        if (err instanceof AppError && err.exitCode === 66) return false;
+        throw err;
+      }
+    },
+  };
+}

@@ -1,0 +1,25 @@
+// `haos-rescue cat SOURCE PATH`: a file's bytes on stdout, streamed in large pieces.
+
+import type { CommandModule } from 'yargs';
+import { dataPath, withSource } from '../../actions/source.js';
+import { UsageError } from '../../errors.js';
+import { warn, writeOut } from '../output.js';
+import { type GlobalArgs, sourceOptions, withSourceArg } from './common.js';
+
+type CatArgs = GlobalArgs & { source: string; path: string };
+
+export const catCommand: CommandModule<GlobalArgs, CatArgs> = {
+  command: 'cat <source> <path>',
+  describe: 'Write a file of the data filesystem to standard output',
+  builder: (y) => withSourceArg(y).positional('path', { type: 'string', demandOption: true, describe: 'absolute path of the file' }) as never,
+  handler: async (argv) => {
+    const path = dataPath(argv.path);
+    await withSource(argv.source, sourceOptions(argv), async (s) => {
+      if (s.needsRecovery) warn('the journal holds unreplayed transactions: this file may be older than the card\'s last state');
+      const inode = await s.volume.lookup(path, { followFinal: true });
+      if (inode.kind === 'dir') throw new UsageError('IS_A_DIRECTORY', `${path} is a directory`, { hint: `list it with: haos-rescue ls ${argv.source} ${path}` });
+      if (inode.kind !== 'file') throw new UsageError('NOT_A_FILE', `${path} is a ${inode.kind}, not a regular file`);
+      for await (const piece of s.volume.stream(inode)) await writeOut(piece);
+    });
+  },
+};

@@ -1,0 +1,53 @@
+// `haos-rescue info SOURCE [--json]`: partition table, data filesystem, state and Home Assistant summary.
+
+import type { CommandModule } from 'yargs';
+import { type InfoResult, info } from '../../actions/info.js';
+import { withSource } from '../../actions/source.js';
+import { printJson, warn, writeOut } from '../output.js';
+import { formatBytes, table } from '../render.js';
+import { type GlobalArgs, sourceOptions, withSourceArg } from './common.js';
+
+function render(r: InfoResult): string {
+  const lines: string[] = [];
+  const tableName = r.partitionTable === 'gpt' ? (r.hybridMbr ? 'GPT (with hybrid MBR)' : 'GPT') : r.partitionTable === 'mbr' ? 'MBR' : 'none (bare filesystem)';
+  lines.push(`Source:           ${r.source} (${formatBytes(r.sizeBytes)})`);
+  lines.push(`Partition table:  ${tableName}`);
+  if (r.partitions.length > 0) {
+    const rows = [['#', 'name', 'offset', 'size', 'filesystem label']];
+    for (const p of r.partitions) {
+      const mark = p.index === r.data.partitionIndex ? ' <- data' : '';
+      rows.push([String(p.index), p.name ?? '', formatBytes(p.offset), formatBytes(p.size) + (p.truncated ? ' (truncated)' : ''), (p.label ?? '') + mark]);
+    }
+    lines.push(table(rows, [0]).replace(/^/gm, '  '));
+  }
+  const d = r.data;
+  const where = d.partitionIndex !== null ? `partition ${d.partitionIndex}` : `offset ${d.offset}`;
+  lines.push(`Data:             ${where}, label "${d.label}" (${d.reason})`);
+  for (const c of r.otherCandidates) lines.push(`                  also seen: ${c.partitionIndex !== null ? `partition ${c.partitionIndex}` : 'whole device'} "${c.label ?? ''}" (${c.reason})`);
+  lines.push(`Filesystem:       ext4, ${formatBytes(d.blocksCount * d.blockSize)}, ${d.blockSize}-byte blocks, UUID ${d.uuid}`);
+  lines.push(`State:            ${d.state}${d.needsRecovery ? ', journal needs recovery' : ''}`);
+  lines.push(`Features:         ${d.features.join(' ')}`);
+  const ha = r.homeAssistant;
+  if (ha.version || ha.users !== null || ha.backups !== null) {
+    lines.push(`Home Assistant:   ${ha.version ?? 'version unknown'}, config in ${ha.configPath}`);
+    lines.push(`                  ${ha.users ?? '?'} user(s), ${ha.backups ?? 0} backup(s)`);
+  } else {
+    lines.push('Home Assistant:   no configuration found on this filesystem');
+  }
+  return lines.join('\n') + '\n';
+}
+
+export const infoCommand: CommandModule<GlobalArgs, GlobalArgs & { source: string }> = {
+  command: 'info <source>',
+  describe: 'Show the disk layout, the data filesystem and the Home Assistant it holds',
+  builder: (y) => withSourceArg(y),
+  handler: async (argv) => {
+    const result = await withSource(argv.source, sourceOptions(argv), (s) => info(s));
+    if (argv.json) {
+      await printJson(result);
+      return;
+    }
+    await writeOut(render(result));
+    for (const w of result.warnings) warn(w);
+  },
+};

@@ -1,0 +1,42 @@
+// `haos-rescue ls SOURCE [PATH] [--long] [--json]`: a directory of the data filesystem.
+
+import type { CommandModule } from 'yargs';
+import { type ListEntry, listDir } from '../../actions/list-dir.js';
+import { dataPath, withSource } from '../../actions/source.js';
+import { printJson, warn, writeOut } from '../output.js';
+import { modeString, table } from '../render.js';
+import { type GlobalArgs, sourceOptions, withSourceArg } from './common.js';
+
+type LsArgs = GlobalArgs & { source: string; path: string; long?: boolean };
+
+function render(entries: ListEntry[], long: boolean): string {
+  if (!long) return entries.map((e) => (e.type === 'dir' ? `${e.name}/` : e.name)).join('\n') + (entries.length ? '\n' : '');
+  const rows = entries.map((e) => [
+    e.error ? '??????????' : modeString(e.type, e.mode),
+    String(e.links),
+    String(e.uid),
+    String(e.gid),
+    String(e.size),
+    e.mtime.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+    e.name + (e.target !== undefined ? ` -> ${e.target}` : '') + (e.error ? `  (unreadable: ${e.error})` : ''),
+  ]);
+  return rows.length ? table(rows, [1, 2, 3, 4]) + '\n' : '';
+}
+
+export const lsCommand: CommandModule<GlobalArgs, LsArgs> = {
+  command: 'ls <source> [path]',
+  describe: 'List a directory of the data filesystem (default: its root)',
+  builder: (y) =>
+    withSourceArg(y)
+      .positional('path', { type: 'string', default: '/', describe: 'absolute path, e.g. /supervisor/backup (/mnt/data/... also works)' })
+      .option('long', { alias: 'l', type: 'boolean', describe: 'show mode, links, owner, size and time' }) as never,
+  handler: async (argv) => {
+    const path = dataPath(argv.path);
+    const entries = await withSource(argv.source, sourceOptions(argv), async (s) => {
+      if (s.needsRecovery && !argv.json) warn('the journal holds unreplayed transactions: what is shown may be older than the card\'s last state');
+      return listDir(s.volume, path);
+    });
+    if (argv.json) await printJson(entries);
+    else await writeOut(render(entries, argv.long ?? false));
+  },
+};

@@ -1,0 +1,68 @@
+// The command line (design.md §3): yargs commands, global options, and the one place that decides the
+// process exit code. Errors print as `error: ...` plus `hint: ...`; a stack trace only with --verbose.
+
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { AppError, ExitCode, UsageError, toAppError } from '../errors.js';
+import { catCommand } from './commands/cat.js';
+import type { GlobalArgs } from './commands/common.js';
+import { infoCommand } from './commands/info.js';
+import { lsCommand } from './commands/ls.js';
+import { errorLines } from './render.js';
+
+export const VERSION = '0.1.0';
+
+function parser(args: string[]) {
+  return yargs(args)
+    .scriptName('haos-rescue')
+    .usage('$0 <command> SOURCE [options]\n\nReads the Home Assistant data on a pulled SD card, SSD or disk image, without writing to it.')
+    .option('partition', { type: 'number', global: true, describe: 'use partition N (Linux numbering, logical partitions from 5)' })
+    .option('offset', { type: 'number', global: true, describe: 'use the filesystem at this byte offset' })
+    .option('replay', { type: 'boolean', global: true, default: true, describe: 'show the state with the ext4 journal replayed in memory (--no-replay: the on-disk state)' })
+    .option('json', { type: 'boolean', global: true, describe: 'print one JSON document on stdout' })
+    .option('verbose', { type: 'boolean', global: true, describe: 'show error codes and stack traces' })
+    .command(infoCommand as never)
+    .command(lsCommand as never)
+    .command(catCommand as never)
+    .demandCommand(1, 'name a command: info, ls or cat')
+    .strict()
+    .version(VERSION)
+    .help()
+    .alias('h', 'help')
+    .epilogue('Exit codes: 0 ok, 64 usage, 65 corrupt data, 66 not found, 69 unsupported, 70 bug, 74 I/O error, 77 refused, 130 interrupted.')
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .fail((msg, err) => {
+      throw err ?? new UsageError('USAGE', msg, { hint: 'run haos-rescue --help for the commands and options' });
+    });
+}
+
+/** Runs the CLI and returns the exit code; never calls process.exit itself. */
+export async function run(args: string[]): Promise<number> {
+  let verbose = args.includes('--verbose');
+  try {
+    const argv = (await parser(args).parseAsync()) as GlobalArgs;
+    verbose = argv.verbose ?? verbose;
+    return ExitCode.OK;
+  } catch (raw) {
+    if (isBrokenPipe(raw)) return ExitCode.OK;
+    const err = raw instanceof AppError ? raw : toAppError(raw);
+    process.stderr.write(`${errorLines(err, verbose || err.exitCode === ExitCode.INTERNAL)}\n`);
+    return err.exitCode;
+  }
+}
+
+function isBrokenPipe(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: string }).code === 'EPIPE';
+}
+
+export async function main(): Promise<void> {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(ExitCode.OK);
+  });
+  process.on('SIGINT', () => {
+    process.stderr.write('\ninterrupted\n');
+    process.exit(ExitCode.INTERRUPTED);
+  });
+  const code = await run(hideBin(process.argv));
+  process.exitCode = code;
+}

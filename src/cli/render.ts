@@ -1,0 +1,48 @@
+// Rendering helpers for people: sizes, modes, tables, and the one-line error format of design.md §3.
+
+import { AppError } from '../errors.js';
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${n} B` : `${v.toFixed(v >= 100 ? 0 : 1)} ${units[u]}`;
+}
+
+const TYPE_CHAR: Record<string, string> = { dir: 'd', symlink: 'l', chardev: 'c', blockdev: 'b', fifo: 'p', socket: 's', file: '-' };
+
+/** ls -l style permission string, e.g. drwxr-xr-x. */
+export function modeString(type: string, mode: number): string {
+  const rwx = (bits: number, special: boolean, specialChar: string): string =>
+    (bits & 4 ? 'r' : '-') + (bits & 2 ? 'w' : '-') + (special ? (bits & 1 ? specialChar : specialChar.toUpperCase()) : bits & 1 ? 'x' : '-');
+  return (
+    (TYPE_CHAR[type] ?? '?') +
+    rwx((mode >> 6) & 7, (mode & 0o4000) !== 0, 's') +
+    rwx((mode >> 3) & 7, (mode & 0o2000) !== 0, 's') +
+    rwx(mode & 7, (mode & 0o1000) !== 0, 't')
+  );
+}
+
+/** Left-aligned columns; numeric columns (by index) right-aligned. */
+export function table(rows: string[][], rightAligned: number[] = []): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return rows
+    .map((row) => row.map((c, i) => (i === row.length - 1 ? c : rightAligned.includes(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  '))
+    .join('\n');
+}
+
+export function errorLines(err: AppError, verbose: boolean): string {
+  const lines = [`error: ${err.message}`];
+  if (err.hint) lines.push(`hint: ${err.hint}`);
+  if (verbose) {
+    lines.push(`code: ${err.code} (exit ${err.exitCode})`);
+    const cause = err.cause instanceof Error ? err.cause : err;
+    if (cause.stack) lines.push(cause.stack);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,79 @@
+// Where Home Assistant keeps things on the data filesystem (haos-format.md §3, §5.1, §5.8, §6):
+// HAOS puts the Supervisor's data in /supervisor and the Core config in /supervisor/homeassistant;
+// a Supervised install keeps it under the `data` path of /etc/hassio.json (default /var/lib/homeassistant).
+
+import { AppError } from '../errors.js';
+import type { ReadOnlyFs } from './fs.js';
+
+export interface HaLayout {
+  kind: 'haos' | 'supervised' | 'unknown';
+  /** Supervisor data folder (/supervisor on HAOS). */
+  supervisorPath: string | null;
+  /** Core configuration folder. */
+  configPath: string | null;
+  /** Folders that may hold backups, in the order the Supervisor lists them. */
+  backupPaths: string[];
+}
+
+export function haosLayout(): HaLayout {
+  return {
+    kind: 'haos',
+    supervisorPath: '/supervisor',
+    configPath: '/supervisor/homeassistant',
+    backupPaths: ['/supervisor/backup', '/supervisor/core/backup', '/supervisor/homeassistant/backups'],
+  };
+}
+
+export function supervisedLayout(dataPath: string): HaLayout {
+  const root = '/' + dataPath.split('/').filter(Boolean).join('/');
+  return {
+    kind: 'supervised',
+    supervisorPath: root,
+    configPath: `${root}/homeassistant`,
+    backupPaths: [`${root}/backup`, `${root}/core/backup`, `${root}/homeassistant/backups`],
+  };
+}
+
+export interface HaSummary {
+  version: string | null;
+  configPath: string | null;
+  users: number | null;
+  backups: number | null;
+  problems: string[];
+}
+
+/** Reads what `info` shows about Home Assistant; a missing or broken file becomes a problem, not an error. */
+export async function summarize(fs: ReadOnlyFs, layout: HaLayout): Promise<HaSummary> {
+  const problems: string[] = [];
+  const attempt = async <T>(what: string, fn: () => Promise<T>): Promise<T | null> => {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      if (err.exitCode !== 66) problems.push(`${what}: ${err.message}`);
+      return null;
+    }
+  };
+  const config = layout.configPath;
+  const version = config ? await attempt('.HA_VERSION', async () => (await fs.readFile(`${config}/.HA_VERSION`)).toString('utf8').trim()) : null;
+  const users = config ? await attempt('.storage/auth', async () => countUsers(await fs.readFile(`${config}/.storage/auth`))) : null;
+  let backups: number | null = null;
+  for (const dir of layout.backupPaths) {
+    const entries = await attempt(dir, () => fs.listDir(dir));
+    if (entries) backups = (backups ?? 0) + entries.filter((e) => e.kind === 'file' && e.name.endsWith('.tar')).length;
+  }
+  return { version: version || null, configPath: config, users, backups, problems };
+}
+
+/** Users in .storage/auth that a person logs in as (system-generated users such as Supervisor left out). */
+export function countUsers(authJson: Buffer): number {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(authJson.toString('utf8'));
+  } catch {
+    throw new AppError('BAD_AUTH_STORE', 65, '.storage/auth is not valid JSON');
+  }
+  const users = (doc as { data?: { users?: unknown } })?.data?.users;
+  if (!Array.isArray(users)) throw new AppError('BAD_AUTH_STORE', 65, '.storage/auth has no data.users list');
+  return users.filter((u) => typeof u === 'object' && u !== null && (u as { system_generated?: boolean }).system_generated !== true).length;
+}

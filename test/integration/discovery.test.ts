@@ -1,0 +1,71 @@
+// Discovery on every HAOS layout the fixtures build (haos-format.md §1-§2, §6), through the CLI as a
+// user runs it: the right data filesystem is chosen, the reason names it, and reading changes no byte.
+
+import { createHash } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BUILT_IMAGES, HA_VERSION, OLD_HA_VERSION, buildFixtures } from '../../fixtures/index.js';
+import { cli, cliJson } from '../helpers/cli.js';
+import { tempDir } from '../helpers/images.js';
+
+const out = tempDir('fixtures-');
+beforeAll(() => buildFixtures(out), 120_000);
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+const sha = (p: string): string => createHash('sha256').update(readFileSync(p)).digest('hex');
+
+describe('discovery on every layout', () => {
+  it.each(Object.entries(BUILT_IMAGES))('%s', (file, expected) => {
+    const image = join(out, file);
+    const before = sha(image);
+    const info = cliJson(['info', image]);
+    expect(info.partitionTable).toBe(expected.table === 'hybrid' ? 'gpt' : expected.table);
+    expect(info.data.partitionIndex).toBe(expected.dataPartitionNumber);
+    expect(info.data.offset).toBe(expected.dataOffsetBytes);
+    expect(info.data.label).toBe(expected.dataLabel);
+    expect(info.homeAssistant.version).toBe(HA_VERSION);
+    expect(info.homeAssistant.users).toBe(2);
+    expect(info.homeAssistant.backups).toBeGreaterThanOrEqual(2);
+    if (expected.table === 'hybrid') expect(info.hybridMbr).toBe(true);
+    expect(sha(image)).toBe(before);
+  });
+
+  it('prefers the live hassos-data over a stale hassos-data-old and says so', () => {
+    const info = cliJson(['info', join(out, 'haos-with-old.img')]);
+    expect(info.data.reason).toMatch(/hassos-data/);
+    expect(info.otherCandidates.map((c: { label: string }) => c.label)).toContain('hassos-data-old');
+    const text = cli(['info', join(out, 'haos-with-old.img')]).text;
+    expect(text).toMatch(/also seen: partition 8 "hassos-data-old"/);
+  });
+
+  it('--partition picks the stale copy when asked', () => {
+    const r = cli(['cat', join(out, 'haos-with-old.img'), '/supervisor/homeassistant/.HA_VERSION', '--partition', '8']);
+    expect(r.code).toBe(0);
+    expect(r.text.trim()).toBe(OLD_HA_VERSION);
+  });
+
+  it('--offset reads a filesystem at a byte offset', () => {
+    const r = cli(['cat', join(out, 'haos-mbr.img'), '/supervisor/homeassistant/.HA_VERSION', '--offset', String(16 * 1024 * 1024)]);
+    expect(r.code).toBe(0);
+    expect(r.text.trim()).toBe(HA_VERSION);
+  });
+
+  it('a Supervised root is found through /etc/hassio.json', () => {
+    const info = cliJson(['info', join(out, 'supervised-root.img')]);
+    expect(info.data.kind).toBe('supervised');
+    expect(info.homeAssistant.configPath).toBe('/var/lib/homeassistant/homeassistant');
+  });
+
+  it('a partition number that does not exist is exit 66 listing the ones that do', () => {
+    const r = cli(['info', join(out, 'haos-gpt.img'), '--partition', '12']);
+    expect(r.code).toBe(66);
+    expect(r.stderr).toMatch(/^error: .*12/m);
+  });
+
+  it('a partition that holds no ext4 is exit 66 with a hint', () => {
+    const r = cli(['info', join(out, 'haos-gpt.img'), '--partition', '2']);
+    expect(r.code).toBe(66);
+    expect(r.stderr).toMatch(/^hint: /m);
+  });
+});
