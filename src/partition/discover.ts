@@ -164,7 +164,7 @@ function byPreference(candidates: Candidate[]): Candidate[] {
   return candidates
     .map((c, order) => ({ c, order }))
     .filter(({ c }) => c.rank !== null)
-    .sort((a, b) => a.c.rank! - b.c.rank! || a.order - b.order)
+    .sort((a, b) => a.c.rank! - b.c.rank! || Number(confirmed(b.c)) - Number(confirmed(a.c)) || a.order - b.order)
     .map(({ c }) => c);
 }
 

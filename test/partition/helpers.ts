@@ -88,7 +88,7 @@ export class ImageFileDevice implements BlockDevice {
   }
 }
 
-/** Opens every image given, runs `fn`, closes them. */
+/** Opens an image file as a read-only device, runs `fn`, closes it. */
 export async function withImage<T>(filePath: string, fn: (dev: ImageFileDevice) => Promise<T>, sectorSize = 1): Promise<T> {
   const dev = new ImageFileDevice(filePath, sectorSize);
   try {
