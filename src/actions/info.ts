@@ -23,6 +23,17 @@ export interface InfoResult {
     state: 'clean' | 'errors' | 'not cleanly unmounted';
     needsRecovery: boolean;
     journalReplayed: boolean;
+    journal: {
+      /** First and one-past-last transaction IDs of the replayed range. */
+      firstTransaction: number | null;
+      endTransaction: number | null;
+      transactions: number;
+      blocksReplayed: number;
+      revokedBlocksSkipped: number;
+      failedCommit: number | null;
+      notReplayed: string | null;
+      problems: string[];
+    } | null;
     root: string;
     uuid: string;
     lastMounted: string | null;
@@ -49,12 +60,6 @@ export async function info(source: OpenedSource): Promise<InfoResult> {
   const labels = new Map(discovery.candidates.map((c) => [c.partitionIndex, c.label]));
   const ha = await summarize(source.fs, layout);
   const warnings = [...source.warnings, ...ha.problems];
-  if (source.needsRecovery) {
-    warnings.push(
-      'the journal holds transactions that were never written in place (the card was not cleanly unmounted): ' +
-        'files shown here may be older than the card\'s last state. Journal replay arrives in a later version.',
-    );
-  }
   return {
     source: source.path,
     sizeBytes: source.device.sizeBytes,
@@ -80,7 +85,8 @@ export async function info(source: OpenedSource): Promise<InfoResult> {
       features: sb.features,
       state: fsState(sb.state, source.needsRecovery),
       needsRecovery: source.needsRecovery,
-      journalReplayed: false,
+      journalReplayed: source.journal.replayed,
+      journal: journalInfo(source),
       root: layout.supervisorPath ?? '/',
       uuid: uuidString(sb.uuid),
       lastMounted: sb.lastMounted || null,
@@ -90,5 +96,21 @@ export async function info(source: OpenedSource): Promise<InfoResult> {
       .filter((c) => c !== discovery.chosen && c.rank !== null)
       .map((c) => ({ partitionIndex: c.partitionIndex, label: c.label, reason: c.reason })),
     warnings,
+  };
+}
+
+function journalInfo(source: OpenedSource): InfoResult['data']['journal'] {
+  const j = source.journal;
+  if (!j.needsRecovery) return null;
+  const r = j.report;
+  return {
+    firstTransaction: r ? r.firstTransaction : null,
+    endTransaction: r ? r.endTransaction : null,
+    transactions: r?.transactions ?? 0,
+    blocksReplayed: r?.blocksReplayed ?? 0,
+    revokedBlocksSkipped: r?.revokeHits ?? 0,
+    failedCommit: r?.failedCommit ?? null,
+    notReplayed: j.notReplayed,
+    problems: [...(r?.problems ?? []), ...(r?.error ? [r.error] : [])],
   };
 }

@@ -7,6 +7,8 @@ import { sliceDevice } from '../device/slice-device.js';
 import { AppError, NotFoundError } from '../errors.js';
 import { needsRecovery } from '../ext4/superblock.js';
 import { Ext4Volume } from '../ext4/volume.js';
+import { type JournalState, replayJournal } from '../ext4/journal/replay.js';
+import { CowDevice } from '../device/cow-device.js';
 import { type HaLayout, haosLayout, supervisedLayout } from '../ha/layout.js';
 import type { ReadOnlyFs } from '../ha/fs.js';
 import { type Discovery, type ProbeResult, type Slice, discoverData } from '../partition/discover.js';
@@ -16,6 +18,8 @@ export interface SourceOptions {
   partition?: number;
   offsetBytes?: number;
   writable?: boolean;
+  /** Replay the journal into memory before reading (default true; --no-replay turns it off). */
+  replay?: boolean;
 }
 
 export interface OpenedSource {
@@ -27,8 +31,12 @@ export interface OpenedSource {
   volume: Ext4Volume;
   layout: HaLayout;
   fs: ReadOnlyFs;
-  /** The journal holds committed transactions that are not in place yet. */
+  /** The journal holds committed transactions that are not in place yet (on the medium). */
   needsRecovery: boolean;
+  /** What the journal replay did; `volume` shows the replayed state when journal.replayed. */
+  journal: JournalState;
+  /** The volume as it is on the medium, without the journal. */
+  onDiskVolume: Ext4Volume;
   warnings: string[];
 }
 
@@ -68,15 +76,38 @@ export async function openSource(path: string, options: SourceOptions = {}): Pro
     const chosen = discovery.chosen;
     const name = chosen.partitionIndex !== null ? `partition ${chosen.partitionIndex} of ${device.description}` : device.description;
     const dataDevice = sliceDevice(device, chosen.byteOffset, chosen.sizeBytes, name);
-    const volume = await Ext4Volume.open(dataDevice);
+    const onDiskVolume = await Ext4Volume.open(dataDevice);
+    const { volume, journal } = await withJournal(onDiskVolume, dataDevice, options.replay ?? true);
     const fs = volumeFs(volume);
     const layout = discovery.kind === 'supervised' && chosen.probe?.supervisedDataPath ? supervisedLayout(chosen.probe.supervisedDataPath) : haosLayout();
-    const warnings = [...discovery.table.warnings, ...volume.warnings];
-    return { path, device, discovery, dataDevice, volume, layout, fs, needsRecovery: needsRecovery(volume.sb), warnings };
+    const warnings = [...discovery.table.warnings, ...volume.warnings, ...journalWarnings(journal)];
+    return { path, device, discovery, dataDevice, volume, onDiskVolume, layout, fs, needsRecovery: journal.needsRecovery, journal, warnings };
   } catch (err) {
     await device.close().catch(() => undefined);
     throw err;
   }
+}
+
+/** Replays the journal into a copy-on-write overlay of the data slice; the medium is never written. */
+async function withJournal(onDisk: Ext4Volume, dataDevice: BlockDevice, replay: boolean): Promise<{ volume: Ext4Volume; journal: JournalState }> {
+  if (!replay || !needsRecovery(onDisk.sb)) {
+    return { volume: onDisk, journal: { needsRecovery: needsRecovery(onDisk.sb), replayed: false, report: null, notReplayed: replay ? null : 'turned off with --no-replay', source: null } };
+  }
+  const overlay = new CowDevice(dataDevice, { description: `${dataDevice.description} (journal replayed in memory)` });
+  const journal = await replayJournal(onDisk, overlay);
+  if (!journal.replayed || (journal.report?.blocksReplayed ?? 0) === 0) return { volume: onDisk, journal };
+  return { volume: await Ext4Volume.open(overlay), journal };
+}
+
+function journalWarnings(j: JournalState): string[] {
+  const out: string[] = [];
+  if (j.needsRecovery && !j.replayed) {
+    out.push(`the journal holds changes that are not shown (${j.notReplayed ?? 'not replayed'}): files may be older than the card's last state`);
+  }
+  if (j.report?.fastCommitIgnored) out.push('the journal has fast-commit blocks, which haos-rescue does not apply: the newest few seconds of changes may be missing');
+  for (const p of j.report?.problems ?? []) out.push(`journal: ${p}`);
+  if (j.report?.error) out.push(`journal replay stopped early: ${j.report.error}`);
+  return out;
 }
 
 export async function withSource<T>(path: string, options: SourceOptions, fn: (source: OpenedSource) => Promise<T>): Promise<T> {

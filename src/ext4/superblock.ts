@@ -45,6 +45,10 @@ export interface Superblock {
   hashSeed: Uint8Array;
   defHashVersion: number;
   descSize: number;
+  /** s_jnl_backup_type: 1 (EXT3_JNL_BACKUP_BLOCKS) when s_jnl_blocks holds a copy of the journal inode's map. */
+  jnlBackupType: number;
+  /** s_jnl_blocks: i_block[15] of the journal inode, then i_size_high and i_size (17 u32). */
+  jnlBlocks: Uint8Array;
   firstMetaBg: number;
   mkfsTime: number;
   minExtraIsize: number;
@@ -129,6 +133,8 @@ export function parseSuperblock(bytes: Uint8Array): Superblock {
     hashSeed: Uint8Array.from(r.bytes(236, 16)),
     defHashVersion: r.u8(252),
     descSize: is64 ? r.u16(254) : 32,
+    jnlBackupType: r.u8(253),
+    jnlBlocks: Uint8Array.from(r.bytes(268, 68)),
     firstMetaBg: r.u32(260),
     mkfsTime: r.u32(264),
     minExtraIsize: r.u16(348),

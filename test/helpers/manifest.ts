@@ -14,6 +14,8 @@ import { walk } from '../../src/ext4/walk.js';
 export interface ManifestOptions {
   withInode?: boolean;
   withMtime?: boolean;
+  /** Skip entries that cannot be read, as debugfs rdump does (it prints an error and goes on). */
+  tolerant?: boolean;
 }
 
 interface Row {
@@ -40,8 +42,8 @@ function format(r: Row, o: ManifestOptions): string {
 export async function readerManifest(vol: Ext4Volume, o: ManifestOptions = {}): Promise<string[]> {
   const out: string[] = [];
   const root = await vol.readInode(2);
-  const onError = (p: Buffer, err: Error): never => {
-    throw new Error(`${displayName(p)}: ${err.message}`);
+  const onError = (p: Buffer, err: Error): void => {
+    if (!o.tolerant) throw new Error(`${displayName(p)}: ${err.message}`);
   };
   for await (const e of walk(vol, root, { onError })) {
     const i = e.inode;

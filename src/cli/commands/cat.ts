@@ -15,7 +15,7 @@ export const catCommand: CommandModule<GlobalArgs, CatArgs> = {
   handler: async (argv) => {
     const path = dataPath(argv.path);
     await withSource(argv.source, sourceOptions(argv), async (s) => {
-      if (s.needsRecovery) warn('the journal holds unreplayed transactions: this file may be older than the card\'s last state');
+      for (const w of s.warnings) warn(w);
       const inode = await s.volume.lookup(path, { followFinal: true });
       if (inode.kind === 'dir') throw new UsageError('IS_A_DIRECTORY', `${path} is a directory`, { hint: `list it with: haos-rescue ls ${argv.source} ${path}` });
       if (inode.kind !== 'file') throw new UsageError('NOT_A_FILE', `${path} is a ${inode.kind}, not a regular file`);

@@ -21,7 +21,7 @@ export function withSourceArg<T>(y: Argv<T>): Argv<T & { source: string }> {
 }
 
 export function sourceOptions(argv: GlobalArgs): SourceOptions {
-  const o: SourceOptions = {};
+  const o: SourceOptions = { replay: argv.replay !== false };
   if (argv.partition !== undefined) {
     if (!Number.isInteger(argv.partition) || argv.partition < 1) {
       throw new UsageError('BAD_PARTITION', `--partition must be a partition number from 1, got ${argv.partition}`);

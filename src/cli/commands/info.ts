@@ -7,6 +7,14 @@ import { printJson, warn, writeOut } from '../output.js';
 import { formatBytes, table } from '../render.js';
 import { type GlobalArgs, sourceOptions, withSourceArg } from './common.js';
 
+function journalLine(d: InfoResult['data']): string {
+  const j = d.journal!;
+  if (!d.journalReplayed) return `not replayed: ${j.notReplayed ?? 'unknown reason'}; shown as on the card`;
+  const range = j.transactions > 0 ? `transactions ${j.firstTransaction}-${(j.endTransaction! - 1) >>> 0}` : 'no complete transaction';
+  const skipped = j.revokedBlocksSkipped ? `, ${j.revokedBlocksSkipped} revoked block(s) skipped` : '';
+  return `replayed in memory (nothing written): ${range}, ${j.blocksReplayed} block(s)${skipped}`;
+}
+
 function render(r: InfoResult): string {
   const lines: string[] = [];
   const tableName = r.partitionTable === 'gpt' ? (r.hybridMbr ? 'GPT (with hybrid MBR)' : 'GPT') : r.partitionTable === 'mbr' ? 'MBR' : 'none (bare filesystem)';
@@ -26,6 +34,7 @@ function render(r: InfoResult): string {
   for (const c of r.otherCandidates) lines.push(`                  also seen: ${c.partitionIndex !== null ? `partition ${c.partitionIndex}` : 'whole device'} "${c.label ?? ''}" (${c.reason})`);
   lines.push(`Filesystem:       ext4, ${formatBytes(d.blocksCount * d.blockSize)}, ${d.blockSize}-byte blocks, UUID ${d.uuid}`);
   lines.push(`State:            ${d.state}${d.needsRecovery ? ', journal needs recovery' : ''}`);
+  if (d.journal) lines.push(`Journal:          ${journalLine(d)}`);
   lines.push(`Features:         ${d.features.join(' ')}`);
   const ha = r.homeAssistant;
   if (ha.version || ha.users !== null || ha.backups !== null) {

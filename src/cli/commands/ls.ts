@@ -33,7 +33,7 @@ export const lsCommand: CommandModule<GlobalArgs, LsArgs> = {
   handler: async (argv) => {
     const path = dataPath(argv.path);
     const entries = await withSource(argv.source, sourceOptions(argv), async (s) => {
-      if (s.needsRecovery && !argv.json) warn('the journal holds unreplayed transactions: what is shown may be older than the card\'s last state');
+      if (!argv.json) for (const w of s.warnings) warn(w);
       return listDir(s.volume, path);
     });
     if (argv.json) await printJson(entries);

@@ -1,0 +1,237 @@
+// JBD2 recovery in three passes, as the kernel's fs/jbd2/recovery.c and e2fsck do: SCAN finds the end of
+// the valid log (verifying checksums), REVOKE collects revoke records, REPLAY writes every logged block
+// that no later revoke cancels. Blocks go to `writeBlock`, which is a copy-on-write overlay for reads and
+// the real device only for an explicit apply. Sequence numbers compare with 32-bit wrap-around (tid_gt).
+
+import { AppError, CorruptError } from '../../errors.js';
+import {
+  TagFlag, commitCsumValid, crc32Be, dataCsumValid, descriptorCsumValid, parseCommit, parseRevokeRecords, parseTags,
+} from './blocks.js';
+import { BlockType, JBD2_MAGIC, JCompat, JIncompat, type JournalSuperblock, logBounds } from './jsb.js';
+
+export interface JournalLog {
+  jsb: JournalSuperblock;
+  /** Reads journal block `n` (0 = the journal superblock). */
+  readBlock(n: number): Promise<Uint8Array>;
+}
+
+export interface RecoveryReport {
+  /** The log held transactions (s_start != 0). */
+  needed: boolean;
+  firstTransaction: number;
+  /** One past the last transaction replayed. */
+  endTransaction: number;
+  transactions: number;
+  blocksReplayed: number;
+  revokes: number;
+  revokeHits: number;
+  /** A commit whose checksum failed: that transaction and the ones after it were not replayed. */
+  failedCommit: number | null;
+  /** Problems met on the way, in plain words (bad data-block checksums, ...). */
+  problems: string[];
+  /** Recovery stopped with an error after replaying what it could (as e2fsck reports it). */
+  error: string | null;
+  fastCommitIgnored: boolean;
+}
+
+type Pass = 'scan' | 'revoke' | 'replay';
+
+const tidGt = (x: number, y: number): boolean => ((x - y) | 0) > 0;
+const tidGeq = (x: number, y: number): boolean => ((x - y) | 0) >= 0;
+
+interface State {
+  j: JournalSuperblock;
+  log: JournalLog;
+  first: number;
+  last: number;
+  endTransaction: number | null;
+  revoked: Map<number, number>;
+  report: RecoveryReport;
+  writeBlock: (fsBlock: number, data: Uint8Array) => Promise<void>;
+}
+
+class PassError extends Error {}
+
+export async function recoverJournal(log: JournalLog, writeBlock: (fsBlock: number, data: Uint8Array) => Promise<void>): Promise<RecoveryReport> {
+  const j = log.jsb;
+  const report: RecoveryReport = {
+    needed: j.start !== 0,
+    firstTransaction: j.sequence,
+    endTransaction: j.sequence,
+    transactions: 0,
+    blocksReplayed: 0,
+    revokes: 0,
+    revokeHits: 0,
+    failedCommit: null,
+    problems: [],
+    error: null,
+    fastCommitIgnored: (j.incompat & JIncompat.FAST_COMMIT) !== 0,
+  };
+  if (!report.needed) return report;
+  const { first, last } = logBounds(j);
+  const st: State = { j, log, first, last, endTransaction: null, revoked: new Map(), report, writeBlock };
+  try {
+    await onePass(st, 'scan');
+    await onePass(st, 'revoke');
+    await onePass(st, 'replay');
+  } catch (err) {
+    if (!(err instanceof PassError) && !(err instanceof AppError)) throw err;
+    report.error = err.message;
+  }
+  report.endTransaction = st.endTransaction ?? j.sequence;
+  report.transactions = (report.endTransaction - j.sequence) >>> 0;
+  return report;
+}
+
+async function onePass(st: State, pass: Pass): Promise<void> {
+  const { j, log } = st;
+  let nextCommitId = j.sequence;
+  let nextLogBlock = j.start;
+  let crc32Sum = 0xffffffff;
+  let needCheckCommitTime = false;
+  let lastCommitTime = 0;
+  let blockError = false;
+  const wrap = (n: number): number => (n >= st.last ? n - (st.last - st.first) : n);
+  let guard = st.last * 2 + 16;
+  let done = false;
+  while (!done) {
+    if (--guard < 0) throw new PassError('the journal log loops without end');
+    if (pass !== 'scan' && tidGeq(nextCommitId, st.endTransaction!)) break;
+    const block = await log.readBlock(nextLogBlock);
+    nextLogBlock = wrap(nextLogBlock + 1);
+    const magic = be32(block, 0);
+    const blockType = be32(block, 4);
+    const sequence = be32(block, 8);
+    if (magic !== JBD2_MAGIC || sequence !== nextCommitId) break;
+    switch (blockType) {
+      case BlockType.DESCRIPTOR: {
+        const csumOk = descriptorCsumValid(block, j);
+        if (!csumOk) {
+          if (pass !== 'scan') throw new PassError(`invalid checksum of journal descriptor block ${(nextLogBlock - 1 + st.last) % st.last}`);
+          needCheckCommitTime = true;
+        }
+        const tags = parseTags(block, j);
+        if (pass === 'replay') {
+          blockError = (await replayTags(st, tags, nextLogBlock, nextCommitId, wrap)) || blockError;
+          nextLogBlock = wrap(nextLogBlock + tags.length);
+        } else if (pass === 'scan' && (j.compat & JCompat.CHECKSUM) !== 0 && !needCheckCommitTime && st.endTransaction === null) {
+          crc32Sum = crc32Be(crc32Sum, block);
+          for (let i = 0; i < tags.length; i++) {
+            crc32Sum = crc32Be(crc32Sum, await log.readBlock(nextLogBlock));
+            nextLogBlock = wrap(nextLogBlock + 1);
+          }
+        } else {
+          nextLogBlock = wrap(nextLogBlock + tags.length);
+        }
+        break;
+      }
+      case BlockType.COMMIT: {
+        if (pass === 'scan') {
+          const r = scanCommit(st, block, nextCommitId, crc32Sum, needCheckCommitTime, lastCommitTime);
+          if (r === 'stop') {
+            done = true;
+            break;
+          }
+          if (r === 'end') {
+            finishScan(st, nextCommitId);
+            return;
+          }
+          crc32Sum = 0xffffffff;
+          needCheckCommitTime = false;
+          lastCommitTime = r;
+        }
+        nextCommitId = (nextCommitId + 1) >>> 0;
+        break;
+      }
+      case BlockType.REVOKE:
+        if (pass === 'scan' && !descriptorCsumValid(block, j)) needCheckCommitTime = true;
+        if (pass === 'revoke') collectRevokes(st, block, nextCommitId);
+        break;
+      default:
+        done = true;
+    }
+  }
+  if (pass === 'scan') {
+    finishScan(st, nextCommitId);
+    return;
+  }
+  if (st.endTransaction !== nextCommitId) {
+    throw new PassError(`journal recovery pass ${pass} ended at transaction ${nextCommitId}, expected ${st.endTransaction}`);
+  }
+  if (blockError) st.report.error ??= 'some journal data blocks failed their checksum and were not replayed';
+}
+
+function finishScan(st: State, nextCommitId: number): void {
+  st.endTransaction ??= nextCommitId;
+}
+
+/**
+ * A commit block in the scan pass. Returns the commit time to carry on, 'stop' when the log ends at this
+ * transaction, or 'end' when the rest is stale data from an older journal (recovery ends cleanly there).
+ */
+function scanCommit(st: State, block: Uint8Array, id: number, crc32Sum: number, needCheckCommitTime: boolean, lastCommitTime: number): number | 'stop' | 'end' {
+  const { j } = st;
+  const commit = parseCommit(block);
+  let checksumFailed = false;
+  if ((j.compat & JCompat.CHECKSUM) !== 0) {
+    if (st.endTransaction !== null) {
+      st.report.failedCommit = st.endTransaction;
+      return 'stop';
+    }
+    const matches = crc32Sum === commit.checksum && commit.checksumType === 1 && commit.checksumSize === 4;
+    const unused = commit.checksumType === 0 && commit.checksumSize === 0 && commit.checksum === 0;
+    checksumFailed = !matches && !unused;
+  }
+  if (checksumFailed || !commitCsumValid(block, j)) {
+    st.endTransaction = id;
+    if ((j.incompat & JIncompat.ASYNC_COMMIT) === 0) {
+      st.report.failedCommit = id;
+      st.report.problems.push(`transaction ${id} has a bad commit checksum: it and any later ones were not replayed`);
+      return 'stop';
+    }
+  }
+  if (needCheckCommitTime) {
+    if (commit.commitSeconds >= lastCommitTime) throw new PassError(`invalid checksum found in journal transaction ${id}`);
+    return 'end';
+  }
+  return commit.commitSeconds;
+}
+
+function collectRevokes(st: State, block: Uint8Array, sequence: number): void {
+  for (const blockNumber of parseRevokeRecords(block, st.j)) {
+    const prev = st.revoked.get(blockNumber);
+    if (prev === undefined || tidGt(sequence, prev)) st.revoked.set(blockNumber, sequence);
+    st.report.revokes++;
+  }
+}
+
+/** Writes the data blocks of one descriptor; returns true when a data block failed its checksum. */
+async function replayTags(st: State, tags: ReturnType<typeof parseTags>, firstLogBlock: number, sequence: number, wrap: (n: number) => number): Promise<boolean> {
+  let error = false;
+  let logBlock = firstLogBlock;
+  for (const tag of tags) {
+    const data = await st.log.readBlock(logBlock);
+    const at = logBlock;
+    logBlock = wrap(logBlock + 1);
+    const revokedAt = st.revoked.get(tag.blockNumber);
+    if (revokedAt !== undefined && !tidGt(sequence, revokedAt)) {
+      st.report.revokeHits++;
+      continue;
+    }
+    if (!dataCsumValid(tag, data, sequence, st.j)) {
+      st.report.problems.push(`journal block ${at} (for filesystem block ${tag.blockNumber}) failed its checksum and was not replayed`);
+      error = true;
+      continue;
+    }
+    const copy = Buffer.from(data);
+    if ((tag.flags & TagFlag.ESCAPE) !== 0) copy.writeUInt32BE(JBD2_MAGIC, 0);
+    await st.writeBlock(tag.blockNumber, copy);
+    st.report.blocksReplayed++;
+  }
+  return error;
+}
+
+function be32(b: Uint8Array, o: number): number {
+  if (o + 4 > b.length) throw new CorruptError('TRUNCATED_JOURNAL_BLOCK', 'journal block is shorter than its header');
+  return b[o]! * 0x1000000 + ((b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!);
+}
