@@ -9,6 +9,7 @@ import type { Extent, ExtentContext } from './extent.js';
 
 function u32(b: Uint8Array, i: number): number {
   const o = i * 4;
+  if (o + 4 > b.length) throw new CorruptError('TRUNCATED_STRUCTURE', `block map is truncated: pointer ${i} is beyond its ${b.length} bytes`);
   return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16)) + b[o + 3]! * 0x1000000;
 }
 
@@ -30,9 +31,12 @@ class RunBuilder {
  * inode owns, so a crafted map whose pointers all repeat one block is refused instead of looping.
  */
 export async function mapBlockMap(iBlock: Uint8Array, blockCountNeeded: number, allocatedBlocks: number, ctx: ExtentContext): Promise<Extent[]> {
+  if (iBlock.length < 60) throw new CorruptError('TRUNCATED_STRUCTURE', `block map of inode ${ctx.ino} is truncated (${iBlock.length} bytes)`);
   const perBlock = ctx.blockSize / 4;
   const runs = new RunBuilder();
-  let budget = allocatedBlocks + 4;
+  // i_blocks is untrusted too: no map can own more blocks than the filesystem has.
+  let budget = Math.min(allocatedBlocks, ctx.blocksCount) + 4;
+  const seenIndirect = new Set<number>();
   const check = (block: number): void => {
     if (--budget < 0) {
       throw new CorruptError('BAD_BLOCK_MAP', `corrupt block map in inode ${ctx.ino}: it points to more blocks than the inode owns (${allocatedBlocks})`, {
@@ -57,7 +61,7 @@ export async function mapBlockMap(iBlock: Uint8Array, blockCountNeeded: number, 
     const span = spans[level]!;
     if (ptr !== 0) {
       check(ptr);
-      await walkIndirect(ptr, level, logical, blockCountNeeded, ctx, runs, check);
+      await walkIndirect(ptr, level, logical, blockCountNeeded, ctx, runs, check, seenIndirect);
     }
     logical += span;
   }
@@ -72,9 +76,16 @@ async function walkIndirect(
   ctx: ExtentContext,
   runs: RunBuilder,
   check: (b: number) => void,
+  seenIndirect: Set<number>,
 ): Promise<void> {
+  // Indirect blocks are never shared in a real map; a repeat is a loop that would multiply the work.
+  if (seenIndirect.has(block)) {
+    throw new CorruptError('BAD_BLOCK_MAP', `corrupt block map in inode ${ctx.ino}: indirect block ${block} is used twice`, { details: { ino: ctx.ino, block } });
+  }
+  seenIndirect.add(block);
   const perBlock = ctx.blockSize / 4;
   const data = await ctx.readBlock(block);
+  if (data.length < ctx.blockSize) throw new CorruptError('TRUNCATED_STRUCTURE', `indirect block ${block} of inode ${ctx.ino} is truncated`);
   const childSpan = perBlock ** level;
   for (let i = 0; i < perBlock; i++) {
     const logical = firstLogical + i * childSpan;
@@ -83,6 +94,6 @@ async function walkIndirect(
     if (ptr === 0) continue;
     check(ptr);
     if (level === 0) runs.add(logical, ptr);
-    else await walkIndirect(ptr, level - 1, logical, limit, ctx, runs, check);
+    else await walkIndirect(ptr, level - 1, logical, limit, ctx, runs, check, seenIndirect);
   }
 }

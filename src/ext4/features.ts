@@ -121,7 +121,7 @@ function names(mask: number, table: Record<number, string>, prefix: string): str
   const out: string[] = [];
   for (let bit = 0; bit < 32; bit++) {
     const flag = 2 ** bit;
-    if (Math.floor(mask / flag) % 2 === 1) out.push(table[flag] ?? `${prefix}_${bit}`);
+    if (Math.floor(mask / flag) % 2 === 1) out.push(table[flag] ?? `${prefix}${bit}`);
   }
   return out;
 }

@@ -2,7 +2,7 @@
 // i_extra_isize bytes of extra fields (nanosecond times, creation time), and in-inode extended attributes
 // after those (needed for inline data). parseInode is pure; the volume reads the inode table.
 
-import { FieldReader } from '../bytes.js';
+import { FieldReader, joinU64 } from '../bytes.js';
 import { CorruptError } from '../errors.js';
 
 export const InodeFlags = {
@@ -103,9 +103,9 @@ export function parseInode(raw: Uint8Array, ino: number, inodeSize: number): Ino
     ino,
     mode,
     kind: kindOfMode(mode),
-    uid: r.u16(2) | (r.u16(120) << 16),
-    gid: r.u16(24) | (r.u16(122) << 16),
-    sizeBytes: r.u32(108) * 0x100000000 + r.u32(4),
+    uid: r.u16(2) + r.u16(120) * 0x10000,
+    gid: r.u16(24) + r.u16(122) * 0x10000,
+    sizeBytes: joinU64(r.u32(108), r.u32(4), `size of inode ${ino}`),
     linksCount: r.u16(26),
     blocks: blocksHi * 0x100000000 + blocksLo,
     flags,

@@ -1,6 +1,6 @@
 // Paths inside a filesystem are byte strings. Users type them as text; names that are not valid UTF-8 are
-// shown with \xNN escapes (displayName) and can be typed the same way (pathComponents tries the literal
-// bytes first, then the escaped reading).
+// shown with \xNN escapes (displayName), a literal backslash in them as \x5c, and can be typed the same
+// way (lookup tries the literal bytes first, then the escaped reading).
 
 import { UsageError } from '../errors.js';
 
@@ -23,9 +23,10 @@ export function unescapeComponent(component: string): Buffer | null {
   return Buffer.concat(parts);
 }
 
-const decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a name starting with EF BB BF keeps those bytes in its display form.
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** A name for display: UTF-8 as is; otherwise each byte that is not part of valid UTF-8 as \xNN. */
+/** A name for display: UTF-8 as is; otherwise each byte that is not part of valid UTF-8, and "\\", as \xNN. */
 export function displayName(name: Uint8Array): string {
   try {
     return decoder.decode(name);
@@ -34,7 +35,7 @@ export function displayName(name: Uint8Array): string {
     let i = 0;
     while (i < name.length) {
       const len = utf8SequenceLength(name, i);
-      if (len > 0) {
+      if (len > 0 && name[i] !== 0x5c) {
         out += Buffer.from(name.subarray(i, i + len)).toString('utf8');
         i += len;
       } else {

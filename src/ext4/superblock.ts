@@ -3,7 +3,7 @@
 // parseSuperblock reads every field we use by its spec offset, then validates the geometry so later
 // arithmetic can trust it. readSuperblock falls back to the backup copies when the primary is damaged.
 
-import { FieldReader } from '../bytes.js';
+import { FieldReader, joinU64 } from '../bytes.js';
 import type { BlockDevice } from '../device/block-device.js';
 import { AppError, CorruptError, NotFoundError, UnsupportedError } from '../errors.js';
 import { crc32cUpdate } from './checksum.js';
@@ -103,8 +103,8 @@ export function parseSuperblock(bytes: Uint8Array): Superblock {
   const labelBytes = Uint8Array.from(r.bytes(120, 16));
   const sb: Superblock = {
     inodesCount: r.u32(0),
-    blocksCount: is64 ? r.u32(336) * 0x100000000 + r.u32(4) : r.u32(4),
-    freeBlocksCount: is64 ? r.u32(344) * 0x100000000 + r.u32(12) : r.u32(12),
+    blocksCount: is64 ? joinU64(r.u32(336), r.u32(4), 'superblock block count') : r.u32(4),
+    freeBlocksCount: is64 ? joinU64(r.u32(344), r.u32(12), 'superblock free block count') : r.u32(12),
     freeInodesCount: r.u32(16),
     firstDataBlock: r.u32(20),
     blockSize: logBlockSize <= 6 ? 1024 * 2 ** logBlockSize : 0,
@@ -185,7 +185,8 @@ function validateGeometry(sb: Superblock): void {
   if (is64 && (sb.descSize < 32 || sb.descSize > 1024 || (sb.descSize & (sb.descSize - 1)) !== 0)) {
     throw corrupt(`group descriptor size ${sb.descSize} is impossible`, { descSize: sb.descSize });
   }
-  if (sb.descSize < 64 && is64 && sb.descSize !== 32) throw corrupt('bad 64-bit descriptor size', {});
+  // As the kernel and libext2fs: with 64bit, descriptors are at least 64 bytes.
+  if (is64 && sb.descSize < 64) throw corrupt(`group descriptor size ${sb.descSize} is too small for a 64bit filesystem`, { descSize: sb.descSize });
   sb.groupCount = Math.ceil((sb.blocksCount - sb.firstDataBlock) / sb.blocksPerGroup);
   const maxInodes = sb.groupCount * sb.inodesPerGroup;
   if (sb.inodesCount > maxInodes || sb.inodesCount < 11) {

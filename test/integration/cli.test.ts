@@ -44,12 +44,29 @@ describe('info', () => {
     expect(cliJson(['info', dataImage])).toMatchObject({ partitionTable: 'none', data: { partitionIndex: null, offset: 0 } });
   });
 
-  it.skipIf(!hasCorpora)('says plainly when the journal holds unreplayed transactions', () => {
-    const r = cli(['info', corpusImagePath('j_recover_csum3_64bit')]);
+  it.skipIf(!hasCorpora)('replays a dirty journal in memory and says so; --no-replay shows the card as it is', () => {
+    const img = corpusImagePath('j_recover_csum3_64bit');
+    const before = createHash('sha256').update(readFileSync(img)).digest('hex');
+    const r = cli(['info', img]);
     expect(r.code).toBe(0);
     expect(r.text).toMatch(/journal needs recovery/);
-    expect(r.stderr).toMatch(/warning: the journal holds transactions.*older than the card's last state/);
-    expect(cliJson(['info', corpusImagePath('j_recover_csum3_64bit')]).data.needsRecovery).toBe(true);
+    expect(r.text).toMatch(/^Journal: +replayed in memory \(nothing written\): transactions 2-3, 10 block\(s\)$/m);
+    const json = cliJson(['info', img]);
+    expect(json.data).toMatchObject({ needsRecovery: true, journalReplayed: true, journal: { firstTransaction: 2, endTransaction: 4, transactions: 2, blocksReplayed: 10 } });
+    expect(cli(['ls', img, '/a/b']).text).toBe('c/\n');
+    const raw = cli(['ls', img, '/a', '--no-replay']);
+    expect(raw.code).toBe(66);
+    expect(raw.stderr).toMatch(/^warning: the journal holds changes that are not shown \(turned off with --no-replay\)/m);
+    expect(cliJson(['info', img, '--no-replay']).data.journalReplayed).toBe(false);
+    expect(createHash('sha256').update(readFileSync(img)).digest('hex')).toBe(before);
+  });
+
+  it.skipIf(!hasCorpora)('an external journal that needs replay is exit 69 with the --no-replay hint', () => {
+    const r = cli(['info', corpusImagePath('f_ext_journal')]);
+    expect(r.code).toBe(69);
+    expect(r.stderr).toMatch(/^error: .*external journal/m);
+    expect(r.stderr).toMatch(/^hint: .*--no-replay/m);
+    expect(cli(['info', corpusImagePath('f_ext_journal'), '--no-replay']).code).toBe(0);
   });
 
   it('an unsupported incompatible feature is exit 69 naming it', () => {
