@@ -6,7 +6,12 @@ import type { BlockDevice } from '../device/block-device.js';
 import { CorruptError } from '../errors.js';
 import type { Extent } from './extent.js';
 
-export const CHUNK_BYTES = 8 * 1024 * 1024;
+/**
+ * Piece size for large files. 1 MiB reads ran at 1.4-2.3 GB/s against 0.8-1.0 GB/s for 8 MiB on a
+ * page-cached 1 GiB file: freed 8 MiB buffers go back to the kernel and every new one page-faults again,
+ * while 1 MiB ones are reused by the allocator. Still one read per MiB, never block by block.
+ */
+export const CHUNK_BYTES = 1024 * 1024;
 
 export interface FileLayout {
   ino: number;

@@ -50,6 +50,8 @@ export function groupHasSuper(sb: Superblock, group: number): boolean {
 export class GroupDescTable {
   private readonly descPerBlock: number;
   private readonly blocks = new Map<number, Promise<Uint8Array>>();
+  /** Parsed descriptors: a tree walk asks for the same few groups once per inode. */
+  private readonly parsed = new Map<number, GroupDesc>();
   private readonly is64: boolean;
 
   constructor(
@@ -92,6 +94,8 @@ export class GroupDescTable {
   }
 
   async get(group: number): Promise<GroupDesc> {
+    const cached = this.parsed.get(group);
+    if (cached) return cached;
     if (!Number.isInteger(group) || group < 0 || group >= this.sb.groupCount) {
       throw new CorruptError('BAD_GROUP', `block group ${group} does not exist (the filesystem has ${this.sb.groupCount})`);
     }
@@ -104,6 +108,7 @@ export class GroupDescTable {
         details: { group, inodeTable: gd.inodeTable },
       });
     }
+    if (this.parsed.size < 65536) this.parsed.set(group, gd);
     return gd;
   }
 }

@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+// `npm run bench`: measures haos-rescue against e2fsprogs' debugfs and plain cat/cp on page-cached
+// images built on the spot (design.md §6). Builds dist/ first if it is missing.
+//   node scripts/bench.mjs [--quick] [--json] [--runs N]
+// --quick: 256 MiB file and 2,000 small files (a smoke run of this script). --json: the results as JSON
+// on stdout (the table then goes to stderr). Progress always goes to stderr.
+// Rows and how to read them: docs/benchmarks.md. Pieces: scripts/bench/*.mjs.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+
+function parseArgs(argv) {
+  const opts = { quick: false, json: false, runs: 3 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--quick') opts.quick = true;
+    else if (a === '--json') opts.json = true;
+    else if (a === '--runs') opts.runs = Number.parseInt(argv[++i] ?? '', 10);
+    else throw new Error(`unknown argument ${a} (expected --quick, --json, --runs N)`);
+  }
+  if (!(opts.runs >= 1)) throw new Error('--runs needs a positive number');
+  return opts;
+}
+
+/** Builds dist/ with tsc when the modules the benchmark loads are not there. */
+function ensureBuilt() {
+  const needed = ['device/file-device.js', 'ext4/volume.js', 'ext4/walk.js'];
+  const present = () => needed.every((p) => existsSync(join(ROOT, 'dist', p)));
+  if (present()) return;
+  process.stderr.write('dist/ is missing: npx tsc -p tsconfig.build.json\n');
+  const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: ['ignore', 2, 2] });
+  // tsc still emits when some unrelated file has a type error; the benchmark only needs the reader.
+  if (!present()) throw new Error(`build failed (exit ${r.status ?? r.signal}): dist/ lacks ${needed.join(', ')}`);
+  if (r.status !== 0) process.stderr.write('tsc reported errors, but the modules the benchmark needs were built\n');
+}
+
+function requireTools() {
+  for (const tool of ['mkfs.ext4', 'debugfs']) {
+    if (spawnSync(tool, ['-V']).error) throw new Error(`${tool} not found: install e2fsprogs`);
+  }
+}
+
+/** Creates the work dir and arranges for it to go away on exit, error, Ctrl-C or SIGTERM. */
+function makeWorkDir(killActiveChildren) {
+  const work = mkdtempSync(join(tmpdir(), 'haos-rescue-bench-'));
+  const cleanup = () => rmSync(work, { recursive: true, force: true });
+  process.on('exit', cleanup);
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
+    process.on(signal, () => {
+      killActiveChildren();
+      process.stderr.write(`\n${signal}: removing ${work}\n`);
+      process.exit(code);
+    });
+  }
+  return work;
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  ensureBuilt();
+  requireTools();
+  // Loaded after the build check so nothing here depends on dist/ existing at start.
+  const { killActiveChildren, log } = await import('./bench/util.mjs');
+  const { buildImages } = await import('./bench/images.mjs');
+  const { fmtSize, runAll, warmCache } = await import('./bench/cases.mjs');
+  const { machineInfo, machineText, summarize, table } = await import('./bench/report.mjs');
+
+  const sizes = opts.quick
+    ? { bigBytes: 256 * MiB, treeDirs: 20, treeFilesPerDir: 100 }
+    : { bigBytes: 1 * GiB, treeDirs: 100, treeFilesPerDir: 100 };
+  const work = makeWorkDir(killActiveChildren);
+  const tmp = join(work, 'tmp');
+  mkdirSync(tmp);
+
+  log(`work dir ${work}`);
+  log(`building images: ${fmtSize(sizes.bigBytes)} file; ${sizes.treeDirs * sizes.treeFilesPerDir} small files`);
+  let t = Date.now();
+  const img = buildImages(work, sizes);
+  log(`  done in ${((Date.now() - t) / 1000).toFixed(1)} s; warming the page cache`);
+  await warmCache(img, tmp);
+  t = Date.now();
+  log(`measuring, ${opts.runs} runs each:`);
+  const rows = await runAll(img, { runs: opts.runs, work, tmp });
+  log(`  done in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+
+  const machine = machineInfo();
+  const summaries = rows.map(summarize);
+  const text = `${machineText(machine)}\n\n${table(summaries)}\n`;
+  if (opts.json) {
+    process.stderr.write(text);
+    process.stdout.write(`${JSON.stringify({ machine, quick: opts.quick, runs: opts.runs, treeBytes: img.treeBytes, rows: summaries }, null, 2)}\n`);
+  } else {
+    process.stdout.write(text);
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err?.stack ?? err}\n`);
+  process.exitCode = 1;
+});

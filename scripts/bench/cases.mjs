@@ -1,0 +1,112 @@
+// The benchmark rows. Each row runs haos-rescue, debugfs and a plain-file ceiling (cat/cp of an
+// ordinary copy of the same bytes, page-cached) `runs` times, round-robin, and keeps best and median
+// wall-clock time.
+// Every haos-rescue measurement except the in-process one is a fresh `node` child, so it pays for
+// process start and module loading exactly like debugfs and cat do.
+
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readWholeFile } from './read-file.mjs';
+import { compare, log, timed, timedNode } from './util.mjs';
+
+const READ_FILE = fileURLToPath(new URL('./read-file.mjs', import.meta.url));
+const READ_TREE = fileURLToPath(new URL('./read-tree.mjs', import.meta.url));
+
+/** Throws unless a haos-rescue child moved the expected amount, so a silent short read cannot look fast. */
+function expect(what, got, want) {
+  if (got !== want) throw new Error(`${what}: expected ${want}, got ${got}`);
+}
+
+async function bigFileRows(img, { runs, work, tmp }) {
+  const out = join(work, 'extract.out');
+  const rmOut = async () => rmSync(out, { force: true });
+  const bytes = img.bigBytes;
+  const hrChild = async (args) => {
+    const r = await timedNode(READ_FILE, [img.bigImg, '/big.bin', ...args], { tmpDir: tmp });
+    expect('haos-rescue bytes', r.report.bytes, bytes);
+    return r;
+  };
+  const row = (id, label, m) => ({ id, work: label, unit: 'MB/s', amount: bytes, hr: m.hr, debugfs: m.debugfs ?? null, cat: m.cat ?? null });
+
+  log('  read 1 file -> sink: haos-rescue (child), debugfs cat, cat');
+  const read = await compare(runs, {
+    hr: () => hrChild([]),
+    debugfs: () => timed('debugfs', ['-R', 'cat /big.bin', img.bigImg], { tmpDir: tmp }),
+    cat: () => timed('cat', [img.bigFile], { tmpDir: tmp }),
+  });
+  log('  read 1 file -> sink: haos-rescue in-process');
+  const inProcess = await compare(runs, {
+    hr: async () => {
+      const r = await readWholeFile(img.bigImg, '/big.bin');
+      expect('in-process bytes', r.bytes, bytes);
+      return { ms: r.ms, rssKb: null };
+    },
+  });
+  log('  extract 1 file -> file: haos-rescue (child), debugfs dump, cp');
+  const extract = await compare(runs, {
+    hr: () => hrChild([out]),
+    debugfs: () => timed('debugfs', ['-R', `dump /big.bin ${out}`, img.bigImg], { tmpDir: tmp }),
+    cat: () => timed('cp', ['--reflink=never', img.bigFile, out], { tmpDir: tmp }),
+  }, rmOut);
+  const size = fmtSize(bytes);
+  return [
+    row('big-read', `read ${size} file -> /dev/null`, read),
+    row('big-read-inproc', `read ${size} file, in-process (no node start)`, inProcess),
+    row('big-extract', `extract ${size} file -> file`, extract),
+  ];
+}
+
+async function treeRows(img, { runs, work, tmp }) {
+  const out = join(work, 'export-out');
+  const gone = async () => rmSync(out, { recursive: true, force: true });
+  const fresh = async () => (await gone(), mkdirSync(out));
+  const n = img.treeFiles;
+  const hrChild = async (args) => {
+    const r = await timedNode(READ_TREE, [img.treeImg, ...args], { tmpDir: tmp });
+    expect('haos-rescue files', r.report.files, n);
+    return r;
+  };
+  const row = (id, label, m) => ({ id, work: label, unit: 'files/s', amount: n, hr: m.hr, debugfs: m.debugfs ?? null, cat: m.cat ?? null });
+
+  log(`  walk + read ${n} files -> sink: haos-rescue (child), debugfs -f (cat each), find|cat`);
+  const read = await compare(runs, {
+    hr: () => hrChild([]),
+    // debugfs has no recursive cat: it is given every path and looks each one up instead of walking.
+    debugfs: () => timed('debugfs', ['-f', img.treeCatCmds, img.treeImg], { tmpDir: tmp }),
+    cat: () => timed('find', [img.treeStage, '-type', 'f', '-exec', 'cat', '{}', '+'], { tmpDir: tmp }),
+  });
+  log(`  export ${n} files -> dir: haos-rescue (child, async and sync writes), debugfs rdump, cp -r`);
+  // Each tool starts from an empty `out`; cp -r needs it absent (it creates it), the others present.
+  const exp = await compare(runs, {
+    hr: async () => (await fresh(), hrChild([out])),
+    hrSync: async () => (await fresh(), hrChild([out, '--sync'])),
+    debugfs: async () => (await fresh(), timed('debugfs', ['-R', `rdump / ${out}`, img.treeImg], { tmpDir: tmp })),
+    cat: async () => (await gone(), timed('cp', ['-r', '--reflink=never', img.treeStage, out], { tmpDir: tmp })),
+  }, gone);
+  return [
+    row('tree-read', `walk + read ${n} small files -> sink`, read),
+    row('tree-export', `export ${n} small files -> dir (fs/promises writeFile)`, exp),
+    row('tree-export-sync', `export ${n} small files -> dir (writeFileSync)`, { ...exp, hr: exp.hrSync }),
+  ];
+}
+
+/**
+ * Reads every image and staged copy once so all rows measure page-cached data, and checks that the
+ * debugfs command file really prints every small file (debugfs -f exits 0 even when a command fails).
+ */
+export async function warmCache(img, tmp) {
+  for (const f of [img.bigImg, img.treeImg, img.bigFile]) await timed('cat', [f], { tmpDir: tmp });
+  await timed('find', [img.treeStage, '-type', 'f', '-exec', 'cat', '{}', '+'], { tmpDir: tmp });
+  const { stdout } = await timed('debugfs', ['-f', img.treeCatCmds, img.treeImg], { tmpDir: tmp, captureStdout: true });
+  if (Buffer.byteLength(stdout) < img.treeBytes) throw new Error(`debugfs -f printed ${Buffer.byteLength(stdout)} bytes, want >= ${img.treeBytes}`);
+}
+
+export async function runAll(img, ctx) {
+  return [...(await bigFileRows(img, ctx)), ...(await treeRows(img, ctx))];
+}
+
+export function fmtSize(bytes) {
+  const GiB = 1024 ** 3;
+  return bytes >= GiB ? `${+(bytes / GiB).toFixed(2)} GiB` : `${+(bytes / 1024 ** 2).toFixed(0)} MiB`;
+}
