@@ -88,6 +88,8 @@ async function main() {
   t = Date.now();
   log(`measuring, ${opts.runs} runs each:`);
   const rows = await runAll(img, { runs: opts.runs, work, tmp });
+  const { journalRows } = await import('./bench/journal.mjs');
+  rows.push(...(await journalRows({ runs: opts.runs, work, tmp, journalMiB: opts.quick ? 32 : 128 })));
   log(`  done in ${((Date.now() - t) / 1000).toFixed(1)} s`);
 
   const machine = machineInfo();

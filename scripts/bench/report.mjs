@@ -63,7 +63,8 @@ export function table(summaries) {
     '|---|---|---|---|---|',
   ];
   for (const s of summaries) {
-    lines.push(`| ${s.work}, ${s.unit} | ${cell(s.haosRescue)} | ${cell(s.debugfs)} | ${cell(s.cat)} | ${ratioCell(s)} |`);
+    const ms = s.id === 'journal-replay' ? ` in ${fmtNum(s.haosRescue.bestMs)} ms` : '';
+    lines.push(`| ${s.work}, ${s.unit} | ${cell(s.haosRescue)}${ms} | ${cell(s.debugfs)} | ${cell(s.cat)} | ${ratioCell(s)} |`);
   }
   for (const s of summaries) {
     if (s.haosRescue.peakRssKb == null) continue;

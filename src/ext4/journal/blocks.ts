@@ -75,8 +75,7 @@ export function commitCsumValid(block: Uint8Array, j: JournalSuperblock): boolea
 /** v2/v3 checksum of a data block named by a tag: crc32c(seed, be32(sequence) + data). */
 export function dataCsumValid(tag: Tag, data: Uint8Array, sequence: number, j: JournalSuperblock): boolean {
   if (!hasCsumV2or3(j)) return true;
-  const seq = Buffer.alloc(4);
-  seq.writeUInt32BE(sequence >>> 0);
+  const seq = new Uint8Array([sequence >>> 24, (sequence >>> 16) & 0xff, (sequence >>> 8) & 0xff, sequence & 0xff]);
   const c = crc32cUpdate(crc32cUpdate(j.csumSeed, seq), data);
   return (j.incompat & JIncompat.CSUM_V3) !== 0 ? c === tag.checksum : (c & 0xffff) === tag.checksum;
 }

@@ -12,7 +12,8 @@ import type { JournalLog } from './recovery.js';
 
 const JNL_BACKUP_BLOCKS = 1;
 const MIN_JOURNAL_BLOCKS = 1024;
-const READ_AHEAD_BLOCKS = 64;
+/** Journal blocks read at once where they are contiguous on disk (1 MiB at 4 KiB blocks). */
+const READ_AHEAD_BLOCKS = 256;
 
 export interface OpenedJournal extends JournalLog {
   /** Where the map came from: the journal inode, or the superblock's backup copy. */
@@ -88,12 +89,12 @@ export async function openJournal(vol: Ext4Volume): Promise<OpenedJournal | null
     throw new CorruptError('JOURNAL_HOLE', `journal block ${n} is not mapped to any filesystem block`, { details: { journalBlock: n } });
   };
   let cache: { first: number; count: number; data: Buffer } | null = null;
-  const readBlock = async (n: number): Promise<Uint8Array> => {
+  const readBlock = async (n: number, readAhead = true): Promise<Uint8Array> => {
     if (!Number.isInteger(n) || n < 0 || n >= blocks) throw new CorruptError('JOURNAL_BLOCK_RANGE', `journal block ${n} is outside the ${blocks}-block journal`);
     if (!cache || n < cache.first || n >= cache.first + cache.count) {
       const start = fsBlock(n);
       let count = 1;
-      while (count < READ_AHEAD_BLOCKS && n + count < blocks && fsBlockOrNull(fsBlock, n + count) === start + count) count++;
+      while (readAhead && count < READ_AHEAD_BLOCKS && n + count < blocks && fsBlockOrNull(fsBlock, n + count) === start + count) count++;
       cache = { first: n, count, data: await vol.device.read(start * bs, count * bs) };
     }
     const off = (n - cache.first) * bs;

@@ -11,8 +11,11 @@ import { BlockType, JBD2_MAGIC, JCompat, JIncompat, type JournalSuperblock, logB
 
 export interface JournalLog {
   jsb: JournalSuperblock;
-  /** Reads journal block `n` (0 = the journal superblock). */
-  readBlock(n: number): Promise<Uint8Array>;
+  /**
+   * Reads journal block `n` (0 = the journal superblock). `readAhead` false: only this block is needed
+   * (the scan and revoke passes skip over data blocks, so reading ahead would read the log three times).
+   */
+  readBlock(n: number, readAhead?: boolean): Promise<Uint8Array>;
 }
 
 export interface RecoveryReport {
@@ -97,7 +100,7 @@ async function onePass(st: State, pass: Pass): Promise<void> {
   while (!done) {
     if (--guard < 0) throw new PassError('the journal log loops without end');
     if (pass !== 'scan' && tidGeq(nextCommitId, st.endTransaction!)) break;
-    const block = await log.readBlock(nextLogBlock);
+    const block = await log.readBlock(nextLogBlock, pass === 'replay');
     nextLogBlock = wrap(nextLogBlock + 1);
     const magic = be32(block, 0);
     const blockType = be32(block, 4);
@@ -223,9 +226,13 @@ async function replayTags(st: State, tags: ReturnType<typeof parseTags>, firstLo
       error = true;
       continue;
     }
-    const copy = Buffer.from(data);
-    if ((tag.flags & TagFlag.ESCAPE) !== 0) copy.writeUInt32BE(JBD2_MAGIC, 0);
-    await st.writeBlock(tag.blockNumber, copy);
+    let block = data;
+    if ((tag.flags & TagFlag.ESCAPE) !== 0) {
+      const copy = Buffer.from(data);
+      copy.writeUInt32BE(JBD2_MAGIC, 0);
+      block = copy;
+    }
+    await st.writeBlock(tag.blockNumber, block);
     st.report.blocksReplayed++;
   }
   return error;
