@@ -87,7 +87,8 @@ describe('damaged journals', () => {
       const bytes = Buffer.from(base);
       for (let k = 0, n = 1 + (next() % 6); k < n; k++) {
         const block = blocks[next() % blocks.length]!;
-        bytes[block * 4096 + (next() % (k === 0 ? 64 : 4096))] ^= 1 << (next() % 8);
+        const at = block * 4096 + (next() % (k === 0 ? 64 : 4096));
+        bytes[at] = bytes[at]! ^ (1 << (next() % 8));
       }
       writeFileSync(img, bytes);
       const started = Date.now();
