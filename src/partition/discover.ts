@@ -5,6 +5,7 @@
 
 import type { BlockDevice } from '../device/block-device.js';
 import { AppError, NotFoundError, UsageError, toAppError } from '../errors.js';
+import { formatBytes } from '../units.js';
 import { readPartitionTable, type Partition, type PartitionTable } from './table.js';
 
 export interface Slice {
@@ -144,16 +145,6 @@ function kindOf(c: Candidate): DataKind {
   return 'bare';
 }
 
-function formatSize(bytes: number): string {
-  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = bytes;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${v} bytes` : `${Number.isInteger(v) ? v : v.toFixed(1)} ${units[u]}`;
-}
 
 function confirmed(c: Candidate): boolean {
   return c.probe?.hasSupervisorDir === true;
@@ -185,7 +176,7 @@ function explainChoice(chosen: Candidate, ranked: Candidate[]): string {
 function notFound(device: BlockDevice, table: PartitionTable, candidates: Candidate[]): NotFoundError {
   const what = (c: Candidate): string =>
     c.error !== undefined && c.probe === null ? `unreadable: ${c.error}` : c.label === null ? 'not ext4' : `ext4 "${c.label}"`;
-  const seen = candidates.map((c) => `${describe(c)}: ${formatSize(c.sizeBytes)}, ${what(c)}`);
+  const seen = candidates.map((c) => `${describe(c)}: ${formatBytes(c.sizeBytes)}, ${what(c)}`);
   const hint =
     table.type === 'none'
       ? `no partition table and no usable filesystem at byte 0 (${candidates.map(what).join(', ')}); ` +

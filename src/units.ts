@@ -1,0 +1,14 @@
+// Sizes for people, shared by every layer that writes a message: "512 bytes", "20 MiB", "1.5 GiB".
+
+const UNITS = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+
+export function formatBytes(bytes: number): string {
+  let v = bytes;
+  let u = 0;
+  while (v >= 1024 && u < UNITS.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  if (u === 0) return `${bytes} bytes`;
+  return `${Number.isInteger(v) ? v : v.toFixed(v >= 100 ? 0 : 1)} ${UNITS[u]}`;
+}
