@@ -101,6 +101,17 @@ export class Ext4Volume {
     return inode;
   }
 
+  /** Filesystem block and byte offset in it of inode `ino` (for the writer). */
+  async inodeLocation(ino: number): Promise<{ fsBlock: number; offset: number }> {
+    if (!Number.isInteger(ino) || ino < 1 || ino > this.sb.inodesCount) {
+      throw new CorruptError('BAD_INODE_NUMBER', `inode ${ino} does not exist (the filesystem has ${this.sb.inodesCount})`, { details: { ino } });
+    }
+    const { inodesPerGroup, inodeSize, blockSize } = this.sb;
+    const gd = await this.groups.get(Math.floor((ino - 1) / inodesPerGroup));
+    const byteInTable = ((ino - 1) % inodesPerGroup) * inodeSize;
+    return { fsBlock: gd.inodeTable + Math.floor(byteInTable / blockSize), offset: byteInTable % blockSize };
+  }
+
   private readInodeTableChunk(tableStart: number, chunkIndex: number): Promise<Uint8Array> {
     const first = tableStart + chunkIndex * ITABLE_READ_BLOCKS;
     let p = this.itableCache.get(first);

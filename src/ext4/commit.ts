@@ -1,0 +1,82 @@
+// Making a set of block writes durable and atomic (design.md §5 step 4). With a journal:
+//   1. the transaction (descriptor, blocks, commit) goes into the empty log; flush
+//   2. needs_recovery is set in the superblock; flush (else the kernel would wipe, not replay, the log)
+//   3. the journal superblock points at the log (s_start): the commit point; flush
+//   4. the blocks are written in place (checkpoint); flush
+//   5. the journal is marked empty again; flush; 6. needs_recovery is cleared; flush.
+// A power cut before step 3 leaves the old state, after it the new one once the journal is replayed (by
+// the kernel at mount, or e2fsck). Without a journal the blocks are written in place directly.
+
+import type { BlockDevice } from '../device/block-device.js';
+import { RefusedError } from '../errors.js';
+import { crc32cUpdate } from './checksum.js';
+import { Incompat } from './features.js';
+import { type OpenedJournal, openJournal } from './journal/locate.js';
+import { hasCsumV2or3, logBounds } from './journal/jsb.js';
+import { buildTransaction } from './journal/writer.js';
+import type { BlockWrite } from './rewrite.js';
+import { SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, hasMetadataCsum, needsRecovery } from './superblock.js';
+import type { Ext4Volume } from './volume.js';
+
+export interface CommitResult {
+  journaled: boolean;
+  transaction: number | null;
+  blocks: number;
+}
+
+async function setRecoverFlag(device: BlockDevice, on: boolean): Promise<void> {
+  const sb = Buffer.from(await device.read(SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE));
+  const incompat = sb.readUInt32LE(96);
+  sb.writeUInt32LE((on ? incompat | Incompat.RECOVER : incompat & ~Incompat.RECOVER) >>> 0, 96);
+  if (hasMetadataCsum({ roCompat: sb.readUInt32LE(100) })) sb.writeUInt32LE(crc32cUpdate(0xffffffff, sb, 0, 0x3fc), 0x3fc);
+  await device.write(SUPERBLOCK_OFFSET, sb);
+}
+
+async function writeJournalSuper(device: BlockDevice, journal: OpenedJournal, sequence: number, start: number): Promise<void> {
+  const bs = journal.jsb.blockSize;
+  const at = journal.fsBlock(0) * bs;
+  const block = Buffer.from(await device.read(at, bs));
+  block.writeUInt32BE(sequence >>> 0, 0x18);
+  block.writeUInt32BE(start, 0x1c);
+  if (hasCsumV2or3(journal.jsb)) {
+    block.writeUInt32BE(0, 0xfc);
+    block.writeUInt32BE(crc32cUpdate(0xffffffff, block.subarray(0, 1024)), 0xfc);
+  }
+  await device.write(at, block);
+}
+
+async function writeInPlace(device: BlockDevice, bs: number, writes: BlockWrite[]): Promise<void> {
+  for (const w of writes) await device.write(w.fsBlock * bs, w.data);
+}
+
+/** Commits `writes` to the filesystem on `device` (writable, the data slice) through its journal. */
+export async function commitWrites(vol: Ext4Volume, device: BlockDevice, writes: BlockWrite[], nowMs = Date.now()): Promise<CommitResult> {
+  const bs = vol.sb.blockSize;
+  if (needsRecovery(vol.sb)) throw new RefusedError('JOURNAL_NOT_EMPTY', 'the journal still holds changes; replay it before writing', { hint: 'nothing was written' });
+  const journal = await openJournal(vol);
+  if (!journal) {
+    await writeInPlace(device, bs, writes);
+    await device.flush();
+    return { journaled: false, transaction: null, blocks: writes.length };
+  }
+  const j = journal.jsb;
+  if (j.start !== 0) throw new RefusedError('JOURNAL_NOT_EMPTY', 'the journal is not empty; replay it before writing', { hint: 'nothing was written' });
+  if (j.checksumValid === false) throw new RefusedError('JOURNAL_DAMAGED', 'the journal superblock checksum does not match', { hint: 'nothing was written; run e2fsck on the card' });
+  const tid = j.sequence;
+  const log = buildTransaction(j, tid, writes.map((w) => ({ fsBlock: w.fsBlock, data: w.data })), nowMs);
+  const { first, last } = logBounds(j);
+  if (log.length > last - first) throw new RefusedError('TRANSACTION_TOO_LARGE', `the change needs ${log.length} journal blocks, the journal has ${last - first}`);
+  for (let i = 0; i < log.length; i++) await device.write(journal.fsBlock(first + i) * bs, log[i]!);
+  await device.flush();
+  await setRecoverFlag(device, true);
+  await device.flush();
+  await writeJournalSuper(device, journal, tid, first);
+  await device.flush();
+  await writeInPlace(device, bs, writes);
+  await device.flush();
+  await writeJournalSuper(device, journal, (tid + 1) >>> 0, 0);
+  await device.flush();
+  await setRecoverFlag(device, false);
+  await device.flush();
+  return { journaled: true, transaction: tid, blocks: writes.length };
+}
