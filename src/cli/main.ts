@@ -3,6 +3,7 @@
 
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { deferInterrupt, inCriticalSection } from '../actions/critical.js';
 import { AppError, ExitCode, UsageError, toAppError } from '../errors.js';
 import { catCommand } from './commands/cat.js';
 import type { GlobalArgs } from './commands/common.js';
@@ -60,6 +61,14 @@ export async function main(): Promise<void> {
     if (err.code === 'EPIPE') process.exit(ExitCode.OK);
   });
   process.on('SIGINT', () => {
+    if (inCriticalSection()) {
+      process.stderr.write('\ninterrupt: finishing the write that is under way first (a few seconds)...\n');
+      void deferInterrupt().then(() => {
+        process.stderr.write('interrupted after the write completed\n');
+        process.exit(ExitCode.INTERRUPTED);
+      });
+      return;
+    }
     process.stderr.write('\ninterrupted\n');
     process.exit(ExitCode.INTERRUPTED);
   });

@@ -1,0 +1,143 @@
+// The write sequence of design.md §5, for any set of whole-file changes (the auth commands use it):
+//   1. preconditions: not mounted here, no error flag, a dirty journal replayed onto the card only with
+//      consent (and only if it replays cleanly);
+//   2. the originals saved to a folder on this computer;
+//   3. the change planned on an in-memory overlay and read back through the reader (--dry-run stops here);
+//   4. committed through the journal (commit.ts), Ctrl-C held off until it is done;
+//   5. read back from the card and verified.
+
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { CowDevice } from '../device/cow-device.js';
+import type { BlockDevice } from '../device/block-device.js';
+import { openFileDevice } from '../device/file-device.js';
+import { sliceDevice } from '../device/slice-device.js';
+import { RefusedError } from '../errors.js';
+import { commitWrites } from '../ext4/commit.js';
+import { applyJournalReplay } from '../ext4/journal/apply.js';
+import type { RecoveryReport } from '../ext4/journal/recovery.js';
+import { type BlockWrite, planRewrite } from '../ext4/rewrite.js';
+import { Ext4Volume } from '../ext4/volume.js';
+import { withCriticalSection } from './critical.js';
+import { assertNotMounted } from './host-mounts.js';
+import { type OpenedSource, type SourceOptions, openSource } from './source.js';
+
+export interface FileChange {
+  path: string;
+  content: Buffer;
+  /** Checks the bytes read back (from the overlay, then from the card); throws when they are wrong. */
+  verify: (readBack: Buffer) => void | Promise<void>;
+}
+
+export interface WriteOptions extends SourceOptions {
+  dryRun?: boolean;
+  /** Consent to replay a dirty journal onto the card (--yes); otherwise `confirmReplay` is asked. */
+  yes?: boolean;
+  confirmReplay?: (report: RecoveryReport | null) => Promise<boolean>;
+  /** Folder for the originals; default ./haos-rescue-originals-<time> */
+  originalsDir?: string;
+  nowMs?: number;
+}
+
+export interface WriteResult {
+  dryRun: boolean;
+  journalReplayedOntoCard: RecoveryReport | null;
+  originalsDir: string | null;
+  files: Array<{ path: string; oldSize: number; newSize: number }>;
+  journaled: boolean;
+  transaction: number | null;
+  blocks: number;
+}
+
+function refuse(code: string, message: string, hint: string): RefusedError {
+  return new RefusedError(code, message, { hint: `${hint}; nothing was written` });
+}
+
+async function checkPreconditions(src: OpenedSource, opts: WriteOptions): Promise<void> {
+  if ((src.onDiskVolume.sb.state & 2) !== 0) {
+    throw refuse('FS_HAS_ERRORS', 'the filesystem is marked as having errors', 'run e2fsck on the card (or an image of it) first');
+  }
+  const j = src.journal;
+  if (!j.needsRecovery) return;
+  if (!j.replayed || j.report?.error || (j.report?.problems.length ?? 0) > 0 || j.report?.failedCommit !== null) {
+    throw refuse('JOURNAL_NOT_REPLAYABLE', `the journal does not replay cleanly (${j.notReplayed ?? j.report?.error ?? j.report?.problems[0] ?? 'damaged commit'})`, 'run e2fsck on a copy of the card');
+  }
+  if (opts.dryRun || opts.yes) return;
+  if (!(await opts.confirmReplay?.(j.report))) {
+    throw refuse('NEEDS_REPLAY_CONSENT', 'the card was not cleanly unmounted: its journal must be replayed onto it before the change', 'run again with --yes to allow that');
+  }
+}
+
+/** Applies the changes one after another on an overlay; returns the final blocks and per-file sizes. */
+async function planOnOverlay(base: BlockDevice, changes: FileChange[], nowMs: number) {
+  const overlay = new CowDevice(base, { description: `${base.description} (planned change)` });
+  const files: WriteResult['files'] = [];
+  const touched = new Set<number>();
+  let bs = 0;
+  for (const change of changes) {
+    const vol = await Ext4Volume.open(overlay);
+    bs = vol.sb.blockSize;
+    const plan = await planRewrite(vol, await vol.lookup(change.path), change.content, nowMs);
+    for (const w of plan.writes) {
+      await overlay.write(w.fsBlock * bs, w.data);
+      touched.add(w.fsBlock);
+    }
+    files.push({ path: change.path, oldSize: plan.oldSize, newSize: plan.newSize });
+  }
+  const after = await Ext4Volume.open(overlay);
+  for (const change of changes) await change.verify((await after.readFile(await after.lookup(change.path))).subarray(0, change.content.length));
+  const writes: BlockWrite[] = [];
+  for (const b of [...touched].sort((x, y) => x - y)) writes.push({ fsBlock: b, data: await overlay.read(b * bs, bs) });
+  return { writes, files };
+}
+
+async function saveOriginals(src: OpenedSource, changes: FileChange[], dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const manifest = [];
+  for (const c of changes) {
+    const bytes = await src.volume.readFile(await src.volume.lookup(c.path));
+    const name = c.path.split('/').filter(Boolean).join('__');
+    await writeFile(join(dir, name), bytes, { flag: 'wx' });
+    manifest.push({ path: c.path, savedAs: name, sizeBytes: bytes.length });
+  }
+  await writeFile(join(dir, 'manifest.json'), `${JSON.stringify({ source: src.path, savedAt: new Date().toISOString(), files: manifest }, null, 2)}\n`, { flag: 'wx' });
+}
+
+/** Runs the whole sequence. `build` computes the changes from the current (journal-replayed) state. */
+export async function writeFiles(path: string, build: (src: OpenedSource) => Promise<FileChange[]>, opts: WriteOptions = {}): Promise<WriteResult> {
+  const nowMs = opts.nowMs ?? Date.now();
+  if (!opts.dryRun) await assertNotMounted(path);
+  const src = await openSource(path, { ...opts, replay: true, writable: false });
+  let changes: FileChange[];
+  let planned: Awaited<ReturnType<typeof planOnOverlay>>;
+  try {
+    await checkPreconditions(src, opts);
+    changes = await build(src);
+    planned = await planOnOverlay(src.volume.device, changes, nowMs);
+    if (opts.dryRun) return { dryRun: true, journalReplayedOntoCard: null, originalsDir: null, files: planned.files, journaled: false, transaction: null, blocks: planned.writes.length };
+    const originalsDir = resolve(opts.originalsDir ?? `haos-rescue-originals-${new Date(nowMs).toISOString().replace(/[:.]/g, '-')}`);
+    await saveOriginals(src, changes, originalsDir);
+    const result = await commitToCard(path, src, changes, nowMs);
+    return { ...result, originalsDir, files: planned.files };
+  } finally {
+    await src.device.close().catch(() => undefined);
+  }
+}
+
+async function commitToCard(path: string, src: OpenedSource, changes: FileChange[], nowMs: number) {
+  const device = await openFileDevice(path, { writable: true });
+  try {
+    const { byteOffset, sizeBytes } = src.discovery.chosen;
+    const data = sliceDevice(device, byteOffset, sizeBytes, src.dataDevice.description);
+    return await withCriticalSection(async () => {
+      const replay = src.journal.needsRecovery ? (await applyJournalReplay(data)).report : null;
+      const { writes } = await planOnOverlay(data, changes, nowMs);
+      const commit = await commitWrites(await Ext4Volume.open(data), data, writes, nowMs);
+      const check = await Ext4Volume.open(data);
+      for (const c of changes) await c.verify((await check.readFile(await check.lookup(c.path))).subarray(0, c.content.length));
+      return { dryRun: false, journalReplayedOntoCard: replay, journaled: commit.journaled, transaction: commit.transaction, blocks: commit.blocks };
+    });
+  } finally {
+    await device.close();
+  }
+}

@@ -1,0 +1,68 @@
+// Terminal prompts: a hidden password entry (asked twice), a yes/no question, and reading a password from
+// standard input for scripts. Prompts go to stderr so stdout stays clean for --json.
+
+import { UsageError } from '../errors.js';
+
+function readLine(hidden: boolean, question: string): Promise<string> {
+  const input = process.stdin;
+  process.stderr.write(question);
+  return new Promise((resolve, reject) => {
+    let value = '';
+    const wasRaw = input.isRaw;
+    if (input.isTTY) input.setRawMode(hidden);
+    input.setEncoding('utf8');
+    input.resume();
+    const done = (err?: Error): void => {
+      input.removeListener('data', onData);
+      if (input.isTTY) input.setRawMode(wasRaw);
+      input.pause();
+      process.stderr.write('\n');
+      if (err) reject(err);
+      else resolve(value);
+    };
+    const onData = (chunk: string): void => {
+      for (const ch of chunk) {
+        if (ch === '\r' || ch === '\n') return done();
+        if (ch === '\u0003') return done(new UsageError('CANCELLED', 'cancelled: nothing was written'));
+        if (ch === '\u007f' || ch === '\b') value = value.slice(0, -1);
+        else if (ch >= ' ' || !hidden) value += ch;
+      }
+    };
+    input.on('data', onData);
+  });
+}
+
+export function isInteractive(): boolean {
+  return Boolean(process.stdin.isTTY && process.stderr.isTTY);
+}
+
+/** Asks for a new password twice without echo; refuses an empty one or a mismatch. */
+export async function askNewPassword(who: string): Promise<string> {
+  if (!isInteractive()) {
+    throw new UsageError('NO_PASSWORD', 'no password given and no terminal to ask for one', {
+      hint: 'pass --password-stdin (and the password on standard input) or --password P',
+    });
+  }
+  const first = await readLine(true, `New password for ${who}: `);
+  if (first === '') throw new UsageError('EMPTY_PASSWORD', 'the password is empty; nothing was written');
+  const second = await readLine(true, 'Type it again: ');
+  if (first !== second) throw new UsageError('PASSWORD_MISMATCH', 'the two passwords differ; nothing was written', { hint: 'run the command again' });
+  return first;
+}
+
+/** A yes/no question on the terminal; false when there is no terminal. */
+export async function confirm(question: string): Promise<boolean> {
+  if (!isInteractive()) return false;
+  const answer = (await readLine(false, `${question} [y/N] `)).trim().toLowerCase();
+  return answer === 'y' || answer === 'yes';
+}
+
+/** The password from standard input: the first line, without its line ending. */
+export async function passwordFromStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  const line = text.split(/\r?\n/)[0] ?? '';
+  if (line === '') throw new UsageError('EMPTY_PASSWORD', 'standard input held no password; nothing was written');
+  return line;
+}
