@@ -12,7 +12,7 @@ import { CowDevice } from '../device/cow-device.js';
 import type { BlockDevice } from '../device/block-device.js';
 import { openFileDevice } from '../device/file-device.js';
 import { sliceDevice } from '../device/slice-device.js';
-import { RefusedError } from '../errors.js';
+import { IoError, RefusedError, UsageError } from '../errors.js';
 import { commitWrites } from '../ext4/commit.js';
 import { applyJournalReplay } from '../ext4/journal/apply.js';
 import type { RecoveryReport } from '../ext4/journal/recovery.js';
@@ -92,6 +92,17 @@ async function planOnOverlay(base: BlockDevice, changes: FileChange[], nowMs: nu
 }
 
 async function saveOriginals(src: OpenedSource, changes: FileChange[], dir: string): Promise<void> {
+  try {
+    await writeOriginals(src, changes, dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new UsageError('ORIGINALS_EXIST', `${dir} already holds saved originals`, { hint: 'choose another folder with --originals DIR; nothing was written to the card' });
+    if (typeof code === 'string') throw new IoError('ORIGINALS_NOT_SAVED', `cannot save the original files to ${dir}: ${(err as Error).message}`, { hint: 'choose a writable folder with --originals DIR; nothing was written to the card' });
+    throw err;
+  }
+}
+
+async function writeOriginals(src: OpenedSource, changes: FileChange[], dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   const manifest = [];
   for (const c of changes) {

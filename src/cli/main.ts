@@ -5,6 +5,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { deferInterrupt, inCriticalSection } from '../actions/critical.js';
 import { AppError, ExitCode, UsageError, toAppError } from '../errors.js';
+import { authCommand } from './commands/auth.js';
 import { catCommand } from './commands/cat.js';
 import type { GlobalArgs } from './commands/common.js';
 import { infoCommand } from './commands/info.js';
@@ -25,7 +26,8 @@ function parser(args: string[]) {
     .command(infoCommand as never)
     .command(lsCommand as never)
     .command(catCommand as never)
-    .demandCommand(1, 'name a command: info, ls or cat')
+    .command(authCommand as never)
+    .demandCommand(1, 'name a command: info, ls, cat or auth')
     .strict()
     .version(VERSION)
     .help()

@@ -1,10 +1,15 @@
 // Runs the built CLI (dist/cli.js) as a user would, capturing stdout, stderr and the exit code.
 
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/cli.js');
+
+/** The CLI runs in a scratch folder, so whatever it saves by default (originals) stays out of the repo. */
+const CWD = mkdtempSync(`${tmpdir()}/haos-rescue-cwd-`);
 
 export interface CliResult {
   code: number;
@@ -14,7 +19,7 @@ export interface CliResult {
 }
 
 export function cli(args: string[], input?: string): CliResult {
-  const r = spawnSync(process.execPath, [CLI, ...args], { input, maxBuffer: 1 << 30 });
+  const r = spawnSync(process.execPath, [CLI, ...args], { input, cwd: CWD, maxBuffer: 1 << 30 });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.toString(), text: r.stdout.toString() };
 }
 

@@ -1,0 +1,115 @@
+// The user commands: list users, reset a password (optionally switching off TOTP), add a login that becomes
+// an administrator at first login. Reading goes through the journal-replayed view; writing through the
+// write sequence of write-files.ts, which saves originals, rehearses and verifies.
+
+import { AppError, NotFoundError, UsageError } from '../errors.js';
+import { AUTH_STORE, type AuthFiles, PROVIDER_STORE, TOTP_STORE, type UserList, findLogin, listUsers, parseProviderStore } from '../ha/auth.js';
+import { addLogin, disableTotp, hashPassword, setPassword, verifyPassword } from '../ha/auth-edit.js';
+import type { OpenedSource } from './source.js';
+import { type FileChange, type WriteOptions, type WriteResult, writeFiles } from './write-files.js';
+
+function configPath(src: OpenedSource): string {
+  if (!src.layout.configPath) throw new NotFoundError('NO_CONFIG', 'no Home Assistant configuration folder on this filesystem');
+  return src.layout.configPath;
+}
+
+async function readOptional(src: OpenedSource, path: string): Promise<Buffer | undefined> {
+  try {
+    return await src.fs.readFile(path);
+  } catch (err) {
+    if (err instanceof AppError && err.exitCode === 66) return undefined;
+    throw err;
+  }
+}
+
+export async function readAuthFiles(src: OpenedSource): Promise<AuthFiles> {
+  const dir = configPath(src);
+  const files: AuthFiles = {};
+  const auth = await readOptional(src, `${dir}/${AUTH_STORE.path}`);
+  const provider = await readOptional(src, `${dir}/${PROVIDER_STORE.path}`);
+  const totp = await readOptional(src, `${dir}/${TOTP_STORE.path}`);
+  if (auth) files.auth = auth;
+  if (provider) files.provider = provider;
+  if (totp) files.totp = totp;
+  return files;
+}
+
+export async function authList(src: OpenedSource): Promise<UserList> {
+  return listUsers(await readAuthFiles(src));
+}
+
+export interface ResetRequest {
+  username: string;
+  password: string;
+  /** Also remove the user's TOTP secret, so the password alone logs in. */
+  disableMfa?: boolean;
+}
+
+export interface AuthWriteResult extends WriteResult {
+  username: string;
+  mfaDisabled: boolean;
+}
+
+function providerChange(src: OpenedSource, content: Buffer, username: string, password: string): FileChange {
+  return {
+    path: `${configPath(src)}/${PROVIDER_STORE.path}`,
+    content,
+    verify: async (readBack) => {
+      const logins = parseProviderStore(readBack).data.users;
+      const login = logins.find((l) => l.username === username);
+      if (!login || !(await verifyPassword(password, login.password))) {
+        throw new AppError('VERIFY_FAILED', 70, `the written ${PROVIDER_STORE.path} does not verify the new password for ${username}`);
+      }
+    },
+  };
+}
+
+/** Resets the password of `username` (matched as the Home Assistant on the card matches it). */
+export async function resetPassword(path: string, req: ResetRequest, opts: WriteOptions): Promise<AuthWriteResult> {
+  let matched = req.username;
+  let mfaDisabled = false;
+  const result = await writeFiles(path, async (src) => {
+    const files = await readAuthFiles(src);
+    const list = listUsers(files);
+    if (!files.provider) throw new NotFoundError('PROVIDER_STORE_MISSING', `${PROVIDER_STORE.path} is missing`);
+    const content = setPassword(files.provider, req.username, await hashPassword(req.password));
+    const logins = parseProviderStore(files.provider).data.users;
+    matched = logins[findLogin(logins, req.username)]?.username ?? req.username;
+    const changes = [providerChange(src, content, matched, req.password)];
+    if (req.disableMfa) {
+      const user = list.users.find((u) => u.username === matched);
+      if (user?.mfa && user.userId && files.totp) {
+        changes.push(totpChange(src, disableTotp(files.totp, user.userId), user.userId));
+        mfaDisabled = true;
+      }
+    }
+    return changes;
+  }, opts);
+  return { ...result, username: matched, mfaDisabled };
+}
+
+function totpChange(src: OpenedSource, content: Buffer, userId: string): FileChange {
+  return {
+    path: `${configPath(src)}/${TOTP_STORE.path}`,
+    content,
+    verify: (readBack) => {
+      const users = (JSON.parse(readBack.toString('utf8')) as { data?: { users?: Record<string, unknown> } }).data?.users ?? {};
+      if (userId in users) throw new AppError('VERIFY_FAILED', 70, `the written ${TOTP_STORE.path} still holds a secret for ${userId}`);
+    },
+  };
+}
+
+/** Adds a password login; Home Assistant makes it an administrator (not the owner) at its first login. */
+export async function addUser(path: string, req: { username: string; password: string }, opts: WriteOptions): Promise<AuthWriteResult> {
+  const result = await writeFiles(path, async (src) => {
+    const files = await readAuthFiles(src);
+    if (!files.provider) {
+      throw new UsageError('PROVIDER_STORE_MISSING', `${PROVIDER_STORE.path} is missing, so there is no file to add the login to`, {
+        hint: 'this Home Assistant has never had a password login; finish onboarding on the box instead',
+      });
+    }
+    const content = addLogin(files.provider, req.username, await hashPassword(req.password));
+    return [providerChange(src, content, req.username, req.password)];
+  }, opts);
+  return { ...result, username: req.username, mfaDisabled: false };
+}

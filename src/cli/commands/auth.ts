@@ -1,0 +1,125 @@
+// `haos-rescue auth list|reset|add SOURCE ...`: the users of the Home Assistant on the card.
+
+import type { Argv, CommandModule } from 'yargs';
+import { type AuthWriteResult, addUser, authList, resetPassword } from '../../actions/auth.js';
+import { withSource } from '../../actions/source.js';
+import type { WriteOptions } from '../../actions/write-files.js';
+import { UsageError } from '../../errors.js';
+import type { HaUser } from '../../ha/auth.js';
+import { printJson, warn, writeOut } from '../output.js';
+import { askNewPassword, confirm, passwordFromStdin } from '../prompt.js';
+import { table } from '../render.js';
+import { type GlobalArgs, sourceOptions, withSourceArg } from './common.js';
+
+type WriteArgs = GlobalArgs & {
+  source: string;
+  username: string;
+  password?: string;
+  passwordStdin?: boolean;
+  dryRun?: boolean;
+  yes?: boolean;
+  originals?: string;
+  disableMfa?: boolean;
+};
+
+function userRow(u: HaUser): string[] {
+  const role = u.owner ? 'owner' : u.admin ? 'admin' : 'user';
+  const notes = [!u.active && 'inactive', u.system && 'system', u.localOnly && 'local only', !u.linked && 'not logged in yet (admin at first login)'].filter(Boolean).join(', ');
+  return [u.username ?? '-', u.name ?? '-', role, u.mfa ? 'on' : 'off', notes];
+}
+
+const listCommand: CommandModule<GlobalArgs, GlobalArgs & { source: string; all?: boolean }> = {
+  command: 'list <source>',
+  describe: 'List the users and their logins, owner/admin, MFA',
+  builder: (y) => withSourceArg(y).option('all', { type: 'boolean', describe: 'include system users (Supervisor, ...)' }) as never,
+  handler: async (argv) => {
+    const list = await withSource(argv.source, sourceOptions(argv), async (s) => {
+      for (const w of s.warnings) warn(w);
+      return authList(s);
+    });
+    const users = list.users.filter((u) => argv.all || !u.system);
+    for (const w of list.warnings) warn(w.message);
+    if (argv.json) {
+      await printJson(users.map(({ username, name, owner, admin, active, system, localOnly, mfa }) => ({ username, name, owner, admin, active, system, localOnly, mfa })));
+      return;
+    }
+    const rows = [['login', 'name', 'role', 'MFA', 'notes'], ...users.map(userRow)];
+    await writeOut(`${table(rows)}\n`);
+    if (list.mode === 'legacy') await writeOut('\nLogin names are matched exactly (this Home Assistant still uses the legacy mode: one stored name is not lower-case).\n');
+  },
+};
+
+function writeOptions(argv: WriteArgs): WriteOptions {
+  const o: WriteOptions = { ...sourceOptions(argv), dryRun: argv.dryRun ?? false, yes: argv.yes ?? false };
+  if (argv.originals) o.originalsDir = argv.originals;
+  o.confirmReplay = (report) =>
+    confirm(`The card was not cleanly unmounted: its journal holds ${report?.transactions ?? 'some'} transaction(s) not yet in place. Replay them onto the card first (what Linux does at mount)?`);
+  return o;
+}
+
+async function resolvePassword(argv: WriteArgs): Promise<string> {
+  if (argv.password !== undefined && argv.passwordStdin) throw new UsageError('USAGE', 'give --password or --password-stdin, not both');
+  if (argv.password !== undefined) {
+    if (argv.password === '') throw new UsageError('EMPTY_PASSWORD', 'the password is empty; nothing was written');
+    return argv.password;
+  }
+  if (argv.passwordStdin) return passwordFromStdin();
+  return askNewPassword(argv.username);
+}
+
+async function report(r: AuthWriteResult, what: string, json: boolean | undefined): Promise<void> {
+  if (json) return printJson(r);
+  const lines: string[] = [];
+  if (r.dryRun) {
+    lines.push(`Dry run: nothing was written. ${what} would rewrite:`);
+    for (const f of r.files) lines.push(`  ${f.path} (${f.oldSize} -> ${f.newSize} bytes, inside its own blocks)`);
+    lines.push('It was rehearsed in memory and read back: the new password verifies.');
+  } else {
+    if (r.journalReplayedOntoCard) lines.push(`Replayed the card's journal first (${r.journalReplayedOntoCard.transactions} transaction(s)).`);
+    lines.push(`${what}: done, read back from the card and verified.`);
+    lines.push(`  originals saved in ${r.originalsDir}`);
+    lines.push(r.journaled ? `  written through journal transaction ${r.transaction} (${r.blocks} blocks)` : `  written in place (${r.blocks} blocks; this filesystem has no journal)`);
+  }
+  await writeOut(`${lines.join('\n')}\n`);
+}
+
+function writeBuilder(y: Argv<GlobalArgs>) {
+  return withSourceArg(y)
+    .option('username', { alias: 'u', type: 'string', demandOption: true, describe: 'the login name' })
+    .option('password', { type: 'string', describe: 'the new password (visible in your shell history; prefer the prompt)' })
+    .option('password-stdin', { type: 'boolean', describe: 'read the password from the first line of standard input' })
+    .option('dry-run', { type: 'boolean', describe: 'rehearse the change in memory and stop' })
+    .option('yes', { alias: 'y', type: 'boolean', describe: 'replay a dirty journal onto the card without asking' })
+    .option('originals', { type: 'string', describe: 'folder for copies of the files before the change (default ./haos-rescue-originals-TIME)' });
+}
+
+const resetCommand: CommandModule<GlobalArgs, WriteArgs> = {
+  command: 'reset <source>',
+  describe: 'Set a new password for a login (and, with --disable-mfa, switch off its TOTP)',
+  builder: (y) => writeBuilder(y).option('disable-mfa', { type: 'boolean', describe: 'remove the user\'s TOTP secret so the password alone logs in' }) as never,
+  handler: async (argv) => {
+    const password = await resolvePassword(argv);
+    const r = await resetPassword(argv.source, { username: argv.username, password, disableMfa: argv.disableMfa ?? false }, writeOptions(argv));
+    await report(r, `Password of ${r.username}${r.mfaDisabled ? ' reset and TOTP switched off' : ' reset'}`, argv.json);
+    if (argv.disableMfa && !r.mfaDisabled && !argv.json) await writeOut(`TOTP was not on for ${r.username}: nothing to switch off.\n`);
+  },
+};
+
+const addCommand: CommandModule<GlobalArgs, WriteArgs> = {
+  command: 'add <source>',
+  describe: 'Add a password login; Home Assistant makes it an administrator (not the owner) at first login',
+  builder: (y) => writeBuilder(y) as never,
+  handler: async (argv) => {
+    const password = await resolvePassword(argv);
+    const r = await addUser(argv.source, { username: argv.username, password }, writeOptions(argv));
+    await report(r, `Login ${r.username} added`, argv.json);
+    if (!argv.json && !r.dryRun) await writeOut(`At its first login Home Assistant creates the user ${r.username} as an administrator (not the owner).\n`);
+  },
+};
+
+export const authCommand: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'auth <command>',
+  describe: 'Users: list them, reset a password, add an administrator login, switch off TOTP',
+  builder: (y) => y.command(listCommand as never).command(resetCommand as never).command(addCommand as never).demandCommand(1, 'name an auth command: list, reset or add'),
+  handler: () => undefined,
+};

@@ -1,0 +1,63 @@
+// The backup encryption key Home Assistant Core keeps in `.storage/backup` (haos-format.md §4.1, §5.5).
+// Core's backup integration stores its settings under data.config (homeassistant/components/backup/config.py):
+// create_backup.password is the key it passes as the password of every automatic backup (str | None), and
+// agents.<agent id>.protected (newer Core) says whether backups sent to that agent are encrypted at all.
+// The key is the "emergency kit" string (XXXX-XXXX-...) that a restore asks for.
+
+import { parseStore } from './store.js';
+
+export const BACKUP_STORE = { key: 'backup', path: '.storage/backup' } as const;
+
+export interface BackupKey {
+  /** The encryption key, or null when none is stored. */
+  key: string | null;
+  /** 'set'; 'not-set' (create_backup.password is null or empty); 'no-config' (no data.config.create_backup). */
+  status: 'set' | 'not-set' | 'no-config';
+  /** Agents configured with protected=false: Core does not encrypt the backups it stores there. */
+  unprotectedAgents: string[];
+  /** One line for people. */
+  message: string;
+}
+
+/** Reads the backup encryption key from the bytes of `.storage/backup`. */
+export function backupKey(backupStoreBytes: Buffer): BackupKey {
+  const { data } = parseStore(backupStoreBytes, BACKUP_STORE.key, BACKUP_STORE.path);
+  const config = field(data, 'config');
+  const createBackup = field(config, 'create_backup');
+  const agents = field(config, 'agents');
+  const unprotectedAgents = isRecord(agents)
+    ? Object.keys(agents).filter((id) => field(agents[id], 'protected') === false)
+    : [];
+  const unprotectedNote = unprotectedAgents.length ? `; backups on ${unprotectedAgents.join(', ')} are not encrypted (protected: false)` : '';
+  if (!isRecord(createBackup)) {
+    return {
+      key: null,
+      status: 'no-config',
+      unprotectedAgents,
+      message: `${BACKUP_STORE.path} has no backup settings (data.config.create_backup): backups were never configured in this Home Assistant`,
+    };
+  }
+  const password = createBackup.password;
+  if (typeof password !== 'string' || password === '') {
+    return {
+      key: null,
+      status: 'not-set',
+      unprotectedAgents,
+      message: `${BACKUP_STORE.path} stores no backup encryption key (create_backup.password is ${password === '' ? 'empty' : password == null ? 'null' : 'not a string'}): automatic backups are not encrypted by Home Assistant Core${unprotectedNote}`,
+    };
+  }
+  return {
+    key: password,
+    status: 'set',
+    unprotectedAgents,
+    message: `backup encryption key found in ${BACKUP_STORE.path}${unprotectedNote}`,
+  };
+}
+
+function field(obj: unknown, name: string): unknown {
+  return isRecord(obj) ? obj[name] : undefined;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

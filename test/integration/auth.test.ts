@@ -1,0 +1,121 @@
+// auth list / reset / add through the CLI on real images: every feature set the data partition has been
+// seen with, a dirty journal, dry runs and refusals. Oracles: e2fsck -fn, debugfs rdump manifests, bcryptjs.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import bcrypt from 'bcryptjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeDirty } from '../../scripts/fixtures/make-dirty.mjs';
+import { cli, cliJson } from '../helpers/cli.js';
+import { HA_CORPUS } from '../helpers/corpus.js';
+import { type MkfsOptions, mkfs, tempDir } from '../helpers/images.js';
+import { debugfsManifest } from '../helpers/manifest.js';
+
+const work = tempDir('auth-');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const PROVIDER = '/supervisor/homeassistant/.storage/auth_provider.homeassistant';
+const sha = (p: string): string => createHash('sha256').update(readFileSync(p)).digest('hex');
+const cat = (img: string, path: string): Buffer => execFileSync('debugfs', ['-R', `cat ${path}`, img], { stdio: ['ignore', 'pipe', 'ignore'] });
+
+function storedHash(img: string, login: string): string {
+  const doc = JSON.parse(cat(img, PROVIDER).toString()) as { data: { users: Array<{ username: string; password: string }> } };
+  return Buffer.from(doc.data.users.find((u) => u.username === login)!.password, 'base64').toString('latin1');
+}
+
+function fsckClean(img: string): void {
+  const r = spawnSync('e2fsck', ['-fn', img], { encoding: 'utf8' });
+  expect(r.stdout + r.stderr, 'e2fsck -fn').not.toMatch(/Fix\?|recover|journal/i);
+  expect(r.status).toBe(0);
+}
+
+let stage: string;
+beforeAll(() => {
+  stage = join(work, 'stage');
+  const config = join(stage, 'supervisor/homeassistant');
+  mkdirSync(config, { recursive: true });
+  cpSync(join(HA_CORPUS, 'config_dirs/smarter-project_home-assistant-demo/config/.storage'), join(config, '.storage'), { recursive: true });
+  copyFileSync(new URL('../../scripts/fixtures/auth_provider.homeassistant', import.meta.url), join(config, '.storage/auth_provider.homeassistant'));
+  writeFileSync(join(config, '.HA_VERSION'), '2025.5.3');
+  mkdirSync(join(stage, 'supervisor/backup'));
+  mkdirSync(join(stage, 'docker'));
+});
+
+const SETS: Array<[string, MkfsOptions]> = [
+  ['HAOS 1.46 defaults (metadata_csum, 64bit, 4 KiB)', { blockSize: 4096, features: '^orphan_file,^metadata_csum_seed' }],
+  ['on-device wipe (orphan_file, metadata_csum_seed)', { features: 'orphan_file,metadata_csum_seed' }],
+  ['no metadata_csum, 32-bit', { features: '^metadata_csum,^64bit' }],
+  ['1 KiB blocks', { blockSize: 1024 }],
+  ['no journal', { features: '^has_journal' }],
+];
+
+describe('auth reset on every feature set', () => {
+  it.each(SETS)('%s', (name, options) => {
+    const img = join(work, `${name.replace(/\W+/g, '_')}.img`);
+    mkfs(img, stage, { sizeMiB: 32, ...options });
+    const listBefore = cliJson(['auth', 'list', img, '--all']);
+    const treeBefore = debugfsManifest(img).filter((l) => !l.startsWith(PROVIDER.slice(1)));
+    const r = cli(['auth', 'reset', img, '--username', 'VM-User ', '--password-stdin', '--originals', join(work, `orig-${name.replace(/\W+/g, '_')}`)], 'a new password\n');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.text).toMatch(/Password of vm-user reset: done/);
+    fsckClean(img);
+    const hash = storedHash(img, 'vm-user');
+    expect(hash).toMatch(/^\$2b\$12\$/);
+    expect(bcrypt.compareSync('a new password', hash)).toBe(true);
+    expect(bcrypt.compareSync('battery staple', storedHash(img, 'mqtt-user'))).toBe(true);
+    expect(debugfsManifest(img).filter((l) => !l.startsWith(PROVIDER.slice(1)))).toEqual(treeBefore);
+    expect(cliJson(['auth', 'list', img, '--all'])).toEqual(listBefore);
+  });
+});
+
+describe('refusals, dry runs and a dirty journal', () => {
+  it('--dry-run and every refusal leave the image byte-identical', () => {
+    const img = join(work, 'dry.img');
+    mkfs(img, stage, { sizeMiB: 32 });
+    const before = sha(img);
+    const dry = cli(['auth', 'reset', img, '-u', 'vm-user', '--password', 'x', '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.text).toMatch(/^Dry run: nothing was written/);
+    expect(cli(['auth', 'reset', img, '-u', 'nobody', '--password', 'x']).code).toBe(66);
+    expect(cli(['auth', 'add', img, '-u', 'Alice', '--password', 'x']).code).toBe(64);
+    expect(cli(['auth', 'add', img, '-u', 'vm-user', '--password', 'x']).code).toBe(64);
+    expect(cli(['auth', 'reset', img, '-u', 'vm-user']).code).toBe(64);
+    const taken = join(work, 'orig-taken');
+    mkdirSync(taken);
+    writeFileSync(join(taken, 'supervisor__homeassistant__.storage__auth_provider.homeassistant'), 'someone else\'s');
+    const clash = cli(['auth', 'reset', img, '-u', 'vm-user', '--password', 'x', '--originals', taken]);
+    expect(clash.code).toBe(64);
+    expect(clash.stderr).toMatch(/^hint: choose another folder/m);
+    expect(sha(img)).toBe(before);
+  });
+
+  it('auth add creates a login that verifies, and auth list shows it as not yet linked', () => {
+    const img = join(work, 'add.img');
+    mkfs(img, stage, { sizeMiB: 32 });
+    const r = cli(['auth', 'add', img, '-u', 'rescue-admin', '--password', 'letmein']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.text).toMatch(/administrator \(not the owner\)/);
+    fsckClean(img);
+    expect(bcrypt.compareSync('letmein', storedHash(img, 'rescue-admin'))).toBe(true);
+    const added = cliJson<Array<{ username: string; name: string | null }>>(['auth', 'list', img]).find((u) => u.username === 'rescue-admin');
+    expect(added).toEqual(expect.objectContaining({ username: 'rescue-admin', name: null }));
+  });
+
+  it('a dirty journal: refused without consent (exit 77, nothing written), replayed onto the card with --yes', () => {
+    const dirty = makeDirty(join(work, 'dirty'));
+    const img = join(work, 'dirty', 'dirty.img');
+    const before = sha(img);
+    const refused = cli(['auth', 'reset', img, '-u', 'vm-user', '--password', 'x']);
+    expect(refused.code).toBe(77);
+    expect(refused.stderr).toMatch(/--yes/);
+    expect(sha(img)).toBe(before);
+    const r = cli(['auth', 'reset', img, '-u', 'vm-user', '--password', 'after the journal', '--yes', '--originals', join(work, 'orig-dirty')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.text).toMatch(/Replayed the card's journal first \(4 transaction/);
+    fsckClean(img);
+    expect(bcrypt.compareSync('after the journal', storedHash(img, 'vm-user'))).toBe(true);
+    expect(cat(img, dirty.newFilePath).length).toBe(dirty.newFileSize);
+    expect(readFileSync(join(work, 'orig-dirty', 'supervisor__homeassistant__.storage__auth_provider.homeassistant')).toString()).toBe(dirty.newAuth);
+  });
+});
