@@ -6,6 +6,7 @@ import { hideBin } from 'yargs/helpers';
 import { deferInterrupt, inCriticalSection } from '../actions/critical.js';
 import { AppError, ExitCode, UsageError, toAppError } from '../errors.js';
 import { authCommand } from './commands/auth.js';
+import { backupCommand } from './commands/backup.js';
 import { catCommand } from './commands/cat.js';
 import type { GlobalArgs } from './commands/common.js';
 import { infoCommand } from './commands/info.js';
@@ -17,7 +18,7 @@ export const VERSION = '0.1.0';
 function parser(args: string[]) {
   return yargs(args)
     .scriptName('haos-rescue')
-    .usage('$0 <command> SOURCE [options]\n\nReads the Home Assistant data on a pulled SD card, SSD or disk image, without writing to it.')
+    .usage('$0 <command> SOURCE [options]\n\nReads the Home Assistant data on a pulled SD card, SSD or disk image. Only `auth reset` and `auth add`\nwrite to it, after safety checks and a rehearsal in memory; everything else only reads.')
     .option('partition', { type: 'number', global: true, describe: 'use partition N (Linux numbering, logical partitions from 5)' })
     .option('offset', { type: 'number', global: true, describe: 'use the filesystem at this byte offset' })
     .option('replay', { type: 'boolean', global: true, default: true, describe: 'show the state with the ext4 journal replayed in memory (--no-replay: the on-disk state)' })
@@ -27,7 +28,8 @@ function parser(args: string[]) {
     .command(lsCommand as never)
     .command(catCommand as never)
     .command(authCommand as never)
-    .demandCommand(1, 'name a command: info, ls, cat or auth')
+    .command(backupCommand as never)
+    .demandCommand(1, 'name a command: info, ls, cat, auth or backup')
     .strict()
     .version(VERSION)
     .help()

@@ -16,6 +16,8 @@ import { debugfsManifest } from '../helpers/manifest.js';
 const work = tempDir('auth-');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 const PROVIDER = '/supervisor/homeassistant/.storage/auth_provider.homeassistant';
+const TOTP = '/supervisor/homeassistant/.storage/auth_module.totp';
+const OWNER_ID = '4fa56bbed68943f49cedb80d41e21529';
 const sha = (p: string): string => createHash('sha256').update(readFileSync(p)).digest('hex');
 const cat = (img: string, path: string): Buffer => execFileSync('debugfs', ['-R', `cat ${path}`, img], { stdio: ['ignore', 'pipe', 'ignore'] });
 
@@ -38,6 +40,7 @@ beforeAll(() => {
   cpSync(join(HA_CORPUS, 'config_dirs/smarter-project_home-assistant-demo/config/.storage'), join(config, '.storage'), { recursive: true });
   copyFileSync(new URL('../../scripts/fixtures/auth_provider.homeassistant', import.meta.url), join(config, '.storage/auth_provider.homeassistant'));
   writeFileSync(join(config, '.HA_VERSION'), '2025.5.3');
+  writeFileSync(join(config, '.storage/auth_module.totp'), JSON.stringify({ version: 1, minor_version: 1, key: 'auth_module.totp', data: { users: { [OWNER_ID]: 'JBSWY3DPEHPK3PXP' } } }, null, 2));
   mkdirSync(join(stage, 'supervisor/backup'));
   mkdirSync(join(stage, 'docker'));
 });
@@ -88,6 +91,23 @@ describe('refusals, dry runs and a dirty journal', () => {
     expect(clash.code).toBe(64);
     expect(clash.stderr).toMatch(/^hint: choose another folder/m);
     expect(sha(img)).toBe(before);
+  });
+
+  it('auth reset --disable-mfa removes the TOTP secret; backup key prints the stored key', () => {
+    const img = join(work, 'mfa.img');
+    mkfs(img, stage, { sizeMiB: 32 });
+    const owner = (): { mfa: boolean } => cliJson<Array<{ username: string; mfa: boolean }>>(['auth', 'list', img]).find((u) => u.username === 'vm-user')!;
+    expect(owner().mfa).toBe(true);
+    const r = cli(['auth', 'reset', img, '-u', 'vm-user', '--password', 'no more codes', '--disable-mfa']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.text).toMatch(/reset and TOTP switched off/);
+    fsckClean(img);
+    expect(owner().mfa).toBe(false);
+    expect(JSON.parse(cat(img, TOTP).toString()).data.users).toEqual({});
+    expect(bcrypt.compareSync('no more codes', storedHash(img, 'vm-user'))).toBe(true);
+    const key = cli(['backup', 'key', img]);
+    expect(key.code).toBe(0);
+    expect(key.text.split('\n')[0]).toBe(JSON.parse(cat(img, '/supervisor/homeassistant/.storage/backup').toString()).data.config.create_backup.password);
   });
 
   it('auth add creates a login that verifies, and auth list shows it as not yet linked', () => {
