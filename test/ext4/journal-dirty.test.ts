@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FaultyDevice, faultyDevice } from '../../src/device/faulty-device.js';
 import { withFileDevice } from '../../src/device/file-device.js';
 import { withSource } from '../../src/actions/source.js';
 import { AppError } from '../../src/errors.js';
@@ -114,4 +115,26 @@ describe('damaged journals', () => {
     expect(outcomes.has('new')).toBe(true);
     expect(outcomes.size).toBeGreaterThan(1);
   }, 120_000);
+});
+
+describe('power cut while the replay is applied onto the card', () => {
+  it('after any write, e2fsck -E journal_only then -fn is clean and shows the journal\'s state', async () => {
+    const pristine = join(work, 'dirty.img');
+    let probe: FaultyDevice | null = null;
+    const copy = join(work, 'apply-probe.img');
+    copyFileSync(pristine, copy);
+    await withFileDevice(copy, { writable: true }, (dev) => applyJournalReplay((probe = faultyDevice(dev, {}))));
+    const steps = (probe as FaultyDevice | null)?.writeCount ?? 0;
+    expect(steps).toBeGreaterThan(5);
+    for (let n = 0; n <= steps; n++) {
+      const img = join(work, `apply-cut-${n}.img`);
+      copyFileSync(pristine, img);
+      await withFileDevice(img, { writable: true }, (dev) => applyJournalReplay(faultyDevice(dev, { dropWritesAfter: n })));
+      expect(e2fsck(['-fy', '-E', 'journal_only'], img).status).toBeLessThan(4);
+      const check = e2fsck(['-fn'], img);
+      expect(check.status, `cut after write ${n}: ${check.stdout}`).toBe(0);
+      expect(execFileSync('debugfs', ['-R', `cat ${facts.authPath}`, img], { stdio: ['ignore', 'pipe', 'ignore'] }).toString()).toBe(facts.newAuth);
+      rmSync(img);
+    }
+  });
 });
