@@ -9,40 +9,18 @@
 
 import type { BlockDevice } from '../device/block-device.js';
 import { RefusedError } from '../errors.js';
-import { crc32cUpdate } from './checksum.js';
-import { Incompat } from './features.js';
-import { type OpenedJournal, openJournal } from './journal/locate.js';
-import { hasCsumV2or3, logBounds } from './journal/jsb.js';
+import { openJournal } from './journal/locate.js';
+import { logBounds } from './journal/jsb.js';
+import { setNeedsRecovery, writeJournalSuper } from './journal/mark.js';
 import { buildTransaction } from './journal/writer.js';
 import type { BlockWrite } from './rewrite.js';
-import { SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, hasMetadataCsum, needsRecovery } from './superblock.js';
+import { needsRecovery } from './superblock.js';
 import type { Ext4Volume } from './volume.js';
 
 export interface CommitResult {
   journaled: boolean;
   transaction: number | null;
   blocks: number;
-}
-
-async function setRecoverFlag(device: BlockDevice, on: boolean): Promise<void> {
-  const sb = Buffer.from(await device.read(SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE));
-  const incompat = sb.readUInt32LE(96);
-  sb.writeUInt32LE((on ? incompat | Incompat.RECOVER : incompat & ~Incompat.RECOVER) >>> 0, 96);
-  if (hasMetadataCsum({ roCompat: sb.readUInt32LE(100) })) sb.writeUInt32LE(crc32cUpdate(0xffffffff, sb, 0, 0x3fc), 0x3fc);
-  await device.write(SUPERBLOCK_OFFSET, sb);
-}
-
-async function writeJournalSuper(device: BlockDevice, journal: OpenedJournal, sequence: number, start: number): Promise<void> {
-  const bs = journal.jsb.blockSize;
-  const at = journal.fsBlock(0) * bs;
-  const block = Buffer.from(await device.read(at, bs));
-  block.writeUInt32BE(sequence >>> 0, 0x18);
-  block.writeUInt32BE(start, 0x1c);
-  if (hasCsumV2or3(journal.jsb)) {
-    block.writeUInt32BE(0, 0xfc);
-    block.writeUInt32BE(crc32cUpdate(0xffffffff, block.subarray(0, 1024)), 0xfc);
-  }
-  await device.write(at, block);
 }
 
 async function writeInPlace(device: BlockDevice, bs: number, writes: BlockWrite[]): Promise<void> {
@@ -68,7 +46,7 @@ export async function commitWrites(vol: Ext4Volume, device: BlockDevice, writes:
   if (log.length > last - first) throw new RefusedError('TRANSACTION_TOO_LARGE', `the change needs ${log.length} journal blocks, the journal has ${last - first}`);
   for (let i = 0; i < log.length; i++) await device.write(journal.fsBlock(first + i) * bs, log[i]!);
   await device.flush();
-  await setRecoverFlag(device, true);
+  await setNeedsRecovery(device, true);
   await device.flush();
   await writeJournalSuper(device, journal, tid, first);
   await device.flush();
@@ -76,7 +54,7 @@ export async function commitWrites(vol: Ext4Volume, device: BlockDevice, writes:
   await device.flush();
   await writeJournalSuper(device, journal, (tid + 1) >>> 0, 0);
   await device.flush();
-  await setRecoverFlag(device, false);
+  await setNeedsRecovery(device, false);
   await device.flush();
   return { journaled: true, transaction: tid, blocks: writes.length };
 }

@@ -8,12 +8,10 @@
 import type { BlockDevice } from '../../device/block-device.js';
 import { CowDevice } from '../../device/cow-device.js';
 import { RefusedError } from '../../errors.js';
-import { crc32cUpdate } from '../checksum.js';
-import { Incompat } from '../features.js';
-import { SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, hasMetadataCsum, needsRecovery } from '../superblock.js';
+import { needsRecovery } from '../superblock.js';
 import { Ext4Volume } from '../volume.js';
-import { hasCsumV2or3 } from './jsb.js';
-import { type OpenedJournal, openJournal } from './locate.js';
+import { openJournal } from './locate.js';
+import { setNeedsRecovery, writeJournalSuper } from './mark.js';
 import { type RecoveryReport, recoverJournal } from './recovery.js';
 
 export interface ApplyResult {
@@ -47,33 +45,10 @@ export async function applyJournalReplay(device: BlockDevice): Promise<ApplyResu
   }
   const report = await recoverJournal(journal, write(device));
   await device.flush();
-  await markJournalEmpty(device, journal, report.endTransaction);
+  // As e2fsck: s_start 0 marks the log empty, s_sequence moves past the last transaction replayed.
+  await writeJournalSuper(device, journal, (report.endTransaction + 1) >>> 0, 0);
   await device.flush();
-  await clearNeedsRecovery(device);
+  await setNeedsRecovery(device, false);
   await device.flush();
   return { applied: true, report };
-}
-
-/** s_start = 0 (empty) and s_sequence = the transaction after the last one replayed, as e2fsck. */
-async function markJournalEmpty(device: BlockDevice, journal: OpenedJournal, endTransaction: number): Promise<void> {
-  const bs = journal.jsb.blockSize;
-  const at = journal.fsBlock(0) * bs;
-  const block = Buffer.from(await device.read(at, bs));
-  block.writeUInt32BE((endTransaction + 1) >>> 0, 0x18);
-  block.writeUInt32BE(0, 0x1c);
-  if (hasCsumV2or3(journal.jsb)) {
-    block.writeUInt32BE(0, 0xfc);
-    block.writeUInt32BE(crc32cUpdate(0xffffffff, block.subarray(0, 1024)), 0xfc);
-  }
-  await device.write(at, block);
-}
-
-/** Clears needs_recovery in the primary superblock (as it is after the replay) and re-sums it. */
-async function clearNeedsRecovery(device: BlockDevice): Promise<void> {
-  const sb = Buffer.from(await device.read(SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE));
-  sb.writeUInt32LE((sb.readUInt32LE(96) & ~Incompat.RECOVER) >>> 0, 96);
-  if (hasMetadataCsum({ roCompat: sb.readUInt32LE(100) })) {
-    sb.writeUInt32LE(crc32cUpdate(0xffffffff, sb, 0, 0x3fc), 0x3fc);
-  }
-  await device.write(SUPERBLOCK_OFFSET, sb);
 }

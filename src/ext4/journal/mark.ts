@@ -1,0 +1,32 @@
+// The two small superblock updates the writer and the replay share: the journal superblock's log start
+// and sequence (with its v2/v3 checksum), and the ext4 needs_recovery flag (with the superblock checksum).
+
+import type { BlockDevice } from '../../device/block-device.js';
+import { crc32cUpdate } from '../checksum.js';
+import { Incompat } from '../features.js';
+import { SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, hasMetadataCsum } from '../superblock.js';
+import { hasCsumV2or3 } from './jsb.js';
+import type { OpenedJournal } from './locate.js';
+
+/** Sets s_sequence and s_start (0 = the journal is empty) in the journal superblock. */
+export async function writeJournalSuper(device: BlockDevice, journal: OpenedJournal, sequence: number, start: number): Promise<void> {
+  const bs = journal.jsb.blockSize;
+  const at = journal.fsBlock(0) * bs;
+  const block = Buffer.from(await device.read(at, bs));
+  block.writeUInt32BE(sequence >>> 0, 0x18);
+  block.writeUInt32BE(start, 0x1c);
+  if (hasCsumV2or3(journal.jsb)) {
+    block.writeUInt32BE(0, 0xfc);
+    block.writeUInt32BE(crc32cUpdate(0xffffffff, block.subarray(0, 1024)), 0xfc);
+  }
+  await device.write(at, block);
+}
+
+/** Sets or clears needs_recovery in the primary superblock as it is on the device now. */
+export async function setNeedsRecovery(device: BlockDevice, on: boolean): Promise<void> {
+  const sb = Buffer.from(await device.read(SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE));
+  const incompat = sb.readUInt32LE(96);
+  sb.writeUInt32LE((on ? incompat | Incompat.RECOVER : incompat & ~Incompat.RECOVER) >>> 0, 96);
+  if (hasMetadataCsum({ roCompat: sb.readUInt32LE(100) })) sb.writeUInt32LE(crc32cUpdate(0xffffffff, sb, 0, 0x3fc), 0x3fc);
+  await device.write(SUPERBLOCK_OFFSET, sb);
+}
