@@ -32,7 +32,7 @@ export function log(msg) {
  * Runs `cmd args` to completion. stdout goes to /dev/null unless `captureStdout`. Resolves to
  * {ms, rssKb, stdout}; rejects (with stderr in the message) on a non-zero exit.
  */
-export function timed(cmd, args, { captureStdout = false, tmpDir, cwd } = {}) {
+export function timed(cmd, args, { captureStdout = false, tmpDir, cwd, okExit = [0] } = {}) {
   const rssFile = tmpDir ? join(tmpDir, `rss-${process.pid}-${Date.now()}.txt`) : null;
   const [file, argv] = HAS_GNU_TIME && rssFile ? [GNU_TIME, ['-f', '%M', '-o', rssFile, cmd, ...args]] : [cmd, args];
   return new Promise((resolve, reject) => {
@@ -54,7 +54,7 @@ export function timed(cmd, args, { captureStdout = false, tmpDir, cwd } = {}) {
         rssKb = Number.parseInt(readFileSync(rssFile, 'utf8').trim().split('\n').pop(), 10) || null;
         rmSync(rssFile, { force: true });
       }
-      if (code !== 0) {
+      if (!okExit.includes(code)) {
         reject(new Error(`${cmd} ${args.join(' ')} exited ${code ?? signal}: ${Buffer.concat(err).toString().trim()}`));
       } else {
         resolve({ ms, rssKb, stdout });
