@@ -2,8 +2,10 @@
 
 import type { CommandModule } from 'yargs';
 import { readBackupKey } from '../../actions/backup-key.js';
+import { type BackupEntry, listBackups } from '../../actions/backup-list.js';
 import { withSource } from '../../actions/source.js';
 import { printJson, warn, writeOut } from '../output.js';
+import { formatBytes, table } from '../render.js';
 import { type GlobalArgs, withSourceArg, sourceOptions } from './common.js';
 
 const keyCommand: CommandModule<GlobalArgs, GlobalArgs & { source: string }> = {
@@ -29,9 +31,51 @@ const keyCommand: CommandModule<GlobalArgs, GlobalArgs & { source: string }> = {
   },
 };
 
+function localTime(iso: string | undefined): string {
+  if (!iso) return '-';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+function render(list: BackupEntry[]): string {
+  const good = list.filter((b) => !b.error);
+  const bad = list.filter((b) => b.error);
+  const lines: string[] = [];
+  if (good.length > 0) {
+    const rows = [['date (local)', 'name', 'slug', 'type', 'size', 'HA', 'protected', 'file']];
+    for (const b of good) {
+      rows.push([localTime(b.date), b.name ?? '-', b.slug ?? '-', b.type ?? '-', formatBytes(b.size), b.homeAssistantVersion ?? '-', b.protected ? 'yes' : 'no', b.path]);
+    }
+    lines.push(table(rows, [4]));
+  } else {
+    lines.push('No readable backups found.');
+  }
+  if (bad.length > 0) {
+    lines.push('', 'Files that are not usable backups:');
+    for (const b of bad) lines.push(`  ${b.path} (${formatBytes(b.size)}): ${b.error}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+const listCommand: CommandModule<GlobalArgs, GlobalArgs & { source: string }> = {
+  command: 'list <source>',
+  describe: 'List the backups on the card with their name, date, type, size and Home Assistant version',
+  builder: (y) => withSourceArg(y) as never,
+  handler: async (argv) => {
+    const list = await withSource(argv.source, sourceOptions(argv), async (s) => {
+      if (!argv.json) for (const w of s.warnings) warn(w);
+      return listBackups(s);
+    });
+    if (argv.json) await printJson(list);
+    else await writeOut(render(list));
+  },
+};
+
 export const backupCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'backup <command>',
-  describe: 'Backups: show the stored encryption key (listing and extracting come next)',
-  builder: (y) => y.command(keyCommand as never).demandCommand(1, 'name a backup command: key'),
+  describe: 'Backups: list them, show the stored encryption key (extracting comes next)',
+  builder: (y) => y.command(listCommand as never).command(keyCommand as never).demandCommand(1, 'name a backup command: list or key'),
   handler: () => undefined,
 };

@@ -1,0 +1,32 @@
+// `backup list`: every backup file in the Supervisor's and Core's backup folders, described from its own
+// ./backup.json, found by walking the tar headers at random offsets (a few KiB read per backup).
+// A file that cannot be described is listed with the reason instead of failing the list.
+
+import { AppError } from '../errors.js';
+import { describeBackup } from '../ha/backup-meta.js';
+import type { OpenedSource } from './source.js';
+
+export type BackupEntry = Awaited<ReturnType<typeof describeBackup>> & { path: string; location: string };
+
+export async function listBackups(src: OpenedSource): Promise<BackupEntry[]> {
+  const vol = src.volume;
+  const out: BackupEntry[] = [];
+  for (const dir of src.layout.backupPaths) {
+    const entries = await src.fs.listDir(dir).catch((err: unknown) => {
+      if (err instanceof AppError && err.exitCode === 66) return null;
+      throw err;
+    });
+    for (const e of (entries ?? []).filter((x) => x.kind === 'file').sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const path = `${dir}/${e.name}`;
+      try {
+        const inode = await vol.lookup(path);
+        const described = await describeBackup((offset, length) => vol.readFile(inode, offset, offset + length), inode.sizeBytes, e.name);
+        out.push({ ...described, path, location: dir });
+      } catch (err) {
+        if (!(err instanceof AppError)) throw err;
+        out.push({ file: e.name, size: e.sizeBytes, error: err.message, path, location: dir } as BackupEntry);
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,256 @@
+// Random-access walk over the headers of an uncompressed tar (the outer archive of a Supervisor backup,
+// haos-format.md §5.2). Each 512-byte header is read, then the member's data (rounded up to 512) is skipped
+// without being read, so finding ./backup.json in a 5 GiB backup reads a few KiB.
+//
+// Handled: ustar name + prefix, PAX extended headers ('x': path= and size= apply to the next member;
+// 'g' global headers are skipped), GNU long names ('L'; 'K' long link names are skipped), base-256 size
+// fields, octal fields padded with spaces/NULs, the header checksum (unsigned sum, signed accepted too).
+// Like Python's tarfile (which the Supervisor uses) and GNU tar, the first all-zero block ends the archive,
+// as does the end of the file exactly at a header boundary. Names are compared exactly: the Supervisor asks
+// for './backup.json' with the './' (haos-format §7.8), so the caller decides what an alternative name means.
+
+import { CorruptError } from '../errors.js';
+
+/** Reads `length` bytes at `offset` of the tar file. */
+export type ReadAt = (offset: number, length: number) => Promise<Buffer>;
+
+export interface TarMember {
+  /** The name exactly as stored (after applying PAX path / GNU long name / ustar prefix). */
+  name: string;
+  /** Byte offset of the member's data in the tar file. */
+  offset: number;
+  /** Data size in bytes. */
+  size: number;
+}
+
+export interface TarEntry extends TarMember {
+  /** Offset of the member's own (last) header block. */
+  headerOffset: number;
+  /** The typeflag character ('0', '5', '2', ... ; '\0' for old regular files). */
+  type: string;
+}
+
+export interface TarWalkOptions {
+  /** Stop with TAR_TOO_MANY_MEMBERS after this many header blocks (PAX and long-name headers count). */
+  maxHeaders?: number;
+  /** Largest PAX / GNU long-name payload read (default 1 MiB). */
+  maxExtendedHeader?: number;
+}
+
+export const DEFAULT_MAX_HEADERS = 100_000;
+const DEFAULT_MAX_EXTENDED = 1 << 20;
+const BLOCK = 512;
+
+/** Types whose data follows the header (Python tarfile: regular types and unknown types; links/dirs have none). */
+const NO_DATA_TYPES = new Set(['1', '2', '3', '4', '5', '6']);
+
+const roundUp = (n: number): number => Math.ceil(n / BLOCK) * BLOCK;
+
+/** Finds the first member (in archive order) whose name is one of `names`, or null when none is there. */
+export async function findTarMember(
+  read: ReadAt,
+  sizeBytes: number,
+  names: string[],
+  opts: TarWalkOptions = {},
+): Promise<TarMember | null> {
+  const wanted = new Set(names);
+  for await (const entry of walkTar(read, sizeBytes, opts)) {
+    if (wanted.has(entry.name)) return { name: entry.name, offset: entry.offset, size: entry.size };
+  }
+  return null;
+}
+
+/**
+ * Yields every member of the tar in order, reading only headers (and PAX / long-name payloads).
+ * Throws CorruptError TAR_TRUNCATED, TAR_BAD_HEADER or TAR_TOO_MANY_MEMBERS.
+ * A yielded member's data is checked to lie inside the file; stopping the iteration early reads no further.
+ */
+export async function* walkTar(read: ReadAt, sizeBytes: number, opts: TarWalkOptions = {}): AsyncGenerator<TarEntry> {
+  const maxHeaders = opts.maxHeaders ?? DEFAULT_MAX_HEADERS;
+  const maxExtended = opts.maxExtendedHeader ?? DEFAULT_MAX_EXTENDED;
+  let pos = 0;
+  let headers = 0;
+  let paxPath: string | undefined;
+  let paxSize: number | undefined;
+  let longName: string | undefined;
+
+  for (;;) {
+    if (pos === sizeBytes) return; // no end-of-archive blocks: Python's tarfile and GNU tar accept this
+    if (pos + BLOCK > sizeBytes) {
+      throw truncated(`tar header at offset ${pos} runs past the end of the file (${sizeBytes} bytes)`, pos, sizeBytes);
+    }
+    if (headers >= maxHeaders) {
+      throw new CorruptError('TAR_TOO_MANY_MEMBERS', `tar has more than ${maxHeaders} headers; stopped at offset ${pos}`, {
+        details: { offset: pos, maxHeaders },
+        hint: 'this is not a normal Home Assistant backup; raise the limit if it really has that many members',
+      });
+    }
+    headers++;
+    const header = await readExact(read, pos, BLOCK, sizeBytes);
+    if (isZero(header)) return;
+    checkChecksum(header, pos);
+
+    const type = String.fromCharCode(header[156]!);
+    const headerSize = parseNumeric(header, 124, 12, pos, 'size');
+    const dataOffset = pos + BLOCK;
+
+    if (type === 'x' || type === 'L' || type === 'g' || type === 'K') {
+      const end = dataOffset + roundUp(headerSize);
+      if (end > sizeBytes) {
+        throw truncated(`tar extended header at offset ${pos} runs past the end of the file (${sizeBytes} bytes)`, pos, sizeBytes);
+      }
+      if (type === 'x' || type === 'L') {
+        if (headerSize > maxExtended) {
+          throw badHeader(`tar extended header at offset ${pos} is ${headerSize} bytes (limit ${maxExtended})`, pos);
+        }
+        const payload = await readExact(read, dataOffset, headerSize, sizeBytes);
+        if (type === 'L') {
+          longName = cString(payload, 0, payload.length);
+        } else {
+          const records = parsePax(payload, pos);
+          if (records.has('path')) paxPath = records.get('path') || undefined;
+          if (records.has('size')) {
+            const v = records.get('size')!;
+            if (v === '') paxSize = undefined;
+            else if (/^[0-9]+$/.test(v) && Number.isSafeInteger(Number(v))) paxSize = Number(v);
+            else throw badHeader(`tar PAX header at offset ${pos} has an invalid size "${v}"`, pos);
+          }
+        }
+      }
+      pos = end;
+      continue;
+    }
+
+    const size = paxSize ?? headerSize;
+    const name = paxPath ?? longName ?? ustarName(header);
+    paxPath = undefined;
+    paxSize = undefined;
+    longName = undefined;
+    const dataSize = NO_DATA_TYPES.has(type) ? 0 : size;
+    if (dataOffset + dataSize > sizeBytes) {
+      throw truncated(
+        `tar member "${name}" at offset ${pos} has ${dataSize} bytes of data but the file ends at ${sizeBytes}`,
+        pos,
+        sizeBytes,
+      );
+    }
+    yield { name, offset: dataOffset, size: dataSize, headerOffset: pos, type };
+    pos = dataOffset + roundUp(dataSize);
+  }
+}
+
+async function readExact(read: ReadAt, offset: number, length: number, sizeBytes: number): Promise<Buffer> {
+  if (length === 0) return Buffer.alloc(0);
+  const buf = await read(offset, length);
+  if (buf.length < length) {
+    throw truncated(`short read: ${buf.length} of ${length} bytes at offset ${offset}`, offset, sizeBytes);
+  }
+  return buf.length === length ? buf : buf.subarray(0, length);
+}
+
+function truncated(message: string, offset: number, sizeBytes: number): CorruptError {
+  return new CorruptError('TAR_TRUNCATED', message, {
+    details: { offset, sizeBytes },
+    hint: 'the backup file is cut short (interrupted copy or download, or a damaged filesystem)',
+  });
+}
+
+function badHeader(message: string, offset: number): CorruptError {
+  return new CorruptError('TAR_BAD_HEADER', message, { details: { offset } });
+}
+
+function isZero(buf: Buffer): boolean {
+  for (let i = 0; i < buf.length; i++) if (buf[i] !== 0) return false;
+  return true;
+}
+
+function checkChecksum(header: Buffer, pos: number): void {
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < BLOCK; i++) {
+    const b = i >= 148 && i < 156 ? 0x20 : header[i]!;
+    unsigned += b;
+    signed += b > 127 ? b - 256 : b;
+  }
+  const stored = parseOctal(header, 148, 8);
+  if (stored !== null && (stored === unsigned || stored === signed)) return;
+  const gzip = pos === 0 && header[0] === 0x1f && header[1] === 0x8b;
+  throw new CorruptError(
+    'TAR_BAD_HEADER',
+    gzip
+      ? 'not an uncompressed tar: the file is gzip-compressed (the Supervisor reads only uncompressed .tar backups)'
+      : `tar header at offset ${pos} has a bad checksum (stored ${stored === null ? 'unreadable' : stored}, computed ${unsigned})`,
+    { details: { offset: pos, stored, computed: unsigned, gzip } },
+  );
+}
+
+/** Octal field, leading spaces allowed, ended by NUL or space; all-NUL/blank → 0; null when malformed. */
+function parseOctal(buf: Buffer, start: number, length: number): number | null {
+  let i = start;
+  const end = start + length;
+  while (i < end && buf[i] === 0x20) i++;
+  let value = 0;
+  let digits = 0;
+  for (; i < end; i++) {
+    const c = buf[i]!;
+    if (c === 0 || c === 0x20) break;
+    if (c < 0x30 || c > 0x37) return null;
+    value = value * 8 + (c - 0x30);
+    digits++;
+  }
+  for (; i < end; i++) if (buf[i] !== 0 && buf[i] !== 0x20) return null;
+  return digits === 0 ? 0 : value;
+}
+
+/** A numeric field: octal, or base-256 (GNU/star) when the high bit of the first byte is set. */
+function parseNumeric(buf: Buffer, start: number, length: number, pos: number, field: string): number {
+  const first = buf[start]!;
+  if (first & 0x80) {
+    if (first === 0xff) throw badHeader(`tar header at offset ${pos} has a negative base-256 ${field}`, pos);
+    let value = first & 0x7f;
+    for (let i = start + 1; i < start + length; i++) {
+      value = value * 256 + buf[i]!;
+      if (value > Number.MAX_SAFE_INTEGER) throw badHeader(`tar header at offset ${pos} has a ${field} too large to handle`, pos);
+    }
+    return value;
+  }
+  const v = parseOctal(buf, start, length);
+  if (v === null) throw badHeader(`tar header at offset ${pos} has an invalid ${field} field`, pos);
+  return v;
+}
+
+function cString(buf: Buffer, start: number, length: number): string {
+  const end = buf.indexOf(0, start);
+  return buf.toString('utf8', start, end === -1 || end > start + length ? start + length : end);
+}
+
+function ustarName(header: Buffer): string {
+  const name = cString(header, 0, 100);
+  // POSIX ustar ("ustar\0") uses the prefix field; GNU ("ustar  \0") keeps other data there.
+  if (header.toString('latin1', 257, 263) === 'ustar\0') {
+    const prefix = cString(header, 345, 155);
+    if (prefix) return `${prefix}/${name}`;
+  }
+  return name;
+}
+
+/** PAX records: "<len> <key>=<value>\n", len counting the whole record. */
+function parsePax(buf: Buffer, pos: number): Map<string, string> {
+  const out = new Map<string, string>();
+  let i = 0;
+  while (i < buf.length) {
+    if (buf[i] === 0) break; // padding some writers leave
+    const space = buf.indexOf(0x20, i);
+    const lenText = space === -1 ? '' : buf.toString('latin1', i, space);
+    const len = /^[0-9]+$/.test(lenText) ? Number(lenText) : NaN;
+    if (!Number.isSafeInteger(len) || len <= lenText.length + 1 || i + len > buf.length || buf[i + len - 1] !== 0x0a) {
+      throw badHeader(`tar PAX header at offset ${pos} has a malformed record at byte ${i}`, pos);
+    }
+    const record = buf.subarray(space + 1, i + len - 1);
+    const eq = record.indexOf(0x3d);
+    if (eq === -1) throw badHeader(`tar PAX header at offset ${pos} has a record without '=' at byte ${i}`, pos);
+    out.set(record.toString('utf8', 0, eq), record.toString('utf8', eq + 1));
+    i += len;
+  }
+  return out;
+}
