@@ -2,7 +2,9 @@
 
 import type { CommandModule } from 'yargs';
 import { readBackupKey } from '../../actions/backup-key.js';
+import { extractBackups } from '../../actions/backup-extract.js';
 import { type BackupEntry, listBackups } from '../../actions/backup-list.js';
+import { AppError } from '../../errors.js';
 import { withSource } from '../../actions/source.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { formatBytes, table } from '../render.js';
@@ -73,9 +75,44 @@ const listCommand: CommandModule<GlobalArgs, GlobalArgs & { source: string }> = 
   },
 };
 
+type ExtractArgs = GlobalArgs & { source: string; out: string; slug?: string[]; force?: boolean };
+
+const extractCommand: CommandModule<GlobalArgs, ExtractArgs> = {
+  command: 'extract <source>',
+  describe: 'Copy backups off the card, verified by size and SHA-256 (default: all of them)',
+  builder: (y) =>
+    withSourceArg(y)
+      .option('out', { type: 'string', demandOption: true, describe: 'folder on this computer to copy the backups into' })
+      .option('slug', { type: 'string', array: true, describe: 'only the backup(s) with this slug (see backup list)' })
+      .option('force', { type: 'boolean', describe: 'replace files that already exist in --out' }) as never,
+  handler: async (argv) => {
+    const tty = process.stderr.isTTY && !argv.json;
+    const result = await withSource(argv.source, sourceOptions(argv), async (s) => {
+      if (!argv.json) for (const w of s.warnings) warn(w);
+      return extractBackups(s, {
+        outDir: argv.out,
+        ...(argv.slug ? { slugs: argv.slug } : {}),
+        force: argv.force ?? false,
+        onProgress: (done, total) => tty && process.stderr.write(`\rcopied ${done}/${total}`),
+      });
+    });
+    if (tty) process.stderr.write('\n');
+    if (argv.json) await printJson(result);
+    else {
+      const lines = result.extracted.map((e) => `${e.out}  ${formatBytes(e.size)}  sha256 ${e.sha256}`);
+      lines.push(`${result.extracted.length} backup(s) copied to ${result.outDir}.`);
+      for (const f of result.failed) lines.push(`could not copy ${f.path}: ${f.reason}`);
+      await writeOut(`${lines.join('\n')}\n`);
+    }
+    if (result.failed.length > 0) {
+      throw new AppError('PARTIAL', 65, `${result.failed.length} backup(s) could not be copied; the others are complete`, { hint: 'the card may be failing: make an image of it before trying again' });
+    }
+  },
+};
+
 export const backupCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'backup <command>',
-  describe: 'Backups: list them, show the stored encryption key (extracting comes next)',
-  builder: (y) => y.command(listCommand as never).command(keyCommand as never).demandCommand(1, 'name a backup command: list or key'),
+  describe: 'Backups: list them, copy them off the card, show the stored encryption key',
+  builder: (y) => y.command(listCommand as never).command(extractCommand as never).command(keyCommand as never).demandCommand(1, 'name a backup command: list, extract or key'),
   handler: () => undefined,
 };

@@ -1,0 +1,110 @@
+// `backup extract`: copies backup tars off the card, hashing while reading and checking the size, never
+// overwriting an existing file without --force, after checking the free space. Each file is written under
+// a temporary name and renamed when complete; a file that cannot be read is reported and the rest go on.
+
+import { createHash } from 'node:crypto';
+import { mkdir, open, rename, rm, statfs, stat } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { AppError, NotFoundError, RefusedError, UsageError } from '../errors.js';
+import { type BackupEntry, listBackups } from './backup-list.js';
+import type { OpenedSource } from './source.js';
+
+export interface ExtractOptions {
+  outDir: string;
+  /** Only these slugs (default: every file in the backup folders). */
+  slugs?: string[];
+  force?: boolean;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface ExtractResult {
+  outDir: string;
+  extracted: Array<{ path: string; out: string; slug: string | null; size: number; sha256: string }>;
+  failed: Array<{ path: string; reason: string }>;
+}
+
+function select(list: BackupEntry[], slugs: string[] | undefined): BackupEntry[] {
+  if (!slugs || slugs.length === 0) return list;
+  const known = list.filter((b) => b.slug).map((b) => b.slug!);
+  for (const s of slugs) {
+    if (!known.includes(s)) {
+      throw new NotFoundError('BACKUP_NOT_FOUND', `no backup with slug ${s} on this card`, { hint: `slugs on the card: ${known.join(', ') || 'none'} (see haos-rescue backup list)` });
+    }
+  }
+  return list.filter((b) => b.slug && slugs.includes(b.slug));
+}
+
+/** Output file names: the card's name, or with the folder prepended when two folders share a name. */
+function outNames(chosen: BackupEntry[]): string[] {
+  const seen = new Map<string, number>();
+  for (const b of chosen) seen.set(b.file, (seen.get(b.file) ?? 0) + 1);
+  return chosen.map((b) => (seen.get(b.file)! > 1 ? `${b.location.split('/').filter(Boolean).join('_')}_${b.file}` : basename(b.file)));
+}
+
+async function checkSpace(dir: string, needed: number): Promise<void> {
+  const fsInfo = await statfs(dir);
+  const free = fsInfo.bavail * fsInfo.bsize;
+  if (free < needed + 16 * 1024 * 1024) {
+    throw new RefusedError('NOT_ENOUGH_SPACE', `${dir} has ${free} bytes free, the backups need ${needed}`, { hint: 'choose another folder with --out, or fewer backups with --slug; nothing was copied' });
+  }
+}
+
+async function copyOne(src: OpenedSource, b: BackupEntry, out: string, force: boolean): Promise<{ size: number; sha256: string }> {
+  const inode = await src.volume.lookup(b.path);
+  const partial = `${out}.partial-${process.pid}`;
+  const fh = await open(partial, 'wx');
+  const hash = createHash('sha256');
+  let size = 0;
+  try {
+    for await (const piece of src.volume.stream(inode)) {
+      hash.update(piece);
+      await fh.write(piece);
+      size += piece.length;
+    }
+    await fh.sync();
+  } catch (err) {
+    await fh.close();
+    await rm(partial, { force: true });
+    throw err;
+  }
+  await fh.close();
+  if (size !== inode.sizeBytes) {
+    await rm(partial, { force: true });
+    throw new AppError('SIZE_MISMATCH', 65, `${b.path}: copied ${size} bytes, the card says ${inode.sizeBytes}`);
+  }
+  if (!force && (await stat(out).catch(() => null))) {
+    await rm(partial, { force: true });
+    throw new UsageError('OUTPUT_EXISTS', `${out} already exists`, { hint: 'add --force to replace it, or choose another --out folder' });
+  }
+  await rename(partial, out);
+  return { size, sha256: hash.digest('hex') };
+}
+
+export async function extractBackups(src: OpenedSource, opts: ExtractOptions): Promise<ExtractResult> {
+  const chosen = select(await listBackups(src), opts.slugs);
+  const outDir = resolve(opts.outDir);
+  await mkdir(outDir, { recursive: true });
+  const names = outNames(chosen);
+  if (!opts.force) {
+    for (const name of names) {
+      if (await stat(join(outDir, name)).catch(() => null)) {
+        throw new UsageError('OUTPUT_EXISTS', `${join(outDir, name)} already exists`, { hint: 'add --force to replace it, or choose another --out folder; nothing was copied' });
+      }
+    }
+  }
+  await checkSpace(outDir, chosen.reduce((n, b) => n + b.size, 0));
+  const result: ExtractResult = { outDir, extracted: [], failed: [] };
+  for (let i = 0; i < chosen.length; i++) {
+    const b = chosen[i]!;
+    const out = join(outDir, names[i]!);
+    try {
+      const copied = await copyOne(src, b, out, opts.force ?? false);
+      result.extracted.push({ path: b.path, out, slug: b.slug ?? null, ...copied });
+    } catch (err) {
+      if (!(err instanceof AppError) || err.code === 'OUTPUT_EXISTS') throw err;
+      result.failed.push({ path: b.path, reason: err.message });
+    }
+    opts.onProgress?.(i + 1, chosen.length);
+  }
+  return result;
+}
