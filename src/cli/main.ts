@@ -8,6 +8,7 @@ import { AppError, ExitCode, UsageError, toAppError } from '../errors.js';
 import { authCommand } from './commands/auth.js';
 import { backupCommand } from './commands/backup.js';
 import { catCommand } from './commands/cat.js';
+import { exportCommand } from './commands/export.js';
 import type { GlobalArgs } from './commands/common.js';
 import { infoCommand } from './commands/info.js';
 import { lsCommand } from './commands/ls.js';
@@ -29,7 +30,8 @@ function parser(args: string[]) {
     .command(catCommand as never)
     .command(authCommand as never)
     .command(backupCommand as never)
-    .demandCommand(1, 'name a command: info, ls, cat, auth or backup')
+    .command(exportCommand as never)
+    .demandCommand(1, 'name a command: info, ls, cat, auth, backup or export')
     .strict()
     .version(VERSION)
     .help()

@@ -1,0 +1,187 @@
+// Tar mode of `export`: a tar (optionally gzip) archive written to FILE.partial-<pid> next to FILE and
+// renamed when complete; removed on error. Names are UTF-8 (tar-stream adds PAX headers for long and
+// non-ASCII names); a name that is not UTF-8 is shown with \xNN escapes and reported.
+
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { lstat, rename, unlink } from 'node:fs/promises';
+import { dirname, basename, join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { type Header, type Pack, pack as tarPack } from 'tar-stream';
+
+type Headers = Partial<Header> & Pick<Header, 'name'>;
+type Sink = ReturnType<Pack['entry']>;
+import { AppError, UsageError } from '../errors.js';
+import type { Inode } from '../ext4/inode.js';
+import { type ExportContext, LARGE_FILE } from './export.js';
+import { archiveComponent } from './export-names.js';
+
+function header(name: string, inode: Inode, extra: Partial<Headers>): Headers {
+  return {
+    name,
+    mode: inode.mode & 0o7777,
+    uid: inode.uid,
+    gid: inode.gid,
+    mtime: new Date(inode.mtime.seconds * 1000 + Math.floor(inode.mtime.nanoseconds / 1e6)),
+    ...extra,
+  };
+}
+
+function addBuffered(pack: Pack, h: Headers, body?: Buffer): Promise<void> {
+  return new Promise((resolveDone, reject) => {
+    const cb = (err?: unknown): void => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolveDone());
+    if (body) pack.entry(h, body, cb);
+    else pack.entry(h, cb);
+  });
+}
+
+async function writeChunk(sink: Sink, chunk: Buffer): Promise<void> {
+  if (!sink.write(chunk)) await once(sink as unknown as NodeJS.EventEmitter, 'drain');
+}
+
+async function readWhole(ctx: ExportContext, inode: Inode): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of ctx.vol.stream(inode)) parts.push(chunk);
+  const all = Buffer.concat(parts);
+  if (all.length >= inode.sizeBytes) return all.subarray(0, inode.sizeBytes);
+  return Buffer.concat([all, Buffer.alloc(inode.sizeBytes - all.length)]);
+}
+
+export async function exportToTar(ctx: ExportContext, gzip: boolean): Promise<void> {
+  const { options, result } = ctx;
+  const out = resolve(options.out);
+  const exists = await lstat(out).then(() => true, (err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return false;
+    throw err;
+  });
+  if (exists && !options.force) {
+    throw new UsageError('OUT_EXISTS', `--out ${out} already exists`, { hint: 'name a new file, or add --force to replace it' });
+  }
+  const partial = join(dirname(out), `${basename(out)}.partial-${process.pid}`);
+  const pack = tarPack();
+  const file = createWriteStream(partial, { flags: 'wx' });
+  const done = gzip ? pipeline(pack, createGzip(), file) : pipeline(pack, file);
+  // Keep an early failure of the output (disk full) from being an unhandled rejection before we await it.
+  done.catch(() => undefined);
+  try {
+    await writeEntries(ctx, pack);
+    pack.finalize();
+    await done;
+    await rename(partial, out);
+  } catch (err) {
+    pack.destroy();
+    await done.catch(() => undefined);
+    await unlink(partial).catch(() => undefined);
+    throw err;
+  }
+  result.out = out;
+}
+
+async function writeEntries(ctx: ExportContext, pack: Pack): Promise<void> {
+  const { vol, result } = ctx;
+  const root = ctx.rootName;
+  await addBuffered(pack, header(root, ctx.root, { type: 'directory' }));
+  const names = new Map<string, string>([['', root]]);
+  const firstName = new Map<number, string>();
+  for await (const entry of ctx.entries()) {
+    const { path, inode } = entry;
+    const slash = path.lastIndexOf(0x2f);
+    const parentKey = slash < 0 ? '' : path.subarray(0, slash).toString('latin1');
+    const parent = names.get(parentKey);
+    if (parent === undefined) {
+      ctx.skip(path, 'its folder was not exported');
+      continue;
+    }
+    const comp = archiveComponent(path.subarray(slash + 1));
+    const name = `${parent}/${comp.name}`;
+    if (comp.renamed) result.renamed.push({ path: ctx.show(path), as: name, reason: comp.renamed });
+    switch (inode.kind) {
+      case 'dir':
+        names.set(path.toString('latin1'), name);
+        await addBuffered(pack, header(name, inode, { type: 'directory' }));
+        result.dirs++;
+        break;
+      case 'symlink': {
+        let target: Buffer;
+        try {
+          target = await vol.readLink(inode);
+        } catch (err) {
+          if (!(err instanceof AppError)) throw err;
+          ctx.skip(path, err);
+          break;
+        }
+        const linkname = archiveComponent(target).name === target.toString('utf8') ? target.toString('utf8') : target.toString('latin1');
+        await addBuffered(pack, header(name, inode, { type: 'symlink', linkname }));
+        result.symlinks++;
+        break;
+      }
+      case 'file':
+        await addFile(ctx, pack, path, name, inode, firstName);
+        break;
+      default:
+        result.special.push(ctx.show(path));
+        break;
+    }
+  }
+}
+
+async function addFile(ctx: ExportContext, pack: Pack, path: Buffer, name: string, inode: Inode, firstName: Map<number, string>): Promise<void> {
+  const { vol, result } = ctx;
+  const first = inode.linksCount > 1 ? firstName.get(inode.ino) : undefined;
+  if (first !== undefined) {
+    await addBuffered(pack, header(name, inode, { type: 'link', linkname: first }));
+    result.hardlinks++;
+    return;
+  }
+  if (inode.sizeBytes <= LARGE_FILE) {
+    let body: Buffer;
+    try {
+      body = await readWhole(ctx, inode);
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      ctx.skip(path, err);
+      return;
+    }
+    await addBuffered(pack, header(name, inode, { type: 'file', size: body.length }), body);
+    result.bytes += body.length;
+  } else {
+    try {
+      await vol.layout(inode);
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      ctx.skip(path, err);
+      return;
+    }
+    let sink!: Sink;
+    const entryDone = new Promise<void>((resolveDone, reject) => {
+      sink = pack.entry(header(name, inode, { type: 'file', size: inode.sizeBytes }), (err) => (err ? reject(err) : resolveDone()));
+    });
+    entryDone.catch(() => undefined);
+    let written = 0;
+    try {
+      for await (const chunk of vol.stream(inode)) {
+        const piece = chunk.subarray(0, Math.min(chunk.length, inode.sizeBytes - written));
+        if (piece.length === 0) break;
+        await writeChunk(sink, piece);
+        written += piece.length;
+        result.bytes += piece.length;
+        ctx.progress();
+      }
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      ctx.skip(path, `${err.message} (the archive holds zeros from byte ${written} on)`);
+    }
+    const zeros = Buffer.alloc(1024 * 1024);
+    while (written < inode.sizeBytes) {
+      const n = Math.min(zeros.length, inode.sizeBytes - written);
+      await writeChunk(sink, zeros.subarray(0, n));
+      written += n;
+    }
+    sink.end(undefined as never);
+    await entryDone;
+  }
+  result.files++;
+  ctx.progress();
+  if (inode.linksCount > 1) firstName.set(inode.ino, name);
+}

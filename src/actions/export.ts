@@ -1,0 +1,197 @@
+// `export`: copy the config folder, the supervisor tree or the whole data filesystem off the card, to a
+// folder or a tar / tar.gz archive (issue 5). Modes, owners, times, symlinks (never followed), hard links
+// and empty folders are kept. A file that cannot be read is skipped and reported; the rest goes on.
+
+import { AppError, NotFoundError, UsageError } from '../errors.js';
+import type { Inode } from '../ext4/inode.js';
+import { displayName } from '../ext4/path.js';
+import { isDotOrDotDot } from '../ext4/dir.js';
+import type { WalkEntry } from '../ext4/walk.js';
+import type { Ext4Volume } from '../ext4/volume.js';
+import type { HaLayout } from '../ha/layout.js';
+import { exportToFolder } from './export-folder.js';
+import { exportToTar } from './export-tar.js';
+
+export type ExportWhat = 'config' | 'supervisor' | 'all';
+export type ExportFormat = 'folder' | 'tar' | 'tar.gz';
+
+export interface ExportProgress {
+  files: number;
+  bytes: number;
+  /** Bytes of regular files in the tree when known (for time left), else null. */
+  totalBytes: number | null;
+  elapsedMs: number;
+}
+
+export interface ExportOptions {
+  out: string;
+  what?: ExportWhat;
+  excludeDb?: boolean;
+  /** Write into a non-empty folder / over an existing archive. */
+  force?: boolean;
+  onProgress?: (p: ExportProgress) => void;
+  /** Defaults to process.platform; 'win32' renames names Windows cannot hold. */
+  platform?: NodeJS.Platform;
+  /** Set owners (lchown); defaults to running as root. */
+  setOwners?: boolean;
+}
+
+export interface ExportProblem {
+  path: string;
+  reason: string;
+}
+
+export interface ExportRename {
+  path: string;
+  as: string;
+  reason: string;
+}
+
+export interface ExportResult {
+  out: string;
+  format: ExportFormat;
+  what: ExportWhat;
+  source: string;
+  files: number;
+  dirs: number;
+  symlinks: number;
+  hardlinks: number;
+  bytes: number;
+  skipped: ExportProblem[];
+  renamed: ExportRename[];
+  /** Device nodes, FIFOs and sockets: not copied (folder mode) and listed here. */
+  special: string[];
+}
+
+/** What the folder and tar writers share: the tree to walk, the counters and the reports. */
+export interface ExportContext {
+  vol: Ext4Volume;
+  root: Inode;
+  /** Name of the exported folder: "homeassistant", "supervisor" or "data". */
+  rootName: string;
+  options: ExportOptions;
+  result: ExportResult;
+  /** Entries below the root, parents first, with the excluded database files left out. */
+  entries(): AsyncGenerator<WalkEntry>;
+  skip(path: Uint8Array | string, reason: unknown): void;
+  progress(force?: boolean): void;
+  show(path: Uint8Array): string;
+}
+
+export const LARGE_FILE = 64 * 1024 * 1024;
+const DB_NAME = /^home-assistant_v\d+\.db(-wal|-shm)?$/;
+
+export function exportFormat(out: string): ExportFormat {
+  if (/\.(tar\.gz|tgz)$/i.test(out)) return 'tar.gz';
+  if (/\.tar$/i.test(out)) return 'tar';
+  return 'folder';
+}
+
+function reasonOf(err: unknown): string {
+  if (err instanceof AppError) return err.message;
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+export async function exportTree(vol: Ext4Volume, layout: HaLayout, options: ExportOptions): Promise<ExportResult> {
+  const what = options.what ?? 'config';
+  const sourcePath = what === 'config' ? layout.configPath : what === 'supervisor' ? layout.supervisorPath : '/';
+  if (sourcePath === null) {
+    throw new NotFoundError('NO_HA_DATA', `this filesystem has no Home Assistant ${what === 'config' ? 'config folder' : 'supervisor folder'}`, {
+      hint: 'use --what all to export the whole filesystem',
+    });
+  }
+  const root = await vol.lookup(sourcePath, { followFinal: true });
+  if (root.kind !== 'dir') throw new UsageError('NOT_A_DIRECTORY', `${sourcePath} is not a folder`);
+  const rootName = what === 'all' ? 'data' : (sourcePath.split('/').filter(Boolean).pop() ?? 'data');
+  // The config folder relative to the export root, for --exclude-db ("" = the root itself).
+  let configRel: string | null = null;
+  if (options.excludeDb && layout.configPath !== null) {
+    const prefix = sourcePath === '/' ? '/' : `${sourcePath}/`;
+    if (layout.configPath === sourcePath) configRel = '';
+    else if (layout.configPath.startsWith(prefix)) configRel = layout.configPath.slice(prefix.length);
+  }
+  const format = exportFormat(options.out);
+  const result: ExportResult = {
+    out: options.out, format, what, source: sourcePath,
+    files: 0, dirs: 0, symlinks: 0, hardlinks: 0, bytes: 0,
+    skipped: [], renamed: [], special: [],
+  };
+  const started = Date.now();
+  let lastProgress = 0;
+  const show = (p: Uint8Array): string => `${sourcePath === '/' ? '' : sourcePath}/${displayName(p)}`;
+  const ctx: ExportContext = {
+    vol, root, rootName, options, result, show,
+    async *entries() {
+      for await (const e of preorder(vol, root, (path, err) => ctx.skip(path, err))) {
+        if (configRel !== null) {
+          const slash = e.path.lastIndexOf(0x2f);
+          const parent = slash < 0 ? '' : e.path.subarray(0, slash).toString('utf8');
+          const name = e.path.subarray(slash + 1).toString('utf8');
+          if (parent === configRel && e.inode.kind === 'file' && DB_NAME.test(name)) continue;
+        }
+        yield e;
+      }
+    },
+    skip(path, reason) {
+      result.skipped.push({ path: typeof path === 'string' ? path : show(path), reason: reasonOf(reason) });
+    },
+    progress(force = false) {
+      if (!options.onProgress) return;
+      const now = Date.now();
+      if (!force && now - lastProgress < 200) return;
+      lastProgress = now;
+      options.onProgress({ files: result.files, bytes: result.bytes, totalBytes: null, elapsedMs: now - started });
+    },
+  };
+  if (format === 'folder') await exportToFolder(ctx);
+  else await exportToTar(ctx, format === 'tar.gz');
+  ctx.progress(true);
+  return result;
+}
+
+/**
+ * Every entry below `start` in tar order: a folder, then everything inside it, names in byte order.
+ * (ext4/walk visits all siblings before descending, and GNU tar then sets a folder's time too early.)
+ * Unreadable folders and inodes go to onError; folders already entered (damaged loops) are not re-entered.
+ */
+async function* preorder(vol: Ext4Volume, start: Inode, onError: (path: Buffer, err: AppError) => void): AsyncGenerator<WalkEntry> {
+  const seen = new Set<number>([start.ino]);
+  type Pending = { path: Buffer; ino: number; depth: number } | { path: Buffer; inode: Inode; depth: number };
+  const stack: Pending[] = [];
+  const pushChildren = async (dir: Inode, path: Buffer, depth: number): Promise<void> => {
+    let entries;
+    try {
+      entries = (await vol.readDir(dir)).filter((e) => !isDotOrDotDot(e.name));
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      onError(path, err);
+      return;
+    }
+    entries.sort((a, b) => Buffer.compare(b.name, a.name));
+    for (const e of entries) {
+      const name = Buffer.from(e.name);
+      stack.push({ path: path.length === 0 ? name : Buffer.concat([path, Buffer.from('/'), name]), ino: e.ino, depth: depth + 1 });
+    }
+  };
+  await pushChildren(start, Buffer.alloc(0), 0);
+  while (stack.length > 0) {
+    const item = stack.pop()!;
+    let inode: Inode;
+    if ('inode' in item) inode = item.inode;
+    else {
+      try {
+        inode = await vol.readInode(item.ino);
+      } catch (err) {
+        if (!(err instanceof AppError)) throw err;
+        onError(item.path, err);
+        continue;
+      }
+    }
+    yield { path: item.path, inode, depth: item.depth };
+    if (inode.kind === 'dir' && !seen.has(inode.ino)) {
+      seen.add(inode.ino);
+      await pushChildren(inode, item.path, item.depth);
+    }
+  }
+}

@@ -1,0 +1,78 @@
+// `haos-rescue export SOURCE --out DIR|FILE.tar|FILE.tar.gz [--what config|supervisor|all] [--exclude-db]`:
+// copy the config folder (or more) off the card. Exit 65 when some files could not be read (partial export).
+
+import type { CommandModule } from 'yargs';
+import { type ExportProgress, type ExportResult, type ExportWhat, exportTree } from '../../actions/export.js';
+import { withSource } from '../../actions/source.js';
+import { CorruptError } from '../../errors.js';
+import { printJson, warn, writeOut } from '../output.js';
+import { formatBytes } from '../render.js';
+import { type GlobalArgs, sourceOptions, withSourceArg } from './common.js';
+
+type ExportArgs = GlobalArgs & { source: string; out: string; what: ExportWhat; excludeDb?: boolean; force?: boolean };
+
+function progressLine(p: ExportProgress): void {
+  const seconds = p.elapsedMs / 1000;
+  const rate = seconds > 0 ? p.bytes / seconds : 0;
+  process.stderr.write(`\r${p.files} files, ${formatBytes(p.bytes)}, ${formatBytes(Math.round(rate))}/s   `);
+}
+
+function render(r: ExportResult): string {
+  const lines = [
+    `Exported ${r.source} to ${r.out}: ${r.files} files (${formatBytes(r.bytes)}), ${r.dirs} folders, ${r.symlinks} symlinks` +
+      (r.hardlinks ? `, ${r.hardlinks} hard links` : '') + '.',
+  ];
+  if (r.renamed.length > 0) {
+    lines.push('', 'Renamed:');
+    for (const n of r.renamed) lines.push(`  ${n.path} -> ${n.as} (${n.reason})`);
+  }
+  if (r.special.length > 0) {
+    lines.push('', 'Not copied (device files, FIFOs, sockets):');
+    for (const s of r.special) lines.push(`  ${s}`);
+  }
+  if (r.skipped.length > 0) {
+    lines.push('', 'Skipped (could not be read):');
+    for (const s of r.skipped) lines.push(`  ${s.path}: ${s.reason}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export const exportCommand: CommandModule<GlobalArgs, ExportArgs> = {
+  command: 'export <source>',
+  describe: 'Copy the config folder (or the supervisor tree, or everything) to a folder or a .tar / .tar.gz',
+  builder: (y) =>
+    withSourceArg(y)
+      .option('out', { alias: 'o', type: 'string', demandOption: true, describe: 'a folder (created if absent), FILE.tar or FILE.tar.gz' })
+      .option('what', { type: 'string', choices: ['config', 'supervisor', 'all'], default: 'config', describe: 'what to export' })
+      .option('exclude-db', { type: 'boolean', describe: 'leave out the recorder database (home-assistant_v2.db, -wal, -shm)' })
+      .option('force', { type: 'boolean', describe: 'write into a non-empty folder / replace an existing archive' }) as never,
+  handler: async (argv) => {
+    const showProgress = !argv.json && process.stderr.isTTY === true;
+    const result = await withSource(argv.source, sourceOptions(argv), async (s) => {
+      if (!argv.json) for (const w of s.warnings) warn(w);
+      return exportTree(s.volume, s.layout, {
+        out: argv.out,
+        what: argv.what,
+        excludeDb: argv.excludeDb ?? false,
+        force: argv.force ?? false,
+        ...(showProgress ? { onProgress: progressLine } : {}),
+      });
+    });
+    if (showProgress) process.stderr.write('\n');
+    if (argv.json) {
+      await printJson({
+        out: result.out, format: result.format, what: result.what, source: result.source,
+        files: result.files, dirs: result.dirs, symlinks: result.symlinks, hardlinks: result.hardlinks, bytes: result.bytes,
+        skipped: result.skipped, renamed: result.renamed, special: result.special,
+      });
+    } else {
+      await writeOut(render(result));
+    }
+    if (result.skipped.length > 0) {
+      throw new CorruptError('EXPORT_PARTIAL', `the export is partial: ${result.skipped.length} path(s) could not be read and were skipped`, {
+        hint: 'the list above names them; everything else was exported',
+        details: { skipped: result.skipped.length },
+      });
+    }
+  },
+};
