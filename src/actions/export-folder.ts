@@ -2,7 +2,8 @@
 // safeComponent and must resolve under --out; files are created exclusively ('wx'), folders with mkdir, so
 // an existing entry (or a link we made) is never followed. Symlinks are written verbatim, never resolved.
 
-import { type FileHandle, link, lchown, lstat, lutimes, mkdir, open, readdir, realpath, symlink, chmod, utimes, unlink } from 'node:fs/promises';
+import { closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, openSync, writeSync } from 'node:fs';
+import { link, lchown, lstat, lutimes, mkdir, readdir, realpath, symlink, chmod, utimes, unlink } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
 import { AppError, UsageError } from '../errors.js';
 import type { Inode, Timestamp } from '../ext4/inode.js';
@@ -53,11 +54,12 @@ export async function exportToFolder(ctx: ExportContext): Promise<void> {
   const firstCopy = new Map<number, Buffer>();
   const dirs: Array<{ out: Buffer; inode: Inode }> = [{ out: baseBuf, inode: ctx.root }];
 
-  const finish = async (out: Buffer, inode: Inode, handle?: FileHandle): Promise<void> => {
-    if (setOwners) await lchown(out, inode.uid, inode.gid);
-    if (handle) {
-      await handle.chmod(inode.mode & 0o7777);
-      await handle.utimes(time(inode.atime), time(inode.mtime));
+  const finish = async (out: Buffer, inode: Inode, fd?: number): Promise<void> => {
+    if (setOwners && fd !== undefined) fchownSync(fd, inode.uid, inode.gid);
+    else if (setOwners) await lchown(out, inode.uid, inode.gid);
+    if (fd !== undefined) {
+      fchmodSync(fd, inode.mode & 0o7777);
+      futimesSync(fd, time(inode.atime), time(inode.mtime));
     } else if (inode.kind === 'symlink') {
       await lutimes(out, time(inode.atime), time(inode.mtime)).catch(() => undefined);
     }
@@ -137,24 +139,26 @@ export async function exportToFolder(ctx: ExportContext): Promise<void> {
         continue;
       }
     }
-    const handle = await open(out, 'wx', 0o600);
+    // Synchronous file calls: one export makes five per file, and each thread-pool round trip cost more than
+    // the call itself (10,000 files: 4.3 s with fs/promises).
+    const fd = openSync(out, 'wx', 0o600);
     let ok = false;
     try {
       let written = 0;
       for await (const chunk of vol.stream(inode)) {
-        await handle.write(chunk, 0, chunk.length, written);
+        for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done, chunk.length - done, written + done);
         written += chunk.length;
         result.bytes += chunk.length;
         ctx.progress();
       }
-      if (written < inode.sizeBytes) await handle.truncate(inode.sizeBytes);
-      await finish(out, inode, handle);
+      if (written < inode.sizeBytes) ftruncateSync(fd, inode.sizeBytes);
+      await finish(out, inode, fd);
       ok = true;
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
       ctx.skip(path, err);
     } finally {
-      await handle.close();
+      closeSync(fd);
       if (!ok) await unlink(out).catch(() => undefined);
     }
     if (!ok) continue;
