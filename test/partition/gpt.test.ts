@@ -11,6 +11,7 @@ import {
   haosGptParts,
   makeTmpDir,
   nodeIndex,
+  flipByte,
   patchFile,
   prng,
   randomBytes,
@@ -189,7 +190,7 @@ describe('readGpt with damage', () => {
 
   it('keeps the primary and warns when only the backup header is damaged', async () => {
     const file = copyImage(haosImg, tmp.dir, 'bad-backup.img');
-    patchFile(file, 16 * MiB - 512 + 60, Buffer.from([0x42]));
+    flipByte(file, 16 * MiB - 512 + 60);
     const gpt = (await read(file))!;
     expect(gpt.headerUsed).toBe('primary');
     expect(gpt.warnings).toEqual([expect.stringMatching(/backup GPT header at LBA 32767 is damaged/)]);
@@ -197,8 +198,8 @@ describe('readGpt with damage', () => {
 
   it('throws GPT_DAMAGED when both copies are damaged', async () => {
     const file = copyImage(haosImg, tmp.dir, 'bad-both.img');
-    patchFile(file, 512 + 60, Buffer.from([0x42]));
-    patchFile(file, 16 * MiB - 512 + 60, Buffer.from([0x42]));
+    flipByte(file, 512 + 60);
+    flipByte(file, 16 * MiB - 512 + 60);
     await expect(read(file)).rejects.toMatchObject({ code: 'GPT_DAMAGED', exitCode: 65 });
   });
 
@@ -208,7 +209,7 @@ describe('readGpt with damage', () => {
     const fresh = (await read(file))!;
     expect(fresh.headerUsed).toBe('primary');
     expect(fresh.warnings).toEqual([]);
-    patchFile(file, 512 + 60, Buffer.from([0x42]));
+    flipByte(file, 512 + 60);
     const gpt = (await read(file))!;
     expect(gpt.headerUsed).toBe('backup');
     expect(gpt.header.lba).toBe(16 * 2048 - 1);

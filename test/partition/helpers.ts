@@ -130,6 +130,11 @@ export function copyImage(src: string, dir: string, name: string): string {
   return file;
 }
 
+/** Inverts one byte of an image file, so the damage is real whatever the byte held (GUIDs are random). */
+export function flipByte(file: string, byteOffset: number): void {
+  patchFile(file, byteOffset, Buffer.from([readFileBytes(file, byteOffset, 1)[0]! ^ 0xff]));
+}
+
 /** Overwrites bytes of an image file in place. */
 export function patchFile(file: string, byteOffset: number, bytes: Uint8Array): void {
   const fd = fs.openSync(file, 'r+');

@@ -12,6 +12,7 @@ import {
   makeTmpDir,
   mbrSector,
   nodeIndex,
+  flipByte,
   patchFile,
   prng,
   randomBytes,
@@ -87,8 +88,8 @@ describe('readPartitionTable: GPT and hybrid', () => {
 
   it('falls back to the hybrid MBR entries when both GPT copies are broken', async () => {
     const file = copyImage(hybridImg, tmp.dir, 'hybrid-broken.img');
-    patchFile(file, 512 + 60, Buffer.from([0x42]));
-    patchFile(file, 16 * MiB - 512 + 60, Buffer.from([0x42]));
+    flipByte(file, 512 + 60);
+    flipByte(file, 16 * MiB - 512 + 60);
     const t = await table(file);
     expect(t.type).toBe('mbr');
     expect(t.partitions).toEqual([expect.objectContaining({ byteOffset: MiB, sizeBytes: MiB, mbrType: 0xef })]);
@@ -97,8 +98,8 @@ describe('readPartitionTable: GPT and hybrid', () => {
 
   it('throws GPT_DAMAGED for a protective-only MBR when both GPT copies are broken', async () => {
     const file = copyImage(gptImg, tmp.dir, 'gpt-broken.img');
-    patchFile(file, 512 + 60, Buffer.from([0x42]));
-    patchFile(file, 16 * MiB - 512 + 60, Buffer.from([0x42]));
+    flipByte(file, 512 + 60);
+    flipByte(file, 16 * MiB - 512 + 60);
     await expect(table(file)).rejects.toMatchObject({ code: 'GPT_DAMAGED', exitCode: 65 });
   });
 
