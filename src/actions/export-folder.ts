@@ -110,14 +110,8 @@ export async function exportToFolder(ctx: ExportContext): Promise<void> {
     }
     if (options.force) await removeExisting(out);
     if (inode.kind === 'symlink') {
-      let target: Buffer;
-      try {
-        target = await vol.readLink(inode);
-      } catch (err) {
-        if (!(err instanceof AppError)) throw err;
-        ctx.skip(path, err);
-        continue;
-      }
+      const target = await ctx.readLink(path, inode);
+      if (target === null) continue;
       if (target.includes(0)) {
         ctx.skip(path, 'symlink target contains a NUL byte');
         continue;

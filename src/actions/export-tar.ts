@@ -79,7 +79,7 @@ export async function exportToTar(ctx: ExportContext, gzip: boolean): Promise<vo
 }
 
 async function writeEntries(ctx: ExportContext, pack: Pack): Promise<void> {
-  const { vol, result } = ctx;
+  const { result } = ctx;
   const root = ctx.rootName;
   await addBuffered(pack, header(root, ctx.root, { type: 'directory' }));
   const names = new Map<string, string>([['', root]]);
@@ -103,14 +103,8 @@ async function writeEntries(ctx: ExportContext, pack: Pack): Promise<void> {
         result.dirs++;
         break;
       case 'symlink': {
-        let target: Buffer;
-        try {
-          target = await vol.readLink(inode);
-        } catch (err) {
-          if (!(err instanceof AppError)) throw err;
-          ctx.skip(path, err);
-          break;
-        }
+        const target = await ctx.readLink(path, inode);
+        if (target === null) break;
         const linkname = archiveComponent(target).name === target.toString('utf8') ? target.toString('utf8') : target.toString('latin1');
         await addBuffered(pack, header(name, inode, { type: 'symlink', linkname }));
         result.symlinks++;

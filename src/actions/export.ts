@@ -74,6 +74,8 @@ export interface ExportContext {
   /** Entries below the root, parents first, with the excluded database files left out. */
   entries(): AsyncGenerator<WalkEntry>;
   skip(path: Uint8Array | string, reason: unknown): void;
+  /** A symlink's target; null (and the link reported as skipped) when it cannot be read. */
+  readLink(path: Uint8Array, inode: Inode): Promise<Buffer | null>;
   progress(force?: boolean): void;
   show(path: Uint8Array): string;
 }
@@ -135,6 +137,15 @@ export async function exportTree(vol: Ext4Volume, layout: HaLayout, options: Exp
     },
     skip(path, reason) {
       result.skipped.push({ path: typeof path === 'string' ? path : show(path), reason: reasonOf(reason) });
+    },
+    async readLink(path, inode) {
+      try {
+        return await vol.readLink(inode);
+      } catch (err) {
+        if (!(err instanceof AppError)) throw err;
+        ctx.skip(path, err);
+        return null;
+      }
     },
     progress(force = false) {
       if (!options.onProgress) return;

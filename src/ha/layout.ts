@@ -3,6 +3,7 @@
 // a Supervised install keeps it under the `data` path of /etc/hassio.json (default /var/lib/homeassistant).
 
 import { AppError } from '../errors.js';
+import { parseAuthStore } from './auth.js';
 import type { ReadOnlyFs } from './fs.js';
 
 export interface HaLayout {
@@ -67,13 +68,5 @@ export async function summarize(fs: ReadOnlyFs, layout: HaLayout): Promise<HaSum
 
 /** Users in .storage/auth that a person logs in as (system-generated users such as Supervisor left out). */
 export function countUsers(authJson: Buffer): number {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(authJson.toString('utf8'));
-  } catch {
-    throw new AppError('BAD_AUTH_STORE', 65, '.storage/auth is not valid JSON');
-  }
-  const users = (doc as { data?: { users?: unknown } })?.data?.users;
-  if (!Array.isArray(users)) throw new AppError('BAD_AUTH_STORE', 65, '.storage/auth has no data.users list');
-  return users.filter((u) => typeof u === 'object' && u !== null && (u as { system_generated?: boolean }).system_generated !== true).length;
+  return parseAuthStore(authJson).data.users.filter((u) => u.system_generated !== true).length;
 }
