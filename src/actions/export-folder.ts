@@ -1,16 +1,22 @@
 // Folder mode of `export`: recreate the tree under --out. Every output path is built from names checked by
 // safeComponent and must resolve under --out; files are created exclusively ('wx'), folders with mkdir, so
 // an existing entry (or a link we made) is never followed. Symlinks are written verbatim, never resolved.
+//
+// Speed: a config folder is thousands of small files, so each costs as few system calls as it can: one
+// synchronous open with its final permission bits, one write, one futimes, one close. chown and chmod are
+// only called when the created file would not already have the right owner or mode (10,000 files: see
+// docs/benchmarks.md). Synchronous calls because a thread-pool round trip per call cost more than the call.
 
-import { closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, openSync, writeSync } from 'node:fs';
-import { link, lchown, lstat, lutimes, mkdir, readdir, realpath, symlink, chmod, utimes, unlink } from 'node:fs/promises';
+import { chmodSync, chownSync, closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, realpathSync, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { resolve, sep } from 'node:path';
 import { AppError, UsageError } from '../errors.js';
 import type { Inode, Timestamp } from '../ext4/inode.js';
+import { CHUNK_BYTES } from '../ext4/file-data.js';
 import type { ExportContext } from './export.js';
 import { safeComponent } from './export-names.js';
 
 const SLASH = Buffer.from(sep === '\\' ? '\\' : '/');
+const S_ISGID = 0o2000;
 
 function time(t: Timestamp): number {
   return t.seconds + t.nanoseconds / 1e9;
@@ -20,159 +26,226 @@ function key(b: Uint8Array): string {
   return Buffer.from(b).toString('latin1');
 }
 
-async function prepareOut(out: string, force: boolean): Promise<void> {
+function prepareOut(out: string, force: boolean): void {
   let st;
   try {
-    st = await lstat(out);
+    st = lstatSync(out);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    await mkdir(out, { recursive: true });
+    mkdirSync(out, { recursive: true });
     return;
   }
   if (!st.isDirectory()) {
     throw new UsageError('OUT_NOT_A_FOLDER', `--out ${out} exists and is not a folder`, { hint: 'name a new folder, or a FILE.tar / FILE.tar.gz' });
   }
-  if ((await readdir(out)).length > 0 && !force) {
+  if (readdirSync(out).length > 0 && !force) {
     throw new UsageError('OUT_NOT_EMPTY', `--out ${out} is not empty`, { hint: 'name a new or empty folder, or add --force to write into it' });
   }
 }
 
+/** Who owns what we create, so chown/chmod are called only when they change something. */
+interface Creation {
+  setOwners: boolean;
+  /** Linux: a new entry gets our uid and gid (folders we create are not setgid until the end). */
+  uid: number | null;
+  gid: number | null;
+  /** The gid entries directly under --out get (its own when it is setgid), or null when unknown. */
+  baseGid: number | null;
+  umask: number;
+}
+
+function creationRules(base: string, setOwners: boolean): Creation {
+  const umask = process.umask(0);
+  process.umask(umask);
+  const linux = process.platform === 'linux' && typeof process.geteuid === 'function' && typeof process.getegid === 'function';
+  if (!linux) return { setOwners, uid: null, gid: null, baseGid: null, umask };
+  const st = lstatSync(base);
+  const gid = process.getegid!();
+  return { setOwners, uid: process.geteuid!(), gid, baseGid: (st.mode & S_ISGID) !== 0 ? st.gid : gid, umask };
+}
+
+function needsChown(c: Creation, inode: Inode, underBase: boolean): boolean {
+  if (!c.setOwners) return false;
+  const gid = underBase ? c.baseGid : c.gid;
+  return c.uid === null || gid === null || inode.uid !== c.uid || inode.gid !== gid;
+}
+
+/** Bits the mode given to open/mkdir cannot set by itself (special bits, bits the umask takes away). */
+function needsChmod(c: Creation, mode: number): boolean {
+  return (mode & ~0o777) !== 0 || (mode & c.umask) !== 0;
+}
+
+interface FolderRun {
+  ctx: ExportContext;
+  windows: boolean;
+  creation: Creation;
+  baseBuf: Buffer;
+  baseKey: string;
+  /** Output path of every folder created, by raw path below the root. */
+  dirOut: Map<string, Buffer>;
+  /** Names used in each output folder, so two renamed names never collide. */
+  used: Map<string, Set<string>>;
+  /** First exported copy of each multiply-linked file, by inode number. */
+  firstCopy: Map<number, Buffer>;
+  dirs: Array<{ out: Buffer; inode: Inode }>;
+}
+
 export async function exportToFolder(ctx: ExportContext): Promise<void> {
-  const { vol, options, result } = ctx;
+  const { options, result } = ctx;
   const windows = (options.platform ?? process.platform) === 'win32';
   const setOwners = options.setOwners ?? (typeof process.getuid === 'function' && process.getuid() === 0);
-  await prepareOut(resolve(options.out), options.force ?? false);
-  const base = await realpath(resolve(options.out));
+  prepareOut(resolve(options.out), options.force ?? false);
+  const base = realpathSync(resolve(options.out));
   const baseBuf = Buffer.from(base, 'utf8');
-  const baseKey = key(baseBuf);
   result.out = base;
-  /** Output path of every folder created, by raw path below the root. */
-  const dirOut = new Map<string, Buffer>([['', baseBuf]]);
-  /** Names used in each output folder, so two renamed names never collide. */
-  const used = new Map<string, Set<string>>();
-  /** First exported copy of each multiply-linked file, by inode number. */
-  const firstCopy = new Map<number, Buffer>();
-  const dirs: Array<{ out: Buffer; inode: Inode }> = [{ out: baseBuf, inode: ctx.root }];
-
-  const finish = async (out: Buffer, inode: Inode, fd?: number): Promise<void> => {
-    if (setOwners && fd !== undefined) fchownSync(fd, inode.uid, inode.gid);
-    else if (setOwners) await lchown(out, inode.uid, inode.gid);
-    if (fd !== undefined) {
-      fchmodSync(fd, inode.mode & 0o7777);
-      futimesSync(fd, time(inode.atime), time(inode.mtime));
-    } else if (inode.kind === 'symlink') {
-      await lutimes(out, time(inode.atime), time(inode.mtime)).catch(() => undefined);
-    }
+  const run: FolderRun = {
+    ctx, windows, baseBuf, baseKey: key(baseBuf),
+    creation: creationRules(base, setOwners),
+    dirOut: new Map([['', baseBuf]]),
+    used: new Map(),
+    firstCopy: new Map(),
+    dirs: [{ out: baseBuf, inode: ctx.root }],
   };
-
-  for await (const entry of ctx.entries()) {
-    const { path, inode } = entry;
-    const slash = path.lastIndexOf(0x2f);
-    const parentRel = slash < 0 ? Buffer.alloc(0) : path.subarray(0, slash);
-    const parentOut = dirOut.get(key(parentRel));
-    if (parentOut === undefined) {
-      ctx.skip(path, 'its folder was not exported');
-      continue;
+  for await (const { path, inode } of ctx.entries()) {
+    const placed = place(run, path);
+    if (placed === null) continue;
+    const { out, underBase } = placed;
+    if (inode.kind === 'dir') writeDir(run, path, out, inode, underBase);
+    else {
+      if (options.force) removeExisting(out);
+      if (inode.kind === 'symlink') await writeSymlink(run, path, out, inode);
+      else if (inode.kind !== 'file') result.special.push(ctx.show(path));
+      else await writeFile(run, path, out, inode, underBase);
     }
-    const raw = path.subarray(slash + 1);
-    const safe = safeComponent(raw, windows);
-    let name = safe.name;
-    let renamed = safe.renamed;
-    const names = used.get(key(parentOut)) ?? new Set<string>();
-    used.set(key(parentOut), names);
-    const fold = (b: Buffer): string => (windows ? b.toString('utf8').toLowerCase() : key(b));
-    if (names.has(fold(name))) {
-      let n = 1;
-      while (names.has(fold(Buffer.concat([name, Buffer.from(`~${n}`)])))) n++;
-      name = Buffer.concat([name, Buffer.from(`~${n}`)]);
-      renamed = renamed ?? 'name collides with another renamed name';
-    }
-    names.add(fold(name));
-    const out = Buffer.concat([parentOut, SLASH, name]);
-    const outKey = key(out);
-    if (!resolve(outKey).startsWith(baseKey + sep) || key(name).includes('/') || (windows && key(name).includes('\\'))) {
-      ctx.skip(path, 'its output path would be outside --out');
-      continue;
-    }
-    if (renamed) result.renamed.push({ path: ctx.show(path), as: name.toString('utf8'), reason: renamed });
-
-    if (inode.kind === 'dir') {
-      try {
-        await mkdir(out, { mode: 0o700 });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !(await lstat(out)).isDirectory()) throw err;
-      }
-      dirOut.set(key(path), out);
-      dirs.push({ out, inode });
-      result.dirs++;
-      if (setOwners) await lchown(out, inode.uid, inode.gid);
-      continue;
-    }
-    if (options.force) await removeExisting(out);
-    if (inode.kind === 'symlink') {
-      const target = await ctx.readLink(path, inode);
-      if (target === null) continue;
-      if (target.includes(0)) {
-        ctx.skip(path, 'symlink target contains a NUL byte');
-        continue;
-      }
-      await symlink(windows ? target.toString('utf8') : target, out);
-      await finish(out, inode);
-      result.symlinks++;
-      continue;
-    }
-    if (inode.kind !== 'file') {
-      result.special.push(ctx.show(path));
-      continue;
-    }
-    if (inode.linksCount > 1) {
-      const first = firstCopy.get(inode.ino);
-      if (first !== undefined) {
-        await link(first, out);
-        result.hardlinks++;
-        continue;
-      }
-    }
-    // Synchronous file calls: one export makes five per file, and each thread-pool round trip cost more than
-    // the call itself (10,000 files: 4.3 s with fs/promises).
-    const fd = openSync(out, 'wx', 0o600);
-    let ok = false;
-    try {
-      let written = 0;
-      for await (const chunk of vol.stream(inode)) {
-        for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done, chunk.length - done, written + done);
-        written += chunk.length;
-        result.bytes += chunk.length;
-        ctx.progress();
-      }
-      if (written < inode.sizeBytes) ftruncateSync(fd, inode.sizeBytes);
-      await finish(out, inode, fd);
-      ok = true;
-    } catch (err) {
-      if (!(err instanceof AppError)) throw err;
-      ctx.skip(path, err);
-    } finally {
-      closeSync(fd);
-      if (!ok) await unlink(out).catch(() => undefined);
-    }
-    if (!ok) continue;
-    result.files++;
-    ctx.progress();
-    if (inode.linksCount > 1) firstCopy.set(inode.ino, out);
   }
   // Folders last, deepest first: writing their entries changed their times, and a read-only folder mode
   // would have stopped those writes.
-  for (let i = dirs.length - 1; i >= 0; i--) {
-    const { out, inode } = dirs[i]!;
-    await chmod(out, inode.mode & 0o7777);
-    await utimes(out, time(inode.atime), time(inode.mtime));
+  for (let i = run.dirs.length - 1; i >= 0; i--) {
+    const { out, inode } = run.dirs[i]!;
+    chmodSync(out, inode.mode & 0o7777);
+    utimesSync(out, time(inode.atime), time(inode.mtime));
   }
 }
 
-async function removeExisting(out: Buffer): Promise<void> {
+/** The output path for `path`, its name made safe and unique in its folder; null when it is skipped. */
+function place(run: FolderRun, path: Buffer): { out: Buffer; underBase: boolean } | null {
+  const { ctx, windows } = run;
+  const slash = path.lastIndexOf(0x2f);
+  const parentRel = slash < 0 ? Buffer.alloc(0) : path.subarray(0, slash);
+  const parentOut = run.dirOut.get(key(parentRel));
+  if (parentOut === undefined) {
+    ctx.skip(path, 'its folder was not exported');
+    return null;
+  }
+  const safe = safeComponent(path.subarray(slash + 1), windows);
+  let name = safe.name;
+  let renamed = safe.renamed;
+  const parentKey = key(parentOut);
+  let names = run.used.get(parentKey);
+  if (names === undefined) run.used.set(parentKey, (names = new Set<string>()));
+  const fold = (b: Buffer): string => (windows ? b.toString('utf8').toLowerCase() : key(b));
+  if (names.has(fold(name))) {
+    let n = 1;
+    while (names.has(fold(Buffer.concat([name, Buffer.from(`~${n}`)])))) n++;
+    name = Buffer.concat([name, Buffer.from(`~${n}`)]);
+    renamed = renamed ?? 'name collides with another renamed name';
+  }
+  names.add(fold(name));
+  const out = Buffer.concat([parentOut, SLASH, name]);
+  if (!resolve(key(out)).startsWith(run.baseKey + sep) || key(name).includes('/') || (windows && key(name).includes('\\'))) {
+    ctx.skip(path, 'its output path would be outside --out');
+    return null;
+  }
+  if (renamed) ctx.result.renamed.push({ path: ctx.show(path), as: name.toString('utf8'), reason: renamed });
+  return { out, underBase: parentOut === run.baseBuf };
+}
+
+function writeDir(run: FolderRun, path: Buffer, out: Buffer, inode: Inode, underBase: boolean): void {
   try {
-    const st = await lstat(out);
-    if (!st.isDirectory()) await unlink(out);
+    mkdirSync(out, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !lstatSync(out).isDirectory()) throw err;
+  }
+  run.dirOut.set(key(path), out);
+  run.dirs.push({ out, inode });
+  run.ctx.result.dirs++;
+  if (needsChown(run.creation, inode, underBase)) chownSync(out, inode.uid, inode.gid);
+}
+
+async function writeSymlink(run: FolderRun, path: Buffer, out: Buffer, inode: Inode): Promise<void> {
+  const target = await run.ctx.readLink(path, inode);
+  if (target === null) return;
+  if (target.includes(0)) {
+    run.ctx.skip(path, 'symlink target contains a NUL byte');
+    return;
+  }
+  symlinkSync(run.windows ? target.toString('utf8') : target, out);
+  if (run.creation.setOwners) lchownSync(out, inode.uid, inode.gid);
+  try {
+    lutimesSync(out, time(inode.atime), time(inode.mtime));
+  } catch {
+    // Some filesystems cannot set a link's own times; the link itself is what matters.
+  }
+  run.ctx.result.symlinks++;
+}
+
+async function writeFile(run: FolderRun, path: Buffer, out: Buffer, inode: Inode, underBase: boolean): Promise<void> {
+  const { ctx } = run;
+  if (inode.linksCount > 1) {
+    const first = run.firstCopy.get(inode.ino);
+    if (first !== undefined) {
+      linkSync(first, out);
+      ctx.result.hardlinks++;
+      return;
+    }
+  }
+  const mode = inode.mode & 0o7777;
+  const fd = openSync(out, 'wx', mode & 0o777);
+  let ok = false;
+  try {
+    await copyBytes(ctx, inode, fd);
+    if (needsChown(run.creation, inode, underBase)) fchownSync(fd, inode.uid, inode.gid);
+    // After chown, which clears set-user-ID and set-group-ID bits.
+    if (needsChmod(run.creation, mode)) fchmodSync(fd, mode);
+    futimesSync(fd, time(inode.atime), time(inode.mtime));
+    ok = true;
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    ctx.skip(path, err);
+  } finally {
+    closeSync(fd);
+    if (!ok) unlinkIfThere(out);
+  }
+  if (!ok) return;
+  ctx.result.files++;
+  ctx.progress();
+  if (inode.linksCount > 1) run.firstCopy.set(inode.ino, out);
+}
+
+/** The file's bytes into fd: a small file in one read and one write, a large one piece by piece. */
+async function copyBytes(ctx: ExportContext, inode: Inode, fd: number): Promise<void> {
+  const pieces = inode.sizeBytes <= CHUNK_BYTES ? [await ctx.vol.readFile(inode)] : ctx.vol.stream(inode);
+  let written = 0;
+  for await (const chunk of pieces) {
+    for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done, chunk.length - done, written + done);
+    written += chunk.length;
+    ctx.result.bytes += chunk.length;
+    ctx.progress();
+  }
+  if (written < inode.sizeBytes) ftruncateSync(fd, inode.sizeBytes);
+}
+
+function unlinkIfThere(out: Buffer): void {
+  try {
+    unlinkSync(out);
+  } catch {
+    // Already gone: nothing to tidy.
+  }
+}
+
+function removeExisting(out: Buffer): void {
+  try {
+    if (!lstatSync(out).isDirectory()) unlinkSync(out);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
