@@ -8,13 +8,15 @@ import { basename, join, resolve } from 'node:path';
 import { AppError, NotFoundError, RefusedError, UsageError } from '../errors.js';
 import { type BackupEntry, listBackups } from './backup-list.js';
 import type { OpenedSource } from './source.js';
+import { type ProgressListener, ProgressMeter } from './progress.js';
 
 export interface ExtractOptions {
   outDir: string;
   /** Only these slugs (default: every file in the backup folders). */
   slugs?: string[];
   force?: boolean;
-  onProgress?: (done: number, total: number) => void;
+  /** Bytes and backups copied so far against the totals; at most every 200 ms and once at the end. */
+  onProgress?: ProgressListener;
 }
 
 export interface ExtractResult {
@@ -49,7 +51,7 @@ async function checkSpace(dir: string, needed: number): Promise<void> {
   }
 }
 
-async function copyOne(src: OpenedSource, b: BackupEntry, out: string, force: boolean): Promise<{ size: number; sha256: string }> {
+async function copyOne(src: OpenedSource, b: BackupEntry, out: string, force: boolean, meter: ProgressMeter): Promise<{ size: number; sha256: string }> {
   const inode = await src.volume.lookup(b.path);
   const partial = `${out}.partial-${process.pid}`;
   const fh = await open(partial, 'wx');
@@ -60,6 +62,7 @@ async function copyOne(src: OpenedSource, b: BackupEntry, out: string, force: bo
       hash.update(piece);
       await fh.write(piece);
       size += piece.length;
+      meter.addBytes(piece.length);
     }
     await fh.sync();
   } catch (err) {
@@ -94,17 +97,19 @@ export async function extractBackups(src: OpenedSource, opts: ExtractOptions): P
   }
   await checkSpace(outDir, chosen.reduce((n, b) => n + b.size, 0));
   const result: ExtractResult = { outDir, extracted: [], failed: [] };
+  const meter = new ProgressMeter(opts.onProgress, chosen.reduce((n, b) => n + b.size, 0), chosen.length);
   for (let i = 0; i < chosen.length; i++) {
     const b = chosen[i]!;
     const out = join(outDir, names[i]!);
     try {
-      const copied = await copyOne(src, b, out, opts.force ?? false);
+      const copied = await copyOne(src, b, out, opts.force ?? false, meter);
       result.extracted.push({ path: b.path, out, slug: b.slug ?? null, ...copied });
     } catch (err) {
       if (!(err instanceof AppError) || err.code === 'OUTPUT_EXISTS') throw err;
       result.failed.push({ path: b.path, reason: err.message });
     }
-    opts.onProgress?.(i + 1, chosen.length);
+    meter.addFile();
   }
+  meter.tick(true);
   return result;
 }

@@ -11,17 +11,12 @@ import type { Ext4Volume } from '../ext4/volume.js';
 import type { HaLayout } from '../ha/layout.js';
 import { exportToFolder } from './export-folder.js';
 import { exportToTar } from './export-tar.js';
+import { type ProgressListener, ProgressMeter } from './progress.js';
 
 export type ExportWhat = 'config' | 'supervisor' | 'all';
 export type ExportFormat = 'folder' | 'tar' | 'tar.gz';
 
-export interface ExportProgress {
-  files: number;
-  bytes: number;
-  /** Bytes of regular files in the tree when known (for time left), else null. */
-  totalBytes: number | null;
-  elapsedMs: number;
-}
+export type { ProgressSnapshot as ExportProgress } from './progress.js';
 
 export interface ExportOptions {
   out: string;
@@ -29,7 +24,8 @@ export interface ExportOptions {
   excludeDb?: boolean;
   /** Write into a non-empty folder / over an existing archive. */
   force?: boolean;
-  onProgress?: (p: ExportProgress) => void;
+  /** Called at most every 200 ms and once at the end; the tree is counted first so time left is known. */
+  onProgress?: ProgressListener;
   /** Defaults to process.platform; 'win32' renames names Windows cannot hold. */
   platform?: NodeJS.Platform;
   /** Set owners (lchown); defaults to running as root. */
@@ -71,12 +67,13 @@ export interface ExportContext {
   rootName: string;
   options: ExportOptions;
   result: ExportResult;
-  /** Entries below the root, parents first, with the excluded database files left out. */
-  entries(): AsyncGenerator<WalkEntry>;
+  /** Entries below the root, parents first, with the excluded database files left out; `quiet` does not report damage. */
+  entries(quiet?: boolean): AsyncGenerator<WalkEntry>;
   skip(path: Uint8Array | string, reason: unknown): void;
   /** A symlink's target; null (and the link reported as skipped) when it cannot be read. */
   readLink(path: Uint8Array, inode: Inode): Promise<Buffer | null>;
-  progress(force?: boolean): void;
+  /** Passes result.bytes / result.files on to the progress listener (throttled). */
+  progress(): void;
   show(path: Uint8Array): string;
 }
 
@@ -119,13 +116,12 @@ export async function exportTree(vol: Ext4Volume, layout: HaLayout, options: Exp
     files: 0, dirs: 0, symlinks: 0, hardlinks: 0, bytes: 0,
     skipped: [], renamed: [], special: [],
   };
-  const started = Date.now();
-  let lastProgress = 0;
+  const meter = new ProgressMeter(options.onProgress);
   const show = (p: Uint8Array): string => `${sourcePath === '/' ? '' : sourcePath}/${displayName(p)}`;
   const ctx: ExportContext = {
     vol, root, rootName, options, result, show,
-    async *entries() {
-      for await (const e of preorder(vol, root, (path, err) => ctx.skip(path, err))) {
+    async *entries(quiet = false) {
+      for await (const e of preorder(vol, root, (path, err) => quiet || ctx.skip(path, err))) {
         if (configRel !== null) {
           const slash = e.path.lastIndexOf(0x2f);
           const parent = slash < 0 ? '' : e.path.subarray(0, slash).toString('utf8');
@@ -147,18 +143,39 @@ export async function exportTree(vol: Ext4Volume, layout: HaLayout, options: Exp
         return null;
       }
     },
-    progress(force = false) {
-      if (!options.onProgress) return;
-      const now = Date.now();
-      if (!force && now - lastProgress < 200) return;
-      lastProgress = now;
-      options.onProgress({ files: result.files, bytes: result.bytes, totalBytes: null, elapsedMs: now - started });
+    progress() {
+      meter.bytes = result.bytes;
+      meter.files = result.files;
+      meter.tick();
     },
   };
+  if (options.onProgress) {
+    const totals = await countTree(ctx);
+    meter.setTotals(totals.bytes, totals.files);
+  }
   if (format === 'folder') await exportToFolder(ctx);
   else await exportToTar(ctx, format === 'tar.gz');
-  ctx.progress(true);
+  meter.bytes = result.bytes;
+  meter.files = result.files;
+  meter.tick(true);
   return result;
+}
+
+/** Regular files and their bytes (each hard-linked file once), for the progress line's time left. */
+async function countTree(ctx: ExportContext): Promise<{ files: number; bytes: number }> {
+  const seen = new Set<number>();
+  let files = 0;
+  let bytes = 0;
+  for await (const { inode } of ctx.entries(true)) {
+    if (inode.kind !== 'file') continue;
+    if (inode.linksCount > 1) {
+      if (seen.has(inode.ino)) continue;
+      seen.add(inode.ino);
+    }
+    files++;
+    bytes += inode.sizeBytes;
+  }
+  return { files, bytes };
 }
 
 /**

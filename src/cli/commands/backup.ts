@@ -8,6 +8,7 @@ import { AppError } from '../../errors.js';
 import { withSource } from '../../actions/source.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { formatBytes, table } from '../render.js';
+import { terminalProgress } from '../progress.js';
 import { type GlobalArgs, withSourceArg, sourceOptions } from './common.js';
 
 const keyCommand: CommandModule<GlobalArgs, GlobalArgs & { source: string }> = {
@@ -86,17 +87,16 @@ const extractCommand: CommandModule<GlobalArgs, ExtractArgs> = {
       .option('slug', { type: 'string', array: true, describe: 'only the backup(s) with this slug (see backup list)' })
       .option('force', { type: 'boolean', describe: 'replace files that already exist in --out' }) as never,
   handler: async (argv) => {
-    const tty = process.stderr.isTTY && !argv.json;
+    const progress = process.stderr.isTTY === true && !argv.json ? terminalProgress('backups') : null;
     const result = await withSource(argv.source, sourceOptions(argv), async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
       return extractBackups(s, {
         outDir: argv.out,
         ...(argv.slug ? { slugs: argv.slug } : {}),
         force: argv.force ?? false,
-        onProgress: (done, total) => tty && process.stderr.write(`\rcopied ${done}/${total}`),
+        ...(progress ? { onProgress: progress.update } : {}),
       });
-    });
-    if (tty) process.stderr.write('\n');
+    }).finally(() => progress?.end());
     if (argv.json) await printJson(result);
     else {
       const lines = result.extracted.map((e) => `${e.out}  ${formatBytes(e.size)}  sha256 ${e.sha256}`);

@@ -2,20 +2,15 @@
 // copy the config folder (or more) off the card. Exit 65 when some files could not be read (partial export).
 
 import type { CommandModule } from 'yargs';
-import { type ExportProgress, type ExportResult, type ExportWhat, exportTree } from '../../actions/export.js';
+import { type ExportResult, type ExportWhat, exportTree } from '../../actions/export.js';
 import { withSource } from '../../actions/source.js';
 import { CorruptError } from '../../errors.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { formatBytes } from '../render.js';
+import { terminalProgress } from '../progress.js';
 import { type GlobalArgs, sourceOptions, withSourceArg } from './common.js';
 
 type ExportArgs = GlobalArgs & { source: string; out: string; what: ExportWhat; excludeDb?: boolean; force?: boolean };
-
-function progressLine(p: ExportProgress): void {
-  const seconds = p.elapsedMs / 1000;
-  const rate = seconds > 0 ? p.bytes / seconds : 0;
-  process.stderr.write(`\r${p.files} files, ${formatBytes(p.bytes)}, ${formatBytes(Math.round(rate))}/s   `);
-}
 
 function render(r: ExportResult): string {
   const lines = [
@@ -47,18 +42,18 @@ export const exportCommand: CommandModule<GlobalArgs, ExportArgs> = {
       .option('exclude-db', { type: 'boolean', describe: 'leave out the recorder database (home-assistant_v2.db, -wal, -shm)' })
       .option('force', { type: 'boolean', describe: 'write into a non-empty folder / replace an existing archive' }) as never,
   handler: async (argv) => {
-    const showProgress = !argv.json && process.stderr.isTTY === true;
+    const progress = !argv.json && process.stderr.isTTY === true ? terminalProgress() : null;
     const result = await withSource(argv.source, sourceOptions(argv), async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
+      if (progress) process.stderr.write('Counting files...\r');
       return exportTree(s.volume, s.layout, {
         out: argv.out,
         what: argv.what,
         excludeDb: argv.excludeDb ?? false,
         force: argv.force ?? false,
-        ...(showProgress ? { onProgress: progressLine } : {}),
+        ...(progress ? { onProgress: progress.update } : {}),
       });
-    });
-    if (showProgress) process.stderr.write('\n');
+    }).finally(() => progress?.end());
     if (argv.json) {
       await printJson({
         out: result.out, format: result.format, what: result.what, source: result.source,

@@ -1,0 +1,73 @@
+// Progress of a long copy (export, backup extract): counters, rate and time left, reported at most every
+// `intervalMs` so a terminal line is not redrawn ten thousand times. The clock is passed in for tests.
+
+export interface ProgressSnapshot {
+  bytes: number;
+  files: number;
+  /** Totals when known beforehand (for percent and time left), else null. */
+  totalBytes: number | null;
+  totalFiles: number | null;
+  elapsedMs: number;
+  /** Bytes per second since the start; 0 until some time has passed. */
+  bytesPerSecond: number;
+  /** Seconds until totalBytes at the current rate; null while unknown. */
+  secondsLeft: number | null;
+  done: boolean;
+}
+
+export type ProgressListener = (p: ProgressSnapshot) => void;
+
+export class ProgressMeter {
+  bytes = 0;
+  files = 0;
+  private readonly started: number;
+  private last = -Infinity;
+
+  constructor(
+    private readonly listener: ProgressListener | undefined,
+    private totalBytes: number | null = null,
+    private totalFiles: number | null = null,
+    private readonly now: () => number = Date.now,
+    private readonly intervalMs = 200,
+  ) {
+    this.started = now();
+  }
+
+  setTotals(totalBytes: number | null, totalFiles: number | null): void {
+    this.totalBytes = totalBytes;
+    this.totalFiles = totalFiles;
+  }
+
+  addBytes(n: number): void {
+    this.bytes += n;
+    this.tick();
+  }
+
+  addFile(): void {
+    this.files++;
+    this.tick();
+  }
+
+  /** Reports now when the interval has passed (or always with `final`). */
+  tick(final = false): void {
+    if (!this.listener) return;
+    const t = this.now();
+    if (!final && t - this.last < this.intervalMs) return;
+    this.last = t;
+    this.listener(this.snapshot(t, final));
+  }
+
+  snapshot(t = this.now(), done = false): ProgressSnapshot {
+    const elapsedMs = Math.max(0, t - this.started);
+    const bytesPerSecond = elapsedMs > 0 ? (this.bytes * 1000) / elapsedMs : 0;
+    let secondsLeft: number | null = null;
+    if (done) secondsLeft = 0;
+    else if (this.totalBytes !== null && bytesPerSecond > 0 && elapsedMs >= 1000) {
+      secondsLeft = Math.max(0, (this.totalBytes - this.bytes) / bytesPerSecond);
+    }
+    return {
+      bytes: this.bytes, files: this.files, totalBytes: this.totalBytes, totalFiles: this.totalFiles,
+      elapsedMs, bytesPerSecond, secondsLeft, done,
+    };
+  }
+}
