@@ -12,6 +12,13 @@ import { compare, log, timed, timedNode } from './util.mjs';
 
 const READ_FILE = fileURLToPath(new URL('./read-file.mjs', import.meta.url));
 const READ_TREE = fileURLToPath(new URL('./read-tree.mjs', import.meta.url));
+const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+
+/** The haos-rescue command itself, as a user runs it, with --json so its totals can be checked. */
+async function timedCli(args, opts) {
+  const r = await timed(process.execPath, [CLI, ...args, '--json'], { ...opts, captureStdout: true });
+  return { ...r, report: JSON.parse(r.stdout) };
+}
 
 /** Throws unless a haos-rescue child moved the expected amount, so a silent short read cannot look fast. */
 function expect(what, got, want) {
@@ -23,7 +30,7 @@ async function bigFileRows(img, { runs, work, tmp }) {
   const rmOut = async () => rmSync(out, { force: true });
   const bytes = img.bigBytes;
   const hrChild = async (args) => {
-    const r = await timedNode(READ_FILE, [img.bigImg, '/big.bin', ...args], { tmpDir: tmp });
+    const r = await timedNode(READ_FILE, [img.bigImg, img.bigPath, ...args], { tmpDir: tmp });
     expect('haos-rescue bytes', r.report.bytes, bytes);
     return r;
   };
@@ -32,28 +39,33 @@ async function bigFileRows(img, { runs, work, tmp }) {
   log('  read 1 file -> sink: haos-rescue (child), debugfs cat, cat');
   const read = await compare(runs, {
     hr: () => hrChild([]),
-    debugfs: () => timed('debugfs', ['-R', 'cat /big.bin', img.bigImg], { tmpDir: tmp }),
+    debugfs: () => timed('debugfs', ['-R', `cat ${img.bigPath}`, img.bigImg], { tmpDir: tmp }),
     cat: () => timed('cat', [img.bigFile], { tmpDir: tmp }),
   });
   log('  read 1 file -> sink: haos-rescue in-process');
   const inProcess = await compare(runs, {
     hr: async () => {
-      const r = await readWholeFile(img.bigImg, '/big.bin');
+      const r = await readWholeFile(img.bigImg, img.bigPath);
       expect('in-process bytes', r.bytes, bytes);
       return { ms: r.ms, rssKb: null };
     },
   });
-  log('  extract 1 file -> file: haos-rescue (child), debugfs dump, cp');
+  log('  backup extract 1 file -> folder: haos-rescue backup extract, debugfs dump, cp');
+  const outDir = join(work, 'extract-dir');
   const extract = await compare(runs, {
-    hr: () => hrChild([out]),
-    debugfs: () => timed('debugfs', ['-R', `dump /big.bin ${out}`, img.bigImg], { tmpDir: tmp }),
+    hr: async () => {
+      const r = await timedCli(['backup', 'extract', img.bigImg, '--out', outDir], { tmpDir: tmp });
+      expect('backup extract bytes', r.report.extracted?.[0]?.size, bytes);
+      return r;
+    },
+    debugfs: () => timed('debugfs', ['-R', `dump ${img.bigPath} ${out}`, img.bigImg], { tmpDir: tmp }),
     cat: () => timed('cp', ['--reflink=never', img.bigFile, out], { tmpDir: tmp }),
-  }, rmOut);
+  }, async () => (await rmOut(), rmSync(outDir, { recursive: true, force: true })));
   const size = fmtSize(bytes);
   return [
     row('big-read', `read ${size} file -> /dev/null`, read),
     row('big-read-inproc', `read ${size} file, in-process (no node start)`, inProcess),
-    row('big-extract', `extract ${size} file -> file`, extract),
+    row('big-extract', `backup extract ${size} backup -> file (the command)`, extract),
   ];
 }
 
@@ -76,18 +88,35 @@ async function treeRows(img, { runs, work, tmp }) {
     debugfs: () => timed('debugfs', ['-f', img.treeCatCmds, img.treeImg], { tmpDir: tmp }),
     cat: () => timed('find', [img.treeStage, '-type', 'f', '-exec', 'cat', '{}', '+'], { tmpDir: tmp }),
   });
-  log(`  export ${n} files -> dir: haos-rescue (child, async and sync writes), debugfs rdump, cp -r`);
+  log(`  export ${n} files -> dir: haos-rescue export --what all, debugfs rdump, cp -r`);
   // Each tool starts from an empty `out`; cp -r needs it absent (it creates it), the others present.
+  const exportCli = async (target) => {
+    const r = await timedCli(['export', img.treeImg, '--what', 'all', '--out', target], { tmpDir: tmp });
+    expect('export files', r.report.files, n);
+    return r;
+  };
   const exp = await compare(runs, {
-    hr: async () => (await fresh(), hrChild([out])),
-    hrSync: async () => (await fresh(), hrChild([out, '--sync'])),
+    hr: async () => (await gone(), exportCli(out)),
     debugfs: async () => (await fresh(), timed('debugfs', ['-R', `rdump / ${out}`, img.treeImg], { tmpDir: tmp })),
     cat: async () => (await gone(), timed('cp', ['-r', '--reflink=never', img.treeStage, out], { tmpDir: tmp })),
   }, gone);
+  log(`  export ${n} files -> .tar: haos-rescue export, GNU tar -cf of the staged copy`);
+  const tarOut = join(work, 'export.tar');
+  const tarGone = async () => rmSync(tarOut, { force: true });
+  const tar = await compare(runs, {
+    hr: () => exportCli(tarOut),
+    cat: () => timed('tar', ['-cf', tarOut, '-C', img.treeStage, '.'], { tmpDir: tmp }),
+  }, tarGone);
+  log('  start-up: haos-rescue --version, debugfs -V');
+  const start = await compare(runs, {
+    hr: () => timed(process.execPath, [CLI, '--version'], { tmpDir: tmp }),
+    debugfs: () => timed('debugfs', ['-V'], { tmpDir: tmp }),
+  });
   return [
     row('tree-read', `walk + read ${n} small files -> sink`, read),
-    row('tree-export', `export ${n} small files -> dir (fs/promises writeFile)`, exp),
-    row('tree-export-sync', `export ${n} small files -> dir (writeFileSync)`, { ...exp, hr: exp.hrSync }),
+    row('tree-export', `export ${n} small files -> folder (the command)`, exp),
+    row('tree-export-tar', `export ${n} small files -> .tar (the command; cat/cp column: GNU tar)`, tar),
+    { id: 'start-up', work: 'start a process and exit (--version / -V)', unit: 'runs/s', amount: 1, hr: start.hr, debugfs: start.debugfs, cat: null },
   ];
 }
 

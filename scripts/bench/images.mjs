@@ -84,7 +84,9 @@ export function mkfsFromDir(img, stage, sizeBytes) {
 export function buildImages(work, { bigBytes, treeDirs, treeFilesPerDir }) {
   const bigStage = join(work, 'big-stage');
   mkdirSync(bigStage);
-  const bigFile = join(bigStage, 'big.bin');
+  // Where Home Assistant keeps its backups, so `backup extract` itself can be measured on it.
+  mkdirSync(join(bigStage, 'supervisor', 'backup'), { recursive: true });
+  const bigFile = join(bigStage, 'supervisor', 'backup', 'big.tar');
   writeRandomFile(bigFile, bigBytes);
   const bigImg = join(work, 'big.img');
   mkfsFromDir(bigImg, bigStage, Math.ceil((bigBytes * 1.5) / MiB) * MiB);
@@ -96,5 +98,5 @@ export function buildImages(work, { bigBytes, treeDirs, treeFilesPerDir }) {
   mkfsFromDir(treeImg, treeStage, 256 * MiB);
   const treeCatCmds = join(work, 'tree-cat.cmds');
   writeFileSync(treeCatCmds, tree.paths.map((p) => `cat ${p}\n`).join(''));
-  return { bigImg, bigStage, bigFile, bigBytes, treeImg, treeStage, treeFiles: tree.files, treeBytes: tree.bytes, treeCatCmds };
+  return { bigImg, bigStage, bigFile, bigPath: '/supervisor/backup/big.tar', bigBytes, treeImg, treeStage, treeFiles: tree.files, treeBytes: tree.bytes, treeCatCmds };
 }
