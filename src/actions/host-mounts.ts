@@ -1,10 +1,15 @@
 // Is the source in use by this computer? A write to a mounted filesystem would race the kernel's own
 // cache and journal, so every write command refuses then (exit 77). Linux: /proc/self/mountinfo lists the
 // device number of every mount; the source is in use when it, one of its partitions, or (for an image
-// file) a loop device backed by it or one of that loop device's partitions is mounted.
+// file or a loop device) any loop device backed by the same file or one of its partitions is mounted.
 
 import { readFile, readdir, realpath, stat } from 'node:fs/promises';
 import { RefusedError } from '../errors.js';
+import type { RunCommand } from '../disks/types.js';
+import { parseMountinfo } from '../disks/mountinfo.js';
+import { checkMountsOther } from './host-mounts-other.js';
+
+export { parseMountinfo };
 
 interface DevNumber {
   major: number;
@@ -17,16 +22,6 @@ function splitRdev(rdev: bigint): DevNumber {
   const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
   const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
   return { major, minor };
-}
-
-/** Mounted device numbers and where they are mounted, from mountinfo text. */
-export function parseMountinfo(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const f = line.split(' ');
-    if (f.length > 4 && /^\d+:\d+$/.test(f[2]!)) out.set(f[2]!, f[4]!.replace(/\\040/g, ' '));
-  }
-  return out;
 }
 
 /** The device itself and its partitions (from /sys/dev/block/MAJ:MIN/<child>/dev). */
@@ -63,23 +58,46 @@ async function loopDevicesBackedBy(file: string, sysfs: string): Promise<string[
   return out;
 }
 
-/** Throws RefusedError HOST_MOUNTED when any part of `source` is mounted on this computer. */
-export async function assertNotMounted(source: string, opts: { sysfs?: string; mountinfo?: string } = {}): Promise<void> {
-  if (process.platform !== 'linux') {
-    // The macOS and Windows checks (diskutil, volumes of the disk) are not written yet: an image file
-    // cannot be mounted behind our back there, a disk can, so writing to a disk is refused for now.
-    if ((await stat(source)).isFile()) return;
-    throw new RefusedError('MOUNT_CHECK_UNAVAILABLE', `haos-rescue cannot yet check whether ${source} is in use on ${process.platform}, so it does not write to it`, {
-      hint: 'save an image of the card, change the image, and write it back; or run haos-rescue on Linux. Nothing was written',
+export interface MountCheckOptions {
+  sysfs?: string;
+  mountinfo?: string;
+  /** Partition number of the data filesystem (used on Windows); null when the source is the filesystem. */
+  dataPartition?: number | null;
+  platform?: NodeJS.Platform;
+  /** Runs diskutil / PowerShell on macOS and Windows; replaced by tests. */
+  run?: RunCommand;
+}
+
+/**
+ * Throws RefusedError HOST_MOUNTED when any part of `source` is in use on this computer. Resolves with
+ * what was done on the way (macOS unmounts the card's volumes first), for the user to read.
+ */
+export async function assertNotMounted(source: string, opts: MountCheckOptions = {}): Promise<string[]> {
+  const platform = opts.platform ?? process.platform;
+  if (platform === 'darwin' || platform === 'win32') {
+    return checkMountsOther(source, { platform, dataPartition: opts.dataPartition ?? null, ...(opts.run ? { run: opts.run } : {}) });
+  }
+  if (platform !== 'linux') {
+    if ((await stat(source)).isFile()) return [];
+    throw new RefusedError('MOUNT_CHECK_UNAVAILABLE', `haos-rescue cannot check whether ${source} is in use on ${platform}, so it does not write to it`, {
+      hint: 'save an image of the card, change the image, and write it back; or run haos-rescue on Linux, macOS or Windows. Nothing was written',
     });
   }
   const sysfs = opts.sysfs ?? '/sys';
   const mounts = parseMountinfo(opts.mountinfo ?? (await readFile('/proc/self/mountinfo', 'utf8')));
   const st = await stat(source, { bigint: true });
   const devices: string[] = [];
-  if (st.isBlockDevice()) devices.push(...(await withPartitions(splitRdev(st.rdev), sysfs)));
-  else if (st.isFile()) {
-    for (const loop of await loopDevicesBackedBy(await realpath(source), sysfs)) {
+  let backingFile: string | null = null;
+  if (st.isBlockDevice()) {
+    const dev = splitRdev(st.rdev);
+    devices.push(...(await withPartitions(dev, sysfs)));
+    // A loop device: the same file may also be attached (and mounted) through another loop device.
+    backingFile = (await readFile(`${sysfs}/dev/block/${key(dev)}/loop/backing_file`, 'utf8').catch(() => null))?.trim() ?? null;
+  } else if (st.isFile()) {
+    backingFile = await realpath(source);
+  }
+  if (backingFile) {
+    for (const loop of await loopDevicesBackedBy(backingFile, sysfs)) {
       const [major, minor] = loop.split(':').map(Number) as [number, number];
       devices.push(...(await withPartitions({ major, minor }, sysfs)));
     }
@@ -93,4 +111,5 @@ export async function assertNotMounted(source: string, opts: { sysfs?: string; m
       });
     }
   }
+  return [];
 }

@@ -47,6 +47,8 @@ export interface WriteResult {
   journaled: boolean;
   transaction: number | null;
   blocks: number;
+  /** What was done on the way that the user should know (macOS: the card's volumes were unmounted). */
+  notes: string[];
 }
 
 function refuse(code: string, message: string, hint: string): RefusedError {
@@ -117,19 +119,20 @@ async function writeOriginals(src: OpenedSource, changes: FileChange[], dir: str
 /** Runs the whole sequence. `build` computes the changes from the current (journal-replayed) state. */
 export async function writeFiles(path: string, build: (src: OpenedSource) => Promise<FileChange[]>, opts: WriteOptions = {}): Promise<WriteResult> {
   const nowMs = opts.nowMs ?? Date.now();
-  if (!opts.dryRun) await assertNotMounted(path);
   const src = await openSource(path, { ...opts, replay: true, writable: false });
   let changes: FileChange[];
   let planned: Awaited<ReturnType<typeof planOnOverlay>>;
+  let notes: string[] = [];
   try {
+    if (!opts.dryRun) notes = await assertNotMounted(path, { dataPartition: src.discovery.chosen.partitionIndex });
     await checkPreconditions(src, opts);
     changes = await build(src);
     planned = await planOnOverlay(src.volume.device, changes, nowMs);
-    if (opts.dryRun) return { dryRun: true, journalReplayedOntoCard: null, originalsDir: null, files: planned.files, journaled: false, transaction: null, blocks: planned.writes.length };
+    if (opts.dryRun) return { dryRun: true, journalReplayedOntoCard: null, originalsDir: null, files: planned.files, journaled: false, transaction: null, blocks: planned.writes.length, notes };
     const originalsDir = resolve(opts.originalsDir ?? `haos-rescue-originals-${new Date(nowMs).toISOString().replace(/[:.]/g, '-')}`);
     await saveOriginals(src, changes, originalsDir);
     const result = await commitToCard(path, src, changes, nowMs);
-    return { ...result, originalsDir, files: planned.files };
+    return { ...result, originalsDir, files: planned.files, notes };
   } finally {
     await src.device.close().catch(() => undefined);
   }

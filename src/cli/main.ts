@@ -4,14 +4,17 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { deferInterrupt, inCriticalSection } from '../actions/critical.js';
+import { permissionHint } from '../device/map-os-error.js';
 import { AppError, ExitCode, UsageError, toAppError } from '../errors.js';
 import { authCommand } from './commands/auth.js';
 import { backupCommand } from './commands/backup.js';
 import { catCommand } from './commands/cat.js';
+import { disksCommand } from './commands/disks.js';
 import { exportCommand } from './commands/export.js';
 import type { GlobalArgs } from './commands/common.js';
 import { infoCommand } from './commands/info.js';
 import { lsCommand } from './commands/ls.js';
+import { isInteractive } from './prompt.js';
 import { errorLines } from './render.js';
 
 export const VERSION = '0.1.0';
@@ -19,19 +22,20 @@ export const VERSION = '0.1.0';
 function parser(args: string[]) {
   return yargs(args)
     .scriptName('haos-rescue')
-    .usage('$0 <command> SOURCE [options]\n\nReads the Home Assistant data on a pulled SD card, SSD or disk image. Only `auth reset` and `auth add`\nwrite to it, after safety checks and a rehearsal in memory; everything else only reads.')
+    .usage('$0 <command> [SOURCE] [options]\n\nReads the Home Assistant data on a pulled SD card, SSD or disk image. Only `auth reset` and `auth add`\nwrite to it, after safety checks and a rehearsal in memory; everything else only reads.\nWithout SOURCE, the one disk with Home Assistant data is used. Started in a terminal without arguments,\nhaos-rescue guides you step by step.')
     .option('partition', { type: 'number', global: true, describe: 'use partition N (Linux numbering, logical partitions from 5)' })
     .option('offset', { type: 'number', global: true, describe: 'use the filesystem at this byte offset' })
     .option('replay', { type: 'boolean', global: true, default: true, describe: 'show the state with the ext4 journal replayed in memory (--no-replay: the on-disk state)' })
     .option('json', { type: 'boolean', global: true, describe: 'print one JSON document on stdout' })
     .option('verbose', { type: 'boolean', global: true, describe: 'show error codes and stack traces' })
+    .command(disksCommand as never)
     .command(infoCommand as never)
     .command(lsCommand as never)
     .command(catCommand as never)
     .command(authCommand as never)
     .command(backupCommand as never)
     .command(exportCommand as never)
-    .demandCommand(1, 'name a command: info, ls, cat, auth, backup or export')
+    .demandCommand(1, 'name a command: disks, info, ls, cat, auth, backup or export')
     .strict()
     .version(VERSION)
     .help()
@@ -46,16 +50,29 @@ function parser(args: string[]) {
 /** Runs the CLI and returns the exit code; never calls process.exit itself. */
 export async function run(args: string[]): Promise<number> {
   let verbose = args.includes('--verbose');
+  if (args.length === 0 && isInteractive()) {
+    // Loaded only here: the prompt library costs ~100 ms of start-up that no other command needs.
+    const { runWizard } = await import('./wizard/index.js');
+    return runWizard();
+  }
   try {
     const argv = (await parser(args).parseAsync()) as GlobalArgs;
     verbose = argv.verbose ?? verbose;
     return ExitCode.OK;
   } catch (raw) {
     if (isBrokenPipe(raw)) return ExitCode.OK;
-    const err = raw instanceof AppError ? raw : toAppError(raw);
+    const err = withCommandInHint(raw instanceof AppError ? raw : toAppError(raw), args);
     process.stderr.write(`${errorLines(err, verbose || err.exitCode === ExitCode.INTERNAL)}\n`);
     return err.exitCode;
   }
+}
+
+/** A missing-rights error names the exact command to run again (with sudo, or as administrator). */
+function withCommandInHint(err: AppError, args: string[]): AppError {
+  if (err.code !== 'NO_PERMISSION') return err;
+  const quoted = args.map((a) => (/^[\w@%+=:,./\\-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`));
+  const hint = permissionHint(process.platform, ['haos-rescue', ...quoted].join(' '));
+  return new AppError(err.code, err.exitCode, err.message, { hint, details: err.details, cause: err.cause });
 }
 
 function isBrokenPipe(err: unknown): boolean {

@@ -24,7 +24,7 @@ const FAILED_CODE: Record<DeviceOp, string> = {
 };
 
 /** Maps `err` (usually a NodeJS.ErrnoException) to an AppError; AppErrors pass through unchanged. */
-export function mapOsError(err: unknown, ctx: OsErrorContext, platform: NodeJS.Platform = process.platform): AppError {
+export function mapOsError(err: unknown, ctx: OsErrorContext, platform: NodeJS.Platform = process.platform, isRoot = process.getuid?.() === 0): AppError {
   if (err instanceof AppError) return err;
   const code = errnoCode(err);
   if (code === undefined) return toAppError(err);
@@ -48,7 +48,7 @@ export function mapOsError(err: unknown, ctx: OsErrorContext, platform: NodeJS.P
     case 'EPERM':
       return new RefusedError('NO_PERMISSION', `no permission to ${ctx.op} ${ctx.path}`, {
         ...options,
-        hint: permissionHint(platform),
+        hint: permissionHint(platform, undefined, isRoot),
       });
     case 'EROFS':
       return new RefusedError('READ_ONLY_MEDIUM', `${ctx.path} is read-only and cannot be opened for writing`, {
@@ -83,9 +83,21 @@ function ioFailure(code: string, ctx: OsErrorContext, options: { cause: unknown;
   });
 }
 
-function permissionHint(platform: NodeJS.Platform): string {
-  if (platform === 'win32') return 'run the terminal with "Run as administrator" to read a whole disk';
-  return 'raw disks need root: run the same command with sudo';
+/**
+ * What to do when a disk cannot be opened for lack of rights, for this operating system; with `command`
+ * (what the user ran) the exact line to run instead.
+ */
+export function permissionHint(platform: NodeJS.Platform, command?: string, isRoot = process.getuid?.() === 0): string {
+  if (platform !== 'win32' && isRoot) {
+    return 'haos-rescue already runs as root, so something else blocks the device: a container without access to it,' +
+      ' SELinux/AppArmor, or macOS privacy settings (give the terminal Full Disk Access); run it on the host, outside the container';
+  }
+  if (platform === 'win32') {
+    return 'reading a whole disk needs administrator rights: open the Start menu, type "Terminal", right-click it, choose' +
+      ' "Run as administrator", and run the same command there. If Windows offers to format the card, choose Cancel: never format it';
+  }
+  const who = platform === 'darwin' ? 'macOS lets only administrators read a whole disk' : 'this needs root (administrator) rights';
+  return command ? `${who}: run it again as root with sudo: sudo ${command}` : `${who}: run the same command again with sudo in front`;
 }
 
 function errnoCode(err: unknown): string | undefined {

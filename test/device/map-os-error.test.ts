@@ -1,7 +1,7 @@
 // mapOsError with synthetic errno errors, for cases a test cannot provoke (EACCES as root, EIO).
 
 import { describe, expect, it } from 'vitest';
-import { mapOsError } from '../../src/device/map-os-error.js';
+import { mapOsError, permissionHint } from '../../src/device/map-os-error.js';
 import { IoError, NotFoundError, RefusedError, UsageError } from '../../src/errors.js';
 
 /** What Node's fs gives: an Error with an errno `code`. */
@@ -21,12 +21,24 @@ describe('mapOsError', () => {
 
   it.each(['EACCES', 'EPERM'])('%s is RefusedError NO_PERMISSION with a sudo hint on Linux and macOS', (code) => {
     for (const platform of ['linux', 'darwin'] as const) {
-      const err = mapOsError(osError(code), { op: 'open', path: '/dev/sdb' }, platform);
+      const err = mapOsError(osError(code), { op: 'open', path: '/dev/sdb' }, platform, false);
       expect(err).toBeInstanceOf(RefusedError);
       expect(err.code).toBe('NO_PERMISSION');
       expect(err.exitCode).toBe(77);
       expect(err.hint).toMatch(/sudo/);
     }
+  });
+
+  it('as root, the hint says sudo would not help and names what blocks the device', () => {
+    const err = mapOsError(osError('EACCES'), { op: 'open', path: '/dev/vda' }, 'linux', true);
+    expect(err.hint).toMatch(/already runs as root/);
+    expect(err.hint).toMatch(/container/);
+  });
+
+  it('the hint names the exact command to run again', () => {
+    expect(permissionHint('linux', 'haos-rescue info /dev/sdb', false)).toMatch(/sudo haos-rescue info \/dev\/sdb$/);
+    expect(permissionHint('darwin', 'haos-rescue info /dev/rdisk4', false)).toMatch(/macOS .*sudo haos-rescue info \/dev\/rdisk4$/);
+    expect(permissionHint('win32', 'haos-rescue info \\\\.\\PhysicalDrive2', false)).toMatch(/Run as administrator.*Cancel/);
   });
 
   it('EACCES on Windows hints at "Run as administrator"', () => {

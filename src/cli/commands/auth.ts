@@ -9,10 +9,10 @@ import type { HaUser } from '../../ha/auth.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { askNewPassword, confirm, passwordFromStdin } from '../prompt.js';
 import { table } from '../render.js';
-import { type GlobalArgs, sourceOptions, withSourceArg } from './common.js';
+import { type GlobalArgs, resolveSource, sourceOptions, withSourceArg } from './common.js';
 
 type WriteArgs = GlobalArgs & {
-  source: string;
+  source?: string;
   username: string;
   password?: string;
   passwordStdin?: boolean;
@@ -28,12 +28,12 @@ function userRow(u: HaUser): string[] {
   return [u.username ?? '-', u.name ?? '-', role, u.mfa ? 'on' : 'off', notes];
 }
 
-const listCommand: CommandModule<GlobalArgs, GlobalArgs & { source: string; all?: boolean }> = {
-  command: 'list <source>',
+const listCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: string; all?: boolean }> = {
+  command: 'list [source]',
   describe: 'List the users and their logins, owner/admin, MFA',
   builder: (y) => withSourceArg(y).option('all', { type: 'boolean', describe: 'include system users (Supervisor, ...)' }) as never,
   handler: async (argv) => {
-    const list = await withSource(argv.source, sourceOptions(argv), async (s) => {
+    const list = await withSource(await resolveSource(argv), sourceOptions(argv), async (s) => {
       for (const w of s.warnings) warn(w);
       return authList(s);
     });
@@ -69,7 +69,7 @@ async function resolvePassword(argv: WriteArgs): Promise<string> {
 
 async function report(r: AuthWriteResult, what: string, json: boolean | undefined): Promise<void> {
   if (json) return printJson(r);
-  const lines: string[] = [];
+  const lines: string[] = [...r.notes];
   if (r.dryRun) {
     lines.push(`Dry run: nothing was written. ${what} would rewrite:`);
     for (const f of r.files) lines.push(`  ${f.path} (${f.oldSize} -> ${f.newSize} bytes, inside its own blocks)`);
@@ -94,24 +94,24 @@ function writeBuilder(y: Argv<GlobalArgs>) {
 }
 
 const resetCommand: CommandModule<GlobalArgs, WriteArgs> = {
-  command: 'reset <source>',
+  command: 'reset [source]',
   describe: 'Set a new password for a login (and, with --disable-mfa, switch off its TOTP)',
   builder: (y) => writeBuilder(y).option('disable-mfa', { type: 'boolean', describe: 'remove the user\'s TOTP secret so the password alone logs in' }) as never,
   handler: async (argv) => {
     const password = await resolvePassword(argv);
-    const r = await resetPassword(argv.source, { username: argv.username, password, disableMfa: argv.disableMfa ?? false }, writeOptions(argv));
+    const r = await resetPassword(await resolveSource(argv), { username: argv.username, password, disableMfa: argv.disableMfa ?? false }, writeOptions(argv));
     await report(r, `Password of ${r.username}${r.mfaDisabled ? ' reset and TOTP switched off' : ' reset'}`, argv.json);
     if (argv.disableMfa && !r.mfaDisabled && !argv.json) await writeOut(`TOTP was not on for ${r.username}: nothing to switch off.\n`);
   },
 };
 
 const addCommand: CommandModule<GlobalArgs, WriteArgs> = {
-  command: 'add <source>',
+  command: 'add [source]',
   describe: 'Add a password login; Home Assistant makes it an administrator (not the owner) at first login',
   builder: (y) => writeBuilder(y) as never,
   handler: async (argv) => {
     const password = await resolvePassword(argv);
-    const r = await addUser(argv.source, { username: argv.username, password }, writeOptions(argv));
+    const r = await addUser(await resolveSource(argv), { username: argv.username, password }, writeOptions(argv));
     await report(r, `Login ${r.username} added`, argv.json);
     if (!argv.json && !r.dryRun) await writeOut(`At its first login Home Assistant creates the user ${r.username} as an administrator (not the owner).\n`);
   },

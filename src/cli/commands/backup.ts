@@ -9,14 +9,14 @@ import { withSource } from '../../actions/source.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { formatBytes, table } from '../render.js';
 import { terminalProgress } from '../progress.js';
-import { type GlobalArgs, withSourceArg, sourceOptions } from './common.js';
+import { type GlobalArgs, resolveSource, withSourceArg, sourceOptions } from './common.js';
 
-const keyCommand: CommandModule<GlobalArgs, GlobalArgs & { source: string }> = {
-  command: 'key <source>',
+const keyCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: string }> = {
+  command: 'key [source]',
   describe: 'Print the encryption key of the automatic backups (Settings > System > Backups)',
   builder: (y) => withSourceArg(y) as never,
   handler: async (argv) => {
-    const key = await withSource(argv.source, sourceOptions(argv), async (s) => {
+    const key = await withSource(await resolveSource(argv), sourceOptions(argv), async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
       return readBackupKey(s);
     });
@@ -62,12 +62,12 @@ function render(list: BackupEntry[]): string {
   return `${lines.join('\n')}\n`;
 }
 
-const listCommand: CommandModule<GlobalArgs, GlobalArgs & { source: string }> = {
-  command: 'list <source>',
+const listCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: string }> = {
+  command: 'list [source]',
   describe: 'List the backups on the card with their name, date, type, size and Home Assistant version',
   builder: (y) => withSourceArg(y) as never,
   handler: async (argv) => {
-    const list = await withSource(argv.source, sourceOptions(argv), async (s) => {
+    const list = await withSource(await resolveSource(argv), sourceOptions(argv), async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
       return listBackups(s);
     });
@@ -76,10 +76,10 @@ const listCommand: CommandModule<GlobalArgs, GlobalArgs & { source: string }> = 
   },
 };
 
-type ExtractArgs = GlobalArgs & { source: string; out: string; slug?: string[]; force?: boolean };
+type ExtractArgs = GlobalArgs & { source?: string; out: string; slug?: string[]; force?: boolean };
 
 const extractCommand: CommandModule<GlobalArgs, ExtractArgs> = {
-  command: 'extract <source>',
+  command: 'extract [source]',
   describe: 'Copy backups off the card, verified by size and SHA-256 (default: all of them)',
   builder: (y) =>
     withSourceArg(y)
@@ -88,7 +88,7 @@ const extractCommand: CommandModule<GlobalArgs, ExtractArgs> = {
       .option('force', { type: 'boolean', describe: 'replace files that already exist in --out' }) as never,
   handler: async (argv) => {
     const progress = process.stderr.isTTY === true && !argv.json ? terminalProgress('backups') : null;
-    const result = await withSource(argv.source, sourceOptions(argv), async (s) => {
+    const result = await withSource(await resolveSource(argv), sourceOptions(argv), async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
       return extractBackups(s, {
         outDir: argv.out,

@@ -1,23 +1,27 @@
-// `haos-rescue cat SOURCE PATH`: a file's bytes on stdout, streamed in large pieces.
+// `haos-rescue cat [SOURCE] PATH`: a file's bytes on stdout, streamed in large pieces. With one argument
+// it is the PATH, and SOURCE is the one disk with Home Assistant data.
 
 import type { CommandModule } from 'yargs';
 import { dataPath, withSource } from '../../actions/source.js';
 import { UsageError } from '../../errors.js';
 import { warn, writeOut } from '../output.js';
-import { type GlobalArgs, sourceOptions, withSourceArg } from './common.js';
+import { type GlobalArgs, resolveSource, sourceOptions, withSourceArg } from './common.js';
 
-type CatArgs = GlobalArgs & { source: string; path: string };
+type CatArgs = GlobalArgs & { source: string; path?: string };
 
 export const catCommand: CommandModule<GlobalArgs, CatArgs> = {
-  command: 'cat <source> <path>',
+  command: 'cat <source> [path]',
   describe: 'Write a file of the data filesystem to standard output',
-  builder: (y) => withSourceArg(y).positional('path', { type: 'string', demandOption: true, describe: 'absolute path of the file' }) as never,
+  builder: (y) =>
+    withSourceArg(y).positional('path', { type: 'string', describe: 'absolute path of the file (given alone, SOURCE is found automatically)' }) as never,
   handler: async (argv) => {
-    const path = dataPath(argv.path);
-    await withSource(argv.source, sourceOptions(argv), async (s) => {
+    const given = argv.path === undefined ? { path: argv.source } : { source: argv.source, path: argv.path };
+    const path = dataPath(given.path);
+    const source = await resolveSource({ source: given.source, json: argv.json });
+    await withSource(source, sourceOptions(argv), async (s) => {
       for (const w of s.warnings) warn(w);
       const inode = await s.volume.lookup(path, { followFinal: true });
-      if (inode.kind === 'dir') throw new UsageError('IS_A_DIRECTORY', `${path} is a directory`, { hint: `list it with: haos-rescue ls ${argv.source} ${path}` });
+      if (inode.kind === 'dir') throw new UsageError('IS_A_DIRECTORY', `${path} is a directory`, { hint: `list it with: haos-rescue ls ${source} ${path}` });
       if (inode.kind !== 'file') throw new UsageError('NOT_A_FILE', `${path} is a ${inode.kind}, not a regular file`);
       for await (const piece of s.volume.stream(inode)) await writeOut(piece);
     });

@@ -12,12 +12,33 @@ export interface GlobalArgs {
   verbose?: boolean;
 }
 
-export function withSourceArg<T>(y: Argv<T>): Argv<T & { source: string }> {
+export function withSourceArg<T>(y: Argv<T>): Argv<T & { source?: string }> {
   return y.positional('source', {
     type: 'string',
-    demandOption: true,
-    describe: 'image file, disk (/dev/sdb, /dev/disk4, \\\\.\\PhysicalDrive2) or partition',
-  }) as Argv<T & { source: string }>;
+    describe: 'image file, disk (/dev/sdb, /dev/rdisk4, \\\\.\\PhysicalDrive2) or partition; left out: the one disk with Home Assistant data',
+  }) as Argv<T & { source?: string }>;
+}
+
+/**
+ * SOURCE as given, or else the only disk with Home Assistant data (said on stderr); with several, the
+ * user picks on a terminal and anything else is exit 64 naming them.
+ */
+export async function resolveSource(argv: { source?: string | undefined; json?: boolean | undefined }): Promise<string> {
+  if (argv.source !== undefined && argv.source !== '') return argv.source;
+  const { chooseAutomatically, describeDisk, severalDisksError, surveyDisks } = await import('../../actions/disks.js');
+  const choice = chooseAutomatically(await surveyDisks());
+  if (choice.kind === 'one') {
+    const ha = choice.disk.homeAssistant!;
+    process.stderr.write(`Using ${describeDisk(choice.disk)}: the only disk with Home Assistant data (${ha.version ?? 'version unknown'}).\n`);
+    return choice.disk.path;
+  }
+  const { isInteractive } = await import('../prompt.js');
+  if (argv.json || !isInteractive()) throw severalDisksError(choice.disks);
+  const { select } = await import('@inquirer/prompts');
+  return select({
+    message: 'Several disks hold Home Assistant data. Which one?',
+    choices: choice.disks.map((d) => ({ name: `${describeDisk(d)}: Home Assistant ${d.homeAssistant!.version ?? '?'}`, value: d.path })),
+  }, { output: process.stderr });
 }
 
 export function sourceOptions(argv: GlobalArgs): SourceOptions {

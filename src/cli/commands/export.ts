@@ -8,9 +8,9 @@ import { CorruptError } from '../../errors.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { formatBytes } from '../render.js';
 import { terminalProgress } from '../progress.js';
-import { type GlobalArgs, sourceOptions, withSourceArg } from './common.js';
+import { type GlobalArgs, resolveSource, sourceOptions, withSourceArg } from './common.js';
 
-type ExportArgs = GlobalArgs & { source: string; out: string; what: ExportWhat; excludeDb?: boolean; force?: boolean };
+type ExportArgs = GlobalArgs & { source?: string; out: string; what: ExportWhat; excludeDb?: boolean; force?: boolean };
 
 function render(r: ExportResult): string {
   const lines = [
@@ -33,7 +33,7 @@ function render(r: ExportResult): string {
 }
 
 export const exportCommand: CommandModule<GlobalArgs, ExportArgs> = {
-  command: 'export <source>',
+  command: 'export [source]',
   describe: 'Copy the config folder (or the supervisor tree, or everything) to a folder or a .tar / .tar.gz',
   builder: (y) =>
     withSourceArg(y)
@@ -43,7 +43,7 @@ export const exportCommand: CommandModule<GlobalArgs, ExportArgs> = {
       .option('force', { type: 'boolean', describe: 'write into a non-empty folder / replace an existing archive' }) as never,
   handler: async (argv) => {
     const progress = !argv.json && process.stderr.isTTY === true ? terminalProgress() : null;
-    const result = await withSource(argv.source, sourceOptions(argv), async (s) => {
+    const result = await withSource(await resolveSource(argv), sourceOptions(argv), async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
       if (progress) process.stderr.write('Counting files...\r');
       return exportTree(s.volume, s.layout, {

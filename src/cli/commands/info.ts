@@ -5,7 +5,7 @@ import { type InfoResult, info } from '../../actions/info.js';
 import { withSource } from '../../actions/source.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { formatBytes, table } from '../render.js';
-import { type GlobalArgs, sourceOptions, withSourceArg } from './common.js';
+import { type GlobalArgs, resolveSource, sourceOptions, withSourceArg } from './common.js';
 
 function journalLine(d: InfoResult['data']): string {
   const j = d.journal!;
@@ -46,12 +46,12 @@ function render(r: InfoResult): string {
   return lines.join('\n') + '\n';
 }
 
-export const infoCommand: CommandModule<GlobalArgs, GlobalArgs & { source: string }> = {
-  command: 'info <source>',
+export const infoCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: string }> = {
+  command: 'info [source]',
   describe: 'Show the disk layout, the data filesystem and the Home Assistant it holds',
   builder: (y) => withSourceArg(y),
   handler: async (argv) => {
-    const result = await withSource(argv.source, sourceOptions(argv), (s) => info(s));
+    const result = await withSource(await resolveSource(argv), sourceOptions(argv), (s) => info(s));
     if (argv.json) {
       await printJson(result);
       return;

@@ -1,13 +1,14 @@
-// `haos-rescue ls SOURCE [PATH] [--long] [--json]`: a directory of the data filesystem.
+// `haos-rescue ls [SOURCE] [PATH] [--long] [--json]`: a directory of the data filesystem.
 
+import { statSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { type ListEntry, listDir } from '../../actions/list-dir.js';
 import { dataPath, withSource } from '../../actions/source.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { modeString, table } from '../render.js';
-import { type GlobalArgs, sourceOptions, withSourceArg } from './common.js';
+import { type GlobalArgs, resolveSource, sourceOptions, withSourceArg } from './common.js';
 
-type LsArgs = GlobalArgs & { source: string; path: string; long?: boolean };
+type LsArgs = GlobalArgs & { source?: string; path?: string; long?: boolean };
 
 function render(entries: ListEntry[], long: boolean): string {
   if (!long) return entries.map((e) => (e.type === 'dir' ? `${e.name}/` : e.name)).join('\n') + (entries.length ? '\n' : '');
@@ -23,16 +24,32 @@ function render(entries: ListEntry[], long: boolean): string {
   return rows.length ? table(rows, [1, 2, 3, 4]) + '\n' : '';
 }
 
+/**
+ * `ls X`: X is SOURCE when it exists on this computer as a file or disk, else a path on the card (and
+ * SOURCE is found automatically). `ls X Y` is SOURCE X, path Y.
+ */
+function sourceAndPath(first: string | undefined, second: string | undefined): { source?: string; path?: string } {
+  if (first === undefined || second !== undefined) return { ...(first !== undefined ? { source: first } : {}), ...(second !== undefined ? { path: second } : {}) };
+  let local = false;
+  try {
+    local = !statSync(first).isDirectory();
+  } catch {
+    local = false;
+  }
+  return local ? { source: first } : { path: first };
+}
+
 export const lsCommand: CommandModule<GlobalArgs, LsArgs> = {
-  command: 'ls <source> [path]',
+  command: 'ls [source] [path]',
   describe: 'List a directory of the data filesystem (default: its root)',
   builder: (y) =>
     withSourceArg(y)
-      .positional('path', { type: 'string', default: '/', describe: 'absolute path, e.g. /supervisor/backup (/mnt/data/... also works)' })
+      .positional('path', { type: 'string', describe: 'absolute path, e.g. /supervisor/backup (/mnt/data/... also works); default /' })
       .option('long', { alias: 'l', type: 'boolean', describe: 'show mode, links, owner, size and time' }) as never,
   handler: async (argv) => {
-    const path = dataPath(argv.path);
-    const entries = await withSource(argv.source, sourceOptions(argv), async (s) => {
+    const given = sourceAndPath(argv.source, argv.path);
+    const path = dataPath(given.path ?? '/');
+    const entries = await withSource(await resolveSource({ source: given.source, json: argv.json }), sourceOptions(argv), async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
       return listDir(s.volume, path);
     });

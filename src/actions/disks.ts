@@ -1,0 +1,111 @@
+// `disks` and every command run without SOURCE: the computer's disks from the OS listing (src/disks), each
+// opened read-only to see whether it holds Home Assistant data, and the rule that picks one automatically
+// (issue 6): exactly one disk with Home Assistant data that is not the system disk.
+
+import { permissionHint } from '../device/map-os-error.js';
+import { AppError, NotFoundError, UsageError } from '../errors.js';
+import { summarize } from '../ha/layout.js';
+import { formatBytes } from '../units.js';
+import { listDisks } from '../disks/list.js';
+import type { DiskInfo, ListDisksOptions } from '../disks/types.js';
+import { withSource } from './source.js';
+
+export interface HaFound {
+  /** Partition number of the data filesystem (null for a bare filesystem), its label and kind. */
+  partition: number | null;
+  label: string;
+  kind: string;
+  version: string | null;
+  users: number | null;
+  backups: number | null;
+  needsRecovery: boolean;
+}
+
+export interface SurveyedDisk extends DiskInfo {
+  /** Home Assistant data found on the disk; null when none was found or the disk could not be read. */
+  homeAssistant: HaFound | null;
+  /** Why the disk could not be read (no rights, no medium, ...): code, message and what to do. */
+  error: { code: string; message: string; hint: string | null } | null;
+}
+
+export interface SurveyOptions extends ListDisksOptions {
+  /** Opens the disk and looks for Home Assistant data; replaced by tests. Default: probeHa. */
+  probe?: (path: string) => Promise<HaFound>;
+}
+
+/** Opens `path` read-only (journal not replayed: a listing must not read 128 MiB per card) and summarises. */
+export async function probeHa(path: string): Promise<HaFound> {
+  return withSource(path, { replay: false }, async (s) => {
+    const ha = await summarize(s.fs, s.layout);
+    return {
+      partition: s.discovery.chosen.partitionIndex,
+      label: s.volume.sb.label,
+      kind: s.discovery.kind,
+      version: ha.version,
+      users: ha.users,
+      backups: ha.backups,
+      needsRecovery: s.needsRecovery,
+    };
+  });
+}
+
+export async function surveyDisks(options: SurveyOptions = {}): Promise<SurveyedDisk[]> {
+  const disks = await listDisks(options);
+  const probe = options.probe ?? probeHa;
+  const out: SurveyedDisk[] = [];
+  for (const disk of disks) {
+    if (!disk.hasMedium) {
+      out.push({ ...disk, homeAssistant: null, error: null });
+      continue;
+    }
+    try {
+      out.push({ ...disk, homeAssistant: await probe(disk.path), error: null });
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      // "No Home Assistant data here" is an answer, not a problem with the disk.
+      const none = err.exitCode === 66 && err.code !== 'SOURCE_NOT_FOUND';
+      out.push({ ...disk, homeAssistant: null, error: none ? null : { code: err.code, message: err.message, hint: err.hint ?? null } });
+    }
+  }
+  return out;
+}
+
+/** One line naming a disk for people: "/dev/sdb (SanDisk SD card, 29.7 GiB, USB)". */
+export function describeDisk(d: DiskInfo): string {
+  const size = d.sizeBytes ? formatBytes(d.sizeBytes) : null;
+  const parts = [d.model, size, d.bus?.toUpperCase(), d.system ? 'system disk' : null].filter(Boolean);
+  return parts.length > 0 ? `${d.path} (${parts.join(', ')})` : d.path;
+}
+
+/** A data filesystem with a Home Assistant configuration on it (an empty hassos-data does not count). */
+export function holdsConfig(d: SurveyedDisk): boolean {
+  const ha = d.homeAssistant;
+  return ha !== null && (ha.version !== null || ha.users !== null);
+}
+
+export type AutoChoice =
+  | { kind: 'one'; disk: SurveyedDisk }
+  | { kind: 'several'; disks: SurveyedDisk[] };
+
+/**
+ * The disk to use when no SOURCE was given: the only non-system disk with Home Assistant data, or the
+ * list to choose from. Throws NotFoundError (66) when there is none, saying what was seen.
+ */
+export function chooseAutomatically(disks: SurveyedDisk[], platform: NodeJS.Platform = process.platform): AutoChoice {
+  const candidates = disks.filter((d) => holdsConfig(d) && !d.system);
+  if (candidates.length === 1) return { kind: 'one', disk: candidates[0]! };
+  if (candidates.length > 1) return { kind: 'several', disks: candidates };
+  const denied = disks.filter((d) => d.error?.code === 'NO_PERMISSION');
+  const onSystem = disks.filter((d) => holdsConfig(d) && d.system);
+  let hint = 'insert the card or connect the disk, then run haos-rescue disks; or name an image file or disk as SOURCE';
+  if (denied.length > 0) hint = `${denied.length} disk(s) could not be read without administrator rights: ${permissionHint(platform)}`;
+  else if (onSystem.length > 0) hint = `Home Assistant data is on the system disk ${onSystem[0]!.path}, which is never chosen automatically: name it as SOURCE if you mean it`;
+  throw new NotFoundError('NO_HA_DISK', `no disk with Home Assistant data found (${disks.length} disk(s) looked at)`, { hint });
+}
+
+/** Refusal for a non-interactive run that found several disks. */
+export function severalDisksError(disks: SurveyedDisk[]): UsageError {
+  return new UsageError('SEVERAL_HA_DISKS', `${disks.length} disks hold Home Assistant data: ${disks.map(describeDisk).join('; ')}`, {
+    hint: 'name the one you mean as SOURCE, e.g. haos-rescue info ' + disks[0]!.path,
+  });
+}

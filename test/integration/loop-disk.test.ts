@@ -1,0 +1,130 @@
+// A HAOS image attached as a real block device (losetup -P): `disks` finds it with its Home Assistant data,
+// `info` reads it through the raw path, SOURCE can be left out, and `auth reset` is refused while its data
+// partition (or the same file through another loop device) is mounted, and succeeds once unmounted.
+// Needs root and loop devices; skipped with the reason otherwise.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import bcrypt from 'bcryptjs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { HA_VERSION, SAMPLE, USERS, readSampleImage } from '../../fixtures/index.js';
+import { cli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/images.js';
+
+const work = tempDir('loop-disk-');
+const image = join(work, 'haos.img');
+writeFileSync(image, readSampleImage());
+const attached: string[] = [];
+const mounted: string[] = [];
+const madeNodes: string[] = [];
+
+function sh(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+}
+
+/** losetup -P; without udev (containers) the partition node is made from sysfs. Returns why not, on failure. */
+function attach(): { disk: string; part: string } | string {
+  if (process.platform !== 'linux') return 'loop devices are Linux-only';
+  if (process.getuid?.() !== 0) return 'losetup needs root';
+  let disk: string;
+  try {
+    disk = sh('losetup', ['-f', '--show', '-P', image]);
+  } catch (err) {
+    return `losetup failed: ${(err as Error).message.split('\n')[0]}`;
+  }
+  attached.push(disk);
+  const name = disk.slice('/dev/'.length);
+  const part = `${disk}p${SAMPLE.dataPartitionNumber}`;
+  const sys = `/sys/block/${name}/${name}p${SAMPLE.dataPartitionNumber}/dev`;
+  // Some kernels (containers) do not scan the table at attach time; partx adds the partitions explicitly.
+  if (!existsSync(sys)) spawnSync('partx', ['-a', disk]);
+  if (!existsSync(part) && existsSync(sys)) {
+    const [major, minor] = readFileSync(sys, 'utf8').trim().split(':');
+    sh('mknod', [part, 'b', major!, minor!]);
+    madeNodes.push(part);
+  }
+  if (existsSync(part)) return { disk, part };
+  spawnSync('losetup', ['-d', attached.pop()!]);
+  return `no partition device ${part} (kernel without loop partitions)`;
+}
+
+const loop = attach();
+const skip = typeof loop === 'string' ? loop : null;
+const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+afterAll(() => {
+  for (const m of mounted.splice(0)) spawnSync('umount', [m]);
+  for (const n of madeNodes.splice(0)) rmSync(n, { force: true });
+  for (const d of attached.splice(0)) spawnSync('losetup', ['-d', d]);
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe.skipIf(skip !== null)(`a HAOS image on a loop device${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  const { disk, part } = loop as { disk: string; part: string };
+
+  it('disks --json lists it with its Home Assistant data', () => {
+    const r = cli(['disks', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const entry = (JSON.parse(r.text) as Array<{ path: string; sizeBytes: number; homeAssistant: { version: string; partition: number; users: number } | null }>).find((d) => d.path === disk);
+    expect(entry).toBeDefined();
+    expect(entry!.sizeBytes).toBe(SAMPLE.imageBytes);
+    expect(entry!.homeAssistant).toMatchObject({ version: HA_VERSION, partition: SAMPLE.dataPartitionNumber, users: USERS.length });
+  });
+
+  it('info reads it through the raw block device', () => {
+    const r = cli(['info', disk, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const info = JSON.parse(r.text);
+    expect(info.data.partitionIndex).toBe(SAMPLE.dataPartitionNumber);
+    expect(info.homeAssistant.version).toBe(HA_VERSION);
+  });
+
+  it('info without SOURCE picks the one disk with Home Assistant data and says so', () => {
+    const r = cli(['info']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`Using ${disk}`);
+    expect(r.text).toContain(`Source:           ${disk}`);
+  });
+
+  it('auth reset is refused while the data partition is mounted, and nothing is written', () => {
+    const mnt = join(work, 'mnt');
+    mkdirSync(mnt, { recursive: true });
+    sh('mount', ['-o', 'ro,noload', part, mnt]);
+    mounted.push(mnt);
+    const before = sha(image);
+    const r = cli(['auth', 'reset', disk, '-u', USERS[0].username, '--password', 'mounted-try']);
+    expect(r.code, r.stderr).toBe(77);
+    expect(r.stderr).toMatch(/is mounted at .*mnt/);
+    expect(sha(image)).toBe(before);
+    sh('umount', [mnt]);
+    mounted.pop();
+  });
+
+  it('is refused too while the same file is mounted through another loop device', () => {
+    const other = sh('losetup', ['-f', '--show', '-o', String(SAMPLE.dataOffsetBytes), '--sizelimit', String(SAMPLE.dataSizeBytes), image]);
+    attached.push(other);
+    const mnt = join(work, 'mnt2');
+    mkdirSync(mnt, { recursive: true });
+    sh('mount', ['-o', 'ro,noload', other, mnt]);
+    mounted.push(mnt);
+    const before = sha(image);
+    const r = cli(['auth', 'reset', disk, '-u', USERS[0].username, '--password', 'mounted-try']);
+    expect(r.code, r.stderr).toBe(77);
+    expect(sha(image)).toBe(before);
+    sh('umount', [mnt]);
+    mounted.pop();
+    sh('losetup', ['-d', attached.pop()!]);
+  });
+
+  it('auth reset succeeds once unmounted: e2fsck -fn clean and the new password verifies', () => {
+    const r = cli(['auth', 'reset', disk, '-u', USERS[0].username, '--password', 'loop device pw']);
+    expect(r.code, r.stderr).toBe(0);
+    const fsck = spawnSync('e2fsck', ['-fn', part]);
+    expect(fsck.status, fsck.stdout.toString()).toBe(0);
+    const store = JSON.parse(cli(['cat', disk, '/supervisor/homeassistant/.storage/auth_provider.homeassistant']).text);
+    const user = store.data.users.find((u: { username: string }) => u.username === USERS[0].username);
+    expect(bcrypt.compareSync('loop device pw', Buffer.from(user.password, 'base64').toString())).toBe(true);
+  });
+});
