@@ -1,0 +1,71 @@
+// `haos-rescue` with no arguments on a terminal: the guided flow (issue 6). Find the disk, show what is on
+// it, then offer the jobs. Nothing is written unless a step says what it will change and the user agrees;
+// Ctrl-C at a question leaves everything as it was, and during a write waits for the write to finish.
+
+import { select } from '@inquirer/prompts';
+import { info } from '../../actions/info.js';
+import { withSource } from '../../actions/source.js';
+import { AppError, ExitCode } from '../../errors.js';
+import { errorLines } from '../render.js';
+import { pickSource } from './pick.js';
+import { type Say, stepAdd, stepExport, stepExtract, stepKey, stepReset, stepUsers } from './steps.js';
+
+const say: Say = (text) => process.stdout.write(`${text}\n`);
+
+const STEPS = [
+  { value: 'reset', name: 'Reset a password (and switch off two-factor login)', run: stepReset },
+  { value: 'add', name: 'Add an administrator login', run: stepAdd },
+  { value: 'users', name: 'Show the users', run: stepUsers },
+  { value: 'extract', name: 'Copy the backups to this computer', run: stepExtract },
+  { value: 'export', name: 'Export the configuration folder', run: stepExport },
+  { value: 'key', name: 'Show the backup encryption key', run: stepKey },
+] as const;
+
+async function summary(source: string): Promise<void> {
+  const r = await withSource(source, {}, info);
+  const ha = r.homeAssistant;
+  const state = r.data.needsRecovery
+    ? `not cleanly unmounted: ${r.data.journal?.transactions ?? 0} journal change(s) shown as applied (in memory only)`
+    : r.data.state;
+  say('');
+  say(`Home Assistant ${ha.version ?? '(version unknown)'} on ${source}`);
+  say(`  ${ha.users ?? '?'} user(s), ${ha.backups ?? 0} backup(s); filesystem ${state}`);
+  for (const w of r.warnings) say(`  warning: ${w}`);
+  say('');
+}
+
+function isPromptExit(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'ExitPromptError' || err.name === 'AbortPromptError');
+}
+
+/** Runs the guided flow; returns the exit code. */
+export async function runWizard(): Promise<number> {
+  say('haos-rescue: get your Home Assistant back from its SD card or disk.');
+  say('It only reads the card, unless you choose a step that writes: that step shows what it will change and asks first.');
+  try {
+    const source = await pickSource(say);
+    if (source === null) return ExitCode.OK;
+    await summary(source);
+    for (;;) {
+      const choice = await select({ message: 'What do you want to do?', choices: [...STEPS.map(({ value, name }) => ({ value, name })), { value: 'quit', name: 'Quit' }] });
+      if (choice === 'quit') return ExitCode.OK;
+      try {
+        await STEPS.find((s) => s.value === choice)!.run(source, say);
+      } catch (err) {
+        if (!(err instanceof AppError)) throw err;
+        process.stderr.write(`${errorLines(err, false)}\n`);
+      }
+      say('');
+    }
+  } catch (err) {
+    if (isPromptExit(err)) {
+      process.stderr.write('\nStopped: nothing was written.\n');
+      return ExitCode.INTERRUPTED;
+    }
+    if (err instanceof AppError) {
+      process.stderr.write(`${errorLines(err, false)}\n`);
+      return err.exitCode;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,120 @@
+// The wizard's steps. Each one that writes says exactly what it will change and asks before it does; the
+// write itself is the same action the auth commands run (rehearsed in memory, journaled, verified).
+
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { confirm, input, password, select } from '@inquirer/prompts';
+import { type AuthWriteResult, addUser, authList, resetPassword } from '../../actions/auth.js';
+import { extractBackups } from '../../actions/backup-extract.js';
+import { readBackupKey } from '../../actions/backup-key.js';
+import { listBackups } from '../../actions/backup-list.js';
+import { exportTree } from '../../actions/export.js';
+import { withSource } from '../../actions/source.js';
+import type { WriteOptions } from '../../actions/write-files.js';
+import type { HaUser } from '../../ha/auth.js';
+import { formatBytes } from '../../units.js';
+import { terminalProgress } from '../progress.js';
+import { table } from '../render.js';
+
+export type Say = (text: string) => void;
+
+function today(): string {
+  return new Date().toISOString().slice(0, 10);
+}
+
+async function newPassword(who: string): Promise<string> {
+  for (;;) {
+    const first = await password({ message: `New password for ${who}:`, mask: '*', validate: (p) => (p.length > 0 ? true : 'the password cannot be empty') });
+    const second = await password({ message: 'Type it again:', mask: '*' });
+    if (first === second) return first;
+    process.stdout.write('The two passwords differ. Try again.\n');
+  }
+}
+
+function writeOptions(): WriteOptions {
+  return {
+    originalsDir: join(homedir(), `haos-rescue-originals-${new Date().toISOString().replace(/[:.]/g, '-')}`),
+    confirmReplay: (report) =>
+      confirm({ message: `The card was not cleanly unmounted: its journal holds ${report?.transactions ?? 'some'} change(s) not yet in place. Apply them to the card first, as Linux would at mount?`, default: true }),
+  };
+}
+
+function reportWrite(say: Say, r: AuthWriteResult, what: string): void {
+  for (const n of r.notes) say(n);
+  if (r.journalReplayedOntoCard) say(`Applied the card's journal first (${r.journalReplayedOntoCard.transactions} change(s)).`);
+  say(`Done: ${what}. Read back from the card and verified.`);
+  say(`Copies of the files as they were: ${r.originalsDir}`);
+}
+
+function userChoice(u: HaUser): { value: string; name: string } {
+  const role = u.owner ? 'owner' : u.admin ? 'administrator' : 'user';
+  return { value: u.username!, name: `${u.username} (${u.name ?? 'no name'}, ${role}${u.mfa ? ', two-factor on' : ''})` };
+}
+
+export async function stepReset(source: string, say: Say): Promise<void> {
+  const users = (await withSource(source, {}, authList)).users.filter((u) => u.hasLogin && u.username && !u.system);
+  if (users.length === 0) return say('There is no password login on this card. Choose "Add an administrator login" instead.');
+  const username = await select({ message: 'Whose password?', choices: users.map(userChoice) });
+  const user = users.find((u) => u.username === username)!;
+  const pw = await newPassword(username);
+  const disableMfa = user.mfa ? await confirm({ message: `${username} has two-factor login (TOTP) on. Switch it off, so the password alone logs in?`, default: true }) : false;
+  say(`This will write to ${source}: the password of ${username}${disableMfa ? ' and its two-factor secret' : ''}, in .storage/auth_provider.homeassistant${disableMfa ? ' and .storage/auth_module.totp' : ''}.`);
+  say('The change is rehearsed in memory first, written through the ext4 journal, and read back.');
+  if (!(await confirm({ message: 'Write it now?', default: false }))) return say('Nothing was written.');
+  const r = await resetPassword(source, { username, password: pw, disableMfa }, writeOptions());
+  reportWrite(say, r, `new password for ${username}${r.mfaDisabled ? ', two-factor switched off' : ''}`);
+}
+
+export async function stepAdd(source: string, say: Say): Promise<void> {
+  const taken = new Set((await withSource(source, {}, authList)).users.map((u) => u.username?.toLowerCase()));
+  const username = (await input({
+    message: 'Login name for the new administrator:',
+    default: 'rescue',
+    validate: (v) => (v.trim() === '' ? 'the name cannot be empty' : taken.has(v.trim().toLowerCase()) ? `${v.trim()} exists already: reset its password instead` : true),
+  })).trim();
+  const pw = await newPassword(username);
+  say(`This will write to ${source}: a new login ${username} in .storage/auth_provider.homeassistant.`);
+  say('Home Assistant makes it an administrator the first time it logs in.');
+  if (!(await confirm({ message: 'Write it now?', default: false }))) return say('Nothing was written.');
+  const r = await addUser(source, { username, password: pw }, writeOptions());
+  reportWrite(say, r, `login ${username} added`);
+}
+
+export async function stepUsers(source: string, say: Say): Promise<void> {
+  const users = (await withSource(source, {}, authList)).users.filter((u) => !u.system);
+  const rows = [['login', 'name', 'role', 'two-factor'], ...users.map((u) => [u.username ?? '-', u.name ?? '-', u.owner ? 'owner' : u.admin ? 'admin' : 'user', u.mfa ? 'on' : 'off'])];
+  say(table(rows));
+}
+
+export async function stepExtract(source: string, say: Say): Promise<void> {
+  const list = await withSource(source, {}, listBackups);
+  if (list.length === 0) return say('There are no backups on this card.');
+  say(`${list.length} backup(s), ${formatBytes(list.reduce((n, b) => n + b.size, 0))} in all.`);
+  const out = resolve((await input({ message: 'Copy them into which folder?', default: join(homedir(), 'haos-rescue-backups') })).trim());
+  const progress = terminalProgress('backups');
+  const r = await withSource(source, {}, (s) => extractBackups(s, { outDir: out, onProgress: progress.update })).finally(progress.end);
+  for (const e of r.extracted) say(`  ${e.out} (${formatBytes(e.size)}, sha256 ${e.sha256.slice(0, 16)}...)`);
+  for (const f of r.failed) say(`  could not copy ${f.path}: ${f.reason}`);
+  say(`${r.extracted.length} backup(s) copied to ${r.outDir}. Restore one in Home Assistant under Settings > System > Backups.`);
+}
+
+export async function stepExport(source: string, say: Say): Promise<void> {
+  const kind = await select({
+    message: 'Export the configuration as',
+    choices: [
+      { value: 'folder', name: 'a folder' },
+      { value: 'tar.gz', name: 'one .tar.gz file' },
+    ],
+  });
+  const base = join(homedir(), `home-assistant-config-${today()}`);
+  const out = resolve((await input({ message: 'Where?', default: kind === 'folder' ? base : `${base}.tar.gz` })).trim());
+  const progress = terminalProgress();
+  const r = await withSource(source, {}, (s) => exportTree(s.volume, s.layout, { out, onProgress: progress.update })).finally(progress.end);
+  say(`Exported ${r.files} files (${formatBytes(r.bytes)}) to ${r.out}.`);
+  for (const s of r.skipped) say(`  skipped ${s.path}: ${s.reason}`);
+}
+
+export async function stepKey(source: string, say: Say): Promise<void> {
+  const key = await withSource(source, {}, readBackupKey);
+  say(key.key ? `Backup encryption key: ${key.key}` : key.message);
+}

@@ -1,0 +1,153 @@
+// The guided flow in a real terminal: tmux runs `haos-rescue` without arguments, this test reads the screen
+// and types like a person. A password reset on a sample image ends with e2fsck -fn clean and the new
+// password verifying; Ctrl-C at a question stops with exit 130 and the image byte-identical.
+// Needs tmux (skipped with the reason otherwise; .ci/run installs it).
+
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import bcrypt from 'bcryptjs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SAMPLE, USERS, readSampleImage } from '../../fixtures/index.js';
+import { CLI, cli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/images.js';
+
+const hasTmux = spawnSync('tmux', ['-V']).status === 0;
+const work = tempDir('wizard-');
+const socket = `haos-rescue-test-${process.pid}`;
+afterAll(() => {
+  spawnSync('tmux', ['-L', socket, 'kill-server']);
+  rmSync(work, { recursive: true, force: true });
+});
+
+function tmux(...args: string[]): string {
+  const r = spawnSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`tmux ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Starts the wizard in a detached session; the shell prints EXIT=<code> when it ends. */
+function start(name: string, home: string): void {
+  mkdirSync(home, { recursive: true });
+  const cmd = `cd ${work} && HOME=${home} ${process.execPath} ${CLI}; echo EXIT=$?; sleep 600`;
+  tmux('new-session', '-d', '-s', name, '-x', '160', '-y', '50', cmd);
+}
+
+const screen = (name: string): string => tmux('capture-pane', '-p', '-J', '-S', '-200', '-t', name);
+
+async function waitFor(name: string, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const text = screen(name);
+    if (pattern.test(text)) return text;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${pattern} on the screen:\n${text}`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+function keys(name: string, ...k: string[]): void {
+  tmux('send-keys', '-t', name, ...k);
+}
+
+/** Types literal text (no key-name lookup), then Enter. */
+function type(name: string, text: string): void {
+  tmux('send-keys', '-t', name, '-l', text);
+  keys(name, 'Enter');
+}
+
+function makeImage(file: string): string {
+  const path = join(work, file);
+  writeFileSync(path, readSampleImage());
+  return path;
+}
+
+const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+/** From the start to the menu: the image entry is the second-to-last choice (Up twice wraps round). */
+async function openImage(name: string, image: string): Promise<void> {
+  await waitFor(name, /Which disk holds your Home Assistant\?/);
+  keys(name, 'Up');
+  keys(name, 'Up');
+  await waitFor(name, /❯ An image file/);
+  keys(name, 'Enter');
+  await waitFor(name, /Path of the image file/);
+  type(name, image);
+  await waitFor(name, /What do you want to do\?/);
+}
+
+describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: tmux is not installed)'}`, () => {
+  it('resets a password step by step; e2fsck -fn is clean and the new password verifies', async () => {
+    const image = makeImage('reset.img');
+    start('reset', join(work, 'home-reset'));
+    await openImage('reset', image);
+    expect(screen('reset')).toMatch(/Home Assistant 2025\.5\.3 on .*reset\.img/);
+    keys('reset', 'Enter'); // Reset a password
+    await waitFor('reset', /Whose password\?/);
+    keys('reset', 'Enter'); // the first login
+    await waitFor('reset', /New password for/);
+    type('reset', 'wizard pw 1');
+    await waitFor('reset', /Type it again/);
+    type('reset', 'wizard pw 1');
+    const plan = await waitFor('reset', /Write it now\?/);
+    expect(plan).toContain(`This will write to ${image}`);
+    type('reset', 'y');
+    await waitFor('reset', /Done: new password for/, 60_000);
+    await waitFor('reset', /What do you want to do\?\s*\n.*❯ Reset/);
+    keys('reset', 'Up'); // wraps to Quit
+    keys('reset', 'Enter');
+    await waitFor('reset', /EXIT=0/);
+
+    const data = join(work, 'reset-data.img');
+    writeFileSync(data, readFileSync(image).subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
+    const fsck = spawnSync('e2fsck', ['-fn', data]);
+    expect(fsck.status, fsck.stdout.toString()).toBe(0);
+    const store = JSON.parse(cli(['cat', image, '/supervisor/homeassistant/.storage/auth_provider.homeassistant']).text);
+    const user = store.data.users.find((u: { username: string }) => u.username === USERS[0].username);
+    expect(bcrypt.compareSync('wizard pw 1', Buffer.from(user.password, 'base64').toString())).toBe(true);
+  }, 120_000);
+
+  it('Ctrl-C at the password question stops with exit 130 and writes nothing', async () => {
+    const image = makeImage('cancel.img');
+    const before = sha(image);
+    start('cancel', join(work, 'home-cancel'));
+    await openImage('cancel', image);
+    keys('cancel', 'Enter');
+    await waitFor('cancel', /Whose password\?/);
+    keys('cancel', 'Enter');
+    await waitFor('cancel', /New password for/);
+    keys('cancel', 'C-c');
+    const end = await waitFor('cancel', /EXIT=\d+/);
+    expect(end).toMatch(/Stopped: nothing was written/);
+    expect(end).toMatch(/EXIT=130/);
+    expect(sha(image)).toBe(before);
+  }, 120_000);
+
+  it('Ctrl-C right after agreeing to the write leaves the old or the new password, never half', async () => {
+    const image = makeImage('interrupt.img');
+    const before = sha(image);
+    start('interrupt', join(work, 'home-interrupt'));
+    await openImage('interrupt', image);
+    keys('interrupt', 'Enter');
+    await waitFor('interrupt', /Whose password\?/);
+    keys('interrupt', 'Enter');
+    await waitFor('interrupt', /New password for/);
+    type('interrupt', 'interrupted pw');
+    await waitFor('interrupt', /Type it again/);
+    type('interrupt', 'interrupted pw');
+    await waitFor('interrupt', /Write it now\?/);
+    type('interrupt', 'y');
+    keys('interrupt', 'C-c');
+    await waitFor('interrupt', /EXIT=\d+/, 60_000);
+    const data = join(work, 'interrupt-data.img');
+    writeFileSync(data, readFileSync(image).subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
+    // Whatever the journal holds is what the kernel would replay at mount: check the state after that.
+    spawnSync('e2fsck', ['-fy', '-E', 'journal_only', data]);
+    const fsck = spawnSync('e2fsck', ['-fn', data]);
+    expect(fsck.status, fsck.stdout.toString()).toBe(0);
+    const store = JSON.parse(cli(['cat', image, '/supervisor/homeassistant/.storage/auth_provider.homeassistant']).text);
+    const hash = Buffer.from(store.data.users.find((u: { username: string }) => u.username === USERS[0].username).password, 'base64').toString();
+    const changed = sha(image) !== before;
+    expect(bcrypt.compareSync(changed ? 'interrupted pw' : USERS[0].password, hash)).toBe(true);
+  }, 120_000);
+});
