@@ -1,5 +1,6 @@
 // `npm run demo`: the main job on the bundled sample disk image, as a user would run it.
-// Unpacks fixtures/sample/haos-sample.img.gz to a temp folder, then runs info, ls and cat against it.
+// Unpacks fixtures/sample/haos-sample.img.gz to a temp folder and runs the main flow against that copy:
+// info, the users, a password reset, the backups and their key, a backup copy and a config export.
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,20 +17,24 @@ const work = mkdtempSync(join(tmpdir(), 'haos-rescue-demo-'));
 const image = join(work, 'haos-sample.img');
 writeFileSync(image, gunzipSync(readFileSync(join(root, 'fixtures/sample/haos-sample.img.gz'))));
 
+const originals = join(work, 'originals');
 const steps = [
   ['What is on this card?', ['info', image]],
-  ['The Home Assistant configuration folder', ['ls', image, '/supervisor/homeassistant', '--long']],
-  ['The backups on the card', ['ls', image, '/supervisor/backup', '--long']],
-  ['Which Home Assistant version last ran', ['cat', image, '/supervisor/homeassistant/.HA_VERSION']],
+  ['Who can log in?', ['auth', 'list', image]],
+  ['Locked out: give the owner a new password (written to the card, journaled, verified)',
+    ['auth', 'reset', image, '--username', 'vm-user', '--password', 'a new password', '--originals', originals]],
+  ['The backups on the card', ['backup', 'list', image]],
+  ['The key that decrypts them', ['backup', 'key', image]],
+  ['Copy the backups off the card', ['backup', 'extract', image, '--out', join(work, 'backups')]],
+  ['Export the configuration folder as one archive', ['export', image, '--out', join(work, 'config.tar.gz')]],
 ];
-
 let failed = 0;
 try {
   for (const [title, args] of steps) {
-    process.stdout.write(`\n== ${title}\n$ haos-rescue ${args.map((a) => (a === image ? 'haos-sample.img' : a)).join(' ')}\n`);
+    const shown = args.map((a) => (a === image ? 'haos-sample.img' : a.startsWith(work) ? a.slice(work.length + 1) : /\s/.test(a) ? `'${a}'` : a));
+    process.stdout.write(`\n== ${title}\n$ haos-rescue ${shown.join(' ')}\n`);
     const r = spawnSync(process.execPath, [cli, ...args], { stdio: 'inherit' });
     if (r.status !== 0) failed++;
-    if (args[0] === 'cat') process.stdout.write('\n');
   }
 } finally {
   rmSync(work, { recursive: true, force: true });
