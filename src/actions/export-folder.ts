@@ -13,7 +13,7 @@ import { AppError, UsageError } from '../errors.js';
 import type { Inode, Timestamp } from '../ext4/inode.js';
 import { CHUNK_BYTES } from '../ext4/file-data.js';
 import type { ExportContext } from './export.js';
-import { safeComponent } from './export-names.js';
+import { NAME_MAX, fitName, safeComponent } from './export-names.js';
 
 const SLASH = Buffer.from(sep === '\\' ? '\\' : '/');
 const S_ISGID = 0o2000;
@@ -110,14 +110,21 @@ export async function exportToFolder(ctx: ExportContext): Promise<void> {
     const placed = place(run, path);
     if (placed === null) continue;
     const { out, underBase } = placed;
-    if (inode.kind === 'dir') writeDir(run, path, out, inode, underBase);
-    else {
-      if (options.force) removeExisting(out);
-      if (inode.kind === 'symlink') await writeSymlink(run, path, out, inode);
-      else if (inode.kind !== 'file') result.special.push(ctx.show(path));
-      else await writeFile(run, path, out, inode, underBase);
+    try {
+      if (inode.kind === 'dir') writeDir(run, path, out, inode, underBase);
+      else {
+        if (options.force) removeExisting(out);
+        if (inode.kind === 'symlink') await writeSymlink(run, path, out, inode);
+        else if (inode.kind !== 'file') result.special.push(ctx.show(path));
+        else await writeFile(run, path, out, inode, underBase);
+      }
+    } catch (err) {
+      // A path longer than this computer allows (PATH_MAX) is one entry's problem, not the export's.
+      if ((err as NodeJS.ErrnoException).code !== 'ENAMETOOLONG') throw err;
+      ctx.skip(path, 'its path is longer than this computer allows');
     }
   }
+  if (run.creation.setOwners) lchownSync(baseBuf, ctx.root.uid, ctx.root.gid);
   // Folders last, deepest first: writing their entries changed their times, and a read-only folder mode
   // would have stopped those writes.
   for (let i = run.dirs.length - 1; i >= 0; i--) {
@@ -140,15 +147,21 @@ function place(run: FolderRun, path: Buffer): { out: Buffer; underBase: boolean 
   const safe = safeComponent(path.subarray(slash + 1), windows);
   let name = safe.name;
   let renamed = safe.renamed;
+  if (name.length > NAME_MAX) {
+    // Renaming for Windows can make a name longer (\xNN escapes) than a folder can hold.
+    name = fitName(name, NAME_MAX);
+    renamed = `${renamed ? `${renamed}; ` : ''}shortened to ${NAME_MAX} bytes`;
+  }
   const parentKey = key(parentOut);
   let names = run.used.get(parentKey);
   if (names === undefined) run.used.set(parentKey, (names = new Set<string>()));
   const fold = (b: Buffer): string => (windows ? b.toString('utf8').toLowerCase() : key(b));
   if (names.has(fold(name))) {
+    const stem = fitName(name, NAME_MAX - 8);
     let n = 1;
-    while (names.has(fold(Buffer.concat([name, Buffer.from(`~${n}`)])))) n++;
-    name = Buffer.concat([name, Buffer.from(`~${n}`)]);
-    renamed = renamed ?? 'name collides with another renamed name';
+    while (names.has(fold(Buffer.concat([stem, Buffer.from(`~${n}`)])))) n++;
+    name = Buffer.concat([stem, Buffer.from(`~${n}`)]);
+    renamed = renamed ?? 'name collides with another name in its folder';
   }
   names.add(fold(name));
   const out = Buffer.concat([parentOut, SLASH, name]);

@@ -40,6 +40,21 @@ export function safeComponent(raw: Uint8Array, windows: boolean): SafeName {
   return { name: Buffer.from(name, 'utf8'), renamed: changed ? 'name Windows cannot hold' : null };
 }
 
+/** Bytes a name may have in a folder: 255 on Linux and macOS (and at most 255 UTF-16 units on Windows). */
+export const NAME_MAX = 255;
+
+/**
+ * `name` cut to at most `maxBytes` bytes without splitting a UTF-8 character (a byte that is not UTF-8
+ * counts as one character).
+ */
+export function fitName(name: Buffer, maxBytes: number): Buffer {
+  if (name.length <= maxBytes) return name;
+  let end = maxBytes;
+  // Step back over continuation bytes (10xxxxxx) so a multi-byte character is not split.
+  while (end > 0 && (name[end]! & 0xc0) === 0x80) end--;
+  return name.subarray(0, end);
+}
+
 /** A name inside a tar archive: UTF-8 text; bytes that are not UTF-8 are shown as \xNN (reported). */
 export function archiveComponent(raw: Uint8Array): { name: string; renamed: string | null } {
   const shown = displayName(raw);

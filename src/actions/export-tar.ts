@@ -20,7 +20,8 @@ import { archiveComponent } from './export-names.js';
 function header(name: string, inode: Inode, extra: Partial<Headers>): Headers {
   return {
     name,
-    mode: inode.mode & 0o7777,
+    // With the type bits: tar-stream replaces a mode of 0 (----------) by its default 0644/0755.
+    mode: inode.mode & 0o177777,
     uid: inode.uid,
     gid: inode.gid,
     mtime: new Date(inode.mtime.seconds * 1000 + Math.floor(inode.mtime.nanoseconds / 1e6)),
@@ -84,6 +85,7 @@ async function writeEntries(ctx: ExportContext, pack: Pack): Promise<void> {
   await addBuffered(pack, header(root, ctx.root, { type: 'directory' }));
   const names = new Map<string, string>([['', root]]);
   const firstName = new Map<number, string>();
+  const damaged = new Set<number>();
   for await (const entry of ctx.entries()) {
     const { path, inode } = entry;
     const slash = path.lastIndexOf(0x2f);
@@ -111,7 +113,7 @@ async function writeEntries(ctx: ExportContext, pack: Pack): Promise<void> {
         break;
       }
       case 'file':
-        await addFile(ctx, pack, path, name, inode, firstName);
+        await addFile(ctx, pack, path, name, inode, { firstName, damaged });
         break;
       default:
         result.special.push(ctx.show(path));
@@ -120,12 +122,19 @@ async function writeEntries(ctx: ExportContext, pack: Pack): Promise<void> {
   }
 }
 
-async function addFile(ctx: ExportContext, pack: Pack, path: Buffer, name: string, inode: Inode, firstName: Map<number, string>): Promise<void> {
+/** Hard-linked files already in the archive (by inode), and those whose bytes could not all be read. */
+interface Links {
+  firstName: Map<number, string>;
+  damaged: Set<number>;
+}
+
+async function addFile(ctx: ExportContext, pack: Pack, path: Buffer, name: string, inode: Inode, links: Links): Promise<void> {
   const { vol, result } = ctx;
-  const first = inode.linksCount > 1 ? firstName.get(inode.ino) : undefined;
+  const first = inode.linksCount > 1 ? links.firstName.get(inode.ino) : undefined;
   if (first !== undefined) {
     await addBuffered(pack, header(name, inode, { type: 'link', linkname: first }));
     result.hardlinks++;
+    if (links.damaged.has(inode.ino)) ctx.skip(path, `a hard link to ${first}, which could not be read whole`);
     return;
   }
   if (inode.sizeBytes <= LARGE_FILE) {
@@ -165,6 +174,7 @@ async function addFile(ctx: ExportContext, pack: Pack, path: Buffer, name: strin
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
       ctx.skip(path, `${err.message} (the archive holds zeros from byte ${written} on)`);
+      links.damaged.add(inode.ino);
     }
     const zeros = Buffer.alloc(1024 * 1024);
     while (written < inode.sizeBytes) {
@@ -177,5 +187,5 @@ async function addFile(ctx: ExportContext, pack: Pack, path: Buffer, name: strin
   }
   result.files++;
   ctx.progress();
-  if (inode.linksCount > 1) firstName.set(inode.ino, name);
+  if (inode.linksCount > 1) links.firstName.set(inode.ino, name);
 }

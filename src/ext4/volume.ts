@@ -3,7 +3,7 @@
 // an error for the path that needs it, never for the whole filesystem.
 
 import type { BlockDevice } from '../device/block-device.js';
-import { CorruptError, NotFoundError, UnsupportedError, UsageError } from '../errors.js';
+import { CorruptError, IoError, NotFoundError, UnsupportedError, UsageError } from '../errors.js';
 import { mapBlockMap } from './block-map.js';
 import { LruCache } from './block-cache.js';
 import { type DirEntry, parseDirBlock, parseInlineDir } from './dir.js';
@@ -94,8 +94,18 @@ export class Ext4Volume {
     const gd = await this.groups.get(group);
     const byteInTable = index * inodeSize;
     const tableBlock = Math.floor(byteInTable / blockSize);
-    const chunk = await this.readInodeTableChunk(gd.inodeTable, Math.floor(tableBlock / ITABLE_READ_BLOCKS));
-    const offset = (tableBlock % ITABLE_READ_BLOCKS) * blockSize + (byteInTable % blockSize);
+    let chunk: Uint8Array;
+    let offset: number;
+    try {
+      chunk = await this.readInodeTableChunk(gd.inodeTable, Math.floor(tableBlock / ITABLE_READ_BLOCKS));
+      offset = (tableBlock % ITABLE_READ_BLOCKS) * blockSize + (byteInTable % blockSize);
+    } catch (err) {
+      // A bad sector in a 16-block read must not take the other inodes of the chunk with it: read the
+      // one block holding this inode (it fails only if its own bytes are unreadable).
+      if (!(err instanceof IoError)) throw err;
+      chunk = await this.readMetaBlock(gd.inodeTable + tableBlock);
+      offset = byteInTable % blockSize;
+    }
     const inode = parseInode(chunk.subarray(offset, offset + inodeSize), ino, inodeSize);
     this.inodeCache.set(ino, inode);
     return inode;
