@@ -3,11 +3,12 @@
 // a temporary name and renamed when complete; a file that cannot be read is reported and the rest go on.
 
 import { createHash } from 'node:crypto';
-import { mkdir, open, rename, rm, statfs, stat } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, rename, rm, statfs, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { AppError, NotFoundError, RefusedError, UsageError } from '../errors.js';
+import { AppError, IoError, NotFoundError, RefusedError, UsageError } from '../errors.js';
 import { type BackupEntry, listBackups } from './backup-list.js';
 import type { OpenedSource } from './source.js';
+import { outputError } from './output-error.js';
 import { type ProgressListener, ProgressMeter } from './progress.js';
 
 export interface ExtractOptions {
@@ -51,21 +52,37 @@ async function checkSpace(dir: string, needed: number): Promise<void> {
   }
 }
 
+/** Writes all of `data` at `position` (a regular file may still take a write in parts). */
+async function writeAll(fh: FileHandle, data: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < data.length; ) {
+    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
+    if (bytesWritten <= 0) throw new IoError('WRITE_FAILED', `writing a backup copy stopped: the output took ${bytesWritten} bytes`, { hint: 'check the free space of the --out folder' });
+    done += bytesWritten;
+  }
+}
+
 async function copyOne(src: OpenedSource, b: BackupEntry, out: string, force: boolean, meter: ProgressMeter): Promise<{ size: number; sha256: string }> {
   const inode = await src.volume.lookup(b.path);
   const partial = `${out}.partial-${process.pid}`;
   const fh = await open(partial, 'wx');
   const hash = createHash('sha256');
   let size = 0;
+  // One write in flight while the next piece is read and hashed: the card, the hash and the output
+  // disk work at the same time. Every piece is a fresh buffer, so it stays valid until its write ends.
+  let inFlight: Promise<unknown> | null = null;
   try {
     for await (const piece of src.volume.stream(inode)) {
       hash.update(piece);
-      await fh.write(piece);
+      if (inFlight) await inFlight;
+      inFlight = writeAll(fh, piece, size);
       size += piece.length;
       meter.addBytes(piece.length);
     }
+    if (inFlight) await inFlight;
+    inFlight = null;
     await fh.sync();
   } catch (err) {
+    await inFlight?.catch(() => undefined);
     await fh.close();
     await rm(partial, { force: true });
     throw err;
@@ -105,7 +122,8 @@ export async function extractBackups(src: OpenedSource, opts: ExtractOptions): P
       const copied = await copyOne(src, b, out, opts.force ?? false, meter);
       result.extracted.push({ path: b.path, out, slug: b.slug ?? null, ...copied });
     } catch (err) {
-      if (!(err instanceof AppError) || err.code === 'OUTPUT_EXISTS') throw err;
+      if (!(err instanceof AppError)) throw outputError(err, outDir);
+      if (err.code === 'OUTPUT_EXISTS') throw err;
       result.failed.push({ path: b.path, reason: err.message });
     }
     meter.addFile();

@@ -32,8 +32,9 @@ function header(name: string, inode: Inode, extra: Partial<Headers>): Headers {
 function addBuffered(pack: Pack, h: Headers, body?: Buffer): Promise<void> {
   return new Promise((resolveDone, reject) => {
     const cb = (err?: unknown): void => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolveDone());
-    if (body) pack.entry(h, body, cb);
-    else pack.entry(h, cb);
+    const sink = body ? pack.entry(h, body, cb) : pack.entry(h, cb);
+    // The entry's own stream re-emits an output failure; `cb` already gets it.
+    (sink as unknown as NodeJS.EventEmitter).on('error', () => undefined);
   });
 }
 
@@ -62,11 +63,15 @@ export async function exportToTar(ctx: ExportContext, gzip: boolean): Promise<vo
   const partial = join(dirname(out), `${basename(out)}.partial-${process.pid}`);
   const pack = tarPack();
   const file = createWriteStream(partial, { flags: 'wx' });
-  const done = gzip ? pipeline(pack, createGzip(), file) : pipeline(pack, file);
-  // Keep an early failure of the output (disk full) from being an unhandled rejection before we await it.
-  done.catch(() => undefined);
+  const gz = gzip ? createGzip() : null;
+  const done = gz ? pipeline(pack, gz, file) : pipeline(pack, file);
+  // A failing output (disk full) rejects `done`; entries waiting for the archive to drain would then wait
+  // forever, so the walk races it. Late 'error' events after the pipeline gave up must not crash the process.
+  const outputFailed = done.then(() => new Promise<never>(() => undefined));
+  outputFailed.catch(() => undefined);
+  for (const stream of [pack, gz, file] as Array<NodeJS.EventEmitter | null>) stream?.on('error', () => undefined);
   try {
-    await writeEntries(ctx, pack);
+    await Promise.race([writeEntries(ctx, pack), outputFailed]);
     pack.finalize();
     await done;
     await rename(partial, out);
@@ -160,6 +165,7 @@ async function addFile(ctx: ExportContext, pack: Pack, path: Buffer, name: strin
     const entryDone = new Promise<void>((resolveDone, reject) => {
       sink = pack.entry(header(name, inode, { type: 'file', size: inode.sizeBytes }), (err) => (err ? reject(err) : resolveDone()));
     });
+    (sink as unknown as NodeJS.EventEmitter).on('error', () => undefined);
     entryDone.catch(() => undefined);
     let written = 0;
     try {

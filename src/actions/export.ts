@@ -11,6 +11,7 @@ import type { Ext4Volume } from '../ext4/volume.js';
 import type { HaLayout } from '../ha/layout.js';
 import { exportToFolder } from './export-folder.js';
 import { exportToTar } from './export-tar.js';
+import { outputError } from './output-error.js';
 import { type ProgressListener, ProgressMeter } from './progress.js';
 
 export type ExportWhat = 'config' | 'supervisor' | 'all';
@@ -153,8 +154,12 @@ export async function exportTree(vol: Ext4Volume, layout: HaLayout, options: Exp
     const totals = await countTree(ctx);
     meter.setTotals(totals.bytes, totals.files);
   }
-  if (format === 'folder') await exportToFolder(ctx);
-  else await exportToTar(ctx, format === 'tar.gz');
+  try {
+    if (format === 'folder') await exportToFolder(ctx);
+    else await exportToTar(ctx, format === 'tar.gz');
+  } catch (err) {
+    throw outputError(err, options.out);
+  }
   meter.bytes = result.bytes;
   meter.files = result.files;
   meter.tick(true);
