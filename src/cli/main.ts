@@ -22,7 +22,7 @@ export const VERSION = '0.1.0';
 function parser(args: string[]) {
   return yargs(args)
     .scriptName('haos-rescue')
-    .usage('$0 <command> [SOURCE] [options]\n\nReads the Home Assistant data on a pulled SD card, SSD or disk image. Only `auth reset` and `auth add`\nwrite to it, after safety checks and a rehearsal in memory; everything else only reads.\nWithout SOURCE, the one disk with Home Assistant data is used. Started in a terminal without arguments,\nhaos-rescue guides you step by step.')
+    .usage('$0 <command> [SOURCE] [options]\n\nReads the Home Assistant data on a pulled SD card, SSD or disk image. Only `auth reset` and `auth add` write to it, after safety checks and a rehearsal in memory; everything else only reads. Without SOURCE, the one disk with Home Assistant data is used.\n\nStarted in a terminal without arguments, haos-rescue guides you step by step.')
     .option('partition', { type: 'number', global: true, describe: 'use partition N (Linux numbering, logical partitions from 5)' })
     .option('offset', { type: 'number', global: true, describe: 'use the filesystem at this byte offset' })
     .option('replay', { type: 'boolean', global: true, default: true, describe: 'show the state with the ext4 journal replayed in memory (--no-replay: the on-disk state)' })

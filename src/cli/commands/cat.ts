@@ -11,7 +11,7 @@ type CatArgs = GlobalArgs & { source: string; path?: string };
 
 export const catCommand: CommandModule<GlobalArgs, CatArgs> = {
   command: 'cat <source> [path]',
-  describe: 'Write a file of the data filesystem to standard output',
+  describe: 'Write a file of the data filesystem to standard output (cat PATH alone: SOURCE found automatically)',
   builder: (y) =>
     withSourceArg(y).positional('path', { type: 'string', describe: 'absolute path of the file (given alone, SOURCE is found automatically)' }) as never,
   handler: async (argv) => {
