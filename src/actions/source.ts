@@ -12,6 +12,7 @@ import { CowDevice } from '../device/cow-device.js';
 import { type HaLayout, haosLayout, supervisedLayout } from '../ha/layout.js';
 import type { ReadOnlyFs } from '../ha/fs.js';
 import { type Discovery, type ProbeResult, type Slice, discoverData } from '../partition/discover.js';
+import { listedDiskSize } from './listed-size.js';
 import { volumeFs } from './volume-fs.js';
 
 export interface SourceOptions {
@@ -67,7 +68,8 @@ async function probeSlice(device: BlockDevice, slice: Slice): Promise<ProbeResul
 
 /** Opens SOURCE and finds the Home Assistant data filesystem on it. The caller must close() the device. */
 export async function openSource(path: string, options: SourceOptions = {}): Promise<OpenedSource> {
-  const device = await openFileDevice(path, { writable: options.writable ?? false });
+  const listed = await listedDiskSize(path);
+  const device = await openFileDevice(path, { writable: options.writable ?? false, ...(listed !== null ? { sizeBytes: listed } : {}) });
   try {
     const discovery = await discoverData(device, (slice) => probeSlice(device, slice), {
       ...(options.partition !== undefined ? { partition: options.partition } : {}),

@@ -20,6 +20,7 @@ import { type BlockWrite, planRewrite } from '../ext4/rewrite.js';
 import { Ext4Volume } from '../ext4/volume.js';
 import { withCriticalSection } from './critical.js';
 import { assertNotMounted } from './host-mounts.js';
+import { listedDiskSize } from './listed-size.js';
 import { type OpenedSource, type SourceOptions, openSource } from './source.js';
 
 export interface FileChange {
@@ -139,7 +140,8 @@ export async function writeFiles(path: string, build: (src: OpenedSource) => Pro
 }
 
 async function commitToCard(path: string, src: OpenedSource, changes: FileChange[], nowMs: number) {
-  const device = await openFileDevice(path, { writable: true });
+  const listed = await listedDiskSize(path);
+  const device = await openFileDevice(path, { writable: true, ...(listed !== null ? { sizeBytes: listed } : {}) });
   try {
     const { byteOffset, sizeBytes } = src.discovery.chosen;
     const data = sliceDevice(device, byteOffset, sizeBytes, src.dataDevice.description);

@@ -1,8 +1,9 @@
 // The BlockDevice for a source path: an image file, or a disk or partition device node (/dev/sdb,
 // /dev/mmcblk0p8, /dev/rdisk4, \\.\PhysicalDrive2). Opened read-only unless the caller asks to write.
 // Reads loop until every byte arrived: a 0-byte read before the end is a SHORT_READ, never padding.
-// Device nodes report size 0 to stat(), so their size and sector size come from sysfs on Linux and from
-// probing reads elsewhere (probe-size.ts); they are wrapped in alignedDevice because raw devices on
+// Device nodes report size 0 to stat(), so their size and sector size come from sysfs on Linux, the size
+// from the OS's disk listing when the caller has it (macOS, Windows), and otherwise from probing reads
+// (probe-size.ts); they are wrapped in alignedDevice because raw devices on
 // Windows and macOS reject unaligned I/O.
 
 import type { BigIntStats } from 'node:fs';
@@ -19,6 +20,11 @@ import { readSysfsGeometry } from './sysfs-geometry.js';
 export interface FileDeviceOptions {
   /** Open for writing ('r+'). Default false: read-only ('r'). */
   writable?: boolean;
+  /**
+   * Size of a device node as the OS's disk listing reports it (macOS diskutil, Windows Get-Disk), used
+   * when sysfs cannot say; without it the size is found by probing reads.
+   */
+  sizeBytes?: number;
 }
 
 /** Largest single read or write handed to the OS; the loops below continue from there. */
@@ -33,7 +39,7 @@ export async function openFileDevice(path: string, options: FileDeviceOptions = 
     throw mapOsError(err, { op: 'open', path });
   }
   try {
-    return await deviceForHandle(handle, path, writable);
+    return await deviceForHandle(handle, path, writable, options.sizeBytes);
   } catch (err) {
     // The open handle must not leak; the error that explains why we gave up is the one to report.
     await handle.close().catch(() => undefined);
@@ -60,7 +66,7 @@ export async function withFileDevice<T>(
   return result;
 }
 
-async function deviceForHandle(handle: FileHandle, path: string, writable: boolean): Promise<BlockDevice> {
+async function deviceForHandle(handle: FileHandle, path: string, writable: boolean, listedSize: number | undefined): Promise<BlockDevice> {
   let stats: BigIntStats;
   try {
     stats = await handle.stat({ bigint: true });
@@ -77,7 +83,7 @@ async function deviceForHandle(handle: FileHandle, path: string, writable: boole
       hint: 'pipes and sockets cannot be read at random offsets; save the image to a file first',
     });
   }
-  const { sizeBytes, sectorSize } = await deviceGeometry(handle, path, stats);
+  const { sizeBytes, sectorSize } = await deviceGeometry(handle, path, stats, listedSize);
   // Linux card readers open fine with no card in them and report size 0.
   if (sizeBytes === 0) throw mapOsError({ code: 'ENOMEDIUM' }, { op: 'open', path });
   return alignedDevice(new FileDevice(handle, path, sizeBytes, sectorSize, path, writable), sectorSize);
@@ -88,6 +94,7 @@ async function deviceGeometry(
   handle: FileHandle,
   path: string,
   stats: BigIntStats,
+  listedSize: number | undefined,
 ): Promise<{ sizeBytes: number; sectorSize: number }> {
   const fromSysfs =
     process.platform === 'linux' && stats.isBlockDevice()
@@ -96,7 +103,8 @@ async function deviceGeometry(
   const readAt: ReadAt = async (buffer, byteOffset) => (await handle.read(buffer, 0, buffer.length, byteOffset)).bytesRead;
   try {
     const sectorSize = fromSysfs.sectorSize ?? (await probeSectorSize(readAt));
-    const sizeBytes = fromSysfs.sizeBytes ?? (await probeDeviceSize(readAt, sectorSize, path)).sizeBytes;
+    const listed = listedSize !== undefined && Number.isSafeInteger(listedSize) && listedSize > 0 && listedSize % sectorSize === 0 ? listedSize : undefined;
+    const sizeBytes = fromSysfs.sizeBytes ?? listed ?? (await probeDeviceSize(readAt, sectorSize, path)).sizeBytes;
     return { sizeBytes, sectorSize };
   } catch (err) {
     throw mapOsError(err, { op: 'read', path });

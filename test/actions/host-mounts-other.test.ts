@@ -1,9 +1,10 @@
-// The in-use check before a write on macOS and Windows, driven by the recorded disk listings in
+// The in-use check before a write on macOS and Windows, and the listed size of a raw disk, driven by the recorded disk listings in
 // fixtures/disks through a scripted diskutil / PowerShell (this machine runs neither).
 
 import { describe, expect, it } from 'vitest';
 import { assertNotMounted } from '../../src/actions/host-mounts.js';
 import { diskIdOf } from '../../src/actions/host-mounts-other.js';
+import { listedDiskSize } from '../../src/actions/listed-size.js';
 import { failure, fixture, scriptedRun } from '../disks/helpers.js';
 
 const MOUNTED_FAT = /<key>MountPoint<\/key>\s*<string>\/Volumes\/NO NAME<\/string>/;
@@ -84,5 +85,20 @@ describe('Windows', () => {
     const err = await assertNotMounted('\\\\.\\PhysicalDrive1', { platform: 'win32', dataPartition: 8, run: ps(JSON.stringify(doc)).run }).catch((e) => e);
     expect(err.code).toBe('HOST_MOUNTED');
     expect(err.message).toMatch(/F:/);
+  });
+});
+
+describe('the size of a raw disk from the OS listing', () => {
+  it('macOS: /dev/rdisk4 has the size diskutil reports; partitions and other names have none', async () => {
+    const sizes = await Promise.all(['/dev/rdisk4', '/dev/disk4', '/dev/rdisk4s8', '/dev/sdb'].map((p) => listedDiskSize(p, { platform: 'darwin', run: mac().run })));
+    expect(sizes[0]).toBeGreaterThan(0);
+    expect(sizes[1]).toBe(sizes[0]);
+    expect(sizes.slice(2)).toEqual([null, null]);
+  });
+
+  it('Windows: \\\\.\\PhysicalDrive1 has Get-Disk\'s size; a failing listing gives none (the device is probed)', async () => {
+    expect(await listedDiskSize('\\\\.\\PhysicalDrive1', { platform: 'win32', run: scriptedRun(() => fixture('windows-laptop.json')).run })).toBe(31914983424);
+    expect(await listedDiskSize('\\\\.\\PhysicalDrive1', { platform: 'win32', run: scriptedRun(() => failure(1, 'Access is denied.')).run })).toBeNull();
+    expect(await listedDiskSize('/dev/sdb', { platform: 'linux' })).toBeNull();
   });
 });

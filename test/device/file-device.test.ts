@@ -154,3 +154,15 @@ describe('openFileDevice on an image file', () => {
     await expect(withFileDevice(imagePath, {}, async (dev) => dev.sizeBytes)).resolves.toBe(SIZE);
   });
 });
+
+describe('openFileDevice on a character device with a size from the disk listing', () => {
+  // macOS /dev/rdiskN and Windows \\.\PhysicalDriveN are character devices whose stat() size is 0; the
+  // listing's size is used instead of probing. /dev/zero stands in for one here.
+  it.runIf(process.platform !== 'win32')('takes the listed size (a multiple of the sector size) and reads within it', async () => {
+    await withFileDevice('/dev/zero', { sizeBytes: 1024 * 1024 }, async (dev) => {
+      expect(dev.sizeBytes).toBe(1024 * 1024);
+      expect((await dev.read(1024 * 1024 - 512, 512)).equals(Buffer.alloc(512))).toBe(true);
+      await expect(dev.read(1024 * 1024, 512)).rejects.toBeInstanceOf(AppError);
+    });
+  });
+});
