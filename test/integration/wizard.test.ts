@@ -150,4 +150,22 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     const changed = sha(image) !== before;
     expect(bcrypt.compareSync(changed ? 'interrupted pw' : USERS[0].password, hash)).toBe(true);
   }, 120_000);
+
+  it('a file that holds no Home Assistant data is explained, and the question comes again', async () => {
+    const notAnImage = join(work, 'notes.txt');
+    writeFileSync(notAnImage, 'just some text, not a disk image\n'.repeat(100));
+    start('wrong', join(work, 'home-wrong'));
+    await waitFor('wrong', /Which disk holds your Home Assistant\?/);
+    keys('wrong', 'Up');
+    keys('wrong', 'Up');
+    await waitFor('wrong', /❯ An image file/);
+    keys('wrong', 'Enter');
+    await waitFor('wrong', /Path of the image file/);
+    type('wrong', notAnImage);
+    const text = await waitFor('wrong', /Choose another disk or image file[\s\S]*Which disk holds your Home Assistant\?/);
+    expect(text).toMatch(/error: /);
+    keys('wrong', 'Up'); // wraps to Quit
+    keys('wrong', 'Enter');
+    await waitFor('wrong', /EXIT=0/);
+  }, 120_000);
 });

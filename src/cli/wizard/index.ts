@@ -34,6 +34,22 @@ async function summary(source: string): Promise<void> {
   say('');
 }
 
+/** Asks for a disk or image until one can be read (a wrong image file is not the end of the session). */
+async function pickReadable(): Promise<string | null> {
+  for (;;) {
+    const source = await pickSource(say);
+    if (source === null) return null;
+    try {
+      await summary(source);
+      return source;
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      process.stderr.write(`${errorLines(err, false)}\n`);
+      say('Choose another disk or image file.\n');
+    }
+  }
+}
+
 function isPromptExit(err: unknown): boolean {
   return err instanceof Error && (err.name === 'ExitPromptError' || err.name === 'AbortPromptError');
 }
@@ -43,9 +59,8 @@ export async function runWizard(): Promise<number> {
   say('haos-rescue: get your Home Assistant back from its SD card or disk.');
   say('It only reads the card, unless you choose a step that writes: that step shows what it will change and asks first.');
   try {
-    const source = await pickSource(say);
+    const source = await pickReadable();
     if (source === null) return ExitCode.OK;
-    await summary(source);
     for (;;) {
       const choice = await select({ message: 'What do you want to do?', choices: [...STEPS.map(({ value, name }) => ({ value, name })), { value: 'quit', name: 'Quit' }] });
       if (choice === 'quit') return ExitCode.OK;
