@@ -14,7 +14,6 @@ import type { Inode, Timestamp } from '../ext4/inode.js';
 import { CHUNK_BYTES } from '../ext4/file-data.js';
 import type { ExportContext } from './export.js';
 import { NAME_MAX, fitName, safeComponent } from './export-names.js';
-import { type SmallFileJob, SmallFileWriter } from './export-writer.js';
 
 const SLASH = Buffer.from(sep === '\\' ? '\\' : '/');
 const S_ISGID = 0o2000;
@@ -88,7 +87,6 @@ interface FolderRun {
   used: Map<string, Set<string>>;
   /** First exported copy of each multiply-linked file, by inode number. */
   firstCopy: Map<number, Buffer>;
-  writer: SmallFileWriter;
   dirs: Array<{ out: Buffer; inode: Inode }>;
 }
 
@@ -106,7 +104,6 @@ export async function exportToFolder(ctx: ExportContext): Promise<void> {
     dirOut: new Map([['', baseBuf]]),
     used: new Map(),
     firstCopy: new Map(),
-    writer: new SmallFileWriter(options.writeMode ?? 'auto'),
     dirs: [{ out: baseBuf, inode: ctx.root }],
   };
   for await (const { path, inode } of ctx.entries()) {
@@ -127,7 +124,6 @@ export async function exportToFolder(ctx: ExportContext): Promise<void> {
       ctx.skip(path, 'its path is longer than this computer allows');
     }
   }
-  await run.writer.drain();
   if (run.creation.setOwners) lchownSync(baseBuf, ctx.root.uid, ctx.root.gid);
   // Folders last, deepest first: writing their entries changed their times, and a read-only folder mode
   // would have stopped those writes.
@@ -211,15 +207,12 @@ async function writeFile(run: FolderRun, path: Buffer, out: Buffer, inode: Inode
   if (inode.linksCount > 1) {
     const first = run.firstCopy.get(inode.ino);
     if (first !== undefined) {
-      // The first copy may still be on its way to the disk.
-      await run.writer.drain();
       linkSync(first, out);
       ctx.result.hardlinks++;
       return;
     }
   }
   const mode = inode.mode & 0o7777;
-  if (inode.sizeBytes <= CHUNK_BYTES) return writeSmallFile(run, path, out, inode, underBase);
   const fd = openSync(out, 'wx', mode & 0o777);
   let ok = false;
   try {
@@ -242,44 +235,9 @@ async function writeFile(run: FolderRun, path: Buffer, out: Buffer, inode: Inode
   if (inode.linksCount > 1) run.firstCopy.set(inode.ino, out);
 }
 
-/** A file of up to CHUNK_BYTES: read whole, then handed to the writer (which may finish it later). */
-async function writeSmallFile(run: FolderRun, path: Buffer, out: Buffer, inode: Inode, underBase: boolean): Promise<void> {
-  const { ctx } = run;
-  let data: Buffer;
-  try {
-    data = await ctx.vol.readFile(inode);
-  } catch (err) {
-    if (!(err instanceof AppError)) throw err;
-    ctx.skip(path, err);
-    return;
-  }
-  // A short file (the size claims more than its blocks hold) is padded with zeros, as a sparse tail.
-  if (data.length < inode.sizeBytes) data = Buffer.concat([data, Buffer.alloc(inode.sizeBytes - data.length)]);
-  const mode = inode.mode & 0o7777;
-  const job: SmallFileJob = {
-    out, data, createMode: mode & 0o777,
-    owner: needsChown(run.creation, inode, underBase) ? { uid: inode.uid, gid: inode.gid } : null,
-    chmod: needsChmod(run.creation, mode) ? mode : null,
-    atime: time(inode.atime), mtime: time(inode.mtime),
-  };
-  if (inode.linksCount > 1) run.firstCopy.set(inode.ino, out);
-  await run.writer.write(job, (err) => {
-    if (err === null) {
-      ctx.result.files++;
-      ctx.result.bytes += data.length;
-      ctx.progress();
-    } else if (err.code === 'ENAMETOOLONG') {
-      ctx.skip(path, 'its path is longer than this computer allows');
-      run.firstCopy.delete(inode.ino);
-    } else {
-      run.writer.fail(err);
-    }
-  });
-}
-
-/** A large file's bytes into fd, piece by piece. */
+/** The file's bytes into fd: a small file in one read and one write, a large one piece by piece. */
 async function copyBytes(ctx: ExportContext, inode: Inode, fd: number): Promise<void> {
-  const pieces = ctx.vol.stream(inode);
+  const pieces = inode.sizeBytes <= CHUNK_BYTES ? [await ctx.vol.readFile(inode)] : ctx.vol.stream(inode);
   let written = 0;
   for await (const chunk of pieces) {
     for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done, chunk.length - done, written + done);

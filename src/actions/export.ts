@@ -10,7 +10,6 @@ import type { WalkEntry } from '../ext4/walk.js';
 import type { Ext4Volume } from '../ext4/volume.js';
 import type { HaLayout } from '../ha/layout.js';
 import { exportToFolder } from './export-folder.js';
-import type { WriteMode } from './export-writer.js';
 import { exportToTar } from './export-tar.js';
 import { outputError } from './output-error.js';
 import { type ProgressListener, ProgressMeter } from './progress.js';
@@ -32,8 +31,6 @@ export interface ExportOptions {
   platform?: NodeJS.Platform;
   /** Set owners (lchown); defaults to running as root. */
   setOwners?: boolean;
-  /** Folder mode: how small files are written ('auto': synchronously until creating a file is slow). */
-  writeMode?: WriteMode;
 }
 
 export interface ExportProblem {

@@ -128,20 +128,6 @@ describe('export --what all matches debugfs rdump on mke2fs images', () => {
     rmSync(image, { force: true });
   });
 
-  it.each(['sync', 'async'] as const)('the %s small-file writer gives the same tree (both modes forced)', async (writeMode) => {
-    const image = join(work, `writer-${writeMode}.img`);
-    mkfs(image, stage, { sizeMiB: 96 });
-    const { result, cmp, rdumpErrors } = await exportAndCompare(image, (out) =>
-      withSource(image, {}, (s) => exportTree(s.volume, s.layout, { out, what: 'all', writeMode })),
-    );
-    expect(rdumpErrors).toEqual([]);
-    expect(cmp.mismatches).toEqual([]);
-    expect(result.skipped).toEqual([]);
-    expect(result.files + result.hardlinks).toBe(cmp.counts.file);
-    expect(result.hardlinks).toBe(2);
-    rmSync(image, { force: true });
-  });
-
   it('a mismatch is caught: the comparison is not vacuous', async () => {
     const image = join(work, 'canary.img');
     mkfs(image, stage, { sizeMiB: 96 });

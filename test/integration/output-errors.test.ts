@@ -8,8 +8,6 @@ import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readSampleImage } from '../../fixtures/index.js';
-import { exportTree } from '../../src/actions/export.js';
-import { withSource } from '../../src/actions/source.js';
 import { cli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/images.js';
 
@@ -36,14 +34,6 @@ describe.skipIf(!mounted)(`a full output disk${mounted ? '' : ' (skipped: needs 
     // An archive is removed with its partial file; a folder keeps what was copied, for the user to see.
     if (kind !== 'folder') expect(readdirSync(small)).toEqual([]);
     rmSync(join(small, name), { recursive: true, force: true });
-  });
-
-  it('with the concurrent writer too: OUTPUT_FULL, not a crash', async () => {
-    const out = join(small, 'async');
-    const err = await withSource(image, {}, (src) => exportTree(src.volume, src.layout, { out, what: 'all', writeMode: 'async' })).catch((e) => e);
-    expect(err.code).toBe('OUTPUT_FULL');
-    expect(err.exitCode).toBe(74);
-    rmSync(out, { recursive: true, force: true });
   });
 
   it('backup extract is refused before copying anything when the space is short', () => {
