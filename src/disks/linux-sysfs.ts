@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseMountinfo } from './mountinfo.js';
 import type { DiskInfo, PartitionInfo } from './types.js';
 import { isNeverListed, linuxBus } from './linux.js';
-import { holdsLinuxSystem, noMediumNote, toBool, toSize, toText, unique } from './values.js';
+import { linuxDisk, toBool, toSize, toText, unique } from './values.js';
 
 const MAX_ENTRIES = 4096;
 
@@ -67,20 +67,16 @@ async function readDisk(root: string, name: string, mounts: Map<string, string>)
   const dev = await readAttr(join(dir, 'dev'));
   const own = dev === null ? undefined : mounts.get(dev);
   const mounted = unique([...(own === undefined ? [] : [own]), ...partitions.flatMap((p) => p.mountpoints)]);
-  const disk: DiskInfo = {
+  return linuxDisk({
     path: `/dev/${name}`,
     sizeBytes,
     model: toText(await readAttr(join(dir, 'device', 'model'))),
     bus: linuxBus(name, isLoop ? null : await sysfsTransport(dir), isLoop ? 'loop' : 'disk'),
     removable,
     readOnly: toBool(await readAttr(join(dir, 'ro'))),
-    system: holdsLinuxSystem(mounted),
-    hasMedium: sizeBytes !== 0,
     partitions,
     mounted,
-  };
-  if (sizeBytes === 0) disk.note = noMediumNote(removable);
-  return disk;
+  });
 }
 
 /** Whole disks from `${sysfsRoot}/block`; `mountinfo` is the text of /proc/self/mountinfo. */

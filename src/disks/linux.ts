@@ -7,7 +7,7 @@
 
 import { IoError } from '../errors.js';
 import type { DiskBus, DiskInfo, PartitionInfo } from './types.js';
-import { holdsLinuxSystem, noMediumNote, toBool, toSize, toText, unique } from './values.js';
+import { linuxDisk, toBool, toSize, toText, unique } from './values.js';
 
 /** Columns asked of lsblk 2.37 and newer. */
 export const LSBLK_COLUMNS = 'NAME,PATH,SIZE,MODEL,TRAN,RM,TYPE,MOUNTPOINTS,LABEL,PARTLABEL,FSTYPE,PKNAME,HOTPLUG,RO';
@@ -92,20 +92,16 @@ function toDisk(node: Node): DiskInfo {
     .filter((c) => c.type === 'part' || (c.type === undefined && (c.name as string).startsWith(name)))
     .map((c) => toPartition(c, name));
   const mounted = unique(mountpointsOf(node));
-  const disk: DiskInfo = {
+  return linuxDisk({
     path: devicePath(node),
     sizeBytes,
     model: toText(node.model),
     bus: linuxBus(name, toText(node.tran), node.type),
     removable,
     readOnly: toBool(node.ro),
-    system: holdsLinuxSystem(mounted),
-    hasMedium: sizeBytes !== 0,
     partitions,
     mounted,
-  };
-  if (sizeBytes === 0) disk.note = noMediumNote(removable);
-  return disk;
+  });
 }
 
 function toPartition(node: Node, diskName: string): PartitionInfo {

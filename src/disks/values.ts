@@ -2,6 +2,8 @@
 // varies by version (lsblk 2.2x prints "1" where 2.3x prints true; PowerShell prints an enum as a name or a
 // number), so every field is checked here and anything unexpected becomes null instead of a wrong value.
 
+import type { DiskInfo } from './types.js';
+
 /** Longest model, label or mount point kept; longer text is not something a disk listing prints. */
 const MAX_TEXT = 1024;
 
@@ -55,3 +57,11 @@ export function noMediumNote(removable: boolean | null): string {
     ? 'size 0: no medium, or the disk does not respond'
     : 'no medium: a card reader without a card, or the card is not seated';
 }
+
+/** A Linux whole disk from what lsblk or sysfs said: system and medium follow from mounts and size. */
+export function linuxDisk(f: Omit<DiskInfo, 'system' | 'hasMedium' | 'note'>): DiskInfo {
+  const disk: DiskInfo = { ...f, system: holdsLinuxSystem(f.mounted), hasMedium: f.sizeBytes !== 0 };
+  if (f.sizeBytes === 0) disk.note = noMediumNote(f.removable);
+  return disk;
+}
+
