@@ -4,7 +4,7 @@
 import type { BlockDevice } from '../device/block-device.js';
 import { openFileDevice } from '../device/file-device.js';
 import { sliceDevice } from '../device/slice-device.js';
-import { AppError, NotFoundError } from '../errors.js';
+import { AppError, NotFoundError, UsageError } from '../errors.js';
 import { needsRecovery } from '../ext4/superblock.js';
 import { Ext4Volume } from '../ext4/volume.js';
 import { type JournalState, replayJournal } from '../ext4/journal/replay.js';
@@ -125,6 +125,6 @@ export async function withSource<T>(path: string, options: SourceOptions, fn: (s
 export function dataPath(path: string): string {
   if (path === '/mnt/data' || path === '/mnt/data/') return '/';
   if (path.startsWith('/mnt/data/')) return path.slice('/mnt/data'.length);
-  if (!path.startsWith('/')) throw new NotFoundError('PATH_NOT_ABSOLUTE', `path ${path} is not absolute`, { hint: 'paths start at the data filesystem root, e.g. /supervisor/homeassistant/configuration.yaml' });
+  if (!path.startsWith('/')) throw new UsageError('PATH_NOT_ABSOLUTE', `path ${path} is not absolute`, { hint: 'paths start at the data filesystem root, e.g. /supervisor/homeassistant/configuration.yaml' });
   return path;
 }
