@@ -5,56 +5,27 @@
 
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SAMPLE, USERS, readSampleImage } from '../../fixtures/index.js';
-import { CLI, cli } from '../helpers/cli.js';
+import { cli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/images.js';
+import { Terminal, hasTmux } from '../helpers/terminal.js';
 
-const hasTmux = spawnSync('tmux', ['-V']).status === 0;
 const work = tempDir('wizard-');
-const socket = `haos-rescue-test-${process.pid}`;
+const term = new Terminal();
 afterAll(() => {
-  spawnSync('tmux', ['-L', socket, 'kill-server']);
+  term.close();
   rmSync(work, { recursive: true, force: true });
 });
 
-function tmux(...args: string[]): string {
-  const r = spawnSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`tmux ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
-
-/** Starts the wizard in a detached session; the shell prints EXIT=<code> when it ends. */
-function start(name: string, home: string): void {
-  mkdirSync(home, { recursive: true });
-  const cmd = `cd ${work} && HOME=${home} ${process.execPath} ${CLI}; echo EXIT=$?; sleep 600`;
-  tmux('new-session', '-d', '-s', name, '-x', '160', '-y', '50', cmd);
-}
-
-const screen = (name: string): string => tmux('capture-pane', '-p', '-J', '-S', '-200', '-t', name);
-
-async function waitFor(name: string, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const text = screen(name);
-    if (pattern.test(text)) return text;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${pattern} on the screen:\n${text}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}
-
-function keys(name: string, ...k: string[]): void {
-  tmux('send-keys', '-t', name, ...k);
-}
-
-/** Types literal text (no key-name lookup), then Enter. */
-function type(name: string, text: string): void {
-  tmux('send-keys', '-t', name, '-l', text);
-  keys(name, 'Enter');
-}
+const start = (name: string, home: string): void => term.start(name, work, home);
+const screen = (name: string): string => term.screen(name);
+const waitFor = (name: string, pattern: RegExp, timeoutMs?: number): Promise<string> => term.waitFor(name, pattern, timeoutMs);
+const keys = (name: string, ...k: string[]): void => term.keys(name, ...k);
+const type = (name: string, text: string): void => term.type(name, text);
 
 function makeImage(file: string): string {
   const path = join(work, file);

@@ -1,0 +1,54 @@
+// A real terminal for tests: tmux on a private socket runs a command in a detached session, the test
+// reads the screen and types like a person. The shell prints EXIT=<code> when the command ends.
+
+import { spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { CLI } from './cli.js';
+
+export const hasTmux = spawnSync('tmux', ['-V']).status === 0;
+
+export class Terminal {
+  private readonly socket = `haos-rescue-test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+
+  private tmux(...args: string[]): string {
+    const r = spawnSync('tmux', ['-L', this.socket, ...args], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`tmux ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  }
+
+  /** Runs `haos-rescue ARGS` in session `name`, in folder `cwd`, with HOME=`home`. */
+  start(name: string, cwd: string, home: string, args: string[] = []): void {
+    mkdirSync(home, { recursive: true });
+    const quoted = args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    const cmd = `cd ${cwd} && HOME=${home} ${process.execPath} ${CLI} ${quoted}; echo EXIT=$?; sleep 600`;
+    this.tmux('new-session', '-d', '-s', name, '-x', '160', '-y', '50', cmd);
+  }
+
+  screen(name: string): string {
+    return this.tmux('capture-pane', '-p', '-J', '-S', '-200', '-t', name);
+  }
+
+  async waitFor(name: string, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const text = this.screen(name);
+      if (pattern.test(text)) return text;
+      if (Date.now() > until) throw new Error(`timed out waiting for ${pattern} on the screen:\n${text}`);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+  }
+
+  keys(name: string, ...k: string[]): void {
+    this.tmux('send-keys', '-t', name, ...k);
+  }
+
+  /** Types literal text (no key-name lookup), then Enter. */
+  type(name: string, text: string): void {
+    this.tmux('send-keys', '-t', name, '-l', text);
+    this.keys(name, 'Enter');
+  }
+
+  close(): void {
+    spawnSync('tmux', ['-L', this.socket, 'kill-server']);
+  }
+}

@@ -1,0 +1,61 @@
+// `auth reset` without --password on a real terminal (tmux): the new password is asked twice and never
+// shown, a mismatch writes nothing (exit 64), and a match resets it (e2fsck -fn clean, bcrypt verifies).
+
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import bcrypt from 'bcryptjs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SAMPLE, USERS, readSampleImage } from '../../fixtures/index.js';
+import { cli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/images.js';
+import { Terminal, hasTmux } from '../helpers/terminal.js';
+
+const work = tempDir('password-prompt-');
+const term = new Terminal();
+afterAll(() => {
+  term.close();
+  rmSync(work, { recursive: true, force: true });
+});
+const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+function image(name: string): string {
+  const path = join(work, name);
+  writeFileSync(path, readSampleImage());
+  return path;
+}
+
+describe.skipIf(!hasTmux)(`the hidden password prompt${hasTmux ? '' : ' (skipped: tmux is not installed)'}`, () => {
+  it('asks twice without echo and resets the password', async () => {
+    const img = image('ok.img');
+    term.start('ok', work, join(work, 'home'), ['auth', 'reset', img, '-u', USERS[0].username]);
+    await term.waitFor('ok', /New password for/);
+    term.type('ok', 'typed secret 7');
+    await term.waitFor('ok', /Type it again/);
+    term.type('ok', 'typed secret 7');
+    const end = await term.waitFor('ok', /EXIT=\d+/, 60_000);
+    expect(end).toMatch(/EXIT=0/);
+    expect(end).not.toContain('typed secret 7');
+    const data = join(work, 'ok-data.img');
+    writeFileSync(data, readFileSync(img).subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
+    expect(spawnSync('e2fsck', ['-fn', data]).status).toBe(0);
+    const store = JSON.parse(cli(['cat', img, '/supervisor/homeassistant/.storage/auth_provider.homeassistant']).text);
+    const hash = store.data.users.find((u: { username: string }) => u.username === USERS[0].username).password;
+    expect(bcrypt.compareSync('typed secret 7', Buffer.from(hash, 'base64').toString())).toBe(true);
+  }, 90_000);
+
+  it('two different answers write nothing and exit 64', async () => {
+    const img = image('mismatch.img');
+    const before = sha(img);
+    term.start('mismatch', work, join(work, 'home'), ['auth', 'reset', img, '-u', USERS[0].username]);
+    await term.waitFor('mismatch', /New password for/);
+    term.type('mismatch', 'first answer');
+    await term.waitFor('mismatch', /Type it again/);
+    term.type('mismatch', 'second answer');
+    const end = await term.waitFor('mismatch', /EXIT=\d+/);
+    expect(end).toMatch(/the two passwords differ; nothing was written/);
+    expect(end).toMatch(/EXIT=64/);
+    expect(sha(img)).toBe(before);
+  }, 90_000);
+});
