@@ -98,7 +98,9 @@ export function chooseAutomatically(disks: SurveyedDisk[], platform: NodeJS.Plat
   const denied = disks.filter((d) => d.error?.code === 'NO_PERMISSION');
   const onSystem = disks.filter((d) => holdsConfig(d) && d.system);
   let hint = 'insert the card or connect the disk, then run haos-rescue disks; or name an image file or disk as SOURCE';
-  if (denied.length > 0) hint = `${denied.length} disk(s) could not be read without administrator rights: ${permissionHint(platform)}`;
+  if (denied.length > 0) {
+    hint = `${denied.map((d) => d.path).join(', ')} could not be opened: ${denied[0]!.error?.hint ?? permissionHint(platform)}`;
+  }
   else if (onSystem.length > 0) hint = `Home Assistant data is on the system disk ${onSystem[0]!.path}, which is never chosen automatically: name it as SOURCE if you mean it`;
   throw new NotFoundError('NO_HA_DISK', `no disk with Home Assistant data found (${disks.length} disk(s) looked at)`, { hint });
 }
