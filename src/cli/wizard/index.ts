@@ -58,6 +58,7 @@ function isPromptExit(err: unknown): boolean {
 export async function runWizard(): Promise<number> {
   say('haos-rescue: get your Home Assistant back from its SD card or disk.');
   say('It only reads the card, unless you choose a step that writes: that step shows what it will change and asks first.');
+  if (process.platform === 'win32') say('If Windows offered to format the card: choose Cancel. Never format it; the data is on it.');
   try {
     const source = await pickReadable();
     if (source === null) return ExitCode.OK;
