@@ -14,6 +14,7 @@ import type { Inode, Timestamp } from '../ext4/inode.js';
 import { CHUNK_BYTES } from '../ext4/file-data.js';
 import type { ExportContext } from './export.js';
 import { NAME_MAX, fitName, safeComponent } from './export-names.js';
+import { type OutputRules, describeRules, isUnsupported, probeOutput } from './export-output.js';
 
 const SLASH = Buffer.from(sep === '\\' ? '\\' : '/');
 const S_ISGID = 0o2000;
@@ -77,7 +78,11 @@ function needsChmod(c: Creation, mode: number): boolean {
 
 interface FolderRun {
   ctx: ExportContext;
+  /** Names follow Windows' rules (on Windows, or on a file system that needs them, such as exFAT). */
   windows: boolean;
+  rules: OutputRules;
+  /** Permission bits or times this file system refused (said once at the end). */
+  lostMetadata: Set<string>;
   creation: Creation;
   baseBuf: Buffer;
   baseKey: string;
@@ -92,15 +97,17 @@ interface FolderRun {
 
 export async function exportToFolder(ctx: ExportContext): Promise<void> {
   const { options, result } = ctx;
-  const windows = (options.platform ?? process.platform) === 'win32';
-  const setOwners = options.setOwners ?? (typeof process.getuid === 'function' && process.getuid() === 0);
+  const platformWindows = (options.platform ?? process.platform) === 'win32';
+  const wantOwners = options.setOwners ?? (typeof process.getuid === 'function' && process.getuid() === 0);
   prepareOut(resolve(options.out), options.force ?? false);
   const base = realpathSync(resolve(options.out));
   const baseBuf = Buffer.from(base, 'utf8');
   result.out = base;
+  const rules = probeOutput(base, { windows: platformWindows, setOwners: wantOwners });
+  result.notes.push(...describeRules(rules, platformWindows));
   const run: FolderRun = {
-    ctx, windows, baseBuf, baseKey: key(baseBuf),
-    creation: creationRules(base, setOwners),
+    ctx, windows: rules.windowsNames, rules, lostMetadata: new Set(), baseBuf, baseKey: key(baseBuf),
+    creation: creationRules(base, wantOwners && rules.owners),
     dirOut: new Map([['', baseBuf]]),
     used: new Map(),
     firstCopy: new Map(),
@@ -129,8 +136,19 @@ export async function exportToFolder(ctx: ExportContext): Promise<void> {
   // would have stopped those writes.
   for (let i = run.dirs.length - 1; i >= 0; i--) {
     const { out, inode } = run.dirs[i]!;
-    chmodSync(out, inode.mode & 0o7777);
-    utimesSync(out, time(inode.atime), time(inode.mtime));
+    keepMetadata(run, 'folder permissions', () => chmodSync(out, inode.mode & 0o7777));
+    keepMetadata(run, 'folder times', () => utimesSync(out, time(inode.atime), time(inode.mtime)));
+  }
+  for (const what of run.lostMetadata) result.notes.push(`this folder's file system did not keep all ${what}`);
+}
+
+/** Sets permissions or times; a file system that cannot store them (exFAT, FAT) is noted, not fatal. */
+function keepMetadata(run: FolderRun, what: string, fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    if (!isUnsupported(err)) throw err;
+    run.lostMetadata.add(what);
   }
 }
 
@@ -155,7 +173,7 @@ function place(run: FolderRun, path: Buffer): { out: Buffer; underBase: boolean 
   const parentKey = key(parentOut);
   let names = run.used.get(parentKey);
   if (names === undefined) run.used.set(parentKey, (names = new Set<string>()));
-  const fold = (b: Buffer): string => (windows ? b.toString('utf8').toLowerCase() : key(b));
+  const fold = (b: Buffer): string => (windows || run.rules.foldCase ? b.toString('utf8').toLowerCase() : key(b));
   if (names.has(fold(name))) {
     const stem = fitName(name, NAME_MAX - 8);
     let n = 1;
@@ -188,6 +206,10 @@ function writeDir(run: FolderRun, path: Buffer, out: Buffer, inode: Inode, under
 async function writeSymlink(run: FolderRun, path: Buffer, out: Buffer, inode: Inode): Promise<void> {
   const target = await run.ctx.readLink(path, inode);
   if (target === null) return;
+  if (!run.rules.symlinks) {
+    run.ctx.result.unsupported.push({ path: run.ctx.show(path), reason: `symbolic link to ${target.toString('utf8')}: this folder's file system cannot hold links` });
+    return;
+  }
   if (target.includes(0)) {
     run.ctx.skip(path, 'symlink target contains a NUL byte');
     return;
@@ -204,7 +226,7 @@ async function writeSymlink(run: FolderRun, path: Buffer, out: Buffer, inode: In
 
 async function writeFile(run: FolderRun, path: Buffer, out: Buffer, inode: Inode, underBase: boolean): Promise<void> {
   const { ctx } = run;
-  if (inode.linksCount > 1) {
+  if (inode.linksCount > 1 && run.rules.hardLinks) {
     const first = run.firstCopy.get(inode.ino);
     if (first !== undefined) {
       linkSync(first, out);
@@ -219,8 +241,8 @@ async function writeFile(run: FolderRun, path: Buffer, out: Buffer, inode: Inode
     await copyBytes(ctx, inode, fd);
     if (needsChown(run.creation, inode, underBase)) fchownSync(fd, inode.uid, inode.gid);
     // After chown, which clears set-user-ID and set-group-ID bits.
-    if (needsChmod(run.creation, mode)) fchmodSync(fd, mode);
-    futimesSync(fd, time(inode.atime), time(inode.mtime));
+    if (needsChmod(run.creation, mode)) keepMetadata(run, 'file permissions', () => fchmodSync(fd, mode));
+    keepMetadata(run, 'file times', () => futimesSync(fd, time(inode.atime), time(inode.mtime)));
     ok = true;
   } catch (err) {
     if (!(err instanceof AppError)) throw err;

@@ -58,6 +58,10 @@ export interface ExportResult {
   renamed: ExportRename[];
   /** Device nodes, FIFOs and sockets: not copied (folder mode) and listed here. */
   special: string[];
+  /** Entries the output's file system cannot hold as they are (folder mode: symbolic links on exFAT). */
+  unsupported: ExportProblem[];
+  /** What the export adapted to the output's file system (renamed names, copies for hard links, owners). */
+  notes: string[];
 }
 
 /** What the folder and tar writers share: the tree to walk, the counters and the reports. */
@@ -115,7 +119,7 @@ export async function exportTree(vol: Ext4Volume, layout: HaLayout, options: Exp
   const result: ExportResult = {
     out: options.out, format, what, source: sourcePath,
     files: 0, dirs: 0, symlinks: 0, hardlinks: 0, bytes: 0,
-    skipped: [], renamed: [], special: [],
+    skipped: [], renamed: [], special: [], unsupported: [], notes: [],
   };
   const meter = new ProgressMeter(options.onProgress);
   const show = (p: Uint8Array): string => `${sourcePath === '/' ? '' : sourcePath}/${displayName(p)}`;

@@ -21,6 +21,11 @@ function render(r: ExportResult): string {
     lines.push('', 'Renamed:');
     for (const n of r.renamed) lines.push(`  ${n.path} -> ${n.as} (${n.reason})`);
   }
+  for (const n of r.notes) lines.push(`Note: ${n}.`);
+  if (r.unsupported.length > 0) {
+    lines.push('', 'Not copied (the file system of --out cannot hold them):');
+    for (const u of r.unsupported) lines.push(`  ${u.path}: ${u.reason}`);
+  }
   if (r.special.length > 0) {
     lines.push('', 'Not copied (device files, FIFOs, sockets):');
     for (const s of r.special) lines.push(`  ${s}`);
@@ -58,7 +63,7 @@ export const exportCommand: CommandModule<GlobalArgs, ExportArgs> = {
       await printJson({
         out: result.out, format: result.format, what: result.what, source: result.source,
         files: result.files, dirs: result.dirs, symlinks: result.symlinks, hardlinks: result.hardlinks, bytes: result.bytes,
-        skipped: result.skipped, renamed: result.renamed, special: result.special,
+        skipped: result.skipped, renamed: result.renamed, special: result.special, unsupported: result.unsupported, notes: result.notes,
       });
     } else {
       await writeOut(render(result));
