@@ -111,6 +111,8 @@ export async function stepExport(source: string, say: Say): Promise<void> {
   const progress = terminalProgress();
   const r = await withSource(source, {}, (s) => exportTree(s.volume, s.layout, { out, onProgress: progress.update })).finally(progress.end);
   say(`Exported ${r.files} files (${formatBytes(r.bytes)}) to ${r.out}.`);
+  for (const n of r.notes) say(`  note: ${n}`);
+  for (const u of r.unsupported) say(`  not copied ${u.path}: ${u.reason}`);
   for (const s of r.skipped) say(`  skipped ${s.path}: ${s.reason}`);
 }
 
