@@ -134,7 +134,7 @@ interface Links {
 }
 
 async function addFile(ctx: ExportContext, pack: Pack, path: Buffer, name: string, inode: Inode, links: Links): Promise<void> {
-  const { vol, result } = ctx;
+  const { result } = ctx;
   const first = inode.linksCount > 1 ? links.firstName.get(inode.ino) : undefined;
   if (first !== undefined) {
     await addBuffered(pack, header(name, inode, { type: 'link', linkname: first }));
@@ -153,45 +153,55 @@ async function addFile(ctx: ExportContext, pack: Pack, path: Buffer, name: strin
     }
     await addBuffered(pack, header(name, inode, { type: 'file', size: body.length }), body);
     result.bytes += body.length;
-  } else {
-    try {
-      await vol.layout(inode);
-    } catch (err) {
-      if (!(err instanceof AppError)) throw err;
-      ctx.skip(path, err);
-      return;
-    }
-    let sink!: Sink;
-    const entryDone = new Promise<void>((resolveDone, reject) => {
-      sink = pack.entry(header(name, inode, { type: 'file', size: inode.sizeBytes }), (err) => (err ? reject(err) : resolveDone()));
-    });
-    (sink as unknown as NodeJS.EventEmitter).on('error', () => undefined);
-    entryDone.catch(() => undefined);
-    let written = 0;
-    try {
-      for await (const chunk of vol.stream(inode)) {
-        const piece = chunk.subarray(0, Math.min(chunk.length, inode.sizeBytes - written));
-        if (piece.length === 0) break;
-        await writeChunk(sink, piece);
-        written += piece.length;
-        result.bytes += piece.length;
-        ctx.progress();
-      }
-    } catch (err) {
-      if (!(err instanceof AppError)) throw err;
-      ctx.skip(path, `${err.message} (the archive holds zeros from byte ${written} on)`);
-      links.damaged.add(inode.ino);
-    }
-    const zeros = Buffer.alloc(1024 * 1024);
-    while (written < inode.sizeBytes) {
-      const n = Math.min(zeros.length, inode.sizeBytes - written);
-      await writeChunk(sink, zeros.subarray(0, n));
-      written += n;
-    }
-    sink.end(undefined as never);
-    await entryDone;
+  } else if (!(await addLargeFile(ctx, pack, path, name, inode, links))) {
+    return;
   }
   result.files++;
   ctx.progress();
   if (inode.linksCount > 1) links.firstName.set(inode.ino, name);
+}
+
+/**
+ * A file over LARGE_FILE, streamed into its entry. A read that fails part-way is reported and the rest of
+ * the entry is zeros, so the archive stays valid. False when the file could not be started at all.
+ */
+async function addLargeFile(ctx: ExportContext, pack: Pack, path: Buffer, name: string, inode: Inode, links: Links): Promise<boolean> {
+  const { vol, result } = ctx;
+  try {
+    await vol.layout(inode);
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    ctx.skip(path, err);
+    return false;
+  }
+  let sink!: Sink;
+  const entryDone = new Promise<void>((resolveDone, reject) => {
+    sink = pack.entry(header(name, inode, { type: 'file', size: inode.sizeBytes }), (err) => (err ? reject(err) : resolveDone()));
+  });
+  (sink as unknown as NodeJS.EventEmitter).on('error', () => undefined);
+  entryDone.catch(() => undefined);
+  let written = 0;
+  try {
+    for await (const chunk of vol.stream(inode)) {
+      const piece = chunk.subarray(0, Math.min(chunk.length, inode.sizeBytes - written));
+      if (piece.length === 0) break;
+      await writeChunk(sink, piece);
+      written += piece.length;
+      result.bytes += piece.length;
+      ctx.progress();
+    }
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    ctx.skip(path, `${err.message} (the archive holds zeros from byte ${written} on)`);
+    links.damaged.add(inode.ino);
+  }
+  const zeros = Buffer.alloc(1024 * 1024);
+  while (written < inode.sizeBytes) {
+    const n = Math.min(zeros.length, inode.sizeBytes - written);
+    await writeChunk(sink, zeros.subarray(0, n));
+    written += n;
+  }
+  sink.end(undefined as never);
+  await entryDone;
+  return true;
 }

@@ -107,14 +107,6 @@ export async function exportTree(vol: Ext4Volume, layout: HaLayout, options: Exp
   }
   const root = await vol.lookup(sourcePath, { followFinal: true });
   if (root.kind !== 'dir') throw new UsageError('NOT_A_DIRECTORY', `${sourcePath} is not a folder`);
-  const rootName = what === 'all' ? 'data' : (sourcePath.split('/').filter(Boolean).pop() ?? 'data');
-  // The config folder relative to the export root, for --exclude-db ("" = the root itself).
-  let configRel: string | null = null;
-  if (options.excludeDb && layout.configPath !== null) {
-    const prefix = sourcePath === '/' ? '/' : `${sourcePath}/`;
-    if (layout.configPath === sourcePath) configRel = '';
-    else if (layout.configPath.startsWith(prefix)) configRel = layout.configPath.slice(prefix.length);
-  }
   const format = exportFormat(options.out);
   const result: ExportResult = {
     out: options.out, format, what, source: sourcePath,
@@ -122,6 +114,35 @@ export async function exportTree(vol: Ext4Volume, layout: HaLayout, options: Exp
     skipped: [], renamed: [], special: [], unsupported: [], notes: [],
   };
   const meter = new ProgressMeter(options.onProgress);
+  const ctx = makeContext(vol, layout, root, options, result, meter);
+  if (options.onProgress) {
+    const totals = await countTree(ctx);
+    meter.setTotals(totals.bytes, totals.files);
+  }
+  try {
+    if (format === 'folder') await exportToFolder(ctx);
+    else await exportToTar(ctx, format === 'tar.gz');
+  } catch (err) {
+    throw outputError(err, options.out);
+  }
+  meter.bytes = result.bytes;
+  meter.files = result.files;
+  meter.tick(true);
+  return result;
+}
+
+/** The config folder relative to the export root, for --exclude-db ("" = the root itself), or null. */
+function configRelative(layout: HaLayout, sourcePath: string, excludeDb: boolean): string | null {
+  if (!excludeDb || layout.configPath === null) return null;
+  const prefix = sourcePath === '/' ? '/' : `${sourcePath}/`;
+  if (layout.configPath === sourcePath) return '';
+  return layout.configPath.startsWith(prefix) ? layout.configPath.slice(prefix.length) : null;
+}
+
+function makeContext(vol: Ext4Volume, layout: HaLayout, root: Inode, options: ExportOptions, result: ExportResult, meter: ProgressMeter): ExportContext {
+  const sourcePath = result.source;
+  const rootName = result.what === 'all' ? 'data' : (sourcePath.split('/').filter(Boolean).pop() ?? 'data');
+  const configRel = configRelative(layout, sourcePath, options.excludeDb ?? false);
   const show = (p: Uint8Array): string => `${sourcePath === '/' ? '' : sourcePath}/${displayName(p)}`;
   const ctx: ExportContext = {
     vol, root, rootName, options, result, show,
@@ -154,20 +175,7 @@ export async function exportTree(vol: Ext4Volume, layout: HaLayout, options: Exp
       meter.tick();
     },
   };
-  if (options.onProgress) {
-    const totals = await countTree(ctx);
-    meter.setTotals(totals.bytes, totals.files);
-  }
-  try {
-    if (format === 'folder') await exportToFolder(ctx);
-    else await exportToTar(ctx, format === 'tar.gz');
-  } catch (err) {
-    throw outputError(err, options.out);
-  }
-  meter.bytes = result.bytes;
-  meter.files = result.files;
-  meter.tick(true);
-  return result;
+  return ctx;
 }
 
 /** Regular files and their bytes (each hard-linked file once), for the progress line's time left. */
