@@ -50,20 +50,7 @@ const BARE_MEMBER = 'backup.json';
 
 /** Parses and validates backup.json bytes like the Supervisor's SCHEMA_BACKUP; invalid → CorruptError BAD_BACKUP_JSON. */
 export function parseBackupJson(bytes: Buffer): BackupMeta {
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
-  } catch {
-    throw bad('it is not valid UTF-8');
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw bad(`it is not valid JSON (${(err as Error).message})`);
-  }
-  if (!isRecord(raw)) throw bad('the top level is not a JSON object');
-
+  const raw = decodeObject(bytes);
   const slug = requiredString(raw, 'slug');
   const name = requiredString(raw, 'name');
   const date = requiredString(raw, 'date');
@@ -93,37 +80,9 @@ export function parseBackupJson(bytes: Buffer): BackupMeta {
     if (!isRecord(ha)) throw bad('"homeassistant" is neither null nor an object');
     if (ha.version !== undefined && ha.version !== null) homeAssistantVersion = versionTag(ha.version, 'homeassistant.version');
   }
-
-  let folders: string[] = [];
-  if (raw.folders !== undefined) {
-    if (!Array.isArray(raw.folders)) throw bad('"folders" is not a list');
-    folders = raw.folders.filter((f) => f !== 'homeassistant'); // v1_folderlist
-    for (const f of folders) {
-      if (typeof f !== 'string' || !FOLDERS.includes(f)) throw bad(`"folders" has ${JSON.stringify(f)}, not one of ${FOLDERS.join(', ')}`);
-    }
-    if (new Set(folders).size !== folders.length) throw bad('"folders" lists a folder twice');
-  }
-
-  const addons: BackupAddon[] = [];
-  if (raw.addons !== undefined) {
-    if (!Array.isArray(raw.addons)) throw bad('"addons" is not a list');
-    raw.addons.forEach((a, i) => {
-      if (!isRecord(a)) throw bad(`addons[${i}] is not an object`);
-      const addonSlug = requiredString(a, 'slug', `addons[${i}].`);
-      const addonName = requiredString(a, 'name', `addons[${i}].`);
-      if (a.version === undefined) throw bad(`addons[${i}].version is missing`);
-      if (a.size !== undefined && !isFloatLike(a.size)) throw bad(`addons[${i}].size is not a number`);
-      addons.push({ slug: addonSlug, name: addonName, version: versionTag(a.version, `addons[${i}].version`) });
-    });
-    if (new Set(addons.map((a) => a.slug)).size !== addons.length) throw bad('"addons" lists an add-on slug twice');
-  }
-
-  if (raw.repositories !== undefined) {
-    if (!Array.isArray(raw.repositories) || raw.repositories.some((r) => typeof r !== 'string')) {
-      throw bad('"repositories" is not a list of strings');
-    }
-    if (new Set(raw.repositories).size !== raw.repositories.length) throw bad('"repositories" lists a repository twice');
-  }
+  const folders = parseFolders(raw.folders);
+  const addons = parseAddons(raw.addons);
+  checkRepositories(raw.repositories);
 
   let extra: Record<string, unknown> = {};
   if (raw.extra !== undefined) {
@@ -132,6 +91,57 @@ export function parseBackupJson(bytes: Buffer): BackupMeta {
   }
 
   return { slug, name, date, type, protected: isProtected, homeAssistantVersion, compressed, addons, folders, supervisorVersion, version, extra };
+}
+
+/** Strict UTF-8, then JSON, then a top-level object. */
+function decodeObject(bytes: Buffer): Record<string, unknown> {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw bad('it is not valid UTF-8');
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw bad(`it is not valid JSON (${(err as Error).message})`);
+  }
+  if (!isRecord(raw)) throw bad('the top level is not a JSON object');
+  return raw;
+}
+
+function parseFolders(value: unknown): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw bad('"folders" is not a list');
+  const folders = value.filter((f) => f !== 'homeassistant'); // v1_folderlist
+  for (const f of folders) {
+    if (typeof f !== 'string' || !FOLDERS.includes(f)) throw bad(`"folders" has ${JSON.stringify(f)}, not one of ${FOLDERS.join(', ')}`);
+  }
+  if (new Set(folders).size !== folders.length) throw bad('"folders" lists a folder twice');
+  return folders as string[];
+}
+
+function parseAddons(value: unknown): BackupAddon[] {
+  const addons: BackupAddon[] = [];
+  if (value === undefined) return addons;
+  if (!Array.isArray(value)) throw bad('"addons" is not a list');
+  value.forEach((a, i) => {
+    if (!isRecord(a)) throw bad(`addons[${i}] is not an object`);
+    const addonSlug = requiredString(a, 'slug', `addons[${i}].`);
+    const addonName = requiredString(a, 'name', `addons[${i}].`);
+    if (a.version === undefined) throw bad(`addons[${i}].version is missing`);
+    if (a.size !== undefined && !isFloatLike(a.size)) throw bad(`addons[${i}].size is not a number`);
+    addons.push({ slug: addonSlug, name: addonName, version: versionTag(a.version, `addons[${i}].version`) });
+  });
+  if (new Set(addons.map((a) => a.slug)).size !== addons.length) throw bad('"addons" lists an add-on slug twice');
+  return addons;
+}
+
+function checkRepositories(value: unknown): void {
+  if (value === undefined) return;
+  if (!Array.isArray(value) || value.some((r) => typeof r !== 'string')) throw bad('"repositories" is not a list of strings');
+  if (new Set(value).size !== value.length) throw bad('"repositories" lists a repository twice');
 }
 
 /**
