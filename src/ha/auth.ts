@@ -218,61 +218,64 @@ export function listUsers(files: AuthFiles, options: { mode?: MatchMode } = {}):
       message: `${AUTH_STORE.path} is missing: Home Assistant starts with no users, and each login below becomes a new administrator (not owner) at first login`,
     });
   } else {
-    const auth = parseAuthStore(files.auth).data;
-    checkReferences(auth, warnings);
-    const loginIndexByKey = new Map<string, number>();
-    logins.forEach((l, i) => {
-      if (!loginIndexByKey.has(key(l.username))) loginIndexByKey.set(key(l.username), i);
-    });
-    for (const user of auth.users) {
-      const cred = auth.credentials.find(
-        (c) => c.user_id === user.id && c.auth_provider_type === 'homeassistant' && (c.auth_provider_id ?? null) === null,
-      );
-      const credName = cred && typeof cred.data?.username === 'string' ? cred.data.username : null;
-      const loginIndex = credName === null ? undefined : loginIndexByKey.get(key(credName));
-      if (loginIndex !== undefined) linkedLogins.add(loginIndex);
-      else if (credName !== null) {
-        warnings.push({
-          code: 'CREDENTIAL_WITHOUT_LOGIN',
-          message: `user ${JSON.stringify(user.name ?? user.id)} is linked to login ${JSON.stringify(credName)}, which has no password in ${PROVIDER_STORE.path}: it cannot log in with a password`,
-          details: { userId: user.id, username: credName },
-        });
-      }
-      rows.push({
-        username: loginIndex !== undefined ? logins[loginIndex]!.username : credName,
-        name: typeof user.name === 'string' ? user.name : null,
-        owner: user.is_owner === true,
-        admin: Array.isArray(user.group_ids) && user.group_ids.includes('system-admin'),
-        active: user.is_active === true,
-        system: user.system_generated === true,
-        localOnly: user.local_only === true,
-        mfa: mfaUsers.has(user.id),
-        userId: user.id,
-        linked: true,
-        hasLogin: loginIndex !== undefined,
-      });
-    }
+    rows.push(...linkedUsers(files.auth, logins, key, mfaUsers, linkedLogins, warnings));
   }
 
   logins.forEach((login, i) => {
     if (linkedLogins.has(i)) return;
     rows.push({
-      username: login.username,
-      name: null,
-      owner: false,
-      admin: true,
-      active: true,
-      system: false,
-      localOnly: false,
-      mfa: false,
-      userId: null,
-      linked: false,
-      hasLogin: true,
+      username: login.username, name: null, owner: false, admin: true, active: true, system: false,
+      localOnly: false, mfa: false, userId: null, linked: false, hasLogin: true,
     });
   });
 
   rows.sort(compareUsers);
   return { users: rows, warnings, mode };
+}
+
+/** The users of .storage/auth, each joined to its password login (index added to `linkedLogins`). */
+function linkedUsers(
+  authBytes: Buffer,
+  logins: ProviderLogin[],
+  key: (username: string) => string,
+  mfaUsers: Set<string>,
+  linkedLogins: Set<number>,
+  warnings: AuthWarning[],
+): HaUser[] {
+  const auth = parseAuthStore(authBytes).data;
+  checkReferences(auth, warnings);
+  const loginIndexByKey = new Map<string, number>();
+  logins.forEach((l, i) => {
+    if (!loginIndexByKey.has(key(l.username))) loginIndexByKey.set(key(l.username), i);
+  });
+  return auth.users.map((user) => {
+    const cred = auth.credentials.find(
+      (c) => c.user_id === user.id && c.auth_provider_type === 'homeassistant' && (c.auth_provider_id ?? null) === null,
+    );
+    const credName = cred && typeof cred.data?.username === 'string' ? cred.data.username : null;
+    const loginIndex = credName === null ? undefined : loginIndexByKey.get(key(credName));
+    if (loginIndex !== undefined) linkedLogins.add(loginIndex);
+    else if (credName !== null) {
+      warnings.push({
+        code: 'CREDENTIAL_WITHOUT_LOGIN',
+        message: `user ${JSON.stringify(user.name ?? user.id)} is linked to login ${JSON.stringify(credName)}, which has no password in ${PROVIDER_STORE.path}: it cannot log in with a password`,
+        details: { userId: user.id, username: credName },
+      });
+    }
+    return {
+      username: loginIndex !== undefined ? logins[loginIndex]!.username : credName,
+      name: typeof user.name === 'string' ? user.name : null,
+      owner: user.is_owner === true,
+      admin: Array.isArray(user.group_ids) && user.group_ids.includes('system-admin'),
+      active: user.is_active === true,
+      system: user.system_generated === true,
+      localOnly: user.local_only === true,
+      mfa: mfaUsers.has(user.id),
+      userId: user.id,
+      linked: true,
+      hasLogin: loginIndex !== undefined,
+    };
+  });
 }
 
 function checkLogins(logins: ProviderLogin[], mode: 'legacy' | 'normalized', warnings: AuthWarning[]): void {
