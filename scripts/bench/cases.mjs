@@ -102,6 +102,18 @@ async function treeRows(img, { runs, work, tmp }) {
     debugfs: async () => (await fresh(), timed('debugfs', ['-R', `rdump / ${out}`, img.treeImg], { tmpDir: tmp })),
     cat: async () => (await gone(), timed('cp', ['-r', '--reflink=never', img.treeStage, out], { tmpDir: tmp })),
   }, gone);
+  log(`  export ${n} files -> dir: haos-rescue in-process (no node start)`);
+  const expIn = await compare(runs, {
+    hr: async () => {
+      await gone();
+      const { withSource } = await import(new URL('../../dist/actions/source.js', import.meta.url).href);
+      const { exportTree } = await import(new URL('../../dist/actions/export.js', import.meta.url).href);
+      const t0 = process.hrtime.bigint();
+      const r = await withSource(img.treeImg, {}, (s) => exportTree(s.volume, s.layout, { out, what: 'all' }));
+      expect('in-process export files', r.files, n);
+      return { ms: Number(process.hrtime.bigint() - t0) / 1e6, rssKb: null };
+    },
+  }, gone);
   log(`  export ${n} files -> .tar: haos-rescue export, GNU tar -cf of the staged copy`);
   const tarOut = join(work, 'export.tar');
   const tarGone = async () => rmSync(tarOut, { force: true });
@@ -117,6 +129,7 @@ async function treeRows(img, { runs, work, tmp }) {
   return [
     row('tree-read', `walk + read ${n} small files -> sink`, read),
     row('tree-export', `export ${n} small files -> folder (the command)`, exp),
+    row('tree-export-inproc', `export ${n} small files -> folder, in-process (no node start, warm after the first run; debugfs: rdump above)`, { hr: expIn.hr, debugfs: exp.debugfs }),
     row('tree-export-tar', `export ${n} small files -> .tar (the command; cat/cp column: GNU tar)`, tar),
     { id: 'start-up', work: 'start a process and exit (--version / -V)', unit: 'runs/s', amount: 1, hr: start.hr, debugfs: start.debugfs, cat: null },
   ];
