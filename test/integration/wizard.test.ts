@@ -1,13 +1,14 @@
 // The guided flow in a real terminal: tmux runs `haos-rescue` without arguments, this test reads the screen
 // and types like a person. A password reset on a sample image ends with e2fsck -fn clean and the new
-// password verifying; Ctrl-C at a question stops with exit 130 and the image byte-identical.
+// password verifying; Ctrl-C at a question stops with exit 130 and the image byte-identical; the other
+// steps (add an administrator, users, backup key, copy backups, export) run end to end.
 // Needs tmux (skipped with the reason otherwise; .ci/run installs it).
 
 import { createHash } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { USERS, readSampleImage } from '../../fixtures/index.js';
+import { BACKUPS, USERS, readSampleImage } from '../../fixtures/index.js';
 import { assertCardClean, cardPasswordIs } from '../helpers/card.js';
 import { tempDir } from '../helpers/images.js';
 import { Terminal, hasTmux } from '../helpers/terminal.js';
@@ -127,4 +128,54 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     keys('wrong', 'Enter');
     await waitFor('wrong', /EXIT=0/);
   }, 120_000);
+
+  it('the other steps: add an administrator, users, backup key, copy the backups, export the config', async () => {
+    const image = makeImage('steps.img');
+    const home = join(work, 'home-steps');
+    start('steps', home);
+    await openImage('steps', image);
+    // Keys typed before the next menu is drawn wait in the terminal's input until it reads them.
+    const menu = async (downs: number): Promise<void> => {
+      await waitFor('steps', /What do you want to do\?\s*\n.*❯ Reset/);
+      for (let i = 0; i < downs; i++) keys('steps', 'Down');
+      keys('steps', 'Enter');
+    };
+
+    await menu(1); // Add an administrator login
+    await waitFor('steps', /Login name for the new administrator/);
+    keys('steps', 'C-u');
+    type('steps', 'rescue');
+    await waitFor('steps', /New password for rescue/);
+    type('steps', 'admin pw 9');
+    await waitFor('steps', /Type it again/);
+    type('steps', 'admin pw 9');
+    const plan = await waitFor('steps', /Write it now\?/);
+    expect(plan).toMatch(/a new login rescue in \.storage\/auth_provider\.homeassistant/);
+    type('steps', 'y');
+    await waitFor('steps', /Done: login rescue added/, 60_000);
+
+    await menu(2); // Show the users
+    await waitFor('steps', /rescue\s+-\s+admin/);
+    await menu(5); // Show the backup encryption key
+    await waitFor('steps', /Backup encryption key: [0-9A-Z]{4}(-[0-9A-Z]{4}){6}/);
+    await menu(3); // Copy the backups
+    await waitFor('steps', /Copy them into which folder\?/);
+    keys('steps', 'Enter'); // the default, in HOME
+    await waitFor('steps', /3 backup\(s\) copied to/, 60_000);
+    await menu(4); // Export the configuration folder
+    await waitFor('steps', /Export the configuration as/);
+    keys('steps', 'Enter'); // a folder
+    await waitFor('steps', /Where\?/);
+    keys('steps', 'Enter'); // the default, in HOME
+    await waitFor('steps', /Exported \d+ files/, 60_000);
+    keys('steps', 'Up'); // wraps to Quit
+    keys('steps', 'Enter');
+    await waitFor('steps', /EXIT=0/);
+
+    assertCardClean(image);
+    expect(cardPasswordIs(image, 'rescue', 'admin pw 9')).toBe(true);
+    expect(readdirSync(join(home, 'haos-rescue-backups')).sort()).toEqual(BACKUPS.map((b) => b.file).sort());
+    const exported = readdirSync(home).find((n) => n.startsWith('home-assistant-config-'));
+    expect(exported && readdirSync(join(home, exported))).toContain('configuration.yaml');
+  }, 180_000);
 });
