@@ -61,6 +61,11 @@ export async function run(args: string[]): Promise<number> {
     return ExitCode.OK;
   } catch (raw) {
     if (isBrokenPipe(raw)) return ExitCode.OK;
+    if (raw instanceof Error && raw.name === 'ExitPromptError') {
+      // Ctrl-C at a question (which disk?): nothing had been done yet.
+      process.stderr.write('\nStopped: nothing was written.\n');
+      return ExitCode.INTERRUPTED;
+    }
     const err = withCommandInHint(raw instanceof AppError ? raw : toAppError(raw), args);
     process.stderr.write(`${errorLines(err, verbose || err.exitCode === ExitCode.INTERNAL)}\n`);
     return err.exitCode;

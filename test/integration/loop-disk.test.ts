@@ -12,6 +12,7 @@ import { HA_VERSION, SAMPLE, USERS, readSampleImage } from '../../fixtures/index
 import { cardPasswordIs } from '../helpers/card.js';
 import { cli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/images.js';
+import { Terminal, hasTmux } from '../helpers/terminal.js';
 
 const work = tempDir('loop-disk-');
 const image = join(work, 'haos.img');
@@ -125,4 +126,33 @@ describe.skipIf(skip !== null)(`a HAOS image on a loop device${skip ? ` (skipped
     expect(fsck.status, fsck.stdout.toString()).toBe(0);
     expect(cardPasswordIs(disk, USERS[0].username, 'loop device pw')).toBe(true);
   });
+
+  it('with two disks holding Home Assistant data: exit 64 naming both, or a question on a terminal', async () => {
+    const copy = join(work, 'second.img');
+    writeFileSync(copy, readSampleImage());
+    const second = sh('losetup', ['-f', '--show', copy]);
+    attached.push(second);
+    const r = cli(['info']);
+    expect(r.code, r.stderr).toBe(64);
+    expect(r.stderr).toMatch(/2 disks hold Home Assistant data/);
+    expect(r.stderr).toContain(disk);
+    expect(r.stderr).toContain(second);
+    if (hasTmux) {
+      const term = new Terminal();
+      try {
+        term.start('pick', work, join(work, 'home'), ['info']);
+        await term.waitFor('pick', /Several disks hold Home Assistant data\. Which one\?/);
+        term.keys('pick', 'Enter');
+        await term.waitFor('pick', /Source: +\/dev\/loop\d+[\s\S]*EXIT=0/);
+        term.start('cancel', work, join(work, 'home'), ['info']);
+        await term.waitFor('cancel', /Which one\?/);
+        term.keys('cancel', 'C-c');
+        const end = await term.waitFor('cancel', /EXIT=\d+/);
+        expect(end).toMatch(/Stopped: nothing was written[\s\S]*EXIT=130/);
+      } finally {
+        term.close();
+      }
+    }
+    sh('losetup', ['-d', attached.pop()!]);
+  }, 60_000);
 });
