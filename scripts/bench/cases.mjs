@@ -76,8 +76,8 @@ async function treeRows(img, { runs, work, tmp }) {
   const gone = async () => rmSync(out, { recursive: true, force: true });
   const fresh = async () => (await gone(), mkdirSync(out));
   const n = img.treeFiles;
-  const hrChild = async (args) => {
-    const r = await timedNode(READ_TREE, [img.treeImg, ...args], { tmpDir: tmp });
+  const hrChild = async () => {
+    const r = await timedNode(READ_TREE, [img.treeImg], { tmpDir: tmp });
     expect('haos-rescue files', r.report.files, n);
     return r;
   };
@@ -85,7 +85,7 @@ async function treeRows(img, { runs, work, tmp }) {
 
   log(`  walk + read ${n} files -> sink: haos-rescue (child), debugfs -f (cat each), find|cat`);
   const read = await compare(runs, {
-    hr: () => hrChild([]),
+    hr: () => hrChild(),
     // debugfs has no recursive cat: it is given every path and looks each one up instead of walking.
     debugfs: () => timed('debugfs', ['-f', img.treeCatCmds, img.treeImg], { tmpDir: tmp }),
     cat: () => timed('find', [img.treeStage, '-type', 'f', '-exec', 'cat', '{}', '+'], { tmpDir: tmp }),

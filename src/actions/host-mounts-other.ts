@@ -25,9 +25,9 @@ export function diskIdOf(source: string, platform: 'darwin' | 'win32'): string |
   return /^\\\\[.?]\\PhysicalDrive(\d+)$/i.exec(source)?.[1] ?? null;
 }
 
-function findDisk(disks: DiskInfo[], id: string, platform: 'darwin' | 'win32'): DiskInfo | null {
-  if (platform === 'darwin') return disks.find((d) => diskIdOf(d.path, 'darwin') === id) ?? null;
-  return disks.find((d) => diskIdOf(d.path, 'win32') === id) ?? null;
+/** The listed disk whose SOURCE path names whole disk `id` (as diskIdOf gives it). */
+export function findDisk(disks: DiskInfo[], id: string, platform: 'darwin' | 'win32'): DiskInfo | null {
+  return disks.find((d) => diskIdOf(d.path, platform) === id) ?? null;
 }
 
 function refuse(code: string, message: string, hint: string): RefusedError {

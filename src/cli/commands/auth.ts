@@ -2,14 +2,13 @@
 
 import type { Argv, CommandModule } from 'yargs';
 import { type AuthWriteResult, addUser, authList, resetPassword } from '../../actions/auth.js';
-import { withSource } from '../../actions/source.js';
 import type { WriteOptions } from '../../actions/write-files.js';
 import { UsageError } from '../../errors.js';
 import type { HaUser } from '../../ha/auth.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { askNewPassword, confirm, passwordFromStdin } from '../prompt.js';
 import { table } from '../render.js';
-import { type GlobalArgs, resolveSource, sourceOptions, withSourceArg } from './common.js';
+import { type GlobalArgs, resolveSource, sourceOptions, withArgsSource, withSourceArg } from './common.js';
 
 type WriteArgs = GlobalArgs & {
   source?: string;
@@ -33,7 +32,7 @@ const listCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: string; all
   describe: 'List the users and their logins, owner/admin, MFA',
   builder: (y) => withSourceArg(y).option('all', { type: 'boolean', describe: 'include system users (Supervisor, ...)' }) as never,
   handler: async (argv) => {
-    const list = await withSource(await resolveSource(argv), sourceOptions(argv), async (s) => {
+    const list = await withArgsSource(argv, async (s) => {
       for (const w of s.warnings) warn(w);
       return authList(s);
     });

@@ -5,18 +5,17 @@ import { readBackupKey } from '../../actions/backup-key.js';
 import { extractBackups } from '../../actions/backup-extract.js';
 import { type BackupEntry, listBackups } from '../../actions/backup-list.js';
 import { AppError } from '../../errors.js';
-import { withSource } from '../../actions/source.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { formatBytes, table } from '../render.js';
 import { terminalProgress } from '../progress.js';
-import { type GlobalArgs, resolveSource, withSourceArg, sourceOptions } from './common.js';
+import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
 
 const keyCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: string }> = {
   command: 'key [source]',
   describe: 'Print the encryption key of the automatic backups (Settings > System > Backups)',
   builder: (y) => withSourceArg(y) as never,
   handler: async (argv) => {
-    const key = await withSource(await resolveSource(argv), sourceOptions(argv), async (s) => {
+    const key = await withArgsSource(argv, async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
       return readBackupKey(s);
     });
@@ -67,7 +66,7 @@ const listCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: string }> =
   describe: 'List the backups on the card with their name, date, type, size and Home Assistant version',
   builder: (y) => withSourceArg(y) as never,
   handler: async (argv) => {
-    const list = await withSource(await resolveSource(argv), sourceOptions(argv), async (s) => {
+    const list = await withArgsSource(argv, async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
       return listBackups(s);
     });
@@ -88,7 +87,7 @@ const extractCommand: CommandModule<GlobalArgs, ExtractArgs> = {
       .option('force', { type: 'boolean', describe: 'replace files that already exist in --out' }) as never,
   handler: async (argv) => {
     const progress = process.stderr.isTTY === true && !argv.json ? terminalProgress('backups') : null;
-    const result = await withSource(await resolveSource(argv), sourceOptions(argv), async (s) => {
+    const result = await withArgsSource(argv, async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
       return extractBackups(s, {
         outDir: argv.out,

@@ -1,7 +1,7 @@
 // Options every command that reads a SOURCE shares (design.md §3), and how they map to SourceOptions.
 
 import type { Argv } from 'yargs';
-import type { SourceOptions } from '../../actions/source.js';
+import { type OpenedSource, type SourceOptions, withSource } from '../../actions/source.js';
 import { UsageError } from '../../errors.js';
 
 export interface GlobalArgs {
@@ -39,6 +39,11 @@ export async function resolveSource(argv: { source?: string | undefined; json?: 
     message: 'Several disks hold Home Assistant data. Which one?',
     choices: choice.disks.map((d) => ({ name: `${describeDisk(d)}: Home Assistant ${d.homeAssistant!.version ?? '?'}`, value: d.path })),
   }, { output: process.stderr });
+}
+
+/** Opens the SOURCE the arguments name (or the one found automatically) with the global options. */
+export async function withArgsSource<T>(argv: GlobalArgs & { source?: string | undefined }, fn: (s: OpenedSource) => Promise<T>): Promise<T> {
+  return withSource(await resolveSource(argv), sourceOptions(argv), fn);
 }
 
 export function sourceOptions(argv: GlobalArgs): SourceOptions {

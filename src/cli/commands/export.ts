@@ -3,12 +3,11 @@
 
 import type { CommandModule } from 'yargs';
 import { type ExportResult, type ExportWhat, exportTree } from '../../actions/export.js';
-import { withSource } from '../../actions/source.js';
 import { CorruptError } from '../../errors.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { formatBytes } from '../render.js';
 import { terminalProgress } from '../progress.js';
-import { type GlobalArgs, resolveSource, sourceOptions, withSourceArg } from './common.js';
+import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
 
 type ExportArgs = GlobalArgs & { source?: string; out: string; what: ExportWhat; excludeDb?: boolean; force?: boolean };
 
@@ -48,7 +47,7 @@ export const exportCommand: CommandModule<GlobalArgs, ExportArgs> = {
       .option('force', { type: 'boolean', describe: 'write into a non-empty folder / replace an existing archive' }) as never,
   handler: async (argv) => {
     const progress = !argv.json && process.stderr.isTTY === true ? terminalProgress() : null;
-    const result = await withSource(await resolveSource(argv), sourceOptions(argv), async (s) => {
+    const result = await withArgsSource(argv, async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
       if (progress) process.stderr.write('Counting files...\r');
       return exportTree(s.volume, s.layout, {

@@ -2,10 +2,9 @@
 
 import type { CommandModule } from 'yargs';
 import { type InfoResult, info } from '../../actions/info.js';
-import { withSource } from '../../actions/source.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { formatBytes, table } from '../render.js';
-import { type GlobalArgs, resolveSource, sourceOptions, withSourceArg } from './common.js';
+import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
 
 function journalLine(d: InfoResult['data']): string {
   const j = d.journal!;
@@ -51,7 +50,7 @@ export const infoCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: stri
   describe: 'Show the disk layout, the data filesystem and the Home Assistant it holds',
   builder: (y) => withSourceArg(y),
   handler: async (argv) => {
-    const result = await withSource(await resolveSource(argv), sourceOptions(argv), (s) => info(s));
+    const result = await withArgsSource(argv, (s) => info(s));
     if (argv.json) {
       await printJson(result);
       return;

@@ -3,10 +3,10 @@
 import { statSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { type ListEntry, listDir } from '../../actions/list-dir.js';
-import { dataPath, withSource } from '../../actions/source.js';
+import { dataPath } from '../../actions/source.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { modeString, table } from '../render.js';
-import { type GlobalArgs, resolveSource, sourceOptions, withSourceArg } from './common.js';
+import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
 
 type LsArgs = GlobalArgs & { source?: string; path?: string; long?: boolean };
 
@@ -49,7 +49,7 @@ export const lsCommand: CommandModule<GlobalArgs, LsArgs> = {
   handler: async (argv) => {
     const given = sourceAndPath(argv.source, argv.path);
     const path = dataPath(given.path ?? '/');
-    const entries = await withSource(await resolveSource({ source: given.source, json: argv.json }), sourceOptions(argv), async (s) => {
+    const entries = await withArgsSource({ ...argv, source: given.source }, async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
       return listDir(s.volume, path);
     });
