@@ -11,8 +11,10 @@ import { chmodSync, chownSync, closeSync, fchmodSync, fchownSync, ftruncateSync,
 import { resolve, sep } from 'node:path';
 import { AppError, UsageError } from '../errors.js';
 import type { Inode, Timestamp } from '../ext4/inode.js';
+import type { BatchRead } from '../ext4/file-batch.js';
 import { CHUNK_BYTES } from '../ext4/file-data.js';
 import type { ExportContext } from './export.js';
+import { SmallFiles, batchable } from './export-batch.js';
 import { NAME_MAX, fitName, safeComponent } from './export-names.js';
 import { type OutputRules, describeRules, isUnsupported, probeOutput } from './export-output.js';
 
@@ -76,6 +78,13 @@ function needsChmod(c: Creation, mode: number): boolean {
   return (mode & ~0o777) !== 0 || (mode & c.umask) !== 0;
 }
 
+interface Pending {
+  path: Buffer;
+  out: Buffer;
+  inode: Inode;
+  underBase: boolean;
+}
+
 interface FolderRun {
   ctx: ExportContext;
   /** Names follow Windows' rules (on Windows, or on a file system that needs them, such as exFAT). */
@@ -113,24 +122,19 @@ export async function exportToFolder(ctx: ExportContext): Promise<void> {
     firstCopy: new Map(),
     dirs: [{ out: baseBuf, inode: ctx.root }],
   };
+  const small = new SmallFiles<Pending>(ctx, (p, bytes) => writeEntry(run, p.path, p.out, p.inode, p.underBase, bytes));
   for await (const { path, inode } of ctx.entries()) {
     const placed = place(run, path);
     if (placed === null) continue;
     const { out, underBase } = placed;
-    try {
-      if (inode.kind === 'dir') writeDir(run, path, out, inode, underBase);
-      else {
-        if (options.force) removeExisting(out);
-        if (inode.kind === 'symlink') await writeSymlink(run, path, out, inode);
-        else if (inode.kind !== 'file') result.special.push(ctx.show(path));
-        else await writeFile(run, path, out, inode, underBase);
-      }
-    } catch (err) {
-      // A path longer than this computer allows (PATH_MAX) is one entry's problem, not the export's.
-      if ((err as NodeJS.ErrnoException).code !== 'ENAMETOOLONG') throw err;
-      ctx.skip(path, 'its path is longer than this computer allows');
+    if (batchable(inode)) {
+      await small.add({ path, out, inode, underBase });
+      continue;
     }
+    await small.flush();
+    await writeEntry(run, path, out, inode, underBase);
   }
+  await small.flush();
   if (run.creation.setOwners) lchownSync(baseBuf, ctx.root.uid, ctx.root.gid);
   // Folders last, deepest first: writing their entries changed their times, and a read-only folder mode
   // would have stopped those writes.
@@ -140,6 +144,25 @@ export async function exportToFolder(ctx: ExportContext): Promise<void> {
     keepMetadata(run, 'folder times', () => utimesSync(out, time(inode.atime), time(inode.mtime)));
   }
   for (const what of run.lostMetadata) result.notes.push(`this folder's file system did not keep all ${what}`);
+}
+
+/** One entry; a small file comes with its bytes (or its read error) from SmallFiles. */
+async function writeEntry(run: FolderRun, path: Buffer, out: Buffer, inode: Inode, underBase: boolean, data?: BatchRead): Promise<void> {
+  const { ctx } = run;
+  const { options } = ctx;
+  try {
+    if (inode.kind === 'dir') writeDir(run, path, out, inode, underBase);
+    else {
+      if (options.force) removeExisting(out);
+      if (inode.kind === 'symlink') await writeSymlink(run, path, out, inode);
+      else if (inode.kind !== 'file') ctx.result.special.push(ctx.show(path));
+      else await writeFile(run, path, out, inode, underBase, data);
+    }
+  } catch (err) {
+    // A path longer than this computer allows (PATH_MAX) is one entry's problem, not the export's.
+    if ((err as NodeJS.ErrnoException).code !== 'ENAMETOOLONG') throw err;
+    ctx.skip(path, 'its path is longer than this computer allows');
+  }
 }
 
 /** Sets permissions or times; a file system that cannot store them (exFAT, FAT) is noted, not fatal. */
@@ -224,7 +247,7 @@ async function writeSymlink(run: FolderRun, path: Buffer, out: Buffer, inode: In
   run.ctx.result.symlinks++;
 }
 
-async function writeFile(run: FolderRun, path: Buffer, out: Buffer, inode: Inode, underBase: boolean): Promise<void> {
+async function writeFile(run: FolderRun, path: Buffer, out: Buffer, inode: Inode, underBase: boolean, data?: BatchRead): Promise<void> {
   const { ctx } = run;
   if (inode.linksCount > 1 && run.rules.hardLinks) {
     const first = run.firstCopy.get(inode.ino);
@@ -234,11 +257,16 @@ async function writeFile(run: FolderRun, path: Buffer, out: Buffer, inode: Inode
       return;
     }
   }
+  if (data instanceof AppError) {
+    ctx.skip(path, data);
+    return;
+  }
   const mode = inode.mode & 0o7777;
   const fd = openSync(out, 'wx', mode & 0o777);
   let ok = false;
   try {
-    await copyBytes(ctx, inode, fd);
+    if (data === undefined) await copyBytes(ctx, inode, fd);
+    else writeAll(ctx, fd, data);
     if (needsChown(run.creation, inode, underBase)) fchownSync(fd, inode.uid, inode.gid);
     // After chown, which clears set-user-ID and set-group-ID bits.
     if (needsChmod(run.creation, mode)) keepMetadata(run, 'file permissions', () => fchmodSync(fd, mode));
@@ -255,6 +283,12 @@ async function writeFile(run: FolderRun, path: Buffer, out: Buffer, inode: Inode
   ctx.result.files++;
   ctx.progress();
   if (inode.linksCount > 1) run.firstCopy.set(inode.ino, out);
+}
+
+function writeAll(ctx: ExportContext, fd: number, data: Buffer): void {
+  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, done);
+  ctx.result.bytes += data.length;
+  ctx.progress();
 }
 
 /** The file's bytes into fd: a small file in one read and one write, a large one piece by piece. */

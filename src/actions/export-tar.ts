@@ -13,8 +13,10 @@ import { type Header, type Pack, pack as tarPack } from 'tar-stream';
 type Headers = Partial<Header> & Pick<Header, 'name'>;
 type Sink = ReturnType<Pack['entry']>;
 import { AppError, UsageError } from '../errors.js';
+import type { BatchRead } from '../ext4/file-batch.js';
 import type { Inode } from '../ext4/inode.js';
 import { type ExportContext, LARGE_FILE } from './export.js';
+import { type BatchEntry, SmallFiles, batchable } from './export-batch.js';
 import { archiveComponent } from './export-names.js';
 
 function header(name: string, inode: Inode, extra: Partial<Headers>): Headers {
@@ -91,6 +93,8 @@ async function writeEntries(ctx: ExportContext, pack: Pack): Promise<void> {
   const names = new Map<string, string>([['', root]]);
   const firstName = new Map<number, string>();
   const damaged = new Set<number>();
+  // Small files come back from the batch in disk order; the bytes are copied because the pack keeps them.
+  const small = new SmallFiles<BatchEntry & { name: string }>(ctx, (e, bytes) => addSmallFile(ctx, pack, e.path, e.name, e.inode, bytes), true);
   for await (const entry of ctx.entries()) {
     const { path, inode } = entry;
     const slash = path.lastIndexOf(0x2f);
@@ -103,6 +107,11 @@ async function writeEntries(ctx: ExportContext, pack: Pack): Promise<void> {
     const comp = archiveComponent(path.subarray(slash + 1));
     const name = `${parent}/${comp.name}`;
     if (comp.renamed) result.renamed.push({ path: ctx.show(path), as: name, reason: comp.renamed });
+    if (batchable(inode)) {
+      await small.add({ path, name, inode });
+      continue;
+    }
+    await small.flush();
     switch (inode.kind) {
       case 'dir':
         names.set(path.toString('latin1'), name);
@@ -125,6 +134,18 @@ async function writeEntries(ctx: ExportContext, pack: Pack): Promise<void> {
         break;
     }
   }
+  await small.flush();
+}
+
+async function addSmallFile(ctx: ExportContext, pack: Pack, path: Buffer, name: string, inode: Inode, bytes: BatchRead): Promise<void> {
+  if (bytes instanceof AppError) {
+    ctx.skip(path, bytes);
+    return;
+  }
+  await addBuffered(pack, header(name, inode, { type: 'file', size: bytes.length }), Buffer.from(bytes));
+  ctx.result.bytes += bytes.length;
+  ctx.result.files++;
+  ctx.progress();
 }
 
 /** Hard-linked files already in the archive (by inode), and those whose bytes could not all be read. */

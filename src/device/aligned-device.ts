@@ -33,12 +33,12 @@ class AlignedDevice implements BlockDevice {
     this.writable = inner.writable;
   }
 
-  async read(byteOffset: number, length: number): Promise<Buffer> {
+  async read(byteOffset: number, length: number, into?: Buffer): Promise<Buffer> {
     checkRange(this, 'read', byteOffset, length);
     if (length === 0) return Buffer.alloc(0);
     const start = this.floor(byteOffset);
     const end = this.ceil(byteOffset + length);
-    if (start === byteOffset && end === byteOffset + length) return this.inner.read(byteOffset, length);
+    if (start === byteOffset && end === byteOffset + length) return this.inner.read(byteOffset, length, into);
     const wide = await this.inner.read(start, end - start);
     return wide.subarray(byteOffset - start, byteOffset - start + length);
   }

@@ -15,8 +15,11 @@ export interface BlockDevice {
    * Reads exactly `length` bytes at `byteOffset`. Throws IoError (code READ_BEYOND_END) when the range
    * leaves the device, and IoError (code SHORT_READ / READ_FAILED) when the medium delivers fewer bytes or
    * fails. Never returns stale or padded bytes. The returned Buffer is owned by the caller.
+   *
+   * `into`, when given and at least `length` bytes long, is a buffer the device may read into instead of
+   * allocating one (the result is then a view of it). A device may ignore it: callers use the result.
    */
-  read(byteOffset: number, length: number): Promise<Buffer>;
+  read(byteOffset: number, length: number, into?: Buffer): Promise<Buffer>;
 
   /** Writes all of `data` at `byteOffset`. Throws RefusedError (code READ_ONLY) on a read-only device. */
   write(byteOffset: number, data: Uint8Array): Promise<void>;

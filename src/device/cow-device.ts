@@ -60,7 +60,7 @@ export class CowDevice implements BlockDevice {
     this.description = options.description ?? `${inner.description} (with in-memory changes)`;
   }
 
-  async read(byteOffset: number, length: number): Promise<Buffer> {
+  async read(byteOffset: number, length: number, into?: Buffer): Promise<Buffer> {
     assertOpen(this.closed, this.description);
     checkRange(this, 'read', byteOffset, length);
     const end = byteOffset + length;
@@ -71,7 +71,7 @@ export class CowDevice implements BlockDevice {
       this.copyFromChunks(result, 0, byteOffset, end);
       return result;
     }
-    const result = await this.inner.read(byteOffset, length);
+    const result = await this.inner.read(byteOffset, length, into);
     // Patch after the read completes, so writes made while it was in flight are seen too.
     this.patch(result, byteOffset, end);
     return result;

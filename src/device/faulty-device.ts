@@ -51,7 +51,7 @@ class Faulty implements FaultyDevice {
     this.writable = inner.writable;
   }
 
-  async read(byteOffset: number, length: number): Promise<Buffer> {
+  async read(byteOffset: number, length: number, into?: Buffer): Promise<Buffer> {
     checkRange(this, 'read', byteOffset, length);
     const end = byteOffset + length;
     const bad = (this.options.failReadsIn ?? []).find((r) => byteOffset < r.byteOffset + r.length && r.byteOffset < end);
@@ -68,7 +68,7 @@ class Faulty implements FaultyDevice {
         details: { byteOffset, length, bytesRead, injected: true },
       });
     }
-    const data = await this.inner.read(byteOffset, length);
+    const data = await this.inner.read(byteOffset, length, into);
     for (const { byteOffset: at, mask } of this.options.flipBits ?? []) {
       if (at >= byteOffset && at < end) data[at - byteOffset]! ^= mask;
     }

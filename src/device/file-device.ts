@@ -131,12 +131,12 @@ class FileDevice implements BlockDevice {
     readonly writable: boolean,
   ) {}
 
-  async read(byteOffset: number, length: number): Promise<Buffer> {
+  async read(byteOffset: number, length: number, into?: Buffer): Promise<Buffer> {
     assertOpen(this.closed, this.description);
     checkRange(this, 'read', byteOffset, length);
     // Small reads come from Node's buffer pool (allocUnsafeSlow costs more than the read itself); callers
     // must use byteOffset when they look at .buffer, which every Uint8Array consumer does anyway.
-    const buffer = Buffer.allocUnsafe(length);
+    const buffer = into !== undefined && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
       const want = Math.min(length - done, MAX_IO_CHUNK);

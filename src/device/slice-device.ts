@@ -58,11 +58,11 @@ class Slice implements SliceDevice {
     this.truncated = this.availableBytes < sizeBytes;
   }
 
-  async read(byteOffset: number, length: number): Promise<Buffer> {
+  async read(byteOffset: number, length: number, into?: Buffer): Promise<Buffer> {
     assertOpen(this.closed, this.description);
     checkRange(this, 'read', byteOffset, length);
     this.checkAvailable('read', byteOffset, length);
-    return this.inner.read(this.byteOffset + byteOffset, length);
+    return this.inner.read(this.byteOffset + byteOffset, length, into);
   }
 
   async write(byteOffset: number, data: Uint8Array): Promise<void> {

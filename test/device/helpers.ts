@@ -63,9 +63,9 @@ export function countingDevice(inner: BlockDevice): BlockDevice & { reads: Array
     sectorSize: inner.sectorSize,
     description: inner.description,
     writable: inner.writable,
-    read: (offset: number, length: number) => {
+    read: (offset: number, length: number, into?: Buffer) => {
       device.reads.push([offset, length]);
-      return inner.read(offset, length);
+      return inner.read(offset, length, into);
     },
     write: (offset: number, data: Uint8Array) => {
       device.writes += 1;

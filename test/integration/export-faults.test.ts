@@ -113,6 +113,16 @@ describe('export with a bad sector in one file', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it.each(FORMATS)('%s: a small file among 300 neighbours read together: only it is skipped', async (format) => {
+    const victim = '/many/entry-with-a-longish-name-150';
+    const { result, tree, dir, renames } = await exportIn(format, [badSectorInFile(victim, 0, 0)]);
+    expect(result.skipped).toEqual([{ path: victim, reason: expect.stringMatching(EIO) }]);
+    const cmp = compareExport(image, reference, tree, { missing: new Set([victim.slice(1)]), renames });
+    expect(cmp.mismatches).toEqual([]);
+    expect(tree.has('many/entry-with-a-longish-name-149') && tree.has('many/entry-with-a-longish-name-151')).toBe(true);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it.each(FORMATS)('%s: a hard-linked file is skipped under both names', async (format) => {
     const { result, tree, dir, renames } = await exportIn(format, [badSectorInFile('/file-4096', 0)]);
     expect(result.skipped.map((s) => s.path)).toEqual(['/file-4096', '/hardlink-4096']);
