@@ -90,6 +90,8 @@ async function main() {
   const rows = await runAll(img, { runs: opts.runs, work, tmp });
   const { journalRows } = await import('./bench/journal.mjs');
   rows.push(...(await journalRows({ runs: opts.runs, work, tmp, journalMiB: opts.quick ? 32 : 128 })));
+  const { cardRows } = await import('./bench/card.mjs');
+  rows.push(...(await cardRows(img, { runs: opts.runs, work, tmp })));
   log(`  done in ${((Date.now() - t) / 1000).toFixed(1)} s`);
 
   const machine = machineInfo();
