@@ -6,6 +6,7 @@ import { hideBin } from 'yargs/helpers';
 import { deferInterrupt, inCriticalSection } from '../actions/critical.js';
 import { permissionHint } from '../device/map-os-error.js';
 import { AppError, ExitCode, UsageError, toAppError } from '../errors.js';
+import { shellWord } from '../shell-word.js';
 import { authCommand } from './commands/auth.js';
 import { backupCommand } from './commands/backup.js';
 import { catCommand } from './commands/cat.js';
@@ -75,8 +76,7 @@ export async function run(args: string[]): Promise<number> {
 /** A missing-rights error names the exact command to run again (with sudo, or as administrator). */
 function withCommandInHint(err: AppError, args: string[]): AppError {
   if (err.code !== 'NO_PERMISSION') return err;
-  const quoted = args.map((a) => (/^[\w@%+=:,./\\-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`));
-  const hint = permissionHint(process.platform, ['haos-rescue', ...quoted].join(' '));
+  const hint = permissionHint(process.platform, ['haos-rescue', ...args.map(shellWord)].join(' '));
   return new AppError(err.code, err.exitCode, err.message, { hint, details: err.details, cause: err.cause });
 }
 

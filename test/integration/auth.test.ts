@@ -122,6 +122,29 @@ describe('refusals, dry runs and a dirty journal', () => {
     expect(added).toEqual(expect.objectContaining({ username: 'rescue-admin', name: null }));
   });
 
+  it('auth add when the login file has no room left in its block: exit 77, the hint names auth reset, nothing written', () => {
+    const full = join(work, 'stage-full');
+    cpSync(stage, full, { recursive: true });
+    const file = join(full, PROVIDER);
+    const doc = JSON.parse(readFileSync(file, 'utf8')) as { data: { users: Array<{ username: string; password: string }> } };
+    doc.data.users.push({ username: '', password: doc.data.users[0]!.password });
+    // A real login whose name fills the file's one 4 KiB block to 40 bytes short of its end.
+    doc.data.users.at(-1)!.username = 'f'.repeat(4096 - 40 - JSON.stringify(doc, null, 2).length);
+    writeFileSync(file, JSON.stringify(doc, null, 2));
+    expect(readFileSync(file).length).toBe(4056);
+    const img = join(work, 'full.img');
+    mkfs(img, full, { sizeMiB: 32, blockSize: 4096 });
+    const before = sha(img);
+    const r = cli(['auth', 'add', img, '-u', 'rescue-admin', '--password', 'letmein']);
+    expect(r.code).toBe(77);
+    expect(r.stderr).toMatch(/^error: \.storage\/auth_provider\.homeassistant has no room left on the card for one more login/m);
+    expect(r.stderr).toContain(`hint: nothing was written; give an existing user a new password instead: haos-rescue auth reset ${img} --username NAME`);
+    expect(sha(img)).toBe(before);
+    // The way the hint points to works on the same card.
+    expect(cli(['auth', 'reset', img, '-u', 'vm-user', '--password', 'letmein']).code).toBe(0);
+    fsckClean(img);
+  });
+
   it('a dirty journal: refused without consent (exit 77, nothing written), replayed onto the card with --yes', () => {
     const dirty = makeDirty(join(work, 'dirty'));
     const img = join(work, 'dirty', 'dirty.img');
