@@ -1,7 +1,7 @@
 // Adapts an Ext4Volume to the ReadOnlyFs interface the Home Assistant layer reads through.
 
 import { AppError } from '../errors.js';
-import { isDotOrDotDot } from '../ext4/dir.js';
+import { FileType, isDotOrDotDot } from '../ext4/dir.js';
 import { displayName } from '../ext4/path.js';
 import type { Ext4Volume } from '../ext4/volume.js';
 import type { ReadOnlyFs } from '../ha/fs.js';
@@ -22,8 +22,15 @@ export function volumeFs(vol: Ext4Volume): ReadOnlyFs {
       const out = [];
       for (const e of await vol.readDir(inode)) {
         if (isDotOrDotDot(e.name)) continue;
-        const child = await vol.readInode(e.ino);
-        out.push({ name: displayName(e.name), kind: child.kind, sizeBytes: child.sizeBytes });
+        try {
+          const child = await vol.readInode(e.ino);
+          out.push({ name: displayName(e.name), kind: child.kind, sizeBytes: child.sizeBytes });
+        } catch (err) {
+          // One damaged inode is that entry's problem: it keeps the kind its folder entry records, so a
+          // damaged backup is still listed (with the reason, when it is read) beside the others.
+          if (!(err instanceof AppError)) throw err;
+          out.push({ name: displayName(e.name), kind: e.fileType === FileType.REG ? 'file' : 'unknown', sizeBytes: 0 });
+        }
       }
       return out;
     },

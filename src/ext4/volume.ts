@@ -12,8 +12,9 @@ import { Incompat } from './features.js';
 import { type FileLayout, readFileBytes, readFileRange } from './file-data.js';
 import { GroupDescTable } from './group-desc.js';
 import { type Inode, InodeFlags, inlineDataTail, isFastSymlink, parseInode } from './inode.js';
+import { inodeChecksumValid } from './inode-csum.js';
 import { splitPath, unescapeComponent } from './path.js';
-import { type Superblock, type SuperblockLocation, checkSupported, readSuperblock } from './superblock.js';
+import { type Superblock, type SuperblockLocation, checkSupported, hasMetadataCsum, readSuperblock } from './superblock.js';
 
 export const ROOT_INO = 2;
 const MAX_SYMLINK_HOPS = 40;
@@ -106,7 +107,16 @@ export class Ext4Volume {
       chunk = await this.readMetaBlock(gd.inodeTable + tableBlock);
       offset = byteInTable % blockSize;
     }
-    const inode = parseInode(chunk.subarray(offset, offset + inodeSize), ino, inodeSize);
+    const raw = chunk.subarray(offset, offset + inodeSize);
+    // As the kernel's ext4_iget and debugfs: an inode whose checksum does not match is not trusted (a
+    // flipped bit in i_size_high alone would make a 10 KB file 4 GiB of zeros).
+    if (hasMetadataCsum(this.sb) && !inodeChecksumValid(this.sb, ino, raw)) {
+      throw new CorruptError('BAD_INODE_CHECKSUM', `inode ${ino} is damaged: its checksum does not match its contents`, {
+        hint: 'the kernel and debugfs refuse it too; e2fsck on a copy of the card can often repair it',
+        details: { ino },
+      });
+    }
+    const inode = parseInode(raw, ino, inodeSize);
     this.inodeCache.set(ino, inode);
     return inode;
   }

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryDevice } from '../../src/device/memory-device.js';
 import { AppError, ExitCode, UnsupportedError } from '../../src/errors.js';
 import { crc32cUpdate } from '../../src/ext4/checksum.js';
+import { setInodeChecksum } from '../../src/ext4/inode-csum.js';
 import { Ext4Volume } from '../../src/ext4/volume.js';
 import { walk } from '../../src/ext4/walk.js';
 import { mkfs, prng, tempDir } from '../helpers/images.js';
@@ -112,6 +113,13 @@ describe.each(VARIANTS)('patched image, $name', (variant) => {
     const at = img.inodes[path]!.byteOffset;
     return bytes.subarray(at, at + img.geo.inodeSize);
   };
+  /**
+   * Recomputes the checksum of the patched inode of `path`: the parser's own checks are what these tests
+   * are about (a crafted image has valid checksums; so does a filesystem without metadata_csum).
+   */
+  const fixChecksum = async (bytes: Buffer, path: string): Promise<void> => {
+    setInodeChecksum((await open(img.bytes)).sb, img.inodes[path]!.ino, inodeView(bytes, path));
+  };
   const dirBlockView = (bytes: Buffer, dir: string): Buffer => {
     const at = img.dirBlocks[dir]![0]! * img.geo.blockSize;
     return bytes.subarray(at, at + img.geo.blockSize);
@@ -142,6 +150,7 @@ describe.each(VARIANTS)('patched image, $name', (variant) => {
     const inode = inodeView(bytes, '/victim.bin');
     expect(inode.readUInt16LE(40)).toBe(0xf30a); // eh_magic at the start of i_block
     inode.writeUInt16LE(0xf30b, 40);
+    await fixChecksum(bytes, '/victim.bin');
     const vol = await open(bytes);
     const victim = await vol.lookup('/victim.bin');
     const err = await appErrorOf(vol.readFile(victim));
@@ -206,6 +215,7 @@ describe.each(VARIANTS)('patched image, $name', (variant) => {
     const inode = inodeView(bytes, '/huge.bin');
     inode.writeUInt32LE(0, 4); // i_size_lo
     inode.writeUInt32LE(2 ** 40 / 2 ** 32, 108); // i_size_high
+    await fixChecksum(bytes, '/huge.bin');
     const vol = await open(bytes);
     const huge = await vol.lookup('/huge.bin');
     expect(huge.sizeBytes).toBe(2 ** 40);
@@ -218,11 +228,25 @@ describe.each(VARIANTS)('patched image, $name', (variant) => {
     await expectIntact(vol, ['/huge.bin']);
   });
 
+  it('a patched inode whose checksum was not updated: BAD_INODE_CHECKSUM for that file only, as the kernel', async () => {
+    const bytes = copy();
+    const inode = inodeView(bytes, '/huge.bin');
+    inode.writeUInt32LE(1, 108); // i_size_high: 4 GiB more than the file holds
+    const vol = await open(bytes);
+    const err = await appErrorOf(vol.lookup('/huge.bin'));
+    expect(err).toMatchObject({ code: 'BAD_INODE_CHECKSUM', exitCode: ExitCode.CORRUPT, details: { ino: img.inodes['/huge.bin']!.ino } });
+    const { paths, errors } = await walkAll(vol);
+    expect(errors).toEqual([['huge.bin', 'BAD_INODE_CHECKSUM']]);
+    expect(paths).toEqual(ALL_PATHS.filter((p) => p !== 'huge.bin'));
+    await expectIntact(vol, ['/huge.bin']);
+  });
+
   it('a symlink claiming 5000 bytes: BAD_SYMLINK for that link only', async () => {
     const bytes = copy();
     const inode = inodeView(bytes, '/slow-link');
     expect(inode.readUInt32LE(4)).toBe(LINKS['/slow-link']!.length);
     inode.writeUInt32LE(5000, 4);
+    await fixChecksum(bytes, '/slow-link');
     const vol = await open(bytes);
     const link = await vol.lookup('/slow-link');
     expect(await appErrorOf(vol.readLink(link))).toMatchObject({ code: 'BAD_SYMLINK', exitCode: ExitCode.CORRUPT });
@@ -234,6 +258,7 @@ describe.each(VARIANTS)('patched image, $name', (variant) => {
   it('an impossible i_extra_isize on one inode: BAD_EXTRA_ISIZE for that file only', async () => {
     const bytes = copy();
     inodeView(bytes, '/data.bin').writeUInt16LE(6, 128); // i_extra_isize, not a multiple of 4
+    await fixChecksum(bytes, '/data.bin');
     const vol = await open(bytes);
     expect(await appErrorOf(vol.lookup('/data.bin'))).toMatchObject({ code: 'BAD_EXTRA_ISIZE', details: { extraIsize: 6 } });
     await expectIntact(vol, ['/data.bin']);
@@ -243,6 +268,7 @@ describe.each(VARIANTS)('patched image, $name', (variant) => {
     const bytes = copy();
     const inode = inodeView(bytes, '/secret.txt');
     inode.writeUInt32LE(inode.readUInt32LE(32) | 0x800, 32); // i_flags |= EXT4_ENCRYPT_FL
+    await fixChecksum(bytes, '/secret.txt');
     const vol = await open(bytes);
     const err = await appErrorOf(vol.readFile(await vol.lookup('/secret.txt')));
     expect(err).toBeInstanceOf(UnsupportedError);
