@@ -6,6 +6,7 @@
 
 import { FieldReader } from '../bytes.js';
 import { CorruptError } from '../errors.js';
+import { crc32cUpdate } from './checksum.js';
 
 export interface Extent {
   /** First logical block of the file covered by this run. */
@@ -51,6 +52,8 @@ export interface ExtentContext {
   blockSize: number;
   blocksCount: number;
   readBlock(blockNumber: number): Promise<Uint8Array>;
+  /** The inode's checksum seed (inodeCsumSeed) under metadata_csum: tree blocks are then verified. */
+  csumSeed?: number | null;
 }
 
 /** Flattens the extent tree rooted in `root` (i_block) into runs sorted by logical block. */
@@ -79,6 +82,7 @@ async function walkNode(node: Uint8Array, ctx: ExtentContext, expectedDepth: num
       const leaf = r.u16(at + 8) * 0x100000000 + r.u32(at + 4);
       checkPhysical(ctx, leaf, 1, 'index');
       const child = await ctx.readBlock(leaf);
+      verifyTail(child, ctx, leaf);
       const before = out.length;
       await walkNode(child, ctx, h.depth - 1, out, state);
       const first = out[before];
@@ -86,6 +90,24 @@ async function walkNode(node: Uint8Array, ctx: ExtentContext, expectedDepth: num
         throw new CorruptError('BAD_EXTENT_ORDER', `corrupt extent tree in inode ${ctx.ino}: child starts at ${first.logical}, before its index key ${r.u32(at)}`);
       }
     }
+  }
+}
+
+/**
+ * A tree block ends, after eh_max entries, in a 4-byte crc32c of everything before it (kernel
+ * ext4_extent_block_csum_verify). A block that fails it is refused, as the kernel refuses it (EFSBADCRC).
+ */
+function verifyTail(block: Uint8Array, ctx: ExtentContext, blockNumber: number): void {
+  if (ctx.csumSeed === undefined || ctx.csumSeed === null) return;
+  const max = block.length >= 6 ? block[4]! | (block[5]! << 8) : 0;
+  const tail = 12 + 12 * max;
+  if (tail + 4 > block.length) return; // parseHeader reports the impossible eh_max
+  const stored = (block[tail]! | (block[tail + 1]! << 8) | (block[tail + 2]! << 16) | (block[tail + 3]! << 24)) >>> 0;
+  if ((crc32cUpdate(ctx.csumSeed, block, 0, tail) >>> 0) !== stored) {
+    throw new CorruptError('BAD_EXTENT_CHECKSUM', `corrupt extent tree in inode ${ctx.ino}: block ${blockNumber} fails its checksum`, {
+      hint: 'the kernel and debugfs refuse it too; e2fsck on a copy of the card can often repair it',
+      details: { ino: ctx.ino, block: blockNumber },
+    });
   }
 }
 

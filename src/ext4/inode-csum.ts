@@ -23,6 +23,14 @@ function hasCsumHi(raw: Uint8Array, inodeSize: number): boolean {
   return inodeSize > 128 && 128 + (raw[128]! | (raw[129]! << 8)) >= CSUM_HI + 2;
 }
 
+/**
+ * The per-inode seed of the checksums of the inode's own blocks (extent tree blocks, directory blocks):
+ * crc32c over the inode number and generation, from the filesystem seed (kernel ei->i_csum_seed).
+ */
+export function inodeCsumSeed(sb: Superblock, ino: number, generation: number): number {
+  return crc32cUpdate(crc32cUpdate(fsCsumSeed(sb), le32(ino)), le32(generation >>> 0)) >>> 0;
+}
+
 export function inodeChecksum(sb: Superblock, ino: number, raw: Uint8Array): number {
   const size = sb.inodeSize;
   const generation = (raw[100]! | (raw[101]! << 8) | (raw[102]! << 16) | (raw[103]! << 24)) >>> 0;
@@ -54,11 +62,14 @@ export function setInodeChecksum(sb: Superblock, ino: number, raw: Uint8Array): 
   }
 }
 
-/** Whether the stored checksum matches (true when the inode has no high half and the low half matches). */
+/**
+ * Whether the stored checksum matches (only the low half when the inode has no high half). An inode whose
+ * first 128 bytes are all zero counts as matching, as libext2fs counts it (ext2fs_inode_csum_verify): it is
+ * an unused inode, not a damaged one, and what reads it sees mode 0.
+ */
 export function inodeChecksumValid(sb: Superblock, ino: number, raw: Uint8Array): boolean {
   const c = inodeChecksum(sb, ino, raw);
   const lo = raw[CSUM_LO]! | (raw[CSUM_LO + 1]! << 8);
-  if (lo !== (c & 0xffff)) return false;
-  if (!hasCsumHi(raw, sb.inodeSize)) return true;
-  return (raw[CSUM_HI]! | (raw[CSUM_HI + 1]! << 8)) === c >>> 16;
+  const matches = lo === (c & 0xffff) && (!hasCsumHi(raw, sb.inodeSize) || (raw[CSUM_HI]! | (raw[CSUM_HI + 1]! << 8)) === c >>> 16);
+  return matches || raw.subarray(0, 128).every((b) => b === 0);
 }

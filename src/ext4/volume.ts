@@ -12,7 +12,7 @@ import { Incompat } from './features.js';
 import { type FileLayout, readFileBytes, readFileRange } from './file-data.js';
 import { GroupDescTable } from './group-desc.js';
 import { type Inode, InodeFlags, inlineDataTail, isFastSymlink, parseInode } from './inode.js';
-import { inodeChecksumValid } from './inode-csum.js';
+import { inodeChecksumValid, inodeCsumSeed } from './inode-csum.js';
 import { splitPath, unescapeComponent } from './path.js';
 import { type Superblock, type SuperblockLocation, checkSupported, hasMetadataCsum, readSuperblock } from './superblock.js';
 
@@ -147,8 +147,9 @@ export class Ext4Volume {
     return p;
   }
 
-  private extentContext(ino: number): ExtentContext {
-    return { ino, blockSize: this.sb.blockSize, blocksCount: this.sb.blocksCount, readBlock: (b) => this.readMetaBlock(b) };
+  private extentContext(inode: Inode): ExtentContext {
+    const csumSeed = hasMetadataCsum(this.sb) ? inodeCsumSeed(this.sb, inode.ino, inode.generation) : null;
+    return { ino: inode.ino, blockSize: this.sb.blockSize, blocksCount: this.sb.blocksCount, readBlock: (b) => this.readMetaBlock(b), csumSeed };
   }
 
   private checkReadable(inode: Inode): void {
@@ -172,11 +173,11 @@ export class Ext4Volume {
     }
     let runs: Extent[];
     if ((inode.flags & InodeFlags.EXTENTS) !== 0) {
-      runs = await mapExtents(inode.blockArea, this.extentContext(inode.ino));
+      runs = await mapExtents(inode.blockArea, this.extentContext(inode));
     } else {
       const needed = Math.ceil(inode.sizeBytes / this.sb.blockSize);
       const allocated = (inode.flags & InodeFlags.HUGE_FILE) !== 0 ? inode.blocks : Math.ceil((inode.blocks * 512) / this.sb.blockSize);
-      runs = await mapBlockMap(inode.blockArea, needed, allocated, this.extentContext(inode.ino));
+      runs = await mapBlockMap(inode.blockArea, needed, allocated, this.extentContext(inode));
     }
     return { ...base, runs, inline: null };
   }

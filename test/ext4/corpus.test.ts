@@ -2,6 +2,7 @@
 // debugfs rdump; on every image, valid or damaged, walking and reading every file ends in our own errors
 // (never a crash or hang) and leaves the image byte-identical.
 
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -75,5 +76,39 @@ describe.skipIf(!hasCorpora)('e2fsprogs corpus (needs ../shared/corpora)', () =>
     });
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(sha(image)).toBe(before);
+  });
+});
+
+// Checksums the kernel and debugfs check on every read, on the images e2fsprogs made for them: the damaged
+// structure is refused for its own file, as `debugfs -R "cat PATH"` refuses it.
+describe.skipIf(!hasCorpora)('checksums, as debugfs checks them (needs ../shared/corpora)', () => {
+  it.each([
+    ['f_extent_leaf_bad_csum', '/a', 'BAD_EXTENT_CHECKSUM', 'Extent block checksum does not match'],
+    ['f_extent_int_bad_csum', '/a', 'BAD_EXTENT_CHECKSUM', 'Extent block checksum does not match'],
+    ['f_bad_inode_csum', null, 'BAD_INODE_CHECKSUM', 'Inode checksum does not match'],
+  ])('%s: %s gives %s where debugfs says "%s"', async (test, path, code, debugfsSays) => {
+    const image = corpusImagePath(test);
+    await withFileDevice(image, {}, async (dev) => {
+      const vol = await Ext4Volume.open(dev);
+      const errors: Array<[string, string]> = [];
+      const paths: string[] = [];
+      for await (const e of walk(vol, await vol.readInode(2), { onError: (p, err) => void errors.push([`/${p}`, err.code]) })) {
+        if (e.inode.kind !== 'file') continue;
+        try {
+          for await (const _ of vol.stream(e.inode));
+          paths.push(`/${e.path}`);
+        } catch (err) {
+          if (!(err instanceof AppError)) throw err;
+          errors.push([`/${e.path}`, err.code]);
+        }
+      }
+      expect(errors.length, 'something is refused').toBeGreaterThan(0);
+      for (const [p, c] of errors) {
+        expect(c, p).toBe(code);
+        const said = spawnSync('debugfs', ['-R', `cat "${p}"`, image], { encoding: 'utf8' }).stderr;
+        expect(said, `debugfs on ${p}`).toContain(debugfsSays);
+      }
+      if (path !== null) expect(errors.map(([p]) => p)).toEqual([path]);
+    });
   });
 });

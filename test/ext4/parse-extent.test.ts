@@ -8,6 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
 import { type Extent, type ExtentContext, mapExtents } from '../../src/ext4/extent.js';
+import { inodeCsumSeed } from '../../src/ext4/inode-csum.js';
+import { parseSuperblock } from '../../src/ext4/superblock.js';
 import { prng } from '../helpers/images.js';
 import { codeOfAsync, debugfsExtents } from './fixtures-debugfs.js';
 import { SPARSE_ISLANDS, type TestImage, block, ext4, fakeCtx, forSeedsAsync, inodeBytes, useParserImages } from './parsers-setup.js';
@@ -70,6 +72,23 @@ describe('mapExtents', () => {
     const runs = await mapExtents(raw.subarray(40, 100), imageCtx(ext4));
     expect(asTriples(runs)).toEqual(debugfsExtents(ext4.path, '/sparse'));
     expect(runs.map((r) => r.logical)).toEqual(SPARSE_ISLANDS);
+  });
+
+  it('metadata_csum: the real tree block verifies with the inode seed; one changed byte gives BAD_EXTENT_CHECKSUM', async () => {
+    const { ino, raw } = inodeBytes(ext4, '/sparse');
+    const sb = parseSuperblock(ext4.bytes.subarray(1024, 2048));
+    const csumSeed = inodeCsumSeed(sb, ino, raw.readUInt32LE(100));
+    const ctx = { ...imageCtx(ext4), ino, csumSeed };
+    expect(asTriples(await mapExtents(raw.subarray(40, 100), ctx))).toEqual(debugfsExtents(ext4.path, '/sparse'));
+    const leafBlock = raw.readUInt32LE(40 + 12 + 4); // ei_leaf_lo of the root's one index entry
+    const damaged = { ...ctx, readBlock: async (n: number) => {
+      const b = block(ext4, n);
+      if (n === leafBlock) b.writeUInt8(b.readUInt8(12 + 8) ^ 0x01, 12 + 8); // ee_start_lo of the first leaf extent
+      return b;
+    } };
+    expect(await extentCode(raw.subarray(40, 100), damaged)).toBe('BAD_EXTENT_CHECKSUM');
+    // Without a seed (no metadata_csum) the same bytes are taken as they are.
+    expect(await extentCode(raw.subarray(40, 100), { ...damaged, csumSeed: null })).toBe('NO_ERROR');
   });
 
   it('decodes uninitialised extents, 32768-block extents, 48-bit starts, and skips empty extents', async () => {
