@@ -7,6 +7,7 @@
 
 import { FieldReader } from '../bytes.js';
 import { CorruptError } from '../errors.js';
+import { crc32cUpdate } from './checksum.js';
 
 export const FileType = {
   UNKNOWN: 0,
@@ -42,6 +43,28 @@ function recLenFromDisk(raw: number, blockSize: number): number {
   if (blockSize < 65536) return raw;
   if (raw === 65535 || raw === 0) return 65536;
   return (raw & 65532) | ((raw & 3) << 16);
+}
+
+/**
+ * Under metadata_csum, whether one directory block of inode `dirIno` holds the checksum it should (kernel
+ * ext4_dirblock_csum_verify, libext2fs ext2fs_dir_block_csum_verify): a leaf block ends in a 12-byte tail
+ * entry (inode 0, rec_len 12, name_len 0, type 0xDE) whose last 4 bytes are the crc32c, from the
+ * directory's own seed, of everything before the tail. Htree index blocks (the root, block 0 of an indexed
+ * directory, and nodes whose one entry spans the whole block) keep theirs elsewhere; their entries are
+ * never read, so they are not checked. Throws BAD_DIR_CHECKSUM.
+ */
+export function verifyDirBlock(block: Uint8Array, csumSeed: number, opts: { dirIno: number; blockIndex: number; indexed: boolean }): void {
+  const r = new FieldReader(block, `directory inode ${opts.dirIno}`);
+  const size = block.length;
+  if (opts.indexed && (opts.blockIndex === 0 || (r.u32(0) === 0 && recLenFromDisk(r.u16(4), size) === size))) return;
+  const t = size - 12;
+  const hasTail = r.u32(t) === 0 && r.u16(t + 4) === 12 && r.u8(t + 6) === 0 && r.u8(t + 7) === CSUM_TAIL_FILE_TYPE;
+  const why = !hasTail ? 'has no checksum' : (crc32cUpdate(csumSeed, block, 0, t) >>> 0) !== r.u32(t + 8) ? 'fails its checksum' : null;
+  if (why === null) return;
+  throw new CorruptError('BAD_DIR_CHECKSUM', `directory inode ${opts.dirIno}, block ${opts.blockIndex} ${why}`, {
+    hint: 'the kernel and debugfs refuse it too; e2fsck on a copy of the card can often repair it',
+    details: { dirIno: opts.dirIno, blockIndex: opts.blockIndex },
+  });
 }
 
 /** Parses the entries of one directory block (or inline area); skips deleted ones and the csum tail. */

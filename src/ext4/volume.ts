@@ -6,7 +6,7 @@ import type { BlockDevice } from '../device/block-device.js';
 import { CorruptError, IoError, NotFoundError, UnsupportedError, UsageError } from '../errors.js';
 import { mapBlockMap } from './block-map.js';
 import { LruCache } from './block-cache.js';
-import { type DirEntry, parseDirBlock, parseInlineDir } from './dir.js';
+import { type DirEntry, parseDirBlock, parseInlineDir, verifyDirBlock } from './dir.js';
 import { type Extent, type ExtentContext, mapExtents } from './extent.js';
 import { Incompat } from './features.js';
 import { type FileLayout, readFileBytes, readFileRange } from './file-data.js';
@@ -220,13 +220,17 @@ export class Ext4Volume {
     const layout = await this.layout(inode);
     const out: DirEntry[] = [];
     const bs = this.sb.blockSize;
+    const csumSeed = hasMetadataCsum(this.sb) ? inodeCsumSeed(this.sb, inode.ino, inode.generation) : null;
+    const indexed = (inode.flags & InodeFlags.INDEX) !== 0;
     for (const run of layout.runs ?? []) {
       if (run.uninit) continue;
       const blocksInSize = Math.min(run.length, Math.max(0, inode.sizeBytes / bs - run.logical));
       if (blocksInSize <= 0) continue;
       const data = await this.device.read(run.physical * bs, blocksInSize * bs);
       for (let i = 0; i < blocksInSize; i++) {
-        parseDirBlock(data.subarray(i * bs, (i + 1) * bs), { ...opts, blockIndex: run.logical + i, blockSize: bs }, out);
+        const block = data.subarray(i * bs, (i + 1) * bs);
+        if (csumSeed !== null) verifyDirBlock(block, csumSeed, { dirIno: inode.ino, blockIndex: run.logical + i, indexed });
+        parseDirBlock(block, { ...opts, blockIndex: run.logical + i, blockSize: bs }, out);
       }
     }
     return out;

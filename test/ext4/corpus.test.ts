@@ -86,6 +86,8 @@ describe.skipIf(!hasCorpora)('checksums, as debugfs checks them (needs ../shared
     ['f_extent_leaf_bad_csum', '/a', 'BAD_EXTENT_CHECKSUM', 'Extent block checksum does not match'],
     ['f_extent_int_bad_csum', '/a', 'BAD_EXTENT_CHECKSUM', 'Extent block checksum does not match'],
     ['f_bad_inode_csum', null, 'BAD_INODE_CHECKSUM', 'Inode checksum does not match'],
+    ['f_dir_bad_csum', null, 'BAD_DIR_CHECKSUM', 'Directory block checksum does not match'],
+    ['f_htree_leaf_csum', '/x', 'BAD_DIR_CHECKSUM', 'Directory block checksum does not match'],
   ])('%s: %s gives %s where debugfs says "%s"', async (test, path, code, debugfsSays) => {
     const image = corpusImagePath(test);
     await withFileDevice(image, {}, async (dev) => {
@@ -105,7 +107,7 @@ describe.skipIf(!hasCorpora)('checksums, as debugfs checks them (needs ../shared
       expect(errors.length, 'something is refused').toBeGreaterThan(0);
       for (const [p, c] of errors) {
         expect(c, p).toBe(code);
-        const said = spawnSync('debugfs', ['-R', `cat "${p}"`, image], { encoding: 'utf8' }).stderr;
+        const said = spawnSync('debugfs', ['-R', `${code === 'BAD_DIR_CHECKSUM' ? 'ls' : 'cat'} "${p}"`, image], { encoding: 'utf8' }).stderr;
         expect(said, `debugfs on ${p}`).toContain(debugfsSays);
       }
       if (path !== null) expect(errors.map(([p]) => p)).toEqual([path]);

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryDevice } from '../../src/device/memory-device.js';
 import { AppError, ExitCode, UnsupportedError } from '../../src/errors.js';
 import { crc32cUpdate } from '../../src/ext4/checksum.js';
-import { setInodeChecksum } from '../../src/ext4/inode-csum.js';
+import { inodeCsumSeed, setInodeChecksum } from '../../src/ext4/inode-csum.js';
 import { Ext4Volume } from '../../src/ext4/volume.js';
 import { walk } from '../../src/ext4/walk.js';
 import { mkfs, prng, tempDir } from '../helpers/images.js';
@@ -124,6 +124,12 @@ describe.each(VARIANTS)('patched image, $name', (variant) => {
     const at = img.dirBlocks[dir]![0]! * img.geo.blockSize;
     return bytes.subarray(at, at + img.geo.blockSize);
   };
+  /** Recomputes the checksum in the tail of the patched first block of directory `dir`. */
+  const fixDirChecksum = async (bytes: Buffer, dir: string): Promise<void> => {
+    const block = dirBlockView(bytes, dir);
+    const seed = inodeCsumSeed((await open(img.bytes)).sb, img.inodes[dir]!.ino, inodeView(bytes, dir).readUInt32LE(100));
+    block.writeUInt32LE(crc32cUpdate(seed, block, 0, block.length - 12) >>> 0, block.length - 4);
+  };
 
   it('the unpatched image is what the other tests assume: default features, two groups, everything reads', async () => {
     expect(img.geo.blockSize).toBe(variant.blockSize);
@@ -163,6 +169,7 @@ describe.each(VARIANTS)('patched image, $name', (variant) => {
     const block = dirBlockView(bytes, '/dir-a');
     expect(block.readUInt16LE(4)).toBe(12); // "." has rec_len 12
     block.writeUInt16LE(14, 4);
+    await fixDirChecksum(bytes, '/dir-a');
     const vol = await open(bytes);
     const err = await appErrorOf(vol.lookup('/dir-a/a1.txt'));
     expect(err).toMatchObject({ code: 'BAD_DIR_ENTRY', exitCode: ExitCode.CORRUPT, details: { dirIno: img.inodes['/dir-a']!.ino, byteOffset: 0 } });
@@ -172,6 +179,20 @@ describe.each(VARIANTS)('patched image, $name', (variant) => {
     expect(paths).toEqual(ALL_PATHS.filter((p) => !p.startsWith('dir-a/')));
   });
 
+  it('a directory entry pointing to another inode, checksum not updated: BAD_DIR_CHECKSUM for that directory only', async () => {
+    const bytes = copy();
+    const block = dirBlockView(bytes, '/dir-b');
+    const entry = block.indexOf('b2.txt') - 8;
+    // b2.txt now names /secret.txt's inode, a valid one: only the checksum can tell.
+    block.writeUInt32LE(img.inodes['/secret.txt']!.ino, entry);
+    const vol = await open(bytes);
+    expect(await appErrorOf(vol.lookup('/dir-b/b2.txt'))).toMatchObject({ code: 'BAD_DIR_CHECKSUM', details: { dirIno: img.inodes['/dir-b']!.ino, blockIndex: 0 } });
+    const { paths, errors } = await walkAll(vol);
+    expect(errors).toEqual([['dir-b', 'BAD_DIR_CHECKSUM']]);
+    expect(paths).toEqual(ALL_PATHS.filter((p) => !p.startsWith('dir-b/')));
+    await expectIntact(vol, ['/dir-b']);
+  });
+
   it('a directory entry pointing to inode 0xffffffff: BAD_DIR_ENTRY for that directory only', async () => {
     const bytes = copy();
     const block = dirBlockView(bytes, '/dir-b');
@@ -179,6 +200,7 @@ describe.each(VARIANTS)('patched image, $name', (variant) => {
     expect(block[entry + 6]).toBe(6); // name_len of "b2.txt": this is the entry
     expect(block.readUInt32LE(entry)).toBe(img.inodes['/dir-b/b2.txt']!.ino);
     block.writeUInt32LE(0xffffffff, entry);
+    await fixDirChecksum(bytes, '/dir-b');
     const vol = await open(bytes);
     const err = await appErrorOf(vol.lookup('/dir-b/b1.txt'));
     expect(err).toMatchObject({ code: 'BAD_DIR_ENTRY', details: { dirIno: img.inodes['/dir-b']!.ino, byteOffset: entry } });
