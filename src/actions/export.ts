@@ -2,7 +2,7 @@
 // folder or a tar / tar.gz archive (issue 5). Modes, owners, times, symlinks (never followed), hard links
 // and empty folders are kept. A file that cannot be read is skipped and reported; the rest goes on.
 
-import { AppError, NotFoundError, UsageError } from '../errors.js';
+import { AppError, CorruptError, NotFoundError, UsageError } from '../errors.js';
 import type { Inode } from '../ext4/inode.js';
 import { displayName } from '../ext4/path.js';
 import { isDotOrDotDot } from '../ext4/dir.js';
@@ -207,7 +207,12 @@ async function* preorder(vol: Ext4Volume, start: Inode, onError: (path: Buffer, 
   const pushChildren = async (dir: Inode, path: Buffer, depth: number): Promise<void> => {
     let entries;
     try {
-      entries = (await vol.readDir(dir)).filter((e) => !isDotOrDotDot(e.name));
+      const listing = await vol.listDir(dir);
+      // A damaged block of a folder costs its own entries, reported; the rest of the folder is exported.
+      for (const err of listing.lost) {
+        onError(path, new CorruptError(err.code, `some of its entries are lost: ${err.message}`, { hint: err.hint, details: err.details }));
+      }
+      entries = listing.entries.filter((e) => !isDotOrDotDot(e.name));
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
       onError(path, err);

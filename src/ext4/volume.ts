@@ -23,6 +23,12 @@ const ITABLE_READ_BLOCKS = 16;
 const ITABLE_CACHE_BYTES = 32 * 1024 * 1024;
 const MAX_DIR_BYTES = 256 * 1024 * 1024;
 
+/** A directory's entries from the blocks that read well, and what each damaged block gave instead. */
+export interface DirListing {
+  entries: DirEntry[];
+  lost: CorruptError[];
+}
+
 export interface Ext4OpenOptions {
   /** Use this superblock location instead of searching (after journal replay, for instance). */
   superblock?: SuperblockLocation;
@@ -35,7 +41,7 @@ export class Ext4Volume {
   private readonly itableCache: LruCache<number, Promise<Uint8Array>>;
   private readonly metaCache = new LruCache<number, Promise<Uint8Array>>(1024);
   private readonly inodeCache = new LruCache<number, Inode>(4096);
-  private readonly dirCache = new LruCache<number, Promise<DirEntry[]>>(64);
+  private readonly dirCache = new LruCache<number, Promise<DirListing>>(64);
 
   private constructor(
     readonly device: BlockDevice,
@@ -199,7 +205,19 @@ export class Ext4Volume {
     return this.readFile(inode);
   }
 
+  /** Every entry of the directory; throws when any of its blocks is damaged (as the kernel's lookups do). */
   async readDir(inode: Inode): Promise<DirEntry[]> {
+    const { entries, lost } = await this.listDir(inode);
+    if (lost.length > 0) throw lost[0]!;
+    return entries;
+  }
+
+  /**
+   * The entries of the blocks that read well, and an error for each block that did not (as the kernel's
+   * readdir skips a damaged block and goes on). Entries before a bad entry in its block are kept; a block
+   * that fails its checksum gives none.
+   */
+  async listDir(inode: Inode): Promise<DirListing> {
     let p = this.dirCache.get(inode.ino);
     if (!p) {
       p = this.readDirUncached(inode);
@@ -209,16 +227,17 @@ export class Ext4Volume {
     return p;
   }
 
-  private async readDirUncached(inode: Inode): Promise<DirEntry[]> {
+  private async readDirUncached(inode: Inode): Promise<DirListing> {
     if (inode.kind !== 'dir') throw new UsageError('NOT_A_DIRECTORY', `inode ${inode.ino} is not a directory`, { details: { ino: inode.ino } });
     this.checkReadable(inode);
     const opts = { dirIno: inode.ino, hasFileType: (this.sb.incompat & Incompat.FILETYPE) !== 0, inodesCount: this.sb.inodesCount };
-    if ((inode.flags & InodeFlags.INLINE_DATA) !== 0) return parseInlineDir(inode.blockArea, inlineDataTail(inode), opts);
+    if ((inode.flags & InodeFlags.INLINE_DATA) !== 0) return { entries: parseInlineDir(inode.blockArea, inlineDataTail(inode), opts), lost: [] };
     if (inode.sizeBytes > MAX_DIR_BYTES || inode.sizeBytes % this.sb.blockSize !== 0) {
       throw new CorruptError('BAD_DIR_SIZE', `directory inode ${inode.ino} has an impossible size ${inode.sizeBytes}`, { details: { ino: inode.ino } });
     }
     const layout = await this.layout(inode);
     const out: DirEntry[] = [];
+    const lost: CorruptError[] = [];
     const bs = this.sb.blockSize;
     const csumSeed = hasMetadataCsum(this.sb) ? inodeCsumSeed(this.sb, inode.ino, inode.generation) : null;
     const indexed = (inode.flags & InodeFlags.INDEX) !== 0;
@@ -229,11 +248,16 @@ export class Ext4Volume {
       const data = await this.device.read(run.physical * bs, blocksInSize * bs);
       for (let i = 0; i < blocksInSize; i++) {
         const block = data.subarray(i * bs, (i + 1) * bs);
-        if (csumSeed !== null) verifyDirBlock(block, csumSeed, { dirIno: inode.ino, blockIndex: run.logical + i, indexed });
-        parseDirBlock(block, { ...opts, blockIndex: run.logical + i, blockSize: bs }, out);
+        try {
+          if (csumSeed !== null) verifyDirBlock(block, csumSeed, { dirIno: inode.ino, blockIndex: run.logical + i, indexed });
+          parseDirBlock(block, { ...opts, blockIndex: run.logical + i, blockSize: bs }, out);
+        } catch (err) {
+          if (!(err instanceof CorruptError)) throw err;
+          lost.push(err);
+        }
       }
     }
-    return out;
+    return { entries: out, lost };
   }
 
   /** Finds `name` in the directory; null when absent. Raw bytes, exact match. */

@@ -1,5 +1,6 @@
 // Depth-first walk of a directory tree. A directory that cannot be read is reported through `onError`
-// and skipped, so one damaged block does not end a walk of the rest. Hard-linked directories and loops in
+// and skipped, and so is each damaged block of a directory (its other blocks are walked), so one damaged
+// block does not end a walk of the rest. Hard-linked directories and loops in
 // a damaged tree are cut by remembering the directory inodes already entered.
 
 import { AppError } from '../errors.js';
@@ -31,7 +32,10 @@ export async function* walk(vol: Ext4Volume, start: Inode, options: WalkOptions 
     const { dir, path, depth } = stack.pop()!;
     let entries;
     try {
-      entries = (await vol.readDir(dir)).filter((e) => !isDotOrDotDot(e.name));
+      const listing = await vol.listDir(dir);
+      // A damaged block costs its own entries: the others are still walked (as the kernel's readdir).
+      for (const err of listing.lost) options.onError?.(path, err);
+      entries = listing.entries.filter((e) => !isDotOrDotDot(e.name));
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
       options.onError?.(path, err);

@@ -19,6 +19,7 @@ const BS = 4096;
 const CONFIG = '/supervisor/homeassistant';
 const DAMAGED = `${CONFIG}/.storage/core.config_entries`;
 const PROVIDER = `${CONFIG}/.storage/auth_provider.homeassistant`;
+const MANY = 400;
 const sha = (p: string): string => createHash('sha256').update(readFileSync(p)).digest('hex');
 let pristine: string;
 
@@ -40,6 +41,8 @@ beforeAll(() => {
   writeFileSync(join(stage, DAMAGED), JSON.stringify({ version: 1, data: { entries: Array.from({ length: 60 }, (_, i) => ({ entry_id: `e${i}`, domain: 'demo' })) } }, null, 2));
   copyFileSync(new URL('../../scripts/fixtures/auth_provider.homeassistant', import.meta.url), join(stage, PROVIDER));
   for (let i = 0; i < 40; i++) writeFileSync(join(stage, `${CONFIG}/note-${i}.yaml`), `note: ${i}\n`);
+  mkdirSync(join(stage, `${CONFIG}/many`));
+  for (let i = 0; i < MANY; i++) writeFileSync(join(stage, `${CONFIG}/many/entity-with-a-long-name-${String(i).padStart(4, '0')}.yaml`), `n: ${i}\n`);
   mkdirSync(join(stage, 'supervisor/backup'));
   pristine = join(work, 'pristine.img');
   mkfs(pristine, stage, { sizeMiB: 32, blockSize: BS });
@@ -61,7 +64,7 @@ describe('an inode with a checksum that does not match', () => {
     expect(r.code, r.stderr).toBe(65);
     const report = JSON.parse(r.text) as { skipped: Array<{ path: string; reason: string }>; files: number; bytes: number };
     expect(report.skipped).toEqual([{ path: DAMAGED, reason: expect.stringMatching(/^inode \d+ is damaged: its checksum does not match its contents$/) }]);
-    expect(report.files).toBe(43);
+    expect(report.files).toBe(43 + MANY);
     expect(report.bytes).toBeLessThan(64 * 1024);
     const tree = scanTree(out);
     expect(tree.has('.storage/core.config_entries')).toBe(false);
@@ -91,6 +94,27 @@ describe('an inode with a checksum that does not match', () => {
     const out = join(work, 'export-clean');
     const r = cli(['export', pristine, '--out', out, '--json']);
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.text).files).toBe(44);
+    expect(JSON.parse(r.text).files).toBe(44 + MANY);
+  });
+
+  it('a folder block that fails its checksum: its entries are lost and reported, the folder\'s other blocks export', () => {
+    const img = join(work, 'dirblock.img');
+    copyFileSync(pristine, img);
+    const blocks = spawnSync('debugfs', ['-R', `blocks ${CONFIG}/many`, img], { encoding: 'utf8' }).stdout.trim().split(/\s+/).map(Number);
+    expect(blocks.length).toBeGreaterThanOrEqual(3);
+    const fd = openSync(img, 'r+');
+    writeSync(fd, Buffer.from('X'), 0, 1, blocks[1]! * BS + 100); // a byte inside one block's entries
+    closeSync(fd);
+    expect(spawnSync('debugfs', ['-R', `ls ${CONFIG}/many`, img], { encoding: 'utf8' }).stderr).toMatch(/Directory block checksum does not match/);
+    const out = join(work, 'export-dirblock');
+    const r = cli(['export', img, '--out', out, '--json']);
+    expect(r.code).toBe(65);
+    const report = JSON.parse(r.text) as { skipped: Array<{ path: string; reason: string }>; files: number };
+    expect(report.skipped).toEqual([{ path: `${CONFIG}/many`, reason: expect.stringMatching(/^some of its entries are lost: directory inode \d+, block \d+ fails its checksum$/) }]);
+    const names = [...scanTree(out).keys()].filter((k) => k.startsWith('many/')).map((k) => k.slice(5));
+    expect(names.length).toBeGreaterThan(MANY / 4);
+    expect(names.length).toBeLessThan(MANY);
+    for (const n of names) expect(n).toMatch(/^entity-with-a-long-name-\d{4}\.yaml$/);
+    expect(report.files).toBe(44 + names.length);
   });
 });
