@@ -266,7 +266,7 @@ async function writeFile(run: FolderRun, path: Buffer, out: Buffer, inode: Inode
   let ok = false;
   try {
     if (data === undefined) await copyBytes(ctx, inode, fd);
-    else writeAll(ctx, fd, data);
+    else writeAt(ctx, fd, data, 0);
     if (needsChown(run.creation, inode, underBase)) fchownSync(fd, inode.uid, inode.gid);
     // After chown, which clears set-user-ID and set-group-ID bits.
     if (needsChmod(run.creation, mode)) keepMetadata(run, 'file permissions', () => fchmodSync(fd, mode));
@@ -285,8 +285,9 @@ async function writeFile(run: FolderRun, path: Buffer, out: Buffer, inode: Inode
   if (inode.linksCount > 1) run.firstCopy.set(inode.ino, out);
 }
 
-function writeAll(ctx: ExportContext, fd: number, data: Buffer): void {
-  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, done);
+/** All of `data` into fd at `position`, counted in the result and the progress line. */
+function writeAt(ctx: ExportContext, fd: number, data: Buffer, position: number): void {
+  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, position + done);
   ctx.result.bytes += data.length;
   ctx.progress();
 }
@@ -296,10 +297,8 @@ async function copyBytes(ctx: ExportContext, inode: Inode, fd: number): Promise<
   const pieces = inode.sizeBytes <= CHUNK_BYTES ? [await ctx.vol.readFile(inode)] : ctx.vol.stream(inode);
   let written = 0;
   for await (const chunk of pieces) {
-    for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done, chunk.length - done, written + done);
+    writeAt(ctx, fd, chunk, written);
     written += chunk.length;
-    ctx.result.bytes += chunk.length;
-    ctx.progress();
   }
   if (written < inode.sizeBytes) ftruncateSync(fd, inode.sizeBytes);
 }

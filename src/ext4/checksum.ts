@@ -45,3 +45,6 @@ export function crc32cUpdate(crc: number, data: Uint8Array, start = 0, end = dat
 export function crc32c(data: Uint8Array): number {
   return (crc32cUpdate(0xffffffff, data) ^ 0xffffffff) >>> 0;
 }
+
+/** What a read that meets a checksum mismatch tells the user to do (inode, extent and directory blocks). */
+export const CHECKSUM_HINT = 'the kernel and debugfs refuse it too; e2fsck on a copy of the card can often repair it';

@@ -7,7 +7,7 @@
 
 import { FieldReader } from '../bytes.js';
 import { CorruptError } from '../errors.js';
-import { crc32cUpdate } from './checksum.js';
+import { CHECKSUM_HINT, crc32cUpdate } from './checksum.js';
 
 export const FileType = {
   UNKNOWN: 0,
@@ -62,7 +62,7 @@ export function verifyDirBlock(block: Uint8Array, csumSeed: number, opts: { dirI
   const why = !hasTail ? 'has no checksum' : (crc32cUpdate(csumSeed, block, 0, t) >>> 0) !== r.u32(t + 8) ? 'fails its checksum' : null;
   if (why === null) return;
   throw new CorruptError('BAD_DIR_CHECKSUM', `directory inode ${opts.dirIno}, block ${opts.blockIndex} ${why}`, {
-    hint: 'the kernel and debugfs refuse it too; e2fsck on a copy of the card can often repair it',
+    hint: CHECKSUM_HINT,
     details: { dirIno: opts.dirIno, blockIndex: opts.blockIndex },
   });
 }

@@ -6,7 +6,7 @@
 
 import { FieldReader } from '../bytes.js';
 import { CorruptError } from '../errors.js';
-import { crc32cUpdate } from './checksum.js';
+import { CHECKSUM_HINT, crc32cUpdate } from './checksum.js';
 
 export interface Extent {
   /** First logical block of the file covered by this run. */
@@ -105,7 +105,7 @@ function verifyTail(block: Uint8Array, ctx: ExtentContext, blockNumber: number):
   const stored = (block[tail]! | (block[tail + 1]! << 8) | (block[tail + 2]! << 16) | (block[tail + 3]! << 24)) >>> 0;
   if ((crc32cUpdate(ctx.csumSeed, block, 0, tail) >>> 0) !== stored) {
     throw new CorruptError('BAD_EXTENT_CHECKSUM', `corrupt extent tree in inode ${ctx.ino}: block ${blockNumber} fails its checksum`, {
-      hint: 'the kernel and debugfs refuse it too; e2fsck on a copy of the card can often repair it',
+      hint: CHECKSUM_HINT,
       details: { ino: ctx.ino, block: blockNumber },
     });
   }

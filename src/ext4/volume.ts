@@ -5,6 +5,7 @@
 import type { BlockDevice } from '../device/block-device.js';
 import { CorruptError, IoError, NotFoundError, UnsupportedError, UsageError } from '../errors.js';
 import { mapBlockMap } from './block-map.js';
+import { CHECKSUM_HINT } from './checksum.js';
 import { LruCache } from './block-cache.js';
 import { type DirEntry, parseDirBlock, parseInlineDir, verifyDirBlock } from './dir.js';
 import { type Extent, type ExtentContext, mapExtents } from './extent.js';
@@ -118,7 +119,7 @@ export class Ext4Volume {
     // flipped bit in i_size_high alone would make a 10 KB file 4 GiB of zeros).
     if (hasMetadataCsum(this.sb) && !inodeChecksumValid(this.sb, ino, raw)) {
       throw new CorruptError('BAD_INODE_CHECKSUM', `inode ${ino} is damaged: its checksum does not match its contents`, {
-        hint: 'the kernel and debugfs refuse it too; e2fsck on a copy of the card can often repair it',
+        hint: CHECKSUM_HINT,
         details: { ino },
       });
     }
