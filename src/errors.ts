@@ -65,10 +65,13 @@ export class UnsupportedError extends AppError {
   }
 }
 
-/** The device failed: read error, short read, cannot open. */
+/**
+ * The device failed: read error, short read, cannot open. A part of an image that was never rescued from
+ * the card is an I/O error for every reader too, but missing data (exit 65) for the user.
+ */
 export class IoError extends AppError {
-  constructor(code: string, message: string, options?: AppErrorOptions) {
-    super(code, ExitCode.IO, message, options);
+  constructor(code: string, message: string, options?: AppErrorOptions, exitCode: typeof ExitCode.IO | typeof ExitCode.CORRUPT = ExitCode.IO) {
+    super(code, exitCode, message, options);
   }
 }
 

@@ -66,10 +66,10 @@ function providerChange(src: OpenedSource, content: Buffer, username: string, pa
 }
 
 /** Resets the password of `username` (matched as the Home Assistant on the card matches it). */
-export async function resetPassword(path: string, req: ResetRequest, opts: WriteOptions): Promise<AuthWriteResult> {
+export async function resetPassword(source: OpenedSource, req: ResetRequest, opts: WriteOptions): Promise<AuthWriteResult> {
   let matched = req.username;
   let mfaDisabled = false;
-  const result = await writeFiles(path, async (src) => {
+  const result = await writeFiles(source, async (src) => {
     const files = await readAuthFiles(src);
     const list = listUsers(files);
     if (!files.provider) throw new NotFoundError('PROVIDER_STORE_MISSING', `${PROVIDER_STORE.path} is missing`);
@@ -112,8 +112,8 @@ function noRoomForLogin(err: unknown, path: string): unknown {
 }
 
 /** Adds a password login; Home Assistant makes it an administrator (not the owner) at its first login. */
-export async function addUser(path: string, req: { username: string; password: string }, opts: WriteOptions): Promise<AuthWriteResult> {
-  const result = await writeFiles(path, async (src) => {
+export async function addUser(source: OpenedSource, req: { username: string; password: string }, opts: WriteOptions): Promise<AuthWriteResult> {
+  const result = await writeFiles(source, async (src) => {
     const files = await readAuthFiles(src);
     if (!files.provider) {
       throw new UsageError('PROVIDER_STORE_MISSING', `${PROVIDER_STORE.path} is missing, so there is no file to add the login to`, {
@@ -123,7 +123,7 @@ export async function addUser(path: string, req: { username: string; password: s
     const content = addLogin(files.provider, req.username, await hashPassword(req.password));
     return [providerChange(src, content, req.username, req.password)];
   }, opts).catch((err: unknown) => {
-    throw noRoomForLogin(err, path);
+    throw noRoomForLogin(err, source.path);
   });
   return { ...result, username: req.username, mfaDisabled: false };
 }

@@ -2,7 +2,7 @@
 // filesystem chosen by the discovery rules, and where Home Assistant lives on it. Every command starts here.
 
 import type { BlockDevice } from '../device/block-device.js';
-import { openFileDevice } from '../device/file-device.js';
+import { type OpenDeviceOptions, type OpenedDevice, type RescueMapInfo, openDevice } from '../device/open-device.js';
 import { sliceDevice } from '../device/slice-device.js';
 import { AppError, NotFoundError, UsageError } from '../errors.js';
 import { needsRecovery } from '../ext4/superblock.js';
@@ -19,14 +19,20 @@ export interface SourceOptions {
   partition?: number;
   offsetBytes?: number;
   writable?: boolean;
-  /** Replay the journal into memory before reading (default true; --no-replay turns it off). */
+  /** Replay the journal into memory before reading (default true). */
   replay?: boolean;
+  /** The rescue map of an image (see device/open-device.ts): undefined finds IMG.map, null uses none. */
+  mapPath?: string | null;
 }
 
 export interface OpenedSource {
   path: string;
   device: BlockDevice;
   discovery: Discovery;
+  /** How it was opened: the same options open it again (after a write changed it). */
+  options: SourceOptions;
+  /** The rescue map applied to an imaged card, or null. */
+  rescueMap: RescueMapInfo | null;
   /** The data filesystem's slice of the device. */
   dataDevice: BlockDevice;
   volume: Ext4Volume;
@@ -68,32 +74,59 @@ async function probeSlice(device: BlockDevice, slice: Slice): Promise<ProbeResul
 
 /** Opens SOURCE and finds the Home Assistant data filesystem on it. The caller must close() the device. */
 export async function openSource(path: string, options: SourceOptions = {}): Promise<OpenedSource> {
-  const listed = await listedDiskSize(path);
-  const device = await openFileDevice(path, { writable: options.writable ?? false, ...(listed !== null ? { sizeBytes: listed } : {}) });
+  const { device, rescueMap } = await openSourceDevice(path, {
+    writable: options.writable ?? false,
+    ...(options.mapPath !== undefined ? { mapPath: options.mapPath } : {}),
+  });
   try {
-    const discovery = await discoverData(device, (slice) => probeSlice(device, slice), {
-      ...(options.partition !== undefined ? { partition: options.partition } : {}),
-      ...(options.offsetBytes !== undefined ? { offsetBytes: options.offsetBytes } : {}),
-    });
-    const chosen = discovery.chosen;
-    const name = chosen.partitionIndex !== null ? `partition ${chosen.partitionIndex} of ${device.description}` : device.description;
-    const dataDevice = sliceDevice(device, chosen.byteOffset, chosen.sizeBytes, name);
-    const onDiskVolume = await Ext4Volume.open(dataDevice);
-    const { volume, journal } = await withJournal(onDiskVolume, dataDevice, options.replay ?? true);
-    const fs = volumeFs(volume);
-    const layout = discovery.kind === 'supervised' && chosen.probe?.supervisedDataPath ? supervisedLayout(chosen.probe.supervisedDataPath) : haosLayout();
-    const warnings = [...discovery.table.warnings, ...volume.warnings, ...journalWarnings(journal)];
-    return { path, device, discovery, dataDevice, volume, onDiskVolume, layout, fs, needsRecovery: journal.needsRecovery, journal, warnings };
+    return await openSourceOn(path, device, rescueMap, options);
   } catch (err) {
     await device.close().catch(() => undefined);
     throw err;
   }
 }
 
+/** The device behind SOURCE (a raw disk's size from the OS's listing where stat cannot tell), with its map. */
+export async function openSourceDevice(path: string, options: Omit<OpenDeviceOptions, 'sizeBytes'>): Promise<OpenedDevice> {
+  const listed = await listedDiskSize(path);
+  return openDevice(path, { ...options, ...(listed !== null ? { sizeBytes: listed } : {}) });
+}
+
+/** The same source opened again for writing, with its map (write commands, after their checks). */
+export async function openForWriting(src: OpenedSource): Promise<BlockDevice> {
+  return (await openSourceDevice(src.path, { writable: true, mapPath: src.rescueMap?.path ?? null })).device;
+}
+
+/** Closes `src` and opens its path again with the same options: after a write, the old view is stale. */
+export async function reopenSource(src: OpenedSource): Promise<OpenedSource> {
+  await src.device.close().catch(() => undefined);
+  return openSource(src.path, src.options);
+}
+
+/**
+ * Finds the Home Assistant data filesystem on an opened device, replays its journal in memory and reads
+ * where things are. `image` calls it on the card it is copying, so that these reads rescue what they need.
+ */
+export async function openSourceOn(path: string, device: BlockDevice, rescueMap: RescueMapInfo | null, options: SourceOptions): Promise<OpenedSource> {
+  const discovery = await discoverData(device, (slice) => probeSlice(device, slice), {
+    ...(options.partition !== undefined ? { partition: options.partition } : {}),
+    ...(options.offsetBytes !== undefined ? { offsetBytes: options.offsetBytes } : {}),
+  });
+  const chosen = discovery.chosen;
+  const name = chosen.partitionIndex !== null ? `partition ${chosen.partitionIndex} of ${device.description}` : device.description;
+  const dataDevice = sliceDevice(device, chosen.byteOffset, chosen.sizeBytes, name);
+  const onDiskVolume = await Ext4Volume.open(dataDevice);
+  const { volume, journal } = await withJournal(onDiskVolume, dataDevice, options.replay ?? true);
+  const fs = volumeFs(volume);
+  const layout = discovery.kind === 'supervised' && chosen.probe?.supervisedDataPath ? supervisedLayout(chosen.probe.supervisedDataPath) : haosLayout();
+  const warnings = [...discovery.table.warnings, ...volume.warnings, ...journalWarnings(journal)];
+  return { path, options, rescueMap, device, discovery, dataDevice, volume, onDiskVolume, layout, fs, needsRecovery: journal.needsRecovery, journal, warnings };
+}
+
 /** Replays the journal into a copy-on-write overlay of the data slice; the medium is never written. */
 async function withJournal(onDisk: Ext4Volume, dataDevice: BlockDevice, replay: boolean): Promise<{ volume: Ext4Volume; journal: JournalState }> {
   if (!replay || !needsRecovery(onDisk.sb)) {
-    return { volume: onDisk, journal: { needsRecovery: needsRecovery(onDisk.sb), replayed: false, report: null, notReplayed: replay ? null : 'turned off with --no-replay', source: null } };
+    return { volume: onDisk, journal: { needsRecovery: needsRecovery(onDisk.sb), replayed: false, report: null, notReplayed: replay ? null : 'not replayed, as asked', source: null } };
   }
   const overlay = new CowDevice(dataDevice, { description: `${dataDevice.description} (journal replayed in memory)` });
   const journal = await replayJournal(onDisk, overlay);

@@ -10,9 +10,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { CowDevice } from '../device/cow-device.js';
 import type { BlockDevice } from '../device/block-device.js';
-import { openFileDevice } from '../device/file-device.js';
 import { sliceDevice } from '../device/slice-device.js';
-import { IoError, RefusedError, UsageError } from '../errors.js';
+import { InternalError, IoError, RefusedError, UsageError } from '../errors.js';
 import { commitWrites } from '../ext4/commit.js';
 import { applyJournalReplay } from '../ext4/journal/apply.js';
 import type { RecoveryReport } from '../ext4/journal/recovery.js';
@@ -20,8 +19,7 @@ import { type BlockWrite, planRewrite } from '../ext4/rewrite.js';
 import { Ext4Volume } from '../ext4/volume.js';
 import { withCriticalSection } from './critical.js';
 import { assertNotMounted } from './host-mounts.js';
-import { listedDiskSize } from './listed-size.js';
-import { type OpenedSource, type SourceOptions, openSource } from './source.js';
+import { type OpenedSource, openForWriting } from './source.js';
 
 export interface FileChange {
   path: string;
@@ -30,7 +28,7 @@ export interface FileChange {
   verify: (readBack: Buffer) => void | Promise<void>;
 }
 
-export interface WriteOptions extends SourceOptions {
+export interface WriteOptions {
   dryRun?: boolean;
   /** Consent to replay a dirty journal onto the card (--yes); otherwise `confirmReplay` is asked. */
   yes?: boolean;
@@ -117,37 +115,37 @@ async function writeOriginals(src: OpenedSource, changes: FileChange[], dir: str
   await writeFile(join(dir, 'manifest.json'), `${JSON.stringify({ source: src.path, savedAt: new Date().toISOString(), files: manifest }, null, 2)}\n`, { flag: 'wx' });
 }
 
-/** Runs the whole sequence. `build` computes the changes from the current (journal-replayed) state. */
-export async function writeFiles(path: string, build: (src: OpenedSource) => Promise<FileChange[]>, opts: WriteOptions = {}): Promise<WriteResult> {
-  const nowMs = opts.nowMs ?? Date.now();
-  const src = await openSource(path, { ...opts, replay: true, writable: false });
-  let changes: FileChange[];
-  let planned: Awaited<ReturnType<typeof planOnOverlay>>;
-  let notes: string[] = [];
-  try {
-    if (!opts.dryRun) notes = await assertNotMounted(path, { dataPartition: src.discovery.chosen.partitionIndex });
-    await checkPreconditions(src, opts);
-    changes = await build(src);
-    planned = await planOnOverlay(src.volume.device, changes, nowMs);
-    if (opts.dryRun) return { dryRun: true, journalReplayedOntoCard: null, originalsDir: null, files: planned.files, journaled: false, transaction: null, blocks: planned.writes.length, notes };
-    const originalsDir = resolve(opts.originalsDir ?? `haos-rescue-originals-${new Date(nowMs).toISOString().replace(/[:.]/g, '-')}`);
-    await saveOriginals(src, changes, originalsDir);
-    const result = await commitToCard(path, src, changes, nowMs);
-    return { ...result, originalsDir, files: planned.files, notes };
-  } finally {
-    await src.device.close().catch(() => undefined);
+/**
+ * Runs the whole sequence on an opened source (read with its journal replayed in memory). `build` computes
+ * the changes from that state; they are rehearsed once, and the same blocks are committed.
+ */
+export async function writeFiles(src: OpenedSource, build: (src: OpenedSource) => Promise<FileChange[]>, opts: WriteOptions = {}): Promise<WriteResult> {
+  if (src.journal.needsRecovery && !src.journal.replayed) {
+    throw new InternalError('WRITE_WITHOUT_REPLAY', 'a write needs the source opened with its journal replayed in memory');
   }
+  const nowMs = opts.nowMs ?? Date.now();
+  const notes = opts.dryRun ? [] : await assertNotMounted(src.path, { dataPartition: src.discovery.chosen.partitionIndex });
+  await checkPreconditions(src, opts);
+  const changes = await build(src);
+  const planned = await planOnOverlay(src.volume.device, changes, nowMs);
+  if (opts.dryRun) return { dryRun: true, journalReplayedOntoCard: null, originalsDir: null, files: planned.files, journaled: false, transaction: null, blocks: planned.writes.length, notes };
+  const originalsDir = resolve(opts.originalsDir ?? `haos-rescue-originals-${new Date(nowMs).toISOString().replace(/[:.]/g, '-')}`);
+  await saveOriginals(src, changes, originalsDir);
+  const result = await commitToCard(src, changes, planned.writes, nowMs);
+  return { ...result, originalsDir, files: planned.files, notes };
 }
 
-async function commitToCard(path: string, src: OpenedSource, changes: FileChange[], nowMs: number) {
-  const listed = await listedDiskSize(path);
-  const device = await openFileDevice(path, { writable: true, ...(listed !== null ? { sizeBytes: listed } : {}) });
+/**
+ * Replays the journal onto the card when it is dirty (the rehearsal saw that state), commits the
+ * rehearsed blocks through the journal and reads the files back from the card.
+ */
+async function commitToCard(src: OpenedSource, changes: FileChange[], writes: BlockWrite[], nowMs: number) {
+  const device = await openForWriting(src);
   try {
     const { byteOffset, sizeBytes } = src.discovery.chosen;
     const data = sliceDevice(device, byteOffset, sizeBytes, src.dataDevice.description);
     return await withCriticalSection(async () => {
       const replay = src.journal.needsRecovery ? (await applyJournalReplay(data)).report : null;
-      const { writes } = await planOnOverlay(data, changes, nowMs);
       const commit = await commitWrites(await Ext4Volume.open(data), data, writes, nowMs);
       const check = await Ext4Volume.open(data);
       for (const c of changes) await c.verify((await check.readFile(await check.lookup(c.path))).subarray(0, c.content.length));

@@ -56,7 +56,7 @@ describe('info', () => {
     expect(cli(['ls', img, '/a/b']).text).toBe('c/\n');
     const raw = cli(['ls', img, '/a', '--no-replay']);
     expect(raw.code).toBe(66);
-    expect(raw.stderr).toMatch(/^warning: the journal holds changes that are not shown \(turned off with --no-replay\)/m);
+    expect(raw.stderr).toMatch(/^warning: the journal holds changes that are not shown \(not replayed, as asked\)/m);
     expect(cliJson(['info', img, '--no-replay']).data.journalReplayed).toBe(false);
     expect(createHash('sha256').update(readFileSync(img)).digest('hex')).toBe(before);
   });

@@ -8,7 +8,7 @@ import type { HaUser } from '../../ha/auth.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { askNewPassword, confirm, passwordFromStdin } from '../prompt.js';
 import { table } from '../render.js';
-import { type GlobalArgs, resolveSource, sourceOptions, withArgsSource, withSourceArg } from './common.js';
+import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
 
 type WriteArgs = GlobalArgs & {
   source?: string;
@@ -49,7 +49,13 @@ const listCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: string; all
 };
 
 function writeOptions(argv: WriteArgs): WriteOptions {
-  const o: WriteOptions = { ...sourceOptions(argv), dryRun: argv.dryRun ?? false, yes: argv.yes ?? false };
+  // A write is planned on the state the kernel would see, with the journal; the on-disk state alone is not it.
+  if (argv.replay === false) {
+    throw new UsageError('NO_REPLAY_ON_WRITE', '--no-replay cannot be used with a command that writes', {
+      hint: 'a write always applies the journal first (asking before it does); leave out --no-replay. Nothing was written',
+    });
+  }
+  const o: WriteOptions = { dryRun: argv.dryRun ?? false, yes: argv.yes ?? false };
   if (argv.originals) o.originalsDir = argv.originals;
   o.confirmReplay = (report) =>
     confirm(`The card was not cleanly unmounted: its journal holds ${report?.transactions ?? 'some'} transaction(s) not yet in place. Replay them onto the card first (what Linux does at mount)?`);
@@ -97,8 +103,9 @@ const resetCommand: CommandModule<GlobalArgs, WriteArgs> = {
   describe: 'Set a new password for a login (and, with --disable-mfa, switch off its TOTP)',
   builder: (y) => writeBuilder(y).option('disable-mfa', { type: 'boolean', describe: 'remove the user\'s TOTP secret so the password alone logs in' }) as never,
   handler: async (argv) => {
+    const options = writeOptions(argv);
     const password = await resolvePassword(argv);
-    const r = await resetPassword(await resolveSource(argv), { username: argv.username, password, disableMfa: argv.disableMfa ?? false }, writeOptions(argv));
+    const r = await withArgsSource(argv, (s) => resetPassword(s, { username: argv.username, password, disableMfa: argv.disableMfa ?? false }, options));
     await report(r, `Password of ${r.username}${r.mfaDisabled ? ' reset and TOTP switched off' : ' reset'}`, argv.json);
     if (argv.disableMfa && !r.mfaDisabled && !argv.json) await writeOut(`TOTP was not on for ${r.username}: nothing to switch off.\n`);
   },
@@ -109,8 +116,9 @@ const addCommand: CommandModule<GlobalArgs, WriteArgs> = {
   describe: 'Add a password login; Home Assistant makes it an administrator (not the owner) at first login',
   builder: (y) => writeBuilder(y) as never,
   handler: async (argv) => {
+    const options = writeOptions(argv);
     const password = await resolvePassword(argv);
-    const r = await addUser(await resolveSource(argv), { username: argv.username, password }, writeOptions(argv));
+    const r = await withArgsSource(argv, (s) => addUser(s, { username: argv.username, password }, options));
     await report(r, `Login ${r.username} added`, argv.json);
     if (!argv.json && !r.dryRun) await writeOut(`At its first login Home Assistant creates the user ${r.username} as an administrator (not the owner).\n`);
   },

@@ -8,6 +8,7 @@ export interface GlobalArgs {
   partition?: number;
   offset?: number;
   replay?: boolean;
+  map?: string;
   json?: boolean;
   verbose?: boolean;
 }
@@ -48,6 +49,10 @@ export async function withArgsSource<T>(argv: GlobalArgs & { source?: string | u
 
 export function sourceOptions(argv: GlobalArgs): SourceOptions {
   const o: SourceOptions = { replay: argv.replay !== false };
+  if (argv.map !== undefined) {
+    if (argv.map === '') throw new UsageError('BAD_MAP', '--map needs the path of a rescue map file');
+    o.mapPath = argv.map;
+  }
   if (argv.partition !== undefined) {
     if (!Number.isInteger(argv.partition) || argv.partition < 1) {
       throw new UsageError('BAD_PARTITION', `--partition must be a partition number from 1, got ${argv.partition}`);

@@ -4,11 +4,11 @@
 
 import { select } from '@inquirer/prompts';
 import { info } from '../../actions/info.js';
-import { withSource } from '../../actions/source.js';
+import { type OpenedSource, openSource } from '../../actions/source.js';
 import { AppError, ExitCode } from '../../errors.js';
 import { errorLines } from '../render.js';
 import { pickSource } from './pick.js';
-import { type Say, stepAdd, stepExport, stepExtract, stepKey, stepReset, stepUsers } from './steps.js';
+import { type Say, Session, stepAdd, stepExport, stepExtract, stepKey, stepReset, stepUsers } from './steps.js';
 
 const say: Say = (text) => process.stdout.write(`${text}\n`);
 
@@ -21,32 +21,50 @@ const STEPS = [
   { value: 'key', name: 'Show the backup encryption key', run: stepKey },
 ] as const;
 
-async function summary(source: string): Promise<void> {
-  const r = await withSource(source, {}, info);
+async function summary(source: OpenedSource): Promise<void> {
+  const r = await info(source);
   const ha = r.homeAssistant;
   const state = r.data.needsRecovery
     ? `not cleanly unmounted: ${r.data.journal?.transactions ?? 0} journal change(s) shown as applied (in memory only)`
     : r.data.state;
   say('');
-  say(`Home Assistant ${ha.version ?? '(version unknown)'} on ${source}`);
+  say(`Home Assistant ${ha.version ?? '(version unknown)'} on ${source.path}`);
   say(`  ${ha.users ?? '?'} user(s), ${ha.backups ?? 0} backup(s); filesystem ${state}`);
   for (const w of r.warnings) say(`  warning: ${w}`);
   say('');
 }
 
 /** Asks for a disk or image until one can be read (a wrong image file is not the end of the session). */
-async function pickReadable(): Promise<string | null> {
+async function pickReadable(): Promise<Session | null> {
   for (;;) {
-    const source = await pickSource(say);
-    if (source === null) return null;
+    const path = await pickSource(say);
+    if (path === null) return null;
+    let source: OpenedSource | null = null;
     try {
+      source = await openSource(path);
       await summary(source);
-      return source;
+      return new Session(source);
     } catch (err) {
+      await source?.device.close().catch(() => undefined);
       if (!(err instanceof AppError)) throw err;
       process.stderr.write(`${errorLines(err, false)}\n`);
       say('Choose another disk or image file.\n');
     }
+  }
+}
+
+/** The menu of jobs, on the session's source, until the user quits. */
+async function chooseSteps(session: Session): Promise<number> {
+  for (;;) {
+    const choice = await select({ message: 'What do you want to do?', choices: [...STEPS.map(({ value, name }) => ({ value, name })), { value: 'quit', name: 'Quit' }] });
+    if (choice === 'quit') return ExitCode.OK;
+    try {
+      await STEPS.find((s) => s.value === choice)!.run(session, say);
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      process.stderr.write(`${errorLines(err, false)}\n`);
+    }
+    say('');
   }
 }
 
@@ -60,18 +78,12 @@ export async function runWizard(): Promise<number> {
   say('It only reads the card, unless you choose a step that writes: that step shows what it will change and asks first.');
   if (process.platform === 'win32') say('If Windows offered to format the card: choose Cancel. Never format it; the data is on it.');
   try {
-    const source = await pickReadable();
-    if (source === null) return ExitCode.OK;
-    for (;;) {
-      const choice = await select({ message: 'What do you want to do?', choices: [...STEPS.map(({ value, name }) => ({ value, name })), { value: 'quit', name: 'Quit' }] });
-      if (choice === 'quit') return ExitCode.OK;
-      try {
-        await STEPS.find((s) => s.value === choice)!.run(source, say);
-      } catch (err) {
-        if (!(err instanceof AppError)) throw err;
-        process.stderr.write(`${errorLines(err, false)}\n`);
-      }
-      say('');
+    const session = await pickReadable();
+    if (session === null) return ExitCode.OK;
+    try {
+      return await chooseSteps(session);
+    } finally {
+      await session.close();
     }
   } catch (err) {
     if (isPromptExit(err)) {

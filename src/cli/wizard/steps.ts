@@ -9,7 +9,7 @@ import { extractBackups } from '../../actions/backup-extract.js';
 import { readBackupKey } from '../../actions/backup-key.js';
 import { listBackups } from '../../actions/backup-list.js';
 import { exportTree } from '../../actions/export.js';
-import { withSource } from '../../actions/source.js';
+import { type OpenedSource, reopenSource } from '../../actions/source.js';
 import type { WriteOptions } from '../../actions/write-files.js';
 import type { HaUser } from '../../ha/auth.js';
 import { formatBytes } from '../../units.js';
@@ -17,6 +17,19 @@ import { terminalProgress } from '../progress.js';
 import { table } from '../render.js';
 
 export type Say = (text: string) => void;
+
+/** The source the wizard works on, opened once for the session and again only after a step wrote to it. */
+export class Session {
+  constructor(public source: OpenedSource) {}
+
+  async refresh(): Promise<void> {
+    this.source = await reopenSource(this.source);
+  }
+
+  close(): Promise<void> {
+    return this.source.device.close().catch(() => undefined);
+  }
+}
 
 function today(): string {
   return new Date().toISOString().slice(0, 10);
@@ -51,8 +64,9 @@ function userChoice(u: HaUser): { value: string; name: string } {
   return { value: u.username!, name: `${u.username} (${u.name ?? 'no name'}, ${role}${u.mfa ? ', two-factor on' : ''})` };
 }
 
-export async function stepReset(source: string, say: Say): Promise<void> {
-  const users = (await withSource(source, {}, authList)).users.filter((u) => u.hasLogin && u.username && !u.system);
+export async function stepReset(session: Session, say: Say): Promise<void> {
+  const source = session.source.path;
+  const users = (await authList(session.source)).users.filter((u) => u.hasLogin && u.username && !u.system);
   if (users.length === 0) return say('There is no password login on this card. Choose "Add an administrator login" instead.');
   const username = await select({ message: 'Whose password?', choices: users.map(userChoice) });
   const user = users.find((u) => u.username === username)!;
@@ -61,12 +75,13 @@ export async function stepReset(source: string, say: Say): Promise<void> {
   say(`This will write to ${source}: the password of ${username}${disableMfa ? ' and its two-factor secret' : ''}, in .storage/auth_provider.homeassistant${disableMfa ? ' and .storage/auth_module.totp' : ''}.`);
   say('The change is rehearsed in memory first, written through the ext4 journal, and read back.');
   if (!(await confirm({ message: 'Write it now?', default: false }))) return say('Nothing was written.');
-  const r = await resetPassword(source, { username, password: pw, disableMfa }, writeOptions());
+  const r = await resetPassword(session.source, { username, password: pw, disableMfa }, writeOptions()).finally(() => session.refresh());
   reportWrite(say, r, `new password for ${username}${r.mfaDisabled ? ', two-factor switched off' : ''}`);
 }
 
-export async function stepAdd(source: string, say: Say): Promise<void> {
-  const taken = new Set((await withSource(source, {}, authList)).users.map((u) => u.username?.toLowerCase()));
+export async function stepAdd(session: Session, say: Say): Promise<void> {
+  const source = session.source.path;
+  const taken = new Set((await authList(session.source)).users.map((u) => u.username?.toLowerCase()));
   const username = (await input({
     message: 'Login name for the new administrator:',
     default: 'rescue',
@@ -76,29 +91,29 @@ export async function stepAdd(source: string, say: Say): Promise<void> {
   say(`This will write to ${source}: a new login ${username} in .storage/auth_provider.homeassistant.`);
   say('Home Assistant makes it an administrator the first time it logs in.');
   if (!(await confirm({ message: 'Write it now?', default: false }))) return say('Nothing was written.');
-  const r = await addUser(source, { username, password: pw }, writeOptions());
+  const r = await addUser(session.source, { username, password: pw }, writeOptions()).finally(() => session.refresh());
   reportWrite(say, r, `login ${username} added`);
 }
 
-export async function stepUsers(source: string, say: Say): Promise<void> {
-  const users = (await withSource(source, {}, authList)).users.filter((u) => !u.system);
+export async function stepUsers(session: Session, say: Say): Promise<void> {
+  const users = (await authList(session.source)).users.filter((u) => !u.system);
   const rows = [['login', 'name', 'role', 'two-factor'], ...users.map((u) => [u.username ?? '-', u.name ?? '-', u.owner ? 'owner' : u.admin ? 'admin' : 'user', u.mfa ? 'on' : 'off'])];
   say(table(rows));
 }
 
-export async function stepExtract(source: string, say: Say): Promise<void> {
-  const list = await withSource(source, {}, listBackups);
+export async function stepExtract(session: Session, say: Say): Promise<void> {
+  const list = await listBackups(session.source);
   if (list.length === 0) return say('There are no backups on this card.');
   say(`${list.length} backup(s), ${formatBytes(list.reduce((n, b) => n + b.size, 0))} in all.`);
   const out = resolve((await input({ message: 'Copy them into which folder?', default: join(homedir(), 'haos-rescue-backups') })).trim());
   const progress = terminalProgress('backups');
-  const r = await withSource(source, {}, (s) => extractBackups(s, { outDir: out, onProgress: progress.update })).finally(progress.end);
+  const r = await extractBackups(session.source, { outDir: out, onProgress: progress.update }).finally(progress.end);
   for (const e of r.extracted) say(`  ${e.out} (${formatBytes(e.size)}, sha256 ${e.sha256.slice(0, 16)}...)`);
   for (const f of r.failed) say(`  could not copy ${f.path}: ${f.reason}`);
   say(`${r.extracted.length} backup(s) copied to ${r.outDir}. Restore one in Home Assistant under Settings > System > Backups.`);
 }
 
-export async function stepExport(source: string, say: Say): Promise<void> {
+export async function stepExport(session: Session, say: Say): Promise<void> {
   const kind = await select({
     message: 'Export the configuration as',
     choices: [
@@ -109,14 +124,14 @@ export async function stepExport(source: string, say: Say): Promise<void> {
   const base = join(homedir(), `home-assistant-config-${today()}`);
   const out = resolve((await input({ message: 'Where?', default: kind === 'folder' ? base : `${base}.tar.gz` })).trim());
   const progress = terminalProgress();
-  const r = await withSource(source, {}, (s) => exportTree(s.volume, s.layout, { out, onProgress: progress.update })).finally(progress.end);
+  const r = await exportTree(session.source.volume, session.source.layout, { out, onProgress: progress.update }).finally(progress.end);
   say(`Exported ${r.files} files (${formatBytes(r.bytes)}) to ${r.out}.`);
   for (const n of r.notes) say(`  note: ${n}`);
   for (const u of r.unsupported) say(`  not copied ${u.path}: ${u.reason}`);
   for (const s of r.skipped) say(`  skipped ${s.path}: ${s.reason}`);
 }
 
-export async function stepKey(source: string, say: Say): Promise<void> {
-  const key = await withSource(source, {}, readBackupKey);
+export async function stepKey(session: Session, say: Say): Promise<void> {
+  const key = await readBackupKey(session.source);
   say(key.key ? `Backup encryption key: ${key.key}` : key.message);
 }

@@ -1,0 +1,62 @@
+// An image file read together with its rescue map (GNU ddrescue's format): bytes the map marks finished
+// ('+') come from the image; any other byte was never read from the card, and a read touching it fails
+// with NOT_RESCUED. Never zeros: a hole in a rescued image is not the card's data, and reading it as zeros
+// would hand the user a silently damaged file.
+
+import { IoError } from '../../errors.js';
+import type { BlockDevice } from '../block-device.js';
+import { checkRange } from '../check-range.js';
+import type { RegionMap } from './region-map.js';
+
+export const NOT_RESCUED_HINT =
+  'that part of the card was not copied into the image; run the same `haos-rescue image` command again to retry it, or read the other files';
+
+export class MappedDevice implements BlockDevice {
+  readonly description: string;
+
+  constructor(
+    private readonly inner: BlockDevice,
+    readonly map: RegionMap,
+    readonly mapPath: string,
+  ) {
+    this.description = `${inner.description} (with rescue map ${mapPath})`;
+  }
+
+  get sizeBytes(): number {
+    return this.inner.sizeBytes;
+  }
+
+  get sectorSize(): number {
+    return this.inner.sectorSize;
+  }
+
+  get writable(): boolean {
+    return this.inner.writable;
+  }
+
+  async read(byteOffset: number, length: number, into?: Buffer): Promise<Buffer> {
+    checkRange(this, 'read', byteOffset, length);
+    const end = Math.min(byteOffset + length, this.map.sizeBytes);
+    const missing = length > 0 ? this.map.next('?*/-', byteOffset, end) : null;
+    if (missing !== null || byteOffset + length > this.map.sizeBytes) {
+      const at = missing?.pos ?? this.map.sizeBytes;
+      throw new IoError('NOT_RESCUED', `bytes ${at}-${(missing ? missing.pos + missing.size : byteOffset + length) - 1} of ${this.inner.description} were not rescued from the card`, {
+        details: { byteOffset, length, firstMissing: at, status: missing?.status ?? '?' },
+        hint: NOT_RESCUED_HINT,
+      }, 65);
+    }
+    return this.inner.read(byteOffset, length, into);
+  }
+
+  write(byteOffset: number, data: Uint8Array): Promise<void> {
+    return this.inner.write(byteOffset, data);
+  }
+
+  flush(): Promise<void> {
+    return this.inner.flush();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
