@@ -23,3 +23,29 @@ export async function withCriticalSection<T>(fn: () => Promise<T>): Promise<T> {
     if (depth === 0) for (const w of waiters.splice(0)) w();
   }
 }
+
+// Ctrl-C during a long copy (`image`): the copy stops where it is, but what it has done must be saved first
+// (its map), which may take a moment while a read of a stalled card is still under way.
+/** A cleanup saves what it must and may return a line for the user. */
+type Cleanup = () => Promise<string | void>;
+const cleanups = new Set<Cleanup>();
+
+/** Whether Ctrl-C has something to save before the process exits. */
+export function hasInterruptCleanup(): boolean {
+  return cleanups.size > 0;
+}
+
+/** Runs the cleanups registered by withInterruptCleanup (the CLI's SIGINT handler awaits them); their lines. */
+export async function runInterruptCleanups(): Promise<string[]> {
+  const done = await Promise.allSettled([...cleanups].map((c) => c()));
+  return done.map((d) => (d.status === 'fulfilled' ? d.value : `could not save: ${String(d.reason)}`)).filter((l): l is string => typeof l === 'string');
+}
+
+export async function withInterruptCleanup<T>(cleanup: Cleanup, fn: () => Promise<T>): Promise<T> {
+  cleanups.add(cleanup);
+  try {
+    return await fn();
+  } finally {
+    cleanups.delete(cleanup);
+  }
+}

@@ -2,7 +2,22 @@
 // The result is the JSON contract of design.md §3; the CLI renders it for people.
 
 import { summarize } from '../ha/layout.js';
+import { type FileHit, type ImportantFile, filesHit, importantFiles } from './image/files-hit.js';
 import type { OpenedSource } from './source.js';
+
+/** An image read with its rescue map: how much of the card it holds, and what is lost. */
+export interface RescueInfo {
+  map: string;
+  /** Found beside the image (IMG.map) rather than given with --map. */
+  foundBeside: boolean;
+  sizeBytes: number;
+  rescuedBytes: number;
+  /** Tried and unreadable, or not tried yet. */
+  missingBytes: number;
+  badAreas: number;
+  important: ImportantFile[];
+  filesHit: FileHit[];
+}
 
 export interface InfoResult {
   source: string;
@@ -40,6 +55,7 @@ export interface InfoResult {
   };
   homeAssistant: { version: string | null; configPath: string | null; users: number | null; backups: number | null };
   otherCandidates: Array<{ partitionIndex: number | null; label: string | null; reason: string }>;
+  rescue: RescueInfo | null;
   warnings: string[];
 }
 
@@ -95,7 +111,25 @@ export async function info(source: OpenedSource): Promise<InfoResult> {
     otherCandidates: discovery.candidates
       .filter((c) => c !== discovery.chosen && c.rank !== null)
       .map((c) => ({ partitionIndex: c.partitionIndex, label: c.label, reason: c.reason })),
+    rescue: await rescueInfo(source),
     warnings,
+  };
+}
+
+async function rescueInfo(source: OpenedSource): Promise<RescueInfo | null> {
+  const r = source.rescueMap;
+  if (!r) return null;
+  const totals = r.map.totals();
+  const hits = await filesHit(source);
+  return {
+    map: r.path,
+    foundBeside: r.foundBeside,
+    sizeBytes: r.map.sizeBytes,
+    rescuedBytes: totals['+'],
+    missingBytes: r.map.sizeBytes - totals['+'],
+    badAreas: r.map.areas('*') + r.map.areas('/') + r.map.areas('-'),
+    important: await importantFiles(source, hits),
+    filesHit: hits,
   };
 }
 

@@ -3,22 +3,24 @@
 
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { deferInterrupt, inCriticalSection } from '../actions/critical.js';
+import { deferInterrupt, hasInterruptCleanup, inCriticalSection, runInterruptCleanups } from '../actions/critical.js';
 import { permissionHint } from '../device/map-os-error.js';
 import { AppError, ExitCode, UsageError, toAppError } from '../errors.js';
 import { shellWord } from '../shell-word.js';
+import { VERSION } from '../version.js';
 import { authCommand } from './commands/auth.js';
 import { backupCommand } from './commands/backup.js';
 import { catCommand } from './commands/cat.js';
 import { disksCommand } from './commands/disks.js';
 import { exportCommand } from './commands/export.js';
+import { imageCommand } from './commands/image.js';
 import type { GlobalArgs } from './commands/common.js';
 import { infoCommand } from './commands/info.js';
 import { lsCommand } from './commands/ls.js';
 import { isInteractive } from './prompt.js';
 import { errorLines } from './render.js';
 
-export const VERSION = '0.1.0';
+export { VERSION };
 
 function parser(args: string[]) {
   return yargs(args)
@@ -27,6 +29,7 @@ function parser(args: string[]) {
     .option('partition', { type: 'number', global: true, describe: 'use partition N (Linux numbering, logical partitions from 5)' })
     .option('offset', { type: 'number', global: true, describe: 'use the filesystem at this byte offset' })
     .option('replay', { type: 'boolean', global: true, default: true, describe: 'show the state with the ext4 journal replayed in memory (--no-replay: the on-disk state)' })
+    .option('map', { type: 'string', global: true, describe: 'the rescue map of an image made by `haos-rescue image` or ddrescue: parts not rescued read as errors, never as zeros (IMG.map beside IMG is found by itself)' })
     .option('json', { type: 'boolean', global: true, describe: 'print one JSON document on stdout' })
     .option('verbose', { type: 'boolean', global: true, describe: 'show error codes and stack traces' })
     .command(disksCommand as never)
@@ -36,7 +39,8 @@ function parser(args: string[]) {
     .command(authCommand as never)
     .command(backupCommand as never)
     .command(exportCommand as never)
-    .demandCommand(1, 'name a command: disks, info, ls, cat, auth, backup or export')
+    .command(imageCommand as never)
+    .demandCommand(1, 'name a command: disks, info, ls, cat, auth, backup, export or image')
     .strict()
     .version(VERSION)
     .help()
@@ -93,6 +97,14 @@ export async function main(): Promise<void> {
       process.stderr.write('\ninterrupt: finishing the write that is under way first (a few seconds)...\n');
       void deferInterrupt().then(() => {
         process.stderr.write('interrupted after the write completed\n');
+        process.exit(ExitCode.INTERRUPTED);
+      });
+      return;
+    }
+    if (hasInterruptCleanup()) {
+      process.stderr.write('\ninterrupt: saving what was done so far...\n');
+      void runInterruptCleanups().then((lines) => {
+        for (const line of lines) process.stderr.write(`${line}\n`);
         process.exit(ExitCode.INTERRUPTED);
       });
       return;

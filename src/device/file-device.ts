@@ -25,6 +25,14 @@ export interface FileDeviceOptions {
    * when sysfs cannot say; without it the size is found by probing reads.
    */
   sizeBytes?: number;
+  /**
+   * Reads for imaging a failing card: through the thread pool instead of on the main thread (a read that
+   * stalls for a minute must not freeze the progress line or Ctrl-C; a tree walk's many small reads are
+   * five times faster synchronous, so this is not the default), and a short read is reported as
+   * SHORT_READ with the bytes delivered instead of being continued: continuing would ask the card for
+   * the failing sectors a second time, and the rescuer decides what to read next.
+   */
+  rescueReads?: boolean;
 }
 
 /** Largest single read or write handed to the OS; the loops below continue from there. */
@@ -39,7 +47,7 @@ export async function openFileDevice(path: string, options: FileDeviceOptions = 
     throw mapOsError(err, { op: 'open', path });
   }
   try {
-    return await deviceForHandle(handle, path, writable, options.sizeBytes);
+    return await deviceForHandle(handle, path, writable, options);
   } catch (err) {
     // The open handle must not leak; the error that explains why we gave up is the one to report.
     await handle.close().catch(() => undefined);
@@ -66,7 +74,8 @@ export async function withFileDevice<T>(
   return result;
 }
 
-async function deviceForHandle(handle: FileHandle, path: string, writable: boolean, listedSize: number | undefined): Promise<BlockDevice> {
+async function deviceForHandle(handle: FileHandle, path: string, writable: boolean, options: FileDeviceOptions): Promise<BlockDevice> {
+  const rescue = options.rescueReads ?? false;
   let stats: BigIntStats;
   try {
     stats = await handle.stat({ bigint: true });
@@ -76,17 +85,17 @@ async function deviceForHandle(handle: FileHandle, path: string, writable: boole
   // On Linux open(2) succeeds on a directory; report it as the EISDIR a read would give.
   if (stats.isDirectory()) throw mapOsError({ code: 'EISDIR' }, { op: 'open', path });
   if (stats.isFile()) {
-    return new FileDevice(handle, path, toSafeSize(stats.size, path), 1, `image ${path}`, writable);
+    return new FileDevice(handle, path, toSafeSize(stats.size, path), 1, `image ${path}`, writable, rescue);
   }
   if (!stats.isBlockDevice() && !stats.isCharacterDevice()) {
     throw new UsageError('UNSUPPORTED_SOURCE_TYPE', `${path} is neither an image file nor a disk device`, {
       hint: 'pipes and sockets cannot be read at random offsets; save the image to a file first',
     });
   }
-  const { sizeBytes, sectorSize } = await deviceGeometry(handle, path, stats, listedSize);
+  const { sizeBytes, sectorSize } = await deviceGeometry(handle, path, stats, options.sizeBytes);
   // Linux card readers open fine with no card in them and report size 0.
   if (sizeBytes === 0) throw mapOsError({ code: 'ENOMEDIUM' }, { op: 'open', path });
-  return alignedDevice(new FileDevice(handle, path, sizeBytes, sectorSize, path, writable), sectorSize);
+  return alignedDevice(new FileDevice(handle, path, sizeBytes, sectorSize, path, writable, rescue), sectorSize);
 }
 
 /** Size and sector size of a device node: sysfs on Linux, otherwise (or if sysfs lacks it) by probing. */
@@ -129,6 +138,7 @@ class FileDevice implements BlockDevice {
     readonly sectorSize: number,
     readonly description: string,
     readonly writable: boolean,
+    private readonly rescue: boolean,
   ) {}
 
   async read(byteOffset: number, length: number, into?: Buffer): Promise<Buffer> {
@@ -144,11 +154,16 @@ class FileDevice implements BlockDevice {
       try {
         // Synchronous on purpose: a tree walk makes one small read per directory and inode-table chunk, and
         // a thread-pool round trip per read cost five times the read itself (measured on f_many_subdirs).
-        bytesRead = readSync(this.handle.fd, buffer, done, want, byteOffset + done);
+        bytesRead = this.rescue
+          ? (await this.handle.read(buffer, done, want, byteOffset + done)).bytesRead
+          : readSync(this.handle.fd, buffer, done, want, byteOffset + done);
       } catch (err) {
-        throw mapOsError(err, { op: 'read', path: this.path, byteOffset: byteOffset + done, length: want });
+        // The bytes before the failing call are in the buffer: a rescue keeps them (deliveredBytes).
+        const mapped = mapOsError(err, { op: 'read', path: this.path, byteOffset: byteOffset + done, length: want });
+        mapped.details['deliveredBytes'] = done;
+        throw mapped;
       }
-      if (bytesRead === 0) throw this.shortRead(byteOffset, length, done);
+      if (bytesRead === 0 || (this.rescue && bytesRead < want)) throw this.shortRead(byteOffset, length, done + bytesRead);
       done += bytesRead;
     }
     return buffer;
@@ -202,7 +217,7 @@ class FileDevice implements BlockDevice {
       'SHORT_READ',
       `${this.description} ended early: ${done} of ${length} bytes read at byte ${byteOffset}`,
       {
-        details: { byteOffset, length, bytesRead: done, sizeBytes: this.sizeBytes },
+        details: { byteOffset, length, bytesRead: done, deliveredBytes: done, sizeBytes: this.sizeBytes },
         hint: 'the source is shorter than when it was opened; was the card removed or the image truncated?',
       },
     );

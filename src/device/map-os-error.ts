@@ -75,7 +75,7 @@ function ioFailure(code: string, ctx: OsErrorContext, options: { cause: unknown;
   const size = ctx.length === undefined ? '' : ` of ${ctx.length} bytes`;
   const hint =
     ctx.op === 'read'
-      ? 'the medium may be failing; copy it to an image with ddrescue and run haos-rescue on the image'
+      ? 'the medium may be failing: copy it to an image first (haos-rescue image SOURCE --out card.img), then run haos-rescue on the image'
       : undefined;
   return new IoError(FAILED_CODE[ctx.op], `${ctx.op}${size} failed on ${ctx.path}${where}: ${code}`, {
     ...options,

@@ -11,7 +11,7 @@ import { type DirEntry, parseDirBlock, parseInlineDir, verifyDirBlock } from './
 import { type Extent, type ExtentContext, mapExtents } from './extent.js';
 import { Incompat } from './features.js';
 import { type FileLayout, readFileBytes, readFileRange } from './file-data.js';
-import { GroupDescTable } from './group-desc.js';
+import { type GroupDesc, GroupDescTable } from './group-desc.js';
 import { type Inode, InodeFlags, inlineDataTail, isFastSymlink, parseInode } from './inode.js';
 import { inodeChecksumValid, inodeCsumSeed } from './inode-csum.js';
 import { splitPath, unescapeComponent } from './path.js';
@@ -126,6 +126,17 @@ export class Ext4Volume {
     const inode = parseInode(raw, ino, inodeSize);
     this.inodeCache.set(ino, inode);
     return inode;
+  }
+
+  /** The descriptor of block group `group` (bitmaps, inode table, flags). */
+  groupDesc(group: number): Promise<GroupDesc> {
+    return this.groups.get(group);
+  }
+
+  /** Block numbers of the group descriptor blocks in use (meta_bg spreads them over the disk). */
+  descriptorBlocks(): number[] {
+    const count = Math.ceil((this.sb.groupCount * this.sb.descSize) / this.sb.blockSize);
+    return Array.from({ length: count }, (_, i) => this.groups.descBlockLocation(i));
   }
 
   /** Filesystem block and byte offset in it of inode `ino` (for the writer). */

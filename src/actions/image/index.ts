@@ -1,0 +1,194 @@
+// `haos-rescue image SOURCE --out IMG`: copies a failing card to an image file once, carefully, as GNU
+// ddrescue does (rescuer.ts), but in the order that matters for a Home Assistant rescue (order.ts), and
+// keeps a bad-sector map in ddrescue's format beside it. The map is saved every few seconds, after the
+// image's bytes are made durable, so Ctrl-C, a pulled reader or a crash loses seconds; the same command
+// run again continues from the map. The card is only read.
+
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { BlockDevice } from '../../device/block-device.js';
+import { type Mapfile, type PhaseStatus, formatMapfile, readMapfile, writeMapfileAtomic } from '../../device/rescue/mapfile.js';
+import { RegionMap } from '../../device/rescue/region-map.js';
+import { RescueStopped, Rescuer, rescuingDevice } from '../../device/rescue/rescuer.js';
+import { UsageError } from '../../errors.js';
+import { formatBytes } from '../../units.js';
+import { withInterruptCleanup } from '../critical.js';
+import { type SourceOptions, openSourceDevice } from '../source.js';
+import { type Phase, type PhaseName, rescueOrder } from './order.js';
+import { ImageFile, assertNotOnSource } from './output.js';
+import { type ImageProgress, type ImageResult, progressOf, resultOf } from './report.js';
+
+export type { ImageProgress, ImageResult } from './report.js';
+
+export interface ImageOptions {
+  out: string;
+  /** Default: OUT.map. */
+  mapPath?: string;
+  /** Leave the data partition's free blocks out. */
+  usedOnly?: boolean;
+  /** Extra passes over the bad sectors. */
+  retries?: number;
+  trim?: boolean;
+  scrape?: boolean;
+  /** Start over on an existing --out that has no map. */
+  force?: boolean;
+  /** Which data filesystem orders the copy (partition/offset). */
+  source?: SourceOptions;
+  /** For the map's header. */
+  commandLine: string;
+  version: string;
+  readBytes?: number;
+  clusterBytes?: number;
+  saveIntervalMs?: number;
+}
+
+export type Pass = 'metadata' | 'copy' | 'sweep' | 'trim' | 'scrape' | 'retry';
+
+/** One imaging run: start() opens everything, run() copies, stop() (Ctrl-C) saves the map and ends it. */
+export class ImageJob {
+  pass: Pass = 'metadata';
+  phase: PhaseName | null = null;
+  retry = 0;
+  phases: Phase[] = [];
+  linearBecause: string | null = null;
+  readonly startedAt = Date.now();
+  private saving: Promise<void> = Promise.resolve();
+
+  private constructor(
+    readonly path: string,
+    readonly source: BlockDevice,
+    readonly image: ImageFile,
+    readonly mapPath: string,
+    readonly rescuer: Rescuer,
+    private readonly stopFlag: { requested: boolean },
+    readonly resumed: boolean,
+    private readonly opts: ImageOptions,
+  ) {}
+
+  static async start(path: string, opts: ImageOptions): Promise<ImageJob> {
+    const out = resolve(opts.out);
+    const mapPath = resolve(opts.mapPath ?? `${opts.out}.map`);
+    if (mapPath === out) throw new UsageError('MAP_IS_OUT', '--map and --out name the same file', { hint: 'leave --map out: the map goes to OUT.map' });
+    await assertNotOnSource(path, [out, mapPath]);
+    const { device: source } = await openSourceDevice(path, { rescueReads: true, mapPath: null });
+    try {
+      const previous = await readMapfile(mapPath, source.sizeBytes);
+      const fresh = checkResume(out, mapPath, previous, opts.force ?? false);
+      const image = await ImageFile.open(out, source.sizeBytes, fresh);
+      const map = previous?.map ?? new RegionMap(source.sizeBytes);
+      const stop = { requested: false };
+      const rescuer = new Rescuer(source, image, map, {
+        sectorSize: Math.max(512, source.sectorSize),
+        readBytes: opts.readBytes ?? 1024 * 1024,
+        clusterBytes: opts.clusterBytes ?? 64 * 1024,
+        shouldStop: () => stop.requested,
+      });
+      return new ImageJob(path, source, image, mapPath, rescuer, stop, previous !== null, opts);
+    } catch (err) {
+      await source.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  get stopped(): boolean {
+    return this.stopFlag.requested;
+  }
+
+  progress(): ImageProgress {
+    return progressOf(this);
+  }
+
+  /** Copies everything in order; resolves with the summary (also after stop()). */
+  async run(): Promise<ImageResult> {
+    const timer = setInterval(() => void this.save(false), this.opts.saveIntervalMs ?? 5000);
+    try {
+      await withInterruptCleanup(() => this.stop(), () => this.passes());
+    } catch (err) {
+      if (!(err instanceof RescueStopped)) throw err;
+    } finally {
+      clearInterval(timer);
+      await this.save(!this.stopped);
+      await this.image.close().catch(() => undefined);
+      await this.source.close().catch(() => undefined);
+    }
+    return resultOf(this);
+  }
+
+  /**
+   * Stops at the next read and saves the map; says what that means. A read under way on a stalled card
+   * cannot be called back: no process can end before the operating system gives that read up.
+   */
+  async stop(): Promise<string> {
+    this.stopFlag.requested = true;
+    await this.save(false);
+    const done = `the map is saved (${formatBytes(this.rescuer.map.totals()['+'])} rescued so far): run the same command again to continue`;
+    if (this.rescuer.stats.readStartedAt === null) return `Stopped: ${done}.`;
+    return `Stopped: ${done}. The card has not answered its last read yet; haos-rescue ends as soon as it does (unplugging the reader ends it at once).`;
+  }
+
+  /** The byte ranges of the phases to work on, in order. */
+  ranges(): Array<[number, number]> {
+    return this.phases.flatMap((p) => p.ranges);
+  }
+
+  private async passes(): Promise<void> {
+    const r = this.rescuer;
+    const order = await rescueOrder(this.path, rescuingDevice(r, this.source), r, {
+      source: this.opts.source ?? {},
+      usedOnly: this.opts.usedOnly ?? false,
+    });
+    this.phases = order.phases;
+    this.linearBecause = order.linearBecause;
+    await this.eachPhase('copy', '?', 1, (a, b) => r.copy(a, b, true));
+    await this.eachPhase('sweep', '?', 2, (a, b) => r.copy(a, b, false));
+    if (this.opts.trim !== false) await this.eachPhase('trim', '*', 1, (a, b) => r.trim(a, b));
+    if (this.opts.scrape !== false) await this.eachPhase('scrape', '/', 1, (a, b) => r.scrape(a, b));
+    for (this.retry = 1; this.retry <= (this.opts.retries ?? 0); this.retry++) {
+      await this.eachPhase('retry', '-', this.retry, (a, b) => r.retry(a, b));
+    }
+  }
+
+  private async eachPhase(pass: Pass, status: PhaseStatus, passNumber: number, fn: (start: number, end: number) => Promise<void>): Promise<void> {
+    this.pass = pass;
+    this.rescuer.phase = status;
+    this.rescuer.pass = passNumber;
+    for (const phase of this.phases) {
+      this.phase = phase.name;
+      for (const [start, end] of phase.ranges) await fn(start, end);
+    }
+  }
+
+  /** Saves the map: its text first, then the image made durable, then the map written atomically. */
+  save(finished: boolean): Promise<void> {
+    const r = this.rescuer;
+    const snapshot: Mapfile = { currentPos: r.currentPos, currentStatus: finished ? '+' : r.phase, currentPass: r.pass, map: r.map };
+    const text = formatMapfile(snapshot, {
+      commandLine: this.opts.commandLine,
+      startTime: new Date(this.startedAt),
+      currentTime: new Date(),
+      finished,
+      version: this.opts.version,
+    });
+    this.saving = this.saving.catch(() => undefined).then(async () => {
+      await this.image.sync();
+      await writeMapfileAtomic(this.mapPath, text);
+    });
+    return this.saving;
+  }
+}
+
+/** Whether to start a fresh image; refuses what would mix two cards or lose a rescue. */
+function checkResume(out: string, mapPath: string, previous: Mapfile | null, force: boolean): boolean {
+  const haveImage = existsSync(out);
+  if (previous !== null && !haveImage) {
+    throw new UsageError('IMAGE_MISSING', `the map ${mapPath} exists but the image ${out} does not`, {
+      hint: 'give the --out the map belongs to, or move the map aside to start a new image',
+    });
+  }
+  if (previous === null && haveImage && !force) {
+    throw new UsageError('OUTPUT_EXISTS', `${out} exists and has no map (${mapPath}), so nothing says which of its bytes came from the card`, {
+      hint: 'give another --out, or add --force to start that image over',
+    });
+  }
+  return previous === null;
+}

@@ -1,0 +1,129 @@
+// The order in which `image` copies a failing card: what a rescue needs most, first. The card is read
+// through the rescuer, so every byte the planning reads is copied into the image once and never again:
+//   1. metadata: partition table, superblocks, group descriptors, bitmaps, the used part of the inode
+//      tables, then (read on demand by a walk of the whole tree) the journal, directories and extent blocks;
+//   2. config: the Home Assistant configuration folder, `.storage` first, the recorder database last;
+//   3. backups: the backup folders;
+//   4. used: the other blocks the bitmaps mark used;
+//   5. other: everything outside the data partition (the OS partitions, the partition table's copies);
+//   6. free: the data partition's free blocks (left out with usedOnly).
+// Without a readable data filesystem there is one phase: the whole disk, in order.
+
+import type { BlockDevice } from '../../device/block-device.js';
+import type { Rescuer } from '../../device/rescue/rescuer.js';
+import { AppError } from '../../errors.js';
+import { type BlockRun, metadataRuns, usedRuns } from '../../ext4/allocation.js';
+import { InodeFlags, type Inode } from '../../ext4/inode.js';
+import { ROOT_INO, type Ext4Volume } from '../../ext4/volume.js';
+import { walk } from '../../ext4/walk.js';
+import { type SourceOptions, openSourceOn } from '../source.js';
+
+export type PhaseName = 'metadata' | 'config' | 'backups' | 'used' | 'other' | 'free' | 'disk';
+
+/** Byte ranges [start, end) of the device, in the order to copy them. */
+export interface Phase {
+  name: PhaseName;
+  ranges: Array<[number, number]>;
+}
+
+export interface RescueOrder {
+  phases: Phase[];
+  /** Why the order is the plain linear one, when it is. */
+  linearBecause: string | null;
+  data: { partitionIndex: number | null; byteOffset: number; sizeBytes: number } | null;
+}
+
+export interface OrderOptions {
+  source: SourceOptions;
+  usedOnly: boolean;
+  /** Called when a phase of the planning itself starts (it copies as it goes). */
+  onPhase?: (name: PhaseName) => void;
+}
+
+/**
+ * Copies the filesystem's metadata (first pass, skipping past errors) while finding out where everything
+ * else is, and returns the phases for all the passes, metadata included.
+ */
+export async function rescueOrder(path: string, card: BlockDevice, rescuer: Rescuer, opts: OrderOptions): Promise<RescueOrder> {
+  const whole: Phase = { name: 'disk', ranges: [[0, card.sizeBytes]] };
+  opts.onPhase?.('metadata');
+  let onDisk;
+  try {
+    onDisk = await openSourceOn(path, card, null, { ...opts.source, replay: false });
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    return { phases: [whole], linearBecause: `no readable Home Assistant data filesystem (${err.message})`, data: null };
+  }
+  const { byteOffset, sizeBytes, partitionIndex } = onDisk.discovery.chosen;
+  const toBytes = (runs: BlockRun[], bs: number): Array<[number, number]> => runs.map((r) => [byteOffset + r.block * bs, byteOffset + (r.block + r.count) * bs]);
+  const bs = onDisk.volume.sb.blockSize;
+  const metadata = toBytes(await metadataRuns(onDisk.volume), bs);
+  for (const [start, end] of metadata) await rescuer.copy(start, end, true);
+  const files = await walkForRanges(path, card, opts.source, onDisk.layout.configPath, onDisk.layout.backupPaths, (runs) => toBytes(runs, bs));
+  const used = toBytes(await usedRuns(onDisk.volume), bs);
+  const dataEnd = byteOffset + sizeBytes;
+  const phases: Phase[] = [
+    { name: 'metadata', ranges: metadata },
+    { name: 'config', ranges: files.config },
+    { name: 'backups', ranges: files.backups },
+    { name: 'used', ranges: used },
+    { name: 'other', ranges: [[0, byteOffset], [dataEnd, card.sizeBytes]].filter(([a, b]) => b! > a!) as Array<[number, number]> },
+  ];
+  if (!opts.usedOnly) phases.push({ name: 'free', ranges: [[byteOffset, dataEnd]] });
+  return { phases, linearBecause: null, data: { partitionIndex, byteOffset, sizeBytes } };
+}
+
+interface FileRanges {
+  config: Array<[number, number]>;
+  backups: Array<[number, number]>;
+}
+
+/**
+ * Walks the whole tree with the journal replayed (reading directories, the journal and extent blocks
+ * through the rescuer) and collects the blocks of the configuration and the backups.
+ */
+async function walkForRanges(
+  path: string,
+  card: BlockDevice,
+  source: SourceOptions,
+  configPath: string | null,
+  backupPaths: string[],
+  toBytes: (runs: BlockRun[]) => Array<[number, number]>,
+): Promise<FileRanges> {
+  let vol: Ext4Volume;
+  try {
+    vol = (await openSourceOn(path, card, null, { ...source, replay: true })).volume;
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    vol = (await openSourceOn(path, card, null, { ...source, replay: false })).volume;
+  }
+  const config = { storage: [] as BlockRun[], files: [] as BlockRun[], database: [] as BlockRun[] };
+  const backups: BlockRun[] = [];
+  const under = (p: string, dir: string | null): boolean => dir !== null && (p === dir || p.startsWith(`${dir}/`));
+  for await (const entry of walk(vol, await vol.readInode(ROOT_INO), { onError: () => undefined })) {
+    const name = `/${entry.path.toString('latin1')}`;
+    const wanted = entry.inode.kind === 'file' && (under(name, configPath) || backupPaths.some((b) => under(name, b)));
+    if (!wanted && !hasMappingBlocks(entry.inode, vol.blockSize)) continue;
+    let runs: BlockRun[];
+    try {
+      const layout = await vol.layout(entry.inode);
+      runs = (layout.runs ?? []).filter((r) => r.physical !== 0 && !r.uninit).map((r) => ({ block: r.physical, count: r.length }));
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      continue;
+    }
+    if (!wanted) continue;
+    if (backupPaths.some((b) => under(name, b))) backups.push(...runs);
+    else if (under(name, `${configPath}/.storage`)) config.storage.push(...runs);
+    else if (/\/home-assistant_v2\.db(-wal|-shm)?$/.test(name)) config.database.push(...runs);
+    else config.files.push(...runs);
+  }
+  return { config: toBytes([...config.storage, ...config.files, ...config.database]), backups: toBytes(backups) };
+}
+
+/** Whether reading the file's map reads blocks of its own (an extent tree deeper than the inode, indirect blocks). */
+function hasMappingBlocks(inode: Inode, blockSize: number): boolean {
+  if ((inode.flags & InodeFlags.INLINE_DATA) !== 0) return false;
+  if ((inode.flags & InodeFlags.EXTENTS) !== 0) return inode.blockArea.length >= 8 && (inode.blockArea[6]! | (inode.blockArea[7]! << 8)) > 0;
+  return (inode.kind === 'file' || inode.kind === 'dir') && inode.sizeBytes > 12 * blockSize;
+}

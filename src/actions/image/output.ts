@@ -1,0 +1,146 @@
+// The image file `image` writes, and the checks before it is opened: it must not lie on the card being
+// rescued (writing there would destroy what is being saved), and an existing image is continued only with
+// its map (without one, nothing says which of its bytes came from the card).
+
+import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { mapOsError } from '../../device/map-os-error.js';
+import type { RescueTarget } from '../../device/rescue/rescuer.js';
+import { IoError, UsageError } from '../../errors.js';
+
+export class ImageFile implements RescueTarget {
+  private constructor(
+    private readonly handle: FileHandle,
+    readonly path: string,
+  ) {}
+
+  /** Opens (or creates) the image and gives it the card's size; holes stay holes (a sparse file). */
+  static async open(path: string, sizeBytes: number, fresh: boolean): Promise<ImageFile> {
+    let handle: FileHandle;
+    try {
+      handle = await open(path, fresh ? 'w+' : 'r+');
+    } catch (err) {
+      throw mapOsError(err, { op: 'open', path });
+    }
+    try {
+      const size = (await handle.stat()).size;
+      if (size > sizeBytes) {
+        throw new UsageError('IMAGE_TOO_LARGE', `${path} is ${size} bytes, larger than the card (${sizeBytes} bytes): it is not an image of this card`, {
+          hint: 'give another --out, or move that file aside',
+        });
+      }
+      if (size < sizeBytes) await handle.truncate(sizeBytes);
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw err instanceof UsageError ? err : mapOsError(err, { op: 'write', path });
+    }
+    return new ImageFile(handle, path);
+  }
+
+  async write(byteOffset: number, data: Buffer): Promise<void> {
+    let done = 0;
+    while (done < data.length) {
+      let n: number;
+      try {
+        ({ bytesWritten: n } = await this.handle.write(data, done, data.length - done, byteOffset + done));
+      } catch (err) {
+        throw outputFailure(err, this.path);
+      }
+      if (n === 0) throw new IoError('SHORT_WRITE', `${this.path} accepted no bytes at byte ${byteOffset + done}`);
+      done += n;
+    }
+  }
+
+  async read(byteOffset: number, length: number): Promise<Buffer> {
+    const buffer = Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.handle.read(buffer, done, length - done, byteOffset + done);
+      if (bytesRead === 0) throw new IoError('SHORT_READ', `${this.path} ended early at byte ${byteOffset + done}`);
+      done += bytesRead;
+    }
+    return buffer;
+  }
+
+  /** Makes the written bytes durable: the map may only claim what the image holds after a crash. */
+  async sync(): Promise<void> {
+    try {
+      await this.handle.datasync();
+    } catch (err) {
+      throw outputFailure(err, this.path);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.handle.close();
+  }
+}
+
+function outputFailure(err: unknown, path: string): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new IoError('OUTPUT_FULL', `the disk holding ${path} is full`, {
+      hint: 'free space there or choose --out on a bigger disk, then run the same command again: it resumes from the map',
+      cause: err,
+    });
+  }
+  return mapOsError(err, { op: 'write', path });
+}
+
+/**
+ * Refuses an --out (or map) on the source itself: the same file, the same disk, or a partition of the
+ * disk being rescued (Linux: through /sys/dev/block). Exit 64.
+ */
+export async function assertNotOnSource(source: string, outputs: string[]): Promise<void> {
+  const src = await stat(source);
+  const disk = src.isBlockDevice() ? diskOf(src.rdev) : null;
+  for (const out of outputs) {
+    const full = resolve(out);
+    const target = await statOrParent(full);
+    const sameFile = src.isFile() && target.self !== null && target.self.dev === src.dev && target.self.ino === src.ino;
+    const onDisk = src.isBlockDevice() && (target.fsDev === src.rdev || (disk !== null && diskOf(target.fsDev) === disk));
+    const isSource = realpathOrSelf(full) === realpathOrSelf(resolve(source));
+    if (sameFile || onDisk || isSource) {
+      throw new UsageError('OUTPUT_ON_SOURCE', `${out} is on ${source}, the disk being rescued`, {
+        hint: 'write the image to another disk of this computer (e.g. --out ~/card.img); writing to the card would destroy what is being saved',
+      });
+    }
+  }
+}
+
+async function statOrParent(path: string): Promise<{ self: { dev: number; ino: number } | null; fsDev: number }> {
+  try {
+    const s = await stat(path);
+    return { self: { dev: s.dev, ino: s.ino }, fsDev: s.dev };
+  } catch {
+    const parent = dirname(path);
+    try {
+      return { self: null, fsDev: (await stat(parent)).dev };
+    } catch (err) {
+      throw new UsageError('OUTPUT_FOLDER_MISSING', `the folder ${parent} for ${path} does not exist`, { hint: 'create it first, or give another --out', cause: err });
+    }
+  }
+}
+
+function realpathOrSelf(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+/** The whole disk a Linux block device number belongs to ("major:minor" of the disk), or null. */
+function diskOf(dev: number): string | null {
+  if (process.platform !== 'linux') return null;
+  const major = Math.floor(dev / 256) & 0xfff;
+  const minor = (dev & 0xff) | (Math.floor(dev / 0x100000) & ~0xff);
+  try {
+    const dir = realpathSync(`/sys/dev/block/${major}:${minor}`);
+    const isPartition = statSync(`${dir}/partition`, { throwIfNoEntry: false }) !== undefined;
+    return readFileSync(isPartition ? `${dirname(dir)}/dev` : `${dir}/dev`, 'utf8').trim();
+  } catch {
+    return `${major}:${minor}`;
+  }
+}

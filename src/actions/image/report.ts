@@ -1,0 +1,139 @@
+// What `image` shows while it runs (progress) and when it ends (the summary, also as --json): counted from
+// the map, over the domain being copied (the whole card, or its used blocks with usedOnly).
+
+import type { BlockStatus, RegionMap } from '../../device/rescue/region-map.js';
+import type { ImageJob, Pass } from './index.js';
+import type { PhaseName } from './order.js';
+
+export interface ImageProgress {
+  pass: Pass;
+  phase: PhaseName | null;
+  retry: number;
+  sizeBytes: number;
+  /** Bytes to copy: the whole card, or its used part with usedOnly (known once the order is). */
+  domainBytes: number;
+  rescuedBytes: number;
+  /** Tried and not (yet) read: non-trimmed, non-scraped and bad sectors. */
+  errorBytes: number;
+  badAreas: number;
+  readErrors: number;
+  elapsedMs: number;
+  /** Over the last ten seconds. */
+  bytesPerSecond: number;
+  secondsLeft: number | null;
+  /** How long the read under way has waited, when over two seconds (a stalled card). */
+  stalledMs: number | null;
+}
+
+export interface ImageResult {
+  source: string;
+  out: string;
+  map: string;
+  sizeBytes: number;
+  resumed: boolean;
+  /** Stopped by Ctrl-C: the same command continues. */
+  stopped: boolean;
+  /** Every byte of the domain was tried to the end (read, or marked bad after trimming and scraping). */
+  finished: boolean;
+  order: 'filesystem' | 'linear';
+  linearBecause: string | null;
+  usedOnly: boolean;
+  domainBytes: number;
+  rescuedBytes: number;
+  nonTriedBytes: number;
+  nonTrimmedBytes: number;
+  nonScrapedBytes: number;
+  badSectorBytes: number;
+  badAreas: number;
+  reads: number;
+  failedReads: number;
+  elapsedMs: number;
+  phases: Array<{ name: PhaseName; bytes: number; rescuedBytes: number }>;
+}
+
+const samples = new WeakMap<ImageJob, Array<[number, number]>>();
+
+export function progressOf(job: ImageJob, now = Date.now()): ImageProgress {
+  const { map, stats } = job.rescuer;
+  const domain = domainTotals(job);
+  const window = samples.get(job) ?? [];
+  window.push([now, stats.rescuedBytes]);
+  while (window.length > 2 && now - window[0]![0] > 10_000) window.shift();
+  samples.set(job, window);
+  const [t0, b0] = window[0]!;
+  const rate = now > t0 ? ((stats.rescuedBytes - b0) * 1000) / (now - t0) : 0;
+  const left = domain.bytes - domain['+'] - domain['-'];
+  const stalled = stats.readStartedAt !== null ? now - stats.readStartedAt : 0;
+  return {
+    pass: job.pass,
+    phase: job.phase,
+    retry: job.retry,
+    sizeBytes: map.sizeBytes,
+    domainBytes: domain.bytes,
+    rescuedBytes: domain['+'],
+    errorBytes: domain['*'] + domain['/'] + domain['-'],
+    badAreas: map.areas('*') + map.areas('/') + map.areas('-'),
+    readErrors: stats.failedReads,
+    elapsedMs: now - job.startedAt,
+    bytesPerSecond: rate,
+    secondsLeft: rate > 0 && job.pass !== 'metadata' ? left / rate : null,
+    stalledMs: stalled > 2000 ? stalled : null,
+  };
+}
+
+export function resultOf(job: ImageJob): ImageResult {
+  const { map, stats } = job.rescuer;
+  const d = domainTotals(job);
+  return {
+    source: job.path,
+    out: job.image.path,
+    map: job.mapPath,
+    sizeBytes: map.sizeBytes,
+    resumed: job.resumed,
+    stopped: job.stopped,
+    finished: !job.stopped && d['?'] + d['*'] + d['/'] === 0,
+    order: job.linearBecause === null ? 'filesystem' : 'linear',
+    linearBecause: job.linearBecause,
+    usedOnly: !job.phases.some((p) => p.name === 'free' || p.name === 'disk'),
+    domainBytes: d.bytes,
+    rescuedBytes: d['+'],
+    nonTriedBytes: d['?'],
+    nonTrimmedBytes: d['*'],
+    nonScrapedBytes: d['/'],
+    badSectorBytes: d['-'],
+    badAreas: map.areas('*') + map.areas('/') + map.areas('-'),
+    reads: stats.reads,
+    failedReads: stats.failedReads,
+    elapsedMs: Date.now() - job.startedAt,
+    phases: job.phases.map((p) => {
+      const t = totalsIn(map, p.ranges);
+      return { name: p.name, bytes: t.bytes, rescuedBytes: t['+'] };
+    }),
+  };
+}
+
+type Totals = Record<BlockStatus, number> & { bytes: number };
+
+/** Status totals over the domain: the whole card until the order is known, or when free blocks are in it. */
+function domainTotals(job: ImageJob): Totals {
+  const { map } = job.rescuer;
+  if (job.phases.length === 0 || job.phases.some((p) => p.name === 'free' || p.name === 'disk')) {
+    return { ...map.totals(), bytes: map.sizeBytes };
+  }
+  return totalsIn(map, job.ranges());
+}
+
+/** Totals over the union of `ranges` (they may overlap: metadata lies inside the used blocks). */
+export function totalsIn(map: RegionMap, ranges: Array<[number, number]>): Totals {
+  const out: Totals = { '?': 0, '*': 0, '/': 0, '-': 0, '+': 0, bytes: 0 };
+  const sorted = [...ranges].sort((a, b) => a[0] - b[0]);
+  let covered = 0;
+  for (const [a, b] of sorted) {
+    const start = Math.max(a, covered);
+    if (b <= start) continue;
+    for (const r of map.regions(start, b)) out[r.status] += r.size;
+    out.bytes += b - start;
+    covered = b;
+  }
+  return out;
+}

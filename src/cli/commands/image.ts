@@ -1,0 +1,129 @@
+// `haos-rescue image SOURCE --out IMG [--map MAP]`: copy a failing card to an image file first, the
+// filesystem's metadata and the configuration before the rest, with a bad-sector map in GNU ddrescue's
+// format; the same command again continues. Exit 65 when parts of the card could not be read.
+
+import type { CommandModule } from 'yargs';
+import { type ImageProgress, type ImageResult, ImageJob } from '../../actions/image/index.js';
+import { type FileHit, filesHit } from '../../actions/image/files-hit.js';
+import { type SourceOptions, openSource } from '../../actions/source.js';
+import { CorruptError, UsageError } from '../../errors.js';
+import { VERSION } from '../../version.js';
+import { shellWord } from '../../shell-word.js';
+import { formatBytes } from '../../units.js';
+import { printJson, writeOut } from '../output.js';
+import { formatDuration } from '../progress.js';
+import { type GlobalArgs, resolveSource, sourceOptions, withSourceArg } from './common.js';
+
+type ImageArgs = GlobalArgs & {
+  source?: string;
+  out: string;
+  retries: number;
+  usedOnly?: boolean;
+  trim: boolean;
+  scrape: boolean;
+  force?: boolean;
+  filesHit?: boolean;
+};
+
+const PASS_NAMES: Record<ImageProgress['pass'], string> = {
+  metadata: 'reading the filesystem',
+  copy: 'copying',
+  sweep: 'copying what was skipped',
+  trim: 'trimming bad areas',
+  scrape: 'scraping bad areas',
+  retry: 'retrying bad sectors',
+};
+
+export function progressLine(p: ImageProgress): string {
+  const what = `${PASS_NAMES[p.pass]}${p.pass === 'retry' ? ` (pass ${p.retry})` : ''}${p.phase && p.phase !== 'disk' ? `, ${p.phase}` : ''}`;
+  const parts = [
+    `${formatBytes(p.rescuedBytes)} of ${formatBytes(p.domainBytes)} rescued`,
+    `${p.badAreas} bad area(s)${p.errorBytes > 0 ? ` (${formatBytes(p.errorBytes)})` : ''}`,
+    `${formatBytes(Math.round(p.bytesPerSecond))}/s`,
+  ];
+  if (p.secondsLeft !== null) parts.push(`${formatDuration(p.secondsLeft)} left`);
+  if (p.stalledMs !== null) parts.push(`the card has not answered for ${Math.round(p.stalledMs / 1000)} s`);
+  return `${what}: ${parts.join(', ')}`;
+}
+
+function render(r: ImageResult, hits: FileHit[] | null): string {
+  const lines = [`${r.resumed ? 'Continued' : 'Imaged'} ${r.source} to ${r.out} in ${formatDuration(r.elapsedMs / 1000)}; map: ${r.map}`];
+  lines.push(`  rescued ${formatBytes(r.rescuedBytes)} of ${formatBytes(r.domainBytes)}${r.usedOnly ? ' (the used blocks; free blocks left out)' : ''}`);
+  if (r.order === 'linear') lines.push(`  copied in disk order: ${r.linearBecause}`);
+  const unread = r.nonTriedBytes + r.nonTrimmedBytes + r.nonScrapedBytes;
+  if (r.badSectorBytes > 0) lines.push(`  unreadable: ${formatBytes(r.badSectorBytes)} in ${r.badAreas} area(s)`);
+  if (unread > 0) lines.push(`  not finished: ${formatBytes(unread)} still to try; run the same command again to continue`);
+  if (hits !== null) {
+    lines.push(hits.length === 0 ? '  every file is whole' : `  ${hits.length} file(s) or folder(s) touch unreadable parts:`);
+    for (const h of hits) lines.push(`    ${h.path}: ${h.reason}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export const imageCommand: CommandModule<GlobalArgs, ImageArgs> = {
+  command: 'image [source]',
+  describe: 'Copy a failing card to an image file first (metadata and config first, bad-sector map, resumable)',
+  builder: (y) =>
+    withSourceArg(y)
+      .option('out', { alias: 'o', type: 'string', demandOption: true, describe: 'the image file to write (on another disk); with --map (default OUT.map) it is continued' })
+      .option('retries', { type: 'number', default: 0, describe: 'passes over the bad sectors after scraping' })
+      .option('used-only', { type: 'boolean', describe: 'leave out the free blocks of the data partition' })
+      .option('trim', { type: 'boolean', default: true, describe: 'trim the edges of bad areas (--no-trim: leave them for a later run)' })
+      .option('scrape', { type: 'boolean', default: true, describe: 'read bad areas sector by sector (--no-scrape: leave them for a later run)' })
+      .option('force', { type: 'boolean', describe: 'start over on an existing --out that has no map' })
+      .option('files-hit', { type: 'boolean', describe: 'list the files with bytes in parts that could not be read' }) as never,
+  handler: async (argv) => {
+    const source = await resolveSource(argv);
+    const { mapPath: _unused, ...order } = sourceOptions(argv);
+    if (!Number.isInteger(argv.retries) || argv.retries < 0) throw new UsageError('BAD_RETRIES', `--retries must be a whole number of 0 or more, got ${argv.retries}`);
+    const job = await ImageJob.start(source, {
+      out: argv.out,
+      ...(argv.map !== undefined ? { mapPath: argv.map } : {}),
+      usedOnly: argv.usedOnly ?? false,
+      retries: argv.retries,
+      trim: argv.trim,
+      scrape: argv.scrape,
+      force: argv.force ?? false,
+      source: order,
+      commandLine: ['haos-rescue', ...process.argv.slice(2).map(shellWord)].join(' '),
+      version: VERSION,
+    });
+    const result = await withProgress(job, !argv.json && process.stderr.isTTY === true);
+    const hits = argv.filesHit ? await hitsOf(result, order) : null;
+    if (argv.json) await printJson({ ...result, ...(hits !== null ? { filesHit: hits } : {}) });
+    else await writeOut(render(result, hits));
+    if (result.rescuedBytes < result.domainBytes) {
+      throw new CorruptError('IMAGE_INCOMPLETE', `${formatBytes(result.domainBytes - result.rescuedBytes)} of the card could not be copied (yet)`, {
+        hint: `the image is usable: read it with haos-rescue (e.g. haos-rescue info ${shellWord(result.out)}); parts not rescued read as errors, never as zeros${hits === null ? '; --files-hit lists the files they touch' : ''}`,
+        details: { badSectorBytes: result.badSectorBytes, nonTriedBytes: result.nonTriedBytes },
+      });
+    }
+  },
+};
+
+async function withProgress(job: ImageJob, show: boolean): Promise<ImageResult> {
+  if (!show) return job.run();
+  let width = 0;
+  const draw = (): void => {
+    const text = progressLine(job.progress());
+    process.stderr.write(`\r${text}${' '.repeat(Math.max(0, width - text.length))}`);
+    width = text.length;
+  };
+  const timer = setInterval(draw, 500);
+  try {
+    return await job.run();
+  } finally {
+    clearInterval(timer);
+    draw();
+    process.stderr.write('\n');
+  }
+}
+
+async function hitsOf(r: ImageResult, order: SourceOptions): Promise<FileHit[]> {
+  const src = await openSource(r.out, { ...order, mapPath: r.map });
+  try {
+    return await filesHit(src);
+  } finally {
+    await src.device.close().catch(() => undefined);
+  }
+}

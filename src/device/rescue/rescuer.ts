@@ -1,0 +1,240 @@
+// The copy engine of `haos-rescue image`: GNU ddrescue's algorithm (its manual, "Algorithm") over any byte
+// range the caller names, so that the caller can copy what matters first.
+//   copy:   read the non-tried ('?') parts in large reads; a failed read marks its block non-trimmed ('*')
+//           and, with skipping, jumps ahead (the jump doubles with each error in a row) leaving the jumped
+//           area non-tried for a later sweep; after trouble, reads shrink to one cluster for a while;
+//   trim:   read each non-trimmed block sector by sector from its leading edge, then from its trailing
+//           edge, until a sector fails (marked bad, '-'); the middle becomes non-scraped ('/');
+//   scrape: read every non-scraped sector once;
+//   retry:  read every bad sector once more, per retry pass.
+// A sector is read at most twice before the retries, as in ddrescue. Bytes are written to the image before
+// the map marks them finished, so a map saved at any moment never claims bytes the image lacks.
+
+import { IoError } from '../../errors.js';
+import type { BlockDevice } from '../block-device.js';
+import type { PhaseStatus } from './mapfile.js';
+import type { BlockStatus, RegionMap } from './region-map.js';
+
+/** Where rescued bytes go: the image file, at the same offsets. */
+export interface RescueTarget {
+  write(byteOffset: number, data: Buffer): Promise<void>;
+  read(byteOffset: number, length: number): Promise<Buffer>;
+}
+
+export interface RescuerOptions {
+  /** The smallest unit the card reads: trimming, scraping and retries go sector by sector. */
+  sectorSize: number;
+  /** Size of the reads in the copy passes (1 MiB). */
+  readBytes: number;
+  /** Size of the reads near trouble, and the first jump after an error (64 KiB, as ddrescue's cluster). */
+  clusterBytes: number;
+  /** Checked between reads: Ctrl-C, or a limit of the caller. */
+  shouldStop?: () => boolean;
+}
+
+export interface RescueStats {
+  reads: number;
+  failedReads: number;
+  /** Bytes marked finished in this run. */
+  rescuedBytes: number;
+  /** When the read under way started (ms since the epoch), or null: shows a card that stalls. */
+  readStartedAt: number | null;
+}
+
+/** Thrown by a pass when shouldStop() said so; the map is consistent at that moment. */
+export class RescueStopped extends Error {
+  constructor() {
+    super('stopped');
+    this.name = 'RescueStopped';
+  }
+}
+
+const MAX_SKIP_BYTES = 1 << 30;
+
+export class Rescuer {
+  phase: PhaseStatus = '?';
+  pass = 1;
+  currentPos = 0;
+  readonly stats: RescueStats = { reads: 0, failedReads: 0, rescuedBytes: 0, readStartedAt: null };
+  private readonly buffer: Buffer;
+  private readonly zeros: Buffer;
+
+  constructor(
+    private readonly source: BlockDevice,
+    private readonly target: RescueTarget,
+    readonly map: RegionMap,
+    private readonly options: RescuerOptions,
+  ) {
+    this.buffer = Buffer.alloc(options.readBytes);
+    this.zeros = Buffer.alloc(options.readBytes);
+  }
+
+  /** Copies the non-tried parts of [start, end); with `skip`, jumps past errors (ddrescue's first pass). */
+  async copy(start: number, end: number, skip: boolean): Promise<void> {
+    const { clusterBytes, readBytes, sectorSize } = this.options;
+    let skipBytes = clusterBytes;
+    let careful = 0;
+    let pos = start;
+    for (let r = this.map.next('?', pos, end); r !== null; r = this.map.next('?', pos, end)) {
+      this.checkStop();
+      const length = Math.min(careful > 0 ? clusterBytes : readBytes, r.size);
+      const got = await this.attempt(r.pos, alignDown(length, sectorSize) || length);
+      pos = r.pos;
+      if (!got.failed) {
+        careful = Math.max(0, careful - 1);
+        skipBytes = clusterBytes;
+        continue;
+      }
+      careful = Math.ceil(readBytes / clusterBytes);
+      if (!skip) continue;
+      // The jumped-over bytes stay non-tried, for the sweep that follows.
+      pos = Math.min(end, got.failedAt + got.failedLength + skipBytes);
+      skipBytes = Math.min(skipBytes * 2, MAX_SKIP_BYTES);
+    }
+  }
+
+  /** Trims every non-trimmed block of [start, end) from both edges. */
+  async trim(start: number, end: number): Promise<void> {
+    const sector = this.options.sectorSize;
+    for (let r = this.map.next('*', start, end); r !== null; r = this.map.next('*', r.pos, end)) {
+      let lo = r.pos;
+      let hi = r.pos + r.size;
+      while (lo < hi) {
+        this.checkStop();
+        const n = Math.min(sector, hi - lo);
+        const ok = await this.readSector(lo, n);
+        lo += n;
+        if (!ok) break;
+      }
+      while (hi > lo) {
+        this.checkStop();
+        const n = hi - Math.max(lo, alignDown(hi - 1, sector));
+        const ok = await this.readSector(hi - n, n);
+        hi -= n;
+        if (!ok) break;
+      }
+      if (lo < hi) this.map.set(lo, hi - lo, '/');
+    }
+  }
+
+  /** Reads every sector of the non-scraped blocks of [start, end) once. */
+  async scrape(start: number, end: number): Promise<void> {
+    await this.sectorBySector('/', start, end);
+  }
+
+  /** One retry pass over the bad sectors of [start, end). */
+  async retry(start: number, end: number): Promise<void> {
+    await this.sectorBySector('-', start, end);
+  }
+
+  /**
+   * Reads [byteOffset, byteOffset + length) for a reader of the filesystem: copies the never-tried bytes of
+   * the cluster around it from the card, scrapes the requested sectors that failed, and serves the bytes
+   * from the image. A part that stays unreadable is an IoError (NOT_RESCUED), as a bad sector would be.
+   */
+  async readThrough(byteOffset: number, length: number): Promise<Buffer> {
+    const { clusterBytes, sectorSize } = this.options;
+    const end = byteOffset + length;
+    await this.copy(alignDown(byteOffset, clusterBytes), Math.min(this.map.sizeBytes, alignUp(end, clusterBytes)), false);
+    for (let r = this.map.next('*/', byteOffset, end); r !== null; r = this.map.next('*/', r.pos + r.size, end)) {
+      const from = alignDown(r.pos, sectorSize);
+      const to = Math.min(this.map.sizeBytes, alignUp(r.pos + r.size, sectorSize));
+      for (let pos = from; pos < to; pos += sectorSize) {
+        if (this.map.any(pos, Math.min(sectorSize, to - pos), '*/')) await this.readSector(pos, Math.min(sectorSize, to - pos));
+      }
+    }
+    const missing = this.map.next('?*/-', byteOffset, end);
+    if (missing !== null) {
+      throw new IoError('NOT_RESCUED', `bytes ${missing.pos}-${missing.pos + missing.size - 1} of ${this.source.description} cannot be read`, {
+        details: { byteOffset, length, firstMissing: missing.pos, status: missing.status },
+      });
+    }
+    return this.target.read(byteOffset, length);
+  }
+
+  private async sectorBySector(status: BlockStatus, start: number, end: number): Promise<void> {
+    const sector = this.options.sectorSize;
+    for (let r = this.map.next(status, start, end); r !== null; r = this.map.next(status, r.pos + r.size, end)) {
+      const from = r.pos;
+      const to = r.pos + r.size;
+      for (let pos = from; pos < to; pos += sector) {
+        this.checkStop();
+        await this.readSector(pos, Math.min(sector, to - pos));
+      }
+    }
+  }
+
+  /** One read of one sector (or the device's last, shorter piece): finished or bad. */
+  private async readSector(pos: number, length: number): Promise<boolean> {
+    const got = await this.attempt(pos, length);
+    if (got.failed) this.map.set(pos, length, '-');
+    return !got.failed;
+  }
+
+  /**
+   * One read of the card. The good prefix of a read that failed part-way is kept (a card or USB bridge
+   * delivers the sectors before the bad one); the rest of the read is marked non-trimmed.
+   */
+  private async attempt(pos: number, length: number): Promise<{ failed: boolean; failedAt: number; failedLength: number }> {
+    this.currentPos = pos;
+    this.stats.reads += 1;
+    this.stats.readStartedAt = Date.now();
+    try {
+      const data = await this.source.read(pos, length, this.buffer);
+      await this.keep(pos, data);
+      return { failed: false, failedAt: 0, failedLength: 0 };
+    } catch (err) {
+      if (!isMediumError(err)) throw err;
+      this.stats.failedReads += 1;
+      // A device that read part of the range into our buffer before failing says how much (file-device.ts).
+      const delivered = (err as IoError).details['deliveredBytes'];
+      const good = typeof delivered === 'number' && delivered > 0 && delivered < length ? alignDown(delivered, this.options.sectorSize) : 0;
+      if (good > 0) await this.keep(pos, this.buffer.subarray(0, good));
+      this.map.set(pos + good, length - good, '*');
+      return { failed: true, failedAt: pos + good, failedLength: length - good };
+    } finally {
+      this.stats.readStartedAt = null;
+    }
+  }
+
+  /** Writes rescued bytes (all-zero pieces are left as holes of the sparse image), then marks them. */
+  private async keep(pos: number, data: Buffer): Promise<void> {
+    if (!data.equals(this.zeros.subarray(0, data.length))) await this.target.write(pos, data);
+    this.map.set(pos, data.length, '+');
+    this.stats.rescuedBytes += data.length;
+  }
+
+  private checkStop(): void {
+    if (this.options.shouldStop?.()) throw new RescueStopped();
+  }
+}
+
+/** A read the medium refused (bad sector, ended early); a card that vanished is not one: it stops the copy. */
+function isMediumError(err: unknown): boolean {
+  return err instanceof IoError && (err.code === 'READ_FAILED' || err.code === 'SHORT_READ');
+}
+
+function alignDown(n: number, unit: number): number {
+  return n - (n % unit);
+}
+
+function alignUp(n: number, unit: number): number {
+  return n % unit === 0 ? n : n + unit - (n % unit);
+}
+
+/**
+ * The card as a BlockDevice whose reads go through the rescuer: what a filesystem reader asks for is copied
+ * into the image first and served from there, so planning the copy never reads a sector twice.
+ */
+export function rescuingDevice(rescuer: Rescuer, card: BlockDevice): BlockDevice {
+  return {
+    sizeBytes: card.sizeBytes,
+    sectorSize: 1,
+    description: card.description,
+    writable: false,
+    read: (byteOffset, length) => rescuer.readThrough(byteOffset, length),
+    write: () => Promise.reject(new IoError('READ_ONLY', `${card.description} is only read while it is imaged`)),
+    flush: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+  };
+}

@@ -1,0 +1,101 @@
+// Where a filesystem's metadata and used blocks are, as block runs, for copying a failing card in order
+// of importance (kernel Documentation/filesystems/ext4/blockgroup.rst, group_descr.rst, bitmaps.rst):
+// each group's superblock copy and descriptor blocks (sparse_super), its two bitmaps, and the part of its
+// inode table that holds inodes (bg_itable_unused under uninit_bg/metadata_csum); then the blocks the
+// block bitmaps mark used. A group whose descriptor or bitmap cannot be read counts as wholly used: it is
+// better to copy too much than to leave data behind.
+
+import { AppError } from '../errors.js';
+import { BG_INODE_UNINIT, groupHasSuper } from './group-desc.js';
+import { Incompat, RoCompat } from './features.js';
+import type { Ext4Volume } from './volume.js';
+
+/** A run of filesystem blocks. */
+export interface BlockRun {
+  block: number;
+  count: number;
+}
+
+const BG_BLOCK_UNINIT = 0x2;
+
+function groupStart(vol: Ext4Volume, group: number): number {
+  return vol.sb.firstDataBlock + group * vol.sb.blocksPerGroup;
+}
+
+function groupBlocks(vol: Ext4Volume, group: number): number {
+  return Math.min(vol.sb.blocksPerGroup, vol.sb.blocksCount - groupStart(vol, group));
+}
+
+/** Superblock copies, descriptor blocks, bitmaps and the used part of the inode tables, group by group. */
+export async function metadataRuns(vol: Ext4Volume): Promise<BlockRun[]> {
+  const sb = vol.sb;
+  const runs: BlockRun[] = [{ block: 0, count: sb.firstDataBlock + 1 }];
+  const metaBg = (sb.incompat & Incompat.META_BG) !== 0;
+  const gdtBlocks = Math.ceil((sb.groupCount * sb.descSize) / sb.blockSize);
+  for (const block of vol.descriptorBlocks()) runs.push({ block, count: 1 });
+  const itableBlocks = Math.ceil((sb.inodesPerGroup * sb.inodeSize) / sb.blockSize);
+  const unusedKnown = (sb.roCompat & (RoCompat.GDT_CSUM | RoCompat.METADATA_CSUM)) !== 0;
+  for (let g = 0; g < sb.groupCount; g++) {
+    if (groupHasSuper(sb, g)) {
+      runs.push({ block: groupStart(vol, g), count: 1 + (metaBg ? 0 : gdtBlocks + sb.reservedGdtBlocks) });
+    }
+    try {
+      const gd = await vol.groupDesc(g);
+      runs.push({ block: gd.blockBitmap, count: 1 }, { block: gd.inodeBitmap, count: 1 });
+      if ((gd.flags & BG_INODE_UNINIT) !== 0 && unusedKnown) continue;
+      const used = unusedKnown ? sb.inodesPerGroup - Math.min(gd.itableUnused, sb.inodesPerGroup) : sb.inodesPerGroup;
+      runs.push({ block: gd.inodeTable, count: Math.min(itableBlocks, Math.ceil((used * sb.inodeSize) / sb.blockSize)) });
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+    }
+  }
+  return clip(runs, sb.blocksCount);
+}
+
+/** The runs of blocks the block bitmaps mark used (clusters under bigalloc, given as their blocks). */
+export async function usedRuns(vol: Ext4Volume): Promise<BlockRun[]> {
+  const sb = vol.sb;
+  const perCluster = sb.clusterSize / sb.blockSize;
+  const runs: BlockRun[] = [];
+  for (let g = 0; g < sb.groupCount; g++) {
+    const start = groupStart(vol, g);
+    const blocks = groupBlocks(vol, g);
+    let bitmap: Uint8Array;
+    try {
+      const gd = await vol.groupDesc(g);
+      // An uninitialised group holds only its own metadata, which metadataRuns lists.
+      if ((gd.flags & BG_BLOCK_UNINIT) !== 0 && (sb.roCompat & (RoCompat.GDT_CSUM | RoCompat.METADATA_CSUM)) !== 0) continue;
+      bitmap = await vol.readMetaBlock(gd.blockBitmap);
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      runs.push({ block: start, count: blocks });
+      continue;
+    }
+    const clusters = Math.ceil(blocks / perCluster);
+    for (let c = 0; c < clusters; ) {
+      if (!bit(bitmap, c)) {
+        c++;
+        continue;
+      }
+      const first = c;
+      while (c < clusters && bit(bitmap, c)) c++;
+      runs.push({ block: start + first * perCluster, count: Math.min((c - first) * perCluster, blocks - first * perCluster) });
+    }
+  }
+  return clip(runs, sb.blocksCount);
+}
+
+function bit(bitmap: Uint8Array, n: number): boolean {
+  const byte = n >>> 3;
+  return byte < bitmap.length && (bitmap[byte]! & (1 << (n & 7))) !== 0;
+}
+
+/** Drops what lies outside the filesystem (a damaged descriptor can point anywhere). */
+function clip(runs: BlockRun[], blocksCount: number): BlockRun[] {
+  const out: BlockRun[] = [];
+  for (const r of runs) {
+    if (!Number.isSafeInteger(r.block) || r.block < 0 || r.block >= blocksCount || r.count <= 0) continue;
+    out.push({ block: r.block, count: Math.min(r.count, blocksCount - r.block) });
+  }
+  return out;
+}

@@ -1,0 +1,156 @@
+// `haos-rescue image` on a failing card made real (a FUSE file that fails, stalls or dies on chosen
+// sectors: test/helpers/failing-card.py), with GNU ddrescue as the oracle: the same bytes rescued, the same
+// bad sectors marked, each bad sector read no more often, a map ddrescuelog accepts; Ctrl-C and resume end
+// with the same image; a card that dies part-way leaves an image whose logins and configuration read,
+// where a linear copy of as many bytes does not. Skipped with the reason where FUSE, root or ddrescue is missing.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
+import { CLI, cli } from '../helpers/cli.js';
+import { type CardStats, SECTOR, failingCardUnavailable, withFailingCard } from '../helpers/failing-card.js';
+import { tempDir } from '../helpers/images.js';
+import { rmSync } from 'node:fs';
+
+const AUTH = '/supervisor/homeassistant/.storage/auth';
+const CONFIG = '/supervisor/homeassistant/configuration.yaml';
+const MIB = 1024 * 1024;
+
+function why(): string | null {
+  return failingCardUnavailable() ?? (spawnSync('ddrescue', ['--version']).status === 0 ? null : 'GNU ddrescue is not installed (apt-get install gddrescue)');
+}
+const reason = why();
+
+/** 20 bad areas of 50 sectors: 1,000 bad sectors over the whole card, data partition included. */
+function badAreas(): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  const sectors = SAMPLE.imageBytes / SECTOR;
+  for (let i = 0; i < 20; i++) out.push([Math.floor(((i + 0.37) * sectors) / 20), 50]);
+  return out;
+}
+
+/** The sector lists of one status in a map, as ddrescuelog prints them. */
+function sectorsWith(map: string, status: string): string {
+  const r = spawnSync('ddrescuelog', ['-b', String(SECTOR), `-l${status}`, map], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ddrescuelog on ${map}: ${r.stderr}`);
+  return r.stdout;
+}
+
+function ddrescue(card: string, out: string, map: string, extra: string[] = []): void {
+  const r = spawnSync('ddrescue', ['-b', String(SECTOR), ...extra, card, out, map], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ddrescue: ${r.stderr}`);
+}
+
+function sameRescuedBytes(a: string, b: string, map: string): void {
+  const x = readFileSync(a);
+  const y = readFileSync(b);
+  for (const line of sectorsWith(map, '+').split('\n').filter(Boolean)) {
+    const s = Number(line);
+    expect(x.subarray(s * SECTOR, (s + 1) * SECTOR).equals(y.subarray(s * SECTOR, (s + 1) * SECTOR)), `sector ${s}`).toBe(true);
+  }
+}
+
+function maxBadReads(s: CardStats): number {
+  return Math.max(0, ...Object.values(s.badSectorReads));
+}
+
+describe.skipIf(reason !== null)(`image on a failing card${reason ? ` (skipped: ${reason})` : ''}`, () => {
+  let dir: string;
+  let sample: string;
+
+  beforeAll(() => {
+    dir = tempDir('haos-rescue-image-');
+    sample = join(dir, 'sample.img');
+    writeFileSync(sample, readSampleImage());
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('rescues what ddrescue rescues, marks the same bad sectors, reads none more often, and ddrescuelog accepts the map', async () => {
+    const bad = badAreas();
+    const ours = await withFailingCard({ image: sample, bad, failDelayMs: 1 }, async (card) => {
+      const r = cli(['image', card.path, '--out', join(dir, 'ours.img'), '--json']);
+      expect(r.code, r.stderr).toBe(65);
+      return { stats: await card.stats(), json: JSON.parse(r.text) as { badSectorBytes: number; finished: boolean; order: string } };
+    });
+    const theirs = await withFailingCard({ image: sample, bad, failDelayMs: 1 }, async (card) => {
+      ddrescue(card.path, join(dir, 'theirs.img'), join(dir, 'theirs.map'));
+      return { stats: await card.stats() };
+    });
+    expect(ours.json).toMatchObject({ finished: true, order: 'filesystem', badSectorBytes: 1000 * SECTOR });
+    const ourMap = join(dir, 'ours.img.map');
+    expect(spawnSync('ddrescuelog', ['-t', ourMap]).status).toBe(0);
+    expect(sectorsWith(ourMap, '-')).toBe(sectorsWith(join(dir, 'theirs.map'), '-'));
+    expect(sectorsWith(ourMap, '+')).toBe(sectorsWith(join(dir, 'theirs.map'), '+'));
+    sameRescuedBytes(join(dir, 'ours.img'), sample, ourMap);
+    expect(maxBadReads(ours.stats)).toBeLessThanOrEqual(maxBadReads(theirs.stats));
+  });
+
+  it('after Ctrl-C at a random moment, the same command resumes and ends with the same image as an uninterrupted run', async () => {
+    const bad = badAreas().slice(0, 6);
+    const config = { image: sample, bad, failDelayMs: 1, latencyMs: 1 };
+    const whole = join(dir, 'whole.img');
+    await withFailingCard(config, async (card) => {
+      expect(cli(['image', card.path, '--out', whole]).code).toBe(65);
+    });
+    const resumed = join(dir, 'resumed.img');
+    const delay = 300 + Math.floor(Math.random() * 1500);
+    await withFailingCard(config, async (card) => {
+      const child = spawn(process.execPath, [CLI, 'image', card.path, '--out', resumed], { stdio: 'ignore' });
+      await new Promise((r) => setTimeout(r, delay));
+      child.kill('SIGINT');
+      const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+      expect([130, 65], `interrupted after ${delay} ms`).toContain(code);
+      expect(spawnSync('ddrescuelog', ['-t', `${resumed}.map`]).status).toBe(0);
+      expect(cli(['image', card.path, '--out', resumed]).code).toBe(65);
+    });
+    expect(readFileSync(resumed).equals(readFileSync(whole)), `interrupted after ${delay} ms`).toBe(true);
+    expect(sectorsWith(`${resumed}.map`, '-')).toBe(sectorsWith(`${whole}.map`, '-'));
+  });
+
+  it('a card that dies after 12 MiB: the filesystem-aware order has the logins and the configuration, a linear copy does not', async () => {
+    const config = { image: sample, dieAfterBytes: 12 * MIB, failDelayMs: 0 };
+    const ours = join(dir, 'dying-ours.img');
+    await withFailingCard(config, async (card) => {
+      expect(cli(['image', card.path, '--out', ours, '--no-trim', '--no-scrape']).code).toBe(65);
+    });
+    const linear = join(dir, 'dying-linear.img');
+    await withFailingCard(config, async (card) => {
+      ddrescue(card.path, linear, `${linear}.map`, ['-n', '-N']);
+    });
+    for (const path of [AUTH, CONFIG]) {
+      const fromOurs = cli(['cat', ours, path]);
+      expect(fromOurs.code, fromOurs.stderr).toBe(0);
+      const fromLinear = cli(['cat', linear, path]);
+      expect(fromLinear.code, `a linear copy of 12 MiB should not hold ${path}`).not.toBe(0);
+    }
+    expect(JSON.parse(cli(['cat', ours, AUTH]).text).data.users.length).toBeGreaterThan(0);
+  });
+
+  it('a read that stalls does not freeze Ctrl-C: the map is saved at once, the command ends with the read, and the next run finishes', async () => {
+    const stallSector = (SAMPLE.dataOffsetBytes + 8 * MIB) / SECTOR;
+    const config = { image: sample, stall: [[stallSector, 8, 6]] as Array<[number, number, number]> };
+    const out = join(dir, 'stall.img');
+    await withFailingCard(config, async (card) => {
+      const child = spawn(process.execPath, [CLI, 'image', card.path, '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+      // The rest of the card takes well under a second; then the copy sits in the stall.
+      await new Promise((r) => setTimeout(r, 2500));
+      child.kill('SIGINT');
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(err).toMatch(/the map is saved .*The card has not answered its last read yet/s);
+      const map = readFileSync(`${out}.map`, 'utf8');
+      expect(spawnSync('ddrescuelog', ['-t', `${out}.map`]).status).toBe(0);
+      expect(map).toMatch(/\n0x[0-9A-F]+ +0x[0-9A-F]+ +\?\n/);
+      expect(await exited, err).toBe(130);
+    });
+    await withFailingCard({ image: sample }, async (card) => {
+      const r = cli(['image', card.path, '--out', out]);
+      expect(r.code, r.stderr).toBe(0);
+    });
+    expect(readFileSync(out).equals(readFileSync(sample))).toBe(true);
+  });
+});
