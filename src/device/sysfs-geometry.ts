@@ -54,3 +54,19 @@ async function readNumber(path: string): Promise<number | undefined> {
   const n = Number(trimmed);
   return Number.isSafeInteger(n) ? n : undefined;
 }
+
+/**
+ * The largest request the kernel sends the disk for one read (queue/max_sectors_kb, on the disk for a
+ * partition), in bytes; undefined where sysfs cannot say. Imaging uses it to bound a failed read's bad part.
+ */
+export async function readMaxRequestBytes(rdev: bigint, sysfsRoot = '/sys'): Promise<number | undefined> {
+  const { major, minor } = devMajorMinor(rdev);
+  let dir: string;
+  try {
+    dir = await realpath(join(sysfsRoot, 'dev', 'block', `${major}:${minor}`));
+  } catch {
+    return undefined;
+  }
+  const kb = (await readNumber(join(dir, 'queue', 'max_sectors_kb'))) ?? (await readNumber(join(dirname(dir), 'queue', 'max_sectors_kb')));
+  return kb !== undefined && kb > 0 && kb <= 1 << 20 ? kb * 1024 : undefined;
+}

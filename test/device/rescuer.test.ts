@@ -12,6 +12,7 @@ import { RescueStopped, Rescuer, type RescueTarget, rescuingDevice } from '../..
 import { seededRandom } from './helpers.js';
 
 const SECTOR = 512;
+const REQUEST = 128 * 1024;
 
 /** A card of `sizeBytes` random bytes whose listed sectors fail; counts how often each bad sector is asked for. */
 function card(sizeBytes: number, badSectors: number[], seed = 1) {
@@ -27,9 +28,22 @@ function card(sizeBytes: number, badSectors: number[], seed = 1) {
     sectorSize: inner.sectorSize,
     description: 'test card',
     writable: false,
-    read(offset, length, into) {
-      for (let s = Math.floor(offset / SECTOR); s * SECTOR < offset + length; s++) if (bad.has(s)) readsOfBad.set(s, (readsOfBad.get(s) ?? 0) + 1);
-      return inner.read(offset, length, into);
+    // As the kernel does: a read goes to the card as requests of at most 128 KiB, one after another; the
+    // first that fails ends the read, with the bytes before it delivered (file-device.ts's deliveredBytes).
+    async read(offset, length, into) {
+      const out = into && into.length >= length ? into.subarray(0, length) : Buffer.alloc(length);
+      for (let done = 0; done < length; ) {
+        const n = Math.min(REQUEST, length - done);
+        for (let s = Math.floor((offset + done) / SECTOR); s * SECTOR < offset + done + n; s++) if (bad.has(s)) readsOfBad.set(s, (readsOfBad.get(s) ?? 0) + 1);
+        try {
+          (await inner.read(offset + done, n)).copy(out, done);
+        } catch (err) {
+          (err as { details: Record<string, unknown> }).details['deliveredBytes'] = done;
+          throw err;
+        }
+        done += n;
+      }
+      return out;
     },
     write: inner.write.bind(inner),
     flush: inner.flush.bind(inner),

@@ -5,10 +5,12 @@
 // run again continues from the map. The card is only read.
 
 import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { BlockDevice } from '../../device/block-device.js';
 import { type Mapfile, type PhaseStatus, formatMapfile, readMapfile, writeMapfileAtomic } from '../../device/rescue/mapfile.js';
 import { RegionMap } from '../../device/rescue/region-map.js';
+import { readMaxRequestBytes } from '../../device/sysfs-geometry.js';
 import { RescueStopped, Rescuer, rescuingDevice } from '../../device/rescue/rescuer.js';
 import { UsageError } from '../../errors.js';
 import { formatBytes } from '../../units.js';
@@ -81,6 +83,7 @@ export class ImageJob {
         sectorSize: Math.max(512, source.sectorSize),
         readBytes: opts.readBytes ?? 1024 * 1024,
         clusterBytes: opts.clusterBytes ?? 64 * 1024,
+        requestBytes: await maxRequestBytes(path),
         shouldStop: () => stop.requested,
       });
       return new ImageJob(path, source, image, mapPath, rescuer, stop, previous !== null, opts);
@@ -175,6 +178,15 @@ export class ImageJob {
     });
     return this.saving;
   }
+}
+
+/** The largest read request the OS sends this disk (Linux sysfs), else FUSE's and many USB readers' 128 KiB. */
+async function maxRequestBytes(path: string): Promise<number> {
+  const fallback = 128 * 1024;
+  if (process.platform !== 'linux') return fallback;
+  const s = await stat(path, { bigint: true }).catch(() => null);
+  if (s === null || !s.isBlockDevice()) return fallback;
+  return (await readMaxRequestBytes(s.rdev)) ?? fallback;
 }
 
 /** Whether to start a fresh image; refuses what would mix two cards or lose a rescue. */

@@ -28,6 +28,13 @@ export interface RescuerOptions {
   readBytes: number;
   /** Size of the reads near trouble, and the first jump after an error (64 KiB, as ddrescue's cluster). */
   clusterBytes: number;
+  /**
+   * The largest request the operating system sends the card for one read (Linux: queue/max_sectors_kb;
+   * FUSE: 128 KiB). A large read is split into such requests, one after another, and fails at the first
+   * that fails: the bad sectors lie in the request at the point of failure, and nothing after it was asked
+   * for. Only that much is marked non-trimmed; the rest stays non-tried. Default 128 KiB.
+   */
+  requestBytes?: number;
   /** Checked between reads: Ctrl-C, or a limit of the caller. */
   shouldStop?: () => boolean;
 }
@@ -188,10 +195,15 @@ export class Rescuer {
       this.stats.failedReads += 1;
       // A device that read part of the range into our buffer before failing says how much (file-device.ts).
       const delivered = (err as IoError).details['deliveredBytes'];
-      const good = typeof delivered === 'number' && delivered > 0 && delivered < length ? alignDown(delivered, this.options.sectorSize) : 0;
+      const sector = this.options.sectorSize;
+      const good = typeof delivered === 'number' && delivered > 0 && delivered < length ? alignDown(delivered, sector) : 0;
       if (good > 0) await this.keep(pos, this.buffer.subarray(0, good));
-      this.map.set(pos + good, length - good, '*');
-      return { failed: true, failedAt: pos + good, failedLength: length - good };
+      // The failing request starts where the delivered bytes end, which need not be a sector boundary (the
+      // kernel splits by the pages of our buffer): it covers up to requestBytes from there.
+      const requestEnd = alignUp(pos + (good > 0 ? (delivered as number) : 0) + (this.options.requestBytes ?? 128 * 1024), sector);
+      const failed = Math.min(pos + length, requestEnd) - (pos + good);
+      this.map.set(pos + good, failed, '*');
+      return { failed: true, failedAt: pos + good, failedLength: failed };
     } finally {
       this.stats.readStartedAt = null;
     }
