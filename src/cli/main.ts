@@ -77,8 +77,23 @@ export async function run(args: string[]): Promise<number> {
   }
 }
 
+/**
+ * The option that does what a lower layer's hint describes (details.remedy): the layers below the CLI
+ * speak of what to do, the CLI of how to say it on this command line.
+ */
+const REMEDY_OPTIONS: Record<string, string> = {
+  'on-disk-state': 'add --no-replay',
+  'data-offset': 'add --offset BYTES',
+  'choose-partition': 'add --partition N',
+  'partition-or-offset': 'add --partition N or --offset BYTES',
+};
+
 /** A missing-rights error names the exact command to run again (with sudo, or as administrator). */
 function withCommandInHint(err: AppError, args: string[]): AppError {
+  const remedy = REMEDY_OPTIONS[String(err.details['remedy'])];
+  if (remedy !== undefined && err.hint !== undefined) {
+    return new AppError(err.code, err.exitCode, err.message, { hint: `${err.hint} (${remedy})`, details: err.details, cause: err.cause });
+  }
   if (err.code !== 'NO_PERMISSION') return err;
   const hint = permissionHint(process.platform, ['haos-rescue', ...args.map(shellWord)].join(' '));
   return new AppError(err.code, err.exitCode, err.message, { hint, details: err.details, cause: err.cause });

@@ -266,7 +266,7 @@ export async function readSuperblock(device: BlockDevice): Promise<SuperblockLoc
     });
   }
   throw new NotFoundError('NO_FILESYSTEM', `no ext4 filesystem on ${device.description}: ${primaryProblem}`, {
-    details: { primaryProblem },
-    hint: 'check that SOURCE is the Home Assistant disk or data partition; try --partition N or --offset BYTES',
+    details: { primaryProblem, remedy: 'partition-or-offset' },
+    hint: 'check that SOURCE is the Home Assistant disk or data partition, or name the partition or the byte offset of the data filesystem',
   });
 }

@@ -180,11 +180,12 @@ function notFound(device: BlockDevice, table: PartitionTable, candidates: Candid
   const hint =
     table.type === 'none'
       ? `no partition table and no usable filesystem at byte 0 (${candidates.map(what).join(', ')}); ` +
-        'if this is a whole-disk image check that it is complete, or pass --offset BYTES'
-      : `seen ${seen.join('; ')}; pass --partition N to open one of them anyway`;
+        'if this is a whole-disk image check that it is complete, or give the byte offset of the data filesystem'
+      : `seen ${seen.join('; ')}; name one of the partitions to open it anyway`;
   return new NotFoundError('DATA_NOT_FOUND', `no Home Assistant data filesystem found on ${device.description}`, {
     hint,
     details: {
+      remedy: table.type === 'none' ? 'data-offset' : 'choose-partition',
       tableType: table.type,
       seen: candidates.map((c) => ({ index: c.partitionIndex, sizeBytes: c.sizeBytes, label: c.label, error: c.error ?? null })),
     },
@@ -193,7 +194,7 @@ function notFound(device: BlockDevice, table: PartitionTable, candidates: Candid
 
 async function discoverAtOffset(device: BlockDevice, probe: FilesystemProbe, offsetBytes: number): Promise<Discovery> {
   if (!Number.isSafeInteger(offsetBytes) || offsetBytes < 0 || offsetBytes >= device.sizeBytes) {
-    throw new UsageError('OFFSET_OUT_OF_RANGE', `--offset ${offsetBytes} is outside ${device.description} (${device.sizeBytes} bytes)`, {
+    throw new UsageError('OFFSET_OUT_OF_RANGE', `byte offset ${offsetBytes} is outside ${device.description} (${device.sizeBytes} bytes)`, {
       details: { offsetBytes, deviceBytes: device.sizeBytes },
     });
   }
@@ -205,7 +206,7 @@ async function discoverAtOffset(device: BlockDevice, probe: FilesystemProbe, off
     table = { type: 'none', partitions: [], warnings: [`partition table unusable: ${err.message}`], sectorSize: 512 };
   }
   const chosen = await probeSlice(device, probe, table, null, { byteOffset: offsetBytes, sizeBytes: device.sizeBytes - offsetBytes });
-  const reason = `chose byte offset ${offsetBytes} given by --offset: ${chosen.reason}`;
+  const reason = `chose byte offset ${offsetBytes} as asked: ${chosen.reason}`;
   return { table, candidates: [chosen], chosen, kind: kindOf(chosen), reason };
 }
 
@@ -217,7 +218,7 @@ function pickPartition(device: BlockDevice, table: PartitionTable, candidates: C
     hint:
       available.length > 0
         ? `available partitions: ${available.join(', ')}`
-        : 'the device has no partition table; leave out --partition',
+        : 'the device has no partition table: open it without naming a partition',
     details: { partition: n, available },
   });
 }
@@ -230,18 +231,18 @@ function pickPartition(device: BlockDevice, table: PartitionTable, candidates: C
  */
 export async function discoverData(device: BlockDevice, probe: FilesystemProbe, opts: DiscoverOptions = {}): Promise<Discovery> {
   if (opts.partition !== undefined && opts.offsetBytes !== undefined) {
-    throw new UsageError('CONFLICTING_OPTIONS', '--partition and --offset cannot be used together');
+    throw new UsageError('CONFLICTING_OPTIONS', 'a partition and a byte offset cannot both be chosen');
   }
   if (opts.offsetBytes !== undefined) return discoverAtOffset(device, probe, opts.offsetBytes);
   const n = opts.partition;
   if (n !== undefined && (!Number.isSafeInteger(n) || n < 1)) {
-    throw new UsageError('INVALID_PARTITION', `--partition ${n} is not a partition number (1, 2, ...)`);
+    throw new UsageError('INVALID_PARTITION', `partition ${n} is not a partition number (1, 2, ...)`);
   }
   const table = await readPartitionTable(device);
   const candidates = await probeAll(device, probe, table);
   if (opts.partition !== undefined) {
     const chosen = pickPartition(device, table, candidates, opts.partition);
-    const reason = `chose partition ${opts.partition} given by --partition: ${chosen.reason}`;
+    const reason = `chose partition ${opts.partition} as asked: ${chosen.reason}`;
     return { table, candidates, chosen, kind: kindOf(chosen), reason };
   }
   const ranked = byPreference(candidates);

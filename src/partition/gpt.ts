@@ -350,8 +350,8 @@ export async function readGpt(device: BlockDevice, sectorSize?: number, options:
   if (damage.length > 0) {
     const what = damage.map((f) => `${f.where}: ${f.error.message}`).join('; ');
     throw new CorruptError('GPT_DAMAGED', `GPT on ${device.description} is damaged: ${what}`, {
-      hint: 'both GPT copies failed their checks; try --offset BYTES with the start of the data partition if you know it',
-      details: { failures: damage.map((f) => ({ where: f.where, code: f.error.code, message: f.error.message })) },
+      hint: 'both GPT copies failed their checks; if you know the byte offset where the data partition starts, give it',
+      details: { remedy: 'data-offset', failures: damage.map((f) => ({ where: f.where, code: f.error.code, message: f.error.message })) },
     });
   }
   const ioFailure = allFailures.find((f) => f.error instanceof IoError);

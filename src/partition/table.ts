@@ -167,7 +167,8 @@ function fallBackToHybridMbr(mbr: Mbr, gptError: AppError | null, warnings: stri
   if (others.length === 0) {
     if (gptError !== null) throw gptError;
     throw new CorruptError('GPT_MISSING', `GPT expected but not found: ${why}`, {
-      hint: 'the partition table is gone; try --offset BYTES with the start of the data partition if you know it',
+      hint: 'the partition table is gone; if you know the byte offset where the data partition starts, give it',
+      details: { remedy: 'data-offset' },
     });
   }
   warnings.push(

@@ -184,7 +184,7 @@ describe('discoverData: --partition and --offset', () => {
   it('--partition N takes that partition whatever it holds', async () => {
     const d = await discoverIn(gptImg, { 7: ext4('hassos-overlay'), 8: data() }, { partition: 7 });
     expect(d).toMatchObject({ kind: 'bare', chosen: { partitionIndex: 7, label: 'hassos-overlay' } });
-    expect(d.reason).toMatch(/^chose partition 7 given by --partition/);
+    expect(d.reason).toMatch(/^chose partition 7 as asked/);
   });
 
   it('--partition N uses Linux numbering on MBR (logicals from 5)', async () => {
@@ -219,7 +219,7 @@ describe('discoverData: --partition and --offset', () => {
     expect(seen).toEqual([{ byteOffset: 8 * MiB, sizeBytes: 8 * MiB }]);
     expect(d).toMatchObject({ kind: 'haos', chosen: { partitionIndex: null, byteOffset: 8 * MiB, label: 'hassos-data' } });
     expect(d.table.type).toBe('gpt');
-    expect(d.reason).toMatch(/^chose byte offset 8388608 given by --offset/);
+    expect(d.reason).toMatch(/^chose byte offset 8388608 as asked/);
   });
 
   it('--offset works when the partition table is broken', async () => {
@@ -262,7 +262,7 @@ describe('discoverData: bare devices and nothing found', () => {
     expect(err.hint).toMatch(/partition 1 \(hassos-boot\): 1 MiB, not ext4/);
     expect(err.hint).toMatch(/partition 7 \(hassos-overlay\): 1 MiB, ext4 "hassos-overlay"/);
     expect(err.hint).toMatch(/partition 3 \(hassos-system0\): 1 MiB, unreadable: bad sector/);
-    expect(err.hint).toMatch(/partition 8 \(hassos-data\): 2 MiB, not ext4; pass --partition N/);
+    expect(err.hint).toMatch(/partition 8 \(hassos-data\): 2 MiB, not ext4; name one of the partitions/);
     expect(err.details.seen).toHaveLength(8);
     expect(err.details.seen[6]).toEqual({ index: 7, sizeBytes: MiB, label: 'hassos-overlay', error: null });
   });

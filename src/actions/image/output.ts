@@ -102,7 +102,8 @@ export async function assertNotOnSource(source: string, outputs: string[]): Prom
     const onDisk = src.isBlockDevice() && (target.fsDev === src.rdev || (disk !== null && diskOf(target.fsDev) === disk));
     const isSource = realpathOrSelf(full) === realpathOrSelf(resolve(source));
     if (sameFile || onDisk || isSource) {
-      throw new UsageError('OUTPUT_ON_SOURCE', `${out} is on ${source}, the disk being rescued`, {
+      const what = sameFile || isSource ? `${out} is ${source} itself` : `${out} is on ${source}, the disk being rescued`;
+      throw new UsageError('OUTPUT_ON_SOURCE', what, {
         hint: 'write the image to another disk of this computer (e.g. --out ~/card.img); writing to the card would destroy what is being saved',
       });
     }

@@ -48,6 +48,9 @@ export async function withArgsSource<T>(argv: GlobalArgs & { source?: string | u
 }
 
 export function sourceOptions(argv: GlobalArgs): SourceOptions {
+  if (argv.partition !== undefined && argv.offset !== undefined) {
+    throw new UsageError('CONFLICTING_OPTIONS', '--partition and --offset cannot be used together', { hint: 'give one of them' });
+  }
   const o: SourceOptions = { replay: argv.replay !== false };
   if (argv.map !== undefined) {
     if (argv.map === '') throw new UsageError('BAD_MAP', '--map needs the path of a rescue map file');

@@ -34,8 +34,18 @@ const PASS_NAMES: Record<ImageProgress['pass'], string> = {
   retry: 'retrying bad sectors',
 };
 
+const PHASE_NAMES: Record<NonNullable<ImageProgress['phase']>, string> = {
+  metadata: 'filesystem structure',
+  config: 'configuration',
+  backups: 'backups',
+  used: 'other used blocks',
+  other: 'other partitions',
+  free: 'free space',
+  disk: 'whole disk',
+};
+
 export function progressLine(p: ImageProgress): string {
-  const what = `${PASS_NAMES[p.pass]}${p.pass === 'retry' ? ` (pass ${p.retry})` : ''}${p.phase && p.phase !== 'disk' ? `, ${p.phase}` : ''}`;
+  const what = `${PASS_NAMES[p.pass]}${p.pass === 'retry' ? ` (pass ${p.retry})` : ''}${p.phase && p.phase !== 'disk' ? `, ${PHASE_NAMES[p.phase]}` : ''}`;
   const parts = [
     `${formatBytes(p.rescuedBytes)} of ${formatBytes(p.domainBytes)} rescued`,
     `${p.badAreas} bad area(s)${p.errorBytes > 0 ? ` (${formatBytes(p.errorBytes)})` : ''}`,

@@ -56,7 +56,8 @@ async function journalRuns(vol: Ext4Volume): Promise<{ runs: Extent[]; blocks: n
   }
   if (vol.sb.jnlBackupType !== JNL_BACKUP_BLOCKS) {
     throw new CorruptError('BAD_JOURNAL_INODE', `the journal inode is damaged (${problem}) and the superblock keeps no backup of it`, {
-      hint: 'read the on-disk state with --no-replay',
+      hint: 'the card can still be read as it is on disk, without the journal',
+      details: { remedy: 'on-disk-state' },
     });
   }
   const inode = backupInode(vol);
@@ -70,8 +71,8 @@ export async function openJournal(vol: Ext4Volume): Promise<OpenedJournal | null
   if (!hasJournal(sb)) return null;
   if (sb.journalInum === 0) {
     throw new UnsupportedError('EXTERNAL_JOURNAL', 'this filesystem keeps its journal on a separate device (external journal), which haos-rescue cannot replay', {
-      details: { feature: 'journal_dev' },
-      hint: 'add --no-replay to read the on-disk state without the journal',
+      details: { feature: 'journal_dev', remedy: 'on-disk-state' },
+      hint: 'the card can still be read as it is on disk, without the journal',
     });
   }
   const { runs, blocks, source } = await journalRuns(vol);
