@@ -37,7 +37,7 @@ export async function openDevice(path: string, options: OpenDeviceOptions = {}):
   const device = await openFileDevice(path, fileOptions);
   if (chosen === null) return { device, rescueMap: null };
   try {
-    const parsed = await readMapfile(chosen, device.sizeBytes);
+    const parsed = await readMapfile(chosen, device.sizeBytes, { imageMayBeShort: true });
     if (parsed === null) {
       throw new UsageError('MAP_NOT_FOUND', `the rescue map ${chosen} does not exist`, { hint: 'give the map written by `haos-rescue image` (or GNU ddrescue) with --map, or leave --map out' });
     }

@@ -25,8 +25,10 @@ export async function filesHit(src: OpenedSource): Promise<FileHit[]> {
   const base = src.discovery.chosen.byteOffset;
   const bs = vol.blockSize;
   const hits: FileHit[] = [];
-  const onError = (path: Buffer, err: AppError): void => {
-    hits.push({ path: `/${path.toString('utf8')}`, kind: 'unknown', sizeBytes: null, missingBytes: null, reason: err.message });
+  const onError = (raw: Buffer, err: AppError): void => {
+    const path = `/${raw.toString('utf8')}`;
+    // A folder already listed for its own missing blocks is not listed again when its listing fails.
+    if (!hits.some((h) => h.path === path)) hits.push({ path, kind: 'unknown', sizeBytes: null, missingBytes: null, reason: err.message });
   };
   for await (const e of walk(vol, await vol.readInode(ROOT_INO), { onError })) {
     if (e.inode.kind !== 'file' && e.inode.kind !== 'dir' && e.inode.kind !== 'symlink') continue;
@@ -34,7 +36,10 @@ export async function filesHit(src: OpenedSource): Promise<FileHit[]> {
     let missing = 0;
     try {
       for (const r of (await vol.layout(e.inode)).runs ?? []) {
-        if (r.physical !== 0 && !r.uninit) missing += missingIn(map, base + r.physical * bs, r.length * bs);
+        if (r.physical === 0 || r.uninit) continue;
+        // The unused end of the last block holds none of the file's bytes (a folder's blocks are all used).
+        const bytes = e.inode.kind === 'dir' ? r.length * bs : Math.min(r.length * bs, e.inode.sizeBytes - r.logical * bs);
+        if (bytes > 0) missing += missingIn(map, base + r.physical * bs, bytes);
       }
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
@@ -60,20 +65,34 @@ export interface ImportantFile {
   reason: string | null;
 }
 
-/** The files a rescue is for, with whether each is whole (not found ones are left out). */
+/** The files a rescue is for, with whether each is whole (ones that do not exist are left out). */
 export async function importantFiles(src: OpenedSource, hits: FileHit[]): Promise<ImportantFile[]> {
   const config = src.layout.configPath;
+  const out: ImportantFile[] = [];
   const wanted = config
     ? ['.storage/auth', '.storage/auth_provider.homeassistant', '.storage/core.config_entries', 'configuration.yaml', 'secrets.yaml'].map((f) => `${config}/${f}`)
     : [];
   for (const dir of src.layout.backupPaths) {
-    for (const e of (await src.fs.listDir(dir).catch(() => null)) ?? []) if (e.kind === 'file' && e.name.endsWith('.tar')) wanted.push(`${dir}/${e.name}`);
+    try {
+      for (const e of (await src.fs.listDir(dir)) ?? []) if (e.kind === 'file' && e.name.endsWith('.tar')) wanted.push(`${dir}/${e.name}`);
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      if (err.exitCode !== 66) out.push({ path: dir, whole: false, reason: `the backups in it cannot be listed: ${err.message}` });
+    }
   }
-  const out: ImportantFile[] = [];
   for (const path of wanted) {
     const hit = hits.find((h) => h.path === path);
-    if (hit) out.push({ path, whole: false, reason: hit.reason });
-    else if (await src.fs.exists(path).catch(() => false)) out.push({ path, whole: true, reason: null });
+    if (hit) {
+      out.push({ path, whole: false, reason: hit.reason });
+      continue;
+    }
+    try {
+      if (await src.fs.exists(path)) out.push({ path, whole: true, reason: null });
+    } catch (err) {
+      // Its folder could not be read: the file is there or not, but it cannot be read either way.
+      if (!(err instanceof AppError)) throw err;
+      out.push({ path, whole: false, reason: err.message });
+    }
   }
   return out;
 }

@@ -45,8 +45,17 @@ const OTHER_DISK_HINT =
   'this map is for a bigger disk than this one: check that the map and the device belong to the same rescue,' +
   ' or move the map aside (the image is kept) and run again to start a new map';
 
+export interface ParseOptions {
+  /**
+   * The device is an image that may be shorter than the card: ddrescue writes only what it read, so the
+   * map of a partial copy runs past the image's end. Not-rescued blocks there grow the map; a rescued one
+   * past the end is still an error (that map is for another disk).
+   */
+  imageMayBeShort?: boolean;
+}
+
 /** Parses a ddrescue mapfile for a device of `sizeBytes` bytes; areas it does not list are non-tried. */
-export function parseMapfile(text: string, sizeBytes: number): Mapfile {
+export function parseMapfile(text: string, sizeBytes: number, options: ParseOptions = {}): Mapfile {
   const result: Mapfile = { currentPos: 0, currentStatus: '?', currentPass: 1, map: new RegionMap(sizeBytes) };
   let seenStatus = false;
   let previousEnd: number | undefined;
@@ -65,7 +74,8 @@ export function parseMapfile(text: string, sizeBytes: number): Mapfile {
       throw bad(lineNumber, `block at ${hex(block.pos)} does not start where the previous one ends (${hex(previousEnd)})`);
     }
     previousEnd = block.pos + block.size;
-    if (previousEnd > sizeBytes) {
+    if (previousEnd > result.map.sizeBytes && options.imageMayBeShort && block.status !== '+') result.map.grow(previousEnd);
+    if (previousEnd > result.map.sizeBytes) {
       throw bad(lineNumber, `block ${hex(block.pos)} + ${hex(block.size)} ends past the end of the device (${sizeBytes} bytes)`, OTHER_DISK_HINT);
     }
     result.map.set(block.pos, block.size, block.status);
@@ -99,7 +109,7 @@ export function formatMapfile(m: Mapfile, header: MapfileHeader): string {
 }
 
 /** Reads and parses the mapfile at `path`; null when there is none yet. */
-export async function readMapfile(path: string, sizeBytes: number): Promise<Mapfile | null> {
+export async function readMapfile(path: string, sizeBytes: number, options: ParseOptions = {}): Promise<Mapfile | null> {
   let text: string;
   try {
     text = await readFile(path, 'latin1'); // byte per character, as ddrescue counts them
@@ -107,7 +117,7 @@ export async function readMapfile(path: string, sizeBytes: number): Promise<Mapf
     if ((err as NodeJS.ErrnoException | null)?.code === 'ENOENT') return null;
     throw mapOsError(err, { op: 'read', path });
   }
-  return parseMapfile(text, sizeBytes);
+  return parseMapfile(text, sizeBytes, options);
 }
 
 /**

@@ -22,8 +22,9 @@ export class MappedDevice implements BlockDevice {
     this.description = `${inner.description} (with rescue map ${mapPath})`;
   }
 
+  /** The card's size: an image of a partial copy (ddrescue writes only what it read) may be shorter. */
   get sizeBytes(): number {
-    return this.inner.sizeBytes;
+    return Math.max(this.inner.sizeBytes, this.map.sizeBytes);
   }
 
   get sectorSize(): number {
