@@ -40,6 +40,7 @@ export function mapOsError(err: unknown, ctx: OsErrorContext, platform: NodeJS.P
     case 'ENOMEDIUM':
     case 'ENXIO':
     case 'ENODEV':
+    case 'ENOTCONN':
       return new NotFoundError('NO_MEDIUM', `${ctx.path} has no medium (${code})`, {
         ...options,
         hint: 'insert the card or reconnect the disk, then run the command again',

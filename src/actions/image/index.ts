@@ -12,7 +12,7 @@ import { type Mapfile, type PhaseStatus, formatMapfile, readMapfile, writeMapfil
 import { RegionMap } from '../../device/rescue/region-map.js';
 import { readMaxRequestBytes } from '../../device/sysfs-geometry.js';
 import { RescueStopped, Rescuer, rescuingDevice } from '../../device/rescue/rescuer.js';
-import { UsageError } from '../../errors.js';
+import { AppError, UsageError } from '../../errors.js';
 import { formatBytes } from '../../units.js';
 import { withInterruptCleanup } from '../critical.js';
 import { type SourceOptions, openSourceDevice } from '../source.js';
@@ -84,6 +84,7 @@ export class ImageJob {
         readBytes: opts.readBytes ?? 1024 * 1024,
         clusterBytes: opts.clusterBytes ?? 64 * 1024,
         requestBytes: await maxRequestBytes(path),
+        stillAttached: () => stillAttached(path, source.sizeBytes),
         shouldStop: () => stop.requested,
       });
       return new ImageJob(path, source, image, mapPath, rescuer, stop, previous !== null, opts);
@@ -104,13 +105,15 @@ export class ImageJob {
   /** Copies everything in order; resolves with the summary (also after stop()). */
   async run(): Promise<ImageResult> {
     const timer = setInterval(() => void this.save(false), this.opts.saveIntervalMs ?? 5000);
+    let completed = false;
     try {
       await withInterruptCleanup(() => this.stop(), () => this.passes());
+      completed = true;
     } catch (err) {
-      if (!(err instanceof RescueStopped)) throw err;
+      if (!(err instanceof RescueStopped)) throw withResumeHint(err);
     } finally {
       clearInterval(timer);
-      await this.save(!this.stopped);
+      await this.save(completed);
       await this.image.close().catch(() => undefined);
       await this.source.close().catch(() => undefined);
     }
@@ -177,6 +180,23 @@ export class ImageJob {
       await writeMapfileAtomic(this.mapPath, text);
     });
     return this.saving;
+  }
+}
+
+/** A card that vanished mid-copy (a pulled reader) ends the run; what was copied is kept and continues. */
+function withResumeHint(err: unknown): unknown {
+  if (!(err instanceof AppError)) return err;
+  const hint = `${err.hint ? `${err.hint}; ` : ''}what was copied so far is kept: run the same command again to continue`;
+  return new AppError(err.code, err.exitCode, `the copy stopped: ${err.message}`, { hint, details: err.details, cause: err });
+}
+
+/** Whether the source path still names a disk of the same size (a pulled reader's /dev/sdX goes away). */
+async function stillAttached(path: string, sizeBytes: number): Promise<boolean> {
+  try {
+    const s = await stat(path);
+    return !s.isFile() || s.size === sizeBytes;
+  } catch {
+    return false;
   }
 }
 

@@ -37,6 +37,11 @@ export interface RescuerOptions {
   requestBytes?: number;
   /** Checked between reads: Ctrl-C, or a limit of the caller. */
   shouldStop?: () => boolean;
+  /**
+   * Asked after many failed reads in a row: is the card still attached? A pulled reader can fail every
+   * read with EIO, which would otherwise be taken for a disk of bad sectors. False ends the copy.
+   */
+  stillAttached?: () => Promise<boolean>;
 }
 
 export interface RescueStats {
@@ -64,6 +69,7 @@ export class Rescuer {
   currentPos = 0;
   readonly stats: RescueStats = { reads: 0, failedReads: 0, rescuedBytes: 0, readStartedAt: null };
   private readonly buffer: Buffer;
+  private failuresInARow = 0;
   private readonly zeros: Buffer;
 
   constructor(
@@ -188,11 +194,17 @@ export class Rescuer {
     this.stats.readStartedAt = Date.now();
     try {
       const data = await this.source.read(pos, length, this.buffer);
+      this.failuresInARow = 0;
       await this.keep(pos, data);
       return { failed: false, failedAt: 0, failedLength: 0 };
     } catch (err) {
       if (!isMediumError(err)) throw err;
       this.stats.failedReads += 1;
+      if (++this.failuresInARow % 16 === 0 && this.options.stillAttached && !(await this.options.stillAttached())) {
+        throw new IoError('SOURCE_GONE', `${this.source.description} is gone: the card or its reader was disconnected`, {
+          hint: 'connect it again (the same reader, the same port if you can)',
+        });
+      }
       // A device that read part of the range into our buffer before failing says how much (file-device.ts).
       const delivered = (err as IoError).details['deliveredBytes'];
       const sector = this.options.sectorSize;
