@@ -6,7 +6,7 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
 import { CLI, cli } from '../helpers/cli.js';
@@ -147,6 +147,29 @@ describe.skipIf(reason !== null)(`image on a failing card${reason ? ` (skipped: 
       expect(map).toMatch(/\n0x[0-9A-F]+ +0x[0-9A-F]+ +\?\n/);
       expect(await exited, err).toBe(130);
     });
+    await withFailingCard({ image: sample }, async (card) => {
+      const r = cli(['image', card.path, '--out', out]);
+      expect(r.code, r.stderr).toBe(0);
+    });
+    expect(readFileSync(out).equals(readFileSync(sample))).toBe(true);
+  });
+
+  it('a reader pulled mid-copy ends the run (exit 66, the map saved, not finished), and the same command finishes later', async () => {
+    const out = join(dir, 'pulled.img');
+    await withFailingCard({ image: sample, latencyMs: 30 }, async (card) => {
+      const child = spawn(process.execPath, [CLI, 'image', card.path, '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+      await new Promise((r) => setTimeout(r, 1500));
+      // The server is the card reader: killing it is pulling the reader out.
+      spawnSync('pkill', ['-9', '-f', `failing-card.py .*${dirname(card.path)}`]);
+      expect(await exited, err).toBe(66);
+      expect(err).toMatch(/run the same command again to continue/);
+    });
+    const map = readFileSync(`${out}.map`, 'utf8');
+    expect(map).not.toMatch(/# Finished/);
+    expect(sectorsWith(`${out}.map`, '?').length).toBeGreaterThan(0);
     await withFailingCard({ image: sample }, async (card) => {
       const r = cli(['image', card.path, '--out', out]);
       expect(r.code, r.stderr).toBe(0);
