@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // `npm run bench`: measures haos-rescue against e2fsprogs' debugfs and plain cat/cp on page-cached
-// images built on the spot (design.md §6). Builds dist/ first if it is missing.
-//   node scripts/bench.mjs [--quick] [--json] [--runs N]
+// images built on the spot (design.md §6), and `image` against GNU ddrescue and dd. Builds dist/ first if
+// it is missing.
+//   node scripts/bench.mjs [--quick] [--json] [--runs N] [--only CASE[,CASE...]]
 // --quick: 256 MiB file and 2,000 small files (a smoke run of this script). --json: the results as JSON
-// on stdout (the table then goes to stderr). Progress always goes to stderr.
+// on stdout (the table then goes to stderr). Progress always goes to stderr. --only: just these cases
+// (files: the big-file and small-file rows; journal; card; image: the imaging rows); default all.
 // Rows and how to read them: docs/benchmarks.md. Pieces: scripts/bench/*.mjs.
 
 import { spawnSync } from 'node:child_process';
@@ -15,15 +17,21 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
+const CASES = ['files', 'journal', 'card', 'image'];
 
 function parseArgs(argv) {
-  const opts = { quick: false, json: false, runs: 3 };
+  const opts = { quick: false, json: false, runs: 3, only: new Set(CASES) };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') opts.quick = true;
     else if (a === '--json') opts.json = true;
     else if (a === '--runs') opts.runs = Number.parseInt(argv[++i] ?? '', 10);
-    else throw new Error(`unknown argument ${a} (expected --quick, --json, --runs N)`);
+    else if (a === '--only') {
+      const names = (argv[++i] ?? '').split(',').filter(Boolean);
+      const unknown = names.filter((n) => !CASES.includes(n));
+      if (names.length === 0 || unknown.length > 0) throw new Error(`--only takes cases out of ${CASES.join(', ')} (comma-separated), got ${argv[i]}`);
+      opts.only = new Set(names);
+    } else throw new Error(`unknown argument ${a} (expected --quick, --json, --runs N, --only CASE[,CASE...])`);
   }
   if (!(opts.runs >= 1)) throw new Error('--runs needs a positive number');
   return opts;
@@ -41,6 +49,7 @@ function ensureBuilt() {
   if (r.status !== 0) process.stderr.write('tsc reported errors, but the modules the benchmark needs were built\n');
 }
 
+/** The ext4 rows need e2fsprogs; the imaging rows check their own tools and skip with the reason. */
 function requireTools() {
   for (const tool of ['mkfs.ext4', 'debugfs']) {
     if (spawnSync(tool, ['-V']).error) throw new Error(`${tool} not found: install e2fsprogs`);
@@ -64,8 +73,10 @@ function makeWorkDir(killActiveChildren) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
+  const wants = (c) => opts.only.has(c);
+  const ext4Rows = wants('files') || wants('journal') || wants('card');
   ensureBuilt();
-  requireTools();
+  if (ext4Rows) requireTools();
   // Loaded after the build check so nothing here depends on dist/ existing at start.
   const { killActiveChildren, log } = await import('./bench/util.mjs');
   const { buildImages } = await import('./bench/images.mjs');
@@ -80,26 +91,43 @@ async function main() {
   mkdirSync(tmp);
 
   log(`work dir ${work}`);
-  log(`building images: ${fmtSize(sizes.bigBytes)} file; ${sizes.treeDirs * sizes.treeFilesPerDir} small files`);
+  let img = null;
   let t = Date.now();
-  const img = buildImages(work, sizes);
-  log(`  done in ${((Date.now() - t) / 1000).toFixed(1)} s; warming the page cache`);
-  await warmCache(img, tmp);
+  if (wants('files') || wants('card')) {
+    log(`building images: ${fmtSize(sizes.bigBytes)} file; ${sizes.treeDirs * sizes.treeFilesPerDir} small files`);
+    img = buildImages(work, sizes);
+    log(`  done in ${((Date.now() - t) / 1000).toFixed(1)} s; warming the page cache`);
+    await warmCache(img, tmp);
+  }
   t = Date.now();
   log(`measuring, ${opts.runs} runs each:`);
-  const rows = await runAll(img, { runs: opts.runs, work, tmp });
-  const { journalRows } = await import('./bench/journal.mjs');
-  rows.push(...(await journalRows({ runs: opts.runs, work, tmp, journalMiB: opts.quick ? 32 : 128 })));
-  const { cardRows } = await import('./bench/card.mjs');
-  rows.push(...(await cardRows(img, { runs: opts.runs, work, tmp })));
+  const rows = [];
+  if (wants('files')) rows.push(...(await runAll(img, { runs: opts.runs, work, tmp })));
+  if (wants('journal')) {
+    const { journalRows } = await import('./bench/journal.mjs');
+    rows.push(...(await journalRows({ runs: opts.runs, work, tmp, journalMiB: opts.quick ? 32 : 128 })));
+  }
+  if (wants('card')) {
+    const { cardRows } = await import('./bench/card.mjs');
+    rows.push(...(await cardRows(img, { runs: opts.runs, work, tmp })));
+  }
+  // Last: the imaging rows drop the page cache, which the rows above measure warm.
+  let imaging = null;
+  if (wants('image')) {
+    const { imageRows } = await import('./bench/image.mjs');
+    imaging = await imageRows({ runs: opts.runs, work, tmp, quick: opts.quick });
+  }
   log(`  done in ${((Date.now() - t) / 1000).toFixed(1)} s`);
 
   const machine = machineInfo();
   const summaries = rows.map(summarize);
-  const text = `${machineText(machine)}\n\n${table(summaries)}\n`;
+  const tables = [];
+  if (summaries.length > 0) tables.push(table(summaries));
+  if (imaging !== null) tables.push((await import('./bench/image.mjs')).imageTable(imaging));
+  const text = `${machineText(machine)}\n\n${tables.join('\n\n')}\n`;
   if (opts.json) {
     process.stderr.write(text);
-    process.stdout.write(`${JSON.stringify({ machine, quick: opts.quick, runs: opts.runs, treeBytes: img.treeBytes, rows: summaries }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ machine, quick: opts.quick, runs: opts.runs, treeBytes: img?.treeBytes ?? null, rows: summaries, imaging }, null, 2)}\n`);
   } else {
     process.stdout.write(text);
   }
