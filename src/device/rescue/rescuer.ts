@@ -68,7 +68,11 @@ export class Rescuer {
   pass = 1;
   currentPos = 0;
   readonly stats: RescueStats = { reads: 0, failedReads: 0, rescuedBytes: 0, readStartedAt: null };
-  private readonly buffer: Buffer;
+  /** Two buffers: the card reads into one while the other is written to the image. */
+  private readonly buffers: [Buffer, Buffer];
+  private buffer: Buffer;
+  /** The write under way (of the other buffer); its bytes are marked rescued when it is done. */
+  private pending: Promise<void> = Promise.resolve();
   private failuresInARow = 0;
   private readonly zeros: Buffer;
 
@@ -78,7 +82,8 @@ export class Rescuer {
     readonly map: RegionMap,
     private readonly options: RescuerOptions,
   ) {
-    this.buffer = Buffer.alloc(options.readBytes);
+    this.buffers = [Buffer.alloc(options.readBytes), Buffer.alloc(options.readBytes)];
+    this.buffer = this.buffers[0];
     this.zeros = Buffer.alloc(options.readBytes);
   }
 
@@ -91,9 +96,12 @@ export class Rescuer {
     for (let r = this.map.next('?', pos, end); r !== null; r = this.map.next('?', pos, end)) {
       this.checkStop();
       const length = Math.min(careful > 0 ? clusterBytes : readBytes, r.size);
-      const got = await this.attempt(r.pos, alignDown(length, sectorSize) || length);
+      const readLength = alignDown(length, sectorSize) || length;
+      const got = await this.attempt(r.pos, readLength, true);
       pos = r.pos;
       if (!got.failed) {
+        // Its bytes are marked when their write ends, which may be after the next read.
+        pos = r.pos + readLength;
         careful = Math.max(0, careful - 1);
         skipBytes = clusterBytes;
         continue;
@@ -104,6 +112,7 @@ export class Rescuer {
       pos = Math.min(end, got.failedAt + got.failedLength + skipBytes);
       skipBytes = Math.min(skipBytes * 2, MAX_SKIP_BYTES);
     }
+    await this.pending;
   }
 
   /** Trims every non-trimmed block of [start, end) from both edges. */
@@ -188,14 +197,22 @@ export class Rescuer {
    * One read of the card. The good prefix of a read that failed part-way is kept (a card or USB bridge
    * delivers the sectors before the bad one); the rest of the read is marked non-trimmed.
    */
-  private async attempt(pos: number, length: number): Promise<{ failed: boolean; failedAt: number; failedLength: number }> {
+  private async attempt(pos: number, length: number, pipelined = false): Promise<{ failed: boolean; failedAt: number; failedLength: number }> {
     this.currentPos = pos;
     this.stats.reads += 1;
     this.stats.readStartedAt = Date.now();
     try {
       const data = await this.source.read(pos, length, this.buffer);
       this.failuresInARow = 0;
-      await this.keep(pos, data);
+      await this.pending;
+      if (!pipelined) {
+        await this.keep(pos, data);
+        return { failed: false, failedAt: 0, failedLength: 0 };
+      }
+      // Write while the card reads the next piece into the other buffer.
+      this.pending = this.keep(pos, data);
+      this.pending.catch(() => undefined);
+      this.buffer = this.buffer === this.buffers[0] ? this.buffers[1] : this.buffers[0];
       return { failed: false, failedAt: 0, failedLength: 0 };
     } catch (err) {
       if (!isMediumError(err)) throw err;
@@ -209,6 +226,7 @@ export class Rescuer {
       const delivered = (err as IoError).details['deliveredBytes'];
       const sector = this.options.sectorSize;
       const good = typeof delivered === 'number' && delivered > 0 && delivered < length ? alignDown(delivered, sector) : 0;
+      await this.pending;
       if (good > 0) await this.keep(pos, this.buffer.subarray(0, good));
       // The failing request starts where the delivered bytes end, which need not be a sector boundary (the
       // kernel splits by the pages of our buffer): it covers up to requestBytes from there.
