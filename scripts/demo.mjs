@@ -27,6 +27,8 @@ const steps = [
   ['The key that decrypts them', ['backup', 'key', image]],
   ['Copy the backups off the card', ['backup', 'extract', image, '--out', join(work, 'backups')]],
   ['Export the configuration folder as one archive', ['export', image, '--out', join(work, 'config.tar.gz')]],
+  ['A failing card: copy it to an image first (metadata and config first, with a bad-sector map)', ['image', image, '--out', join(work, 'card-copy.img')]],
+  ['Then read the copy: its map is found beside it', ['info', join(work, 'card-copy.img')]],
 ];
 let failed = 0;
 try {
