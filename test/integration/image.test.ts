@@ -177,3 +177,26 @@ describe.skipIf(reason !== null)(`image on a failing card${reason ? ` (skipped: 
     expect(readFileSync(out).equals(readFileSync(sample))).toBe(true);
   });
 });
+
+describe('image refuses what would lose data, and names a missing source', () => {
+  it('a missing SOURCE is exit 66 (it was an internal error), --out on the source itself 64, an existing --out without a map 64', () => {
+    const dir = tempDir('haos-rescue-image-refuse-');
+    try {
+      const sample = join(dir, 'sample.img');
+      writeFileSync(sample, readSampleImage());
+      const missing = cli(['image', join(dir, 'nope.img'), '--out', join(dir, 'x.img'), '--verbose']);
+      expect(missing.code, missing.stderr).toBe(66);
+      expect(missing.stderr).toMatch(/code: SOURCE_NOT_FOUND/);
+      const onItself = cli(['image', sample, '--out', sample, '--verbose']);
+      expect(onItself.code).toBe(64);
+      expect(onItself.stderr).toMatch(/code: OUTPUT_ON_SOURCE/);
+      writeFileSync(join(dir, 'old.img'), 'x');
+      const exists = cli(['image', sample, '--out', join(dir, 'old.img'), '--verbose']);
+      expect(exists.code).toBe(64);
+      expect(exists.stderr).toMatch(/code: OUTPUT_EXISTS/);
+      expect(readFileSync(join(dir, 'old.img'), 'utf8')).toBe('x');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

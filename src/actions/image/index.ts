@@ -71,9 +71,9 @@ export class ImageJob {
     const out = resolve(opts.out);
     const mapPath = resolve(opts.mapPath ?? `${opts.out}.map`);
     if (mapPath === out) throw new UsageError('MAP_IS_OUT', '--map and --out name the same file', { hint: 'leave --map out: the map goes to OUT.map' });
-    await assertNotOnSource(path, [out, mapPath]);
     const { device: source } = await openSourceDevice(path, { rescueReads: true, mapPath: null });
     try {
+      await assertNotOnSource(path, [out, mapPath]);
       const previous = await readMapfile(mapPath, source.sizeBytes);
       const fresh = checkResume(out, mapPath, previous, opts.force ?? false);
       const image = await ImageFile.open(out, source.sizeBytes, fresh);

@@ -30,14 +30,11 @@ export interface RescueOrder {
   phases: Phase[];
   /** Why the order is the plain linear one, when it is. */
   linearBecause: string | null;
-  data: { partitionIndex: number | null; byteOffset: number; sizeBytes: number } | null;
 }
 
 export interface OrderOptions {
   source: SourceOptions;
   usedOnly: boolean;
-  /** Called when a phase of the planning itself starts (it copies as it goes). */
-  onPhase?: (name: PhaseName) => void;
 }
 
 /**
@@ -46,15 +43,14 @@ export interface OrderOptions {
  */
 export async function rescueOrder(path: string, card: BlockDevice, rescuer: Rescuer, opts: OrderOptions): Promise<RescueOrder> {
   const whole: Phase = { name: 'disk', ranges: [[0, card.sizeBytes]] };
-  opts.onPhase?.('metadata');
   let onDisk;
   try {
     onDisk = await openSourceOn(path, card, null, { ...opts.source, replay: false });
   } catch (err) {
     if (!(err instanceof AppError)) throw err;
-    return { phases: [whole], linearBecause: `no readable Home Assistant data filesystem (${err.message})`, data: null };
+    return { phases: [whole], linearBecause: `no readable Home Assistant data filesystem (${err.message})` };
   }
-  const { byteOffset, sizeBytes, partitionIndex } = onDisk.discovery.chosen;
+  const { byteOffset, sizeBytes } = onDisk.discovery.chosen;
   const toBytes = (runs: BlockRun[], bs: number): Array<[number, number]> => runs.map((r) => [byteOffset + r.block * bs, byteOffset + (r.block + r.count) * bs]);
   const bs = onDisk.volume.sb.blockSize;
   const metadata = toBytes(await metadataRuns(onDisk.volume), bs);
@@ -70,7 +66,7 @@ export async function rescueOrder(path: string, card: BlockDevice, rescuer: Resc
     { name: 'other', ranges: [[0, byteOffset], [dataEnd, card.sizeBytes]].filter(([a, b]) => b! > a!) as Array<[number, number]> },
   ];
   if (!opts.usedOnly) phases.push({ name: 'free', ranges: [[byteOffset, dataEnd]] });
-  return { phases, linearBecause: null, data: { partitionIndex, byteOffset, sizeBytes } };
+  return { phases, linearBecause: null };
 }
 
 interface FileRanges {

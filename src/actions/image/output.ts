@@ -6,6 +6,7 @@ import { readFileSync, realpathSync, statSync, writeSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { mapOsError } from '../../device/map-os-error.js';
+import { devMajorMinor } from '../../device/sysfs-geometry.js';
 import type { RescueTarget } from '../../device/rescue/rescuer.js';
 import { IoError, UsageError } from '../../errors.js';
 
@@ -99,7 +100,7 @@ function outputFailure(err: unknown, path: string): Error {
  * disk being rescued (Linux: through /sys/dev/block). Exit 64.
  */
 export async function assertNotOnSource(source: string, outputs: string[]): Promise<void> {
-  const src = await stat(source);
+  const src = await stat(source, { bigint: true });
   const disk = src.isBlockDevice() ? diskOf(src.rdev) : null;
   for (const out of outputs) {
     const full = resolve(out);
@@ -116,14 +117,14 @@ export async function assertNotOnSource(source: string, outputs: string[]): Prom
   }
 }
 
-async function statOrParent(path: string): Promise<{ self: { dev: number; ino: number } | null; fsDev: number }> {
+async function statOrParent(path: string): Promise<{ self: { dev: bigint; ino: bigint } | null; fsDev: bigint }> {
   try {
-    const s = await stat(path);
+    const s = await stat(path, { bigint: true });
     return { self: { dev: s.dev, ino: s.ino }, fsDev: s.dev };
   } catch {
     const parent = dirname(path);
     try {
-      return { self: null, fsDev: (await stat(parent)).dev };
+      return { self: null, fsDev: (await stat(parent, { bigint: true })).dev };
     } catch (err) {
       throw new UsageError('OUTPUT_FOLDER_MISSING', `the folder ${parent} for ${path} does not exist`, { hint: 'create it first, or give another --out', cause: err });
     }
@@ -139,10 +140,9 @@ function realpathOrSelf(path: string): string {
 }
 
 /** The whole disk a Linux block device number belongs to ("major:minor" of the disk), or null. */
-function diskOf(dev: number): string | null {
+function diskOf(dev: bigint): string | null {
   if (process.platform !== 'linux') return null;
-  const major = Math.floor(dev / 256) & 0xfff;
-  const minor = (dev & 0xff) | (Math.floor(dev / 0x100000) & ~0xff);
+  const { major, minor } = devMajorMinor(dev);
   try {
     const dir = realpathSync(`/sys/dev/block/${major}:${minor}`);
     const isPartition = statSync(`${dir}/partition`, { throwIfNoEntry: false }) !== undefined;

@@ -84,11 +84,12 @@ export const imageCommand: CommandModule<GlobalArgs, ImageArgs> = {
       .option('files-hit', { type: 'boolean', describe: 'list the files with bytes in parts that could not be read' }) as never,
   handler: async (argv) => {
     const source = await resolveSource(argv);
-    const { mapPath: _unused, ...order } = sourceOptions(argv);
+    // --map names the map this copy writes; the other source options choose the filesystem that orders it.
+    const { mapPath, ...order } = sourceOptions(argv);
     if (!Number.isInteger(argv.retries) || argv.retries < 0) throw new UsageError('BAD_RETRIES', `--retries must be a whole number of 0 or more, got ${argv.retries}`);
     const job = await ImageJob.start(source, {
       out: argv.out,
-      ...(argv.map !== undefined ? { mapPath: argv.map } : {}),
+      ...(typeof mapPath === 'string' ? { mapPath } : {}),
       usedOnly: argv.usedOnly ?? false,
       retries: argv.retries,
       trim: argv.trim,

@@ -8,8 +8,13 @@ import type { BlockDevice } from '../block-device.js';
 import { checkRange } from '../check-range.js';
 import type { RegionMap } from './region-map.js';
 
-export const NOT_RESCUED_HINT =
+const NOT_RESCUED_HINT =
   'that part of the card was not copied into the image; run the same `haos-rescue image` command again to retry it, or read the other files';
+
+/** Bytes of the card that are not in the image (or could not be read from the card): exit 65. */
+export function notRescued(where: string, first: number, end: number, details: Record<string, unknown>): IoError {
+  return new IoError('NOT_RESCUED', `bytes ${first}-${end - 1} of ${where} were not rescued from the card`, { details, hint: NOT_RESCUED_HINT }, 65);
+}
 
 export class MappedDevice implements BlockDevice {
   readonly description: string;
@@ -41,10 +46,8 @@ export class MappedDevice implements BlockDevice {
     const missing = length > 0 ? this.map.next('?*/-', byteOffset, end) : null;
     if (missing !== null || byteOffset + length > this.map.sizeBytes) {
       const at = missing?.pos ?? this.map.sizeBytes;
-      throw new IoError('NOT_RESCUED', `bytes ${at}-${(missing ? missing.pos + missing.size : byteOffset + length) - 1} of ${this.inner.description} were not rescued from the card`, {
-        details: { byteOffset, length, firstMissing: at, status: missing?.status ?? '?' },
-        hint: NOT_RESCUED_HINT,
-      }, 65);
+      const to = missing ? missing.pos + missing.size : byteOffset + length;
+      throw notRescued(this.inner.description, at, to, { byteOffset, length, firstMissing: at, status: missing?.status ?? '?' });
     }
     return this.inner.read(byteOffset, length, into);
   }

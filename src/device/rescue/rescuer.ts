@@ -13,6 +13,7 @@
 import { IoError } from '../../errors.js';
 import type { BlockDevice } from '../block-device.js';
 import type { PhaseStatus } from './mapfile.js';
+import { notRescued } from './mapped-device.js';
 import type { BlockStatus, RegionMap } from './region-map.js';
 
 /** Where rescued bytes go: the image file, at the same offsets. */
@@ -167,9 +168,7 @@ export class Rescuer {
     }
     const missing = this.map.next('?*/-', byteOffset, end);
     if (missing !== null) {
-      throw new IoError('NOT_RESCUED', `bytes ${missing.pos}-${missing.pos + missing.size - 1} of ${this.source.description} cannot be read`, {
-        details: { byteOffset, length, firstMissing: missing.pos, status: missing.status },
-      });
+      throw notRescued(this.source.description, missing.pos, missing.pos + missing.size, { byteOffset, length, firstMissing: missing.pos, status: missing.status });
     }
     return this.target.read(byteOffset, length);
   }
