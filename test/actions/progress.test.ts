@@ -5,7 +5,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BACKUPS, readSampleImage } from '../../fixtures/index.js';
-import { extractBackups } from '../../src/actions/backup-extract.js';
+import { extractBackups } from '../../src/actions/backup/index.js';
 import { exportTree } from '../../src/actions/export.js';
 import { type ProgressSnapshot, ProgressMeter } from '../../src/actions/progress.js';
 import { withSource } from '../../src/actions/source.js';

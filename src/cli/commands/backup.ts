@@ -1,9 +1,9 @@
 // `haos-rescue backup key SOURCE`: print the backup encryption key Home Assistant stores.
 
 import type { CommandModule } from 'yargs';
-import { readBackupKey } from '../../actions/backup-key.js';
-import { extractBackups } from '../../actions/backup-extract.js';
-import { type BackupEntry, listBackups } from '../../actions/backup-list.js';
+import { readBackupKey } from '../../actions/backup/index.js';
+import { extractBackups } from '../../actions/backup/index.js';
+import { type BackupEntry, listBackups } from '../../actions/backup/index.js';
 import { AppError } from '../../errors.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { formatBytes, table } from '../render.js';

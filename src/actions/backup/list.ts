@@ -2,9 +2,9 @@
 // ./backup.json, found by walking the tar headers at random offsets (a few KiB read per backup).
 // A file that cannot be described is listed with the reason instead of failing the list.
 
-import { AppError } from '../errors.js';
-import { describeBackup } from '../ha/backup-meta.js';
-import type { OpenedSource } from './source.js';
+import { AppError } from '../../errors.js';
+import { describeBackup } from '../../ha/backup-meta.js';
+import type { OpenedSource } from '../source.js';
 
 export type BackupEntry = Awaited<ReturnType<typeof describeBackup>> & { path: string; location: string };
 

@@ -5,11 +5,11 @@
 import { createHash } from 'node:crypto';
 import { type FileHandle, mkdir, open, rename, rm, statfs, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { AppError, IoError, NotFoundError, RefusedError, UsageError } from '../errors.js';
-import { type BackupEntry, listBackups } from './backup-list.js';
-import type { OpenedSource } from './source.js';
-import { outputError } from './output-error.js';
-import { type ProgressListener, ProgressMeter } from './progress.js';
+import { AppError, IoError, NotFoundError, RefusedError, UsageError } from '../../errors.js';
+import { type BackupEntry, listBackups } from './list.js';
+import type { OpenedSource } from '../source.js';
+import { outputError } from '../output-error.js';
+import { type ProgressListener, ProgressMeter } from '../progress.js';
 
 export interface ExtractOptions {
   outDir: string;

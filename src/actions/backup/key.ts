@@ -1,8 +1,8 @@
 // `backup key`: the encryption key Home Assistant keeps for its automatic backups (.storage/backup).
 
-import { AppError, NotFoundError } from '../errors.js';
-import { BACKUP_STORE, type BackupKey, backupKey } from '../ha/backup-key.js';
-import type { OpenedSource } from './source.js';
+import { AppError, NotFoundError } from '../../errors.js';
+import { BACKUP_STORE, type BackupKey, backupKey } from '../../ha/backup-key.js';
+import type { OpenedSource } from '../source.js';
 
 export async function readBackupKey(src: OpenedSource): Promise<BackupKey> {
   if (!src.layout.configPath) throw new NotFoundError('NO_CONFIG', 'no Home Assistant configuration folder on this filesystem');

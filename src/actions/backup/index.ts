@@ -1,0 +1,6 @@
+// Backups (issue 12 and before): list them, copy them off the card, print the stored key, look inside
+// them, decrypt them, and build a new one from the card. The one entry the CLI and the wizard import.
+
+export { type BackupEntry, listBackups } from './list.js';
+export { type ExtractOptions, type ExtractResult, extractBackups } from './copy.js';
+export { readBackupKey } from './key.js';
