@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // `npm run bench`: measures haos-rescue against e2fsprogs' debugfs and plain cat/cp on page-cached
-// images built on the spot (design.md §6), and `image` against GNU ddrescue and dd. Builds dist/ first if
-// it is missing.
+// images built on the spot (design.md §6), `image` against GNU ddrescue and dd, and SecureTar decryption
+// against openssl. Builds dist/ first if it is missing.
 //   node scripts/bench.mjs [--quick] [--json] [--runs N] [--only CASE[,CASE...]]
 // --quick: 256 MiB file and 2,000 small files (a smoke run of this script). --json: the results as JSON
 // on stdout (the table then goes to stderr). Progress always goes to stderr. --only: just these cases
-// (files: the big-file and small-file rows; journal; card; image: the imaging rows); default all.
+// (files: the big-file and small-file rows; journal; card; image: the imaging rows; securetar; backup: backup create); default all.
 // Rows and how to read them: docs/benchmarks.md. Pieces: scripts/bench/*.mjs.
 
 import { spawnSync } from 'node:child_process';
@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
-const CASES = ['files', 'journal', 'card', 'image'];
+const CASES = ['files', 'journal', 'card', 'image', 'securetar', 'backup'];
 
 function parseArgs(argv) {
   const opts = { quick: false, json: false, runs: 3, only: new Set(CASES) };
@@ -39,7 +39,7 @@ function parseArgs(argv) {
 
 /** Builds dist/ with tsc when the modules the benchmark loads are not there. */
 function ensureBuilt() {
-  const needed = ['device/file-device.js', 'ext4/volume.js', 'ext4/walk.js'];
+  const needed = ['device/file-device.js', 'ext4/volume.js', 'ext4/walk.js', 'ha/securetar/index.js'];
   const present = () => needed.every((p) => existsSync(join(ROOT, 'dist', p)));
   if (present()) return;
   process.stderr.write('dist/ is missing: npx tsc -p tsconfig.build.json\n');
@@ -111,6 +111,16 @@ async function main() {
     const { cardRows } = await import('./bench/card.mjs');
     rows.push(...(await cardRows(img, { runs: opts.runs, work, tmp })));
   }
+  let securetar = null;
+  if (wants('securetar')) {
+    const { securetarRows } = await import('./bench/securetar.mjs');
+    securetar = await securetarRows({ runs: opts.runs, work, tmp, quick: opts.quick });
+  }
+  let backupCreate = null;
+  if (wants('backup')) {
+    const { backupCreateRows } = await import('./bench/backup-create.mjs');
+    backupCreate = await backupCreateRows({ runs: opts.runs, work, tmp, quick: opts.quick });
+  }
   // Last: the imaging rows drop the page cache, which the rows above measure warm.
   let imaging = null;
   if (wants('image')) {
@@ -123,11 +133,13 @@ async function main() {
   const summaries = rows.map(summarize);
   const tables = [];
   if (summaries.length > 0) tables.push(table(summaries));
+  if (securetar !== null) tables.push((await import('./bench/securetar.mjs')).securetarTable(securetar));
+  if (backupCreate !== null) tables.push((await import('./bench/backup-create.mjs')).backupCreateTable(backupCreate));
   if (imaging !== null) tables.push((await import('./bench/image.mjs')).imageTable(imaging));
   const text = `${machineText(machine)}\n\n${tables.join('\n\n')}\n`;
   if (opts.json) {
     process.stderr.write(text);
-    process.stdout.write(`${JSON.stringify({ machine, quick: opts.quick, runs: opts.runs, treeBytes: img?.treeBytes ?? null, rows: summaries, imaging }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ machine, quick: opts.quick, runs: opts.runs, treeBytes: img?.treeBytes ?? null, rows: summaries, imaging, securetar, backupCreate }, null, 2)}\n`);
   } else {
     process.stdout.write(text);
   }

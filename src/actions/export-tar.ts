@@ -65,7 +65,7 @@ export async function exportToTar(ctx: ExportContext, gzip: boolean): Promise<vo
   const partial = join(dirname(out), `${basename(out)}.partial-${process.pid}`);
   const pack = tarPack();
   const file = createWriteStream(partial, { flags: 'wx' });
-  const gz = gzip ? createGzip() : null;
+  const gz = gzip ? createGzip({ chunkSize: 1 << 20 }) : null;
   const done = gz ? pipeline(pack, gz, file) : pipeline(pack, file);
   // A failing output (disk full) rejects `done`; entries waiting for the archive to drain would then wait
   // forever, so the walk races it. Late 'error' events after the pipeline gave up must not crash the process.
@@ -86,7 +86,7 @@ export async function exportToTar(ctx: ExportContext, gzip: boolean): Promise<vo
   result.out = out;
 }
 
-async function writeEntries(ctx: ExportContext, pack: Pack): Promise<void> {
+export async function writeEntries(ctx: ExportContext, pack: Pack): Promise<void> {
   const { result } = ctx;
   const root = ctx.rootName;
   await addBuffered(pack, header(root, ctx.root, { type: 'directory' }));

@@ -31,6 +31,8 @@ export interface ExportOptions {
   platform?: NodeJS.Platform;
   /** Set owners (lchown); defaults to running as root. */
   setOwners?: boolean;
+  /** Leaves out entries (and everything inside a left-out folder); `path` is relative to the exported folder. */
+  exclude?: (path: string) => boolean;
 }
 
 export interface ExportProblem {
@@ -139,15 +141,38 @@ function configRelative(layout: HaLayout, sourcePath: string, excludeDb: boolean
   return layout.configPath.startsWith(prefix) ? layout.configPath.slice(prefix.length) : null;
 }
 
-function makeContext(vol: Ext4Volume, layout: HaLayout, root: Inode, options: ExportOptions, result: ExportResult, meter: ProgressMeter): ExportContext {
+/**
+ * The walk of one folder for writers outside `export` (a backup's inner archive): its entries named under
+ * `rootName`, the exclusions of `options`, and the same reports of damaged entries.
+ */
+export function treeContext(vol: Ext4Volume, root: Inode, sourcePath: string, rootName: string, options: ExportOptions, meter: ProgressMeter): ExportContext {
+  const result: ExportResult = {
+    out: options.out, format: 'tar', what: 'config', source: sourcePath,
+    files: 0, dirs: 0, symlinks: 0, hardlinks: 0, bytes: 0,
+    skipped: [], renamed: [], special: [], unsupported: [], notes: [],
+  };
+  return makeContext(vol, null, root, options, result, meter, rootName);
+}
+
+function makeContext(vol: Ext4Volume, layout: HaLayout | null, root: Inode, options: ExportOptions, result: ExportResult, meter: ProgressMeter, name?: string): ExportContext {
   const sourcePath = result.source;
-  const rootName = result.what === 'all' ? 'data' : (sourcePath.split('/').filter(Boolean).pop() ?? 'data');
-  const configRel = configRelative(layout, sourcePath, options.excludeDb ?? false);
+  const rootName = name ?? (result.what === 'all' ? 'data' : (sourcePath.split('/').filter(Boolean).pop() ?? 'data'));
+  const configRel = layout ? configRelative(layout, sourcePath, options.excludeDb ?? false) : null;
+  const excluded = new Set<string>();
+  const isExcluded = (path: Buffer, isDir: boolean): boolean => {
+    if (!options.exclude) return false;
+    const p = path.toString('utf8');
+    for (let i = p.indexOf('/'); i !== -1; i = p.indexOf('/', i + 1)) if (excluded.has(p.slice(0, i))) return true;
+    if (!options.exclude(p)) return false;
+    if (isDir) excluded.add(p);
+    return true;
+  };
   const show = (p: Uint8Array): string => `${sourcePath === '/' ? '' : sourcePath}/${displayName(p)}`;
   const ctx: ExportContext = {
     vol, root, rootName, options, result, show,
     async *entries(quiet = false) {
       for await (const e of preorder(vol, root, (path, err) => quiet || ctx.skip(path, err))) {
+        if (isExcluded(e.path, e.inode.kind === 'dir')) continue;
         if (configRel !== null) {
           const slash = e.path.lastIndexOf(0x2f);
           const parent = slash < 0 ? '' : e.path.subarray(0, slash).toString('utf8');

@@ -50,6 +50,11 @@ export async function askNewPassword(who: string): Promise<string> {
   return first;
 }
 
+/** Asks once for a password without echo (an existing one, e.g. a backup's); '' when nothing was typed. */
+export async function askPassword(question: string): Promise<string> {
+  return readLine(true, question);
+}
+
 /** A yes/no question on the terminal; false when there is no terminal. */
 export async function confirm(question: string): Promise<boolean> {
   if (!isInteractive()) return false;

@@ -2,8 +2,8 @@
 // haos-format.md §5.2). Each 512-byte header is read, then the member's data (rounded up to 512) is skipped
 // without being read, so finding ./backup.json in a 5 GiB backup reads a few KiB.
 //
-// Handled: ustar name + prefix, PAX extended headers ('x': path= and size= apply to the next member;
-// 'g' global headers are skipped), GNU long names ('L'; 'K' long link names are skipped), base-256 size
+// Handled: ustar name + prefix, PAX extended headers ('x': path=, linkpath=, size= and mtime= apply to the
+// next member; 'g' global headers are skipped), GNU long names and link names ('L', 'K'), base-256 size
 // fields, octal fields padded with spaces/NULs, the header checksum (unsigned sum, signed accepted too).
 // Like Python's tarfile (which the Supervisor uses) and GNU tar, the first all-zero block ends the archive,
 // as does the end of the file exactly at a header boundary. Names are compared exactly: the Supervisor asks
@@ -28,6 +28,14 @@ export interface TarEntry extends TarMember {
   headerOffset: number;
   /** The typeflag character ('0', '5', '2', ... ; '\0' for old regular files). */
   type: string;
+  /** With `allowTruncatedLast`: the file ends inside this member's data; `size` is what is there. */
+  truncatedFrom?: number;
+  /** Permission bits, owner, modification time (seconds) and link target, as stored. */
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+  linkname: string;
 }
 
 export interface TarWalkOptions {
@@ -35,6 +43,8 @@ export interface TarWalkOptions {
   maxHeaders?: number;
   /** Largest PAX / GNU long-name payload read (default 1 MiB). */
   maxExtendedHeader?: number;
+  /** A member whose data runs past the end of the file is yielded with what is there (and `truncatedFrom`), then the walk ends. */
+  allowTruncatedLast?: boolean;
 }
 
 export const DEFAULT_MAX_HEADERS = 100_000;
@@ -70,9 +80,7 @@ export async function* walkTar(read: ReadAt, sizeBytes: number, opts: TarWalkOpt
   const maxExtended = opts.maxExtendedHeader ?? DEFAULT_MAX_EXTENDED;
   let pos = 0;
   let headers = 0;
-  let paxPath: string | undefined;
-  let paxSize: number | undefined;
-  let longName: string | undefined;
+  let ext: Extended = {};
 
   for (;;) {
     if (pos === sizeBytes) return; // no end-of-archive blocks: Python's tarfile and GNU tar accept this
@@ -99,44 +107,76 @@ export async function* walkTar(read: ReadAt, sizeBytes: number, opts: TarWalkOpt
       if (end > sizeBytes) {
         throw truncated(`tar extended header at offset ${pos} runs past the end of the file (${sizeBytes} bytes)`, pos, sizeBytes);
       }
-      if (type === 'x' || type === 'L') {
+      if (type !== 'g') {
         if (headerSize > maxExtended) {
           throw badHeader(`tar extended header at offset ${pos} is ${headerSize} bytes (limit ${maxExtended})`, pos);
         }
-        const payload = await readExact(read, dataOffset, headerSize, sizeBytes);
-        if (type === 'L') {
-          longName = cString(payload, 0, payload.length);
-        } else {
-          const records = parsePax(payload, pos);
-          if (records.has('path')) paxPath = records.get('path') || undefined;
-          if (records.has('size')) {
-            const v = records.get('size')!;
-            if (v === '') paxSize = undefined;
-            else if (/^[0-9]+$/.test(v) && Number.isSafeInteger(Number(v))) paxSize = Number(v);
-            else throw badHeader(`tar PAX header at offset ${pos} has an invalid size "${v}"`, pos);
-          }
-        }
+        readExtended(type, await readExact(read, dataOffset, headerSize, sizeBytes), ext, pos);
       }
       pos = end;
       continue;
     }
 
-    const size = paxSize ?? headerSize;
-    const name = paxPath ?? longName ?? ustarName(header);
-    paxPath = undefined;
-    paxSize = undefined;
-    longName = undefined;
-    const dataSize = NO_DATA_TYPES.has(type) ? 0 : size;
-    if (dataOffset + dataSize > sizeBytes) {
+    const entry = memberOf(header, type, ext, pos);
+    ext = {};
+    if (dataOffset + entry.size > sizeBytes && opts.allowTruncatedLast) {
+      yield { ...entry, size: sizeBytes - dataOffset, truncatedFrom: entry.size };
+      return;
+    }
+    if (dataOffset + entry.size > sizeBytes) {
       throw truncated(
-        `tar member "${name}" at offset ${pos} has ${dataSize} bytes of data but the file ends at ${sizeBytes}`,
+        `tar member "${entry.name}" at offset ${pos} has ${entry.size} bytes of data but the file ends at ${sizeBytes}`,
         pos,
         sizeBytes,
       );
     }
-    yield { name, offset: dataOffset, size: dataSize, headerOffset: pos, type };
-    pos = dataOffset + roundUp(dataSize);
+    yield entry;
+    pos = dataOffset + roundUp(entry.size);
   }
+}
+
+/** What PAX ('x') and GNU long-name/long-link ('L', 'K') headers say about the next member. */
+interface Extended {
+  path?: string;
+  linkpath?: string;
+  size?: number;
+  mtime?: number;
+}
+
+function readExtended(type: string, payload: Buffer, ext: Extended, pos: number): void {
+  if (type === 'L') ext.path = cString(payload, 0, payload.length);
+  else if (type === 'K') ext.linkpath = cString(payload, 0, payload.length);
+  else {
+    const records = parsePax(payload, pos);
+    if (records.has('path')) ext.path = records.get('path') || undefined;
+    if (records.has('linkpath')) ext.linkpath = records.get('linkpath') || undefined;
+    if (records.has('size')) {
+      const v = records.get('size')!;
+      if (v === '') delete ext.size;
+      else if (/^[0-9]+$/.test(v) && Number.isSafeInteger(Number(v))) ext.size = Number(v);
+      else throw badHeader(`tar PAX header at offset ${pos} has an invalid size "${v}"`, pos);
+    }
+    const mtime = Number(records.get('mtime'));
+    if (records.has('mtime') && Number.isFinite(mtime)) ext.mtime = mtime;
+  }
+}
+
+/** The member a header (and the extended headers before it) describes. */
+function memberOf(header: Buffer, type: string, ext: Extended, pos: number): TarEntry {
+  const size = ext.size ?? parseNumeric(header, 124, 12, pos, 'size');
+  const field = (start: number, length: number): number => parseOctal(header, start, length) ?? 0;
+  return {
+    name: ext.path ?? ustarName(header),
+    offset: pos + BLOCK,
+    size: NO_DATA_TYPES.has(type) ? 0 : size,
+    headerOffset: pos,
+    type,
+    mode: field(100, 8),
+    uid: field(108, 8),
+    gid: field(116, 8),
+    mtime: ext.mtime ?? field(136, 12),
+    linkname: ext.linkpath ?? cString(header, 157, 100),
+  };
 }
 
 async function readExact(read: ReadAt, offset: number, length: number, sizeBytes: number): Promise<Buffer> {

@@ -4,3 +4,8 @@
 export { type BackupEntry, listBackups } from './list.js';
 export { type ExtractOptions, type ExtractResult, extractBackups } from './copy.js';
 export { readBackupKey } from './key.js';
+export { type BackupTarget, isBackupFile, openCardBackup, withBackupFile } from './open.js';
+export { type InnerSummary, catInside, describeInners, listInside } from './inside.js';
+export { type UnpackOptions, type UnpackResult, unpackBackup } from './unpack.js';
+export { SecureTarKey } from '../../ha/backup-inner.js';
+export { type CreateOptions, type CreateResult, createBackup } from './create.js';

@@ -1,10 +1,10 @@
 // `haos-rescue backup key SOURCE`: print the backup encryption key Home Assistant stores.
 
 import type { CommandModule } from 'yargs';
-import { readBackupKey } from '../../actions/backup/index.js';
-import { extractBackups } from '../../actions/backup/index.js';
-import { type BackupEntry, listBackups } from '../../actions/backup/index.js';
-import { AppError } from '../../errors.js';
+import { type BackupEntry, extractBackups, listBackups, readBackupKey, unpackBackup } from '../../actions/backup/index.js';
+import { AppError, UsageError } from '../../errors.js';
+import { createCommand } from './backup-create.js';
+import { type PasswordArgs, catInsideCommand, lsCommand, withBackupArgs } from './backup-inside.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { formatBytes, table } from '../render.js';
 import { terminalProgress } from '../progress.js';
@@ -75,7 +75,28 @@ const listCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: string }> =
   },
 };
 
-type ExtractArgs = GlobalArgs & { source?: string; out: string; slug?: string[]; force?: boolean };
+type ExtractArgs = GlobalArgs & PasswordArgs & { source?: string; out: string; slug?: string[]; force?: boolean; decrypt?: boolean; inner?: string[] };
+
+async function unpack(argv: ExtractArgs): Promise<void> {
+  if (argv.slug && argv.slug.length > 1) throw new UsageError('ONE_SLUG', '--decrypt unpacks one backup at a time: give one --slug');
+  const progress = process.stderr.isTTY === true && !argv.json ? terminalProgress('backup') : null;
+  const result = await withBackupArgs({ ...argv, slug: argv.slug?.[0] }, (t, key) =>
+    unpackBackup(t, { outDir: argv.out, key, force: argv.force ?? false, ...(argv.inner ? { inners: argv.inner } : {}), ...(progress ? { onProgress: progress.update } : {}) }),
+  ).finally(() => progress?.end());
+  if (argv.json) await printJson(result);
+  else {
+    const lines = result.inners.map((i) => `${i.out}  ${i.files} files, ${i.dirs} folders, ${i.links} links, ${formatBytes(i.bytes)}${i.complete ? '' : '  (incomplete)'}`);
+    for (const r of result.renamed) lines.push(`renamed ${r.path} -> ${r.as}: ${r.reason}`);
+    for (const k of result.skipped) lines.push(`not written: ${k.path}: ${k.reason}`);
+    for (const d of result.damaged) lines.push(`damaged: ${d.path} (${formatBytes(d.bytesWritten)} kept${d.bytesWritten ? ' as .damaged' : ''}): ${d.reason}`);
+    await writeOut(`${lines.join('\n')}\n`);
+  }
+  if (result.damaged.length > 0 || result.skipped.length > 0) {
+    throw new AppError('PARTIAL', 65, `${result.damaged.length} damaged and ${result.skipped.length} refused member(s); everything else is in ${result.outDir}`, {
+      hint: result.damaged.length ? 'the backup file is damaged: the files before the damage were written' : 'the refused members would have been written outside the folder or are special files',
+    });
+  }
+}
 
 const extractCommand: CommandModule<GlobalArgs, ExtractArgs> = {
   command: 'extract [source]',
@@ -84,8 +105,14 @@ const extractCommand: CommandModule<GlobalArgs, ExtractArgs> = {
     withSourceArg(y)
       .option('out', { type: 'string', demandOption: true, describe: 'folder on this computer to copy the backups into' })
       .option('slug', { type: 'string', array: true, describe: 'only the backup(s) with this slug (see backup list)' })
-      .option('force', { type: 'boolean', describe: 'replace files that already exist in --out' }) as never,
+      .option('force', { type: 'boolean', describe: 'replace files that already exist in --out' })
+      .option('decrypt', { type: 'boolean', describe: "unpack the backup's plain files into --out/<archive>/ (decrypted with the card's key or --password)" })
+      .option('inner', { type: 'string', array: true, describe: 'with --decrypt: only these archives (homeassistant, share, an add-on slug)' })
+      .option('password', { type: 'string', describe: "with --decrypt: the backup's password or key (default: the key stored on the card)" })
+      .option('password-stdin', { type: 'boolean', describe: 'with --decrypt: read the password from standard input' }) as never,
   handler: async (argv) => {
+    if (argv.decrypt) return unpack(argv);
+    if (argv.inner || argv.password !== undefined || argv.passwordStdin) throw new UsageError('NEEDS_DECRYPT', '--inner and --password go with --decrypt', { hint: 'add --decrypt to unpack the plain files' });
     const progress = process.stderr.isTTY === true && !argv.json ? terminalProgress('backups') : null;
     const result = await withArgsSource(argv, async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
@@ -111,7 +138,15 @@ const extractCommand: CommandModule<GlobalArgs, ExtractArgs> = {
 
 export const backupCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'backup <command>',
-  describe: 'Backups: list them, copy them off the card, show the stored encryption key',
-  builder: (y) => y.command(listCommand as never).command(extractCommand as never).command(keyCommand as never).demandCommand(1, 'name a backup command: list, extract or key'),
+  describe: 'Backups: list them, look inside, copy or unpack them, show the stored encryption key',
+  builder: (y) =>
+    y
+      .command(listCommand as never)
+      .command(lsCommand as never)
+      .command(catInsideCommand as never)
+      .command(extractCommand as never)
+      .command(keyCommand as never)
+      .command(createCommand as never)
+      .demandCommand(1, 'name a backup command: list, ls, cat, extract, key or create'),
   handler: () => undefined,
 };

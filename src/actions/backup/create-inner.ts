@@ -1,0 +1,170 @@
+// The inner archives of a backup made from the card (haos-format.md §5.4): what there is to put in, and
+// one archive written: a tar (tar-stream) of a card folder, gzip, SecureTar when a key is given, streamed
+// into the outer tar. The tar walk is the one `export` uses, so links, modes, times and damaged files are
+// handled the same way (a file that cannot be read is left out and listed).
+
+import { pack as tarPack, type Pack } from 'tar-stream';
+import { AppError } from '../../errors.js';
+import { CONFIG_EXCLUDES, DATABASE_EXCLUDES, type OuterTarWriter, globMatcher } from '../../ha/backup-write.js';
+import type { SecureTarKey } from '../../ha/backup-inner.js';
+import { encryptSecureTar } from '../../ha/securetar/index.js';
+import { type ExportProblem, treeContext } from '../export.js';
+import { writeEntries } from '../export-tar.js';
+import { ProgressMeter } from '../progress.js';
+import { parallelGzip } from './parallel-gzip.js';
+import type { OpenedSource } from '../source.js';
+
+export interface PlannedInner {
+  kind: 'homeassistant' | 'addon' | 'folder';
+  /** Archive name: homeassistant, the add-on slug, share / ssl / media / addons_local. */
+  name: string;
+  /** Folder on the card. */
+  path: string;
+  /** backup.json folder name (addons/local for addons_local). */
+  folder?: string;
+  addon?: { name: string; version: string; json: Buffer };
+}
+
+export interface InnerPlan {
+  inners: PlannedInner[];
+  /** supervisor/homeassistant.json as the Supervisor keeps it, or a minimal one. */
+  homeAssistantJson: Buffer | null;
+}
+
+async function isDir(src: OpenedSource, path: string): Promise<boolean> {
+  return src.volume.lookup(path, { followFinal: true }).then((i) => i.kind === 'dir', () => false);
+}
+
+async function readJson(src: OpenedSource, path: string): Promise<Record<string, unknown> | null> {
+  try {
+    const v: unknown = JSON.parse((await src.fs.readFile(path)).toString('utf8'));
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+  } catch (err) {
+    if (err instanceof AppError || err instanceof SyntaxError) return null;
+    throw err;
+  }
+}
+
+const rec = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+
+/** Installed add-ons with data on the card, from the Supervisor's addons.json (apps.json after the 2026 rename). */
+async function planAddons(src: OpenedSource, sup: string): Promise<PlannedInner[]> {
+  const out: PlannedInner[] = [];
+  for (const [store, dataDir] of [['addons.json', 'addons/data'], ['apps.json', 'apps/data']] as const) {
+    const json = await readJson(src, `${sup}/${store}`);
+    if (!json) continue;
+    const user = rec(json.user);
+    const system = rec(json.system);
+    for (const slug of Object.keys(user).sort()) {
+      if (!/^[a-z0-9_]+$/.test(slug) || out.some((o) => o.name === slug)) continue;
+      const path = `${sup}/${dataDir}/${slug}`;
+      if (!(await isDir(src, path))) continue;
+      const u = rec(user[slug]);
+      const s = rec(system[slug]);
+      const version = typeof u.version === 'string' ? u.version : typeof s.version === 'string' ? s.version : '0';
+      const addonJson = { user: u, system: s, version, state: 'stopped' };
+      out.push({ kind: 'addon', name: slug, path, addon: { name: typeof s.name === 'string' ? s.name : slug, version, json: Buffer.from(JSON.stringify(addonJson, null, 2)) } });
+    }
+  }
+  return out;
+}
+
+export async function planInners(src: OpenedSource, _excludeDb: boolean): Promise<InnerPlan> {
+  const sup = src.layout.supervisorPath;
+  const config = src.layout.configPath!;
+  const inners: PlannedInner[] = [{ kind: 'homeassistant', name: 'homeassistant', path: config }];
+  let homeAssistantJson: Buffer | null = null;
+  if (sup) {
+    const ha = await readJson(src, `${sup}/homeassistant.json`);
+    if (ha && typeof ha.version === 'string') homeAssistantJson = Buffer.from(JSON.stringify(ha, null, 2));
+    inners.push(...(await planAddons(src, sup)));
+    for (const [name, folder, paths] of [
+      ['share', 'share', ['share']],
+      ['ssl', 'ssl', ['ssl']],
+      ['media', 'media', ['media']],
+      ['addons_local', 'addons/local', ['addons/local', 'apps/local']],
+    ] as const) {
+      for (const p of paths) {
+        if (await isDir(src, `${sup}/${p}`)) {
+          inners.push({ kind: 'folder', name, path: `${sup}/${p}`, folder });
+          break;
+        }
+      }
+    }
+  }
+  return { inners, homeAssistantJson };
+}
+
+export interface InnerWriteOptions {
+  key: SecureTarKey | null;
+  version: 2 | 3 | null;
+  meter: ProgressMeter;
+  homeAssistantJson: Buffer | null;
+  excludeDb: boolean;
+}
+
+function addBuffered(pack: Pack, name: string, body: Buffer | null, mtime: Date): Promise<void> {
+  return new Promise((resolveDone, reject) => {
+    const h = body ? { name, type: 'file' as const, mode: 0o644, mtime, size: body.length } : { name, type: 'directory' as const, mode: 0o755, mtime };
+    const cb = (err?: unknown): void => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolveDone());
+    if (body) pack.entry(h, body, cb);
+    else pack.entry(h, cb);
+  });
+}
+
+/** The inner tar.gz bytes of one planned archive; `done` holds what was left out once the stream ends. */
+function innerTarGz(src: OpenedSource, inner: PlannedInner, opts: InnerWriteOptions): { bytes: AsyncIterable<Buffer>; done: Promise<{ skipped: ExportProblem[]; files: number; bytes: number }>; stop(err: unknown): void } {
+  const base = opts.meter.bytes;
+  const meter = new ProgressMeter((p) => {
+    opts.meter.bytes = base + p.bytes;
+    opts.meter.tick();
+  });
+  const patterns = inner.kind === 'homeassistant' ? [...CONFIG_EXCLUDES, ...(opts.excludeDb ? DATABASE_EXCLUDES : [])] : [];
+  const exclude = patterns.length ? globMatcher(patterns) : undefined;
+  const pack = tarPack();
+  const produce = (async () => {
+    const root = await src.volume.lookup(inner.path, { followFinal: true });
+    const now = new Date();
+    const rootName = inner.kind === 'folder' ? '.' : 'data';
+    const ctx = treeContext(src.volume, root, inner.path, rootName, { out: '', ...(exclude ? { exclude } : {}) }, meter);
+    if (inner.kind !== 'folder') {
+      await addBuffered(pack, '.', null, now);
+      const meta = inner.kind === 'addon' ? inner.addon!.json : opts.homeAssistantJson;
+      if (meta) await addBuffered(pack, inner.kind === 'addon' ? './addon.json' : './homeassistant.json', meta, now);
+    }
+    await writeEntries(ctx, pack);
+    pack.finalize();
+    return { skipped: ctx.result.skipped, files: ctx.result.files, bytes: ctx.result.bytes };
+  })();
+  produce.catch((err: unknown) => pack.destroy(err as Error));
+  const done = produce;
+  // When the output fails, the walk must not wait for the archive to drain forever.
+  const stop = (err: unknown): void => {
+    pack.destroy(err as Error);
+  };
+  return { bytes: parallelGzip(pack as unknown as AsyncIterable<Buffer>), done, stop };
+}
+
+/** Writes one inner archive into the outer tar. */
+export async function writeInner(src: OpenedSource, tar: OuterTarWriter, inner: PlannedInner, opts: InnerWriteOptions): Promise<{ summary: { name: string; member: string; size: number; files: number; bytes: number }; skipped: ExportProblem[] }> {
+  const member = `${inner.name}.tar.gz`;
+  const { bytes, done, stop } = innerTarGz(src, inner, opts);
+  let size: number;
+  try {
+    if (opts.key && opts.version) {
+      const enc = await encryptSecureTar(bytes, opts.key, { version: opts.version });
+      async function* all(): AsyncGenerator<Buffer> {
+        yield enc.header;
+        yield* enc.body;
+      }
+      size = await tar.addStream(member, all(), () => ({ offset: 0, bytes: enc.finalHeader() }));
+    } else {
+      size = await tar.addStream(member, bytes);
+    }
+  } catch (err) {
+    stop(err);
+    throw err;
+  }
+  const r = await done;
+  return { summary: { name: inner.name, member, size, files: r.files, bytes: r.bytes }, skipped: r.skipped };
+}

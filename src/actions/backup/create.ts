@@ -1,0 +1,118 @@
+// `backup create`: a Supervisor backup built from the card's live data (haos-format.md §5.7), for the
+// owner whose only copy of their setup is the card. Home Assistant's config folder becomes the
+// `homeassistant` archive (the Supervisor's exclusions applied), each installed add-on's data an add-on
+// archive, and share/ssl/media/addons-local the folder archives; encrypted by default with the card's own
+// backup key, in the SecureTar version that Home Assistant version restores. A file that cannot be read
+// is left out and listed, and the backup is then called partial (exit 65 in the CLI).
+
+import { lstat, open, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { AppError, NotFoundError, UsageError } from '../../errors.js';
+import { type NewBackupJson, OuterTarWriter, backupJson, secureTarVersionFor } from '../../ha/backup-write.js';
+import type { SecureTarKey } from '../../ha/backup-inner.js';
+import type { ExportProblem } from '../export.js';
+import { outputError } from '../output-error.js';
+import { type ProgressListener, ProgressMeter } from '../progress.js';
+import type { OpenedSource } from '../source.js';
+import { type PlannedInner, planInners, writeInner } from './create-inner.js';
+
+export interface CreateOptions {
+  out: string;
+  /** The backup's name (default "Rescued from card <date>"). */
+  name?: string;
+  /** Encrypt with this key (null: a plain backup). */
+  key: SecureTarKey | null;
+  /** SecureTar version; default: the one the card's Home Assistant version restores. */
+  secureTarVersion?: 2 | 3;
+  excludeDb?: boolean;
+  force?: boolean;
+  onProgress?: ProgressListener;
+  /** The backup's date (tests); default now. */
+  now?: Date;
+}
+
+export interface CreateResult {
+  out: string;
+  slug: string;
+  name: string;
+  date: string;
+  size: number;
+  protected: boolean;
+  secureTarVersion: 2 | 3 | null;
+  homeAssistantVersion: string;
+  inners: Array<{ name: string; member: string; size: number; files: number; bytes: number }>;
+  /** Files left out because they could not be read (the backup is partial when this is not empty). */
+  skipped: ExportProblem[];
+}
+
+async function haVersion(src: OpenedSource): Promise<string> {
+  const config = src.layout.configPath;
+  if (!config) throw new NotFoundError('NO_CONFIG', 'no Home Assistant configuration folder on this filesystem: nothing to back up');
+  const text = await src.fs.readFile(`${config}/.HA_VERSION`).then((b) => b.toString('utf8').trim(), () => '');
+  if (!/^\d{4}\.\d+\.\d+/.test(text)) {
+    throw new AppError('NO_HA_VERSION', 65, `${config}/.HA_VERSION is missing or unreadable ("${text.slice(0, 40)}"): the backup needs the Home Assistant version to restore into`, {
+      hint: 'a card that never finished its first start has no configuration worth backing up',
+    });
+  }
+  return text;
+}
+
+async function checkOut(out: string, force: boolean): Promise<void> {
+  if (!/\.tar$/i.test(out)) throw new UsageError('OUT_NOT_TAR', `--out ${out} must end in .tar: the Supervisor reads only uncompressed .tar backups`);
+  const st = await lstat(out).catch(() => null);
+  if (st && !force) throw new UsageError('OUT_EXISTS', `--out ${out} already exists`, { hint: 'name a new file, or add --force to replace it' });
+  if (st && !st.isFile()) throw new UsageError('OUT_EXISTS', `--out ${out} exists and is not a file`);
+}
+
+export async function createBackup(src: OpenedSource, opts: CreateOptions): Promise<CreateResult> {
+  const out = resolve(opts.out);
+  await checkOut(out, opts.force ?? false);
+  const version = await haVersion(src);
+  const stVersion = opts.key ? (opts.secureTarVersion ?? secureTarVersionFor(version)) : null;
+  const now = opts.now ?? new Date();
+  const name = opts.name ?? `Rescued from card ${now.toISOString().slice(0, 16).replace('T', ' ')}`;
+  const plan = await planInners(src, opts.excludeDb ?? false);
+  const meter = new ProgressMeter(opts.onProgress, null, null);
+  const partial = join(dirname(out), `${basename(out)}.partial-${process.pid}`);
+  const fh = await open(partial, 'wx').catch((err: unknown) => {
+    throw outputError(err, out);
+  });
+  const result: CreateResult = { out, slug: '', name, date: '', size: 0, protected: opts.key !== null, secureTarVersion: stVersion, homeAssistantVersion: version, inners: [], skipped: [] };
+  try {
+    const tar = new OuterTarWriter(fh, Math.floor(now.getTime() / 1000));
+    for (const inner of plan.inners) {
+      const written = await writeInner(src, tar, inner, { key: opts.key, version: stVersion, meter, homeAssistantJson: plan.homeAssistantJson, excludeDb: opts.excludeDb ?? false });
+      result.inners.push(written.summary);
+      result.skipped.push(...written.skipped);
+    }
+    const meta = backupJson(metadata(name, now, version, opts, plan.inners, result.inners));
+    await tar.addFile('./backup.json', meta.json);
+    await tar.finish();
+    await fh.sync();
+    await fh.close();
+    await rename(partial, out);
+    Object.assign(result, { slug: meta.slug, date: JSON.parse(meta.json.toString()).date as string, size: tar.position });
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    await rm(partial, { force: true });
+    throw err instanceof AppError ? err : outputError(err, out);
+  }
+  meter.tick(true);
+  return result;
+}
+
+function metadata(name: string, now: Date, version: string, opts: CreateOptions, planned: PlannedInner[], written: CreateResult['inners']): NewBackupJson {
+  const sizeMb = (n: string): number => Math.round(((written.find((w) => w.name === n)?.size ?? 0) / 1048576) * 1000) / 1000;
+  return {
+    name,
+    date: now,
+    protected: opts.key !== null,
+    homeAssistantVersion: version,
+    excludeDatabase: opts.excludeDb ?? false,
+    folders: planned.filter((p) => p.kind === 'folder').map((p) => p.folder!),
+    addons: planned.filter((p) => p.kind === 'addon').map((p) => ({ slug: p.name, name: p.addon!.name, version: p.addon!.version, size: sizeMb(p.name) })),
+    repositories: [],
+    supervisorVersion: '2022.08.3',
+    extra: { 'haos-rescue': { created_from: 'card' } },
+  };
+}

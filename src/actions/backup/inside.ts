@@ -1,0 +1,106 @@
+// `backup ls` and `backup cat`: what is inside a backup, and one file out of it, decrypted on the way.
+// A path inside a backup is `<inner archive>/<path in it>`: `homeassistant/data/configuration.yaml`,
+// `share/notes.txt`, `a0d7b954_ssh/data/options.json`. In `homeassistant` the config folder is `data/`;
+// `homeassistant/configuration.yaml` finds `data/configuration.yaml` too.
+
+import { NotFoundError, UsageError } from '../../errors.js';
+import { type InnerArchive, type InnerKind, findInner } from '../../ha/backup-archive.js';
+import { type InnerEntry, type SecureTarKey, innerEncryption, innerTarBytes, walkInner } from '../../ha/backup-inner.js';
+import type { BackupTarget } from './open.js';
+
+export interface InnerSummary {
+  name: string;
+  member: string;
+  kind: InnerKind;
+  /** Bytes in the backup (encrypted and compressed). */
+  size: number;
+  encrypted: boolean;
+  secureTarVersion: number | null;
+  /** The add-on's name and version from backup.json. */
+  title: string | null;
+  version: string | null;
+  /** The backup file ends inside this archive: the bytes its header promises (only `size` are there). */
+  cutShortFrom: number | null;
+}
+
+export async function describeInners(target: BackupTarget): Promise<InnerSummary[]> {
+  const { meta } = target.archive;
+  const out: InnerSummary[] = [];
+  for (const inner of target.archive.inners) {
+    const enc = await innerEncryption(target.read, inner);
+    const addon = meta?.addons.find((a) => a.slug === inner.name);
+    const title = addon?.name ?? (inner.kind === 'homeassistant' ? 'Home Assistant' : inner.kind === 'folder' ? `folder ${inner.name.replace('_', '/')}` : null);
+    const version = addon?.version ?? (inner.kind === 'homeassistant' ? (meta?.homeAssistantVersion ?? null) : null);
+    out.push({ name: inner.name, member: inner.member, kind: inner.kind, size: inner.size, encrypted: enc.encrypted, secureTarVersion: enc.version, title, version, cutShortFrom: inner.truncatedFrom ?? null });
+  }
+  return out;
+}
+
+/** The inner archive called `name`, or INNER_NOT_FOUND naming those there are. */
+export function findInnerOrThrow(target: BackupTarget, name: string): InnerArchive {
+  const inner = findInner(target.archive, name);
+  if (inner) return inner;
+  const names = target.archive.inners.map((i) => i.name).join(', ') || 'none';
+  throw new NotFoundError('INNER_NOT_FOUND', `${target.label} has no inner archive "${name}"`, { hint: `it holds: ${names} (see haos-rescue backup ls)` });
+}
+
+/** Splits `<inner>/<rest>` (the inner may be `addons/local`). */
+export function splitBackupPath(target: BackupTarget, path: string): { inner: InnerArchive; rest: string } {
+  const clean = path.replace(/^\/+/, '').replace(/\/+$/, '');
+  const parts = clean.split('/');
+  for (const take of [2, 1]) {
+    if (parts.length < take) continue;
+    const inner = findInner(target.archive, parts.slice(0, take).join('/'));
+    if (inner) return { inner, rest: parts.slice(take).join('/') };
+  }
+  return { inner: findInnerOrThrow(target, parts[0] ?? ''), rest: '' };
+}
+
+/** Entries of one inner archive under `rest` ('' = all), in archive order. */
+export async function listInside(target: BackupTarget, path: string, key: SecureTarKey | null): Promise<{ inner: string; entries: InnerEntry[] }> {
+  const { inner, rest } = splitBackupPath(target, path);
+  const prefixes = rest === '' ? [''] : inner.kind === 'homeassistant' ? [rest, `data/${rest}`] : [rest];
+  const entries: InnerEntry[] = [];
+  const under = (p: string, pre: string): boolean => pre === '' || p === pre || p.startsWith(`${pre}/`);
+  for await (const { entry } of walkInner(innerTarBytes(target.read, inner, key), inner.member)) {
+    if (entry.path === '' && rest === '') continue;
+    if (prefixes.some((pre) => under(entry.path, pre))) entries.push(entry);
+  }
+  if (entries.length === 0 && rest !== '') {
+    throw new NotFoundError('PATH_NOT_FOUND', `${rest} is not in ${inner.name} of ${target.label}`, { hint: `list what is there with: haos-rescue backup ls ... ${inner.name}` });
+  }
+  return { inner: inner.name, entries };
+}
+
+/**
+ * Streams one file out of the backup to `write`. A hard link is followed to the file it names (one more
+ * walk); a symbolic link or a folder is refused with what it is.
+ */
+export async function catInside(target: BackupTarget, path: string, key: SecureTarKey | null, write: (chunk: Buffer) => Promise<void>): Promise<{ path: string; bytes: number }> {
+  const { inner, rest } = splitBackupPath(target, path);
+  if (rest === '') throw new UsageError('NOT_A_FILE', `${path} is an inner archive, not a file in it`, { hint: `list its files with: haos-rescue backup ls ... ${inner.name}` });
+  let names = inner.kind === 'homeassistant' ? [rest, `data/${rest}`] : [rest];
+  for (let hops = 0; hops < 2; hops++) {
+    let link: string | null = null;
+    for await (const { entry, body } of walkInner(innerTarBytes(target.read, inner, key), inner.member)) {
+      if (!names.includes(entry.path)) continue;
+      if (entry.type === 'hardlink' && entry.linkname) {
+        link = entry.linkname.replace(/^(\.\/)+/, '');
+        break;
+      }
+      if (entry.type !== 'file') {
+        const what = entry.type === 'symlink' ? `a symbolic link to ${entry.linkname}` : entry.type === 'dir' ? 'a folder' : 'not a regular file';
+        throw new UsageError('NOT_A_FILE', `${inner.name}/${entry.path} is ${what}`, { hint: entry.type === 'dir' ? 'list it with haos-rescue backup ls' : 'name the file it points to' });
+      }
+      let bytes = 0;
+      for await (const chunk of body) {
+        await write(chunk);
+        bytes += chunk.length;
+      }
+      return { path: `${inner.name}/${entry.path}`, bytes };
+    }
+    if (!link) break;
+    names = [link];
+  }
+  throw new NotFoundError('PATH_NOT_FOUND', `${rest} is not in ${inner.name} of ${target.label}`, { hint: `list what is there with: haos-rescue backup ls ... ${inner.name}` });
+}

@@ -1,0 +1,79 @@
+// One backup to look into: a file on the card chosen by slug (or file name), or a backup file on this
+// computer (`backup ls ./my.tar`). A file on this computer is recognised by its content (a valid tar header
+// at offset 0), never by its extension; a disk image starts with a partition table, not a tar header.
+
+import { open, stat } from 'node:fs/promises';
+import { AppError, NotFoundError, UsageError } from '../../errors.js';
+import { type BackupArchive, readBackupArchive } from '../../ha/backup-archive.js';
+import { type ReadAt, walkTar } from '../../ha/backup-tar.js';
+import { listBackups } from './list.js';
+import type { OpenedSource } from '../source.js';
+
+export interface BackupTarget {
+  /** Where the backup is: its path on the card, or on this computer. */
+  label: string;
+  read: ReadAt;
+  size: number;
+  archive: BackupArchive;
+  /** True when the backup is a file on the card (its backup key may open it). */
+  onCard: boolean;
+}
+
+/** True when `path` is a regular file on this computer that starts with a tar header. */
+export async function isBackupFile(path: string): Promise<boolean> {
+  const st = await stat(path).catch(() => null);
+  if (!st?.isFile() || st.size < 512) return false;
+  const fh = await open(path, 'r');
+  try {
+    const read: ReadAt = async (offset, length) => {
+      const buf = Buffer.alloc(length);
+      const { bytesRead } = await fh.read(buf, 0, length, offset);
+      return buf.subarray(0, bytesRead);
+    };
+    const first = await walkTar(read, st.size, { maxHeaders: 4, allowTruncatedLast: true }).next();
+    return !first.done;
+  } catch {
+    return false;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Opens a backup file on this computer for the length of `fn`. */
+export async function withBackupFile<T>(path: string, fn: (target: BackupTarget) => Promise<T>): Promise<T> {
+  const fh = await open(path, 'r').catch((err: NodeJS.ErrnoException) => {
+    throw new NotFoundError('SOURCE_NOT_FOUND', `cannot open ${path}: ${err.code ?? err.message}`, { hint: 'check the path of the backup file' });
+  });
+  try {
+    const size = (await fh.stat()).size;
+    const read: ReadAt = async (offset, length) => {
+      const buf = Buffer.allocUnsafe(length);
+      const { bytesRead } = await fh.read(buf, 0, length, offset);
+      return buf.subarray(0, bytesRead);
+    };
+    const archive = await readBackupArchive(read, size);
+    return await fn({ label: path, read, size, archive, onCard: false });
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The backup on the card whose slug (or file name) is `which`. */
+export async function openCardBackup(src: OpenedSource, which: string | undefined): Promise<BackupTarget> {
+  const list = await listBackups(src);
+  const usable = list.filter((b) => !b.error);
+  const slugs = usable.map((b) => b.slug).join(', ') || 'none';
+  if (!which) {
+    throw new UsageError('NO_SLUG', 'name the backup to open by its slug', { hint: `slugs on the card: ${slugs} (see haos-rescue backup list)` });
+  }
+  const matches = list.filter((b) => b.slug === which || b.file === which || b.path === which);
+  if (matches.length === 0) {
+    throw new NotFoundError('BACKUP_NOT_FOUND', `no backup with slug ${which} on this card`, { hint: `slugs on the card: ${slugs} (see haos-rescue backup list)` });
+  }
+  const chosen = matches.find((b) => !b.error) ?? matches[0]!;
+  if (chosen.error) throw new AppError('BACKUP_UNUSABLE', 65, `${chosen.path} is not a usable backup: ${chosen.error}`);
+  const inode = await src.volume.lookup(chosen.path);
+  const read: ReadAt = (offset, length) => src.volume.readFile(inode, offset, Math.min(inode.sizeBytes, offset + length));
+  const archive = await readBackupArchive(read, inode.sizeBytes);
+  return { label: chosen.path, read, size: inode.sizeBytes, archive, onCard: true };
+}

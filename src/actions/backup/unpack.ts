@@ -1,0 +1,194 @@
+// `backup extract --decrypt`: the plain files of a backup's inner archives, written to DIR/<inner>/...
+// The archive is hostile input: a name with '..', an absolute name, a link pointing out of the folder, or
+// a path through a symbolic link is never written, but listed (exit 65); nothing lands outside --out.
+// A file cut by damage keeps the bytes read before it, under `<name>.damaged`, and is listed.
+
+import { type FileHandle, link, lstat, mkdir, open, readdir, rename, rm, symlink, utimes, chmod } from 'node:fs/promises';
+import { join, posix, resolve } from 'node:path';
+import { AppError, UsageError } from '../../errors.js';
+import type { InnerArchive } from '../../ha/backup-archive.js';
+import { type InnerEntry, type SecureTarKey, innerTarBytes, walkInner } from '../../ha/backup-inner.js';
+import { safeComponent } from '../export-names.js';
+import { outputError } from '../output-error.js';
+import { type ProgressListener, ProgressMeter } from '../progress.js';
+import { findInnerOrThrow } from './inside.js';
+import type { BackupTarget } from './open.js';
+
+export interface UnpackOptions {
+  outDir: string;
+  /** Only these inner archives (default: all). */
+  inners?: string[];
+  key: SecureTarKey | null;
+  force?: boolean;
+  onProgress?: ProgressListener;
+  platform?: NodeJS.Platform;
+}
+
+export interface UnpackProblem {
+  path: string;
+  reason: string;
+}
+
+export interface UnpackResult {
+  outDir: string;
+  inners: Array<{ name: string; out: string; files: number; dirs: number; links: number; bytes: number; complete: boolean }>;
+  skipped: UnpackProblem[];
+  renamed: Array<{ path: string; as: string; reason: string }>;
+  damaged: Array<UnpackProblem & { bytesWritten: number }>;
+}
+
+interface Ctx {
+  base: string;
+  inner: string;
+  windows: boolean;
+  result: UnpackResult;
+  counts: UnpackResult['inners'][number];
+  written: Set<string>;
+  dirTimes: Array<{ path: string; mtime: Date }>;
+  meter: ProgressMeter;
+}
+
+async function checkOut(outDir: string, force: boolean): Promise<void> {
+  await mkdir(outDir, { recursive: true });
+  if (!force && (await readdir(outDir)).length > 0) {
+    throw new UsageError('OUT_NOT_EMPTY', `${outDir} is not empty`, { hint: 'choose an empty folder with --out, or add --force to write into it' });
+  }
+}
+
+export async function unpackBackup(target: BackupTarget, opts: UnpackOptions): Promise<UnpackResult> {
+  const outDir = resolve(opts.outDir);
+  const chosen: InnerArchive[] = opts.inners?.length ? opts.inners.map((n) => findInnerOrThrow(target, n)) : target.archive.inners;
+  const result: UnpackResult = { outDir, inners: [], skipped: [], renamed: [], damaged: [] };
+  const meter = new ProgressMeter(opts.onProgress, chosen.reduce((n, i) => n + i.size, 0), null);
+  try {
+    await checkOut(outDir, opts.force ?? false);
+    for (const inner of chosen) await unpackInner(target, inner, opts, outDir, result, meter);
+  } catch (err) {
+    throw err instanceof AppError ? err : outputError(err, outDir);
+  }
+  meter.tick(true);
+  return result;
+}
+
+async function unpackInner(target: BackupTarget, inner: InnerArchive, opts: UnpackOptions, outDir: string, result: UnpackResult, meter: ProgressMeter): Promise<void> {
+  const windows = (opts.platform ?? process.platform) === 'win32';
+  const dirName = safeComponent(Buffer.from(inner.name), windows).name.toString('utf8');
+  const base = join(outDir, dirName);
+  await mkdir(base, { recursive: true });
+  const counts = { name: inner.name, out: base, files: 0, dirs: 0, links: 0, bytes: 0, complete: false };
+  result.inners.push(counts);
+  const ctx: Ctx = { base, inner: inner.name, windows, result, counts, written: new Set(), dirTimes: [], meter };
+  let current: { path: string; fh: FileHandle; bytes: number } | null = null;
+  const read: typeof target.read = async (offset, length) => {
+    const buf = await target.read(offset, length);
+    meter.addBytes(buf.length);
+    return buf;
+  };
+  try {
+    for await (const { entry, body } of walkInner(innerTarBytes(read, inner, opts.key), inner.member)) {
+      const rel = await safePath(ctx, entry);
+      if (rel === null) continue;
+      if (entry.type === 'file') {
+        current = { path: join(base, rel), fh: await createFile(join(base, rel)), bytes: 0 };
+        for await (const chunk of body) {
+          await current.fh.write(chunk);
+          current.bytes += chunk.length;
+        }
+        await finishFile(ctx, current.fh, current.path, entry);
+        counts.bytes += current.bytes;
+        current = null;
+        ctx.written.add(rel);
+      } else await writeOther(ctx, rel, entry);
+      meter.addFile();
+    }
+    counts.complete = true;
+  } catch (err) {
+    if (!(err instanceof AppError) || err.exitCode !== 65 || err.code === 'PASSWORD_NEEDED') throw err;
+    if (current) {
+      await current.fh.close();
+      await rename(current.path, `${current.path}.damaged`);
+      result.damaged.push({ path: `${inner.name}/${current.path.slice(base.length + 1)}`, reason: err.message, bytesWritten: current.bytes });
+    } else result.damaged.push({ path: inner.name, reason: err.message, bytesWritten: 0 });
+  }
+  for (const d of ctx.dirTimes.reverse()) await utimes(d.path, d.mtime, d.mtime).catch(() => undefined);
+}
+
+/** The entry's path relative to the inner's folder, made of safe components, or null (listed) when it must not be written. */
+async function safePath(ctx: Ctx, entry: InnerEntry): Promise<string | null> {
+  const shown = `${ctx.inner}/${entry.path}`;
+  const skip = (reason: string): null => {
+    ctx.result.skipped.push({ path: shown, reason });
+    return null;
+  };
+  if (entry.path === '') return null;
+  if (entry.path.startsWith('/')) return skip('absolute path in the archive');
+  const parts = entry.path.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.includes('..')) return skip('path with ".." would leave the output folder');
+  if (entry.type === 'other') return skip('device, FIFO or other special file: not written');
+  const safe = parts.map((p) => safeComponent(Buffer.from(p, 'utf8'), ctx.windows));
+  const rel = safe.map((s) => s.name.toString('utf8')).join('/');
+  const why = safe.find((s) => s.renamed)?.renamed;
+  if (why) ctx.result.renamed.push({ path: shown, as: `${ctx.inner}/${rel}`, reason: why });
+  // Every folder on the way must be a real folder we may write into, never a symbolic link.
+  let dir = ctx.base;
+  for (const part of rel.split('/').slice(0, -1)) {
+    dir = join(dir, part);
+    const st = await lstat(dir).catch(() => null);
+    if (!st) await mkdir(dir);
+    else if (!st.isDirectory()) return skip(`"${part}" on its path is ${st.isSymbolicLink() ? 'a symbolic link' : 'a file'}, not a folder`);
+  }
+  return rel;
+}
+
+/** A new file at `path` (an existing file or link of that name, from an earlier member, is replaced). */
+async function createFile(path: string): Promise<FileHandle> {
+  const st = await lstat(path).catch(() => null);
+  if (st && !st.isDirectory()) await rm(path);
+  return open(path, 'wx', 0o600);
+}
+
+async function finishFile(ctx: Ctx, fh: FileHandle, path: string, entry: InnerEntry): Promise<void> {
+  await fh.close();
+  await chmod(path, entry.mode & 0o777);
+  if (entry.mtime) await utimes(path, entry.mtime, entry.mtime);
+  ctx.counts.files++;
+}
+
+async function writeOther(ctx: Ctx, rel: string, entry: InnerEntry): Promise<void> {
+  const path = join(ctx.base, rel);
+  const shown = `${ctx.inner}/${entry.path}`;
+  if (entry.type === 'dir') {
+    const st = await lstat(path).catch(() => null);
+    if (!st) await mkdir(path, { mode: (entry.mode & 0o777) | 0o700 });
+    else if (!st.isDirectory()) {
+      ctx.result.skipped.push({ path: shown, reason: 'a file of the same name came first' });
+      return;
+    }
+    ctx.counts.dirs++;
+    if (entry.mtime) ctx.dirTimes.push({ path, mtime: entry.mtime });
+    return;
+  }
+  const target = (entry.linkname ?? '').replace(/^(\.\/)+/, '');
+  if (entry.type === 'symlink') {
+    const resolved = posix.normalize(posix.join(posix.dirname(rel), target));
+    if (target === '' || posix.isAbsolute(target) || resolved === '..' || resolved.startsWith('../')) {
+      ctx.result.skipped.push({ path: shown, reason: `symbolic link to ${entry.linkname} points outside the output folder: not created` });
+      return;
+    }
+    await rm(path, { force: true });
+    await symlink(entry.linkname!, path).catch((err: NodeJS.ErrnoException) => {
+      ctx.result.skipped.push({ path: shown, reason: `symbolic link not created here (${err.code ?? err.message})` });
+    });
+    ctx.counts.links++;
+    return;
+  }
+  // Hard link: only to a file this run wrote from the same archive.
+  const to = posix.normalize(target);
+  if (!ctx.written.has(to)) {
+    ctx.result.skipped.push({ path: shown, reason: `hard link to ${entry.linkname}, which is not a file written from this archive` });
+    return;
+  }
+  await rm(path, { force: true });
+  await link(join(ctx.base, to), path);
+  ctx.counts.links++;
+}

@@ -1,0 +1,119 @@
+// `backup ls` and `backup cat`: into one backup, on the card (by slug) or a backup file on this computer.
+// The password is decided here once: --password / --password-stdin, else the card's own backup key, else
+// (on a terminal) asked when an encrypted archive needs it.
+
+import type { Argv, CommandModule } from 'yargs';
+import { type BackupTarget, type InnerSummary, SecureTarKey, catInside, describeInners, isBackupFile, listInside, openCardBackup, readBackupKey, withBackupFile } from '../../actions/backup/index.js';
+import { AppError, UsageError } from '../../errors.js';
+import type { InnerEntry } from '../../ha/backup-inner.js';
+import { printJson, warn, writeOut } from '../output.js';
+import { askPassword, isInteractive, passwordFromStdin } from '../prompt.js';
+import { formatBytes, modeString, table } from '../render.js';
+import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
+
+export type PasswordArgs = { password?: string; passwordStdin?: boolean };
+
+export function withPasswordOptions<T>(y: Argv<T>): Argv<T & PasswordArgs> {
+  return y
+    .option('password', { type: 'string', describe: "the backup's password or key (default: the key stored on the card)" })
+    .option('password-stdin', { type: 'boolean', describe: 'read the backup password from the first line of standard input' }) as Argv<T & PasswordArgs>;
+}
+
+/** The password the options give, or null (then the card's key, or a prompt). */
+export async function givenPassword(argv: PasswordArgs): Promise<string | null> {
+  if (argv.password !== undefined && argv.passwordStdin) throw new UsageError('USAGE', 'give --password or --password-stdin, not both');
+  if (argv.password !== undefined) {
+    if (argv.password === '') throw new UsageError('EMPTY_PASSWORD', 'the password is empty');
+    return argv.password;
+  }
+  return argv.passwordStdin ? passwordFromStdin() : null;
+}
+
+type BackupArgs = GlobalArgs & PasswordArgs & { source?: string; slug?: string; path?: string };
+
+/**
+ * Runs `fn` on the backup the arguments name: SOURCE a backup file (then SLUG is the path), or a card and
+ * a slug. An encrypted archive without a key asks for the password on a terminal and runs `fn` again.
+ */
+export async function withBackupArgs<T>(argv: BackupArgs, fn: (t: BackupTarget, key: SecureTarKey | null, path: string | undefined) => Promise<T>): Promise<T> {
+  const password = await givenPassword(argv);
+  const run = async (t: BackupTarget, key: SecureTarKey | null, path: string | undefined): Promise<T> => {
+    try {
+      return await fn(t, key, path);
+    } catch (err) {
+      if (!(err instanceof AppError) || err.code !== 'PASSWORD_NEEDED' || !isInteractive() || argv.json) throw err;
+      const typed = await askPassword('This backup is encrypted. Its password or backup key: ');
+      if (typed === '') throw err;
+      return fn(t, new SecureTarKey(typed), path);
+    }
+  };
+  if (argv.source && (await isBackupFile(argv.source))) {
+    if (argv.path !== undefined) throw new UsageError('USAGE', `${argv.source} is a backup file: give only the path inside it`, { hint: `e.g. haos-rescue backup ls ${argv.source} homeassistant` });
+    return withBackupFile(argv.source, (t) => run(t, password === null ? null : new SecureTarKey(password), argv.slug));
+  }
+  return withArgsSource(argv, async (s) => {
+    if (!argv.json) for (const w of s.warnings) warn(w);
+    const target = await openCardBackup(s, argv.slug);
+    let pw = password;
+    if (pw === null) pw = (await readBackupKey(s).catch(() => null))?.key ?? null;
+    return run(target, pw === null ? null : new SecureTarKey(pw), argv.path);
+  });
+}
+
+function renderInners(t: BackupTarget, inners: InnerSummary[]): string {
+  const m = t.archive.meta;
+  const head = m
+    ? `${t.label}: "${m.name}" (${m.slug}), ${m.type}, ${m.date}, Home Assistant ${m.homeAssistantVersion ?? 'not included'}, ${m.protected ? 'protected' : 'not protected'}`
+    : `${t.label}: no usable backup.json (${t.archive.metaError}); its archives can still be read`;
+  const rows = [['archive', 'what', 'version', 'size', 'encrypted', '']];
+  for (const i of inners) rows.push([i.name, i.title ?? i.kind, i.version ?? '-', formatBytes(i.size), i.encrypted ? `SecureTar v${i.secureTarVersion ?? '?'}` : 'no', i.cutShortFrom === null ? '' : `cut short (${formatBytes(i.cutShortFrom)} expected)`]);
+  return `${head}\n${table(rows, [3])}\nLook inside one with: haos-rescue backup ls ... <archive>\n`;
+}
+
+function renderEntries(inner: string, entries: InnerEntry[]): string {
+  const type = (e: InnerEntry): string => ({ file: 'file', dir: 'dir', symlink: 'symlink', hardlink: 'file', other: 'special' })[e.type];
+  const rows = entries.map((e) => [
+    modeString(type(e), e.mode),
+    e.type === 'dir' ? '-' : formatBytes(e.size),
+    e.mtime ? e.mtime.toISOString().slice(0, 16).replace('T', ' ') : '-',
+    `${inner}/${JSON.stringify(e.path).slice(1, -1)}${e.type === 'dir' ? '/' : ''}${e.linkname ? ` -> ${JSON.stringify(e.linkname).slice(1, -1)}` : ''}`,
+  ]);
+  return rows.length ? `${table(rows, [1])}\n` : '';
+}
+
+export const lsCommand: CommandModule<GlobalArgs, BackupArgs> = {
+  command: 'ls [source] [slug] [path]',
+  describe: "List what is inside a backup: its archives, or the files of one (ARCHIVE[/PATH]); SOURCE may be a backup .tar",
+  builder: (y) =>
+    withPasswordOptions(withSourceArg(y))
+      .positional('slug', { type: 'string', describe: 'the backup on the card (see backup list); for a backup file, the path inside it' })
+      .positional('path', { type: 'string', describe: 'an archive inside the backup (homeassistant, share, an add-on slug) and a path in it' }) as never,
+  handler: async (argv) => {
+    await withBackupArgs(argv, async (t, key, path) => {
+      if (path === undefined || path === '') {
+        const inners = await describeInners(t);
+        if (argv.json) await printJson({ backup: t.label, meta: t.archive.meta, inners });
+        else await writeOut(renderInners(t, inners));
+        return;
+      }
+      const r = await listInside(t, path, key);
+      if (argv.json) await printJson({ backup: t.label, inner: r.inner, entries: r.entries });
+      else await writeOut(renderEntries(r.inner, r.entries));
+    });
+  },
+};
+
+export const catInsideCommand: CommandModule<GlobalArgs, BackupArgs> = {
+  command: 'cat [source] [slug] [path]',
+  describe: 'Write one file from inside a backup to standard output, decrypted (e.g. homeassistant/data/secrets.yaml)',
+  builder: (y) =>
+    withPasswordOptions(withSourceArg(y))
+      .positional('slug', { type: 'string', describe: 'the backup on the card; for a backup file, the path inside it' })
+      .positional('path', { type: 'string', describe: 'ARCHIVE/PATH inside the backup' }) as never,
+  handler: async (argv) => {
+    await withBackupArgs(argv, async (t, key, path) => {
+      if (!path) throw new UsageError('NO_PATH', 'name the file inside the backup, e.g. homeassistant/data/configuration.yaml', { hint: 'see what is there with haos-rescue backup ls' });
+      await catInside(t, path, key, (chunk) => writeOut(chunk));
+    });
+  },
+};

@@ -1,0 +1,108 @@
+// What a Supervisor backup holds (haos-format.md §5.2–5.4): its backup.json and its inner archives, found
+// with one walk over the outer tar's headers. Each inner archive is named as people know it: `homeassistant`,
+// an add-on's slug (`a0d7b954_ssh`), a folder (`share`, `ssl`, `media`, `addons_local`), `supervisor`.
+// Current writers store inner names without './', older ones with it; both are read (§5.2).
+
+import { CorruptError } from '../errors.js';
+import { type BackupMeta, MAX_BACKUP_JSON, parseBackupJson } from './backup-meta.js';
+import { type ReadAt, walkTar } from './backup-tar.js';
+
+export type InnerKind = 'homeassistant' | 'addon' | 'folder' | 'supervisor' | 'other';
+
+export interface InnerArchive {
+  /** The name people use: the member name without './' and without .tar / .tar.gz. */
+  name: string;
+  /** The member name exactly as stored. */
+  member: string;
+  kind: InnerKind;
+  /** Offset and size of the member's bytes in the outer tar. */
+  offset: number;
+  size: number;
+  gzip: boolean;
+  /** The backup file ends inside this archive: its size says this many bytes, `size` are there. */
+  truncatedFrom?: number;
+}
+
+export interface BackupArchive {
+  /** backup.json; null when it is missing or invalid but inner archives are there (a damaged backup). */
+  meta: BackupMeta | null;
+  /** The member backup.json came from. */
+  metaMember: string | null;
+  /** Why there is no meta. */
+  metaError: string | null;
+  inners: InnerArchive[];
+}
+
+const META_MEMBERS = ['./backup.json', './snapshot.json', 'backup.json'];
+const FOLDER_MEMBERS: Record<string, string> = { share: 'share', ssl: 'ssl', media: 'media', addons_local: 'addons/local' };
+
+/** The member name without a leading './'. */
+export function bareName(member: string): string {
+  return member.replace(/^(\.\/)+/, '');
+}
+
+function classify(name: string, meta: BackupMeta | null): InnerKind {
+  if (name === 'homeassistant') return 'homeassistant';
+  if (name === 'supervisor') return 'supervisor';
+  if (name in FOLDER_MEMBERS) return 'folder';
+  if (meta?.addons.some((a) => a.slug === name)) return 'addon';
+  return /^[a-z0-9_]+$/.test(name) ? 'addon' : 'other';
+}
+
+/** Reads backup.json and lists the inner archives. No backup.json → CorruptError NO_BACKUP_JSON. */
+export async function readBackupArchive(read: ReadAt, sizeBytes: number): Promise<BackupArchive> {
+  const found: Array<Omit<InnerArchive, 'kind'>> = [];
+  let metaAt: { name: string; offset: number; size: number } | null = null;
+  // A backup cut short (an interrupted copy) still gives the archives before the cut and the start of the
+  // one it cuts; the Supervisor writes backup.json last, so such a backup has none.
+  for await (const e of walkTar(read, sizeBytes, { allowTruncatedLast: true })) {
+    if (e.truncatedFrom !== undefined && META_MEMBERS.includes(e.name)) break;
+    if (META_MEMBERS.includes(e.name)) {
+      // './backup.json' wins over the legacy and bare names, wherever it is.
+      if (!metaAt || META_MEMBERS.indexOf(e.name) < META_MEMBERS.indexOf(metaAt.name)) metaAt = { name: e.name, offset: e.offset, size: e.size };
+      continue;
+    }
+    if (e.type !== '0' && e.type !== '\0') continue;
+    const bare = bareName(e.name);
+    const m = /^([^/]+)\.tar(\.gz)?$/.exec(bare);
+    if (m) found.push({ member: e.name, name: m[1]!, offset: e.offset, size: e.size, gzip: m[2] !== undefined, ...(e.truncatedFrom !== undefined ? { truncatedFrom: e.truncatedFrom } : {}) });
+  }
+  let meta: BackupMeta | null = null;
+  let metaError: string | null = null;
+  try {
+    meta = await readMeta(read, metaAt);
+  } catch (err) {
+    // Inner archives without a valid backup.json are still worth opening (a damaged backup); nothing is not.
+    if (!(err instanceof CorruptError) || found.length === 0) throw err;
+    metaError = err.message;
+  }
+  const inners = found.map((f) => ({ ...f, kind: classify(f.name, meta) }));
+  return { meta, metaMember: meta ? metaAt!.name : null, metaError, inners };
+}
+
+async function readMeta(read: ReadAt, at: { name: string; offset: number; size: number } | null): Promise<BackupMeta> {
+  if (!at) throw new CorruptError('NO_BACKUP_JSON', 'no ./backup.json in the archive: not a Supervisor backup or a damaged one');
+  if (at.size > MAX_BACKUP_JSON) throw new CorruptError('BAD_BACKUP_JSON', `${at.name} is ${at.size} bytes (limit ${MAX_BACKUP_JSON}): not a real backup.json`);
+  const bytes = await read(at.offset, at.size);
+  if (bytes.length < at.size) throw new CorruptError('TAR_TRUNCATED', `short read of ${at.name}: ${bytes.length} of ${at.size} bytes`);
+  return parseBackupJson(bytes.subarray(0, at.size));
+}
+
+/** The inner archive called `name` (also accepted: the member name, 'addons/local', a name with .tar.gz). */
+export function findInner(archive: BackupArchive, name: string): InnerArchive | null {
+  const wanted = bareName(name).replace(/\.tar(\.gz)?$/, '').replace(/\/+$/, '');
+  const alias = Object.entries(FOLDER_MEMBERS).find(([, folder]) => folder === wanted)?.[0];
+  return archive.inners.find((i) => i.name === wanted || i.name === alias) ?? null;
+}
+
+/** The member's bytes, in pieces of `chunk` bytes, read at random offsets of the outer tar. */
+export async function* readMember(read: ReadAt, inner: Pick<InnerArchive, 'offset' | 'size'>, chunk = 1 << 20): AsyncGenerator<Buffer> {
+  for (let done = 0; done < inner.size; ) {
+    const want = Math.min(chunk, inner.size - done);
+    const piece = await read(inner.offset + done, want);
+    if (piece.length === 0) throw new CorruptError('TAR_TRUNCATED', `the backup ends inside an inner archive (${done} of ${inner.size} bytes read)`);
+    const part = piece.length > want ? piece.subarray(0, want) : piece;
+    done += part.length;
+    yield part;
+  }
+}

@@ -1,0 +1,267 @@
+// Reading inside one inner archive of a backup (haos-format.md §5.4, §5.5): the member's bytes, decrypted
+// when they are SecureTar (the plaintext is a gzip stream of a tar), gunzipped, then walked as a tar.
+// Everything streams: a 2 GiB add-on archive costs a few MiB of memory. Names are hostile input: they are
+// returned as stored (minus './'), and the caller decides what a safe output path is.
+
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { AppError, CorruptError, UsageError } from '../errors.js';
+import { type InnerArchive, readMember } from './backup-archive.js';
+import { type ReadAt, type TarEntry, walkTar } from './backup-tar.js';
+import { SecureTarKey, decryptSecureTar, looksPlain, parseSecureTarHeader } from './securetar/index.js';
+
+export type InnerEntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'other';
+
+export interface InnerEntry {
+  /** The stored name without leading './' and trailing '/'. '' is the archive's own root ('.'). */
+  path: string;
+  type: InnerEntryType;
+  size: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: Date | null;
+  /** Symlink target or hard link name. */
+  linkname: string | null;
+}
+
+/** How an inner archive is stored: encrypted (and with which SecureTar version) or plain. */
+export async function innerEncryption(read: ReadAt, inner: InnerArchive): Promise<{ encrypted: boolean; version: number | null }> {
+  const head = await read(inner.offset, Math.min(inner.size, 1024));
+  if (head.length === 0 || looksPlain(head)) return { encrypted: false, version: null };
+  try {
+    return { encrypted: true, version: parseSecureTarHeader(head).version };
+  } catch (err) {
+    // A header cut short or damaged: still an encrypted archive, of a version that cannot be told.
+    if (err instanceof AppError && err.exitCode === 65) return { encrypted: true, version: null };
+    throw err;
+  }
+}
+
+/**
+ * The inner archive's tar bytes: decrypted with `key` when encrypted (PASSWORD_NEEDED when there is none),
+ * gunzipped when gzip. Damage after the first bytes ends the stream with a CorruptError naming it.
+ */
+export async function* innerTarBytes(read: ReadAt, inner: InnerArchive, key: SecureTarKey | null): AsyncGenerator<Buffer> {
+  const { encrypted } = await innerEncryption(read, inner);
+  let bytes: AsyncIterable<Buffer> = readMember(read, inner);
+  if (encrypted) {
+    if (!key) {
+      throw new UsageError('PASSWORD_NEEDED', `${inner.member} is encrypted and no password or backup key was given`, {
+        hint: 'give the backup key (Settings > System > Backups, the emergency kit) or the password used when the backup was made',
+      });
+    }
+    bytes = decryptSecureTar(bytes, key);
+  }
+  try {
+    yield* gunzipIfNeeded(bytes, inner.member);
+  } catch (err) {
+    if (inner.truncatedFrom === undefined || (err instanceof AppError && err.exitCode !== 65)) throw err;
+    throw new CorruptError('BACKUP_DAMAGED', `${inner.member} is cut short: the backup file ends after ${inner.size} of its ${inner.truncatedFrom} bytes`, {
+      hint: 'the backup file is incomplete (an interrupted copy or download); what came before the cut was read',
+      details: { member: inner.member, bytes: inner.size, declared: inner.truncatedFrom },
+      cause: err,
+    });
+  }
+}
+
+async function* gunzipIfNeeded(bytes: AsyncIterable<Buffer>, member: string): AsyncGenerator<Buffer> {
+  const it = bytes[Symbol.asyncIterator]();
+  const first = await it.next();
+  if (first.done) return;
+  const rest = { [Symbol.asyncIterator]: () => it };
+  if (!(first.value[0] === 0x1f && first.value[1] === 0x8b)) {
+    yield first.value;
+    yield* rest;
+    return;
+  }
+  async function* all(): AsyncGenerator<Buffer> {
+    yield first.value as Buffer;
+    yield* rest;
+  }
+  const gunzip = createGunzip({ chunkSize: 1 << 20 });
+  const fed = pipeline(Readable.from(all()), gunzip).catch((err: unknown) => {
+    gunzip.destroy(err as Error);
+  });
+  try {
+    yield* drain(gunzip, member);
+  } finally {
+    gunzip.destroy();
+    await fed;
+  }
+}
+
+/**
+ * The output of a stream up to its end or error. Unlike the stream's own async iterator, every byte it
+ * produced before an error is handed out first (the start of a file that damage cuts).
+ */
+async function* drain(stream: NodeJS.ReadableStream & { destroyed?: boolean }, member: string): AsyncGenerator<Buffer> {
+  const queue: Buffer[] = [];
+  let queued = 0;
+  let failure: unknown = null;
+  let done = false;
+  let wake: (() => void) | null = null;
+  const poke = (): void => wake?.();
+  stream.on('data', (chunk: Buffer) => {
+    queue.push(chunk);
+    queued += chunk.length;
+    if (queued > 8 << 20) stream.pause();
+    poke();
+  });
+  stream.on('end', () => {
+    done = true;
+    poke();
+  });
+  stream.on('error', (err: unknown) => {
+    failure ??= err;
+    done = true;
+    poke();
+  });
+  for (;;) {
+    const chunk = queue.shift();
+    if (chunk) {
+      queued -= chunk.length;
+      if (stream.isPaused() && queued < 1 << 20) stream.resume();
+      yield chunk;
+    } else if (done) {
+      if (failure) throw damage(failure, member);
+      return;
+    } else {
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+      wake = null;
+    }
+  }
+}
+
+function damage(err: unknown, member: string): unknown {
+  if (err instanceof AppError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new CorruptError('BACKUP_DAMAGED', `${member} is damaged: ${message}`, {
+    hint: 'the files before the damage were read; the backup file was cut short or changed',
+    cause: err,
+  });
+}
+
+const TYPES: Record<string, InnerEntryType> = { '0': 'file', '\0': 'file', '7': 'file', '5': 'dir', '2': 'symlink', '1': 'hardlink' };
+
+function toEntry(e: TarEntry): InnerEntry {
+  return {
+    path: e.name.replace(/^(\.\/)+/, '').replace(/^\.$/, '').replace(/\/+$/, ''),
+    type: TYPES[e.type] ?? (/^[A-Z]$/.test(e.type) || e.type === '4' || e.type === '3' || e.type === '6' ? 'other' : 'file'),
+    size: e.size,
+    mode: e.mode,
+    uid: e.uid,
+    gid: e.gid,
+    mtime: new Date(e.mtime * 1000),
+    linkname: e.linkname === '' ? null : e.linkname,
+  };
+}
+
+/** Inner archives of real backups are big trees; the header limit only stops a runaway archive. */
+const MAX_INNER_HEADERS = 10_000_000;
+
+/**
+ * Walks the tar in `tarBytes`: for each member its entry and its data. The data may be read or left (it is
+ * skipped) before the next member is taken. When the bytes end in damage, the member being read gives
+ * every byte before it, then the damage is thrown (CorruptError naming it).
+ */
+export async function* walkInner(tarBytes: AsyncIterable<Buffer>, member: string): AsyncGenerator<{ entry: InnerEntry; body: AsyncIterable<Buffer> }> {
+  const input = new ForwardReader(tarBytes, member);
+  try {
+    const walk = walkTar((offset, length) => input.readAt(offset, length), Number.MAX_SAFE_INTEGER, { maxHeaders: MAX_INNER_HEADERS });
+    for await (const e of walk) yield { entry: toEntry(e), body: input.body(e.offset, e.size) };
+  } catch (err) {
+    throw input.failure ? damage(input.failure, member) : damage(err, member);
+  } finally {
+    await input.close();
+  }
+}
+
+/** Forward-only reads of a stream at growing offsets; a failure of the stream is kept to be named. */
+class ForwardReader {
+  private readonly it: AsyncIterator<Buffer>;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private pos = 0;
+  private ended = false;
+  failure: unknown = null;
+
+  constructor(source: AsyncIterable<Buffer>, private readonly member: string) {
+    this.it = source[Symbol.asyncIterator]();
+  }
+
+  private async pull(): Promise<boolean> {
+    if (this.ended) return false;
+    try {
+      const r = await this.it.next();
+      if (r.done) this.ended = true;
+      else {
+        this.pending.push(r.value);
+        this.pendingBytes += r.value.length;
+      }
+    } catch (err) {
+      this.failure = err;
+      this.ended = true;
+    }
+    return !this.ended;
+  }
+
+  /** Up to `n` bytes at the current position (fewer when that is what the stream has). */
+  private async take(n: number): Promise<Buffer> {
+    while (this.pendingBytes === 0 && (await this.pull()));
+    if (this.pendingBytes === 0) return Buffer.alloc(0);
+    const first = this.pending[0]!;
+    const part = first.length > n ? first.subarray(0, n) : first;
+    if (first.length > n) this.pending[0] = first.subarray(n);
+    else this.pending.shift();
+    this.pendingBytes -= part.length;
+    this.pos += part.length;
+    return part;
+  }
+
+  private async skipTo(offset: number): Promise<void> {
+    while (this.pos < offset) if ((await this.take(offset - this.pos)).length === 0) break;
+  }
+
+  /** For walkTar: `length` bytes at `offset`. The clean end of the stream at a header reads as an end block. */
+  async readAt(offset: number, length: number): Promise<Buffer> {
+    await this.skipTo(offset);
+    const parts: Buffer[] = [];
+    let got = 0;
+    while (got < length) {
+      const part = await this.take(length - got);
+      if (part.length === 0) break;
+      parts.push(part);
+      got += part.length;
+    }
+    if (got < length && this.failure) throw this.failure;
+    if (got === 0 && this.pos === offset && this.ended) return Buffer.alloc(length);
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts, got);
+  }
+
+  /** A member's data, piece by piece; at damage, what came before it and then the damage. */
+  async *body(offset: number, size: number): AsyncGenerator<Buffer> {
+    if (this.pos > offset) return;
+    await this.skipTo(offset);
+    for (let left = size; left > 0; ) {
+      const part = await this.take(Math.min(left, 1 << 20));
+      if (part.length === 0) {
+        throw damage(this.failure ?? new Error(`the archive ends inside this file (${size - left} of ${size} bytes)`), this.member);
+      }
+      left -= part.length;
+      yield part;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (!this.ended) {
+      this.ended = true;
+      await this.it.return?.();
+    }
+  }
+}
+
+export { SecureTarKey };

@@ -1,0 +1,179 @@
+// backup create on a generated card (mkfs.ext4 -d of a staged HAOS data tree with the demo config, an
+// add-on and folders): unpacked with GNU tar, decrypted by the independent reference implementation, the
+// `homeassistant` tree compared with `debugfs rdump` of /supervisor/homeassistant (bytes, modes, links,
+// times) minus the Supervisor's exclusions; backup.json checked against the schema rules of
+// haos-format.md §5.3 and the restore path of §5.7; a file the card cannot give is left out (exit 65).
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatMapfile } from '../../src/device/rescue/mapfile.js';
+import { RegionMap } from '../../src/device/rescue/region-map.js';
+import { cli } from '../helpers/cli.js';
+import { HA_CORPUS } from '../helpers/corpus.js';
+import { mkfs, tempDir } from '../helpers/images.js';
+import { checkBackupJson } from '../helpers/backup-schema.js';
+
+const REF = join(import.meta.dirname, '../helpers/securetar_ref.py');
+const CONFIG = join(HA_CORPUS, 'config_dirs/smarter-project_home-assistant-demo/config');
+const CARD_KEY = 'HQ50-YK77-8JQY-B5CN-8NCK-S71Y-CK4R';
+const python = '/usr/bin/python3';
+const hasRef = existsSync(CONFIG) && spawnSync(python, ['-c', 'import nacl, argon2'], { stdio: 'ignore' }).status === 0;
+
+const work = tempDir('backup-create-');
+const stage = join(work, 'stage');
+const card = join(work, 'card.img');
+afterAll(() => process.env.KEEP_WORK || rmSync(work, { recursive: true, force: true }));
+
+/** A HAOS data tree: the demo config plus what the Supervisor leaves out, an add-on, share and ssl. */
+function stageCard(): void {
+  const sup = join(stage, 'supervisor');
+  const config = join(sup, 'homeassistant');
+  mkdirSync(sup, { recursive: true });
+  cpSync(CONFIG, config, { recursive: true });
+  execFileSync('chmod', ['-R', 'u+w', stage]);
+  const put = (path: string, data: string | Buffer): void => {
+    mkdirSync(join(path, '..'), { recursive: true });
+    writeFileSync(path, data);
+  };
+  put(join(config, 'home-assistant.log'), 'log\n');
+  put(join(config, 'tts/hello.mp3'), 'tts');
+  put(join(config, 'custom_components/thing/__pycache__/x.pyc'), 'pyc');
+  put(join(config, 'custom_components/thing/__init__.py'), 'print(1)\n');
+  put(join(config, 'backups/old.tar'), 'old backup');
+  put(join(config, '.storage/auth.corrupt.2024-01-01'), '{');
+  mkdirSync(join(config, 'empty_dir'));
+  symlinkSync('configuration.yaml', join(config, 'config_link.yaml'));
+  linkSync(join(config, 'secrets.yaml'), join(config, 'secrets_hardlink.yaml'));
+  writeFileSync(join(sup, 'homeassistant.json'), JSON.stringify({ version: '2025.5.3', boot: true, port: 8123, ssl: false, watchdog: true }));
+  writeFileSync(join(sup, 'addons.json'), JSON.stringify({ user: { core_ssh: { version: '9.6.1', options: { authorized_keys: [] } } }, system: { core_ssh: { name: 'Terminal & SSH', version: '9.6.1', slug: 'ssh' } } }));
+  put(join(sup, 'addons/data/core_ssh/options.json'), '{"authorized_keys":[]}');
+  put(join(sup, 'share/notes.txt'), 'shared notes\n');
+  put(join(sup, 'ssl/fullchain.pem'), '-----BEGIN CERTIFICATE-----\n');
+  mkdirSync(join(sup, 'media'));
+  const t = new Date('2025-06-01T12:00:00Z');
+  for (const p of walk(stage)) if (!lstatSync(p).isSymbolicLink()) utimesSync(p, t, t);
+}
+
+function walk(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return lstatSync(p).isDirectory() && !lstatSync(p).isSymbolicLink() ? [p, ...walk(p)] : [p];
+  });
+}
+
+/** Decrypts (reference implementation) and unpacks inner `member` of `outer` into `dir`. */
+function unpackInner(outer: string, member: string, dir: string, password: string | null): void {
+  mkdirSync(dir, { recursive: true });
+  const raw = join(dir, '..', `${member}.raw`);
+  execFileSync('bash', ['-c', 'tar -xOf "$1" "$2" > "$3"', 'sh', outer, member, raw]);
+  const gz = password ? `${raw}.plain` : raw;
+  if (password) execFileSync(python, [REF, 'decrypt', '--password', password, raw, gz]);
+  execFileSync('tar', ['-xzf', gz, '-C', dir]);
+}
+
+/** path → [type, mode, size, mtime, link target] of every entry below `root`. */
+function describeTree(root: string, withDirTimes = false): Record<string, unknown[]> {
+  const out: Record<string, unknown[]> = {};
+  for (const p of walk(root)) {
+    const st = lstatSync(p);
+    const kind = st.isSymbolicLink() ? 'l' : st.isDirectory() ? 'd' : 'f';
+    // debugfs rdump does not keep the times of folders (written into later) or symbolic links.
+    out[relative(root, p)] = [kind, st.mode & 0o7777, kind === 'f' ? st.size : 0, kind === 'f' || withDirTimes ? Math.floor(st.mtimeMs / 1000) : 0];
+  }
+  return out;
+}
+
+const EXCLUDED = ['home-assistant.log', 'tts/hello.mp3', 'custom_components/thing/__pycache__/x.pyc', 'backups/old.tar', '.storage/auth.corrupt.2024-01-01', 'home-assistant_v2.db-shm', 'home-assistant.log.1', 'home-assistant.log.fault'];
+
+describe.skipIf(!hasRef)('backup create', () => {
+  beforeAll(() => {
+    stageCard();
+    mkfs(card, stage, { sizeMiB: 64, blockSize: 4096 });
+  });
+
+  it('builds an encrypted backup with the card key whose homeassistant tree equals debugfs rdump minus the exclusions', () => {
+    const out = join(work, 'rescued.tar');
+    const r = cli(['backup', 'create', card, '--out', out, '--name', 'From the card', '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const res = JSON.parse(r.text) as { slug: string; secureTarVersion: number; skipped: unknown[] };
+    expect(res.secureTarVersion).toBe(2);
+    const names = execFileSync('tar', ['-tf', out], { encoding: 'utf8' }).trim().split('\n').sort();
+    expect(names).toEqual(['./backup.json', 'core_ssh.tar.gz', 'homeassistant.tar.gz', 'media.tar.gz', 'share.tar.gz', 'ssl.tar.gz']);
+    const meta = JSON.parse(execFileSync('tar', ['-xOf', out, './backup.json'], { encoding: 'utf8' })) as Record<string, unknown>;
+    expect(checkBackupJson(meta, names)).toEqual([]);
+    expect(meta).toMatchObject({ slug: res.slug, name: 'From the card', protected: true, homeassistant: { version: '2025.5.3', exclude_database: false } });
+
+    const got = join(work, 'got');
+    unpackInner(out, 'homeassistant.tar.gz', got, CARD_KEY);
+    const ref = join(work, 'rdump');
+    mkdirSync(ref);
+    execFileSync('debugfs', ['-R', `rdump /supervisor/homeassistant ${ref}`, card], { stdio: 'ignore' });
+    for (const e of EXCLUDED) rmSync(join(ref, 'homeassistant', e), { recursive: true, force: true });
+    rmSync(join(ref, 'homeassistant', 'tts'), { recursive: true, force: true });
+    mkdirSync(join(ref, 'homeassistant', 'tts'));
+    const diff = spawnSync('diff', ['-r', '--no-dereference', join(ref, 'homeassistant'), join(got, 'data')], { encoding: 'utf8' });
+    expect(diff.stdout).toBe('');
+    expect(describeTree(join(got, 'data'))).toEqual(describeTree(join(ref, 'homeassistant')));
+    expect(lstatSync(join(got, 'data', 'secrets_hardlink.yaml')).nlink).toBe(2);
+    expect(JSON.parse(readFileSync(join(got, 'homeassistant.json'), 'utf8'))).toMatchObject({ version: '2025.5.3' });
+  });
+
+  it('add-on and folder archives hold addon.json + data/ and the folder contents; our own ls lists the result', () => {
+    const out = join(work, 'rescued.tar');
+    const addon = join(work, 'addon');
+    unpackInner(out, 'core_ssh.tar.gz', addon, CARD_KEY);
+    expect(JSON.parse(readFileSync(join(addon, 'addon.json'), 'utf8'))).toMatchObject({ version: '9.6.1', system: { name: 'Terminal & SSH' } });
+    expect(readFileSync(join(addon, 'data', 'options.json'), 'utf8')).toBe('{"authorized_keys":[]}');
+    const share = join(work, 'share');
+    unpackInner(out, 'share.tar.gz', share, CARD_KEY);
+    expect(readFileSync(join(share, 'notes.txt'), 'utf8')).toBe('shared notes\n');
+    const ls = cli(['backup', 'ls', out, '--json']);
+    expect(ls.code).toBe(0);
+    const inners = (JSON.parse(ls.text) as { inners: Array<{ name: string; encrypted: boolean }> }).inners;
+    expect(inners.map((i) => i.name).sort()).toEqual(['core_ssh', 'homeassistant', 'media', 'share', 'ssl']);
+    expect(inners.every((i) => i.encrypted)).toBe(true);
+    const cat = cli(['backup', 'cat', out, 'homeassistant/secrets.yaml', '--password', CARD_KEY]);
+    expect(cat.stdout.equals(readFileSync(join(CONFIG, 'secrets.yaml')))).toBe(true);
+  });
+
+  it('--no-encrypt --exclude-db: a plain backup without the database; --securetar 3 the reference decrypts', () => {
+    const plain = join(work, 'plain.tar');
+    expect(cli(['backup', 'create', card, '--out', plain, '--no-encrypt', '--exclude-db']).code).toBe(0);
+    const names = execFileSync('bash', ['-c', 'tar -xOf "$1" homeassistant.tar.gz | tar -tzf -', 'sh', plain], { encoding: 'utf8' });
+    expect(names).toContain('data/configuration.yaml');
+    expect(names).not.toContain('home-assistant_v2.db');
+    const meta = JSON.parse(execFileSync('tar', ['-xOf', plain, './backup.json'], { encoding: 'utf8' })) as Record<string, unknown>;
+    expect(meta).toMatchObject({ protected: false, homeassistant: { exclude_database: true } });
+    const v3 = join(work, 'v3.tar');
+    expect(cli(['backup', 'create', card, '--out', v3, '--securetar', '3', '--password', 'pw3']).code).toBe(0);
+    const dir = join(work, 'v3-share');
+    unpackInner(v3, 'share.tar.gz', dir, 'pw3');
+    expect(readFileSync(join(dir, 'notes.txt'), 'utf8')).toBe('shared notes\n');
+  });
+
+  it('refuses an existing --out and a name without .tar; a card without a key needs --password or --no-encrypt', () => {
+    expect(cli(['backup', 'create', card, '--out', join(work, 'rescued.tar')]).code).toBe(64);
+    expect(cli(['backup', 'create', card, '--out', join(work, 'x.tar.gz')]).code).toBe(64);
+  });
+
+  it('a file the card cannot give is left out and listed, and the backup says it is partial (exit 65)', () => {
+    const blocks = execFileSync('debugfs', ['-R', 'blocks /supervisor/homeassistant/configuration.yaml', card], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split(/\s+/).map(Number);
+    const bad = blocks[0]! * 4096;
+    const size = lstatSync(card).size;
+    const map = new RegionMap(size, '+');
+    map.set(bad, 4096, '-');
+    const mapPath = join(work, 'card.map');
+    writeFileSync(mapPath, formatMapfile({ currentPos: 0, currentStatus: '+', currentPass: 1, map }, { commandLine: 'test', startTime: new Date(), currentTime: new Date(), finished: true, version: 'test' }));
+    const out = join(work, 'partial.tar');
+    const r = cli(['backup', 'create', card, '--map', mapPath, '--out', out, '--no-encrypt', '--json']);
+    expect(r.code).toBe(65);
+    const res = JSON.parse(r.text) as { skipped: Array<{ path: string }> };
+    expect(res.skipped.map((s) => s.path), r.stderr).toEqual(['/supervisor/homeassistant/configuration.yaml']);
+    const names = execFileSync('bash', ['-c', 'tar -xOf "$1" homeassistant.tar.gz | tar -tzf -', 'sh', out], { encoding: 'utf8' });
+    expect(names).not.toContain('data/configuration.yaml');
+    expect(names).toContain('data/secrets.yaml');
+  });
+});

@@ -1,0 +1,196 @@
+// Into a backup through the CLI: `backup ls`, `backup cat` and `backup extract --decrypt`, on the sample
+// card (by slug) and on backup files on this computer, checked against GNU tar on the same archives (after
+// decryption by the independent reference where the archive is encrypted). Hostile archives (tar bombs)
+// and damaged ones: a clear error, nothing outside --out, the bytes before the damage kept.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BACKUPS, SAMPLE, readSampleImage } from '../../fixtures/index.js';
+import { cli, cliJson } from '../helpers/cli.js';
+import { HA_CORPUS } from '../helpers/corpus.js';
+import { tempDir } from '../helpers/images.js';
+
+const work = tempDir('backup-inside-');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const card = join(work, 'card.img');
+writeFileSync(card, readSampleImage());
+const SUP = join(HA_CORPUS, 'supervisor_fixtures');
+const LIBRUN = join(HA_CORPUS, 'librun_ha-backup-tool_test_data');
+const ST = join(HA_CORPUS, 'securetar_fixtures');
+const have = existsSync(SUP) && existsSync(LIBRUN);
+
+/** Names GNU tar lists in inner archive `member` of the plain backup `outer` (without './'). */
+function gnuInnerNames(outer: string, member: string): string[] {
+  const out = execFileSync('bash', ['-c', 'tar -xOf "$1" "$2" | tar -tzf -', 'sh', outer, member], { encoding: 'utf8' });
+  return out.split('\n').filter(Boolean).map((n) => n.replace(/^(\.\/)+/, '').replace(/\/$/, '')).filter((n) => n !== '' && n !== '.');
+}
+
+describe.skipIf(!have)('backup ls / cat on backup files and on the card', () => {
+  const example = join(SUP, 'backup_example.tar');
+
+  it('lists the inner archives of a backup file, with what backup.json says of them', () => {
+    const r = cliJson<{ meta: { slug: string }; inners: Array<{ name: string; kind: string; encrypted: boolean; title: string }> }>(['backup', 'ls', example]);
+    expect(r.meta.slug).toBe('7fed74c8');
+    expect(r.inners).toEqual([expect.objectContaining({ name: 'a0d7b954_example', kind: 'addon', encrypted: false })]);
+  });
+
+  it('lists the files of an inner archive as GNU tar does', () => {
+    const r = cliJson<{ entries: Array<{ path: string }> }>(['backup', 'ls', example, 'a0d7b954_example']);
+    expect(r.entries.map((e) => e.path)).toEqual(gnuInnerNames(example, 'a0d7b954_example.tar.gz'));
+  });
+
+  it('cat gives the bytes GNU tar gives, from a file and from the card by slug', () => {
+    const want = execFileSync('bash', ['-c', 'tar -xOf "$1" a0d7b954_example.tar.gz | tar -xzOf - ./addon.json', 'sh', example]);
+    const fromFile = cli(['backup', 'cat', example, 'a0d7b954_example/addon.json']);
+    expect(fromFile.code).toBe(0);
+    expect(fromFile.stdout.equals(want)).toBe(true);
+    const fromCard = cli(['backup', 'cat', card, '7fed74c8', 'a0d7b954_example/addon.json']);
+    expect(fromCard.code).toBe(0);
+    expect(fromCard.stdout.equals(want)).toBe(true);
+  });
+
+  it('decrypts the v2 and v3 backups on the card with their passwords; a wrong one is exit 77', () => {
+    for (const b of BACKUPS.filter((x) => x.protected)) {
+      const inners = cliJson<{ inners: Array<{ name: string; secureTarVersion: number }> }>(['backup', 'ls', card, b.slug]).inners;
+      expect(inners[0]!.secureTarVersion).toBe(b.secureTarVersion);
+      const ok = cli(['backup', 'ls', card, b.slug, inners[0]!.name, '--password', b.password!]);
+      expect(ok.code, ok.stderr).toBe(0);
+      if (b.secureTarVersion === 3) expect(ok.text).toContain('addon.json');
+      const wrong = cli(['backup', 'ls', card, b.slug, inners[0]!.name, '--password', 'not-it']);
+      expect(wrong.code).toBe(77);
+      expect(wrong.stderr).toMatch(/password|key/i);
+    }
+  });
+
+  it('an encrypted archive without any key is exit 64 saying what to give', () => {
+    const r = cli(['backup', 'ls', join(SUP, 'backup_example_enc.tar'), 'ssl']);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toMatch(/encrypted/);
+  });
+
+  it('names the inner archives that are there when asked for one that is not', () => {
+    const r = cli(['backup', 'ls', example, 'share']);
+    expect(r.code).toBe(66);
+    expect(r.stderr).toContain('a0d7b954_example');
+  });
+});
+
+describe.skipIf(!have)('backup extract --decrypt', () => {
+  it('writes the files, symlinks and hard links of a plain backup as GNU tar does', () => {
+    const src = join(LIBRUN, 'test_unprotected_with_links.tar');
+    const out = join(work, 'links');
+    const r = cli(['backup', 'extract', src, '--decrypt', '--out', out]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const ref = join(work, 'links-ref');
+    mkdirSync(ref);
+    execFileSync('bash', ['-c', 'tar -xOf "$1" test.tar.gz | tar -xzf - -C "$2"', 'sh', src, ref]);
+    const diff = spawnSync('diff', ['-r', '--no-dereference', ref, join(out, 'test')], { encoding: 'utf8' });
+    expect(diff.stdout).toBe('');
+    expect(diff.status).toBe(0);
+  });
+
+  it('decrypts a v2 backup with --password into DIR/<archive>', () => {
+    const out = join(work, 'v2');
+    const r = cli(['backup', 'extract', join(LIBRUN, 'test_protected.tar'), '--decrypt', '--out', out, '--password', 'XXXX-XXXX-XXXX-XXXX-XXXX-XXXX-XXXX']);
+    expect(r.code).toBe(0);
+    expect(readdirSync(out)).toEqual(['test']);
+    const plain = readFileSync(join(LIBRUN, 'test_unencrypt', 'test.txt'));
+    const found = execFileSync('grep', ['-rl', '--', plain.toString().trim(), join(out, 'test')], { encoding: 'utf8' });
+    expect(found.trim()).not.toBe('');
+  });
+
+  it('a v3 stream cut short: the bytes before the damage are kept as .damaged, exit 65', () => {
+    const out = join(work, 'trunc');
+    const r = cli(['backup', 'extract', join(ST, 'backup_truncated.tar'), '--decrypt', '--out', out, '--password', 'hunter2', '--json']);
+    expect(r.code).toBe(65);
+    const res = JSON.parse(r.text) as { damaged: Array<{ path: string; bytesWritten: number }> };
+    expect(res.damaged).toHaveLength(1);
+    expect(res.damaged[0]!.path).toBe('core_truncated/large_file');
+    const large = readFileSync(join(ST, 'tar_data', 'large_file'));
+    const kept = readFileSync(join(out, 'core_truncated', 'large_file.damaged'));
+    expect(kept.length).toBe(res.damaged[0]!.bytesWritten);
+    expect(kept.length).toBeGreaterThan(1 << 20);
+    expect(kept.equals(large.subarray(0, kept.length))).toBe(true);
+    // The files before the damage are whole.
+    expect(readFileSync(join(out, 'core_truncated', 'README.md')).equals(readFileSync(join(ST, 'tar_data', 'README.md')))).toBe(true);
+  });
+
+  it('a backup file cut short: ls names the cut archive, extract keeps the bytes before the cut (exit 65)', () => {
+    const full = join(SUP, 'backup_example.tar');
+    const cut = join(work, 'cut.tar');
+    writeFileSync(cut, readFileSync(full).subarray(0, 2200));
+    const ls = cliJson<{ meta: unknown; inners: Array<{ name: string; cutShortFrom: number | null }> }>(['backup', 'ls', cut]);
+    expect(ls.meta).toBeNull();
+    expect(ls.inners).toEqual([expect.objectContaining({ name: 'a0d7b954_example', cutShortFrom: 1364 })]);
+    const out = join(work, 'cut-out');
+    const r = cli(['backup', 'extract', cut, '--decrypt', '--out', out, '--json']);
+    expect(r.code).toBe(65);
+    const res = JSON.parse(r.text) as { damaged: Array<{ path: string; reason: string; bytesWritten: number }> };
+    expect(res.damaged).toEqual([expect.objectContaining({ path: 'a0d7b954_example/addon.json', reason: expect.stringMatching(/cut short/) })]);
+    const kept = readFileSync(join(out, 'a0d7b954_example', 'addon.json.damaged'));
+    const whole = execFileSync('bash', ['-c', 'tar -xOf "$1" a0d7b954_example.tar.gz | tar -xzOf - ./addon.json', 'sh', full]);
+    expect(kept.length).toBe(res.damaged[0]!.bytesWritten);
+    expect(kept.length).toBeGreaterThan(0);
+    expect(kept.equals(whole.subarray(0, kept.length))).toBe(true);
+  });
+
+  it('--inner picks archives', () => {
+    const out = join(work, 'inner');
+    const r = cli(['backup', 'extract', card, '--slug', 'f92f0339', '--decrypt', '--inner', 'a0d7b954_example', '--out', out, '--password', 'supervisor']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(out)).toEqual(['a0d7b954_example']);
+    expect(cli(['backup', 'extract', card, '--slug', 'f92f0339', '--decrypt', '--inner', 'nope', '--out', join(work, 'inner2'), '--password', 'supervisor']).code).toBe(66);
+  });
+
+  it('a tar bomb writes nothing outside --out and lists every refused member (exit 65)', () => {
+    const bomb = join(work, 'bomb.tar');
+    execFileSync('python3', ['-c', BOMB, bomb]);
+    const out = join(work, 'bomb-out');
+    const r = cli(['backup', 'extract', bomb, '--decrypt', '--out', out, '--json']);
+    expect(r.code).toBe(65);
+    const res = JSON.parse(r.text) as { skipped: Array<{ path: string; reason: string }> };
+    const refused = res.skipped.map((s) => s.path).sort();
+    expect(refused).toEqual(['share/../escaped.txt', 'share//abs.txt', 'share/escape_link', 'share/link_dir'].sort());
+    // The refused folder link left no link behind: the file under its name lands in a real folder inside --out.
+    expect(lstatSync(join(out, 'share', 'link_dir')).isDirectory()).toBe(true);
+    expect(existsSync(join(work, 'escaped.txt'))).toBe(false);
+    expect(existsSync('/abs.txt')).toBe(false);
+    expect(readFileSync(join(out, 'share', 'ok.txt'), 'utf8')).toBe('fine');
+    expect(lstatSync(join(out, 'share', 'inside_link')).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(join(out, 'share', 'inside_link'))).toBe('ok.txt');
+  });
+
+  it('refuses a non-empty --out without --force, and --decrypt with two slugs', () => {
+    const out = join(work, 'busy');
+    mkdirSync(out);
+    writeFileSync(join(out, 'mine'), 'x');
+    expect(cli(['backup', 'extract', join(SUP, 'backup_example.tar'), '--decrypt', '--out', out]).code).toBe(64);
+    expect(cli(['backup', 'extract', card, '--decrypt', '--out', join(work, 'two'), '--slug', '7fed74c8', '--slug', '93b462f8']).code).toBe(64);
+  });
+});
+
+// An outer backup whose share.tar.gz holds: ../escaped.txt, /abs.txt, a symlink to /etc, a symlink that
+// climbs out, a folder symlink and a file through it, one good file and one good link.
+const BOMB = `
+import io, json, sys, tarfile
+inner = io.BytesIO()
+with tarfile.open(fileobj=inner, mode="w:gz", format=tarfile.GNU_FORMAT) as t:
+    def add(name, data=b"x", kind=tarfile.REGTYPE, link=""):
+        ti = tarfile.TarInfo(name); ti.type = kind; ti.linkname = link
+        ti.size = len(data) if kind == tarfile.REGTYPE else 0
+        t.addfile(ti, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+    add("ok.txt", b"fine")
+    add("../escaped.txt")
+    add("/abs.txt")
+    add("escape_link", kind=tarfile.SYMTYPE, link="../../outside")
+    add("link_dir", kind=tarfile.SYMTYPE, link="/tmp")
+    add("link_dir/through_link.txt")
+    add("inside_link", kind=tarfile.SYMTYPE, link="ok.txt")
+meta = json.dumps({"slug": "b0b0b0b0", "name": "bomb", "date": "2026-01-01T00:00:00+00:00", "type": "partial", "folders": ["share"]}).encode()
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as o:
+    for name, data in (("share.tar.gz", inner.getvalue()), ("./backup.json", meta)):
+        ti = tarfile.TarInfo(name); ti.size = len(data); o.addfile(ti, io.BytesIO(data))
+`;
