@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BACKUPS, USERS, readSampleImage } from '../../fixtures/index.js';
 import { assertCardClean, cardPasswordIs } from '../helpers/card.js';
+import { cli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/images.js';
 import { Terminal, hasTmux } from '../helpers/terminal.js';
 
@@ -129,7 +130,7 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     await waitFor('wrong', /EXIT=0/);
   }, 120_000);
 
-  it('the other steps: add an administrator, users, backup key, copy the backups, export the config', async () => {
+  it('the other steps: add an administrator, users, backup key, copy the backups, export the config, make a backup', async () => {
     const image = makeImage('steps.img');
     const home = join(work, 'home-steps');
     start('steps', home);
@@ -168,6 +169,13 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     await waitFor('steps', /Where\?/);
     keys('steps', 'Enter'); // the default, in HOME
     await waitFor('steps', /Exported \d+ files/, 60_000);
+    await menu(6); // Make a backup from this card
+    await waitFor('steps', /encrypted with this card's backup key/);
+    await waitFor('steps', /Include the history database/);
+    keys('steps', 'Enter'); // yes
+    await waitFor('steps', /Save the backup as/);
+    keys('steps', 'Enter'); // the default, in HOME
+    await waitFor('steps', /Backup [0-9a-f]{8} written to .*encrypted, SecureTar v2/, 60_000);
     keys('steps', 'Up'); // wraps to Quit
     keys('steps', 'Enter');
     await waitFor('steps', /EXIT=0/);
@@ -177,5 +185,10 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     expect(readdirSync(join(home, 'haos-rescue-backups')).sort()).toEqual(BACKUPS.map((b) => b.file).sort());
     const exported = readdirSync(home).find((n) => n.startsWith('home-assistant-config-'));
     expect(exported && readdirSync(join(home, exported))).toContain('configuration.yaml');
+    const rescued = readdirSync(home).find((n) => /^home-assistant-rescued-.*\.tar$/.test(n));
+    expect(rescued).toBeDefined();
+    const inside = cli(['backup', 'ls', join(home, rescued!), '--json']);
+    expect(inside.code).toBe(0);
+    expect((JSON.parse(inside.text) as { inners: Array<{ name: string; encrypted: boolean }> }).inners).toContainEqual(expect.objectContaining({ name: 'homeassistant', encrypted: true }));
   }, 180_000);
 });

@@ -8,7 +8,8 @@ import { type OpenedSource, openSource } from '../../actions/source.js';
 import { AppError, ExitCode } from '../../errors.js';
 import { errorLines } from '../render.js';
 import { pickSource } from './pick.js';
-import { type Say, Session, stepAdd, stepExport, stepExtract, stepKey, stepReset, stepUsers } from './steps.js';
+import { type Say, Session, stepAdd, stepExport, stepReset, stepUsers } from './steps.js';
+import { stepCreate, stepExtract, stepKey } from './backup-steps.js';
 
 const say: Say = (text) => process.stdout.write(`${text}\n`);
 
@@ -19,6 +20,7 @@ const STEPS = [
   { value: 'extract', name: 'Copy the backups to this computer', run: stepExtract },
   { value: 'export', name: 'Export the configuration folder', run: stepExport },
   { value: 'key', name: 'Show the backup encryption key', run: stepKey },
+  { value: 'create', name: 'Make a backup Home Assistant can restore, from this card', run: stepCreate },
 ] as const;
 
 async function summary(source: OpenedSource): Promise<void> {

@@ -5,9 +5,6 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { confirm, input, password, select } from '@inquirer/prompts';
 import { type AuthWriteResult, addUser, authList, resetPassword } from '../../actions/auth.js';
-import { extractBackups } from '../../actions/backup/index.js';
-import { readBackupKey } from '../../actions/backup/index.js';
-import { listBackups } from '../../actions/backup/index.js';
 import { exportTree } from '../../actions/export.js';
 import { type OpenedSource, reopenSource } from '../../actions/source.js';
 import type { WriteOptions } from '../../actions/write-files.js';
@@ -101,18 +98,6 @@ export async function stepUsers(session: Session, say: Say): Promise<void> {
   say(table(rows));
 }
 
-export async function stepExtract(session: Session, say: Say): Promise<void> {
-  const list = await listBackups(session.source);
-  if (list.length === 0) return say('There are no backups on this card.');
-  say(`${list.length} backup(s), ${formatBytes(list.reduce((n, b) => n + b.size, 0))} in all.`);
-  const out = resolve((await input({ message: 'Copy them into which folder?', default: join(homedir(), 'haos-rescue-backups') })).trim());
-  const progress = terminalProgress('backups');
-  const r = await extractBackups(session.source, { outDir: out, onProgress: progress.update }).finally(progress.end);
-  for (const e of r.extracted) say(`  ${e.out} (${formatBytes(e.size)}, sha256 ${e.sha256.slice(0, 16)}...)`);
-  for (const f of r.failed) say(`  could not copy ${f.path}: ${f.reason}`);
-  say(`${r.extracted.length} backup(s) copied to ${r.outDir}. Restore one in Home Assistant under Settings > System > Backups.`);
-}
-
 export async function stepExport(session: Session, say: Say): Promise<void> {
   const kind = await select({
     message: 'Export the configuration as',
@@ -129,9 +114,4 @@ export async function stepExport(session: Session, say: Say): Promise<void> {
   for (const n of r.notes) say(`  note: ${n}`);
   for (const u of r.unsupported) say(`  not copied ${u.path}: ${u.reason}`);
   for (const s of r.skipped) say(`  skipped ${s.path}: ${s.reason}`);
-}
-
-export async function stepKey(session: Session, say: Say): Promise<void> {
-  const key = await readBackupKey(session.source);
-  say(key.key ? `Backup encryption key: ${key.key}` : key.message);
 }

@@ -1,0 +1,56 @@
+// The wizard's backup steps: copy the backups off the card, show the stored key, and build a new backup
+// Home Assistant restores from the card's live data. The same actions the backup commands run.
+
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { confirm, input, password } from '@inquirer/prompts';
+import { SecureTarKey, createBackup, extractBackups, listBackups, readBackupKey } from '../../actions/backup/index.js';
+import { formatBytes } from '../../units.js';
+import { terminalProgress } from '../progress.js';
+import type { Say, Session } from './steps.js';
+
+export async function stepExtract(session: Session, say: Say): Promise<void> {
+  const list = await listBackups(session.source);
+  if (list.length === 0) return say('There are no backups on this card.');
+  say(`${list.length} backup(s), ${formatBytes(list.reduce((n, b) => n + b.size, 0))} in all.`);
+  const out = resolve((await input({ message: 'Copy them into which folder?', default: join(homedir(), 'haos-rescue-backups') })).trim());
+  const progress = terminalProgress('backups');
+  const r = await extractBackups(session.source, { outDir: out, onProgress: progress.update }).finally(progress.end);
+  for (const e of r.extracted) say(`  ${e.out} (${formatBytes(e.size)}, sha256 ${e.sha256.slice(0, 16)}...)`);
+  for (const f of r.failed) say(`  could not copy ${f.path}: ${f.reason}`);
+  say(`${r.extracted.length} backup(s) copied to ${r.outDir}. Restore one in Home Assistant under Settings > System > Backups.`);
+}
+
+export async function stepKey(session: Session, say: Say): Promise<void> {
+  const key = await readBackupKey(session.source);
+  say(key.key ? `Backup encryption key: ${key.key}` : key.message);
+}
+
+/** The card's backup key, or a password typed twice, or null for a plain backup (asked). */
+async function createKey(session: Session, say: Say): Promise<SecureTarKey | null> {
+  const stored = await readBackupKey(session.source).catch(() => null);
+  if (stored?.key) {
+    say(`The backup will be encrypted with this card's backup key (${stored.key}), the one Home Assistant asks for at restore.`);
+    return new SecureTarKey(stored.key);
+  }
+  if (!(await confirm({ message: 'This card stores no backup key. Protect the backup with a password?', default: true }))) return null;
+  for (;;) {
+    const first = await password({ message: 'Password for the backup:', mask: '*', validate: (p) => (p.length > 0 ? true : 'the password cannot be empty') });
+    if (first === (await password({ message: 'Type it again:', mask: '*' }))) return new SecureTarKey(first);
+    say('The two passwords differ; try again.');
+  }
+}
+
+export async function stepCreate(session: Session, say: Say): Promise<void> {
+  say('This builds a backup from what is on the card now: the configuration, the add-ons and the folders.');
+  const key = await createKey(session, say);
+  const excludeDb = !(await confirm({ message: 'Include the history database (it can be most of the size)?', default: true }));
+  const day = new Date().toISOString().slice(0, 10);
+  const out = resolve((await input({ message: 'Save the backup as', default: join(homedir(), `home-assistant-rescued-${day}.tar`) })).trim());
+  const progress = terminalProgress('backup');
+  const r = await createBackup(session.source, { out, key, excludeDb, onProgress: progress.update }).finally(progress.end);
+  say(`Backup ${r.slug} written to ${r.out} (${formatBytes(r.size)}${r.protected ? `, encrypted, SecureTar v${r.secureTarVersion}` : ''}).`);
+  for (const k of r.skipped) say(`  left out (could not be read): ${k.path}: ${k.reason}`);
+  if (r.skipped.length > 0) say('The backup is partial: the files above could not be read from the card.');
+  say('Restore it in Home Assistant: "Restore from backup" when setting up, or Settings > System > Backups.');
+}
