@@ -28,6 +28,27 @@ export interface FileChange {
   verify: (readBack: Buffer) => void | Promise<void>;
 }
 
+/** A change of the tree itself (a file created or removed), planned as whole blocks by the ext4 writer. */
+export interface TreeChange {
+  path: string;
+  /** The blocks to write, planned on `vol` (the state after the changes before this one). */
+  plan: (vol: Ext4Volume, nowMs: number) => Promise<BlockWrite[]>;
+  /** Checks the result read back (from the overlay, then from the card); throws when it is wrong. */
+  check: (vol: Ext4Volume) => Promise<void>;
+  /** The file's size before and after, for the report. */
+  sizes: { oldSize: number; newSize: number };
+}
+
+export type Change = FileChange | TreeChange;
+const isTree = (c: Change): c is TreeChange => 'plan' in c;
+
+async function checkAll(vol: Ext4Volume, changes: Change[]): Promise<void> {
+  for (const c of changes) {
+    if (isTree(c)) await c.check(vol);
+    else await c.verify((await vol.readFile(await vol.lookup(c.path))).subarray(0, c.content.length));
+  }
+}
+
 export interface WriteOptions {
   dryRun?: boolean;
   /** Consent to replay a dirty journal onto the card (--yes); otherwise `confirmReplay` is asked. */
@@ -70,7 +91,7 @@ async function checkPreconditions(src: OpenedSource, opts: WriteOptions): Promis
 }
 
 /** Applies the changes one after another on an overlay; returns the final blocks and per-file sizes. */
-async function planOnOverlay(base: BlockDevice, changes: FileChange[], nowMs: number) {
+async function planOnOverlay(base: BlockDevice, changes: Change[], nowMs: number) {
   const overlay = new CowDevice(base, { description: `${base.description} (planned change)` });
   const files: WriteResult['files'] = [];
   const touched = new Set<number>();
@@ -78,21 +99,22 @@ async function planOnOverlay(base: BlockDevice, changes: FileChange[], nowMs: nu
   for (const change of changes) {
     const vol = await Ext4Volume.open(overlay);
     bs = vol.sb.blockSize;
-    const plan = await planRewrite(vol, await vol.lookup(change.path), change.content, nowMs);
+    const plan = isTree(change)
+      ? { writes: await change.plan(vol, nowMs), ...change.sizes }
+      : await planRewrite(vol, await vol.lookup(change.path), change.content, nowMs);
     for (const w of plan.writes) {
       await overlay.write(w.fsBlock * bs, w.data);
       touched.add(w.fsBlock);
     }
     files.push({ path: change.path, oldSize: plan.oldSize, newSize: plan.newSize });
   }
-  const after = await Ext4Volume.open(overlay);
-  for (const change of changes) await change.verify((await after.readFile(await after.lookup(change.path))).subarray(0, change.content.length));
+  await checkAll(await Ext4Volume.open(overlay), changes);
   const writes: BlockWrite[] = [];
   for (const b of [...touched].sort((x, y) => x - y)) writes.push({ fsBlock: b, data: await overlay.read(b * bs, bs) });
   return { writes, files };
 }
 
-async function saveOriginals(src: OpenedSource, changes: FileChange[], dir: string): Promise<void> {
+async function saveOriginals(src: OpenedSource, changes: Change[], dir: string): Promise<void> {
   try {
     await writeOriginals(src, changes, dir);
   } catch (err) {
@@ -103,11 +125,14 @@ async function saveOriginals(src: OpenedSource, changes: FileChange[], dir: stri
   }
 }
 
-async function writeOriginals(src: OpenedSource, changes: FileChange[], dir: string): Promise<void> {
+async function writeOriginals(src: OpenedSource, changes: Change[], dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   const manifest = [];
   for (const c of changes) {
-    const bytes = await src.volume.readFile(await src.volume.lookup(c.path));
+    // A file that is created has no original; one that is removed is saved like a rewritten one.
+    const inode = await src.volume.lookup(c.path).catch(() => null);
+    if (!inode || inode.kind !== 'file') continue;
+    const bytes = await src.volume.readFile(inode);
     const name = c.path.split('/').filter(Boolean).join('__');
     await writeFile(join(dir, name), bytes, { flag: 'wx' });
     manifest.push({ path: c.path, savedAs: name, sizeBytes: bytes.length });
@@ -119,7 +144,7 @@ async function writeOriginals(src: OpenedSource, changes: FileChange[], dir: str
  * Runs the whole sequence on an opened source (read with its journal replayed in memory). `build` computes
  * the changes from that state; they are rehearsed once, and the same blocks are committed.
  */
-export async function writeFiles(src: OpenedSource, build: (src: OpenedSource) => Promise<FileChange[]>, opts: WriteOptions = {}): Promise<WriteResult> {
+export async function writeFiles(src: OpenedSource, build: (src: OpenedSource) => Promise<Change[]>, opts: WriteOptions = {}): Promise<WriteResult> {
   if (src.journal.needsRecovery && !src.journal.replayed) {
     throw new InternalError('WRITE_WITHOUT_REPLAY', 'a write needs the source opened with its journal replayed in memory');
   }
@@ -139,7 +164,7 @@ export async function writeFiles(src: OpenedSource, build: (src: OpenedSource) =
  * Replays the journal onto the card when it is dirty (the rehearsal saw that state), commits the
  * rehearsed blocks through the journal and reads the files back from the card.
  */
-async function commitToCard(src: OpenedSource, changes: FileChange[], writes: BlockWrite[], nowMs: number) {
+async function commitToCard(src: OpenedSource, changes: Change[], writes: BlockWrite[], nowMs: number) {
   const device = await openForWriting(src);
   try {
     const { byteOffset, sizeBytes } = src.discovery.chosen;
@@ -147,8 +172,7 @@ async function commitToCard(src: OpenedSource, changes: FileChange[], writes: Bl
     return await withCriticalSection(async () => {
       const replay = src.journal.needsRecovery ? (await applyJournalReplay(data)).report : null;
       const commit = await commitWrites(await Ext4Volume.open(data), data, writes, nowMs);
-      const check = await Ext4Volume.open(data);
-      for (const c of changes) await c.verify((await check.readFile(await check.lookup(c.path))).subarray(0, c.content.length));
+      await checkAll(await Ext4Volume.open(data), changes);
       return { dryRun: false, journalReplayedOntoCard: replay, journaled: commit.journaled, transaction: commit.transaction, blocks: commit.blocks };
     });
   } finally {

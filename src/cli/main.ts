@@ -17,6 +17,7 @@ import { imageCommand } from './commands/image.js';
 import type { GlobalArgs } from './commands/common.js';
 import { infoCommand } from './commands/info.js';
 import { lsCommand } from './commands/ls.js';
+import { safeModeCommand } from './commands/safe-mode.js';
 import { isInteractive } from './prompt.js';
 import { errorLines } from './render.js';
 
@@ -40,7 +41,8 @@ function parser(args: string[]) {
     .command(backupCommand as never)
     .command(exportCommand as never)
     .command(imageCommand as never)
-    .demandCommand(1, 'name a command: disks, info, ls, cat, auth, backup, export or image')
+    .command(safeModeCommand as never)
+    .demandCommand(1, 'name a command: disks, info, ls, cat, auth, backup, export, image or safe-mode')
     .strict()
     .version(VERSION)
     .help()

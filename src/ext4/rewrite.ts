@@ -23,7 +23,7 @@ export interface RewritePlan {
 }
 
 /** Seconds and the ext4 extra field (nanoseconds << 2 | epoch bits) for a time in milliseconds. */
-function encodeTime(ms: number): { seconds: number; extra: number } {
+export function encodeTime(ms: number): { seconds: number; extra: number } {
   const total = Math.floor(ms / 1000);
   const nanoseconds = (ms - total * 1000) * 1e6;
   const epoch = Math.floor((total + 0x80000000) / 0x100000000);

@@ -2,13 +2,13 @@
 
 import type { Argv, CommandModule } from 'yargs';
 import { type AuthWriteResult, addUser, authList, resetPassword } from '../../actions/auth.js';
-import type { WriteOptions } from '../../actions/write-files.js';
 import { UsageError } from '../../errors.js';
 import type { HaUser } from '../../ha/auth.js';
 import { printJson, warn, writeOut } from '../output.js';
-import { askNewPassword, confirm, passwordFromStdin } from '../prompt.js';
+import { askNewPassword, passwordFromStdin } from '../prompt.js';
 import { table } from '../render.js';
 import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
+import { withWriteOptions, writeOptions } from './write-options.js';
 
 type WriteArgs = GlobalArgs & {
   source?: string;
@@ -48,20 +48,6 @@ const listCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: string; all
   },
 };
 
-function writeOptions(argv: WriteArgs): WriteOptions {
-  // A write is planned on the state the kernel would see, with the journal; the on-disk state alone is not it.
-  if (argv.replay === false) {
-    throw new UsageError('NO_REPLAY_ON_WRITE', '--no-replay cannot be used with a command that writes', {
-      hint: 'a write always applies the journal first (asking before it does); leave out --no-replay. Nothing was written',
-    });
-  }
-  const o: WriteOptions = { dryRun: argv.dryRun ?? false, yes: argv.yes ?? false };
-  if (argv.originals) o.originalsDir = argv.originals;
-  o.confirmReplay = (report) =>
-    confirm(`The card was not cleanly unmounted: its journal holds ${report?.transactions ?? 'some'} transaction(s) not yet in place. Replay them onto the card first (what Linux does at mount)?`);
-  return o;
-}
-
 async function resolvePassword(argv: WriteArgs): Promise<string> {
   if (argv.password !== undefined && argv.passwordStdin) throw new UsageError('USAGE', 'give --password or --password-stdin, not both');
   if (argv.password !== undefined) {
@@ -89,13 +75,12 @@ async function report(r: AuthWriteResult, what: string, json: boolean | undefine
 }
 
 function writeBuilder(y: Argv<GlobalArgs>) {
-  return withSourceArg(y)
-    .option('username', { alias: 'u', type: 'string', demandOption: true, describe: 'the login name' })
-    .option('password', { type: 'string', describe: 'the new password (visible in your shell history; prefer the prompt)' })
-    .option('password-stdin', { type: 'boolean', describe: 'read the password from the first line of standard input' })
-    .option('dry-run', { type: 'boolean', describe: 'rehearse the change in memory and stop' })
-    .option('yes', { alias: 'y', type: 'boolean', describe: 'replay a dirty journal onto the card without asking' })
-    .option('originals', { type: 'string', describe: 'folder for copies of the files before the change (default ./haos-rescue-originals-TIME)' });
+  return withWriteOptions(
+    withSourceArg(y)
+      .option('username', { alias: 'u', type: 'string', demandOption: true, describe: 'the login name' })
+      .option('password', { type: 'string', describe: 'the new password (visible in your shell history; prefer the prompt)' })
+      .option('password-stdin', { type: 'boolean', describe: 'read the password from the first line of standard input' }),
+  );
 }
 
 const resetCommand: CommandModule<GlobalArgs, WriteArgs> = {

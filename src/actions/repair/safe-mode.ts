@@ -1,0 +1,58 @@
+// `safe-mode`: the next start of Home Assistant skips custom integrations and loads only its own. Home
+// Assistant's own "Restart in safe mode" leaves an empty file named `safe-mode` in the config folder
+// (homeassistant/config.py SAFE_MODE_FILENAME); at start it sees the file, removes it and starts in safe
+// mode. This writes that same empty file, or with `off` removes it, through the journaled writer.
+
+import { AppError, InternalError, NotFoundError } from '../../errors.js';
+import { BlockEdits, createEmptyFile, removeEmptyFile } from '../../ext4/create-file.js';
+import type { Ext4Volume } from '../../ext4/volume.js';
+import type { OpenedSource } from '../source.js';
+import { type TreeChange, type WriteOptions, type WriteResult, writeFiles } from '../write-files.js';
+
+export const SAFE_MODE_FILE = 'safe-mode';
+
+export interface SafeModeResult {
+  path: string;
+  /** What was asked: the marker there (on) or not (off). */
+  on: boolean;
+  /** False when the card was already so: nothing was written. */
+  changed: boolean;
+  write: WriteResult | null;
+}
+
+async function exists(vol: Ext4Volume, path: string): Promise<boolean> {
+  try {
+    await vol.lookup(path);
+    return true;
+  } catch (err) {
+    if (err instanceof AppError && err.exitCode === 66) return false;
+    throw err;
+  }
+}
+
+function change(config: string, on: boolean): TreeChange {
+  const path = `${config}/${SAFE_MODE_FILE}`;
+  return {
+    path,
+    sizes: { oldSize: 0, newSize: 0 },
+    plan: async (vol, nowMs) => {
+      const edits = new BlockEdits(vol);
+      const dir = await vol.lookup(config, { followFinal: true });
+      if (on) await createEmptyFile(edits, dir, SAFE_MODE_FILE, 0o644, nowMs);
+      else await removeEmptyFile(edits, dir, SAFE_MODE_FILE, nowMs);
+      return edits.writes();
+    },
+    check: async (vol) => {
+      if ((await exists(vol, path)) !== on) throw new InternalError('SAFE_MODE_NOT_SET', `${path} is ${on ? 'missing' : 'still there'} after the write`);
+    },
+  };
+}
+
+export async function setSafeMode(src: OpenedSource, on: boolean, opts: WriteOptions = {}): Promise<SafeModeResult> {
+  const config = src.layout.configPath;
+  if (!config) throw new NotFoundError('NO_CONFIG', 'no Home Assistant configuration folder on this filesystem');
+  const path = `${config}/${SAFE_MODE_FILE}`;
+  if ((await exists(src.volume, path)) === on) return { path, on, changed: false, write: null };
+  const write = await writeFiles(src, async () => [change(config, on)], opts);
+  return { path, on, changed: true, write };
+}

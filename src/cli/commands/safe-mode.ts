@@ -1,0 +1,34 @@
+// `haos-rescue safe-mode SOURCE [--off]`: the next start of Home Assistant skips custom integrations.
+
+import type { CommandModule } from 'yargs';
+import { setSafeMode } from '../../actions/repair/safe-mode.js';
+import { printJson, warn, writeOut } from '../output.js';
+import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
+import { type WriteArgs, withWriteOptions, writeOptions } from './write-options.js';
+
+type SafeModeArgs = WriteArgs & { source?: string; off?: boolean };
+
+export const safeModeCommand: CommandModule<GlobalArgs, SafeModeArgs> = {
+  command: 'safe-mode [source]',
+  describe: 'Make the next start of Home Assistant skip custom integrations (safe mode); --off undoes it',
+  builder: (y) => withWriteOptions(withSourceArg(y)).option('off', { type: 'boolean', describe: 'remove the safe-mode marker instead' }) as never,
+  handler: async (argv) => {
+    const options = writeOptions(argv);
+    const on = !argv.off;
+    const r = await withArgsSource(argv, async (s) => {
+      if (!argv.json) for (const w of s.warnings) warn(w);
+      return setSafeMode(s, on, options);
+    });
+    if (argv.json) return printJson(r);
+    const lines: string[] = [...(r.write?.notes ?? [])];
+    if (!r.changed) lines.push(on ? `Safe mode is already set: ${r.path} is there.` : `Safe mode is not set: there is no ${r.path}.`);
+    else if (r.write?.dryRun) lines.push(`Dry run: nothing was written. It would ${on ? 'create' : 'remove'} the empty file ${r.path}; rehearsed in memory and read back.`);
+    else {
+      if (r.write?.journalReplayedOntoCard) lines.push(`Replayed the card's journal first (${r.write.journalReplayedOntoCard.transactions} transaction(s)).`);
+      lines.push(on ? `Safe mode set: ${r.path} created, read back from the card.` : `Safe mode marker removed: ${r.path}.`);
+      lines.push(r.write?.journaled ? `  written through journal transaction ${r.write.transaction} (${r.write.blocks} blocks)` : `  written in place (${r.write?.blocks} blocks)`);
+      if (on) lines.push('Put the card back and start the box: Home Assistant starts without custom integrations, once. Remove or fix the integration that broke it, then restart normally.');
+    }
+    await writeOut(`${lines.join('\n')}\n`);
+  },
+};

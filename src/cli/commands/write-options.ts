@@ -1,0 +1,31 @@
+// The options every command that writes to the card shares (auth reset/add, safe-mode), decided here
+// once and passed down as WriteOptions.
+
+import type { Argv } from 'yargs';
+import type { WriteOptions } from '../../actions/write-files.js';
+import { UsageError } from '../../errors.js';
+import { confirm } from '../prompt.js';
+import type { GlobalArgs } from './common.js';
+
+export type WriteArgs = GlobalArgs & { dryRun?: boolean; yes?: boolean; originals?: string };
+
+export function withWriteOptions<T>(y: Argv<T>): Argv<T & WriteArgs> {
+  return y
+    .option('dry-run', { type: 'boolean', describe: 'rehearse the change in memory and stop' })
+    .option('yes', { alias: 'y', type: 'boolean', describe: 'replay a dirty journal onto the card without asking' })
+    .option('originals', { type: 'string', describe: 'folder for copies of the files before the change (default ./haos-rescue-originals-TIME)' }) as Argv<T & WriteArgs>;
+}
+
+export function writeOptions(argv: WriteArgs): WriteOptions {
+  // A write is planned on the state the kernel would see, with the journal; the on-disk state alone is not it.
+  if (argv.replay === false) {
+    throw new UsageError('NO_REPLAY_ON_WRITE', '--no-replay cannot be used with a command that writes', {
+      hint: 'a write always applies the journal first (asking before it does); leave out --no-replay. Nothing was written',
+    });
+  }
+  const o: WriteOptions = { dryRun: argv.dryRun ?? false, yes: argv.yes ?? false };
+  if (argv.originals) o.originalsDir = argv.originals;
+  o.confirmReplay = (report) =>
+    confirm(`The card was not cleanly unmounted: its journal holds ${report?.transactions ?? 'some'} transaction(s) not yet in place. Replay them onto the card first (what Linux does at mount)?`);
+  return o;
+}

@@ -1,0 +1,65 @@
+// safe-mode through the CLI on the sample card: the empty `safe-mode` file Home Assistant's own "restart in
+// safe mode" leaves in the config folder is created (and with --off removed) through the journal;
+// e2fsck -fn stays clean, a dry run and a second run write nothing, --no-replay is refused.
+
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
+import { assertCardClean } from '../helpers/card.js';
+import { cli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/images.js';
+
+const work = tempDir('safe-mode-');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
+const MARKER = '/supervisor/homeassistant/safe-mode';
+
+/** debugfs on the card's data filesystem. */
+function debugfs(image: string, cmd: string): string {
+  const data = `${image}.data`;
+  writeFileSync(data, readFileSync(image).subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
+  return execFileSync('debugfs', ['-R', cmd, data], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+}
+
+describe('safe-mode', () => {
+  const card = join(work, 'card.img');
+  writeFileSync(card, readSampleImage());
+
+  it('--dry-run rehearses and writes nothing; --no-replay is refused', () => {
+    const before = sha(card);
+    const r = cli(['safe-mode', card, '--dry-run']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.text).toMatch(/Dry run: nothing was written/);
+    expect(cli(['safe-mode', card, '--no-replay']).code).toBe(64);
+    expect(sha(card)).toBe(before);
+  });
+
+  it('creates the empty marker through the journal; e2fsck -fn clean; a second run changes nothing', () => {
+    const r = cli(['safe-mode', card, '--originals', join(work, 'orig1')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.text).toMatch(/Safe mode set/);
+    assertCardClean(card);
+    const stat = debugfs(card, `stat ${MARKER}`);
+    expect(stat).toMatch(/Type: regular\s+Mode:\s+0644/);
+    expect(stat).toMatch(/Size: 0\b/);
+    expect(cli(['ls', card, '/supervisor/homeassistant']).text).toContain('safe-mode');
+    const again = sha(card);
+    const second = cli(['safe-mode', card, '--json']);
+    expect(JSON.parse(second.text)).toMatchObject({ on: true, changed: false });
+    expect(sha(card)).toBe(again);
+  });
+
+  it('--off removes it; e2fsck -fn clean; the free inode count is back', () => {
+    const r = cli(['safe-mode', card, '--off', '--originals', join(work, 'orig2')]);
+    expect(r.code, r.stderr).toBe(0);
+    assertCardClean(card);
+    expect(debugfs(card, 'ls /supervisor/homeassistant')).not.toContain('safe-mode');
+    const fresh = join(work, 'fresh.img');
+    writeFileSync(fresh, readSampleImage());
+    const free = (img: string): string => /Free inodes:\s+(\d+)/.exec(debugfs(img, 'stats'))![1]!;
+    expect(free(card)).toBe(free(fresh));
+  });
+});
