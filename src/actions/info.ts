@@ -3,6 +3,7 @@
 
 import { summarize } from '../ha/layout.js';
 import { type FileHit, type ImportantFile, filesHit, importantFiles } from './image/files-hit.js';
+import { spaceTotals } from './repair/index.js';
 import type { OpenedSource } from './source.js';
 
 /** An image read with its rescue map: how much of the card it holds, and what is lost. */
@@ -54,6 +55,12 @@ export interface InfoResult {
     lastMounted: string | null;
   };
   homeAssistant: { version: string | null; configPath: string | null; users: number | null; backups: number | null };
+  /**
+   * How full the data filesystem is, from the superblock's counts alone (no walk, no other read). The
+   * kernel writes those at mount and unmount, so a card pulled from a running box may be fuller than this
+   * says; `df` sums the group descriptors, which are up to date.
+   */
+  space: { usedBytes: number; freeBytes: number; availableBytes: number; full: boolean };
   otherCandidates: Array<{ partitionIndex: number | null; label: string | null; reason: string }>;
   rescue: RescueInfo | null;
   warnings: string[];
@@ -76,6 +83,7 @@ export async function info(source: OpenedSource): Promise<InfoResult> {
   const labels = new Map(discovery.candidates.map((c) => [c.partitionIndex, c.label]));
   const ha = await summarize(source.fs, layout);
   const warnings = [...source.warnings, ...ha.problems];
+  const space = spaceTotals(sb, sb.freeBlocksCount, sb.freeInodesCount);
   return {
     source: source.path,
     sizeBytes: source.device.sizeBytes,
@@ -108,6 +116,7 @@ export async function info(source: OpenedSource): Promise<InfoResult> {
       lastMounted: sb.lastMounted || null,
     },
     homeAssistant: { version: ha.version, configPath: ha.configPath, users: ha.users, backups: ha.backups },
+    space: { usedBytes: space.usedBytes, freeBytes: space.freeBytes, availableBytes: space.availableBytes, full: space.full },
     otherCandidates: discovery.candidates
       .filter((c) => c !== discovery.chosen && c.rank !== null)
       .map((c) => ({ partitionIndex: c.partitionIndex, label: c.label, reason: c.reason })),

@@ -6,7 +6,10 @@
 //   4. committed through the journal (commit.ts), Ctrl-C held off until it is done;
 //   5. read back from the card and verified.
 
+import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { join, resolve } from 'node:path';
 import { CowDevice } from '../device/cow-device.js';
 import type { BlockDevice } from '../device/block-device.js';
@@ -56,6 +59,8 @@ export interface WriteOptions {
   confirmReplay?: (report: RecoveryReport | null) => Promise<boolean>;
   /** Folder for the originals; default ./haos-rescue-originals-<time> */
   originalsDir?: string;
+  /** False: no copies of the files before the change (the caller asked; e.g. no room for a big database). */
+  saveOriginals?: boolean;
   nowMs?: number;
 }
 
@@ -120,7 +125,7 @@ async function saveOriginals(src: OpenedSource, changes: Change[], dir: string):
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') throw new UsageError('ORIGINALS_EXIST', `${dir} already holds saved originals`, { hint: 'choose another folder with --originals DIR; nothing was written to the card' });
-    if (typeof code === 'string') throw new IoError('ORIGINALS_NOT_SAVED', `cannot save the original files to ${dir}: ${(err as Error).message}`, { hint: 'choose a writable folder with --originals DIR; nothing was written to the card' });
+    if (typeof code === 'string') throw new IoError('ORIGINALS_NOT_SAVED', `cannot save the original files to ${dir}: ${(err as Error).message}`, { hint: code === 'ENOSPC' ? 'choose a folder with room for the copies (--originals DIR), or leave them out with --no-originals; nothing was written to the card' : 'choose a writable folder with --originals DIR; nothing was written to the card' });
     throw err;
   }
 }
@@ -132,10 +137,10 @@ async function writeOriginals(src: OpenedSource, changes: Change[], dir: string)
     // A file that is created has no original; one that is removed is saved like a rewritten one.
     const inode = await src.volume.lookup(c.path).catch(() => null);
     if (!inode || inode.kind !== 'file') continue;
-    const bytes = await src.volume.readFile(inode);
     const name = c.path.split('/').filter(Boolean).join('__');
-    await writeFile(join(dir, name), bytes, { flag: 'wx' });
-    manifest.push({ path: c.path, savedAs: name, sizeBytes: bytes.length });
+    // Streamed: a removed recorder database can be gigabytes.
+    await pipeline(Readable.from(src.volume.stream(inode)), createWriteStream(join(dir, name), { flags: 'wx' }));
+    manifest.push({ path: c.path, savedAs: name, sizeBytes: inode.sizeBytes });
   }
   await writeFile(join(dir, 'manifest.json'), `${JSON.stringify({ source: src.path, savedAt: new Date().toISOString(), files: manifest }, null, 2)}\n`, { flag: 'wx' });
 }
@@ -154,8 +159,11 @@ export async function writeFiles(src: OpenedSource, build: (src: OpenedSource) =
   const changes = await build(src);
   const planned = await planOnOverlay(src.volume.device, changes, nowMs);
   if (opts.dryRun) return { dryRun: true, journalReplayedOntoCard: null, originalsDir: null, files: planned.files, journaled: false, transaction: null, blocks: planned.writes.length, notes };
-  const originalsDir = resolve(opts.originalsDir ?? `haos-rescue-originals-${new Date(nowMs).toISOString().replace(/[:.]/g, '-')}`);
-  await saveOriginals(src, changes, originalsDir);
+  let originalsDir: string | null = null;
+  if (opts.saveOriginals !== false) {
+    originalsDir = resolve(opts.originalsDir ?? `haos-rescue-originals-${new Date(nowMs).toISOString().replace(/[:.]/g, '-')}`);
+    await saveOriginals(src, changes, originalsDir);
+  }
   const result = await commitToCard(src, changes, planned.writes, nowMs);
   return { ...result, originalsDir, files: planned.files, notes };
 }

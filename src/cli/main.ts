@@ -11,12 +11,14 @@ import { VERSION } from '../version.js';
 import { authCommand } from './commands/auth.js';
 import { backupCommand } from './commands/backup.js';
 import { catCommand } from './commands/cat.js';
+import { dfCommand } from './commands/df.js';
 import { disksCommand } from './commands/disks.js';
 import { exportCommand } from './commands/export.js';
 import { imageCommand } from './commands/image.js';
 import type { GlobalArgs } from './commands/common.js';
 import { infoCommand } from './commands/info.js';
 import { lsCommand } from './commands/ls.js';
+import { rmCommand } from './commands/rm.js';
 import { safeModeCommand } from './commands/safe-mode.js';
 import { isInteractive } from './prompt.js';
 import { errorLines } from './render.js';
@@ -26,7 +28,7 @@ export { VERSION };
 function parser(args: string[]) {
   return yargs(args)
     .scriptName('haos-rescue')
-    .usage('$0 <command> [SOURCE] [options]\n\nReads the Home Assistant data on a pulled SD card, SSD or disk image. Only `auth reset` and `auth add` write to it, after safety checks and a rehearsal in memory; everything else only reads. Without SOURCE, the one disk with Home Assistant data is used.\n\nStarted in a terminal without arguments, haos-rescue guides you step by step.')
+    .usage('$0 <command> [SOURCE] [options]\n\nReads the Home Assistant data on a pulled SD card, SSD or disk image. Only `auth reset`, `auth add`, `safe-mode` and `rm` write to it, after safety checks and a rehearsal in memory; everything else only reads. Without SOURCE, the one disk with Home Assistant data is used.\n\nStarted in a terminal without arguments, haos-rescue guides you step by step.')
     .option('partition', { type: 'number', global: true, describe: 'use partition N (Linux numbering, logical partitions from 5)' })
     .option('offset', { type: 'number', global: true, describe: 'use the filesystem at this byte offset' })
     .option('replay', { type: 'boolean', global: true, default: true, describe: 'show the state with the ext4 journal replayed in memory (--no-replay: the on-disk state)' })
@@ -35,6 +37,7 @@ function parser(args: string[]) {
     .option('verbose', { type: 'boolean', global: true, describe: 'show error codes and stack traces' })
     .command(disksCommand as never)
     .command(infoCommand as never)
+    .command(dfCommand as never)
     .command(lsCommand as never)
     .command(catCommand as never)
     .command(authCommand as never)
@@ -42,7 +45,8 @@ function parser(args: string[]) {
     .command(exportCommand as never)
     .command(imageCommand as never)
     .command(safeModeCommand as never)
-    .demandCommand(1, 'name a command: disks, info, ls, cat, auth, backup, export, image or safe-mode')
+    .command(rmCommand as never)
+    .demandCommand(1, 'name a command: disks, info, df, ls, cat, auth, backup, export, image, safe-mode or rm')
     .strict()
     .version(VERSION)
     .help()

@@ -5,6 +5,7 @@
 
 import { randomInt } from 'node:crypto';
 import { RefusedError, UnsupportedError } from '../errors.js';
+import { type BlockRange, freeBlocks } from './alloc-block.js';
 import { BlockEdits, allocateInode, freeInode } from './alloc-inode.js';
 import { FileType } from './dir.js';
 import { addDirEntry, removeDirEntry } from './dir-edit.js';
@@ -14,7 +15,7 @@ import { setInodeChecksum } from './inode-csum.js';
 import { encodeTime, updatedInode } from './rewrite.js';
 import { hasMetadataCsum } from './superblock.js';
 
-async function putInode(edits: BlockEdits, ino: number, raw: Buffer): Promise<void> {
+export async function putInode(edits: BlockEdits, ino: number, raw: Buffer): Promise<void> {
   const { fsBlock, offset } = await edits.vol.inodeLocation(ino);
   raw.copy(await edits.block(fsBlock), offset);
 }
@@ -56,26 +57,77 @@ export async function createEmptyFile(edits: BlockEdits, dir: Inode, name: strin
   return ino;
 }
 
-/** Plans removing the empty file `name` from folder `dir`. A file with blocks or other links is refused. */
-export async function removeEmptyFile(edits: BlockEdits, dir: Inode, name: string, nowMs: number): Promise<number> {
+/** The blocks a file owns: its data runs and, for an extent-mapped file, its tree blocks. */
+async function ownedBlocks(edits: BlockEdits, inode: Inode): Promise<BlockRange[]> {
+  const vol = edits.vol;
+  if ((inode.flags & InodeFlags.INLINE_DATA) !== 0 || inode.blocks === 0) return [];
+  if ((inode.flags & InodeFlags.EXTENTS) === 0) {
+    throw new UnsupportedError('BLOCK_MAPPED_FILE', `inode ${inode.ino} uses the old block map (ext3); haos-rescue removes only extent-mapped files so far`, { hint: 'nothing was written' });
+  }
+  const runs = (await vol.layout(inode)).runs ?? [];
+  return [...runs.map((r) => ({ start: r.physical, length: r.length })), ...(await vol.extentTreeBlocks(inode)).map((b) => ({ start: b, length: 1 }))];
+}
+
+/**
+ * Plans removing file (or symbolic link) `name` from folder `dir`, as the kernel's unlink and the final
+ * truncate: the entry goes; the last name of an inode also gives back its blocks and the inode (size and
+ * block count 0, an empty extent root, links 0, a deletion time). Returns the bytes given back.
+ */
+export async function removeFile(edits: BlockEdits, dir: Inode, name: string, nowMs: number): Promise<{ ino: number; freedBlocks: number }> {
   const vol = edits.vol;
   const entry = await vol.findEntry(dir, Buffer.from(name));
   if (!entry) throw new RefusedError('NOT_FOUND', `${name} is not there`, { hint: 'nothing was written' });
   const inode = await vol.readInode(entry.ino);
-  if (inode.kind !== 'file' || inode.linksCount !== 1 || inode.sizeBytes !== 0 || inode.blocks !== 0) {
-    throw new UnsupportedError('NOT_AN_EMPTY_FILE', `${name} is not an empty file with one name; haos-rescue removes only those so far`, { hint: 'nothing was written' });
-  }
+  if (inode.kind === 'dir') throw new UnsupportedError('IS_A_DIRECTORY', `${name} is a folder`, { hint: 'nothing was written' });
   await removeDirEntry(edits, dir, Buffer.from(name));
+  const freedBlocks = await releaseInode(edits, inode, nowMs);
+  await putInode(edits, dir.ino, updatedInode(vol, dir, dir.sizeBytes, nowMs));
+  return { ino: inode.ino, freedBlocks };
+}
+
+/**
+ * One name of `inode` is gone: with others left, its link count drops; with none, its blocks and the
+ * inode itself go back (size and block count 0, an empty extent root, links 0, a deletion time).
+ * Returns the blocks given back.
+ */
+export async function releaseInode(edits: BlockEdits, inode: Inode, nowMs: number): Promise<number> {
+  const vol = edits.vol;
+  if (inode.fileAcl !== 0) throw new UnsupportedError('HAS_XATTR_BLOCK', `inode ${inode.ino} has extended attributes in a block of their own; haos-rescue does not free those yet`, { hint: 'nothing was written' });
+  const blocks = inode.linksCount > 1 ? [] : await ownedBlocks(edits, inode);
   const raw = Buffer.from(inode.raw.subarray(0, vol.sb.inodeSize));
   const t = encodeTime(nowMs);
-  raw.writeUInt16LE(0, 26); // links
-  raw.writeUInt32LE(t.seconds, 20); // dtime
   raw.writeUInt32LE(t.seconds, 12); // ctime
+  let freedBlocks = 0;
+  if (inode.linksCount > 1) raw.writeUInt16LE(inode.linksCount - 1, 26);
+  else {
+    freedBlocks = await freeBlocks(edits, blocks);
+    raw.writeUInt16LE(0, 26); // links
+    raw.writeUInt32LE(t.seconds, 20); // dtime
+    if (blocks.length > 0) {
+      raw.writeUInt32LE(0, 4); // size
+      raw.writeUInt32LE(0, 108);
+      raw.writeUInt32LE(0, 28); // i_blocks
+      if (vol.sb.inodeSize >= 118) raw.writeUInt16LE(0, 116);
+      raw.fill(0, 40, 100);
+      raw.writeUInt16LE(0xf30a, 40); // an empty extent root, as truncate leaves it
+      raw.writeUInt16LE(4, 44);
+    }
+  }
   if (hasMetadataCsum(vol.sb)) setInodeChecksum(vol.sb, inode.ino, raw);
   await putInode(edits, inode.ino, raw);
-  await freeInode(edits, inode.ino, false);
-  await putInode(edits, dir.ino, updatedInode(vol, dir, dir.sizeBytes, nowMs));
-  return inode.ino;
+  if (inode.linksCount <= 1) await freeInode(edits, inode.ino, false);
+  return freedBlocks;
+}
+
+/** Plans removing the empty file `name` from folder `dir` (what safe-mode --off removes). */
+export async function removeEmptyFile(edits: BlockEdits, dir: Inode, name: string, nowMs: number): Promise<number> {
+  const entry = await edits.vol.findEntry(dir, Buffer.from(name));
+  if (!entry) throw new RefusedError('NOT_FOUND', `${name} is not there`, { hint: 'nothing was written' });
+  const inode = await edits.vol.readInode(entry.ino);
+  if (inode.kind !== 'file' || inode.linksCount !== 1 || inode.sizeBytes !== 0 || inode.blocks !== 0) {
+    throw new UnsupportedError('NOT_AN_EMPTY_FILE', `${name} is not an empty file with one name`, { hint: 'nothing was written' });
+  }
+  return (await removeFile(edits, dir, name, nowMs)).ino;
 }
 
 export { BlockEdits };

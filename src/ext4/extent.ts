@@ -54,6 +54,8 @@ export interface ExtentContext {
   readBlock(blockNumber: number): Promise<Uint8Array>;
   /** The inode's checksum seed (inodeCsumSeed) under metadata_csum: tree blocks are then verified. */
   csumSeed?: number | null;
+  /** When given, receives the block numbers of the tree's index and leaf blocks (the writer frees them). */
+  treeBlocks?: number[];
 }
 
 /** Flattens the extent tree rooted in `root` (i_block) into runs sorted by logical block. */
@@ -81,6 +83,7 @@ async function walkNode(node: Uint8Array, ctx: ExtentContext, expectedDepth: num
     } else {
       const leaf = r.u16(at + 8) * 0x100000000 + r.u32(at + 4);
       checkPhysical(ctx, leaf, 1, 'index');
+      ctx.treeBlocks?.push(leaf);
       const child = await ctx.readBlock(leaf);
       verifyTail(child, ctx, leaf);
       const before = out.length;

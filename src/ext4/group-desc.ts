@@ -16,20 +16,26 @@ export interface GroupDesc {
   inodeBitmap: number;
   inodeTable: number; // bg_inode_table_lo/hi
   flags: number; // bg_flags: 1 INODE_UNINIT, 2 BLOCK_UNINIT, 4 ITABLE_ZEROED
+  freeBlocksCount: number; // bg_free_blocks_count_lo/hi
+  freeInodesCount: number; // bg_free_inodes_count_lo/hi
   itableUnused: number;
 }
 
 export const BG_INODE_UNINIT = 0x1;
+export const BG_BLOCK_UNINIT = 0x2;
 
 export function parseGroupDesc(bytes: Uint8Array, is64: boolean, group: number): GroupDesc {
   const r = new FieldReader(bytes, `group descriptor ${group}`);
   const hi = (offset: number): number => (is64 && bytes.length >= 64 ? r.u32(offset) * 0x100000000 : 0);
+  const hi16 = (offset: number): number => (is64 && bytes.length >= 64 ? r.u16(offset) * 0x10000 : 0);
   return {
     blockBitmap: r.u32(0x0) + hi(0x20),
     inodeBitmap: r.u32(0x4) + hi(0x24),
     inodeTable: r.u32(0x8) + hi(0x28),
     flags: r.u16(0x12),
-    itableUnused: r.u16(0x1c) + (is64 && bytes.length >= 64 ? r.u16(0x32) * 0x10000 : 0),
+    freeBlocksCount: r.u16(0xc) + hi16(0x2c),
+    freeInodesCount: r.u16(0xe) + hi16(0x2e),
+    itableUnused: r.u16(0x1c) + hi16(0x32),
   };
 }
 

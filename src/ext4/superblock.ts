@@ -16,8 +16,11 @@ const EXT4_MAGIC = 0xef53;
 export interface Superblock {
   inodesCount: number; // s_inodes_count
   blocksCount: number; // s_blocks_count_lo/hi
+  /** s_free_blocks_count: as the kernel last wrote it (at mount, unmount, freeze); the group descriptors are current. */
   freeBlocksCount: number;
   freeInodesCount: number;
+  /** s_r_blocks_count_lo/hi: blocks only root (or s_def_resuid/resgid) may fill. */
+  reservedBlocksCount: number;
   firstDataBlock: number; // s_first_data_block
   blockSize: number; // 1024 << s_log_block_size
   clusterSize: number;
@@ -106,6 +109,7 @@ export function parseSuperblock(bytes: Uint8Array): Superblock {
     blocksCount: is64 ? joinU64(r.u32(336), r.u32(4), 'superblock block count') : r.u32(4),
     freeBlocksCount: is64 ? joinU64(r.u32(344), r.u32(12), 'superblock free block count') : r.u32(12),
     freeInodesCount: r.u32(16),
+    reservedBlocksCount: is64 ? joinU64(r.u32(340), r.u32(8), 'superblock reserved block count') : r.u32(8),
     firstDataBlock: r.u32(20),
     blockSize: logBlockSize <= 6 ? 1024 * 2 ** logBlockSize : 0,
     clusterSize: logClusterSize <= 16 ? 1024 * 2 ** logClusterSize : 0,

@@ -178,6 +178,14 @@ export class Ext4Volume {
     }
   }
 
+  /** The blocks of an extent-mapped file's tree (index and leaf blocks below i_block), for freeing them. */
+  async extentTreeBlocks(inode: Inode): Promise<number[]> {
+    if ((inode.flags & InodeFlags.EXTENTS) === 0) return [];
+    const treeBlocks: number[] = [];
+    await mapExtents(inode.blockArea, { ...this.extentContext(inode), treeBlocks });
+    return treeBlocks;
+  }
+
   /** Where the file's bytes are: its runs, or its inline data. */
   async layout(inode: Inode): Promise<FileLayout> {
     this.checkReadable(inode);

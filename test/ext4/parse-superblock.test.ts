@@ -148,6 +148,14 @@ describe('parseSuperblock', () => {
     expect(codes).toContain('NO_ERROR');
   });
 
+  it('s_r_blocks_count joins its high word with 64bit', () => {
+    const lo = sbBytes().readUInt32LE(8);
+    expect(parseSuperblock(sbBytes()).reservedBlocksCount).toBe(lo);
+    const b = patched((x) => x.writeUInt32LE(2, 340)); // s_r_blocks_count_hi
+    fixCsum(b);
+    expect(parseSuperblock(b).reservedBlocksCount).toBe(2 * 0x100000000 + lo);
+  });
+
   // BUG (superblock.ts parseSuperblock, blocksCount/freeBlocksCount): the 64bit high words are joined as
   // `r.u32(336) * 0x100000000 + r.u32(4)`, bypassing joinU64, so a crafted s_blocks_count_hi of 0xffffffff
   // yields blocksCount 18446744069414600000 (not a safe integer, silently rounded) instead of a
@@ -183,6 +191,10 @@ describe('parseGroupDesc', () => {
     expect(parseGroupDesc(b, true, 0).inodeTable).toBe(0x100000000 + lo);
     expect(parseGroupDesc(b, true, 0).itableUnused).toBe(0x20000 + b.readUInt16LE(0x1c));
     expect(parseGroupDesc(b, false, 0).inodeTable).toBe(lo);
+    b.writeUInt16LE(3, 0x2c); // bg_free_blocks_count_hi
+    b.writeUInt16LE(4, 0x2e); // bg_free_inodes_count_hi
+    expect(parseGroupDesc(b, true, 0)).toMatchObject({ freeBlocksCount: 0x30000 + b.readUInt16LE(0xc), freeInodesCount: 0x40000 + b.readUInt16LE(0xe) });
+    expect(parseGroupDesc(b, false, 0)).toMatchObject({ freeBlocksCount: b.readUInt16LE(0xc), freeInodesCount: b.readUInt16LE(0xe) });
     // A 32-byte descriptor (s_desc_size 32) has no high halves even with 64bit.
     expect(parseGroupDesc(b.subarray(0, 32), true, 0).inodeTable).toBe(lo);
   });

@@ -32,6 +32,7 @@ function render(r: InfoResult): string {
   lines.push(`Data:             ${where}, label "${d.label}" (${d.reason})`);
   for (const c of r.otherCandidates) lines.push(`                  also seen: ${c.partitionIndex !== null ? `partition ${c.partitionIndex}` : 'whole device'} "${c.label ?? ''}" (${c.reason})`);
   lines.push(`Filesystem:       ext4, ${formatBytes(d.blocksCount * d.blockSize)}, ${d.blockSize}-byte blocks, UUID ${d.uuid}`);
+  lines.push(`Space:            ${spaceLine(r)}`);
   lines.push(`State:            ${d.state}${d.needsRecovery ? ', journal needs recovery' : ''}`);
   if (d.journal) lines.push(`Journal:          ${journalLine(d)}`);
   lines.push(`Features:         ${d.features.join(' ')}`);
@@ -44,6 +45,13 @@ function render(r: InfoResult): string {
   }
   if (r.rescue) lines.push(...rescueLines(r.rescue));
   return lines.join('\n') + '\n';
+}
+
+function spaceLine(r: InfoResult): string {
+  const total = r.data.blocksCount * r.data.blockSize;
+  const pct = total > 0 ? Math.round((r.space.usedBytes * 100) / total) : 0;
+  const line = `${formatBytes(r.space.usedBytes)} used of ${formatBytes(total)} (${pct} %), ${formatBytes(r.space.availableBytes)} free`;
+  return r.space.full ? `${line} — FULL (haos-rescue df shows what fills it)` : line;
 }
 
 function rescueLines(x: NonNullable<InfoResult['rescue']>): string[] {

@@ -1,7 +1,7 @@
 // `haos-rescue safe-mode SOURCE [--off]`: the next start of Home Assistant skips custom integrations.
 
 import type { CommandModule } from 'yargs';
-import { setSafeMode } from '../../actions/repair/safe-mode.js';
+import { setSafeMode } from '../../actions/repair/index.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
 import { type WriteArgs, withWriteOptions, writeOptions } from './write-options.js';

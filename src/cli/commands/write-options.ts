@@ -7,13 +7,13 @@ import { UsageError } from '../../errors.js';
 import { confirm } from '../prompt.js';
 import type { GlobalArgs } from './common.js';
 
-export type WriteArgs = GlobalArgs & { dryRun?: boolean; yes?: boolean; originals?: string };
+export type WriteArgs = GlobalArgs & { dryRun?: boolean; yes?: boolean; originals?: string | false };
 
 export function withWriteOptions<T>(y: Argv<T>): Argv<T & WriteArgs> {
   return y
     .option('dry-run', { type: 'boolean', describe: 'rehearse the change in memory and stop' })
     .option('yes', { alias: 'y', type: 'boolean', describe: 'replay a dirty journal onto the card without asking' })
-    .option('originals', { type: 'string', describe: 'folder for copies of the files before the change (default ./haos-rescue-originals-TIME)' }) as Argv<T & WriteArgs>;
+    .option('originals', { type: 'string', describe: 'folder for copies of the files before the change (default ./haos-rescue-originals-TIME); --no-originals: none' }) as Argv<T & WriteArgs>;
 }
 
 export function writeOptions(argv: WriteArgs): WriteOptions {
@@ -24,7 +24,8 @@ export function writeOptions(argv: WriteArgs): WriteOptions {
     });
   }
   const o: WriteOptions = { dryRun: argv.dryRun ?? false, yes: argv.yes ?? false };
-  if (argv.originals) o.originalsDir = argv.originals;
+  if ((argv.originals as unknown) === false) o.saveOriginals = false;
+  else if (argv.originals) o.originalsDir = argv.originals;
   o.confirmReplay = (report) =>
     confirm(`The card was not cleanly unmounted: its journal holds ${report?.transactions ?? 'some'} transaction(s) not yet in place. Replay them onto the card first (what Linux does at mount)?`);
   return o;

@@ -1,0 +1,38 @@
+// `haos-rescue rm SOURCE PATH...`: remove files from the card to give the space back.
+
+import type { CommandModule } from 'yargs';
+import { removeFiles } from '../../actions/repair/index.js';
+import { printJson, warn, writeOut } from '../output.js';
+import { formatBytes } from '../render.js';
+import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
+import { type WriteArgs, withWriteOptions, writeOptions } from './write-options.js';
+
+type RmArgs = WriteArgs & { source?: string; paths?: string[]; forceSystem?: boolean };
+
+export const rmCommand: CommandModule<GlobalArgs, RmArgs> = {
+  command: 'rm <source> <paths..>',
+  describe: 'Remove files from the card (e.g. the history database of a full disk); copies are saved first',
+  builder: (y) =>
+    withWriteOptions(withSourceArg(y))
+      .positional('paths', { type: 'string', array: true, describe: 'absolute paths of the files to remove' })
+      .option('force-system', { type: 'boolean', describe: 'allow files outside /supervisor (the operating system\'s own data)' }) as never,
+  handler: async (argv) => {
+    const options = { ...writeOptions(argv), forceSystem: argv.forceSystem ?? false };
+    const r = await withArgsSource(argv, async (s) => {
+      if (!argv.json) for (const w of s.warnings) warn(w);
+      return removeFiles(s, argv.paths ?? [], options);
+    });
+    if (argv.json) return printJson(r);
+    const lines: string[] = [...r.write.notes];
+    const freed = r.removed.reduce((n, f) => n + f.allocatedBytes, 0);
+    if (r.write.dryRun) lines.push(`Dry run: nothing was written. It would remove (${formatBytes(freed)} given back):`);
+    else if (r.write.journalReplayedOntoCard) lines.push(`Replayed the card's journal first (${r.write.journalReplayedOntoCard.transactions} transaction(s)).`);
+    for (const f of r.removed) lines.push(`  ${f.path}  ${formatBytes(f.bytes)}`);
+    if (!r.write.dryRun) {
+      lines.push(`Removed ${r.removed.length} file(s), ${formatBytes(freed)} given back; checked on the card.`);
+      if (r.write.originalsDir) lines.push(`  copies saved in ${r.write.originalsDir}`);
+      lines.push(r.write.journaled ? `  written through journal transaction ${r.write.transaction} (${r.write.blocks} blocks)` : `  written in place (${r.write.blocks} blocks)`);
+    }
+    await writeOut(`${lines.join('\n')}\n`);
+  },
+};

@@ -1,0 +1,124 @@
+// Freeing blocks (kernel ext4_free_blocks, without the deferred discard): each run's bits cleared in its
+// group's block bitmap, the group's free count and bitmap checksum (crc32c over clusters_per_group/8
+// bytes, kernel ext4_block_bitmap_csum_set) and descriptor checksum, and the superblock's free count. A
+// bit already clear means the filesystem and this file disagree: refused, nothing written.
+
+import { RefusedError, UnsupportedError } from '../errors.js';
+import { crc32cUpdate } from './checksum.js';
+import { BG_BLOCK_UNINIT } from './group-desc.js';
+import { type BlockEdits, GD, adjustSuperblockFree, descriptor, getCount, setCount, setDescriptorChecksum } from './group-edit.js';
+import { fsCsumSeed } from './inode-csum.js';
+import { hasMetadataCsum } from './superblock.js';
+import type { Ext4Volume } from './volume.js';
+
+/** The block bitmap's checksum (kernel ext4_block_bitmap_csum_set), then the descriptor's. */
+function sealGroup(vol: Ext4Volume, group: number, desc: Buffer, bitmap: Buffer): void {
+  const { sb } = vol;
+  if (hasMetadataCsum(sb)) {
+    const c = crc32cUpdate(fsCsumSeed(sb), bitmap, 0, sb.blocksPerGroup / 8);
+    desc.writeUInt16LE(c & 0xffff, GD.blockBitmapCsumLo);
+    if (sb.descSize >= GD.blockBitmapCsumHi + 2) desc.writeUInt16LE(c >>> 16, GD.blockBitmapCsumHi);
+  }
+  setDescriptorChecksum(vol, group, desc);
+}
+
+export interface BlockRange {
+  start: number;
+  length: number;
+}
+
+/** Gives the blocks of `ranges` back to the filesystem; returns how many were freed. */
+export async function freeBlocks(edits: BlockEdits, ranges: BlockRange[]): Promise<number> {
+  const vol = edits.vol;
+  const { sb } = vol;
+  if (sb.clusterSize !== sb.blockSize) throw new UnsupportedError('BIGALLOC', 'bigalloc filesystems are not written', { hint: 'nothing was written' });
+  const perGroup = new Map<number, number[]>();
+  for (const r of ranges) {
+    for (let b = r.start; b < r.start + r.length; b++) {
+      if (b < sb.firstDataBlock || b >= sb.blocksCount) throw new RefusedError('BAD_BLOCK', `block ${b} is outside the filesystem`, { hint: 'run e2fsck on a copy of the card; nothing was written' });
+      const group = Math.floor((b - sb.firstDataBlock) / sb.blocksPerGroup);
+      let list = perGroup.get(group);
+      if (!list) perGroup.set(group, (list = []));
+      list.push((b - sb.firstDataBlock) % sb.blocksPerGroup);
+    }
+  }
+  let total = 0;
+  for (const [group, indexes] of [...perGroup.entries()].sort((a, b) => a[0] - b[0])) {
+    const gd = await vol.groupDesc(group);
+    if ((gd.flags & BG_BLOCK_UNINIT) !== 0) throw new RefusedError('BLOCK_GROUP_UNINIT', `group ${group} is marked unused but holds blocks of the file`, { hint: 'run e2fsck on a copy of the card; nothing was written' });
+    const bitmap = await edits.block(gd.blockBitmap);
+    for (const i of indexes) {
+      if ((bitmap[i >> 3]! & (1 << (i & 7))) === 0) {
+        throw new RefusedError('BLOCK_NOT_IN_USE', `block ${sb.firstDataBlock + group * sb.blocksPerGroup + i} of the file is marked free`, { hint: 'run e2fsck on a copy of the card; nothing was written' });
+      }
+      bitmap[i >> 3]! &= ~(1 << (i & 7));
+    }
+    const desc = await descriptor(edits, group);
+    setCount(vol, desc, GD.freeBlocksLo, GD.freeBlocksHi, getCount(vol, desc, GD.freeBlocksLo, GD.freeBlocksHi) + indexes.length);
+    sealGroup(vol, group, desc, bitmap);
+    total += indexes.length;
+  }
+  await adjustSuperblockFree(edits, 0, total);
+  return total;
+}
+
+/** Groups to look in for new blocks: the goal's group first, then the following ones, wrapping round. */
+function groupOrder(count: number, first: number): number[] {
+  return Array.from({ length: count }, (_, i) => (first + i) % count);
+}
+
+/** Free runs of a group's bitmap, in order: [index, length]. */
+function freeRuns(bitmap: Buffer, blocksInGroup: number): Array<[number, number]> {
+  const runs: Array<[number, number]> = [];
+  let start = -1;
+  for (let i = 0; i <= blocksInGroup; i++) {
+    const free = i < blocksInGroup && (bitmap[i >> 3]! & (1 << (i & 7))) === 0;
+    if (free && start < 0) start = i;
+    if (!free && start >= 0) {
+      runs.push([start, i - start]);
+      start = -1;
+    }
+  }
+  return runs;
+}
+
+/**
+ * Takes `count` free blocks, as few runs as possible, starting in the group of block `goal` (the kernel's
+ * mballoc prefers the inode's group too): a run long enough for everything if the group has one, else
+ * the runs of the group in order, then the next groups. Groups whose bitmap is not initialised yet
+ * (BLOCK_UNINIT) are passed over. Returns the ranges taken.
+ */
+export async function allocateBlocks(edits: BlockEdits, goal: number, count: number): Promise<BlockRange[]> {
+  const vol = edits.vol;
+  const { sb } = vol;
+  if (sb.clusterSize !== sb.blockSize) throw new UnsupportedError('BIGALLOC', 'bigalloc filesystems are not written', { hint: 'nothing was written' });
+  const taken: BlockRange[] = [];
+  let left = count;
+  const firstGroup = Math.floor((Math.max(goal, sb.firstDataBlock) - sb.firstDataBlock) / sb.blocksPerGroup) % sb.groupCount;
+  for (const group of groupOrder(sb.groupCount, firstGroup)) {
+    if (left === 0) break;
+    const gd = await vol.groupDesc(group);
+    if ((gd.flags & BG_BLOCK_UNINIT) !== 0) continue;
+    const desc = await descriptor(edits, group);
+    if (getCount(vol, desc, GD.freeBlocksLo, GD.freeBlocksHi) === 0) continue;
+    const base = sb.firstDataBlock + group * sb.blocksPerGroup;
+    const bitmap = await edits.block(gd.blockBitmap);
+    const runs = freeRuns(bitmap, Math.min(sb.blocksPerGroup, sb.blocksCount - base));
+    const whole = runs.find(([, length]) => length >= left);
+    let got = 0;
+    for (const [index, length] of whole ? [whole] : runs) {
+      const take = Math.min(length, left);
+      for (let i = index; i < index + take; i++) bitmap[i >> 3]! |= 1 << (i & 7);
+      taken.push({ start: base + index, length: take });
+      left -= take;
+      got += take;
+      if (left === 0) break;
+    }
+    if (got === 0) continue;
+    setCount(vol, desc, GD.freeBlocksLo, GD.freeBlocksHi, getCount(vol, desc, GD.freeBlocksLo, GD.freeBlocksHi) - got);
+    sealGroup(vol, group, desc, bitmap);
+  }
+  if (left > 0) throw new RefusedError('NO_SPACE', `the filesystem has no room for ${count} more blocks`, { hint: 'free some space first (haos-rescue df shows what fills the card); nothing was written' });
+  await adjustSuperblockFree(edits, 0, -count);
+  return taken;
+}

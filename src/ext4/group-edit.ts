@@ -1,0 +1,109 @@
+// Editing block group metadata for the writer: whole blocks changed in place (BlockEdits), a group
+// descriptor's counts and its checksum (kernel ext4_group_desc_csum: crc32c under metadata_csum, crc16
+// under uninit_bg), and the superblock's free counts with its checksum. The kernel keeps the superblock
+// counts lazily; they are kept exact here so that e2fsck has nothing to say.
+
+import { RefusedError } from '../errors.js';
+import { crc32cUpdate } from './checksum.js';
+import { RoCompat } from './features.js';
+import { fsCsumSeed } from './inode-csum.js';
+import type { BlockWrite } from './rewrite.js';
+import { hasMetadataCsum, is64Bit } from './superblock.js';
+import type { Ext4Volume } from './volume.js';
+
+/** Whole filesystem blocks being changed, each read once and edited in place. */
+export class BlockEdits {
+  private readonly blocks = new Map<number, Buffer>();
+  constructor(readonly vol: Ext4Volume) {}
+
+  async block(fsBlock: number): Promise<Buffer> {
+    let b = this.blocks.get(fsBlock);
+    if (!b) {
+      const bs = this.vol.sb.blockSize;
+      b = Buffer.from(await this.vol.device.read(fsBlock * bs, bs));
+      this.blocks.set(fsBlock, b);
+    }
+    return b;
+  }
+
+  writes(): BlockWrite[] {
+    return [...this.blocks.entries()].sort((a, b) => a[0] - b[0]).map(([fsBlock, data]) => ({ fsBlock, data }));
+  }
+}
+
+export const GD = { freeBlocksLo: 0x0c, blockBitmapCsumLo: 0x18, freeBlocksHi: 0x2c, blockBitmapCsumHi: 0x38, freeInodesLo: 0x0e, usedDirsLo: 0x10, flags: 0x12, inodeBitmapCsumLo: 0x1a, itableUnusedLo: 0x1c, checksum: 0x1e, freeInodesHi: 0x2e, usedDirsHi: 0x30, itableUnusedHi: 0x32, inodeBitmapCsumHi: 0x3a };
+const SB_OFFSET = 1024;
+const SB_FREE_BLOCKS_LO = 0x0c;
+const SB_FREE_INODES = 0x10;
+const SB_FREE_BLOCKS_HI = 0x158;
+const SB_CHECKSUM = 0x3fc;
+
+function le32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n >>> 0);
+  return b;
+}
+
+/** CRC16 (polynomial 0x8005 reflected, as the kernel's crc16), for gdt_csum without metadata_csum. */
+function crc16(crc: number, data: Uint8Array, start = 0, end = data.length): number {
+  let c = crc & 0xffff;
+  for (let i = start; i < end; i++) {
+    c ^= data[i]!;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xa001 : c >>> 1;
+  }
+  return c;
+}
+
+/** A group descriptor's bytes inside its descriptor block, for editing. */
+export async function descriptor(edits: BlockEdits, group: number): Promise<Buffer> {
+  const { sb } = edits.vol;
+  const perBlock = sb.blockSize / sb.descSize;
+  const block = await edits.block(edits.vol.descriptorBlocks()[Math.floor(group / perBlock)]!);
+  const at = (group % perBlock) * sb.descSize;
+  return block.subarray(at, at + sb.descSize);
+}
+
+/** The descriptor checksum (kernel ext4_group_desc_csum). */
+export function setDescriptorChecksum(vol: Ext4Volume, group: number, desc: Buffer): void {
+  const { sb } = vol;
+  if (hasMetadataCsum(sb)) {
+    let c = crc32cUpdate(fsCsumSeed(sb), le32(group));
+    c = crc32cUpdate(c, desc, 0, GD.checksum);
+    c = crc32cUpdate(c, new Uint8Array(2));
+    c = crc32cUpdate(c, desc, GD.checksum + 2, sb.descSize);
+    desc.writeUInt16LE(c & 0xffff, GD.checksum);
+  } else if ((sb.roCompat & RoCompat.GDT_CSUM) !== 0) {
+    let c = crc16(0xffff, sb.uuid);
+    c = crc16(c, le32(group));
+    c = crc16(c, desc, 0, GD.checksum);
+    if (sb.descSize > 32) c = crc16(c, desc, 0x20, sb.descSize);
+    desc.writeUInt16LE(c, GD.checksum);
+  }
+}
+
+const hiPart = (vol: Ext4Volume): boolean => vol.sb.descSize >= 64;
+export function getCount(vol: Ext4Volume, desc: Buffer, lo: number, hi: number): number {
+  return desc.readUInt16LE(lo) + (hiPart(vol) ? desc.readUInt16LE(hi) * 0x10000 : 0);
+}
+export function setCount(vol: Ext4Volume, desc: Buffer, lo: number, hi: number, value: number): void {
+  desc.writeUInt16LE(value & 0xffff, lo);
+  if (hiPart(vol)) desc.writeUInt16LE(Math.floor(value / 0x10000), hi);
+}
+
+/** Adds `inodes` and `blocks` to the superblock's free counts. */
+export async function adjustSuperblockFree(edits: BlockEdits, inodes: number, blocks: number): Promise<void> {
+  const { sb } = edits.vol;
+  const loc = edits.vol.superblockLocation.byteOffset;
+  if (loc !== SB_OFFSET) throw new RefusedError('BACKUP_SUPERBLOCK', 'the primary superblock is damaged; haos-rescue writes only through the primary one', { hint: 'run e2fsck on a copy of the card; nothing was written' });
+  const block = await edits.block(Math.floor(SB_OFFSET / sb.blockSize));
+  const raw = block.subarray(SB_OFFSET % sb.blockSize, (SB_OFFSET % sb.blockSize) + 1024);
+  raw.writeUInt32LE(raw.readUInt32LE(SB_FREE_INODES) + inodes, SB_FREE_INODES);
+  if (blocks !== 0) {
+    const hi = is64Bit(sb) ? raw.readUInt32LE(SB_FREE_BLOCKS_HI) : 0;
+    const free = hi * 0x100000000 + raw.readUInt32LE(SB_FREE_BLOCKS_LO) + blocks;
+    raw.writeUInt32LE(free % 0x100000000, SB_FREE_BLOCKS_LO);
+    if (is64Bit(sb)) raw.writeUInt32LE(Math.floor(free / 0x100000000), SB_FREE_BLOCKS_HI);
+  }
+  if (hasMetadataCsum(sb)) raw.writeUInt32LE(crc32cUpdate(0xffffffff, raw, 0, SB_CHECKSUM), SB_CHECKSUM);
+}
+

@@ -1,0 +1,68 @@
+// rm through the CLI on the sample card: the recorder database removed through the journal, its bytes
+// saved first (identical to debugfs dump), e2fsck -fn clean, the space given back as dumpe2fs counts it;
+// paths outside /supervisor, folders and missing files refused with nothing written.
+
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
+import { assertCardClean } from '../helpers/card.js';
+import { cli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/images.js';
+
+const work = tempDir('rm-');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+const DB = '/supervisor/homeassistant/home-assistant_v2.db';
+
+function dataOf(image: string): string {
+  const data = `${image}.data`;
+  writeFileSync(data, readFileSync(image).subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
+  return data;
+}
+const debugfs = (image: string, cmd: string): Buffer => execFileSync('debugfs', ['-R', cmd, dataOf(image)], { stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 28 });
+const freeBlocks = (image: string): number => Number(/Free blocks:\s+(\d+)/.exec(debugfs(image, 'stats').toString())![1]);
+
+describe('rm', () => {
+  it('refuses what it must not touch, and a dry run writes nothing', () => {
+    const card = join(work, 'refuse.img');
+    writeFileSync(card, readSampleImage());
+    const before = sha(readFileSync(card));
+    expect(cli(['rm', card, '/supervisor/homeassistant/nope.db']).code).toBe(66);
+    expect(cli(['rm', card, '/supervisor/homeassistant/.storage']).code).toBe(64);
+    const outside = cli(['rm', card, '/supervisor/../lost+found']);
+    expect(outside.code).toBe(77);
+    expect(outside.stderr).toMatch(/outside \/supervisor/);
+    expect(cli(['rm', card, '/supervisor/../lost+found', '--force-system']).code).toBe(64); // allowed there, but a folder
+    const dry = cli(['rm', card, DB, '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.text).toMatch(/Dry run: nothing was written/);
+    expect(sha(readFileSync(card))).toBe(before);
+  });
+
+  it('removes the database and its WAL: copies saved first, e2fsck -fn clean, the blocks given back', () => {
+    const card = join(work, 'card.img');
+    writeFileSync(card, readSampleImage());
+    const want = debugfs(card, `cat ${DB}`);
+    const blocks = ['', '-wal'].reduce((n, s) => n + Number(/Blockcount: (\d+)/.exec(debugfs(card, `stat ${DB}${s}`).toString())![1]), 0);
+    const free = freeBlocks(card);
+    const orig = join(work, 'orig');
+    const r = cli(['rm', card, DB, `${DB}-wal`, '--originals', orig]);
+    expect(r.code, r.stderr).toBe(0);
+    assertCardClean(card);
+    expect(cli(['ls', card, '/supervisor/homeassistant']).text).not.toContain('home-assistant_v2.db\n');
+    expect(freeBlocks(card)).toBe(free + (blocks * 512) / 4096);
+    expect(sha(readFileSync(join(orig, 'supervisor__homeassistant__home-assistant_v2.db')))).toBe(sha(want));
+  });
+
+  it('--no-originals saves nothing; outside /supervisor needs --force-system', () => {
+    const card = join(work, 'system.img');
+    writeFileSync(card, readSampleImage());
+    const r = cli(['rm', card, '/supervisor/homeassistant/scenes.yaml', '--no-originals', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.text).write.originalsDir).toBeNull();
+    assertCardClean(card);
+  });
+});
