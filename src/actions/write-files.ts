@@ -14,7 +14,9 @@ import { join, resolve } from 'node:path';
 import { CowDevice } from '../device/cow-device.js';
 import type { BlockDevice } from '../device/block-device.js';
 import { sliceDevice } from '../device/slice-device.js';
-import { InternalError, IoError, RefusedError, UsageError } from '../errors.js';
+import { AppError, InternalError, IoError, RefusedError, UsageError } from '../errors.js';
+import { BlockEdits } from '../ext4/create-file.js';
+import { putFile } from '../ext4/put-file.js';
 import { commitWrites } from '../ext4/commit.js';
 import { applyJournalReplay } from '../ext4/journal/apply.js';
 import type { RecoveryReport } from '../ext4/journal/recovery.js';
@@ -95,6 +97,23 @@ async function checkPreconditions(src: OpenedSource, opts: WriteOptions): Promis
   }
 }
 
+/**
+ * A file's new content: in its own blocks when it fits (auth reset: a hash has the same length), else as
+ * a new file put in its place, as Home Assistant saves .storage files (write a new file, rename it over).
+ */
+async function planFile(vol: Ext4Volume, change: FileChange, nowMs: number): Promise<{ writes: BlockWrite[]; oldSize: number; newSize: number }> {
+  const inode = await vol.lookup(change.path);
+  try {
+    return await planRewrite(vol, inode, change.content, nowMs);
+  } catch (err) {
+    if (!(err instanceof AppError) || err.code !== 'NEEDS_NEW_BLOCKS') throw err;
+  }
+  const edits = new BlockEdits(vol);
+  const slash = change.path.lastIndexOf('/');
+  await putFile(edits, await vol.lookup(change.path.slice(0, slash) || '/'), change.path.slice(slash + 1), change.content, nowMs);
+  return { writes: edits.writes(), oldSize: inode.sizeBytes, newSize: change.content.length };
+}
+
 /** Applies the changes one after another on an overlay; returns the final blocks and per-file sizes. */
 async function planOnOverlay(base: BlockDevice, changes: Change[], nowMs: number) {
   const overlay = new CowDevice(base, { description: `${base.description} (planned change)` });
@@ -104,9 +123,7 @@ async function planOnOverlay(base: BlockDevice, changes: Change[], nowMs: number
   for (const change of changes) {
     const vol = await Ext4Volume.open(overlay);
     bs = vol.sb.blockSize;
-    const plan = isTree(change)
-      ? { writes: await change.plan(vol, nowMs), ...change.sizes }
-      : await planRewrite(vol, await vol.lookup(change.path), change.content, nowMs);
+    const plan = isTree(change) ? { writes: await change.plan(vol, nowMs), ...change.sizes } : await planFile(vol, change, nowMs);
     for (const w of plan.writes) {
       await overlay.write(w.fsBlock * bs, w.data);
       touched.add(w.fsBlock);

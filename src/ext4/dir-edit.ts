@@ -40,10 +40,14 @@ function rawEntries(block: Buffer, end: number, dirIno: number): RawEntry[] {
   return out;
 }
 
-/** The blocks of a linear directory, in order (refuses what this writer does not edit). */
-async function dirBlocks(edits: BlockEdits, dir: Inode): Promise<number[]> {
+/**
+ * The blocks of a directory, in order (refuses what this writer does not edit). Removing or re-pointing an
+ * entry of a hash-indexed directory touches only its leaf block, as the kernel does (the name and so its
+ * hash stay); the index blocks parse as one empty entry and are passed over. Adding needs the index.
+ */
+async function dirBlocks(edits: BlockEdits, dir: Inode, indexedOk = false): Promise<number[]> {
   const vol = edits.vol;
-  if ((dir.flags & InodeFlags.INDEX) !== 0) {
+  if ((dir.flags & InodeFlags.INDEX) !== 0 && !indexedOk) {
     throw new UnsupportedError('HTREE_DIRECTORY', `directory inode ${dir.ino} is hash-indexed; haos-rescue does not edit indexed directories yet`, { hint: 'nothing was written' });
   }
   if ((dir.flags & InodeFlags.INLINE_DATA) !== 0) {
@@ -59,6 +63,12 @@ async function dirBlocks(edits: BlockEdits, dir: Inode): Promise<number[]> {
     for (let i = 0; i < run.length && run.logical + i < count; i++) if (!run.uninit) blocks.push(run.physical + i);
   }
   return blocks;
+}
+
+/** Whether block `index` of `dir` is part of its hash index (the root, or a node: one empty entry over the whole block). */
+function isIndexBlock(dir: Inode, block: Buffer, index: number): boolean {
+  if ((dir.flags & InodeFlags.INDEX) === 0) return false;
+  return index === 0 || (block.readUInt32LE(0) === 0 && block.readUInt16LE(4) === block.length);
 }
 
 function setTailChecksum(edits: BlockEdits, dir: Inode, block: Buffer): void {
@@ -102,8 +112,9 @@ export async function addDirEntry(edits: BlockEdits, dir: Inode, name: Buffer, i
 /** Removes `name` from directory `dir`; returns the inode number it named. */
 export async function removeDirEntry(edits: BlockEdits, dir: Inode, name: Buffer): Promise<number> {
   const end = edits.vol.sb.blockSize - (hasMetadataCsum(edits.vol.sb) ? TAIL : 0);
-  for (const fsBlock of await dirBlocks(edits, dir)) {
+  for (const [index, fsBlock] of (await dirBlocks(edits, dir, true)).entries()) {
     const block = await edits.block(fsBlock);
+    if (isIndexBlock(dir, block, index)) continue;
     const entries = rawEntries(block, end, dir.ino);
     const i = entries.findIndex((e) => e.ino !== 0 && e.name.equals(name));
     if (i < 0) continue;
@@ -117,6 +128,21 @@ export async function removeDirEntry(edits: BlockEdits, dir: Inode, name: Buffer
     }
     setTailChecksum(edits, dir, block);
     return e.ino;
+  }
+  throw new NotFoundError('PATH_NOT_FOUND', `"${name.toString()}" is not in directory inode ${dir.ino}`);
+}
+
+/** Points the entry `name` of directory `dir` at inode `ino` instead (a rename over an existing file). */
+export async function replaceDirEntryInode(edits: BlockEdits, dir: Inode, name: Buffer, ino: number): Promise<void> {
+  const end = edits.vol.sb.blockSize - (hasMetadataCsum(edits.vol.sb) ? TAIL : 0);
+  for (const [index, fsBlock] of (await dirBlocks(edits, dir, true)).entries()) {
+    const block = await edits.block(fsBlock);
+    if (isIndexBlock(dir, block, index)) continue;
+    const e = rawEntries(block, end, dir.ino).find((x) => x.ino !== 0 && x.name.equals(name));
+    if (!e) continue;
+    block.writeUInt32LE(ino, e.pos);
+    setTailChecksum(edits, dir, block);
+    return;
   }
   throw new NotFoundError('PATH_NOT_FOUND', `"${name.toString()}" is not in directory inode ${dir.ino}`);
 }

@@ -51,19 +51,25 @@ function change(path: string, size: number): TreeChange {
   };
 }
 
+/** The path normalised and checked to lie where repairs may write (below /supervisor unless allowed). */
+export function repairPath(src: OpenedSource, given: string, forceSystem: boolean): string {
+  // Normalised first: /supervisor/../etc must not pass as a path inside /supervisor.
+  const path = posix.normalize(dataPath(given)).replace(/\/+$/, '');
+  if (path === '' || path === '/') throw new UsageError('BAD_PATH', 'the root folder cannot be changed');
+  const sup = src.layout.supervisorPath;
+  if (!forceSystem && (sup === null || !path.startsWith(`${sup}/`))) {
+    throw new RefusedError('OUTSIDE_SUPERVISOR', `${path} is outside ${sup ?? 'the Supervisor folder'}, where Home Assistant keeps its data`, {
+      hint: 'changing the operating system\'s own files can stop the box from starting; add --force-system only if you know it is safe. Nothing was written',
+    });
+  }
+  return path;
+}
+
 /** Checks every path before anything is planned: each must be a file (or link) inside what may be touched. */
 async function checkPaths(src: OpenedSource, paths: string[], opts: RemoveOptions): Promise<Array<{ path: string; size: number; allocated: number }>> {
-  const sup = src.layout.supervisorPath;
   const out = [];
   for (const given of paths) {
-    // Normalised first: /supervisor/../etc must not pass as a path inside /supervisor.
-    const path = posix.normalize(dataPath(given)).replace(/\/+$/, '');
-    if (path === '' || path === '/') throw new UsageError('BAD_PATH', 'the root folder cannot be removed');
-    if (!opts.forceSystem && (sup === null || !path.startsWith(`${sup}/`))) {
-      throw new RefusedError('OUTSIDE_SUPERVISOR', `${path} is outside ${sup ?? 'the Supervisor folder'}, where Home Assistant keeps its data`, {
-        hint: 'removing the operating system\'s own files can stop the box from starting; add --force-system only if you know it is safe. Nothing was written',
-      });
-    }
+    const path = repairPath(src, given, opts.forceSystem ?? false);
     const inode = await src.volume.lookup(path).catch((err: unknown) => {
       if (err instanceof AppError && err.exitCode === 66) throw new NotFoundError('PATH_NOT_FOUND', `${path} does not exist on the card`, { hint: 'see what is there with haos-rescue ls or haos-rescue df; nothing was written' });
       throw err;

@@ -1,0 +1,37 @@
+// `haos-rescue put SOURCE LOCALFILE PATH`: a file from this computer onto the card, new or in place of one.
+
+import type { CommandModule } from 'yargs';
+import { putLocalFile } from '../../actions/repair/index.js';
+import { printJson, warn, writeOut } from '../output.js';
+import { formatBytes } from '../render.js';
+import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
+import { type WriteArgs, withWriteOptions, writeOptions } from './write-options.js';
+
+type PutArgs = WriteArgs & { source?: string; local?: string; path?: string; forceSystem?: boolean };
+
+export const putCommand: CommandModule<GlobalArgs, PutArgs> = {
+  command: 'put <source> <local> <path>',
+  describe: 'Put a file from this computer onto the card (new, or replacing one: its owner and mode are kept, a copy saved)',
+  builder: (y) =>
+    withWriteOptions(withSourceArg(y))
+      .positional('local', { type: 'string', describe: 'the file on this computer' })
+      .positional('path', { type: 'string', describe: 'its absolute path on the card, e.g. /supervisor/homeassistant/configuration.yaml' })
+      .option('force-system', { type: 'boolean', describe: 'allow paths outside /supervisor' }) as never,
+  handler: async (argv) => {
+    const options = { ...writeOptions(argv), forceSystem: argv.forceSystem ?? false };
+    const r = await withArgsSource(argv, async (s) => {
+      if (!argv.json) for (const w of s.warnings) warn(w);
+      return putLocalFile(s, argv.local ?? '', argv.path ?? '', options);
+    });
+    if (argv.json) return printJson(r);
+    const lines: string[] = [...r.write.notes];
+    if (r.write.dryRun) lines.push(`Dry run: nothing was written. It would ${r.replaced ? 'replace' : 'create'} ${r.path} (${formatBytes(r.bytes)}); rehearsed in memory and read back.`);
+    else {
+      if (r.write.journalReplayedOntoCard) lines.push(`Replayed the card's journal first (${r.write.journalReplayedOntoCard.transactions} transaction(s)).`);
+      lines.push(`${r.replaced ? 'Replaced' : 'Created'} ${r.path} (${formatBytes(r.bytes)}), read back from the card.`);
+      if (r.replaced && r.write.originalsDir) lines.push(`  the file it replaced is saved in ${r.write.originalsDir}`);
+      lines.push(r.write.journaled ? `  written through journal transaction ${r.write.transaction} (${r.write.blocks} blocks)` : `  written in place (${r.write.blocks} blocks)`);
+    }
+    await writeOut(`${lines.join('\n')}\n`);
+  },
+};

@@ -1,0 +1,160 @@
+// Writing a whole file as a new inode with new blocks, and putting it under a name: a new entry, or in
+// place of an existing file (its entry then names the new inode and the old one is released, as a
+// rename over it does: Home Assistant itself saves its .storage files that way). The data goes in the
+// same journal transaction as the metadata, so a power cut leaves the old file or the new one.
+// Blocks come as few runs as possible from the folder's group; up to four extents live in the inode,
+// up to one leaf block of them (340 with 4 KiB blocks) below a one-level index.
+
+import { randomInt } from 'node:crypto';
+import { RefusedError, UnsupportedError } from '../errors.js';
+import { type BlockRange, allocateBlocks } from './alloc-block.js';
+import { allocateInode } from './alloc-inode.js';
+import { crc32cUpdate } from './checksum.js';
+import { BlockEdits, putInode, releaseInode } from './create-file.js';
+import { FileType } from './dir.js';
+import { addDirEntry, replaceDirEntryInode } from './dir-edit.js';
+import { Incompat } from './features.js';
+import { type Inode, InodeFlags, S_IFREG } from './inode.js';
+import { inodeCsumSeed, setInodeChecksum } from './inode-csum.js';
+import { encodeTime, updatedInode } from './rewrite.js';
+import { hasMetadataCsum } from './superblock.js';
+
+export interface FileOwner {
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+const MAX_EXTENT = 32768;
+
+interface Extent {
+  logical: number;
+  start: number;
+  length: number;
+}
+
+function toExtents(ranges: BlockRange[]): Extent[] {
+  const out: Extent[] = [];
+  let logical = 0;
+  for (const r of ranges) {
+    for (let done = 0; done < r.length; done += MAX_EXTENT) {
+      const length = Math.min(MAX_EXTENT, r.length - done);
+      out.push({ logical, start: r.start + done, length });
+      logical += length;
+    }
+  }
+  return out;
+}
+
+function writeHeader(buf: Buffer, at: number, entries: number, max: number, depth: number): void {
+  buf.writeUInt16LE(0xf30a, at);
+  buf.writeUInt16LE(entries, at + 2);
+  buf.writeUInt16LE(max, at + 4);
+  buf.writeUInt16LE(depth, at + 6);
+  buf.writeUInt32LE(0, at + 8);
+}
+
+function writeLeafEntry(buf: Buffer, at: number, e: Extent): void {
+  buf.writeUInt32LE(e.logical, at);
+  buf.writeUInt16LE(e.length, at + 4);
+  buf.writeUInt16LE(Math.floor(e.start / 0x100000000), at + 6);
+  buf.writeUInt32LE(e.start % 0x100000000, at + 8);
+}
+
+/** The extent root for i_block (60 bytes), and the tree blocks it needs (0 or 1 leaf). */
+async function extentRoot(edits: BlockEdits, ino: number, generation: number, extents: Extent[], goal: number): Promise<{ root: Buffer; treeBlocks: number }> {
+  const root = Buffer.alloc(60);
+  if (extents.length <= 4) {
+    writeHeader(root, 0, extents.length, 4, 0);
+    extents.forEach((e, i) => writeLeafEntry(root, 12 + i * 12, e));
+    return { root, treeBlocks: 0 };
+  }
+  const { sb } = edits.vol;
+  const max = Math.floor((sb.blockSize - 12) / 12);
+  if (extents.length > max) throw new UnsupportedError('TOO_FRAGMENTED', `the free space is in ${extents.length} pieces; haos-rescue writes files of at most ${max}`, { hint: 'free a larger piece first; nothing was written' });
+  const [leafRange] = await allocateBlocks(edits, goal, 1);
+  const leaf = await edits.block(leafRange!.start);
+  leaf.fill(0);
+  writeHeader(leaf, 0, extents.length, max, 0);
+  extents.forEach((e, i) => writeLeafEntry(leaf, 12 + i * 12, e));
+  if (hasMetadataCsum(sb)) leaf.writeUInt32LE(crc32cUpdate(inodeCsumSeed(sb, ino, generation), leaf, 0, 12 + 12 * max) >>> 0, 12 + 12 * max);
+  writeHeader(root, 0, 1, 4, 1);
+  root.writeUInt32LE(0, 12); // ei_block
+  root.writeUInt32LE(leafRange!.start % 0x100000000, 16); // ei_leaf_lo
+  root.writeUInt16LE(Math.floor(leafRange!.start / 0x100000000), 20); // ei_leaf_hi
+  return { root, treeBlocks: 1 };
+}
+
+/** Plans a new inode holding `content`; returns its number. */
+export async function newFileWithContent(edits: BlockEdits, dirIno: number, content: Uint8Array, owner: FileOwner, nowMs: number): Promise<number> {
+  const vol = edits.vol;
+  const { sb } = vol;
+  if ((sb.incompat & Incompat.EXTENTS) === 0) throw new UnsupportedError('NO_EXTENTS', 'this filesystem has no extents (ext3); haos-rescue writes new files only with extents', { hint: 'nothing was written' });
+  const ino = await allocateInode(edits, dirIno, false);
+  const bs = sb.blockSize;
+  const group = Math.floor((ino - 1) / sb.inodesPerGroup);
+  const goal = sb.firstDataBlock + group * sb.blocksPerGroup;
+  const count = Math.ceil(content.length / bs);
+  const ranges = count > 0 ? await allocateBlocks(edits, goal, count) : [];
+  const extents = toExtents(ranges);
+  let offset = 0;
+  for (const r of ranges) {
+    for (let b = r.start; b < r.start + r.length; b++, offset += bs) {
+      const block = await edits.block(b);
+      block.fill(0);
+      Buffer.from(content.buffer, content.byteOffset, content.byteLength).copy(block, 0, offset, Math.min(content.length, offset + bs));
+    }
+  }
+  const generation = randomInt(0, 0x100000000);
+  const { root, treeBlocks } = await extentRoot(edits, ino, generation, extents, goal);
+  await putInode(edits, ino, fileInode(edits, ino, { content: content.length, blocks: count + treeBlocks, root, generation }, owner, nowMs));
+  return ino;
+}
+
+function fileInode(edits: BlockEdits, ino: number, f: { content: number; blocks: number; root: Buffer; generation: number }, owner: FileOwner, nowMs: number): Buffer {
+  const { sb } = edits.vol;
+  const raw = Buffer.alloc(sb.inodeSize);
+  const t = encodeTime(nowMs);
+  raw.writeUInt16LE(S_IFREG | (owner.mode & 0o7777), 0);
+  raw.writeUInt16LE(owner.uid & 0xffff, 2);
+  raw.writeUInt32LE(f.content % 0x100000000, 4);
+  raw.writeUInt32LE(Math.floor(f.content / 0x100000000), 108);
+  for (const at of [8, 12, 16]) raw.writeUInt32LE(t.seconds, at); // atime, ctime, mtime
+  raw.writeUInt16LE(owner.gid & 0xffff, 24);
+  raw.writeUInt16LE(1, 26); // links
+  raw.writeUInt32LE((f.blocks * sb.blockSize) / 512, 28); // i_blocks in 512-byte sectors
+  raw.writeUInt32LE(InodeFlags.EXTENTS, 32);
+  f.root.copy(raw, 40);
+  raw.writeUInt32LE(f.generation >>> 0, 100);
+  raw.writeUInt16LE(owner.uid >>> 16, 120);
+  raw.writeUInt16LE(owner.gid >>> 16, 122);
+  if (sb.inodeSize > 128) {
+    const extra = Math.min(sb.inodeSize - 128, Math.max(sb.wantExtraIsize, 32));
+    raw.writeUInt16LE(extra, 128);
+    for (const at of [132, 136, 140, 148]) if (128 + extra >= at + 4) raw.writeUInt32LE(t.extra, at);
+    if (128 + extra >= 148) raw.writeUInt32LE(t.seconds, 144); // crtime
+  }
+  if (hasMetadataCsum(sb)) setInodeChecksum(sb, ino, raw);
+  return raw;
+}
+
+/**
+ * Puts `content` under `name` in folder `dir`: a new file (owner root, mode 0644 unless given), or in place
+ * of the file there (keeping its mode and owner unless given). Returns the new inode and the replaced one.
+ */
+export async function putFile(edits: BlockEdits, dir: Inode, name: string, content: Uint8Array, nowMs: number, owner?: FileOwner): Promise<{ ino: number; replaced: number | null }> {
+  const vol = edits.vol;
+  const entry = await vol.findEntry(dir, Buffer.from(name));
+  const old = entry ? await vol.readInode(entry.ino) : null;
+  if (old && old.kind !== 'file') throw new RefusedError('NOT_A_FILE', `${name} exists and is not a regular file`, { hint: 'nothing was written' });
+  const who = owner ?? (old ? { mode: old.mode & 0o7777, uid: old.uid, gid: old.gid } : { mode: 0o644, uid: 0, gid: 0 });
+  const ino = await newFileWithContent(edits, dir.ino, content, who, nowMs);
+  if (old) {
+    await replaceDirEntryInode(edits, dir, Buffer.from(name), ino);
+    await releaseInode(edits, old, nowMs);
+  } else {
+    await addDirEntry(edits, dir, Buffer.from(name), ino, FileType.REG);
+  }
+  await putInode(edits, dir.ino, updatedInode(vol, dir, dir.sizeBytes, nowMs));
+  return { ino, replaced: old?.ino ?? null };
+}

@@ -1,0 +1,57 @@
+// put through the CLI on the sample card, and auth add when the login file needs more blocks than it has
+// (it is then written as a new file put in place of the old one, as Home Assistant saves it): e2fsck -fn
+// clean, the bytes read back, the replaced file saved, the new login's password verifies.
+
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readSampleImage } from '../../fixtures/index.js';
+import { assertCardClean, cardPasswordIs } from '../helpers/card.js';
+import { cli } from '../helpers/cli.js';
+import { prng, tempDir } from '../helpers/images.js';
+
+const work = tempDir('put-');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const CONFIG = '/supervisor/homeassistant/configuration.yaml';
+
+describe('put', () => {
+  it('replaces the configuration (the old one saved) and creates a new file; e2fsck -fn clean', () => {
+    const card = join(work, 'card.img');
+    writeFileSync(card, readSampleImage());
+    const old = cli(['cat', card, CONFIG]).stdout;
+    const local = join(work, 'configuration.yaml');
+    writeFileSync(local, 'default_config:\n# put back\n'.repeat(400));
+    const r = cli(['put', card, local, CONFIG, '--originals', join(work, 'orig')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.text).toMatch(/Replaced/);
+    assertCardClean(card);
+    expect(cli(['cat', card, CONFIG]).stdout.equals(readFileSync(local))).toBe(true);
+    expect(readFileSync(join(work, 'orig', 'supervisor__homeassistant__configuration.yaml')).equals(old)).toBe(true);
+    const blob = join(work, 'blob.bin');
+    writeFileSync(blob, prng(11, 100_000));
+    expect(cli(['put', card, blob, '/supervisor/share/blob.bin']).code).toBe(0);
+    assertCardClean(card);
+    expect(cli(['cat', card, '/supervisor/share/blob.bin']).stdout.equals(readFileSync(blob))).toBe(true);
+  });
+
+  it('refuses a missing local file, a missing folder, a folder as target and paths outside /supervisor', () => {
+    const card = join(work, 'refuse.img');
+    writeFileSync(card, readSampleImage());
+    const local = join(work, 'x.txt');
+    writeFileSync(local, 'x');
+    expect(cli(['put', card, join(work, 'nope'), '/supervisor/share/x']).code).toBe(66);
+    expect(cli(['put', card, local, '/supervisor/nope/x']).code).toBe(66);
+    expect(cli(['put', card, local, '/supervisor/homeassistant/.storage']).code).toBe(64);
+    expect(cli(['put', card, local, '/etc/x']).code).toBe(77);
+  });
+
+  it('auth add no longer fails when the login file needs a new block', () => {
+    const card = join(work, 'grow.img');
+    writeFileSync(card, readSampleImage());
+    const name = 'a'.repeat(5000);
+    const r = cli(['auth', 'add', card, '--username', name, '--password', 'grow pw 7', '--originals', join(work, 'orig-grow')]);
+    expect(r.code, r.stderr).toBe(0);
+    assertCardClean(card);
+    expect(cardPasswordIs(card, name, 'grow pw 7')).toBe(true);
+  });
+});
