@@ -2,8 +2,7 @@
 // an administrator at first login. Reading goes through the journal-replayed view; writing through the
 // write sequence of write-files.ts, which saves originals, rehearses and verifies.
 
-import { AppError, NotFoundError, RefusedError, UsageError } from '../errors.js';
-import { shellWord } from '../shell-word.js';
+import { AppError, NotFoundError, UsageError } from '../errors.js';
 import { AUTH_STORE, type AuthFiles, PROVIDER_STORE, TOTP_STORE, type UserList, findLogin, listUsers, parseProviderStore } from '../ha/auth.js';
 import { addLogin, disableTotp, hashPassword, setPassword, verifyPassword } from '../ha/auth-edit.js';
 import type { OpenedSource } from './source.js';
@@ -100,17 +99,6 @@ function totpChange(src: OpenedSource, content: Buffer, userId: string): FileCha
   };
 }
 
-/**
- * The login file has no room for one more login: say so in the user's terms and point to the way that
- * always fits (a new password has the same length as the old one).
- */
-function noRoomForLogin(err: unknown, path: string): unknown {
-  if (!(err instanceof RefusedError) || err.code !== 'NEEDS_NEW_BLOCKS') return err;
-  return new RefusedError('NO_ROOM_FOR_LOGIN', `${PROVIDER_STORE.path} has no room left on the card for one more login: ${err.message}`, {
-    hint: `nothing was written; give an existing user a new password instead: haos-rescue auth reset ${shellWord(path)} --username NAME (haos-rescue auth list ${shellWord(path)} shows the names)`,
-  });
-}
-
 /** Adds a password login; Home Assistant makes it an administrator (not the owner) at its first login. */
 export async function addUser(source: OpenedSource, req: { username: string; password: string }, opts: WriteOptions): Promise<AuthWriteResult> {
   const result = await writeFiles(source, async (src) => {
@@ -122,8 +110,6 @@ export async function addUser(source: OpenedSource, req: { username: string; pas
     }
     const content = addLogin(files.provider, req.username, await hashPassword(req.password));
     return [providerChange(src, content, req.username, req.password)];
-  }, opts).catch((err: unknown) => {
-    throw noRoomForLogin(err, source.path);
-  });
+  }, opts);
   return { ...result, username: req.username, mfaDisabled: false };
 }
