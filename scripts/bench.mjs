@@ -5,7 +5,7 @@
 //   node scripts/bench.mjs [--quick] [--json] [--runs N] [--only CASE[,CASE...]]
 // --quick: 256 MiB file and 2,000 small files (a smoke run of this script). --json: the results as JSON
 // on stdout (the table then goes to stderr). Progress always goes to stderr. --only: just these cases
-// (files: the big-file and small-file rows; journal; card; image: the imaging rows; securetar; backup: backup create); default all.
+// (files: the big-file and small-file rows; journal; card; image: the imaging rows; securetar; backup: backup create; repair: rm and put against debugfs); default all.
 // Rows and how to read them: docs/benchmarks.md. Pieces: scripts/bench/*.mjs.
 
 import { spawnSync } from 'node:child_process';
@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
-const CASES = ['files', 'journal', 'card', 'image', 'securetar', 'backup'];
+const CASES = ['files', 'journal', 'card', 'image', 'securetar', 'backup', 'repair'];
 
 function parseArgs(argv) {
   const opts = { quick: false, json: false, runs: 3, only: new Set(CASES) };
@@ -121,6 +121,11 @@ async function main() {
     const { backupCreateRows } = await import('./bench/backup-create.mjs');
     backupCreate = await backupCreateRows({ runs: opts.runs, work, tmp, quick: opts.quick });
   }
+  let repair = null;
+  if (wants('repair')) {
+    const { repairRows } = await import('./bench/repair.mjs');
+    repair = await repairRows({ runs: opts.runs, work, tmp, quick: opts.quick });
+  }
   // Last: the imaging rows drop the page cache, which the rows above measure warm.
   let imaging = null;
   if (wants('image')) {
@@ -135,11 +140,12 @@ async function main() {
   if (summaries.length > 0) tables.push(table(summaries));
   if (securetar !== null) tables.push((await import('./bench/securetar.mjs')).securetarTable(securetar));
   if (backupCreate !== null) tables.push((await import('./bench/backup-create.mjs')).backupCreateTable(backupCreate));
+  if (repair !== null) tables.push((await import('./bench/repair.mjs')).repairTable(repair));
   if (imaging !== null) tables.push((await import('./bench/image.mjs')).imageTable(imaging));
   const text = `${machineText(machine)}\n\n${tables.join('\n\n')}\n`;
   if (opts.json) {
     process.stderr.write(text);
-    process.stdout.write(`${JSON.stringify({ machine, quick: opts.quick, runs: opts.runs, treeBytes: img?.treeBytes ?? null, rows: summaries, imaging, securetar, backupCreate }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ machine, quick: opts.quick, runs: opts.runs, treeBytes: img?.treeBytes ?? null, rows: summaries, imaging, securetar, backupCreate, repair }, null, 2)}\n`);
   } else {
     process.stdout.write(text);
   }

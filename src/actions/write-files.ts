@@ -119,6 +119,7 @@ async function planOnOverlay(base: BlockDevice, changes: Change[], nowMs: number
   const overlay = new CowDevice(base, { description: `${base.description} (planned change)` });
   const files: WriteResult['files'] = [];
   const touched = new Set<number>();
+  const ordered = new Set<number>();
   let bs = 0;
   for (const change of changes) {
     const vol = await Ext4Volume.open(overlay);
@@ -127,12 +128,18 @@ async function planOnOverlay(base: BlockDevice, changes: Change[], nowMs: number
     for (const w of plan.writes) {
       await overlay.write(w.fsBlock * bs, w.data);
       touched.add(w.fsBlock);
+      // A block some change writes as metadata goes through the journal, whatever another one said.
+      if (w.ordered) ordered.add(w.fsBlock);
+      else ordered.delete(w.fsBlock);
     }
     files.push({ path: change.path, oldSize: plan.oldSize, newSize: plan.newSize });
   }
   await checkAll(await Ext4Volume.open(overlay), changes);
   const writes: BlockWrite[] = [];
-  for (const b of [...touched].sort((x, y) => x - y)) writes.push({ fsBlock: b, data: await overlay.read(b * bs, bs) });
+  for (const b of [...touched].sort((x, y) => x - y)) {
+    const data = await overlay.read(b * bs, bs);
+    writes.push(ordered.has(b) ? { fsBlock: b, data, ordered: true } : { fsBlock: b, data });
+  }
   return { writes, files };
 }
 

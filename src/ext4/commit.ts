@@ -5,7 +5,8 @@
 //   4. the blocks are written in place (checkpoint); flush
 //   5. the journal is marked empty again; flush; 6. needs_recovery is cleared; flush.
 // A power cut before step 3 leaves the old state, after it the new one once the journal is replayed (by
-// the kernel at mount, or e2fsck). Without a journal the blocks are written in place directly.
+// the kernel at mount, or e2fsck). Without a journal the blocks are written in place directly. A new
+// file's data (BlockWrite.ordered) is written in place before step 1, as the kernel's data=ordered does.
 
 import type { BlockDevice } from '../device/block-device.js';
 import { RefusedError } from '../errors.js';
@@ -41,16 +42,20 @@ export async function commitWrites(vol: Ext4Volume, device: BlockDevice, writes:
   if (j.start !== 0) throw new RefusedError('JOURNAL_NOT_EMPTY', 'the journal is not empty; replay it before writing', { hint: 'nothing was written' });
   if (j.checksumValid === false) throw new RefusedError('JOURNAL_DAMAGED', 'the journal superblock checksum does not match', { hint: 'nothing was written; run e2fsck on the card' });
   const tid = j.sequence;
-  const log = buildTransaction(j, tid, writes.map((w) => ({ fsBlock: w.fsBlock, data: w.data })), nowMs);
+  const journaled = writes.filter((w) => !w.ordered);
+  const log = buildTransaction(j, tid, journaled.map((w) => ({ fsBlock: w.fsBlock, data: w.data })), nowMs);
   const { first, last } = logBounds(j);
   if (log.length > last - first) throw new RefusedError('TRANSACTION_TOO_LARGE', `the change needs ${log.length} journal blocks, the journal has ${last - first}`);
+  // New files' data first, in blocks still free on the card: nothing refers to them before the commit.
+  await writeInPlace(device, bs, writes.filter((w) => w.ordered));
+  await device.flush();
   for (let i = 0; i < log.length; i++) await device.write(journal.fsBlock(first + i) * bs, log[i]!);
   await device.flush();
   await setNeedsRecovery(device, true);
   await device.flush();
   await writeJournalSuper(device, journal, tid, first);
   await device.flush();
-  await writeInPlace(device, bs, writes);
+  await writeInPlace(device, bs, journaled);
   await device.flush();
   await writeJournalSuper(device, journal, (tid + 1) >>> 0, 0);
   await device.flush();

@@ -14,7 +14,16 @@ import type { Ext4Volume } from './volume.js';
 /** Whole filesystem blocks being changed, each read once and edited in place. */
 export class BlockEdits {
   private readonly blocks = new Map<number, Buffer>();
+  private readonly ordered = new Set<number>();
   constructor(readonly vol: Ext4Volume) {}
+
+  /** A block just allocated for a new file's data: zeros, not read, written before the transaction. */
+  newDataBlock(fsBlock: number): Buffer {
+    const b = Buffer.alloc(this.vol.sb.blockSize);
+    this.blocks.set(fsBlock, b);
+    this.ordered.add(fsBlock);
+    return b;
+  }
 
   async block(fsBlock: number): Promise<Buffer> {
     let b = this.blocks.get(fsBlock);
@@ -27,7 +36,9 @@ export class BlockEdits {
   }
 
   writes(): BlockWrite[] {
-    return [...this.blocks.entries()].sort((a, b) => a[0] - b[0]).map(([fsBlock, data]) => ({ fsBlock, data }));
+    return [...this.blocks.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([fsBlock, data]) => (this.ordered.has(fsBlock) ? { fsBlock, data, ordered: true } : { fsBlock, data }));
   }
 }
 

@@ -100,8 +100,7 @@ export async function newFileWithContent(edits: BlockEdits, dirIno: number, cont
   let offset = 0;
   for (const r of ranges) {
     for (let b = r.start; b < r.start + r.length; b++, offset += bs) {
-      const block = await edits.block(b);
-      block.fill(0);
+      const block = edits.newDataBlock(b);
       Buffer.from(content.buffer, content.byteOffset, content.byteLength).copy(block, 0, offset, Math.min(content.length, offset + bs));
     }
   }

@@ -13,6 +13,12 @@ import type { Ext4Volume } from './volume.js';
 export interface BlockWrite {
   fsBlock: number;
   data: Buffer;
+  /**
+   * A new file's data in blocks this change allocates: written in place before the journal transaction
+   * (the kernel's data=ordered), not through the journal. Until the transaction commits, the blocks are
+   * free, so a power cut before it leaves nothing pointing at them.
+   */
+  ordered?: boolean;
 }
 
 export interface RewritePlan {
