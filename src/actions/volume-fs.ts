@@ -34,14 +34,6 @@ export function volumeFs(vol: Ext4Volume): ReadOnlyFs {
       }
       return out;
     },
-    async exists(path) {
-      try {
-        await vol.lookup(path);
-        return true;
-      } catch (err) {
-        if (err instanceof AppError && err.exitCode === 66) return false;
-        throw err;
-      }
-    },
+    exists: (path) => vol.exists(path),
   };
 }

@@ -119,7 +119,8 @@ async function planOnOverlay(base: BlockDevice, changes: Change[], nowMs: number
   const overlay = new CowDevice(base, { description: `${base.description} (planned change)` });
   const files: WriteResult['files'] = [];
   const touched = new Set<number>();
-  const ordered = new Set<number>();
+  // New files' data (whole runs of blocks), kept as planned: it is not read back from the overlay.
+  const data: BlockWrite[] = [];
   let bs = 0;
   for (const change of changes) {
     const vol = await Ext4Volume.open(overlay);
@@ -127,19 +128,14 @@ async function planOnOverlay(base: BlockDevice, changes: Change[], nowMs: number
     const plan = isTree(change) ? { writes: await change.plan(vol, nowMs), ...change.sizes } : await planFile(vol, change, nowMs);
     for (const w of plan.writes) {
       await overlay.write(w.fsBlock * bs, w.data);
-      touched.add(w.fsBlock);
-      // A block some change writes as metadata goes through the journal, whatever another one said.
-      if (w.ordered) ordered.add(w.fsBlock);
-      else ordered.delete(w.fsBlock);
+      if (w.ordered) data.push(w);
+      else touched.add(w.fsBlock);
     }
     files.push({ path: change.path, oldSize: plan.oldSize, newSize: plan.newSize });
   }
   await checkAll(await Ext4Volume.open(overlay), changes);
-  const writes: BlockWrite[] = [];
-  for (const b of [...touched].sort((x, y) => x - y)) {
-    const data = await overlay.read(b * bs, bs);
-    writes.push(ordered.has(b) ? { fsBlock: b, data, ordered: true } : { fsBlock: b, data });
-  }
+  const writes: BlockWrite[] = [...data];
+  for (const b of [...touched].sort((x, y) => x - y)) writes.push({ fsBlock: b, data: await overlay.read(b * bs, bs) });
   return { writes, files };
 }
 

@@ -14,15 +14,15 @@ import type { Ext4Volume } from './volume.js';
 /** Whole filesystem blocks being changed, each read once and edited in place. */
 export class BlockEdits {
   private readonly blocks = new Map<number, Buffer>();
-  private readonly ordered = new Set<number>();
+  private readonly data: BlockWrite[] = [];
   constructor(readonly vol: Ext4Volume) {}
 
-  /** A block just allocated for a new file's data: zeros, not read, written before the transaction. */
-  newDataBlock(fsBlock: number): Buffer {
-    const b = Buffer.alloc(this.vol.sb.blockSize);
-    this.blocks.set(fsBlock, b);
-    this.ordered.add(fsBlock);
-    return b;
+  /**
+   * A new file's data for blocks just allocated from `fsBlock` on (whole blocks; not copied): written in
+   * place before the transaction, not through the journal.
+   */
+  addData(fsBlock: number, bytes: Buffer): void {
+    this.data.push({ fsBlock, data: bytes, ordered: true });
   }
 
   async block(fsBlock: number): Promise<Buffer> {
@@ -36,9 +36,8 @@ export class BlockEdits {
   }
 
   writes(): BlockWrite[] {
-    return [...this.blocks.entries()]
-      .sort((a, b) => a[0] - b[0])
-      .map(([fsBlock, data]) => (this.ordered.has(fsBlock) ? { fsBlock, data, ordered: true } : { fsBlock, data }));
+    const meta = [...this.blocks.entries()].sort((a, b) => a[0] - b[0]).map(([fsBlock, data]) => ({ fsBlock, data }));
+    return [...this.data, ...meta];
   }
 }
 

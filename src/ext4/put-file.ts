@@ -97,12 +97,20 @@ export async function newFileWithContent(edits: BlockEdits, dirIno: number, cont
   const count = Math.ceil(content.length / bs);
   const ranges = count > 0 ? await allocateBlocks(edits, goal, count) : [];
   const extents = toExtents(ranges);
+  const bytes = Buffer.from(content.buffer, content.byteOffset, content.byteLength);
   let offset = 0;
   for (const r of ranges) {
-    for (let b = r.start; b < r.start + r.length; b++, offset += bs) {
-      const block = edits.newDataBlock(b);
-      Buffer.from(content.buffer, content.byteOffset, content.byteLength).copy(block, 0, offset, Math.min(content.length, offset + bs));
+    const end = offset + r.length * bs;
+    if (end <= bytes.length) edits.addData(r.start, bytes.subarray(offset, end));
+    else {
+      // The last block is padded with zeros; the whole blocks before it are not copied.
+      const whole = Math.floor((bytes.length - offset) / bs);
+      if (whole > 0) edits.addData(r.start, bytes.subarray(offset, offset + whole * bs));
+      const last = Buffer.alloc(bs);
+      bytes.copy(last, 0, offset + whole * bs);
+      edits.addData(r.start + whole, last);
     }
+    offset = end;
   }
   const generation = randomInt(0, 0x100000000);
   const { root, treeBlocks } = await extentRoot(edits, ino, generation, extents, goal);

@@ -3,7 +3,7 @@
 // an error for the path that needs it, never for the whole filesystem.
 
 import type { BlockDevice } from '../device/block-device.js';
-import { CorruptError, IoError, NotFoundError, UnsupportedError, UsageError } from '../errors.js';
+import { AppError, CorruptError, IoError, NotFoundError, UnsupportedError, UsageError } from '../errors.js';
 import { mapBlockMap } from './block-map.js';
 import { CHECKSUM_HINT } from './checksum.js';
 import { LruCache } from './block-cache.js';
@@ -278,6 +278,17 @@ export class Ext4Volume {
       }
     }
     return { entries: out, lost };
+  }
+
+  /** Whether `path` names something (a missing component is false; damage still throws). */
+  async exists(path: string): Promise<boolean> {
+    try {
+      await this.lookup(path);
+      return true;
+    } catch (err) {
+      if (err instanceof AppError && err.exitCode === 66) return false;
+      throw err;
+    }
   }
 
   /** Finds `name` in the directory; null when absent. Raw bytes, exact match. */

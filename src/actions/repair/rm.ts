@@ -6,7 +6,6 @@
 import { posix } from 'node:path';
 import { AppError, InternalError, NotFoundError, RefusedError, UsageError } from '../../errors.js';
 import { BlockEdits, removeFile } from '../../ext4/create-file.js';
-import type { Ext4Volume } from '../../ext4/volume.js';
 import { dataPath, type OpenedSource } from '../source.js';
 import { type TreeChange, type WriteOptions, type WriteResult, writeFiles } from '../write-files.js';
 
@@ -20,15 +19,6 @@ export interface RemoveResult {
   write: WriteResult;
 }
 
-async function gone(vol: Ext4Volume, path: string): Promise<boolean> {
-  try {
-    await vol.lookup(path);
-    return false;
-  } catch (err) {
-    if (err instanceof AppError && err.exitCode === 66) return true;
-    throw err;
-  }
-}
 
 function split(path: string): { parent: string; name: string } {
   const i = path.lastIndexOf('/');
@@ -46,7 +36,7 @@ function change(path: string, size: number): TreeChange {
       return edits.writes();
     },
     check: async (vol) => {
-      if (!(await gone(vol, path))) throw new InternalError('NOT_REMOVED', `${path} is still there after the write`);
+      if (await vol.exists(path)) throw new InternalError('NOT_REMOVED', `${path} is still there after the write`);
     },
   };
 }

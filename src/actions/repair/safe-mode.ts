@@ -3,9 +3,8 @@
 // (homeassistant/config.py SAFE_MODE_FILENAME); at start it sees the file, removes it and starts in safe
 // mode. This writes that same empty file, or with `off` removes it, through the journaled writer.
 
-import { AppError, InternalError, NotFoundError } from '../../errors.js';
+import { InternalError, NotFoundError } from '../../errors.js';
 import { BlockEdits, createEmptyFile, removeEmptyFile } from '../../ext4/create-file.js';
-import type { Ext4Volume } from '../../ext4/volume.js';
 import type { OpenedSource } from '../source.js';
 import { type TreeChange, type WriteOptions, type WriteResult, writeFiles } from '../write-files.js';
 
@@ -20,15 +19,6 @@ export interface SafeModeResult {
   write: WriteResult | null;
 }
 
-async function exists(vol: Ext4Volume, path: string): Promise<boolean> {
-  try {
-    await vol.lookup(path);
-    return true;
-  } catch (err) {
-    if (err instanceof AppError && err.exitCode === 66) return false;
-    throw err;
-  }
-}
 
 function change(config: string, on: boolean): TreeChange {
   const path = `${config}/${SAFE_MODE_FILE}`;
@@ -43,7 +33,7 @@ function change(config: string, on: boolean): TreeChange {
       return edits.writes();
     },
     check: async (vol) => {
-      if ((await exists(vol, path)) !== on) throw new InternalError('SAFE_MODE_NOT_SET', `${path} is ${on ? 'missing' : 'still there'} after the write`);
+      if ((await vol.exists(path)) !== on) throw new InternalError('SAFE_MODE_NOT_SET', `${path} is ${on ? 'missing' : 'still there'} after the write`);
     },
   };
 }
@@ -52,7 +42,7 @@ export async function setSafeMode(src: OpenedSource, on: boolean, opts: WriteOpt
   const config = src.layout.configPath;
   if (!config) throw new NotFoundError('NO_CONFIG', 'no Home Assistant configuration folder on this filesystem');
   const path = `${config}/${SAFE_MODE_FILE}`;
-  if ((await exists(src.volume, path)) === on) return { path, on, changed: false, write: null };
+  if ((await src.volume.exists(path)) === on) return { path, on, changed: false, write: null };
   const write = await writeFiles(src, async () => [change(config, on)], opts);
   return { path, on, changed: true, write };
 }

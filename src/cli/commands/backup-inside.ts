@@ -81,13 +81,16 @@ function renderEntries(inner: string, entries: InnerEntry[]): string {
   return rows.length ? `${table(rows, [1])}\n` : '';
 }
 
+function insideBuilder(y: Argv<GlobalArgs>, pathHelp: string): Argv<BackupArgs> {
+  return withPasswordOptions(withSourceArg(y))
+    .positional('slug', { type: 'string', describe: 'the backup on the card (see backup list); for a backup file, the path inside it' })
+    .positional('path', { type: 'string', describe: pathHelp }) as Argv<BackupArgs>;
+}
+
 export const lsCommand: CommandModule<GlobalArgs, BackupArgs> = {
   command: 'ls [source] [slug] [path]',
   describe: "List what is inside a backup: its archives, or the files of one (ARCHIVE[/PATH]); SOURCE may be a backup .tar",
-  builder: (y) =>
-    withPasswordOptions(withSourceArg(y))
-      .positional('slug', { type: 'string', describe: 'the backup on the card (see backup list); for a backup file, the path inside it' })
-      .positional('path', { type: 'string', describe: 'an archive inside the backup (homeassistant, share, an add-on slug) and a path in it' }) as never,
+  builder: (y) => insideBuilder(y, 'an archive inside the backup (homeassistant, share, an add-on slug) and a path in it') as never,
   handler: async (argv) => {
     await withBackupArgs(argv, async (t, key, path) => {
       if (path === undefined || path === '') {
@@ -106,10 +109,7 @@ export const lsCommand: CommandModule<GlobalArgs, BackupArgs> = {
 export const catInsideCommand: CommandModule<GlobalArgs, BackupArgs> = {
   command: 'cat [source] [slug] [path]',
   describe: 'Write one file from inside a backup to standard output, decrypted (e.g. homeassistant/data/secrets.yaml)',
-  builder: (y) =>
-    withPasswordOptions(withSourceArg(y))
-      .positional('slug', { type: 'string', describe: 'the backup on the card; for a backup file, the path inside it' })
-      .positional('path', { type: 'string', describe: 'ARCHIVE/PATH inside the backup' }) as never,
+  builder: (y) => insideBuilder(y, 'ARCHIVE/PATH inside the backup') as never,
   handler: async (argv) => {
     await withBackupArgs(argv, async (t, key, path) => {
       if (!path) throw new UsageError('NO_PATH', 'name the file inside the backup, e.g. homeassistant/data/configuration.yaml', { hint: 'see what is there with haos-rescue backup ls' });
