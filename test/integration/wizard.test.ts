@@ -130,7 +130,7 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     await waitFor('wrong', /EXIT=0/);
   }, 120_000);
 
-  it('the other steps: add an administrator, users, backup key, copy the backups, export the config, make a backup', async () => {
+  it('the other steps: add an administrator, users, backup key, copy the backups, export the config, make a backup, free space, safe mode', async () => {
     const image = makeImage('steps.img');
     const home = join(work, 'home-steps');
     start('steps', home);
@@ -176,12 +176,23 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     await waitFor('steps', /Save the backup as/);
     keys('steps', 'Enter'); // the default, in HOME
     await waitFor('steps', /Backup [0-9a-f]{8} written to .*encrypted, SecureTar v2/, 60_000);
+    await menu(7); // Free space
+    await waitFor('steps', /Delete .*home-assistant_v2\.db.*\?/);
+    type('steps', 'y');
+    await waitFor('steps', /Done: .* given back/, 60_000);
+    await menu(8); // Safe mode
+    await waitFor('steps', /Set safe mode on the card\?/);
+    keys('steps', 'Enter'); // yes
+    await waitFor('steps', /Done: put the card back/, 60_000);
     keys('steps', 'Up'); // wraps to Quit
     keys('steps', 'Enter');
     await waitFor('steps', /EXIT=0/);
 
     assertCardClean(image);
     expect(cardPasswordIs(image, 'rescue', 'admin pw 9')).toBe(true);
+    const config = cli(['ls', image, '/supervisor/homeassistant']).text;
+    expect(config).toContain('safe-mode');
+    expect(config).not.toMatch(/^home-assistant_v2\.db$/m);
     expect(readdirSync(join(home, 'haos-rescue-backups')).sort()).toEqual(BACKUPS.map((b) => b.file).sort());
     const exported = readdirSync(home).find((n) => n.startsWith('home-assistant-config-'));
     expect(exported && readdirSync(join(home, exported))).toContain('configuration.yaml');

@@ -10,6 +10,7 @@ import { errorLines } from '../render.js';
 import { pickSource } from './pick.js';
 import { type Say, Session, stepAdd, stepExport, stepReset, stepUsers } from './steps.js';
 import { stepCreate, stepExtract, stepKey } from './backup-steps.js';
+import { stepFreeSpace, stepSafeMode } from './repair-steps.js';
 
 const say: Say = (text) => process.stdout.write(`${text}\n`);
 
@@ -21,6 +22,8 @@ const STEPS = [
   { value: 'export', name: 'Export the configuration folder', run: stepExport },
   { value: 'key', name: 'Show the backup encryption key', run: stepKey },
   { value: 'create', name: 'Make a backup Home Assistant can restore, from this card', run: stepCreate },
+  { value: 'space', name: 'Free space (see what fills the card, delete the history database)', run: stepFreeSpace },
+  { value: 'safe', name: 'Start Home Assistant in safe mode next time (without custom integrations)', run: stepSafeMode },
 ] as const;
 
 async function summary(source: OpenedSource): Promise<void> {
@@ -33,6 +36,10 @@ async function summary(source: OpenedSource): Promise<void> {
   say(`Home Assistant ${ha.version ?? '(version unknown)'} on ${source.path}`);
   say(`  ${ha.users ?? '?'} user(s), ${ha.backups ?? 0} backup(s); filesystem ${state}`);
   for (const w of r.warnings) say(`  warning: ${w}`);
+  if (r.space.full) {
+    say('  The data partition is FULL: Home Assistant cannot save its data and may not start.');
+    say('  "Free space" below shows what fills it and can delete the history database.');
+  }
   say('');
 }
 

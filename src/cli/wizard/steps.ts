@@ -41,7 +41,7 @@ async function newPassword(who: string): Promise<string> {
   }
 }
 
-function writeOptions(): WriteOptions {
+export function writeOptions(): WriteOptions {
   return {
     originalsDir: join(homedir(), `haos-rescue-originals-${new Date().toISOString().replace(/[:.]/g, '-')}`),
     confirmReplay: (report) =>
