@@ -227,6 +227,22 @@ describe('df on a card filled to the last block', () => {
     expect(info.space).toMatchObject({ full: true, availableBytes: 0 });
     expect(cli(['info', image]).text).toMatch(/^Space: +[\d.]+ MiB used of 160 MiB \(\d+ %\), 0 bytes free — FULL \(haos-rescue df shows what fills it\)$/m);
   });
+
+  it('rm of the database gives the space back: df before and after agree with dumpe2fs, e2fsck -fn clean', () => {
+    const copy = join(work, 'full-rm.img');
+    copyFileSync(image, copy);
+    const before = cliJson<Usage>(['df', copy]);
+    const db = before.categories.find((c) => c.id === 'database')!;
+    const r = cli(['rm', copy, ...['', '-wal', '-shm'].map((x) => `${CONFIG}/home-assistant_v2.db${x}`), '--no-originals']);
+    expect(r.code, r.stderr).toBe(0);
+    const fsck = spawnSync('e2fsck', ['-fn', copy], { encoding: 'utf8' });
+    expect(fsck.status, fsck.stdout).toBe(0);
+    const after = cliJson<Usage>(['df', copy]);
+    expectTotalsOfDumpe2fs(after, copy);
+    expect(after.freeBytes).toBe(before.freeBytes + db.bytes);
+    expect(after.full).toBe(false);
+    expect(after.categories.find((c) => c.id === 'database')?.bytes ?? 0).toBe(0);
+  });
 });
 
 describe('df on a card with room', () => {
