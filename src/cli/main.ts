@@ -18,6 +18,7 @@ import { imageCommand } from './commands/image.js';
 import type { GlobalArgs } from './commands/common.js';
 import { infoCommand } from './commands/info.js';
 import { lsCommand } from './commands/ls.js';
+import { mvCommand } from './commands/mv.js';
 import { putCommand } from './commands/put.js';
 import { rmCommand } from './commands/rm.js';
 import { safeModeCommand } from './commands/safe-mode.js';
@@ -29,7 +30,7 @@ export { VERSION };
 function parser(args: string[]) {
   return yargs(args)
     .scriptName('haos-rescue')
-    .usage('$0 <command> [SOURCE] [options]\n\nReads the Home Assistant data on a pulled SD card, SSD or disk image. Only `auth reset`, `auth add`, `safe-mode`, `rm` and `put` write to it, after safety checks and a rehearsal in memory; everything else only reads. Without SOURCE, the one disk with Home Assistant data is used.\n\nStarted in a terminal without arguments, haos-rescue guides you step by step.')
+    .usage('$0 <command> [SOURCE] [options]\n\nReads the Home Assistant data on a pulled SD card, SSD or disk image. Only `auth reset`, `auth add`, `safe-mode`, `rm`, `put` and `mv` write to it, after safety checks and a rehearsal in memory; everything else only reads. Without SOURCE, the one disk with Home Assistant data is used.\n\nStarted in a terminal without arguments, haos-rescue guides you step by step.')
     .option('partition', { type: 'number', global: true, describe: 'use partition N (Linux numbering, logical partitions from 5)' })
     .option('offset', { type: 'number', global: true, describe: 'use the filesystem at this byte offset' })
     .option('replay', { type: 'boolean', global: true, default: true, describe: 'show the state with the ext4 journal replayed in memory (--no-replay: the on-disk state)' })
@@ -48,7 +49,8 @@ function parser(args: string[]) {
     .command(safeModeCommand as never)
     .command(rmCommand as never)
     .command(putCommand as never)
-    .demandCommand(1, 'name a command: disks, info, df, ls, cat, auth, backup, export, image, safe-mode, rm or put')
+    .command(mvCommand as never)
+    .demandCommand(1, 'name a command: disks, info, df, ls, cat, auth, backup, export, image, safe-mode, rm, put or mv')
     .strict()
     .version(VERSION)
     .help()

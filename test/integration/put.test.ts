@@ -1,4 +1,4 @@
-// put through the CLI on the sample card, and auth add when the login file needs more blocks than it has
+// put and mv through the CLI on the sample card, and auth add when the login file needs more blocks than it has
 // (it is then written as a new file put in place of the old one, as Home Assistant saves it): e2fsck -fn
 // clean, the bytes read back, the replaced file saved, the new login's password verifies.
 
@@ -43,6 +43,25 @@ describe('put', () => {
     expect(cli(['put', card, local, '/supervisor/nope/x']).code).toBe(66);
     expect(cli(['put', card, local, '/supervisor/homeassistant/.storage']).code).toBe(64);
     expect(cli(['put', card, local, '/etc/x']).code).toBe(77);
+  });
+
+  it('mv sets a file aside and moves one into a folder; over an existing file that one is saved first', () => {
+    const card = join(work, 'mv.img');
+    writeFileSync(card, readSampleImage());
+    const config = cli(['cat', card, CONFIG]).stdout;
+    expect(cli(['mv', card, CONFIG, `${CONFIG}.broken`, '--no-originals']).code).toBe(0);
+    assertCardClean(card);
+    expect(cli(['cat', card, `${CONFIG}.broken`]).stdout.equals(config)).toBe(true);
+    expect(cli(['cat', card, CONFIG]).code).toBe(66);
+    expect(cli(['mv', card, `${CONFIG}.broken`, '/supervisor/share', '--no-originals']).code).toBe(0);
+    expect(cli(['cat', card, '/supervisor/share/configuration.yaml.broken']).stdout.equals(config)).toBe(true);
+    const secrets = cli(['cat', card, '/supervisor/homeassistant/secrets.yaml']).stdout;
+    const r = cli(['mv', card, '/supervisor/share/configuration.yaml.broken', '/supervisor/homeassistant/secrets.yaml', '--originals', join(work, 'orig-mv'), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.text)).toMatchObject({ replaced: true });
+    expect(readFileSync(join(work, 'orig-mv', 'supervisor__homeassistant__secrets.yaml')).equals(secrets)).toBe(true);
+    assertCardClean(card);
+    expect(cli(['mv', card, '/supervisor/homeassistant/.storage', '/supervisor/share']).code).toBe(64);
   });
 
   it('auth add no longer fails when the login file needs a new block', () => {

@@ -1,0 +1,56 @@
+// `mv`: renames or moves a file (or symbolic link) on the card, e.g. a configuration file set aside as
+// `configuration.yaml.broken`, or a backup moved out of the way. Into a folder when the target is one; in
+// place of a file there (saved to the originals folder first). One journal transaction.
+
+import { posix } from 'node:path';
+import { AppError, InternalError, NotFoundError, UsageError } from '../../errors.js';
+import { BlockEdits, moveFile } from '../../ext4/move-file.js';
+import type { OpenedSource } from '../source.js';
+import { type TreeChange, type WriteOptions, type WriteResult, writeFiles } from '../write-files.js';
+import { repairPath } from './rm.js';
+
+export interface MoveOptions extends WriteOptions {
+  forceSystem?: boolean;
+}
+
+export interface MoveResult {
+  from: string;
+  to: string;
+  replaced: boolean;
+  write: WriteResult;
+}
+
+function change(from: string, to: string, size: number): TreeChange {
+  return {
+    // The path whose original is saved: the file a move replaces (there is none for a plain rename).
+    path: to,
+    sizes: { oldSize: size, newSize: size },
+    plan: async (vol, nowMs) => {
+      const edits = new BlockEdits(vol);
+      const fromDir = await vol.lookup(posix.dirname(from), { followFinal: true });
+      const toDir = await vol.lookup(posix.dirname(to), { followFinal: true });
+      await moveFile(edits, fromDir, posix.basename(from), toDir, posix.basename(to), nowMs);
+      return edits.writes();
+    },
+    check: async (vol) => {
+      if ((await vol.exists(from)) || !(await vol.exists(to))) throw new InternalError('NOT_MOVED', `${from} was not moved to ${to}`);
+    },
+  };
+}
+
+export async function moveOnCard(src: OpenedSource, fromGiven: string, toGiven: string, opts: MoveOptions = {}): Promise<MoveResult> {
+  const from = repairPath(src, fromGiven, opts.forceSystem ?? false);
+  let to = repairPath(src, toGiven, opts.forceSystem ?? false);
+  const inode = await src.volume.lookup(from).catch((err: unknown) => {
+    if (err instanceof AppError && err.exitCode === 66) throw new NotFoundError('PATH_NOT_FOUND', `${from} does not exist on the card`, { hint: 'nothing was written' });
+    throw err;
+  });
+  if (inode.kind === 'dir') throw new UsageError('IS_A_DIRECTORY', `${from} is a folder; mv moves files so far`, { hint: 'nothing was written' });
+  const target = await src.volume.lookup(to, { followFinal: true }).catch(() => null);
+  if (target?.kind === 'dir') to = posix.join(to, posix.basename(from));
+  const parent = await src.volume.lookup(posix.dirname(to), { followFinal: true }).catch(() => null);
+  if (!parent || parent.kind !== 'dir') throw new NotFoundError('PATH_NOT_FOUND', `the folder ${posix.dirname(to)} does not exist on the card`, { hint: 'nothing was written' });
+  const replaced = await src.volume.exists(to);
+  const write = await writeFiles(src, async () => [change(from, to, inode.sizeBytes)], opts);
+  return { from, to, replaced, write };
+}

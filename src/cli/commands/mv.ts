@@ -1,0 +1,35 @@
+// `haos-rescue mv SOURCE FROM TO`: rename or move a file on the card.
+
+import type { CommandModule } from 'yargs';
+import { moveOnCard } from '../../actions/repair/index.js';
+import { printJson, warn, writeOut } from '../output.js';
+import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
+import { type WriteArgs, withWriteOptions, writeOptions } from './write-options.js';
+
+type MvArgs = WriteArgs & { source?: string; from?: string; to?: string; forceSystem?: boolean };
+
+export const mvCommand: CommandModule<GlobalArgs, MvArgs> = {
+  command: 'mv <source> <from> <to>',
+  describe: 'Rename or move a file on the card (e.g. set a broken configuration.yaml aside)',
+  builder: (y) =>
+    withWriteOptions(withSourceArg(y))
+      .positional('from', { type: 'string', describe: 'the file on the card' })
+      .positional('to', { type: 'string', describe: 'its new path, or a folder to move it into' })
+      .option('force-system', { type: 'boolean', describe: 'allow paths outside /supervisor' }) as never,
+  handler: async (argv) => {
+    const options = { ...writeOptions(argv), forceSystem: argv.forceSystem ?? false };
+    const r = await withArgsSource(argv, async (s) => {
+      if (!argv.json) for (const w of s.warnings) warn(w);
+      return moveOnCard(s, argv.from ?? '', argv.to ?? '', options);
+    });
+    if (argv.json) return printJson(r);
+    const lines: string[] = [...r.write.notes];
+    if (r.write.dryRun) lines.push(`Dry run: nothing was written. It would move ${r.from} to ${r.to}${r.replaced ? ' (replacing the file there)' : ''}.`);
+    else {
+      if (r.write.journalReplayedOntoCard) lines.push(`Replayed the card's journal first (${r.write.journalReplayedOntoCard.transactions} transaction(s)).`);
+      lines.push(`Moved ${r.from} to ${r.to}; checked on the card.`);
+      if (r.replaced && r.write.originalsDir) lines.push(`  the file it replaced is saved in ${r.write.originalsDir}`);
+    }
+    await writeOut(`${lines.join('\n')}\n`);
+  },
+};

@@ -1,0 +1,45 @@
+// Renaming a file or symbolic link (kernel ext4_rename for a non-directory): the new name points at the
+// same inode (in place of a file already there, which is then released, as a rename over it does), the
+// old name goes, the inode's ctime and both folders' times change. Folders are not moved yet: that needs
+// their '..' entry and the link counts of both parents.
+
+import { RefusedError, UnsupportedError } from '../errors.js';
+import { BlockEdits, putInode, releaseInode } from './create-file.js';
+import { FileType } from './dir.js';
+import { addDirEntry, removeDirEntry, replaceDirEntryInode } from './dir-edit.js';
+import type { Inode } from './inode.js';
+import { setInodeChecksum } from './inode-csum.js';
+import { encodeTime, updatedInode } from './rewrite.js';
+import { hasMetadataCsum } from './superblock.js';
+
+/** Plans moving `fromName` in `fromDir` to `toName` in `toDir`; returns the inode number moved. */
+export async function moveFile(edits: BlockEdits, fromDir: Inode, fromName: string, toDir: Inode, toName: string, nowMs: number): Promise<number> {
+  const vol = edits.vol;
+  const entry = await vol.findEntry(fromDir, Buffer.from(fromName));
+  if (!entry) throw new RefusedError('NOT_FOUND', `${fromName} is not there`, { hint: 'nothing was written' });
+  const inode = await vol.readInode(entry.ino);
+  if (inode.kind === 'dir') throw new UnsupportedError('MOVE_FOLDER', `${fromName} is a folder; haos-rescue moves files and links so far`, { hint: 'nothing was written' });
+  if (inode.kind !== 'file' && inode.kind !== 'symlink') throw new UnsupportedError('MOVE_SPECIAL', `${fromName} is not a file or link`, { hint: 'nothing was written' });
+  const same = fromDir.ino === toDir.ino;
+  if (same && fromName === toName) throw new RefusedError('SAME_NAME', `${fromName} would be moved onto itself`, { hint: 'nothing was written' });
+  const target = await vol.findEntry(toDir, Buffer.from(toName));
+  if (target) {
+    const old = await vol.readInode(target.ino);
+    if (old.kind === 'dir') throw new RefusedError('TARGET_IS_FOLDER', `${toName} is a folder`, { hint: 'name a file, or a path inside the folder; nothing was written' });
+    if (old.ino === inode.ino) throw new RefusedError('SAME_FILE', `${fromName} and ${toName} are the same file`, { hint: 'nothing was written' });
+    await replaceDirEntryInode(edits, toDir, Buffer.from(toName), inode.ino);
+    await releaseInode(edits, old, nowMs);
+  } else {
+    await addDirEntry(edits, toDir, Buffer.from(toName), inode.ino, inode.kind === 'file' ? FileType.REG : FileType.SYMLINK);
+  }
+  await removeDirEntry(edits, fromDir, Buffer.from(fromName));
+  const raw = Buffer.from(inode.raw.subarray(0, vol.sb.inodeSize));
+  raw.writeUInt32LE(encodeTime(nowMs).seconds, 12); // ctime
+  if (hasMetadataCsum(vol.sb)) setInodeChecksum(vol.sb, inode.ino, raw);
+  await putInode(edits, inode.ino, raw);
+  await putInode(edits, fromDir.ino, updatedInode(vol, fromDir, fromDir.sizeBytes, nowMs));
+  if (!same) await putInode(edits, toDir.ino, updatedInode(vol, toDir, toDir.sizeBytes, nowMs));
+  return inode.ino;
+}
+
+export { BlockEdits };

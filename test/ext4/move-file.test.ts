@@ -1,0 +1,97 @@
+// Moving files (a new entry for the same inode, the old one removed, a file in the way released) against
+// e2fsck and debugfs on several feature sets, and a power cut after every write of a move over a file.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { BlockDevice } from '../../src/device/block-device.js';
+import { withFileDevice } from '../../src/device/file-device.js';
+import { type FaultyDevice, faultyDevice } from '../../src/device/faulty-device.js';
+import { commitWrites } from '../../src/ext4/commit.js';
+import { BlockEdits, moveFile } from '../../src/ext4/move-file.js';
+import { Ext4Volume } from '../../src/ext4/volume.js';
+import { type MkfsOptions, mkfs, prng, tempDir } from '../helpers/images.js';
+
+const work = tempDir('move-file-');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function stage(): string {
+  const dir = join(work, 'stage');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(dir, 'config/.storage'), { recursive: true });
+  mkdirSync(join(dir, 'share'), { recursive: true });
+  writeFileSync(join(dir, 'config/configuration.yaml'), prng(1, 9000));
+  writeFileSync(join(dir, 'config/old.yaml'), prng(2, 5000));
+  symlinkSync('configuration.yaml', join(dir, 'config/link.yaml'));
+  return dir;
+}
+
+const debugfs = (img: string, cmd: string): Buffer => execFileSync('debugfs', ['-R', cmd, img], { stdio: ['ignore', 'pipe', 'ignore'] });
+const fsck = (img: string) => spawnSync('e2fsck', ['-fn', img], { encoding: 'utf8' });
+
+async function move(img: string, from: [string, string], to: [string, string], wrap: (d: BlockDevice) => BlockDevice = (d) => d) {
+  return withFileDevice(img, { writable: true }, async (raw) => {
+    const dev = wrap(raw);
+    const vol = await Ext4Volume.open(dev);
+    const edits = new BlockEdits(vol);
+    await moveFile(edits, await vol.lookup(from[0]), from[1], await vol.lookup(to[0]), to[1], Date.now());
+    return commitWrites(vol, dev, edits.writes());
+  });
+}
+
+const SETS: Array<[string, MkfsOptions]> = [
+  ['default (metadata_csum, 64bit, 4 KiB)', { blockSize: 4096 }],
+  ['no metadata_csum', { features: '^metadata_csum' }],
+  ['1 KiB blocks', { blockSize: 1024 }],
+];
+
+describe('move a file', () => {
+  it.each(SETS)('%s: rename in its folder, move to another folder, move over a file; e2fsck clean each time', async (name, options) => {
+    const img = join(work, `${name.replace(/\W+/g, '_')}.img`);
+    mkfs(img, stage(), { sizeMiB: 16, ...options });
+    const config = debugfs(img, 'cat /config/configuration.yaml');
+    await move(img, ['/config', 'configuration.yaml'], ['/config', 'configuration.yaml.broken']);
+    expect(fsck(img).status).toBe(0);
+    expect(debugfs(img, 'cat /config/configuration.yaml.broken').equals(config)).toBe(true);
+    await move(img, ['/config', 'link.yaml'], ['/share', 'link.yaml']);
+    expect(fsck(img).status).toBe(0);
+    expect(debugfs(img, 'stat /share/link.yaml').toString()).toMatch(/Type: symlink/);
+    const free = (): number => Number(/Free blocks:\s+(\d+)/.exec(execFileSync('dumpe2fs', ['-h', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))![1]);
+    const before = free();
+    const oldBlocks = Number(/Blockcount: (\d+)/.exec(debugfs(img, 'stat /config/old.yaml').toString())![1]);
+    await move(img, ['/config', 'configuration.yaml.broken'], ['/config', 'old.yaml']);
+    const check = fsck(img);
+    expect(check.stdout + check.stderr).not.toMatch(/Fix\?/);
+    expect(check.status).toBe(0);
+    expect(debugfs(img, 'cat /config/old.yaml').equals(config)).toBe(true);
+    expect(debugfs(img, 'ls /config').toString()).not.toContain('configuration.yaml.broken');
+    const bs = Number(/Block size:\s+(\d+)/.exec(execFileSync('dumpe2fs', ['-h', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))![1]);
+    expect(free()).toBe(before + (oldBlocks * 512) / bs); // the file moved over gave its blocks back
+  });
+});
+
+describe('power cut at every write of a move over a file', () => {
+  it('after journal replay, e2fsck -fn is clean and the tree is the one before or after', async () => {
+    const pristine = join(work, 'cut-pristine.img');
+    mkfs(pristine, stage(), { sizeMiB: 16, blockSize: 4096 });
+    const probe = join(work, 'cut-probe.img');
+    copyFileSync(pristine, probe);
+    let counter: FaultyDevice | null = null;
+    const args = [['/config', 'configuration.yaml'], ['/config', 'old.yaml']] as const;
+    await move(probe, [...args[0]], [...args[1]], (d) => (counter = faultyDevice(d, {})));
+    const steps = (counter as FaultyDevice | null)?.writeCount ?? 0;
+    const seen = new Set<string>();
+    for (let n = 0; n <= steps + 1; n++) {
+      const img = join(work, `cut-${n}.img`);
+      copyFileSync(pristine, img);
+      await move(img, [...args[0]], [...args[1]], (d) => faultyDevice(d, { dropWritesAfter: n }));
+      expect(spawnSync('e2fsck', ['-fy', '-E', 'journal_only', img]).status).toBeLessThan(4);
+      expect(fsck(img).status, `cut after write ${n}`).toBe(0);
+      const names = debugfs(img, 'ls /config').toString();
+      seen.add(names.includes('configuration.yaml') ? 'before' : 'after');
+      rmSync(img);
+    }
+    expect(seen).toEqual(new Set(['before', 'after']));
+  });
+});
