@@ -21,7 +21,9 @@ import { commitWrites } from '../ext4/commit.js';
 import { applyJournalReplay } from '../ext4/journal/apply.js';
 import type { RecoveryReport } from '../ext4/journal/recovery.js';
 import { type BlockWrite, planRewrite } from '../ext4/rewrite.js';
+import type { Inode } from '../ext4/inode.js';
 import { Ext4Volume } from '../ext4/volume.js';
+import { walk } from '../ext4/walk.js';
 import { withCriticalSection } from './critical.js';
 import { assertNotMounted } from './host-mounts.js';
 import { type OpenedSource, openForWriting } from './source.js';
@@ -154,13 +156,20 @@ async function writeOriginals(src: OpenedSource, changes: Change[], dir: string)
   await mkdir(dir, { recursive: true });
   const manifest = [];
   for (const c of changes) {
-    // A file that is created has no original; one that is removed is saved like a rewritten one.
+    // A file that is created has no original; one that is removed is saved like a rewritten one, and a
+    // folder that is removed file by file (names are the paths with '__' for '/', bytes kept as they are).
     const inode = await src.volume.lookup(c.path).catch(() => null);
-    if (!inode || inode.kind !== 'file') continue;
-    const name = c.path.split('/').filter(Boolean).join('__');
-    // Streamed: a removed recorder database can be gigabytes.
-    await pipeline(Readable.from(src.volume.stream(inode)), createWriteStream(join(dir, name), { flags: 'wx' }));
-    manifest.push({ path: c.path, savedAs: name, sizeBytes: inode.sizeBytes });
+    if (!inode) continue;
+    const files: Array<{ path: string; inode: Inode }> = inode.kind === 'file' ? [{ path: c.path, inode }] : [];
+    if (inode.kind === 'dir') {
+      for await (const e of walk(src.volume, inode, { sorted: true })) if (e.inode.kind === 'file') files.push({ path: `${c.path}/${e.path.toString('utf8')}`, inode: e.inode });
+    }
+    for (const f of files) {
+      const name = f.path.split('/').filter(Boolean).join('__');
+      // Streamed: a removed recorder database can be gigabytes.
+      await pipeline(Readable.from(src.volume.stream(f.inode)), createWriteStream(join(dir, name), { flags: 'wx' }));
+      manifest.push({ path: f.path, savedAs: name, sizeBytes: f.inode.sizeBytes });
+    }
   }
   await writeFile(join(dir, 'manifest.json'), `${JSON.stringify({ source: src.path, savedAt: new Date().toISOString(), files: manifest }, null, 2)}\n`, { flag: 'wx' });
 }

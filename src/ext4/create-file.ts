@@ -58,7 +58,7 @@ export async function createEmptyFile(edits: BlockEdits, dir: Inode, name: strin
 }
 
 /** The blocks a file owns: its data runs and, for an extent-mapped file, its tree blocks. */
-async function ownedBlocks(edits: BlockEdits, inode: Inode): Promise<BlockRange[]> {
+export async function ownedBlocks(edits: BlockEdits, inode: Inode): Promise<BlockRange[]> {
   const vol = edits.vol;
   if ((inode.flags & InodeFlags.INLINE_DATA) !== 0 || inode.blocks === 0) return [];
   if ((inode.flags & InodeFlags.EXTENTS) === 0) {

@@ -107,3 +107,38 @@ describe('power cut at every write of a removal', () => {
     expect(seen).toEqual(new Set([true, false]));
   });
 });
+
+describe('remove a folder tree', () => {
+  it.each([
+    ['4 KiB, metadata_csum', { blockSize: 4096 } as MkfsOptions],
+    ['1 KiB, no metadata_csum, 32-bit', { blockSize: 1024, features: '^metadata_csum,^64bit' } as MkfsOptions],
+  ])('%s: nested folders, links inside and out; e2fsck clean, the counts back', async (_name, options) => {
+    const dir = stage();
+    mkdirSync(join(dir, 'config/tree/a/b/c'), { recursive: true });
+    for (const sub of ['tree', 'tree/a', 'tree/a/b', 'tree/a/b/c']) writeFileSync(join(dir, `config/${sub}/file.bin`), prng(sub.length, 9000));
+    linkSync(join(dir, 'config/tree/a/file.bin'), join(dir, 'config/tree/a/b/same.bin')); // two names inside
+    linkSync(join(dir, 'config/tree/file.bin'), join(dir, 'config/outside.bin')); // one inside, one outside
+    symlinkSync('../file.bin', join(dir, 'config/tree/a/up'));
+    const img = join(work, 'tree.img');
+    mkfs(img, dir, { sizeMiB: 32, ...options });
+    const inodesBefore = free(img, 'inodes');
+    const dirsBefore = Number(/Links: (\d+)/.exec(execFileSync('debugfs', ['-R', 'stat /config', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))![1]);
+    const { removeTree } = await import('../../src/ext4/remove-tree.js');
+    const r = await withFileDevice(img, { writable: true }, async (dev) => {
+      const vol = await Ext4Volume.open(dev);
+      const edits = new BlockEdits(vol);
+      const out = await removeTree(edits, await vol.lookup('/config'), 'tree', Date.now());
+      await commitWrites(vol, dev, edits.writes());
+      return out;
+    });
+    expect(r).toMatchObject({ folders: 4, files: 6 });
+    const check = fsck(['-fn'], img);
+    expect(check.stdout + check.stderr).not.toMatch(/Fix\?/);
+    expect(check.status).toBe(0);
+    // 4 folders, 4 file inodes of which the one linked from outside stays, and the symlink: 8 back.
+    expect(free(img, 'inodes')).toBe(inodesBefore + 8);
+    const stat = execFileSync('debugfs', ['-R', 'stat /config', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    expect(Number(/Links: (\d+)/.exec(stat)![1])).toBe(dirsBefore - 1);
+    expect(execFileSync('debugfs', ['-R', 'stat /config/outside.bin', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })).toMatch(/Links: 1 /);
+  });
+});

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
 import { assertCardClean } from '../helpers/card.js';
-import { cli } from '../helpers/cli.js';
+import { cli, cliJson } from '../helpers/cli.js';
 import { tempDir } from '../helpers/images.js';
 
 const work = tempDir('rm-');
@@ -55,6 +55,23 @@ describe('rm', () => {
     expect(cli(['ls', card, '/supervisor/homeassistant']).text).not.toContain('home-assistant_v2.db\n');
     expect(freeBlocks(card)).toBe(free + (blocks * 512) / 4096);
     expect(sha(readFileSync(join(orig, 'supervisor__homeassistant__home-assistant_v2.db')))).toBe(sha(want));
+  });
+
+  it('a folder needs --recursive; then it goes with everything in it, every file saved first', () => {
+    const card = join(work, 'tree.img');
+    writeFileSync(card, readSampleImage());
+    const tree = '/supervisor/homeassistant/blueprints';
+    expect(cli(['rm', card, tree]).code).toBe(64);
+    const files = cliJson<unknown[]>(['ls', card, tree]);
+    expect(files.length).toBeGreaterThan(0);
+    const orig = join(work, 'orig-tree');
+    const r = cli(['rm', card, tree, '--recursive', '--originals', orig, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    assertCardClean(card);
+    expect(cli(['ls', card, tree]).code).toBe(66);
+    const manifest = JSON.parse(readFileSync(join(orig, 'manifest.json'), 'utf8')) as { files: Array<{ path: string; savedAs: string }> };
+    expect(manifest.files.length).toBeGreaterThan(0);
+    for (const f of manifest.files) expect(f.path.startsWith(`${tree}/`)).toBe(true);
   });
 
   it('--no-originals saves nothing; outside /supervisor needs --force-system', () => {

@@ -1,17 +1,21 @@
 // `rm`: removes files from the card to give the space back (a full disk stops Home Assistant). Only below
-// the Supervisor's folder unless the caller allows the rest of the system; folders are not removed (yet).
+// the Supervisor's folder unless the caller allows the rest of the system; folders only when asked to.
 // The file's bytes are saved to the originals folder first (unless the caller says not to), then the
 // removal (entry, blocks, inode) is one journal transaction.
 
 import { posix } from 'node:path';
 import { AppError, InternalError, NotFoundError, RefusedError, UsageError } from '../../errors.js';
 import { BlockEdits, removeFile } from '../../ext4/create-file.js';
+import { removeTree } from '../../ext4/remove-tree.js';
+import { walk } from '../../ext4/walk.js';
 import { dataPath, type OpenedSource } from '../source.js';
 import { type TreeChange, type WriteOptions, type WriteResult, writeFiles } from '../write-files.js';
 
 export interface RemoveOptions extends WriteOptions {
   /** Allow paths outside the Supervisor's folder (the operating system's own data). */
   forceSystem?: boolean;
+  /** Folders too, with everything in them. */
+  recursive?: boolean;
 }
 
 export interface RemoveResult {
@@ -25,14 +29,16 @@ function split(path: string): { parent: string; name: string } {
   return { parent: path.slice(0, i) || '/', name: path.slice(i + 1) };
 }
 
-function change(path: string, size: number): TreeChange {
+function change(path: string, size: number, folder: boolean): TreeChange {
   const { parent, name } = split(path);
   return {
     path,
     sizes: { oldSize: size, newSize: 0 },
     plan: async (vol, nowMs) => {
       const edits = new BlockEdits(vol);
-      await removeFile(edits, await vol.lookup(parent, { followFinal: true }), name, nowMs);
+      const dir = await vol.lookup(parent, { followFinal: true });
+      if (folder) await removeTree(edits, dir, name, nowMs);
+      else await removeFile(edits, dir, name, nowMs);
       return edits.writes();
     },
     check: async (vol) => {
@@ -56,7 +62,7 @@ export function repairPath(src: OpenedSource, given: string, forceSystem: boolea
 }
 
 /** Checks every path before anything is planned: each must be a file (or link) inside what may be touched. */
-async function checkPaths(src: OpenedSource, paths: string[], opts: RemoveOptions): Promise<Array<{ path: string; size: number; allocated: number }>> {
+async function checkPaths(src: OpenedSource, paths: string[], opts: RemoveOptions): Promise<Array<{ path: string; size: number; allocated: number; folder: boolean }>> {
   const out = [];
   for (const given of paths) {
     const path = repairPath(src, given, opts.forceSystem ?? false);
@@ -64,15 +70,31 @@ async function checkPaths(src: OpenedSource, paths: string[], opts: RemoveOption
       if (err instanceof AppError && err.exitCode === 66) throw new NotFoundError('PATH_NOT_FOUND', `${path} does not exist on the card`, { hint: 'see what is there with haos-rescue ls or haos-rescue df; nothing was written' });
       throw err;
     });
-    if (inode.kind === 'dir') throw new UsageError('IS_A_DIRECTORY', `${path} is a folder; rm removes files`, { hint: 'name the files inside it; nothing was written' });
-    out.push({ path, size: inode.sizeBytes, allocated: inode.blocks * 512 });
+    if (inode.kind === 'dir' && !opts.recursive) throw new UsageError('IS_A_DIRECTORY', `${path} is a folder`, { hint: 'add --recursive to remove it with everything in it; nothing was written' });
+    out.push({ path, size: inode.sizeBytes, allocated: inode.kind === 'dir' ? await treeBytes(src, path) : inode.blocks * 512, folder: inode.kind === 'dir' });
   }
   return out;
+}
+
+/** Bytes allocated below and by a folder (hard-linked files once), for the report. */
+async function treeBytes(src: OpenedSource, path: string): Promise<number> {
+  const seen = new Set<number>();
+  let bytes = 0;
+  const root = await src.volume.lookup(path);
+  bytes += root.blocks * 512;
+  for await (const e of walk(src.volume, root)) {
+    if (seen.has(e.inode.ino)) continue;
+    seen.add(e.inode.ino);
+    bytes += e.inode.blocks * 512;
+  }
+  return bytes;
 }
 
 export async function removeFiles(src: OpenedSource, paths: string[], opts: RemoveOptions = {}): Promise<RemoveResult> {
   if (paths.length === 0) throw new UsageError('NO_PATH', 'name at least one file to remove');
   const checked = await checkPaths(src, paths, opts);
-  const write = await writeFiles(src, async () => checked.map((c) => change(c.path, c.size)), opts);
+  const nested = checked.find((a) => checked.some((b) => b !== a && b.folder && a.path.startsWith(`${b.path}/`)));
+  if (nested) throw new UsageError('NESTED_PATHS', `${nested.path} is inside another path given`, { hint: 'name it once; nothing was written' });
+  const write = await writeFiles(src, async () => checked.map((c) => change(c.path, c.size, c.folder)), opts);
   return { removed: checked.map((c) => ({ path: c.path, bytes: c.size, allocatedBytes: c.allocated })), write };
 }

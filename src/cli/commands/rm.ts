@@ -7,17 +7,18 @@ import { formatBytes } from '../render.js';
 import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
 import { type WriteArgs, withWriteOptions, writeOptions } from './write-options.js';
 
-type RmArgs = WriteArgs & { source?: string; paths?: string[]; forceSystem?: boolean };
+type RmArgs = WriteArgs & { source?: string; paths?: string[]; forceSystem?: boolean; recursive?: boolean };
 
 export const rmCommand: CommandModule<GlobalArgs, RmArgs> = {
   command: 'rm <source> <paths..>',
-  describe: 'Remove files from the card (e.g. the history database of a full disk); copies are saved first',
+  describe: 'Remove files (with -r folders) from the card, e.g. the history database of a full disk; copies are saved first',
   builder: (y) =>
     withWriteOptions(withSourceArg(y))
       .positional('paths', { type: 'string', array: true, describe: 'absolute paths of the files to remove' })
-      .option('force-system', { type: 'boolean', describe: 'allow files outside /supervisor (the operating system\'s own data)' }) as never,
+      .option('force-system', { type: 'boolean', describe: 'allow files outside /supervisor (the operating system\'s own data)' })
+      .option('recursive', { alias: 'r', type: 'boolean', describe: 'remove folders too, with everything in them' }) as never,
   handler: async (argv) => {
-    const options = { ...writeOptions(argv), forceSystem: argv.forceSystem ?? false };
+    const options = { ...writeOptions(argv), forceSystem: argv.forceSystem ?? false, recursive: argv.recursive ?? false };
     const r = await withArgsSource(argv, async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
       return removeFiles(s, argv.paths ?? [], options);

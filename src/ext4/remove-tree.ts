@@ -1,0 +1,87 @@
+// Removing a folder with everything in it (`rm --recursive`): every file below is released (its blocks
+// and inode given back, or one link fewer when it has names elsewhere), every folder below too (its
+// blocks, its inode, the used-folders count), then the folder's own entry leaves its parent, whose link
+// count drops by the '..' that pointed at it. One set of block edits: one journal transaction, so a
+// power cut leaves the whole tree or none of it.
+
+import { RefusedError, UnsupportedError } from '../errors.js';
+import { freeBlocks } from './alloc-block.js';
+import { freeInode } from './alloc-inode.js';
+import { BlockEdits, ownedBlocks, putInode, releaseInode } from './create-file.js';
+import { isDotOrDotDot } from './dir.js';
+import { removeDirEntry } from './dir-edit.js';
+import type { Inode } from './inode.js';
+import { setInodeChecksum } from './inode-csum.js';
+import { encodeTime, updatedInode } from './rewrite.js';
+import { hasMetadataCsum } from './superblock.js';
+
+export interface TreeRemoval {
+  files: number;
+  folders: number;
+  freedBlocks: number;
+  /** Link counts already lowered in this plan (a file with two names inside the tree is met twice). */
+  links: Map<number, number>;
+}
+
+/** A folder's inode given back: its blocks, links 0, a deletion time, the used-folders count. */
+async function releaseFolder(edits: BlockEdits, dir: Inode, nowMs: number): Promise<number> {
+  const vol = edits.vol;
+  if (dir.fileAcl !== 0) throw new UnsupportedError('HAS_XATTR_BLOCK', `folder inode ${dir.ino} has extended attributes in a block of their own; haos-rescue does not free those yet`, { hint: 'nothing was written' });
+  const freed = await freeBlocks(edits, await ownedBlocks(edits, dir));
+  const raw = Buffer.from(dir.raw.subarray(0, vol.sb.inodeSize));
+  const t = encodeTime(nowMs);
+  raw.writeUInt16LE(0, 26); // links
+  raw.writeUInt32LE(t.seconds, 20); // dtime
+  raw.writeUInt32LE(t.seconds, 12); // ctime
+  raw.writeUInt32LE(0, 4); // size
+  raw.writeUInt32LE(0, 108);
+  raw.writeUInt32LE(0, 28); // i_blocks
+  if (vol.sb.inodeSize >= 118) raw.writeUInt16LE(0, 116);
+  raw.fill(0, 40, 100);
+  raw.writeUInt16LE(0xf30a, 40);
+  raw.writeUInt16LE(4, 44);
+  if (hasMetadataCsum(vol.sb)) setInodeChecksum(vol.sb, dir.ino, raw);
+  await putInode(edits, dir.ino, raw);
+  await freeInode(edits, dir.ino, true);
+  return freed;
+}
+
+/** Releases everything below `dir` and `dir` itself (not its entry in its parent). */
+async function releaseBelow(edits: BlockEdits, dir: Inode, nowMs: number, out: TreeRemoval, depth: number): Promise<void> {
+  if (depth > 256) throw new RefusedError('TREE_TOO_DEEP', 'the folder tree is deeper than 256 levels (a damaged loop?)', { hint: 'run e2fsck on a copy of the card; nothing was written' });
+  const listing = await edits.vol.listDir(dir);
+  if (listing.lost.length > 0) throw listing.lost[0]!;
+  for (const e of listing.entries) {
+    if (isDotOrDotDot(e.name)) continue;
+    const child = await edits.vol.readInode(e.ino);
+    if (child.kind === 'dir') await releaseBelow(edits, child, nowMs, out, depth + 1);
+    else {
+      const links = out.links.get(child.ino) ?? child.linksCount;
+      out.links.set(child.ino, links - 1);
+      out.freedBlocks += await releaseInode(edits, { ...child, linksCount: links }, nowMs);
+      out.files++;
+    }
+  }
+  out.freedBlocks += await releaseFolder(edits, dir, nowMs);
+  out.folders++;
+}
+
+/** Plans removing folder `name` of `parent` with everything in it. */
+export async function removeTree(edits: BlockEdits, parent: Inode, name: string, nowMs: number): Promise<TreeRemoval> {
+  const vol = edits.vol;
+  const entry = await vol.findEntry(parent, Buffer.from(name));
+  if (!entry) throw new RefusedError('NOT_FOUND', `${name} is not there`, { hint: 'nothing was written' });
+  const dir = await vol.readInode(entry.ino);
+  if (dir.kind !== 'dir') throw new RefusedError('NOT_A_FOLDER', `${name} is not a folder`, { hint: 'nothing was written' });
+  const out: TreeRemoval = { files: 0, folders: 0, freedBlocks: 0, links: new Map() };
+  await releaseBelow(edits, dir, nowMs, out, 0);
+  await removeDirEntry(edits, parent, Buffer.from(name));
+  const raw = updatedInode(vol, parent, parent.sizeBytes, nowMs);
+  // One '..' fewer points at the parent (a count of 1 means "many" under dir_nlink and stays).
+  if (parent.linksCount > 2) {
+    raw.writeUInt16LE(parent.linksCount - 1, 26);
+    if (hasMetadataCsum(vol.sb)) setInodeChecksum(vol.sb, parent.ino, raw);
+  }
+  await putInode(edits, parent.ino, raw);
+  return out;
+}
