@@ -138,7 +138,7 @@ const extractCommand: CommandModule<GlobalArgs, ExtractArgs> = {
 
 export const backupCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'backup <command>',
-  describe: 'Backups: list them, look inside, copy or unpack them, show the stored encryption key',
+  describe: 'Backups: list them, look inside, copy or unpack them, show the stored key, build one from the card',
   builder: (y) =>
     y
       .command(listCommand as never)

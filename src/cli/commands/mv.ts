@@ -4,7 +4,7 @@ import type { CommandModule } from 'yargs';
 import { moveOnCard } from '../../actions/repair/index.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
-import { type WriteArgs, withWriteOptions, writeOptions } from './write-options.js';
+import { type WriteArgs, withWriteOptions, writeOptions, writeReport } from './write-options.js';
 
 type MvArgs = WriteArgs & { source?: string; from?: string; to?: string; forceSystem?: boolean };
 
@@ -23,13 +23,13 @@ export const mvCommand: CommandModule<GlobalArgs, MvArgs> = {
       return moveOnCard(s, argv.from ?? '', argv.to ?? '', options);
     });
     if (argv.json) return printJson(r);
-    const lines: string[] = [...r.write.notes];
+    const { before, after } = writeReport(r.write);
+    const lines = [...before];
     if (r.write.dryRun) lines.push(`Dry run: nothing was written. It would move ${r.from} to ${r.to}${r.replaced ? ' (replacing the file there)' : ''}.`);
     else {
-      if (r.write.journalReplayedOntoCard) lines.push(`Replayed the card's journal first (${r.write.journalReplayedOntoCard.transactions} transaction(s)).`);
       lines.push(`Moved ${r.from} to ${r.to}; checked on the card.`);
       if (r.replaced && r.write.originalsDir) lines.push(`  the file it replaced is saved in ${r.write.originalsDir}`);
     }
-    await writeOut(`${lines.join('\n')}\n`);
+    await writeOut(`${[...lines, ...after].join('\n')}\n`);
   },
 };

@@ -5,7 +5,7 @@ import { putLocalFile } from '../../actions/repair/index.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { formatBytes } from '../render.js';
 import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
-import { type WriteArgs, withWriteOptions, writeOptions } from './write-options.js';
+import { type WriteArgs, withWriteOptions, writeOptions, writeReport } from './write-options.js';
 
 type PutArgs = WriteArgs & { source?: string; local?: string; path?: string; forceSystem?: boolean };
 
@@ -24,14 +24,13 @@ export const putCommand: CommandModule<GlobalArgs, PutArgs> = {
       return putLocalFile(s, argv.local ?? '', argv.path ?? '', options);
     });
     if (argv.json) return printJson(r);
-    const lines: string[] = [...r.write.notes];
+    const { before, after } = writeReport(r.write);
+    const lines = [...before];
     if (r.write.dryRun) lines.push(`Dry run: nothing was written. It would ${r.replaced ? 'replace' : 'create'} ${r.path} (${formatBytes(r.bytes)}); rehearsed in memory and read back.`);
     else {
-      if (r.write.journalReplayedOntoCard) lines.push(`Replayed the card's journal first (${r.write.journalReplayedOntoCard.transactions} transaction(s)).`);
       lines.push(`${r.replaced ? 'Replaced' : 'Created'} ${r.path} (${formatBytes(r.bytes)}), read back from the card.`);
       if (r.replaced && r.write.originalsDir) lines.push(`  the file it replaced is saved in ${r.write.originalsDir}`);
-      lines.push(r.write.journaled ? `  written through journal transaction ${r.write.transaction} (${r.write.blocks} blocks)` : `  written in place (${r.write.blocks} blocks)`);
     }
-    await writeOut(`${lines.join('\n')}\n`);
+    await writeOut(`${[...lines, ...after].join('\n')}\n`);
   },
 };

@@ -5,7 +5,7 @@ import { removeFiles } from '../../actions/repair/index.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { formatBytes } from '../render.js';
 import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
-import { type WriteArgs, withWriteOptions, writeOptions } from './write-options.js';
+import { type WriteArgs, withWriteOptions, writeOptions, writeReport } from './write-options.js';
 
 type RmArgs = WriteArgs & { source?: string; paths?: string[]; forceSystem?: boolean; recursive?: boolean };
 
@@ -24,16 +24,15 @@ export const rmCommand: CommandModule<GlobalArgs, RmArgs> = {
       return removeFiles(s, argv.paths ?? [], options);
     });
     if (argv.json) return printJson(r);
-    const lines: string[] = [...r.write.notes];
+    const { before, after } = writeReport(r.write);
+    const lines = [...before];
     const freed = r.removed.reduce((n, f) => n + f.allocatedBytes, 0);
     if (r.write.dryRun) lines.push(`Dry run: nothing was written. It would remove (${formatBytes(freed)} given back):`);
-    else if (r.write.journalReplayedOntoCard) lines.push(`Replayed the card's journal first (${r.write.journalReplayedOntoCard.transactions} transaction(s)).`);
     for (const f of r.removed) lines.push(`  ${f.path}  ${formatBytes(f.bytes)}`);
     if (!r.write.dryRun) {
-      lines.push(`Removed ${r.removed.length} file(s), ${formatBytes(freed)} given back; checked on the card.`);
+      lines.push(`Removed ${r.removed.length} path(s), ${formatBytes(freed)} given back; checked on the card.`);
       if (r.write.originalsDir) lines.push(`  copies saved in ${r.write.originalsDir}`);
-      lines.push(r.write.journaled ? `  written through journal transaction ${r.write.transaction} (${r.write.blocks} blocks)` : `  written in place (${r.write.blocks} blocks)`);
     }
-    await writeOut(`${lines.join('\n')}\n`);
+    await writeOut(`${[...lines, ...after].join('\n')}\n`);
   },
 };

@@ -4,7 +4,7 @@ import type { CommandModule } from 'yargs';
 import { setSafeMode } from '../../actions/repair/index.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
-import { type WriteArgs, withWriteOptions, writeOptions } from './write-options.js';
+import { type WriteArgs, withWriteOptions, writeOptions, writeReport } from './write-options.js';
 
 type SafeModeArgs = WriteArgs & { source?: string; off?: boolean };
 
@@ -20,15 +20,16 @@ export const safeModeCommand: CommandModule<GlobalArgs, SafeModeArgs> = {
       return setSafeMode(s, on, options);
     });
     if (argv.json) return printJson(r);
-    const lines: string[] = [...(r.write?.notes ?? [])];
-    if (!r.changed) lines.push(on ? `Safe mode is already set: ${r.path} is there.` : `Safe mode is not set: there is no ${r.path}.`);
-    else if (r.write?.dryRun) lines.push(`Dry run: nothing was written. It would ${on ? 'create' : 'remove'} the empty file ${r.path}; rehearsed in memory and read back.`);
-    else {
-      if (r.write?.journalReplayedOntoCard) lines.push(`Replayed the card's journal first (${r.write.journalReplayedOntoCard.transactions} transaction(s)).`);
-      lines.push(on ? `Safe mode set: ${r.path} created, read back from the card.` : `Safe mode marker removed: ${r.path}.`);
-      lines.push(r.write?.journaled ? `  written through journal transaction ${r.write.transaction} (${r.write.blocks} blocks)` : `  written in place (${r.write?.blocks} blocks)`);
-      if (on) lines.push('Put the card back and start the box: Home Assistant starts without custom integrations, once. Remove or fix the integration that broke it, then restart normally.');
+    if (!r.write) {
+      await writeOut(`${on ? `Safe mode is already set: ${r.path} is there.` : `Safe mode is not set: there is no ${r.path}.`}\n`);
+      return;
     }
+    const { before, after } = writeReport(r.write);
+    const lines = [...before];
+    if (r.write.dryRun) lines.push(`Dry run: nothing was written. It would ${on ? 'create' : 'remove'} the empty file ${r.path}; rehearsed in memory and read back.`);
+    else lines.push(on ? `Safe mode set: ${r.path} created, read back from the card.` : `Safe mode marker removed: ${r.path}.`);
+    lines.push(...after);
+    if (on && !r.write.dryRun) lines.push('Put the card back and start the box: Home Assistant starts without custom integrations, once. Remove or fix the integration that broke it, then restart normally.');
     await writeOut(`${lines.join('\n')}\n`);
   },
 };

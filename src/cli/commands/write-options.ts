@@ -2,7 +2,7 @@
 // once and passed down as WriteOptions.
 
 import type { Argv } from 'yargs';
-import type { WriteOptions } from '../../actions/write-files.js';
+import type { WriteOptions, WriteResult } from '../../actions/write-files.js';
 import { UsageError } from '../../errors.js';
 import { confirm } from '../prompt.js';
 import type { GlobalArgs } from './common.js';
@@ -29,4 +29,12 @@ export function writeOptions(argv: WriteArgs): WriteOptions {
   o.confirmReplay = (report) =>
     confirm(`The card was not cleanly unmounted: its journal holds ${report?.transactions ?? 'some'} transaction(s) not yet in place. Replay them onto the card first (what Linux does at mount)?`);
   return o;
+}
+
+/** The lines every write command prints around its own: the journal replayed first, how it was written. */
+export function writeReport(w: WriteResult): { before: string[]; after: string[] } {
+  const before = [...w.notes];
+  if (w.journalReplayedOntoCard) before.push(`Replayed the card's journal first (${w.journalReplayedOntoCard.transactions} transaction(s)).`);
+  const after = w.dryRun ? [] : [w.journaled ? `  written through journal transaction ${w.transaction} (${w.blocks} blocks)` : `  written in place (${w.blocks} blocks; this filesystem has no journal)`];
+  return { before, after };
 }
