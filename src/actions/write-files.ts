@@ -198,6 +198,15 @@ export async function writeFiles(src: OpenedSource, build: (src: OpenedSource) =
 }
 
 /**
+ * For the interrupt test only: HAOS_RESCUE_TEST_HOLD_MS keeps the commit's critical section open that
+ * long, so that a Ctrl-C sent at a chosen moment lands inside it on any machine. Unset, it costs nothing.
+ */
+async function testHold(): Promise<void> {
+  const ms = Number(process.env.HAOS_RESCUE_TEST_HOLD_MS ?? 0);
+  if (ms > 0 && ms <= 5000) await new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
  * Replays the journal onto the card when it is dirty (the rehearsal saw that state), commits the
  * rehearsed blocks through the journal and reads the files back from the card.
  */
@@ -207,6 +216,7 @@ async function commitToCard(src: OpenedSource, changes: Change[], writes: BlockW
     const { byteOffset, sizeBytes } = src.discovery.chosen;
     const data = sliceDevice(device, byteOffset, sizeBytes, src.dataDevice.description);
     return await withCriticalSection(async () => {
+      await testHold();
       const replay = src.journal.needsRecovery ? (await applyJournalReplay(data)).report : null;
       const commit = await commitWrites(await Ext4Volume.open(data), data, writes, nowMs);
       await checkAll(await Ext4Volume.open(data), changes);

@@ -2,7 +2,8 @@
 // (start-up, hashing, the rehearsal, the journaled commit, the read-back). Whatever the moment, the card
 // ends with the old or the new password and, once its journal is recovered as the kernel would,
 // e2fsck -fn is clean. A signal that lands inside the commit is held until the commit ends (exit 130 after
-// "finishing the write that is under way"); the test reports how many runs landed there.
+// "finishing the write that is under way"); the test reports how many runs landed there. The child holds
+// its commit open 250 ms (HAOS_RESCUE_TEST_HOLD_MS), so that some interrupts land inside it on any machine.
 
 import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
@@ -18,7 +19,7 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 function resetInterruptedAfter(img: string, delayMs: number): Promise<{ code: number | null; signal: string | null; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, 'auth', 'reset', img, '-u', USERS[0].username, '--password', 'interrupted', '--originals', join(work, `orig-${delayMs}`)], { cwd: work });
+    const child = spawn(process.execPath, [CLI, 'auth', 'reset', img, '-u', USERS[0].username, '--password', 'interrupted', '--originals', join(work, `orig-${delayMs}`)], { cwd: work, env: { ...process.env, HAOS_RESCUE_TEST_HOLD_MS: '250' } });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGINT'), delayMs);
