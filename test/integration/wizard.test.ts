@@ -177,7 +177,19 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     keys('steps', 'Enter'); // the default, in HOME
     await waitFor('steps', /Backup [0-9a-f]{8} written to .*encrypted, SecureTar v2/, 60_000);
     await menu(7); // Free space
+    await waitFor('steps', /What do you want to delete\?/);
+    keys('steps', 'Enter'); // the history database
     await waitFor('steps', /Delete .*home-assistant_v2\.db.*\?/);
+    type('steps', 'y');
+    await waitFor('steps', /Done: .* given back/, 60_000);
+    await menu(7); // Free space again: the old backups
+    await waitFor('steps', /What do you want to delete\?\s*\n.*❯ old backups \(3 on the card\)/); // the database is gone
+    keys('steps', 'Enter');
+    await waitFor('steps', /older than how many days\?/);
+    keys('steps', 'Enter'); // 30
+    await waitFor('steps', /Copy them to this computer first\?/);
+    keys('steps', 'Enter'); // yes
+    await waitFor('steps', /Delete these 3 backup\(s\) from the card\?/, 60_000);
     type('steps', 'y');
     await waitFor('steps', /Done: .* given back/, 60_000);
     await menu(8); // Safe mode
@@ -193,6 +205,7 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     const config = cli(['ls', image, '/supervisor/homeassistant']).text;
     expect(config).toContain('safe-mode');
     expect(config).not.toMatch(/^home-assistant_v2\.db$/m);
+    expect(cli(['backup', 'list', image, '--json']).text.trim()).toBe('[]');
     expect(readdirSync(join(home, 'haos-rescue-backups')).sort()).toEqual(BACKUPS.map((b) => b.file).sort());
     const exported = readdirSync(home).find((n) => n.startsWith('home-assistant-config-'));
     expect(exported && readdirSync(join(home, exported))).toContain('configuration.yaml');

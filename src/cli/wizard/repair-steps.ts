@@ -1,8 +1,12 @@
-// The wizard's repair steps: what fills the card (and deleting the history database, the usual cause of
-// a full disk), and safe mode for the next start. The same actions `df`, `rm` and `safe-mode` run; each
+// The wizard's repair steps: what fills the card, deleting the history database (the usual cause of a
+// full disk) or the backups older than some days (copied off first when wanted), and safe mode for the
+// next start. The same actions `df`, `rm` and `safe-mode` run; each
 // write says what it will change and asks first.
 
-import { confirm } from '@inquirer/prompts';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { confirm, input, select } from '@inquirer/prompts';
+import { type BackupEntry, extractBackups, listBackups } from '../../actions/backup/index.js';
 import { diskUsage, removeFiles, setSafeMode } from '../../actions/repair/index.js';
 import { formatBytes } from '../../units.js';
 import { table } from '../render.js';
@@ -14,16 +18,45 @@ export async function stepFreeSpace(session: Session, say: Say): Promise<void> {
   const rows = [['what', 'size'], ...u.categories.filter((c) => c.bytes > 0).slice(0, 8).map((c) => [c.label, formatBytes(c.bytes)])];
   say(table(rows, [1]));
   const db = u.categories.find((c) => c.id === 'database');
-  if (!db || db.bytes === 0) return say('There is no history database to delete. Old backups can be copied off ("Copy the backups") and deleted with haos-rescue rm.');
+  const backups = (await listBackups(session.source)).filter((b) => !b.error && b.date);
+  const choices = [
+    ...(db && db.bytes > 0 ? [{ value: 'database', name: `the history database (${formatBytes(db.bytes)})` }] : []),
+    ...(backups.length > 0 ? [{ value: 'backups', name: `old backups (${backups.length} on the card)` }] : []),
+    { value: 'nothing', name: 'nothing' },
+  ];
+  const what = await select({ message: 'What do you want to delete?', choices });
+  if (what === 'database') await deleteDatabase(session, say, db!.paths);
+  else if (what === 'backups') await deleteOldBackups(session, say, backups);
+  else say('Nothing was written.');
+}
+
+async function deleteDatabase(session: Session, say: Say, paths: string[]): Promise<void> {
   const present = [];
-  for (const p of db.paths) if (await session.source.volume.exists(p)) present.push(p);
-  say(`The history database takes ${formatBytes(db.bytes)}. Deleting it gives that space back; Home Assistant makes a new, empty one at its next start.`);
-  say('The history (graphs, logbook, long-term statistics) is lost. A copy is saved on this computer first, if it has room.');
+  for (const p of paths) if (await session.source.volume.exists(p)) present.push(p);
+  say('Home Assistant makes a new, empty database at its next start. The history (graphs, logbook, long-term statistics) is lost.');
+  say('A copy is saved on this computer first.');
   if (!(await confirm({ message: `Delete ${present.join(', ')}?`, default: false }))) return say('Nothing was written.');
   const r = await removeFiles(session.source, present, writeOptions()).finally(() => session.refresh());
   if (r.write.journalReplayedOntoCard) say(`Applied the card's journal first (${r.write.journalReplayedOntoCard.transactions} change(s)).`);
   say(`Done: ${formatBytes(r.removed.reduce((n, f) => n + f.allocatedBytes, 0))} given back. Checked on the card.`);
   if (r.write.originalsDir) say(`The deleted files are saved in ${r.write.originalsDir}`);
+}
+
+async function deleteOldBackups(session: Session, say: Say, backups: BackupEntry[]): Promise<void> {
+  const days = Number((await input({ message: 'Delete the backups older than how many days?', default: '30', validate: (v) => (/^\d+$/.test(v.trim()) ? true : 'a number of days') })).trim());
+  const cutoff = Date.now() - days * 86_400_000;
+  const old = backups.filter((b) => Date.parse(b.date!) < cutoff);
+  if (old.length === 0) return say(`No backup is older than ${days} days.`);
+  for (const b of old) say(`  ${b.date!.slice(0, 10)}  ${b.name ?? '-'}  ${formatBytes(b.size)}  ${b.path}`);
+  if (await confirm({ message: 'Copy them to this computer first?', default: true })) {
+    const out = join(homedir(), `haos-rescue-backups-deleted-${new Date().toISOString().slice(0, 16).replace(/[:T]/g, '-')}`);
+    const copied = await extractBackups(session.source, { outDir: out, slugs: old.map((b) => b.slug!), force: false });
+    if (copied.failed.length > 0) return say(`${copied.failed.length} backup(s) could not be copied; nothing was deleted.`);
+    say(`Copied to ${out}.`);
+  }
+  if (!(await confirm({ message: `Delete these ${old.length} backup(s) from the card?`, default: false }))) return say('Nothing was written.');
+  const r = await removeFiles(session.source, old.map((b) => b.path), { ...writeOptions(), saveOriginals: false }).finally(() => session.refresh());
+  say(`Done: ${formatBytes(r.removed.reduce((n, f) => n + f.allocatedBytes, 0))} given back. Checked on the card.`);
 }
 
 export async function stepSafeMode(session: Session, say: Say): Promise<void> {
