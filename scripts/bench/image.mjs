@@ -21,7 +21,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeRandomFile } from './images.mjs';
-import { activeChildren, log, mbps, round, timed } from './util.mjs';
+import { activeChildren, log, mbps, round, runStats, timed } from './util.mjs';
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const FAILING_CARD = fileURLToPath(new URL('../../test/helpers/failing-card.py', import.meta.url));
@@ -116,24 +116,12 @@ async function interleave(runs, tools, deadline) {
   return results;
 }
 
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
 /** Median and best of the runs' times, with all run times and the largest peak RSS. */
 function timing(results) {
-  const ms = results.map((r) => r.ms);
-  const rss = results.map((r) => r.rssKb).filter((x) => x != null);
   return {
-    runs: results.length,
-    medianMs: round(median(ms), 1),
-    bestMs: round(Math.min(...ms), 1),
-    runsMs: ms.map((x) => round(x, 1)),
+    ...runStats(results),
     toolMs: results.map((r) => round(r.toolMs, 1)),
     syncMs: results.map((r) => round(r.syncMs, 1)),
-    peakRssKb: rss.length ? Math.max(...rss) : null,
   };
 }
 

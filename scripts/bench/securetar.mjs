@@ -16,7 +16,7 @@ import { closeSync, createReadStream, createWriteStream, openSync, readSync, rmS
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { log, mbps, round, shortCmdVersion, timed, timedNode } from './util.mjs';
+import { log, mbps, median, round, runStats, shortCmdVersion, timed, timedNode } from './util.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
 const dist = (p) => new URL(`../../dist/${p}`, import.meta.url).href;
@@ -93,24 +93,10 @@ export async function decryptFile(member, password) {
   return { bytes, ms: Number(process.hrtime.bigint() - t0) / 1e6, firstPieceMs: firstMs };
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 function summary(results, bytes) {
-  const ms = results.map((r) => r.ms);
-  const rss = results.map((r) => r.rssKb).filter((x) => x != null);
-  return {
-    runs: results.length,
-    medianMs: round(median(ms), 1),
-    bestMs: round(Math.min(...ms), 1),
-    runsMs: ms.map((x) => round(x, 1)),
-    medianMBps: round(mbps(bytes, median(ms)), 1),
-    bestMBps: round(mbps(bytes, Math.min(...ms)), 1),
-    peakRssKb: rss.length ? Math.max(...rss) : null,
-  };
+  const stats = runStats(results);
+  return { ...stats, medianMBps: round(mbps(bytes, stats.medianMs), 1), bestMBps: round(mbps(bytes, stats.bestMs), 1) };
 }
 
 /** The rows: v2 ours vs openssl, v3 ours, and one Argon2id in-process. */

@@ -112,3 +112,23 @@ export function shortCmdVersion(cmd, args) {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
   return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n')[0] || 'unknown';
 }
+
+/** The median of a list of numbers (the mean of the middle two for an even count). */
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Median and best of the runs' times ({ms, rssKb} each), all run times and the largest peak RSS. */
+export function runStats(results) {
+  const ms = results.map((r) => r.ms);
+  const rss = results.map((r) => r.rssKb).filter((x) => x != null);
+  return {
+    runs: results.length,
+    medianMs: round(median(ms), 1),
+    bestMs: round(Math.min(...ms), 1),
+    runsMs: ms.map((x) => round(x, 1)),
+    peakRssKb: rss.length ? Math.max(...rss) : null,
+  };
+}
