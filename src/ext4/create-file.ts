@@ -10,7 +10,7 @@ import { BlockEdits, allocateInode, freeInode } from './alloc-inode.js';
 import { FileType } from './dir.js';
 import { addDirEntry, removeDirEntry } from './dir-edit.js';
 import { Incompat } from './features.js';
-import { type Inode, InodeFlags, S_IFREG } from './inode.js';
+import { type Inode, InodeFlags, S_IFREG, parseInode } from './inode.js';
 import { setInodeChecksum } from './inode-csum.js';
 import { encodeTime, updatedInode } from './rewrite.js';
 import { hasMetadataCsum } from './superblock.js';
@@ -18,6 +18,20 @@ import { hasMetadataCsum } from './superblock.js';
 export async function putInode(edits: BlockEdits, ino: number, raw: Buffer): Promise<void> {
   const { fsBlock, offset } = await edits.vol.inodeLocation(ino);
   raw.copy(await edits.block(fsBlock), offset);
+}
+
+/** Sets the mtime and ctime of folder `ino` as this transaction has it (a folder just grown keeps its new size). */
+export async function touchInode(edits: BlockEdits, ino: number, nowMs: number): Promise<void> {
+  const now = await currentInode(edits, ino);
+  await putInode(edits, ino, updatedInode(edits.vol, now, now.sizeBytes, nowMs));
+}
+
+/** Inode `ino` as this transaction has it so far (with what putInode wrote), not as the disk has it. */
+export async function currentInode(edits: BlockEdits, ino: number): Promise<Inode> {
+  const { sb } = edits.vol;
+  const { fsBlock, offset } = await edits.vol.inodeLocation(ino);
+  const raw = Buffer.from((await edits.block(fsBlock)).subarray(offset, offset + sb.inodeSize));
+  return parseInode(raw, ino, sb.inodeSize);
 }
 
 /** The on-disk bytes of a new empty regular file (what ext4_new_inode writes for one). */
@@ -52,8 +66,8 @@ export async function createEmptyFile(edits: BlockEdits, dir: Inode, name: strin
   if (await vol.findEntry(dir, Buffer.from(name))) throw new RefusedError('EXISTS', `${name} already exists`, { hint: 'nothing was written' });
   const ino = await allocateInode(edits, dir.ino, false);
   await putInode(edits, ino, newFileInode(edits, ino, mode, nowMs));
-  await addDirEntry(edits, dir, Buffer.from(name), ino, FileType.REG);
-  await putInode(edits, dir.ino, updatedInode(vol, dir, dir.sizeBytes, nowMs));
+  await addDirEntry(edits, dir.ino, Buffer.from(name), ino, FileType.REG);
+  await touchInode(edits, dir.ino, nowMs);
   return ino;
 }
 
@@ -81,7 +95,7 @@ export async function removeFile(edits: BlockEdits, dir: Inode, name: string, no
   if (inode.kind === 'dir') throw new UnsupportedError('IS_A_DIRECTORY', `${name} is a folder`, { hint: 'nothing was written' });
   await removeDirEntry(edits, dir, Buffer.from(name));
   const freedBlocks = await releaseInode(edits, inode, nowMs);
-  await putInode(edits, dir.ino, updatedInode(vol, dir, dir.sizeBytes, nowMs));
+  await touchInode(edits, dir.ino, nowMs);
   return { ino: inode.ino, freedBlocks };
 }
 

@@ -4,12 +4,12 @@
 // their '..' entry and the link counts of both parents.
 
 import { RefusedError, UnsupportedError } from '../errors.js';
-import { BlockEdits, putInode, releaseInode } from './create-file.js';
+import { BlockEdits, putInode, releaseInode, touchInode } from './create-file.js';
 import { FileType } from './dir.js';
 import { addDirEntry, removeDirEntry, replaceDirEntryInode } from './dir-edit.js';
 import type { Inode } from './inode.js';
 import { setInodeChecksum } from './inode-csum.js';
-import { encodeTime, updatedInode } from './rewrite.js';
+import { encodeTime } from './rewrite.js';
 import { hasMetadataCsum } from './superblock.js';
 
 /** Plans moving `fromName` in `fromDir` to `toName` in `toDir`; returns the inode number moved. */
@@ -30,15 +30,15 @@ export async function moveFile(edits: BlockEdits, fromDir: Inode, fromName: stri
     await replaceDirEntryInode(edits, toDir, Buffer.from(toName), inode.ino);
     await releaseInode(edits, old, nowMs);
   } else {
-    await addDirEntry(edits, toDir, Buffer.from(toName), inode.ino, inode.kind === 'file' ? FileType.REG : FileType.SYMLINK);
+    await addDirEntry(edits, toDir.ino, Buffer.from(toName), inode.ino, inode.kind === 'file' ? FileType.REG : FileType.SYMLINK);
   }
   await removeDirEntry(edits, fromDir, Buffer.from(fromName));
   const raw = Buffer.from(inode.raw.subarray(0, vol.sb.inodeSize));
   raw.writeUInt32LE(encodeTime(nowMs).seconds, 12); // ctime
   if (hasMetadataCsum(vol.sb)) setInodeChecksum(vol.sb, inode.ino, raw);
   await putInode(edits, inode.ino, raw);
-  await putInode(edits, fromDir.ino, updatedInode(vol, fromDir, fromDir.sizeBytes, nowMs));
-  if (!same) await putInode(edits, toDir.ino, updatedInode(vol, toDir, toDir.sizeBytes, nowMs));
+  await touchInode(edits, fromDir.ino, nowMs);
+  if (!same) await touchInode(edits, toDir.ino, nowMs);
   return inode.ino;
 }
 

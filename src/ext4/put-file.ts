@@ -9,14 +9,14 @@ import { randomInt } from 'node:crypto';
 import { RefusedError, UnsupportedError } from '../errors.js';
 import { type BlockRange, allocateBlocks } from './alloc-block.js';
 import { allocateInode } from './alloc-inode.js';
-import { crc32cUpdate } from './checksum.js';
-import { BlockEdits, putInode, releaseInode } from './create-file.js';
+import { BlockEdits, putInode, releaseInode, touchInode } from './create-file.js';
 import { FileType } from './dir.js';
 import { addDirEntry, replaceDirEntryInode } from './dir-edit.js';
+import { type LeafExtent, MAX_EXTENT, blockCapacity, sealTreeBlock, writeHeader, writeIndexEntry, writeLeafEntry } from './extent-write.js';
 import { Incompat } from './features.js';
 import { type Inode, InodeFlags, S_IFREG } from './inode.js';
-import { inodeCsumSeed, setInodeChecksum } from './inode-csum.js';
-import { encodeTime, updatedInode } from './rewrite.js';
+import { setInodeChecksum } from './inode-csum.js';
+import { encodeTime } from './rewrite.js';
 import { hasMetadataCsum } from './superblock.js';
 
 export interface FileOwner {
@@ -25,13 +25,7 @@ export interface FileOwner {
   gid: number;
 }
 
-const MAX_EXTENT = 32768;
-
-interface Extent {
-  logical: number;
-  start: number;
-  length: number;
-}
+type Extent = LeafExtent;
 
 function toExtents(ranges: BlockRange[]): Extent[] {
   const out: Extent[] = [];
@@ -46,21 +40,6 @@ function toExtents(ranges: BlockRange[]): Extent[] {
   return out;
 }
 
-function writeHeader(buf: Buffer, at: number, entries: number, max: number, depth: number): void {
-  buf.writeUInt16LE(0xf30a, at);
-  buf.writeUInt16LE(entries, at + 2);
-  buf.writeUInt16LE(max, at + 4);
-  buf.writeUInt16LE(depth, at + 6);
-  buf.writeUInt32LE(0, at + 8);
-}
-
-function writeLeafEntry(buf: Buffer, at: number, e: Extent): void {
-  buf.writeUInt32LE(e.logical, at);
-  buf.writeUInt16LE(e.length, at + 4);
-  buf.writeUInt16LE(Math.floor(e.start / 0x100000000), at + 6);
-  buf.writeUInt32LE(e.start % 0x100000000, at + 8);
-}
-
 /** The extent root for i_block (60 bytes), and the tree blocks it needs (0 or 1 leaf). */
 async function extentRoot(edits: BlockEdits, ino: number, generation: number, extents: Extent[], goal: number): Promise<{ root: Buffer; treeBlocks: number }> {
   const root = Buffer.alloc(60);
@@ -70,18 +49,16 @@ async function extentRoot(edits: BlockEdits, ino: number, generation: number, ex
     return { root, treeBlocks: 0 };
   }
   const { sb } = edits.vol;
-  const max = Math.floor((sb.blockSize - 12) / 12);
+  const max = blockCapacity(sb.blockSize);
   if (extents.length > max) throw new UnsupportedError('TOO_FRAGMENTED', `the free space is in ${extents.length} pieces; haos-rescue writes files of at most ${max}`, { hint: 'free a larger piece first; nothing was written' });
   const [leafRange] = await allocateBlocks(edits, goal, 1);
   const leaf = await edits.block(leafRange!.start);
   leaf.fill(0);
   writeHeader(leaf, 0, extents.length, max, 0);
   extents.forEach((e, i) => writeLeafEntry(leaf, 12 + i * 12, e));
-  if (hasMetadataCsum(sb)) leaf.writeUInt32LE(crc32cUpdate(inodeCsumSeed(sb, ino, generation), leaf, 0, 12 + 12 * max) >>> 0, 12 + 12 * max);
+  sealTreeBlock(sb, ino, generation, leaf);
   writeHeader(root, 0, 1, 4, 1);
-  root.writeUInt32LE(0, 12); // ei_block
-  root.writeUInt32LE(leafRange!.start % 0x100000000, 16); // ei_leaf_lo
-  root.writeUInt16LE(Math.floor(leafRange!.start / 0x100000000), 20); // ei_leaf_hi
+  writeIndexEntry(root, 12, 0, leafRange!.start);
   return { root, treeBlocks: 1 };
 }
 
@@ -160,8 +137,8 @@ export async function putFile(edits: BlockEdits, dir: Inode, name: string, conte
     await replaceDirEntryInode(edits, dir, Buffer.from(name), ino);
     await releaseInode(edits, old, nowMs);
   } else {
-    await addDirEntry(edits, dir, Buffer.from(name), ino, FileType.REG);
+    await addDirEntry(edits, dir.ino, Buffer.from(name), ino, FileType.REG);
   }
-  await putInode(edits, dir.ino, updatedInode(vol, dir, dir.sizeBytes, nowMs));
+  await touchInode(edits, dir.ino, nowMs);
   return { ino, replaced: old?.ino ?? null };
 }

@@ -1,0 +1,143 @@
+// Adding an entry to a hash-indexed (htree) directory (kernel fs/ext4/namei.c dx_probe, ext4_dx_add_entry,
+// do_split; Documentation/filesystems/ext4/directory.rst). The name's hash picks the leaf through the root
+// (and one level of nodes, when there is one): the last index entry whose hash is not above it. A leaf
+// with room takes the entry. A full leaf is split as the kernel does: a new block at the end of the
+// directory, the leaf's entries sorted by hash, the upper half (by size) moved there, and an index entry
+// for the new block put after the old one (its low bit set when the split falls inside one hash value).
+// Index blocks keep their checksum in a tail after `limit` entries under metadata_csum. An index level
+// that is full would need a node split or a deeper tree: refused, nothing written.
+
+import { CorruptError, UnsupportedError } from '../errors.js';
+import { crc32cUpdate } from './checksum.js';
+import type { BlockEdits } from './group-edit.js';
+import { align4, entriesEnd, insertInBlock, packEntries, rawEntries } from './dir-block.js';
+import { appendDirBlock, dirBlockMap } from './dir-grow.js';
+import { DxHash, dirHash } from './dir-hash.js';
+import type { Inode } from './inode.js';
+import { inodeCsumSeed } from './inode-csum.js';
+import { hasMetadataCsum } from './superblock.js';
+
+const EXT2_FLAGS_UNSIGNED_HASH = 0x2;
+const ROOT_COUNT_AT = 32;
+const NODE_COUNT_AT = 8;
+const MAX_LEVELS = 3;
+
+interface Frame {
+  block: Buffer;
+  countAt: number;
+  count: number;
+  limit: number;
+  /** The entry followed down. */
+  at: number;
+}
+
+const damaged = (dir: Inode, why: string): CorruptError =>
+  new CorruptError('BAD_DIR_INDEX', `the index of directory inode ${dir.ino} is damaged (${why})`, { hint: 'run e2fsck on a copy of the card (it rebuilds indexes); nothing was written' });
+
+/** The hash this directory's index uses (the root's version, made unsigned when the superblock says so). */
+function hashVersion(edits: BlockEdits, dir: Inode, root: Buffer): { version: number; levels: number } {
+  if (root.readUInt32LE(24) !== 0 || root[29] !== 8) throw damaged(dir, 'root information');
+  let version = root[28]!;
+  const levels = root[30]!;
+  if (version > DxHash.TEA) throw new UnsupportedError('DIR_HASH', `directory inode ${dir.ino} uses hash version ${version}; haos-rescue adds entries only under legacy, half-MD4 or TEA`, { hint: 'nothing was written' });
+  if ((edits.vol.sb.flags & EXT2_FLAGS_UNSIGNED_HASH) !== 0) version += 3;
+  if (levels >= MAX_LEVELS) throw damaged(dir, `${levels} index levels`);
+  return { version, levels };
+}
+
+function readFrame(edits: BlockEdits, dir: Inode, block: Buffer, countAt: number, hash: number): Frame {
+  const limit = block.readUInt16LE(countAt);
+  const count = block.readUInt16LE(countAt + 2);
+  const tail = hasMetadataCsum(edits.vol.sb) ? 8 : 0;
+  if (count < 1 || count > limit || countAt + limit * 8 + tail > block.length) throw damaged(dir, `count ${count}, limit ${limit}`);
+  let lo = 1;
+  let hi = count - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (block.readUInt32LE(countAt + mid * 8) > hash) hi = mid - 1;
+    else lo = mid + 1;
+  }
+  return { block, countAt, count, limit, at: lo - 1 };
+}
+
+const childOf = (f: Frame): number => f.block.readUInt32LE(f.countAt + f.at * 8 + 4) & 0x0fffffff;
+
+/** An index block's checksum (kernel ext4_dx_csum): over the entries in use, then the tail's first word. */
+function sealIndex(edits: BlockEdits, dir: Inode, f: Frame): void {
+  if (!hasMetadataCsum(edits.vol.sb)) return;
+  const tail = f.countAt + f.limit * 8;
+  const count = f.block.readUInt16LE(f.countAt + 2);
+  let c = crc32cUpdate(inodeCsumSeed(edits.vol.sb, dir.ino, dir.generation), f.block, 0, f.countAt + count * 8);
+  c = crc32cUpdate(c, f.block, tail, tail + 4);
+  f.block.writeUInt32LE(c >>> 0, tail + 4);
+}
+
+/** Follows the index from the root to the leaf for `hash`; returns the frames passed and the leaf's block. */
+async function probe(edits: BlockEdits, dir: Inode, map: number[], hash: number, root: Buffer, levels: number): Promise<{ frames: Frame[]; leaf: Buffer }> {
+  const frames: Frame[] = [];
+  let block = root;
+  let countAt = ROOT_COUNT_AT;
+  for (let level = 0; ; level++) {
+    const frame = readFrame(edits, dir, block, countAt, hash);
+    frames.push(frame);
+    const logical = childOf(frame);
+    if (logical === 0 || logical >= map.length || map[logical]! < 0) throw damaged(dir, `index entry points at block ${logical}`);
+    block = await edits.block(map[logical]!);
+    if (level === levels) return { frames, leaf: block };
+    if (block.readUInt32LE(0) !== 0 || block.readUInt16LE(4) !== block.length) throw damaged(dir, `node ${logical}`);
+    countAt = NODE_COUNT_AT;
+  }
+}
+
+/**
+ * Moves the upper half of full leaf `leaf` (by size, in hash order) to the empty block `fresh`; returns the
+ * index hash of `fresh` (its first hash, low bit set when the hash before the split is the same).
+ */
+function splitLeaf(edits: BlockEdits, dir: Inode, leaf: Buffer, fresh: Buffer, version: number): number {
+  const { sb } = edits.vol;
+  const map = rawEntries(leaf, entriesEnd(edits), dir.ino)
+    .filter((e) => e.ino !== 0)
+    .map((e) => ({ ino: e.ino, name: Buffer.from(e.name), fileType: e.fileType, hash: dirHash(e.name, version, sb.hashSeed), size: align4(8 + e.nameLen) }))
+    .sort((a, b) => a.hash - b.hash);
+  if (map.length < 2) throw damaged(dir, 'a full leaf with fewer than two entries');
+  let size = 0;
+  let move = 0;
+  let i = map.length - 1;
+  for (; i >= 0; i--) {
+    if (size + map[i]!.size / 2 > sb.blockSize / 2) break;
+    size += map[i]!.size;
+    move++;
+  }
+  const split = i > 0 ? map.length - move : Math.floor(map.length / 2);
+  const hash2 = map[split]!.hash;
+  const continued = hash2 === map[split - 1]!.hash ? 1 : 0;
+  packEntries(edits, dir, leaf, map.slice(0, split));
+  packEntries(edits, dir, fresh, map.slice(split));
+  return (hash2 + continued) >>> 0;
+}
+
+/** Adds `name` → `ino` to indexed directory `dir` (as this transaction has it). */
+export async function addIndexedEntry(edits: BlockEdits, dir: Inode, name: Buffer, ino: number, fileType: number): Promise<void> {
+  const map = await dirBlockMap(edits, dir);
+  if (map.length < 2 || map[0]! < 0) throw damaged(dir, 'no root block');
+  const root = await edits.block(map[0]!);
+  const { version, levels } = hashVersion(edits, dir, root);
+  const hash = dirHash(name, version, edits.vol.sb.hashSeed);
+  const { frames, leaf } = await probe(edits, dir, map, hash, root, levels);
+  if (insertInBlock(edits, dir, leaf, name, ino, fileType)) return;
+  const bottom = frames[frames.length - 1]!;
+  if (bottom.count >= bottom.limit) {
+    throw new UnsupportedError('DIRECTORY_INDEX_FULL', `directory inode ${dir.ino} has a full index level; haos-rescue does not split index blocks yet`, { hint: 'nothing was written' });
+  }
+  const added = await appendDirBlock(edits, dir.ino);
+  const fresh = await edits.block(added.fsBlock);
+  const splitHash = splitLeaf(edits, added.dir, leaf, fresh, version);
+  const at = bottom.countAt + (bottom.at + 1) * 8;
+  bottom.block.copyWithin(at + 8, at, bottom.countAt + bottom.count * 8);
+  bottom.block.writeUInt32LE(splitHash, at);
+  bottom.block.writeUInt32LE(added.logical, at + 4);
+  bottom.block.writeUInt16LE(bottom.count + 1, bottom.countAt + 2);
+  sealIndex(edits, added.dir, bottom);
+  const target = hash >= (splitHash & ~1) >>> 0 ? fresh : leaf;
+  if (!insertInBlock(edits, added.dir, target, name, ino, fileType)) throw damaged(dir, 'no room after a split');
+}
