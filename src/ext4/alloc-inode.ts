@@ -1,9 +1,8 @@
 // Allocating and freeing inodes (kernel fs/ext4/ialloc.c, group descriptors in
 // Documentation/filesystems/ext4/group_descr.rst): the inode bitmap, the group descriptor (free inodes,
 // used folders, itable_unused, the bitmap checksum; group-edit.ts keeps the descriptor checksum) and the
-// superblock's free inode count. Groups whose inode
-// table is not initialised yet (INODE_UNINIT) are left alone: allocating there means initialising the
-// bitmap and the table, which the kernel does and this writer does not need to.
+// superblock's free inode count. A group whose inodes were never used (INODE_UNINIT) is taken only when
+// the others are full, and brought into use as the kernel does.
 
 import { RefusedError, UnsupportedError } from '../errors.js';
 import { crc32cUpdate } from './checksum.js';
@@ -29,32 +28,53 @@ function groupOrder(vol: Ext4Volume, parentIno: number): number[] {
   return Array.from({ length: count }, (_, i) => (start + i) % count);
 }
 
-/** Takes a free inode, near the folder `parentIno`; returns its number. */
-export async function allocateInode(edits: BlockEdits, parentIno: number, isDir: boolean): Promise<number> {
+/**
+ * A group marked INODE_UNINIT comes into use as the kernel brings it (ext4_read_inode_bitmap on such a
+ * group, then ext4_new_inode): its bitmap starts all free, the bits past the group's inodes set, and the
+ * flag cleared. Its inode table is not read: itable_unused says which inodes e2fsck and the kernel look at.
+ */
+function initInodeGroup(vol: Ext4Volume, desc: Buffer, bitmap: Buffer): void {
+  const bytes = vol.sb.inodesPerGroup / 8;
+  bitmap.fill(0, 0, bytes);
+  bitmap.fill(0xff, bytes);
+  desc.writeUInt16LE(desc.readUInt16LE(GD.flags) & ~BG_INODE_UNINIT, GD.flags);
+}
+
+/** Takes the first free inode of `group` if it has one; returns its number, or 0. */
+async function takeInodeIn(edits: BlockEdits, group: number, isDir: boolean, allowUninit: boolean): Promise<number> {
   const vol = edits.vol;
   const { inodesPerGroup, firstIno } = vol.sb;
-  for (const group of groupOrder(vol, parentIno)) {
-    const gd = await vol.groupDesc(group);
-    if ((gd.flags & BG_INODE_UNINIT) !== 0) continue;
-    const desc = await descriptor(edits, group);
-    const free = getCount(vol, desc, GD.freeInodesLo, GD.freeInodesHi);
-    if (free === 0) continue;
-    const bitmap = await edits.block(gd.inodeBitmap);
-    for (let index = 0; index < inodesPerGroup; index++) {
-      const ino = group * inodesPerGroup + index + 1;
-      if (ino < firstIno || (bitmap[index >> 3]! & (1 << (index & 7))) !== 0) continue;
-      bitmap[index >> 3]! |= 1 << (index & 7);
-      setCount(vol, desc, GD.freeInodesLo, GD.freeInodesHi, free - 1);
-      if (isDir) setCount(vol, desc, GD.usedDirsLo, GD.usedDirsHi, getCount(vol, desc, GD.usedDirsLo, GD.usedDirsHi) + 1);
-      const unused = getCount(vol, desc, GD.itableUnusedLo, GD.itableUnusedHi);
-      if (index + 1 > inodesPerGroup - unused) setCount(vol, desc, GD.itableUnusedLo, GD.itableUnusedHi, inodesPerGroup - index - 1);
-      await setInodeBitmapChecksum(vol, desc, bitmap);
-      setDescriptorChecksum(vol, group, desc);
-      await adjustSuperblockFree(edits, -1, 0);
-      return ino;
+  const desc = await descriptor(edits, group);
+  const uninit = (desc.readUInt16LE(GD.flags) & BG_INODE_UNINIT) !== 0;
+  const free = getCount(vol, desc, GD.freeInodesLo, GD.freeInodesHi);
+  if (uninit !== allowUninit || free === 0) return 0;
+  const bitmap = await edits.block((await vol.groupDesc(group)).inodeBitmap);
+  if (uninit) initInodeGroup(vol, desc, bitmap);
+  for (let index = 0; index < inodesPerGroup; index++) {
+    const ino = group * inodesPerGroup + index + 1;
+    if (ino < firstIno || (bitmap[index >> 3]! & (1 << (index & 7))) !== 0) continue;
+    bitmap[index >> 3]! |= 1 << (index & 7);
+    setCount(vol, desc, GD.freeInodesLo, GD.freeInodesHi, free - 1);
+    if (isDir) setCount(vol, desc, GD.usedDirsLo, GD.usedDirsHi, getCount(vol, desc, GD.usedDirsLo, GD.usedDirsHi) + 1);
+    const unused = getCount(vol, desc, GD.itableUnusedLo, GD.itableUnusedHi);
+    if (index + 1 > inodesPerGroup - unused) setCount(vol, desc, GD.itableUnusedLo, GD.itableUnusedHi, inodesPerGroup - index - 1);
+    await setInodeBitmapChecksum(vol, desc, bitmap);
+    setDescriptorChecksum(vol, group, desc);
+    await adjustSuperblockFree(edits, -1, 0);
+    return ino;
+  }
+  return 0;
+}
+
+/** Takes a free inode, near the folder `parentIno` (groups in use first, then one not yet used); returns its number. */
+export async function allocateInode(edits: BlockEdits, parentIno: number, isDir: boolean): Promise<number> {
+  for (const allowUninit of [false, true]) {
+    for (const group of groupOrder(edits.vol, parentIno)) {
+      const ino = await takeInodeIn(edits, group, isDir, allowUninit);
+      if (ino !== 0) return ino;
     }
   }
-  throw new RefusedError('NO_FREE_INODE', 'the filesystem has no free inode in an initialised group', { hint: 'free some files first; nothing was written' });
+  throw new RefusedError('NO_FREE_INODE', 'the filesystem has no free inode left', { hint: 'free some files first; nothing was written' });
 }
 
 /** Gives inode `ino` back (its bitmap bit, the counts). The caller has already cleared the inode itself. */
@@ -62,12 +82,11 @@ export async function freeInode(edits: BlockEdits, ino: number, isDir: boolean):
   const vol = edits.vol;
   const group = Math.floor((ino - 1) / vol.sb.inodesPerGroup);
   const index = (ino - 1) % vol.sb.inodesPerGroup;
-  const gd = await vol.groupDesc(group);
-  if ((gd.flags & BG_INODE_UNINIT) !== 0) throw new UnsupportedError('INODE_GROUP_UNINIT', `inode ${ino} lies in a group marked unused`, { hint: 'run e2fsck on a copy of the card; nothing was written' });
-  const bitmap = await edits.block(gd.inodeBitmap);
+  const desc = await descriptor(edits, group);
+  if ((desc.readUInt16LE(GD.flags) & BG_INODE_UNINIT) !== 0) throw new UnsupportedError('INODE_GROUP_UNINIT', `inode ${ino} lies in a group marked unused`, { hint: 'run e2fsck on a copy of the card; nothing was written' });
+  const bitmap = await edits.block((await vol.groupDesc(group)).inodeBitmap);
   if ((bitmap[index >> 3]! & (1 << (index & 7))) === 0) throw new RefusedError('INODE_NOT_IN_USE', `inode ${ino} is already marked free`, { hint: 'run e2fsck on a copy of the card; nothing was written' });
   bitmap[index >> 3]! &= ~(1 << (index & 7));
-  const desc = await descriptor(edits, group);
   setCount(vol, desc, GD.freeInodesLo, GD.freeInodesHi, getCount(vol, desc, GD.freeInodesLo, GD.freeInodesHi) + 1);
   if (isDir) setCount(vol, desc, GD.usedDirsLo, GD.usedDirsHi, Math.max(0, getCount(vol, desc, GD.usedDirsLo, GD.usedDirsHi) - 1));
   await setInodeBitmapChecksum(vol, desc, bitmap);

@@ -4,8 +4,9 @@
 // with room takes the entry. A full leaf is split as the kernel does: a new block at the end of the
 // directory, the leaf's entries sorted by hash, the upper half (by size) moved there, and an index entry
 // for the new block put after the old one (its low bit set when the split falls inside one hash value).
-// Index blocks keep their checksum in a tail after `limit` entries under metadata_csum. An index level
-// that is full would need a node split or a deeper tree: refused, nothing written.
+// A full index node is split in two, and a full root moves down into a new node (one level deeper), as
+// the kernel does; two full levels at once are refused. Index blocks keep their checksum in a tail after
+// `limit` entries under metadata_csum.
 
 import { CorruptError, UnsupportedError } from '../errors.js';
 import { crc32cUpdate } from './checksum.js';
@@ -13,6 +14,7 @@ import type { BlockEdits } from './group-edit.js';
 import { align4, entriesEnd, insertInBlock, packEntries, rawEntries } from './dir-block.js';
 import { appendDirBlock, dirBlockMap } from './dir-grow.js';
 import { DxHash, dirHash } from './dir-hash.js';
+import { Incompat } from './features.js';
 import type { Inode } from './inode.js';
 import { inodeCsumSeed } from './inode-csum.js';
 import { hasMetadataCsum } from './superblock.js';
@@ -21,6 +23,7 @@ const EXT2_FLAGS_UNSIGNED_HASH = 0x2;
 const ROOT_COUNT_AT = 32;
 const NODE_COUNT_AT = 8;
 const MAX_LEVELS = 3;
+const ZERO4 = new Uint8Array(4);
 
 interface Frame {
   block: Buffer;
@@ -62,13 +65,14 @@ function readFrame(edits: BlockEdits, dir: Inode, block: Buffer, countAt: number
 
 const childOf = (f: Frame): number => f.block.readUInt32LE(f.countAt + f.at * 8 + 4) & 0x0fffffff;
 
-/** An index block's checksum (kernel ext4_dx_csum): over the entries in use, then the tail's first word. */
+/** An index block's checksum (kernel ext4_dx_csum): over the entries in use, then the tail with its checksum as zero. */
 function sealIndex(edits: BlockEdits, dir: Inode, f: Frame): void {
   if (!hasMetadataCsum(edits.vol.sb)) return;
   const tail = f.countAt + f.limit * 8;
   const count = f.block.readUInt16LE(f.countAt + 2);
   let c = crc32cUpdate(inodeCsumSeed(edits.vol.sb, dir.ino, dir.generation), f.block, 0, f.countAt + count * 8);
   c = crc32cUpdate(c, f.block, tail, tail + 4);
+  c = crc32cUpdate(c, ZERO4);
   f.block.writeUInt32LE(c >>> 0, tail + 4);
 }
 
@@ -116,6 +120,66 @@ function splitLeaf(edits: BlockEdits, dir: Inode, leaf: Buffer, fresh: Buffer, v
   return (hash2 + continued) >>> 0;
 }
 
+/** Puts index entry (`hash`, `logical`) after the entry `f.at` of frame `f`, which has room. */
+function insertIndexEntry(f: Frame, hash: number, logical: number): void {
+  const at = f.countAt + (f.at + 1) * 8;
+  f.block.copyWithin(at + 8, at, f.countAt + f.count * 8);
+  f.block.writeUInt32LE(hash >>> 0, at);
+  f.block.writeUInt32LE(logical, at + 4);
+  f.count++;
+  f.block.writeUInt16LE(f.count, f.countAt + 2);
+}
+
+/** A new index node at the end of the directory holding `entries` (raw 8-byte entries, the first one's hash slot unused). */
+async function newNode(edits: BlockEdits, dirIno: number, entries: Buffer): Promise<{ frame: Frame; logical: number; dir: Inode }> {
+  const added = await appendDirBlock(edits, dirIno);
+  const block = await edits.block(added.fsBlock);
+  const bs = block.length;
+  block.fill(0);
+  block.writeUInt16LE(bs, 4); // one empty entry over the whole block
+  entries.copy(block, NODE_COUNT_AT);
+  const limit = Math.floor((bs - NODE_COUNT_AT - (hasMetadataCsum(edits.vol.sb) ? 8 : 0)) / 8);
+  const count = entries.length / 8;
+  block.writeUInt16LE(limit, NODE_COUNT_AT);
+  block.writeUInt16LE(count, NODE_COUNT_AT + 2);
+  return { frame: { block, countAt: NODE_COUNT_AT, count, limit, at: 0 }, logical: added.logical, dir: added.dir };
+}
+
+/**
+ * Makes room for one more entry in the bottom index level (kernel ext4_dx_add_entry): a full node is
+ * split in two halves, the second one a new node with an entry in the level above; a full root moves its
+ * entries down into a new node and becomes one level deeper. Returns the frame to insert into.
+ */
+async function roomInBottom(edits: BlockEdits, dir: Inode, frames: Frame[], root: Buffer): Promise<Frame> {
+  const bottom = frames[frames.length - 1]!;
+  if (bottom.count < bottom.limit) return bottom;
+  const levels = frames.length - 1;
+  const maxLevels = (edits.vol.sb.incompat & Incompat.LARGEDIR) !== 0 ? 3 : 2;
+  const full = (why: string) => new UnsupportedError('DIRECTORY_INDEX_FULL', `the index of directory inode ${dir.ino} is full (${why})`, { hint: 'nothing was written' });
+  const raw = (f: Frame, from: number, to: number) => Buffer.from(f.block.subarray(f.countAt + from * 8, f.countAt + to * 8));
+  if (levels === 0) {
+    if (levels + 1 >= maxLevels) throw full('no deeper level is allowed');
+    const made = await newNode(edits, dir.ino, raw(bottom, 0, bottom.count));
+    bottom.count = 1;
+    bottom.block.writeUInt16LE(1, bottom.countAt + 2);
+    bottom.block.writeUInt32LE(made.logical, bottom.countAt + 4);
+    root[30] = levels + 1;
+    sealIndex(edits, made.dir, bottom);
+    return { ...made.frame, at: bottom.at };
+  }
+  const parent = frames[levels - 1]!;
+  if (parent.count >= parent.limit) throw full('two levels full');
+  const keep = Math.floor(bottom.count / 2);
+  const hash2 = bottom.block.readUInt32LE(bottom.countAt + keep * 8);
+  const made = await newNode(edits, dir.ino, raw(bottom, keep, bottom.count));
+  bottom.count = keep;
+  bottom.block.writeUInt16LE(keep, bottom.countAt + 2);
+  insertIndexEntry(parent, hash2, made.logical);
+  sealIndex(edits, made.dir, parent);
+  sealIndex(edits, made.dir, bottom);
+  return bottom.at >= keep ? { ...made.frame, at: bottom.at - keep } : bottom;
+}
+
 /** Adds `name` → `ino` to indexed directory `dir` (as this transaction has it). */
 export async function addIndexedEntry(edits: BlockEdits, dir: Inode, name: Buffer, ino: number, fileType: number): Promise<void> {
   const map = await dirBlockMap(edits, dir);
@@ -125,18 +189,11 @@ export async function addIndexedEntry(edits: BlockEdits, dir: Inode, name: Buffe
   const hash = dirHash(name, version, edits.vol.sb.hashSeed);
   const { frames, leaf } = await probe(edits, dir, map, hash, root, levels);
   if (insertInBlock(edits, dir, leaf, name, ino, fileType)) return;
-  const bottom = frames[frames.length - 1]!;
-  if (bottom.count >= bottom.limit) {
-    throw new UnsupportedError('DIRECTORY_INDEX_FULL', `directory inode ${dir.ino} has a full index level; haos-rescue does not split index blocks yet`, { hint: 'nothing was written' });
-  }
+  const bottom = await roomInBottom(edits, dir, frames, root);
   const added = await appendDirBlock(edits, dir.ino);
   const fresh = await edits.block(added.fsBlock);
   const splitHash = splitLeaf(edits, added.dir, leaf, fresh, version);
-  const at = bottom.countAt + (bottom.at + 1) * 8;
-  bottom.block.copyWithin(at + 8, at, bottom.countAt + bottom.count * 8);
-  bottom.block.writeUInt32LE(splitHash, at);
-  bottom.block.writeUInt32LE(added.logical, at + 4);
-  bottom.block.writeUInt16LE(bottom.count + 1, bottom.countAt + 2);
+  insertIndexEntry(bottom, splitHash, added.logical);
   sealIndex(edits, added.dir, bottom);
   const target = hash >= (splitHash & ~1) >>> 0 ? fresh : leaf;
   if (!insertInBlock(edits, added.dir, target, name, ino, fileType)) throw damaged(dir, 'no room after a split');
