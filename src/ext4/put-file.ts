@@ -91,21 +91,22 @@ export async function newFileWithContent(edits: BlockEdits, dirIno: number, cont
   }
   const generation = randomInt(0, 0x100000000);
   const { root, treeBlocks } = await extentRoot(edits, ino, generation, extents, goal);
-  await putInode(edits, ino, fileInode(edits, ino, { content: content.length, blocks: count + treeBlocks, root, generation }, owner, nowMs));
+  await putInode(edits, ino, extentInode(edits, ino, { content: content.length, blocks: count + treeBlocks, root, generation }, owner, nowMs));
   return ino;
 }
 
-function fileInode(edits: BlockEdits, ino: number, f: { content: number; blocks: number; root: Buffer; generation: number }, owner: FileOwner, nowMs: number): Buffer {
+/** A new extent-mapped inode's bytes: a regular file unless `f.type` says otherwise, one link unless `f.links`. */
+export function extentInode(edits: BlockEdits, ino: number, f: { content: number; blocks: number; root: Buffer; generation: number; type?: number; links?: number }, owner: FileOwner, nowMs: number): Buffer {
   const { sb } = edits.vol;
   const raw = Buffer.alloc(sb.inodeSize);
   const t = encodeTime(nowMs);
-  raw.writeUInt16LE(S_IFREG | (owner.mode & 0o7777), 0);
+  raw.writeUInt16LE((f.type ?? S_IFREG) | (owner.mode & 0o7777), 0);
   raw.writeUInt16LE(owner.uid & 0xffff, 2);
   raw.writeUInt32LE(f.content % 0x100000000, 4);
   raw.writeUInt32LE(Math.floor(f.content / 0x100000000), 108);
   for (const at of [8, 12, 16]) raw.writeUInt32LE(t.seconds, at); // atime, ctime, mtime
   raw.writeUInt16LE(owner.gid & 0xffff, 24);
-  raw.writeUInt16LE(1, 26); // links
+  raw.writeUInt16LE(f.links ?? 1, 26);
   raw.writeUInt32LE((f.blocks * sb.blockSize) / 512, 28); // i_blocks in 512-byte sectors
   raw.writeUInt32LE(InodeFlags.EXTENTS, 32);
   f.root.copy(raw, 40);

@@ -1,0 +1,61 @@
+// Making a folder (kernel ext4_mkdir, ext4_init_new_dir): a directory inode (two links, one block, an
+// extent root), its block holding "." and ".." (and the checksum tail), its entry in the parent, and the
+// parent's link count one higher for the new "..". The group's used-folders count is kept by the inode
+// allocator. The new block is journaled with the rest, as the kernel journals folder blocks.
+
+import { randomInt } from 'node:crypto';
+import { RefusedError, UnsupportedError } from '../errors.js';
+import { allocateBlocks } from './alloc-block.js';
+import { allocateInode } from './alloc-inode.js';
+import { BlockEdits, currentInode, putInode } from './create-file.js';
+import { FileType } from './dir.js';
+import { insertInBlock } from './dir-block.js';
+import { addDirEntry } from './dir-edit.js';
+import { emptyDirBlock } from './dir-grow.js';
+import { writeHeader, writeLeafEntry } from './extent-write.js';
+import { Incompat, RoCompat } from './features.js';
+import { type Inode, S_IFDIR, parseInode } from './inode.js';
+import { setInodeChecksum } from './inode-csum.js';
+import { type FileOwner, extentInode } from './put-file.js';
+import { updatedInode } from './rewrite.js';
+import { hasMetadataCsum } from './superblock.js';
+
+/** The most links a folder counts before "many" (dir_nlink's 1), as the kernel's EXT4_LINK_MAX. */
+const LINK_MAX = 65000;
+
+/** The parent gains a link for the new folder's ".." (under dir_nlink a count at the limit becomes 1, "many"). */
+async function linkParent(edits: BlockEdits, parentIno: number, nowMs: number): Promise<void> {
+  const vol = edits.vol;
+  const parent = await currentInode(edits, parentIno);
+  const raw = updatedInode(vol, parent, parent.sizeBytes, nowMs);
+  const links = parent.linksCount;
+  if (links !== 1) raw.writeUInt16LE(links + 1 >= LINK_MAX ? 1 : links + 1, 26);
+  if (hasMetadataCsum(vol.sb)) setInodeChecksum(vol.sb, parentIno, raw);
+  await putInode(edits, parentIno, raw);
+}
+
+/** Plans folder `name` in folder `parent` (owner root, mode 0755 unless given); returns its inode number. */
+export async function makeDirectory(edits: BlockEdits, parent: Inode, name: string, nowMs: number, owner: FileOwner = { mode: 0o755, uid: 0, gid: 0 }): Promise<number> {
+  const vol = edits.vol;
+  const { sb } = vol;
+  if ((sb.incompat & Incompat.EXTENTS) === 0) throw new UnsupportedError('NO_EXTENTS', 'this filesystem has no extents (ext3); haos-rescue makes folders only with extents', { hint: 'nothing was written' });
+  if (parent.kind !== 'dir') throw new UnsupportedError('NOT_A_DIRECTORY', `inode ${parent.ino} is not a folder`, { hint: 'nothing was written' });
+  if (await vol.findEntry(parent, Buffer.from(name))) throw new RefusedError('EXISTS', `${name} already exists`, { hint: 'nothing was written' });
+  if (parent.linksCount + 1 >= LINK_MAX && (sb.roCompat & RoCompat.DIR_NLINK) === 0) throw new RefusedError('TOO_MANY_FOLDERS', `the folder holding ${name} has as many subfolders as ext4 counts without dir_nlink`, { hint: 'nothing was written' });
+  const ino = await allocateInode(edits, parent.ino, true);
+  const group = Math.floor((ino - 1) / sb.inodesPerGroup);
+  const [got] = await allocateBlocks(edits, sb.firstDataBlock + group * sb.blocksPerGroup, 1);
+  const root = Buffer.alloc(60);
+  writeHeader(root, 0, 1, 4, 0);
+  writeLeafEntry(root, 12, { logical: 0, start: got!.start, length: 1 });
+  const raw = extentInode(edits, ino, { content: sb.blockSize, blocks: 1, root, generation: randomInt(0, 0x100000000), type: S_IFDIR, links: 2 }, owner, nowMs);
+  await putInode(edits, ino, raw);
+  const inode = parseInode(raw, ino, sb.inodeSize);
+  const block = await edits.block(got!.start);
+  emptyDirBlock(edits, inode, block);
+  insertInBlock(edits, inode, block, Buffer.from('.'), ino, FileType.DIR);
+  insertInBlock(edits, inode, block, Buffer.from('..'), parent.ino, FileType.DIR);
+  await addDirEntry(edits, parent.ino, Buffer.from(name), ino, FileType.DIR);
+  await linkParent(edits, parent.ino, nowMs);
+  return ino;
+}
