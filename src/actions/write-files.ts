@@ -3,7 +3,8 @@
 //      consent (and only if it replays cleanly);
 //   2. the originals saved to a folder on this computer;
 //   3. the change planned on an in-memory overlay and read back through the reader (--dry-run stops here);
-//   4. committed through the journal (commit.ts), Ctrl-C held off until it is done;
+//   4. committed through the journal (commit.ts), in as many transactions as the journal needs, each
+//      consistent on its own; Ctrl-C held off until it is done;
 //   5. read back from the card and verified.
 
 import { createWriteStream } from 'node:fs';
@@ -17,11 +18,12 @@ import { sliceDevice } from '../device/slice-device.js';
 import { AppError, InternalError, IoError, RefusedError, UsageError } from '../errors.js';
 import { BlockEdits } from '../ext4/create-file.js';
 import { putFile } from '../ext4/put-file.js';
-import { commitWrites } from '../ext4/commit.js';
+import { type CommitResult, commitWrites } from '../ext4/commit.js';
 import { applyJournalReplay } from '../ext4/journal/apply.js';
 import type { RecoveryReport } from '../ext4/journal/recovery.js';
 import { type BlockWrite, planRewrite } from '../ext4/rewrite.js';
 import type { Inode } from '../ext4/inode.js';
+import { TransactionSplitter } from '../ext4/transaction-split.js';
 import { Ext4Volume } from '../ext4/volume.js';
 import { walk } from '../ext4/walk.js';
 import { withCriticalSection } from './critical.js';
@@ -44,6 +46,8 @@ export interface TreeChange {
   check: (vol: Ext4Volume) => Promise<void>;
   /** The file's size before and after, for the report. */
   sizes: { oldSize: number; newSize: number };
+  /** False: a step of a larger change whose files another change saves (default true). */
+  originals?: boolean;
 }
 
 export type Change = FileChange | TreeChange;
@@ -74,7 +78,9 @@ export interface WriteResult {
   originalsDir: string | null;
   files: Array<{ path: string; oldSize: number; newSize: number }>;
   journaled: boolean;
+  /** The first journal transaction written, and how many (more than one when the change outgrew the journal). */
   transaction: number | null;
+  transactions: number;
   blocks: number;
   /** What was done on the way that the user should know (macOS: the card's volumes were unmounted). */
   notes: string[];
@@ -116,29 +122,24 @@ async function planFile(vol: Ext4Volume, change: FileChange, nowMs: number): Pro
   return { writes: edits.writes(), oldSize: inode.sizeBytes, newSize: change.content.length };
 }
 
-/** Applies the changes one after another on an overlay; returns the final blocks and per-file sizes. */
+/**
+ * Applies the changes one after another on an overlay; returns the journal transactions to commit (one,
+ * unless the change is larger than the journal takes: see ext4/transaction-split.ts) and per-file sizes.
+ */
 async function planOnOverlay(base: BlockDevice, changes: Change[], nowMs: number) {
   const overlay = new CowDevice(base, { description: `${base.description} (planned change)` });
   const files: WriteResult['files'] = [];
-  const touched = new Set<number>();
-  // New files' data (whole runs of blocks), kept as planned: it is not read back from the overlay.
-  const data: BlockWrite[] = [];
-  let bs = 0;
+  let splitter: TransactionSplitter | null = null;
   for (const change of changes) {
     const vol = await Ext4Volume.open(overlay);
-    bs = vol.sb.blockSize;
+    splitter ??= await TransactionSplitter.create(overlay, vol);
     const plan = isTree(change) ? { writes: await change.plan(vol, nowMs), ...change.sizes } : await planFile(vol, change, nowMs);
-    for (const w of plan.writes) {
-      await overlay.write(w.fsBlock * bs, w.data);
-      if (w.ordered) data.push(w);
-      else touched.add(w.fsBlock);
-    }
-    files.push({ path: change.path, oldSize: plan.oldSize, newSize: plan.newSize });
+    await splitter.add(plan.writes);
+    if (!isTree(change) || change.originals !== false) files.push({ path: change.path, oldSize: plan.oldSize, newSize: plan.newSize });
   }
+  const transactions = splitter ? await splitter.finish() : [];
   await checkAll(await Ext4Volume.open(overlay), changes);
-  const writes: BlockWrite[] = [...data];
-  for (const b of [...touched].sort((x, y) => x - y)) writes.push({ fsBlock: b, data: await overlay.read(b * bs, bs) });
-  return { writes, files };
+  return { transactions, files, blocks: transactions.reduce((n, t) => n + t.length, 0) };
 }
 
 async function saveOriginals(src: OpenedSource, changes: Change[], dir: string): Promise<void> {
@@ -156,6 +157,7 @@ async function writeOriginals(src: OpenedSource, changes: Change[], dir: string)
   await mkdir(dir, { recursive: true });
   const manifest = [];
   for (const c of changes) {
+    if (isTree(c) && c.originals === false) continue;
     // A file that is created has no original; one that is removed is saved like a rewritten one, and a
     // folder that is removed file by file (names are the paths with '__' for '/', bytes kept as they are).
     const inode = await src.volume.lookup(c.path).catch(() => null);
@@ -187,13 +189,13 @@ export async function writeFiles(src: OpenedSource, build: (src: OpenedSource) =
   await checkPreconditions(src, opts);
   const changes = await build(src);
   const planned = await planOnOverlay(src.volume.device, changes, nowMs);
-  if (opts.dryRun) return { dryRun: true, journalReplayedOntoCard: null, originalsDir: null, files: planned.files, journaled: false, transaction: null, blocks: planned.writes.length, notes };
+  if (opts.dryRun) return { dryRun: true, journalReplayedOntoCard: null, originalsDir: null, files: planned.files, journaled: false, transaction: null, transactions: planned.transactions.length, blocks: planned.blocks, notes };
   let originalsDir: string | null = null;
   if (opts.saveOriginals !== false) {
     originalsDir = resolve(opts.originalsDir ?? `haos-rescue-originals-${new Date(nowMs).toISOString().replace(/[:.]/g, '-')}`);
     await saveOriginals(src, changes, originalsDir);
   }
-  const result = await commitToCard(src, changes, planned.writes, nowMs);
+  const result = await commitToCard(src, changes, planned.transactions, nowMs);
   return { ...result, originalsDir, files: planned.files, notes };
 }
 
@@ -210,7 +212,7 @@ async function testHold(): Promise<void> {
  * Replays the journal onto the card when it is dirty (the rehearsal saw that state), commits the
  * rehearsed blocks through the journal and reads the files back from the card.
  */
-async function commitToCard(src: OpenedSource, changes: Change[], writes: BlockWrite[], nowMs: number) {
+async function commitToCard(src: OpenedSource, changes: Change[], transactions: BlockWrite[][], nowMs: number) {
   const device = await openForWriting(src);
   try {
     const { byteOffset, sizeBytes } = src.discovery.chosen;
@@ -218,9 +220,15 @@ async function commitToCard(src: OpenedSource, changes: Change[], writes: BlockW
     return await withCriticalSection(async () => {
       await testHold();
       const replay = src.journal.needsRecovery ? (await applyJournalReplay(data)).report : null;
-      const commit = await commitWrites(await Ext4Volume.open(data), data, writes, nowMs);
+      let first: CommitResult | null = null;
+      let blocks = 0;
+      for (const writes of transactions) {
+        const commit = await commitWrites(await Ext4Volume.open(data), data, writes, nowMs);
+        first ??= commit;
+        blocks += commit.blocks;
+      }
       await checkAll(await Ext4Volume.open(data), changes);
-      return { dryRun: false, journalReplayedOntoCard: replay, journaled: commit.journaled, transaction: commit.transaction, blocks: commit.blocks };
+      return { dryRun: false, journalReplayedOntoCard: replay, journaled: first?.journaled ?? false, transaction: first?.transaction ?? null, transactions: transactions.length, blocks };
     });
   } finally {
     await device.close();

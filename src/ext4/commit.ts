@@ -45,7 +45,7 @@ export async function commitWrites(vol: Ext4Volume, device: BlockDevice, writes:
   const journaled = writes.filter((w) => !w.ordered);
   const log = buildTransaction(j, tid, journaled.map((w) => ({ fsBlock: w.fsBlock, data: w.data })), nowMs);
   const { first, last } = logBounds(j);
-  if (log.length > last - first) throw new RefusedError('TRANSACTION_TOO_LARGE', `the change needs ${log.length} journal blocks, the journal has ${last - first}`);
+  if (log.length > last - first) throw new RefusedError('TRANSACTION_TOO_LARGE', `the change needs ${log.length} journal blocks, the journal has ${last - first}`, { hint: 'change fewer files at once; nothing was written' });
   // New files' data first, in blocks still free on the card: nothing refers to them before the commit.
   await writeInPlace(device, bs, writes.filter((w) => w.ordered));
   await device.flush();

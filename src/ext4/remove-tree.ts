@@ -2,12 +2,13 @@
 // and inode given back, or one link fewer when it has names elsewhere), every folder below too (its
 // blocks, its inode, the used-folders count), then the folder's own entry leaves its parent, whose link
 // count drops by the '..' that pointed at it. One set of block edits: one journal transaction, so a
-// power cut leaves the whole tree or none of it.
+// power cut leaves the whole tree or none of it. A tree too large for one transaction is removed in
+// steps instead (removeNames, then each emptied folder), each step consistent on its own.
 
 import { RefusedError, UnsupportedError } from '../errors.js';
 import { freeBlocks } from './alloc-block.js';
 import { freeInode } from './alloc-inode.js';
-import { BlockEdits, ownedBlocks, putInode, releaseInode } from './create-file.js';
+import { BlockEdits, currentInode, ownedBlocks, putInode, releaseInode, touchInode } from './create-file.js';
 import { isDotOrDotDot } from './dir.js';
 import { removeDirEntry } from './dir-edit.js';
 import type { Inode } from './inode.js';
@@ -67,21 +68,44 @@ async function releaseBelow(edits: BlockEdits, dir: Inode, nowMs: number, out: T
 }
 
 /** Plans removing folder `name` of `parent` with everything in it. */
-export async function removeTree(edits: BlockEdits, parent: Inode, name: string, nowMs: number): Promise<TreeRemoval> {
+export async function removeTree(edits: BlockEdits, parent: Inode, name: string | Uint8Array, nowMs: number): Promise<TreeRemoval> {
   const vol = edits.vol;
   const entry = await vol.findEntry(parent, Buffer.from(name));
-  if (!entry) throw new RefusedError('NOT_FOUND', `${name} is not there`, { hint: 'nothing was written' });
+  if (!entry) throw new RefusedError('NOT_FOUND', `${Buffer.from(name).toString()} is not there`, { hint: 'nothing was written' });
   const dir = await vol.readInode(entry.ino);
-  if (dir.kind !== 'dir') throw new RefusedError('NOT_A_FOLDER', `${name} is not a folder`, { hint: 'nothing was written' });
+  if (dir.kind !== 'dir') throw new RefusedError('NOT_A_FOLDER', `${Buffer.from(name).toString()} is not a folder`, { hint: 'nothing was written' });
   const out: TreeRemoval = { files: 0, folders: 0, freedBlocks: 0, links: new Map() };
   await releaseBelow(edits, dir, nowMs, out, 0);
   await removeDirEntry(edits, parent, Buffer.from(name));
-  const raw = updatedInode(vol, parent, parent.sizeBytes, nowMs);
+  const now = await currentInode(edits, parent.ino);
+  const raw = updatedInode(vol, now, now.sizeBytes, nowMs);
   // One '..' fewer points at the parent (a count of 1 means "many" under dir_nlink and stays).
-  if (parent.linksCount > 2) {
-    raw.writeUInt16LE(parent.linksCount - 1, 26);
+  if (now.linksCount > 2) {
+    raw.writeUInt16LE(now.linksCount - 1, 26);
     if (hasMetadataCsum(vol.sb)) setInodeChecksum(vol.sb, parent.ino, raw);
   }
   await putInode(edits, parent.ino, raw);
   return out;
+}
+
+/**
+ * Plans removing the entries `names` of folder `dirIno` (files, links, special files; not folders), one
+ * name each: a step of a folder removed in several transactions. Inodes are read as this transaction has
+ * them, so a file with two names in the same step loses both links. Returns the blocks given back.
+ */
+export async function removeNames(edits: BlockEdits, dirIno: number, names: Uint8Array[], nowMs: number): Promise<number> {
+  const vol = edits.vol;
+  const dir = await currentInode(edits, dirIno);
+  let freed = 0;
+  for (const raw of names) {
+    const name = Buffer.from(raw);
+    const entry = await vol.findEntry(dir, name);
+    if (!entry) throw new RefusedError('NOT_FOUND', `${name.toString()} is not in folder inode ${dirIno}`, { hint: 'nothing was written' });
+    const child = await currentInode(edits, entry.ino);
+    if (child.kind === 'dir') throw new RefusedError('IS_A_DIRECTORY', `${name.toString()} is a folder`, { hint: 'nothing was written' });
+    await removeDirEntry(edits, dir, name);
+    freed += await releaseInode(edits, child, nowMs);
+  }
+  await touchInode(edits, dirIno, nowMs);
+  return freed;
 }

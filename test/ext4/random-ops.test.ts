@@ -69,7 +69,7 @@ function sameTree(got: Model, want: Model): string[] {
   return diff;
 }
 
-type Op = { kind: 'put'; dir: string; name: string; bytes: Buffer } | { kind: 'rm' | 'rmdir'; path: string } | { kind: 'mv'; from: string; dir: string; name: string } | { kind: 'mkdir'; dir: string; name: string };
+type Op = { kind: 'put'; dir: string; name: string; bytes: Buffer } | { kind: 'rm'; path: string } | { kind: 'rmdir'; path: string } | { kind: 'mv'; from: string; dir: string; name: string } | { kind: 'mkdir'; dir: string; name: string };
 
 function pickOp(r: () => number, model: Model, step: number): Op {
   const dirs = ['/', ...[...model].filter(([, v]) => v === null).map(([p]) => p)];

@@ -1,7 +1,8 @@
 // `rm`: removes files from the card to give the space back (a full disk stops Home Assistant). Only below
 // the Supervisor's folder unless the caller allows the rest of the system; folders only when asked to.
 // The file's bytes are saved to the originals folder first (unless the caller says not to), then the
-// removal (entry, blocks, inode) is one journal transaction.
+// removal (entry, blocks, inode) is one journal transaction; a folder too large for the card's journal
+// goes in several, each leaving a consistent card (rm-steps.ts).
 
 import { posix } from 'node:path';
 import { AppError, InternalError, NotFoundError, RefusedError, UsageError } from '../../errors.js';
@@ -9,6 +10,7 @@ import { BlockEdits, removeFile } from '../../ext4/create-file.js';
 import { removeTree } from '../../ext4/remove-tree.js';
 import { walk } from '../../ext4/walk.js';
 import { dataPath, type OpenedSource } from '../source.js';
+import { folderContentSteps } from './rm-steps.js';
 import { type TreeChange, type WriteOptions, type WriteResult, writeFiles } from '../write-files.js';
 
 export interface RemoveOptions extends WriteOptions {
@@ -95,6 +97,14 @@ export async function removeFiles(src: OpenedSource, paths: string[], opts: Remo
   const checked = await checkPaths(src, paths, opts);
   const nested = checked.find((a) => checked.some((b) => b !== a && b.folder && a.path.startsWith(`${b.path}/`)));
   if (nested) throw new UsageError('NESTED_PATHS', `${nested.path} is inside another path given`, { hint: 'name it once; nothing was written' });
-  const write = await writeFiles(src, async () => checked.map((c) => change(c.path, c.size, c.folder)), opts);
+  const build = async (): Promise<TreeChange[]> => {
+    const out: TreeChange[] = [];
+    for (const c of checked) {
+      if (c.folder) out.push(...(await folderContentSteps(src.volume, c.path)));
+      out.push(change(c.path, c.size, c.folder));
+    }
+    return out;
+  };
+  const write = await writeFiles(src, build, opts);
   return { removed: checked.map((c) => ({ path: c.path, bytes: c.size, allocatedBytes: c.allocated })), write };
 }

@@ -35,6 +35,6 @@ export function writeOptions(argv: WriteArgs): WriteOptions {
 export function writeReport(w: WriteResult): { before: string[]; after: string[] } {
   const before = [...w.notes];
   if (w.journalReplayedOntoCard) before.push(`Replayed the card's journal first (${w.journalReplayedOntoCard.transactions} transaction(s)).`);
-  const after = w.dryRun ? [] : [w.journaled ? `  written through journal transaction ${w.transaction} (${w.blocks} blocks)` : `  written in place (${w.blocks} blocks; this filesystem has no journal)`];
+  const after = w.dryRun ? [] : [w.journaled ? `  written through journal ${w.transactions > 1 ? `transactions ${w.transaction}–${(w.transaction ?? 0) + w.transactions - 1}, each leaving a consistent card,` : `transaction ${w.transaction}`} (${w.blocks} blocks)` : `  written in place (${w.blocks} blocks; this filesystem has no journal)`];
   return { before, after };
 }

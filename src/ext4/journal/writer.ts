@@ -51,6 +51,15 @@ function tagsPerDescriptor(j: JournalSuperblock): number {
   return Math.floor(room / tagBytes(j));
 }
 
+/** The most filesystem blocks one transaction can carry in `room` journal blocks (descriptors and commit counted). */
+export function maxLoggedBlocks(j: JournalSuperblock, room: number): number {
+  const perDesc = tagsPerDescriptor(j);
+  // n blocks need n + ceil(n / perDesc) descriptors + 1 commit.
+  let n = Math.max(0, Math.floor(((room - 1) * perDesc) / (perDesc + 1)));
+  while (n > 0 && n + Math.ceil(n / perDesc) + 1 > room) n--;
+  return n;
+}
+
 /** The journal blocks of one transaction, in log order: descriptor(s) with their data, then the commit. */
 export function buildTransaction(j: JournalSuperblock, tid: number, blocks: LoggedBlock[], nowMs: number): Buffer[] {
   const bs = j.blockSize;
