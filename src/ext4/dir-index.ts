@@ -76,6 +76,12 @@ function sealIndex(edits: BlockEdits, dir: Inode, f: Frame): void {
   f.block.writeUInt32LE(c >>> 0, tail + 4);
 }
 
+/** The root block's checksum again, after a change outside its index (the ".." entry of a moved folder). */
+export function resealIndexRoot(edits: BlockEdits, dir: Inode, root: Buffer): void {
+  const frame = readFrame(edits, dir, root, ROOT_COUNT_AT, 0);
+  sealIndex(edits, dir, frame);
+}
+
 /** Follows the index from the root to the leaf for `hash`; returns the frames passed and the leaf's block. */
 async function probe(edits: BlockEdits, dir: Inode, map: number[], hash: number, root: Buffer, levels: number): Promise<{ frames: Frame[]; leaf: Buffer }> {
   const frames: Frame[] = [];

@@ -23,15 +23,19 @@ import { hasMetadataCsum } from './superblock.js';
 /** The most links a folder counts before "many" (dir_nlink's 1), as the kernel's EXT4_LINK_MAX. */
 const LINK_MAX = 65000;
 
-/** The parent gains a link for the new folder's ".." (under dir_nlink a count at the limit becomes 1, "many"). */
-async function linkParent(edits: BlockEdits, parentIno: number, nowMs: number): Promise<void> {
+/**
+ * A folder gains (+1) or loses (-1) a link for a subfolder's ".." and gets new times. Under dir_nlink a
+ * count at the limit becomes 1, "many", and stays so; a folder never drops below its own two links.
+ */
+export async function changeFolderLinks(edits: BlockEdits, ino: number, delta: 1 | -1, nowMs: number): Promise<void> {
   const vol = edits.vol;
-  const parent = await currentInode(edits, parentIno);
-  const raw = updatedInode(vol, parent, parent.sizeBytes, nowMs);
-  const links = parent.linksCount;
-  if (links !== 1) raw.writeUInt16LE(links + 1 >= LINK_MAX ? 1 : links + 1, 26);
-  if (hasMetadataCsum(vol.sb)) setInodeChecksum(vol.sb, parentIno, raw);
-  await putInode(edits, parentIno, raw);
+  const dir = await currentInode(edits, ino);
+  const raw = updatedInode(vol, dir, dir.sizeBytes, nowMs);
+  const links = dir.linksCount;
+  if (links !== 1 && delta > 0) raw.writeUInt16LE(links + 1 >= LINK_MAX ? 1 : links + 1, 26);
+  if (links > 2 && delta < 0) raw.writeUInt16LE(links - 1, 26);
+  if (hasMetadataCsum(vol.sb)) setInodeChecksum(vol.sb, ino, raw);
+  await putInode(edits, ino, raw);
 }
 
 /** Plans folder `name` in folder `parent` (owner root, mode 0755 unless given); returns its inode number. */
@@ -56,6 +60,6 @@ export async function makeDirectory(edits: BlockEdits, parent: Inode, name: stri
   insertInBlock(edits, inode, block, Buffer.from('.'), ino, FileType.DIR);
   insertInBlock(edits, inode, block, Buffer.from('..'), parent.ino, FileType.DIR);
   await addDirEntry(edits, parent.ino, Buffer.from(name), ino, FileType.DIR);
-  await linkParent(edits, parent.ino, nowMs);
+  await changeFolderLinks(edits, parent.ino, 1, nowMs);
   return ino;
 }

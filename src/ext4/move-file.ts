@@ -1,12 +1,12 @@
 // Renaming a file or symbolic link (kernel ext4_rename for a non-directory): the new name points at the
 // same inode (in place of a file already there, which is then released, as a rename over it does), the
-// old name goes, the inode's ctime and both folders' times change. Folders are not moved yet: that needs
-// their '..' entry and the link counts of both parents.
+// old name goes, the inode's ctime and both folders' times change. Folders go through move-dir.ts.
 
 import { RefusedError, UnsupportedError } from '../errors.js';
 import { BlockEdits, putInode, releaseInode, touchInode } from './create-file.js';
 import { FileType } from './dir.js';
 import { addDirEntry, removeDirEntry, replaceDirEntryInode } from './dir-edit.js';
+import { moveFolder } from './move-dir.js';
 import type { Inode } from './inode.js';
 import { setInodeChecksum } from './inode-csum.js';
 import { encodeTime } from './rewrite.js';
@@ -18,10 +18,13 @@ export async function moveFile(edits: BlockEdits, fromDir: Inode, fromName: stri
   const entry = await vol.findEntry(fromDir, Buffer.from(fromName));
   if (!entry) throw new RefusedError('NOT_FOUND', `${fromName} is not there`, { hint: 'nothing was written' });
   const inode = await vol.readInode(entry.ino);
-  if (inode.kind === 'dir') throw new UnsupportedError('MOVE_FOLDER', `${fromName} is a folder; haos-rescue moves files and links so far`, { hint: 'nothing was written' });
-  if (inode.kind !== 'file' && inode.kind !== 'symlink') throw new UnsupportedError('MOVE_SPECIAL', `${fromName} is not a file or link`, { hint: 'nothing was written' });
+  if (inode.kind !== 'file' && inode.kind !== 'symlink' && inode.kind !== 'dir') throw new UnsupportedError('MOVE_SPECIAL', `${fromName} is not a file, folder or link`, { hint: 'nothing was written' });
   const same = fromDir.ino === toDir.ino;
   if (same && fromName === toName) throw new RefusedError('SAME_NAME', `${fromName} would be moved onto itself`, { hint: 'nothing was written' });
+  if (inode.kind === 'dir') {
+    await moveFolder(edits, inode, fromDir, fromName, toDir, toName, nowMs);
+    return inode.ino;
+  }
   const target = await vol.findEntry(toDir, Buffer.from(toName));
   if (target) {
     const old = await vol.readInode(target.ino);

@@ -2,7 +2,7 @@
 // e2fsck and debugfs on several feature sets, and a power cut after every write of a move over a file.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { BlockDevice } from '../../src/device/block-device.js';
@@ -12,6 +12,7 @@ import { commitWrites } from '../../src/ext4/commit.js';
 import { BlockEdits, moveFile } from '../../src/ext4/move-file.js';
 import { Ext4Volume } from '../../src/ext4/volume.js';
 import { type MkfsOptions, mkfs, prng, tempDir } from '../helpers/images.js';
+import { kernelCanMount, withKernelMount } from '../helpers/kernel.js';
 
 const work = tempDir('move-file-');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -93,5 +94,43 @@ describe('power cut at every write of a move over a file', () => {
       rmSync(img);
     }
     expect(seen).toEqual(new Set(['before', 'after']));
+  });
+});
+
+describe('move a folder', () => {
+  it.each(SETS)('%s: into another folder (its ".." and both link counts), renamed in place, an indexed one; never inside itself', async (name, options) => {
+    const img = join(work, `dir-${name.replace(/\W+/g, '_')}.img`);
+    const dir = stage();
+    mkdirSync(join(dir, 'config/custom_components/broken/sub'), { recursive: true });
+    writeFileSync(join(dir, 'config/custom_components/broken/__init__.py'), prng(3, 3000));
+    mkdirSync(join(dir, 'many'));
+    for (let i = 0; i < 400; i++) writeFileSync(join(dir, 'many', `a-long-file-name-to-fill-blocks-${i}`), '');
+    mkfs(img, dir, { sizeMiB: 16, ...options });
+    expect(spawnSync('e2fsck', ['-fyD', img]).status).toBeLessThan(4); // /many becomes hash-indexed
+    expect(debugfs(img, 'stat /many').toString()).toMatch(/Flags: 0x81000/);
+    const links = (path: string): number => Number(/Links:\s+(\d+)/.exec(debugfs(img, `stat ${path}`).toString())![1]);
+    const before = { config: links('/config/custom_components'), share: links('/share') };
+    await move(img, ['/config/custom_components', 'broken'], ['/share', 'broken.disabled']);
+    expect(fsck(img).stdout).not.toMatch(/Fix\?/);
+    expect(fsck(img).status).toBe(0);
+    expect(links('/config/custom_components')).toBe(before.config - 1);
+    expect(links('/share')).toBe(before.share + 1);
+    expect(debugfs(img, 'ls -p /share/broken.disabled').toString()).toMatch(/\/(\d+)\/040755\/0\/0\/\.\.\//);
+    expect(debugfs(img, 'cat /share/broken.disabled/__init__.py').equals(prng(3, 3000))).toBe(true);
+    await move(img, ['/share', 'broken.disabled'], ['/share', 'broken']);
+    await move(img, ['/', 'many'], ['/config', 'many']);
+    expect(fsck(img).status).toBe(0);
+    await expect(move(img, ['/', 'config'], ['/config/many', 'loop'])).rejects.toMatchObject({ code: 'MOVE_INTO_ITSELF' });
+    await expect(move(img, ['/share', 'broken'], ['/share/broken/sub', 'x'])).rejects.toMatchObject({ code: 'MOVE_INTO_ITSELF' });
+    await expect(move(img, ['/share', 'broken'], ['/', 'config'])).rejects.toMatchObject({ code: 'TARGET_EXISTS' });
+    expect(fsck(img).status).toBe(0);
+    if (!kernelCanMount()) return;
+    withKernelMount(img, (mnt) => {
+      expect(readdirSync(join(mnt, 'config/many'))).toHaveLength(400);
+      expect(statSync(join(mnt, 'config/many/a-long-file-name-to-fill-blocks-7')).isFile()).toBe(true);
+      expect(statSync(join(mnt, 'share/broken/..')).ino).toBe(statSync(join(mnt, 'share')).ino);
+      renameSync(join(mnt, 'share/broken'), join(mnt, 'broken-again'));
+    });
+    expect(fsck(img).status).toBe(0);
   });
 });

@@ -99,6 +99,17 @@ describe('put a file', () => {
   });
 });
 
+describe('bigalloc', () => {
+  it('is refused with exit 69 before anything is written', async () => {
+    const img = join(work, 'bigalloc.img');
+    mkfs(img, stage(), { sizeMiB: 64, features: 'bigalloc', extra: ['-C', '16384'] });
+    const before = execFileSync('sha256sum', [img], { encoding: 'utf8' });
+    await expect(put(img, '/config', 'new.yaml', prng(7, 5000))).rejects.toMatchObject({ code: 'BIGALLOC', exitCode: 69 });
+    await expect(put(img, '/config/.storage', 'auth', prng(8, 5000))).rejects.toMatchObject({ code: 'BIGALLOC', exitCode: 69 });
+    expect(execFileSync('sha256sum', [img], { encoding: 'utf8' })).toBe(before);
+  });
+});
+
 describe('power cut at every write of a replacement', () => {
   it('4 KiB, metadata_csum: after journal replay, e2fsck -fn is clean and the file is the old or the new one', async () => {
     const pristine = join(work, 'cut-pristine.img');

@@ -1,4 +1,4 @@
-// Hundreds of random put/rm/mv/mkdir/rm -r operations, each one journal transaction, on an image and on a
+// Hundreds of random put/rm/mv (files and folders)/mkdir/rm -r operations, each one journal transaction, on an image and on a
 // model tree side by side. After every operation e2fsck -fn is clean and debugfs's rdump of the whole
 // image equals the model; at the end the kernel mounts it, sees the same tree, writes more, and e2fsck is
 // still clean. The seed is printed on failure; HAOS_RESCUE_SEED=N repeats one run.
@@ -85,6 +85,12 @@ function pickOp(r: () => number, model: Model, step: number): Op {
   }
   if (roll < 0.6) return { kind: 'rm', path: pick(files) };
   if (roll < 0.78) {
+    const movable = dirs.filter((d) => d !== '/' && d !== '/big');
+    if (movable.length > 0 && r() < 0.3) {
+      const from = pick(movable);
+      const outside = dirs.filter((d) => d !== from && !d.startsWith(`${from}/`));
+      return { kind: 'mv', from, dir: pick(outside), name: name() };
+    }
     const from = pick(files);
     const target = r() < 0.3 ? pick(files) : joinPath(pick(dirs), name());
     const over = target === from ? joinPath(pick(dirs), name()) : target;
@@ -114,9 +120,10 @@ async function apply(img: string, model: Model, op: Op): Promise<void> {
     for (const p of [...model.keys()]) if (p === op.path || p.startsWith(`${op.path}/`)) model.delete(p);
   } else {
     const to = joinPath(op.dir, op.name);
-    if (to !== op.from) {
-      model.set(to, model.get(op.from)!);
-      model.delete(op.from);
+    for (const p of [...model.keys()].filter((k) => k === op.from || k.startsWith(`${op.from}/`))) {
+      const v = model.get(p)!;
+      model.delete(p);
+      model.set(to + p.slice(op.from.length), v);
     }
   }
 }

@@ -61,7 +61,22 @@ describe('put', () => {
     expect(JSON.parse(r.text)).toMatchObject({ replaced: true });
     expect(readFileSync(join(work, 'orig-mv', 'supervisor__homeassistant__secrets.yaml')).equals(secrets)).toBe(true);
     assertCardClean(card);
-    expect(cli(['mv', card, '/supervisor/homeassistant/.storage', '/supervisor/share']).code).toBe(64);
+  });
+
+  it('mv moves a folder aside and back (its ".." follows); never inside itself, never over a name in use', () => {
+    const card = join(work, 'mv-folder.img');
+    writeFileSync(card, readSampleImage());
+    const storage = '/supervisor/homeassistant/.storage';
+    expect(cli(['mv', card, storage, `${storage}/inside`]).code).toBe(64);
+    expect(cli(['mv', card, storage, '/supervisor/homeassistant/configuration.yaml']).code).toBe(64);
+    const aside = cli(['mv', card, storage, '/supervisor/share/storage-aside', '--no-originals']);
+    expect(aside.code, aside.stderr).toBe(0);
+    assertCardClean(card);
+    expect(cli(['ls', card, '/supervisor/share/storage-aside']).text).toContain('auth');
+    expect(cli(['ls', card, '/supervisor/homeassistant']).text).not.toContain('.storage');
+    expect(cli(['mv', card, '/supervisor/share/storage-aside', storage, '--no-originals']).code).toBe(0);
+    assertCardClean(card);
+    expect(cli(['auth', 'list', card]).code).toBe(0);
   });
 
   it('auth add no longer fails when the login file needs a new block', () => {

@@ -1,6 +1,7 @@
-// `mv`: renames or moves a file (or symbolic link) on the card, e.g. a configuration file set aside as
-// `configuration.yaml.broken`, or a backup moved out of the way. Into a folder when the target is one; in
-// place of a file there (saved to the originals folder first). One journal transaction.
+// `mv`: renames or moves a file, folder or symbolic link on the card, e.g. a configuration file set aside
+// as `configuration.yaml.broken`, a custom integration moved out of custom_components, or a backup moved
+// out of the way. Into a folder when the target is one; a file may replace a file there (saved to the
+// originals folder first), a folder only goes to a free name. One journal transaction.
 
 import { posix } from 'node:path';
 import { AppError, InternalError, NotFoundError, UsageError } from '../../errors.js';
@@ -45,9 +46,10 @@ export async function moveOnCard(src: OpenedSource, fromGiven: string, toGiven: 
     if (err instanceof AppError && err.exitCode === 66) throw new NotFoundError('PATH_NOT_FOUND', `${from} does not exist on the card`, { hint: 'nothing was written' });
     throw err;
   });
-  if (inode.kind === 'dir') throw new UsageError('IS_A_DIRECTORY', `${from} is a folder; mv moves files so far`, { hint: 'nothing was written' });
   const target = await src.volume.lookup(to, { followFinal: true }).catch(() => null);
   if (target?.kind === 'dir') to = posix.join(to, posix.basename(from));
+  if (inode.kind === 'dir' && (to === from || to.startsWith(`${from}/`))) throw new UsageError('MOVE_INTO_ITSELF', `${from} cannot be moved inside itself`, { hint: 'nothing was written' });
+  if (inode.kind === 'dir' && (await src.volume.exists(to))) throw new UsageError('TARGET_EXISTS', `${to} already exists`, { hint: 'a folder is moved only to a free name; nothing was written' });
   const parent = await src.volume.lookup(posix.dirname(to), { followFinal: true }).catch(() => null);
   if (!parent || parent.kind !== 'dir') throw new NotFoundError('PATH_NOT_FOUND', `the folder ${posix.dirname(to)} does not exist on the card`, { hint: 'nothing was written' });
   const replaced = await src.volume.exists(to);

@@ -1,4 +1,4 @@
-// `haos-rescue mv SOURCE FROM TO`: rename or move a file on the card.
+// `haos-rescue mv SOURCE FROM TO`: rename or move a file or folder on the card.
 
 import type { CommandModule } from 'yargs';
 import { moveOnCard } from '../../actions/repair/index.js';
@@ -10,10 +10,10 @@ type MvArgs = WriteArgs & { source?: string; from?: string; to?: string; forceSy
 
 export const mvCommand: CommandModule<GlobalArgs, MvArgs> = {
   command: 'mv <source> <from> <to>',
-  describe: 'Rename or move a file on the card (e.g. set a broken configuration.yaml aside)',
+  describe: 'Rename or move a file or folder on the card (e.g. set a broken configuration.yaml or custom integration aside)',
   builder: (y) =>
     withWriteOptions(withSourceArg(y))
-      .positional('from', { type: 'string', describe: 'the file on the card' })
+      .positional('from', { type: 'string', describe: 'the file or folder on the card' })
       .positional('to', { type: 'string', describe: 'its new path, or a folder to move it into' })
       .option('force-system', { type: 'boolean', describe: 'allow paths outside /supervisor' }) as never,
   handler: async (argv) => {
