@@ -27,36 +27,62 @@ export interface BlockRange {
   length: number;
 }
 
+/** Clears bits [from, to) of a bitmap, a byte at a time where it can; false if one was clear already. */
+function clearBits(bitmap: Buffer, from: number, to: number): boolean {
+  let i = from;
+  for (; i < to && (i & 7) !== 0; i++) {
+    if ((bitmap[i >> 3]! & (1 << (i & 7))) === 0) return false;
+    bitmap[i >> 3]! &= ~(1 << (i & 7));
+  }
+  for (; i + 8 <= to; i += 8) {
+    if (bitmap[i >> 3] !== 0xff) return false;
+    bitmap[i >> 3] = 0;
+  }
+  for (; i < to; i++) {
+    if ((bitmap[i >> 3]! & (1 << (i & 7))) === 0) return false;
+    bitmap[i >> 3]! &= ~(1 << (i & 7));
+  }
+  return true;
+}
+
 /** Gives the blocks of `ranges` back to the filesystem; returns how many were freed. */
 export async function freeBlocks(edits: BlockEdits, ranges: BlockRange[]): Promise<number> {
   const vol = edits.vol;
   const { sb } = vol;
   if (sb.clusterSize !== sb.blockSize) throw new UnsupportedError('BIGALLOC', 'bigalloc filesystems are not written', { hint: 'nothing was written' });
-  const perGroup = new Map<number, number[]>();
+  // Each range cut at group boundaries: [group, first index, end index].
+  const pieces: Array<[number, number, number]> = [];
   for (const r of ranges) {
-    for (let b = r.start; b < r.start + r.length; b++) {
-      if (b < sb.firstDataBlock || b >= sb.blocksCount) throw new RefusedError('BAD_BLOCK', `block ${b} is outside the filesystem`, { hint: 'run e2fsck on a copy of the card; nothing was written' });
+    if (r.start < sb.firstDataBlock || r.start + r.length > sb.blocksCount || r.length < 0) {
+      throw new RefusedError('BAD_BLOCK', `blocks ${r.start}-${r.start + r.length - 1} lie outside the filesystem`, { hint: 'run e2fsck on a copy of the card; nothing was written' });
+    }
+    for (let b = r.start; b < r.start + r.length; ) {
       const group = Math.floor((b - sb.firstDataBlock) / sb.blocksPerGroup);
-      let list = perGroup.get(group);
-      if (!list) perGroup.set(group, (list = []));
-      list.push((b - sb.firstDataBlock) % sb.blocksPerGroup);
+      const index = (b - sb.firstDataBlock) % sb.blocksPerGroup;
+      const take = Math.min(sb.blocksPerGroup - index, r.start + r.length - b);
+      pieces.push([group, index, index + take]);
+      b += take;
     }
   }
+  pieces.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   let total = 0;
-  for (const [group, indexes] of [...perGroup.entries()].sort((a, b) => a[0] - b[0])) {
+  for (let k = 0; k < pieces.length; ) {
+    const group = pieces[k]![0];
     const gd = await vol.groupDesc(group);
     if ((gd.flags & BG_BLOCK_UNINIT) !== 0) throw new RefusedError('BLOCK_GROUP_UNINIT', `group ${group} is marked unused but holds blocks of the file`, { hint: 'run e2fsck on a copy of the card; nothing was written' });
     const bitmap = await edits.block(gd.blockBitmap);
-    for (const i of indexes) {
-      if ((bitmap[i >> 3]! & (1 << (i & 7))) === 0) {
-        throw new RefusedError('BLOCK_NOT_IN_USE', `block ${sb.firstDataBlock + group * sb.blocksPerGroup + i} of the file is marked free`, { hint: 'run e2fsck on a copy of the card; nothing was written' });
+    let freed = 0;
+    for (; k < pieces.length && pieces[k]![0] === group; k++) {
+      const [, from, to] = pieces[k]!;
+      if (!clearBits(bitmap, from, to)) {
+        throw new RefusedError('BLOCK_NOT_IN_USE', `a block of the file in ${sb.firstDataBlock + group * sb.blocksPerGroup + from}-${sb.firstDataBlock + group * sb.blocksPerGroup + to - 1} is marked free`, { hint: 'run e2fsck on a copy of the card; nothing was written' });
       }
-      bitmap[i >> 3]! &= ~(1 << (i & 7));
+      freed += to - from;
     }
     const desc = await descriptor(edits, group);
-    setCount(vol, desc, GD.freeBlocksLo, GD.freeBlocksHi, getCount(vol, desc, GD.freeBlocksLo, GD.freeBlocksHi) + indexes.length);
+    setCount(vol, desc, GD.freeBlocksLo, GD.freeBlocksHi, getCount(vol, desc, GD.freeBlocksLo, GD.freeBlocksHi) + freed);
     sealGroup(vol, group, desc, bitmap);
-    total += indexes.length;
+    total += freed;
   }
   await adjustSuperblockFree(edits, 0, total);
   return total;

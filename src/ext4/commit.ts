@@ -1,12 +1,13 @@
 // Making a set of block writes durable and atomic (design.md §5 step 4). With a journal:
-//   1. the transaction (descriptor, blocks, commit) goes into the empty log; flush
-//   2. needs_recovery is set in the superblock; flush (else the kernel would wipe, not replay, the log)
-//   3. the journal superblock points at the log (s_start): the commit point; flush
-//   4. the blocks are written in place (checkpoint); flush
-//   5. the journal is marked empty again; flush; 6. needs_recovery is cleared; flush.
-// A power cut before step 3 leaves the old state, after it the new one once the journal is replayed (by
+//   1. the transaction (descriptor, blocks, commit) goes into the empty log, and needs_recovery is set in
+//      the superblock (else the kernel would wipe, not replay, the log); flush
+//   2. the journal superblock points at the log (s_start): the commit point; flush
+//   3. the blocks are written in place (checkpoint); flush
+//   4. the journal is marked empty again; flush; 5. needs_recovery is cleared; flush (in this order:
+//      a clear flag over a log still in use makes e2fsck ask).
+// A power cut before step 2 leaves the old state, after it the new one once the journal is replayed (by
 // the kernel at mount, or e2fsck). Without a journal the blocks are written in place directly. A new
-// file's data (BlockWrite.ordered) is written in place before step 1, as the kernel's data=ordered does.
+// file's data (BlockWrite.ordered) is written in place before the commit point, as data=ordered does.
 
 import type { BlockDevice } from '../device/block-device.js';
 import { RefusedError } from '../errors.js';
@@ -47,10 +48,10 @@ export async function commitWrites(vol: Ext4Volume, device: BlockDevice, writes:
   const { first, last } = logBounds(j);
   if (log.length > last - first) throw new RefusedError('TRANSACTION_TOO_LARGE', `the change needs ${log.length} journal blocks, the journal has ${last - first}`, { hint: 'change fewer files at once; nothing was written' });
   // New files' data first, in blocks still free on the card: nothing refers to them before the commit.
+  // With it, the log and the needs_recovery flag: until the journal superblock points at the log, a
+  // replay finds nothing in it, whichever of these reached the card.
   await writeInPlace(device, bs, writes.filter((w) => w.ordered));
-  await device.flush();
   for (let i = 0; i < log.length; i++) await device.write(journal.fsBlock(first + i) * bs, log[i]!);
-  await device.flush();
   await setNeedsRecovery(device, true);
   await device.flush();
   await writeJournalSuper(device, journal, tid, first);

@@ -83,17 +83,22 @@ export class TransactionSplitter {
     this.freed = [];
   }
 
-  /** Blocks whose bit goes from used to free in this bitmap write. */
+  /** Blocks whose bit goes from used to free in this bitmap write (whole bytes at a time where they can). */
   private noteFreed(base: number, before: Buffer, after: Uint8Array): void {
     let runStart = -1;
-    for (let i = 0; i <= before.length * 8; i++) {
-      const freedHere = i < before.length * 8 && (before[i >> 3]! & (1 << (i & 7))) !== 0 && (after[i >> 3]! & (1 << (i & 7))) === 0;
-      if (freedHere && runStart < 0) runStart = i;
-      if (!freedHere && runStart >= 0) {
+    const bit = (i: number, on: boolean): void => {
+      if (on && runStart < 0) runStart = i;
+      if (!on && runStart >= 0) {
         this.freed.push({ start: base + runStart, end: base + i });
         runStart = -1;
       }
+    };
+    for (let byte = 0; byte < before.length; byte++) {
+      const mask = before[byte]! & ~after[byte]! & 0xff;
+      if (mask === 0 || mask === 0xff) bit(byte * 8, mask === 0xff);
+      else for (let k = 0; k < 8; k++) bit(byte * 8 + k, (mask & (1 << k)) !== 0);
     }
+    bit(before.length * 8, false);
   }
 
   private overlapsFreed(start: number, end: number): boolean {
