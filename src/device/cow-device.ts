@@ -40,6 +40,8 @@ export class CowDevice implements BlockDevice {
   readonly writable = true;
   private readonly chunkSize: number;
   private readonly chunks = new Map<number, Buffer>();
+  /** Chunks that are views of adopted data (adopt()), copied before any write changes them. */
+  private readonly adopted = new Set<number>();
   /** Sorted by start, merged: spans[i].end < spans[i + 1].start (touching spans are merged too). */
   private spans: Span[] = [];
   private closed = false;
@@ -88,14 +90,38 @@ export class CowDevice implements BlockDevice {
       const within = pos - index * this.chunkSize;
       const n = Math.min(this.chunkSize - within, end - pos);
       let chunk = this.chunks.get(index);
-      if (chunk === undefined) {
-        chunk = this.newChunk();
+      if (chunk === undefined || this.adopted.delete(index)) {
+        // A chunk that is a view of adopted data is copied before it changes: that data is not ours.
+        const copy = this.newChunk();
+        if (chunk !== undefined) copy.set(chunk);
+        chunk = copy;
         this.chunks.set(index, chunk);
       }
       chunk.set(data.subarray(pos - byteOffset, pos - byteOffset + n), within);
       pos += n;
     }
     this.addSpan(byteOffset, end);
+  }
+
+  /**
+   * Like write(), but the whole chunks inside `data` are kept as views of it, not copied: for large data
+   * the caller will not change again (a new file's content, planned once). The ends are copied.
+   */
+  async adopt(byteOffset: number, data: Uint8Array): Promise<void> {
+    const cs = this.chunkSize;
+    const firstWhole = Math.ceil(byteOffset / cs) * cs;
+    const endWhole = Math.floor((byteOffset + data.length) / cs) * cs;
+    if (endWhole - firstWhole < cs) return this.write(byteOffset, data);
+    assertOpen(this.closed, this.description);
+    checkRange(this, 'write', byteOffset, data.length);
+    const view = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    await this.write(byteOffset, view.subarray(0, firstWhole - byteOffset));
+    for (let at = firstWhole; at < endWhole; at += cs) {
+      this.chunks.set(at / cs, view.subarray(at - byteOffset, at - byteOffset + cs));
+      this.adopted.add(at / cs);
+    }
+    this.addSpan(firstWhole, endWhole);
+    await this.write(endWhole, view.subarray(endWhole - byteOffset));
   }
 
   /**
@@ -130,6 +156,7 @@ export class CowDevice implements BlockDevice {
   /** Forgets all writes: reads see the inner device again. */
   discard(): void {
     this.chunks.clear();
+    this.adopted.clear();
     this.spans = [];
   }
 

@@ -196,7 +196,8 @@ class FileDevice implements BlockDevice {
     // Nothing to make durable, and Windows refuses FlushFileBuffers on a handle without write access.
     if (!this.writable) return;
     try {
-      await this.handle.sync();
+      // fdatasync: the bytes and what finding them needs (a sparse image file growing), not the file times.
+      await this.handle.datasync();
     } catch (err) {
       throw mapOsError(err, { op: 'flush', path: this.path });
     }

@@ -27,7 +27,7 @@ export class TransactionSplitter {
   private freed: Range[] = [];
 
   private constructor(
-    private readonly overlay: BlockDevice,
+    private readonly overlay: BlockDevice & { adopt?: (byteOffset: number, data: Uint8Array) => Promise<void> },
     private readonly bs: number,
     /** Filesystem blocks one transaction may carry (Infinity without a journal). */
     readonly limit: number,
@@ -61,7 +61,8 @@ export class TransactionSplitter {
     if ((union > this.limit || reuse) && this.touched.size + this.data.length > 0) await this.close();
     for (const w of writes) {
       if (!w.ordered && this.bitmaps.has(w.fsBlock)) this.noteFreed(this.bitmaps.get(w.fsBlock)!, Buffer.from(await this.overlay.read(w.fsBlock * this.bs, this.bs)), w.data);
-      await this.overlay.write(w.fsBlock * this.bs, w.data);
+      if (w.ordered && this.overlay.adopt) await this.overlay.adopt(w.fsBlock * this.bs, w.data);
+      else await this.overlay.write(w.fsBlock * this.bs, w.data);
       if (w.ordered) this.data.push(w);
       else this.touched.add(w.fsBlock);
     }

@@ -123,3 +123,21 @@ describe('CowDevice.changedRanges and discard', () => {
     expect((await inner.read(0, 1)).length).toBe(1);
   });
 });
+
+describe('CowDevice adopt', () => {
+  it('keeps whole chunks of adopted data without copying, reads them back, and copies one before changing it', async () => {
+    const cow = new CowDevice(memoryDevice(Uint8Array.from(content)), { chunkSize: 4096 });
+    const data = seededRandom(11).bytes(10 * 4096 + 300);
+    const pristine = Buffer.from(data);
+    await cow.adopt(1000, data);
+    expect((await cow.read(0, 60_000)).equals(Buffer.concat([content.subarray(0, 1000), pristine, content.subarray(1000 + pristine.length, 60_000)]))).toBe(true);
+    expect(cow.changedRanges()).toEqual([{ byteOffset: 1000, length: pristine.length }]);
+    await cow.write(3 * 4096 + 5, Buffer.from([1, 2, 3]));
+    expect(data.equals(pristine)).toBe(true); // the caller's bytes are not changed through the overlay
+    expect(Array.from(await cow.read(3 * 4096 + 5, 3))).toEqual([1, 2, 3]);
+    cow.discard();
+    expect((await cow.read(0, 60_000)).equals(content.subarray(0, 60_000))).toBe(true);
+    await cow.adopt(8192, data.subarray(0, 100)); // smaller than a chunk: copied like a write
+    expect((await cow.read(8192, 100)).equals(pristine.subarray(0, 100))).toBe(true);
+  });
+});
