@@ -12,6 +12,7 @@ import { addDirEntry, removeDirEntry } from './dir-edit.js';
 import { Incompat } from './features.js';
 import { type Inode, InodeFlags, S_IFREG, parseInode } from './inode.js';
 import { setInodeChecksum } from './inode-csum.js';
+import { releaseXattrBlock } from './xattr-release.js';
 import { encodeTime, updatedInode } from './rewrite.js';
 import { hasMetadataCsum } from './superblock.js';
 
@@ -100,13 +101,13 @@ export async function removeFile(edits: BlockEdits, dir: Inode, name: string, no
 }
 
 /**
- * One name of `inode` is gone: with others left, its link count drops; with none, its blocks and the
- * inode itself go back (size and block count 0, an empty extent root, links 0, a deletion time).
+ * One name of `inode` is gone: with others left, its link count drops; with none, its blocks, its
+ * attribute block (xattr-release.ts) and the inode itself go back (size and block count 0, an empty
+ * extent root, links 0, a deletion time).
  * Returns the blocks given back.
  */
 export async function releaseInode(edits: BlockEdits, inode: Inode, nowMs: number): Promise<number> {
   const vol = edits.vol;
-  if (inode.fileAcl !== 0) throw new UnsupportedError('HAS_XATTR_BLOCK', `inode ${inode.ino} has extended attributes in a block of their own; haos-rescue does not free those yet`, { hint: 'nothing was written' });
   const blocks = inode.linksCount > 1 ? [] : await ownedBlocks(edits, inode);
   const raw = Buffer.from(inode.raw.subarray(0, vol.sb.inodeSize));
   const t = encodeTime(nowMs);
@@ -114,14 +115,16 @@ export async function releaseInode(edits: BlockEdits, inode: Inode, nowMs: numbe
   let freedBlocks = 0;
   if (inode.linksCount > 1) raw.writeUInt16LE(inode.linksCount - 1, 26);
   else {
-    freedBlocks = await freeBlocks(edits, blocks);
+    freedBlocks = (await freeBlocks(edits, blocks)) + (await releaseXattrBlock(edits, inode));
+    raw.writeUInt32LE(0, 104); // i_file_acl
+    raw.writeUInt16LE(0, 118);
     raw.writeUInt16LE(0, 26); // links
     raw.writeUInt32LE(t.seconds, 20); // dtime
+    raw.writeUInt32LE(0, 28); // i_blocks
+    raw.writeUInt16LE(0, 116);
     if (blocks.length > 0) {
       raw.writeUInt32LE(0, 4); // size
       raw.writeUInt32LE(0, 108);
-      raw.writeUInt32LE(0, 28); // i_blocks
-      if (vol.sb.inodeSize >= 118) raw.writeUInt16LE(0, 116);
       raw.fill(0, 40, 100);
       raw.writeUInt16LE(0xf30a, 40); // an empty extent root, as truncate leaves it
       raw.writeUInt16LE(4, 44);

@@ -5,7 +5,7 @@
 // power cut leaves the whole tree or none of it. A tree too large for one transaction is removed in
 // steps instead (removeNames, then each emptied folder), each step consistent on its own.
 
-import { RefusedError, UnsupportedError } from '../errors.js';
+import { RefusedError } from '../errors.js';
 import { freeBlocks } from './alloc-block.js';
 import { freeInode } from './alloc-inode.js';
 import { BlockEdits, currentInode, ownedBlocks, putInode, releaseInode, touchInode } from './create-file.js';
@@ -13,6 +13,7 @@ import { isDotOrDotDot } from './dir.js';
 import { removeDirEntry } from './dir-edit.js';
 import type { Inode } from './inode.js';
 import { setInodeChecksum } from './inode-csum.js';
+import { releaseXattrBlock } from './xattr-release.js';
 import { encodeTime, updatedInode } from './rewrite.js';
 import { hasMetadataCsum } from './superblock.js';
 
@@ -27,8 +28,7 @@ export interface TreeRemoval {
 /** A folder's inode given back: its blocks, links 0, a deletion time, the used-folders count. */
 async function releaseFolder(edits: BlockEdits, dir: Inode, nowMs: number): Promise<number> {
   const vol = edits.vol;
-  if (dir.fileAcl !== 0) throw new UnsupportedError('HAS_XATTR_BLOCK', `folder inode ${dir.ino} has extended attributes in a block of their own; haos-rescue does not free those yet`, { hint: 'nothing was written' });
-  const freed = await freeBlocks(edits, await ownedBlocks(edits, dir));
+  const freed = (await freeBlocks(edits, await ownedBlocks(edits, dir))) + (await releaseXattrBlock(edits, dir));
   const raw = Buffer.from(dir.raw.subarray(0, vol.sb.inodeSize));
   const t = encodeTime(nowMs);
   raw.writeUInt16LE(0, 26); // links
@@ -37,7 +37,9 @@ async function releaseFolder(edits: BlockEdits, dir: Inode, nowMs: number): Prom
   raw.writeUInt32LE(0, 4); // size
   raw.writeUInt32LE(0, 108);
   raw.writeUInt32LE(0, 28); // i_blocks
-  if (vol.sb.inodeSize >= 118) raw.writeUInt16LE(0, 116);
+  raw.writeUInt16LE(0, 116);
+  raw.writeUInt32LE(0, 104); // i_file_acl
+  raw.writeUInt16LE(0, 118);
   raw.fill(0, 40, 100);
   raw.writeUInt16LE(0xf30a, 40);
   raw.writeUInt16LE(4, 44);
