@@ -83,6 +83,7 @@ async function walkIndirect(
     throw new CorruptError('BAD_BLOCK_MAP', `corrupt block map in inode ${ctx.ino}: indirect block ${block} is used twice`, { details: { ino: ctx.ino, block } });
   }
   seenIndirect.add(block);
+  ctx.treeBlocks?.push(block);
   const perBlock = ctx.blockSize / 4;
   const data = await ctx.readBlock(block);
   if (data.length < ctx.blockSize) throw new CorruptError('TRUNCATED_STRUCTURE', `indirect block ${block} of inode ${ctx.ino} is truncated`);

@@ -72,15 +72,21 @@ export async function createEmptyFile(edits: BlockEdits, dir: Inode, name: strin
   return ino;
 }
 
-/** The blocks a file owns: its data runs and, for an extent-mapped file, its tree blocks. */
+/**
+ * The blocks a file owns: its data runs and its mapping blocks (extent tree or indirect blocks). They must
+ * add up, with its attribute block, to its block count: a map that disagrees (blocks past the end of the
+ * file, damage) is refused rather than half freed.
+ */
 export async function ownedBlocks(edits: BlockEdits, inode: Inode): Promise<BlockRange[]> {
   const vol = edits.vol;
   if ((inode.flags & InodeFlags.INLINE_DATA) !== 0 || inode.blocks === 0) return [];
-  if ((inode.flags & InodeFlags.EXTENTS) === 0) {
-    throw new UnsupportedError('BLOCK_MAPPED_FILE', `inode ${inode.ino} uses the old block map (ext3); haos-rescue removes only extent-mapped files so far`, { hint: 'nothing was written' });
+  const runs = ((await vol.layout(inode)).runs ?? []).filter((r) => r.physical !== 0);
+  const owned = [...runs.map((r) => ({ start: r.physical, length: r.length })), ...(await vol.extentTreeBlocks(inode)).map((b) => ({ start: b, length: 1 }))];
+  const counted = owned.reduce((n, r) => n + r.length, 0) + (inode.fileAcl !== 0 ? 1 : 0);
+  if (counted !== vol.allocatedBlocks(inode)) {
+    throw new RefusedError('BLOCK_COUNT_MISMATCH', `inode ${inode.ino} owns ${vol.allocatedBlocks(inode)} blocks by its count but ${counted} by its map`, { hint: 'run e2fsck on a copy of the card; nothing was written' });
   }
-  const runs = (await vol.layout(inode)).runs ?? [];
-  return [...runs.map((r) => ({ start: r.physical, length: r.length })), ...(await vol.extentTreeBlocks(inode)).map((b) => ({ start: b, length: 1 }))];
+  return owned;
 }
 
 /**

@@ -180,10 +180,16 @@ export class Ext4Volume {
 
   /** The blocks of an extent-mapped file's tree (index and leaf blocks below i_block), for freeing them. */
   async extentTreeBlocks(inode: Inode): Promise<number[]> {
-    if ((inode.flags & InodeFlags.EXTENTS) === 0) return [];
     const treeBlocks: number[] = [];
-    await mapExtents(inode.blockArea, { ...this.extentContext(inode), treeBlocks });
+    if ((inode.flags & InodeFlags.INLINE_DATA) !== 0 || (inode.kind === 'symlink' && isFastSymlink(inode))) return treeBlocks;
+    if ((inode.flags & InodeFlags.EXTENTS) !== 0) await mapExtents(inode.blockArea, { ...this.extentContext(inode), treeBlocks });
+    else await mapBlockMap(inode.blockArea, Math.ceil(inode.sizeBytes / this.sb.blockSize), this.allocatedBlocks(inode), { ...this.extentContext(inode), treeBlocks });
     return treeBlocks;
+  }
+
+  /** i_blocks in filesystem blocks (it counts 512-byte sectors unless the inode says HUGE_FILE). */
+  allocatedBlocks(inode: Inode): number {
+    return (inode.flags & InodeFlags.HUGE_FILE) !== 0 ? inode.blocks : Math.ceil((inode.blocks * 512) / this.sb.blockSize);
   }
 
   /** Where the file's bytes are: its runs, or its inline data. */
@@ -202,8 +208,7 @@ export class Ext4Volume {
       runs = await mapExtents(inode.blockArea, this.extentContext(inode));
     } else {
       const needed = Math.ceil(inode.sizeBytes / this.sb.blockSize);
-      const allocated = (inode.flags & InodeFlags.HUGE_FILE) !== 0 ? inode.blocks : Math.ceil((inode.blocks * 512) / this.sb.blockSize);
-      runs = await mapBlockMap(inode.blockArea, needed, allocated, this.extentContext(inode));
+      runs = await mapBlockMap(inode.blockArea, needed, this.allocatedBlocks(inode), this.extentContext(inode));
     }
     return { ...base, runs, inline: null };
   }

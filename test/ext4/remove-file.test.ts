@@ -58,6 +58,8 @@ const SETS: Array<[string, MkfsOptions]> = [
   ['1 KiB blocks (the database spans groups)', { blockSize: 1024 }],
   ['no flex_bg', { features: '^flex_bg' }],
   ['no journal', { features: '^has_journal' }],
+  ['ext3 (block maps: single and double indirect blocks)', { type: 'ext3', blockSize: 4096 }],
+  ['ext3, 1 KiB blocks', { type: 'ext3', blockSize: 1024 }],
 ];
 
 describe('remove files', () => {
