@@ -1,5 +1,6 @@
 // The write sequence of design.md §5, for any set of whole-file changes (the auth commands use it):
-//   1. preconditions: not mounted here, no error flag, a dirty journal replayed onto the card only with
+//   1. preconditions: not mounted here, an image file not open in another program (a running VM), no
+//      error flag, a dirty journal replayed onto the card only with
 //      consent (and only if it replays cleanly);
 //   2. the originals saved to a folder on this computer;
 //   3. the change planned on an in-memory overlay and read back through the reader (--dry-run stops here);
@@ -8,13 +9,14 @@
 //   5. read back from the card and verified.
 
 import { createWriteStream } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { join, resolve } from 'node:path';
 import { CowDevice } from '../device/cow-device.js';
 import type { BlockDevice } from '../device/block-device.js';
 import { sliceDevice } from '../device/slice-device.js';
+import { processesUsing } from '../device/vdisk/in-use.js';
 import { AppError, InternalError, IoError, RefusedError, UsageError } from '../errors.js';
 import { BlockEdits } from '../ext4/create-file.js';
 import { putFile } from '../ext4/put-file.js';
@@ -90,7 +92,17 @@ function refuse(code: string, message: string, hint: string): RefusedError {
   return new RefusedError(code, message, { hint: `${hint}; nothing was written` });
 }
 
+/** An image file that another program holds open (a running VM) is never written. */
+async function assertFileNotInUse(path: string): Promise<void> {
+  if (!(await stat(path).catch(() => null))?.isFile()) return;
+  const users = await processesUsing(path);
+  if (users === null || users.length === 0) return;
+  const who = users.map((u) => `${u.name} (pid ${u.pid})`).join(', ');
+  throw refuse('FILE_IN_USE', `${path} is open in ${who}: a running virtual machine, or another program`, 'shut the virtual machine down (or close the program) and run the command again');
+}
+
 async function checkPreconditions(src: OpenedSource, opts: WriteOptions): Promise<void> {
+  if (!opts.dryRun) await assertFileNotInUse(src.path);
   if ((src.onDiskVolume.sb.state & 2) !== 0) {
     throw refuse('FS_HAS_ERRORS', 'the filesystem is marked as having errors', 'run e2fsck on the card (or an image of it) first');
   }

@@ -3,7 +3,7 @@
 // paths outside /supervisor, folders and missing files refused with nothing written.
 
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -39,6 +39,25 @@ describe('rm', () => {
     const dry = cli(['rm', card, DB, '--dry-run']);
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.text).toMatch(/Dry run: nothing was written/);
+    expect(sha(readFileSync(card))).toBe(before);
+  });
+
+  it.skipIf(process.platform !== 'linux')('refuses an image file another program holds open (a running VM): exit 77, nothing written', async () => {
+    const card = join(work, 'held.img');
+    writeFileSync(card, readSampleImage());
+    const before = sha(readFileSync(card));
+    const child = spawn('sh', ['-c', `exec 3<"${card}"; echo ready; exec sleep 30`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    await new Promise((r) => setTimeout(r, 100));
+    try {
+      const r = cli(['rm', card, DB, '--no-originals']);
+      expect(r.code).toBe(77);
+      expect(r.stderr).toMatch(/is open in sleep \(pid \d+\)/);
+      expect(r.stderr).toMatch(/shut the virtual machine down/);
+    } finally {
+      child.kill();
+      await new Promise((r) => child.once('exit', r));
+    }
     expect(sha(readFileSync(card))).toBe(before);
   });
 
