@@ -1,0 +1,109 @@
+// Compressed qcow2 clusters (QEMU docs/interop/qcow2.txt, "Compressed Clusters Descriptor" and the
+// header's compression_type). A compressed cluster holds one stream that inflates to exactly one cluster:
+// raw deflate (no zlib header, as QEMU's qcow2_zlib_compress writes it with windowBits -12) or one zstd
+// frame. The stored length is rounded up to 512-byte sectors, so the bytes after the stream belong to the
+// next compressed cluster: both decoders stop at the end of their stream, or once a cluster is full,
+// and never produce more than a cluster (a crafted stream must not expand into gigabytes).
+
+import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
+import { Decompress } from 'fzstd';
+import { corrupt, type CompressionType } from './qcow2-header.js';
+
+/** Largest zstd window accepted: QEMU compresses one cluster (at most 2 MiB) per frame. */
+const MAX_ZSTD_WINDOW = 8 * 1024 * 1024;
+
+export interface CompressedDescriptor {
+  /** Byte offset of the stream in the file; usually not aligned. */
+  hostOffset: number;
+  /** Bytes that may hold the stream: the sectors the descriptor names, clipped to the end of the file. */
+  length: number;
+}
+
+/**
+ * Splits a compressed L2 entry (its high and low 32 bits, flag bits included) into offset and length:
+ * with x = 62 - (cluster_bits - 8), bits 0..x-1 are the host offset and bits x..61 the number of
+ * additional 512-byte sectors. Returns null when the offset lies outside the file.
+ */
+export function compressedDescriptor(high: number, low: number, clusterBits: number, fileSize: number): CompressedDescriptor | null {
+  const entry = (BigInt(high & 0x3fffffff) << 32n) | BigInt(low >>> 0);
+  const x = BigInt(62 - (clusterBits - 8));
+  const hostOffset = Number(entry & ((1n << x) - 1n));
+  const extraSectors = Number(entry >> x);
+  if (hostOffset >= fileSize) return null;
+  const nominal = (extraSectors + 1) * 512 - (hostOffset % 512);
+  // The last compressed cluster may end inside its final sector, where the file ends.
+  return { hostOffset, length: Math.min(nominal, fileSize - hostOffset) };
+}
+
+/** Inflates one compressed cluster into `out` (exactly one cluster long). Throws CorruptError. */
+export function decompressCluster(data: Uint8Array, out: Buffer, type: CompressionType, where: string): void {
+  let produced: number;
+  try {
+    produced = type === 'zlib' ? inflateZlib(data, out) : inflateZstd(data, out);
+  } catch (err) {
+    throw corrupt('QCOW2_BAD_COMPRESSED_CLUSTER', `corrupt compressed cluster ${where}: ${type} data does not decompress (${(err as Error).message})`, {
+      type,
+    });
+  }
+  if (produced !== out.length) {
+    throw corrupt('QCOW2_BAD_COMPRESSED_CLUSTER', `corrupt compressed cluster ${where}: ${type} data gives ${produced} bytes, not a cluster of ${out.length}`, {
+      type,
+      produced,
+    });
+  }
+}
+
+function inflateZlib(data: Uint8Array, out: Buffer): number {
+  // Z_SYNC_FLUSH: like QEMU, accept a stream that fills the cluster without reaching its end marker.
+  const result = inflateRawSync(data, { maxOutputLength: out.length, finishFlush: zlibConstants.Z_SYNC_FLUSH });
+  result.copy(out);
+  return result.length;
+}
+
+const FULL = Symbol('cluster full');
+
+function inflateZstd(data: Uint8Array, out: Buffer): number {
+  checkZstdWindow(data);
+  let produced = 0;
+  const stream = new Decompress((chunk) => {
+    if (produced + chunk.length > out.length) throw new Error(`more than ${out.length} bytes`);
+    out.set(chunk, produced);
+    produced += chunk.length;
+    // Stop here: what follows the frame is the next cluster's data, which fzstd would try to parse.
+    if (produced === out.length) throw FULL;
+  });
+  try {
+    stream.push(data, true);
+  } catch (err) {
+    if (err !== FULL) throw err;
+  }
+  return produced;
+}
+
+/**
+ * fzstd allocates the frame's window (or its declared content size) up front; refuse frames asking for
+ * more than a compressed cluster can need (zstd format RFC 8878, 3.1.1.1: Frame_Header_Descriptor, then
+ * Window_Descriptor unless Single_Segment, then Dictionary_ID, then Frame_Content_Size).
+ */
+function checkZstdWindow(data: Uint8Array): void {
+  if (data.length < 6 || data[0] !== 0x28 || data[1] !== 0xb5 || data[2] !== 0x2f || data[3] !== 0xfd) {
+    throw new Error('no zstd frame magic');
+  }
+  const descriptor = data[4]!;
+  const singleSegment = (descriptor >> 5) & 1;
+  const dictionaryBytes = [0, 1, 2, 4][descriptor & 3]!;
+  if (dictionaryBytes !== 0) throw new Error('the frame needs a dictionary');
+  let window: number;
+  if (singleSegment) {
+    const sizeBytes = [1, 2, 4, 8][descriptor >> 6]!;
+    if (data.length < 5 + sizeBytes) throw new Error('truncated frame header');
+    let size = 0;
+    for (let i = sizeBytes - 1; i >= 0; i--) size = size * 256 + data[5 + i]!;
+    window = sizeBytes === 2 ? size + 256 : size;
+  } else {
+    const exponent = data[5]! >> 3;
+    const base = 2 ** (10 + exponent);
+    window = base + (base / 8) * (data[5]! & 7);
+  }
+  if (window > MAX_ZSTD_WINDOW) throw new Error(`window of ${window} bytes is larger than a cluster needs`);
+}
