@@ -1,0 +1,101 @@
+// The block allocation table of a VHDX ([MS-VHDX] §2.5), read lazily: a 2 TiB disk with 1 MiB blocks has
+// a 16 MiB BAT, and opening it must not read it all. Entries are read in 64 KiB pages kept in a bounded
+// cache; payload entry i sits at i + floor(i / chunkRatio), and the sector bitmap entry of chunk c at
+// c * (chunkRatio + 1) + chunkRatio, because each chunk's bitmap entry follows its payload entries.
+//
+// Each entry is checked when it is used: a block must lie past the header section, inside the file, and
+// clear of the BAT, the metadata region and the log; otherwise the disk is corrupt, and reads say so
+// rather than return zeros.
+
+import type { BlockDevice } from '../block-device.js';
+import { BlockState, corrupt, decodeBatEntry, HEADER_SECTION_BYTES, MiB, overlaps, SB_BLOCK_PRESENT, type BatEntry, type Region } from './vhdx-format.js';
+import type { VhdxGeometry } from './vhdx-metadata.js';
+
+const PAGE_BYTES = 64 * 1024;
+const MAX_PAGES = 512;
+const MAX_BITMAPS = 8;
+
+export interface PayloadBlock {
+  state: number;
+  /** Byte offset of the block in the file (FULLY_PRESENT and PARTIALLY_PRESENT only; else -1). */
+  fileOffset: number;
+}
+
+export class BatReader {
+  private readonly pages = new Map<number, Buffer>();
+  private readonly bitmaps = new Map<number, Buffer>();
+
+  constructor(
+    private readonly file: BlockDevice,
+    private readonly bat: Region,
+    private readonly geometry: VhdxGeometry,
+    /** Regions no block may overlap: BAT, metadata, log. */
+    private readonly reserved: Region[],
+  ) {}
+
+  /** The state and file offset of payload block `block`. */
+  async payload(block: number): Promise<PayloadBlock> {
+    const { chunkRatio, blockSize, virtualSize } = this.geometry;
+    const entry = await this.entry(block + Math.floor(block / chunkRatio));
+    if (entry.state !== BlockState.FULLY_PRESENT && entry.state !== BlockState.PARTIALLY_PRESENT) {
+      if (entry.state === 4) {
+        throw corrupt('VHDX_BAD_BLOCK_STATE', `vhdx BAT entry of block ${block} has the reserved state 4`, { block, state: entry.state });
+      }
+      return { state: entry.state, fileOffset: -1 };
+    }
+    if (entry.state === BlockState.PARTIALLY_PRESENT && !this.geometry.hasParent) {
+      throw corrupt('VHDX_BAD_BLOCK_STATE', `vhdx block ${block} is partially present, which only a differencing disk may be`, { block });
+    }
+    // The last block may extend past the virtual size; only the part the disk uses must be in the file.
+    const used = Math.min(blockSize, virtualSize - block * blockSize);
+    return { state: entry.state, fileOffset: this.place(entry, used, `block ${block}`) };
+  }
+
+  /** The bits of the sector bitmap block of `chunk` (1 = sector in this file, 0 = read the parent). */
+  async bitmap(chunk: number): Promise<Buffer> {
+    const cached = this.bitmaps.get(chunk);
+    if (cached !== undefined) return cached;
+    const { chunkRatio } = this.geometry;
+    const entry = await this.entry(chunk * (chunkRatio + 1) + chunkRatio);
+    if (entry.state !== SB_BLOCK_PRESENT) {
+      throw corrupt('VHDX_MISSING_SECTOR_BITMAP', `vhdx chunk ${chunk} has partially present blocks but no sector bitmap (state ${entry.state})`, {
+        chunk,
+        state: entry.state,
+      });
+    }
+    const bits = await this.file.read(this.place(entry, MiB, `sector bitmap of chunk ${chunk}`), MiB);
+    if (this.bitmaps.size >= MAX_BITMAPS) this.bitmaps.clear();
+    this.bitmaps.set(chunk, bits);
+    return bits;
+  }
+
+  /** Checks where an allocated block lies and returns its byte offset. */
+  private place(entry: BatEntry, length: number, what: string): number {
+    const fileOffset = entry.fileOffsetMb * MiB;
+    const block = { fileOffset, length };
+    if (fileOffset < HEADER_SECTION_BYTES || fileOffset + length > this.file.sizeBytes) {
+      throw corrupt('VHDX_BLOCK_OUTSIDE_FILE', `vhdx ${what} at byte ${fileOffset} (${length} bytes) is not inside the ${this.file.sizeBytes}-byte file past its header`, {
+        fileOffset,
+        length,
+        fileSize: this.file.sizeBytes,
+      });
+    }
+    if (this.reserved.some((r) => overlaps(r, block))) {
+      throw corrupt('VHDX_BLOCK_OVERLAP', `vhdx ${what} at byte ${fileOffset} overlaps the BAT, the metadata region or the log`, { fileOffset, length });
+    }
+    return fileOffset;
+  }
+
+  private async entry(index: number): Promise<BatEntry> {
+    const byte = index * 8;
+    const page = Math.floor(byte / PAGE_BYTES);
+    let bytes = this.pages.get(page);
+    if (bytes === undefined) {
+      const start = page * PAGE_BYTES;
+      bytes = await this.file.read(this.bat.fileOffset + start, Math.min(PAGE_BYTES, this.bat.length - start));
+      if (this.pages.size >= MAX_PAGES) this.pages.clear();
+      this.pages.set(page, bytes);
+    }
+    return decodeBatEntry(bytes, byte - page * PAGE_BYTES);
+  }
+}
