@@ -1,0 +1,207 @@
+// OVA reader: an Open Virtualization Appliance is a tar (DMTF DSP0243 "OVF" §5.3: POSIX ustar, the .ovf
+// descriptor first, then the files it references, usually one streamOptimized VMDK per disk). The disk
+// is read in place: the VMDK is a byte range of the tar (a slice), nothing is unpacked.
+//
+// Tar headers are parsed here rather than with ha/backup-tar.ts, because device/ must not depend on ha/.
+// Handled: 512-byte ustar headers (name + prefix, octal or base-256 size, the header checksum), PAX 'x'
+// (path, size) and GNU 'L' long names; 'g' global headers are skipped. The first zero block, or the end
+// of the file at a header boundary, ends the archive.
+
+import { posix } from 'node:path';
+import { CorruptError, NotFoundError, UnsupportedError } from '../../errors.js';
+import type { BlockDevice } from '../block-device.js';
+import { sliceDevice } from '../slice-device.js';
+import type { ContainerDevice, OpenContext } from './types.js';
+import { openVmdkFrom } from './vmdk.js';
+
+const BLOCK = 512;
+const MAX_HEADERS = 10_000;
+const MAX_EXTENDED = 1 << 20;
+const MAX_OVF_BYTES = 4 << 20;
+const TAR_HINT = 'the OVA is damaged or cut short; check it with `tar -tvf` on a copy';
+
+interface TarMember {
+  name: string;
+  /** Byte offset of the member's data in the tar. */
+  offset: number;
+  size: number;
+}
+
+type Parsed =
+  | { kind: 'end' }
+  | { kind: 'extended'; type: string; dataSize: number }
+  | { kind: 'member'; name: string; size: number; type: string };
+
+/** Parses one 512-byte header block. `pos` names it in messages. */
+function parseTarHeader(block: Buffer, pos: number): Parsed {
+  if (block.every((b) => b === 0)) return { kind: 'end' };
+  const stored = parseOctal(block, 148, 8);
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : block[i]!;
+  if (stored !== sum) throw tarCorrupt(`tar header at byte ${pos} has a bad checksum (stored ${stored}, computed ${sum})`, pos);
+  const size = parseSize(block, pos);
+  const type = String.fromCharCode(block[156]!);
+  if (type === 'x' || type === 'g' || type === 'L') return { kind: 'extended', type, dataSize: size };
+  const name = cString(block, 0, 100);
+  // POSIX ustar ("ustar\0") has a prefix field; GNU ("ustar  ") uses those bytes for other things.
+  const posixUstar = block.toString('latin1', 257, 263) === 'ustar\0';
+  const prefix = posixUstar ? cString(block, 345, 155) : '';
+  const hasData = !['1', '2', '3', '4', '5', '6'].includes(type);
+  return { kind: 'member', name: prefix === '' ? name : `${prefix}/${name}`, size: hasData ? size : 0, type };
+}
+
+function parseSize(block: Buffer, pos: number): number {
+  if ((block[124]! & 0x80) !== 0) {
+    // GNU base-256: big-endian in the remaining bits.
+    let v = 0n;
+    for (let i = 125; i < 136; i++) v = (v << 8n) | BigInt(block[i]!);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw tarCorrupt(`tar header at byte ${pos} has a size out of range`, pos);
+    return Number(v);
+  }
+  const size = parseOctal(block, 124, 12);
+  if (size === null) throw tarCorrupt(`tar header at byte ${pos} has an unreadable size`, pos);
+  return size;
+}
+
+function parseOctal(block: Buffer, start: number, length: number): number | null {
+  const text = block.toString('latin1', start, start + length).replace(/[\0 ]+$/, '').replace(/^[\0 ]+/, '');
+  if (!/^[0-7]{1,16}$/.test(text)) return null;
+  const v = parseInt(text, 8);
+  return Number.isSafeInteger(v) ? v : null;
+}
+
+function cString(block: Buffer, start: number, length: number): string {
+  const field = block.subarray(start, start + length);
+  const nul = field.indexOf(0);
+  return field.toString('utf8', 0, nul === -1 ? field.length : nul);
+}
+
+/** Applies a PAX or GNU long-name payload to the name (and size) of the next member. */
+function applyExtended(type: string, payload: Buffer, next: { name?: string; size?: number }): void {
+  if (type === 'L') next.name = cString(payload, 0, payload.length);
+  if (type !== 'x') return;
+  // PAX records: "<length> <key>=<value>\n".
+  let at = 0;
+  while (at < payload.length) {
+    const space = payload.indexOf(0x20, at);
+    const length = space === -1 ? NaN : Number(payload.toString('latin1', at, space));
+    if (!Number.isSafeInteger(length) || length <= 0 || at + length > payload.length) return;
+    const record = payload.toString('utf8', space + 1, at + length - 1);
+    const eq = record.indexOf('=');
+    const key = record.slice(0, eq);
+    const value = record.slice(eq + 1);
+    if (key === 'path') next.name = value;
+    if (key === 'size' && /^[0-9]+$/.test(value) && Number.isSafeInteger(Number(value))) next.size = Number(value);
+    at += length;
+  }
+}
+
+/** Every member with data, in order, reading only headers (and extended-header payloads). */
+async function listTar(file: BlockDevice): Promise<TarMember[]> {
+  const members: TarMember[] = [];
+  let next: { name?: string; size?: number } = {};
+  let pos = 0;
+  for (let headers = 0; pos + BLOCK <= file.sizeBytes; headers++) {
+    if (headers >= MAX_HEADERS) throw tarCorrupt(`tar has more than ${MAX_HEADERS} headers`, pos);
+    const parsed = parseTarHeader(await file.read(pos, BLOCK), pos);
+    if (parsed.kind === 'end') return members;
+    const size = parsed.kind === 'member' ? (next.size ?? parsed.size) : parsed.dataSize;
+    const dataEnd = pos + BLOCK + size;
+    if (dataEnd > file.sizeBytes) {
+      throw tarCorrupt(`tar member at byte ${pos} has ${size} bytes of data but the file ends at ${file.sizeBytes}`, pos);
+    }
+    if (parsed.kind === 'extended') {
+      if (parsed.type !== 'g') {
+        if (size > MAX_EXTENDED) throw tarCorrupt(`tar extended header at byte ${pos} is ${size} bytes`, pos);
+        applyExtended(parsed.type, await file.read(pos + BLOCK, size), next);
+      }
+    } else {
+      if (parsed.type !== '5') members.push({ name: next.name ?? parsed.name, offset: pos + BLOCK, size });
+      next = {};
+    }
+    pos += BLOCK + Math.ceil(size / BLOCK) * BLOCK;
+  }
+  if (pos !== file.sizeBytes) throw tarCorrupt(`tar ends inside a header at byte ${pos} (file ${file.sizeBytes} bytes)`, pos);
+  return members;
+}
+
+/** A ustar archive whose first member is an .ovf descriptor. `head`: the first bytes (up to 64 KiB). */
+export function detectOva(head: Buffer): boolean {
+  try {
+    let pos = 0;
+    let name: string | undefined;
+    for (let i = 0; i < 4 && pos + BLOCK <= head.length; i++) {
+      const block = head.subarray(pos, pos + BLOCK);
+      if (!block.toString('latin1', 257, 262).startsWith('ustar')) return false;
+      const parsed = parseTarHeader(block, pos);
+      if (parsed.kind === 'end') return false;
+      if (parsed.kind === 'member') return (name ?? parsed.name).toLowerCase().endsWith('.ovf');
+      if (parsed.type !== 'g' && pos + BLOCK + parsed.dataSize <= head.length) {
+        const next: { name?: string } = {};
+        applyExtended(parsed.type, head.subarray(pos + BLOCK, pos + BLOCK + parsed.dataSize), next);
+        name = next.name ?? name;
+      }
+      pos += BLOCK + Math.ceil(parsed.dataSize / BLOCK) * BLOCK;
+    }
+    return false;
+  } catch {
+    // A damaged header in a file that is being guessed at: not an OVA, let detection go on.
+    return false;
+  }
+}
+
+export async function openOva(file: BlockDevice, ctx: OpenContext): Promise<ContainerDevice> {
+  const members = await listTar(file);
+  const ovf = members.find((m) => m.name.toLowerCase().endsWith('.ovf'));
+  if (ovf === undefined) throw tarCorrupt(`${ctx.path} has no .ovf descriptor: not an OVA`, 0);
+  const disk = await chooseDisk(file, members, ovf, ctx.path);
+  const others = disks(members).filter((m) => m !== disk);
+  const notes = [`disk ${disk.name} (${disk.size} bytes in the tar)`];
+  for (const m of others) notes.push(`other disk in the OVA, not opened: ${m.name} (${m.size} bytes)`);
+  const slice = sliceDevice(file, disk.offset, disk.size, `${disk.name} in ${ctx.path}`);
+  const folder = posix.dirname(disk.name);
+  return openVmdkFrom(slice, ctx, {
+    format: 'ova',
+    description: `ova ${ctx.path} (${disk.name})`,
+    writeHint: `unpack it and convert the disk: tar -xf "${ctx.path}" "${disk.name}", then qemu-img convert -O raw "${disk.name}" disk.img`,
+    notes,
+    alsoClose: [file],
+    fileSize: file.sizeBytes,
+    // A descriptor inside an OVA names its extents as files beside it: other members of the tar.
+    openExtentFile: async (name) => {
+      const wanted = posix.normalize(posix.join(folder, name));
+      const member = members.find((m) => posix.normalize(m.name) === wanted);
+      if (member === undefined) {
+        throw new NotFoundError('OVA_EXTENT_MISSING', `extent ${name} named by ${disk.name} is not in ${ctx.path}`, { details: { name } });
+      }
+      return sliceDevice(file, member.offset, member.size, `${member.name} in ${ctx.path}`);
+    },
+  });
+}
+
+function disks(members: TarMember[]): TarMember[] {
+  return members.filter((m) => m.name.toLowerCase().endsWith('.vmdk'));
+}
+
+/** The disk to open: of the VMDKs the .ovf references (all VMDKs if it names none), the largest. */
+async function chooseDisk(file: BlockDevice, members: TarMember[], ovf: TarMember, path: string): Promise<TarMember> {
+  const all = disks(members);
+  if (all.length === 0) {
+    const packed = members.find((m) => /\.vmdk\.(gz|\d+)$/i.test(m.name));
+    if (packed !== undefined) {
+      throw new UnsupportedError('OVA_PACKED_DISK', `${path}: its disk ${packed.name} is compressed or split into chunks, which is not read in place`, {
+        hint: `unpack the OVA with tar, join or gunzip the disk, then convert it: qemu-img convert -O raw disk.vmdk disk.img`,
+      });
+    }
+    throw new NotFoundError('OVA_NO_DISK', `${path} holds no .vmdk disk`, { details: { members: members.map((m) => m.name).slice(0, 20) } });
+  }
+  const ovfText = (await file.read(ovf.offset, Math.min(ovf.size, MAX_OVF_BYTES))).toString('utf8');
+  const referenced = new Set([...ovfText.matchAll(/href\s*=\s*"([^"]+)"/g)].map((m) => posix.normalize(m[1]!)));
+  const named = all.filter((m) => referenced.has(posix.normalize(m.name)) || referenced.has(posix.basename(m.name)));
+  const candidates = named.length > 0 ? named : all;
+  return candidates.reduce((best, m) => (m.size > best.size ? m : best));
+}
+
+function tarCorrupt(message: string, offset: number): CorruptError {
+  return new CorruptError('OVA_BAD_TAR', message, { details: { offset }, hint: TAR_HINT });
+}

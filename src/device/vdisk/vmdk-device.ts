@@ -1,0 +1,133 @@
+// The guest disk of a VMDK: its extents laid end to end (VMware "Virtual Disk Format 5.0", §"Extent
+// Descriptions": the descriptor lists extents in guest order, each `sectors` long), with a delta disk's
+// unallocated grains read from its parent. Read-only.
+
+import { UnsupportedError } from '../../errors.js';
+import type { BlockDevice } from '../block-device.js';
+import { assertOpen, checkRange } from '../check-range.js';
+import type { ContainerDevice, ContainerInfo } from './types.js';
+import { readFileInto, type Extent, type FillUnallocated } from './vmdk-sparse.js';
+
+/** A FLAT or VMFS extent: the guest bytes stored as they are, from `baseOffset` in `file`. */
+export class FlatExtent implements Extent {
+  constructor(
+    private readonly file: BlockDevice,
+    private readonly baseOffset: number,
+    readonly sizeBytes: number,
+  ) {}
+
+  async readInto(byteOffset: number, target: Buffer): Promise<void> {
+    // A flat file shorter than its extent fails here with READ_BEYOND_END naming the file: never zeros.
+    await readFileInto(this.file, this.baseOffset + byteOffset, target);
+  }
+}
+
+/** A ZERO extent: no file, reads as zeros. */
+export class ZeroExtent implements Extent {
+  constructor(readonly sizeBytes: number) {}
+
+  async readInto(_byteOffset: number, target: Buffer): Promise<void> {
+    target.fill(0);
+  }
+}
+
+export interface VmdkDeviceParts {
+  description: string;
+  container: ContainerInfo;
+  extents: Extent[];
+  parent: BlockDevice | null;
+  /** Everything to close with the device: extent files, the container file, the parent. */
+  owned: BlockDevice[];
+  /** For the read-only refusal: "vmdk" or "ova", and what to do instead. */
+  formatName: string;
+  writeHint: string;
+}
+
+export class VmdkDevice implements ContainerDevice {
+  readonly sizeBytes: number;
+  readonly sectorSize = 512;
+  readonly writable = false;
+  readonly description: string;
+  readonly container: ContainerInfo;
+  private readonly starts: number[] = [];
+  private closed = false;
+
+  constructor(private readonly parts: VmdkDeviceParts) {
+    this.description = parts.description;
+    this.container = parts.container;
+    let start = 0;
+    for (const extent of parts.extents) {
+      this.starts.push(start);
+      start += extent.sizeBytes;
+    }
+    this.sizeBytes = start;
+  }
+
+  async read(byteOffset: number, length: number, into?: Buffer): Promise<Buffer> {
+    assertOpen(this.closed, this.description);
+    checkRange(this, 'read', byteOffset, length);
+    const target = into !== undefined && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
+    let pos = byteOffset;
+    const end = byteOffset + length;
+    for (let i = this.extentAt(byteOffset); pos < end && i < this.parts.extents.length; i++) {
+      const extent = this.parts.extents[i]!;
+      const start = this.starts[i]!;
+      const n = Math.min(end, start + extent.sizeBytes) - pos;
+      if (n <= 0) continue;
+      const fill: FillUnallocated = (extentOffset, part) => this.readParent(start + extentOffset, part);
+      await extent.readInto(pos - start, target.subarray(pos - byteOffset, pos - byteOffset + n), fill);
+      pos += n;
+    }
+    return target;
+  }
+
+  async write(): Promise<void> {
+    assertOpen(this.closed, this.description);
+    throw new UnsupportedError('VDISK_READ_ONLY', `${this.parts.formatName} files are read-only in haos-rescue so far`, {
+      hint: this.parts.writeHint,
+    });
+  }
+
+  async flush(): Promise<void> {
+    assertOpen(this.closed, this.description);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await closeAll(this.parts.owned);
+  }
+
+  /** Index of the extent holding `byteOffset` (the last one whose start is at or before it). */
+  private extentAt(byteOffset: number): number {
+    let lo = 0;
+    let hi = this.starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (this.starts[mid]! <= byteOffset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** Unallocated guest bytes: the parent's, zeros past its end (a parent may be smaller), zeros without one. */
+  private async readParent(guestOffset: number, target: Buffer): Promise<void> {
+    const parent = this.parts.parent;
+    const available = parent === null ? 0 : Math.max(0, Math.min(target.length, parent.sizeBytes - guestOffset));
+    if (available > 0) await readFileInto(parent!, guestOffset, target.subarray(0, available));
+    target.fill(0, available);
+  }
+}
+
+/** Closes every device, even when one fails; the first failure is rethrown. */
+export async function closeAll(devices: BlockDevice[]): Promise<void> {
+  let first: unknown = null;
+  for (const device of devices) {
+    try {
+      await device.close();
+    } catch (err) {
+      first ??= err;
+    }
+  }
+  if (first !== null) throw first;
+}
