@@ -5,6 +5,7 @@ import { summarize } from '../ha/layout.js';
 import { type FileHit, type ImportantFile, filesHit, importantFiles } from './image/files-hit.js';
 import { spaceTotals } from './repair/index.js';
 import type { OpenedSource } from './source.js';
+import { type ContainerInfo, containerOf } from '../device/vdisk/index.js';
 
 /** An image read with its rescue map: how much of the card it holds, and what is lost. */
 export interface RescueInfo {
@@ -63,6 +64,8 @@ export interface InfoResult {
   space: { usedBytes: number; freeBytes: number; availableBytes: number; full: boolean };
   otherCandidates: Array<{ partitionIndex: number | null; label: string | null; reason: string }>;
   rescue: RescueInfo | null;
+  /** The virtual machine disk file the card was read through (qcow2, VDI, ...), or null. */
+  container: ContainerInfo | null;
   warnings: string[];
 }
 
@@ -121,6 +124,7 @@ export async function info(source: OpenedSource): Promise<InfoResult> {
       .filter((c) => c !== discovery.chosen && c.rank !== null)
       .map((c) => ({ partitionIndex: c.partitionIndex, label: c.label, reason: c.reason })),
     rescue: await rescueInfo(source),
+    container: containerOf(source.device),
     warnings,
   };
 }

@@ -1,14 +1,16 @@
 // The one way to open a source path: an image file or a disk device, read-only unless asked, with the
-// rescue map of an imaged card applied when there is one. Every command, write and listing opens its
+// rescue map of an imaged card applied when there is one, and a virtual machine's disk file (qcow2, VDI,
+// VHD, VHDX, VMDK, OVA) read through its container (vdisk/). Every command, write and listing opens its
 // source here (through actions/source.ts), and so does `image` for the card it copies.
 
 import { stat } from 'node:fs/promises';
-import { UsageError } from '../errors.js';
+import { UnsupportedError, UsageError } from '../errors.js';
 import type { BlockDevice } from './block-device.js';
 import { type FileDeviceOptions, openFileDevice } from './file-device.js';
 import { mapOsError } from './map-os-error.js';
 import { MappedDevice } from './rescue/mapped-device.js';
 import { readMapfile } from './rescue/mapfile.js';
+import { type ContainerDevice, type ContainerInfo, openContainer, writableCopyHint } from './vdisk/index.js';
 import type { RegionMap } from './rescue/region-map.js';
 
 export interface OpenDeviceOptions extends FileDeviceOptions {
@@ -27,25 +29,59 @@ export interface RescueMapInfo {
 }
 
 export interface OpenedDevice {
+  /** The disk: the file or device itself, or the guest disk of a virtual machine's disk file. */
   device: BlockDevice;
   rescueMap: RescueMapInfo | null;
+  /** The virtual-disk container the disk was read through (qcow2, VDI, ...), or null. */
+  container: ContainerInfo | null;
 }
 
 export async function openDevice(path: string, options: OpenDeviceOptions = {}): Promise<OpenedDevice> {
   const { mapPath, ...fileOptions } = options;
   const chosen = mapPath === undefined ? await besideImage(path) : mapPath;
-  const device = await openFileDevice(path, fileOptions);
-  if (chosen === null) return { device, rescueMap: null };
+  const file = await openFileDevice(path, fileOptions);
+  const guest = await asContainer(file, path, options.writable ?? false, mapPath);
+  if (guest !== null) return { device: guest, rescueMap: null, container: guest.container };
+  const device = file;
+  if (chosen === null) return { device, rescueMap: null, container: null };
   try {
     const parsed = await readMapfile(chosen, device.sizeBytes, { imageMayBeShort: true });
     if (parsed === null) {
       throw new UsageError('MAP_NOT_FOUND', `the rescue map ${chosen} does not exist`, { hint: 'give the map written by `haos-rescue image` (or GNU ddrescue) with --map, or leave --map out' });
     }
-    return { device: new MappedDevice(device, parsed.map, chosen), rescueMap: { path: chosen, map: parsed.map, foundBeside: mapPath === undefined } };
+    return { device: new MappedDevice(device, parsed.map, chosen), rescueMap: { path: chosen, map: parsed.map, foundBeside: mapPath === undefined }, container: null };
   } catch (err) {
     await device.close().catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * The guest disk when `file` (an image file) is a virtual machine's disk file; null for a raw image or a
+ * disk device. Such files are read-only here: a write is refused with the way to a raw copy. A rescue map
+ * belongs to a raw image and is not combined with a container.
+ */
+async function asContainer(file: BlockDevice, path: string, writable: boolean, mapPath: string | null | undefined): Promise<ContainerDevice | null> {
+  let guest: ContainerDevice | null;
+  try {
+    guest = (await isRegularFile(path)) ? await openContainer(file, path) : null;
+  } catch (err) {
+    await file.close().catch(() => undefined);
+    throw err;
+  }
+  if (guest === null) return null;
+  const problem = writable
+    ? new UnsupportedError('VDISK_READ_ONLY', `${path} is a ${guest.container.format} disk file; haos-rescue reads these but does not write inside them yet`, { hint: writableCopyHint(path, guest.container) })
+    : typeof mapPath === 'string'
+      ? new UsageError('MAP_WITH_CONTAINER', `a rescue map belongs to a raw image; ${path} is a ${guest.container.format} disk file`, { hint: 'leave --map out' })
+      : null;
+  if (problem === null) return guest;
+  await guest.close().catch(() => undefined);
+  throw problem;
+}
+
+async function isRegularFile(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => null))?.isFile() ?? false;
 }
 
 /** `IMG.map` beside an image file, when it exists; disks and devices never have one. */

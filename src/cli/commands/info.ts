@@ -18,6 +18,7 @@ function render(r: InfoResult): string {
   const lines: string[] = [];
   const tableName = r.partitionTable === 'gpt' ? (r.hybridMbr ? 'GPT (with hybrid MBR)' : 'GPT') : r.partitionTable === 'mbr' ? 'MBR' : 'none (bare filesystem)';
   lines.push(`Source:           ${r.source} (${formatBytes(r.sizeBytes)})`);
+  if (r.container) lines.push(...containerLines(r.container));
   lines.push(`Partition table:  ${tableName}`);
   if (r.partitions.length > 0) {
     const rows = [['#', 'name', 'offset', 'size', 'filesystem label']];
@@ -52,6 +53,18 @@ function spaceLine(r: InfoResult): string {
   const pct = total > 0 ? Math.round((r.space.usedBytes * 100) / total) : 0;
   const line = `${formatBytes(r.space.usedBytes)} used of ${formatBytes(total)} (${pct} %), ${formatBytes(r.space.availableBytes)} free`;
   return r.space.full ? `${line} — FULL (haos-rescue df shows what fills it)` : line;
+}
+
+function containerLines(c: NonNullable<InfoResult['container']>): string[] {
+  const unit = c.clusterSize ? `, ${formatBytes(c.clusterSize)} clusters` : '';
+  const lines = [`Disk file:        ${c.format} ${c.variant}: a ${formatBytes(c.virtualSize)} disk in a ${formatBytes(c.fileSize)} file${unit} (read-only here)`];
+  if (c.backing.length > 0) lines.push(`                  backing file${c.backing.length > 1 ? 's' : ''}: ${c.backing.join(' <- ')}`);
+  for (const s of c.snapshots) {
+    const when = s.dateMs !== null ? `, ${new Date(s.dateMs).toISOString().slice(0, 16).replace('T', ' ')}` : '';
+    lines.push(`                  snapshot ${s.id} "${s.name}"${when} (not shown: the current state is)`);
+  }
+  for (const n of c.notes) lines.push(`                  ${n}`);
+  return lines;
 }
 
 function rescueLines(x: NonNullable<InfoResult['rescue']>): string[] {

@@ -1,0 +1,75 @@
+// Virtual machine disk files (qcow2, VDI, VHD, VHDX, VMDK, OVA) opened as they are: the container is
+// recognised by its bytes (never by the file name) and its guest disk read through it, like a raw image.
+// Backing (parent) files open through the same recognition, read-only, at most 16 deep and never in a
+// loop. The readers are read-only: a write command on a container is refused with the `qemu-img convert`
+// that makes a raw copy to write to.
+
+import { realpath } from 'node:fs/promises';
+import { NotFoundError, RefusedError, UnsupportedError } from '../../errors.js';
+import type { BlockDevice } from '../block-device.js';
+import { openFileDevice } from '../file-device.js';
+import { detectOva, openOva } from './ova.js';
+import { detectQcow2, openQcow2 } from './qcow2.js';
+import type { ContainerDevice, ContainerInfo, OpenContext } from './types.js';
+import { detectVdi, openVdi } from './vdi.js';
+import { detectVhd, openVhd } from './vhd.js';
+import { detectVhdx, openVhdx } from './vhdx.js';
+import { detectVmdk, openVmdk } from './vmdk.js';
+
+export type { ContainerDevice, ContainerInfo } from './types.js';
+
+const HEAD_BYTES = 64 * 1024;
+const MAX_CHAIN = 16;
+
+type Opener = (file: BlockDevice, ctx: OpenContext) => Promise<ContainerDevice>;
+
+/** Which reader a file needs, from its first 64 KiB and last 512 bytes; null for a raw image. */
+function recognise(head: Buffer, tail: Buffer): Opener | null {
+  if (detectQcow2(head)) return openQcow2;
+  if (detectVhdx(head)) return openVhdx;
+  if (detectVdi(head)) return openVdi;
+  if (detectVmdk(head)) return openVmdk;
+  if (detectOva(head)) return openOva;
+  if (detectVhd(head, tail)) return openVhd;
+  return null;
+}
+
+/** The container of `device`, when it is a guest disk read through one. */
+export function containerOf(device: BlockDevice): ContainerInfo | null {
+  return (device as Partial<ContainerDevice>).container ?? null;
+}
+
+/**
+ * Opens `file` (an image file, already open read-only) as the guest disk of its container, or returns null
+ * for a raw image. `chain` is the set of real paths opened so far (backing files), to stop loops.
+ */
+export async function openContainer(file: BlockDevice, path: string, chain: string[] = []): Promise<ContainerDevice | null> {
+  if (file.sizeBytes === 0) return null;
+  const head = await file.read(0, Math.min(HEAD_BYTES, file.sizeBytes));
+  const tail = file.sizeBytes >= 512 ? await file.read(file.sizeBytes - 512, 512) : Buffer.alloc(0);
+  const open = recognise(head, tail);
+  if (open === null) return null;
+  const here = await realpath(path).catch(() => path);
+  const ctx: OpenContext = { path, openBacking: (backing) => openBacking(backing, [...chain, here]) };
+  return open(file, ctx);
+}
+
+async function openBacking(path: string, chain: string[]): Promise<BlockDevice> {
+  if (chain.length >= MAX_CHAIN) throw new UnsupportedError('VDISK_CHAIN_TOO_DEEP', `the chain of backing files is deeper than ${MAX_CHAIN} (${chain[0]} ...)`, { hint: 'flatten it with qemu-img convert into one file' });
+  const real = await realpath(path).catch(() => null);
+  if (real === null) throw new NotFoundError('VDISK_BACKING_MISSING', `the backing file ${path} does not exist`, { hint: `put it back where ${chain[chain.length - 1]} expects it, or name its new place with qemu-img rebase -u -b NEWPATH` });
+  if (chain.includes(real)) throw new RefusedError('VDISK_CHAIN_LOOP', `the backing files form a loop at ${real}`, { hint: 'fix the chain with qemu-img rebase -u' });
+  const file = await openFileDevice(real, { writable: false });
+  try {
+    return (await openContainer(file, real, chain)) ?? file;
+  } catch (err) {
+    await file.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** The hint of a write refused on a container: a raw copy to write to, and how to turn it back. */
+export function writableCopyHint(path: string, info: ContainerInfo): string {
+  const fmt = info.format === 'vhd' ? 'vpc' : info.format === 'ova' ? 'vmdk' : info.format;
+  return `shut the VM down, make a raw copy (qemu-img convert -O raw "${path}" disk.img), run the command on disk.img, then convert it back (qemu-img convert -O ${fmt} disk.img NEW-FILE) and attach NEW-FILE to the VM`;
+}

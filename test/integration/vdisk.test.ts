@@ -1,0 +1,75 @@
+// The sample card as a virtual machine's disk file: converted by qemu-img into every container format the
+// readers know, each read command gives the same answer as on the raw card (users, backups, listing, an
+// export's bytes); `info` names the container; a write is refused (exit 69) with the qemu-img route and
+// leaves the file untouched.
+
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readSampleImage } from '../../fixtures/index.js';
+import { cli, cliJson } from '../helpers/cli.js';
+import { tempDir } from '../helpers/images.js';
+
+const work = tempDir('vdisk-cli-');
+const raw = join(work, 'card.img');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+const FORMATS: Array<[string, string[], string, string]> = [
+  // label, qemu-img convert options, file name, format in info --json
+  ['qcow2', ['-O', 'qcow2'], 'card.qcow2', 'qcow2'],
+  ['qcow2 compressed', ['-O', 'qcow2', '-c'], 'card-c.qcow2', 'qcow2'],
+  ['VDI', ['-O', 'vdi'], 'card.vdi', 'vdi'],
+  ['VHD', ['-O', 'vpc', '-o', 'force_size=on'], 'card.vhd', 'vhd'], // without force_size qemu rounds the size up to a CHS geometry
+  ['VHDX', ['-O', 'vhdx'], 'card.vhdx', 'vhdx'],
+  ['VMDK', ['-O', 'vmdk'], 'card.vmdk', 'vmdk'],
+  ['VMDK streamOptimized', ['-O', 'vmdk', '-o', 'subformat=streamOptimized'], 'card-s.vmdk', 'vmdk'],
+];
+
+let want: { users: unknown; backups: unknown; ls: string; config: string };
+
+beforeAll(() => {
+  writeFileSync(raw, readSampleImage());
+  for (const [, opts, file] of FORMATS) execFileSync('qemu-img', ['convert', '-f', 'raw', ...opts, raw, join(work, file)]);
+  want = {
+    users: cliJson(['auth', 'list', raw, '--json']),
+    backups: cliJson(['backup', 'list', raw, '--json']),
+    ls: cli(['ls', raw, '/supervisor/homeassistant']).text,
+    config: sha(Buffer.from(cli(['cat', raw, '/supervisor/homeassistant/configuration.yaml']).text)),
+  };
+}, 120_000);
+
+describe('a virtual machine disk file', () => {
+  it.each(FORMATS)('%s: read commands answer as on the raw card; info names the container', (_label, _opts, file, format) => {
+    const disk = join(work, file);
+    const info = cliJson(['info', disk, '--json']);
+    expect(info.container).toMatchObject({ format });
+    expect(info.container.virtualSize).toBe(readFileSync(raw).length);
+    expect(cli(['info', disk]).text).toMatch(new RegExp(`Disk file:\\s+${format}`));
+    expect(cliJson(['auth', 'list', disk, '--json'])).toEqual(want.users);
+    expect(cliJson(['backup', 'list', disk, '--json'])).toEqual(want.backups);
+    expect(cli(['ls', disk, '/supervisor/homeassistant']).text).toBe(want.ls);
+    expect(sha(Buffer.from(cli(['cat', disk, '/supervisor/homeassistant/configuration.yaml']).text))).toBe(want.config);
+  });
+
+  it('an OVA (a tar holding the VMDK) is read in place', () => {
+    const ovf = join(work, 'haos.ovf');
+    writeFileSync(ovf, '<?xml version="1.0"?>\n<Envelope><References><File ovf:href="haos-disk1.vmdk" ovf:id="file1"/></References></Envelope>\n');
+    execFileSync('cp', [join(work, 'card-s.vmdk'), join(work, 'haos-disk1.vmdk')]);
+    execFileSync('tar', ['--format=ustar', '-C', work, '-cf', join(work, 'haos.ova'), 'haos.ovf', 'haos-disk1.vmdk']);
+    const ova = join(work, 'haos.ova');
+    expect(cliJson(['info', ova, '--json']).container).toMatchObject({ format: 'ova' });
+    expect(cliJson(['auth', 'list', ova, '--json'])).toEqual(want.users);
+  });
+
+  it('a write is refused with exit 69 and the qemu-img route; the file is untouched', () => {
+    const disk = join(work, 'card.qcow2');
+    const before = sha(readFileSync(disk));
+    const r = cli(['auth', 'reset', disk, '--username', 'owner', '--password', 'a-new-long-password-1', '--yes']);
+    expect(r.code).toBe(69);
+    expect(r.stderr).toMatch(/qemu-img convert -O raw/);
+    expect(sha(readFileSync(disk))).toBe(before);
+  });
+});
