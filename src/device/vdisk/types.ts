@@ -46,4 +46,10 @@ export interface OpenContext {
    * or that loop.
    */
   openBacking: (path: string) => Promise<BlockDevice>;
+  /**
+   * Open for writing: `file` is writable, and the device's write() changes the guest disk inside the
+   * container in the crash-safe order of the format's own implementation; flush() makes every write before
+   * it durable (data and the metadata that finds it). Backing files stay read-only. Unset: read-only.
+   */
+  writable?: boolean;
 }
