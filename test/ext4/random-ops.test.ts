@@ -17,6 +17,7 @@ import { removeTree } from '../../src/ext4/remove-tree.js';
 import { Ext4Volume } from '../../src/ext4/volume.js';
 import { type MkfsOptions, mkfs, prng, tempDir } from '../helpers/images.js';
 import { kernelCanMount, withKernelMount } from '../helpers/kernel.js';
+import { prng as seededRandom } from '../partition/helpers.js';
 
 const work = tempDir('random-ops-');
 // debugfs's rdump takes 30 times longer onto a disk than into memory: dumps go to /dev/shm where there is one.
@@ -25,18 +26,6 @@ afterAll(() => {
   rmSync(work, { recursive: true, force: true });
   rmSync(dumps, { recursive: true, force: true });
 });
-
-/** mulberry32: a small seeded generator, so a failing run repeats. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The model: path → file bytes, or null for a folder. */
 type Model = Map<string, Buffer | null>;
@@ -136,7 +125,7 @@ const SETS: Array<[string, MkfsOptions, number]> = [
 describe('random operations against a model', () => {
   it.each(SETS)('%s: 250 operations, e2fsck -fn clean and the tree equal to the model after each', async (label, options, defaultSeed) => {
     const seed = Number(process.env.HAOS_RESCUE_SEED ?? defaultSeed);
-    const r = rng(seed);
+    const r = seededRandom(seed);
     const stage = join(work, `stage-${defaultSeed}`);
     mkdirSync(join(stage, 'big'), { recursive: true });
     const model: Model = new Map([['/big', null]]);
