@@ -17,8 +17,8 @@ import { CowDevice } from '../device/cow-device.js';
 import type { BlockDevice } from '../device/block-device.js';
 import { sliceDevice } from '../device/slice-device.js';
 import { processesUsing } from '../device/vdisk/in-use.js';
-import { containerOf, writableCopyHint } from '../device/vdisk/index.js';
-import { AppError, InternalError, IoError, RefusedError, UnsupportedError, UsageError } from '../errors.js';
+import { containerOf } from '../device/vdisk/index.js';
+import { AppError, InternalError, IoError, RefusedError, UsageError } from '../errors.js';
 import { BlockEdits } from '../ext4/create-file.js';
 import { putFile } from '../ext4/put-file.js';
 import { type CommitResult, commitWrites } from '../ext4/commit.js';
@@ -103,11 +103,10 @@ async function assertFileNotInUse(path: string): Promise<void> {
 }
 
 async function checkPreconditions(src: OpenedSource, opts: WriteOptions): Promise<void> {
-  const container = containerOf(src.device);
-  if (container && !opts.dryRun) {
-    throw new UnsupportedError('VDISK_READ_ONLY', `${src.path} is a ${container.format} disk file; haos-rescue reads these but does not write inside them yet`, { hint: `${writableCopyHint(src.path, container)}; nothing was written` });
-  }
   if (!opts.dryRun) await assertFileNotInUse(src.path);
+  // A virtual machine's disk file that cannot be written inside (its format, or a variant such as a
+  // compressed stream) is refused now, before anything is saved or asked: opening it for writing says so.
+  if (containerOf(src.device) && !opts.dryRun) await (await openForWriting(src)).close();
   if ((src.onDiskVolume.sb.state & 2) !== 0) {
     throw refuse('FS_HAS_ERRORS', 'the filesystem is marked as having errors', 'run e2fsck on the card (or an image of it) first');
   }

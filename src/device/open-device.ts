@@ -4,13 +4,13 @@
 // source here (through actions/source.ts), and so does `image` for the card it copies.
 
 import { stat } from 'node:fs/promises';
-import { UnsupportedError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import type { BlockDevice } from './block-device.js';
 import { type FileDeviceOptions, openFileDevice } from './file-device.js';
 import { mapOsError } from './map-os-error.js';
 import { MappedDevice } from './rescue/mapped-device.js';
 import { readMapfile } from './rescue/mapfile.js';
-import { type ContainerDevice, type ContainerInfo, openContainer, writableCopyHint } from './vdisk/index.js';
+import { type ContainerDevice, type ContainerInfo, openContainer } from './vdisk/index.js';
 import type { RegionMap } from './rescue/region-map.js';
 
 export interface OpenDeviceOptions extends FileDeviceOptions {
@@ -58,26 +58,21 @@ export async function openDevice(path: string, options: OpenDeviceOptions = {}):
 
 /**
  * The guest disk when `file` (an image file) is a virtual machine's disk file; null for a raw image or a
- * disk device. Such files are read-only here: a write is refused with the way to a raw copy. A rescue map
- * belongs to a raw image and is not combined with a container.
+ * disk device. Opened for writing, a container that cannot be written inside is refused (vdisk/index.ts).
+ * A rescue map belongs to a raw image and is not combined with a container.
  */
 async function asContainer(file: BlockDevice, path: string, writable: boolean, mapPath: string | null | undefined): Promise<ContainerDevice | null> {
   let guest: ContainerDevice | null;
   try {
-    guest = (await isRegularFile(path)) ? await openContainer(file, path) : null;
+    guest = (await isRegularFile(path)) ? await openContainer(file, path, [], writable) : null;
   } catch (err) {
     await file.close().catch(() => undefined);
     throw err;
   }
   if (guest === null) return null;
-  const problem = writable
-    ? new UnsupportedError('VDISK_READ_ONLY', `${path} is a ${guest.container.format} disk file; haos-rescue reads these but does not write inside them yet`, { hint: writableCopyHint(path, guest.container) })
-    : typeof mapPath === 'string'
-      ? new UsageError('MAP_WITH_CONTAINER', `a rescue map belongs to a raw image; ${path} is a ${guest.container.format} disk file`, { hint: 'leave --map out' })
-      : null;
-  if (problem === null) return guest;
+  if (typeof mapPath !== 'string') return guest;
   await guest.close().catch(() => undefined);
-  throw problem;
+  throw new UsageError('MAP_WITH_CONTAINER', `a rescue map belongs to a raw image; ${path} is a ${guest.container.format} disk file`, { hint: 'leave --map out' });
 }
 
 async function isRegularFile(path: string): Promise<boolean> {

@@ -62,10 +62,12 @@ describe('openDevice with virtual disks', () => {
     await expect(openDevice(join(work, 'b.qcow2'))).rejects.toMatchObject({ code: 'VDISK_CHAIN_LOOP' });
   });
 
-  it('writing inside a disk file is refused with the qemu-img route, and so is a rescue map with one', async () => {
+  it('writing inside a kind that cannot be written (streamOptimized VMDK) is refused with the qemu-img route, and so is a rescue map with a container', async () => {
     const disk = join(work, 'w.qcow2');
     copyFileSync(join(work, 'disguised.img'), disk);
-    await expect(openDevice(disk, { writable: true })).rejects.toMatchObject({ code: 'VDISK_READ_ONLY', exitCode: 69, hint: expect.stringContaining('qemu-img convert -O raw') });
+    const stream = join(work, 'w.vmdk');
+    qemuImg('convert', '-f', 'qcow2', '-O', 'vmdk', '-o', 'subformat=streamOptimized', disk, stream);
+    await expect(openDevice(stream, { writable: true })).rejects.toMatchObject({ code: 'VDISK_READ_ONLY', exitCode: 69, hint: expect.stringContaining('qemu-img convert -O raw') });
     writeFileSync(join(work, 'some.map'), '# Mapfile\n0x0 + 1\n0x0 0x400000 +\n');
     await expect(openDevice(disk, { mapPath: join(work, 'some.map') })).rejects.toMatchObject({ code: 'MAP_WITH_CONTAINER' });
   });

@@ -64,10 +64,10 @@ describe('a virtual machine disk file', () => {
     expect(cliJson(['auth', 'list', ova, '--json'])).toEqual(want.users);
   });
 
-  it('a write is refused with exit 69 and the qemu-img route; the file is untouched', () => {
-    const disk = join(work, 'card.qcow2');
+  it('a write inside a read-only kind (a streamOptimized VMDK) is refused with exit 69 and the qemu-img route; the file is untouched', () => {
+    const disk = join(work, 'card-s.vmdk');
     const before = sha(readFileSync(disk));
-    const r = cli(['auth', 'reset', disk, '--username', 'owner', '--password', 'a-new-long-password-1', '--yes']);
+    const r = cli(['auth', 'reset', disk, '--username', 'vm-user', '--password', 'a-new-long-password-1', '--yes']);
     expect(r.code).toBe(69);
     expect(r.stderr).toMatch(/qemu-img convert -O raw/);
     expect(sha(readFileSync(disk))).toBe(before);

@@ -1,8 +1,8 @@
 // Virtual machine disk files (qcow2, VDI, VHD, VHDX, VMDK, OVA) opened as they are: the container is
 // recognised by its bytes (never by the file name) and its guest disk read through it, like a raw image.
 // Backing (parent) files open through the same recognition, read-only, at most 16 deep and never in a
-// loop. The readers are read-only: a write command on a container is refused with the `qemu-img convert`
-// that makes a raw copy to write to.
+// loop. Opened for writing, a format (or variant) that cannot be written inside is refused with the
+// `qemu-img convert` route to a raw copy to write to; backing files are only ever read.
 
 import { realpath } from 'node:fs/promises';
 import { NotFoundError, RefusedError, UnsupportedError } from '../../errors.js';
@@ -43,15 +43,20 @@ export function containerOf(device: BlockDevice): ContainerInfo | null {
  * Opens `file` (an image file, already open read-only) as the guest disk of its container, or returns null
  * for a raw image. `chain` is the set of real paths opened so far (backing files), to stop loops.
  */
-export async function openContainer(file: BlockDevice, path: string, chain: string[] = []): Promise<ContainerDevice | null> {
+export async function openContainer(file: BlockDevice, path: string, chain: string[] = [], writable = false): Promise<ContainerDevice | null> {
   if (file.sizeBytes === 0) return null;
   const head = await file.read(0, Math.min(HEAD_BYTES, file.sizeBytes));
   const tail = file.sizeBytes >= 512 ? await file.read(file.sizeBytes - 512, 512) : Buffer.alloc(0);
   const open = recognise(head, tail);
   if (open === null) return null;
   const here = await realpath(path).catch(() => path);
-  const ctx: OpenContext = { path, openBacking: (backing) => openBacking(backing, [...chain, here]) };
-  return open(file, ctx);
+  const ctx: OpenContext = { path, openBacking: (backing) => openBacking(backing, [...chain, here]), ...(writable ? { writable: true } : {}) };
+  const guest = await open(file, ctx);
+  if (writable && !guest.writable) {
+    await guest.close().catch(() => undefined);
+    throw new UnsupportedError('VDISK_READ_ONLY', `${path} is a ${guest.container.format} ${guest.container.variant} disk file; haos-rescue reads it but does not write inside it`, { hint: writableCopyHint(path, guest.container) });
+  }
+  return guest;
 }
 
 async function openBacking(path: string, chain: string[]): Promise<BlockDevice> {
