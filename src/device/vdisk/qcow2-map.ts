@@ -130,6 +130,11 @@ export class Qcow2Map {
     return false;
   }
 
+  /** Forgets a cached L2 table: the writer changed it (or freed its cluster) in the file. */
+  invalidate(l2Offset: number): void {
+    this.cache.delete(l2Offset);
+  }
+
   /** The L2 table offset in L1 entry `index`, checked: 0 when unallocated. */
   private l2Offset(index: number): number {
     const offset = entryOffset(this.l1.readUInt32BE(index * 8), this.l1.readUInt32BE(index * 8 + 4));

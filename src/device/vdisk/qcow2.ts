@@ -3,17 +3,19 @@
 // backing file; guest reads then walk the mapping (qcow2-map.ts) lazily, join physically contiguous data
 // clusters into one file read, fill zero and unallocated runs without I/O (or from the backing file),
 // and inflate compressed clusters (qcow2-compressed.ts). Only the active state is shown; internal
-// snapshots are listed, never read.
+// snapshots are listed, never read. Opened writable, guest writes go through qcow2-write.ts.
 
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { CorruptError, UnsupportedError } from '../../errors.js';
 import type { BlockDevice } from '../block-device.js';
-import { assertOpen, checkRange } from '../check-range.js';
+import { assertOpen, assertWritable, checkRange } from '../check-range.js';
 import { decompressCluster, type CompressedDescriptor } from './qcow2-compressed.js';
 import { INCOMPAT_CORRUPT, INCOMPAT_DIRTY, parseQcow2Header, QCOW2_HINT, QCOW2_MAGIC, type Qcow2Header } from './qcow2-header.js';
 import { Qcow2Map, type Segment } from './qcow2-map.js';
 import { readQcow2Snapshots } from './qcow2-snapshots.js';
+import { checkWritable, openQcow2Writer, type Qcow2Writer } from './qcow2-write.js';
 import type { ContainerDevice, ContainerInfo, OpenContext } from './types.js';
+import { containerFile } from './container-file.js';
 
 /** L2 tables scanned at open to tell `info` whether compressed clusters exist: 64 tables of 64 KiB. */
 const COMPRESSION_SCAN_BYTES = 4 * 1024 * 1024;
@@ -24,13 +26,22 @@ export function detectQcow2(head: Buffer): boolean {
   return head.length >= 4 && head.readUInt32BE(0) === QCOW2_MAGIC;
 }
 
-export async function openQcow2(file: BlockDevice, ctx: OpenContext): Promise<ContainerDevice> {
+export async function openQcow2(opened: BlockDevice, ctx: OpenContext): Promise<ContainerDevice> {
   const { path } = ctx;
+  let file = opened;
   const first = await file.read(0, Math.min(file.sizeBytes, 24));
   const clusterBits = first.length >= 24 ? first.readUInt32BE(20) : 0;
   // The header cluster, whose size is known only from cluster_bits; the parser reports a bad value.
   const headLength = Math.min(file.sizeBytes, clusterBits >= 9 && clusterBits <= 21 ? 2 ** clusterBits : 512);
-  const header = parseQcow2Header(await file.read(0, headLength), file.sizeBytes, path);
+  const head = await file.read(0, headLength);
+  const header = parseQcow2Header(head, file.sizeBytes, path);
+  const writable = ctx.writable === true;
+  if (writable) {
+    assertWritable(file);
+    checkWritable(header, head, path);
+    // New clusters go past the end of the file: everything reads and writes through a file that grows.
+    file = containerFile(file, path);
+  }
   const l1 = await file.read(header.l1TableOffset, header.l1Size * 8);
   const map = new Qcow2Map(file, header, l1, path);
   const notes = headerNotes(header);
@@ -39,6 +50,10 @@ export async function openQcow2(file: BlockDevice, ctx: OpenContext): Promise<Co
     notes.push(`snapshot table unreadable (the active state reads fine): ${err.message}`);
     return [];
   });
+  // The guest reads that fill a copied cluster go through the device, which exists once the writer does.
+  let device: Qcow2Device | null = null;
+  const readGuest = (at: number, length: number): Promise<Buffer> => device!.read(at, length);
+  const writer = writable ? await openQcow2Writer({ file, header, head, l1, map, path, readGuest }) : null;
   const compressed = await map.hasCompressedClusters(Math.max(1, COMPRESSION_SCAN_BYTES / header.clusterSize));
   if (compressed === true || (compressed === null && header.compressionType === 'zstd')) notes.push(`compressed clusters: ${header.compressionType}`);
   const backingName = header.backingFileOffset === 0 ? null : await readBackingName(file, header, path);
@@ -54,7 +69,8 @@ export async function openQcow2(file: BlockDevice, ctx: OpenContext): Promise<Co
     snapshots,
     notes,
   };
-  return new Qcow2Device(file, header, map, backing, container, path);
+  device = new Qcow2Device(file, header, map, backing, writer, container, path);
+  return device;
 }
 
 function headerNotes(header: Qcow2Header): string[] {
@@ -105,7 +121,6 @@ class Qcow2Device implements ContainerDevice {
   readonly sizeBytes: number;
   readonly sectorSize = 512;
   readonly description: string;
-  readonly writable = false;
   private closed = false;
   private readonly inflated = new Map<number, Promise<Buffer>>();
 
@@ -114,6 +129,8 @@ class Qcow2Device implements ContainerDevice {
     private readonly header: Qcow2Header,
     private readonly map: Qcow2Map,
     private readonly backing: BlockDevice | null,
+    /** Set when opened writable. */
+    private readonly writer: Qcow2Writer | null,
     readonly container: ContainerInfo,
     private readonly path: string,
   ) {
@@ -147,7 +164,17 @@ class Qcow2Device implements ContainerDevice {
     return out;
   }
 
-  async write(): Promise<void> {
+  get writable(): boolean {
+    return this.writer !== null;
+  }
+
+  async write(byteOffset: number, data: Uint8Array): Promise<void> {
+    assertOpen(this.closed, this.description);
+    if (this.writer !== null) {
+      checkRange(this, 'write', byteOffset, data.length);
+      this.inflated.clear();
+      return this.writer.write(byteOffset, data);
+    }
     throw new UnsupportedError('VDISK_READ_ONLY', 'qcow2 files are read-only in haos-rescue so far', {
       hint: `make a raw copy to write to: qemu-img convert -O raw "${this.path}" disk.img`,
     });
@@ -155,6 +182,9 @@ class Qcow2Device implements ContainerDevice {
 
   async flush(): Promise<void> {
     assertOpen(this.closed, this.description);
+    if (this.writer === null) return;
+    await this.writer.idle();
+    await this.file.flush();
   }
 
   async close(): Promise<void> {
