@@ -1,4 +1,5 @@
-// VirtualBox VDI reader (read-only): fixed and dynamic images, version 1.x headers.
+// VirtualBox VDI reader: fixed and dynamic images, version 1.x headers. Writing (OpenContext.writable) is in
+// vdi-write.ts.
 //
 // Layout (VirtualBox src/VBox/Storage/VDICore.h, VDIPREHEADER + VDIHEADER1/1PLUS; all fields little-endian):
 //   0x000  szFileInfo[64]   text such as "<<< Oracle VM VirtualBox Disk Image >>>\n"
@@ -22,13 +23,13 @@ import { AppError, CorruptError, UnsupportedError } from '../../errors.js';
 import type { BlockDevice } from '../block-device.js';
 import { assertOpen, checkRange } from '../check-range.js';
 import type { ContainerDevice, ContainerInfo, OpenContext } from './types.js';
+import { containerFile } from './container-file.js';
+import { VDI_BLOCK_FREE, VDI_BLOCK_ZERO, VdiWriter, checkVdiWritable, vdiBlockFileOffset } from './vdi-write.js';
 
 const VDI_SIGNATURE = 0xbeda107f;
 /** End of the header fields this reader uses (through uuidParentModify). */
 const HEADER_END = 0x1c8;
 const MIN_HEADER_SIZE = 0x180;
-const BLOCK_FREE = 0xffffffff;
-const BLOCK_ZERO = 0xfffffffe;
 const MAX_BLOCK_SIZE = 1 << 28;
 /** Block map entries kept in memory (128 MiB): 32 TiB in the default 1 MiB blocks. */
 const MAX_BLOCKS = 1 << 25;
@@ -120,7 +121,10 @@ export async function openVdi(file: BlockDevice, ctx: OpenContext): Promise<Cont
     snapshots: [],
     notes,
   };
-  return new VdiDevice(file, ctx.path, header, blockMap, info);
+  if (ctx.writable !== true) return new VdiDevice(file, ctx.path, header, blockMap, info, null);
+  checkVdiWritable(header, blockMap, file.sizeBytes, ctx.path);
+  const growing = containerFile(file, ctx.path);
+  return new VdiDevice(growing, ctx.path, header, blockMap, info, new VdiWriter(growing, header, blockMap));
 }
 
 function parseImageType(type: number): 'dynamic' | 'fixed' {
@@ -138,14 +142,10 @@ function countBlocksBeyondEof(header: VdiHeader, blockMap: Uint32Array, fileSize
   let count = 0;
   for (let i = 0; i < blockMap.length; i++) {
     const entry = blockMap[i]!;
-    if (entry === BLOCK_FREE || entry === BLOCK_ZERO) continue;
-    if (blockFileOffset(header, entry) + blockLength(header, i) > fileSize) count += 1;
+    if (entry === VDI_BLOCK_FREE || entry === VDI_BLOCK_ZERO) continue;
+    if (vdiBlockFileOffset(header, entry) + blockLength(header, i) > fileSize) count += 1;
   }
   return count;
-}
-
-function blockFileOffset(header: VdiHeader, entry: number): number {
-  return header.dataOffset + entry * (header.blockSize + header.blockExtraBytes) + header.blockExtraBytes;
 }
 
 /** Bytes of guest block `index` the guest can see (the last block may be cut short by cbDisk). */
@@ -157,7 +157,7 @@ class VdiDevice implements ContainerDevice {
   readonly sizeBytes: number;
   readonly sectorSize = 512;
   readonly description: string;
-  readonly writable = false;
+  readonly writable: boolean;
   private closed = false;
 
   constructor(
@@ -166,9 +166,11 @@ class VdiDevice implements ContainerDevice {
     private readonly header: VdiHeader,
     private readonly blockMap: Uint32Array,
     readonly container: ContainerInfo,
+    private readonly writer: VdiWriter | null,
   ) {
     this.sizeBytes = header.diskSizeBytes;
     this.description = `vdi ${path}`;
+    this.writable = writer !== null;
   }
 
   async read(byteOffset: number, length: number, into?: Buffer): Promise<Buffer> {
@@ -203,13 +205,16 @@ class VdiDevice implements ContainerDevice {
     return out;
   }
 
-  async write(): Promise<void> {
+  async write(byteOffset: number, data: Uint8Array): Promise<void> {
     assertOpen(this.closed, this.description);
-    throw readOnlyError('VDI', this.path);
+    if (this.writer === null) throw readOnlyError('VDI', this.path);
+    checkRange(this, 'write', byteOffset, data.length);
+    await this.writer.write(byteOffset, data);
   }
 
   async flush(): Promise<void> {
     assertOpen(this.closed, this.description);
+    if (this.writer !== null) await this.file.flush();
   }
 
   async close(): Promise<void> {
@@ -221,8 +226,8 @@ class VdiDevice implements ContainerDevice {
   /** File offset of byte `within` of guest block `index`, or -1 when the block reads as zeros. */
   private fileOffsetOf(index: number, within: number): number {
     const entry = this.blockMap[index]!;
-    if (entry === BLOCK_FREE || entry === BLOCK_ZERO) return -1;
-    const start = blockFileOffset(this.header, entry);
+    if (entry === VDI_BLOCK_FREE || entry === VDI_BLOCK_ZERO) return -1;
+    const start = vdiBlockFileOffset(this.header, entry);
     if (start + blockLength(this.header, index) > this.file.sizeBytes) {
       throw new CorruptError(
         'VDI_BLOCK_BEYOND_EOF',

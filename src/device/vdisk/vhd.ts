@@ -1,6 +1,6 @@
-// Microsoft VHD reader (read-only): fixed, dynamic and differencing disks (Virtual PC, Hyper-V before
-// VHDX, Azure, disk2vhd, XenServer). Structures and their checks are in vhd-format.ts, parent lookup in
-// vhd-parent.ts.
+// Microsoft VHD reader: fixed, dynamic and differencing disks (Virtual PC, Hyper-V before VHDX, Azure,
+// disk2vhd, XenServer). Structures and their checks are in vhd-format.ts, parent lookup in vhd-parent.ts,
+// writing into fixed and dynamic disks (OpenContext.writable) in vhd-write.ts.
 //
 // A fixed disk is the guest bytes followed by the footer. A dynamic disk has a footer copy at byte 0, the
 // dynamic header, and the block allocation table (BAT): one u32 per block, the sector (512-byte unit) where
@@ -20,6 +20,7 @@ import {
   FOOTER_SIZE,
   VHD_HINT,
   chooseFooter,
+  footerChecksumOk,
   guestSize,
   hasFooterCookie,
   parseDynamicHeader,
@@ -28,6 +29,8 @@ import {
   type VhdFooter,
 } from './vhd-format.js';
 import { openVhdParent, type VhdIdentity } from './vhd-parent.js';
+import { containerFile } from './container-file.js';
+import { VhdWriter, checkVhdWritable, type VhdBlockAccess, type VhdWritableFacts } from './vhd-write.js';
 
 const BAT_UNUSED = 0xffffffff;
 const MAX_BLOCK_SIZE = 1 << 28;
@@ -41,6 +44,9 @@ interface SparseLayout {
   blockSize: number;
   bitmapBytes: number;
   bat: Uint32Array;
+  tableOffset: number;
+  /** End of the dynamic header and of the BAT, whichever is later. */
+  metadataEnd: number;
   parent: BlockDevice | null;
 }
 
@@ -78,10 +84,21 @@ export async function openVhd(file: BlockDevice, ctx: OpenContext): Promise<Cont
         { hint: VHD_HINT, details: { sizeBytes: size.sizeBytes, fileSize: file.sizeBytes } },
       );
     }
-    return new VhdDevice(file, ctx.path, info, footer.uniqueId, null);
+    if (ctx.writable !== true) return new VhdDevice(file, ctx.path, info, footer.uniqueId, null);
+  } else if (footer.diskType === 'differencing' && ctx.writable === true) {
+    checkVhdWritable(writableFacts(ctx.path, footer, tail, file.sizeBytes, 0), null);
   }
-  const layout = await openSparse(file, footer, size.sizeBytes, ctx, info);
-  return new VhdDevice(file, ctx.path, info, footer.uniqueId, layout);
+  const layout = footer.diskType === 'fixed' ? null : await openSparse(file, footer, size.sizeBytes, ctx, info);
+  if (ctx.writable !== true) return new VhdDevice(file, ctx.path, info, footer.uniqueId, layout);
+  checkVhdWritable(writableFacts(ctx.path, footer, tail, file.sizeBytes, layout?.metadataEnd ?? 0), layout);
+  const growing = containerFile(file, ctx.path);
+  const device = new VhdDevice(growing, ctx.path, info, footer.uniqueId, layout);
+  device.attachWriter(new VhdWriter(growing, ctx.path, tail, layout, device));
+  return device;
+}
+
+function writableFacts(path: string, footer: VhdFooter, tail: Buffer, fileSize: number, metadataEnd: number): VhdWritableFacts {
+  return { path, diskType: footer.diskType, savedState: footer.savedState, footerFromCopy: !footerChecksumOk(tail), fileSize, metadataEnd };
 }
 
 /** Reads the dynamic header and BAT, and for a differencing disk opens its parent. */
@@ -119,7 +136,8 @@ async function openSparse(file: BlockDevice, footer: VhdFooter, sizeBytes: numbe
   const batBytes = blocks === 0 ? Buffer.alloc(0) : await file.read(tableOffset, blocks * 4);
   const bat = new Uint32Array(blocks);
   for (let i = 0; i < blocks; i++) bat[i] = batBytes.readUInt32BE(i * 4);
-  const layout: SparseLayout = { blockSize, bitmapBytes: bitmapBytesFor(blockSize), bat, parent: null };
+  const metadataEnd = Math.max(Number(headerOffset) + DYNAMIC_HEADER_SIZE, tableOffset + blocks * 4);
+  const layout: SparseLayout = { blockSize, bitmapBytes: bitmapBytesFor(blockSize), bat, tableOffset, metadataEnd, parent: null };
   const beyond = countBlocksBeyondEof(layout, sizeBytes, file.sizeBytes);
   if (beyond > 0) info.notes.push(`${beyond} allocated block(s) lie past the end of the file (truncated?); reading them fails`);
   if (footer.diskType === 'differencing') await attachParent(file, header, sizeBytes, ctx, info, layout);
@@ -164,13 +182,13 @@ interface Run {
 const ZEROS = -1;
 const PARENT = -2;
 
-class VhdDevice implements ContainerDevice, VhdIdentity {
+class VhdDevice implements ContainerDevice, VhdIdentity, VhdBlockAccess {
   readonly sizeBytes: number;
   readonly sectorSize = 512;
   readonly description: string;
-  readonly writable = false;
   private closed = false;
   private readonly bitmaps = new Map<number, Buffer>();
+  private writer: VhdWriter | null = null;
 
   constructor(
     private readonly file: BlockDevice,
@@ -213,13 +231,32 @@ class VhdDevice implements ContainerDevice, VhdIdentity {
     return out;
   }
 
-  async write(): Promise<void> {
+  get writable(): boolean {
+    return this.writer !== null;
+  }
+
+  attachWriter(writer: VhdWriter): void {
+    this.writer = writer;
+  }
+
+  async write(byteOffset: number, data: Uint8Array): Promise<void> {
     assertOpen(this.closed, this.description);
-    throw readOnlyError('VHD', this.path);
+    if (this.writer === null) throw readOnlyError('VHD', this.path);
+    checkRange(this, 'write', byteOffset, data.length);
+    await this.writer.write(byteOffset, data);
   }
 
   async flush(): Promise<void> {
     assertOpen(this.closed, this.description);
+    if (this.writer !== null) await this.file.flush();
+  }
+
+  readGuest(byteOffset: number, length: number): Promise<Buffer> {
+    return this.read(byteOffset, length);
+  }
+
+  forgetBitmap(index: number): void {
+    this.bitmaps.delete(index);
   }
 
   async close(): Promise<void> {
@@ -254,7 +291,7 @@ class VhdDevice implements ContainerDevice, VhdIdentity {
   }
 
   /** The sector bitmap of block `index`, checking first that the block lies inside the file. */
-  private async bitmap(index: number, entry: number): Promise<Buffer> {
+  async bitmap(index: number, entry: number): Promise<Buffer> {
     const cached = this.bitmaps.get(index);
     if (cached !== undefined) return cached;
     const layout = this.layout!;

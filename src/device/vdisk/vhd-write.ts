@@ -1,0 +1,181 @@
+// Writing inside a VHD file (fixed and dynamic disks), in the order of QEMU's block/vpc.c (alloc_block,
+// vpc_co_pwritev). A fixed disk is written in place. In a dynamic disk, a write to an allocated block
+// goes in place; a sector whose bitmap bit is clear (never written: zeros) is written whole, zeros around
+// the data, and its bit set afterwards. A write to an unallocated block appends a new block where the
+// footer was: its sector bitmap (all ones, as QEMU and Hyper-V allocate) and its data (zeros patched with
+// the written bytes), followed by the footer at the new end of the file; then the BAT entry points at it.
+//
+// Crash order (VHD specification, "Block Allocation Table and Data Blocks": the footer must stay the last
+// 512 bytes): (1) the data in place, the new blocks and the footer after them, in one write per batch;
+// flush; (2) the BAT entries and the bitmap sectors; the caller's flush makes them durable. A cut before
+// (2) leaves unreferenced blocks before a valid footer (QEMU reads the footer copy at byte 0 of a dynamic
+// disk anyway), and sectors whose new bytes are invisible until their bit is set.
+
+import { RefusedError, UnsupportedError } from '../../errors.js';
+import type { BlockDevice } from '../block-device.js';
+import { rawCopyHint } from './vdi-write.js';
+import { FOOTER_SIZE } from './vhd-format.js';
+
+const SECTOR = 512;
+const BAT_UNUSED = 0xffffffff;
+const MAX_BATCH_BYTES = 64 << 20;
+
+export interface VhdWriteLayout {
+  blockSize: number;
+  bitmapBytes: number;
+  /** Shared with the reader: updated when a block is allocated. */
+  bat: Uint32Array;
+  tableOffset: number;
+}
+
+/** What the writer needs from the device that reads the disk. */
+export interface VhdBlockAccess {
+  bitmap(index: number, entry: number): Promise<Buffer>;
+  forgetBitmap(index: number): void;
+  readGuest(byteOffset: number, length: number): Promise<Buffer>;
+}
+
+export interface VhdWritableFacts {
+  path: string;
+  diskType: 'fixed' | 'dynamic' | 'differencing';
+  /** The footer's saved-state flag: a suspended VM holds this disk's state in its memory image. */
+  savedState: boolean;
+  /** The footer at the end of the file failed its checks and the copy at byte 0 was used. */
+  footerFromCopy: boolean;
+  fileSize: number;
+  /** Bytes the dynamic header and BAT end at (0 for a fixed disk). */
+  metadataEnd: number;
+}
+
+/** Refuses writing where QEMU's order cannot keep the disk consistent or the reader saw damage. */
+export function checkVhdWritable(facts: VhdWritableFacts, layout: VhdWriteLayout | null): void {
+  const refuse = (code: string, why: string): never => {
+    throw new UnsupportedError(code, `VHD ${facts.path}: ${why}; refusing to write into it`, { hint: rawCopyHint(facts.path) });
+  };
+  if (facts.diskType === 'differencing') refuse('VHD_WRITE_DIFFERENCING', 'is a differencing disk (its parent must never change)');
+  if (facts.savedState) {
+    // The specification forbids modifying a disk in saved state; the VM would resume with stale caches.
+    throw new RefusedError('VHD_WRITE_SAVED_STATE', `VHD ${facts.path} belongs to a virtual machine in saved state; refusing to write into it`, {
+      hint: 'start the virtual machine and shut it down properly (not save or suspend it), then try again',
+    });
+  }
+  if (facts.footerFromCopy) refuse('VHD_WRITE_DAMAGED', 'the footer at the end of the file is damaged');
+  if (layout === null) return;
+  const footerAt = facts.fileSize - FOOTER_SIZE;
+  if (facts.fileSize % SECTOR !== 0) refuse('VHD_WRITE_DAMAGED', `the file size ${facts.fileSize} is not a whole number of sectors`);
+  if (facts.metadataEnd > footerAt) refuse('VHD_WRITE_DAMAGED', 'the dynamic header or BAT overlaps the footer');
+  for (let i = 0; i < layout.bat.length; i++) {
+    const entry = layout.bat[i]!;
+    if (entry !== BAT_UNUSED && entry * SECTOR + layout.bitmapBytes + layout.blockSize > footerAt) {
+      refuse('VHD_WRITE_DAMAGED', `block ${i} at sector ${entry} runs into the footer or past the end of the file`);
+    }
+  }
+}
+
+interface Piece {
+  index: number;
+  within: number;
+  bytes: Uint8Array;
+}
+
+/** The write path of a VHD device. */
+export class VhdWriter {
+  /** Where the next block goes: the footer's place. */
+  private nextBlockOffset: number;
+
+  constructor(
+    private readonly file: BlockDevice,
+    private readonly path: string,
+    private readonly footer: Buffer,
+    private readonly layout: VhdWriteLayout | null,
+    private readonly access: VhdBlockAccess,
+  ) {
+    this.nextBlockOffset = file.sizeBytes - FOOTER_SIZE;
+  }
+
+  async write(byteOffset: number, data: Uint8Array): Promise<void> {
+    const layout = this.layout;
+    if (layout === null) return this.file.write(byteOffset, data);
+    const fresh: Piece[] = [];
+    const bitmaps: Array<{ index: number; entry: number; bitmap: Buffer }> = [];
+    let pos = 0;
+    while (pos < data.length) {
+      const guest = byteOffset + pos;
+      const index = Math.floor(guest / layout.blockSize);
+      const within = guest - index * layout.blockSize;
+      const take = Math.min(data.length - pos, layout.blockSize - within);
+      const piece = { index, within, bytes: data.subarray(pos, pos + take) };
+      const entry = layout.bat[index]!;
+      if (entry === BAT_UNUSED) fresh.push(piece);
+      else {
+        const bitmap = await this.writeInPlace(layout, entry, piece);
+        if (bitmap !== null) bitmaps.push({ index, entry, bitmap });
+      }
+      pos += take;
+    }
+    const entries = fresh.length > 0 ? await this.appendBlocks(layout, fresh) : [];
+    if (entries.length === 0 && bitmaps.length === 0) return;
+    await this.file.flush();
+    if (entries.length > 0) {
+      // The pieces of one write are consecutive guest blocks: their BAT entries are one run.
+      const bytes = Buffer.alloc(entries.length * 4);
+      entries.forEach((entry, k) => bytes.writeUInt32BE(entry, k * 4));
+      await this.file.write(layout.tableOffset + fresh[0]!.index * 4, bytes);
+      fresh.forEach((piece, k) => {
+        layout.bat[piece.index] = entries[k]!;
+      });
+    }
+    for (const { index, entry, bitmap } of bitmaps) {
+      await this.file.write(entry * SECTOR, bitmap);
+      this.access.forgetBitmap(index);
+    }
+  }
+
+  /**
+   * Writes a piece into its allocated block. Returns the block's new bitmap when sectors whose bit was
+   * clear were written (whole, zeros around the data), to be written after a flush; else null.
+   */
+  private async writeInPlace(layout: VhdWriteLayout, entry: number, piece: Piece): Promise<Buffer | null> {
+    const dataStart = entry * SECTOR + layout.bitmapBytes;
+    const bitmap = await this.access.bitmap(piece.index, entry);
+    const first = Math.floor(piece.within / SECTOR);
+    const end = Math.ceil((piece.within + piece.bytes.length) / SECTOR);
+    let allSet = true;
+    for (let s = first; s < end && allSet; s++) allSet = (bitmap[s >>> 3]! & (0x80 >>> (s & 7))) !== 0;
+    if (allSet) {
+      await this.file.write(dataStart + piece.within, piece.bytes);
+      return null;
+    }
+    const sectors = await this.access.readGuest(piece.index * layout.blockSize + first * SECTOR, (end - first) * SECTOR);
+    sectors.set(piece.bytes, piece.within - first * SECTOR);
+    await this.file.write(dataStart + first * SECTOR, sectors);
+    const updated = Buffer.from(bitmap);
+    for (let s = first; s < end; s++) updated[s >>> 3]! |= 0x80 >>> (s & 7);
+    return updated;
+  }
+
+  /** Writes the new blocks where the footer was and the footer after them; returns their BAT entries. */
+  private async appendBlocks(layout: VhdWriteLayout, pieces: Piece[]): Promise<number[]> {
+    const slot = layout.bitmapBytes + layout.blockSize;
+    const perBatch = Math.max(1, Math.floor(MAX_BATCH_BYTES / slot));
+    const entries: number[] = [];
+    for (let at = 0; at < pieces.length; at += perBatch) {
+      const batch = pieces.slice(at, at + perBatch);
+      const start = this.nextBlockOffset;
+      const lastSector = (start + (batch.length - 1) * slot) / SECTOR;
+      if (lastSector >= BAT_UNUSED) {
+        throw new UnsupportedError('VHD_WRITE_TOO_LARGE', `VHD ${this.path} would grow past the 2 TiB a BAT entry can address`, { hint: rawCopyHint(this.path) });
+      }
+      const buffer = Buffer.alloc(batch.length * slot + FOOTER_SIZE);
+      batch.forEach((piece, k) => {
+        buffer.fill(0xff, k * slot, k * slot + layout.bitmapBytes);
+        buffer.set(piece.bytes, k * slot + layout.bitmapBytes + piece.within);
+        entries.push((start + k * slot) / SECTOR);
+      });
+      this.footer.copy(buffer, batch.length * slot, 0, FOOTER_SIZE);
+      await this.file.write(start, buffer);
+      this.nextBlockOffset = start + batch.length * slot;
+    }
+    return entries;
+  }
+}
