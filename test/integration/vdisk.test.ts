@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSampleImage } from '../../fixtures/index.js';
 import { cli, cliJson } from '../helpers/cli.js';
+import { assertCardClean, cardPasswordIs } from '../helpers/card.js';
 import { tempDir } from '../helpers/images.js';
 
 const work = tempDir('vdisk-cli-');
@@ -62,6 +63,27 @@ describe('a virtual machine disk file', () => {
     const ova = join(work, 'haos.ova');
     expect(cliJson(['info', ova, '--json']).container).toMatchObject({ format: 'ova' });
     expect(cliJson(['auth', 'list', ova, '--json'])).toEqual(want.users);
+  });
+
+  it.each([
+    ['qcow2', 'card.qcow2', 'qcow2'],
+    ['qcow2 compressed', 'card-c.qcow2', 'qcow2'],
+    ['VDI', 'card.vdi', 'vdi'],
+    ['VHD', 'card.vhd', 'vpc'],
+  ])('%s: auth reset and rm write inside the file; qemu-img reads a clean card with the new password', (_label, file, fmt) => {
+    const disk = join(work, `w-${file}`);
+    execFileSync('cp', [join(work, file), disk]);
+    const reset = cli(['auth', 'reset', disk, '--username', 'vm-user', '--password', 'a-new-long-password-1', '--yes']);
+    expect(reset.code, reset.stderr).toBe(0);
+    const rm = cli(['rm', disk, '/supervisor/homeassistant/home-assistant_v2.db', '--no-originals', '--yes']);
+    expect(rm.code, rm.stderr).toBe(0);
+    if (fmt !== 'vpc') execFileSync('qemu-img', ['check', '-f', fmt, disk], { stdio: 'ignore' }); // throws on errors or leaks
+    const back = join(work, `w-${file}.raw`);
+    execFileSync('qemu-img', ['convert', '-f', fmt, '-O', 'raw', disk, back]);
+    assertCardClean(back);
+    expect(cardPasswordIs(back, 'vm-user', 'a-new-long-password-1')).toBe(true);
+    expect(cardPasswordIs(disk, 'vm-user', 'a-new-long-password-1')).toBe(true);
+    expect(cli(['ls', back, '/supervisor/homeassistant']).text).not.toContain('home-assistant_v2.db\n');
   });
 
   it('a write inside a read-only kind (a streamOptimized VMDK) is refused with exit 69 and the qemu-img route; the file is untouched', () => {
