@@ -4,8 +4,8 @@
 // leaves the file untouched.
 
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSampleImage } from '../../fixtures/index.js';
@@ -84,6 +84,24 @@ describe('a virtual machine disk file', () => {
     expect(cardPasswordIs(back, 'vm-user', 'a-new-long-password-1')).toBe(true);
     expect(cardPasswordIs(disk, 'vm-user', 'a-new-long-password-1')).toBe(true);
     expect(cli(['ls', back, '/supervisor/homeassistant']).text).not.toContain('home-assistant_v2.db\n');
+  });
+
+  it.skipIf(process.platform !== 'linux')('a qcow2 that qemu-nbd serves (as a running VM would hold it) is refused for writes: exit 77, untouched', async () => {
+    const disk = join(work, 'served.qcow2');
+    execFileSync('cp', [join(work, 'card.qcow2'), disk]);
+    const before = sha(readFileSync(disk));
+    const socket = join(work, 'nbd.sock');
+    const server = spawn('qemu-nbd', ['--persistent', '-k', socket, '-f', 'qcow2', disk], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 100 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 50));
+      const r = cli(['auth', 'reset', disk, '--username', 'vm-user', '--password', 'a-new-long-password-1', '--yes']);
+      expect(r.code, r.stderr).toBe(77);
+      expect(r.stderr).toMatch(/is open in qemu-nbd \(pid \d+\)/);
+    } finally {
+      server.kill();
+      await new Promise((r) => server.once('exit', r));
+    }
+    expect(sha(readFileSync(disk))).toBe(before);
   });
 
   it('a write inside a read-only kind (a streamOptimized VMDK) is refused with exit 69 and the qemu-img route; the file is untouched', () => {
