@@ -51,6 +51,12 @@ export class BatReader {
     return { state: entry.state, fileOffset: this.place(entry, used, `block ${block}`) };
   }
 
+  /** Drops the cached BAT pages and bitmaps: the writer changed the BAT in the file. */
+  forget(): void {
+    this.pages.clear();
+    this.bitmaps.clear();
+  }
+
   /** The bits of the sector bitmap block of `chunk` (1 = sector in this file, 0 = read the parent). */
   async bitmap(chunk: number): Promise<Buffer> {
     const cached = this.bitmaps.get(chunk);

@@ -2,8 +2,9 @@
 // metadata region) are written to a ring buffer of 4 KiB sectors before they reach their final place;
 // after a crash, the file is consistent only once the newest complete "active sequence" of log entries
 // has been applied. A reader MUST do so before reading anything but the headers and the log (§2.3.3).
-// This tool never writes the file, so the replay lands in an overlay (LogOverlayDevice) that the parsers
-// read through, as the ext4 journal replay does.
+// The replay never writes the file: it lands in an overlay (LogOverlayDevice) that the parsers read
+// through, as the ext4 journal replay does (a writable open of a file whose log needed replaying is
+// refused; vhdx-write.ts writes its own entries with vhdx-log-write.ts and empties the log after each).
 //
 // Log entry (§2.3.1): descriptor sectors (a 64-byte header "loge" then 32-byte descriptors: "desc" =
 // one 4 KiB sector to write, "zero" = a range to zero), then one data sector ("data") per data

@@ -11,11 +11,14 @@
 // read as zeros (the spec allows zeros for all three). Reads coalesce runs of blocks that lie one after
 // another in the file into one file read, so a fixed or freshly converted disk reads near raw speed.
 //
-// Read-only: writes throw UnsupportedError. Read order of the code: openVhdx, then VhdxDevice.read.
+// Opened writable (OpenContext.writable), fixed and dynamic disks are written by vhdx-write.ts, BAT
+// updates going through the log; otherwise writes throw UnsupportedError. Read order of the code:
+// openVhdx, then VhdxDevice.read.
 
 import { UnsupportedError } from '../../errors.js';
 import type { BlockDevice } from '../block-device.js';
 import { assertOpen, checkRange } from '../check-range.js';
+import { containerFile } from './container-file.js';
 import type { ContainerDevice, ContainerInfo, OpenContext } from './types.js';
 import { BatReader } from './vhdx-bat.js';
 import {
@@ -34,6 +37,7 @@ import {
 import { replayVhdxLog } from './vhdx-log.js';
 import { readVhdxMetadata, type VhdxGeometry } from './vhdx-metadata.js';
 import { openVhdxParent, type OpenedParent } from './vhdx-parent.js';
+import { checkVhdxWritable, VhdxWriter } from './vhdx-write.js';
 
 /** "vhdxfile" at byte 0 (§2.2.1). `head` is up to the first 64 KiB of the file. */
 export function detectVhdx(head: Buffer): boolean {
@@ -50,11 +54,14 @@ export async function openVhdx(file: BlockDevice, ctx: OpenContext): Promise<Con
   }
   const id = await file.read(0, 8);
   if (!detectVhdx(id)) throw corrupt('VHDX_BAD_SIGNATURE', `${ctx.path} does not start with "vhdxfile"`);
-  const header = chooseHeader([await file.read(HEADER_OFFSETS[0], HEADER_BYTES), await file.read(HEADER_OFFSETS[1], HEADER_BYTES)]);
+  const headerBlocks: [Buffer, Buffer] = [await file.read(HEADER_OFFSETS[0], HEADER_BYTES), await file.read(HEADER_OFFSETS[1], HEADER_BYTES)];
+  const header = chooseHeader(headerBlocks);
   const notes: string[] = [];
   const replay = await replayVhdxLog(file, header);
-  // Everything past the headers and the log is read through the replayed view (§2.3.3).
-  const view = replay?.device ?? file;
+  // Everything past the headers and the log is read through the replayed view (§2.3.3). Writable: the
+  // file itself (a replayed log refuses the write below), able to grow for new blocks.
+  const writable = ctx.writable === true;
+  const view = replay?.device ?? (writable ? containerFile(file, ctx.path) : file);
   if (replay !== null) notes.push(`metadata log replayed in memory (${replay.entries} ${replay.entries === 1 ? 'entry' : 'entries'})`);
   const regions = parseRegionTable(
     [await view.read(REGION_TABLE_OFFSETS[0], REGION_TABLE_BYTES), await view.read(REGION_TABLE_OFFSETS[1], REGION_TABLE_BYTES)],
@@ -73,11 +80,17 @@ export async function openVhdx(file: BlockDevice, ctx: OpenContext): Promise<Con
     if (overlaps(log, regions.bat) || overlaps(log, regions.metadata)) throw corrupt('VHDX_REGION_OVERLAP', 'vhdx log overlaps the BAT or the metadata region', { log });
     reserved.push(log);
   }
+  const log = { fileOffset: header.logOffset, length: header.logLength };
+  if (writable) {
+    checkVhdxWritable({ path: ctx.path, geometry, logReplayed: replay !== null, log, bat: regions.bat, metadata: regions.metadata, fileSize: file.sizeBytes });
+    reserved.push(log);
+  }
   const bat = new BatReader(view, regions.bat, geometry, reserved);
+  const writer = writable ? new VhdxWriter(view, geometry, regions.bat, bat, log, { bytes: headerBlocks[header.copy], copy: header.copy }) : null;
   const parent = geometry.parentLocator === null ? null : await openVhdxParent(geometry.parentLocator, ctx, notes);
   try {
     const container = containerInfo(file, geometry, parent, notes);
-    return new VhdxDevice(file, view, bat, geometry, parent?.device ?? null, container, `vhdx ${ctx.path}`, ctx.path, header.dataWriteGuid);
+    return new VhdxDevice(file, view, bat, geometry, parent?.device ?? null, container, `vhdx ${ctx.path}`, ctx.path, header.dataWriteGuid, writer);
   } catch (err) {
     await parent?.device.close().catch(() => undefined);
     throw err;
@@ -112,7 +125,7 @@ interface Piece {
 class VhdxDevice implements ContainerDevice {
   readonly sizeBytes: number;
   readonly sectorSize: number;
-  readonly writable = false;
+  readonly writable: boolean;
   private closed = false;
 
   constructor(
@@ -126,7 +139,9 @@ class VhdxDevice implements ContainerDevice {
     private readonly path: string,
     /** For a child's parent_linkage check (vhdx-parent.ts). */
     readonly vhdxDataWriteGuid: string,
+    private readonly writer: VhdxWriter | null = null,
   ) {
+    this.writable = writer !== null;
     this.sizeBytes = geometry.virtualSize;
     this.sectorSize = geometry.logicalSectorSize;
   }
@@ -201,18 +216,28 @@ class VhdxDevice implements ContainerDevice {
     }
   }
 
-  async write(): Promise<void> {
-    throw new UnsupportedError('VDISK_READ_ONLY', 'vhdx files are read-only in haos-rescue so far', {
-      hint: `make a raw copy to write to: qemu-img convert -O raw "${this.path}" disk.img`,
-    });
+  async write(byteOffset: number, data: Uint8Array): Promise<void> {
+    assertOpen(this.closed, this.description);
+    if (this.writer === null) {
+      throw new UnsupportedError('VDISK_READ_ONLY', 'this vhdx file was opened read-only', {
+        hint: `make a raw copy to write to: qemu-img convert -O raw "${this.path}" disk.img`,
+      });
+    }
+    checkRange(this, 'write', byteOffset, data.length);
+    await this.writer.write(byteOffset, data);
   }
 
-  async flush(): Promise<void> {}
+  async flush(): Promise<void> {
+    if (this.writer === null) return;
+    assertOpen(this.closed, this.description);
+    await this.view.flush();
+  }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     try {
+      if (this.writer !== null) await this.view.flush();
       if (this.view !== this.file) await this.view.close();
       await this.parent?.close();
     } finally {
