@@ -70,6 +70,7 @@ describe('a virtual machine disk file', () => {
     ['qcow2 compressed', 'card-c.qcow2', 'qcow2'],
     ['VDI', 'card.vdi', 'vdi'],
     ['VHD', 'card.vhd', 'vpc'],
+    ['VHDX', 'card.vhdx', 'vhdx'],
   ])('%s: auth reset and rm write inside the file; qemu-img reads a clean card with the new password', (_label, file, fmt) => {
     const disk = join(work, `w-${file}`);
     execFileSync('cp', [join(work, file), disk]);
