@@ -15,8 +15,8 @@ import { faultyDevice } from '../../src/device/faulty-device.js';
 import { openFileDevice } from '../../src/device/file-device.js';
 import type { ContainerDevice, OpenContext } from '../../src/device/vdisk/types.js';
 import { openVdi } from '../../src/device/vdisk/vdi.js';
-import type { GrowableDevice } from '../../src/device/vdisk/container-file.js';
 import { makeTempDir, seededRandom } from './helpers.js';
+import { type Write, perBlock, recordingFile, replay } from './recording-file.js';
 
 const MiB = 1 << 20;
 const qemuImg = (...args: string[]): string => execFileSync('qemu-img', args, { encoding: 'utf8' });
@@ -70,11 +70,6 @@ function zeroBlocks(raw: Buffer): number[] {
   const found: number[] = [];
   for (let i = 0; i < raw.length / MiB; i++) if (raw.subarray(i * MiB, (i + 1) * MiB).every((b) => b === 0)) found.push(i);
   return found;
-}
-
-interface Write {
-  offset: number;
-  data: Buffer;
 }
 
 /** The writes the tests apply: allocated, free, crossing blocks, the last block; no two overlap. */
@@ -187,54 +182,8 @@ describe('writing inside VDI files made by qemu-img', () => {
   });
 });
 
-/** A growable in-memory file that logs every write and flush: the steps a power cut can fall between. */
-function recordingFile(initial: Buffer): GrowableDevice & { steps: Array<Write | 'flush'> } {
-  let bytes = Buffer.from(initial);
-  const steps: Array<Write | 'flush'> = [];
-  return {
-    growable: true,
-    steps,
-    get sizeBytes() {
-      return bytes.length;
-    },
-    sectorSize: 1,
-    description: 'recording file',
-    writable: true,
-    read: async (offset, length) => Buffer.from(bytes.subarray(offset, offset + length)),
-    write: async (offset, data) => {
-      if (offset + data.length > bytes.length) bytes = Buffer.concat([bytes, Buffer.alloc(offset + data.length - bytes.length)]);
-      bytes.set(data, offset);
-      steps.push({ offset, data: Buffer.from(data) });
-    },
-    flush: async () => void steps.push('flush'),
-    close: async () => undefined,
-  };
-}
 
-/** The file after the first `n` steps: what a power cut leaves when the cache is written in order. */
-function replay(initial: Buffer, steps: Array<Write | 'flush'>, n: number): Buffer {
-  let bytes = Buffer.from(initial);
-  for (const step of steps.slice(0, n)) {
-    if (step === 'flush') continue;
-    if (step.offset + step.data.length > bytes.length) bytes = Buffer.concat([bytes, Buffer.alloc(step.offset + step.data.length - bytes.length)]);
-    step.data.copy(bytes, step.offset);
-  }
-  return bytes;
-}
 
-/** The writes cut at container block boundaries: a write across blocks is not one atomic step. */
-function perBlock(writes: Write[], blockSize: number): Write[] {
-  const pieces: Write[] = [];
-  for (const w of writes) {
-    for (let at = 0; at < w.data.length; ) {
-      const offset = w.offset + at;
-      const take = Math.min(w.data.length - at, blockSize - (offset % blockSize));
-      pieces.push({ offset, data: w.data.subarray(at, at + take) });
-      at += take;
-    }
-  }
-  return pieces;
-}
 
 /** Each piece of a write in one block reads whole old or whole new bytes, everything else old, through both readers. */
 async function expectOldOrNew(path: string, before: Buffer, writes: Write[]): Promise<void> {

@@ -15,10 +15,10 @@ import type { BlockDevice } from '../../src/device/block-device.js';
 import { faultyDevice } from '../../src/device/faulty-device.js';
 import { openFileDevice } from '../../src/device/file-device.js';
 import type { ContainerDevice, OpenContext } from '../../src/device/vdisk/types.js';
-import type { GrowableDevice } from '../../src/device/vdisk/container-file.js';
 import { vhdChecksum } from '../../src/device/vdisk/vhd-format.js';
 import { openVhd } from '../../src/device/vdisk/vhd.js';
 import { makeTempDir, seededRandom } from './helpers.js';
+import { type Write, perBlock, recordingFile, replay } from './recording-file.js';
 
 const MiB = 1 << 20;
 const BLOCK = 2 * MiB; // qemu-img's default VHD block size
@@ -63,11 +63,6 @@ const readAll = (device: BlockDevice): Promise<Buffer> => device.read(0, device.
 function convertToRaw(path: string): Buffer {
   qemuImg('convert', '-f', 'vpc', '-O', 'raw', path, `${path}.raw`);
   return execFileSync('cat', [`${path}.raw`], { maxBuffer: 1 << 30 });
-}
-
-interface Write {
-  offset: number;
-  data: Buffer;
 }
 
 function zeroBlocks(guest: Buffer): number[] {
@@ -254,54 +249,8 @@ describe('writing inside VHD files made by qemu-img', () => {
   });
 });
 
-/** A growable in-memory file that logs every write and flush: the steps a power cut can fall between. */
-function recordingFile(initial: Buffer): GrowableDevice & { steps: Array<Write | 'flush'> } {
-  let bytes = Buffer.from(initial);
-  const steps: Array<Write | 'flush'> = [];
-  return {
-    growable: true,
-    steps,
-    get sizeBytes() {
-      return bytes.length;
-    },
-    sectorSize: 1,
-    description: 'recording file',
-    writable: true,
-    read: async (offset, length) => Buffer.from(bytes.subarray(offset, offset + length)),
-    write: async (offset, data) => {
-      if (offset + data.length > bytes.length) bytes = Buffer.concat([bytes, Buffer.alloc(offset + data.length - bytes.length)]);
-      bytes.set(data, offset);
-      steps.push({ offset, data: Buffer.from(data) });
-    },
-    flush: async () => void steps.push('flush'),
-    close: async () => undefined,
-  };
-}
 
-/** The file after the first `n` steps: what a power cut leaves when the cache is written in order. */
-function replay(initial: Buffer, steps: Array<Write | 'flush'>, n: number): Buffer {
-  let bytes = Buffer.from(initial);
-  for (const step of steps.slice(0, n)) {
-    if (step === 'flush') continue;
-    if (step.offset + step.data.length > bytes.length) bytes = Buffer.concat([bytes, Buffer.alloc(step.offset + step.data.length - bytes.length)]);
-    step.data.copy(bytes, step.offset);
-  }
-  return bytes;
-}
 
-/** The writes cut at block boundaries: a write across blocks is not one atomic step. */
-function perBlock(writes: Write[]): Write[] {
-  const pieces: Write[] = [];
-  for (const w of writes) {
-    for (let at = 0; at < w.data.length; ) {
-      const offset = w.offset + at;
-      const take = Math.min(w.data.length - at, BLOCK - (offset % BLOCK));
-      pieces.push({ offset, data: w.data.subarray(at, at + take) });
-      at += take;
-    }
-  }
-  return pieces;
-}
 
 /** Each piece reads whole old or whole new bytes, everything else old, through both readers. */
 async function expectOldOrNew(path: string, before: Buffer, writes: Write[]): Promise<void> {
@@ -310,7 +259,7 @@ async function expectOldOrNew(path: string, before: Buffer, writes: Write[]): Pr
   await device.close();
   expect(convertToRaw(path).equals(ours)).toBe(true);
   const expected = Buffer.from(ours);
-  for (const w of perBlock(writes)) {
+  for (const w of perBlock(writes, BLOCK)) {
     const got = ours.subarray(w.offset, w.offset + w.data.length);
     expect(got.equals(w.data) || got.equals(before.subarray(w.offset, w.offset + w.data.length))).toBe(true);
     before.copy(expected, w.offset, w.offset, w.offset + w.data.length);

@@ -11,7 +11,6 @@ import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BlockDevice } from '../../src/device/block-device.js';
-import type { GrowableDevice } from '../../src/device/vdisk/container-file.js';
 import { faultyDevice } from '../../src/device/faulty-device.js';
 import { openFileDevice } from '../../src/device/file-device.js';
 import { openContainer } from '../../src/device/vdisk/index.js';
@@ -21,6 +20,7 @@ import { GUID, readGuid } from '../../src/device/vdisk/vhdx-format.js';
 import { checkVhdxWritable } from '../../src/device/vdisk/vhdx-write.js';
 import { AppError } from '../../src/errors.js';
 import { makeTempDir, seededRandom } from './helpers.js';
+import { type Write, perBlock, recordingFile, replay } from './recording-file.js';
 
 let dir = '';
 let cleanup: () => Promise<void> = async () => undefined;
@@ -79,11 +79,6 @@ async function readAll(device: BlockDevice): Promise<Buffer> {
   const parts: Buffer[] = [];
   for (let at = 0; at < device.sizeBytes; at += 8 * MiB) parts.push(Buffer.from(await device.read(at, Math.min(8 * MiB, device.sizeBytes - at))));
   return Buffer.concat(parts);
-}
-
-interface Write {
-  offset: number;
-  data: Buffer;
 }
 
 /** Present blocks, holes, unaligned ranges crossing 1 MiB and 8 MiB blocks, the last bytes, a rewrite. */
@@ -182,43 +177,7 @@ describe('vhdx writes match a model of the guest disk', () => {
   });
 });
 
-/** A growable in-memory file that logs every write and flush: the steps a power cut can fall between. */
-function recordingFile(initial: Buffer): GrowableDevice & { steps: Array<Write | 'flush'> } {
-  let bytes = Buffer.from(initial);
-  const steps: Array<Write | 'flush'> = [];
-  return {
-    growable: true,
-    steps,
-    get sizeBytes() {
-      return bytes.length;
-    },
-    sectorSize: 512,
-    description: 'recording file',
-    writable: true,
-    read: async (offset, length) => Buffer.from(bytes.subarray(offset, offset + length)),
-    write: async (offset, data) => {
-      if (offset + data.length > bytes.length) bytes = Buffer.concat([bytes, Buffer.alloc(offset + data.length - bytes.length)]);
-      bytes.set(data, offset);
-      steps.push({ offset, data: Buffer.from(data) });
-    },
-    flush: async () => void steps.push('flush'),
-    close: async () => undefined,
-  };
-}
 
-/**
- * The file after the first `n` steps. Bytes the file grows by read 0xa5 until written, as stale disk
- * space would: a BAT entry that reached the disk before its block's data then reads neither old nor new.
- */
-function replay(initial: Buffer, steps: Array<Write | 'flush'>, n: number): Buffer {
-  let bytes = Buffer.from(initial);
-  for (const step of steps.slice(0, n)) {
-    if (step === 'flush') continue;
-    if (step.offset + step.data.length > bytes.length) bytes = Buffer.concat([bytes, Buffer.alloc(step.offset + step.data.length - bytes.length, 0xa5)]);
-    step.data.copy(bytes, step.offset);
-  }
-  return bytes;
-}
 
 /** Each write piece inside one 1 MiB block reads whole old or whole new bytes; everything else is old. */
 function expectOldOrNew(got: Buffer, before: Buffer, writes: Write[]): number {
@@ -260,7 +219,7 @@ describe('power cuts while writing inside a VHDX', () => {
   });
 
   it('leaves old or new bytes after a cut between any two steps, for our reader and for QEMU', async () => {
-    const file = recordingFile(image);
+    const file = recordingFile(image, 512);
     const device = await openVhdx(file, ctxFor(p('recording.vhdx'), true));
     for (const w of writes) await device.write(w.offset, w.data);
     await device.flush();

@@ -1,18 +1,19 @@
 // The guest disk of a VMDK: its extents laid end to end (VMware "Virtual Disk Format 5.0", §"Extent
 // Descriptions": the descriptor lists extents in guest order, each `sectors` long), with a delta disk's
-// unallocated grains read from its parent. Read-only.
+// unallocated grains read from its parent. Writable when every extent has a writer (vmdk-write.ts).
 
 import { UnsupportedError } from '../../errors.js';
 import type { BlockDevice } from '../block-device.js';
 import { assertOpen, checkRange } from '../check-range.js';
 import type { ContainerDevice, ContainerInfo } from './types.js';
 import { readFileInto, type Extent, type FillUnallocated } from './vmdk-sparse.js';
+import type { ExtentWriter } from './vmdk-write.js';
 
 /** A FLAT or VMFS extent: the guest bytes stored as they are, from `baseOffset` in `file`. */
 export class FlatExtent implements Extent {
   constructor(
-    private readonly file: BlockDevice,
-    private readonly baseOffset: number,
+    readonly file: BlockDevice,
+    readonly baseOffset: number,
     readonly sizeBytes: number,
   ) {}
 
@@ -41,20 +42,25 @@ export interface VmdkDeviceParts {
   /** For the read-only refusal: "vmdk" or "ova", and what to do instead. */
   formatName: string;
   writeHint: string;
+  /** One writer per extent when opened writable and every extent can be written; else null. */
+  writers?: ExtentWriter[] | null;
 }
 
 export class VmdkDevice implements ContainerDevice {
   readonly sizeBytes: number;
   readonly sectorSize = 512;
-  readonly writable = false;
+  readonly writable: boolean;
   readonly description: string;
   readonly container: ContainerInfo;
   private readonly starts: number[] = [];
   private closed = false;
+  /** Writes one after another: two writes must not allocate the same grain twice. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly parts: VmdkDeviceParts) {
     this.description = parts.description;
     this.container = parts.container;
+    this.writable = parts.writers != null && parts.writers.length === parts.extents.length;
     let start = 0;
     for (const extent of parts.extents) {
       this.starts.push(start);
@@ -81,15 +87,41 @@ export class VmdkDevice implements ContainerDevice {
     return target;
   }
 
-  async write(): Promise<void> {
+  async write(byteOffset: number, data: Uint8Array): Promise<void> {
     assertOpen(this.closed, this.description);
-    throw new UnsupportedError('VDISK_READ_ONLY', `${this.parts.formatName} files are read-only in haos-rescue so far`, {
-      hint: this.parts.writeHint,
+    if (!this.writable) {
+      throw new UnsupportedError('VDISK_READ_ONLY', `${this.parts.formatName} ${this.container.variant} files are read-only in haos-rescue`, {
+        hint: this.parts.writeHint,
+      });
+    }
+    checkRange(this, 'write', byteOffset, data.length);
+    return this.serialized(async () => {
+      const writers = this.parts.writers!;
+      let pos = byteOffset;
+      const end = byteOffset + data.length;
+      for (let i = this.extentAt(byteOffset); pos < end && i < this.parts.extents.length; i++) {
+        const start = this.starts[i]!;
+        const n = Math.min(end, start + this.parts.extents[i]!.sizeBytes) - pos;
+        if (n <= 0) continue;
+        const fill: FillUnallocated = (extentOffset, part) => this.readParent(start + extentOffset, part);
+        await writers[i]!.write(pos - start, data.subarray(pos - byteOffset, pos - byteOffset + n), fill);
+        pos += n;
+      }
     });
   }
 
   async flush(): Promise<void> {
     assertOpen(this.closed, this.description);
+    if (!this.writable) return;
+    await this.serialized(async () => {
+      for (const file of new Set(this.parts.writers!.map((w) => w.file))) await file.flush();
+    });
+  }
+
+  private serialized<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task, task);
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   async close(): Promise<void> {

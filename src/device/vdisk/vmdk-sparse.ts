@@ -52,6 +52,17 @@ interface Run {
   length: number;
 }
 
+/** The write path's view of a sparse extent (SparseExtent.writeAccess). */
+export interface SparseWriteAccess {
+  file: BlockDevice;
+  gd: Uint32Array;
+  grainBytes: number;
+  /** Grain table `gtIndex` (cached); null when its GD entry is 0. */
+  grainTable(gtIndex: number): Promise<Uint32Array | null>;
+  /** Records a grain table entry just written to the file in the cached table, if cached. */
+  setEntry(gtIndex: number, index: number, value: number): void;
+}
+
 export class SparseExtent implements Extent {
   readonly sizeBytes: number;
   private readonly grainBytes: number;
@@ -106,6 +117,24 @@ export class SparseExtent implements Extent {
     notes.push(`no grain directory: ${scanned.grains.size} grains found by scanning the stream`);
     if (!scanned.complete) notes.push(`the stream ends without an end marker at byte ${scanned.endOffset}: the file is cut short`);
     return new SparseExtent(file, where, header, sizeBytes ?? capacityBytes, null, scanned);
+  }
+
+  /**
+   * What the write path (vmdk-write.ts) needs: the file, the grain directory, and the grain tables through
+   * the cache it keeps in step. Null for a stream (no grain directory) or compressed grains: never written.
+   */
+  writeAccess(): SparseWriteAccess | null {
+    if (this.gd === null || this.scanned !== null || this.header.compressed) return null;
+    return {
+      file: this.file,
+      gd: this.gd,
+      grainBytes: this.grainBytes,
+      grainTable: async (gtIndex) => this.grainTable(gtIndex),
+      setEntry: (gtIndex, index, value) => {
+        const cached = this.gtCache.get(gtIndex);
+        if (cached !== undefined) cached[index] = value;
+      },
+    };
   }
 
   async readInto(byteOffset: number, target: Buffer, unallocated: FillUnallocated): Promise<void> {
@@ -274,7 +303,7 @@ async function readGrainDirectory(file: BlockDevice, header: SparseHeader, where
   return toU32(bytes === 0 ? Buffer.alloc(0) : await file.read(offset, bytes));
 }
 
-function toU32(buf: Buffer): Uint32Array {
+export function toU32(buf: Buffer): Uint32Array {
   const out = new Uint32Array(buf.length >>> 2);
   for (let i = 0; i < out.length; i++) out[i] = buf.readUInt32LE(i * 4);
   return out;

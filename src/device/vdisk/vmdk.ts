@@ -8,6 +8,13 @@
 //    its extent lines name files in the descriptor's folder (or, inside an OVA, other members).
 // Supported extent types: SPARSE (hosted sparse, compressed or not), FLAT, VMFS, ZERO. Refused with
 // UnsupportedError: VMFSSPARSE (COWD), SESPARSE, VMFSRDM/VMFSRAW (raw device mappings).
+//
+// Opened writable (OpenContext.writable), guest writes go through vmdk-write.ts: FLAT/VMFS extents in
+// place, hosted sparse extents as QEMU writes them. The extent files are then opened writable too (the
+// parent of a delta disk never is). Left read-only (the opener refuses): compressed sparse extents
+// (streamOptimized), ZERO extents, extents marked RDONLY/NOACCESS, VMDKs inside an OVA. Refused at open:
+// an extent marked unclean, damaged grain tables, a flat extent shorter than the descriptor says, a delta
+// disk whose parent is not named.
 
 import { stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
@@ -15,11 +22,13 @@ import { NotFoundError, UnsupportedError } from '../../errors.js';
 import type { BlockDevice } from '../block-device.js';
 import { openFileDevice } from '../file-device.js';
 import { mapOsError } from '../map-os-error.js';
+import { containerFile } from './container-file.js';
 import type { ContainerDevice, ContainerFormat, ContainerInfo, OpenContext } from './types.js';
 import { descriptorText, looksLikeDescriptor, MAX_DESCRIPTOR_BYTES, parseVmdkDescriptor, type ExtentLine, type VmdkDescriptor } from './vmdk-descriptor.js';
 import { closeAll, FlatExtent, VmdkDevice, ZeroExtent } from './vmdk-device.js';
 import { COWD_MAGIC, corrupt, KDMV_MAGIC, SECTOR } from './vmdk-header.js';
 import { SparseExtent, type Extent } from './vmdk-sparse.js';
+import { FlatWriter, SparseWriter, vmdkRawCopyHint, type ExtentWriter } from './vmdk-write.js';
 
 export function detectVmdk(head: Buffer): boolean {
   if (head.length >= 4) {
@@ -34,7 +43,7 @@ export async function openVmdk(file: BlockDevice, ctx: OpenContext): Promise<Con
     format: 'vmdk',
     description: `vmdk ${ctx.path}`,
     writeHint: `make a raw copy to write to: qemu-img convert -O raw "${ctx.path}" disk.img`,
-    openExtentFile: (name) => openExtentFile(ctx.path, name),
+    openExtentFile: (name) => openExtentFile(ctx.path, name, ctx.writable === true),
     notes: [],
     alsoClose: [],
   });
@@ -58,6 +67,9 @@ export interface VmdkSource {
 /** Opens the VMDK in `file`; on success the device owns `file` (and `source.alsoClose`) and closes them. */
 export async function openVmdkFrom(file: BlockDevice, ctx: OpenContext, source: VmdkSource): Promise<ContainerDevice> {
   const owned: BlockDevice[] = [];
+  // Writable only as a file of its own (never inside an OVA): new grains go past the file's end.
+  const writable = ctx.writable === true && source.format === 'vmdk';
+  if (writable) file = containerFile(file, ctx.path);
   try {
     const layout = await readLayout(file, source, owned);
     const hint = layout.descriptor?.parentFileNameHint ?? null;
@@ -82,7 +94,9 @@ export async function openVmdkFrom(file: BlockDevice, ctx: OpenContext, source: 
       snapshots: [],
       notes: [...new Set([...source.notes, ...layout.notes])],
     };
+    const writers = writable ? await extentWriters(layout, ctx.path, source.description) : null;
     return new VmdkDevice({
+      writers,
       description: source.description,
       container,
       extents: layout.extents,
@@ -95,6 +109,38 @@ export async function openVmdkFrom(file: BlockDevice, ctx: OpenContext, source: 
     await closeAll(owned).catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * One writer per extent, or null when some extent cannot be written (compressed, ZERO). Throws
+ * UnsupportedError (exit 69) for a disk that must not be written: unclean, damaged, parent not named.
+ */
+async function extentWriters(layout: Layout, path: string, where: string): Promise<ExtentWriter[] | null> {
+  if (layout.descriptor?.parentFileNameHint == null && layout.descriptor?.parentCid != null) {
+    throw new UnsupportedError('VMDK_WRITE_NO_PARENT', `${where} is a delta disk (parentCID ${layout.descriptor.parentCid}) that names no parent file; refusing to write into it`, {
+      hint: vmdkRawCopyHint(path),
+    });
+  }
+  // An extent the descriptor marks RDONLY or NOACCESS is not written (VMware would not either).
+  if (layout.descriptor?.extents.some((line) => line.access !== 'RW') === true) return null;
+  const writers: ExtentWriter[] = [];
+  for (const extent of layout.extents) {
+    if (extent instanceof SparseExtent) {
+      const writer = await SparseWriter.open(extent, where, path);
+      if (writer === null) return null;
+      writers.push(writer);
+    } else if (extent instanceof FlatExtent) {
+      if (extent.baseOffset + extent.sizeBytes > extent.file.sizeBytes) {
+        throw new UnsupportedError('VMDK_WRITE_DAMAGED', `${where} is damaged, refusing to write into it: a flat extent is ${extent.file.sizeBytes} bytes, shorter than the ${extent.baseOffset + extent.sizeBytes} it should be`, {
+          hint: vmdkRawCopyHint(path),
+        });
+      }
+      writers.push(new FlatWriter(extent.file, extent.baseOffset));
+    } else {
+      return null;
+    }
+  }
+  return writers;
 }
 
 interface Layout {
@@ -180,10 +226,11 @@ function addDdbNotes(descriptor: VmdkDescriptor | null, notes: string[]): void {
 }
 
 /**
- * Opens an extent file named by the descriptor at `descriptorPath`, read-only: relative names from the
- * descriptor's folder. Only regular files: a descriptor must not make us open a disk device.
+ * Opens an extent file named by the descriptor at `descriptorPath` (writable: as a file that grows when
+ * written past its end), else read-only: relative names from the descriptor's folder. Only regular files:
+ * a descriptor must not make us open a disk device.
  */
-async function openExtentFile(descriptorPath: string, name: string): Promise<BlockDevice> {
+async function openExtentFile(descriptorPath: string, name: string, writable: boolean): Promise<BlockDevice> {
   const path = isAbsolute(name) ? name : join(dirname(descriptorPath), name);
   try {
     const st = await stat(path);
@@ -202,5 +249,7 @@ async function openExtentFile(descriptorPath: string, name: string): Promise<Blo
     }
     throw mapOsError(err, { op: 'open', path });
   }
-  return openFileDevice(path);
+  if (!writable) return openFileDevice(path);
+  const device = await openFileDevice(path, { writable: true });
+  return containerFile(device, path);
 }
