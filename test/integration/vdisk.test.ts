@@ -71,6 +71,7 @@ describe('a virtual machine disk file', () => {
     ['VDI', 'card.vdi', 'vdi'],
     ['VHD', 'card.vhd', 'vpc'],
     ['VHDX', 'card.vhdx', 'vhdx'],
+    ['VMDK', 'card.vmdk', 'vmdk'],
   ])('%s: auth reset and rm write inside the file; qemu-img reads a clean card with the new password', (_label, file, fmt) => {
     const disk = join(work, `w-${file}`);
     execFileSync('cp', [join(work, file), disk]);
