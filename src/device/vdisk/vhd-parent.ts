@@ -14,6 +14,7 @@ import type { BlockDevice } from '../block-device.js';
 import type { ContainerDevice, OpenContext } from './types.js';
 import type { DynamicHeader, ParentLocator } from './vhd-format.js';
 import { VHD_HINT } from './vhd-format.js';
+import { openFirstCandidate } from './parent-candidates.js';
 
 /** Longest platform data considered: a Windows long path is at most 32767 UTF-16 units. */
 const MAX_LOCATOR_BYTES = 65536;
@@ -40,21 +41,12 @@ export async function openVhdParent(file: BlockDevice, header: DynamicHeader, ct
       hint: VHD_HINT,
     });
   }
-  const tried: string[] = [];
-  for (const path of candidates) {
-    let device: BlockDevice;
-    try {
-      device = await ctx.openBacking(path);
-    } catch (err) {
-      if (err instanceof NotFoundError) {
-        tried.push(path);
-        continue;
-      }
-      throw err;
-    }
-    checkParentIdentity(device, path, header, notes);
-    return { device, path };
+  const opened = await openFirstCandidate(candidates, ctx);
+  if (opened.device !== null) {
+    checkParentIdentity(opened.device, opened.path, header, notes);
+    return { device: opened.device, path: opened.path };
   }
+  const { tried } = opened;
   throw new NotFoundError('VHD_PARENT_NOT_FOUND', `parent of differencing VHD ${ctx.path} not found; tried ${tried.join(', ')}`, {
     hint: 'put the parent .vhd next to the child (as it was named when the child was made) and try again',
     details: { tried },

@@ -6,12 +6,12 @@
 // volume_path on Windows; elsewhere the absolute path's file name next to the child (a VM folder copied
 // whole). A path that does not exist moves on to the next; none → NotFoundError naming every path tried.
 
-import { stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep, win32 } from 'node:path';
 import { NotFoundError } from '../../errors.js';
 import type { BlockDevice } from '../block-device.js';
 import type { ContainerDevice, OpenContext } from './types.js';
 import { corrupt } from './vhdx-format.js';
+import { openFirstCandidate } from './parent-candidates.js';
 
 /** A device that says which VHDX data it reads (set by openVhdx), for the parent_linkage check. */
 export interface VhdxIdentity {
@@ -28,22 +28,12 @@ export async function openVhdxParent(locator: Map<string, string>, ctx: OpenCont
   if (candidates.length === 0) {
     throw corrupt('VHDX_NO_PARENT_PATH', `differencing vhdx ${ctx.path} has a parent locator without a usable path`, { keys: [...locator.keys()] });
   }
-  const tried: string[] = [];
-  for (const path of candidates) {
-    let device: BlockDevice;
-    try {
-      device = await ctx.openBacking(path);
-    } catch (err) {
-      // Only this path being absent moves on; a missing grandparent is the parent's own error.
-      if (err instanceof NotFoundError && !(await exists(path))) {
-        tried.push(path);
-        continue;
-      }
-      throw err;
-    }
-    checkLinkage(device, path, locator, notes);
-    return { device, path };
+  const opened = await openFirstCandidate(candidates, ctx);
+  if (opened.device !== null) {
+    checkLinkage(opened.device, opened.path, locator, notes);
+    return { device: opened.device, path: opened.path };
   }
+  const { tried } = opened;
   throw new NotFoundError('VHDX_PARENT_NOT_FOUND', `parent of differencing vhdx ${ctx.path} not found; tried ${tried.join(', ')}`, {
     hint: 'put the parent .vhdx where relative_path says (usually next to the child) and try again',
     details: { tried, locator: Object.fromEntries(locator) },
@@ -73,14 +63,6 @@ export function parentCandidates(locator: Map<string, string>, childPath: string
   return [...new Set(found)];
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** parent_linkage names the parent's DataWriteGuid; a mismatch means the parent changed since. */
 function checkLinkage(device: BlockDevice, path: string, locator: Map<string, string>, notes: string[]): void {
