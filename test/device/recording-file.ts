@@ -3,6 +3,7 @@
 // in order; bytes the file grew by and that were not written yet read 0xa5, as stale disk space would, so
 // a table entry that reached the disk before its block's data reads neither old nor new).
 
+import { expect } from 'vitest';
 import type { GrowableDevice } from '../../src/device/vdisk/container-file.js';
 
 export interface Write {
@@ -58,4 +59,22 @@ export function perBlock(writes: Write[], blockSize: number): Write[] {
     }
   }
   return pieces;
+}
+
+/**
+ * Each block-sized piece of each write reads, in `got`, whole new or whole old bytes (from `before`), and
+ * everything else reads old. Returns how many pieces are new.
+ */
+export function expectPiecesOldOrNew(got: Buffer, before: Buffer, writes: Write[], blockSize: number): number {
+  const rest = Buffer.from(got);
+  let fresh = 0;
+  for (const w of perBlock(writes, blockSize)) {
+    const piece = got.subarray(w.offset, w.offset + w.data.length);
+    const isNew = piece.equals(w.data);
+    if (isNew) fresh++;
+    expect(isNew || piece.equals(before.subarray(w.offset, w.offset + w.data.length))).toBe(true);
+    before.copy(rest, w.offset, w.offset, w.offset + w.data.length);
+  }
+  expect(rest.equals(before)).toBe(true);
+  return fresh;
 }

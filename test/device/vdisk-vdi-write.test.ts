@@ -16,7 +16,7 @@ import { openFileDevice } from '../../src/device/file-device.js';
 import type { ContainerDevice, OpenContext } from '../../src/device/vdisk/types.js';
 import { openVdi } from '../../src/device/vdisk/vdi.js';
 import { makeTempDir, seededRandom } from './helpers.js';
-import { type Write, perBlock, recordingFile, replay } from './recording-file.js';
+import { type Write, expectPiecesOldOrNew, perBlock, recordingFile, replay } from './recording-file.js';
 
 const MiB = 1 << 20;
 const qemuImg = (...args: string[]): string => execFileSync('qemu-img', args, { encoding: 'utf8' });
@@ -182,22 +182,13 @@ describe('writing inside VDI files made by qemu-img', () => {
   });
 });
 
-
-
-
 /** Each piece of a write in one block reads whole old or whole new bytes, everything else old, through both readers. */
 async function expectOldOrNew(path: string, before: Buffer, writes: Write[]): Promise<void> {
   const device = await openVdiPath(path);
   const ours = await readAll(device);
   await device.close();
   expect(convertToRaw(path).equals(ours)).toBe(true);
-  const expected = Buffer.from(ours);
-  for (const w of perBlock(writes, MiB)) {
-    const got = ours.subarray(w.offset, w.offset + w.data.length);
-    expect(got.equals(w.data) || got.equals(before.subarray(w.offset, w.offset + w.data.length))).toBe(true);
-    before.copy(expected, w.offset, w.offset, w.offset + w.data.length);
-  }
-  expect(expected.equals(before)).toBe(true);
+  expectPiecesOldOrNew(ours, before, writes, MiB);
 }
 
 describe('power cuts while writing inside a dynamic VDI', () => {

@@ -18,7 +18,7 @@ import type { ContainerDevice, OpenContext } from '../../src/device/vdisk/types.
 import { vhdChecksum } from '../../src/device/vdisk/vhd-format.js';
 import { openVhd } from '../../src/device/vdisk/vhd.js';
 import { makeTempDir, seededRandom } from './helpers.js';
-import { type Write, perBlock, recordingFile, replay } from './recording-file.js';
+import { type Write, expectPiecesOldOrNew, perBlock, recordingFile, replay } from './recording-file.js';
 
 const MiB = 1 << 20;
 const BLOCK = 2 * MiB; // qemu-img's default VHD block size
@@ -249,22 +249,13 @@ describe('writing inside VHD files made by qemu-img', () => {
   });
 });
 
-
-
-
 /** Each piece reads whole old or whole new bytes, everything else old, through both readers. */
 async function expectOldOrNew(path: string, before: Buffer, writes: Write[]): Promise<void> {
   const device = await openVhdPath(path);
   const ours = await readAll(device);
   await device.close();
   expect(convertToRaw(path).equals(ours)).toBe(true);
-  const expected = Buffer.from(ours);
-  for (const w of perBlock(writes, BLOCK)) {
-    const got = ours.subarray(w.offset, w.offset + w.data.length);
-    expect(got.equals(w.data) || got.equals(before.subarray(w.offset, w.offset + w.data.length))).toBe(true);
-    before.copy(expected, w.offset, w.offset, w.offset + w.data.length);
-  }
-  expect(expected.equals(before)).toBe(true);
+  expectPiecesOldOrNew(ours, before, writes, BLOCK);
 }
 
 describe('power cuts while writing inside a dynamic VHD', () => {

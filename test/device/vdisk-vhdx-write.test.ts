@@ -20,7 +20,7 @@ import { GUID, readGuid } from '../../src/device/vdisk/vhdx-format.js';
 import { checkVhdxWritable } from '../../src/device/vdisk/vhdx-write.js';
 import { AppError } from '../../src/errors.js';
 import { makeTempDir, seededRandom } from './helpers.js';
-import { type Write, perBlock, recordingFile, replay } from './recording-file.js';
+import { type Write, expectPiecesOldOrNew, perBlock, recordingFile, replay } from './recording-file.js';
 
 let dir = '';
 let cleanup: () => Promise<void> = async () => undefined;
@@ -177,26 +177,9 @@ describe('vhdx writes match a model of the guest disk', () => {
   });
 });
 
-
-
 /** Each write piece inside one 1 MiB block reads whole old or whole new bytes; everything else is old. */
 function expectOldOrNew(got: Buffer, before: Buffer, writes: Write[]): number {
-  const rest = Buffer.from(got);
-  let fresh = 0;
-  for (const w of writes) {
-    for (let at = 0; at < w.data.length; ) {
-      const offset = w.offset + at;
-      const take = Math.min(w.data.length - at, MiB - (offset % MiB));
-      const piece = got.subarray(offset, offset + take);
-      const isNew = piece.equals(w.data.subarray(at, at + take));
-      if (isNew) fresh++;
-      expect(isNew || piece.equals(before.subarray(offset, offset + take))).toBe(true);
-      before.copy(rest, offset, offset, offset + take);
-      at += take;
-    }
-  }
-  expect(rest.equals(before)).toBe(true);
-  return fresh;
+  return expectPiecesOldOrNew(got, before, writes, MiB);
 }
 
 describe('power cuts while writing inside a VHDX', () => {

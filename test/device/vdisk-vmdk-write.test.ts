@@ -18,7 +18,7 @@ import type { ContainerDevice, OpenContext } from '../../src/device/vdisk/types.
 import { openVmdk } from '../../src/device/vdisk/vmdk.js';
 import { AppError } from '../../src/errors.js';
 import { makeTempDir, seededRandom } from './helpers.js';
-import { type Write, recordingFile, replay } from './recording-file.js';
+import { type Write, expectPiecesOldOrNew, recordingFile, replay } from './recording-file.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -300,8 +300,6 @@ describe('refusing to write inside VMDK files', () => {
   });
 });
 
-
-
 /** Each grain's piece of each write reads whole old or whole new bytes, everything else old, through both readers. */
 async function expectOldOrNew(path: string, before: Buffer, writes: Write[]): Promise<void> {
   expect(check(path).status).toBe(0);
@@ -309,18 +307,7 @@ async function expectOldOrNew(path: string, before: Buffer, writes: Write[]): Pr
   const ours = await readAll(device);
   await device.close();
   expect((await oracle(path)).equals(ours)).toBe(true);
-  const expected = Buffer.from(ours);
-  for (const w of writes) {
-    for (let at = 0; at < w.data.length; ) {
-      const offset = w.offset + at;
-      const take = Math.min(w.data.length - at, GRAIN - (offset % GRAIN));
-      const got = ours.subarray(offset, offset + take);
-      expect(got.equals(w.data.subarray(at, at + take)) || got.equals(before.subarray(offset, offset + take))).toBe(true);
-      before.copy(expected, offset, offset, offset + take);
-      at += take;
-    }
-  }
-  expect(expected.equals(before)).toBe(true);
+  expectPiecesOldOrNew(ours, before, writes, GRAIN);
 }
 
 describe('power cuts while writing inside a VMDK', () => {
