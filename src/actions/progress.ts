@@ -1,5 +1,8 @@
 // Progress of a long copy (export, backup extract): counters, rate and time left, reported at most every
 // `intervalMs` so a terminal line is not redrawn ten thousand times. The clock is passed in for tests.
+// progressText words a snapshot the same way for the terminal and the browser window.
+
+import { formatBytes } from '../units.js';
 
 export interface ProgressSnapshot {
   bytes: number;
@@ -70,4 +73,26 @@ export class ProgressMeter {
       elapsedMs, bytesPerSecond, secondsLeft, done,
     };
   }
+}
+
+export function formatDuration(seconds: number): string {
+  const s = Math.ceil(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
+}
+
+export function progressText(p: ProgressSnapshot, unit = 'files'): string {
+  const parts: string[] = [];
+  if (p.totalBytes !== null && p.totalBytes > 0) {
+    parts.push(`${formatBytes(p.bytes)} of ${formatBytes(p.totalBytes)} (${Math.floor((Math.min(p.bytes, p.totalBytes) * 100) / p.totalBytes)}%)`);
+  } else {
+    parts.push(formatBytes(p.bytes));
+  }
+  parts.push(p.totalFiles !== null ? `${p.files.toLocaleString('en-US')} of ${p.totalFiles.toLocaleString('en-US')} ${unit}` : `${p.files.toLocaleString('en-US')} ${unit}`);
+  parts.push(`${formatBytes(Math.round(p.bytesPerSecond))}/s`);
+  if (p.done) parts.push(`done in ${formatDuration(p.elapsedMs / 1000)}`);
+  else if (p.secondsLeft !== null) parts.push(`${formatDuration(p.secondsLeft)} left`);
+  return parts.join(', ');
 }

@@ -145,6 +145,19 @@ function journalWarnings(j: JournalState): string[] {
   return out;
 }
 
+/** A source kept open for a whole session (the wizard, the browser window); opened again only after a write. */
+export class SourceSession {
+  constructor(public source: OpenedSource) {}
+
+  async refresh(): Promise<void> {
+    this.source = await reopenSource(this.source);
+  }
+
+  close(): Promise<void> {
+    return this.source.device.close().catch(() => undefined);
+  }
+}
+
 export async function withSource<T>(path: string, options: SourceOptions, fn: (source: OpenedSource) => Promise<T>): Promise<T> {
   const source = await openSource(path, options);
   try {

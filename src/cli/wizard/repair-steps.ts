@@ -10,7 +10,8 @@ import { type BackupEntry, extractBackups, listBackups } from '../../actions/bac
 import { diskUsage, removeFiles, setSafeMode } from '../../actions/repair/index.js';
 import { formatBytes } from '../../units.js';
 import { table } from '../render.js';
-import { type Say, type Session, writeOptions } from './steps.js';
+import { databasePlan, oldBackupsPlan, safeModePlan } from '../../actions/gui/plans.js';
+import { type Say, type Session, agreed, writeOptions } from './steps.js';
 
 export async function stepFreeSpace(session: Session, say: Say): Promise<void> {
   const u = await diskUsage(session.source);
@@ -33,9 +34,7 @@ export async function stepFreeSpace(session: Session, say: Say): Promise<void> {
 async function deleteDatabase(session: Session, say: Say, paths: string[]): Promise<void> {
   const present = [];
   for (const p of paths) if (await session.source.volume.exists(p)) present.push(p);
-  say('Home Assistant makes a new, empty database at its next start. The history (graphs, logbook, long-term statistics) is lost.');
-  say('A copy is saved on this computer first.');
-  if (!(await confirm({ message: `Delete ${present.join(', ')}?`, default: false }))) return say('Nothing was written.');
+  if (!(await agreed(databasePlan(present), say))) return say('Nothing was written.');
   const r = await removeFiles(session.source, present, writeOptions()).finally(() => session.refresh());
   if (r.write.journalReplayedOntoCard) say(`Applied the card's journal first (${r.write.journalReplayedOntoCard.transactions} change(s)).`);
   say(`Done: ${formatBytes(r.removed.reduce((n, f) => n + f.allocatedBytes, 0))} given back. Checked on the card.`);
@@ -47,27 +46,22 @@ async function deleteOldBackups(session: Session, say: Say, backups: BackupEntry
   const cutoff = Date.now() - days * 86_400_000;
   const old = backups.filter((b) => Date.parse(b.date!) < cutoff);
   if (old.length === 0) return say(`No backup is older than ${days} days.`);
-  for (const b of old) say(`  ${b.date!.slice(0, 10)}  ${b.name ?? '-'}  ${formatBytes(b.size)}  ${b.path}`);
+  const plan = oldBackupsPlan(old, false);
+  for (const line of plan.lines) say(`  ${line}`);
   if (await confirm({ message: 'Copy them to this computer first?', default: true })) {
     const out = join(homedir(), `haos-rescue-backups-deleted-${new Date().toISOString().slice(0, 16).replace(/[:T]/g, '-')}`);
     const copied = await extractBackups(session.source, { outDir: out, slugs: old.map((b) => b.slug!), force: false });
     if (copied.failed.length > 0) return say(`${copied.failed.length} backup(s) could not be copied; nothing was deleted.`);
     say(`Copied to ${out}.`);
   }
-  if (!(await confirm({ message: `Delete these ${old.length} backup(s) from the card?`, default: false }))) return say('Nothing was written.');
+  if (!(await confirm({ message: plan.question, default: false }))) return say('Nothing was written.');
   const r = await removeFiles(session.source, old.map((b) => b.path), { ...writeOptions(), saveOriginals: false }).finally(() => session.refresh());
   say(`Done: ${formatBytes(r.removed.reduce((n, f) => n + f.allocatedBytes, 0))} given back. Checked on the card.`);
 }
 
 export async function stepSafeMode(session: Session, say: Say): Promise<void> {
   const on = await session.source.volume.exists(`${session.source.layout.configPath}/safe-mode`);
-  if (on) {
-    say('Safe mode is already set for the next start.');
-    if (!(await confirm({ message: 'Take it back (start normally)?', default: false }))) return;
-  } else {
-    say('At its next start Home Assistant will skip every custom integration, once, as its own "Restart in safe mode" does.');
-    if (!(await confirm({ message: 'Set safe mode on the card?', default: true }))) return say('Nothing was written.');
-  }
+  if (!(await agreed(safeModePlan(!on), say))) return say('Nothing was written.');
   const r = await setSafeMode(session.source, !on, writeOptions()).finally(() => session.refresh());
   say(r.on ? 'Done: put the card back and start the box; remove or update the integration that broke the start, then restart.' : 'Done: Home Assistant will start normally.');
 }

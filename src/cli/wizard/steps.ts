@@ -6,7 +6,8 @@ import { join, resolve } from 'node:path';
 import { confirm, input, password, select } from '@inquirer/prompts';
 import { type AuthWriteResult, addUser, authList, resetPassword } from '../../actions/auth.js';
 import { exportTree } from '../../actions/export.js';
-import { type OpenedSource, reopenSource } from '../../actions/source.js';
+import { type WritePlan, addPlan, journalQuestion, resetPlan } from '../../actions/gui/plans.js';
+import type { SourceSession as Session } from '../../actions/source.js';
 import type { WriteOptions } from '../../actions/write-files.js';
 import type { HaUser } from '../../ha/auth.js';
 import { formatBytes } from '../../units.js';
@@ -15,18 +16,7 @@ import { table } from '../render.js';
 
 export type Say = (text: string) => void;
 
-/** The source the wizard works on, opened once for the session and again only after a step wrote to it. */
-export class Session {
-  constructor(public source: OpenedSource) {}
-
-  async refresh(): Promise<void> {
-    this.source = await reopenSource(this.source);
-  }
-
-  close(): Promise<void> {
-    return this.source.device.close().catch(() => undefined);
-  }
-}
+export { SourceSession as Session } from '../../actions/source.js';
 
 function today(): string {
   return new Date().toISOString().slice(0, 10);
@@ -44,9 +34,14 @@ async function newPassword(who: string): Promise<string> {
 export function writeOptions(): WriteOptions {
   return {
     originalsDir: join(homedir(), `haos-rescue-originals-${new Date().toISOString().replace(/[:.]/g, '-')}`),
-    confirmReplay: (report) =>
-      confirm({ message: `The card was not cleanly unmounted: its journal holds ${report?.transactions ?? 'some'} change(s) not yet in place. Apply them to the card first, as Linux would at mount?`, default: true }),
+    confirmReplay: (report) => confirm({ message: journalQuestion(report?.transactions ?? null), default: true }),
   };
+}
+
+/** Says what a write will change and asks; no is the default. */
+export async function agreed(plan: WritePlan, say: Say): Promise<boolean> {
+  for (const line of plan.lines) say(line);
+  return confirm({ message: plan.question, default: plan.yesByDefault ?? false });
 }
 
 function reportWrite(say: Say, r: AuthWriteResult, what: string): void {
@@ -69,9 +64,7 @@ export async function stepReset(session: Session, say: Say): Promise<void> {
   const user = users.find((u) => u.username === username)!;
   const pw = await newPassword(username);
   const disableMfa = user.mfa ? await confirm({ message: `${username} has two-factor login (TOTP) on. Switch it off, so the password alone logs in?`, default: true }) : false;
-  say(`This will write to ${source}: the password of ${username}${disableMfa ? ' and its two-factor secret' : ''}, in .storage/auth_provider.homeassistant${disableMfa ? ' and .storage/auth_module.totp' : ''}.`);
-  say('The change is rehearsed in memory first, written through the ext4 journal, and read back.');
-  if (!(await confirm({ message: 'Write it now?', default: false }))) return say('Nothing was written.');
+  if (!(await agreed(resetPlan(source, username, disableMfa), say))) return say('Nothing was written.');
   const r = await resetPassword(session.source, { username, password: pw, disableMfa }, writeOptions()).finally(() => session.refresh());
   reportWrite(say, r, `new password for ${username}${r.mfaDisabled ? ', two-factor switched off' : ''}`);
 }
@@ -85,9 +78,7 @@ export async function stepAdd(session: Session, say: Say): Promise<void> {
     validate: (v) => (v.trim() === '' ? 'the name cannot be empty' : taken.has(v.trim().toLowerCase()) ? `${v.trim()} exists already: reset its password instead` : true),
   })).trim();
   const pw = await newPassword(username);
-  say(`This will write to ${source}: a new login ${username} in .storage/auth_provider.homeassistant.`);
-  say('Home Assistant makes it an administrator the first time it logs in.');
-  if (!(await confirm({ message: 'Write it now?', default: false }))) return say('Nothing was written.');
+  if (!(await agreed(addPlan(source, username), say))) return say('Nothing was written.');
   const r = await addUser(session.source, { username, password: pw }, writeOptions()).finally(() => session.refresh());
   reportWrite(say, r, `login ${username} added`);
 }

@@ -1,0 +1,61 @@
+// What each write will change, in words, said before it happens: the terminal wizard and the browser
+// window ask the same questions with the same sentences.
+
+import { formatBytes } from '../../units.js';
+
+export interface WritePlan {
+  lines: string[];
+  /** The yes/no question; no is the default answer unless yesByDefault (a change undone as easily). */
+  question: string;
+  yesByDefault?: boolean;
+}
+
+const AUTH_FILE = '.storage/auth_provider.homeassistant';
+
+export function resetPlan(source: string, username: string, disableMfa: boolean): WritePlan {
+  return {
+    lines: [
+      `This will write to ${source}: the password of ${username}${disableMfa ? ' and its two-factor secret' : ''}, in ${AUTH_FILE}${disableMfa ? ' and .storage/auth_module.totp' : ''}.`,
+      'The change is rehearsed in memory first, written through the ext4 journal, and read back.',
+    ],
+    question: 'Write it now?',
+  };
+}
+
+export function addPlan(source: string, username: string): WritePlan {
+  return {
+    lines: [`This will write to ${source}: a new login ${username} in ${AUTH_FILE}.`, 'Home Assistant makes it an administrator the first time it logs in.'],
+    question: 'Write it now?',
+  };
+}
+
+export function databasePlan(paths: string[]): WritePlan {
+  return {
+    lines: [
+      'Home Assistant makes a new, empty database at its next start. The history (graphs, logbook, long-term statistics) is lost.',
+      'A copy is saved on this computer first.',
+    ],
+    question: `Delete ${paths.join(', ')}?`,
+  };
+}
+
+export function oldBackupsPlan(old: Array<{ date?: string | null; name?: string | null; size: number; path: string }>, copiedFirst: boolean): WritePlan {
+  return {
+    lines: [
+      ...old.map((b) => `${(b.date ?? '').slice(0, 10)}  ${b.name ?? '-'}  ${formatBytes(b.size)}  ${b.path}`),
+      ...(copiedFirst ? ['A copy of each is saved on this computer first.'] : []),
+    ],
+    question: `Delete these ${old.length} backup(s) from the card?`,
+  };
+}
+
+export function safeModePlan(on: boolean): WritePlan {
+  return on
+    ? { lines: ['At its next start Home Assistant will skip every custom integration, once, as its own "Restart in safe mode" does.'], question: 'Set safe mode on the card?', yesByDefault: true }
+    : { lines: ['Safe mode is set for the next start.'], question: 'Take it back (start normally)?' };
+}
+
+/** Asked before a write on a card whose journal holds changes not yet in place. */
+export function journalQuestion(transactions: number | null): string {
+  return `The card was not cleanly unmounted: its journal holds ${transactions ?? 'some'} change(s) not yet in place. Apply them to the card first, as Linux would at mount?`;
+}
