@@ -14,6 +14,7 @@ import { catCommand } from './commands/cat.js';
 import { dfCommand } from './commands/df.js';
 import { disksCommand } from './commands/disks.js';
 import { exportCommand } from './commands/export.js';
+import { guiCommand, runGui } from './commands/gui.js';
 import { imageCommand } from './commands/image.js';
 import type { GlobalArgs } from './commands/common.js';
 import { infoCommand } from './commands/info.js';
@@ -42,7 +43,7 @@ function withoutHelpCache<T>(y: T): T {
 function parser(args: string[]) {
   return withoutHelpCache(yargs(args))
     .scriptName('haos-rescue')
-    .usage('$0 <command> [SOURCE] [options]\n\nReads the Home Assistant data on a pulled SD card, SSD or disk image, or a virtual machine disk file (qcow2, VDI, VHD, VHDX, VMDK, OVA). Only `auth reset`, `auth add`, `safe-mode`, `rm`, `put` and `mv` write to it, after safety checks and a rehearsal in memory; everything else only reads. Without SOURCE, the one disk with Home Assistant data is used.\n\nStarted in a terminal without arguments, haos-rescue guides you step by step.')
+    .usage('$0 <command> [SOURCE] [options]\n\nReads the Home Assistant data on a pulled SD card, SSD or disk image, or a virtual machine disk file (qcow2, VDI, VHD, VHDX, VMDK, OVA). Only `auth reset`, `auth add`, `safe-mode`, `rm`, `put` and `mv` write to it, after safety checks and a rehearsal in memory; everything else only reads. Without SOURCE, the one disk with Home Assistant data is used.\n\nStarted in a terminal without arguments, haos-rescue guides you step by step; `haos-rescue gui` does the same in a browser window.')
     .option('partition', { type: 'number', global: true, describe: 'use partition N (Linux numbering, logical partitions from 5)' })
     .option('offset', { type: 'number', global: true, describe: 'use the filesystem at this byte offset' })
     .option('replay', { type: 'boolean', global: true, default: true, describe: 'show the state with the ext4 journal replayed in memory (--no-replay: the on-disk state)' })
@@ -58,11 +59,12 @@ function parser(args: string[]) {
     .command(backupCommand as never)
     .command(exportCommand as never)
     .command(imageCommand as never)
+    .command(guiCommand as never)
     .command(safeModeCommand as never)
     .command(rmCommand as never)
     .command(putCommand as never)
     .command(mvCommand as never)
-    .demandCommand(1, 'name a command: disks, info, df, ls, cat, auth, backup, export, image, safe-mode, rm, put or mv')
+    .demandCommand(1, 'name a command: gui, disks, info, df, ls, cat, auth, backup, export, image, safe-mode, rm, put or mv')
     .strict()
     .version(VERSION)
     .help()
@@ -83,6 +85,11 @@ export async function run(args: string[]): Promise<number> {
     return runWizard();
   }
   try {
+    if (args.length === 0 && (await startsWindow())) {
+      // Started from a desktop without a terminal (a launcher, a double-click): the browser window.
+      await runGui({});
+      return ExitCode.OK;
+    }
     const argv = (await parser(args).parseAsync()) as GlobalArgs;
     verbose = argv.verbose ?? verbose;
     return ExitCode.OK;
@@ -119,6 +126,11 @@ function withCommandInHint(err: AppError, args: string[]): AppError {
   if (err.code !== 'NO_PERMISSION') return err;
   const hint = permissionHint(process.platform, ['haos-rescue', ...args.map(shellWord)].join(' '));
   return new AppError(err.code, err.exitCode, err.message, { hint, details: err.details, cause: err.cause });
+}
+
+async function startsWindow(): Promise<boolean> {
+  const { hasDesktop } = await import('../actions/gui/open-browser.js');
+  return !process.stdin.isTTY && !process.stdout.isTTY && hasDesktop();
 }
 
 function isBrokenPipe(err: unknown): boolean {

@@ -1,0 +1,156 @@
+// The contract between the local server (server.ts, routes.ts) and the page (page/app.ts): the shapes of
+// every request and answer. Types only, so the page's bundle imports it without pulling in Node code.
+//
+// Every request carries the session token: the page sends it in the X-Rescue-Token header; the page itself,
+// its two files and the event stream (EventSource cannot set headers) carry it as ?token=. Writes are POSTs
+// with a JSON body, Origin checked; every answer is JSON (or the event stream). An error answer has a
+// non-2xx status and an ApiError body.
+
+export const TOKEN_HEADER = 'X-Rescue-Token';
+
+export interface ApiError {
+  error: { code: string; message: string; hint: string | null };
+}
+
+/** The "card picture": what is on the opened source. */
+export interface CardSummary {
+  path: string;
+  /** "29.7 GiB"; the disk file format when it is a VM disk ("qcow2 disk file"). */
+  sizeText: string;
+  model: string | null;
+  haVersion: string | null;
+  users: number | null;
+  backups: number | null;
+  /** Unmounted cleanly; else `state` says how (and that the journal is shown applied). */
+  clean: boolean;
+  state: string;
+  /** The data partition is full: Home Assistant may not start; the space screen explains. */
+  full: boolean;
+  usedText: string;
+  freeText: string;
+  warnings: string[];
+}
+
+/** One row of the disk list on the first screen. */
+export interface DiskChoice {
+  path: string;
+  /** "/dev/sdb (SanDisk SD card, 29.7 GiB, USB)". */
+  label: string;
+  /** Can be opened: it holds Home Assistant data. Otherwise `reason` says why not. */
+  usable: boolean;
+  reason: string | null;
+  hint: string | null;
+  system: boolean;
+  haVersion: string | null;
+  users: number | null;
+  backups: number | null;
+  clean: boolean | null;
+}
+
+export interface StateAnswer {
+  version: string;
+  card: CardSummary | null;
+  /** The job under way (a copy, a write), or null. */
+  busy: string | null;
+  /** Where files go unless the user says otherwise: the user's Downloads folder. */
+  downloads: string;
+  platform: string;
+}
+
+export interface DisksAnswer {
+  disks: DiskChoice[];
+  /** The listing failed as a whole (no rights to list): what to do. */
+  problem: string | null;
+}
+
+export interface OpenRequest { path: string }
+export interface CardAnswer { card: CardSummary }
+
+export interface UserRow {
+  username: string | null;
+  name: string | null;
+  role: 'owner' | 'administrator' | 'user';
+  mfa: boolean;
+  /** Has a password login (can be reset). */
+  hasLogin: boolean;
+}
+export interface UsersAnswer { users: UserRow[] }
+
+export interface BackupRow {
+  slug: string | null;
+  name: string | null;
+  date: string | null;
+  sizeText: string;
+  path: string;
+  error: string | null;
+}
+export interface BackupsAnswer { backups: BackupRow[]; totalText: string }
+
+export interface KeyAnswer { key: string | null; message: string }
+
+export interface SpaceAnswer {
+  usedText: string;
+  totalText: string;
+  freeText: string;
+  full: boolean;
+  /** Biggest first: label and size. */
+  categories: Array<{ label: string; sizeText: string; fraction: number }>;
+  /** The history database files and their size, or null when there is none. */
+  databaseText: string | null;
+}
+
+/** A change to the card. The same confirmation as the wizard's is shown before it (PlanAnswer). */
+export type WriteAction =
+  | { kind: 'reset'; username: string; disableMfa: boolean }
+  | { kind: 'add'; username: string }
+  | { kind: 'delete-database' }
+  | { kind: 'delete-backups'; olderThanDays: number }
+  | { kind: 'safe-mode'; on: boolean };
+
+export interface PlanRequest { action: WriteAction }
+/** What the write will change, said before it happens. */
+export interface PlanAnswer {
+  lines: string[];
+  /** The question to confirm ("Write it now?"). */
+  question: string;
+  /** Set when the card's journal must be applied first: ask this too (yes is the usual answer). */
+  journalQuestion: string | null;
+}
+
+export interface WriteRequest {
+  action: WriteAction;
+  /** For reset and add. */
+  password?: string;
+  /** The user said yes to PlanAnswer.question. Without it nothing is written. */
+  confirmed: boolean;
+  /** The user's answer to PlanAnswer.journalQuestion. */
+  applyJournal: boolean;
+}
+export interface ResultAnswer {
+  /** What was done, for people. */
+  lines: string[];
+  /** The card after the change (writes) or null. */
+  card: CardSummary | null;
+}
+
+export interface ExtractRequest { folder: string }
+export interface ExportRequest { kind: 'folder' | 'tar.gz'; out: string }
+export interface CreateRequest { out: string; excludeDb: boolean; password?: string }
+
+export interface FoldersAnswer {
+  path: string;
+  parent: string | null;
+  /** Full paths of the subfolders (hidden ones left out). */
+  folders: string[];
+}
+
+/** Server-sent events on /api/events. */
+export interface ProgressEvent {
+  job: string;
+  /** "12 MiB of 40 MiB (30%), 25 MiB/s, 0:02 left". */
+  text: string;
+  /** 0..1, or null while the total is unknown. */
+  fraction: number | null;
+  done: boolean;
+}
+export interface ByeEvent { reason: string }

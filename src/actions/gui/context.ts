@@ -1,0 +1,100 @@
+// What every request of one browser-window session shares: the card kept open for the whole session (as
+// the wizard keeps it), the job under way, where files go by default, and how to read a request body.
+
+import { AppError, ExitCode, UsageError } from '../../errors.js';
+import { type OpenedSource, type SourceOptions, SourceSession, openSource } from '../source.js';
+import type { CardSummary } from './api.js';
+import type { Jobs } from './jobs.js';
+import { cardSummary } from './summary.js';
+
+export class GuiContext {
+  private session: SourceSession | null = null;
+  /** Disk models from the last listing, by path, for the card picture. */
+  readonly models = new Map<string, string | null>();
+
+  constructor(
+    readonly jobs: Jobs,
+    readonly downloads: string,
+    private readonly sourceOptions: SourceOptions,
+  ) {}
+
+  get open(): SourceSession | null {
+    return this.session;
+  }
+
+  /** The card the session works on; a clear error when none is open yet. */
+  get source(): OpenedSource {
+    if (!this.session) throw new UsageError('NO_CARD', 'no disk is open', { hint: 'choose the disk first' });
+    return this.session.source;
+  }
+
+  /** Opens `path` for the rest of the session (closing the one before). */
+  async openCard(path: string): Promise<CardSummary> {
+    const source = await openSource(path, this.sourceOptions);
+    await this.close();
+    this.session = new SourceSession(source);
+    return this.summary();
+  }
+
+  summary(): Promise<CardSummary> {
+    return cardSummary(this.source, this.models.get(this.source.path) ?? null);
+  }
+
+  /** Runs a write on the card and opens it again afterwards, whether the write succeeded or not. */
+  async afterWrite<T>(fn: (source: OpenedSource) => Promise<T>): Promise<T> {
+    const session = this.session;
+    if (!session) return fn(this.source);
+    try {
+      return await fn(session.source);
+    } finally {
+      await session.refresh();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.session?.close();
+    this.session = null;
+  }
+}
+
+/** The HTTP status of an error: what went wrong for the page, not a process exit code. */
+export function httpStatus(err: AppError): number {
+  const byExit: Record<number, number> = {
+    [ExitCode.USAGE]: 400,
+    [ExitCode.CORRUPT]: 422,
+    [ExitCode.NOT_FOUND]: 404,
+    [ExitCode.UNSUPPORTED]: 422,
+    [ExitCode.REFUSED]: 409,
+    [ExitCode.INTERRUPTED]: 409,
+  };
+  if (err.code === 'BUSY') return 409;
+  return byExit[err.exitCode] ?? 500;
+}
+
+type Body = Record<string, unknown>;
+
+export function asBody(value: unknown): Body {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new UsageError('BAD_REQUEST', 'the request body must be a JSON object');
+  return value as Body;
+}
+
+export function text(body: Body, key: string, options: { optional?: boolean; max?: number } = {}): string {
+  const v = body[key];
+  if (v === undefined && options.optional) return '';
+  if (typeof v !== 'string') throw new UsageError('BAD_REQUEST', `${key} must be text`);
+  if (v.length > (options.max ?? 4096)) throw new UsageError('BAD_REQUEST', `${key} is too long`);
+  return v;
+}
+
+export function flag(body: Body, key: string): boolean {
+  const v = body[key];
+  if (v === undefined) return false;
+  if (typeof v !== 'boolean') throw new UsageError('BAD_REQUEST', `${key} must be true or false`);
+  return v;
+}
+
+export function wholeNumber(body: Body, key: string): number {
+  const v = body[key];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 100_000) throw new UsageError('BAD_REQUEST', `${key} must be a whole number`);
+  return v;
+}

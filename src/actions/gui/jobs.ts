@@ -1,0 +1,72 @@
+// The one job the browser window runs at a time (a copy, a write): its progress goes to every open page
+// as server-sent events, and Stop, closing the page or Ctrl-C end it cleanly. A copy stops at its next
+// progress report (every 200 ms at most): the listener throws, and the copy removes its unfinished file as
+// it does on any error. A write is never stopped halfway: it has no progress reports, and the journal
+// commit sequence runs to its end (critical.ts).
+
+import { AppError, ExitCode, UsageError } from '../../errors.js';
+import { withInterruptCleanup } from '../critical.js';
+import { type ProgressListener, type ProgressSnapshot, progressText } from '../progress.js';
+import type { ProgressEvent } from './api.js';
+
+export type Broadcast = (event: string, data: unknown) => void;
+
+interface Running {
+  name: string;
+  stopRequested: boolean;
+  settled: Promise<unknown>;
+}
+
+export class StoppedError extends AppError {
+  constructor(job: string) {
+    super('STOPPED', ExitCode.INTERRUPTED, `${job}: stopped before the end; the unfinished file was removed`, {
+      hint: 'start it again when you want it',
+    });
+  }
+}
+
+export class Jobs {
+  private running: Running | null = null;
+
+  constructor(private readonly broadcast: Broadcast) {}
+
+  get busy(): string | null {
+    return this.running?.name ?? null;
+  }
+
+  /** Runs fn as the job `name`; refuses while another job runs. `unit` names what is counted ("files"). */
+  async run<T>(name: string, unit: string, fn: (onProgress: ProgressListener) => Promise<T>): Promise<T> {
+    if (this.running) {
+      throw new UsageError('BUSY', `"${this.running.name}" is still under way`, { hint: 'wait until it ends, or stop it' });
+    }
+    const job: Running = { name, stopRequested: false, settled: Promise.resolve() };
+    const onProgress = (p: ProgressSnapshot): void => {
+      if (job.stopRequested) throw new StoppedError(name);
+      this.broadcast('progress', progressEvent(name, p, unit));
+    };
+    const work = withInterruptCleanup(async () => {
+      await this.stop();
+      return `${name}: stopped; the unfinished file was removed`;
+    }, () => fn(onProgress));
+    job.settled = work.catch(() => undefined);
+    this.running = job;
+    try {
+      return await work;
+    } finally {
+      this.running = null;
+    }
+  }
+
+  /** Asks the job under way to stop and waits until it has (a write finishes first). */
+  async stop(): Promise<void> {
+    const job = this.running;
+    if (!job) return;
+    job.stopRequested = true;
+    await job.settled;
+  }
+}
+
+function progressEvent(job: string, p: ProgressSnapshot, unit: string): ProgressEvent {
+  const fraction = p.totalBytes !== null && p.totalBytes > 0 ? Math.min(1, p.bytes / p.totalBytes) : p.done ? 1 : null;
+  return { job, text: progressText(p, unit), fraction, done: p.done };
+}

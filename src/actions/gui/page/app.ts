@@ -1,0 +1,31 @@
+// The page's entry (bundled to dist/page/app.js): wires the screens together, opens the event stream and
+// shows the first screen from GET /api/state (the card screen when a card is open, else the disk screen).
+import type { StateAnswer } from '../api.js';
+import { get, listen } from './client.js';
+import { initConfirm } from './confirm.js';
+import { announce } from './dom.js';
+import { showCard, showDisks, showStopped } from './screens-start.js';
+import { app, nav } from './state.js';
+
+async function start(): Promise<void> {
+  nav.disks = showDisks;
+  nav.card = showCard;
+  nav.stopped = showStopped;
+  initConfirm();
+  let state: StateAnswer;
+  try {
+    state = await get<StateAnswer>('/api/state');
+  } catch {
+    showStopped();
+    return;
+  }
+  app.state = state;
+  app.card = state.card;
+  listen(() => nav.stopped(null));
+  if (state.card) showCard();
+  else showDisks();
+  if (state.busy) announce(`haos-rescue is busy: ${state.busy}`);
+}
+
+if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', () => void start());
+else void start();

@@ -1,0 +1,116 @@
+// Talking to the local server: fetch with the session token, error answers as ApiFailure, and the event
+// stream (/api/events) with its progress and bye events.
+import { TOKEN_HEADER } from '../api.js';
+import type { ApiError, ByeEvent, ProgressEvent } from '../api.js';
+
+/** The session token the server put in <meta name="rescue-token">. */
+export const token: string =
+  document.querySelector<HTMLMetaElement>('meta[name="rescue-token"]')?.content ?? '';
+
+/** An error answer (or a lost connection), with what to show. */
+export class ApiFailure extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly hint: string | null,
+  ) {
+    super(message);
+  }
+}
+
+function isApiError(body: unknown): body is ApiError {
+  if (typeof body !== 'object' || body === null) return false;
+  const e = (body as { error?: unknown }).error;
+  return typeof e === 'object' && e !== null && typeof (e as { message?: unknown }).message === 'string';
+}
+
+async function request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { [TOKEN_HEADER]: token, Accept: 'application/json' };
+  const init: RequestInit = { method, headers, cache: 'no-store', credentials: 'same-origin' };
+  if (method === 'POST') {
+    headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body ?? {});
+  }
+  let res: Response;
+  try {
+    res = await fetch(path, init);
+  } catch {
+    throw new ApiFailure('network', 'haos-rescue does not answer.', 'It may have stopped. Start it again to go on.');
+  }
+  let data: unknown = null;
+  try {
+    data = await res.json();
+  } catch {
+    data = null;
+  }
+  if (!res.ok) {
+    if (isApiError(data)) throw new ApiFailure(data.error.code, data.error.message, data.error.hint);
+    throw new ApiFailure(`http-${res.status}`, `haos-rescue answered with an error (${res.status}).`, null);
+  }
+  return data as T;
+}
+
+export function get<T>(path: string): Promise<T> {
+  return request<T>('GET', path);
+}
+
+export function post<T>(path: string, body?: unknown): Promise<T> {
+  return request<T>('POST', path, body);
+}
+
+type ProgressListener = (ev: ProgressEvent) => void;
+const progressListeners = new Set<ProgressListener>();
+
+/** Calls fn for each progress event until the returned function is called. */
+export function onProgress(fn: ProgressListener): () => void {
+  progressListeners.add(fn);
+  return () => progressListeners.delete(fn);
+}
+
+let source: EventSource | null = null;
+let checking = false;
+
+/**
+ * Opens the event stream. onGone runs once when the server said bye, or when the stream failed and
+ * GET /api/state failed too (the server has exited).
+ */
+export function listen(onGone: (reason: string | null) => void): void {
+  source = new EventSource(`/api/events?token=${encodeURIComponent(token)}`);
+  source.addEventListener('progress', (ev) => {
+    let data: ProgressEvent;
+    try {
+      data = JSON.parse((ev as MessageEvent<string>).data) as ProgressEvent;
+    } catch {
+      return;
+    }
+    for (const fn of progressListeners) fn(data);
+  });
+  source.addEventListener('bye', (ev) => {
+    let reason: string | null = null;
+    try {
+      reason = (JSON.parse((ev as MessageEvent<string>).data) as ByeEvent).reason;
+    } catch {
+      reason = null;
+    }
+    stopListening();
+    onGone(reason);
+  });
+  source.addEventListener('error', () => {
+    if (checking) return;
+    checking = true;
+    get('/api/state').then(
+      () => {
+        checking = false;
+      },
+      () => {
+        stopListening();
+        onGone(null);
+      },
+    );
+  });
+}
+
+export function stopListening(): void {
+  source?.close();
+  source = null;
+}

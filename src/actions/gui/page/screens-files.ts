@@ -1,0 +1,109 @@
+// The screens that save files from the card: "Copy the backups", "Export the configuration" and
+// "Make a backup from this card" (long jobs with progress and Stop).
+import type { BackupRow, BackupsAnswer, CreateRequest, ResultAnswer } from '../api.js';
+import { get, post } from './client.js';
+import { append, checkbox, el, field, uid } from './dom.js';
+import { folderOf, pathField } from './folders.js';
+import { downloads, joinPath, today } from './state.js';
+import type { Screen } from './ui.js';
+import { backButton, loading, openScreen, runLong, showError, showProblem } from './ui.js';
+
+function backupItem(b: BackupRow): HTMLLIElement {
+  const title = b.name ?? b.slug ?? b.path;
+  if (b.error) {
+    return el('li', { cls: 'backup error' }, el('span', { cls: 'backup-name', text: title }), el('span', { cls: 'backup-error', text: b.error }));
+  }
+  return el(
+    'li',
+    { cls: 'backup' },
+    el('span', { cls: 'backup-name', text: title }),
+    el('span', { cls: 'backup-date', text: b.date ?? 'date unknown' }),
+    el('span', { cls: 'backup-size', text: b.sizeText }),
+  );
+}
+
+/** A form whose submit button runs a long job; empty path → a problem instead. */
+function jobForm(s: Screen, text: string, parts: HTMLElement[], path: HTMLInputElement, call: (out: string) => Promise<ResultAnswer>, intro: string): HTMLFormElement {
+  const submit = el('button', { cls: 'big primary', text, attrs: { type: 'submit' } });
+  const back = backButton();
+  const form = el('form', { cls: 'job-form' }, ...parts, el('div', { cls: 'row' }, submit, back));
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const out = path.value.trim();
+    if (out === '') return showProblem(s, 'Type where to save it first.');
+    const buttons = [...form.querySelectorAll('button')];
+    void runLong(s, buttons, () => call(out), intro);
+  });
+  return form;
+}
+
+export async function showBackups(): Promise<void> {
+  const s = openScreen('Copy the backups');
+  const wait = loading(s, 'Reading the backups…');
+  let answer: BackupsAnswer;
+  try {
+    answer = await get<BackupsAnswer>('/api/backups');
+  } catch (err) {
+    showError(s, err);
+    s.section.appendChild(el('div', { cls: 'row' }, backButton()));
+    return;
+  } finally {
+    wait.remove();
+  }
+  if (answer.backups.length === 0) {
+    append(s.section, el('p', { text: 'There are no backups on this card.' }), el('div', { cls: 'row' }, backButton()));
+    return;
+  }
+  const list = el('ul', { cls: 'backups', attrs: { 'aria-label': 'Backups on this card' } }, ...answer.backups.map(backupItem));
+  const total = el('p', { cls: 'total', text: `Total: ${answer.totalText}` });
+  const folder = pathField('Folder', joinPath(downloads(), 'haos-rescue-backups'), 'folder');
+  const form = jobForm(s, 'Copy', [folder.wrap], folder.input, (out) => post<ResultAnswer>('/api/extract', { folder: out }), 'Copying the backups…');
+  append(s.section, list, total, form);
+}
+
+function radio(name: string, value: string, label: string, checked: boolean): { wrap: HTMLDivElement; input: HTMLInputElement } {
+  const input = el('input', { id: uid('r'), attrs: { type: 'radio', name, value } });
+  input.checked = checked;
+  return { wrap: el('div', { cls: 'check' }, input, el('label', { text: label, attrs: { for: input.id } })), input };
+}
+
+export function showExport(): void {
+  const s = openScreen('Export the configuration');
+  s.section.appendChild(el('p', { cls: 'intro', text: 'This saves the configuration folder of Home Assistant (its YAML files, the .storage folder and the rest) from the card to this computer.' }));
+  const name = (kind: 'folder' | 'tar.gz'): string => `home-assistant-config-${today()}${kind === 'tar.gz' ? '.tar.gz' : ''}`;
+  const group = uid('kind');
+  const asFolder = radio(group, 'folder', 'a folder', true);
+  const asTar = radio(group, 'tar.gz', 'one .tar.gz file', false);
+  const fieldset = el('fieldset', {}, el('legend', { text: 'Export as' }), asFolder.wrap, asTar.wrap);
+  const out = pathField('Save to', joinPath(downloads(), name('folder')), 'file');
+  const kind = (): 'folder' | 'tar.gz' => (asTar.input.checked ? 'tar.gz' : 'folder');
+  const switched = (): void => {
+    // The default name follows the choice, unless the user typed their own.
+    if (!out.typed()) out.input.value = joinPath(folderOf(out.input.value.trim()) || downloads(), name(kind()));
+  };
+  asFolder.input.addEventListener('change', switched);
+  asTar.input.addEventListener('change', switched);
+  const form = jobForm(s, 'Export', [fieldset, out.wrap], out.input, (path) => post<ResultAnswer>('/api/export', { kind: kind(), out: path }), 'Exporting the configuration…');
+  s.section.appendChild(form);
+}
+
+export function showCreate(): void {
+  const s = openScreen('Make a backup from this card');
+  s.section.appendChild(
+    el('p', {
+      cls: 'intro',
+      text: 'This makes one new Home Assistant backup file from what is on the card. On a fresh Home Assistant you can restore it with “Upload backup” in Settings → System → Backups. The card is only read.',
+    }),
+  );
+  const db = checkbox('Include the history database', true);
+  const password = el('input', { attrs: { type: 'password', autocomplete: 'new-password' } });
+  const pwField = field('Password for the backup (only if the card has no backup key)', password, el('p', { cls: 'hint', text: 'Leave it empty to use the card’s backup key.' }));
+  const out = pathField('Save the backup as', joinPath(downloads(), `home-assistant-rescued-${today()}.tar`), 'file');
+  const call = (path: string): Promise<ResultAnswer> => {
+    const body: CreateRequest = { out: path, excludeDb: !db.box.checked };
+    if (password.value !== '') body.password = password.value;
+    return post<ResultAnswer>('/api/create', body);
+  };
+  const form = jobForm(s, 'Make the backup', [db.wrap, pwField, out.wrap], out.input, call, 'Making the backup…');
+  s.section.appendChild(form);
+}

@@ -1,0 +1,165 @@
+// The first screens: choosing the disk, the card screen with its job buttons, and "haos-rescue has stopped".
+import type { CardAnswer, DiskChoice, DisksAnswer } from '../api.js';
+import { get, post, stopListening } from './client.js';
+import { closeConfirm } from './confirm.js';
+import { announce, append, button, clear, el, field, textInput } from './dom.js';
+import { showBackups, showCreate, showExport } from './screens-files.js';
+import { showKey, showSafeMode, showSpace } from './screens-other.js';
+import { showAdd, showReset, showUsers } from './screens-users.js';
+import { app, isWindows, nav } from './state.js';
+import type { Screen } from './ui.js';
+import { cardPicture, clearProblem, openScreen, showError, showNote, showProblem } from './ui.js';
+
+function diskFacts(d: DiskChoice): HTMLElement {
+  const facts = el('span', { cls: 'disk-facts' });
+  const add = (text: string, cls = ''): void => {
+    facts.appendChild(el('span', { cls: `fact ${cls}`.trim(), text }));
+  };
+  if (d.haVersion) add(`Home Assistant ${d.haVersion}`);
+  if (d.users !== null) add(d.users === 1 ? '1 user' : `${d.users} users`);
+  if (d.backups !== null) add(d.backups === 1 ? '1 backup' : `${d.backups} backups`);
+  if (d.clean === true) add('cleanly unmounted');
+  if (d.clean === false) add('not cleanly unmounted', 'warn');
+  if (d.system) add('system disk', 'warn');
+  return facts;
+}
+
+function diskButton(d: DiskChoice, open: (path: string) => void): HTMLButtonElement {
+  const b = el('button', { cls: 'disk', attrs: { type: 'button' } });
+  // The accessible name starts with the path: the label usually starts with it already.
+  if (d.label.startsWith(d.path)) b.appendChild(el('span', { cls: 'disk-path', text: d.label }));
+  else append(b, el('span', { cls: 'disk-path', text: d.path }), el('span', { cls: 'disk-label', text: d.label }));
+  b.appendChild(diskFacts(d));
+  if (!d.usable) {
+    b.disabled = true;
+    if (d.reason) b.appendChild(el('span', { cls: 'disk-reason', text: d.reason }));
+  }
+  if (d.hint) b.appendChild(el('span', { cls: 'disk-hint', text: d.hint }));
+  b.addEventListener('click', () => open(d.path));
+  return b;
+}
+
+async function loadDisks(s: Screen, list: HTMLElement, open: (path: string) => void, again: HTMLButtonElement): Promise<void> {
+  clearProblem(s);
+  clear(list);
+  again.disabled = true;
+  list.setAttribute('aria-busy', 'true');
+  list.appendChild(el('p', { cls: 'loading', text: 'Looking for disks…' }));
+  let answer: DisksAnswer;
+  try {
+    answer = await get<DisksAnswer>('/api/disks');
+  } catch (err) {
+    clear(list);
+    showError(s, err);
+    return;
+  } finally {
+    again.disabled = false;
+    list.removeAttribute('aria-busy');
+  }
+  clear(list);
+  if (answer.problem) showProblem(s, answer.problem);
+  for (const d of answer.disks) list.appendChild(diskButton(d, open));
+  if (answer.disks.length === 0) {
+    list.appendChild(el('p', { cls: 'muted', text: 'No disk found. Put the card in a card reader, wait a moment, then choose “Look again”. Or type the path of an image file below.' }));
+  }
+  const usable = answer.disks.filter((d) => d.usable).length;
+  const n = answer.disks.length;
+  announce(`${n} ${n === 1 ? 'disk' : 'disks'} found, ${usable} with Home Assistant.`);
+}
+
+export function showDisks(): void {
+  const s = openDiskScreen();
+  const list = el('div', { cls: 'disk-list' });
+  const input = textInput('', { placeholder: isWindows() ? 'C:\\Users\\me\\haos.img' : '/home/me/haos.img' });
+  const openBtn = el('button', { cls: 'big primary', text: 'Open', attrs: { type: 'submit' } });
+  const open = async (path: string): Promise<void> => {
+    clearProblem(s);
+    const buttons = [...s.section.querySelectorAll('button')];
+    for (const b of buttons) b.dataset.was = b.disabled ? '1' : '';
+    for (const b of buttons) b.disabled = true;
+    showNote(`Opening ${path}…`);
+    try {
+      app.card = (await post<CardAnswer>('/api/open', { path })).card;
+      nav.card();
+    } catch (err) {
+      announce('');
+      showError(s, err);
+      for (const b of buttons) b.disabled = b.dataset.was === '1';
+    }
+  };
+  const again = button('Look again', () => void loadDisks(s, list, (p) => void open(p), again), 'big secondary');
+  const form = el('form', { cls: 'open-form' }, field('Image file or disk path', input), el('div', { cls: 'row' }, openBtn));
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const path = input.value.trim();
+    if (path === '') showProblem(s, 'Type the path of an image file or a disk first.', null);
+    else void open(path);
+  });
+  append(s.section, list, el('div', { cls: 'row' }, again), form);
+  void loadDisks(s, list, (p) => void open(p), again);
+}
+
+function openDiskScreen(): Screen {
+  const s = openScreen('Choose the disk', 'disks');
+  const intro = el('p', { cls: 'intro', text: 'haos-rescue only reads the card. It changes nothing unless you choose a step that writes and confirm it.' });
+  s.section.insertBefore(intro, s.alert);
+  if (isWindows()) {
+    const win = el('p', { cls: 'warning-box', text: 'If Windows offers to format the card: choose Cancel. Never format it; the data is on it.' });
+    s.section.insertBefore(win, s.alert);
+  }
+  return s;
+}
+
+const jobs: Array<[string, () => void]> = [
+  ['Reset a password', showReset],
+  ['Add an administrator', showAdd],
+  ['Show the users', showUsers],
+  ['Copy the backups', showBackups],
+  ['Export the configuration', showExport],
+  ['Show the backup key', showKey],
+  ['Make a backup from this card', showCreate],
+  ['Free space', showSpace],
+  ['Safe mode', showSafeMode],
+];
+
+export function showCard(): void {
+  const card = app.card;
+  if (!card) {
+    showDisks();
+    return;
+  }
+  const s = openScreen(`Home Assistant ${card.haVersion ?? 'version unknown'}`, 'card');
+  s.section.insertBefore(cardPicture(card), s.alert);
+  const grid = el('div', { cls: 'jobs' });
+  for (const [name, go] of jobs) grid.appendChild(button(name, go, name === 'Free space' && card.full ? 'job urgent' : 'job'));
+  const another = button('Choose another disk', () => {
+    clearProblem(s);
+    post('/api/close').then(
+      () => {
+        app.card = null;
+        nav.disks();
+      },
+      (err: unknown) => showError(s, err),
+    );
+  }, 'secondary');
+  const quit = button('Quit', () => void quitApp(), 'secondary');
+  append(s.section, el('h3', { cls: 'visually-hidden', text: 'What to do' }), grid, el('div', { cls: 'row end' }, another, quit));
+}
+
+export async function quitApp(): Promise<void> {
+  try {
+    await post('/api/quit');
+  } catch {
+    // Gone already: the same end.
+  }
+  nav.stopped(null);
+}
+
+export function showStopped(): void {
+  app.stopped = true;
+  stopListening();
+  closeConfirm();
+  document.body.classList.add('stopped');
+  const s = openScreen('haos-rescue has stopped. You can close this window.', 'stopped', true);
+  s.section.appendChild(el('p', { cls: 'muted', text: 'To go on, start haos-rescue gui again.' }));
+}

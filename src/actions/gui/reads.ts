@@ -1,0 +1,95 @@
+// The browser window's questions that change nothing: the disks, the card, its users, backups, key and
+// space, and the folders of this computer for the folder picker.
+
+import { readdir, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { AppError, UsageError } from '../../errors.js';
+import { formatBytes } from '../../units.js';
+import { VERSION } from '../../version.js';
+import { authList } from '../auth.js';
+import { listBackups, readBackupKey } from '../backup/index.js';
+import { surveyDisks } from '../disks.js';
+import { diskUsage } from '../repair/index.js';
+import type { BackupsAnswer, DisksAnswer, FoldersAnswer, KeyAnswer, SpaceAnswer, StateAnswer, UsersAnswer } from './api.js';
+import { type GuiContext, asBody, text } from './context.js';
+import { diskChoice } from './summary.js';
+
+export async function state(ctx: GuiContext): Promise<StateAnswer> {
+  return {
+    version: VERSION,
+    card: ctx.open ? await ctx.summary() : null,
+    busy: ctx.jobs.busy,
+    downloads: ctx.downloads,
+    platform: process.platform,
+  };
+}
+
+export async function disks(ctx: GuiContext): Promise<DisksAnswer> {
+  try {
+    const found = await surveyDisks();
+    for (const d of found) ctx.models.set(d.path, d.model);
+    const choices = found.map(diskChoice);
+    // Disks with Home Assistant data first, the system disk last.
+    choices.sort((a, b) => Number(b.usable && !b.system) - Number(a.usable && !a.system));
+    return { disks: choices, problem: null };
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    return { disks: [], problem: `Could not list the disks: ${err.message}${err.hint ? ` (${err.hint})` : ''}` };
+  }
+}
+
+export async function openCard(ctx: GuiContext, body: unknown) {
+  const path = text(asBody(body), 'path').trim();
+  if (path === '') throw new UsageError('BAD_REQUEST', 'name a disk or an image file');
+  return { card: await ctx.openCard(isAbsolute(path) || path.startsWith('\\\\') ? path : resolve(path)) };
+}
+
+export async function users(ctx: GuiContext): Promise<UsersAnswer> {
+  const list = await authList(ctx.source);
+  return {
+    users: list.users
+      .filter((u) => !u.system)
+      .map((u) => ({ username: u.username, name: u.name, role: u.owner ? 'owner' : u.admin ? 'administrator' : 'user', mfa: u.mfa, hasLogin: u.hasLogin })),
+  };
+}
+
+export async function backups(ctx: GuiContext): Promise<BackupsAnswer> {
+  const list = await listBackups(ctx.source);
+  return {
+    backups: list.map((b) => ({ slug: b.slug ?? null, name: b.name ?? null, date: b.date ?? null, sizeText: formatBytes(b.size), path: b.path, error: b.error ?? null })),
+    totalText: formatBytes(list.reduce((n, b) => n + b.size, 0)),
+  };
+}
+
+export async function backupKey(ctx: GuiContext): Promise<KeyAnswer> {
+  const key = await readBackupKey(ctx.source);
+  return { key: key.key, message: key.message };
+}
+
+export async function space(ctx: GuiContext): Promise<SpaceAnswer> {
+  const u = await diskUsage(ctx.source);
+  const db = u.categories.find((c) => c.id === 'database');
+  return {
+    usedText: formatBytes(u.usedBytes),
+    totalText: formatBytes(u.totalBytes),
+    freeText: formatBytes(u.availableBytes),
+    full: u.full,
+    categories: u.categories
+      .filter((c) => c.bytes > 0)
+      .slice(0, 10)
+      .map((c) => ({ label: c.label, sizeText: formatBytes(c.bytes), fraction: u.usedBytes > 0 ? Math.min(1, c.bytes / u.usedBytes) : 0 })),
+    databaseText: db && db.bytes > 0 ? `${db.paths.join(', ')} (${formatBytes(db.bytes)})` : null,
+  };
+}
+
+/** The subfolders of a folder on this computer (not the card), for choosing where files go. */
+export async function folders(ctx: GuiContext, _body: unknown, url: URL): Promise<FoldersAnswer> {
+  const path = resolve(url.searchParams.get('path') || ctx.downloads);
+  const info = await stat(path).catch(() => null);
+  if (!info?.isDirectory()) throw new UsageError('NOT_A_FOLDER', `${path} is not a folder on this computer`, { hint: 'type a folder that exists' });
+  const entries = await readdir(path, { withFileTypes: true }).catch(() => []);
+  const names = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name);
+  names.sort((a, b) => a.localeCompare(b));
+  const parent = dirname(path);
+  return { path, parent: parent === path ? null : parent, folders: names.slice(0, 500).map((n) => join(path, n)) };
+}

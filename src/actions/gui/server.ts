@@ -1,0 +1,183 @@
+// `haos-rescue gui`: a local web server on 127.0.0.1 (a random port) serving one page and the API of
+// api.ts over the same actions the wizard runs. guard.ts decides who may ask; lifetime.ts when it stops.
+
+import { randomBytes } from 'node:crypto';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { AppError, UsageError, toAppError } from '../../errors.js';
+import type { SourceOptions } from '../source.js';
+import type { ApiError } from './api.js';
+import { GuiContext, httpStatus } from './context.js';
+import { create, exportConfig, extract } from './copies.js';
+import { PAGE_POLICY, SAFE_HEADERS, type Refusal, checkRequest } from './guard.js';
+import { Jobs } from './jobs.js';
+import { Lifetime, type LifetimeOptions } from './lifetime.js';
+import { type PageFiles, loadPage } from './page-files.js';
+import { backupKey, backups, disks, folders, openCard, space, state, users } from './reads.js';
+import { plan, write } from './writes.js';
+
+export interface GuiOptions {
+  /** A disk or image to open at once (else the page starts at the disk list). */
+  sourcePath?: string;
+  sourceOptions: SourceOptions;
+  downloads: string;
+  lifetime: LifetimeOptions;
+}
+
+export interface GuiHandle {
+  url: string;
+  /** Resolves with the reason once the server has stopped (page closed, idle, Quit, stop()). */
+  stopped: Promise<string>;
+  stop(reason: string): Promise<void>;
+}
+
+type Handler = (ctx: GuiContext, body: unknown, url: URL) => Promise<unknown>;
+interface Route { method: 'GET' | 'POST'; handle: Handler }
+
+const MAX_BODY = 64 * 1024;
+
+function routes(stop: (reason: string) => void): Record<string, Route> {
+  const get = (handle: Handler): Route => ({ method: 'GET', handle });
+  const post = (handle: Handler): Route => ({ method: 'POST', handle });
+  return {
+    '/api/state': get(state),
+    '/api/disks': get(disks),
+    '/api/users': get(users),
+    '/api/backups': get(backups),
+    '/api/key': get(backupKey),
+    '/api/space': get(space),
+    '/api/folders': get(folders),
+    '/api/open': post(openCard),
+    '/api/close': post(async (ctx) => (await ctx.close(), {})),
+    '/api/plan': post(plan),
+    '/api/write': post(write),
+    '/api/extract': post(extract),
+    '/api/export': post(exportConfig),
+    '/api/create': post(create),
+    '/api/cancel': post(async (ctx) => (await ctx.jobs.stop(), {})),
+    '/api/quit': post(async () => (setImmediate(() => stop('Quit was chosen in the window')), {})),
+  };
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string | Buffer, extra: Record<string, string> = {}): void {
+  res.writeHead(status, { ...SAFE_HEADERS, 'Content-Type': type, 'Content-Length': String(Buffer.byteLength(body)), ...extra });
+  res.end(body);
+}
+
+function sendError(res: ServerResponse, status: number, code: string, message: string, hint: string | null = null): void {
+  const body: ApiError = { error: { code, message, hint } };
+  send(res, status, 'application/json; charset=utf-8', JSON.stringify(body));
+}
+
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw new UsageError('TOO_LARGE', 'the request is too large');
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) return {};
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch {
+    throw new UsageError('BAD_REQUEST', 'the request body is not JSON');
+  }
+}
+
+export class GuiServer {
+  private readonly server: Server;
+  private readonly token = randomBytes(32).toString('base64url');
+  private readonly pages = new Set<ServerResponse>();
+  private readonly ctx: GuiContext;
+  private readonly jobs: Jobs;
+  private readonly lifetime: Lifetime;
+  private readonly table: Record<string, Route>;
+  private readonly page: PageFiles;
+  private port = 0;
+  private ending: Promise<void> | null = null;
+  private resolveStopped!: (reason: string) => void;
+  readonly stopped = new Promise<string>((resolve) => (this.resolveStopped = resolve));
+
+  constructor(private readonly options: GuiOptions) {
+    this.page = loadPage();
+    this.jobs = new Jobs((event, data) => this.broadcast(event, data));
+    this.ctx = new GuiContext(this.jobs, options.downloads, options.sourceOptions);
+    this.lifetime = new Lifetime(options.lifetime, () => this.jobs.busy !== null, (reason) => void this.stop(reason));
+    this.table = routes((reason) => void this.stop(reason));
+    this.server = createServer((req, res) => void this.handle(req, res));
+  }
+
+  async start(): Promise<GuiHandle> {
+    if (this.options.sourcePath) await this.ctx.openCard(this.options.sourcePath);
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(0, '127.0.0.1', () => resolve());
+    });
+    this.port = (this.server.address() as AddressInfo).port;
+    return { url: `http://127.0.0.1:${this.port}/?token=${this.token}`, stopped: this.stopped, stop: (reason) => this.stop(reason) };
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const refusal: Refusal | null = checkRequest(req, url, this.token, this.port);
+    if (refusal) return sendError(res, refusal.status, refusal.code, refusal.message);
+    this.lifetime.request();
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      const file = this.page.files.get(url.pathname);
+      if (file) return send(res, 200, file.type, file.render(this.token), file.type.startsWith('text/html') ? { 'Content-Security-Policy': PAGE_POLICY } : {});
+      if (url.pathname === '/api/events') return this.openEvents(req, res);
+    }
+    const route = this.table[url.pathname];
+    if (!route) return sendError(res, 404, 'NOT_FOUND', `${url.pathname} is not here`);
+    if (route.method !== req.method) return sendError(res, 403, 'WRITE_NEEDS_POST', 'this needs a POST from the page');
+    try {
+      const body = req.method === 'POST' ? await readBody(req) : undefined;
+      const answer = await route.handle(this.ctx, body, url);
+      send(res, 200, 'application/json; charset=utf-8', JSON.stringify(answer));
+    } catch (raw) {
+      const err = raw instanceof AppError ? raw : toAppError(raw);
+      sendError(res, httpStatus(err), err.code, err.message, err.hint ?? null);
+    }
+  }
+
+  /** The page's event stream: progress of the job, and "bye" when the server stops; its end is the page's. */
+  private openEvents(req: IncomingMessage, res: ServerResponse): void {
+    res.writeHead(200, { ...SAFE_HEADERS, 'Content-Type': 'text/event-stream; charset=utf-8', Connection: 'keep-alive' });
+    res.write('retry: 2000\n\n');
+    this.pages.add(res);
+    this.lifetime.pageOpened();
+    const keepAlive = setInterval(() => res.write(': still here\n\n'), 15_000);
+    req.on('close', () => {
+      clearInterval(keepAlive);
+      if (this.pages.delete(res)) this.lifetime.pageClosed();
+    });
+  }
+
+  private broadcast(event: string, data: unknown): void {
+    const frame = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+    for (const page of this.pages) page.write(frame);
+  }
+
+  /** Stops: a copy under way is stopped (its file removed), a write finishes first, the card is closed. */
+  stop(reason: string): Promise<void> {
+    this.ending ??= (async () => {
+      this.lifetime.stop();
+      this.broadcast('bye', { reason });
+      await this.jobs.stop();
+      await this.ctx.close();
+      for (const page of this.pages) page.end();
+      this.pages.clear();
+      await new Promise<void>((resolve) => {
+        this.server.close(() => resolve());
+        this.server.closeAllConnections();
+      });
+      this.resolveStopped(reason);
+    })();
+    return this.ending;
+  }
+}
+
+export async function startGui(options: GuiOptions): Promise<GuiHandle> {
+  return new GuiServer(options).start();
+}

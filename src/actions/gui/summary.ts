@@ -1,0 +1,72 @@
+// What the browser window shows of a card and of a disk: the same facts `info` and `disks` report, in the
+// shapes of api.ts, sizes already worded.
+
+import { homedir } from 'node:os';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { formatBytes } from '../../units.js';
+import { type SurveyedDisk, describeDisk, holdsConfig } from '../disks.js';
+import { info } from '../info.js';
+import type { OpenedSource } from '../source.js';
+import type { CardSummary, DiskChoice } from './api.js';
+
+export async function cardSummary(source: OpenedSource, model: string | null): Promise<CardSummary> {
+  const r = await info(source);
+  const ha = r.homeAssistant;
+  const clean = r.data.state === 'clean';
+  const state = r.data.needsRecovery
+    ? `not cleanly unmounted: ${r.data.journal?.transactions ?? 0} journal change(s) shown as applied (in memory only)`
+    : r.data.state;
+  const size = formatBytes(r.sizeBytes);
+  return {
+    path: source.path,
+    sizeText: r.container ? `${size} (${r.container.format} disk file)` : size,
+    model,
+    haVersion: ha.version,
+    users: ha.users,
+    backups: ha.backups,
+    clean,
+    state,
+    full: r.space.full,
+    usedText: formatBytes(r.space.usedBytes),
+    freeText: formatBytes(r.space.availableBytes),
+    warnings: r.warnings,
+  };
+}
+
+export function diskChoice(d: SurveyedDisk): DiskChoice {
+  const ha = d.homeAssistant;
+  const usable = d.hasMedium && !d.error && holdsConfig(d);
+  const reason = !d.hasMedium ? d.note ?? 'no card inserted' : d.error ? `cannot read: ${d.error.message}` : usable ? null : 'no Home Assistant data';
+  return {
+    path: d.path,
+    label: describeDisk(d),
+    usable,
+    reason,
+    hint: d.error?.hint ?? null,
+    system: d.system,
+    haVersion: ha?.version ?? null,
+    users: ha?.users ?? null,
+    backups: ha?.backups ?? null,
+    clean: ha ? !ha.needsRecovery : null,
+  };
+}
+
+/**
+ * The home of the person at the keyboard: under sudo, the user who ran sudo (files saved for them belong
+ * in their Downloads, not root's).
+ */
+export function userHome(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): string {
+  const sudoUser = env['SUDO_USER'];
+  if (sudoUser && /^[A-Za-z0-9._-]+$/.test(sudoUser) && sudoUser !== 'root' && platform !== 'win32') {
+    const home = platform === 'darwin' ? `/Users/${sudoUser}` : `/home/${sudoUser}`;
+    if (existsSync(home)) return home;
+  }
+  return homedir();
+}
+
+/** The Downloads folder where outputs go by default (the home folder when there is none). */
+export function downloadsFolder(home = userHome()): string {
+  const downloads = join(home, 'Downloads');
+  return existsSync(downloads) ? downloads : home;
+}

@@ -1,0 +1,118 @@
+// The browser window's changes to the card. Each one is said first (plan: the wizard's sentences, from
+// plans.ts) and done only on a POST that carries the user's yes; the write itself is the action the
+// commands and the wizard run (rehearsed in memory, journaled, read back), originals saved in Downloads.
+
+import { join } from 'node:path';
+import { UsageError } from '../../errors.js';
+import { formatBytes } from '../../units.js';
+import { type AuthWriteResult, addUser, authList, resetPassword } from '../auth.js';
+import { listBackups } from '../backup/index.js';
+import { diskUsage, removeFiles, setSafeMode } from '../repair/index.js';
+import type { OpenedSource } from '../source.js';
+import type { WriteOptions } from '../write-files.js';
+import type { PlanAnswer, ResultAnswer, WriteAction } from './api.js';
+import { type GuiContext, asBody, flag, text, wholeNumber } from './context.js';
+import { type WritePlan, addPlan, databasePlan, journalQuestion, oldBackupsPlan, resetPlan, safeModePlan } from './plans.js';
+
+function parseAction(raw: unknown): WriteAction {
+  const a = asBody(raw);
+  const kind = text(a, 'kind');
+  switch (kind) {
+    case 'reset': return { kind, username: text(a, 'username', { max: 256 }), disableMfa: flag(a, 'disableMfa') };
+    case 'add': return { kind, username: text(a, 'username', { max: 256 }).trim() };
+    case 'delete-database': return { kind };
+    case 'delete-backups': return { kind, olderThanDays: wholeNumber(a, 'olderThanDays') };
+    case 'safe-mode': return { kind, on: flag(a, 'on') };
+    default: throw new UsageError('BAD_REQUEST', `unknown change "${kind}"`);
+  }
+}
+
+async function databasePaths(source: OpenedSource): Promise<string[]> {
+  const db = (await diskUsage(source)).categories.find((c) => c.id === 'database');
+  const present: string[] = [];
+  for (const p of db?.paths ?? []) if (await source.volume.exists(p)) present.push(p);
+  if (present.length === 0) throw new UsageError('NO_DATABASE', 'there is no history database on this card');
+  return present;
+}
+
+async function oldBackups(source: OpenedSource, days: number) {
+  const cutoff = Date.now() - days * 86_400_000;
+  const old = (await listBackups(source)).filter((b) => !b.error && b.date && Date.parse(b.date) < cutoff);
+  if (old.length === 0) throw new UsageError('NO_OLD_BACKUPS', `no backup is older than ${days} days; nothing to delete`);
+  return old;
+}
+
+async function describe(source: OpenedSource, action: WriteAction): Promise<WritePlan> {
+  switch (action.kind) {
+    case 'reset': {
+      const user = (await authList(source)).users.find((u) => u.username === action.username && u.hasLogin);
+      if (!user) throw new UsageError('NO_SUCH_USER', `there is no login ${action.username} on this card`, { hint: 'choose one from the list' });
+      return resetPlan(source.path, action.username, action.disableMfa && user.mfa);
+    }
+    case 'add': return addPlan(source.path, action.username);
+    case 'delete-database': return databasePlan(await databasePaths(source));
+    case 'delete-backups': return oldBackupsPlan(await oldBackups(source, action.olderThanDays), true);
+    case 'safe-mode': return safeModePlan(action.on);
+  }
+}
+
+export async function plan(ctx: GuiContext, body: unknown): Promise<PlanAnswer> {
+  const source = ctx.source;
+  const p = await describe(source, parseAction(asBody(body)['action']));
+  return { lines: p.lines, question: p.question, journalQuestion: source.needsRecovery ? journalQuestion(source.journal.report?.transactions ?? null) : null };
+}
+
+function options(ctx: GuiContext, applyJournal: boolean): WriteOptions {
+  return {
+    originalsDir: join(ctx.downloads, `haos-rescue-originals-${new Date().toISOString().replace(/[:.]/g, '-')}`),
+    confirmReplay: async () => applyJournal,
+  };
+}
+
+function password(body: Record<string, unknown>): string {
+  const pw = text(body, 'password', { optional: true, max: 1024 });
+  if (pw === '') throw new UsageError('EMPTY_PASSWORD', 'the password is empty; nothing was written');
+  return pw;
+}
+
+function authLines(r: AuthWriteResult, what: string): string[] {
+  return [
+    ...r.notes,
+    ...(r.journalReplayedOntoCard ? [`Applied the card's journal first (${r.journalReplayedOntoCard.transactions} change(s)).`] : []),
+    `Done: ${what}. Read back from the card and verified.`,
+    ...(r.originalsDir ? [`Copies of the files as they were: ${r.originalsDir}`] : []),
+  ];
+}
+
+async function perform(ctx: GuiContext, source: OpenedSource, action: WriteAction, body: Record<string, unknown>, opts: WriteOptions): Promise<string[]> {
+  switch (action.kind) {
+    case 'reset': {
+      const r = await resetPassword(source, { username: action.username, password: password(body), disableMfa: action.disableMfa }, opts);
+      return authLines(r, `new password for ${action.username}${r.mfaDisabled ? ', two-factor switched off' : ''}`);
+    }
+    case 'add': {
+      const r = await addUser(source, { username: action.username, password: password(body) }, opts);
+      return authLines(r, `login ${action.username} added`);
+    }
+    case 'delete-database':
+    case 'delete-backups': {
+      const paths = action.kind === 'delete-database' ? await databasePaths(source) : (await oldBackups(source, action.olderThanDays)).map((b) => b.path);
+      const r = await removeFiles(source, paths, opts);
+      const freed = formatBytes(r.removed.reduce((n, f) => n + f.allocatedBytes, 0));
+      return [`Done: ${freed} given back. Checked on the card.`, ...(r.write.originalsDir ? [`The deleted files are saved in ${r.write.originalsDir}`] : [])];
+    }
+    case 'safe-mode': {
+      const r = await setSafeMode(source, action.on, opts);
+      return [r.on ? 'Done: put the card back and start the box; remove or update the integration that broke the start, then restart.' : 'Done: Home Assistant will start normally.'];
+    }
+  }
+}
+
+export async function write(ctx: GuiContext, raw: unknown): Promise<ResultAnswer> {
+  const body = asBody(raw);
+  const action = parseAction(body['action']);
+  if (body['confirmed'] !== true) throw new UsageError('NOT_CONFIRMED', 'the change was not confirmed; nothing was written', { hint: 'confirm it in the window' });
+  const opts = options(ctx, flag(body, 'applyJournal'));
+  const lines = await ctx.jobs.run('write', 'files', () => ctx.afterWrite((source) => perform(ctx, source, action, body, opts)));
+  return { lines, card: await ctx.summary() };
+}
