@@ -1,7 +1,7 @@
 // Runs the built CLI (dist/cli.js) as a user would, capturing stdout, stderr and the exit code.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,7 @@ export const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/
 
 /** The CLI runs in a scratch folder, so whatever it saves by default (originals) stays out of the repo. */
 const CWD = mkdtempSync(`${tmpdir()}/haos-rescue-cwd-`);
+process.on('exit', () => rmSync(CWD, { recursive: true, force: true }));
 
 export interface CliResult {
   code: number;
