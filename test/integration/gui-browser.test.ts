@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSampleImage } from '../../fixtures/index.js';
+import { makeDirty } from '../../scripts/fixtures/make-dirty.mjs';
 import { browserPath, launchBrowser } from '../helpers/browser.js';
 import { assertCardClean, cardPasswordIs } from '../helpers/card.js';
 import { cli } from '../helpers/cli.js';
@@ -232,6 +233,38 @@ describe.skipIf(!browserPath)(`the browser window in Chromium${browserPath ? '' 
     await back();
     expect(cli(['ls', image, '/supervisor/homeassistant/safe-mode']).code).toBe(0);
     assertCardClean(image);
+  });
+
+  it('a card not cleanly unmounted: the journal question is asked; without yes nothing is written, with yes it is applied first', async () => {
+    const dirty = makeDirty(join(work, 'dirty'));
+    const img = join(work, 'dirty', 'dirty.img');
+    const before = sha(img);
+    await page.getByRole('button', { name: 'Choose another disk' }).click();
+    await page.getByLabel('Image file or disk path').fill(img);
+    await page.getByRole('button', { name: 'Open', exact: true }).click();
+    await page.getByText(/not cleanly unmounted: 4 journal change\(s\) shown as applied/).first().waitFor({ timeout: 30_000 });
+    await page.getByRole('button', { name: 'Reset a password' }).click();
+    await page.getByLabel('User').selectOption('vm-user');
+    await passwords('after the journal 5');
+    const dialog = page.getByRole('dialog', { name: 'Check before writing' });
+    const journal = dialog.getByLabel(/its journal holds 4 change\(s\) not yet in place/);
+    await journal.waitFor();
+    expect(await journal.isChecked()).toBe(true);
+    await shot('10-unclean-card');
+    await journal.uncheck();
+    await dialog.getByRole('button', { name: 'Write it now' }).click();
+    await page.getByRole('alert').filter({ hasText: /journal/ }).first().waitFor({ timeout: 30_000 });
+    expect(sha(img)).toBe(before);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await journal.waitFor();
+    await dialog.getByRole('button', { name: 'Write it now' }).click();
+    await done();
+    await expect(page.getByText(/Applied the card's journal first \(4 change/).first().isVisible()).resolves.toBe(true);
+    await back();
+    const fsck = spawnSync('e2fsck', ['-fn', img], { encoding: 'utf8' });
+    expect(fsck.status, fsck.stdout).toBe(0);
+    expect(cardPasswordIs(img, 'vm-user', 'after the journal 5')).toBe(true);
+    expect(cli(['cat', img, dirty.newFilePath]).stdout.length).toBe(dirty.newFileSize);
   });
 
   it('closing the page stops the server', async () => {
