@@ -11,6 +11,8 @@ export class GuiContext {
   private session: SourceSession | null = null;
   /** Disk models from the last listing, by path, for the card picture. */
   readonly models = new Map<string, string | null>();
+  /** The card picture as last drawn (after opening, after each write): what /api/state answers. */
+  lastCard: CardSummary | null = null;
 
   constructor(
     readonly jobs: Jobs,
@@ -36,8 +38,9 @@ export class GuiContext {
     return this.summary();
   }
 
-  summary(): Promise<CardSummary> {
-    return cardSummary(this.source, this.models.get(this.source.path) ?? null);
+  async summary(): Promise<CardSummary> {
+    this.lastCard = await cardSummary(this.source, this.models.get(this.source.path) ?? null);
+    return this.lastCard;
   }
 
   /** Runs a write on the card and opens it again afterwards, whether the write succeeded or not. */
@@ -54,6 +57,7 @@ export class GuiContext {
   async close(): Promise<void> {
     await this.session?.close();
     this.session = null;
+    this.lastCard = null;
   }
 }
 

@@ -17,7 +17,7 @@ import { diskChoice } from './summary.js';
 export async function state(ctx: GuiContext): Promise<StateAnswer> {
   return {
     version: VERSION,
-    card: ctx.open ? await ctx.summary() : null,
+    card: ctx.lastCard,
     busy: ctx.jobs.busy,
     downloads: ctx.downloads,
     platform: process.platform,

@@ -35,6 +35,8 @@ type Handler = (ctx: GuiContext, body: unknown, url: URL) => Promise<unknown>;
 interface Route { method: 'GET' | 'POST'; handle: Handler }
 
 const MAX_BODY = 64 * 1024;
+/** Answered even while a write runs (they do not read the card). */
+const ALWAYS_ANSWERED = new Set(['/api/state', '/api/cancel', '/api/quit']);
 
 function routes(stop: (reason: string) => void): Record<string, Route> {
   const get = (handle: Handler): Route => ({ method: 'GET', handle });
@@ -130,6 +132,10 @@ export class GuiServer {
     }
     const route = this.table[url.pathname];
     if (!route) return sendError(res, 404, 'NOT_FOUND', `${url.pathname} is not here`);
+    if (this.jobs.busy === 'write' && !ALWAYS_ANSWERED.has(url.pathname)) {
+      // The card is reopened when a write ends: nothing else reads it meanwhile.
+      return sendError(res, 409, 'BUSY', 'a change to the card is being written', 'wait a few seconds');
+    }
     if (route.method !== req.method) return sendError(res, 403, 'WRITE_NEEDS_POST', 'this needs a POST from the page');
     try {
       const body = req.method === 'POST' ? await readBody(req) : undefined;
