@@ -145,3 +145,21 @@ describe('the server stops by itself', () => {
     expect(sha(image)).toBe(before);
   });
 });
+
+describe.skipIf(process.platform !== 'linux')('started without arguments', () => {
+  it('from a desktop with no terminal (a launcher): the browser window; from a script or CI: the usage error', async () => {
+    const { spawn } = await import('node:child_process');
+    const { CLI } = await import('../helpers/cli.js');
+    // A desktop that does not exist (DISPLAY :99): the opener fails quietly and the address is printed.
+    const child = spawn(process.execPath, [CLI], { env: { ...process.env, CI: '', DISPLAY: ':99', HAOS_RESCUE_GUI_FIRST_PAGE_MS: '3000' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(out).toMatch(/Address: http:\/\/127\.0\.0\.1:\d+\/\?token=/);
+    expect(out).toMatch(/Stopped: no page was opened\./);
+    expect(code).toBe(0);
+    const { spawnSync } = await import('node:child_process');
+    const script = spawnSync(process.execPath, [CLI], { env: { ...process.env, CI: 'true', DISPLAY: ':99' }, encoding: 'utf8' });
+    expect(script.status).toBe(64);
+  });
+});
