@@ -107,7 +107,7 @@ async function treeRows(img, { runs, work, tmp }) {
     hr: async () => {
       await gone();
       const { withSource } = await import(new URL('../../dist/actions/source.js', import.meta.url).href);
-      const { exportTree } = await import(new URL('../../dist/actions/export.js', import.meta.url).href);
+      const { exportTree } = await import(new URL('../../dist/actions/export/index.js', import.meta.url).href);
       const t0 = process.hrtime.bigint();
       const r = await withSource(img.treeImg, {}, (s) => exportTree(s.volume, s.layout, { out, what: 'all' }));
       expect('in-process export files', r.files, n);

@@ -127,6 +127,9 @@ function toSafeSize(size: bigint, path: string): number {
   return Number(size);
 }
 
+/** Reads of this size and more go through the thread pool (see FileDevice.read). */
+const POOL_READ_BYTES = 256 * 1024;
+
 /** The unaligned device over an open handle; openFileDevice adds alignment for device nodes. */
 class FileDevice implements BlockDevice {
   private closed = false;
@@ -152,9 +155,12 @@ class FileDevice implements BlockDevice {
       const want = Math.min(length - done, MAX_IO_CHUNK);
       let bytesRead: number;
       try {
-        // Synchronous on purpose: a tree walk makes one small read per directory and inode-table chunk, and
-        // a thread-pool round trip per read cost five times the read itself (measured on f_many_subdirs).
-        bytesRead = this.rescue
+        // Small reads are synchronous on purpose: a tree walk makes one small read per directory and
+        // inode-table chunk, and a thread-pool round trip per read cost five times the read itself (measured
+        // on f_many_subdirs). Large ones (a file's pieces) go through the pool: the round trip is noise there,
+        // and the copy can hash and write while the next piece is read, and a slow card does not freeze the
+        // event loop (progress, Stop, the browser window's server).
+        bytesRead = this.rescue || want >= POOL_READ_BYTES
           ? (await this.handle.read(buffer, done, want, byteOffset + done)).bytesRead
           : readSync(this.handle.fd, buffer, done, want, byteOffset + done);
       } catch (err) {

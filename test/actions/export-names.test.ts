@@ -8,7 +8,7 @@
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ExportOptions, type ExportResult, exportTree } from '../../src/actions/export.js';
+import { type ExportOptions, type ExportResult, exportTree } from '../../src/actions/export/index.js';
 import { withFileDevice } from '../../src/device/file-device.js';
 import { Ext4Volume } from '../../src/ext4/volume.js';
 import { haosLayout } from '../../src/ha/layout.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BACKUPS, readSampleImage } from '../../fixtures/index.js';
 import { extractBackups } from '../../src/actions/backup/index.js';
-import { exportTree } from '../../src/actions/export.js';
+import { exportTree } from '../../src/actions/export/index.js';
 import { type ProgressSnapshot, ProgressMeter } from '../../src/actions/progress.js';
 import { withSource } from '../../src/actions/source.js';
 import { formatDuration, progressText } from '../../src/cli/progress.js';

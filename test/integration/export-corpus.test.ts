@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type ExportResult, exportTree } from '../../src/actions/export.js';
+import { type ExportResult, exportTree } from '../../src/actions/export/index.js';
 import type { BlockDevice } from '../../src/device/block-device.js';
 import { CowDevice } from '../../src/device/cow-device.js';
 import { withFileDevice } from '../../src/device/file-device.js';

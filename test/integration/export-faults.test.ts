@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractBackups } from '../../src/actions/backup/index.js';
 import { listBackups } from '../../src/actions/backup/index.js';
-import { type ExportOptions, type ExportResult, exportTree } from '../../src/actions/export.js';
+import { type ExportOptions, type ExportResult, exportTree } from '../../src/actions/export/index.js';
 import type { OpenedSource } from '../../src/actions/source.js';
 import { volumeFs } from '../../src/actions/volume-fs.js';
 import type { ByteRange } from '../../src/device/cow-device.js';

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ExportResult, LARGE_FILE, exportTree } from '../../src/actions/export.js';
+import { type ExportResult, LARGE_FILE, exportTree } from '../../src/actions/export/index.js';
 import type { ByteRange } from '../../src/device/cow-device.js';
 import { faultyDevice } from '../../src/device/faulty-device.js';
 import { withFileDevice } from '../../src/device/file-device.js';

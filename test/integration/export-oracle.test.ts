@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync, linkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type ExportResult, exportTree } from '../../src/actions/export.js';
+import { type ExportResult, exportTree } from '../../src/actions/export/index.js';
 import { withSource } from '../../src/actions/source.js';
 import { withFileDevice } from '../../src/device/file-device.js';
 import { Ext4Volume } from '../../src/ext4/volume.js';

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
@@ -19,11 +20,13 @@ import { browserPath, launchBrowser } from '../helpers/browser.js';
 import { assertCardClean, cardPasswordIs } from '../helpers/card.js';
 import { cli } from '../helpers/cli.js';
 import { type GuiProcess, startGui } from '../helpers/gui.js';
-import { tempDir } from '../helpers/images.js';
 
 const SHOTS = resolve(fileURLToPath(new URL('../../docs/screenshots', import.meta.url)));
 const HOSTILE = '<img src=x onerror=alert(1)>';
-const work = tempDir('gui-browser-');
+// A fixed folder, so that the paths shown in the screenshots are the same on every run.
+const work = join(tmpdir(), 'haos-rescue-gui-test');
+rmSync(work, { recursive: true, force: true });
+mkdirSync(work, { recursive: true });
 const image = join(work, 'card.img');
 const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
 let gui: GuiProcess;

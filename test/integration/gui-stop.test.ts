@@ -43,6 +43,15 @@ function folderIsWhole(folder: string): void {
   if (names.includes('big.tar')) expect(sha(readFileSync(join(folder, 'big.tar')))).toBe(bigSha);
 }
 
+/** Until the copy of big.tar is under way (its unfinished file is there). */
+async function bigCopyStarted(folder: string): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (existsSync(folder) && readdirSync(folder).some((n) => n.startsWith('big.tar.partial'))) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('the copy of big.tar did not start within 10 s');
+}
+
 async function startExtract(card: string, folder: string) {
   const gui = await startGui([card]);
   const headers = { 'X-Rescue-Token': gui.token, Origin: gui.base, 'Content-Type': 'application/json' };
@@ -61,7 +70,7 @@ describe.skipIf(reason !== null)(`stopping a copy in the browser window${reason 
     const folder = join(work, 'stopped');
     await withFailingCard({ image, latencyMs: 40 }, async (card) => {
       const { gui, headers, copy } = await startExtract(card.path, folder);
-      await new Promise((r) => setTimeout(r, 300));
+      await bigCopyStarted(folder);
       const cancel = await rawRequest(gui.port, 'POST', '/api/cancel', headers, '{}');
       expect(cancel.status).toBe(200);
       const answer = await copy;
@@ -79,13 +88,14 @@ describe.skipIf(reason !== null)(`stopping a copy in the browser window${reason 
     mkdirSync(folder);
     await withFailingCard({ image, latencyMs: 40 }, async (card) => {
       const { gui, copy } = await startExtract(card.path, folder);
-      await new Promise((r) => setTimeout(r, 300));
+      await bigCopyStarted(folder);
       gui.child.kill('SIGINT');
       const end = await gui.exited;
       await copy.catch(() => undefined);
       expect(end.code).toBe(130);
       expect(end.stderr).toMatch(/stopped; the unfinished file was removed/);
       folderIsWhole(folder);
+      expect(existsSync(join(folder, 'big.tar'))).toBe(false);
     });
   });
 });

@@ -1,11 +1,13 @@
 // `backup extract`: copies backup tars off the card, hashing while reading and checking the size, never
 // overwriting an existing file without --force, after checking the free space. Each file is written under
 // a temporary name and renamed when complete; a file that cannot be read is reported and the rest go on.
+// Reading, hashing and writing overlap (copy/index.ts).
 
 import { createHash } from 'node:crypto';
-import { type FileHandle, mkdir, open, rename, rm, statfs, stat } from 'node:fs/promises';
+import { mkdir, open, rename, rm, statfs, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { AppError, IoError, NotFoundError, RefusedError, UsageError } from '../../errors.js';
+import { AppError, ExitCode, NotFoundError, RefusedError, UsageError } from '../../errors.js';
+import { copyPieces } from '../copy/index.js';
 import { type BackupEntry, listBackups } from './list.js';
 import type { OpenedSource } from '../source.js';
 import { outputError } from '../output-error.js';
@@ -52,37 +54,18 @@ async function checkSpace(dir: string, needed: number): Promise<void> {
   }
 }
 
-/** Writes all of `data` at `position` (a regular file may still take a write in parts). */
-async function writeAll(fh: FileHandle, data: Buffer, position: number): Promise<void> {
-  for (let done = 0; done < data.length; ) {
-    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
-    if (bytesWritten <= 0) throw new IoError('WRITE_FAILED', `writing a backup copy stopped: the output took ${bytesWritten} bytes`, { hint: 'check the free space of the --out folder' });
-    done += bytesWritten;
-  }
-}
-
 async function copyOne(src: OpenedSource, b: BackupEntry, out: string, force: boolean, meter: ProgressMeter): Promise<{ size: number; sha256: string }> {
   const inode = await src.volume.lookup(b.path);
   const partial = `${out}.partial-${process.pid}`;
   const fh = await open(partial, 'wx');
   const hash = createHash('sha256');
-  let size = 0;
-  // One write in flight while the next piece is read and hashed: the card, the hash and the output
-  // disk work at the same time. Every piece is a fresh buffer, so it stays valid until its write ends.
-  let inFlight: Promise<unknown> | null = null;
+  let size: number;
   try {
-    for await (const piece of src.volume.stream(inode)) {
+    size = await copyPieces(src.volume.stream(inode), fh, (piece) => {
       hash.update(piece);
-      if (inFlight) await inFlight;
-      inFlight = writeAll(fh, piece, size);
-      size += piece.length;
       meter.addBytes(piece.length);
-    }
-    if (inFlight) await inFlight;
-    inFlight = null;
-    await fh.sync();
+    });
   } catch (err) {
-    await inFlight?.catch(() => undefined);
     await fh.close();
     await rm(partial, { force: true });
     throw err;
@@ -123,7 +106,8 @@ export async function extractBackups(src: OpenedSource, opts: ExtractOptions): P
       result.extracted.push({ path: b.path, out, slug: b.slug ?? null, ...copied });
     } catch (err) {
       if (!(err instanceof AppError)) throw outputError(err, outDir);
-      if (err.code === 'OUTPUT_EXISTS') throw err;
+      // An existing output or an interruption (Stop, Ctrl-C) ends the whole run, not one backup.
+      if (err.code === 'OUTPUT_EXISTS' || err.exitCode === ExitCode.INTERRUPTED) throw err;
       result.failed.push({ path: b.path, reason: err.message });
     }
     meter.addFile();

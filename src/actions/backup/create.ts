@@ -10,7 +10,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { AppError, NotFoundError, UsageError } from '../../errors.js';
 import { type NewBackupJson, OuterTarWriter, backupJson, secureTarVersionFor } from '../../ha/backup-write.js';
 import type { SecureTarKey } from '../../ha/backup-inner.js';
-import type { ExportProblem } from '../export.js';
+import type { ExportProblem } from '../export/index.js';
 import { outputError } from '../output-error.js';
 import { type ProgressListener, ProgressMeter } from '../progress.js';
 import type { OpenedSource } from '../source.js';

@@ -8,7 +8,7 @@ import { join, posix, resolve } from 'node:path';
 import { AppError, UsageError } from '../../errors.js';
 import type { InnerArchive } from '../../ha/backup-archive.js';
 import { type InnerEntry, type SecureTarKey, innerTarBytes, walkInner } from '../../ha/backup-inner.js';
-import { safeComponent } from '../export-names.js';
+import { safeComponent } from '../export/names.js';
 import { outputError } from '../output-error.js';
 import { type ProgressListener, ProgressMeter } from '../progress.js';
 import { findInnerOrThrow } from './inside.js';

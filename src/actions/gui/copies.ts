@@ -5,7 +5,7 @@ import { isAbsolute } from 'node:path';
 import { UsageError } from '../../errors.js';
 import { formatBytes } from '../../units.js';
 import { SecureTarKey, createBackup, extractBackups, readBackupKey } from '../backup/index.js';
-import { exportTree } from '../export.js';
+import { exportTree } from '../export/index.js';
 import type { OpenedSource } from '../source.js';
 import type { ResultAnswer } from './api.js';
 import { type GuiContext, asBody, flag, text } from './context.js';

@@ -2,7 +2,7 @@
 // copy the config folder (or more) off the card. Exit 65 when some files could not be read (partial export).
 
 import type { CommandModule } from 'yargs';
-import { type ExportResult, type ExportWhat, exportTree } from '../../actions/export.js';
+import { type ExportResult, type ExportWhat, exportTree } from '../../actions/export/index.js';
 import { CorruptError } from '../../errors.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { formatBytes } from '../render.js';

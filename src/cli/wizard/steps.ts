@@ -5,7 +5,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { confirm, input, password, select } from '@inquirer/prompts';
 import { type AuthWriteResult, addUser, authList, resetPassword } from '../../actions/auth.js';
-import { exportTree } from '../../actions/export.js';
+import { exportTree } from '../../actions/export/index.js';
 import { type WritePlan, addPlan, journalQuestion, resetPlan } from '../../actions/gui/plans.js';
 import type { SourceSession as Session } from '../../actions/source.js';
 import type { WriteOptions } from '../../actions/write-files.js';

@@ -2,7 +2,7 @@
 // image contains (control characters, "..", "/" in a damaged name, names Windows cannot hold) can steer a
 // write outside the output folder or fail half-way.
 
-import { displayName } from '../ext4/path.js';
+import { displayName } from '../../ext4/path.js';
 
 const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$/i;
 

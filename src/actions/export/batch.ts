@@ -3,11 +3,11 @@
 // round trip, so this is what makes a config folder of thousands of files quick to copy. Both writers
 // (folder and tar) use it: they hand over each small file as they meet it and flush before any other entry.
 
-import { AppError } from '../errors.js';
-import { type BatchRead, SPAN_BYTES, readFilesBatch } from '../ext4/file-batch.js';
-import { CHUNK_BYTES, type FileLayout } from '../ext4/file-data.js';
-import type { Inode } from '../ext4/inode.js';
-import type { ExportContext } from './export.js';
+import { AppError } from '../../errors.js';
+import { type BatchRead, SPAN_BYTES, readFilesBatch } from '../../ext4/file-batch.js';
+import { CHUNK_BYTES, type FileLayout } from '../../ext4/file-data.js';
+import type { Inode } from '../../ext4/inode.js';
+import type { ExportContext } from './types.js';
 
 /** Small files are read this many at a time. */
 const BATCH_FILES = 256;

@@ -12,12 +12,13 @@ import { type Header, type Pack, pack as tarPack } from 'tar-stream';
 
 type Headers = Partial<Header> & Pick<Header, 'name'>;
 type Sink = ReturnType<Pack['entry']>;
-import { AppError, UsageError } from '../errors.js';
-import type { BatchRead } from '../ext4/file-batch.js';
-import type { Inode } from '../ext4/inode.js';
-import { type ExportContext, LARGE_FILE } from './export.js';
-import { type BatchEntry, SmallFiles, batchable } from './export-batch.js';
-import { archiveComponent } from './export-names.js';
+import { AppError, UsageError } from '../../errors.js';
+import type { BatchRead } from '../../ext4/file-batch.js';
+import type { Inode } from '../../ext4/inode.js';
+import { readAhead } from '../copy/index.js';
+import { type ExportContext, LARGE_FILE } from './types.js';
+import { type BatchEntry, SmallFiles, batchable } from './batch.js';
+import { archiveComponent } from './names.js';
 
 function header(name: string, inode: Inode, extra: Partial<Headers>): Headers {
   return {
@@ -203,7 +204,7 @@ async function addLargeFile(ctx: ExportContext, pack: Pack, path: Buffer, name: 
   entryDone.catch(() => undefined);
   let written = 0;
   try {
-    for await (const chunk of vol.stream(inode)) {
+    for await (const chunk of readAhead(vol.stream(inode))) {
       const piece = chunk.subarray(0, Math.min(chunk.length, inode.sizeBytes - written));
       if (piece.length === 0) break;
       await writeChunk(sink, piece);

@@ -2,89 +2,22 @@
 // folder or a tar / tar.gz archive (issue 5). Modes, owners, times, symlinks (never followed), hard links
 // and empty folders are kept. A file that cannot be read is skipped and reported; the rest goes on.
 
-import { AppError, CorruptError, NotFoundError, UsageError } from '../errors.js';
-import type { Inode } from '../ext4/inode.js';
-import { displayName } from '../ext4/path.js';
-import { isDotOrDotDot } from '../ext4/dir.js';
-import type { WalkEntry } from '../ext4/walk.js';
-import type { Ext4Volume } from '../ext4/volume.js';
-import type { HaLayout } from '../ha/layout.js';
-import { exportToFolder } from './export-folder.js';
-import { exportToTar } from './export-tar.js';
-import { outputError } from './output-error.js';
-import { type ProgressListener, ProgressMeter } from './progress.js';
+import { AppError, CorruptError, NotFoundError, UsageError } from '../../errors.js';
+import type { Inode } from '../../ext4/inode.js';
+import { displayName } from '../../ext4/path.js';
+import { isDotOrDotDot } from '../../ext4/dir.js';
+import type { WalkEntry } from '../../ext4/walk.js';
+import type { Ext4Volume } from '../../ext4/volume.js';
+import type { HaLayout } from '../../ha/layout.js';
+import { exportToFolder } from './folder.js';
+import { exportToTar } from './tar.js';
+import type { ExportContext, ExportFormat, ExportOptions, ExportResult } from './types.js';
+import { outputError } from '../output-error.js';
+import { ProgressMeter } from '../progress.js';
 
-export type ExportWhat = 'config' | 'supervisor' | 'all';
-export type ExportFormat = 'folder' | 'tar' | 'tar.gz';
+export type { ProgressSnapshot as ExportProgress } from '../progress.js';
+export { type ExportContext, type ExportFormat, type ExportOptions, type ExportProblem, type ExportRename, type ExportResult, type ExportWhat, LARGE_FILE } from './types.js';
 
-export type { ProgressSnapshot as ExportProgress } from './progress.js';
-
-export interface ExportOptions {
-  out: string;
-  what?: ExportWhat;
-  excludeDb?: boolean;
-  /** Write into a non-empty folder / over an existing archive. */
-  force?: boolean;
-  /** Called at most every 200 ms and once at the end; the tree is counted first so time left is known. */
-  onProgress?: ProgressListener;
-  /** Defaults to process.platform; 'win32' renames names Windows cannot hold. */
-  platform?: NodeJS.Platform;
-  /** Set owners (lchown); defaults to running as root. */
-  setOwners?: boolean;
-  /** Leaves out entries (and everything inside a left-out folder); `path` is relative to the exported folder. */
-  exclude?: (path: string) => boolean;
-}
-
-export interface ExportProblem {
-  path: string;
-  reason: string;
-}
-
-export interface ExportRename {
-  path: string;
-  as: string;
-  reason: string;
-}
-
-export interface ExportResult {
-  out: string;
-  format: ExportFormat;
-  what: ExportWhat;
-  source: string;
-  files: number;
-  dirs: number;
-  symlinks: number;
-  hardlinks: number;
-  bytes: number;
-  skipped: ExportProblem[];
-  renamed: ExportRename[];
-  /** Device nodes, FIFOs and sockets: not copied (folder mode) and listed here. */
-  special: string[];
-  /** Entries the output's file system cannot hold as they are (folder mode: symbolic links on exFAT). */
-  unsupported: ExportProblem[];
-  /** What the export adapted to the output's file system (renamed names, copies for hard links, owners). */
-  notes: string[];
-}
-
-/** What the folder and tar writers share: the tree to walk, the counters and the reports. */
-export interface ExportContext {
-  vol: Ext4Volume;
-  root: Inode;
-  /** Name of the exported folder: "homeassistant", "supervisor" or "data". */
-  rootName: string;
-  options: ExportOptions;
-  result: ExportResult;
-  /** Entries below the root, parents first, with the excluded database files left out; `quiet` does not report damage. */
-  entries(quiet?: boolean): AsyncGenerator<WalkEntry>;
-  skip(path: Uint8Array | string, reason: unknown): void;
-  /** A symlink's target; null (and the link reported as skipped) when it cannot be read. */
-  readLink(path: Uint8Array, inode: Inode): Promise<Buffer | null>;
-  /** Passes result.bytes / result.files on to the progress listener (throttled). */
-  progress(): void;
-  show(path: Uint8Array): string;
-}
-
-export const LARGE_FILE = 64 * 1024 * 1024;
 const DB_NAME = /^home-assistant_v\d+\.db(-wal|-shm)?$/;
 
 export function exportFormat(out: string): ExportFormat {

@@ -9,14 +9,15 @@
 
 import { chmodSync, chownSync, closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, realpathSync, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { resolve, sep } from 'node:path';
-import { AppError, UsageError } from '../errors.js';
-import type { Inode, Timestamp } from '../ext4/inode.js';
-import type { BatchRead } from '../ext4/file-batch.js';
-import { CHUNK_BYTES } from '../ext4/file-data.js';
-import type { ExportContext } from './export.js';
-import { SmallFiles, batchable } from './export-batch.js';
-import { NAME_MAX, fitName, safeComponent } from './export-names.js';
-import { type OutputRules, describeRules, isUnsupported, probeOutput } from './export-output.js';
+import { AppError, UsageError } from '../../errors.js';
+import type { Inode, Timestamp } from '../../ext4/inode.js';
+import type { BatchRead } from '../../ext4/file-batch.js';
+import { CHUNK_BYTES } from '../../ext4/file-data.js';
+import { readAhead } from '../copy/index.js';
+import type { ExportContext } from './types.js';
+import { SmallFiles, batchable } from './batch.js';
+import { NAME_MAX, fitName, safeComponent } from './names.js';
+import { type OutputRules, describeRules, isUnsupported, probeOutput } from './output.js';
 
 const SLASH = Buffer.from(sep === '\\' ? '\\' : '/');
 const S_ISGID = 0o2000;
@@ -292,9 +293,12 @@ function writeAt(ctx: ExportContext, fd: number, data: Buffer, position: number)
   ctx.progress();
 }
 
-/** The file's bytes into fd: a small file in one read and one write, a large one piece by piece. */
+/**
+ * The file's bytes into fd: a small file in one read and one write, a large one piece by piece, the next
+ * pieces read (on the thread pool) while this one is written.
+ */
 async function copyBytes(ctx: ExportContext, inode: Inode, fd: number): Promise<void> {
-  const pieces = inode.sizeBytes <= CHUNK_BYTES ? [await ctx.vol.readFile(inode)] : ctx.vol.stream(inode);
+  const pieces = inode.sizeBytes <= CHUNK_BYTES ? [await ctx.vol.readFile(inode)] : readAhead(ctx.vol.stream(inode));
   let written = 0;
   for await (const chunk of pieces) {
     writeAt(ctx, fd, chunk, written);

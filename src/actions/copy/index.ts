@@ -1,0 +1,90 @@
+// Copying a large file off the card into a file on this computer, with reading, hashing and writing at the
+// same time (issue 16): the next pieces are read while one is hashed, several writes are in flight, and the
+// output is flushed to disk in steps as it grows, so the disk writes while the copy goes on instead of all
+// at the end. The caller hashes (or not) and counts progress in `onPiece`.
+
+import type { FileHandle } from 'node:fs/promises';
+import { IoError } from '../../errors.js';
+
+/** Pieces read ahead of the one being hashed and written (each is CHUNK_BYTES, 1 MiB). */
+const READ_AHEAD = 4;
+/** Writes in flight at most; each holds its piece until done. */
+const WRITES_IN_FLIGHT = 4;
+/** Bytes between early flushes of the output (they start the disk's writes; the final sync waits). */
+const FLUSH_STEP = 64 * 1024 * 1024;
+
+/** Yields `source`'s items while keeping up to `depth` next() calls running ahead of the consumer. */
+export async function* readAhead<T>(source: AsyncIterable<T>, depth = READ_AHEAD): AsyncGenerator<T> {
+  const it = source[Symbol.asyncIterator]();
+  const queue: Array<Promise<IteratorResult<T>>> = [];
+  let finished = false;
+  try {
+    for (;;) {
+      while (!finished && queue.length < depth) {
+        const next = it.next();
+        // Handled now, awaited later: a read that fails while an earlier piece is still being used must
+        // not count as an unhandled rejection in the meantime.
+        next.catch(() => undefined);
+        queue.push(next);
+      }
+      const r = await queue.shift()!;
+      if (r.done) {
+        finished = true;
+        return;
+      }
+      yield r.value;
+    }
+  } finally {
+    // Reads already asked for may still fail: nobody waits for them (their errors are dropped above).
+    if (!finished) await it.return?.(undefined);
+  }
+}
+
+async function writeAll(fh: FileHandle, data: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < data.length; ) {
+    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
+    if (bytesWritten <= 0) throw new IoError('WRITE_FAILED', `writing stopped: the output took ${bytesWritten} bytes`, { hint: 'check the free space of the output folder' });
+    done += bytesWritten;
+  }
+}
+
+/**
+ * Writes every piece of `pieces` to `fh` from offset 0, calling onPiece for each (in order) before its
+ * write, and ends with the data on disk (fdatasync). Returns the bytes written. On an error every write
+ * under way is waited for before it is thrown, so the caller may close and remove the file at once.
+ */
+export async function copyPieces(pieces: AsyncIterable<Buffer>, fh: FileHandle, onPiece: (piece: Buffer) => void): Promise<number> {
+  const writes = new Set<Promise<void>>();
+  let firstError: unknown = null;
+  let size = 0;
+  let flushedUpTo = 0;
+  let flush: Promise<void> | null = null;
+  const track = (p: Promise<void>): void => {
+    const t = p.catch((err: unknown) => {
+      firstError ??= err;
+    }).finally(() => writes.delete(t));
+    writes.add(t);
+  };
+  try {
+    for await (const piece of readAhead(pieces)) {
+      if (firstError) throw firstError;
+      onPiece(piece);
+      while (writes.size >= WRITES_IN_FLIGHT) await Promise.race(writes);
+      track(writeAll(fh, piece, size));
+      size += piece.length;
+      if (size - flushedUpTo >= FLUSH_STEP && flush === null) {
+        // Start the disk on what is written so far; one flush at a time, not waited for here.
+        flushedUpTo = size;
+        flush = fh.datasync().finally(() => (flush = null));
+        track(flush);
+      }
+    }
+    await Promise.all(writes);
+    if (firstError) throw firstError;
+    await fh.datasync();
+    return size;
+  } catch (err) {
+    await Promise.all(writes);
+    throw err;
+  }
+}
