@@ -1,6 +1,7 @@
-// The journal row of the benchmark: a filesystem whose 128 MiB journal is full of committed transactions
-// (written with debugfs jo/jw/jc), replayed by haos-rescue into memory and by `e2fsck -E journal_only`
-// on a fresh copy each run.
+// The journal rows of the benchmark: filesystems whose journal (128 MiB and 1 GiB; 32 and 256 MiB with
+// --quick) is full of committed transactions (written with debugfs jo/jw/jc), replayed by haos-rescue
+// (the read commands' view: a map to the journal blocks) and by `e2fsck -E journal_only` on a fresh copy
+// each run. Each row logs haos-rescue's replay time and peak RSS as it goes.
 
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,9 +16,9 @@ const PER_TRANSACTION = 1020;
 
 /** Builds the image; returns its path and how many blocks the journal replays. */
 export function buildJournalImage(work, journalMiB) {
-  const img = join(work, 'journal.img');
+  const img = join(work, `journal-${journalMiB}.img`);
   execFileSync('mkfs.ext4', ['-q', '-F', '-b', String(BS), '-J', `size=${journalMiB}`, img, `${journalMiB * 4}M`], { stdio: 'ignore' });
-  const journal = new Set(execFileSync('debugfs', ['-R', 'blocks <8>', img], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().split(/\s+/).filter(Boolean).map(Number));
+  const journal = new Set(execFileSync('debugfs', ['-R', 'blocks <8>', img], { stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 * 1024 * 1024 }).toString().split(/\s+/).filter(Boolean).map(Number));
   const data = join(work, 'transaction.bin');
   writeRandomFile(data, PER_TRANSACTION * BS);
   const usable = Math.floor((journalMiB * 1024 * 1024) / BS) - 64;
@@ -37,7 +38,14 @@ export function buildJournalImage(work, journalMiB) {
   return { img, blocks: transactions * PER_TRANSACTION, transactions };
 }
 
+/** One row per journal size: `journalMiB` and eight times it (128 MiB and 1 GiB by default). */
 export async function journalRows({ runs, work, tmp, journalMiB }) {
+  const rows = [];
+  for (const mib of [journalMiB, journalMiB * 8]) rows.push(await journalRow({ runs, work, tmp, journalMiB: mib }));
+  return rows;
+}
+
+async function journalRow({ runs, work, tmp, journalMiB }) {
   log(`  building a ${journalMiB} MiB journal full of transactions`);
   const j = buildJournalImage(work, journalMiB);
   const copy = join(work, 'journal-copy.img');
@@ -46,6 +54,7 @@ export async function journalRows({ runs, work, tmp, journalMiB }) {
     hr: async () => {
       const r = await timedNode(REPLAY, [j.img], { tmpDir: tmp });
       if (r.report.blocks !== j.blocks) throw new Error(`replayed ${r.report.blocks} blocks, expected ${j.blocks}`);
+      log(`    haos-rescue ${journalMiB} MiB: replay ${r.report.ms.toFixed(0)} ms, peak RSS ${(r.report.maxRssKb / 1024).toFixed(1)} MB`);
       return r;
     },
     debugfs: async () => {
@@ -54,5 +63,6 @@ export async function journalRows({ runs, work, tmp, journalMiB }) {
       return timed('e2fsck', ['-fy', '-E', 'journal_only', copy], { tmpDir: tmp, okExit: [0, 1] });
     },
   }, async () => rmSync(copy, { force: true }));
-  return [{ id: 'journal-replay', work: `replay ${journalMiB} MiB journal (e2fsprogs column: e2fsck -E journal_only)`, unit: 'MB/s', amount: j.blocks * BS, hr: m.hr, debugfs: m.debugfs, cat: null }];
+  rmSync(j.img, { force: true });
+  return { id: 'journal-replay', work: `replay ${journalMiB} MiB journal (e2fsprogs column: e2fsck -E journal_only)`, unit: 'MB/s', amount: j.blocks * BS, hr: m.hr, debugfs: m.debugfs, cat: null };
 }

@@ -7,8 +7,8 @@ import { sliceDevice } from '../device/slice-device.js';
 import { AppError, NotFoundError, UsageError } from '../errors.js';
 import { needsRecovery } from '../ext4/superblock.js';
 import { Ext4Volume } from '../ext4/volume.js';
-import { type JournalState, replayJournal } from '../ext4/journal/replay.js';
-import { CowDevice } from '../device/cow-device.js';
+import { type JournalState, mapJournal } from '../ext4/journal/replay.js';
+import { JournalOverlayDevice } from '../ext4/journal/overlay-device.js';
 import { type HaLayout, haosLayout, supervisedLayout } from '../ha/layout.js';
 import type { ReadOnlyFs } from '../ha/fs.js';
 import { type Discovery, type ProbeResult, type Slice, discoverData } from '../partition/discover.js';
@@ -123,14 +123,17 @@ export async function openSourceOn(path: string, device: BlockDevice, rescueMap:
   return { path, options, rescueMap, device, discovery, dataDevice, volume, onDiskVolume, layout, fs, needsRecovery: journal.needsRecovery, journal, warnings };
 }
 
-/** Replays the journal into a copy-on-write overlay of the data slice; the medium is never written. */
+/**
+ * Replays the journal by reference: the volume reads the data slice, and the journal's copy of each block
+ * the replay changes (a few bytes of memory per block, not the block). The medium is never written.
+ */
 async function withJournal(onDisk: Ext4Volume, dataDevice: BlockDevice, replay: boolean): Promise<{ volume: Ext4Volume; journal: JournalState }> {
   if (!replay || !needsRecovery(onDisk.sb)) {
     return { volume: onDisk, journal: { needsRecovery: needsRecovery(onDisk.sb), replayed: false, report: null, notReplayed: replay ? null : 'not replayed, as asked', source: null } };
   }
-  const overlay = new CowDevice(dataDevice, { description: `${dataDevice.description} (journal replayed in memory)` });
-  const journal = await replayJournal(onDisk, overlay);
-  if (!journal.replayed || (journal.report?.blocksReplayed ?? 0) === 0) return { volume: onDisk, journal };
+  const { state: journal, map } = await mapJournal(onDisk);
+  if (!journal.replayed || !map || (journal.report?.blocksReplayed ?? 0) === 0) return { volume: onDisk, journal };
+  const overlay = new JournalOverlayDevice(dataDevice, map, `${dataDevice.description} (journal replayed in memory)`);
   return { volume: await Ext4Volume.open(overlay), journal };
 }
 

@@ -5,6 +5,7 @@
 
 import { CorruptError } from '../../errors.js';
 import { crc32cUpdate } from '../checksum.js';
+import { crc32cWords } from './crc32c-words.js';
 import { type JournalSuperblock, JIncompat, hasCsumV2or3 } from './jsb.js';
 
 export const TagFlag = { ESCAPE: 1, SAME_UUID: 2, DELETED: 4, LAST_TAG: 8 } as const;
@@ -75,9 +76,18 @@ export function commitCsumValid(block: Uint8Array, j: JournalSuperblock): boolea
 /** v2/v3 checksum of a data block named by a tag: crc32c(seed, be32(sequence) + data). */
 export function dataCsumValid(tag: Tag, data: Uint8Array, sequence: number, j: JournalSuperblock): boolean {
   if (!hasCsumV2or3(j)) return true;
+  return dataCsumMatches(tag, crc32cWords(dataCsumStart(sequence, j), data), j);
+}
+
+/** The crc32c state a data block's checksum starts from in transaction `sequence`: seed + be32(sequence). */
+export function dataCsumStart(sequence: number, j: JournalSuperblock): number {
   const seq = new Uint8Array([sequence >>> 24, (sequence >>> 16) & 0xff, (sequence >>> 8) & 0xff, sequence & 0xff]);
-  const c = crc32cUpdate(crc32cUpdate(j.csumSeed, seq), data);
-  return (j.incompat & JIncompat.CSUM_V3) !== 0 ? c === tag.checksum : (c & 0xffff) === tag.checksum;
+  return crc32cUpdate(j.csumSeed, seq);
+}
+
+/** Whether a data block's computed crc32c matches its tag (all 32 bits with v3, the low 16 with v2). */
+export function dataCsumMatches(tag: Tag, crc: number, j: JournalSuperblock): boolean {
+  return (j.incompat & JIncompat.CSUM_V3) !== 0 ? crc >>> 0 === tag.checksum : (crc & 0xffff) === tag.checksum;
 }
 
 export interface CommitInfo {

@@ -101,9 +101,23 @@ export async function openJournal(vol: Ext4Volume): Promise<OpenedJournal | null
     const off = (n - cache.first) * bs;
     return cache.data.subarray(off, off + bs);
   };
+  const readBlocks = async (n: number, count: number, into: Buffer): Promise<Buffer> => {
+    if (!Number.isInteger(n) || n < 0 || count < 1 || n + count > blocks) throw new CorruptError('JOURNAL_BLOCK_RANGE', `journal blocks ${n}+${count} are outside the ${blocks}-block journal`);
+    const out = into.subarray(0, count * bs);
+    for (let done = 0; done < count; ) {
+      // One device read per stretch of the journal that is contiguous on disk.
+      const start = fsBlock(n + done);
+      let run = 1;
+      while (done + run < count && fsBlock(n + done + run) === start + run) run++;
+      const got = await vol.device.read(start * bs, run * bs, out.subarray(done * bs, (done + run) * bs));
+      if (got.buffer !== out.buffer || got.byteOffset !== out.byteOffset + done * bs) got.copy(out, done * bs);
+      done += run;
+    }
+    return out;
+  };
   const jsb: JournalSuperblock = parseJournalSuperblock(await readBlock(0), bs);
   validateLogBounds(jsb, blocks);
-  return { jsb, readBlock, source, blocks, fsBlock };
+  return { jsb, readBlock, readBlocks, source, blocks, fsBlock };
 }
 
 function fsBlockOrNull(fsBlock: (n: number) => number, n: number): number | null {

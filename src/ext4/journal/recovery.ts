@@ -1,13 +1,17 @@
 // JBD2 recovery in three passes, as the kernel's fs/jbd2/recovery.c and e2fsck do: SCAN finds the end of
-// the valid log (verifying checksums), REVOKE collects revoke records, REPLAY writes every logged block
-// that no later revoke cancels. Blocks go to `writeBlock`, which is a copy-on-write overlay for reads and
-// the real device only for an explicit apply. Sequence numbers compare with 32-bit wrap-around (tid_gt).
+// the valid log (verifying checksums), REVOKE collects revoke records, REPLAY reports every logged block
+// that no later revoke cancels. Replay is by reference: `onBlock` learns which journal block holds a
+// filesystem block's copy (and whether JBD2 escaped its first 4 bytes), not the data itself, so a replay
+// costs memory per block, not per byte. Data blocks are read only where a checksum needs them (csum v2/v3
+// per-tag checksums; v1 transaction checksums), in runs, into one reused buffer. Sequence numbers compare
+// with 32-bit wrap-around (tid_gt).
 
 import { AppError, CorruptError } from '../../errors.js';
 import {
-  TagFlag, commitCsumValid, crc32Be, dataCsumValid, descriptorCsumValid, parseCommit, parseRevokeRecords, parseTags,
+  TagFlag, commitCsumValid, crc32Be, dataCsumMatches, dataCsumStart, descriptorCsumValid, parseCommit, parseRevokeRecords, parseTags,
 } from './blocks.js';
-import { BlockType, JBD2_MAGIC, JCompat, JIncompat, type JournalSuperblock, logBounds } from './jsb.js';
+import { DATA_RUN_BLOCKS, DataChecker } from './data-check.js';
+import { BlockType, JBD2_MAGIC, JCompat, JIncompat, type JournalSuperblock, hasCsumV2or3, logBounds } from './jsb.js';
 
 export interface JournalLog {
   jsb: JournalSuperblock;
@@ -16,7 +20,16 @@ export interface JournalLog {
    * (the scan and revoke passes skip over data blocks, so reading ahead would read the log three times).
    */
   readBlock(n: number, readAhead?: boolean): Promise<Uint8Array>;
+  /** Reads journal blocks [n, n + count) (no wrap-around) into `into`; returns the filled view of it. */
+  readBlocks(n: number, count: number, into: Buffer): Promise<Buffer>;
 }
+
+/**
+ * Told of each replayed block, in log order: filesystem block `fsBlock` takes the content of journal block
+ * `logBlock`, with its first 4 bytes set back to the JBD2 magic when `escaped`. A later call for the same
+ * filesystem block supersedes an earlier one. May throw an AppError to stop the replay.
+ */
+export type ReplaySink = (fsBlock: number, logBlock: number, escaped: boolean) => void;
 
 export interface RecoveryReport {
   /** The log held transactions (s_start != 0). */
@@ -50,12 +63,14 @@ interface State {
   endTransaction: number | null;
   revoked: Map<number, number>;
   report: RecoveryReport;
-  writeBlock: (fsBlock: number, data: Uint8Array) => Promise<void>;
+  onBlock: ReplaySink;
+  /** Reads and checksums data blocks in the replay pass (csum v2/v3 journals only). */
+  dataCheck: DataChecker | null;
 }
 
 class PassError extends Error {}
 
-export async function recoverJournal(log: JournalLog, writeBlock: (fsBlock: number, data: Uint8Array) => Promise<void>): Promise<RecoveryReport> {
+export async function recoverJournal(log: JournalLog, onBlock: ReplaySink): Promise<RecoveryReport> {
   const j = log.jsb;
   const report: RecoveryReport = {
     needed: j.start !== 0,
@@ -72,14 +87,17 @@ export async function recoverJournal(log: JournalLog, writeBlock: (fsBlock: numb
   };
   if (!report.needed) return report;
   const { first, last } = logBounds(j);
-  const st: State = { j, log, first, last, endTransaction: null, revoked: new Map(), report, writeBlock };
+  const st: State = { j, log, first, last, endTransaction: null, revoked: new Map(), report, onBlock, dataCheck: null };
   try {
     await onePass(st, 'scan');
     await onePass(st, 'revoke');
+    if (hasCsumV2or3(j)) st.dataCheck = new DataChecker(log, j.blockSize, last - first);
     await onePass(st, 'replay');
   } catch (err) {
     if (!(err instanceof PassError) && !(err instanceof AppError)) throw err;
     report.error = err.message;
+  } finally {
+    await st.dataCheck?.stop();
   }
   report.endTransaction = st.endTransaction ?? j.sequence;
   report.transactions = (report.endTransaction - j.sequence) >>> 0;
@@ -100,7 +118,8 @@ async function onePass(st: State, pass: Pass): Promise<void> {
   while (!done) {
     if (--guard < 0) throw new PassError('the journal log loops without end');
     if (pass !== 'scan' && tidGeq(nextCommitId, st.endTransaction!)) break;
-    const block = await log.readBlock(nextLogBlock, pass === 'replay');
+    // No read-ahead: data blocks are skipped, or read in runs by replayTags.
+    const block = await log.readBlock(nextLogBlock, false);
     nextLogBlock = wrap(nextLogBlock + 1);
     const magic = be32(block, 0);
     const blockType = be32(block, 4);
@@ -208,34 +227,41 @@ function collectRevokes(st: State, block: Uint8Array, sequence: number): void {
   }
 }
 
-/** Writes the data blocks of one descriptor; returns true when a data block failed its checksum. */
+/** Reports the data blocks of one descriptor; returns true when a data block failed its checksum. */
 async function replayTags(st: State, tags: ReturnType<typeof parseTags>, firstLogBlock: number, sequence: number, wrap: (n: number) => number): Promise<boolean> {
+  const init = st.dataCheck ? dataCsumStart(sequence, st.j) : 0;
   let error = false;
-  let logBlock = firstLogBlock;
-  for (const tag of tags) {
-    const data = await st.log.readBlock(logBlock);
-    const at = logBlock;
-    logBlock = wrap(logBlock + 1);
-    const revokedAt = st.revoked.get(tag.blockNumber);
-    if (revokedAt !== undefined && !tidGt(sequence, revokedAt)) {
-      st.report.revokeHits++;
-      continue;
+  for (let i = 0; i < tags.length; ) {
+    // A run of data blocks that does not wrap around the end of the log.
+    const runStart = wrap(firstLogBlock + i);
+    const count = Math.min(tags.length - i, st.last - runStart, DATA_RUN_BLOCKS);
+    let crcs: Int32Array | null = null;
+    if (st.dataCheck && tags.slice(i, i + count).some((t) => !isRevoked(st, t.blockNumber, sequence))) {
+      crcs = await st.dataCheck.checksums(runStart, count, init);
     }
-    if (!dataCsumValid(tag, data, sequence, st.j)) {
-      st.report.problems.push(`journal block ${at} (for filesystem block ${tag.blockNumber}) failed its checksum and was not replayed`);
-      error = true;
-      continue;
+    for (let k = 0; k < count; k++) {
+      const tag = tags[i + k]!;
+      const at = runStart + k;
+      if (isRevoked(st, tag.blockNumber, sequence)) {
+        st.report.revokeHits++;
+        continue;
+      }
+      if (crcs && !dataCsumMatches(tag, crcs[k]!, st.j)) {
+        st.report.problems.push(`journal block ${at} (for filesystem block ${tag.blockNumber}) failed its checksum and was not replayed`);
+        error = true;
+        continue;
+      }
+      st.onBlock(tag.blockNumber, at, (tag.flags & TagFlag.ESCAPE) !== 0);
+      st.report.blocksReplayed++;
     }
-    let block = data;
-    if ((tag.flags & TagFlag.ESCAPE) !== 0) {
-      const copy = Buffer.from(data);
-      copy.writeUInt32BE(JBD2_MAGIC, 0);
-      block = copy;
-    }
-    await st.writeBlock(tag.blockNumber, block);
-    st.report.blocksReplayed++;
+    i += count;
   }
   return error;
+}
+
+function isRevoked(st: State, fsBlock: number, sequence: number): boolean {
+  const revokedAt = st.revoked.get(fsBlock);
+  return revokedAt !== undefined && !tidGt(sequence, revokedAt);
 }
 
 function be32(b: Uint8Array, o: number): number {
