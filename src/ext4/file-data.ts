@@ -38,7 +38,9 @@ function firstRunAfter(runs: Extent[], logical: number): number {
 
 /**
  * Yields the file's bytes from `start` to `end` (exclusive, clamped to the size) in pieces of at most
- * `chunkBytes`. Each piece is a fresh Buffer the caller may keep.
+ * `chunkBytes`. Each piece is a fresh Buffer the caller may keep, unless `slots` (buffers of at least
+ * chunkBytes) are given: then the pieces read from the device go into them in turn, and each is valid
+ * only until slots.length more pieces have been read (no fresh memory to fault in for every piece).
  */
 export async function* readFileRange(
   device: BlockDevice,
@@ -46,7 +48,9 @@ export async function* readFileRange(
   start = 0,
   end = layout.sizeBytes,
   chunkBytes = CHUNK_BYTES,
+  slots: Buffer[] = [],
 ): AsyncGenerator<Buffer> {
+  let slot = 0;
   end = Math.min(end, layout.sizeBytes);
   if (start >= end) return;
   if (layout.inline) {
@@ -72,7 +76,7 @@ export async function* readFileRange(
     while (pos < runEnd) {
       const n = Math.min(chunkBytes, runEnd - pos);
       if (r.uninit) yield Buffer.alloc(n);
-      else yield await device.read(r.physical * bs + (pos - r.logical * bs), n);
+      else yield await device.read(r.physical * bs + (pos - r.logical * bs), n, slots.length > 0 ? slots[slot++ % slots.length] : undefined);
       pos += n;
     }
     i++;

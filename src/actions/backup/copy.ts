@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, open, rename, rm, statfs, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { AppError, ExitCode, NotFoundError, RefusedError, UsageError } from '../../errors.js';
-import { copyPieces } from '../copy/index.js';
+import { copyFileOut } from '../copy/index.js';
 import { type BackupEntry, listBackups } from './list.js';
 import type { OpenedSource } from '../source.js';
 import { outputError } from '../output-error.js';
@@ -61,7 +61,7 @@ async function copyOne(src: OpenedSource, b: BackupEntry, out: string, force: bo
   const hash = createHash('sha256');
   let size: number;
   try {
-    size = await copyPieces(src.volume.stream(inode), fh, (piece) => {
+    size = await copyFileOut(src.volume, inode, fh, (piece) => {
       hash.update(piece);
       meter.addBytes(piece.length);
     });

@@ -5,13 +5,24 @@
 
 import type { FileHandle } from 'node:fs/promises';
 import { IoError } from '../../errors.js';
+import { readFileRange } from '../../ext4/file-data.js';
+import type { Inode } from '../../ext4/inode.js';
+import type { Ext4Volume } from '../../ext4/volume.js';
 
 /** Pieces read ahead of the one being hashed and written (each is CHUNK_BYTES, 1 MiB). */
 const READ_AHEAD = 4;
 /** Writes in flight at most; each holds its piece until done. */
 const WRITES_IN_FLIGHT = 4;
+/** Piece size of copyFileOut: 2 MiB (reused buffers make the larger piece cheap). */
+const PIECE_BYTES = 2 * 1024 * 1024;
+/**
+ * Buffers copyFileOut reads into, in turn. While piece k is read, the consumer holds piece k - READ_AHEAD
+ * at the latest and at most WRITES_IN_FLIGHT earlier ones are being written: every piece older than that
+ * is done, so this many slots are never overwritten in use.
+ */
+const SLOTS = READ_AHEAD + WRITES_IN_FLIGHT + 2;
 /** Bytes between early flushes of the output (they start the disk's writes; the final sync waits). */
-const FLUSH_STEP = 64 * 1024 * 1024;
+const FLUSH_STEP = 32 * 1024 * 1024;
 
 /** Yields `source`'s items while keeping up to `depth` next() calls running ahead of the consumer. */
 export async function* readAhead<T>(source: AsyncIterable<T>, depth = READ_AHEAD): AsyncGenerator<T> {
@@ -87,4 +98,15 @@ export async function copyPieces(pieces: AsyncIterable<Buffer>, fh: FileHandle, 
     await Promise.all(writes);
     throw err;
   }
+}
+
+/**
+ * Copies a file of the card into `fh` with copyPieces, reading into a ring of reused buffers (a fresh
+ * buffer per piece costs page faults for every megabyte). onPiece must be done with a piece when it
+ * returns (hash it, count it): the buffer is reused later.
+ */
+export async function copyFileOut(vol: Ext4Volume, inode: Inode, fh: FileHandle, onPiece: (piece: Buffer) => void): Promise<number> {
+  const layout = await vol.layout(inode);
+  const slots = Array.from({ length: SLOTS }, () => Buffer.allocUnsafeSlow(PIECE_BYTES));
+  return copyPieces(readFileRange(vol.device, layout, 0, layout.sizeBytes, PIECE_BYTES, slots), fh, onPiece);
 }
