@@ -188,6 +188,13 @@ describe.skipIf(!browserPath)(`the browser window in Chromium${browserPath ? '' 
   it('copies the backups byte-identical into the folder typed', async () => {
     const out = join(work, 'backups');
     await page.getByRole('button', { name: 'Copy the backups' }).click();
+    // The folder picker: it starts in Downloads, goes into a subfolder, and fills the field.
+    mkdirSync(join(work, 'home', 'Downloads', 'picked'), { recursive: true });
+    await page.getByRole('button', { name: 'Browse…' }).click();
+    const picker = page.getByRole('group', { name: 'Folder browser' });
+    await picker.getByRole('button', { name: 'picked' }).click();
+    await picker.getByRole('button', { name: 'Use this folder' }).click();
+    await expect(page.getByLabel('Folder', { exact: true }).inputValue()).resolves.toBe(join(work, 'home', 'Downloads', 'picked'));
     await page.getByLabel('Folder', { exact: true }).fill(out);
     await shot('07-copy-backups');
     await page.getByRole('button', { name: 'Copy', exact: true }).click();
