@@ -44,7 +44,29 @@ function attachLoop(): string | null {
 }
 const alerts: string[] = [];
 
-const shot = (name: string): Promise<Buffer> => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true, animations: 'disabled' });
+/** Run in the page (a string: the tests compile without the DOM's types): what a screen reader would miss. */
+const UNLABELLED = `(() => {
+  const bad = [];
+  for (const c of document.querySelectorAll('input, select, textarea')) {
+    if (c.type === 'hidden' || c.closest('[hidden]')) continue;
+    if ((c.labels ? c.labels.length : 0) === 0 && !c.getAttribute('aria-label') && !c.getAttribute('aria-labelledby')) bad.push('field ' + c.outerHTML.slice(0, 80));
+  }
+  for (const b of document.querySelectorAll('button')) {
+    if (!b.closest('[hidden]') && (b.textContent || '').trim() === '' && !b.getAttribute('aria-label')) bad.push('button ' + b.outerHTML.slice(0, 80));
+  }
+  if (document.querySelectorAll('h1').length !== 1) bad.push('not exactly one h1');
+  return bad;
+})()`;
+
+/**
+ * Saves the screen as a picture, after checking what a screen reader needs of it: every field has a label,
+ * every button a name, one h1.
+ */
+async function shot(name: string): Promise<void> {
+  const unlabelled = (await page.evaluate(UNLABELLED)) as string[];
+  expect(unlabelled, name).toEqual([]);
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true, animations: 'disabled' });
+}
 const heading = (name: string | RegExp) => page.getByRole('heading', { level: 2, name });
 
 async function done(): Promise<void> {
