@@ -5,7 +5,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import type { LifetimeOptions } from '../../actions/gui/index.js';
 import { writeOut } from '../output.js';
-import { type GlobalArgs, sourceOptions, withSourceArg } from './common.js';
+import { type GlobalArgs, sourceOptions } from './common.js';
 
 type GuiArgs = GlobalArgs & { source?: string; open?: boolean };
 
@@ -44,6 +44,6 @@ export const guiCommand: CommandModule<GlobalArgs, GuiArgs> = {
   command: 'gui [source]',
   describe: 'Open haos-rescue in a browser window (the same steps as the guided flow, with buttons)',
   builder: (y: Argv<GlobalArgs>) =>
-    withSourceArg(y).option('open', { type: 'boolean', default: true, describe: 'open the default browser (--no-open: only print the address)' }) as Argv<GuiArgs>,
+    y.positional('source', { type: 'string', describe: 'a disk or image file to open at once; left out: the window starts at the list of disks' }).option('open', { type: 'boolean', default: true, describe: 'open the default browser (--no-open: only print the address)' }) as Argv<GuiArgs>,
   handler: runGui,
 };
