@@ -83,6 +83,38 @@ export async function* readFileRange(
   }
 }
 
+/** Where one piece of a file comes from: a byte range of the device, or zeros (a hole, an unwritten extent). */
+export interface PieceSource {
+  deviceOffset: number | null;
+  length: number;
+}
+
+/**
+ * The file's pieces (at most `chunkBytes` each, cut at the file size) in file order, without reading them:
+ * for callers that read several at once (actions/copy). Not for inline-data files (layout.runs is null).
+ */
+export function* filePieces(layout: FileLayout, chunkBytes = CHUNK_BYTES): Generator<PieceSource> {
+  const runs = layout.runs ?? [];
+  const bs = layout.blockSize;
+  const end = layout.sizeBytes;
+  let pos = 0;
+  for (let i = 0; pos < end; i++) {
+    const run = runs[i];
+    const runStart = run ? run.logical * bs : Infinity;
+    for (const stop = Math.min(end, runStart); pos < stop; ) {
+      const n = Math.min(chunkBytes, stop - pos);
+      yield { deviceOffset: null, length: n };
+      pos += n;
+    }
+    if (!run) break;
+    for (const runEnd = Math.min(end, (run.logical + run.length) * bs); pos < runEnd; ) {
+      const n = Math.min(chunkBytes, runEnd - pos);
+      yield { deviceOffset: run.uninit ? null : run.physical * bs + (pos - run.logical * bs), length: n };
+      pos += n;
+    }
+  }
+}
+
 function inlineRange(layout: FileLayout, start: number, end: number): Buffer {
   const data = layout.inline!;
   if (end > data.length) {

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { copyFileOut, copyPieces, readAhead } from '../../src/actions/copy/index.js';
 import { openFileDevice } from '../../src/device/file-device.js';
+import { memoryDevice } from '../../src/device/memory-device.js';
+import { filePieces, readFileRange } from '../../src/ext4/file-data.js';
 import { Ext4Volume } from '../../src/ext4/volume.js';
 import { mkfs, prng, tempDir } from '../helpers/images.js';
 
@@ -130,6 +132,36 @@ describe('copyFileOut', () => {
       expect((await readFile(out)).equals(data)).toBe(true);
     } finally {
       await device.close();
+    }
+  });
+});
+
+describe('filePieces (what copyFileOut reads)', () => {
+  it('holes, unwritten extents, runs longer than a piece and a size cut inside a block: the same bytes as readFileRange', async () => {
+    const disk = prng(5, 64 * 1024);
+    const device = memoryDevice(disk);
+    const layout = {
+      ino: 12,
+      blockSize: 1024,
+      sizeBytes: 40 * 1024 + 300,
+      inline: null,
+      runs: [
+        { logical: 2, physical: 10, length: 5, uninit: false },
+        { logical: 9, physical: 30, length: 3, uninit: true },
+        { logical: 14, physical: 40, length: 20, uninit: false },
+        { logical: 38, physical: 5, length: 4, uninit: false },
+      ],
+    };
+    for (const piece of [1024, 3000, 4096, 1 << 20]) {
+      const expected: Buffer[] = [];
+      for await (const p of readFileRange(device, layout, 0, layout.sizeBytes, piece)) expected.push(Buffer.from(p));
+      const got: Buffer[] = [];
+      for (const p of filePieces(layout, piece)) {
+        expect(p.length, `piece ${piece}`).toBeLessThanOrEqual(piece);
+        got.push(p.deviceOffset === null ? Buffer.alloc(p.length) : Buffer.from(disk.subarray(p.deviceOffset, p.deviceOffset + p.length)));
+      }
+      expect(Buffer.concat(got).equals(Buffer.concat(expected)), `piece ${piece}`).toBe(true);
+      expect(Buffer.concat(got).length).toBe(layout.sizeBytes);
     }
   });
 });

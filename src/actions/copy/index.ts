@@ -5,7 +5,8 @@
 
 import type { FileHandle } from 'node:fs/promises';
 import { IoError } from '../../errors.js';
-import { readFileRange } from '../../ext4/file-data.js';
+import type { BlockDevice } from '../../device/block-device.js';
+import { type PieceSource, filePieces } from '../../ext4/file-data.js';
 import type { Inode } from '../../ext4/inode.js';
 import type { Ext4Volume } from '../../ext4/volume.js';
 
@@ -15,12 +16,14 @@ const READ_AHEAD = 4;
 const WRITES_IN_FLIGHT = 4;
 /** Piece size of copyFileOut: 2 MiB (reused buffers make the larger piece cheap). */
 const PIECE_BYTES = 2 * 1024 * 1024;
+/** Reads copyFileOut keeps running at once (each through the device's own path: qcow2, VHDX, ...). */
+const READS_IN_FLIGHT = 4;
 /**
- * Buffers copyFileOut reads into, in turn. While piece k is read, the consumer holds piece k - READ_AHEAD
- * at the latest and at most WRITES_IN_FLIGHT earlier ones are being written: every piece older than that
- * is done, so this many slots are never overwritten in use.
+ * Buffers copyFileOut reads into, in turn. When read k starts, piece k - READS_IN_FLIGHT is the newest the
+ * consumer may still hold, and at most WRITES_IN_FLIGHT older ones are being written: every piece older
+ * than that is done, so this many slots are never overwritten in use.
  */
-const SLOTS = READ_AHEAD + WRITES_IN_FLIGHT + 2;
+const SLOTS = READS_IN_FLIGHT + WRITES_IN_FLIGHT + 2;
 /** Bytes between early flushes of the output (they start the disk's writes; the final sync waits). */
 const FLUSH_STEP = 32 * 1024 * 1024;
 
@@ -63,8 +66,9 @@ async function writeAll(fh: FileHandle, data: Buffer, position: number): Promise
  * Writes every piece of `pieces` to `fh` from offset 0, calling onPiece for each (in order) before its
  * write, and ends with the data on disk (fdatasync). Returns the bytes written. On an error every write
  * under way is waited for before it is thrown, so the caller may close and remove the file at once.
+ * `ahead`: keep reads running ahead with readAhead (off for a source that reads ahead by itself).
  */
-export async function copyPieces(pieces: AsyncIterable<Buffer>, fh: FileHandle, onPiece: (piece: Buffer) => void): Promise<number> {
+export async function copyPieces(pieces: AsyncIterable<Buffer> | Iterable<Buffer>, fh: FileHandle, onPiece: (piece: Buffer) => void, ahead = true): Promise<number> {
   const writes = new Set<Promise<void>>();
   let firstError: unknown = null;
   let size = 0;
@@ -77,7 +81,7 @@ export async function copyPieces(pieces: AsyncIterable<Buffer>, fh: FileHandle, 
     writes.add(t);
   };
   try {
-    for await (const piece of readAhead(pieces)) {
+    for await (const piece of ahead && Symbol.asyncIterator in pieces ? readAhead(pieces) : pieces) {
       if (firstError) throw firstError;
       onPiece(piece);
       while (writes.size >= WRITES_IN_FLIGHT) await Promise.race(writes);
@@ -101,12 +105,34 @@ export async function copyPieces(pieces: AsyncIterable<Buffer>, fh: FileHandle, 
 }
 
 /**
- * Copies a file of the card into `fh` with copyPieces, reading into a ring of reused buffers (a fresh
- * buffer per piece costs page faults for every megabyte). onPiece must be done with a piece when it
- * returns (hash it, count it): the buffer is reused later.
+ * The pieces in order, with up to READS_IN_FLIGHT reads running at once into the ring of `slots`. Reads
+ * start as soon as there is room, not when the consumer asks: a device whose read does work of its own
+ * before the I/O (qcow2's cluster map, VHDX's blocks) still keeps the disk busy while a piece is hashed.
+ */
+async function* concurrentReads(device: BlockDevice, sources: Iterable<PieceSource>, slots: Buffer[]): AsyncGenerator<Buffer> {
+  const reads: Array<Promise<Buffer>> = [];
+  let slot = 0;
+  const start = (p: PieceSource): void => {
+    const read = p.deviceOffset === null ? Promise.resolve(Buffer.alloc(p.length)) : device.read(p.deviceOffset, p.length, slots[slot++ % slots.length]);
+    // Awaited in order below; handled now so a later read failing first is not an unhandled rejection.
+    read.catch(() => undefined);
+    reads.push(read);
+  };
+  for (const p of sources) {
+    start(p);
+    if (reads.length >= READS_IN_FLIGHT) yield await reads.shift()!;
+  }
+  while (reads.length > 0) yield await reads.shift()!;
+}
+
+/**
+ * Copies a file of the card into `fh` with copyPieces, reading several pieces at once into a ring of
+ * reused buffers (a fresh buffer per piece costs page faults for every megabyte). onPiece must be done with
+ * a piece when it returns (hash it, count it): the buffer is reused later.
  */
 export async function copyFileOut(vol: Ext4Volume, inode: Inode, fh: FileHandle, onPiece: (piece: Buffer) => void): Promise<number> {
   const layout = await vol.layout(inode);
+  if (layout.runs === null) return copyPieces([await vol.readFile(inode)], fh, onPiece, false);
   const slots = Array.from({ length: SLOTS }, () => Buffer.allocUnsafeSlow(PIECE_BYTES));
-  return copyPieces(readFileRange(vol.device, layout, 0, layout.sizeBytes, PIECE_BYTES, slots), fh, onPiece);
+  return copyPieces(concurrentReads(vol.device, filePieces(layout, PIECE_BYTES), slots), fh, onPiece, false);
 }
