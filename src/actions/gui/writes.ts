@@ -7,7 +7,7 @@ import { UsageError } from '../../errors.js';
 import { formatBytes } from '../../units.js';
 import { type AuthWriteResult, addUser, authList, resetPassword } from '../auth.js';
 import { listBackups } from '../backup/index.js';
-import { diskUsage, removeFiles, setSafeMode } from '../repair/index.js';
+import { recorderDatabasePaths, removeFiles, setSafeMode } from '../repair/index.js';
 import type { OpenedSource } from '../source.js';
 import type { WriteOptions } from '../write-files.js';
 import type { PlanAnswer, ResultAnswer, WriteAction } from './api.js';
@@ -27,10 +27,10 @@ function parseAction(raw: unknown): WriteAction {
   }
 }
 
+/** The database files on the card (no walk of the card: their names are fixed). */
 async function databasePaths(source: OpenedSource): Promise<string[]> {
-  const db = (await diskUsage(source)).categories.find((c) => c.id === 'database');
   const present: string[] = [];
-  for (const p of db?.paths ?? []) if (await source.volume.exists(p)) present.push(p);
+  for (const p of recorderDatabasePaths(source.layout.configPath)) if (await source.volume.exists(p)) present.push(p);
   if (present.length === 0) throw new UsageError('NO_DATABASE', 'there is no history database on this card');
   return present;
 }

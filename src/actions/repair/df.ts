@@ -49,8 +49,13 @@ export interface DiskUsageOptions {
   onProgress?: ProgressListener;
 }
 
+/** The recorder database and its SQLite companions in the config folder, whether they exist or not. */
+export function recorderDatabasePaths(config: string | null): string[] {
+  return config ? ['', '-wal', '-shm'].map((s) => `${config}/home-assistant_v2.db${s}`) : [];
+}
+
 const FIXED: Array<{ id: string; label: string; paths: (p: Places) => string[] }> = [
-  { id: 'database', label: 'recorder database (history)', paths: (p) => (p.config ? ['', '-wal', '-shm'].map((s) => `${p.config}/home-assistant_v2.db${s}`) : []) },
+  { id: 'database', label: 'recorder database (history)', paths: (p) => recorderDatabasePaths(p.config) },
   { id: 'backups', label: 'backups', paths: (p) => p.backups },
   { id: 'addons', label: 'add-on repositories and local add-ons', paths: (p) => p.addonRoots },
   { id: 'docker', label: 'Docker images and containers', paths: (p) => p.docker },
