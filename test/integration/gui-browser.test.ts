@@ -194,6 +194,11 @@ describe.skipIf(!browserPath)(`the browser window in Chromium${browserPath ? '' 
 
   it('adds an administrator whose name is HTML: it is shown as text and never runs', async () => {
     await page.getByRole('button', { name: 'Add an administrator' }).click();
+    // A name in use is refused before the confirmation.
+    await page.getByLabel('Login name').fill('VM-User');
+    await passwords('rescue pw 1');
+    await page.getByRole('alert').filter({ hasText: /exists already/ }).first().waitFor();
+    await expect(page.getByRole('dialog').isVisible()).resolves.toBe(false);
     await page.getByLabel('Login name').fill(HOSTILE);
     await passwords('rescue pw 1');
     await confirmWrite();

@@ -49,7 +49,14 @@ async function describe(source: OpenedSource, action: WriteAction): Promise<Writ
       if (!user) throw new UsageError('NO_SUCH_USER', `there is no login ${action.username} on this card`, { hint: 'choose one from the list' });
       return resetPlan(source.path, action.username, action.disableMfa && user.mfa);
     }
-    case 'add': return addPlan(source.path, action.username);
+    case 'add': {
+      // As the wizard does while asking: a name in use is refused before anything is shown to confirm.
+      const wanted = action.username.toLowerCase();
+      if ((await authList(source)).users.some((u) => u.username?.toLowerCase() === wanted)) {
+        throw new UsageError('USERNAME_TAKEN', `the login ${action.username} exists already`, { hint: 'choose another name, or reset its password instead' });
+      }
+      return addPlan(source.path, action.username);
+    }
     case 'delete-database': return databasePlan(await databasePaths(source));
     case 'delete-backups': return oldBackupsPlan(await oldBackups(source, action.olderThanDays), true);
     case 'safe-mode': return safeModePlan(action.on);
