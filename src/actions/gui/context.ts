@@ -20,10 +20,6 @@ export class GuiContext {
     private readonly sourceOptions: SourceOptions,
   ) {}
 
-  get open(): SourceSession | null {
-    return this.session;
-  }
-
   /** The card the session works on; a clear error when none is open yet. */
   get source(): OpenedSource {
     if (!this.session) throw new UsageError('NO_CARD', 'no disk is open', { hint: 'choose the disk first' });

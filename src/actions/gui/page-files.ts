@@ -13,7 +13,6 @@ export interface PageFile {
 }
 
 export interface PageFiles {
-  folder: string;
   files: Map<string, PageFile>;
 }
 
@@ -38,5 +37,5 @@ export function loadPage(): PageFiles {
     ['/style.css', { type: 'text/css; charset=utf-8', render: () => css }],
     ['/app.js', { type: 'text/javascript; charset=utf-8', render: () => js }],
   ]);
-  return { folder, files };
+  return { files };
 }

@@ -1,7 +1,8 @@
-// What each write will change, in words, said before it happens: the terminal wizard and the browser
-// window ask the same questions with the same sentences.
+// What each write will change, in words, said before it happens, and what it did, said after: the terminal
+// wizard and the browser window ask the same questions and report with the same sentences.
 
 import { formatBytes } from '../../units.js';
+import type { AuthWriteResult } from '../auth.js';
 
 export interface WritePlan {
   lines: string[];
@@ -58,4 +59,19 @@ export function safeModePlan(on: boolean): WritePlan {
 /** Asked before a write on a card whose journal holds changes not yet in place. */
 export function journalQuestion(transactions: number | null): string {
   return `The card was not cleanly unmounted: its journal holds ${transactions ?? 'some'} change(s) not yet in place. Apply them to the card first, as Linux would at mount?`;
+}
+
+/** What a password reset or a new login did, after it was written. */
+export function authWriteLines(r: AuthWriteResult, what: string): string[] {
+  return [
+    ...r.notes,
+    ...(r.journalReplayedOntoCard ? [`Applied the card's journal first (${r.journalReplayedOntoCard.transactions} change(s)).`] : []),
+    `Done: ${what}. Read back from the card and verified.`,
+    ...(r.originalsDir ? [`Copies of the files as they were: ${r.originalsDir}`] : []),
+  ];
+}
+
+/** What setting or taking back safe mode did. */
+export function safeModeDone(on: boolean): string {
+  return on ? 'Done: put the card back and start the box; remove or update the integration that broke the start, then restart.' : 'Done: Home Assistant will start normally.';
 }

@@ -5,14 +5,14 @@
 import { join } from 'node:path';
 import { UsageError } from '../../errors.js';
 import { formatBytes } from '../../units.js';
-import { type AuthWriteResult, addUser, authList, resetPassword } from '../auth.js';
+import { addUser, authList, resetPassword } from '../auth.js';
 import { listBackups } from '../backup/index.js';
 import { recorderDatabasePaths, removeFiles, setSafeMode } from '../repair/index.js';
 import type { OpenedSource } from '../source.js';
 import type { WriteOptions } from '../write-files.js';
 import type { PlanAnswer, ResultAnswer, WriteAction } from './api.js';
 import { type GuiContext, asBody, flag, text, wholeNumber } from './context.js';
-import { type WritePlan, addPlan, databasePlan, journalQuestion, oldBackupsPlan, resetPlan, safeModePlan } from './plans.js';
+import { type WritePlan, addPlan, authWriteLines, databasePlan, journalQuestion, oldBackupsPlan, resetPlan, safeModeDone, safeModePlan } from './plans.js';
 
 function parseAction(raw: unknown): WriteAction {
   const a = asBody(raw);
@@ -82,24 +82,15 @@ function password(body: Record<string, unknown>): string {
   return pw;
 }
 
-function authLines(r: AuthWriteResult, what: string): string[] {
-  return [
-    ...r.notes,
-    ...(r.journalReplayedOntoCard ? [`Applied the card's journal first (${r.journalReplayedOntoCard.transactions} change(s)).`] : []),
-    `Done: ${what}. Read back from the card and verified.`,
-    ...(r.originalsDir ? [`Copies of the files as they were: ${r.originalsDir}`] : []),
-  ];
-}
-
 async function perform(ctx: GuiContext, source: OpenedSource, action: WriteAction, body: Record<string, unknown>, opts: WriteOptions): Promise<string[]> {
   switch (action.kind) {
     case 'reset': {
       const r = await resetPassword(source, { username: action.username, password: password(body), disableMfa: action.disableMfa }, opts);
-      return authLines(r, `new password for ${action.username}${r.mfaDisabled ? ', two-factor switched off' : ''}`);
+      return authWriteLines(r, `new password for ${action.username}${r.mfaDisabled ? ', two-factor switched off' : ''}`);
     }
     case 'add': {
       const r = await addUser(source, { username: action.username, password: password(body) }, opts);
-      return authLines(r, `login ${action.username} added`);
+      return authWriteLines(r, `login ${action.username} added`);
     }
     case 'delete-database':
     case 'delete-backups': {
@@ -110,7 +101,7 @@ async function perform(ctx: GuiContext, source: OpenedSource, action: WriteActio
     }
     case 'safe-mode': {
       const r = await setSafeMode(source, action.on, opts);
-      return [r.on ? 'Done: put the card back and start the box; remove or update the integration that broke the start, then restart.' : 'Done: Home Assistant will start normally.'];
+      return [safeModeDone(r.on)];
     }
   }
 }

@@ -10,7 +10,7 @@ import { type BackupEntry, extractBackups, listBackups } from '../../actions/bac
 import { diskUsage, removeFiles, setSafeMode } from '../../actions/repair/index.js';
 import { formatBytes } from '../../units.js';
 import { table } from '../render.js';
-import { databasePlan, oldBackupsPlan, safeModePlan } from '../../actions/gui/plans.js';
+import { databasePlan, oldBackupsPlan, safeModeDone, safeModePlan } from '../../actions/gui/plans.js';
 import { type Say, type Session, agreed, writeOptions } from './steps.js';
 
 export async function stepFreeSpace(session: Session, say: Say): Promise<void> {
@@ -63,5 +63,5 @@ export async function stepSafeMode(session: Session, say: Say): Promise<void> {
   const on = await session.source.volume.exists(`${session.source.layout.configPath}/safe-mode`);
   if (!(await agreed(safeModePlan(!on), say))) return say('Nothing was written.');
   const r = await setSafeMode(session.source, !on, writeOptions()).finally(() => session.refresh());
-  say(r.on ? 'Done: put the card back and start the box; remove or update the integration that broke the start, then restart.' : 'Done: Home Assistant will start normally.');
+  say(safeModeDone(r.on));
 }

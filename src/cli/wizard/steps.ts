@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { confirm, input, password, select } from '@inquirer/prompts';
 import { type AuthWriteResult, addUser, authList, resetPassword } from '../../actions/auth.js';
 import { exportTree } from '../../actions/export/index.js';
-import { type WritePlan, addPlan, journalQuestion, resetPlan } from '../../actions/gui/plans.js';
+import { type WritePlan, addPlan, authWriteLines, journalQuestion, resetPlan } from '../../actions/gui/plans.js';
 import type { SourceSession as Session } from '../../actions/source.js';
 import type { WriteOptions } from '../../actions/write-files.js';
 import type { HaUser } from '../../ha/auth.js';
@@ -45,10 +45,7 @@ export async function agreed(plan: WritePlan, say: Say): Promise<boolean> {
 }
 
 function reportWrite(say: Say, r: AuthWriteResult, what: string): void {
-  for (const n of r.notes) say(n);
-  if (r.journalReplayedOntoCard) say(`Applied the card's journal first (${r.journalReplayedOntoCard.transactions} change(s)).`);
-  say(`Done: ${what}. Read back from the card and verified.`);
-  say(`Copies of the files as they were: ${r.originalsDir}`);
+  for (const line of authWriteLines(r, what)) say(line);
 }
 
 function userChoice(u: HaUser): { value: string; name: string } {
