@@ -35,6 +35,14 @@ export interface FileDeviceOptions {
   rescueReads?: boolean;
 }
 
+/** The open file under each device opened with rescueReads: the rescue's sector reader reads it directly. */
+const rescueFds = new WeakMap<BlockDevice, number>();
+
+/** The file descriptor of a device opened with rescueReads (while it is open), else null. */
+export function rescueFileDescriptor(device: BlockDevice): number | null {
+  return rescueFds.get(device) ?? null;
+}
+
 /** Largest single read or write handed to the OS; the loops below continue from there. */
 const MAX_IO_CHUNK = 1 << 30;
 
@@ -85,7 +93,7 @@ async function deviceForHandle(handle: FileHandle, path: string, writable: boole
   // On Linux open(2) succeeds on a directory; report it as the EISDIR a read would give.
   if (stats.isDirectory()) throw mapOsError({ code: 'EISDIR' }, { op: 'open', path });
   if (stats.isFile()) {
-    return new FileDevice(handle, path, toSafeSize(stats.size, path), 1, `image ${path}`, writable, rescue);
+    return registered(new FileDevice(handle, path, toSafeSize(stats.size, path), 1, `image ${path}`, writable, rescue), handle, rescue);
   }
   if (!stats.isBlockDevice() && !stats.isCharacterDevice()) {
     throw new UsageError('UNSUPPORTED_SOURCE_TYPE', `${path} is neither an image file nor a disk device`, {
@@ -95,7 +103,12 @@ async function deviceForHandle(handle: FileHandle, path: string, writable: boole
   const { sizeBytes, sectorSize } = await deviceGeometry(handle, path, stats, options.sizeBytes);
   // Linux card readers open fine with no card in them and report size 0.
   if (sizeBytes === 0) throw mapOsError({ code: 'ENOMEDIUM' }, { op: 'open', path });
-  return alignedDevice(new FileDevice(handle, path, sizeBytes, sectorSize, path, writable, rescue), sectorSize);
+  return registered(alignedDevice(new FileDevice(handle, path, sizeBytes, sectorSize, path, writable, rescue), sectorSize), handle, rescue);
+}
+
+function registered(device: BlockDevice, handle: FileHandle, rescue: boolean): BlockDevice {
+  if (rescue) rescueFds.set(device, handle.fd);
+  return device;
 }
 
 /** Size and sector size of a device node: sysfs on Linux, otherwise (or if sysfs lacks it) by probing. */

@@ -12,6 +12,8 @@ import { type Mapfile, type PhaseStatus, formatMapfile, readMapfile, writeMapfil
 import { RegionMap } from '../../device/rescue/region-map.js';
 import { readMaxRequestBytes } from '../../device/sysfs-geometry.js';
 import { RescueStopped, Rescuer, rescuingDevice } from '../../device/rescue/rescuer.js';
+import { SectorWorker } from '../../device/rescue/sector-worker.js';
+import { rescueFileDescriptor } from '../../device/file-device.js';
 import { AppError, UsageError } from '../../errors.js';
 import { formatBytes } from '../../units.js';
 import { withInterruptCleanup } from '../critical.js';
@@ -79,13 +81,16 @@ export class ImageJob {
       const image = await ImageFile.open(out, source.sizeBytes, fresh);
       const map = previous?.map ?? new RegionMap(source.sizeBytes);
       const stop = { requested: false };
+      const sectorSize = Math.max(512, source.sectorSize);
+      const fd = rescueFileDescriptor(source);
       const rescuer = new Rescuer(source, image, map, {
-        sectorSize: Math.max(512, source.sectorSize),
+        sectorSize,
         readBytes: opts.readBytes ?? 1024 * 1024,
         clusterBytes: opts.clusterBytes ?? 64 * 1024,
         requestBytes: await maxRequestBytes(path),
         stillAttached: () => stillAttached(path, source.sizeBytes),
         shouldStop: () => stop.requested,
+        ...(fd !== null ? { sectorRuns: new SectorWorker(fd, sectorSize, path) } : {}),
       });
       return new ImageJob(path, source, image, mapPath, rescuer, stop, previous !== null, opts);
     } catch (err) {
@@ -114,6 +119,7 @@ export class ImageJob {
     } finally {
       clearInterval(timer);
       await this.save(completed);
+      await this.rescuer.close();
       await this.image.close().catch(() => undefined);
       await this.source.close().catch(() => undefined);
     }

@@ -15,6 +15,7 @@ import type { BlockDevice } from '../block-device.js';
 import type { PhaseStatus } from './mapfile.js';
 import { notRescued } from './mapped-device.js';
 import type { BlockStatus, RegionMap } from './region-map.js';
+import { type SectorRun, type SectorRuns, deviceSectorRuns, isMediumError } from './sector-runs.js';
 
 /** Where rescued bytes go: the image file, at the same offsets. */
 export interface RescueTarget {
@@ -43,6 +44,8 @@ export interface RescuerOptions {
    * read with EIO, which would otherwise be taken for a disk of bad sectors. False ends the copy.
    */
   stillAttached?: () => Promise<boolean>;
+  /** How the sector-by-sector passes read (default: one device read per sector). Ended by close(). */
+  sectorRuns?: SectorRuns;
 }
 
 export interface RescueStats {
@@ -68,7 +71,7 @@ export class Rescuer {
   phase: PhaseStatus = '?';
   pass = 1;
   currentPos = 0;
-  readonly stats: RescueStats = { reads: 0, failedReads: 0, rescuedBytes: 0, readStartedAt: null };
+  readonly stats: RescueStats;
   /** Two buffers: the card reads into one while the other is written to the image. */
   private readonly buffers: [Buffer, Buffer];
   private buffer: Buffer;
@@ -76,6 +79,9 @@ export class Rescuer {
   private pending: Promise<void> = Promise.resolve();
   private failuresInARow = 0;
   private readonly zeros: Buffer;
+  private readonly sectorRuns: SectorRuns;
+  /** When this thread's read under way started; the sector runs say for theirs. */
+  private readingSince: number | null = null;
 
   constructor(
     private readonly source: BlockDevice,
@@ -86,6 +92,16 @@ export class Rescuer {
     this.buffers = [Buffer.alloc(options.readBytes), Buffer.alloc(options.readBytes)];
     this.buffer = this.buffers[0];
     this.zeros = Buffer.alloc(options.readBytes);
+    this.sectorRuns = options.sectorRuns ?? deviceSectorRuns(source, options.sectorSize);
+    const self = this;
+    this.stats = {
+      reads: 0,
+      failedReads: 0,
+      rescuedBytes: 0,
+      get readStartedAt() {
+        return self.readingSince ?? self.sectorRuns.readStartedAt;
+      },
+    };
   }
 
   /** Copies the non-tried parts of [start, end); with `skip`, jumps past errors (ddrescue's first pass). */
@@ -116,25 +132,28 @@ export class Rescuer {
     await this.pending;
   }
 
+  /** Ends the sector reads' helper, if any (before the card is closed). */
+  async close(): Promise<void> {
+    await this.sectorRuns.close().catch(() => undefined);
+  }
+
   /** Trims every non-trimmed block of [start, end) from both edges. */
   async trim(start: number, end: number): Promise<void> {
-    const sector = this.options.sectorSize;
     for (let r = this.map.next('*', start, end); r !== null; r = this.map.next('*', r.pos, end)) {
       let lo = r.pos;
       let hi = r.pos + r.size;
-      while (lo < hi) {
+      // From the leading edge up to the first bad sector (included), then from the trailing edge down.
+      for (let bad = false; lo < hi && !bad; ) {
         this.checkStop();
-        const n = Math.min(sector, hi - lo);
-        const ok = await this.readSector(lo, n);
-        lo += n;
-        if (!ok) break;
+        const done = await this.readRuns(lo, hi, false, true);
+        lo += done.bytes;
+        bad = done.bad;
       }
-      while (hi > lo) {
+      for (let bad = false; lo < hi && !bad; ) {
         this.checkStop();
-        const n = hi - Math.max(lo, alignDown(hi - 1, sector));
-        const ok = await this.readSector(hi - n, n);
-        hi -= n;
-        if (!ok) break;
+        const done = await this.readRuns(lo, hi, true, true);
+        hi -= done.bytes;
+        bad = done.bad;
       }
       if (lo < hi) this.map.set(lo, hi - lo, '/');
     }
@@ -174,15 +193,54 @@ export class Rescuer {
   }
 
   private async sectorBySector(status: BlockStatus, start: number, end: number): Promise<void> {
-    const sector = this.options.sectorSize;
     for (let r = this.map.next(status, start, end); r !== null; r = this.map.next(status, r.pos + r.size, end)) {
-      const from = r.pos;
       const to = r.pos + r.size;
-      for (let pos = from; pos < to; pos += sector) {
+      for (let pos = r.pos; pos < to; ) {
         this.checkStop();
-        await this.readSector(pos, Math.min(sector, to - pos));
+        pos += (await this.readRuns(pos, to, false, false)).bytes;
       }
     }
+  }
+
+  /**
+   * Reads sectors of [lo, hi) one by one (upward, or downward from hi) and records each: good ones written and
+   * marked finished, bad ones marked bad. Says how many bytes it covered and whether it met a bad sector.
+   */
+  private async readRuns(lo: number, hi: number, downward: boolean, stopAtBad: boolean): Promise<{ bytes: number; bad: boolean }> {
+    this.currentPos = downward ? hi : lo;
+    const { runs, error } = await this.sectorRuns.read({ from: lo, to: hi, downward, stopAtBad });
+    let bytes = 0;
+    let bad = false;
+    for (const run of runs) {
+      await this.record(run);
+      bytes += run.length;
+      bad ||= run.data === null;
+    }
+    if (error !== undefined) throw error;
+    if (bytes === 0) throw new IoError('NO_PROGRESS', `reading ${this.source.description} sector by sector at byte ${lo} gave nothing`);
+    return { bytes, bad };
+  }
+
+  /** Writes and marks what one run of sector reads gave; after many failures in a row, checks the card is there. */
+  private async record(run: SectorRun): Promise<void> {
+    this.currentPos = run.pos;
+    this.stats.reads += run.reads;
+    if (run.data !== null) {
+      this.failuresInARow = 0;
+      await this.keep(run.pos, run.data);
+      return;
+    }
+    this.map.set(run.pos, run.length, '-');
+    this.stats.failedReads += run.reads;
+    for (let i = 0; i < run.reads; i++) await this.checkAttached();
+  }
+
+  /** Counts a failed read; every 16 in a row, asks whether the card is still there (a pulled reader fails them all). */
+  private async checkAttached(): Promise<void> {
+    if (++this.failuresInARow % 16 !== 0 || !this.options.stillAttached || (await this.options.stillAttached())) return;
+    throw new IoError('SOURCE_GONE', `${this.source.description} is gone: the card or its reader was disconnected`, {
+      hint: 'connect it again (the same reader, the same port if you can)',
+    });
   }
 
   /** One read of one sector (or the device's last, shorter piece): finished or bad. */
@@ -199,7 +257,7 @@ export class Rescuer {
   private async attempt(pos: number, length: number, pipelined = false): Promise<{ failed: boolean; failedAt: number; failedLength: number }> {
     this.currentPos = pos;
     this.stats.reads += 1;
-    this.stats.readStartedAt = Date.now();
+    this.readingSince = Date.now();
     try {
       const data = await this.source.read(pos, length, this.buffer);
       this.failuresInARow = 0;
@@ -216,11 +274,7 @@ export class Rescuer {
     } catch (err) {
       if (!isMediumError(err)) throw err;
       this.stats.failedReads += 1;
-      if (++this.failuresInARow % 16 === 0 && this.options.stillAttached && !(await this.options.stillAttached())) {
-        throw new IoError('SOURCE_GONE', `${this.source.description} is gone: the card or its reader was disconnected`, {
-          hint: 'connect it again (the same reader, the same port if you can)',
-        });
-      }
+      await this.checkAttached();
       // A device that read part of the range into our buffer before failing says how much (file-device.ts).
       const delivered = (err as IoError).details['deliveredBytes'];
       const sector = this.options.sectorSize;
@@ -234,7 +288,7 @@ export class Rescuer {
       this.map.set(pos + good, failed, '*');
       return { failed: true, failedAt: pos + good, failedLength: failed };
     } finally {
-      this.stats.readStartedAt = null;
+      this.readingSince = null;
     }
   }
 
@@ -248,11 +302,6 @@ export class Rescuer {
   private checkStop(): void {
     if (this.options.shouldStop?.()) throw new RescueStopped();
   }
-}
-
-/** A read the medium refused (bad sector, ended early); a card that vanished is not one: it stops the copy. */
-function isMediumError(err: unknown): boolean {
-  return err instanceof IoError && (err.code === 'READ_FAILED' || err.code === 'SHORT_READ');
 }
 
 function alignDown(n: number, unit: number): number {
