@@ -64,8 +64,10 @@ async function readAlone(device: BlockDevice, layout: FileLayout): Promise<Batch
 /**
  * Calls `visit(i, bytes)` once for every file in `layouts`, not in their order: first the files read on
  * their own, then the others in the order they are on the disk. `bytes` is the file's bytes or the
- * AppError its read met. It may be a view into `scratch` (at least SPAN_BYTES long), reused for the next
- * span: `visit` must be done with it when its promise settles.
+ * AppError its read met. It may be a view into `scratch` (at least SPAN_BYTES long), reused for a later
+ * span: `visit` must be done with it when its promise settles. With 2 × SPAN_BYTES of scratch, the next
+ * span is read into the other half while the files of the current one are visited (written out), so that a
+ * slow card is not left waiting for the writes.
  */
 export async function readFilesBatch(
   device: BlockDevice,
@@ -80,17 +82,33 @@ export async function readFilesBatch(
     else placed.push({ index: i, ...run });
   }
   placed.sort((a, b) => a.offset - b.offset);
-  for (const span of spansOf(placed)) {
-    const start = span[0]!.offset;
-    const last = span[span.length - 1]!;
-    let bytes: Buffer;
-    try {
-      bytes = await device.read(start, last.offset + last.length - start, scratch);
-    } catch (err) {
-      if (!(err instanceof AppError)) throw err;
+  const spans = spansOf(placed);
+  const halves = scratch.length >= 2 * SPAN_BYTES ? [scratch.subarray(0, SPAN_BYTES), scratch.subarray(SPAN_BYTES, 2 * SPAN_BYTES)] : null;
+  let next = spans.length > 0 ? readSpan(device, spans[0]!, halves?.[0] ?? scratch) : null;
+  for (let k = 0; k < spans.length; k++) {
+    const span = spans[k]!;
+    const bytes = await next!;
+    next = halves !== null && k + 1 < spans.length ? readSpan(device, spans[k + 1]!, halves[(k + 1) % 2]!) : null;
+    if (bytes instanceof AppError) {
+      // The span read failed (a bad sector, say): each file on its own, so that only the damaged one fails.
       for (const p of span) await visit(p.index, await readAlone(device, layouts[p.index]!));
-      continue;
+    } else {
+      const start = span[0]!.offset;
+      for (const p of span) await visit(p.index, bytes.subarray(p.offset - start, p.offset - start + p.length));
     }
-    for (const p of span) await visit(p.index, bytes.subarray(p.offset - start, p.offset - start + p.length));
+    if (halves === null && k + 1 < spans.length) next = readSpan(device, spans[k + 1]!, scratch);
   }
+}
+
+/** The bytes of a span of neighbouring files, or the AppError its read met. Never rejects with an AppError. */
+function readSpan(device: BlockDevice, span: Placed[], into: Buffer): Promise<Buffer | AppError> {
+  const start = span[0]!.offset;
+  const last = span[span.length - 1]!;
+  const read = device.read(start, last.offset + last.length - start, into).catch((err: unknown) => {
+    if (err instanceof AppError) return err;
+    throw err;
+  });
+  // Awaited later, after the visits of the span before: an error must not count as unhandled meanwhile.
+  read.catch(() => undefined);
+  return read;
 }

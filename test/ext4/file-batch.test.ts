@@ -127,4 +127,32 @@ describe('on hand-placed layouts', () => {
     expect(got[0]).toEqual(bytesAt(7, 50));
     expect((got[1] as AppError).code).toBe('READ_BEYOND_END');
   });
+
+  it('with two spans of scratch: the next span is read while the files of this one are visited, and this one stays intact until they are done', async () => {
+    // Six full spans of files of 1, 2 and 3 blocks, and one damaged span in the middle.
+    const layouts: FileLayout[] = [];
+    for (let block = 0; block < 6 * (SPAN_BYTES / BS) - 3; block += 1 + (block % 3)) layouts.push(at(block, (1 + (block % 3)) * BS - (block % 7)));
+    const damaged = 2 * (SPAN_BYTES / BS) + 5;
+    const dev = countingDevice(faultyDevice(memoryDevice(disk), { failReadsIn: [{ byteOffset: damaged * BS, length: 1 }] }));
+    const scratch = Buffer.alloc(2 * SPAN_BYTES);
+    const events: string[] = [];
+    const got: BatchRead[] = new Array(layouts.length);
+    await readFilesBatch(dev, layouts, scratch, async (i, bytes) => {
+      const reads = dev.reads.length;
+      // A slow writer: the bytes must still be this file's when its promise settles.
+      await new Promise((r) => setTimeout(r, 1));
+      got[i] = bytes instanceof AppError ? bytes : Buffer.from(bytes);
+      events.push(`${i}:${reads}`);
+    });
+    const spansRead = dev.reads.filter(([, length]) => length > 3 * BS).length;
+    expect(spansRead).toBeGreaterThanOrEqual(6);
+    layouts.forEach((l, i) => {
+      const block = l.runs![0]!.physical;
+      const hit = block <= damaged && damaged < block + l.runs![0]!.length;
+      if (hit) expect((got[i] as AppError).code, `file ${i}`).toBe('READ_FAILED');
+      else expect(Buffer.isBuffer(got[i]) && (got[i] as Buffer).equals(bytesAt(block, l.sizeBytes)), `file ${i}`).toBe(true);
+    });
+    // The first file was visited after the second span's read had started.
+    expect(Number(events[0]!.split(':')[1])).toBe(2);
+  });
 });

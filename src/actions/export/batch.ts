@@ -27,22 +27,42 @@ function parentOf(path: Buffer): Buffer {
   return slash < 0 ? Buffer.alloc(0) : path.subarray(0, slash);
 }
 
+export interface SmallFilesOptions {
+  /**
+   * A batch holds one folder's files only (a tar must not go back into a folder it has left: GNU tar sets a
+   * folder's times when the archive leaves it).
+   */
+  oneFolder?: boolean;
+  /**
+   * Batches whose reads may be under way at once. Above 1, flush() starts a batch and returns, so the walk
+   * goes on (reading the next folders) while the card reads the files and they are written: the files are
+   * then written out of the walk's order, which a folder allows and a tar does not. Default 1.
+   */
+  inFlight?: number;
+}
+
 export class SmallFiles<E extends BatchEntry> {
   private readonly pending: E[] = [];
-  private readonly scratch = Buffer.allocUnsafe(SPAN_BYTES);
+  /** Scratch buffers of two spans each (the next span is read while the current one is written). */
+  private readonly free: Buffer[] = [];
+  private readonly running = new Set<Promise<void>>();
+  private failure: { err: unknown } | null = null;
   private folder: Buffer | null = null;
+  private readonly oneFolder: boolean;
+  private readonly inFlight: number;
 
   /**
    * `write` gets each file's bytes (a view it must be done with when its promise settles) or the AppError
    * its read met; files whose layout cannot be read are reported through ctx.skip and never reach it.
-   * `oneFolder`: a batch holds one folder's files only (a tar must not go back into a folder it has left:
-   * GNU tar sets a folder's times when the archive leaves it).
    */
   constructor(
     private readonly ctx: ExportContext,
     private readonly write: (entry: E, bytes: BatchRead) => Promise<void> | void,
-    private readonly oneFolder = false,
-  ) {}
+    options: SmallFilesOptions = {},
+  ) {
+    this.oneFolder = options.oneFolder ?? false;
+    this.inFlight = Math.max(1, options.inFlight ?? 1);
+  }
 
   async add(entry: E): Promise<void> {
     if (this.oneFolder) {
@@ -54,21 +74,69 @@ export class SmallFiles<E extends BatchEntry> {
     if (this.pending.length >= BATCH_FILES) await this.flush();
   }
 
-  /** Reads and writes everything gathered so far, in the order the files are on the disk. */
+  /**
+   * Starts reading and writing everything gathered so far, in the order the files are on the disk; returns
+   * when fewer than `inFlight` batches are under way (with 1: when this one is done).
+   */
   async flush(): Promise<void> {
-    if (this.pending.length === 0) return;
-    const entries: E[] = [];
-    const layouts: FileLayout[] = [];
-    for (const entry of this.pending) {
-      try {
-        layouts.push(await this.ctx.vol.layout(entry.inode));
-        entries.push(entry);
-      } catch (err) {
-        if (!(err instanceof AppError)) throw err;
-        this.ctx.skip(entry.path, err);
-      }
+    await this.throwFailure();
+    if (this.pending.length > 0) {
+      const batch = this.run(this.pending.splice(0));
+      this.running.add(batch);
+      void batch.then(() => this.running.delete(batch));
     }
-    this.pending.length = 0;
-    await readFilesBatch(this.ctx.vol.device, layouts, this.scratch, (i, bytes) => this.write(entries[i]!, bytes));
+    while (this.running.size >= this.inFlight) await Promise.race(this.running);
+    await this.throwFailure();
+  }
+
+  /** Flushes and waits until every batch is written. */
+  async finish(): Promise<void> {
+    await this.flush();
+    await this.settle();
+    await this.throwFailure();
+  }
+
+  /** Stops the batches under way (they write no more files) and waits for them: the export failed elsewhere. */
+  async abandon(): Promise<void> {
+    this.failure ??= { err: new Error('abandoned') };
+    await this.settle();
+  }
+
+  private async settle(): Promise<void> {
+    while (this.running.size > 0) await Promise.race(this.running);
+  }
+
+  /** One batch; never rejects (a failure is kept and thrown by the next call). */
+  private async run(batch: E[]): Promise<void> {
+    const scratch = this.free.pop() ?? Buffer.allocUnsafe(2 * SPAN_BYTES);
+    try {
+      const entries: E[] = [];
+      const layouts: FileLayout[] = [];
+      for (const entry of batch) {
+        try {
+          layouts.push(await this.ctx.vol.layout(entry.inode));
+          entries.push(entry);
+        } catch (err) {
+          if (!(err instanceof AppError)) throw err;
+          this.ctx.skip(entry.path, err);
+        }
+      }
+      await readFilesBatch(this.ctx.vol.device, layouts, scratch, (i, bytes) => {
+        // After a failure (a full disk, Stop) the other batches write nothing more.
+        if (this.failure !== null) throw this.failure.err;
+        return this.write(entries[i]!, bytes);
+      });
+    } catch (err) {
+      this.failure ??= { err };
+    } finally {
+      this.free.push(scratch);
+    }
+  }
+
+  /** Throws the first batch's failure, once every batch has stopped. */
+  private async throwFailure(): Promise<void> {
+    if (this.failure === null) return;
+    await this.settle();
+    throw this.failure.err;
   }
 }

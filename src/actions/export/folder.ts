@@ -123,19 +123,27 @@ export async function exportToFolder(ctx: ExportContext): Promise<void> {
     firstCopy: new Map(),
     dirs: [{ out: baseBuf, inode: ctx.root }],
   };
-  const small = new SmallFiles<Pending>(ctx, (p, bytes) => writeEntry(run, p.path, p.out, p.inode, p.underBase, bytes));
-  for await (const { path, inode } of ctx.entries()) {
-    const placed = place(run, path);
-    if (placed === null) continue;
-    const { out, underBase } = placed;
-    if (batchable(inode)) {
-      await small.add({ path, out, inode, underBase });
-      continue;
+  // Folders allow the files to be written out of order: the walk reads on while earlier batches are read
+  // and written, so a card is kept busy (its files' folders were made when the walk met them).
+  const small = new SmallFiles<Pending>(ctx, (p, bytes) => writeEntry(run, p.path, p.out, p.inode, p.underBase, bytes), { inFlight: 3 });
+  try {
+    for await (const { path, inode } of ctx.entries()) {
+      const placed = place(run, path);
+      if (placed === null) continue;
+      const { out, underBase } = placed;
+      if (batchable(inode)) {
+        await small.add({ path, out, inode, underBase });
+        continue;
+      }
+      await small.flush();
+      await writeEntry(run, path, out, inode, underBase);
     }
-    await small.flush();
-    await writeEntry(run, path, out, inode, underBase);
+    await small.finish();
+  } catch (err) {
+    // Stopped or failed in the walk: no batch may write on after the export has ended.
+    await small.abandon();
+    throw err;
   }
-  await small.flush();
   if (run.creation.setOwners) lchownSync(baseBuf, ctx.root.uid, ctx.root.gid);
   // Folders last, deepest first: writing their entries changed their times, and a read-only folder mode
   // would have stopped those writes.

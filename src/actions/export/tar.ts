@@ -95,7 +95,7 @@ export async function writeEntries(ctx: ExportContext, pack: Pack): Promise<void
   const firstName = new Map<number, string>();
   const damaged = new Set<number>();
   // Small files come back from the batch in disk order; the bytes are copied because the pack keeps them.
-  const small = new SmallFiles<BatchEntry & { name: string }>(ctx, (e, bytes) => addSmallFile(ctx, pack, e.path, e.name, e.inode, bytes), true);
+  const small = new SmallFiles<BatchEntry & { name: string }>(ctx, (e, bytes) => addSmallFile(ctx, pack, e.path, e.name, e.inode, bytes), { oneFolder: true });
   for await (const entry of ctx.entries()) {
     const { path, inode } = entry;
     const slash = path.lastIndexOf(0x2f);
@@ -135,7 +135,7 @@ export async function writeEntries(ctx: ExportContext, pack: Pack): Promise<void
         break;
     }
   }
-  await small.flush();
+  await small.finish();
 }
 
 async function addSmallFile(ctx: ExportContext, pack: Pack, path: Buffer, name: string, inode: Inode, bytes: BatchRead): Promise<void> {
