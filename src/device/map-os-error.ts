@@ -57,9 +57,10 @@ export function mapOsError(err: unknown, ctx: OsErrorContext, platform: NodeJS.P
         hint: 'if this is an SD card, check its write-protect switch; read commands work without writing',
       });
     case 'EBUSY':
-      return new RefusedError('DEVICE_BUSY', `${ctx.path} is in use by another program or mounted`, {
+      // Also Windows' sharing violation: a running virtual machine holds its disk file this way.
+      return new RefusedError('DEVICE_BUSY', `${ctx.path} is in use by another program (a running virtual machine?) or mounted`, {
         ...options,
-        hint: 'unmount its partitions and close programs using it, then try again',
+        hint: 'shut down the virtual machine that uses it, unmount its partitions and close programs using it, then try again',
       });
     case 'EISDIR':
       return new UsageError('SOURCE_IS_DIRECTORY', `${ctx.path} is a directory, not an image or disk`, {

@@ -73,7 +73,11 @@ describe('mapOsError', () => {
     const rofs = mapOsError(osError('EROFS'), { op: 'open', path: '/dev/mmcblk0' });
     expect(rofs.code).toBe('READ_ONLY_MEDIUM');
     expect(rofs.hint).toMatch(/write-protect/);
-    expect(mapOsError(osError('EBUSY'), { op: 'open', path: '/dev/sdb' }).code).toBe('DEVICE_BUSY');
+    const busy = mapOsError(osError('EBUSY'), { op: 'open', path: 'C:\\VMs\\haos.vhdx' });
+    expect(busy.code).toBe('DEVICE_BUSY');
+    expect(busy.exitCode).toBe(77);
+    // Windows' sharing violation on a running VM's disk file arrives as EBUSY: the hint names the VM.
+    expect(busy.hint).toMatch(/shut down the virtual machine/);
   });
 
   it('AppErrors pass through; non-errno errors become INTERNAL', () => {
