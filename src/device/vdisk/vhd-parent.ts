@@ -9,7 +9,7 @@
 
 import { fileURLToPath } from 'node:url';
 import { dirname, isAbsolute, join, resolve, sep, win32 } from 'node:path';
-import { CorruptError, NotFoundError } from '../../errors.js';
+import { CorruptError, NotFoundError, UnsupportedError } from '../../errors.js';
 import type { BlockDevice } from '../block-device.js';
 import type { ContainerDevice, OpenContext } from './types.js';
 import type { DynamicHeader, ParentLocator } from './vhd-format.js';
@@ -43,7 +43,7 @@ export async function openVhdParent(file: BlockDevice, header: DynamicHeader, ct
   }
   const opened = await openFirstCandidate(candidates, ctx);
   if (opened.device !== null) {
-    checkParentIdentity(opened.device, opened.path, header, notes);
+    checkParentIdentity(opened.device, opened.path, header, notes, ctx);
     return { device: opened.device, path: opened.path };
   }
   const { tried } = opened;
@@ -113,11 +113,18 @@ export function localPath(name: string, childPath: string, platform: NodeJS.Plat
   return isAbsolute(local) ? local : resolve(childDir, local);
 }
 
-function checkParentIdentity(device: BlockDevice, path: string, header: DynamicHeader, notes: string[]): void {
+/**
+ * A parent whose unique id is not the one the child was made from (replaced or changed since) is read with a
+ * note; a write is refused: it would copy that parent's bytes into the child for good.
+ */
+function checkParentIdentity(device: BlockDevice, path: string, header: DynamicHeader, notes: string[], ctx: OpenContext): void {
   const container = (device as Partial<ContainerDevice>).container;
   const parentId = (device as VhdIdentity).vhdUniqueId;
-  if (container?.format !== 'vhd' || parentId === undefined) return;
-  if (parentId !== header.parentUniqueId) {
-    notes.push(`parent ${path} has unique id ${parentId}, but the child was made from ${header.parentUniqueId} (parent changed since?); read anyway`);
+  if (container?.format !== 'vhd' || parentId === undefined || parentId === header.parentUniqueId) return;
+  if (ctx.writable === true) {
+    throw new UnsupportedError('VHD_WRITE_PARENT_CHANGED', `differencing VHD ${ctx.path} was made from a parent with unique id ${header.parentUniqueId}, but ${path} has ${parentId}; refusing to write into it`, {
+      hint: `find the parent the child was made from, or make a raw copy to write to: qemu-img convert -O raw "${ctx.path}" disk.img`,
+    });
   }
+  notes.push(`parent ${path} has unique id ${parentId}, but the child was made from ${header.parentUniqueId} (parent changed since?); read anyway`);
 }

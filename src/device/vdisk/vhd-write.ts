@@ -1,15 +1,19 @@
-// Writing inside a VHD file (fixed and dynamic disks), in the order of QEMU's block/vpc.c (alloc_block,
-// vpc_co_pwritev). A fixed disk is written in place. In a dynamic disk, a write to an allocated block
-// goes in place; a sector whose bitmap bit is clear (never written: zeros) is written whole, zeros around
-// the data, and its bit set afterwards. A write to an unallocated block appends a new block where the
-// footer was: its sector bitmap (all ones, as QEMU and Hyper-V allocate) and its data (zeros patched with
-// the written bytes), followed by the footer at the new end of the file; then the BAT entry points at it.
+// Writing inside a VHD file (fixed, dynamic and differencing disks), in the order of QEMU's block/vpc.c
+// (alloc_block, vpc_co_pwritev). A fixed disk is written in place. In a dynamic or differencing disk, a
+// write to an allocated block goes in place; a sector whose bitmap bit is clear (never written here:
+// zeros on a dynamic disk, the parent's bytes on a differencing one) is written whole, its current bytes
+// around the data, and its bit set afterwards. A write to an unallocated block appends a new block where
+// the footer was: its sector bitmap (all ones, as QEMU and Hyper-V allocate) and its data (the block's
+// current bytes, zeros or the parent's, patched with the written bytes), followed by the footer at the
+// new end of the file; then the BAT entry points at it. The parent of a differencing disk is only read
+// (OpenContext.openBacking opens it read-only): every sector written lands in the child.
 //
 // Crash order (VHD specification, "Block Allocation Table and Data Blocks": the footer must stay the last
 // 512 bytes): (1) the data in place, the new blocks and the footer after them, in one write per batch;
 // flush; (2) the BAT entries and the bitmap sectors; the caller's flush makes them durable. A cut before
 // (2) leaves unreferenced blocks before a valid footer (QEMU reads the footer copy at byte 0 of a dynamic
-// disk anyway), and sectors whose new bytes are invisible until their bit is set.
+// disk anyway), and sectors whose new bytes are invisible until their bit is set: the guest reads the old
+// bytes (zeros or the parent's) there until then.
 
 import { RefusedError, UnsupportedError } from '../../errors.js';
 import type { BlockDevice } from '../block-device.js';
@@ -30,6 +34,8 @@ export interface VhdWriteLayout {
 
 /** What the writer needs from the device that reads the disk. */
 export interface VhdBlockAccess {
+  /** The guest size: the last block may be cut short by it. */
+  readonly sizeBytes: number;
   bitmap(index: number, entry: number): Promise<Buffer>;
   forgetBitmap(index: number): void;
   readGuest(byteOffset: number, length: number): Promise<Buffer>;
@@ -47,12 +53,14 @@ export interface VhdWritableFacts {
   metadataEnd: number;
 }
 
-/** Refuses writing where QEMU's order cannot keep the disk consistent or the reader saw damage. */
+/**
+ * Refuses writing where QEMU's order cannot keep the disk consistent or the reader saw damage. A
+ * differencing disk is written like a dynamic one; its parent is never written.
+ */
 export function checkVhdWritable(facts: VhdWritableFacts, layout: VhdWriteLayout | null): void {
   const refuse = (code: string, why: string): never => {
     throw new UnsupportedError(code, `VHD ${facts.path}: ${why}; refusing to write into it`, { hint: rawCopyHint(facts.path) });
   };
-  if (facts.diskType === 'differencing') refuse('VHD_WRITE_DIFFERENCING', 'is a differencing disk (its parent must never change)');
   if (facts.savedState) {
     // The specification forbids modifying a disk in saved state; the VM would resume with stale caches.
     throw new RefusedError('VHD_WRITE_SAVED_STATE', `VHD ${facts.path} belongs to a virtual machine in saved state; refusing to write into it`, {
@@ -133,7 +141,8 @@ export class VhdWriter {
 
   /**
    * Writes a piece into its allocated block. Returns the block's new bitmap when sectors whose bit was
-   * clear were written (whole, zeros around the data), to be written after a flush; else null.
+   * clear were written (whole, their current bytes around the data: zeros, or the parent's on a
+   * differencing disk), to be written after a flush; else null.
    */
   private async writeInPlace(layout: VhdWriteLayout, entry: number, piece: Piece): Promise<Buffer | null> {
     const dataStart = entry * SECTOR + layout.bitmapBytes;
@@ -167,15 +176,26 @@ export class VhdWriter {
         throw new UnsupportedError('VHD_WRITE_TOO_LARGE', `VHD ${this.path} would grow past the 2 TiB a BAT entry can address`, { hint: rawCopyHint(this.path) });
       }
       const buffer = Buffer.alloc(batch.length * slot + FOOTER_SIZE);
-      batch.forEach((piece, k) => {
+      for (const [k, piece] of batch.entries()) {
         buffer.fill(0xff, k * slot, k * slot + layout.bitmapBytes);
-        buffer.set(piece.bytes, k * slot + layout.bitmapBytes + piece.within);
+        await this.fillBlock(layout, piece, buffer.subarray(k * slot + layout.bitmapBytes, (k + 1) * slot));
         entries.push((start + k * slot) / SECTOR);
-      });
+      }
       this.footer.copy(buffer, batch.length * slot, 0, FOOTER_SIZE);
       await this.file.write(start, buffer);
       this.nextBlockOffset = start + batch.length * slot;
     }
     return entries;
+  }
+
+  /**
+   * The data of a new block: the block's current guest bytes (zeros on a dynamic disk, the parent's on a
+   * differencing one, read through the device) patched with the piece; past the guest's end zeros.
+   */
+  private async fillBlock(layout: VhdWriteLayout, piece: Piece, data: Buffer): Promise<void> {
+    const blockStart = piece.index * layout.blockSize;
+    const current = Math.min(layout.blockSize, this.access.sizeBytes - blockStart);
+    if (piece.within > 0 || piece.bytes.length < current) data.set(await this.access.readGuest(blockStart, current));
+    data.set(piece.bytes, piece.within);
   }
 }

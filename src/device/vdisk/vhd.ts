@@ -1,6 +1,6 @@
 // Microsoft VHD reader: fixed, dynamic and differencing disks (Virtual PC, Hyper-V before VHDX, Azure,
 // disk2vhd, XenServer). Structures and their checks are in vhd-format.ts, parent lookup in vhd-parent.ts,
-// writing into fixed and dynamic disks (OpenContext.writable) in vhd-write.ts.
+// writing into fixed, dynamic and differencing disks (OpenContext.writable; never the parent) in vhd-write.ts.
 //
 // A fixed disk is the guest bytes followed by the footer. A dynamic disk has a footer copy at byte 0, the
 // dynamic header, and the block allocation table (BAT): one u32 per block, the sector (512-byte unit) where
