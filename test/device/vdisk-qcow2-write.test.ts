@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BlockDevice } from '../../src/device/block-device.js';
 import { faultyDevice } from '../../src/device/faulty-device.js';
 import { openFileDevice } from '../../src/device/file-device.js';
+import { MAX_REFCOUNT_TABLE_BYTES, planRefcountArea, tableTooLarge } from '../../src/device/vdisk/qcow2-refcount-grow.js';
 import { openQcow2 } from '../../src/device/vdisk/qcow2.js';
 import type { ContainerDevice } from '../../src/device/vdisk/types.js';
 import { AppError } from '../../src/errors.js';
@@ -75,6 +76,12 @@ function refcountBlocks(name: string): number {
   let used = 0;
   for (let at = 0; at < table.length; at += 8) if (table.readBigUInt64BE(at) !== 0n) used++;
   return used;
+}
+
+/** refcount_table_offset and refcount_table_clusters from the header. */
+function refcountTable(name: string): { offset: number; clusters: number } {
+  const bytes = readFileSync(p(name));
+  return { offset: Number(bytes.readBigUInt64BE(48)), clusters: bytes.readUInt32BE(56) };
 }
 
 /**
@@ -225,32 +232,121 @@ describe('qcow2 writes match a model of the guest disk', () => {
     expect(sha(oracle('together.qcow2'))).toBe(sha(model));
   });
 
-  it('refuses a write the refcount table has no room for, before writing anything (512-byte clusters)', async () => {
+  it('grows a full refcount table as QEMU does, then frees the old one (512-byte clusters)', async () => {
     qemuImg('create', '-q', '-f', 'qcow2', '-o', 'cluster_size=512', 'full.qcow2', '64M');
     // The table is one cluster: 64 blocks of 256 clusters, 8 MiB of file. Fill most of it with QEMU.
     qemuIo(p('full.qcow2'), 'write -P 0x11 0 7500k');
-    expect(readFileSync(p('full.qcow2')).readUInt32BE(56)).toBe(1);
+    const before = refcountTable('full.qcow2');
+    expect(before).toEqual({ offset: 512, clusters: 1 });
+    expect(statSync(p('full.qcow2')).size).toBeLessThan(8 * MiB);
+    // What QEMU makes of the same table when its own writes need the 65th refcount block.
+    copyFileSync(p('full.qcow2'), p('full-qemu.qcow2'));
+    qemuIo(p('full-qemu.qcow2'), 'write -P 0x22 32M 2M');
+    const qemuGrown = refcountTable('full-qemu.qcow2');
+    expect(qemuGrown.clusters).toBeGreaterThan(1);
     const model = oracle('full.qcow2');
     const device = await openWritable('full.qcow2');
-    let refused: unknown = null;
-    for (let i = 0; i < 200 && refused === null; i++) {
-      const at = 32 * MiB + i * 4 * KiB;
-      const bytes = pseudoRandom(4 * KiB, 400 + i);
-      try {
-        await device.write(at, bytes);
-        bytes.copy(model, at);
-      } catch (err) {
-        refused = err;
-      }
-    }
+    // Scattered 4 KiB writes into holes, each crossing 9 clusters and needing its own L2 table (a 512-byte
+    // L2 table maps 32 KiB), about 2000 clusters in all; rewrites of QEMU's data go in place.
+    const writes: Array<[number, Buffer]> = [];
+    for (let i = 0; i < 200; i++) writes.push([16 * MiB + i * 40 * KiB + 100 + (i % 7) * 512, pseudoRandom(4 * KiB, 400 + i)]);
+    writes.push([MiB + 7, pseudoRandom(3000, 399)], [16 * MiB + 100, pseudoRandom(600, 398)]);
+    await applyWrites(device, model, writes);
+    expect(sha(await device.read(0, SIZE))).toBe(sha(model));
     await device.close();
-    expect(refused).toBeInstanceOf(AppError);
-    expect(refused).toMatchObject({ code: 'QCOW2_REFCOUNT_TABLE_FULL', exitCode: 69 });
-    expect((refused as AppError).hint).toContain('qemu-img convert');
+    expect(statSync(p('full.qcow2')).size).toBeGreaterThan(8 * MiB);
+    const after = refcountTable('full.qcow2');
+    expect(after.offset).not.toBe(before.offset);
+    expect(after).toEqual(qemuGrown);
     expectClean('full.qcow2');
     expect(sha(oracle('full.qcow2'))).toBe(sha(model));
+    // A reader opened from scratch agrees, and a second writable session writes on with the new table.
+    const reader = await openBacking(p('full.qcow2'));
+    expect(sha(await reader.read(0, SIZE))).toBe(sha(model));
+    await reader.close();
+    const again = await openWritable('full.qcow2');
+    await applyWrites(again, model, [[40 * MiB + 300, pseudoRandom(20 * KiB, 397)]]);
+    await again.close();
+    expect(refcountTable('full.qcow2')).toEqual(after);
+    expectClean('full.qcow2');
+    expect(sha(oracle('full.qcow2'))).toBe(sha(model));
+  }, 60_000);
+
+  it('sizes a grown refcount table as qcow2_refcount_area does, and refuses one above 8 MiB', () => {
+    // 512-byte clusters, the 65th block's range taken by its own block: QEMU's table starts one block
+    // (the area's) after cluster 65 * 256 and has room for 1.5 times the 66 blocks, in whole clusters.
+    expect(planRefcountArea(65 * 256, 512)).toEqual({
+      areaIndex: 65,
+      blockCount: 66,
+      tableEntries: 128,
+      tableClusters: 2,
+      blocksOffset: 65 * 256 * 512,
+      tableOffset: 65 * 256 * 512 + 512,
+      endOffset: 65 * 256 * 512 + 3 * 512,
+    });
+    // 64 KiB clusters: a 2 TiB file's area is tiny and far inside QEMU's limit.
+    const big = planRefcountArea(2 ** 41 / 2 ** 16, 2 ** 16);
+    expect(big.tableClusters * 2 ** 16).toBeLessThanOrEqual(MAX_REFCOUNT_TABLE_BYTES);
+    expect(big.blockCount * 2 ** 15).toBeGreaterThanOrEqual(big.endOffset / 2 ** 16);
+    // 512-byte clusters: a 200 GiB file would need more than 8 MiB of table.
+    const huge = planRefcountArea((200 * 2 ** 30) / 512, 512);
+    expect(huge.tableClusters * 512).toBeGreaterThan(MAX_REFCOUNT_TABLE_BYTES);
+    expect(tableTooLarge(huge, 512, 'x.qcow2', 1)).toMatchObject({ code: 'QCOW2_REFCOUNT_TABLE_FULL', exitCode: 69 });
   });
 });
+
+/**
+ * A disk cache at the power cut: of the writes since the last flush, only the last reaches the file
+ * (the others are undone at close), so a step that relies on an earlier one without a flush between
+ * them shows up as damage.
+ */
+function lossyFile(inner: BlockDevice): BlockDevice {
+  let unflushed: Array<{ at: number; before: Buffer }> = [];
+  return {
+    ...inner,
+    read: (at, length) => inner.read(at, length),
+    async write(at, data) {
+      unflushed.push({ at, before: Buffer.from(await inner.read(at, data.length)) });
+      await inner.write(at, data);
+    },
+    async flush() {
+      unflushed = [];
+      await inner.flush();
+    },
+    async close() {
+      for (const { at, before } of unflushed.slice(0, -1).reverse()) await inner.write(at, before);
+      await inner.close();
+    },
+  };
+}
+
+/**
+ * Runs `writes` on a copy of `source` named `target` whose writes stop after `steps` (Infinity: none
+ * dropped); returns the step count.
+ */
+async function runCut(source: string, target: string, writes: Array<[number, Buffer]>, steps: number): Promise<number> {
+  copyFileSync(p(source), p(target));
+  // The file is made longer first, so that every write, even past the image's end, goes through
+  // faultyDevice (a file growing past its size at open is written through a second handle).
+  truncateSync(p(target), statSync(p(target)).size + 4 * MiB);
+  const file = lossyFile(await openFileDevice(p(target), { writable: true }));
+  const faulty = faultyDevice(file, Number.isFinite(steps) ? { dropWritesAfter: steps } : {});
+  const device = await openWritable(target, faulty);
+  for (const [at, bytes] of writes) await device.write(at, bytes);
+  await device.flush();
+  await device.close();
+  return faulty.writeCount;
+}
+
+/** Throws unless every `granule` bytes of `now` equal those of `old` or of `fresh`. */
+function expectOldOrNew(now: Buffer, old: Buffer, fresh: Buffer, granule: number, step: number): void {
+  for (let at = 0; at < now.length; at += granule) {
+    const got = now.subarray(at, at + granule);
+    if (!got.equals(old.subarray(at, at + granule)) && !got.equals(fresh.subarray(at, at + granule))) {
+      throw new Error(`cut after step ${step}: guest cluster at ${at} is neither old nor new`);
+    }
+  }
+}
 
 describe('power cuts between the steps of allocating writes', () => {
   // A small image with an internal snapshot and 4 KiB clusters: the writes copy a shared L2 table and
@@ -278,45 +374,7 @@ describe('power cuts between the steps of allocating writes', () => {
     qemuImg('snapshot', '-c', 'before', 'cut.qcow2');
   });
 
-  /**
-   * A disk cache at the power cut: of the writes since the last flush, only the last reaches the file
-   * (the others are undone at close), so a step that relies on an earlier one without a flush between
-   * them shows up as damage.
-   */
-  function lossyFile(inner: BlockDevice): BlockDevice {
-    let unflushed: Array<{ at: number; before: Buffer }> = [];
-    return {
-      ...inner,
-      read: (at, length) => inner.read(at, length),
-      async write(at, data) {
-        unflushed.push({ at, before: Buffer.from(await inner.read(at, data.length)) });
-        await inner.write(at, data);
-      },
-      async flush() {
-        unflushed = [];
-        await inner.flush();
-      },
-      async close() {
-        for (const { at, before } of unflushed.slice(0, -1).reverse()) await inner.write(at, before);
-        await inner.close();
-      },
-    };
-  }
-
-  /** Runs the writes on a copy whose writes stop after `steps` (Infinity: none dropped); returns the step count. */
-  async function cutAfter(steps: number): Promise<number> {
-    copyFileSync(p('cut.qcow2'), p('cut-run.qcow2'));
-    // The file is made longer first, so that every write, even past the image's end, goes through
-    // faultyDevice (a file growing past its size at open is written through a second handle).
-    truncateSync(p('cut-run.qcow2'), statSync(p('cut-run.qcow2')).size + 4 * MiB);
-    const file = lossyFile(await openFileDevice(p('cut-run.qcow2'), { writable: true }));
-    const faulty = faultyDevice(file, Number.isFinite(steps) ? { dropWritesAfter: steps } : {});
-    const device = await openWritable('cut-run.qcow2', faulty);
-    for (const [at, bytes] of writes) await device.write(at, bytes);
-    await device.flush();
-    await device.close();
-    return faulty.writeCount;
-  }
+  const cutAfter = (steps: number): Promise<number> => runCut('cut.qcow2', 'cut-run.qcow2', writes, steps);
 
   it('leaves leaks at worst, and every cluster old or new', async () => {
     const old = oracle('cut.qcow2');
@@ -338,17 +396,58 @@ describe('power cuts between the steps of allocating writes', () => {
       const result = check('cut-run.qcow2');
       expect({ n, status: result.status, corruptions: result.corruptions }).toEqual({ n, status: result.leaks > 0 ? 3 : 0, corruptions: 0 });
       sawLeak ||= result.leaks > 0;
-      const now = oracle('cut-run.qcow2');
-      for (let at = 0; at < now.length; at += 4096) {
-        const got = now.subarray(at, at + 4096);
-        if (!got.equals(old.subarray(at, at + 4096)) && !got.equals(fresh.subarray(at, at + 4096))) {
-          throw new Error(`cut after step ${n}: guest cluster at ${at} is neither old nor new`);
-        }
-      }
+      expectOldOrNew(oracle('cut-run.qcow2'), old, fresh, 4096, n);
       expect(sha(oracle('cut-run.qcow2', 'before'))).toBe(snapshot);
     }
     expect(sawLeak).toBe(true);
   }, 60_000);
+});
+
+describe('power cuts while the refcount table grows', () => {
+  // 512-byte clusters, the file ending a few clusters before 8 MiB, all that its one-cluster refcount
+  // table covers: the writes (holes, crossing clusters, new L2 tables) need a new table part-way, so the
+  // cuts fall before, inside and after the growth.
+  const writes: Array<[number, Buffer]> = [
+    [12 * MiB + 300, pseudoRandom(1000, 801)],
+    [13 * MiB + 100, pseudoRandom(700, 802)],
+    [14 * MiB + 511, pseudoRandom(1200, 803)],
+    [MiB + 40, pseudoRandom(100, 804)],
+  ];
+
+  beforeAll(() => {
+    qemuImg('create', '-q', '-f', 'qcow2', '-o', 'cluster_size=512', 'grow.qcow2', '16M');
+    qemuIo(p('grow.qcow2'), 'write -P 0x33 0 7M');
+    // Each 512-byte cluster of filler also takes 1/64 of an L2 table and 1/256 of a refcount block.
+    const gap = (8 * MiB - statSync(p('grow.qcow2')).size) / 512;
+    qemuIo(p('grow.qcow2'), `write -P 0x34 7M ${Math.floor(((gap - 6) * 256) / 261) * 512}`);
+  });
+
+  it('leaves leaks at worst, and every cluster old or new', async () => {
+    const gap = 8 * MiB - statSync(p('grow.qcow2')).size;
+    expect(gap).toBeGreaterThan(0);
+    expect(gap).toBeLessThan(12 * 512);
+    const before = refcountTable('grow.qcow2');
+    expect(before.clusters).toBe(1);
+    const old = oracle('grow.qcow2');
+    const fresh = Buffer.from(old);
+    for (const [at, bytes] of writes) bytes.copy(fresh, at);
+    const total = await runCut('grow.qcow2', 'grow-run.qcow2', writes, Infinity);
+    expect(refcountTable('grow-run.qcow2').offset).toBeGreaterThan(8 * MiB);
+    expectClean('grow-run.qcow2');
+    expect(oracle('grow-run.qcow2').equals(fresh)).toBe(true);
+    let sawLeak = false;
+    let sawNewTable = false;
+    for (let n = 0; n < total; n++) {
+      await runCut('grow.qcow2', 'grow-run.qcow2', writes, n);
+      const result = check('grow-run.qcow2');
+      expect({ n, status: result.status, corruptions: result.corruptions }).toEqual({ n, status: result.leaks > 0 ? 3 : 0, corruptions: 0 });
+      sawLeak ||= result.leaks > 0;
+      sawNewTable ||= refcountTable('grow-run.qcow2').offset !== before.offset;
+      expectOldOrNew(oracle('grow-run.qcow2'), old, fresh, 512, n);
+    }
+    expect(sawLeak).toBe(true);
+    expect(sawNewTable).toBe(true);
+  }, 120_000);
 });
 
 describe('refused at a writable open (exit 69)', () => {

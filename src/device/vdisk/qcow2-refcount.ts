@@ -6,12 +6,14 @@
 // Allocation follows block/qcow2-refcount.c: the first cluster whose count is 0, scanning forward from a
 // hint that starts at 0 (alloc_clusters_noref), so a clean image grows at its end. A cluster whose block
 // does not exist yet gets a new block that describes itself (alloc_refcount_block: the block is placed at
-// that very cluster, counts itself 1, is written and flushed before the table entry points at it). The
-// table is never grown or moved: when it has no room the write is refused before anything is written.
+// that very cluster, counts itself 1, is written and flushed before the table entry points at it). A block
+// whose index is past the end of the table makes the table grow (qcow2-refcount-grow.ts): a new, larger
+// table at the end of the file replaces it, and the old table's clusters are freed. Only a table above
+// QEMU's 8 MiB limit is refused, before anything is written.
 
-import { UnsupportedError } from '../../errors.js';
 import type { BlockDevice } from '../block-device.js';
 import { corrupt, readU64 } from './qcow2-header.js';
+import { MAX_REFCOUNT_TABLE_BYTES, planRefcountArea, tableTooLarge, writeRefcountArea } from './qcow2-refcount-grow.js';
 
 /** Refcount fields of the header that the reader does not keep (spec "Header", bytes 48-59 and 96-99). */
 export interface RefcountLayout {
@@ -42,8 +44,9 @@ export class Qcow2Refcounts {
 
   private constructor(
     private readonly file: BlockDevice,
-    private readonly layout: RefcountLayout,
-    private readonly table: Buffer,
+    /** refcount_table_offset: changes when the table grows. */
+    private tableOffset: number,
+    private table: Buffer,
     private readonly clusterSize: number,
     private readonly path: string,
   ) {
@@ -59,11 +62,16 @@ export class Qcow2Refcounts {
         tableClusters,
       });
     }
-    return new Qcow2Refcounts(file, layout, await file.read(tableOffset, bytes), clusterSize, path);
+    return new Qcow2Refcounts(file, tableOffset, await file.read(tableOffset, bytes), clusterSize, path);
   }
 
   get tableEntries(): number {
     return this.table.length / 8;
+  }
+
+  /** refcount_table_offset and refcount_table_clusters as the header now has them. */
+  get tableLocation(): { offset: number; clusters: number } {
+    return { offset: this.tableOffset, clusters: this.table.length / this.clusterSize };
   }
 
   /** The count of host cluster `cluster` (an index, not a byte offset). */
@@ -74,26 +82,41 @@ export class Qcow2Refcounts {
 
   /** Adds `delta` to the count of `cluster`, writes the entry and flushes. The block must exist. */
   async update(cluster: number, delta: number): Promise<void> {
-    const blockIndex = Math.floor(cluster / this.perBlock);
-    const block = await this.block(blockIndex);
-    const at = (cluster % this.perBlock) * 2;
-    const count = (block?.readUInt16BE(at) ?? 0) + delta;
-    if (block === null || count < 0 || count > 0xffff) {
-      throw corrupt('QCOW2_BAD_REFCOUNT', `corrupt qcow2 refcounts in ${this.path}: the count of cluster ${cluster} cannot change by ${delta}`, {
-        cluster,
-        delta,
-      });
+    await this.updateRun(cluster, 1, delta);
+  }
+
+  /**
+   * Adds `delta` to the counts of clusters `first` .. `first + count - 1` (their blocks must exist): one
+   * write per refcount block, then one flush. Runs longer than one cluster only free the old refcount
+   * table, which nothing references: whichever of its counts a crash leaves, they are leaks at worst.
+   */
+  private async updateRun(first: number, count: number, delta: number): Promise<void> {
+    for (let cluster = first; cluster < first + count; ) {
+      const blockIndex = Math.floor(cluster / this.perBlock);
+      const block = await this.block(blockIndex);
+      const end = Math.min(first + count, (blockIndex + 1) * this.perBlock);
+      const entries = Buffer.alloc((end - cluster) * 2);
+      for (let c = cluster; c < end; c++) {
+        const value = (block?.readUInt16BE((c % this.perBlock) * 2) ?? 0) + delta;
+        if (block === null || value < 0 || value > 0xffff) {
+          throw corrupt('QCOW2_BAD_REFCOUNT', `corrupt qcow2 refcounts in ${this.path}: the count of cluster ${c} cannot change by ${delta}`, {
+            cluster: c,
+            delta,
+          });
+        }
+        entries.writeUInt16BE(value, (c - cluster) * 2);
+      }
+      const at = (cluster % this.perBlock) * 2;
+      await this.file.write(tableEntryOffset(this.table, blockIndex) + at, entries);
+      entries.copy(block!, at);
+      cluster = end;
     }
-    const entry = Buffer.alloc(2);
-    entry.writeUInt16BE(count);
-    await this.file.write(tableEntryOffset(this.table, blockIndex) + at, entry);
     await this.file.flush();
-    block.writeUInt16BE(count, at);
   }
 
   /**
    * Throws QCOW2_REFCOUNT_TABLE_FULL unless `count` more clusters (and the refcount blocks they would
-   * need) can be allocated with the refcount table as it is. Writes nothing.
+   * need) can be allocated without the refcount table growing past QEMU's limit. Writes nothing.
    */
   async reserve(count: number): Promise<void> {
     const taken = new Set<number>();
@@ -102,7 +125,10 @@ export class Qcow2Refcounts {
     while (count > 0) {
       cluster = await this.nextFree(cluster, taken);
       const blockIndex = Math.floor(cluster / this.perBlock);
-      if (blockIndex >= this.tableEntries) throw this.full(cluster);
+      if (blockIndex >= this.tableEntries) {
+        this.checkGrowth(cluster + count);
+        return;
+      }
       taken.add(cluster);
       if (tableEntryOffset(this.table, blockIndex) === 0 && !plannedBlocks.has(blockIndex)) plannedBlocks.add(blockIndex);
       else count--;
@@ -117,27 +143,61 @@ export class Qcow2Refcounts {
     for (;;) {
       const cluster = await this.nextFree(this.freeHint, new Set());
       const blockIndex = Math.floor(cluster / this.perBlock);
-      if (blockIndex >= this.tableEntries) throw this.full(cluster);
       this.freeHint = cluster + 1;
-      if (tableEntryOffset(this.table, blockIndex) !== 0) return cluster * this.clusterSize;
-      await this.createBlock(blockIndex, cluster);
+      if (blockIndex >= this.tableEntries) await this.grow(blockIndex, cluster);
+      else if (tableEntryOffset(this.table, blockIndex) !== 0) return cluster * this.clusterSize;
+      else await this.createBlock(blockIndex, cluster);
     }
   }
 
   /** A self-describing refcount block at free cluster `cluster` of its own range (count 1 for itself). */
   private async createBlock(blockIndex: number, cluster: number): Promise<void> {
-    const offset = cluster * this.clusterSize;
-    const block = Buffer.alloc(this.clusterSize);
-    block.writeUInt16BE(1, (cluster % this.perBlock) * 2);
-    await this.file.write(offset, block);
-    await this.file.flush();
+    const block = await this.writeBlock(cluster);
     const entry = Buffer.alloc(8);
-    entry.writeUInt32BE(Math.floor(offset / 2 ** 32), 0);
-    entry.writeUInt32BE(offset % 2 ** 32, 4);
-    await this.file.write(this.layout.tableOffset + blockIndex * 8, entry);
+    entry.writeUInt32BE(Math.floor((cluster * this.clusterSize) / 2 ** 32), 0);
+    entry.writeUInt32BE((cluster * this.clusterSize) % 2 ** 32, 4);
+    await this.file.write(this.tableOffset + blockIndex * 8, entry);
     await this.file.flush();
     entry.copy(this.table, blockIndex * 8);
     this.blocks.set(blockIndex, block);
+  }
+
+  /** Writes and flushes a refcount block at `cluster` that counts only itself; hooks nothing up. */
+  private async writeBlock(cluster: number): Promise<Buffer> {
+    const block = Buffer.alloc(this.clusterSize);
+    block.writeUInt16BE(1, (cluster % this.perBlock) * 2);
+    await this.file.write(cluster * this.clusterSize, block);
+    await this.file.flush();
+    return block;
+  }
+
+  /**
+   * alloc_refcount_block when the table is too small: the block for `cluster` at `cluster` itself, then
+   * a self-covering area from the next block range on with a larger table (qcow2-refcount-grow.ts), then
+   * the old table's clusters freed.
+   */
+  private async grow(blockIndex: number, cluster: number): Promise<void> {
+    const area = planRefcountArea((blockIndex + 1) * this.perBlock, this.clusterSize);
+    if (area.tableClusters * this.clusterSize > MAX_REFCOUNT_TABLE_BYTES) throw tableTooLarge(area, this.clusterSize, this.path, cluster);
+    const block = await this.writeBlock(cluster);
+    const old = this.tableLocation;
+    const grown = await writeRefcountArea(this.file, area, this.table, blockIndex, cluster * this.clusterSize, this.clusterSize);
+    this.table = grown.table;
+    this.tableOffset = area.tableOffset;
+    this.blocks.set(blockIndex, block);
+    for (const [index, areaBlock] of grown.blocks) this.blocks.set(index, areaBlock);
+    await this.updateRun(old.offset / this.clusterSize, old.clusters, -1);
+  }
+
+  /**
+   * Refuses allocations up to cluster `lastCluster` when the table they make grow could pass QEMU's limit.
+   * The bound is generous: twice the clusters (for the refcount blocks and the tables written on the way)
+   * and a block range for the gap before the area.
+   */
+  private checkGrowth(lastCluster: number): void {
+    const start = Math.ceil((2 * (lastCluster + this.perBlock)) / this.perBlock) * this.perBlock;
+    const area = planRefcountArea(start, this.clusterSize);
+    if (area.tableClusters * this.clusterSize > MAX_REFCOUNT_TABLE_BYTES) throw tableTooLarge(area, this.clusterSize, this.path, lastCluster);
   }
 
   /** The first cluster at or after `from` with count 0 that is not in `taken`; may lie past the table. */
@@ -170,16 +230,5 @@ export class Qcow2Refcounts {
     const block = await this.file.read(offset, this.clusterSize);
     this.blocks.set(blockIndex, block);
     return block;
-  }
-
-  private full(cluster: number): UnsupportedError {
-    return new UnsupportedError(
-      'QCOW2_REFCOUNT_TABLE_FULL',
-      `${this.path}: the qcow2 refcount table (${this.tableEntries} entries) has no room for host cluster ${cluster}; haos-rescue does not grow it`,
-      {
-        hint: `make a raw copy with qemu-img convert -O raw "${this.path}" disk.img, run the command on disk.img, and convert it back with qemu-img convert -O qcow2`,
-        details: { cluster, tableEntries: this.tableEntries },
-      },
-    );
   }
 }

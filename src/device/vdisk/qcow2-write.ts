@@ -15,7 +15,8 @@
 // keep their counts: each snapshot's walk still reaches them once. A power cut between any two steps
 // leaves an image that qemu-img check finds consistent, with leaked clusters at worst.
 // The header is left alone, except that unknown autoclear feature bits are cleared before the first
-// write, as the spec demands of a writer that does not maintain them. Persistent dirty bitmaps (autoclear
+// write, as the spec demands of a writer that does not maintain them, and that a refcount table grown
+// to count new clusters (qcow2-refcount-grow.ts) replaces the old one's offset and size. Persistent dirty bitmaps (autoclear
 // bit 0) are refused instead: clearing the bit would leave their clusters leaked and the bitmaps lost.
 
 import { UnsupportedError } from '../../errors.js';
