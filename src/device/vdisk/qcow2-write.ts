@@ -18,6 +18,10 @@
 // write, as the spec demands of a writer that does not maintain them, and that a refcount table grown
 // to count new clusters (qcow2-refcount-grow.ts) replaces the old one's offset and size. Persistent dirty bitmaps (autoclear
 // bit 0) are refused instead: clearing the bit would leave their clusters leaked and the bitmaps lost.
+// Extended L2 entries (subclusters, 16 bytes each): a cluster is written in place only when all 32 of its
+// subclusters are allocated; any other is copied on write as a whole (its current bytes, from the host
+// cluster, zeros or the backing file subcluster by subcluster), and its new entry marks every subcluster
+// allocated, as QEMU's own writes do for a whole cluster.
 
 import { UnsupportedError } from '../../errors.js';
 import type { BlockDevice } from '../block-device.js';
@@ -50,7 +54,8 @@ interface ClusterState {
   l2Offset: number;
   /** The L2 table belongs to the active state alone (L1 COPIED flag, refcount 1). */
   l2Private: boolean;
-  l2Index: number;
+  /** Byte offset of the cluster's entry inside its L2 table (8 or 16 bytes an entry). */
+  l2EntryAt: number;
   /** Host offset to write in place, or null when the cluster must be copied on write. */
   inPlace: number | null;
 }
@@ -73,7 +78,6 @@ export function checkWritable(header: Qcow2Header, head: Buffer, path: string): 
       `list them with qemu-img info "${path}" and remove them with qemu-img bitmap --remove "${path}" NAME (the next backup is then a full one), or ${rawCopy}`,
     );
   }
-  if (header.extendedL2) throw refuse('QCOW2_WRITE_EXTENDED_L2', 'it uses extended L2 entries (subclusters)', rawCopy);
   const { order } = parseRefcountLayout(head, header.version, path);
   if (order !== 4) throw refuse('QCOW2_WRITE_REFCOUNT_ORDER', `its refcounts are ${2 ** order} bits wide (only 16 is written)`, rawCopy);
 }
@@ -88,6 +92,8 @@ export async function openQcow2Writer(options: Qcow2WriterOptions): Promise<Qcow
 
 export class Qcow2Writer {
   private readonly clusterSize: number;
+  /** 8, or 16 with extended L2 entries (the entry, then the subcluster bitmap). */
+  private readonly entryBytes: number;
   private readonly guestBytesPerL2: number;
   /** The last write queued: writes run one at a time, each allocation seeing the one before. */
   private tail: Promise<void> = Promise.resolve();
@@ -98,7 +104,8 @@ export class Qcow2Writer {
     private autoclearSet: boolean,
   ) {
     this.clusterSize = o.header.clusterSize;
-    this.guestBytesPerL2 = (this.clusterSize / 8) * this.clusterSize;
+    this.entryBytes = o.header.extendedL2 ? 16 : 8;
+    this.guestBytesPerL2 = (this.clusterSize / this.entryBytes) * this.clusterSize;
   }
 
   /** Writes `data` at guest byte `byteOffset` (range already checked against the virtual size). */
@@ -154,7 +161,7 @@ export class Qcow2Writer {
   /** Where guest cluster `guest` lives and whether it may be written in place. */
   private async state(guest: number): Promise<ClusterState> {
     const l1Index = Math.floor(guest / this.guestBytesPerL2);
-    const l2Index = (guest % this.guestBytesPerL2) / this.clusterSize;
+    const l2EntryAt = ((guest % this.guestBytesPerL2) / this.clusterSize) * this.entryBytes;
     if (l1Index >= this.o.header.l1Size) {
       throw new UnsupportedError('QCOW2_L1_TOO_SMALL', `${this.o.path}: the L1 table has no entry for guest byte ${guest}`, { details: { l1Index } });
     }
@@ -162,12 +169,14 @@ export class Qcow2Writer {
     const l2Private = l2Offset !== 0 && l1Copied && (await this.refcount(l2Offset)) === 1;
     let inPlace: number | null = null;
     if (l2Private) {
-      const entry = await this.o.file.read(l2Offset + l2Index * 8, 8);
+      const entry = await this.o.file.read(l2Offset + l2EntryAt, this.entryBytes);
       const { offset, copied } = normalEntry(entry, 0);
-      const plain = (entry.readUInt32BE(0) & COMPRESSED) === 0 && (entry.readUInt32BE(4) & ZERO) === 0;
+      // With subclusters: every one allocated (bitmap bytes 12-15 all ones, no zero bits in 8-11).
+      const whole = this.entryBytes === 8 || (entry.readUInt32BE(8) === 0 && entry.readUInt32BE(12) === 0xffffffff);
+      const plain = (entry.readUInt32BE(0) & COMPRESSED) === 0 && (entry.readUInt32BE(4) & ZERO) === 0 && whole;
       if (plain && copied && offset !== 0 && (await this.refcount(offset)) === 1) inPlace = offset;
     }
-    return { l1Index, l2Offset, l2Private, l2Index, inPlace };
+    return { l1Index, l2Offset, l2Private, l2EntryAt, inPlace };
   }
 
   /** Steps 1-4 of the header comment for one guest cluster. */
@@ -177,9 +186,9 @@ export class Qcow2Writer {
     const length = Math.min(this.clusterSize, header.virtualSize - guest);
     cluster.set(await this.o.readGuest(guest, length));
     cluster.set(bytes, inCluster);
-    const { l1Index, l2Index } = await this.state(guest);
+    const { l1Index, l2EntryAt } = await this.state(guest);
     const l2Offset = await this.privateL2(l1Index);
-    const entryAt = l2Offset + l2Index * 8;
+    const entryAt = l2Offset + l2EntryAt;
     const old = Buffer.from(await file.read(entryAt, 8));
     const released = this.referencedClusters(old);
     for (const c of released) await this.checkReferenced(c, guest);
@@ -187,7 +196,7 @@ export class Qcow2Writer {
     await file.write(host, cluster);
     await file.flush();
     await this.refcounts.update(host / this.clusterSize, +1);
-    await file.write(entryAt, encodeEntry(host, true));
+    await file.write(entryAt, encodeEntry(host, true, this.entryBytes));
     await file.flush();
     this.o.map.invalidate(l2Offset);
     for (const c of released) await this.refcounts.update(c, -1);
@@ -264,9 +273,11 @@ function normalEntry(bytes: Buffer, at: number): { offset: number; copied: boole
   return { offset, copied: (high & COPIED) !== 0 };
 }
 
-function encodeEntry(offset: number, copied: boolean): Buffer {
-  const entry = Buffer.alloc(8);
+/** An L1 or L2 entry; 16 bytes: an extended L2 entry with every subcluster allocated. */
+function encodeEntry(offset: number, copied: boolean, bytes = 8): Buffer {
+  const entry = Buffer.alloc(bytes);
   entry.writeUInt32BE((Math.floor(offset / 2 ** 32) | (copied ? COPIED : 0)) >>> 0, 0);
   entry.writeUInt32BE(offset % 2 ** 32, 4);
+  if (bytes === 16) entry.writeUInt32BE(0xffffffff, 12);
   return entry;
 }
