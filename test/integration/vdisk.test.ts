@@ -1,7 +1,8 @@
 // The sample card as a virtual machine's disk file: converted by qemu-img into every container format the
 // readers know, each read command gives the same answer as on the raw card (users, backups, listing, an
 // export's bytes); `info` names the container; a write is refused (exit 69) with the qemu-img route and
-// leaves the file untouched.
+// leaves the file untouched. A differencing VHDX (a Hyper-V checkpoint, built from the spec since QEMU
+// cannot make one) is written into, its parent untouched, and libvhdi reads the result.
 
 import { createHash } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
@@ -12,6 +13,8 @@ import { readSampleImage } from '../../fixtures/index.js';
 import { cli, cliJson } from '../helpers/cli.js';
 import { assertCardClean, cardPasswordIs } from '../helpers/card.js';
 import { tempDir } from '../helpers/images.js';
+import { readGuid } from '../../src/device/vdisk/vhdx-format.js';
+import { buildVhdx, detachedCopy, libvhdiRaw } from '../device/vhdx-build.js';
 
 const work = tempDir('vdisk-cli-');
 const raw = join(work, 'card.img');
@@ -85,6 +88,33 @@ describe('a virtual machine disk file', () => {
     assertCardClean(back);
     expect(cardPasswordIs(back, 'vm-user', 'a-new-long-password-1')).toBe(true);
     expect(cardPasswordIs(disk, 'vm-user', 'a-new-long-password-1')).toBe(true);
+    expect(cli(['ls', back, '/supervisor/homeassistant']).text).not.toContain('home-assistant_v2.db\n');
+  });
+
+  it('VHDX differencing (a Hyper-V checkpoint): auth reset and rm write into the child; the parent is untouched; libvhdi reads a clean card', () => {
+    const parent = join(work, 'hv-parent.vhdx');
+    execFileSync('cp', [join(work, 'card.vhdx'), parent]);
+    const parentBytes = readFileSync(parent);
+    // The parent's DataWriteGuid, from the current header (both are valid in a file QEMU made).
+    const header = parentBytes.readBigUInt64LE(64 * 1024 + 8) >= parentBytes.readBigUInt64LE(128 * 1024 + 8) ? 64 * 1024 : 128 * 1024;
+    const locator = { parent_linkage: `{${readGuid(parentBytes, header + 32)}}`, relative_path: '.\\hv-parent.vhdx' };
+    const child = join(work, 'hv-child.avhdx');
+    writeFileSync(child, buildVhdx({ virtualSize: readFileSync(raw).length, blockSize: 2 * 1024 * 1024, locator, blocks: new Map() }));
+    expect(cliJson(['info', child, '--json']).container).toMatchObject({ format: 'vhdx', variant: 'differencing', backing: [parent] });
+    const reset = cli(['auth', 'reset', child, '--username', 'vm-user', '--password', 'a-new-long-password-1', '--yes']);
+    expect(reset.code, reset.stderr).toBe(0);
+    const rm = cli(['rm', child, '/supervisor/homeassistant/home-assistant_v2.db', '--no-originals', '--yes']);
+    expect(rm.code, rm.stderr).toBe(0);
+    expect(sha(readFileSync(parent))).toBe(sha(parentBytes));
+    const detached = join(work, 'hv-child-detached.vhdx');
+    writeFileSync(detached, detachedCopy(readFileSync(child)));
+    execFileSync('qemu-img', ['check', '-f', 'vhdx', detached], { stdio: 'ignore' }); // throws on errors
+    const back = join(work, 'hv-child.raw');
+    writeFileSync(back, libvhdiRaw([child, parent], join(work, 'hv-libvhdi.raw')));
+    assertCardClean(back);
+    expect(cardPasswordIs(back, 'vm-user', 'a-new-long-password-1')).toBe(true);
+    expect(cardPasswordIs(child, 'vm-user', 'a-new-long-password-1')).toBe(true);
+    expect(cardPasswordIs(parent, 'vm-user', 'a-new-long-password-1')).toBe(false);
     expect(cli(['ls', back, '/supervisor/homeassistant']).text).not.toContain('home-assistant_v2.db\n');
   });
 

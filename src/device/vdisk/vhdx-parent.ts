@@ -7,7 +7,7 @@
 // whole). A path that does not exist moves on to the next; none → NotFoundError naming every path tried.
 
 import { dirname, join, resolve, sep, win32 } from 'node:path';
-import { NotFoundError } from '../../errors.js';
+import { NotFoundError, UnsupportedError } from '../../errors.js';
 import type { BlockDevice } from '../block-device.js';
 import type { ContainerDevice, OpenContext } from './types.js';
 import { corrupt } from './vhdx-format.js';
@@ -30,7 +30,7 @@ export async function openVhdxParent(locator: Map<string, string>, ctx: OpenCont
   }
   const opened = await openFirstCandidate(candidates, ctx);
   if (opened.device !== null) {
-    checkLinkage(opened.device, opened.path, locator, notes);
+    checkLinkage(opened.device, opened.path, locator, notes, ctx);
     return { device: opened.device, path: opened.path };
   }
   const { tried } = opened;
@@ -64,12 +64,20 @@ export function parentCandidates(locator: Map<string, string>, childPath: string
 }
 
 
-/** parent_linkage names the parent's DataWriteGuid; a mismatch means the parent changed since. */
-function checkLinkage(device: BlockDevice, path: string, locator: Map<string, string>, notes: string[]): void {
+/**
+ * parent_linkage names the parent's DataWriteGuid; a mismatch means the parent changed since. It is read
+ * with a note; a write is refused: it would copy that parent's bytes into the child for good.
+ */
+function checkLinkage(device: BlockDevice, path: string, locator: Map<string, string>, notes: string[], ctx: OpenContext): void {
   const container = (device as Partial<ContainerDevice>).container;
   const actual = (device as VhdxIdentity).vhdxDataWriteGuid;
   if (container?.format !== 'vhdx' || actual === undefined) return;
   const linkages = [locator.get('parent_linkage'), locator.get('parent_linkage2')].filter((v): v is string => v !== undefined).map(normalizeGuid);
+  if (linkages.length > 0 && !linkages.includes(actual) && ctx.writable === true) {
+    throw new UnsupportedError('VHDX_WRITE_PARENT_CHANGED', `differencing vhdx ${ctx.path} was made from a parent with DataWriteGuid ${linkages.join(' or ')}, but ${path} has ${actual}; refusing to write into it`, {
+      hint: 'put the parent this checkpoint was made from back beside it (Hyper-V\'s Inspect Disk shows the chain), or merge the checkpoint in Hyper-V first',
+    });
+  }
   if (linkages.length > 0 && !linkages.includes(actual)) {
     notes.push(`parent ${path} has DataWriteGuid ${actual}, but the child was made from ${linkages.join(' or ')} (parent changed since?); read anyway`);
   }

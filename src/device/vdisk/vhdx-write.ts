@@ -1,8 +1,16 @@
-// Writing inside a fixed or dynamic VHDX ([MS-VHDX]; QEMU block/vhdx.c vhdx_co_writev and
+// Writing inside a fixed, dynamic or differencing VHDX ([MS-VHDX]; QEMU block/vhdx.c vhdx_co_writev and
 // block/vhdx-log.c vhdx_log_write_and_flush). A write to a FULLY_PRESENT block goes in place. A write to
-// a block that is not there (NOT_PRESENT, UNDEFINED, ZERO, UNMAPPED: all read as zeros in a disk
-// without a parent) allocates a new payload block at the end of the file, 1 MiB aligned as QEMU does,
-// and writes it whole (zeros patched with the data); its BAT entry then changes through the log.
+// any other block (NOT_PRESENT, UNDEFINED, ZERO, UNMAPPED, and in a differencing disk PARTIALLY_PRESENT)
+// allocates a new payload block at the end of the file, 1 MiB aligned as QEMU does, and writes it whole:
+// the block's current guest bytes as the reader sees them (zeros; in a differencing disk the parent's
+// bytes where the child has none and the child's sectors where its sector bitmap says so), patched with
+// the data. Its BAT entry then changes to FULLY_PRESENT through the log. A fully present block is all in
+// this file and its sector bitmap bits are not consulted (§2.5.1.1; this reader and libvhdi read it so),
+// so no bitmap changes; nor does the parent, opened read-only.
+//
+// A partially present block also moves to a new place rather than being rewritten where it is: there,
+// the sectors its bitmap marks would show the new bytes at once and the others only after the BAT
+// update, so a power cut in between would tear the write. Its old place stays unused in the file.
 //
 // Order of one allocation batch (every step ends with a flush):
 //   1. the new blocks at the end of the file;
@@ -49,7 +57,6 @@ export function checkVhdxWritable(facts: VhdxWritableFacts): void {
   const refuse = (code: string, why: string, hint = rawCopyHint(path)): never => {
     throw new UnsupportedError(code, `vhdx ${path}: ${why}; refusing to write into it`, { hint });
   };
-  if (geometry.hasParent) refuse('VHDX_WRITE_DIFFERENCING', 'is a differencing disk (writing it would need sector bitmaps; its parent must never change)');
   if (facts.logReplayed) {
     refuse(
       'VHDX_WRITE_LOG_PENDING',
@@ -72,6 +79,9 @@ interface Piece {
   bytes: Uint8Array;
 }
 
+/** The guest disk's bytes as they read now (for a differencing disk, through to the parent). */
+export type ReadGuest = (byteOffset: number, length: number) => Promise<Buffer>;
+
 /** The write path of a VHDX device. */
 export class VhdxWriter {
   private guidsChanged = false;
@@ -87,7 +97,7 @@ export class VhdxWriter {
     private readonly header: HeaderState,
   ) {}
 
-  async write(byteOffset: number, data: Uint8Array): Promise<void> {
+  async write(byteOffset: number, data: Uint8Array, readGuest: ReadGuest): Promise<void> {
     if (data.length === 0) return;
     if (!this.guidsChanged) {
       await this.updateHeader({ newWriteGuids: true });
@@ -103,16 +113,15 @@ export class VhdxWriter {
       const bytes = data.subarray(pos, pos + take);
       const { state, fileOffset } = await this.bat.payload(block);
       if (state === BlockState.FULLY_PRESENT) await this.file.write(fileOffset + within, bytes);
-      else if (state === BlockState.PARTIALLY_PRESENT) throw new UnsupportedError('VHDX_WRITE_PARTIAL', `vhdx block ${block} is partially present`);
       else fresh.push({ block, within, bytes });
       pos += take;
     }
     const perBatch = Math.max(1, Math.floor(MAX_BATCH_BYTES / blockSize));
-    for (let at = 0; at < fresh.length; at += perBatch) await this.allocate(fresh.slice(at, at + perBatch));
+    for (let at = 0; at < fresh.length; at += perBatch) await this.allocate(fresh.slice(at, at + perBatch), readGuest);
   }
 
   /** Allocates and writes the blocks of `pieces`, then points their BAT entries at them through the log. */
-  private async allocate(pieces: Piece[]): Promise<void> {
+  private async allocate(pieces: Piece[], readGuest: ReadGuest): Promise<void> {
     const { blockSize, chunkRatio } = this.geometry;
     // The BAT sectors that change, read as the file holds them now (the log is empty between batches).
     const sectors = new Map<number, Buffer>();
@@ -128,9 +137,7 @@ export class VhdxWriter {
     // 1. The blocks, at the 1 MiB aligned end of the file.
     let next = Math.ceil(this.file.sizeBytes / MiB) * MiB;
     for (const [k, piece] of pieces.entries()) {
-      const block = Buffer.alloc(blockSize);
-      block.set(piece.bytes, piece.within);
-      await this.file.write(next, block);
+      await this.file.write(next, await this.newBlock(piece, readGuest));
       const entry = BigInt(BlockState.FULLY_PRESENT) | (BigInt(next / MiB) << 20n);
       const offset = entryOffsets[k]!;
       const sector = Math.floor(offset / SECTOR) * SECTOR;
@@ -153,6 +160,18 @@ export class VhdxWriter {
     this.bat.forget();
     // 5. The log is empty again.
     await this.updateHeader({ logGuid: ZERO_GUID });
+  }
+
+  /** The whole block of `piece` as it will be: its current guest bytes (zeros past the disk's end) patched with the data. */
+  private async newBlock(piece: Piece, readGuest: ReadGuest): Promise<Buffer> {
+    const { blockSize, virtualSize } = this.geometry;
+    const block = Buffer.alloc(blockSize);
+    if (piece.bytes.length < blockSize) {
+      const start = piece.block * blockSize;
+      (await readGuest(start, Math.min(blockSize, virtualSize - start))).copy(block);
+    }
+    block.set(piece.bytes, piece.within);
+    return block;
   }
 
   /** Writes the non-current header with the change and flushes: it becomes the current one. */

@@ -11,8 +11,9 @@
 // read as zeros (the spec allows zeros for all three). Reads coalesce runs of blocks that lie one after
 // another in the file into one file read, so a fixed or freshly converted disk reads near raw speed.
 //
-// Opened writable (OpenContext.writable), fixed and dynamic disks are written by vhdx-write.ts, BAT
-// updates going through the log; otherwise writes throw UnsupportedError. Read order of the code:
+// Opened writable (OpenContext.writable), fixed, dynamic and differencing disks are written by
+// vhdx-write.ts, BAT updates going through the log (a differencing disk's parent stays read-only);
+// otherwise writes throw UnsupportedError. Read order of the code:
 // openVhdx, then VhdxDevice.read.
 
 import { UnsupportedError } from '../../errors.js';
@@ -224,7 +225,7 @@ class VhdxDevice implements ContainerDevice {
       });
     }
     checkRange(this, 'write', byteOffset, data.length);
-    await this.writer.write(byteOffset, data);
+    await this.writer.write(byteOffset, data, (offset, length) => this.read(offset, length));
   }
 
   async flush(): Promise<void> {
