@@ -41,16 +41,23 @@ export function decompressCluster(data: Uint8Array, out: Buffer, type: Compressi
   try {
     produced = type === 'zlib' ? inflateZlib(data, out) : inflateZstd(data, out);
   } catch (err) {
-    throw corrupt('QCOW2_BAD_COMPRESSED_CLUSTER', `corrupt compressed cluster ${where}: ${type} data does not decompress (${(err as Error).message})`, {
-      type,
-    });
+    throw undecompressable(type, where, (err as Error).message);
   }
-  if (produced !== out.length) {
-    throw corrupt('QCOW2_BAD_COMPRESSED_CLUSTER', `corrupt compressed cluster ${where}: ${type} data gives ${produced} bytes, not a cluster of ${out.length}`, {
-      type,
-      produced,
-    });
-  }
+  checkInflated(produced, out.length, type, where);
+}
+
+/** The error for a compressed cluster whose stream the decoder rejected (`reason`: the decoder's words). */
+export function undecompressable(type: CompressionType, where: string, reason: string): Error {
+  return corrupt('QCOW2_BAD_COMPRESSED_CLUSTER', `corrupt compressed cluster ${where}: ${type} data does not decompress (${reason})`, { type });
+}
+
+/** A stream must inflate to exactly one cluster. */
+export function checkInflated(produced: number, clusterSize: number, type: CompressionType, where: string): void {
+  if (produced === clusterSize) return;
+  throw corrupt('QCOW2_BAD_COMPRESSED_CLUSTER', `corrupt compressed cluster ${where}: ${type} data gives ${produced} bytes, not a cluster of ${clusterSize}`, {
+    type,
+    produced,
+  });
 }
 
 function inflateZlib(data: Uint8Array, out: Buffer): number {

@@ -9,7 +9,8 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { CorruptError, UnsupportedError } from '../../errors.js';
 import type { BlockDevice } from '../block-device.js';
 import { assertOpen, assertWritable, checkRange } from '../check-range.js';
-import { decompressCluster, type CompressedDescriptor } from './qcow2-compressed.js';
+import { checkInflated, decompressCluster, undecompressable, type CompressedDescriptor } from './qcow2-compressed.js';
+import { inflateClusters, inflatePoolAvailable } from './inflate-pool.js';
 import { INCOMPAT_CORRUPT, INCOMPAT_DIRTY, parseQcow2Header, QCOW2_HINT, QCOW2_MAGIC, type Qcow2Header } from './qcow2-header.js';
 import { Qcow2Map, type Segment } from './qcow2-map.js';
 import { readQcow2Snapshots } from './qcow2-snapshots.js';
@@ -21,6 +22,8 @@ import { containerFile } from './container-file.js';
 const COMPRESSION_SCAN_BYTES = 4 * 1024 * 1024;
 /** Decompressed clusters kept, so small sequential reads inside one do not inflate it again. */
 const INFLATED_CACHE = 4;
+/** Whole compressed clusters handed to an inflating thread at once. */
+const INFLATE_BATCH = 8;
 
 export function detectQcow2(head: Buffer): boolean {
   return head.length >= 4 && head.readUInt32BE(0) === QCOW2_MAGIC;
@@ -144,6 +147,9 @@ class Qcow2Device implements ContainerDevice {
     const out = into !== undefined && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
     let run: Run | null = null;
     let done = 0;
+    // Whole zlib clusters go to the inflating threads together, once the loop has found them all.
+    const batch: Array<{ descriptor: CompressedDescriptor; target: Buffer }> = [];
+    const batchable = this.header.compressionType === 'zlib' && inflatePoolAvailable();
     while (done < length) {
       const guestOffset = byteOffset + done;
       const segment = await this.map.segment(guestOffset, length - done);
@@ -153,7 +159,10 @@ class Qcow2Device implements ContainerDevice {
         if (run !== null) await this.finish(run, out);
         run = null;
         if (segment.kind === 'compressed') {
-          await this.readCompressed(segment.descriptor, segment.offsetInCluster, out.subarray(done, done + segment.length));
+          const target = out.subarray(done, done + segment.length);
+          const whole = segment.offsetInCluster === 0 && segment.length === this.header.clusterSize;
+          if (batchable && whole && !this.inflated.has(segment.descriptor.hostOffset)) batch.push({ descriptor: segment.descriptor, target });
+          else await this.readCompressed(segment.descriptor, segment.offsetInCluster, target);
         } else {
           run = { kind: segment.kind, start: done, length: segment.length, guestOffset, hostOffset: segment.kind === 'data' ? segment.hostOffset : 0 };
         }
@@ -161,6 +170,9 @@ class Qcow2Device implements ContainerDevice {
       done += segment.length;
     }
     if (run !== null) await this.finish(run, out);
+    const chunks: Array<Promise<void>> = [];
+    for (let i = 0; i < batch.length; i += INFLATE_BATCH) chunks.push(this.inflateOnThreads(batch.slice(i, i + INFLATE_BATCH)));
+    await Promise.all(chunks);
     return out;
   }
 
@@ -234,6 +246,45 @@ class Qcow2Device implements ContainerDevice {
       if (this.inflated.size > INFLATED_CACHE) this.inflated.delete(this.inflated.keys().next().value!);
     }
     (await cluster).copy(target, 0, offsetInCluster, offsetInCluster + target.length);
+  }
+
+  /** Whole clusters inflated on a helper thread (inflate-pool.ts), with the checks of decompressCluster. */
+  private async inflateOnThreads(clusters: Array<{ descriptor: CompressedDescriptor; target: Buffer }>): Promise<void> {
+    const { data, spans } = await this.readStreams(clusters.map((c) => c.descriptor));
+    let result;
+    try {
+      result = await inflateClusters(data, spans, this.header.clusterSize);
+    } catch {
+      // The thread failed (not the data): inflate here, as without threads.
+      for (const c of clusters) await this.readCompressed(c.descriptor, 0, c.target);
+      return;
+    }
+    const size = this.header.clusterSize;
+    clusters.forEach(({ descriptor, target }, i) => {
+      const where = `at file byte ${descriptor.hostOffset} in ${this.path}`;
+      const error = result.errors[i];
+      if (error !== null && error !== undefined) throw undecompressable('zlib', where, error);
+      checkInflated(result.produced[i]!, size, 'zlib', where);
+      result.out.copy(target, 0, i * size, (i + 1) * size);
+    });
+  }
+
+  /** The compressed streams of `descriptors`: one read when they lie close together (as QEMU writes them). */
+  private async readStreams(descriptors: CompressedDescriptor[]): Promise<{ data: Uint8Array; spans: number[] }> {
+    const start = Math.min(...descriptors.map((d) => d.hostOffset));
+    const end = Math.max(...descriptors.map((d) => d.hostOffset + d.length));
+    const total = descriptors.reduce((sum, d) => sum + d.length, 0);
+    if (end - start <= 2 * total + 65536) {
+      return { data: await this.file.read(start, end - start), spans: descriptors.flatMap((d) => [d.hostOffset - start, d.length]) };
+    }
+    const parts = await Promise.all(descriptors.map((d) => this.file.read(d.hostOffset, d.length)));
+    const spans: number[] = [];
+    let at = 0;
+    for (const part of parts) {
+      spans.push(at, part.length);
+      at += part.length;
+    }
+    return { data: Buffer.concat(parts), spans };
   }
 
   private async inflate(descriptor: CompressedDescriptor): Promise<Buffer> {
