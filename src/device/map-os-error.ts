@@ -41,6 +41,8 @@ export function mapOsError(err: unknown, ctx: OsErrorContext, platform: NodeJS.P
     case 'ENXIO':
     case 'ENODEV':
     case 'ENOTCONN':
+    // A FUSE or network disk whose server went away: the first request may fail so, the next ENOTCONN.
+    case 'ECONNABORTED':
       return new NotFoundError('NO_MEDIUM', `${ctx.path} has no medium (${code})`, {
         ...options,
         hint: 'insert the card or reconnect the disk, then run the command again',

@@ -63,6 +63,12 @@ describe('mapOsError', () => {
     expect(mapOsError(osError('EIO'), { op: 'flush', path: 'x' }).code).toBe('FLUSH_FAILED');
   });
 
+  it.each(['ENOMEDIUM', 'ENXIO', 'ENODEV', 'ENOTCONN', 'ECONNABORTED'])('%s during a read is the card gone (NO_MEDIUM), never a bad sector', (code) => {
+    const err = mapOsError(osError(code), { op: 'read', path: '/media/card.img', byteOffset: 4096, length: 512 });
+    expect(err).toBeInstanceOf(NotFoundError);
+    expect(err.code).toBe('NO_MEDIUM');
+  });
+
   it('EISDIR is a UsageError', () => {
     const err = mapOsError(osError('EISDIR'), { op: 'read', path: '/tmp' });
     expect(err).toBeInstanceOf(UsageError);
