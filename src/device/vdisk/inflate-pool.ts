@@ -48,6 +48,8 @@ interface Pending {
 class InflateThread {
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
+  /** The thread failed or ended: no more requests go to it. */
+  broken = false;
 
   constructor(private readonly worker: Worker) {
     worker.on('message', (m: { id: number; out: ArrayBuffer; produced: number[]; errors: Array<string | null> }) => {
@@ -66,8 +68,6 @@ class InflateThread {
     // After the listeners: adding a 'message' listener references the thread's port again.
     worker.unref();
   }
-
-  broken = false;
 
   get load(): number {
     return this.pending.size;
