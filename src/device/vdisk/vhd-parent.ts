@@ -123,7 +123,8 @@ function checkParentIdentity(device: BlockDevice, path: string, header: DynamicH
   if (container?.format !== 'vhd' || parentId === undefined || parentId === header.parentUniqueId) return;
   if (ctx.writable === true) {
     throw new UnsupportedError('VHD_WRITE_PARENT_CHANGED', `differencing VHD ${ctx.path} was made from a parent with unique id ${header.parentUniqueId}, but ${path} has ${parentId}; refusing to write into it`, {
-      hint: `find the parent the child was made from, or make a raw copy to write to: qemu-img convert -O raw "${ctx.path}" disk.img`,
+      // Not the qemu-img route of the other refusals: qemu-img reads a differencing VHD without its parent.
+      hint: 'put the parent this disk was made from next to it (as it was named then) and try again',
     });
   }
   notes.push(`parent ${path} has unique id ${parentId}, but the child was made from ${header.parentUniqueId} (parent changed since?); read anyway`);
