@@ -3,7 +3,7 @@
 // rename over it does: Home Assistant itself saves its .storage files that way). The data goes in the
 // same journal transaction as the metadata, so a power cut leaves the old file or the new one.
 // Blocks come as few runs as possible from the folder's group; up to four extents live in the inode,
-// up to one leaf block of them (340 with 4 KiB blocks) below a one-level index.
+// more in full leaf blocks below as many index levels as they need (340 extents to a 4 KiB tree block).
 
 import { randomInt } from 'node:crypto';
 import { RefusedError, UnsupportedError } from '../errors.js';
@@ -40,26 +40,52 @@ function toExtents(ranges: BlockRange[]): Extent[] {
   return out;
 }
 
-/** The extent root for i_block (60 bytes), and the tree blocks it needs (0 or 1 leaf). */
+/** Kernel's limit of the extent tree's depth (EXT4_MAX_EXTENT_DEPTH is 5; the reader takes the same). */
+const MAX_TREE_DEPTH = 5;
+
+/** One node of the level being built: the first logical block it covers, and its bytes' writer. */
+interface TreeNode {
+  logical: number;
+  write: (buf: Buffer, at: number) => void;
+}
+
+/**
+ * The extent root for i_block (60 bytes) and the tree blocks below it. As the kernel's tree: up to four
+ * extents in the inode; otherwise full leaf blocks in logical order, and above them full index blocks,
+ * one level more each time a level has more than the four nodes the root holds. Returns the root and the
+ * number of tree blocks written (they count in i_blocks).
+ */
 async function extentRoot(edits: BlockEdits, ino: number, generation: number, extents: Extent[], goal: number): Promise<{ root: Buffer; treeBlocks: number }> {
-  const root = Buffer.alloc(60);
-  if (extents.length <= 4) {
-    writeHeader(root, 0, extents.length, 4, 0);
-    extents.forEach((e, i) => writeLeafEntry(root, 12 + i * 12, e));
-    return { root, treeBlocks: 0 };
-  }
   const { sb } = edits.vol;
   const max = blockCapacity(sb.blockSize);
-  if (extents.length > max) throw new UnsupportedError('TOO_FRAGMENTED', `the free space is in ${extents.length} pieces; haos-rescue writes files of at most ${max}`, { hint: 'free a larger piece first; nothing was written' });
-  const [leafRange] = await allocateBlocks(edits, goal, 1);
-  const leaf = await edits.block(leafRange!.start);
-  leaf.fill(0);
-  writeHeader(leaf, 0, extents.length, max, 0);
-  extents.forEach((e, i) => writeLeafEntry(leaf, 12 + i * 12, e));
-  sealTreeBlock(sb, ino, generation, leaf);
-  writeHeader(root, 0, 1, 4, 1);
-  writeIndexEntry(root, 12, 0, leafRange!.start);
-  return { root, treeBlocks: 1 };
+  let level: TreeNode[] = extents.map((e) => ({ logical: e.logical, write: (buf, at) => writeLeafEntry(buf, at, e) }));
+  let depth = 0;
+  let treeBlocks = 0;
+  while (level.length > 4) {
+    if (depth + 1 >= MAX_TREE_DEPTH) {
+      throw new UnsupportedError('TOO_FRAGMENTED', `the free space is in ${extents.length} pieces, more than an extent tree holds`, { hint: 'free a larger piece first; nothing was written' });
+    }
+    const count = Math.ceil(level.length / max);
+    const blocks = (await allocateBlocks(edits, goal, count)).flatMap((r) => Array.from({ length: r.length }, (_, i) => r.start + i));
+    const upper: TreeNode[] = [];
+    for (let b = 0; b < count; b++) {
+      const members = level.slice(b * max, (b + 1) * max);
+      const block = await edits.block(blocks[b]!);
+      block.fill(0);
+      writeHeader(block, 0, members.length, max, depth);
+      members.forEach((m, i) => m.write(block, 12 + i * 12));
+      sealTreeBlock(sb, ino, generation, block);
+      const child = blocks[b]!;
+      upper.push({ logical: members[0]!.logical, write: (buf, at) => writeIndexEntry(buf, at, members[0]!.logical, child) });
+    }
+    treeBlocks += count;
+    level = upper;
+    depth++;
+  }
+  const root = Buffer.alloc(60);
+  writeHeader(root, 0, level.length, 4, depth);
+  level.forEach((n, i) => n.write(root, 12 + i * 12));
+  return { root, treeBlocks };
 }
 
 /** Plans a new inode holding `content`; returns its number. */

@@ -97,6 +97,36 @@ describe('put a file', () => {
     expect(debugfs(img, 'cat /config/scattered').equals(content)).toBe(true);
     expect(debugfs(img, 'stat /config/scattered').toString()).toMatch(/\(ETB0\)/); // a tree block: more than four extents
   });
+
+  // 1 KiB blocks hold 84 extents: 150 pieces need two leaves under the inode, 350 need five, so an index
+  // block between them and the inode (the tree two levels deep, as the kernel grows it).
+  it.each([
+    ['two leaf blocks', 300, 150, 1],
+    ['an index level above five leaves', 700, 350, 2],
+  ])('free space in %s: e2fsck clean, the bytes, the tree as deep as it must be', async (_name, files, holes, depth) => {
+    const img = join(work, `fragmented-${depth}.img`);
+    mkfs(img, stage(files), { sizeMiB: 8, blockSize: 1024 });
+    const filler = prng(9, (freeBlocks(img) - 8) * 1024);
+    await put(img, '/config', 'filler', filler);
+    await withFileDevice(img, { writable: true }, async (dev) => {
+      const vol = await Ext4Volume.open(dev);
+      const edits = new BlockEdits(vol);
+      for (let i = 0; i < files; i += 2) await removeFile(edits, await vol.lookup('/config'), `f${String(i).padStart(3, '0')}`, Date.now());
+      await commitWrites(vol, dev, edits.writes());
+    });
+    const content = prng(4, holes * 1024);
+    await put(img, '/config', 'scattered', content);
+    expectClean(img);
+    expect(debugfs(img, 'cat /config/scattered').equals(content)).toBe(true);
+    const tree = debugfs(img, 'ex /config/scattered').toString();
+    expect(tree).toMatch(new RegExp(`^\\s*0/\\s*${depth}\\s`, 'm'));
+    expect(tree).not.toMatch(new RegExp(`^\\s*\\d+/\\s*${depth + 1}\\s`, 'm'));
+    // Replaced: every block of the old tree comes back.
+    const free = freeBlocks(img);
+    await put(img, '/config', 'scattered', Buffer.from('small now\n'));
+    expectClean(img);
+    expect(freeBlocks(img)).toBeGreaterThan(free + holes);
+  });
 });
 
 describe('bigalloc', () => {
