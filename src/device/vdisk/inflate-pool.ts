@@ -2,8 +2,9 @@
 // a compressed image (0.66 s of 1.5 s for a 256 MiB backup, all on the event loop's thread), and QEMU's own
 // `qemu-img convert` inflates on several threads. A device read hands over the streams of its whole clusters
 // in batches; the copy keeps several reads in flight, so the threads and the event loop (hashing, writing)
-// all work at once. Results come back in one transferred buffer per batch, with each stream's length or the
-// decoder's error: the caller checks them exactly as for a cluster inflated on its own thread.
+// all work at once. Each cluster comes back in its own moved buffer (inflated in one output piece: nothing
+// joined or copied on the thread), or with the decoder's error: the caller checks them exactly as for a
+// cluster inflated on the event loop's thread.
 // The thread's code is a self-contained string (as crc-worker.ts), so the bundle needs no extra file.
 // One thread per core, at most four; none on a single core, where the caller inflates as before.
 
@@ -15,27 +16,24 @@ const { parentPort } = require('node:worker_threads');
 const zlib = require('node:zlib');
 parentPort.on('message', ({ id, data, spans, clusterSize }) => {
   const count = spans.length / 2;
-  const out = new Uint8Array(count * clusterSize);
-  const produced = new Array(count).fill(-1);
+  const outs = new Array(count).fill(null);
   const errors = new Array(count).fill(null);
   for (let i = 0; i < count; i++) {
     try {
-      const r = zlib.inflateRawSync(new Uint8Array(data, spans[2 * i], spans[2 * i + 1]), { maxOutputLength: clusterSize, finishFlush: zlib.constants.Z_SYNC_FLUSH });
-      out.set(r, i * clusterSize);
-      produced[i] = r.length;
+      // One output chunk of a whole cluster: no joining of 16 KiB pieces, and a buffer of its own to move.
+      const r = zlib.inflateRawSync(new Uint8Array(data, spans[2 * i], spans[2 * i + 1]), { chunkSize: clusterSize, maxOutputLength: clusterSize, finishFlush: zlib.constants.Z_SYNC_FLUSH });
+      outs[i] = r.byteOffset === 0 && r.byteLength === r.buffer.byteLength ? r.buffer : new Uint8Array(r).buffer;
     } catch (e) {
       errors[i] = String(e && e.message);
     }
   }
-  parentPort.postMessage({ id, out: out.buffer, produced, errors }, [out.buffer]);
+  parentPort.postMessage({ id, outs, errors }, outs.filter((o) => o !== null));
 });
 `;
 
 export interface Inflated {
-  /** Cluster i is at i * clusterSize. */
-  out: Buffer;
-  /** Bytes each stream gave; -1 when it did not decompress. */
-  produced: number[];
+  /** What stream i gave (at most a cluster); null when it did not decompress. */
+  outs: Array<Buffer | null>;
   /** The decoder's message for a stream that did not decompress. */
   errors: Array<string | null>;
 }
@@ -52,11 +50,11 @@ class InflateThread {
   broken = false;
 
   constructor(private readonly worker: Worker) {
-    worker.on('message', (m: { id: number; out: ArrayBuffer; produced: number[]; errors: Array<string | null> }) => {
+    worker.on('message', (m: { id: number; outs: Array<ArrayBuffer | null>; errors: Array<string | null> }) => {
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);
       if (this.pending.size === 0) worker.unref();
-      p?.resolve({ out: Buffer.from(m.out), produced: m.produced, errors: m.errors });
+      p?.resolve({ outs: m.outs.map((o) => (o === null ? null : Buffer.from(o))), errors: m.errors });
     });
     const fail = (err: unknown): void => {
       for (const p of this.pending.values()) p.reject(err);

@@ -264,8 +264,9 @@ class Qcow2Device implements ContainerDevice {
       const where = `at file byte ${descriptor.hostOffset} in ${this.path}`;
       const error = result.errors[i];
       if (error !== null && error !== undefined) throw undecompressable('zlib', where, error);
-      checkInflated(result.produced[i]!, size, 'zlib', where);
-      result.out.copy(target, 0, i * size, (i + 1) * size);
+      const cluster = result.outs[i]!;
+      checkInflated(cluster.length, size, 'zlib', where);
+      cluster.copy(target);
     });
   }
 
