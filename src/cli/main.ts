@@ -110,16 +110,22 @@ export async function run(args: string[]): Promise<number> {
  * The option that does what a lower layer's hint describes (details.remedy): the layers below the CLI
  * speak of what to do, the CLI of how to say it on this command line.
  */
-const REMEDY_OPTIONS: Record<string, string> = {
+const REMEDY_OPTIONS: Record<string, string | ((details: Record<string, unknown>) => string)> = {
   'on-disk-state': 'add --no-replay',
   'data-offset': 'add --offset BYTES',
   'choose-partition': 'add --partition N',
   'partition-or-offset': 'add --partition N or --offset BYTES',
+  'raw-image': (d) => `haos-rescue image ${shellWord(String(d['path']))} --out disk.img makes it`,
 };
+
+function remedyFor(details: Record<string, unknown>): string | undefined {
+  const remedy = REMEDY_OPTIONS[String(details['remedy'])];
+  return typeof remedy === 'function' ? remedy(details) : remedy;
+}
 
 /** A missing-rights error names the exact command to run again (with sudo, or as administrator). */
 function withCommandInHint(err: AppError, args: string[]): AppError {
-  const remedy = REMEDY_OPTIONS[String(err.details['remedy'])];
+  const remedy = remedyFor(err.details);
   if (remedy !== undefined && err.hint !== undefined) {
     return new AppError(err.code, err.exitCode, err.message, { hint: `${err.hint} (${remedy})`, details: err.details, cause: err.cause });
   }

@@ -331,6 +331,12 @@ describe('refused writable opens', () => {
     expect(() => checkVhdxWritable({ ...facts, log: { fileOffset: 2 * MiB, length: MiB } })).toThrow(expect.objectContaining({ code: 'VHDX_WRITE_DAMAGED', exitCode: 69 }) as Error);
     expect(() => checkVhdxWritable({ ...facts, logReplayed: true })).toThrow(expect.objectContaining({ code: 'VHDX_WRITE_LOG_PENDING', exitCode: 69 }) as Error);
     expect(() => checkVhdxWritable({ ...facts, geometry: { ...geometry, logicalSectorSize: 4096 } })).toThrow(expect.objectContaining({ code: 'VHDX_WRITE_SECTOR_SIZE' }) as Error);
+    // QEMU does not open a differencing VHDX: the hint is a copy through the parent, never qemu-img.
+    for (const bad of [{ ...facts, logReplayed: true }, { ...facts, log: { fileOffset: 2 * MiB, length: MiB } }]) {
+      expect(() => checkVhdxWritable(bad)).toThrow(expect.objectContaining({ hint: expect.not.stringContaining('qemu-img convert -O'), details: { remedy: 'raw-image', path: 'child.vhdx' } }) as Error);
+    }
+    const dynamic = { ...facts, geometry: { ...geometry, hasParent: false, parentLocator: null } };
+    expect(() => checkVhdxWritable({ ...dynamic, logReplayed: true })).toThrow(expect.objectContaining({ hint: expect.stringContaining('qemu-img convert -O raw') }) as Error);
   });
 });
 

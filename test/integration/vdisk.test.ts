@@ -118,6 +118,27 @@ describe('a virtual machine disk file', () => {
     expect(cli(['ls', back, '/supervisor/homeassistant']).text).not.toContain('home-assistant_v2.db\n');
   });
 
+  it('a differencing VHDX the writer refuses: the hint names our own image command (QEMU cannot read it), which copies it through the parent', () => {
+    const parent = join(work, 'hv4k-parent.vhdx');
+    execFileSync('cp', [join(work, 'card.vhdx'), parent]);
+    const parentBytes = readFileSync(parent);
+    const header = parentBytes.readBigUInt64LE(64 * 1024 + 8) >= parentBytes.readBigUInt64LE(128 * 1024 + 8) ? 64 * 1024 : 128 * 1024;
+    const locator = { parent_linkage: `{${readGuid(parentBytes, header + 32)}}`, relative_path: '.\\hv4k-parent.vhdx' };
+    const child = join(work, 'hv4k-child.avhdx');
+    // 4 KiB logical sectors: a kind the writer refuses.
+    writeFileSync(child, buildVhdx({ virtualSize: readFileSync(raw).length, blockSize: 2 * 1024 * 1024, sectorSize: 4096, locator, blocks: new Map() }));
+    const before = sha(readFileSync(child));
+    const r = cli(['auth', 'reset', child, '--username', 'vm-user', '--password', 'a-new-long-password-1', '--yes']);
+    expect(r.code).toBe(69);
+    expect(r.stderr).not.toMatch(/qemu-img convert -O raw/);
+    expect(r.stderr).toContain(`haos-rescue image ${child} --out disk.img`);
+    expect(sha(readFileSync(child))).toBe(before);
+    const copy = join(work, 'hv4k-copy.img');
+    const image = cli(['image', child, '--out', copy]);
+    expect(image.code, image.stderr).toBe(0);
+    expect(sha(readFileSync(copy))).toBe(sha(readFileSync(raw)));
+  });
+
   it.skipIf(process.platform !== 'linux')('a qcow2 that qemu-nbd serves (as a running VM would hold it) is refused for writes: exit 77, untouched', async () => {
     const disk = join(work, 'served.qcow2');
     execFileSync('cp', [join(work, 'card.qcow2'), disk]);

@@ -32,6 +32,18 @@ export function rawCopyHint(path: string): string {
 }
 
 /**
+ * The same for a differencing VHD or VHDX: qemu-img does not read such a disk through its parent, so its
+ * raw copy would miss every block the child does not hold. This tool's imaging reads through the parent;
+ * the CLI names the command (details.remedy 'raw-image', with the path).
+ */
+export function differencingCopyRefusal(path: string): { hint: string; details: { remedy: string; path: string } } {
+  return {
+    hint: 'make a raw copy of the whole disk that reads through its parent (qemu-img convert does not), and run the command on that copy',
+    details: { remedy: 'raw-image', path },
+  };
+}
+
+/**
  * Refuses writing into a VDI whose block map does not agree with its header: an entry at or past
  * cBlocksAllocated, two guest blocks sharing one stored block, or blocks past the end of the file.
  */

@@ -17,7 +17,7 @@
 
 import { RefusedError, UnsupportedError } from '../../errors.js';
 import type { BlockDevice } from '../block-device.js';
-import { rawCopyHint } from './vdi-write.js';
+import { differencingCopyRefusal, rawCopyHint } from './vdi-write.js';
 import { FOOTER_SIZE } from './vhd-format.js';
 
 const SECTOR = 512;
@@ -59,7 +59,8 @@ export interface VhdWritableFacts {
  */
 export function checkVhdWritable(facts: VhdWritableFacts, layout: VhdWriteLayout | null): void {
   const refuse = (code: string, why: string): never => {
-    throw new UnsupportedError(code, `VHD ${facts.path}: ${why}; refusing to write into it`, { hint: rawCopyHint(facts.path) });
+    const advice = facts.diskType === 'differencing' ? differencingCopyRefusal(facts.path) : { hint: rawCopyHint(facts.path) };
+    throw new UnsupportedError(code, `VHD ${facts.path}: ${why}; refusing to write into it`, advice);
   };
   if (facts.savedState) {
     // The specification forbids modifying a disk in saved state; the VM would resume with stale caches.
@@ -97,6 +98,7 @@ export class VhdWriter {
     private readonly footer: Buffer,
     private readonly layout: VhdWriteLayout | null,
     private readonly access: VhdBlockAccess,
+    private readonly differencing: boolean,
   ) {
     this.nextBlockOffset = file.sizeBytes - FOOTER_SIZE;
   }
@@ -173,7 +175,8 @@ export class VhdWriter {
       const start = this.nextBlockOffset;
       const lastSector = (start + (batch.length - 1) * slot) / SECTOR;
       if (lastSector >= BAT_UNUSED) {
-        throw new UnsupportedError('VHD_WRITE_TOO_LARGE', `VHD ${this.path} would grow past the 2 TiB a BAT entry can address`, { hint: rawCopyHint(this.path) });
+        const advice = this.differencing ? differencingCopyRefusal(this.path) : { hint: rawCopyHint(this.path) };
+        throw new UnsupportedError('VHD_WRITE_TOO_LARGE', `VHD ${this.path} would grow past the 2 TiB a BAT entry can address`, advice);
       }
       const buffer = Buffer.alloc(batch.length * slot + FOOTER_SIZE);
       for (const [k, piece] of batch.entries()) {

@@ -93,7 +93,7 @@ export async function openVhd(file: BlockDevice, ctx: OpenContext): Promise<Cont
   checkVhdWritable(writableFacts(ctx.path, footer, tail, file.sizeBytes, layout?.metadataEnd ?? 0), layout);
   const growing = containerFile(file, ctx.path);
   const device = new VhdDevice(growing, ctx.path, info, footer.uniqueId, layout);
-  device.attachWriter(new VhdWriter(growing, ctx.path, tail, layout, device));
+  device.attachWriter(new VhdWriter(growing, ctx.path, tail, layout, device, footer.diskType === 'differencing'));
   return device;
 }
 

@@ -30,7 +30,7 @@
 
 import { UnsupportedError } from '../../errors.js';
 import type { BlockDevice } from '../block-device.js';
-import { rawCopyHint } from './vdi-write.js';
+import { differencingCopyRefusal, rawCopyHint } from './vdi-write.js';
 import type { BatReader } from './vhdx-bat.js';
 import { BlockState, MiB, overlaps, type Region } from './vhdx-format.js';
 import { buildLogEntry, logEntryBytes, newGuid, nextHeader, ZERO_GUID, type HeaderChange, type HeaderState, type LogSector } from './vhdx-log-write.js';
@@ -54,15 +54,15 @@ export interface VhdxWritableFacts {
 /** Refuses writing into what this writer cannot keep consistent. */
 export function checkVhdxWritable(facts: VhdxWritableFacts): void {
   const { path, geometry } = facts;
-  const refuse = (code: string, why: string, hint = rawCopyHint(path)): never => {
-    throw new UnsupportedError(code, `vhdx ${path}: ${why}; refusing to write into it`, { hint });
+  // QEMU does not open a differencing VHDX: its copy comes from this tool's imaging, through the parent.
+  const differencing = geometry.parentLocator !== null;
+  const copy = differencing ? differencingCopyRefusal(path) : { hint: rawCopyHint(path) };
+  const refuse = (code: string, why: string, hint = copy.hint): never => {
+    throw new UnsupportedError(code, `vhdx ${path}: ${why}; refusing to write into it`, { hint, ...('details' in copy ? { details: copy.details } : {}) });
   };
   if (facts.logReplayed) {
-    refuse(
-      'VHDX_WRITE_LOG_PENDING',
-      'its metadata log holds updates not yet applied to the file (they were replayed in memory only)',
-      `open it once in Hyper-V, or run qemu-img check -r all "${path}" (it replays the log into the file), then try again; or ${rawCopyHint(path)}`,
-    );
+    const repair = differencing ? 'open it once in Hyper-V' : `open it once in Hyper-V, or run qemu-img check -r all "${path}" (it replays the log into the file)`;
+    refuse('VHDX_WRITE_LOG_PENDING', 'its metadata log holds updates not yet applied to the file (they were replayed in memory only)', `${repair}, then try again; or ${copy.hint}`);
   }
   if (geometry.logicalSectorSize !== 512) refuse('VHDX_WRITE_SECTOR_SIZE', `has ${geometry.logicalSectorSize}-byte logical sectors, which this writer does not handle`);
   const { log } = facts;
