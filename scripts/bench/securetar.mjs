@@ -83,6 +83,8 @@ function v2ForOpenssl(member, bodyPath, header) {
 /** The child: decrypts MEMBER into a sink; {bytes, ms, argon2Ms?, maxRssKb}. */
 export async function decryptFile(member, password) {
   const { SecureTarKey, decryptSecureTar } = await import(dist('ha/securetar/index.js'));
+  // What the command line does first thing (src/process-memory.ts), so the child runs as the tool does.
+  (await import(dist('process-memory.js'))).keepFreedMemory();
   const t0 = process.hrtime.bigint();
   let bytes = 0;
   let firstMs = null;

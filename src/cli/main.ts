@@ -6,6 +6,7 @@ import { hideBin } from 'yargs/helpers';
 import { deferInterrupt, hasInterruptCleanup, inCriticalSection, runInterruptCleanups } from '../actions/critical.js';
 import { permissionHint } from '../device/map-os-error.js';
 import { AppError, ExitCode, UsageError, toAppError } from '../errors.js';
+import { keepFreedMemory } from '../process-memory.js';
 import { shellWord } from '../shell-word.js';
 import { VERSION } from '../version.js';
 import { authCommand } from './commands/auth.js';
@@ -144,6 +145,7 @@ function isBrokenPipe(err: unknown): boolean {
 }
 
 export async function main(): Promise<void> {
+  keepFreedMemory();
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(ExitCode.OK);
   });
