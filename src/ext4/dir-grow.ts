@@ -1,7 +1,8 @@
 // One more block at the end of a directory (kernel ext4_append): the block comes from near the
 // directory's last one; the extent tree takes it (the last extent lengthened when the block follows it,
-// else a new extent in the root or in its one leaf; a full root moves down into a new leaf, depth 0 to 1,
-// as ext4_ext_grow_indepth does); i_size and i_blocks grow. The block starts as one empty entry over all
+// else a new extent in the last leaf; a full leaf gets a new branch under the deepest index node with room,
+// as ext4_ext_create_new_leaf does, and a tree full at every level grows a level first, as
+// ext4_ext_grow_indepth does); i_size and i_blocks grow. The block starts as one empty entry over all
 // of it, with the checksum tail under metadata_csum.
 
 import { CorruptError, UnsupportedError } from '../errors.js';
@@ -9,7 +10,7 @@ import { allocateBlocks } from './alloc-block.js';
 import { crc32cUpdate } from './checksum.js';
 import { BlockEdits, currentInode, putInode } from './create-file.js';
 import { DIR_TAIL } from './dir-block.js';
-import { EXTENT_MAGIC, type LeafExtent, MAX_EXTENT, blockCapacity, sealTreeBlock, writeHeader, writeIndexEntry, writeLeafEntry } from './extent-write.js';
+import { EXTENT_MAGIC, type LeafExtent, MAX_EXTENT, MAX_TREE_DEPTH, blockCapacity, sealTreeBlock, writeHeader, writeIndexEntry, writeLeafEntry } from './extent-write.js';
 import { type Inode, InodeFlags, parseInode } from './inode.js';
 import { inodeCsumSeed, setInodeChecksum } from './inode-csum.js';
 import { hasMetadataCsum } from './superblock.js';
@@ -54,20 +55,39 @@ function checkHeader(node: Buffer, depth: number, where: string): { entries: num
   return { entries, max };
 }
 
-/** The node holding the directory's last extent: the root, or the leaf under the root's last index entry. */
-async function lastNode(edits: BlockEdits, dir: Inode, root: Buffer): Promise<{ node: Buffer; nodeBlock: number | null }> {
+interface PathNode {
+  node: Buffer;
+  /** Its filesystem block; null for the root in the inode. */
+  block: number | null;
+  depth: number;
+}
+
+function childOf(node: Buffer, index: number): number {
+  const at = 12 + index * 12;
+  return node.readUInt16LE(at + 8) * 0x100000000 + node.readUInt32LE(at + 4);
+}
+
+async function treeBlock(edits: BlockEdits, block: number, depth: number, where: string): Promise<Buffer> {
+  if (block >= edits.vol.sb.blocksCount || block < edits.vol.sb.firstDataBlock) throw new CorruptError('BAD_BLOCK_NUMBER', `${where} points at block ${block}, outside the filesystem`, { hint: 'nothing was written' });
+  const node = await edits.block(block);
+  checkHeader(node, depth, where);
+  return node;
+}
+
+/** The nodes from the root down to the leaf holding the directory's last extent (each checked). */
+async function rightmostPath(edits: BlockEdits, dir: Inode, root: Buffer): Promise<PathNode[]> {
   const where = `directory inode ${dir.ino}`;
   const depth = root.readUInt16LE(6);
-  if (depth > 1) throw refuse('DEEP_EXTENT_TREE', `${where} has an extent tree ${depth} levels deep; haos-rescue grows folders of at most one level so far`);
-  const { entries } = checkHeader(root, depth, where);
-  if (depth === 0) return { node: root, nodeBlock: null };
-  if (entries === 0) throw new CorruptError('BAD_EXTENT_HEADER', `the extent tree of ${where} is damaged`, { hint: 'run e2fsck on a copy of the card; nothing was written' });
-  const at = 12 + (entries - 1) * 12;
-  const child = root.readUInt16LE(at + 8) * 0x100000000 + root.readUInt32LE(at + 4);
-  if (child >= edits.vol.sb.blocksCount) throw new CorruptError('BAD_BLOCK_NUMBER', `${where} points at block ${child}, outside the filesystem`, { hint: 'nothing was written' });
-  const node = await edits.block(child);
-  checkHeader(node, 0, where);
-  return { node, nodeBlock: child };
+  if (depth >= MAX_TREE_DEPTH) throw new CorruptError('BAD_EXTENT_HEADER', `the extent tree of ${where} is damaged (depth ${depth})`, { hint: 'run e2fsck on a copy of the card; nothing was written' });
+  const path: PathNode[] = [{ node: root, block: null, depth }];
+  for (let d = depth; ; d--) {
+    const { node } = path[path.length - 1]!;
+    const { entries } = checkHeader(node, d, where);
+    if (d === 0) return path;
+    if (entries === 0) throw new CorruptError('BAD_EXTENT_HEADER', `the extent tree of ${where} is damaged`, { hint: 'run e2fsck on a copy of the card; nothing was written' });
+    const block = childOf(node, entries - 1);
+    path.push({ node: await treeBlock(edits, block, d - 1, where), block, depth: d - 1 });
+  }
 }
 
 /**
@@ -78,61 +98,110 @@ export async function dirBlockMap(edits: BlockEdits, dir: Inode): Promise<number
   const { sb } = edits.vol;
   const count = Math.floor(dir.sizeBytes / sb.blockSize);
   const out = new Array<number>(count).fill(-1);
-  const put = (node: Buffer, entries: number): void => {
-    for (let i = 0; i < entries; i++) {
-      const e = readLeaf(node, 12 + i * 12);
-      for (let k = 0; k < e.length && e.logical + k < count; k++) if (!e.uninit && e.start + k < sb.blocksCount) out[e.logical + k] = e.start + k;
-    }
-  };
   if ((dir.flags & InodeFlags.EXTENTS) === 0 || dir.raw.length < 100) {
     const runs = (await edits.vol.layout(dir)).runs ?? [];
     for (const r of runs) for (let k = 0; k < r.length && r.logical + k < count; k++) if (!r.uninit) out[r.logical + k] = r.physical + k;
     return out;
   }
+  const where = `directory inode ${dir.ino}`;
+  const walk = async (node: Buffer, depth: number): Promise<void> => {
+    const { entries } = checkHeader(node, depth, where);
+    for (let i = 0; i < entries; i++) {
+      if (depth > 0) {
+        await walk(await treeBlock(edits, childOf(node, i), depth - 1, where), depth - 1);
+        continue;
+      }
+      const e = readLeaf(node, 12 + i * 12);
+      for (let k = 0; k < e.length && e.logical + k < count; k++) if (!e.uninit && e.start + k < sb.blocksCount) out[e.logical + k] = e.start + k;
+    }
+  };
   const root = Buffer.from(dir.raw.subarray(40, 100));
   const depth = root.readUInt16LE(6);
-  if (depth > 1) throw refuse('DEEP_EXTENT_TREE', `directory inode ${dir.ino} has an extent tree ${depth} levels deep; haos-rescue edits folders of at most one level so far`);
-  const { entries } = checkHeader(root, depth, `directory inode ${dir.ino}`);
-  if (depth === 0) put(root, entries);
-  for (let i = 0; depth === 1 && i < entries; i++) {
-    const child = root.readUInt16LE(12 + i * 12 + 8) * 0x100000000 + root.readUInt32LE(12 + i * 12 + 4);
-    if (child >= sb.blocksCount) throw new CorruptError('BAD_BLOCK_NUMBER', `directory inode ${dir.ino} points at block ${child}, outside the filesystem`, { hint: 'nothing was written' });
-    const leaf = await edits.block(child);
-    put(leaf, checkHeader(leaf, 0, `directory inode ${dir.ino}`).entries);
-  }
+  if (depth >= MAX_TREE_DEPTH) throw new CorruptError('BAD_EXTENT_HEADER', `the extent tree of ${where} is damaged (depth ${depth})`, { hint: 'run e2fsck on a copy of the card; nothing was written' });
+  await walk(root, depth);
   return out;
 }
 
-/** Puts extent `add` after the last one of the tree in `root`; returns the tree blocks it took (0 or 1). */
+/** The first logical block a tree node covers (its first entry's). */
+const firstLogical = (node: Buffer): number => node.readUInt32LE(12);
+
+/**
+ * The root's entries move down into a new block and the root points at it, one level deeper
+ * (ext4_ext_grow_indepth); `path` is changed to match. Returns the new block's path index (1).
+ */
+async function growInDepth(edits: BlockEdits, dir: Inode, path: PathNode[], goal: number): Promise<number> {
+  const root = path[0]!;
+  if (root.depth + 1 >= MAX_TREE_DEPTH) throw refuse('DIRECTORY_TOO_FRAGMENTED', `directory inode ${dir.ino} is in too many pieces for haos-rescue to grow it`);
+  const { sb } = edits.vol;
+  const [got] = await allocateBlocks(edits, goal, 1);
+  const moved = await edits.block(got!.start);
+  const entries = root.node.readUInt16LE(2);
+  moved.fill(0);
+  writeHeader(moved, 0, entries, blockCapacity(sb.blockSize), root.depth);
+  root.node.copy(moved, 12, 12, 12 + entries * 12);
+  root.node.fill(0, 12);
+  writeHeader(root.node, 0, 1, 4, root.depth + 1);
+  writeIndexEntry(root.node, 12, firstLogical(moved), got!.start);
+  path.splice(0, 1, { node: root.node, block: null, depth: root.depth + 1 }, { node: moved, block: got!.start, depth: root.depth });
+  return 1;
+}
+
+/** Below path[k] (an index node with room), a new branch of index blocks down to a new leaf holding `add`. */
+async function newBranch(edits: BlockEdits, dir: Inode, parent: PathNode, add: LeafExtent): Promise<PathNode[]> {
+  const { sb } = edits.vol;
+  const cap = blockCapacity(sb.blockSize);
+  const blocks = (await allocateBlocks(edits, add.start, parent.depth)).flatMap((r) => Array.from({ length: r.length }, (_, i) => r.start + i));
+  const made: PathNode[] = [];
+  for (let d = 0; d < parent.depth; d++) {
+    const node = await edits.block(blocks[d]!);
+    node.fill(0);
+    writeHeader(node, 0, 1, cap, d);
+    if (d === 0) writeLeafEntry(node, 12, add);
+    else writeIndexEntry(node, 12, add.logical, blocks[d - 1]!);
+    made.push({ node, block: blocks[d]!, depth: d });
+  }
+  const entries = parent.node.readUInt16LE(2);
+  writeIndexEntry(parent.node, 12 + entries * 12, add.logical, blocks[parent.depth - 1]!);
+  parent.node.writeUInt16LE(entries + 1, 2);
+  return made;
+}
+
+/**
+ * Puts extent `add` after the last one of the tree in `root`, as the kernel's append does: the last extent
+ * lengthened, or a new entry in the last leaf; a full leaf gets a new branch under the deepest index node
+ * with room, and a tree full at every level grows one level first. Returns the tree blocks it took.
+ */
 async function addExtent(edits: BlockEdits, dir: Inode, root: Buffer, add: LeafExtent): Promise<number> {
   const { sb } = edits.vol;
-  const { node, nodeBlock } = await lastNode(edits, dir, root);
-  const entries = node.readUInt16LE(2);
-  const max = node.readUInt16LE(4);
-  const last = entries > 0 ? readLeaf(node, 12 + (entries - 1) * 12) : null;
+  const path = await rightmostPath(edits, dir, root);
+  const touched = new Set<PathNode>();
+  const leaf = path[path.length - 1]!;
+  const entries = leaf.node.readUInt16LE(2);
+  const last = entries > 0 ? readLeaf(leaf.node, 12 + (entries - 1) * 12) : null;
   let treeBlocks = 0;
   if (last && !last.uninit && last.logical + last.length === add.logical && last.start + last.length === add.start && last.length < MAX_EXTENT) {
-    node.writeUInt16LE(last.length + 1, 12 + (entries - 1) * 12 + 4);
-  } else if (entries < max) {
-    writeLeafEntry(node, 12 + entries * 12, add);
-    node.writeUInt16LE(entries + 1, 2);
-  } else if (nodeBlock === null) {
-    const [leafRange] = await allocateBlocks(edits, add.start, 1);
-    const leaf = await edits.block(leafRange!.start);
-    leaf.fill(0);
-    const cap = blockCapacity(sb.blockSize);
-    writeHeader(leaf, 0, entries + 1, cap, 0);
-    root.copy(leaf, 12, 12, 12 + entries * 12);
-    writeLeafEntry(leaf, 12 + entries * 12, add);
-    sealTreeBlock(sb, dir.ino, dir.generation, leaf);
-    root.fill(0, 12);
-    writeHeader(root, 0, 1, 4, 1);
-    writeIndexEntry(root, 12, 0, leafRange!.start);
-    treeBlocks = 1;
+    leaf.node.writeUInt16LE(last.length + 1, 12 + (entries - 1) * 12 + 4);
+    touched.add(leaf);
   } else {
-    throw refuse('DIRECTORY_TOO_FRAGMENTED', `directory inode ${dir.ino} is in too many pieces for haos-rescue to grow it`);
+    let k = path.length - 1;
+    while (k >= 0 && path[k]!.node.readUInt16LE(2) >= path[k]!.node.readUInt16LE(4)) k--;
+    if (k < 0) {
+      k = await growInDepth(edits, dir, path, add.start);
+      treeBlocks++;
+      touched.add(path[k]!);
+    }
+    const at = path[k]!;
+    if (at.depth === 0) {
+      const n = at.node.readUInt16LE(2);
+      writeLeafEntry(at.node, 12 + n * 12, add);
+      at.node.writeUInt16LE(n + 1, 2);
+    } else {
+      for (const made of await newBranch(edits, dir, at, add)) touched.add(made);
+      treeBlocks += at.depth;
+    }
+    touched.add(at);
   }
-  if (nodeBlock !== null) sealTreeBlock(sb, dir.ino, dir.generation, node);
+  for (const p of touched) if (p.block !== null) sealTreeBlock(sb, dir.ino, dir.generation, p.node);
   return treeBlocks;
 }
 
@@ -147,7 +216,8 @@ export async function appendDirBlock(edits: BlockEdits, dirIno: number): Promise
   const logical = dir.sizeBytes / bs;
   const raw = Buffer.from(dir.raw.subarray(0, sb.inodeSize));
   const root = raw.subarray(40, 100);
-  const { node } = await lastNode(edits, dir, root);
+  const path = await rightmostPath(edits, dir, root);
+  const { node } = path[path.length - 1]!;
   const entries = node.readUInt16LE(2);
   const last = entries > 0 ? readLeaf(node, 12 + (entries - 1) * 12) : null;
   const group = Math.floor((dirIno - 1) / sb.inodesPerGroup);

@@ -9,6 +9,8 @@ import { type Superblock, hasMetadataCsum } from './superblock.js';
 /** The longest initialised extent. */
 export const MAX_EXTENT = 32768;
 export const EXTENT_MAGIC = 0xf30a;
+/** The kernel's limit of an extent tree's depth (EXT4_MAX_EXTENT_DEPTH). */
+export const MAX_TREE_DEPTH = 5;
 
 export interface LeafExtent {
   logical: number;

@@ -12,7 +12,7 @@ import { allocateInode } from './alloc-inode.js';
 import { BlockEdits, putInode, releaseInode, touchInode } from './create-file.js';
 import { FileType } from './dir.js';
 import { addDirEntry, replaceDirEntryInode } from './dir-edit.js';
-import { type LeafExtent, MAX_EXTENT, blockCapacity, sealTreeBlock, writeHeader, writeIndexEntry, writeLeafEntry } from './extent-write.js';
+import { type LeafExtent, MAX_EXTENT, MAX_TREE_DEPTH, blockCapacity, sealTreeBlock, writeHeader, writeIndexEntry, writeLeafEntry } from './extent-write.js';
 import { Incompat } from './features.js';
 import { type Inode, InodeFlags, S_IFREG } from './inode.js';
 import { setInodeChecksum } from './inode-csum.js';
@@ -39,9 +39,6 @@ function toExtents(ranges: BlockRange[]): Extent[] {
   }
   return out;
 }
-
-/** Kernel's limit of the extent tree's depth (EXT4_MAX_EXTENT_DEPTH is 5; the reader takes the same). */
-const MAX_TREE_DEPTH = 5;
 
 /** One node of the level being built: the first logical block it covers, and its bytes' writer. */
 interface TreeNode {

@@ -12,7 +12,7 @@ import type { BlockDevice } from '../../src/device/block-device.js';
 import { withFileDevice } from '../../src/device/file-device.js';
 import { type FaultyDevice, faultyDevice } from '../../src/device/faulty-device.js';
 import { commitWrites } from '../../src/ext4/commit.js';
-import { BlockEdits, createEmptyFile } from '../../src/ext4/create-file.js';
+import { BlockEdits, createEmptyFile, removeFile } from '../../src/ext4/create-file.js';
 import { putFile } from '../../src/ext4/put-file.js';
 import { Ext4Volume } from '../../src/ext4/volume.js';
 import { type MkfsOptions, mkfs, prng, tempDir } from '../helpers/images.js';
@@ -94,6 +94,36 @@ describe('a full linear folder grows', () => {
     expect(stat, 'the folder is in more pieces than the inode holds').toMatch(/\(ETB0\)/);
     const listed = debugfs(img, 'ls -p /d').split('\n').filter((l) => l.startsWith('/')).map((l) => l.split('/')[5]!);
     const all = [...Array.from({ length: 40 }, (_, i) => `seed-${i}`), ...added];
+    expect(listed.filter((n) => n !== '.' && n !== '..').sort()).toEqual([...all].sort());
+    kernelAgrees(img, all);
+  });
+});
+
+describe('a linear folder in more pieces than an extent leaf holds', () => {
+  // 1 KiB blocks: 4 extents in the inode, 84 to a tree block. The free space is made of single blocks (every
+  // other file of /fill removed), so each new folder block is an extent of its own, and names of 240 bytes
+  // fill a block with four. 1,800 names: ~450 folder blocks in ~400 pieces, more than four full leaves hold, so an index level
+  // between them and the inode, as the kernel grows it (new leaves under the root, then a level deeper).
+  it('1 KiB blocks: the tree grows new leaves, then a level; e2fsck, debugfs and the kernel agree', async () => {
+    const img = join(work, 'linear-deep.img');
+    const dir = stage(4, 'seed-');
+    mkdirSync(join(dir, 'fill'));
+    for (let i = 0; i < 2000; i++) writeFileSync(join(dir, 'fill', `f${i}`), prng(i, 1024));
+    mkfs(img, dir, { sizeMiB: 16, blockSize: 1024 });
+    await withFileDevice(img, { writable: true }, async (dev) => {
+      const vol = await Ext4Volume.open(dev);
+      const edits = new BlockEdits(vol);
+      for (let i = 0; i < 2000; i += 2) await removeFile(edits, await vol.lookup('/fill'), `f${i}`, Date.now());
+      await commitWrites(vol, dev, edits.writes());
+    });
+    const added = Array.from({ length: 1800 }, (_, i) => `${String(i).padStart(5, '0')}-${'w'.repeat(234)}`);
+    await addAll(img, added, 200);
+    expectClean(img);
+    const tree = debugfs(img, 'ex /d');
+    expect(tree, tree.slice(0, 2000)).toMatch(/^\s*0\/\s*2\s/m);
+    expect((tree.match(/^\s*2\/\s*2\s/gm) ?? []).length).toBeGreaterThan(336);
+    const all = [...Array.from({ length: 4 }, (_, i) => `seed-${i}`), ...added];
+    const listed = debugfs(img, 'ls -p /d').split('\n').filter((l) => l.startsWith('/')).map((l) => l.split('/')[5]!);
     expect(listed.filter((n) => n !== '.' && n !== '..').sort()).toEqual([...all].sort());
     kernelAgrees(img, all);
   });
