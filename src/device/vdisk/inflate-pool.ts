@@ -2,9 +2,10 @@
 // a compressed image (0.66 s of 1.5 s for a 256 MiB backup, all on the event loop's thread), and QEMU's own
 // `qemu-img convert` inflates on several threads. A device read hands over the streams of its whole clusters
 // in batches; the copy keeps several reads in flight, so the threads and the event loop (hashing, writing)
-// all work at once. Each cluster comes back in its own moved buffer (inflated in one output piece: nothing
-// joined or copied on the thread), or with the decoder's error: the caller checks them exactly as for a
-// cluster inflated on the event loop's thread.
+// all work at once. The clusters come back in memory shared with the thread, reused from batch to batch (a
+// fresh buffer per cluster left up to ~64 MB of garbage per thread before a collection), with each stream's
+// length or the decoder's error: the caller checks them exactly as for a cluster inflated on the event
+// loop's thread, copies them out and releases the memory.
 // The thread's code is a self-contained string (as crc-worker.ts), so the bundle needs no extra file.
 // One thread per core, at most four; none on a single core, where the caller inflates as before.
 
@@ -14,33 +15,72 @@ import { Worker } from 'node:worker_threads';
 const SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const zlib = require('node:zlib');
-parentPort.on('message', ({ id, data, spans, clusterSize }) => {
+parentPort.on('message', ({ id, data, at, spans, clusterSize, out }) => {
   const count = spans.length / 2;
-  const outs = new Array(count).fill(null);
+  const view = new Uint8Array(out);
+  const produced = new Array(count).fill(-1);
   const errors = new Array(count).fill(null);
   for (let i = 0; i < count; i++) {
     try {
-      // One output chunk of a whole cluster: no joining of 16 KiB pieces, and a buffer of its own to move.
-      const r = zlib.inflateRawSync(new Uint8Array(data, spans[2 * i], spans[2 * i + 1]), { chunkSize: clusterSize, maxOutputLength: clusterSize, finishFlush: zlib.constants.Z_SYNC_FLUSH });
-      outs[i] = r.byteOffset === 0 && r.byteLength === r.buffer.byteLength ? r.buffer : new Uint8Array(r).buffer;
+      // One output chunk of a whole cluster (no joining of 16 KiB pieces), copied into the shared slot.
+      const r = zlib.inflateRawSync(new Uint8Array(data, at + spans[2 * i], spans[2 * i + 1]), { chunkSize: clusterSize, maxOutputLength: clusterSize, finishFlush: zlib.constants.Z_SYNC_FLUSH });
+      view.set(r, i * clusterSize);
+      produced[i] = r.length;
     } catch (e) {
       errors[i] = String(e && e.message);
     }
   }
-  parentPort.postMessage({ id, outs, errors }, outs.filter((o) => o !== null));
+  parentPort.postMessage({ id, produced, errors });
 });
 `;
 
 export interface Inflated {
-  /** What stream i gave (at most a cluster); null when it did not decompress. */
-  outs: Array<Buffer | null>;
+  /** Cluster i is at i * clusterSize, in memory shared with the thread: copy it out, then call release(). */
+  out: Buffer;
+  /** Bytes each stream gave; -1 when it did not decompress. */
+  produced: number[];
   /** The decoder's message for a stream that did not decompress. */
   errors: Array<string | null>;
+  /** Gives the shared memory back for the next batch. */
+  release: () => void;
 }
 
 interface Pending {
   resolve: (r: Inflated) => void;
   reject: (e: unknown) => void;
+  out: SharedArrayBuffer;
+  input?: SharedArrayBuffer;
+}
+
+/** Free shared output slots by size, at most SLOT_BYTES_KEPT of them in all. */
+const freeSlots = new Map<number, SharedArrayBuffer[]>();
+const SLOT_BYTES_KEPT = 32 * 1024 * 1024;
+let keptBytes = 0;
+
+/** A shared slot of at least `bytes` (sizes rounded up to a power of two from 64 KiB, so slots are reused). */
+function takeSlot(bytes: number): SharedArrayBuffer {
+  let size = 65536;
+  while (size < bytes) size *= 2;
+  const slot = freeSlots.get(size)?.pop();
+  if (slot === undefined) return new SharedArrayBuffer(size);
+  keptBytes -= size;
+  return slot;
+}
+
+/**
+ * A Buffer of `bytes` in memory the threads share: read the compressed streams into it and hand it to
+ * inflateClusters, which gives it back to the pool when the thread is done with it.
+ */
+export function sharedBuffer(bytes: number): Buffer {
+  return Buffer.from(takeSlot(bytes), 0, bytes);
+}
+
+function giveSlot(slot: SharedArrayBuffer): void {
+  if (keptBytes + slot.byteLength > SLOT_BYTES_KEPT) return;
+  const list = freeSlots.get(slot.byteLength) ?? [];
+  list.push(slot);
+  freeSlots.set(slot.byteLength, list);
+  keptBytes += slot.byteLength;
 }
 
 class InflateThread {
@@ -50,11 +90,12 @@ class InflateThread {
   broken = false;
 
   constructor(private readonly worker: Worker) {
-    worker.on('message', (m: { id: number; outs: Array<ArrayBuffer | null>; errors: Array<string | null> }) => {
+    worker.on('message', (m: { id: number; produced: number[]; errors: Array<string | null> }) => {
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);
       if (this.pending.size === 0) worker.unref();
-      p?.resolve({ outs: m.outs.map((o) => (o === null ? null : Buffer.from(o))), errors: m.errors });
+      if (p?.input !== undefined) giveSlot(p.input);
+      p?.resolve({ out: Buffer.from(p.out), produced: m.produced, errors: m.errors, release: () => giveSlot(p.out) });
     });
     const fail = (err: unknown): void => {
       for (const p of this.pending.values()) p.reject(err);
@@ -74,13 +115,19 @@ class InflateThread {
   inflate(data: Uint8Array, spans: number[], clusterSize: number): Promise<Inflated> {
     const id = this.nextId++;
     return new Promise<Inflated>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      const out = takeSlot((spans.length / 2) * clusterSize);
+      this.pending.set(id, { resolve, reject, out });
       // Referenced only while it works: an idle thread never keeps the process alive.
       this.worker.ref();
-      // The bytes are moved, not copied, when `data` is all of its memory (a read of more than 4 KiB is).
-      const own = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer;
-      const moved = own ? (data.buffer as ArrayBuffer) : new Uint8Array(data).buffer;
-      this.worker.postMessage({ id, data: moved, spans, clusterSize }, [moved]);
+      // Shared input is read in place (and given back with the reply); other bytes are copied into a slot.
+      let input = data;
+      if (!(data.buffer instanceof SharedArrayBuffer)) {
+        input = sharedBuffer(data.length);
+        input.set(data);
+      }
+      const inputSlot = input.buffer as SharedArrayBuffer;
+      this.pending.get(id)!.input = inputSlot;
+      this.worker.postMessage({ id, data: inputSlot, at: input.byteOffset, spans, clusterSize, out });
     });
   }
 }
@@ -109,8 +156,8 @@ export function inflatePoolAvailable(): boolean {
 
 /**
  * Inflates raw-deflate streams `spans` ([offset, length] pairs into `data`) of one cluster each, on the least
- * busy thread. `data` is handed over: the caller must not use it afterwards. Rejects only when the thread
- * itself fails (not for a bad stream: see Inflated.errors).
+ * busy thread. `data` (best from sharedBuffer) is handed over: the caller must not use it afterwards.
+ * Rejects only when the thread itself fails (not for a bad stream: see Inflated.errors).
  */
 export function inflateClusters(data: Uint8Array, spans: number[], clusterSize: number): Promise<Inflated> {
   const all = pool()?.filter((t) => !t.broken) ?? [];

@@ -10,7 +10,7 @@ import { CorruptError, UnsupportedError } from '../../errors.js';
 import type { BlockDevice } from '../block-device.js';
 import { assertOpen, assertWritable, checkRange } from '../check-range.js';
 import { checkInflated, decompressCluster, undecompressable, type CompressedDescriptor } from './qcow2-compressed.js';
-import { inflateClusters, inflatePoolAvailable } from './inflate-pool.js';
+import { inflateClusters, inflatePoolAvailable, sharedBuffer } from './inflate-pool.js';
 import { INCOMPAT_CORRUPT, INCOMPAT_DIRTY, parseQcow2Header, QCOW2_HINT, QCOW2_MAGIC, type Qcow2Header } from './qcow2-header.js';
 import { Qcow2Map, type Segment } from './qcow2-map.js';
 import { readQcow2Snapshots } from './qcow2-snapshots.js';
@@ -260,14 +260,17 @@ class Qcow2Device implements ContainerDevice {
       return;
     }
     const size = this.header.clusterSize;
-    clusters.forEach(({ descriptor, target }, i) => {
-      const where = `at file byte ${descriptor.hostOffset} in ${this.path}`;
-      const error = result.errors[i];
-      if (error !== null && error !== undefined) throw undecompressable('zlib', where, error);
-      const cluster = result.outs[i]!;
-      checkInflated(cluster.length, size, 'zlib', where);
-      cluster.copy(target);
-    });
+    try {
+      clusters.forEach(({ descriptor, target }, i) => {
+        const where = `at file byte ${descriptor.hostOffset} in ${this.path}`;
+        const error = result.errors[i];
+        if (error !== null && error !== undefined) throw undecompressable('zlib', where, error);
+        checkInflated(result.produced[i]!, size, 'zlib', where);
+        result.out.copy(target, 0, i * size, (i + 1) * size);
+      });
+    } finally {
+      result.release();
+    }
   }
 
   /** The compressed streams of `descriptors`: one read when they lie close together (as QEMU writes them). */
@@ -276,7 +279,9 @@ class Qcow2Device implements ContainerDevice {
     const end = Math.max(...descriptors.map((d) => d.hostOffset + d.length));
     const total = descriptors.reduce((sum, d) => sum + d.length, 0);
     if (end - start <= 2 * total + 65536) {
-      return { data: await this.file.read(start, end - start), spans: descriptors.flatMap((d) => [d.hostOffset - start, d.length]) };
+      const data = sharedBuffer(end - start);
+      copyInto(data, await this.file.read(start, end - start, data));
+      return { data, spans: descriptors.flatMap((d) => [d.hostOffset - start, d.length]) };
     }
     const parts = await Promise.all(descriptors.map((d) => this.file.read(d.hostOffset, d.length)));
     const spans: number[] = [];
