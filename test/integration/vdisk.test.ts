@@ -45,6 +45,19 @@ beforeAll(() => {
   };
 }, 120_000);
 
+/** A Hyper-V checkpoint of the card: a copy of card.vhdx as parent, an empty differencing child on it. */
+function checkpoint(name: string, sectorSize: number): { parent: string; parentBytes: Buffer; child: string } {
+  const parent = join(work, `${name}-parent.vhdx`);
+  execFileSync('cp', [join(work, 'card.vhdx'), parent]);
+  const parentBytes = readFileSync(parent);
+  // The parent's DataWriteGuid, from the current header (both are valid in a file QEMU made).
+  const header = parentBytes.readBigUInt64LE(64 * 1024 + 8) >= parentBytes.readBigUInt64LE(128 * 1024 + 8) ? 64 * 1024 : 128 * 1024;
+  const locator = { parent_linkage: `{${readGuid(parentBytes, header + 32)}}`, relative_path: `.\\${name}-parent.vhdx` };
+  const child = join(work, `${name}-child.avhdx`);
+  writeFileSync(child, buildVhdx({ virtualSize: readFileSync(raw).length, blockSize: 2 * 1024 * 1024, sectorSize, locator, blocks: new Map() }));
+  return { parent, parentBytes, child };
+}
+
 describe('a virtual machine disk file', () => {
   it.each(FORMATS)('%s: read commands answer as on the raw card; info names the container', (_label, _opts, file, format) => {
     const disk = join(work, file);
@@ -92,14 +105,7 @@ describe('a virtual machine disk file', () => {
   });
 
   it('VHDX differencing (a Hyper-V checkpoint): auth reset and rm write into the child; the parent is untouched; libvhdi reads a clean card', () => {
-    const parent = join(work, 'hv-parent.vhdx');
-    execFileSync('cp', [join(work, 'card.vhdx'), parent]);
-    const parentBytes = readFileSync(parent);
-    // The parent's DataWriteGuid, from the current header (both are valid in a file QEMU made).
-    const header = parentBytes.readBigUInt64LE(64 * 1024 + 8) >= parentBytes.readBigUInt64LE(128 * 1024 + 8) ? 64 * 1024 : 128 * 1024;
-    const locator = { parent_linkage: `{${readGuid(parentBytes, header + 32)}}`, relative_path: '.\\hv-parent.vhdx' };
-    const child = join(work, 'hv-child.avhdx');
-    writeFileSync(child, buildVhdx({ virtualSize: readFileSync(raw).length, blockSize: 2 * 1024 * 1024, locator, blocks: new Map() }));
+    const { parent, parentBytes, child } = checkpoint('hv', 512);
     expect(cliJson(['info', child, '--json']).container).toMatchObject({ format: 'vhdx', variant: 'differencing', backing: [parent] });
     const reset = cli(['auth', 'reset', child, '--username', 'vm-user', '--password', 'a-new-long-password-1', '--yes']);
     expect(reset.code, reset.stderr).toBe(0);
@@ -119,14 +125,8 @@ describe('a virtual machine disk file', () => {
   });
 
   it('a differencing VHDX the writer refuses: the hint names our own image command (QEMU cannot read it), which copies it through the parent', () => {
-    const parent = join(work, 'hv4k-parent.vhdx');
-    execFileSync('cp', [join(work, 'card.vhdx'), parent]);
-    const parentBytes = readFileSync(parent);
-    const header = parentBytes.readBigUInt64LE(64 * 1024 + 8) >= parentBytes.readBigUInt64LE(128 * 1024 + 8) ? 64 * 1024 : 128 * 1024;
-    const locator = { parent_linkage: `{${readGuid(parentBytes, header + 32)}}`, relative_path: '.\\hv4k-parent.vhdx' };
-    const child = join(work, 'hv4k-child.avhdx');
     // 4 KiB logical sectors: a kind the writer refuses.
-    writeFileSync(child, buildVhdx({ virtualSize: readFileSync(raw).length, blockSize: 2 * 1024 * 1024, sectorSize: 4096, locator, blocks: new Map() }));
+    const { child } = checkpoint('hv4k', 4096);
     const before = sha(readFileSync(child));
     const r = cli(['auth', 'reset', child, '--username', 'vm-user', '--password', 'a-new-long-password-1', '--yes']);
     expect(r.code).toBe(69);
