@@ -104,83 +104,95 @@ export async function recoverJournal(log: JournalLog, onBlock: ReplaySink): Prom
   return report;
 }
 
+/** Where a pass stands in the log, and what it carries from block to block (jbd2 do_one_pass's locals). */
+interface Cursor {
+  nextCommitId: number;
+  nextLogBlock: number;
+  crc32Sum: number;
+  needCheckCommitTime: boolean;
+  lastCommitTime: number;
+  blockError: boolean;
+  wrap: (n: number) => number;
+}
+
 async function onePass(st: State, pass: Pass): Promise<void> {
   const { j, log } = st;
-  let nextCommitId = j.sequence;
-  let nextLogBlock = j.start;
-  let crc32Sum = 0xffffffff;
-  let needCheckCommitTime = false;
-  let lastCommitTime = 0;
-  let blockError = false;
-  const wrap = (n: number): number => (n >= st.last ? n - (st.last - st.first) : n);
+  const c: Cursor = {
+    nextCommitId: j.sequence,
+    nextLogBlock: j.start,
+    crc32Sum: 0xffffffff,
+    needCheckCommitTime: false,
+    lastCommitTime: 0,
+    blockError: false,
+    wrap: (n: number): number => (n >= st.last ? n - (st.last - st.first) : n),
+  };
   let guard = st.last * 2 + 16;
-  let done = false;
-  while (!done) {
+  for (let done = false; !done; ) {
     if (--guard < 0) throw new PassError('the journal log loops without end');
-    if (pass !== 'scan' && tidGeq(nextCommitId, st.endTransaction!)) break;
+    if (pass !== 'scan' && tidGeq(c.nextCommitId, st.endTransaction!)) break;
     // No read-ahead: data blocks are skipped, or read in runs by replayTags.
-    const block = await log.readBlock(nextLogBlock, false);
-    nextLogBlock = wrap(nextLogBlock + 1);
-    const magic = be32(block, 0);
-    const blockType = be32(block, 4);
-    const sequence = be32(block, 8);
-    if (magic !== JBD2_MAGIC || sequence !== nextCommitId) break;
-    switch (blockType) {
-      case BlockType.DESCRIPTOR: {
-        const csumOk = descriptorCsumValid(block, j);
-        if (!csumOk) {
-          if (pass !== 'scan') throw new PassError(`invalid checksum of journal descriptor block ${(nextLogBlock - 1 + st.last) % st.last}`);
-          needCheckCommitTime = true;
-        }
-        const tags = parseTags(block, j);
-        if (pass === 'replay') {
-          blockError = (await replayTags(st, tags, nextLogBlock, nextCommitId, wrap)) || blockError;
-          nextLogBlock = wrap(nextLogBlock + tags.length);
-        } else if (pass === 'scan' && (j.compat & JCompat.CHECKSUM) !== 0 && !needCheckCommitTime && st.endTransaction === null) {
-          crc32Sum = crc32Be(crc32Sum, block);
-          for (let i = 0; i < tags.length; i++) {
-            crc32Sum = crc32Be(crc32Sum, await log.readBlock(nextLogBlock));
-            nextLogBlock = wrap(nextLogBlock + 1);
-          }
-        } else {
-          nextLogBlock = wrap(nextLogBlock + tags.length);
-        }
+    const block = await log.readBlock(c.nextLogBlock, false);
+    c.nextLogBlock = c.wrap(c.nextLogBlock + 1);
+    if (be32(block, 0) !== JBD2_MAGIC || be32(block, 8) !== c.nextCommitId) break;
+    switch (be32(block, 4)) {
+      case BlockType.DESCRIPTOR:
+        await descriptorStep(st, pass, c, block);
         break;
-      }
       case BlockType.COMMIT: {
-        if (pass === 'scan') {
-          const r = scanCommit(st, block, nextCommitId, crc32Sum, needCheckCommitTime, lastCommitTime);
-          if (r === 'stop') {
-            done = true;
-            break;
-          }
-          if (r === 'end') {
-            finishScan(st, nextCommitId);
-            return;
-          }
-          crc32Sum = 0xffffffff;
-          needCheckCommitTime = false;
-          lastCommitTime = r;
-        }
-        nextCommitId = (nextCommitId + 1) >>> 0;
+        const r = pass === 'scan' ? commitStep(st, c, block) : 'next';
+        if (r === 'end') return finishScan(st, c.nextCommitId);
+        if (r === 'stop') done = true;
+        else c.nextCommitId = (c.nextCommitId + 1) >>> 0;
         break;
       }
       case BlockType.REVOKE:
-        if (pass === 'scan' && !descriptorCsumValid(block, j)) needCheckCommitTime = true;
-        if (pass === 'revoke') collectRevokes(st, block, nextCommitId);
+        if (pass === 'scan' && !descriptorCsumValid(block, j)) c.needCheckCommitTime = true;
+        if (pass === 'revoke') collectRevokes(st, block, c.nextCommitId);
         break;
       default:
         done = true;
     }
   }
-  if (pass === 'scan') {
-    finishScan(st, nextCommitId);
-    return;
+  if (pass === 'scan') return finishScan(st, c.nextCommitId);
+  if (st.endTransaction !== c.nextCommitId) {
+    throw new PassError(`journal recovery pass ${pass} ended at transaction ${c.nextCommitId}, expected ${st.endTransaction}`);
   }
-  if (st.endTransaction !== nextCommitId) {
-    throw new PassError(`journal recovery pass ${pass} ended at transaction ${nextCommitId}, expected ${st.endTransaction}`);
+  if (c.blockError) st.report.error ??= 'some journal data blocks failed their checksum and were not replayed';
+}
+
+/** A descriptor block: its tags' data blocks replayed, summed (scan with v1 checksums) or skipped. */
+async function descriptorStep(st: State, pass: Pass, c: Cursor, block: Uint8Array): Promise<void> {
+  const { j, log } = st;
+  if (!descriptorCsumValid(block, j)) {
+    if (pass !== 'scan') throw new PassError(`invalid checksum of journal descriptor block ${(c.nextLogBlock - 1 + st.last) % st.last}`);
+    c.needCheckCommitTime = true;
   }
-  if (blockError) st.report.error ??= 'some journal data blocks failed their checksum and were not replayed';
+  const tags = parseTags(block, j);
+  if (pass === 'replay') {
+    c.blockError = (await replayTags(st, tags, c.nextLogBlock, c.nextCommitId, c.wrap)) || c.blockError;
+    c.nextLogBlock = c.wrap(c.nextLogBlock + tags.length);
+  } else if (pass === 'scan' && (j.compat & JCompat.CHECKSUM) !== 0 && !c.needCheckCommitTime && st.endTransaction === null) {
+    c.crc32Sum = crc32Be(c.crc32Sum, block);
+    for (let i = 0; i < tags.length; i++) {
+      c.crc32Sum = crc32Be(c.crc32Sum, await log.readBlock(c.nextLogBlock));
+      c.nextLogBlock = c.wrap(c.nextLogBlock + 1);
+    }
+  } else {
+    c.nextLogBlock = c.wrap(c.nextLogBlock + tags.length);
+  }
+}
+
+/**
+ * A commit block: in the scan, its checks (scanCommit) decide whether the log goes on; every pass then
+ * moves to the next transaction. 'stop' ends the pass here, 'end' ends the scan with this transaction.
+ */
+function commitStep(st: State, c: Cursor, block: Uint8Array): 'next' | 'stop' | 'end' {
+  const r = scanCommit(st, block, c.nextCommitId, c.crc32Sum, c.needCheckCommitTime, c.lastCommitTime);
+  if (r === 'stop' || r === 'end') return r;
+  c.crc32Sum = 0xffffffff;
+  c.needCheckCommitTime = false;
+  c.lastCommitTime = r;
+  return 'next';
 }
 
 function finishScan(st: State, nextCommitId: number): void {
