@@ -64,8 +64,10 @@ async function probeSlice(device: BlockDevice, slice: Slice): Promise<ProbeResul
     supervisedDataPath: null,
   };
   try {
-    const hassio = JSON.parse((await fs.readFile('/etc/hassio.json')).toString('utf8')) as { data?: unknown };
-    if (typeof hassio.data === 'string' && hassio.data.startsWith('/')) result.supervisedDataPath = hassio.data;
+    const hassio = JSON.parse((await fs.readFile('/etc/hassio.json')).toString('utf8')) as unknown;
+    // Any JSON value may be there (null, a number, an array): only an object with a string "data" counts.
+    const data = typeof hassio === 'object' && hassio !== null ? (hassio as { data?: unknown }).data : undefined;
+    if (typeof data === 'string' && data.startsWith('/')) result.supervisedDataPath = data;
   } catch (err) {
     if (!(err instanceof AppError) && !(err instanceof SyntaxError)) throw err;
   }

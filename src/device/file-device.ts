@@ -8,7 +8,7 @@
 
 import type { BigIntStats } from 'node:fs';
 import { readSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { IoError, UsageError } from '../errors.js';
 import { alignedDevice } from './aligned-device.js';
 import type { BlockDevice } from './block-device.js';
@@ -48,6 +48,10 @@ const MAX_IO_CHUNK = 1 << 30;
 
 export async function openFileDevice(path: string, options: FileDeviceOptions = {}): Promise<BlockDevice> {
   const writable = options.writable ?? false;
+  // A FIFO blocks open(2) until something writes to it (a backing file named by a crafted disk file could
+  // be one): refuse pipes and sockets before opening. A failed stat is left to open to report.
+  const before = await stat(path).catch(() => null);
+  if (before !== null && (before.isFIFO() || before.isSocket())) throw notRandomAccess(path);
   let handle: FileHandle;
   try {
     handle = await open(path, writable ? 'r+' : 'r');
@@ -95,15 +99,17 @@ async function deviceForHandle(handle: FileHandle, path: string, writable: boole
   if (stats.isFile()) {
     return registered(new FileDevice(handle, path, toSafeSize(stats.size, path), 1, `image ${path}`, writable, rescue), handle, rescue);
   }
-  if (!stats.isBlockDevice() && !stats.isCharacterDevice()) {
-    throw new UsageError('UNSUPPORTED_SOURCE_TYPE', `${path} is neither an image file nor a disk device`, {
-      hint: 'pipes and sockets cannot be read at random offsets; save the image to a file first',
-    });
-  }
+  if (!stats.isBlockDevice() && !stats.isCharacterDevice()) throw notRandomAccess(path);
   const { sizeBytes, sectorSize } = await deviceGeometry(handle, path, stats, options.sizeBytes);
   // Linux card readers open fine with no card in them and report size 0.
   if (sizeBytes === 0) throw mapOsError({ code: 'ENOMEDIUM' }, { op: 'open', path });
   return registered(alignedDevice(new FileDevice(handle, path, sizeBytes, sectorSize, path, writable, rescue), sectorSize), handle, rescue);
+}
+
+function notRandomAccess(path: string): UsageError {
+  return new UsageError('UNSUPPORTED_SOURCE_TYPE', `${path} is neither an image file nor a disk device`, {
+    hint: 'pipes and sockets cannot be read at random offsets; save the image to a file first',
+  });
 }
 
 function registered(device: BlockDevice, handle: FileHandle, rescue: boolean): BlockDevice {

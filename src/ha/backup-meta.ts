@@ -5,6 +5,7 @@
 
 import { CorruptError } from '../errors.js';
 import { type ReadAt, type TarMember, walkTar } from './backup-tar.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth.js';
 
 export interface BackupAddon {
   slug: string;
@@ -108,6 +109,7 @@ function decodeObject(bytes: Buffer): Record<string, unknown> {
     throw bad(`it is not valid JSON (${(err as Error).message})`);
   }
   if (!isRecord(raw)) throw bad('the top level is not a JSON object');
+  if (nestsDeeperThan(raw)) throw bad(`it nests deeper than ${MAX_JSON_DEPTH} levels`);
   return raw;
 }
 

@@ -1,5 +1,6 @@
 // openFileDevice on regular files in a temp dir: reads, bounds, short reads, read-only, OS errors.
 
+import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, readFile, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -117,6 +118,14 @@ describe('openFileDevice on an image file', () => {
     expect(err.code).toBe('SOURCE_NOT_FOUND');
     expect(err.exitCode).toBe(66);
     expect(err.hint).toMatch(/path/);
+  });
+
+  it.skipIf(process.platform === 'win32')('refuses a FIFO before opening it (open would wait for a writer forever)', async () => {
+    const fifo = join(dir, 'a-fifo');
+    execFileSync('mkfifo', [fifo]);
+    const err = await rejection(openFileDevice(fifo));
+    expect(err.code).toBe('UNSUPPORTED_SOURCE_TYPE');
+    expect(err.exitCode).toBe(64);
   });
 
   it('refuses a directory with a usage error', async () => {

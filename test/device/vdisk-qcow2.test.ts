@@ -196,6 +196,13 @@ describe('qcow2 features it refuses or reports', () => {
     expect((err as Error).message).toContain(join(dir, 'gone/base.qcow2'));
   });
 
+  it.skipIf(process.platform === 'win32')('a backing file that is a FIFO is refused, not waited on (found by fuzzing: open hung)', async () => {
+    copyFileSync(join(dir, 'overlay.qcow2'), join(dir, 'piped.qcow2'));
+    execFileSync('mkfifo', [join(dir, 'pipe')]);
+    qemuImg('rebase', '-u', '-b', 'pipe', '-F', 'raw', 'piped.qcow2');
+    await expect(openQ('piped.qcow2')).rejects.toMatchObject({ code: 'UNSUPPORTED_SOURCE_TYPE' });
+  });
+
   it('an encrypted image is UnsupportedError VDISK_ENCRYPTED (exit 69)', async () => {
     // iter-time: the default PBKDF benchmark can fail in a busy VM ("Unable to get accurate CPU usage").
     const luks = 'encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10';

@@ -199,6 +199,19 @@ describe('describeBackup on crafted tars', () => {
     expect(got.warnings).toBeUndefined();
   });
 
+  it('a backup.json nested 100,000 deep is an error entry, not a stack overflow; 1,024 levels (orjson\'s limit) still parse', async () => {
+    const deep = (n: number, leaf = '0'): string => `${'['.repeat(n)}${leaf}${']'.repeat(n)}`;
+    const text = (n: number) => Buffer.from(`{"slug":"abcd1234","name":"n","date":"2025-01-01T00:00:00+00:00","type":${deep(n, '"full"')}}`);
+    const got = await describeBuf(tarOf([['./backup.json', text(100_000)]]), 'b.tar');
+    expect(got.errorCode).toBe('BAD_BACKUP_JSON');
+    expect(got.error).toContain('nests deeper than 1024 levels');
+    // One level is the top object: the "extra" value may nest 1,023 more.
+    const ok = Buffer.from(`{"slug":"abcd1234","name":"n","date":"2025-01-01T00:00:00+00:00","type":"full","extra":{"x":${deep(1022)}}}`);
+    expect(parseBackupJson(ok).slug).toBe('abcd1234');
+    const over = Buffer.from(`{"slug":"abcd1234","name":"n","date":"2025-01-01T00:00:00+00:00","type":"full","extra":{"x":${deep(1023)}}}`);
+    expect(codeOf(() => parseBackupJson(over))).toBe('BAD_BACKUP_JSON');
+  });
+
   it('an invalid backup.json is an error entry with the reason', async () => {
     const got = await describeBuf(tarOf([['./backup.json', json({ ...MIN, type: 'weird' })]]), 'b.tar');
     expect(got.errorCode).toBe('BAD_BACKUP_JSON');

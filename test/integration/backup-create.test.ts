@@ -5,7 +5,7 @@
 // haos-format.md §5.3 and the restore path of §5.7; a file the card cannot give is left out (exit 65).
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatMapfile } from '../../src/device/rescue/mapfile.js';
@@ -152,6 +152,19 @@ describe.skipIf(!hasRef)('backup create', () => {
     const dir = join(work, 'v3-share');
     unpackInner(v3, 'share.tar.gz', dir, 'pw3');
     expect(readFileSync(join(dir, 'notes.txt'), 'utf8')).toBe('shared notes\n');
+  });
+
+  it('a homeassistant.json nested 100,000 deep (found by fuzzing: a stack overflow) counts as missing: the backup is made', () => {
+    const deepCard = join(work, 'deep-json.img');
+    copyFileSync(card, deepCard);
+    const deep = join(work, 'deep.json');
+    writeFileSync(deep, `{"version":"2025.5.3","x":${'['.repeat(100_000)}${']'.repeat(100_000)}}`);
+    execFileSync('debugfs', ['-w', '-R', 'rm /supervisor/homeassistant.json', deepCard], { stdio: 'ignore' });
+    execFileSync('debugfs', ['-w', '-R', `write ${deep} /supervisor/homeassistant.json`, deepCard], { stdio: 'ignore' });
+    const out = join(work, 'deep-json.tar');
+    const r = cli(['backup', 'create', deepCard, '--out', out, '--no-encrypt']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(execFileSync('tar', ['-tf', out], { encoding: 'utf8' })).toContain('homeassistant.tar.gz');
   });
 
   it('refuses an existing --out and a name without .tar; a card without a key needs --password or --no-encrypt', () => {

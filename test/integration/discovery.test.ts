@@ -2,12 +2,12 @@
 // user runs it: the right data filesystem is chosen, the reason names it, and reading changes no byte.
 
 import { createHash } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUILT_IMAGES, HA_VERSION, OLD_HA_VERSION, buildFixtures } from '../../fixtures/index.js';
 import { cli, cliJson } from '../helpers/cli.js';
-import { tempDir } from '../helpers/images.js';
+import { mkfs, tempDir } from '../helpers/images.js';
 
 const out = tempDir('fixtures-');
 beforeAll(() => buildFixtures(out), 120_000);
@@ -55,6 +55,20 @@ describe('discovery on every layout', () => {
     const info = cliJson(['info', join(out, 'supervised-root.img')]);
     expect(info.data.kind).toBe('supervised');
     expect(info.homeAssistant.configPath).toBe('/var/lib/homeassistant/homeassistant');
+  });
+
+  it('an /etc/hassio.json holding null (or any non-object) is no Supervised root, not an internal error (found by fuzzing)', () => {
+    const stage = join(out, 'hassio-null-stage');
+    mkdirSync(join(stage, 'etc'), { recursive: true });
+    for (const [i, text] of ['null', '42', '["/usr/share/hassio"]', '{"data":7}'].entries()) {
+      writeFileSync(join(stage, 'etc', 'hassio.json'), text);
+      const image = join(out, `hassio-odd-${i}.img`);
+      mkfs(image, stage, { sizeMiB: 8, label: 'rootfs' });
+      const r = cli(['info', image, '--verbose']);
+      expect(r.stderr, text).not.toMatch(/internal error|Cannot read properties/);
+      expect(r.code, text).toBe(0);
+      expect(cliJson(['info', image]).data.kind, text).not.toBe('supervised');
+    }
   });
 
   it('a partition number that does not exist is exit 66 listing the ones that do', () => {

@@ -13,6 +13,7 @@ import { writeEntries } from '../export/tar.js';
 import { ProgressMeter } from '../progress.js';
 import { parallelGzip } from './parallel-gzip.js';
 import type { OpenedSource } from '../source.js';
+import { nestsDeeperThan } from '../../ha/json-depth.js';
 
 export interface PlannedInner {
   kind: 'homeassistant' | 'addon' | 'folder';
@@ -38,6 +39,8 @@ async function isDir(src: OpenedSource, path: string): Promise<boolean> {
 async function readJson(src: OpenedSource, path: string): Promise<Record<string, unknown> | null> {
   try {
     const v: unknown = JSON.parse((await src.fs.readFile(path)).toString('utf8'));
+    // A file the Supervisor could not read either (orjson's depth limit) counts as missing, as bad JSON does.
+    if (nestsDeeperThan(v)) return null;
     return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
   } catch (err) {
     if (err instanceof AppError || err instanceof SyntaxError) return null;
