@@ -4,7 +4,7 @@
 // the bundled CLI, its chunks and the browser page, and nothing of the sources or tests.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -67,7 +67,13 @@ describe('npm pack: a package that installs without network or build', () => {
     const g = run(join(prefix, 'bin', 'haos-rescue'), ['info', image, '--json'], work);
     expect(g.status, g.stderr).toBe(0);
     expect(JSON.parse(g.stdout).homeAssistant.version).toBe('2025.5.3');
-    const x = run('npx', ['--yes', '--offline', `./${basename(tarball)}`, 'info', image], work);
+    // npx resolves ./file against the nearest folder above with a package.json: make it this one, whatever a
+    // parent of the temp folder holds (a stray /tmp/package.json once sent it to /tmp).
+    const here = join(work, 'npx-here');
+    mkdirSync(here);
+    writeFileSync(join(here, 'package.json'), '{"name":"npx-here","private":true}\n');
+    copyFileSync(tarball, join(here, basename(tarball)));
+    const x = run('npx', ['--yes', '--offline', `./${basename(tarball)}`, 'info', image], here);
     expect(x.status, x.stderr).toBe(0);
     expect(x.stdout).toMatch(/2025\.5\.3/);
   });
