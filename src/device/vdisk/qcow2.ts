@@ -148,7 +148,7 @@ class Qcow2Device implements ContainerDevice {
     let run: Run | null = null;
     let done = 0;
     // Whole zlib clusters go to the inflating threads together, once the loop has found them all.
-    const batch: Array<{ descriptor: CompressedDescriptor; target: Buffer }> = [];
+    const batch: BatchedCluster[] = [];
     const batchable = this.header.compressionType === 'zlib' && inflatePoolAvailable();
     while (done < length) {
       const guestOffset = byteOffset + done;
@@ -160,8 +160,9 @@ class Qcow2Device implements ContainerDevice {
         run = null;
         if (segment.kind === 'compressed') {
           const target = out.subarray(done, done + segment.length);
-          const whole = segment.offsetInCluster === 0 && segment.length === this.header.clusterSize;
-          if (batchable && whole && !this.inflated.has(segment.descriptor.hostOffset)) batch.push({ descriptor: segment.descriptor, target });
+          // Part of a cluster too (the edges of a read): its compressed bytes then come in the batch's one
+          // large read, never a small read that waits on the event loop's thread.
+          if (batchable && !this.inflated.has(segment.descriptor.hostOffset)) batch.push({ descriptor: segment.descriptor, offsetInCluster: segment.offsetInCluster, target });
           else await this.readCompressed(segment.descriptor, segment.offsetInCluster, target);
         } else {
           run = { kind: segment.kind, start: done, length: segment.length, guestOffset, hostOffset: segment.kind === 'data' ? segment.hostOffset : 0 };
@@ -249,24 +250,25 @@ class Qcow2Device implements ContainerDevice {
   }
 
   /** Whole clusters inflated on a helper thread (inflate-pool.ts), with the checks of decompressCluster. */
-  private async inflateOnThreads(clusters: Array<{ descriptor: CompressedDescriptor; target: Buffer }>): Promise<void> {
+  private async inflateOnThreads(clusters: BatchedCluster[]): Promise<void> {
     const { data, spans } = await this.readStreams(clusters.map((c) => c.descriptor));
     let result;
     try {
       result = await inflateClusters(data, spans, this.header.clusterSize);
     } catch {
       // The thread failed (not the data): inflate here, as without threads.
-      for (const c of clusters) await this.readCompressed(c.descriptor, 0, c.target);
+      for (const c of clusters) await this.readCompressed(c.descriptor, c.offsetInCluster, c.target);
       return;
     }
     const size = this.header.clusterSize;
     try {
-      clusters.forEach(({ descriptor, target }, i) => {
+      clusters.forEach(({ descriptor, offsetInCluster, target }, i) => {
         const where = `at file byte ${descriptor.hostOffset} in ${this.path}`;
         const error = result.errors[i];
         if (error !== null && error !== undefined) throw undecompressable('zlib', where, error);
         checkInflated(result.produced[i]!, size, 'zlib', where);
-        result.out.copy(target, 0, i * size, (i + 1) * size);
+        const from = i * size + offsetInCluster;
+        result.out.copy(target, 0, from, from + target.length);
       });
     } finally {
       result.release();
@@ -299,6 +301,13 @@ class Qcow2Device implements ContainerDevice {
     decompressCluster(data, cluster, this.header.compressionType, `at file byte ${descriptor.hostOffset} in ${this.path}`);
     return cluster;
   }
+}
+
+/** A compressed cluster of a read, handed to the inflating threads: the part of it the read wants goes to `target`. */
+interface BatchedCluster {
+  descriptor: CompressedDescriptor;
+  offsetInCluster: number;
+  target: Buffer;
 }
 
 function joins(run: Run, segment: Segment): boolean {
