@@ -148,3 +148,8 @@ export async function allocateBlocks(edits: BlockEdits, goal: number, count: num
   await adjustSuperblockFree(edits, 0, -count);
   return taken;
 }
+
+/** allocateBlocks for tree blocks, which need not be contiguous: the numbers of the `count` blocks taken. */
+export async function allocateBlockList(edits: BlockEdits, goal: number, count: number): Promise<number[]> {
+  return (await allocateBlocks(edits, goal, count)).flatMap((r) => Array.from({ length: r.length }, (_, i) => r.start + i));
+}

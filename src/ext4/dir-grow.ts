@@ -6,7 +6,7 @@
 // of it, with the checksum tail under metadata_csum.
 
 import { CorruptError, UnsupportedError } from '../errors.js';
-import { allocateBlocks } from './alloc-block.js';
+import { allocateBlockList, allocateBlocks } from './alloc-block.js';
 import { crc32cUpdate } from './checksum.js';
 import { BlockEdits, currentInode, putInode } from './create-file.js';
 import { DIR_TAIL } from './dir-block.js';
@@ -74,11 +74,17 @@ async function treeBlock(edits: BlockEdits, block: number, depth: number, where:
   return node;
 }
 
+/** The depth the root in i_block claims, refused past the kernel's limit (a damaged tree). */
+function rootDepth(root: Buffer, where: string): number {
+  const depth = root.readUInt16LE(6);
+  if (depth >= MAX_TREE_DEPTH) throw new CorruptError('BAD_EXTENT_HEADER', `the extent tree of ${where} is damaged (depth ${depth})`, { hint: 'run e2fsck on a copy of the card; nothing was written' });
+  return depth;
+}
+
 /** The nodes from the root down to the leaf holding the directory's last extent (each checked). */
 async function rightmostPath(edits: BlockEdits, dir: Inode, root: Buffer): Promise<PathNode[]> {
   const where = `directory inode ${dir.ino}`;
-  const depth = root.readUInt16LE(6);
-  if (depth >= MAX_TREE_DEPTH) throw new CorruptError('BAD_EXTENT_HEADER', `the extent tree of ${where} is damaged (depth ${depth})`, { hint: 'run e2fsck on a copy of the card; nothing was written' });
+  const depth = rootDepth(root, where);
   const path: PathNode[] = [{ node: root, block: null, depth }];
   for (let d = depth; ; d--) {
     const { node } = path[path.length - 1]!;
@@ -116,9 +122,7 @@ export async function dirBlockMap(edits: BlockEdits, dir: Inode): Promise<number
     }
   };
   const root = Buffer.from(dir.raw.subarray(40, 100));
-  const depth = root.readUInt16LE(6);
-  if (depth >= MAX_TREE_DEPTH) throw new CorruptError('BAD_EXTENT_HEADER', `the extent tree of ${where} is damaged (depth ${depth})`, { hint: 'run e2fsck on a copy of the card; nothing was written' });
-  await walk(root, depth);
+  await walk(root, rootDepth(root, where));
   return out;
 }
 
@@ -146,11 +150,10 @@ async function growInDepth(edits: BlockEdits, dir: Inode, path: PathNode[], goal
   return 1;
 }
 
-/** Below path[k] (an index node with room), a new branch of index blocks down to a new leaf holding `add`. */
-async function newBranch(edits: BlockEdits, dir: Inode, parent: PathNode, add: LeafExtent): Promise<PathNode[]> {
-  const { sb } = edits.vol;
-  const cap = blockCapacity(sb.blockSize);
-  const blocks = (await allocateBlocks(edits, add.start, parent.depth)).flatMap((r) => Array.from({ length: r.length }, (_, i) => r.start + i));
+/** Below `parent` (an index node with room), a new branch of index blocks down to a new leaf holding `add`. */
+async function newBranch(edits: BlockEdits, parent: PathNode, add: LeafExtent): Promise<PathNode[]> {
+  const cap = blockCapacity(edits.vol.sb.blockSize);
+  const blocks = await allocateBlockList(edits, add.start, parent.depth);
   const made: PathNode[] = [];
   for (let d = 0; d < parent.depth; d++) {
     const node = await edits.block(blocks[d]!);
@@ -167,13 +170,13 @@ async function newBranch(edits: BlockEdits, dir: Inode, parent: PathNode, add: L
 }
 
 /**
- * Puts extent `add` after the last one of the tree in `root`, as the kernel's append does: the last extent
+ * Puts extent `add` after the last one of the tree whose rightmost path is `path` (root first; changed when
+ * the tree grows a level), as the kernel's append does: the last extent
  * lengthened, or a new entry in the last leaf; a full leaf gets a new branch under the deepest index node
  * with room, and a tree full at every level grows one level first. Returns the tree blocks it took.
  */
-async function addExtent(edits: BlockEdits, dir: Inode, root: Buffer, add: LeafExtent): Promise<number> {
+async function addExtent(edits: BlockEdits, dir: Inode, path: PathNode[], add: LeafExtent): Promise<number> {
   const { sb } = edits.vol;
-  const path = await rightmostPath(edits, dir, root);
   const touched = new Set<PathNode>();
   const leaf = path[path.length - 1]!;
   const entries = leaf.node.readUInt16LE(2);
@@ -196,7 +199,7 @@ async function addExtent(edits: BlockEdits, dir: Inode, root: Buffer, add: LeafE
       writeLeafEntry(at.node, 12 + n * 12, add);
       at.node.writeUInt16LE(n + 1, 2);
     } else {
-      for (const made of await newBranch(edits, dir, at, add)) touched.add(made);
+      for (const made of await newBranch(edits, at, add)) touched.add(made);
       treeBlocks += at.depth;
     }
     touched.add(at);
@@ -223,7 +226,7 @@ export async function appendDirBlock(edits: BlockEdits, dirIno: number): Promise
   const group = Math.floor((dirIno - 1) / sb.inodesPerGroup);
   const goal = last ? last.start + last.length : sb.firstDataBlock + group * sb.blocksPerGroup;
   const [got] = await allocateBlocks(edits, goal, 1);
-  const treeBlocks = await addExtent(edits, dir, root, { logical, start: got!.start, length: 1 });
+  const treeBlocks = await addExtent(edits, dir, path, { logical, start: got!.start, length: 1 });
   const size = dir.sizeBytes + bs;
   raw.writeUInt32LE(size % 0x100000000, 4);
   raw.writeUInt32LE(Math.floor(size / 0x100000000), 108);

@@ -7,7 +7,7 @@
 
 import { randomInt } from 'node:crypto';
 import { RefusedError, UnsupportedError } from '../errors.js';
-import { type BlockRange, allocateBlocks } from './alloc-block.js';
+import { type BlockRange, allocateBlockList, allocateBlocks } from './alloc-block.js';
 import { allocateInode } from './alloc-inode.js';
 import { BlockEdits, putInode, releaseInode, touchInode } from './create-file.js';
 import { FileType } from './dir.js';
@@ -63,7 +63,7 @@ async function extentRoot(edits: BlockEdits, ino: number, generation: number, ex
       throw new UnsupportedError('TOO_FRAGMENTED', `the free space is in ${extents.length} pieces, more than an extent tree holds`, { hint: 'free a larger piece first; nothing was written' });
     }
     const count = Math.ceil(level.length / max);
-    const blocks = (await allocateBlocks(edits, goal, count)).flatMap((r) => Array.from({ length: r.length }, (_, i) => r.start + i));
+    const blocks = await allocateBlockList(edits, goal, count);
     const upper: TreeNode[] = [];
     for (let b = 0; b < count; b++) {
       const members = level.slice(b * max, (b + 1) * max);
