@@ -15,17 +15,49 @@ import { Worker } from 'node:worker_threads';
 const SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const zlib = require('node:zlib');
-parentPort.on('message', ({ id, data, at, spans, clusterSize, out }) => {
+const SYNC = zlib.constants.Z_SYNC_FLUSH;
+// One inflater for every stream, reset between them, writing straight into the destination: what
+// inflateRawSync does through a new stream object and a fresh result buffer per cluster. Where Node's
+// handle is not as expected, inflateRawSync and a copy.
+let inflater = null;
+let handle = null;
+let failure = null;
+function newInflater() {
+  inflater = zlib.createInflateRaw();
+  handle = inflater._handle;
+  if (!handle || typeof handle.writeSync !== 'function' || typeof handle.reset !== 'function' || !(inflater._writeState instanceof Uint32Array)) {
+    handle = null;
+    return;
+  }
+  // Kept for the next stream: the default handler would close the handle at the first bad stream.
+  handle.onerror = (message) => { failure = String(message); };
+}
+function inflateInto(input, dest, at, size) {
+  if (inflater === null) newInflater();
+  if (handle === null) {
+    const r = zlib.inflateRawSync(input, { chunkSize: size, maxOutputLength: size, finishFlush: SYNC });
+    dest.set(r, at);
+    return r.length;
+  }
+  failure = null;
+  handle.reset();
+  // As QEMU's qcow2_zlib_decompress: the cluster must be filled; the stream may go on past it.
+  handle.writeSync(SYNC, input, 0, input.length, dest, at, size);
+  if (failure !== null) throw new Error(failure);
+  return size - inflater._writeState[0];
+}
+parentPort.on('message', ({ id, data, at, spans, clusterSize, out, dests }) => {
   const count = spans.length / 2;
-  const view = new Uint8Array(out);
+  const slot = out === null ? null : new Uint8Array(out);
   const produced = new Array(count).fill(-1);
   const errors = new Array(count).fill(null);
+  let inSlot = 0;
   for (let i = 0; i < count; i++) {
+    const dest = dests[i];
+    const view = dest === null ? slot : new Uint8Array(dest[0]);
+    const where = dest === null ? clusterSize * inSlot++ : dest[1];
     try {
-      // One output chunk of a whole cluster (no joining of 16 KiB pieces), copied into the shared slot.
-      const r = zlib.inflateRawSync(new Uint8Array(data, at + spans[2 * i], spans[2 * i + 1]), { chunkSize: clusterSize, maxOutputLength: clusterSize, finishFlush: zlib.constants.Z_SYNC_FLUSH });
-      view.set(r, i * clusterSize);
-      produced[i] = r.length;
+      produced[i] = inflateInto(new Uint8Array(data, at + spans[2 * i], spans[2 * i + 1]), view, where, clusterSize);
     } catch (e) {
       errors[i] = String(e && e.message);
     }
@@ -35,7 +67,10 @@ parentPort.on('message', ({ id, data, at, spans, clusterSize, out }) => {
 `;
 
 export interface Inflated {
-  /** Cluster i is at i * clusterSize, in memory shared with the thread: copy it out, then call release(). */
+  /**
+   * The clusters without a destination of their own, one after another in memory shared with the thread
+   * (the k-th such cluster at k * clusterSize): copy them out, then call release().
+   */
   out: Buffer;
   /** Bytes each stream gave; -1 when it did not decompress. */
   produced: number[];
@@ -48,7 +83,7 @@ export interface Inflated {
 interface Pending {
   resolve: (r: Inflated) => void;
   reject: (e: unknown) => void;
-  out: SharedArrayBuffer;
+  out: SharedArrayBuffer | null;
   input?: SharedArrayBuffer;
 }
 
@@ -95,7 +130,9 @@ class InflateThread {
       this.pending.delete(m.id);
       if (this.pending.size === 0) worker.unref();
       if (p?.input !== undefined) giveSlot(p.input);
-      p?.resolve({ out: Buffer.from(p.out), produced: m.produced, errors: m.errors, release: () => giveSlot(p.out) });
+      if (p === undefined) return;
+      const out = p.out;
+      p.resolve({ out: out === null ? Buffer.alloc(0) : Buffer.from(out), produced: m.produced, errors: m.errors, release: () => out !== null && giveSlot(out) });
     });
     const fail = (err: unknown): void => {
       for (const p of this.pending.values()) p.reject(err);
@@ -112,13 +149,12 @@ class InflateThread {
     return this.pending.size;
   }
 
-  inflate(data: Uint8Array, spans: number[], clusterSize: number): Promise<Inflated> {
+  inflate(data: Uint8Array, spans: number[], clusterSize: number, targets: Array<Uint8Array | null>): Promise<Inflated> {
     const id = this.nextId++;
     return new Promise<Inflated>((resolve, reject) => {
-      const out = takeSlot((spans.length / 2) * clusterSize);
-      this.pending.set(id, { resolve, reject, out });
-      // Referenced only while it works: an idle thread never keeps the process alive.
-      this.worker.ref();
+      const dests = targets.map((t) => (t === null ? null : [t.buffer, t.byteOffset]));
+      const inSlot = dests.filter((d) => d === null).length;
+      const out = inSlot === 0 ? null : takeSlot(inSlot * clusterSize);
       // Shared input is read in place (and given back with the reply); other bytes are copied into a slot.
       let input = data;
       if (!(data.buffer instanceof SharedArrayBuffer)) {
@@ -126,8 +162,10 @@ class InflateThread {
         input.set(data);
       }
       const inputSlot = input.buffer as SharedArrayBuffer;
-      this.pending.get(id)!.input = inputSlot;
-      this.worker.postMessage({ id, data: inputSlot, at: input.byteOffset, spans, clusterSize, out });
+      this.pending.set(id, { resolve, reject, out, input: inputSlot });
+      // Referenced only while it works: an idle thread never keeps the process alive.
+      this.worker.ref();
+      this.worker.postMessage({ id, data: inputSlot, at: input.byteOffset, spans, clusterSize, out, dests });
     });
   }
 }
@@ -157,11 +195,18 @@ export function inflatePoolAvailable(): boolean {
 /**
  * Inflates raw-deflate streams `spans` ([offset, length] pairs into `data`) of one cluster each, on the least
  * busy thread. `data` (best from sharedBuffer) is handed over: the caller must not use it afterwards.
+ * targets[i]: where stream i's cluster goes, a whole cluster of memory shared with the threads (a Buffer over
+ * a SharedArrayBuffer), written by the thread without a copy; null: into Inflated.out.
  * Rejects only when the thread itself fails (not for a bad stream: see Inflated.errors).
  */
-export function inflateClusters(data: Uint8Array, spans: number[], clusterSize: number): Promise<Inflated> {
+export function inflateClusters(data: Uint8Array, spans: number[], clusterSize: number, targets: Array<Uint8Array | null>): Promise<Inflated> {
   const all = pool()?.filter((t) => !t.broken) ?? [];
   if (all.length === 0) return Promise.reject(new Error('no inflating thread'));
   const thread = all.reduce((a, b) => (b.load < a.load ? b : a));
-  return thread.inflate(data, spans, clusterSize);
+  return thread.inflate(data, spans, clusterSize, targets);
+}
+
+/** Whether the threads can write into `target`'s memory: it lies in a SharedArrayBuffer. */
+export function isShared(target: Uint8Array): boolean {
+  return target.buffer instanceof SharedArrayBuffer;
 }

@@ -10,7 +10,7 @@ import { CorruptError, UnsupportedError } from '../../errors.js';
 import type { BlockDevice } from '../block-device.js';
 import { assertOpen, assertWritable, checkRange } from '../check-range.js';
 import { checkInflated, decompressCluster, undecompressable, type CompressedDescriptor } from './qcow2-compressed.js';
-import { inflateClusters, inflatePoolAvailable, sharedBuffer } from './inflate-pool.js';
+import { inflateClusters, inflatePoolAvailable, isShared, sharedBuffer } from './inflate-pool.js';
 import { INCOMPAT_CORRUPT, INCOMPAT_DIRTY, parseQcow2Header, QCOW2_HINT, QCOW2_MAGIC, type Qcow2Header } from './qcow2-header.js';
 import { Qcow2Map, type Segment } from './qcow2-map.js';
 import { readQcow2Snapshots } from './qcow2-snapshots.js';
@@ -173,7 +173,9 @@ class Qcow2Device implements ContainerDevice {
     if (run !== null) await this.finish(run, out);
     const chunks: Array<Promise<void>> = [];
     for (let i = 0; i < batch.length; i += INFLATE_BATCH) chunks.push(this.inflateOnThreads(batch.slice(i, i + INFLATE_BATCH)));
-    await Promise.all(chunks);
+    // Every batch finished before the read ends, failed or not: the threads may write into `out` until then.
+    const failed = (await Promise.allSettled(chunks)).find((r) => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
     return out;
   }
 
@@ -249,25 +251,32 @@ class Qcow2Device implements ContainerDevice {
     (await cluster).copy(target, 0, offsetInCluster, offsetInCluster + target.length);
   }
 
-  /** Whole clusters inflated on a helper thread (inflate-pool.ts), with the checks of decompressCluster. */
+  /**
+   * Whole clusters inflated on a helper thread (inflate-pool.ts), with the checks of decompressCluster. A
+   * whole cluster whose target is shared memory (the copy's buffers) is written there by the thread; the
+   * others come back in the batch's slot and are copied.
+   */
   private async inflateOnThreads(clusters: BatchedCluster[]): Promise<void> {
+    const size = this.header.clusterSize;
     const { data, spans } = await this.readStreams(clusters.map((c) => c.descriptor));
+    const targets = clusters.map(({ target }) => (target.length === size && isShared(target) ? target : null));
     let result;
     try {
-      result = await inflateClusters(data, spans, this.header.clusterSize);
+      result = await inflateClusters(data, spans, size, targets);
     } catch {
       // The thread failed (not the data): inflate here, as without threads.
       for (const c of clusters) await this.readCompressed(c.descriptor, c.offsetInCluster, c.target);
       return;
     }
-    const size = this.header.clusterSize;
     try {
+      let inSlot = 0;
       clusters.forEach(({ descriptor, offsetInCluster, target }, i) => {
         const where = `at file byte ${descriptor.hostOffset} in ${this.path}`;
         const error = result.errors[i];
         if (error !== null && error !== undefined) throw undecompressable('zlib', where, error);
         checkInflated(result.produced[i]!, size, 'zlib', where);
-        const from = i * size + offsetInCluster;
+        if (targets[i] !== null) return;
+        const from = inSlot++ * size + offsetInCluster;
         result.out.copy(target, 0, from, from + target.length);
       });
     } finally {
