@@ -11,41 +11,12 @@
 
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { INFLATER_SOURCE } from './zlib-into.js';
 
 const SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const zlib = require('node:zlib');
-const SYNC = zlib.constants.Z_SYNC_FLUSH;
-// One inflater for every stream, reset between them, writing straight into the destination: what
-// inflateRawSync does through a new stream object and a fresh result buffer per cluster. Where Node's
-// handle is not as expected, inflateRawSync and a copy.
-let inflater = null;
-let handle = null;
-let failure = null;
-function newInflater() {
-  inflater = zlib.createInflateRaw();
-  handle = inflater._handle;
-  if (!handle || typeof handle.writeSync !== 'function' || typeof handle.reset !== 'function' || !(inflater._writeState instanceof Uint32Array)) {
-    handle = null;
-    return;
-  }
-  // Kept for the next stream: the default handler would close the handle at the first bad stream.
-  handle.onerror = (message) => { failure = String(message); };
-}
-function inflateInto(input, dest, at, size) {
-  if (inflater === null) newInflater();
-  if (handle === null) {
-    const r = zlib.inflateRawSync(input, { chunkSize: size, maxOutputLength: size, finishFlush: SYNC });
-    dest.set(r, at);
-    return r.length;
-  }
-  failure = null;
-  handle.reset();
-  // As QEMU's qcow2_zlib_decompress: the cluster must be filled; the stream may go on past it.
-  handle.writeSync(SYNC, input, 0, input.length, dest, at, size);
-  if (failure !== null) throw new Error(failure);
-  return size - inflater._writeState[0];
-}
+const inflateInto = (${INFLATER_SOURCE})(zlib);
 parentPort.on('message', ({ id, data, at, spans, clusterSize, out, dests }) => {
   const count = spans.length / 2;
   const slot = out === null ? null : new Uint8Array(out);

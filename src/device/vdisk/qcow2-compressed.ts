@@ -3,11 +3,12 @@
 // raw deflate (no zlib header, as QEMU's qcow2_zlib_compress writes it with windowBits -12) or one zstd
 // frame. The stored length is rounded up to 512-byte sectors, so the bytes after the stream belong to the
 // next compressed cluster: both decoders stop at the end of their stream, or once a cluster is full,
-// and never produce more than a cluster (a crafted stream must not expand into gigabytes).
+// and never produce more than a cluster (a crafted stream must not expand into gigabytes). A zlib stream
+// that goes on past a full cluster is accepted, as QEMU's zlib path (qcow2_zlib_decompress) accepts it.
 
-import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import { Decompress } from 'fzstd';
 import { corrupt, type CompressionType } from './qcow2-header.js';
+import { inflateInto } from './zlib-into.js';
 
 /** Largest zstd window accepted: QEMU compresses one cluster (at most 2 MiB) per frame. */
 const MAX_ZSTD_WINDOW = 8 * 1024 * 1024;
@@ -61,10 +62,7 @@ export function checkInflated(produced: number, clusterSize: number, type: Compr
 }
 
 function inflateZlib(data: Uint8Array, out: Buffer): number {
-  // Z_SYNC_FLUSH: like QEMU, accept a stream that fills the cluster without reaching its end marker.
-  const result = inflateRawSync(data, { maxOutputLength: out.length, finishFlush: zlibConstants.Z_SYNC_FLUSH });
-  result.copy(out);
-  return result.length;
+  return inflateInto(data, out, 0, out.length);
 }
 
 const FULL = Symbol('cluster full');
