@@ -60,18 +60,55 @@ function writeEntry(block: Buffer, at: number, recLen: number, e: { ino: number;
   e.name.copy(block, at + 8);
 }
 
-/** Puts `name` → `ino` into this block if it has room (then seals it); false when it has none. */
-export function insertInBlock(edits: BlockEdits, dir: Inode, block: Buffer, name: Buffer, ino: number, fileType: number): boolean {
+/**
+ * Puts `name` → `ino` into the entries filling [0, end) of `area` (a block, or an inline folder's region)
+ * if they have room: the slack after an entry, or an unused entry big enough. False when there is none.
+ */
+export function insertEntry(area: Buffer, end: number, dirIno: number, name: Buffer, ino: number, fileType: number): boolean {
   const need = align4(8 + name.length);
-  for (const e of rawEntries(block, entriesEnd(edits), dir.ino)) {
+  for (const e of rawEntries(area, end, dirIno)) {
     const used = e.ino === 0 ? 0 : align4(8 + e.nameLen);
     if (e.recLen - used < need) continue;
-    if (used > 0) block.writeUInt16LE(used, e.pos + 4);
-    writeEntry(block, e.pos + used, e.recLen - used, { ino, name, fileType });
-    setTailChecksum(edits, dir, block);
+    if (used > 0) area.writeUInt16LE(used, e.pos + 4);
+    writeEntry(area, e.pos + used, e.recLen - used, { ino, name, fileType });
     return true;
   }
   return false;
+}
+
+/** Puts `name` → `ino` into this block if it has room (then seals it); false when it has none. */
+export function insertInBlock(edits: BlockEdits, dir: Inode, block: Buffer, name: Buffer, ino: number, fileType: number): boolean {
+  if (!insertEntry(block, entriesEnd(edits), dir.ino, name, ino, fileType)) return false;
+  setTailChecksum(edits, dir, block);
+  return true;
+}
+
+/**
+ * Removes the entry `name` from the entries filling [0, end) of `area` (kernel ext4_generic_delete_entry):
+ * its rec_len joins the entry before it, or, first in the area, its inode becomes 0. Returns the inode it
+ * named, or null when it is not there.
+ */
+export function deleteEntry(area: Buffer, end: number, dirIno: number, name: Buffer): number | null {
+  const entries = rawEntries(area, end, dirIno);
+  const i = entries.findIndex((e) => e.ino !== 0 && e.name.equals(name));
+  if (i < 0) return null;
+  const e = entries[i]!;
+  if (i > 0) {
+    const prev = entries[i - 1]!;
+    area.writeUInt16LE(prev.recLen + e.recLen, prev.pos + 4);
+    area.fill(0, e.pos, e.pos + e.recLen);
+  } else {
+    area.writeUInt32LE(0, e.pos);
+  }
+  return e.ino;
+}
+
+/** Points the entry `name` in [0, end) of `area` at inode `ino`; false when it is not there. */
+export function repointEntry(area: Buffer, end: number, dirIno: number, name: Buffer, ino: number): boolean {
+  const e = rawEntries(area, end, dirIno).find((x) => x.ino !== 0 && x.name.equals(name));
+  if (e === undefined) return false;
+  area.writeUInt32LE(ino, e.pos);
+  return true;
 }
 
 /** Rewrites the block to hold exactly `entries`, packed, the last one reaching the end; then seals it. */

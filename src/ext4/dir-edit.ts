@@ -3,21 +3,19 @@
 // slack after an entry, or an unused entry big enough), and into a new block at the end when none has
 // any; a hash-indexed one takes it through its index (dir-index.ts). A removed entry's rec_len joins the
 // one before it (or, first in its block, its inode becomes 0). Under metadata_csum each changed block
-// gets its tail checksum again. Inline-data folders are refused for now.
+// gets its tail checksum again. Inline-data folders are edited in the inode itself (dir-inline.ts).
 
-import { NotFoundError, UnsupportedError } from '../errors.js';
+import { UnsupportedError } from '../errors.js';
 import type { BlockEdits } from './alloc-inode.js';
 import { currentInode } from './create-file.js';
-import { entriesEnd, insertInBlock, rawEntries, setTailChecksum } from './dir-block.js';
+import { deleteEntry, entriesEnd, insertInBlock, repointEntry, setTailChecksum } from './dir-block.js';
 import { appendDirBlock, dirBlockMap } from './dir-grow.js';
 import { addIndexedEntry } from './dir-index.js';
+import { addInlineEntry, notInFolder, removeInlineEntry, repointInlineEntry } from './dir-inline.js';
 import { Incompat } from './features.js';
 import { type Inode, InodeFlags } from './inode.js';
 
 function checkEditable(edits: BlockEdits, dir: Inode): void {
-  if ((dir.flags & InodeFlags.INLINE_DATA) !== 0) {
-    throw new UnsupportedError('INLINE_DIRECTORY', `directory inode ${dir.ino} keeps its entries inline; haos-rescue does not edit those yet`, { hint: 'nothing was written' });
-  }
   if ((dir.flags & (InodeFlags.ENCRYPT | InodeFlags.CASEFOLD)) !== 0) {
     throw new UnsupportedError('SPECIAL_DIRECTORY', `directory inode ${dir.ino} is encrypted or case-insensitive; haos-rescue does not edit those`, { hint: 'nothing was written' });
   }
@@ -49,6 +47,7 @@ export async function addDirEntry(edits: BlockEdits, dirIno: number, name: Buffe
   }
   const dir = await currentInode(edits, dirIno);
   checkEditable(edits, dir);
+  if ((dir.flags & InodeFlags.INLINE_DATA) !== 0) return addInlineEntry(edits, dir, name, ino, fileType);
   if ((dir.flags & InodeFlags.INDEX) !== 0) return addIndexedEntry(edits, dir, name, ino, fileType);
   for (const fsBlock of await dirBlocks(edits, dir)) {
     if (insertInBlock(edits, dir, await edits.block(fsBlock), name, ino, fileType)) return;
@@ -59,38 +58,31 @@ export async function addDirEntry(edits: BlockEdits, dirIno: number, name: Buffe
 
 /** Removes `name` from directory `dir`; returns the inode number it named. */
 export async function removeDirEntry(edits: BlockEdits, dir: Inode, name: Buffer): Promise<number> {
+  checkEditable(edits, dir);
+  if ((dir.flags & InodeFlags.INLINE_DATA) !== 0) return removeInlineEntry(edits, dir.ino, name);
   const end = entriesEnd(edits);
   for (const [index, fsBlock] of (await dirBlocks(edits, dir)).entries()) {
     const block = await edits.block(fsBlock);
     if (isIndexBlock(dir, block, index)) continue;
-    const entries = rawEntries(block, end, dir.ino);
-    const i = entries.findIndex((e) => e.ino !== 0 && e.name.equals(name));
-    if (i < 0) continue;
-    const e = entries[i]!;
-    if (i > 0) {
-      const prev = entries[i - 1]!;
-      block.writeUInt16LE(prev.recLen + e.recLen, prev.pos + 4);
-      block.fill(0, e.pos, e.pos + e.recLen);
-    } else {
-      block.writeUInt32LE(0, e.pos);
-    }
+    const ino = deleteEntry(block, end, dir.ino, name);
+    if (ino === null) continue;
     setTailChecksum(edits, dir, block);
-    return e.ino;
+    return ino;
   }
-  throw new NotFoundError('PATH_NOT_FOUND', `"${name.toString()}" is not in directory inode ${dir.ino}`);
+  throw notInFolder(name, dir.ino);
 }
 
 /** Points the entry `name` of directory `dir` at inode `ino` instead (a rename over an existing file). */
 export async function replaceDirEntryInode(edits: BlockEdits, dir: Inode, name: Buffer, ino: number): Promise<void> {
+  checkEditable(edits, dir);
+  if ((dir.flags & InodeFlags.INLINE_DATA) !== 0) return repointInlineEntry(edits, dir.ino, name, ino);
   const end = entriesEnd(edits);
   for (const [index, fsBlock] of (await dirBlocks(edits, dir)).entries()) {
     const block = await edits.block(fsBlock);
     if (isIndexBlock(dir, block, index)) continue;
-    const e = rawEntries(block, end, dir.ino).find((x) => x.ino !== 0 && x.name.equals(name));
-    if (!e) continue;
-    block.writeUInt32LE(ino, e.pos);
+    if (!repointEntry(block, end, dir.ino, name, ino)) continue;
     setTailChecksum(edits, dir, block);
     return;
   }
-  throw new NotFoundError('PATH_NOT_FOUND', `"${name.toString()}" is not in directory inode ${dir.ino}`);
+  throw notInFolder(name, dir.ino);
 }

@@ -208,14 +208,17 @@ async function addExtent(edits: BlockEdits, dir: Inode, path: PathNode[], add: L
   return treeBlocks;
 }
 
-/** Appends an empty block to directory `dirIno` (as this transaction has it); returns where it went. */
-export async function appendDirBlock(edits: BlockEdits, dirIno: number): Promise<AppendedBlock> {
+/**
+ * Appends an empty block to directory `dirIno` (as this transaction has it); returns where it went.
+ * `first`: the folder has no block yet (an inline folder being turned into a block folder).
+ */
+export async function appendDirBlock(edits: BlockEdits, dirIno: number, first = false): Promise<AppendedBlock> {
   const { sb } = edits.vol;
   const bs = sb.blockSize;
   const dir = await currentInode(edits, dirIno);
   if ((dir.flags & InodeFlags.EXTENTS) === 0) throw refuse('BLOCK_MAPPED_DIRECTORY', `directory inode ${dir.ino} uses the old block map (ext3); haos-rescue grows only extent-mapped folders`);
   if ((dir.flags & InodeFlags.HUGE_FILE) !== 0) throw refuse('HUGE_FILE_DIRECTORY', `directory inode ${dir.ino} counts its blocks in an unusual unit`);
-  if (dir.sizeBytes % bs !== 0 || dir.sizeBytes === 0) throw new CorruptError('BAD_DIR_SIZE', `directory inode ${dir.ino} has size ${dir.sizeBytes}, not whole blocks`, { hint: 'run e2fsck on a copy of the card; nothing was written' });
+  if (dir.sizeBytes % bs !== 0 || (dir.sizeBytes === 0) !== first) throw new CorruptError('BAD_DIR_SIZE', `directory inode ${dir.ino} has size ${dir.sizeBytes}, not whole blocks`, { hint: 'run e2fsck on a copy of the card; nothing was written' });
   const logical = dir.sizeBytes / bs;
   const raw = Buffer.from(dir.raw.subarray(0, sb.inodeSize));
   const root = raw.subarray(40, 100);

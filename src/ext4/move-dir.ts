@@ -9,6 +9,7 @@ import { FileType } from './dir.js';
 import { setTailChecksum } from './dir-block.js';
 import { addDirEntry, removeDirEntry } from './dir-edit.js';
 import { dirBlockMap } from './dir-grow.js';
+import { setInlineParent } from './dir-inline.js';
 import { resealIndexRoot } from './dir-index.js';
 import { type Inode, InodeFlags } from './inode.js';
 import { setInodeChecksum } from './inode-csum.js';
@@ -33,6 +34,7 @@ async function refuseInsideItself(edits: BlockEdits, folder: number, target: Ino
 
 /** Points the ".." of folder `dir` at `parentIno`. */
 async function setDotDot(edits: BlockEdits, dir: Inode, parentIno: number): Promise<void> {
+  if ((dir.flags & InodeFlags.INLINE_DATA) !== 0) return setInlineParent(edits, dir.ino, parentIno);
   const [first] = await dirBlockMap(edits, dir);
   if (first === undefined || first < 0) throw new CorruptError('BAD_DIR_ENTRY', `folder inode ${dir.ino} has no first block`, { hint: 'nothing was written' });
   const block = await edits.block(first);
