@@ -14,13 +14,12 @@ import { deleteEntry, insertEntry, packEntries, rawEntries, repointEntry } from 
 import { appendDirBlock } from './dir-grow.js';
 import { FileType } from './dir.js';
 import { Incompat } from './features.js';
-import { type Inode, InodeFlags } from './inode.js';
+import { type Inode, InodeFlags, XATTR_MAGIC } from './inode.js';
 import { setInodeChecksum } from './inode-csum.js';
 import { hasMetadataCsum } from './superblock.js';
 
 const I_BLOCK = 40;
 const I_BLOCK_END = 100;
-const XATTR_MAGIC = 0xea020000;
 /** e_name_index of the "system." attributes; inline data is "system.data". */
 const SYSTEM_INDEX = 7;
 

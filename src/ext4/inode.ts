@@ -133,7 +133,7 @@ export interface InlineXattr {
   value: Uint8Array;
 }
 
-const XATTR_MAGIC = 0xea020000;
+export const XATTR_MAGIC = 0xea020000;
 
 /** Extended attributes stored in the inode after i_extra_isize (ext4 "ibody" xattrs). */
 export function parseInodeXattrs(inode: Inode): InlineXattr[] {
