@@ -4,7 +4,7 @@
 
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { lstat, rename, unlink } from 'node:fs/promises';
+import { lstat, open, rename, unlink } from 'node:fs/promises';
 import { dirname, basename, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -77,6 +77,7 @@ export async function exportToTar(ctx: ExportContext, gzip: boolean): Promise<vo
     await Promise.race([writeEntries(ctx, pack), outputFailed]);
     pack.finalize();
     await done;
+    await flushToDisk(partial);
     await rename(partial, out);
   } catch (err) {
     pack.destroy();
@@ -85,6 +86,19 @@ export async function exportToTar(ctx: ExportContext, gzip: boolean): Promise<vo
     throw err;
   }
   result.out = out;
+}
+
+/**
+ * The archive's bytes on the disk before it takes its name, as `backup create` and `backup extract` do: a
+ * new file renamed into place without it can be empty after a power cut or a stick pulled too soon.
+ */
+async function flushToDisk(path: string): Promise<void> {
+  const fh = await open(path, 'r+');
+  try {
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
 }
 
 export async function writeEntries(ctx: ExportContext, pack: Pack): Promise<void> {
