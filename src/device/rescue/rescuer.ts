@@ -67,6 +67,12 @@ export class RescueStopped extends Error {
 
 const MAX_SKIP_BYTES = 1 << 30;
 
+/** One read of the copy passes. */
+interface Piece {
+  pos: number;
+  length: number;
+}
+
 export class Rescuer {
   phase: PhaseStatus = '?';
   pass = 1;
@@ -82,6 +88,8 @@ export class Rescuer {
   private readonly sectorRuns: SectorRuns;
   /** When this thread's read under way started; the sector runs say for theirs. */
   private readingSince: number | null = null;
+  /** The copy pass's next read, asked for while the last piece is written. */
+  private ahead: (Piece & { buffer: Buffer; read: Promise<Buffer>; startedAt: number }) | null = null;
 
   constructor(
     private readonly source: BlockDevice,
@@ -110,24 +118,34 @@ export class Rescuer {
     let skipBytes = clusterBytes;
     let careful = 0;
     let pos = start;
-    for (let r = this.map.next('?', pos, end); r !== null; r = this.map.next('?', pos, end)) {
-      this.checkStop();
-      const length = Math.min(careful > 0 ? clusterBytes : readBytes, r.size);
-      const readLength = alignDown(length, sectorSize) || length;
-      const got = await this.attempt(r.pos, readLength, true);
-      pos = r.pos;
-      if (!got.failed) {
-        // Its bytes are marked when their write ends, which may be after the next read.
-        pos = r.pos + readLength;
-        careful = Math.max(0, careful - 1);
-        skipBytes = clusterBytes;
-        continue;
+    /** The next read from `from`: the next non-tried part, in large reads, or clusters after trouble. */
+    const piece = (from: number, carefulNow: number): Piece | null => {
+      const r = this.map.next('?', from, end);
+      if (r === null) return null;
+      const length = Math.min(carefulNow > 0 ? clusterBytes : readBytes, r.size);
+      return { pos: r.pos, length: alignDown(length, sectorSize) || length };
+    };
+    try {
+      for (let p = piece(pos, careful); p !== null; p = piece(pos, careful)) {
+        this.checkStop();
+        const at = p;
+        const got = await this.attempt(at.pos, at.length, () => piece(at.pos + at.length, Math.max(0, careful - 1)));
+        pos = at.pos;
+        if (!got.failed) {
+          // Its bytes are marked when their write ends, which may be after the next read.
+          pos = at.pos + at.length;
+          careful = Math.max(0, careful - 1);
+          skipBytes = clusterBytes;
+          continue;
+        }
+        careful = Math.ceil(readBytes / clusterBytes);
+        if (!skip) continue;
+        // The jumped-over bytes stay non-tried, for the sweep that follows.
+        pos = Math.min(end, got.failedAt + got.failedLength + skipBytes);
+        skipBytes = Math.min(skipBytes * 2, MAX_SKIP_BYTES);
       }
-      careful = Math.ceil(readBytes / clusterBytes);
-      if (!skip) continue;
-      // The jumped-over bytes stay non-tried, for the sweep that follows.
-      pos = Math.min(end, got.failedAt + got.failedLength + skipBytes);
-      skipBytes = Math.min(skipBytes * 2, MAX_SKIP_BYTES);
+    } finally {
+      await this.dropReadAhead();
     }
     await this.pending;
   }
@@ -252,24 +270,26 @@ export class Rescuer {
 
   /**
    * One read of the card. The good prefix of a read that failed part-way is kept (a card or USB bridge
-   * delivers the sectors before the bad one); the rest of the read is marked non-trimmed.
+   * delivers the sectors before the bad one); the rest of the read is marked non-trimmed. With `next` (the
+   * copy passes), a read that went well asks for the next piece at once, into the other buffer, and this
+   * one is written while the card reads it.
    */
-  private async attempt(pos: number, length: number, pipelined = false): Promise<{ failed: boolean; failedAt: number; failedLength: number }> {
+  private async attempt(pos: number, length: number, next?: () => Piece | null): Promise<{ failed: boolean; failedAt: number; failedLength: number }> {
     this.currentPos = pos;
     this.stats.reads += 1;
     this.readingSince = Date.now();
     try {
-      const data = await this.source.read(pos, length, this.buffer);
+      const data = await this.readPiece(pos, length);
       this.failuresInARow = 0;
       await this.pending;
-      if (!pipelined) {
+      if (next === undefined) {
         await this.keep(pos, data);
         return { failed: false, failedAt: 0, failedLength: 0 };
       }
-      // Write while the card reads the next piece into the other buffer.
+      const ahead = next();
+      if (ahead !== null) this.readAhead(ahead);
       this.pending = this.keep(pos, data);
       this.pending.catch(() => undefined);
-      this.buffer = this.buffer === this.buffers[0] ? this.buffers[1] : this.buffers[0];
       return { failed: false, failedAt: 0, failedLength: 0 };
     } catch (err) {
       if (!isMediumError(err)) throw err;
@@ -290,6 +310,40 @@ export class Rescuer {
     } finally {
       this.readingSince = null;
     }
+  }
+
+  /** The read of [pos, pos + length): the one asked for ahead when it is that one, else a new one. */
+  private async readPiece(pos: number, length: number): Promise<Buffer> {
+    const ahead = this.ahead;
+    this.ahead = null;
+    if (ahead !== null && ahead.pos === pos && ahead.length === length) {
+      this.buffer = ahead.buffer;
+      this.readingSince = ahead.startedAt;
+      return ahead.read;
+    }
+    if (ahead !== null) {
+      // Not the piece wanted (never, in the copy passes): its buffer is free once it ends (the other one may
+      // still be being written).
+      await ahead.read.catch(() => undefined);
+      this.buffer = ahead.buffer;
+    }
+    return this.source.read(pos, length, this.buffer);
+  }
+
+  /** Starts reading `p` into the buffer not holding the piece about to be written. */
+  private readAhead(p: Piece): void {
+    const buffer = this.buffer === this.buffers[0] ? this.buffers[1] : this.buffers[0];
+    const read = this.source.read(p.pos, p.length, buffer);
+    // Awaited by the next attempt; a pass that stops first only waits for it to end (dropReadAhead).
+    read.catch(() => undefined);
+    this.ahead = { ...p, buffer, read, startedAt: Date.now() };
+  }
+
+  /** Waits for a read asked for ahead and not used (a pass that stopped): the card is not closed under it. */
+  private async dropReadAhead(): Promise<void> {
+    const ahead = this.ahead;
+    this.ahead = null;
+    if (ahead !== null) await ahead.read.catch(() => undefined);
   }
 
   /** Writes rescued bytes (all-zero pieces are left as holes of the sparse image), then marks them. */
