@@ -161,6 +161,8 @@ function dropSystemData(raw: Buffer, inode: Inode): void {
   let valueEnd = raw.length;
   for (const { entry, value } of copies) {
     valueEnd -= (value.length + 3) & ~3;
+    // Values that overlapped each other or the entries (a crafted inode) no longer fit once laid out apart.
+    if (valueEnd < at + entry.length + 4) throw damagedXattrs(inode.ino);
     value.copy(raw, valueEnd);
     entry.writeUInt16LE(value.length === 0 ? 0 : valueEnd - base, 2);
     entry.copy(raw, at);

@@ -4,7 +4,7 @@
 // kernel; checked with e2fsck -fn and debugfs after every step, and by the kernel at the end.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { BlockDevice } from '../../src/device/block-device.js';
@@ -161,5 +161,29 @@ describe('inline-data folders', () => {
       rmSync(img);
     }
     expect(seen).toEqual(new Set(['before', 'after']));
+  });
+
+  it('a crafted attribute area whose values overlap is refused when the folder would be rebuilt, nothing written', async () => {
+    const img = image('crafted', { blockSize: 4096, inodeSize: 256, features: '^metadata_csum' });
+    const dir = '/config/packages';
+    execFileSync('debugfs', ['-w', '-R', `ea_set ${dir} user.note hello`, img], { stdio: 'ignore' });
+    // The inode's place, then user.note's entry (after system.data's 20 bytes): its value moved to offset 0
+    // with 90 bytes, over the entries themselves; still inside the inode, so it reads.
+    const located = debugfs(img, `imap ${dir}`);
+    const block = Number(/located at block (\d+)/.exec(located)![1]);
+    const offset = Number.parseInt(/offset 0x([0-9a-f]+)/.exec(located)![1]!, 16);
+    const note = block * 4096 + offset + 128 + 32 + 4 + 20;
+    const patch = Buffer.alloc(12);
+    patch.writeUInt16LE(0, 2); // e_value_offs
+    patch.writeUInt32LE(90, 8); // e_value_size
+    const raw = readFileSync(img).subarray(note, note + 12);
+    expect(raw.subarray(0, 2).equals(Buffer.from([4, 1]))).toBe(true); // name length 4, user.
+    const fd = openSync(img, 'r+');
+    writeSync(fd, Buffer.concat([raw.subarray(0, 2), patch.subarray(2, 4), raw.subarray(4, 8), patch.subarray(8, 12)]), 0, 12, note);
+    closeSync(fd);
+    for (const name of ['c', 'd']) await create(img, dir, name);
+    const before = readFileSync(img);
+    await expect(create(img, dir, 'five5')).rejects.toMatchObject({ code: 'BAD_XATTR', exitCode: 65 });
+    expect(readFileSync(img).equals(before)).toBe(true);
   });
 });
