@@ -2,7 +2,7 @@
 // their positions, a new entry in the first slack or unused entry big enough for it, and the checksum
 // tail under metadata_csum (crc32c from the directory's seed over everything before the tail).
 
-import { CorruptError } from '../errors.js';
+import { CorruptError, NotFoundError } from '../errors.js';
 import { crc32cUpdate } from './checksum.js';
 import type { BlockEdits } from './group-edit.js';
 import type { Inode } from './inode.js';
@@ -39,6 +39,10 @@ export function rawEntries(block: Buffer, end: number, dirIno: number): RawEntry
     pos += recLen;
   }
   return out;
+}
+
+export function notInFolder(name: Buffer, dirIno: number): NotFoundError {
+  return new NotFoundError('PATH_NOT_FOUND', `"${name.toString()}" is not in directory inode ${dirIno}`);
 }
 
 function damaged(dirIno: number, pos: number): CorruptError {

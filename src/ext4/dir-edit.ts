@@ -8,10 +8,10 @@
 import { UnsupportedError } from '../errors.js';
 import type { BlockEdits } from './alloc-inode.js';
 import { currentInode } from './create-file.js';
-import { deleteEntry, entriesEnd, insertInBlock, repointEntry, setTailChecksum } from './dir-block.js';
+import { deleteEntry, entriesEnd, insertInBlock, notInFolder, repointEntry, setTailChecksum } from './dir-block.js';
 import { appendDirBlock, dirBlockMap } from './dir-grow.js';
 import { addIndexedEntry } from './dir-index.js';
-import { addInlineEntry, notInFolder, removeInlineEntry, repointInlineEntry } from './dir-inline.js';
+import { addInlineEntry, removeInlineEntry, repointInlineEntry } from './dir-inline.js';
 import { Incompat } from './features.js';
 import { type Inode, InodeFlags } from './inode.js';
 

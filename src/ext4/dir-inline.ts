@@ -7,81 +7,41 @@
 // the inode; e2fsck and the kernel read both shapes.) Removing or re-pointing an entry edits its region in
 // place (ext4_delete_inline_entry). Each change is the inode's own bytes and its checksum.
 
-import { CorruptError, NotFoundError, UnsupportedError } from '../errors.js';
+import { CorruptError, UnsupportedError } from '../errors.js';
 import type { BlockEdits } from './alloc-inode.js';
 import { currentInode, putInode } from './create-file.js';
-import { deleteEntry, insertEntry, packEntries, rawEntries, repointEntry } from './dir-block.js';
+import { deleteEntry, insertEntry, notInFolder, packEntries, rawEntries, repointEntry } from './dir-block.js';
 import { appendDirBlock } from './dir-grow.js';
 import { FileType } from './dir.js';
 import { Incompat } from './features.js';
-import { type Inode, InodeFlags, XATTR_MAGIC } from './inode.js';
+import { type Inode, InodeFlags, type InlineXattr, XATTR_MAGIC, isSystemData, parseInodeXattrs } from './inode.js';
 import { setInodeChecksum } from './inode-csum.js';
 import { hasMetadataCsum } from './superblock.js';
 
 const I_BLOCK = 40;
 const I_BLOCK_END = 100;
-/** e_name_index of the "system." attributes; inline data is "system.data". */
-const SYSTEM_INDEX = 7;
-
-interface Xattr {
-  /** Where its entry starts in the raw inode. */
-  pos: number;
-  nameIndex: number;
-  name: Buffer;
-  /** Its value's place in the raw inode. */
-  valueStart: number;
-  valueSize: number;
-  hash: number;
-}
 
 /** A run of entries in the raw inode: i_block after the parent's number, or the system.data value. */
 interface Region {
   start: number;
   end: number;
   /** The system.data attribute when the region is its value (its hash may need computing again). */
-  xattr: Xattr | null;
-}
-
-export function notInFolder(name: Buffer, dirIno: number): NotFoundError {
-  return new NotFoundError('PATH_NOT_FOUND', `"${name.toString()}" is not in directory inode ${dirIno}`);
+  xattr: InlineXattr | null;
 }
 
 function damagedXattrs(ino: number): CorruptError {
   return new CorruptError('BAD_XATTR', `the extended attributes inside inode ${ino} are damaged`, { hint: 'run e2fsck on a copy of the card; nothing was written' });
 }
 
-/** The attributes stored in the inode's extra space (none without the area's magic); bounds-checked. */
-function inodeXattrs(raw: Buffer, inode: Inode): Xattr[] {
-  const start = 128 + inode.extraIsize;
-  if (inode.extraIsize === 0 || start + 4 > raw.length || raw.readUInt32LE(start) !== XATTR_MAGIC) return [];
-  const base = start + 4;
-  const out: Xattr[] = [];
-  for (let pos = base; pos + 4 <= raw.length && raw.readUInt32LE(pos) !== 0; ) {
-    if (pos + 16 > raw.length) throw damagedXattrs(inode.ino);
-    const nameLen = raw[pos]!;
-    const size = (16 + nameLen + 3) & ~3;
-    const valueStart = base + raw.readUInt16LE(pos + 2);
-    const valueSize = raw.readUInt32LE(pos + 8);
-    if (pos + size > raw.length || raw.readUInt32LE(pos + 4) !== 0 || valueStart + valueSize > raw.length) throw damagedXattrs(inode.ino);
-    out.push({ pos, nameIndex: raw[pos + 1]!, name: raw.subarray(pos + 16, pos + 16 + nameLen), valueStart, valueSize, hash: raw.readUInt32LE(pos + 12) });
-    pos += size;
-  }
-  return out;
-}
-
-function isSystemData(x: Xattr): boolean {
-  return x.nameIndex === SYSTEM_INDEX && x.name.toString('latin1') === 'data';
-}
-
-function regions(raw: Buffer, inode: Inode): Region[] {
+function regions(inode: Inode): Region[] {
   const out: Region[] = [{ start: I_BLOCK + 4, end: I_BLOCK_END, xattr: null }];
-  const data = inodeXattrs(raw, inode).find(isSystemData);
-  if (data !== undefined && data.valueSize > 0) out.push({ start: data.valueStart, end: data.valueStart + data.valueSize, xattr: data });
+  const data = parseInodeXattrs(inode).find(isSystemData);
+  if (data !== undefined && data.value.length > 0) out.push({ start: data.valueStart, end: data.valueStart + data.value.length, xattr: data });
   return out;
 }
 
 /** e2fsprogs' ext2fs_ext_attr_hash_entry (the kernel's ext4_xattr_hash_entry): name, then value words. */
-function xattrHash(name: Buffer, value: Buffer): number {
+function xattrHash(name: Uint8Array, value: Buffer): number {
   let hash = 0;
   for (const c of name) hash = ((hash << 5) ^ (hash >>> 27) ^ c) >>> 0;
   const padded = Buffer.alloc((value.length + 3) & ~3);
@@ -93,7 +53,7 @@ function xattrHash(name: Buffer, value: Buffer): number {
 /** Writes the changed inode: the attribute's hash where it keeps one (the kernel's are 0), the checksum. */
 async function seal(edits: BlockEdits, ino: number, raw: Buffer, changed: Region): Promise<void> {
   const x = changed.xattr;
-  if (x !== null && x.hash !== 0) raw.writeUInt32LE(xattrHash(x.name, raw.subarray(x.valueStart, x.valueStart + x.valueSize)), x.pos + 12);
+  if (x !== null && x.hash !== 0) raw.writeUInt32LE(xattrHash(x.name, raw.subarray(x.valueStart, x.valueStart + x.value.length)), x.pos + 12);
   if (hasMetadataCsum(edits.vol.sb)) setInodeChecksum(edits.vol.sb, ino, raw);
   await putInode(edits, ino, raw);
 }
@@ -108,7 +68,7 @@ async function inlineFolder(edits: BlockEdits, dirIno: number): Promise<{ dir: I
 /** Adds `name` → `ino` to the inline folder `dir`, turning it into a block folder when it is full. */
 export async function addInlineEntry(edits: BlockEdits, dir: Inode, name: Buffer, ino: number, fileType: number): Promise<void> {
   const { dir: now, raw } = await inlineFolder(edits, dir.ino);
-  for (const r of regions(raw, now)) {
+  for (const r of regions(now)) {
     if (!insertEntry(raw.subarray(r.start, r.end), r.end - r.start, now.ino, name, ino, fileType)) continue;
     return seal(edits, now.ino, raw, r);
   }
@@ -118,7 +78,7 @@ export async function addInlineEntry(edits: BlockEdits, dir: Inode, name: Buffer
 /** Removes `name` from the inline folder `dirIno`; returns the inode it named. */
 export async function removeInlineEntry(edits: BlockEdits, dirIno: number, name: Buffer): Promise<number> {
   const { dir, raw } = await inlineFolder(edits, dirIno);
-  for (const r of regions(raw, dir)) {
+  for (const r of regions(dir)) {
     const ino = deleteEntry(raw.subarray(r.start, r.end), r.end - r.start, dir.ino, name);
     if (ino === null) continue;
     await seal(edits, dir.ino, raw, r);
@@ -130,7 +90,7 @@ export async function removeInlineEntry(edits: BlockEdits, dirIno: number, name:
 /** Points the entry `name` of the inline folder `dirIno` at `ino`. */
 export async function repointInlineEntry(edits: BlockEdits, dirIno: number, name: Buffer, ino: number): Promise<void> {
   const { dir, raw } = await inlineFolder(edits, dirIno);
-  for (const r of regions(raw, dir)) {
+  for (const r of regions(dir)) {
     if (!repointEntry(raw.subarray(r.start, r.end), r.end - r.start, dir.ino, name, ino)) continue;
     return seal(edits, dir.ino, raw, r);
   }
@@ -149,8 +109,9 @@ export async function setInlineParent(edits: BlockEdits, dirIno: number, parentI
  * start, their values from the end of the inode down; no magic when none is left, as the kernel leaves it.
  */
 function dropSystemData(raw: Buffer, inode: Inode): void {
-  const kept = inodeXattrs(raw, inode).filter((x) => !isSystemData(x));
-  const copies = kept.map((x) => ({ entry: Buffer.from(raw.subarray(x.pos, x.pos + ((16 + x.name.length + 3) & ~3))), value: Buffer.from(raw.subarray(x.valueStart, x.valueStart + x.valueSize)) }));
+  const kept = parseInodeXattrs(inode).filter((x) => !isSystemData(x));
+  // Copied before the area is cleared (an attribute kept in an inode of its own has no value here).
+  const copies = kept.map((x) => ({ entry: Buffer.from(raw.subarray(x.pos, x.pos + ((16 + x.name.length + 3) & ~3))), value: Buffer.from(x.value) }));
   const start = 128 + inode.extraIsize;
   if (start + 4 > raw.length) return;
   raw.fill(0, start);
@@ -180,7 +141,7 @@ async function convertToBlocks(edits: BlockEdits, dir: Inode, raw: Buffer, extra
     { ino: dir.ino, name: Buffer.from('.'), fileType: FileType.DIR },
     { ino: raw.readUInt32LE(I_BLOCK), name: Buffer.from('..'), fileType: FileType.DIR },
   ];
-  for (const r of regions(raw, dir)) {
+  for (const r of regions(dir)) {
     for (const e of rawEntries(raw.subarray(r.start, r.end), r.end - r.start, dir.ino)) {
       if (e.ino !== 0) entries.push({ ino: e.ino, name: Buffer.from(e.name), fileType: e.fileType });
     }

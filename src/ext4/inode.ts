@@ -130,12 +130,20 @@ export function isFastSymlink(inode: Inode): boolean {
 export interface InlineXattr {
   nameIndex: number;
   name: Uint8Array;
+  /** The value in the inode; empty when it is kept in an inode of its own (ea_inode). */
   value: Uint8Array;
+  /** Where the entry starts in the raw inode, and its value (0 for ea_inode). */
+  pos: number;
+  valueStart: number;
+  /** The inode holding the value (ea_inode), or 0. */
+  valueInum: number;
+  /** e_hash as stored (0 for what the kernel writes into an inode). */
+  hash: number;
 }
 
 export const XATTR_MAGIC = 0xea020000;
 
-/** Extended attributes stored in the inode after i_extra_isize (ext4 "ibody" xattrs). */
+/** Extended attributes stored in the inode after i_extra_isize (ext4 "ibody" xattrs), in their order. */
 export function parseInodeXattrs(inode: Inode): InlineXattr[] {
   const start = 128 + inode.extraIsize;
   const raw = inode.raw;
@@ -151,23 +159,31 @@ export function parseInodeXattrs(inode: Inode): InlineXattr[] {
     const valueOffs = r.u16(pos + 2);
     const valueInum = r.u32(pos + 4);
     const valueSize = r.u32(pos + 8);
+    const hash = r.u32(pos + 12);
     const name = r.bytes(pos + 16, nameLen);
-    if (valueInum === 0) {
-      const valueStart = base + valueOffs;
-      if (valueStart + valueSize > raw.length) {
-        throw new CorruptError('BAD_XATTR', `inode ${inode.ino} has an extended attribute value beyond the inode`, { details: { valueOffs, valueSize } });
-      }
-      out.push({ nameIndex, name, value: raw.subarray(valueStart, valueStart + valueSize) });
+    const valueStart = valueInum === 0 ? base + valueOffs : 0;
+    if (valueInum === 0 && valueStart + valueSize > raw.length) {
+      throw new CorruptError('BAD_XATTR', `inode ${inode.ino} has an extended attribute value beyond the inode`, {
+        hint: 'run e2fsck on a copy of the card',
+        details: { valueOffs, valueSize },
+      });
     }
+    const value = valueInum === 0 ? raw.subarray(valueStart, valueStart + valueSize) : new Uint8Array(0);
+    out.push({ nameIndex, name, value, pos, valueStart, valueInum, hash });
     pos += (16 + nameLen + 3) & ~3;
   }
   return out;
 }
 
+/** Whether `x` is "system.data" (e_name_index 7, the "system." prefix), which holds inline data past i_block. */
+export function isSystemData(x: InlineXattr): boolean {
+  return x.nameIndex === 7 && x.valueInum === 0 && x.name.length === 4 && Buffer.from(x.name).toString('latin1') === 'data';
+}
+
 /** The "system.data" xattr holding inline data beyond the first 60 bytes (empty when absent). */
 export function inlineDataTail(inode: Inode): Uint8Array {
   for (const x of parseInodeXattrs(inode)) {
-    if (x.nameIndex === 7 && x.name.length === 4 && Buffer.from(x.name).toString('latin1') === 'data') return x.value;
+    if (isSystemData(x)) return x.value;
   }
   return new Uint8Array(0);
 }

@@ -2,10 +2,11 @@
 // a compressed image (0.66 s of 1.5 s for a 256 MiB backup, all on the event loop's thread), and QEMU's own
 // `qemu-img convert` inflates on several threads. A device read hands over the streams of its whole clusters
 // in batches; the copy keeps several reads in flight, so the threads and the event loop (hashing, writing)
-// all work at once. The clusters come back in memory shared with the thread, reused from batch to batch (a
-// fresh buffer per cluster left up to ~64 MB of garbage per thread before a collection), with each stream's
-// length or the decoder's error: the caller checks them exactly as for a cluster inflated on the event
-// loop's thread, copies them out and releases the memory.
+// all work at once. A whole cluster whose place in the read is shared memory (the copy's buffers) is
+// inflated straight there; the others come back in memory shared with the thread, reused from batch to batch
+// (a fresh buffer per cluster left up to ~64 MB of garbage per thread before a collection), which the caller
+// copies out and releases. Each answer gives every stream's length or the decoder's error: the caller checks
+// them exactly as for a cluster inflated on the event loop's thread (the same code, zlib-into.ts).
 // The thread's code is a self-contained string (as crc-worker.ts), so the bundle needs no extra file.
 // One thread per core, at most four; none on a single core, where the caller inflates as before.
 

@@ -43,6 +43,5 @@ export const INFLATER_SOURCE = `function makeInflater(zlib) {
   };
 }`;
 
-/** The event loop thread's inflater. */
-// eslint-disable-next-line @typescript-eslint/no-implied-eval -- the same source runs on the threads
+/** The event loop thread's inflater, made from the same source as the threads' ones. */
 export const inflateInto = (new Function(`return ${INFLATER_SOURCE}`)() as (z: typeof zlib) => InflateInto)(zlib);
