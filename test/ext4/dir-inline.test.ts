@@ -86,7 +86,7 @@ describe('inline-data folders', () => {
     expect(debugfs(img, `ea_list ${dir}`)).not.toMatch(/system\.data/);
     expect(debugfs(img, `stat ${dir}`)).toMatch(/EXTENTS:\n\(0\):\d+/);
     // Removing from an inline folder, and a rename inside one.
-    await remove(img, '/share', 'nothing-here').catch((e: Error) => expect(e.message).toMatch(/nothing-here/));
+    await expect(remove(img, '/share', 'nothing-here')).rejects.toThrow(/nothing-here/);
     await create(img, '/share', 'x.yaml');
     await edit(img, async (edits, vol) => moveFile(edits, await vol.lookup('/share'), 'x.yaml', await vol.lookup('/share'), 'y.yaml', Date.now()));
     fsckClean(img, 'after the rename');
