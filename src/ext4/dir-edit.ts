@@ -57,7 +57,8 @@ export async function addDirEntry(edits: BlockEdits, dirIno: number, name: Buffe
 }
 
 /** Removes `name` from directory `dir`; returns the inode number it named. */
-export async function removeDirEntry(edits: BlockEdits, dir: Inode, name: Buffer): Promise<number> {
+export async function removeDirEntry(edits: BlockEdits, given: Inode, name: Buffer): Promise<number> {
+  const dir = await currentInode(edits, given.ino); // an entry added earlier in the transaction may have grown it
   checkEditable(edits, dir);
   if ((dir.flags & InodeFlags.INLINE_DATA) !== 0) return removeInlineEntry(edits, dir.ino, name);
   const end = entriesEnd(edits);
@@ -73,7 +74,8 @@ export async function removeDirEntry(edits: BlockEdits, dir: Inode, name: Buffer
 }
 
 /** Points the entry `name` of directory `dir` at inode `ino` instead (a rename over an existing file). */
-export async function replaceDirEntryInode(edits: BlockEdits, dir: Inode, name: Buffer, ino: number): Promise<void> {
+export async function replaceDirEntryInode(edits: BlockEdits, given: Inode, name: Buffer, ino: number): Promise<void> {
+  const dir = await currentInode(edits, given.ino);
   checkEditable(edits, dir);
   if ((dir.flags & InodeFlags.INLINE_DATA) !== 0) return repointInlineEntry(edits, dir.ino, name, ino);
   const end = entriesEnd(edits);

@@ -72,6 +72,30 @@ describe('move a file', () => {
   });
 });
 
+describe('renames inside a full hash-indexed folder', () => {
+  // e2fsck -D packs every leaf full, so the new name's insert splits a leaf; when the old name is in the
+  // half that moves to the new block, removing it must see the folder as this transaction has grown it.
+  it.each([
+    ['extents, 1 KiB', { blockSize: 1024 }],
+    ['ext3, 1 KiB', { type: 'ext3', blockSize: 1024 }],
+  ] as Array<[string, MkfsOptions]>)('%s: 120 renames to longer names, each one transaction; e2fsck clean, every file found', async (label, options) => {
+    const dir = join(work, 'packed');
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(join(dir, 'many'), { recursive: true });
+    for (let i = 0; i < 120; i++) writeFileSync(join(dir, 'many', `file-${i}`), String(i));
+    const img = join(work, `packed-${label.replace(/\W+/g, '_')}.img`);
+    mkfs(img, dir, { sizeMiB: 16, ...options });
+    expect(spawnSync('e2fsck', ['-fyD', img]).status).toBeLessThan(4);
+    for (let i = 0; i < 120; i++) await move(img, ['/many', `file-${i}`], ['/many', `renamed-with-a-much-longer-name-${i}`]);
+    const check = fsck(img);
+    expect(check.stdout + check.stderr).not.toMatch(/Fix\?/);
+    expect(check.status).toBe(0);
+    const names = debugfs(img, 'ls -p /many').toString();
+    for (let i = 0; i < 120; i++) expect(names).toContain(`/renamed-with-a-much-longer-name-${i}/`);
+    expect(names).not.toMatch(/^\/[1-9]\d*\/\d+\/\d+\/\d+\/file-\d+\//m); // (a removed first entry stays with inode 0)
+  });
+});
+
 describe('power cut at every write of a move over a file', () => {
   it('after journal replay, e2fsck -fn is clean and the tree is the one before or after', async () => {
     const pristine = join(work, 'cut-pristine.img');
