@@ -132,8 +132,10 @@ export async function releaseInode(edits: BlockEdits, inode: Inode, nowMs: numbe
       raw.writeUInt32LE(0, 4); // size
       raw.writeUInt32LE(0, 108);
       raw.fill(0, 40, 100);
-      raw.writeUInt16LE(0xf30a, 40); // an empty extent root, as truncate leaves it
-      raw.writeUInt16LE(4, 44);
+      if ((inode.flags & InodeFlags.EXTENTS) !== 0) {
+        raw.writeUInt16LE(0xf30a, 40); // an empty extent root, as truncate leaves it (a block map: zeros)
+        raw.writeUInt16LE(4, 44);
+      }
     }
   }
   if (hasMetadataCsum(vol.sb)) setInodeChecksum(vol.sb, inode.ino, raw);

@@ -2,11 +2,14 @@
 // directory's last one; the extent tree takes it (the last extent lengthened when the block follows it,
 // else a new extent in the last leaf; a full leaf gets a new branch under the deepest index node with room,
 // as ext4_ext_create_new_leaf does, and a tree full at every level grows a level first, as
-// ext4_ext_grow_indepth does); i_size and i_blocks grow. The block starts as one empty entry over all
+// ext4_ext_grow_indepth does); a block-mapped (ext3) folder's map takes it, with any new mapping blocks
+// before it (block-map-write.ts); i_size and i_blocks grow. The block starts as one empty entry over all
 // of it, with the checksum tail under metadata_csum.
 
 import { CorruptError, UnsupportedError } from '../errors.js';
 import { allocateBlockList, allocateBlocks } from './alloc-block.js';
+import { mapBlockMap } from './block-map.js';
+import { mapLogical, missingMapBlocks } from './block-map-write.js';
 import { crc32cUpdate } from './checksum.js';
 import { BlockEdits, currentInode, putInode } from './create-file.js';
 import { DIR_TAIL } from './dir-block.js';
@@ -104,9 +107,10 @@ export async function dirBlockMap(edits: BlockEdits, dir: Inode): Promise<number
   const { sb } = edits.vol;
   const count = Math.floor(dir.sizeBytes / sb.blockSize);
   const out = new Array<number>(count).fill(-1);
-  if ((dir.flags & InodeFlags.EXTENTS) === 0 || dir.raw.length < 100) {
-    const runs = (await edits.vol.layout(dir)).runs ?? [];
-    for (const r of runs) for (let k = 0; k < r.length && r.logical + k < count; k++) if (!r.uninit) out[r.logical + k] = r.physical + k;
+  if ((dir.flags & InodeFlags.INLINE_DATA) !== 0 || dir.raw.length < 100) return out;
+  if ((dir.flags & InodeFlags.EXTENTS) === 0) {
+    const ctx = { ino: dir.ino, blockSize: sb.blockSize, blocksCount: sb.blocksCount, readBlock: (b: number) => edits.block(b) };
+    for (const r of await mapBlockMap(dir.blockArea, count, edits.vol.allocatedBlocks(dir), ctx)) for (let k = 0; k < r.length && r.logical + k < count; k++) out[r.logical + k] = r.physical + k;
     return out;
   }
   const where = `directory inode ${dir.ino}`;
@@ -216,29 +220,52 @@ export async function appendDirBlock(edits: BlockEdits, dirIno: number, first = 
   const { sb } = edits.vol;
   const bs = sb.blockSize;
   const dir = await currentInode(edits, dirIno);
-  if ((dir.flags & InodeFlags.EXTENTS) === 0) throw refuse('BLOCK_MAPPED_DIRECTORY', `directory inode ${dir.ino} uses the old block map (ext3); haos-rescue grows only extent-mapped folders`);
   if ((dir.flags & InodeFlags.HUGE_FILE) !== 0) throw refuse('HUGE_FILE_DIRECTORY', `directory inode ${dir.ino} counts its blocks in an unusual unit`);
   if (dir.sizeBytes % bs !== 0 || (dir.sizeBytes === 0) !== first) throw new CorruptError('BAD_DIR_SIZE', `directory inode ${dir.ino} has size ${dir.sizeBytes}, not whole blocks`, { hint: 'run e2fsck on a copy of the card; nothing was written' });
   const logical = dir.sizeBytes / bs;
   const raw = Buffer.from(dir.raw.subarray(0, sb.inodeSize));
-  const root = raw.subarray(40, 100);
-  const path = await rightmostPath(edits, dir, root);
-  const { node } = path[path.length - 1]!;
-  const entries = node.readUInt16LE(2);
-  const last = entries > 0 ? readLeaf(node, 12 + (entries - 1) * 12) : null;
-  const group = Math.floor((dirIno - 1) / sb.inodesPerGroup);
-  const goal = last ? last.start + last.length : sb.firstDataBlock + group * sb.blocksPerGroup;
-  const [got] = await allocateBlocks(edits, goal, 1);
-  const treeBlocks = await addExtent(edits, dir, path, { logical, start: got!.start, length: 1 });
+  const { fsBlock, mapBlocks } = (dir.flags & InodeFlags.EXTENTS) !== 0 ? await appendToExtents(edits, dir, raw, logical) : await appendToBlockMap(edits, dir, raw, logical);
   const size = dir.sizeBytes + bs;
   raw.writeUInt32LE(size % 0x100000000, 4);
   raw.writeUInt32LE(Math.floor(size / 0x100000000), 108);
-  const sectors = raw.readUInt32LE(28) + raw.readUInt16LE(116) * 0x100000000 + ((1 + treeBlocks) * bs) / 512;
+  const sectors = raw.readUInt32LE(28) + raw.readUInt16LE(116) * 0x100000000 + ((1 + mapBlocks) * bs) / 512;
   raw.writeUInt32LE(sectors % 0x100000000, 28);
   raw.writeUInt16LE(Math.floor(sectors / 0x100000000), 116);
   if (hasMetadataCsum(sb)) setInodeChecksum(sb, dirIno, raw);
   await putInode(edits, dirIno, raw);
   const now = parseInode(raw, dirIno, sb.inodeSize);
-  emptyDirBlock(edits, now, await edits.block(got!.start));
-  return { fsBlock: got!.start, logical, dir: now };
+  emptyDirBlock(edits, now, await edits.block(fsBlock));
+  return { fsBlock, logical, dir: now };
+}
+
+/** The first block of the group holding inode `ino` (the goal of a folder's first block). */
+const groupStart = (edits: BlockEdits, ino: number): number => {
+  const { sb } = edits.vol;
+  return sb.firstDataBlock + Math.floor((ino - 1) / sb.inodesPerGroup) * sb.blocksPerGroup;
+};
+
+/** A block after the last one of extent-mapped `dir`, in its tree inside `raw`; the tree blocks it took. */
+async function appendToExtents(edits: BlockEdits, dir: Inode, raw: Buffer, logical: number): Promise<{ fsBlock: number; mapBlocks: number }> {
+  const path = await rightmostPath(edits, dir, raw.subarray(40, 100));
+  const { node } = path[path.length - 1]!;
+  const entries = node.readUInt16LE(2);
+  const last = entries > 0 ? readLeaf(node, 12 + (entries - 1) * 12) : null;
+  const [got] = await allocateBlocks(edits, last ? last.start + last.length : groupStart(edits, dir.ino), 1);
+  const mapBlocks = await addExtent(edits, dir, path, { logical, start: got!.start, length: 1 });
+  return { fsBlock: got!.start, mapBlocks };
+}
+
+/**
+ * A block after the last one of block-mapped `dir` (ext2/ext3), in its map inside `raw`, with the
+ * mapping blocks it needs taken first from the same allocation (ext4_alloc_branch); their count.
+ */
+async function appendToBlockMap(edits: BlockEdits, dir: Inode, raw: Buffer, logical: number): Promise<{ fsBlock: number; mapBlocks: number }> {
+  const root = raw.subarray(40, 100);
+  const mapBlocks = await missingMapBlocks(edits, dir.ino, root, logical);
+  const previous = logical > 0 ? (await dirBlockMap(edits, dir))[logical - 1]! : -1;
+  const blocks = await allocateBlockList(edits, previous > 0 ? previous + 1 : groupStart(edits, dir.ino), mapBlocks + 1);
+  if (blocks.some((b) => b > 0xffffffff)) throw refuse('BLOCK_BEYOND_MAP', `the free blocks lie beyond what the block map of directory inode ${dir.ino} can point at`);
+  let next = 0;
+  const fsBlock = await mapLogical(edits, dir.ino, root, logical, () => blocks[next++]!);
+  return { fsBlock, mapBlocks };
 }

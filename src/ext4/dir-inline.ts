@@ -7,7 +7,7 @@
 // the inode; e2fsck and the kernel read both shapes.) Removing or re-pointing an entry edits its region in
 // place (ext4_delete_inline_entry). Each change is the inode's own bytes and its checksum.
 
-import { CorruptError, UnsupportedError } from '../errors.js';
+import { CorruptError } from '../errors.js';
 import type { BlockEdits } from './alloc-inode.js';
 import { currentInode, putInode } from './create-file.js';
 import { deleteEntry, insertEntry, notInFolder, packEntries, rawEntries, repointEntry } from './dir-block.js';
@@ -134,9 +134,7 @@ function dropSystemData(raw: Buffer, inode: Inode): void {
 /** Turns the full inline folder into a folder of one block holding its entries and `extra`. */
 async function convertToBlocks(edits: BlockEdits, dir: Inode, raw: Buffer, extra: { ino: number; name: Buffer; fileType: number }): Promise<void> {
   const { sb } = edits.vol;
-  if ((sb.incompat & Incompat.EXTENTS) === 0) {
-    throw new UnsupportedError('INLINE_DIRECTORY_FULL', `directory inode ${dir.ino} is full inline, and this filesystem has no extents for it to grow into`, { hint: 'nothing was written' });
-  }
+  const extents = (sb.incompat & Incompat.EXTENTS) !== 0;
   const entries: Array<{ ino: number; name: Buffer; fileType: number }> = [
     { ino: dir.ino, name: Buffer.from('.'), fileType: FileType.DIR },
     { ino: raw.readUInt32LE(I_BLOCK), name: Buffer.from('..'), fileType: FileType.DIR },
@@ -148,10 +146,12 @@ async function convertToBlocks(edits: BlockEdits, dir: Inode, raw: Buffer, extra
   }
   entries.push(extra);
   dropSystemData(raw, dir);
-  raw.writeUInt32LE(((dir.flags & ~InodeFlags.INLINE_DATA) | InodeFlags.EXTENTS) >>> 0, 32);
-  raw.fill(0, I_BLOCK, I_BLOCK_END);
-  raw.writeUInt16LE(0xf30a, I_BLOCK); // an empty extent tree: magic, 0 entries, room for 4, depth 0
-  raw.writeUInt16LE(4, I_BLOCK + 4);
+  raw.writeUInt32LE(((dir.flags & ~InodeFlags.INLINE_DATA) | (extents ? InodeFlags.EXTENTS : 0)) >>> 0, 32);
+  raw.fill(0, I_BLOCK, I_BLOCK_END); // without extents: an empty block map
+  if (extents) {
+    raw.writeUInt16LE(0xf30a, I_BLOCK); // an empty extent tree: magic, 0 entries, room for 4, depth 0
+    raw.writeUInt16LE(4, I_BLOCK + 4);
+  }
   raw.writeUInt32LE(0, 4); // size: appendDirBlock adds the block
   raw.writeUInt32LE(0, 108);
   if (hasMetadataCsum(sb)) setInodeChecksum(sb, dir.ino, raw);

@@ -1,7 +1,8 @@
 // Making a folder (kernel ext4_mkdir, ext4_init_new_dir): a directory inode (two links, one block, an
-// extent root), its block holding "." and ".." (and the checksum tail), its entry in the parent, and the
-// parent's link count one higher for the new "..". The group's used-folders count is kept by the inode
-// allocator. The new block is journaled with the rest, as the kernel journals folder blocks.
+// extent root, or i_block[0] without extents), its block holding "." and ".." (and the checksum tail),
+// its entry in the parent, and the parent's link count one higher for the new "..". The group's
+// used-folders count is kept by the inode allocator. The new block is journaled with the rest, as the
+// kernel journals folder blocks.
 
 import { randomInt } from 'node:crypto';
 import { RefusedError, UnsupportedError } from '../errors.js';
@@ -14,9 +15,9 @@ import { addDirEntry } from './dir-edit.js';
 import { emptyDirBlock } from './dir-grow.js';
 import { writeHeader, writeLeafEntry } from './extent-write.js';
 import { Incompat, RoCompat } from './features.js';
-import { type Inode, S_IFDIR, parseInode } from './inode.js';
+import { type Inode, InodeFlags, S_IFDIR, parseInode } from './inode.js';
 import { setInodeChecksum } from './inode-csum.js';
-import { type FileOwner, extentInode } from './put-file.js';
+import { type FileOwner, newInode } from './put-file.js';
 import { updatedInode } from './rewrite.js';
 import { hasMetadataCsum } from './superblock.js';
 
@@ -42,7 +43,6 @@ export async function changeFolderLinks(edits: BlockEdits, ino: number, delta: 1
 export async function makeDirectory(edits: BlockEdits, parent: Inode, name: string, nowMs: number, owner: FileOwner = { mode: 0o755, uid: 0, gid: 0 }): Promise<number> {
   const vol = edits.vol;
   const { sb } = vol;
-  if ((sb.incompat & Incompat.EXTENTS) === 0) throw new UnsupportedError('NO_EXTENTS', 'this filesystem has no extents (ext3); haos-rescue makes folders only with extents', { hint: 'nothing was written' });
   if (parent.kind !== 'dir') throw new UnsupportedError('NOT_A_DIRECTORY', `inode ${parent.ino} is not a folder`, { hint: 'nothing was written' });
   if (await vol.findEntry(parent, Buffer.from(name))) throw new RefusedError('EXISTS', `${name} already exists`, { hint: 'nothing was written' });
   if (parent.linksCount + 1 >= LINK_MAX && (sb.roCompat & RoCompat.DIR_NLINK) === 0) throw new RefusedError('TOO_MANY_FOLDERS', `the folder holding ${name} has as many subfolders as ext4 counts without dir_nlink`, { hint: 'nothing was written' });
@@ -50,9 +50,12 @@ export async function makeDirectory(edits: BlockEdits, parent: Inode, name: stri
   const group = Math.floor((ino - 1) / sb.inodesPerGroup);
   const [got] = await allocateBlocks(edits, sb.firstDataBlock + group * sb.blocksPerGroup, 1);
   const root = Buffer.alloc(60);
-  writeHeader(root, 0, 1, 4, 0);
-  writeLeafEntry(root, 12, { logical: 0, start: got!.start, length: 1 });
-  const raw = extentInode(edits, ino, { content: sb.blockSize, blocks: 1, root, generation: randomInt(0, 0x100000000), type: S_IFDIR, links: 2 }, owner, nowMs);
+  const extents = (sb.incompat & Incompat.EXTENTS) !== 0;
+  if (extents) {
+    writeHeader(root, 0, 1, 4, 0);
+    writeLeafEntry(root, 12, { logical: 0, start: got!.start, length: 1 });
+  } else root.writeUInt32LE(got!.start, 0); // ext2/ext3: i_block[0], the first direct pointer
+  const raw = newInode(edits, ino, { content: sb.blockSize, blocks: 1, root, generation: randomInt(0, 0x100000000), flags: extents ? InodeFlags.EXTENTS : 0, type: S_IFDIR, links: 2 }, owner, nowMs);
   await putInode(edits, ino, raw);
   const inode = parseInode(raw, ino, sb.inodeSize);
   const block = await edits.block(got!.start);

@@ -4,11 +4,13 @@
 // same journal transaction as the metadata, so a power cut leaves the old file or the new one.
 // Blocks come as few runs as possible from the folder's group; up to four extents live in the inode,
 // more in full leaf blocks below as many index levels as they need (340 extents to a 4 KiB tree block).
+// Without the extent feature (ext2/ext3) the file gets an indirect block map (block-map-write.ts).
 
 import { randomInt } from 'node:crypto';
 import { RefusedError, UnsupportedError } from '../errors.js';
 import { type BlockRange, allocateBlockList, allocateBlocks } from './alloc-block.js';
 import { allocateInode } from './alloc-inode.js';
+import { newBlockMap } from './block-map-write.js';
 import { BlockEdits, putInode, releaseInode, touchInode } from './create-file.js';
 import { FileType } from './dir.js';
 import { addDirEntry, replaceDirEntryInode } from './dir-edit.js';
@@ -85,25 +87,30 @@ async function extentRoot(edits: BlockEdits, ino: number, generation: number, ex
   return { root, treeBlocks };
 }
 
-/** Plans a new inode holding `content`; returns its number. */
-export async function newFileWithContent(edits: BlockEdits, dirIno: number, content: Uint8Array, owner: FileOwner, nowMs: number): Promise<number> {
-  const vol = edits.vol;
-  const { sb } = vol;
-  if ((sb.incompat & Incompat.EXTENTS) === 0) throw new UnsupportedError('NO_EXTENTS', 'this filesystem has no extents (ext3); haos-rescue writes new files only with extents', { hint: 'nothing was written' });
-  const ino = await allocateInode(edits, dirIno, false);
-  const bs = sb.blockSize;
-  const group = Math.floor((ino - 1) / sb.inodesPerGroup);
-  const goal = sb.firstDataBlock + group * sb.blocksPerGroup;
-  const count = Math.ceil(content.length / bs);
-  const ranges = count > 0 ? await allocateBlocks(edits, goal, count) : [];
-  const extents = toExtents(ranges);
-  const bytes = Buffer.from(content.buffer, content.byteOffset, content.byteLength);
+/** A new file's blocks: its data runs in logical order, its i_block, and its mapping blocks (in i_blocks). */
+interface NewMap {
+  data: BlockRange[];
+  root: Buffer;
+  mapBlocks: number;
+  flags: number;
+}
+
+/** The data blocks and extent tree of a new file of `count` blocks. */
+async function extentMapped(edits: BlockEdits, ino: number, generation: number, count: number, goal: number): Promise<NewMap> {
+  const data = count > 0 ? await allocateBlocks(edits, goal, count) : [];
+  const { root, treeBlocks } = await extentRoot(edits, ino, generation, toExtents(data), goal);
+  return { data, root, mapBlocks: treeBlocks, flags: InodeFlags.EXTENTS };
+}
+
+/** Writes `bytes` into the data runs (not through the journal); the last block is padded with zeros. */
+function addContent(edits: BlockEdits, data: BlockRange[], bytes: Buffer): void {
+  const bs = edits.vol.sb.blockSize;
   let offset = 0;
-  for (const r of ranges) {
+  for (const r of data) {
     const end = offset + r.length * bs;
     if (end <= bytes.length) edits.addData(r.start, bytes.subarray(offset, end));
     else {
-      // The last block is padded with zeros; the whole blocks before it are not copied.
+      // The whole blocks before the last are not copied.
       const whole = Math.floor((bytes.length - offset) / bs);
       if (whole > 0) edits.addData(r.start, bytes.subarray(offset, offset + whole * bs));
       const last = Buffer.alloc(bs);
@@ -112,14 +119,30 @@ export async function newFileWithContent(edits: BlockEdits, dirIno: number, cont
     }
     offset = end;
   }
+}
+
+/**
+ * Plans a new inode holding `content`; returns its number. With extents where the filesystem has them,
+ * else with an indirect block map (ext2/ext3).
+ */
+export async function newFileWithContent(edits: BlockEdits, dirIno: number, content: Uint8Array, owner: FileOwner, nowMs: number): Promise<number> {
+  const { sb } = edits.vol;
+  const ino = await allocateInode(edits, dirIno, false);
+  const group = Math.floor((ino - 1) / sb.inodesPerGroup);
+  const goal = sb.firstDataBlock + group * sb.blocksPerGroup;
+  const count = Math.ceil(content.length / sb.blockSize);
   const generation = randomInt(0, 0x100000000);
-  const { root, treeBlocks } = await extentRoot(edits, ino, generation, extents, goal);
-  await putInode(edits, ino, extentInode(edits, ino, { content: content.length, blocks: count + treeBlocks, root, generation }, owner, nowMs));
+  const map = (sb.incompat & Incompat.EXTENTS) !== 0 ? await extentMapped(edits, ino, generation, count, goal) : { ...(await newBlockMap(edits, ino, count, goal)), flags: 0 };
+  addContent(edits, map.data, Buffer.from(content.buffer, content.byteOffset, content.byteLength));
+  await putInode(edits, ino, newInode(edits, ino, { content: content.length, blocks: count + map.mapBlocks, root: map.root, generation, flags: map.flags }, owner, nowMs));
   return ino;
 }
 
-/** A new extent-mapped inode's bytes: a regular file unless `f.type` says otherwise, one link unless `f.links`. */
-export function extentInode(edits: BlockEdits, ino: number, f: { content: number; blocks: number; root: Buffer; generation: number; type?: number; links?: number }, owner: FileOwner, nowMs: number): Buffer {
+/**
+ * A new inode's bytes: a regular file unless `f.type` says otherwise, one link unless `f.links`, `f.root`
+ * in i_block and `f.flags` (EXTENTS for an extent root, 0 for a block map).
+ */
+export function newInode(edits: BlockEdits, ino: number, f: { content: number; blocks: number; root: Buffer; generation: number; flags: number; type?: number; links?: number }, owner: FileOwner, nowMs: number): Buffer {
   const { sb } = edits.vol;
   const raw = Buffer.alloc(sb.inodeSize);
   const t = encodeTime(nowMs);
@@ -131,7 +154,7 @@ export function extentInode(edits: BlockEdits, ino: number, f: { content: number
   raw.writeUInt16LE(owner.gid & 0xffff, 24);
   raw.writeUInt16LE(f.links ?? 1, 26);
   raw.writeUInt32LE((f.blocks * sb.blockSize) / 512, 28); // i_blocks in 512-byte sectors
-  raw.writeUInt32LE(InodeFlags.EXTENTS, 32);
+  raw.writeUInt32LE(f.flags, 32);
   f.root.copy(raw, 40);
   raw.writeUInt32LE(f.generation >>> 0, 100);
   raw.writeUInt16LE(owner.uid >>> 16, 120);

@@ -11,7 +11,7 @@ import { freeInode } from './alloc-inode.js';
 import { BlockEdits, currentInode, ownedBlocks, putInode, releaseInode, touchInode } from './create-file.js';
 import { isDotOrDotDot } from './dir.js';
 import { removeDirEntry } from './dir-edit.js';
-import type { Inode } from './inode.js';
+import { type Inode, InodeFlags } from './inode.js';
 import { setInodeChecksum } from './inode-csum.js';
 import { releaseXattrBlock } from './xattr-release.js';
 import { encodeTime, updatedInode } from './rewrite.js';
@@ -41,8 +41,10 @@ async function releaseFolder(edits: BlockEdits, dir: Inode, nowMs: number): Prom
   raw.writeUInt32LE(0, 104); // i_file_acl
   raw.writeUInt16LE(0, 118);
   raw.fill(0, 40, 100);
-  raw.writeUInt16LE(0xf30a, 40);
-  raw.writeUInt16LE(4, 44);
+  if ((dir.flags & InodeFlags.EXTENTS) !== 0) {
+    raw.writeUInt16LE(0xf30a, 40); // an empty extent root; a block map is left all zeros
+    raw.writeUInt16LE(4, 44);
+  }
   if (hasMetadataCsum(vol.sb)) setInodeChecksum(vol.sb, dir.ino, raw);
   await putInode(edits, dir.ino, raw);
   await freeInode(edits, dir.ino, true);
