@@ -213,9 +213,12 @@ export class Ext4Volume {
     return { ...base, runs, inline: null };
   }
 
-  /** Streams the file's bytes in large pieces. */
-  async *stream(inode: Inode, start?: number, end?: number): AsyncGenerator<Buffer> {
-    yield* readFileRange(this.device, await this.layout(inode), start, end);
+  /**
+   * Streams the file's bytes in large pieces. With `slots`, pieces are read into those buffers in turn
+   * (each at least CHUNK_BYTES long) where the device can: a piece is then good until the slots come round.
+   */
+  async *stream(inode: Inode, start?: number, end?: number, slots?: Buffer[]): AsyncGenerator<Buffer> {
+    yield* readFileRange(this.device, await this.layout(inode), start, end, undefined, slots);
   }
 
   async readFile(inode: Inode, start?: number, end?: number): Promise<Buffer> {

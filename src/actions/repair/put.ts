@@ -6,6 +6,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { AppError, InternalError, NotFoundError, UsageError } from '../../errors.js';
 import { BlockEdits } from '../../ext4/create-file.js';
+import { CHUNK_BYTES } from '../../ext4/file-data.js';
 import { putFile } from '../../ext4/put-file.js';
 import type { OpenedSource } from '../source.js';
 import { type TreeChange, type WriteOptions, type WriteResult, writeFiles } from '../write-files.js';
@@ -43,10 +44,12 @@ function change(path: string, content: Buffer, oldSize: number): TreeChange {
       return edits.writes();
     },
     check: async (vol) => {
-      // Compared piece by piece: a big file is not held twice.
+      // Compared piece by piece, read into one reused buffer: a big file is not held twice (and memory
+      // touched for the first time is what costs most here: 0.3 s for 100 MiB on the benchmark machine).
       const inode = await vol.lookup(path);
+      const slot = [Buffer.allocUnsafeSlow(CHUNK_BYTES)];
       let at = 0;
-      for await (const piece of vol.stream(inode)) {
+      for await (const piece of vol.stream(inode, 0, undefined, slot)) {
         if (!piece.equals(content.subarray(at, at + piece.length))) break;
         at += piece.length;
       }
