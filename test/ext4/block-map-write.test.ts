@@ -141,6 +141,27 @@ describe('folders without extents', () => {
   });
 });
 
+describe('a damaged block map', () => {
+  it('a folder whose indirect pointer leaves the filesystem is refused (exit 65) before anything is written', async () => {
+    const img = join(work, 'ext3-crafted.img');
+    mkfs(img, stage(), { type: 'ext3', blockSize: 1024, sizeMiB: 16, features: '^dir_index' });
+    await edit(img, async (edits, vol) => makeDirectory(edits, await vol.lookup('/config'), 'many', Date.now()));
+    await edit(img, async (edits, vol) => {
+      for (let i = 0; i < 400; i++) await putFile(edits, await vol.lookup('/config/many'), `an-entry-with-a-long-name-${i}`, Buffer.from('x'), Date.now());
+    });
+    expectClean(img);
+    expect(blockList(img, '/config/many').some(([l]) => l === 'IND')).toBe(true);
+    // i_block[12], the single indirect pointer, now points far past the end of the filesystem.
+    execFileSync('debugfs', ['-w', '-R', 'sif /config/many block[IND] 0x7ffffff0', img], { stdio: 'ignore' });
+    const before = execFileSync('sha256sum', [img], { encoding: 'utf8' });
+    for (const name of ['one-more', 'an-entry-with-a-long-name-3']) {
+      const attempt = edit(img, async (edits, vol) => putFile(edits, await vol.lookup('/config/many'), name, Buffer.from('y'), Date.now()));
+      await expect(attempt).rejects.toMatchObject({ exitCode: 65 });
+    }
+    expect(execFileSync('sha256sum', [img], { encoding: 'utf8' })).toBe(before);
+  });
+});
+
 describe('power cut at every write of a new block-mapped file', () => {
   it('ext3, 1 KiB: after journal replay, e2fsck -fn is clean and the file is there whole or not at all', async () => {
     const pristine = join(work, 'cut-pristine.img');
