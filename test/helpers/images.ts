@@ -75,3 +75,24 @@ export function mkfs(image: string, stage: string | null, o: MkfsOptions = {}): 
   args.push(...(o.extra ?? []), image, `${o.sizeMiB ?? 64}M`);
   execFileSync('mke2fs', args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, MKE2FS_CONFIG: '/etc/mke2fs.conf' } });
 }
+
+/**
+ * The mke2fs feature sets the fixtures use: every one the HAOS data partition has been seen with, plus
+ * the old ext2/ext3 layouts. The reader is checked against debugfs on each, the writer against e2fsck.
+ */
+export const FEATURE_SETS: Array<[string, MkfsOptions]> = [
+  ['default (metadata_csum, 64bit)', {}],
+  ['orphan_file, metadata_csum_seed', { features: 'orphan_file,metadata_csum_seed' }],
+  ['HAOS 1.46 defaults', { features: '^orphan_file,^metadata_csum_seed', blockSize: 4096, inodeSize: 256 }],
+  ['no journal', { features: '^has_journal' }],
+  ['1 KiB blocks', { blockSize: 1024 }],
+  ['meta_bg', { features: 'meta_bg,^resize_inode' }],
+  ['inline_data', { features: 'inline_data' }],
+  ['32-bit (^64bit)', { features: '^64bit' }],
+  ['no metadata_csum', { features: '^metadata_csum' }],
+  ['128-byte inodes', { inodeSize: 128 }],
+  ['64 KiB blocks', { blockSize: 65536, sizeMiB: 128 }],
+  ['ext2', { type: 'ext2' }],
+  ['ext3', { type: 'ext3' }],
+  ['ext3 1 KiB blocks', { type: 'ext3', blockSize: 1024 }],
+];
