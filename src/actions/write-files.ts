@@ -45,8 +45,11 @@ export interface TreeChange {
   path: string;
   /** The blocks to write, planned on `vol` (the state after the changes before this one). */
   plan: (vol: Ext4Volume, nowMs: number) => Promise<BlockWrite[]>;
-  /** Checks the result read back (from the overlay, then from the card); throws when it is wrong. */
-  check: (vol: Ext4Volume) => Promise<void>;
+  /**
+   * Checks the result read back (from the overlay: `rehearsal`, then from the card); throws when it is
+   * wrong. Streamed file data is not on the overlay: the rehearsal checks where it goes, the card the bytes.
+   */
+  check: (vol: Ext4Volume, rehearsal: boolean) => Promise<void>;
   /** The file's size before and after, for the report. */
   sizes: { oldSize: number; newSize: number };
   /** False: a step of a larger change whose files another change saves (default true). */
@@ -56,9 +59,9 @@ export interface TreeChange {
 export type Change = FileChange | TreeChange;
 const isTree = (c: Change): c is TreeChange => 'plan' in c;
 
-async function checkAll(vol: Ext4Volume, changes: Change[]): Promise<void> {
+async function checkAll(vol: Ext4Volume, changes: Change[], rehearsal: boolean): Promise<void> {
   for (const c of changes) {
-    if (isTree(c)) await c.check(vol);
+    if (isTree(c)) await c.check(vol, rehearsal);
     else await c.verify((await vol.readFile(await vol.lookup(c.path))).subarray(0, c.content.length));
   }
 }
@@ -154,7 +157,7 @@ async function planOnOverlay(base: BlockDevice, changes: Change[], nowMs: number
     if (!isTree(change) || change.originals !== false) files.push({ path: change.path, oldSize: plan.oldSize, newSize: plan.newSize });
   }
   const transactions = splitter ? await splitter.finish() : [];
-  await checkAll(await Ext4Volume.open(overlay), changes);
+  await checkAll(await Ext4Volume.open(overlay), changes, true);
   return { transactions, files, blocks: transactions.reduce((n, t) => n + t.length, 0) };
 }
 
@@ -243,7 +246,7 @@ async function commitToCard(src: OpenedSource, changes: Change[], transactions: 
         first ??= commit;
         blocks += commit.blocks;
       }
-      await checkAll(await Ext4Volume.open(data), changes);
+      await checkAll(await Ext4Volume.open(data), changes, false);
       return { dryRun: false, journalReplayedOntoCard: replay, journaled: first?.journaled ?? false, transaction: first?.transaction ?? null, transactions: transactions.length, blocks };
     });
   } finally {

@@ -7,7 +7,8 @@
 //      a clear flag over a log still in use makes e2fsck ask).
 // A power cut before step 2 leaves the old state, after it the new one once the journal is replayed (by
 // the kernel at mount, or e2fsck). Without a journal the blocks are written in place directly. A new
-// file's data (BlockWrite.ordered) is written in place before the commit point, as data=ordered does.
+// file's data (BlockWrite.ordered) is written in place before the commit point, as data=ordered does;
+// streamed data is read from its source then, a piece at a time.
 
 import type { BlockDevice } from '../device/block-device.js';
 import { RefusedError } from '../errors.js';
@@ -25,8 +26,23 @@ export interface CommitResult {
   blocks: number;
 }
 
+/** Streamed data goes through one reused buffer of this size (a whole number of blocks of any size). */
+const STREAM_PIECE = 1024 * 1024;
+
 async function writeInPlace(device: BlockDevice, bs: number, writes: BlockWrite[]): Promise<void> {
-  for (const w of writes) await device.write(w.fsBlock * bs, w.data);
+  let piece: Buffer | null = null;
+  for (const w of writes) {
+    if (!w.streamed) {
+      await device.write(w.fsBlock * bs, w.data);
+      continue;
+    }
+    piece ??= Buffer.allocUnsafeSlow(STREAM_PIECE);
+    for (let done = 0; done < w.streamed.length; done += piece.length) {
+      const view = piece.subarray(0, Math.min(piece.length, w.streamed.length - done));
+      await w.streamed.read(w.streamed.offset + done, view);
+      await device.write(w.fsBlock * bs + done, view);
+    }
+  }
 }
 
 /** Commits `writes` to the filesystem on `device` (writable, the data slice) through its journal. */
@@ -43,7 +59,7 @@ export async function commitWrites(vol: Ext4Volume, device: BlockDevice, writes:
   if (j.start !== 0) throw new RefusedError('JOURNAL_NOT_EMPTY', 'the journal is not empty; replay it before writing', { hint: 'nothing was written' });
   if (j.checksumValid === false) throw new RefusedError('JOURNAL_DAMAGED', 'the journal superblock checksum does not match', { hint: 'nothing was written; run e2fsck on the card' });
   const tid = j.sequence;
-  const journaled = writes.filter((w) => !w.ordered);
+  const journaled = writes.flatMap((w) => (w.ordered ? [] : [w]));
   const log = buildTransaction(j, tid, journaled.map((w) => ({ fsBlock: w.fsBlock, data: w.data })), nowMs);
   const { first, last } = logBounds(j);
   if (log.length > last - first) throw new RefusedError('TRANSACTION_TOO_LARGE', `the change needs ${log.length} journal blocks, the journal has ${last - first}`, { hint: 'change fewer files at once; nothing was written' });

@@ -7,7 +7,7 @@ import { RefusedError } from '../errors.js';
 import { crc32cUpdate } from './checksum.js';
 import { RoCompat } from './features.js';
 import { fsCsumSeed } from './inode-csum.js';
-import type { BlockWrite } from './rewrite.js';
+import type { BlockWrite, StreamedData } from './rewrite.js';
 import { hasMetadataCsum, is64Bit } from './superblock.js';
 import type { Ext4Volume } from './volume.js';
 
@@ -23,6 +23,11 @@ export class BlockEdits {
    */
   addData(fsBlock: number, bytes: Buffer): void {
     this.data.push({ fsBlock, data: bytes, ordered: true });
+  }
+
+  /** Like addData, for bytes read from their source only when they are written (a large file put). */
+  addStreamedData(fsBlock: number, streamed: StreamedData): void {
+    this.data.push({ fsBlock, ordered: true, streamed });
   }
 
   async block(fsBlock: number): Promise<Buffer> {

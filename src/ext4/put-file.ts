@@ -102,9 +102,24 @@ async function extentMapped(edits: BlockEdits, ino: number, generation: number, 
   return { data, root, mapBlocks: treeBlocks, flags: InodeFlags.EXTENTS };
 }
 
-/** Writes `bytes` into the data runs (not through the journal); the last block is padded with zeros. */
-function addContent(edits: BlockEdits, data: BlockRange[], bytes: Buffer): void {
+/**
+ * A new file's content: its bytes, or (a large file from this computer) its length and a reader that fills
+ * a buffer from a given offset, zeros past the end; it is read when the blocks are written.
+ */
+export type FileContent = Uint8Array | { length: number; read(offset: number, into: Buffer): Promise<void> };
+
+/** Writes the content into the data runs (not through the journal); the last block is padded with zeros. */
+function addContent(edits: BlockEdits, data: BlockRange[], content: FileContent): void {
   const bs = edits.vol.sb.blockSize;
+  if (!(content instanceof Uint8Array)) {
+    let at = 0;
+    for (const r of data) {
+      edits.addStreamedData(r.start, { read: (offset, into) => content.read(offset, into), offset: at, length: r.length * bs });
+      at += r.length * bs;
+    }
+    return;
+  }
+  const bytes = Buffer.from(content.buffer, content.byteOffset, content.byteLength);
   let offset = 0;
   for (const r of data) {
     const end = offset + r.length * bs;
@@ -125,7 +140,7 @@ function addContent(edits: BlockEdits, data: BlockRange[], bytes: Buffer): void 
  * Plans a new inode holding `content`; returns its number. With extents where the filesystem has them,
  * else with an indirect block map (ext2/ext3).
  */
-export async function newFileWithContent(edits: BlockEdits, dirIno: number, content: Uint8Array, owner: FileOwner, nowMs: number): Promise<number> {
+export async function newFileWithContent(edits: BlockEdits, dirIno: number, content: FileContent, owner: FileOwner, nowMs: number): Promise<number> {
   const { sb } = edits.vol;
   const ino = await allocateInode(edits, dirIno, false);
   const group = Math.floor((ino - 1) / sb.inodesPerGroup);
@@ -133,7 +148,7 @@ export async function newFileWithContent(edits: BlockEdits, dirIno: number, cont
   const count = Math.ceil(content.length / sb.blockSize);
   const generation = randomInt(0, 0x100000000);
   const map = (sb.incompat & Incompat.EXTENTS) !== 0 ? await extentMapped(edits, ino, generation, count, goal) : { ...(await newBlockMap(edits, ino, count, goal)), flags: 0 };
-  addContent(edits, map.data, Buffer.from(content.buffer, content.byteOffset, content.byteLength));
+  addContent(edits, map.data, content);
   await putInode(edits, ino, newInode(edits, ino, { content: content.length, blocks: count + map.mapBlocks, root: map.root, generation, flags: map.flags }, owner, nowMs));
   return ino;
 }
@@ -173,7 +188,7 @@ export function newInode(edits: BlockEdits, ino: number, f: { content: number; b
  * Puts `content` under `name` in folder `dir`: a new file (owner root, mode 0644 unless given), or in place
  * of the file there (keeping its mode and owner unless given). Returns the new inode and the replaced one.
  */
-export async function putFile(edits: BlockEdits, dir: Inode, name: string, content: Uint8Array, nowMs: number, owner?: FileOwner): Promise<{ ino: number; replaced: number | null }> {
+export async function putFile(edits: BlockEdits, dir: Inode, name: string, content: FileContent, nowMs: number, owner?: FileOwner): Promise<{ ino: number; replaced: number | null }> {
   const vol = edits.vol;
   const entry = await vol.findEntry(dir, Buffer.from(name));
   const old = entry ? await vol.readInode(entry.ino) : null;

@@ -10,7 +10,20 @@ import { setInodeChecksum } from './inode-csum.js';
 import { hasMetadataCsum } from './superblock.js';
 import type { Ext4Volume } from './volume.js';
 
-export interface BlockWrite {
+/**
+ * A new file's bytes that are not held in memory (a large file put from this computer): read from their
+ * source when they are written, block-sized pieces at a time.
+ */
+export interface StreamedData {
+  /** Fills `into` with the source's bytes from `offset` on (zeros past its end); throws when it cannot. */
+  read(offset: number, into: Buffer): Promise<void>;
+  /** Where these blocks' bytes start in the source. */
+  offset: number;
+  /** Whole blocks' worth of bytes. */
+  length: number;
+}
+
+interface HeldWrite {
   fsBlock: number;
   data: Buffer;
   /**
@@ -19,7 +32,21 @@ export interface BlockWrite {
    * free, so a power cut before it leaves nothing pointing at them.
    */
   ordered?: boolean;
+  streamed?: undefined;
 }
+
+/** New file data written like `ordered` data, read from its source only when it is written. */
+interface StreamedWrite {
+  fsBlock: number;
+  data?: undefined;
+  ordered: true;
+  streamed: StreamedData;
+}
+
+export type BlockWrite = HeldWrite | StreamedWrite;
+
+/** How many bytes a write covers. */
+export const writeBytes = (w: BlockWrite): number => (w.streamed ? w.streamed.length : w.data.length);
 
 export interface RewritePlan {
   ino: number;

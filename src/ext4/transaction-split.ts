@@ -12,7 +12,7 @@ import { RefusedError } from '../errors.js';
 import { logBounds } from './journal/jsb.js';
 import { openJournal } from './journal/locate.js';
 import { maxLoggedBlocks } from './journal/writer.js';
-import type { BlockWrite } from './rewrite.js';
+import { type BlockWrite, writeBytes } from './rewrite.js';
 import type { Ext4Volume } from './volume.js';
 
 interface Range {
@@ -57,12 +57,15 @@ export class TransactionSplitter {
     }
     let union = this.touched.size;
     for (const b of meta) if (!this.touched.has(b)) union++;
-    const reuse = writes.some((w) => w.ordered && this.overlapsFreed(w.fsBlock, w.fsBlock + w.data.length / this.bs));
+    const reuse = writes.some((w) => w.ordered && this.overlapsFreed(w.fsBlock, w.fsBlock + writeBytes(w) / this.bs));
     if ((union > this.limit || reuse) && this.touched.size + this.data.length > 0) await this.close();
     for (const w of writes) {
       if (!w.ordered && this.bitmaps.has(w.fsBlock)) this.noteFreed(this.bitmaps.get(w.fsBlock)!, Buffer.from(await this.overlay.read(w.fsBlock * this.bs, this.bs)), w.data);
-      if (w.ordered && this.overlay.adopt) await this.overlay.adopt(w.fsBlock * this.bs, w.data);
-      else await this.overlay.write(w.fsBlock * this.bs, w.data);
+      // Streamed data is not held: on the overlay those (newly allocated) blocks keep what the card has.
+      if (w.streamed === undefined) {
+        if (w.ordered && this.overlay.adopt) await this.overlay.adopt(w.fsBlock * this.bs, w.data);
+        else await this.overlay.write(w.fsBlock * this.bs, w.data);
+      }
       if (w.ordered) this.data.push(w);
       else this.touched.add(w.fsBlock);
     }

@@ -11,7 +11,7 @@ import { withFileDevice } from '../../src/device/file-device.js';
 import { type FaultyDevice, faultyDevice } from '../../src/device/faulty-device.js';
 import { commitWrites } from '../../src/ext4/commit.js';
 import { BlockEdits, removeFile } from '../../src/ext4/create-file.js';
-import { putFile } from '../../src/ext4/put-file.js';
+import { type FileContent, putFile } from '../../src/ext4/put-file.js';
 import { Ext4Volume } from '../../src/ext4/volume.js';
 import { type MkfsOptions, mkfs, prng, tempDir } from '../helpers/images.js';
 import { kernelCanMount, withKernelMount } from '../helpers/kernel.js';
@@ -34,7 +34,19 @@ const fsck = (img: string) => spawnSync('e2fsck', ['-fn', img], { encoding: 'utf
 const debugfs = (img: string, cmd: string): Buffer => execFileSync('debugfs', ['-R', cmd, img], { stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 28 });
 const freeBlocks = (img: string): number => Number(/Free blocks:\s+(\d+)/.exec(execFileSync('dumpe2fs', ['-h', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))![1]);
 
-async function put(img: string, dirPath: string, name: string, content: Buffer, wrap: (d: BlockDevice) => BlockDevice = (d) => d) {
+/** Content read from its source only when the blocks are written (what `put` does with a large file). */
+function streamed(bytes: Buffer, failAt = Infinity): FileContent {
+  let reads = 0;
+  return {
+    length: bytes.length,
+    read: async (offset, into) => {
+      if (++reads > failAt) throw new Error('the source went away');
+      into.fill(0).set(bytes.subarray(offset, offset + into.length));
+    },
+  };
+}
+
+async function put(img: string, dirPath: string, name: string, content: FileContent, wrap: (d: BlockDevice) => BlockDevice = (d) => d) {
   return withFileDevice(img, { writable: true }, async (raw) => {
     const dev = wrap(raw);
     const vol = await Ext4Volume.open(dev);
@@ -139,6 +151,21 @@ describe('put a file', () => {
   });
 });
 
+describe('streamed content', () => {
+  it('a source that fails while its blocks are written leaves the card as it was (the data precedes the commit point)', async () => {
+    const img = join(work, 'streamed-fail.img');
+    mkfs(img, stage(), { sizeMiB: 32, blockSize: 1024 });
+    const before = execFileSync('sha256sum', [img], { encoding: 'utf8' });
+    const old = debugfs(img, 'cat /config/.storage/auth');
+    // 3 MiB: the commit reads it in 1 MiB pieces; the second read fails.
+    await expect(put(img, '/config/.storage', 'auth', streamed(prng(12, 3 * 1024 * 1024), 1))).rejects.toThrow(/went away/);
+    expectClean(img);
+    expect(debugfs(img, 'cat /config/.storage/auth').equals(old)).toBe(true);
+    expect(debugfs(img, 'ls -l /config/.storage').toString()).not.toMatch(/3145728/);
+    expect(execFileSync('sha256sum', [img], { encoding: 'utf8' })).not.toBe(before); // free blocks were written, nothing refers to them
+  });
+});
+
 describe('bigalloc', () => {
   it('is refused with exit 69 before anything is written', async () => {
     const img = join(work, 'bigalloc.img');
@@ -151,7 +178,10 @@ describe('bigalloc', () => {
 });
 
 describe('power cut at every write of a replacement', () => {
-  it('4 KiB, metadata_csum: after journal replay, e2fsck -fn is clean and the file is the old or the new one', async () => {
+  it.each([
+    ['held in memory', (b: Buffer): FileContent => b],
+    ['streamed from its source', (b: Buffer): FileContent => streamed(b)],
+  ])('4 KiB, metadata_csum, content %s: after journal replay, e2fsck -fn is clean and the file is the old or the new one', async (_how, content) => {
     const pristine = join(work, 'cut-pristine.img');
     mkfs(pristine, stage(), { sizeMiB: 32, blockSize: 4096 });
     const old = debugfs(pristine, 'cat /config/.storage/auth');
@@ -159,13 +189,13 @@ describe('power cut at every write of a replacement', () => {
     const probe = join(work, 'cut-probe.img');
     copyFileSync(pristine, probe);
     let counter: FaultyDevice | null = null;
-    await put(probe, '/config/.storage', 'auth', fresh, (d) => (counter = faultyDevice(d, {})));
+    await put(probe, '/config/.storage', 'auth', content(fresh), (d) => (counter = faultyDevice(d, {})));
     const steps = (counter as FaultyDevice | null)?.writeCount ?? 0;
     const seen = new Set<string>();
     for (let n = 0; n <= steps + 1; n++) {
       const img = join(work, `cut-${n}.img`);
       copyFileSync(pristine, img);
-      await put(img, '/config/.storage', 'auth', fresh, (d) => faultyDevice(d, { dropWritesAfter: n }));
+      await put(img, '/config/.storage', 'auth', content(fresh), (d) => faultyDevice(d, { dropWritesAfter: n }));
       expect(spawnSync('e2fsck', ['-fy', '-E', 'journal_only', img]).status).toBeLessThan(4);
       const check = fsck(img);
       expect(check.status, `cut after write ${n}: ${check.stdout}`).toBe(0);

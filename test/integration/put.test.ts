@@ -2,13 +2,15 @@
 // (it is then written as a new file put in place of the old one, as Home Assistant saves it): e2fsck -fn
 // clean, the bytes read back, the replaced file saved, the new login's password verifies.
 
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readSampleImage } from '../../fixtures/index.js';
 import { assertCardClean, cardPasswordIs } from '../helpers/card.js';
 import { cli } from '../helpers/cli.js';
-import { prng, tempDir } from '../helpers/images.js';
+import { HELD_PUT_BYTES } from '../../src/actions/repair/put.js';
+import { mkfs, prng, tempDir } from '../helpers/images.js';
 
 const work = tempDir('put-');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -32,6 +34,22 @@ describe('put', () => {
     expect(cli(['put', card, blob, '/supervisor/share/blob.bin']).code).toBe(0);
     assertCardClean(card);
     expect(cli(['cat', card, '/supervisor/share/blob.bin']).stdout.equals(readFileSync(blob))).toBe(true);
+  });
+
+  it('a file larger than what is held in memory is streamed: a 32 MiB database put back whole', () => {
+    const stage = join(work, 'big-stage');
+    mkdirSync(join(stage, 'supervisor/homeassistant'), { recursive: true });
+    writeFileSync(join(stage, 'supervisor/homeassistant/home-assistant_v2.db'), prng(20, 5000));
+    const card = join(work, 'big.img');
+    mkfs(card, stage, { sizeMiB: 160, blockSize: 4096 }); // group 0 (128 MiB) holds it: groups not yet initialised are not allocated from
+    const db = join(work, 'restored.db');
+    const bytes = prng(21, HELD_PUT_BYTES * 2 + 12345);
+    writeFileSync(db, bytes);
+    const r = cli(['put', card, db, '/supervisor/homeassistant/home-assistant_v2.db', '--no-originals', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(spawnSync('e2fsck', ['-fn', card]).status).toBe(0);
+    const back = execFileSync('debugfs', ['-R', 'cat /supervisor/homeassistant/home-assistant_v2.db', card], { maxBuffer: 1 << 27, stdio: ['ignore', 'pipe', 'ignore'] });
+    expect(back.equals(bytes)).toBe(true);
   });
 
   it('refuses a missing local file, a missing folder, a folder as target and paths outside /supervisor', () => {

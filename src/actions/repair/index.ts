@@ -5,5 +5,5 @@ export { type DiskCategory, type DiskUsage, type DiskUsageOptions, type LargeFil
 export { FULL_MIN_BYTES, FULL_MIN_FRACTION, type SpaceTotals, isFull, spaceTotals } from './space.js';
 export { type RemoveOptions, type RemoveResult, removeFiles } from './rm.js';
 export { SAFE_MODE_FILE, type SafeModeResult, setSafeMode } from './safe-mode.js';
-export { MAX_PUT_BYTES, type PutOptions, type PutResult, putLocalFile } from './put.js';
+export { HELD_PUT_BYTES, type PutOptions, type PutResult, putLocalFile } from './put.js';
 export { type MoveOptions, type MoveResult, moveOnCard } from './mv.js';
