@@ -6,6 +6,7 @@
 import { RefusedError, UnsupportedError } from '../errors.js';
 import { crc32cUpdate } from './checksum.js';
 import { BG_BLOCK_UNINIT } from './group-desc.js';
+import { initGroupBitmap } from './group-init.js';
 import { type BlockEdits, GD, adjustSuperblockFree, descriptor, getCount, setCount, setDescriptorChecksum } from './group-edit.js';
 import { fsCsumSeed } from './inode-csum.js';
 import { hasMetadataCsum } from './superblock.js';
@@ -69,7 +70,7 @@ export async function freeBlocks(edits: BlockEdits, ranges: BlockRange[]): Promi
   for (let k = 0; k < pieces.length; ) {
     const group = pieces[k]![0];
     const gd = await vol.groupDesc(group);
-    if ((gd.flags & BG_BLOCK_UNINIT) !== 0) throw new RefusedError('BLOCK_GROUP_UNINIT', `group ${group} is marked unused but holds blocks of the file`, { hint: 'run e2fsck on a copy of the card; nothing was written' });
+    if (((await descriptor(edits, group)).readUInt16LE(GD.flags) & BG_BLOCK_UNINIT) !== 0) throw new RefusedError('BLOCK_GROUP_UNINIT', `group ${group} is marked unused but holds blocks of the file`, { hint: 'run e2fsck on a copy of the card; nothing was written' });
     const bitmap = await edits.block(gd.blockBitmap);
     let freed = 0;
     for (; k < pieces.length && pieces[k]![0] === group; k++) {
@@ -109,10 +110,37 @@ function freeRuns(bitmap: Buffer, blocksInGroup: number): Array<[number, number]
 }
 
 /**
+ * Takes up to `left` blocks from `group` (its bitmap `bitmap`): one run long enough for all of them if it
+ * has one, else its runs in order. Returns the ranges taken, the group's counts and checksums updated.
+ */
+async function takeFromGroup(edits: BlockEdits, group: number, bitmap: Buffer, left: number): Promise<BlockRange[]> {
+  const vol = edits.vol;
+  const { sb } = vol;
+  const desc = await descriptor(edits, group);
+  if (getCount(vol, desc, GD.freeBlocksLo, GD.freeBlocksHi) === 0) return [];
+  const base = sb.firstDataBlock + group * sb.blocksPerGroup;
+  const runs = freeRuns(bitmap, Math.min(sb.blocksPerGroup, sb.blocksCount - base));
+  const whole = runs.find(([, length]) => length >= left);
+  const taken: BlockRange[] = [];
+  let got = 0;
+  for (const [index, length] of whole ? [whole] : runs) {
+    const take = Math.min(length, left - got);
+    for (let i = index; i < index + take; i++) bitmap[i >> 3]! |= 1 << (i & 7);
+    taken.push({ start: base + index, length: take });
+    got += take;
+    if (got === left) break;
+  }
+  if (got === 0) return [];
+  setCount(vol, desc, GD.freeBlocksLo, GD.freeBlocksHi, getCount(vol, desc, GD.freeBlocksLo, GD.freeBlocksHi) - got);
+  sealGroup(vol, group, desc, bitmap);
+  return taken;
+}
+
+/**
  * Takes `count` free blocks, as few runs as possible, starting in the group of block `goal` (the kernel's
  * mballoc prefers the inode's group too): a run long enough for everything if the group has one, else
  * the runs of the group in order, then the next groups. Groups whose bitmap is not initialised yet
- * (BLOCK_UNINIT) are passed over. Returns the ranges taken.
+ * (BLOCK_UNINIT) come last, each initialised when it is needed (group-init.ts). Returns the ranges taken.
  */
 export async function allocateBlocks(edits: BlockEdits, goal: number, count: number): Promise<BlockRange[]> {
   const vol = edits.vol;
@@ -121,28 +149,26 @@ export async function allocateBlocks(edits: BlockEdits, goal: number, count: num
   const taken: BlockRange[] = [];
   let left = count;
   const firstGroup = Math.floor((Math.max(goal, sb.firstDataBlock) - sb.firstDataBlock) / sb.blocksPerGroup) % sb.groupCount;
+  const uninit: number[] = [];
   for (const group of groupOrder(sb.groupCount, firstGroup)) {
     if (left === 0) break;
-    const gd = await vol.groupDesc(group);
-    if ((gd.flags & BG_BLOCK_UNINIT) !== 0) continue;
-    const desc = await descriptor(edits, group);
-    if (getCount(vol, desc, GD.freeBlocksLo, GD.freeBlocksHi) === 0) continue;
-    const base = sb.firstDataBlock + group * sb.blocksPerGroup;
-    const bitmap = await edits.block(gd.blockBitmap);
-    const runs = freeRuns(bitmap, Math.min(sb.blocksPerGroup, sb.blocksCount - base));
-    const whole = runs.find(([, length]) => length >= left);
-    let got = 0;
-    for (const [index, length] of whole ? [whole] : runs) {
-      const take = Math.min(length, left);
-      for (let i = index; i < index + take; i++) bitmap[i >> 3]! |= 1 << (i & 7);
-      taken.push({ start: base + index, length: take });
-      left -= take;
-      got += take;
-      if (left === 0) break;
+    // The descriptor as this transaction has it: a group initialised earlier in it counts as initialised.
+    if (((await descriptor(edits, group)).readUInt16LE(GD.flags) & BG_BLOCK_UNINIT) !== 0) {
+      uninit.push(group);
+      continue;
     }
-    if (got === 0) continue;
-    setCount(vol, desc, GD.freeBlocksLo, GD.freeBlocksHi, getCount(vol, desc, GD.freeBlocksLo, GD.freeBlocksHi) - got);
-    sealGroup(vol, group, desc, bitmap);
+    const got = await takeFromGroup(edits, group, await edits.block((await vol.groupDesc(group)).blockBitmap), left);
+    taken.push(...got);
+    left -= got.reduce((n, r) => n + r.length, 0);
+  }
+  for (const group of uninit) {
+    if (left === 0) break;
+    const bitmap = await initGroupBitmap(edits, group);
+    if (!bitmap) continue;
+    const got = await takeFromGroup(edits, group, bitmap, left);
+    if (got.length === 0) sealGroup(vol, group, await descriptor(edits, group), bitmap); // the cleared flag
+    taken.push(...got);
+    left -= got.reduce((n, r) => n + r.length, 0);
   }
   if (left > 0) throw new RefusedError('NO_SPACE', `the filesystem has no room for ${count} more blocks`, { hint: 'free some space first (haos-rescue df shows what fills the card); nothing was written' });
   await adjustSuperblockFree(edits, 0, -count);
