@@ -58,6 +58,10 @@ describe('put', () => {
     const local = join(work, 'x.txt');
     writeFileSync(local, 'x');
     expect(cli(['put', card, join(work, 'nope'), '/supervisor/share/x']).code).toBe(66);
+    // A FIFO is no file to put, and opening it must not wait for a writer.
+    const fifo = join(work, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    expect(cli(['put', card, fifo, '/supervisor/share/x']).code).toBe(66);
     expect(cli(['put', card, local, '/supervisor/nope/x']).code).toBe(66);
     expect(cli(['put', card, local, '/supervisor/homeassistant/.storage']).code).toBe(64);
     expect(cli(['put', card, local, '/etc/x']).code).toBe(77);

@@ -3,6 +3,7 @@
 // is saved to the originals folder first; the new content and the metadata are one journal transaction,
 // so a power cut leaves the old file or the new one.
 
+import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { AppError, InternalError, IoError, NotFoundError, UsageError } from '../../errors.js';
 import { BlockEdits } from '../../ext4/create-file.js';
@@ -57,7 +58,8 @@ async function readFully(fh: FileHandle, local: string, offset: number, into: Bu
 }
 
 async function openLocal(local: string): Promise<LocalContent> {
-  const fh = await open(local, 'r').catch(() => null);
+  // O_NONBLOCK: a FIFO given as the file must not hold open(2) until some writer comes; fstat refuses it.
+  const fh = await open(local, constants.O_RDONLY | constants.O_NONBLOCK).catch(() => null);
   const st = await fh?.stat().catch(() => null);
   if (!fh || !st?.isFile()) {
     await fh?.close();
