@@ -7,7 +7,8 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { BlockDevice } from '../../src/device/block-device.js';
 import { openFileDevice, rescueFileDescriptor } from '../../src/device/file-device.js';
@@ -91,6 +92,28 @@ describe('SectorWorker', () => {
       expect(down.map(([p, l]) => [p, l])).toEqual([[SIZE - last, last], ...[1, 2, 3, 4].map((k) => [SIZE - last - k * SECTOR, SECTOR])]);
       for (const [pos, length, data] of down) expect(data).toBe(Buffer.from(bytes.subarray(pos, pos + length)).toString('hex'));
       expect(worker.readStartedAt).toBeNull();
+    });
+  });
+
+  it('prepare() starts the thread without holding the process: a command that ends without using it exits', () => {
+    // A child of the built module: without the thread unreferenced it would never exit and be killed here.
+    const module = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/device/rescue/sector-worker.js');
+    // A file, not `-e`: the thread would inherit `--input-type=module` and fail to start, which also ends it.
+    const script = join(dir, 'prepare.mjs');
+    writeFileSync(script, `import { SectorWorker } from ${JSON.stringify(module)}; import { openSync } from 'node:fs';
+      const w = new SectorWorker(openSync(${JSON.stringify(image)}, 'r'), 512, 'card'); w.prepare(); console.log('prepared');`);
+    const child = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 20_000 });
+    expect(child.stderr).toBe('');
+    expect(child.signal).toBeNull();
+    expect([child.status, child.stdout]).toEqual([0, 'prepared\n']);
+  });
+
+  it('answers the same after prepare() as without it', async () => {
+    await bothWays(image, async (worker) => {
+      worker.prepare();
+      worker.prepare();
+      const up = await wholeRange(worker, 0, 64 * SECTOR + 100, false, false);
+      expect(up).toEqual(up.map(([p, l]) => expected(p, l)));
     });
   });
 

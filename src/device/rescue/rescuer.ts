@@ -12,6 +12,7 @@
 
 import { IoError } from '../../errors.js';
 import type { BlockDevice } from '../block-device.js';
+import { pageAlignedBuffers } from '../page-buffers.js';
 import type { PhaseStatus } from './mapfile.js';
 import { notRescued } from './mapped-device.js';
 import type { BlockStatus, RegionMap } from './region-map.js';
@@ -97,7 +98,8 @@ export class Rescuer {
     readonly map: RegionMap,
     private readonly options: RescuerOptions,
   ) {
-    this.buffers = [Buffer.alloc(options.readBytes), Buffer.alloc(options.readBytes)];
+    const [a, b] = pageAlignedBuffers(2, options.readBytes);
+    this.buffers = [a!, b!];
     this.buffer = this.buffers[0];
     this.zeros = Buffer.alloc(options.readBytes);
     this.sectorRuns = options.sectorRuns ?? deviceSectorRuns(source, options.sectorSize);
@@ -294,6 +296,8 @@ export class Rescuer {
     } catch (err) {
       if (!isMediumError(err)) throw err;
       this.stats.failedReads += 1;
+      // Trimming and scraping will follow: their reader gets ready while this pass goes on.
+      this.sectorRuns.prepare();
       await this.checkAttached();
       // A device that read part of the range into our buffer before failing says how much (file-device.ts).
       const delivered = (err as IoError).details['deliveredBytes'];

@@ -36,6 +36,8 @@ export interface SectorRunResult {
 
 export interface SectorRuns {
   read(request: SectorRunRequest): Promise<SectorRunResult>;
+  /** Gets ready for requests to come (the copy met its first bad sector), without waiting. */
+  prepare(): void;
   /** When the read under way started (ms since the epoch), or null. */
   readonly readStartedAt: number | null;
   close(): Promise<void>;
@@ -91,6 +93,7 @@ export function deviceSectorRuns(device: BlockDevice, sectorSize: number): Secto
       }
       return { runs };
     },
+    prepare: () => undefined,
     close: () => Promise.resolve(),
   };
 }
