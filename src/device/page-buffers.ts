@@ -1,8 +1,8 @@
 // Read buffers that start on a memory page. A read that reaches the device without the page cache (FUSE with
-// direct_io, macOS /dev/rdiskN, Windows \\.\PhysicalDriveN, O_DIRECT) is cut into requests at the pages of the
-// buffer: a 1 MiB read into a Buffer that starts 16 bytes into a page becomes nine requests to the card
-// instead of eight (the last of 16 bytes). Node has no aligned allocation; WebAssembly memory is mapped on
-// page boundaries (64 KiB ones), so its ArrayBuffer is used, cut into buffers that each start on a 4 KiB page.
+// direct_io, O_DIRECT; raw devices on other systems map the caller's pages too) is cut into requests at the
+// pages of the buffer: a 1 MiB read into a Buffer that starts 16 bytes into a page becomes nine requests to
+// the card instead of eight (the last of 16 bytes). Node has no aligned allocation; WebAssembly memory is
+// mapped on page boundaries, so its ArrayBuffer is used, cut into buffers that each start on a 4 KiB page.
 
 // Node has it; the TypeScript libraries this project builds with do not declare it.
 declare const WebAssembly: { Memory: new (size: { initial: number; maximum: number }) => { buffer: ArrayBuffer } };
