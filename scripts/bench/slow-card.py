@@ -6,7 +6,6 @@ time, each taking LATENCY_MS plus its size at MB_PER_S. The kernel's page cache 
 usage: slow-card.py IMAGE MOUNTPOINT [LATENCY_MS [MB_PER_S]]   (foreground; unmount with fusermount -u)
 The image appears as MOUNTPOINT/card.img. Needs Debian's python3-fusepy (libfuse2).
 """
-import ctypes
 import errno
 import os
 import stat
@@ -15,19 +14,10 @@ import time
 
 from fusepy import FUSE, FuseOSError, Operations
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'test', 'helpers'))
+from card_heap import steady_malloc  # noqa: E402
+
 NAME = '/card.img'
-
-
-def steady_malloc():
-    """Make a large request cost per byte what a small one does, as on a card. glibc maps every allocation
-    of 128 KiB or more afresh and unmaps it when freed, so each 128 KiB read's bytes object page-faulted in
-    anew: 4-8x the time of a 64 KiB request here. Keep such buffers in the heap instead (glibc only)."""
-    try:
-        libc = ctypes.CDLL(None)
-        libc.mallopt(-3, 4 << 20)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 256 << 20)  # M_TRIM_THRESHOLD
-    except (OSError, AttributeError):
-        pass
 
 
 class SlowCard(Operations):
