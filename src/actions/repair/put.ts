@@ -34,9 +34,16 @@ export interface PutResult {
 }
 
 /** The file to put: its bytes in memory (small), or an open handle read a piece at a time. */
-interface LocalContent {
+type LocalContent = HeldContent | StreamedContent;
+
+interface HeldContent {
   length: number;
-  held: Buffer | null;
+  held: Buffer;
+}
+
+interface StreamedContent {
+  length: number;
+  held: null;
   /** Fills `into` from `offset` on, zeros past the end; refuses when the file has become shorter. */
   read(offset: number, into: Buffer): Promise<void>;
   /** Whether the file's size or modification time is no longer what it was when opened. */
@@ -67,16 +74,17 @@ async function openLocal(local: string): Promise<LocalContent> {
   }
   const length = st.size;
   const read = (offset: number, into: Buffer) => readFully(fh, local, offset, into, length);
-  const changed = async () => {
-    const now = await fh.stat();
-    return now.size !== st.size || now.mtimeMs !== st.mtimeMs;
-  };
-  if (length > HELD_PUT_BYTES) return { length, held: null, read, changed, close: () => fh.close() };
+  if (length > HELD_PUT_BYTES) {
+    const changed = async () => {
+      const now = await fh.stat();
+      return now.size !== st.size || now.mtimeMs !== st.mtimeMs;
+    };
+    return { length, held: null, read, changed, close: () => fh.close() };
+  }
   try {
     const held = Buffer.alloc(length);
     await read(0, held);
-    const copy = async (offset: number, into: Buffer) => void into.fill(0).set(held.subarray(offset, offset + into.length));
-    return { length, held, read: copy, changed: async () => false, close: async () => {} };
+    return { length, held };
   } finally {
     await fh.close();
   }
@@ -93,6 +101,20 @@ async function fullyMapped(vol: Ext4Volume, path: string, length: number): Promi
   return next === Math.ceil(length / vol.sb.blockSize);
 }
 
+/** The bytes the card should hold at [at, at + length) (length up to CHUNK_BYTES): from memory, or read into one reused buffer. */
+function expectedBytes(content: LocalContent): (at: number, length: number) => Promise<Buffer> {
+  if (content.held !== null) {
+    const held = content.held;
+    return async (at, length) => held.subarray(at, at + length);
+  }
+  const mine = Buffer.allocUnsafeSlow(CHUNK_BYTES);
+  return async (at, length) => {
+    const want = mine.subarray(0, length);
+    await content.read(at, want);
+    return want;
+  };
+}
+
 function change(path: string, content: LocalContent, oldSize: number): TreeChange {
   const slash = path.lastIndexOf('/');
   const readBack = () => new InternalError('PUT_READ_BACK', `${path} does not read back as the file that was put`);
@@ -107,23 +129,20 @@ function change(path: string, content: LocalContent, oldSize: number): TreeChang
     check: async (vol, rehearsal) => {
       const inode = await vol.lookup(path);
       if (inode.sizeBytes !== content.length) throw readBack();
-      if (rehearsal && !content.held) {
+      if (rehearsal && content.held === null) {
         if (!(await fullyMapped(vol, path, content.length))) throw readBack();
         return;
       }
       // Compared piece by piece, read into reused buffers: a big file is never held.
       const slot = Buffer.allocUnsafeSlow(CHUNK_BYTES);
-      const mine = content.held ? null : Buffer.allocUnsafeSlow(CHUNK_BYTES);
+      const expected = expectedBytes(content);
       let at = 0;
       for await (const piece of vol.stream(inode, 0, undefined, [slot])) {
-        let want: Buffer;
-        if (mine) await content.read(at, (want = mine.subarray(0, piece.length)));
-        else want = content.held!.subarray(at, at + piece.length);
-        if (!piece.equals(want)) break;
+        if (!piece.equals(await expected(at, piece.length))) break;
         at += piece.length;
       }
       // Read twice (written, then compared): a file that changed in between may have gone in torn.
-      if (!rehearsal && (await content.changed())) {
+      if (!rehearsal && content.held === null && (await content.changed())) {
         throw new IoError('LOCAL_FILE_CHANGED', `${path} was written, but the file on this computer changed while it was being put`, { hint: 'make sure nothing writes to it, then run the command again to put it whole' });
       }
       if (at !== content.length) throw readBack();
@@ -137,7 +156,7 @@ export async function putLocalFile(src: OpenedSource, local: string, target: str
   try {
     return await putContent(src, path, content, opts);
   } finally {
-    await content.close();
+    if (content.held === null) await content.close();
   }
 }
 
