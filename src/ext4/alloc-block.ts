@@ -5,7 +5,7 @@
 
 import { RefusedError, UnsupportedError } from '../errors.js';
 import { crc32cUpdate } from './checksum.js';
-import { BG_BLOCK_UNINIT } from './group-desc.js';
+import { BG_BLOCK_UNINIT, groupBlockCount, groupFirstBlock } from './group-desc.js';
 import { initGroupBitmap } from './group-init.js';
 import { type BlockEdits, GD, adjustSuperblockFree, descriptor, getCount, setCount, setDescriptorChecksum } from './group-edit.js';
 import { fsCsumSeed } from './inode-csum.js';
@@ -76,7 +76,7 @@ export async function freeBlocks(edits: BlockEdits, ranges: BlockRange[]): Promi
     for (; k < pieces.length && pieces[k]![0] === group; k++) {
       const [, from, to] = pieces[k]!;
       if (!clearBits(bitmap, from, to)) {
-        throw new RefusedError('BLOCK_NOT_IN_USE', `a block of the file in ${sb.firstDataBlock + group * sb.blocksPerGroup + from}-${sb.firstDataBlock + group * sb.blocksPerGroup + to - 1} is marked free`, { hint: 'run e2fsck on a copy of the card; nothing was written' });
+        throw new RefusedError('BLOCK_NOT_IN_USE', `a block of the file in ${groupFirstBlock(sb, group) + from}-${groupFirstBlock(sb, group) + to - 1} is marked free`, { hint: 'run e2fsck on a copy of the card; nothing was written' });
       }
       freed += to - from;
     }
@@ -118,8 +118,8 @@ async function takeFromGroup(edits: BlockEdits, group: number, bitmap: Buffer, l
   const { sb } = vol;
   const desc = await descriptor(edits, group);
   if (getCount(vol, desc, GD.freeBlocksLo, GD.freeBlocksHi) === 0) return [];
-  const base = sb.firstDataBlock + group * sb.blocksPerGroup;
-  const runs = freeRuns(bitmap, Math.min(sb.blocksPerGroup, sb.blocksCount - base));
+  const base = groupFirstBlock(sb, group);
+  const runs = freeRuns(bitmap, groupBlockCount(sb, group));
   const whole = runs.find(([, length]) => length >= left);
   const taken: BlockRange[] = [];
   let got = 0;

@@ -6,7 +6,7 @@
 // better to copy too much than to leave data behind.
 
 import { AppError } from '../errors.js';
-import { BG_INODE_UNINIT, groupHasSuper } from './group-desc.js';
+import { BG_BLOCK_UNINIT, BG_INODE_UNINIT, groupBlockCount, groupFirstBlock, groupHasSuper } from './group-desc.js';
 import { Incompat, RoCompat } from './features.js';
 import type { Ext4Volume } from './volume.js';
 
@@ -14,16 +14,6 @@ import type { Ext4Volume } from './volume.js';
 export interface BlockRun {
   block: number;
   count: number;
-}
-
-const BG_BLOCK_UNINIT = 0x2;
-
-function groupStart(vol: Ext4Volume, group: number): number {
-  return vol.sb.firstDataBlock + group * vol.sb.blocksPerGroup;
-}
-
-function groupBlocks(vol: Ext4Volume, group: number): number {
-  return Math.min(vol.sb.blocksPerGroup, vol.sb.blocksCount - groupStart(vol, group));
 }
 
 /** Superblock copies, descriptor blocks, bitmaps and the used part of the inode tables, group by group. */
@@ -37,7 +27,7 @@ export async function metadataRuns(vol: Ext4Volume): Promise<BlockRun[]> {
   const unusedKnown = (sb.roCompat & (RoCompat.GDT_CSUM | RoCompat.METADATA_CSUM)) !== 0;
   for (let g = 0; g < sb.groupCount; g++) {
     if (groupHasSuper(sb, g)) {
-      runs.push({ block: groupStart(vol, g), count: 1 + (metaBg ? 0 : gdtBlocks + sb.reservedGdtBlocks) });
+      runs.push({ block: groupFirstBlock(sb, g), count: 1 + (metaBg ? 0 : gdtBlocks + sb.reservedGdtBlocks) });
     }
     try {
       const gd = await vol.groupDesc(g);
@@ -58,8 +48,8 @@ export async function usedRuns(vol: Ext4Volume): Promise<BlockRun[]> {
   const perCluster = sb.clusterSize / sb.blockSize;
   const runs: BlockRun[] = [];
   for (let g = 0; g < sb.groupCount; g++) {
-    const start = groupStart(vol, g);
-    const blocks = groupBlocks(vol, g);
+    const start = groupFirstBlock(sb, g);
+    const blocks = groupBlockCount(sb, g);
     let bitmap: Uint8Array;
     try {
       const gd = await vol.groupDesc(g);

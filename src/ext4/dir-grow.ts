@@ -13,6 +13,7 @@ import { mapLogical, missingMapBlocks } from './block-map-write.js';
 import { crc32cUpdate } from './checksum.js';
 import { BlockEdits, currentInode, putInode } from './create-file.js';
 import { DIR_TAIL } from './dir-block.js';
+import { groupFirstBlock } from './group-desc.js';
 import { EXTENT_MAGIC, type LeafExtent, MAX_EXTENT, MAX_TREE_DEPTH, blockCapacity, sealTreeBlock, writeHeader, writeIndexEntry, writeLeafEntry } from './extent-write.js';
 import { type Inode, InodeFlags, parseInode } from './inode.js';
 import { inodeCsumSeed, setInodeChecksum } from './inode-csum.js';
@@ -241,7 +242,7 @@ export async function appendDirBlock(edits: BlockEdits, dirIno: number, first = 
 /** The first block of the group holding inode `ino` (the goal of a folder's first block). */
 const groupStart = (edits: BlockEdits, ino: number): number => {
   const { sb } = edits.vol;
-  return sb.firstDataBlock + Math.floor((ino - 1) / sb.inodesPerGroup) * sb.blocksPerGroup;
+  return groupFirstBlock(sb, Math.floor((ino - 1) / sb.inodesPerGroup));
 };
 
 /** A block after the last one of extent-mapped `dir`, in its tree inside `raw`; the tree blocks it took. */

@@ -39,6 +39,16 @@ export function parseGroupDesc(bytes: Uint8Array, is64: boolean, group: number):
   };
 }
 
+
+/** The first block of block group `group`. */
+export function groupFirstBlock(sb: Superblock, group: number): number {
+  return sb.firstDataBlock + group * sb.blocksPerGroup;
+}
+
+/** How many blocks block group `group` has (the last group may be short). */
+export function groupBlockCount(sb: Superblock, group: number): number {
+  return Math.min(sb.blocksPerGroup, sb.blocksCount - groupFirstBlock(sb, group));
+}
 /** Whether `group` holds a superblock backup (sparse_super: 0, 1 and powers of 3, 5, 7). */
 export function groupHasSuper(sb: Superblock, group: number): boolean {
   if (group === 0) return true;
@@ -76,7 +86,7 @@ export class GroupDescTable {
     const metaBg = (sb.incompat & Incompat.META_BG) !== 0;
     if (!metaBg || index < sb.firstMetaBg) return this.superBlockNumber + 1 + index;
     const group = index * this.descPerBlock;
-    const groupFirst = sb.firstDataBlock + group * sb.blocksPerGroup;
+    const groupFirst = groupFirstBlock(sb, group);
     // 1 KiB blocks with s_first_data_block 0 (bigalloc): the superblock still takes block 1.
     const groupZeroAdjust = sb.blockSize === 1024 && sb.firstDataBlock === 0 ? 1 : 0;
     return groupFirst + (groupHasSuper(sb, group) ? 1 : 0) + groupZeroAdjust;

@@ -5,7 +5,7 @@
 // group. The result must agree with the free count mke2fs recorded in the descriptor; where it does not (a
 // layout this does not know, or a damaged descriptor), the group is left alone and not allocated from.
 
-import { BG_BLOCK_UNINIT, groupHasSuper } from './group-desc.js';
+import { BG_BLOCK_UNINIT, groupBlockCount, groupFirstBlock, groupHasSuper } from './group-desc.js';
 import { type BlockEdits, GD, descriptor, getCount } from './group-edit.js';
 import { Incompat } from './features.js';
 
@@ -15,8 +15,8 @@ async function computedBitmap(edits: BlockEdits, group: number): Promise<Buffer 
   const { sb } = vol;
   // meta_bg puts descriptor blocks in the first, second and last group of each meta group: not worked out here.
   if ((sb.incompat & Incompat.META_BG) !== 0) return null;
-  const base = sb.firstDataBlock + group * sb.blocksPerGroup;
-  const count = Math.min(sb.blocksPerGroup, sb.blocksCount - base);
+  const base = groupFirstBlock(sb, group);
+  const count = groupBlockCount(sb, group);
   const bitmap = Buffer.alloc(sb.blockSize);
   const mark = (from: number, n: number): void => {
     for (let b = Math.max(from, base); b < Math.min(from + n, base + count); b++) bitmap[(b - base) >> 3]! |= 1 << ((b - base) & 7);
@@ -50,7 +50,7 @@ export async function initGroupBitmap(edits: BlockEdits, group: number): Promise
   const flags = desc.readUInt16LE(GD.flags);
   if ((flags & BG_BLOCK_UNINIT) === 0) return null;
   const bitmap = await computedBitmap(edits, group);
-  const count = Math.min(sb.blocksPerGroup, sb.blocksCount - (sb.firstDataBlock + group * sb.blocksPerGroup));
+  const count = groupBlockCount(sb, group);
   if (!bitmap || usedBits(bitmap, count) !== count - getCount(vol, desc, GD.freeBlocksLo, GD.freeBlocksHi)) return null;
   const gd = await vol.groupDesc(group);
   const block = await edits.block(gd.blockBitmap);

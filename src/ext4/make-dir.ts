@@ -16,6 +16,7 @@ import { emptyDirBlock } from './dir-grow.js';
 import { writeHeader, writeLeafEntry } from './extent-write.js';
 import { Incompat, RoCompat } from './features.js';
 import { type Inode, InodeFlags, S_IFDIR, parseInode } from './inode.js';
+import { groupFirstBlock } from './group-desc.js';
 import { setInodeChecksum } from './inode-csum.js';
 import { type FileOwner, newInode } from './put-file.js';
 import { updatedInode } from './rewrite.js';
@@ -48,7 +49,7 @@ export async function makeDirectory(edits: BlockEdits, parent: Inode, name: stri
   if (parent.linksCount + 1 >= LINK_MAX && (sb.roCompat & RoCompat.DIR_NLINK) === 0) throw new RefusedError('TOO_MANY_FOLDERS', `the folder holding ${name} has as many subfolders as ext4 counts without dir_nlink`, { hint: 'nothing was written' });
   const ino = await allocateInode(edits, parent.ino, true);
   const group = Math.floor((ino - 1) / sb.inodesPerGroup);
-  const [got] = await allocateBlocks(edits, sb.firstDataBlock + group * sb.blocksPerGroup, 1);
+  const [got] = await allocateBlocks(edits, groupFirstBlock(sb, group), 1);
   const root = Buffer.alloc(60);
   const extents = (sb.incompat & Incompat.EXTENTS) !== 0;
   if (extents) {

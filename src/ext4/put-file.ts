@@ -16,6 +16,7 @@ import { FileType } from './dir.js';
 import { addDirEntry, replaceDirEntryInode } from './dir-edit.js';
 import { type LeafExtent, MAX_EXTENT, MAX_TREE_DEPTH, blockCapacity, sealTreeBlock, writeHeader, writeIndexEntry, writeLeafEntry } from './extent-write.js';
 import { Incompat } from './features.js';
+import { groupFirstBlock } from './group-desc.js';
 import { type Inode, InodeFlags, S_IFREG } from './inode.js';
 import { setInodeChecksum } from './inode-csum.js';
 import { encodeTime } from './rewrite.js';
@@ -144,7 +145,7 @@ export async function newFileWithContent(edits: BlockEdits, dirIno: number, cont
   const { sb } = edits.vol;
   const ino = await allocateInode(edits, dirIno, false);
   const group = Math.floor((ino - 1) / sb.inodesPerGroup);
-  const goal = sb.firstDataBlock + group * sb.blocksPerGroup;
+  const goal = groupFirstBlock(sb, group);
   const count = Math.ceil(content.length / sb.blockSize);
   const generation = randomInt(0, 0x100000000);
   const map = (sb.incompat & Incompat.EXTENTS) !== 0 ? await extentMapped(edits, ino, generation, count, goal) : { ...(await newBlockMap(edits, ino, count, goal)), flags: 0 };

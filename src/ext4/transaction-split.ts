@@ -10,6 +10,7 @@
 import type { BlockDevice } from '../device/block-device.js';
 import { RefusedError } from '../errors.js';
 import { logBounds } from './journal/jsb.js';
+import { groupFirstBlock } from './group-desc.js';
 import { openJournal } from './journal/locate.js';
 import { maxLoggedBlocks } from './journal/writer.js';
 import { type BlockWrite, writeBytes } from './rewrite.js';
@@ -45,7 +46,7 @@ export class TransactionSplitter {
     }
     const bitmaps = new Map<number, number>();
     const { sb } = vol;
-    for (let g = 0; g < sb.groupCount; g++) bitmaps.set((await vol.groupDesc(g)).blockBitmap, sb.firstDataBlock + g * sb.blocksPerGroup);
+    for (let g = 0; g < sb.groupCount; g++) bitmaps.set((await vol.groupDesc(g)).blockBitmap, groupFirstBlock(sb, g));
     return new TransactionSplitter(overlay, vol.sb.blockSize, limit, bitmaps);
   }
 
