@@ -49,6 +49,23 @@ export function groupFirstBlock(sb: Superblock, group: number): number {
 export function groupBlockCount(sb: Superblock, group: number): number {
   return Math.min(sb.blocksPerGroup, sb.blocksCount - groupFirstBlock(sb, group));
 }
+/**
+ * Blocks at the start of group `group` taken by its superblock copy and descriptor blocks (the kernel's
+ * ext4_num_base_meta_clusters): without meta_bg, or before s_first_meta_bg, a copy holds every descriptor
+ * block of the old layout and the reserve kept for growing them; in meta_bg groups, the first, second and last
+ * group of each meta group hold its one descriptor block, after the superblock copy if there is one.
+ */
+export function baseMetaBlocks(sb: Superblock, group: number): number {
+  const hasSuper = groupHasSuper(sb, group) ? 1 : 0;
+  const descPerBlock = sb.blockSize / sb.descSize;
+  const metaBg = (sb.incompat & Incompat.META_BG) !== 0;
+  if (!metaBg || group < sb.firstMetaBg * descPerBlock) {
+    return hasSuper === 0 ? 0 : 1 + (metaBg ? sb.firstMetaBg : Math.ceil(sb.groupCount / descPerBlock)) + sb.reservedGdtBlocks;
+  }
+  const first = group - (group % descPerBlock);
+  return hasSuper + (group === first || group === first + 1 || group === first + descPerBlock - 1 ? 1 : 0);
+}
+
 /** Whether `group` holds a superblock backup (sparse_super: 0, 1 and powers of 3, 5, 7). */
 export function groupHasSuper(sb: Superblock, group: number): boolean {
   if (group === 0) return true;

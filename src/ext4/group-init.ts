@@ -1,27 +1,24 @@
 // A block group whose bitmap was never initialised (BLOCK_UNINIT under uninit_bg/metadata_csum: mke2fs and
 // online resize leave every group that holds no data so, which on a large card is most of its space) gets its
 // bitmap the way the kernel's ext4_init_block_bitmap computes it: its superblock backup and descriptor
-// blocks, any group's bitmaps or inode table that lie inside it, and the bits past the end of a short last
-// group. The result must agree with the free count mke2fs recorded in the descriptor; where it does not (a
+// blocks (meta_bg's too), any group's bitmaps or inode table that lie inside it, and the bits past the end of a
+// short last group. The result must agree with the free count mke2fs recorded in the descriptor; where it does not (a
 // layout this does not know, or a damaged descriptor), the group is left alone and not allocated from.
 
-import { BG_BLOCK_UNINIT, groupBlockCount, groupFirstBlock, groupHasSuper } from './group-desc.js';
+import { BG_BLOCK_UNINIT, baseMetaBlocks, groupBlockCount, groupFirstBlock } from './group-desc.js';
 import { type BlockEdits, GD, descriptor, getCount } from './group-edit.js';
-import { Incompat } from './features.js';
 
-/** The block bitmap group `group` would have if initialised now, or null when it cannot be known for sure. */
-async function computedBitmap(edits: BlockEdits, group: number): Promise<Buffer | null> {
+/** The block bitmap group `group` would have if initialised now. */
+async function computedBitmap(edits: BlockEdits, group: number): Promise<Buffer> {
   const vol = edits.vol;
   const { sb } = vol;
-  // meta_bg puts descriptor blocks in the first, second and last group of each meta group: not worked out here.
-  if ((sb.incompat & Incompat.META_BG) !== 0) return null;
   const base = groupFirstBlock(sb, group);
   const count = groupBlockCount(sb, group);
   const bitmap = Buffer.alloc(sb.blockSize);
   const mark = (from: number, n: number): void => {
     for (let b = Math.max(from, base); b < Math.min(from + n, base + count); b++) bitmap[(b - base) >> 3]! |= 1 << ((b - base) & 7);
   };
-  if (groupHasSuper(sb, group)) mark(base, 1 + Math.ceil((sb.groupCount * sb.descSize) / sb.blockSize) + sb.reservedGdtBlocks);
+  mark(base, baseMetaBlocks(sb, group));
   const itableBlocks = Math.ceil((sb.inodesPerGroup * sb.inodeSize) / sb.blockSize);
   for (let g = 0; g < sb.groupCount; g++) {
     const gd = await vol.groupDesc(g);
@@ -51,7 +48,7 @@ export async function initGroupBitmap(edits: BlockEdits, group: number): Promise
   if ((flags & BG_BLOCK_UNINIT) === 0) return null;
   const bitmap = await computedBitmap(edits, group);
   const count = groupBlockCount(sb, group);
-  if (!bitmap || usedBits(bitmap, count) !== count - getCount(vol, desc, GD.freeBlocksLo, GD.freeBlocksHi)) return null;
+  if (usedBits(bitmap, count) !== count - getCount(vol, desc, GD.freeBlocksLo, GD.freeBlocksHi)) return null;
   const gd = await vol.groupDesc(group);
   const block = await edits.block(gd.blockBitmap);
   bitmap.copy(block);

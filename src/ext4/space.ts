@@ -6,8 +6,8 @@
 // the kernel itself sums them at mount (ext4_count_free_clusters) for what `df` shows.
 
 import { AppError } from '../errors.js';
-import { Incompat, RoCompat } from './features.js';
-import { groupHasSuper } from './group-desc.js';
+import { RoCompat } from './features.js';
+import { baseMetaBlocks } from './group-desc.js';
 import { type Inode, InodeFlags } from './inode.js';
 import type { Superblock } from './superblock.js';
 import type { Ext4Volume } from './volume.js';
@@ -55,22 +55,9 @@ function fromSuperblock(sb: Superblock, problem: string): FreeCounts {
  */
 export function fixedMetadataBlocks(sb: Superblock): number | null {
   if ((sb.roCompat & RoCompat.BIGALLOC) !== 0) return null;
-  const descPerBlock = sb.blockSize / sb.descSize;
-  const metaBg = (sb.incompat & Incompat.META_BG) !== 0;
-  const gdtBlocks = Math.ceil(sb.groupCount / descPerBlock);
   const itableBlocks = Math.ceil((sb.inodesPerGroup * sb.inodeSize) / sb.blockSize);
   let blocks = sb.firstDataBlock + sb.groupCount * (2 + itableBlocks);
-  for (let g = 0; g < sb.groupCount; g++) {
-    const hasSuper = groupHasSuper(sb, g);
-    if (!metaBg || g < sb.firstMetaBg * descPerBlock) {
-      // Before meta_bg groups (or without it) the copies hold every descriptor block up to s_first_meta_bg.
-      if (hasSuper) blocks += 1 + (metaBg ? sb.firstMetaBg : gdtBlocks) + sb.reservedGdtBlocks;
-      continue;
-    }
-    // meta_bg: one descriptor block in the first, second and last group of each meta group.
-    const first = Math.floor(g / descPerBlock) * descPerBlock;
-    blocks += (hasSuper ? 1 : 0) + (g === first || g === first + 1 || g === first + descPerBlock - 1 ? 1 : 0);
-  }
+  for (let g = 0; g < sb.groupCount; g++) blocks += baseMetaBlocks(sb, g);
   return blocks;
 }
 

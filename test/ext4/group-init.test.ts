@@ -38,6 +38,7 @@ describe('groups not initialised yet', () => {
     ['no metadata_csum (uninit_bg, crc16)', { blockSize: 1024, sizeMiB: 96, features: '^metadata_csum,uninit_bg' }],
     ['no flex_bg (each group holds its own bitmaps and inode table)', { blockSize: 1024, sizeMiB: 96, features: '^flex_bg' }],
     ['no resize_inode, sparse_super2', { blockSize: 1024, sizeMiB: 96, features: '^resize_inode,sparse_super2' }],
+    ['meta_bg, 1 MiB groups (six meta groups, descriptor blocks in their first, second and last group)', { blockSize: 1024, sizeMiB: 96, features: '^resize_inode,meta_bg', extra: ['-g', '1024'] }],
   ] as Array<[string, MkfsOptions]>)('%s: a file larger than the initialised groups hold; e2fsck clean, the kernel agrees', async (label, options) => {
     const stage = join(work, 'stage');
     rmSync(stage, { recursive: true, force: true });
