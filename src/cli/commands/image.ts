@@ -3,7 +3,7 @@
 // format; the same command again continues. Exit 65 when parts of the card could not be read.
 
 import type { CommandModule } from 'yargs';
-import { type ImageProgress, type ImageResult, ImageJob } from '../../actions/image/index.js';
+import { type ImageResult, ImageJob } from '../../actions/image/index.js';
 import { type FileHit, filesHit } from '../../actions/image/files-hit.js';
 import { type SourceOptions, openSource } from '../../actions/source.js';
 import { CorruptError, UsageError } from '../../errors.js';
@@ -11,6 +11,7 @@ import { VERSION } from '../../version.js';
 import { shellWord } from '../../shell-word.js';
 import { formatBytes } from '../../units.js';
 import { printJson, writeOut } from '../output.js';
+import { withImageProgress } from '../image-progress.js';
 import { formatDuration } from '../progress.js';
 import { type GlobalArgs, resolveSource, sourceOptions, withSourceArg } from './common.js';
 
@@ -24,37 +25,6 @@ type ImageArgs = GlobalArgs & {
   force?: boolean;
   filesHit?: boolean;
 };
-
-const PASS_NAMES: Record<ImageProgress['pass'], string> = {
-  metadata: 'reading the filesystem',
-  copy: 'copying',
-  sweep: 'copying what was skipped',
-  trim: 'trimming bad areas',
-  scrape: 'scraping bad areas',
-  retry: 'retrying bad sectors',
-};
-
-const PHASE_NAMES: Record<NonNullable<ImageProgress['phase']>, string> = {
-  metadata: 'filesystem structure',
-  config: 'configuration',
-  backups: 'backups',
-  used: 'other used blocks',
-  other: 'other partitions',
-  free: 'free space',
-  disk: 'whole disk',
-};
-
-export function progressLine(p: ImageProgress): string {
-  const what = `${PASS_NAMES[p.pass]}${p.pass === 'retry' ? ` (pass ${p.retry})` : ''}${p.phase && p.phase !== 'disk' ? `, ${PHASE_NAMES[p.phase]}` : ''}`;
-  const parts = [
-    `${formatBytes(p.rescuedBytes)} of ${formatBytes(p.domainBytes)} rescued`,
-    `${p.badAreas} bad area(s)${p.errorBytes > 0 ? ` (${formatBytes(p.errorBytes)})` : ''}`,
-    `${formatBytes(Math.round(p.bytesPerSecond))}/s`,
-  ];
-  if (p.secondsLeft !== null) parts.push(`${formatDuration(p.secondsLeft)} left`);
-  if (p.stalledMs !== null) parts.push(`the card has not answered for ${Math.round(p.stalledMs / 1000)} s`);
-  return `${what}: ${parts.join(', ')}`;
-}
 
 function render(r: ImageResult, hits: FileHit[] | null): string {
   const lines = [`${r.resumed ? 'Continued' : 'Imaged'} ${r.source} to ${r.out} in ${formatDuration(r.elapsedMs / 1000)}; map: ${r.map}`];
@@ -99,7 +69,7 @@ export const imageCommand: CommandModule<GlobalArgs, ImageArgs> = {
       commandLine: ['haos-rescue', ...process.argv.slice(2).map(shellWord)].join(' '),
       version: VERSION,
     });
-    const result = await withProgress(job, !argv.json && process.stderr.isTTY === true);
+    const result = await withImageProgress(job, !argv.json && process.stderr.isTTY === true);
     const hits = argv.filesHit ? await hitsOf(result, order) : null;
     if (argv.json) await printJson({ ...result, ...(hits !== null ? { filesHit: hits } : {}) });
     else await writeOut(render(result, hits));
@@ -111,24 +81,6 @@ export const imageCommand: CommandModule<GlobalArgs, ImageArgs> = {
     }
   },
 };
-
-async function withProgress(job: ImageJob, show: boolean): Promise<ImageResult> {
-  if (!show) return job.run();
-  let width = 0;
-  const draw = (): void => {
-    const text = progressLine(job.progress());
-    process.stderr.write(`\r${text}${' '.repeat(Math.max(0, width - text.length))}`);
-    width = text.length;
-  };
-  const timer = setInterval(draw, 500);
-  try {
-    return await job.run();
-  } finally {
-    clearInterval(timer);
-    draw();
-    process.stderr.write('\n');
-  }
-}
 
 async function hitsOf(r: ImageResult, order: SourceOptions): Promise<FileHit[]> {
   const src = await openSource(r.out, { ...order, mapPath: r.map });

@@ -5,8 +5,10 @@
 import { select } from '@inquirer/prompts';
 import { info } from '../../actions/info.js';
 import { type OpenedSource, openSource } from '../../actions/source.js';
+import { isMediumError } from '../../device/rescue/sector-runs.js';
 import { AppError, ExitCode } from '../../errors.js';
 import { errorLines } from '../render.js';
+import { offerImage } from './image-step.js';
 import { pickSource } from './pick.js';
 import { type Say, Session, stepAdd, stepExport, stepReset, stepUsers } from './steps.js';
 import { stepCreate, stepExtract, stepKey } from './backup-steps.js';
@@ -57,8 +59,30 @@ async function pickReadable(): Promise<Session | null> {
       await source?.device.close().catch(() => undefined);
       if (!(err instanceof AppError)) throw err;
       process.stderr.write(`${errorLines(err, false)}\n`);
+      const copy = isMediumError(err) ? await openCopy(path) : null;
+      if (copy !== null) return new Session(copy);
       say('Choose another disk or image file.\n');
     }
+  }
+}
+
+/**
+ * After the card failed a read: offers to copy it to an image file, and opens the copy (its map beside it
+ * is found by itself). Null when the user declines, the copy stops, or it cannot be made (said why).
+ */
+async function openCopy(path: string): Promise<OpenedSource | null> {
+  let source: OpenedSource | null = null;
+  try {
+    const image = await offerImage(path, say);
+    if (image === null) return null;
+    source = await openSource(image);
+    await summary(source);
+    return source;
+  } catch (err) {
+    await source?.device.close().catch(() => undefined);
+    if (!(err instanceof AppError)) throw err;
+    process.stderr.write(`${errorLines(err, false)}\n`);
+    return null;
   }
 }
 
@@ -72,6 +96,11 @@ async function chooseSteps(session: Session): Promise<number> {
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
       process.stderr.write(`${errorLines(err, false)}\n`);
+      const copy = isMediumError(err) ? await openCopy(session.source.path) : null;
+      if (copy !== null) {
+        await session.close();
+        session.source = copy;
+      }
     }
     say('');
   }

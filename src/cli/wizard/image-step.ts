@@ -1,0 +1,48 @@
+// When the card fails a read in the wizard (a bad sector: the card is wearing out), the wizard offers what
+// `haos-rescue image` does: copy the card once, carefully, to an image file on this computer, then go on
+// with the copy. Every further read of a failing card may be its last; the copy can be read as often as
+// needed, and its map keeps the unreadable parts reading as errors, never as zeros.
+
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { confirm, input } from '@inquirer/prompts';
+import { ImageJob, type ImageResult } from '../../actions/image/index.js';
+import { shellWord } from '../../shell-word.js';
+import { formatBytes } from '../../units.js';
+import { VERSION } from '../../version.js';
+import { withImageProgress } from '../image-progress.js';
+import type { Say } from './steps.js';
+
+/** Offers to copy the failing card at `path` to an image file; returns the image to go on with, or null. */
+export async function offerImage(path: string, say: Say): Promise<string | null> {
+  say('');
+  say('Parts of this card could not be read: it may be wearing out, and each further read of it may be its last.');
+  say('The safe way on is to copy it once, carefully, to an image file on this computer (the readable parts');
+  say('first: the filesystem, then the configuration, then the backups), and to work on the copy.');
+  if (!(await confirm({ message: 'Copy the card to an image file now?', default: true }))) return null;
+  const out = resolve((await input({
+    message: 'Image file (on this computer, not on the card):',
+    default: join(homedir(), `haos-card-${new Date().toISOString().slice(0, 10)}.img`),
+    validate: (v) => (v.trim() === '' ? 'give a file name' : true),
+  })).trim());
+  const job = await ImageJob.start(path, {
+    out,
+    commandLine: `haos-rescue image ${shellWord(path)} --out ${shellWord(out)}`,
+    version: VERSION,
+  });
+  const result = await withImageProgress(job, process.stderr.isTTY === true);
+  for (const line of resultLines(result, job.stopped)) say(line);
+  return job.stopped ? null : result.out;
+}
+
+function resultLines(r: ImageResult, stopped: boolean): string[] {
+  const lines = [`Copied ${formatBytes(r.rescuedBytes)} of ${formatBytes(r.domainBytes)} to ${r.out} (map: ${r.map}).`];
+  if (r.badSectorBytes > 0) lines.push(`${formatBytes(r.badSectorBytes)} could not be read: files that touch those parts are reported when they are read.`);
+  if (stopped) {
+    lines.push('Stopped: what was copied is kept. Copy the card again to the same file to continue where it stopped,');
+    lines.push('or choose "An image file" and give that file to work with what is there.');
+  } else {
+    lines.push('From here on, this session reads the copy, not the card. You can take the card out.');
+  }
+  return lines;
+}
