@@ -16,6 +16,8 @@ export interface ProgressSnapshot {
   /** Seconds until totalBytes at the current rate; null while unknown. */
   secondsLeft: number | null;
   done: boolean;
+  /** A line for people that says more than the counts (the imaging pass and bad areas), shown instead of them. */
+  text?: string;
 }
 
 export type ProgressListener = (p: ProgressSnapshot) => void;

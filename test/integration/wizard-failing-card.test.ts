@@ -6,13 +6,12 @@
 // Needs tmux and the failing card (FUSE, root): skipped with the reason otherwise.
 
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
-import { openSource } from '../../src/actions/source.js';
-import { SECTOR, failingCardUnavailable, withFailingCard } from '../helpers/failing-card.js';
+import { SAMPLE } from '../../fixtures/index.js';
+import { failingCardUnavailable, withFailingCard } from '../helpers/failing-card.js';
+import { expectCopyOfCard, sampleWithBadLogins } from '../helpers/failing-sample.js';
 import { tempDir } from '../helpers/images.js';
 import { Terminal, hasTmux } from '../helpers/terminal.js';
 
@@ -25,22 +24,6 @@ afterAll(() => {
 
 const unavailable = !hasTmux ? 'tmux is not installed' : failingCardUnavailable();
 const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
-const hasDdrescuelog = spawnSync('ddrescuelog', ['--version']).status === 0;
-
-/** The sample image, and the card sectors of the first block of its login file (.storage/auth). */
-async function cardWithBadLogins(name: string): Promise<{ image: string; bad: [number, number] }> {
-  const image = join(work, name);
-  writeFileSync(image, readSampleImage());
-  const src = await openSource(image);
-  try {
-    const layout = await src.volume.layout(await src.volume.lookup('/supervisor/homeassistant/.storage/auth'));
-    const block = layout.runs![0]!.physical;
-    return { image, bad: [(SAMPLE.dataOffsetBytes + block * layout.blockSize) / SECTOR, layout.blockSize / SECTOR] };
-  } finally {
-    await src.device.close();
-  }
-}
-
 /** From the start to the menu, on the card given as an image file, then "Reset a password", which reads the logins. */
 async function toTheOffer(name: string, card: string): Promise<string> {
   await term.waitFor(name, /Which disk holds your Home Assistant\?/);
@@ -57,7 +40,8 @@ async function toTheOffer(name: string, card: string): Promise<string> {
 
 describe.skipIf(unavailable !== null)(`the wizard on a failing card${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
   it('offers to copy the card first; the copy holds every readable sector, the map the bad ones; the session goes on with it', async () => {
-    const { image, bad } = await cardWithBadLogins('failing.img');
+    const image = join(work, 'failing.img');
+    const bad = await sampleWithBadLogins(image);
     const before = sha(image);
     const out = join(work, 'rescued.img');
     await withFailingCard({ image, bad: [bad], failDelayMs: 1 }, async (card) => {
@@ -76,23 +60,12 @@ describe.skipIf(unavailable !== null)(`the wizard on a failing card${unavailable
       await term.waitFor('copy', /EXIT=0/);
     });
     expect(sha(image)).toBe(before);
-    // Every sector but the bad ones is the card's; the bad ones were never invented.
-    const card = readFileSync(image);
-    const copy = readFileSync(out);
-    expect(copy.length).toBe(card.length);
-    const [first, count] = bad;
-    expect(copy.subarray(0, first * SECTOR).equals(card.subarray(0, first * SECTOR))).toBe(true);
-    expect(copy.subarray((first + count) * SECTOR).equals(card.subarray((first + count) * SECTOR))).toBe(true);
-    expect(existsSync(`${out}.map`)).toBe(true);
-    if (hasDdrescuelog) {
-      const listed = spawnSync('ddrescuelog', ['-b', String(SECTOR), '-l-', `${out}.map`], { encoding: 'utf8' });
-      expect(listed.status).toBe(0);
-      expect(listed.stdout.trim().split('\n').map(Number)).toEqual(Array.from({ length: count }, (_, k) => first + k));
-    }
+    expectCopyOfCard(image, out, bad);
   }, 180_000);
 
   it('declined, nothing is written and the menu comes back', async () => {
-    const { image, bad } = await cardWithBadLogins('declined.img');
+    const image = join(work, 'declined.img');
+    const bad = await sampleWithBadLogins(image);
     const before = sha(image);
     const home = join(work, 'home-declined');
     await withFailingCard({ image, bad: [bad], failDelayMs: 1 }, async (card) => {

@@ -136,6 +136,8 @@ export interface ResultAnswer {
 export interface ExtractRequest { folder: string }
 export interface ExportRequest { kind: 'folder' | 'tar.gz'; out: string }
 export interface CreateRequest { out: string; excludeDb: boolean; password?: string }
+/** Copy the card to an image file (a card that fails reads); the session then works on the copy. */
+export interface ImageRequest { out: string }
 
 export interface FoldersAnswer {
   path: string;

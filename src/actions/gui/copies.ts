@@ -11,7 +11,7 @@ import type { ResultAnswer } from './api.js';
 import { type GuiContext, asBody, flag, text } from './context.js';
 
 /** A path on this computer typed in the window: it must be absolute (the server's folder means nothing). */
-function localPath(body: Record<string, unknown>, key: string): string {
+export function localPath(body: Record<string, unknown>, key: string): string {
   const path = text(body, key).trim();
   if (!isAbsolute(path)) throw new UsageError('RELATIVE_PATH', `${path || 'the path'} is not a full path`, { hint: 'start it at a drive or at /, e.g. the Downloads folder shown' });
   return path;

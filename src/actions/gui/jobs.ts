@@ -68,5 +68,5 @@ export class Jobs {
 
 function progressEvent(job: string, p: ProgressSnapshot, unit: string): ProgressEvent {
   const fraction = p.totalBytes !== null && p.totalBytes > 0 ? Math.min(1, p.bytes / p.totalBytes) : p.done ? 1 : null;
-  return { job, text: progressText(p, unit), fraction, done: p.done };
+  return { job, text: p.text ?? progressText(p, unit), fraction, done: p.done };
 }

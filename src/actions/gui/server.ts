@@ -9,6 +9,7 @@ import type { SourceOptions } from '../source.js';
 import type { ApiError } from './api.js';
 import { GuiContext, httpStatus } from './context.js';
 import { create, exportConfig, extract } from './copies.js';
+import { imageCard } from './image-copy.js';
 import { PAGE_POLICY, SAFE_HEADERS, type Refusal, checkRequest } from './guard.js';
 import { Jobs } from './jobs.js';
 import { Lifetime, type LifetimeOptions } from './lifetime.js';
@@ -56,6 +57,7 @@ function routes(stop: (reason: string) => void): Record<string, Route> {
     '/api/extract': post(extract),
     '/api/export': post(exportConfig),
     '/api/create': post(create),
+    '/api/image': post(imageCard),
     '/api/cancel': post(async (ctx) => (await ctx.jobs.stop(), {})),
     '/api/quit': post(async () => (setImmediate(() => stop('Quit was chosen in the window')), {})),
   };

@@ -23,6 +23,7 @@ import { ImageFile, assertNotOnSource } from './output.js';
 import { type ImageProgress, type ImageResult, progressOf, resultOf } from './report.js';
 
 export type { ImageProgress, ImageResult } from './report.js';
+export { progressLine } from './report.js';
 
 export interface ImageOptions {
   out: string;

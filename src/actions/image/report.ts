@@ -2,6 +2,8 @@
 // the map, over the domain being copied (the whole card, or its used blocks with usedOnly).
 
 import type { BlockStatus, RegionMap } from '../../device/rescue/region-map.js';
+import { formatBytes } from '../../units.js';
+import { formatDuration } from '../progress.js';
 import type { ImageJob, Pass } from './index.js';
 import type { PhaseName } from './order.js';
 
@@ -136,4 +138,36 @@ export function totalsIn(map: RegionMap, ranges: Array<[number, number]>): Total
     covered = b;
   }
   return out;
+}
+
+const PASS_NAMES: Record<ImageProgress['pass'], string> = {
+  metadata: 'reading the filesystem',
+  copy: 'copying',
+  sweep: 'copying what was skipped',
+  trim: 'trimming bad areas',
+  scrape: 'scraping bad areas',
+  retry: 'retrying bad sectors',
+};
+
+const PHASE_NAMES: Record<NonNullable<ImageProgress['phase']>, string> = {
+  metadata: 'filesystem structure',
+  config: 'configuration',
+  backups: 'backups',
+  used: 'other used blocks',
+  other: 'other partitions',
+  free: 'free space',
+  disk: 'whole disk',
+};
+
+/** One line for people: the pass, the part being copied, bytes rescued, bad areas, speed, time left, a stall. */
+export function progressLine(p: ImageProgress): string {
+  const what = `${PASS_NAMES[p.pass]}${p.pass === 'retry' ? ` (pass ${p.retry})` : ''}${p.phase && p.phase !== 'disk' ? `, ${PHASE_NAMES[p.phase]}` : ''}`;
+  const parts = [
+    `${formatBytes(p.rescuedBytes)} of ${formatBytes(p.domainBytes)} rescued`,
+    `${p.badAreas} bad area(s)${p.errorBytes > 0 ? ` (${formatBytes(p.errorBytes)})` : ''}`,
+    `${formatBytes(Math.round(p.bytesPerSecond))}/s`,
+  ];
+  if (p.secondsLeft !== null) parts.push(`${formatDuration(p.secondsLeft)} left`);
+  if (p.stalledMs !== null) parts.push(`the card has not answered for ${Math.round(p.stalledMs / 1000)} s`);
+  return `${what}: ${parts.join(', ')}`;
 }

@@ -4,6 +4,7 @@ import type { StateAnswer } from '../api.js';
 import { get, listen } from './client.js';
 import { initConfirm } from './confirm.js';
 import { announce } from './dom.js';
+import { showImage } from './screens-files.js';
 import { showCard, showDisks, showStopped } from './screens-start.js';
 import { app, nav } from './state.js';
 
@@ -11,6 +12,7 @@ async function start(): Promise<void> {
   nav.disks = showDisks;
   nav.card = showCard;
   nav.stopped = showStopped;
+  nav.image = showImage;
   initConfirm();
   let state: StateAnswer;
   try {

@@ -1,5 +1,6 @@
-// The screens that save files from the card: "Copy the backups", "Export the configuration" and
-// "Make a backup from this card" (long jobs with progress and Stop).
+// The screens that save files from the card: "Copy the backups", "Export the configuration", "Make a
+// backup from this card" and, for a card that fails reads, "Copy the card to an image file" (long jobs with
+// progress and Stop).
 import type { BackupRow, BackupsAnswer, CreateRequest, ResultAnswer } from '../api.js';
 import { get, post } from './client.js';
 import { append, checkbox, el, field, uid } from './dom.js';
@@ -84,6 +85,17 @@ export function showExport(): void {
   asFolder.input.addEventListener('change', switched);
   asTar.input.addEventListener('change', switched);
   const form = jobForm(s, 'Export', [fieldset, out.wrap], out.input, (path) => post<ResultAnswer>('/api/export', { kind: kind(), out: path }), 'Exporting the configuration…');
+  s.section.appendChild(form);
+}
+
+export function showImage(): void {
+  const s = openScreen('Copy the card to an image file');
+  s.section.appendChild(el('p', {
+    cls: 'intro',
+    text: 'This copies the whole card once, carefully, to one file on this computer: first the parts that matter (the filesystem, the configuration, the backups), then the rest, leaving out what cannot be read. Afterwards this window works on the copy, and the card can be taken out. Stop keeps what was copied; copying again to the same file continues.',
+  }));
+  const out = pathField('Save the copy as', joinPath(downloads(), `haos-card-${today()}.img`), 'file');
+  const form = jobForm(s, 'Copy the card', [out.wrap], out.input, (path) => post<ResultAnswer>('/api/image', { out: path }), 'Copying the card…');
   s.section.appendChild(form);
 }
 

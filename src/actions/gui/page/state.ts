@@ -9,10 +9,11 @@ export const app: { state: StateAnswer | null; card: CardSummary | null; stopped
 };
 
 const unset = (): void => undefined;
-export const nav: { disks: () => void; card: () => void; stopped: (reason: string | null) => void } = {
+export const nav: { disks: () => void; card: () => void; stopped: (reason: string | null) => void; image: () => void } = {
   disks: unset,
   card: unset,
   stopped: unset,
+  image: unset,
 };
 
 export function isWindows(): boolean {

@@ -1,0 +1,67 @@
+// The browser window's copy of a failing card to an image file, what `haos-rescue image` does: the page
+// offers it when the card refuses a read. Its progress goes to the page as the other jobs' does; Stop keeps
+// what was copied (the map beside the image says what, and copying again to the same file continues),
+// where the other copies remove their unfinished file. Afterwards the session works on the copy.
+
+import { AppError, ExitCode } from '../../errors.js';
+import { shellWord } from '../../shell-word.js';
+import { formatBytes } from '../../units.js';
+import { VERSION } from '../../version.js';
+import { ImageJob, type ImageResult, progressLine } from '../image/index.js';
+import type { ProgressListener } from '../progress.js';
+import type { ResultAnswer } from './api.js';
+import { type GuiContext, asBody } from './context.js';
+import { localPath } from './copies.js';
+
+const JOB = 'Copy the card to an image file';
+
+export async function imageCard(ctx: GuiContext, raw: unknown): Promise<ResultAnswer> {
+  const out = localPath(asBody(raw), 'out');
+  const card = ctx.source.path;
+  const job = await ImageJob.start(card, { out, commandLine: `haos-rescue image ${shellWord(card)} --out ${shellWord(out)}`, version: VERSION });
+  const r = await ctx.jobs.run(JOB, 'bytes', (onProgress) => runReporting(job, onProgress));
+  if (r.stopped) {
+    throw new AppError('STOPPED', ExitCode.INTERRUPTED, `${JOB}: stopped; the ${formatBytes(r.rescuedBytes)} copied so far are kept in ${r.out}`, {
+      hint: 'copy again to the same file to continue where it stopped',
+    });
+  }
+  const summary = await ctx.openCard(r.out);
+  return {
+    lines: [
+      `Copied ${formatBytes(r.rescuedBytes)} of ${formatBytes(r.domainBytes)} to ${r.out} (map: ${r.map}).`,
+      ...(r.badSectorBytes > 0 ? [`${formatBytes(r.badSectorBytes)} could not be read: files that touch those parts are reported when they are read.`] : []),
+      'From here on this window reads the copy, not the card. You can take the card out.',
+    ],
+    card: summary,
+  };
+}
+
+/** Runs the job, reporting its progress every half second; a report refused (Stop, Ctrl-C) stops it, keeping the copy. */
+async function runReporting(job: ImageJob, onProgress: ProgressListener): Promise<ImageResult> {
+  const report = (done: boolean): void => {
+    const p = job.progress();
+    onProgress({
+      bytes: p.rescuedBytes, files: 0, totalBytes: p.domainBytes, totalFiles: null, elapsedMs: p.elapsedMs,
+      bytesPerSecond: p.bytesPerSecond, secondsLeft: p.secondsLeft, done, text: progressLine(p),
+    });
+  };
+  const timer = setInterval(() => {
+    try {
+      report(false);
+    } catch {
+      clearInterval(timer);
+      void job.stop();
+    }
+  }, 500);
+  try {
+    const r = await job.run();
+    try {
+      if (!r.stopped) report(true);
+    } catch {
+      // Stop came as the copy ended: it is whole, nothing to stop.
+    }
+    return r;
+  } finally {
+    clearInterval(timer);
+  }
+}

@@ -1,0 +1,118 @@
+// The browser window on a card that fails a read: a real failing card (FUSE, bad sectors over the login file).
+// Reading the logins fails; the answer is READ_FAILED, and the page offers to copy the card to an image file
+// first. The copy (POST /api/image, and in Chromium through the page) holds every sector but the bad ones,
+// byte for byte, its map marks exactly those (ddrescuelog), and the window goes on with the copy: the logins
+// now read as "not rescued", never as zeros. The card is never written.
+// Needs root, /dev/fuse and python3-fusepy (skipped with the reason otherwise); the page part needs Chromium.
+
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { browserPath, launchBrowser } from '../helpers/browser.js';
+import { failingCardUnavailable, withFailingCard } from '../helpers/failing-card.js';
+import { expectCopyOfCard, sampleWithBadLogins } from '../helpers/failing-sample.js';
+import { rawRequest, startGui } from '../helpers/gui.js';
+import { tempDir } from '../helpers/images.js';
+
+const reason = failingCardUnavailable();
+const work = tempDir('gui-image-');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
+const hasDdrescuelog = spawnSync('ddrescuelog', ['--version']).status === 0;
+describe.skipIf(reason !== null)(`the browser window on a failing card${reason ? ` (skipped: ${reason})` : ''}`, () => {
+  it('READ_FAILED on the logins; POST /api/image copies the card and the window goes on with the copy', async () => {
+    const image = join(work, 'api.img');
+    const bad = await sampleWithBadLogins(image);
+    const before = sha(image);
+    const out = join(work, 'api-copy.img');
+    await withFailingCard({ image, bad: [bad], failDelayMs: 1 }, async (card) => {
+      const gui = await startGui([card.path]);
+      try {
+        const headers = { 'X-Rescue-Token': gui.token, Origin: gui.base, 'Content-Type': 'application/json' };
+        const users = await rawRequest(gui.port, 'GET', '/api/users', headers);
+        expect(JSON.parse(users.body).error.code).toBe('READ_FAILED');
+        const relative = await rawRequest(gui.port, 'POST', '/api/image', headers, JSON.stringify({ out: 'copy.img' }));
+        expect(JSON.parse(relative.body).error.code).toBe('RELATIVE_PATH');
+        const answer = await rawRequest(gui.port, 'POST', '/api/image', headers, JSON.stringify({ out }));
+        expect(answer.status, answer.body).toBe(200);
+        const result = JSON.parse(answer.body) as { lines: string[]; card: { path: string } };
+        expect(result.card.path).toBe(out);
+        expect(result.lines.join('\n')).toMatch(/4 KiB could not be read/);
+        const after = await rawRequest(gui.port, 'GET', '/api/users', headers);
+        expect(JSON.parse(after.body).error.code).toBe('NOT_RESCUED');
+      } finally {
+        gui.child.kill('SIGTERM');
+        await gui.exited;
+      }
+    });
+    expect(sha(image)).toBe(before);
+    expectCopyOfCard(image, out, bad);
+  }, 120_000);
+
+  it('Stop keeps what was copied (the map says what); copying again to the same file continues and ends whole', async () => {
+    const image = join(work, 'stop.img');
+    const bad = await sampleWithBadLogins(image);
+    const out = join(work, 'stop-copy.img');
+    // 30 ms a request: the copy takes seconds, long enough to be stopped under way.
+    await withFailingCard({ image, bad: [bad], failDelayMs: 1, latencyMs: 30 }, async (card) => {
+      const gui = await startGui([card.path]);
+      try {
+        const headers = { 'X-Rescue-Token': gui.token, Origin: gui.base, 'Content-Type': 'application/json' };
+        const copy = rawRequest(gui.port, 'POST', '/api/image', headers, JSON.stringify({ out }));
+        for (let i = 0; i < 200 && !existsSync(`${out}.map`); i++) await new Promise((r) => setTimeout(r, 50));
+        const cancel = await rawRequest(gui.port, 'POST', '/api/cancel', headers, '{}');
+        expect(cancel.status).toBe(200);
+        const stopped = await copy;
+        expect(stopped.status, stopped.body).toBe(409);
+        expect(JSON.parse(stopped.body).error).toMatchObject({ code: 'STOPPED', message: expect.stringMatching(/kept in/) });
+        expect(existsSync(out)).toBe(true);
+        if (hasDdrescuelog) expect(spawnSync('ddrescuelog', ['-t', `${out}.map`]).status).toBe(0);
+        const again = await rawRequest(gui.port, 'POST', '/api/image', headers, JSON.stringify({ out }));
+        expect(again.status, again.body).toBe(200);
+      } finally {
+        gui.child.kill('SIGTERM');
+        await gui.exited;
+      }
+    });
+    expectCopyOfCard(image, out, bad);
+  }, 120_000);
+
+  it.skipIf(!browserPath)('in Chromium: the error offers the copy, the copy is made with progress, the card picture is the copy', async () => {
+    const image = join(work, 'page.img');
+    const bad = await sampleWithBadLogins(image);
+    const before = sha(image);
+    const home = join(work, 'home');
+    mkdirSync(join(home, 'Downloads'), { recursive: true });
+    const out = join(work, 'page-copy.img');
+    await withFailingCard({ image, bad: [bad], failDelayMs: 1 }, async (card) => {
+      const gui = await startGui([card.path], { HOME: home, HAOS_RESCUE_GUI_GRACE_MS: '1000' });
+      const browser = await launchBrowser();
+      try {
+        const page = await browser.newPage();
+        const heading = (name: string | RegExp) => page.getByRole('heading', { level: 2, name });
+        await page.goto(gui.url);
+        await heading(/^Home Assistant /).waitFor({ timeout: 30_000 });
+        await page.getByRole('button', { name: 'Show the users' }).click();
+        await page.getByRole('alert').getByText('The card may be wearing out').waitFor({ timeout: 30_000 });
+        await page.getByRole('button', { name: 'Copy the card to an image file first' }).click();
+        await heading('Copy the card to an image file').waitFor();
+        await expect(page.getByLabel('Save the copy as').inputValue()).resolves.toMatch(/Downloads[/\\]haos-card-\d{4}-\d\d-\d\d\.img$/);
+        await page.getByLabel('Save the copy as').fill(out);
+        await page.getByRole('button', { name: 'Copy the card', exact: true }).click();
+        await heading('Done').waitFor({ timeout: 60_000 });
+        await page.getByText('From here on this window reads the copy').waitFor();
+        await page.getByRole('button', { name: 'Back' }).click();
+        await heading(/^Home Assistant /).waitFor();
+        await expect(page.getByText(out).first().isVisible()).resolves.toBe(true);
+      } finally {
+        await browser.close().catch(() => undefined);
+        gui.child.kill('SIGTERM');
+        await gui.exited;
+      }
+    });
+    expect(sha(image)).toBe(before);
+    expectCopyOfCard(image, out, bad);
+  }, 120_000);
+});
