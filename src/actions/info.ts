@@ -67,6 +67,8 @@ export interface InfoResult {
   /** The virtual machine disk file the card was read through (qcow2, VDI, ...), or null. */
   container: ContainerInfo | null;
   warnings: string[];
+  /** The card refused a read while this was gathered (a bad sector): copy it to an image first (`image`). */
+  readFailed: boolean;
 }
 
 function uuidString(b: Uint8Array): string {
@@ -126,6 +128,7 @@ export async function info(source: OpenedSource): Promise<InfoResult> {
     rescue: await rescueInfo(source),
     container: containerOf(source.device),
     warnings,
+    readFailed: ha.readFailed,
   };
 }
 

@@ -109,3 +109,8 @@ function errnoCode(err: unknown): string | undefined {
   const code = (err as { code?: unknown }).code;
   return typeof code === 'string' && code.startsWith('E') ? code : undefined;
 }
+
+/** A read the medium refused (bad sector, ended early); a card that vanished is not one: it stops the copy. */
+export function isMediumError(err: unknown): boolean {
+  return err instanceof IoError && (err.code === 'READ_FAILED' || err.code === 'SHORT_READ');
+}

@@ -2,6 +2,7 @@
 // HAOS puts the Supervisor's data in /supervisor and the Core config in /supervisor/homeassistant;
 // a Supervised install keeps it under the `data` path of /etc/hassio.json (default /var/lib/homeassistant).
 
+import { isMediumError } from '../device/map-os-error.js';
 import { AppError } from '../errors.js';
 import { parseAuthStore } from './auth.js';
 import type { ReadOnlyFs } from './fs.js';
@@ -41,17 +42,21 @@ export interface HaSummary {
   users: number | null;
   backups: number | null;
   problems: string[];
+  /** One of those problems is the medium refusing a read (a bad sector): the card may be failing. */
+  readFailed: boolean;
 }
 
 /** Reads what `info` shows about Home Assistant; a missing or broken file becomes a problem, not an error. */
 export async function summarize(fs: ReadOnlyFs, layout: HaLayout): Promise<HaSummary> {
   const problems: string[] = [];
+  let readFailed = false;
   const attempt = async <T>(what: string, fn: () => Promise<T>): Promise<T | null> => {
     try {
       return await fn();
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
       if (err.exitCode !== 66) problems.push(`${what}: ${err.message}`);
+      readFailed ||= isMediumError(err);
       return null;
     }
   };
@@ -63,7 +68,7 @@ export async function summarize(fs: ReadOnlyFs, layout: HaLayout): Promise<HaSum
     const entries = await attempt(dir, () => fs.listDir(dir));
     if (entries) backups = (backups ?? 0) + entries.filter((e) => e.kind === 'file' && e.name.endsWith('.tar')).length;
   }
-  return { version: version || null, configPath: config, users, backups, problems };
+  return { version: version || null, configPath: config, users, backups, problems, readFailed };
 }
 
 /** Users in .storage/auth that a person logs in as (system-generated users such as Supervisor left out). */

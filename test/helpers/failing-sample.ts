@@ -1,5 +1,6 @@
-// The sample card with bad sectors over its login file (.storage/auth), for the tests of the offer to copy a
-// failing card first (guided flow, browser window), and the check that such a copy is the card but for them.
+// The sample card with bad sectors over one of its files (the login file unless told), for the tests of the
+// offer to copy a failing card first (guided flow, browser window), and the check that such a copy is the card
+// but for them.
 
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -10,12 +11,12 @@ import { SECTOR } from './failing-card.js';
 
 const hasDdrescuelog = spawnSync('ddrescuelog', ['--version']).status === 0;
 
-/** Writes the sample image to `image`; returns the card sectors [first, count] of its login file's first block. */
-export async function sampleWithBadLogins(image: string): Promise<[number, number]> {
+/** Writes the sample image to `image`; returns the card sectors [first, count] of the first block of `file`. */
+export async function sampleWithBadSectors(image: string, file = '/supervisor/homeassistant/.storage/auth'): Promise<[number, number]> {
   writeFileSync(image, readSampleImage());
   const src = await openSource(image);
   try {
-    const layout = await src.volume.layout(await src.volume.lookup('/supervisor/homeassistant/.storage/auth'));
+    const layout = await src.volume.layout(await src.volume.lookup(file));
     return [(SAMPLE.dataOffsetBytes + layout.runs![0]!.physical * layout.blockSize) / SECTOR, layout.blockSize / SECTOR];
   } finally {
     await src.device.close();

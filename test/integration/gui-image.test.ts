@@ -1,18 +1,22 @@
-// The browser window on a card that fails a read: a real failing card (FUSE, bad sectors over the login file).
-// Reading the logins fails; the answer is READ_FAILED, and the page offers to copy the card to an image file
-// first. The copy (POST /api/image, and in Chromium through the page) holds every sector but the bad ones,
-// byte for byte, its map marks exactly those (ddrescuelog), and the window goes on with the copy: the logins
-// now read as "not rescued", never as zeros. The card is never written.
+// The browser window on a card that fails a read: a real failing card (FUSE, bad sectors over one file). With
+// the login file unreadable, the card screen says so at once and offers to copy the card to an image file
+// first; with only the password logins unreadable, the step that reads them answers READ_FAILED and the error
+// makes the same offer. The copy (POST /api/image, and in Chromium through the page) holds every sector but the
+// bad ones, byte for byte, its map marks exactly those (ddrescuelog), Stop keeps it and the same request
+// continues it, and the window goes on with the copy: the lost parts read as "not rescued", never as zeros.
+// The card is never written.
 // Needs root, /dev/fuse and python3-fusepy (skipped with the reason otherwise); the page part needs Chromium.
 
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Locator, Page } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { browserPath, launchBrowser } from '../helpers/browser.js';
+import { cli, cliJson } from '../helpers/cli.js';
 import { failingCardUnavailable, withFailingCard } from '../helpers/failing-card.js';
-import { expectCopyOfCard, sampleWithBadLogins } from '../helpers/failing-sample.js';
+import { expectCopyOfCard, sampleWithBadSectors } from '../helpers/failing-sample.js';
 import { rawRequest, startGui } from '../helpers/gui.js';
 import { tempDir } from '../helpers/images.js';
 
@@ -21,16 +25,40 @@ const work = tempDir('gui-image-');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
 const hasDdrescuelog = spawnSync('ddrescuelog', ['--version']).status === 0;
+/** The window on `card` in Chromium, opened at its first screen; always closed after `fn`. */
+async function inBrowser(card: string, home: string, fn: (page: Page, heading: (name: string | RegExp) => Locator) => Promise<void>): Promise<void> {
+  const gui = await startGui([card], { HOME: home, HAOS_RESCUE_GUI_GRACE_MS: '1000' });
+  const browser = await launchBrowser();
+  try {
+    const page = await browser.newPage();
+    const heading = (name: string | RegExp) => page.getByRole('heading', { level: 2, name });
+    await page.goto(gui.url);
+    await heading(/^Home Assistant /).waitFor({ timeout: 30_000 });
+    await fn(page, heading);
+  } finally {
+    await browser.close().catch(() => undefined);
+    gui.child.kill('SIGTERM');
+    await gui.exited;
+  }
+}
+
 describe.skipIf(reason !== null)(`the browser window on a failing card${reason ? ` (skipped: ${reason})` : ''}`, () => {
   it('READ_FAILED on the logins; POST /api/image copies the card and the window goes on with the copy', async () => {
     const image = join(work, 'api.img');
-    const bad = await sampleWithBadLogins(image);
+    const bad = await sampleWithBadSectors(image);
     const before = sha(image);
     const out = join(work, 'api-copy.img');
     await withFailingCard({ image, bad: [bad], failDelayMs: 1 }, async (card) => {
+      // The command line says the same: info warns and names the command that makes the copy.
+      const info = cli(['info', card.path]);
+      expect(info.code).toBe(0);
+      expect(info.stderr).toMatch(/parts of the card could not be read: it may be failing.*haos-rescue image .*card\.img --out card\.img/);
+      expect(cliJson<{ readFailed: boolean }>(['info', card.path, '--json']).readFailed).toBe(true);
       const gui = await startGui([card.path]);
       try {
         const headers = { 'X-Rescue-Token': gui.token, Origin: gui.base, 'Content-Type': 'application/json' };
+        const state = async () => JSON.parse((await rawRequest(gui.port, 'GET', '/api/state', headers)).body) as { card: { readFailed: boolean } };
+        expect((await state()).card.readFailed).toBe(true);
         const users = await rawRequest(gui.port, 'GET', '/api/users', headers);
         expect(JSON.parse(users.body).error.code).toBe('READ_FAILED');
         const relative = await rawRequest(gui.port, 'POST', '/api/image', headers, JSON.stringify({ out: 'copy.img' }));
@@ -42,6 +70,7 @@ describe.skipIf(reason !== null)(`the browser window on a failing card${reason ?
         expect(result.lines.join('\n')).toMatch(/4 KiB could not be read/);
         const after = await rawRequest(gui.port, 'GET', '/api/users', headers);
         expect(JSON.parse(after.body).error.code).toBe('NOT_RESCUED');
+        expect((await state()).card.readFailed).toBe(false);
       } finally {
         gui.child.kill('SIGTERM');
         await gui.exited;
@@ -53,7 +82,7 @@ describe.skipIf(reason !== null)(`the browser window on a failing card${reason ?
 
   it('Stop keeps what was copied (the map says what); copying again to the same file continues and ends whole', async () => {
     const image = join(work, 'stop.img');
-    const bad = await sampleWithBadLogins(image);
+    const bad = await sampleWithBadSectors(image);
     const out = join(work, 'stop-copy.img');
     // 30 ms a request: the copy takes seconds, long enough to be stopped under way.
     await withFailingCard({ image, bad: [bad], failDelayMs: 1, latencyMs: 30 }, async (card) => {
@@ -79,40 +108,40 @@ describe.skipIf(reason !== null)(`the browser window on a failing card${reason ?
     expectCopyOfCard(image, out, bad);
   }, 120_000);
 
-  it.skipIf(!browserPath)('in Chromium: the error offers the copy, the copy is made with progress, the card picture is the copy', async () => {
+  it.skipIf(!browserPath)('in Chromium: the card screen offers the copy, the copy is made, the card picture is the copy', async () => {
     const image = join(work, 'page.img');
-    const bad = await sampleWithBadLogins(image);
+    const bad = await sampleWithBadSectors(image);
     const before = sha(image);
     const home = join(work, 'home');
     mkdirSync(join(home, 'Downloads'), { recursive: true });
     const out = join(work, 'page-copy.img');
-    await withFailingCard({ image, bad: [bad], failDelayMs: 1 }, async (card) => {
-      const gui = await startGui([card.path], { HOME: home, HAOS_RESCUE_GUI_GRACE_MS: '1000' });
-      const browser = await launchBrowser();
-      try {
-        const page = await browser.newPage();
-        const heading = (name: string | RegExp) => page.getByRole('heading', { level: 2, name });
-        await page.goto(gui.url);
-        await heading(/^Home Assistant /).waitFor({ timeout: 30_000 });
-        await page.getByRole('button', { name: 'Show the users' }).click();
-        await page.getByRole('alert').getByText('The card may be wearing out').waitFor({ timeout: 30_000 });
-        await page.getByRole('button', { name: 'Copy the card to an image file first' }).click();
-        await heading('Copy the card to an image file').waitFor();
-        await expect(page.getByLabel('Save the copy as').inputValue()).resolves.toMatch(/Downloads[/\\]haos-card-\d{4}-\d\d-\d\d\.img$/);
-        await page.getByLabel('Save the copy as').fill(out);
-        await page.getByRole('button', { name: 'Copy the card', exact: true }).click();
-        await heading('Done').waitFor({ timeout: 60_000 });
-        await page.getByText('From here on this window reads the copy').waitFor();
-        await page.getByRole('button', { name: 'Back' }).click();
-        await heading(/^Home Assistant /).waitFor();
-        await expect(page.getByText(out).first().isVisible()).resolves.toBe(true);
-      } finally {
-        await browser.close().catch(() => undefined);
-        gui.child.kill('SIGTERM');
-        await gui.exited;
-      }
-    });
+    await withFailingCard({ image, bad: [bad], failDelayMs: 1 }, (card) => inBrowser(card.path, home, async (page, heading) => {
+      await page.getByText('Parts of this card could not be read').waitFor();
+      await page.getByRole('button', { name: 'Copy the card to an image file first' }).click();
+      await heading('Copy the card to an image file').waitFor();
+      await expect(page.getByLabel('Save the copy as').inputValue()).resolves.toMatch(/Downloads[/\\]haos-card-\d{4}-\d\d-\d\d\.img$/);
+      await page.getByLabel('Save the copy as').fill(out);
+      await page.getByRole('button', { name: 'Copy the card', exact: true }).click();
+      await heading('Done').waitFor({ timeout: 60_000 });
+      await page.getByText('From here on this window reads the copy').waitFor();
+      await page.getByRole('button', { name: 'Back' }).click();
+      await heading(/^Home Assistant /).waitFor();
+      await expect(page.getByText(out).first().isVisible()).resolves.toBe(true);
+      await expect(page.getByText('Parts of this card could not be read').count()).resolves.toBe(0);
+    }));
     expect(sha(image)).toBe(before);
     expectCopyOfCard(image, out, bad);
+  }, 120_000);
+
+  it.skipIf(!browserPath)('in Chromium: a step that meets a bad sector shows the error with the same offer', async () => {
+    const image = join(work, 'step.img');
+    const bad = await sampleWithBadSectors(image, '/supervisor/homeassistant/.storage/auth_provider.homeassistant');
+    await withFailingCard({ image, bad: [bad], failDelayMs: 1 }, (card) => inBrowser(card.path, join(work, 'home'), async (page, heading) => {
+      await expect(page.getByText('Parts of this card could not be read').count()).resolves.toBe(0);
+      await page.getByRole('button', { name: 'Reset a password' }).click();
+      await page.getByRole('alert').getByText('The card may be wearing out').waitFor({ timeout: 30_000 });
+      await page.getByRole('button', { name: 'Copy the card to an image file first' }).click();
+      await heading('Copy the card to an image file').waitFor();
+    }));
   }, 120_000);
 });

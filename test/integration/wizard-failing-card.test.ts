@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SAMPLE } from '../../fixtures/index.js';
 import { failingCardUnavailable, withFailingCard } from '../helpers/failing-card.js';
-import { expectCopyOfCard, sampleWithBadLogins } from '../helpers/failing-sample.js';
+import { expectCopyOfCard, sampleWithBadSectors } from '../helpers/failing-sample.js';
 import { tempDir } from '../helpers/images.js';
 import { Terminal, hasTmux } from '../helpers/terminal.js';
 
@@ -24,8 +24,11 @@ afterAll(() => {
 
 const unavailable = !hasTmux ? 'tmux is not installed' : failingCardUnavailable();
 const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
-/** From the start to the menu, on the card given as an image file, then "Reset a password", which reads the logins. */
-async function toTheOffer(name: string, card: string): Promise<string> {
+const AUTH = '/supervisor/homeassistant/.storage/auth';
+const PROVIDER = '/supervisor/homeassistant/.storage/auth_provider.homeassistant';
+
+/** From the start to opening the card given as an image file. */
+async function openCard(name: string, card: string): Promise<void> {
   await term.waitFor(name, /Which disk holds your Home Assistant\?/);
   term.keys(name, 'Up');
   term.keys(name, 'Up');
@@ -33,22 +36,23 @@ async function toTheOffer(name: string, card: string): Promise<string> {
   term.keys(name, 'Enter');
   await term.waitFor(name, /Path of the image file/);
   term.type(name, card);
-  await term.waitFor(name, /What do you want to do\?/);
-  term.keys(name, 'Enter'); // Reset a password: reads .storage/auth
-  return term.waitFor(name, /Copy the card to an image file now\?/);
 }
 
+const OFFER = /Copy the card to an image file now\?/;
+
 describe.skipIf(unavailable !== null)(`the wizard on a failing card${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
-  it('offers to copy the card first; the copy holds every readable sector, the map the bad ones; the session goes on with it', async () => {
+  it('a card that fails a read at opening: the copy is offered before any step, holds every readable sector, the map the bad ones; the session goes on with it', async () => {
     const image = join(work, 'failing.img');
-    const bad = await sampleWithBadLogins(image);
+    const bad = await sampleWithBadSectors(image, AUTH);
     const before = sha(image);
     const out = join(work, 'rescued.img');
     await withFailingCard({ image, bad: [bad], failDelayMs: 1 }, async (card) => {
       term.start('copy', work, join(work, 'home-copy'));
-      const offer = await toTheOffer('copy', card.path);
-      expect(offer).toMatch(/error: read of .* failed/);
+      await openCard('copy', card.path);
+      const offer = await term.waitFor('copy', OFFER);
+      expect(offer).toMatch(/warning: \.storage\/auth: read of .* failed/);
       expect(offer).toMatch(/Parts of this card could not be read/);
+      expect(offer).not.toMatch(/What do you want to do/);
       term.type('copy', 'y');
       await term.waitFor('copy', /Image file \(on this computer, not on the card\)/);
       term.type('copy', out);
@@ -63,14 +67,20 @@ describe.skipIf(unavailable !== null)(`the wizard on a failing card${unavailable
     expectCopyOfCard(image, out, bad);
   }, 180_000);
 
-  it('declined, nothing is written and the menu comes back', async () => {
+  it('a step that meets a bad sector offers the copy; declined, nothing is written and the menu comes back', async () => {
     const image = join(work, 'declined.img');
-    const bad = await sampleWithBadLogins(image);
+    // Only the password logins: opening reads the users list, not them; "Reset a password" does.
+    const bad = await sampleWithBadSectors(image, PROVIDER);
     const before = sha(image);
     const home = join(work, 'home-declined');
     await withFailingCard({ image, bad: [bad], failDelayMs: 1 }, async (card) => {
       term.start('declined', work, home);
-      await toTheOffer('declined', card.path);
+      await openCard('declined', card.path);
+      await term.waitFor('declined', /What do you want to do\?/);
+      expect(term.screen('declined')).not.toMatch(OFFER);
+      term.keys('declined', 'Enter'); // Reset a password
+      const offer = await term.waitFor('declined', OFFER);
+      expect(offer).toMatch(/error: read of .* failed/);
       term.type('declined', 'n');
       await term.waitFor('declined', /Copy the card to an image file now\? No[\s\S]*What do you want to do\?/);
       term.keys('declined', 'Up');

@@ -29,6 +29,8 @@ export interface CardSummary {
   usedText: string;
   freeText: string;
   warnings: string[];
+  /** The card refused a read while this was gathered: the page offers to copy it to an image file first. */
+  readFailed: boolean;
 }
 
 /** One row of the disk list on the first screen. */

@@ -31,6 +31,7 @@ export async function cardSummary(source: OpenedSource, model: string | null): P
     usedText: formatBytes(r.space.usedBytes),
     freeText: formatBytes(r.space.availableBytes),
     warnings: r.warnings,
+    readFailed: r.readFailed,
   };
 }
 

@@ -2,6 +2,7 @@
 
 import type { CommandModule } from 'yargs';
 import { type InfoResult, info } from '../../actions/info.js';
+import { shellWord } from '../../shell-word.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { formatBytes, table } from '../render.js';
 import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
@@ -89,5 +90,8 @@ export const infoCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: stri
     }
     await writeOut(render(result));
     for (const w of result.warnings) warn(w);
+    if (result.readFailed) {
+      warn(`parts of the card could not be read: it may be failing. Copy it to an image first and work on the image: haos-rescue image ${shellWord(result.source)} --out card.img`);
+    }
   },
 };

@@ -3,9 +3,9 @@
 // Ctrl-C at a question leaves everything as it was, and during a write waits for the write to finish.
 
 import { select } from '@inquirer/prompts';
-import { info } from '../../actions/info.js';
+import { type InfoResult, info } from '../../actions/info.js';
 import { type OpenedSource, openSource } from '../../actions/source.js';
-import { isMediumError } from '../../device/rescue/sector-runs.js';
+import { isMediumError } from '../../device/map-os-error.js';
 import { AppError, ExitCode } from '../../errors.js';
 import { errorLines } from '../render.js';
 import { offerImage } from './image-step.js';
@@ -28,7 +28,7 @@ const STEPS = [
   { value: 'safe', name: 'Start Home Assistant in safe mode next time (without custom integrations)', run: stepSafeMode },
 ] as const;
 
-async function summary(source: OpenedSource): Promise<void> {
+async function summary(source: OpenedSource): Promise<InfoResult> {
   const r = await info(source);
   const ha = r.homeAssistant;
   const state = r.data.needsRecovery
@@ -43,6 +43,7 @@ async function summary(source: OpenedSource): Promise<void> {
     say('  "Free space" below shows what fills it and can delete the history database.');
   }
   say('');
+  return r;
 }
 
 /** Asks for a disk or image until one can be read (a wrong image file is not the end of the session). */
@@ -53,7 +54,14 @@ async function pickReadable(): Promise<Session | null> {
     let source: OpenedSource | null = null;
     try {
       source = await openSource(path);
-      await summary(source);
+      if ((await summary(source)).readFailed) {
+        // Parts of the card refused a read already: the copy comes before any step.
+        const copy = await openCopy(path);
+        if (copy !== null) {
+          await source.device.close().catch(() => undefined);
+          return new Session(copy);
+        }
+      }
       return new Session(source);
     } catch (err) {
       await source?.device.close().catch(() => undefined);

@@ -12,11 +12,12 @@
 
 import { IoError } from '../../errors.js';
 import type { BlockDevice } from '../block-device.js';
+import { isMediumError } from '../map-os-error.js';
 import { pageAlignedBuffers } from '../page-buffers.js';
 import type { PhaseStatus } from './mapfile.js';
 import { notRescued } from './mapped-device.js';
 import type { BlockStatus, RegionMap } from './region-map.js';
-import { type SectorRun, type SectorRuns, deviceSectorRuns, isMediumError } from './sector-runs.js';
+import { type SectorRun, type SectorRuns, deviceSectorRuns } from './sector-runs.js';
 
 /** Where rescued bytes go: the image file, at the same offsets. */
 export interface RescueTarget {

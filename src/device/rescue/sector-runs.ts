@@ -4,7 +4,7 @@
 // device) and the helper thread of sector-worker.ts (blocking reads of the card's file descriptor, many per
 // request, with no trip through the thread pool per sector: that trip cost ~0.2 ms a sector on a card).
 
-import { IoError } from '../../errors.js';
+import { isMediumError } from '../map-os-error.js';
 import type { BlockDevice } from '../block-device.js';
 
 export interface SectorRunRequest {
@@ -48,10 +48,6 @@ export const MAX_BAD_PER_REQUEST = 16;
 /** ... and at most this long, so that progress and the map keep up. */
 export const MAX_REQUEST_MS = 100;
 
-/** A read the medium refused (bad sector, ended early); a card that vanished is not one: it stops the copy. */
-export function isMediumError(err: unknown): boolean {
-  return err instanceof IoError && (err.code === 'READ_FAILED' || err.code === 'SHORT_READ');
-}
 
 /** The sector a request reads next: [pos, pos + length), or null when the range is done. */
 export function nextSector(lo: number, hi: number, sector: number, downward: boolean): { pos: number; length: number } | null {

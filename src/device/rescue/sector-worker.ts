@@ -8,8 +8,8 @@
 
 import { Worker } from 'node:worker_threads';
 import { InternalError } from '../../errors.js';
-import { mapOsError } from '../map-os-error.js';
-import { MAX_BAD_PER_REQUEST, MAX_REQUEST_MS, type SectorRun, type SectorRunRequest, type SectorRunResult, type SectorRuns, isMediumError } from './sector-runs.js';
+import { isMediumError, mapOsError } from '../map-os-error.js';
+import { MAX_BAD_PER_REQUEST, MAX_REQUEST_MS, type SectorRun, type SectorRunRequest, type SectorRunResult, type SectorRuns } from './sector-runs.js';
 
 /** Good bytes one request may return. */
 const MAX_REQUEST_BYTES = 1024 * 1024;

@@ -130,6 +130,12 @@ export function showCard(): void {
   }
   const s = openScreen(`Home Assistant ${card.haVersion ?? 'version unknown'}`, 'card');
   s.section.insertBefore(cardPicture(card), s.alert);
+  if (card.readFailed) {
+    const box = el('div', { cls: 'warning-box' },
+      el('p', { text: 'Parts of this card could not be read: it may be wearing out, and each further read of it may be its last. Copy it once to an image file on this computer, then work on the copy.' }),
+      el('div', { cls: 'row' }, button('Copy the card to an image file first', () => nav.image(), 'primary')));
+    s.section.insertBefore(box, s.alert);
+  }
   const grid = el('div', { cls: 'jobs' });
   for (const [name, go] of jobs) grid.appendChild(button(name, go, name === 'Free space' && card.full ? 'job urgent' : 'job'));
   const another = button('Choose another disk', () => {
