@@ -11,7 +11,7 @@ import { shellWord } from '../../shell-word.js';
 import { formatBytes } from '../../units.js';
 import { VERSION } from '../../version.js';
 import { withImageProgress } from '../image-progress.js';
-import type { Say } from './steps.js';
+import { type Say, today } from './steps.js';
 
 /** Offers to copy the failing card at `path` to an image file; returns the image to go on with, or null. */
 export async function offerImage(path: string, say: Say): Promise<string | null> {
@@ -22,7 +22,7 @@ export async function offerImage(path: string, say: Say): Promise<string | null>
   if (!(await confirm({ message: 'Copy the card to an image file now?', default: true }))) return null;
   const out = resolve((await input({
     message: 'Image file (on this computer, not on the card):',
-    default: join(homedir(), `haos-card-${new Date().toISOString().slice(0, 10)}.img`),
+    default: join(homedir(), `haos-card-${today()}.img`),
     validate: (v) => (v.trim() === '' ? 'give a file name' : true),
   })).trim());
   const job = await ImageJob.start(path, {

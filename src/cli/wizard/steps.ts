@@ -18,7 +18,8 @@ export type Say = (text: string) => void;
 
 export { SourceSession as Session } from '../../actions/source.js';
 
-function today(): string {
+/** Today as YYYY-MM-DD, for default file names. */
+export function today(): string {
   return new Date().toISOString().slice(0, 10);
 }
 

@@ -1,7 +1,7 @@
 // The screens that save files from the card: "Copy the backups", "Export the configuration", "Make a
 // backup from this card" and, for a card that fails reads, "Copy the card to an image file" (long jobs with
 // progress and Stop).
-import type { BackupRow, BackupsAnswer, CreateRequest, ResultAnswer } from '../api.js';
+import type { BackupRow, BackupsAnswer, CreateRequest, ImageRequest, ResultAnswer } from '../api.js';
 import { get, post } from './client.js';
 import { append, checkbox, el, field, uid } from './dom.js';
 import { folderOf, pathField } from './folders.js';
@@ -95,7 +95,7 @@ export function showImage(): void {
     text: 'This copies the whole card once, carefully, to one file on this computer: first the parts that matter (the filesystem, the configuration, the backups), then the rest, leaving out what cannot be read. Afterwards this window works on the copy, and the card can be taken out. Stop keeps what was copied; copying again to the same file continues.',
   }));
   const out = pathField('Save the copy as', joinPath(downloads(), `haos-card-${today()}.img`), 'file');
-  const form = jobForm(s, 'Copy the card', [out.wrap], out.input, (path) => post<ResultAnswer>('/api/image', { out: path }), 'Copying the card…');
+  const form = jobForm(s, 'Copy the card', [out.wrap], out.input, (path) => post<ResultAnswer>('/api/image', { out: path } satisfies ImageRequest), 'Copying the card…');
   s.section.appendChild(form);
 }
 
