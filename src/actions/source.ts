@@ -158,6 +158,12 @@ export class SourceSession {
     this.source = await reopenSource(this.source);
   }
 
+  /** Works on `next` from now on (a copy of the card made during the session), closing the source before. */
+  async replace(next: OpenedSource): Promise<void> {
+    await this.close();
+    this.source = next;
+  }
+
   close(): Promise<void> {
     return this.source.device.close().catch(() => undefined);
   }

@@ -9,7 +9,8 @@
 export const TOKEN_HEADER = 'X-Rescue-Token';
 
 export interface ApiError {
-  error: { code: string; message: string; hint: string | null };
+  /** cardFailing: the card refused a read (a bad sector): the page offers to copy it to an image file first. */
+  error: { code: string; message: string; hint: string | null; cardFailing: boolean };
 }
 
 /** The "card picture": what is on the opened source. */

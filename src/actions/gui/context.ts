@@ -18,6 +18,8 @@ export class GuiContext {
     readonly jobs: Jobs,
     readonly downloads: string,
     private readonly sourceOptions: SourceOptions,
+    /** The disk named on the command line, if any: its options (a --map above all) are for it. */
+    private readonly startPath: string | null = null,
   ) {}
 
   /** The card the session works on; a clear error when none is open yet. */
@@ -26,12 +28,27 @@ export class GuiContext {
     return this.session.source;
   }
 
-  /** Opens `path` for the rest of the session (closing the one before). */
-  async openCard(path: string): Promise<CardSummary> {
-    const source = await openSource(path, this.sourceOptions);
-    await this.close();
-    this.session = new SourceSession(source);
+  /**
+   * Opens `path` for the rest of the session (closing the one before). `copy`: an image of the card made in
+   * this window, which is read with the map made beside it.
+   */
+  async openCard(path: string, opts: { copy?: boolean } = {}): Promise<CardSummary> {
+    const source = await openSource(path, this.optionsFor(path, opts.copy ?? false));
+    if (this.session) await this.session.replace(source);
+    else this.session = new SourceSession(source);
+    this.lastCard = null;
     return this.summary();
+  }
+
+  /**
+   * The command line's options. A --map belongs to the disk named with it (with none named, to the disk
+   * chosen here), never to another disk chosen later or to a copy made here, whose own map lies beside it.
+   * --partition and --offset stay: a copy holds the same bytes at the same places.
+   */
+  private optionsFor(path: string, copy: boolean): SourceOptions {
+    const { mapPath: _, ...others } = this.sourceOptions;
+    const own = !copy && (this.startPath === null || path === this.startPath);
+    return own ? this.sourceOptions : others;
   }
 
   async summary(): Promise<CardSummary> {

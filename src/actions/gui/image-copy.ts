@@ -25,7 +25,7 @@ export async function imageCard(ctx: GuiContext, raw: unknown): Promise<ResultAn
       hint: 'copy again to the same file to continue where it stopped',
     });
   }
-  const summary = await ctx.openCard(r.out);
+  const summary = await ctx.openCard(r.out, { copy: true });
   return {
     lines: [
       `Copied ${formatBytes(r.rescuedBytes)} of ${formatBytes(r.domainBytes)} to ${r.out} (map: ${r.map}).`,

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { isMediumError } from '../../device/map-os-error.js';
 import { AppError, UsageError, toAppError } from '../../errors.js';
 import type { SourceOptions } from '../source.js';
 import type { ApiError } from './api.js';
@@ -68,8 +69,8 @@ function send(res: ServerResponse, status: number, type: string, body: string | 
   res.end(body);
 }
 
-function sendError(res: ServerResponse, status: number, code: string, message: string, hint: string | null = null): void {
-  const body: ApiError = { error: { code, message, hint } };
+function sendError(res: ServerResponse, status: number, code: string, message: string, hint: string | null = null, cardFailing = false): void {
+  const body: ApiError = { error: { code, message, hint, cardFailing } };
   send(res, status, 'application/json; charset=utf-8', JSON.stringify(body));
 }
 
@@ -106,7 +107,7 @@ export class GuiServer {
   constructor(private readonly options: GuiOptions) {
     this.page = loadPage();
     this.jobs = new Jobs((event, data) => this.broadcast(event, data));
-    this.ctx = new GuiContext(this.jobs, options.downloads, options.sourceOptions);
+    this.ctx = new GuiContext(this.jobs, options.downloads, options.sourceOptions, options.sourcePath ?? null);
     this.lifetime = new Lifetime(options.lifetime, () => this.jobs.busy !== null, (reason) => void this.stop(reason));
     this.table = routes((reason) => void this.stop(reason));
     this.server = createServer((req, res) => void this.handle(req, res));
@@ -145,7 +146,7 @@ export class GuiServer {
       send(res, 200, 'application/json; charset=utf-8', JSON.stringify(answer));
     } catch (raw) {
       const err = raw instanceof AppError ? raw : toAppError(raw);
-      sendError(res, httpStatus(err), err.code, err.message, err.hint ?? null);
+      sendError(res, httpStatus(err), err.code, err.message, err.hint ?? null, isMediumError(err));
     }
   }
 

@@ -105,10 +105,7 @@ async function chooseSteps(session: Session): Promise<number> {
       if (!(err instanceof AppError)) throw err;
       process.stderr.write(`${errorLines(err, false)}\n`);
       const copy = isMediumError(err) ? await openCopy(session.source.path) : null;
-      if (copy !== null) {
-        await session.close();
-        session.source = copy;
-      }
+      if (copy !== null) await session.replace(copy);
     }
     say('');
   }

@@ -13,6 +13,8 @@ export class ApiFailure extends Error {
     readonly code: string,
     message: string,
     readonly hint: string | null,
+    /** The card refused a read: copying it first is the way on. */
+    readonly cardFailing = false,
   ) {
     super(message);
   }
@@ -44,7 +46,7 @@ async function request<T>(method: 'GET' | 'POST', path: string, body?: unknown):
     data = null;
   }
   if (!res.ok) {
-    if (isApiError(data)) throw new ApiFailure(data.error.code, data.error.message, data.error.hint);
+    if (isApiError(data)) throw new ApiFailure(data.error.code, data.error.message, data.error.hint, data.error.cardFailing === true);
     throw new ApiFailure(`http-${res.status}`, `haos-rescue answered with an error (${res.status}).`, null);
   }
   return data as T;

@@ -30,16 +30,13 @@ export function openScreen(title: string, cls = '', force = false): Screen {
   return { section, heading, alert };
 }
 
-/** Read errors of the card itself (a bad sector): the card may be failing, and copying it first is the way on. */
-const CARD_FAILING = new Set(['READ_FAILED', 'SHORT_READ']);
-
 /**
  * Shows an error (an ApiFailure or anything thrown) in the screen's role="alert" box. When the card refused a
  * read, the hint says what that means here and a button offers to copy the card to an image file first.
  */
 export function showError(screen: Screen, err: unknown): void {
   const f = err instanceof ApiFailure ? err : new ApiFailure('page', String(err), null);
-  if (!CARD_FAILING.has(f.code)) return showProblem(screen, f.message, f.hint);
+  if (!f.cardFailing) return showProblem(screen, f.message, f.hint);
   showProblem(screen, f.message, 'The card may be wearing out, and each further read of it may be its last: copy it once to an image file on this computer, then work on the copy.');
   screen.alert.appendChild(el('div', { cls: 'row' }, button('Copy the card to an image file first', () => nav.image(), 'primary')));
 }
