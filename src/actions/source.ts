@@ -2,6 +2,7 @@
 // filesystem chosen by the discovery rules, and where Home Assistant lives on it. Every command starts here.
 
 import type { BlockDevice } from '../device/block-device.js';
+import { notADiskError } from '../device/file-kind.js';
 import { type OpenDeviceOptions, type OpenedDevice, type RescueMapInfo, openDevice } from '../device/open-device.js';
 import { sliceDevice } from '../device/slice-device.js';
 import { AppError, NotFoundError, UsageError } from '../errors.js';
@@ -113,6 +114,10 @@ export async function openSourceOn(path: string, device: BlockDevice, rescueMap:
   const discovery = await discoverData(device, (slice) => probeSlice(device, slice), {
     ...(options.partition !== undefined ? { partition: options.partition } : {}),
     ...(options.offsetBytes !== undefined ? { offsetBytes: options.offsetBytes } : {}),
+  }).catch(async (err: unknown) => {
+    // Nothing found and no partition table: a packed image or a backup file says so more plainly.
+    const bare = err instanceof AppError && err.code === 'DATA_NOT_FOUND' && err.details['tableType'] === 'none';
+    throw (bare ? await notADiskError(device, path) : null) ?? err;
   });
   const chosen = discovery.chosen;
   const name = chosen.partitionIndex !== null ? `partition ${chosen.partitionIndex} of ${device.description}` : device.description;

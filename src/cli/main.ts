@@ -117,6 +117,7 @@ const REMEDY_OPTIONS: Record<string, string | ((details: Record<string, unknown>
   'choose-partition': 'add --partition N',
   'partition-or-offset': 'add --partition N or --offset BYTES',
   'raw-image': (d) => `haos-rescue image ${shellWord(String(d['path']))} --out disk.img makes it`,
+  'backup-file': (d) => `to look inside it: haos-rescue backup ls ${shellWord(String(d['path']))}`,
 };
 
 function remedyFor(details: Record<string, unknown>): string | undefined {

@@ -238,6 +238,11 @@ export async function discoverData(device: BlockDevice, probe: FilesystemProbe, 
   if (n !== undefined && (!Number.isSafeInteger(n) || n < 1)) {
     throw new UsageError('INVALID_PARTITION', `partition ${n} is not a partition number (1, 2, ...)`);
   }
+  if (device.sizeBytes === 0) {
+    throw new NotFoundError('EMPTY_SOURCE', `${device.description} is empty (0 bytes)`, {
+      hint: 'a copy of a card that stopped at once leaves an empty file: copy the card again, or use the card itself',
+    });
+  }
   const table = await readPartitionTable(device);
   const candidates = await probeAll(device, probe, table);
   if (opts.partition !== undefined) {

@@ -1,0 +1,73 @@
+// A source that is not a disk image: the sample card packed by the real tools (xz, gzip, zstd, bzip2, zip), a
+// Home Assistant backup file, an empty file. Each is said plainly, with what to do (unpack it and the exact
+// command, look inside the backup with `backup ls`), exit 66, and the file is left as it was; a text file
+// still gets the general "nothing found" answer.
+
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readSampleImage } from '../../fixtures/index.js';
+import { cli } from '../helpers/cli.js';
+import { HA_CORPUS, hasCorpora } from '../helpers/corpus.js';
+import { tempDir } from '../helpers/images.js';
+
+const work = tempDir('not-a-disk-');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const sample = join(work, 'card.img');
+writeFileSync(sample, readSampleImage());
+
+const PACKERS: Array<{ tool: string; args: (file: string) => string[]; out: string; what: RegExp; unpack: string }> = [
+  { tool: 'xz', args: (f) => ['-k', '-1', '-T2', f], out: 'card.img.xz', what: /xz-compressed/, unpack: 'xz -dk' },
+  { tool: 'gzip', args: (f) => ['-k', '-1', f], out: 'card.img.gz', what: /gzip-compressed/, unpack: 'gunzip -k' },
+  { tool: 'zstd', args: (f) => ['-q', '-1', f], out: 'card.img.zst', what: /zstd-compressed/, unpack: 'zstd -d' },
+  { tool: 'bzip2', args: (f) => ['-k', '-1', f], out: 'card.img.bz2', what: /bzip2-compressed/, unpack: 'bunzip2 -k' },
+  { tool: 'zip', args: (f) => ['-q', '-j', '-1', `${f}.zip`, f], out: 'card.img.zip', what: /zip archive/, unpack: 'unzip' },
+];
+const has = (tool: string): boolean => !spawnSync(tool, ['--help'], { stdio: 'ignore' }).error;
+
+describe('a source that is not a disk image', () => {
+  it.each(PACKERS.map((p) => [p.tool, p] as const))('the card packed by %s: said so, with the command that unpacks it', (tool, p) => {
+    if (!has(tool)) return void console.warn(`skipped: no ${tool} here`);
+    expect(spawnSync(tool, p.args(sample), { cwd: work }).status).toBe(0);
+    const packed = join(work, p.out);
+    const before = readFileSync(packed);
+    const r = cli(['info', packed]);
+    expect(r.code, r.stderr).toBe(66);
+    expect(r.stderr).toMatch(new RegExp(`error: image .*${p.out.replace('.', '\\.')} is not a disk image: it is an? ${p.what.source}`));
+    expect(r.stderr).toContain(`\`${p.unpack} ${packed}\``);
+    expect(r.stderr).not.toMatch(/--offset/);
+    expect(readFileSync(packed).equals(before)).toBe(true);
+    rmSync(packed);
+  });
+
+  it.skipIf(!hasCorpora)('a Home Assistant backup file: the hint names `backup ls` on it', () => {
+    const backup = join(work, 'Automatic backup.tar');
+    copyFileSync(join(HA_CORPUS, 'securetar_fixtures/backup_truncated.tar'), backup);
+    const info = cli(['info', backup]);
+    expect(info.code, info.stderr).toBe(66);
+    expect(info.stderr).toMatch(/is not a disk image: it is a tar archive \(a Home Assistant backup\?\)/);
+    expect(info.stderr).toContain(`haos-rescue backup ls '${backup}'`);
+    // What the hint says works.
+    const ls = cli(['backup', 'ls', backup]);
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(ls.text).toMatch(/core_truncated/);
+  });
+
+  it('an empty file: EMPTY_SOURCE, not a truncated partition table', () => {
+    const empty = join(work, 'empty.img');
+    writeFileSync(empty, '');
+    const r = cli(['info', empty]);
+    expect(r.code).toBe(66);
+    expect(r.stderr).toMatch(/error: image .*empty\.img is empty \(0 bytes\)\nhint: a copy of a card that stopped at once leaves an empty file/);
+  });
+
+  it('a file of text is still "no Home Assistant data found", with the offset remedy', () => {
+    const text = join(work, 'notes.txt');
+    writeFileSync(text, 'hello\n'.repeat(1000));
+    const r = cli(['info', text]);
+    expect(r.code).toBe(66);
+    expect(r.stderr).toMatch(/no Home Assistant data filesystem found on image .*notes\.txt/);
+    expect(r.stderr).toMatch(/add --offset BYTES/);
+  });
+});
