@@ -34,6 +34,9 @@ export interface FailingCardConfig {
   dieAfterBytes?: number | null;
   /** Added to every card read (default 0). */
   latencyMs?: number;
+  /** Mount it in this folder (made afresh, removed after) instead of a new temp folder: a card path that is
+   *  the same on every run, for pictures of the window. */
+  folder?: string;
 }
 
 export interface CardStats {
@@ -108,9 +111,11 @@ function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
 /** Mounts a failing card over config.image, runs fn with it, and always unmounts it and ends the server. */
 export async function withFailingCard<T>(config: FailingCardConfig, fn: (card: FailingCard) => Promise<T>): Promise<T> {
   const size = statSync(config.image).size;
-  const dir = mkdtempSync(join(tmpdir(), 'haos-rescue-failing-card-'));
+  const dir = config.folder ?? mkdtempSync(join(tmpdir(), 'haos-rescue-failing-card-'));
   const mnt = join(dir, 'mnt');
-  mkdirSync(mnt);
+  if (config.folder !== undefined && isMounted(mnt)) spawnSync('umount', ['-l', mnt]);
+  rmSync(mnt, { recursive: true, force: true });
+  mkdirSync(mnt, { recursive: true });
   const configFile = join(dir, 'config.json');
   writeFileSync(configFile, JSON.stringify({
     image: config.image, sector: SECTOR, bad: config.bad ?? [], stall: config.stall ?? [],

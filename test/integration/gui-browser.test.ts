@@ -10,18 +10,16 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, wri
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSampleImage } from '../../fixtures/index.js';
 import { makeDirty } from '../../scripts/fixtures/make-dirty.mjs';
-import { browserPath, launchBrowser } from '../helpers/browser.js';
+import { SHOT_VIEWPORT, browserPath, launchBrowser, screenshot } from '../helpers/browser.js';
 import { assertCardClean, cardPasswordIs } from '../helpers/card.js';
 import { cli } from '../helpers/cli.js';
 import { type GuiProcess, startGui } from '../helpers/gui.js';
 
-const SHOTS = resolve(fileURLToPath(new URL('../../docs/screenshots', import.meta.url)));
 const HOSTILE = '<img src=x onerror=alert(1)>';
 // A fixed folder, so that the paths shown in the screenshots are the same on every run.
 const work = join(tmpdir(), 'haos-rescue-gui-test');
@@ -44,29 +42,8 @@ function attachLoop(): string | null {
 }
 const alerts: string[] = [];
 
-/** Run in the page (a string: the tests compile without the DOM's types): what a screen reader would miss. */
-const UNLABELLED = `(() => {
-  const bad = [];
-  for (const c of document.querySelectorAll('input, select, textarea')) {
-    if (c.type === 'hidden' || c.closest('[hidden]')) continue;
-    if ((c.labels ? c.labels.length : 0) === 0 && !c.getAttribute('aria-label') && !c.getAttribute('aria-labelledby')) bad.push('field ' + c.outerHTML.slice(0, 80));
-  }
-  for (const b of document.querySelectorAll('button')) {
-    if (!b.closest('[hidden]') && (b.textContent || '').trim() === '' && !b.getAttribute('aria-label')) bad.push('button ' + b.outerHTML.slice(0, 80));
-  }
-  if (document.querySelectorAll('h1').length !== 1) bad.push('not exactly one h1');
-  return bad;
-})()`;
-
-/**
- * Saves the screen as a picture, after checking what a screen reader needs of it: every field has a label,
- * every button a name, one h1.
- */
-async function shot(name: string): Promise<void> {
-  const unlabelled = (await page.evaluate(UNLABELLED)) as string[];
-  expect(unlabelled, name).toEqual([]);
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true, animations: 'disabled' });
-}
+/** Saves the screen as a picture for the README (and checks its labels). */
+const shot = (name: string): Promise<void> => screenshot(page, name);
 const heading = (name: string | RegExp) => page.getByRole('heading', { level: 2, name });
 
 async function done(): Promise<void> {
@@ -94,13 +71,12 @@ async function passwords(pw: string): Promise<void> {
 
 beforeAll(async () => {
   if (!browserPath) return;
-  mkdirSync(SHOTS, { recursive: true });
   mkdirSync(join(work, 'home', 'Downloads'), { recursive: true });
   writeFileSync(image, readSampleImage());
   loop = attachLoop();
   gui = await startGui([], { HOME: join(work, 'home'), HAOS_RESCUE_GUI_GRACE_MS: '1000' });
   browser = await launchBrowser();
-  page = await browser.newPage({ viewport: { width: 1000, height: 760 } });
+  page = await browser.newPage({ viewport: SHOT_VIEWPORT });
   page.on('dialog', (d) => {
     alerts.push(d.message());
     void d.dismiss();

@@ -10,10 +10,11 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { browserPath, launchBrowser } from '../helpers/browser.js';
+import { SHOT_VIEWPORT, browserPath, launchBrowser, screenshot } from '../helpers/browser.js';
 import { cli, cliJson } from '../helpers/cli.js';
 import { failingCardUnavailable, withFailingCard } from '../helpers/failing-card.js';
 import { expectCopyOfCard, sampleWithBadSectors } from '../helpers/failing-sample.js';
@@ -30,7 +31,7 @@ async function inBrowser(card: string, home: string, fn: (page: Page, heading: (
   const gui = await startGui([card], { HOME: home, HAOS_RESCUE_GUI_GRACE_MS: '1000' });
   const browser = await launchBrowser();
   try {
-    const page = await browser.newPage();
+    const page = await browser.newPage({ viewport: SHOT_VIEWPORT });
     const heading = (name: string | RegExp) => page.getByRole('heading', { level: 2, name });
     await page.goto(gui.url);
     await heading(/^Home Assistant /).waitFor({ timeout: 30_000 });
@@ -115,21 +116,28 @@ describe.skipIf(reason !== null)(`the browser window on a failing card${reason ?
   }, 120_000);
 
   it.skipIf(!browserPath)('in Chromium: the card screen offers the copy, the copy is made, the card picture is the copy', async () => {
-    const image = join(work, 'page.img');
+    // A fixed folder: the pictures of these screens (docs/screenshots) show the same paths on every run.
+    const fixed = join(tmpdir(), 'haos-rescue-gui-failing');
+    rmSync(fixed, { recursive: true, force: true });
+    mkdirSync(fixed);
+    const image = join(fixed, 'sample.img');
     const bad = await sampleWithBadSectors(image);
     const before = sha(image);
-    const home = join(work, 'home');
+    const home = join(fixed, 'home');
     mkdirSync(join(home, 'Downloads'), { recursive: true });
-    const out = join(work, 'page-copy.img');
-    await withFailingCard({ image, bad: [bad], failDelayMs: 1 }, (card) => inBrowser(card.path, home, async (page, heading) => {
+    const out = join(home, 'Downloads', 'haos-card.img');
+    await withFailingCard({ image, bad: [bad], failDelayMs: 1, folder: join(fixed, 'reader') }, (card) => inBrowser(card.path, home, async (page, heading) => {
       await page.getByText('Parts of this card could not be read').waitFor();
+      await screenshot(page, '11-card-failing');
       await page.getByRole('button', { name: 'Copy the card to an image file first' }).click();
       await heading('Copy the card to an image file').waitFor();
       await expect(page.getByLabel('Save the copy as').inputValue()).resolves.toMatch(/Downloads[/\\]haos-card-\d{4}-\d\d-\d\d\.img$/);
       await page.getByLabel('Save the copy as').fill(out);
+      await screenshot(page, '12-copy-card');
       await page.getByRole('button', { name: 'Copy the card', exact: true }).click();
       await heading('Done').waitFor({ timeout: 60_000 });
       await page.getByText('From here on this window reads the copy').waitFor();
+      await screenshot(page, '13-copy-done');
       await page.getByRole('button', { name: 'Back' }).click();
       await heading(/^Home Assistant /).waitFor();
       await expect(page.getByText(out).first().isVisible()).resolves.toBe(true);
