@@ -30,12 +30,16 @@ export interface SurveyedDisk extends DiskInfo {
 
 export interface SurveyOptions extends ListDisksOptions {
   /** Opens the disk and looks for Home Assistant data; replaced by tests. Default: probeHa. */
-  probe?: (path: string) => Promise<HaFound>;
+  probe?: (path: string, opts: { scan: boolean }) => Promise<HaFound>;
 }
 
-/** Opens `path` read-only (journal not replayed: a listing must not read 128 MiB per card) and summarises. */
-export async function probeHa(path: string): Promise<HaFound> {
-  return withSource(path, { replay: false }, async (s) => {
+/**
+ * Opens `path` read-only (journal not replayed: a listing must not read 128 MiB per card) and summarises.
+ * `scan`: search the disk when no partition holds the data (cards and USB disks: a hard disk's seeks would
+ * make a listing slow).
+ */
+export async function probeHa(path: string, opts: { scan: boolean } = { scan: true }): Promise<HaFound> {
+  return withSource(path, { replay: false, scan: opts.scan }, async (s) => {
     const ha = await summarize(s.fs, s.layout);
     return {
       partition: s.discovery.chosen.partitionIndex,
@@ -59,7 +63,7 @@ export async function surveyDisks(options: SurveyOptions = {}): Promise<Surveyed
       continue;
     }
     try {
-      out.push({ ...disk, homeAssistant: await probe(disk.path), error: null });
+      out.push({ ...disk, homeAssistant: await probe(disk.path, { scan: cardLike(disk) }), error: null });
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
       // "No Home Assistant data here" is an answer, not a problem with the disk.
@@ -68,6 +72,11 @@ export async function surveyDisks(options: SurveyOptions = {}): Promise<Surveyed
     }
   }
   return out;
+}
+
+/** An SD card, a USB stick or a card reader: searched for data no partition lists (cheap seeks, few GiB). */
+function cardLike(d: DiskInfo): boolean {
+  return !d.system && (d.bus === 'sd' || d.removable === true);
 }
 
 /** One line naming a disk for people: "/dev/sdb (SanDisk SD card, 29.7 GiB, USB)". */

@@ -34,6 +34,8 @@ export interface InfoResult {
     label: string;
     kind: string;
     reason: string;
+    /** No partition lists it: it was found by searching the disk (the partition table was erased or replaced). */
+    foundBySearch: boolean;
     blockSize: number;
     blocksCount: number;
     features: string[];
@@ -109,6 +111,7 @@ export async function info(source: OpenedSource): Promise<InfoResult> {
       label: sb.label,
       kind: discovery.kind,
       reason: discovery.reason,
+      foundBySearch: discovery.chosen.foundByScan === true,
       blockSize: sb.blockSize,
       blocksCount: sb.blocksCount,
       features: sb.features,

@@ -24,6 +24,8 @@ export interface SourceOptions {
   replay?: boolean;
   /** The rescue map of an image (see device/open-device.ts): undefined finds IMG.map, null uses none. */
   mapPath?: string | null;
+  /** Search the disk for the data when no partition lists it (default true; the disk listing decides per disk). */
+  scan?: boolean;
 }
 
 export interface OpenedSource {
@@ -114,6 +116,7 @@ export async function openSourceOn(path: string, device: BlockDevice, rescueMap:
   const discovery = await discoverData(device, (slice) => probeSlice(device, slice), {
     ...(options.partition !== undefined ? { partition: options.partition } : {}),
     ...(options.offsetBytes !== undefined ? { offsetBytes: options.offsetBytes } : {}),
+    scan: options.scan ?? true,
   }).catch(async (err: unknown) => {
     // Nothing found and no partition table: a packed image or a backup file says so more plainly.
     const bare = err instanceof AppError && err.code === 'DATA_NOT_FOUND' && err.details['tableType'] === 'none';

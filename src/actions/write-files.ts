@@ -110,6 +110,14 @@ async function checkPreconditions(src: OpenedSource, opts: WriteOptions): Promis
   // A virtual machine's disk file that cannot be written inside (its format, or a variant such as a
   // compressed stream) is refused now, before anything is saved or asked: opening it for writing says so.
   if (containerOf(src.device) && !opts.dryRun) await (await openForWriting(src)).close();
+  const chosen = src.discovery.chosen;
+  if (chosen.foundByScan) {
+    // A box cannot start from such a card; what it needs is its data copied off, not a change on it.
+    throw new RefusedError('NOT_IN_PARTITION_TABLE', 'no partition lists the data filesystem (it was found by searching the disk): this card does not start a Home Assistant box as it is', {
+      hint: `copy the backups and the configuration off it and restore them on a freshly installed card; to write anyway, name the filesystem's byte offset, ${chosen.byteOffset}; nothing was written`,
+      details: { remedy: 'data-offset' },
+    });
+  }
   if ((src.onDiskVolume.sb.state & 2) !== 0) {
     throw refuse('FS_HAS_ERRORS', 'the filesystem is marked as having errors', 'run e2fsck on the card (or an image of it) first');
   }

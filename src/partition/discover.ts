@@ -6,6 +6,7 @@
 import type { BlockDevice } from '../device/block-device.js';
 import { AppError, NotFoundError, UsageError, toAppError } from '../errors.js';
 import { formatBytes } from '../units.js';
+import { SCAN_LIMIT_BYTES, scanForData, scanWarning } from './scan.js';
 import { readPartitionTable, type Partition, type PartitionTable } from './table.js';
 
 export interface Slice {
@@ -32,6 +33,8 @@ export interface DiscoverOptions {
   partition?: number;
   /** Byte offset chosen by the user (--offset); the slice runs to the device end. */
   offsetBytes?: number;
+  /** When no partition holds the data, search the disk for it (scan.ts): up to 2,048 small reads. */
+  scan?: boolean;
 }
 
 export interface Candidate {
@@ -48,6 +51,8 @@ export interface Candidate {
   rank: number | null;
   reason: string;
   error?: string;
+  /** Found by searching the disk (scan.ts), not listed by the partition table. */
+  foundByScan?: boolean;
 }
 
 export type DataKind = 'haos' | 'supervised' | 'bare';
@@ -173,13 +178,14 @@ function explainChoice(chosen: Candidate, ranked: Candidate[]): string {
   return reason;
 }
 
-function notFound(device: BlockDevice, table: PartitionTable, candidates: Candidate[]): NotFoundError {
+function notFound(device: BlockDevice, table: PartitionTable, candidates: Candidate[], searched: boolean): NotFoundError {
   const what = (c: Candidate): string =>
     c.error !== undefined && c.probe === null ? `unreadable: ${c.error}` : c.label === null ? 'not ext4' : `ext4 "${c.label}"`;
   const seen = candidates.map((c) => `${describe(c)}: ${formatBytes(c.sizeBytes)}, ${what(c)}`);
+  if (searched) seen.push(`and none elsewhere on the first ${formatBytes(Math.min(device.sizeBytes, SCAN_LIMIT_BYTES))} (searched)`);
   const hint =
     table.type === 'none'
-      ? `no partition table and no usable filesystem at byte 0 (${candidates.map(what).join(', ')}); ` +
+      ? `no partition table and no usable filesystem at byte 0 (${candidates.map(what).join(', ')})${searched ? ' or elsewhere (searched)' : ''}; ` +
         'if this is a whole-disk image check that it is complete, or give the byte offset of the data filesystem'
       : `seen ${seen.join('; ')}; name one of the partitions to open it anyway`;
   return new NotFoundError('DATA_NOT_FOUND', `no Home Assistant data filesystem found on ${device.description}`, {
@@ -257,5 +263,9 @@ export async function discoverData(device: BlockDevice, probe: FilesystemProbe, 
   if (table.type === 'none' && whole?.probe != null) {
     return { table, candidates, chosen: whole, kind: kindOf(whole), reason: `no partition table; the whole device is ${whole.reason}` };
   }
-  throw notFound(device, table, candidates);
+  const found = opts.scan ? await scanForData(device, probe, new Set(candidates.map((c) => c.byteOffset))) : null;
+  if (found !== null) {
+    return { table: { ...table, warnings: [...table.warnings, scanWarning(found)] }, candidates: [...candidates, found], chosen: found, kind: kindOf(found), reason: `chose ${found.reason}` };
+  }
+  throw notFound(device, table, candidates, opts.scan === true);
 }

@@ -35,6 +35,17 @@ describe('surveyDisks', () => {
     expect(disks.find((d) => d.path === '/dev/sdc')!.error).toMatchObject({ code: 'NO_PERMISSION' });
     expect(disks.find((d) => d.path === '/dev/mmcblk0')).toMatchObject({ homeAssistant: null, error: null });
   });
+
+  it('searches SD cards for data no partition lists, never the system disk (a listing of hard disks stays quick)', async () => {
+    const scans = new Map<string, boolean>();
+    await surveyDisks({
+      platform: 'linux',
+      run: scriptedRun(() => fixture('linux-laptop.json')).run,
+      probe: async (path, opts) => (scans.set(path, opts.scan), noData()),
+    });
+    expect(scans.get('/dev/mmcblk0')).toBe(true);
+    expect(scans.get('/dev/nvme0n1')).toBe(false);
+  });
 });
 
 describe('chooseAutomatically', () => {

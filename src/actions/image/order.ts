@@ -45,7 +45,9 @@ export async function rescueOrder(path: string, card: BlockDevice, rescuer: Resc
   const whole: Phase = { name: 'disk', ranges: [[0, card.sizeBytes]] };
   let onDisk;
   try {
-    onDisk = await openSourceOn(path, card, null, { ...opts.source, replay: false });
+    // No search for a data filesystem no partition lists: 2,048 scattered reads of a failing card before
+    // the first pass; such a card is copied in disk order, and its image is searched when it is read.
+    onDisk = await openSourceOn(path, card, null, { ...opts.source, replay: false, scan: false });
   } catch (err) {
     if (!(err instanceof AppError)) throw err;
     return { phases: [whole], linearBecause: `no readable Home Assistant data filesystem (${err.message})` };
@@ -88,10 +90,10 @@ async function walkForRanges(
 ): Promise<FileRanges> {
   let vol: Ext4Volume;
   try {
-    vol = (await openSourceOn(path, card, null, { ...source, replay: true })).volume;
+    vol = (await openSourceOn(path, card, null, { ...source, replay: true, scan: false })).volume;
   } catch (err) {
     if (!(err instanceof AppError)) throw err;
-    vol = (await openSourceOn(path, card, null, { ...source, replay: false })).volume;
+    vol = (await openSourceOn(path, card, null, { ...source, replay: false, scan: false })).volume;
   }
   const config = { storage: [] as BlockRun[], files: [] as BlockRun[], database: [] as BlockRun[] };
   const backups: BlockRun[] = [];

@@ -17,7 +17,7 @@ function journalLine(d: InfoResult['data']): string {
 
 function render(r: InfoResult): string {
   const lines: string[] = [];
-  const tableName = r.partitionTable === 'gpt' ? (r.hybridMbr ? 'GPT (with hybrid MBR)' : 'GPT') : r.partitionTable === 'mbr' ? 'MBR' : 'none (bare filesystem)';
+  const tableName = r.partitionTable === 'gpt' ? (r.hybridMbr ? 'GPT (with hybrid MBR)' : 'GPT') : r.partitionTable === 'mbr' ? 'MBR' : r.data.foundBySearch ? 'none' : 'none (bare filesystem)';
   lines.push(`Source:           ${r.source} (${formatBytes(r.sizeBytes)})`);
   if (r.container) lines.push(...containerLines(r.container));
   lines.push(`Partition table:  ${tableName}`);
