@@ -1,6 +1,8 @@
-// What a source that holds neither a partition table nor a filesystem is instead, when its first bytes say
-// so: a compressed or archived disk image (saved or downloaded as .img.xz, .img.gz, .zip, ...), or a tar
-// archive such as a Home Assistant backup. Said plainly, with what to do, instead of "no filesystem found".
+// What a source that holds neither a partition table nor the data filesystem is instead, when its first bytes
+// say so: a compressed or archived disk image (saved or downloaded as .img.xz, .img.gz, .zip, ...), a tar
+// archive such as a Home Assistant backup, or one partition of a disk with another filesystem (HAOS's boot or
+// system partition, given instead of the whole disk). Said plainly, with what to do, instead of "no filesystem
+// found, add --offset".
 
 import { NotFoundError } from '../errors.js';
 import { shellWord } from '../shell-word.js';
@@ -13,7 +15,11 @@ export interface NonDisk {
   hint: string;
   /** A tar archive: the backup commands read it as a file. */
   tar: boolean;
+  /** One partition of a disk (another filesystem than the data's), not a packed file. */
+  partition?: boolean;
 }
+
+const WHOLE_DISK = 'give the whole disk, without the partition number: /dev/sdb rather than /dev/sdb1, /dev/mmcblk0 rather than /dev/mmcblk0p1, /dev/disk4 rather than /dev/disk4s1';
 
 const UNPACK = 'unpack it first (7-Zip on Windows, double-click on macOS, the file manager or';
 const COMPRESSED: Array<{ magic: number[]; what: string; tool: (file: string) => string }> = [
@@ -25,7 +31,7 @@ const COMPRESSED: Array<{ magic: number[]; what: string; tool: (file: string) =>
   { magic: [0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c], what: 'a 7z archive', tool: (f) => `7z x ${f}` },
 ];
 
-/** Recognises the first bytes of `path` (up to 512 are looked at); null when they say nothing known. */
+/** Recognises the first bytes of `path` (up to 2 KiB are looked at); null when they say nothing known. */
 export function recognizeNonDisk(head: Buffer, path: string): NonDisk | null {
   for (const c of COMPRESSED) {
     if (head.length >= c.magic.length && c.magic.every((b, i) => head[i] === b)) {
@@ -36,19 +42,38 @@ export function recognizeNonDisk(head: Buffer, path: string): NonDisk | null {
   if (head.length >= 262 && head.toString('latin1', 257, 262) === 'ustar') {
     return { what: 'a tar archive (a Home Assistant backup?)', hint: 'a backup file is read by the backup commands, not as a disk', tar: true };
   }
-  return null;
+  return otherFilesystem(head);
+}
+
+/** A partition holding another filesystem than ext4: HAOS's boot (FAT) or system (squashfs, EROFS), or any FAT/exFAT/NTFS. */
+function otherFilesystem(head: Buffer): NonDisk | null {
+  const text = (from: number, to: number): string => (head.length >= to ? head.toString('latin1', from, to) : '');
+  const bootSector = head.length >= 512 && head[510] === 0x55 && head[511] === 0xaa;
+  const fat = bootSector && (text(54, 57) === 'FAT' ? text(43, 54) : text(82, 87) === 'FAT32' ? text(71, 82) : null);
+  if (typeof fat === 'string' && fat.trim().toLowerCase() === 'hassos-boot') {
+    return { what: 'the boot partition of Home Assistant OS (FAT, label hassos-boot), not its data', hint: WHOLE_DISK, tar: false, partition: true };
+  }
+  if (text(0, 4) === 'hsqs' || (head.length >= 1028 && head.readUInt32LE(1024) === 0xe0f5e1e2)) {
+    return { what: `a system partition of Home Assistant OS (${text(0, 4) === 'hsqs' ? 'squashfs' : 'EROFS'}), not its data`, hint: WHOLE_DISK, tar: false, partition: true };
+  }
+  const other = typeof fat === 'string' ? `a FAT filesystem${fat.trim() && fat.trim() !== 'NO NAME' ? ` labelled ${fat.trim()}` : ''}` : bootSector && text(3, 11) === 'EXFAT   ' ? 'an exFAT filesystem' : bootSector && text(3, 11) === 'NTFS    ' ? 'an NTFS filesystem' : null;
+  if (other === null) return null;
+  return { what: `${other}, not Home Assistant data`, hint: `if it is a partition of the Home Assistant disk, ${WHOLE_DISK}`, tar: false, partition: true };
 }
 
 /** The error for `path` when it is not a disk image at all, or null when its first bytes say nothing known. */
 export async function notADiskError(device: BlockDevice, path: string): Promise<NotFoundError | null> {
   let head: Buffer;
   try {
-    head = await device.read(0, Math.min(512, device.sizeBytes));
+    head = await device.read(0, Math.min(2048, device.sizeBytes));
   } catch {
     return null;
   }
   const kind = recognizeNonDisk(head, path);
   if (kind === null) return null;
+  if (kind.partition) {
+    return new NotFoundError('NOT_THE_DATA', `no Home Assistant data on ${device.description}: it is ${kind.what}`, { hint: kind.hint, details: { format: kind.what, path } });
+  }
   return new NotFoundError('NOT_A_DISK_IMAGE', `${device.description} is not a disk image: it is ${kind.what}`, {
     hint: kind.hint,
     details: { format: kind.what, path, ...(kind.tar ? { remedy: 'backup-file' } : {}) },

@@ -1,13 +1,14 @@
 // A source that is not a disk image: the sample card packed by the real tools (xz, gzip, zstd, bzip2, zip), a
-// Home Assistant backup file, an empty file. Each is said plainly, with what to do (unpack it and the exact
-// command, look inside the backup with `backup ls`), exit 66, and the file is left as it was; a text file
-// still gets the general "nothing found" answer.
+// Home Assistant backup file, an empty file, one partition given instead of the disk (the sample's boot
+// partition; squashfs, EROFS, FAT, exFAT as their tools make them). Each is said plainly, with what to do
+// (unpack it and the exact command, `backup ls` on the backup, the whole disk's name), exit 66, and the file
+// is left as it was; a text file still gets the general "nothing found" answer.
 
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readSampleImage } from '../../fixtures/index.js';
+import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
 import { cli } from '../helpers/cli.js';
 import { HA_CORPUS, hasCorpora } from '../helpers/corpus.js';
 import { tempDir } from '../helpers/images.js';
@@ -62,6 +63,40 @@ describe('a source that is not a disk image', () => {
     expect(r.code).toBe(66);
     expect(r.stderr).toMatch(/error: image .*empty\.img is empty \(0 bytes\)\nhint: a copy of a card that stopped at once leaves an empty file/);
   });
+
+  // One partition given instead of the whole disk: the sample's own boot partition, and what the real tools
+  // make of the kinds of filesystem a card or a stick holds (HAOS's system partitions are squashfs or EROFS).
+  const PARTITIONS: Array<{ name: string; tool: string; make: (file: string, stage: string) => string[]; says: RegExp }> = [
+    { name: 'squashfs (a system partition of HAOS 12 and older)', tool: 'mksquashfs', make: (f, st) => ['mksquashfs', st, f, '-quiet', '-noappend'], says: /a system partition of Home Assistant OS \(squashfs\), not its data/ },
+    { name: 'EROFS (a system partition of HAOS 13 and later)', tool: 'mkfs.erofs', make: (f, st) => ['mkfs.erofs', f, st], says: /a system partition of Home Assistant OS \(EROFS\), not its data/ },
+    { name: 'FAT (a USB stick)', tool: 'mkfs.vfat', make: (f) => ['sh', '-c', `truncate -s 8M ${f} && mkfs.vfat -n MYSTICK ${f}`], says: /a FAT filesystem labelled MYSTICK, not Home Assistant data/ },
+    { name: 'exFAT (a card formatted by a camera)', tool: 'mkfs.exfat', make: (f) => ['sh', '-c', `truncate -s 64M ${f} && mkfs.exfat ${f}`], says: /an exFAT filesystem, not Home Assistant data/ },
+  ];
+
+  it("the sample's boot partition given alone: said so, with the whole disk's name to give instead", () => {
+    const boot = join(work, 'boot-partition.img');
+    const p1 = SAMPLE.partitions[0]!;
+    writeFileSync(boot, readFileSync(sample).subarray(p1.startLba * 512, (p1.startLba + p1.sectors) * 512));
+    const r = cli(['info', boot]);
+    expect(r.code).toBe(66);
+    expect(r.stderr).toMatch(/error: no Home Assistant data on image .*boot-partition\.img: it is the boot partition of Home Assistant OS \(FAT, label hassos-boot\), not its data\nhint: give the whole disk, without the partition number: \/dev\/sdb rather than \/dev\/sdb1/);
+  });
+
+  for (const p of PARTITIONS) {
+    it.skipIf(!has(p.tool))(`a partition of ${p.name}: named as such${has(p.tool) ? '' : ` (skipped: no ${p.tool})`}`, () => {
+      const stage = join(work, 'stage');
+      mkdirSync(stage, { recursive: true });
+      writeFileSync(join(stage, 'hello.txt'), 'hello\n');
+      const file = join(work, `${p.tool}.img`);
+      const [cmd, ...args] = p.make(file, stage);
+      const made = spawnSync(cmd!, args, { encoding: 'utf8' });
+      expect(made.status, made.stderr).toBe(0);
+      const r = cli(['info', file]);
+      expect(r.code, r.stderr).toBe(66);
+      expect(r.stderr).toMatch(p.says);
+      expect(r.stderr).toMatch(/give the whole disk, without the partition number/);
+    });
+  }
 
   it('a file of text is still "no Home Assistant data found", with the offset remedy', () => {
     const text = join(work, 'notes.txt');
