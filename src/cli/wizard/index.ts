@@ -120,6 +120,7 @@ export async function runWizard(): Promise<number> {
   say('haos-rescue: get your Home Assistant back from its SD card or disk.');
   say('It only reads the card, unless you choose a step that writes: that step shows what it will change and asks first.');
   if (process.platform === 'win32') say('If Windows offered to format the card: choose Cancel. Never format it; the data is on it.');
+  if (process.platform === 'darwin') say('If macOS said the disk is not readable: choose Ignore, never Initialize. The data is on it.');
   try {
     const session = await pickReadable();
     if (session === null) return ExitCode.OK;

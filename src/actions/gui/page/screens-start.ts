@@ -99,14 +99,20 @@ export function showDisks(): void {
   void loadDisks(s, list, (p) => void open(p), again);
 }
 
+/** What the computer's own system may offer when the card goes in, and must be refused. */
+function formatWarning(): string | null {
+  const platform = app.state?.platform;
+  if (platform === 'win32') return 'If Windows offers to format the card: choose Cancel. Never format it; the data is on it.';
+  if (platform === 'darwin') return 'If macOS says the disk is not readable: choose Ignore, never Initialize. The data is on it.';
+  return null;
+}
+
 function openDiskScreen(): Screen {
   const s = openScreen('Choose the disk', 'disks');
   const intro = el('p', { cls: 'intro', text: 'haos-rescue only reads the card. It changes nothing unless you choose a step that writes and confirm it.' });
   s.section.insertBefore(intro, s.alert);
-  if (isWindows()) {
-    const win = el('p', { cls: 'warning-box', text: 'If Windows offers to format the card: choose Cancel. Never format it; the data is on it.' });
-    s.section.insertBefore(win, s.alert);
-  }
+  const warning = formatWarning();
+  if (warning !== null) s.section.insertBefore(el('p', { cls: 'warning-box', text: warning }), s.alert);
   return s;
 }
 
