@@ -118,6 +118,10 @@ async function checkPreconditions(src: OpenedSource, opts: WriteOptions): Promis
       details: { remedy: 'data-offset' },
     });
   }
+  const backup = src.onDiskVolume.superblockLocation;
+  if (backup.primaryProblem !== null) {
+    throw refuse('SUPERBLOCK_DAMAGED', `the filesystem's main superblock is unusable (${backup.primaryProblem}); it is read from its backup copy at byte ${backup.byteOffset}`, `copy the data off it, or repair the filesystem on an image of the card with e2fsck -b ${backup.byteOffset / backup.superblock.blockSize} -B ${backup.superblock.blockSize} first`);
+  }
   if ((src.onDiskVolume.sb.state & 2) !== 0) {
     throw refuse('FS_HAS_ERRORS', 'the filesystem is marked as having errors', 'run e2fsck on the card (or an image of it) first');
   }

@@ -5,6 +5,7 @@
 
 import { FieldReader, joinU64 } from '../bytes.js';
 import type { BlockDevice } from '../device/block-device.js';
+import { isMediumError } from '../device/map-os-error.js';
 import { AppError, CorruptError, NotFoundError, UnsupportedError } from '../errors.js';
 import { crc32cUpdate } from './checksum.js';
 import { Compat, Incompat, RoCompat, featureNames, unsupportedIncompat } from './features.js';
@@ -243,14 +244,18 @@ export async function readSuperblock(device: BlockDevice): Promise<SuperblockLoc
   }
   let primaryProblem: string;
   let primaryHadMagic = true;
+  let unreadable: unknown = null;
   try {
     const sb = parseSuperblock(await device.read(SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE));
     if (sb.checksumValid !== false) return { superblock: sb, byteOffset: SUPERBLOCK_OFFSET, primaryProblem: null };
     primaryProblem = 'primary superblock checksum does not match';
   } catch (err) {
-    if (!(err instanceof AppError) || err.exitCode !== 65) throw err;
+    // Damaged, or on a bad sector (a failing card wears fastest where the superblock is rewritten): the
+    // backups are read as e2fsck -b would.
+    if (!(err instanceof AppError) || (err.exitCode !== 65 && !isMediumError(err))) throw err;
     primaryProblem = err.message;
     primaryHadMagic = err.code !== 'BAD_SUPERBLOCK_MAGIC';
+    if (isMediumError(err)) unreadable = err;
   }
   for (const offset of backupOffsets(device.sizeBytes)) {
     try {
@@ -260,9 +265,11 @@ export async function readSuperblock(device: BlockDevice): Promise<SuperblockLoc
       if ((sb.blocksPerGroup + sb.firstDataBlock) * sb.blockSize !== offset) continue;
       return { superblock: sb, byteOffset: offset, primaryProblem };
     } catch (err) {
-      if (!(err instanceof AppError) || err.exitCode === 74) throw err;
+      if (!(err instanceof AppError) || (err.exitCode === 74 && !isMediumError(err))) throw err;
     }
   }
+  // No backup either: the card's own read error, so that the caller can offer to image the card first.
+  if (unreadable !== null) throw unreadable;
   if (primaryHadMagic) {
     throw new CorruptError('BAD_SUPERBLOCK', `the ext4 superblock on ${device.description} is damaged and no backup copy is usable: ${primaryProblem}`, {
       details: { primaryProblem },

@@ -7,6 +7,7 @@
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { faultyDevice } from '../../src/device/faulty-device.js';
 import { memoryDevice } from '../../src/device/memory-device.js';
 import { AppError, ExitCode, UnsupportedError } from '../../src/errors.js';
 import { crc32cUpdate } from '../../src/ext4/checksum.js';
@@ -149,6 +150,19 @@ describe.each(VARIANTS)('patched image, $name', (variant) => {
     expect(vol.warnings[0]).toMatch(/primary superblock unusable/);
     expect(vol.superblockLocation.byteOffset).toBe((img.geo.blocksPerGroup + (variant.blockSize === 1024 ? 1 : 0)) * variant.blockSize);
     await expectIntact(vol);
+  });
+
+  it('primary superblock on a bad sector (the read fails): opens from the backup with a warning, files read', async () => {
+    const vol = await Ext4Volume.open(faultyDevice(memoryDevice(copy()), { failReadsIn: [{ byteOffset: 1024, length: 512 }] }));
+    expect(vol.warnings[0]).toMatch(/primary superblock unusable \(.*fail.*\); using the backup at byte/);
+    expect(vol.superblockLocation.byteOffset).toBe((img.geo.blocksPerGroup + (variant.blockSize === 1024 ? 1 : 0)) * variant.blockSize);
+    await expectIntact(vol);
+  });
+
+  it('the primary and every backup on bad sectors: the read error itself (READ_FAILED), not "damaged"', async () => {
+    const bytes = copy();
+    const err = await Ext4Volume.open(faultyDevice(memoryDevice(bytes), { failReadsIn: [{ byteOffset: 0, length: bytes.length }] })).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'READ_FAILED', exitCode: 74 });
   });
 
   it('extent header magic of one file: BAD_EXTENT_HEADER for that file only', async () => {

@@ -8,6 +8,7 @@ import { realpath } from 'node:fs/promises';
 import { NotFoundError, RefusedError, UnsupportedError } from '../../errors.js';
 import type { BlockDevice } from '../block-device.js';
 import { openFileDevice } from '../file-device.js';
+import { isMediumError } from '../map-os-error.js';
 import { detectOva, openOva } from './ova.js';
 import { detectQcow2, openQcow2 } from './qcow2.js';
 import type { ContainerDevice, ContainerInfo, OpenContext } from './types.js';
@@ -45,8 +46,17 @@ export function containerOf(device: BlockDevice): ContainerInfo | null {
  */
 export async function openContainer(file: BlockDevice, path: string, chain: string[] = [], writable = false): Promise<ContainerDevice | null> {
   if (file.sizeBytes === 0) return null;
-  const head = await file.read(0, Math.min(HEAD_BYTES, file.sizeBytes));
-  const tail = file.sizeBytes >= 512 ? await file.read(file.sizeBytes - 512, 512) : Buffer.alloc(0);
+  let head: Buffer;
+  let tail: Buffer;
+  try {
+    head = await file.read(0, Math.min(HEAD_BYTES, file.sizeBytes));
+    tail = file.sizeBytes >= 512 ? await file.read(file.sizeBytes - 512, 512) : Buffer.alloc(0);
+  } catch (err) {
+    // A bad sector where a disk file's header would be: read on as a raw image, sector by sector as needed
+    // (a disk file whose header is unreadable could not be opened as one anyway).
+    if (isMediumError(err)) return null;
+    throw err;
+  }
   const open = recognise(head, tail);
   if (open === null) return null;
   const here = await realpath(path).catch(() => path);
