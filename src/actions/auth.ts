@@ -17,7 +17,8 @@ async function readOptional(src: OpenedSource, path: string): Promise<Buffer | u
   try {
     return await src.fs.readFile(path);
   } catch (err) {
-    if (err instanceof AppError && err.exitCode === 66) return undefined;
+    // Missing, not damaged: a login file that is a folder or a pipe is reported as what it is.
+    if (err instanceof AppError && err.exitCode === 66 && err.code !== 'NOT_A_FILE') return undefined;
     throw err;
   }
 }

@@ -2,6 +2,7 @@
 // wizard's copy of a failing card show the same.
 
 import { type ImageJob, type ImageResult, progressLine } from '../actions/image/index.js';
+import { visible } from './visible.js';
 
 /** Runs the job, redrawing its progress line on stderr every half second when `show`. */
 export async function withImageProgress(job: ImageJob, show: boolean): Promise<ImageResult> {
@@ -9,7 +10,7 @@ export async function withImageProgress(job: ImageJob, show: boolean): Promise<I
   let width = 0;
   const draw = (): void => {
     const text = progressLine(job.progress());
-    process.stderr.write(`\r${text}${' '.repeat(Math.max(0, width - text.length))}`);
+    process.stderr.write(`\r${visible(text)}${' '.repeat(Math.max(0, width - text.length))}`);
     width = text.length;
   };
   const timer = setInterval(draw, 500);

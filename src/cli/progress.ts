@@ -2,6 +2,7 @@
 // 0:02 left". Shown only when stderr is a terminal and --json is off; redrawn in place with \r.
 
 import { type ProgressSnapshot, progressText } from '../actions/progress.js';
+import { visible } from './visible.js';
 
 export { formatDuration, progressText } from '../actions/progress.js';
 
@@ -12,7 +13,7 @@ export function terminalProgress(unit = 'files'): { update: (p: ProgressSnapshot
   return {
     update(p) {
       const text = progressText(p, unit);
-      process.stderr.write(`\r${text}${' '.repeat(Math.max(0, width - text.length))}`);
+      process.stderr.write(`\r${visible(text)}${' '.repeat(Math.max(0, width - text.length))}`);
       width = text.length;
       drawn = true;
     },

@@ -1,6 +1,7 @@
 // Rendering helpers for people: sizes, modes, tables, and the one-line error format of design.md §3.
 
 import { AppError } from '../errors.js';
+import { visible } from './visible.js';
 
 export { formatBytes } from '../units.js';
 
@@ -35,5 +36,5 @@ export function errorLines(err: AppError, verbose: boolean): string {
     const cause = err.cause instanceof Error ? err.cause : err;
     if (cause.stack) lines.push(cause.stack);
   }
-  return lines.join('\n');
+  return visible(lines.join('\n'));
 }

@@ -5,7 +5,7 @@
 // does not matter, and a crafted map cannot make us read more indirect blocks than the file needs.
 
 import { CorruptError } from '../errors.js';
-import type { Extent, ExtentContext } from './extent.js';
+import { type Extent, type ExtentContext, assertNoSharedBlocks } from './extent.js';
 
 function u32(b: Uint8Array, i: number): number {
   const o = i * 4;
@@ -65,6 +65,7 @@ export async function mapBlockMap(iBlock: Uint8Array, blockCountNeeded: number, 
     }
     logical += span;
   }
+  if (!ctx.sharedBlocks) assertNoSharedBlocks(runs.runs, ctx.ino);
   return runs.runs;
 }
 

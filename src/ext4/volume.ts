@@ -9,7 +9,7 @@ import { CHECKSUM_HINT } from './checksum.js';
 import { LruCache } from './block-cache.js';
 import { type DirEntry, parseDirBlock, parseInlineDir, verifyDirBlock } from './dir.js';
 import { type Extent, type ExtentContext, mapExtents } from './extent.js';
-import { Incompat } from './features.js';
+import { Incompat, RoCompat } from './features.js';
 import { type FileLayout, readFileBytes, readFileRange } from './file-data.js';
 import { type GroupDesc, GroupDescTable } from './group-desc.js';
 import { type Inode, InodeFlags, inlineDataTail, isFastSymlink, parseInode } from './inode.js';
@@ -33,6 +33,19 @@ export interface DirListing {
 export interface Ext4OpenOptions {
   /** Use this superblock location instead of searching (after journal replay, for instance). */
   superblock?: SuperblockLocation;
+}
+
+/**
+ * A truncated card or image is read as far as it goes, but a block count whose group descriptors alone would
+ * not fit on the device is a damaged superblock (a crafted one made `df` walk 2^33 groups).
+ */
+function checkFitsDevice(sb: Superblock, device: BlockDevice): void {
+  const descriptorBytes = sb.groupCount * sb.descSize;
+  if (descriptorBytes <= device.sizeBytes && Number.isSafeInteger(sb.blocksCount * sb.blockSize)) return;
+  throw new CorruptError('IMPOSSIBLE_BLOCK_COUNT', `the superblock says ${sb.blocksCount} blocks (${sb.groupCount} groups), far more than ${device.description} can hold (${device.sizeBytes} bytes): it is damaged`, {
+    details: { blocksCount: sb.blocksCount, groupCount: sb.groupCount, deviceBytes: device.sizeBytes },
+    hint: 'make an image of the card first; e2fsck -b BLOCK on the image may repair it from a backup superblock',
+  });
 }
 
 export class Ext4Volume {
@@ -60,6 +73,7 @@ export class Ext4Volume {
   static async open(device: BlockDevice, options: Ext4OpenOptions = {}): Promise<Ext4Volume> {
     const loc = options.superblock ?? (await readSuperblock(device));
     checkSupported(loc.superblock);
+    checkFitsDevice(loc.superblock, device);
     const fsBytes = loc.superblock.blocksCount * loc.superblock.blockSize;
     const vol = new Ext4Volume(device, loc);
     if (fsBytes > device.sizeBytes) {
@@ -167,7 +181,8 @@ export class Ext4Volume {
 
   private extentContext(inode: Inode): ExtentContext {
     const csumSeed = hasMetadataCsum(this.sb) ? inodeCsumSeed(this.sb, inode.ino, inode.generation) : null;
-    return { ino: inode.ino, blockSize: this.sb.blockSize, blocksCount: this.sb.blocksCount, readBlock: (b) => this.readMetaBlock(b), csumSeed };
+    const sharedBlocks = (this.sb.roCompat & RoCompat.SHARED_BLOCKS) !== 0;
+    return { ino: inode.ino, blockSize: this.sb.blockSize, blocksCount: this.sb.blocksCount, readBlock: (b) => this.readMetaBlock(b), csumSeed, sharedBlocks };
   }
 
   private checkReadable(inode: Inode): void {

@@ -15,6 +15,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -559,7 +560,10 @@ describe('writing inside a differencing VHD', () => {
     other.writeUInt32BE(vhdChecksum(other.subarray(header, header + 1024), 36), header + 36);
     const path = join(family, 'changed-parent.vhd');
     await writeFile(path, other);
+    const fds = readdirSync('/proc/self/fd').length;
     await expect(openDisk(path, true)).rejects.toMatchObject({ code: 'VHD_WRITE_PARENT_CHANGED', exitCode: 69 });
+    // The parent it opened to check is closed again (it was left to the garbage collector).
+    expect(readdirSync('/proc/self/fd').length).toBe(fds);
     const device = await openDisk(path);
     expect(device.container.notes.join(' ')).toMatch(/parent changed since\?\); read anyway/);
     await device.close();

@@ -12,7 +12,7 @@
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
-import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BlockDevice } from '../../src/device/block-device.js';
@@ -439,7 +439,10 @@ describe('writes inside a differencing VHDX (a Hyper-V checkpoint)', () => {
     const locator = { parent_linkage: '{00000000-1111-2222-3333-444444444444}', relative_path: '.\\parent.vhdx' };
     const stale = buildVhdx({ virtualSize: DIFF_SIZE, blockSize: DIFF_BLOCK, locator, blocks: diffBlocks() });
     writeFileSync(p('stale.vhdx'), stale);
+    const fds = readdirSync('/proc/self/fd').length;
     await expect(openChain('stale.vhdx', true)).rejects.toMatchObject({ code: 'VHDX_WRITE_PARENT_CHANGED', exitCode: 69 });
+    // The parent it opened to check is closed again (it was left to the garbage collector).
+    expect(readdirSync('/proc/self/fd').length).toBe(fds);
     const read = await openChain('stale.vhdx');
     expect(read.container.notes.join(' ')).toMatch(/parent changed since\?\); read anyway/);
     await read.close();

@@ -165,6 +165,26 @@ describe.each(VARIANTS)('patched image, $name', (variant) => {
     expect(err).toMatchObject({ code: 'READ_FAILED', exitCode: 74 });
   });
 
+  it('two extents of one file on the same block (a crafted map repeating blocks): SHARED_FILE_BLOCKS for that file only', async () => {
+    const bytes = copy();
+    const inode = inodeView(bytes, '/victim.bin');
+    const physical = inode.readUInt32LE(40 + 12 + 8); // ee_start_lo of the first extent
+    inode.writeUInt16LE(2, 40 + 2); // eh_entries
+    for (const [i, logical] of [[0, 0], [1, 1]] as const) {
+      const at = 40 + 12 + i * 12;
+      inode.writeUInt32LE(logical, at); // ee_block
+      inode.writeUInt16LE(1, at + 4); // ee_len
+      inode.writeUInt16LE(0, at + 6); // ee_start_hi
+      inode.writeUInt32LE(physical, at + 8); // ee_start_lo: the same block twice
+    }
+    await fixChecksum(bytes, '/victim.bin');
+    const vol = await open(bytes);
+    const err = await vol.readFile(await vol.lookup('/victim.bin')).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'SHARED_FILE_BLOCKS', exitCode: 65 });
+    expect((err as Error).message).toMatch(new RegExp(`block ${physical} belongs to two places of the file`));
+    await expectIntact(vol, ['/victim.bin']);
+  });
+
   it('extent header magic of one file: BAD_EXTENT_HEADER for that file only', async () => {
     const bytes = copy();
     const inode = inodeView(bytes, '/victim.bin');

@@ -8,6 +8,7 @@ import type { ProgressSnapshot } from '../../actions/progress.js';
 import { CorruptError } from '../../errors.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { formatBytes, table } from '../render.js';
+import { visible } from '../visible.js';
 import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
 
 const percent = (part: number, whole: number): string => (whole > 0 ? `${((part * 100) / whole).toFixed(1)} %` : '-');
@@ -94,7 +95,7 @@ function countingLine(): { update: (p: ProgressSnapshot) => void; end: () => voi
   return {
     update(p) {
       const text = `Counting: ${count(p.files)} files, ${formatBytes(p.bytes)}${p.totalBytes !== null ? ` of ${formatBytes(p.totalBytes)}` : ''}`;
-      process.stderr.write(`\r${text}${' '.repeat(Math.max(0, width - text.length))}`);
+      process.stderr.write(`\r${visible(text)}${' '.repeat(Math.max(0, width - text.length))}`);
       width = text.length;
     },
     end() {

@@ -8,13 +8,14 @@ import { type OpenedSource, openSource } from '../../actions/source.js';
 import { isMediumError } from '../../device/map-os-error.js';
 import { AppError, ExitCode } from '../../errors.js';
 import { errorLines } from '../render.js';
+import { visible } from '../visible.js';
 import { offerImage } from './image-step.js';
 import { pickSource } from './pick.js';
 import { type Say, Session, stepAdd, stepExport, stepReset, stepUsers } from './steps.js';
 import { stepCreate, stepExtract, stepKey } from './backup-steps.js';
 import { stepFreeSpace, stepSafeMode } from './repair-steps.js';
 
-const say: Say = (text) => process.stdout.write(`${text}\n`);
+const say: Say = (text) => process.stdout.write(`${visible(text)}\n`);
 
 const STEPS = [
   { value: 'reset', name: 'Reset a password (and switch off two-factor login)', run: stepReset },

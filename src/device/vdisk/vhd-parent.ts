@@ -43,7 +43,12 @@ export async function openVhdParent(file: BlockDevice, header: DynamicHeader, ct
   }
   const opened = await openFirstCandidate(candidates, ctx);
   if (opened.device !== null) {
-    checkParentIdentity(opened.device, opened.path, header, notes, ctx);
+    try {
+      checkParentIdentity(opened.device, opened.path, header, notes, ctx);
+    } catch (err) {
+      await opened.device.close().catch(() => undefined);
+      throw err;
+    }
     return { device: opened.device, path: opened.path };
   }
   const { tried } = opened;

@@ -90,8 +90,15 @@ export async function openVhd(file: BlockDevice, ctx: OpenContext): Promise<Cont
   }
   const layout = footer.diskType === 'fixed' ? null : await openSparse(file, footer, size.sizeBytes, ctx, info);
   if (ctx.writable !== true) return new VhdDevice(file, ctx.path, info, footer.uniqueId, layout);
-  checkVhdWritable(writableFacts(ctx.path, footer, tail, file.sizeBytes, layout?.metadataEnd ?? 0), layout);
-  const growing = containerFile(file, ctx.path);
+  let growing: BlockDevice;
+  try {
+    checkVhdWritable(writableFacts(ctx.path, footer, tail, file.sizeBytes, layout?.metadataEnd ?? 0), layout);
+    growing = containerFile(file, ctx.path);
+  } catch (err) {
+    // `file` is the caller's to close; the parent openSparse opened is ours.
+    await layout?.parent?.close().catch(() => undefined);
+    throw err;
+  }
   const device = new VhdDevice(growing, ctx.path, info, footer.uniqueId, layout);
   device.attachWriter(new VhdWriter(growing, ctx.path, tail, layout, device, footer.diskType === 'differencing'));
   return device;

@@ -30,7 +30,12 @@ export async function openVhdxParent(locator: Map<string, string>, ctx: OpenCont
   }
   const opened = await openFirstCandidate(candidates, ctx);
   if (opened.device !== null) {
-    checkLinkage(opened.device, opened.path, locator, notes, ctx);
+    try {
+      checkLinkage(opened.device, opened.path, locator, notes, ctx);
+    } catch (err) {
+      await opened.device.close().catch(() => undefined);
+      throw err;
+    }
     return { device: opened.device, path: opened.path };
   }
   const { tried } = opened;

@@ -124,7 +124,9 @@ async function onePass(st: State, pass: Pass): Promise<void> {
     needCheckCommitTime: false,
     lastCommitTime: 0,
     blockError: false,
-    wrap: (n: number): number => (n >= st.last ? n - (st.last - st.first) : n),
+    // The kernel wraps after every block; a descriptor may list more tags than the log has blocks (a damaged
+    // or crafted one), so a run can pass the end more than once: the log is a ring.
+    wrap: (n: number): number => (n >= st.last ? st.first + ((n - st.first) % (st.last - st.first)) : n),
   };
   let guard = st.last * 2 + 16;
   for (let done = false; !done; ) {

@@ -1,0 +1,14 @@
+// Text from the card (file, folder, backup and user names, messages that quote them) shown on a terminal:
+// a control character in it could move the cursor, recolour or retitle the terminal, or hide a line (ESC
+// and CSI sequences). Shown instead as \xNN (C0 and DEL: the byte, as a name's invalid bytes are shown) or
+// \u00NN (C1); newlines and tabs stay. JSON output escapes them already.
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
+export function visible(text: string): string {
+  return text.replace(CONTROL, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x80 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}

@@ -1,0 +1,73 @@
+// Crafted images found by a fuzz campaign (each the sample with a few bytes changed, its checksums made right,
+// so every check but the one under test passes): each command must end, quickly, with a clear error or a
+// warning, never hang, run out of memory or report an internal error (exit 70).
+//   journal: the journal superblock says the log is 3 blocks and a descriptor lists 8 tags (the replay's run
+//            of blocks wrapped once only and looped forever);
+//   blocks-count: s_blocks_count_hi 0xffff (df walked 2^33 groups);
+//   beyond-2^53: s_blocks_count_hi 0x200 and the login file's extent far beyond the card (exit 70 before);
+// and the login file made a pipe by debugfs (it was reported missing: "no users").
+
+import { spawnSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
+import { CLI } from '../helpers/cli.js';
+import { tempDir } from '../helpers/images.js';
+
+const work = tempDir('crafted-');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** [byte offset in the sample image, new bytes in hex]. */
+type Patch = [number, string];
+const CRAFTED: Record<string, Patch[]> = {
+  journal: [[0xb00460, 'c6'], [0xb007fc, 'bbac743c'], [0xb0a012, '0004'], [0xb0a01f, '01'], [0xb0b000, 'c03b3998'], [0xb0b007, '01'], [0xb0b00b, '01'], [0xb0b00e, '0bb8'], [0xb0b014, '11111111111111111111111111111111'], [0xb0b026, '0bb8'], [0xb0b02b, '02'], [0xb0b02e, '0bb8'], [0xb0b033, '02'], [0xb0b036, '0bb8'], [0xb0b03b, '02'], [0xb0b03e, '0bb8'], [0xb0b043, '02'], [0xb0b046, '0bb8'], [0xb0b04b, '02'], [0xb0b04e, '0bb8'], [0xb0b053, '02'], [0xb0b056, '0bb8'], [0xb0b05b, '0a'], [0xb11000, 'c03b3998'], [0xb11007, '02'], [0xb1100b, '01']],
+  'blocks-count': [[0xb00550, 'ffff'], [0xb007fc, '1d6edf67']],
+  'beyond-2^53': [[0xb00551, '02'], [0xb007fc, 'f89a5004'], [0xb26c3b, '020010'], [0xb26c7c, '8e0c'], [0xb26c82, '3e41']],
+};
+const COMMANDS = [['info'], ['df'], ['auth', 'list'], ['backup', 'list'], ['ls'], ['cat', '/supervisor/homeassistant/.storage/auth']];
+
+function crafted(name: string): string {
+  const bytes = readSampleImage();
+  for (const [at, hex] of CRAFTED[name]!) Buffer.from(hex, 'hex').copy(bytes, at);
+  const path = join(work, `${name}.img`);
+  writeFileSync(path, bytes);
+  return path;
+}
+
+describe('crafted images end with a clear answer', () => {
+  it.each(Object.keys(CRAFTED))('%s: every read command ends within 20 s, without an internal error', (name) => {
+    const image = crafted(name);
+    for (const [cmd, ...rest] of COMMANDS) {
+      const args = cmd === 'cat' ? [cmd, image, ...rest] : [cmd!, ...rest, image];
+      const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 20_000 });
+      expect(r.signal, `${args.join(' ')} did not end`).toBeNull();
+      expect([0, 65, 66], `${args.join(' ')}: ${r.stderr}`).toContain(r.status);
+      if (r.status !== 0) expect(r.stderr, args.join(' ')).toMatch(/^error: .+\nhint: /m);
+    }
+  });
+
+  it('journal: the replay stops with a warning and the card reads as it is on disk', () => {
+    const r = spawnSync(process.execPath, [CLI, 'auth', 'list', crafted('journal')], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/warning: journal replay stopped early/);
+    expect(r.stdout).toMatch(/vm-user/);
+  });
+
+  it('the login file turned into a pipe (debugfs sif mode): reported as not a file, not as missing (which would mean no users)', () => {
+    const image = join(work, 'fifo.img');
+    writeFileSync(image, readSampleImage());
+    const made = spawnSync('debugfs', ['-w', '-R', 'sif /supervisor/homeassistant/.storage/auth mode 010600', `${image}?offset=${SAMPLE.dataOffsetBytes}`], { encoding: 'utf8' });
+    expect(made.status, made.stderr).toBe(0);
+    const r = spawnSync(process.execPath, [CLI, 'auth', 'list', image], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status).toBe(66);
+    expect(r.stderr).toMatch(/error: \/supervisor\/homeassistant\/\.storage\/auth is not a regular file/);
+    expect(r.stderr).not.toMatch(/is missing/);
+  });
+
+  it('blocks-count: IMPOSSIBLE_BLOCK_COUNT names the damage and the way on', () => {
+    const r = spawnSync(process.execPath, [CLI, 'df', crafted('blocks-count')], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status).toBe(65);
+    expect(r.stderr).toMatch(/error: the superblock says 281470681748480 blocks .* it is damaged\nhint: make an image of the card first; e2fsck -b/);
+  });
+});

@@ -1,0 +1,37 @@
+// Names on the card are the card's, not ours: a file whose name holds terminal control sequences (ESC ] to
+// retitle the terminal, ESC [ to recolour or move the cursor, BEL) is listed with them shown as \xNN, never
+// sent to the terminal as they are; --json keeps the name exact (JSON escapes it). The image is made by
+// mkfs.ext4 -d from a folder holding such a name.
+
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { visible } from '../../src/cli/visible.js';
+import { cli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/images.js';
+
+const work = tempDir('terminal-safety-');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const EVIL = 'evil\u001b]0;pwned\u0007\u001b[31mred\u009b2J.yaml';
+
+describe('control characters from the card', () => {
+  it('visible(): C0, DEL and C1 shown as escapes; newline, tab and other text kept', () => {
+    expect(visible('a\u001b[31mb\u0007c\u007fd\u009be\n\tf ü')).toBe('a\\x1b[31mb\\x07c\\x7fd\\u009be\n\tf ü');
+  });
+
+  it('ls of a file named with escape sequences prints them as text; --json keeps the exact name', () => {
+    const stage = join(work, 'stage');
+    mkdirSync(join(stage, 'supervisor', 'homeassistant'), { recursive: true });
+    writeFileSync(join(stage, 'supervisor', 'homeassistant', EVIL), 'x: 1\n');
+    const image = join(work, 'evil.img');
+    const made = spawnSync('mkfs.ext4', ['-q', '-F', '-L', 'hassos-data', '-d', stage, image, '8M'], { encoding: 'utf8' });
+    expect(made.status, made.stderr).toBe(0);
+    const r = cli(['ls', image, '/supervisor/homeassistant']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.text).not.toMatch(/[\u001b\u0007\u009b]/);
+    expect(r.text).toContain('evil\\x1b]0;pwned\\x07\\x1b[31mred\\u009b2J.yaml');
+    const json = cli(['ls', image, '/supervisor/homeassistant', '--json']);
+    expect(JSON.parse(json.text)).toEqual(expect.arrayContaining([expect.objectContaining({ name: EVIL })]));
+  });
+});
