@@ -23,6 +23,26 @@ export interface FileLayout {
   inline: Uint8Array | null;
 }
 
+/**
+ * The byte ranges of the file that hold data, ascending and merged: holes, blocks past the map and
+ * preallocated (never written) extents read as zeros and are left out. A copy that writes only these and sets
+ * the size keeps a sparse file sparse (a crafted 1 TiB size over three blocks stays three blocks).
+ */
+export function dataRanges(layout: FileLayout): Array<[number, number]> {
+  if (layout.runs === null) return layout.sizeBytes > 0 ? [[0, layout.sizeBytes]] : [];
+  const out: Array<[number, number]> = [];
+  for (const run of layout.runs) {
+    if (run.physical === 0 || run.uninit) continue;
+    const start = run.logical * layout.blockSize;
+    const end = Math.min(layout.sizeBytes, (run.logical + run.length) * layout.blockSize);
+    if (start >= end) continue;
+    const last = out[out.length - 1];
+    if (last !== undefined && last[1] === start) last[1] = end;
+    else out.push([start, end]);
+  }
+  return out;
+}
+
 /** Index of the first run that ends after `logical` (binary search). */
 function firstRunAfter(runs: Extent[], logical: number): number {
   let lo = 0;

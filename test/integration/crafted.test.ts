@@ -5,10 +5,11 @@
 //            of blocks wrapped once only and looped forever);
 //   blocks-count: s_blocks_count_hi 0xffff (df walked 2^33 groups);
 //   beyond-2^53: s_blocks_count_hi 0x200 and the login file's extent far beyond the card (exit 70 before);
-// and the login file made a pipe by debugfs (it was reported missing: "no users").
+// the login file made a pipe by debugfs (it was reported missing: "no users"); its size made 1 TiB (export
+// wrote the zeros of the holes until the disk was full).
 
 import { spawnSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
@@ -63,6 +64,21 @@ describe('crafted images end with a clear answer', () => {
     expect(r.status).toBe(66);
     expect(r.stderr).toMatch(/error: \/supervisor\/homeassistant\/\.storage\/auth is not a regular file/);
     expect(r.stderr).not.toMatch(/is missing/);
+  });
+
+  it('a login file whose size says 1 TiB over its three blocks: export copies it sparse, in seconds (it wrote zeros until the disk was full)', () => {
+    const image = join(work, 'huge-size.img');
+    const bytes = readSampleImage();
+    for (const [at, hex] of [[0xb26c04, '0000'], [0xb26c6d, '01'], [0xb26c7c, '670a'], [0xb26c82, '1131']] as Patch[]) Buffer.from(hex, 'hex').copy(bytes, at);
+    writeFileSync(image, bytes);
+    const out = join(work, 'huge-size-out');
+    const r = spawnSync(process.execPath, [CLI, 'export', image, '--out', out], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.signal).toBeNull();
+    expect(r.status, r.stderr).toBe(0);
+    const auth = statSync(join(out, '.storage', 'auth'));
+    expect(auth.size).toBe(2 ** 40);
+    expect(auth.blocks * 512).toBeLessThan(1024 * 1024);
+    rmSync(out, { recursive: true, force: true });
   });
 
   it('blocks-count: IMPOSSIBLE_BLOCK_COUNT names the damage and the way on', () => {

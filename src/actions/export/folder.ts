@@ -12,7 +12,7 @@ import { resolve, sep } from 'node:path';
 import { AppError, UsageError } from '../../errors.js';
 import type { Inode, Timestamp } from '../../ext4/inode.js';
 import type { BatchRead } from '../../ext4/file-batch.js';
-import { CHUNK_BYTES } from '../../ext4/file-data.js';
+import { CHUNK_BYTES, dataRanges } from '../../ext4/file-data.js';
 import { readAhead } from '../copy/index.js';
 import type { ExportContext } from './types.js';
 import { SmallFiles, batchable } from './batch.js';
@@ -303,16 +303,35 @@ function writeAt(ctx: ExportContext, fd: number, data: Buffer, position: number)
 
 /**
  * The file's bytes into fd: a small file in one read and one write, a large one piece by piece, the next
- * pieces read (on the thread pool) while this one is written.
+ * pieces read (on the thread pool) while this one is written. A large file's holes are not written (the size
+ * is set at the end): the copy stays as sparse as the file is on the card.
  */
 async function copyBytes(ctx: ExportContext, inode: Inode, fd: number): Promise<void> {
-  const pieces = inode.sizeBytes <= CHUNK_BYTES ? [await ctx.vol.readFile(inode)] : readAhead(ctx.vol.stream(inode));
-  let written = 0;
-  for await (const chunk of pieces) {
-    writeAt(ctx, fd, chunk, written);
-    written += chunk.length;
+  if (inode.sizeBytes <= CHUNK_BYTES) {
+    const data = await ctx.vol.readFile(inode);
+    writeAt(ctx, fd, data, 0);
+    if (data.length < inode.sizeBytes) ftruncateSync(fd, inode.sizeBytes);
+    return;
   }
-  if (written < inode.sizeBytes) ftruncateSync(fd, inode.sizeBytes);
+  let counted = 0;
+  for (const [start, end] of dataRanges(await ctx.vol.layout(inode))) {
+    countHole(ctx, start - counted);
+    let at = start;
+    for await (const chunk of readAhead(ctx.vol.stream(inode, start, end))) {
+      writeAt(ctx, fd, chunk, at);
+      at += chunk.length;
+    }
+    counted = at;
+  }
+  countHole(ctx, inode.sizeBytes - counted);
+  ftruncateSync(fd, inode.sizeBytes);
+}
+
+/** A hole the copy leaves to the size: counted as copied, as its zeros are the file's. */
+function countHole(ctx: ExportContext, bytes: number): void {
+  if (bytes <= 0) return;
+  ctx.result.bytes += bytes;
+  ctx.progress();
 }
 
 function unlinkIfThere(out: Buffer): void {
