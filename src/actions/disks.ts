@@ -66,8 +66,9 @@ export async function surveyDisks(options: SurveyOptions = {}): Promise<Surveyed
       out.push({ ...disk, homeAssistant: await probe(disk.path, { scan: cardLike(disk) }), error: null });
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
-      // "No Home Assistant data here" is an answer, not a problem with the disk.
-      const none = err.exitCode === 66 && err.code !== 'SOURCE_NOT_FOUND';
+      // "No Home Assistant data here" is an answer, not a problem with the disk; a data partition with no
+      // filesystem left in it is the Home Assistant card, and its problem is said.
+      const none = err.exitCode === 66 && err.code !== 'SOURCE_NOT_FOUND' && err.code !== 'DATA_PARTITION_EMPTY';
       out.push({ ...disk, homeAssistant: null, error: none ? null : { code: err.code, message: err.message, hint: err.hint ?? null } });
     }
   }

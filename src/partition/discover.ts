@@ -86,7 +86,7 @@ function rankProbe(p: Partition | null, probe: ProbeResult, table: PartitionTabl
   const byLabel = LABEL_RANKS[label];
   if (byLabel !== undefined) return { rank: byLabel.rank, why: `ext4 label ${label}: ${byLabel.why}` };
   const name = p?.name ?? null;
-  if (name !== null && (name === 'hassos-data' || name.startsWith('hassos-data-external'))) {
+  if (isDataPartitionName(name)) {
     return { rank: 6, why: `GPT name ${name}, ext4 label "${label}"` };
   }
   if (probe.supervisedDataPath !== null) {
@@ -136,6 +136,10 @@ async function probeAll(device: BlockDevice, probe: FilesystemProbe, table: Part
     out.push(await probeSlice(device, probe, table, p, p));
   }
   return out;
+}
+
+function isDataPartitionName(name: string | null): boolean {
+  return name !== null && (name === 'hassos-data' || name.startsWith('hassos-data-external'));
 }
 
 function describe(c: Candidate): string {
@@ -188,6 +192,14 @@ function notFound(device: BlockDevice, table: PartitionTable, candidates: Candid
       ? `no partition table and no usable filesystem at byte 0 (${candidates.map(what).join(', ')})${searched ? ' or elsewhere (searched)' : ''}; ` +
         'if this is a whole-disk image check that it is complete, or give the byte offset of the data filesystem'
       : `seen ${seen.join('; ')}; name one of the partitions to open it anyway`;
+  // The partition HAOS made for the data is there, and no filesystem in it: say that, not "not found".
+  const named = candidates.find((c) => c.label === null && c.error === undefined && isDataPartitionName(c.partitionName));
+  if (named !== undefined) {
+    return new NotFoundError('DATA_PARTITION_EMPTY', `${describe(named)} of ${device.description} is Home Assistant's data partition, but it holds no ext4 filesystem any more: it was overwritten or formatted`, {
+      hint: 'nothing on the card can be read as files there; copy the card to an image file before anything else is written to it: a file-recovery program (PhotoRec) may still find parts of the files in that image',
+      details: { tableType: table.type, partition: named.partitionIndex },
+    });
+  }
   return new NotFoundError('DATA_NOT_FOUND', `no Home Assistant data filesystem found on ${device.description}`, {
     hint,
     details: {

@@ -85,6 +85,16 @@ describe('a card whose partition table was erased or replaced', () => {
     expect(cardPasswordIs(image, 'vm-user', 'Correct-Horse-9')).toBe(true);
   });
 
+  it('the table intact but the data partition zeroed: said so (DATA_PARTITION_EMPTY), with the way on', () => {
+    const image = join(work, 'zeroed.img');
+    const bytes = readSampleImage();
+    bytes.fill(0, SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes);
+    writeFileSync(image, bytes);
+    const r = cli(['info', image]);
+    expect(r.code).toBe(66);
+    expect(r.stderr).toMatch(/error: partition 8 \(hassos-data\) of image .*zeroed\.img is Home Assistant's data partition, but it holds no ext4 filesystem any more: it was overwritten or formatted\nhint: .*copy the card to an image file/);
+  });
+
   it('a formatted disk with no data filesystem anywhere is still DATA_NOT_FOUND', () => {
     const image = join(work, 'blank.img');
     writeFileSync(image, Buffer.alloc(40 * 1024 * 1024));

@@ -257,14 +257,22 @@ describe('discoverData: bare devices and nothing found', () => {
   });
 
   it('says what it saw when nothing matches', async () => {
-    const err = await discoverIn(gptImg, { 3: new IoError('READ_FAILED', 'bad sector'), 7: ext4('hassos-overlay') }).catch((e) => e);
+    const bad = new IoError('READ_FAILED', 'bad sector');
+    const err = await discoverIn(gptImg, { 3: bad, 7: ext4('hassos-overlay'), 8: bad }).catch((e) => e);
     expect(err).toMatchObject({ code: 'DATA_NOT_FOUND', exitCode: 66 });
     expect(err.hint).toMatch(/partition 1 \(hassos-boot\): 1 MiB, not ext4/);
     expect(err.hint).toMatch(/partition 7 \(hassos-overlay\): 1 MiB, ext4 "hassos-overlay"/);
     expect(err.hint).toMatch(/partition 3 \(hassos-system0\): 1 MiB, unreadable: bad sector/);
-    expect(err.hint).toMatch(/partition 8 \(hassos-data\): 2 MiB, not ext4; name one of the partitions/);
+    expect(err.hint).toMatch(/partition 8 \(hassos-data\): 2 MiB, unreadable: bad sector; name one of the partitions/);
     expect(err.details.seen).toHaveLength(8);
     expect(err.details.seen[6]).toEqual({ index: 7, sizeBytes: MiB, label: 'hassos-overlay', error: null });
+  });
+
+  it('the data partition there with no filesystem in it (overwritten, formatted): DATA_PARTITION_EMPTY, not "not found"', async () => {
+    const err = await discoverIn(gptImg, { 7: ext4('hassos-overlay') }).catch((e) => e);
+    expect(err).toMatchObject({ code: 'DATA_PARTITION_EMPTY', exitCode: 66 });
+    expect(err.message).toMatch(/^partition 8 \(hassos-data\) of .* is Home Assistant's data partition, but it holds no ext4 filesystem any more/);
+    expect(err.hint).toMatch(/copy the card to an image file before anything else is written to it/);
   });
 
   it('says so for a device with no table and no filesystem', async () => {
