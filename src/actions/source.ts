@@ -2,7 +2,7 @@
 // filesystem chosen by the discovery rules, and where Home Assistant lives on it. Every command starts here.
 
 import type { BlockDevice } from '../device/block-device.js';
-import { notADiskError } from '../device/file-kind.js';
+import { notADiskError } from '../partition/file-kind.js';
 import { type OpenDeviceOptions, type OpenedDevice, type RescueMapInfo, openDevice } from '../device/open-device.js';
 import { sliceDevice } from '../device/slice-device.js';
 import { AppError, NotFoundError, UsageError } from '../errors.js';

@@ -6,7 +6,7 @@
 
 import { NotFoundError } from '../errors.js';
 import { shellWord } from '../shell-word.js';
-import type { BlockDevice } from './block-device.js';
+import type { BlockDevice } from '../device/block-device.js';
 
 export interface NonDisk {
   /** "an xz-compressed file". */
