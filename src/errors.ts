@@ -82,6 +82,11 @@ export class RefusedError extends AppError {
   }
 }
 
+/** A write refused before anything was written: the hint says so. */
+export function refusedWrite(code: string, message: string, hint: string, details?: Record<string, unknown>): RefusedError {
+  return new RefusedError(code, message, { hint: `${hint}; nothing was written`, ...(details === undefined ? {} : { details }) });
+}
+
 /** A bug in this tool: an invariant did not hold. */
 export class InternalError extends AppError {
   constructor(code: string, message: string, options?: AppErrorOptions) {

@@ -7,7 +7,7 @@
 // drive letter does not matter.
 
 import { stat } from 'node:fs/promises';
-import { RefusedError } from '../errors.js';
+import { refusedWrite } from '../errors.js';
 import { listDisks } from '../disks/list.js';
 import { runCommand } from '../disks/run-command.js';
 import type { DiskInfo, RunCommand } from '../disks/types.js';
@@ -30,10 +30,6 @@ export function findDisk(disks: DiskInfo[], id: string, platform: 'darwin' | 'wi
   return disks.find((d) => diskIdOf(d.path, platform) === id) ?? null;
 }
 
-function refuse(code: string, message: string, hint: string): RefusedError {
-  return new RefusedError(code, message, { hint: `${hint}; nothing was written` });
-}
-
 /**
  * Throws RefusedError when the disk cannot be written safely; resolves with what was done on the way
  * (macOS: the unmount) for the user to read. Image files pass: nothing mounts them behind our back.
@@ -43,16 +39,16 @@ export async function checkMountsOther(source: string, opts: OtherMountOptions):
   if (st?.isFile()) return [];
   const id = diskIdOf(source, opts.platform);
   if (id === null) {
-    throw refuse('MOUNT_CHECK_UNAVAILABLE', `${source} is not a disk name haos-rescue can check for mounted volumes`,
+    throw refusedWrite('MOUNT_CHECK_UNAVAILABLE', `${source} is not a disk name haos-rescue can check for mounted volumes`,
       opts.platform === 'darwin' ? 'name the whole disk, /dev/rdiskN (see haos-rescue disks)' : 'name the whole disk, \\\\.\\PhysicalDriveN (see haos-rescue disks)');
   }
   const run = opts.run ?? runCommand;
   const disk = findDisk(await listDisks({ platform: opts.platform, run }), id, opts.platform);
-  if (disk === null) throw refuse('MOUNT_CHECK_UNAVAILABLE', `the disk list of this computer has no ${source}`, 'check the name with haos-rescue disks');
+  if (disk === null) throw refusedWrite('MOUNT_CHECK_UNAVAILABLE', `the disk list of this computer has no ${source}`, 'check the name with haos-rescue disks');
   if (opts.platform === 'win32') {
     const data = disk.partitions.find((p) => p.number === opts.dataPartition);
     if (data && data.mountpoints.length > 0) {
-      throw refuse('HOST_MOUNTED', `the data partition ${opts.dataPartition} of ${source} is mounted as ${data.mountpoints.join(', ')} (an ext4 driver is installed)`,
+      throw refusedWrite('HOST_MOUNTED', `the data partition ${opts.dataPartition} of ${source} is mounted as ${data.mountpoints.join(', ')} (an ext4 driver is installed)`,
         'remove its drive letter in Disk Management, or stop the ext4 driver, then run the command again');
     }
     return [];
@@ -62,12 +58,12 @@ export async function checkMountsOther(source: string, opts: OtherMountOptions):
   try {
     await run('/usr/sbin/diskutil', ['unmountDisk', whole]);
   } catch (err) {
-    throw refuse('HOST_MOUNTED', `${whole} has mounted volumes (${disk.mounted.join(', ')}) and diskutil could not unmount them: ${(err as Error).message}`,
+    throw refusedWrite('HOST_MOUNTED', `${whole} has mounted volumes (${disk.mounted.join(', ')}) and diskutil could not unmount them: ${(err as Error).message}`,
       'close any window showing the card and eject its volumes in Finder, then run the command again');
   }
   const again = findDisk(await listDisks({ platform: 'darwin', run }), id, 'darwin');
   if (again && again.mounted.length > 0) {
-    throw refuse('HOST_MOUNTED', `${whole} still has mounted volumes after diskutil unmountDisk: ${again.mounted.join(', ')}`, 'eject the volumes in Finder, then run the command again');
+    throw refusedWrite('HOST_MOUNTED', `${whole} still has mounted volumes after diskutil unmountDisk: ${again.mounted.join(', ')}`, 'eject the volumes in Finder, then run the command again');
   }
   return [`Unmounted the volumes of ${whole} (diskutil unmountDisk) so macOS cannot use the card during the write; eject it in Finder when done.`];
 }

@@ -18,7 +18,7 @@ import type { BlockDevice } from '../device/block-device.js';
 import { sliceDevice } from '../device/slice-device.js';
 import { processesUsing } from '../device/vdisk/in-use.js';
 import { containerOf } from '../device/vdisk/index.js';
-import { AppError, InternalError, IoError, RefusedError, UsageError } from '../errors.js';
+import { AppError, InternalError, IoError, UsageError, refusedWrite } from '../errors.js';
 import { BlockEdits } from '../ext4/create-file.js';
 import { putFile } from '../ext4/put-file.js';
 import { type CommitResult, commitWrites } from '../ext4/commit.js';
@@ -92,17 +92,13 @@ export interface WriteResult {
   notes: string[];
 }
 
-function refuse(code: string, message: string, hint: string): RefusedError {
-  return new RefusedError(code, message, { hint: `${hint}; nothing was written` });
-}
-
 /** An image file that another program holds open (a running VM) is never written. */
 async function assertFileNotInUse(path: string): Promise<void> {
   if (!(await stat(path).catch(() => null))?.isFile()) return;
   const users = await processesUsing(path);
   if (users === null || users.length === 0) return;
   const who = users.map((u) => `${u.name} (pid ${u.pid})`).join(', ');
-  throw refuse('FILE_IN_USE', `${path} is open in ${who}: a running virtual machine, or another program`, 'shut the virtual machine down (or close the program) and run the command again');
+  throw refusedWrite('FILE_IN_USE', `${path} is open in ${who}: a running virtual machine, or another program`, 'shut the virtual machine down (or close the program) and run the command again');
 }
 
 async function checkPreconditions(src: OpenedSource, opts: WriteOptions): Promise<void> {
@@ -113,26 +109,24 @@ async function checkPreconditions(src: OpenedSource, opts: WriteOptions): Promis
   const chosen = src.discovery.chosen;
   if (chosen.foundByScan) {
     // A box cannot start from such a card; what it needs is its data copied off, not a change on it.
-    throw new RefusedError('NOT_IN_PARTITION_TABLE', 'no partition lists the data filesystem (it was found by searching the disk): this card does not start a Home Assistant box as it is', {
-      hint: `copy the backups and the configuration off it and restore them on a freshly installed card; to write anyway, name the filesystem's byte offset, ${chosen.byteOffset}; nothing was written`,
-      details: { remedy: 'data-offset' },
-    });
+    throw refusedWrite('NOT_IN_PARTITION_TABLE', 'no partition lists the data filesystem (it was found by searching the disk): this card does not start a Home Assistant box as it is',
+      `copy the backups and the configuration off it and restore them on a freshly installed card; to write anyway, name the filesystem's byte offset, ${chosen.byteOffset}`, { remedy: 'data-offset' });
   }
   const backup = src.onDiskVolume.superblockLocation;
   if (backup.primaryProblem !== null) {
-    throw refuse('SUPERBLOCK_DAMAGED', `the filesystem's main superblock is unusable (${backup.primaryProblem}); it is read from its backup copy at byte ${backup.byteOffset}`, `copy the data off it, or repair the filesystem on an image of the card with e2fsck -b ${backup.byteOffset / backup.superblock.blockSize} -B ${backup.superblock.blockSize} first`);
+    throw refusedWrite('SUPERBLOCK_DAMAGED', `the filesystem's main superblock is unusable (${backup.primaryProblem}); it is read from its backup copy at byte ${backup.byteOffset}`, `copy the data off it, or repair the filesystem on an image of the card with e2fsck -b ${backup.byteOffset / backup.superblock.blockSize} -B ${backup.superblock.blockSize} first`);
   }
   if ((src.onDiskVolume.sb.state & 2) !== 0) {
-    throw refuse('FS_HAS_ERRORS', 'the filesystem is marked as having errors', 'run e2fsck on the card (or an image of it) first');
+    throw refusedWrite('FS_HAS_ERRORS', 'the filesystem is marked as having errors', 'run e2fsck on the card (or an image of it) first');
   }
   const j = src.journal;
   if (!j.needsRecovery) return;
   if (!j.replayed || j.report?.error || (j.report?.problems.length ?? 0) > 0 || j.report?.failedCommit !== null) {
-    throw refuse('JOURNAL_NOT_REPLAYABLE', `the journal does not replay cleanly (${j.notReplayed ?? j.report?.error ?? j.report?.problems[0] ?? 'damaged commit'})`, 'run e2fsck on a copy of the card');
+    throw refusedWrite('JOURNAL_NOT_REPLAYABLE', `the journal does not replay cleanly (${j.notReplayed ?? j.report?.error ?? j.report?.problems[0] ?? 'damaged commit'})`, 'run e2fsck on a copy of the card');
   }
   if (opts.dryRun || opts.yes) return;
   if (!(await opts.confirmReplay?.(j.report))) {
-    throw refuse('NEEDS_REPLAY_CONSENT', 'the card was not cleanly unmounted: its journal must be replayed onto it before the change', 'run again with --yes to allow that');
+    throw refusedWrite('NEEDS_REPLAY_CONSENT', 'the card was not cleanly unmounted: its journal must be replayed onto it before the change', 'run again with --yes to allow that');
   }
 }
 

@@ -6,6 +6,7 @@
 import type { BlockDevice } from '../device/block-device.js';
 import { AppError, NotFoundError, UsageError, toAppError } from '../errors.js';
 import { formatBytes } from '../units.js';
+import { DATA_LABEL, SET_ASIDE_LABELS } from './labels.js';
 import { SCAN_LIMIT_BYTES, scanForData, scanWarning } from './scan.js';
 import { readPartitionTable, type Partition, type PartitionTable } from './table.js';
 
@@ -70,20 +71,17 @@ export const HAOS_MBR_DISK_SIGNATURE = 0x48617373;
 
 const RANK_SUPERVISED = 7;
 
-const LABEL_RANKS: Record<string, { rank: number; why: string }> = {
-  'hassos-data-dis': { rank: 3, why: 'disabled at first boot because another disk carried hassos-data' },
-  'hassos-data-old': { rank: 4, why: 'stale copy left behind when the data moved to another disk' },
-  'hassos-data-fail': { rank: 5, why: 'target of a failed data-disk move, contents unreliable' },
-};
+/** Ranks 3, 4, 5 for the set-aside labels, in their order. */
+const LABEL_RANKS = new Map(SET_ASIDE_LABELS.map((l, i) => [l.label, { rank: 3 + i, why: l.why }]));
 
 function rankProbe(p: Partition | null, probe: ProbeResult, table: PartitionTable): { rank: number; why: string } | null {
   const label = probe.label;
-  if (label === 'hassos-data') {
+  if (label === DATA_LABEL) {
     return probe.hasSupervisorDir
       ? { rank: 1, why: `ext4 label hassos-data with /supervisor${probe.hasDockerDir ? ' and /docker' : ''}` }
       : { rank: 2, why: 'ext4 label hassos-data, but no /supervisor directory' };
   }
-  const byLabel = LABEL_RANKS[label];
+  const byLabel = LABEL_RANKS.get(label);
   if (byLabel !== undefined) return { rank: byLabel.rank, why: `ext4 label ${label}: ${byLabel.why}` };
   const name = p?.name ?? null;
   if (isDataPartitionName(name)) {

@@ -12,14 +12,12 @@ import type { BlockDevice } from '../device/block-device.js';
 import { AppError } from '../errors.js';
 import { formatBytes } from '../units.js';
 import type { Candidate, FilesystemProbe, ProbeResult } from './discover.js';
+import { DATA_LABELS } from './labels.js';
 
 /** Partitions of every HAOS layout start on these boundaries. */
 export const SCAN_STEP_BYTES = 1024 * 1024;
 /** The data filesystem of every HAOS layout starts below 1 GiB; twice that for margin. */
 export const SCAN_LIMIT_BYTES = 2 * 1024 * 1024 * 1024;
-
-/** Labels a data filesystem carries (haos-format.md §2): the first is the one in use. */
-const DATA_LABELS = ['hassos-data', 'hassos-data-dis', 'hassos-data-old', 'hassos-data-fail'];
 
 /**
  * The data filesystem at a 1 MiB boundary that no partition lists, or null. `probed`: the offsets the

@@ -1,6 +1,7 @@
 // What every request of one browser-window session shares: the card kept open for the whole session (as
 // the wizard keeps it), the job under way, where files go by default, and how to read a request body.
 
+import { resolve } from 'node:path';
 import { AppError, ExitCode, UsageError } from '../../errors.js';
 import { type OpenedSource, type SourceOptions, SourceSession, openSource } from '../source.js';
 import type { CardSummary } from './api.js';
@@ -47,7 +48,7 @@ export class GuiContext {
    */
   private optionsFor(path: string, copy: boolean): SourceOptions {
     const { mapPath: _, ...others } = this.sourceOptions;
-    const own = !copy && (this.startPath === null || path === this.startPath);
+    const own = !copy && (this.startPath === null || resolve(path) === resolve(this.startPath));
     return own ? this.sourceOptions : others;
   }
 
