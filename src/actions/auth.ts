@@ -17,8 +17,9 @@ async function readOptional(src: OpenedSource, path: string): Promise<Buffer | u
   try {
     return await src.fs.readFile(path);
   } catch (err) {
-    // Missing, not damaged: a login file that is a folder or a pipe is reported as what it is.
-    if (err instanceof AppError && err.exitCode === 66 && err.code !== 'NOT_A_FILE') return undefined;
+    // Missing, not damaged: a login file that is a folder or a pipe, or .storage that is a file, is reported
+    // as what it is (not as "no users").
+    if (err instanceof AppError && err.exitCode === 66 && err.code !== 'NOT_A_FILE' && err.code !== 'NOT_A_DIRECTORY') return undefined;
     throw err;
   }
 }

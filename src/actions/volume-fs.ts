@@ -2,6 +2,7 @@
 
 import { AppError } from '../errors.js';
 import { FileType, isDotOrDotDot } from '../ext4/dir.js';
+import { inFile } from '../ext4/damaged.js';
 import { displayName } from '../ext4/path.js';
 import type { Ext4Volume } from '../ext4/volume.js';
 import type { ReadOnlyFs } from '../ha/fs.js';
@@ -11,10 +12,14 @@ const MAX_WHOLE_FILE_BYTES = 256 * 1024 * 1024;
 export function volumeFs(vol: Ext4Volume): ReadOnlyFs {
   return {
     async readFile(path) {
-      const inode = await vol.lookup(path, { followFinal: true });
-      if (inode.kind !== 'file') throw new AppError('NOT_A_FILE', 66, `${path} is not a regular file`);
-      if (inode.sizeBytes > MAX_WHOLE_FILE_BYTES) throw new AppError('FILE_TOO_LARGE', 65, `${path} is ${inode.sizeBytes} bytes, too large to read whole`);
-      return vol.readFile(inode);
+      try {
+        const inode = await vol.lookup(path, { followFinal: true });
+        if (inode.kind !== 'file') throw new AppError('NOT_A_FILE', 66, `${path} is not a regular file`);
+        if (inode.sizeBytes > MAX_WHOLE_FILE_BYTES) throw new AppError('FILE_TOO_LARGE', 65, `${path} is ${inode.sizeBytes} bytes, too large to read whole`);
+        return await vol.readFile(inode);
+      } catch (err) {
+        throw inFile(path, err);
+      }
     },
     async listDir(path) {
       const inode = await vol.lookup(path, { followFinal: true });

@@ -338,7 +338,9 @@ export class Ext4Volume {
         continue;
       }
       if (current.kind !== 'dir') {
-        throw new NotFoundError('NOT_A_DIRECTORY', `${original}: ${components.slice(0, i).join('/') || '/'} is not a directory`);
+        throw new NotFoundError('NOT_A_DIRECTORY', `${original}: /${components.slice(0, i).join('/')} is not a directory`, {
+          hint: 'list its folder with "haos-rescue ls SOURCE DIR" to see what is there',
+        });
       }
       const entry = await this.findComponent(current, component, original);
       const child = await this.readInode(entry.ino);

@@ -38,12 +38,22 @@ export function backupKey(backupStoreBytes: Buffer): BackupKey {
     };
   }
   const password = createBackup.password;
-  if (typeof password !== 'string' || password === '') {
+  if (password != null && typeof password !== 'string') {
     return {
       key: null,
       status: 'not-set',
       unprotectedAgents,
-      message: `${BACKUP_STORE.path} stores no backup encryption key (create_backup.password is ${password === '' ? 'empty' : password == null ? 'null' : 'not a string'}): automatic backups are not encrypted by Home Assistant Core${unprotectedNote}`,
+      message:
+        `${BACKUP_STORE.path} is damaged: create_backup.password holds ${kindOf(password)}, not the key's text, so no key can be read from it; ` +
+        'if your backups are encrypted, their key is in the emergency kit Home Assistant offered to download (XXXX-XXXX-...)',
+    };
+  }
+  if (password == null || password === '') {
+    return {
+      key: null,
+      status: 'not-set',
+      unprotectedAgents,
+      message: `${BACKUP_STORE.path} stores no backup encryption key (create_backup.password is ${password === '' ? 'empty' : 'null'}): automatic backups are not encrypted by Home Assistant Core${unprotectedNote}`,
     };
   }
   return {
@@ -52,6 +62,12 @@ export function backupKey(backupStoreBytes: Buffer): BackupKey {
     unprotectedAgents,
     message: `backup encryption key found in ${BACKUP_STORE.path}${unprotectedNote}`,
   };
+}
+
+/** What a JSON value is, for people. */
+function kindOf(v: unknown): string {
+  if (Array.isArray(v)) return 'a list';
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
 function field(obj: unknown, name: string): unknown {

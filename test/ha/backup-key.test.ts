@@ -31,6 +31,16 @@ describe('backupKey on crafted files', () => {
     expect(backupKey(config({ password: '' }))).toMatchObject({ key: null, status: 'not-set' });
   });
 
+  it('a password that is not text (a damaged file) → no key, said to be damage, not "not encrypted"', () => {
+    for (const [password, what] of [[12345, 'a number'], [['x'], 'a list'], [{ k: 'x' }, 'an object'], [true, 'a boolean']] as const) {
+      const result = backupKey(config({ password }));
+      expect(result).toMatchObject({ key: null, status: 'not-set' });
+      expect(result.message).toContain(`is damaged: create_backup.password holds ${what}, not the key's text`);
+      expect(result.message).toContain('emergency kit');
+      expect(result.message).not.toContain('not encrypted');
+    }
+  });
+
   it('no create_backup, or no config at all → no-config', () => {
     expect(backupKey(config(undefined))).toMatchObject({ key: null, status: 'no-config' });
     expect(backupKey(storeBytes('backup', { backups: [] }))).toMatchObject({ key: null, status: 'no-config' });

@@ -5,7 +5,7 @@
 //            of blocks wrapped once only and looped forever);
 //   blocks-count: s_blocks_count_hi 0xffff (df walked 2^33 groups);
 //   beyond-2^53: s_blocks_count_hi 0x200 and the login file's extent far beyond the card (exit 70 before);
-// the login file made a pipe by debugfs (it was reported missing: "no users"); its size made 1 TiB (export
+// the login file made a pipe by debugfs, or .storage made a file (each was reported missing: "no users"); its size made 1 TiB (export
 // wrote the zeros of the holes until the disk was full).
 
 import { spawnSync } from 'node:child_process';
@@ -63,6 +63,18 @@ describe('crafted images end with a clear answer', () => {
     const r = spawnSync(process.execPath, [CLI, 'auth', 'list', image], { encoding: 'utf8', timeout: 20_000 });
     expect(r.status).toBe(66);
     expect(r.stderr).toMatch(/error: \/supervisor\/homeassistant\/\.storage\/auth is not a regular file/);
+    expect(r.stderr).not.toMatch(/is missing/);
+  });
+
+  it('.storage made a file (debugfs unlink + link): said to be not a folder, not "no users"', () => {
+    const image = join(work, 'storage-file.img');
+    writeFileSync(image, readSampleImage());
+    const cmds = 'unlink /supervisor/homeassistant/.storage\nlink /supervisor/homeassistant/configuration.yaml /supervisor/homeassistant/.storage\n';
+    const made = spawnSync('debugfs', ['-w', '-f', '-', `${image}?offset=${SAMPLE.dataOffsetBytes}`], { input: cmds, encoding: 'utf8' });
+    expect(made.status, made.stderr).toBe(0);
+    const r = spawnSync(process.execPath, [CLI, 'auth', 'list', image], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status).toBe(66);
+    expect(r.stderr).toMatch(/^error: \/supervisor\/homeassistant\/\.storage\/auth: \/supervisor\/homeassistant\/\.storage is not a directory\nhint: /m);
     expect(r.stderr).not.toMatch(/is missing/);
   });
 

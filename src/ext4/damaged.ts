@@ -1,0 +1,18 @@
+// A damaged structure met while reading one file is that file's problem: the error names the file (the
+// engine's message names only an inode number) and says what can still be done.
+
+import { CorruptError } from '../errors.js';
+
+const DAMAGED_HINT =
+  'its record on the card is damaged, so the kernel would not read it either; the other files can still be read, ' +
+  'and e2fsck on a copy of the card (haos-rescue image makes one) can often repair it';
+
+/** `err` with `path` named in it when it is damage in the filesystem; any other error as it is. */
+export function inFile(path: string, err: unknown): unknown {
+  if (!(err instanceof CorruptError) || err.message.includes(path)) return err;
+  return new CorruptError(err.code, `${path} cannot be read: ${err.message}`, {
+    hint: err.hint ?? DAMAGED_HINT,
+    details: err.details,
+    cause: err,
+  });
+}
