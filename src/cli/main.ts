@@ -19,6 +19,7 @@ import { guiCommand, runGui } from './commands/gui.js';
 import { imageCommand } from './commands/image.js';
 import type { GlobalArgs } from './commands/common.js';
 import { infoCommand } from './commands/info.js';
+import { logsCommand } from './commands/logs.js';
 import { lsCommand } from './commands/ls.js';
 import { mvCommand } from './commands/mv.js';
 import { putCommand } from './commands/put.js';
@@ -56,6 +57,7 @@ function parser(args: string[]) {
     .command(dfCommand as never)
     .command(lsCommand as never)
     .command(catCommand as never)
+    .command(logsCommand as never)
     .command(authCommand as never)
     .command(backupCommand as never)
     .command(exportCommand as never)
@@ -65,7 +67,7 @@ function parser(args: string[]) {
     .command(rmCommand as never)
     .command(putCommand as never)
     .command(mvCommand as never)
-    .demandCommand(1, 'name a command: gui, disks, info, df, ls, cat, auth, backup, export, image, safe-mode, rm, put or mv')
+    .demandCommand(1, 'name a command: gui, disks, info, df, ls, cat, logs, auth, backup, export, image, safe-mode, rm, put or mv')
     .strict()
     .version(VERSION)
     .help()

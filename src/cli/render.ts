@@ -28,6 +28,16 @@ export function table(rows: string[][], rightAligned: number[] = []): string {
     .join('\n');
 }
 
+/** An ISO time as this computer's local date and time ('-' when none). */
+export function localTime(iso: string | undefined, seconds = false): string {
+  if (!iso) return '-';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}${seconds ? `:${pad(d.getSeconds())}` : ''}`;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${hm}`;
+}
+
 export function errorLines(err: AppError, verbose: boolean): string {
   const lines = [`error: ${err.message}`];
   if (err.hint) lines.push(`hint: ${err.hint}`);

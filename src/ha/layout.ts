@@ -15,6 +15,8 @@ export interface HaLayout {
   configPath: string | null;
   /** Folders that may hold backups, in the order the Supervisor lists them. */
   backupPaths: string[];
+  /** Where journald keeps the system's logs, Home Assistant Core's among them. */
+  logPaths: string[];
 }
 
 export function haosLayout(): HaLayout {
@@ -23,6 +25,8 @@ export function haosLayout(): HaLayout {
     supervisorPath: '/supervisor',
     configPath: '/supervisor/homeassistant',
     backupPaths: ['/supervisor/backup', '/supervisor/core/backup', '/supervisor/homeassistant/backups'],
+    // Bound to /var/log/journal by the OS (var-log-journal.mount, haos-format.md §3.1).
+    logPaths: ['/logs'],
   };
 }
 
@@ -33,6 +37,7 @@ export function supervisedLayout(dataPath: string): HaLayout {
     supervisorPath: root,
     configPath: `${root}/homeassistant`,
     backupPaths: [`${root}/backup`, `${root}/core/backup`, `${root}/homeassistant/backups`],
+    logPaths: ['/var/log/journal'],
   };
 }
 

@@ -130,7 +130,7 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     await waitFor('wrong', /EXIT=0/);
   }, 120_000);
 
-  it('the other steps: add an administrator, users, backup key, copy the backups, export the config, make a backup, free space, safe mode', async () => {
+  it('the other steps: add an administrator, users, backup key, copy the backups, export the config, make a backup, the log, free space, safe mode', async () => {
     const image = makeImage('steps.img');
     const home = join(work, 'home-steps');
     start('steps', home);
@@ -176,13 +176,15 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     await waitFor('steps', /Save the backup as/);
     keys('steps', 'Enter'); // the default, in HOME
     await waitFor('steps', /Backup [0-9a-f]{8} written to .*encrypted, SecureTar v2/, 60_000);
-    await menu(7); // Free space
+    await menu(7); // Show Home Assistant's last log lines: the sample's /logs is empty
+    await waitFor('steps', /No log files in \/logs: the box kept its logs in memory only, or they were deleted\./);
+    await menu(8); // Free space
     await waitFor('steps', /What do you want to delete\?/);
     keys('steps', 'Enter'); // the history database
     await waitFor('steps', /Delete .*home-assistant_v2\.db.*\?/);
     type('steps', 'y');
     await waitFor('steps', /Done: .* given back/, 60_000);
-    await menu(7); // Free space again: the old backups
+    await menu(8); // Free space again: the old backups
     await waitFor('steps', /What do you want to delete\?\s*\n.*❯ old backups \(3 on the card\)/); // the database is gone
     keys('steps', 'Enter');
     await waitFor('steps', /older than how many days\?/);
@@ -192,7 +194,7 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     await waitFor('steps', /Delete these 3 backup\(s\) from the card\?/, 60_000);
     type('steps', 'y');
     await waitFor('steps', /Done: .* given back/, 60_000);
-    await menu(8); // Safe mode
+    await menu(9); // Safe mode
     await waitFor('steps', /Set safe mode on the card\?/);
     keys('steps', 'Enter'); // yes
     await waitFor('steps', /Done: put the card back/, 60_000);

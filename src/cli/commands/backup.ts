@@ -6,7 +6,7 @@ import { AppError, UsageError } from '../../errors.js';
 import { createCommand } from './backup-create.js';
 import { type PasswordArgs, catInsideCommand, lsCommand, withBackupArgs } from './backup-inside.js';
 import { printJson, warn, writeOut } from '../output.js';
-import { formatBytes, table } from '../render.js';
+import { formatBytes, localTime, table } from '../render.js';
 import { terminalProgress } from '../progress.js';
 import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
 
@@ -32,14 +32,6 @@ const keyCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: string }> = 
     await writeOut(`${lines.join('\n')}\n`);
   },
 };
-
-function localTime(iso: string | undefined): string {
-  if (!iso) return '-';
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return iso;
-  const pad = (n: number): string => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
 
 function render(list: BackupEntry[]): string {
   const good = list.filter((b) => !b.error);

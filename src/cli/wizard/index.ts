@@ -14,6 +14,7 @@ import { pickSource } from './pick.js';
 import { type Say, Session, stepAdd, stepExport, stepReset, stepUsers } from './steps.js';
 import { stepCreate, stepExtract, stepKey } from './backup-steps.js';
 import { stepFreeSpace, stepSafeMode } from './repair-steps.js';
+import { stepLogs } from './logs-step.js';
 
 const say: Say = (text) => process.stdout.write(`${visible(text)}\n`);
 
@@ -25,6 +26,7 @@ const STEPS = [
   { value: 'export', name: 'Export the configuration folder', run: stepExport },
   { value: 'key', name: 'Show the backup encryption key', run: stepKey },
   { value: 'create', name: 'Make a backup Home Assistant can restore, from this card', run: stepCreate },
+  { value: 'logs', name: "Show Home Assistant's last log lines (why it stopped or does not start)", run: stepLogs },
   { value: 'space', name: 'Free space (see what fills the card, delete the history database)', run: stepFreeSpace },
   { value: 'safe', name: 'Start Home Assistant in safe mode next time (without custom integrations)', run: stepSafeMode },
 ] as const;

@@ -1,0 +1,75 @@
+// Finds the journal files in the log folder: journald keeps them in one folder per machine id
+// (/logs/<machine-id>/system.journal, system@....journal when archived, ....journal~ when set aside dirty).
+
+import { AppError } from '../../errors.js';
+import { FileType, isDotOrDotDot } from '../../ext4/dir.js';
+import type { Inode } from '../../ext4/inode.js';
+import { displayName } from '../../ext4/path.js';
+import type { Ext4Volume } from '../../ext4/volume.js';
+import { type JournalHeader, readJournalHeader } from '../../systemd/journal-file.js';
+
+export interface JournalFileRef {
+  path: string;
+  /** null when the file's inode cannot be read. */
+  inode: Inode | null;
+  /** null when the file does not start as a journal file (`problem` says why). */
+  header: JournalHeader | null;
+  problem: string | null;
+}
+
+/** Bytes read to learn a file's header (systemd's header is 272 bytes today). */
+const HEADER_READ = 4096;
+/** Folders and files looked at, at most: a damaged folder cannot make the search endless. */
+const MAX_FILES = 10_000;
+
+/** The first of `folders` that exists, with its journal files, newest last entry first; null when none exists. */
+export async function findJournalFiles(vol: Ext4Volume, folders: string[]): Promise<{ folder: string; files: JournalFileRef[] } | null> {
+  for (const folder of folders) {
+    let root: Inode;
+    try {
+      root = await vol.lookup(folder, { followFinal: true });
+    } catch (err) {
+      if (err instanceof AppError && err.exitCode === 66) continue;
+      throw err;
+    }
+    if (root.kind !== 'dir') continue;
+    const files: JournalFileRef[] = [];
+    await collect(vol, root, folder, 0, files);
+    files.sort((a, b) => (b.header?.tailRealtimeUs ?? -1) - (a.header?.tailRealtimeUs ?? -1) || a.path.localeCompare(b.path));
+    return { folder, files };
+  }
+  return null;
+}
+
+async function collect(vol: Ext4Volume, dir: Inode, path: string, depth: number, out: JournalFileRef[]): Promise<void> {
+  for (const e of await vol.readDir(dir)) {
+    if (isDotOrDotDot(e.name) || out.length >= MAX_FILES) continue;
+    const name = displayName(e.name);
+    const child = `${path}/${name}`;
+    if (e.fileType === FileType.DIR && depth === 0) {
+      await collect(vol, await vol.readInode(e.ino), child, depth + 1, out).catch((err: unknown) => {
+        if (!(err instanceof AppError)) throw err;
+      });
+    } else if (name.endsWith('.journal') || name.endsWith('.journal~')) {
+      out.push(await fileRef(vol, e.ino, child));
+    }
+  }
+}
+
+async function fileRef(vol: Ext4Volume, ino: number, path: string): Promise<JournalFileRef> {
+  let inode: Inode;
+  try {
+    inode = await vol.readInode(ino);
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    return { path, inode: null, header: null, problem: err.message };
+  }
+  if (inode.kind !== 'file') return { path, inode, header: null, problem: 'not a regular file' };
+  try {
+    const head = await vol.readFile(inode, 0, Math.min(HEADER_READ, inode.sizeBytes));
+    return { path, inode, header: readJournalHeader(head, inode.sizeBytes), problem: null };
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    return { path, inode, header: null, problem: err.message };
+  }
+}

@@ -1,0 +1,154 @@
+// `logs`: the last lines Home Assistant Core (or the Supervisor, an app, everything) wrote before the box
+// stopped, read from the journal files journald keeps on the data partition. The question asked first when a box
+// does not start is "what does the log say": on a box that does not start, only the card can answer it.
+
+import { AppError, NotFoundError } from '../../errors.js';
+import { type JournalEntry, type JournalHeader, canUnpack, journalEntries, readJournalHeader } from '../../systemd/journal-file.js';
+import type { OpenedSource } from '../source.js';
+import { type JournalFileRef, findJournalFiles } from './files.js';
+
+/** Whose lines: a container name or syslog identifier, or every line. */
+export type LogSubject = { name: string } | 'all';
+
+/** The names Home Assistant OS gives its containers (Docker's journald driver records them). */
+export const LOG_SUBJECTS: Record<string, { name: string; title: string }> = {
+  core: { name: 'homeassistant', title: 'Home Assistant Core' },
+  supervisor: { name: 'hassio_supervisor', title: 'the Supervisor' },
+};
+
+export interface LogsRequest {
+  subject: LogSubject;
+  /** The last this many lines; 0 for all. */
+  lines: number;
+}
+
+export interface LogLine {
+  /** ISO time (UTC) the line was logged. */
+  time: string;
+  bootId: string;
+  identifier: string;
+  /** syslog priority (3 error, 4 warning, 6 info), or null. */
+  priority: number | null;
+  message: string;
+}
+
+export interface LogFileReport {
+  path: string;
+  sizeBytes: number;
+  state: string;
+  entries: number;
+  /** Why the file, or its end, could not be read. */
+  problem: string | null;
+}
+
+export interface LogsResult {
+  folder: string;
+  files: LogFileReport[];
+  lines: LogLine[];
+  /** Lines that matched, of which `lines` are the last. */
+  matched: number;
+  /** Lines shown whose text is stored compressed in a way this Node cannot unpack. */
+  unreadable: number;
+  /** Files not read because older lines were not asked for. */
+  skippedOlder: number;
+}
+
+/** Largest journal file read: journald's own default limit is 128 MiB a file. */
+const MAX_FILE_BYTES = 512 * 1024 * 1024;
+
+export async function readLogs(src: OpenedSource, req: LogsRequest): Promise<LogsResult> {
+  const found = await findJournalFiles(src.volume, src.layout.logPaths);
+  if (found === null) {
+    throw new NotFoundError('NO_LOGS', `no saved logs on this card (${src.layout.logPaths.join(', ')} is missing)`, {
+      hint: 'Home Assistant OS keeps its logs on the data partition only when it has run from it; older systems kept them in memory alone',
+    });
+  }
+  const result: LogsResult = { folder: found.folder, files: [], lines: [], matched: 0, unreadable: 0, skippedOlder: 0 };
+  let kept: Kept[] = [];
+  // Newest file first; an older file is read only while fewer lines than asked for are found.
+  for (const file of found.files) {
+    const oldestKept = kept.length > 0 ? kept[0]!.realtimeUs : Infinity;
+    if (req.lines > 0 && result.matched >= req.lines && file.header !== null && file.header.tailRealtimeUs < oldestKept) {
+      result.skippedOlder++;
+      continue;
+    }
+    kept = mergeKept(kept, await readOne(src, file, req, result), req.lines);
+  }
+  result.files.sort((a, b) => a.path.localeCompare(b.path));
+  result.lines = kept.map((k) => toLine(k.entry, result));
+  return result;
+}
+
+interface Kept {
+  realtimeUs: number;
+  seqnum: number;
+  entry: JournalEntry;
+}
+
+async function readOne(src: OpenedSource, file: JournalFileRef, req: LogsRequest, result: LogsResult): Promise<Kept[]> {
+  const report: LogFileReport = { path: file.path, sizeBytes: file.inode?.sizeBytes ?? 0, state: file.header?.state ?? 'unknown', entries: 0, problem: file.problem };
+  result.files.push(report);
+  if (file.header === null || file.inode === null) return [];
+  if (file.inode.sizeBytes > MAX_FILE_BYTES) {
+    report.problem = `not read: ${file.inode.sizeBytes} bytes, larger than a journal file can be`;
+    return [];
+  }
+  let bytes: Buffer;
+  try {
+    bytes = await src.volume.readFile(file.inode);
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    report.problem = err.message;
+    return [];
+  }
+  return matching(bytes, file.header, req, report, result);
+}
+
+function matching(bytes: Buffer, header: JournalHeader, req: LogsRequest, report: LogFileReport, result: LogsResult): Kept[] {
+  const walk = { stoppedAt: null as number | null };
+  const out: Kept[] = [];
+  for (const entry of journalEntries(bytes, header, walk)) {
+    report.entries++;
+    if (!matches(entry, req.subject)) continue;
+    result.matched++;
+    out.push({ realtimeUs: entry.realtimeUs, seqnum: entry.seqnum, entry });
+    if (req.lines > 0 && out.length > 2 * req.lines) out.splice(0, out.length - req.lines);
+  }
+  if (walk.stoppedAt !== null) report.problem = `damaged from byte ${walk.stoppedAt} on (a power cut while it was written?): the entries before were read`;
+  return req.lines > 0 ? out.slice(-req.lines) : out;
+}
+
+function matches(entry: JournalEntry, subject: LogSubject): boolean {
+  if (subject === 'all') return true;
+  const wanted = subject.name;
+  return entry.fields.get('CONTAINER_NAME')?.toString('utf8') === wanted || entry.fields.get('SYSLOG_IDENTIFIER')?.toString('utf8') === wanted;
+}
+
+/** The newest `lines` of both lists (all with 0), oldest first. */
+function mergeKept(a: Kept[], b: Kept[], lines: number): Kept[] {
+  const all = [...a, ...b].sort((x, y) => x.realtimeUs - y.realtimeUs || x.seqnum - y.seqnum);
+  return lines > 0 ? all.slice(-lines) : all;
+}
+
+function toLine(entry: JournalEntry, result: LogsResult): LogLine {
+  const text = (name: string): string | undefined => entry.fields.get(name)?.toString('utf8');
+  let message = text('MESSAGE');
+  if (message === undefined) {
+    const kinds = entry.unreadable.filter((k) => !canUnpack(k));
+    if (kinds.length > 0) result.unreadable++;
+    message = kinds.length > 0 ? `[a long line, stored compressed (${kinds[0]}): this Node.js cannot unpack it; Node 22.15 or later can]` : '';
+  }
+  const priority = Number.parseInt(text('PRIORITY') ?? '', 10);
+  return {
+    time: isoTime(entry.realtimeUs),
+    bootId: entry.bootId,
+    identifier: text('SYSLOG_IDENTIFIER') ?? text('CONTAINER_NAME') ?? text('_COMM') ?? '?',
+    priority: Number.isInteger(priority) ? priority : null,
+    message: message.replace(/\n+$/, ''),
+  };
+}
+
+function isoTime(us: number): string {
+  const ms = Math.floor(us / 1000);
+  return Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : '(no time)';
+}

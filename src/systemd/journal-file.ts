@@ -1,0 +1,168 @@
+// Reads systemd journal files (https://systemd.io/JOURNAL_FILE_FORMAT), the binary logs journald keeps on the
+// data partition of Home Assistant OS (/logs, haos-format.md §3.1): Docker hands every container's output to
+// journald, so Home Assistant Core's log is there. Entries are read by walking the objects in file order (an
+// append-only file: the order they were written), not through the hash tables and entry arrays, so a file
+// whose end was torn by a power cut still yields every entry before the tear. Every offset read from the file is
+// checked against the buffer; nothing here can loop past the end of the bytes it was given.
+
+import * as zlib from 'node:zlib';
+import { CorruptError } from '../errors.js';
+
+const SIGNATURE = Buffer.from('LPKSHHRH', 'latin1');
+/** The header up to and including tail_entry_monotonic: the fields this reader uses. */
+const MIN_HEADER = 208;
+const OBJECT_HEADER = 16;
+const OBJECT_DATA = 1;
+const OBJECT_ENTRY = 3;
+const ENTRY_ITEMS_AT = 64;
+
+const INCOMPAT_XZ = 1;
+const INCOMPAT_LZ4 = 2;
+const INCOMPAT_ZSTD = 8;
+const INCOMPAT_COMPACT = 16;
+const OBJECT_COMPRESSED = { 1: 'xz', 2: 'lz4', 4: 'zstd' } as const;
+
+export interface JournalHeader {
+  state: 'offline' | 'online' | 'archived' | 'unknown';
+  compact: boolean;
+  /** Compression the file may use for large fields ('xz', 'lz4', 'zstd'), or none. */
+  compression: string[];
+  headerSize: number;
+  /** End of the objects: the header plus the arena, clipped to the bytes present. */
+  arenaEnd: number;
+  tailObjectOffset: number;
+  entries: number;
+  /** Microseconds since 1970 of the last entry (0 when none). */
+  tailRealtimeUs: number;
+}
+
+export interface JournalEntry {
+  seqnum: number;
+  realtimeUs: number;
+  bootId: string;
+  /** Field name to value (the first value when a field repeats). */
+  fields: Map<string, Buffer>;
+  /** Fields stored compressed in a way this Node cannot unpack: their names are unknown. */
+  unreadable: string[];
+}
+
+const u64 = (b: Buffer, at: number): number => Number(b.readBigUInt64LE(at));
+const align8 = (n: number): number => Math.ceil(n / 8) * 8;
+
+/** The header of a journal file; NOT_A_JOURNAL when `head` does not start like one. */
+export function readJournalHeader(head: Buffer, fileSize: number): JournalHeader {
+  if (head.length < MIN_HEADER || !head.subarray(0, 8).equals(SIGNATURE)) {
+    throw new CorruptError('NOT_A_JOURNAL', 'not a systemd journal file (no LPKSHHRH signature)');
+  }
+  const incompatible = head.readUInt32LE(12);
+  const headerSize = u64(head, 88);
+  if (headerSize < MIN_HEADER || headerSize > fileSize) throw new CorruptError('NOT_A_JOURNAL', `journal header size ${headerSize} is impossible`);
+  const compression = [[INCOMPAT_XZ, 'xz'], [INCOMPAT_LZ4, 'lz4'], [INCOMPAT_ZSTD, 'zstd']].filter(([bit]) => (incompatible & (bit as number)) !== 0).map(([, name]) => name as string);
+  return {
+    state: (['offline', 'online', 'archived'] as const)[head[16]!] ?? 'unknown',
+    compact: (incompatible & INCOMPAT_COMPACT) !== 0,
+    compression,
+    headerSize,
+    arenaEnd: Math.min(fileSize, headerSize + Math.min(u64(head, 96), Number.MAX_SAFE_INTEGER - headerSize)),
+    tailObjectOffset: u64(head, 136),
+    entries: u64(head, 152),
+    tailRealtimeUs: u64(head, 192),
+  };
+}
+
+/** What a walk of a file found besides its entries. */
+export interface WalkReport {
+  /** Set when the objects stopped before the file's recorded last object: the rest is unreadable. */
+  stoppedAt: number | null;
+}
+
+/** Every entry of the file `buf`, in the order written. */
+export function* journalEntries(buf: Buffer, header: JournalHeader, report: WalkReport = { stoppedAt: null }): Generator<JournalEntry> {
+  const data = new DataReader(buf, header.compact);
+  const end = Math.min(buf.length, header.arenaEnd);
+  let at = align8(header.headerSize);
+  while (at + OBJECT_HEADER <= end) {
+    const type = buf[at]!;
+    const size = u64(buf, at + 8);
+    if (type === 0 || size < OBJECT_HEADER || size > end - at) break;
+    if (type === OBJECT_ENTRY && size >= ENTRY_ITEMS_AT) yield readEntry(buf, at, size, header.compact, data);
+    if (at >= header.tailObjectOffset) return;
+    at = align8(at + size);
+  }
+  // Left before the object the header names as the last one: the file ends early or is damaged there.
+  if (at <= header.tailObjectOffset) report.stoppedAt = at;
+}
+
+function readEntry(buf: Buffer, at: number, size: number, compact: boolean, data: DataReader): JournalEntry {
+  const entry: JournalEntry = {
+    seqnum: u64(buf, at + 16),
+    realtimeUs: u64(buf, at + 24),
+    bootId: buf.subarray(at + 40, at + 56).toString('hex'),
+    fields: new Map(),
+    unreadable: [],
+  };
+  const itemSize = compact ? 4 : 16;
+  for (let item = at + ENTRY_ITEMS_AT; item + itemSize <= at + size; item += itemSize) {
+    const field = data.read(compact ? buf.readUInt32LE(item) : u64(buf, item));
+    if (field === null) continue;
+    if ('unreadable' in field) entry.unreadable.push(field.unreadable);
+    else if (!entry.fields.has(field.name)) entry.fields.set(field.name, field.value);
+  }
+  return entry;
+}
+
+type Field = { name: string; value: Buffer } | { unreadable: string };
+
+/** Data objects by offset, read once: journald stores each distinct FIELD=value once and shares it. */
+class DataReader {
+  private readonly cache = new Map<number, Field | null>();
+  private readonly payloadAt: number;
+
+  constructor(private readonly buf: Buffer, compact: boolean) {
+    this.payloadAt = compact ? 72 : 64;
+  }
+
+  read(offset: number): Field | null {
+    let field = this.cache.get(offset);
+    if (field === undefined) {
+      field = this.decode(offset);
+      this.cache.set(offset, field);
+    }
+    return field;
+  }
+
+  private decode(offset: number): Field | null {
+    const b = this.buf;
+    if (offset % 8 !== 0 || offset + OBJECT_HEADER > b.length || b[offset] !== OBJECT_DATA) return null;
+    const size = u64(b, offset + 8);
+    if (size < this.payloadAt || size > b.length - offset) return null;
+    let payload = b.subarray(offset + this.payloadAt, offset + size);
+    const compressed = OBJECT_COMPRESSED[(b[offset + 1]! & 7) as 1 | 2 | 4];
+    if (compressed !== undefined) {
+      const unpacked = unpack(compressed, payload);
+      if (unpacked === null) return { unreadable: compressed };
+      payload = unpacked;
+    }
+    const eq = payload.indexOf(0x3d);
+    if (eq <= 0) return null;
+    return { name: payload.subarray(0, eq).toString('latin1'), value: payload.subarray(eq + 1) };
+  }
+}
+
+/** Largest field unpacked: journald's own limit on a field is far below. */
+const MAX_UNPACKED = 64 * 1024 * 1024;
+
+function unpack(kind: 'xz' | 'lz4' | 'zstd', payload: Buffer): Buffer | null {
+  const zstd = (zlib as unknown as { zstdDecompressSync?: (b: Buffer, o: object) => Buffer }).zstdDecompressSync;
+  if (kind !== 'zstd' || zstd === undefined) return null;
+  try {
+    return zstd(payload, { maxOutputLength: MAX_UNPACKED });
+  } catch {
+    return null;
+  }
+}
+
+/** Whether this Node can unpack a field compressed with `kind`. */
+export function canUnpack(kind: string): boolean {
+  return kind === 'zstd' && typeof (zlib as unknown as { zstdDecompressSync?: unknown }).zstdDecompressSync === 'function';
+}
