@@ -2,7 +2,12 @@
 // systemd-journal-remote package) from the Journal Export Format, read back by journalctl as the oracle.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
+
+/** The machine id of the log folder the tests make (/logs/<machine id>/). */
+export const MACHINE = '6647fd64a9a046ebb4049568d1ff4cef';
 
 const REMOTE = ['/usr/lib/systemd/systemd-journal-remote', '/lib/systemd/systemd-journal-remote'].find((p) => existsSync(p)) ?? null;
 const hasJournalctl = spawnSync('journalctl', ['--version']).status === 0;
@@ -56,4 +61,17 @@ export function journalctl(files: string[], identifier?: string): OracleEntry[] 
       const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : Array.isArray(v) && v.every((n) => typeof n === 'number') ? Buffer.from(v as number[]).toString('utf8') : undefined);
       return { realtimeUs: Number(j['__REALTIME_TIMESTAMP']), bootId: String(j['_BOOT_ID']), identifier: text(j['SYSLOG_IDENTIFIER']), message: text(j['MESSAGE']) };
     });
+}
+
+/**
+ * A copy of the sample card at `dir/name` with `files` ([local path, file name]) written into /logs/MACHINE by
+ * debugfs, then the debugfs commands in `extra`.
+ */
+export function cardWithLogs(dir: string, name: string, files: Array<[string, string]>, extra = ''): string {
+  const image = join(dir, name);
+  writeFileSync(image, readSampleImage());
+  const cmds = ['mkdir /logs', `mkdir /logs/${MACHINE}`, ...files.map(([local, as]) => `write ${local} /logs/${MACHINE}/${as}`), extra].join('\n');
+  const r = spawnSync('debugfs', ['-w', '-f', '-', `${image}?offset=${SAMPLE.dataOffsetBytes}`], { input: `${cmds}\n`, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`debugfs failed: ${r.stderr}`);
+  return image;
 }

@@ -4,20 +4,17 @@
 // Also: a file torn by a power cut (the lines before the tear), a file that is not a journal, an empty and
 // a missing log folder.
 
-import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
 import { canUnpack } from '../../src/systemd/journal-file.js';
 import { cli, cliJson } from '../helpers/cli.js';
 import { tempDir } from '../helpers/images.js';
-import { type ExportEntry, type OracleEntry, journalToolsMissing, journalctl, writeJournal } from '../helpers/journal.js';
+import { type ExportEntry, MACHINE, type OracleEntry, cardWithLogs, journalToolsMissing, journalctl, writeJournal } from '../helpers/journal.js';
 
 const work = tempDir('logs-');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-const MACHINE = '6647fd64a9a046ebb4049568d1ff4cef';
 const BOOT_OLD = '0123456789abcdef0123456789abcdef';
 const BOOT_NEW = 'fedcba9876543210fedcba9876543210';
 const LONG = `2025-12-04 10:00:00.000 ERROR (MainThread) [custom_components.foo] ${'a very long line '.repeat(200)}`;
@@ -49,15 +46,7 @@ const oldFile = join(work, `system@00000000000000000000000000000001-000000000000
 const newFile = join(work, 'system.journal');
 let card: string;
 
-/** A copy of the sample with `files` (local path → name in /logs/MACHINE) written by debugfs. */
-function cardWith(name: string, files: Array<[string, string]>, extra = ''): string {
-  const image = join(work, name);
-  writeFileSync(image, readSampleImage());
-  const cmds = [`mkdir /logs`, `mkdir /logs/${MACHINE}`, ...files.map(([local, as]) => `write ${local} /logs/${MACHINE}/${as}`), extra].join('\n');
-  const r = spawnSync('debugfs', ['-w', '-f', '-', `${image}?offset=${SAMPLE.dataOffsetBytes}`], { input: `${cmds}\n`, encoding: 'utf8' });
-  expect(r.status, r.stderr).toBe(0);
-  return image;
-}
+const cardWith = (name: string, files: Array<[string, string]>, extra = ''): string => cardWithLogs(work, name, files, extra);
 
 interface Line {
   time: string;

@@ -91,6 +91,20 @@ export interface BackupsAnswer { backups: BackupRow[]; totalText: string }
 
 export interface KeyAnswer { key: string | null; message: string }
 
+/** GET /api/logs?lines=N: Home Assistant Core's last log lines from the card. */
+export interface LogsAnswer {
+  /** Oldest first; `time` ISO (UTC), shown in the page's local time. A new `bootId` is a start of the box; priority 3 is an error. */
+  lines: Array<{ time: string; bootId: string; priority: number | null; message: string }>;
+  /** "The last 100 lines Home Assistant wrote, from 2 log files." or why there are none. */
+  summary: string;
+  /** Files, or their ends, that could not be read, with why. */
+  problems: string[];
+  /** A custom integration is named in the lines: the page points at safe mode. */
+  customIntegration: boolean;
+  /** Older lines exist than those shown. */
+  more: boolean;
+}
+
 export interface SpaceAnswer {
   usedText: string;
   totalText: string;

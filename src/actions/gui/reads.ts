@@ -1,5 +1,5 @@
-// The browser window's questions that change nothing: the disks, the card, its users, backups, key and
-// space, and the folders of this computer for the folder picker.
+// The browser window's questions that change nothing: the disks, the card, its users, backups, key,
+// space and log, and the folders of this computer for the folder picker.
 
 import { readdir, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -10,7 +10,8 @@ import { authList } from '../auth.js';
 import { listBackups, readBackupKey } from '../backup/index.js';
 import { surveyDisks } from '../disks.js';
 import { diskUsage } from '../repair/index.js';
-import type { BackupsAnswer, DisksAnswer, FoldersAnswer, KeyAnswer, SpaceAnswer, StateAnswer, UsersAnswer } from './api.js';
+import { LOG_SUBJECTS, type LogsResult, namesCustomIntegration, readLogs } from '../logs/index.js';
+import type { BackupsAnswer, DisksAnswer, FoldersAnswer, KeyAnswer, LogsAnswer, SpaceAnswer, StateAnswer, UsersAnswer } from './api.js';
 import { type GuiContext, asBody, text } from './context.js';
 import { diskChoice } from './summary.js';
 
@@ -79,6 +80,31 @@ export async function space(ctx: GuiContext): Promise<SpaceAnswer> {
       .slice(0, 10)
       .map((c) => ({ label: c.label, sizeText: formatBytes(c.bytes), fraction: u.usedBytes > 0 ? Math.min(1, c.bytes / u.usedBytes) : 0 })),
     databaseText: db && db.bytes > 0 ? `${db.paths.join(', ')} (${formatBytes(db.bytes)})` : null,
+  };
+}
+
+/** Home Assistant Core's last log lines (`?lines=N`, 1 to 5,000; 200 unless given). */
+export async function logs(ctx: GuiContext, _body: unknown, url: URL): Promise<LogsAnswer> {
+  const asked = Number.parseInt(url.searchParams.get('lines') ?? '200', 10);
+  const lines = Number.isInteger(asked) ? Math.min(5000, Math.max(1, asked)) : 200;
+  let r: LogsResult;
+  try {
+    r = await readLogs(ctx.source, { subject: { name: LOG_SUBJECTS['core']!.name }, lines });
+  } catch (err) {
+    if (err instanceof AppError && err.code === 'NO_LOGS') return { lines: [], summary: `${err.message}.`, problems: [], customIntegration: false, more: false };
+    throw err;
+  }
+  const files = r.files.filter((f) => f.entries > 0 || f.problem === null).length;
+  const summary =
+    r.files.length === 0 ? `No log files in ${r.folder}: the box kept its logs in memory only, or they were deleted.`
+    : r.matched === 0 ? `No lines from Home Assistant in the ${files} log file(s) on the card.`
+    : `The last ${r.lines.length} line(s) Home Assistant wrote, from ${files} log file(s) on the card.`;
+  return {
+    lines: r.lines.map((l) => ({ time: l.time, bootId: l.bootId, priority: l.priority, message: l.message })),
+    summary,
+    problems: r.files.filter((f) => f.problem !== null).map((f) => `${f.path}: ${f.problem}`),
+    customIntegration: namesCustomIntegration(r.lines),
+    more: r.lines.length < r.matched || r.skippedOlder > 0,
   };
 }
 

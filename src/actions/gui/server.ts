@@ -15,7 +15,7 @@ import { PAGE_POLICY, SAFE_HEADERS, type Refusal, checkRequest } from './guard.j
 import { Jobs } from './jobs.js';
 import { Lifetime, type LifetimeOptions } from './lifetime.js';
 import { type PageFiles, loadPage } from './page-files.js';
-import { backupKey, backups, disks, folders, openCard, space, state, users } from './reads.js';
+import { backupKey, backups, disks, folders, logs, openCard, space, state, users } from './reads.js';
 import { plan, write } from './writes.js';
 
 export interface GuiOptions {
@@ -50,6 +50,7 @@ function routes(stop: (reason: string) => void): Record<string, Route> {
     '/api/backups': get(backups),
     '/api/key': get(backupKey),
     '/api/space': get(space),
+    '/api/logs': get(logs),
     '/api/folders': get(folders),
     '/api/open': post(openCard),
     '/api/close': post(async (ctx) => (await ctx.close(), {})),

@@ -148,6 +148,11 @@ function toLine(entry: JournalEntry, result: LogsResult): LogLine {
   };
 }
 
+/** A custom integration is named in the lines (Home Assistant says "custom integration" when it loads one). */
+export function namesCustomIntegration(lines: LogLine[]): boolean {
+  return lines.some((l) => /custom integration|custom_components/i.test(l.message));
+}
+
 function isoTime(us: number): string {
   const ms = Math.floor(us / 1000);
   return Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : '(no time)';

@@ -1,7 +1,7 @@
 // The guided step that shows why Home Assistant stopped: the last lines of its log on the card.
 
 import { AppError } from '../../errors.js';
-import { readLogs } from '../../actions/logs/index.js';
+import { namesCustomIntegration, readLogs } from '../../actions/logs/index.js';
 import { logSubject, logsSummary, renderLogs } from '../commands/logs.js';
 import type { Say, Session } from './steps.js';
 
@@ -20,7 +20,7 @@ export async function stepLogs(session: Session, say: Say): Promise<void> {
   const text = renderLogs(result, false);
   if (text) say(text.trimEnd());
   say(logsSummary(result, title, LINES));
-  if (result.lines.some((l) => /custom integration/i.test(l.message))) {
+  if (namesCustomIntegration(result.lines)) {
     say('A custom integration appears in these lines: "Start Home Assistant in safe mode" skips custom integrations at the next start.');
   }
   if (result.lines.length > 0) say(`For more: haos-rescue logs ${session.source.path} --lines 500 (add --of all for the whole system).`);

@@ -8,7 +8,7 @@ import type { Screen } from './ui.js';
 import { backButton, loading, openScreen, showError, showNote, showProblem } from './ui.js';
 
 /** GET path on screen s, or null after showing the error (with Back). */
-async function read<T>(s: Screen, path: string, wait: string): Promise<T | null> {
+export async function read<T>(s: Screen, path: string, wait: string): Promise<T | null> {
   const p = loading(s, wait);
   try {
     return await get<T>(path);

@@ -4,6 +4,7 @@ import { get, post, stopListening } from './client.js';
 import { closeConfirm } from './confirm.js';
 import { announce, append, button, clear, el, field, textInput } from './dom.js';
 import { showBackups, showCreate, showExport } from './screens-files.js';
+import { showLogs } from './screens-logs.js';
 import { showKey, showSafeMode, showSpace } from './screens-other.js';
 import { showAdd, showReset, showUsers } from './screens-users.js';
 import { app, isWindows, nav } from './state.js';
@@ -124,6 +125,7 @@ const jobs: Array<[string, () => void]> = [
   ['Export the configuration', showExport],
   ['Show the backup key', showKey],
   ['Make a backup from this card', showCreate],
+  ['Show the log', () => void showLogs()],
   ['Free space', showSpace],
   ['Safe mode', showSafeMode],
 ];
