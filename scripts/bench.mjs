@@ -5,7 +5,7 @@
 //   node scripts/bench.mjs [--quick] [--json] [--runs N] [--only CASE[,CASE...]]
 // --quick: 256 MiB file and 2,000 small files (a smoke run of this script). --json: the results as JSON
 // on stdout (the table then goes to stderr). Progress always goes to stderr. --only: just these cases
-// (files: the big-file and small-file rows; journal; card; image: the imaging rows; securetar; backup: backup create; repair: rm and put against debugfs; vdisk: extract through qcow2/VHDX, compressed qcow2, info on 256 GiB; gui: browser-window start-up; extract: backup extract against cp + sync on tmpfs and disk); default all.
+// (files: the big-file and small-file rows; journal; card; image: the imaging rows; securetar; backup: backup create; repair: rm and put against debugfs; vdisk: extract through qcow2/VHDX, compressed qcow2, info on 256 GiB; gui: browser-window start-up; extract: backup extract against cp + sync on tmpfs and disk; logs: the last log lines against journalctl); default all.
 // Rows and how to read them: docs/benchmarks.md. Pieces: scripts/bench/*.mjs.
 
 import { spawnSync } from 'node:child_process';
@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
-const CASES = ['files', 'journal', 'card', 'image', 'securetar', 'backup', 'repair', 'vdisk', 'gui', 'extract'];
+const CASES = ['files', 'journal', 'card', 'image', 'securetar', 'backup', 'repair', 'vdisk', 'gui', 'extract', 'logs'];
 
 function parseArgs(argv) {
   const opts = { quick: false, json: false, runs: 3, only: new Set(CASES) };
@@ -136,6 +136,11 @@ async function main() {
     const { extractRows } = await import('./bench/extract.mjs');
     extract = await extractRows({ runs: opts.runs, work, tmp, quick: opts.quick });
   }
+  let logs;
+  if (wants('logs')) {
+    const { logsRows } = await import('./bench/logs.mjs');
+    logs = await logsRows({ runs: opts.runs, work, tmp, quick: opts.quick });
+  }
   let gui = null;
   if (wants('gui')) {
     const { guiRows } = await import('./bench/gui.mjs');
@@ -159,11 +164,12 @@ async function main() {
   if (vdisk !== null) tables.push((await import('./bench/vdisk.mjs')).vdiskTable(vdisk));
   if (extract !== null) tables.push((await import('./bench/extract.mjs')).extractTable(extract));
   if (gui !== null) tables.push((await import('./bench/gui.mjs')).guiTable(gui));
+  if (logs !== undefined) tables.push((await import('./bench/logs.mjs')).logsTable(logs));
   if (imaging !== null) tables.push((await import('./bench/image.mjs')).imageTable(imaging));
   const text = `${machineText(machine)}\n\n${tables.join('\n\n')}\n`;
   if (opts.json) {
     process.stderr.write(text);
-    process.stdout.write(`${JSON.stringify({ machine, quick: opts.quick, runs: opts.runs, treeBytes: img?.treeBytes ?? null, rows: summaries, imaging, securetar, backupCreate, repair, vdisk, gui, extract }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ machine, quick: opts.quick, runs: opts.runs, treeBytes: img?.treeBytes ?? null, rows: summaries, imaging, securetar, backupCreate, repair, vdisk, gui, extract, logs: logs ?? null }, null, 2)}\n`);
   } else {
     process.stdout.write(text);
   }

@@ -46,7 +46,8 @@ export interface JournalEntry {
   unreadable: string[];
 }
 
-const u64 = (b: Buffer, at: number): number => Number(b.readBigUInt64LE(at));
+/** A little-endian 64-bit number; above 2^53 it is imprecise, which only ever makes an offset or size impossible. */
+const u64 = (b: Buffer, at: number): number => b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 0x1_0000_0000;
 const align8 = (n: number): number => Math.ceil(n / 8) * 8;
 
 /** The header of a journal file; NOT_A_JOURNAL when `head` does not start like one. */
@@ -74,41 +75,83 @@ export function readJournalHeader(head: Buffer, fileSize: number): JournalHeader
 export interface WalkReport {
   /** Set when the objects stopped before the file's recorded last object: the rest is unreadable. */
   stoppedAt: number | null;
+  /** Entries walked over, matched or not. */
+  entries: number;
 }
 
-/** Every entry of the file `buf`, in the order written. */
-export function* journalEntries(buf: Buffer, header: JournalHeader, report: WalkReport = { stoppedAt: null }): Generator<JournalEntry> {
-  const data = new DataReader(buf, header.compact);
-  const end = Math.min(buf.length, header.arenaEnd);
-  let at = align8(header.headerSize);
-  while (at + OBJECT_HEADER <= end) {
-    const type = buf[at]!;
-    const size = u64(buf, at + 8);
-    if (type === 0 || size < OBJECT_HEADER || size > end - at) break;
-    if (type === OBJECT_ENTRY && size >= ENTRY_ITEMS_AT) yield readEntry(buf, at, size, header.compact, data);
-    if (at >= header.tailObjectOffset) return;
-    at = align8(at + size);
-  }
-  // Left before the object the header names as the last one: the file ends early or is damaged there.
-  if (at <= header.tailObjectOffset) report.stoppedAt = at;
+/** Where an entry lies in the file, with what sorts it; its fields are read by JournalFile.entry. */
+export interface EntryRef {
+  at: number;
+  size: number;
+  seqnum: number;
+  realtimeUs: number;
 }
 
-function readEntry(buf: Buffer, at: number, size: number, compact: boolean, data: DataReader): JournalEntry {
-  const entry: JournalEntry = {
-    seqnum: u64(buf, at + 16),
-    realtimeUs: u64(buf, at + 24),
-    bootId: buf.subarray(at + 40, at + 56).toString('hex'),
-    fields: new Map(),
-    unreadable: [],
-  };
-  const itemSize = compact ? 4 : 16;
-  for (let item = at + ENTRY_ITEMS_AT; item + itemSize <= at + size; item += itemSize) {
-    const field = data.read(compact ? buf.readUInt32LE(item) : u64(buf, item));
-    if (field === null) continue;
-    if ('unreadable' in field) entry.unreadable.push(field.unreadable);
-    else if (!entry.fields.has(field.name)) entry.fields.set(field.name, field.value);
+/** One journal file's bytes. */
+export class JournalFile {
+  private readonly data: DataReader;
+  private readonly end: number;
+
+  constructor(private readonly buf: Buffer, private readonly header: JournalHeader) {
+    this.data = new DataReader(buf, header.compact);
+    this.end = Math.min(buf.length, header.arenaEnd);
   }
-  return entry;
+
+  /**
+   * The entries in the order written. With `having` (whole fields, "NAME=value"), only the entries that carry
+   * one of them: a field is one shared data object, written before the first entry that uses it, so an entry
+   * is matched by comparing offsets, without reading its fields.
+   */
+  *entries(report: WalkReport = { stoppedAt: null, entries: 0 }, having: Buffer[] | null = null): Generator<EntryRef> {
+    const { buf, end, header } = this;
+    const wanted = new Set<number>();
+    let at = align8(header.headerSize);
+    while (at + OBJECT_HEADER <= end) {
+      const type = buf[at]!;
+      const size = u64(buf, at + 8);
+      if (type === 0 || size < OBJECT_HEADER || size > end - at) break;
+      if (type === OBJECT_DATA && having !== null && this.data.isOneOf(at, size, having)) wanted.add(at);
+      if (type === OBJECT_ENTRY && size >= ENTRY_ITEMS_AT) {
+        report.entries++;
+        if (having === null || this.carries(at, size, wanted)) yield { at, size, seqnum: u64(buf, at + 16), realtimeUs: u64(buf, at + 24) };
+      }
+      if (at >= header.tailObjectOffset) return;
+      at = align8(at + size);
+    }
+    // Left before the object the header names as the last one: the file ends early or is damaged there.
+    if (at <= header.tailObjectOffset) report.stoppedAt = at;
+  }
+
+  /** The entry's boot and fields. */
+  entry(ref: EntryRef): JournalEntry {
+    const { buf } = this;
+    const entry: JournalEntry = { seqnum: ref.seqnum, realtimeUs: ref.realtimeUs, bootId: buf.subarray(ref.at + 40, ref.at + 56).toString('hex'), fields: new Map(), unreadable: [] };
+    for (const offset of this.items(ref.at, ref.size)) {
+      const field = this.data.read(offset);
+      if (field === null) continue;
+      if ('unreadable' in field) entry.unreadable.push(field.unreadable);
+      else if (!entry.fields.has(field.name)) entry.fields.set(field.name, field.value);
+    }
+    return entry;
+  }
+
+  private *items(at: number, size: number): Generator<number> {
+    const compact = this.header.compact;
+    const itemSize = compact ? 4 : 16;
+    for (let item = at + ENTRY_ITEMS_AT; item + itemSize <= at + size; item += itemSize) yield compact ? this.buf.readUInt32LE(item) : u64(this.buf, item);
+  }
+
+  private carries(at: number, size: number, wanted: Set<number>): boolean {
+    if (wanted.size === 0) return false;
+    for (const offset of this.items(at, size)) if (wanted.has(offset)) return true;
+    return false;
+  }
+}
+
+/** Every entry of the file `buf`, with its fields, in the order written. */
+export function* journalEntries(buf: Buffer, header: JournalHeader, report: WalkReport = { stoppedAt: null, entries: 0 }): Generator<JournalEntry> {
+  const file = new JournalFile(buf, header);
+  for (const ref of file.entries(report)) yield file.entry(ref);
 }
 
 type Field = { name: string; value: Buffer } | { unreadable: string };
@@ -120,6 +163,14 @@ class DataReader {
 
   constructor(private readonly buf: Buffer, compact: boolean) {
     this.payloadAt = compact ? 72 : 64;
+  }
+
+  /** The data object at `at` (of `size` bytes) holds one of `fields`, uncompressed. */
+  isOneOf(at: number, size: number, fields: Buffer[]): boolean {
+    const length = size - this.payloadAt;
+    if ((this.buf[at + 1]! & 7) !== 0) return false;
+    for (const f of fields) if (f.length === length && this.buf.compare(f, 0, length, at + this.payloadAt, at + size) === 0) return true;
+    return false;
   }
 
   read(offset: number): Field | null {

@@ -7,7 +7,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
-import { type JournalEntry, journalEntries, readJournalHeader } from '../../src/systemd/journal-file.js';
+import { type JournalEntry, JournalFile, journalEntries, readJournalHeader } from '../../src/systemd/journal-file.js';
 import { tempDir } from '../helpers/images.js';
 import { type ExportEntry, journalToolsMissing, journalctl, writeJournal } from '../helpers/journal.js';
 
@@ -24,7 +24,7 @@ const ENTRIES: ExportEntry[] = Array.from({ length: 120 }, (_, i) => ({
 }));
 
 function read(bytes: Buffer): { entries: JournalEntry[]; stoppedAt: number | null } {
-  const report = { stoppedAt: null as number | null };
+  const report = { stoppedAt: null as number | null, entries: 0 };
   const entries = [...journalEntries(bytes, readJournalHeader(bytes, bytes.length), report)];
   return { entries, stoppedAt: report.stoppedAt };
 }
@@ -42,15 +42,18 @@ function random(seed: number): () => number {
 
 describe.skipIf(journalToolsMissing !== null)(`journal files${journalToolsMissing ? ` (skipped: ${journalToolsMissing})` : ''}`, () => {
   it.each([true, false])('compact %s: every entry, its time, boot and fields, as journalctl reads them', (compact) => {
-    const file = join(work, `${compact ? 'compact' : 'regular'}.journal`);
-    writeJournal(file, ENTRIES, { compact });
-    const bytes = readFileSync(file);
+    const path = join(work, `${compact ? 'compact' : 'regular'}.journal`);
+    writeJournal(path, ENTRIES, { compact });
+    const bytes = readFileSync(path);
     const header = readJournalHeader(bytes, bytes.length);
     expect(header.compact).toBe(compact);
     const { entries, stoppedAt } = read(bytes);
     expect(stoppedAt).toBeNull();
-    const oracle = journalctl([file]);
+    const oracle = journalctl([path]);
     expect(entries.length).toBe(oracle.length);
+    const file = new JournalFile(bytes, header);
+    const homeassistant = [...file.entries(undefined, [Buffer.from('SYSLOG_IDENTIFIER=homeassistant')])].map((ref) => file.entry(ref).fields.get('MESSAGE')?.toString());
+    expect(homeassistant).toEqual(journalctl([path], 'homeassistant').map((e) => e.message));
     expect(entries.map((e) => ({ realtimeUs: e.realtimeUs, bootId: e.bootId, identifier: e.fields.get('SYSLOG_IDENTIFIER')?.toString(), message: e.fields.get('MESSAGE')?.toString() }))).toEqual(oracle);
   });
 
@@ -70,6 +73,9 @@ describe.skipIf(journalToolsMissing !== null)(`journal files${journalToolsMissin
       }
       try {
         const { entries } = read(bytes);
+        const file = new JournalFile(bytes, readJournalHeader(bytes, bytes.length));
+        const matched = [...file.entries(undefined, [Buffer.from('SYSLOG_IDENTIFIER=homeassistant')])].map((ref) => file.entry(ref));
+        expect(matched.length, `seed ${seed}`).toBeLessThanOrEqual(entries.length);
         expect(entries.length, `seed ${seed}`).toBeLessThanOrEqual(ENTRIES.length + 10);
         if (seed > 400) for (const e of entries) expect(known.has(String(e.realtimeUs)), `seed ${seed}: an entry not in the file`).toBe(true);
       } catch (err) {

@@ -3,7 +3,7 @@
 // does not start is "what does the log say": on a box that does not start, only the card can answer it.
 
 import { AppError, NotFoundError } from '../../errors.js';
-import { type JournalEntry, type JournalHeader, canUnpack, journalEntries, readJournalHeader } from '../../systemd/journal-file.js';
+import { type EntryRef, type JournalEntry, JournalFile, type JournalHeader, canUnpack } from '../../systemd/journal-file.js';
 import type { OpenedSource } from '../source.js';
 import { type JournalFileRef, findJournalFiles } from './files.js';
 
@@ -18,7 +18,7 @@ export const LOG_SUBJECTS: Record<string, { name: string; title: string }> = {
 
 export interface LogsRequest {
   subject: LogSubject;
-  /** The last this many lines; 0 for all. */
+  /** The last this many lines; 0 for all (up to MAX_LINES). */
   lines: number;
 }
 
@@ -55,6 +55,8 @@ export interface LogsResult {
 
 /** Largest journal file read: journald's own default limit is 128 MiB a file. */
 const MAX_FILE_BYTES = 512 * 1024 * 1024;
+/** Most lines kept, "all" included: a log folder of gigabytes must not exhaust this computer's memory. */
+export const MAX_LINES = 1_000_000;
 
 export async function readLogs(src: OpenedSource, req: LogsRequest): Promise<LogsResult> {
   const found = await findJournalFiles(src.volume, src.layout.logPaths);
@@ -64,28 +66,39 @@ export async function readLogs(src: OpenedSource, req: LogsRequest): Promise<Log
     });
   }
   const result: LogsResult = { folder: found.folder, files: [], lines: [], matched: 0, unreadable: 0, skippedOlder: 0 };
+  const limit = req.lines > 0 ? Math.min(req.lines, MAX_LINES) : MAX_LINES;
+  const filter = { subject: req.subject, limit };
   let kept: Kept[] = [];
   // Newest file first; an older file is read only while fewer lines than asked for are found.
   for (const file of found.files) {
     const oldestKept = kept.length > 0 ? kept[0]!.realtimeUs : Infinity;
-    if (req.lines > 0 && result.matched >= req.lines && file.header !== null && file.header.tailRealtimeUs < oldestKept) {
+    if (result.matched >= limit && file.header !== null && file.header.tailRealtimeUs < oldestKept) {
       result.skippedOlder++;
       continue;
     }
-    kept = mergeKept(kept, await readOne(src, file, req, result), req.lines);
+    kept = mergeKept(kept, await readOne(src, file, filter, result), limit);
   }
   result.files.sort((a, b) => a.path.localeCompare(b.path));
-  result.lines = kept.map((k) => toLine(k.entry, result));
+  result.lines = kept.map((k) => k.line);
+  result.unreadable = kept.filter((k) => k.unreadable).length;
   return result;
 }
 
+/** A line kept, as text: nothing of the file's bytes stays referenced once the file is read. */
 interface Kept {
   realtimeUs: number;
   seqnum: number;
-  entry: JournalEntry;
+  line: LogLine;
+  /** Its text is stored compressed in a way this Node cannot unpack. */
+  unreadable: boolean;
 }
 
-async function readOne(src: OpenedSource, file: JournalFileRef, req: LogsRequest, result: LogsResult): Promise<Kept[]> {
+interface Filter {
+  subject: LogSubject;
+  limit: number;
+}
+
+async function readOne(src: OpenedSource, file: JournalFileRef, req: Filter, result: LogsResult): Promise<Kept[]> {
   const report: LogFileReport = { path: file.path, sizeBytes: file.inode?.sizeBytes ?? 0, state: file.header?.state ?? 'unknown', entries: 0, problem: file.problem };
   result.files.push(report);
   if (file.header === null || file.inode === null) return [];
@@ -104,48 +117,42 @@ async function readOne(src: OpenedSource, file: JournalFileRef, req: LogsRequest
   return matching(bytes, file.header, req, report, result);
 }
 
-function matching(bytes: Buffer, header: JournalHeader, req: LogsRequest, report: LogFileReport, result: LogsResult): Kept[] {
-  const walk = { stoppedAt: null as number | null };
-  const out: Kept[] = [];
-  for (const entry of journalEntries(bytes, header, walk)) {
-    report.entries++;
-    if (!matches(entry, req.subject)) continue;
+function matching(bytes: Buffer, header: JournalHeader, req: Filter, report: LogFileReport, result: LogsResult): Kept[] {
+  const walk = { stoppedAt: null as number | null, entries: 0 };
+  const having = req.subject === 'all' ? null : ['CONTAINER_NAME', 'SYSLOG_IDENTIFIER'].map((f) => Buffer.from(`${f}=${(req.subject as { name: string }).name}`, 'utf8'));
+  const file = new JournalFile(bytes, header);
+  const out: EntryRef[] = [];
+  for (const ref of file.entries(walk, having)) {
     result.matched++;
-    out.push({ realtimeUs: entry.realtimeUs, seqnum: entry.seqnum, entry });
-    if (req.lines > 0 && out.length > 2 * req.lines) out.splice(0, out.length - req.lines);
+    out.push(ref);
+    if (out.length >= 2 * req.limit) out.splice(0, out.length - req.limit);
   }
+  report.entries = walk.entries;
   if (walk.stoppedAt !== null) report.problem = `damaged from byte ${walk.stoppedAt} on (a power cut while it was written?): the entries before were read`;
-  return req.lines > 0 ? out.slice(-req.lines) : out;
+  return out.slice(-req.limit).map((ref) => ({ realtimeUs: ref.realtimeUs, seqnum: ref.seqnum, ...toLine(file.entry(ref)) }));
 }
 
-function matches(entry: JournalEntry, subject: LogSubject): boolean {
-  if (subject === 'all') return true;
-  const wanted = subject.name;
-  return entry.fields.get('CONTAINER_NAME')?.toString('utf8') === wanted || entry.fields.get('SYSLOG_IDENTIFIER')?.toString('utf8') === wanted;
+/** The newest `limit` of both lists, oldest first. */
+function mergeKept(a: Kept[], b: Kept[], limit: number): Kept[] {
+  return [...a, ...b].sort((x, y) => x.realtimeUs - y.realtimeUs || x.seqnum - y.seqnum).slice(-limit);
 }
 
-/** The newest `lines` of both lists (all with 0), oldest first. */
-function mergeKept(a: Kept[], b: Kept[], lines: number): Kept[] {
-  const all = [...a, ...b].sort((x, y) => x.realtimeUs - y.realtimeUs || x.seqnum - y.seqnum);
-  return lines > 0 ? all.slice(-lines) : all;
-}
-
-function toLine(entry: JournalEntry, result: LogsResult): LogLine {
+function toLine(entry: JournalEntry): { line: LogLine; unreadable: boolean } {
   const text = (name: string): string | undefined => entry.fields.get(name)?.toString('utf8');
   let message = text('MESSAGE');
+  const packed = message === undefined ? entry.unreadable.filter((k) => !canUnpack(k)) : [];
   if (message === undefined) {
-    const kinds = entry.unreadable.filter((k) => !canUnpack(k));
-    if (kinds.length > 0) result.unreadable++;
-    message = kinds.length > 0 ? `[a long line, stored compressed (${kinds[0]}): this Node.js cannot unpack it; Node 22.15 or later can]` : '';
+    message = packed.length > 0 ? `[a long line, stored compressed (${packed[0]}): this Node.js cannot unpack it; Node 22.15 or later can]` : '';
   }
   const priority = Number.parseInt(text('PRIORITY') ?? '', 10);
-  return {
+  const line: LogLine = {
     time: isoTime(entry.realtimeUs),
     bootId: entry.bootId,
     identifier: text('SYSLOG_IDENTIFIER') ?? text('CONTAINER_NAME') ?? text('_COMM') ?? '?',
     priority: Number.isInteger(priority) ? priority : null,
     message: message.replace(/\n+$/, ''),
   };
+  return { line, unreadable: packed.length > 0 };
 }
 
 /** A custom integration is named in the lines (Home Assistant says "custom integration" when it loads one). */

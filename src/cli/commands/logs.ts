@@ -52,7 +52,7 @@ export const logsCommand: CommandModule<GlobalArgs, LogsArgs> = {
   builder: (y) =>
     withSourceArg(y)
       .option('of', { type: 'string', default: 'core', describe: 'whose lines: core (Home Assistant), supervisor, all, or an app container name (addon_...)' })
-      .option('lines', { alias: 'n', type: 'number', default: 100, describe: 'how many of the last lines; 0 for all' }) as never,
+      .option('lines', { alias: 'n', type: 'number', default: 100, describe: 'how many of the last lines; 0 for all (at most 1,000,000)' }) as never,
   handler: async (argv) => {
     const { subject, title } = logSubject(argv.of);
     if (!Number.isInteger(argv.lines) || argv.lines < 0) throw new UsageError('BAD_LINES', `--lines ${argv.lines} is not a number of lines`, { hint: 'give a whole number, or 0 for all' });
