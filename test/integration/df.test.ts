@@ -83,6 +83,7 @@ function expectedCategory(e: OracleEntry): string {
   if (addon && (addon[2] === '/' || e.kind === 'dir')) return `addon:${addon[1]}`;
   if (under('/supervisor/addons')) return 'addons';
   if (under('/docker')) return 'docker';
+  if (under('/logs')) return 'system-logs';
   if (under('/supervisor/media')) return 'media';
   if (under('/supervisor/share')) return 'share';
   return 'other';

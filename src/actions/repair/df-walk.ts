@@ -26,6 +26,8 @@ export interface Places {
   addonRoots: string[];
   addonData: string[];
   docker: string[];
+  /** journald's files (the system's logs, Home Assistant's among them). */
+  systemLogs: string[];
   media: string | null;
   share: string | null;
 }
@@ -39,6 +41,7 @@ export function placesOf(layout: HaLayout): Places {
     addonData: sup ? [`${sup}/addons/data`, `${sup}/apps/data`] : [],
     // Home Assistant OS keeps Docker's data at the data partition's root; a Supervised root in /var/lib.
     docker: layout.kind === 'supervised' ? ['/docker', '/var/lib/docker'] : ['/docker'],
+    systemLogs: layout.logPaths,
     media: sup ? `${sup}/media` : null,
     share: sup ? `${sup}/share` : null,
   };
@@ -48,7 +51,8 @@ const under = (path: string, dir: string): boolean => path === dir || path.start
 
 /**
  * The category of an entry by its path (absolute, bytes read as latin1 so ASCII prefixes compare exactly):
- * "database", "backups", "addon:<slug>", "addons", "docker", "logs", "media", "share", "config" or "other".
+ * "database", "backups", "addon:<slug>", "addons", "docker", "system-logs", "logs", "media", "share", "config"
+ * or "other".
  * Backups come first: Home Assistant's own backups folder is inside the config folder.
  */
 export function classify(p: Places, path: string, kind: FileKind): string {
@@ -70,6 +74,7 @@ export function classify(p: Places, path: string, kind: FileKind): string {
   }
   for (const dir of p.addonRoots) if (under(path, dir)) return 'addons';
   for (const dir of p.docker) if (under(path, dir)) return 'docker';
+  for (const dir of p.systemLogs) if (under(path, dir)) return 'system-logs';
   if (p.media !== null && under(path, p.media)) return 'media';
   if (p.share !== null && under(path, p.share)) return 'share';
   return 'other';

@@ -59,6 +59,7 @@ const FIXED: Array<{ id: string; label: string; paths: (p: Places) => string[] }
   { id: 'backups', label: 'backups', paths: (p) => p.backups },
   { id: 'addons', label: 'add-on repositories and local add-ons', paths: (p) => p.addonRoots },
   { id: 'docker', label: 'Docker images and containers', paths: (p) => p.docker },
+  { id: 'system-logs', label: 'system logs (journald, /logs)', paths: (p) => p.systemLogs },
   { id: 'logs', label: 'Home Assistant logs', paths: (p) => (p.config ? ['*.log', '*.log.N', '*.log.fault'].map((n) => `${p.config}/${n}`) : []) },
   { id: 'media', label: 'media folder', paths: (p) => (p.media ? [p.media] : []) },
   { id: 'share', label: 'share folder', paths: (p) => (p.share ? [p.share] : []) },
