@@ -103,18 +103,45 @@ export class JournalFile {
    * is matched by comparing offsets, without reading its fields.
    */
   *entries(report: WalkReport = { stoppedAt: null, entries: 0 }, having: Buffer[] | null = null): Generator<EntryRef> {
-    const { buf, end, header } = this;
     const wanted = new Set<number>();
+    for (const { type, at, size } of this.objects(report)) {
+      if (type === OBJECT_DATA && having !== null && this.data.isOneOf(at, size, having)) wanted.add(at);
+      if (type !== OBJECT_ENTRY) continue;
+      report.entries++;
+      if (having === null || this.carries(at, size, wanted)) yield { at, size, seqnum: u64(this.buf, at + 16), realtimeUs: u64(this.buf, at + 24) };
+    }
+  }
+
+  /** How many entries carry each value of `field` (SYSLOG_IDENTIFIER: which programs wrote to this file). */
+  valueCounts(field: string): Map<string, number> {
+    const prefix = Buffer.from(`${field}=`, 'latin1');
+    const values = new Map<number, string>();
+    const counts = new Map<string, number>();
+    for (const { type, at, size } of this.objects({ stoppedAt: null, entries: 0 })) {
+      if (type === OBJECT_DATA) {
+        const value = this.data.valueAfter(at, size, prefix);
+        if (value !== null) values.set(at, value);
+      } else if (type === OBJECT_ENTRY) {
+        for (const offset of this.items(at, size)) {
+          const value = values.get(offset);
+          if (value === undefined) continue;
+          counts.set(value, (counts.get(value) ?? 0) + 1);
+          break;
+        }
+      }
+    }
+    return counts;
+  }
+
+  /** The objects in file order, up to the last one the header names or the first that cannot be one. */
+  private *objects(report: WalkReport): Generator<{ type: number; at: number; size: number }> {
+    const { buf, end, header } = this;
     let at = align8(header.headerSize);
     while (at + OBJECT_HEADER <= end) {
       const type = buf[at]!;
       const size = u64(buf, at + 8);
       if (type === 0 || size < OBJECT_HEADER || size > end - at) break;
-      if (type === OBJECT_DATA && having !== null && this.data.isOneOf(at, size, having)) wanted.add(at);
-      if (type === OBJECT_ENTRY && size >= ENTRY_ITEMS_AT) {
-        report.entries++;
-        if (having === null || this.carries(at, size, wanted)) yield { at, size, seqnum: u64(buf, at + 16), realtimeUs: u64(buf, at + 24) };
-      }
+      if (type !== OBJECT_ENTRY || size >= ENTRY_ITEMS_AT) yield { type, at, size };
       if (at >= header.tailObjectOffset) return;
       at = align8(at + size);
     }
@@ -171,6 +198,14 @@ class DataReader {
     if ((this.buf[at + 1]! & 7) !== 0) return false;
     for (const f of fields) if (f.length === length && this.buf.compare(f, 0, length, at + this.payloadAt, at + size) === 0) return true;
     return false;
+  }
+
+  /** The text after `prefix` when the data object at `at` is an uncompressed `prefix`value field, else null. */
+  valueAfter(at: number, size: number, prefix: Buffer): string | null {
+    const start = at + this.payloadAt;
+    if ((this.buf[at + 1]! & 7) !== 0 || size - this.payloadAt <= prefix.length || size - this.payloadAt > 4096) return null;
+    if (this.buf.compare(prefix, 0, prefix.length, start, start + prefix.length) !== 0) return null;
+    return this.buf.toString('utf8', start + prefix.length, at + size);
   }
 
   read(offset: number): Field | null {

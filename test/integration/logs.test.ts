@@ -107,6 +107,9 @@ describe.skipIf(journalToolsMissing !== null)(`logs: the journal on the card${jo
       const r = cliJson<{ lines: Line[] }>(['logs', card, '--of', of!, '-n', '0']);
       expect(r.lines.map((l) => l.message)).toEqual(journalctl([oldFile, newFile], name).map((e) => e.message));
     }
+    const none = cli(['logs', card, '--of', 'addon_core_zwave_js']);
+    expect(none.code).toBe(0);
+    expect(none.stderr).toMatch(/No lines from addon_core_zwave_js in 2 log file\(s\) in \/logs: --of all shows every program's lines\. The programs in it, by lines: homeassistant \(251\), addon_core_mosquitto \(83\), hassio_supervisor \(83\), kernel \(83\); name one with --of NAME\./);
     expect(cli(['logs', card, '--of', 'a b']).stderr).toMatch(/error: "a b" is not a program's name in the log\nhint: use --of core/);
     expect(cli(['logs', card, '-n', '-3']).code).toBe(64);
   });

@@ -51,6 +51,8 @@ export interface LogsResult {
   unreadable: number;
   /** Files not read because older lines were not asked for. */
   skippedOlder: number;
+  /** When no line matched: the programs that did write to the log, most lines first. */
+  names: Array<{ name: string; lines: number }>;
 }
 
 /** Largest journal file read: journald's own default limit is 128 MiB a file. */
@@ -65,7 +67,8 @@ export async function readLogs(src: OpenedSource, req: LogsRequest): Promise<Log
       hint: 'Home Assistant OS keeps its logs on the data partition only when it has run from it; older systems kept them in memory alone',
     });
   }
-  const result: LogsResult = { folder: found.folder, files: [], lines: [], matched: 0, unreadable: 0, skippedOlder: 0 };
+  const result: LogsResult = { folder: found.folder, files: [], lines: [], matched: 0, unreadable: 0, skippedOlder: 0, names: [] };
+  const names = new Map<string, number>();
   const limit = req.lines > 0 ? Math.min(req.lines, MAX_LINES) : MAX_LINES;
   const filter = { subject: req.subject, limit };
   let kept: Kept[] = [];
@@ -76,8 +79,9 @@ export async function readLogs(src: OpenedSource, req: LogsRequest): Promise<Log
       result.skippedOlder++;
       continue;
     }
-    kept = mergeKept(kept, await readOne(src, file, filter, result), limit);
+    kept = mergeKept(kept, await readOne(src, file, filter, result, names), limit);
   }
+  if (result.matched === 0) result.names = [...names].map(([name, lines]) => ({ name, lines })).sort((a, b) => b.lines - a.lines || a.name.localeCompare(b.name));
   result.files.sort((a, b) => a.path.localeCompare(b.path));
   result.lines = kept.map((k) => k.line);
   result.unreadable = kept.filter((k) => k.unreadable).length;
@@ -98,7 +102,7 @@ interface Filter {
   limit: number;
 }
 
-async function readOne(src: OpenedSource, file: JournalFileRef, req: Filter, result: LogsResult): Promise<Kept[]> {
+async function readOne(src: OpenedSource, file: JournalFileRef, req: Filter, result: LogsResult, names: Map<string, number>): Promise<Kept[]> {
   const report: LogFileReport = { path: file.path, sizeBytes: file.inode?.sizeBytes ?? 0, state: file.header?.state ?? 'unknown', entries: 0, problem: file.problem };
   result.files.push(report);
   if (file.header === null || file.inode === null) return [];
@@ -114,10 +118,11 @@ async function readOne(src: OpenedSource, file: JournalFileRef, req: Filter, res
     report.problem = err.message;
     return [];
   }
-  return matching(bytes, file.header, req, report, result);
+  return matching(bytes, file.header, req, report, result, names);
 }
 
-function matching(bytes: Buffer, header: JournalHeader, req: Filter, report: LogFileReport, result: LogsResult): Kept[] {
+/** The file's matching lines, the last `limit`; when none match, what each program wrote is counted in `names`. */
+function matching(bytes: Buffer, header: JournalHeader, req: Filter, report: LogFileReport, result: LogsResult, names: Map<string, number>): Kept[] {
   const walk = { stoppedAt: null as number | null, entries: 0 };
   const having = req.subject === 'all' ? null : ['CONTAINER_NAME', 'SYSLOG_IDENTIFIER'].map((f) => Buffer.from(`${f}=${(req.subject as { name: string }).name}`, 'utf8'));
   const file = new JournalFile(bytes, header);
@@ -128,6 +133,7 @@ function matching(bytes: Buffer, header: JournalHeader, req: Filter, report: Log
     if (out.length >= 2 * req.limit) out.splice(0, out.length - req.limit);
   }
   report.entries = walk.entries;
+  if (out.length === 0 && result.matched === 0) for (const [name, n] of file.valueCounts('SYSLOG_IDENTIFIER')) names.set(name, (names.get(name) ?? 0) + n);
   if (walk.stoppedAt !== null) report.problem = `damaged from byte ${walk.stoppedAt} on (a power cut while it was written?): the entries before were read`;
   return out.slice(-req.limit).map((ref) => ({ realtimeUs: ref.realtimeUs, seqnum: ref.seqnum, ...toLine(file.entry(ref)) }));
 }

@@ -41,7 +41,11 @@ export function renderLogs(r: LogsResult, showName: boolean): string {
 export function logsSummary(r: LogsResult, title: string, asked: number): string {
   const read = r.files.filter((f) => f.entries > 0 || f.problem === null).length;
   if (r.files.length === 0) return `No log files in ${r.folder}: the box kept its logs in memory only, or they were deleted.`;
-  if (r.matched === 0) return `No lines from ${title} in ${read} log file(s) in ${r.folder}: --of all shows every program's lines.`;
+  if (r.matched === 0) {
+    const names = r.names.slice(0, 12).map((n) => `${n.name} (${n.lines})`).join(', ');
+    const which = names ? ` The programs in it, by lines: ${names}${r.names.length > 12 ? ', ...' : ''}; name one with --of NAME.` : '';
+    return `No lines from ${title} in ${read} log file(s) in ${r.folder}: --of all shows every program's lines.${which}`;
+  }
   const more = r.lines.length < r.matched || r.skippedOlder > 0 ? `; --lines ${Math.max(asked * 5, 500)} shows more, --lines 0 all` : '';
   return `The last ${r.lines.length} line(s) from ${title}, from ${read} log file(s) in ${r.folder}${more}.`;
 }
