@@ -34,6 +34,8 @@ export interface JournalHeader {
   entries: number;
   /** Microseconds since 1970 of the last entry (0 when none). */
   tailRealtimeUs: number;
+  /** The first entry array object (0 when none): the entries in order, chained. */
+  entryArrayOffset: number;
 }
 
 export interface JournalEntry {
@@ -47,7 +49,7 @@ export interface JournalEntry {
 }
 
 /** A little-endian 64-bit number; above 2^53 it is imprecise, which only ever makes an offset or size impossible. */
-const u64 = (b: Buffer, at: number): number => b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 0x1_0000_0000;
+export const u64 = (b: Buffer, at: number): number => b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 0x1_0000_0000;
 const align8 = (n: number): number => Math.ceil(n / 8) * 8;
 
 /** The header of a journal file; NOT_A_JOURNAL when `head` does not start like one. */
@@ -68,6 +70,7 @@ export function readJournalHeader(head: Buffer, fileSize: number): JournalHeader
     tailObjectOffset: u64(head, 136),
     entries: u64(head, 152),
     tailRealtimeUs: u64(head, 192),
+    entryArrayOffset: u64(head, 176),
   };
 }
 
@@ -181,7 +184,7 @@ export function* journalEntries(buf: Buffer, header: JournalHeader, report: Walk
   for (const ref of file.entries(report)) yield file.entry(ref);
 }
 
-type Field = { name: string; value: Buffer } | { unreadable: string };
+export type Field = { name: string; value: Buffer } | { unreadable: string };
 
 /** Data objects by offset, read once: journald stores each distinct FIELD=value once and shares it. */
 class DataReader {
@@ -218,21 +221,25 @@ class DataReader {
   }
 
   private decode(offset: number): Field | null {
-    const b = this.buf;
-    if (offset % 8 !== 0 || offset + OBJECT_HEADER > b.length || b[offset] !== OBJECT_DATA) return null;
-    const size = u64(b, offset + 8);
-    if (size < this.payloadAt || size > b.length - offset) return null;
-    let payload = b.subarray(offset + this.payloadAt, offset + size);
-    const compressed = OBJECT_COMPRESSED[(b[offset + 1]! & 7) as 1 | 2 | 4];
-    if (compressed !== undefined) {
-      const unpacked = unpack(compressed, payload);
-      if (unpacked === null) return { unreadable: compressed };
-      payload = unpacked;
-    }
-    const eq = payload.indexOf(0x3d);
-    if (eq <= 0) return null;
-    return { name: payload.subarray(0, eq).toString('latin1'), value: payload.subarray(eq + 1) };
+    return decodeData(this.buf, offset, this.payloadAt);
   }
+}
+
+/** The field in the data object at `offset` of `b` (its payload at `payloadAt`: 72 compact, 64 regular), or null. */
+export function decodeData(b: Buffer, offset: number, payloadAt: number): Field | null {
+  if (offset % 8 !== 0 || offset + OBJECT_HEADER > b.length || b[offset] !== OBJECT_DATA) return null;
+  const size = u64(b, offset + 8);
+  if (size < payloadAt || size > b.length - offset) return null;
+  let payload = b.subarray(offset + payloadAt, offset + size);
+  const compressed = OBJECT_COMPRESSED[(b[offset + 1]! & 7) as 1 | 2 | 4];
+  if (compressed !== undefined) {
+    const unpacked = unpack(compressed, payload);
+    if (unpacked === null) return { unreadable: compressed };
+    payload = unpacked;
+  }
+  const eq = payload.indexOf(0x3d);
+  if (eq <= 0) return null;
+  return { name: payload.subarray(0, eq).toString('latin1'), value: payload.subarray(eq + 1) };
 }
 
 /** Largest field unpacked: journald's own limit on a field is far below. */

@@ -100,6 +100,19 @@ describe.skipIf(journalToolsMissing !== null)(`logs: the journal on the card${jo
     expect(text.stderr).toMatch(/The last 140 line\(s\) from Home Assistant Core, from 2 log file\(s\) in \/logs; --lines 700 shows more, --lines 0 all\./);
   });
 
+  it('a file journald was still writing (online: read whole and walked) gives the same last lines as a closed one (read from its end)', () => {
+    const online = join(work, 'online.journal');
+    const bytes = readFileSync(newFile);
+    bytes[16] = 1; // state: online
+    writeFileSync(online, bytes);
+    const image = cardWith('online.img', [[oldFile, 'system@old.journal'], [online, 'system.journal']]);
+    const closed = cliJson<{ lines: Line[]; files: Array<{ state: string }> }>(['logs', card, '-n', '30']);
+    const open = cliJson<{ lines: Line[]; files: Array<{ state: string }> }>(['logs', image, '-n', '30']);
+    expect(open.files.map((f) => f.state)).toContain('online');
+    expect(open.lines).toEqual(closed.lines);
+    expect(closed.lines.map((l) => l.message)).toEqual(journalctl([oldFile, newFile], 'homeassistant').slice(-30).map((e) => expected(e).message));
+  });
+
   it('--of all, --of supervisor, --of an app: the lines journalctl gives for each', () => {
     const all = cliJson<{ lines: Line[] }>(['logs', card, '--of', 'all', '-n', '0']);
     expect(all.lines.length).toBe(journalctl([oldFile, newFile]).length);

@@ -104,7 +104,7 @@ export async function logs(ctx: GuiContext, _body: unknown, url: URL): Promise<L
     summary,
     problems: r.files.filter((f) => f.problem !== null).map((f) => `${f.path}: ${f.problem}`),
     customIntegration: namesCustomIntegration(r.lines),
-    more: r.lines.length < r.matched || r.skippedOlder > 0,
+    more: r.more,
   };
 }
 

@@ -4,6 +4,7 @@
 
 import { AppError, NotFoundError } from '../../errors.js';
 import { type EntryRef, type JournalEntry, JournalFile, type JournalHeader, canUnpack } from '../../systemd/journal-file.js';
+import { PieceCache, tailEntries } from '../../systemd/journal-tail.js';
 import type { OpenedSource } from '../source.js';
 import { type JournalFileRef, findJournalFiles } from './files.js';
 
@@ -51,6 +52,8 @@ export interface LogsResult {
   unreadable: number;
   /** Files not read because older lines were not asked for. */
   skippedOlder: number;
+  /** Older matching lines exist than those shown. */
+  more: boolean;
   /** When no line matched: the programs that did write to the log, most lines first. */
   names: Array<{ name: string; lines: number }>;
 }
@@ -59,6 +62,8 @@ export interface LogsResult {
 const MAX_FILE_BYTES = 512 * 1024 * 1024;
 /** Most lines kept, "all" included: a log folder of gigabytes must not exhaust this computer's memory. */
 export const MAX_LINES = 1_000_000;
+/** Up to this many lines, a closed file is read from its end. */
+const TAIL_LIMIT = 5_000;
 
 export async function readLogs(src: OpenedSource, req: LogsRequest): Promise<LogsResult> {
   const found = await findJournalFiles(src.volume, src.layout.logPaths);
@@ -67,7 +72,7 @@ export async function readLogs(src: OpenedSource, req: LogsRequest): Promise<Log
       hint: 'Home Assistant OS keeps its logs on the data partition only when it has run from it; older systems kept them in memory alone',
     });
   }
-  const result: LogsResult = { folder: found.folder, files: [], lines: [], matched: 0, unreadable: 0, skippedOlder: 0, names: [] };
+  const result: LogsResult = { folder: found.folder, files: [], lines: [], matched: 0, unreadable: 0, skippedOlder: 0, more: false, names: [] };
   const names = new Map<string, number>();
   const limit = req.lines > 0 ? Math.min(req.lines, MAX_LINES) : MAX_LINES;
   const filter = { subject: req.subject, limit };
@@ -85,6 +90,7 @@ export async function readLogs(src: OpenedSource, req: LogsRequest): Promise<Log
   result.files.sort((a, b) => a.path.localeCompare(b.path));
   result.lines = kept.map((k) => k.line);
   result.unreadable = kept.filter((k) => k.unreadable).length;
+  result.more ||= kept.length < result.matched || result.skippedOlder > 0;
   return result;
 }
 
@@ -110,24 +116,40 @@ async function readOne(src: OpenedSource, file: JournalFileRef, req: Filter, res
     report.problem = `not read: ${file.inode.sizeBytes} bytes, larger than a journal file can be`;
     return [];
   }
-  let bytes: Buffer;
+  const inode = file.inode;
   try {
-    bytes = await src.volume.readFile(file.inode);
+    // A file journald closed is read from its end (a few pieces) for the last lines; one it was writing, or whose
+    // entry arrays do not check out, is read whole and walked in order, as is any file for many lines (one
+    // read of the whole file is then faster than a piece at a time).
+    if ((file.header.state === 'offline' || file.header.state === 'archived') && req.limit <= TAIL_LIMIT) {
+      const pieces = new PieceCache((start, end) => src.volume.readFile(inode, start, end), inode.sizeBytes);
+      const tail = await tailEntries(pieces, file.header, havingFields(req.subject), req.limit);
+      if (tail !== null && tail.entries.length > 0) {
+        report.entries = file.header.entries;
+        result.matched += tail.entries.length;
+        if (!tail.reachedStart) result.more = true;
+        return tail.entries.map((entry) => ({ realtimeUs: entry.realtimeUs, seqnum: entry.seqnum, ...toLine(entry) }));
+      }
+    }
+    return matching(await src.volume.readFile(inode), file.header, req, report, result, names);
   } catch (err) {
     if (!(err instanceof AppError)) throw err;
     report.problem = err.message;
     return [];
   }
-  return matching(bytes, file.header, req, report, result, names);
+}
+
+/** The whole fields that name the program: Docker's CONTAINER_NAME and the syslog identifier. */
+function havingFields(subject: LogSubject): Buffer[] | null {
+  return subject === 'all' ? null : ['CONTAINER_NAME', 'SYSLOG_IDENTIFIER'].map((f) => Buffer.from(`${f}=${subject.name}`, 'utf8'));
 }
 
 /** The file's matching lines, the last `limit`; when none match, what each program wrote is counted in `names`. */
 function matching(bytes: Buffer, header: JournalHeader, req: Filter, report: LogFileReport, result: LogsResult, names: Map<string, number>): Kept[] {
   const walk = { stoppedAt: null as number | null, entries: 0 };
-  const having = req.subject === 'all' ? null : ['CONTAINER_NAME', 'SYSLOG_IDENTIFIER'].map((f) => Buffer.from(`${f}=${(req.subject as { name: string }).name}`, 'utf8'));
   const file = new JournalFile(bytes, header);
   const out: EntryRef[] = [];
-  for (const ref of file.entries(walk, having)) {
+  for (const ref of file.entries(walk, havingFields(req.subject))) {
     result.matched++;
     out.push(ref);
     if (out.length >= 2 * req.limit) out.splice(0, out.length - req.limit);

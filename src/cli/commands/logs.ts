@@ -46,7 +46,7 @@ export function logsSummary(r: LogsResult, title: string, asked: number): string
     const which = names ? ` The programs in it, by lines: ${names}${r.names.length > 12 ? ', ...' : ''}; name one with --of NAME.` : '';
     return `No lines from ${title} in ${read} log file(s) in ${r.folder}: --of all shows every program's lines.${which}`;
   }
-  const more = r.lines.length < r.matched || r.skippedOlder > 0 ? `; --lines ${Math.max(asked * 5, 500)} shows more, --lines 0 all` : '';
+  const more = r.more ? `; --lines ${Math.max(asked * 5, 500)} shows more, --lines 0 all` : '';
   return `The last ${r.lines.length} line(s) from ${title}, from ${read} log file(s) in ${r.folder}${more}.`;
 }
 
