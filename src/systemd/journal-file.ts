@@ -12,9 +12,11 @@ const SIGNATURE = Buffer.from('LPKSHHRH', 'latin1');
 /** The header up to and including tail_entry_monotonic: the fields this reader uses. */
 const MIN_HEADER = 208;
 const OBJECT_HEADER = 16;
-const OBJECT_DATA = 1;
-const OBJECT_ENTRY = 3;
-const ENTRY_ITEMS_AT = 64;
+export const OBJECT_DATA = 1;
+export const OBJECT_ENTRY = 3;
+export const OBJECT_ENTRY_ARRAY = 6;
+/** Where an entry object's list of its fields starts. */
+export const ENTRY_ITEMS_AT = 64;
 
 const INCOMPAT_XZ = 1;
 const INCOMPAT_LZ4 = 2;

@@ -5,11 +5,8 @@
 // numbers falling as the walk goes back, or the answer is null and the caller walks the file in order.
 
 import type { Field, JournalEntry, JournalHeader } from './journal-file.js';
-import { decodeData, u64 } from './journal-file.js';
+import { ENTRY_ITEMS_AT, OBJECT_DATA, OBJECT_ENTRY, OBJECT_ENTRY_ARRAY, decodeData, u64 } from './journal-file.js';
 
-const OBJECT_ENTRY = 3;
-const OBJECT_ENTRY_ARRAY = 6;
-const ENTRY_ITEMS_AT = 64;
 const ARRAY_ITEMS_AT = 24;
 /** Largest entry or field object read here; journald's own objects are far smaller. */
 const MAX_OBJECT = 16 * 1024 * 1024;
@@ -152,7 +149,7 @@ class FieldReader {
   async entry(entry: Buffer, offsets: number[]): Promise<JournalEntry> {
     const out: JournalEntry = { seqnum: u64(entry, 16), realtimeUs: u64(entry, 24), bootId: entry.subarray(40, 56).toString('hex'), fields: new Map(), unreadable: [] };
     for (const at of offsets) {
-      const bytes = await object(this.file, at, 1, this.payloadAt);
+      const bytes = await object(this.file, at, OBJECT_DATA, this.payloadAt);
       const field: Field | null = bytes === null ? null : decodeData(bytes, 0, this.payloadAt);
       if (field === null) continue;
       if ('unreadable' in field) out.unreadable.push(field.unreadable);
