@@ -7,6 +7,7 @@
 
 import * as zlib from 'node:zlib';
 import { CorruptError } from '../errors.js';
+import { lz4Block } from './lz4.js';
 
 const SIGNATURE = Buffer.from('LPKSHHRH', 'latin1');
 /** The header up to and including tail_entry_monotonic: the fields this reader uses. */
@@ -248,6 +249,12 @@ export function decodeData(b: Buffer, offset: number, payloadAt: number): Field 
 const MAX_UNPACKED = 64 * 1024 * 1024;
 
 function unpack(kind: 'xz' | 'lz4' | 'zstd', payload: Buffer): Buffer | null {
+  if (kind === 'lz4') {
+    // systemd writes the unpacked size first, as le64.
+    if (payload.length < 8) return null;
+    const size = u64(payload, 0);
+    return size <= MAX_UNPACKED ? lz4Block(payload.subarray(8), size) : null;
+  }
   const zstd = (zlib as unknown as { zstdDecompressSync?: (b: Buffer, o: object) => Buffer }).zstdDecompressSync;
   if (kind !== 'zstd' || zstd === undefined) return null;
   try {
@@ -259,5 +266,6 @@ function unpack(kind: 'xz' | 'lz4' | 'zstd', payload: Buffer): Buffer | null {
 
 /** Whether this Node can unpack a field compressed with `kind`. */
 export function canUnpack(kind: string): boolean {
+  if (kind === 'lz4') return true;
   return kind === 'zstd' && typeof (zlib as unknown as { zstdDecompressSync?: unknown }).zstdDecompressSync === 'function';
 }

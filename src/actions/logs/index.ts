@@ -170,7 +170,7 @@ function toLine(entry: JournalEntry): { line: LogLine; unreadable: boolean } {
   let message = text('MESSAGE');
   const packed = message === undefined ? entry.unreadable.filter((k) => !canUnpack(k)) : [];
   if (message === undefined) {
-    message = packed.length > 0 ? `[a long line, stored compressed (${packed[0]}): this Node.js cannot unpack it; Node 22.15 or later can]` : '';
+    message = packed.length > 0 ? `[a long line, stored compressed (${packed[0]}): ${packed[0] === 'zstd' ? 'this Node.js cannot unpack it; Node 22.15 or later can' : 'haos-rescue cannot unpack it'}]` : '';
   }
   const priority = Number.parseInt(text('PRIORITY') ?? '', 10);
   const line: LogLine = {
