@@ -1,15 +1,15 @@
 // `logs`: Home Assistant's log lines read from the journal files on the card. The files are real: written by
 // systemd-journal-remote (compact format, large fields compressed with zstd, as journald writes them) into
 // /logs/<machine-id>/ of the sample card with debugfs; the oracle is journalctl reading the same files.
-// Also: a file torn by a power cut (the lines before the tear), a file that is not a journal, an empty and
-// a missing log folder.
+// Also: a file journald was still writing, a file torn by a power cut (the lines before the tear), a file that
+// is not a journal, a Supervised host's /var/log/journal, an empty and a missing log folder.
 
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canUnpack } from '../../src/systemd/journal-file.js';
 import { cli, cliJson } from '../helpers/cli.js';
-import { tempDir } from '../helpers/images.js';
+import { mkfs, tempDir } from '../helpers/images.js';
 import { type ExportEntry, MACHINE, type OracleEntry, cardWithLogs, journalToolsMissing, journalctl, writeJournal } from '../helpers/journal.js';
 
 const work = tempDir('logs-');
@@ -148,6 +148,21 @@ describe.skipIf(journalToolsMissing !== null)(`logs: the journal on the card${jo
     expect(newLines.length).toBeLessThan(oracle.filter((e) => e.bootId === BOOT_NEW).length);
     // Exactly a prefix of the file's lines: nothing invented at the tear.
     expect(json.lines.map((l) => l.message)).toEqual(oracle.slice(0, json.lines.length).map((e) => expected(e).message));
+  });
+
+  it('a Supervised install: the host journal, /var/log/journal on its root filesystem', () => {
+    const stage = join(work, 'supervised');
+    mkdirSync(join(stage, 'etc'), { recursive: true });
+    writeFileSync(join(stage, 'etc/hassio.json'), JSON.stringify({ data: '/var/lib/homeassistant' }));
+    mkdirSync(join(stage, 'var/lib/homeassistant/homeassistant'), { recursive: true });
+    writeFileSync(join(stage, 'var/lib/homeassistant/homeassistant/.HA_VERSION'), '2025.5.3');
+    mkdirSync(join(stage, `var/log/journal/${MACHINE}`), { recursive: true });
+    copyFileSync(newFile, join(stage, `var/log/journal/${MACHINE}/system.journal`));
+    const image = join(work, 'supervised.img');
+    mkfs(image, stage, { sizeMiB: 48, label: 'rootfs' });
+    const r = cliJson<{ folder: string; lines: Line[] }>(['logs', image, '-n', '20']);
+    expect(r.folder).toBe('/var/log/journal');
+    expect(r.lines.map((l) => l.message)).toEqual(journalctl([newFile], 'homeassistant').slice(-20).map((e) => expected(e).message));
   });
 
   it('an empty log folder says so; no log folder at all: NO_LOGS (exit 66) with a hint', () => {
