@@ -30,6 +30,7 @@ export interface LogLine {
   identifier: string;
   /** syslog priority (3 error, 4 warning, 6 info), or null. */
   priority: number | null;
+  /** The text, without the terminal colour codes Home Assistant writes (other control characters kept). */
   message: string;
 }
 
@@ -62,6 +63,9 @@ export interface LogsResult {
 const MAX_FILE_BYTES = 512 * 1024 * 1024;
 /** Most lines kept, "all" included: a log folder of gigabytes must not exhaust this computer's memory. */
 export const MAX_LINES = 1_000_000;
+/** Terminal colour codes (SGR): Home Assistant colours its log lines. */
+// eslint-disable-next-line no-control-regex
+const COLOUR = /\x1b\[[0-9;]*m/g;
 /** Up to this many lines, a closed file is read from its end. */
 const TAIL_LIMIT = 5_000;
 
@@ -178,7 +182,7 @@ function toLine(entry: JournalEntry): { line: LogLine; unreadable: boolean } {
     bootId: entry.bootId,
     identifier: text('SYSLOG_IDENTIFIER') ?? text('CONTAINER_NAME') ?? text('_COMM') ?? '?',
     priority: Number.isInteger(priority) ? priority : null,
-    message: message.replace(/\n+$/, ''),
+    message: message.replace(COLOUR, '').replace(/\n+$/, ''),
   };
   return { line, unreadable: packed.length > 0 };
 }

@@ -19,10 +19,6 @@ export function logSubject(of: string): { subject: LogSubject; title: string } {
   return { subject: { name: of }, title: of };
 }
 
-/** Terminal colour codes (SGR): Home Assistant colours its log lines. Other control characters are shown escaped. */
-// eslint-disable-next-line no-control-regex
-const COLOUR = /\x1b\[[0-9;]*m/g;
-
 /** The lines as journalctl shows them, local time first, a line between starts of the box. */
 export function renderLogs(r: LogsResult, showName: boolean): string {
   const out: string[] = [];
@@ -32,7 +28,7 @@ export function renderLogs(r: LogsResult, showName: boolean): string {
       out.push(boot === null ? `-- boot ${line.bootId.slice(0, 12)} --` : `-- the box started again: boot ${line.bootId.slice(0, 12)} --`);
       boot = line.bootId;
     }
-    out.push(`${localTime(line.time, true)}  ${showName ? `${line.identifier}: ` : ''}${line.message.replace(COLOUR, '')}`);
+    out.push(`${localTime(line.time, true)}  ${showName ? `${line.identifier}: ` : ''}${line.message}`);
   }
   return out.length ? `${out.join('\n')}\n` : '';
 }

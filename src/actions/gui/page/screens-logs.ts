@@ -5,9 +5,6 @@ import { append, button, el } from './dom.js';
 import { read, showSafeMode } from './screens-other.js';
 import { backButton, openScreen } from './ui.js';
 
-// eslint-disable-next-line no-control-regex
-const COLOUR = /\x1b\[[0-9;]*m/g;
-
 /**
  * Errors and warnings by the level Home Assistant writes in the line ("2025-12-04 07:05:03.511 ERROR (...)"),
  * not by the journal's priority: Docker gives every line written to stderr priority 3, and Python's logging
@@ -32,8 +29,7 @@ function logText(answer: LogsAnswer): HTMLPreElement {
       boot = line.bootId;
       day = date;
     }
-    const message = line.message.replace(COLOUR, '');
-    pre.append(el('span', { cls: levelClass(message), text: `${when.toLocaleTimeString()}  ${message}` }), '\n');
+    pre.append(el('span', { cls: levelClass(line.message), text: `${when.toLocaleTimeString()}  ${line.message}` }), '\n');
   }
   return pre;
 }
