@@ -181,12 +181,6 @@ export class JournalFile {
   }
 }
 
-/** Every entry of the file `buf`, with its fields, in the order written. */
-export function* journalEntries(buf: Buffer, header: JournalHeader, report: WalkReport = { stoppedAt: null, entries: 0 }): Generator<JournalEntry> {
-  const file = new JournalFile(buf, header);
-  for (const ref of file.entries(report)) yield file.entry(ref);
-}
-
 export type Field = { name: string; value: Buffer } | { unreadable: string };
 
 /** Data objects by offset, read once: journald stores each distinct FIELD=value once and shares it. */

@@ -7,7 +7,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
-import { type JournalEntry, JournalFile, journalEntries, readJournalHeader } from '../../src/systemd/journal-file.js';
+import { type JournalEntry, JournalFile, readJournalHeader } from '../../src/systemd/journal-file.js';
 import { tempDir } from '../helpers/images.js';
 import { type ExportEntry, journalToolsMissing, journalctl, writeJournal } from '../helpers/journal.js';
 
@@ -25,7 +25,8 @@ const ENTRIES: ExportEntry[] = Array.from({ length: 120 }, (_, i) => ({
 
 function read(bytes: Buffer): { entries: JournalEntry[]; stoppedAt: number | null } {
   const report = { stoppedAt: null as number | null, entries: 0 };
-  const entries = [...journalEntries(bytes, readJournalHeader(bytes, bytes.length), report)];
+  const file = new JournalFile(bytes, readJournalHeader(bytes, bytes.length));
+  const entries = [...file.entries(report)].map((ref) => file.entry(ref));
   return { entries, stoppedAt: report.stoppedAt };
 }
 

@@ -10,7 +10,7 @@ import { authList } from '../auth.js';
 import { listBackups, readBackupKey } from '../backup/index.js';
 import { surveyDisks } from '../disks.js';
 import { diskUsage } from '../repair/index.js';
-import { LOG_SUBJECTS, type LogsResult, namesCustomIntegration, readLogs } from '../logs/index.js';
+import { LOG_SUBJECTS, type LogsResult, filesRead, namesCustomIntegration, noLogFiles, readLogs } from '../logs/index.js';
 import type { BackupsAnswer, DisksAnswer, FoldersAnswer, KeyAnswer, LogsAnswer, SpaceAnswer, StateAnswer, UsersAnswer } from './api.js';
 import { type GuiContext, asBody, text } from './context.js';
 import { diskChoice } from './summary.js';
@@ -94,9 +94,9 @@ export async function logs(ctx: GuiContext, _body: unknown, url: URL): Promise<L
     if (err instanceof AppError && err.code === 'NO_LOGS') return { lines: [], summary: `${err.message}.`, problems: [], customIntegration: false, more: false };
     throw err;
   }
-  const files = r.files.filter((f) => f.entries > 0 || f.problem === null).length;
+  const files = filesRead(r);
   const summary =
-    r.files.length === 0 ? `No log files in ${r.folder}: the box kept its logs in memory only, or they were deleted.`
+    r.files.length === 0 ? noLogFiles(r.folder)
     : r.matched === 0 ? `No lines from Home Assistant in the ${files} log file(s) on the card.`
     : `The last ${r.lines.length} line(s) Home Assistant wrote, from ${files} log file(s) on the card.`;
   return {

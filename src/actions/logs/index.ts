@@ -187,6 +187,16 @@ function toLine(entry: JournalEntry): { line: LogLine; unreadable: boolean } {
   return { line, unreadable: packed.length > 0 };
 }
 
+/** How many log files gave lines, or were read without a problem. */
+export function filesRead(r: LogsResult): number {
+  return r.files.filter((f) => f.entries > 0 || f.problem === null).length;
+}
+
+/** What is said when the log folder holds no journal file. */
+export function noLogFiles(folder: string): string {
+  return `No log files in ${folder}: the box kept its logs in memory only, or they were deleted.`;
+}
+
 /** A custom integration is named in the lines (Home Assistant says "custom integration" when it loads one). */
 export function namesCustomIntegration(lines: LogLine[]): boolean {
   return lines.some((l) => /custom integration|custom_components/i.test(l.message));

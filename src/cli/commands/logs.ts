@@ -2,7 +2,7 @@
 // before the box stopped, from the journal files on the card, as `ha core logs` would have shown them.
 
 import type { CommandModule } from 'yargs';
-import { LOG_SUBJECTS, type LogSubject, type LogsResult, readLogs } from '../../actions/logs/index.js';
+import { LOG_SUBJECTS, type LogSubject, type LogsResult, filesRead, noLogFiles, readLogs } from '../../actions/logs/index.js';
 import { UsageError } from '../../errors.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { localTime } from '../render.js';
@@ -35,8 +35,8 @@ export function renderLogs(r: LogsResult, showName: boolean): string {
 
 /** One line on what was shown, and where from. */
 export function logsSummary(r: LogsResult, title: string, asked: number): string {
-  const read = r.files.filter((f) => f.entries > 0 || f.problem === null).length;
-  if (r.files.length === 0) return `No log files in ${r.folder}: the box kept its logs in memory only, or they were deleted.`;
+  const read = filesRead(r);
+  if (r.files.length === 0) return noLogFiles(r.folder);
   if (r.matched === 0) {
     const names = r.names.slice(0, 12).map((n) => `${n.name} (${n.lines})`).join(', ');
     const which = names ? ` The programs in it, by lines: ${names}${r.names.length > 12 ? ', ...' : ''}; name one with --of NAME.` : '';
