@@ -1,6 +1,7 @@
 // `info`: what is on the source: the partition table, the data filesystem and its state, Home Assistant.
 // The result is the JSON contract of design.md §3; the CLI renders it for people.
 
+import { type KernelError, type KernelErrors, errorCodeName } from '../ext4/sb-history.js';
 import { summarize } from '../ha/layout.js';
 import { type FileHit, type ImportantFile, filesHit, importantFiles } from './image/files-hit.js';
 import { spaceTotals } from './repair/index.js';
@@ -19,6 +20,18 @@ export interface RescueInfo {
   badAreas: number;
   important: ImportantFile[];
   filesHit: FileHit[];
+}
+
+export interface KernelErrorInfo {
+  time: string | null;
+  /** The kernel function that reported it, e.g. "ext4_lookup". */
+  function: string;
+  line: number;
+  inode: number | null;
+  block: number | null;
+  /** EXT4_ERR_* name as dumpe2fs prints it (EIO, EFSBADCRC, EFSCORRUPTED, ...), null when not recorded. */
+  code: string | null;
+  meaning: string | null;
 }
 
 export interface InfoResult {
@@ -55,7 +68,19 @@ export interface InfoResult {
     } | null;
     root: string;
     uuid: string;
+    /** The folder it was last mounted on (s_last_mounted), or null. */
     lastMounted: string | null;
+    /** When the box last used it, by the box's own clock (ISO times; null when not recorded). */
+    times: {
+      /** The last mount (s_mtime): about when the box last started. */
+      mounted: string | null;
+      /** The last superblock write (s_wtime): at mount, clean unmount, or an error. */
+      written: string | null;
+      /** The newest transaction in the journal, when it held some: the last change before the box stopped. */
+      lastJournalCommit: string | null;
+    };
+    /** The errors the kernel recorded in the superblock (until e2fsck clears them), or null when none. */
+    kernelErrors: { count: number; first: KernelErrorInfo | null; last: KernelErrorInfo | null } | null;
   };
   homeAssistant: { version: string | null; configPath: string | null; users: number | null; backups: number | null };
   /**
@@ -78,6 +103,43 @@ function uuidString(b: Uint8Array): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
+/** The newest sign of the box writing: the superblock's write time or the journal's newest transaction. */
+export function lastWritten(t: InfoResult['data']['times']): { at: string; fromJournal: boolean } | null {
+  const at = [t.written, t.lastJournalCommit].filter((x): x is string => x !== null).sort().pop();
+  return at === undefined ? null : { at, fromJournal: at === t.lastJournalCommit };
+}
+
+function isoSeconds(seconds: number): string | null {
+  return seconds > 0 ? new Date(seconds * 1000).toISOString() : null;
+}
+
+function kernelErrorInfo(e: KernelError | null): KernelErrorInfo | null {
+  if (e === null) return null;
+  const code = errorCodeName(e.code);
+  return {
+    time: isoSeconds(e.time),
+    function: e.func,
+    line: e.line,
+    inode: e.inode || null,
+    block: e.block || null,
+    code: code?.name ?? null,
+    meaning: code?.meaning ?? null,
+  };
+}
+
+function kernelErrorsInfo(k: KernelErrors | null): InfoResult['data']['kernelErrors'] {
+  return k && { count: k.count, first: kernelErrorInfo(k.first), last: kernelErrorInfo(k.last) };
+}
+
+/** The kernel met EIO on this filesystem: the card was failing reads or writes while the box ran. */
+function kernelIoWarning(k: KernelErrors | null, imaged: boolean): string[] {
+  const io = [k?.last, k?.first].find((e) => e?.code === 2);
+  if (!io) return [];
+  const when = io.time > 0 ? `, at ${new Date(io.time * 1000).toISOString().slice(0, 16).replace('T', ' ')} UTC` : '';
+  const next = imaged ? 'parts of it may be stale or missing in this copy' : 'if this is the card itself, copy it to an image first and work on the copy';
+  return [`the box's kernel recorded failed reads or writes of its disk (EIO${when}): the card may be failing; ${next}`];
+}
+
 function fsState(state: number, needsRecovery: boolean): InfoResult['data']['state'] {
   if ((state & 2) !== 0) return 'errors';
   if ((state & 1) === 0 || needsRecovery) return 'not cleanly unmounted';
@@ -89,7 +151,7 @@ export async function info(source: OpenedSource): Promise<InfoResult> {
   const sb = volume.sb;
   const labels = new Map(discovery.candidates.map((c) => [c.partitionIndex, c.label]));
   const ha = await summarize(source.fs, layout);
-  const warnings = [...source.warnings, ...ha.problems];
+  const warnings = [...source.warnings, ...ha.problems, ...kernelIoWarning(sb.kernelErrors, source.rescueMap !== null)];
   const space = spaceTotals(sb, sb.freeBlocksCount, sb.freeInodesCount);
   return {
     source: source.path,
@@ -122,6 +184,12 @@ export async function info(source: OpenedSource): Promise<InfoResult> {
       root: layout.supervisorPath ?? '/',
       uuid: uuidString(sb.uuid),
       lastMounted: sb.lastMounted || null,
+      times: {
+        mounted: isoSeconds(sb.mountTime),
+        written: isoSeconds(sb.writeTime),
+        lastJournalCommit: source.journal.replayed ? isoSeconds(source.journal.report?.lastCommitSeconds ?? 0) : null,
+      },
+      kernelErrors: kernelErrorsInfo(sb.kernelErrors),
     },
     homeAssistant: { version: ha.version, configPath: ha.configPath, users: ha.users, backups: ha.backups },
     space: { usedBytes: space.usedBytes, freeBytes: space.freeBytes, availableBytes: space.availableBytes, full: space.full },

@@ -9,6 +9,7 @@ import { isMediumError } from '../device/map-os-error.js';
 import { AppError, CorruptError, NotFoundError, UnsupportedError } from '../errors.js';
 import { crc32cUpdate } from './checksum.js';
 import { Compat, Incompat, RoCompat, featureNames, unsupportedIncompat } from './features.js';
+import { type KernelErrors, kernelErrors, time40 } from './sb-history.js';
 
 export const SUPERBLOCK_OFFSET = 1024;
 export const SUPERBLOCK_SIZE = 1024;
@@ -27,8 +28,12 @@ export interface Superblock {
   clusterSize: number;
   blocksPerGroup: number;
   inodesPerGroup: number;
+  /** s_mtime (40 bits): the last mount, in seconds by the box's clock; 0 when never mounted. */
   mountTime: number;
+  /** s_wtime (40 bits): the last time the kernel (or a tool) wrote the superblock. */
   writeTime: number;
+  /** The first and last errors the kernel recorded, or null when none. */
+  kernelErrors: KernelErrors | null;
   state: number; // s_state: 1 clean, 2 errors, 4 orphans being recovered
   errorsBehaviour: number;
   revLevel: number;
@@ -116,8 +121,9 @@ export function parseSuperblock(bytes: Uint8Array): Superblock {
     clusterSize: logClusterSize <= 16 ? 1024 * 2 ** logClusterSize : 0,
     blocksPerGroup: r.u32(32),
     inodesPerGroup: r.u32(40),
-    mountTime: r.u32(44),
-    writeTime: r.u32(48),
+    mountTime: time40(r, 44, 0x275),
+    writeTime: time40(r, 48, 0x274),
+    kernelErrors: kernelErrors(r),
     state: r.u16(58),
     errorsBehaviour: r.u16(60),
     revLevel,
@@ -141,7 +147,7 @@ export function parseSuperblock(bytes: Uint8Array): Superblock {
     jnlBackupType: r.u8(253),
     jnlBlocks: Uint8Array.from(r.bytes(268, 68)),
     firstMetaBg: r.u32(260),
-    mkfsTime: r.u32(264),
+    mkfsTime: time40(r, 264, 0x276),
     minExtraIsize: r.u16(348),
     wantExtraIsize: r.u16(350),
     flags: r.u32(352),

@@ -104,6 +104,27 @@ describe('parseSuperblock', () => {
     expect(parseSuperblock(b).checksumValid).toBeNull();
   });
 
+  it('times take their high byte (s_*_time_hi: 40 bits, past 2106) and errors their EXT4_ERR_* code', () => {
+    const sb = parseSuperblock(
+      patched((b) => {
+        b.writeUInt32LE(0x12345678, 0x2c); // s_mtime
+        b.writeUInt8(1, 0x275); // s_mtime_hi
+        b.writeUInt32LE(7, 0x30); // s_wtime
+        b.writeUInt8(2, 0x274); // s_wtime_hi
+        b.writeUInt32LE(1, 0x194); // s_error_count
+        b.writeUInt32LE(1000, 0x1cc); // s_last_error_time
+        b.writeUInt8(1, 0x279); // s_last_error_time_hi
+        b.write('ext4_find_entry\0', 0x1e0, 'latin1'); // s_last_error_func
+        b.writeUInt32LE(0x89abcdef, 0x1d8); // s_last_error_block, low word
+        b.writeUInt32LE(3, 0x1dc); // high word
+        b.writeUInt8(2, 0x27b); // s_last_error_errcode: EXT4_ERR_EIO
+      }),
+    );
+    expect(sb.mountTime).toBe(0x12345678 + 2 ** 32);
+    expect(sb.writeTime).toBe(7 + 2 * 2 ** 32);
+    expect(sb.kernelErrors).toEqual({ count: 1, first: null, last: { time: 1000 + 2 ** 32, func: 'ext4_find_entry', line: 0, inode: 0, block: 0x89abcdef + 3 * 2 ** 32, code: 2 } });
+  });
+
   it('an external journal device is UnsupportedError JOURNAL_DEVICE (exit 69)', () => {
     const b = patched((x) => x.writeUInt32LE(x.readUInt32LE(96) | 0x8, 96));
     expect(() => parseSuperblock(b)).toThrow(expect.objectContaining({ code: 'JOURNAL_DEVICE', exitCode: ExitCode.UNSUPPORTED }));

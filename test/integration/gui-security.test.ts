@@ -3,6 +3,7 @@
 // write sent as GET or without a JSON body, a CORS preflight. Nothing is written by any of them: the card
 // image stays byte-identical. It stops by itself when its page goes away, and when idle.
 
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -45,7 +46,11 @@ describe('the local server refuses requests that are not from its page', () => {
     expect(page.body).not.toContain('{{TOKEN}}');
     const state = await rawRequest(gui.port, 'GET', '/api/state', good());
     expect(state.status).toBe(200);
-    expect(JSON.parse(state.body).card.haVersion).toBe('2025.5.3');
+    const card = JSON.parse(state.body).card;
+    expect(card.haVersion).toBe('2025.5.3');
+    // The card's "Last used" row: the superblock's write time, as dumpe2fs reads it (data partition at 11 MiB).
+    const sb = execFileSync('dumpe2fs', ['-h', `${image}?offset=${11 * 1024 * 1024}`], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' }, stdio: ['ignore', 'pipe', 'ignore'] });
+    expect(card.lastWritten).toBe(new Date(`${/^Last write time:\s+(.+)$/m.exec(sb)![1]} UTC`).toISOString());
   });
 
   it('no token, a wrong token, a token of another length: 403', async () => {

@@ -62,6 +62,7 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     start('reset', join(work, 'home-reset'));
     await openImage('reset', image);
     expect(screen('reset')).toMatch(/Home Assistant 2025\.5\.3 on .*reset\.img/);
+    expect(screen('reset'), "the sample's superblock write time, 2025-06-01 12:00 UTC").toMatch(/last written by the box: 2025-06-0[12] \d\d:\d0 \(by its clock\)/);
     keys('reset', 'Enter'); // Reset a password
     await waitFor('reset', /Whose password\?/);
     keys('reset', 'Enter'); // the first login

@@ -29,6 +29,8 @@ export interface CardSummary {
   full: boolean;
   usedText: string;
   freeText: string;
+  /** When the box last wrote to the card (ISO, by the box's clock), or null when not recorded. */
+  lastWritten: string | null;
   warnings: string[];
   /** The card refused a read while this was gathered: the page offers to copy it to an image file first. */
   readFailed: boolean;

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatBytes } from '../../units.js';
 import { type SurveyedDisk, describeDisk, holdsConfig } from '../disks.js';
-import { info } from '../info.js';
+import { info, lastWritten } from '../info.js';
 import type { OpenedSource } from '../source.js';
 import type { CardSummary, DiskChoice } from './api.js';
 
@@ -30,6 +30,7 @@ export async function cardSummary(source: OpenedSource, model: string | null): P
     full: r.space.full,
     usedText: formatBytes(r.space.usedBytes),
     freeText: formatBytes(r.space.availableBytes),
+    lastWritten: lastWritten(r.data.times)?.at ?? null,
     warnings: r.warnings,
     readFailed: r.readFailed,
   };

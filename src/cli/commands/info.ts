@@ -1,10 +1,10 @@
 // `haos-rescue info SOURCE [--json]`: partition table, data filesystem, state and Home Assistant summary.
 
 import type { CommandModule } from 'yargs';
-import { type InfoResult, info } from '../../actions/info.js';
+import { type InfoResult, type KernelErrorInfo, info, lastWritten } from '../../actions/info.js';
 import { shellWord } from '../../shell-word.js';
 import { printJson, warn, writeOut } from '../output.js';
-import { formatBytes, table } from '../render.js';
+import { formatBytes, localTime, table } from '../render.js';
 import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
 
 function journalLine(d: InfoResult['data']): string {
@@ -37,6 +37,7 @@ function render(r: InfoResult): string {
   lines.push(`Space:            ${spaceLine(r)}`);
   lines.push(`State:            ${d.state}${d.needsRecovery ? ', journal needs recovery' : ''}`);
   if (d.journal) lines.push(`Journal:          ${journalLine(d)}`);
+  lines.push(...timeLines(d), ...kernelErrorLines(d));
   lines.push(`Features:         ${d.features.join(' ')}`);
   const ha = r.homeAssistant;
   if (ha.version || ha.users !== null || ha.backups !== null) {
@@ -47,6 +48,33 @@ function render(r: InfoResult): string {
   }
   if (r.rescue) lines.push(...rescueLines(r.rescue));
   return lines.join('\n') + '\n';
+}
+
+/** When the box last mounted and wrote the filesystem, by its own clock, in this computer's time zone. */
+function timeLines(d: InfoResult['data']): string[] {
+  const w = lastWritten(d.times);
+  const written = w ? localTime(w.at, true) + (w.fromJournal ? ' (its newest journal transaction)' : '') : 'not recorded';
+  return [`Last mounted:     ${d.times.mounted ? localTime(d.times.mounted, true) : 'never'}`, `Last written:     ${written}`];
+}
+
+function kernelErrorLine(e: KernelErrorInfo): string {
+  const at = [e.inode !== null ? `inode ${e.inode}` : '', e.block !== null ? `block ${e.block}` : ''].filter(Boolean).join(', ');
+  const why = e.meaning ? `: ${e.meaning} (${e.code})` : '';
+  return `${e.time ? localTime(e.time, true) : 'time not recorded'} in ${e.function || '?'}${at ? ` (${at})` : ''}${why}`;
+}
+
+function kernelErrorLines(d: InfoResult['data']): string[] {
+  const k = d.kernelErrors;
+  if (k === null) return [];
+  const lines = [`Kernel errors:    ${k.count} recorded (e2fsck clears them when it repairs the filesystem)`];
+  if (k.first) lines.push(`                  first ${kernelErrorLine(k.first)}`);
+  if (k.last && k.count > 1) lines.push(`                  last  ${kernelErrorLine(k.last)}`);
+  return lines;
+}
+
+function kernelSawIoErrors(r: InfoResult): boolean {
+  const k = r.data.kernelErrors;
+  return k !== null && (k.first?.code === 'EIO' || k.last?.code === 'EIO');
 }
 
 function spaceLine(r: InfoResult): string {
@@ -90,8 +118,8 @@ export const infoCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: stri
     }
     await writeOut(render(result));
     for (const w of result.warnings) warn(w);
-    if (result.readFailed) {
-      warn(`parts of the card could not be read: it may be failing. Copy it to an image first and work on the image: haos-rescue image ${shellWord(result.source)} --out card.img`);
-    }
+    const imageCommand = `haos-rescue image ${shellWord(result.source)} --out card.img`;
+    if (result.readFailed) warn(`parts of the card could not be read: it may be failing. Copy it to an image first and work on the image: ${imageCommand}`);
+    else if (kernelSawIoErrors(result) && result.rescue === null) process.stderr.write(`hint: ${imageCommand}\n`);
   },
 };

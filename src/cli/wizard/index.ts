@@ -3,11 +3,11 @@
 // Ctrl-C at a question leaves everything as it was, and during a write waits for the write to finish.
 
 import { select } from '@inquirer/prompts';
-import { type InfoResult, info } from '../../actions/info.js';
+import { type InfoResult, info, lastWritten } from '../../actions/info.js';
 import { type OpenedSource, openSource } from '../../actions/source.js';
 import { isMediumError } from '../../device/map-os-error.js';
 import { AppError, ExitCode } from '../../errors.js';
-import { errorLines } from '../render.js';
+import { errorLines, localTime } from '../render.js';
 import { visible } from '../visible.js';
 import { offerImage } from './image-step.js';
 import { pickSource } from './pick.js';
@@ -40,6 +40,8 @@ async function summary(source: OpenedSource): Promise<InfoResult> {
   say('');
   say(`Home Assistant ${ha.version ?? '(version unknown)'} on ${source.path}`);
   say(`  ${ha.users ?? '?'} user(s), ${ha.backups ?? 0} backup(s); filesystem ${state}`);
+  const written = lastWritten(r.data.times);
+  if (written) say(`  last written by the box: ${localTime(written.at)} (by its clock)`);
   for (const w of r.warnings) say(`  warning: ${w}`);
   if (r.space.full) {
     say('  The data partition is FULL: Home Assistant cannot save its data and may not start.');

@@ -48,6 +48,11 @@ export interface RecoveryReport {
   /** Recovery stopped with an error after replaying what it could (as e2fsck reports it). */
   error: string | null;
   fastCommitIgnored: boolean;
+  /**
+   * h_commit_sec of the newest transaction replayed: when the box last wrote, by its clock. Null when none
+   * was replayed or the time is not plausible (over 40 bits: debugfs 1.47 writes it in the wrong half).
+   */
+  lastCommitSeconds: number | null;
 }
 
 type Pass = 'scan' | 'revoke' | 'replay';
@@ -84,6 +89,7 @@ export async function recoverJournal(log: JournalLog, onBlock: ReplaySink): Prom
     problems: [],
     error: null,
     fastCommitIgnored: (j.incompat & JIncompat.FAST_COMMIT) !== 0,
+    lastCommitSeconds: null,
   };
   if (!report.needed) return report;
   const { first, last } = logBounds(j);
@@ -194,6 +200,7 @@ function commitStep(st: State, c: Cursor, block: Uint8Array): 'next' | 'stop' | 
   c.crc32Sum = 0xffffffff;
   c.needCheckCommitTime = false;
   c.lastCommitTime = r;
+  if (st.endTransaction === null) st.report.lastCommitSeconds = r > 0 && r < 2 ** 40 ? r : null;
   return 'next';
 }
 

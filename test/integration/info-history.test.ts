@@ -1,0 +1,155 @@
+// `info` says when the box last mounted and wrote its data filesystem, and which errors the kernel recorded
+// in the superblock: the first clues to "when did it stop, and why". Oracles: dumpe2fs -h (TZ=UTC) for the
+// superblock's times and error record; the kernel itself (a loop mount, as root) for an error it really met
+// and for a journal transaction it really committed, timed by the test's clock.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { closeSync, copyFileSync, mkdirSync, openSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { InfoResult } from '../../src/actions/info.js';
+import { crc32cUpdate } from '../../src/ext4/checksum.js';
+import { cli, cliJson } from '../helpers/cli.js';
+import { mkfs, tempDir } from '../helpers/images.js';
+import { kernelCanMount, withKernelMount } from '../helpers/kernel.js';
+
+const work = tempDir('info-history-');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** dumpe2fs -h's "Name: value" lines, times in UTC. */
+function dumpe2fs(img: string): Map<string, string> {
+  const out = execFileSync('dumpe2fs', ['-h', img], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' }, stdio: ['ignore', 'pipe', 'ignore'] });
+  return new Map(out.split('\n').filter((l) => l.includes(':')).map((l) => [l.slice(0, l.indexOf(':')).trim(), l.slice(l.indexOf(':') + 1).trim()]));
+}
+
+/** dumpe2fs's ctime()-style UTC time ("Tue Dec  1 14:03:22 2026") as ISO. */
+const iso = (ctime: string | undefined): string | null => (ctime === undefined ? null : new Date(`${ctime} UTC`).toISOString());
+
+function image(name: string, files = 0): string {
+  const stage = join(work, `${name}-stage`);
+  mkdirSync(join(stage, 'd'), { recursive: true });
+  for (let i = 0; i < files; i++) writeFileSync(join(stage, 'd', `file${i}`), `${i}\n`);
+  const img = join(work, `${name}.img`);
+  mkfs(img, stage, { blockSize: 4096, sizeMiB: 16 });
+  return img;
+}
+
+function infoData(img: string): InfoResult['data'] {
+  return cliJson<InfoResult>(['info', img]).data;
+}
+
+describe('info: the times and errors the kernel recorded', () => {
+  it('reads the mount and write times and both error records as dumpe2fs does', () => {
+    const img = image('ssv');
+    const cmds = [
+      'ssv mtime 20261130080001',
+      'ssv error_count 3',
+      'ssv first_error_time 20261201140322',
+      'ssv first_error_func ext4_readdir',
+      'ssv first_error_ino 12',
+      'ssv first_error_block 1234',
+      'ssv first_error_line 99',
+      'ssv last_error_time 20261201140500',
+      'ssv last_error_func ext4_lookup',
+      'ssv last_error_ino 13',
+      'ssv last_error_line 1765',
+    ];
+    execFileSync('debugfs', ['-w', '-f', '-', img], { input: cmds.join('\n'), stdio: ['pipe', 'ignore', 'ignore'] });
+    const d = infoData(img);
+    const o = dumpe2fs(img);
+    expect(d.times.mounted).toBe(iso(o.get('Last mount time')));
+    expect(d.times.mounted).toBe('2026-11-30T08:00:01.000Z');
+    expect(d.times.written).toBe(iso(o.get('Last write time')));
+    expect(d.times.lastJournalCommit).toBeNull();
+    expect(d.kernelErrors).toEqual({
+      count: Number(o.get('FS Error count')),
+      first: { time: iso(o.get('First error time')), function: o.get('First error function'), line: 99, inode: 12, block: 1234, code: null, meaning: null },
+      last: { time: iso(o.get('Last error time')), function: o.get('Last error function'), line: 1765, inode: 13, block: null, code: null, meaning: null },
+    });
+    const text = cli(['info', img]).text.toString();
+    expect(text).toMatch(/^Kernel errors: +3 recorded/m);
+    expect(text).toMatch(/^ +first .* in ext4_readdir \(inode 12, block 1234\)$/m);
+    expect(text).toMatch(/^ +last +.* in ext4_lookup \(inode 13\)$/m);
+  });
+
+  it('an I/O error the kernel recorded (EXT4_ERR_EIO) is named, and the card is to be imaged first', () => {
+    const img = image('eio');
+    execFileSync('debugfs', ['-w', '-f', '-', img], { input: 'ssv error_count 1\nssv last_error_time 20261201140500\nssv last_error_func ext4_find_entry\n', stdio: ['pipe', 'ignore', 'ignore'] });
+    // debugfs 1.47 cannot set s_last_error_errcode: the byte, then the superblock's checksum (dumpe2fs checks it).
+    const fd = openSync(img, 'r+');
+    const sb = Buffer.alloc(1024);
+    readSync(fd, sb, 0, 1024, 1024);
+    sb.writeUInt8(2, 0x27b);
+    sb.writeUInt32LE(crc32cUpdate(0xffffffff, sb, 0, 0x3fc), 0x3fc);
+    writeSync(fd, sb, 0, 1024, 1024);
+    closeSync(fd);
+    expect(dumpe2fs(img).get('Last error err')).toBe('EIO');
+    expect(infoData(img).kernelErrors!.last).toMatchObject({ function: 'ext4_find_entry', code: 'EIO', meaning: 'a read or write of the card failed' });
+    const r = cli(['info', img]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^warning: the box's kernel recorded failed reads or writes of its disk \(EIO, at 2026-12-01 14:05 UTC\): the card may be failing; if this is the card itself, copy it to an image first/m);
+    expect(r.stderr).toMatch(/^hint: haos-rescue image .*eio\.img --out card\.img$/m);
+  });
+
+  it('says nothing of errors on a filesystem without any, and "never" for one never mounted', () => {
+    const img = image('fresh');
+    const d = infoData(img);
+    expect(d.kernelErrors).toBeNull();
+    expect(d.times.mounted).toBeNull();
+    expect(dumpe2fs(img).get('Last mount time')).toBe('n/a');
+    const text = cli(['info', img]).text.toString();
+    expect(text).toMatch(/^Last mounted: +never$/m);
+    expect(text).not.toMatch(/Kernel errors/);
+  });
+
+  it.skipIf(!kernelCanMount())('shows an error the kernel met (a directory block with a bad checksum) with its cause', () => {
+    const img = image('kernel-error', 20);
+    const block = Number(execFileSync('debugfs', ['-R', 'blocks /d', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split(/\s+/)[0]);
+    const fd = openSync(img, 'r+');
+    writeSync(fd, Buffer.from('X'), 0, 1, block * 4096 + 40);
+    closeSync(fd);
+    withKernelMount(img, (dir) => {
+      const ls = spawnSync('ls', [join(dir, 'd')], { encoding: 'utf8' });
+      expect(ls.status, 'the kernel refuses the damaged folder').not.toBe(0);
+    });
+    const o = dumpe2fs(img);
+    expect(o.get('First error err')).toBe('EFSBADCRC');
+    const d = infoData(img);
+    expect(d.state).toBe('errors');
+    expect(d.kernelErrors!.count).toBe(Number(o.get('FS Error count')));
+    expect(d.kernelErrors!.first).toMatchObject({
+      time: iso(o.get('First error time')),
+      function: o.get('First error function'),
+      line: Number(o.get('First error line #')),
+      inode: Number(o.get('First error inode #')),
+      code: 'EFSBADCRC',
+    });
+    expect(d.times.mounted).toBe(iso(o.get('Last mount time')));
+    expect(cli(['info', img]).text.toString()).toMatch(/did not match \(EFSBADCRC\)/);
+  });
+
+  it.skipIf(!kernelCanMount())('dates the last write by the newest journal transaction of a card pulled while mounted', () => {
+    const img = image('pulled');
+    const copy = join(work, 'pulled-copy.img');
+    let before = 0;
+    let after = 0;
+    withKernelMount(img, (dir) => {
+      spawnSync('sleep', ['2']);
+      before = Math.floor(Date.now() / 1000);
+      writeFileSync(join(dir, 'new.txt'), 'written just before the power went\n');
+      mkdirSync(join(dir, 'x'));
+      execFileSync('sync', ['-f', join(dir, 'new.txt')]);
+      after = Math.ceil(Date.now() / 1000);
+      // The loop device writes through the image file's page cache: this copy is the card pulled now.
+      copyFileSync(img, copy);
+    });
+    expect(dumpe2fs(copy).get('Filesystem features')).toMatch(/needs_recovery/);
+    const d = infoData(copy);
+    expect(d.journalReplayed).toBe(true);
+    const commit = Date.parse(d.times.lastJournalCommit!) / 1000;
+    expect(commit).toBeGreaterThanOrEqual(before);
+    expect(commit).toBeLessThanOrEqual(after);
+    expect(Date.parse(d.times.mounted!) / 1000).toBeLessThan(commit);
+    expect(cli(['info', copy]).text.toString()).toMatch(/^Last written: +\S+ \S+ \(its newest journal transaction\)$/m);
+  });
+});
