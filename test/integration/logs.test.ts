@@ -4,10 +4,12 @@
 // Also: a file journald was still writing, a file torn by a power cut (the lines before the tear), a file that
 // is not a journal, a Supervised host's /var/log/journal, an empty and a missing log folder.
 
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SAMPLE } from '../../fixtures/index.js';
 import { canUnpack } from '../../src/systemd/journal-file.js';
+import { inodeLocation } from '../ext4/fixtures-debugfs.js';
 import { cli, cliJson } from '../helpers/cli.js';
 import { mkfs, tempDir } from '../helpers/images.js';
 import { type ExportEntry, MACHINE, type OracleEntry, cardWithLogs, journalToolsMissing, journalctl, writeJournal } from '../helpers/journal.js';
@@ -149,6 +151,21 @@ describe.skipIf(journalToolsMissing !== null)(`logs: the journal on the card${jo
     expect(newLines.length).toBeLessThan(oracle.filter((e) => e.bootId === BOOT_NEW).length);
     // Exactly a prefix of the file's lines: nothing invented at the tear.
     expect(json.lines.map((l) => l.message)).toEqual(oracle.slice(0, json.lines.length).map((e) => expected(e).message));
+  });
+
+  it('a machine folder that cannot be read (its inode damaged) is named; the lines of the other folder are shown', () => {
+    const other = 'abcdefabcdefabcdefabcdefabcdef00';
+    const image = cardWith('damaged-folder.img', [[newFile, 'system.journal']], `mkdir /logs/${other}\nwrite ${oldFile} /logs/${other}/system@old.journal`);
+    // A changed byte in the folder's inode (i_size), its checksum left stale, as a flipped bit on a card leaves it.
+    const at = SAMPLE.dataOffsetBytes + inodeLocation(`${image}?offset=${SAMPLE.dataOffsetBytes}`, `/logs/${other}`, 4096).byteOffset + 4;
+    const fd = openSync(image, 'r+');
+    writeSync(fd, Buffer.from([0x5a]), 0, 1, at);
+    closeSync(fd);
+    const r = cli(['logs', image, '-n', '5']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`^warning: /logs/${other}: this folder cannot be read, so the log files in it are missing: .*checksum`, 'm'));
+    const json = cliJson<{ lines: Line[] }>(['logs', image, '-n', '5']);
+    expect(json.lines.map((l) => l.message)).toEqual(journalctl([newFile], 'homeassistant').slice(-5).map((e) => expected(e).message));
   });
 
   it('a Supervised install: the host journal, /var/log/journal on its root filesystem', () => {

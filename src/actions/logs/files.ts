@@ -47,9 +47,12 @@ async function collect(vol: Ext4Volume, dir: Inode, path: string, depth: number,
     const name = displayName(e.name);
     const child = `${path}/${name}`;
     if (e.fileType === FileType.DIR && depth === 0) {
-      await collect(vol, await vol.readInode(e.ino), child, depth + 1, out).catch((err: unknown) => {
+      try {
+        await collect(vol, await vol.readInode(e.ino), child, depth + 1, out);
+      } catch (err) {
         if (!(err instanceof AppError)) throw err;
-      });
+        out.push({ path: child, inode: null, header: null, problem: `this folder cannot be read, so the log files in it are missing: ${err.message}` });
+      }
     } else if (name.endsWith('.journal') || name.endsWith('.journal~')) {
       out.push(await fileRef(vol, e.ino, child));
     }
