@@ -13,6 +13,7 @@ import { IoError, UsageError } from '../errors.js';
 import { alignedDevice } from './aligned-device.js';
 import type { BlockDevice } from './block-device.js';
 import { assertOpen, assertWritable, checkRange } from './check-range.js';
+import { folderSourceError } from './folder-source.js';
 import { mapOsError } from './map-os-error.js';
 import { probeDeviceSize, probeSectorSize, type ReadAt } from './probe-size.js';
 import { readSysfsGeometry } from './sysfs-geometry.js';
@@ -52,6 +53,7 @@ export async function openFileDevice(path: string, options: FileDeviceOptions = 
   // be one): refuse pipes and sockets before opening. A failed stat is left to open to report.
   const before = await stat(path).catch(() => null);
   if (before !== null && (before.isFIFO() || before.isSocket())) throw notRandomAccess(path);
+  if (before !== null && before.isDirectory()) throw await folderSourceError(path);
   let handle: FileHandle;
   try {
     handle = await open(path, writable ? 'r+' : 'r');

@@ -103,6 +103,21 @@ describe.skipIf(skip !== null)(`a HAOS image on a loop device${skip ? ` (skipped
     mounted.pop();
   });
 
+  it("a folder where the card's data partition is mounted names that partition and its disk (exit 64)", () => {
+    const mnt = join(work, 'hassos-data');
+    mkdirSync(mnt, { recursive: true });
+    sh('mount', ['-o', 'ro,noload', part, mnt]);
+    mounted.push(mnt);
+    for (const folder of [mnt, join(mnt, 'supervisor')]) {
+      const r = cli(['info', folder]);
+      expect(r.code, r.stderr).toBe(64);
+      expect(r.stderr).toContain(`error: ${folder} is a folder: this computer shows partition ${SAMPLE.dataPartitionNumber} of the disk ${disk} (${part}) there\n`);
+      expect(r.stderr).toContain(`hint: give the disk itself, not a folder: if ${disk} is the Home Assistant card, give ${disk} (`);
+    }
+    sh('umount', [mnt]);
+    mounted.pop();
+  });
+
   it('is refused too while the same file is mounted through another loop device', () => {
     const other = sh('losetup', ['-f', '--show', '-o', String(SAMPLE.dataOffsetBytes), '--sizelimit', String(SAMPLE.dataSizeBytes), image]);
     attached.push(other);
