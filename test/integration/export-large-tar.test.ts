@@ -201,3 +201,55 @@ describe('a sparse file exported to a folder', () => {
     rmSync(out, { recursive: true, force: true });
   });
 });
+
+/** Members of an archive as Python's tarfile reads them: name, size, stored sparse or not. */
+function tarfileMembers(archive: string): Array<{ name: string; size: number; sparse: boolean }> {
+  const py = `import json,sys,tarfile\nwith tarfile.open(sys.argv[1]) as t: print(json.dumps([{"name": m.name, "size": m.size, "sparse": m.sparse is not None} for m in t.getmembers() if m.isfile()]))`;
+  return JSON.parse(execFileSync('/usr/bin/python3', ['-c', py, archive], { encoding: 'utf8' }));
+}
+
+const hasBsdtar = execFileSync('sh', ['-c', 'command -v bsdtar || true'], { encoding: 'utf8' }).trim() !== '';
+
+describe('files with big holes in an archive (GNU PAX sparse 1.0)', () => {
+  it('are stored as their data alone; GNU tar, bsdtar and Python tarfile restore them byte for byte, holes as holes', async () => {
+    const { result, file, cleanup } = await exportTar('tar');
+    const out = join(work, `run-${serial - 1}`, 'out.tar');
+    expect(result.skipped).toEqual([]);
+    // /huge: 72 MiB of which ~3.5 MiB data, so ~68.5 MiB of holes (over SPARSE_MIN_HOLES).
+    expect(statSync(out).size).toBeLessThan(8 * MIB);
+    expect(tarfileMembers(out).find((m) => m.name === 'data/huge')).toEqual({ name: 'data/huge', size: HUGE_SIZE, sparse: true });
+    // GNU tar (exportTar unpacked it) restores the holes: the copy holds the data, not 72 MiB.
+    expect(statSync(file('huge')).blocks * 512).toBeLessThan(16 * MIB);
+    const others: Array<[string, string[]]> = [['python', ['/usr/bin/python3', '-c', 'import sys,tarfile\nwith tarfile.open(sys.argv[1]) as t: t.extractall(sys.argv[2])', out]]];
+    if (hasBsdtar) others.push(['bsdtar', ['bsdtar', '-xpf', out, '-C']]);
+    for (const [tool, cmd] of others) {
+      const dir = join(work, `by-${tool}`);
+      mkdirSync(dir, { recursive: true });
+      execFileSync(cmd[0]!, [...cmd.slice(1), dir]);
+      expect(fileSha(join(dir, 'data', 'huge')), tool).toBe(sums.get('huge'));
+      expect(statSync(join(dir, 'data', 'huge-link')).ino, `${tool}: the hard link`).toBe(statSync(join(dir, 'data', 'huge')).ino);
+      rmSync(dir, { recursive: true, force: true });
+    }
+    cleanup();
+  });
+
+  it('a file ending in a hole keeps its size; holes under 64 MiB in all stay plain zeros', async () => {
+    const stage = join(work, 'holes');
+    mkdirSync(stage);
+    const tail = sparseFile(join(stage, 'hole-tail'), 100 * MIB + 7, [[0, 10], [5 * MIB, 4096]]);
+    const plain = sparseFile(join(stage, 'small-holes'), LARGE_FILE + 2 * MIB, [[0, 4 * MIB], [LARGE_FILE - MIB, 2 * MIB]]);
+    const img = join(work, 'holes.img');
+    mkfs(img, stage, { sizeMiB: 32, blockSize: BS });
+    const { result, file, cleanup } = await exportTar('tar', [], img);
+    const out = join(work, `run-${serial - 1}`, 'out.tar');
+    expect(result.skipped).toEqual([]);
+    expect(tarfileMembers(out)).toEqual([
+      { name: 'data/hole-tail', size: 100 * MIB + 7, sparse: true },
+      { name: 'data/small-holes', size: LARGE_FILE + 2 * MIB, sparse: false },
+    ]);
+    expect(readFileSync(file('hole-tail')).equals(tail)).toBe(true);
+    expect(readFileSync(file('small-holes')).equals(plain)).toBe(true);
+    if (hasBsdtar) expect(execFileSync('bsdtar', ['-tvf', out], { encoding: 'utf8' })).toMatch(new RegExp(` ${100 * MIB + 7} .* data/hole-tail\\n`));
+    cleanup();
+  });
+});

@@ -2,48 +2,19 @@
 // renamed when complete; removed on error. Names are UTF-8 (tar-stream adds PAX headers for long and
 // non-ASCII names); a name that is not UTF-8 is shown with \xNN escapes and reported.
 
-import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { lstat, open, rename, unlink } from 'node:fs/promises';
 import { dirname, basename, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { type Header, type Pack, pack as tarPack } from 'tar-stream';
-
-type Headers = Partial<Header> & Pick<Header, 'name'>;
-type Sink = ReturnType<Pack['entry']>;
+import { type Pack, pack as tarPack } from 'tar-stream';
 import { AppError, UsageError } from '../../errors.js';
 import type { BatchRead } from '../../ext4/file-batch.js';
 import type { Inode } from '../../ext4/inode.js';
-import { readAhead } from '../copy/index.js';
 import { type ExportContext, LARGE_FILE } from './types.js';
 import { type BatchEntry, SmallFiles, batchable } from './batch.js';
 import { archiveComponent } from './names.js';
-
-function header(name: string, inode: Inode, extra: Partial<Headers>): Headers {
-  return {
-    name,
-    // With the type bits: tar-stream replaces a mode of 0 (----------) by its default 0644/0755.
-    mode: inode.mode & 0o177777,
-    uid: inode.uid,
-    gid: inode.gid,
-    mtime: new Date(inode.mtime.seconds * 1000 + Math.floor(inode.mtime.nanoseconds / 1e6)),
-    ...extra,
-  };
-}
-
-function addBuffered(pack: Pack, h: Headers, body?: Buffer): Promise<void> {
-  return new Promise((resolveDone, reject) => {
-    const cb = (err?: unknown): void => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolveDone());
-    const sink = body ? pack.entry(h, body, cb) : pack.entry(h, cb);
-    // The entry's own stream re-emits an output failure; `cb` already gets it.
-    (sink as unknown as NodeJS.EventEmitter).on('error', () => undefined);
-  });
-}
-
-async function writeChunk(sink: Sink, chunk: Buffer): Promise<void> {
-  if (!sink.write(chunk)) await once(sink as unknown as NodeJS.EventEmitter, 'drain');
-}
+import { addBuffered, addLargeFile, header } from './tar-entry.js';
 
 async function readWhole(ctx: ExportContext, inode: Inode): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -74,7 +45,7 @@ export async function exportToTar(ctx: ExportContext, gzip: boolean): Promise<vo
   outputFailed.catch(() => undefined);
   for (const stream of [pack, gz, file] as Array<NodeJS.EventEmitter | null>) stream?.on('error', () => undefined);
   try {
-    await Promise.race([writeEntries(ctx, pack), outputFailed]);
+    await Promise.race([writeEntries(ctx, pack, { sparse: true }), outputFailed]);
     pack.finalize();
     await done;
     await flushToDisk(partial);
@@ -101,7 +72,11 @@ async function flushToDisk(path: string): Promise<void> {
   }
 }
 
-export async function writeEntries(ctx: ExportContext, pack: Pack): Promise<void> {
+/**
+ * Every entry of the export into `pack`. `sparse`: files with big holes as GNU sparse entries (tar-entry.ts);
+ * a backup made for Home Assistant leaves it off, as Home Assistant's own backups hold plain entries.
+ */
+export async function writeEntries(ctx: ExportContext, pack: Pack, opts: { sparse: boolean } = { sparse: false }): Promise<void> {
   const { result } = ctx;
   const root = ctx.rootName;
   await addBuffered(pack, header(root, ctx.root, { type: 'directory' }));
@@ -142,7 +117,7 @@ export async function writeEntries(ctx: ExportContext, pack: Pack): Promise<void
         break;
       }
       case 'file':
-        await addFile(ctx, pack, path, name, inode, { firstName, damaged });
+        await addFile(ctx, pack, path, name, inode, { firstName, damaged }, opts.sparse);
         break;
       default:
         result.special.push(ctx.show(path));
@@ -169,7 +144,7 @@ interface Links {
   damaged: Set<number>;
 }
 
-async function addFile(ctx: ExportContext, pack: Pack, path: Buffer, name: string, inode: Inode, links: Links): Promise<void> {
+async function addFile(ctx: ExportContext, pack: Pack, path: Buffer, name: string, inode: Inode, links: Links, sparse: boolean): Promise<void> {
   const { result } = ctx;
   const first = inode.linksCount > 1 ? links.firstName.get(inode.ino) : undefined;
   if (first !== undefined) {
@@ -189,55 +164,12 @@ async function addFile(ctx: ExportContext, pack: Pack, path: Buffer, name: strin
     }
     await addBuffered(pack, header(name, inode, { type: 'file', size: body.length }), body);
     result.bytes += body.length;
-  } else if (!(await addLargeFile(ctx, pack, path, name, inode, links))) {
-    return;
+  } else {
+    const added = await addLargeFile(ctx, pack, path, name, inode, sparse);
+    if (added === 'skipped') return;
+    if (added === 'damaged') links.damaged.add(inode.ino);
   }
   result.files++;
   ctx.progress();
   if (inode.linksCount > 1) links.firstName.set(inode.ino, name);
-}
-
-/**
- * A file over LARGE_FILE, streamed into its entry. A read that fails part-way is reported and the rest of
- * the entry is zeros, so the archive stays valid. False when the file could not be started at all.
- */
-async function addLargeFile(ctx: ExportContext, pack: Pack, path: Buffer, name: string, inode: Inode, links: Links): Promise<boolean> {
-  const { vol, result } = ctx;
-  try {
-    await vol.layout(inode);
-  } catch (err) {
-    if (!(err instanceof AppError)) throw err;
-    ctx.skip(path, err);
-    return false;
-  }
-  let sink!: Sink;
-  const entryDone = new Promise<void>((resolveDone, reject) => {
-    sink = pack.entry(header(name, inode, { type: 'file', size: inode.sizeBytes }), (err) => (err ? reject(err) : resolveDone()));
-  });
-  (sink as unknown as NodeJS.EventEmitter).on('error', () => undefined);
-  entryDone.catch(() => undefined);
-  let written = 0;
-  try {
-    for await (const chunk of readAhead(vol.stream(inode))) {
-      const piece = chunk.subarray(0, Math.min(chunk.length, inode.sizeBytes - written));
-      if (piece.length === 0) break;
-      await writeChunk(sink, piece);
-      written += piece.length;
-      result.bytes += piece.length;
-      ctx.progress();
-    }
-  } catch (err) {
-    if (!(err instanceof AppError)) throw err;
-    ctx.skip(path, `${err.message} (the archive holds zeros from byte ${written} on)`);
-    links.damaged.add(inode.ino);
-  }
-  const zeros = Buffer.alloc(1024 * 1024);
-  while (written < inode.sizeBytes) {
-    const n = Math.min(zeros.length, inode.sizeBytes - written);
-    await writeChunk(sink, zeros.subarray(0, n));
-    written += n;
-  }
-  sink.end(undefined as never);
-  await entryDone;
-  return true;
 }
