@@ -98,7 +98,7 @@ export function cardPicture(card: CardSummary): HTMLElement {
     row('State', card.state, !card.clean),
     row('Used', card.usedText, card.full),
     row('Free', card.freeText, card.full),
-    card.lastWritten ? row('Last used', new Date(card.lastWritten).toLocaleString()) : null,
+    card.lastWritten ? row('Last used', new Date(card.lastWritten).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' })) : null,
   );
   box.appendChild(dl);
   if (card.warnings.length > 0) {
