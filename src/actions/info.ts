@@ -1,6 +1,7 @@
 // `info`: what is on the source: the partition table, the data filesystem and its state, Home Assistant.
 // The result is the JSON contract of design.md §3; the CLI renders it for people.
 
+import { stat } from 'node:fs/promises';
 import { type KernelError, type KernelErrors, errorCodeName } from '../ext4/sb-history.js';
 import { summarize } from '../ha/layout.js';
 import { type FileHit, type ImportantFile, filesHit, importantFiles } from './image/files-hit.js';
@@ -101,6 +102,23 @@ export interface InfoResult {
 function uuidString(b: Uint8Array): string {
   const h = Buffer.from(b).toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** The box's kernel recorded a failed read or write (EIO) of this filesystem's disk. */
+export function kernelSawIoErrors(r: InfoResult): boolean {
+  const k = r.data.kernelErrors;
+  return k !== null && (k.first?.code === 'EIO' || k.last?.code === 'EIO');
+}
+
+/**
+ * Why the card should be copied to an image before anything else, or null: it refused a read just now, or
+ * (read as a disk, not as an image file or a copy with its map) the box's kernel recorded read errors on it.
+ */
+export async function copyFirstReason(r: InfoResult): Promise<'read-failed' | 'box-read-errors' | null> {
+  if (r.readFailed) return 'read-failed';
+  if (!kernelSawIoErrors(r) || r.rescue !== null || r.container !== null) return null;
+  const isFile = (await stat(r.source).catch(() => null))?.isFile() ?? true;
+  return isFile ? null : 'box-read-errors';
 }
 
 /** The newest sign of the box writing: the superblock's write time or the journal's newest transaction. */

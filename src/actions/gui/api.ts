@@ -34,6 +34,8 @@ export interface CardSummary {
   warnings: string[];
   /** The card refused a read while this was gathered: the page offers to copy it to an image file first. */
   readFailed: boolean;
+  /** The box's kernel recorded read errors on this card (a disk, not an image file): the copy is offered too. */
+  boxReadErrors: boolean;
 }
 
 /** One row of the disk list on the first screen. */

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatBytes } from '../../units.js';
 import { type SurveyedDisk, describeDisk, holdsConfig } from '../disks.js';
-import { info, lastWritten } from '../info.js';
+import { copyFirstReason, info, lastWritten } from '../info.js';
 import type { OpenedSource } from '../source.js';
 import type { CardSummary, DiskChoice } from './api.js';
 
@@ -33,6 +33,7 @@ export async function cardSummary(source: OpenedSource, model: string | null): P
     lastWritten: lastWritten(r.data.times)?.at ?? null,
     warnings: r.warnings,
     readFailed: r.readFailed,
+    boxReadErrors: (await copyFirstReason(r)) === 'box-read-errors',
   };
 }
 

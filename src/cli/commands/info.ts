@@ -1,7 +1,7 @@
 // `haos-rescue info SOURCE [--json]`: partition table, data filesystem, state and Home Assistant summary.
 
 import type { CommandModule } from 'yargs';
-import { type InfoResult, type KernelErrorInfo, info, lastWritten } from '../../actions/info.js';
+import { type InfoResult, type KernelErrorInfo, copyFirstReason, info, lastWritten } from '../../actions/info.js';
 import { shellWord } from '../../shell-word.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { formatBytes, localTime, table } from '../render.js';
@@ -72,11 +72,6 @@ function kernelErrorLines(d: InfoResult['data']): string[] {
   return lines;
 }
 
-function kernelSawIoErrors(r: InfoResult): boolean {
-  const k = r.data.kernelErrors;
-  return k !== null && (k.first?.code === 'EIO' || k.last?.code === 'EIO');
-}
-
 function spaceLine(r: InfoResult): string {
   const total = r.data.blocksCount * r.data.blockSize;
   const pct = total > 0 ? Math.round((r.space.usedBytes * 100) / total) : 0;
@@ -120,6 +115,6 @@ export const infoCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: stri
     for (const w of result.warnings) warn(w);
     const imageCommand = `haos-rescue image ${shellWord(result.source)} --out card.img`;
     if (result.readFailed) warn(`parts of the card could not be read: it may be failing. Copy it to an image first and work on the image: ${imageCommand}`);
-    else if (kernelSawIoErrors(result) && result.rescue === null) process.stderr.write(`hint: ${imageCommand}\n`);
+    else if ((await copyFirstReason(result)) === 'box-read-errors') process.stderr.write(`hint: ${imageCommand}\n`);
   },
 };

@@ -14,9 +14,10 @@ import { withImageProgress } from '../image-progress.js';
 import { type Say, today } from './steps.js';
 
 /** Offers to copy the failing card at `path` to an image file; returns the image to go on with, or null. */
-export async function offerImage(path: string, say: Say): Promise<string | null> {
+export async function offerImage(path: string, say: Say, why: 'read-failed' | 'box-read-errors' = 'read-failed'): Promise<string | null> {
   say('');
-  say('Parts of this card could not be read: it may be wearing out, and each further read of it may be its last.');
+  if (why === 'box-read-errors') say('The box itself could not read parts of this card (its system recorded read errors): it may be wearing out.');
+  else say('Parts of this card could not be read: it may be wearing out, and each further read of it may be its last.');
   say('The safe way on is to copy it once, carefully, to an image file on this computer (the readable parts');
   say('first: the filesystem, then the configuration, then the backups), and to work on the copy.');
   if (!(await confirm({ message: 'Copy the card to an image file now?', default: true }))) return null;

@@ -3,7 +3,7 @@
 // Ctrl-C at a question leaves everything as it was, and during a write waits for the write to finish.
 
 import { select } from '@inquirer/prompts';
-import { type InfoResult, info, lastWritten } from '../../actions/info.js';
+import { type InfoResult, copyFirstReason, info, lastWritten } from '../../actions/info.js';
 import { type OpenedSource, openSource } from '../../actions/source.js';
 import { isMediumError } from '../../device/map-os-error.js';
 import { AppError, ExitCode } from '../../errors.js';
@@ -59,9 +59,10 @@ async function pickReadable(): Promise<Session | null> {
     let source: OpenedSource | null = null;
     try {
       source = await openSource(path);
-      if ((await summary(source)).readFailed) {
-        // Parts of the card refused a read already: the copy comes before any step.
-        const copy = await openCopy(path);
+      const why = await copyFirstReason(await summary(source));
+      if (why !== null) {
+        // Parts of the card refused a read already, or the box met read errors on it: the copy comes before any step.
+        const copy = await openCopy(path, why);
         if (copy !== null) {
           await source.device.close().catch(() => undefined);
           return new Session(copy);
@@ -83,10 +84,10 @@ async function pickReadable(): Promise<Session | null> {
  * After the card failed a read: offers to copy it to an image file, and opens the copy (its map beside it
  * is found by itself). Null when the user declines, the copy stops, or it cannot be made (said why).
  */
-async function openCopy(path: string): Promise<OpenedSource | null> {
+async function openCopy(path: string, why: 'read-failed' | 'box-read-errors' = 'read-failed'): Promise<OpenedSource | null> {
   let source: OpenedSource | null = null;
   try {
-    const image = await offerImage(path, say);
+    const image = await offerImage(path, say, why);
     if (image === null) return null;
     source = await openSource(image);
     await summary(source);

@@ -138,9 +138,10 @@ export function showCard(): void {
   }
   const s = openScreen(`Home Assistant ${card.haVersion ?? 'version unknown'}`, 'card');
   s.section.insertBefore(cardPicture(card), s.alert);
-  if (card.readFailed) {
+  if (card.readFailed || card.boxReadErrors) {
+    const what = card.readFailed ? 'Parts of this card could not be read' : 'The box itself could not read parts of this card (its system recorded read errors)';
     const box = el('div', { cls: 'warning-box' },
-      el('p', { text: 'Parts of this card could not be read: it may be wearing out, and each further read of it may be its last. Copy it once to an image file on this computer, then work on the copy.' }),
+      el('p', { text: `${what}: it may be wearing out, and each further read of it may be its last. Copy it once to an image file on this computer, then work on the copy.` }),
       el('div', { cls: 'row' }, button('Copy the card to an image file first', () => nav.image(), 'primary')));
     s.section.insertBefore(box, s.alert);
   }
