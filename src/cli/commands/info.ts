@@ -103,7 +103,7 @@ function rescueLines(x: NonNullable<InfoResult['rescue']>): string[] {
 
 export const infoCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: string }> = {
   command: 'info [source]',
-  describe: 'Show the disk layout, the data filesystem and the Home Assistant it holds',
+  describe: 'Show the disk layout, the data filesystem, when the box last used it and any errors its kernel met, and the Home Assistant it holds',
   builder: (y) => withSourceArg(y),
   handler: async (argv) => {
     const result = await withArgsSource(argv, (s) => info(s));
