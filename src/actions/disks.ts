@@ -26,6 +26,11 @@ export interface SurveyedDisk extends DiskInfo {
   homeAssistant: HaFound | null;
   /** Why the disk could not be read (no rights, no medium, ...): code, message and what to do. */
   error: { code: string; message: string; hint: string | null } | null;
+  /**
+   * Searched for data no partition lists (an erased table): cards and removable disks. A hard disk or SSD is
+   * looked at through its partition table only (a search of a hard disk seeks 2,048 times).
+   */
+  searched: boolean;
 }
 
 export interface SurveyOptions extends ListDisksOptions {
@@ -59,17 +64,18 @@ export async function surveyDisks(options: SurveyOptions = {}): Promise<Surveyed
   const out: SurveyedDisk[] = [];
   for (const disk of disks) {
     if (!disk.hasMedium) {
-      out.push({ ...disk, homeAssistant: null, error: null });
+      out.push({ ...disk, homeAssistant: null, error: null, searched: false });
       continue;
     }
+    const searched = cardLike(disk);
     try {
-      out.push({ ...disk, homeAssistant: await probe(disk.path, { scan: cardLike(disk) }), error: null });
+      out.push({ ...disk, homeAssistant: await probe(disk.path, { scan: searched }), error: null, searched });
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
       // "No Home Assistant data here" is an answer, not a problem with the disk; a data partition with no
       // filesystem left in it is the Home Assistant card, and its problem is said.
       const none = err.exitCode === 66 && err.code !== 'SOURCE_NOT_FOUND' && err.code !== 'DATA_PARTITION_EMPTY';
-      out.push({ ...disk, homeAssistant: null, error: none ? null : { code: err.code, message: err.message, hint: err.hint ?? null } });
+      out.push({ ...disk, homeAssistant: null, error: none ? null : { code: err.code, message: err.message, hint: err.hint ?? null }, searched });
     }
   }
   return out;
@@ -78,6 +84,11 @@ export async function surveyDisks(options: SurveyOptions = {}): Promise<Surveyed
 /** An SD card, a USB stick or a card reader: searched for data no partition lists (cheap seeks, few GiB). */
 function cardLike(d: DiskInfo): boolean {
   return !d.system && (d.bus === 'sd' || d.removable === true);
+}
+
+/** A disk other than the computer's own (not an attached image or a virtual disk) looked at through its partition table only, that held nothing. */
+export function notSearched(d: SurveyedDisk): boolean {
+  return d.hasMedium && !d.system && !d.searched && d.bus !== null && d.bus !== 'virtual' && d.homeAssistant === null && d.error === null;
 }
 
 /** One line naming a disk for people: "/dev/sdb (SanDisk SD card, 29.7 GiB, USB)". */

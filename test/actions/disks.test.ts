@@ -3,7 +3,9 @@
 // a question; the system disk and an empty hassos-data never count; unreadable disks are named in the hint.
 
 import { describe, expect, it } from 'vitest';
-import { type HaFound, chooseAutomatically, describeDisk, severalDisksError, surveyDisks } from '../../src/actions/disks.js';
+import { type HaFound, chooseAutomatically, describeDisk, notSearched, severalDisksError, surveyDisks } from '../../src/actions/disks.js';
+import { diskChoice } from '../../src/actions/gui/summary.js';
+import { renderDisks } from '../../src/cli/commands/disks.js';
 import { NotFoundError, RefusedError } from '../../src/errors.js';
 import { fixture, scriptedRun } from '../disks/helpers.js';
 
@@ -45,6 +47,27 @@ describe('surveyDisks', () => {
     });
     expect(scans.get('/dev/mmcblk0')).toBe(true);
     expect(scans.get('/dev/nvme0n1')).toBe(false);
+  });
+
+  it('a hard disk or SSD that is not the system disk and shows no data is marked "partitions only", with the command that searches it', async () => {
+    // The laptop listing with a disk in its SATA bay (the recorded /dev/sdd has no medium): a HAOS SSD moved
+    // there after its partition table was erased would show no data through the table alone.
+    const listing = JSON.parse(fixture('linux-laptop.json')) as { blockdevices: Array<{ path: string; size: number }> };
+    listing.blockdevices.find((d) => d.path === '/dev/sdd')!.size = 1_000_204_886_016;
+    const disks = await surveyDisks({ platform: 'linux', run: scriptedRun(() => JSON.stringify(listing)).run, probe: async (path) => (path === '/dev/sda' ? HA : noData()) });
+    const sdd = disks.find((d) => d.path === '/dev/sdd')!;
+    expect(sdd).toMatchObject({ searched: false, homeAssistant: null, error: null, system: false });
+    expect(notSearched(sdd)).toBe(true);
+    // Searched ones, the system disk, the one with data and attached images (loop) are not marked.
+    expect(disks.filter(notSearched).map((d) => d.path)).toEqual(['/dev/sdd']);
+    const text = renderDisks(disks);
+    expect(text).toMatch(/^\/dev\/sdd .* - \(partitions only \*\)$/m);
+    expect(text).toContain('* looked at through its partition table only. If the Home Assistant disk\'s table was erased or replaced, search it: haos-rescue info /dev/sdd');
+    // The window's disk list: it can be chosen (to be searched), with a hint saying so; the others with no data cannot.
+    expect(diskChoice(sdd)).toMatchObject({ usable: false, searchable: true, reason: 'no Home Assistant data', hint: expect.stringMatching(/^Only its partition table was looked at\. Choose it to search the whole disk/) });
+    expect(diskChoice(disks.find((d) => d.path === '/dev/nvme0n1')!)).toMatchObject({ usable: false, searchable: false, hint: null });
+    // Without such a disk, no footnote.
+    expect(renderDisks(await survey({ '/dev/sda': () => HA }))).not.toContain('partitions only');
   });
 });
 

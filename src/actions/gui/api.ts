@@ -45,6 +45,8 @@ export interface DiskChoice {
   label: string;
   /** Can be opened: it holds Home Assistant data. Otherwise `reason` says why not. */
   usable: boolean;
+  /** Not usable, but its partition table alone was looked at: choosing it searches the whole disk (an erased table). */
+  searchable: boolean;
   reason: string | null;
   hint: string | null;
   system: boolean;

@@ -5,7 +5,7 @@ import { homedir } from 'node:os';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatBytes } from '../../units.js';
-import { type SurveyedDisk, describeDisk, holdsConfig } from '../disks.js';
+import { type SurveyedDisk, describeDisk, holdsConfig, notSearched } from '../disks.js';
 import { copyFirstReason, info, lastWritten } from '../info.js';
 import type { OpenedSource } from '../source.js';
 import type { CardSummary, DiskChoice } from './api.js';
@@ -41,12 +41,14 @@ export function diskChoice(d: SurveyedDisk): DiskChoice {
   const ha = d.homeAssistant;
   const usable = d.hasMedium && !d.error && holdsConfig(d);
   const reason = !d.hasMedium ? d.note ?? 'no card inserted' : d.error ? `cannot read: ${d.error.message}` : usable ? null : 'no Home Assistant data';
+  const searchable = notSearched(d);
   return {
     path: d.path,
     label: describeDisk(d),
     usable,
+    searchable,
     reason,
-    hint: d.error?.hint ?? null,
+    hint: d.error?.hint ?? (searchable ? 'Only its partition table was looked at. Choose it to search the whole disk, in case that table was erased or replaced.' : null),
     system: d.system,
     haVersion: ha?.version ?? null,
     users: ha?.users ?? null,

@@ -2,7 +2,7 @@
 // Assistant data (each opened read-only). Disks that cannot be read say why and what to do.
 
 import type { CommandModule } from 'yargs';
-import { type SurveyedDisk, surveyDisks } from '../../actions/disks.js';
+import { type SurveyedDisk, notSearched, surveyDisks } from '../../actions/disks.js';
 import { printJson, writeOut } from '../output.js';
 import { formatBytes, table } from '../render.js';
 import type { GlobalArgs } from './common.js';
@@ -11,13 +11,13 @@ function haText(d: SurveyedDisk): string {
   if (!d.hasMedium) return d.note ?? 'no medium';
   if (d.error) return `cannot read: ${d.error.message}`;
   const ha = d.homeAssistant;
-  if (!ha) return '-';
+  if (!ha) return notSearched(d) ? '- (partitions only *)' : '-';
   const where = ha.partition !== null ? `partition ${ha.partition}` : 'whole disk';
   const counts = [ha.users !== null ? `${ha.users} user(s)` : null, ha.backups !== null ? `${ha.backups} backup(s)` : null].filter(Boolean).join(', ');
   return `Home Assistant ${ha.version ?? '(version unknown)'} on ${where} "${ha.label}"${counts ? `, ${counts}` : ''}`;
 }
 
-function render(disks: SurveyedDisk[]): string {
+export function renderDisks(disks: SurveyedDisk[]): string {
   if (disks.length === 0) return 'No disks found.\n';
   const rows = [['SOURCE', 'size', 'model', 'bus', '', 'Home Assistant data']];
   for (const d of disks) {
@@ -27,6 +27,10 @@ function render(disks: SurveyedDisk[]): string {
   const lines = [table(rows, [1])];
   const ha = disks.filter((d) => d.homeAssistant && !d.system);
   if (ha.length > 0) lines.push('', `Next: haos-rescue info ${ha[0]!.path}   (or leave SOURCE out: haos-rescue info)`);
+  const unsearched = disks.find(notSearched);
+  if (unsearched) {
+    lines.push('', `* looked at through its partition table only. If the Home Assistant disk's table was erased or replaced, search it: haos-rescue info ${unsearched.path}`);
+  }
   const hints = [...new Set(disks.map((d) => d.error?.hint).filter((h): h is string => Boolean(h)))];
   for (const h of hints) lines.push(`hint: ${h}`);
   return `${lines.join('\n')}\n`;
@@ -38,6 +42,6 @@ export const disksCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   handler: async (argv) => {
     const disks = await surveyDisks();
     if (argv.json) await printJson(disks);
-    else await writeOut(render(disks));
+    else await writeOut(renderDisks(disks));
   },
 };

@@ -32,7 +32,7 @@ function diskButton(d: DiskChoice, open: (path: string) => void): HTMLButtonElem
   else append(b, el('span', { cls: 'disk-path', text: d.path }), el('span', { cls: 'disk-label', text: d.label }));
   b.appendChild(diskFacts(d));
   if (!d.usable) {
-    b.disabled = true;
+    b.disabled = !d.searchable;
     if (d.reason) b.appendChild(el('span', { cls: 'disk-reason', text: d.reason }));
   }
   if (d.hint) b.appendChild(el('span', { cls: 'disk-hint', text: d.hint }));
