@@ -129,7 +129,14 @@ describe('ls and cat agree with debugfs', () => {
     const missing = cli(['cat', image, '/supervisor/nope.txt']);
     expect(missing.code).toBe(66);
     expect(missing.stderr).toMatch(/nope\.txt/);
-    expect(cli(['cat', image, '/supervisor']).code).toBe(64);
+    const dir = cli(['cat', image, '/supervisor']);
+    expect(dir.code).toBe(64);
+    expect(dir.stderr).toContain(`hint: list it with: haos-rescue ls ${image} /supervisor\n`);
+    // The command in the hint can be pasted: a card path with a space is quoted.
+    const spaced = join(work, 'my card.img');
+    copyFileSync(image, spaced);
+    expect(cli(['cat', spaced, '/supervisor']).stderr).toContain(`hint: list it with: haos-rescue ls '${spaced}' /supervisor\n`);
+    rmSync(spaced);
     expect(cli(['ls', image, 'relative/path']).code).toBe(64); // a usage mistake, not a missing file
   });
 

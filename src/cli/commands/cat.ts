@@ -5,6 +5,7 @@ import type { CommandModule } from 'yargs';
 import { dataPath, withSource } from '../../actions/source.js';
 import { UsageError } from '../../errors.js';
 import { inFile } from '../../ext4/damaged.js';
+import { shellWord } from '../../shell-word.js';
 import { warn, writeOut } from '../output.js';
 import { type GlobalArgs, resolveSource, sourceOptions, withSourceArg } from './common.js';
 
@@ -23,7 +24,7 @@ export const catCommand: CommandModule<GlobalArgs, CatArgs> = {
       for (const w of s.warnings) warn(w);
       try {
         const inode = await s.volume.lookup(path, { followFinal: true });
-        if (inode.kind === 'dir') throw new UsageError('IS_A_DIRECTORY', `${path} is a directory`, { hint: `list it with: haos-rescue ls ${source} ${path}` });
+        if (inode.kind === 'dir') throw new UsageError('IS_A_DIRECTORY', `${path} is a directory`, { hint: `list it with: haos-rescue ls ${shellWord(source)} ${shellWord(path)}` });
         if (inode.kind !== 'file') throw new UsageError('NOT_A_FILE', `${path} is a ${inode.kind}, not a regular file`);
         for await (const piece of s.volume.stream(inode)) await writeOut(piece);
       } catch (err) {
