@@ -36,6 +36,14 @@ describe.skipIf(!have)('backup ls / cat on backup files and on the card', () => 
     expect(r.inners).toEqual([expect.objectContaining({ name: 'a0d7b954_example', kind: 'addon', encrypted: false })]);
   });
 
+  it('a backup file with a slug as well: the hint shows the command to paste (the file name quoted when it has a space)', () => {
+    const spaced = join(work, 'my backup.tar');
+    writeFileSync(spaced, readFileSync(example));
+    const r = cli(['backup', 'ls', spaced, '7fed74c8', 'a0d7b954_example']);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toContain(`hint: e.g. haos-rescue backup ls '${spaced}' homeassistant\n`);
+  });
+
   it('lists the files of an inner archive as GNU tar does', () => {
     const r = cliJson<{ entries: Array<{ path: string }> }>(['backup', 'ls', example, 'a0d7b954_example']);
     expect(r.entries.map((e) => e.path)).toEqual(gnuInnerNames(example, 'a0d7b954_example.tar.gz'));

@@ -10,6 +10,7 @@ import { printJson, warn, writeOut } from '../output.js';
 import { askPassword, isInteractive, passwordFromStdin } from '../prompt.js';
 import { formatBytes, modeString, table } from '../render.js';
 import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
+import { shellWord } from '../../shell-word.js';
 
 export type PasswordArgs = { password?: string; passwordStdin?: boolean };
 
@@ -48,7 +49,7 @@ export async function withBackupArgs<T>(argv: BackupArgs, fn: (t: BackupTarget, 
     }
   };
   if (argv.source && (await isBackupFile(argv.source))) {
-    if (argv.path !== undefined) throw new UsageError('USAGE', `${argv.source} is a backup file: give only the path inside it`, { hint: `e.g. haos-rescue backup ls ${argv.source} homeassistant` });
+    if (argv.path !== undefined) throw new UsageError('USAGE', `${argv.source} is a backup file: give only the path inside it`, { hint: `e.g. haos-rescue backup ls ${shellWord(argv.source)} homeassistant` });
     return withBackupFile(argv.source, (t) => run(t, password === null ? null : new SecureTarKey(password), argv.slug));
   }
   return withArgsSource(argv, async (s) => {

@@ -6,6 +6,7 @@ import { type SurveyedDisk, notSearched, surveyDisks } from '../../actions/disks
 import { printJson, writeOut } from '../output.js';
 import { formatBytes, table } from '../render.js';
 import type { GlobalArgs } from './common.js';
+import { shellWord } from '../../shell-word.js';
 
 function haText(d: SurveyedDisk): string {
   if (!d.hasMedium) return d.note ?? 'no medium';
@@ -26,10 +27,10 @@ export function renderDisks(disks: SurveyedDisk[]): string {
   }
   const lines = [table(rows, [1])];
   const ha = disks.filter((d) => d.homeAssistant && !d.system);
-  if (ha.length > 0) lines.push('', `Next: haos-rescue info ${ha[0]!.path}   (or leave SOURCE out: haos-rescue info)`);
+  if (ha.length > 0) lines.push('', `Next: haos-rescue info ${shellWord(ha[0]!.path)}   (or leave SOURCE out: haos-rescue info)`);
   const unsearched = disks.find(notSearched);
   if (unsearched) {
-    lines.push('', `* looked at through its partition table only. If the Home Assistant disk's table was erased or replaced, search it: haos-rescue info ${unsearched.path}`);
+    lines.push('', `* looked at through its partition table only. If the Home Assistant disk's table was erased or replaced, search it: haos-rescue info ${shellWord(unsearched.path)}`);
   }
   const hints = [...new Set(disks.map((d) => d.error?.hint).filter((h): h is string => Boolean(h)))];
   for (const h of hints) lines.push(`hint: ${h}`);

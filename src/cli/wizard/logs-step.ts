@@ -4,6 +4,7 @@ import { AppError } from '../../errors.js';
 import { namesCustomIntegration, readLogs } from '../../actions/logs/index.js';
 import { logSubject, logsSummary, renderLogs } from '../commands/logs.js';
 import type { Say, Session } from './steps.js';
+import { shellWord } from '../../shell-word.js';
 
 const LINES = 40;
 
@@ -23,5 +24,5 @@ export async function stepLogs(session: Session, say: Say): Promise<void> {
   if (namesCustomIntegration(result.lines)) {
     say('A custom integration appears in these lines: "Start Home Assistant in safe mode" skips custom integrations at the next start.');
   }
-  if (result.lines.length > 0) say(`For more: haos-rescue logs ${session.source.path} --lines 500 (add --of all for the whole system).`);
+  if (result.lines.length > 0) say(`For more: haos-rescue logs ${shellWord(session.source.path)} --lines 500 (add --of all for the whole system).`);
 }
