@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { type HaFound, chooseAutomatically, describeDisk, notSearched, severalDisksError, surveyDisks } from '../../src/actions/disks.js';
 import { diskChoice } from '../../src/actions/gui/summary.js';
 import { renderDisks } from '../../src/cli/commands/disks.js';
+import { diskLine } from '../../src/cli/wizard/pick.js';
 import { NotFoundError, RefusedError } from '../../src/errors.js';
 import { fixture, scriptedRun } from '../disks/helpers.js';
 
@@ -66,6 +67,9 @@ describe('surveyDisks', () => {
     // The window's disk list: it can be chosen (to be searched), with a hint saying so; the others with no data cannot.
     expect(diskChoice(sdd)).toMatchObject({ usable: false, searchable: true, reason: 'no Home Assistant data', hint: expect.stringMatching(/^Only its partition table was looked at\. Choose it to search the whole disk/) });
     expect(diskChoice(disks.find((d) => d.path === '/dev/nvme0n1')!)).toMatchObject({ usable: false, searchable: false, hint: null });
+    // The guided flow's list: it can be chosen too, saying what choosing it does.
+    expect(diskLine(sdd)).toEqual({ name: expect.stringMatching(/^\/dev\/sdd \(.*\): no Home Assistant data in its partitions; choose it to search the whole disk$/) });
+    expect(diskLine(disks.find((d) => d.path === '/dev/nvme0n1')!)).toMatchObject({ disabled: 'no Home Assistant data' });
     // Without such a disk, no footnote.
     expect(renderDisks(await survey({ '/dev/sda': () => HA }))).not.toContain('partitions only');
   });

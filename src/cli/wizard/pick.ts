@@ -4,16 +4,18 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { input, select } from '@inquirer/prompts';
-import { type SurveyedDisk, describeDisk, holdsConfig, surveyDisks } from '../../actions/disks.js';
+import { type SurveyedDisk, describeDisk, holdsConfig, notSearched, surveyDisks } from '../../actions/disks.js';
 import { AppError } from '../../errors.js';
 
 const IMAGE = '\u0000image';
 const QUIT = '\u0000quit';
 
-function diskLine(d: SurveyedDisk): { name: string; disabled?: string } {
+export function diskLine(d: SurveyedDisk): { name: string; disabled?: string } {
   const name = describeDisk(d);
   if (!d.hasMedium) return { name, disabled: d.note ?? 'no card inserted' };
   if (d.error) return { name, disabled: `cannot read: ${d.error.message}` };
+  // Only its partition table was looked at: choosing it searches the whole disk (an erased table).
+  if (notSearched(d)) return { name: `${name}: no Home Assistant data in its partitions; choose it to search the whole disk` };
   if (!holdsConfig(d)) return { name, disabled: 'no Home Assistant data' };
   const ha = d.homeAssistant!;
   return { name: `${name}: Home Assistant ${ha.version ?? '(version unknown)'}, ${ha.users ?? '?'} user(s), ${ha.backups ?? 0} backup(s)` };
