@@ -120,6 +120,8 @@ export interface SpaceAnswer {
   categories: Array<{ label: string; sizeText: string; fraction: number }>;
   /** The history database files and their size, or null when there is none. */
   databaseText: string | null;
+  /** journald's old (archived) log files: how many and their size, or null when there are none. */
+  oldLogsText: string | null;
 }
 
 /** A change to the card. The same confirmation as the wizard's is shown before it (PlanAnswer). */
@@ -128,6 +130,7 @@ export type WriteAction =
   | { kind: 'add'; username: string }
   | { kind: 'delete-database' }
   | { kind: 'delete-backups'; olderThanDays: number }
+  | { kind: 'delete-old-logs' }
   | { kind: 'safe-mode'; on: boolean };
 
 export interface PlanRequest { action: WriteAction }

@@ -50,6 +50,17 @@ export function oldBackupsPlan(old: Array<{ date?: string | null; name?: string 
   };
 }
 
+export function oldLogsPlan(files: Array<{ path: string; allocatedBytes: number }>): WritePlan {
+  const total = files.reduce((n, f) => n + f.allocatedBytes, 0);
+  return {
+    lines: [
+      `${files.length} old log file(s) that journald set aside: ${formatBytes(total)}.`,
+      'The log files it was writing to are kept: the last lines before the box stopped stay readable.',
+    ],
+    question: `Delete these ${files.length} old log file(s) from the card?`,
+  };
+}
+
 export function safeModePlan(on: boolean): WritePlan {
   return on
     ? { lines: ['At its next start Home Assistant will skip every custom integration, once, as its own "Restart in safe mode" does.'], question: 'Set safe mode on the card?', yesByDefault: true }

@@ -10,7 +10,7 @@ import { authList } from '../auth.js';
 import { listBackups, readBackupKey } from '../backup/index.js';
 import { surveyDisks } from '../disks.js';
 import { diskUsage } from '../repair/index.js';
-import { LOG_SUBJECTS, type LogsResult, filesRead, namesCustomIntegration, noLogFiles, readLogs } from '../logs/index.js';
+import { LOG_SUBJECTS, type LogsResult, filesRead, namesCustomIntegration, noLogFiles, oldLogs, readLogs } from '../logs/index.js';
 import type { BackupsAnswer, DisksAnswer, FoldersAnswer, KeyAnswer, LogsAnswer, SpaceAnswer, StateAnswer, UsersAnswer } from './api.js';
 import { type GuiContext, asBody, text } from './context.js';
 import { diskChoice } from './summary.js';
@@ -70,6 +70,7 @@ export async function backupKey(ctx: GuiContext): Promise<KeyAnswer> {
 export async function space(ctx: GuiContext): Promise<SpaceAnswer> {
   const u = await diskUsage(ctx.source);
   const db = u.categories.find((c) => c.id === 'database');
+  const logs = await oldLogs(ctx.source);
   return {
     usedText: formatBytes(u.usedBytes),
     totalText: formatBytes(u.totalBytes),
@@ -80,6 +81,7 @@ export async function space(ctx: GuiContext): Promise<SpaceAnswer> {
       .slice(0, 10)
       .map((c) => ({ label: c.label, sizeText: formatBytes(c.bytes), fraction: u.usedBytes > 0 ? Math.min(1, c.bytes / u.usedBytes) : 0 })),
     databaseText: db && db.bytes > 0 ? `${db.paths.join(', ')} (${formatBytes(db.bytes)})` : null,
+    oldLogsText: logs.length > 0 ? `${logs.length} file(s), ${formatBytes(logs.reduce((n, f) => n + f.allocatedBytes, 0))}` : null,
   };
 }
 

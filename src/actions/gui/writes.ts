@@ -12,7 +12,8 @@ import type { OpenedSource } from '../source.js';
 import type { WriteOptions } from '../write-files.js';
 import type { PlanAnswer, ResultAnswer, WriteAction } from './api.js';
 import { type GuiContext, asBody, flag, text, wholeNumber } from './context.js';
-import { type WritePlan, addPlan, authWriteLines, databasePlan, journalQuestion, oldBackupsPlan, resetPlan, safeModeDone, safeModePlan } from './plans.js';
+import { type WritePlan, addPlan, authWriteLines, databasePlan, journalQuestion, oldBackupsPlan, oldLogsPlan, resetPlan, safeModeDone, safeModePlan } from './plans.js';
+import { oldLogs } from '../logs/index.js';
 
 function parseAction(raw: unknown): WriteAction {
   const a = asBody(raw);
@@ -21,6 +22,7 @@ function parseAction(raw: unknown): WriteAction {
     case 'reset': return { kind, username: text(a, 'username', { max: 256 }), disableMfa: flag(a, 'disableMfa') };
     case 'add': return { kind, username: text(a, 'username', { max: 256 }).trim() };
     case 'delete-database': return { kind };
+    case 'delete-old-logs': return { kind };
     case 'delete-backups': return { kind, olderThanDays: wholeNumber(a, 'olderThanDays') };
     case 'safe-mode': return { kind, on: flag(a, 'on') };
     default: throw new UsageError('BAD_REQUEST', `unknown change "${kind}"`);
@@ -42,6 +44,12 @@ async function oldBackups(source: OpenedSource, days: number) {
   return old;
 }
 
+async function oldLogList(source: OpenedSource): Promise<Array<{ path: string; allocatedBytes: number }>> {
+  const files = await oldLogs(source);
+  if (files.length === 0) throw new UsageError('NO_OLD_LOGS', 'there are no old log files on the card; nothing to delete');
+  return files;
+}
+
 async function describe(source: OpenedSource, action: WriteAction): Promise<WritePlan> {
   switch (action.kind) {
     case 'reset': {
@@ -59,6 +67,7 @@ async function describe(source: OpenedSource, action: WriteAction): Promise<Writ
     }
     case 'delete-database': return databasePlan(await databasePaths(source));
     case 'delete-backups': return oldBackupsPlan(await oldBackups(source, action.olderThanDays), true);
+    case 'delete-old-logs': return oldLogsPlan(await oldLogList(source));
     case 'safe-mode': return safeModePlan(action.on);
   }
 }
@@ -98,6 +107,11 @@ async function perform(ctx: GuiContext, source: OpenedSource, action: WriteActio
       const r = await removeFiles(source, paths, opts);
       const freed = formatBytes(r.removed.reduce((n, f) => n + f.allocatedBytes, 0));
       return [`Done: ${freed} given back. Checked on the card.`, ...(r.write.originalsDir ? [`The deleted files are saved in ${r.write.originalsDir}`] : [])];
+    }
+    case 'delete-old-logs': {
+      // Outside /supervisor (journald's folder of the OS), and not copied first: old log lines are not worth the room.
+      const r = await removeFiles(source, (await oldLogList(source)).map((f) => f.path), { ...opts, saveOriginals: false, forceSystem: true });
+      return [`Done: ${formatBytes(r.removed.reduce((n, f) => n + f.allocatedBytes, 0))} given back. Checked on the card.`];
     }
     case 'safe-mode': {
       const r = await setSafeMode(source, action.on, opts);

@@ -6,6 +6,7 @@ import { FileType, isDotOrDotDot } from '../../ext4/dir.js';
 import type { Inode } from '../../ext4/inode.js';
 import { displayName } from '../../ext4/path.js';
 import type { Ext4Volume } from '../../ext4/volume.js';
+import { allocatedBytes } from '../../ext4/space.js';
 import { type JournalHeader, readJournalHeader } from '../../systemd/journal-file.js';
 
 export interface JournalFileRef {
@@ -75,4 +76,23 @@ async function fileRef(vol: Ext4Volume, ino: number, path: string): Promise<Jour
     if (!(err instanceof AppError)) throw err;
     return { path, inode, header: null, problem: err.message };
   }
+}
+
+/**
+ * A file journald closed and set aside (`system@….journal`, `user-1000@….journal`, `….journal~`): it wrote
+ * newer ones since. The files it writes to (`system.journal`, `user-N.journal`) are not.
+ */
+export function isArchivedJournal(path: string): boolean {
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  return name.endsWith('.journal~') || /@[^/]*\.journal$/.test(name);
+}
+
+/** The archived journal files in the log folder, oldest last entry first, with the room each takes. */
+export async function oldLogFiles(vol: Ext4Volume, folders: string[]): Promise<Array<{ path: string; allocatedBytes: number }>> {
+  const found = await findJournalFiles(vol, folders);
+  if (found === null) return [];
+  return found.files
+    .filter((f) => f.inode !== null && isArchivedJournal(f.path))
+    .reverse()
+    .map((f) => ({ path: f.path, allocatedBytes: allocatedBytes(vol.sb, f.inode!) }));
 }

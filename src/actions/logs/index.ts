@@ -6,7 +6,7 @@ import { AppError, NotFoundError } from '../../errors.js';
 import { type EntryRef, type JournalEntry, JournalFile, type JournalHeader, canUnpack } from '../../systemd/journal-file.js';
 import { PieceCache, tailEntries } from '../../systemd/journal-tail.js';
 import type { OpenedSource } from '../source.js';
-import { type JournalFileRef, findJournalFiles } from './files.js';
+import { type JournalFileRef, findJournalFiles, oldLogFiles } from './files.js';
 
 /** Whose lines: a container name or syslog identifier, or every line. */
 export type LogSubject = { name: string } | 'all';
@@ -205,4 +205,12 @@ export function namesCustomIntegration(lines: LogLine[]): boolean {
 function isoTime(us: number): string {
   const ms = Math.floor(us / 1000);
   return Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : '(no time)';
+}
+
+/**
+ * The log files journald set aside (archived) on the card, with the room each takes: what the free-space
+ * step offers to delete. The files it was writing to are not among them, so the last lines stay readable.
+ */
+export function oldLogs(src: OpenedSource): Promise<Array<{ path: string; allocatedBytes: number }>> {
+  return oldLogFiles(src.volume, src.layout.logPaths);
 }

@@ -10,7 +10,8 @@ import { type BackupEntry, extractBackups, listBackups } from '../../actions/bac
 import { diskUsage, removeFiles, setSafeMode } from '../../actions/repair/index.js';
 import { formatBytes } from '../../units.js';
 import { table } from '../render.js';
-import { databasePlan, oldBackupsPlan, safeModeDone, safeModePlan } from '../../actions/gui/plans.js';
+import { databasePlan, oldBackupsPlan, oldLogsPlan, safeModeDone, safeModePlan } from '../../actions/gui/plans.js';
+import { oldLogs } from '../../actions/logs/index.js';
 import { type Say, type Session, agreed, writeOptions } from './steps.js';
 
 export async function stepFreeSpace(session: Session, say: Say): Promise<void> {
@@ -20,14 +21,18 @@ export async function stepFreeSpace(session: Session, say: Say): Promise<void> {
   say(table(rows, [1]));
   const db = u.categories.find((c) => c.id === 'database');
   const backups = (await listBackups(session.source)).filter((b) => !b.error && b.date);
+  const logs = await oldLogs(session.source);
+  const logBytes = logs.reduce((n, f) => n + f.allocatedBytes, 0);
   const choices = [
     ...(db && db.bytes > 0 ? [{ value: 'database', name: `the history database (${formatBytes(db.bytes)})` }] : []),
     ...(backups.length > 0 ? [{ value: 'backups', name: `old backups (${backups.length} on the card)` }] : []),
+    ...(logs.length > 0 ? [{ value: 'logs', name: `old system logs (${formatBytes(logBytes)} in ${logs.length} file(s); the current ones are kept)` }] : []),
     { value: 'nothing', name: 'nothing' },
   ];
   const what = await select({ message: 'What do you want to delete?', choices });
   if (what === 'database') await deleteDatabase(session, say, db!.paths);
   else if (what === 'backups') await deleteOldBackups(session, say, backups);
+  else if (what === 'logs') await deleteOldLogs(session, say, logs);
   else say('Nothing was written.');
 }
 
@@ -56,6 +61,13 @@ async function deleteOldBackups(session: Session, say: Say, backups: BackupEntry
   }
   if (!(await confirm({ message: plan.question, default: false }))) return say('Nothing was written.');
   const r = await removeFiles(session.source, old.map((b) => b.path), { ...writeOptions(), saveOriginals: false }).finally(() => session.refresh());
+  say(`Done: ${formatBytes(r.removed.reduce((n, f) => n + f.allocatedBytes, 0))} given back. Checked on the card.`);
+}
+
+async function deleteOldLogs(session: Session, say: Say, logs: Array<{ path: string; allocatedBytes: number }>): Promise<void> {
+  if (!(await agreed(oldLogsPlan(logs), say))) return say('Nothing was written.');
+  // Outside /supervisor (journald's folder of the OS), and not copied first: old log lines are not worth the room.
+  const r = await removeFiles(session.source, logs.map((f) => f.path), { ...writeOptions(), saveOriginals: false, forceSystem: true }).finally(() => session.refresh());
   say(`Done: ${formatBytes(r.removed.reduce((n, f) => n + f.allocatedBytes, 0))} given back. Checked on the card.`);
 }
 

@@ -1,5 +1,5 @@
-// The remaining job screens: "Show the backup key", "Free space" (space bars, delete the history database
-// or old backups) and "Safe mode" (both write through the confirm dialog).
+// The remaining job screens: "Show the backup key", "Free space" (space bars, delete the history database,
+// old backups or old system logs) and "Safe mode" (both write through the confirm dialog).
 import type { KeyAnswer, SpaceAnswer } from '../api.js';
 import { get } from './client.js';
 import { append, button, el, field } from './dom.js';
@@ -100,7 +100,13 @@ export async function showSpace(): Promise<void> {
     const text = space.databaseText === '' ? 'The history database holds the past values of your sensors; Home Assistant starts a new, empty one.' : `History database: ${space.databaseText}. Home Assistant starts a new, empty one.`;
     append(s.section, el('div', { cls: 'job-form' }, el('h3', { text: 'History database' }), el('p', { text }), el('div', { cls: 'row' }, del)));
   }
-  append(s.section, deleteBackupsForm(s), el('div', { cls: 'row' }, backButton()));
+  append(s.section, deleteBackupsForm(s));
+  if (space.oldLogsText !== null) {
+    const del = button('Delete the old logs', () => void planAndWrite(s, { kind: 'delete-old-logs' }, del), 'big danger-outline');
+    const text = `Old system logs: ${space.oldLogsText}. The files the box was writing to are kept, so its last lines stay readable.`;
+    append(s.section, el('div', { cls: 'job-form' }, el('h3', { text: 'Old system logs' }), el('p', { text }), el('div', { cls: 'row' }, del)));
+  }
+  s.section.appendChild(el('div', { cls: 'row' }, backButton()));
 }
 
 export function showSafeMode(): void {
