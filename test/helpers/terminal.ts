@@ -48,6 +48,17 @@ export class Terminal {
     this.keys(name, 'Enter');
   }
 
+  /** In the guided flow's first question, "An image file" (Up twice wraps round to it), then `path` typed. */
+  async openPath(name: string, path: string): Promise<void> {
+    await this.waitFor(name, /Which disk holds your Home Assistant\?/);
+    this.keys(name, 'Up');
+    this.keys(name, 'Up');
+    await this.waitFor(name, /❯ An image file/);
+    this.keys(name, 'Enter');
+    await this.waitFor(name, /Path of the image file/);
+    this.type(name, path);
+  }
+
   close(): void {
     spawnSync('tmux', ['-L', this.socket, 'kill-server']);
   }

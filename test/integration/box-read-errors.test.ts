@@ -87,13 +87,7 @@ describe('a card on which the box met read errors', () => {
   it.skipIf(noFlow !== null)(`as a disk in the guided flow: the copy is asked for before any step; declined, the menu comes${noFlow ? ` (skipped: ${noFlow})` : ''}`, async () => {
     expect(loop, 'losetup failed').not.toBeNull();
     term.start('flow', work, join(work, 'home-flow'));
-    await term.waitFor('flow', /Which disk holds your Home Assistant\?/);
-    term.keys('flow', 'Up');
-    term.keys('flow', 'Up');
-    await term.waitFor('flow', /❯ An image file/);
-    term.keys('flow', 'Enter');
-    await term.waitFor('flow', /Path of the image file/);
-    term.type('flow', loop!);
+    await term.openPath('flow', loop!);
     const offer = await term.waitFor('flow', /Copy the card to an image file now\?/);
     expect(offer).toMatch(/The box itself could not read parts of this card \(its system recorded read errors\)/);
     expect(offer).not.toMatch(/What do you want to do/);

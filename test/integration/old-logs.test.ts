@@ -96,13 +96,7 @@ describe.skipIf(journalToolsMissing !== null)(`deleting old system logs${journal
     const image = card('flow.img');
     const before = freeBlocks(image);
     term.start('flow', work, join(work, 'home-flow'));
-    await term.waitFor('flow', /Which disk holds your Home Assistant\?/);
-    term.keys('flow', 'Up');
-    term.keys('flow', 'Up');
-    await term.waitFor('flow', /❯ An image file/);
-    term.keys('flow', 'Enter');
-    await term.waitFor('flow', /Path of the image file/);
-    term.type('flow', image);
+    await term.openPath('flow', image);
     await term.waitFor('flow', /What do you want to do\?/);
     for (let i = 0; i < 8; i++) term.keys('flow', 'Down');
     await term.waitFor('flow', /❯ Free space/);

@@ -28,15 +28,7 @@ const AUTH = '/supervisor/homeassistant/.storage/auth';
 const PROVIDER = '/supervisor/homeassistant/.storage/auth_provider.homeassistant';
 
 /** From the start to opening the card given as an image file. */
-async function openCard(name: string, card: string): Promise<void> {
-  await term.waitFor(name, /Which disk holds your Home Assistant\?/);
-  term.keys(name, 'Up');
-  term.keys(name, 'Up');
-  await term.waitFor(name, /❯ An image file/);
-  term.keys(name, 'Enter');
-  await term.waitFor(name, /Path of the image file/);
-  term.type(name, card);
-}
+const openCard = (name: string, card: string): Promise<void> => term.openPath(name, card);
 
 const OFFER = /Copy the card to an image file now\?/;
 

@@ -37,13 +37,7 @@ const sha = (path: string): string => createHash('sha256').update(readFileSync(p
 
 /** From the start to the menu: the image entry is the second-to-last choice (Up twice wraps round). */
 async function openImage(name: string, image: string): Promise<void> {
-  await waitFor(name, /Which disk holds your Home Assistant\?/);
-  keys(name, 'Up');
-  keys(name, 'Up');
-  await waitFor(name, /❯ An image file/);
-  keys(name, 'Enter');
-  await waitFor(name, /Path of the image file/);
-  type(name, image);
+  await term.openPath(name, image);
   await waitFor(name, /What do you want to do\?/);
 }
 
