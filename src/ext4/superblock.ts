@@ -99,10 +99,7 @@ export function needsRecovery(sb: Pick<Superblock, 'incompat'>): boolean {
 /** Parses the 1024 superblock bytes. Throws CorruptError for a bad magic or impossible geometry. */
 export function parseSuperblock(bytes: Uint8Array): Superblock {
   const r = new FieldReader(bytes, 'superblock');
-  const magic = r.u16(56);
-  if (magic !== EXT4_MAGIC) {
-    throw new CorruptError('BAD_SUPERBLOCK_MAGIC', `no ext2/3/4 superblock: magic is 0x${magic.toString(16)}, expected 0xef53`);
-  }
+  checkMagic(r);
   const incompat = r.u32(96);
   if ((incompat & Incompat.JOURNAL_DEV) !== 0) throw journalDeviceError();
   const is64 = (incompat & Incompat.BIT64) !== 0;
@@ -137,15 +134,10 @@ export function parseSuperblock(bytes: Uint8Array): Superblock {
     labelBytes,
     lastMounted: decodeLabel(r.bytes(136, 64)),
     reservedGdtBlocks: r.u16(206),
-    journalUuid: Uint8Array.from(r.bytes(208, 16)),
-    journalInum: r.u32(224),
-    journalDev: r.u32(228),
-    lastOrphan: r.u32(232),
+    ...journalFields(r),
     hashSeed: Uint8Array.from(r.bytes(236, 16)),
     defHashVersion: r.u8(252),
     descSize: is64 ? r.u16(254) : 32,
-    jnlBackupType: r.u8(253),
-    jnlBlocks: Uint8Array.from(r.bytes(268, 68)),
     firstMetaBg: r.u32(260),
     mkfsTime: time40(r, 264, 0x276),
     minExtraIsize: r.u16(348),
@@ -160,11 +152,28 @@ export function parseSuperblock(bytes: Uint8Array): Superblock {
     features: featureNames(r.u32(92), incompat, r.u32(100)),
     checksumValid: null,
   };
-  if (hasMetadataCsum(sb)) {
-    sb.checksumValid = crc32cUpdate(0xffffffff, bytes, 0, 0x3fc) === sb.storedChecksum;
-  }
+  sb.checksumValid = hasMetadataCsum(sb) ? crc32cUpdate(0xffffffff, bytes, 0, 0x3fc) === sb.storedChecksum : null;
   validateGeometry(sb);
   return sb;
+}
+
+function checkMagic(r: FieldReader): void {
+  const magic = r.u16(56);
+  if (magic !== EXT4_MAGIC) {
+    throw new CorruptError('BAD_SUPERBLOCK_MAGIC', `no ext2/3/4 superblock: magic is 0x${magic.toString(16)}, expected 0xef53`);
+  }
+}
+
+/** The journal's place (inode or device, its map's backup copy) and the orphan list's head. */
+function journalFields(r: FieldReader): Pick<Superblock, 'journalUuid' | 'journalInum' | 'journalDev' | 'lastOrphan' | 'jnlBackupType' | 'jnlBlocks'> {
+  return {
+    journalUuid: Uint8Array.from(r.bytes(208, 16)),
+    journalInum: r.u32(224),
+    journalDev: r.u32(228),
+    lastOrphan: r.u32(232),
+    jnlBackupType: r.u8(253),
+    jnlBlocks: Uint8Array.from(r.bytes(268, 68)),
+  };
 }
 
 function corrupt(message: string, details: Record<string, unknown>): CorruptError {
