@@ -90,6 +90,7 @@ describe('a card on which the box met read errors', () => {
     await term.openPath('flow', loop!);
     const offer = await term.waitFor('flow', /Copy the card to an image file now\?/);
     expect(offer).toMatch(/The box itself could not read parts of this card \(its system recorded read errors\)/);
+    expect(offer).toMatch(/the box's system recorded 2 filesystem error\(s\), the last: a read or write of the card failed \(in ext4_find_entry\)/);
     expect(offer).not.toMatch(/What do you want to do/);
     term.type('flow', 'n');
     await term.waitFor('flow', /What do you want to do\?/);

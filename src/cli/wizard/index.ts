@@ -42,6 +42,9 @@ async function summary(source: OpenedSource): Promise<InfoResult> {
   say(`  ${ha.users ?? '?'} user(s), ${ha.backups ?? 0} backup(s); filesystem ${state}`);
   const written = lastWritten(r.data.times);
   if (written) say(`  last written by the box: ${localTime(written.at)} (by its clock)`);
+  const k = r.data.kernelErrors;
+  const last = k?.last ?? k?.first;
+  if (k && last) say(`  the box's system recorded ${k.count} filesystem error(s), the last${last.meaning ? `: ${last.meaning}` : ''} (in ${last.function || '?'})`);
   for (const w of r.warnings) say(`  warning: ${w}`);
   if (r.space.full) {
     say('  The data partition is FULL: Home Assistant cannot save its data and may not start.');
