@@ -104,10 +104,14 @@ function uuidString(b: Uint8Array): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
+/** The newest failed read or write (EIO) of this filesystem's disk that the box's kernel recorded, or null. */
+function ioError(k: InfoResult['data']['kernelErrors']): KernelErrorInfo | null {
+  return [k?.last, k?.first].find((e) => e?.code === 'EIO') ?? null;
+}
+
 /** The box's kernel recorded a failed read or write (EIO) of this filesystem's disk. */
 export function kernelSawIoErrors(r: InfoResult): boolean {
-  const k = r.data.kernelErrors;
-  return k !== null && (k.first?.code === 'EIO' || k.last?.code === 'EIO');
+  return ioError(r.data.kernelErrors) !== null;
 }
 
 /**
@@ -150,10 +154,10 @@ function kernelErrorsInfo(k: KernelErrors | null): InfoResult['data']['kernelErr
 }
 
 /** The kernel met EIO on this filesystem: the card was failing reads or writes while the box ran. */
-function kernelIoWarning(k: KernelErrors | null, imaged: boolean): string[] {
-  const io = [k?.last, k?.first].find((e) => e?.code === 2);
+function kernelIoWarning(k: InfoResult['data']['kernelErrors'], imaged: boolean): string[] {
+  const io = ioError(k);
   if (!io) return [];
-  const when = io.time > 0 ? `, at ${new Date(io.time * 1000).toISOString().slice(0, 16).replace('T', ' ')} UTC` : '';
+  const when = io.time ? `, at ${io.time.slice(0, 16).replace('T', ' ')} UTC` : '';
   const next = imaged ? 'parts of it may be stale or missing in this copy' : 'if this is the card itself, copy it to an image first and work on the copy';
   return [`the box's kernel recorded failed reads or writes of its disk (EIO${when}): the card may be failing; ${next}`];
 }
@@ -169,7 +173,8 @@ export async function info(source: OpenedSource): Promise<InfoResult> {
   const sb = volume.sb;
   const labels = new Map(discovery.candidates.map((c) => [c.partitionIndex, c.label]));
   const ha = await summarize(source.fs, layout);
-  const warnings = [...source.warnings, ...ha.problems, ...kernelIoWarning(sb.kernelErrors, source.rescueMap !== null)];
+  const kernelErrors = kernelErrorsInfo(sb.kernelErrors);
+  const warnings = [...source.warnings, ...ha.problems, ...kernelIoWarning(kernelErrors, source.rescueMap !== null)];
   const space = spaceTotals(sb, sb.freeBlocksCount, sb.freeInodesCount);
   return {
     source: source.path,
@@ -207,7 +212,7 @@ export async function info(source: OpenedSource): Promise<InfoResult> {
         written: isoSeconds(sb.writeTime),
         lastJournalCommit: source.journal.replayed ? isoSeconds(source.journal.report?.lastCommitSeconds ?? 0) : null,
       },
-      kernelErrors: kernelErrorsInfo(sb.kernelErrors),
+      kernelErrors,
     },
     homeAssistant: { version: ha.version, configPath: ha.configPath, users: ha.users, backups: ha.backups },
     space: { usedBytes: space.usedBytes, freeBytes: space.freeBytes, availableBytes: space.availableBytes, full: space.full },
