@@ -84,7 +84,7 @@ export function sparseHeader(h: Headers, realSize: number, storedSize: number): 
 
 /**
  * A file over LARGE_FILE, streamed into its entry. A read that fails part-way is reported and the rest of
- * the entry is zeros, so the archive stays valid. False when the file could not be started at all.
+ * the entry is zeros, so the archive stays valid ('damaged'). 'skipped' when the file could not be started at all.
  */
 export async function addLargeFile(ctx: ExportContext, pack: Pack, path: Buffer, name: string, inode: Inode, sparse: boolean): Promise<'added' | 'damaged' | 'skipped'> {
   let body: EntryBody;
@@ -108,7 +108,7 @@ export async function addLargeFile(ctx: ExportContext, pack: Pack, path: Buffer,
   if (copied.error) ctx.skip(path, `${copied.error} (the archive holds zeros from byte ${copied.failedAt} on)`);
   await padZeros(sink, body.storedSize - written - copied.bytes);
   // The holes of a sparse entry count as exported, as a folder export counts the holes it leaves.
-  if (body.map) ctx.result.bytes += inode.sizeBytes - body.ranges.reduce((n, [s, e]) => n + e - s, 0);
+  if (body.map) ctx.result.bytes += inode.sizeBytes - (body.storedSize - body.map.length);
   sink.end(undefined as never);
   await entryDone;
   return copied.error ? 'damaged' : 'added';

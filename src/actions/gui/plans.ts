@@ -82,6 +82,11 @@ export function authWriteLines(r: AuthWriteResult, what: string): string[] {
   ];
 }
 
+/** What a deletion gave back, after it was written and read back. */
+export function freedLine(removed: Array<{ allocatedBytes: number }>): string {
+  return `Done: ${formatBytes(removed.reduce((n, f) => n + f.allocatedBytes, 0))} given back. Checked on the card.`;
+}
+
 /** What setting or taking back safe mode did. */
 export function safeModeDone(on: boolean): string {
   return on ? 'Done: put the card back and start the box; remove or update the integration that broke the start, then restart.' : 'Done: Home Assistant will start normally.';

@@ -4,7 +4,6 @@
 
 import { join } from 'node:path';
 import { UsageError } from '../../errors.js';
-import { formatBytes } from '../../units.js';
 import { addUser, authList, resetPassword } from '../auth.js';
 import { listBackups } from '../backup/index.js';
 import { recorderDatabasePaths, removeFiles, setSafeMode } from '../repair/index.js';
@@ -12,8 +11,8 @@ import type { OpenedSource } from '../source.js';
 import type { WriteOptions } from '../write-files.js';
 import type { PlanAnswer, ResultAnswer, WriteAction } from './api.js';
 import { type GuiContext, asBody, flag, text, wholeNumber } from './context.js';
-import { type WritePlan, addPlan, authWriteLines, databasePlan, journalQuestion, oldBackupsPlan, oldLogsPlan, resetPlan, safeModeDone, safeModePlan } from './plans.js';
-import { oldLogs } from '../logs/index.js';
+import { type WritePlan, addPlan, authWriteLines, databasePlan, journalQuestion, oldBackupsPlan, freedLine, oldLogsPlan, resetPlan, safeModeDone, safeModePlan } from './plans.js';
+import { oldLogs, removeOldLogs } from '../logs/index.js';
 
 function parseAction(raw: unknown): WriteAction {
   const a = asBody(raw);
@@ -105,13 +104,10 @@ async function perform(ctx: GuiContext, source: OpenedSource, action: WriteActio
     case 'delete-backups': {
       const paths = action.kind === 'delete-database' ? await databasePaths(source) : (await oldBackups(source, action.olderThanDays)).map((b) => b.path);
       const r = await removeFiles(source, paths, opts);
-      const freed = formatBytes(r.removed.reduce((n, f) => n + f.allocatedBytes, 0));
-      return [`Done: ${freed} given back. Checked on the card.`, ...(r.write.originalsDir ? [`The deleted files are saved in ${r.write.originalsDir}`] : [])];
+      return [freedLine(r.removed), ...(r.write.originalsDir ? [`The deleted files are saved in ${r.write.originalsDir}`] : [])];
     }
     case 'delete-old-logs': {
-      // Outside /supervisor (journald's folder of the OS), and not copied first: old log lines are not worth the room.
-      const r = await removeFiles(source, (await oldLogList(source)).map((f) => f.path), { ...opts, saveOriginals: false, forceSystem: true });
-      return [`Done: ${formatBytes(r.removed.reduce((n, f) => n + f.allocatedBytes, 0))} given back. Checked on the card.`];
+      return [freedLine((await removeOldLogs(source, await oldLogList(source), opts)).removed)];
     }
     case 'safe-mode': {
       const r = await setSafeMode(source, action.on, opts);

@@ -5,7 +5,9 @@
 import { AppError, NotFoundError } from '../../errors.js';
 import { type EntryRef, type JournalEntry, JournalFile, type JournalHeader, canUnpack } from '../../systemd/journal-file.js';
 import { PieceCache, tailEntries } from '../../systemd/journal-tail.js';
+import { type RemoveResult, removeFiles } from '../repair/index.js';
 import type { OpenedSource } from '../source.js';
+import type { WriteOptions } from '../write-files.js';
 import { type JournalFileRef, findJournalFiles, oldLogFiles } from './files.js';
 
 /** Whose lines: a container name or syslog identifier, or every line. */
@@ -213,4 +215,12 @@ function isoTime(us: number): string {
  */
 export function oldLogs(src: OpenedSource): Promise<Array<{ path: string; allocatedBytes: number }>> {
   return oldLogFiles(src.volume, src.layout.logPaths);
+}
+
+/**
+ * Removes the old log files listed by `oldLogs`: outside /supervisor (journald's folder of the OS), and not
+ * copied to this computer first (old log lines are not worth the room on it). One journaled write.
+ */
+export function removeOldLogs(src: OpenedSource, files: Array<{ path: string }>, opts: WriteOptions): Promise<RemoveResult> {
+  return removeFiles(src, files.map((f) => f.path), { ...opts, saveOriginals: false, forceSystem: true });
 }

@@ -10,8 +10,8 @@ import { type BackupEntry, extractBackups, listBackups } from '../../actions/bac
 import { diskUsage, removeFiles, setSafeMode } from '../../actions/repair/index.js';
 import { formatBytes } from '../../units.js';
 import { table } from '../render.js';
-import { databasePlan, oldBackupsPlan, oldLogsPlan, safeModeDone, safeModePlan } from '../../actions/gui/plans.js';
-import { oldLogs } from '../../actions/logs/index.js';
+import { databasePlan, freedLine, oldBackupsPlan, oldLogsPlan, safeModeDone, safeModePlan } from '../../actions/gui/plans.js';
+import { oldLogs, removeOldLogs } from '../../actions/logs/index.js';
 import { type Say, type Session, agreed, writeOptions } from './steps.js';
 
 export async function stepFreeSpace(session: Session, say: Say): Promise<void> {
@@ -42,7 +42,7 @@ async function deleteDatabase(session: Session, say: Say, paths: string[]): Prom
   if (!(await agreed(databasePlan(present), say))) return say('Nothing was written.');
   const r = await removeFiles(session.source, present, writeOptions()).finally(() => session.refresh());
   if (r.write.journalReplayedOntoCard) say(`Applied the card's journal first (${r.write.journalReplayedOntoCard.transactions} change(s)).`);
-  say(`Done: ${formatBytes(r.removed.reduce((n, f) => n + f.allocatedBytes, 0))} given back. Checked on the card.`);
+  say(freedLine(r.removed));
   if (r.write.originalsDir) say(`The deleted files are saved in ${r.write.originalsDir}`);
 }
 
@@ -61,14 +61,13 @@ async function deleteOldBackups(session: Session, say: Say, backups: BackupEntry
   }
   if (!(await confirm({ message: plan.question, default: false }))) return say('Nothing was written.');
   const r = await removeFiles(session.source, old.map((b) => b.path), { ...writeOptions(), saveOriginals: false }).finally(() => session.refresh());
-  say(`Done: ${formatBytes(r.removed.reduce((n, f) => n + f.allocatedBytes, 0))} given back. Checked on the card.`);
+  say(freedLine(r.removed));
 }
 
 async function deleteOldLogs(session: Session, say: Say, logs: Array<{ path: string; allocatedBytes: number }>): Promise<void> {
   if (!(await agreed(oldLogsPlan(logs), say))) return say('Nothing was written.');
-  // Outside /supervisor (journald's folder of the OS), and not copied first: old log lines are not worth the room.
-  const r = await removeFiles(session.source, logs.map((f) => f.path), { ...writeOptions(), saveOriginals: false, forceSystem: true }).finally(() => session.refresh());
-  say(`Done: ${formatBytes(r.removed.reduce((n, f) => n + f.allocatedBytes, 0))} given back. Checked on the card.`);
+  const r = await removeOldLogs(session.source, logs, writeOptions()).finally(() => session.refresh());
+  say(freedLine(r.removed));
 }
 
 export async function stepSafeMode(session: Session, say: Say): Promise<void> {
