@@ -131,6 +131,16 @@ export function lastWritten(t: InfoResult['data']['times']): { at: string; fromJ
   return at === undefined ? null : { at, fromJournal: at === t.lastJournalCommit };
 }
 
+/**
+ * One sentence on the filesystem errors the box's kernel recorded (count, and the newest: what it means,
+ * where), for the guided flow's summary and the window's card; null when none were recorded.
+ */
+export function kernelErrorSummary(k: InfoResult['data']['kernelErrors']): string | null {
+  const last = k?.last ?? k?.first;
+  if (!k || !last) return null;
+  return `the box's system recorded ${k.count} filesystem error(s), the last${last.meaning ? `: ${last.meaning}` : ''} (in ${last.function || '?'})`;
+}
+
 function isoSeconds(seconds: number): string | null {
   return seconds > 0 ? new Date(seconds * 1000).toISOString() : null;
 }

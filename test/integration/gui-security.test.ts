@@ -51,6 +51,7 @@ describe('the local server refuses requests that are not from its page', () => {
     // The card's "Last used" row: the superblock's write time, as dumpe2fs reads it (data partition at 11 MiB).
     const sb = execFileSync('dumpe2fs', ['-h', `${image}?offset=${11 * 1024 * 1024}`], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' }, stdio: ['ignore', 'pipe', 'ignore'] });
     expect(card.lastWritten).toBe(new Date(`${/^Last write time:\s+(.+)$/m.exec(sb)![1]} UTC`).toISOString());
+    expect(card.kernelErrors).toBeNull(); // the sample's kernel recorded none (dumpe2fs shows no FS Error count)
   });
 
   it('no token, a wrong token, a token of another length: 403', async () => {

@@ -31,6 +31,8 @@ export interface CardSummary {
   freeText: string;
   /** When the box last wrote to the card (ISO, by the box's clock), or null when not recorded. */
   lastWritten: string | null;
+  /** The filesystem errors the box's kernel recorded, in one sentence (how many, the newest), or null. */
+  kernelErrors: string | null;
   warnings: string[];
   /** The card refused a read while this was gathered: the page offers to copy it to an image file first. */
   readFailed: boolean;

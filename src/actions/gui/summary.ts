@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatBytes } from '../../units.js';
 import { type SurveyedDisk, describeDisk, holdsConfig, notSearched } from '../disks.js';
-import { copyFirstReason, info, lastWritten } from '../info.js';
+import { copyFirstReason, info, kernelErrorSummary, lastWritten } from '../info.js';
 import type { OpenedSource } from '../source.js';
 import type { CardSummary, DiskChoice } from './api.js';
 
@@ -31,6 +31,7 @@ export async function cardSummary(source: OpenedSource, model: string | null): P
     usedText: formatBytes(r.space.usedBytes),
     freeText: formatBytes(r.space.availableBytes),
     lastWritten: lastWritten(r.data.times)?.at ?? null,
+    kernelErrors: kernelErrorSummary(r.data.kernelErrors),
     warnings: r.warnings,
     readFailed: r.readFailed,
     boxReadErrors: (await copyFirstReason(r)) === 'box-read-errors',

@@ -3,7 +3,7 @@
 // Ctrl-C at a question leaves everything as it was, and during a write waits for the write to finish.
 
 import { select } from '@inquirer/prompts';
-import { type InfoResult, copyFirstReason, info, lastWritten } from '../../actions/info.js';
+import { type InfoResult, copyFirstReason, info, kernelErrorSummary, lastWritten } from '../../actions/info.js';
 import { type OpenedSource, openSource } from '../../actions/source.js';
 import { isMediumError } from '../../device/map-os-error.js';
 import { AppError, ExitCode } from '../../errors.js';
@@ -42,9 +42,8 @@ async function summary(source: OpenedSource): Promise<InfoResult> {
   say(`  ${ha.users ?? '?'} user(s), ${ha.backups ?? 0} backup(s); filesystem ${state}`);
   const written = lastWritten(r.data.times);
   if (written) say(`  last written by the box: ${localTime(written.at)} (by its clock)`);
-  const k = r.data.kernelErrors;
-  const last = k?.last ?? k?.first;
-  if (k && last) say(`  the box's system recorded ${k.count} filesystem error(s), the last${last.meaning ? `: ${last.meaning}` : ''} (in ${last.function || '?'})`);
+  const errors = kernelErrorSummary(r.data.kernelErrors);
+  if (errors) say(`  ${errors}`);
   for (const w of r.warnings) say(`  warning: ${w}`);
   if (r.space.full) {
     say('  The data partition is FULL: Home Assistant cannot save its data and may not start.');

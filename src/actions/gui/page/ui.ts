@@ -99,6 +99,7 @@ export function cardPicture(card: CardSummary): HTMLElement {
     row('Used', card.usedText, card.full),
     row('Free', card.freeText, card.full),
     card.lastWritten ? row('Last used', new Date(card.lastWritten).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' })) : null,
+    card.kernelErrors ? row('Errors', card.kernelErrors.charAt(0).toUpperCase() + card.kernelErrors.slice(1), true) : null,
   );
   box.appendChild(dl);
   if (card.warnings.length > 0) {
