@@ -49,8 +49,10 @@ export interface RecoveryReport {
   error: string | null;
   fastCommitIgnored: boolean;
   /**
-   * h_commit_sec of the newest transaction replayed: when the box last wrote, by its clock. Null when none
-   * was replayed or the time is not plausible (over 40 bits: debugfs 1.47 writes it in the wrong half).
+   * h_commit_sec of the newest transaction replayed: when the box last wrote, by its clock. When none was
+   * left to replay (the box had written every transaction home), that of the transaction just before the
+   * log's tail. Null when neither holds a time, or the time is not plausible (over 40 bits: debugfs 1.47
+   * writes it in the wrong half).
    */
   lastCommitSeconds: number | null;
 }
@@ -107,7 +109,23 @@ export async function recoverJournal(log: JournalLog, onBlock: ReplaySink): Prom
   }
   report.endTransaction = st.endTransaction ?? j.sequence;
   report.transactions = (report.endTransaction - j.sequence) >>> 0;
+  if (report.transactions === 0 && report.error === null) report.lastCommitSeconds = await checkpointedCommitTime(st);
   return report;
+}
+
+/**
+ * The commit time of the transaction that ends just before the log's tail, or null. A box that stopped
+ * after the kernel had written every transaction home leaves the tail (s_start, s_sequence) at the next
+ * transaction's place: the block before it is the last commit, whose time dates the last write better
+ * than the superblock's (written at mount). Only a commit block of exactly that sequence, checksum valid.
+ */
+async function checkpointedCommitTime(st: State): Promise<number | null> {
+  const at = st.j.start > st.first ? st.j.start - 1 : st.last - 1;
+  const block = await st.log.readBlock(at, false).catch(() => null);
+  if (block === null || block.length < 16 || be32(block, 0) !== JBD2_MAGIC || be32(block, 4) !== BlockType.COMMIT) return null;
+  if (be32(block, 8) !== ((st.j.sequence - 1) >>> 0) || !commitCsumValid(block, st.j)) return null;
+  const seconds = parseCommit(block).commitSeconds;
+  return seconds > 0 && seconds < 2 ** 40 ? seconds : null;
 }
 
 /** Where a pass stands in the log, and what it carries from block to block (jbd2 do_one_pass's locals). */
