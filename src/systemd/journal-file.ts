@@ -35,6 +35,8 @@ export interface JournalHeader {
   arenaEnd: number;
   tailObjectOffset: number;
   entries: number;
+  /** Microseconds since 1970 of the first entry (0 when none). */
+  headRealtimeUs: number;
   /** Microseconds since 1970 of the last entry (0 when none). */
   tailRealtimeUs: number;
   /** The first entry array object (0 when none): the entries in order, chained. */
@@ -72,6 +74,7 @@ export function readJournalHeader(head: Buffer, fileSize: number): JournalHeader
     arenaEnd: Math.min(fileSize, headerSize + Math.min(u64(head, 96), Number.MAX_SAFE_INTEGER - headerSize)),
     tailObjectOffset: u64(head, 136),
     entries: u64(head, 152),
+    headRealtimeUs: u64(head, 184),
     tailRealtimeUs: u64(head, 192),
     entryArrayOffset: u64(head, 176),
   };

@@ -75,10 +75,11 @@ describe.skipIf(journalToolsMissing !== null)(`deleting old system logs${journal
       const get = { 'X-Rescue-Token': gui.token };
       const post = { ...get, Origin: gui.base, 'Content-Type': 'application/json' };
       const space = JSON.parse((await rawRequest(gui.port, 'GET', '/api/space', get)).body);
-      expect(space.oldLogsText).toMatch(/^2 file\(s\), [\d.]+ (KiB|MiB)$/);
+      // The days of the files' first and last lines (2025-11-24 16:00 UTC on, and 2025-11-25 19:46 UTC on).
+      expect(space.oldLogsText).toMatch(/^[\d.]+ (KiB|MiB) in 2 file\(s\), lines from 2025-11-24 to 2025-11-25$/);
       const action = { kind: 'delete-old-logs' };
       const plan = JSON.parse((await rawRequest(gui.port, 'POST', '/api/plan', post, JSON.stringify({ action }))).body);
-      expect(plan.lines[0]).toMatch(/^2 old log file\(s\) that journald set aside: /);
+      expect(plan.lines[0]).toMatch(/^2 old log file\(s\) that journald set aside, lines from 2025-11-24 to 2025-11-25: /);
       expect(plan.question).toBe('Delete these 2 old log file(s) from the card?');
       const w = await rawRequest(gui.port, 'POST', '/api/write', post, JSON.stringify({ action, confirmed: true, applyJournal: true }));
       expect(w.status, w.body).toBe(200);
@@ -101,7 +102,7 @@ describe.skipIf(journalToolsMissing !== null)(`deleting old system logs${journal
     for (let i = 0; i < 8; i++) term.keys('flow', 'Down');
     await term.waitFor('flow', /❯ Free space/);
     term.keys('flow', 'Enter');
-    await term.waitFor('flow', /What do you want to delete\?[\s\S]*old system logs \([\d.]+ (KiB|MiB) in 2 file\(s\); the current ones are kept\)/);
+    await term.waitFor('flow', /What do you want to delete\?[\s\S]*old system logs \([\d.]+ (KiB|MiB) in 2 file\(s\), lines from 2025-11-24 to 2025-11-25; the current ones are kept\)/);
     term.keys('flow', 'Down');
     term.keys('flow', 'Down');
     await term.waitFor('flow', /❯ old system logs/);

@@ -3,6 +3,7 @@
 
 import { formatBytes } from '../../units.js';
 import type { AuthWriteResult } from '../auth.js';
+import { type OldLogFile, oldLogsSpan } from '../logs/index.js';
 
 export interface WritePlan {
   lines: string[];
@@ -50,11 +51,18 @@ export function oldBackupsPlan(old: Array<{ date?: string | null; name?: string 
   };
 }
 
-export function oldLogsPlan(files: Array<{ path: string; allocatedBytes: number }>): WritePlan {
+/** "1.2 MiB in 2 file(s), lines from 2026-09-01 to 2026-11-20": the old logs as the space step offers them. */
+export function oldLogsSummary(files: OldLogFile[]): string {
+  const span = oldLogsSpan(files);
+  return `${formatBytes(files.reduce((n, f) => n + f.allocatedBytes, 0))} in ${files.length} file(s)${span ? `, lines ${span}` : ''}`;
+}
+
+export function oldLogsPlan(files: OldLogFile[]): WritePlan {
   const total = files.reduce((n, f) => n + f.allocatedBytes, 0);
+  const span = oldLogsSpan(files);
   return {
     lines: [
-      `${files.length} old log file(s) that journald set aside: ${formatBytes(total)}.`,
+      `${files.length} old log file(s) that journald set aside${span ? `, lines ${span}` : ''}: ${formatBytes(total)}.`,
       'The log files it was writing to are kept: the last lines before the box stopped stay readable.',
     ],
     question: `Delete these ${files.length} old log file(s) from the card?`,

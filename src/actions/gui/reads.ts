@@ -13,6 +13,7 @@ import { diskUsage } from '../repair/index.js';
 import { LOG_SUBJECTS, type LogsResult, filesRead, namesCustomIntegration, noLogFiles, oldLogs, readLogs } from '../logs/index.js';
 import type { BackupsAnswer, DisksAnswer, FoldersAnswer, KeyAnswer, LogsAnswer, SpaceAnswer, StateAnswer, UsersAnswer } from './api.js';
 import { type GuiContext, asBody, text } from './context.js';
+import { oldLogsSummary } from './plans.js';
 import { diskChoice } from './summary.js';
 
 export async function state(ctx: GuiContext): Promise<StateAnswer> {
@@ -81,7 +82,7 @@ export async function space(ctx: GuiContext): Promise<SpaceAnswer> {
       .slice(0, 10)
       .map((c) => ({ label: c.label, sizeText: formatBytes(c.bytes), fraction: u.usedBytes > 0 ? Math.min(1, c.bytes / u.usedBytes) : 0 })),
     databaseText: db && db.bytes > 0 ? `${db.paths.join(', ')} (${formatBytes(db.bytes)})` : null,
-    oldLogsText: logs.length > 0 ? `${logs.length} file(s), ${formatBytes(logs.reduce((n, f) => n + f.allocatedBytes, 0))}` : null,
+    oldLogsText: logs.length > 0 ? oldLogsSummary(logs) : null,
   };
 }
 

@@ -12,7 +12,7 @@ import type { WriteOptions } from '../write-files.js';
 import type { PlanAnswer, ResultAnswer, WriteAction } from './api.js';
 import { type GuiContext, asBody, flag, text, wholeNumber } from './context.js';
 import { type WritePlan, addPlan, authWriteLines, databasePlan, journalQuestion, oldBackupsPlan, freedLine, oldLogsPlan, resetPlan, safeModeDone, safeModePlan } from './plans.js';
-import { oldLogs, removeOldLogs } from '../logs/index.js';
+import { type OldLogFile, oldLogs, removeOldLogs } from '../logs/index.js';
 
 function parseAction(raw: unknown): WriteAction {
   const a = asBody(raw);
@@ -43,7 +43,7 @@ async function oldBackups(source: OpenedSource, days: number) {
   return old;
 }
 
-async function oldLogList(source: OpenedSource): Promise<Array<{ path: string; allocatedBytes: number }>> {
+async function oldLogList(source: OpenedSource): Promise<OldLogFile[]> {
   const files = await oldLogs(source);
   if (files.length === 0) throw new UsageError('NO_OLD_LOGS', 'there are no old log files on the card; nothing to delete');
   return files;

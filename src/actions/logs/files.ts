@@ -87,12 +87,28 @@ export function isArchivedJournal(path: string): boolean {
   return name.endsWith('.journal~') || /@[^/]*\.journal$/.test(name);
 }
 
+/** An archived journal file: the room it takes, and the times of its first and last lines (0: not known). */
+export interface OldLogFile {
+  path: string;
+  allocatedBytes: number;
+  firstUs: number;
+  lastUs: number;
+}
+
 /** The archived journal files in the log folder, oldest last entry first, with the room each takes. */
-export async function oldLogFiles(vol: Ext4Volume, folders: string[]): Promise<Array<{ path: string; allocatedBytes: number }>> {
+export async function oldLogFiles(vol: Ext4Volume, folders: string[]): Promise<OldLogFile[]> {
   const found = await findJournalFiles(vol, folders);
   if (found === null) return [];
   return found.files
     .filter((f) => f.inode !== null && isArchivedJournal(f.path))
     .reverse()
-    .map((f) => ({ path: f.path, allocatedBytes: allocatedBytes(vol.sb, f.inode!) }));
+    .map((f) => ({ path: f.path, allocatedBytes: allocatedBytes(vol.sb, f.inode!), firstUs: f.header?.headRealtimeUs ?? 0, lastUs: f.header?.tailRealtimeUs ?? 0 }));
+}
+
+/** "from 2026-09-01 to 2026-11-20" (UTC days, from the files' headers), or null when no time is recorded. */
+export function oldLogsSpan(files: OldLogFile[]): string | null {
+  const day = (us: number): string | null => (us > 0 && us < 253_402_300_800e6 ? new Date(Math.floor(us / 1000)).toISOString().slice(0, 10) : null);
+  const days = files.flatMap((f) => [day(f.firstUs), day(f.lastUs)]).filter((d): d is string => d !== null).sort();
+  if (days.length === 0) return null;
+  return days[0] === days.at(-1) ? `of ${days[0]}` : `from ${days[0]} to ${days.at(-1)}`;
 }

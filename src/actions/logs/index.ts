@@ -8,7 +8,9 @@ import { PieceCache, tailEntries } from '../../systemd/journal-tail.js';
 import { type RemoveResult, removeFiles } from '../repair/index.js';
 import type { OpenedSource } from '../source.js';
 import type { WriteOptions } from '../write-files.js';
-import { type JournalFileRef, findJournalFiles, oldLogFiles } from './files.js';
+import { type JournalFileRef, type OldLogFile, findJournalFiles, oldLogFiles } from './files.js';
+
+export { type OldLogFile, oldLogsSpan } from './files.js';
 
 /** Whose lines: a container name or syslog identifier, or every line. */
 export type LogSubject = { name: string } | 'all';
@@ -213,7 +215,7 @@ function isoTime(us: number): string {
  * The log files journald set aside (archived) on the card, with the room each takes: what the free-space
  * step offers to delete. The files it was writing to are not among them, so the last lines stay readable.
  */
-export function oldLogs(src: OpenedSource): Promise<Array<{ path: string; allocatedBytes: number }>> {
+export function oldLogs(src: OpenedSource): Promise<OldLogFile[]> {
   return oldLogFiles(src.volume, src.layout.logPaths);
 }
 

@@ -10,8 +10,8 @@ import { type BackupEntry, extractBackups, listBackups } from '../../actions/bac
 import { diskUsage, removeFiles, setSafeMode } from '../../actions/repair/index.js';
 import { formatBytes } from '../../units.js';
 import { table } from '../render.js';
-import { databasePlan, freedLine, oldBackupsPlan, oldLogsPlan, safeModeDone, safeModePlan } from '../../actions/gui/plans.js';
-import { oldLogs, removeOldLogs } from '../../actions/logs/index.js';
+import { databasePlan, freedLine, oldBackupsPlan, oldLogsPlan, oldLogsSummary, safeModeDone, safeModePlan } from '../../actions/gui/plans.js';
+import { type OldLogFile, oldLogs, removeOldLogs } from '../../actions/logs/index.js';
 import { type Say, type Session, agreed, writeOptions } from './steps.js';
 
 export async function stepFreeSpace(session: Session, say: Say): Promise<void> {
@@ -22,11 +22,10 @@ export async function stepFreeSpace(session: Session, say: Say): Promise<void> {
   const db = u.categories.find((c) => c.id === 'database');
   const backups = (await listBackups(session.source)).filter((b) => !b.error && b.date);
   const logs = await oldLogs(session.source);
-  const logBytes = logs.reduce((n, f) => n + f.allocatedBytes, 0);
   const choices = [
     ...(db && db.bytes > 0 ? [{ value: 'database', name: `the history database (${formatBytes(db.bytes)})` }] : []),
     ...(backups.length > 0 ? [{ value: 'backups', name: `old backups (${backups.length} on the card)` }] : []),
-    ...(logs.length > 0 ? [{ value: 'logs', name: `old system logs (${formatBytes(logBytes)} in ${logs.length} file(s); the current ones are kept)` }] : []),
+    ...(logs.length > 0 ? [{ value: 'logs', name: `old system logs (${oldLogsSummary(logs)}; the current ones are kept)` }] : []),
     { value: 'nothing', name: 'nothing' },
   ];
   const what = await select({ message: 'What do you want to delete?', choices });
@@ -64,7 +63,7 @@ async function deleteOldBackups(session: Session, say: Say, backups: BackupEntry
   say(freedLine(r.removed));
 }
 
-async function deleteOldLogs(session: Session, say: Say, logs: Array<{ path: string; allocatedBytes: number }>): Promise<void> {
+async function deleteOldLogs(session: Session, say: Say, logs: OldLogFile[]): Promise<void> {
   if (!(await agreed(oldLogsPlan(logs), say))) return say('Nothing was written.');
   const r = await removeOldLogs(session.source, logs, writeOptions()).finally(() => session.refresh());
   say(freedLine(r.removed));
