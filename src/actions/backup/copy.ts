@@ -11,6 +11,7 @@ import { copyFileOut } from '../copy/index.js';
 import { type BackupEntry, listBackups } from './list.js';
 import type { OpenedSource } from '../source.js';
 import { outputError } from '../output-error.js';
+import { fileSizeLimit, tooBigText } from '../output-fs.js';
 import { type ProgressListener, ProgressMeter } from '../progress.js';
 
 export interface ExtractOptions {
@@ -25,7 +26,8 @@ export interface ExtractOptions {
 export interface ExtractResult {
   outDir: string;
   extracted: Array<{ path: string; out: string; slug: string | null; size: number; sha256: string }>;
-  failed: Array<{ path: string; reason: string }>;
+  /** `tooBig`: not read, bigger than the output's disk holds in one file (FAT32: 4 GiB). */
+  failed: Array<{ path: string; reason: string; tooBig?: true }>;
 }
 
 function select(list: BackupEntry[], slugs: string[] | undefined): BackupEntry[] {
@@ -48,6 +50,8 @@ function outNames(chosen: BackupEntry[]): string[] {
 
 async function checkSpace(dir: string, needed: number): Promise<void> {
   const fsInfo = await statfs(dir);
+  // A file system that reports no size at all (some FUSE ones) says nothing about its room: the copy tries.
+  if (fsInfo.blocks === 0) return;
   const free = fsInfo.bavail * fsInfo.bsize;
   if (free < needed + 16 * 1024 * 1024) {
     throw new RefusedError('NOT_ENOUGH_SPACE', `${dir} has ${free} bytes free, the backups need ${needed}`, { hint: 'choose another folder with --out, or fewer backups with --slug; nothing was copied' });
@@ -95,11 +99,17 @@ export async function extractBackups(src: OpenedSource, opts: ExtractOptions): P
       }
     }
   }
-  await checkSpace(outDir, chosen.reduce((n, b) => n + b.size, 0));
   const result: ExtractResult = { outDir, extracted: [], failed: [] };
-  const meter = new ProgressMeter(opts.onProgress, chosen.reduce((n, b) => n + b.size, 0), chosen.length);
+  // A backup bigger than the output's disk holds in one file (FAT32) is listed, not read: the others are copied.
+  const limit = await fileSizeLimit(outDir);
+  const fits = chosen.map((b) => limit === null || b.size <= limit.maxBytes);
+  chosen.forEach((b, i) => fits[i] || result.failed.push({ path: b.path, reason: `${tooBigText('it', b.size, outDir, limit!)}: not copied (choose a folder on a disk formatted NTFS, exFAT, APFS or ext4)`, tooBig: true }));
+  const copied = chosen.filter((_, i) => fits[i]);
+  await checkSpace(outDir, copied.reduce((n, b) => n + b.size, 0));
+  const meter = new ProgressMeter(opts.onProgress, copied.reduce((n, b) => n + b.size, 0), copied.length);
   for (let i = 0; i < chosen.length; i++) {
     const b = chosen[i]!;
+    if (!fits[i]) continue;
     const out = join(outDir, names[i]!);
     try {
       const copied = await copyOne(src, b, out, opts.force ?? false, meter);

@@ -18,6 +18,7 @@ import type { ExportContext } from './types.js';
 import { SmallFiles, batchable } from './batch.js';
 import { NAME_MAX, fitName, safeComponent } from './names.js';
 import { type OutputRules, describeRules, isUnsupported, probeOutput } from './output.js';
+import { type FileSizeLimit, fileSizeLimit, tooBigText } from '../output-fs.js';
 
 const SLASH = Buffer.from(sep === '\\' ? '\\' : '/');
 const S_ISGID = 0o2000;
@@ -103,6 +104,8 @@ interface FolderRun {
   /** First exported copy of each multiply-linked file, by inode number. */
   firstCopy: Map<number, Buffer>;
   dirs: Array<{ out: Buffer; inode: Inode }>;
+  /** The output disk's largest file (FAT32: 4 GiB - 1), or null: a bigger file is listed, not copied. */
+  limit: FileSizeLimit | null;
 }
 
 export async function exportToFolder(ctx: ExportContext): Promise<void> {
@@ -122,6 +125,7 @@ export async function exportToFolder(ctx: ExportContext): Promise<void> {
     used: new Map(),
     firstCopy: new Map(),
     dirs: [{ out: baseBuf, inode: ctx.root }],
+    limit: await fileSizeLimit(base),
   };
   // Folders allow the files to be written out of order: the walk reads on while earlier batches are read
   // and written, so a card is kept busy (its files' folders were made when the walk met them).
@@ -270,6 +274,10 @@ async function writeFile(run: FolderRun, path: Buffer, out: Buffer, inode: Inode
     ctx.skip(path, data);
     return;
   }
+  if (run.limit !== null && inode.sizeBytes > run.limit.maxBytes) {
+    ctx.result.unsupported.push({ path: ctx.show(path), reason: tooBigText('it', inode.sizeBytes, 'this folder', run.limit), tooBig: true });
+    return;
+  }
   const mode = inode.mode & 0o7777;
   const fd = openSync(out, 'wx', mode & 0o777);
   let ok = false;
@@ -310,7 +318,7 @@ async function copyBytes(ctx: ExportContext, inode: Inode, fd: number): Promise<
   if (inode.sizeBytes <= CHUNK_BYTES) {
     const data = await ctx.vol.readFile(inode);
     writeAt(ctx, fd, data, 0);
-    if (data.length < inode.sizeBytes) ftruncateSync(fd, inode.sizeBytes);
+    setSize(fd, data.length, inode.sizeBytes);
     return;
   }
   let counted = 0;
@@ -324,7 +332,22 @@ async function copyBytes(ctx: ExportContext, inode: Inode, fd: number): Promise<
     counted = at;
   }
   countHole(ctx, inode.sizeBytes - counted);
-  ftruncateSync(fd, inode.sizeBytes);
+  setSize(fd, counted, inode.sizeBytes);
+}
+
+/**
+ * Gives a file whose last bytes are a hole its size. A file system that cannot set a size (some FUSE ones,
+ * such as fusefat) gets the zeros written.
+ */
+function setSize(fd: number, written: number, size: number): void {
+  if (written >= size) return;
+  try {
+    ftruncateSync(fd, size);
+  } catch (err) {
+    if (!isUnsupported(err)) throw err;
+    const zeros = Buffer.alloc(Math.min(CHUNK_BYTES, size - written));
+    for (let at = written; at < size; ) at += writeSync(fd, zeros, 0, Math.min(zeros.length, size - at), at);
+  }
 }
 
 /** A hole the copy leaves to the size: counted as copied, as its zeros are the file's. */

@@ -29,6 +29,8 @@ export interface ExportOptions {
 export interface ExportProblem {
   path: string;
   reason: string;
+  /** Not copied because it is bigger than the output's disk holds in one file (FAT32: 4 GiB). */
+  tooBig?: true;
 }
 
 export interface ExportRename {

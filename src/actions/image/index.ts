@@ -19,7 +19,7 @@ import { formatBytes } from '../../units.js';
 import { withInterruptCleanup } from '../critical.js';
 import { type SourceOptions, openSourceDevice } from '../source.js';
 import { type Phase, type PhaseName, rescueOrder } from './order.js';
-import { ImageFile, assertNotOnSource } from './output.js';
+import { ImageFile, assertImageFits, assertNotOnSource } from './output.js';
 import { type ImageProgress, type ImageResult, progressOf, resultOf } from './report.js';
 
 export type { ImageProgress, ImageResult } from './report.js';
@@ -77,6 +77,7 @@ export class ImageJob {
     const { device: source } = await openSourceDevice(path, { rescueReads: true, mapPath: null });
     try {
       await assertNotOnSource(path, [out, mapPath]);
+      await assertImageFits(out, source.sizeBytes);
       const previous = await readMapfile(mapPath, source.sizeBytes);
       const fresh = checkResume(out, mapPath, previous, opts.force ?? false);
       const image = await ImageFile.open(out, source.sizeBytes, fresh);

@@ -8,7 +8,9 @@ import { dirname, resolve } from 'node:path';
 import { mapOsError } from '../../device/map-os-error.js';
 import { devMajorMinor } from '../../device/sysfs-geometry.js';
 import type { RescueTarget } from '../../device/rescue/rescuer.js';
-import { IoError, UsageError } from '../../errors.js';
+import { IoError, RefusedError, UsageError } from '../../errors.js';
+import { TOO_BIG_HINT, fileSizeLimit, tooBigText } from '../output-fs.js';
+import { fileTooBig } from '../output-error.js';
 
 const SYNC_WRITE_BYTES = 64 * 1024;
 /** A large piece written synchronously that takes longer than this sends the rest through the thread pool. */
@@ -103,6 +105,7 @@ export class ImageFile implements RescueTarget {
 
 function outputFailure(err: unknown, path: string): Error {
   const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EFBIG') return fileTooBig(path, err);
   if (code === 'ENOSPC' || code === 'EDQUOT') {
     return new IoError('OUTPUT_FULL', `the disk holding ${path} is full`, {
       hint: 'free space there or choose --out on a bigger disk, then run the same command again: it resumes from the map',
@@ -110,6 +113,14 @@ function outputFailure(err: unknown, path: string): Error {
     });
   }
   return mapOsError(err, { op: 'write', path });
+}
+
+/** Refuses an image bigger than the disk of `out` holds in one file (FAT32: 4 GiB), before a byte is read. */
+export async function assertImageFits(out: string, sizeBytes: number): Promise<void> {
+  const limit = await fileSizeLimit(out);
+  if (limit !== null && sizeBytes > limit.maxBytes) {
+    throw new RefusedError('OUTPUT_FILE_TOO_BIG', tooBigText('the image of this card', sizeBytes, out, limit), { hint: `${TOO_BIG_HINT}; nothing was read from the card` });
+  }
 }
 
 /**

@@ -2,7 +2,8 @@
 
 import type { CommandModule } from 'yargs';
 import { type BackupEntry, extractBackups, listBackups, readBackupKey, unpackBackup } from '../../actions/backup/index.js';
-import { AppError, UsageError } from '../../errors.js';
+import { TOO_BIG_HINT } from '../../actions/output-fs.js';
+import { AppError, RefusedError, UsageError } from '../../errors.js';
 import { createCommand } from './backup-create.js';
 import { type PasswordArgs, catInsideCommand, lsCommand, withBackupArgs } from './backup-inside.js';
 import { printJson, warn, writeOut } from '../output.js';
@@ -121,6 +122,9 @@ const extractCommand: CommandModule<GlobalArgs, ExtractArgs> = {
       lines.push(`${result.extracted.length} backup(s) copied to ${result.outDir}.`);
       for (const f of result.failed) lines.push(`could not copy ${f.path}: ${f.reason}`);
       await writeOut(`${lines.join('\n')}\n`);
+    }
+    if (result.failed.length > 0 && result.failed.every((f) => f.tooBig)) {
+      throw new RefusedError('OUTPUT_FILE_TOO_BIG', `${result.failed.length} backup(s) were not copied: bigger than the disk of --out holds in one file`, { hint: result.extracted.length > 0 ? `the others are complete; for those, ${TOO_BIG_HINT}` : TOO_BIG_HINT });
     }
     if (result.failed.length > 0) {
       throw new AppError('PARTIAL', 65, `${result.failed.length} backup(s) could not be copied; the others are complete`, { hint: 'the card may be failing: make an image of it before trying again' });

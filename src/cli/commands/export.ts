@@ -3,7 +3,8 @@
 
 import type { CommandModule } from 'yargs';
 import { type ExportResult, type ExportWhat, exportTree } from '../../actions/export/index.js';
-import { CorruptError } from '../../errors.js';
+import { TOO_BIG_HINT } from '../../actions/output-fs.js';
+import { CorruptError, RefusedError } from '../../errors.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { formatBytes } from '../render.js';
 import { terminalProgress } from '../progress.js';
@@ -72,6 +73,10 @@ export const exportCommand: CommandModule<GlobalArgs, ExportArgs> = {
         hint: 'the list above names them; everything else was exported',
         details: { skipped: result.skipped.length },
       });
+    }
+    const tooBig = result.unsupported.filter((u) => u.tooBig);
+    if (tooBig.length > 0) {
+      throw new RefusedError('OUTPUT_FILE_TOO_BIG', `${tooBig.length} file(s) were not copied: bigger than the disk of --out holds in one file`, { hint: `everything else was exported; for those, ${TOO_BIG_HINT}` });
     }
   },
 };

@@ -1,0 +1,97 @@
+// The format of the disk a copy goes to, where it limits the size of one file: FAT32 (as most USB sticks
+// come) and FAT16 hold files of at most 4 GiB - 1 byte. Known before a long copy, a 32 GB card image or a
+// 5 GB history database is refused or left out at the start, not after 4 GiB were read from a failing card.
+// Linux: the mount of the folder's device number in /proc/self/mountinfo; macOS: `mount`'s list; Windows:
+// the drive's format from .NET's DriveInfo. Not found out (a network share, a command that fails): no limit
+// is assumed, and a write the disk refuses as too big still ends with that reason (output-error.ts).
+
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { dirname, resolve, win32 } from 'node:path';
+import { majorMinor } from '../device/folder-source.js';
+import { createRunCommand } from '../disks/run-command.js';
+import type { RunCommand } from '../disks/types.js';
+import { formatBytes } from '../units.js';
+
+export interface FileSizeLimit {
+  /** The largest file the disk can hold, in bytes. */
+  maxBytes: number;
+  /** The disk's format as people know it: "FAT32". */
+  format: string;
+}
+
+export const FAT_LIMIT: FileSizeLimit = { maxBytes: 2 ** 32 - 1, format: 'FAT32' };
+/** Names of FAT file systems in the mount tables (Linux, FUSE's fusefat, macOS) and in Windows' DriveInfo. */
+const FAT_NAMES = new Set(['vfat', 'msdos', 'fat', 'umsdos', 'fuse.fusefat', 'fat12', 'fat16', 'fat32']);
+
+export interface OutputFsOptions {
+  platform?: NodeJS.Platform;
+  run?: RunCommand;
+  /** Text of /proc/self/mountinfo (default: read it). */
+  mountinfo?: string;
+}
+
+/** The file size limit of the disk that holds `path` (or would: the nearest folder that exists), or null. */
+export async function fileSizeLimit(path: string, opts: OutputFsOptions = {}): Promise<FileSizeLimit | null> {
+  const platform = opts.platform ?? process.platform;
+  try {
+    const format =
+      platform === 'win32' ? await windowsFormat(win32.resolve(path), opts.run)
+      : platform === 'linux' ? await linuxFormat(await existingAncestor(resolve(path)), opts.mountinfo)
+      : platform === 'darwin' ? await macFormat(await existingAncestor(resolve(path)), opts.run)
+      : null;
+    return format !== null && FAT_NAMES.has(format.toLowerCase()) ? FAT_LIMIT : null;
+  } catch {
+    return null;
+  }
+}
+
+async function existingAncestor(path: string): Promise<string> {
+  for (let p = path; ; p = dirname(p)) {
+    if (await stat(p).then(() => true, () => false)) return realpath(p);
+    if (dirname(p) === p) return p;
+  }
+}
+
+/** The file system type of the mount with the folder's device number ("vfat", "fuse.fusefat", ...). */
+async function linuxFormat(folder: string, mountinfo?: string): Promise<string | null> {
+  const dev = majorMinor((await stat(folder, { bigint: true })).dev);
+  const text = mountinfo ?? (await readFile('/proc/self/mountinfo', 'utf8'));
+  for (const line of text.split('\n')) {
+    const [left, right] = line.split(' - ');
+    if (left?.split(' ')[2] === dev && right) return right.split(' ')[0] ?? null;
+  }
+  return null;
+}
+
+/** `mount` on macOS: "/dev/disk4s1 on /Volumes/NO NAME (msdos, local, nodev, nosuid, noowners)". */
+export function macMountFormat(mountText: string, folder: string): string | null {
+  let best: { at: string; format: string } | null = null;
+  for (const line of mountText.split('\n')) {
+    const m = / on (.+) \(([^,)]+)/.exec(line);
+    if (!m) continue;
+    const at = m[1]!;
+    const inside = folder === at || folder.startsWith(at.endsWith('/') ? at : `${at}/`);
+    if (inside && (best === null || at.length > best.at.length)) best = { at, format: m[2]!.trim() };
+  }
+  return best?.format ?? null;
+}
+
+async function macFormat(folder: string, run: RunCommand = createRunCommand(10_000)): Promise<string | null> {
+  return macMountFormat(await run('/sbin/mount', []), folder);
+}
+
+/** The drive's format ("FAT32", "NTFS", "exFAT"); null for a network share (\\server\share). */
+async function windowsFormat(folder: string, run: RunCommand = createRunCommand(20_000)): Promise<string | null> {
+  const drive = /^([A-Za-z]):/.exec(folder)?.[1];
+  if (!drive) return null;
+  const out = await run('powershell.exe', ['-NoProfile', '-NonInteractive', '-Command', `([System.IO.DriveInfo]'${drive.toUpperCase()}:').DriveFormat`]);
+  return out.trim() || null;
+}
+
+/** "X is 5.2 GiB; OUT is on a FAT32 disk, which holds files of at most 4 GiB". */
+export function tooBigText(what: string, bytes: number, out: string, limit: FileSizeLimit): string {
+  return `${what} is ${formatBytes(bytes)}; ${out} is on a ${limit.format} disk, which holds files of at most 4 GiB`;
+}
+
+/** What to do instead: the disk formats without that limit. */
+export const TOO_BIG_HINT = 'choose a folder on a disk formatted NTFS, exFAT, APFS or ext4 (this computer\'s own disk is one), or reformat the USB stick as exFAT';
