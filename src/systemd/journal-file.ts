@@ -5,8 +5,8 @@
 // whose end was torn by a power cut still yields every entry before the tear. Every offset read from the file is
 // checked against the buffer; nothing here can loop past the end of the bytes it was given.
 
-import * as zlib from 'node:zlib';
 import { CorruptError } from '../errors.js';
+import { zstdDecompress } from '../zstd.js';
 import { lz4Block } from './lz4.js';
 
 const SIGNATURE = Buffer.from('LPKSHHRH', 'latin1');
@@ -252,17 +252,15 @@ function unpack(kind: 'xz' | 'lz4' | 'zstd', payload: Buffer): Buffer | null {
     const size = u64(payload, 0);
     return size <= MAX_UNPACKED ? lz4Block(payload.subarray(8), size) : null;
   }
-  const zstd = (zlib as unknown as { zstdDecompressSync?: (b: Buffer, o: object) => Buffer }).zstdDecompressSync;
-  if (kind !== 'zstd' || zstd === undefined) return null;
+  if (kind !== 'zstd') return null;
   try {
-    return zstd(payload, { maxOutputLength: MAX_UNPACKED });
+    return zstdDecompress(payload, MAX_UNPACKED);
   } catch {
     return null;
   }
 }
 
-/** Whether this Node can unpack a field compressed with `kind`. */
+/** Whether a field compressed with `kind` can be unpacked here: LZ4 and zstd (journald's choices today), not xz. */
 export function canUnpack(kind: string): boolean {
-  if (kind === 'lz4') return true;
-  return kind === 'zstd' && typeof (zlib as unknown as { zstdDecompressSync?: unknown }).zstdDecompressSync === 'function';
+  return kind === 'lz4' || kind === 'zstd';
 }

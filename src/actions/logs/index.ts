@@ -176,9 +176,10 @@ function mergeKept(a: Kept[], b: Kept[], limit: number): Kept[] {
 function toLine(entry: JournalEntry): { line: LogLine; unreadable: boolean } {
   const text = (name: string): string | undefined => entry.fields.get(name)?.toString('utf8');
   let message = text('MESSAGE');
-  const packed = message === undefined ? entry.unreadable.filter((k) => !canUnpack(k)) : [];
+  // A message that did not unpack: compressed in a way not read here (xz), or damaged.
+  const packed = message === undefined ? entry.unreadable[0] : undefined;
   if (message === undefined) {
-    message = packed.length > 0 ? `[a long line, stored compressed (${packed[0]}): ${packed[0] === 'zstd' ? 'this Node.js cannot unpack it; Node 22.15 or later can' : 'haos-rescue cannot unpack it'}]` : '';
+    message = packed === undefined ? '' : `[a long line, stored compressed (${packed}): ${canUnpack(packed) ? 'damaged, it does not unpack' : 'haos-rescue cannot unpack it'}]`;
   }
   const priority = Number.parseInt(text('PRIORITY') ?? '', 10);
   const line: LogLine = {
@@ -188,7 +189,7 @@ function toLine(entry: JournalEntry): { line: LogLine; unreadable: boolean } {
     priority: Number.isInteger(priority) ? priority : null,
     message: message.replace(COLOUR, '').replace(/\n+$/, ''),
   };
-  return { line, unreadable: packed.length > 0 };
+  return { line, unreadable: packed !== undefined };
 }
 
 /** How many log files gave lines, or were read without a problem. */

@@ -62,7 +62,7 @@ export const logsCommand: CommandModule<GlobalArgs, LogsArgs> = {
     });
     if (argv.json) return printJson(result);
     for (const f of result.files) if (f.problem !== null) warn(`${f.path}: ${f.problem}`);
-    if (result.unreadable > 0) warn(`${result.unreadable} long line(s) are stored compressed and cannot be unpacked here (zstd needs Node.js 22.15 or later): each is named in its place`);
+    if (result.unreadable > 0) warn(`${result.unreadable} long line(s) are stored compressed and do not unpack (damaged, or xz, which is not read here): each is named in its place`);
     await writeOut(renderLogs(result, subject === 'all'));
     process.stderr.write(`${logsSummary(result, title, argv.lines)}\n`);
   },

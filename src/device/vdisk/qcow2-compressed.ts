@@ -6,7 +6,7 @@
 // and never produce more than a cluster (a crafted stream must not expand into gigabytes). A zlib stream
 // that goes on past a full cluster is accepted, as QEMU's zlib path (qcow2_zlib_decompress) accepts it.
 
-import { Decompress } from 'fzstd';
+import { ZSTD_STOP, zstdFrame } from '../../zstd.js';
 import { corrupt, type CompressionType } from './qcow2-header.js';
 import { inflateInto } from './zlib-into.js';
 
@@ -65,50 +65,14 @@ function inflateZlib(data: Uint8Array, out: Buffer): number {
   return inflateInto(data, out, 0, out.length);
 }
 
-const FULL = Symbol('cluster full');
-
 function inflateZstd(data: Uint8Array, out: Buffer): number {
-  checkZstdWindow(data);
   let produced = 0;
-  const stream = new Decompress((chunk) => {
+  zstdFrame(data, MAX_ZSTD_WINDOW, (chunk) => {
     if (produced + chunk.length > out.length) throw new Error(`more than ${out.length} bytes`);
     out.set(chunk, produced);
     produced += chunk.length;
     // Stop here: what follows the frame is the next cluster's data, which fzstd would try to parse.
-    if (produced === out.length) throw FULL;
+    if (produced === out.length) throw ZSTD_STOP;
   });
-  try {
-    stream.push(data, true);
-  } catch (err) {
-    if (err !== FULL) throw err;
-  }
   return produced;
-}
-
-/**
- * fzstd allocates the frame's window (or its declared content size) up front; refuse frames asking for
- * more than a compressed cluster can need (zstd format RFC 8878, 3.1.1.1: Frame_Header_Descriptor, then
- * Window_Descriptor unless Single_Segment, then Dictionary_ID, then Frame_Content_Size).
- */
-function checkZstdWindow(data: Uint8Array): void {
-  if (data.length < 6 || data[0] !== 0x28 || data[1] !== 0xb5 || data[2] !== 0x2f || data[3] !== 0xfd) {
-    throw new Error('no zstd frame magic');
-  }
-  const descriptor = data[4]!;
-  const singleSegment = (descriptor >> 5) & 1;
-  const dictionaryBytes = [0, 1, 2, 4][descriptor & 3]!;
-  if (dictionaryBytes !== 0) throw new Error('the frame needs a dictionary');
-  let window: number;
-  if (singleSegment) {
-    const sizeBytes = [1, 2, 4, 8][descriptor >> 6]!;
-    if (data.length < 5 + sizeBytes) throw new Error('truncated frame header');
-    let size = 0;
-    for (let i = sizeBytes - 1; i >= 0; i--) size = size * 256 + data[5 + i]!;
-    window = sizeBytes === 2 ? size + 256 : size;
-  } else {
-    const exponent = data[5]! >> 3;
-    const base = 2 ** (10 + exponent);
-    window = base + (base / 8) * (data[5]! & 7);
-  }
-  if (window > MAX_ZSTD_WINDOW) throw new Error(`window of ${window} bytes is larger than a cluster needs`);
 }
