@@ -30,6 +30,21 @@ export interface OutputFsOptions {
   mountinfo?: string;
 }
 
+/**
+ * Which files are too big for the disk at `path`: a function giving that disk's limit for a size over it,
+ * else null. The disk is asked once, and only about a file over 4 GiB (on Windows the question starts
+ * PowerShell, about a second).
+ */
+export function sizeChecker(path: string, opts: OutputFsOptions = {}): (bytes: number) => Promise<FileSizeLimit | null> {
+  let limit: Promise<FileSizeLimit | null> | null = null;
+  return async (bytes) => {
+    if (bytes <= FAT_LIMIT.maxBytes) return null;
+    limit ??= fileSizeLimit(path, opts);
+    const found = await limit;
+    return found !== null && bytes > found.maxBytes ? found : null;
+  };
+}
+
 /** The file size limit of the disk that holds `path` (or would: the nearest folder that exists), or null. */
 export async function fileSizeLimit(path: string, opts: OutputFsOptions = {}): Promise<FileSizeLimit | null> {
   const platform = opts.platform ?? process.platform;
@@ -93,5 +108,7 @@ export function tooBigText(what: string, bytes: number, out: string, limit: File
   return `${what} is ${formatBytes(bytes)}; ${out} is on a ${limit.format} disk, which holds files of at most 4 GiB`;
 }
 
+/** Where such a file can go. */
+export const FORMATS_WITHOUT_LIMIT = 'choose a folder on a disk formatted NTFS, exFAT, APFS or ext4';
 /** What to do instead: the disk formats without that limit. */
-export const TOO_BIG_HINT = 'choose a folder on a disk formatted NTFS, exFAT, APFS or ext4 (this computer\'s own disk is one), or reformat the USB stick as exFAT';
+export const TOO_BIG_HINT = `${FORMATS_WITHOUT_LIMIT} (this computer's own disk is one), or reformat the USB stick as exFAT`;

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FAT_LIMIT, fileSizeLimit, macMountFormat } from '../../src/actions/output-fs.js';
+import { FAT_LIMIT, fileSizeLimit, macMountFormat, sizeChecker } from '../../src/actions/output-fs.js';
 import { majorMinor } from '../../src/device/folder-source.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'output-fs-'));
@@ -41,5 +41,15 @@ describe('fileSizeLimit', () => {
     expect(asked[0]!.at(-1)).toBe("([System.IO.DriveInfo]'E:').DriveFormat");
     expect(await fileSizeLimit('E:\\rescue', { platform: 'win32', run: run('NTFS\r\n') })).toBeNull();
     expect(await fileSizeLimit('E:\\rescue', { platform: 'win32', run: async () => { throw new Error('no PowerShell'); } })).toBeNull();
+  });
+
+  it('sizeChecker asks the disk only about a file over 4 GiB, and once', async () => {
+    let asked = 0;
+    const tooBig = sizeChecker('E:\\rescue', { platform: 'win32', run: async () => (asked++, 'FAT32') });
+    expect(await tooBig(2 ** 32 - 1)).toBeNull();
+    expect(asked).toBe(0);
+    expect(await tooBig(2 ** 32)).toEqual(FAT_LIMIT);
+    expect(await tooBig(5 * 2 ** 30)).toEqual(FAT_LIMIT);
+    expect(asked).toBe(1);
   });
 });

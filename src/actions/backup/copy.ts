@@ -11,7 +11,7 @@ import { copyFileOut } from '../copy/index.js';
 import { type BackupEntry, listBackups } from './list.js';
 import type { OpenedSource } from '../source.js';
 import { outputError } from '../output-error.js';
-import { fileSizeLimit, tooBigText } from '../output-fs.js';
+import { FORMATS_WITHOUT_LIMIT, sizeChecker, tooBigText } from '../output-fs.js';
 import { type ProgressListener, ProgressMeter } from '../progress.js';
 
 export interface ExtractOptions {
@@ -101,9 +101,13 @@ export async function extractBackups(src: OpenedSource, opts: ExtractOptions): P
   }
   const result: ExtractResult = { outDir, extracted: [], failed: [] };
   // A backup bigger than the output's disk holds in one file (FAT32) is listed, not read: the others are copied.
-  const limit = await fileSizeLimit(outDir);
-  const fits = chosen.map((b) => limit === null || b.size <= limit.maxBytes);
-  chosen.forEach((b, i) => fits[i] || result.failed.push({ path: b.path, reason: `${tooBigText('it', b.size, outDir, limit!)}: not copied (choose a folder on a disk formatted NTFS, exFAT, APFS or ext4)`, tooBig: true }));
+  const tooBig = sizeChecker(outDir);
+  const fits: boolean[] = [];
+  for (const b of chosen) {
+    const limit = await tooBig(b.size);
+    if (limit) result.failed.push({ path: b.path, reason: `${tooBigText('it', b.size, outDir, limit)}: not copied (${FORMATS_WITHOUT_LIMIT})`, tooBig: true });
+    fits.push(limit === null);
+  }
   const copied = chosen.filter((_, i) => fits[i]);
   await checkSpace(outDir, copied.reduce((n, b) => n + b.size, 0));
   const meter = new ProgressMeter(opts.onProgress, copied.reduce((n, b) => n + b.size, 0), copied.length);

@@ -18,7 +18,7 @@ import type { ExportContext } from './types.js';
 import { SmallFiles, batchable } from './batch.js';
 import { NAME_MAX, fitName, safeComponent } from './names.js';
 import { type OutputRules, describeRules, isUnsupported, probeOutput } from './output.js';
-import { type FileSizeLimit, fileSizeLimit, tooBigText } from '../output-fs.js';
+import { type FileSizeLimit, sizeChecker, tooBigText } from '../output-fs.js';
 
 const SLASH = Buffer.from(sep === '\\' ? '\\' : '/');
 const S_ISGID = 0o2000;
@@ -104,8 +104,8 @@ interface FolderRun {
   /** First exported copy of each multiply-linked file, by inode number. */
   firstCopy: Map<number, Buffer>;
   dirs: Array<{ out: Buffer; inode: Inode }>;
-  /** The output disk's largest file (FAT32: 4 GiB - 1), or null: a bigger file is listed, not copied. */
-  limit: FileSizeLimit | null;
+  /** The output disk's limit when a file is over it (FAT32: 4 GiB - 1), else null: such a file is listed, not copied. */
+  tooBig: (bytes: number) => Promise<FileSizeLimit | null>;
 }
 
 export async function exportToFolder(ctx: ExportContext): Promise<void> {
@@ -125,7 +125,7 @@ export async function exportToFolder(ctx: ExportContext): Promise<void> {
     used: new Map(),
     firstCopy: new Map(),
     dirs: [{ out: baseBuf, inode: ctx.root }],
-    limit: await fileSizeLimit(base),
+    tooBig: sizeChecker(base),
   };
   // Folders allow the files to be written out of order: the walk reads on while earlier batches are read
   // and written, so a card is kept busy (its files' folders were made when the walk met them).
@@ -274,8 +274,9 @@ async function writeFile(run: FolderRun, path: Buffer, out: Buffer, inode: Inode
     ctx.skip(path, data);
     return;
   }
-  if (run.limit !== null && inode.sizeBytes > run.limit.maxBytes) {
-    ctx.result.unsupported.push({ path: ctx.show(path), reason: tooBigText('it', inode.sizeBytes, 'this folder', run.limit), tooBig: true });
+  const limit = await run.tooBig(inode.sizeBytes);
+  if (limit !== null) {
+    ctx.result.unsupported.push({ path: ctx.show(path), reason: tooBigText('it', inode.sizeBytes, 'this folder', limit), tooBig: true });
     return;
   }
   const mode = inode.mode & 0o7777;

@@ -9,7 +9,7 @@ import { mapOsError } from '../../device/map-os-error.js';
 import { devMajorMinor } from '../../device/sysfs-geometry.js';
 import type { RescueTarget } from '../../device/rescue/rescuer.js';
 import { IoError, RefusedError, UsageError } from '../../errors.js';
-import { TOO_BIG_HINT, fileSizeLimit, tooBigText } from '../output-fs.js';
+import { TOO_BIG_HINT, sizeChecker, tooBigText } from '../output-fs.js';
 import { fileTooBig } from '../output-error.js';
 
 const SYNC_WRITE_BYTES = 64 * 1024;
@@ -117,8 +117,8 @@ function outputFailure(err: unknown, path: string): Error {
 
 /** Refuses an image bigger than the disk of `out` holds in one file (FAT32: 4 GiB), before a byte is read. */
 export async function assertImageFits(out: string, sizeBytes: number): Promise<void> {
-  const limit = await fileSizeLimit(out);
-  if (limit !== null && sizeBytes > limit.maxBytes) {
+  const limit = await sizeChecker(out)(sizeBytes);
+  if (limit !== null) {
     throw new RefusedError('OUTPUT_FILE_TOO_BIG', tooBigText('the image of this card', sizeBytes, out, limit), { hint: `${TOO_BIG_HINT}; nothing was read from the card` });
   }
 }
