@@ -28,6 +28,7 @@ import { type BlockWrite, planRewrite } from '../ext4/rewrite.js';
 import type { Inode } from '../ext4/inode.js';
 import { TransactionSplitter } from '../ext4/transaction-split.js';
 import { Ext4Volume } from '../ext4/volume.js';
+import { systemZone } from '../ext4/system-zone.js';
 import { walk } from '../ext4/walk.js';
 import { withCriticalSection } from './critical.js';
 import { assertNotMounted } from './host-mounts.js';
@@ -116,6 +117,8 @@ async function checkPreconditions(src: OpenedSource, opts: WriteOptions): Promis
   if (backup.primaryProblem !== null) {
     throw refusedWrite('SUPERBLOCK_DAMAGED', `the filesystem's main superblock is unusable (${backup.primaryProblem}); it is read from its backup copy at byte ${backup.byteOffset}`, `copy the data off it, or repair the filesystem on an image of the card with e2fsck -b ${backup.byteOffset / backup.superblock.blockSize} -B ${backup.superblock.blockSize} first`);
   }
+  // Bitmaps and inode tables inside the filesystem and apart, as the kernel checks at mount (system-zone.ts).
+  await systemZone(src.volume);
   if ((src.onDiskVolume.sb.state & 2) !== 0) {
     throw refusedWrite('FS_HAS_ERRORS', 'the filesystem is marked as having errors', 'run e2fsck on the card (or an image of it) first');
   }

@@ -10,6 +10,7 @@ import { initGroupBitmap } from './group-init.js';
 import { type BlockEdits, GD, adjustSuperblockFree, descriptor, getCount, setCount, setDescriptorChecksum } from './group-edit.js';
 import { fsCsumSeed } from './inode-csum.js';
 import { hasMetadataCsum } from './superblock.js';
+import { assertNotSystemBlocks } from './system-zone.js';
 import type { Ext4Volume } from './volume.js';
 
 /** The block bitmap's checksum (kernel ext4_block_bitmap_csum_set), then the descriptor's. */
@@ -131,6 +132,7 @@ async function takeFromGroup(edits: BlockEdits, group: number, bitmap: Buffer, l
     if (got === left) break;
   }
   if (got === 0) return [];
+  for (const r of taken) await assertNotSystemBlocks(vol, r.start, r.length);
   setCount(vol, desc, GD.freeBlocksLo, GD.freeBlocksHi, getCount(vol, desc, GD.freeBlocksLo, GD.freeBlocksHi) - got);
   sealGroup(vol, group, desc, bitmap);
   return taken;

@@ -4,7 +4,7 @@
 // superblock's free inode count. A group whose inodes were never used (INODE_UNINIT) is taken only when
 // the others are full, and brought into use as the kernel does.
 
-import { RefusedError, UnsupportedError } from '../errors.js';
+import { CorruptError, RefusedError, UnsupportedError } from '../errors.js';
 import { crc32cUpdate } from './checksum.js';
 import { BG_INODE_UNINIT } from './group-desc.js';
 import { BlockEdits, GD, adjustSuperblockFree, descriptor, getCount, setCount, setDescriptorChecksum } from './group-edit.js';
@@ -48,11 +48,15 @@ async function takeInodeIn(edits: BlockEdits, group: number, isDir: boolean, all
   const uninit = (desc.readUInt16LE(GD.flags) & BG_INODE_UNINIT) !== 0;
   const free = getCount(vol, desc, GD.freeInodesLo, GD.freeInodesHi);
   if (uninit !== allowUninit || free === 0) return 0;
+  // mke2fs marks a group unused with all its inodes free; one that has fewer is in use (its flag damaged).
+  if (uninit && (free !== inodesPerGroup || group === 0)) throw damagedGroup(group, 'is marked unused but has inodes in use');
   const bitmap = await edits.block((await vol.groupDesc(group)).inodeBitmap);
   if (uninit) initInodeGroup(vol, desc, bitmap);
+  const initialised = inodesPerGroup - getCount(vol, desc, GD.itableUnusedLo, GD.itableUnusedHi);
   for (let index = 0; index < inodesPerGroup; index++) {
     const ino = group * inodesPerGroup + index + 1;
     if (ino < firstIno || (bitmap[index >> 3]! & (1 << (index & 7))) !== 0) continue;
+    if (!uninit && index < initialised) await assertInodeUnused(edits, ino);
     bitmap[index >> 3]! |= 1 << (index & 7);
     setCount(vol, desc, GD.freeInodesLo, GD.freeInodesHi, free - 1);
     if (isDir) setCount(vol, desc, GD.usedDirsLo, GD.usedDirsHi, getCount(vol, desc, GD.usedDirsLo, GD.usedDirsHi) + 1);
@@ -64,6 +68,23 @@ async function takeInodeIn(edits: BlockEdits, group: number, isDir: boolean, all
     return ino;
   }
   return 0;
+}
+
+function damagedGroup(group: number, what: string): CorruptError {
+  return new CorruptError('INODE_BITMAP_WRONG', `block group ${group} ${what}: its inode bitmap or flags are damaged`, { hint: 'run e2fsck on a copy of the card; nothing was written', details: { group } });
+}
+
+/**
+ * Refuses an inode the bitmap calls free that is a live file (links, a type, no deletion time): taking it
+ * would overwrite that file. Inodes past the group's initialised part may hold anything and are not read.
+ */
+async function assertInodeUnused(edits: BlockEdits, ino: number): Promise<void> {
+  const { fsBlock, offset } = await edits.vol.inodeLocation(ino);
+  const raw = (await edits.block(fsBlock)).subarray(offset);
+  const [mode, links, dtime] = [raw.readUInt16LE(0x00), raw.readUInt16LE(0x1a), raw.readUInt32LE(0x14)];
+  if (mode !== 0 && links > 0 && dtime === 0) {
+    throw new CorruptError('INODE_BITMAP_WRONG', `the inode bitmap calls inode ${ino} free, but it is a file in use (${links} link(s)): the bitmap is damaged`, { hint: 'run e2fsck on a copy of the card; nothing was written', details: { ino } });
+  }
 }
 
 /** Takes a free inode, near the folder `parentIno` (groups in use first, then one not yet used); returns its number. */

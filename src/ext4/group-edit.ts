@@ -3,7 +3,7 @@
 // under uninit_bg), and the superblock's free counts with its checksum. The kernel keeps the superblock
 // counts lazily; they are kept exact here so that e2fsck has nothing to say.
 
-import { RefusedError } from '../errors.js';
+import { CorruptError, RefusedError } from '../errors.js';
 import { crc32cUpdate } from './checksum.js';
 import { RoCompat } from './features.js';
 import { fsCsumSeed } from './inode-csum.js';
@@ -33,6 +33,13 @@ export class BlockEdits {
   async block(fsBlock: number): Promise<Buffer> {
     let b = this.blocks.get(fsBlock);
     if (!b) {
+      // A block number from damaged metadata (a group descriptor's bitmap far past the end): refused, not read.
+      if (!Number.isInteger(fsBlock) || fsBlock < 0 || fsBlock >= this.vol.sb.blocksCount) {
+        throw new CorruptError('BAD_BLOCK_NUMBER', `the change would edit block ${fsBlock}, outside the filesystem (${this.vol.sb.blocksCount} blocks): its metadata is damaged`, {
+          hint: 'run e2fsck on a copy of the card; nothing was written',
+          details: { fsBlock },
+        });
+      }
       const bs = this.vol.sb.blockSize;
       b = Buffer.from(await this.vol.device.read(fsBlock * bs, bs));
       this.blocks.set(fsBlock, b);
@@ -101,6 +108,10 @@ export function getCount(vol: Ext4Volume, desc: Buffer, lo: number, hi: number):
   return desc.readUInt16LE(lo) + (hiPart(vol) ? desc.readUInt16LE(hi) * 0x10000 : 0);
 }
 export function setCount(vol: Ext4Volume, desc: Buffer, lo: number, hi: number, value: number): void {
+  // A count the change would take below zero (or past its field): the descriptor disagrees with its bitmap.
+  if (!Number.isInteger(value) || value < 0 || value >= (hiPart(vol) ? 2 ** 32 : 2 ** 16)) {
+    throw new CorruptError('GROUP_COUNT_WRONG', `a block group's counts disagree with its bitmap (a count would become ${value}): the filesystem's metadata is damaged`, { hint: 'run e2fsck on a copy of the card; nothing was written' });
+  }
   desc.writeUInt16LE(value & 0xffff, lo);
   if (hiPart(vol)) desc.writeUInt16LE(Math.floor(value / 0x10000), hi);
 }
@@ -112,10 +123,12 @@ export async function adjustSuperblockFree(edits: BlockEdits, inodes: number, bl
   if (loc !== SB_OFFSET) throw new RefusedError('BACKUP_SUPERBLOCK', 'the primary superblock is damaged; haos-rescue writes only through the primary one', { hint: 'run e2fsck on a copy of the card; nothing was written' });
   const block = await edits.block(Math.floor(SB_OFFSET / sb.blockSize));
   const raw = block.subarray(SB_OFFSET % sb.blockSize, (SB_OFFSET % sb.blockSize) + 1024);
-  raw.writeUInt32LE(raw.readUInt32LE(SB_FREE_INODES) + inodes, SB_FREE_INODES);
+  // The kernel does not trust these counts (it sums the group descriptors at mount): a wrong one is kept
+  // within its field rather than taken below zero or past its width.
+  raw.writeUInt32LE(Math.min(0xffffffff, Math.max(0, raw.readUInt32LE(SB_FREE_INODES) + inodes)), SB_FREE_INODES);
   if (blocks !== 0) {
     const hi = is64Bit(sb) ? raw.readUInt32LE(SB_FREE_BLOCKS_HI) : 0;
-    const free = hi * 0x100000000 + raw.readUInt32LE(SB_FREE_BLOCKS_LO) + blocks;
+    const free = Math.min(is64Bit(sb) ? 2 ** 48 - 1 : 0xffffffff, Math.max(0, hi * 0x100000000 + raw.readUInt32LE(SB_FREE_BLOCKS_LO) + blocks));
     raw.writeUInt32LE(free % 0x100000000, SB_FREE_BLOCKS_LO);
     if (is64Bit(sb)) raw.writeUInt32LE(Math.floor(free / 0x100000000), SB_FREE_BLOCKS_HI);
   }

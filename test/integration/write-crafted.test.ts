@@ -1,0 +1,78 @@
+// Write commands on cards whose allocation metadata lies (found by a fuzz campaign of the write commands,
+// each case made with debugfs, which keeps every checksum right, so only the lie is left): a bitmap that
+// calls the journal or a live file's inode free, descriptors whose bitmaps overlap or lie past the end, a
+// group flagged unused that is in use, counts that disagree with their bitmaps. Before, `put`, `rm` and
+// `safe-mode` wrote over the journal's superblock or the login file, or stopped with an internal error;
+// now each is refused with the damage named (exit 65) and the card is byte for byte unchanged, as the
+// kernel refuses such a card at mount. A superblock free count of 0 (which the kernel does not trust) no
+// longer stops a put: e2fsck -fn finds nothing new afterwards.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
+import { cli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/images.js';
+
+const work = tempDir('write-crafted-');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const P = '/supervisor/homeassistant';
+const small = join(work, 'small.txt');
+writeFileSync(small, 'hello\n');
+const big = join(work, 'big.bin');
+writeFileSync(big, Buffer.alloc(2 * 1024 * 1024, 7));
+
+/** The sample's data partition with debugfs requests applied (-w). */
+function crafted(name: string, requests: string[], patch?: [number, number]): string {
+  const img = join(work, `${name}.img`);
+  writeFileSync(img, readSampleImage().subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
+  if (patch) {
+    const bytes = readFileSync(img);
+    bytes[patch[0]] = patch[1];
+    writeFileSync(img, bytes);
+  }
+  for (const r of requests) execFileSync('debugfs', ['-w', '-R', r, img], { stdio: 'ignore' });
+  return img;
+}
+
+const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+/** e2fsck -fn's problem lines, numbers masked (a count that moved by the write is the same problem). */
+function problems(img: string): string[] {
+  const r = spawnSync('e2fsck', ['-fn', img], { encoding: 'utf8' });
+  return r.stdout.split('\n').filter((l) => /(wrong|differences|Fix\?|Clear\?|corrupt)/i.test(l)).map((l) => l.replace(/\d+/g, 'N')).sort();
+}
+
+const CASES: Array<{ name: string; requests: string[]; patch?: [number, number]; args: (img: string) => string[]; error: RegExp }> = [
+  { name: 'journal superblock marked free', requests: ['freeb 10'], args: (img) => ['put', img, small, `${P}/new.yaml`], error: /the block bitmap calls blocks 10-10 free, but they hold the journal/ },
+  { name: 'login file\'s inode marked free', requests: ['freei <46>'], args: (img) => ['put', img, small, `${P}/new.yaml`], error: /the inode bitmap calls inode 46 free, but it is a file in use/ },
+  { name: 'group 0 flagged unused', requests: ['set_bg 0 flags 1', 'set_bg 0 checksum calc'], args: (img) => ['safe-mode', img], error: /block group 0 is marked unused but has inodes in use/ },
+  { name: 'inode bitmap on the block bitmap', requests: ['set_bg 0 inode_bitmap 4', 'set_bg 0 checksum calc'], args: (img) => ['rm', img, `${P}/home-assistant_v2.db`], error: /the inode bitmap of group 0 \(block 4\) lies inside the block bitmap of group 0/ },
+  // Byte 0x23 of group 0's descriptor (GDT at block 1): the top byte of bg_block_bitmap_hi.
+  { name: 'block bitmap far past the end', requests: ['set_bg 0 checksum calc'], patch: [4096 + 0x23, 0xff], args: (img) => ['put', img, small, `${P}/new.yaml`], error: /group 0's block bitmap is said to be at block \d+, outside the filesystem/ },
+  { name: 'group free count below its bitmap', requests: ['set_bg 0 free_blocks_count 1', 'set_bg 0 checksum calc'], args: (img) => ['put', img, big, '/supervisor/share/big.bin'], error: /a block group's counts disagree with its bitmap/ },
+];
+
+describe('write commands on cards whose allocation metadata lies', () => {
+  it.each(CASES)('$name: refused with the damage named (exit 65), the card unchanged', ({ name, requests, patch, args, error }) => {
+    const img = crafted(name.replace(/\W+/g, '-'), requests, patch);
+    const before = sha(img);
+    const r = cli([...args(img), '--yes', '--no-originals']);
+    expect(r.code, r.stderr).toBe(65);
+    expect(r.stderr).toMatch(error);
+    expect(r.stderr).toMatch(/^hint: run e2fsck on a copy of the card.*nothing was written$/m);
+    expect(sha(img)).toBe(before);
+  });
+
+  it('a superblock free count of 0 (the kernel sums the groups instead): the put goes through, e2fsck finds nothing new', () => {
+    const img = crafted('sb-free-0', ['ssv free_blocks_count 0', 'ssv free_inodes_count 0']);
+    const before = problems(img);
+    expect(before.length).toBeGreaterThan(0); // the counts e2fsck would correct
+    const r = cli(['put', img, small, `${P}/new.yaml`, '--yes', '--no-originals']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(execFileSync('debugfs', ['-R', `cat ${P}/new.yaml`, img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })).toBe('hello\n');
+    expect(problems(img)).toEqual(before);
+  });
+});
