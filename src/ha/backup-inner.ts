@@ -155,9 +155,15 @@ function toEntry(e: TarEntry): InnerEntry {
     mode: e.mode,
     uid: e.uid,
     gid: e.gid,
-    mtime: new Date(e.mtime * 1000),
+    mtime: validDate(e.mtime * 1000),
     linkname: e.linkname === '' ? null : e.linkname,
   };
+}
+
+/** A tar time as a Date, or null when it is none JavaScript can hold (a crafted PAX mtime of 1e300). */
+function validDate(ms: number): Date | null {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? null : d;
 }
 
 /** Inner archives of real backups are big trees; the header limit only stops a runaway archive. */

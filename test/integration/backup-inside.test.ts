@@ -171,6 +171,28 @@ describe.skipIf(!have)('backup extract --decrypt', () => {
     expect(readlinkSync(join(out, 'share', 'inside_link'))).toBe('ok.txt');
   });
 
+  it('members a fuzz campaign found: a link chain climbing out, a time past the year 275760, names that clash or are too long: each listed, the rest unpacked', () => {
+    const odd = join(work, 'odd.tar');
+    execFileSync('python3', ['-c', ODD, odd]);
+    const listed = cli(['backup', 'ls', odd, 'share']);
+    expect(listed.code, listed.stderr).toBe(0); // was exit 70 (Invalid time value)
+    expect(listed.text.toString()).toMatch(/ - +share\/late\.txt/);
+    const out = join(work, 'odd-out');
+    const r = cli(['backup', 'extract', odd, '--decrypt', '--out', out, '--json']);
+    expect(r.code, r.stderr).toBe(65); // was exit 74 ("writing to OUT failed"), the members after the first clash lost
+    const res = JSON.parse(r.text) as { skipped: Array<{ path: string; reason: string }> };
+    const skipped = Object.fromEntries(res.skipped.map((s) => [s.path, s.reason]));
+    expect(skipped['share/esc']).toMatch(/points outside the output folder/);
+    expect(skipped['share/x']).toMatch(/could not be written here \(EEXIST\)|a file of the same name came first/);
+    expect(skipped[`share/${'n'.repeat(300)}`]).toMatch(/could not be written here \(ENAMETOOLONG\)/);
+    expect(skipped['share/hs']).toMatch(/hard link/);
+    expect(existsSync(join(out, 'share', 'esc'))).toBe(false);
+    expect(readlinkSync(join(out, 'share', 'd1', 'd2', 's'))).toBe('../..'); // inside: kept
+    expect(readFileSync(join(out, 'share', 'hs'), 'utf8')).toBe('kept'); // a hard link to itself did not delete it
+    expect(readFileSync(join(out, 'share', 'late.txt'), 'utf8')).toBe('late');
+    expect(readFileSync(join(out, 'share', 'after.txt'), 'utf8')).toBe('after');
+  });
+
   it('refuses a non-empty --out without --force, and --decrypt with two slugs', () => {
     const out = join(work, 'busy');
     mkdirSync(out);
@@ -198,6 +220,35 @@ with tarfile.open(fileobj=inner, mode="w:gz", format=tarfile.GNU_FORMAT) as t:
     add("link_dir/through_link.txt")
     add("inside_link", kind=tarfile.SYMTYPE, link="ok.txt")
 meta = json.dumps({"slug": "b0b0b0b0", "name": "bomb", "date": "2026-01-01T00:00:00+00:00", "type": "partial", "folders": ["share"]}).encode()
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as o:
+    for name, data in (("share.tar.gz", inner.getvalue()), ("./backup.json", meta)):
+        ti = tarfile.TarInfo(name); ti.size = len(data); o.addfile(ti, io.BytesIO(data))
+`;
+
+// An outer backup whose share.tar.gz holds what stopped or fooled the unpacking before: a link chain whose
+// last link climbs out through another (esc -> d1/d2/s/../../.., s -> ../..), a PAX mtime of 10^13 s, a
+// folder then a file of the same name, a 300-byte name, a hard link to itself, and a file after them all.
+const ODD = `
+import io, json, sys, tarfile
+inner = io.BytesIO()
+with tarfile.open(fileobj=inner, mode="w:gz", format=tarfile.PAX_FORMAT) as t:
+    def add(name, data=b"x", kind=tarfile.REGTYPE, link="", pax=None):
+        ti = tarfile.TarInfo(name); ti.type = kind; ti.linkname = link
+        if pax: ti.pax_headers = pax
+        ti.size = len(data) if kind == tarfile.REGTYPE else 0
+        t.addfile(ti, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+    add("d1", kind=tarfile.DIRTYPE)
+    add("d1/d2", kind=tarfile.DIRTYPE)
+    add("d1/d2/s", kind=tarfile.SYMTYPE, link="../..")
+    add("esc", kind=tarfile.SYMTYPE, link="d1/d2/s/../../..")
+    add("late.txt", b"late", pax={"mtime": "10000000000000"})
+    add("x", kind=tarfile.DIRTYPE)
+    add("x", b"file over a folder")
+    add("n" * 300, b"long")
+    add("hs", b"kept")
+    add("hs", kind=tarfile.LNKTYPE, link="hs")
+    add("after.txt", b"after")
+meta = json.dumps({"slug": "0dd0dd00", "name": "odd", "date": "2026-01-01T00:00:00+00:00", "type": "partial", "folders": ["share"]}).encode()
 with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as o:
     for name, data in (("share.tar.gz", inner.getvalue()), ("./backup.json", meta)):
         ti = tarfile.TarInfo(name); ti.size = len(data); o.addfile(ti, io.BytesIO(data))

@@ -86,10 +86,12 @@ async function unpackInner(target: BackupTarget, inner: InnerArchive, opts: Unpa
   };
   try {
     for await (const { entry, body } of walkInner(innerTarBytes(read, inner, opts.key), inner.member)) {
-      const rel = await safePath(ctx, entry);
+      const rel = await safePath(ctx, entry).catch((err: unknown) => memberFailed(ctx, entry, err));
       if (rel === null) continue;
       if (entry.type === 'file') {
-        current = { path: join(base, rel), fh: await createFile(join(base, rel)), bytes: 0 };
+        const fh = await createFile(join(base, rel)).catch((err: unknown) => memberFailed(ctx, entry, err));
+        if (fh === null) continue;
+        current = { path: join(base, rel), fh, bytes: 0 };
         for await (const chunk of body) {
           await current.fh.write(chunk);
           current.bytes += chunk.length;
@@ -98,7 +100,7 @@ async function unpackInner(target: BackupTarget, inner: InnerArchive, opts: Unpa
         counts.bytes += current.bytes;
         current = null;
         ctx.written.add(rel);
-      } else await writeOther(ctx, rel, entry);
+      } else await writeOther(ctx, rel, entry).catch((err: unknown) => memberFailed(ctx, entry, err));
       meter.addFile();
     }
     counts.complete = true;
@@ -111,6 +113,20 @@ async function unpackInner(target: BackupTarget, inner: InnerArchive, opts: Unpa
     } else result.damaged.push({ path: inner.name, reason: err.message, bytesWritten: 0 });
   }
   for (const d of ctx.dirTimes.reverse()) await utimes(d.path, d.mtime, d.mtime).catch(() => undefined);
+}
+
+/** Errors of one member's name or place on this computer's disk (not of the disk itself). */
+const MEMBER_ERRORS = new Set(['EEXIST', 'EISDIR', 'ERR_FS_EISDIR', 'ENOTDIR', 'ENAMETOOLONG', 'ENOENT', 'ELOOP', 'EINVAL', 'EILSEQ']);
+
+/**
+ * A member that cannot be written where the archive puts it (a name too long for this computer, a file
+ * where a folder came first): listed, and the rest unpacked. Other errors (a full or failing disk) end it.
+ */
+function memberFailed(ctx: Ctx, entry: InnerEntry, err: unknown): null {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  if (typeof code !== 'string' || !MEMBER_ERRORS.has(code)) throw err;
+  ctx.result.skipped.push({ path: `${ctx.inner}/${entry.path}`, reason: `could not be written here (${code})` });
+  return null;
 }
 
 /** The entry's path relative to the inner's folder, made of safe components, or null (listed) when it must not be written. */
@@ -171,7 +187,11 @@ async function writeOther(ctx: Ctx, rel: string, entry: InnerEntry): Promise<voi
   const target = (entry.linkname ?? '').replace(/^(\.\/)+/, '');
   if (entry.type === 'symlink') {
     const resolved = posix.normalize(posix.join(posix.dirname(rel), target));
-    if (target === '' || posix.isAbsolute(target) || resolved === '..' || resolved.startsWith('../')) {
+    // ".." after a name ("d/s/../..") climbs from wherever that name leads: another link of the archive
+    // can make it lead outside. Only leading ".." (from this link's own, real, folder) is followed.
+    const steps = target.split('/').filter((p) => p !== '' && p !== '.');
+    const backAfterName = steps.some((p, i) => p === '..' && steps.slice(0, i).some((q) => q !== '..'));
+    if (target === '' || posix.isAbsolute(target) || resolved === '..' || resolved.startsWith('../') || backAfterName) {
       ctx.result.skipped.push({ path: shown, reason: `symbolic link to ${entry.linkname} points outside the output folder: not created` });
       return;
     }
@@ -184,7 +204,7 @@ async function writeOther(ctx: Ctx, rel: string, entry: InnerEntry): Promise<voi
   }
   // Hard link: only to a file this run wrote from the same archive.
   const to = posix.normalize(target);
-  if (!ctx.written.has(to)) {
+  if (!ctx.written.has(to) || to === rel) {
     ctx.result.skipped.push({ path: shown, reason: `hard link to ${entry.linkname}, which is not a file written from this archive` });
     return;
   }
