@@ -242,8 +242,12 @@ export function decodeData(b: Buffer, offset: number, payloadAt: number): Field 
   return { name: payload.subarray(0, eq).toString('latin1'), value: payload.subarray(eq + 1) };
 }
 
-/** Largest field unpacked: journald's own limit on a field is far below. */
-const MAX_UNPACKED = 64 * 1024 * 1024;
+/**
+ * Largest field unpacked. A log line comes through Docker's journald driver, which cuts lines at 16 KiB, and
+ * journald's LineMax is 48 KiB; a crafted field claiming 64 MiB, shared by the last hundred entries, cost
+ * gigabytes when this was 64 MiB. A bigger one is named in its place, as one that does not unpack.
+ */
+const MAX_UNPACKED = 1024 * 1024;
 
 function unpack(kind: 'xz' | 'lz4' | 'zstd', payload: Buffer): Buffer | null {
   if (kind === 'lz4') {

@@ -49,6 +49,21 @@ describe.skipIf(!hasLz4)(`LZ4 blocks${hasLz4 ? '' : ' (skipped: python3-lz4 is n
     expect(decoded).toEqual({ name: 'MESSAGE', value: field.subarray('MESSAGE='.length) });
   });
 
+  it('a field claiming more than 1 MiB unpacked is named as unreadable, not unpacked (a 64 MiB claim shared by many entries cost gigabytes)', () => {
+    const field = Buffer.alloc(2 * 1024 * 1024, 0x41);
+    field.write('MESSAGE=');
+    const block = pack([field], 'default')[0]!;
+    const object = Buffer.alloc(72 + 8 + block.length);
+    object[0] = 1;
+    object[1] = 2;
+    object.writeBigUInt64LE(BigInt(object.length), 8);
+    object.writeBigUInt64LE(BigInt(field.length), 72);
+    block.copy(object, 80);
+    expect(decodeData(object, 0, 72)).toEqual({ unreadable: 'lz4' });
+    object.writeBigUInt64LE(1024n * 1024n, 72); // claimed within the limit: the block gives more, so it does not unpack
+    expect(decodeData(object, 0, 72)).toEqual({ unreadable: 'lz4' });
+  });
+
   it('damaged blocks: null or exactly the stated size, never an exception (2,000 copies)', () => {
     const blocks = pack(INPUTS, 'default');
     let seed = 11;
