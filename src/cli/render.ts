@@ -1,6 +1,6 @@
 // Rendering helpers for people: sizes, modes, tables, and the one-line error format of design.md §3.
 
-import { AppError } from '../errors.js';
+import { AppError, ExitCode } from '../errors.js';
 import { visible } from './visible.js';
 
 export { formatBytes } from '../units.js';
@@ -38,9 +38,20 @@ export function localTime(iso: string | undefined, seconds = false): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${hm}`;
 }
 
+/** The next step for an error that names none, by its kind: every error a user meets says what to do. */
+const DEFAULT_HINTS: Partial<Record<number, string>> = {
+  [ExitCode.USAGE]: 'haos-rescue --help shows the commands and their options',
+  [ExitCode.CORRUPT]: 'this part of the filesystem is damaged: copy what can still be read (export, backup extract), and repair a copy of the card with e2fsck',
+  [ExitCode.NOT_FOUND]: 'check the name: haos-rescue ls shows what is there',
+  [ExitCode.UNSUPPORTED]: 'haos-rescue cannot do this; debugfs (e2fsprogs) on a Linux computer may',
+  [ExitCode.IO]: 'if the card failed the read, copy it to an image first (haos-rescue image) and work on the image',
+  [ExitCode.REFUSED]: 'nothing was changed',
+};
+
 export function errorLines(err: AppError, verbose: boolean): string {
   const lines = [`error: ${err.message}`];
-  if (err.hint) lines.push(`hint: ${err.hint}`);
+  const hint = err.hint ?? DEFAULT_HINTS[err.exitCode];
+  if (hint) lines.push(`hint: ${hint}`);
   if (verbose) {
     lines.push(`code: ${err.code} (exit ${err.exitCode})`);
     const cause = err.cause instanceof Error ? err.cause : err;

@@ -68,7 +68,7 @@ async function report(r: AuthWriteResult, what: string, json: boolean | undefine
   } else {
     if (r.journalReplayedOntoCard) lines.push(`Replayed the card's journal first (${r.journalReplayedOntoCard.transactions} transaction(s)).`);
     lines.push(`${what}: done, read back from the card and verified.`);
-    lines.push(`  originals saved in ${r.originalsDir}`);
+    if (r.originalsDir) lines.push(`  originals saved in ${r.originalsDir}`);
     lines.push(r.journaled ? `  written through journal transaction ${r.transaction} (${r.blocks} blocks)` : `  written in place (${r.blocks} blocks; this filesystem has no journal)`);
   }
   await writeOut(`${lines.join('\n')}\n`);
