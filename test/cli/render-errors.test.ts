@@ -1,0 +1,21 @@
+// Every error a user meets names a next step: an error raised without a hint (deep in the reader, where the
+// command is not known) gets the one for its kind; an error's own hint is kept.
+
+import { describe, expect, it } from 'vitest';
+import { errorLines } from '../../src/cli/render.js';
+import { AppError, CorruptError, IoError, NotFoundError } from '../../src/errors.js';
+
+describe('errorLines', () => {
+  it('an error without a hint gets the one for its kind', () => {
+    expect(errorLines(new CorruptError('BAD_EXTENT_HEADER', 'corrupt extent header in inode 40: bad magic 0xf399'), false)).toBe(
+      'error: corrupt extent header in inode 40: bad magic 0xf399\nhint: this part of the filesystem is damaged: copy what can still be read (export, backup extract), and repair a copy of the card with e2fsck',
+    );
+    expect(errorLines(new IoError('READ_FAILED', 'read failed'), false)).toMatch(/\nhint: if the card failed the read, copy it to an image first \(haos-rescue image\)/);
+    expect(errorLines(new NotFoundError('NO_SUCH_PATH', 'no such file'), false)).toMatch(/\nhint: check the name/);
+  });
+
+  it('its own hint is kept; exit codes without a default add none', () => {
+    expect(errorLines(new CorruptError('X', 'damaged', { hint: 'do this' }), false)).toBe('error: damaged\nhint: do this');
+    expect(errorLines(new AppError('Y', 130, 'stopped'), false)).toBe('error: stopped');
+  });
+});
