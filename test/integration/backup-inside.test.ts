@@ -193,6 +193,16 @@ describe.skipIf(!have)('backup extract --decrypt', () => {
     expect(readFileSync(join(out, 'share', 'after.txt'), 'utf8')).toBe('after');
   });
 
+  it('an archive of more entries than a listing holds (a header bomb): the first 100,000 listed, the rest counted', () => {
+    const many = join(work, 'many.tar');
+    execFileSync('python3', ['-c', MANY, many, '100005']);
+    const r = cli(['backup', 'ls', many, 'share', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const res = JSON.parse(r.text) as { entries: unknown[]; more: number };
+    expect([res.entries.length, res.more]).toEqual([100_000, 5]);
+    expect(r.stderr).toMatch(/^warning: 5 more entries are not listed \(the first 100000 are\): list one folder at a time/m);
+  });
+
   it('refuses a non-empty --out without --force, and --decrypt with two slugs', () => {
     const out = join(work, 'busy');
     mkdirSync(out);
@@ -253,3 +263,17 @@ with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as o:
     for name, data in (("share.tar.gz", inner.getvalue()), ("./backup.json", meta)):
         ti = tarfile.TarInfo(name); ti.size = len(data); o.addfile(ti, io.BytesIO(data))
 `;
+
+// An outer backup whose share.tar.gz holds N empty files (argv[2]).
+const MANY = `
+import io, json, sys, tarfile
+inner = io.BytesIO()
+with tarfile.open(fileobj=inner, mode="w:gz", format=tarfile.GNU_FORMAT, compresslevel=1) as t:
+    for i in range(int(sys.argv[2])):
+        t.addfile(tarfile.TarInfo(f"f{i}"))
+meta = json.dumps({"slug": "3a3a3a3a", "name": "many", "date": "2026-01-01T00:00:00+00:00", "type": "partial", "folders": ["share"]}).encode()
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as o:
+    for name, data in (("share.tar.gz", inner.getvalue()), ("./backup.json", meta)):
+        ti = tarfile.TarInfo(name); ti.size = len(data); o.addfile(ti, io.BytesIO(data))
+`;
+

@@ -57,19 +57,26 @@ export function splitBackupPath(target: BackupTarget, path: string): { inner: In
 }
 
 /** Entries of one inner archive under `rest` ('' = all), in archive order. */
-export async function listInside(target: BackupTarget, path: string, key: SecureTarKey | null): Promise<{ inner: string; entries: InnerEntry[] }> {
+/** Entries a listing holds at most (a crafted archive of 2 million empty headers took 1.7 GB listed whole). */
+export const LIST_MAX = 100_000;
+
+/** The entries under `path` (ARCHIVE or ARCHIVE/FOLDER), the first LIST_MAX of them, and how many more there are. */
+export async function listInside(target: BackupTarget, path: string, key: SecureTarKey | null): Promise<{ inner: string; entries: InnerEntry[]; more: number }> {
   const { inner, rest } = splitBackupPath(target, path);
   const prefixes = rest === '' ? [''] : inner.kind === 'homeassistant' ? [rest, `data/${rest}`] : [rest];
   const entries: InnerEntry[] = [];
+  let more = 0;
   const under = (p: string, pre: string): boolean => pre === '' || p === pre || p.startsWith(`${pre}/`);
   for await (const { entry } of walkInner(innerTarBytes(target.read, inner, key), inner.member)) {
     if (entry.path === '' && rest === '') continue;
-    if (prefixes.some((pre) => under(entry.path, pre))) entries.push(entry);
+    if (!prefixes.some((pre) => under(entry.path, pre))) continue;
+    if (entries.length < LIST_MAX) entries.push(entry);
+    else more++;
   }
   if (entries.length === 0 && rest !== '') {
     throw new NotFoundError('PATH_NOT_FOUND', `${rest} is not in ${inner.name} of ${target.label}`, { hint: `list what is there with: haos-rescue backup ls ... ${inner.name}` });
   }
-  return { inner: inner.name, entries };
+  return { inner: inner.name, entries, more };
 }
 
 /**

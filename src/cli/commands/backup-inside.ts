@@ -101,8 +101,9 @@ export const lsCommand: CommandModule<GlobalArgs, BackupArgs> = {
         return;
       }
       const r = await listInside(t, path, key);
-      if (argv.json) await printJson({ backup: t.label, inner: r.inner, entries: r.entries });
+      if (argv.json) await printJson({ backup: t.label, inner: r.inner, entries: r.entries, more: r.more });
       else await writeOut(renderEntries(r.inner, r.entries));
+      if (r.more > 0) warn(`${r.more} more entries are not listed (the first ${r.entries.length} are): list one folder at a time, e.g. haos-rescue backup ls ... ${r.inner}/FOLDER`);
     });
   },
 };
