@@ -203,6 +203,16 @@ describe.skipIf(!have)('backup extract --decrypt', () => {
     expect(r.stderr).toMatch(/^warning: 5 more entries are not listed \(the first 100000 are\): list one folder at a time/m);
   });
 
+  it('a backup without an inner archive it knows: extract says so (exit 65) instead of unpacking nothing with exit 0', () => {
+    const none = join(work, 'none.tar');
+    execFileSync('python3', ['-c', NO_INNER, none]);
+    const out = join(work, 'none-out');
+    const r = cli(['backup', 'extract', none, '--decrypt', '--out', out]);
+    expect(r.code, r.stderr).toBe(65);
+    expect(r.stderr).toMatch(/^error: .*none\.tar holds no inner archive .*: there is nothing to unpack$/m);
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('refuses a non-empty --out without --force, and --decrypt with two slugs', () => {
     const out = join(work, 'busy');
     mkdirSync(out);
@@ -274,6 +284,15 @@ with tarfile.open(fileobj=inner, mode="w:gz", format=tarfile.GNU_FORMAT, compres
 meta = json.dumps({"slug": "3a3a3a3a", "name": "many", "date": "2026-01-01T00:00:00+00:00", "type": "partial", "folders": ["share"]}).encode()
 with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as o:
     for name, data in (("share.tar.gz", inner.getvalue()), ("./backup.json", meta)):
+        ti = tarfile.TarInfo(name); ti.size = len(data); o.addfile(ti, io.BytesIO(data))
+`;
+
+// An outer backup with backup.json and one member whose name climbs out ("../x.tar.gz"): no inner archive.
+const NO_INNER = `
+import io, json, sys, tarfile
+meta = json.dumps({"slug": "0e0e0e0e", "name": "none", "date": "2026-01-01T00:00:00+00:00", "type": "partial", "folders": ["share"]}).encode()
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as o:
+    for name, data in (("../x.tar.gz", b"not gzip"), ("./backup.json", meta)):
         ti = tarfile.TarInfo(name); ti.size = len(data); o.addfile(ti, io.BytesIO(data))
 `;
 

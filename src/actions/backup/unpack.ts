@@ -5,7 +5,7 @@
 
 import { type FileHandle, link, lstat, mkdir, open, readdir, rename, rm, symlink, utimes, chmod } from 'node:fs/promises';
 import { join, posix, resolve } from 'node:path';
-import { AppError, UsageError } from '../../errors.js';
+import { AppError, CorruptError, UsageError } from '../../errors.js';
 import type { InnerArchive } from '../../ha/backup-archive.js';
 import { type InnerEntry, type SecureTarKey, innerTarBytes, walkInner } from '../../ha/backup-inner.js';
 import { safeComponent } from '../export/names.js';
@@ -58,6 +58,11 @@ async function checkOut(outDir: string, force: boolean): Promise<void> {
 export async function unpackBackup(target: BackupTarget, opts: UnpackOptions): Promise<UnpackResult> {
   const outDir = resolve(opts.outDir);
   const chosen: InnerArchive[] = opts.inners?.length ? opts.inners.map((n) => findInnerOrThrow(target, n)) : target.archive.inners;
+  if (chosen.length === 0) {
+    throw new CorruptError('NO_INNER_ARCHIVES', `${target.label} holds no inner archive (homeassistant.tar.gz, an app's .tar.gz): there is nothing to unpack`, {
+      hint: 'haos-rescue backup ls shows what the backup holds; copy the backup file itself if it is to be restored',
+    });
+  }
   const result: UnpackResult = { outDir, inners: [], skipped: [], renamed: [], damaged: [] };
   const meter = new ProgressMeter(opts.onProgress, chosen.reduce((n, i) => n + i.size, 0), null);
   try {
