@@ -6,7 +6,7 @@ import { UsageError } from '../errors.js';
 
 /** Splits an absolute or relative path into its non-empty components, resolving "." (".." is kept). */
 export function splitPath(path: string): string[] {
-  if (path.includes('\0')) throw new UsageError('BAD_PATH', `path ${JSON.stringify(path)} contains a NUL byte`);
+  if (path.includes('\0')) throw new UsageError('BAD_PATH', `path ${JSON.stringify(path.length > 80 ? `${path.slice(0, 80)}...` : path)} contains a NUL byte`);
   return path.split('/').filter((c) => c !== '' && c !== '.');
 }
 

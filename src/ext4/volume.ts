@@ -348,6 +348,9 @@ export class Ext4Volume {
       if (child.kind === 'symlink' && (!isLast || followFinal)) {
         if (++state.hops > MAX_SYMLINK_HOPS) throw new NotFoundError('SYMLINK_LOOP', `${original}: too many levels of symbolic links`);
         const target = (await this.readLink(child)).toString('latin1');
+        if (target.includes('\0')) {
+          throw new CorruptError('BAD_SYMLINK', `${original}: the symbolic link /${components.slice(0, i + 1).join('/')} is damaged (its target holds a NUL byte)`, { details: { ino: child.ino } });
+        }
         const targetParts = splitPath(target);
         const base = target.startsWith('/') ? await this.readInode(ROOT_INO) : current;
         const baseStack = target.startsWith('/') ? [] : stack;

@@ -78,6 +78,17 @@ describe('crafted images end with a clear answer', () => {
     expect(r.stderr).not.toMatch(/is missing/);
   });
 
+  it('the config folder made a symbolic link (debugfs sif mode): its "target" (a folder block, NUL bytes) is damage (65), named briefly, not a usage error of 4,000 escapes', () => {
+    const image = join(work, 'dir-symlink.img');
+    writeFileSync(image, readSampleImage());
+    const made = spawnSync('debugfs', ['-w', '-R', 'sif /supervisor/homeassistant mode 0120777', `${image}?offset=${SAMPLE.dataOffsetBytes}`], { encoding: 'utf8' });
+    expect(made.status, made.stderr).toBe(0);
+    const r = spawnSync(process.execPath, [CLI, 'cat', image, '/supervisor/homeassistant/configuration.yaml'], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status, r.stderr).toBe(65);
+    expect(r.stderr).toMatch(/^error: \/supervisor\/homeassistant\/configuration\.yaml: the symbolic link \/supervisor\/homeassistant is damaged \(its target holds a NUL byte\)\nhint: /m);
+    expect(r.stderr.length).toBeLessThan(600);
+  });
+
   it('a login file whose size says 1 TiB over its three blocks: export copies it sparse, in seconds (it wrote zeros until the disk was full)', () => {
     const image = join(work, 'huge-size.img');
     const bytes = readSampleImage();
