@@ -7,7 +7,7 @@
 // (A bitmap that calls another file's block free cannot be seen without reading every file's map, as
 // e2fsck's first pass does; that is left to e2fsck.)
 
-import { CorruptError } from '../errors.js';
+import { AppError, CorruptError } from '../errors.js';
 import { Compat, Incompat } from './features.js';
 import { groupFirstBlock, groupHasSuper } from './group-desc.js';
 import { hasJournal } from './superblock.js';
@@ -54,14 +54,18 @@ export function systemZone(vol: Ext4Volume): Promise<SystemZone> {
 }
 
 async function buildZone(vol: Ext4Volume): Promise<SystemZone> {
-  const zones = [...(await groupZones(vol)), ...(await inodeZones(vol))].sort((a, b) => a.start - b.start);
+  const zones = [...(await groupZones(vol)), ...(await journalZones(vol))].sort((a, b) => a.start - b.start);
   for (let i = 1; i < zones.length; i++) {
     const [a, b] = [zones[i - 1]!, zones[i]!];
     if (b.start < a.end) {
       throw new CorruptError('METADATA_OVERLAP', `${b.what} (block ${b.start}) lies inside ${a.what} (blocks ${a.start}-${a.end - 1}): the filesystem's metadata is damaged`, { hint: HINT, details: { a, b } });
     }
   }
-  return new SystemZone(zones);
+  // The resize inode's block is protected too, but not checked: the kernel mounts a card whose resize inode
+  // is damaged (only growing the filesystem online uses it), and so a write goes on without it.
+  const resize = await resizeZone(vol);
+  if (resize !== null && new SystemZone(zones).overlap(resize.start, 1) === null) zones.push(resize);
+  return new SystemZone(zones.sort((a, b) => a.start - b.start));
 }
 
 /** Superblock copies and descriptor blocks, each group's bitmaps and inode table, checked as the kernel does at mount. */
@@ -90,8 +94,8 @@ async function groupZones(vol: Ext4Volume): Promise<Zone[]> {
   return zones;
 }
 
-/** The journal's blocks (data and extent tree) and the resize inode's double-indirect block. */
-async function inodeZones(vol: Ext4Volume): Promise<Zone[]> {
+/** The journal's blocks (data and extent tree): the kernel refuses a card whose journal cannot be mapped. */
+async function journalZones(vol: Ext4Volume): Promise<Zone[]> {
   const { sb } = vol;
   const zones: Zone[] = [];
   if (hasJournal(sb) && sb.journalInum !== 0 && sb.journalDev === 0) {
@@ -99,12 +103,19 @@ async function inodeZones(vol: Ext4Volume): Promise<Zone[]> {
     for (const e of (await vol.layout(journal)).runs ?? []) if (e.physical !== 0) zones.push({ start: e.physical, end: e.physical + e.length, what: 'the journal' });
     for (const b of await vol.extentTreeBlocks(journal)) zones.push({ start: b, end: b + 1, what: 'the journal\'s extent tree' });
   }
-  if ((sb.compat & Compat.RESIZE_INODE) !== 0) {
-    const resize = await vol.readInode(RESIZE_INO);
-    const dind = Buffer.from(resize.blockArea).readUInt32LE(DIND_WORD * 4);
-    if (dind !== 0) zones.push({ start: dind, end: dind + 1, what: 'the resize inode\'s block' });
-  }
   return mergeRuns(zones);
+}
+
+/** The resize inode's double-indirect block, or null (no resize inode, or a damaged one). */
+async function resizeZone(vol: Ext4Volume): Promise<Zone | null> {
+  const { sb } = vol;
+  if ((sb.compat & Compat.RESIZE_INODE) === 0) return null;
+  const resize = await vol.readInode(RESIZE_INO).catch((err: unknown) => {
+    if (err instanceof AppError) return null;
+    throw err;
+  });
+  const dind = resize ? Buffer.from(resize.blockArea).readUInt32LE(DIND_WORD * 4) : 0;
+  return dind > 0 && dind < sb.blocksCount ? { start: dind, end: dind + 1, what: 'the resize inode\'s block' } : null;
 }
 
 /** Adjacent runs of the same thing as one (a journal in many extents). */

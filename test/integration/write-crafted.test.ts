@@ -66,6 +66,13 @@ describe('write commands on cards whose allocation metadata lies', () => {
     expect(sha(img)).toBe(before);
   });
 
+  it('a damaged resize inode (only online growing uses it; the kernel mounts such a card): the write goes on', () => {
+    const img = crafted('resize-inode', ['sif <7> checksum 0']);
+    const r = cli(['put', img, small, `${P}/new.yaml`, '--yes', '--no-originals']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(execFileSync('debugfs', ['-R', `cat ${P}/new.yaml`, img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })).toBe('hello\n');
+  });
+
   it('a superblock free count of 0 (the kernel sums the groups instead): the put goes through, e2fsck finds nothing new', () => {
     const img = crafted('sb-free-0', ['ssv free_blocks_count 0', 'ssv free_inodes_count 0']);
     const before = problems(img);
