@@ -222,77 +222,56 @@ describe.skipIf(!have)('backup extract --decrypt', () => {
   });
 });
 
-// An outer backup whose share.tar.gz holds: ../escaped.txt, /abs.txt, a symlink to /etc, a symlink that
-// climbs out, a folder symlink and a file through it, one good file and one good link.
-const BOMB = `
+/**
+ * A Python script writing an outer backup (argv[1]) whose members are `members` (name, bytes) and backup.json
+ * for `slug`/`name`; `build` makes the inner archive first (the bytes `inner`), with `add(...)` for members.
+ */
+function outerBackup(slug: string, name: string, build: string, members = '("share.tar.gz", inner.getvalue())', innerFormat = 'PAX_FORMAT'): string {
+  return `
 import io, json, sys, tarfile
 inner = io.BytesIO()
-with tarfile.open(fileobj=inner, mode="w:gz", format=tarfile.GNU_FORMAT) as t:
-    def add(name, data=b"x", kind=tarfile.REGTYPE, link=""):
-        ti = tarfile.TarInfo(name); ti.type = kind; ti.linkname = link
-        ti.size = len(data) if kind == tarfile.REGTYPE else 0
-        t.addfile(ti, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
-    add("ok.txt", b"fine")
-    add("../escaped.txt")
-    add("/abs.txt")
-    add("escape_link", kind=tarfile.SYMTYPE, link="../../outside")
-    add("link_dir", kind=tarfile.SYMTYPE, link="/tmp")
-    add("link_dir/through_link.txt")
-    add("inside_link", kind=tarfile.SYMTYPE, link="ok.txt")
-meta = json.dumps({"slug": "b0b0b0b0", "name": "bomb", "date": "2026-01-01T00:00:00+00:00", "type": "partial", "folders": ["share"]}).encode()
-with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as o:
-    for name, data in (("share.tar.gz", inner.getvalue()), ("./backup.json", meta)):
-        ti = tarfile.TarInfo(name); ti.size = len(data); o.addfile(ti, io.BytesIO(data))
-`;
-
-// An outer backup whose share.tar.gz holds what stopped or fooled the unpacking before: a link chain whose
-// last link climbs out through another (esc -> d1/d2/s/../../.., s -> ../..), a PAX mtime of 10^13 s, a
-// folder then a file of the same name, a 300-byte name, a hard link to itself, and a file after them all.
-const ODD = `
-import io, json, sys, tarfile
-inner = io.BytesIO()
-with tarfile.open(fileobj=inner, mode="w:gz", format=tarfile.PAX_FORMAT) as t:
+with tarfile.open(fileobj=inner, mode="w:gz", format=tarfile.${innerFormat}, compresslevel=1) as t:
     def add(name, data=b"x", kind=tarfile.REGTYPE, link="", pax=None):
         ti = tarfile.TarInfo(name); ti.type = kind; ti.linkname = link
         if pax: ti.pax_headers = pax
         ti.size = len(data) if kind == tarfile.REGTYPE else 0
         t.addfile(ti, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
-    add("d1", kind=tarfile.DIRTYPE)
-    add("d1/d2", kind=tarfile.DIRTYPE)
-    add("d1/d2/s", kind=tarfile.SYMTYPE, link="../..")
-    add("esc", kind=tarfile.SYMTYPE, link="d1/d2/s/../../..")
-    add("late.txt", b"late", pax={"mtime": "10000000000000"})
-    add("x", kind=tarfile.DIRTYPE)
-    add("x", b"file over a folder")
-    add("n" * 300, b"long")
-    add("hs", b"kept")
-    add("hs", kind=tarfile.LNKTYPE, link="hs")
-    add("after.txt", b"after")
-meta = json.dumps({"slug": "0dd0dd00", "name": "odd", "date": "2026-01-01T00:00:00+00:00", "type": "partial", "folders": ["share"]}).encode()
+${build.replace(/^/gm, '    ')}
+meta = json.dumps({"slug": "${slug}", "name": "${name}", "date": "2026-01-01T00:00:00+00:00", "type": "partial", "folders": ["share"]}).encode()
 with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as o:
-    for name, data in (("share.tar.gz", inner.getvalue()), ("./backup.json", meta)):
+    for name, data in (${members}, ("./backup.json", meta)):
         ti = tarfile.TarInfo(name); ti.size = len(data); o.addfile(ti, io.BytesIO(data))
 `;
+}
 
-// An outer backup whose share.tar.gz holds N empty files (argv[2]).
-const MANY = `
-import io, json, sys, tarfile
-inner = io.BytesIO()
-with tarfile.open(fileobj=inner, mode="w:gz", format=tarfile.GNU_FORMAT, compresslevel=1) as t:
-    for i in range(int(sys.argv[2])):
-        t.addfile(tarfile.TarInfo(f"f{i}"))
-meta = json.dumps({"slug": "3a3a3a3a", "name": "many", "date": "2026-01-01T00:00:00+00:00", "type": "partial", "folders": ["share"]}).encode()
-with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as o:
-    for name, data in (("share.tar.gz", inner.getvalue()), ("./backup.json", meta)):
-        ti = tarfile.TarInfo(name); ti.size = len(data); o.addfile(ti, io.BytesIO(data))
-`;
+// share.tar.gz holds: ../escaped.txt, /abs.txt, a symlink to /etc, a symlink that climbs out, a folder
+// symlink and a file through it, one good file and one good link.
+const BOMB = outerBackup('b0b0b0b0', 'bomb', `add("ok.txt", b"fine")
+add("../escaped.txt")
+add("/abs.txt")
+add("escape_link", kind=tarfile.SYMTYPE, link="../../outside")
+add("link_dir", kind=tarfile.SYMTYPE, link="/tmp")
+add("link_dir/through_link.txt")
+add("inside_link", kind=tarfile.SYMTYPE, link="ok.txt")`, undefined, 'GNU_FORMAT');
 
-// An outer backup with backup.json and one member whose name climbs out ("../x.tar.gz"): no inner archive.
-const NO_INNER = `
-import io, json, sys, tarfile
-meta = json.dumps({"slug": "0e0e0e0e", "name": "none", "date": "2026-01-01T00:00:00+00:00", "type": "partial", "folders": ["share"]}).encode()
-with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as o:
-    for name, data in (("../x.tar.gz", b"not gzip"), ("./backup.json", meta)):
-        ti = tarfile.TarInfo(name); ti.size = len(data); o.addfile(ti, io.BytesIO(data))
-`;
+// share.tar.gz holds what stopped or fooled the unpacking before: a link chain whose last link climbs out
+// through another (esc -> d1/d2/s/../../.., s -> ../..), a PAX mtime of 10^13 s, a folder then a file of the
+// same name, a 300-byte name, a hard link to itself, and a file after them all.
+const ODD = outerBackup('0dd0dd00', 'odd', `add("d1", kind=tarfile.DIRTYPE)
+add("d1/d2", kind=tarfile.DIRTYPE)
+add("d1/d2/s", kind=tarfile.SYMTYPE, link="../..")
+add("esc", kind=tarfile.SYMTYPE, link="d1/d2/s/../../..")
+add("late.txt", b"late", pax={"mtime": "10000000000000"})
+add("x", kind=tarfile.DIRTYPE)
+add("x", b"file over a folder")
+add("n" * 300, b"long")
+add("hs", b"kept")
+add("hs", kind=tarfile.LNKTYPE, link="hs")
+add("after.txt", b"after")`);
 
+// share.tar.gz holds N empty files (argv[2]).
+const MANY = outerBackup('3a3a3a3a', 'many', `for i in range(int(sys.argv[2])):
+    t.addfile(tarfile.TarInfo(f"f{i}"))`, undefined, 'GNU_FORMAT');
+
+// backup.json and one member whose name climbs out ("../x.tar.gz"): no inner archive.
+const NO_INNER = outerBackup('0e0e0e0e', 'none', 'pass', '("../x.tar.gz", b"not gzip")');
