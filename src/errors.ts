@@ -15,6 +15,9 @@ export const ExitCode = {
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
+/** The next step when the filesystem's own metadata is damaged and a write was refused before any change. */
+export const REPAIR_COPY_HINT = 'run e2fsck on a copy of the card; nothing was written';
+
 export interface AppErrorOptions {
   hint?: string;
   details?: Record<string, unknown>;
