@@ -9,6 +9,7 @@ import { readFile, realpath, stat } from 'node:fs/promises';
 import { dirname, resolve, win32 } from 'node:path';
 import { majorMinor } from '../device/folder-source.js';
 import { createRunCommand } from '../disks/run-command.js';
+import { mountTypes } from '../disks/mountinfo.js';
 import type { RunCommand } from '../disks/types.js';
 import { formatBytes } from '../units.js';
 
@@ -70,12 +71,7 @@ async function existingAncestor(path: string): Promise<string> {
 /** The file system type of the mount with the folder's device number ("vfat", "fuse.fusefat", ...). */
 async function linuxFormat(folder: string, mountinfo?: string): Promise<string | null> {
   const dev = majorMinor((await stat(folder, { bigint: true })).dev);
-  const text = mountinfo ?? (await readFile('/proc/self/mountinfo', 'utf8'));
-  for (const line of text.split('\n')) {
-    const [left, right] = line.split(' - ');
-    if (left?.split(' ')[2] === dev && right) return right.split(' ')[0] ?? null;
-  }
-  return null;
+  return mountTypes(mountinfo ?? (await readFile('/proc/self/mountinfo', 'utf8'))).get(dev) ?? null;
 }
 
 /** `mount` on macOS: "/dev/disk4s1 on /Volumes/NO NAME (msdos, local, nodev, nosuid, noowners)". */
