@@ -5,7 +5,7 @@
 // the drive's format from .NET's DriveInfo. Not found out (a network share, a command that fails): no limit
 // is assumed, and a write the disk refuses as too big still ends with that reason (output-error.ts).
 
-import { readFile, realpath, stat } from 'node:fs/promises';
+import { readFile, realpath, stat, statfs } from 'node:fs/promises';
 import { dirname, resolve, win32 } from 'node:path';
 import { majorMinor } from '../device/folder-source.js';
 import { createRunCommand } from '../disks/run-command.js';
@@ -56,6 +56,20 @@ export async function fileSizeLimit(path: string, opts: OutputFsOptions = {}): P
       : platform === 'darwin' ? await macFormat(await existingAncestor(resolve(path)), opts.run)
       : null;
     return format !== null && FAT_NAMES.has(format.toLowerCase()) ? FAT_LIMIT : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The bytes this user may still write on the disk that holds `path` (or would: the nearest folder that
+ * exists), or null when the disk does not say: a file system reporting no size at all (some FUSE ones), or
+ * statfs failing (a network share).
+ */
+export async function freeBytes(path: string): Promise<number | null> {
+  try {
+    const info = await statfs(await existingAncestor(resolve(path)));
+    return info.blocks === 0 ? null : info.bavail * info.bsize;
   } catch {
     return null;
   }

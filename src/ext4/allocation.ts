@@ -23,8 +23,6 @@ export async function metadataRuns(vol: Ext4Volume): Promise<BlockRun[]> {
   const metaBg = (sb.incompat & Incompat.META_BG) !== 0;
   const gdtBlocks = Math.ceil((sb.groupCount * sb.descSize) / sb.blockSize);
   for (const block of vol.descriptorBlocks()) runs.push({ block, count: 1 });
-  const itableBlocks = Math.ceil((sb.inodesPerGroup * sb.inodeSize) / sb.blockSize);
-  const unusedKnown = (sb.roCompat & (RoCompat.GDT_CSUM | RoCompat.METADATA_CSUM)) !== 0;
   for (let g = 0; g < sb.groupCount; g++) {
     if (groupHasSuper(sb, g)) {
       runs.push({ block: groupFirstBlock(sb, g), count: 1 + (metaBg ? 0 : gdtBlocks + sb.reservedGdtBlocks) });
@@ -32,14 +30,42 @@ export async function metadataRuns(vol: Ext4Volume): Promise<BlockRun[]> {
     try {
       const gd = await vol.groupDesc(g);
       runs.push({ block: gd.blockBitmap, count: 1 }, { block: gd.inodeBitmap, count: 1 });
-      if ((gd.flags & BG_INODE_UNINIT) !== 0 && unusedKnown) continue;
-      const used = unusedKnown ? sb.inodesPerGroup - Math.min(gd.itableUnused, sb.inodesPerGroup) : sb.inodesPerGroup;
-      runs.push({ block: gd.inodeTable, count: Math.min(itableBlocks, Math.ceil((used * sb.inodeSize) / sb.blockSize)) });
+      const table = inodeTableUse(vol, gd);
+      if (table.usedBlocks > 0) runs.push({ block: gd.inodeTable, count: table.usedBlocks });
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
     }
   }
   return clip(runs, sb.blocksCount);
+}
+
+/**
+ * The parts of the inode tables past the inodes ever used (bg_itable_unused): marked used in the block
+ * bitmaps, but zeros (mke2fs or the kernel's lazy init zeroes them), so they take no room in a sparse image.
+ */
+export async function unusedInodeTableRuns(vol: Ext4Volume): Promise<BlockRun[]> {
+  const runs: BlockRun[] = [];
+  for (let g = 0; g < vol.sb.groupCount; g++) {
+    try {
+      const gd = await vol.groupDesc(g);
+      const table = inodeTableUse(vol, gd);
+      if (table.blocks > table.usedBlocks) runs.push({ block: gd.inodeTable + table.usedBlocks, count: table.blocks - table.usedBlocks });
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+    }
+  }
+  return clip(runs, vol.sb.blocksCount);
+}
+
+/** A group's inode table: its size in blocks and how many of them hold inodes ever used. */
+function inodeTableUse(vol: Ext4Volume, gd: { flags: number; itableUnused: number }): { blocks: number; usedBlocks: number } {
+  const sb = vol.sb;
+  const blocks = Math.ceil((sb.inodesPerGroup * sb.inodeSize) / sb.blockSize);
+  const unusedKnown = (sb.roCompat & (RoCompat.GDT_CSUM | RoCompat.METADATA_CSUM)) !== 0;
+  if (!unusedKnown) return { blocks, usedBlocks: blocks };
+  if ((gd.flags & BG_INODE_UNINIT) !== 0) return { blocks, usedBlocks: 0 };
+  const used = sb.inodesPerGroup - Math.min(gd.itableUnused, sb.inodesPerGroup);
+  return { blocks, usedBlocks: Math.min(blocks, Math.ceil((used * sb.inodeSize) / sb.blockSize)) };
 }
 
 /** The runs of blocks the block bitmaps mark used (clusters under bigalloc, given as their blocks). */

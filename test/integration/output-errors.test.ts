@@ -3,7 +3,7 @@
 // Uses a tiny tmpfs as the full disk (needs root and mount; skipped with the reason otherwise).
 
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -40,5 +40,78 @@ describe.skipIf(!mounted)(`a full output disk${mounted ? '' : ' (skipped: needs 
     const r = cli(['backup', 'extract', image, '--out', join(small, 'backups')]);
     expect(r.code, r.stderr).toBe(77);
     expect(r.stderr).toMatch(/bytes free, the backups need/);
+  });
+});
+
+// `image` keeps room on its disk for the bad-sector map, so that a disk the copy fills still records what was
+// copied; it refuses before the card's files when the used part of the data partition cannot fit, and a disk
+// that fills only with the card's free space leaves a readable image and says so.
+describe.skipIf(!mounted)(`image onto a disk that is too small${mounted ? '' : ' (skipped: needs root to mount a small tmpfs)'}`, () => {
+  const before = sha(image);
+  const disks: string[] = [];
+  const disk = (name: string, size: string): string => {
+    const dir = join(work, name);
+    mkdirSync(dir);
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]).status).toBe(0);
+    disks.push(dir);
+    return dir;
+  };
+  afterAll(() => {
+    for (const d of disks) spawnSync('umount', [d]);
+  });
+  // The sample card with 11 MiB of old data in its free blocks (a file written, then deleted: debugfs keeps
+  // its bytes), as a card in use has: free space that is not zeros takes room in the image.
+  const dirty = join(work, 'dirty.img');
+  const dataAt = 11 * 1024 * 1024;
+  const makeDirty = (): void => {
+    const part = join(work, 'data.part');
+    const whole = readSampleImage();
+    writeFileSync(part, whole.subarray(dataAt, dataAt + 20 * 1024 * 1024));
+    writeFileSync(join(work, 'old.bin'), randomBytes(11 * 1024 * 1024));
+    for (const req of [`write ${join(work, 'old.bin')} old`, 'rm old']) {
+      expect(spawnSync('debugfs', ['-w', '-R', req, part]).status).toBe(0);
+    }
+    readFileSync(part).copy(whole, dataAt);
+    writeFileSync(dirty, whole);
+  };
+
+  it('a disk filled by the copy keeps the map: exit 74, and a bigger disk continues from it', () => {
+    const tiny = disk('tiny', '256k');
+    const r = cli(['image', image, '--out', join(tiny, 'card.img'), '--verbose']);
+    expect(r.code, r.stderr).toBe(74);
+    expect(r.stderr).toMatch(/error: the copy stopped: the disk holding .*card\.img is full \([\d.]+ KiB left, kept for the bad-sector map\)/);
+    expect(r.stderr).not.toMatch(/map could not be saved/);
+    const map = readFileSync(join(tiny, 'card.img.map'), 'utf8');
+    expect(map).toMatch(/^0x[0-9A-F]+ +[?*/+-] +\d+$/m);
+    expect(sha(image)).toBe(before);
+  });
+
+  it('refuses before the card\'s files when the used part of the data partition cannot fit: exit 77', () => {
+    const small12 = disk('twelve', '12m');
+    const r = cli(['image', image, '--out', join(small12, 'card.img'), '--verbose']);
+    expect(r.code, r.stderr).toBe(77);
+    expect(r.stderr).toMatch(/has [\d.]+ MiB free; the image needs at least [\d.]+ MiB: the [\d.]+ MiB in use on the card's data partition not yet copied, and room for the map/);
+    expect(r.stderr).toMatch(/code: NOT_ENOUGH_SPACE/);
+    // Nothing past the metadata the check needed: the configuration is not in the image yet.
+    const phases = readFileSync(join(small12, 'card.img.map'), 'utf8').split('\n').filter((l) => /^0x\S+ +0x\S+ +\+/.test(l));
+    const rescued = phases.reduce((n, l) => n + Number(l.split(/ +/)[1]), 0);
+    expect(rescued).toBeLessThan(4 * 1024 * 1024);
+    expect(sha(image)).toBe(before);
+  });
+
+  it('a disk that fills with the card\'s free space: the files are in the image, --used-only ends the copy', () => {
+    makeDirty();
+    const dirtyBefore = sha(dirty);
+    const mid = disk('twenty', '20m');
+    const out = join(mid, 'card.img');
+    const r = cli(['image', dirty, '--out', out, '--verbose']);
+    expect(r.code, r.stderr).toBe(74);
+    expect(r.stderr).toMatch(/is full \(.*\), after the data partition's files were copied: the image can be read as it is/);
+    expect(r.stderr).toMatch(/hint: to end without the card's free space, run the same command with --used-only/);
+    const again = cli(['image', dirty, '--out', out, '--used-only']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.text).toMatch(/rescued ([\d.]+ MiB) of \1 \(the used blocks; free blocks left out\)/);
+    expect(cli(['cat', out, '/supervisor/homeassistant/.storage/auth']).code).toBe(0);
+    expect(sha(dirty)).toBe(dirtyBefore);
   });
 });

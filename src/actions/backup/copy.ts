@@ -4,14 +4,14 @@
 // Reading, hashing and writing overlap (copy/index.ts).
 
 import { createHash } from 'node:crypto';
-import { mkdir, open, rename, rm, statfs, stat } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { AppError, ExitCode, NotFoundError, RefusedError, UsageError } from '../../errors.js';
 import { copyFileOut } from '../copy/index.js';
 import { type BackupEntry, listBackups } from './list.js';
 import type { OpenedSource } from '../source.js';
 import { outputError } from '../output-error.js';
-import { FORMATS_WITHOUT_LIMIT, sizeChecker, tooBigText } from '../output-fs.js';
+import { FORMATS_WITHOUT_LIMIT, freeBytes, sizeChecker, tooBigText } from '../output-fs.js';
 import { type ProgressListener, ProgressMeter } from '../progress.js';
 
 export interface ExtractOptions {
@@ -49,10 +49,9 @@ function outNames(chosen: BackupEntry[]): string[] {
 }
 
 async function checkSpace(dir: string, needed: number): Promise<void> {
-  const fsInfo = await statfs(dir);
-  // A file system that reports no size at all (some FUSE ones) says nothing about its room: the copy tries.
-  if (fsInfo.blocks === 0) return;
-  const free = fsInfo.bavail * fsInfo.bsize;
+  const free = await freeBytes(dir);
+  // A disk that does not say how much room it has (some FUSE ones, a share): the copy tries.
+  if (free === null) return;
   if (free < needed + 16 * 1024 * 1024) {
     throw new RefusedError('NOT_ENOUGH_SPACE', `${dir} has ${free} bytes free, the backups need ${needed}`, { hint: 'choose another folder with --out, or fewer backups with --slug; nothing was copied' });
   }

@@ -17,9 +17,10 @@ import { rescueFileDescriptor } from '../../device/file-device.js';
 import { AppError, UsageError } from '../../errors.js';
 import { formatBytes } from '../../units.js';
 import { withInterruptCleanup } from '../critical.js';
+import { outputError } from '../output-error.js';
 import { type SourceOptions, openSourceDevice } from '../source.js';
 import { type Phase, type PhaseName, rescueOrder } from './order.js';
-import { ImageFile, assertImageFits, assertNotOnSource } from './output.js';
+import { ImageFile, assertImageFits, assertNotOnSource, assertRoom } from './output.js';
 import { type ImageProgress, type ImageResult, progressOf, resultOf } from './report.js';
 
 export type { ImageProgress, ImageResult } from './report.js';
@@ -111,20 +112,29 @@ export class ImageJob {
 
   /** Copies everything in order; resolves with the summary (also after stop()). */
   async run(): Promise<ImageResult> {
-    const timer = setInterval(() => void this.save(false), this.opts.saveIntervalMs ?? 5000);
+    // A map that cannot be saved stops the copy: reads a crash would lose wear the card for nothing.
+    let saveFailed: AppError | null = null;
+    const timer = setInterval(() => {
+      this.save(false).catch((err: AppError) => {
+        saveFailed ??= err;
+        this.stopFlag.requested = true;
+      });
+    }, this.opts.saveIntervalMs ?? 5000);
     let completed = false;
+    let failure: unknown = null;
     try {
       await withInterruptCleanup(() => this.stop(), () => this.passes());
       completed = true;
     } catch (err) {
-      if (!(err instanceof RescueStopped)) throw withResumeHint(err);
-    } finally {
-      clearInterval(timer);
-      await this.save(completed);
-      await this.rescuer.close();
-      await this.image.close().catch(() => undefined);
-      await this.source.close().catch(() => undefined);
+      if (!(err instanceof RescueStopped)) failure = withResumeHint(err, this.phase);
     }
+    clearInterval(timer);
+    const lastSave = await this.save(completed).then(() => null, (err: AppError) => err);
+    await this.rescuer.close();
+    await this.image.close().catch(() => undefined);
+    await this.source.close().catch(() => undefined);
+    if (failure !== null) throw lastSave === null ? failure : withMapNotSaved(failure, lastSave);
+    if (lastSave !== null || saveFailed !== null) throw lastSave ?? saveFailed;
     return resultOf(this);
   }
 
@@ -150,6 +160,7 @@ export class ImageJob {
     const order = await rescueOrder(this.path, rescuingDevice(r, this.source), r, {
       source: this.opts.source ?? {},
       usedOnly: this.opts.usedOnly ?? false,
+      checkRoom: (used, zeros) => assertRoom(this.image.path, r.map, used, zeros),
     });
     this.phases = order.phases;
     this.linearBecause = order.linearBecause;
@@ -185,17 +196,42 @@ export class ImageJob {
     });
     this.saving = this.saving.catch(() => undefined).then(async () => {
       await this.image.sync();
-      await writeMapfileAtomic(this.mapPath, text);
+      await writeMapfileAtomic(this.mapPath, text).catch((err: unknown) => {
+        throw mapNotSaved(err, this.mapPath);
+      });
     });
     return this.saving;
   }
 }
 
-/** A card that vanished mid-copy (a pulled reader) ends the run; what was copied is kept and continues. */
-function withResumeHint(err: unknown): unknown {
+/** The map's own write failed: said about the map, as an output of this computer (a full disk, a lost stick). */
+function mapNotSaved(err: unknown, mapPath: string): AppError {
+  const raw = err instanceof AppError && err.cause !== undefined ? err.cause : err;
+  const e = outputError(raw, mapPath);
+  const hint = 'free space there or give --out on another disk; a run continues from the last map saved';
+  return new AppError(e.code, e.exitCode, `the bad-sector map could not be saved: ${e.message}`, { hint, details: e.details, cause: raw });
+}
+
+/** The run failed, and saving the map after it failed too: the first failure is the news, the map a note. */
+function withMapNotSaved(failure: unknown, lastSave: AppError): unknown {
+  if (!(failure instanceof AppError)) return failure;
+  const hint = `${failure.hint ?? ''}${failure.hint ? '; ' : ''}the map could not be saved at the end (${lastSave.message}): a run continues from the last map saved`;
+  return new AppError(failure.code, failure.exitCode, failure.message, { hint, details: failure.details, cause: failure.cause ?? failure });
+}
+
+/**
+ * A card that vanished mid-copy (a pulled reader) or a full output disk ends the run; what was copied is kept
+ * and continues. A disk that fills up only after every used block of the data partition was copied left the
+ * image complete for a rescue: that is said.
+ */
+function withResumeHint(err: unknown, phase: PhaseName | null): unknown {
   if (!(err instanceof AppError)) return err;
-  const hint = `${err.hint ? `${err.hint}; ` : ''}what was copied so far is kept: run the same command again to continue`;
-  return new AppError(err.code, err.exitCode, `the copy stopped: ${err.message}`, { hint, details: err.details, cause: err });
+  const late = err.code === 'OUTPUT_FULL' && (phase === 'other' || phase === 'free');
+  const message = late ? `${err.message}, after the data partition's files were copied: the image can be read as it is` : err.message;
+  const hint = late && phase === 'free'
+    ? 'to end without the card\'s free space, run the same command with --used-only; what was copied so far is kept'
+    : `${err.hint ? `${err.hint}; ` : ''}what was copied so far is kept: run the same command again to continue`;
+  return new AppError(err.code, err.exitCode, `the copy stopped: ${message}`, { hint, details: err.details, cause: err });
 }
 
 /** Whether the source path still names a disk of the same size (a pulled reader's /dev/sdX goes away). */

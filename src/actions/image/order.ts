@@ -12,7 +12,7 @@
 import type { BlockDevice } from '../../device/block-device.js';
 import type { Rescuer } from '../../device/rescue/rescuer.js';
 import { AppError } from '../../errors.js';
-import { type BlockRun, metadataRuns, usedRuns } from '../../ext4/allocation.js';
+import { type BlockRun, metadataRuns, unusedInodeTableRuns, usedRuns } from '../../ext4/allocation.js';
 import { InodeFlags, type Inode } from '../../ext4/inode.js';
 import { ROOT_INO, type Ext4Volume } from '../../ext4/volume.js';
 import { walk } from '../../ext4/walk.js';
@@ -35,6 +35,12 @@ export interface RescueOrder {
 export interface OrderOptions {
   source: SourceOptions;
   usedOnly: boolean;
+  /**
+   * Called with the byte ranges of the data partition's used blocks once the bitmaps are read, and those of
+   * them that are zeros (the inode tables past the inodes ever used), before the rest of the metadata is
+   * copied: may refuse (the image's disk has no room for them).
+   */
+  checkRoom?: (used: Array<[number, number]>, zeros: Array<[number, number]>) => Promise<void>;
 }
 
 /**
@@ -55,10 +61,11 @@ export async function rescueOrder(path: string, card: BlockDevice, rescuer: Resc
   const { byteOffset, sizeBytes } = onDisk.discovery.chosen;
   const toBytes = (runs: BlockRun[], bs: number): Array<[number, number]> => runs.map((r) => [byteOffset + r.block * bs, byteOffset + (r.block + r.count) * bs]);
   const bs = onDisk.volume.sb.blockSize;
+  const used = toBytes(await usedRuns(onDisk.volume), bs);
+  await opts.checkRoom?.(used, toBytes(await unusedInodeTableRuns(onDisk.volume), bs));
   const metadata = toBytes(await metadataRuns(onDisk.volume), bs);
   for (const [start, end] of metadata) await rescuer.copy(start, end, true);
   const files = await walkForRanges(path, card, opts.source, onDisk.layout.configPath, onDisk.layout.backupPaths, (runs) => toBytes(runs, bs));
-  const used = toBytes(await usedRuns(onDisk.volume), bs);
   const dataEnd = byteOffset + sizeBytes;
   const phases: Phase[] = [
     { name: 'metadata', ranges: metadata },

@@ -9,10 +9,18 @@ import { mapOsError } from '../../device/map-os-error.js';
 import { devMajorMinor } from '../../device/sysfs-geometry.js';
 import type { RescueTarget } from '../../device/rescue/rescuer.js';
 import { IoError, RefusedError, UsageError } from '../../errors.js';
-import { TOO_BIG_HINT, sizeChecker, tooBigText } from '../output-fs.js';
+import { TOO_BIG_HINT, freeBytes, sizeChecker, tooBigText } from '../output-fs.js';
+import type { RegionMap } from '../../device/rescue/region-map.js';
+import { formatBytes } from '../../units.js';
+import { totalsIn } from './report.js';
 import { fileTooBig } from '../output-error.js';
 
 const SYNC_WRITE_BYTES = 64 * 1024;
+/**
+ * Room left free on the image's disk: the map is saved as a new file renamed over the old one, so a disk the
+ * image filled to the last byte could not record what was copied. The image stops short of it instead.
+ */
+export const MAP_RESERVE_BYTES = 8 * 1024 * 1024;
 /** A large piece written synchronously that takes longer than this sends the rest through the thread pool. */
 const SLOW_WRITE_MS = 50;
 
@@ -24,6 +32,9 @@ export class ImageFile implements RescueTarget {
    * they go through the thread pool, so that progress and Ctrl-C keep up.
    */
   private largeSync = true;
+
+  /** Bytes that may still be written before the disk is asked again (statfs), or null when it does not say. */
+  private room: number | null = 0;
 
   private constructor(
     private readonly handle: FileHandle,
@@ -54,6 +65,7 @@ export class ImageFile implements RescueTarget {
   }
 
   async write(byteOffset: number, data: Buffer): Promise<void> {
+    await this.ensureRoom(data.length);
     let done = 0;
     while (done < data.length) {
       let n: number;
@@ -69,6 +81,21 @@ export class ImageFile implements RescueTarget {
       if (n === 0) throw new IoError('SHORT_WRITE', `${this.path} accepted no bytes at byte ${byteOffset + done}`);
       done += n;
     }
+  }
+
+  /** Stops the copy, as a full disk, before it takes the room the map needs (MAP_RESERVE_BYTES). */
+  private async ensureRoom(bytes: number): Promise<void> {
+    if (this.room === null) return;
+    if (this.room - bytes < MAP_RESERVE_BYTES) {
+      const free = await freeBytes(this.path);
+      if (free === null) {
+        this.room = null;
+        return;
+      }
+      if (free - bytes < MAP_RESERVE_BYTES) throw diskFull(this.path, `${formatBytes(free)} left, kept for the bad-sector map`);
+      this.room = free;
+    }
+    this.room -= bytes;
   }
 
   private writeNow(data: Buffer, from: number, position: number): number {
@@ -106,13 +133,37 @@ export class ImageFile implements RescueTarget {
 function outputFailure(err: unknown, path: string): Error {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'EFBIG') return fileTooBig(path, err);
-  if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new IoError('OUTPUT_FULL', `the disk holding ${path} is full`, {
-      hint: 'free space there or choose --out on a bigger disk, then run the same command again: it resumes from the map',
-      cause: err,
-    });
-  }
+  if (code === 'ENOSPC' || code === 'EDQUOT') return diskFull(path, null, err);
   return mapOsError(err, { op: 'write', path });
+}
+
+function diskFull(path: string, why: string | null, cause?: unknown): IoError {
+  return new IoError('OUTPUT_FULL', `the disk holding ${path} is full${why === null ? '' : ` (${why})`}`, {
+    hint: 'free space there, or move the image and its map (.map) to a bigger disk and give that --out: the same command continues from the map',
+    cause,
+  });
+}
+
+/**
+ * Refuses to go on when the disk of the image has no room for the used blocks of the data partition not yet
+ * copied (less the inode tables' zeros, holes in the image) and the map's reserve: found out after the card's
+ * bitmaps, before its files. The free blocks and the other partitions may not fit; they come last.
+ */
+export async function assertRoom(out: string, map: RegionMap, used: Array<[number, number]>, zeros: Array<[number, number]>): Promise<void> {
+  const free = await freeBytes(out);
+  if (free === null) return;
+  const left = (ranges: Array<[number, number]>): number => {
+    const t = totalsIn(map, ranges);
+    return t.bytes - t['+'];
+  };
+  const data = left(used) - left(zeros);
+  const needed = data + MAP_RESERVE_BYTES;
+  if (free >= needed) return;
+  const what = `${formatBytes(needed)}: the ${formatBytes(data)} in use on the card's data partition not yet copied, and room for the map`;
+  throw new RefusedError('NOT_ENOUGH_SPACE', `the disk holding ${out} has ${formatBytes(free)} free; the image needs at least ${what}`, {
+    hint: 'free space there or choose --out on a disk with more room (the card is only read)',
+    details: { freeBytes: free, neededBytes: needed },
+  });
 }
 
 /** Refuses an image bigger than the disk of `out` holds in one file (FAT32: 4 GiB), before a byte is read. */
