@@ -24,16 +24,45 @@ afterAll(() => {
 const sha = (p: string): string => createHash('sha256').update(readFileSync(p)).digest('hex');
 
 describe.skipIf(!mounted)(`a full output disk${mounted ? '' : ' (skipped: needs root to mount a small tmpfs)'}`, () => {
-  it.each([['folder', 'config'], ['.tar', 'config.tar'], ['.tar.gz', 'config.tar.gz']])('export to a %s stops with exit 74 OUTPUT_FULL', (kind, name) => {
+  it('export to a .tar.gz stops with exit 74 OUTPUT_FULL and removes its partial file', () => {
     const before = sha(image);
-    const r = cli(['export', image, '--what', 'all', '--out', join(small, name), '--verbose']);
+    const r = cli(['export', image, '--what', 'all', '--out', join(small, 'config.tar.gz'), '--verbose']);
     expect(r.code, r.stderr).toBe(74);
     expect(r.stderr).toMatch(/error: no space left where the copy goes/);
     expect(r.stderr).toMatch(/code: OUTPUT_FULL/);
     expect(sha(image)).toBe(before);
-    // An archive is removed with its partial file; a folder keeps what was copied, for the user to see.
-    if (kind !== 'folder') expect(readdirSync(small)).toEqual([]);
-    rmSync(join(small, name), { recursive: true, force: true });
+    expect(readdirSync(small)).toEqual([]);
+  });
+
+  // A folder or .tar whose files' data alone is more than the disk's room is refused before a byte is copied.
+  it.each([['folder', 'config'], ['.tar', 'config.tar']])('export to a %s that cannot fit is refused first: exit 77', (_kind, name) => {
+    const r = cli(['export', image, '--what', 'all', '--out', join(small, name), '--verbose']);
+    expect(r.code, r.stderr).toBe(77);
+    expect(r.stderr).toMatch(/error: the disk holding .* has 256 KiB free; the files to export hold [\d.]+ MiB in \d+ file\(s\)/);
+    expect(r.stderr).toMatch(/code: NOT_ENOUGH_SPACE/);
+    expect(readdirSync(small)).toEqual([]);
+  });
+
+  // Room for the files' data but not for the rest (a folder's pages, a tar's headers): the copy starts, the
+  // disk fills, exit 74. An archive is removed with its partial file; a folder keeps what was copied.
+  it.each([['folder', 'config'], ['.tar', 'config.tar']])('export to a %s that fills the disk mid-way stops with exit 74 OUTPUT_FULL', (kind, name) => {
+    const all = join(work, 'all');
+    rmSync(all, { recursive: true, force: true });
+    expect(cli(['export', image, '--what', 'all', '--out', all]).code).toBe(0);
+    const list = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? list(join(d, e.name)) : e.isFile() ? [join(d, e.name)] : []));
+    const dataBytes = list(all).reduce((n, f) => n + readFileSync(f).length, 0);
+    const tight = join(work, `tight-${kind}`);
+    mkdirSync(tight);
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${Math.ceil(dataBytes / 4096) * 4096 + 16384}`, 'tmpfs', tight]).status).toBe(0);
+    try {
+      const r = cli(['export', image, '--what', 'all', '--out', join(tight, name), '--verbose']);
+      expect(r.code, r.stderr).toBe(74);
+      expect(r.stderr).toMatch(/error: no space left where the copy goes/);
+      expect(r.stderr).toMatch(/code: OUTPUT_FULL/);
+      expect(readdirSync(tight)).toEqual(kind === 'folder' ? [name] : []);
+    } finally {
+      spawnSync('umount', [tight]);
+    }
   });
 
   it('backup extract is refused before copying anything when the space is short', () => {

@@ -2,7 +2,7 @@
 // folder or a tar / tar.gz archive (issue 5). Modes, owners, times, symlinks (never followed), hard links
 // and empty folders are kept. A file that cannot be read is skipped and reported; the rest goes on.
 
-import { AppError, CorruptError, NotFoundError, UsageError } from '../../errors.js';
+import { AppError, CorruptError, NotFoundError, RefusedError, UsageError } from '../../errors.js';
 import type { Inode } from '../../ext4/inode.js';
 import { displayName } from '../../ext4/path.js';
 import { isDotOrDotDot } from '../../ext4/dir.js';
@@ -14,6 +14,8 @@ import { exportToTar } from './tar.js';
 import type { ExportContext, ExportFormat, ExportOptions, ExportResult } from './types.js';
 import { outputError } from '../output-error.js';
 import { ProgressMeter } from '../progress.js';
+import { freeBytes } from '../output-fs.js';
+import { formatBytes } from '../../units.js';
 
 export type { ProgressSnapshot as ExportProgress } from '../progress.js';
 export { type ExportContext, type ExportFormat, type ExportOptions, type ExportProblem, type ExportRename, type ExportResult, type ExportWhat, LARGE_FILE } from './types.js';
@@ -50,8 +52,9 @@ export async function exportTree(vol: Ext4Volume, layout: HaLayout, options: Exp
   };
   const meter = new ProgressMeter(options.onProgress);
   const ctx = makeContext(vol, layout, root, options, result, meter);
+  let totals = format === 'tar.gz' ? null : await assertRoom(ctx);
   if (options.onProgress) {
-    const totals = await countTree(ctx);
+    totals ??= await countTree(ctx);
     meter.setTotals(totals.bytes, totals.files);
   }
   try {
@@ -136,21 +139,48 @@ function makeContext(vol: Ext4Volume, layout: HaLayout | null, root: Inode, opti
   return ctx;
 }
 
+interface TreeTotals {
+  files: number;
+  bytes: number;
+  /** The bytes of data the files hold on the card (holes left out): the least an export of them takes. */
+  dataBytes: number;
+}
+
 /** Regular files and their bytes (each hard-linked file once), for the progress line's time left. */
-async function countTree(ctx: ExportContext): Promise<{ files: number; bytes: number }> {
+async function countTree(ctx: ExportContext): Promise<TreeTotals> {
   const seen = new Set<number>();
-  let files = 0;
-  let bytes = 0;
+  const totals: TreeTotals = { files: 0, bytes: 0, dataBytes: 0 };
   for await (const { inode } of ctx.entries(true)) {
     if (inode.kind !== 'file') continue;
     if (inode.linksCount > 1) {
       if (seen.has(inode.ino)) continue;
       seen.add(inode.ino);
     }
-    files++;
-    bytes += inode.sizeBytes;
+    totals.files++;
+    totals.bytes += inode.sizeBytes;
+    // i_blocks counts 512-byte sectors (an inline file has none: its bytes are in the inode).
+    totals.dataBytes += inode.blocks > 0 ? Math.min(inode.sizeBytes, inode.blocks * 512) : inode.sizeBytes;
   }
-  return { files, bytes };
+  return totals;
+}
+
+/**
+ * Refuses (exit 77) a folder or .tar export that cannot fit on the disk of --out, before a byte is copied:
+ * only when the disk has less room than the card has in use is the tree counted, and only a shortfall of the
+ * files' own data (a lower bound of what the copy takes) is refused. A .tar.gz is not judged (compression).
+ */
+async function assertRoom(ctx: ExportContext): Promise<TreeTotals | null> {
+  const free = await freeBytes(ctx.options.out);
+  const sb = ctx.vol.sb;
+  const inUse = (sb.blocksCount - Math.min(sb.freeBlocksCount, sb.blocksCount)) * sb.blockSize;
+  if (free === null || free > inUse * 1.1 + 64 * 1024 * 1024) return null;
+  const totals = await countTree(ctx);
+  if (free >= totals.dataBytes) return totals;
+  const what = `${formatBytes(totals.dataBytes)} in ${totals.files.toLocaleString('en-US')} file(s)`;
+  throw new RefusedError('NOT_ENOUGH_SPACE', `the disk holding ${ctx.options.out} has ${formatBytes(free)} free; the files to export hold ${what}`, {
+    hint: 'choose --out on a disk with more room, or export less: --what config (the configuration alone), --exclude-db (without the history database), or a .tar.gz (compressed); nothing was copied',
+    details: { freeBytes: free, neededBytes: totals.dataBytes },
+  });
 }
 
 /**
