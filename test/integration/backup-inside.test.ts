@@ -191,6 +191,15 @@ describe.skipIf(!have)('backup extract --decrypt', () => {
     expect(readFileSync(join(out, 'share', 'hs'), 'utf8')).toBe('kept'); // a hard link to itself did not delete it
     expect(readFileSync(join(out, 'share', 'late.txt'), 'utf8')).toBe('late');
     expect(readFileSync(join(out, 'share', 'after.txt'), 'utf8')).toBe('after');
+    expect(Object.keys(skipped)).toEqual(expect.arrayContaining(['share/la', 'share/lb', 'share/ld']));
+    // cat through such links says the archive is damaged (it said the file was not in it).
+    const loop = cli(['backup', 'cat', odd, 'share/la']);
+    expect(loop.code).toBe(65);
+    expect(loop.stderr).toMatch(/error: share\/la is a hard link to lb, itself a hard link \(to la\): the archive is damaged/);
+    const dangling = cli(['backup', 'cat', odd, 'share/ld']);
+    expect(dangling.code).toBe(65);
+    expect(dangling.stderr).toMatch(/error: share\/ld is a hard link to missing, which is not in the archive/);
+    expect(cli(['backup', 'cat', odd, 'share/nothing']).code).toBe(66);
   });
 
   it('an archive of more entries than a listing holds (a header bomb): the first 100,000 listed, the rest counted', () => {
@@ -256,7 +265,8 @@ add("inside_link", kind=tarfile.SYMTYPE, link="ok.txt")`, undefined, 'GNU_FORMAT
 
 // share.tar.gz holds what stopped or fooled the unpacking before: a link chain whose last link climbs out
 // through another (esc -> d1/d2/s/../../.., s -> ../..), a PAX mtime of 10^13 s, a folder then a file of the
-// same name, a 300-byte name, a hard link to itself, and a file after them all.
+// same name, a 300-byte name, a hard link to itself, two hard links to each other, one to a name not in the
+// archive, and a file after them all.
 const ODD = outerBackup('0dd0dd00', 'odd', `add("d1", kind=tarfile.DIRTYPE)
 add("d1/d2", kind=tarfile.DIRTYPE)
 add("d1/d2/s", kind=tarfile.SYMTYPE, link="../..")
@@ -267,6 +277,9 @@ add("x", b"file over a folder")
 add("n" * 300, b"long")
 add("hs", b"kept")
 add("hs", kind=tarfile.LNKTYPE, link="hs")
+add("la", kind=tarfile.LNKTYPE, link="lb")
+add("lb", kind=tarfile.LNKTYPE, link="la")
+add("ld", kind=tarfile.LNKTYPE, link="missing")
 add("after.txt", b"after")`);
 
 // share.tar.gz holds N empty files (argv[2]).

@@ -3,7 +3,7 @@
 // `share/notes.txt`, `a0d7b954_ssh/data/options.json`. In `homeassistant` the config folder is `data/`;
 // `homeassistant/configuration.yaml` finds `data/configuration.yaml` too.
 
-import { NotFoundError, UsageError } from '../../errors.js';
+import { CorruptError, NotFoundError, UsageError } from '../../errors.js';
 import { type InnerArchive, type InnerKind, findInner } from '../../ha/backup-archive.js';
 import { type InnerEntry, type SecureTarKey, innerEncryption, innerTarBytes, walkInner } from '../../ha/backup-inner.js';
 import type { BackupTarget } from './open.js';
@@ -87,6 +87,7 @@ export async function catInside(target: BackupTarget, path: string, key: SecureT
   const { inner, rest } = splitBackupPath(target, path);
   if (rest === '') throw new UsageError('NOT_A_FILE', `${path} is an inner archive, not a file in it`, { hint: `list its files with: haos-rescue backup ls ... ${inner.name}` });
   let names = inner.kind === 'homeassistant' ? [rest, `data/${rest}`] : [rest];
+  let followed: string | null = null;
   for (let hops = 0; hops < 2; hops++) {
     let link: string | null = null;
     for await (const { entry, body } of walkInner(innerTarBytes(target.read, inner, key), inner.member)) {
@@ -107,7 +108,17 @@ export async function catInside(target: BackupTarget, path: string, key: SecureT
       return { path: `${inner.name}/${entry.path}`, bytes };
     }
     if (!link) break;
+    if (followed !== null) throw badHardLink(inner.name, rest, `to ${followed}, itself a hard link (to ${link})`);
+    followed = link;
     names = [link];
   }
+  if (followed !== null) throw badHardLink(inner.name, rest, `to ${followed}, which is not in the archive`);
   throw new NotFoundError('PATH_NOT_FOUND', `${rest} is not in ${inner.name} of ${target.label}`, { hint: `list what is there with: haos-rescue backup ls ... ${inner.name}` });
+}
+
+/** A hard link a tar writer never makes (tar links to the file's first, regular entry): a damaged archive. */
+function badHardLink(innerName: string, path: string, what: string): CorruptError {
+  return new CorruptError('BAD_HARD_LINK', `${innerName}/${path} is a hard link ${what}: the archive is damaged`, {
+    hint: 'its bytes cannot be found through it; the other files unpack with haos-rescue backup extract SOURCE --decrypt --out DIR',
+  });
 }
