@@ -208,7 +208,7 @@ export class ImageJob {
 function mapNotSaved(err: unknown, mapPath: string): AppError {
   const raw = err instanceof AppError && err.cause !== undefined ? err.cause : err;
   const e = outputError(raw, mapPath);
-  const hint = 'free space there or give --out on another disk; a run continues from the last map saved';
+  const hint = 'free space there, or write the image to another disk; a run continues from the last map saved';
   return new AppError(e.code, e.exitCode, `the bad-sector map could not be saved: ${e.message}`, { hint, details: e.details, cause: raw });
 }
 

@@ -161,7 +161,7 @@ export async function assertRoom(out: string, map: RegionMap, used: Array<[numbe
   if (free >= needed) return;
   const what = `${formatBytes(needed)}: the ${formatBytes(data)} in use on the card's data partition not yet copied, and room for the map`;
   throw new RefusedError('NOT_ENOUGH_SPACE', `the disk holding ${out} has ${formatBytes(free)} free; the image needs at least ${what}`, {
-    hint: 'free space there or choose --out on a disk with more room (the card is only read)',
+    hint: 'free space there, or write the image to a disk with more room (the card is only read)',
     details: { freeBytes: free, neededBytes: needed },
   });
 }
