@@ -1,7 +1,9 @@
 // An operating-system error while writing to this computer (export, backup extract): the output is the
 // problem, not the card, so it ends the command with a message about the output folder and what to do.
 
-import { AppError, IoError, RefusedError, toAppError } from '../errors.js';
+import { mkdir, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { AppError, IoError, RefusedError, UsageError, toAppError } from '../errors.js';
 import { TOO_BIG_HINT } from './output-fs.js';
 
 export function outputError(err: unknown, out: string): AppError {
@@ -29,4 +31,36 @@ export function outputError(err: unknown, out: string): AppError {
 /** A write the output's disk refused as past its largest file (EFBIG: FAT32 holds 4 GiB at most). */
 export function fileTooBig(out: string, cause: unknown): RefusedError {
   return new RefusedError('OUTPUT_FILE_TOO_BIG', `a file grew past the largest the disk of ${out} holds (FAT32: 4 GiB)`, { cause, details: { out, errno: 'EFBIG' }, hint: TOO_BIG_HINT });
+}
+
+/**
+ * Creates an output folder with its parents, one level at a time: Node's recursive mkdir never ends where
+ * mkdir answers ENOENT under a folder that exists (/proc, some FUSE disks). A file in the way, or a disk
+ * that refuses, is said as such.
+ */
+export async function makeOutputFolder(dir: string): Promise<void> {
+  const missing: string[] = [];
+  try {
+    for (let p = resolve(dir); ; p = dirname(p)) {
+      const st = await stat(p).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return null;
+        throw err;
+      });
+      if (st?.isDirectory()) break;
+      if (st) throw Object.assign(new Error(`${p} is a file`), { code: 'ENOTDIR' });
+      missing.push(p);
+      if (dirname(p) === p) break;
+    }
+    for (const p of missing.reverse()) {
+      await mkdir(p).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err;
+      });
+    }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException | null)?.code;
+    if (code === 'EEXIST' || code === 'ENOTDIR') {
+      throw new UsageError('OUT_NOT_A_FOLDER', `${dir} cannot be a folder: it, or a folder above it, is a file`, { hint: 'name a new folder, or one that exists; nothing was copied', cause: err });
+    }
+    throw outputError(err, dir);
+  }
 }

@@ -9,7 +9,7 @@
 //   5. read back from the card and verified.
 
 import { createWriteStream } from 'node:fs';
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { join, resolve } from 'node:path';
@@ -31,6 +31,7 @@ import { Ext4Volume } from '../ext4/volume.js';
 import { systemZone } from '../ext4/system-zone.js';
 import { walk } from '../ext4/walk.js';
 import { withCriticalSection } from './critical.js';
+import { makeOutputFolder } from './output-error.js';
 import { assertNotMounted } from './host-mounts.js';
 import { type OpenedSource, openForWriting } from './source.js';
 
@@ -174,7 +175,8 @@ async function saveOriginals(src: OpenedSource, changes: Change[], dir: string):
   try {
     await writeOriginals(src, changes, dir);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    // The folder's own creation reports an AppError carrying the system's code (errno) when it has one.
+    const code = err instanceof AppError ? ((err.details.errno as string | undefined) ?? err.code) : (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') throw new UsageError('ORIGINALS_EXIST', `${dir} already holds saved originals`, { hint: 'choose another folder with --originals DIR; nothing was written to the card' });
     if (typeof code === 'string') throw new IoError('ORIGINALS_NOT_SAVED', `cannot save the original files to ${dir}: ${(err as Error).message}`, { hint: code === 'ENOSPC' ? 'choose a folder with room for the copies (--originals DIR), or leave them out with --no-originals; nothing was written to the card' : 'choose a writable folder with --originals DIR; nothing was written to the card' });
     throw err;
@@ -182,7 +184,7 @@ async function saveOriginals(src: OpenedSource, changes: Change[], dir: string):
 }
 
 async function writeOriginals(src: OpenedSource, changes: Change[], dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true });
+  await makeOutputFolder(dir);
   const manifest = [];
   for (const c of changes) {
     if (isTree(c) && c.originals === false) continue;

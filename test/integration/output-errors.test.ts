@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readSampleImage } from '../../fixtures/index.js';
-import { cli } from '../helpers/cli.js';
+import { CLI, cli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/images.js';
 
 const work = tempDir('output-errors-');
@@ -142,5 +142,43 @@ describe.skipIf(!mounted)(`image onto a disk that is too small${mounted ? '' : '
     expect(again.text).toMatch(/rescued ([\d.]+ MiB) of \1 \(the used blocks; free blocks left out\)/);
     expect(cli(['cat', out, '/supervisor/homeassistant/.storage/auth']).code).toBe(0);
     expect(sha(dirty)).toBe(dirtyBefore);
+  });
+});
+
+// Output folders that cannot be made: a file in the way (was exit 70, "internal error: EEXIST"), and a place
+// where mkdir answers ENOENT under a folder that exists (/proc), where Node's recursive mkdir never returns.
+describe('an output folder that cannot be made', () => {
+  const before = sha(image);
+  const aFile = join(work, 'a-file');
+  writeFileSync(aFile, 'not a folder');
+
+  it.each([
+    ['backup extract', ['backup', 'extract', image, '--out', aFile]],
+    ['backup extract (below a file)', ['backup', 'extract', image, '--out', join(aFile, 'sub')]],
+    ['export', ['export', image, '--out', join(aFile, 'sub')]],
+  ])('%s onto a file: exit 64, said as such', (_what, args) => {
+    const r = cli([...args, '--verbose']);
+    expect(r.code, r.stderr).toBe(64);
+    expect(r.stderr).toMatch(/cannot be a folder: it, or a folder above it, is a file/);
+    expect(r.stderr).toMatch(/code: OUT_NOT_A_FOLDER/);
+    expect(readFileSync(aFile, 'utf8')).toBe('not a folder');
+  });
+
+  it('put saving originals below a file: exit 74 before anything is written to the card', () => {
+    const card = join(work, 'put-card.img');
+    writeFileSync(card, readFileSync(image));
+    const r = cli(['put', card, aFile, '/supervisor/homeassistant/configuration.yaml', '--originals', join(aFile, 'o'), '--yes']);
+    expect(r.code, r.stderr).toBe(74);
+    expect(r.stderr).toMatch(/cannot save the original files to .*: .* is a file\nhint: choose a writable folder with --originals DIR; nothing was written to the card/);
+    expect(sha(card)).toBe(before);
+  });
+
+  it.skipIf(process.platform !== 'linux')('a folder mkdir cannot make (/proc/...): the command ends with the reason', () => {
+    for (const args of [['backup', 'extract', image, '--out', '/proc/haos-rescue-x'], ['export', image, '--out', '/proc/haos-rescue-x']]) {
+      const r = spawnSync(process.execPath, [CLI, ...args], { timeout: 30_000, encoding: 'utf8' });
+      expect(r.signal, `${args[0]} did not end`).toBeNull();
+      expect(r.status, r.stderr).toBe(74);
+      expect(r.stderr).toMatch(/writing to \/proc\/haos-rescue-x failed: ENOENT/);
+    }
   });
 });

@@ -4,13 +4,13 @@
 // Reading, hashing and writing overlap (copy/index.ts).
 
 import { createHash } from 'node:crypto';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { open, rename, rm, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { AppError, ExitCode, NotFoundError, RefusedError, UsageError } from '../../errors.js';
 import { copyFileOut } from '../copy/index.js';
 import { type BackupEntry, listBackups } from './list.js';
 import type { OpenedSource } from '../source.js';
-import { outputError } from '../output-error.js';
+import { makeOutputFolder, outputError } from '../output-error.js';
 import { FORMATS_WITHOUT_LIMIT, freeBytes, sizeChecker, tooBigText } from '../output-fs.js';
 import { type ProgressListener, ProgressMeter } from '../progress.js';
 
@@ -89,7 +89,7 @@ async function copyOne(src: OpenedSource, b: BackupEntry, out: string, force: bo
 export async function extractBackups(src: OpenedSource, opts: ExtractOptions): Promise<ExtractResult> {
   const chosen = select(await listBackups(src), opts.slugs);
   const outDir = resolve(opts.outDir);
-  await mkdir(outDir, { recursive: true });
+  await makeOutputFolder(outDir);
   const names = outNames(chosen);
   if (!opts.force) {
     for (const name of names) {

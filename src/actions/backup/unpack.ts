@@ -9,7 +9,7 @@ import { AppError, CorruptError, UsageError } from '../../errors.js';
 import type { InnerArchive } from '../../ha/backup-archive.js';
 import { type InnerEntry, type SecureTarKey, innerTarBytes, walkInner } from '../../ha/backup-inner.js';
 import { safeComponent } from '../export/names.js';
-import { outputError } from '../output-error.js';
+import { makeOutputFolder, outputError } from '../output-error.js';
 import { type ProgressListener, ProgressMeter } from '../progress.js';
 import { findInnerOrThrow } from './inside.js';
 import type { BackupTarget } from './open.js';
@@ -49,7 +49,7 @@ interface Ctx {
 }
 
 async function checkOut(outDir: string, force: boolean): Promise<void> {
-  await mkdir(outDir, { recursive: true });
+  await makeOutputFolder(outDir);
   if (!force && (await readdir(outDir)).length > 0) {
     throw new UsageError('OUT_NOT_EMPTY', `${outDir} is not empty`, { hint: 'choose an empty folder with --out, or add --force to write into it' });
   }
@@ -79,7 +79,7 @@ async function unpackInner(target: BackupTarget, inner: InnerArchive, opts: Unpa
   const windows = (opts.platform ?? process.platform) === 'win32';
   const dirName = safeComponent(Buffer.from(inner.name), windows).name.toString('utf8');
   const base = join(outDir, dirName);
-  await mkdir(base, { recursive: true });
+  await makeOutputFolder(base);
   const counts = { name: inner.name, out: base, files: 0, dirs: 0, links: 0, bytes: 0, complete: false };
   result.inners.push(counts);
   const ctx: Ctx = { base, inner: inner.name, windows, result, counts, written: new Set(), dirTimes: [], meter };

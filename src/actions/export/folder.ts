@@ -19,6 +19,7 @@ import { SmallFiles, batchable } from './batch.js';
 import { NAME_MAX, fitName, safeComponent } from './names.js';
 import { type OutputRules, describeRules, isUnsupported, probeOutput } from './output.js';
 import { type FileSizeLimit, sizeChecker, tooBigText } from '../output-fs.js';
+import { makeOutputFolder } from '../output-error.js';
 
 const SLASH = Buffer.from(sep === '\\' ? '\\' : '/');
 const S_ISGID = 0o2000;
@@ -31,13 +32,14 @@ function key(b: Uint8Array): string {
   return Buffer.from(b).toString('latin1');
 }
 
-function prepareOut(out: string, force: boolean): void {
+async function prepareOut(out: string, force: boolean): Promise<void> {
   let st;
   try {
     st = lstatSync(out);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    mkdirSync(out, { recursive: true });
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
+    await makeOutputFolder(out);
     return;
   }
   if (!st.isDirectory()) {
@@ -112,7 +114,7 @@ export async function exportToFolder(ctx: ExportContext): Promise<void> {
   const { options, result } = ctx;
   const platformWindows = (options.platform ?? process.platform) === 'win32';
   const wantOwners = options.setOwners ?? (typeof process.getuid === 'function' && process.getuid() === 0);
-  prepareOut(resolve(options.out), options.force ?? false);
+  await prepareOut(resolve(options.out), options.force ?? false);
   const base = realpathSync(resolve(options.out));
   const baseBuf = Buffer.from(base, 'utf8');
   result.out = base;
