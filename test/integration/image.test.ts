@@ -223,6 +223,15 @@ describe('image refuses what would lose data, and names a missing source', () =>
       expect(exists.code).toBe(64);
       expect(exists.stderr).toMatch(/code: OUTPUT_EXISTS/);
       expect(readFileSync(join(dir, 'old.img'), 'utf8')).toBe('x');
+      // The image or its map where every read of the source looks for the source's own map: refused, and
+      // the source still reads (an image written there made every later read fail on a "damaged map").
+      for (const args of [['--out', `${sample}.map`], ['--out', join(dir, 'copy.img'), '--map', `${sample}.map`]]) {
+        const asMap = cli(['image', sample, ...args, '--verbose']);
+        expect(asMap.code, asMap.stderr).toBe(64);
+        expect(asMap.stderr).toMatch(/code: OUTPUT_IS_SOURCE_MAP/);
+        expect(existsSync(`${sample}.map`)).toBe(false);
+      }
+      expect(cli(['info', sample]).code).toBe(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -187,6 +187,11 @@ export async function assertNotOnSource(source: string, outputs: string[]): Prom
     const sameFile = src.isFile() && target.self !== null && target.self.dev === src.dev && target.self.ino === src.ino;
     const onDisk = src.isBlockDevice() && (target.fsDev === src.rdev || (disk !== null && diskOf(target.fsDev) === disk));
     const isSource = realpathOrSelf(full) === realpathOrSelf(resolve(source));
+    if (src.isFile() && realpathOrSelf(full) === realpathOrSelf(resolve(`${source}.map`))) {
+      throw new UsageError('OUTPUT_IS_SOURCE_MAP', `${out} is where haos-rescue looks for the map of ${source}: every later read of ${source} would take it as its map`, {
+        hint: 'give the image (and its map) other names, e.g. --out copy.img',
+      });
+    }
     if (sameFile || onDisk || isSource) {
       const what = sameFile || isSource ? `${out} is ${source} itself` : `${out} is on ${source}, the disk being rescued`;
       throw new UsageError('OUTPUT_ON_SOURCE', what, {
