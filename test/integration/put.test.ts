@@ -52,7 +52,7 @@ describe('put', () => {
     expect(back.equals(bytes)).toBe(true);
   });
 
-  it('refuses a missing local file, a missing folder, a folder as target and paths outside /supervisor', () => {
+  it('refuses a missing local file, a missing folder and paths outside /supervisor', () => {
     const card = join(work, 'refuse.img');
     writeFileSync(card, readSampleImage());
     const local = join(work, 'x.txt');
@@ -63,8 +63,22 @@ describe('put', () => {
     execFileSync('mkfifo', [fifo]);
     expect(cli(['put', card, fifo, '/supervisor/share/x']).code).toBe(66);
     expect(cli(['put', card, local, '/supervisor/nope/x']).code).toBe(66);
-    expect(cli(['put', card, local, '/supervisor/homeassistant/.storage']).code).toBe(64);
+    expect(cli(['put', card, local, '/supervisor/nope/']).code).toBe(66);
     expect(cli(['put', card, local, '/etc/x']).code).toBe(77);
+  });
+
+  it('a folder as target takes the file under its own name, as cp does (it was refused as "not a regular file")', () => {
+    const card = join(work, 'into.img');
+    writeFileSync(card, readSampleImage());
+    const local = join(work, 'notes.txt');
+    writeFileSync(local, 'into the folder');
+    for (const target of ['/supervisor/share', '/supervisor/homeassistant/']) {
+      const r = cli(['put', card, local, target, '--no-originals']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.text).toMatch(new RegExp(`Created ${target.replace(/\/$/, '')}/notes\\.txt`));
+      expect(cli(['cat', card, `${target.replace(/\/$/, '')}/notes.txt`]).text).toBe('into the folder');
+    }
+    assertCardClean(card);
   });
 
   it('mv sets a file aside and moves one into a folder; over an existing file that one is saved first', () => {

@@ -5,6 +5,7 @@
 
 import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { AppError, InternalError, IoError, NotFoundError, UsageError } from '../../errors.js';
 import { BlockEdits } from '../../ext4/create-file.js';
 import { CHUNK_BYTES } from '../../ext4/file-data.js';
@@ -151,13 +152,22 @@ function change(path: string, content: LocalContent, oldSize: number): TreeChang
 }
 
 export async function putLocalFile(src: OpenedSource, local: string, target: string, opts: PutOptions = {}): Promise<PutResult> {
-  const path = repairPath(src, target, opts.forceSystem ?? false);
+  const path = await intoFolder(src, repairPath(src, target, opts.forceSystem ?? false), target, local);
   const content = await openLocal(local);
   try {
     return await putContent(src, path, content, opts);
   } finally {
     if (content.held === null) await content.close();
   }
+}
+
+/** A PATH that is a folder on the card (or ends in '/') takes the file under its own name, as cp does. */
+async function intoFolder(src: OpenedSource, path: string, given: string, local: string): Promise<string> {
+  const existing = await src.volume.lookup(path).catch(() => null);
+  if (existing?.kind !== 'dir' && !given.endsWith('/')) return path;
+  const name = basename(local);
+  if (name === '' || name === '.' || name === '..') throw new UsageError('BAD_PATH', `${local} has no file name to give it in ${path}`, { hint: 'give the full path on the card, folder and name; nothing was written' });
+  return `${path}/${name}`;
 }
 
 async function putContent(src: OpenedSource, path: string, content: LocalContent, opts: PutOptions): Promise<PutResult> {

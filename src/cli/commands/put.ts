@@ -15,7 +15,7 @@ export const putCommand: CommandModule<GlobalArgs, PutArgs> = {
   builder: (y) =>
     withWriteOptions(withSourceArg(y))
       .positional('local', { type: 'string', describe: 'the file on this computer' })
-      .positional('path', { type: 'string', describe: 'its absolute path on the card, e.g. /supervisor/homeassistant/configuration.yaml' })
+      .positional('path', { type: 'string', describe: 'its absolute path on the card, e.g. /supervisor/homeassistant/configuration.yaml, or a folder there to put it in under its own name' })
       .option('force-system', { type: 'boolean', describe: 'allow paths outside /supervisor' }) as never,
   handler: async (argv) => {
     const options = { ...writeOptions(argv), forceSystem: argv.forceSystem ?? false };
