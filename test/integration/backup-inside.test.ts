@@ -83,6 +83,19 @@ describe.skipIf(!have)('backup ls / cat on backup files and on the card', () => 
     expect(r.code).toBe(66);
     expect(r.stderr).toContain('a0d7b954_example');
   });
+
+  it('a tar that is no backup: exit 65, the hint about the backup file (it spoke of repairing the card with e2fsck)', () => {
+    const stage = join(work, 'not-a-backup');
+    mkdirSync(stage, { recursive: true });
+    writeFileSync(join(stage, 'notes.txt'), 'just a file');
+    const tar = join(work, 'not-a-backup.tar');
+    execFileSync('tar', ['-cf', tar, '-C', stage, 'notes.txt']);
+    const r = cli(['backup', 'ls', tar]);
+    expect(r.code).toBe(65);
+    expect(r.stderr).toMatch(/error: no \.\/backup\.json in the archive/);
+    expect(r.stderr).toMatch(/hint: if .*not-a-backup\.tar is a backup Home Assistant made \(a \.tar from Settings > System > Backups\), it is damaged or cut short/);
+    expect(r.stderr).not.toMatch(/e2fsck/);
+  });
 });
 
 describe.skipIf(!have)('backup extract --decrypt', () => {

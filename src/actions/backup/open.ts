@@ -3,7 +3,7 @@
 // at offset 0), never by its extension; a disk image starts with a partition table, not a tar header.
 
 import { open, stat } from 'node:fs/promises';
-import { AppError, NotFoundError, UsageError } from '../../errors.js';
+import { AppError, CorruptError, NotFoundError, UsageError } from '../../errors.js';
 import { type BackupArchive, readBackupArchive } from '../../ha/backup-archive.js';
 import { type ReadAt, walkTar } from '../../ha/backup-tar.js';
 import { listBackups } from './list.js';
@@ -51,7 +51,8 @@ export async function withBackupFile<T>(path: string, fn: (target: BackupTarget)
       const { bytesRead } = await fh.read(buf, 0, length, offset);
       return buf.subarray(0, bytesRead);
     };
-    const archive = await readBackupArchive(read, size);
+    const hint = `if ${path} is a backup Home Assistant made (a .tar from Settings > System > Backups), it is damaged or cut short: download or copy it again`;
+    const archive = await readArchive(read, size, hint);
     return await fn({ label: path, read, size, archive, onCard: false });
   } finally {
     await fh.close();
@@ -71,9 +72,20 @@ export async function openCardBackup(src: OpenedSource, which: string | undefine
     throw new NotFoundError('BACKUP_NOT_FOUND', `no backup with slug ${which} on this card`, { hint: `slugs on the card: ${slugs} (see haos-rescue backup list)` });
   }
   const chosen = matches.find((b) => !b.error) ?? matches[0]!;
-  if (chosen.error) throw new AppError('BACKUP_UNUSABLE', 65, `${chosen.path} is not a usable backup: ${chosen.error}`);
+  const others = 'haos-rescue backup list shows the backups on the card and which can be opened';
+  if (chosen.error) throw new AppError('BACKUP_UNUSABLE', 65, `${chosen.path} is not a usable backup: ${chosen.error}`, { hint: others });
   const inode = await src.volume.lookup(chosen.path);
   const read: ReadAt = (offset, length) => src.volume.readFile(inode, offset, Math.min(inode.sizeBytes, offset + length));
-  const archive = await readBackupArchive(read, inode.sizeBytes);
+  const archive = await readArchive(read, inode.sizeBytes, `the backup file on the card is damaged; ${others}`);
   return { label: chosen.path, read, size: inode.sizeBytes, archive, onCard: true };
+}
+
+/** The backup's table of contents; damage found there gets `hint` (the default one speaks of the card's filesystem). */
+async function readArchive(read: ReadAt, size: number, hint: string): Promise<BackupArchive> {
+  try {
+    return await readBackupArchive(read, size);
+  } catch (err) {
+    if (!(err instanceof CorruptError) || err.hint !== undefined) throw err;
+    throw new CorruptError(err.code, err.message, { hint, details: err.details, cause: err });
+  }
 }
