@@ -7,7 +7,7 @@ import { AppError, ExitCode } from '../../errors.js';
 import { shellWord } from '../../shell-word.js';
 import { formatBytes } from '../../units.js';
 import { VERSION } from '../../version.js';
-import { ImageJob, type ImageResult, progressLine } from '../image/index.js';
+import { ImageJob, type ImageResult, freeLeftOutText, progressLine } from '../image/index.js';
 import type { ProgressListener } from '../progress.js';
 import type { ResultAnswer } from './api.js';
 import { type GuiContext, asBody } from './context.js';
@@ -30,6 +30,7 @@ export async function imageCard(ctx: GuiContext, raw: unknown): Promise<ResultAn
     lines: [
       `Copied ${formatBytes(r.rescuedBytes)} of ${formatBytes(r.domainBytes)} to ${r.out} (map: ${r.map}).`,
       ...(r.badSectorBytes > 0 ? [`${formatBytes(r.badSectorBytes)} could not be read: files that touch those parts are reported when they are read.`] : []),
+      ...(r.freeLeftOut !== null ? [freeLeftOutText(r)!] : []),
       'From here on this window reads the copy, not the card. You can take the card out.',
     ],
     card: summary,

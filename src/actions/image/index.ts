@@ -24,7 +24,7 @@ import { ImageFile, assertImageFits, assertNotOnSource, assertRoom } from './out
 import { type ImageProgress, type ImageResult, progressOf, resultOf } from './report.js';
 
 export type { ImageProgress, ImageResult } from './report.js';
-export { progressLine } from './report.js';
+export { freeLeftOutText, progressLine } from './report.js';
 
 export interface ImageOptions {
   out: string;
@@ -57,6 +57,8 @@ export class ImageJob {
   retry = 0;
   phases: Phase[] = [];
   linearBecause: string | null = null;
+  /** Why the free blocks were left out of a copy that was to hold them (the image's disk filled up). */
+  freeLeftOut: string | null = null;
   readonly startedAt = Date.now();
   private saving: Promise<void> = Promise.resolve();
 
@@ -179,8 +181,23 @@ export class ImageJob {
     this.rescuer.pass = passNumber;
     for (const phase of this.phases) {
       this.phase = phase.name;
-      for (const [start, end] of phase.ranges) await fn(start, end);
+      try {
+        for (const [start, end] of phase.ranges) await fn(start, end);
+      } catch (err) {
+        if (phase.name !== 'free' || !(err instanceof AppError) || err.code !== 'OUTPUT_FULL') throw err;
+        this.leaveOutFree(err.message);
+        return;
+      }
     }
+  }
+
+  /**
+   * The image's disk filled up with the data partition's free blocks, the last phase: everything a rescue
+   * (or a new card) needs is in the image by then, so the copy ends as with usedOnly, saying why.
+   */
+  private leaveOutFree(why: string): void {
+    this.phases = this.phases.filter((p) => p.name !== 'free');
+    this.freeLeftOut = why;
   }
 
   /** Saves the map: its text first, then the image made durable, then the map written atomically. */
@@ -226,11 +243,9 @@ function withMapNotSaved(failure: unknown, lastSave: AppError): unknown {
  */
 function withResumeHint(err: unknown, phase: PhaseName | null): unknown {
   if (!(err instanceof AppError)) return err;
-  const late = err.code === 'OUTPUT_FULL' && (phase === 'other' || phase === 'free');
+  const late = err.code === 'OUTPUT_FULL' && phase === 'other';
   const message = late ? `${err.message}, after the data partition's files were copied: the image can be read as it is` : err.message;
-  const hint = late && phase === 'free'
-    ? 'to end without the card\'s free space, run the same command with --used-only; what was copied so far is kept'
-    : `${err.hint ? `${err.hint}; ` : ''}what was copied so far is kept: run the same command again to continue`;
+  const hint = `${err.hint ? `${err.hint}; ` : ''}what was copied so far is kept: run the same command again to continue`;
   return new AppError(err.code, err.exitCode, `the copy stopped: ${message}`, { hint, details: err.details, cause: err });
 }
 

@@ -40,6 +40,8 @@ export interface ImageResult {
   order: 'filesystem' | 'linear';
   linearBecause: string | null;
   usedOnly: boolean;
+  /** Why the free blocks were left out of a copy meant to hold them (its disk filled up), or null. */
+  freeLeftOut: string | null;
   domainBytes: number;
   rescuedBytes: number;
   nonTriedBytes: number;
@@ -97,6 +99,7 @@ export function resultOf(job: ImageJob): ImageResult {
     order: job.linearBecause === null ? 'filesystem' : 'linear',
     linearBecause: job.linearBecause,
     usedOnly: !job.phases.some((p) => p.name === 'free' || p.name === 'disk'),
+    freeLeftOut: job.freeLeftOut,
     domainBytes: d.bytes,
     rescuedBytes: d['+'],
     nonTriedBytes: d['?'],
@@ -158,6 +161,12 @@ const PHASE_NAMES: Record<NonNullable<ImageProgress['phase']>, string> = {
   free: 'free space',
   disk: 'whole disk',
 };
+
+/** Said after a copy whose disk filled up with the card's free space (freeLeftOut), else null. */
+export function freeLeftOutText(r: ImageResult): string | null {
+  if (r.freeLeftOut === null) return null;
+  return `The free space of the card's data partition was left out: ${r.freeLeftOut}. It holds no files; the copy has everything a rescue, or a new card, needs.`;
+}
 
 /** One line for people: the pass, the part being copied, bytes rescued, bad areas, speed, time left, a stall. */
 export function progressLine(p: ImageProgress): string {

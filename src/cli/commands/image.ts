@@ -3,7 +3,7 @@
 // format; the same command again continues. Exit 65 when parts of the card could not be read.
 
 import type { CommandModule } from 'yargs';
-import { type ImageResult, ImageJob } from '../../actions/image/index.js';
+import { type ImageResult, ImageJob, freeLeftOutText } from '../../actions/image/index.js';
 import { type FileHit, filesHit } from '../../actions/image/files-hit.js';
 import { type SourceOptions, openSource } from '../../actions/source.js';
 import { CorruptError, UsageError } from '../../errors.js';
@@ -29,6 +29,8 @@ type ImageArgs = GlobalArgs & {
 function render(r: ImageResult, hits: FileHit[] | null): string {
   const lines = [`${r.resumed ? 'Continued' : 'Imaged'} ${r.source} to ${r.out} in ${formatDuration(r.elapsedMs / 1000)}; map: ${r.map}`];
   lines.push(`  rescued ${formatBytes(r.rescuedBytes)} of ${formatBytes(r.domainBytes)}${r.usedOnly ? ' (the used blocks; free blocks left out)' : ''}`);
+  const leftOut = freeLeftOutText(r);
+  if (leftOut !== null) lines.push(`  ${leftOut}`);
   if (r.order === 'linear') lines.push(`  copied in disk order: ${r.linearBecause}`);
   const unread = r.nonTriedBytes + r.nonTrimmedBytes + r.nonScrapedBytes;
   if (r.badSectorBytes > 0) lines.push(`  unreadable: ${formatBytes(r.badSectorBytes)} in ${r.badAreas} area(s)`);

@@ -6,7 +6,7 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { confirm, input } from '@inquirer/prompts';
-import { ImageJob, type ImageResult } from '../../actions/image/index.js';
+import { ImageJob, type ImageResult, freeLeftOutText } from '../../actions/image/index.js';
 import { shellWord } from '../../shell-word.js';
 import { formatBytes } from '../../units.js';
 import { VERSION } from '../../version.js';
@@ -39,6 +39,8 @@ export async function offerImage(path: string, say: Say, why: 'read-failed' | 'b
 function resultLines(r: ImageResult, stopped: boolean): string[] {
   const lines = [`Copied ${formatBytes(r.rescuedBytes)} of ${formatBytes(r.domainBytes)} to ${r.out} (map: ${r.map}).`];
   if (r.badSectorBytes > 0) lines.push(`${formatBytes(r.badSectorBytes)} could not be read: files that touch those parts are reported when they are read.`);
+  const leftOut = freeLeftOutText(r);
+  if (leftOut !== null) lines.push(leftOut);
   if (stopped) {
     lines.push('Stopped: what was copied is kept. Copy the card again to the same file to continue where it stopped,');
     lines.push('or choose "An image file" and give that file to work with what is there.');

@@ -150,7 +150,7 @@ export class Rescuer {
     } finally {
       await this.dropReadAhead();
     }
-    await this.pending;
+    await this.settlePending();
   }
 
   /** Ends the sector reads' helper, if any (before the card is closed). */
@@ -284,7 +284,7 @@ export class Rescuer {
     try {
       const data = await this.readPiece(pos, length);
       this.failuresInARow = 0;
-      await this.pending;
+      await this.settlePending();
       if (next === undefined) {
         await this.keep(pos, data);
         return { failed: false, failedAt: 0, failedLength: 0 };
@@ -304,7 +304,7 @@ export class Rescuer {
       const delivered = (err as IoError).details['deliveredBytes'];
       const sector = this.options.sectorSize;
       const good = typeof delivered === 'number' && delivered > 0 && delivered < length ? alignDown(delivered, sector) : 0;
-      await this.pending;
+      await this.settlePending();
       if (good > 0) await this.keep(pos, this.buffer.subarray(0, good));
       // The failing request starts where the delivered bytes end, which need not be a sector boundary (the
       // kernel splits by the pages of our buffer): it covers up to requestBytes from there.
@@ -349,6 +349,13 @@ export class Rescuer {
     const ahead = this.ahead;
     this.ahead = null;
     if (ahead !== null) await ahead.read.catch(() => undefined);
+  }
+
+  /** Waits for the write under way; its failure is reported once (a caller that goes on starts clean). */
+  private async settlePending(): Promise<void> {
+    const write = this.pending;
+    this.pending = Promise.resolve();
+    await write;
   }
 
   /** Writes rescued bytes (all-zero pieces are left as holes of the sparse image), then marks them. */
