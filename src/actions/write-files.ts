@@ -235,7 +235,10 @@ export async function writeFiles(src: OpenedSource, build: (src: OpenedSource) =
  */
 async function testHold(): Promise<void> {
   const ms = Number(process.env.HAOS_RESCUE_TEST_HOLD_MS ?? 0);
-  if (ms > 0 && ms <= 5000) await new Promise((resolve) => setTimeout(resolve, ms));
+  if (!(ms > 0 && ms <= 5000)) return;
+  // The test can wait for this line to signal inside the commit.
+  process.stderr.write('test: holding the commit\n');
+  await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**

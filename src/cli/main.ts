@@ -1,6 +1,7 @@
 // The command line (design.md §3): yargs commands, global options, and the one place that decides the
 // process exit code. Errors print as `error: ...` plus `hint: ...`; a stack trace only with --verbose.
 
+import { constants as osConstants } from 'node:os';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { deferInterrupt, hasInterruptCleanup, inCriticalSection, runInterruptCleanups } from '../actions/critical.js';
@@ -147,31 +148,54 @@ function isBrokenPipe(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: string }).code === 'EPIPE';
 }
 
+/**
+ * A stop asked for from outside: a write under way finishes first, a long copy saves what it has done; the
+ * exit code is 130 for Ctrl-C, 128 + the signal's number otherwise. The terminal may be gone (SIGHUP): what
+ * cannot be said is not said.
+ */
+function stopOnSignal(signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP'): void {
+  const code = signal === 'SIGINT' ? ExitCode.INTERRUPTED : 128 + osConstants.signals[signal];
+  const say = (text: string): void => {
+    try {
+      process.stderr.write(text);
+    } catch {
+      // no terminal left to say it on
+    }
+  };
+  // A terminal that is gone fails the writes later, as 'error' events: they must not end the process early.
+  process.stderr.on('error', () => undefined);
+  const what = signal === 'SIGINT' ? 'interrupt' : signal === 'SIGHUP' ? 'the terminal closed' : 'asked to stop';
+  if (inCriticalSection()) {
+    say(`\n${what}: finishing the write that is under way first (a few seconds)...\n`);
+    void deferInterrupt().then(() => {
+      say('interrupted after the write completed\n');
+      process.exit(code);
+    });
+    return;
+  }
+  if (hasInterruptCleanup()) {
+    say(`\n${what}: saving what was done so far...\n`);
+    void runInterruptCleanups().then((lines) => {
+      for (const line of lines) say(`${line}\n`);
+      process.exit(code);
+    });
+    return;
+  }
+  say('\ninterrupted\n');
+  process.exit(code);
+}
+
 export async function main(): Promise<void> {
   keepFreedMemory();
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(ExitCode.OK);
+    if (err.code !== 'EPIPE') return;
+    // The reader went away (`| head`): nothing more to show, but a write under way finishes first.
+    if (inCriticalSection()) void deferInterrupt().then(() => process.exit(ExitCode.OK));
+    else process.exit(ExitCode.OK);
   });
-  process.on('SIGINT', () => {
-    if (inCriticalSection()) {
-      process.stderr.write('\ninterrupt: finishing the write that is under way first (a few seconds)...\n');
-      void deferInterrupt().then(() => {
-        process.stderr.write('interrupted after the write completed\n');
-        process.exit(ExitCode.INTERRUPTED);
-      });
-      return;
-    }
-    if (hasInterruptCleanup()) {
-      process.stderr.write('\ninterrupt: saving what was done so far...\n');
-      void runInterruptCleanups().then((lines) => {
-        for (const line of lines) process.stderr.write(`${line}\n`);
-        process.exit(ExitCode.INTERRUPTED);
-      });
-      return;
-    }
-    process.stderr.write('\ninterrupted\n');
-    process.exit(ExitCode.INTERRUPTED);
-  });
+  // Ctrl-C, a closed terminal window (SIGHUP; Windows too, which then ends the process ~10 s later) and a
+  // shutdown or `kill` (SIGTERM) all stop the same careful way.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => stopOnSignal(signal));
   const code = await run(hideBin(process.argv));
   process.exitCode = code;
 }

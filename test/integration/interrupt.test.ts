@@ -6,7 +6,7 @@
 // its commit open 250 ms (HAOS_RESCUE_TEST_HOLD_MS), so that some interrupts land inside it on any machine.
 
 import { spawn } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { USERS, readSampleImage } from '../../fixtures/index.js';
@@ -59,3 +59,42 @@ describe('Ctrl-C during auth reset', () => {
     expect(count('held')).toBeGreaterThan(0);
   }, 180_000);
 });
+
+// A closed terminal window (SIGHUP) and a shutdown or `kill` (SIGTERM) stop as Ctrl-C does: a signal that
+// lands inside the commit is held until it ends (exit 128 + the signal); before it, nothing is written.
+describe.each([['SIGTERM', 143], ['SIGHUP', 129]] as const)('%s during auth reset', (signal, exitCode) => {
+  const run = (img: string, when: 'in-commit' | 'at-once'): Promise<{ code: number | null; killed: boolean; stderr: string }> =>
+    new Promise((resolve) => {
+      const child = spawn(process.execPath, [CLI, 'auth', 'reset', img, '-u', USERS[0].username, '--password', 'signalled', '--no-originals', '--yes'], {
+        cwd: work,
+        env: { ...process.env, HAOS_RESCUE_TEST_HOLD_MS: '1000' },
+      });
+      let stderr = '';
+      child.stderr.on('data', (d) => {
+        stderr += d;
+        if (when === 'in-commit' && stderr.includes('test: holding the commit')) child.kill(signal);
+      });
+      if (when === 'at-once') setTimeout(() => child.kill(signal), 50);
+      child.on('close', (code, by) => resolve({ code, killed: by === signal, stderr }));
+    });
+
+  it('inside the commit: the write finishes, the new password holds', async () => {
+    const img = join(work, `${signal}-commit.img`);
+    writeFileSync(img, readSampleImage());
+    const r = await run(img, 'in-commit');
+    expect(r.code, r.stderr).toBe(exitCode);
+    expect(r.stderr).toMatch(/finishing the write that is under way first[\s\S]*interrupted after the write completed/);
+    assertCardClean(img, { recoverJournal: true });
+    expect(cardPasswordIs(img, USERS[0].username, 'signalled')).toBe(true);
+  });
+
+  it('before anything is written: the old password, the card unchanged', async () => {
+    const img = join(work, `${signal}-early.img`);
+    writeFileSync(img, readSampleImage());
+    const r = await run(img, 'at-once');
+    // Before Node has loaded the command, the signal's default action ends it: just as harmless.
+    expect(r.killed || r.code === exitCode, `${r.code}: ${r.stderr}`).toBe(true);
+    expect(readFileSync(img).equals(readSampleImage())).toBe(true);
+  });
+});
+
