@@ -98,8 +98,21 @@ export class InternalError extends AppError {
 }
 
 /** Turns anything thrown into an AppError; unknown errors become INTERNAL (exit 70). */
+/**
+ * A copy asked to stop (Ctrl-C, the window's Stop): thrown from its progress report. Not an AppError, so no
+ * per-file error handling takes it for one file's failure; the copy's own clean-up (its unfinished file
+ * removed) runs on the way out, and it becomes STOPPED at the top.
+ */
+export class StopRequested extends Error {
+  constructor() {
+    super('stopped before the end; the unfinished file was removed');
+    this.name = 'StopRequested';
+  }
+}
+
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
+  if (err instanceof StopRequested) return new AppError('STOPPED', ExitCode.INTERRUPTED, err.message, { hint: 'run the command again when you want the copy' });
   const message = err instanceof Error ? err.message : String(err);
   return new InternalError('INTERNAL', `internal error: ${message}`, {
     cause: err,

@@ -30,6 +30,18 @@ export async function withCriticalSection<T>(fn: () => Promise<T>): Promise<T> {
 type Cleanup = () => Promise<string | void>;
 const cleanups = new Set<Cleanup>();
 
+// A stop asked for the whole process (Ctrl-C in a command): every copy under way ends at its next progress
+// report (progress.ts), through its own error path, which removes its unfinished file.
+let stopAsked = false;
+
+export function requestStop(): void {
+  stopAsked = true;
+}
+
+export function stopRequested(): boolean {
+  return stopAsked;
+}
+
 /** Whether Ctrl-C has something to save before the process exits. */
 export function hasInterruptCleanup(): boolean {
   return cleanups.size > 0;

@@ -2,7 +2,9 @@
 // `intervalMs` so a terminal line is not redrawn ten thousand times. The clock is passed in for tests.
 // progressText words a snapshot the same way for the terminal and the browser window.
 
+import { StopRequested } from '../errors.js';
 import { formatBytes } from '../units.js';
+import { stopRequested } from './critical.js';
 
 export interface ProgressSnapshot {
   bytes: number;
@@ -53,8 +55,9 @@ export class ProgressMeter {
     this.tick();
   }
 
-  /** Reports now when the interval has passed (or always with `final`). */
+  /** Reports now when the interval has passed (or always with `final`); throws StopRequested once a stop is asked. */
   tick(final = false): void {
+    if (!final && stopRequested()) throw new StopRequested();
     if (!this.listener) return;
     const t = this.now();
     if (!final && t - this.last < this.intervalMs) return;

@@ -153,8 +153,13 @@ function isBrokenPipe(err: unknown): boolean {
  * exit code is 130 for Ctrl-C, 128 + the signal's number otherwise. The terminal may be gone (SIGHUP): what
  * cannot be said is not said.
  */
+let stopping = false;
+
 function stopOnSignal(signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP'): void {
   const code = signal === 'SIGINT' ? ExitCode.INTERRUPTED : 128 + osConstants.signals[signal];
+  // A second Ctrl-C while a copy saves itself (a stalled card may hold it) ends the process at once.
+  const again = stopping;
+  stopping = true;
   const say = (text: string): void => {
     try {
       process.stderr.write(text);
@@ -173,8 +178,8 @@ function stopOnSignal(signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP'): void {
     });
     return;
   }
-  if (hasInterruptCleanup()) {
-    say(`\n${what}: saving what was done so far...\n`);
+  if (hasInterruptCleanup() && !again) {
+    say(`\n${what}: saving what was done so far (Ctrl-C again to quit at once)...\n`);
     void runInterruptCleanups().then((lines) => {
       for (const line of lines) say(`${line}\n`);
       process.exit(code);

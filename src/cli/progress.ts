@@ -1,10 +1,26 @@
 // The progress line on a terminal (stderr): "12 MiB of 40 MiB (30%), 1,234 of 10,000 files, 25 MiB/s,
 // 0:02 left". Shown only when stderr is a terminal and --json is off; redrawn in place with \r.
 
+import { requestStop, withInterruptCleanup } from '../actions/critical.js';
 import { type ProgressSnapshot, progressText } from '../actions/progress.js';
 import { visible } from './visible.js';
 
 export { formatDuration, progressText } from '../actions/progress.js';
+
+/**
+ * Runs a copy to this computer so that Ctrl-C (a closed terminal, `kill`) ends it at its next progress report
+ * through its own error path, which removes its unfinished file, before the process exits.
+ */
+export function stoppable<T>(fn: () => Promise<T>): Promise<T> {
+  let settled: Promise<unknown> = Promise.resolve();
+  const work = withInterruptCleanup(async () => {
+    requestStop();
+    await settled;
+    return 'stopped: the unfinished file was removed';
+  }, fn);
+  settled = work.catch(() => undefined);
+  return work;
+}
 
 /** A listener that redraws one stderr line; call end() once the work is over. */
 export function terminalProgress(unit = 'files'): { update: (p: ProgressSnapshot) => void; end: () => void } {

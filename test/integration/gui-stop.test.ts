@@ -3,12 +3,13 @@
 // backup copy under way; the unfinished file is removed, and whatever is in the folder is whole.
 // Needs root, /dev/fuse and python3-fusepy (skipped with the reason otherwise; .ci/run installs them).
 
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSampleImage } from '../../fixtures/index.js';
-import { cli } from '../helpers/cli.js';
+import { CLI, cli } from '../helpers/cli.js';
 import { failingCardUnavailable, withFailingCard } from '../helpers/failing-card.js';
 import { rawRequest, startGui } from '../helpers/gui.js';
 import { prng, tempDir } from '../helpers/images.js';
@@ -28,6 +29,10 @@ beforeAll(() => {
   writeFileSync(join(work, 'big.tar'), big);
   const put = cli(['put', image, join(work, 'big.tar'), '/supervisor/backup/big.tar', '--yes', '--no-originals']);
   expect(put.code, put.stderr).toBe(0);
+  // A large file in the configuration, for the exports to be stopped in.
+  writeFileSync(join(work, 'big.bin'), prng(16, 3 * 1024 * 1024));
+  const bigConfig = cli(['put', image, join(work, 'big.bin'), '/supervisor/homeassistant/big.bin', '--yes', '--no-originals']);
+  expect(bigConfig.code, bigConfig.stderr).toBe(0);
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -99,3 +104,73 @@ describe.skipIf(reason !== null)(`stopping a copy in the browser window${reason 
     });
   });
 });
+
+/** Every file under the exported folder is the card's, whole (a file cut short would differ). */
+function exportIsWhole(folder: string): string[] {
+  const files: string[] = [];
+  const walk = (d: string, rel: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(d, e.name), `${rel}/${e.name}`);
+      else if (e.isFile()) files.push(`${rel}/${e.name}`);
+    }
+  };
+  if (existsSync(folder)) walk(folder, '');
+  for (const f of files) expect(sha(readFileSync(join(folder, f))), f).toBe(sha(cli(['cat', image, `/supervisor/homeassistant${f}`]).stdout));
+  return files;
+}
+
+async function until(what: string, ready: () => boolean): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (ready()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`${what} did not happen within 10 s`);
+}
+
+describe.skipIf(reason !== null)(`stopping an export${reason ? ` (skipped: ${reason})` : ''}`, () => {
+  // It went on: each progress report threw, each time one file was taken for unreadable and the next began.
+  it('Stop in the window ends an export to a folder at once; every file left there is whole', async () => {
+    const folder = join(work, 'export-stopped');
+    await withFailingCard({ image, latencyMs: 40 }, async (card) => {
+      const gui = await startGui([card.path]);
+      const headers = { 'X-Rescue-Token': gui.token, Origin: gui.base, 'Content-Type': 'application/json' };
+      const copy = rawRequest(gui.port, 'POST', '/api/export', headers, JSON.stringify({ kind: 'folder', out: folder }));
+      await until('the copy of big.bin', () => existsSync(join(folder, 'big.bin')));
+      expect((await rawRequest(gui.port, 'POST', '/api/cancel', headers, '{}')).status).toBe(200);
+      const answer = await copy;
+      expect(answer.status, answer.body).toBe(409);
+      expect(JSON.parse(answer.body).error.code).toBe('STOPPED');
+      const files = exportIsWhole(folder);
+      expect(files).not.toContain('/big.bin');
+      // Nothing after it was copied (names go in byte order: configuration.yaml and the rest come later).
+      expect(files.filter((f) => f.split('/')[1]! > 'big.bin')).toEqual([]);
+      gui.child.kill('SIGTERM');
+      await gui.exited;
+    });
+  });
+
+  // Ctrl-C in a command ended it on the spot: a .partial archive of what was copied stayed behind.
+  it.each([
+    ['export to a .tar', (out: string) => ['export', '--out', `${out}/config.tar`], (out: string) => readdirSync(out).some((n) => n.includes('.partial'))],
+    ['export to a folder', (out: string) => ['export', '--out', `${out}/config`], (out: string) => existsSync(`${out}/config/big.bin`)],
+    ['backup extract', (out: string) => ['backup', 'extract', '--out', out], (out: string) => readdirSync(out).some((n) => n.startsWith('big.tar.partial'))],
+  ])('Ctrl-C during %s: exit 130, the unfinished file removed', async (what, args, started) => {
+    const out = join(work, `cli-${what.replace(/\W+/g, '-')}`);
+    mkdirSync(out);
+    await withFailingCard({ image, latencyMs: 40 }, async (card) => {
+      const [command, ...rest] = args(out);
+      const child = spawn(process.execPath, [CLI, command!, ...(command === 'backup' ? [rest.shift()!] : []), card.path, ...rest], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      const ended = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      await until(`${what} under way`, () => started(out));
+      child.kill('SIGINT');
+      expect(await ended, stderr).toBe(130);
+      expect(stderr).toMatch(/stopped: the unfinished file was removed/);
+    });
+    const left = readdirSync(out, { recursive: true }) as string[];
+    expect(left.filter((n) => n.includes('.partial') || n.endsWith('config.tar') || n.endsWith('big.bin') || n.endsWith('big.tar'))).toEqual([]);
+    if (what === 'export to a folder') exportIsWhole(join(out, 'config'));
+  });
+});
+

@@ -1,10 +1,10 @@
 // The one job the browser window runs at a time (a copy, a write): its progress goes to every open page
 // as server-sent events, and Stop, closing the page or Ctrl-C end it cleanly. A copy stops at its next
-// progress report (every 200 ms at most): the listener throws, and the copy removes its unfinished file as
-// it does on any error. A write is never stopped halfway: it has no progress reports, and the journal
+// progress report (every 200 ms at most): the listener throws StopRequested (no AppError, so no copy lists
+// it as one file's failure and goes on), and the copy removes its unfinished file as it does on any error. A write is never stopped halfway: it has no progress reports, and the journal
 // commit sequence runs to its end (critical.ts).
 
-import { AppError, ExitCode, UsageError } from '../../errors.js';
+import { AppError, ExitCode, StopRequested, UsageError } from '../../errors.js';
 import { withInterruptCleanup } from '../critical.js';
 import { type ProgressListener, type ProgressSnapshot, progressText } from '../progress.js';
 import type { ProgressEvent } from './api.js';
@@ -41,13 +41,15 @@ export class Jobs {
     }
     const job: Running = { name, stopRequested: false, settled: Promise.resolve() };
     const onProgress = (p: ProgressSnapshot): void => {
-      if (job.stopRequested) throw new StoppedError(name);
+      if (job.stopRequested) throw new StopRequested();
       this.broadcast('progress', progressEvent(name, p, unit));
     };
     const work = withInterruptCleanup(async () => {
       await this.stop();
       return `${name}: stopped; the unfinished file was removed`;
-    }, () => fn(onProgress));
+    }, () => fn(onProgress).catch((err: unknown) => {
+      throw err instanceof StopRequested || (err instanceof AppError && err.code === 'STOPPED') ? new StoppedError(name) : err;
+    }));
     job.settled = work.catch(() => undefined);
     this.running = job;
     try {

@@ -5,7 +5,7 @@ import type { CommandModule } from 'yargs';
 import { SecureTarKey, createBackup, readBackupKey } from '../../actions/backup/index.js';
 import { AppError, UsageError } from '../../errors.js';
 import { printJson, warn, writeOut } from '../output.js';
-import { terminalProgress } from '../progress.js';
+import { stoppable, terminalProgress } from '../progress.js';
 import { formatBytes } from '../render.js';
 import { type PasswordArgs, givenPassword, withPasswordOptions } from './backup-inside.js';
 import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
@@ -27,7 +27,7 @@ export const createCommand: CommandModule<GlobalArgs, CreateArgs> = {
     const password = await givenPassword(argv);
     if (!argv.encrypt && password !== null) throw new UsageError('USAGE', '--no-encrypt and a password do not go together', { hint: 'leave out one of them' });
     const progress = process.stderr.isTTY === true && !argv.json ? terminalProgress('backup') : null;
-    const result = await withArgsSource(argv, async (s) => {
+    const result = await stoppable(() => withArgsSource(argv, async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
       let key: SecureTarKey | null = null;
       if (argv.encrypt) {
@@ -48,7 +48,7 @@ export const createCommand: CommandModule<GlobalArgs, CreateArgs> = {
         force: argv.force ?? false,
         ...(progress ? { onProgress: progress.update } : {}),
       });
-    }).finally(() => progress?.end());
+    })).finally(() => progress?.end());
     if (argv.json) await printJson(result);
     else {
       const lines = [`${result.out}  ${formatBytes(result.size)}  slug ${result.slug}  "${result.name}"`];

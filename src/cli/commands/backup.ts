@@ -8,7 +8,7 @@ import { createCommand } from './backup-create.js';
 import { type PasswordArgs, catInsideCommand, lsCommand, withBackupArgs } from './backup-inside.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { formatBytes, localTime, table } from '../render.js';
-import { terminalProgress } from '../progress.js';
+import { stoppable, terminalProgress } from '../progress.js';
 import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
 
 const keyCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: string }> = {
@@ -73,9 +73,9 @@ type ExtractArgs = GlobalArgs & PasswordArgs & { source?: string; out: string; s
 async function unpack(argv: ExtractArgs): Promise<void> {
   if (argv.slug && argv.slug.length > 1) throw new UsageError('ONE_SLUG', '--decrypt unpacks one backup at a time: give one --slug');
   const progress = process.stderr.isTTY === true && !argv.json ? terminalProgress('backup') : null;
-  const result = await withBackupArgs({ ...argv, slug: argv.slug?.[0] }, (t, key) =>
+  const result = await stoppable(() => withBackupArgs({ ...argv, slug: argv.slug?.[0] }, (t, key) =>
     unpackBackup(t, { outDir: argv.out, key, force: argv.force ?? false, ...(argv.inner ? { inners: argv.inner } : {}), ...(progress ? { onProgress: progress.update } : {}) }),
-  ).finally(() => progress?.end());
+  )).finally(() => progress?.end());
   if (argv.json) await printJson(result);
   else {
     const lines = result.inners.map((i) => `${i.out}  ${i.files} files, ${i.dirs} folders, ${i.links} links, ${formatBytes(i.bytes)}${i.complete ? '' : '  (incomplete)'}`);
@@ -107,7 +107,7 @@ const extractCommand: CommandModule<GlobalArgs, ExtractArgs> = {
     if (argv.decrypt) return unpack(argv);
     if (argv.inner || argv.password !== undefined || argv.passwordStdin) throw new UsageError('NEEDS_DECRYPT', '--inner and --password go with --decrypt', { hint: 'add --decrypt to unpack the plain files' });
     const progress = process.stderr.isTTY === true && !argv.json ? terminalProgress('backups') : null;
-    const result = await withArgsSource(argv, async (s) => {
+    const result = await stoppable(() => withArgsSource(argv, async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
       return extractBackups(s, {
         outDir: argv.out,
@@ -115,7 +115,7 @@ const extractCommand: CommandModule<GlobalArgs, ExtractArgs> = {
         force: argv.force ?? false,
         ...(progress ? { onProgress: progress.update } : {}),
       });
-    }).finally(() => progress?.end());
+    })).finally(() => progress?.end());
     if (argv.json) await printJson(result);
     else {
       const lines = result.extracted.map((e) => `${e.out}  ${formatBytes(e.size)}  sha256 ${e.sha256}`);

@@ -7,7 +7,7 @@ import { TOO_BIG_HINT } from '../../actions/output-fs.js';
 import { CorruptError, RefusedError } from '../../errors.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { formatBytes } from '../render.js';
-import { terminalProgress } from '../progress.js';
+import { stoppable, terminalProgress } from '../progress.js';
 import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
 
 type ExportArgs = GlobalArgs & { source?: string; out: string; what: ExportWhat; excludeDb?: boolean; force?: boolean };
@@ -48,7 +48,7 @@ export const exportCommand: CommandModule<GlobalArgs, ExportArgs> = {
       .option('force', { type: 'boolean', describe: 'write into a non-empty folder / replace an existing archive' }) as never,
   handler: async (argv) => {
     const progress = !argv.json && process.stderr.isTTY === true ? terminalProgress() : null;
-    const result = await withArgsSource(argv, async (s) => {
+    const result = await stoppable(() => withArgsSource(argv, async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
       if (progress) process.stderr.write('Counting files...\r');
       return exportTree(s.volume, s.layout, {
@@ -58,7 +58,7 @@ export const exportCommand: CommandModule<GlobalArgs, ExportArgs> = {
         force: argv.force ?? false,
         ...(progress ? { onProgress: progress.update } : {}),
       });
-    }).finally(() => progress?.end());
+    })).finally(() => progress?.end());
     if (argv.json) {
       await printJson({
         out: result.out, format: result.format, what: result.what, source: result.source,

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { confirm, input, password } from '@inquirer/prompts';
 import { SecureTarKey, createBackup, extractBackups, listBackups, readBackupKey } from '../../actions/backup/index.js';
 import { formatBytes } from '../../units.js';
-import { terminalProgress } from '../progress.js';
+import { stoppable, terminalProgress } from '../progress.js';
 import type { Say, Session } from './steps.js';
 
 export async function stepExtract(session: Session, say: Say): Promise<void> {
@@ -15,7 +15,7 @@ export async function stepExtract(session: Session, say: Say): Promise<void> {
   say(`${list.length} backup(s), ${formatBytes(list.reduce((n, b) => n + b.size, 0))} in all.`);
   const out = resolve((await input({ message: 'Copy them into which folder?', default: join(homedir(), 'haos-rescue-backups') })).trim());
   const progress = terminalProgress('backups');
-  const r = await extractBackups(session.source, { outDir: out, onProgress: progress.update }).finally(progress.end);
+  const r = await stoppable(() => extractBackups(session.source, { outDir: out, onProgress: progress.update })).finally(progress.end);
   for (const e of r.extracted) say(`  ${e.out} (${formatBytes(e.size)}, sha256 ${e.sha256.slice(0, 16)}...)`);
   for (const f of r.failed) say(`  could not copy ${f.path}: ${f.reason}`);
   say(`${r.extracted.length} backup(s) copied to ${r.outDir}. Restore one in Home Assistant under Settings > System > Backups.`);
@@ -48,7 +48,7 @@ export async function stepCreate(session: Session, say: Say): Promise<void> {
   const day = new Date().toISOString().slice(0, 10);
   const out = resolve((await input({ message: 'Save the backup as', default: join(homedir(), `home-assistant-rescued-${day}.tar`) })).trim());
   const progress = terminalProgress('backup');
-  const r = await createBackup(session.source, { out, key, excludeDb, onProgress: progress.update }).finally(progress.end);
+  const r = await stoppable(() => createBackup(session.source, { out, key, excludeDb, onProgress: progress.update })).finally(progress.end);
   say(`Backup ${r.slug} written to ${r.out} (${formatBytes(r.size)}${r.protected ? `, encrypted, SecureTar v${r.secureTarVersion}` : ''}).`);
   for (const k of r.skipped) say(`  left out (could not be read): ${k.path}: ${k.reason}`);
   if (r.skipped.length > 0) say('The backup is partial: the files above could not be read from the card.');

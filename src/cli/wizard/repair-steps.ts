@@ -13,6 +13,7 @@ import { table } from '../render.js';
 import { databasePlan, freedLine, oldBackupsPlan, oldLogsPlan, oldLogsSummary, safeModeDone, safeModePlan } from '../../actions/gui/plans.js';
 import { type OldLogFile, oldLogs, removeOldLogs } from '../../actions/logs/index.js';
 import { type Say, type Session, agreed, writeOptions } from './steps.js';
+import { stoppable } from '../progress.js';
 
 export async function stepFreeSpace(session: Session, say: Say): Promise<void> {
   const u = await diskUsage(session.source);
@@ -54,7 +55,7 @@ async function deleteOldBackups(session: Session, say: Say, backups: BackupEntry
   for (const line of plan.lines) say(`  ${line}`);
   if (await confirm({ message: 'Copy them to this computer first?', default: true })) {
     const out = join(homedir(), `haos-rescue-backups-deleted-${new Date().toISOString().slice(0, 16).replace(/[:T]/g, '-')}`);
-    const copied = await extractBackups(session.source, { outDir: out, slugs: old.map((b) => b.slug!), force: false });
+    const copied = await stoppable(() => extractBackups(session.source, { outDir: out, slugs: old.map((b) => b.slug!), force: false }));
     if (copied.failed.length > 0) return say(`${copied.failed.length} backup(s) could not be copied; nothing was deleted.`);
     say(`Copied to ${out}.`);
   }
