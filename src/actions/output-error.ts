@@ -13,18 +13,18 @@ export function outputError(err: unknown, out: string): AppError {
   switch (code) {
     case 'ENOSPC':
     case 'EDQUOT':
-      return new IoError('OUTPUT_FULL', `no space left where the copy goes (${out})`, { ...options, hint: 'free some space or choose a folder on another disk with --out; the card was not changed' });
+      return new IoError('OUTPUT_FULL', `no space left where the copy goes (${out})`, { ...options, hint: 'free some space there, or choose a folder on another disk; the card was not changed' });
     case 'EACCES':
     case 'EPERM':
-      return new RefusedError('OUTPUT_NO_PERMISSION', `no permission to write to ${out}`, { ...options, hint: 'choose a folder you can write to with --out' });
+      return new RefusedError('OUTPUT_NO_PERMISSION', `no permission to write to ${out}`, { ...options, hint: 'choose a folder you can write to' });
     case 'EROFS':
-      return new RefusedError('OUTPUT_READ_ONLY', `${out} is on a read-only disk`, { ...options, hint: 'choose a folder on a writable disk with --out' });
+      return new RefusedError('OUTPUT_READ_ONLY', `${out} is on a read-only disk`, { ...options, hint: 'choose a folder on a writable disk' });
     case 'EFBIG':
       return fileTooBig(out, err);
     case 'EIO':
-      return new IoError('OUTPUT_IO_ERROR', `the disk that ${out} is on reported an I/O error`, { ...options, hint: 'choose a folder on another disk with --out' });
+      return new IoError('OUTPUT_IO_ERROR', `the disk that ${out} is on reported an I/O error`, { ...options, hint: 'choose a folder on another disk' });
     default:
-      return code ? new IoError('OUTPUT_FAILED', `writing to ${out} failed: ${code}`, { ...options, hint: 'check the --out folder and run the command again' }) : toAppError(err);
+      return code ? new IoError('OUTPUT_FAILED', `writing to ${out} failed: ${code}`, { ...options, hint: 'check the folder the copy goes to, and try again' }) : toAppError(err);
   }
 }
 

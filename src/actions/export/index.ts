@@ -178,7 +178,7 @@ async function assertRoom(ctx: ExportContext): Promise<TreeTotals | null> {
   if (free >= totals.dataBytes) return totals;
   const what = `${formatBytes(totals.dataBytes)} in ${totals.files.toLocaleString('en-US')} file(s)`;
   throw new RefusedError('NOT_ENOUGH_SPACE', `the disk holding ${ctx.options.out} has ${formatBytes(free)} free; the files to export hold ${what}`, {
-    hint: 'choose --out on a disk with more room, or export less: --what config (the configuration alone), --exclude-db (without the history database), or a .tar.gz (compressed); nothing was copied',
+    hint: 'choose a folder on a disk with more room, or export less: the configuration alone (--what config), without the history database (--exclude-db), or compressed (.tar.gz); nothing was copied',
     details: { freeBytes: free, neededBytes: totals.dataBytes },
   });
 }
