@@ -13,6 +13,7 @@ import type { OpenedSource } from '../source.js';
 import { makeOutputFolder, outputError } from '../output-error.js';
 import { FORMATS_WITHOUT_LIMIT, freeBytes, sizeChecker, tooBigText } from '../output-fs.js';
 import { type ProgressListener, ProgressMeter } from '../progress.js';
+import { formatBytes } from '../../units.js';
 
 export interface ExtractOptions {
   outDir: string;
@@ -52,8 +53,13 @@ async function checkSpace(dir: string, needed: number): Promise<void> {
   const free = await freeBytes(dir);
   // A disk that does not say how much room it has (some FUSE ones, a share): the copy tries.
   if (free === null) return;
-  if (free < needed + 16 * 1024 * 1024) {
-    throw new RefusedError('NOT_ENOUGH_SPACE', `${dir} has ${free} bytes free, the backups need ${needed}`, { hint: 'choose another folder with --out, or fewer backups with --slug; nothing was copied' });
+  // Room for the file system's own bookkeeping: 1/64 of the copy, from 1 MiB up to 16 MiB.
+  const margin = Math.min(16 * 1024 * 1024, Math.max(1024 * 1024, Math.ceil(needed / 64)));
+  if (free < needed + margin) {
+    throw new RefusedError('NOT_ENOUGH_SPACE', `${dir} has ${formatBytes(free)} free; the backups need ${formatBytes(needed + margin)}`, {
+      hint: 'choose a folder on a disk with more room, or fewer backups (--slug); nothing was copied',
+      details: { freeBytes: free, neededBytes: needed },
+    });
   }
 }
 
