@@ -4,7 +4,8 @@
 // file or a loop device) any loop device backed by the same file or one of its partitions is mounted.
 
 import { readFile, readdir, realpath, stat } from 'node:fs/promises';
-import { RefusedError } from '../errors.js';
+import { dirname, resolve } from 'node:path';
+import { RefusedError, UsageError } from '../errors.js';
 import type { RunCommand } from '../disks/types.js';
 import { parseMountinfo } from '../disks/mountinfo.js';
 import { checkMountsOther } from './host-mounts-other.js';
@@ -85,6 +86,23 @@ export async function assertNotMounted(source: string, opts: MountCheckOptions =
   }
   const sysfs = opts.sysfs ?? '/sys';
   const mounts = parseMountinfo(opts.mountinfo ?? (await readFile('/proc/self/mountinfo', 'utf8')));
+  for (const d of await sourceDevices(source, sysfs)) {
+    const where = mounts.get(d);
+    if (where) {
+      throw new RefusedError('HOST_MOUNTED', `${source} is in use: device ${d} is mounted at ${where} on this computer`, {
+        details: { device: d, mountPoint: where },
+        hint: `unmount it first (sudo umount ${where}); nothing was written`,
+      });
+    }
+  }
+  return [];
+}
+
+/**
+ * Linux: the device numbers ("major:minor") through which `source` can be mounted: the device and its
+ * partitions, and (for an image file or a loop device) every loop device backed by the same file, with theirs.
+ */
+async function sourceDevices(source: string, sysfs: string): Promise<string[]> {
   const st = await stat(source, { bigint: true });
   const devices: string[] = [];
   let backingFile: string | null = null;
@@ -102,14 +120,32 @@ export async function assertNotMounted(source: string, opts: MountCheckOptions =
       devices.push(...(await withPartitions({ major, minor }, sysfs)));
     }
   }
-  for (const d of devices) {
-    const where = mounts.get(d);
-    if (where) {
-      throw new RefusedError('HOST_MOUNTED', `${source} is in use: device ${d} is mounted at ${where} on this computer`, {
-        details: { device: d, mountPoint: where },
-        hint: `unmount it first (sudo umount ${where}); nothing was written`,
-      });
-    }
-  }
-  return [];
+  return devices;
 }
+
+/**
+ * Refuses (exit 64) a copy whose output folder lies on the card being read, mounted by this computer (a
+ * Linux desktop mounts an inserted card's partitions by itself): it would write to the card. Linux only;
+ * elsewhere, and when the check cannot be made, nothing is refused.
+ */
+export async function assertOutputOffSource(source: string, out: string, opts: { sysfs?: string; platform?: NodeJS.Platform } = {}): Promise<void> {
+  if ((opts.platform ?? process.platform) !== 'linux') return;
+  let folder = resolve(out);
+  let outDev: string | null = null;
+  for (;;) {
+    const st = await stat(folder, { bigint: true }).catch(() => null);
+    if (st) {
+      outDev = key(splitRdev(st.dev));
+      break;
+    }
+    if (dirname(folder) === folder) return;
+    folder = dirname(folder);
+  }
+  const devices = await sourceDevices(source, opts.sysfs ?? '/sys').catch(() => [] as string[]);
+  if (!devices.includes(outDev)) return;
+  const where = parseMountinfo(await readFile('/proc/self/mountinfo', 'utf8').catch(() => '')).get(outDev);
+  throw new UsageError('OUTPUT_ON_SOURCE', `${out} is on ${source}, the card being read${where ? ` (this computer has it mounted at ${where})` : ''}: copying there would write to the card`, {
+    hint: 'choose a folder on this computer\'s own disk, e.g. in your home folder; nothing was copied',
+  });
+}
+

@@ -134,6 +134,34 @@ describe.skipIf(skip !== null)(`a HAOS image on a loop device${skip ? ` (skipped
     sh('losetup', ['-d', attached.pop()!]);
   });
 
+  // A Linux desktop mounts an inserted card by itself; a folder there looks like any other to the owner.
+  it('a copy whose output folder is on the card, mounted here, is refused (exit 64), through either loop device', () => {
+    const mnt = join(work, 'card-mounted');
+    mkdirSync(mnt, { recursive: true });
+    sh('mount', ['-o', 'ro,noload', part, mnt]);
+    mounted.push(mnt);
+    const other = sh('losetup', ['-f', '--show', '-o', String(SAMPLE.dataOffsetBytes), '--sizelimit', String(SAMPLE.dataSizeBytes), image]);
+    attached.push(other);
+    const before = sha(image);
+    for (const [source, args] of [
+      [disk, ['export', '--out', join(mnt, 'supervisor', 'config-copy')]],
+      [image, ['export', '--out', join(mnt, 'config.tar')]],
+      [disk, ['backup', 'extract', '--out', join(mnt, 'backups')]],
+      [disk, ['backup', 'extract', '--decrypt', '--slug', '7fed74c8', '--out', join(mnt, 'unpacked')]],
+      [other, ['backup', 'create', '--no-encrypt', '--out', join(mnt, 'new.tar')]],
+    ] as const) {
+      const [command, ...rest] = args;
+      const r = cli([command, ...(command === 'backup' ? [rest[0]!] : []), source, ...(command === 'backup' ? rest.slice(1) : rest), '--verbose']);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(64); // without the check: EROFS, exit 77
+      expect(r.stderr).toMatch(new RegExp(`is on ${source}, the card being read \\(this computer has it mounted at ${mnt}\\): copying there would write to the card`));
+      expect(r.stderr).toMatch(/code: OUTPUT_ON_SOURCE/);
+    }
+    expect(sha(image)).toBe(before);
+    sh('umount', [mnt]);
+    mounted.pop();
+    sh('losetup', ['-d', attached.pop()!]);
+  });
+
   it('auth reset succeeds once unmounted: e2fsck -fn clean and the new password verifies', () => {
     const r = cli(['auth', 'reset', disk, '-u', USERS[0].username, '--password', 'loop device pw']);
     expect(r.code, r.stderr).toBe(0);

@@ -11,6 +11,7 @@ import { copyFileOut } from '../copy/index.js';
 import { type BackupEntry, listBackups } from './list.js';
 import type { OpenedSource } from '../source.js';
 import { makeOutputFolder, outputError } from '../output-error.js';
+import { assertOutputOffSource } from '../host-mounts.js';
 import { FORMATS_WITHOUT_LIMIT, freeBytes, sizeChecker, tooBigText } from '../output-fs.js';
 import { type ProgressListener, ProgressMeter } from '../progress.js';
 import { formatBytes } from '../../units.js';
@@ -95,6 +96,7 @@ async function copyOne(src: OpenedSource, b: BackupEntry, out: string, force: bo
 export async function extractBackups(src: OpenedSource, opts: ExtractOptions): Promise<ExtractResult> {
   const chosen = select(await listBackups(src), opts.slugs);
   const outDir = resolve(opts.outDir);
+  await assertOutputOffSource(src.path, outDir);
   await makeOutputFolder(outDir);
   const names = outNames(chosen);
   if (!opts.force) {

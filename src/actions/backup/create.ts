@@ -12,6 +12,7 @@ import { type NewBackupJson, OuterTarWriter, backupJson, secureTarVersionFor } f
 import type { SecureTarKey } from '../../ha/backup-inner.js';
 import type { ExportProblem } from '../export/index.js';
 import { outputError } from '../output-error.js';
+import { assertOutputOffSource } from '../host-mounts.js';
 import { type ProgressListener, ProgressMeter } from '../progress.js';
 import type { OpenedSource } from '../source.js';
 import { type PlannedInner, planInners, writeInner } from './create-inner.js';
@@ -66,6 +67,7 @@ async function checkOut(out: string, force: boolean): Promise<void> {
 
 export async function createBackup(src: OpenedSource, opts: CreateOptions): Promise<CreateResult> {
   const out = resolve(opts.out);
+  await assertOutputOffSource(src.path, out);
   await checkOut(out, opts.force ?? false);
   const version = await haVersion(src);
   const stVersion = opts.key ? (opts.secureTarVersion ?? secureTarVersionFor(version)) : null;

@@ -17,6 +17,8 @@ export interface BackupTarget {
   archive: BackupArchive;
   /** True when the backup is a file on the card (its backup key may open it). */
   onCard: boolean;
+  /** What was opened to reach it: the card (or image), or the backup file itself. */
+  source: string;
 }
 
 /** True when `path` is a regular file on this computer that starts with a tar header. */
@@ -53,7 +55,7 @@ export async function withBackupFile<T>(path: string, fn: (target: BackupTarget)
     };
     const hint = `if ${path} is a backup Home Assistant made (a .tar from Settings > System > Backups), it is damaged or cut short: download or copy it again`;
     const archive = await readArchive(read, size, hint);
-    return await fn({ label: path, read, size, archive, onCard: false });
+    return await fn({ label: path, read, size, archive, onCard: false, source: path });
   } finally {
     await fh.close();
   }
@@ -77,7 +79,7 @@ export async function openCardBackup(src: OpenedSource, which: string | undefine
   const inode = await src.volume.lookup(chosen.path);
   const read: ReadAt = (offset, length) => src.volume.readFile(inode, offset, Math.min(inode.sizeBytes, offset + length));
   const archive = await readArchive(read, inode.sizeBytes, `the backup file on the card is damaged; ${others}`);
-  return { label: chosen.path, read, size: inode.sizeBytes, archive, onCard: true };
+  return { label: chosen.path, read, size: inode.sizeBytes, archive, onCard: true, source: src.path };
 }
 
 /** The backup's table of contents; damage found there gets `hint` (the default one speaks of the card's filesystem). */

@@ -10,6 +10,7 @@ import type { InnerArchive } from '../../ha/backup-archive.js';
 import { type InnerEntry, type SecureTarKey, innerTarBytes, walkInner } from '../../ha/backup-inner.js';
 import { safeComponent } from '../export/names.js';
 import { makeOutputFolder, outputError } from '../output-error.js';
+import { assertOutputOffSource } from '../host-mounts.js';
 import { type ProgressListener, ProgressMeter } from '../progress.js';
 import { findInnerOrThrow } from './inside.js';
 import type { BackupTarget } from './open.js';
@@ -63,6 +64,7 @@ export async function unpackBackup(target: BackupTarget, opts: UnpackOptions): P
       hint: 'haos-rescue backup ls shows what the backup holds; copy the backup file itself if it is to be restored',
     });
   }
+  await assertOutputOffSource(target.source, outDir);
   const result: UnpackResult = { outDir, inners: [], skipped: [], renamed: [], damaged: [] };
   const meter = new ProgressMeter(opts.onProgress, chosen.reduce((n, i) => n + i.size, 0), null);
   try {

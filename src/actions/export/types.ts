@@ -12,6 +12,8 @@ export type ExportFormat = 'folder' | 'tar' | 'tar.gz';
 
 export interface ExportOptions {
   out: string;
+  /** The card or image being read: an output on it (mounted by this computer) is refused. */
+  sourcePath?: string;
   what?: ExportWhat;
   excludeDb?: boolean;
   /** Write into a non-empty folder / over an existing archive. */

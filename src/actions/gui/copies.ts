@@ -38,7 +38,7 @@ export async function exportConfig(ctx: GuiContext, raw: unknown): Promise<Resul
   let out = localPath(body, 'out');
   if (kind === 'tar.gz' && !out.endsWith('.tar.gz')) out += '.tar.gz';
   const { volume, layout } = ctx.source;
-  const r = await ctx.jobs.run('Export the configuration', 'files', (onProgress) => exportTree(volume, layout, { out, onProgress }));
+  const r = await ctx.jobs.run('Export the configuration', 'files', (onProgress) => exportTree(volume, layout, { out, sourcePath: ctx.source.path, onProgress }));
   return {
     lines: [
       `Exported ${r.files} files (${formatBytes(r.bytes)}) to ${r.out}.`,

@@ -53,6 +53,7 @@ export const exportCommand: CommandModule<GlobalArgs, ExportArgs> = {
       if (progress) process.stderr.write('Counting files...\r');
       return exportTree(s.volume, s.layout, {
         out: argv.out,
+        sourcePath: s.path,
         what: argv.what,
         excludeDb: argv.excludeDb ?? false,
         force: argv.force ?? false,

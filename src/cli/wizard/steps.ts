@@ -98,7 +98,7 @@ export async function stepExport(session: Session, say: Say): Promise<void> {
   const base = join(homedir(), `home-assistant-config-${today()}`);
   const out = resolve((await input({ message: 'Where?', default: kind === 'folder' ? base : `${base}.tar.gz` })).trim());
   const progress = terminalProgress();
-  const r = await stoppable(() => exportTree(session.source.volume, session.source.layout, { out, onProgress: progress.update })).finally(progress.end);
+  const r = await stoppable(() => exportTree(session.source.volume, session.source.layout, { out, sourcePath: session.source.path, onProgress: progress.update })).finally(progress.end);
   say(`Exported ${r.files} files (${formatBytes(r.bytes)}) to ${r.out}.`);
   for (const n of r.notes) say(`  note: ${n}`);
   for (const u of r.unsupported) say(`  not copied ${u.path}: ${u.reason}`);
