@@ -149,6 +149,7 @@ describe.skipIf(skip !== null)(`a HAOS image on a loop device${skip ? ` (skipped
       [disk, ['backup', 'extract', '--out', join(mnt, 'backups')]],
       [disk, ['backup', 'extract', '--decrypt', '--slug', '7fed74c8', '--out', join(mnt, 'unpacked')]],
       [other, ['backup', 'create', '--no-encrypt', '--out', join(mnt, 'new.tar')]],
+      [image, ['image', '--out', join(mnt, 'card.img')]],
     ] as const) {
       const [command, ...rest] = args;
       const r = cli([command, ...(command === 'backup' ? [rest[0]!] : []), source, ...(command === 'backup' ? rest.slice(1) : rest), '--verbose']);

@@ -18,6 +18,7 @@ import { AppError, UsageError } from '../../errors.js';
 import { formatBytes } from '../../units.js';
 import { withInterruptCleanup } from '../critical.js';
 import { outputError } from '../output-error.js';
+import { assertOutputOffSource } from '../host-mounts.js';
 import { type SourceOptions, openSourceDevice } from '../source.js';
 import { type Phase, type PhaseName, rescueOrder } from './order.js';
 import { ImageFile, assertImageFits, assertNotOnSource, assertRoom } from './output.js';
@@ -80,6 +81,8 @@ export class ImageJob {
     const { device: source } = await openSourceDevice(path, { rescueReads: true, mapPath: null });
     try {
       await assertNotOnSource(path, [out, mapPath]);
+      // Also a folder where this computer mounts the card (or the image file, through a loop device).
+      for (const file of [out, mapPath]) await assertOutputOffSource(path, file);
       await assertImageFits(out, source.sizeBytes);
       const previous = await readMapfile(mapPath, source.sizeBytes);
       const fresh = checkResume(out, mapPath, previous, opts.force ?? false);
