@@ -124,11 +124,17 @@ async function sourceDevices(source: string, sysfs: string): Promise<string[]> {
 }
 
 /**
- * Refuses (exit 64) a copy whose output folder lies on the card being read, mounted by this computer (a
- * Linux desktop mounts an inserted card's partitions by itself): it would write to the card. Linux only;
- * elsewhere, and when the check cannot be made, nothing is refused.
+ * Refuses (exit 64) an output that is the image being read (even with --force: it is the only copy), or
+ * that lies on the card being read, mounted by this computer (a Linux desktop mounts an inserted card's
+ * partitions by itself): it would write to the card. The second check is Linux only; elsewhere, and when
+ * the check cannot be made, nothing is refused.
  */
 export async function assertOutputOffSource(source: string, out: string, opts: { sysfs?: string; platform?: NodeJS.Platform } = {}): Promise<void> {
+  const [src, dst] = await Promise.all([stat(source, { bigint: true }).catch(() => null), stat(out, { bigint: true }).catch(() => null)]);
+  if (src?.isFile() && dst !== null && src.dev === dst.dev && src.ino === dst.ino) {
+    const what = resolve(out) === resolve(source) ? 'the image being read' : `${source}, the image being read`;
+    throw new UsageError('OUTPUT_IS_SOURCE', `the output ${out} is ${what}`, { hint: 'give the output another name; nothing was written' });
+  }
   if ((opts.platform ?? process.platform) !== 'linux') return;
   let folder = resolve(out);
   let outDev: string | null = null;

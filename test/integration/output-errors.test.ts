@@ -190,3 +190,24 @@ describe('an output folder that cannot be made', () => {
     }
   });
 });
+
+// With --force an existing output is replaced: never when it is the image being read (the only copy).
+describe('the image being read as the output', () => {
+  it.each([
+    ['export to a .tar', (img: string) => ['export', img, '--out', img, '--force']],
+    ['backup create', (img: string) => ['backup', 'create', img, '--no-encrypt', '--out', img, '--force']],
+    ['backup extract', (img: string) => ['backup', 'extract', img, '--out', join(img, '..'), '--force']],
+  ])('%s onto it is refused even with --force: exit 64, the image unchanged', (_what, args) => {
+    const dir = join(work, `as-output-${_what.replace(/\W+/g, '-')}`);
+    mkdirSync(dir);
+    // Named as its output would be: a .tar, or the name of a backup on the card.
+    const img = join(dir, 'backup_example.tar');
+    writeFileSync(img, readFileSync(image));
+    const r = cli([...args(img), '--verbose']);
+    expect(r.code, r.stderr).toBe(64);
+    expect(r.stderr).toMatch(/error: the output .*backup_example\.tar is the image being read/);
+    expect(r.stderr).toMatch(/code: OUTPUT_IS_SOURCE/);
+    expect(sha(img)).toBe(sha(image));
+  });
+});
+

@@ -99,6 +99,7 @@ export async function extractBackups(src: OpenedSource, opts: ExtractOptions): P
   await assertOutputOffSource(src.path, outDir);
   await makeOutputFolder(outDir);
   const names = outNames(chosen);
+  for (const name of names) await assertOutputOffSource(src.path, join(outDir, name));
   if (!opts.force) {
     for (const name of names) {
       if (await stat(join(outDir, name)).catch(() => null)) {
