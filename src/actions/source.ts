@@ -7,6 +7,7 @@ import { type OpenDeviceOptions, type OpenedDevice, type RescueMapInfo, openDevi
 import { sliceDevice } from '../device/slice-device.js';
 import { AppError, NotFoundError, UsageError } from '../errors.js';
 import { needsRecovery } from '../ext4/superblock.js';
+import { stateStamp } from '../ext4/state-stamp.js';
 import { Ext4Volume } from '../ext4/volume.js';
 import { type JournalState, mapJournal } from '../ext4/journal/replay.js';
 import { JournalOverlayDevice } from '../ext4/journal/overlay-device.js';
@@ -47,6 +48,8 @@ export interface OpenedSource {
   journal: JournalState;
   /** The volume as it is on the medium, without the journal. */
   onDiskVolume: Ext4Volume;
+  /** The superblocks' bytes when it was opened (ext4/state-stamp.ts): a write checks them before it commits. */
+  stamp: Buffer;
   warnings: string[];
 }
 
@@ -130,7 +133,8 @@ export async function openSourceOn(path: string, device: BlockDevice, rescueMap:
   const fs = volumeFs(volume);
   const layout = discovery.kind === 'supervised' && chosen.probe?.supervisedDataPath ? supervisedLayout(chosen.probe.supervisedDataPath) : haosLayout();
   const warnings = [...discovery.table.warnings, ...volume.warnings, ...journalWarnings(journal)];
-  return { path, options, rescueMap, device, discovery, dataDevice, volume, onDiskVolume, layout, fs, needsRecovery: journal.needsRecovery, journal, warnings };
+  const stamp = await stateStamp(onDiskVolume);
+  return { path, options, rescueMap, device, discovery, dataDevice, volume, onDiskVolume, stamp, layout, fs, needsRecovery: journal.needsRecovery, journal, warnings };
 }
 
 /**

@@ -18,7 +18,9 @@ import type { BlockDevice } from '../device/block-device.js';
 import { sliceDevice } from '../device/slice-device.js';
 import { processesUsing } from '../device/vdisk/in-use.js';
 import { containerOf } from '../device/vdisk/index.js';
-import { AppError, InternalError, IoError, UsageError, refusedWrite } from '../errors.js';
+import { AppError, InternalError, IoError, RefusedError, UsageError, refusedWrite } from '../errors.js';
+import { lockForWriting } from '../device/write-lock.js';
+import { stateStamp } from '../ext4/state-stamp.js';
 import { BlockEdits } from '../ext4/create-file.js';
 import { putFile } from '../ext4/put-file.js';
 import { type CommitResult, commitWrites } from '../ext4/commit.js';
@@ -247,9 +249,14 @@ async function testHold(): Promise<void> {
  */
 async function commitToCard(src: OpenedSource, changes: Change[], transactions: BlockWrite[][], nowMs: number) {
   const device = await openForWriting(src);
+  const unlock = await lockForWriting(src.path).catch(async (err: unknown) => {
+    await device.close();
+    throw err;
+  });
   try {
     const { byteOffset, sizeBytes } = src.discovery.chosen;
     const data = sliceDevice(device, byteOffset, sizeBytes, src.dataDevice.description);
+    await assertUnchanged(src, data);
     return await withCriticalSection(async () => {
       await testHold();
       const replay = src.journal.needsRecovery ? (await applyJournalReplay(data)).report : null;
@@ -265,5 +272,15 @@ async function commitToCard(src: OpenedSource, changes: Change[], transactions: 
     });
   } finally {
     await device.close();
+    await unlock();
   }
+}
+
+/** Refuses to commit a plan made from a state of the card that another program has changed since (exit 77). */
+async function assertUnchanged(src: OpenedSource, data: BlockDevice): Promise<void> {
+  const now = await stateStamp(await Ext4Volume.open(data));
+  if (now.equals(src.stamp)) return;
+  throw new RefusedError('CARD_CHANGED', `${src.path} changed since haos-rescue opened it: another program wrote to it meanwhile`, {
+    hint: 'run the command again, so that it starts from the card as it is now; nothing was written',
+  });
 }

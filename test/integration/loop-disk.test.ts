@@ -3,14 +3,14 @@
 // partition (or the same file through another loop device) is mounted, and succeeds once unmounted.
 // Needs root and loop devices; skipped with the reason otherwise.
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HA_VERSION, SAMPLE, USERS, readSampleImage } from '../../fixtures/index.js';
-import { cardPasswordIs } from '../helpers/card.js';
-import { cli } from '../helpers/cli.js';
+import { assertCardClean, cardPasswordIs } from '../helpers/card.js';
+import { CLI, cli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/images.js';
 import { Terminal, hasTmux } from '../helpers/terminal.js';
 
@@ -161,6 +161,27 @@ describe.skipIf(skip !== null)(`a HAOS image on a loop device${skip ? ` (skipped
     sh('umount', [mnt]);
     mounted.pop();
     sh('losetup', ['-d', attached.pop()!]);
+  });
+
+  // A disk has no "open in another program" check (image files do): the write lock keeps two writers apart.
+  it('a second write while one commits to the disk is refused (CARD_BUSY), and the card stays clean', async () => {
+    const local = join(work, 'one.txt');
+    writeFileSync(local, 'one');
+    const first = spawn(process.execPath, [CLI, 'put', disk, local, '/supervisor/share/one.txt', '--yes', '--no-originals'], { env: { ...process.env, HAOS_RESCUE_TEST_HOLD_MS: '1500' } });
+    let stderr = '';
+    const held = new Promise<void>((resolve) => first.stderr.on('data', (d) => {
+      stderr += d;
+      if (stderr.includes('test: holding the commit')) resolve();
+    }));
+    const ended = new Promise<number | null>((resolve) => first.on('close', resolve));
+    await held;
+    const second = cli(['put', disk, local, '/supervisor/share/two.txt', '--yes', '--no-originals', '--verbose']);
+    expect(second.code, second.stderr).toBe(77);
+    expect(second.stderr).toMatch(/code: CARD_BUSY/);
+    expect(await ended, stderr).toBe(0);
+    assertCardClean(image);
+    expect(cli(['cat', disk, '/supervisor/share/one.txt']).text).toBe('one');
+    expect(cli(['cat', disk, '/supervisor/share/two.txt']).code).toBe(66);
   });
 
   it('auth reset succeeds once unmounted: e2fsck -fn clean and the new password verifies', () => {

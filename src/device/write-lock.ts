@@ -1,0 +1,45 @@
+// One writer per card at a time, across processes: the window and a terminal, or a script starting several
+// write commands at once, would each plan their allocations from the same free blocks. A lock file named
+// after the source's identity (device number and inode of an image file, the device number of a disk)
+// holds the writer's process id while it commits; a lock whose process is gone (a crash, a power cut of this
+// computer) is taken over. It lives in /tmp (the temp folder on Windows), which every user's processes see.
+
+import { open, readFile, stat, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RefusedError } from '../errors.js';
+
+/** Takes the write lock of `path` (or refuses, exit 77, while another live process holds it); returns its release. */
+export async function lockForWriting(path: string, dir = process.platform === 'win32' ? tmpdir() : '/tmp'): Promise<() => Promise<void>> {
+  const st = await stat(path, { bigint: true });
+  const id = st.isBlockDevice() || st.isCharacterDevice() ? `dev-${st.rdev}` : `file-${st.dev}-${st.ino}`;
+  const lock = join(dir, `haos-rescue-write-${id}.lock`);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const handle = await open(lock, 'wx');
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      return () => unlink(lock).catch(() => undefined);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return async () => undefined; // no lock possible here: go on unlocked
+      const holder = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && alive(holder)) {
+        throw new RefusedError('CARD_BUSY', `another haos-rescue (process ${holder}) is writing to ${path}`, {
+          hint: 'wait until it has finished, then run this again; nothing was written',
+          details: { pid: holder, lock },
+        });
+      }
+      await unlink(lock).catch(() => undefined);
+    }
+  }
+  throw new RefusedError('CARD_BUSY', `another haos-rescue is starting to write to ${path}`, { hint: 'wait until it has finished, then run this again; nothing was written', details: { lock } });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
