@@ -11,7 +11,10 @@ import { RefusedError } from '../errors.js';
 
 /** Takes the write lock of `path` (or refuses, exit 77, while another live process holds it); returns its release. */
 export async function lockForWriting(path: string, dir = process.platform === 'win32' ? tmpdir() : '/tmp'): Promise<() => Promise<void>> {
-  const st = await stat(path, { bigint: true });
+  // A path that cannot be stat()ed (a Windows raw disk, \\.\PhysicalDrive2) has no identity to lock by: such a
+  // write goes on without the lock, as before.
+  const st = await stat(path, { bigint: true }).catch(() => null);
+  if (st === null) return async () => undefined;
   const id = st.isBlockDevice() || st.isCharacterDevice() ? `dev-${st.rdev}` : `file-${st.dev}-${st.ino}`;
   const lock = join(dir, `haos-rescue-write-${id}.lock`);
   for (let attempt = 0; attempt < 2; attempt++) {
