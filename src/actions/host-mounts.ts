@@ -40,6 +40,18 @@ async function withPartitions(dev: DevNumber, sysfs: string): Promise<string[]> 
   return keys;
 }
 
+/** The disk a partition belongs to (sysfs: the partition's folder lies inside its disk's), or null. */
+async function diskOf(dev: DevNumber, sysfs: string): Promise<DevNumber | null> {
+  try {
+    const dir = await realpath(`${sysfs}/dev/block/${key(dev)}`);
+    if ((await stat(`${dir}/partition`).catch(() => null)) === null) return null;
+    const [major, minor] = (await readFile(`${dirname(dir)}/dev`, 'utf8')).trim().split(':').map(Number) as [number, number];
+    return { major, minor };
+  } catch {
+    return null;
+  }
+}
+
 /** Loop devices whose backing file is `file`. */
 async function loopDevicesBackedBy(file: string, sysfs: string): Promise<string[]> {
   const out: string[] = [];
@@ -101,14 +113,15 @@ export async function assertNotMounted(source: string, opts: MountCheckOptions =
 /**
  * Linux: the device numbers ("major:minor") through which `source` can be mounted: the device and its
  * partitions, and (for an image file or a loop device) every loop device backed by the same file, with theirs.
+ * With `wholeDisk`, a partition brings its disk and the disk's other partitions (the card's boot partition).
  */
-async function sourceDevices(source: string, sysfs: string): Promise<string[]> {
+async function sourceDevices(source: string, sysfs: string, wholeDisk = false): Promise<string[]> {
   const st = await stat(source, { bigint: true });
   const devices: string[] = [];
   let backingFile: string | null = null;
   if (st.isBlockDevice()) {
     const dev = splitRdev(st.rdev);
-    devices.push(...(await withPartitions(dev, sysfs)));
+    devices.push(...(await withPartitions((wholeDisk ? await diskOf(dev, sysfs) : null) ?? dev, sysfs)));
     // A loop device: the same file may also be attached (and mounted) through another loop device.
     backingFile = (await readFile(`${sysfs}/dev/block/${key(dev)}/loop/backing_file`, 'utf8').catch(() => null))?.trim() ?? null;
   } else if (st.isFile()) {
@@ -147,7 +160,7 @@ export async function assertOutputOffSource(source: string, out: string, opts: {
     if (dirname(folder) === folder) return;
     folder = dirname(folder);
   }
-  const devices = await sourceDevices(source, opts.sysfs ?? '/sys').catch(() => [] as string[]);
+  const devices = await sourceDevices(source, opts.sysfs ?? '/sys', true).catch(() => [] as string[]);
   if (!devices.includes(outDev)) return;
   const where = parseMountinfo(await readFile('/proc/self/mountinfo', 'utf8').catch(() => '')).get(outDev);
   throw new UsageError('OUTPUT_ON_SOURCE', `${out} is on ${source}, the card being read${where ? ` (this computer has it mounted at ${where})` : ''}: copying there would write to the card`, {

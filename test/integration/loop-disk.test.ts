@@ -163,6 +163,28 @@ describe.skipIf(skip !== null)(`a HAOS image on a loop device${skip ? ` (skipped
     sh('losetup', ['-d', attached.pop()!]);
   });
 
+  it("with the data partition as SOURCE, a folder on another partition of the card (its overlay, mounted) is refused too", () => {
+    const name = disk.slice('/dev/'.length);
+    const overlay = `${disk}p7`;
+    if (!existsSync(overlay)) {
+      const [major, minor] = readFileSync(`/sys/block/${name}/${name}p7/dev`, 'utf8').trim().split(':');
+      sh('mknod', [overlay, 'b', major!, minor!]);
+      madeNodes.push(overlay);
+    }
+    const mnt = join(work, 'overlay-mounted');
+    mkdirSync(mnt, { recursive: true });
+    sh('mount', ['-o', 'ro,noload', overlay, mnt]);
+    mounted.push(mnt);
+    const r = cli(['export', part, '--out', join(mnt, 'config'), '--verbose']);
+    expect(r.code, r.stderr).toBe(64);
+    expect(r.stderr).toMatch(/code: OUTPUT_ON_SOURCE/);
+    const img = cli(['image', part, '--out', join(mnt, 'card.img'), '--verbose']);
+    expect(img.code, img.stderr).toBe(64);
+    expect(img.stderr).toMatch(/code: OUTPUT_ON_SOURCE/);
+    sh('umount', [mnt]);
+    mounted.pop();
+  });
+
   // A disk has no "open in another program" check (image files do): the write lock keeps two writers apart.
   it('a second write while one commits to the disk is refused (CARD_BUSY), and the card stays clean', async () => {
     const local = join(work, 'one.txt');

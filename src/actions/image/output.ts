@@ -2,11 +2,10 @@
 // rescued (writing there would destroy what is being saved), and an existing image is continued only with
 // its map (without one, nothing says which of its bytes came from the card).
 
-import { readFileSync, realpathSync, statSync, writeSync } from 'node:fs';
+import { realpathSync, writeSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { mapOsError } from '../../device/map-os-error.js';
-import { devMajorMinor } from '../../device/sysfs-geometry.js';
 import type { RescueTarget } from '../../device/rescue/rescuer.js';
 import { IoError, RefusedError, UsageError } from '../../errors.js';
 import { TOO_BIG_HINT, freeBytes, sizeChecker, tooBigText } from '../output-fs.js';
@@ -175,40 +174,38 @@ export async function assertImageFits(out: string, sizeBytes: number): Promise<v
 }
 
 /**
- * Refuses an --out (or map) on the source itself: the same file, the same disk, or a partition of the
- * disk being rescued (Linux: through /sys/dev/block). Exit 64.
+ * Refuses an --out (or map) that is the source itself (the same file or device) or the source image's own
+ * map; exit 64. A folder on the card (a partition of it, mounted here) is host-mounts.ts's check.
  */
 export async function assertNotOnSource(source: string, outputs: string[]): Promise<void> {
   const src = await stat(source, { bigint: true });
-  const disk = src.isBlockDevice() ? diskOf(src.rdev) : null;
   for (const out of outputs) {
     const full = resolve(out);
     const target = await statOrParent(full);
     const sameFile = src.isFile() && target.self !== null && target.self.dev === src.dev && target.self.ino === src.ino;
-    const onDisk = src.isBlockDevice() && (target.fsDev === src.rdev || (disk !== null && diskOf(target.fsDev) === disk));
     const isSource = realpathOrSelf(full) === realpathOrSelf(resolve(source));
     if (src.isFile() && realpathOrSelf(full) === realpathOrSelf(resolve(`${source}.map`))) {
       throw new UsageError('OUTPUT_IS_SOURCE_MAP', `${out} is where haos-rescue looks for the map of ${source}: every later read of ${source} would take it as its map`, {
         hint: 'give the image (and its map) other names, e.g. --out copy.img',
       });
     }
-    if (sameFile || onDisk || isSource) {
-      const what = sameFile || isSource ? `${out} is ${source} itself` : `${out} is on ${source}, the disk being rescued`;
-      throw new UsageError('OUTPUT_ON_SOURCE', what, {
+    if (sameFile || isSource) {
+      throw new UsageError('OUTPUT_ON_SOURCE', `${out} is ${source} itself`, {
         hint: 'write the image to another disk of this computer (e.g. --out ~/card.img); writing to the card would destroy what is being saved',
       });
     }
   }
 }
 
-async function statOrParent(path: string): Promise<{ self: { dev: bigint; ino: bigint } | null; fsDev: bigint }> {
+async function statOrParent(path: string): Promise<{ self: { dev: bigint; ino: bigint } | null }> {
   try {
     const s = await stat(path, { bigint: true });
-    return { self: { dev: s.dev, ino: s.ino }, fsDev: s.dev };
+    return { self: { dev: s.dev, ino: s.ino } };
   } catch {
     const parent = dirname(path);
     try {
-      return { self: null, fsDev: (await stat(parent, { bigint: true })).dev };
+      await stat(parent);
+      return { self: null };
     } catch (err) {
       throw new UsageError('OUTPUT_FOLDER_MISSING', `the folder ${parent} for ${path} does not exist`, { hint: 'create it first, or give another --out', cause: err });
     }
@@ -223,15 +220,3 @@ function realpathOrSelf(path: string): string {
   }
 }
 
-/** The whole disk a Linux block device number belongs to ("major:minor" of the disk), or null. */
-function diskOf(dev: bigint): string | null {
-  if (process.platform !== 'linux') return null;
-  const { major, minor } = devMajorMinor(dev);
-  try {
-    const dir = realpathSync(`/sys/dev/block/${major}:${minor}`);
-    const isPartition = statSync(`${dir}/partition`, { throwIfNoEntry: false }) !== undefined;
-    return readFileSync(isPartition ? `${dirname(dir)}/dev` : `${dir}/dev`, 'utf8').trim();
-  } catch {
-    return `${major}:${minor}`;
-  }
-}
