@@ -97,7 +97,6 @@ export class InternalError extends AppError {
   }
 }
 
-/** Turns anything thrown into an AppError; unknown errors become INTERNAL (exit 70). */
 /**
  * A copy asked to stop (Ctrl-C, the window's Stop): thrown from its progress report. Not an AppError, so no
  * per-file error handling takes it for one file's failure; the copy's own clean-up (its unfinished file
@@ -110,6 +109,7 @@ export class StopRequested extends Error {
   }
 }
 
+/** Turns anything thrown into an AppError; unknown errors become INTERNAL (exit 70). */
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   if (err instanceof StopRequested) return new AppError('STOPPED', ExitCode.INTERRUPTED, err.message, { hint: 'run the command again when you want the copy' });

@@ -148,13 +148,13 @@ function isBrokenPipe(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: string }).code === 'EPIPE';
 }
 
+let stopping = false;
+
 /**
  * A stop asked for from outside: a write under way finishes first, a long copy saves what it has done; the
  * exit code is 130 for Ctrl-C, 128 + the signal's number otherwise. The terminal may be gone (SIGHUP): what
  * cannot be said is not said.
  */
-let stopping = false;
-
 function stopOnSignal(signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP'): void {
   const code = signal === 'SIGINT' ? ExitCode.INTERRUPTED : 128 + osConstants.signals[signal];
   // A second Ctrl-C while a copy saves itself (a stalled card may hold it) ends the process at once.
@@ -167,8 +167,6 @@ function stopOnSignal(signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP'): void {
       // no terminal left to say it on
     }
   };
-  // A terminal that is gone fails the writes later, as 'error' events: they must not end the process early.
-  process.stderr.on('error', () => undefined);
   const what = signal === 'SIGINT' ? 'interrupt' : signal === 'SIGHUP' ? 'the terminal closed' : 'asked to stop';
   if (inCriticalSection()) {
     say(`\n${what}: finishing the write that is under way first (a few seconds)...\n`);
@@ -192,6 +190,9 @@ function stopOnSignal(signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP'): void {
 
 export async function main(): Promise<void> {
   keepFreedMemory();
+  // A terminal that is gone (SIGHUP) fails writes to stderr later, as 'error' events: they must not end the
+  // process in the middle of a write to the card.
+  process.stderr.on('error', () => undefined);
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') return;
     // The reader went away (`| head`): nothing more to show, but a write under way finishes first.
