@@ -9,18 +9,28 @@ import { AppError } from '../errors.js';
 import { openJournal } from './journal/locate.js';
 import type { Ext4Volume } from './volume.js';
 
-const SUPERBLOCK_OFFSET = 1024;
 const SUPERBLOCK_BYTES = 1024;
 
-/** The superblock's bytes and the journal superblock's, as they are on the medium now. */
+/**
+ * The superblock's bytes (where the volume found it: a backup copy when the primary is unreadable) and the
+ * journal superblock's, as they are on the medium now. A part that cannot be read counts as empty.
+ */
 export async function stateStamp(vol: Ext4Volume): Promise<Buffer> {
-  const parts = [await vol.device.read(SUPERBLOCK_OFFSET, SUPERBLOCK_BYTES)];
-  try {
+  const at = vol.superblockLocation.byteOffset;
+  const parts = [await readOrEmpty(() => vol.device.read(at, SUPERBLOCK_BYTES))];
+  parts.push(await readOrEmpty(async () => {
     const journal = await openJournal(vol);
-    if (journal !== null) parts.push(await vol.device.read(journal.fsBlock(0) * vol.sb.blockSize, SUPERBLOCK_BYTES));
-  } catch (err) {
-    // A journal that cannot be found has no stamp of its own; the superblock's still counts.
-    if (!(err instanceof AppError)) throw err;
-  }
+    return journal === null ? Buffer.alloc(0) : vol.device.read(journal.fsBlock(0) * vol.sb.blockSize, SUPERBLOCK_BYTES);
+  }));
   return Buffer.concat(parts);
+}
+
+/** A failed read (a bad sector, a damaged journal inode) gives no bytes: the stamp still compares. */
+async function readOrEmpty(read: () => Promise<Buffer>): Promise<Buffer> {
+  try {
+    return await read();
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    return Buffer.alloc(0);
+  }
 }

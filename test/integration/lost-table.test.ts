@@ -47,7 +47,8 @@ function readings(image: string) {
   const listing = spawnSync('tar', ['-tvf', out], { encoding: 'utf8' }).stdout;
   const contents = createHash('sha256');
   for (const name of spawnSync('tar', ['-tf', out], { encoding: 'utf8' }).stdout.split('\n').filter((n) => n && !n.endsWith('/'))) {
-    contents.update(name).update(spawnSync('tar', ['-xOf', out, name]).stdout);
+    // maxBuffer: the recorder's -wal is over spawnSync's 1 MiB default, and a cut-off read varies with load.
+    contents.update(name).update(spawnSync('tar', ['-xOf', out, name], { maxBuffer: 1 << 28 }).stdout);
   }
   return { users, backups, listing, contents: contents.digest('hex') };
 }
