@@ -5,6 +5,7 @@
 
 import { readFile, readdir, realpath, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { existingAncestor } from './output-fs.js';
 import { RefusedError, UsageError } from '../errors.js';
 import type { RunCommand } from '../disks/types.js';
 import { parseMountinfo } from '../disks/mountinfo.js';
@@ -142,29 +143,25 @@ async function sourceDevices(source: string, sysfs: string, wholeDisk = false): 
  * partitions by itself): it would write to the card. The second check is Linux only; elsewhere, and when
  * the check cannot be made, nothing is refused.
  */
-export async function assertOutputOffSource(source: string, out: string, opts: { sysfs?: string; platform?: NodeJS.Platform } = {}): Promise<void> {
-  const [src, dst] = await Promise.all([stat(source, { bigint: true }).catch(() => null), stat(out, { bigint: true }).catch(() => null)]);
-  if (src?.isFile() && dst !== null && src.dev === dst.dev && src.ino === dst.ino) {
-    const what = resolve(out) === resolve(source) ? 'the image being read' : `${source}, the image being read`;
-    throw new UsageError('OUTPUT_IS_SOURCE', `the output ${out} is ${what}`, { hint: 'give the output another name; nothing was written' });
+export async function assertOutputOffSource(source: string, outs: string[], opts: { sysfs?: string; platform?: NodeJS.Platform } = {}): Promise<void> {
+  const src = await stat(source, { bigint: true }).catch(() => null);
+  for (const out of outs) {
+    const dst = await stat(out, { bigint: true }).catch(() => null);
+    if (src?.isFile() && dst !== null && src.dev === dst.dev && src.ino === dst.ino) {
+      const what = resolve(out) === resolve(source) ? 'the image being read' : `${source}, the image being read`;
+      throw new UsageError('OUTPUT_IS_SOURCE', `the output ${out} is ${what}`, { hint: 'give the output another name; nothing was written' });
+    }
   }
   if ((opts.platform ?? process.platform) !== 'linux') return;
-  let folder = resolve(out);
-  let outDev: string | null = null;
-  for (;;) {
-    const st = await stat(folder, { bigint: true }).catch(() => null);
-    if (st) {
-      outDev = key(splitRdev(st.dev));
-      break;
-    }
-    if (dirname(folder) === folder) return;
-    folder = dirname(folder);
+  let devices: string[] | null = null;
+  for (const out of outs) {
+    const outDev = key(splitRdev((await stat(await existingAncestor(resolve(out)), { bigint: true })).dev));
+    devices ??= await sourceDevices(source, opts.sysfs ?? '/sys', true).catch(() => [] as string[]);
+    if (!devices.includes(outDev)) continue;
+    const where = parseMountinfo(await readFile('/proc/self/mountinfo', 'utf8').catch(() => '')).get(outDev);
+    throw new UsageError('OUTPUT_ON_SOURCE', `${out} is on ${source}, the card being read${where ? ` (this computer has it mounted at ${where})` : ''}: copying there would write to the card`, {
+      hint: 'choose a folder on this computer\'s own disk, e.g. in your home folder; nothing was copied',
+    });
   }
-  const devices = await sourceDevices(source, opts.sysfs ?? '/sys', true).catch(() => [] as string[]);
-  if (!devices.includes(outDev)) return;
-  const where = parseMountinfo(await readFile('/proc/self/mountinfo', 'utf8').catch(() => '')).get(outDev);
-  throw new UsageError('OUTPUT_ON_SOURCE', `${out} is on ${source}, the card being read${where ? ` (this computer has it mounted at ${where})` : ''}: copying there would write to the card`, {
-    hint: 'choose a folder on this computer\'s own disk, e.g. in your home folder; nothing was copied',
-  });
 }
 

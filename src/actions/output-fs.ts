@@ -75,7 +75,8 @@ export async function freeBytes(path: string): Promise<number | null> {
   }
 }
 
-async function existingAncestor(path: string): Promise<string> {
+/** The nearest folder of `path` that exists (itself when it does), its real path. */
+export async function existingAncestor(path: string): Promise<string> {
   for (let p = path; ; p = dirname(p)) {
     if (await stat(p).then(() => true, () => false)) return realpath(p);
     if (dirname(p) === p) return p;

@@ -96,10 +96,9 @@ async function copyOne(src: OpenedSource, b: BackupEntry, out: string, force: bo
 export async function extractBackups(src: OpenedSource, opts: ExtractOptions): Promise<ExtractResult> {
   const chosen = select(await listBackups(src), opts.slugs);
   const outDir = resolve(opts.outDir);
-  await assertOutputOffSource(src.path, outDir);
-  await makeOutputFolder(outDir);
   const names = outNames(chosen);
-  for (const name of names) await assertOutputOffSource(src.path, join(outDir, name));
+  await assertOutputOffSource(src.path, [outDir, ...names.map((name) => join(outDir, name))]);
+  await makeOutputFolder(outDir);
   if (!opts.force) {
     for (const name of names) {
       if (await stat(join(outDir, name)).catch(() => null)) {

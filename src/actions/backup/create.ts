@@ -67,7 +67,7 @@ async function checkOut(out: string, force: boolean): Promise<void> {
 
 export async function createBackup(src: OpenedSource, opts: CreateOptions): Promise<CreateResult> {
   const out = resolve(opts.out);
-  await assertOutputOffSource(src.path, out);
+  await assertOutputOffSource(src.path, [out]);
   await checkOut(out, opts.force ?? false);
   const version = await haVersion(src);
   const stVersion = opts.key ? (opts.secureTarVersion ?? secureTarVersionFor(version)) : null;

@@ -64,7 +64,7 @@ export async function unpackBackup(target: BackupTarget, opts: UnpackOptions): P
       hint: 'haos-rescue backup ls shows what the backup holds; copy the backup file itself if it is to be restored',
     });
   }
-  await assertOutputOffSource(target.source, outDir);
+  await assertOutputOffSource(target.source, [outDir]);
   const result: UnpackResult = { outDir, inners: [], skipped: [], renamed: [], damaged: [] };
   const meter = new ProgressMeter(opts.onProgress, chosen.reduce((n, i) => n + i.size, 0), null);
   try {

@@ -45,7 +45,7 @@ export async function exportTree(vol: Ext4Volume, layout: HaLayout, options: Exp
   }
   const root = await vol.lookup(sourcePath, { followFinal: true });
   if (root.kind !== 'dir') throw new UsageError('NOT_A_DIRECTORY', `${sourcePath} is not a folder`);
-  if (options.sourcePath !== undefined) await assertOutputOffSource(options.sourcePath, options.out);
+  if (options.sourcePath !== undefined) await assertOutputOffSource(options.sourcePath, [options.out]);
   const format = exportFormat(options.out);
   const result: ExportResult = {
     out: options.out, format, what, source: sourcePath,

@@ -82,7 +82,7 @@ export class ImageJob {
     try {
       await assertNotOnSource(path, [out, mapPath]);
       // Also a folder where this computer mounts the card (or the image file, through a loop device).
-      for (const file of [out, mapPath]) await assertOutputOffSource(path, file);
+      await assertOutputOffSource(path, [out, mapPath]);
       await assertImageFits(out, source.sizeBytes);
       const previous = await readMapfile(mapPath, source.sizeBytes);
       const fresh = checkResume(out, mapPath, previous, opts.force ?? false);
