@@ -6,7 +6,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { AppError, CorruptError, UsageError } from '../errors.js';
+import { AppError, CorruptError, StopRequested, UsageError } from '../errors.js';
 import { type InnerArchive, readMember } from './backup-archive.js';
 import { type ReadAt, type TarEntry, walkTar } from './backup-tar.js';
 import { SecureTarKey, decryptSecureTar, looksPlain, parseSecureTarHeader } from './securetar/index.js';
@@ -57,7 +57,7 @@ export async function* innerTarBytes(read: ReadAt, inner: InnerArchive, key: Sec
   try {
     yield* gunzipIfNeeded(bytes, inner.member);
   } catch (err) {
-    if (inner.truncatedFrom === undefined || (err instanceof AppError && err.exitCode !== 65)) throw err;
+    if (inner.truncatedFrom === undefined || err instanceof StopRequested || (err instanceof AppError && err.exitCode !== 65)) throw err;
     throw new CorruptError('BACKUP_DAMAGED', `${inner.member} is cut short: the backup file ends after ${inner.size} of its ${inner.truncatedFrom} bytes`, {
       hint: 'the backup file is incomplete (an interrupted copy or download); what came before the cut was read',
       details: { member: inner.member, bytes: inner.size, declared: inner.truncatedFrom },
@@ -137,7 +137,8 @@ async function* drain(stream: NodeJS.ReadableStream & { destroyed?: boolean }, m
 }
 
 function damage(err: unknown, member: string): unknown {
-  if (err instanceof AppError) return err;
+  // A stop asked for (Ctrl-C, the window's Stop) is no damage of the backup.
+  if (err instanceof AppError || err instanceof StopRequested) return err;
   const message = err instanceof Error ? err.message : String(err);
   return new CorruptError('BACKUP_DAMAGED', `${member} is damaged: ${message}`, {
     hint: 'the files before the damage were read; the backup file was cut short or changed',

@@ -112,7 +112,11 @@ async function unpackInner(target: BackupTarget, inner: InnerArchive, opts: Unpa
     }
     counts.complete = true;
   } catch (err) {
-    if (!(err instanceof AppError) || err.exitCode !== 65 || err.code === 'PASSWORD_NEEDED') throw err;
+    if (!(err instanceof AppError) || err.exitCode !== 65 || err.code === 'PASSWORD_NEEDED') {
+      // A stop or a failure of this computer's side: the file being written is unfinished, and goes.
+      if (current) await current.fh.close().then(() => rm(current!.path, { force: true }), () => undefined);
+      throw err;
+    }
     if (current) {
       await current.fh.close();
       await rename(current.path, `${current.path}.damaged`);
