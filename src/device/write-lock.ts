@@ -4,6 +4,7 @@
 // holds the writer's process id while it commits; a lock whose process is gone (a crash, a power cut of this
 // computer) is taken over. It lives in /tmp (the temp folder on Windows), which every user's processes see.
 
+import { unlinkSync } from 'node:fs';
 import { open, readFile, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,13 +23,26 @@ export async function lockForWriting(path: string, dir = process.platform === 'w
       const handle = await open(lock, 'wx');
       await handle.writeFile(String(process.pid));
       await handle.close();
-      return () => unlink(lock).catch(() => undefined);
+      // Ctrl-C, a closed terminal or kill end the process right after the commit, before an await could
+      // remove the lock: the exit removes it (synchronously) then.
+      const atExit = (): void => {
+        try {
+          unlinkSync(lock);
+        } catch {
+          // already gone
+        }
+      };
+      process.once('exit', atExit);
+      return async () => {
+        process.removeListener('exit', atExit);
+        await unlink(lock).catch(() => undefined);
+      };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return async () => undefined; // no lock possible here: go on unlocked
       const holder = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
       if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && alive(holder)) {
         throw new RefusedError('CARD_BUSY', `another haos-rescue (process ${holder}) is writing to ${path}`, {
-          hint: 'wait until it has finished, then run this again; nothing was written',
+          hint: `wait until it has finished, then run this again; nothing was written (if no haos-rescue is running, delete ${lock})`,
           details: { pid: holder, lock },
         });
       }

@@ -6,7 +6,7 @@
 // its commit open 250 ms (HAOS_RESCUE_TEST_HOLD_MS), so that some interrupts land inside it on any machine.
 
 import { spawn } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { USERS, readSampleImage } from '../../fixtures/index.js';
@@ -86,6 +86,9 @@ describe.each([['SIGTERM', 143], ['SIGHUP', 129]] as const)('%s during auth rese
     expect(r.stderr).toMatch(/finishing the write that is under way first[\s\S]*interrupted after the write completed/);
     assertCardClean(img, { recoverJournal: true });
     expect(cardPasswordIs(img, USERS[0].username, 'signalled')).toBe(true);
+    // The write lock went with the process (it exits right after the commit, before an await could run).
+    const st = statSync(img, { bigint: true });
+    expect(existsSync(`/tmp/haos-rescue-write-file-${st.dev}-${st.ino}.lock`)).toBe(false);
   });
 
   it('before anything is written: the old password, the card unchanged', async () => {
