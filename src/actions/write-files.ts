@@ -248,32 +248,36 @@ async function testHold(): Promise<void> {
  * rehearsed blocks through the journal and reads the files back from the card.
  */
 async function commitToCard(src: OpenedSource, changes: Change[], transactions: BlockWrite[][], nowMs: number) {
-  const device = await openForWriting(src);
-  const unlock = await lockForWriting(src.path).catch(async (err: unknown) => {
-    await device.close();
-    throw err;
-  });
+  const unlock = await lockForWriting(src.path);
   try {
-    const { byteOffset, sizeBytes } = src.discovery.chosen;
-    const data = sliceDevice(device, byteOffset, sizeBytes, src.dataDevice.description);
-    await assertUnchanged(src, data);
-    return await withCriticalSection(async () => {
-      await testHold();
-      const replay = src.journal.needsRecovery ? (await applyJournalReplay(data)).report : null;
-      let first: CommitResult | null = null;
-      let blocks = 0;
-      for (const writes of transactions) {
-        const commit = await commitWrites(await Ext4Volume.open(data), data, writes, nowMs);
-        first ??= commit;
-        blocks += commit.blocks;
-      }
-      await checkAll(await Ext4Volume.open(data), changes, false);
-      return { dryRun: false, journalReplayedOntoCard: replay, journaled: first?.journaled ?? false, transaction: first?.transaction ?? null, transactions: transactions.length, blocks };
-    });
+    const device = await openForWriting(src);
+    try {
+      const { byteOffset, sizeBytes } = src.discovery.chosen;
+      return await commitOn(src, sliceDevice(device, byteOffset, sizeBytes, src.dataDevice.description), changes, transactions, nowMs);
+    } finally {
+      await device.close();
+    }
   } finally {
-    await device.close();
     await unlock();
   }
+}
+
+/** The commit sequence on the data filesystem of the card opened for writing (the lock held). */
+async function commitOn(src: OpenedSource, data: BlockDevice, changes: Change[], transactions: BlockWrite[][], nowMs: number) {
+  await assertUnchanged(src, data);
+  return withCriticalSection(async () => {
+    await testHold();
+    const replay = src.journal.needsRecovery ? (await applyJournalReplay(data)).report : null;
+    let first: CommitResult | null = null;
+    let blocks = 0;
+    for (const writes of transactions) {
+      const commit = await commitWrites(await Ext4Volume.open(data), data, writes, nowMs);
+      first ??= commit;
+      blocks += commit.blocks;
+    }
+    await checkAll(await Ext4Volume.open(data), changes, false);
+    return { dryRun: false, journalReplayedOntoCard: replay, journaled: first?.journaled ?? false, transaction: first?.transaction ?? null, transactions: transactions.length, blocks };
+  });
 }
 
 /** Refuses to commit a plan made from a state of the card that another program has changed since (exit 77). */

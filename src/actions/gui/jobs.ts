@@ -1,8 +1,9 @@
 // The one job the browser window runs at a time (a copy, a write): its progress goes to every open page
 // as server-sent events, and Stop, closing the page or Ctrl-C end it cleanly. A copy stops at its next
 // progress report (every 200 ms at most): the listener throws StopRequested (no AppError, so no copy lists
-// it as one file's failure and goes on), and the copy removes its unfinished file as it does on any error. A write is never stopped halfway: it has no progress reports, and the journal
-// commit sequence runs to its end (critical.ts).
+// it as one file's failure and goes on), and the copy removes its unfinished file as it does on any error.
+// A write is never stopped halfway: it has no progress reports, and the journal commit sequence runs to
+// its end (critical.ts).
 
 import { AppError, ExitCode, StopRequested, UsageError } from '../../errors.js';
 import { withInterruptCleanup } from '../critical.js';
