@@ -18,8 +18,36 @@ export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 /** The next step when the filesystem's own metadata is damaged and a write was refused before any change. */
 export const REPAIR_COPY_HINT = 'run e2fsck on a copy of the card; nothing was written';
 
+/**
+ * What a hint asks of the user, for each interface to say in its own terms (kept as details.remedy): the
+ * layers below the command line name the action ("or replace it"), never an option; the command line adds
+ * the option that does it ("add --force"). A remedy the window has no control for is left unsaid there.
+ */
+export type Remedy =
+  | 'on-disk-state' // read the card as it is on disk, without the journal
+  | 'data-offset' // name the byte offset of the data filesystem
+  | 'choose-partition' // name the partition
+  | 'partition-or-offset' // name the partition or the byte offset
+  | 'raw-image' // make a raw image of the disk file first (details.path)
+  | 'backup-file' // the file is a backup: look inside it (details.path)
+  | 'what-all' // export the whole filesystem
+  | 'export-less' // export the configuration alone, without the database, or compressed
+  | 'force' // replace the output, write into a folder that is not empty, start an image over
+  | 'force-system' // change a file outside the Supervisor's folder
+  | 'recursive' // remove a folder with everything in it
+  | 'yes' // replay the journal onto the card without asking
+  | 'originals-dir' // save the originals in another folder
+  | 'originals-or-none' // save the originals elsewhere, or not at all
+  | 'choose-backups' // copy fewer backups
+  | 'map-file' // name the rescue map, or none
+  | 'no-map' // leave the rescue map out
+  | 'verbose' // run again with the details of the error shown
+  | 'image-first' // copy the card to an image and work on that
+  | 'unpack-backup'; // unpack the backup's other files
+
 export interface AppErrorOptions {
   hint?: string;
+  remedy?: Remedy;
   details?: Record<string, unknown>;
   cause?: unknown;
 }
@@ -36,7 +64,7 @@ export class AppError extends Error {
     this.code = code;
     this.exitCode = exitCode;
     this.hint = options.hint;
-    this.details = options.details ?? {};
+    this.details = options.remedy === undefined ? (options.details ?? {}) : { ...options.details, remedy: options.remedy };
   }
 }
 
@@ -86,8 +114,8 @@ export class RefusedError extends AppError {
 }
 
 /** A write refused before anything was written: the hint says so. */
-export function refusedWrite(code: string, message: string, hint: string, details?: Record<string, unknown>): RefusedError {
-  return new RefusedError(code, message, { hint: `${hint}; nothing was written`, ...(details === undefined ? {} : { details }) });
+export function refusedWrite(code: string, message: string, hint: string, remedy?: Remedy): RefusedError {
+  return new RefusedError(code, message, { hint: `${hint}; nothing was written`, ...(remedy === undefined ? {} : { remedy }) });
 }
 
 /** A bug in this tool: an invariant did not hold. */
@@ -116,6 +144,7 @@ export function toAppError(err: unknown): AppError {
   const message = err instanceof Error ? err.message : String(err);
   return new InternalError('INTERNAL', `internal error: ${message}`, {
     cause: err,
-    hint: 'this is a bug in haos-rescue; run again with --verbose and report the output',
+    hint: 'this is a bug in haos-rescue; please report it with what was done',
+    remedy: 'verbose',
   });
 }

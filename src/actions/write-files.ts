@@ -114,7 +114,7 @@ async function checkPreconditions(src: OpenedSource, opts: WriteOptions): Promis
   if (chosen.foundByScan) {
     // A box cannot start from such a card; what it needs is its data copied off, not a change on it.
     throw refusedWrite('NOT_IN_PARTITION_TABLE', 'no partition lists the data filesystem (it was found by searching the disk): this card does not start a Home Assistant box as it is',
-      `copy the backups and the configuration off it and restore them on a freshly installed card; to write anyway, name the filesystem's byte offset, ${chosen.byteOffset}`, { remedy: 'data-offset' });
+      `copy the backups and the configuration off it and restore them on a freshly installed card; to write anyway, name the filesystem's byte offset, ${chosen.byteOffset}`, 'data-offset');
   }
   const backup = src.onDiskVolume.superblockLocation;
   if (backup.primaryProblem !== null) {
@@ -132,7 +132,7 @@ async function checkPreconditions(src: OpenedSource, opts: WriteOptions): Promis
   }
   if (opts.dryRun || opts.yes) return;
   if (!(await opts.confirmReplay?.(j.report))) {
-    throw refusedWrite('NEEDS_REPLAY_CONSENT', 'the card was not cleanly unmounted: its journal must be replayed onto it before the change', 'run again with --yes to allow that');
+    throw refusedWrite('NEEDS_REPLAY_CONSENT', 'the card was not cleanly unmounted: its journal must be replayed onto it before the change', 'run again and allow that', 'yes');
   }
 }
 
@@ -179,8 +179,8 @@ async function saveOriginals(src: OpenedSource, changes: Change[], dir: string):
   } catch (err) {
     // The folder's own creation reports an AppError carrying the system's code (errno) when it has one.
     const code = err instanceof AppError ? ((err.details.errno as string | undefined) ?? err.code) : (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') throw new UsageError('ORIGINALS_EXIST', `${dir} already holds saved originals`, { hint: 'choose another folder with --originals DIR; nothing was written to the card' });
-    if (typeof code === 'string') throw new IoError('ORIGINALS_NOT_SAVED', `cannot save the original files to ${dir}: ${(err as Error).message}`, { hint: code === 'ENOSPC' ? 'choose a folder with room for the copies (--originals DIR), or leave them out with --no-originals; nothing was written to the card' : 'choose a writable folder with --originals DIR; nothing was written to the card' });
+    if (code === 'EEXIST') throw new UsageError('ORIGINALS_EXIST', `${dir} already holds saved originals`, { hint: 'choose another folder for them; nothing was written to the card', remedy: 'originals-dir' });
+    if (typeof code === 'string') throw new IoError('ORIGINALS_NOT_SAVED', `cannot save the original files to ${dir}: ${(err as Error).message}`, code === 'ENOSPC' ? { hint: 'choose a folder with room for the copies, or leave them out; nothing was written to the card', remedy: 'originals-or-none' } : { hint: 'choose a writable folder for them; nothing was written to the card', remedy: 'originals-dir' });
     throw err;
   }
 }

@@ -77,14 +77,10 @@ export function mapOsError(err: unknown, ctx: OsErrorContext, platform: NodeJS.P
 function ioFailure(code: string, ctx: OsErrorContext, options: { cause: unknown; details: Record<string, unknown> }): IoError {
   const where = ctx.byteOffset === undefined ? '' : ` at byte ${ctx.byteOffset}`;
   const size = ctx.length === undefined ? '' : ` of ${ctx.length} bytes`;
-  const hint =
-    ctx.op === 'read'
-      ? 'the medium may be failing: copy it to an image first (haos-rescue image SOURCE --out card.img), then run haos-rescue on the image'
-      : undefined;
-  return new IoError(FAILED_CODE[ctx.op], `${ctx.op}${size} failed on ${ctx.path}${where}: ${code}`, {
-    ...options,
-    ...(hint === undefined ? {} : { hint }),
-  });
+  const failing = ctx.op === 'read'
+    ? { hint: 'the medium may be failing: copy it to an image file first, then work on the image', remedy: 'image-first' as const, details: { ...options.details, path: ctx.path } }
+    : {};
+  return new IoError(FAILED_CODE[ctx.op], `${ctx.op}${size} failed on ${ctx.path}${where}: ${code}`, { ...options, ...failing });
 }
 
 /**

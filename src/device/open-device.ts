@@ -47,7 +47,7 @@ export async function openDevice(path: string, options: OpenDeviceOptions = {}):
   try {
     const parsed = await readMapfile(chosen, device.sizeBytes, { imageMayBeShort: true });
     if (parsed === null) {
-      throw new UsageError('MAP_NOT_FOUND', `the rescue map ${chosen} does not exist`, { hint: 'give the map written by `haos-rescue image` (or GNU ddrescue) with --map, or leave --map out' });
+      throw new UsageError('MAP_NOT_FOUND', `the rescue map ${chosen} does not exist`, { hint: 'name the map written by haos-rescue\'s imaging (or GNU ddrescue), or none', remedy: 'map-file' });
     }
     return { device: new MappedDevice(device, parsed.map, chosen), rescueMap: { path: chosen, map: parsed.map, foundBeside: mapPath === undefined }, container: null };
   } catch (err) {
@@ -72,7 +72,7 @@ async function asContainer(file: BlockDevice, path: string, writable: boolean, m
   if (guest === null) return null;
   if (typeof mapPath !== 'string') return guest;
   await guest.close().catch(() => undefined);
-  throw new UsageError('MAP_WITH_CONTAINER', `a rescue map belongs to a raw image; ${path} is a ${guest.container.format} disk file`, { hint: 'leave --map out' });
+  throw new UsageError('MAP_WITH_CONTAINER', `a rescue map belongs to a raw image; ${path} is a ${guest.container.format} disk file`, { hint: 'leave the map out', remedy: 'no-map' });
 }
 
 async function isRegularFile(path: string): Promise<boolean> {

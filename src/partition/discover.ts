@@ -200,8 +200,8 @@ function notFound(device: BlockDevice, table: PartitionTable, candidates: Candid
   }
   return new NotFoundError('DATA_NOT_FOUND', `no Home Assistant data filesystem found on ${device.description}`, {
     hint,
+    remedy: table.type === 'none' ? 'data-offset' : 'choose-partition',
     details: {
-      remedy: table.type === 'none' ? 'data-offset' : 'choose-partition',
       tableType: table.type,
       seen: candidates.map((c) => ({ index: c.partitionIndex, sizeBytes: c.sizeBytes, label: c.label, error: c.error ?? null })),
     },

@@ -76,6 +76,7 @@ export async function notADiskError(device: BlockDevice, path: string): Promise<
   }
   return new NotFoundError('NOT_A_DISK_IMAGE', `${device.description} is not a disk image: it is ${kind.what}`, {
     hint: kind.hint,
-    details: { format: kind.what, path, ...(kind.tar ? { remedy: 'backup-file' } : {}) },
+    ...(kind.tar ? { remedy: 'backup-file' as const } : {}),
+    details: { format: kind.what, path },
   });
 }

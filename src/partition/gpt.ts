@@ -351,7 +351,8 @@ export async function readGpt(device: BlockDevice, sectorSize?: number, options:
     const what = damage.map((f) => `${f.where}: ${f.error.message}`).join('; ');
     throw new CorruptError('GPT_DAMAGED', `GPT on ${device.description} is damaged: ${what}`, {
       hint: 'both GPT copies failed their checks; if you know the byte offset where the data partition starts, give it',
-      details: { remedy: 'data-offset', failures: damage.map((f) => ({ where: f.where, code: f.error.code, message: f.error.message })) },
+      remedy: 'data-offset',
+      details: { failures: damage.map((f) => ({ where: f.where, code: f.error.code, message: f.error.message })) },
     });
   }
   const ioFailure = allFailures.find((f) => f.error instanceof IoError);

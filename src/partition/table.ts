@@ -168,7 +168,7 @@ function fallBackToHybridMbr(mbr: Mbr, gptError: AppError | null, warnings: stri
     if (gptError !== null) throw gptError;
     throw new CorruptError('GPT_MISSING', `GPT expected but not found: ${why}`, {
       hint: 'the partition table is gone; if you know the byte offset where the data partition starts, give it',
-      details: { remedy: 'data-offset' },
+      remedy: 'data-offset',
     });
   }
   warnings.push(

@@ -177,7 +177,7 @@ describe('an output folder that cannot be made', () => {
     writeFileSync(card, readFileSync(image));
     const r = cli(['put', card, aFile, '/supervisor/homeassistant/configuration.yaml', '--originals', join(aFile, 'o'), '--yes']);
     expect(r.code, r.stderr).toBe(74);
-    expect(r.stderr).toMatch(/cannot save the original files to .*: .* is a file\nhint: choose a writable folder with --originals DIR; nothing was written to the card/);
+    expect(r.stderr).toMatch(/cannot save the original files to .*: .* is a file\nhint: choose a writable folder for them; nothing was written to the card \(add --originals DIR\)/);
     expect(sha(card)).toBe(before);
   });
 

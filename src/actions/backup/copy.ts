@@ -58,7 +58,8 @@ async function checkSpace(dir: string, needed: number): Promise<void> {
   const margin = Math.min(16 * 1024 * 1024, Math.max(1024 * 1024, Math.ceil(needed / 64)));
   if (free < needed + margin) {
     throw new RefusedError('NOT_ENOUGH_SPACE', `${dir} has ${formatBytes(free)} free; the backups need ${formatBytes(needed + margin)}`, {
-      hint: 'choose a folder on a disk with more room, or fewer backups (--slug); nothing was copied',
+      hint: 'choose a folder on a disk with more room, or fewer backups; nothing was copied',
+      remedy: 'choose-backups',
       details: { freeBytes: free, neededBytes: needed },
     });
   }
@@ -87,7 +88,7 @@ async function copyOne(src: OpenedSource, b: BackupEntry, out: string, force: bo
   }
   if (!force && (await stat(out).catch(() => null))) {
     await rm(partial, { force: true });
-    throw new UsageError('OUTPUT_EXISTS', `${out} already exists`, { hint: 'add --force to replace it, or choose another --out folder' });
+    throw new UsageError('OUTPUT_EXISTS', `${out} already exists`, { hint: 'choose another folder, or replace the file', remedy: 'force' });
   }
   await rename(partial, out);
   return { size, sha256: hash.digest('hex') };
@@ -102,7 +103,7 @@ export async function extractBackups(src: OpenedSource, opts: ExtractOptions): P
   if (!opts.force) {
     for (const name of names) {
       if (await stat(join(outDir, name)).catch(() => null)) {
-        throw new UsageError('OUTPUT_EXISTS', `${join(outDir, name)} already exists`, { hint: 'add --force to replace it, or choose another --out folder; nothing was copied' });
+        throw new UsageError('OUTPUT_EXISTS', `${join(outDir, name)} already exists`, { hint: 'choose another folder, or replace the file; nothing was copied', remedy: 'force' });
       }
     }
   }

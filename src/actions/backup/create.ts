@@ -59,10 +59,10 @@ async function haVersion(src: OpenedSource): Promise<string> {
 }
 
 async function checkOut(out: string, force: boolean): Promise<void> {
-  if (!/\.tar$/i.test(out)) throw new UsageError('OUT_NOT_TAR', `--out ${out} must end in .tar: the Supervisor reads only uncompressed .tar backups`);
+  if (!/\.tar$/i.test(out)) throw new UsageError('OUT_NOT_TAR', `${out} must end in .tar: the Supervisor reads only uncompressed .tar backups`);
   const st = await lstat(out).catch(() => null);
-  if (st && !force) throw new UsageError('OUT_EXISTS', `--out ${out} already exists`, { hint: 'name a new file, or add --force to replace it' });
-  if (st && !st.isFile()) throw new UsageError('OUT_EXISTS', `--out ${out} exists and is not a file`);
+  if (st && !force) throw new UsageError('OUT_EXISTS', `${out} already exists`, { hint: 'name a new file, or replace this one', remedy: 'force' });
+  if (st && !st.isFile()) throw new UsageError('OUT_EXISTS', `${out} exists and is not a file`);
 }
 
 export async function createBackup(src: OpenedSource, opts: CreateOptions): Promise<CreateResult> {

@@ -119,6 +119,7 @@ export async function catInside(target: BackupTarget, path: string, key: SecureT
 /** A hard link a tar writer never makes (tar links to the file's first, regular entry): a damaged archive. */
 function badHardLink(innerName: string, path: string, what: string): CorruptError {
   return new CorruptError('BAD_HARD_LINK', `${innerName}/${path} is a hard link ${what}: the archive is damaged`, {
-    hint: 'its bytes cannot be found through it; the other files unpack with haos-rescue backup extract SOURCE --decrypt --out DIR',
+    hint: 'its bytes cannot be found through it; the backup\'s other files can still be unpacked',
+    remedy: 'unpack-backup',
   });
 }

@@ -52,7 +52,7 @@ interface Ctx {
 async function checkOut(outDir: string, force: boolean): Promise<void> {
   await makeOutputFolder(outDir);
   if (!force && (await readdir(outDir)).length > 0) {
-    throw new UsageError('OUT_NOT_EMPTY', `${outDir} is not empty`, { hint: 'choose an empty folder with --out, or add --force to write into it' });
+    throw new UsageError('OUT_NOT_EMPTY', `${outDir} is not empty`, { hint: 'choose an empty folder, or write into this one anyway', remedy: 'force' });
   }
 }
 

@@ -43,10 +43,10 @@ async function prepareOut(out: string, force: boolean): Promise<void> {
     return;
   }
   if (!st.isDirectory()) {
-    throw new UsageError('OUT_NOT_A_FOLDER', `--out ${out} exists and is not a folder`, { hint: 'name a new folder, or a FILE.tar / FILE.tar.gz' });
+    throw new UsageError('OUT_NOT_A_FOLDER', `${out} exists and is not a folder`, { hint: 'name a new folder, or a FILE.tar / FILE.tar.gz' });
   }
   if (readdirSync(out).length > 0 && !force) {
-    throw new UsageError('OUT_NOT_EMPTY', `--out ${out} is not empty`, { hint: 'name a new or empty folder, or add --force to write into it' });
+    throw new UsageError('OUT_NOT_EMPTY', `${out} is not empty`, { hint: 'name a new or empty folder, or write into this one anyway', remedy: 'force' });
   }
 }
 
@@ -222,7 +222,7 @@ function place(run: FolderRun, path: Buffer): { out: Buffer; underBase: boolean 
   names.add(fold(name));
   const out = Buffer.concat([parentOut, SLASH, name]);
   if (!resolve(key(out)).startsWith(run.baseKey + sep) || key(name).includes('/') || (windows && key(name).includes('\\'))) {
-    ctx.skip(path, 'its output path would be outside --out');
+    ctx.skip(path, 'its output path would be outside the output folder');
     return null;
   }
   if (renamed) ctx.result.renamed.push({ path: ctx.show(path), as: name.toString('utf8'), reason: renamed });

@@ -40,7 +40,8 @@ export async function exportTree(vol: Ext4Volume, layout: HaLayout, options: Exp
   const sourcePath = what === 'config' ? layout.configPath : what === 'supervisor' ? layout.supervisorPath : '/';
   if (sourcePath === null) {
     throw new NotFoundError('NO_HA_DATA', `this filesystem has no Home Assistant ${what === 'config' ? 'config folder' : 'supervisor folder'}`, {
-      hint: 'use --what all to export the whole filesystem',
+      hint: 'export the whole filesystem instead',
+      remedy: 'what-all',
     });
   }
   const root = await vol.lookup(sourcePath, { followFinal: true });
@@ -180,7 +181,8 @@ async function assertRoom(ctx: ExportContext): Promise<TreeTotals | null> {
   if (free >= totals.dataBytes) return totals;
   const what = `${formatBytes(totals.dataBytes)} in ${totals.files.toLocaleString('en-US')} file(s)`;
   throw new RefusedError('NOT_ENOUGH_SPACE', `the disk holding ${ctx.options.out} has ${formatBytes(free)} free; the files to export hold ${what}`, {
-    hint: 'choose a folder on a disk with more room, or export less: the configuration alone (--what config), without the history database (--exclude-db), or compressed (.tar.gz); nothing was copied',
+    hint: 'choose a folder on a disk with more room, or export less: the configuration alone, without the history database, or compressed (.tar.gz); nothing was copied',
+    remedy: 'export-less',
     details: { freeBytes: free, neededBytes: totals.dataBytes },
   });
 }

@@ -32,7 +32,7 @@ export async function exportToTar(ctx: ExportContext, gzip: boolean): Promise<vo
     throw err;
   });
   if (exists && !options.force) {
-    throw new UsageError('OUT_EXISTS', `--out ${out} already exists`, { hint: 'name a new file, or add --force to replace it' });
+    throw new UsageError('OUT_EXISTS', `${out} already exists`, { hint: 'name a new file, or replace this one', remedy: 'force' });
   }
   const partial = join(dirname(out), `${basename(out)}.partial-${process.pid}`);
   const pack = tarPack();

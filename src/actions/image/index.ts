@@ -77,7 +77,7 @@ export class ImageJob {
   static async start(path: string, opts: ImageOptions): Promise<ImageJob> {
     const out = resolve(opts.out);
     const mapPath = resolve(opts.mapPath ?? `${opts.out}.map`);
-    if (mapPath === out) throw new UsageError('MAP_IS_OUT', '--map and --out name the same file', { hint: 'leave --map out: the map goes to OUT.map' });
+    if (mapPath === out) throw new UsageError('MAP_IS_OUT', 'the map and the image name the same file', { hint: 'the map goes beside the image by itself, as IMAGE.map', remedy: 'no-map' });
     const { device: source } = await openSourceDevice(path, { rescueReads: true, mapPath: null });
     try {
       await assertNotOnSource(path, [out, mapPath]);
@@ -276,12 +276,13 @@ function checkResume(out: string, mapPath: string, previous: Mapfile | null, for
   const haveImage = existsSync(out);
   if (previous !== null && !haveImage) {
     throw new UsageError('IMAGE_MISSING', `the map ${mapPath} exists but the image ${out} does not`, {
-      hint: 'give the --out the map belongs to, or move the map aside to start a new image',
+      hint: 'name the image file the map belongs to, or move the map aside to start a new image',
     });
   }
   if (previous === null && haveImage && !force) {
     throw new UsageError('OUTPUT_EXISTS', `${out} exists and has no map (${mapPath}), so nothing says which of its bytes came from the card`, {
-      hint: 'give another --out, or add --force to start that image over',
+      hint: 'name another image file, or start this one over',
+      remedy: 'force',
     });
   }
   return previous === null;

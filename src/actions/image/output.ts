@@ -52,7 +52,7 @@ export class ImageFile implements RescueTarget {
       const size = (await handle.stat()).size;
       if (size > sizeBytes) {
         throw new UsageError('IMAGE_TOO_LARGE', `${path} is ${size} bytes, larger than the card (${sizeBytes} bytes): it is not an image of this card`, {
-          hint: 'give another --out, or move that file aside',
+          hint: 'name another image file, or move that file aside',
         });
       }
       if (size < sizeBytes) await handle.truncate(sizeBytes);
@@ -138,7 +138,7 @@ function outputFailure(err: unknown, path: string): Error {
 
 function diskFull(path: string, why: string | null, cause?: unknown): IoError {
   return new IoError('OUTPUT_FULL', `the disk holding ${path} is full${why === null ? '' : ` (${why})`}`, {
-    hint: 'free space there, or move the image and its map (.map) to a bigger disk and give that --out: the same command continues from the map',
+    hint: 'free space there, or move the image and its map (.map) to a bigger disk and copy again to the image there: the copy continues from the map',
     cause,
   });
 }
@@ -186,12 +186,12 @@ export async function assertNotOnSource(source: string, outputs: string[]): Prom
     const isSource = realpathOrSelf(full) === realpathOrSelf(resolve(source));
     if (src.isFile() && realpathOrSelf(full) === realpathOrSelf(resolve(`${source}.map`))) {
       throw new UsageError('OUTPUT_IS_SOURCE_MAP', `${out} is where haos-rescue looks for the map of ${source}: every later read of ${source} would take it as its map`, {
-        hint: 'give the image (and its map) other names, e.g. --out copy.img',
+        hint: 'give the image (and its map) other names, e.g. copy.img',
       });
     }
     if (sameFile || isSource) {
       throw new UsageError('OUTPUT_ON_SOURCE', `${out} is ${source} itself`, {
-        hint: 'write the image to another disk of this computer (e.g. --out ~/card.img); writing to the card would destroy what is being saved',
+        hint: 'write the image to another disk of this computer (e.g. ~/card.img); writing to the card would destroy what is being saved',
       });
     }
   }
@@ -207,7 +207,7 @@ async function statOrParent(path: string): Promise<{ self: { dev: bigint; ino: b
       await stat(parent);
       return { self: null };
     } catch (err) {
-      throw new UsageError('OUTPUT_FOLDER_MISSING', `the folder ${parent} for ${path} does not exist`, { hint: 'create it first, or give another --out', cause: err });
+      throw new UsageError('OUTPUT_FOLDER_MISSING', `the folder ${parent} for ${path} does not exist`, { hint: 'create it first, or name an image file in another folder', cause: err });
     }
   }
 }

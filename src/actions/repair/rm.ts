@@ -57,7 +57,8 @@ export function repairPath(src: OpenedSource, given: string, forceSystem: boolea
   const sup = src.layout.supervisorPath;
   if (!forceSystem && (sup === null || !path.startsWith(`${sup}/`))) {
     throw new RefusedError('OUTSIDE_SUPERVISOR', `${path} is outside ${sup ?? 'the Supervisor folder'}, where Home Assistant keeps its data`, {
-      hint: 'changing the operating system\'s own files can stop the box from starting; add --force-system only if you know it is safe. Nothing was written',
+      hint: 'changing the operating system\'s own files can stop the box from starting; allow it only if you know it is safe. Nothing was written',
+      remedy: 'force-system',
     });
   }
   return path;
@@ -72,7 +73,7 @@ async function checkPaths(src: OpenedSource, paths: string[], opts: RemoveOption
       if (err instanceof AppError && err.exitCode === 66) throw new NotFoundError('PATH_NOT_FOUND', `${path} does not exist on the card`, { hint: 'see what is there with haos-rescue ls or haos-rescue df; nothing was written' });
       throw err;
     });
-    if (inode.kind === 'dir' && !opts.recursive) throw new UsageError('IS_A_DIRECTORY', `${path} is a folder`, { hint: 'add --recursive to remove it with everything in it; nothing was written' });
+    if (inode.kind === 'dir' && !opts.recursive) throw new UsageError('IS_A_DIRECTORY', `${path} is a folder`, { hint: 'remove it with everything in it, if that is meant; nothing was written', remedy: 'recursive' });
     out.push({ path, size: inode.sizeBytes, allocated: inode.kind === 'dir' ? await treeBytes(src, path) : inode.blocks * 512, folder: inode.kind === 'dir' });
   }
   return out;

@@ -10,7 +10,7 @@
 // header does not count (a map entry beyond the count would be handed out a second time by the next
 // allocation, QEMU's and ours alike). Every guest block reads either its old or its new bytes.
 
-import { CorruptError, UnsupportedError } from '../../errors.js';
+import { CorruptError, UnsupportedError, type Remedy } from '../../errors.js';
 import type { BlockDevice } from '../block-device.js';
 import type { VdiHeader } from './vdi.js';
 
@@ -36,10 +36,11 @@ export function rawCopyHint(path: string): string {
  * raw copy would miss every block the child does not hold. This tool's imaging reads through the parent;
  * the CLI names the command (details.remedy 'raw-image', with the path).
  */
-export function differencingCopyRefusal(path: string): { hint: string; details: { remedy: string; path: string } } {
+export function differencingCopyRefusal(path: string): { hint: string; remedy: Remedy; details: { path: string } } {
   return {
     hint: 'make a raw copy of the whole disk that reads through its parent (qemu-img convert does not), and run the command on that copy',
-    details: { remedy: 'raw-image', path },
+    remedy: 'raw-image',
+    details: { path },
   };
 }
 

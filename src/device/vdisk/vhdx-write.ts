@@ -58,7 +58,7 @@ export function checkVhdxWritable(facts: VhdxWritableFacts): void {
   const differencing = geometry.parentLocator !== null;
   const copy = differencing ? differencingCopyRefusal(path) : { hint: rawCopyHint(path) };
   const refuse = (code: string, why: string, hint = copy.hint): never => {
-    throw new UnsupportedError(code, `vhdx ${path}: ${why}; refusing to write into it`, { hint, ...('details' in copy ? { details: copy.details } : {}) });
+    throw new UnsupportedError(code, `vhdx ${path}: ${why}; refusing to write into it`, { hint, ...('remedy' in copy ? { remedy: copy.remedy, details: copy.details } : {}) });
   };
   if (facts.logReplayed) {
     const repair = differencing ? 'open it once in Hyper-V' : `open it once in Hyper-V, or run qemu-img check -r all "${path}" (it replays the log into the file)`;

@@ -26,7 +26,7 @@ export interface ApplyResult {
 function refuse(message: string): RefusedError {
   return new RefusedError('JOURNAL_NOT_REPLAYABLE', message, {
     hint: 'nothing was written; run e2fsck on a copy of the card, or read it as it is on disk, without the journal',
-    details: { remedy: 'on-disk-state' },
+    remedy: 'on-disk-state',
   });
 }
 

@@ -58,7 +58,8 @@ export function parseJournalSuperblock(bytes: Uint8Array, fsBlockSize: number): 
   const blockType = r.u32be(4);
   if (magic !== JBD2_MAGIC || (blockType !== BlockType.SUPERBLOCK_V1 && blockType !== BlockType.SUPERBLOCK_V2)) {
     throw new CorruptError('BAD_JOURNAL_SUPERBLOCK', `the journal superblock is damaged: magic 0x${magic.toString(16)}, block type ${blockType}`, {
-      details: { magic, blockType, remedy: 'on-disk-state' },
+      remedy: 'on-disk-state',
+      details: { magic, blockType },
       hint: 'e2fsck on a copy of the card can rebuild the journal; the card can still be read as it is on disk, without the journal',
     });
   }
@@ -90,7 +91,7 @@ export function parseJournalSuperblock(bytes: Uint8Array, fsBlockSize: number): 
   if ((j.incompat & ~KNOWN_INCOMPAT) !== 0) {
     throw new UnsupportedError('UNSUPPORTED_JOURNAL_FEATURE', `the journal uses unknown feature bits 0x${(j.incompat & ~KNOWN_INCOMPAT).toString(16)}`, {
       hint: 'the card can still be read as it is on disk, without the journal',
-      details: { remedy: 'on-disk-state' },
+      remedy: 'on-disk-state',
     });
   }
   if (hasCsumV2or3(j)) {
@@ -112,7 +113,8 @@ export function validateLogBounds(j: JournalSuperblock, journalBlocks: number): 
   const { first, last } = logBounds(j);
   if (j.maxLen > journalBlocks || first < 1 || first >= last || (j.start !== 0 && (j.start < first || j.start >= last))) {
     throw new CorruptError('BAD_JOURNAL_SUPERBLOCK', `the journal superblock describes an impossible log: first ${first}, last ${last}, start ${j.start}, journal ${journalBlocks} blocks`, {
-      details: { first, last, start: j.start, journalBlocks, remedy: 'on-disk-state' },
+      remedy: 'on-disk-state',
+      details: { first, last, start: j.start, journalBlocks },
       hint: 'the card can still be read as it is on disk, without the journal',
     });
   }

@@ -57,7 +57,7 @@ async function journalRuns(vol: Ext4Volume): Promise<{ runs: Extent[]; blocks: n
   if (vol.sb.jnlBackupType !== JNL_BACKUP_BLOCKS) {
     throw new CorruptError('BAD_JOURNAL_INODE', `the journal inode is damaged (${problem}) and the superblock keeps no backup of it`, {
       hint: 'the card can still be read as it is on disk, without the journal',
-      details: { remedy: 'on-disk-state' },
+      remedy: 'on-disk-state',
     });
   }
   const inode = backupInode(vol);
@@ -71,7 +71,8 @@ export async function openJournal(vol: Ext4Volume): Promise<OpenedJournal | null
   if (!hasJournal(sb)) return null;
   if (sb.journalInum === 0) {
     throw new UnsupportedError('EXTERNAL_JOURNAL', 'this filesystem keeps its journal on a separate device (external journal), which haos-rescue cannot replay', {
-      details: { feature: 'journal_dev', remedy: 'on-disk-state' },
+      remedy: 'on-disk-state',
+      details: { feature: 'journal_dev' },
       hint: 'the card can still be read as it is on disk, without the journal',
     });
   }

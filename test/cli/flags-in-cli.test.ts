@@ -1,0 +1,77 @@
+// The command line's option names stay in the command line (src/cli): the layers below it are shared with
+// the window, where "add --force" means nothing. They name the action in words and a remedy (errors.ts);
+// the command line adds its option. This reads every string in src/ outside src/cli and the window's own
+// layer and fails on one that names an option of ours.
+
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+
+const SRC = join(import.meta.dirname, '../../src');
+const OWN_LAYERS = ['cli', join('actions', 'gui')];
+/** Strings that are another program's command line, in a hint or as its arguments. */
+const OTHER_PROGRAM = /\b(lsblk|qemu-img|VBoxManage|sudo|diskutil)\b/;
+
+function tsFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) return OWN_LAYERS.includes(relative(SRC, path)) || e.name === 'page' ? [] : tsFiles(path);
+    return e.name.endsWith('.ts') ? [path] : [];
+  });
+}
+
+/** Every option the command line defines (`.option('name'`), with its `no-` form. */
+function cliOptions(): Set<string> {
+  const names = new Set<string>();
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, e.name);
+      if (e.isDirectory()) walk(path);
+      else for (const m of readFileSync(path, 'utf8').matchAll(/\.option\(\s*'([a-z][a-z-]*)'/g)) names.add(m[1]!).add(`no-${m[1]!}`);
+    }
+  };
+  walk(join(SRC, 'cli'));
+  return names;
+}
+
+function stringsOf(path: string): Array<{ line: number; text: string }> {
+  const file = ts.createSourceFile(path, readFileSync(path, 'utf8'), ts.ScriptTarget.Latest, true);
+  const found: Array<{ line: number; text: string }> = [];
+  const visit = (node: ts.Node): void => {
+    if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node) || ts.isTemplateHead(node) || ts.isTemplateMiddle(node) || ts.isTemplateTail(node)) {
+      found.push({ line: file.getLineAndCharacterOfPosition(node.getStart()).line + 1, text: node.text });
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(file);
+  return found;
+}
+
+/** The options of ours a string names; none for an argument of another program (a string that is one flag). */
+export function ownFlagsIn(text: string, options: Set<string>): string[] {
+  if (/^--[a-z][a-z-]*$/.test(text) || OTHER_PROGRAM.test(text)) return [];
+  return [...text.matchAll(/(?:^|[^\w-])--([a-z][a-z-]*)/g)].map((m) => m[1]!).filter((name) => options.has(name));
+}
+
+describe('option names below the command line', () => {
+  const options = cliOptions();
+
+  it('the command line defines the options this test looks for', () => {
+    for (const name of ['force', 'out', 'what', 'map', 'recursive', 'no-replay', 'originals']) expect(options).toContain(name);
+  });
+
+  it('tells an option of ours from another program\'s', () => {
+    expect(ownFlagsIn('name a new file, or add --force to replace it', options)).toEqual(['force']);
+    expect(ownFlagsIn('run `lsblk --json` yourself', options)).toEqual([]);
+    expect(ownFlagsIn('--json', options)).toEqual([]);
+    expect(ownFlagsIn('a well-known--name', options)).toEqual([]);
+  });
+
+  it('no string outside src/cli and the window names one', () => {
+    const offenders = tsFiles(SRC).flatMap((path) =>
+      stringsOf(path).flatMap(({ line, text }) => ownFlagsIn(text, options).map((flag) => `${relative(SRC, path)}:${line} --${flag}`)),
+    );
+    expect(offenders).toEqual([]);
+  });
+});
