@@ -43,7 +43,13 @@ export type Remedy =
   | 'no-map' // leave the rescue map out
   | 'verbose' // run again with the details of the error shown
   | 'image-first' // copy the card to an image and work on that
-  | 'unpack-backup'; // unpack the backup's other files
+  | 'unpack-backup' // unpack the backup's other files
+  | 'list-disks' // look at the list of disks
+  | 'list-backups' // look at the list of backups on the card
+  | 'list-backup' // look at what a backup holds
+  | 'list-folder' // list a folder on the card
+  | 'show-usage' // see what fills the card
+  | 'image-again'; // copy the card into the same image again (the map says what is left)
 
 export interface AppErrorOptions {
   hint?: string;

@@ -118,17 +118,17 @@ export function chooseAutomatically(disks: SurveyedDisk[], platform: NodeJS.Plat
   if (candidates.length > 1) return { kind: 'several', disks: candidates };
   const denied = disks.filter((d) => d.error?.code === 'NO_PERMISSION');
   const onSystem = disks.filter((d) => holdsConfig(d) && d.system);
-  let hint = 'insert the card or connect the disk, then run haos-rescue disks; or name an image file or disk as SOURCE';
+  let hint = 'insert the card or connect the disk, then look again; or name an image file or the disk itself';
   if (denied.length > 0) {
     hint = `${denied.map((d) => d.path).join(', ')} could not be opened: ${denied[0]!.error?.hint ?? permissionHint(platform)}`;
   }
-  else if (onSystem.length > 0) hint = `Home Assistant data is on the system disk ${onSystem[0]!.path}, which is never chosen automatically: name it as SOURCE if you mean it`;
+  else if (onSystem.length > 0) hint = `Home Assistant data is on the system disk ${onSystem[0]!.path}, which is never chosen automatically: name it yourself if you mean it`;
   throw new NotFoundError('NO_HA_DISK', `no disk with Home Assistant data found (${disks.length} disk(s) looked at)`, { hint });
 }
 
 /** Refusal for a non-interactive run that found several disks. */
 export function severalDisksError(disks: SurveyedDisk[]): UsageError {
   return new UsageError('SEVERAL_HA_DISKS', `${disks.length} disks hold Home Assistant data: ${disks.map(describeDisk).join('; ')}`, {
-    hint: 'name the one you mean as SOURCE, e.g. haos-rescue info ' + disks[0]!.path,
+    hint: `name the one you mean, e.g. ${disks[0]!.path}`,
   });
 }

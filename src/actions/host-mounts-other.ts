@@ -40,11 +40,11 @@ export async function checkMountsOther(source: string, opts: OtherMountOptions):
   const id = diskIdOf(source, opts.platform);
   if (id === null) {
     throw refusedWrite('MOUNT_CHECK_UNAVAILABLE', `${source} is not a disk name haos-rescue can check for mounted volumes`,
-      opts.platform === 'darwin' ? 'name the whole disk, /dev/rdiskN (see haos-rescue disks)' : 'name the whole disk, \\\\.\\PhysicalDriveN (see haos-rescue disks)');
+      `${opts.platform === 'darwin' ? 'name the whole disk, /dev/rdiskN' : 'name the whole disk, \\\\.\\PhysicalDriveN'}, as the list of disks shows it`, 'list-disks');
   }
   const run = opts.run ?? runCommand;
   const disk = findDisk(await listDisks({ platform: opts.platform, run }), id, opts.platform);
-  if (disk === null) throw refusedWrite('MOUNT_CHECK_UNAVAILABLE', `the disk list of this computer has no ${source}`, 'check the name with haos-rescue disks');
+  if (disk === null) throw refusedWrite('MOUNT_CHECK_UNAVAILABLE', `the disk list of this computer has no ${source}`, 'check the name against the list of disks', 'list-disks');
   if (opts.platform === 'win32') {
     const data = disk.partitions.find((p) => p.number === opts.dataPartition);
     if (data && data.mountpoints.length > 0) {

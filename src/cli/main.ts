@@ -6,7 +6,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { deferInterrupt, hasInterruptCleanup, inCriticalSection, runInterruptCleanups } from '../actions/critical.js';
 import { permissionHint } from '../device/map-os-error.js';
-import { AppError, ExitCode, UsageError, toAppError, type Remedy } from '../errors.js';
+import { AppError, ExitCode, UsageError, toAppError } from '../errors.js';
 import { keepFreedMemory } from '../process-memory.js';
 import { shellWord } from '../shell-word.js';
 import { VERSION } from '../version.js';
@@ -27,6 +27,7 @@ import { putCommand } from './commands/put.js';
 import { rmCommand } from './commands/rm.js';
 import { safeModeCommand } from './commands/safe-mode.js';
 import { isInteractive } from './prompt.js';
+import { remedyFor } from './remedies.js';
 import { errorLines } from './render.js';
 
 export { VERSION };
@@ -110,44 +111,10 @@ export async function run(args: string[]): Promise<number> {
   }
 }
 
-/**
- * The option that does what a lower layer's hint describes (details.remedy): the layers below the CLI
- * speak of what to do, the CLI of how to say it on this command line.
- */
-const REMEDY_OPTIONS: Record<Remedy, string | ((details: Record<string, unknown>) => string)> = {
-  'on-disk-state': 'add --no-replay',
-  'data-offset': 'add --offset BYTES',
-  'choose-partition': 'add --partition N',
-  'partition-or-offset': 'add --partition N or --offset BYTES',
-  'raw-image': (d) => `haos-rescue image ${shellWord(String(d['path']))} --out disk.img makes it`,
-  'backup-file': (d) => `to look inside it: haos-rescue backup ls ${shellWord(String(d['path']))}`,
-  'what-all': 'add --what all',
-  'export-less': '--what config, --exclude-db, or --out FILE.tar.gz',
-  force: 'add --force',
-  'force-system': 'add --force-system',
-  recursive: 'add --recursive',
-  yes: 'add --yes',
-  'originals-dir': 'add --originals DIR',
-  'originals-or-none': 'add --originals DIR, or --no-originals',
-  'choose-backups': 'name them with --slug',
-  'map-file': 'give it with --map FILE, or leave --map out',
-  'no-map': 'leave --map out',
-  verbose: 'run again with --verbose for the details to report',
-  'image-first': (d) => `haos-rescue image ${shellWord(String(d['path'] ?? 'SOURCE'))} --out card.img, then run haos-rescue on card.img`,
-  'unpack-backup': 'haos-rescue backup extract SOURCE --decrypt --out DIR',
-};
-
-function remedyFor(details: Record<string, unknown>): string | undefined {
-  const key = details['remedy'];
-  if (typeof key !== 'string' || !Object.hasOwn(REMEDY_OPTIONS, key)) return undefined;
-  const remedy = REMEDY_OPTIONS[key as Remedy];
-  return typeof remedy === 'function' ? remedy(details) : remedy;
-}
-
 /** A missing-rights error names the exact command to run again (with sudo, or as administrator). */
 function withCommandInHint(err: AppError, args: string[]): AppError {
   const remedy = remedyFor(err.details);
-  if (remedy !== undefined && err.hint !== undefined) {
+  if (remedy !== null && err.hint !== undefined) {
     return new AppError(err.code, err.exitCode, err.message, { hint: `${err.hint} (${remedy})`, details: err.details, cause: err.cause });
   }
   if (err.code !== 'NO_PERMISSION') return err;

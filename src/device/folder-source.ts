@@ -8,7 +8,7 @@ import { readFile, realpath, stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { UsageError } from '../errors.js';
 
-const LISTS_DISKS = 'haos-rescue disks lists the disks and which hold Home Assistant data';
+const LISTS_DISKS = 'the list of disks shows which hold Home Assistant data';
 
 /** Linux dev_t (glibc's encoding, as stat gives it) as "major:minor". */
 export function majorMinor(dev: bigint): string {
@@ -35,16 +35,18 @@ export async function folderSourceError(path: string, platform: NodeJS.Platform 
   if (platform === 'win32' && /^[a-z]:[\\/]?$/i.test(path)) {
     return new UsageError('SOURCE_IS_DIRECTORY', `${path} is a drive letter: Windows shows one partition of a disk there, not the disk`, {
       hint: `give the whole disk, \\\\.\\PhysicalDriveN (Disk Management shows the number N): ${LISTS_DISKS}`,
+      remedy: 'list-disks',
     });
   }
   if (platform === 'darwin' && path.startsWith('/Volumes/')) {
     return new UsageError('SOURCE_IS_DIRECTORY', `${path} is a folder: macOS shows one partition of a disk there, not the disk`, {
       hint: `give the whole disk, /dev/rdiskN (diskutil info "${path}" names it as "Part of Whole"): ${LISTS_DISKS}`,
+      remedy: 'list-disks',
     });
   }
   const behind = platform === 'linux' ? await deviceOfFolder(path) : null;
   if (behind === null) {
-    return new UsageError('SOURCE_IS_DIRECTORY', `${path} is a folder, not an image or disk`, { hint: `give the image file or the disk itself, e.g. /dev/sdb: ${LISTS_DISKS}` });
+    return new UsageError('SOURCE_IS_DIRECTORY', `${path} is a folder, not an image or disk`, { hint: `give the image file or the disk itself, e.g. /dev/sdb: ${LISTS_DISKS}`, remedy: 'list-disks' });
   }
   const target = behind.disk ?? behind.device;
   const shown = behind.disk ? `partition ${behind.partition} of the disk ${behind.disk} (${behind.device})` : behind.device;
@@ -52,10 +54,12 @@ export async function folderSourceError(path: string, platform: NodeJS.Platform 
   if (system !== null && (system.disk ?? system.device) === target) {
     return new UsageError('SOURCE_IS_DIRECTORY', `${path} is a folder on this computer's own disk (${shown}), not an image or disk`, {
       hint: `give the image file or the card's disk itself, e.g. /dev/sdb: ${LISTS_DISKS}`,
+      remedy: 'list-disks',
     });
   }
   return new UsageError('SOURCE_IS_DIRECTORY', `${path} is a folder: this computer shows ${shown} there`, {
-    hint: `give the disk itself, not a folder: if ${target} is the Home Assistant card, give ${target} (${LISTS_DISKS})`,
+    hint: `give the disk itself, not a folder: if ${target} is the Home Assistant card, give ${target}; ${LISTS_DISKS}`,
+    remedy: 'list-disks',
     details: { device: behind.device, disk: behind.disk, partition: behind.partition },
   });
 }

@@ -23,7 +23,7 @@ type Node = Record<string, unknown>;
 function bad(message: string, details: Record<string, unknown> = {}): IoError {
   return new IoError('LSBLK_BAD_OUTPUT', `lsblk printed an unexpected listing: ${message}`, {
     details,
-    hint: 'run `lsblk --json` yourself to see what it prints; you can still pass the disk as SOURCE, e.g. /dev/sdb',
+    hint: 'run `lsblk --json` yourself to see what it prints; you can still name the disk directly, e.g. /dev/sdb',
   });
 }
 

@@ -28,7 +28,7 @@ export async function listDisks(opts: ListDisksOptions = {}): Promise<DiskInfo[]
       return listWindowsDisks(run);
     default:
       throw new UnsupportedError('DISK_LIST_UNSUPPORTED_OS', `listing disks is not supported on ${platform}`, {
-        hint: 'pass the disk device or an image file as SOURCE directly',
+        hint: 'name the disk device or an image file directly',
       });
   }
 }
@@ -56,7 +56,7 @@ async function linuxFromSysfs(sysfsRoot: string, mountinfo: string | undefined):
   } catch (err) {
     throw new UnsupportedError('DISK_LIST_UNAVAILABLE', `neither lsblk nor ${join(sysfsRoot, 'block')} can list the disks here`, {
       cause: err,
-      hint: 'install util-linux (it provides lsblk), or pass the disk as SOURCE directly, e.g. /dev/sdb',
+      hint: 'install util-linux (it provides lsblk), or name the disk directly, e.g. /dev/sdb',
     });
   }
 }

@@ -57,7 +57,7 @@ const MAX_ENTRIES = 4096;
 function bad(message: string, cause?: unknown): IoError {
   return new IoError('DISKUTIL_BAD_OUTPUT', `diskutil printed an unexpected listing: ${message}`, {
     ...(cause === undefined ? {} : { cause }),
-    hint: 'run `diskutil list` yourself to find the disk, then pass it as SOURCE, e.g. /dev/rdisk4',
+    hint: 'run `diskutil list` yourself to find the disk, then name it directly, e.g. /dev/rdisk4',
   });
 }
 

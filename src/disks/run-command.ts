@@ -56,7 +56,7 @@ export function commandError(err: unknown, cmd: string, platform: NodeJS.Platfor
     return new UnsupportedError('DISK_LIST_TOOL_MISSING', `${cmd} is not installed, so the disks cannot be listed`, {
       cause: err,
       details,
-      hint: `${missingHint(platform)}; or pass the disk as SOURCE directly`,
+      hint: `${missingHint(platform)}; or name the disk directly`,
     });
   }
   if (f.killed === true || f.code === 'ETIMEDOUT') {
@@ -73,7 +73,7 @@ export function commandError(err: unknown, cmd: string, platform: NodeJS.Platfor
   return new IoError('DISK_LIST_FAILED', `${cmd} failed${typeof f.code === 'number' ? ` (exit ${f.code})` : ''}: ${said || 'no message'}`, {
     cause: err,
     details,
-    hint: 'pass the disk as SOURCE directly if you know it',
+    hint: 'name the disk directly if you know it',
   });
 }
 

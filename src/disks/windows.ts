@@ -31,7 +31,7 @@ const MAX_ITEMS = 4096;
 
 function bad(message: string): IoError {
   return new IoError('POWERSHELL_BAD_OUTPUT', `PowerShell printed an unexpected disk listing: ${message}`, {
-    hint: 'open Disk Management to find the disk number N, then pass \\\\.\\PhysicalDriveN as SOURCE',
+    hint: 'open Disk Management to find the disk number N, then name \\\\.\\PhysicalDriveN directly',
   });
 }
 

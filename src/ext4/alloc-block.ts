@@ -172,7 +172,7 @@ export async function allocateBlocks(edits: BlockEdits, goal: number, count: num
     taken.push(...got);
     left -= got.reduce((n, r) => n + r.length, 0);
   }
-  if (left > 0) throw new RefusedError('NO_SPACE', `the filesystem has no room for ${count} more blocks`, { hint: 'free some space first (haos-rescue df shows what fills the card); nothing was written' });
+  if (left > 0) throw new RefusedError('NO_SPACE', `the filesystem has no room for ${count} more blocks`, { hint: 'free some space first (see what fills the card); nothing was written', remedy: 'show-usage' });
   await adjustSuperblockFree(edits, 0, -count);
   return taken;
 }

@@ -5,7 +5,7 @@ import { CorruptError } from '../errors.js';
 
 const DAMAGED_HINT =
   'its record on the card is damaged, so the kernel would not read it either; the other files can still be read, ' +
-  'and e2fsck on a copy of the card (haos-rescue image makes one) can often repair it';
+  'and e2fsck on a copy of the card (an image file of it) can often repair it';
 
 /** `err` with `path` named in it when it is damage in the filesystem; any other error as it is. */
 export function inFile(path: string, err: unknown): unknown {

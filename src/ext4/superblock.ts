@@ -294,6 +294,6 @@ export async function readSuperblock(device: BlockDevice): Promise<SuperblockLoc
   throw new NotFoundError('NO_FILESYSTEM', `no ext4 filesystem on ${device.description}: ${primaryProblem}`, {
     remedy: 'partition-or-offset',
     details: { primaryProblem },
-    hint: 'check that SOURCE is the Home Assistant disk or data partition, or name the partition or the byte offset of the data filesystem',
+    hint: 'check that this is the Home Assistant disk or data partition, or name the partition or the byte offset of the data filesystem',
   });
 }

@@ -339,7 +339,8 @@ export class Ext4Volume {
       }
       if (current.kind !== 'dir') {
         throw new NotFoundError('NOT_A_DIRECTORY', `${original}: /${components.slice(0, i).join('/')} is not a directory`, {
-          hint: 'list its folder with "haos-rescue ls SOURCE DIR" to see what is there',
+          hint: 'list its folder to see what is there',
+          remedy: 'list-folder',
         });
       }
       const entry = await this.findComponent(current, component, original);
@@ -377,7 +378,8 @@ export class Ext4Volume {
     }
     throw new NotFoundError('PATH_NOT_FOUND', `${original}: no such file or directory (${component} is missing)`, {
       details: { path: original, component },
-      hint: 'list the parent directory with "haos-rescue ls SOURCE DIR" to see what is there',
+      hint: 'list the folder above it to see what is there',
+      remedy: 'list-folder',
     });
   }
 }

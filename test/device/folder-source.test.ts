@@ -25,7 +25,7 @@ describe('a folder as SOURCE', () => {
       expect(err.code).toBe('SOURCE_IS_DIRECTORY');
       expect(err.exitCode).toBe(ExitCode.USAGE);
       expect(err.message).toBe(`${letter} is a drive letter: Windows shows one partition of a disk there, not the disk`);
-      expect(err.hint).toMatch(/^give the whole disk, \\\\\.\\PhysicalDriveN \(Disk Management shows the number N\): haos-rescue disks lists/);
+      expect(err.hint).toMatch(/^give the whole disk, \\\\\.\\PhysicalDriveN \(Disk Management shows the number N\): the list of disks shows/);
     }
     expect((await folderSourceError('C:\\Users\\me', 'win32')).message).toBe('C:\\Users\\me is a folder, not an image or disk');
   });

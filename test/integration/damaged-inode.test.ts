@@ -91,7 +91,7 @@ describe('an inode with a checksum that does not match', () => {
       const r = cli(args);
       expect(r.code, r.stderr).toBe(65);
       expect(r.stderr).toContain(`error: ${PROVIDER} cannot be read: corrupt extent`);
-      expect(r.stderr).toMatch(/^hint: its record on the card is damaged, .* e2fsck on a copy of the card \(haos-rescue image makes one\) can often repair it$/m);
+      expect(r.stderr).toMatch(/^hint: its record on the card is damaged, .* e2fsck on a copy of the card \(an image file of it\) can often repair it$/m);
     }
   });
 

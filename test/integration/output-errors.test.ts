@@ -40,6 +40,7 @@ describe.skipIf(!mounted)(`a full output disk${mounted ? '' : ' (skipped: needs 
     expect(r.code, r.stderr).toBe(77);
     expect(r.stderr).toMatch(/error: the disk holding .* has 256 KiB free; the files to export hold [\d.]+ MiB in \d+ file\(s\)/);
     expect(r.stderr).toMatch(/code: NOT_ENOUGH_SPACE/);
+    expect(r.stderr).toMatch(/hint: .*or compressed \(\.tar\.gz\); nothing was copied \(--what config, --exclude-db, or --out FILE\.tar\.gz\)/);
     expect(readdirSync(small)).toEqual([]);
   });
 

@@ -37,7 +37,7 @@ function select(list: BackupEntry[], slugs: string[] | undefined): BackupEntry[]
   const known = list.filter((b) => b.slug).map((b) => b.slug!);
   for (const s of slugs) {
     if (!known.includes(s)) {
-      throw new NotFoundError('BACKUP_NOT_FOUND', `no backup with slug ${s} on this card`, { hint: `slugs on the card: ${known.join(', ') || 'none'} (see haos-rescue backup list)` });
+      throw new NotFoundError('BACKUP_NOT_FOUND', `no backup with slug ${s} on this card`, { hint: `slugs on the card: ${known.join(', ') || 'none'}`, remedy: 'list-backups' });
     }
   }
   return list.filter((b) => b.slug && slugs.includes(b.slug));

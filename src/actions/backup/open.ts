@@ -3,7 +3,7 @@
 // at offset 0), never by its extension; a disk image starts with a partition table, not a tar header.
 
 import { open, stat } from 'node:fs/promises';
-import { AppError, CorruptError, NotFoundError, UsageError } from '../../errors.js';
+import { AppError, CorruptError, NotFoundError, UsageError, type Remedy } from '../../errors.js';
 import { type BackupArchive, readBackupArchive } from '../../ha/backup-archive.js';
 import { type ReadAt, walkTar } from '../../ha/backup-tar.js';
 import { listBackups } from './list.js';
@@ -67,27 +67,27 @@ export async function openCardBackup(src: OpenedSource, which: string | undefine
   const usable = list.filter((b) => !b.error);
   const slugs = usable.map((b) => b.slug).join(', ') || 'none';
   if (!which) {
-    throw new UsageError('NO_SLUG', 'name the backup to open by its slug', { hint: `slugs on the card: ${slugs} (see haos-rescue backup list)` });
+    throw new UsageError('NO_SLUG', 'name the backup to open by its slug', { hint: `slugs on the card: ${slugs}`, remedy: 'list-backups' });
   }
   const matches = list.filter((b) => b.slug === which || b.file === which || b.path === which);
   if (matches.length === 0) {
-    throw new NotFoundError('BACKUP_NOT_FOUND', `no backup with slug ${which} on this card`, { hint: `slugs on the card: ${slugs} (see haos-rescue backup list)` });
+    throw new NotFoundError('BACKUP_NOT_FOUND', `no backup with slug ${which} on this card`, { hint: `slugs on the card: ${slugs}`, remedy: 'list-backups' });
   }
   const chosen = matches.find((b) => !b.error) ?? matches[0]!;
-  const others = 'haos-rescue backup list shows the backups on the card and which can be opened';
-  if (chosen.error) throw new AppError('BACKUP_UNUSABLE', 65, `${chosen.path} is not a usable backup: ${chosen.error}`, { hint: others });
+  const others = 'the list of backups on the card shows which can be opened';
+  if (chosen.error) throw new AppError('BACKUP_UNUSABLE', 65, `${chosen.path} is not a usable backup: ${chosen.error}`, { hint: others, remedy: 'list-backups' });
   const inode = await src.volume.lookup(chosen.path);
   const read: ReadAt = (offset, length) => src.volume.readFile(inode, offset, Math.min(inode.sizeBytes, offset + length));
-  const archive = await readArchive(read, inode.sizeBytes, `the backup file on the card is damaged; ${others}`);
+  const archive = await readArchive(read, inode.sizeBytes, `the backup file on the card is damaged; ${others}`, 'list-backups');
   return { label: chosen.path, read, size: inode.sizeBytes, archive, onCard: true, source: src.path };
 }
 
 /** The backup's table of contents; damage found there gets `hint` (the default one speaks of the card's filesystem). */
-async function readArchive(read: ReadAt, size: number, hint: string): Promise<BackupArchive> {
+async function readArchive(read: ReadAt, size: number, hint: string, remedy?: Remedy): Promise<BackupArchive> {
   try {
     return await readBackupArchive(read, size);
   } catch (err) {
     if (!(err instanceof CorruptError) || err.hint !== undefined) throw err;
-    throw new CorruptError(err.code, err.message, { hint, details: err.details, cause: err });
+    throw new CorruptError(err.code, err.message, { hint, ...(remedy === undefined ? {} : { remedy }), details: err.details, cause: err });
   }
 }

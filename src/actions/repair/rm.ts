@@ -70,7 +70,7 @@ async function checkPaths(src: OpenedSource, paths: string[], opts: RemoveOption
   for (const given of paths) {
     const path = repairPath(src, given, opts.forceSystem ?? false);
     const inode = await src.volume.lookup(path).catch((err: unknown) => {
-      if (err instanceof AppError && err.exitCode === 66) throw new NotFoundError('PATH_NOT_FOUND', `${path} does not exist on the card`, { hint: 'see what is there with haos-rescue ls or haos-rescue df; nothing was written' });
+      if (err instanceof AppError && err.exitCode === 66) throw new NotFoundError('PATH_NOT_FOUND', `${path} does not exist on the card`, { hint: 'list its folder to see what is there; nothing was written', remedy: 'list-folder' });
       throw err;
     });
     if (inode.kind === 'dir' && !opts.recursive) throw new UsageError('IS_A_DIRECTORY', `${path} is a folder`, { hint: 'remove it with everything in it, if that is meant; nothing was written', remedy: 'recursive' });

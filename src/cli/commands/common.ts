@@ -3,6 +3,7 @@
 import type { Argv } from 'yargs';
 import { type OpenedSource, type SourceOptions, withSource } from '../../actions/source.js';
 import { UsageError } from '../../errors.js';
+import { noteSource } from '../remedies.js';
 
 export interface GlobalArgs {
   partition?: number;
@@ -25,6 +26,13 @@ export function withSourceArg<T>(y: Argv<T>): Argv<T & { source?: string }> {
  * user picks on a terminal and anything else is exit 64 naming them.
  */
 export async function resolveSource(argv: { source?: string | undefined; json?: boolean | undefined }): Promise<string> {
+  // Noted for the commands a hint names (remedies.ts).
+  const source = await chooseSource(argv);
+  noteSource(source);
+  return source;
+}
+
+async function chooseSource(argv: { source?: string | undefined; json?: boolean | undefined }): Promise<string> {
   if (argv.source !== undefined && argv.source !== '') return argv.source;
   const { chooseAutomatically, describeDisk, severalDisksError, surveyDisks } = await import('../../actions/disks.js');
   const choice = chooseAutomatically(await surveyDisks());

@@ -9,11 +9,11 @@ import { checkRange } from '../check-range.js';
 import type { RegionMap } from './region-map.js';
 
 const NOT_RESCUED_HINT =
-  'that part of the card was not copied into the image; run the same `haos-rescue image` command again to retry it, or read the other files';
+  'that part of the card was not copied into the image; copy the card into the same image again to retry it (its map says what is left), or read the other files';
 
 /** Bytes of the card that are not in the image (or could not be read from the card): exit 65. */
 export function notRescued(where: string, first: number, end: number, details: Record<string, unknown>): IoError {
-  return new IoError('NOT_RESCUED', `bytes ${first}-${end - 1} of ${where} were not rescued from the card`, { details, hint: NOT_RESCUED_HINT }, 65);
+  return new IoError('NOT_RESCUED', `bytes ${first}-${end - 1} of ${where} were not rescued from the card`, { details, hint: NOT_RESCUED_HINT, remedy: 'image-again' }, 65);
 }
 
 export class MappedDevice implements BlockDevice {

@@ -1,7 +1,7 @@
-// The command line's option names stay in the command line (src/cli): the layers below it are shared with
-// the window, where "add --force" means nothing. They name the action in words and a remedy (errors.ts);
-// the command line adds its option. This reads every string in src/ outside src/cli and the window's own
-// layer and fails on one that names an option of ours.
+// The command line's option and command names stay in the command line (src/cli): the layers below it are
+// shared with the window, where "add --force" or "run haos-rescue disks" means nothing. They name the action
+// in words and a remedy (errors.ts); the command line adds its option or command. This reads every string in
+// src/ outside src/cli and the window's own layer and fails on one that names an option or command of ours.
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -21,18 +21,23 @@ function tsFiles(dir: string): string[] {
   });
 }
 
-/** Every option the command line defines (`.option('name'`), with its `no-` form. */
-function cliOptions(): Set<string> {
+/** Every name the command line defines with `pattern` (its first group), in every file under src/cli. */
+function cliNames(pattern: RegExp): Set<string> {
   const names = new Set<string>();
   const walk = (dir: string): void => {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       const path = join(dir, e.name);
       if (e.isDirectory()) walk(path);
-      else for (const m of readFileSync(path, 'utf8').matchAll(/\.option\(\s*'([a-z][a-z-]*)'/g)) names.add(m[1]!).add(`no-${m[1]!}`);
+      else for (const m of readFileSync(path, 'utf8').matchAll(pattern)) names.add(m[1]!);
     }
   };
   walk(join(SRC, 'cli'));
   return names;
+}
+
+/** Every option (`.option('name'`), with its `no-` form. */
+function cliOptions(): Set<string> {
+  return new Set([...cliNames(/\.option\(\s*'([a-z][a-z-]*)'/g)].flatMap((name) => [name, `no-${name}`]));
 }
 
 function stringsOf(path: string): Array<{ line: number; text: string }> {
@@ -54,8 +59,15 @@ export function ownFlagsIn(text: string, options: Set<string>): string[] {
   return [...text.matchAll(/(?:^|[^\w-])--([a-z][a-z-]*)/g)].map((m) => m[1]!).filter((name) => options.has(name));
 }
 
-describe('option names below the command line', () => {
+/** The commands of ours a string tells the user to run: `haos-rescue NAME`, or SOURCE, the command line's word. */
+export function ownCommandsIn(text: string, commands: Set<string>): string[] {
+  const named = [...text.matchAll(/haos-rescue ([a-z][a-z-]*)/g)].map((m) => m[1]!).filter((name) => commands.has(name));
+  return /\bSOURCE\b/.test(text) ? [...named, 'SOURCE'] : named;
+}
+
+describe('option and command names below the command line', () => {
   const options = cliOptions();
+  const commands = cliNames(/command: '([a-z][a-z-]*)/g);
 
   it('the command line defines the options this test looks for', () => {
     for (const name of ['force', 'out', 'what', 'map', 'recursive', 'no-replay', 'originals']) expect(options).toContain(name);
@@ -68,9 +80,19 @@ describe('option names below the command line', () => {
     expect(ownFlagsIn('a well-known--name', options)).toEqual([]);
   });
 
+  it('tells a command of ours from prose and error codes', () => {
+    expect(commands).toContain('disks');
+    expect(ownCommandsIn('see the list with haos-rescue disks', commands)).toEqual(['disks']);
+    expect(ownCommandsIn('name it as SOURCE', commands)).toEqual(['SOURCE']);
+    expect(ownCommandsIn('haos-rescue cannot read it (SOURCE_NOT_FOUND)', commands)).toEqual([]);
+  });
+
   it('no string outside src/cli and the window names one', () => {
     const offenders = tsFiles(SRC).flatMap((path) =>
-      stringsOf(path).flatMap(({ line, text }) => ownFlagsIn(text, options).map((flag) => `${relative(SRC, path)}:${line} --${flag}`)),
+      stringsOf(path).flatMap(({ line, text }) => [
+        ...ownFlagsIn(text, options).map((flag) => `${relative(SRC, path)}:${line} --${flag}`),
+        ...ownCommandsIn(text, commands).map((command) => `${relative(SRC, path)}:${line} ${command}`),
+      ]),
     );
     expect(offenders).toEqual([]);
   });

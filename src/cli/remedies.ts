@@ -1,0 +1,51 @@
+// The option or command that does what a lower layer's hint describes (details.remedy, errors.ts): the
+// layers below the command line speak of what to do, the command line of how to say it here. SOURCE in a
+// command becomes the source this command read, once it is known.
+
+import type { Remedy } from '../errors.js';
+import { shellWord } from '../shell-word.js';
+
+const REMEDY_OPTIONS: Record<Remedy, string | ((details: Record<string, unknown>) => string)> = {
+  'on-disk-state': 'add --no-replay',
+  'data-offset': 'add --offset BYTES',
+  'choose-partition': 'add --partition N',
+  'partition-or-offset': 'add --partition N or --offset BYTES',
+  'raw-image': (d) => `haos-rescue image ${shellWord(String(d['path']))} --out disk.img makes it`,
+  'backup-file': (d) => `to look inside it: haos-rescue backup ls ${shellWord(String(d['path']))}`,
+  'what-all': 'add --what all',
+  'export-less': '--what config, --exclude-db, or --out FILE.tar.gz',
+  force: 'add --force',
+  'force-system': 'add --force-system',
+  recursive: 'add --recursive',
+  yes: 'add --yes',
+  'originals-dir': 'add --originals DIR',
+  'originals-or-none': 'add --originals DIR, or --no-originals',
+  'choose-backups': 'name them with --slug',
+  'map-file': 'give it with --map FILE, or leave --map out',
+  'no-map': 'leave --map out',
+  verbose: 'run again with --verbose for the details to report',
+  'image-first': (d) => `haos-rescue image ${shellWord(String(d['path'] ?? 'SOURCE'))} --out card.img, then run haos-rescue on card.img`,
+  'unpack-backup': 'haos-rescue backup extract SOURCE --decrypt --out DIR',
+  'list-disks': 'haos-rescue disks',
+  'list-backups': 'haos-rescue backup list SOURCE',
+  'list-backup': 'haos-rescue backup ls SOURCE SLUG [PATH]',
+  'list-folder': 'haos-rescue ls SOURCE DIR',
+  'show-usage': 'haos-rescue df SOURCE',
+  'image-again': 'the same haos-rescue image command',
+};
+
+let usedSource: string | null = null;
+
+/** The source this command works on, for the commands a remedy names. */
+export function noteSource(path: string): void {
+  usedSource = path;
+}
+
+/** The command-line words for the remedy in `details`, or null when it has none. */
+export function remedyFor(details: Record<string, unknown>): string | null {
+  const key = details['remedy'];
+  if (typeof key !== 'string' || !Object.hasOwn(REMEDY_OPTIONS, key)) return null;
+  const remedy = REMEDY_OPTIONS[key as Remedy];
+  const words = typeof remedy === 'function' ? remedy(details) : remedy;
+  return usedSource === null ? words : words.replace(/\bSOURCE\b/, shellWord(usedSource));
+}
