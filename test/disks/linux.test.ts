@@ -145,7 +145,7 @@ describe('parseLsblk refuses garbage with LSBLK_BAD_OUTPUT', () => {
     const err = appErrorOf(() => parseLsblk(text));
     expect(err.code).toBe('LSBLK_BAD_OUTPUT');
     expect(err.exitCode).toBe(ExitCode.IO);
-    expect(err.hint).toMatch(/SOURCE/);
+    expect(err.hint).toMatch(/name the disk directly, e.g. \/dev\/sdb/);
   });
 
   it('odd values become null, never wrong numbers', () => {

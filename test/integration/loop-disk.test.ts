@@ -108,14 +108,18 @@ describe.skipIf(skip !== null)(`a HAOS image on a loop device${skip ? ` (skipped
     mkdirSync(mnt, { recursive: true });
     sh('mount', ['-o', 'ro,noload', part, mnt]);
     mounted.push(mnt);
-    for (const folder of [mnt, join(mnt, 'supervisor')]) {
-      const r = cli(['info', folder]);
-      expect(r.code, r.stderr).toBe(64);
-      expect(r.stderr).toContain(`error: ${folder} is a folder: this computer shows partition ${SAMPLE.dataPartitionNumber} of the disk ${disk} (${part}) there\n`);
-      expect(r.stderr).toContain(`hint: give the disk itself, not a folder: if ${disk} is the Home Assistant card, give ${disk} (`);
+    try {
+      for (const folder of [mnt, join(mnt, 'supervisor')]) {
+        const r = cli(['info', folder]);
+        expect(r.code, r.stderr).toBe(64);
+        expect(r.stderr).toContain(`error: ${folder} is a folder: this computer shows partition ${SAMPLE.dataPartitionNumber} of the disk ${disk} (${part}) there\n`);
+        expect(r.stderr).toContain(`hint: give the disk itself, not a folder: if ${disk} is the Home Assistant card, give ${disk}; the list of disks shows which hold Home Assistant data (haos-rescue disks)\n`);
+      }
+    } finally {
+      // Mounted, the partition would fail every later write test of this file.
+      sh('umount', [mnt]);
+      mounted.pop();
     }
-    sh('umount', [mnt]);
-    mounted.pop();
   });
 
   it('is refused too while the same file is mounted through another loop device', () => {
