@@ -4,23 +4,16 @@
 // bit already clear means the filesystem and this file disagree: refused, nothing written.
 
 import { RefusedError, REPAIR_COPY_HINT, UnsupportedError } from '../errors.js';
-import { crc32cUpdate } from './checksum.js';
+import { assertBitmapIntact, sealBitmap } from './bitmap-csum.js';
 import { BG_BLOCK_UNINIT, groupBlockCount, groupFirstBlock } from './group-desc.js';
 import { initGroupBitmap } from './group-init.js';
 import { type BlockEdits, GD, adjustSuperblockFree, descriptor, getCount, setCount, setDescriptorChecksum } from './group-edit.js';
-import { fsCsumSeed } from './inode-csum.js';
-import { hasMetadataCsum } from './superblock.js';
 import { assertNotSystemBlocks } from './system-zone.js';
 import type { Ext4Volume } from './volume.js';
 
 /** The block bitmap's checksum (kernel ext4_block_bitmap_csum_set), then the descriptor's. */
 function sealGroup(vol: Ext4Volume, group: number, desc: Buffer, bitmap: Buffer): void {
-  const { sb } = vol;
-  if (hasMetadataCsum(sb)) {
-    const c = crc32cUpdate(fsCsumSeed(sb), bitmap, 0, sb.blocksPerGroup / 8);
-    desc.writeUInt16LE(c & 0xffff, GD.blockBitmapCsumLo);
-    if (sb.descSize >= GD.blockBitmapCsumHi + 2) desc.writeUInt16LE(c >>> 16, GD.blockBitmapCsumHi);
-  }
+  sealBitmap(vol, 'block', desc, bitmap);
   setDescriptorChecksum(vol, group, desc);
 }
 
@@ -73,6 +66,7 @@ export async function freeBlocks(edits: BlockEdits, ranges: BlockRange[]): Promi
     const gd = await vol.groupDesc(group);
     if (((await descriptor(edits, group)).readUInt16LE(GD.flags) & BG_BLOCK_UNINIT) !== 0) throw new RefusedError('BLOCK_GROUP_UNINIT', `group ${group} is marked unused but holds blocks of the file`, { hint: REPAIR_COPY_HINT });
     const bitmap = await edits.block(gd.blockBitmap);
+    assertBitmapIntact(vol, 'block', group, await descriptor(edits, group), bitmap);
     let freed = 0;
     for (; k < pieces.length && pieces[k]![0] === group; k++) {
       const [, from, to] = pieces[k]!;
@@ -111,14 +105,16 @@ function freeRuns(bitmap: Buffer, blocksInGroup: number): Array<[number, number]
 }
 
 /**
- * Takes up to `left` blocks from `group` (its bitmap `bitmap`): one run long enough for all of them if it
- * has one, else its runs in order. Returns the ranges taken, the group's counts and checksums updated.
+ * Takes up to `left` blocks from `group` (its bitmap `bitmap`, `fresh` when made in this transaction): one
+ * run long enough for all of them if it has one, else its runs in order. Returns the ranges taken, the
+ * group's counts and checksums updated.
  */
-async function takeFromGroup(edits: BlockEdits, group: number, bitmap: Buffer, left: number): Promise<BlockRange[]> {
+async function takeFromGroup(edits: BlockEdits, group: number, bitmap: Buffer, left: number, fresh = false): Promise<BlockRange[]> {
   const vol = edits.vol;
   const { sb } = vol;
   const desc = await descriptor(edits, group);
   if (getCount(vol, desc, GD.freeBlocksLo, GD.freeBlocksHi) === 0) return [];
+  if (!fresh) assertBitmapIntact(vol, 'block', group, desc, bitmap);
   const base = groupFirstBlock(sb, group);
   const runs = freeRuns(bitmap, groupBlockCount(sb, group));
   const whole = runs.find(([, length]) => length >= left);
@@ -167,7 +163,7 @@ export async function allocateBlocks(edits: BlockEdits, goal: number, count: num
     if (left === 0) break;
     const bitmap = await initGroupBitmap(edits, group);
     if (!bitmap) continue;
-    const got = await takeFromGroup(edits, group, bitmap, left);
+    const got = await takeFromGroup(edits, group, bitmap, left, true);
     if (got.length === 0) sealGroup(vol, group, await descriptor(edits, group), bitmap); // the cleared flag
     taken.push(...got);
     left -= got.reduce((n, r) => n + r.length, 0);

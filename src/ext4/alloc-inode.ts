@@ -5,21 +5,12 @@
 // the others are full, and brought into use as the kernel does.
 
 import { CorruptError, RefusedError, REPAIR_COPY_HINT, UnsupportedError } from '../errors.js';
-import { crc32cUpdate } from './checksum.js';
+import { assertBitmapIntact, sealBitmap } from './bitmap-csum.js';
 import { BG_INODE_UNINIT } from './group-desc.js';
 import { BlockEdits, GD, adjustSuperblockFree, descriptor, getCount, setCount, setDescriptorChecksum } from './group-edit.js';
-import { fsCsumSeed } from './inode-csum.js';
-import { hasMetadataCsum } from './superblock.js';
 import type { Ext4Volume } from './volume.js';
 
 export { BlockEdits };
-
-async function setInodeBitmapChecksum(vol: Ext4Volume, desc: Buffer, bitmap: Buffer): Promise<void> {
-  if (!hasMetadataCsum(vol.sb)) return;
-  const c = crc32cUpdate(fsCsumSeed(vol.sb), bitmap, 0, vol.sb.inodesPerGroup / 8);
-  desc.writeUInt16LE(c & 0xffff, GD.inodeBitmapCsumLo);
-  if (vol.sb.descSize >= GD.inodeBitmapCsumHi + 2) desc.writeUInt16LE(c >>> 16, GD.inodeBitmapCsumHi);
-}
 
 /** Groups to try for a new inode: the parent's first (as the kernel's find_group_other), then the others in order. */
 function groupOrder(vol: Ext4Volume, parentIno: number): number[] {
@@ -52,6 +43,7 @@ async function takeInodeIn(edits: BlockEdits, group: number, isDir: boolean, all
   if (uninit && (free !== inodesPerGroup || group === 0)) throw damagedGroup(group, 'is marked unused but has inodes in use');
   const bitmap = await edits.block((await vol.groupDesc(group)).inodeBitmap);
   if (uninit) initInodeGroup(vol, desc, bitmap);
+  else assertBitmapIntact(vol, 'inode', group, desc, bitmap);
   const initialised = inodesPerGroup - getCount(vol, desc, GD.itableUnusedLo, GD.itableUnusedHi);
   for (let index = 0; index < inodesPerGroup; index++) {
     const ino = group * inodesPerGroup + index + 1;
@@ -62,7 +54,7 @@ async function takeInodeIn(edits: BlockEdits, group: number, isDir: boolean, all
     if (isDir) setCount(vol, desc, GD.usedDirsLo, GD.usedDirsHi, getCount(vol, desc, GD.usedDirsLo, GD.usedDirsHi) + 1);
     const unused = getCount(vol, desc, GD.itableUnusedLo, GD.itableUnusedHi);
     if (index + 1 > inodesPerGroup - unused) setCount(vol, desc, GD.itableUnusedLo, GD.itableUnusedHi, inodesPerGroup - index - 1);
-    await setInodeBitmapChecksum(vol, desc, bitmap);
+    sealBitmap(vol, 'inode', desc, bitmap);
     setDescriptorChecksum(vol, group, desc);
     await adjustSuperblockFree(edits, -1, 0);
     return ino;
@@ -106,11 +98,12 @@ export async function freeInode(edits: BlockEdits, ino: number, isDir: boolean):
   const desc = await descriptor(edits, group);
   if ((desc.readUInt16LE(GD.flags) & BG_INODE_UNINIT) !== 0) throw new UnsupportedError('INODE_GROUP_UNINIT', `inode ${ino} lies in a group marked unused`, { hint: REPAIR_COPY_HINT });
   const bitmap = await edits.block((await vol.groupDesc(group)).inodeBitmap);
+  assertBitmapIntact(vol, 'inode', group, desc, bitmap);
   if ((bitmap[index >> 3]! & (1 << (index & 7))) === 0) throw new RefusedError('INODE_NOT_IN_USE', `inode ${ino} is already marked free`, { hint: REPAIR_COPY_HINT });
   bitmap[index >> 3]! &= ~(1 << (index & 7));
   setCount(vol, desc, GD.freeInodesLo, GD.freeInodesHi, getCount(vol, desc, GD.freeInodesLo, GD.freeInodesHi) + 1);
   if (isDir) setCount(vol, desc, GD.usedDirsLo, GD.usedDirsHi, Math.max(0, getCount(vol, desc, GD.usedDirsLo, GD.usedDirsHi) - 1));
-  await setInodeBitmapChecksum(vol, desc, bitmap);
+  sealBitmap(vol, 'inode', desc, bitmap);
   setDescriptorChecksum(vol, group, desc);
   await adjustSuperblockFree(edits, 1, 0);
 }

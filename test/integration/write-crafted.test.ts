@@ -37,6 +37,9 @@ function crafted(name: string, requests: string[], patch?: [number, number]): st
   return img;
 }
 
+/** The inode of /supervisor/homeassistant/.storage/auth_provider.homeassistant in the sample. */
+const LOGIN_INO = 46;
+const debugfsOut = (img: string, request: string): string => execFileSync('debugfs', ['-R', request, img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
 const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
 
 /** e2fsck -fn's problem lines, numbers masked (a count that moved by the write is the same problem). */
@@ -64,6 +67,29 @@ describe('write commands on cards whose allocation metadata lies', () => {
     expect(r.stderr).toMatch(error);
     expect(r.stderr).toMatch(/^hint: run e2fsck on a copy of the card.*nothing was written$/m);
     expect(sha(img)).toBe(before);
+  });
+
+  // A bit flipped on the card itself (no debugfs: the bitmap's checksum in its descriptor no longer matches).
+  // Before, the allocator took the freed-looking block of the login file for the new file's data and sealed
+  // the bitmap again: the password hashes were replaced by the new file's bytes, the put said "read back".
+  it.each([
+    { kind: 'block', line: /Block bitmap at (\d+)/, bit: (img: string) => Number(debugfsOut(img, `bmap <${LOGIN_INO}> 0`)) },
+    { kind: 'inode', line: /Inode bitmap at (\d+)/, bit: () => LOGIN_INO - 1 },
+  ])('the $kind bitmap with the login file\'s bit flipped: put and rm refused (exit 65), the card unchanged', ({ kind, line, bit }) => {
+    const img = crafted(`flipped-${kind}`, []);
+    const at = Number(line.exec(execFileSync('dumpe2fs', [img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))![1]);
+    const index = bit(img);
+    const bytes = readFileSync(img);
+    bytes[at * 4096 + (index >> 3)]! &= ~(1 << (index & 7));
+    writeFileSync(img, bytes);
+    expect(problems(img).join('\n')).toMatch(kind === 'block' ? /Block bitmap differences/ : /Inode bitmap differences/);
+    const before = sha(img);
+    for (const args of [['put', img, small, `${P}/new.yaml`], ['rm', img, `${P}/configuration.yaml`]]) {
+      const r = cli([...args, '--yes', '--no-originals']);
+      expect(r.code, r.stderr).toBe(65);
+      expect(r.stderr).toContain(`error: the ${kind} bitmap of block group 0 does not match its checksum: it is damaged, and a ${kind} it calls free may be in use\n`);
+      expect(sha(img)).toBe(before);
+    }
   });
 
   it('a damaged resize inode (only online growing uses it; the kernel mounts such a card): the write goes on', () => {
