@@ -85,22 +85,27 @@ export async function descriptor(edits: BlockEdits, group: number): Promise<Buff
   return block.subarray(at, at + sb.descSize);
 }
 
-/** The descriptor checksum (kernel ext4_group_desc_csum). */
-export function setDescriptorChecksum(vol: Ext4Volume, group: number, desc: Buffer): void {
+/** The descriptor checksum (kernel ext4_group_desc_csum), or null for a filesystem that keeps none. */
+export function descriptorChecksum(vol: Ext4Volume, group: number, desc: Uint8Array): number | null {
   const { sb } = vol;
   if (hasMetadataCsum(sb)) {
     let c = crc32cUpdate(fsCsumSeed(sb), le32(group));
     c = crc32cUpdate(c, desc, 0, GD.checksum);
     c = crc32cUpdate(c, new Uint8Array(2));
     c = crc32cUpdate(c, desc, GD.checksum + 2, sb.descSize);
-    desc.writeUInt16LE(c & 0xffff, GD.checksum);
-  } else if ((sb.roCompat & RoCompat.GDT_CSUM) !== 0) {
-    let c = crc16(0xffff, sb.uuid);
-    c = crc16(c, le32(group));
-    c = crc16(c, desc, 0, GD.checksum);
-    if (sb.descSize > 32) c = crc16(c, desc, 0x20, sb.descSize);
-    desc.writeUInt16LE(c, GD.checksum);
+    return c & 0xffff;
   }
+  if ((sb.roCompat & RoCompat.GDT_CSUM) === 0) return null;
+  let c = crc16(0xffff, sb.uuid);
+  c = crc16(c, le32(group));
+  c = crc16(c, desc, 0, GD.checksum);
+  if (sb.descSize > 32) c = crc16(c, desc, 0x20, sb.descSize);
+  return c;
+}
+
+export function setDescriptorChecksum(vol: Ext4Volume, group: number, desc: Buffer): void {
+  const c = descriptorChecksum(vol, group, desc);
+  if (c !== null) desc.writeUInt16LE(c, GD.checksum);
 }
 
 const hiPart = (vol: Ext4Volume): boolean => vol.sb.descSize >= 64;

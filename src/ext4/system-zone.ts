@@ -1,15 +1,17 @@
 // The filesystem's own blocks, which no file may get: the kernel's "system zone" (fs/ext4/block_validity.c)
-// and the checks it makes of every group descriptor at mount (ext4_check_descriptors). Superblock copies and
+// and the checks it makes of every group descriptor at mount (ext4_check_descriptors: its checksum, and
+// where its bitmaps and inode table lie). Superblock copies and
 // descriptor blocks with their reserve, each group's bitmaps and inode table, the journal's blocks and the
 // resize inode's block. Before a write they must lie inside the filesystem and not overlap (else the kernel
 // would refuse the card too); every block the allocator takes from a bitmap that calls it free is checked
 // against them, so a damaged bitmap is refused instead of handing out the journal or an inode table.
 // (A bitmap that calls another file's block free cannot be seen without reading every file's map, as
-// e2fsck's first pass does; that is left to e2fsck.)
+// e2fsck's first pass does, unless its checksum no longer matches: bitmap-csum.ts.)
 
 import { AppError, CorruptError, REPAIR_COPY_HINT } from '../errors.js';
 import { Compat, Incompat } from './features.js';
 import { groupFirstBlock, groupHasSuper } from './group-desc.js';
+import { GD, descriptorChecksum } from './group-edit.js';
 import { hasJournal } from './superblock.js';
 import type { Ext4Volume } from './volume.js';
 
@@ -79,6 +81,7 @@ async function groupZones(vol: Ext4Volume): Promise<Zone[]> {
   for (let g = 0; g < sb.groupCount; g++) {
     const first = groupFirstBlock(sb, g);
     if (groupHasSuper(sb, g)) zones.push({ start: first, end: first + 1 + (metaBg ? 0 : gdtBlocks + sb.reservedGdtBlocks), what: `the superblock and group descriptors of group ${g}` });
+    await assertDescriptorIntact(vol, g);
     const gd = await vol.groupDesc(g);
     // Without flex_bg a group's own metadata lies in the group; with it, anywhere in the filesystem.
     const [low, high] = flex ? [sb.firstDataBlock, sb.blocksCount] : [first, Math.min(first + sb.blocksPerGroup, sb.blocksCount)];
@@ -91,6 +94,25 @@ async function groupZones(vol: Ext4Volume): Promise<Zone[]> {
     }
   }
   return zones;
+}
+
+/**
+ * Refuses a group descriptor that does not match its checksum (gdt_csum or metadata_csum): the kernel mounts
+ * such a card read-only alone (ext4_check_descriptors), since its counts, flags and places cannot be trusted.
+ */
+async function assertDescriptorIntact(vol: Ext4Volume, group: number): Promise<void> {
+  const { sb } = vol;
+  const perBlock = sb.blockSize / sb.descSize;
+  const block = await vol.readMetaBlock(vol.descriptorBlocks()[Math.floor(group / perBlock)]!);
+  const at = (group % perBlock) * sb.descSize;
+  const desc = block.subarray(at, at + sb.descSize);
+  const want = descriptorChecksum(vol, group, desc);
+  const stored = desc[GD.checksum]! | (desc[GD.checksum + 1]! << 8);
+  if (want === null || want === stored) return;
+  throw new CorruptError('GROUP_DESC_CHECKSUM', `the descriptor of block group ${group} does not match its checksum: it is damaged, and the kernel would not mount the card for writing`, {
+    hint: REPAIR_COPY_HINT,
+    details: { group, stored, computed: want },
+  });
 }
 
 /** The journal's blocks (data and extent tree): the kernel refuses a card whose journal cannot be mapped. */

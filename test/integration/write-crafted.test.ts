@@ -4,7 +4,8 @@
 // group flagged unused that is in use, counts that disagree with their bitmaps. Before, `put`, `rm` and
 // `safe-mode` wrote over the journal's superblock or the login file, or stopped with an internal error;
 // now each is refused with the damage named (exit 65) and the card is byte for byte unchanged, as the
-// kernel refuses such a card at mount. A superblock free count of 0 (which the kernel does not trust) no
+// kernel refuses such a card at mount. A descriptor or bitmap changed on the card itself (its checksum no
+// longer matches) is refused likewise. A superblock free count of 0 (which the kernel does not trust) no
 // longer stops a put: e2fsck -fn finds nothing new afterwards.
 
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -33,7 +34,8 @@ function crafted(name: string, requests: string[], patch?: [number, number]): st
     bytes[patch[0]] = patch[1];
     writeFileSync(img, bytes);
   }
-  for (const r of requests) execFileSync('debugfs', ['-w', '-R', r, img], { stdio: 'ignore' });
+  // -n: a request after one that left a checksum wrong still opens the image (and `checksum calc` mends it).
+  for (const r of requests) execFileSync('debugfs', ['-n', '-w', '-R', r, img], { stdio: 'ignore' });
   return img;
 }
 
@@ -55,6 +57,9 @@ const CASES: Array<{ name: string; requests: string[]; patch?: [number, number];
   { name: 'inode bitmap on the block bitmap', requests: ['set_bg 0 inode_bitmap 4', 'set_bg 0 checksum calc'], args: (img) => ['rm', img, `${P}/home-assistant_v2.db`], error: /the inode bitmap of group 0 \(block 4\) lies inside the block bitmap of group 0/ },
   // Byte 0x23 of group 0's descriptor (GDT at block 1): the top byte of bg_block_bitmap_hi.
   { name: 'block bitmap far past the end', requests: ['set_bg 0 checksum calc'], patch: [4096 + 0x23, 0xff], args: (img) => ['put', img, small, `${P}/new.yaml`], error: /group 0's block bitmap is said to be at block \d+, outside the filesystem/ },
+  // Byte 0x12 of group 0's descriptor (its flags) set to BLOCK_UNINIT on the card, the checksum left as it was:
+  // the kernel mounts such a card read-only alone; before, put read the flag and said the card was full.
+  { name: 'a descriptor changed on the card', requests: [], patch: [4096 + 0x12, 0x06], args: (img) => ['put', img, small, `${P}/new.yaml`], error: /the descriptor of block group 0 does not match its checksum: it is damaged/ },
   { name: 'group free count below its bitmap', requests: ['set_bg 0 free_blocks_count 1', 'set_bg 0 checksum calc'], args: (img) => ['put', img, big, '/supervisor/share/big.bin'], error: /a block group's counts disagree with its bitmap/ },
 ];
 
