@@ -4,7 +4,7 @@
 // bit already clear means the filesystem and this file disagree: refused, nothing written.
 
 import { RefusedError, REPAIR_COPY_HINT, UnsupportedError } from '../errors.js';
-import { assertBitmapIntact, sealBitmap } from './bitmap-csum.js';
+import { assertBitmapIntact, sealBitmap } from './group-csum.js';
 import { BG_BLOCK_UNINIT, groupBlockCount, groupFirstBlock } from './group-desc.js';
 import { initGroupBitmap } from './group-init.js';
 import { type BlockEdits, GD, adjustSuperblockFree, descriptor, getCount, setCount, setDescriptorChecksum } from './group-edit.js';

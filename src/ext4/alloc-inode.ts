@@ -5,7 +5,7 @@
 // the others are full, and brought into use as the kernel does.
 
 import { CorruptError, RefusedError, REPAIR_COPY_HINT, UnsupportedError } from '../errors.js';
-import { assertBitmapIntact, sealBitmap } from './bitmap-csum.js';
+import { assertBitmapIntact, sealBitmap } from './group-csum.js';
 import { BG_INODE_UNINIT } from './group-desc.js';
 import { BlockEdits, GD, adjustSuperblockFree, descriptor, getCount, setCount, setDescriptorChecksum } from './group-edit.js';
 import type { Ext4Volume } from './volume.js';

@@ -2,10 +2,11 @@
 // of importance (kernel Documentation/filesystems/ext4/blockgroup.rst, group_descr.rst, bitmaps.rst):
 // each group's superblock copy and descriptor blocks (sparse_super), its two bitmaps, and the part of its
 // inode table that holds inodes (bg_itable_unused under uninit_bg/metadata_csum); then the blocks the
-// block bitmaps mark used. A group whose descriptor or bitmap cannot be read counts as wholly used: it is
-// better to copy too much than to leave data behind.
+// block bitmaps mark used. A group whose descriptor or bitmap cannot be read, or fails its checksum, counts
+// as wholly used: it is better to copy too much than to leave data behind.
 
 import { AppError } from '../errors.js';
+import { bitmapMatches, descriptorMatches, rawDescriptor } from './group-csum.js';
 import { BG_BLOCK_UNINIT, BG_INODE_UNINIT, groupBlockCount, groupFirstBlock, groupHasSuper } from './group-desc.js';
 import { Incompat, RoCompat } from './features.js';
 import type { Ext4Volume } from './volume.js';
@@ -30,8 +31,10 @@ export async function metadataRuns(vol: Ext4Volume): Promise<BlockRun[]> {
     try {
       const gd = await vol.groupDesc(g);
       runs.push({ block: gd.blockBitmap, count: 1 }, { block: gd.inodeBitmap, count: 1 });
+      // A descriptor that fails its checksum may also lie about how much of the table is in use.
       const table = inodeTableUse(vol, gd);
-      if (table.usedBlocks > 0) runs.push({ block: gd.inodeTable, count: table.usedBlocks });
+      const count = descriptorMatches(vol, g, await rawDescriptor(vol, g)) ? table.usedBlocks : table.blocks;
+      if (count > 0) runs.push({ block: gd.inodeTable, count });
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
     }
@@ -68,6 +71,26 @@ function inodeTableUse(vol: Ext4Volume, gd: { flags: number; itableUnused: numbe
   return { blocks, usedBlocks: Math.min(blocks, Math.ceil((used * sb.inodeSize) / sb.blockSize)) };
 }
 
+/**
+ * Group `g`'s block bitmap; 'uninit' for a group that holds only its own metadata (which metadataRuns lists);
+ * null when it cannot be read or trusted (it or its descriptor fails its checksum: one flipped bit calls a
+ * file's block free), and then the whole group counts as used.
+ */
+async function trustedBitmap(vol: Ext4Volume, g: number): Promise<Uint8Array | 'uninit' | null> {
+  const sb = vol.sb;
+  try {
+    const raw = await rawDescriptor(vol, g);
+    if (!descriptorMatches(vol, g, raw)) return null;
+    const gd = await vol.groupDesc(g);
+    if ((gd.flags & BG_BLOCK_UNINIT) !== 0 && (sb.roCompat & (RoCompat.GDT_CSUM | RoCompat.METADATA_CSUM)) !== 0) return 'uninit';
+    const bitmap = await vol.readMetaBlock(gd.blockBitmap);
+    return bitmapMatches(vol, 'block', raw, bitmap) ? bitmap : null;
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    return null;
+  }
+}
+
 /** The runs of blocks the block bitmaps mark used (clusters under bigalloc, given as their blocks). */
 export async function usedRuns(vol: Ext4Volume): Promise<BlockRun[]> {
   const sb = vol.sb;
@@ -76,14 +99,9 @@ export async function usedRuns(vol: Ext4Volume): Promise<BlockRun[]> {
   for (let g = 0; g < sb.groupCount; g++) {
     const start = groupFirstBlock(sb, g);
     const blocks = groupBlockCount(sb, g);
-    let bitmap: Uint8Array;
-    try {
-      const gd = await vol.groupDesc(g);
-      // An uninitialised group holds only its own metadata, which metadataRuns lists.
-      if ((gd.flags & BG_BLOCK_UNINIT) !== 0 && (sb.roCompat & (RoCompat.GDT_CSUM | RoCompat.METADATA_CSUM)) !== 0) continue;
-      bitmap = await vol.readMetaBlock(gd.blockBitmap);
-    } catch (err) {
-      if (!(err instanceof AppError)) throw err;
+    const bitmap = await trustedBitmap(vol, g);
+    if (bitmap === 'uninit') continue;
+    if (bitmap === null) {
       runs.push({ block: start, count: blocks });
       continue;
     }

@@ -6,12 +6,12 @@
 // would refuse the card too); every block the allocator takes from a bitmap that calls it free is checked
 // against them, so a damaged bitmap is refused instead of handing out the journal or an inode table.
 // (A bitmap that calls another file's block free cannot be seen without reading every file's map, as
-// e2fsck's first pass does, unless its checksum no longer matches: bitmap-csum.ts.)
+// e2fsck's first pass does, unless its checksum no longer matches: group-csum.ts.)
 
 import { AppError, CorruptError, REPAIR_COPY_HINT } from '../errors.js';
 import { Compat, Incompat } from './features.js';
 import { groupFirstBlock, groupHasSuper } from './group-desc.js';
-import { GD, descriptorChecksum } from './group-edit.js';
+import { assertDescriptorIntact } from './group-csum.js';
 import { hasJournal } from './superblock.js';
 import type { Ext4Volume } from './volume.js';
 
@@ -94,25 +94,6 @@ async function groupZones(vol: Ext4Volume): Promise<Zone[]> {
     }
   }
   return zones;
-}
-
-/**
- * Refuses a group descriptor that does not match its checksum (gdt_csum or metadata_csum): the kernel mounts
- * such a card read-only alone (ext4_check_descriptors), since its counts, flags and places cannot be trusted.
- */
-async function assertDescriptorIntact(vol: Ext4Volume, group: number): Promise<void> {
-  const { sb } = vol;
-  const perBlock = sb.blockSize / sb.descSize;
-  const block = await vol.readMetaBlock(vol.descriptorBlocks()[Math.floor(group / perBlock)]!);
-  const at = (group % perBlock) * sb.descSize;
-  const desc = block.subarray(at, at + sb.descSize);
-  const want = descriptorChecksum(vol, group, desc);
-  const stored = desc[GD.checksum]! | (desc[GD.checksum + 1]! << 8);
-  if (want === null || want === stored) return;
-  throw new CorruptError('GROUP_DESC_CHECKSUM', `the descriptor of block group ${group} does not match its checksum: it is damaged, and the kernel would not mount the card for writing`, {
-    hint: REPAIR_COPY_HINT,
-    details: { group, stored, computed: want },
-  });
 }
 
 /** The journal's blocks (data and extent tree): the kernel refuses a card whose journal cannot be mapped. */
