@@ -3,6 +3,7 @@
 
 import { stat } from 'node:fs/promises';
 import { type KernelError, type KernelErrors, errorCodeName } from '../ext4/sb-history.js';
+import { type JournalAbort, journalAbort } from '../ext4/journal/abort.js';
 import { summarize } from '../ha/layout.js';
 import { type FileHit, type ImportantFile, filesHit, importantFiles } from './image/files-hit.js';
 import { spaceTotals } from './repair/index.js';
@@ -82,6 +83,8 @@ export interface InfoResult {
     };
     /** The errors the kernel recorded in the superblock (until e2fsck clears them), or null when none. */
     kernelErrors: { count: number; first: KernelErrorInfo | null; last: KernelErrorInfo | null } | null;
+    /** The error the journal keeps from the kernel aborting it (a failed write, usually), or null. */
+    journalAbort: JournalAbort | null;
   };
   homeAssistant: { version: string | null; configPath: string | null; users: number | null; backups: number | null };
   /**
@@ -109,9 +112,9 @@ function ioError(k: InfoResult['data']['kernelErrors']): KernelErrorInfo | null 
   return [k?.last, k?.first].find((e) => e?.code === 'EIO') ?? null;
 }
 
-/** The box's kernel recorded a failed read or write (EIO) of this filesystem's disk. */
+/** The box's kernel recorded a failed read or write (EIO) of this filesystem's disk, or aborted its journal on one. */
 export function kernelSawIoErrors(r: InfoResult): boolean {
-  return ioError(r.data.kernelErrors) !== null;
+  return ioError(r.data.kernelErrors) !== null || r.data.journalAbort?.name === 'EIO';
 }
 
 /**
@@ -164,12 +167,18 @@ function kernelErrorsInfo(k: KernelErrors | null): InfoResult['data']['kernelErr
 }
 
 /** The kernel met EIO on this filesystem: the card was failing reads or writes while the box ran. */
-function kernelIoWarning(k: InfoResult['data']['kernelErrors'], imaged: boolean): string[] {
+function kernelIoWarning(k: InfoResult['data']['kernelErrors'], aborted: JournalAbort | null, imaged: boolean): string[] {
   const io = ioError(k);
-  if (!io) return [];
-  const when = io.time ? `, at ${io.time.slice(0, 16).replace('T', ' ')} UTC` : '';
   const next = imaged ? 'parts of it may be stale or missing in this copy' : 'if this is the card itself, copy it to an image first and work on the copy';
-  return [`the box's kernel recorded failed reads or writes of its disk (EIO${when}): the card may be failing; ${next}`];
+  const out: string[] = [];
+  if (aborted !== null) out.push(`the box's kernel stopped the journal after an error (${aborted.name}: ${aborted.meaning}): changes from just before may be missing, and writes are refused until e2fsck has checked the filesystem`);
+  if (io) {
+    const when = io.time ? `, at ${io.time.slice(0, 16).replace('T', ' ')} UTC` : '';
+    out.push(`the box's kernel recorded failed reads or writes of its disk (EIO${when}): the card may be failing; ${next}`);
+  } else if (aborted?.name === 'EIO') {
+    out.push(`the card may be failing; ${next}`);
+  }
+  return out;
 }
 
 function fsState(state: number, needsRecovery: boolean): InfoResult['data']['state'] {
@@ -184,7 +193,8 @@ export async function info(source: OpenedSource): Promise<InfoResult> {
   const labels = new Map(discovery.candidates.map((c) => [c.partitionIndex, c.label]));
   const ha = await summarize(source.fs, layout);
   const kernelErrors = kernelErrorsInfo(sb.kernelErrors);
-  const warnings = [...source.warnings, ...ha.problems, ...kernelIoWarning(kernelErrors, source.rescueMap !== null)];
+  const aborted = await journalAbort(source.onDiskVolume);
+  const warnings = [...source.warnings, ...ha.problems, ...kernelIoWarning(kernelErrors, aborted, source.rescueMap !== null)];
   const space = spaceTotals(sb, sb.freeBlocksCount, sb.freeInodesCount);
   return {
     source: source.path,
@@ -223,6 +233,7 @@ export async function info(source: OpenedSource): Promise<InfoResult> {
         lastJournalCommit: source.journal.replayed ? isoSeconds(source.journal.report?.lastCommitSeconds ?? 0) : null,
       },
       kernelErrors,
+      journalAbort: aborted,
     },
     homeAssistant: { version: ha.version, configPath: ha.configPath, users: ha.users, backups: ha.backups },
     space: { usedBytes: space.usedBytes, freeBytes: space.freeBytes, availableBytes: space.availableBytes, full: space.full },

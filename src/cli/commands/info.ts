@@ -65,8 +65,10 @@ function kernelErrorLine(e: KernelErrorInfo): string {
 
 function kernelErrorLines(d: InfoResult['data']): string[] {
   const k = d.kernelErrors;
-  if (k === null) return [];
-  const lines = [`Kernel errors:    ${k.count} recorded (e2fsck clears them when it repairs the filesystem)`];
+  const a = d.journalAbort;
+  const lines = a === null ? [] : [`Journal:          stopped by the box's kernel after an error: ${a.meaning} (${a.name}; e2fsck clears it)`];
+  if (k === null) return lines;
+  lines.push(`Kernel errors:    ${k.count} recorded (e2fsck clears them when it repairs the filesystem)`);
   if (k.first) lines.push(`                  first ${kernelErrorLine(k.first)}`);
   if (k.last && k.count > 1) lines.push(`                  last  ${kernelErrorLine(k.last)}`);
   return lines;
