@@ -135,13 +135,15 @@ export function lastWritten(t: InfoResult['data']['times']): { at: string; fromJ
 }
 
 /**
- * One sentence on the filesystem errors the box's kernel recorded (count, and the newest: what it means,
- * where), for the guided flow's summary and the window's card; null when none were recorded.
+ * One sentence on the filesystem errors the box's kernel recorded (a journal it stopped; the count, and the
+ * newest: what it means, where), for the guided flow's summary and the window's card; null when none were.
  */
-export function kernelErrorSummary(k: InfoResult['data']['kernelErrors']): string | null {
+export function kernelErrorSummary(d: Pick<InfoResult['data'], 'kernelErrors' | 'journalAbort'>): string | null {
+  const k = d.kernelErrors;
   const last = k?.last ?? k?.first;
-  if (!k || !last) return null;
-  return `the box's system recorded ${k.count} filesystem error(s), the last${last.meaning ? `: ${last.meaning}` : ''} (in ${last.function || '?'})`;
+  const aborted = d.journalAbort && `the box's system stopped the journal after an error: ${d.journalAbort.meaning}`;
+  const recorded = k && last && `the box's system recorded ${k.count} filesystem error(s), the last${last.meaning ? `: ${last.meaning}` : ''} (in ${last.function || '?'})`;
+  return [aborted, recorded].filter(Boolean).join('; ') || null;
 }
 
 function isoSeconds(seconds: number): string | null {

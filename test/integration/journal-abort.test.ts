@@ -10,6 +10,7 @@ import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
+import { kernelErrorSummary } from '../../src/actions/info.js';
 import { crc32cUpdate } from '../../src/ext4/checksum.js';
 import { cli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/images.js';
@@ -39,7 +40,10 @@ describe('a journal the box\'s kernel aborted', () => {
     expect(r.text).toContain("Journal:          stopped by the box's kernel after an error: a read or write of the card failed (EIO; e2fsck clears it)\n");
     expect(r.stderr).toMatch(/warning: the box's kernel stopped the journal after an error \(EIO: .*\): .*writes are refused until e2fsck has checked the filesystem/);
     expect(r.stderr).toContain('warning: the card may be failing; if this is the card itself, copy it to an image first');
-    expect(JSON.parse(cli(['info', img, '--json']).text).data.journalAbort).toEqual({ errno: 5, name: 'EIO', meaning: 'a read or write of the card failed' });
+    const data = JSON.parse(cli(['info', img, '--json']).text).data;
+    expect(data.journalAbort).toEqual({ errno: 5, name: 'EIO', meaning: 'a read or write of the card failed' });
+    // The "Errors" line of the guided flow's summary and the window's card.
+    expect(kernelErrorSummary(data)).toBe("the box's system stopped the journal after an error: a read or write of the card failed");
   });
 
   it('a write is refused (exit 77 JOURNAL_ABORTED) and changes nothing', () => {

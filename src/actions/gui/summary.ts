@@ -31,7 +31,7 @@ export async function cardSummary(source: OpenedSource, model: string | null): P
     usedText: formatBytes(r.space.usedBytes),
     freeText: formatBytes(r.space.availableBytes),
     lastWritten: lastWritten(r.data.times)?.at ?? null,
-    kernelErrors: kernelErrorSummary(r.data.kernelErrors),
+    kernelErrors: kernelErrorSummary(r.data),
     warnings: r.warnings,
     readFailed: r.readFailed,
     boxReadErrors: (await copyFirstReason(r)) === 'box-read-errors',

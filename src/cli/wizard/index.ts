@@ -42,7 +42,7 @@ async function summary(source: OpenedSource): Promise<InfoResult> {
   say(`  ${ha.users ?? '?'} user(s), ${ha.backups ?? 0} backup(s); filesystem ${state}`);
   const written = lastWritten(r.data.times);
   if (written) say(`  last written by the box: ${localTime(written.at)} (by its clock)`);
-  const errors = kernelErrorSummary(r.data.kernelErrors);
+  const errors = kernelErrorSummary(r.data);
   if (errors) say(`  ${errors}`);
   for (const w of r.warnings) say(`  warning: ${w}`);
   if (r.space.full) {
