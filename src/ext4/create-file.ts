@@ -12,6 +12,7 @@ import { addDirEntry, removeDirEntry } from './dir-edit.js';
 import { Incompat } from './features.js';
 import { type Inode, InodeFlags, S_IFREG, parseInode } from './inode.js';
 import { setInodeChecksum } from './inode-csum.js';
+import { leaveOrphanList } from './orphan.js';
 import { releaseXattrBlock } from './xattr-release.js';
 import { encodeTime, updatedInode } from './rewrite.js';
 import { hasMetadataCsum } from './superblock.js';
@@ -114,6 +115,7 @@ export async function removeFile(edits: BlockEdits, dir: Inode, name: string, no
  */
 export async function releaseInode(edits: BlockEdits, inode: Inode, nowMs: number): Promise<number> {
   const vol = edits.vol;
+  if (inode.linksCount <= 1) await leaveOrphanList(edits, inode.ino);
   const blocks = inode.linksCount > 1 ? [] : await ownedBlocks(edits, inode);
   const raw = Buffer.from(inode.raw.subarray(0, vol.sb.inodeSize));
   const t = encodeTime(nowMs);

@@ -121,22 +121,30 @@ export function setCount(vol: Ext4Volume, desc: Buffer, lo: number, hi: number, 
   if (hiPart(vol)) desc.writeUInt16LE(Math.floor(value / 0x10000), hi);
 }
 
-/** Adds `inodes` and `blocks` to the superblock's free counts. */
-export async function adjustSuperblockFree(edits: BlockEdits, inodes: number, blocks: number): Promise<void> {
+/** Changes the primary superblock's bytes in this transaction (`change`), then seals its checksum. */
+export async function editSuperblock(edits: BlockEdits, change: (raw: Buffer) => void): Promise<void> {
   const { sb } = edits.vol;
   const loc = edits.vol.superblockLocation.byteOffset;
   if (loc !== SB_OFFSET) throw new RefusedError('BACKUP_SUPERBLOCK', 'the primary superblock is damaged; haos-rescue writes only through the primary one', { hint: REPAIR_COPY_HINT });
   const block = await edits.block(Math.floor(SB_OFFSET / sb.blockSize));
   const raw = block.subarray(SB_OFFSET % sb.blockSize, (SB_OFFSET % sb.blockSize) + 1024);
-  // The kernel does not trust these counts (it sums the group descriptors at mount): a wrong one is kept
-  // within its field rather than taken below zero or past its width.
-  raw.writeUInt32LE(Math.min(0xffffffff, Math.max(0, raw.readUInt32LE(SB_FREE_INODES) + inodes)), SB_FREE_INODES);
-  if (blocks !== 0) {
-    const hi = is64Bit(sb) ? raw.readUInt32LE(SB_FREE_BLOCKS_HI) : 0;
-    const free = Math.min(is64Bit(sb) ? 2 ** 48 - 1 : 0xffffffff, Math.max(0, hi * 0x100000000 + raw.readUInt32LE(SB_FREE_BLOCKS_LO) + blocks));
-    raw.writeUInt32LE(free % 0x100000000, SB_FREE_BLOCKS_LO);
-    if (is64Bit(sb)) raw.writeUInt32LE(Math.floor(free / 0x100000000), SB_FREE_BLOCKS_HI);
-  }
+  change(raw);
   if (hasMetadataCsum(sb)) raw.writeUInt32LE(crc32cUpdate(0xffffffff, raw, 0, SB_CHECKSUM), SB_CHECKSUM);
+}
+
+/** Adds `inodes` and `blocks` to the superblock's free counts. */
+export async function adjustSuperblockFree(edits: BlockEdits, inodes: number, blocks: number): Promise<void> {
+  const { sb } = edits.vol;
+  await editSuperblock(edits, (raw) => {
+    // The kernel does not trust these counts (it sums the group descriptors at mount): a wrong one is kept
+    // within its field rather than taken below zero or past its width.
+    raw.writeUInt32LE(Math.min(0xffffffff, Math.max(0, raw.readUInt32LE(SB_FREE_INODES) + inodes)), SB_FREE_INODES);
+    if (blocks !== 0) {
+      const hi = is64Bit(sb) ? raw.readUInt32LE(SB_FREE_BLOCKS_HI) : 0;
+      const free = Math.min(is64Bit(sb) ? 2 ** 48 - 1 : 0xffffffff, Math.max(0, hi * 0x100000000 + raw.readUInt32LE(SB_FREE_BLOCKS_LO) + blocks));
+      raw.writeUInt32LE(free % 0x100000000, SB_FREE_BLOCKS_LO);
+      if (is64Bit(sb)) raw.writeUInt32LE(Math.floor(free / 0x100000000), SB_FREE_BLOCKS_HI);
+    }
+  });
 }
 

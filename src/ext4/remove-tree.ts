@@ -16,6 +16,7 @@ import { setInodeChecksum } from './inode-csum.js';
 import { releaseXattrBlock } from './xattr-release.js';
 import { encodeTime, updatedInode } from './rewrite.js';
 import { hasMetadataCsum } from './superblock.js';
+import { leaveOrphanList } from './orphan.js';
 
 export interface TreeRemoval {
   files: number;
@@ -28,6 +29,7 @@ export interface TreeRemoval {
 /** A folder's inode given back: its blocks, links 0, a deletion time, the used-folders count. */
 async function releaseFolder(edits: BlockEdits, dir: Inode, nowMs: number): Promise<number> {
   const vol = edits.vol;
+  await leaveOrphanList(edits, dir.ino);
   const freed = (await freeBlocks(edits, await ownedBlocks(edits, dir))) + (await releaseXattrBlock(edits, dir));
   const raw = Buffer.from(dir.raw.subarray(0, vol.sb.inodeSize));
   const t = encodeTime(nowMs);

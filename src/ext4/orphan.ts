@@ -1,0 +1,79 @@
+// The orphan list (kernel fs/ext4/orphan.c; Documentation/filesystems/ext4/orphan.rst): inodes the kernel
+// was truncating, or had unlinked while still open, when the box stopped. The superblock names the newest
+// (s_last_orphan) and each inode's dtime the next; with orphan_file they are entries of a special file. At
+// the next mount the kernel finishes each, and refuses ("bad orphan inode") one that is no longer in use.
+// A file this tool removes must leave the list first, as the kernel's ext4_orphan_del takes it off.
+
+import { AppError, RefusedError, REPAIR_COPY_HINT } from '../errors.js';
+import type { BlockEdits } from './alloc-inode.js';
+import { Compat, RoCompat } from './features.js';
+import { editSuperblock } from './group-edit.js';
+import { setInodeChecksum } from './inode-csum.js';
+import { hasMetadataCsum } from './superblock.js';
+
+const SB_LAST_ORPHAN = 232;
+const SB_ORPHAN_FILE_INUM = 0x280;
+const DTIME = 20;
+/** An orphan file block ends in its magic and checksum (struct ext4_orphan_block_tail). */
+const ORPHAN_BLOCK_TAIL = 8;
+
+/** Takes inode `ino` off the orphan list if it is on it; call before its dtime is overwritten. */
+export async function leaveOrphanList(edits: BlockEdits, ino: number): Promise<void> {
+  await leaveOrphanChain(edits, ino);
+  await assertNotInOrphanFile(edits, ino);
+}
+
+async function leaveOrphanChain(edits: BlockEdits, ino: number): Promise<void> {
+  const { sb } = edits.vol;
+  let prev = 0;
+  let cur = sb.lastOrphan;
+  // A chain that loops or leaves the inode range is damaged: the kernel stops there too; nothing to unlink.
+  for (let steps = 0; cur !== 0 && cur <= sb.inodesCount && steps < sb.inodesCount; steps++) {
+    const next = (await inodeBytes(edits, cur)).readUInt32LE(DTIME);
+    if (cur === ino) {
+      if (prev === 0) await editSuperblock(edits, (raw) => raw.writeUInt32LE(next, SB_LAST_ORPHAN));
+      else await setDtime(edits, prev, next);
+      return;
+    }
+    prev = cur;
+    cur = next;
+  }
+}
+
+/** Inode `ino`'s bytes as this transaction has them, in place (a change is part of the transaction). */
+async function inodeBytes(edits: BlockEdits, ino: number): Promise<Buffer> {
+  const { fsBlock, offset } = await edits.vol.inodeLocation(ino);
+  return (await edits.block(fsBlock)).subarray(offset, offset + edits.vol.sb.inodeSize);
+}
+
+async function setDtime(edits: BlockEdits, ino: number, value: number): Promise<void> {
+  const raw = await inodeBytes(edits, ino);
+  raw.writeUInt32LE(value, DTIME);
+  if (hasMetadataCsum(edits.vol.sb)) setInodeChecksum(edits.vol.sb, ino, raw);
+}
+
+/** An entry of the orphan file is not edited here (its blocks carry their own checksums): refused instead. */
+async function assertNotInOrphanFile(edits: BlockEdits, ino: number): Promise<void> {
+  const vol = edits.vol;
+  // Entries are there only while the superblock says so (orphan_present, cleared at a clean unmount).
+  if ((vol.sb.compat & Compat.ORPHAN_FILE) === 0 || (vol.sb.roCompat & RoCompat.ORPHAN_PRESENT) === 0) return;
+  let entries: Buffer;
+  try {
+    const superblock = await vol.device.read(vol.superblockLocation.byteOffset, 1024);
+    const fileIno = superblock.readUInt32LE(SB_ORPHAN_FILE_INUM);
+    if (fileIno === 0 || fileIno > vol.sb.inodesCount) return;
+    entries = await vol.readFile(await vol.readInode(fileIno), 0, 16 * 1024 * 1024);
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    return; // The kernel mounts a card whose orphan file cannot be read (it then ignores it); so does the writer.
+  }
+  const bs = vol.sb.blockSize;
+  for (let block = 0; block + bs <= entries.length; block += bs) {
+    for (let at = block; at + 4 <= block + bs - ORPHAN_BLOCK_TAIL; at += 4) {
+      if (entries.readUInt32LE(at) !== ino) continue;
+      throw new RefusedError('ORPHAN_IN_USE', `inode ${ino} was being shortened or removed by the box's kernel when it stopped (it is listed in the orphan file)`, {
+        hint: `start the box once (it finishes that), or ${REPAIR_COPY_HINT}`,
+      });
+    }
+  }
+}
