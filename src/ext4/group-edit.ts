@@ -121,15 +121,20 @@ export function setCount(vol: Ext4Volume, desc: Buffer, lo: number, hi: number, 
   if (hiPart(vol)) desc.writeUInt16LE(Math.floor(value / 0x10000), hi);
 }
 
-/** Changes the primary superblock's bytes in this transaction (`change`), then seals its checksum. */
-export async function editSuperblock(edits: BlockEdits, change: (raw: Buffer) => void): Promise<void> {
+/** The primary superblock's bytes as this transaction has them (the only copy a write changes). */
+export async function superblockBytes(edits: BlockEdits): Promise<Buffer> {
   const { sb } = edits.vol;
   const loc = edits.vol.superblockLocation.byteOffset;
   if (loc !== SB_OFFSET) throw new RefusedError('BACKUP_SUPERBLOCK', 'the primary superblock is damaged; haos-rescue writes only through the primary one', { hint: REPAIR_COPY_HINT });
   const block = await edits.block(Math.floor(SB_OFFSET / sb.blockSize));
-  const raw = block.subarray(SB_OFFSET % sb.blockSize, (SB_OFFSET % sb.blockSize) + 1024);
+  return block.subarray(SB_OFFSET % sb.blockSize, (SB_OFFSET % sb.blockSize) + 1024);
+}
+
+/** Changes the primary superblock's bytes in this transaction (`change`), then seals its checksum. */
+export async function editSuperblock(edits: BlockEdits, change: (raw: Buffer) => void): Promise<void> {
+  const raw = await superblockBytes(edits);
   change(raw);
-  if (hasMetadataCsum(sb)) raw.writeUInt32LE(crc32cUpdate(0xffffffff, raw, 0, SB_CHECKSUM), SB_CHECKSUM);
+  if (hasMetadataCsum(edits.vol.sb)) raw.writeUInt32LE(crc32cUpdate(0xffffffff, raw, 0, SB_CHECKSUM), SB_CHECKSUM);
 }
 
 /** Adds `inodes` and `blocks` to the superblock's free counts. */

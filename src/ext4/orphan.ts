@@ -7,7 +7,7 @@
 import { AppError, RefusedError, REPAIR_COPY_HINT } from '../errors.js';
 import type { BlockEdits } from './alloc-inode.js';
 import { Compat, RoCompat } from './features.js';
-import { editSuperblock } from './group-edit.js';
+import { editSuperblock, superblockBytes } from './group-edit.js';
 import { setInodeChecksum } from './inode-csum.js';
 import { hasMetadataCsum } from './superblock.js';
 
@@ -26,9 +26,12 @@ export async function leaveOrphanList(edits: BlockEdits, ino: number): Promise<v
 async function leaveOrphanChain(edits: BlockEdits, ino: number): Promise<void> {
   const { sb } = edits.vol;
   let prev = 0;
-  let cur = sb.lastOrphan;
+  // From the superblock as this transaction has it: an earlier removal in it may have moved the head.
+  let cur = (await superblockBytes(edits)).readUInt32LE(SB_LAST_ORPHAN);
   // A chain that loops or leaves the inode range is damaged: the kernel stops there too; nothing to unlink.
-  for (let steps = 0; cur !== 0 && cur <= sb.inodesCount && steps < sb.inodesCount; steps++) {
+  const seen = new Set<number>();
+  while (cur !== 0 && cur <= sb.inodesCount && !seen.has(cur)) {
+    seen.add(cur);
     const next = (await inodeBytes(edits, cur)).readUInt32LE(DTIME);
     if (cur === ino) {
       if (prev === 0) await editSuperblock(edits, (raw) => raw.writeUInt32LE(next, SB_LAST_ORPHAN));

@@ -68,6 +68,17 @@ describe('rm of a file on the orphan list', () => {
     expect(spawnSync('e2fsck', ['-fn', img]).status).toBe(0);
   });
 
+  it('two files of the list removed at once (one transaction): both leave it', () => {
+    const img = sample('both');
+    const [config, db] = [inodeOf(img, `${P}/configuration.yaml`), inodeOf(img, DB)];
+    debugfs(img, `ssv last_orphan ${db}`, true);
+    debugfs(img, `sif <${db}> dtime ${config}`, true);
+    const r = cli(['rm', img, DB, `${P}/configuration.yaml`, '--yes', '--no-originals']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(lastOrphan(img)).toBe(0);
+    expect(spawnSync('e2fsck', ['-fn', img]).status).toBe(0);
+  });
+
   it('an entry of the orphan file (orphan_file): refused, exit 77, nothing written', () => {
     const img = join(work, 'orphan-file.img');
     const stage = join(work, 'stage');
