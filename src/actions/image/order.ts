@@ -4,7 +4,7 @@
 //      tables, then (read on demand by a walk of the whole tree) the journal, directories and extent blocks;
 //   2. config: the Home Assistant configuration folder, `.storage` first, the recorder database last;
 //   3. backups: the backup folders;
-//   4. used: the other blocks the bitmaps mark used;
+//   4. used: the other blocks the bitmaps mark used (on the card, or once the journal is replayed);
 //   5. other: everything outside the data partition (the OS partitions, the partition table's copies);
 //   6. free: the data partition's free blocks (left out with usedOnly).
 // Without a readable data filesystem there is one phase: the whole disk, in order.
@@ -71,7 +71,7 @@ export async function rescueOrder(path: string, card: BlockDevice, rescuer: Resc
     { name: 'metadata', ranges: metadata },
     { name: 'config', ranges: files.config },
     { name: 'backups', ranges: files.backups },
-    { name: 'used', ranges: used },
+    { name: 'used', ranges: [...used, ...files.usedReplayed] },
     { name: 'other', ranges: [[0, byteOffset], [dataEnd, card.sizeBytes]].filter(([a, b]) => b! > a!) as Array<[number, number]> },
   ];
   if (!opts.usedOnly) phases.push({ name: 'free', ranges: [[byteOffset, dataEnd]] });
@@ -81,11 +81,14 @@ export async function rescueOrder(path: string, card: BlockDevice, rescuer: Resc
 interface FileRanges {
   config: Array<[number, number]>;
   backups: Array<[number, number]>;
+  /** The blocks the bitmaps mark used once the journal is replayed (empty when it was not). */
+  usedReplayed: Array<[number, number]>;
 }
 
 /**
  * Walks the whole tree with the journal replayed (reading directories, the journal and extent blocks
- * through the rescuer) and collects the blocks of the configuration and the backups.
+ * through the rescuer) and collects the blocks of the configuration and the backups, and the used blocks
+ * of the replayed bitmaps.
  */
 async function walkForRanges(
   path: string,
@@ -96,8 +99,11 @@ async function walkForRanges(
   toBytes: (runs: BlockRun[]) => Array<[number, number]>,
 ): Promise<FileRanges> {
   let vol: Ext4Volume;
+  let replayed = false;
   try {
-    vol = (await openSourceOn(path, card, null, { ...source, replay: true, scan: false })).volume;
+    const opened = await openSourceOn(path, card, null, { ...source, replay: true, scan: false });
+    vol = opened.volume;
+    replayed = opened.journal.replayed;
   } catch (err) {
     if (!(err instanceof AppError)) throw err;
     vol = (await openSourceOn(path, card, null, { ...source, replay: false, scan: false })).volume;
@@ -123,7 +129,10 @@ async function walkForRanges(
     else if (/\/home-assistant_v2\.db(-wal|-shm)?$/.test(name)) config.database.push(...runs);
     else config.files.push(...runs);
   }
-  return { config: toBytes([...config.storage, ...config.files, ...config.database]), backups: toBytes(backups) };
+  // A card pulled from a running box: blocks its last transactions allocated are used in the journal's
+  // bitmaps and free in those on the card (their data is already in place, written before the commit).
+  const usedReplayed = replayed ? toBytes(await usedRuns(vol)) : [];
+  return { config: toBytes([...config.storage, ...config.files, ...config.database]), backups: toBytes(backups), usedReplayed };
 }
 
 /** Whether reading the file's map reads blocks of its own (an extent tree deeper than the inode, indirect blocks). */
