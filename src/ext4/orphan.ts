@@ -50,6 +50,7 @@ async function inodeBytes(edits: BlockEdits, ino: number): Promise<Buffer> {
 }
 
 async function setDtime(edits: BlockEdits, ino: number, value: number): Promise<void> {
+  await edits.vol.readInode(ino); // refuses an inode whose checksum is wrong rather than sealing the damage
   const raw = await inodeBytes(edits, ino);
   raw.writeUInt32LE(value, DTIME);
   if (hasMetadataCsum(edits.vol.sb)) setInodeChecksum(edits.vol.sb, ino, raw);

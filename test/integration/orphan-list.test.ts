@@ -68,6 +68,19 @@ describe('rm of a file on the orphan list', () => {
     expect(spawnSync('e2fsck', ['-fn', img]).status).toBe(0);
   });
 
+  it('the orphan before it damaged (its checksum wrong): refused rather than sealed, exit 65, nothing written', () => {
+    const img = sample('damaged-prev');
+    const [config, db] = [inodeOf(img, `${P}/configuration.yaml`), inodeOf(img, DB)];
+    debugfs(img, `ssv last_orphan ${config}`, true);
+    debugfs(img, `sif <${config}> dtime ${db}`, true);
+    debugfs(img, `sif <${config}> checksum 0x1234`, true);
+    const before = readFileSync(img);
+    const r = cli(['rm', img, DB, '--yes', '--no-originals', '--verbose']);
+    expect(r.code, r.stderr).toBe(65);
+    expect(r.stderr).toMatch(new RegExp(`inode ${config} is damaged: its checksum does not match its contents`));
+    expect(readFileSync(img).equals(before)).toBe(true);
+  });
+
   it('two files of the list removed at once (one transaction): both leave it', () => {
     const img = sample('both');
     const [config, db] = [inodeOf(img, `${P}/configuration.yaml`), inodeOf(img, DB)];
