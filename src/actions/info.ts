@@ -3,7 +3,7 @@
 
 import { stat } from 'node:fs/promises';
 import { type KernelError, type KernelErrors, errorCodeName } from '../ext4/sb-history.js';
-import { type JournalAbort, journalAbort } from '../ext4/journal/abort.js';
+import type { JournalAbort } from '../ext4/journal/abort.js';
 import { summarize } from '../ha/layout.js';
 import { type FileHit, type ImportantFile, filesHit, importantFiles } from './image/files-hit.js';
 import { spaceTotals } from './repair/index.js';
@@ -195,7 +195,7 @@ export async function info(source: OpenedSource): Promise<InfoResult> {
   const labels = new Map(discovery.candidates.map((c) => [c.partitionIndex, c.label]));
   const ha = await summarize(source.fs, layout);
   const kernelErrors = kernelErrorsInfo(sb.kernelErrors);
-  const aborted = await journalAbort(source.onDiskVolume);
+  const aborted = source.journalAbort;
   const warnings = [...source.warnings, ...ha.problems, ...kernelIoWarning(kernelErrors, aborted, source.rescueMap !== null)];
   const space = spaceTotals(sb, sb.freeBlocksCount, sb.freeInodesCount);
   return {

@@ -7,7 +7,8 @@ import { type OpenDeviceOptions, type OpenedDevice, type RescueMapInfo, openDevi
 import { sliceDevice } from '../device/slice-device.js';
 import { AppError, NotFoundError, UsageError } from '../errors.js';
 import { needsRecovery } from '../ext4/superblock.js';
-import { stateStamp } from '../ext4/state-stamp.js';
+import type { JournalAbort } from '../ext4/journal/abort.js';
+import { openingState } from '../ext4/state-stamp.js';
 import { Ext4Volume } from '../ext4/volume.js';
 import { type JournalState, mapJournal } from '../ext4/journal/replay.js';
 import { JournalOverlayDevice } from '../ext4/journal/overlay-device.js';
@@ -50,6 +51,8 @@ export interface OpenedSource {
   onDiskVolume: Ext4Volume;
   /** The superblocks' bytes when it was opened (ext4/state-stamp.ts): a write checks them before it commits. */
   stamp: Buffer;
+  /** The journal's record of the box's kernel stopping it after an error (ext4/journal/abort.ts), or null. */
+  journalAbort: JournalAbort | null;
   warnings: string[];
 }
 
@@ -133,8 +136,8 @@ export async function openSourceOn(path: string, device: BlockDevice, rescueMap:
   const fs = volumeFs(volume);
   const layout = discovery.kind === 'supervised' && chosen.probe?.supervisedDataPath ? supervisedLayout(chosen.probe.supervisedDataPath) : haosLayout();
   const warnings = [...discovery.table.warnings, ...volume.warnings, ...journalWarnings(journal)];
-  const stamp = await stateStamp(onDiskVolume);
-  return { path, options, rescueMap, device, discovery, dataDevice, volume, onDiskVolume, stamp, layout, fs, needsRecovery: journal.needsRecovery, journal, warnings };
+  const { stamp, journalAbort } = await openingState(onDiskVolume);
+  return { path, options, rescueMap, device, discovery, dataDevice, volume, onDiskVolume, stamp, journalAbort, layout, fs, needsRecovery: journal.needsRecovery, journal, warnings };
 }
 
 /**

@@ -30,7 +30,6 @@ import { type BlockWrite, planRewrite } from '../ext4/rewrite.js';
 import type { Inode } from '../ext4/inode.js';
 import { TransactionSplitter } from '../ext4/transaction-split.js';
 import { Ext4Volume } from '../ext4/volume.js';
-import { journalAbort } from '../ext4/journal/abort.js';
 import { systemZone } from '../ext4/system-zone.js';
 import { walk } from '../ext4/walk.js';
 import { withCriticalSection } from './critical.js';
@@ -126,7 +125,7 @@ async function checkPreconditions(src: OpenedSource, opts: WriteOptions): Promis
   if ((src.onDiskVolume.sb.state & 2) !== 0) {
     throw refusedWrite('FS_HAS_ERRORS', 'the filesystem is marked as having errors', 'run e2fsck on the card (or an image of it) first');
   }
-  const aborted = await journalAbort(src.onDiskVolume);
+  const aborted = src.journalAbort;
   if (aborted !== null) {
     throw refusedWrite('JOURNAL_ABORTED', `the box's kernel stopped the journal after an error (${aborted.name}: ${aborted.meaning}); it would mark the filesystem as having errors at the next start`,
       'run e2fsck on the card (or an image of it) first');

@@ -10,6 +10,7 @@ import { Compat, RoCompat } from './features.js';
 import { editSuperblock, superblockBytes } from './group-edit.js';
 import { setInodeChecksum } from './inode-csum.js';
 import { hasMetadataCsum } from './superblock.js';
+import type { Ext4Volume } from './volume.js';
 
 const SB_LAST_ORPHAN = 232;
 const SB_ORPHAN_FILE_INUM = 0x280;
@@ -61,23 +62,36 @@ async function assertNotInOrphanFile(edits: BlockEdits, ino: number): Promise<vo
   const vol = edits.vol;
   // Entries are there only while the superblock says so (orphan_present, cleared at a clean unmount).
   if ((vol.sb.compat & Compat.ORPHAN_FILE) === 0 || (vol.sb.roCompat & RoCompat.ORPHAN_PRESENT) === 0) return;
+  let listed = orphanFileEntries.get(vol);
+  if (!listed) {
+    listed = readOrphanFile(vol, (await superblockBytes(edits)).readUInt32LE(SB_ORPHAN_FILE_INUM));
+    orphanFileEntries.set(vol, listed);
+  }
+  if (!(await listed).has(ino)) return;
+  throw new RefusedError('ORPHAN_IN_USE', `inode ${ino} was being shortened or removed by the box's kernel when it stopped (it is listed in the orphan file)`, {
+    hint: `start the box once (it finishes that), or ${REPAIR_COPY_HINT}`,
+  });
+}
+
+/** The orphan file's entries, read once per volume (a removal of many files asks for each): the writer never changes them. */
+const orphanFileEntries = new WeakMap<Ext4Volume, Promise<Set<number>>>();
+
+async function readOrphanFile(vol: Ext4Volume, fileIno: number): Promise<Set<number>> {
+  const listed = new Set<number>();
+  if (fileIno === 0 || fileIno > vol.sb.inodesCount) return listed;
   let entries: Buffer;
   try {
-    const superblock = await vol.device.read(vol.superblockLocation.byteOffset, 1024);
-    const fileIno = superblock.readUInt32LE(SB_ORPHAN_FILE_INUM);
-    if (fileIno === 0 || fileIno > vol.sb.inodesCount) return;
     entries = await vol.readFile(await vol.readInode(fileIno), 0, 16 * 1024 * 1024);
   } catch (err) {
     if (!(err instanceof AppError)) throw err;
-    return; // The kernel mounts a card whose orphan file cannot be read (it then ignores it); so does the writer.
+    return listed; // The kernel mounts a card whose orphan file cannot be read (it then ignores it); so does the writer.
   }
   const bs = vol.sb.blockSize;
   for (let block = 0; block + bs <= entries.length; block += bs) {
     for (let at = block; at + 4 <= block + bs - ORPHAN_BLOCK_TAIL; at += 4) {
-      if (entries.readUInt32LE(at) !== ino) continue;
-      throw new RefusedError('ORPHAN_IN_USE', `inode ${ino} was being shortened or removed by the box's kernel when it stopped (it is listed in the orphan file)`, {
-        hint: `start the box once (it finishes that), or ${REPAIR_COPY_HINT}`,
-      });
+      const entry = entries.readUInt32LE(at);
+      if (entry !== 0) listed.add(entry);
     }
   }
+  return listed;
 }

@@ -6,23 +6,40 @@
 // must not be written over the new one.
 
 import { AppError } from '../errors.js';
+import { type JournalAbort, journalAbort } from './journal/abort.js';
 import { openJournal } from './journal/locate.js';
 import type { Ext4Volume } from './volume.js';
 
 const SUPERBLOCK_BYTES = 1024;
 
+export interface OpeningState {
+  /** The superblock's bytes and the journal superblock's, as they are on the medium now. */
+  stamp: Buffer;
+  /** The journal's record of the kernel aborting it (abort.ts), or null. */
+  journalAbort: JournalAbort | null;
+}
+
 /**
- * The superblock's bytes (where the volume found it: a backup copy when the primary is unreadable) and the
- * journal superblock's, as they are on the medium now. A part that cannot be read counts as empty.
+ * The stamp and what the journal superblock says of an abort, from one reading of each superblock: the
+ * superblock where the volume found it (a backup copy when the primary is unreadable), the journal's from
+ * its opening. A part that cannot be read counts as empty (and as no abort).
  */
-export async function stateStamp(vol: Ext4Volume): Promise<Buffer> {
+export async function openingState(vol: Ext4Volume): Promise<OpeningState> {
   const at = vol.superblockLocation.byteOffset;
-  const parts = [await readOrEmpty(() => vol.device.read(at, SUPERBLOCK_BYTES))];
-  parts.push(await readOrEmpty(async () => {
+  const superblock = await readOrEmpty(() => vol.device.read(at, SUPERBLOCK_BYTES));
+  let errno = 0;
+  const journalSb = await readOrEmpty(async () => {
     const journal = await openJournal(vol);
-    return journal === null ? Buffer.alloc(0) : vol.device.read(journal.fsBlock(0) * vol.sb.blockSize, SUPERBLOCK_BYTES);
-  }));
-  return Buffer.concat(parts);
+    if (journal === null) return Buffer.alloc(0);
+    errno = journal.jsb.errno;
+    return Buffer.from((await journal.readBlock(0)).subarray(0, SUPERBLOCK_BYTES));
+  });
+  return { stamp: Buffer.concat([superblock, journalSb]), journalAbort: journalAbort(errno) };
+}
+
+/** The stamp alone, read again right before a commit. */
+export async function stateStamp(vol: Ext4Volume): Promise<Buffer> {
+  return (await openingState(vol)).stamp;
 }
 
 /** A failed read (a bad sector, a damaged journal inode) gives no bytes: the stamp still compares. */

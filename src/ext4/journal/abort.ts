@@ -3,10 +3,6 @@
 // cause. At the next mount the kernel marks the filesystem as having errors (ext4_clear_journal_err:
 // "Filesystem error recorded from previous mount") and e2fsck checks it in full.
 
-import { AppError } from '../../errors.js';
-import type { Ext4Volume } from '../volume.js';
-import { openJournal } from './locate.js';
-
 export interface JournalAbort {
   /** The errno, positive (EIO is 5). */
   errno: number;
@@ -24,16 +20,10 @@ const ERRNOS: Record<number, [string, string]> = {
   117: ['EFSCORRUPTED', 'the filesystem structures were damaged'],
 };
 
-/** The error the journal records from an abort, or null (none, no journal, or a journal that cannot be read). */
-export async function journalAbort(vol: Ext4Volume): Promise<JournalAbort | null> {
-  let errno: number;
-  try {
-    errno = Math.abs((await openJournal(vol))?.jsb.errno ?? 0);
-  } catch (err) {
-    if (!(err instanceof AppError)) throw err;
-    return null;
-  }
-  if (errno === 0) return null;
-  const [name, meaning] = ERRNOS[errno] ?? [`errno ${errno}`, `error ${errno}`];
-  return { errno, name, meaning };
+/** What the journal's `s_errno` says (0 when the kernel never aborted it, or the journal cannot be read). */
+export function journalAbort(errno: number): JournalAbort | null {
+  const n = Math.abs(errno);
+  if (n === 0) return null;
+  const [name, meaning] = ERRNOS[n] ?? [`errno ${n}`, `error ${n}`];
+  return { errno: n, name, meaning };
 }
