@@ -1,12 +1,12 @@
 // The user commands: list users, reset a password (optionally switching off TOTP), add a login that becomes
 // an administrator at first login. Reading goes through the journal-replayed view; writing through the
-// write sequence of write-files.ts, which saves originals, rehearses and verifies.
+// write sequence of write/index.ts, which saves originals, rehearses and verifies.
 
 import { AppError, NotFoundError, UsageError } from '../errors.js';
 import { AUTH_STORE, type AuthFiles, PROVIDER_STORE, TOTP_STORE, type UserList, findLogin, listUsers, parseProviderStore } from '../ha/auth.js';
 import { addLogin, disableTotp, hashPassword, setPassword, verifyPassword } from '../ha/auth-edit.js';
 import type { OpenedSource } from './source.js';
-import { type FileChange, type WriteOptions, type WriteResult, writeFiles } from './write-files.js';
+import { type FileChange, type WriteOptions, type WriteResult, writeFiles } from './write/index.js';
 
 function configPath(src: OpenedSource): string {
   if (!src.layout.configPath) throw new NotFoundError('NO_CONFIG', 'no Home Assistant configuration folder on this filesystem');

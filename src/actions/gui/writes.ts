@@ -8,7 +8,7 @@ import { addUser, authList, resetPassword } from '../auth.js';
 import { listBackups } from '../backup/index.js';
 import { recorderDatabasePaths, removeFiles, setSafeMode } from '../repair/index.js';
 import type { OpenedSource } from '../source.js';
-import type { WriteOptions } from '../write-files.js';
+import type { WriteOptions } from '../write/index.js';
 import type { PlanAnswer, ResultAnswer, WriteAction } from './api.js';
 import { type GuiContext, asBody, flag, text, wholeNumber } from './context.js';
 import { type WritePlan, addPlan, authWriteLines, databasePlan, journalQuestion, oldBackupsPlan, freedLine, oldLogsPlan, resetPlan, safeModeDone, safeModePlan } from './plans.js';

@@ -7,7 +7,7 @@ import { type EntryRef, type JournalEntry, JournalFile, type JournalHeader, canU
 import { PieceCache, tailEntries } from '../../systemd/journal-tail.js';
 import { type RemoveResult, removeFiles } from '../repair/index.js';
 import type { OpenedSource } from '../source.js';
-import type { WriteOptions } from '../write-files.js';
+import type { WriteOptions } from '../write/index.js';
 import { type JournalFileRef, type OldLogFile, findJournalFiles, oldLogFiles } from './files.js';
 
 export { type OldLogFile, oldLogsSpan } from './files.js';

@@ -7,7 +7,7 @@ import { posix } from 'node:path';
 import { AppError, InternalError, NotFoundError, UsageError } from '../../errors.js';
 import { BlockEdits, moveFile } from '../../ext4/move-file.js';
 import type { OpenedSource } from '../source.js';
-import { type TreeChange, type WriteOptions, type WriteResult, writeFiles } from '../write-files.js';
+import { type TreeChange, type WriteOptions, type WriteResult, writeFiles } from '../write/index.js';
 import { repairPath } from './rm.js';
 
 export interface MoveOptions extends WriteOptions {

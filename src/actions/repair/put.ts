@@ -12,7 +12,7 @@ import { CHUNK_BYTES } from '../../ext4/file-data.js';
 import { putFile } from '../../ext4/put-file.js';
 import type { Ext4Volume } from '../../ext4/volume.js';
 import type { OpenedSource } from '../source.js';
-import { type TreeChange, type WriteOptions, type WriteResult, writeFiles } from '../write-files.js';
+import { type TreeChange, type WriteOptions, type WriteResult, writeFiles } from '../write/index.js';
 import { repairPath } from './rm.js';
 
 /**

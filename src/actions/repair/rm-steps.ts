@@ -10,7 +10,7 @@ import { isDotOrDotDot } from '../../ext4/dir.js';
 import type { Inode } from '../../ext4/inode.js';
 import { removeNames, removeTree } from '../../ext4/remove-tree.js';
 import type { Ext4Volume } from '../../ext4/volume.js';
-import type { TreeChange } from '../write-files.js';
+import type { TreeChange } from '../write/index.js';
 
 const STEP_FILES = 256;
 const MAX_DEPTH = 256;

@@ -11,7 +11,7 @@ import { removeTree } from '../../ext4/remove-tree.js';
 import { walk } from '../../ext4/walk.js';
 import { dataPath, type OpenedSource } from '../source.js';
 import { folderContentSteps } from './rm-steps.js';
-import { type TreeChange, type WriteOptions, type WriteResult, writeFiles } from '../write-files.js';
+import { type TreeChange, type WriteOptions, type WriteResult, writeFiles } from '../write/index.js';
 
 export interface RemoveOptions extends WriteOptions {
   /** Allow paths outside the Supervisor's folder (the operating system's own data). */

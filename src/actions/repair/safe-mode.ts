@@ -6,7 +6,7 @@
 import { InternalError, NotFoundError } from '../../errors.js';
 import { BlockEdits, createEmptyFile, removeEmptyFile } from '../../ext4/create-file.js';
 import type { OpenedSource } from '../source.js';
-import { type TreeChange, type WriteOptions, type WriteResult, writeFiles } from '../write-files.js';
+import { type TreeChange, type WriteOptions, type WriteResult, writeFiles } from '../write/index.js';
 
 export const SAFE_MODE_FILE = 'safe-mode';
 

@@ -2,7 +2,7 @@
 // once and passed down as WriteOptions.
 
 import type { Argv } from 'yargs';
-import type { WriteOptions, WriteResult } from '../../actions/write-files.js';
+import type { WriteOptions, WriteResult } from '../../actions/write/index.js';
 import { UsageError } from '../../errors.js';
 import { confirm } from '../prompt.js';
 import type { GlobalArgs } from './common.js';

@@ -8,7 +8,7 @@ import { type AuthWriteResult, addUser, authList, resetPassword } from '../../ac
 import { exportTree } from '../../actions/export/index.js';
 import { type WritePlan, addPlan, authWriteLines, journalQuestion, resetPlan } from '../../actions/gui/plans.js';
 import type { SourceSession as Session } from '../../actions/source.js';
-import type { WriteOptions } from '../../actions/write-files.js';
+import type { WriteOptions } from '../../actions/write/index.js';
 import type { HaUser } from '../../ha/auth.js';
 import { formatBytes } from '../../units.js';
 import { stoppable, terminalProgress } from '../progress.js';
