@@ -8,6 +8,7 @@ import { summarize } from '../ha/layout.js';
 import { type FileHit, type ImportantFile, filesHit, importantFiles } from './image/files-hit.js';
 import { spaceTotals } from './repair/index.js';
 import type { OpenedSource } from './source.js';
+import { type WriteRefusal, writeRefusal } from './write/preconditions.js';
 import { type ContainerInfo, containerOf } from '../device/vdisk/index.js';
 
 /** An image read with its rescue map: how much of the card it holds, and what is lost. */
@@ -85,6 +86,8 @@ export interface InfoResult {
     kernelErrors: { count: number; first: KernelErrorInfo | null; last: KernelErrorInfo | null } | null;
     /** The error the journal keeps from the kernel aborting it (a failed write, usually), or null. */
     journalAbort: JournalAbort | null;
+    /** Why a change (password, login, deletion, safe mode) would be refused on this card as it is, or null. */
+    writeRefused: WriteRefusal | null;
   };
   homeAssistant: { version: string | null; configPath: string | null; users: number | null; backups: number | null };
   /**
@@ -173,7 +176,7 @@ function kernelIoWarning(k: InfoResult['data']['kernelErrors'], aborted: Journal
   const io = ioError(k);
   const next = imaged ? 'parts of it may be stale or missing in this copy' : 'if this is the card itself, copy it to an image first and work on the copy';
   const out: string[] = [];
-  if (aborted !== null) out.push(`the box's kernel stopped the journal after an error (${aborted.name}: ${aborted.meaning}): changes from just before may be missing, and writes are refused until e2fsck has checked the filesystem`);
+  if (aborted !== null) out.push(`the box's kernel stopped the journal after an error (${aborted.name}: ${aborted.meaning}): changes from just before may be missing, and changes to the card are refused until its filesystem has been checked (the box checks it at its next start)`);
   if (io) {
     const when = io.time ? `, at ${io.time.slice(0, 16).replace('T', ' ')} UTC` : '';
     out.push(`the box's kernel recorded failed reads or writes of its disk (EIO${when}): the card may be failing; ${next}`);
@@ -236,6 +239,7 @@ export async function info(source: OpenedSource): Promise<InfoResult> {
       },
       kernelErrors,
       journalAbort: aborted,
+      writeRefused: await writeRefusal(source),
     },
     homeAssistant: { version: ha.version, configPath: ha.configPath, users: ha.users, backups: ha.backups },
     space: { usedBytes: space.usedBytes, freeBytes: space.freeBytes, availableBytes: space.availableBytes, full: space.full },

@@ -37,8 +37,8 @@ describe('a journal the box\'s kernel aborted', () => {
   it('info names the error and warns that the card may be failing', () => {
     const r = cli(['info', img]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.text).toContain("Journal:          stopped by the box's kernel after an error: a read or write of the card failed (EIO; e2fsck clears it)\n");
-    expect(r.stderr).toMatch(/warning: the box's kernel stopped the journal after an error \(EIO: .*\): .*writes are refused until e2fsck has checked the filesystem/);
+    expect(r.text).toContain("Journal:          stopped by the box's kernel after an error: a read or write of the card failed (EIO; the box's next start clears it, or e2fsck)\n");
+    expect(r.stderr).toMatch(/warning: the box's kernel stopped the journal after an error \(EIO: .*\): .*changes to the card are refused until its filesystem has been checked \(the box checks it at its next start\)/);
     expect(r.stderr).toContain('warning: the card may be failing; if this is the card itself, copy it to an image first');
     const data = JSON.parse(cli(['info', img, '--json']).text).data;
     expect(data.journalAbort).toEqual({ errno: 5, name: 'EIO', meaning: 'a read or write of the card failed' });
@@ -51,7 +51,7 @@ describe('a journal the box\'s kernel aborted', () => {
     const r = cli(['put', img, small, '/supervisor/homeassistant/new.yaml', '--yes', '--no-originals', '--verbose']);
     expect(r.code, r.stderr).toBe(77);
     expect(r.stderr).toMatch(/code: JOURNAL_ABORTED/);
-    expect(r.stderr).toMatch(/hint: run e2fsck on the card \(or an image of it\) first; nothing was written/);
+    expect(r.stderr).toMatch(/hint: the card may be failing: copy it to an image first and keep that copy; then put the card back in the box and start it once: .*; nothing was written/);
     expect(sha(img)).toBe(before);
   });
 

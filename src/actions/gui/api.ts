@@ -38,6 +38,8 @@ export interface CardSummary {
   readFailed: boolean;
   /** The box's kernel recorded read errors on this card (a disk, not an image file): the copy is offered too. */
   boxReadErrors: boolean;
+  /** Why changes (a password, a login, deletions, safe mode) are refused on this card as it is, and what to do; or null. */
+  writeRefused: { message: string; hint: string | null } | null;
 }
 
 /** One row of the disk list on the first screen. */

@@ -35,6 +35,7 @@ export async function cardSummary(source: OpenedSource, model: string | null): P
     warnings: r.warnings,
     readFailed: r.readFailed,
     boxReadErrors: (await copyFirstReason(r)) === 'box-read-errors',
+    writeRefused: r.data.writeRefused && { message: r.data.writeRefused.message, hint: r.data.writeRefused.hint },
   };
 }
 

@@ -30,12 +30,12 @@ import { type BlockWrite, planRewrite } from '../../ext4/rewrite.js';
 import type { Inode } from '../../ext4/inode.js';
 import { TransactionSplitter } from '../../ext4/transaction-split.js';
 import { Ext4Volume } from '../../ext4/volume.js';
-import { systemZone } from '../../ext4/system-zone.js';
 import { walk } from '../../ext4/walk.js';
 import { withCriticalSection } from '../critical.js';
 import { makeOutputFolder } from '../output-error.js';
 import { assertNotMounted } from '../host-mounts.js';
 import { type OpenedSource, openForWriting } from '../source.js';
+import { writeBlocker } from './preconditions.js';
 
 export interface FileChange {
   path: string;
@@ -110,33 +110,10 @@ async function checkPreconditions(src: OpenedSource, opts: WriteOptions): Promis
   // A virtual machine's disk file that cannot be written inside (its format, or a variant such as a
   // compressed stream) is refused now, before anything is saved or asked: opening it for writing says so.
   if (containerOf(src.device) && !opts.dryRun) await (await openForWriting(src)).close();
-  const chosen = src.discovery.chosen;
-  if (chosen.foundByScan) {
-    // A box cannot start from such a card; what it needs is its data copied off, not a change on it.
-    throw refusedWrite('NOT_IN_PARTITION_TABLE', 'no partition lists the data filesystem (it was found by searching the disk): this card does not start a Home Assistant box as it is',
-      `copy the backups and the configuration off it and restore them on a freshly installed card; to write anyway, name the filesystem's byte offset, ${chosen.byteOffset}`, 'data-offset');
-  }
-  const backup = src.onDiskVolume.superblockLocation;
-  if (backup.primaryProblem !== null) {
-    throw refusedWrite('SUPERBLOCK_DAMAGED', `the filesystem's main superblock is unusable (${backup.primaryProblem}); it is read from its backup copy at byte ${backup.byteOffset}`, `copy the data off it, or repair the filesystem on an image of the card with e2fsck -b ${backup.byteOffset / backup.superblock.blockSize} -B ${backup.superblock.blockSize} first`);
-  }
-  // Bitmaps and inode tables inside the filesystem and apart, as the kernel checks at mount (system-zone.ts).
-  await systemZone(src.volume);
-  if ((src.onDiskVolume.sb.state & 2) !== 0) {
-    throw refusedWrite('FS_HAS_ERRORS', 'the filesystem is marked as having errors', 'run e2fsck on the card (or an image of it) first');
-  }
-  const aborted = src.journalAbort;
-  if (aborted !== null) {
-    throw refusedWrite('JOURNAL_ABORTED', `the box's kernel stopped the journal after an error (${aborted.name}: ${aborted.meaning}); it would mark the filesystem as having errors at the next start`,
-      'run e2fsck on the card (or an image of it) first');
-  }
-  const j = src.journal;
-  if (!j.needsRecovery) return;
-  if (!j.replayed || j.report?.error || (j.report?.problems.length ?? 0) > 0 || j.report?.failedCommit !== null) {
-    throw refusedWrite('JOURNAL_NOT_REPLAYABLE', `the journal does not replay cleanly (${j.notReplayed ?? j.report?.error ?? j.report?.problems[0] ?? 'damaged commit'})`, 'run e2fsck on a copy of the card');
-  }
-  if (opts.dryRun || opts.yes) return;
-  if (!(await opts.confirmReplay?.(j.report))) {
+  const blocked = await writeBlocker(src);
+  if (blocked !== null) throw blocked;
+  if (!src.journal.needsRecovery || opts.dryRun || opts.yes) return;
+  if (!(await opts.confirmReplay?.(src.journal.report))) {
     throw refusedWrite('NEEDS_REPLAY_CONSENT', 'the card was not cleanly unmounted: its journal must be replayed onto it before the change', 'run again and allow that', 'yes');
   }
 }

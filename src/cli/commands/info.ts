@@ -2,7 +2,9 @@
 
 import type { CommandModule } from 'yargs';
 import { type InfoResult, type KernelErrorInfo, copyFirstReason, info, lastWritten } from '../../actions/info.js';
+import type { WriteRefusal } from '../../actions/write/preconditions.js';
 import { shellWord } from '../../shell-word.js';
+import { remedyFor } from '../remedies.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { formatBytes, localTime, table } from '../render.js';
 import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
@@ -37,7 +39,7 @@ function render(r: InfoResult): string {
   lines.push(`Space:            ${spaceLine(r)}`);
   lines.push(`State:            ${d.state}${d.needsRecovery ? ', journal needs recovery' : ''}`);
   if (d.journal) lines.push(`Journal:          ${journalLine(d)}`);
-  lines.push(...timeLines(d), ...kernelErrorLines(d));
+  lines.push(...timeLines(d), ...kernelErrorLines(d), ...refusalLines(d.writeRefused));
   lines.push(`Features:         ${d.features.join(' ')}`);
   const ha = r.homeAssistant;
   if (ha.version || ha.users !== null || ha.backups !== null) {
@@ -57,6 +59,14 @@ function timeLines(d: InfoResult['data']): string[] {
   return [`Last mounted:     ${d.times.mounted ? localTime(d.times.mounted, true) : 'never'}`, `Last written:     ${written}`];
 }
 
+/** Why changes would be refused, and what to do, when they would be. */
+function refusalLines(w: WriteRefusal | null): string[] {
+  if (w === null) return [];
+  const remedy = remedyFor({ remedy: w.remedy });
+  const next = w.hint === null ? [] : [`                  what to do: ${w.hint}${remedy === null ? '' : ` (${remedy})`}`];
+  return [`Changes:          refused as it is: ${w.message}`, ...next];
+}
+
 function kernelErrorLine(e: KernelErrorInfo): string {
   const at = [e.inode !== null ? `inode ${e.inode}` : '', e.block !== null ? `block ${e.block}` : ''].filter(Boolean).join(', ');
   const why = e.meaning ? `: ${e.meaning} (${e.code})` : '';
@@ -66,7 +76,7 @@ function kernelErrorLine(e: KernelErrorInfo): string {
 function kernelErrorLines(d: InfoResult['data']): string[] {
   const k = d.kernelErrors;
   const a = d.journalAbort;
-  const lines = a === null ? [] : [`Journal:          stopped by the box's kernel after an error: ${a.meaning} (${a.name}; e2fsck clears it)`];
+  const lines = a === null ? [] : [`Journal:          stopped by the box's kernel after an error: ${a.meaning} (${a.name}; the box's next start clears it, or e2fsck)`];
   if (k === null) return lines;
   lines.push(`Kernel errors:    ${k.count} recorded (e2fsck clears them when it repairs the filesystem)`);
   if (k.first) lines.push(`                  first ${kernelErrorLine(k.first)}`);

@@ -45,6 +45,7 @@ async function summary(source: OpenedSource): Promise<InfoResult> {
   const errors = kernelErrorSummary(r.data);
   if (errors) say(`  ${errors}`);
   for (const w of r.warnings) say(`  warning: ${w}`);
+  if (r.data.writeRefused) say(`  Changes to this card are refused as it is: ${r.data.writeRefused.message}.`);
   if (r.space.full) {
     say('  The data partition is FULL: Home Assistant cannot save its data and may not start.');
     say('  "Free space" below shows what fills it and can delete the history database.');

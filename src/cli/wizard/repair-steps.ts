@@ -12,7 +12,7 @@ import { formatBytes } from '../../units.js';
 import { table } from '../render.js';
 import { databasePlan, freedLine, oldBackupsPlan, oldLogsPlan, oldLogsSummary, safeModeDone, safeModePlan } from '../../actions/gui/plans.js';
 import { type OldLogFile, oldLogs, removeOldLogs } from '../../actions/logs/index.js';
-import { type Say, type Session, agreed, writeOptions } from './steps.js';
+import { type Say, type Session, agreed, writable, writeOptions } from './steps.js';
 import { stoppable } from '../progress.js';
 
 export async function stepFreeSpace(session: Session, say: Say): Promise<void> {
@@ -20,6 +20,7 @@ export async function stepFreeSpace(session: Session, say: Say): Promise<void> {
   say(`${formatBytes(u.usedBytes)} used of ${formatBytes(u.totalBytes)}, ${formatBytes(u.availableBytes)} free${u.full ? ': FULL' : ''}.`);
   const rows = [['what', 'size'], ...u.categories.filter((c) => c.bytes > 0).slice(0, 8).map((c) => [c.label, formatBytes(c.bytes)])];
   say(table(rows, [1]));
+  if (!(await writable(session, say))) return;
   const db = u.categories.find((c) => c.id === 'database');
   const backups = (await listBackups(session.source)).filter((b) => !b.error && b.date);
   const logs = await oldLogs(session.source);
@@ -71,6 +72,7 @@ async function deleteOldLogs(session: Session, say: Say, logs: OldLogFile[]): Pr
 }
 
 export async function stepSafeMode(session: Session, say: Say): Promise<void> {
+  if (!(await writable(session, say))) return;
   const on = await session.source.volume.exists(`${session.source.layout.configPath}/safe-mode`);
   if (!(await agreed(safeModePlan(!on), say))) return say('Nothing was written.');
   const r = await setSafeMode(session.source, !on, writeOptions()).finally(() => session.refresh());

@@ -9,6 +9,7 @@ import { exportTree } from '../../actions/export/index.js';
 import { type WritePlan, addPlan, authWriteLines, journalQuestion, resetPlan } from '../../actions/gui/plans.js';
 import type { SourceSession as Session } from '../../actions/source.js';
 import type { WriteOptions } from '../../actions/write/index.js';
+import { writeRefusal } from '../../actions/write/preconditions.js';
 import type { HaUser } from '../../ha/auth.js';
 import { formatBytes } from '../../units.js';
 import { stoppable, terminalProgress } from '../progress.js';
@@ -39,6 +40,18 @@ export function writeOptions(): WriteOptions {
   };
 }
 
+/**
+ * Whether this card can be changed as it is; says why not, and what to do, before any question is asked
+ * (a password typed twice, then refused, helps no one).
+ */
+export async function writable(session: Session, say: Say): Promise<boolean> {
+  const refused = await writeRefusal(session.source);
+  if (refused === null) return true;
+  say(`This step changes the card, which is not possible as it is: ${refused.message}.`);
+  if (refused.hint !== null) say(`What to do: ${refused.hint}.`);
+  return false;
+}
+
 /** Says what a write will change and asks; no is the default. */
 export async function agreed(plan: WritePlan, say: Say): Promise<boolean> {
   for (const line of plan.lines) say(line);
@@ -55,6 +68,7 @@ function userChoice(u: HaUser): { value: string; name: string } {
 }
 
 export async function stepReset(session: Session, say: Say): Promise<void> {
+  if (!(await writable(session, say))) return;
   const source = session.source.path;
   const users = (await authList(session.source)).users.filter((u) => u.hasLogin && u.username && !u.system);
   if (users.length === 0) return say('There is no password login on this card. Choose "Add an administrator login" instead.');
@@ -68,6 +82,7 @@ export async function stepReset(session: Session, say: Say): Promise<void> {
 }
 
 export async function stepAdd(session: Session, say: Say): Promise<void> {
+  if (!(await writable(session, say))) return;
   const source = session.source.path;
   const taken = new Set((await authList(session.source)).users.map((u) => u.username?.toLowerCase()));
   const username = (await input({

@@ -5,7 +5,7 @@ import { get } from './client.js';
 import { append, button, el, field } from './dom.js';
 import { planAndWrite } from './confirm.js';
 import type { Screen } from './ui.js';
-import { backButton, loading, openScreen, showError, showNote, showProblem } from './ui.js';
+import { backButton, loading, openScreen, refusedHere, showError, showNote, showProblem } from './ui.js';
 
 /** GET path on screen s, or null after showing the error (with Back). */
 export async function read<T>(s: Screen, path: string, wait: string): Promise<T | null> {
@@ -95,6 +95,7 @@ export async function showSpace(): Promise<void> {
     s.section.appendChild(el('p', { cls: 'warning-box', text: 'The data partition is full: Home Assistant may not start until some room is freed.' }));
   } else s.section.appendChild(summary);
   s.section.appendChild(spaceBars(space));
+  if (refusedHere(s)) return;
   if (space.databaseText !== null) {
     const del = button('Delete the history database', () => void planAndWrite(s, { kind: 'delete-database' }, del), 'big danger-outline');
     const text = space.databaseText === '' ? 'The history database holds the past values of your sensors; Home Assistant starts a new, empty one.' : `History database: ${space.databaseText}. Home Assistant starts a new, empty one.`;
@@ -111,6 +112,7 @@ export async function showSpace(): Promise<void> {
 
 export function showSafeMode(): void {
   const s = openScreen('Safe mode');
+  if (refusedHere(s)) return;
   s.section.appendChild(el('p', { cls: 'intro', text: 'At its next start Home Assistant skips every custom integration, once, as its own Restart in safe mode does.' }));
   const on = button('Set safe mode', () => void planAndWrite(s, { kind: 'safe-mode', on: true }, on), 'big primary');
   const off = button('Take safe mode back', () => void planAndWrite(s, { kind: 'safe-mode', on: false }, off), 'big secondary');

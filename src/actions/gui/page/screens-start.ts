@@ -145,6 +145,7 @@ export function showCard(): void {
       el('div', { cls: 'row' }, button('Copy the card to an image file first', () => nav.image(), 'primary')));
     s.section.insertBefore(box, s.alert);
   }
+  if (card.writeRefused) s.section.insertBefore(refusalBox(card.writeRefused), s.alert);
   const grid = el('div', { cls: 'jobs' });
   for (const [name, go] of jobs) grid.appendChild(button(name, go, name === 'Free space' && card.full ? 'job urgent' : 'job'));
   const another = button('Choose another disk', () => {
@@ -159,6 +160,14 @@ export function showCard(): void {
   }, 'secondary');
   const quit = button('Quit', () => void quitApp(), 'secondary');
   append(s.section, el('h3', { cls: 'visually-hidden', text: 'What to do' }), grid, el('div', { cls: 'row end' }, another, quit));
+}
+
+/** Why nothing on this card can be changed as it is (reading and copying still work), and what to do. */
+function refusalBox(w: { message: string; hint: string | null }): HTMLElement {
+  const jobs = 'resetting a password, adding an administrator, freeing space, safe mode';
+  return el('div', { cls: 'warning-box' },
+    el('p', { text: `This card cannot be changed as it is (${jobs}): ${w.message}. Copying and reading still work.` }),
+    ...(w.hint === null ? [] : [el('p', { text: `What to do: ${w.hint}.` })]));
 }
 
 export async function quitApp(): Promise<void> {

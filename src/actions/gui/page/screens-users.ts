@@ -5,7 +5,7 @@ import { get } from './client.js';
 import { append, checkbox, el, field, textInput } from './dom.js';
 import { planAndWrite } from './confirm.js';
 import type { Screen } from './ui.js';
-import { backButton, loading, openScreen, passwordPair, showError, showProblem } from './ui.js';
+import { backButton, loading, openScreen, passwordPair, refusedHere, showError, showProblem } from './ui.js';
 
 /** The users, or null after showing the error (with Back) on the screen. */
 async function readUsers(s: Screen): Promise<UserRow[] | null> {
@@ -33,6 +33,7 @@ function submitRow(text: string): { row: HTMLDivElement; submit: HTMLButtonEleme
 
 export async function showReset(): Promise<void> {
   const s = openScreen('Reset a password');
+  if (refusedHere(s)) return;
   const all = await readUsers(s);
   if (!all) return;
   const users = all.filter((u) => u.hasLogin && u.username);
@@ -66,6 +67,7 @@ export async function showReset(): Promise<void> {
 
 export function showAdd(): void {
   const s = openScreen('Add an administrator');
+  if (refusedHere(s)) return;
   s.section.appendChild(el('p', { cls: 'intro', text: 'This adds a new administrator who can log in and fix the rest from inside Home Assistant.' }));
   const login = textInput('rescue', { autocomplete: 'off', autocapitalize: 'none' });
   const pw = passwordPair();

@@ -47,6 +47,18 @@ export function showProblem(screen: Screen, message: string, hint: string | null
   screen.alert.scrollIntoView({ block: 'nearest' });
 }
 
+/**
+ * On a card that cannot be changed as it is (writeRefused), a screen that would change it says why and what
+ * to do, with Back, instead of its form: true then. A password typed twice and then refused helps no one.
+ */
+export function refusedHere(screen: Screen): boolean {
+  const w = app.card?.writeRefused;
+  if (!w) return false;
+  showProblem(screen, `This card cannot be changed as it is: ${w.message}.`, w.hint === null ? null : `What to do: ${w.hint}.`);
+  screen.section.appendChild(el('div', { cls: 'row' }, backButton()));
+  return true;
+}
+
 export function clearProblem(screen: Screen): void {
   clear(screen.alert);
   announce('');

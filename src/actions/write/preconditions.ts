@@ -1,0 +1,90 @@
+// The preconditions of design.md §5 that depend on the card alone: where the data filesystem was found,
+// its superblock, its metadata where the kernel checks it at mount, the error marks the box's kernel left,
+// and a journal that must replay cleanly. One function answers them for the write sequence (which throws
+// the answer) and for `info`, the guided flow and the window (which show it before anything is asked).
+//
+// A filesystem marked as having errors (or a journal the kernel stopped) is the common case among them,
+// and its remedy must work without a Linux computer: Home Assistant OS checks the data filesystem at every
+// start and repairs what it finds (mnt-data.mount wants systemd-fsck@ for hassos-data; every board boots
+// with fsck.repair=yes, so that is e2fsck -y, and e2fsck forces the full check on such a filesystem).
+
+import { AppError, refusedWrite } from '../../errors.js';
+import { systemZone } from '../../ext4/system-zone.js';
+import { containerOf } from '../../device/vdisk/index.js';
+import type { OpenedSource } from '../source.js';
+
+/** EXT4_ERR_EIO in the superblock's error records. */
+const ERR_EIO = 2;
+
+/** Why no change can be written to this card as it is, or null (asked again, it reads nothing more). */
+export async function writeBlocker(src: OpenedSource): Promise<AppError | null> {
+  try {
+    await checkCard(src);
+    return null;
+  } catch (err) {
+    if (err instanceof AppError) return err;
+    throw err;
+  }
+}
+
+async function checkCard(src: OpenedSource): Promise<void> {
+  const chosen = src.discovery.chosen;
+  if (chosen.foundByScan) {
+    // A box cannot start from such a card; what it needs is its data copied off, not a change on it.
+    throw refusedWrite('NOT_IN_PARTITION_TABLE', 'no partition lists the data filesystem (it was found by searching the disk): this card does not start a Home Assistant box as it is',
+      `copy the backups and the configuration off it and restore them on a freshly installed card; to write anyway, name the filesystem's byte offset, ${chosen.byteOffset}`, 'data-offset');
+  }
+  const backup = src.onDiskVolume.superblockLocation;
+  if (backup.primaryProblem !== null) {
+    throw refusedWrite('SUPERBLOCK_DAMAGED', `the filesystem's main superblock is unusable (${backup.primaryProblem}); it is read from its backup copy at byte ${backup.byteOffset}`, `copy the data off it, or repair the filesystem on an image of the card with e2fsck -b ${backup.byteOffset / backup.superblock.blockSize} -B ${backup.superblock.blockSize} first`);
+  }
+  // Bitmaps and inode tables inside the filesystem and apart, as the kernel checks at mount (system-zone.ts).
+  await systemZone(src.volume);
+  if ((src.onDiskVolume.sb.state & 2) !== 0) {
+    throw refusedWrite('FS_HAS_ERRORS', "the filesystem is marked as having errors (the box's kernel met damage on it)", boxCheckHint(src));
+  }
+  const aborted = src.journalAbort;
+  if (aborted !== null) {
+    throw refusedWrite('JOURNAL_ABORTED', `the box's kernel stopped the journal after an error (${aborted.name}: ${aborted.meaning}); it would mark the filesystem as having errors at the next start`, boxCheckHint(src));
+  }
+  const j = src.journal;
+  if (!j.needsRecovery) return;
+  if (!j.replayed || j.report?.error || (j.report?.problems.length ?? 0) > 0 || j.report?.failedCommit !== null) {
+    throw refusedWrite('JOURNAL_NOT_REPLAYABLE', `the journal does not replay cleanly (${j.notReplayed ?? j.report?.error ?? j.report?.problems[0] ?? 'damaged commit'})`, 'run e2fsck on a copy of the card');
+  }
+}
+
+/**
+ * What clears an error mark, for an owner with any computer: the box's own check at its next start (a
+ * virtual machine's at the machine's), after a copy when the box's kernel met failed reads or writes.
+ */
+function boxCheckHint(src: OpenedSource): string {
+  const start = containerOf(src.device) !== null ? 'start the virtual machine once' : 'put the card back in the box and start it once';
+  const check = `${start}: at every start Home Assistant OS checks its data filesystem and repairs what it finds (e2fsck -y), which clears this mark; then try again (on a Linux computer, e2fsck -f on the card does the same)`;
+  return failing(src) ? `the card may be failing: copy it to an image first and keep that copy; then ${check}` : check;
+}
+
+/** The box's kernel recorded a failed read or write of the card, or stopped its journal on one. */
+function failing(src: OpenedSource): boolean {
+  const k = src.onDiskVolume.sb.kernelErrors;
+  return src.journalAbort?.name === 'EIO' || k?.first?.code === ERR_EIO || k?.last?.code === ERR_EIO;
+}
+
+/** Why changes are refused, as `info`, the guided flow and the window show it before any is tried. */
+export interface WriteRefusal {
+  code: string;
+  message: string;
+  /** What to do, in words (the command line adds its option or command from `remedy`). */
+  hint: string | null;
+  remedy: string | null;
+}
+
+/** The card's write blocker in the shape shown up front, or null when a change can be written. */
+export async function writeRefusal(src: OpenedSource): Promise<WriteRefusal | null> {
+  const err = await writeBlocker(src);
+  if (err === null) return null;
+  // "nothing was written" ends a refused write's hint; up front nothing was tried.
+  const hint = err.hint?.replace(/;? *nothing was written$/, '') || null;
+  const remedy = err.details['remedy'];
+  return { code: err.code, message: err.message, hint, remedy: typeof remedy === 'string' ? remedy : null };
+}

@@ -1,0 +1,164 @@
+// A card the box's kernel marked as having errors is not changed (design.md §5), and every front end says so
+// before anything is asked, with a remedy an owner without a Linux computer can follow: Home Assistant OS
+// checks its data filesystem at every start with e2fsck -y (systemd-fsck@ for hassos-data, fsck.repair=yes),
+// which clears the mark. The test holds that claim to e2fsck itself: run as the box runs it (-y, no -f), the
+// mark is gone and the same write goes through, e2fsck -fn clean afterwards.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
+import type { InfoResult } from '../../src/actions/info.js';
+import { crc32cUpdate } from '../../src/ext4/checksum.js';
+import { cli, cliJson } from '../helpers/cli.js';
+import { browserPath, launchBrowser } from '../helpers/browser.js';
+import { rawRequest, startGui } from '../helpers/gui.js';
+import { tempDir } from '../helpers/images.js';
+import { Terminal, hasTmux } from '../helpers/terminal.js';
+
+const work = tempDir('write-refused-');
+const term = new Terminal();
+afterAll(() => {
+  term.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+const BOX_CHECK = 'put the card back in the box and start it once: at every start Home Assistant OS checks its data filesystem and repairs what it finds (e2fsck -y), which clears this mark; then try again (on a Linux computer, e2fsck -f on the card does the same)';
+const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
+const small = join(work, 'small.yaml');
+writeFileSync(small, 'hello: 1\n');
+const PUT = (img: string) => ['put', img, small, '/supervisor/homeassistant/new.yaml', '--yes', '--no-originals', '--verbose'];
+
+/** The sample's data filesystem with the kernel's error mark set (s_state |= EXT2_ERROR_FS), as debugfs sets it. */
+function markedCard(name: string): string {
+  const img = join(work, `${name}.img`);
+  writeFileSync(img, readSampleImage().subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
+  execFileSync('debugfs', ['-w', '-R', 'ssv state 2', img], { stdio: 'ignore' });
+  expect(execFileSync('dumpe2fs', ['-h', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })).toMatch(/^Filesystem state:\s+not clean with errors$/m);
+  return img;
+}
+
+describe('a card marked as having errors', () => {
+  const img = markedCard('marked');
+
+  it('info says changes are refused, why, and what to do (text and --json)', () => {
+    const r = cli(['info', img]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.text).toContain("\nChanges:          refused as it is: the filesystem is marked as having errors (the box's kernel met damage on it)\n");
+    expect(r.text).toContain(`\n                  what to do: ${BOX_CHECK}\n`);
+    expect(cliJson<InfoResult>(['info', img]).data.writeRefused).toEqual({
+      code: 'FS_HAS_ERRORS',
+      message: "the filesystem is marked as having errors (the box's kernel met damage on it)",
+      hint: BOX_CHECK,
+      remedy: null,
+    });
+  });
+
+  it('a write is refused (exit 77 FS_HAS_ERRORS) with the same remedy, and changes nothing', () => {
+    const before = sha(img);
+    const r = cli(PUT(img));
+    expect(r.code, r.stderr).toBe(77);
+    expect(r.stderr).toMatch(/code: FS_HAS_ERRORS/);
+    expect(r.stderr).toContain(`hint: ${BOX_CHECK}; nothing was written`);
+    expect(sha(img)).toBe(before);
+  });
+
+  it("the box's own check (e2fsck -y, no -f) clears the mark: then info has no refusal and the write goes through", () => {
+    const checked = join(work, 'checked.img');
+    copyFileSync(img, checked);
+    const fsck = spawnSync('e2fsck', ['-y', checked], { encoding: 'utf8' });
+    expect(fsck.stdout).toMatch(/contains a file system with errors, check forced/);
+    expect(fsck.status).toBeLessThan(4);
+    expect(cliJson<InfoResult>(['info', checked]).data.writeRefused).toBeNull();
+    const r = cli(PUT(checked));
+    expect(r.code, r.stderr).toBe(0);
+    expect(spawnSync('e2fsck', ['-fn', checked]).status).toBe(0);
+    expect(cli(['cat', checked, '/supervisor/homeassistant/new.yaml']).text).toBe('hello: 1\n');
+  });
+
+  it('a healthy card shows no Changes line and no refusal', () => {
+    const healthy = join(work, 'healthy.img');
+    writeFileSync(healthy, readSampleImage().subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
+    expect(cli(['info', healthy]).text).not.toMatch(/^Changes:/m);
+    expect(cliJson<InfoResult>(['info', healthy]).data.writeRefused).toBeNull();
+  });
+
+  it("as a virtual machine's disk file (qcow2): the remedy is starting the virtual machine once", () => {
+    const whole = join(work, 'whole.img');
+    writeFileSync(whole, readSampleImage());
+    execFileSync('debugfs', ['-w', '-R', 'ssv state 2', `${whole}?offset=${SAMPLE.dataOffsetBytes}`], { stdio: 'ignore' });
+    const qcow = join(work, 'haos.qcow2');
+    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', whole, qcow]);
+    const refused = cliJson<InfoResult>(['info', qcow]).data.writeRefused;
+    expect(refused?.hint).toMatch(/^start the virtual machine once: at every start Home Assistant OS checks its data filesystem/);
+  });
+
+  it("the browser window's card carries the refusal", async () => {
+    const gui = await startGui([img], { HOME: join(work, 'home-gui') });
+    try {
+      const state = await rawRequest(gui.port, 'GET', '/api/state', { 'X-Rescue-Token': gui.token });
+      expect(JSON.parse(state.body).card.writeRefused).toEqual({ message: "the filesystem is marked as having errors (the box's kernel met damage on it)", hint: BOX_CHECK });
+    } finally {
+      gui.child.kill('SIGTERM');
+    }
+  });
+
+  it.skipIf(browserPath === null)(`the window shows it on the card's screen, and a job that would change the card shows it instead of its form${browserPath ? '' : ' (skipped: no Chromium)'}`, async () => {
+    const gui = await startGui([img], { HOME: join(work, 'home-page') });
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.newPage();
+      await page.goto(gui.url);
+      const box = page.locator('.warning-box', { hasText: 'This card cannot be changed as it is' });
+      await box.waitFor({ timeout: 20_000 });
+      const text = await box.innerText();
+      expect(text).toContain("the filesystem is marked as having errors (the box's kernel met damage on it). Copying and reading still work.");
+      expect(text).toContain(`What to do: ${BOX_CHECK}.`);
+      // A job that would change the card says the same instead of its form: no password is asked for.
+      await page.getByRole('button', { name: 'Reset a password' }).click();
+      const alert = page.getByRole('alert');
+      await alert.getByText('This card cannot be changed as it is').waitFor();
+      expect(await alert.innerText()).toContain(`What to do: ${BOX_CHECK}.`);
+      expect(await page.locator('input[type=password]').count()).toBe(0);
+    } finally {
+      await browser.close();
+      gui.child.kill('SIGTERM');
+    }
+  }, 60_000);
+
+  it.skipIf(!hasTmux)(`the guided flow says so on its summary, and a writing step stops before asking for a password${hasTmux ? '' : ' (skipped: tmux is not installed)'}`, async () => {
+    const before = sha(img);
+    term.start('flow', work, join(work, 'home-flow'));
+    await term.openPath('flow', img);
+    const menu = await term.waitFor('flow', /What do you want to do\?/);
+    expect(menu).toContain("Changes to this card are refused as it is: the filesystem is marked as having errors (the box's kernel met damage on it).");
+    term.keys('flow', 'Enter'); // the first step: reset a password
+    const said = await term.waitFor('flow', /What to do: .*\n?.*What do you want to do\?/s);
+    expect(said).toContain('This step changes the card, which is not possible as it is: the filesystem is marked as having errors');
+    expect(said).not.toMatch(/Whose password\?/);
+    term.keys('flow', 'Up'); // wraps to Quit
+    term.keys('flow', 'Enter');
+    await term.waitFor('flow', /EXIT=0/);
+    expect(sha(img)).toBe(before);
+  }, 60_000);
+});
+
+describe('a journal the box stopped after failed writes (EIO)', () => {
+  it('the remedy puts the copy first: the card may be failing', () => {
+    const img = join(work, 'aborted.img');
+    writeFileSync(img, readSampleImage().subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
+    const journalBlock = Number(execFileSync('debugfs', ['-R', 'bmap <8> 0', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+    // jbd2's s_errno (-EIO) with the journal superblock's checksum made right, as journal-abort.test.ts does.
+    const d = readFileSync(img);
+    const jsb = d.subarray(journalBlock * 4096, journalBlock * 4096 + 1024);
+    jsb.writeInt32BE(-5, 0x20);
+    jsb.writeUInt32BE(0, 0xfc);
+    jsb.writeUInt32BE(crc32cUpdate(0xffffffff, jsb) >>> 0, 0xfc);
+    writeFileSync(img, d);
+    const refused = cliJson<InfoResult>(['info', img]).data.writeRefused;
+    expect(refused?.code).toBe('JOURNAL_ABORTED');
+    expect(refused?.hint).toBe(`the card may be failing: copy it to an image first and keep that copy; then ${BOX_CHECK}`);
+  });
+});
