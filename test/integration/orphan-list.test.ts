@@ -3,7 +3,7 @@
 // kernel finishes them at its next mount. Removing such a file must take it off the list, as the kernel's
 // ext4_orphan_del does: before, `rm` freed the inode and left the list naming it, and the next mount logged
 // "EXT4-fs error: bad orphan inode" and marked the filesystem as having errors. With orphan_file the entry
-// is in a file of its own, which this tool does not edit: such a removal is refused.
+// is a slot of a special file: it is cleared and the block's checksum made again, as ext4_orphan_file_del does.
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
 import { cli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/images.js';
 import { kernelCanMount, withKernelMount } from '../helpers/kernel.js';
+import { crc32cUpdate } from '../../src/ext4/checksum.js';
 
 const work = tempDir('orphan-list-');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -92,25 +93,80 @@ describe('rm of a file on the orphan list', () => {
     expect(spawnSync('e2fsck', ['-fn', img]).status).toBe(0);
   });
 
-  it('an entry of the orphan file (orphan_file): refused, exit 77, nothing written', () => {
-    const img = join(work, 'orphan-file.img');
-    const stage = join(work, 'stage');
+  // orphan_file (mke2fs 1.47; cards reformatted by recent HAOS): the entry is a slot of a block of a special
+  // file, each block ending in a magic number and a checksum over the file's inode number and generation,
+  // the block's number and its slots. The test writes the entry as the kernel's ext4_orphan_file_add leaves
+  // it, with the checksum computed here from that definition; the kernel then mounts the card (it refuses an
+  // orphan file block whose checksum is wrong) and finishes the orphan, and e2fsck reads it too.
+  function orphanFileCard(name: string, sealed: boolean): { img: string; db: number; block: number } {
+    const img = join(work, `${name}.img`);
+    const stage = join(work, `stage-${name}`);
     rmSync(stage, { recursive: true, force: true });
     execFileSync('mkdir', ['-p', join(stage, 'supervisor/homeassistant')]);
     writeFileSync(join(stage, 'supervisor/homeassistant/home-assistant_v2.db'), Buffer.alloc(64 * 1024, 3));
+    writeFileSync(join(stage, 'supervisor/homeassistant/configuration.yaml'), 'default_config:\n');
     execFileSync('mkfs.ext4', ['-q', '-F', '-b', '4096', '-L', 'hassos-data', '-O', 'orphan_file', '-d', stage, img, '64M']);
     const db = inodeOf(img, DB);
-    const orphanFile = Number(/Orphan file inode:\s+(\d+)/.exec(debugfs(img, 'stats'))![1]);
-    const block = Number(debugfs(img, `bmap <${orphanFile}> 0`).trim());
+    const stats = debugfs(img, 'stats');
+    const orphanFile = Number(/Orphan file inode:\s+(\d+)/.exec(stats)![1]);
+    const uuid = Buffer.from(/Filesystem UUID:\s+(\S+)/.exec(stats)![1]!.replace(/-/g, ''), 'hex');
+    const generation = Number(/Generation:\s+(\d+)/.exec(debugfs(img, `stat <${orphanFile}>`))![1]);
+    const block = Number(debugfs(img, `bmap <${orphanFile}> 1`).trim());
     const bytes = readFileSync(img);
-    bytes.writeUInt32LE(db, block * 4096);
+    const raw = bytes.subarray(block * 4096, (block + 1) * 4096);
+    expect(raw.readUInt32LE(4088), 'the orphan block magic').toBe(0x0b10ca04);
+    raw.writeUInt32LE(db, 40);
+    if (sealed) {
+      const le = (n: number, size: number): Buffer => {
+        const b = Buffer.alloc(size);
+        b.writeUIntLE(n, 0, Math.min(size, 6));
+        return b;
+      };
+      let crc = crc32cUpdate(0xffffffff, uuid);
+      for (const part of [le(orphanFile, 4), le(generation, 4), le(block, 8)]) crc = crc32cUpdate(crc, part);
+      raw.writeUInt32LE(crc32cUpdate(crc, raw, 0, 4088) >>> 0, 4092);
+    }
     writeFileSync(img, bytes);
     debugfs(img, 'feature orphan_present', true);
+    return { img, db, block };
+  }
+
+  it.skipIf(!kernelCanMount())('the orphan file as the test writes it is one the kernel accepts and finishes (the fixture\'s own oracle)', () => {
+    const { img } = orphanFileCard('orphan-file-kernel', true);
+    withKernelMount(img, (dir) => expect(readFileSync(join(dir, 'supervisor/homeassistant/configuration.yaml'), 'utf8')).toBe('default_config:\n'));
+    const header = execFileSync('dumpe2fs', ['-h', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    expect(header).not.toMatch(/FS Error count/);
+  });
+
+  it('an entry of the orphan file (orphan_file): its slot cleared and the block\'s checksum made again; e2fsck clean', () => {
+    const { img, block } = orphanFileCard('orphan-file', true);
+    const r = cli(['rm', img, DB, '--yes', '--no-originals']);
+    expect(r.code, r.stderr).toBe(0);
+    const raw = readFileSync(img).subarray(block * 4096, (block + 1) * 4096);
+    expect(raw.subarray(0, 4088).every((b) => b === 0), 'every slot of the block is empty').toBe(true);
+    expect(raw.readUInt32LE(4088)).toBe(0x0b10ca04);
+    const fsck = spawnSync('e2fsck', ['-fn', img], { encoding: 'utf8' });
+    expect(fsck.status, fsck.stdout).toBe(0);
+    expect(execFileSync('dumpe2fs', ['-h', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })).not.toMatch(/orphan_present/);
+  });
+
+  it.skipIf(!kernelCanMount())('after the removal the kernel mounts the card (orphan file) without recording an error', () => {
+    const { img } = orphanFileCard('orphan-file-after', true);
+    expect(cli(['rm', img, DB, '--yes', '--no-originals']).code).toBe(0);
+    withKernelMount(img, (dir) => expect(readFileSync(join(dir, 'supervisor/homeassistant/configuration.yaml'), 'utf8')).toBe('default_config:\n'));
+    const header = execFileSync('dumpe2fs', ['-h', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    expect(header).toMatch(/^Filesystem state:\s+clean$/m);
+    expect(header).not.toMatch(/FS Error count/);
+    expect(spawnSync('e2fsck', ['-fn', img]).status).toBe(0);
+  });
+
+  it('an orphan file block that does not match its checksum: refused, exit 65, nothing written', () => {
+    const { img } = orphanFileCard('orphan-file-damaged', false);
     const before = readFileSync(img);
     const r = cli(['rm', img, DB, '--yes', '--no-originals', '--verbose']);
-    expect(r.code, r.stderr).toBe(77);
-    expect(r.stderr).toMatch(/code: ORPHAN_IN_USE/);
-    expect(r.stderr).toMatch(/hint: start the box once \(it finishes that\), or run e2fsck on a copy of the card; nothing was written/);
+    expect(r.code, r.stderr).toBe(65);
+    expect(r.stderr).toMatch(/code: ORPHAN_FILE_DAMAGED/);
+    expect(r.stderr).toMatch(/the orphan file \(inode \d+\) is damaged: its block \d+ does not match its checksum; the kernel does not mount the card either/);
     expect(readFileSync(img).equals(before)).toBe(true);
   });
 });
