@@ -115,7 +115,7 @@ function rescueLines(x: NonNullable<InfoResult['rescue']>): string[] {
 
 export const infoCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: string }> = {
   command: 'info [source]',
-  describe: 'Show the disk layout, the data filesystem, when the box last used it and any errors its kernel met, and the Home Assistant it holds',
+  describe: 'Show the disk layout, the data filesystem, when the box last used it and any errors its kernel met (and whether a change could be written now), and the Home Assistant it holds',
   builder: (y) => withSourceArg(y),
   handler: async (argv) => {
     const result = await withArgsSource(argv, (s) => info(s));
