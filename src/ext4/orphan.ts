@@ -122,7 +122,10 @@ async function readOrphanFile(vol: Ext4Volume, fileIno: number): Promise<OrphanF
     const data = Buffer.from(await vol.readMetaBlock(block));
     for (let at = 0; at + 4 <= bs - ORPHAN_BLOCK_TAIL; at += 4) {
       const entry = data.readUInt32LE(at);
-      if (entry !== 0) slots.set(entry, [...(slots.get(entry) ?? []), { block, at }]);
+      if (entry === 0) continue;
+      const listed = slots.get(entry);
+      if (listed) listed.push({ block, at });
+      else slots.set(entry, [{ block, at }]);
     }
   }
   return { ino: fileIno, generation: inode.generation, slots };
