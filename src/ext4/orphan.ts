@@ -80,10 +80,16 @@ async function leaveOrphanFile(edits: BlockEdits, ino: number): Promise<void> {
   const f = await file;
   const slots = f.slots.get(ino);
   if (!slots) return;
+  const byBlock = new Map<number, number[]>();
   for (const { block, at } of slots) {
+    const offsets = byBlock.get(block);
+    if (offsets) offsets.push(at);
+    else byBlock.set(block, [at]);
+  }
+  for (const [block, offsets] of byBlock) {
     const raw = await edits.block(block);
     assertOrphanBlockIntact(vol, f, block, raw);
-    raw.writeUInt32LE(0, at);
+    for (const at of offsets) raw.writeUInt32LE(0, at);
     if (hasMetadataCsum(vol.sb)) raw.writeUInt32LE(orphanBlockChecksum(vol, f, block, raw), raw.length - 4);
   }
   f.slots.delete(ino);

@@ -98,7 +98,7 @@ describe('rm of a file on the orphan list', () => {
   // the block's number and its slots. The test writes the entry as the kernel's ext4_orphan_file_add leaves
   // it, with the checksum computed here from that definition; the kernel then mounts the card (it refuses an
   // orphan file block whose checksum is wrong) and finishes the orphan, and e2fsck reads it too.
-  function orphanFileCard(name: string, sealed: boolean): { img: string; db: number; block: number } {
+  function orphanFileCard(name: string, sealed: boolean, slots = [40]): { img: string; db: number; block: number } {
     const img = join(work, `${name}.img`);
     const stage = join(work, `stage-${name}`);
     rmSync(stage, { recursive: true, force: true });
@@ -115,7 +115,7 @@ describe('rm of a file on the orphan list', () => {
     const bytes = readFileSync(img);
     const raw = bytes.subarray(block * 4096, (block + 1) * 4096);
     expect(raw.readUInt32LE(4088), 'the orphan block magic').toBe(0x0b10ca04);
-    raw.writeUInt32LE(db, 40);
+    for (const at of slots) raw.writeUInt32LE(db, at);
     if (sealed) {
       const le = (n: number, size: number): Buffer => {
         const b = Buffer.alloc(size);
@@ -157,6 +157,15 @@ describe('rm of a file on the orphan list', () => {
     const header = execFileSync('dumpe2fs', ['-h', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     expect(header).toMatch(/^Filesystem state:\s+clean$/m);
     expect(header).not.toMatch(/FS Error count/);
+    expect(spawnSync('e2fsck', ['-fn', img]).status).toBe(0);
+  });
+
+  it('the inode listed in every slot of a block (a crafted orphan file): each slot cleared, in one pass', () => {
+    const every = Array.from({ length: (4096 - 8) / 4 }, (_, i) => i * 4);
+    const { img, block } = orphanFileCard('orphan-file-every', true, every);
+    const r = cli(['rm', img, DB, '--yes', '--no-originals']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(img).subarray(block * 4096, block * 4096 + 4088).every((b) => b === 0)).toBe(true);
     expect(spawnSync('e2fsck', ['-fn', img]).status).toBe(0);
   });
 
