@@ -10,6 +10,7 @@ import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
+import { makeDirty } from '../../scripts/fixtures/make-dirty.mjs';
 import type { InfoResult } from '../../src/actions/info.js';
 import { crc32cUpdate } from '../../src/ext4/checksum.js';
 import { cli, cliJson } from '../helpers/cli.js';
@@ -25,7 +26,7 @@ afterAll(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
-const BOX_CHECK = 'put the card back in the box and start it once: at every start Home Assistant OS checks its data filesystem and repairs what it finds (e2fsck -y), which clears this mark; then try again (on a Linux computer, e2fsck -f on the card does the same)';
+const BOX_CHECK = 'put the card back in the box and start it once: at every start Home Assistant OS checks its data filesystem and repairs what it finds (e2fsck -y); then try again (on a Linux computer, e2fsck -f on the card does the same)';
 const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
 const small = join(work, 'small.yaml');
 writeFileSync(small, 'hello: 1\n');
@@ -143,6 +144,43 @@ describe('a card marked as having errors', () => {
     await term.waitFor('flow', /EXIT=0/);
     expect(sha(img)).toBe(before);
   }, 60_000);
+});
+
+describe('a journal that does not replay (a journal block fails its checksum)', () => {
+  // The sample with four committed transactions not yet written home, as a card pulled from a running box
+  // has them; then one byte of a journalled data block changed, so its tag's checksum no longer matches.
+  // The kernel would not mount it ("JBD2: Invalid checksum recovering data block"); e2fsck -y, as the box
+  // runs it at start, replays what it can and checks the rest.
+  const dir = join(work, 'dirty');
+  makeDirty(dir);
+  const img = join(dir, 'bad-journal.img');
+  copyFileSync(join(dir, 'dirty.img'), img);
+  const journalBlock = Number(execFileSync('debugfs', ['-R', 'bmap <8> 2', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+  const bytes = readFileSync(img);
+  bytes[journalBlock * 4096 + 100] ^= 0xff;
+  writeFileSync(img, bytes);
+
+  it('info and a write say so, with the box check as the remedy; nothing written', () => {
+    const refused = cliJson<InfoResult>(['info', img]).data.writeRefused;
+    expect(refused).toMatchObject({ code: 'JOURNAL_NOT_REPLAYABLE', hint: BOX_CHECK });
+    expect(refused?.message).toMatch(/^the journal does not replay cleanly \(some journal data blocks failed their checksum/);
+    const before = sha(img);
+    const r = cli(PUT(img));
+    expect(r.code, r.stderr).toBe(77);
+    expect(r.stderr).toMatch(/code: JOURNAL_NOT_REPLAYABLE/);
+    expect(sha(img)).toBe(before);
+  });
+
+  it("the box's check (e2fsck -y, no -f) sets it right: then the write goes through", () => {
+    const checked = join(dir, 'bad-journal-checked.img');
+    copyFileSync(img, checked);
+    const fsck = spawnSync('e2fsck', ['-y', checked], { encoding: 'utf8' });
+    expect(fsck.stdout).toMatch(/Journal checksum error found/);
+    expect(fsck.status).toBeLessThan(4);
+    expect(cliJson<InfoResult>(['info', checked]).data.writeRefused).toBeNull();
+    expect(cli(PUT(checked)).code).toBe(0);
+    expect(spawnSync('e2fsck', ['-fn', checked]).status).toBe(0);
+  });
 });
 
 describe('a journal the box stopped after failed writes (EIO)', () => {

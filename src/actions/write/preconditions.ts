@@ -3,10 +3,11 @@
 // and a journal that must replay cleanly. One function answers them for the write sequence (which throws
 // the answer) and for `info`, the guided flow and the window (which show it before anything is asked).
 //
-// A filesystem marked as having errors (or a journal the kernel stopped) is the common case among them,
-// and its remedy must work without a Linux computer: Home Assistant OS checks the data filesystem at every
-// start and repairs what it finds (mnt-data.mount wants systemd-fsck@ for hassos-data; every board boots
-// with fsck.repair=yes, so that is e2fsck -y, and e2fsck forces the full check on such a filesystem).
+// A filesystem marked as having errors, a journal the kernel stopped, or one that does not replay are the
+// common cases among them, and their remedy must work without a Linux computer: Home Assistant OS checks
+// the data filesystem at every start and repairs what it finds (mnt-data.mount wants systemd-fsck@ for
+// hassos-data; every board boots with fsck.repair=yes, so that is e2fsck -y, which replays the journal and
+// forces the full check on such a filesystem).
 
 import { AppError, refusedWrite } from '../../errors.js';
 import { systemZone } from '../../ext4/system-zone.js';
@@ -50,17 +51,18 @@ async function checkCard(src: OpenedSource): Promise<void> {
   const j = src.journal;
   if (!j.needsRecovery) return;
   if (!j.replayed || j.report?.error || (j.report?.problems.length ?? 0) > 0 || j.report?.failedCommit !== null) {
-    throw refusedWrite('JOURNAL_NOT_REPLAYABLE', `the journal does not replay cleanly (${j.notReplayed ?? j.report?.error ?? j.report?.problems[0] ?? 'damaged commit'})`, 'run e2fsck on a copy of the card');
+    throw refusedWrite('JOURNAL_NOT_REPLAYABLE', `the journal does not replay cleanly (${j.notReplayed ?? j.report?.error ?? j.report?.problems[0] ?? 'damaged commit'})`, boxCheckHint(src));
   }
 }
 
 /**
- * What clears an error mark, for an owner with any computer: the box's own check at its next start (a
- * virtual machine's at the machine's), after a copy when the box's kernel met failed reads or writes.
+ * What sets the filesystem right (clears an error mark, replays or clears a damaged journal), for an owner
+ * with any computer: the box's own check at its next start (a virtual machine's at the machine's), after a
+ * copy when the box's kernel met failed reads or writes.
  */
 function boxCheckHint(src: OpenedSource): string {
   const start = containerOf(src.device) !== null ? 'start the virtual machine once' : 'put the card back in the box and start it once';
-  const check = `${start}: at every start Home Assistant OS checks its data filesystem and repairs what it finds (e2fsck -y), which clears this mark; then try again (on a Linux computer, e2fsck -f on the card does the same)`;
+  const check = `${start}: at every start Home Assistant OS checks its data filesystem and repairs what it finds (e2fsck -y); then try again (on a Linux computer, e2fsck -f on the card does the same)`;
   return failing(src) ? `the card may be failing: copy it to an image first and keep that copy; then ${check}` : check;
 }
 
