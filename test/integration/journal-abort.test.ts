@@ -4,31 +4,20 @@
 // after `e2fsck -fy` on a copy both are as on a healthy card. The errno is written into the sample's
 // journal superblock with its checksum made right, as jbd2_journal_update_sb_errno leaves it.
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
 import { kernelErrorSummary } from '../../src/actions/info.js';
-import { crc32cUpdate } from '../../src/ext4/checksum.js';
+import { sampleWithAbortedJournal } from '../helpers/card.js';
 import { cli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/images.js';
 
 const work = tempDir('journal-abort-');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 const img = join(work, 'aborted.img');
-const bytes = readSampleImage().subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes);
-writeFileSync(img, bytes);
-const journalBlock = Number(execFileSync('debugfs', ['-R', 'bmap <8> 0', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
-{
-  const data = readFileSync(img);
-  const jsb = data.subarray(journalBlock * 4096, journalBlock * 4096 + 1024);
-  jsb.writeInt32BE(-5, 0x20);
-  jsb.writeUInt32BE(0, 0xfc);
-  jsb.writeUInt32BE(crc32cUpdate(0xffffffff, jsb) >>> 0, 0xfc);
-  writeFileSync(img, data);
-}
+sampleWithAbortedJournal(img);
 const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
 const small = join(work, 'small.txt');
 writeFileSync(small, 'hello\n');

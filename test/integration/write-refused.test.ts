@@ -12,9 +12,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
 import { makeDirty } from '../../scripts/fixtures/make-dirty.mjs';
 import type { InfoResult } from '../../src/actions/info.js';
-import { crc32cUpdate } from '../../src/ext4/checksum.js';
 import { cli, cliJson } from '../helpers/cli.js';
 import { browserPath, launchBrowser } from '../helpers/browser.js';
+import { sampleWithAbortedJournal } from '../helpers/card.js';
 import { rawRequest, startGui } from '../helpers/gui.js';
 import { tempDir } from '../helpers/images.js';
 import { Terminal, hasTmux } from '../helpers/terminal.js';
@@ -157,7 +157,7 @@ describe('a journal that does not replay (a journal block fails its checksum)', 
   copyFileSync(join(dir, 'dirty.img'), img);
   const journalBlock = Number(execFileSync('debugfs', ['-R', 'bmap <8> 2', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
   const bytes = readFileSync(img);
-  bytes[journalBlock * 4096 + 100] ^= 0xff;
+  bytes.writeUInt8(bytes.readUInt8(journalBlock * 4096 + 100) ^ 0xff, journalBlock * 4096 + 100);
   writeFileSync(img, bytes);
 
   it('info and a write say so, with the box check as the remedy; nothing written', () => {
@@ -186,15 +186,7 @@ describe('a journal that does not replay (a journal block fails its checksum)', 
 describe('a journal the box stopped after failed writes (EIO)', () => {
   it('the remedy puts the copy first: the card may be failing', () => {
     const img = join(work, 'aborted.img');
-    writeFileSync(img, readSampleImage().subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
-    const journalBlock = Number(execFileSync('debugfs', ['-R', 'bmap <8> 0', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
-    // jbd2's s_errno (-EIO) with the journal superblock's checksum made right, as journal-abort.test.ts does.
-    const d = readFileSync(img);
-    const jsb = d.subarray(journalBlock * 4096, journalBlock * 4096 + 1024);
-    jsb.writeInt32BE(-5, 0x20);
-    jsb.writeUInt32BE(0, 0xfc);
-    jsb.writeUInt32BE(crc32cUpdate(0xffffffff, jsb) >>> 0, 0xfc);
-    writeFileSync(img, d);
+    sampleWithAbortedJournal(img);
     const refused = cliJson<InfoResult>(['info', img]).data.writeRefused;
     expect(refused?.code).toBe('JOURNAL_ABORTED');
     expect(refused?.hint).toBe(`the card may be failing: copy it to an image first and keep that copy; then ${BOX_CHECK}`);
