@@ -15,8 +15,12 @@ export const ExitCode = {
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
-/** The next step when the filesystem's own metadata is damaged and a write was refused before any change. */
-export const REPAIR_COPY_HINT = 'run e2fsck on a copy of the card; nothing was written';
+/**
+ * The next step when the filesystem's own metadata is damaged and a write was refused before any change:
+ * the box repairs it at its next start once the card is marked for that (actions/write/check-mark.ts).
+ */
+export const REPAIR_COPY_HINT =
+  'copy the backups and the configuration off the card first; then mark it for a full check, put it back in the box and start it once: Home Assistant OS checks its data filesystem and repairs it, and may remove what it cannot place (on a Linux computer, e2fsck -f on a copy of the card does the same); nothing was written';
 
 /**
  * What a hint asks of the user, for each interface to say in its own terms (kept as details.remedy): the
@@ -49,7 +53,11 @@ export type Remedy =
   | 'list-backup' // look at what a backup holds
   | 'list-folder' // list a folder on the card
   | 'show-usage' // see what fills the card
-  | 'image-again'; // copy the card into the same image again (the map says what is left)
+  | 'image-again' // copy the card into the same image again (the map says what is left)
+  | 'check-at-start'; // mark the filesystem for a full check at the box's next start
+
+/** The options of an error whose remedy is the box's full check at its next start (REPAIR_COPY_HINT). */
+export const REPAIR: { hint: string; remedy: Remedy } = { hint: REPAIR_COPY_HINT, remedy: 'check-at-start' };
 
 export interface AppErrorOptions {
   hint?: string;

@@ -26,6 +26,7 @@ import { mvCommand } from './commands/mv.js';
 import { putCommand } from './commands/put.js';
 import { rmCommand } from './commands/rm.js';
 import { safeModeCommand } from './commands/safe-mode.js';
+import { checkAtStartCommand } from './commands/check-at-start.js';
 import { isInteractive } from './prompt.js';
 import { remedyFor } from './remedies.js';
 import { errorLines } from './render.js';
@@ -47,7 +48,7 @@ function withoutHelpCache<T>(y: T): T {
 function parser(args: string[]) {
   return withoutHelpCache(yargs(args))
     .scriptName('haos-rescue')
-    .usage('$0 <command> [SOURCE] [options]\n\nReads the Home Assistant data on a pulled SD card, SSD or disk image, or a virtual machine disk file (qcow2, VDI, VHD, VHDX, VMDK, OVA). Only `auth reset`, `auth add`, `safe-mode`, `rm`, `put` and `mv` write to it, after safety checks and a rehearsal in memory; everything else only reads. Without SOURCE, the one disk with Home Assistant data is used.\n\nStarted in a terminal without arguments, haos-rescue guides you step by step; `haos-rescue gui` does the same in a browser window.')
+    .usage('$0 <command> [SOURCE] [options]\n\nReads the Home Assistant data on a pulled SD card, SSD or disk image, or a virtual machine disk file (qcow2, VDI, VHD, VHDX, VMDK, OVA). Only `auth reset`, `auth add`, `safe-mode`, `rm`, `put`, `mv` and `check-at-start` write to it, after safety checks (and a rehearsal in memory); everything else only reads. Without SOURCE, the one disk with Home Assistant data is used.\n\nStarted in a terminal without arguments, haos-rescue guides you step by step; `haos-rescue gui` does the same in a browser window.')
     .option('partition', { type: 'number', global: true, describe: 'use partition N (Linux numbering, logical partitions from 5)' })
     .option('offset', { type: 'number', global: true, describe: 'use the filesystem at this byte offset' })
     .option('replay', { type: 'boolean', global: true, default: true, describe: 'show the state with the ext4 journal replayed in memory (--no-replay: the on-disk state)' })
@@ -66,6 +67,7 @@ function parser(args: string[]) {
     .command(imageCommand as never)
     .command(guiCommand as never)
     .command(safeModeCommand as never)
+    .command(checkAtStartCommand as never)
     .command(rmCommand as never)
     .command(putCommand as never)
     .command(mvCommand as never)

@@ -32,6 +32,7 @@ const REMEDY_OPTIONS: Record<Remedy, string | ((details: Record<string, unknown>
   'list-folder': 'haos-rescue ls SOURCE DIR',
   'show-usage': 'haos-rescue df SOURCE',
   'image-again': 'the same haos-rescue image command',
+  'check-at-start': 'haos-rescue check-at-start SOURCE marks it',
 };
 
 let usedSource: string | null = null;

@@ -3,7 +3,7 @@
 // bytes, kernel ext4_block_bitmap_csum_set) and descriptor checksum, and the superblock's free count. A
 // bit already clear means the filesystem and this file disagree: refused, nothing written.
 
-import { RefusedError, REPAIR_COPY_HINT, UnsupportedError } from '../errors.js';
+import { RefusedError, REPAIR, UnsupportedError } from '../errors.js';
 import { assertBitmapIntact, sealBitmap } from './group-csum.js';
 import { BG_BLOCK_UNINIT, groupBlockCount, groupFirstBlock } from './group-desc.js';
 import { initGroupBitmap } from './group-init.js';
@@ -49,7 +49,7 @@ export async function freeBlocks(edits: BlockEdits, ranges: BlockRange[]): Promi
   const pieces: Array<[number, number, number]> = [];
   for (const r of ranges) {
     if (r.start < sb.firstDataBlock || r.start + r.length > sb.blocksCount || r.length < 0) {
-      throw new RefusedError('BAD_BLOCK', `blocks ${r.start}-${r.start + r.length - 1} lie outside the filesystem`, { hint: REPAIR_COPY_HINT });
+      throw new RefusedError('BAD_BLOCK', `blocks ${r.start}-${r.start + r.length - 1} lie outside the filesystem`, { ...REPAIR });
     }
     for (let b = r.start; b < r.start + r.length; ) {
       const group = Math.floor((b - sb.firstDataBlock) / sb.blocksPerGroup);
@@ -64,14 +64,14 @@ export async function freeBlocks(edits: BlockEdits, ranges: BlockRange[]): Promi
   for (let k = 0; k < pieces.length; ) {
     const group = pieces[k]![0];
     const gd = await vol.groupDesc(group);
-    if (((await descriptor(edits, group)).readUInt16LE(GD.flags) & BG_BLOCK_UNINIT) !== 0) throw new RefusedError('BLOCK_GROUP_UNINIT', `group ${group} is marked unused but holds blocks of the file`, { hint: REPAIR_COPY_HINT });
+    if (((await descriptor(edits, group)).readUInt16LE(GD.flags) & BG_BLOCK_UNINIT) !== 0) throw new RefusedError('BLOCK_GROUP_UNINIT', `group ${group} is marked unused but holds blocks of the file`, { ...REPAIR });
     const bitmap = await edits.block(gd.blockBitmap);
     assertBitmapIntact(vol, 'block', group, await descriptor(edits, group), bitmap);
     let freed = 0;
     for (; k < pieces.length && pieces[k]![0] === group; k++) {
       const [, from, to] = pieces[k]!;
       if (!clearBits(bitmap, from, to)) {
-        throw new RefusedError('BLOCK_NOT_IN_USE', `a block of the file in ${groupFirstBlock(sb, group) + from}-${groupFirstBlock(sb, group) + to - 1} is marked free`, { hint: REPAIR_COPY_HINT });
+        throw new RefusedError('BLOCK_NOT_IN_USE', `a block of the file in ${groupFirstBlock(sb, group) + from}-${groupFirstBlock(sb, group) + to - 1} is marked free`, { ...REPAIR });
       }
       freed += to - from;
     }

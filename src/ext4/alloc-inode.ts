@@ -4,7 +4,7 @@
 // superblock's free inode count. A group whose inodes were never used (INODE_UNINIT) is taken only when
 // the others are full, and brought into use as the kernel does.
 
-import { CorruptError, RefusedError, REPAIR_COPY_HINT, UnsupportedError } from '../errors.js';
+import { CorruptError, RefusedError, REPAIR, UnsupportedError } from '../errors.js';
 import { assertBitmapIntact, sealBitmap } from './group-csum.js';
 import { BG_INODE_UNINIT } from './group-desc.js';
 import { BlockEdits, GD, adjustSuperblockFree, descriptor, getCount, setCount, setDescriptorChecksum } from './group-edit.js';
@@ -63,7 +63,7 @@ async function takeInodeIn(edits: BlockEdits, group: number, isDir: boolean, all
 }
 
 function damagedGroup(group: number, what: string): CorruptError {
-  return new CorruptError('INODE_BITMAP_WRONG', `block group ${group} ${what}: its inode bitmap or flags are damaged`, { hint: REPAIR_COPY_HINT, details: { group } });
+  return new CorruptError('INODE_BITMAP_WRONG', `block group ${group} ${what}: its inode bitmap or flags are damaged`, { ...REPAIR, details: { group } });
 }
 
 /**
@@ -75,7 +75,7 @@ async function assertInodeUnused(edits: BlockEdits, ino: number): Promise<void> 
   const raw = (await edits.block(fsBlock)).subarray(offset);
   const [mode, links, dtime] = [raw.readUInt16LE(0x00), raw.readUInt16LE(0x1a), raw.readUInt32LE(0x14)];
   if (mode !== 0 && links > 0 && dtime === 0) {
-    throw new CorruptError('INODE_BITMAP_WRONG', `the inode bitmap calls inode ${ino} free, but it is a file in use (${links} link(s)): the bitmap is damaged`, { hint: REPAIR_COPY_HINT, details: { ino } });
+    throw new CorruptError('INODE_BITMAP_WRONG', `the inode bitmap calls inode ${ino} free, but it is a file in use (${links} link(s)): the bitmap is damaged`, { ...REPAIR, details: { ino } });
   }
 }
 
@@ -96,10 +96,10 @@ export async function freeInode(edits: BlockEdits, ino: number, isDir: boolean):
   const group = Math.floor((ino - 1) / vol.sb.inodesPerGroup);
   const index = (ino - 1) % vol.sb.inodesPerGroup;
   const desc = await descriptor(edits, group);
-  if ((desc.readUInt16LE(GD.flags) & BG_INODE_UNINIT) !== 0) throw new UnsupportedError('INODE_GROUP_UNINIT', `inode ${ino} lies in a group marked unused`, { hint: REPAIR_COPY_HINT });
+  if ((desc.readUInt16LE(GD.flags) & BG_INODE_UNINIT) !== 0) throw new UnsupportedError('INODE_GROUP_UNINIT', `inode ${ino} lies in a group marked unused`, { ...REPAIR });
   const bitmap = await edits.block((await vol.groupDesc(group)).inodeBitmap);
   assertBitmapIntact(vol, 'inode', group, desc, bitmap);
-  if ((bitmap[index >> 3]! & (1 << (index & 7))) === 0) throw new RefusedError('INODE_NOT_IN_USE', `inode ${ino} is already marked free`, { hint: REPAIR_COPY_HINT });
+  if ((bitmap[index >> 3]! & (1 << (index & 7))) === 0) throw new RefusedError('INODE_NOT_IN_USE', `inode ${ino} is already marked free`, { ...REPAIR });
   bitmap[index >> 3]! &= ~(1 << (index & 7));
   setCount(vol, desc, GD.freeInodesLo, GD.freeInodesHi, getCount(vol, desc, GD.freeInodesLo, GD.freeInodesHi) + 1);
   if (isDir) setCount(vol, desc, GD.usedDirsLo, GD.usedDirsHi, Math.max(0, getCount(vol, desc, GD.usedDirsLo, GD.usedDirsHi) - 1));

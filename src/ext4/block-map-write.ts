@@ -5,7 +5,7 @@
 // allocation, so a file written at once lies as [12 data][map][data...][map][map][data...]. Mapping
 // blocks carry no checksum; they are metadata, journaled with the rest of the transaction.
 
-import { CorruptError, REPAIR_COPY_HINT, UnsupportedError } from '../errors.js';
+import { CorruptError, REPAIR, UnsupportedError } from '../errors.js';
 import { type BlockRange, allocateBlocks } from './alloc-block.js';
 import type { BlockEdits } from './group-edit.js';
 
@@ -47,7 +47,7 @@ export function mapBlocksFor(count: number, perBlock: number): number {
 async function mapBlock(edits: BlockEdits, ino: number, ptr: number): Promise<Buffer> {
   const { sb } = edits.vol;
   if (ptr < sb.firstDataBlock || ptr >= sb.blocksCount) {
-    throw new CorruptError('BAD_BLOCK_POINTER', `the block map of inode ${ino} points at block ${ptr}, outside the filesystem`, { hint: REPAIR_COPY_HINT });
+    throw new CorruptError('BAD_BLOCK_POINTER', `the block map of inode ${ino} points at block ${ptr}, outside the filesystem`, { ...REPAIR });
   }
   return edits.block(ptr);
 }
@@ -60,7 +60,7 @@ export async function missingMapBlocks(edits: BlockEdits, ino: number, iBlock: B
     if (ptr === 0) return indices.length - level;
     ptr = (await mapBlock(edits, ino, ptr)).readUInt32LE(indices[level]! * 4);
   }
-  if (ptr !== 0) throw new CorruptError('BAD_BLOCK_MAP', `the block map of inode ${ino} already has a block at ${logical}, past the end of the file`, { hint: REPAIR_COPY_HINT });
+  if (ptr !== 0) throw new CorruptError('BAD_BLOCK_MAP', `the block map of inode ${ino} already has a block at ${logical}, past the end of the file`, { ...REPAIR });
   return 0;
 }
 

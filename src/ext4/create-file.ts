@@ -4,7 +4,7 @@
 // and a deletion time, and is given back. Only empty files: freeing blocks is a later step.
 
 import { randomInt } from 'node:crypto';
-import { RefusedError, REPAIR_COPY_HINT, UnsupportedError } from '../errors.js';
+import { RefusedError, REPAIR, UnsupportedError } from '../errors.js';
 import { type BlockRange, freeBlocks } from './alloc-block.js';
 import { BlockEdits, allocateInode, freeInode } from './alloc-inode.js';
 import { FileType } from './dir.js';
@@ -85,7 +85,7 @@ export async function ownedBlocks(edits: BlockEdits, inode: Inode): Promise<Bloc
   const owned = [...runs.map((r) => ({ start: r.physical, length: r.length })), ...(await vol.extentTreeBlocks(inode)).map((b) => ({ start: b, length: 1 }))];
   const counted = owned.reduce((n, r) => n + r.length, 0) + (inode.fileAcl !== 0 ? 1 : 0);
   if (counted !== vol.allocatedBlocks(inode)) {
-    throw new RefusedError('BLOCK_COUNT_MISMATCH', `inode ${inode.ino} owns ${vol.allocatedBlocks(inode)} blocks by its count but ${counted} by its map`, { hint: REPAIR_COPY_HINT });
+    throw new RefusedError('BLOCK_COUNT_MISMATCH', `inode ${inode.ino} owns ${vol.allocatedBlocks(inode)} blocks by its count but ${counted} by its map`, { ...REPAIR });
   }
   return owned;
 }

@@ -2,7 +2,7 @@
 // their positions, a new entry in the first slack or unused entry big enough for it, and the checksum
 // tail under metadata_csum (crc32c from the directory's seed over everything before the tail).
 
-import { CorruptError, NotFoundError, REPAIR_COPY_HINT } from '../errors.js';
+import { CorruptError, NotFoundError, REPAIR } from '../errors.js';
 import { crc32cUpdate } from './checksum.js';
 import type { BlockEdits } from './group-edit.js';
 import type { Inode } from './inode.js';
@@ -46,7 +46,7 @@ export function notInFolder(name: Buffer, dirIno: number): NotFoundError {
 }
 
 function damaged(dirIno: number, pos: number): CorruptError {
-  return new CorruptError('BAD_DIR_ENTRY', `directory inode ${dirIno} has a damaged entry at byte ${pos}`, { hint: REPAIR_COPY_HINT });
+  return new CorruptError('BAD_DIR_ENTRY', `directory inode ${dirIno} has a damaged entry at byte ${pos}`, { ...REPAIR });
 }
 
 export function setTailChecksum(edits: BlockEdits, dir: Inode, block: Buffer): void {

@@ -6,7 +6,7 @@
 // before it (block-map-write.ts); i_size and i_blocks grow. The block starts as one empty entry over all
 // of it, with the checksum tail under metadata_csum.
 
-import { CorruptError, REPAIR_COPY_HINT, UnsupportedError } from '../errors.js';
+import { CorruptError, REPAIR, UnsupportedError } from '../errors.js';
 import { allocateBlockList, allocateBlocks } from './alloc-block.js';
 import { mapBlockMap } from './block-map.js';
 import { mapLogical, missingMapBlocks } from './block-map-write.js';
@@ -54,7 +54,7 @@ function checkHeader(node: Buffer, depth: number, where: string): { entries: num
   const entries = node.readUInt16LE(2);
   const max = node.readUInt16LE(4);
   if (node.readUInt16LE(0) !== EXTENT_MAGIC || node.readUInt16LE(6) !== depth || entries > max || 12 + max * 12 > node.length) {
-    throw new CorruptError('BAD_EXTENT_HEADER', `the extent tree of ${where} is damaged`, { hint: REPAIR_COPY_HINT });
+    throw new CorruptError('BAD_EXTENT_HEADER', `the extent tree of ${where} is damaged`, { ...REPAIR });
   }
   return { entries, max };
 }
@@ -81,7 +81,7 @@ async function treeBlock(edits: BlockEdits, block: number, depth: number, where:
 /** The depth the root in i_block claims, refused past the kernel's limit (a damaged tree). */
 function rootDepth(root: Buffer, where: string): number {
   const depth = root.readUInt16LE(6);
-  if (depth >= MAX_TREE_DEPTH) throw new CorruptError('BAD_EXTENT_HEADER', `the extent tree of ${where} is damaged (depth ${depth})`, { hint: REPAIR_COPY_HINT });
+  if (depth >= MAX_TREE_DEPTH) throw new CorruptError('BAD_EXTENT_HEADER', `the extent tree of ${where} is damaged (depth ${depth})`, { ...REPAIR });
   return depth;
 }
 
@@ -94,7 +94,7 @@ async function rightmostPath(edits: BlockEdits, dir: Inode, root: Buffer): Promi
     const { node } = path[path.length - 1]!;
     const { entries } = checkHeader(node, d, where);
     if (d === 0) return path;
-    if (entries === 0) throw new CorruptError('BAD_EXTENT_HEADER', `the extent tree of ${where} is damaged`, { hint: REPAIR_COPY_HINT });
+    if (entries === 0) throw new CorruptError('BAD_EXTENT_HEADER', `the extent tree of ${where} is damaged`, { ...REPAIR });
     const block = childOf(node, entries - 1);
     path.push({ node: await treeBlock(edits, block, d - 1, where), block, depth: d - 1 });
   }
@@ -222,7 +222,7 @@ export async function appendDirBlock(edits: BlockEdits, dirIno: number, first = 
   const bs = sb.blockSize;
   const dir = await currentInode(edits, dirIno);
   if ((dir.flags & InodeFlags.HUGE_FILE) !== 0) throw refuse('HUGE_FILE_DIRECTORY', `directory inode ${dir.ino} counts its blocks in an unusual unit`);
-  if (dir.sizeBytes % bs !== 0 || (dir.sizeBytes === 0) !== first) throw new CorruptError('BAD_DIR_SIZE', `directory inode ${dir.ino} has size ${dir.sizeBytes}, not whole blocks`, { hint: REPAIR_COPY_HINT });
+  if (dir.sizeBytes % bs !== 0 || (dir.sizeBytes === 0) !== first) throw new CorruptError('BAD_DIR_SIZE', `directory inode ${dir.ino} has size ${dir.sizeBytes}, not whole blocks`, { ...REPAIR });
   const logical = dir.sizeBytes / bs;
   const raw = Buffer.from(dir.raw.subarray(0, sb.inodeSize));
   const { fsBlock, mapBlocks } = (dir.flags & InodeFlags.EXTENTS) !== 0 ? await appendToExtents(edits, dir, raw, logical) : await appendToBlockMap(edits, dir, raw, logical);

@@ -7,7 +7,7 @@
 // the inode; e2fsck and the kernel read both shapes.) Removing or re-pointing an entry edits its region in
 // place (ext4_delete_inline_entry). Each change is the inode's own bytes and its checksum.
 
-import { CorruptError, REPAIR_COPY_HINT } from '../errors.js';
+import { CorruptError, REPAIR } from '../errors.js';
 import type { BlockEdits } from './alloc-inode.js';
 import { currentInode, putInode } from './create-file.js';
 import { deleteEntry, insertEntry, notInFolder, packEntries, rawEntries, repointEntry } from './dir-block.js';
@@ -30,7 +30,7 @@ interface Region {
 }
 
 function damagedXattrs(ino: number): CorruptError {
-  return new CorruptError('BAD_XATTR', `the extended attributes inside inode ${ino} are damaged`, { hint: REPAIR_COPY_HINT });
+  return new CorruptError('BAD_XATTR', `the extended attributes inside inode ${ino} are damaged`, { ...REPAIR });
 }
 
 function regions(inode: Inode): Region[] {

@@ -9,7 +9,7 @@
 // descriptor that does not match its own checksum makes the kernel mount the card read-only alone
 // (ext4_check_descriptors): its counts, flags and places cannot be trusted.
 
-import { CorruptError, REPAIR_COPY_HINT } from '../errors.js';
+import { CorruptError, REPAIR } from '../errors.js';
 import { crc32cUpdate } from './checksum.js';
 import { GD, descriptorChecksum } from './group-edit.js';
 import { fsCsumSeed } from './inode-csum.js';
@@ -59,7 +59,7 @@ export function assertBitmapIntact(vol: Ext4Volume, kind: BitmapKind, group: num
   const want = stored(vol, kind, desc);
   const got = computed(vol, kind, bitmap);
   throw new CorruptError('BITMAP_CHECKSUM', `the ${kind} bitmap of block group ${group} does not match its checksum: it is damaged, and a ${kind} it calls free may be in use`, {
-    hint: REPAIR_COPY_HINT,
+    ...REPAIR,
     details: { group, kind, stored: want, computed: got },
   });
 }
@@ -84,7 +84,7 @@ export async function assertDescriptorIntact(vol: Ext4Volume, group: number): Pr
   const desc = await rawDescriptor(vol, group);
   if (descriptorMatches(vol, group, desc)) return;
   throw new CorruptError('GROUP_DESC_CHECKSUM', `the descriptor of block group ${group} does not match its checksum: it is damaged, and the kernel would not mount the card for writing`, {
-    hint: REPAIR_COPY_HINT,
+    ...REPAIR,
     details: { group, stored: u16(desc, GD.checksum), computed: descriptorChecksum(vol, group, desc) },
   });
 }

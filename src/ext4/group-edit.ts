@@ -3,7 +3,7 @@
 // under uninit_bg), and the superblock's free counts with its checksum. The kernel keeps the superblock
 // counts lazily; they are kept exact here so that e2fsck has nothing to say.
 
-import { CorruptError, RefusedError, REPAIR_COPY_HINT } from '../errors.js';
+import { CorruptError, RefusedError, REPAIR } from '../errors.js';
 import { crc32cUpdate } from './checksum.js';
 import { RoCompat } from './features.js';
 import { fsCsumSeed } from './inode-csum.js';
@@ -36,7 +36,7 @@ export class BlockEdits {
       // A block number from damaged metadata (a group descriptor's bitmap far past the end): refused, not read.
       if (!Number.isInteger(fsBlock) || fsBlock < 0 || fsBlock >= this.vol.sb.blocksCount) {
         throw new CorruptError('BAD_BLOCK_NUMBER', `the change would edit block ${fsBlock}, outside the filesystem (${this.vol.sb.blocksCount} blocks): its metadata is damaged`, {
-          hint: REPAIR_COPY_HINT,
+          ...REPAIR,
           details: { fsBlock },
         });
       }
@@ -115,7 +115,7 @@ export function getCount(vol: Ext4Volume, desc: Buffer, lo: number, hi: number):
 export function setCount(vol: Ext4Volume, desc: Buffer, lo: number, hi: number, value: number): void {
   // A count the change would take below zero (or past its field): the descriptor disagrees with its bitmap.
   if (!Number.isInteger(value) || value < 0 || value >= (hiPart(vol) ? 2 ** 32 : 2 ** 16)) {
-    throw new CorruptError('GROUP_COUNT_WRONG', `a block group's counts disagree with its bitmap (a count would become ${value}): the filesystem's metadata is damaged`, { hint: REPAIR_COPY_HINT });
+    throw new CorruptError('GROUP_COUNT_WRONG', `a block group's counts disagree with its bitmap (a count would become ${value}): the filesystem's metadata is damaged`, { ...REPAIR });
   }
   desc.writeUInt16LE(value & 0xffff, lo);
   if (hiPart(vol)) desc.writeUInt16LE(Math.floor(value / 0x10000), hi);
@@ -125,7 +125,7 @@ export function setCount(vol: Ext4Volume, desc: Buffer, lo: number, hi: number, 
 export async function superblockBytes(edits: BlockEdits): Promise<Buffer> {
   const { sb } = edits.vol;
   const loc = edits.vol.superblockLocation.byteOffset;
-  if (loc !== SB_OFFSET) throw new RefusedError('BACKUP_SUPERBLOCK', 'the primary superblock is damaged; haos-rescue writes only through the primary one', { hint: REPAIR_COPY_HINT });
+  if (loc !== SB_OFFSET) throw new RefusedError('BACKUP_SUPERBLOCK', 'the primary superblock is damaged; haos-rescue writes only through the primary one', { hint: 'copy the data off it; on a Linux computer, e2fsck on a copy of the card can rebuild the superblock from a backup copy; nothing was written' });
   const block = await edits.block(Math.floor(SB_OFFSET / sb.blockSize));
   return block.subarray(SB_OFFSET % sb.blockSize, (SB_OFFSET % sb.blockSize) + 1024);
 }

@@ -3,7 +3,7 @@
 // block's checksum), the old parent one link fewer and the new one a link more. A folder cannot go inside
 // itself, and does not replace anything: the new name must be free.
 
-import { CorruptError, RefusedError, REPAIR_COPY_HINT } from '../errors.js';
+import { CorruptError, RefusedError, REPAIR } from '../errors.js';
 import { BlockEdits, currentInode, putInode, touchInode } from './create-file.js';
 import { FileType } from './dir.js';
 import { setTailChecksum } from './dir-block.js';
@@ -26,7 +26,7 @@ async function refuseInsideItself(edits: BlockEdits, folder: number, target: Ino
   for (let depth = 0; at.ino !== ROOT_INO; depth++) {
     if (at.ino === folder) throw new RefusedError('MOVE_INTO_ITSELF', 'a folder cannot be moved inside itself', { hint: 'nothing was written' });
     const up = await edits.vol.findEntry(at, Buffer.from('..'));
-    if (!up || depth > MAX_DEPTH) throw new CorruptError('BAD_PARENT', `folder inode ${at.ino} has no way up to the root`, { hint: REPAIR_COPY_HINT });
+    if (!up || depth > MAX_DEPTH) throw new CorruptError('BAD_PARENT', `folder inode ${at.ino} has no way up to the root`, { ...REPAIR });
     at = await edits.vol.readInode(up.ino);
   }
   if (folder === ROOT_INO) throw new RefusedError('MOVE_INTO_ITSELF', 'the root folder cannot be moved', { hint: 'nothing was written' });
@@ -39,7 +39,7 @@ async function setDotDot(edits: BlockEdits, dir: Inode, parentIno: number): Prom
   if (first === undefined || first < 0) throw new CorruptError('BAD_DIR_ENTRY', `folder inode ${dir.ino} has no first block`, { hint: 'nothing was written' });
   const block = await edits.block(first);
   if (block.readUInt16LE(4) !== 12 || block[12 + 6] !== 2 || block.toString('latin1', 20, 22) !== '..') {
-    throw new CorruptError('BAD_DIR_ENTRY', `folder inode ${dir.ino} does not start with "." and ".."`, { hint: REPAIR_COPY_HINT });
+    throw new CorruptError('BAD_DIR_ENTRY', `folder inode ${dir.ino} does not start with "." and ".."`, { ...REPAIR });
   }
   block.writeUInt32LE(parentIno, 12);
   if ((dir.flags & InodeFlags.INDEX) !== 0) resealIndexRoot(edits, dir, block);

@@ -5,7 +5,7 @@
 // A file this tool removes must leave the list first, as the kernel's ext4_orphan_del takes it off: out of
 // the chain, or out of the orphan file (its slot cleared, its block's checksum made again).
 
-import { CorruptError, REPAIR_COPY_HINT } from '../errors.js';
+import { CorruptError, REPAIR } from '../errors.js';
 import type { BlockEdits } from './alloc-inode.js';
 import { Compat, RoCompat } from './features.js';
 import { editSuperblock, superblockBytes } from './group-edit.js';
@@ -139,7 +139,7 @@ async function readOrphanFile(vol: Ext4Volume, fileIno: number): Promise<OrphanF
 
 function orphanFileDamaged(ino: number, why: string, details: Record<string, unknown> = {}): CorruptError {
   return new CorruptError('ORPHAN_FILE_DAMAGED', `the orphan file (inode ${ino}) is damaged: ${why}; the kernel does not mount the card either`, {
-    hint: REPAIR_COPY_HINT,
+    ...REPAIR,
     details: { orphanFile: ino, ...details },
   });
 }

@@ -5,7 +5,7 @@
 // power cut leaves the whole tree or none of it. A tree too large for one transaction is removed in
 // steps instead (removeNames, then each emptied folder), each step consistent on its own.
 
-import { RefusedError, REPAIR_COPY_HINT } from '../errors.js';
+import { RefusedError, REPAIR } from '../errors.js';
 import { freeBlocks } from './alloc-block.js';
 import { freeInode } from './alloc-inode.js';
 import { BlockEdits, currentInode, ownedBlocks, putInode, releaseInode, touchInode } from './create-file.js';
@@ -55,7 +55,7 @@ async function releaseFolder(edits: BlockEdits, dir: Inode, nowMs: number): Prom
 
 /** Releases everything below `dir` and `dir` itself (not its entry in its parent). */
 async function releaseBelow(edits: BlockEdits, dir: Inode, nowMs: number, out: TreeRemoval, depth: number): Promise<void> {
-  if (depth > 256) throw new RefusedError('TREE_TOO_DEEP', 'the folder tree is deeper than 256 levels (a damaged loop?)', { hint: REPAIR_COPY_HINT });
+  if (depth > 256) throw new RefusedError('TREE_TOO_DEEP', 'the folder tree is deeper than 256 levels (a damaged loop?)', { ...REPAIR });
   const listing = await edits.vol.listDir(dir);
   if (listing.lost.length > 0) throw listing.lost[0]!;
   for (const e of listing.entries) {

@@ -8,7 +8,7 @@
 // (A bitmap that calls another file's block free cannot be seen without reading every file's map, as
 // e2fsck's first pass does, unless its checksum no longer matches: group-csum.ts.)
 
-import { AppError, CorruptError, REPAIR_COPY_HINT } from '../errors.js';
+import { AppError, CorruptError, REPAIR } from '../errors.js';
 import { Compat, Incompat } from './features.js';
 import { groupFirstBlock, groupHasSuper } from './group-desc.js';
 import { assertDescriptorIntact } from './group-csum.js';
@@ -59,7 +59,7 @@ async function buildZone(vol: Ext4Volume): Promise<SystemZone> {
   for (let i = 1; i < zones.length; i++) {
     const [a, b] = [zones[i - 1]!, zones[i]!];
     if (b.start < a.end) {
-      throw new CorruptError('METADATA_OVERLAP', `${b.what} (block ${b.start}) lies inside ${a.what} (blocks ${a.start}-${a.end - 1}): the filesystem's metadata is damaged`, { hint: REPAIR_COPY_HINT, details: { a, b } });
+      throw new CorruptError('METADATA_OVERLAP', `${b.what} (block ${b.start}) lies inside ${a.what} (blocks ${a.start}-${a.end - 1}): the filesystem's metadata is damaged`, { ...REPAIR, details: { a, b } });
     }
   }
   // The resize inode's block is protected too, but not checked: the kernel mounts a card whose resize inode
@@ -88,7 +88,7 @@ async function groupZones(vol: Ext4Volume): Promise<Zone[]> {
     const own: Array<[number, number, string]> = [[gd.blockBitmap, 1, 'block bitmap'], [gd.inodeBitmap, 1, 'inode bitmap'], [gd.inodeTable, itableBlocks, 'inode table']];
     for (const [start, count, name] of own) {
       if (start < low || start + count > high) {
-        throw new CorruptError('BAD_GROUP_DESC', `group ${g}'s ${name} is said to be at block ${start}, outside ${flex ? 'the filesystem' : 'its group'}: the group descriptors are damaged`, { hint: REPAIR_COPY_HINT, details: { group: g, start } });
+        throw new CorruptError('BAD_GROUP_DESC', `group ${g}'s ${name} is said to be at block ${start}, outside ${flex ? 'the filesystem' : 'its group'}: the group descriptors are damaged`, { ...REPAIR, details: { group: g, start } });
       }
       zones.push({ start, end: start + count, what: `the ${name} of group ${g}` });
     }
@@ -135,6 +135,6 @@ function mergeRuns(zones: Zone[]): Zone[] {
 export async function assertNotSystemBlocks(vol: Ext4Volume, start: number, length: number): Promise<void> {
   const what = (await systemZone(vol)).overlap(start, length);
   if (what !== null) {
-    throw new CorruptError('BITMAP_MARKS_METADATA_FREE', `the block bitmap calls blocks ${start}-${start + length - 1} free, but they hold ${what}: the bitmap is damaged`, { hint: REPAIR_COPY_HINT, details: { start, length } });
+    throw new CorruptError('BITMAP_MARKS_METADATA_FREE', `the block bitmap calls blocks ${start}-${start + length - 1} free, but they hold ${what}: the bitmap is damaged`, { ...REPAIR, details: { start, length } });
   }
 }

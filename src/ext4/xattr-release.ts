@@ -3,7 +3,7 @@
 // sharing of identical attribute sets) keeps its bytes and counts one user fewer, with its checksum
 // again; a block of this inode alone is freed. Values kept in inodes of their own (ea_inode) are refused.
 
-import { CorruptError, REPAIR_COPY_HINT, UnsupportedError } from '../errors.js';
+import { CorruptError, REPAIR, UnsupportedError } from '../errors.js';
 import { freeBlocks } from './alloc-block.js';
 import { crc32cUpdate } from './checksum.js';
 import { Incompat } from './features.js';
@@ -34,12 +34,12 @@ export async function releaseXattrBlock(edits: BlockEdits, inode: Inode): Promis
   const { sb } = edits.vol;
   const at = inode.fileAcl;
   if (at === 0) return 0;
-  if (at < sb.firstDataBlock || at >= sb.blocksCount) throw new CorruptError('BAD_XATTR_BLOCK', `inode ${inode.ino} names attribute block ${at}, outside the filesystem`, { hint: REPAIR_COPY_HINT });
+  if (at < sb.firstDataBlock || at >= sb.blocksCount) throw new CorruptError('BAD_XATTR_BLOCK', `inode ${inode.ino} names attribute block ${at}, outside the filesystem`, { ...REPAIR });
   if ((sb.incompat & Incompat.EA_INODE) !== 0) throw new UnsupportedError('EA_INODE', 'this filesystem keeps large attribute values in inodes of their own (ea_inode); haos-rescue does not free those', { hint: 'nothing was written' });
   const block = await edits.block(at);
   const refcount = block.readUInt32LE(4);
   if (block.readUInt32LE(0) !== XATTR_MAGIC || block.readUInt32LE(8) !== 1 || refcount === 0) {
-    throw new CorruptError('BAD_XATTR_BLOCK', `the attribute block ${at} of inode ${inode.ino} is damaged`, { hint: REPAIR_COPY_HINT });
+    throw new CorruptError('BAD_XATTR_BLOCK', `the attribute block ${at} of inode ${inode.ino} is damaged`, { ...REPAIR });
   }
   if (refcount > 1) {
     block.writeUInt32LE(refcount - 1, 4);

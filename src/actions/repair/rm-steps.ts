@@ -4,7 +4,7 @@
 // goes in one transaction, all or nothing; a larger one goes in several, and a power cut between two
 // leaves a consistent card with part of the folder removed.
 
-import { RefusedError, REPAIR_COPY_HINT } from '../../errors.js';
+import { RefusedError, REPAIR } from '../../errors.js';
 import { BlockEdits } from '../../ext4/create-file.js';
 import { isDotOrDotDot } from '../../ext4/dir.js';
 import type { Inode } from '../../ext4/inode.js';
@@ -31,7 +31,7 @@ function step(path: string, plan: (edits: BlockEdits, vol: Ext4Volume, nowMs: nu
 
 /** The steps that empty folder `dir` (shown as `path`), its subfolders removed after their own contents. */
 async function emptying(vol: Ext4Volume, dir: Inode, path: string, depth: number, out: TreeChange[]): Promise<void> {
-  if (depth > MAX_DEPTH) throw new RefusedError('TREE_TOO_DEEP', `the folder tree is deeper than ${MAX_DEPTH} levels (a damaged loop?)`, { hint: REPAIR_COPY_HINT });
+  if (depth > MAX_DEPTH) throw new RefusedError('TREE_TOO_DEEP', `the folder tree is deeper than ${MAX_DEPTH} levels (a damaged loop?)`, { ...REPAIR });
   const listing = await vol.listDir(dir);
   if (listing.lost.length > 0) throw listing.lost[0]!;
   const files: Buffer[] = [];

@@ -97,7 +97,7 @@ export interface WriteResult {
 }
 
 /** An image file that another program holds open (a running VM) is never written. */
-async function assertFileNotInUse(path: string): Promise<void> {
+export async function assertFileNotInUse(path: string): Promise<void> {
   if (!(await stat(path).catch(() => null))?.isFile()) return;
   const users = await processesUsing(path);
   if (users === null || users.length === 0) return;
@@ -263,7 +263,7 @@ async function commitOn(src: OpenedSource, data: BlockDevice, changes: Change[],
 }
 
 /** Refuses to commit a plan made from a state of the card that another program has changed since (exit 77). */
-async function assertUnchanged(src: OpenedSource, data: BlockDevice): Promise<void> {
+export async function assertUnchanged(src: OpenedSource, data: BlockDevice): Promise<void> {
   const now = await stateStamp(await Ext4Volume.open(data));
   if (now.equals(src.stamp)) return;
   throw new RefusedError('CARD_CHANGED', `${src.path} changed since haos-rescue opened it: another program wrote to it meanwhile`, {

@@ -29,6 +29,14 @@ export async function writeBlocker(src: OpenedSource): Promise<AppError | null> 
 }
 
 async function checkCard(src: OpenedSource): Promise<void> {
+  checkPlacement(src);
+  // Bitmaps and inode tables inside the filesystem and apart, as the kernel checks at mount (system-zone.ts).
+  await systemZone(src.volume);
+  checkMarks(src);
+}
+
+/** A data filesystem the box starts from (listed in the partition table), with its main superblock usable. */
+export function checkPlacement(src: OpenedSource): void {
   const chosen = src.discovery.chosen;
   if (chosen.foundByScan) {
     // A box cannot start from such a card; what it needs is its data copied off, not a change on it.
@@ -39,8 +47,10 @@ async function checkCard(src: OpenedSource): Promise<void> {
   if (backup.primaryProblem !== null) {
     throw refusedWrite('SUPERBLOCK_DAMAGED', `the filesystem's main superblock is unusable (${backup.primaryProblem}); it is read from its backup copy at byte ${backup.byteOffset}`, `copy the data off it, or repair the filesystem on an image of the card with e2fsck -b ${backup.byteOffset / backup.superblock.blockSize} -B ${backup.superblock.blockSize} first`);
   }
-  // Bitmaps and inode tables inside the filesystem and apart, as the kernel checks at mount (system-zone.ts).
-  await systemZone(src.volume);
+}
+
+/** No error mark of the box's kernel (on the filesystem or its journal), and a journal that replays cleanly. */
+export function checkMarks(src: OpenedSource): void {
   if ((src.onDiskVolume.sb.state & 2) !== 0) {
     throw refusedWrite('FS_HAS_ERRORS', "the filesystem is marked as having errors (the box's kernel met damage on it)", boxCheckHint(src));
   }

@@ -1,0 +1,102 @@
+// Marking the data filesystem for a full check at the box's next start: what the kernel itself does when it
+// meets damage (ext4_handle_error sets EXT2_ERROR_FS in the superblock's s_state and writes the superblock),
+// done offline. Home Assistant OS runs e2fsck -y on its data filesystem at every start (preconditions.ts),
+// and e2fsck checks a filesystem so marked in full, repairs it and clears the mark. Without the mark a
+// filesystem that says it is clean is not checked, so damage this tool finds before the box's kernel has
+// met it (a bitmap that no longer matches its checksum, a damaged folder index) would stay until then: this
+// is the repair an owner without a Linux computer can start.
+//
+// The superblock is written in place, not through the journal, as the kernel writes an error mark
+// (ext4_commit_super): the damage may be in the metadata that locates the journal. A dirty journal is
+// replayed onto the card first (with consent), else the replay at the next start would put back a copy of
+// the superblock without the mark.
+
+import { AppError, IoError, refusedWrite } from '../../errors.js';
+import type { BlockDevice } from '../../device/block-device.js';
+import { sliceDevice } from '../../device/slice-device.js';
+import { lockForWriting } from '../../device/write-lock.js';
+import { crc32cUpdate } from '../../ext4/checksum.js';
+import { applyJournalReplay } from '../../ext4/journal/apply.js';
+import type { RecoveryReport } from '../../ext4/journal/recovery.js';
+import { RoCompat } from '../../ext4/features.js';
+import { withCriticalSection } from '../critical.js';
+import { assertNotMounted } from '../host-mounts.js';
+import { type OpenedSource, openForWriting } from '../source.js';
+import { type WriteOptions, assertFileNotInUse, assertUnchanged } from './index.js';
+import { checkMarks, checkPlacement } from './preconditions.js';
+
+const SB_AT = 1024;
+const SB_MAGIC = 0x38;
+const SB_STATE = 0x3a;
+const SB_RO_COMPAT = 0x64;
+const SB_CHECKSUM = 0x3fc;
+/** EXT2_ERROR_FS in s_state. */
+const ERROR_FS = 2;
+
+export interface CheckMarkResult {
+  dryRun: boolean;
+  /** Why the box checks the filesystem at its next start already (nothing written), or null. */
+  already: string | null;
+  journalReplayedOntoCard: RecoveryReport | null;
+  /** What was done on the way that the user should know (macOS: the card's volumes were unmounted). */
+  notes: string[];
+}
+
+/** Marks the card's data filesystem so that the box checks and repairs it in full at its next start. */
+export async function markForCheck(src: OpenedSource, opts: WriteOptions = {}): Promise<CheckMarkResult> {
+  const notes = opts.dryRun ? [] : await assertNotMounted(src.path, { dataPartition: src.discovery.chosen.partitionIndex });
+  checkPlacement(src);
+  const already = markedAlready(src);
+  if (already !== null || opts.dryRun) return { dryRun: opts.dryRun ?? false, already, journalReplayedOntoCard: null, notes };
+  await assertFileNotInUse(src.path);
+  if (src.journal.needsRecovery && !opts.yes && !(await opts.confirmReplay?.(src.journal.report))) {
+    throw refusedWrite('NEEDS_REPLAY_CONSENT', 'the card was not cleanly unmounted: its journal must be replayed onto it before the mark', 'run again and allow that', 'yes');
+  }
+  const unlock = await lockForWriting(src.path);
+  try {
+    const device = await openForWriting(src);
+    try {
+      const { byteOffset, sizeBytes } = src.discovery.chosen;
+      const data = sliceDevice(device, byteOffset, sizeBytes, src.dataDevice.description);
+      await assertUnchanged(src, data);
+      const replay = await withCriticalSection(async () => {
+        const report = src.journal.needsRecovery ? (await applyJournalReplay(data)).report : null;
+        await writeMark(data);
+        return report;
+      });
+      return { dryRun: false, already: null, journalReplayedOntoCard: replay, notes };
+    } finally {
+      await device.close();
+    }
+  } finally {
+    await unlock();
+  }
+}
+
+/**
+ * The box checks the filesystem in full at its next start already: it carries the kernel's error mark, or
+ * its journal keeps the kernel's abort (e2fsck then marks it). A journal that does not replay is refused.
+ */
+function markedAlready(src: OpenedSource): string | null {
+  try {
+    checkMarks(src);
+    return null;
+  } catch (err) {
+    if (err instanceof AppError && (err.code === 'FS_HAS_ERRORS' || err.code === 'JOURNAL_ABORTED')) return err.message;
+    throw err;
+  }
+}
+
+/** Sets EXT2_ERROR_FS in the main superblock (its checksum made again), flushed and read back. */
+async function writeMark(data: BlockDevice): Promise<void> {
+  const raw = Buffer.from(await data.read(SB_AT, 1024));
+  if (raw.readUInt16LE(SB_MAGIC) !== 0xef53) {
+    throw new IoError('SUPERBLOCK_CHANGED', 'the main superblock no longer reads as one (after the journal was replayed)', { hint: 'nothing more was written; run the command again' });
+  }
+  raw.writeUInt16LE(raw.readUInt16LE(SB_STATE) | ERROR_FS, SB_STATE);
+  if ((raw.readUInt32LE(SB_RO_COMPAT) & RoCompat.METADATA_CSUM) !== 0) raw.writeUInt32LE(crc32cUpdate(0xffffffff, raw, 0, SB_CHECKSUM) >>> 0, SB_CHECKSUM);
+  await data.write(SB_AT, raw);
+  await data.flush();
+  const back = Buffer.from(await data.read(SB_AT, 1024));
+  if (!back.equals(raw)) throw new IoError('MARK_NOT_READ_BACK', 'the superblock read back from the card is not the one written: the card may be failing', { hint: 'copy the card to an image first' });
+}

@@ -1,0 +1,92 @@
+// `check-at-start` marks the data filesystem as the kernel marks one it met damage on (EXT2_ERROR_FS in
+// s_state, the superblock's checksum made again), so that the box's own check at its next start (e2fsck -y,
+// which Home Assistant OS runs on its data filesystem at every start) checks it in full. Oracles: dumpe2fs
+// (the state), e2fsck (the superblock's checksum, and the check the mark forces). The round trip on damaged
+// cards is in write-crafted.test.ts; here the command's own cases: a card marked already, a dry run, a card
+// pulled from a running box (its journal replayed first, or the replay at the next start would put the old
+// superblock back), --json, and a virtual machine's disk file.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
+import { makeDirty } from '../../scripts/fixtures/make-dirty.mjs';
+import { cli, cliJson } from '../helpers/cli.js';
+import { tempDir } from '../helpers/images.js';
+
+const work = tempDir('check-at-start-');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
+const state = (img: string): string => /^Filesystem state:\s+(.*)$/m.exec(execFileSync('dumpe2fs', ['-h', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))![1]!;
+
+function sample(name: string): string {
+  const img = join(work, `${name}.img`);
+  writeFileSync(img, readSampleImage().subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
+  return img;
+}
+
+describe('check-at-start', () => {
+  it('marks a clean card: dumpe2fs says "clean with errors", e2fsck accepts the superblock and forces the full check', () => {
+    const img = sample('clean');
+    const r = cli(['check-at-start', img]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.text).toContain('Marked: the filesystem now says it has errors');
+    expect(r.text).toContain('copy the backups and the configuration off the card first');
+    expect(state(img)).toBe('clean with errors');
+    const fsck = spawnSync('e2fsck', ['-y', img], { encoding: 'utf8' });
+    expect(fsck.stdout).toMatch(/contains a file system with errors, check forced/);
+    expect(fsck.stdout).not.toMatch(/superblock|checksum/i);
+    expect(fsck.status).toBe(0);
+    expect(state(img)).toBe('clean');
+  });
+
+  it('a card marked already: nothing written, and it says so', () => {
+    const img = sample('marked');
+    execFileSync('debugfs', ['-w', '-R', 'ssv state 3', img], { stdio: 'ignore' });
+    const before = sha(img);
+    const r = cli(['check-at-start', img]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.text).toMatch(/^Nothing to mark: the box checks this filesystem in full at its next start already \(the filesystem is marked as having errors/m);
+    expect(sha(img)).toBe(before);
+  });
+
+  it('--dry-run writes nothing; --json gives the result', () => {
+    const img = sample('dry');
+    const before = sha(img);
+    expect(cli(['check-at-start', img, '--dry-run']).text).toMatch(/^Dry run: nothing was written/m);
+    expect(sha(img)).toBe(before);
+    expect(cliJson(['check-at-start', img])).toEqual({ dryRun: false, already: null, journalReplayedOntoCard: null, notes: [] });
+    expect(state(img)).toBe('clean with errors');
+  });
+
+  it('a card pulled from a running box: its journal is replayed onto it first, so the mark stays after the replay the box would make', () => {
+    const dir = join(work, 'dirty');
+    makeDirty(dir);
+    const img = join(work, 'dirty.img');
+    copyFileSync(join(dir, 'dirty.img'), img);
+    const r = cli(['check-at-start', img, '--yes']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.text).toMatch(/^Replayed the card's journal first \(4 transaction\(s\)\)\.$/m);
+    expect(state(img)).toBe('clean with errors');
+    expect(execFileSync('dumpe2fs', ['-h', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })).not.toMatch(/needs_recovery/);
+    expect(spawnSync('e2fsck', ['-y', img]).status).toBeLessThan(4);
+    // What the journal held is on the card: the state it leads to, byte for byte in the files it changed.
+    const after = join(dir, 'after.img');
+    const file = '/supervisor/homeassistant/.storage/auth_provider.homeassistant';
+    expect(cli(['cat', img, file]).stdout.equals(cli(['cat', after, file]).stdout)).toBe(true);
+  });
+
+  it("a virtual machine's disk file (qcow2): the mark is written inside it", () => {
+    const raw = join(work, 'whole.img');
+    writeFileSync(raw, readSampleImage());
+    const qcow = join(work, 'haos.qcow2');
+    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, qcow]);
+    expect(cli(['check-at-start', qcow]).code).toBe(0);
+    const back = join(work, 'back.img');
+    execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', qcow, back]);
+    expect(state(`${back}?offset=${SAMPLE.dataOffsetBytes}`)).toBe('clean with errors');
+    expect(spawnSync('qemu-img', ['check', qcow]).status).toBe(0);
+  });
+});
