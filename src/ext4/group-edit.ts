@@ -54,11 +54,13 @@ export class BlockEdits {
 }
 
 export const GD = { freeBlocksLo: 0x0c, blockBitmapCsumLo: 0x18, freeBlocksHi: 0x2c, blockBitmapCsumHi: 0x38, freeInodesLo: 0x0e, usedDirsLo: 0x10, flags: 0x12, inodeBitmapCsumLo: 0x1a, itableUnusedLo: 0x1c, checksum: 0x1e, freeInodesHi: 0x2e, usedDirsHi: 0x30, itableUnusedHi: 0x32, inodeBitmapCsumHi: 0x3a };
-const SB_OFFSET = 1024;
-const SB_FREE_BLOCKS_LO = 0x0c;
-const SB_FREE_INODES = 0x10;
-const SB_FREE_BLOCKS_HI = 0x158;
-const SB_CHECKSUM = 0x3fc;
+/** Byte offsets of the superblock's fields the writer changes (struct ext4_super_block), and its place. */
+export const SB = { at: 1024, freeBlocksLo: 0x0c, freeInodes: 0x10, magic: 0x38, state: 0x3a, roCompat: 0x64, lastOrphan: 0xe8, freeBlocksHi: 0x158, orphanFileInum: 0x280, checksum: 0x3fc } as const;
+
+/** Makes the superblock's checksum again (metadata_csum): crc32c over everything before it. */
+export function sealSuperblock(raw: Buffer): void {
+  if ((raw.readUInt32LE(SB.roCompat) & RoCompat.METADATA_CSUM) !== 0) raw.writeUInt32LE(crc32cUpdate(0xffffffff, raw, 0, SB.checksum) >>> 0, SB.checksum);
+}
 
 function le32(n: number): Buffer {
   const b = Buffer.alloc(4);
@@ -125,16 +127,16 @@ export function setCount(vol: Ext4Volume, desc: Buffer, lo: number, hi: number, 
 export async function superblockBytes(edits: BlockEdits): Promise<Buffer> {
   const { sb } = edits.vol;
   const loc = edits.vol.superblockLocation.byteOffset;
-  if (loc !== SB_OFFSET) throw new RefusedError('BACKUP_SUPERBLOCK', 'the primary superblock is damaged; haos-rescue writes only through the primary one', { hint: 'copy the data off it; on a Linux computer, e2fsck on a copy of the card can rebuild the superblock from a backup copy; nothing was written' });
-  const block = await edits.block(Math.floor(SB_OFFSET / sb.blockSize));
-  return block.subarray(SB_OFFSET % sb.blockSize, (SB_OFFSET % sb.blockSize) + 1024);
+  if (loc !== SB.at) throw new RefusedError('BACKUP_SUPERBLOCK', 'the primary superblock is damaged; haos-rescue writes only through the primary one', { hint: 'copy the data off it; on a Linux computer, e2fsck on a copy of the card can rebuild the superblock from a backup copy; nothing was written' });
+  const block = await edits.block(Math.floor(SB.at / sb.blockSize));
+  return block.subarray(SB.at % sb.blockSize, (SB.at % sb.blockSize) + 1024);
 }
 
 /** Changes the primary superblock's bytes in this transaction (`change`), then seals its checksum. */
 export async function editSuperblock(edits: BlockEdits, change: (raw: Buffer) => void): Promise<void> {
   const raw = await superblockBytes(edits);
   change(raw);
-  if (hasMetadataCsum(edits.vol.sb)) raw.writeUInt32LE(crc32cUpdate(0xffffffff, raw, 0, SB_CHECKSUM), SB_CHECKSUM);
+  sealSuperblock(raw);
 }
 
 /** Adds `inodes` and `blocks` to the superblock's free counts. */
@@ -143,12 +145,12 @@ export async function adjustSuperblockFree(edits: BlockEdits, inodes: number, bl
   await editSuperblock(edits, (raw) => {
     // The kernel does not trust these counts (it sums the group descriptors at mount): a wrong one is kept
     // within its field rather than taken below zero or past its width.
-    raw.writeUInt32LE(Math.min(0xffffffff, Math.max(0, raw.readUInt32LE(SB_FREE_INODES) + inodes)), SB_FREE_INODES);
+    raw.writeUInt32LE(Math.min(0xffffffff, Math.max(0, raw.readUInt32LE(SB.freeInodes) + inodes)), SB.freeInodes);
     if (blocks !== 0) {
-      const hi = is64Bit(sb) ? raw.readUInt32LE(SB_FREE_BLOCKS_HI) : 0;
-      const free = Math.min(is64Bit(sb) ? 2 ** 48 - 1 : 0xffffffff, Math.max(0, hi * 0x100000000 + raw.readUInt32LE(SB_FREE_BLOCKS_LO) + blocks));
-      raw.writeUInt32LE(free % 0x100000000, SB_FREE_BLOCKS_LO);
-      if (is64Bit(sb)) raw.writeUInt32LE(Math.floor(free / 0x100000000), SB_FREE_BLOCKS_HI);
+      const hi = is64Bit(sb) ? raw.readUInt32LE(SB.freeBlocksHi) : 0;
+      const free = Math.min(is64Bit(sb) ? 2 ** 48 - 1 : 0xffffffff, Math.max(0, hi * 0x100000000 + raw.readUInt32LE(SB.freeBlocksLo) + blocks));
+      raw.writeUInt32LE(free % 0x100000000, SB.freeBlocksLo);
+      if (is64Bit(sb)) raw.writeUInt32LE(Math.floor(free / 0x100000000), SB.freeBlocksHi);
     }
   });
 }

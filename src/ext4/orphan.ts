@@ -8,15 +8,12 @@
 import { CorruptError, REPAIR } from '../errors.js';
 import type { BlockEdits } from './alloc-inode.js';
 import { Compat, RoCompat } from './features.js';
-import { editSuperblock, superblockBytes } from './group-edit.js';
+import { SB, editSuperblock, superblockBytes } from './group-edit.js';
 import { crc32cUpdate } from './checksum.js';
 import { inodeCsumSeed, setInodeChecksum } from './inode-csum.js';
 import { hasMetadataCsum } from './superblock.js';
 import type { Ext4Volume } from './volume.js';
 
-const SB_LAST_ORPHAN = 232;
-const SB_ORPHAN_FILE_INUM = 0x280;
-const SB_RO_COMPAT = 0x64;
 const DTIME = 20;
 /** An orphan file block ends in its magic and checksum (struct ext4_orphan_block_tail). */
 const ORPHAN_BLOCK_TAIL = 8;
@@ -34,14 +31,14 @@ async function leaveOrphanChain(edits: BlockEdits, ino: number): Promise<void> {
   const { sb } = edits.vol;
   let prev = 0;
   // From the superblock as this transaction has it: an earlier removal in it may have moved the head.
-  let cur = (await superblockBytes(edits)).readUInt32LE(SB_LAST_ORPHAN);
+  let cur = (await superblockBytes(edits)).readUInt32LE(SB.lastOrphan);
   // A chain that loops or leaves the inode range is damaged: the kernel stops there too; nothing to unlink.
   const seen = new Set<number>();
   while (cur !== 0 && cur <= sb.inodesCount && !seen.has(cur)) {
     seen.add(cur);
     const next = (await inodeBytes(edits, cur)).readUInt32LE(DTIME);
     if (cur === ino) {
-      if (prev === 0) await editSuperblock(edits, (raw) => raw.writeUInt32LE(next, SB_LAST_ORPHAN));
+      if (prev === 0) await editSuperblock(edits, (raw) => raw.writeUInt32LE(next, SB.lastOrphan));
       else await setDtime(edits, prev, next);
       return;
     }
@@ -74,7 +71,7 @@ async function leaveOrphanFile(edits: BlockEdits, ino: number): Promise<void> {
   if ((vol.sb.compat & Compat.ORPHAN_FILE) === 0 || (vol.sb.roCompat & RoCompat.ORPHAN_PRESENT) === 0) return;
   let file = orphanFiles.get(vol);
   if (!file) {
-    file = readOrphanFile(vol, (await superblockBytes(edits)).readUInt32LE(SB_ORPHAN_FILE_INUM));
+    file = readOrphanFile(vol, (await superblockBytes(edits)).readUInt32LE(SB.orphanFileInum));
     orphanFiles.set(vol, file);
   }
   const f = await file;
@@ -95,7 +92,7 @@ async function leaveOrphanFile(edits: BlockEdits, ino: number): Promise<void> {
   f.slots.delete(ino);
   // The last entry gone, the flag goes too, as the kernel clears it when it unmounts (or freezes) a
   // filesystem whose orphan file is empty; e2fsck calls the flag on an empty orphan file a problem.
-  if (f.slots.size === 0) await editSuperblock(edits, (raw) => raw.writeUInt32LE(raw.readUInt32LE(SB_RO_COMPAT) & ~RoCompat.ORPHAN_PRESENT, SB_RO_COMPAT));
+  if (f.slots.size === 0) await editSuperblock(edits, (raw) => raw.writeUInt32LE(raw.readUInt32LE(SB.roCompat) & ~RoCompat.ORPHAN_PRESENT, SB.roCompat));
 }
 
 interface OrphanFile {

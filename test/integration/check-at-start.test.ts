@@ -13,7 +13,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
 import { makeDirty } from '../../scripts/fixtures/make-dirty.mjs';
+import { browserPath, launchBrowser } from '../helpers/browser.js';
 import { cli, cliJson } from '../helpers/cli.js';
+import { startGui } from '../helpers/gui.js';
+import { Terminal, hasTmux } from '../helpers/terminal.js';
 import { tempDir } from '../helpers/images.js';
 
 const work = tempDir('check-at-start-');
@@ -24,6 +27,17 @@ const state = (img: string): string => /^Filesystem state:\s+(.*)$/m.exec(execFi
 function sample(name: string): string {
   const img = join(work, `${name}.img`);
   writeFileSync(img, readSampleImage().subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
+  return img;
+}
+
+/** The sample with the inode bitmap bit of configuration.yaml cleared on the card: it no longer matches its checksum. */
+function damagedInodeBitmap(name: string): string {
+  const img = sample(name);
+  const bitmap = Number(/Inode bitmap at (\d+)/.exec(execFileSync('dumpe2fs', [img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))![1]);
+  const bit = Number(/Inode:\s+(\d+)/.exec(execFileSync('debugfs', ['-R', 'stat /supervisor/homeassistant/configuration.yaml', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))![1]) - 1;
+  const bytes = readFileSync(img);
+  bytes.writeUInt8(bytes.readUInt8(bitmap * 4096 + (bit >> 3)) & ~(1 << (bit & 7)), bitmap * 4096 + (bit >> 3));
+  writeFileSync(img, bytes);
   return img;
 }
 
@@ -89,4 +103,63 @@ describe('check-at-start', () => {
     expect(state(`${back}?offset=${SAMPLE.dataOffsetBytes}`)).toBe('clean with errors');
     expect(spawnSync('qemu-img', ['check', qcow]).status).toBe(0);
   });
+
+  // The window: a write refused for damage found on the card (an inode bitmap bit flipped on the card, so the
+  // bitmap no longer matches its checksum) offers the mark, asks first, and the card is marked.
+  it.skipIf(browserPath === null)(`the window offers it where a write is refused for damage, asks first, and marks the card${browserPath ? '' : ' (skipped: no Chromium)'}`, async () => {
+    const img = damagedInodeBitmap('window');
+    const gui = await startGui([img], { HOME: join(work, 'home-window') });
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.newPage();
+      await page.goto(gui.url);
+      await page.getByRole('button', { name: 'Safe mode' }).click();
+      await page.getByRole('button', { name: 'Set safe mode' }).click();
+      await page.getByRole('dialog', { name: 'Check before writing' }).getByRole('button', { name: 'Write it now' }).click();
+      const alert = page.getByRole('alert');
+      await alert.getByText('does not match its checksum').waitFor({ timeout: 30_000 });
+      expect(await alert.innerText()).toContain('copy the backups and the configuration off the card first');
+      expect(state(img)).toBe('clean');
+      await alert.getByRole('button', { name: 'Have the box repair it at its next start' }).click();
+      const dialog = page.getByRole('dialog', { name: 'Check before writing' });
+      await dialog.getByText('Mark the card for a full check?').waitFor();
+      expect(await dialog.innerText()).toContain('The repair may remove what it cannot place');
+      await dialog.getByRole('button', { name: 'Write it now' }).click();
+      await page.getByRole('heading', { level: 2, name: 'Done' }).waitFor({ timeout: 30_000 });
+      expect(await page.locator('main').innerText()).toContain('put the card back and start the box once');
+      expect(state(img)).toBe('clean with errors');
+    } finally {
+      await browser.close();
+      gui.child.kill('SIGTERM');
+    }
+  }, 60_000);
+
+  it.skipIf(!hasTmux)(`the guided flow offers it after a write refused for damage, and marks the card on yes${hasTmux ? '' : ' (skipped: tmux is not installed)'}`, async () => {
+    const img = damagedInodeBitmap('flow');
+    const term = new Terminal();
+    try {
+      term.start('flow', work, join(work, 'home-flow'));
+      await term.openPath('flow', img);
+      await term.waitFor('flow', /What do you want to do\?/);
+      term.keys('flow', 'Up'); // wraps to Quit
+      term.keys('flow', 'Up'); // safe mode
+      await term.waitFor('flow', /❯ Start Home Assistant in safe mode next time/);
+      term.keys('flow', 'Enter');
+      await term.waitFor('flow', /Set safe mode on the card\?/);
+      term.type('flow', 'y');
+      const refused = await term.waitFor('flow', /Mark the card for a full check\?/);
+      expect(refused).toMatch(/does not match its checksum/);
+      expect(refused).toMatch(/The repair may remove what it cannot place: copy the backups and the configuration off the card first\./);
+      expect(state(img)).toBe('clean');
+      term.type('flow', 'y');
+      await term.waitFor('flow', /Done: put the card back and start the box once/);
+      expect(state(img)).toBe('clean with errors');
+      await term.waitFor('flow', /What do you want to do\?/);
+      term.keys('flow', 'Up');
+      term.keys('flow', 'Enter');
+      await term.waitFor('flow', /EXIT=0/);
+    } finally {
+      term.close();
+    }
+  }, 60_000);
 });

@@ -100,7 +100,7 @@ describe('a card marked as having errors', () => {
     const gui = await startGui([img], { HOME: join(work, 'home-gui') });
     try {
       const state = await rawRequest(gui.port, 'GET', '/api/state', { 'X-Rescue-Token': gui.token });
-      expect(JSON.parse(state.body).card.writeRefused).toEqual({ message: "the filesystem is marked as having errors (the box's kernel met damage on it)", hint: BOX_CHECK });
+      expect(JSON.parse(state.body).card.writeRefused).toEqual({ message: "the filesystem is marked as having errors (the box's kernel met damage on it)", hint: BOX_CHECK, repairAtStart: false });
     } finally {
       gui.child.kill('SIGTERM');
     }

@@ -9,8 +9,11 @@
 export const TOKEN_HEADER = 'X-Rescue-Token';
 
 export interface ApiError {
-  /** cardFailing: the card refused a read (a bad sector): the page offers to copy it to an image file first. */
-  error: { code: string; message: string; hint: string | null; cardFailing: boolean };
+  /**
+   * cardFailing: the card refused a read (a bad sector): the page offers to copy it to an image file first.
+   * repairAtStart: its metadata is damaged: the page offers to mark it for the box's full check at its next start.
+   */
+  error: { code: string; message: string; hint: string | null; cardFailing: boolean; repairAtStart: boolean };
 }
 
 /** The "card picture": what is on the opened source. */
@@ -39,7 +42,7 @@ export interface CardSummary {
   /** The box's kernel recorded read errors on this card (a disk, not an image file): the copy is offered too. */
   boxReadErrors: boolean;
   /** Why changes (a password, a login, deletions, safe mode) are refused on this card as it is, and what to do; or null. */
-  writeRefused: { message: string; hint: string | null } | null;
+  writeRefused: { message: string; hint: string | null; repairAtStart: boolean } | null;
 }
 
 /** One row of the disk list on the first screen. */
@@ -135,7 +138,8 @@ export type WriteAction =
   | { kind: 'delete-database' }
   | { kind: 'delete-backups'; olderThanDays: number }
   | { kind: 'delete-old-logs' }
-  | { kind: 'safe-mode'; on: boolean };
+  | { kind: 'safe-mode'; on: boolean }
+  | { kind: 'check-at-start' };
 
 export interface PlanRequest { action: WriteAction }
 /** What the write will change, said before it happens. */

@@ -75,6 +75,23 @@ export function safeModePlan(on: boolean): WritePlan {
     : { lines: ['Safe mode is set for the next start.'], question: 'Take it back (start normally)?' };
 }
 
+export function checkAtStartPlan(source: string): WritePlan {
+  return {
+    lines: [
+      `This will mark the data filesystem on ${source} as having errors, as the box's Linux does when it meets damage.`,
+      'At its next start the box checks the whole filesystem and repairs it (e2fsck -y) before Home Assistant starts; that start takes longer.',
+      'The repair may remove what it cannot place: copy the backups and the configuration off the card first.',
+    ],
+    question: 'Mark the card for a full check?',
+  };
+}
+
+export function checkAtStartDone(already: string | null): string {
+  return already !== null
+    ? `Nothing to mark: the box checks this filesystem in full at its next start already (${already}). Put the card back and start the box once.`
+    : 'Done: put the card back and start the box once, and let that longer start finish; the box checks and repairs the filesystem, then clears the mark.';
+}
+
 /** Asked before a write on a card whose journal holds changes not yet in place. */
 export function journalQuestion(transactions: number | null): string {
   return `The card was not cleanly unmounted: its journal holds ${transactions ?? 'some'} change(s) not yet in place. Apply them to the card first, as Linux would at mount?`;

@@ -70,8 +70,8 @@ function send(res: ServerResponse, status: number, type: string, body: string | 
   res.end(body);
 }
 
-function sendError(res: ServerResponse, status: number, code: string, message: string, hint: string | null = null, cardFailing = false): void {
-  const body: ApiError = { error: { code, message, hint, cardFailing } };
+function sendError(res: ServerResponse, status: number, code: string, message: string, hint: string | null = null, cardFailing = false, repairAtStart = false): void {
+  const body: ApiError = { error: { code, message, hint, cardFailing, repairAtStart } };
   send(res, status, 'application/json; charset=utf-8', JSON.stringify(body));
 }
 
@@ -147,7 +147,7 @@ export class GuiServer {
       send(res, 200, 'application/json; charset=utf-8', JSON.stringify(answer));
     } catch (raw) {
       const err = raw instanceof AppError ? raw : toAppError(raw);
-      sendError(res, httpStatus(err), err.code, err.message, err.hint ?? null, isMediumError(err));
+      sendError(res, httpStatus(err), err.code, err.message, err.hint ?? null, isMediumError(err), err.details['remedy'] === 'check-at-start');
     }
   }
 

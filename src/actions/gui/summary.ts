@@ -35,7 +35,7 @@ export async function cardSummary(source: OpenedSource, model: string | null): P
     warnings: r.warnings,
     readFailed: r.readFailed,
     boxReadErrors: (await copyFirstReason(r)) === 'box-read-errors',
-    writeRefused: r.data.writeRefused && { message: r.data.writeRefused.message, hint: r.data.writeRefused.hint },
+    writeRefused: r.data.writeRefused && { message: r.data.writeRefused.message, hint: r.data.writeRefused.hint, repairAtStart: r.data.writeRefused.remedy === 'check-at-start' },
   };
 }
 

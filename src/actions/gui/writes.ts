@@ -9,9 +9,10 @@ import { listBackups } from '../backup/index.js';
 import { recorderDatabasePaths, removeFiles, setSafeMode } from '../repair/index.js';
 import type { OpenedSource } from '../source.js';
 import type { WriteOptions } from '../write/index.js';
+import { markForCheck } from '../write/check-mark.js';
 import type { PlanAnswer, ResultAnswer, WriteAction } from './api.js';
 import { type GuiContext, asBody, flag, text, wholeNumber } from './context.js';
-import { type WritePlan, addPlan, authWriteLines, databasePlan, journalQuestion, oldBackupsPlan, freedLine, oldLogsPlan, resetPlan, safeModeDone, safeModePlan } from './plans.js';
+import { type WritePlan, addPlan, authWriteLines, checkAtStartDone, checkAtStartPlan, databasePlan, journalQuestion, oldBackupsPlan, freedLine, oldLogsPlan, resetPlan, safeModeDone, safeModePlan } from './plans.js';
 import { type OldLogFile, oldLogs, removeOldLogs } from '../logs/index.js';
 
 function parseAction(raw: unknown): WriteAction {
@@ -24,6 +25,7 @@ function parseAction(raw: unknown): WriteAction {
     case 'delete-old-logs': return { kind };
     case 'delete-backups': return { kind, olderThanDays: wholeNumber(a, 'olderThanDays') };
     case 'safe-mode': return { kind, on: flag(a, 'on') };
+    case 'check-at-start': return { kind };
     default: throw new UsageError('BAD_REQUEST', `unknown change "${kind}"`);
   }
 }
@@ -68,6 +70,7 @@ async function describe(source: OpenedSource, action: WriteAction): Promise<Writ
     case 'delete-backups': return oldBackupsPlan(await oldBackups(source, action.olderThanDays), true);
     case 'delete-old-logs': return oldLogsPlan(await oldLogList(source));
     case 'safe-mode': return safeModePlan(action.on);
+    case 'check-at-start': return checkAtStartPlan(source.path);
   }
 }
 
@@ -113,6 +116,7 @@ async function perform(ctx: GuiContext, source: OpenedSource, action: WriteActio
       const r = await setSafeMode(source, action.on, opts);
       return [safeModeDone(r.on)];
     }
+    case 'check-at-start': return [checkAtStartDone((await markForCheck(source, opts)).already)];
   }
 }
 

@@ -15,21 +15,15 @@ import { AppError, IoError, refusedWrite } from '../../errors.js';
 import type { BlockDevice } from '../../device/block-device.js';
 import { sliceDevice } from '../../device/slice-device.js';
 import { lockForWriting } from '../../device/write-lock.js';
-import { crc32cUpdate } from '../../ext4/checksum.js';
 import { applyJournalReplay } from '../../ext4/journal/apply.js';
 import type { RecoveryReport } from '../../ext4/journal/recovery.js';
-import { RoCompat } from '../../ext4/features.js';
+import { SB, sealSuperblock } from '../../ext4/group-edit.js';
 import { withCriticalSection } from '../critical.js';
 import { assertNotMounted } from '../host-mounts.js';
 import { type OpenedSource, openForWriting } from '../source.js';
 import { type WriteOptions, assertFileNotInUse, assertUnchanged } from './index.js';
 import { checkMarks, checkPlacement } from './preconditions.js';
 
-const SB_AT = 1024;
-const SB_MAGIC = 0x38;
-const SB_STATE = 0x3a;
-const SB_RO_COMPAT = 0x64;
-const SB_CHECKSUM = 0x3fc;
 /** EXT2_ERROR_FS in s_state. */
 const ERROR_FS = 2;
 
@@ -89,14 +83,14 @@ function markedAlready(src: OpenedSource): string | null {
 
 /** Sets EXT2_ERROR_FS in the main superblock (its checksum made again), flushed and read back. */
 async function writeMark(data: BlockDevice): Promise<void> {
-  const raw = Buffer.from(await data.read(SB_AT, 1024));
-  if (raw.readUInt16LE(SB_MAGIC) !== 0xef53) {
+  const raw = Buffer.from(await data.read(SB.at, 1024));
+  if (raw.readUInt16LE(SB.magic) !== 0xef53) {
     throw new IoError('SUPERBLOCK_CHANGED', 'the main superblock no longer reads as one (after the journal was replayed)', { hint: 'nothing more was written; run the command again' });
   }
-  raw.writeUInt16LE(raw.readUInt16LE(SB_STATE) | ERROR_FS, SB_STATE);
-  if ((raw.readUInt32LE(SB_RO_COMPAT) & RoCompat.METADATA_CSUM) !== 0) raw.writeUInt32LE(crc32cUpdate(0xffffffff, raw, 0, SB_CHECKSUM) >>> 0, SB_CHECKSUM);
-  await data.write(SB_AT, raw);
+  raw.writeUInt16LE(raw.readUInt16LE(SB.state) | ERROR_FS, SB.state);
+  sealSuperblock(raw);
+  await data.write(SB.at, raw);
   await data.flush();
-  const back = Buffer.from(await data.read(SB_AT, 1024));
+  const back = Buffer.from(await data.read(SB.at, 1024));
   if (!back.equals(raw)) throw new IoError('MARK_NOT_READ_BACK', 'the superblock read back from the card is not the one written: the card may be failing', { hint: 'copy the card to an image first' });
 }

@@ -11,7 +11,7 @@ import { errorLines, localTime } from '../render.js';
 import { visible } from '../visible.js';
 import { offerImage } from './image-step.js';
 import { pickSource } from './pick.js';
-import { type Say, Session, stepAdd, stepExport, stepReset, stepUsers } from './steps.js';
+import { type Say, Session, offerRepairAtStart, stepAdd, stepExport, stepReset, stepUsers } from './steps.js';
 import { stepCreate, stepExtract, stepKey } from './backup-steps.js';
 import { stepFreeSpace, stepSafeMode } from './repair-steps.js';
 import { stepLogs } from './logs-step.js';
@@ -113,6 +113,7 @@ async function chooseSteps(session: Session): Promise<number> {
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
       process.stderr.write(`${errorLines(err, false)}\n`);
+      if (err.details['remedy'] === 'check-at-start') await offerRepairAtStart(session, say);
       const copy = isMediumError(err) ? await openCopy(session.source.path) : null;
       if (copy !== null) await session.replace(copy);
     }

@@ -6,10 +6,11 @@ import { join, resolve } from 'node:path';
 import { confirm, input, password, select } from '@inquirer/prompts';
 import { type AuthWriteResult, addUser, authList, resetPassword } from '../../actions/auth.js';
 import { exportTree } from '../../actions/export/index.js';
-import { type WritePlan, addPlan, authWriteLines, journalQuestion, resetPlan } from '../../actions/gui/plans.js';
+import { type WritePlan, addPlan, authWriteLines, checkAtStartDone, checkAtStartPlan, journalQuestion, resetPlan } from '../../actions/gui/plans.js';
 import type { SourceSession as Session } from '../../actions/source.js';
 import type { WriteOptions } from '../../actions/write/index.js';
 import { writeRefusal } from '../../actions/write/preconditions.js';
+import { markForCheck } from '../../actions/write/check-mark.js';
 import type { HaUser } from '../../ha/auth.js';
 import { formatBytes } from '../../units.js';
 import { stoppable, terminalProgress } from '../progress.js';
@@ -49,7 +50,20 @@ export async function writable(session: Session, say: Say): Promise<boolean> {
   if (refused === null) return true;
   say(`This step changes the card, which is not possible as it is: ${refused.message}.`);
   if (refused.hint !== null) say(`What to do: ${refused.hint}.`);
+  if (refused.remedy === 'check-at-start') await offerRepairAtStart(session, say);
   return false;
+}
+
+/**
+ * After a refusal for damaged metadata: offers the mark for the box's full check at its next start (the
+ * plan says to copy the backups and the configuration first), and writes it on yes.
+ */
+export async function offerRepairAtStart(session: Session, say: Say): Promise<void> {
+  say('');
+  if (!(await agreed(checkAtStartPlan(session.source.path), say))) return say('Nothing was written.');
+  const r = await markForCheck(session.source, writeOptions()).finally(() => session.refresh());
+  if (r.journalReplayedOntoCard) say(`Applied the card's journal first (${r.journalReplayedOntoCard.transactions} change(s)).`);
+  say(checkAtStartDone(r.already));
 }
 
 /** Says what a write will change and asks; no is the default. */

@@ -2,7 +2,7 @@
 // shows the first screen from GET /api/state (the card screen when a card is open, else the disk screen).
 import type { StateAnswer } from '../api.js';
 import { get, listen } from './client.js';
-import { initConfirm } from './confirm.js';
+import { initConfirm, planAndWrite } from './confirm.js';
 import { announce } from './dom.js';
 import { showImage } from './screens-files.js';
 import { showCard, showDisks, showStopped } from './screens-start.js';
@@ -13,6 +13,7 @@ async function start(): Promise<void> {
   nav.card = showCard;
   nav.stopped = showStopped;
   nav.image = showImage;
+  nav.repairAtStart = (screen, trigger) => void planAndWrite(screen, { kind: 'check-at-start' }, trigger);
   initConfirm();
   let state: StateAnswer;
   try {

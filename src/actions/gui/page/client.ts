@@ -15,6 +15,8 @@ export class ApiFailure extends Error {
     readonly hint: string | null,
     /** The card refused a read: copying it first is the way on. */
     readonly cardFailing = false,
+    /** The card's metadata is damaged: the box's full check at its next start is the way on. */
+    readonly repairAtStart = false,
   ) {
     super(message);
   }
@@ -46,7 +48,7 @@ async function request<T>(method: 'GET' | 'POST', path: string, body?: unknown):
     data = null;
   }
   if (!res.ok) {
-    if (isApiError(data)) throw new ApiFailure(data.error.code, data.error.message, data.error.hint, data.error.cardFailing === true);
+    if (isApiError(data)) throw new ApiFailure(data.error.code, data.error.message, data.error.hint, data.error.cardFailing === true, data.error.repairAtStart === true);
     throw new ApiFailure(`http-${res.status}`, `haos-rescue answered with an error (${res.status}).`, null);
   }
   return data as T;

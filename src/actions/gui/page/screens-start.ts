@@ -9,7 +9,7 @@ import { showKey, showSafeMode, showSpace } from './screens-other.js';
 import { showAdd, showReset, showUsers } from './screens-users.js';
 import { app, isWindows, nav } from './state.js';
 import type { Screen } from './ui.js';
-import { cardPicture, clearProblem, openScreen, showError, showNote, showProblem } from './ui.js';
+import { cardPicture, clearProblem, openScreen, repairRow, showError, showNote, showProblem } from './ui.js';
 
 function diskFacts(d: DiskChoice): HTMLElement {
   const facts = el('span', { cls: 'disk-facts' });
@@ -145,7 +145,7 @@ export function showCard(): void {
       el('div', { cls: 'row' }, button('Copy the card to an image file first', () => nav.image(), 'primary')));
     s.section.insertBefore(box, s.alert);
   }
-  if (card.writeRefused) s.section.insertBefore(refusalBox(card.writeRefused), s.alert);
+  if (card.writeRefused) s.section.insertBefore(refusalBox(s, card.writeRefused), s.alert);
   const grid = el('div', { cls: 'jobs' });
   for (const [name, go] of jobs) grid.appendChild(button(name, go, name === 'Free space' && card.full ? 'job urgent' : 'job'));
   const another = button('Choose another disk', () => {
@@ -163,11 +163,12 @@ export function showCard(): void {
 }
 
 /** Why nothing on this card can be changed as it is (reading and copying still work), and what to do. */
-function refusalBox(w: { message: string; hint: string | null }): HTMLElement {
+function refusalBox(s: Screen, w: { message: string; hint: string | null; repairAtStart: boolean }): HTMLElement {
   const jobs = 'resetting a password, adding an administrator, freeing space, safe mode';
   return el('div', { cls: 'warning-box' },
     el('p', { text: `This card cannot be changed as it is (${jobs}): ${w.message}. Copying and reading still work.` }),
-    ...(w.hint === null ? [] : [el('p', { text: `What to do: ${w.hint}.` })]));
+    ...(w.hint === null ? [] : [el('p', { text: `What to do: ${w.hint}.` })]),
+    ...(w.repairAtStart ? [repairRow(s)] : []));
 }
 
 export async function quitApp(): Promise<void> {

@@ -9,11 +9,19 @@ export const app: { state: StateAnswer | null; card: CardSummary | null; stopped
 };
 
 const unset = (): void => undefined;
-export const nav: { disks: () => void; card: () => void; stopped: (reason: string | null) => void; image: () => void } = {
+export const nav: {
+  disks: () => void;
+  card: () => void;
+  stopped: (reason: string | null) => void;
+  image: () => void;
+  /** Offers the mark for the box's full check at its next start (confirm.ts), from `trigger` on `screen`'s section. */
+  repairAtStart: (screen: { section: HTMLElement; heading: HTMLHeadingElement; alert: HTMLDivElement }, trigger: HTMLButtonElement) => void;
+} = {
   disks: unset,
   card: unset,
   stopped: unset,
   image: unset,
+  repairAtStart: unset,
 };
 
 export function isWindows(): boolean {

@@ -36,9 +36,20 @@ export function openScreen(title: string, cls = '', force = false): Screen {
  */
 export function showError(screen: Screen, err: unknown): void {
   const f = err instanceof ApiFailure ? err : new ApiFailure('page', String(err), null);
+  if (f.repairAtStart) {
+    showProblem(screen, f.message, f.hint);
+    screen.alert.appendChild(repairRow(screen));
+    return;
+  }
   if (!f.cardFailing) return showProblem(screen, f.message, f.hint);
   showProblem(screen, f.message, 'The card may be wearing out, and each further read of it may be its last: copy it once to an image file on this computer, then work on the copy.');
   screen.alert.appendChild(el('div', { cls: 'row' }, button('Copy the card to an image file first', () => nav.image(), 'primary')));
+}
+
+/** The button that marks the card for the box's full check at its next start (after a confirmation). */
+export function repairRow(screen: Screen): HTMLElement {
+  const mark: HTMLButtonElement = button('Have the box repair it at its next start', () => nav.repairAtStart(screen, mark), 'secondary');
+  return el('div', { cls: 'row' }, mark);
 }
 
 export function showProblem(screen: Screen, message: string, hint: string | null = null): void {
@@ -55,6 +66,7 @@ export function refusedHere(screen: Screen): boolean {
   const w = app.card?.writeRefused;
   if (!w) return false;
   showProblem(screen, `This card cannot be changed as it is: ${w.message}.`, w.hint === null ? null : `What to do: ${w.hint}.`);
+  if (w.repairAtStart) screen.alert.appendChild(repairRow(screen));
   screen.section.appendChild(el('div', { cls: 'row' }, backButton()));
   return true;
 }
