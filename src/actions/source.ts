@@ -4,7 +4,7 @@
 import type { BlockDevice } from '../device/block-device.js';
 import { notADiskError } from '../partition/file-kind.js';
 import { type OpenDeviceOptions, type OpenedDevice, type RescueMapInfo, openDevice } from '../device/open-device.js';
-import { sliceDevice } from '../device/slice-device.js';
+import { type SliceDevice, sliceDevice } from '../device/slice-device.js';
 import { AppError, NotFoundError, UsageError } from '../errors.js';
 import { needsRecovery } from '../ext4/superblock.js';
 import type { JournalAbort } from '../ext4/journal/abort.js';
@@ -39,7 +39,8 @@ export interface OpenedSource {
   /** The rescue map applied to an imaged card, or null. */
   rescueMap: RescueMapInfo | null;
   /** The data filesystem's slice of the device. */
-  dataDevice: BlockDevice;
+  /** The data filesystem's partition (or slice), as long as its table declares it: `truncated` when the medium ends first. */
+  dataDevice: SliceDevice;
   volume: Ext4Volume;
   layout: HaLayout;
   fs: ReadOnlyFs;
@@ -130,7 +131,10 @@ export async function openSourceOn(path: string, device: BlockDevice, rescueMap:
   });
   const chosen = discovery.chosen;
   const name = chosen.partitionIndex !== null ? `partition ${chosen.partitionIndex} of ${device.description}` : device.description;
-  const dataDevice = sliceDevice(device, chosen.byteOffset, chosen.sizeBytes, name);
+  // The partition as its table declares it, also when the medium ends first (an image cut short): a read of
+  // the missing part then fails saying so (slice-device.ts), not as a read past the end of the partition.
+  const declared = discovery.table.partitions.find((p) => p.index === chosen.partitionIndex)?.sizeBytes ?? 0;
+  const dataDevice = sliceDevice(device, chosen.byteOffset, Math.max(chosen.sizeBytes, chosen.partitionIndex === null ? 0 : declared), name);
   const onDiskVolume = await Ext4Volume.open(dataDevice);
   const { volume, journal } = await withJournal(onDiskVolume, dataDevice, options.replay ?? true);
   const fs = volumeFs(volume);

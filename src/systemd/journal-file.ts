@@ -174,7 +174,8 @@ export class JournalFile {
   private *items(at: number, size: number): Generator<number> {
     const compact = this.header.compact;
     const itemSize = compact ? 4 : 16;
-    for (let item = at + ENTRY_ITEMS_AT; item + itemSize <= at + size; item += itemSize) yield compact ? this.buf.readUInt32LE(item) : u64(this.buf, item);
+    const end = Math.min(at + size, at + ENTRY_ITEMS_AT + MAX_ENTRY_FIELDS * itemSize);
+    for (let item = at + ENTRY_ITEMS_AT; item + itemSize <= end; item += itemSize) yield compact ? this.buf.readUInt32LE(item) : u64(this.buf, item);
   }
 
   private carries(at: number, size: number, wanted: Set<number>): boolean {
@@ -190,6 +191,7 @@ export type Field = { name: string; value: Buffer } | { unreadable: string };
 class DataReader {
   private readonly cache = new Map<number, Field | null>();
   private readonly payloadAt: number;
+  private readonly budget: UnpackBudget = { left: UNPACK_BUDGET_BYTES };
 
   constructor(private readonly buf: Buffer, compact: boolean) {
     this.payloadAt = compact ? 72 : 64;
@@ -221,20 +223,38 @@ class DataReader {
   }
 
   private decode(offset: number): Field | null {
-    return decodeData(this.buf, offset, this.payloadAt);
+    return decodeData(this.buf, offset, this.payloadAt, this.budget);
   }
 }
 
+/**
+ * Bytes one reading of a file unpacks in all. A crafted file can name one small compressed field (61 bytes of
+ * zstd that unpack to 1 MiB) from every entry, or from one entry 50,000 times, or hold thousands of such
+ * fields: unbounded, that took minutes and gigabytes. Past the budget a compressed field is named unreadable
+ * in its place, like one that does not unpack; real logs (lines of up to 48 KiB) stay far below it.
+ */
+export const UNPACK_BUDGET_BYTES = 64 * 1024 * 1024;
+export interface UnpackBudget {
+  left: number;
+}
+
+/**
+ * The fields of an entry that are read: journald writes at most 1024 per entry (ENTRY_FIELD_COUNT_MAX); a
+ * crafted entry of 16 MiB names millions. The rest are left out.
+ */
+export const MAX_ENTRY_FIELDS = 4096;
+
 /** The field in the data object at `offset` of `b` (its payload at `payloadAt`: 72 compact, 64 regular), or null. */
-export function decodeData(b: Buffer, offset: number, payloadAt: number): Field | null {
+export function decodeData(b: Buffer, offset: number, payloadAt: number, budget: UnpackBudget = { left: UNPACK_BUDGET_BYTES }): Field | null {
   if (offset % 8 !== 0 || offset + OBJECT_HEADER > b.length || b[offset] !== OBJECT_DATA) return null;
   const size = u64(b, offset + 8);
   if (size < payloadAt || size > b.length - offset) return null;
   let payload = b.subarray(offset + payloadAt, offset + size);
   const compressed = OBJECT_COMPRESSED[(b[offset + 1]! & 7) as 1 | 2 | 4];
   if (compressed !== undefined) {
-    const unpacked = unpack(compressed, payload);
+    const unpacked = budget.left > 0 ? unpack(compressed, payload) : null;
     if (unpacked === null) return { unreadable: compressed };
+    budget.left -= unpacked.length;
     payload = unpacked;
   }
   const eq = payload.indexOf(0x3d);

@@ -4,8 +4,8 @@
 // only on files journald closed (offline, archived): every entry must be an entry object, with sequence
 // numbers falling as the walk goes back, or the answer is null and the caller walks the file in order.
 
-import type { Field, JournalEntry, JournalHeader } from './journal-file.js';
-import { ENTRY_ITEMS_AT, OBJECT_DATA, OBJECT_ENTRY, OBJECT_ENTRY_ARRAY, decodeData, u64 } from './journal-file.js';
+import type { Field, JournalEntry, JournalHeader, UnpackBudget } from './journal-file.js';
+import { ENTRY_ITEMS_AT, MAX_ENTRY_FIELDS, OBJECT_DATA, OBJECT_ENTRY, OBJECT_ENTRY_ARRAY, UNPACK_BUDGET_BYTES, decodeData, u64 } from './journal-file.js';
 
 const ARRAY_ITEMS_AT = 24;
 /** Largest entry or field object read here; journald's own objects are far smaller. */
@@ -113,7 +113,8 @@ export async function tailEntries(file: PieceCache, header: JournalHeader, havin
 function fieldOffsets(entry: Buffer, compact: boolean): number[] {
   const size = compact ? 4 : 16;
   const out: number[] = [];
-  for (let at = ENTRY_ITEMS_AT; at + size <= entry.length; at += size) out.push(compact ? entry.readUInt32LE(at) : u64(entry, at));
+  const end = Math.min(entry.length, ENTRY_ITEMS_AT + MAX_ENTRY_FIELDS * size);
+  for (let at = ENTRY_ITEMS_AT; at + size <= end; at += size) out.push(compact ? entry.readUInt32LE(at) : u64(entry, at));
   return out;
 }
 
@@ -121,6 +122,7 @@ function fieldOffsets(entry: Buffer, compact: boolean): number[] {
 class FieldReader {
   private readonly wanted = new Map<number, boolean>();
   private readonly lengths: Set<number>;
+  private readonly budget: UnpackBudget = { left: UNPACK_BUDGET_BYTES };
 
   constructor(private readonly file: PieceCache, private readonly payloadAt: number, private readonly having: Buffer[] | null) {
     this.lengths = new Set((having ?? []).map((h) => h.length));
@@ -148,9 +150,10 @@ class FieldReader {
 
   async entry(entry: Buffer, offsets: number[]): Promise<JournalEntry> {
     const out: JournalEntry = { seqnum: u64(entry, 16), realtimeUs: u64(entry, 24), bootId: entry.subarray(40, 56).toString('hex'), fields: new Map(), unreadable: [] };
-    for (const at of offsets) {
+    // Each data object once: an entry that names one many times (damage, or a crafted file) reads it once.
+    for (const at of new Set(offsets)) {
       const bytes = await object(this.file, at, OBJECT_DATA, this.payloadAt);
-      const field: Field | null = bytes === null ? null : decodeData(bytes, 0, this.payloadAt);
+      const field: Field | null = bytes === null ? null : decodeData(bytes, 0, this.payloadAt, this.budget);
       if (field === null) continue;
       if ('unreadable' in field) out.unreadable.push(field.unreadable);
       else if (!out.fields.has(field.name)) out.fields.set(field.name, Buffer.from(field.value));

@@ -3,11 +3,12 @@
 // all, at any count; a file whose arrays are damaged answers null (the caller then walks it), never a wrong line;
 // 300 damaged copies end with entries, null or the tool's own error.
 
-import { readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
-import { readJournalHeader } from '../../src/systemd/journal-file.js';
+import { JournalFile, readJournalHeader } from '../../src/systemd/journal-file.js';
 import { PieceCache, tailEntries } from '../../src/systemd/journal-tail.js';
 import { tempDir } from '../helpers/images.js';
 import { type ExportEntry, journalToolsMissing, journalctl, writeJournal } from '../helpers/journal.js';
@@ -85,4 +86,95 @@ describe.skipIf(journalToolsMissing !== null)(`journal files read from the end${
       }
     }
   });
+
+  // Crafted files (a fuzz campaign's finds): one entry that names one field 200,000 times, and entries whose
+  // small zstd fields each unpack to 1 MiB. Before, the first took 78 s (the field read again for every
+  // mention) and the second grew with every entry; now a field is read once per entry, at most 4096 fields
+  // of an entry are read, and a reading of a file unpacks at most 64 MiB (past it a field is named
+  // unreadable, as one that does not unpack).
+  it('an entry naming one 1 MiB field 200,000 times: read once, the tail and the walk answer the same line', async () => {
+    const bytes = craftedJournal(files['false']!.bytes, [[{ payload: Buffer.concat([Buffer.from('MESSAGE='), Buffer.alloc(1 << 20, 0x61)]), times: 200_000 }]]);
+    const header = readJournalHeader(bytes, bytes.length);
+    const r = await tailEntries(pieces(bytes), header, CORE, 10);
+    expect(r!.entries).toHaveLength(1);
+    expect(r!.entries[0]!.fields.get('MESSAGE')!.length).toBe(1 << 20);
+    const file = new JournalFile(bytes, header);
+    const walked = [...file.entries()].map((ref) => file.entry(ref));
+    expect(walked).toHaveLength(1);
+    expect(walked[0]!.fields.get('MESSAGE')!.length).toBe(1 << 20);
+  });
+
+  it.skipIf(spawnSync('zstd', ['--version']).status !== 0)('200 entries of a zstd field that unpacks to 1 MiB each: the first 64 MiB unpack, the rest are named unreadable', async () => {
+    // 1 MiB unpacked in all: the largest field that unpacks (a bigger one is named unreadable by itself). From a
+    // file, so that zstd records the size and sizes its window to it, as journald's one-shot compression does.
+    const plain = join(work, 'message.bin');
+    writeFileSync(plain, Buffer.concat([Buffer.from('MESSAGE='), Buffer.alloc((1 << 20) - 8, 0x61)]));
+    const frame = execFileSync('zstd', ['-19', '-c', plain]);
+    expect(frame.length).toBeLessThan(1024);
+    const bytes = craftedJournal(files['false']!.bytes, Array.from({ length: 200 }, () => [{ payload: frame, times: 1, zstd: true }]), true);
+    const header = readJournalHeader(bytes, bytes.length);
+    const r = await tailEntries(pieces(bytes), header, CORE, 500);
+    const read = r!.entries.filter((e) => e.fields.has('MESSAGE')).length;
+    const unreadable = r!.entries.filter((e) => e.unreadable.includes('zstd')).length;
+    expect(r!.entries).toHaveLength(200);
+    expect(read).toBe(64);
+    expect(unreadable).toBe(136);
+    const file = new JournalFile(bytes, header);
+    const walked = [...file.entries()].map((ref) => file.entry(ref));
+    expect(walked.filter((e) => e.fields.has('MESSAGE')).length).toBe(64);
+  });
 });
+
+interface CraftedField {
+  payload: Buffer;
+  /** How many times the entry names it. */
+  times: number;
+  zstd?: boolean;
+}
+
+/**
+ * A regular (not compact) journal file with the header of `real` and, after a CONTAINER_NAME=homeassistant
+ * field, one entry per element of `entries` naming each of its fields `times` times; each field is its own
+ * data object. Layouts as journal-file.ts reads them (data payload at 64, entry items of 16 bytes).
+ */
+function craftedJournal(real: Buffer, entries: CraftedField[][], zstd = false): Buffer {
+  const headerSize = Number(real.readBigUInt64LE(88));
+  const objects: Buffer[] = [];
+  let end = headerSize;
+  const add = (type: number, flags: number, body: Buffer): number => {
+    const at = end;
+    const head = Buffer.alloc(16);
+    head[0] = type;
+    head[1] = flags;
+    head.writeBigUInt64LE(BigInt(16 + body.length), 8);
+    const whole = Buffer.concat([head, body, Buffer.alloc((8 - ((16 + body.length) % 8)) % 8)]);
+    objects.push(whole);
+    end += whole.length;
+    return at;
+  };
+  const data = (payload: Buffer, flags = 0): number => add(1, flags, Buffer.concat([Buffer.alloc(48), payload]));
+  const name = data(Buffer.from('CONTAINER_NAME=homeassistant'));
+  const t = 1_748_779_200_000_000;
+  const entryAt: number[] = [];
+  entries.forEach((fields, i) => {
+    const items: Buffer[] = [u64le(name), u64le(0)];
+    for (const f of fields) {
+      const at = data(f.payload, f.zstd ? 4 : 0);
+      for (let k = 0; k < f.times; k++) items.push(u64le(at), u64le(0));
+    }
+    const boot = Buffer.from('0123456789abcdef0123456789abcdef', 'hex');
+    entryAt.push(add(3, 0, Buffer.concat([u64le(i + 1), u64le(t + i), u64le(1000 + i), boot, u64le(0), ...items])));
+  });
+  const array = add(6, 0, Buffer.concat([u64le(0), ...entryAt.map(u64le)]));
+  const header = Buffer.from(real.subarray(0, headerSize));
+  header.writeUInt32LE(zstd ? 8 : 0, 12);
+  header[16] = 0; // offline
+  for (const [at, value] of [[96, end - headerSize], [104, 0], [112, 0], [120, 0], [128, 0], [136, array], [144, objects.length], [152, entries.length], [176, array], [184, t], [192, t + entries.length - 1]] as const) header.writeBigUInt64LE(BigInt(value), at);
+  return Buffer.concat([header, ...objects]);
+}
+
+function u64le(n: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt(n));
+  return b;
+}

@@ -50,8 +50,7 @@ export async function markForCheck(src: OpenedSource, opts: WriteOptions = {}): 
   try {
     const device = await openForWriting(src);
     try {
-      const { byteOffset, sizeBytes } = src.discovery.chosen;
-      const data = sliceDevice(device, byteOffset, sizeBytes, src.dataDevice.description);
+      const data = sliceDevice(device, src.discovery.chosen.byteOffset, src.dataDevice.sizeBytes, src.dataDevice.description);
       await assertUnchanged(src, data);
       const replay = await withCriticalSection(async () => {
         const report = src.journal.needsRecovery ? (await applyJournalReplay(data)).report : null;

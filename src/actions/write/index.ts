@@ -234,8 +234,7 @@ async function commitToCard(src: OpenedSource, changes: Change[], transactions: 
   try {
     const device = await openForWriting(src);
     try {
-      const { byteOffset, sizeBytes } = src.discovery.chosen;
-      return await commitOn(src, sliceDevice(device, byteOffset, sizeBytes, src.dataDevice.description), changes, transactions, nowMs);
+      return await commitOn(src, sliceDevice(device, src.discovery.chosen.byteOffset, src.dataDevice.sizeBytes, src.dataDevice.description), changes, transactions, nowMs);
     } finally {
       await device.close();
     }

@@ -43,6 +43,11 @@ export function checkPlacement(src: OpenedSource): void {
     throw refusedWrite('NOT_IN_PARTITION_TABLE', 'no partition lists the data filesystem (it was found by searching the disk): this card does not start a Home Assistant box as it is',
       `copy the backups and the configuration off it and restore them on a freshly installed card; to write anyway, name the filesystem's byte offset, ${chosen.byteOffset}`, 'data-offset');
   }
+  const data = src.dataDevice;
+  if (data.truncated) {
+    // A change fits in what is there, but the image would never make a working card: what is missing stays missing.
+    throw refusedWrite('IMAGE_CUT_SHORT', `the image ends inside the data partition: only ${data.availableBytes} of its ${data.sizeBytes} bytes are there`, 'let the copy that stopped finish, or copy the whole card again, and change the complete copy');
+  }
   const backup = src.onDiskVolume.superblockLocation;
   if (backup.primaryProblem !== null) {
     throw refusedWrite('SUPERBLOCK_DAMAGED', `the filesystem's main superblock is unusable (${backup.primaryProblem}); it is read from its backup copy at byte ${backup.byteOffset}`, `copy the data off it, or repair the filesystem on an image of the card with e2fsck -b ${backup.byteOffset / backup.superblock.blockSize} -B ${backup.superblock.blockSize} first`);
