@@ -46,5 +46,9 @@ export function crc32c(data: Uint8Array): number {
   return (crc32cUpdate(0xffffffff, data) ^ 0xffffffff) >>> 0;
 }
 
-/** What a read that meets a checksum mismatch tells the user to do (inode, extent and directory blocks). */
-export const CHECKSUM_HINT = 'the kernel and debugfs refuse it too; e2fsck on a copy of the card can often repair it';
+/**
+ * What a read that meets a checksum mismatch tells the user to do (inode, extent and directory blocks): the
+ * box's full check at its next start, once the card is marked for it (actions/write/check-mark.ts).
+ */
+export const CHECKSUM_HINT =
+  'the kernel and debugfs refuse it too; copy what can be read first, then mark the card for a full check and start the box once with it: Home Assistant OS can often repair it then (or e2fsck on a copy of the card)';

@@ -5,14 +5,14 @@ import { CorruptError } from '../errors.js';
 
 const DAMAGED_HINT =
   'its record on the card is damaged, so the kernel would not read it either; the other files can still be read, ' +
-  'and e2fsck on a copy of the card (an image file of it) can often repair it';
+  'and once they are copied, the box can often repair it at its next start with the card marked for a full check (or e2fsck on a copy of the card)';
 
 /** `err` with `path` named in it when it is damage in the filesystem; any other error as it is. */
 export function inFile(path: string, err: unknown): unknown {
   if (!(err instanceof CorruptError) || err.message.includes(path)) return err;
   return new CorruptError(err.code, `${path} cannot be read: ${err.message}`, {
     hint: err.hint ?? DAMAGED_HINT,
-    details: err.details,
+    details: err.hint === undefined ? { ...err.details, remedy: 'check-at-start' } : err.details,
     cause: err,
   });
 }

@@ -63,6 +63,7 @@ export function verifyDirBlock(block: Uint8Array, csumSeed: number, opts: { dirI
   if (why === null) return;
   throw new CorruptError('BAD_DIR_CHECKSUM', `directory inode ${opts.dirIno}, block ${opts.blockIndex} ${why}`, {
     hint: CHECKSUM_HINT,
+    remedy: 'check-at-start',
     details: { dirIno: opts.dirIno, blockIndex: opts.blockIndex },
   });
 }

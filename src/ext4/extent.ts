@@ -132,6 +132,7 @@ function verifyTail(block: Uint8Array, ctx: ExtentContext, blockNumber: number):
   if ((crc32cUpdate(ctx.csumSeed, block, 0, tail) >>> 0) !== stored) {
     throw new CorruptError('BAD_EXTENT_CHECKSUM', `corrupt extent tree in inode ${ctx.ino}: block ${blockNumber} fails its checksum`, {
       hint: CHECKSUM_HINT,
+      remedy: 'check-at-start',
       details: { ino: ctx.ino, block: blockNumber },
     });
   }

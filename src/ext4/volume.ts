@@ -134,6 +134,7 @@ export class Ext4Volume {
     if (hasMetadataCsum(this.sb) && !inodeChecksumValid(this.sb, ino, raw)) {
       throw new CorruptError('BAD_INODE_CHECKSUM', `inode ${ino} is damaged: its checksum does not match its contents`, {
         hint: CHECKSUM_HINT,
+        remedy: 'check-at-start',
         details: { ino },
       });
     }

@@ -76,7 +76,7 @@ describe('an inode with a checksum that does not match', () => {
     const r = cli(['cat', img, DAMAGED]);
     expect(r.code).toBe(65);
     expect(r.stderr).toContain(`error: ${DAMAGED} cannot be read: inode`);
-    expect(r.stderr).toMatch(/ is damaged: its checksum does not match its contents\nhint: the kernel and debugfs refuse it too; e2fsck on a copy of the card can often repair it$/m);
+    expect(r.stderr).toMatch(/ is damaged: its checksum does not match its contents\nhint: the kernel and debugfs refuse it too; copy what can be read first, then mark the card for a full check and start the box once with it: Home Assistant OS can often repair it then \(or e2fsck on a copy of the card\) \(haos-rescue check-at-start .* marks it\)$/m);
     expect(r.stdout.length).toBe(0);
   });
 
@@ -91,7 +91,7 @@ describe('an inode with a checksum that does not match', () => {
       const r = cli(args);
       expect(r.code, r.stderr).toBe(65);
       expect(r.stderr).toContain(`error: ${PROVIDER} cannot be read: corrupt extent`);
-      expect(r.stderr).toMatch(/^hint: its record on the card is damaged, .* e2fsck on a copy of the card \(an image file of it\) can often repair it$/m);
+      expect(r.stderr).toMatch(/^hint: its record on the card is damaged, .* with the card marked for a full check \(or e2fsck on a copy of the card\) \(haos-rescue check-at-start .* marks it\)$/m);
     }
   });
 
