@@ -13,15 +13,11 @@
 
 import { AppError, IoError, refusedWrite } from '../../errors.js';
 import type { BlockDevice } from '../../device/block-device.js';
-import { sliceDevice } from '../../device/slice-device.js';
-import { lockForWriting } from '../../device/write-lock.js';
-import { applyJournalReplay } from '../../ext4/journal/apply.js';
 import type { RecoveryReport } from '../../ext4/journal/recovery.js';
 import { SB, sealSuperblock } from '../../ext4/group-edit.js';
-import { withCriticalSection } from '../critical.js';
 import { assertNotMounted } from '../host-mounts.js';
-import { type OpenedSource, openForWriting } from '../source.js';
-import { type WriteOptions, assertFileNotInUse, assertUnchanged } from './index.js';
+import type { OpenedSource } from '../source.js';
+import { type WriteOptions, assertFileNotInUse, onCardForWriting } from './index.js';
 import { checkMarks, checkPlacement } from './preconditions.js';
 
 /** EXT2_ERROR_FS in s_state. */
@@ -46,24 +42,10 @@ export async function markForCheck(src: OpenedSource, opts: WriteOptions = {}): 
   if (src.journal.needsRecovery && !opts.yes && !(await opts.confirmReplay?.(src.journal.report))) {
     throw refusedWrite('NEEDS_REPLAY_CONSENT', 'the card was not cleanly unmounted: its journal must be replayed onto it before the mark', 'run again and allow that', 'yes');
   }
-  const unlock = await lockForWriting(src.path);
-  try {
-    const device = await openForWriting(src);
-    try {
-      const data = sliceDevice(device, src.discovery.chosen.byteOffset, src.dataDevice.sizeBytes, src.dataDevice.description);
-      await assertUnchanged(src, data);
-      const replay = await withCriticalSection(async () => {
-        const report = src.journal.needsRecovery ? (await applyJournalReplay(data)).report : null;
-        await writeMark(data);
-        return report;
-      });
-      return { dryRun: false, already: null, journalReplayedOntoCard: replay, notes };
-    } finally {
-      await device.close();
-    }
-  } finally {
-    await unlock();
-  }
+  return onCardForWriting(src, async (data, replay) => {
+    await writeMark(data);
+    return { dryRun: false, already: null, journalReplayedOntoCard: replay, notes };
+  });
 }
 
 /**

@@ -226,15 +226,22 @@ async function testHold(): Promise<void> {
 }
 
 /**
- * Replays the journal onto the card when it is dirty (the rehearsal saw that state), commits the
- * rehearsed blocks through the journal and reads the files back from the card.
+ * Runs `body` on the card's data filesystem opened for writing: the write lock held, the card as it was when
+ * opened (else CARD_CHANGED, nothing written), Ctrl-C held off, and a dirty journal replayed onto it first
+ * (the consent was asked before). Every write to the card goes through here (this sequence, check-mark.ts).
  */
-async function commitToCard(src: OpenedSource, changes: Change[], transactions: BlockWrite[][], nowMs: number) {
+export async function onCardForWriting<T>(src: OpenedSource, body: (data: BlockDevice, replay: RecoveryReport | null) => Promise<T>): Promise<T> {
   const unlock = await lockForWriting(src.path);
   try {
     const device = await openForWriting(src);
     try {
-      return await commitOn(src, sliceDevice(device, src.discovery.chosen.byteOffset, src.dataDevice.sizeBytes, src.dataDevice.description), changes, transactions, nowMs);
+      const data = sliceDevice(device, src.discovery.chosen.byteOffset, src.dataDevice.sizeBytes, src.dataDevice.description);
+      await assertUnchanged(src, data);
+      return await withCriticalSection(async () => {
+        await testHold();
+        const replay = src.journal.needsRecovery ? (await applyJournalReplay(data)).report : null;
+        return body(data, replay);
+      });
     } finally {
       await device.close();
     }
@@ -243,12 +250,9 @@ async function commitToCard(src: OpenedSource, changes: Change[], transactions: 
   }
 }
 
-/** The commit sequence on the data filesystem of the card opened for writing (the lock held). */
-async function commitOn(src: OpenedSource, data: BlockDevice, changes: Change[], transactions: BlockWrite[][], nowMs: number) {
-  await assertUnchanged(src, data);
-  return withCriticalSection(async () => {
-    await testHold();
-    const replay = src.journal.needsRecovery ? (await applyJournalReplay(data)).report : null;
+/** Commits the rehearsed blocks through the journal and reads the files back from the card. */
+function commitToCard(src: OpenedSource, changes: Change[], transactions: BlockWrite[][], nowMs: number) {
+  return onCardForWriting(src, async (data, replay) => {
     let first: CommitResult | null = null;
     let blocks = 0;
     for (const writes of transactions) {
@@ -262,7 +266,7 @@ async function commitOn(src: OpenedSource, data: BlockDevice, changes: Change[],
 }
 
 /** Refuses to commit a plan made from a state of the card that another program has changed since (exit 77). */
-export async function assertUnchanged(src: OpenedSource, data: BlockDevice): Promise<void> {
+async function assertUnchanged(src: OpenedSource, data: BlockDevice): Promise<void> {
   const now = await stateStamp(await Ext4Volume.open(data));
   if (now.equals(src.stamp)) return;
   throw new RefusedError('CARD_CHANGED', `${src.path} changed since haos-rescue opened it: another program wrote to it meanwhile`, {
