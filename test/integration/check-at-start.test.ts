@@ -15,7 +15,7 @@ import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
 import { makeDirty } from '../../scripts/fixtures/make-dirty.mjs';
 import { browserPath, launchBrowser } from '../helpers/browser.js';
 import { cli, cliJson } from '../helpers/cli.js';
-import { startGui } from '../helpers/gui.js';
+import { rawRequest, startGui } from '../helpers/gui.js';
 import { Terminal, hasTmux } from '../helpers/terminal.js';
 import { tempDir } from '../helpers/images.js';
 
@@ -102,6 +102,23 @@ describe('check-at-start', () => {
     execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', qcow, back]);
     expect(state(`${back}?offset=${SAMPLE.dataOffsetBytes}`)).toBe('clean with errors');
     expect(spawnSync('qemu-img', ['check', qcow]).status).toBe(0);
+  });
+
+  // Damage the writer checks before any change (here an inode bitmap placed on the block bitmap, checksums
+  // right, as debugfs leaves it): info and the window's card say so up front, with the mark as the way on.
+  it('a card whose metadata the kernel would refuse: info and the window offer the mark up front', async () => {
+    const img = sample('overlap');
+    for (const r of ['set_bg 0 inode_bitmap 4', 'set_bg 0 checksum calc']) execFileSync('debugfs', ['-n', '-w', '-R', r, img], { stdio: 'ignore' });
+    const refused = cliJson<{ data: { writeRefused: { code: string; remedy: string | null } } }>(['info', img]).data.writeRefused;
+    expect(refused).toMatchObject({ code: 'METADATA_OVERLAP', remedy: 'check-at-start' });
+    expect(cli(['info', img]).text).toMatch(/^ {18}what to do: copy the backups and the configuration off the card first; .*\(haos-rescue check-at-start .* marks it\)$/m);
+    const gui = await startGui([img], { HOME: join(work, 'home-overlap') });
+    try {
+      const state = await rawRequest(gui.port, 'GET', '/api/state', { 'X-Rescue-Token': gui.token });
+      expect(JSON.parse(state.body).card.writeRefused).toMatchObject({ repairAtStart: true });
+    } finally {
+      gui.child.kill('SIGTERM');
+    }
   });
 
   // The window: a write refused for damage found on the card (an inode bitmap bit flipped on the card, so the
