@@ -199,7 +199,10 @@ export async function info(source: OpenedSource): Promise<InfoResult> {
   const ha = await summarize(source.fs, layout);
   const kernelErrors = kernelErrorsInfo(sb.kernelErrors);
   const aborted = source.journalAbort;
+  const writeRefused = await writeRefusal(source);
   const warnings = [...source.warnings, ...ha.problems, ...kernelIoWarning(kernelErrors, aborted, source.rescueMap !== null)];
+  // A running virtual machine writes to its disk meanwhile: what is read may be out of date, or torn.
+  if (writeRefused?.code === 'FILE_IN_USE') warnings.push(`${writeRefused.message}: what is read from it may be out of date or torn; shut the virtual machine down and read it again`);
   const space = spaceTotals(sb, sb.freeBlocksCount, sb.freeInodesCount);
   return {
     source: source.path,
@@ -239,7 +242,7 @@ export async function info(source: OpenedSource): Promise<InfoResult> {
       },
       kernelErrors,
       journalAbort: aborted,
-      writeRefused: await writeRefusal(source),
+      writeRefused,
     },
     homeAssistant: { version: ha.version, configPath: ha.configPath, users: ha.users, backups: ha.backups },
     space: { usedBytes: space.usedBytes, freeBytes: space.freeBytes, availableBytes: space.availableBytes, full: space.full },

@@ -139,7 +139,7 @@ describe('a virtual machine disk file', () => {
     expect(sha(readFileSync(copy))).toBe(sha(readFileSync(raw)));
   });
 
-  it.skipIf(process.platform !== 'linux')('a qcow2 that qemu-nbd serves (as a running VM would hold it) is refused for writes: exit 77, untouched', async () => {
+  it.skipIf(process.platform !== 'linux')('a qcow2 that qemu-nbd serves (as a running VM would hold it) is refused for writes: exit 77, untouched; info says so first', async () => {
     const disk = join(work, 'served.qcow2');
     execFileSync('cp', [join(work, 'card.qcow2'), disk]);
     const before = sha(readFileSync(disk));
@@ -150,6 +150,11 @@ describe('a virtual machine disk file', () => {
       const r = cli(['auth', 'reset', disk, '--username', 'vm-user', '--password', 'a-new-long-password-1', '--yes']);
       expect(r.code, r.stderr).toBe(77);
       expect(r.stderr).toMatch(/is open in qemu-nbd \(pid \d+\)/);
+      // info says so before any change is tried, and warns that what it reads may be torn.
+      const info = cli(['info', disk]);
+      expect(info.code, info.stderr).toBe(0);
+      expect(info.text).toMatch(/^Changes: +refused as it is: .* is open in qemu-nbd \(pid \d+\): a running virtual machine, or another program$/m);
+      expect(info.stderr).toMatch(/^warning: .* is open in qemu-nbd \(pid \d+\): .*: what is read from it may be out of date or torn; shut the virtual machine down and read it again$/m);
     } finally {
       server.kill();
       await new Promise((r) => server.once('exit', r));

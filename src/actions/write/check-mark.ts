@@ -17,8 +17,8 @@ import type { RecoveryReport } from '../../ext4/journal/recovery.js';
 import { SB, sealSuperblock } from '../../ext4/group-edit.js';
 import { assertNotMounted } from '../host-mounts.js';
 import type { OpenedSource } from '../source.js';
-import { type WriteOptions, assertFileNotInUse, onCardForWriting } from './index.js';
-import { checkMarks, checkPlacement } from './preconditions.js';
+import { type WriteOptions, onCardForWriting } from './index.js';
+import { assertFileNotInUse, checkMarks, checkPlacement } from './preconditions.js';
 
 /** EXT2_ERROR_FS in s_state. */
 const ERROR_FS = 2;

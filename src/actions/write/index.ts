@@ -9,14 +9,13 @@
 //   5. read back from the card and verified.
 
 import { createWriteStream } from 'node:fs';
-import { stat, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { join, resolve } from 'node:path';
 import { CowDevice } from '../../device/cow-device.js';
 import type { BlockDevice } from '../../device/block-device.js';
 import { sliceDevice } from '../../device/slice-device.js';
-import { processesUsing } from '../../device/vdisk/in-use.js';
 import { containerOf } from '../../device/vdisk/index.js';
 import { AppError, InternalError, IoError, RefusedError, UsageError, refusedWrite } from '../../errors.js';
 import { lockForWriting } from '../../device/write-lock.js';
@@ -35,7 +34,7 @@ import { withCriticalSection } from '../critical.js';
 import { makeOutputFolder } from '../output-error.js';
 import { assertNotMounted } from '../host-mounts.js';
 import { type OpenedSource, openForWriting } from '../source.js';
-import { writeBlocker } from './preconditions.js';
+import { assertFileNotInUse, writeBlocker } from './preconditions.js';
 
 export interface FileChange {
   path: string;
@@ -94,15 +93,6 @@ export interface WriteResult {
   blocks: number;
   /** What was done on the way that the user should know (macOS: the card's volumes were unmounted). */
   notes: string[];
-}
-
-/** An image file that another program holds open (a running VM) is never written. */
-export async function assertFileNotInUse(path: string): Promise<void> {
-  if (!(await stat(path).catch(() => null))?.isFile()) return;
-  const users = await processesUsing(path);
-  if (users === null || users.length === 0) return;
-  const who = users.map((u) => `${u.name} (pid ${u.pid})`).join(', ');
-  throw refusedWrite('FILE_IN_USE', `${path} is open in ${who}: a running virtual machine, or another program`, 'shut the virtual machine down (or close the program) and run the command again');
 }
 
 async function checkPreconditions(src: OpenedSource, opts: WriteOptions): Promise<void> {

@@ -12,15 +12,22 @@
 import { AppError, refusedWrite } from '../../errors.js';
 import { systemZone } from '../../ext4/system-zone.js';
 import { containerOf } from '../../device/vdisk/index.js';
+import { processesUsing } from '../../device/vdisk/in-use.js';
+import { stat } from 'node:fs/promises';
 import type { OpenedSource } from '../source.js';
 
 /** EXT4_ERR_EIO in the superblock's error records. */
 const ERR_EIO = 2;
 
 /** Why no change can be written to this card as it is, or null (asked again, it reads nothing more). */
-export async function writeBlocker(src: OpenedSource): Promise<AppError | null> {
+export function writeBlocker(src: OpenedSource): Promise<AppError | null> {
+  return failure(() => checkCard(src));
+}
+
+/** The AppError `check` throws, or null when it passes. */
+async function failure(check: () => Promise<void>): Promise<AppError | null> {
   try {
-    await checkCard(src);
+    await check();
     return null;
   } catch (err) {
     if (err instanceof AppError) return err;
@@ -87,6 +94,15 @@ function failing(src: OpenedSource): boolean {
   return src.journalAbort?.name === 'EIO' || k?.first?.code === ERR_EIO || k?.last?.code === ERR_EIO;
 }
 
+/** An image file that another program holds open (a running VM) is never written. */
+export async function assertFileNotInUse(path: string): Promise<void> {
+  if (!(await stat(path).catch(() => null))?.isFile()) return;
+  const users = await processesUsing(path);
+  if (users === null || users.length === 0) return;
+  const who = users.map((u) => `${u.name} (pid ${u.pid})`).join(', ');
+  throw refusedWrite('FILE_IN_USE', `${path} is open in ${who}: a running virtual machine, or another program`, 'shut the virtual machine down (or close the program) and run the command again');
+}
+
 /** Why changes are refused, as `info`, the guided flow and the window show it before any is tried. */
 export interface WriteRefusal {
   code: string;
@@ -98,7 +114,9 @@ export interface WriteRefusal {
 
 /** The card's write blocker in the shape shown up front, or null when a change can be written. */
 export async function writeRefusal(src: OpenedSource): Promise<WriteRefusal | null> {
-  const err = await writeBlocker(src);
+  // A virtual machine's disk file held by a running VM (the listing costs a look at every process: asked for
+  // those files alone, where a VM is the usual holder).
+  const err = (containerOf(src.device) !== null ? await failure(() => assertFileNotInUse(src.path)) : null) ?? (await writeBlocker(src));
   if (err === null) return null;
   // "nothing was written" ends a refused write's hint; up front nothing was tried.
   const hint = err.hint?.replace(/;? *nothing was written$/, '') || null;
