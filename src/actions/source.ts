@@ -134,7 +134,7 @@ export async function openSourceOn(path: string, device: BlockDevice, rescueMap:
   // The partition as its table declares it, also when the medium ends first (an image cut short): a read of
   // the missing part then fails saying so (slice-device.ts), not as a read past the end of the partition.
   const declared = discovery.table.partitions.find((p) => p.index === chosen.partitionIndex)?.sizeBytes ?? 0;
-  const dataDevice = sliceDevice(device, chosen.byteOffset, Math.max(chosen.sizeBytes, chosen.partitionIndex === null ? 0 : declared), name);
+  const dataDevice = sliceDevice(device, chosen.byteOffset, Math.max(chosen.sizeBytes, declared), name);
   const onDiskVolume = await Ext4Volume.open(dataDevice);
   const { volume, journal } = await withJournal(onDiskVolume, dataDevice, options.replay ?? true);
   const fs = volumeFs(volume);

@@ -10,14 +10,12 @@
 // forces the full check on such a filesystem).
 
 import { AppError, refusedWrite } from '../../errors.js';
+import { errorCodeName } from '../../ext4/sb-history.js';
 import { systemZone } from '../../ext4/system-zone.js';
 import { containerOf } from '../../device/vdisk/index.js';
 import { processesUsing } from '../../device/vdisk/in-use.js';
 import { stat } from 'node:fs/promises';
 import type { OpenedSource } from '../source.js';
-
-/** EXT4_ERR_EIO in the superblock's error records. */
-const ERR_EIO = 2;
 
 /** Why no change can be written to this card as it is, or null (asked again, it reads nothing more). */
 export function writeBlocker(src: OpenedSource): Promise<AppError | null> {
@@ -91,7 +89,7 @@ function boxCheckHint(src: OpenedSource): string {
 /** The box's kernel recorded a failed read or write of the card, or stopped its journal on one. */
 function failing(src: OpenedSource): boolean {
   const k = src.onDiskVolume.sb.kernelErrors;
-  return src.journalAbort?.name === 'EIO' || k?.first?.code === ERR_EIO || k?.last?.code === ERR_EIO;
+  return src.journalAbort?.name === 'EIO' || [k?.first, k?.last].some((e) => e !== null && e !== undefined && errorCodeName(e.code)?.name === 'EIO');
 }
 
 /** An image file that another program holds open (a running VM) is never written. */

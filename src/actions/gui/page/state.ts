@@ -1,6 +1,7 @@
 // What the page knows between screens (the server's state, the opened card) and the screen switches,
 // filled in by app.ts so the screen modules do not import each other in a circle.
 import type { CardSummary, StateAnswer } from '../api.js';
+import type { Screen } from './ui.js';
 
 export const app: { state: StateAnswer | null; card: CardSummary | null; stopped: boolean } = {
   state: null,
@@ -15,7 +16,7 @@ export const nav: {
   stopped: (reason: string | null) => void;
   image: () => void;
   /** Offers the mark for the box's full check at its next start (confirm.ts), from `trigger` on `screen`'s section. */
-  repairAtStart: (screen: { section: HTMLElement; heading: HTMLHeadingElement; alert: HTMLDivElement }, trigger: HTMLButtonElement) => void;
+  repairAtStart: (screen: Screen, trigger: HTMLButtonElement) => void;
 } = {
   disks: unset,
   card: unset,
