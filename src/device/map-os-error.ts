@@ -23,6 +23,13 @@ const FAILED_CODE: Record<DeviceOp, string> = {
   close: 'CLOSE_FAILED',
 };
 
+/** How a whole card or disk is named on each system, for a source that does not exist. */
+const DISK_NAMES: Partial<Record<NodeJS.Platform, string>> = {
+  linux: 'a card or disk is named like /dev/sdb or /dev/mmcblk0',
+  darwin: 'a card or disk is named like /dev/disk4 (diskutil list shows the number)',
+  win32: 'a card or disk is named like \\\\.\\PhysicalDrive2 (Disk Management shows the number)',
+};
+
 /** Maps `err` (usually a NodeJS.ErrnoException) to an AppError; AppErrors pass through unchanged. */
 export function mapOsError(err: unknown, ctx: OsErrorContext, platform: NodeJS.Platform = process.platform, isRoot = process.getuid?.() === 0): AppError {
   if (err instanceof AppError) return err;
@@ -33,10 +40,9 @@ export function mapOsError(err: unknown, ctx: OsErrorContext, platform: NodeJS.P
   switch (code) {
     case 'ENOENT':
     case 'ENOTDIR':
-      return new NotFoundError('SOURCE_NOT_FOUND', `${ctx.path} does not exist`, {
-        ...options,
-        hint: 'check the path; on Linux `lsblk` lists the disks, on macOS `diskutil list`, on Windows Disk Management',
-      });
+      return new NotFoundError('SOURCE_NOT_FOUND', `${ctx.path} does not exist`, ctx.op === 'open' || ctx.op === 'stat'
+        ? { ...options, hint: `check the path; ${DISK_NAMES[platform] ?? DISK_NAMES['linux']}: the list of disks shows which hold Home Assistant data`, remedy: 'list-disks' }
+        : { ...options, hint: 'check the path' });
     case 'ENOMEDIUM':
     case 'ENXIO':
     case 'ENODEV':

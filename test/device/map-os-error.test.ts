@@ -19,6 +19,18 @@ describe('mapOsError', () => {
     expect(err.message).toContain('/dev/sdz');
   });
 
+  it('a missing source names how disks are called on this system and the list of disks; a missing output only the path', () => {
+    const names = { linux: '/dev/mmcblk0', darwin: '/dev/disk4', win32: '\\\\.\\PhysicalDrive2' } as const;
+    for (const [platform, name] of Object.entries(names)) {
+      const err = mapOsError(osError('ENOENT'), { op: 'open', path: 'card.img' }, platform as NodeJS.Platform);
+      expect(err.hint).toContain(name);
+      expect(err.details['remedy']).toBe('list-disks');
+    }
+    const output = mapOsError(osError('ENOENT'), { op: 'write', path: '/out/x.map' });
+    expect(output.hint).toBe('check the path');
+    expect(output.details['remedy']).toBeUndefined();
+  });
+
   it.each(['EACCES', 'EPERM'])('%s is RefusedError NO_PERMISSION with a sudo hint on Linux and macOS', (code) => {
     for (const platform of ['linux', 'darwin'] as const) {
       const err = mapOsError(osError(code), { op: 'open', path: '/dev/sdb' }, platform, false);
