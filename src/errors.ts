@@ -45,6 +45,7 @@ export type Remedy =
   | 'choose-backups' // copy fewer backups
   | 'map-file' // name the rescue map, or none
   | 'no-map' // leave the rescue map out
+  | 'ignore-map' // read the image without the rescue map found beside it
   | 'verbose' // run again with the details of the error shown
   | 'image-first' // copy the card to an image and work on that
   | 'unpack-backup' // unpack the backup's other files

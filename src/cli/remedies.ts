@@ -23,6 +23,7 @@ const REMEDY_OPTIONS: Record<Remedy, string | ((details: Record<string, unknown>
   'choose-backups': 'name them with --slug',
   'map-file': 'give it with --map FILE, or leave --map out',
   'no-map': 'leave --map out',
+  'ignore-map': 'add --no-map',
   verbose: 'run again with --verbose for the details to report',
   'image-first': (d) => `haos-rescue image ${shellWord(String(d['path'] ?? 'SOURCE'))} --out card.img, then run haos-rescue on card.img`,
   'unpack-backup': 'haos-rescue backup extract SOURCE --decrypt --out DIR',

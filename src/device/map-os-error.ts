@@ -109,7 +109,8 @@ export function permissionHint(platform: NodeJS.Platform, command?: string, isRo
 function errnoCode(err: unknown): string | undefined {
   if (typeof err !== 'object' || err === null) return undefined;
   const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' && code.startsWith('E') ? code : undefined;
+  // Node's own codes (ERR_INVALID_ARG_TYPE, ...) are the program's mistakes, not the disk's.
+  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : undefined;
 }
 
 /** A read the medium refused (bad sector, ended early); a card that vanished is not one: it stops the copy. */

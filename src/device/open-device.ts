@@ -4,7 +4,7 @@
 // source here (through actions/source.ts), and so does `image` for the card it copies.
 
 import { stat } from 'node:fs/promises';
-import { UsageError } from '../errors.js';
+import { CorruptError, UsageError } from '../errors.js';
 import type { BlockDevice } from './block-device.js';
 import { type FileDeviceOptions, openFileDevice } from './file-device.js';
 import { mapOsError } from './map-os-error.js';
@@ -52,8 +52,19 @@ export async function openDevice(path: string, options: OpenDeviceOptions = {}):
     return { device: new MappedDevice(device, parsed.map, chosen), rescueMap: { path: chosen, map: parsed.map, foundBeside: mapPath === undefined }, container: null };
   } catch (err) {
     await device.close().catch(() => undefined);
-    throw err;
+    throw err instanceof CorruptError && err.code === 'BAD_MAPFILE' ? unreadableMap(err, chosen, mapPath === undefined) : err;
   }
+}
+
+/** A map that does not parse, said for a read: which file it is, and how to read on without it. */
+function unreadableMap(err: CorruptError, path: string, foundBeside: boolean): CorruptError {
+  const which = foundBeside ? `the rescue map ${path} found beside the image` : `the rescue map ${path}`;
+  return new CorruptError('BAD_MAPFILE', `${which} cannot be read (${err.message})`, {
+    cause: err,
+    details: err.details,
+    hint: 'name the map written when this image was made, or read the image without a map (parts not rescued then read as zeros)',
+    remedy: foundBeside ? 'ignore-map' : 'map-file',
+  });
 }
 
 /**

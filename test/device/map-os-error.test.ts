@@ -19,6 +19,12 @@ describe('mapOsError', () => {
     expect(err.message).toContain('/dev/sdz');
   });
 
+  it("Node's own error codes (ERR_*) are the program's mistakes, not a failing disk", () => {
+    const err = mapOsError(Object.assign(new TypeError('bad argument'), { code: 'ERR_INVALID_ARG_TYPE' }), { op: 'read', path: 'card.img' });
+    expect(err.code).not.toBe('READ_FAILED');
+    expect(err.exitCode).toBe(70);
+  });
+
   it('a missing source names how disks are called on this system and the list of disks; a missing output only the path', () => {
     const names = { linux: '/dev/mmcblk0', darwin: '/dev/disk4', win32: '\\\\.\\PhysicalDrive2' } as const;
     for (const [platform, name] of Object.entries(names)) {

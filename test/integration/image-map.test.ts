@@ -546,8 +546,14 @@ describe('damaged and missing maps', () => {
       expect(r.code, args.join(' ')).toBe(65);
       expect(errorCode(r), args.join(' ')).toBe('BAD_MAPFILE');
       expect(r.stderr).toMatch(/^hint: /m);
+      expect(r.stderr, args.join(' ')).toContain(`the rescue map ${garbageImg}.map found beside the image cannot be read`);
+      expect(r.stderr, args.join(' ')).toMatch(/\(add --no-map\)/);
     }
     expect(existsSync(join(work, 'never-garbage-export'))).toBe(false);
+    // --no-map reads the image without it (a mistaken Node error here once came out as a failing card, exit 74).
+    const without = run(['info', garbageImg, '--no-map', '--json']);
+    expect(without.code, without.stderr).toBe(0);
+    expect(JSON.parse(without.stdout).data.label).toBe('hassos-data');
   });
 
   it('a map for a bigger disk (64 MiB, all rescued): exit 65 BAD_MAPFILE', () => {

@@ -60,7 +60,9 @@ export function sourceOptions(argv: GlobalArgs): SourceOptions {
     throw new UsageError('CONFLICTING_OPTIONS', '--partition and --offset cannot be used together', { hint: 'give one of them' });
   }
   const o: SourceOptions = { replay: argv.replay !== false };
-  if (argv.map !== undefined) {
+  // --no-map: read the image without the map that lies beside it.
+  if ((argv.map as unknown) === false) o.mapPath = null;
+  else if (argv.map !== undefined) {
     if (argv.map === '') throw new UsageError('BAD_MAP', '--map needs the path of a rescue map file');
     o.mapPath = argv.map;
   }
