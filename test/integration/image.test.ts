@@ -236,4 +236,35 @@ describe('image refuses what would lose data, and names a missing source', () =>
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('an image and map of another card of the same size are not continued from this card (they were mixed into one image, exit 0)', () => {
+    const dir = tempDir('haos-rescue-image-other-');
+    try {
+      const a = join(dir, 'a.img');
+      const b = join(dir, 'b.img');
+      const cardA = readSampleImage();
+      writeFileSync(a, cardA);
+      const cardB = Buffer.from(cardA);
+      for (let i = Math.floor(cardB.length / 4); i < cardB.length / 2; i++) cardB[i] = (i * 7919) & 0xff;
+      writeFileSync(b, cardB);
+      const out = join(dir, 'copy.img');
+      expect(cli(['image', a, '--out', out]).code).toBe(0);
+      // As if the copy of card A had stopped half-way: the second half not tried yet.
+      const half = cardA.length / 2;
+      writeFileSync(`${out}.map`, `# Mapfile\n0x${half.toString(16)} ?\n0x0 0x${half.toString(16)} +\n0x${half.toString(16)} 0x${half.toString(16)} ?\n`);
+      const before = readFileSync(out);
+      const mixed = cli(['image', b, '--out', out, '--verbose']);
+      expect(mixed.code, mixed.stderr).toBe(64);
+      expect(mixed.stderr).toMatch(/code: IMAGE_OF_OTHER_DISK/);
+      expect(mixed.stderr).toMatch(/does not hold a copy of .*b\.img/);
+      expect(mixed.stderr).toMatch(/^hint: .*name a new image file/m);
+      expect(readFileSync(out).equals(before)).toBe(true);
+      // The card it was copied from continues it.
+      const same = cli(['image', a, '--out', out]);
+      expect(same.code, same.stderr).toBe(0);
+      expect(readFileSync(out).equals(cardA)).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -4,7 +4,6 @@
 // image's bytes are made durable, so Ctrl-C, a pulled reader or a crash loses seconds; the same command
 // run again continues from the map. The card is only read.
 
-import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { BlockDevice } from '../../device/block-device.js';
@@ -21,6 +20,7 @@ import { outputError } from '../output-error.js';
 import { assertOutputOffSource } from '../host-mounts.js';
 import { type SourceOptions, openSourceDevice } from '../source.js';
 import { type Phase, type PhaseName, rescueOrder } from './order.js';
+import { assertSameDisk, checkResume } from './resume.js';
 import { ImageFile, assertImageFits, assertNotOnSource, assertRoom } from './output.js';
 import { type ImageProgress, type ImageResult, progressOf, resultOf } from './report.js';
 
@@ -88,6 +88,10 @@ export class ImageJob {
       const fresh = checkResume(out, mapPath, previous, opts.force ?? false);
       const image = await ImageFile.open(out, source.sizeBytes, fresh);
       const map = previous?.map ?? new RegionMap(source.sizeBytes);
+      if (!fresh) await assertSameDisk(source, image, map, { source: path, out, mapPath }).catch(async (err: unknown) => {
+        await image.close();
+        throw err;
+      });
       const stop = { requested: false };
       const sectorSize = Math.max(512, source.sectorSize);
       const fd = rescueFileDescriptor(source);
@@ -269,21 +273,4 @@ async function maxRequestBytes(path: string): Promise<number> {
   const s = await stat(path, { bigint: true }).catch(() => null);
   if (s === null || !s.isBlockDevice()) return fallback;
   return (await readMaxRequestBytes(s.rdev)) ?? fallback;
-}
-
-/** Whether to start a fresh image; refuses what would mix two cards or lose a rescue. */
-function checkResume(out: string, mapPath: string, previous: Mapfile | null, force: boolean): boolean {
-  const haveImage = existsSync(out);
-  if (previous !== null && !haveImage) {
-    throw new UsageError('IMAGE_MISSING', `the map ${mapPath} exists but the image ${out} does not`, {
-      hint: 'name the image file the map belongs to, or move the map aside to start a new image',
-    });
-  }
-  if (previous === null && haveImage && !force) {
-    throw new UsageError('OUTPUT_EXISTS', `${out} exists and has no map (${mapPath}), so nothing says which of its bytes came from the card`, {
-      hint: 'name another image file, or start this one over',
-      remedy: 'force',
-    });
-  }
-  return previous === null;
 }

@@ -1,0 +1,72 @@
+// Continuing an image from its map: the image and the map must be there together, and the card must be
+// the one they were copied from. A copy continued from another card (the same size, an old card and its
+// new one, another box's card) would mix two disks in one image and say it was rescued.
+
+import { existsSync } from 'node:fs';
+import type { BlockDevice } from '../../device/block-device.js';
+import type { Mapfile } from '../../device/rescue/mapfile.js';
+import type { MapRegion, RegionMap } from '../../device/rescue/region-map.js';
+import { UsageError } from '../../errors.js';
+
+/** Pieces of the rescued bytes compared with the card before continuing. */
+const SAMPLES = 8;
+const SAMPLE_BYTES = 4096;
+
+/** True when the copy starts fresh; throws when the image and the map do not go together. */
+export function checkResume(out: string, mapPath: string, previous: Mapfile | null, force: boolean): boolean {
+  const haveImage = existsSync(out);
+  if (previous !== null && !haveImage) {
+    throw new UsageError('IMAGE_MISSING', `the map ${mapPath} exists but the image ${out} does not`, {
+      hint: 'name the image file the map belongs to, or move the map aside to start a new image',
+    });
+  }
+  if (previous === null && haveImage && !force) {
+    throw new UsageError('OUTPUT_EXISTS', `${out} exists and has no map (${mapPath}), so nothing says which of its bytes came from the card`, {
+      hint: 'name another image file, or start this one over',
+      remedy: 'force',
+    });
+  }
+  return previous === null;
+}
+
+/**
+ * Compares pieces spread over the bytes the map says were rescued with the same bytes on the card (a few
+ * reads of places that read well before). A piece the card cannot read now is skipped: a failing card is
+ * what this copy is for. Any piece that differs refuses the continuation.
+ */
+export async function assertSameDisk(source: BlockDevice, image: { read(at: number, length: number): Promise<Buffer> }, map: RegionMap, names: { source: string; out: string; mapPath: string }): Promise<void> {
+  for (const { pos, length } of samplePieces(map.regions().filter((r) => r.status === '+'))) {
+    let onCard: Buffer;
+    try {
+      onCard = await source.read(pos, length);
+    } catch {
+      continue;
+    }
+    const inImage = await image.read(pos, length);
+    if (!onCard.equals(inImage)) {
+      throw new UsageError('IMAGE_OF_OTHER_DISK', `${names.out} does not hold a copy of ${names.source}: the bytes at ${pos} that its map ${names.mapPath} says were copied differ from the card's`, {
+        hint: 'it is a copy of another card, or this card was used (in the box) since the copy began; name a new image file for this card, and keep the old image and its map',
+      });
+    }
+  }
+}
+
+/**
+ * Where to compare: the first rescued bytes, then a piece in each of SAMPLES equal shares of the rescued
+ * bytes, each inside one rescued region.
+ */
+export function samplePieces(rescued: MapRegion[]): Array<{ pos: number; length: number }> {
+  const total = rescued.reduce((sum, r) => sum + r.size, 0);
+  if (total === 0) return [];
+  const piece = (r: MapRegion, pos: number) => ({ pos, length: Math.min(SAMPLE_BYTES, r.pos + r.size - pos) });
+  const pieces = [piece(rescued[0]!, rescued[0]!.pos)];
+  let region = 0;
+  let before = 0; // rescued bytes in the regions before `region`
+  for (let k = 0; k < SAMPLES; k++) {
+    const target = Math.floor((total * (2 * k + 1)) / (2 * SAMPLES));
+    while (before + rescued[region]!.size <= target) before += rescued[region++]!.size;
+    const r = rescued[region]!;
+    pieces.push(piece(r, r.pos + Math.floor((target - before) / SAMPLE_BYTES) * SAMPLE_BYTES));
+  }
+  return pieces.filter((p, i) => i === 0 || p.pos !== pieces[i - 1]!.pos);
+}
