@@ -10,10 +10,10 @@ import { BlockEdits, allocateInode, freeInode } from './alloc-inode.js';
 import { FileType } from './dir.js';
 import { addDirEntry, removeDirEntry } from './dir-edit.js';
 import { Incompat } from './features.js';
-import { type Inode, InodeFlags, S_IFREG, parseInode } from './inode.js';
+import { type Inode, InodeFlags, S_IFREG, parseInode, parseInodeXattrs } from './inode.js';
 import { setInodeChecksum } from './inode-csum.js';
 import { leaveOrphanList } from './orphan.js';
-import { releaseXattrBlock } from './xattr-release.js';
+import { eaInodeRefusal, releaseXattrBlock } from './xattr-release.js';
 import { encodeTime, updatedInode } from './rewrite.js';
 import { hasMetadataCsum } from './superblock.js';
 
@@ -81,6 +81,8 @@ export async function createEmptyFile(edits: BlockEdits, dir: Inode, name: strin
 export async function ownedBlocks(edits: BlockEdits, inode: Inode): Promise<BlockRange[]> {
   const vol = edits.vol;
   if ((inode.flags & InodeFlags.INLINE_DATA) !== 0 || inode.blocks === 0) return [];
+  // The kernel counts a value's own inode in its owner's blocks (e2fsck too): not a mismatch, not freed here.
+  if ((vol.sb.incompat & Incompat.EA_INODE) !== 0 && parseInodeXattrs(inode).some((x) => x.valueInum !== 0)) throw eaInodeRefusal();
   const runs = ((await vol.layout(inode)).runs ?? []).filter((r) => r.physical !== 0);
   const owned = [...runs.map((r) => ({ start: r.physical, length: r.length })), ...(await vol.extentTreeBlocks(inode)).map((b) => ({ start: b, length: 1 }))];
   const counted = owned.reduce((n, r) => n + r.length, 0) + (inode.fileAcl !== 0 ? 1 : 0);

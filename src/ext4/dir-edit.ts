@@ -5,7 +5,7 @@
 // one before it (or, first in its block, its inode becomes 0). Under metadata_csum each changed block
 // gets its tail checksum again. Inline-data folders are edited in the inode itself (dir-inline.ts).
 
-import { UnsupportedError } from '../errors.js';
+import { RefusedError, UnsupportedError } from '../errors.js';
 import type { BlockEdits } from './alloc-inode.js';
 import { currentInode } from './create-file.js';
 import { deleteEntry, entriesEnd, insertInBlock, notInFolder, repointEntry, setTailChecksum } from './dir-block.js';
@@ -14,12 +14,31 @@ import { addIndexedEntry } from './dir-index.js';
 import { addInlineEntry, removeInlineEntry, repointInlineEntry } from './dir-inline.js';
 import { Incompat } from './features.js';
 import { type Inode, InodeFlags } from './inode.js';
+import type { Superblock } from './superblock.js';
 
-function checkEditable(edits: BlockEdits, dir: Inode): void {
+/**
+ * Refuses what the kernel refuses even to root (EPERM): changing an immutable inode, and removing,
+ * renaming or replacing an append-only one (chattr +i, +a: the owner or a program asked for it).
+ */
+export function assertNotLocked(inode: Inode, name: Buffer | string, change: 'add' | 'remove'): void {
+  const locked = (inode.flags & InodeFlags.IMMUTABLE) !== 0 ? 'immutable' : change === 'remove' && (inode.flags & InodeFlags.APPEND) !== 0 ? 'append-only' : null;
+  if (locked === null) return;
+  const what = inode.kind === 'dir' ? 'folder' : 'file';
+  throw new RefusedError('FILE_LOCKED', `${what} ${name.toString()} (inode ${inode.ino}) is marked ${locked} (chattr ${locked === 'immutable' ? '+i' : '+a'}): Linux refuses this change even to root`, {
+    hint: `on a Linux computer, chattr ${locked === 'immutable' ? '-i' : '-a'} on it takes the mark away (as root, on the mounted card); nothing was written`,
+  });
+}
+
+/** The directory's own entries may be changed (not encrypted or case-insensitive), in a format this writer edits. */
+export function checkEditable(edits: BlockEdits, dir: Inode): void {
+  assertEditableDir(edits.vol.sb, dir);
+}
+
+export function assertEditableDir(sb: Superblock, dir: Inode): void {
   if ((dir.flags & (InodeFlags.ENCRYPT | InodeFlags.CASEFOLD)) !== 0) {
     throw new UnsupportedError('SPECIAL_DIRECTORY', `directory inode ${dir.ino} is encrypted or case-insensitive; haos-rescue does not edit those`, { hint: 'nothing was written' });
   }
-  if ((edits.vol.sb.incompat & Incompat.FILETYPE) === 0 || edits.vol.sb.blockSize > 32768) {
+  if ((sb.incompat & Incompat.FILETYPE) === 0 || sb.blockSize > 32768) {
     throw new UnsupportedError('DIR_FORMAT', 'directories without file types, or with 64 KiB blocks, are not edited', { hint: 'nothing was written' });
   }
 }
@@ -47,6 +66,7 @@ export async function addDirEntry(edits: BlockEdits, dirIno: number, name: Buffe
   }
   const dir = await currentInode(edits, dirIno);
   checkEditable(edits, dir);
+  assertNotLocked(dir, `inode ${dir.ino}`, 'add');
   if ((dir.flags & InodeFlags.INLINE_DATA) !== 0) return addInlineEntry(edits, dir, name, ino, fileType);
   if ((dir.flags & InodeFlags.INDEX) !== 0) return addIndexedEntry(edits, dir, name, ino, fileType);
   for (const fsBlock of await dirBlocks(edits, dir)) {
@@ -60,6 +80,14 @@ export async function addDirEntry(edits: BlockEdits, dirIno: number, name: Buffe
 export async function removeDirEntry(edits: BlockEdits, given: Inode, name: Buffer): Promise<number> {
   const dir = await currentInode(edits, given.ino); // an entry added earlier in the transaction may have grown it
   checkEditable(edits, dir);
+  assertNotLocked(dir, `inode ${dir.ino}`, 'remove');
+  const ino = await deleteFromDir(edits, dir, name);
+  // The kernel's may_delete: the inode named may not be immutable or append-only either (the whole plan is refused).
+  assertNotLocked(await currentInode(edits, ino), name, 'remove');
+  return ino;
+}
+
+async function deleteFromDir(edits: BlockEdits, dir: Inode, name: Buffer): Promise<number> {
   if ((dir.flags & InodeFlags.INLINE_DATA) !== 0) return removeInlineEntry(edits, dir.ino, name);
   const end = entriesEnd(edits);
   for (const [index, fsBlock] of (await dirBlocks(edits, dir)).entries()) {
@@ -77,6 +105,7 @@ export async function removeDirEntry(edits: BlockEdits, given: Inode, name: Buff
 export async function replaceDirEntryInode(edits: BlockEdits, given: Inode, name: Buffer, ino: number): Promise<void> {
   const dir = await currentInode(edits, given.ino);
   checkEditable(edits, dir);
+  assertNotLocked(dir, `inode ${dir.ino}`, 'remove');
   if ((dir.flags & InodeFlags.INLINE_DATA) !== 0) return repointInlineEntry(edits, dir.ino, name, ino);
   const end = entriesEnd(edits);
   for (const [index, fsBlock] of (await dirBlocks(edits, dir)).entries()) {

@@ -8,6 +8,7 @@ import { CorruptError } from '../errors.js';
 export const InodeFlags = {
   SECRM: 0x1,
   IMMUTABLE: 0x10,
+  APPEND: 0x20,
   INDEX: 0x1000,
   ENCRYPT: 0x800,
   HUGE_FILE: 0x40000,

@@ -7,7 +7,7 @@ import { CorruptError, RefusedError, REPAIR } from '../errors.js';
 import { BlockEdits, currentInode, putInode, touchInode } from './create-file.js';
 import { FileType } from './dir.js';
 import { setTailChecksum } from './dir-block.js';
-import { addDirEntry, removeDirEntry } from './dir-edit.js';
+import { addDirEntry, checkEditable, removeDirEntry } from './dir-edit.js';
 import { dirBlockMap } from './dir-grow.js';
 import { setInlineParent } from './dir-inline.js';
 import { resealIndexRoot } from './dir-index.js';
@@ -49,6 +49,7 @@ async function setDotDot(edits: BlockEdits, dir: Inode, parentIno: number): Prom
 /** Plans moving folder `folder` (named `fromName` in `fromDir`) to `toName` in `toDir`. */
 export async function moveFolder(edits: BlockEdits, folder: Inode, fromDir: Inode, fromName: string, toDir: Inode, toName: string, nowMs: number): Promise<void> {
   const vol = edits.vol;
+  checkEditable(edits, toDir); // before the lookup: a case-insensitive folder is not looked into by name
   if (await vol.findEntry(toDir, Buffer.from(toName))) throw new RefusedError('TARGET_EXISTS', `${toName} already exists`, { hint: 'a folder is moved only to a free name; nothing was written' });
   await refuseInsideItself(edits, folder.ino, toDir);
   await addDirEntry(edits, toDir.ino, Buffer.from(toName), folder.ino, FileType.DIR);

@@ -5,7 +5,7 @@
 import { RefusedError, UnsupportedError } from '../errors.js';
 import { BlockEdits, putInode, releaseInode, touchInode } from './create-file.js';
 import { FileType } from './dir.js';
-import { addDirEntry, removeDirEntry, replaceDirEntryInode } from './dir-edit.js';
+import { addDirEntry, assertNotLocked, checkEditable, removeDirEntry, replaceDirEntryInode } from './dir-edit.js';
 import { moveFolder } from './move-dir.js';
 import type { Inode } from './inode.js';
 import { setInodeChecksum } from './inode-csum.js';
@@ -25,9 +25,11 @@ export async function moveFile(edits: BlockEdits, fromDir: Inode, fromName: stri
     await moveFolder(edits, inode, fromDir, fromName, toDir, toName, nowMs);
     return inode.ino;
   }
+  checkEditable(edits, toDir); // before the lookup: a case-insensitive folder is not looked into by name
   const target = await vol.findEntry(toDir, Buffer.from(toName));
   if (target) {
     const old = await vol.readInode(target.ino);
+    assertNotLocked(old, toName, 'remove');
     if (old.kind === 'dir') throw new RefusedError('TARGET_IS_FOLDER', `${toName} is a folder`, { hint: 'name a file, or a path inside the folder; nothing was written' });
     if (old.ino === inode.ino) throw new RefusedError('SAME_FILE', `${fromName} and ${toName} are the same file`, { hint: 'nothing was written' });
     await replaceDirEntryInode(edits, toDir, Buffer.from(toName), inode.ino);

@@ -13,7 +13,7 @@ import { allocateInode } from './alloc-inode.js';
 import { newBlockMap } from './block-map-write.js';
 import { BlockEdits, putInode, releaseInode, touchInode } from './create-file.js';
 import { FileType } from './dir.js';
-import { addDirEntry, replaceDirEntryInode } from './dir-edit.js';
+import { addDirEntry, assertNotLocked, replaceDirEntryInode } from './dir-edit.js';
 import { type LeafExtent, MAX_EXTENT, MAX_TREE_DEPTH, blockCapacity, sealTreeBlock, writeHeader, writeIndexEntry, writeLeafEntry } from './extent-write.js';
 import { Incompat } from './features.js';
 import { groupFirstBlock } from './group-desc.js';
@@ -194,6 +194,7 @@ export async function putFile(edits: BlockEdits, dir: Inode, name: string, conte
   const entry = await vol.findEntry(dir, Buffer.from(name));
   const old = entry ? await vol.readInode(entry.ino) : null;
   if (old && old.kind !== 'file') throw new RefusedError('NOT_A_FILE', `${name} exists and is not a regular file`, { hint: 'nothing was written' });
+  if (old) assertNotLocked(old, name, 'remove');
   const who = owner ?? (old ? { mode: old.mode & 0o7777, uid: old.uid, gid: old.gid } : { mode: 0o644, uid: 0, gid: 0 });
   const ino = await newFileWithContent(edits, dir.ino, content, who, nowMs);
   if (old) {

@@ -10,7 +10,7 @@ import { freeBlocks } from './alloc-block.js';
 import { freeInode } from './alloc-inode.js';
 import { BlockEdits, currentInode, ownedBlocks, putInode, releaseInode, touchInode } from './create-file.js';
 import { isDotOrDotDot } from './dir.js';
-import { removeDirEntry } from './dir-edit.js';
+import { assertNotLocked, removeDirEntry } from './dir-edit.js';
 import { type Inode, InodeFlags } from './inode.js';
 import { setInodeChecksum } from './inode-csum.js';
 import { releaseXattrBlock } from './xattr-release.js';
@@ -56,6 +56,7 @@ async function releaseFolder(edits: BlockEdits, dir: Inode, nowMs: number): Prom
 /** Releases everything below `dir` and `dir` itself (not its entry in its parent). */
 async function releaseBelow(edits: BlockEdits, dir: Inode, nowMs: number, out: TreeRemoval, depth: number): Promise<void> {
   if (depth > 256) throw new RefusedError('TREE_TOO_DEEP', 'the folder tree is deeper than 256 levels (a damaged loop?)', { ...REPAIR });
+  assertNotLocked(dir, `inode ${dir.ino}`, 'remove'); // its entries go
   const listing = await edits.vol.listDir(dir);
   if (listing.lost.length > 0) throw listing.lost[0]!;
   for (const e of listing.entries) {
@@ -63,6 +64,7 @@ async function releaseBelow(edits: BlockEdits, dir: Inode, nowMs: number, out: T
     const child = await edits.vol.readInode(e.ino);
     if (child.kind === 'dir') await releaseBelow(edits, child, nowMs, out, depth + 1);
     else {
+      assertNotLocked(child, Buffer.from(e.name), 'remove');
       const links = out.links.get(child.ino) ?? child.linksCount;
       out.links.set(child.ino, links - 1);
       out.freedBlocks += await releaseInode(edits, { ...child, linksCount: links }, nowMs);

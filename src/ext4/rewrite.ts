@@ -97,8 +97,8 @@ async function inodeTableWrite(vol: Ext4Volume, ino: number, newRaw: Buffer): Pr
  */
 export async function planRewrite(vol: Ext4Volume, inode: Inode, content: Uint8Array, nowMs = Date.now()): Promise<RewritePlan> {
   if (inode.kind !== 'file') throw refuse('NOT_A_REGULAR_FILE', `inode ${inode.ino} is not a regular file`);
-  if ((inode.flags & (InodeFlags.INLINE_DATA | InodeFlags.ENCRYPT | InodeFlags.VERITY | InodeFlags.IMMUTABLE)) !== 0) {
-    throw new UnsupportedError('UNSUPPORTED_FILE', `inode ${inode.ino} is inline, encrypted, verity-protected or immutable; haos-rescue cannot rewrite it`, {
+  if ((inode.flags & (InodeFlags.INLINE_DATA | InodeFlags.ENCRYPT | InodeFlags.VERITY | InodeFlags.IMMUTABLE | InodeFlags.APPEND)) !== 0) {
+    throw new UnsupportedError('UNSUPPORTED_FILE', `inode ${inode.ino} is inline, encrypted, verity-protected, immutable or append-only; haos-rescue cannot rewrite it`, {
       hint: 'nothing was written',
     });
   }

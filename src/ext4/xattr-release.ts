@@ -29,13 +29,18 @@ function sealXattrBlock(edits: BlockEdits, fsBlock: number, block: Buffer): void
   block.writeUInt32LE(c >>> 0, H_CHECKSUM);
 }
 
+/** Values kept in inodes of their own are counted in their owner's blocks and referenced: not freed here. */
+export function eaInodeRefusal(): UnsupportedError {
+  return new UnsupportedError('EA_INODE', 'this filesystem keeps large attribute values in inodes of their own (ea_inode); haos-rescue does not free those', { hint: 'nothing was written' });
+}
+
 /** Releases `inode`'s attribute block, if it has one; returns the blocks freed (0 or 1). */
 export async function releaseXattrBlock(edits: BlockEdits, inode: Inode): Promise<number> {
   const { sb } = edits.vol;
   const at = inode.fileAcl;
   if (at === 0) return 0;
   if (at < sb.firstDataBlock || at >= sb.blocksCount) throw new CorruptError('BAD_XATTR_BLOCK', `inode ${inode.ino} names attribute block ${at}, outside the filesystem`, { ...REPAIR });
-  if ((sb.incompat & Incompat.EA_INODE) !== 0) throw new UnsupportedError('EA_INODE', 'this filesystem keeps large attribute values in inodes of their own (ea_inode); haos-rescue does not free those', { hint: 'nothing was written' });
+  if ((sb.incompat & Incompat.EA_INODE) !== 0) throw eaInodeRefusal();
   const block = await edits.block(at);
   const refcount = block.readUInt32LE(4);
   if (block.readUInt32LE(0) !== XATTR_MAGIC || block.readUInt32LE(8) !== 1 || refcount === 0) {

@@ -3,6 +3,7 @@
 // out of the way. Into a folder when the target is one; a file may replace a file there (saved to the
 // originals folder first), a folder only goes to a free name. One journal transaction.
 
+import { assertEditableDir } from '../../ext4/dir-edit.js';
 import { posix } from 'node:path';
 import { AppError, InternalError, NotFoundError, UsageError } from '../../errors.js';
 import { BlockEdits, moveFile } from '../../ext4/move-file.js';
@@ -52,6 +53,7 @@ export async function moveOnCard(src: OpenedSource, fromGiven: string, toGiven: 
   if (inode.kind === 'dir' && (await src.volume.exists(to))) throw new UsageError('TARGET_EXISTS', `${to} already exists`, { hint: 'a folder is moved only to a free name; nothing was written' });
   const parent = await src.volume.lookup(posix.dirname(to), { followFinal: true }).catch(() => null);
   if (!parent || parent.kind !== 'dir') throw new NotFoundError('PATH_NOT_FOUND', `the folder ${posix.dirname(to)} does not exist on the card`, { hint: 'nothing was written' });
+  assertEditableDir(src.volume.sb, parent); // before looking a name up in it (case-insensitive folders are not)
   const replaced = await src.volume.exists(to);
   const write = await writeFiles(src, async () => [change(from, to, inode.sizeBytes)], opts);
   return { from, to, replaced, write };

@@ -9,7 +9,8 @@
 // hassos-data; every board boots with fsck.repair=yes, so that is e2fsck -y, which replays the journal and
 // forces the full check on such a filesystem).
 
-import { AppError, refusedWrite } from '../../errors.js';
+import { AppError, UnsupportedError, refusedWrite } from '../../errors.js';
+import { RoCompat, featureNames } from '../../ext4/features.js';
 import { errorCodeName } from '../../ext4/sb-history.js';
 import { systemZone } from '../../ext4/system-zone.js';
 import { containerOf } from '../../device/vdisk/index.js';
@@ -35,6 +36,7 @@ async function failure(check: () => Promise<void>): Promise<AppError | null> {
 
 async function checkCard(src: OpenedSource): Promise<void> {
   checkPlacement(src);
+  checkFeatures(src);
   // Bitmaps and inode tables inside the filesystem and apart, as the kernel checks at mount (system-zone.ts).
   await systemZone(src.volume);
   checkMarks(src);
@@ -56,6 +58,22 @@ export function checkPlacement(src: OpenedSource): void {
   const backup = src.onDiskVolume.superblockLocation;
   if (backup.primaryProblem !== null) {
     throw refusedWrite('SUPERBLOCK_DAMAGED', `the filesystem's main superblock is unusable (${backup.primaryProblem}); it is read from its backup copy at byte ${backup.byteOffset}`, `copy the data off it, or repair the filesystem on an image of the card with e2fsck -b ${backup.byteOffset / backup.superblock.blockSize} -B ${backup.superblock.blockSize} first`);
+  }
+}
+
+/**
+ * Features the writer does not keep right, refused before any change (Home Assistant OS uses none of them):
+ * bigalloc allocates in clusters, and quota usage would no longer match what the files take (e2fsck reports it).
+ */
+export function checkFeatures(src: OpenedSource): void {
+  const sb = src.onDiskVolume.sb;
+  const elsewhere = 'reading and copying work here; make the change on the Linux system this disk belongs to; nothing was written';
+  if ((sb.roCompat & RoCompat.BIGALLOC) !== 0) {
+    throw new UnsupportedError('BIGALLOC', 'this filesystem allocates its blocks in clusters (bigalloc); haos-rescue does not change such filesystems', { hint: elsewhere });
+  }
+  const quota = featureNames(0, 0, sb.roCompat & (RoCompat.QUOTA | RoCompat.PROJECT));
+  if (quota.length > 0) {
+    throw new UnsupportedError('QUOTA', `this filesystem keeps disk quota usage (${quota.join(', ')}); haos-rescue does not update it, so it does not change such filesystems`, { hint: elsewhere });
   }
 }
 
