@@ -240,6 +240,17 @@ function pickPartition(device: BlockDevice, table: PartitionTable, candidates: C
 }
 
 /**
+ * The warning for a partition chosen by number that is not Home Assistant's data while another is: what
+ * it then reads (no users, no backups, no configuration) is that partition's, not a loss.
+ */
+function notTheData(chosen: Candidate, candidates: Candidate[]): string[] {
+  const best = byPreference(candidates)[0];
+  if (best === undefined || best === chosen || (chosen.rank !== null && chosen.rank <= best.rank!)) return [];
+  return [`${describe(chosen)} is not Home Assistant's data (${chosen.reason}); ${describe(best)} is (${best.reason}): ` +
+    'what is read here is that partition\'s, and what it lacks is not lost; name the data partition, or none to have it found'];
+}
+
+/**
  * Finds the data filesystem: the user's --partition or --offset when given, otherwise the best candidate
  * by the rules of haos-format.md §2.5. A probe that throws is recorded on its candidate, never fatal.
  * Throws NotFoundError DATA_NOT_FOUND / PARTITION_NOT_FOUND, UsageError for bad options, and the table
@@ -264,7 +275,7 @@ export async function discoverData(device: BlockDevice, probe: FilesystemProbe, 
   if (opts.partition !== undefined) {
     const chosen = pickPartition(device, table, candidates, opts.partition);
     const reason = `chose partition ${opts.partition} as asked: ${chosen.reason}`;
-    return { table, candidates, chosen, kind: kindOf(chosen), reason };
+    return { table: { ...table, warnings: [...table.warnings, ...notTheData(chosen, candidates)] }, candidates, chosen, kind: kindOf(chosen), reason };
   }
   const ranked = byPreference(candidates);
   const best = ranked[0];

@@ -185,6 +185,10 @@ describe('discoverData: --partition and --offset', () => {
     const d = await discoverIn(gptImg, { 7: ext4('hassos-overlay'), 8: data() }, { partition: 7 });
     expect(d).toMatchObject({ kind: 'bare', chosen: { partitionIndex: 7, label: 'hassos-overlay' } });
     expect(d.reason).toMatch(/^chose partition 7 as asked/);
+    // ... and says that the data is elsewhere: what it lacks (users, backups) is not lost.
+    expect(d.table.warnings).toEqual([expect.stringMatching(/^partition 7 \(hassos-overlay\) is not Home Assistant's data .*; partition 8 \(hassos-data\) is .*what it lacks is not lost/)]);
+    const asked = await discoverIn(gptImg, { 7: ext4('hassos-overlay'), 8: data() }, { partition: 8 });
+    expect(asked.table.warnings).toEqual([]);
   });
 
   it('--partition N uses Linux numbering on MBR (logicals from 5)', async () => {
