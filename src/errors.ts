@@ -46,6 +46,7 @@ export type Remedy =
   | 'map-file' // name the rescue map, or none
   | 'no-map' // leave the rescue map out
   | 'ignore-map' // read the image without the rescue map found beside it
+  | 'backup-password' // give the backup's own password
   | 'verbose' // run again with the details of the error shown
   | 'image-first' // copy the card to an image and work on that
   | 'unpack-backup' // unpack the backup's other files

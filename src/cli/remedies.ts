@@ -24,6 +24,7 @@ const REMEDY_OPTIONS: Record<Remedy, string | ((details: Record<string, unknown>
   'map-file': 'give it with --map FILE, or leave --map out',
   'no-map': 'leave --map out',
   'ignore-map': 'add --no-map',
+  'backup-password': 'add --password-stdin and type it, or --password PASSWORD',
   verbose: 'run again with --verbose for the details to report',
   'image-first': (d) => `haos-rescue image ${shellWord(String(d['path'] ?? 'SOURCE'))} --out card.img, then run haos-rescue on card.img`,
   'unpack-backup': 'haos-rescue backup extract SOURCE --decrypt --out DIR',

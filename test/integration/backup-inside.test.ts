@@ -166,6 +166,21 @@ describe.skipIf(!have)('backup extract --decrypt', () => {
     expect(cli(['backup', 'extract', card, '--slug', 'f92f0339', '--decrypt', '--inner', 'nope', '--out', join(work, 'inner2'), '--password', 'supervisor']).code).toBe(66);
   });
 
+  it("a backup with a password of its own: the card's key failing says so and how to give the password; a wrong one leaves no folder behind", () => {
+    const out = join(work, 'own-password');
+    const args = ['backup', 'extract', card, '--slug', 'f92f0339', '--decrypt', '--inner', 'a0d7b954_example', '--out', out];
+    const r = cli(args);
+    expect(r.code).toBe(77);
+    expect(r.stderr).toMatch(/^error: the backup key stored on the card does not open this backup \(SecureTar v3\): it was made with a password of its own$/m);
+    expect(r.stderr).toMatch(/^hint: give the password that was typed when this backup was made.*\(add --password-stdin and type it, or --password PASSWORD\)$/m);
+    // A wrong password (the folder was left empty, and the right one was then refused: "is not empty").
+    expect(cli([...args, '--password', 'wrong']).code).toBe(77);
+    expect(existsSync(join(out, 'a0d7b954_example'))).toBe(false);
+    const right = cli([...args, '--password-stdin'], 'supervisor\n');
+    expect(right.code, right.stderr).toBe(0);
+    expect(readdirSync(out)).toEqual(['a0d7b954_example']);
+  });
+
   it('a tar bomb writes nothing outside --out and lists every refused member (exit 65)', () => {
     const bomb = join(work, 'bomb.tar');
     execFileSync('python3', ['-c', BOMB, bomb]);

@@ -39,6 +39,16 @@ describe.skipIf(!hasTmux)(`the hidden password prompt${hasTmux ? '' : ' (skipped
     expect(cardPasswordIs(img, USERS[0].username, 'typed secret 7')).toBe(true);
   }, 90_000);
 
+  it("a backup the card's key does not open asks for its own password instead of failing", async () => {
+    const img = image('own-password.img');
+    term.start('own', work, join(work, 'home'), ['backup', 'ls', img, 'f92f0339', 'a0d7b954_example']);
+    await term.waitFor('own', /does not open this backup: it was made with a password of its own\. That password:/);
+    term.type('own', 'supervisor');
+    const end = await term.waitFor('own', /EXIT=\d+/, 60_000);
+    expect(end).toMatch(/addon\.json/);
+    expect(end).toMatch(/EXIT=0/);
+  }, 90_000);
+
   it('two different answers write nothing and exit 64', async () => {
     const img = image('mismatch.img');
     const before = sha(img);

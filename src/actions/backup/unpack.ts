@@ -3,7 +3,7 @@
 // a path through a symbolic link is never written, but listed (exit 65); nothing lands outside --out.
 // A file cut by damage keeps the bytes read before it, under `<name>.damaged`, and is listed.
 
-import { type FileHandle, link, lstat, mkdir, open, readdir, rename, rm, symlink, utimes, chmod } from 'node:fs/promises';
+import { type FileHandle, link, lstat, mkdir, open, readdir, rename, rm, rmdir, symlink, utimes, chmod } from 'node:fs/promises';
 import { join, posix, resolve } from 'node:path';
 import { AppError, CorruptError, UsageError } from '../../errors.js';
 import type { InnerArchive } from '../../ha/backup-archive.js';
@@ -116,6 +116,8 @@ async function unpackInner(target: BackupTarget, inner: InnerArchive, opts: Unpa
     if (!(err instanceof AppError) || err.exitCode !== 65 || err.code === 'PASSWORD_NEEDED') {
       // A stop or a failure of this computer's side: the file being written is unfinished, and goes.
       if (current) await current.fh.close().then(() => rm(current!.path, { force: true }), () => undefined);
+      // A wrong password stops it before anything is written: no empty folder left to be taken for a result.
+      await rmdir(base).catch(() => undefined);
       throw err;
     }
     if (current) {

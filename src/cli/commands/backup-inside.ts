@@ -38,26 +38,46 @@ type BackupArgs = GlobalArgs & PasswordArgs & { source?: string; slug?: string; 
  */
 export async function withBackupArgs<T>(argv: BackupArgs, fn: (t: BackupTarget, key: SecureTarKey | null, path: string | undefined) => Promise<T>): Promise<T> {
   const password = await givenPassword(argv);
-  const run = async (t: BackupTarget, key: SecureTarKey | null, path: string | undefined): Promise<T> => {
+  const run = async (t: BackupTarget, pw: string | null, fromCard: boolean, path: string | undefined): Promise<T> => {
     try {
-      return await fn(t, key, path);
+      return await fn(t, pw === null ? null : new SecureTarKey(pw), path);
     } catch (err) {
-      if (!(err instanceof AppError) || err.code !== 'PASSWORD_NEEDED' || !isInteractive() || argv.json) throw err;
-      const typed = await askPassword('This backup is encrypted. Its password or backup key: ');
-      if (typed === '') throw err;
+      const question = passwordQuestion(err, fromCard);
+      if (question === null) throw err;
+      const typed = isInteractive() && !argv.json ? await askPassword(question) : '';
+      if (typed === '') throw fromCard ? cardKeyRefused(err as AppError) : err;
       return fn(t, new SecureTarKey(typed), path);
     }
   };
   if (argv.source && (await isBackupFile(argv.source))) {
     if (argv.path !== undefined) throw new UsageError('USAGE', `${argv.source} is a backup file: give only the path inside it`, { hint: `e.g. haos-rescue backup ls ${shellWord(argv.source)} homeassistant` });
-    return withBackupFile(argv.source, (t) => run(t, password === null ? null : new SecureTarKey(password), argv.slug));
+    return withBackupFile(argv.source, (t) => run(t, password, false, argv.slug));
   }
   return withArgsSource(argv, async (s) => {
     if (!argv.json) for (const w of s.warnings) warn(w);
     const target = await openCardBackup(s, argv.slug);
-    let pw = password;
-    if (pw === null) pw = (await readBackupKey(s).catch(() => null))?.key ?? null;
-    return run(target, pw === null ? null : new SecureTarKey(pw), argv.path);
+    const stored = password === null ? ((await readBackupKey(s).catch(() => null))?.key ?? null) : null;
+    return run(target, password ?? stored, stored !== null, argv.path);
+  });
+}
+
+/**
+ * What to ask when an encrypted archive did not open with what was tried: nothing given, or the key stored on
+ * the card (a backup made with a password of its own, e.g. a manual one); null when a typed password failed.
+ */
+function passwordQuestion(err: unknown, fromCard: boolean): string | null {
+  if (!(err instanceof AppError)) return null;
+  if (err.code === 'PASSWORD_NEEDED') return 'This backup is encrypted. Its password or backup key: ';
+  if (err.code === 'WRONG_PASSWORD' && fromCard) return 'The backup key stored on the card does not open this backup: it was made with a password of its own. That password: ';
+  return null;
+}
+
+function cardKeyRefused(err: AppError): AppError {
+  return new AppError('WRONG_PASSWORD', err.exitCode, `the backup key stored on the card does not open this backup${typeof err.details['version'] === 'number' ? ` (SecureTar v${err.details['version']})` : ''}: it was made with a password of its own`, {
+    cause: err,
+    details: err.details,
+    hint: 'give the password that was typed when this backup was made (or the key of the Home Assistant it came from)',
+    remedy: 'backup-password',
   });
 }
 
