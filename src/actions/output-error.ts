@@ -21,6 +21,8 @@ export function outputError(err: unknown, out: string): AppError {
       return new RefusedError('OUTPUT_READ_ONLY', `${out} is on a read-only disk`, { ...options, hint: 'choose a folder on a writable disk' });
     case 'EFBIG':
       return fileTooBig(out, err);
+    case 'ENOTDIR':
+      return new UsageError('OUT_NOT_A_FOLDER', `${out} cannot be written: a folder on its way is a file`, { ...options, hint: 'name a place in a folder that exists, or a new folder; nothing was copied' });
     case 'EIO':
       return new IoError('OUTPUT_IO_ERROR', `the disk that ${out} is on reported an I/O error`, { ...options, hint: 'choose a folder on another disk' });
     default:

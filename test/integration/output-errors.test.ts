@@ -212,3 +212,21 @@ describe('the image being read as the output', () => {
   });
 });
 
+
+describe('an output in a folder that does not exist yet', () => {
+  it('export to a .tar(.gz) and backup create make the folders, as a folder export does (they failed: ENOENT, exit 74)', () => {
+    for (const [args, out] of [[['export', image], join(work, 'new', 'a', 'config.tar.gz')], [['backup', 'create', image], join(work, 'new', 'b', 'rescued.tar')]] as const) {
+      const r = cli([...args, '--out', out]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(readFileSync(out).length).toBeGreaterThan(0);
+    }
+  });
+
+  it('a file where a folder on the way should be: exit 64 saying so (was exit 74 "failed: ENOTDIR")', () => {
+    writeFileSync(join(work, 'plain-file'), 'x');
+    const r = cli(['export', image, '--out', join(work, 'plain-file', 'config.tar'), '--verbose']);
+    expect(r.code, r.stderr).toBe(64);
+    expect(r.stderr).toMatch(/a folder on its way is a file/);
+    expect(readFileSync(join(work, 'plain-file'), 'utf8')).toBe('x');
+  });
+});

@@ -11,7 +11,7 @@ import { AppError, NotFoundError, UsageError } from '../../errors.js';
 import { type NewBackupJson, OuterTarWriter, backupJson, secureTarVersionFor } from '../../ha/backup-write.js';
 import type { SecureTarKey } from '../../ha/backup-inner.js';
 import type { ExportProblem } from '../export/index.js';
-import { outputError } from '../output-error.js';
+import { makeOutputFolder, outputError } from '../output-error.js';
 import { assertOutputOffSource } from '../host-mounts.js';
 import { type ProgressListener, ProgressMeter } from '../progress.js';
 import type { OpenedSource } from '../source.js';
@@ -75,6 +75,7 @@ export async function createBackup(src: OpenedSource, opts: CreateOptions): Prom
   const name = opts.name ?? `Rescued from card ${now.toISOString().slice(0, 16).replace('T', ' ')}`;
   const plan = await planInners(src, opts.excludeDb ?? false);
   const meter = new ProgressMeter(opts.onProgress, null, null);
+  await makeOutputFolder(dirname(out));
   const partial = join(dirname(out), `${basename(out)}.partial-${process.pid}`);
   const fh = await open(partial, 'wx').catch((err: unknown) => {
     throw outputError(err, out);

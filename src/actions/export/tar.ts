@@ -15,6 +15,7 @@ import { type ExportContext, LARGE_FILE } from './types.js';
 import { type BatchEntry, SmallFiles, batchable } from './batch.js';
 import { archiveComponent } from './names.js';
 import { addBuffered, addLargeFile, header } from './tar-entry.js';
+import { makeOutputFolder } from '../output-error.js';
 
 async function readWhole(ctx: ExportContext, inode: Inode): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -34,6 +35,7 @@ export async function exportToTar(ctx: ExportContext, gzip: boolean): Promise<vo
   if (exists && !options.force) {
     throw new UsageError('OUT_EXISTS', `${out} already exists`, { hint: 'name a new file, or replace this one', remedy: 'force' });
   }
+  await makeOutputFolder(dirname(out)); // as a folder export makes its folder
   const partial = join(dirname(out), `${basename(out)}.partial-${process.pid}`);
   const pack = tarPack();
   const file = createWriteStream(partial, { flags: 'wx' });
