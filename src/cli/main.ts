@@ -18,7 +18,7 @@ import { disksCommand } from './commands/disks.js';
 import { exportCommand } from './commands/export.js';
 import { guiCommand, runGui } from './commands/gui.js';
 import { imageCommand } from './commands/image.js';
-import type { GlobalArgs } from './commands/common.js';
+import { type GlobalArgs, parseOffset } from './commands/common.js';
 import { infoCommand } from './commands/info.js';
 import { logsCommand } from './commands/logs.js';
 import { lsCommand } from './commands/ls.js';
@@ -50,7 +50,7 @@ function parser(args: string[]) {
     .scriptName('haos-rescue')
     .usage('$0 <command> [SOURCE] [options]\n\nReads the Home Assistant data on a pulled SD card, SSD or disk image, or a virtual machine disk file (qcow2, VDI, VHD, VHDX, VMDK, OVA). Only `auth reset`, `auth add`, `safe-mode`, `rm`, `put`, `mv` and `check-at-start` write to it, after safety checks (and a rehearsal in memory); everything else only reads. Without SOURCE, the one disk with Home Assistant data is used.\n\nStarted in a terminal without arguments, haos-rescue guides you step by step; `haos-rescue gui` does the same in a browser window.')
     .option('partition', { type: 'number', global: true, describe: 'use partition N (Linux numbering, logical partitions from 5)' })
-    .option('offset', { type: 'number', global: true, describe: 'use the filesystem at this byte offset' })
+    .option('offset', { type: 'string', global: true, coerce: parseOffset, describe: 'use the filesystem at this byte offset (also 11MiB, or 22528s in sectors)' })
     .option('replay', { type: 'boolean', global: true, default: true, describe: 'show the state with the ext4 journal replayed in memory (--no-replay: the on-disk state)' })
     .option('map', { type: 'string', global: true, describe: 'the rescue map of an image made by `haos-rescue image` or ddrescue: parts not rescued read as errors, never as zeros (IMG.map beside IMG is found by itself)' })
     .option('json', { type: 'boolean', global: true, describe: 'print one JSON document on stdout' })
@@ -71,7 +71,8 @@ function parser(args: string[]) {
     .command(rmCommand as never)
     .command(putCommand as never)
     .command(mvCommand as never)
-    .demandCommand(1, 'name a command: gui, disks, info, df, ls, cat, logs, auth, backup, export, image, safe-mode, rm, put or mv')
+    .demandCommand(1, 'name a command: gui, disks, info, df, ls, cat, logs, auth, backup, export, image, safe-mode, check-at-start, rm, put or mv')
+    .recommendCommands()
     .strict()
     .version(VERSION)
     .help()
@@ -79,7 +80,9 @@ function parser(args: string[]) {
     .epilogue('Exit codes: 0 ok, 64 usage, 65 corrupt data, 66 not found, 69 unsupported, 70 bug, 74 I/O error, 77 refused, 130 interrupted.')
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
-      throw err ?? new UsageError('USAGE', msg, { hint: 'run haos-rescue --help for the commands and options' });
+      // recommendCommands' whole message is "Did you mean info?": say first what it answers.
+      const text = /^Did you mean /.test(msg ?? '') ? `not a command of haos-rescue: ${msg.replace(/^D/, 'd')}` : msg;
+      throw err ?? new UsageError('USAGE', text, { hint: 'run haos-rescue --help for the commands and options' });
     });
 }
 

@@ -92,6 +92,26 @@ describe('info', () => {
     expect(cli(['info', image, '--partition', '0']).code).toBe(64);
     expect(cli([]).code).toBe(64);
   });
+
+  it('a mistyped command is answered with the one meant; numbers that are not say so (they said "got NaN")', () => {
+    expect(cli(['nfo', image]).stderr).toMatch(/^error: not a command of haos-rescue: did you mean info\?$/m);
+    expect(cli(['auth', 'lst', image]).stderr).toMatch(/did you mean list\?/);
+    const partition = cli(['ls', image, '--partition', 'abc']);
+    expect(partition.code).toBe(64);
+    expect(partition.stderr).toMatch(/--partition takes a partition number from 1 \(not a number\)/);
+    const offset = cli(['ls', image, '--offset', '11X']);
+    expect(offset.code).toBe(64);
+    expect(offset.stderr).toMatch(/--offset takes a byte offset .*not "11X"/);
+  });
+
+  it('--offset as info shows it (11MiB), in sectors (22528s) or in bytes: the same filesystem', () => {
+    const bytes = String(SAMPLE.dataOffsetBytes);
+    const mib = `${SAMPLE.dataOffsetBytes / 1024 ** 2}MiB`;
+    const sectors = `${SAMPLE.dataOffsetBytes / 512}s`;
+    const listings = [bytes, mib, sectors].map((o) => cli(['ls', image, '--offset', o, '--json']));
+    for (const r of listings) expect(r.code, r.stderr).toBe(0);
+    expect(new Set(listings.map((r) => r.text)).size).toBe(1);
+  });
 });
 
 describe('ls and cat agree with debugfs', () => {

@@ -7,7 +7,8 @@ import { noteSource } from '../remedies.js';
 
 export interface GlobalArgs {
   partition?: number;
-  offset?: number;
+  /** Bytes, or the text given when it is not an offset (refused by sourceOptions). */
+  offset?: number | string;
   replay?: boolean;
   map?: string;
   json?: boolean;
@@ -55,6 +56,20 @@ export async function withArgsSource<T>(argv: GlobalArgs & { source?: string | u
   return withSource(await resolveSource(argv), sourceOptions(argv), fn);
 }
 
+const OFFSET_UNITS: Record<string, number> = { '': 1, b: 1, s: 512, k: 1024, kib: 1024, m: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gib: 1024 ** 3 };
+
+/**
+ * --offset as bytes, or as `info` shows offsets: 11534336, 11M, 11MiB, "11 MiB", 22528s (512-byte sectors,
+ * as fdisk counts). Units are binary: M is MiB.
+ */
+export function parseOffset(value: unknown): number | string {
+  const m = /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(String(value));
+  const unit = m ? OFFSET_UNITS[m[2]!.toLowerCase()] : undefined;
+  const bytes = m && unit !== undefined ? Number(m[1]) * unit : NaN;
+  // Left as given when it is no offset: sourceOptions says so (an error thrown here would reach the user as yargs' own).
+  return Number.isSafeInteger(bytes) ? bytes : String(value);
+}
+
 export function sourceOptions(argv: GlobalArgs): SourceOptions {
   if (argv.partition !== undefined && argv.offset !== undefined) {
     throw new UsageError('CONFLICTING_OPTIONS', '--partition and --offset cannot be used together', { hint: 'give one of them' });
@@ -68,13 +83,14 @@ export function sourceOptions(argv: GlobalArgs): SourceOptions {
   }
   if (argv.partition !== undefined) {
     if (!Number.isInteger(argv.partition) || argv.partition < 1) {
-      throw new UsageError('BAD_PARTITION', `--partition must be a partition number from 1, got ${argv.partition}`);
+      const got = Number.isNaN(argv.partition) ? 'not a number' : `got ${argv.partition}`;
+      throw new UsageError('BAD_PARTITION', `--partition takes a partition number from 1 (${got})`, { hint: 'the # column of haos-rescue info SOURCE lists them' });
     }
     o.partition = argv.partition;
   }
   if (argv.offset !== undefined) {
-    if (!Number.isSafeInteger(argv.offset) || argv.offset < 0) {
-      throw new UsageError('BAD_OFFSET', `--offset must be a byte offset of 0 or more, got ${argv.offset}`);
+    if (typeof argv.offset !== 'number' || !Number.isSafeInteger(argv.offset) || argv.offset < 0) {
+      throw new UsageError('BAD_OFFSET', `--offset takes a byte offset (e.g. 11534336, 11MiB or 22528s in sectors), not "${argv.offset}"`, { hint: 'the offset column of haos-rescue info SOURCE shows where each partition starts' });
     }
     o.offsetBytes = argv.offset;
   }

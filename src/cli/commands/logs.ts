@@ -55,7 +55,7 @@ export const logsCommand: CommandModule<GlobalArgs, LogsArgs> = {
       .option('lines', { alias: 'n', type: 'number', default: 100, describe: 'how many of the last lines; 0 for all (at most 1,000,000)' }) as never,
   handler: async (argv) => {
     const { subject, title } = logSubject(argv.of);
-    if (!Number.isInteger(argv.lines) || argv.lines < 0) throw new UsageError('BAD_LINES', `--lines ${argv.lines} is not a number of lines`, { hint: 'give a whole number, or 0 for all' });
+    if (!Number.isInteger(argv.lines) || argv.lines < 0) throw new UsageError('BAD_LINES', `--lines takes a number of lines (${Number.isNaN(argv.lines) ? 'not a number' : `got ${argv.lines}`})`, { hint: 'give a whole number, or 0 for all' });
     const result = await withArgsSource(argv, async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
       return readLogs(s, { subject, lines: argv.lines });
