@@ -8,8 +8,19 @@ export async function writeOut(data: string | Uint8Array): Promise<void> {
   if (!process.stdout.write(typeof data === 'string' ? visible(data) : data)) await once(process.stdout, 'drain');
 }
 
+let printedJson = false;
+
 export async function printJson(value: unknown): Promise<void> {
+  printedJson = true;
   await writeOut(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/**
+ * With --json, a command that fails prints its error as the one JSON document on stdout too ({"error":
+ * {code, exitCode, message, hint}}), unless it printed its document already; the lines on stderr stay.
+ */
+export async function printJsonError(error: { code: string; exitCode: number; message: string; hint: string | null }): Promise<void> {
+  if (!printedJson) await printJson({ error });
 }
 
 export function warn(message: string): void {

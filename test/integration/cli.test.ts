@@ -93,6 +93,14 @@ describe('info', () => {
     expect(cli([]).code).toBe(64);
   });
 
+  it('--json: a command that fails prints its error as the one JSON document on stdout', () => {
+    const r = cli(['ls', image, '/nope', '--json']);
+    expect(r.code).toBe(66);
+    expect(JSON.parse(r.text)).toEqual({ error: { code: 'PATH_NOT_FOUND', exitCode: 66, message: expect.stringContaining('/nope'), hint: expect.stringMatching(/^list the folder above it/) } });
+    expect(r.stderr).toMatch(/^error: \/nope/m);
+    expect(JSON.parse(cli(['info', image, '--partition', 'abc', '--json']).text).error.code).toBe('BAD_PARTITION');
+  });
+
   it('a mistyped command is answered with the one meant; numbers that are not say so (they said "got NaN")', () => {
     expect(cli(['nfo', image]).stderr).toMatch(/^error: not a command of haos-rescue: did you mean info\?$/m);
     expect(cli(['auth', 'lst', image]).stderr).toMatch(/did you mean list\?/);
