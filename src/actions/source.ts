@@ -201,6 +201,11 @@ export async function withSource<T>(path: string, options: SourceOptions, fn: (s
 export function dataPath(path: string): string {
   if (path === '/mnt/data' || path === '/mnt/data/') return '/';
   if (path.startsWith('/mnt/data/')) return path.slice('/mnt/data'.length);
-  if (!path.startsWith('/')) throw new UsageError('PATH_NOT_ABSOLUTE', `path ${path} is not absolute`, { hint: 'paths start at the data filesystem root, e.g. /supervisor/homeassistant/configuration.yaml' });
+  if (!path.startsWith('/')) {
+    // Typed as on Windows (\\supervisor\\homeassistant): said as such, with the same path written the card's way.
+    const slashed = path.replaceAll('\\', '/');
+    const hint = path.includes('\\') ? `paths on the card are written with / (as on Linux): ${slashed.startsWith('/') ? slashed : `/${slashed}`}` : 'paths start at the data filesystem root, e.g. /supervisor/homeassistant/configuration.yaml';
+    throw new UsageError('PATH_NOT_ABSOLUTE', `path ${path} is not absolute`, { hint });
+  }
   return path;
 }

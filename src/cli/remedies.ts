@@ -30,8 +30,13 @@ const REMEDY_OPTIONS: Record<Remedy, string | ((details: Record<string, unknown>
   'unpack-backup': 'haos-rescue backup extract SOURCE --decrypt --out DIR',
   'list-disks': 'haos-rescue disks',
   'list-backups': 'haos-rescue backup list SOURCE',
-  'list-backup': 'haos-rescue backup ls SOURCE SLUG [PATH]',
-  'list-folder': 'haos-rescue ls SOURCE DIR',
+  'list-backup': (d) => {
+    // details.backup: the slug of a backup on the card, '' for a backup file (it is SOURCE), absent when unknown.
+    const backup = typeof d['backup'] === 'string' ? d['backup'] : 'SLUG';
+    const inside = typeof d['inside'] === 'string' ? shellWord(d['inside']) : backup === '' ? '' : '[PATH]';
+    return ['haos-rescue backup ls SOURCE', backup === '' ? '' : shellWord(backup), inside].filter(Boolean).join(' ');
+  },
+  'list-folder': (d) => `haos-rescue ls SOURCE ${typeof d['folder'] === 'string' ? shellWord(d['folder']) : 'DIR'}`,
   'show-usage': 'haos-rescue df SOURCE',
   'image-again': 'the same haos-rescue image command',
   'check-at-start': 'haos-rescue check-at-start SOURCE marks it',

@@ -342,9 +342,10 @@ export class Ext4Volume {
         throw new NotFoundError('NOT_A_DIRECTORY', `${original}: /${components.slice(0, i).join('/')} is not a directory`, {
           hint: 'list its folder to see what is there',
           remedy: 'list-folder',
+          details: { folder: `/${components.slice(0, Math.max(0, i - 1)).join('/')}` },
         });
       }
-      const entry = await this.findComponent(current, component, original);
+      const entry = await this.findComponent(current, component, original, `/${components.slice(0, i).join('/')}`);
       const child = await this.readInode(entry.ino);
       const isLast = i === components.length - 1;
       if (child.kind === 'symlink' && (!isLast || followFinal)) {
@@ -365,7 +366,7 @@ export class Ext4Volume {
     return current;
   }
 
-  private async findComponent(dir: Inode, component: string, original: string): Promise<DirEntry> {
+  private async findComponent(dir: Inode, component: string, original: string, folder: string): Promise<DirEntry> {
     const entries = await this.readDir(dir);
     const literal = Buffer.from(component, 'utf8');
     const escaped = unescapeComponent(component);
@@ -378,7 +379,7 @@ export class Ext4Volume {
       });
     }
     throw new NotFoundError('PATH_NOT_FOUND', `${original}: no such file or directory (${component} is missing)`, {
-      details: { path: original, component },
+      details: { path: original, component, folder },
       hint: 'list the folder above it to see what is there',
       remedy: 'list-folder',
     });

@@ -101,6 +101,19 @@ describe('info', () => {
     expect(JSON.parse(cli(['info', image, '--partition', 'abc', '--json']).text).error.code).toBe('BAD_PARTITION');
   });
 
+  it('hints name the folder or backup to look at (they said DIR, SLUG [PATH]), and the mistakes as made', () => {
+    expect(cli(['ls', image, '/supervisor/nope/x']).stderr).toMatch(/\(haos-rescue ls \S+ \/supervisor\)$/m);
+    expect(cli(['backup', 'ls', image, '7fed74c8', 'nope']).stderr).toMatch(/\(haos-rescue backup ls \S+ 7fed74c8 \[PATH\]\)$/m);
+    expect(cli(['backup', 'cat', image, '7fed74c8', 'a0d7b954_example/nope']).stderr).toMatch(/\(haos-rescue backup ls \S+ 7fed74c8 a0d7b954_example\)$/m);
+    const noPath = cli(['cat', image]);
+    expect(noPath.code).toBe(64);
+    expect(noPath.stderr).toMatch(/^error: name the file on the card to print after /m);
+    expect(cli(['ls', image, 'supervisor\\homeassistant']).stderr).toMatch(/^hint: paths on the card are written with \/ \(as on Linux\): \/supervisor\/homeassistant$/m);
+    const whole = cli(['rm', image, '/supervisor', '-r']);
+    expect(whole.code).toBe(77);
+    expect(whole.stderr).toMatch(/\/supervisor is the folder that holds all of Home Assistant's data/);
+  });
+
   it('a mistyped command is answered with the one meant; numbers that are not say so (they said "got NaN")', () => {
     expect(cli(['nfo', image]).stderr).toMatch(/^error: not a command of haos-rescue: did you mean info\?$/m);
     expect(cli(['auth', 'lst', image]).stderr).toMatch(/did you mean list\?/);

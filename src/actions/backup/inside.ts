@@ -41,7 +41,7 @@ export function findInnerOrThrow(target: BackupTarget, name: string): InnerArchi
   const inner = findInner(target.archive, name);
   if (inner) return inner;
   const names = target.archive.inners.map((i) => i.name).join(', ') || 'none';
-  throw new NotFoundError('INNER_NOT_FOUND', `${target.label} has no inner archive "${name}"`, { hint: `it holds: ${names}`, remedy: 'list-backup' });
+  throw new NotFoundError('INNER_NOT_FOUND', `${target.label} has no inner archive "${name}"`, { hint: `it holds: ${names}`, remedy: 'list-backup', details: listDetails(target) });
 }
 
 /** Splits `<inner>/<rest>` (the inner may be `addons/local`). */
@@ -74,7 +74,7 @@ export async function listInside(target: BackupTarget, path: string, key: Secure
     else more++;
   }
   if (entries.length === 0 && rest !== '') {
-    throw new NotFoundError('PATH_NOT_FOUND', `${rest} is not in ${inner.name} of ${target.label}`, { hint: `list what ${inner.name} holds`, remedy: 'list-backup' });
+    throw new NotFoundError('PATH_NOT_FOUND', `${rest} is not in ${inner.name} of ${target.label}`, { hint: `list what ${inner.name} holds`, remedy: 'list-backup', details: listDetails(target, inner.name) });
   }
   return { inner: inner.name, entries, more };
 }
@@ -85,7 +85,7 @@ export async function listInside(target: BackupTarget, path: string, key: Secure
  */
 export async function catInside(target: BackupTarget, path: string, key: SecureTarKey | null, write: (chunk: Buffer) => Promise<void>): Promise<{ path: string; bytes: number }> {
   const { inner, rest } = splitBackupPath(target, path);
-  if (rest === '') throw new UsageError('NOT_A_FILE', `${path} is an inner archive, not a file in it`, { hint: `name a file in it; list what ${inner.name} holds`, remedy: 'list-backup' });
+  if (rest === '') throw new UsageError('NOT_A_FILE', `${path} is an inner archive, not a file in it`, { hint: `name a file in it; list what ${inner.name} holds`, remedy: 'list-backup', details: listDetails(target, inner.name) });
   let names = inner.kind === 'homeassistant' ? [rest, `data/${rest}`] : [rest];
   let followed: string | null = null;
   for (let hops = 0; hops < 2; hops++) {
@@ -98,7 +98,7 @@ export async function catInside(target: BackupTarget, path: string, key: SecureT
       }
       if (entry.type !== 'file') {
         const what = entry.type === 'symlink' ? `a symbolic link to ${entry.linkname}` : entry.type === 'dir' ? 'a folder' : 'not a regular file';
-        throw new UsageError('NOT_A_FILE', `${inner.name}/${entry.path} is ${what}`, entry.type === 'dir' ? { hint: 'name a file in it; list what it holds', remedy: 'list-backup' } : { hint: 'name the file it points to' });
+        throw new UsageError('NOT_A_FILE', `${inner.name}/${entry.path} is ${what}`, entry.type === 'dir' ? { hint: 'name a file in it; list what it holds', remedy: 'list-backup', details: listDetails(target, `${inner.name}/${entry.path}`) } : { hint: 'name the file it points to' });
       }
       let bytes = 0;
       for await (const chunk of body) {
@@ -113,7 +113,7 @@ export async function catInside(target: BackupTarget, path: string, key: SecureT
     names = [link];
   }
   if (followed !== null) throw badHardLink(inner.name, rest, `to ${followed}, which is not in the archive`);
-  throw new NotFoundError('PATH_NOT_FOUND', `${rest} is not in ${inner.name} of ${target.label}`, { hint: `list what ${inner.name} holds`, remedy: 'list-backup' });
+  throw new NotFoundError('PATH_NOT_FOUND', `${rest} is not in ${inner.name} of ${target.label}`, { hint: `list what ${inner.name} holds`, remedy: 'list-backup', details: listDetails(target, inner.name) });
 }
 
 /** A hard link a tar writer never makes (tar links to the file's first, regular entry): a damaged archive. */
@@ -122,4 +122,9 @@ function badHardLink(innerName: string, path: string, what: string): CorruptErro
     hint: 'its bytes cannot be found through it; the backup\'s other files can still be unpacked',
     remedy: 'unpack-backup',
   });
+}
+
+/** What the command line's "look inside" names: the backup (by slug on a card) and the place in it. */
+export function listDetails(target: BackupTarget, inside?: string): Record<string, unknown> {
+  return { backup: target.onCard ? (target.archive.meta?.slug ?? null) : '', ...(inside !== undefined ? { inside } : {}) };
 }

@@ -12,7 +12,7 @@ import { safeComponent } from '../export/names.js';
 import { makeOutputFolder, outputError } from '../output-error.js';
 import { assertOutputOffSource } from '../host-mounts.js';
 import { type ProgressListener, ProgressMeter } from '../progress.js';
-import { findInnerOrThrow } from './inside.js';
+import { findInnerOrThrow, listDetails } from './inside.js';
 import type { BackupTarget } from './open.js';
 
 export interface UnpackOptions {
@@ -63,6 +63,7 @@ export async function unpackBackup(target: BackupTarget, opts: UnpackOptions): P
     throw new CorruptError('NO_INNER_ARCHIVES', `${target.label} holds no inner archive (homeassistant.tar.gz, an app's .tar.gz): there is nothing to unpack`, {
       hint: 'list what the backup holds; copy the backup file itself if it is to be restored',
       remedy: 'list-backup',
+      details: listDetails(target),
     });
   }
   await assertOutputOffSource(target.source, [outDir]);

@@ -55,6 +55,13 @@ export function repairPath(src: OpenedSource, given: string, forceSystem: boolea
   const path = posix.normalize(dataPath(given)).replace(/\/+$/, '');
   if (path === '' || path === '/') throw new UsageError('BAD_PATH', 'the root folder cannot be changed');
   const sup = src.layout.supervisorPath;
+  if (!forceSystem && path === sup) {
+    throw new RefusedError('WHOLE_SUPERVISOR', `${path} is the folder that holds all of Home Assistant's data (configuration, backups, apps); it is not changed as a whole`, {
+      hint: 'name what inside it is to change, e.g. a file in its homeassistant folder. Nothing was written',
+      remedy: 'list-folder',
+      details: { folder: path },
+    });
+  }
   if (!forceSystem && (sup === null || !path.startsWith(`${sup}/`))) {
     throw new RefusedError('OUTSIDE_SUPERVISOR', `${path} is outside ${sup ?? 'the Supervisor folder'}, where Home Assistant keeps its data`, {
       hint: 'changing the operating system\'s own files can stop the box from starting; allow it only if you know it is safe. Nothing was written',
@@ -70,7 +77,7 @@ async function checkPaths(src: OpenedSource, paths: string[], opts: RemoveOption
   for (const given of paths) {
     const path = repairPath(src, given, opts.forceSystem ?? false);
     const inode = await src.volume.lookup(path).catch((err: unknown) => {
-      if (err instanceof AppError && err.exitCode === 66) throw new NotFoundError('PATH_NOT_FOUND', `${path} does not exist on the card`, { hint: 'list its folder to see what is there; nothing was written', remedy: 'list-folder' });
+      if (err instanceof AppError && err.exitCode === 66) throw new NotFoundError('PATH_NOT_FOUND', `${path} does not exist on the card`, { hint: 'list its folder to see what is there; nothing was written', remedy: 'list-folder', details: { folder: posix.dirname(path) } });
       throw err;
     });
     if (inode.kind === 'dir' && !opts.recursive) throw new UsageError('IS_A_DIRECTORY', `${path} is a folder`, { hint: 'remove it with everything in it, if that is meant; nothing was written', remedy: 'recursive' });

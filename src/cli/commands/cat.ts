@@ -1,6 +1,7 @@
 // `haos-rescue cat [SOURCE] PATH`: a file's bytes on stdout, streamed in large pieces. With one argument
 // it is the PATH, and SOURCE is the one disk with Home Assistant data.
 
+import { existsSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { dataPath, withSource } from '../../actions/source.js';
 import { UsageError } from '../../errors.js';
@@ -17,6 +18,9 @@ export const catCommand: CommandModule<GlobalArgs, CatArgs> = {
   builder: (y) =>
     withSourceArg(y).positional('path', { type: 'string', describe: 'absolute path of the file (given alone, SOURCE is found automatically)' }) as never,
   handler: async (argv) => {
+    if (argv.path === undefined && !argv.source.startsWith('/mnt/data') && existsSync(argv.source)) {
+      throw new UsageError('NO_PATH', `name the file on the card to print after ${argv.source}`, { hint: `e.g. haos-rescue cat ${shellWord(argv.source)} /supervisor/homeassistant/configuration.yaml` });
+    }
     const given = argv.path === undefined ? { path: argv.source } : { source: argv.source, path: argv.path };
     const path = dataPath(given.path);
     const source = await resolveSource({ source: given.source, json: argv.json });
