@@ -1,7 +1,10 @@
 // Terminal prompts: a hidden password entry (asked twice), a yes/no question, and reading a password from
 // standard input for scripts. Prompts go to stderr so stdout stays clean for --json.
 
-import { UsageError } from '../errors.js';
+import { AppError, ExitCode, UsageError } from '../errors.js';
+
+/** Rounds of the new password typed twice before giving up. */
+const PASSWORD_ROUNDS = 3;
 
 function readLine(hidden: boolean, question: string): Promise<string> {
   const input = process.stdin;
@@ -23,7 +26,7 @@ function readLine(hidden: boolean, question: string): Promise<string> {
     const onData = (chunk: string): void => {
       for (const ch of chunk) {
         if (ch === '\r' || ch === '\n') return done();
-        if (ch === '\u0003') return done(new UsageError('CANCELLED', 'cancelled: nothing was written'));
+        if (ch === '\u0003') return done(new AppError('CANCELLED', ExitCode.INTERRUPTED, 'stopped at the question (Ctrl-C): nothing was written'));
         if (ch === '\u007f' || ch === '\b') value = value.slice(0, -1);
         else if (ch >= ' ' || !hidden) value += ch;
       }
@@ -43,11 +46,14 @@ export async function askNewPassword(who: string): Promise<string> {
       hint: 'pass --password-stdin (and the password on standard input) or --password P',
     });
   }
-  const first = await readLine(true, `New password for ${who}: `);
-  if (first === '') throw new UsageError('EMPTY_PASSWORD', 'the password is empty; nothing was written');
-  const second = await readLine(true, 'Type it again: ');
-  if (first !== second) throw new UsageError('PASSWORD_MISMATCH', 'the two passwords differ; nothing was written', { hint: 'run the command again' });
-  return first;
+  for (let round = 1; ; round++) {
+    const first = await readLine(true, `New password for ${who}: `);
+    if (first === '') throw new UsageError('EMPTY_PASSWORD', 'the password is empty; nothing was written', { hint: 'run the command again and type the new password (nothing shows while typing)' });
+    const second = await readLine(true, 'Type it again: ');
+    if (first === second) return first;
+    if (round === PASSWORD_ROUNDS) throw new UsageError('PASSWORD_MISMATCH', 'the two passwords differ; nothing was written', { hint: 'run the command again' });
+    process.stderr.write('The two differ (nothing shows while typing): once more.\n');
+  }
 }
 
 /** Asks once for a password without echo (an existing one, e.g. a backup's); '' when nothing was typed. */

@@ -49,17 +49,32 @@ describe.skipIf(!hasTmux)(`the hidden password prompt${hasTmux ? '' : ' (skipped
     expect(end).toMatch(/EXIT=0/);
   }, 90_000);
 
-  it('two different answers write nothing and exit 64', async () => {
+  it('two different answers are asked again; three rounds of them write nothing and exit 64', async () => {
     const img = image('mismatch.img');
     const before = sha(img);
     term.start('mismatch', work, join(work, 'home'), ['auth', 'reset', img, '-u', USERS[0].username]);
-    await term.waitFor('mismatch', /New password for/);
-    term.type('mismatch', 'first answer');
-    await term.waitFor('mismatch', /Type it again/);
-    term.type('mismatch', 'second answer');
+    for (let round = 1; round <= 3; round++) {
+      await term.waitFor('mismatch', new RegExp(`(New password for[^]*){${round}}`));
+      term.type('mismatch', `first answer ${round}`);
+      await term.waitFor('mismatch', new RegExp(`(Type it again[^]*){${round}}`));
+      term.type('mismatch', 'second answer');
+      if (round < 3) await term.waitFor('mismatch', new RegExp(`(once more[^]*){${round}}`));
+    }
     const end = await term.waitFor('mismatch', /EXIT=\d+/);
     expect(end).toMatch(/the two passwords differ; nothing was written/);
     expect(end).toMatch(/EXIT=64/);
+    expect(sha(img)).toBe(before);
+  }, 90_000);
+
+  it('Ctrl-C at the question stops with exit 130 (interrupted), nothing written', async () => {
+    const img = image('ctrl-c.img');
+    const before = sha(img);
+    term.start('ctrlc', work, join(work, 'home'), ['auth', 'reset', img, '-u', USERS[0].username]);
+    await term.waitFor('ctrlc', /New password for/);
+    term.keys('ctrlc', 'C-c');
+    const end = await term.waitFor('ctrlc', /EXIT=\d+/);
+    expect(end).toMatch(/stopped at the question \(Ctrl-C\): nothing was written/);
+    expect(end).toMatch(/EXIT=130/);
     expect(sha(img)).toBe(before);
   }, 90_000);
 });
