@@ -3,7 +3,7 @@
 // (CARD_CHANGED, exit 77), and while one haos-rescue commits, another is refused at once (CARD_BUSY); a lock
 // left by a process that is gone is taken over. The card is checked with e2fsck -fn and byte for byte.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
 import { putLocalFile } from '../../src/actions/repair/put.js';
 import { withSource } from '../../src/actions/source.js';
 import { assertCardClean } from '../helpers/card.js';
-import { cli } from '../helpers/cli.js';
+import { CLI, cli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/images.js';
 
 const work = tempDir('write-lock-');
@@ -65,6 +65,24 @@ describe.skipIf(process.platform === 'win32')('one writer per card', () => {
       expect(sha(card)).toBe(before);
     } finally {
       rmSync(lock, { force: true });
+    }
+  });
+
+  it.skipIf(process.platform !== 'linux')('a card another haos-rescue holds open (its browser window) is refused naming it, not a virtual machine', async () => {
+    const card = join(work, 'window.img');
+    writeFileSync(card, readSampleImage());
+    const window = spawn(process.execPath, [CLI, 'gui', card, '--no-open'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      await new Promise<void>((resolve) => window.stdout.on('data', (d: Buffer) => d.toString().includes('Address:') && resolve()));
+      const before = sha(card);
+      const r = cli(['put', card, join(work, 'mine.txt'), '/supervisor/share/x.txt', '--yes', '--no-originals', '--verbose']);
+      expect(r.code, r.stderr).toBe(77);
+      expect(r.stderr).toMatch(new RegExp(`is open in another haos-rescue \\(pid ${window.pid}\\): a command, the guided flow or the browser window`));
+      expect(r.stderr).toMatch(/code: CARD_BUSY/);
+      expect(sha(card)).toBe(before);
+    } finally {
+      window.kill();
+      await new Promise((r) => window.once('exit', r));
     }
   });
 

@@ -116,6 +116,9 @@ export async function assertFileNotInUse(path: string): Promise<void> {
   const users = await processesUsing(path);
   if (users === null || users.length === 0) return;
   const who = users.map((u) => `${u.name} (pid ${u.pid})`).join(', ');
+  if (users.every((u) => u.name === 'haos-rescue')) {
+    throw refusedWrite('CARD_BUSY', `${path} is open in another haos-rescue (pid ${users.map((u) => u.pid).join(', ')}): a command, the guided flow or the browser window`, 'let it finish, or close it, then run this again');
+  }
   throw refusedWrite('FILE_IN_USE', `${path} is open in ${who}: a running virtual machine, or another program`, 'shut the virtual machine down (or close the program) and run the command again');
 }
 
