@@ -3,7 +3,7 @@
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SAMPLE, USERS, readSampleImage } from '../../fixtures/index.js';
@@ -109,6 +109,10 @@ describe('info', () => {
     expect(noPath.code).toBe(64);
     expect(noPath.stderr).toMatch(/^error: name the file on the card to print after /m);
     expect(cli(['ls', image, 'supervisor\\homeassistant']).stderr).toMatch(/^hint: paths on the card are written with \/ \(as on Linux\): \/supervisor\/homeassistant$/m);
+    const zip = cli(['export', image, '--out', join(work, 'config.zip')]);
+    expect(zip.code).toBe(64);
+    expect(zip.stderr).toMatch(/a \.zip archive is not written here\nhint: name a \.tar\.gz/);
+    expect(existsSync(join(work, 'config.zip'))).toBe(false);
     const whole = cli(['rm', image, '/supervisor', '-r']);
     expect(whole.code).toBe(77);
     expect(whole.stderr).toMatch(/\/supervisor is the folder that holds all of Home Assistant's data/);

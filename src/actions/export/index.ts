@@ -26,6 +26,11 @@ const DB_NAME = /^home-assistant_v\d+\.db(-wal|-shm)?$/;
 export function exportFormat(out: string): ExportFormat {
   if (/\.(tar\.gz|tgz)$/i.test(out)) return 'tar.gz';
   if (/\.tar$/i.test(out)) return 'tar';
+  // A name of an archive kind not written here would become a folder of that name: said instead.
+  const other = /\.(zip|7z|rar|tar\.(xz|bz2|zst)|txz|tbz2?)$/i.exec(out);
+  if (other) {
+    throw new UsageError('OUT_FORMAT', `${out}: a .${other[1]!.toLowerCase()} archive is not written here`, { hint: 'name a .tar.gz (7-Zip on Windows and every Mac and Linux open it), a .tar, or a folder' });
+  }
   return 'folder';
 }
 
