@@ -553,7 +553,7 @@ describe('damaged and missing maps', () => {
     // --no-map reads the image without it (a mistaken Node error here once came out as a failing card, exit 74).
     const without = run(['info', garbageImg, '--no-map', '--json']);
     expect(without.code, without.stderr).toBe(0);
-    expect(JSON.parse(without.stdout).data.label).toBe('hassos-data');
+    expect(JSON.parse(without.stdout.toString()).data.label).toBe('hassos-data');
   });
 
   it('a map for a bigger disk (64 MiB, all rescued): exit 65 BAD_MAPFILE', () => {

@@ -43,6 +43,8 @@ export interface CardSummary {
   boxReadErrors: boolean;
   /** Why changes (a password, a login, deletions, safe mode) are refused on this card as it is, and what to do; or null. */
   writeRefused: { message: string; hint: string | null; repairAtStart: boolean } | null;
+  /** The card carries the mark for the box's full check at its next start already (why, in words), or null. */
+  markedForCheck: string | null;
 }
 
 /** One row of the disk list on the first screen. */
@@ -104,6 +106,9 @@ export interface BackupsAnswer { backups: BackupRow[]; totalText: string }
 
 export interface KeyAnswer { key: string | null; message: string }
 
+/** GET /api/safe-mode: whether the card holds the safe-mode marker now. */
+export interface SafeModeAnswer { on: boolean; path: string }
+
 /** GET /api/logs?lines=N: Home Assistant Core's last log lines from the card. */
 export interface LogsAnswer {
   /** Oldest first; `time` ISO (UTC), shown in the page's local time. A new `bootId` is a start of the box; priority 3 is an error. */
@@ -149,6 +154,8 @@ export interface PlanAnswer {
   question: string;
   /** Set when the card's journal must be applied first: ask this too (yes is the usual answer). */
   journalQuestion: string | null;
+  /** How many changes this window had written to the card when the plan was made: the write names it back. */
+  cardVersion: number;
 }
 
 export interface WriteRequest {
@@ -159,12 +166,31 @@ export interface WriteRequest {
   confirmed: boolean;
   /** The user's answer to PlanAnswer.journalQuestion. */
   applyJournal: boolean;
+  /**
+   * PlanAnswer.cardVersion of the plan shown. When the card was changed since (another tab), nothing is written:
+   * the answer is the error CARD_CHANGED, and the page shows the plan again.
+   */
+  cardVersion?: number;
 }
 export interface ResultAnswer {
   /** What was done, for people. */
   lines: string[];
   /** The card after the change (writes) or null. */
   card: CardSummary | null;
+  /** A write: PlanAnswer.cardVersion after it (a later `changed` event means the card was changed again since). */
+  cardVersion?: number;
+  /** A copy that left files out: it says so first, with what was not copied and what to do. */
+  partial?: PartialCopy;
+}
+
+/** What a copy could not copy (the card refused reads, the image was cut short). */
+export interface PartialCopy {
+  /** "The export is partial: 3 files could not be read from the card and were not copied." */
+  message: string;
+  /** One line per file or folder left out, with why. */
+  notCopied: string[];
+  /** What to do next. */
+  hint: string;
 }
 
 export interface ExtractRequest { folder: string }
@@ -190,3 +216,5 @@ export interface ProgressEvent {
   done: boolean;
 }
 export interface ByeEvent { reason: string }
+/** A change was written to the card (from any tab): its words, the new cardVersion and the card after it. */
+export interface ChangedEvent { cardVersion: number; what: string; card: CardSummary | null }

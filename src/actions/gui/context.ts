@@ -14,6 +14,12 @@ export class GuiContext {
   readonly models = new Map<string, string | null>();
   /** The card picture as last drawn (after opening, after each write): what /api/state answers. */
   lastCard: CardSummary | null = null;
+  /**
+   * How many changes were written to the card in this session (0 again for each card opened), and the words
+   * of the last one: a plan shown in one tab is refused at its write once another tab has changed the card.
+   */
+  cardVersion = 0;
+  lastChange: string | null = null;
 
   constructor(
     readonly jobs: Jobs,
@@ -38,6 +44,8 @@ export class GuiContext {
     if (this.session) await this.session.replace(source);
     else this.session = new SourceSession(source);
     this.lastCard = null;
+    this.cardVersion = 0;
+    this.lastChange = null;
     return this.summary();
   }
 

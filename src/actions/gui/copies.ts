@@ -7,7 +7,7 @@ import { formatBytes } from '../../units.js';
 import { SecureTarKey, createBackup, extractBackups, readBackupKey } from '../backup/index.js';
 import { exportTree } from '../export/index.js';
 import type { OpenedSource } from '../source.js';
-import type { ResultAnswer } from './api.js';
+import type { PartialCopy, ResultAnswer } from './api.js';
 import { type GuiContext, asBody, flag, text } from './context.js';
 
 /** A path on this computer typed in the window: it must be absolute (the server's folder means nothing). */
@@ -17,6 +17,23 @@ export function localPath(body: Record<string, unknown>, key: string): string {
   return path;
 }
 
+/** What to do after a copy that could not read files (the CLI's hint for it, in the window's words). */
+function readHint(what: string): string {
+  return `Keep the card as it is and copy it once to an image file on this computer ("Copy the card to an image file first" on the card screen), then ${what} again from that copy. If this is an image file already, copy the card again, completely.`;
+}
+
+/** Why files could not be read, said after what was left out. */
+const WHY = 'Everything else was copied. The card may be failing, or this image file is not complete.';
+
+/** A copy that left `items` out, said first on the Done screen; undefined when nothing was left out. */
+function partialCopy(message: string, items: Array<{ path: string; reason: string }>, hint: string): PartialCopy | undefined {
+  if (items.length === 0) return undefined;
+  return { message, notCopied: items.map((i) => `${i.path}: ${i.reason}`), hint };
+}
+
+const optional = (partial: PartialCopy | undefined): { partial?: PartialCopy } => (partial ? { partial } : {});
+const files = (n: number): string => (n === 1 ? '1 file or folder' : `${n} files or folders`);
+
 export async function extract(ctx: GuiContext, raw: unknown): Promise<ResultAnswer> {
   const outDir = localPath(asBody(raw), 'folder');
   const source = ctx.source;
@@ -24,10 +41,14 @@ export async function extract(ctx: GuiContext, raw: unknown): Promise<ResultAnsw
   return {
     lines: [
       ...r.extracted.map((e) => `${e.out} (${formatBytes(e.size)}, sha256 ${e.sha256.slice(0, 16)}...)`),
-      ...r.failed.map((f) => `could not copy ${f.path}: ${f.reason}`),
       `${r.extracted.length} backup(s) copied to ${r.outDir}. Restore one in Home Assistant under Settings > System > Backups.`,
     ],
     card: null,
+    ...optional(partialCopy(
+      `The copy is partial: ${r.failed.length === 1 ? '1 backup was' : `${r.failed.length} backups were`} not copied (why is said beside each). Everything else was copied.`,
+      r.failed,
+      `For a backup this computer's disk could not take, choose another folder or make room there; for one the card could not read: ${readHint('copy the backups')}`,
+    )),
   };
 }
 
@@ -44,9 +65,9 @@ export async function exportConfig(ctx: GuiContext, raw: unknown): Promise<Resul
       `Exported ${r.files} files (${formatBytes(r.bytes)}) to ${r.out}.`,
       ...r.notes.map((n) => `note: ${n}`),
       ...r.unsupported.map((u) => `not copied ${u.path}: ${u.reason}`),
-      ...r.skipped.map((s) => `skipped ${s.path}: ${s.reason}`),
     ],
     card: null,
+    ...optional(partialCopy(`The export is partial: ${files(r.skipped.length)} could not be read from the card and ${r.skipped.length === 1 ? 'was' : 'were'} not copied. ${WHY}`, r.skipped, readHint('export'))),
   };
 }
 
@@ -67,10 +88,9 @@ export async function create(ctx: GuiContext, raw: unknown): Promise<ResultAnswe
   return {
     lines: [
       `Backup ${r.slug} written to ${r.out} (${formatBytes(r.size)}${r.protected ? `, encrypted, SecureTar v${r.secureTarVersion}` : ', not encrypted'}).`,
-      ...r.skipped.map((k) => `left out (could not be read): ${k.path}: ${k.reason}`),
-      ...(r.skipped.length > 0 ? ['The backup is partial: the files above could not be read from the card.'] : []),
       'Restore it in Home Assistant: "Restore from backup" when setting up, or Settings > System > Backups.',
     ],
     card: null,
+    ...optional(partialCopy(`The backup is partial: ${files(r.skipped.length)} could not be read from the card and ${r.skipped.length === 1 ? 'is' : 'are'} not in it. ${WHY}`, r.skipped, readHint('make the backup'))),
   };
 }

@@ -31,6 +31,11 @@ export class Jobs {
 
   constructor(private readonly broadcast: Broadcast) {}
 
+  /** Sends an event to every open page (a change written to the card). */
+  notify(event: string, data: unknown): void {
+    this.broadcast(event, data);
+  }
+
   get busy(): string | null {
     return this.running?.name ?? null;
   }

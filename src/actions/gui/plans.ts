@@ -4,6 +4,7 @@
 import { formatBytes } from '../../units.js';
 import type { AuthWriteResult } from '../auth.js';
 import { type OldLogFile, oldLogsSpan } from '../logs/index.js';
+import type { WriteAction } from './api.js';
 
 export interface WritePlan {
   lines: string[];
@@ -49,6 +50,44 @@ export function oldBackupsPlan(old: Array<{ date?: string | null; name?: string 
     ],
     question: `Delete these ${old.length} backup(s) from the card?`,
   };
+}
+
+type BackupFacts = { date?: string | null; name?: string | null; size: number; error?: string | null };
+
+/**
+ * Said first when the backups to delete are every backup on the card, or hold the newest one (days = 0 takes
+ * them all): how many, their size, and to copy them off first. Null when older ones only go.
+ */
+export function allBackupsWarning(old: BackupFacts[], all: BackupFacts[]): WritePlan | null {
+  const dated = all.filter((b) => !b.error && b.date);
+  const newest = dated.reduce<BackupFacts | null>((n, b) => (n === null || Date.parse(b.date!) > Date.parse(n.date!) ? b : n), null);
+  const every = old.length === all.length;
+  if (!every && (newest === null || !old.includes(newest))) return null;
+  const count = old.length === 1 ? '1 backup' : `${old.length} backups`;
+  const size = formatBytes(old.reduce((n, b) => n + b.size, 0));
+  const newestText = newest === null ? '' : [(newest.date ?? '').slice(0, 10), newest.name].filter(Boolean).join(' ');
+  return {
+    lines: [
+      every
+        ? `This deletes every backup on the card: all ${count}, ${size} in all. No backup will be left on the card.`
+        : `This deletes ${count} (${size} in all), the newest backup among them (${newestText}).`,
+      'Copy them to this computer first: choose Cancel, then "Copy the backups" on the card screen, and keep that copy somewhere safe.',
+    ],
+    question: every ? `Delete all ${count} (${size}) from the card?` : `Delete these ${count}, the newest one too, from the card?`,
+  };
+}
+
+/** A change written to the card, in a few words, for the other tabs ("a new password for vm-user"). */
+export function changeWords(action: WriteAction): string {
+  switch (action.kind) {
+    case 'reset': return `a new password for ${action.username}`;
+    case 'add': return `a new login ${action.username}`;
+    case 'delete-database': return 'the history database deleted';
+    case 'delete-backups': return `the backups older than ${action.olderThanDays} days deleted`;
+    case 'delete-old-logs': return 'the old system logs deleted';
+    case 'safe-mode': return action.on ? 'safe mode set' : 'safe mode taken back';
+    case 'check-at-start': return 'the card marked for a full check at the next start';
+  }
 }
 
 /** "1.2 MiB in 2 file(s), lines from 2026-09-01 to 2026-11-20": the old logs as the space step offers them. */

@@ -9,9 +9,10 @@ import { VERSION } from '../../version.js';
 import { authList } from '../auth.js';
 import { listBackups, readBackupKey } from '../backup/index.js';
 import { surveyDisks } from '../disks.js';
-import { diskUsage } from '../repair/index.js';
+import { SAFE_MODE_FILE, diskUsage } from '../repair/index.js';
 import { LOG_SUBJECTS, type LogsResult, filesRead, namesCustomIntegration, noLogFiles, oldLogs, readLogs } from '../logs/index.js';
-import type { BackupsAnswer, DisksAnswer, FoldersAnswer, KeyAnswer, LogsAnswer, SpaceAnswer, StateAnswer, UsersAnswer } from './api.js';
+import type { OpenedSource } from '../source.js';
+import type { BackupsAnswer, DisksAnswer, FoldersAnswer, KeyAnswer, LogsAnswer, SafeModeAnswer, SpaceAnswer, StateAnswer, UsersAnswer } from './api.js';
 import { type GuiContext, asBody, text } from './context.js';
 import { oldLogsSummary } from './plans.js';
 import { diskChoice } from './summary.js';
@@ -66,6 +67,16 @@ export async function backups(ctx: GuiContext): Promise<BackupsAnswer> {
 export async function backupKey(ctx: GuiContext): Promise<KeyAnswer> {
   const key = await readBackupKey(ctx.source);
   return { key: key.key, message: key.message };
+}
+
+/** Whether the card holds the safe-mode marker now. */
+export async function safeModeIsSet(source: OpenedSource): Promise<SafeModeAnswer> {
+  const path = `${source.layout.configPath}/${SAFE_MODE_FILE}`;
+  return { on: await source.volume.exists(path), path };
+}
+
+export async function safeMode(ctx: GuiContext): Promise<SafeModeAnswer> {
+  return safeModeIsSet(ctx.source);
 }
 
 export async function space(ctx: GuiContext): Promise<SpaceAnswer> {

@@ -15,7 +15,7 @@ import { PAGE_POLICY, SAFE_HEADERS, type Refusal, checkRequest } from './guard.j
 import { Jobs } from './jobs.js';
 import { Lifetime, type LifetimeOptions } from './lifetime.js';
 import { type PageFiles, loadPage } from './page-files.js';
-import { backupKey, backups, disks, folders, logs, openCard, space, state, users } from './reads.js';
+import { backupKey, backups, disks, folders, logs, openCard, safeMode, space, state, users } from './reads.js';
 import { plan, write } from './writes.js';
 
 export interface GuiOptions {
@@ -50,6 +50,7 @@ function routes(stop: (reason: string) => void): Record<string, Route> {
     '/api/backups': get(backups),
     '/api/key': get(backupKey),
     '/api/space': get(space),
+    '/api/safe-mode': get(safeMode),
     '/api/logs': get(logs),
     '/api/folders': get(folders),
     '/api/open': post(openCard),
@@ -115,7 +116,14 @@ export class GuiServer {
   }
 
   async start(): Promise<GuiHandle> {
-    if (this.options.sourcePath) await this.ctx.openCard(this.options.sourcePath);
+    if (this.options.sourcePath) {
+      await this.ctx.openCard(this.options.sourcePath).catch(async (err: unknown) => {
+        // Nothing is served then: its timers must not hold the command (it waited ten minutes for a first page).
+        this.lifetime.stop();
+        await this.ctx.close().catch(() => undefined);
+        throw err;
+      });
+    }
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(0, '127.0.0.1', () => resolve());

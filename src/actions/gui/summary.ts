@@ -8,6 +8,8 @@ import { formatBytes } from '../../units.js';
 import { type SurveyedDisk, describeDisk, holdsConfig, notSearched } from '../disks.js';
 import { copyFirstReason, info, kernelErrorSummary, lastWritten } from '../info.js';
 import type { OpenedSource } from '../source.js';
+import { checkMarks } from '../write/preconditions.js';
+import { AppError } from '../../errors.js';
 import type { CardSummary, DiskChoice } from './api.js';
 
 export async function cardSummary(source: OpenedSource, model: string | null): Promise<CardSummary> {
@@ -36,7 +38,23 @@ export async function cardSummary(source: OpenedSource, model: string | null): P
     readFailed: r.readFailed,
     boxReadErrors: (await copyFirstReason(r)) === 'box-read-errors',
     writeRefused: r.data.writeRefused && { message: r.data.writeRefused.message, hint: r.data.writeRefused.hint, repairAtStart: r.data.writeRefused.remedy === 'check-at-start' },
+    markedForCheck: markedForCheck(source),
   };
+}
+
+/**
+ * Why the box checks the filesystem in full at its next start already (the kernel's error mark, set by the box
+ * or by "Have the box repair it at its next start", or a journal the kernel stopped), or null: what
+ * check-at-start finds before it writes nothing.
+ */
+function markedForCheck(source: OpenedSource): string | null {
+  try {
+    checkMarks(source);
+    return null;
+  } catch (err) {
+    if (err instanceof AppError && (err.code === 'FS_HAS_ERRORS' || err.code === 'JOURNAL_ABORTED')) return err.message;
+    return null;
+  }
 }
 
 export function diskChoice(d: SurveyedDisk): DiskChoice {

@@ -3,7 +3,7 @@
 // commands and the wizard run (rehearsed in memory, journaled, read back), originals saved in Downloads.
 
 import { join } from 'node:path';
-import { UsageError } from '../../errors.js';
+import { RefusedError, UsageError } from '../../errors.js';
 import { addUser, authList, resetPassword } from '../auth.js';
 import { listBackups } from '../backup/index.js';
 import { recorderDatabasePaths, removeFiles, setSafeMode } from '../repair/index.js';
@@ -12,8 +12,9 @@ import type { WriteOptions } from '../write/index.js';
 import { markForCheck } from '../write/check-mark.js';
 import type { PlanAnswer, ResultAnswer, WriteAction } from './api.js';
 import { type GuiContext, asBody, flag, text, wholeNumber } from './context.js';
-import { type WritePlan, addPlan, authWriteLines, checkAtStartDone, checkAtStartPlan, databasePlan, journalQuestion, oldBackupsPlan, freedLine, oldLogsPlan, resetPlan, safeModeDone, safeModePlan } from './plans.js';
+import { type WritePlan, addPlan, allBackupsWarning, authWriteLines, changeWords, checkAtStartDone, checkAtStartPlan, databasePlan, journalQuestion, oldBackupsPlan, freedLine, oldLogsPlan, resetPlan, safeModeDone, safeModePlan } from './plans.js';
 import { type OldLogFile, oldLogs, removeOldLogs } from '../logs/index.js';
+import { safeModeIsSet } from './reads.js';
 
 function parseAction(raw: unknown): WriteAction {
   const a = asBody(raw);
@@ -38,11 +39,33 @@ async function databasePaths(source: OpenedSource): Promise<string[]> {
   return present;
 }
 
-async function oldBackups(source: OpenedSource, days: number) {
+type Backups = Awaited<ReturnType<typeof listBackups>>;
+
+async function oldBackups(source: OpenedSource, days: number, listed?: Backups) {
   const cutoff = Date.now() - days * 86_400_000;
-  const old = (await listBackups(source)).filter((b) => !b.error && b.date && Date.parse(b.date) < cutoff);
+  const old = (listed ?? (await listBackups(source))).filter((b) => !b.error && b.date && Date.parse(b.date) < cutoff);
   if (old.length === 0) throw new UsageError('NO_OLD_BACKUPS', `no backup is older than ${days} days; nothing to delete`);
   return old;
+}
+
+/** The old backups as the confirmation shows them: when they are every backup, or hold the newest, it says so first. */
+async function oldBackupsWithWarning(source: OpenedSource, days: number): Promise<WritePlan> {
+  const all = await listBackups(source);
+  const old = await oldBackups(source, days, all);
+  const p = oldBackupsPlan(old, true);
+  const warning = allBackupsWarning(old, all);
+  return warning ? { lines: [...warning.lines, ...p.lines], question: warning.question } : p;
+}
+
+/** Safe mode as it is on the card: asking for what is there already is said, not offered. */
+async function safeModeChange(source: OpenedSource, on: boolean): Promise<WritePlan> {
+  const now = await safeModeIsSet(source);
+  if (now.on === on) {
+    throw new UsageError(on ? 'SAFE_MODE_ALREADY_SET' : 'SAFE_MODE_NOT_SET', on ? `safe mode is already set: ${now.path} is there` : `safe mode is not set: there is no ${now.path}`, {
+      hint: on ? 'nothing to do: the next start of Home Assistant skips custom integrations' : 'nothing to take back: Home Assistant starts normally',
+    });
+  }
+  return safeModePlan(on);
 }
 
 async function oldLogList(source: OpenedSource): Promise<OldLogFile[]> {
@@ -67,9 +90,9 @@ async function describe(source: OpenedSource, action: WriteAction): Promise<Writ
       return addPlan(source.path, action.username);
     }
     case 'delete-database': return databasePlan(await databasePaths(source));
-    case 'delete-backups': return oldBackupsPlan(await oldBackups(source, action.olderThanDays), true);
+    case 'delete-backups': return oldBackupsWithWarning(source, action.olderThanDays);
     case 'delete-old-logs': return oldLogsPlan(await oldLogList(source));
-    case 'safe-mode': return safeModePlan(action.on);
+    case 'safe-mode': return safeModeChange(source, action.on);
     case 'check-at-start': return checkAtStartPlan(source.path);
   }
 }
@@ -77,7 +100,12 @@ async function describe(source: OpenedSource, action: WriteAction): Promise<Writ
 export async function plan(ctx: GuiContext, body: unknown): Promise<PlanAnswer> {
   const source = ctx.source;
   const p = await describe(source, parseAction(asBody(body)['action']));
-  return { lines: p.lines, question: p.question, journalQuestion: source.needsRecovery ? journalQuestion(source.journal.report?.transactions ?? null) : null };
+  return {
+    lines: p.lines,
+    question: p.question,
+    journalQuestion: source.needsRecovery ? journalQuestion(source.journal.report?.transactions ?? null) : null,
+    cardVersion: ctx.cardVersion,
+  };
 }
 
 function options(ctx: GuiContext, applyJournal: boolean): WriteOptions {
@@ -114,7 +142,7 @@ async function perform(ctx: GuiContext, source: OpenedSource, action: WriteActio
     }
     case 'safe-mode': {
       const r = await setSafeMode(source, action.on, opts);
-      return [safeModeDone(r.on)];
+      return [r.changed ? safeModeDone(r.on) : `Safe mode is ${r.on ? 'already set' : 'not set'}: nothing was written.`];
     }
     case 'check-at-start': return [checkAtStartDone((await markForCheck(source, opts)).already)];
   }
@@ -125,6 +153,23 @@ export async function write(ctx: GuiContext, raw: unknown): Promise<ResultAnswer
   const action = parseAction(body['action']);
   if (body['confirmed'] !== true) throw new UsageError('NOT_CONFIRMED', 'the change was not confirmed; nothing was written', { hint: 'confirm it in the window' });
   const opts = options(ctx, flag(body, 'applyJournal'));
-  const lines = await ctx.jobs.run('write', 'files', () => ctx.afterWrite((source) => perform(ctx, source, action, body, opts)));
-  return { lines, card: await ctx.summary() };
+  const planned = body['cardVersion'];
+  if (planned !== undefined && typeof planned !== 'number') throw new UsageError('BAD_REQUEST', 'cardVersion must be a number');
+  // One write at a time (jobs.run): between the check and the write nothing else changes the card.
+  const result = await ctx.jobs.run('write', 'files', async () => {
+    if (planned !== undefined && planned !== ctx.cardVersion) throw cardChanged(ctx.lastChange);
+    const lines = await ctx.afterWrite((source) => perform(ctx, source, action, body, opts));
+    ctx.cardVersion += 1;
+    ctx.lastChange = changeWords(action);
+    return { lines, card: await ctx.summary(), cardVersion: ctx.cardVersion };
+  });
+  ctx.jobs.notify('changed', { cardVersion: result.cardVersion, what: changeWords(action), card: result.card });
+  return result;
+}
+
+/** The card was changed (from another tab) after this change was shown: nothing is written. */
+function cardChanged(what: string | null): RefusedError {
+  return new RefusedError('CARD_CHANGED', `the card was changed in another tab or window since this was shown${what ? ` (${what})` : ''}; nothing was written`, {
+    hint: 'read what the change would do now, and write it again if it is still what you want',
+  });
 }

@@ -1,7 +1,7 @@
 // The page's entry (bundled to dist/page/app.js): wires the screens together, opens the event stream and
 // shows the first screen from GET /api/state (the card screen when a card is open, else the disk screen).
 import type { StateAnswer } from '../api.js';
-import { get, listen } from './client.js';
+import { get, listen, onChanged } from './client.js';
 import { initConfirm, planAndWrite } from './confirm.js';
 import { announce } from './dom.js';
 import { showImage } from './screens-files.js';
@@ -25,6 +25,10 @@ async function start(): Promise<void> {
   app.state = state;
   app.card = state.card;
   listen(() => nav.stopped(null));
+  // A change written from any tab: the card picture of every tab follows it.
+  onChanged((ev) => {
+    if (ev.card) app.card = ev.card;
+  });
   if (state.card) showCard();
   else showDisks();
   if (state.busy) announce(`haos-rescue is busy: ${state.busy}`);

@@ -1,7 +1,7 @@
 // Talking to the local server: fetch with the session token, error answers as ApiFailure, and the event
-// stream (/api/events) with its progress and bye events.
+// stream (/api/events) with its progress, changed and bye events.
 import { TOKEN_HEADER } from '../api.js';
-import type { ApiError, ByeEvent, ProgressEvent } from '../api.js';
+import type { ApiError, ByeEvent, ChangedEvent, ProgressEvent } from '../api.js';
 
 /** The session token the server put in <meta name="rescue-token">. */
 export const token: string =
@@ -71,6 +71,23 @@ export function onProgress(fn: ProgressListener): () => void {
   return () => progressListeners.delete(fn);
 }
 
+type ChangedListener = (ev: ChangedEvent) => void;
+const changedListeners = new Set<ChangedListener>();
+
+/** Calls fn for each change written to the card (from this tab or another) until the returned function is called. */
+export function onChanged(fn: ChangedListener): () => void {
+  changedListeners.add(fn);
+  return () => changedListeners.delete(fn);
+}
+
+function parsed<T>(ev: Event): T | null {
+  try {
+    return JSON.parse((ev as MessageEvent<string>).data) as T;
+  } catch {
+    return null;
+  }
+}
+
 let source: EventSource | null = null;
 let checking = false;
 
@@ -81,21 +98,15 @@ let checking = false;
 export function listen(onGone: (reason: string | null) => void): void {
   source = new EventSource(`/api/events?token=${encodeURIComponent(token)}`);
   source.addEventListener('progress', (ev) => {
-    let data: ProgressEvent;
-    try {
-      data = JSON.parse((ev as MessageEvent<string>).data) as ProgressEvent;
-    } catch {
-      return;
-    }
-    for (const fn of progressListeners) fn(data);
+    const data = parsed<ProgressEvent>(ev);
+    if (data) for (const fn of progressListeners) fn(data);
+  });
+  source.addEventListener('changed', (ev) => {
+    const data = parsed<ChangedEvent>(ev);
+    if (data) for (const fn of [...changedListeners]) fn(data);
   });
   source.addEventListener('bye', (ev) => {
-    let reason: string | null = null;
-    try {
-      reason = (JSON.parse((ev as MessageEvent<string>).data) as ByeEvent).reason;
-    } catch {
-      reason = null;
-    }
+    const reason = parsed<ByeEvent>(ev)?.reason ?? null;
     stopListening();
     onGone(reason);
   });

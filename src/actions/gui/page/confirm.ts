@@ -1,13 +1,18 @@
 // Changes to the card: POST /api/plan, the "Check before writing" dialog (<dialog id="confirm">), then
-// POST /api/write with confirmed:true only after "Write it now". Cancel and Escape write nothing.
+// POST /api/write with confirmed:true only after "Write it now". Cancel and Escape write nothing. A plan is
+// written only onto the card it was made on: when another tab changed the card meanwhile, the server refuses
+// (CARD_CHANGED) and the dialog shows the change again, as it is now, saying why.
 import type { PlanAnswer, ResultAnswer, WriteAction, WriteRequest } from '../api.js';
-import { post } from './client.js';
+import { ApiFailure, post } from './client.js';
 import { append, clear, el } from './dom.js';
 import type { Screen } from './ui.js';
 import { clearProblem, showDone, showError, showNote } from './ui.js';
 
 interface Pending {
-  write(applyJournal: boolean): Promise<ResultAnswer | null>;
+  /** The result, null after an error shown on the screen, or 'changed' when the card changed since the plan. */
+  write(applyJournal: boolean): Promise<ResultAnswer | null | 'changed'>;
+  /** Plans again and shows the new plan in the dialog, still open (after 'changed'). */
+  again(): void;
   cancelled(): void;
 }
 
@@ -27,6 +32,7 @@ function parts() {
     journal: get<HTMLParagraphElement>('confirm-journal'),
     journalBox: get<HTMLInputElement>('confirm-journal-box'),
     journalText: get<HTMLLabelElement>('confirm-journal-text'),
+    changed: get<HTMLParagraphElement>('confirm-changed'),
     busy: get<HTMLParagraphElement>('confirm-busy'),
     write: get<HTMLButtonElement>('confirm-write'),
     cancel: get<HTMLButtonElement>('confirm-cancel'),
@@ -62,6 +68,9 @@ export function initConfirm(): void {
     setWriting(true);
     const applyJournal = !p.journal.hidden && p.journalBox.checked;
     void pending.write(applyJournal).then((result) => {
+      // The dialog stays open, its plan replaced by the one as the card is now (a close and a new showModal
+      // would race the close event, which comes later and would cancel the new plan).
+      if (result === 'changed') return pending.again();
       current = null;
       setWriting(false);
       p.dialog.close('written');
@@ -78,8 +87,10 @@ export function closeConfirm(): void {
   if (p.dialog.open) p.dialog.close();
 }
 
-function openConfirm(plan: PlanAnswer, pending: Pending): void {
+function openConfirm(plan: PlanAnswer, pending: Pending, changed: string | null): void {
   const p = parts();
+  p.changed.hidden = changed === null;
+  p.changed.textContent = changed === null ? '' : `Nothing was written: ${changed}. Here is what the change would do now.`;
   clear(p.lines);
   append(p.lines, ...plan.lines.map((line) => el('li', { text: line })));
   p.question.textContent = plan.question;
@@ -89,40 +100,52 @@ function openConfirm(plan: PlanAnswer, pending: Pending): void {
   setWriting(false);
   current = pending;
   p.dialog.returnValue = '';
-  p.dialog.showModal();
+  if (!p.dialog.open) p.dialog.showModal();
   p.cancel.focus();
+  if (changed !== null) showNote('The card was changed in another tab: check the change again.');
 }
 
 /**
  * Asks the server what the change will do, shows it for confirmation, and writes it on "Write it now".
  * Errors show on the screen; the form keeps what was typed.
  */
-export async function planAndWrite(screen: Screen, action: WriteAction, trigger: HTMLButtonElement, password?: string): Promise<void> {
+export async function planAndWrite(screen: Screen, action: WriteAction, trigger: HTMLButtonElement, password?: string, changed: string | null = null): Promise<void> {
   clearProblem(screen);
   trigger.disabled = true;
   let plan: PlanAnswer;
   try {
     plan = await post<PlanAnswer>('/api/plan', { action });
   } catch (err) {
+    // Planned again from the open dialog (the card changed): it closes, and the error shows on the screen.
+    if (changed !== null) closeConfirm();
     showError(screen, err);
     return;
   } finally {
     trigger.disabled = false;
   }
-  const request = (applyJournal: boolean): WriteRequest =>
-    password === undefined ? { action, confirmed: true, applyJournal } : { action, password, confirmed: true, applyJournal };
+  const request = (applyJournal: boolean): WriteRequest => {
+    const r: WriteRequest = { action, confirmed: true, applyJournal, cardVersion: plan.cardVersion };
+    if (password !== undefined) r.password = password;
+    return r;
+  };
+  let why = '';
   openConfirm(plan, {
     write: async (applyJournal) => {
       try {
         return await post<ResultAnswer>('/api/write', request(applyJournal));
       } catch (err) {
+        if (err instanceof ApiFailure && err.code === 'CARD_CHANGED') {
+          why = err.message.replace(/; nothing was written$/, '');
+          return 'changed';
+        }
         showError(screen, err);
         return null;
       }
     },
+    again: () => void planAndWrite(screen, action, trigger, password, why),
     cancelled: () => {
       showNote('Nothing was written.');
       trigger.focus();
     },
-  });
+  }, changed);
 }

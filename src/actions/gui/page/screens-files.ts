@@ -32,7 +32,8 @@ function jobForm(s: Screen, text: string, parts: HTMLElement[], path: HTMLInputE
     ev.preventDefault();
     const out = path.value.trim();
     if (out === '') return showProblem(s, 'Type where to save it first.');
-    const buttons = [...form.querySelectorAll('button')];
+    // The job's own button first: it takes the focus back after an error or Stop.
+    const buttons = [submit, ...[...form.querySelectorAll('button')].filter((b) => b !== submit)];
     void runLong(s, buttons, () => call(out), intro);
   });
   return form;

@@ -1,6 +1,6 @@
 // The remaining job screens: "Show the backup key", "Free space" (space bars, delete the history database,
 // old backups or old system logs) and "Safe mode" (both write through the confirm dialog).
-import type { KeyAnswer, SpaceAnswer } from '../api.js';
+import type { KeyAnswer, SafeModeAnswer, SpaceAnswer } from '../api.js';
 import { get } from './client.js';
 import { append, button, el, field } from './dom.js';
 import { planAndWrite } from './confirm.js';
@@ -71,7 +71,7 @@ function deleteBackupsForm(s: Screen): HTMLFormElement {
     'form',
     { cls: 'job-form' },
     el('h3', { text: 'Old backups' }),
-    el('p', { text: 'Deletes the backups on the card that are older than this many days.' }),
+    el('p', { text: 'Deletes the backups on the card that are older than this many days (0 deletes every backup). Copy them to this computer first with “Copy the backups”.' }),
     field('Days', days),
     el('div', { cls: 'row' }, submit),
   );
@@ -110,11 +110,19 @@ export async function showSpace(): Promise<void> {
   s.section.appendChild(el('div', { cls: 'row' }, backButton()));
 }
 
-export function showSafeMode(): void {
+/** Safe mode as it is on the card: set (offer to take it back) or not (offer to set it), read each time. */
+export async function showSafeMode(): Promise<void> {
   const s = openScreen('Safe mode');
   if (refusedHere(s)) return;
-  s.section.appendChild(el('p', { cls: 'intro', text: 'At its next start Home Assistant skips every custom integration, once, as its own Restart in safe mode does.' }));
-  const on = button('Set safe mode', () => void planAndWrite(s, { kind: 'safe-mode', on: true }, on), 'big primary');
-  const off = button('Take safe mode back', () => void planAndWrite(s, { kind: 'safe-mode', on: false }, off), 'big secondary');
-  append(s.section, el('div', { cls: 'row' }, on, off), el('div', { cls: 'row' }, backButton()));
+  const now = await read<SafeModeAnswer>(s, '/api/safe-mode', 'Reading whether safe mode is set…');
+  if (!now) return;
+  let change: HTMLButtonElement;
+  if (now.on) {
+    s.section.appendChild(el('p', { cls: 'intro', text: 'Safe mode is set: at its next start Home Assistant skips every custom integration, once, as its own Restart in safe mode does.' }));
+    change = button('Take safe mode back', () => void planAndWrite(s, { kind: 'safe-mode', on: false }, change), 'big secondary');
+  } else {
+    s.section.appendChild(el('p', { cls: 'intro', text: 'Safe mode is not set: Home Assistant starts normally, with its custom integrations. Safe mode makes its next start skip every custom integration, once, as its own Restart in safe mode does.' }));
+    change = button('Set safe mode', () => void planAndWrite(s, { kind: 'safe-mode', on: true }, change), 'big primary');
+  }
+  append(s.section, el('div', { cls: 'row' }, change, backButton()));
 }

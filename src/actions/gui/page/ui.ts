@@ -1,7 +1,7 @@
 // Pieces every screen uses: opening a screen (its h2 takes focus), the error box, the card picture,
 // the two password fields with their strength hint, long jobs with progress and Stop, and the Done screen.
-import type { CardSummary, ResultAnswer } from '../api.js';
-import { ApiFailure, onProgress, post } from './client.js';
+import type { CardSummary, PartialCopy, ResultAnswer } from '../api.js';
+import { ApiFailure, onChanged, onProgress, post } from './client.js';
 import { announce, append, button, clear, el, field, lineList, uid } from './dom.js';
 import { app, nav } from './state.js';
 
@@ -46,8 +46,14 @@ export function showError(screen: Screen, err: unknown): void {
   screen.alert.appendChild(el('div', { cls: 'row' }, button('Copy the card to an image file first', () => nav.image(), 'primary')));
 }
 
-/** The button that marks the card for the box's full check at its next start (after a confirmation). */
+/**
+ * The button that marks the card for the box's full check at its next start (after a confirmation); on a card
+ * marked already, what to do instead: the box checks it at its next start.
+ */
 export function repairRow(screen: Screen): HTMLElement {
+  if (app.card?.markedForCheck) {
+    return el('p', { cls: 'marked', text: 'The card is marked for repair already: the box checks and repairs it in full at its next start. Put the card back into the box and start it once, and let that longer start finish.' });
+  }
   const mark: HTMLButtonElement = button('Have the box repair it at its next start', () => nav.repairAtStart(screen, mark), 'secondary');
   return el('div', { cls: 'row' }, mark);
 }
@@ -179,17 +185,26 @@ function progressStatus(text: string, done: boolean): void {
   announce(text);
 }
 
+/** The Stop button of a long job: it says at once that it is stopping, as the card may take long to answer. */
+function stopButton(screen: Screen): HTMLButtonElement {
+  const stop = button('Stop', () => {
+    stop.disabled = true;
+    stop.textContent = 'Stopping…';
+    announce('Stopping… (waiting for the card to answer)');
+    post('/api/cancel').catch((err: unknown) => showError(screen, err));
+  }, 'big danger-outline');
+  return stop;
+}
+
 /**
  * Runs a long job (copy, export, backup): a <progress> fed by progress events and a Stop button while the
- * POST is pending, then the Done screen; on an error, the error on this screen and the form as it was.
+ * POST is pending, then the Done screen; on an error, the error on this screen and the form as it was, the
+ * progress line gone from the status bar and the focus on the first of `disable` (the job's own button).
  */
 export async function runLong(screen: Screen, disable: HTMLButtonElement[], call: () => Promise<ResultAnswer>, intro: string): Promise<void> {
   clearProblem(screen);
   const bar = el('progress', { attrs: { 'aria-label': 'Progress' } });
-  const stop = button('Stop', () => {
-    stop.disabled = true;
-    post('/api/cancel').catch((err: unknown) => showError(screen, err));
-  }, 'big danger-outline');
+  const stop = stopButton(screen);
   const box = el('div', { cls: 'progress-box' }, bar, stop);
   screen.section.appendChild(box);
   for (const b of disable) b.disabled = true;
@@ -200,12 +215,15 @@ export async function runLong(screen: Screen, disable: HTMLButtonElement[], call
       bar.max = 1;
       bar.value = Math.min(1, Math.max(0, ev.fraction));
     }
-    progressStatus(ev.text, ev.done);
+    if (!stop.disabled) progressStatus(ev.text, ev.done);
   });
+  let failed = false;
   try {
     const result = await call();
     showDone(result);
   } catch (err) {
+    failed = true;
+    announce('');
     showError(screen, err);
   } finally {
     off();
@@ -213,12 +231,34 @@ export async function runLong(screen: Screen, disable: HTMLButtonElement[], call
     box.remove();
     for (const b of disable) b.disabled = false;
   }
+  if (failed) disable[0]?.focus();
 }
 
-/** The Done screen: what was done, as a list in a status region, and Back. */
+/** A copy that left files out: said first, with the list and what to do. */
+function partialBox(partial: PartialCopy): HTMLElement {
+  return el('div', { cls: 'warning-box partial' },
+    el('p', { cls: 'warning-title', text: partial.message }),
+    el('p', { text: 'Not copied:' }),
+    lineList(partial.notCopied),
+    el('p', { text: `What to do: ${partial.hint}` }));
+}
+
+/**
+ * The Done screen: what was done, as a list in a status region, and Back. A copy that left files out says so
+ * in its heading and first; after a write, a change written later from another tab is said under it.
+ */
 export function showDone(result: ResultAnswer): void {
   if (result.card) app.card = result.card;
-  const s = openScreen('Done', 'done');
-  const region = el('div', { cls: 'result', attrs: { role: 'status' } }, lineList(result.lines));
+  const s = openScreen(result.partial ? 'Partly done: not everything was copied' : 'Done', 'done');
+  const region = el('div', { cls: 'result', attrs: { role: 'status' } }, result.partial ? partialBox(result.partial) : null, lineList(result.lines));
   append(s.section, region, el('div', { cls: 'row' }, backButton()));
+  const version = result.cardVersion;
+  if (version === undefined) return;
+  const off = onChanged((ev) => {
+    if (!s.section.isConnected) return void off();
+    if (ev.cardVersion <= version) return;
+    off();
+    region.prepend(el('p', { cls: 'warning-box changed', text: `Since then the card was changed again, from another tab or window: ${ev.what}. What this screen says may no longer be so.` }));
+    announce('The card was changed again from another tab.');
+  });
 }

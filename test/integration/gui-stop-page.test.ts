@@ -1,0 +1,66 @@
+// Stop in the page, in a real Chromium, on a slow card (a FUSE file that answers every read late): before, Stop
+// only greyed itself out while the card took its time (13 s on a failing card) and the progress line went on.
+// Now the status bar says "Stopping… (waiting for the card to answer)" the moment Stop is pressed, nothing
+// overwrites it until the job has stopped, and the focus goes back to the job's own button ("Copy the card":
+// copying again continues). Needs root, /dev/fuse, python3-fusepy and Chromium (skipped otherwise).
+
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { browserPath, launchBrowser } from '../helpers/browser.js';
+import { failingCardUnavailable, withFailingCard } from '../helpers/failing-card.js';
+import { sampleWithBadSectors } from '../helpers/failing-sample.js';
+import { startGui } from '../helpers/gui.js';
+import { tempDir } from '../helpers/images.js';
+
+const reason = failingCardUnavailable() ?? (browserPath ? null : 'no Chromium or Chrome installed');
+const work = tempDir('gui-stop-page-');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** Run in the page: every text the status bar shows from now on, with when (performance.now()). */
+const RECORD = `(() => {
+  const seen = [];
+  window.__statusSeen = seen;
+  const status = document.getElementById('status');
+  new MutationObserver(() => seen.push([performance.now(), status.textContent])).observe(status, { childList: true, characterData: true, subtree: true });
+})()`;
+
+describe.skipIf(reason !== null)(`Stop in the page${reason ? ` (skipped: ${reason})` : ''}`, () => {
+  it('says at once that it is stopping, keeps saying it until stopped, then gives the focus back to the job\'s button', async () => {
+    const image = join(work, 'card.img');
+    const bad = await sampleWithBadSectors(image);
+    const home = join(work, 'home');
+    mkdirSync(join(home, 'Downloads'), { recursive: true });
+    await withFailingCard({ image, bad: [bad], failDelayMs: 1, latencyMs: 30 }, async (card) => {
+      const gui = await startGui([card.path], { HOME: home, HAOS_RESCUE_GUI_GRACE_MS: '1000' });
+      const browser = await launchBrowser();
+      try {
+        const page = await browser.newPage({ viewport: { width: 1000, height: 760 } });
+        await page.goto(gui.url);
+        await page.getByRole('button', { name: 'Copy the card to an image file first' }).click({ timeout: 60_000 });
+        await page.getByLabel('Save the copy as').fill(join(work, 'copy.img'));
+        await page.getByRole('button', { name: 'Copy the card', exact: true }).click();
+        const stop = page.getByRole('button', { name: 'Stop' });
+        await stop.waitFor();
+        // Under way: a progress line has been shown.
+        await page.locator('#status').filter({ hasText: 'rescued' }).waitFor({ timeout: 30_000 });
+        await page.evaluate(RECORD);
+        const pressed = (await page.evaluate('performance.now()')) as number;
+        await stop.click();
+        await page.getByRole('alert').getByText(/stopped; the .* copied so far are kept in/).waitFor({ timeout: 60_000 });
+        const seen = (await page.evaluate('window.__statusSeen')) as Array<[number, string]>;
+        const texts = seen.map(([, t]) => t).filter((t) => t !== '');
+        expect(texts[0]).toBe('Stopping… (waiting for the card to answer)');
+        expect(seen.find(([, t]) => t !== '')![0] - pressed).toBeLessThan(1000);
+        // Nothing else was said while it stopped, and the bar is empty once it has.
+        expect(texts.slice(1).filter((t) => t !== 'Stopping… (waiting for the card to answer)')).toEqual([]);
+        expect(await page.locator('#status').innerText()).toBe('');
+        expect(await page.evaluate('document.activeElement && document.activeElement.textContent')).toBe('Copy the card');
+      } finally {
+        await browser.close().catch(() => undefined);
+        gui.child.kill('SIGTERM');
+        await gui.exited;
+      }
+    });
+  }, 120_000);
+});

@@ -1,0 +1,110 @@
+// Two tabs of the browser window on one card, in a real Chromium: a change planned in one tab is written
+// only onto the card it was planned on. Before: both tabs reset the password of vm-user, each with its own
+// password; the second write went through on a card the first had changed since its plan was shown, and both
+// tabs said "Read back from the card and verified" while only the second password was on the card. Now the
+// second is refused (nothing written) and shown again as it is now, and the first tab's Done screen says that
+// the card was changed again since.
+
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readSampleImage } from '../../fixtures/index.js';
+import { browserPath, launchBrowser } from '../helpers/browser.js';
+import { assertCardClean, cardPasswordIs } from '../helpers/card.js';
+import { type GuiProcess, startGui } from '../helpers/gui.js';
+import { tempDir } from '../helpers/images.js';
+
+const work = tempDir('gui-tabs-');
+const image = join(work, 'card.img');
+let gui: GuiProcess;
+let browser: Browser;
+let one: Page;
+let two: Page;
+
+const heading = (page: Page, name: string | RegExp) => page.getByRole('heading', { level: 2, name });
+const dialog = (page: Page) => page.getByRole('dialog', { name: 'Check before writing' });
+
+/** On the card screen: Reset a password for vm-user with `pw`, up to the open confirmation. */
+async function planReset(page: Page, pw: string): Promise<void> {
+  await page.getByRole('button', { name: 'Reset a password' }).click();
+  await page.getByLabel('User').selectOption('vm-user');
+  await page.getByLabel('New password').fill(pw);
+  await page.getByLabel('Type it again').fill(pw);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await dialog(page).waitFor();
+}
+
+async function backToCard(page: Page): Promise<void> {
+  await page.getByRole('button', { name: 'Back' }).click();
+  await heading(page, /^Home Assistant /).waitFor();
+}
+
+beforeAll(async () => {
+  if (!browserPath) return;
+  mkdirSync(join(work, 'home', 'Downloads'), { recursive: true });
+  writeFileSync(image, readSampleImage());
+  gui = await startGui([image], { HOME: join(work, 'home'), HAOS_RESCUE_GUI_GRACE_MS: '1000' });
+  browser = await launchBrowser();
+  const context = await browser.newContext({ viewport: { width: 1000, height: 760 } });
+  one = await context.newPage();
+  two = await context.newPage();
+  for (const page of [one, two]) {
+    await page.goto(gui.url);
+    await heading(page, /^Home Assistant /).waitFor({ timeout: 30_000 });
+  }
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close().catch(() => undefined);
+  gui?.child.kill('SIGTERM');
+  await gui?.exited;
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe.skipIf(!browserPath)(`two tabs on one card${browserPath ? '' : ' (skipped: no Chromium or Chrome installed)'}`, () => {
+  it('a write planned before the other tab changed the card is refused and shown again; the Done screen of the first says so', async () => {
+    await planReset(one, 'tab one password 1');
+    await planReset(two, 'tab two password 2');
+    await dialog(one).getByRole('button', { name: 'Write it now' }).click();
+    await heading(one, 'Done').waitFor({ timeout: 30_000 });
+    expect(cardPasswordIs(image, 'vm-user', 'tab one password 1')).toBe(true);
+
+    // The second tab's plan was made before that write: nothing is written, the change is shown again.
+    await dialog(two).getByRole('button', { name: 'Write it now' }).click();
+    await dialog(two).getByText(/^Nothing was written: the card was changed in another tab or window since this was shown \(a new password for vm-user\)\./).waitFor({ timeout: 30_000 });
+    expect(await heading(two, 'Done').count()).toBe(0);
+    await expect(two.locator('#status').innerText()).resolves.toBe('The card was changed in another tab: check the change again.');
+    expect(cardPasswordIs(image, 'vm-user', 'tab one password 1')).toBe(true);
+
+    // Confirmed again, in turn: it is written, and the first tab's Done screen no longer stands alone.
+    await dialog(two).getByRole('button', { name: 'Write it now' }).click();
+    await heading(two, 'Done').waitFor({ timeout: 30_000 });
+    await expect(two.getByText(/Done: new password for vm-user\. Read back from the card and verified\./).isVisible()).resolves.toBe(true);
+    await one.getByText(/^Since then the card was changed again, from another tab or window: a new password for vm-user\./).waitFor({ timeout: 10_000 });
+    expect(cardPasswordIs(image, 'vm-user', 'tab two password 2')).toBe(true);
+    expect(cardPasswordIs(image, 'vm-user', 'tab one password 1')).toBe(false);
+    assertCardClean(image);
+    await backToCard(one);
+    await backToCard(two);
+  });
+
+  it('"Write it now" in both tabs at once: one is written and says Done, the other is not written', async () => {
+    await planReset(one, 'at once one 3');
+    await planReset(two, 'at once two 4');
+    await Promise.all([one, two].map((page) => dialog(page).getByRole('button', { name: 'Write it now' }).click()));
+    const settled = async (page: Page): Promise<'done' | 'not written'> => {
+      const done = heading(page, 'Done');
+      const refused = page.getByText(/card was changed in another tab|a change to the card is being written/).first();
+      await done.or(refused).waitFor({ timeout: 30_000 });
+      return (await done.count()) > 0 ? 'done' : 'not written';
+    };
+    const outcomes = [await settled(one), await settled(two)];
+    expect(outcomes.filter((o) => o === 'done')).toHaveLength(1);
+    const winner = outcomes[0] === 'done' ? 'at once one 3' : 'at once two 4';
+    const loser = outcomes[0] === 'done' ? 'at once two 4' : 'at once one 3';
+    expect(cardPasswordIs(image, 'vm-user', winner)).toBe(true);
+    expect(cardPasswordIs(image, 'vm-user', loser)).toBe(false);
+    assertCardClean(image);
+  });
+});
