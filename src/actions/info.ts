@@ -89,7 +89,8 @@ export interface InfoResult {
     /** Why a change (password, login, deletion, safe mode) would be refused on this card as it is, or null. */
     writeRefused: WriteRefusal | null;
   };
-  homeAssistant: { version: string | null; configPath: string | null; users: number | null; backups: number | null };
+  /** `unreadable`: reads of its files failed (each a warning), so what is missing may be there. */
+  homeAssistant: { version: string | null; configPath: string | null; users: number | null; backups: number | null; unreadable: boolean };
   /**
    * How full the data filesystem is, from the superblock's counts alone (no walk, no other read). The
    * kernel writes those at mount and unmount, so a card pulled from a running box may be fuller than this
@@ -244,7 +245,7 @@ export async function info(source: OpenedSource): Promise<InfoResult> {
       journalAbort: aborted,
       writeRefused,
     },
-    homeAssistant: { version: ha.version, configPath: ha.configPath, users: ha.users, backups: ha.backups },
+    homeAssistant: { version: ha.version, configPath: ha.configPath, users: ha.users, backups: ha.backups, unreadable: ha.problems.length > 0 },
     space: { usedBytes: space.usedBytes, freeBytes: space.freeBytes, availableBytes: space.availableBytes, full: space.full },
     otherCandidates: discovery.candidates
       .filter((c) => c !== discovery.chosen && c.rank !== null)

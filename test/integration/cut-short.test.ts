@@ -25,6 +25,9 @@ describe('an image cut short inside the data partition', () => {
     const r = cli(['info', img]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/partition 8 \(hassos-data\) ends at byte \d+, beyond the device end at \d+: the image looks truncated/);
+    // Its files are past the end: not read, which is not the same as not there (it said "no configuration found").
+    expect(r.text).toMatch(/^Home Assistant: +its files could not be read here \(see the warnings\); they may still be on the card$/m);
+    expect(JSON.parse(cli(['info', img, '--json']).text).homeAssistant.unreadable).toBe(true);
   });
 
   it('a read of the missing part says the image is shorter than its partition table (exit 74)', () => {

@@ -45,6 +45,9 @@ function render(r: InfoResult): string {
   if (ha.version || ha.users !== null || ha.backups !== null) {
     lines.push(`Home Assistant:   ${ha.version ?? 'version unknown'}, config in ${ha.configPath}`);
     lines.push(`                  ${ha.users ?? '?'} user(s), ${ha.backups ?? 0} backup(s)`);
+  } else if (ha.unreadable) {
+    // Its files could not be read (an image cut short, bad sectors): not the same as none being there.
+    lines.push('Home Assistant:   its files could not be read here (see the warnings); they may still be on the card');
   } else {
     lines.push('Home Assistant:   no configuration found on this filesystem');
   }
