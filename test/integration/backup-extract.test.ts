@@ -41,6 +41,10 @@ describe('backup extract', () => {
     expect(cli(['backup', 'extract', data, '--out', out, '--slug', BACKUPS[1].slug, '--force']).code).toBe(0);
     expect(readFileSync(join(out, BACKUPS[1].file)).equals(dump(data, `/supervisor/backup/${BACKUPS[1].file}`))).toBe(true);
     expect(cli(['backup', 'extract', data, '--out', out, '--slug', 'feedbeef']).code).toBe(66);
+    // By its file name, as `backup ls` takes it (it was "no backup with slug backup_example_enc.tar").
+    const byName = join(work, 'by-name');
+    expect(cli(['backup', 'extract', data, '--out', byName, '--slug', BACKUPS[1].file]).code).toBe(0);
+    expect(readdirSync(byName)).toEqual([BACKUPS[1].file]);
   });
 
   it('a backup with a damaged extent tree is reported, the others are copied, exit 65', () => {

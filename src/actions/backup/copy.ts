@@ -34,13 +34,15 @@ export interface ExtractResult {
 
 function select(list: BackupEntry[], slugs: string[] | undefined): BackupEntry[] {
   if (!slugs || slugs.length === 0) return list;
+  // By slug, or by file name or path as the listing shows it (as `backup ls` takes it too).
+  const named = (b: BackupEntry, s: string): boolean => b.slug === s || b.file === s || b.path === s;
   const known = list.filter((b) => b.slug).map((b) => b.slug!);
   for (const s of slugs) {
-    if (!known.includes(s)) {
+    if (!list.some((b) => named(b, s))) {
       throw new NotFoundError('BACKUP_NOT_FOUND', `no backup with slug ${s} on this card`, { hint: `slugs on the card: ${known.join(', ') || 'none'}`, remedy: 'list-backups' });
     }
   }
-  return list.filter((b) => b.slug && slugs.includes(b.slug));
+  return list.filter((b) => slugs.some((s) => named(b, s)));
 }
 
 /** Output file names: the card's name, or with the folder prepended when two folders share a name. */
