@@ -232,6 +232,14 @@ describe('image refuses what would lose data, and names a missing source', () =>
         expect(existsSync(`${sample}.map`)).toBe(false);
       }
       expect(cli(['info', sample]).code).toBe(0);
+      // A folder named as the image or its map: said as such (it said "add --force", then "e.g. /dev/sdb").
+      for (const args of [['--out', dir], ['--out', join(dir, 'c.img'), '--map', dir]]) {
+        const folder = cli(['image', sample, ...args, '--force', '--verbose']);
+        expect(folder.code, folder.stderr).toBe(64);
+        expect(folder.stderr).toMatch(/code: OUT_IS_FOLDER/);
+        expect(folder.stderr).toMatch(/^hint: name a file in it, e\.g\. /m);
+      }
+      expect(existsSync(join(dir, 'c.img'))).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

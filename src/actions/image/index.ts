@@ -20,7 +20,7 @@ import { outputError } from '../output-error.js';
 import { assertOutputOffSource } from '../host-mounts.js';
 import { type SourceOptions, openSourceDevice } from '../source.js';
 import { type Phase, type PhaseName, rescueOrder } from './order.js';
-import { assertSameDisk, checkResume } from './resume.js';
+import { assertNotFolders, assertSameDisk, checkResume } from './resume.js';
 import { ImageFile, assertImageFits, assertNotOnSource, assertRoom } from './output.js';
 import { type ImageProgress, type ImageResult, progressOf, resultOf } from './report.js';
 
@@ -77,6 +77,7 @@ export class ImageJob {
   static async start(path: string, opts: ImageOptions): Promise<ImageJob> {
     const out = resolve(opts.out);
     const mapPath = resolve(opts.mapPath ?? `${opts.out}.map`);
+    assertNotFolders(out, mapPath);
     if (mapPath === out) throw new UsageError('MAP_IS_OUT', 'the map and the image name the same file', { hint: 'the map goes beside the image by itself, as IMAGE.map', remedy: 'no-map' });
     const { device: source } = await openSourceDevice(path, { rescueReads: true, mapPath: null });
     try {

@@ -2,7 +2,8 @@
 // the one they were copied from. A copy continued from another card (the same size, an old card and its
 // new one, another box's card) would mix two disks in one image and say it was rescued.
 
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { BlockDevice } from '../../device/block-device.js';
 import type { Mapfile } from '../../device/rescue/mapfile.js';
 import type { MapRegion, RegionMap } from '../../device/rescue/region-map.js';
@@ -11,6 +12,15 @@ import { UsageError } from '../../errors.js';
 /** Pieces of the rescued bytes compared with the card before continuing. */
 const SAMPLES = 8;
 const SAMPLE_BYTES = 4096;
+
+/** The image and its map name files: a folder given for either is said as such (before it is read as a map). */
+export function assertNotFolders(out: string, mapPath: string): void {
+  for (const [path, what, example] of [[out, 'the image file', 'card.img'], [mapPath, 'its map file', 'card.img.map']] as const) {
+    if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) {
+      throw new UsageError('OUT_IS_FOLDER', `${path} is a folder; this names ${what} to write`, { hint: `name a file in it, e.g. ${join(path, example)}` });
+    }
+  }
+}
 
 /** True when the copy starts fresh; throws when the image and the map do not go together. */
 export function checkResume(out: string, mapPath: string, previous: Mapfile | null, force: boolean): boolean {
