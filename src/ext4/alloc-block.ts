@@ -3,6 +3,7 @@
 // bytes, kernel ext4_block_bitmap_csum_set) and descriptor checksum, and the superblock's free count. A
 // bit already clear means the filesystem and this file disagree: refused, nothing written.
 
+import { formatBytes } from '../units.js';
 import { RefusedError, REPAIR, UnsupportedError } from '../errors.js';
 import { assertBitmapIntact, sealBitmap } from './group-csum.js';
 import { BG_BLOCK_UNINIT, groupBlockCount, groupFirstBlock } from './group-desc.js';
@@ -168,7 +169,7 @@ export async function allocateBlocks(edits: BlockEdits, goal: number, count: num
     taken.push(...got);
     left -= got.reduce((n, r) => n + r.length, 0);
   }
-  if (left > 0) throw new RefusedError('NO_SPACE', `the filesystem has no room for ${count} more blocks`, { hint: 'free some space first (see what fills the card); nothing was written', remedy: 'show-usage' });
+  if (left > 0) throw new RefusedError('NO_SPACE', `the filesystem is too full for this: it needs ${formatBytes(count * sb.blockSize)} more and ${formatBytes((count - left) * sb.blockSize)} is free`, { hint: 'free some space first (see what fills the card); nothing was written', remedy: 'show-usage' });
   await adjustSuperblockFree(edits, 0, -count);
   return taken;
 }

@@ -36,6 +36,19 @@ describe('put', () => {
     expect(cli(['cat', card, '/supervisor/share/blob.bin']).stdout.equals(readFileSync(blob))).toBe(true);
   });
 
+  it('a file larger than the free space is refused in bytes (it said "no room for 3883 more blocks"), nothing written', () => {
+    const card = join(work, 'full.img');
+    writeFileSync(card, readSampleImage());
+    const before = readFileSync(card);
+    const big = join(work, 'too-big.bin');
+    writeFileSync(big, prng(12, 16 * 1024 * 1024));
+    const r = cli(['put', card, big, '/supervisor/share/too-big.bin', '--no-originals', '--verbose']);
+    expect(r.code, r.stderr).toBe(77);
+    expect(r.stderr).toMatch(/^error: the filesystem is too full for this: it needs 16(\.\d)? MiB more and \d+(\.\d)? MiB is free$/m);
+    expect(r.stderr).toMatch(/code: NO_SPACE/);
+    expect(readFileSync(card).equals(before)).toBe(true);
+  });
+
   it('a file larger than what is held in memory is streamed: a 32 MiB database put back whole', () => {
     const stage = join(work, 'big-stage');
     mkdirSync(join(stage, 'supervisor/homeassistant'), { recursive: true });
