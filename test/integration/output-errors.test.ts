@@ -66,6 +66,14 @@ describe.skipIf(!mounted)(`a full output disk${mounted ? '' : ' (skipped: needs 
     }
   });
 
+  it('image onto a disk with less room than the map keeps free: refused before anything is made (it left an empty image and map)', () => {
+    const r = cli(['image', image, '--out', join(small, 'card.img'), '--verbose']);
+    expect(r.code, r.stderr).toBe(77);
+    expect(r.stderr).toMatch(/code: NOT_ENOUGH_SPACE/);
+    expect(r.stderr).toMatch(/the image needs as much room as the card's data uses, and 8 MiB more for its map/);
+    expect(readdirSync(small)).toEqual([]);
+  });
+
   it('backup extract is refused before copying anything when the space is short', () => {
     const r = cli(['backup', 'extract', image, '--out', join(small, 'backups')]);
     expect(r.code, r.stderr).toBe(77);
@@ -113,10 +121,11 @@ describe.skipIf(!mounted)(`image onto a disk that is too small${mounted ? '' : '
   });
 
   it('a disk filled by the copy keeps the map: exit 74, and a bigger disk continues from it', () => {
-    const tiny = disk('tiny', '256k');
+    // Room for the map's 8 MiB and a little more: the copy starts, and the card's metadata fills it.
+    const tiny = disk('tiny', '8600k');
     const r = cli(['image', image, '--out', join(tiny, 'card.img'), '--verbose']);
     expect(r.code, r.stderr).toBe(74);
-    expect(r.stderr).toMatch(/error: the copy stopped: the disk holding .*card\.img is full \([\d.]+ KiB left, kept for the bad-sector map\)/);
+    expect(r.stderr).toMatch(/error: the copy stopped: the disk holding .*card\.img is full \([\d.]+ [KM]iB left, kept for the bad-sector map\)/);
     expect(r.stderr).not.toMatch(/map could not be saved/);
     const map = readFileSync(join(tiny, 'card.img.map'), 'utf8');
     expect(map).toMatch(/^0x[0-9A-F]+ +[?*/+-] +\d+$/m);

@@ -21,7 +21,7 @@ import { assertOutputOffSource } from '../host-mounts.js';
 import { type SourceOptions, openSourceDevice } from '../source.js';
 import { type Phase, type PhaseName, rescueOrder } from './order.js';
 import { assertNotFolders, assertSameDisk, checkResume } from './resume.js';
-import { ImageFile, assertImageFits, assertNotOnSource, assertRoom } from './output.js';
+import { ImageFile, assertFirstRoom, assertImageFits, assertNotOnSource, assertRoom } from './output.js';
 import { type ImageProgress, type ImageResult, progressOf, resultOf } from './report.js';
 
 export type { ImageProgress, ImageResult } from './report.js';
@@ -87,6 +87,7 @@ export class ImageJob {
       await assertImageFits(out, source.sizeBytes);
       const previous = await readMapfile(mapPath, source.sizeBytes);
       const fresh = checkResume(out, mapPath, previous, opts.force ?? false);
+      if (fresh) await assertFirstRoom(out);
       const image = await ImageFile.open(out, source.sizeBytes, fresh);
       const map = previous?.map ?? new RegionMap(source.sizeBytes);
       if (!fresh) await assertSameDisk(source, image, map, { source: path, out, mapPath }).catch(async (err: unknown) => {

@@ -165,6 +165,22 @@ export async function assertRoom(out: string, map: RegionMap, used: Array<[numbe
   });
 }
 
+/**
+ * Before a fresh image is made: a disk with less room than the map's reserve and the card's first metadata
+ * would stop the copy at once, leaving an image and a map of nothing; refused with what it takes instead.
+ */
+const FIRST_PIECE_BYTES = 256 * 1024;
+
+export async function assertFirstRoom(out: string): Promise<void> {
+  const free = await freeBytes(out);
+  const needed = MAP_RESERVE_BYTES + FIRST_PIECE_BYTES;
+  if (free === null || free >= needed) return;
+  throw new RefusedError('NOT_ENOUGH_SPACE', `the disk holding ${out} has ${formatBytes(free)} free; the image needs as much room as the card's data uses, and ${formatBytes(MAP_RESERVE_BYTES)} more for its map`, {
+    hint: 'write the image to a disk with more room, or free space there (the card is only read); nothing was written',
+    details: { freeBytes: free, neededBytes: needed },
+  });
+}
+
 /** Refuses an image bigger than the disk of `out` holds in one file (FAT32: 4 GiB), before a byte is read. */
 export async function assertImageFits(out: string, sizeBytes: number): Promise<void> {
   const limit = await sizeChecker(out)(sizeBytes);
