@@ -49,11 +49,20 @@ export async function openDevice(path: string, options: OpenDeviceOptions = {}):
     if (parsed === null) {
       throw new UsageError('MAP_NOT_FOUND', `the rescue map ${chosen} does not exist`, { hint: 'name the map written by haos-rescue\'s imaging (or GNU ddrescue), or none', remedy: 'map-file' });
     }
+    if (parsed.map.totals()['+'] === 0) throw nothingRescued(chosen, mapPath === undefined);
     return { device: new MappedDevice(device, parsed.map, chosen), rescueMap: { path: chosen, map: parsed.map, foundBeside: mapPath === undefined }, container: null };
   } catch (err) {
     await device.close().catch(() => undefined);
     throw err instanceof CorruptError && err.code === 'BAD_MAPFILE' ? unreadableMap(err, chosen, mapPath === undefined) : err;
   }
+}
+
+/** A map by which no byte of the image was rescued (an empty file, a copy that never began): every read would fail. */
+function nothingRescued(path: string, foundBeside: boolean): UsageError {
+  return new UsageError('MAP_NOTHING_RESCUED', `the rescue map ${path}${foundBeside ? ' found beside the image' : ''} says no part of the image was rescued`, {
+    hint: 'continue the copy that made it first; an image made another way (a plain copy) is read without a map',
+    remedy: foundBeside ? 'ignore-map' : 'map-file',
+  });
 }
 
 /** A map that does not parse, said for a read: which file it is, and how to read on without it. */

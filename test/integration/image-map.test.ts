@@ -556,6 +556,16 @@ describe('damaged and missing maps', () => {
     expect(JSON.parse(without.stdout.toString()).data.label).toBe('hassos-data');
   });
 
+  it('an empty map beside the image (nothing rescued): said at once, and how to read on without it (every read failed)', () => {
+    const emptyImg = join(work, 'empty-map.img');
+    copyFileSync(card, emptyImg);
+    writeFileSync(`${emptyImg}.map`, '');
+    const r = run(['info', emptyImg]);
+    expect(r.code).toBe(64);
+    expect(errorCode(r)).toBe('MAP_NOTHING_RESCUED');
+    expect(r.stderr).toMatch(/says no part of the image was rescued\nhint: .*\(add --no-map\)$/m);
+  });
+
   it('a map for a bigger disk (64 MiB, all rescued): exit 65 BAD_MAPFILE', () => {
     const bigger = join(work, 'bigger.map');
     writeFileSync(bigger, mapText(64 * MIB, []));
