@@ -193,10 +193,22 @@ function fsState(state: number, needsRecovery: boolean): InfoResult['data']['sta
   return 'clean';
 }
 
+/** The partition table's entries, each with the filesystem label found in it. */
+function partitionsInfo({ discovery }: OpenedSource): InfoResult['partitions'] {
+  const labels = new Map(discovery.candidates.map((c) => [c.partitionIndex, c.label]));
+  return discovery.table.partitions.map((p) => ({
+    index: p.index,
+    name: p.name,
+    offset: p.byteOffset,
+    size: p.sizeBytes,
+    label: labels.get(p.index) ?? null,
+    truncated: p.truncated ?? false,
+  }));
+}
+
 export async function info(source: OpenedSource): Promise<InfoResult> {
   const { discovery, volume, layout } = source;
   const sb = volume.sb;
-  const labels = new Map(discovery.candidates.map((c) => [c.partitionIndex, c.label]));
   const ha = await summarize(source.fs, layout);
   const kernelErrors = kernelErrorsInfo(sb.kernelErrors);
   const aborted = source.journalAbort;
@@ -210,14 +222,7 @@ export async function info(source: OpenedSource): Promise<InfoResult> {
     sizeBytes: source.device.sizeBytes,
     partitionTable: discovery.table.type,
     hybridMbr: discovery.table.hybrid ?? false,
-    partitions: discovery.table.partitions.map((p) => ({
-      index: p.index,
-      name: p.name,
-      offset: p.byteOffset,
-      size: p.sizeBytes,
-      label: labels.get(p.index) ?? null,
-      truncated: p.truncated ?? false,
-    })),
+    partitions: partitionsInfo(source),
     data: {
       partitionIndex: discovery.chosen.partitionIndex,
       offset: discovery.chosen.byteOffset,
