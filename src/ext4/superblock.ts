@@ -28,6 +28,8 @@ export interface Superblock {
   clusterSize: number;
   blocksPerGroup: number;
   inodesPerGroup: number;
+  /** s_mmp_block: the multi-mount protection block (feature mmp), 0 without it. */
+  mmpBlock: number;
   /** s_mtime (40 bits): the last mount, in seconds by the box's clock; 0 when never mounted. */
   mountTime: number;
   /** s_wtime (40 bits): the last time the kernel (or a tool) wrote the superblock. */
@@ -148,6 +150,7 @@ export function parseSuperblock(bytes: Uint8Array): Superblock {
     checksumSeedField: r.u32(0x270),
     backupBgs: [r.u32(0x24c), r.u32(0x250)],
     storedChecksum: r.u32(0x3fc),
+    mmpBlock: joinU64(r.u32(364), r.u32(360), 'superblock MMP block'),
     groupCount: 0,
     features: featureNames(r.u32(92), incompat, r.u32(100)),
     checksumValid: null,

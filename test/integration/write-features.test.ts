@@ -9,6 +9,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { crc32cUpdate } from '../../src/ext4/checksum.js';
+import { fsCsumSeed } from '../../src/ext4/inode-csum.js';
+import { parseSuperblock } from '../../src/ext4/superblock.js';
 import { cli } from '../helpers/cli.js';
 import { prng, tempDir } from '../helpers/images.js';
 
@@ -67,6 +70,32 @@ describe('filesystems the writer does not change', () => {
     writeFileSync(local, 'q: 1\n');
     expect(refused(img, ['put', local, `${CONFIG}/q.yaml`], 'QUOTA', 69)).toMatch(/keeps disk quota usage \(quota/);
     refused(img, ['safe-mode'], 'QUOTA', 69);
+  });
+});
+
+describe('a filesystem another computer has in use (multi-mount protection)', () => {
+  it('is refused, naming that computer, as the kernel refuses to mount it; released (clean), the write goes through', () => {
+    const img = card('mmp', ['-O', 'mmp']);
+    const local = join(work, 'm.yaml');
+    writeFileSync(local, 'm: 1\n');
+    // What a computer using it leaves in the MMP block: its own sequence number and name (checksum made again).
+    const bytes = readFileSync(img);
+    const sb = parseSuperblock(bytes.subarray(1024, 2048));
+    const at = sb.mmpBlock * sb.blockSize;
+    const clean = Buffer.from(bytes.subarray(at, at + 1024));
+    const mmp = Buffer.from(clean);
+    mmp.writeUInt32LE(0x12345678, 4);
+    mmp.fill(0, 16, 80).write('otherbox', 16, 'latin1');
+    mmp.writeUInt32LE(crc32cUpdate(fsCsumSeed(sb), mmp, 0, 1020) >>> 0, 1020);
+    mmp.copy(bytes, at);
+    writeFileSync(img, bytes);
+    expect(refused(img, ['put', local, `${CONFIG}/m.yaml`], 'IN_USE_ELSEWHERE', 77)).toMatch(/multi-mount protection says it is in use by otherbox/);
+    expect(cli(['info', img]).text).toMatch(/^Changes: +refused as it is: .*in use by otherbox/m);
+    clean.copy(bytes, at);
+    writeFileSync(img, bytes);
+    const r = cli(['put', img, local, `${CONFIG}/m.yaml`, '--yes', '--no-originals']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(spawnSync('e2fsck', ['-fn', img]).status).toBe(0);
   });
 });
 

@@ -13,6 +13,7 @@ import { AppError, UnsupportedError, refusedWrite } from '../../errors.js';
 import { RoCompat, featureNames } from '../../ext4/features.js';
 import { errorCodeName } from '../../ext4/sb-history.js';
 import { systemZone } from '../../ext4/system-zone.js';
+import { assertNotInUseElsewhere } from '../../ext4/mmp.js';
 import { containerOf } from '../../device/vdisk/index.js';
 import { processesUsing } from '../../device/vdisk/in-use.js';
 import { stat } from 'node:fs/promises';
@@ -37,6 +38,7 @@ async function failure(check: () => Promise<void>): Promise<AppError | null> {
 async function checkCard(src: OpenedSource): Promise<void> {
   checkPlacement(src);
   checkFeatures(src);
+  await assertNotInUseElsewhere(src.onDiskVolume.sb, (n) => src.onDiskVolume.readMetaBlock(n));
   // Bitmaps and inode tables inside the filesystem and apart, as the kernel checks at mount (system-zone.ts).
   await systemZone(src.volume);
   checkMarks(src);
