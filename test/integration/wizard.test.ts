@@ -184,9 +184,11 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     keys('steps', 'Enter');
     await waitFor('steps', /older than how many days\?/);
     keys('steps', 'Enter'); // 30
+    // All three are older than 30 days: said first, as the window says it.
+    await waitFor('steps', /This deletes every backup on the card: all 3 backups, [\d.]+ KiB in all\. No backup will be left on the card\./);
     await waitFor('steps', /Copy them to this computer first\?/);
     keys('steps', 'Enter'); // yes
-    await waitFor('steps', /Delete these 3 backup\(s\) from the card\?/, 60_000);
+    await waitFor('steps', /Delete all 3 backups \([\d.]+ KiB\) from the card\?/, 60_000);
     type('steps', 'y');
     await waitFor('steps', /Done: .* given back/, 60_000);
     await menu(9); // Safe mode

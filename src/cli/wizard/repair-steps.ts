@@ -10,7 +10,7 @@ import { type BackupEntry, extractBackups, listBackups } from '../../actions/bac
 import { diskUsage, removeFiles, setSafeMode } from '../../actions/repair/index.js';
 import { formatBytes } from '../../units.js';
 import { table } from '../render.js';
-import { databasePlan, freedLine, oldBackupsPlan, oldLogsPlan, oldLogsSummary, safeModeDone, safeModePlan } from '../../actions/gui/plans.js';
+import { allBackupsWarning, databasePlan, freedLine, oldBackupsPlan, oldLogsPlan, oldLogsSummary, safeModeDone, safeModePlan } from '../../actions/gui/plans.js';
 import { type OldLogFile, oldLogs, removeOldLogs } from '../../actions/logs/index.js';
 import { type Say, type Session, agreed, writable, writeOptions } from './steps.js';
 import { stoppable } from '../progress.js';
@@ -53,14 +53,16 @@ async function deleteOldBackups(session: Session, say: Say, backups: BackupEntry
   const old = backups.filter((b) => Date.parse(b.date!) < cutoff);
   if (old.length === 0) return say(`No backup is older than ${days} days.`);
   const plan = oldBackupsPlan(old, false);
-  for (const line of plan.lines) say(`  ${line}`);
+  // Every backup (0 days), or the newest among them: said first, as the window says it.
+  const warning = allBackupsWarning(old, backups);
+  for (const line of [...(warning?.lines.slice(0, 1) ?? []), ...plan.lines]) say(`  ${line}`);
   if (await confirm({ message: 'Copy them to this computer first?', default: true })) {
     const out = join(homedir(), `haos-rescue-backups-deleted-${new Date().toISOString().slice(0, 16).replace(/[:T]/g, '-')}`);
     const copied = await stoppable(() => extractBackups(session.source, { outDir: out, slugs: old.map((b) => b.slug!), force: false }));
     if (copied.failed.length > 0) return say(`${copied.failed.length} backup(s) could not be copied; nothing was deleted.`);
     say(`Copied to ${out}.`);
   }
-  if (!(await confirm({ message: plan.question, default: false }))) return say('Nothing was written.');
+  if (!(await confirm({ message: warning?.question ?? plan.question, default: false }))) return say('Nothing was written.');
   const r = await removeFiles(session.source, old.map((b) => b.path), { ...writeOptions(), saveOriginals: false }).finally(() => session.refresh());
   say(freedLine(r.removed));
 }
