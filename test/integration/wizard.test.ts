@@ -4,11 +4,12 @@
 // steps (add an administrator, users, backup key, copy backups, export) run end to end.
 // Needs tmux (skipped with the reason otherwise; .ci/run installs it).
 
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BACKUPS, USERS, readSampleImage } from '../../fixtures/index.js';
+import { BACKUPS, SAMPLE, USERS, readSampleImage } from '../../fixtures/index.js';
 import { assertCardClean, cardPasswordIs } from '../helpers/card.js';
 import { cli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/images.js';
@@ -214,4 +215,32 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     expect(inside.code).toBe(0);
     expect((JSON.parse(inside.text) as { inners: Array<{ name: string; encrypted: boolean }> }).inners).toContainEqual(expect.objectContaining({ name: 'homeassistant', encrypted: true }));
   }, 180_000);
+});
+
+describe.skipIf(!hasTmux)(`the wizard on an image with a part not rescued${hasTmux ? '' : ' (skipped: tmux is not installed)'}`, () => {
+  it('an export that could not copy a file ends saying "Partly done", with what to do (it ended as if complete)', async () => {
+    const image = makeImage('partial.img');
+    const data = join(work, 'partial-data.img');
+    writeFileSync(data, readFileSync(image).subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
+    const block = Number(execFileSync('debugfs', ['-R', 'bmap /supervisor/homeassistant/configuration.yaml 0', data], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim());
+    const at = SAMPLE.dataOffsetBytes + block * 4096;
+    const size = readFileSync(image).length;
+    const hex = (n: number): string => `0x${n.toString(16)}`;
+    writeFileSync(`${image}.map`, `# Mapfile\n0x0 +\n0x0 ${hex(at)} +\n${hex(at)} 0x1000 -\n${hex(at + 4096)} ${hex(size - at - 4096)} +\n`);
+    const home = join(work, 'home-partial');
+    start('partial', home);
+    await openImage('partial', image);
+    for (let i = 0; i < 4; i++) keys('partial', 'Down');
+    keys('partial', 'Enter'); // Export the configuration folder
+    await waitFor('partial', /Export the configuration as/);
+    keys('partial', 'Enter'); // a folder
+    await waitFor('partial', /Where\?/);
+    keys('partial', 'Enter'); // the default
+    await waitFor('partial', /skipped \/supervisor\/homeassistant\/configuration\.yaml: .*not rescued/, 60_000);
+    const end = await waitFor('partial', /What do you want to do\?/);
+    expect(end).toMatch(/Partly done: 1 file\(s\) above could not be read from the card and were not copied/);
+    keys('partial', 'Up'); // wraps to Quit
+    keys('partial', 'Enter');
+    await waitFor('partial', /EXIT=0/);
+  }, 90_000);
 });

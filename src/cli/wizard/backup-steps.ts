@@ -7,7 +7,7 @@ import { confirm, input, password } from '@inquirer/prompts';
 import { SecureTarKey, createBackup, extractBackups, listBackups, readBackupKey } from '../../actions/backup/index.js';
 import { formatBytes } from '../../units.js';
 import { stoppable, terminalProgress } from '../progress.js';
-import type { Say, Session } from './steps.js';
+import { type Say, type Session, partlyDone } from './steps.js';
 
 export async function stepExtract(session: Session, say: Say): Promise<void> {
   const list = await listBackups(session.source);
@@ -19,6 +19,7 @@ export async function stepExtract(session: Session, say: Say): Promise<void> {
   for (const e of r.extracted) say(`  ${e.out} (${formatBytes(e.size)}, sha256 ${e.sha256.slice(0, 16)}...)`);
   for (const f of r.failed) say(`  could not copy ${f.path}: ${f.reason}`);
   say(`${r.extracted.length} backup(s) copied to ${r.outDir}. Restore one in Home Assistant under Settings > System > Backups.`);
+  if (r.failed.length > 0) say(partlyDone(`${r.failed.length} backup(s) above were not copied`));
 }
 
 export async function stepKey(session: Session, say: Say): Promise<void> {
@@ -51,6 +52,6 @@ export async function stepCreate(session: Session, say: Say): Promise<void> {
   const r = await stoppable(() => createBackup(session.source, { out, key, excludeDb, onProgress: progress.update })).finally(progress.end);
   say(`Backup ${r.slug} written to ${r.out} (${formatBytes(r.size)}${r.protected ? `, encrypted, SecureTar v${r.secureTarVersion}` : ''}).`);
   for (const k of r.skipped) say(`  left out (could not be read): ${k.path}: ${k.reason}`);
-  if (r.skipped.length > 0) say('The backup is partial: the files above could not be read from the card.');
+  if (r.skipped.length > 0) say(partlyDone(`the backup is partial: the ${r.skipped.length} file(s) above could not be read from the card`));
   say('Restore it in Home Assistant: "Restore from backup" when setting up, or Settings > System > Backups.');
 }

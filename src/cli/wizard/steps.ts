@@ -132,4 +132,10 @@ export async function stepExport(session: Session, say: Say): Promise<void> {
   for (const n of r.notes) say(`  note: ${n}`);
   for (const u of r.unsupported) say(`  not copied ${u.path}: ${u.reason}`);
   for (const s of r.skipped) say(`  skipped ${s.path}: ${s.reason}`);
+  if (r.skipped.length > 0) say(partlyDone(`${r.skipped.length} file(s) above could not be read from the card and were not copied`));
+}
+
+/** The end of a copy that left something out: said plainly, with what to do. */
+export function partlyDone(what: string): string {
+  return `Partly done: ${what}. The card may be failing, or this image is not complete: copy the card to an image file first (haos-rescue image), then copy again from the image.`;
 }
