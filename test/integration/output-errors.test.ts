@@ -78,6 +78,7 @@ describe.skipIf(!mounted)(`a full output disk${mounted ? '' : ' (skipped: needs 
     const r = cli(['backup', 'extract', image, '--out', join(small, 'backups')]);
     expect(r.code, r.stderr).toBe(77);
     expect(r.stderr).toMatch(/has [\d.]+ KiB free; the backups need [\d.]+ MiB/);
+    expect(readdirSync(small)).not.toContain('backups'); // no empty folder left to look like a copy
   });
 });
 

@@ -101,7 +101,6 @@ export async function extractBackups(src: OpenedSource, opts: ExtractOptions): P
   const outDir = resolve(opts.outDir);
   const names = outNames(chosen);
   await assertOutputOffSource(src.path, [outDir, ...names.map((name) => join(outDir, name))]);
-  await makeOutputFolder(outDir);
   if (!opts.force) {
     for (const name of names) {
       if (await stat(join(outDir, name)).catch(() => null)) {
@@ -120,6 +119,8 @@ export async function extractBackups(src: OpenedSource, opts: ExtractOptions): P
   }
   const copied = chosen.filter((_, i) => fits[i]);
   await checkSpace(outDir, copied.reduce((n, b) => n + b.size, 0));
+  // Made once the copy can go ahead: a refusal above leaves no empty folder behind.
+  await makeOutputFolder(outDir);
   const meter = new ProgressMeter(opts.onProgress, copied.reduce((n, b) => n + b.size, 0), copied.length);
   for (let i = 0; i < chosen.length; i++) {
     const b = chosen[i]!;
