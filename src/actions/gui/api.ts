@@ -45,6 +45,11 @@ export interface CardSummary {
   writeRefused: { message: string; hint: string | null; repairAtStart: boolean } | null;
   /** The card carries the mark for the box's full check at its next start already (why, in words), or null. */
   markedForCheck: string | null;
+  /**
+   * No Home Assistant configuration was found on the filesystem (no version, users or backups, and nothing
+   * unreadable): a wrong disk or partition, or a wiped data partition. The jobs that need it are not offered.
+   */
+  noConfig: boolean;
 }
 
 /** One row of the disk list on the first screen. */
@@ -73,6 +78,8 @@ export interface StateAnswer {
   /** Where files go unless the user says otherwise: the user's Downloads folder. */
   downloads: string;
   platform: string;
+  /** The card opened before is not there any more (taken out, file moved or deleted): what to say, or null. */
+  gone: { message: string; hint: string } | null;
 }
 
 export interface DisksAnswer {
@@ -100,11 +107,17 @@ export interface BackupRow {
   date: string | null;
   sizeText: string;
   path: string;
+  /** Encrypted (Home Assistant asks for its key or password at restore); null when unknown. */
+  protected: boolean | null;
   error: string | null;
 }
 export interface BackupsAnswer { backups: BackupRow[]; totalText: string }
 
-export interface KeyAnswer { key: string | null; message: string }
+/** The backup key; `message` says what it is for (or why there is none), `plain` which backups need none. */
+export interface KeyAnswer { key: string | null; message: string; plain: string | null }
+
+/** GET /api/free-name: the default name of a file or folder to save, with "-2" etc. added when it is taken. */
+export interface FreeNameAnswer { path: string }
 
 /** GET /api/safe-mode: whether the card holds the safe-mode marker now. */
 export interface SafeModeAnswer { on: boolean; path: string }
@@ -191,6 +204,8 @@ export interface PartialCopy {
   notCopied: string[];
   /** What to do next. */
   hint: string;
+  /** Nothing at all was copied: the end screen says so in its heading, never "Done". */
+  nothing?: boolean;
 }
 
 export interface ExtractRequest { folder: string }

@@ -1,15 +1,29 @@
 // What every request of one browser-window session shares: the card kept open for the whole session (as
 // the wizard keeps it), the job under way, where files go by default, and how to read a request body.
 
+import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { AppError, ExitCode, UsageError } from '../../errors.js';
+import { AppError, ExitCode, NotFoundError, UsageError } from '../../errors.js';
 import { type OpenedSource, type SourceOptions, SourceSession, openSource } from '../source.js';
 import type { CardSummary } from './api.js';
 import type { Jobs } from './jobs.js';
 import { cardSummary } from './summary.js';
 
+/** The file or disk node behind the open card, to notice it gone (taken out, moved, deleted, replaced). */
+interface Identity { dev: number; ino: number }
+
+/** The card opened in this window is not there any more: every screen says so and offers the disk list. */
+export function cardGone(path: string): NotFoundError {
+  return new NotFoundError('CARD_GONE', `${path} is not there any more: the card was taken out, or the image file was moved or deleted`, {
+    hint: 'nothing more was read from it or written to it. Put the card back in (or the file back where it was) and choose it again in the list of disks, or open another',
+  });
+}
+
 export class GuiContext {
   private session: SourceSession | null = null;
+  private identity: Identity | null = null;
+  /** The path of the card that went away while open (its session closed), until another is opened. */
+  gonePath: string | null = null;
   /** Disk models from the last listing, by path, for the card picture. */
   readonly models = new Map<string, string | null>();
   /** The card picture as last drawn (after opening, after each write): what /api/state answers. */
@@ -31,6 +45,7 @@ export class GuiContext {
 
   /** The card the session works on; a clear error when none is open yet. */
   get source(): OpenedSource {
+    if (this.gonePath !== null) throw cardGone(this.gonePath);
     if (!this.session) throw new UsageError('NO_CARD', 'no disk is open', { hint: 'choose the disk first' });
     return this.session.source;
   }
@@ -46,7 +61,31 @@ export class GuiContext {
     this.lastCard = null;
     this.cardVersion = 0;
     this.lastChange = null;
+    this.gonePath = null;
+    this.identity = await identityOf(path);
     return this.summary();
+  }
+
+  /**
+   * Throws CARD_GONE once the open card's path is gone or names another file: reads from the file still
+   * open would go on, and a write (which opens the path again) would fail, leaving the session closed.
+   */
+  async checkPresent(): Promise<void> {
+    if (this.gonePath !== null) throw cardGone(this.gonePath);
+    if (!this.session) return;
+    const path = this.session.source.path;
+    // A path stat cannot look at (a Windows disk, no rights) is taken as there: its reads say the rest.
+    const now = await stat(path).catch((err: NodeJS.ErrnoException) => (GONE_CODES.has(err.code ?? '') ? null : 'unknown' as const));
+    if (now === 'unknown') return;
+    const same = now !== null && (this.identity === null || (now.dev === this.identity.dev && now.ino === this.identity.ino));
+    if (!same) await this.markGone(path);
+  }
+
+  /** Closes the session of a card that went away; what it says from now on is CARD_GONE. */
+  private async markGone(path: string): Promise<never> {
+    await this.close();
+    this.gonePath = path;
+    throw cardGone(path);
   }
 
   /**
@@ -69,10 +108,24 @@ export class GuiContext {
   async afterWrite<T>(fn: (source: OpenedSource) => Promise<T>): Promise<T> {
     const session = this.session;
     if (!session) return fn(this.source);
+    let reopened = false;
     try {
-      return await fn(session.source);
-    } finally {
+      const result = await fn(session.source);
       await session.refresh();
+      reopened = true;
+      return result;
+    } finally {
+      if (!reopened) await this.reopenAfterFailure(session);
+    }
+  }
+
+  /** After a write that failed: the card opened again, or, when it cannot be (gone), CARD_GONE. */
+  private async reopenAfterFailure(session: SourceSession): Promise<void> {
+    const path = session.source.path;
+    try {
+      await session.refresh();
+    } catch {
+      await this.markGone(path);
     }
   }
 
@@ -80,7 +133,16 @@ export class GuiContext {
     await this.session?.close();
     this.session = null;
     this.lastCard = null;
+    this.identity = null;
+    this.gonePath = null;
   }
+}
+
+/** stat's answers that mean the path is gone: no such file, or a disk node whose device went away. */
+const GONE_CODES = new Set(['ENOENT', 'ENOTDIR', 'ENXIO', 'ENODEV']);
+
+async function identityOf(path: string): Promise<Identity | null> {
+  return stat(path).then((st) => ({ dev: st.dev, ino: st.ino }), () => null);
 }
 
 /** The HTTP status of an error: what went wrong for the page, not a process exit code. */
@@ -92,9 +154,13 @@ export function httpStatus(err: AppError): number {
     [ExitCode.UNSUPPORTED]: 422,
     [ExitCode.REFUSED]: 409,
     [ExitCode.INTERRUPTED]: 409,
+    // The card refused a read, or an output could not be written: expected, said with its error body.
+    [ExitCode.IO]: 409,
   };
   if (err.code === 'BUSY') return 409;
-  return byExit[err.exitCode] ?? 500;
+  if (err.code === 'CARD_GONE') return 410;
+  // 500 is for bugs (exit 70) alone.
+  return err.exitCode === ExitCode.INTERNAL ? 500 : (byExit[err.exitCode] ?? 409);
 }
 
 type Body = Record<string, unknown>;

@@ -2,7 +2,7 @@
 // from the card. Progress goes to the page as events; Stop or closing the page removes the unfinished file.
 
 import { isAbsolute } from 'node:path';
-import { UsageError } from '../../errors.js';
+import { NotFoundError, UsageError } from '../../errors.js';
 import { formatBytes } from '../../units.js';
 import { SecureTarKey, createBackup, extractBackups, readBackupKey } from '../backup/index.js';
 import { exportTree } from '../export/index.js';
@@ -38,17 +38,22 @@ export async function extract(ctx: GuiContext, raw: unknown): Promise<ResultAnsw
   const outDir = localPath(asBody(raw), 'folder');
   const source = ctx.source;
   const r = await ctx.jobs.run('Copy the backups', 'backups', (onProgress) => extractBackups(source, { outDir, onProgress }));
+  if (r.extracted.length === 0 && r.failed.length === 0) {
+    throw new NotFoundError('NO_BACKUPS', 'there are no backups on this card; nothing was copied', { hint: '"Make a backup from this card" makes one from what is on it' });
+  }
+  const hint = `For a backup this computer's disk could not take, choose another folder or make room there; for one the card could not read: ${readHint('copy the backups')}`;
+  const failed = r.failed.length === 1 ? '1 backup was' : `${r.failed.length} backups were`;
+  // A copy that copied nothing is never "Done": its heading says so.
+  const partial = r.extracted.length === 0
+    ? { ...partialCopy(`Nothing was copied: ${failed} found, and none could be copied (why is said beside each).`, r.failed, hint)!, nothing: true }
+    : partialCopy(`The copy is partial: ${failed} not copied (why is said beside each). Everything else was copied.`, r.failed, hint);
   return {
     lines: [
       ...r.extracted.map((e) => `${e.out} (${formatBytes(e.size)}, sha256 ${e.sha256.slice(0, 16)}...)`),
-      `${r.extracted.length} backup(s) copied to ${r.outDir}. Restore one in Home Assistant under Settings > System > Backups.`,
+      ...(r.extracted.length === 0 ? [] : [`${r.extracted.length} backup(s) copied to ${r.outDir}. Restore one in Home Assistant under Settings > System > Backups.`]),
     ],
     card: null,
-    ...optional(partialCopy(
-      `The copy is partial: ${r.failed.length === 1 ? '1 backup was' : `${r.failed.length} backups were`} not copied (why is said beside each). Everything else was copied.`,
-      r.failed,
-      `For a backup this computer's disk could not take, choose another folder or make room there; for one the card could not read: ${readHint('copy the backups')}`,
-    )),
+    ...optional(partial),
   };
 }
 

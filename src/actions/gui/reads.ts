@@ -13,12 +13,16 @@ import { SAFE_MODE_FILE, diskUsage } from '../repair/index.js';
 import { LOG_SUBJECTS, type LogsResult, filesRead, namesCustomIntegration, noLogFiles, oldLogs, readLogs } from '../logs/index.js';
 import type { OpenedSource } from '../source.js';
 import type { BackupsAnswer, DisksAnswer, FoldersAnswer, KeyAnswer, LogsAnswer, SafeModeAnswer, SpaceAnswer, StateAnswer, UsersAnswer } from './api.js';
-import { type GuiContext, asBody, text } from './context.js';
+import { type GuiContext, asBody, cardGone, text } from './context.js';
 import { oldLogsSummary } from './plans.js';
 import { diskChoice } from './summary.js';
 
 export async function state(ctx: GuiContext): Promise<StateAnswer> {
+  // A page loaded after the card went away starts at the disk list, saying so.
+  if (ctx.jobs.busy === null) await ctx.checkPresent().catch(() => undefined);
+  const gone = ctx.gonePath === null ? null : cardGone(ctx.gonePath);
   return {
+    gone: gone && { message: gone.message, hint: gone.hint ?? '' },
     version: VERSION,
     card: ctx.lastCard,
     busy: ctx.jobs.busy,
@@ -59,14 +63,22 @@ export async function users(ctx: GuiContext): Promise<UsersAnswer> {
 export async function backups(ctx: GuiContext): Promise<BackupsAnswer> {
   const list = await listBackups(ctx.source);
   return {
-    backups: list.map((b) => ({ slug: b.slug ?? null, name: b.name ?? null, date: b.date ?? null, sizeText: formatBytes(b.size), path: b.path, error: b.error ?? null })),
+    backups: list.map((b) => ({ slug: b.slug ?? null, name: b.name ?? null, date: b.date ?? null, sizeText: formatBytes(b.size), path: b.path, protected: b.error ? null : (b.protected ?? null), error: b.error ?? null })),
     totalText: formatBytes(list.reduce((n, b) => n + b.size, 0)),
   };
 }
 
+/** Agent ids as people know them: the box's own storage, else the id as Home Assistant shows it. */
+function agentName(id: string): string {
+  return id === 'hassio.local' || id === 'backup.local' ? 'on the Home Assistant box itself' : `in ${id}`;
+}
+
+/** The key and what it is for, as `backup key` says it; where there is none, why. */
 export async function backupKey(ctx: GuiContext): Promise<KeyAnswer> {
   const key = await readBackupKey(ctx.source);
-  return { key: key.key, message: key.message };
+  const plain = key.unprotectedAgents.length === 0 ? null : `Backups kept ${key.unprotectedAgents.map(agentName).join(' and ')} are not encrypted and need no key.`;
+  if (key.key === null) return { key: null, message: `No backup key is stored on this card: ${key.message}.`, plain };
+  return { key: key.key, message: 'This is the key Home Assistant asks for when you restore one of its encrypted backups. Keep a copy somewhere safe.', plain };
 }
 
 /** Whether the card holds the safe-mode marker now. */

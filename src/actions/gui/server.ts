@@ -15,6 +15,8 @@ import { PAGE_POLICY, SAFE_HEADERS, type Refusal, checkRequest } from './guard.j
 import { Jobs } from './jobs.js';
 import { Lifetime, type LifetimeOptions } from './lifetime.js';
 import { type PageFiles, loadPage } from './page-files.js';
+import { freeNameRoute } from './free-name.js';
+import { windowHint } from './window-hints.js';
 import { backupKey, backups, disks, folders, logs, openCard, safeMode, space, state, users } from './reads.js';
 import { plan, write } from './writes.js';
 
@@ -39,6 +41,8 @@ interface Route { method: 'GET' | 'POST'; handle: Handler }
 const MAX_BODY = 64 * 1024;
 /** Answered even while a write runs (they do not read the card). */
 const ALWAYS_ANSWERED = new Set(['/api/state', '/api/cancel', '/api/quit']);
+/** Answered without the open card: the others first check that it is still there (CARD_GONE when not). */
+const CARD_FREE = new Set([...ALWAYS_ANSWERED, '/api/disks', '/api/folders', '/api/free-name', '/api/open', '/api/close']);
 
 function routes(stop: (reason: string) => void): Record<string, Route> {
   const get = (handle: Handler): Route => ({ method: 'GET', handle });
@@ -53,6 +57,7 @@ function routes(stop: (reason: string) => void): Record<string, Route> {
     '/api/safe-mode': get(safeMode),
     '/api/logs': get(logs),
     '/api/folders': get(folders),
+    '/api/free-name': get(freeNameRoute),
     '/api/open': post(openCard),
     '/api/close': post(async (ctx) => (await ctx.close(), {})),
     '/api/plan': post(plan),
@@ -151,11 +156,13 @@ export class GuiServer {
     if (route.method !== req.method) return sendError(res, 403, 'WRITE_NEEDS_POST', 'this needs a POST from the page');
     try {
       const body = req.method === 'POST' ? await readBody(req) : undefined;
+      // A copy under way reads the file it holds open; asking meanwhile is answered as the card was.
+      if (!CARD_FREE.has(url.pathname) && this.jobs.busy === null) await this.ctx.checkPresent();
       const answer = await route.handle(this.ctx, body, url);
       send(res, 200, 'application/json; charset=utf-8', JSON.stringify(answer));
     } catch (raw) {
       const err = raw instanceof AppError ? raw : toAppError(raw);
-      sendError(res, httpStatus(err), err.code, err.message, err.hint ?? null, isMediumError(err), err.details['remedy'] === 'check-at-start');
+      sendError(res, httpStatus(err), err.code, err.message, windowHint(err), isMediumError(err), err.details['remedy'] === 'check-at-start');
     }
   }
 

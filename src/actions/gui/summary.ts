@@ -39,6 +39,8 @@ export async function cardSummary(source: OpenedSource, model: string | null): P
     boxReadErrors: (await copyFirstReason(r)) === 'box-read-errors',
     writeRefused: r.data.writeRefused && { message: r.data.writeRefused.message, hint: r.data.writeRefused.hint, repairAtStart: r.data.writeRefused.remedy === 'check-at-start' },
     markedForCheck: markedForCheck(source),
+    // As `info` says "no configuration found on this filesystem"; files it could not read are not "none".
+    noConfig: !ha.version && ha.users === null && ha.backups === null && !ha.unreadable && !r.readFailed,
   };
 }
 

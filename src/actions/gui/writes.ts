@@ -3,7 +3,7 @@
 // commands and the wizard run (rehearsed in memory, journaled, read back), originals saved in Downloads.
 
 import { join } from 'node:path';
-import { RefusedError, UsageError } from '../../errors.js';
+import { NotFoundError, RefusedError, UsageError } from '../../errors.js';
 import { addUser, authList, resetPassword } from '../auth.js';
 import { listBackups } from '../backup/index.js';
 import { recorderDatabasePaths, removeFiles, setSafeMode } from '../repair/index.js';
@@ -74,7 +74,19 @@ async function oldLogList(source: OpenedSource): Promise<OldLogFile[]> {
   return files;
 }
 
+/** The changes that go into Home Assistant's configuration: refused on a card that has none. */
+const NEEDS_CONFIG = new Set<WriteAction['kind']>(['reset', 'add', 'safe-mode']);
+
+async function assertConfig(source: OpenedSource): Promise<void> {
+  const config = source.layout.configPath;
+  if (config && (await source.volume.exists(config))) return;
+  throw new NotFoundError('NO_CONFIG', `no Home Assistant configuration was found on this disk${config ? ` (there is no ${config})` : ''}; nothing was written`, {
+    hint: 'it may be another disk or partition, or a data partition that was wiped: choose another disk',
+  });
+}
+
 async function describe(source: OpenedSource, action: WriteAction): Promise<WritePlan> {
+  if (NEEDS_CONFIG.has(action.kind)) await assertConfig(source);
   switch (action.kind) {
     case 'reset': {
       const user = (await authList(source)).users.find((u) => u.username === action.username && u.hasLogin);
@@ -125,11 +137,11 @@ async function perform(ctx: GuiContext, source: OpenedSource, action: WriteActio
   switch (action.kind) {
     case 'reset': {
       const r = await resetPassword(source, { username: action.username, password: password(body), disableMfa: action.disableMfa }, opts);
-      return authWriteLines(r, `new password for ${action.username}${r.mfaDisabled ? ', two-factor switched off' : ''}`);
+      return [...authWriteLines(r, `new password for ${action.username}${r.mfaDisabled ? ', two-factor switched off' : ''}`), nextStep(`log in as ${action.username} with the new password`)];
     }
     case 'add': {
       const r = await addUser(source, { username: action.username, password: password(body) }, opts);
-      return authWriteLines(r, `login ${action.username} added`);
+      return [...authWriteLines(r, `login ${action.username} added`), nextStep(`log in as ${action.username} with its password; Home Assistant makes it an administrator at that first login`)];
     }
     case 'delete-database':
     case 'delete-backups': {
@@ -146,6 +158,11 @@ async function perform(ctx: GuiContext, source: OpenedSource, action: WriteActio
     }
     case 'check-at-start': return [checkAtStartDone((await markForCheck(source, opts)).already)];
   }
+}
+
+/** What to do once a login was changed: the card goes back into the box. */
+function nextStep(login: string): string {
+  return `Next: shut this window (Quit), take the card out, put it back into the Home Assistant box and start the box. When Home Assistant has started, ${login}.`;
 }
 
 export async function write(ctx: GuiContext, raw: unknown): Promise<ResultAnswer> {

@@ -24,6 +24,7 @@ async function start(): Promise<void> {
   }
   app.state = state;
   app.card = state.card;
+  app.gone = state.gone;
   listen(() => nav.stopped(null));
   // A change written from any tab: the card picture of every tab follows it.
   onChanged((ev) => {

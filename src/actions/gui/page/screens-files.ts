@@ -1,11 +1,11 @@
 // The screens that save files from the card: "Copy the backups", "Export the configuration", "Make a
 // backup from this card" and, for a card that fails reads, "Copy the card to an image file" (long jobs with
 // progress and Stop).
-import type { BackupRow, BackupsAnswer, CreateRequest, ImageRequest, ResultAnswer } from '../api.js';
+import type { BackupRow, BackupsAnswer, CreateRequest, FreeNameAnswer, ImageRequest, ResultAnswer } from '../api.js';
 import { get, post } from './client.js';
 import { append, checkbox, el, field, uid } from './dom.js';
-import { folderOf, pathField } from './folders.js';
-import { downloads, joinPath, today } from './state.js';
+import { type PathField, folderOf, pathField } from './folders.js';
+import { downloads, joinPath, localTime, today } from './state.js';
 import type { Screen } from './ui.js';
 import { backButton, loading, openScreen, runLong, showError, showProblem } from './ui.js';
 
@@ -18,23 +18,43 @@ function backupItem(b: BackupRow): HTMLLIElement {
     'li',
     { cls: 'backup' },
     el('span', { cls: 'backup-name', text: title }),
-    el('span', { cls: 'backup-date', text: b.date ?? 'date unknown' }),
+    el('span', { cls: 'backup-date', text: b.date ? localTime(b.date) : 'date unknown' }),
     el('span', { cls: 'backup-size', text: b.sizeText }),
+    el('span', { cls: b.protected ? 'backup-lock encrypted' : 'backup-lock', text: b.protected === null ? '' : b.protected ? 'encrypted: needs its key' : 'not encrypted' }),
   );
 }
 
-/** A form whose submit button runs a long job; empty path → a problem instead. */
-function jobForm(s: Screen, text: string, parts: HTMLElement[], path: HTMLInputElement, call: (out: string) => Promise<ResultAnswer>, intro: string): HTMLFormElement {
+/**
+ * Puts a free name in `f` (the default, dated by day, with "-2" etc. when a copy of today is there already),
+ * unless the user typed one meanwhile. Resolves when done; a name left as it was is checked at the copy.
+ */
+function proposeFree(f: PathField, kind: 'file' | 'folder'): Promise<void> {
+  const asked = f.input.value.trim();
+  return get<FreeNameAnswer>(`/api/free-name?path=${encodeURIComponent(asked)}&kind=${kind}`).then(
+    (a) => {
+      if (!f.typed() && f.input.value.trim() === asked) f.input.value = a.path;
+    },
+    () => undefined,
+  );
+}
+
+/**
+ * A form whose submit button runs a long job; empty path → a problem instead. `ready`: the default name's
+ * check, waited for first (a click before its answer would take the name of an earlier copy).
+ */
+function jobForm(s: Screen, text: string, parts: HTMLElement[], path: HTMLInputElement, call: (out: string) => Promise<ResultAnswer>, intro: string, ready: () => Promise<void> = async () => undefined): HTMLFormElement {
   const submit = el('button', { cls: 'big primary', text, attrs: { type: 'submit' } });
   const back = backButton();
   const form = el('form', { cls: 'job-form' }, ...parts, el('div', { cls: 'row' }, submit, back));
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
-    const out = path.value.trim();
-    if (out === '') return showProblem(s, 'Type where to save it first.');
-    // The job's own button first: it takes the focus back after an error or Stop.
-    const buttons = [submit, ...[...form.querySelectorAll('button')].filter((b) => b !== submit)];
-    void runLong(s, buttons, () => call(out), intro);
+    void ready().then(() => {
+      const out = path.value.trim();
+      if (out === '') return showProblem(s, 'Type where to save it first.');
+      // The job's own button first: it takes the focus back after an error or Stop.
+      const buttons = [submit, ...[...form.querySelectorAll('button')].filter((b) => b !== submit)];
+      void runLong(s, buttons, () => call(out), intro);
+    });
   });
   return form;
 }
@@ -59,7 +79,8 @@ export async function showBackups(): Promise<void> {
   const list = el('ul', { cls: 'backups', attrs: { 'aria-label': 'Backups on this card' } }, ...answer.backups.map(backupItem));
   const total = el('p', { cls: 'total', text: `Total: ${answer.totalText}` });
   const folder = pathField('Folder', joinPath(downloads(), 'haos-rescue-backups'), 'folder');
-  const form = jobForm(s, 'Copy', [folder.wrap], folder.input, (out) => post<ResultAnswer>('/api/extract', { folder: out }), 'Copying the backups…');
+  const named = proposeFree(folder, 'folder');
+  const form = jobForm(s, 'Copy', [folder.wrap], folder.input, (out) => post<ResultAnswer>('/api/extract', { folder: out }), 'Copying the backups…', () => named);
   append(s.section, list, total, form);
 }
 
@@ -79,13 +100,16 @@ export function showExport(): void {
   const fieldset = el('fieldset', {}, el('legend', { text: 'Export as' }), asFolder.wrap, asTar.wrap);
   const out = pathField('Save to', joinPath(downloads(), name('folder')), 'file');
   const kind = (): 'folder' | 'tar.gz' => (asTar.input.checked ? 'tar.gz' : 'folder');
+  let named = proposeFree(out, 'folder');
   const switched = (): void => {
     // The default name follows the choice, unless the user typed their own.
-    if (!out.typed()) out.input.value = joinPath(folderOf(out.input.value.trim()) || downloads(), name(kind()));
+    if (out.typed()) return;
+    out.input.value = joinPath(folderOf(out.input.value.trim()) || downloads(), name(kind()));
+    named = proposeFree(out, kind() === 'folder' ? 'folder' : 'file');
   };
   asFolder.input.addEventListener('change', switched);
   asTar.input.addEventListener('change', switched);
-  const form = jobForm(s, 'Export', [fieldset, out.wrap], out.input, (path) => post<ResultAnswer>('/api/export', { kind: kind(), out: path }), 'Exporting the configuration…');
+  const form = jobForm(s, 'Export', [fieldset, out.wrap], out.input, (path) => post<ResultAnswer>('/api/export', { kind: kind(), out: path }), 'Exporting the configuration…', () => named);
   s.section.appendChild(form);
 }
 
@@ -112,11 +136,12 @@ export function showCreate(): void {
   const password = el('input', { attrs: { type: 'password', autocomplete: 'new-password' } });
   const pwField = field('Password for the backup (only if the card has no backup key)', password, el('p', { cls: 'hint', text: 'Leave it empty to use the card’s backup key.' }));
   const out = pathField('Save the backup as', joinPath(downloads(), `home-assistant-rescued-${today()}.tar`), 'file');
+  const named = proposeFree(out, 'file');
   const call = (path: string): Promise<ResultAnswer> => {
     const body: CreateRequest = { out: path, excludeDb: !db.box.checked };
     if (password.value !== '') body.password = password.value;
     return post<ResultAnswer>('/api/create', body);
   };
-  const form = jobForm(s, 'Make the backup', [db.wrap, pwField, out.wrap], out.input, call, 'Making the backup…');
+  const form = jobForm(s, 'Make the backup', [db.wrap, pwField, out.wrap], out.input, call, 'Making the backup…', () => named);
   s.section.appendChild(form);
 }

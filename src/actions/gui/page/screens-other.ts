@@ -41,14 +41,15 @@ export async function showKey(): Promise<void> {
   const s = openScreen('Show the backup key');
   const answer = await read<KeyAnswer>(s, '/api/key', 'Reading the backup key…');
   if (!answer) return;
-  if (answer.message) s.section.appendChild(el('p', { text: answer.message }));
   const row = el('div', { cls: 'row' });
-  if (answer.key !== null) {
+  if (answer.key === null) s.section.appendChild(el('p', { text: answer.message }));
+  else {
     const key = answer.key;
     const code = el('code', { cls: 'key', text: key, attrs: { id: 'backup-key' } });
-    s.section.appendChild(el('p', { cls: 'key-box' }, code));
+    append(s.section, el('p', { cls: 'key-box' }, code), el('p', { cls: 'key-use', text: answer.message }));
     row.appendChild(button('Copy', () => void copyKey(s, key, code), 'big primary'));
   }
+  if (answer.plain !== null) s.section.appendChild(el('p', { text: answer.plain }));
   row.appendChild(backButton());
   s.section.appendChild(row);
 }

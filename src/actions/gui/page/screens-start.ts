@@ -1,5 +1,5 @@
 // The first screens: choosing the disk, the card screen with its job buttons, and "haos-rescue has stopped".
-import type { CardAnswer, DiskChoice, DisksAnswer } from '../api.js';
+import type { CardAnswer, CardSummary, DiskChoice, DisksAnswer } from '../api.js';
 import { get, post, stopListening } from './client.js';
 import { closeConfirm } from './confirm.js';
 import { announce, append, button, clear, el, field, textInput } from './dom.js';
@@ -81,6 +81,7 @@ export function showDisks(): void {
     showNote(`Opening ${path}…`);
     try {
       app.card = (await post<CardAnswer>('/api/open', { path })).card;
+      app.gone = null;
       nav.card();
     } catch (err) {
       announce('');
@@ -96,8 +97,16 @@ export function showDisks(): void {
     if (path === '') showProblem(s, 'Type the path of an image file or a disk first.', null);
     else void open(path);
   });
+  if (app.gone) s.section.appendChild(goneBox(app.gone));
   append(s.section, list, el('div', { cls: 'row' }, again), form);
   void loadDisks(s, list, (p) => void open(p), again);
+}
+
+/** The card that went away while open, said above the list it can be chosen from again. */
+function goneBox(gone: { message: string; hint: string | null }): HTMLElement {
+  return el('div', { cls: 'warning-box gone' },
+    el('p', { cls: 'warning-title', text: `The card is gone: ${gone.message}.` }),
+    gone.hint ? el('p', { text: `What to do: ${gone.hint}.` }) : null);
 }
 
 /** What the computer's own system may offer when the card goes in, and must be refused. */
@@ -130,14 +139,35 @@ const jobs: Array<[string, () => void]> = [
   ['Safe mode', showSafeMode],
 ];
 
+/** The jobs that need Home Assistant's configuration on the card. */
+const NEEDS_CONFIG = new Set(['Reset a password', 'Add an administrator', 'Show the users', 'Export the configuration', 'Show the backup key', 'Make a backup from this card', 'Safe mode']);
+
+/** The jobs that make sense on this card: none that needs a configuration it lacks, no copy of no backups. */
+function offered(card: CardSummary): Array<[string, () => void]> {
+  return jobs.filter(([name]) => {
+    if (card.noConfig && NEEDS_CONFIG.has(name)) return false;
+    return name !== 'Copy the backups' || (card.backups !== 0 && !card.noConfig);
+  });
+}
+
+/** A filesystem without Home Assistant's configuration: what that means and what to do. */
+function noConfigBox(): HTMLElement {
+  return el('div', { cls: 'warning-box no-config' },
+    el('p', { cls: 'warning-title', text: 'No Home Assistant configuration was found on this disk.' }),
+    el('p', { text: 'It has no Home Assistant version, no users and no backups. It may be another disk, or another partition of it, or a Home Assistant data partition that was wiped (erased or formatted). Passwords, logins, safe mode and copies of the configuration need that configuration, so they are not offered here.' }),
+    el('p', { text: 'What to do: choose another disk. If this is the card of your Home Assistant box, its data is not on it any more: a backup kept elsewhere (on another computer, or in the cloud) is the way back.' }));
+}
+
 export function showCard(): void {
   const card = app.card;
   if (!card) {
     showDisks();
     return;
   }
-  const s = openScreen(`Home Assistant ${card.haVersion ?? 'version unknown'}`, 'card');
+  const title = card.noConfig ? 'No Home Assistant configuration found' : `Home Assistant ${card.haVersion ?? 'version unknown'}`;
+  const s = openScreen(title, 'card');
   s.section.insertBefore(cardPicture(card), s.alert);
+  if (card.noConfig) s.section.insertBefore(noConfigBox(), s.alert);
   if (card.readFailed || card.boxReadErrors) {
     const what = card.readFailed ? 'Parts of this card could not be read' : 'The box itself could not read parts of this card (its system recorded read errors)';
     const box = el('div', { cls: 'warning-box' },
@@ -147,7 +177,7 @@ export function showCard(): void {
   }
   if (card.writeRefused) s.section.insertBefore(refusalBox(s, card.writeRefused), s.alert);
   const grid = el('div', { cls: 'jobs' });
-  for (const [name, go] of jobs) grid.appendChild(button(name, go, name === 'Free space' && card.full ? 'job urgent' : 'job'));
+  for (const [name, go] of offered(card)) grid.appendChild(button(name, go, name === 'Free space' && card.full ? 'job urgent' : 'job'));
   const another = button('Choose another disk', () => {
     clearProblem(s);
     post('/api/close').then(

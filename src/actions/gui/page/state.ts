@@ -3,10 +3,17 @@
 import type { CardSummary, StateAnswer } from '../api.js';
 import type { Screen } from './ui.js';
 
-export const app: { state: StateAnswer | null; card: CardSummary | null; stopped: boolean } = {
+export const app: {
+  state: StateAnswer | null;
+  card: CardSummary | null;
+  stopped: boolean;
+  /** The card went away while open (CARD_GONE): said on the disk list until another is opened. */
+  gone: { message: string; hint: string | null } | null;
+} = {
   state: null,
   card: null,
   stopped: false,
+  gone: null,
 };
 
 const unset = (): void => undefined;
@@ -56,4 +63,12 @@ export function today(): string {
   const d = new Date();
   const two = (n: number): string => String(n).padStart(2, '0');
   return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}`;
+}
+
+/** An ISO time as "2024-11-21 17:58" in this computer's time (as the command line shows it); the text itself when unreadable. */
+export function localTime(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const two = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}`;
 }

@@ -36,6 +36,7 @@ export function openScreen(title: string, cls = '', force = false): Screen {
  */
 export function showError(screen: Screen, err: unknown): void {
   const f = err instanceof ApiFailure ? err : new ApiFailure('page', String(err), null);
+  if (f.code === 'CARD_GONE') return showGone(screen, f);
   if (f.repairAtStart) {
     showProblem(screen, f.message, f.hint);
     screen.alert.appendChild(repairRow(screen));
@@ -44,6 +45,17 @@ export function showError(screen: Screen, err: unknown): void {
   if (!f.cardFailing) return showProblem(screen, f.message, f.hint);
   showProblem(screen, f.message, 'The card may be wearing out, and each further read of it may be its last: copy it once to an image file on this computer, then work on the copy.');
   screen.alert.appendChild(el('div', { cls: 'row' }, button('Copy the card to an image file first', () => nav.image(), 'primary')));
+}
+
+/**
+ * The card went away while open: said on this screen with the way on (the disk list); the card screen is not
+ * shown again for it (Back leads to the disk list too, which says it once more).
+ */
+function showGone(screen: Screen, f: ApiFailure): void {
+  app.card = null;
+  app.gone = { message: f.message, hint: f.hint };
+  showProblem(screen, `The card is gone: ${f.message}.`, f.hint === null ? null : `What to do: ${f.hint}.`);
+  screen.alert.appendChild(el('div', { cls: 'row' }, button('Choose the disk again', () => nav.disks(), 'primary')));
 }
 
 /**
@@ -238,7 +250,7 @@ export async function runLong(screen: Screen, disable: HTMLButtonElement[], call
 function partialBox(partial: PartialCopy): HTMLElement {
   return el('div', { cls: 'warning-box partial' },
     el('p', { cls: 'warning-title', text: partial.message }),
-    el('p', { text: 'Not copied:' }),
+    el('p', { text: partial.nothing ? 'Why:' : 'Not copied:' }),
     lineList(partial.notCopied),
     el('p', { text: `What to do: ${partial.hint}` }));
 }
@@ -249,7 +261,8 @@ function partialBox(partial: PartialCopy): HTMLElement {
  */
 export function showDone(result: ResultAnswer): void {
   if (result.card) app.card = result.card;
-  const s = openScreen(result.partial ? 'Partly done: not everything was copied' : 'Done', 'done');
+  const title = result.partial?.nothing ? 'Not done: nothing was copied' : result.partial ? 'Partly done: not everything was copied' : 'Done';
+  const s = openScreen(title, 'done');
   const region = el('div', { cls: 'result', attrs: { role: 'status' } }, result.partial ? partialBox(result.partial) : null, lineList(result.lines));
   append(s.section, region, el('div', { cls: 'row' }, backButton()));
   const version = result.cardVersion;
