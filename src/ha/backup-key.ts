@@ -28,13 +28,13 @@ export function backupKey(backupStoreBytes: Buffer): BackupKey {
   const unprotectedAgents = isRecord(agents)
     ? Object.keys(agents).filter((id) => field(agents[id], 'protected') === false)
     : [];
-  const unprotectedNote = unprotectedAgents.length ? `; backups on ${unprotectedAgents.join(', ')} are not encrypted (protected: false)` : '';
+  const unprotectedNote = unprotectedAgents.length ? `; backups kept ${unprotectedAgents.map(agentPlace).join(' and ')} are not encrypted` : '';
   if (!isRecord(createBackup)) {
     return {
       key: null,
       status: 'no-config',
       unprotectedAgents,
-      message: `${BACKUP_STORE.path} has no backup settings (data.config.create_backup): backups were never configured in this Home Assistant`,
+      message: `backups were never set up in this Home Assistant (${BACKUP_STORE.path} holds no backup settings), so it stores no backup key`,
     };
   }
   const password = createBackup.password;
@@ -53,7 +53,7 @@ export function backupKey(backupStoreBytes: Buffer): BackupKey {
       key: null,
       status: 'not-set',
       unprotectedAgents,
-      message: `${BACKUP_STORE.path} stores no backup encryption key (create_backup.password is ${password === '' ? 'empty' : 'null'}): automatic backups are not encrypted by Home Assistant Core${unprotectedNote}`,
+      message: `no backup encryption key is stored (${BACKUP_STORE.path} has none): Home Assistant does not encrypt its automatic backups${unprotectedNote}`,
     };
   }
   return {
@@ -76,4 +76,9 @@ function field(obj: unknown, name: string): unknown {
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Where a backup agent keeps backups, as people know it: the box's own storage, else its id as Home Assistant shows it. */
+export function agentPlace(id: string): string {
+  return id === 'hassio.local' || id === 'backup.local' ? 'on the Home Assistant box itself' : `in ${id}`;
 }

@@ -10,7 +10,7 @@ describe.skipIf(!hasDemo)('backupKey on the real .storage/backup', () => {
     expect(result.key).toBe('HQ50-YK77-8JQY-B5CN-8NCK-S71Y-CK4R');
     expect(result.status).toBe('set');
     expect(result.unprotectedAgents).toEqual(['hassio.local']);
-    expect(result.message).toContain('hassio.local');
+    expect(result.message).toContain('backups kept on the Home Assistant box itself are not encrypted');
   });
 
   it('truncated → BAD_STORE_JSON', () => {
@@ -24,7 +24,7 @@ describe('backupKey on crafted files', () => {
   it('null password → not-set', () => {
     const result = backupKey(config({ agent_ids: [], password: null }));
     expect(result).toMatchObject({ key: null, status: 'not-set', unprotectedAgents: [] });
-    expect(result.message).toContain('null');
+    expect(result.message).toMatch(/^no backup encryption key is stored \(.*\): Home Assistant does not encrypt its automatic backups$/);
   });
 
   it('empty password → not-set', () => {
