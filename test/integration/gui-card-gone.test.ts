@@ -4,27 +4,16 @@
 // with "0 backup(s) copied". Now every request says the card is gone (CARD_GONE, 410, never 500), the screen
 // offers the disk list, and that list says it again; a copy that copied nothing is never "Done".
 
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readSampleImage } from '../../fixtures/index.js';
-import { browserPath, launchBrowser } from '../helpers/browser.js';
-import { onCard } from '../helpers/gui-page.js';
-import { tempDir } from '../helpers/images.js';
+import { browserPath } from '../helpers/browser.js';
+import { onCard, windowSuite } from '../helpers/gui-page.js';
 
-const work = tempDir('gui-card-gone-');
-let browser: Browser;
+const suite = windowSuite('gui-card-gone-');
+const { work } = suite;
 
-beforeAll(async () => {
-  if (!browserPath) return;
-  mkdirSync(join(work, 'home', 'Downloads'), { recursive: true });
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close().catch(() => undefined);
-  rmSync(work, { recursive: true, force: true });
-});
 
 const errorOf = (body: string): { code: string; message: string; hint: string } => JSON.parse(body).error;
 
@@ -32,7 +21,7 @@ describe.skipIf(!browserPath)(`the card gone while the window is open${browserPa
   it('a write, the reads after it and a copy all say the card is gone (410), never 500 nor Done', async () => {
     const img = join(work, 'api.img');
     writeFileSync(img, readSampleImage());
-    await onCard({ browser, work }, img, async (_page, _heading, api) => {
+    await onCard(suite, img, async (_page, _heading, api) => {
       rmSync(img);
       const write = await api('/api/write', { action: { kind: 'safe-mode', on: true }, confirmed: true, applyJournal: true });
       expect(write.status, write.body).toBe(410);
@@ -62,7 +51,7 @@ describe.skipIf(!browserPath)(`the card gone while the window is open${browserPa
   it('replaced by another file of the same name: gone as well (the file read is not the one chosen)', async () => {
     const img = join(work, 'replaced.img');
     writeFileSync(img, readSampleImage());
-    await onCard({ browser, work }, img, async (_page, _heading, api) => {
+    await onCard(suite, img, async (_page, _heading, api) => {
       rmSync(img);
       writeFileSync(img, readSampleImage());
       const r = await api('/api/users');
@@ -73,7 +62,7 @@ describe.skipIf(!browserPath)(`the card gone while the window is open${browserPa
   it('the screen says the card is gone and offers the disk list, which says it again', async () => {
     const img = join(work, 'page.img');
     writeFileSync(img, readSampleImage());
-    await onCard({ browser, work }, img, async (page, heading) => {
+    await onCard(suite, img, async (page, heading) => {
       rmSync(img);
       await page.getByRole('button', { name: 'Copy the backups' }).click();
       const alert = page.getByRole('alert');

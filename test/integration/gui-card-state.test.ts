@@ -9,49 +9,21 @@
 //   next start" again (pressing it said "Nothing to mark"); now it says the card is marked and what to do.
 
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Locator, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
-import { browserPath, launchBrowser } from '../helpers/browser.js';
+import { browserPath } from '../helpers/browser.js';
 import { cli } from '../helpers/cli.js';
-import { rawRequest, startGui } from '../helpers/gui.js';
-import { tempDir } from '../helpers/images.js';
+import { type Api, type Heading, onCard as onCardOf, windowSuite } from '../helpers/gui-page.js';
 
-const work = tempDir('gui-card-state-');
-let browser: Browser;
+const suite = windowSuite('gui-card-state-');
+const { work } = suite;
 const SAFE_MODE = '/supervisor/homeassistant/safe-mode';
 
-beforeAll(async () => {
-  if (!browserPath) return;
-  mkdirSync(join(work, 'home', 'Downloads'), { recursive: true });
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close().catch(() => undefined);
-  rmSync(work, { recursive: true, force: true });
-});
-
-type Heading = (name: string | RegExp) => Locator;
-
 /** The window on `card` in a new page, at its card screen; the server always stopped after `fn`. */
-async function onCard(card: string, fn: (page: Page, heading: Heading, api: (path: string, body?: unknown) => Promise<{ status: number; body: string }>) => Promise<void>): Promise<void> {
-  const gui = await startGui([card], { HOME: join(work, 'home'), HAOS_RESCUE_GUI_GRACE_MS: '1000' });
-  const page = await browser.newPage({ viewport: { width: 1000, height: 760 } });
-  const headers = { 'X-Rescue-Token': gui.token, Origin: gui.base, 'Content-Type': 'application/json' };
-  const api = (path: string, body?: unknown) => rawRequest(gui.port, body === undefined ? 'GET' : 'POST', path, headers, body === undefined ? undefined : JSON.stringify(body));
-  try {
-    const heading: Heading = (name) => page.getByRole('heading', { level: 2, name });
-    await page.goto(gui.url);
-    await heading(/^Home Assistant /).waitFor({ timeout: 30_000 });
-    await fn(page, heading, api);
-  } finally {
-    await page.close().catch(() => undefined);
-    gui.child.kill('SIGTERM');
-    await gui.exited;
-  }
-}
+const onCard = (card: string, fn: (page: Page, heading: Heading, api: Api) => Promise<void>): Promise<void> => onCardOf(suite, card, fn);
 
 function sampleCard(name: string): string {
   const img = join(work, `${name}.img`);

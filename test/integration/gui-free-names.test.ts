@@ -4,28 +4,17 @@
 // proposes a free name ("-2") by itself, nothing is ever replaced, and a name typed that is taken says what to
 // do in the window's own terms.
 
-import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { BACKUP_FILES, readSampleImage } from '../../fixtures/index.js';
-import { browserPath, launchBrowser } from '../helpers/browser.js';
-import { type Heading, onCard } from '../helpers/gui-page.js';
-import { tempDir } from '../helpers/images.js';
+import { browserPath } from '../helpers/browser.js';
+import { type Heading, onCard, windowSuite } from '../helpers/gui-page.js';
 
-const work = tempDir('gui-free-names-');
+const suite = windowSuite('gui-free-names-');
+const { work } = suite;
 const downloads = join(work, 'home', 'Downloads');
-let browser: Browser;
-
-beforeAll(async () => {
-  if (!browserPath) return;
-  mkdirSync(downloads, { recursive: true });
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close().catch(() => undefined);
-  rmSync(work, { recursive: true, force: true });
-});
 
 /** Opens the job, checks the name it proposes, runs it to Done and goes back. */
 async function runJob(page: Page, heading: Heading, job: string, field: string, submit: string, name: RegExp): Promise<string> {
@@ -44,7 +33,7 @@ describe.skipIf(!browserPath)(`a second copy on the same day${browserPath ? '' :
   it('copy the backups, export and make a backup twice: the second one gets a free name by itself, nothing is replaced', async () => {
     const img = join(work, 'card.img');
     writeFileSync(img, readSampleImage());
-    await onCard({ browser, work }, img, async (page, heading) => {
+    await onCard(suite, img, async (page, heading) => {
       const first = await runJob(page, heading, 'Copy the backups', 'Folder', 'Copy', /haos-rescue-backups$/);
       const second = await runJob(page, heading, 'Copy the backups', 'Folder', 'Copy', /haos-rescue-backups-2$/);
       expect(readdirSync(first).sort()).toEqual([...BACKUP_FILES].sort());
@@ -72,7 +61,7 @@ describe.skipIf(!browserPath)(`a second copy on the same day${browserPath ? '' :
     const full = join(downloads, 'full-folder');
     mkdirSync(full, { recursive: true });
     writeFileSync(join(full, 'note.txt'), 'mine');
-    await onCard({ browser, work }, img, async (page) => {
+    await onCard(suite, img, async (page) => {
       const alert = page.getByRole('alert');
       await page.getByRole('button', { name: 'Make a backup from this card' }).click();
       await page.getByRole('textbox', { name: 'Save the backup as' }).fill(taken);

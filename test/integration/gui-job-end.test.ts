@@ -6,47 +6,22 @@
 //   ended on a plain "Done" while the command line says "error: the export is partial" (exit 65). Now the end
 //   screen says it is partial in its heading and first, lists what was not copied and says what to do.
 
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Locator, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Locator, Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { readSampleImage } from '../../fixtures/index.js';
-import { browserPath, launchBrowser } from '../helpers/browser.js';
+import { browserPath } from '../helpers/browser.js';
 import { cli } from '../helpers/cli.js';
-import { startGui } from '../helpers/gui.js';
-import { tempDir } from '../helpers/images.js';
+import { type Heading, onCard as onCardOf, windowSuite } from '../helpers/gui-page.js';
 
-const work = tempDir('gui-job-end-');
+const suite = windowSuite('gui-job-end-');
+const { work } = suite;
 const PHONE = { width: 390, height: 844 };
-let browser: Browser;
-
-beforeAll(async () => {
-  if (!browserPath) return;
-  mkdirSync(join(work, 'home', 'Downloads'), { recursive: true });
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close().catch(() => undefined);
-  rmSync(work, { recursive: true, force: true });
-});
-
-type Heading = (name: string | RegExp) => Locator;
 
 /** The window on `card` in a new page of `viewport`, at its card screen; the server always stopped after `fn`. */
-async function onCard(card: string, viewport: { width: number; height: number }, fn: (page: Page, heading: Heading) => Promise<void>): Promise<void> {
-  const gui = await startGui([card], { HOME: join(work, 'home'), HAOS_RESCUE_GUI_GRACE_MS: '1000' });
-  const page = await browser.newPage({ viewport });
-  try {
-    const heading: Heading = (name) => page.getByRole('heading', { level: 2, name });
-    await page.goto(gui.url);
-    await heading(/^Home Assistant /).waitFor({ timeout: 30_000 });
-    await fn(page, heading);
-  } finally {
-    await page.close().catch(() => undefined);
-    gui.child.kill('SIGTERM');
-    await gui.exited;
-  }
-}
+const onCard = (card: string, viewport: { width: number; height: number }, fn: (page: Page, heading: Heading) => Promise<void>): Promise<void> =>
+  onCardOf({ ...suite, viewport }, card, (page, heading) => fn(page, heading));
 
 const box = async (l: Locator) => (await l.boundingBox())!;
 

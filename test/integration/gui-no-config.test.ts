@@ -4,35 +4,25 @@
 // that means, offers only what needs none (the log, the space), and the server refuses the changes and the
 // copy of backups that are not there (never "Done" for nothing copied).
 
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readSampleImage } from '../../fixtures/index.js';
-import { browserPath, launchBrowser } from '../helpers/browser.js';
+import { browserPath } from '../helpers/browser.js';
 import { cli } from '../helpers/cli.js';
-import { onCard } from '../helpers/gui-page.js';
-import { mkfs, tempDir } from '../helpers/images.js';
+import { onCard, windowSuite } from '../helpers/gui-page.js';
+import { mkfs } from '../helpers/images.js';
 
-const work = tempDir('gui-no-config-');
-let browser: Browser;
+const suite = windowSuite('gui-no-config-');
+const { work } = suite;
 
-beforeAll(async () => {
-  if (!browserPath) return;
-  mkdirSync(join(work, 'home', 'Downloads'), { recursive: true });
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close().catch(() => undefined);
-  rmSync(work, { recursive: true, force: true });
-});
 
 describe.skipIf(!browserPath)(`a filesystem without Home Assistant data${browserPath ? '' : ' (skipped: no Chromium or Chrome installed)'}`, () => {
   it('says no configuration was found, what it means, and offers no job that needs it', async () => {
     const img = join(work, 'plain.img');
     mkfs(img, null);
     expect(cli(['info', img]).text).toMatch(/Home Assistant:\s+no configuration found on this filesystem/);
-    await onCard({ browser, work, cardHeading: /^No Home Assistant configuration found$/ }, img, async (page, _heading, api) => {
+    await onCard({ ...suite, cardHeading: /^No Home Assistant configuration found$/ }, img, async (page, _heading, api) => {
       const box = page.locator('.warning-box.no-config');
       expect(await box.innerText()).toMatch(/^No Home Assistant configuration was found on this disk\.\s+It has no Home Assistant version, no users and no backups\. It may be another disk, or another partition of it, or a Home Assistant data partition that was wiped/);
       expect(await box.innerText()).toMatch(/What to do: choose another disk\./);
@@ -55,7 +45,7 @@ describe.skipIf(!browserPath)(`a filesystem without Home Assistant data${browser
   it('the sample card keeps every job (its configuration is there)', async () => {
     const img = join(work, 'sample.img');
     writeFileSync(img, readSampleImage());
-    await onCard({ browser, work }, img, async (page) => {
+    await onCard(suite, img, async (page) => {
       expect(await page.locator('.jobs button').count()).toBe(10);
       expect(await page.locator('.warning-box.no-config').count()).toBe(0);
     });

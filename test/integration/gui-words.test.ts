@@ -7,32 +7,21 @@
 // - the Done screen after a password reset says the next step (the card back into the box, log in);
 // - expected card errors came back as HTTP 500; now 500 is for bugs (exit 70) alone.
 
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BACKUPS, OWNER, readSampleImage } from '../../fixtures/index.js';
 import { CorruptError, InternalError, IoError, NotFoundError } from '../../src/errors.js';
 import { httpStatus } from '../../src/actions/gui/context.js';
-import { browserPath, launchBrowser } from '../helpers/browser.js';
+import { browserPath } from '../helpers/browser.js';
 import { cardPasswordIs } from '../helpers/card.js';
 import { cliJson } from '../helpers/cli.js';
-import { onCard } from '../helpers/gui-page.js';
-import { tempDir } from '../helpers/images.js';
+import { onCard, windowSuite } from '../helpers/gui-page.js';
 
-const work = tempDir('gui-words-');
-let browser: Browser;
+const suite = windowSuite('gui-words-');
+const { work } = suite;
 const TZ = 'Europe/Berlin';
 
-beforeAll(async () => {
-  if (!browserPath) return;
-  mkdirSync(join(work, 'home', 'Downloads'), { recursive: true });
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close().catch(() => undefined);
-  rmSync(work, { recursive: true, force: true });
-});
 
 function sampleCard(name: string): string {
   const img = join(work, `${name}.img`);
@@ -60,7 +49,7 @@ describe.skipIf(!browserPath)(`words of the window${browserPath ? '' : ' (skippe
   it('backups: local dates as the command line shows them, and which are encrypted; the key: what it is for', async () => {
     const img = sampleCard('backups');
     const listed = cliJson<Array<{ date: string; name: string; protected: boolean }>>(['backup', 'list', img]);
-    await onCard({ browser, work, timezoneId: TZ }, img, async (page, heading) => {
+    await onCard({ ...suite, timezoneId: TZ }, img, async (page, heading) => {
       await page.getByRole('button', { name: 'Copy the backups' }).click();
       const items = page.getByRole('list', { name: 'Backups on this card' }).getByRole('listitem');
       await items.first().waitFor({ timeout: 30_000 });
@@ -86,7 +75,7 @@ describe.skipIf(!browserPath)(`words of the window${browserPath ? '' : ' (skippe
 
   it('at 390px a long path in an error box wraps: the page never scrolls sideways', async () => {
     const img = sampleCard('narrow');
-    await onCard({ browser, work, viewport: { width: 390, height: 844 } }, img, async (page) => {
+    await onCard({ ...suite, viewport: { width: 390, height: 844 } }, img, async (page) => {
       await page.getByRole('button', { name: 'Export the configuration' }).click();
       await page.getByLabel('Save to').fill(`relative/${'averylongfoldernamewithoutspaces'.repeat(4)}/config`);
       await page.getByRole('button', { name: 'Export', exact: true }).click();
@@ -98,7 +87,7 @@ describe.skipIf(!browserPath)(`words of the window${browserPath ? '' : ' (skippe
 
   it('the Done screen after a password reset says the next step: the card back into the box, start it, log in', async () => {
     const img = sampleCard('reset');
-    await onCard({ browser, work }, img, async (page, heading) => {
+    await onCard(suite, img, async (page, heading) => {
       await page.getByRole('button', { name: 'Reset a password' }).click();
       await page.getByLabel('New password').fill('Rescued-Pass-2026!');
       await page.getByLabel('Type it again').fill('Rescued-Pass-2026!');
