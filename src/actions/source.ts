@@ -5,7 +5,7 @@ import type { BlockDevice } from '../device/block-device.js';
 import { notADiskError } from '../partition/file-kind.js';
 import { type OpenDeviceOptions, type OpenedDevice, type RescueMapInfo, openDevice } from '../device/open-device.js';
 import { type SliceDevice, sliceDevice } from '../device/slice-device.js';
-import { AppError, NotFoundError, UsageError } from '../errors.js';
+import { AppError, NotFoundError, UsageError, toAppError } from '../errors.js';
 import { needsRecovery } from '../ext4/superblock.js';
 import type { JournalAbort } from '../ext4/journal/abort.js';
 import { openingState } from '../ext4/state-stamp.js';
@@ -171,20 +171,38 @@ function journalWarnings(j: JournalState): string[] {
 
 /** A source kept open for a whole session (the wizard, the browser window); opened again only after a write. */
 export class SourceSession {
-  constructor(public source: OpenedSource) {}
+  #source: OpenedSource;
+  /** Why the card could not be opened again after a change (taken out, the file moved): said from then on. */
+  #lost: AppError | null = null;
 
+  constructor(source: OpenedSource) {
+    this.#source = source;
+  }
+
+  get source(): OpenedSource {
+    if (this.#lost !== null) throw this.#lost;
+    return this.#source;
+  }
+
+  /** Opens the card again (after a change); when it cannot be, every later use says why, not "closed". */
   async refresh(): Promise<void> {
-    this.source = await reopenSource(this.source);
+    try {
+      this.#source = await reopenSource(this.#source);
+    } catch (err) {
+      this.#lost = toAppError(err);
+      throw this.#lost;
+    }
   }
 
   /** Works on `next` from now on (a copy of the card made during the session), closing the source before. */
   async replace(next: OpenedSource): Promise<void> {
     await this.close();
-    this.source = next;
+    this.#source = next;
+    this.#lost = null;
   }
 
   close(): Promise<void> {
-    return this.source.device.close().catch(() => undefined);
+    return this.#source.device.close().catch(() => undefined);
   }
 }
 
