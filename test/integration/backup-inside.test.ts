@@ -42,6 +42,11 @@ describe.skipIf(!have)('backup ls / cat on backup files and on the card', () => 
     const r = cli(['backup', 'ls', spaced, '7fed74c8', 'a0d7b954_example']);
     expect(r.code).toBe(64);
     expect(r.stderr).toContain(`hint: e.g. haos-rescue backup ls '${spaced}' homeassistant\n`);
+    // The slug alone where the archive goes: said as that mistake, with an archive it holds.
+    const slugOnly = cli(['backup', 'ls', spaced, '7fed74c8']);
+    expect(slugOnly.code).toBe(64);
+    expect(slugOnly.stderr).toMatch(/is a backup file itself: after it comes the name of an archive inside it, not a slug \(7fed74c8\)/);
+    expect(slugOnly.stderr).toContain(`; e.g. haos-rescue backup ls '${spaced}' a0d7b954_example\n`);
   });
 
   it('lists the files of an inner archive as GNU tar does', () => {

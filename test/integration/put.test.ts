@@ -36,6 +36,24 @@ describe('put', () => {
     expect(cli(['cat', card, '/supervisor/share/blob.bin']).stdout.equals(readFileSync(blob))).toBe(true);
   });
 
+  it('a folder that is not there, or a file as a folder: said with the folder to look at, nothing written', () => {
+    const card = join(work, 'nofolder.img');
+    writeFileSync(card, readSampleImage());
+    const before = readFileSync(card);
+    const local = join(work, 'small.txt');
+    writeFileSync(local, 'x');
+    const missing = cli(['put', card, local, '/supervisor/nofolder/x.txt', '--no-originals']);
+    expect(missing.code).toBe(66);
+    expect(missing.stderr).toMatch(/^hint: put it into a folder that is there \(put makes none\); nothing was written \(haos-rescue ls \S+ \/supervisor\)$/m);
+    const moved = cli(['mv', card, CONFIG, '/supervisor/nofolder/c.yaml', '--no-originals']);
+    expect(moved.code).toBe(66);
+    expect(moved.stderr).toMatch(/\(haos-rescue ls \S+ \/supervisor\)$/m);
+    const inFile = cli(['put', card, local, `${CONFIG}/x`, '--no-originals']);
+    expect(inFile.code).toBe(64);
+    expect(inFile.stderr).toMatch(/configuration\.yaml is a file, not a folder: nothing can be put inside it/);
+    expect(readFileSync(card).equals(before)).toBe(true);
+  });
+
   it('a file larger than the free space is refused in bytes (it said "no room for 3883 more blocks"), nothing written', () => {
     const card = join(work, 'full.img');
     writeFileSync(card, readSampleImage());

@@ -44,7 +44,7 @@ export async function moveOnCard(src: OpenedSource, fromGiven: string, toGiven: 
   const from = repairPath(src, fromGiven, opts.forceSystem ?? false);
   let to = repairPath(src, toGiven, opts.forceSystem ?? false);
   const inode = await src.volume.lookup(from).catch((err: unknown) => {
-    if (err instanceof AppError && err.exitCode === 66) throw new NotFoundError('PATH_NOT_FOUND', `${from} does not exist on the card`, { hint: 'nothing was written' });
+    if (err instanceof AppError && err.exitCode === 66) throw new NotFoundError('PATH_NOT_FOUND', `${from} does not exist on the card`, { hint: 'list its folder to see what is there; nothing was written', remedy: 'list-folder', details: { folder: posix.dirname(from) } });
     throw err;
   });
   const target = await src.volume.lookup(to, { followFinal: true }).catch(() => null);
@@ -52,7 +52,7 @@ export async function moveOnCard(src: OpenedSource, fromGiven: string, toGiven: 
   if (inode.kind === 'dir' && (to === from || to.startsWith(`${from}/`))) throw new UsageError('MOVE_INTO_ITSELF', `${from} cannot be moved inside itself`, { hint: 'nothing was written' });
   if (inode.kind === 'dir' && (await src.volume.exists(to))) throw new UsageError('TARGET_EXISTS', `${to} already exists`, { hint: 'a folder is moved only to a free name; nothing was written' });
   const parent = await src.volume.lookup(posix.dirname(to), { followFinal: true }).catch(() => null);
-  if (!parent || parent.kind !== 'dir') throw new NotFoundError('PATH_NOT_FOUND', `the folder ${posix.dirname(to)} does not exist on the card`, { hint: 'nothing was written' });
+  if (!parent || parent.kind !== 'dir') throw new NotFoundError('PATH_NOT_FOUND', `the folder ${posix.dirname(to)} does not exist on the card`, { hint: 'move it into a folder that is there (mv makes none); nothing was written', remedy: 'list-folder', details: { folder: posix.dirname(posix.dirname(to)) } });
   assertEditableDir(src.volume.sb, parent); // before looking a name up in it (case-insensitive folders are not)
   const replaced = await src.volume.exists(to);
   const write = await writeFiles(src, async () => [change(from, to, inode.sizeBytes)], opts);

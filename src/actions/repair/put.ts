@@ -5,7 +5,7 @@
 
 import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { basename, posix } from 'node:path';
 import { AppError, InternalError, IoError, NotFoundError, UsageError } from '../../errors.js';
 import { BlockEdits } from '../../ext4/create-file.js';
 import { CHUNK_BYTES } from '../../ext4/file-data.js';
@@ -173,10 +173,10 @@ async function intoFolder(src: OpenedSource, path: string, given: string, local:
 async function putContent(src: OpenedSource, path: string, content: LocalContent, opts: PutOptions): Promise<PutResult> {
   const slash = path.lastIndexOf('/');
   const parent = await src.volume.lookup(path.slice(0, slash) || '/', { followFinal: true }).catch((err: unknown) => {
-    if (err instanceof AppError && err.exitCode === 66) throw new NotFoundError('PATH_NOT_FOUND', `the folder ${path.slice(0, slash)} does not exist on the card`, { hint: 'nothing was written' });
+    if (err instanceof AppError && err.exitCode === 66) throw new NotFoundError('PATH_NOT_FOUND', `the folder ${path.slice(0, slash)} does not exist on the card`, { hint: 'put it into a folder that is there (put makes none); nothing was written', remedy: 'list-folder', details: { folder: posix.dirname(path.slice(0, slash) || '/') } });
     throw err;
   });
-  if (parent.kind !== 'dir') throw new UsageError('NOT_A_DIRECTORY', `${path.slice(0, slash)} is not a folder`, { hint: 'nothing was written' });
+  if (parent.kind !== 'dir') throw new UsageError('NOT_A_DIRECTORY', `${path.slice(0, slash)} is a file, not a folder: nothing can be put inside it`, { hint: 'name a path in a folder; nothing was written', remedy: 'list-folder', details: { folder: posix.dirname(path.slice(0, slash) || '/') } });
   const existing = await src.volume.lookup(path).catch(() => null);
   if (existing && existing.kind !== 'file') throw new UsageError('NOT_A_FILE', `${path} exists and is not a regular file`, { hint: 'nothing was written' });
   const write = await writeFiles(src, async () => [change(path, content, existing?.sizeBytes ?? 0)], opts);

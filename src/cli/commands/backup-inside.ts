@@ -2,6 +2,7 @@
 // The password is decided here once: --password / --password-stdin, else the card's own backup key, else
 // (on a terminal) asked when an encrypted archive needs it.
 
+import { noteSource } from '../remedies.js';
 import type { Argv, CommandModule } from 'yargs';
 import { type BackupTarget, type InnerSummary, SecureTarKey, catInside, describeInners, isBackupFile, listInside, openCardBackup, readBackupKey, withBackupFile } from '../../actions/backup/index.js';
 import { AppError, UsageError } from '../../errors.js';
@@ -51,13 +52,25 @@ export async function withBackupArgs<T>(argv: BackupArgs, fn: (t: BackupTarget, 
   };
   if (argv.source && (await isBackupFile(argv.source))) {
     if (argv.path !== undefined) throw new UsageError('USAGE', `${argv.source} is a backup file: give only the path inside it`, { hint: `e.g. haos-rescue backup ls ${shellWord(argv.source)} homeassistant` });
-    return withBackupFile(argv.source, (t) => run(t, password, false, argv.slug));
+    noteSource(argv.source);
+    return withBackupFile(argv.source, (t) => run(t, password, false, argv.slug)).catch((err: unknown) => {
+      throw slugForFile(err, argv.source!, argv.slug);
+    });
   }
   return withArgsSource(argv, async (s) => {
     if (!argv.json) for (const w of s.warnings) warn(w);
     const target = await openCardBackup(s, argv.slug);
     const stored = password === null ? ((await readBackupKey(s).catch(() => null))?.key ?? null) : null;
     return run(target, password ?? stored, stored !== null, argv.path);
+  });
+}
+
+/** A slug given with a backup file (its slug is for a backup on a card): said as that mistake. */
+function slugForFile(err: unknown, file: string, given: string | undefined): unknown {
+  if (!(err instanceof AppError) || err.code !== 'INNER_NOT_FOUND' || given === undefined || !/^[0-9a-f]{8}$/.test(given)) return err;
+  const first = /it holds: ([^,;\s]+)/.exec(err.hint ?? '')?.[1] ?? 'homeassistant';
+  return new UsageError('SLUG_WITH_FILE', `${file} is a backup file itself: after it comes the name of an archive inside it, not a slug (${given})`, {
+    hint: `${err.hint ?? 'list it without the slug'}; e.g. haos-rescue backup ls ${shellWord(file)} ${shellWord(first)}`,
   });
 }
 
