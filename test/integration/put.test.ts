@@ -112,7 +112,7 @@ describe('put', () => {
     assertCardClean(card);
   });
 
-  it('mv sets a file aside and moves one into a folder; over an existing file that one is saved first', () => {
+  it('mv sets a file aside and moves one into a folder; over an existing file only with --force, that one saved first', () => {
     const card = join(work, 'mv.img');
     writeFileSync(card, readSampleImage());
     const config = cli(['cat', card, CONFIG]).stdout;
@@ -123,7 +123,12 @@ describe('put', () => {
     expect(cli(['mv', card, `${CONFIG}.broken`, '/supervisor/share', '--no-originals']).code).toBe(0);
     expect(cli(['cat', card, '/supervisor/share/configuration.yaml.broken']).stdout.equals(config)).toBe(true);
     const secrets = cli(['cat', card, '/supervisor/homeassistant/secrets.yaml']).stdout;
-    const r = cli(['mv', card, '/supervisor/share/configuration.yaml.broken', '/supervisor/homeassistant/secrets.yaml', '--originals', join(work, 'orig-mv'), '--json']);
+    // Onto a file that is there: refused unless asked (a slip of the name lost secrets.yaml without a word).
+    const slip = cli(['mv', card, '/supervisor/share/configuration.yaml.broken', '/supervisor/homeassistant/secrets.yaml', '--no-originals']);
+    expect(slip.code).toBe(64);
+    expect(slip.stderr).toMatch(/^error: \/supervisor\/homeassistant\/secrets\.yaml already exists on the card\nhint: .*\(add --force\)$/m);
+    expect(cli(['cat', card, '/supervisor/homeassistant/secrets.yaml']).stdout.equals(secrets)).toBe(true);
+    const r = cli(['mv', card, '/supervisor/share/configuration.yaml.broken', '/supervisor/homeassistant/secrets.yaml', '--force', '--originals', join(work, 'orig-mv'), '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.text)).toMatchObject({ replaced: true });
     expect(readFileSync(join(work, 'orig-mv', 'supervisor__homeassistant__secrets.yaml')).equals(secrets)).toBe(true);

@@ -116,7 +116,7 @@ describe('files the writer does not change', () => {
     expect(refused(img, ['rm', `${CONFIG}/frozen.yaml`], 'FILE_LOCKED', 77)).toMatch(/frozen\.yaml \(inode \d+\) is marked immutable \(chattr \+i\)/);
     expect(refused(img, ['put', local, `${CONFIG}/log.txt`], 'FILE_LOCKED', 77)).toMatch(/log\.txt \(inode \d+\) is marked append-only.*\n.*chattr -a/);
     refused(img, ['mv', `${CONFIG}/frozen.yaml`, `${CONFIG}/thawed.yaml`], 'FILE_LOCKED', 77);
-    refused(img, ['mv', `${CONFIG}/small.txt`, `${CONFIG}/log.txt`], 'FILE_LOCKED', 77);
+    refused(img, ['mv', `${CONFIG}/small.txt`, `${CONFIG}/log.txt`, '--force'], 'FILE_LOCKED', 77);
     expect(refused(img, ['rm', '-r', `${CONFIG}/custom_components`], 'FILE_LOCKED', 77)).toMatch(/a\.py/);
     // The mark taken away (as chattr -i does), the same removal goes through and e2fsck stays clean.
     execFileSync('debugfs', ['-w', '-R', `set_inode_field ${CONFIG}/frozen.yaml flags 0x80000`, img], { stdio: 'ignore' });

@@ -13,6 +13,8 @@ import { repairPath } from './rm.js';
 
 export interface MoveOptions extends WriteOptions {
   forceSystem?: boolean;
+  /** Replace a file already at the new path (it is saved first); without it, such a move is refused. */
+  replace?: boolean;
 }
 
 export interface MoveResult {
@@ -55,6 +57,10 @@ export async function moveOnCard(src: OpenedSource, fromGiven: string, toGiven: 
   if (!parent || parent.kind !== 'dir') throw new NotFoundError('PATH_NOT_FOUND', `the folder ${posix.dirname(to)} does not exist on the card`, { hint: 'move it into a folder that is there (mv makes none); nothing was written', remedy: 'list-folder', details: { folder: posix.dirname(posix.dirname(to)) } });
   assertEditableDir(src.volume.sb, parent); // before looking a name up in it (case-insensitive folders are not)
   const replaced = await src.volume.exists(to);
+  // A slip of the name (configuration.yaml onto secrets.yaml) must not cost a file: replacing is asked for.
+  if (replaced && !opts.replace) {
+    throw new UsageError('TARGET_EXISTS', `${to} already exists on the card`, { hint: 'name a new path, or replace that file (it is saved first); nothing was written', remedy: 'force' });
+  }
   const write = await writeFiles(src, async () => [change(from, to, inode.sizeBytes)], opts);
   return { from, to, replaced, write };
 }

@@ -6,7 +6,7 @@ import { printJson, warn, writeOut } from '../output.js';
 import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
 import { type WriteArgs, withWriteOptions, writeOptions, writeReport } from './write-options.js';
 
-type MvArgs = WriteArgs & { source?: string; from?: string; to?: string; forceSystem?: boolean };
+type MvArgs = WriteArgs & { source?: string; from?: string; to?: string; forceSystem?: boolean; force?: boolean };
 
 export const mvCommand: CommandModule<GlobalArgs, MvArgs> = {
   command: 'mv <source> <from> <to>',
@@ -15,9 +15,10 @@ export const mvCommand: CommandModule<GlobalArgs, MvArgs> = {
     withWriteOptions(withSourceArg(y))
       .positional('from', { type: 'string', describe: 'the file or folder on the card' })
       .positional('to', { type: 'string', describe: 'its new path, or a folder to move it into' })
+      .option('force', { type: 'boolean', describe: 'replace a file already at the new path (it is saved first)' })
       .option('force-system', { type: 'boolean', describe: 'allow paths outside /supervisor' }) as never,
   handler: async (argv) => {
-    const options = { ...writeOptions(argv), forceSystem: argv.forceSystem ?? false };
+    const options = { ...writeOptions(argv), forceSystem: argv.forceSystem ?? false, replace: argv.force ?? false };
     const r = await withArgsSource(argv, async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
       return moveOnCard(s, argv.from ?? '', argv.to ?? '', options);
