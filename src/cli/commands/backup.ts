@@ -76,7 +76,7 @@ async function unpack(argv: ExtractArgs): Promise<void> {
   const progress = process.stderr.isTTY === true && !argv.json ? terminalProgress('backup') : null;
   const result = await stoppable(() => withBackupArgs({ ...argv, slug: argv.slug?.[0] }, (t, key) =>
     unpackBackup(t, { outDir: argv.out, key, force: argv.force ?? false, ...(argv.inner ? { inners: argv.inner } : {}), ...(progress ? { onProgress: progress.update } : {}) }),
-  )).finally(() => progress?.end());
+  ), argv.out).finally(() => progress?.end());
   if (argv.json) await printJson(result);
   else {
     const lines = result.inners.map((i) => `${i.out}  ${i.files} files, ${i.dirs} folders, ${i.links} links, ${formatBytes(i.bytes)}${i.complete ? '' : '  (incomplete)'}`);
@@ -116,7 +116,7 @@ const extractCommand: CommandModule<GlobalArgs, ExtractArgs> = {
         force: argv.force ?? false,
         ...(progress ? { onProgress: progress.update } : {}),
       });
-    })).finally(() => progress?.end());
+    }), argv.out).finally(() => progress?.end());
     if (argv.json) await printJson(result);
     else {
       const lines = result.extracted.map((e) => `${e.out}  ${formatBytes(e.size)}  sha256 ${e.sha256}`);

@@ -2,7 +2,7 @@
 // copy the config folder (or more) off the card. Exit 65 when some files could not be read (partial export).
 
 import type { CommandModule } from 'yargs';
-import { type ExportResult, type ExportWhat, exportTree } from '../../actions/export/index.js';
+import { type ExportResult, type ExportWhat, exportFormat, exportTree } from '../../actions/export/index.js';
 import { TOO_BIG_HINT } from '../../actions/output-fs.js';
 import { CorruptError, RefusedError } from '../../errors.js';
 import { printJson, warn, writeOut } from '../output.js';
@@ -59,7 +59,7 @@ export const exportCommand: CommandModule<GlobalArgs, ExportArgs> = {
         force: argv.force ?? false,
         ...(progress ? { onProgress: progress.update } : {}),
       });
-    })).finally(() => progress?.end());
+    }), exportFormat(argv.out) === 'folder' ? argv.out : null).finally(() => progress?.end());
     if (argv.json) {
       await printJson({
         out: result.out, format: result.format, what: result.what, source: result.source,
