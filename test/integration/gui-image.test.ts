@@ -74,6 +74,8 @@ describe.skipIf(reason !== null)(`the browser window on a failing card${reason ?
         const result = JSON.parse(answer.body) as { lines: string[]; card: { path: string } };
         expect(result.card.path).toBe(out);
         expect(result.lines.join('\n')).toMatch(/4 KiB could not be read/);
+        // What was lost is said with the copy, not when a step later fails on it.
+        expect(result.lines.join('\n')).toMatch(/^Not whole in the copy \(\d+\): .*\/supervisor\/homeassistant\/\.storage\/auth[,.]/m);
         const after = await rawRequest(gui.port, 'GET', '/api/users', headers);
         // Lost in the copy, not refused by a card: nothing more to copy.
         expect(JSON.parse(after.body).error).toMatchObject({ code: 'NOT_RESCUED', cardFailing: false });

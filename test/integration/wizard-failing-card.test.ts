@@ -51,6 +51,8 @@ describe.skipIf(unavailable !== null)(`the wizard on a failing card${unavailable
       const after = await term.waitFor('copy', /this session reads the copy[\s\S]*What do you want to do\?/, 60_000);
       expect(after).toMatch(/could not be read/);
       expect(after).toMatch(new RegExp(`Home Assistant ${SAMPLE.haVersion.replace(/\./g, '\\.')} on .*rescued\\.img`));
+      // What the copy lost of what a rescue is for is said at once (the logins here).
+      expect(after.replace(/\n/g, '')).toMatch(/Not whole in the copy: .*\/\.storage\/auth[,.]/);
       term.keys('copy', 'Up'); // wraps to Quit
       term.keys('copy', 'Enter');
       await term.waitFor('copy', /EXIT=0/);

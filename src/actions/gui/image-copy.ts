@@ -3,6 +3,7 @@
 // what was copied (the map beside the image says what, and copying again to the same file continues),
 // where the other copies remove their unfinished file. Afterwards the session works on the copy.
 
+import { importantNotWhole } from '../image/files-hit.js';
 import { AppError, ExitCode } from '../../errors.js';
 import { shellWord } from '../../shell-word.js';
 import { formatBytes } from '../../units.js';
@@ -29,12 +30,19 @@ export async function imageCard(ctx: GuiContext, raw: unknown): Promise<ResultAn
   return {
     lines: [
       `Copied ${formatBytes(r.rescuedBytes)} of ${formatBytes(r.domainBytes)} to ${r.out} (map: ${r.map}).`,
-      ...(r.badSectorBytes > 0 ? [`${formatBytes(r.badSectorBytes)} could not be read: files that touch those parts are reported when they are read.`] : []),
+      ...(r.badSectorBytes > 0 ? [`${formatBytes(r.badSectorBytes)} could not be read: files that touch those parts are reported when they are read.`, ...(await lostImportant(ctx))] : []),
       ...(r.freeLeftOut !== null ? [freeLeftOutText(r)!] : []),
       'From here on this window reads the copy, not the card. You can take the card out.',
     ],
     card: summary,
   };
+}
+
+/** The files a rescue is for (logins, configuration, backups) that the copy does not hold whole, said at once. */
+async function lostImportant(ctx: GuiContext): Promise<string[]> {
+  const lost = await importantNotWhole(ctx.source);
+  if (lost.length === 0) return ['The logins, the configuration and the backups are all whole in the copy.'];
+  return [`Not whole in the copy (${lost.length}): ${lost.map((f) => f.path).join(', ')}. Copying the card again to the same file tries the missing parts once more.`];
 }
 
 /** Runs the job, reporting its progress every half second; a report refused (Stop, Ctrl-C) stops it, keeping the copy. */

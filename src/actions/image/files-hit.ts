@@ -96,3 +96,9 @@ export async function importantFiles(src: OpenedSource, hits: FileHit[]): Promis
   }
   return out;
 }
+
+/** The files a rescue is for that an image read with its map does not hold whole (none without a map). */
+export async function importantNotWhole(src: OpenedSource): Promise<ImportantFile[]> {
+  if (!src.rescueMap) return [];
+  return (await importantFiles(src, await filesHit(src))).filter((f) => !f.whole);
+}

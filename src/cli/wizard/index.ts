@@ -2,6 +2,7 @@
 // it, then offer the jobs. Nothing is written unless a step says what it will change and the user agrees;
 // Ctrl-C at a question leaves everything as it was, and during a write waits for the write to finish.
 
+import { importantNotWhole } from '../../actions/image/files-hit.js';
 import { select } from '@inquirer/prompts';
 import { type InfoResult, copyFirstReason, info, kernelErrorSummary, lastWritten } from '../../actions/info.js';
 import { type OpenedSource, openSource } from '../../actions/source.js';
@@ -94,6 +95,9 @@ async function openCopy(path: string, why: 'read-failed' | 'box-read-errors' = '
     if (image === null) return null;
     source = await openSource(image);
     await summary(source);
+    // What the copy lost of what a rescue is for, said now rather than when a step fails on it.
+    const lost = await importantNotWhole(source);
+    if (lost.length > 0) say(`Not whole in the copy: ${lost.map((f) => f.path).join(', ')}. Copying the card again to the same file tries the missing parts once more.`);
     return source;
   } catch (err) {
     await source?.device.close().catch(() => undefined);
