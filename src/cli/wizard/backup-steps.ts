@@ -1,8 +1,10 @@
 // The wizard's backup steps: copy the backups off the card, show the stored key, and build a new backup
 // Home Assistant restores from the card's live data. The same actions the backup commands run.
 
+import { freeName } from '../../actions/gui/free-name.js';
+import { typedPath } from '../typed-path.js';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { confirm, input, password } from '@inquirer/prompts';
 import { SecureTarKey, createBackup, extractBackups, listBackups, readBackupKey } from '../../actions/backup/index.js';
 import { formatBytes } from '../../units.js';
@@ -13,7 +15,7 @@ export async function stepExtract(session: Session, say: Say): Promise<void> {
   const list = await listBackups(session.source);
   if (list.length === 0) return say('There are no backups on this card.');
   say(`${list.length} backup(s), ${formatBytes(list.reduce((n, b) => n + b.size, 0))} in all.`);
-  const out = resolve((await input({ message: 'Copy them into which folder?', default: join(homedir(), 'haos-rescue-backups') })).trim());
+  const out = typedPath(await input({ message: 'Copy them into which folder?', default: await freeName(join(homedir(), 'haos-rescue-backups'), 'folder') }));
   const progress = terminalProgress('backups');
   const r = await stoppable(() => extractBackups(session.source, { outDir: out, onProgress: progress.update })).finally(progress.end);
   for (const e of r.extracted) say(`  ${e.out} (${formatBytes(e.size)}, sha256 ${e.sha256.slice(0, 16)}...)`);
@@ -47,7 +49,7 @@ export async function stepCreate(session: Session, say: Say): Promise<void> {
   const key = await createKey(session, say);
   const excludeDb = !(await confirm({ message: 'Include the history database (it can be most of the size)?', default: true }));
   const day = new Date().toISOString().slice(0, 10);
-  const out = resolve((await input({ message: 'Save the backup as', default: join(homedir(), `home-assistant-rescued-${day}.tar`) })).trim());
+  const out = typedPath(await input({ message: 'Save the backup as', default: await freeName(join(homedir(), `home-assistant-rescued-${day}.tar`), 'file') }));
   const progress = terminalProgress('backup');
   const r = await stoppable(() => createBackup(session.source, { out, key, excludeDb, onProgress: progress.update })).finally(progress.end);
   say(`Backup ${r.slug} written to ${r.out} (${formatBytes(r.size)}${r.protected ? `, encrypted, SecureTar v${r.secureTarVersion}` : ''}).`);

@@ -3,8 +3,9 @@
 // with the copy. Every further read of a failing card may be its last; the copy can be read as often as
 // needed, and its map keeps the unreadable parts reading as errors, never as zeros.
 
+import { typedPath } from '../typed-path.js';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { confirm, input } from '@inquirer/prompts';
 import { ImageJob, type ImageResult, freeLeftOutText } from '../../actions/image/index.js';
 import { shellWord } from '../../shell-word.js';
@@ -21,11 +22,11 @@ export async function offerImage(path: string, say: Say, why: 'read-failed' | 'b
   say('The safe way on is to copy it once, carefully, to an image file on this computer (the readable parts');
   say('first: the filesystem, then the configuration, then the backups), and to work on the copy.');
   if (!(await confirm({ message: 'Copy the card to an image file now?', default: true }))) return null;
-  const out = resolve((await input({
+  const out = typedPath(await input({
     message: 'Image file (on this computer, not on the card):',
     default: join(homedir(), `haos-card-${today()}.img`),
     validate: (v) => (v.trim() === '' ? 'give a file name' : true),
-  })).trim());
+  }));
   const job = await ImageJob.start(path, {
     out,
     commandLine: `haos-rescue image ${shellWord(path)} --out ${shellWord(out)}`,

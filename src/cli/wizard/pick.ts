@@ -1,8 +1,8 @@
 // The wizard's first question: which disk (or image file) holds the Home Assistant data. Disks with data
 // come first; the system disk is never preselected; disks that could not be read say why.
 
+import { typedPath } from '../typed-path.js';
 import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { input, select } from '@inquirer/prompts';
 import { type SurveyedDisk, describeDisk, holdsConfig, notSearched, surveyDisks } from '../../actions/disks.js';
 import { AppError } from '../../errors.js';
@@ -50,10 +50,11 @@ export async function pickSource(say: (text: string) => void): Promise<string | 
   const path = await input({
     message: 'Path of the image file:',
     validate: (p) => {
-      const full = resolve(p.trim());
+      if (p.trim() === '') return 'type the path of the image file, or drag the file into this window';
+      const full = typedPath(p);
       if (!existsSync(full)) return `${full} does not exist`;
       return statSync(full).isDirectory() ? `${full} is a folder, not an image file` : true;
     },
   });
-  return resolve(path.trim());
+  return typedPath(path);
 }

@@ -1,8 +1,10 @@
 // The wizard's steps. Each one that writes says exactly what it will change and asks before it does; the
 // write itself is the same action the auth commands run (rehearsed in memory, journaled, verified).
 
+import { freeName } from '../../actions/gui/free-name.js';
+import { typedPath } from '../typed-path.js';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { confirm, input, password, select } from '@inquirer/prompts';
 import { type AuthWriteResult, addUser, authList, resetPassword } from '../../actions/auth.js';
 import { exportTree } from '../../actions/export/index.js';
@@ -125,7 +127,7 @@ export async function stepExport(session: Session, say: Say): Promise<void> {
     ],
   });
   const base = join(homedir(), `home-assistant-config-${today()}`);
-  const out = resolve((await input({ message: 'Where?', default: kind === 'folder' ? base : `${base}.tar.gz` })).trim());
+  const out = typedPath(await input({ message: 'Where?', default: await freeName(kind === 'folder' ? base : `${base}.tar.gz`, kind === 'folder' ? 'folder' : 'file') }));
   const progress = terminalProgress();
   const r = await stoppable(() => exportTree(session.source.volume, session.source.layout, { out, sourcePath: session.source.path, onProgress: progress.update })).finally(progress.end);
   say(`Exported ${r.files} files (${formatBytes(r.bytes)}) to ${r.out}.`);

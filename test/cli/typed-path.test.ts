@@ -1,0 +1,23 @@
+// Paths typed or dragged into the guided flow's questions: quotes (drag and drop), backslash-escaped spaces,
+// ~ for the home folder. They were taken as they were: "'/x/my card.img' does not exist", and an export into
+// "~/myexport" made a folder named ~ in the current one.
+
+import { describe, expect, it } from 'vitest';
+import { typedPath } from '../../src/cli/typed-path.js';
+
+describe('typedPath', () => {
+  it.each([
+    ["'/tmp/dir with space/my card.img'", '/tmp/dir with space/my card.img'],
+    ['"/tmp/dir with space/my card.img"  ', '/tmp/dir with space/my card.img'],
+    ['/tmp/dir\\ with\\ space/my\\ card\\ \\(1\\).img', '/tmp/dir with space/my card (1).img'],
+    ['~/myexport', '/home/owner/myexport'],
+    ['~', '/home/owner'],
+    ['/tmp/plain.img', '/tmp/plain.img'],
+  ])('%s on Linux or macOS is %s', (typed, meant) => {
+    expect(typedPath(typed, 'linux', '/home/owner')).toBe(meant);
+  });
+
+  it('a name that only starts with ~ (~backup) is a name, not the home folder', () => {
+    expect(typedPath('/tmp/~backup', 'linux', '/home/owner')).toBe('/tmp/~backup');
+  });
+});
