@@ -143,7 +143,7 @@ describe('check-at-start', () => {
       expect(await dialog.innerText()).toContain('The repair may remove what it cannot place');
       await dialog.getByRole('button', { name: 'Write it now' }).click();
       await page.getByRole('heading', { level: 2, name: 'Done' }).waitFor({ timeout: 30_000 });
-      expect(await page.locator('main').innerText()).toContain('put the card back and start the box once');
+      expect(await page.locator('main').innerText()).toContain('put that card into the box and start it once');
       expect(state(img)).toBe('clean with errors');
     } finally {
       await browser.close();
@@ -169,7 +169,7 @@ describe('check-at-start', () => {
       expect(refused).toMatch(/The repair may remove what it cannot place: copy the backups and the configuration off the card first\./);
       expect(state(img)).toBe('clean');
       term.type('flow', 'y');
-      await term.waitFor('flow', /Done: put the card back and start the box once/);
+      await term.waitFor('flow', /Done: write the image file to a card .* put that card into the box and start it once/);
       expect(state(img)).toBe('clean with errors');
       await term.waitFor('flow', /What do you want to do\?/);
       term.keys('flow', 'Up');

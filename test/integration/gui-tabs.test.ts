@@ -80,7 +80,7 @@ describe.skipIf(!browserPath)(`two tabs on one card${browserPath ? '' : ' (skipp
     // Confirmed again, in turn: it is written, and the first tab's Done screen no longer stands alone.
     await dialog(two).getByRole('button', { name: 'Write it now' }).click();
     await heading(two, 'Done').waitFor({ timeout: 30_000 });
-    await expect(two.getByText(/Done: new password for vm-user\. Read back from the card and verified\./).isVisible()).resolves.toBe(true);
+    await expect(two.getByText(/Done: new password for vm-user\. Read back from the image file \S+ \(not a card\) and verified\./).isVisible()).resolves.toBe(true);
     await one.getByText(/^Since then the card was changed again, from another tab or window: a new password for vm-user\./).waitFor({ timeout: 10_000 });
     expect(cardPasswordIs(image, 'vm-user', 'tab two password 2')).toBe(true);
     expect(cardPasswordIs(image, 'vm-user', 'tab one password 1')).toBe(false);

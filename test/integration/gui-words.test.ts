@@ -95,7 +95,8 @@ describe.skipIf(!browserPath)(`words of the window${browserPath ? '' : ' (skippe
       await page.getByRole('dialog', { name: 'Check before writing' }).getByRole('button', { name: 'Write it now' }).click();
       await heading('Done').waitFor({ timeout: 30_000 });
       const lines = await page.locator('.result li').allInnerTexts();
-      expect(lines.at(-1)).toBe(`Next: shut this window (Quit), take the card out, put it back into the Home Assistant box and start the box. When Home Assistant has started, log in as ${OWNER.username} with the new password.`);
+      // An image file: the box starts from a card it is written to, not from the card it came from.
+      expect(lines.at(-1)).toBe(`Next: shut this window (Quit), then write the image file to a card (Raspberry Pi Imager: "Use custom", or balenaEtcher), put that card into the box and start it. When Home Assistant has started, log in as ${OWNER.username} with the new password.`);
     });
     expect(cardPasswordIs(img, OWNER.username, 'Rescued-Pass-2026!')).toBe(true);
   });

@@ -84,7 +84,7 @@ describe.skipIf(journalToolsMissing !== null)(`deleting old system logs${journal
       const w = await rawRequest(gui.port, 'POST', '/api/write', post, JSON.stringify({ action, confirmed: true, applyJournal: true }));
       expect(w.status, w.body).toBe(200);
       const done = JSON.parse(w.body).lines as string[];
-      const givenBack = /^Done: (.+) given back\. Checked on the card\.$/.exec(done[0]!)![1]!;
+      const givenBack = /^Done: (.+) given back\. Checked on the image file \S+ \(not a card\)\.$/.exec(done[0]!)![1]!;
       expect(JSON.parse((await rawRequest(gui.port, 'GET', '/api/space', get)).body).oldLogsText).toBeNull();
       gui.child.kill('SIGTERM');
       expectOnlyCurrentLeft(image, before, givenBack);
@@ -109,8 +109,8 @@ describe.skipIf(journalToolsMissing !== null)(`deleting old system logs${journal
     term.keys('flow', 'Enter');
     await term.waitFor('flow', /Delete these 2 old log file\(s\) from the card\?/);
     term.type('flow', 'y');
-    const done = await term.waitFor('flow', /Done: .+ given back\. Checked on the card\./, 60_000);
-    const givenBack = /Done: (.+) given back\. Checked on the card\./.exec(done)![1]!;
+    const done = await term.waitFor('flow', /Done: .+ given back\. Checked on the image file \S+ \(not a card\)\./, 60_000);
+    const givenBack = /Done: (.+) given back\. Checked on the image file \S+ \(not a card\)\./.exec(done)![1]!;
     term.keys('flow', 'Up'); // wraps to Quit
     term.keys('flow', 'Enter');
     await term.waitFor('flow', /EXIT=0/);

@@ -195,7 +195,8 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     await menu(9); // Safe mode
     await waitFor('steps', /Set safe mode on the card\?/);
     keys('steps', 'Enter'); // yes
-    await waitFor('steps', /Done: put the card back/, 60_000);
+    // A change to an image file is said as one: the box starts from a card the image is written to.
+    await waitFor('steps', /Done, on the image file \S+ \(not a card\)\. Next: write the image file to a card/, 60_000);
     keys('steps', 'Up'); // wraps to Quit
     keys('steps', 'Enter');
     await waitFor('steps', /EXIT=0/);

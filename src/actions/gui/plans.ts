@@ -1,6 +1,7 @@
 // What each write will change, in words, said before it happens, and what it did, said after: the terminal
 // wizard and the browser window ask the same questions and report with the same sentences.
 
+import { CARD, type Medium } from '../write/medium.js';
 import { formatBytes } from '../../units.js';
 import type { AuthWriteResult } from '../auth.js';
 import { type OldLogFile, oldLogsSpan } from '../logs/index.js';
@@ -125,10 +126,10 @@ export function checkAtStartPlan(source: string): WritePlan {
   };
 }
 
-export function checkAtStartDone(already: string | null): string {
+export function checkAtStartDone(already: string | null, medium: Medium = CARD): string {
   return already !== null
-    ? `Nothing to mark: the box checks this filesystem in full at its next start already (${already}). Put the card back and start the box once.`
-    : 'Done: put the card back and start the box once, and let that longer start finish; the box checks and repairs the filesystem, then clears the mark.';
+    ? `Nothing to mark: the box checks this filesystem in full at its next start already (${already}). Next: ${medium.startIt} once.`
+    : `Done: ${medium.startIt} once, and let that longer start finish; the box checks and repairs the filesystem, then clears the mark.`;
 }
 
 /** Asked before a write on a card whose journal holds changes not yet in place. */
@@ -136,22 +137,27 @@ export function journalQuestion(transactions: number | null): string {
   return `The card was not cleanly unmounted: its journal holds ${transactions ?? 'some'} change(s) not yet in place. Apply them to the card first, as Linux would at mount?`;
 }
 
+/** After a new password or login: how to use it. */
+export function loginNextStep(login: string, medium: Medium = CARD): string {
+  return `Next: ${medium.startIt}. When Home Assistant has started, ${login}.`;
+}
+
 /** What a password reset or a new login did, after it was written. */
-export function authWriteLines(r: AuthWriteResult, what: string): string[] {
+export function authWriteLines(r: AuthWriteResult, what: string, medium: Medium = CARD): string[] {
   return [
     ...r.notes,
     ...(r.journalReplayedOntoCard ? [`Applied the card's journal first (${r.journalReplayedOntoCard.transactions} change(s)).`] : []),
-    `Done: ${what}. Read back from the card and verified.`,
+    `Done: ${what}. Read back from ${medium.the} and verified.`,
     ...(r.originalsDir ? [`Copies of the files as they were: ${r.originalsDir}`] : []),
   ];
 }
 
 /** What a deletion gave back, after it was written and read back. */
-export function freedLine(removed: Array<{ allocatedBytes: number }>): string {
-  return `Done: ${formatBytes(removed.reduce((n, f) => n + f.allocatedBytes, 0))} given back. Checked on the card.`;
+export function freedLine(removed: Array<{ allocatedBytes: number }>, medium: Medium = CARD): string {
+  return `Done: ${formatBytes(removed.reduce((n, f) => n + f.allocatedBytes, 0))} given back. Checked on ${medium.the}.`;
 }
 
 /** What setting or taking back safe mode did. */
-export function safeModeDone(on: boolean): string {
-  return on ? 'Done: put the card back and start the box; remove or update the integration that broke the start, then restart.' : 'Done: Home Assistant will start normally.';
+export function safeModeDone(on: boolean, medium: Medium = CARD): string {
+  return on ? `Done, on ${medium.the}. Next: ${medium.startIt}; remove or update the integration that broke the start, then restart.` : `Done, on ${medium.the}: Home Assistant will start normally.`;
 }

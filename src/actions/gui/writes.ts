@@ -2,6 +2,7 @@
 // plans.ts) and done only on a POST that carries the user's yes; the write itself is the action the
 // commands and the wizard run (rehearsed in memory, journaled, read back), originals saved in Downloads.
 
+import { type Medium, mediumOf } from '../write/medium.js';
 import { join } from 'node:path';
 import { NotFoundError, RefusedError, UsageError } from '../../errors.js';
 import { addUser, authList, resetPassword } from '../auth.js';
@@ -12,7 +13,7 @@ import type { WriteOptions } from '../write/index.js';
 import { markForCheck } from '../write/check-mark.js';
 import type { PlanAnswer, ResultAnswer, WriteAction } from './api.js';
 import { type GuiContext, asBody, flag, text, wholeNumber } from './context.js';
-import { type WritePlan, addPlan, allBackupsWarning, authWriteLines, changeWords, checkAtStartDone, checkAtStartPlan, databasePlan, journalQuestion, oldBackupsPlan, freedLine, oldLogsPlan, resetPlan, safeModeDone, safeModePlan } from './plans.js';
+import { type WritePlan, loginNextStep, addPlan, allBackupsWarning, authWriteLines, changeWords, checkAtStartDone, checkAtStartPlan, databasePlan, journalQuestion, oldBackupsPlan, freedLine, oldLogsPlan, resetPlan, safeModeDone, safeModePlan } from './plans.js';
 import { type OldLogFile, oldLogs, removeOldLogs } from '../logs/index.js';
 import { safeModeIsSet } from './reads.js';
 
@@ -137,32 +138,32 @@ async function perform(ctx: GuiContext, source: OpenedSource, action: WriteActio
   switch (action.kind) {
     case 'reset': {
       const r = await resetPassword(source, { username: action.username, password: password(body), disableMfa: action.disableMfa }, opts);
-      return [...authWriteLines(r, `new password for ${action.username}${r.mfaDisabled ? ', two-factor switched off' : ''}`), nextStep(`log in as ${action.username} with the new password`)];
+      return [...authWriteLines(r, `new password for ${action.username}${r.mfaDisabled ? ', two-factor switched off' : ''}`, mediumOf(source)), nextStep(`log in as ${action.username} with the new password`, mediumOf(source))];
     }
     case 'add': {
       const r = await addUser(source, { username: action.username, password: password(body) }, opts);
-      return [...authWriteLines(r, `login ${action.username} added`), nextStep(`log in as ${action.username} with its password; Home Assistant makes it an administrator at that first login`)];
+      return [...authWriteLines(r, `login ${action.username} added`, mediumOf(source)), nextStep(`log in as ${action.username} with its password; Home Assistant makes it an administrator at that first login`, mediumOf(source))];
     }
     case 'delete-database':
     case 'delete-backups': {
       const paths = action.kind === 'delete-database' ? await databasePaths(source) : (await oldBackups(source, action.olderThanDays)).map((b) => b.path);
       const r = await removeFiles(source, paths, opts);
-      return [freedLine(r.removed), ...(r.write.originalsDir ? [`The deleted files are saved in ${r.write.originalsDir}`] : [])];
+      return [freedLine(r.removed, mediumOf(source)), ...(r.write.originalsDir ? [`The deleted files are saved in ${r.write.originalsDir}`] : [])];
     }
     case 'delete-old-logs': {
-      return [freedLine((await removeOldLogs(source, await oldLogList(source), opts)).removed)];
+      return [freedLine((await removeOldLogs(source, await oldLogList(source), opts)).removed, mediumOf(source))];
     }
     case 'safe-mode': {
       const r = await setSafeMode(source, action.on, opts);
-      return [r.changed ? safeModeDone(r.on) : `Safe mode is ${r.on ? 'already set' : 'not set'}: nothing was written.`];
+      return [r.changed ? safeModeDone(r.on, mediumOf(source)) : `Safe mode is ${r.on ? 'already set' : 'not set'}: nothing was written.`];
     }
-    case 'check-at-start': return [checkAtStartDone((await markForCheck(source, opts)).already)];
+    case 'check-at-start': return [checkAtStartDone((await markForCheck(source, opts)).already, mediumOf(source))];
   }
 }
 
-/** What to do once a login was changed: the card goes back into the box. */
-function nextStep(login: string): string {
-  return `Next: shut this window (Quit), take the card out, put it back into the Home Assistant box and start the box. When Home Assistant has started, ${login}.`;
+/** What to do once a login was changed: the card (or what was changed) goes back into the box. */
+function nextStep(login: string, medium: Medium): string {
+  return `${loginNextStep(login, medium).replace(/^Next: /, 'Next: shut this window (Quit), then ')}`;
 }
 
 export async function write(ctx: GuiContext, raw: unknown): Promise<ResultAnswer> {

@@ -3,6 +3,7 @@
 // next start. The same actions `df`, `rm` and `safe-mode` run; each
 // write says what it will change and asks first.
 
+import { mediumOf } from '../../actions/write/medium.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { confirm, input, select } from '@inquirer/prompts';
@@ -43,7 +44,7 @@ async function deleteDatabase(session: Session, say: Say, paths: string[]): Prom
   if (!(await agreed(databasePlan(present), say))) return say('Nothing was written.');
   const r = await removeFiles(session.source, present, writeOptions()).finally(() => session.refresh());
   if (r.write.journalReplayedOntoCard) say(`Applied the card's journal first (${r.write.journalReplayedOntoCard.transactions} change(s)).`);
-  say(freedLine(r.removed));
+  say(freedLine(r.removed, mediumOf(session.source)));
   if (r.write.originalsDir) say(`The deleted files are saved in ${r.write.originalsDir}`);
 }
 
@@ -64,13 +65,13 @@ async function deleteOldBackups(session: Session, say: Say, backups: BackupEntry
   }
   if (!(await confirm({ message: warning?.question ?? plan.question, default: false }))) return say('Nothing was written.');
   const r = await removeFiles(session.source, old.map((b) => b.path), { ...writeOptions(), saveOriginals: false }).finally(() => session.refresh());
-  say(freedLine(r.removed));
+  say(freedLine(r.removed, mediumOf(session.source)));
 }
 
 async function deleteOldLogs(session: Session, say: Say, logs: OldLogFile[]): Promise<void> {
   if (!(await agreed(oldLogsPlan(logs), say))) return say('Nothing was written.');
   const r = await removeOldLogs(session.source, logs, writeOptions()).finally(() => session.refresh());
-  say(freedLine(r.removed));
+  say(freedLine(r.removed, mediumOf(session.source)));
 }
 
 export async function stepSafeMode(session: Session, say: Say): Promise<void> {
@@ -78,5 +79,5 @@ export async function stepSafeMode(session: Session, say: Say): Promise<void> {
   const on = await session.source.volume.exists(`${session.source.layout.configPath}/safe-mode`);
   if (!(await agreed(safeModePlan(!on), say))) return say('Nothing was written.');
   const r = await setSafeMode(session.source, !on, writeOptions()).finally(() => session.refresh());
-  say(safeModeDone(r.on));
+  say(safeModeDone(r.on, mediumOf(session.source)));
 }

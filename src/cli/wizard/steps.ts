@@ -1,6 +1,7 @@
 // The wizard's steps. Each one that writes says exactly what it will change and asks before it does; the
 // write itself is the same action the auth commands run (rehearsed in memory, journaled, verified).
 
+import { type Medium, mediumOf } from '../../actions/write/medium.js';
 import { freeName } from '../../actions/gui/free-name.js';
 import { typedPath } from '../typed-path.js';
 import { homedir } from 'node:os';
@@ -8,7 +9,7 @@ import { join } from 'node:path';
 import { confirm, input, password, select } from '@inquirer/prompts';
 import { type AuthWriteResult, addUser, authList, resetPassword } from '../../actions/auth.js';
 import { exportTree } from '../../actions/export/index.js';
-import { type WritePlan, addPlan, authWriteLines, checkAtStartDone, checkAtStartPlan, journalQuestion, resetPlan } from '../../actions/gui/plans.js';
+import { type WritePlan, addPlan, authWriteLines, loginNextStep, checkAtStartDone, checkAtStartPlan, journalQuestion, resetPlan } from '../../actions/gui/plans.js';
 import type { SourceSession as Session } from '../../actions/source.js';
 import type { WriteOptions } from '../../actions/write/index.js';
 import { writeRefusal } from '../../actions/write/preconditions.js';
@@ -65,7 +66,7 @@ export async function offerRepairAtStart(session: Session, say: Say): Promise<vo
   if (!(await agreed(checkAtStartPlan(session.source.path), say))) return say('Nothing was written.');
   const r = await markForCheck(session.source, writeOptions()).finally(() => session.refresh());
   if (r.journalReplayedOntoCard) say(`Applied the card's journal first (${r.journalReplayedOntoCard.transactions} change(s)).`);
-  say(checkAtStartDone(r.already));
+  say(checkAtStartDone(r.already, mediumOf(session.source)));
 }
 
 /** Says what a write will change and asks; no is the default. */
@@ -74,8 +75,9 @@ export async function agreed(plan: WritePlan, say: Say): Promise<boolean> {
   return confirm({ message: plan.question, default: plan.yesByDefault ?? false });
 }
 
-function reportWrite(say: Say, r: AuthWriteResult, what: string): void {
-  for (const line of authWriteLines(r, what)) say(line);
+function reportWrite(say: Say, r: AuthWriteResult, what: string, medium: Medium, login: string): void {
+  for (const line of authWriteLines(r, what, medium)) say(line);
+  say(loginNextStep(login, medium));
 }
 
 function userChoice(u: HaUser): { value: string; name: string } {
@@ -94,7 +96,7 @@ export async function stepReset(session: Session, say: Say): Promise<void> {
   const disableMfa = user.mfa ? await confirm({ message: `${username} has two-factor login (TOTP) on. Switch it off, so the password alone logs in?`, default: true }) : false;
   if (!(await agreed(resetPlan(source, username, disableMfa), say))) return say('Nothing was written.');
   const r = await resetPassword(session.source, { username, password: pw, disableMfa }, writeOptions()).finally(() => session.refresh());
-  reportWrite(say, r, `new password for ${username}${r.mfaDisabled ? ', two-factor switched off' : ''}`);
+  reportWrite(say, r, `new password for ${username}${r.mfaDisabled ? ', two-factor switched off' : ''}`, mediumOf(session.source), `log in as ${username} with the new password`);
 }
 
 export async function stepAdd(session: Session, say: Say): Promise<void> {
@@ -109,7 +111,7 @@ export async function stepAdd(session: Session, say: Say): Promise<void> {
   const pw = await newPassword(username);
   if (!(await agreed(addPlan(source, username), say))) return say('Nothing was written.');
   const r = await addUser(session.source, { username, password: pw }, writeOptions()).finally(() => session.refresh());
-  reportWrite(say, r, `login ${username} added`);
+  reportWrite(say, r, `login ${username} added`, mediumOf(session.source), `log in as ${username} with its password; Home Assistant makes it an administrator at that first login`);
 }
 
 export async function stepUsers(session: Session, say: Say): Promise<void> {

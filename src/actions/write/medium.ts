@@ -1,0 +1,30 @@
+// What a change was written to, in the owner's words, and what to do next with it: the card itself, a
+// virtual machine's disk file, or an image file (a copy of a card made here, or one the owner had). A change
+// to an image is not on any card: saying "put the card back" then sent owners back with the unchanged card.
+
+import { statSync } from 'node:fs';
+import { basename } from 'node:path';
+import { containerOf } from '../../device/vdisk/index.js';
+import type { OpenedSource } from '../source.js';
+
+export interface Medium {
+  kind: 'card' | 'image' | 'vm-disk';
+  /** "the card", "the image file card.img (not a card)", "the virtual machine's disk file". */
+  the: string;
+  /** What makes the box start from it: "put the card back into the box and start it". */
+  startIt: string;
+}
+
+export const CARD: Medium = { kind: 'card', the: 'the card', startIt: 'put the card back into the box and start it' };
+
+export function mediumOf(src: OpenedSource): Medium {
+  if (containerOf(src.device) !== null) return { kind: 'vm-disk', the: "the virtual machine's disk file", startIt: 'start the virtual machine' };
+  if (statSync(src.path, { throwIfNoEntry: false })?.isFile()) {
+    return {
+      kind: 'image',
+      the: `the image file ${basename(src.path)} (not a card)`,
+      startIt: 'write the image file to a card (Raspberry Pi Imager: "Use custom", or balenaEtcher), put that card into the box and start it',
+    };
+  }
+  return CARD;
+}
