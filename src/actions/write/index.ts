@@ -215,6 +215,13 @@ async function testHold(): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+let written = 0;
+
+/** How many writes to a card this process made (a session says so when it is stopped, not "nothing written"). */
+export function writesMade(): number {
+  return written;
+}
+
 /**
  * Runs `body` on the card's data filesystem opened for writing: the write lock held, the card as it was when
  * opened (else CARD_CHANGED, nothing written), Ctrl-C held off, and a dirty journal replayed onto it first
@@ -230,7 +237,10 @@ export async function onCardForWriting<T>(src: OpenedSource, body: (data: BlockD
       return await withCriticalSection(async () => {
         await testHold();
         const replay = src.journal.needsRecovery ? (await applyJournalReplay(data)).report : null;
-        return body(data, replay);
+        if (replay !== null) written++;
+        const result = await body(data, replay);
+        written++;
+        return result;
       });
     } finally {
       await device.close();

@@ -2,6 +2,7 @@
 // it, then offer the jobs. Nothing is written unless a step says what it will change and the user agrees;
 // Ctrl-C at a question leaves everything as it was, and during a write waits for the write to finish.
 
+import { writesMade } from '../../actions/write/index.js';
 import { importantNotWhole } from '../../actions/image/files-hit.js';
 import { select } from '@inquirer/prompts';
 import { type InfoResult, copyFirstReason, info, kernelErrorSummary, lastWritten } from '../../actions/info.js';
@@ -145,7 +146,8 @@ export async function runWizard(): Promise<number> {
     }
   } catch (err) {
     if (isPromptExit(err)) {
-      process.stderr.write('\nStopped: nothing was written.\n');
+      // The changes made before in this session were written and checked; only the question was left.
+      process.stderr.write(writesMade() > 0 ? '\nStopped. The changes made before were written and checked; nothing more was written.\n' : '\nStopped: nothing was written.\n');
       return ExitCode.INTERRUPTED;
     }
     if (err instanceof AppError) {
