@@ -249,3 +249,21 @@ describe.skipIf(!hasTmux)(`the wizard on an image with a part not rescued${hasTm
     await waitFor('partial', /EXIT=0/);
   }, 90_000);
 });
+
+describe.skipIf(!hasTmux)(`the wizard on a disk without Home Assistant${hasTmux ? '' : ' (skipped: tmux is not installed)'}`, () => {
+  it('says no configuration was found and offers only the log and free space (it showed "version unknown" and every step)', async () => {
+    const plain = join(work, 'plain.img');
+    writeFileSync(plain, Buffer.alloc(0));
+    execFileSync('mkfs.ext4', ['-q', '-F', '-L', 'hassos-data', plain, '32M'], { stdio: 'ignore' });
+    start('plain', join(work, 'home-plain'));
+    await openImage('plain', plain);
+    const menu = screen('plain');
+    expect(menu).toMatch(/No Home Assistant configuration was found on .*plain\.img/);
+    expect(menu).toMatch(/Show Home Assistant's last log lines/);
+    expect(menu).toMatch(/Free space/);
+    expect(menu).not.toMatch(/Reset a password|Add an administrator|safe mode next time/);
+    keys('plain', 'Up'); // wraps to Quit
+    keys('plain', 'Enter');
+    await waitFor('plain', /EXIT=0/);
+  }, 90_000);
+});

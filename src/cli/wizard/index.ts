@@ -33,6 +33,14 @@ const STEPS = [
   { value: 'safe', name: 'Start Home Assistant in safe mode next time (without custom integrations)', run: stepSafeMode },
 ] as const;
 
+/** The steps that make sense on a disk without Home Assistant's configuration (as the window offers them). */
+const WITHOUT_CONFIG = new Set<string>(['logs', 'space']);
+
+async function hasConfig(source: OpenedSource): Promise<boolean> {
+  const config = source.layout.configPath;
+  return config !== null && (await source.volume.exists(config).catch(() => true));
+}
+
 async function summary(source: OpenedSource): Promise<InfoResult> {
   const r = await info(source);
   const ha = r.homeAssistant;
@@ -40,8 +48,14 @@ async function summary(source: OpenedSource): Promise<InfoResult> {
     ? `not cleanly unmounted: ${r.data.journal?.transactions ?? 0} journal change(s) shown as applied (in memory only)`
     : r.data.state;
   say('');
-  say(`Home Assistant ${ha.version ?? '(version unknown)'} on ${source.path}`);
-  say(`  ${ha.users ?? '?'} user(s), ${ha.backups ?? 0} backup(s); filesystem ${state}`);
+  if (!ha.version && ha.users === null && ha.backups === null && !ha.unreadable && !r.readFailed) {
+    // As `info` says "no configuration found": not a Home Assistant whose version is unknown.
+    say(`No Home Assistant configuration was found on ${source.path} (filesystem ${state}).`);
+    say('  It may be another disk or partition, or a data partition that was wiped: choose another disk if you have one.');
+  } else {
+    say(`Home Assistant ${ha.version ?? '(version unknown)'} on ${source.path}`);
+    say(`  ${ha.users ?? '?'} user(s), ${ha.backups ?? 0} backup(s); filesystem ${state}`);
+  }
   const written = lastWritten(r.data.times);
   if (written) say(`  last written by the box: ${localTime(written.at)} (by its clock)`);
   const errors = kernelErrorSummary(r.data);
@@ -111,7 +125,8 @@ async function openCopy(path: string, why: 'read-failed' | 'box-read-errors' = '
 /** The menu of jobs, on the session's source, until the user quits. */
 async function chooseSteps(session: Session): Promise<number> {
   for (;;) {
-    const choice = await select({ message: 'What do you want to do?', choices: [...STEPS.map(({ value, name }) => ({ value, name })), { value: 'quit', name: 'Quit' }] });
+    const steps = (await hasConfig(session.source)) ? STEPS : STEPS.filter((s) => WITHOUT_CONFIG.has(s.value));
+    const choice = await select({ message: 'What do you want to do?', choices: [...steps.map(({ value, name }) => ({ value, name })), { value: 'quit', name: 'Quit' }] });
     if (choice === 'quit') return ExitCode.OK;
     try {
       await STEPS.find((s) => s.value === choice)!.run(session, say);
