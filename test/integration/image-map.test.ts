@@ -347,6 +347,14 @@ describe('an image read with its map: the chosen bad areas', () => {
     }
   });
 
+  it('backup create from the image: partial (exit 65), and not offered for restoring as if whole', () => {
+    const r = run(['backup', 'create', img, '--out', join(work, 'rescued-partial.tar'), '--no-encrypt']);
+    expect(r.code, r.stderr).toBe(65);
+    expect(r.stderr).toMatch(/error: the backup is partial/);
+    expect(r.stdout.toString()).toMatch(/^left out: /m);
+    expect(r.stdout.toString()).not.toMatch(/Restore it in Home Assistant/);
+  });
+
   it('backup extract copies the backups not hit (sha256 of debugfs dump) and reports the one hit (exit 65)', () => {
     const out = join(work, 'backups');
     const r = run(['backup', 'extract', img, '--out', out, '--json']);

@@ -93,7 +93,8 @@ export async function create(ctx: GuiContext, raw: unknown): Promise<ResultAnswe
   return {
     lines: [
       `Backup ${r.slug} written to ${r.out} (${formatBytes(r.size)}${r.protected ? `, encrypted, SecureTar v${r.secureTarVersion}` : ', not encrypted'}).`,
-      'Restore it in Home Assistant: "Restore from backup" when setting up, or Settings > System > Backups.',
+      // A partial backup is not offered for restoring as if whole: its box says what it lacks.
+      ...(r.skipped.length === 0 ? ['Restore it in Home Assistant: "Restore from backup" when setting up, or Settings > System > Backups.'] : []),
     ],
     card: null,
     ...optional(partialCopy(`The backup is partial: ${files(r.skipped.length)} could not be read from the card and ${r.skipped.length === 1 ? 'is' : 'are'} not in it. ${WHY}`, r.skipped, readHint('make the backup'))),

@@ -55,7 +55,8 @@ export const createCommand: CommandModule<GlobalArgs, CreateArgs> = {
       lines.push(`Home Assistant ${result.homeAssistantVersion}; ${result.protected ? `encrypted (SecureTar v${result.secureTarVersion}${password === null ? ", the card's backup key" : ''})` : 'not encrypted'}`);
       for (const i of result.inners) lines.push(`  ${i.member}  ${i.files} files, ${formatBytes(i.bytes)} -> ${formatBytes(i.size)}`);
       for (const k of result.skipped) lines.push(`left out: ${k.path}: ${k.reason}`);
-      lines.push('Restore it in Home Assistant: onboarding "Restore from backup", or copy it to /backup (Settings > System > Backups).');
+      // A partial backup is not offered for restoring as if whole (the error below says what it lacks).
+      if (result.skipped.length === 0) lines.push('Restore it in Home Assistant: onboarding "Restore from backup", or copy it to /backup (Settings > System > Backups).');
       await writeOut(`${lines.join('\n')}\n`);
     }
     if (result.skipped.length > 0) {

@@ -54,6 +54,7 @@ export async function stepCreate(session: Session, say: Say): Promise<void> {
   const r = await stoppable(() => createBackup(session.source, { out, key, excludeDb, onProgress: progress.update })).finally(progress.end);
   say(`Backup ${r.slug} written to ${r.out} (${formatBytes(r.size)}${r.protected ? `, encrypted, SecureTar v${r.secureTarVersion}` : ''}).`);
   for (const k of r.skipped) say(`  left out (could not be read): ${k.path}: ${k.reason}`);
-  if (r.skipped.length > 0) say(partlyDone(`the backup is partial: the ${r.skipped.length} file(s) above could not be read from the card`));
-  say('Restore it in Home Assistant: "Restore from backup" when setting up, or Settings > System > Backups.');
+  // A partial backup is not offered for restoring as if whole: what it lacks would be gone after the restore.
+  if (r.skipped.length > 0) say(partlyDone(`the backup is partial: the ${r.skipped.length} file(s) above could not be read from the card and are not in it`));
+  else say('Restore it in Home Assistant: "Restore from backup" when setting up, or Settings > System > Backups.');
 }
