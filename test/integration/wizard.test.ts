@@ -179,6 +179,8 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     await menu(7); // Show Home Assistant's last log lines: the sample's /logs is empty
     await waitFor('steps', /No log files in \/logs: the box kept its logs in memory only, or they were deleted\./);
     await menu(8); // Free space
+    // The largest files by name, as `df` lists them: here the history database.
+    await waitFor('steps', /The largest files:\s*\n\s*size +file\s*\n\s*[\d.]+ [KM]iB +\/supervisor\/homeassistant\/home-assistant_v2\.db/);
     await waitFor('steps', /What do you want to delete\?/);
     keys('steps', 'Enter'); // the history database
     await waitFor('steps', /Delete .*home-assistant_v2\.db.*\?/);

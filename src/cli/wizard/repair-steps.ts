@@ -21,6 +21,11 @@ export async function stepFreeSpace(session: Session, say: Say): Promise<void> {
   say(`${formatBytes(u.usedBytes)} used of ${formatBytes(u.totalBytes)}, ${formatBytes(u.availableBytes)} free${u.full ? ': FULL' : ''}.`);
   const rows = [['what', 'size'], ...u.categories.filter((c) => c.bytes > 0).slice(0, 8).map((c) => [c.label, formatBytes(c.bytes)])];
   say(table(rows, [1]));
+  // The biggest files by name: what fills a card is often one file no category names (as `df` shows it).
+  if (u.largestFiles.length > 0) {
+    say('The largest files:');
+    say(table([['size', 'file'], ...u.largestFiles.slice(0, 5).map((f) => [formatBytes(f.bytes), f.path])], [0]));
+  }
   if (!(await writable(session, say))) return;
   const db = u.categories.find((c) => c.id === 'database');
   const backups = (await listBackups(session.source)).filter((b) => !b.error && b.date);
