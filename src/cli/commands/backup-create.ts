@@ -26,7 +26,7 @@ export const createCommand: CommandModule<GlobalArgs, CreateArgs> = {
   handler: async (argv) => {
     const password = await givenPassword(argv);
     if (!argv.encrypt && password !== null) throw new UsageError('USAGE', '--no-encrypt and a password do not go together', { hint: 'leave out one of them' });
-    const progress = process.stderr.isTTY === true && !argv.json ? terminalProgress('backup') : null;
+    const progress = process.stderr.isTTY === true && !argv.json ? terminalProgress('files') : null;
     const result = await stoppable(() => withArgsSource(argv, async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
       let key: SecureTarKey | null = null;

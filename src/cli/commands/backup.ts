@@ -73,7 +73,7 @@ type ExtractArgs = GlobalArgs & PasswordArgs & { source?: string; out: string; s
 
 async function unpack(argv: ExtractArgs): Promise<void> {
   if (argv.slug && argv.slug.length > 1) throw new UsageError('ONE_SLUG', '--decrypt unpacks one backup at a time: give one --slug');
-  const progress = process.stderr.isTTY === true && !argv.json ? terminalProgress('backup') : null;
+  const progress = process.stderr.isTTY === true && !argv.json ? terminalProgress('files') : null;
   const result = await stoppable(() => withBackupArgs({ ...argv, slug: argv.slug?.[0] }, (t, key) =>
     unpackBackup(t, { outDir: argv.out, key, force: argv.force ?? false, ...(argv.inner ? { inners: argv.inner } : {}), ...(progress ? { onProgress: progress.update } : {}) }),
   ), argv.out).finally(() => progress?.end());

@@ -50,7 +50,7 @@ export async function stepCreate(session: Session, say: Say): Promise<void> {
   const excludeDb = !(await confirm({ message: 'Include the history database (it can be most of the size)?', default: true }));
   const day = new Date().toISOString().slice(0, 10);
   const out = typedPath(await input({ message: 'Save the backup as', default: await freeName(join(homedir(), `home-assistant-rescued-${day}.tar`), 'file') }));
-  const progress = terminalProgress('backup');
+  const progress = terminalProgress('files');
   const r = await stoppable(() => createBackup(session.source, { out, key, excludeDb, onProgress: progress.update })).finally(progress.end);
   say(`Backup ${r.slug} written to ${r.out} (${formatBytes(r.size)}${r.protected ? `, encrypted, SecureTar v${r.secureTarVersion}` : ''}).`);
   for (const k of r.skipped) say(`  left out (could not be read): ${k.path}: ${k.reason}`);
