@@ -163,7 +163,7 @@ async function perform(ctx: GuiContext, source: OpenedSource, action: WriteActio
 
 /** What to do once a login was changed: the card (or what was changed) goes back into the box. */
 function nextStep(login: string, medium: Medium): string {
-  return `${loginNextStep(login, medium).replace(/^Next: /, 'Next: shut this window (Quit), then ')}`;
+  return loginNextStep(login, medium).replace(/^Next: /, 'Next: shut this window (Quit), then ');
 }
 
 export async function write(ctx: GuiContext, raw: unknown): Promise<ResultAnswer> {

@@ -165,12 +165,13 @@ export async function assertRoom(out: string, map: RegionMap, used: Array<[numbe
   });
 }
 
+/** Room for the first of the card's metadata, beyond the map's reserve, before a fresh image is begun. */
+const FIRST_PIECE_BYTES = 256 * 1024;
+
 /**
  * Before a fresh image is made: a disk with less room than the map's reserve and the card's first metadata
  * would stop the copy at once, leaving an image and a map of nothing; refused with what it takes instead.
  */
-const FIRST_PIECE_BYTES = 256 * 1024;
-
 export async function assertFirstRoom(out: string): Promise<void> {
   const free = await freeBytes(out);
   const needed = MAP_RESERVE_BYTES + FIRST_PIECE_BYTES;

@@ -17,9 +17,18 @@ export interface Medium {
 
 export const CARD: Medium = { kind: 'card', the: 'the card', startIt: 'put the card back into the box and start it' };
 
+/** A path stat cannot look at (a Windows disk name, no rights) is not an image file. */
+function isFile(path: string): boolean {
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isFile() ?? false;
+  } catch {
+    return false;
+  }
+}
+
 export function mediumOf(src: OpenedSource): Medium {
   if (containerOf(src.device) !== null) return { kind: 'vm-disk', the: "the virtual machine's disk file", startIt: 'start the virtual machine' };
-  if (statSync(src.path, { throwIfNoEntry: false })?.isFile()) {
+  if (isFile(src.path)) {
     return {
       kind: 'image',
       the: `the image file ${basename(src.path)} (not a card)`,
