@@ -41,6 +41,9 @@ describe('safe-mode', () => {
     const r = cli(['safe-mode', card, '--originals', join(work, 'orig1')]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.text).toMatch(/Safe mode set/);
+    // An image file: said as one, and started from a card it is written to (it said "Put the card back").
+    expect(r.text).toMatch(/read back from the image file \S+ \(not a card\)\./);
+    expect(r.text).toMatch(/^Next: write the image file to a card .*, put that card into the box and start it: Home Assistant starts without custom integrations, once\./m);
     assertCardClean(card);
     const stat = debugfs(card, `stat ${MARKER}`);
     expect(stat).toMatch(/Type: regular\s+Mode:\s+0644/);

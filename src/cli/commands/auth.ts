@@ -1,5 +1,6 @@
 // `haos-rescue auth list|reset|add SOURCE ...`: the users of the Home Assistant on the card.
 
+import { CARD, type Medium, mediumOf } from '../../actions/write/medium.js';
 import type { Argv, CommandModule } from 'yargs';
 import { type AuthWriteResult, addUser, authList, resetPassword } from '../../actions/auth.js';
 import { UsageError } from '../../errors.js';
@@ -58,7 +59,7 @@ async function resolvePassword(argv: WriteArgs): Promise<string> {
   return askNewPassword(argv.username);
 }
 
-async function report(r: AuthWriteResult, what: string, json: boolean | undefined): Promise<void> {
+async function report(r: AuthWriteResult, what: string, json: boolean | undefined, medium: Medium): Promise<void> {
   if (json) return printJson(r);
   const lines: string[] = [...r.notes];
   if (r.dryRun) {
@@ -67,7 +68,7 @@ async function report(r: AuthWriteResult, what: string, json: boolean | undefine
     lines.push('It was rehearsed in memory and read back: the new password verifies.');
   } else {
     if (r.journalReplayedOntoCard) lines.push(`Replayed the card's journal first (${r.journalReplayedOntoCard.transactions} transaction(s)).`);
-    lines.push(`${what}: done, read back from the card and verified.`);
+    lines.push(`${what}: done, read back from ${medium.the} and verified.`);
     if (r.originalsDir) lines.push(`  originals saved in ${r.originalsDir}`);
     lines.push(r.journaled ? `  written through journal transaction ${r.transaction} (${r.blocks} blocks)` : `  written in place (${r.blocks} blocks; this filesystem has no journal)`);
   }
@@ -90,8 +91,12 @@ const resetCommand: CommandModule<GlobalArgs, WriteArgs> = {
   handler: async (argv) => {
     const options = writeOptions(argv);
     const password = await resolvePassword(argv);
-    const r = await withArgsSource(argv, (s) => resetPassword(s, { username: argv.username, password, disableMfa: argv.disableMfa ?? false }, options));
-    await report(r, `Password of ${r.username}${r.mfaDisabled ? ' reset and TOTP switched off' : ' reset'}`, argv.json);
+    let medium = CARD;
+    const r = await withArgsSource(argv, (s) => {
+      medium = mediumOf(s);
+      return resetPassword(s, { username: argv.username, password, disableMfa: argv.disableMfa ?? false }, options);
+    });
+    await report(r, `Password of ${r.username}${r.mfaDisabled ? ' reset and TOTP switched off' : ' reset'}`, argv.json, medium);
     if (argv.disableMfa && !r.mfaDisabled && !argv.json) await writeOut(`TOTP was not on for ${r.username}: nothing to switch off.\n`);
   },
 };
@@ -103,8 +108,12 @@ const addCommand: CommandModule<GlobalArgs, WriteArgs> = {
   handler: async (argv) => {
     const options = writeOptions(argv);
     const password = await resolvePassword(argv);
-    const r = await withArgsSource(argv, (s) => addUser(s, { username: argv.username, password }, options));
-    await report(r, `Login ${r.username} added`, argv.json);
+    let medium = CARD;
+    const r = await withArgsSource(argv, (s) => {
+      medium = mediumOf(s);
+      return addUser(s, { username: argv.username, password }, options);
+    });
+    await report(r, `Login ${r.username} added`, argv.json, medium);
     if (!argv.json && !r.dryRun) await writeOut(`At its first login Home Assistant creates the user ${r.username} as an administrator (not the owner).\n`);
   },
 };

@@ -1,5 +1,6 @@
 // `haos-rescue safe-mode SOURCE [--off]`: the next start of Home Assistant skips custom integrations.
 
+import { CARD, mediumOf } from '../../actions/write/medium.js';
 import type { CommandModule } from 'yargs';
 import { setSafeMode } from '../../actions/repair/index.js';
 import { printJson, warn, writeOut } from '../output.js';
@@ -15,8 +16,10 @@ export const safeModeCommand: CommandModule<GlobalArgs, SafeModeArgs> = {
   handler: async (argv) => {
     const options = writeOptions(argv);
     const on = !argv.off;
+    let medium = CARD;
     const r = await withArgsSource(argv, async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
+      medium = mediumOf(s);
       return setSafeMode(s, on, options);
     });
     if (argv.json) return printJson(r);
@@ -27,9 +30,9 @@ export const safeModeCommand: CommandModule<GlobalArgs, SafeModeArgs> = {
     const { before, after } = writeReport(r.write);
     const lines = [...before];
     if (r.write.dryRun) lines.push(`Dry run: nothing was written. It would ${on ? 'create' : 'remove'} the empty file ${r.path}; rehearsed in memory and read back.`);
-    else lines.push(on ? `Safe mode set: ${r.path} created, read back from the card.` : `Safe mode marker removed: ${r.path}.`);
+    else lines.push(on ? `Safe mode set: ${r.path} created, read back from ${medium.the}.` : `Safe mode marker removed: ${r.path}.`);
     lines.push(...after);
-    if (on && !r.write.dryRun) lines.push('Put the card back and start the box: Home Assistant starts without custom integrations, once. Remove or fix the integration that broke it, then restart normally.');
+    if (on && !r.write.dryRun) lines.push(`Next: ${medium.startIt}: Home Assistant starts without custom integrations, once. Remove or fix the integration that broke it, then restart normally.`);
     await writeOut(`${lines.join('\n')}\n`);
   },
 };
