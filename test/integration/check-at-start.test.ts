@@ -162,7 +162,7 @@ describe('check-at-start', () => {
       term.keys('flow', 'Up'); // safe mode
       await term.waitFor('flow', /❯ Start Home Assistant in safe mode next time/);
       term.keys('flow', 'Enter');
-      await term.waitFor('flow', /Set safe mode on the card\?/);
+      await term.waitFor('flow', /Set safe mode on the image file \S+ \(not a card\)\?/);
       term.type('flow', 'y');
       const refused = await term.waitFor('flow', /Mark the card for a full check\?/);
       expect(refused).toMatch(/does not match its checksum/);

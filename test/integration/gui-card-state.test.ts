@@ -53,7 +53,7 @@ describe.skipIf(!browserPath)(`the change screens say the card as it is${browser
       expect(taken.error.message).toMatch(/^safe mode is not set: there is no .*safe-mode$/);
 
       await page.getByRole('button', { name: 'Set safe mode' }).click();
-      await dialogOf(page).getByText('Set safe mode on the card?').waitFor();
+      await dialogOf(page).getByText(/^Set safe mode on the image file \S+ \(not a card\)\?$/).waitFor();
       await writeAndBack(page, heading);
       expect(cli(['ls', img, SAFE_MODE]).code).toBe(0);
 

@@ -25,7 +25,7 @@ describe('put', () => {
     writeFileSync(local, 'default_config:\n# put back\n'.repeat(400));
     const r = cli(['put', card, local, CONFIG, '--originals', join(work, 'orig')]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.text).toMatch(/Replaced/);
+    expect(r.text).toMatch(/^Replaced \/supervisor\/homeassistant\/configuration\.yaml \([^)]*\), read back from the image file card\.img \(not a card\)\.$/m);
     assertCardClean(card);
     expect(cli(['cat', card, CONFIG]).stdout.equals(readFileSync(local))).toBe(true);
     expect(readFileSync(join(work, 'orig', 'supervisor__homeassistant__configuration.yaml')).equals(old)).toBe(true);

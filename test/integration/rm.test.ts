@@ -70,6 +70,7 @@ describe('rm', () => {
     const orig = join(work, 'orig');
     const r = cli(['rm', card, DB, `${DB}-wal`, '--originals', orig]);
     expect(r.code, r.stderr).toBe(0);
+    expect(r.text).toMatch(/^Removed 2 path\(s\), .* given back; checked on the image file \S+ \(not a card\)\.$/m);
     assertCardClean(card);
     expect(cli(['ls', card, '/supervisor/homeassistant']).text).not.toContain('home-assistant_v2.db\n');
     expect(freeBlocks(card)).toBe(free + (blocks * 512) / 4096);

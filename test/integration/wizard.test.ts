@@ -199,7 +199,7 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     type('steps', 'y');
     await waitFor('steps', /Done: .* given back/, 60_000);
     await menu(9); // Safe mode
-    await waitFor('steps', /Set safe mode on the card\?/);
+    await waitFor('steps', /Set safe mode on the image file \S+ \(not a card\)\?/);
     keys('steps', 'Enter'); // yes
     // A change to an image file is said as one: the box starts from a card the image is written to.
     await waitFor('steps', /Done, on the image file \S+ \(not a card\)\. Next: write the image file to a card/, 60_000);

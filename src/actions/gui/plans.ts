@@ -109,9 +109,9 @@ export function oldLogsPlan(files: OldLogFile[]): WritePlan {
   };
 }
 
-export function safeModePlan(on: boolean): WritePlan {
+export function safeModePlan(on: boolean, medium: Medium = CARD): WritePlan {
   return on
-    ? { lines: ['At its next start Home Assistant will skip every custom integration, once, as its own "Restart in safe mode" does.'], question: 'Set safe mode on the card?', yesByDefault: true }
+    ? { lines: ['At its next start Home Assistant will skip every custom integration, once, as its own "Restart in safe mode" does.'], question: `Set safe mode on ${medium.the}?`, yesByDefault: true }
     : { lines: ['Safe mode is set for the next start.'], question: 'Take it back (start normally)?' };
 }
 

@@ -66,7 +66,7 @@ async function safeModeChange(source: OpenedSource, on: boolean): Promise<WriteP
       hint: on ? 'nothing to do: the next start of Home Assistant skips custom integrations' : 'nothing to take back: Home Assistant starts normally',
     });
   }
-  return safeModePlan(on);
+  return safeModePlan(on, mediumOf(source));
 }
 
 async function oldLogList(source: OpenedSource): Promise<OldLogFile[]> {

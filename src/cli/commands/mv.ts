@@ -1,5 +1,6 @@
 // `haos-rescue mv SOURCE FROM TO`: rename or move a file or folder on the card.
 
+import { CARD, mediumOf } from '../../actions/write/medium.js';
 import type { CommandModule } from 'yargs';
 import { moveOnCard } from '../../actions/repair/index.js';
 import { printJson, warn, writeOut } from '../output.js';
@@ -19,8 +20,10 @@ export const mvCommand: CommandModule<GlobalArgs, MvArgs> = {
       .option('force-system', { type: 'boolean', describe: 'allow paths outside /supervisor' }) as never,
   handler: async (argv) => {
     const options = { ...writeOptions(argv), forceSystem: argv.forceSystem ?? false, replace: argv.force ?? false };
+    let medium = CARD;
     const r = await withArgsSource(argv, async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
+      medium = mediumOf(s);
       return moveOnCard(s, argv.from ?? '', argv.to ?? '', options);
     });
     if (argv.json) return printJson(r);
@@ -28,7 +31,7 @@ export const mvCommand: CommandModule<GlobalArgs, MvArgs> = {
     const lines = [...before];
     if (r.write.dryRun) lines.push(`Dry run: nothing was written. It would move ${r.from} to ${r.to}${r.replaced ? ' (replacing the file there)' : ''}.`);
     else {
-      lines.push(`Moved ${r.from} to ${r.to}; checked on the card.`);
+      lines.push(`Moved ${r.from} to ${r.to}; checked on ${medium.the}.`);
       if (r.replaced && r.write.originalsDir) lines.push(`  the file it replaced is saved in ${r.write.originalsDir}`);
     }
     await writeOut(`${[...lines, ...after].join('\n')}\n`);

@@ -1,5 +1,6 @@
 // `haos-rescue put SOURCE LOCALFILE PATH`: a file from this computer onto the card, new or in place of one.
 
+import { CARD, mediumOf } from '../../actions/write/medium.js';
 import type { CommandModule } from 'yargs';
 import { putLocalFile } from '../../actions/repair/index.js';
 import { printJson, warn, writeOut } from '../output.js';
@@ -19,8 +20,10 @@ export const putCommand: CommandModule<GlobalArgs, PutArgs> = {
       .option('force-system', { type: 'boolean', describe: 'allow paths outside /supervisor' }) as never,
   handler: async (argv) => {
     const options = { ...writeOptions(argv), forceSystem: argv.forceSystem ?? false };
+    let medium = CARD;
     const r = await withArgsSource(argv, async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
+      medium = mediumOf(s);
       return putLocalFile(s, argv.local ?? '', argv.path ?? '', options);
     });
     if (argv.json) return printJson(r);
@@ -28,7 +31,7 @@ export const putCommand: CommandModule<GlobalArgs, PutArgs> = {
     const lines = [...before];
     if (r.write.dryRun) lines.push(`Dry run: nothing was written. It would ${r.replaced ? 'replace' : 'create'} ${r.path} (${formatBytes(r.bytes)}); rehearsed in memory and read back.`);
     else {
-      lines.push(`${r.replaced ? 'Replaced' : 'Created'} ${r.path} (${formatBytes(r.bytes)}), read back from the card.`);
+      lines.push(`${r.replaced ? 'Replaced' : 'Created'} ${r.path} (${formatBytes(r.bytes)}), read back from ${medium.the}.`);
       if (r.replaced && r.write.originalsDir) lines.push(`  the file it replaced is saved in ${r.write.originalsDir}`);
     }
     await writeOut(`${[...lines, ...after].join('\n')}\n`);

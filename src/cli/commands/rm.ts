@@ -1,5 +1,6 @@
 // `haos-rescue rm SOURCE PATH...`: remove files from the card to give the space back.
 
+import { CARD, mediumOf } from '../../actions/write/medium.js';
 import type { CommandModule } from 'yargs';
 import { removeFiles } from '../../actions/repair/index.js';
 import { printJson, warn, writeOut } from '../output.js';
@@ -19,8 +20,10 @@ export const rmCommand: CommandModule<GlobalArgs, RmArgs> = {
       .option('recursive', { alias: 'r', type: 'boolean', describe: 'remove folders too, with everything in them' }) as never,
   handler: async (argv) => {
     const options = { ...writeOptions(argv), forceSystem: argv.forceSystem ?? false, recursive: argv.recursive ?? false };
+    let medium = CARD;
     const r = await withArgsSource(argv, async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
+      medium = mediumOf(s);
       return removeFiles(s, argv.paths ?? [], options);
     });
     if (argv.json) return printJson(r);
@@ -30,7 +33,7 @@ export const rmCommand: CommandModule<GlobalArgs, RmArgs> = {
     if (r.write.dryRun) lines.push(`Dry run: nothing was written. It would remove (${formatBytes(freed)} given back):`);
     for (const f of r.removed) lines.push(`  ${f.path}  ${formatBytes(f.bytes)}`);
     if (!r.write.dryRun) {
-      lines.push(`Removed ${r.removed.length} path(s), ${formatBytes(freed)} given back; checked on the card.`);
+      lines.push(`Removed ${r.removed.length} path(s), ${formatBytes(freed)} given back; checked on ${medium.the}.`);
       if (r.write.originalsDir) lines.push(`  copies saved in ${r.write.originalsDir}`);
     }
     await writeOut(`${[...lines, ...after].join('\n')}\n`);

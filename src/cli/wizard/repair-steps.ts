@@ -82,7 +82,7 @@ async function deleteOldLogs(session: Session, say: Say, logs: OldLogFile[]): Pr
 export async function stepSafeMode(session: Session, say: Say): Promise<void> {
   if (!(await writable(session, say))) return;
   const on = await session.source.volume.exists(`${session.source.layout.configPath}/safe-mode`);
-  if (!(await agreed(safeModePlan(!on), say))) return say('Nothing was written.');
+  if (!(await agreed(safeModePlan(!on, mediumOf(session.source)), say))) return say('Nothing was written.');
   const r = await setSafeMode(session.source, !on, writeOptions()).finally(() => session.refresh());
   say(safeModeDone(r.on, mediumOf(session.source)));
 }
