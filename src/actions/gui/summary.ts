@@ -8,7 +8,7 @@ import { formatBytes } from '../../units.js';
 import { type SurveyedDisk, describeDisk, holdsConfig, notSearched } from '../disks.js';
 import { copyFirstReason, info, kernelErrorSummary, lastWritten } from '../info.js';
 import type { OpenedSource } from '../source.js';
-import { checkMarks } from '../write/preconditions.js';
+import { markedAlready } from '../write/check-mark.js';
 import { AppError } from '../../errors.js';
 import type { CardSummary, DiskChoice } from './api.js';
 
@@ -51,11 +51,11 @@ export async function cardSummary(source: OpenedSource, model: string | null): P
  */
 function markedForCheck(source: OpenedSource): string | null {
   try {
-    checkMarks(source);
-    return null;
+    return markedAlready(source);
   } catch (err) {
-    if (err instanceof AppError && (err.code === 'FS_HAS_ERRORS' || err.code === 'JOURNAL_ABORTED')) return err.message;
-    return null;
+    // A journal that does not replay: not a mark; its refusal is said as the card's refusal.
+    if (err instanceof AppError) return null;
+    throw err;
   }
 }
 

@@ -52,7 +52,7 @@ export async function markForCheck(src: OpenedSource, opts: WriteOptions = {}): 
  * The box checks the filesystem in full at its next start already: it carries the kernel's error mark, or
  * its journal keeps the kernel's abort (e2fsck then marks it). A journal that does not replay is refused.
  */
-function markedAlready(src: OpenedSource): string | null {
+export function markedAlready(src: OpenedSource): string | null {
   try {
     checkMarks(src);
     return null;
