@@ -94,6 +94,32 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     expect(sha(image)).toBe(before);
   }, 120_000);
 
+  it('Esc at a question goes back (to the menu, or from the image path to the disks), writes nothing, and the session goes on', async () => {
+    const image = makeImage('escape.img');
+    const before = sha(image);
+    start('escape', join(work, 'home-escape'));
+    await term.openPath('escape', image.replace(/\.img$/, '-typo'));
+    // Half-way through typing a path that is not there: Esc goes back to the list of disks (it ended the session).
+    await waitFor('escape', /does not exist/);
+    keys('escape', 'Escape');
+    await waitFor('escape', /Which disk holds your Home Assistant\?[\s\S]*\? Which disk holds your Home Assistant\?\s*\n[\s\S]*❯ An image file/);
+    keys('escape', 'Enter');
+    await waitFor('escape', /Path of the image file[\s\S]*Path of the image file/);
+    type('escape', image);
+    await waitFor('escape', /What do you want to do\?/);
+    keys('escape', 'Enter'); // Reset a password
+    await waitFor('escape', /Whose password\?/);
+    keys('escape', 'Enter');
+    await waitFor('escape', /New password for/);
+    keys('escape', 'Escape');
+    await waitFor('escape', /Back to the menu: nothing was written\.\s*\n+.*What do you want to do\?/);
+    keys('escape', 'Down', 'Down', 'Enter'); // Show the users: the session still works
+    await waitFor('escape', /two-factor/);
+    expect(sha(image)).toBe(before);
+    keys('escape', 'C-c');
+    expect(await waitFor('escape', /EXIT=\d+/)).toMatch(/EXIT=130/);
+  }, 120_000);
+
   it('Ctrl-C right after agreeing to the write leaves the old or the new password, never half', async () => {
     const image = makeImage('interrupt.img');
     const before = sha(image);

@@ -5,7 +5,7 @@ import { freeName } from '../../actions/gui/free-name.js';
 import { typedPath } from '../typed-path.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { confirm, input, password } from '@inquirer/prompts';
+import { confirm, input, password } from './ask.js';
 import { SecureTarKey, createBackup, extractBackups, listBackups, readBackupKey } from '../../actions/backup/index.js';
 import { formatBytes } from '../../units.js';
 import { stoppable, terminalProgress } from '../progress.js';

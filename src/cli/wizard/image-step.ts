@@ -6,7 +6,7 @@
 import { typedPath } from '../typed-path.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { confirm, input } from '@inquirer/prompts';
+import { confirm, input } from './ask.js';
 import { ImageJob, type ImageResult, freeLeftOutText } from '../../actions/image/index.js';
 import { shellWord } from '../../shell-word.js';
 import { formatBytes } from '../../units.js';

@@ -1,10 +1,11 @@
 // `haos-rescue` with no arguments on a terminal: the guided flow (issue 6). Find the disk, show what is on
 // it, then offer the jobs. Nothing is written unless a step says what it will change and the user agrees;
-// Ctrl-C at a question leaves everything as it was, and during a write waits for the write to finish.
+// Esc at a question inside a job goes back to the menu; Ctrl-C at a question leaves everything as it was,
+// and during a write waits for the write to finish.
 
 import { writesMade } from '../../actions/write/index.js';
 import { importantNotWhole } from '../../actions/image/files-hit.js';
-import { select } from '@inquirer/prompts';
+import { BACK, orBack, select } from './ask.js';
 import { type InfoResult, copyFirstReason, info, kernelErrorSummary, lastWritten } from '../../actions/info.js';
 import { type OpenedSource, openSource } from '../../actions/source.js';
 import { isMediumError } from '../../device/map-os-error.js';
@@ -128,8 +129,10 @@ async function chooseSteps(session: Session): Promise<number> {
     const steps = (await hasConfig(session.source)) ? STEPS : STEPS.filter((s) => WITHOUT_CONFIG.has(s.value));
     const choice = await select({ message: 'What do you want to do?', choices: [...steps.map(({ value, name }) => ({ value, name })), { value: 'quit', name: 'Quit' }] });
     if (choice === 'quit') return ExitCode.OK;
+    const writesBefore = writesMade();
     try {
-      await STEPS.find((s) => s.value === choice)!.run(session, say);
+      const step = STEPS.find((s) => s.value === choice)!;
+      if ((await orBack(() => step.run(session, say))) === BACK) say(writesMade() > writesBefore ? 'Back to the menu.' : 'Back to the menu: nothing was written.');
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
       process.stderr.write(`${errorLines(err, false)}\n`);
@@ -149,6 +152,7 @@ function isPromptExit(err: unknown): boolean {
 export async function runWizard(): Promise<number> {
   say('haos-rescue: get your Home Assistant back from its SD card or disk.');
   say('It only reads the card, unless you choose a step that writes: that step shows what it will change and asks first.');
+  say('Esc at a question goes back; Ctrl-C ends haos-rescue.');
   if (process.platform === 'win32') say('If Windows offered to format the card: choose Cancel. Never format it; the data is on it.');
   if (process.platform === 'darwin') say('If macOS said the disk is not readable: choose Ignore, never Initialize. The data is on it.');
   try {

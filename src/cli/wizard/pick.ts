@@ -3,7 +3,7 @@
 
 import { typedPath } from '../typed-path.js';
 import { existsSync, statSync } from 'node:fs';
-import { input, select } from '@inquirer/prompts';
+import { BACK, input, orBack, select } from './ask.js';
 import { type SurveyedDisk, describeDisk, holdsConfig, notSearched, surveyDisks } from '../../actions/disks.js';
 import { AppError } from '../../errors.js';
 
@@ -44,17 +44,19 @@ export async function pickSource(say: (text: string) => void): Promise<string | 
     { value: IMAGE, name: 'An image file (.img) on this computer...' },
     { value: QUIT, name: 'Quit' },
   ];
-  const picked = await select({ message: 'Which disk holds your Home Assistant?', choices, loop: true, pageSize: 12 });
-  if (picked === QUIT) return null;
-  if (picked !== IMAGE) return picked;
-  const path = await input({
-    message: 'Path of the image file:',
-    validate: (p) => {
-      if (p.trim() === '') return 'type the path of the image file, or drag the file into this window';
-      const full = typedPath(p);
-      if (!existsSync(full)) return `${full} does not exist`;
-      return statSync(full).isDirectory() ? `${full} is a folder, not an image file` : true;
-    },
-  });
-  return typedPath(path);
+  for (;;) {
+    const picked = await select({ message: 'Which disk holds your Home Assistant?', choices, loop: true, pageSize: 12 });
+    if (picked === QUIT) return null;
+    if (picked !== IMAGE) return picked;
+    // Esc at the path goes back to the list of disks.
+    const path = await orBack(() => input({ message: 'Path of the image file:', validate: imagePathProblem }));
+    if (path !== BACK) return typedPath(path);
+  }
+}
+
+function imagePathProblem(p: string): string | true {
+  if (p.trim() === '') return 'type the path of the image file, or drag the file into this window';
+  const full = typedPath(p);
+  if (!existsSync(full)) return `${full} does not exist`;
+  return statSync(full).isDirectory() ? `${full} is a folder, not an image file` : true;
 }

@@ -6,7 +6,7 @@
 import { mediumOf } from '../../actions/write/medium.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { confirm, input, select } from '@inquirer/prompts';
+import { confirm, input, select } from './ask.js';
 import { type BackupEntry, extractBackups, listBackups } from '../../actions/backup/index.js';
 import { diskUsage, removeFiles, setSafeMode } from '../../actions/repair/index.js';
 import { formatBytes } from '../../units.js';

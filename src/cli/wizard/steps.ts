@@ -6,7 +6,7 @@ import { freeName } from '../../actions/gui/free-name.js';
 import { typedPath } from '../typed-path.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { confirm, input, password, select } from '@inquirer/prompts';
+import { confirm, input, password, select } from './ask.js';
 import { type AuthWriteResult, addUser, authList, resetPassword } from '../../actions/auth.js';
 import { exportTree } from '../../actions/export/index.js';
 import { type WritePlan, addPlan, authWriteLines, loginNextStep, checkAtStartDone, checkAtStartPlan, journalQuestion, resetPlan } from '../../actions/gui/plans.js';
