@@ -127,7 +127,9 @@ async function openCopy(path: string, why: 'read-failed' | 'box-read-errors' = '
 async function chooseSteps(session: Session): Promise<number> {
   for (;;) {
     const steps = (await hasConfig(session.source)) ? STEPS : STEPS.filter((s) => WITHOUT_CONFIG.has(s.value));
-    const choice = await select({ message: 'What do you want to do?', choices: [...steps.map(({ value, name }) => ({ value, name })), { value: 'quit', name: 'Quit' }] });
+    const choices = [...steps.map(({ value, name }) => ({ value, name })), { value: 'quit', name: 'Quit' }];
+    // Every job at once (inquirer shows 7 and scrolls the rest out of sight).
+    const choice = await select({ message: 'What do you want to do?', choices, pageSize: choices.length });
     if (choice === 'quit') return ExitCode.OK;
     const writesBefore = writesMade();
     try {
