@@ -53,6 +53,34 @@ describe.skipIf(!browserPath)(`a second copy on the same day${browserPath ? '' :
     });
   });
 
+  it('a folder chosen with Browse… that holds a copy of that name gets a free name there too (the taken name was kept)', async () => {
+    const img = join(work, 'card3.img');
+    writeFileSync(img, readSampleImage());
+    const elsewhere = join(downloads, 'elsewhere');
+    const day = new Date().toLocaleDateString('sv-SE'); // YYYY-MM-DD, local, as the page dates names
+    mkdirSync(join(elsewhere, `home-assistant-config-${day}`), { recursive: true });
+    writeFileSync(join(elsewhere, `home-assistant-config-${day}`, 'configuration.yaml'), 'mine'); // an empty one would be used
+    writeFileSync(join(elsewhere, `home-assistant-rescued-${day}.tar`), 'mine');
+    await onCard(suite, img, async (page, heading) => {
+      const browseTo = async (job: string, field: string): Promise<string> => {
+        await page.getByRole('button', { name: job }).click();
+        const input = page.getByRole('textbox', { name: field });
+        await expect.poll(() => input.inputValue(), { timeout: 10_000 }).toContain(downloads);
+        await page.getByRole('button', { name: 'Browse…' }).click();
+        await page.getByRole('button', { name: 'elsewhere', exact: true }).click();
+        await page.getByText(elsewhere, { exact: true }).waitFor();
+        await page.getByRole('button', { name: 'Use this folder' }).click();
+        await expect.poll(() => input.inputValue(), { timeout: 10_000 }).toMatch(/-2(\.tar)?$/);
+        const value = await input.inputValue();
+        await page.getByRole('button', { name: 'Back', exact: true }).click();
+        await heading(/^Home Assistant /).waitFor();
+        return value;
+      };
+      expect(await browseTo('Make a backup from this card', 'Save the backup as')).toBe(join(elsewhere, `home-assistant-rescued-${day}-2.tar`));
+      expect(await browseTo('Export the configuration', 'Save to')).toBe(join(elsewhere, `home-assistant-config-${day}-2`));
+    });
+  });
+
   it('a name typed that is taken is refused in the window\'s terms: another name or folder, never "replace" or "anyway"', async () => {
     const img = join(work, 'card2.img');
     writeFileSync(img, readSampleImage());

@@ -35,7 +35,8 @@ function childPath(parent: string, entry: string): string {
   return /[\\/]/.test(entry) ? entry : joinPath(parent, entry);
 }
 
-export function pathField(label: string, value: string, mode: 'folder' | 'file'): PathField {
+/** `chosen`: called after a folder was chosen with Browse… for a file path (its name may be taken there). */
+export function pathField(label: string, value: string, mode: 'folder' | 'file', chosen: () => void = () => undefined): PathField {
   const input = textInput(value);
   let typed = false;
   input.addEventListener('input', () => {
@@ -62,6 +63,7 @@ export function pathField(label: string, value: string, mode: 'folder' | 'file')
     panel.hidden = true;
     browse.setAttribute('aria-expanded', 'false');
     input.focus();
+    if (mode === 'file') chosen();
   };
 
   const show = async (path: string, focus: boolean): Promise<void> => {

@@ -38,6 +38,12 @@ function proposeFree(f: PathField, kind: 'file' | 'folder'): Promise<void> {
   );
 }
 
+/** The default `name` in the folder of the field (after Browse…), made free there; a name the user typed is kept. */
+function freeIn(f: PathField, name: string, kind: 'file' | 'folder'): Promise<void> {
+  if (!f.typed()) f.input.value = joinPath(folderOf(f.input.value.trim()) || downloads(), name);
+  return proposeFree(f, kind);
+}
+
 /**
  * A form whose submit button runs a long job; empty path → a problem instead. `ready`: the default name's
  * check, waited for first (a click before its answer would take the name of an earlier copy).
@@ -98,14 +104,13 @@ export function showExport(): void {
   const asFolder = radio(group, 'folder', 'a folder', true);
   const asTar = radio(group, 'tar.gz', 'one .tar.gz file', false);
   const fieldset = el('fieldset', {}, el('legend', { text: 'Export as' }), asFolder.wrap, asTar.wrap);
-  const out = pathField('Save to', joinPath(downloads(), name('folder')), 'file');
   const kind = (): 'folder' | 'tar.gz' => (asTar.input.checked ? 'tar.gz' : 'folder');
+  // A folder chosen with Browse… may hold a copy of that name already: a free one there, as for the default.
+  const out = pathField('Save to', joinPath(downloads(), name('folder')), 'file', () => (named = freeIn(out, name(kind()), kind() === 'folder' ? 'folder' : 'file')));
   let named = proposeFree(out, 'folder');
   const switched = (): void => {
     // The default name follows the choice, unless the user typed their own.
-    if (out.typed()) return;
-    out.input.value = joinPath(folderOf(out.input.value.trim()) || downloads(), name(kind()));
-    named = proposeFree(out, kind() === 'folder' ? 'folder' : 'file');
+    if (!out.typed()) named = freeIn(out, name(kind()), kind() === 'folder' ? 'folder' : 'file');
   };
   asFolder.input.addEventListener('change', switched);
   asTar.input.addEventListener('change', switched);
@@ -135,8 +140,9 @@ export function showCreate(): void {
   const db = checkbox('Include the history database', true);
   const password = el('input', { attrs: { type: 'password', autocomplete: 'new-password' } });
   const pwField = field('Password for the backup (only if the card has no backup key)', password, el('p', { cls: 'hint', text: 'Leave it empty to use the card’s backup key.' }));
-  const out = pathField('Save the backup as', joinPath(downloads(), `home-assistant-rescued-${today()}.tar`), 'file');
-  const named = proposeFree(out, 'file');
+  const file = `home-assistant-rescued-${today()}.tar`;
+  const out = pathField('Save the backup as', joinPath(downloads(), file), 'file', () => (named = freeIn(out, file, 'file')));
+  let named = proposeFree(out, 'file');
   const call = (path: string): Promise<ResultAnswer> => {
     const body: CreateRequest = { out: path, excludeDb: !db.box.checked };
     if (password.value !== '') body.password = password.value;
