@@ -31,6 +31,8 @@ export interface BackupArchive {
   /** Why there is no meta. */
   metaError: string | null;
   inners: InnerArchive[];
+  /** The outer tar is damaged after the archives found (a header cut or changed): why; null when whole. */
+  damage: string | null;
 }
 
 const META_MEMBERS = ['./backup.json', './snapshot.json', 'backup.json'];
@@ -55,17 +57,24 @@ export async function readBackupArchive(read: ReadAt, sizeBytes: number): Promis
   let metaAt: { name: string; offset: number; size: number } | null = null;
   // A backup cut short (an interrupted copy) still gives the archives before the cut and the start of the
   // one it cuts; the Supervisor writes backup.json last, so such a backup has none.
-  for await (const e of walkTar(read, sizeBytes, { allowTruncatedLast: true })) {
-    if (e.truncatedFrom !== undefined && META_MEMBERS.includes(e.name)) break;
-    if (META_MEMBERS.includes(e.name)) {
-      // './backup.json' wins over the legacy and bare names, wherever it is.
-      if (!metaAt || META_MEMBERS.indexOf(e.name) < META_MEMBERS.indexOf(metaAt.name)) metaAt = { name: e.name, offset: e.offset, size: e.size };
-      continue;
+  let damage: string | null = null;
+  try {
+    for await (const e of walkTar(read, sizeBytes, { allowTruncatedLast: true })) {
+      if (e.truncatedFrom !== undefined && META_MEMBERS.includes(e.name)) break;
+      if (META_MEMBERS.includes(e.name)) {
+        // './backup.json' wins over the legacy and bare names, wherever it is.
+        if (!metaAt || META_MEMBERS.indexOf(e.name) < META_MEMBERS.indexOf(metaAt.name)) metaAt = { name: e.name, offset: e.offset, size: e.size };
+        continue;
+      }
+      if (e.type !== '0' && e.type !== '\0') continue;
+      const bare = bareName(e.name);
+      const m = /^([^/]+)\.tar(\.gz)?$/.exec(bare);
+      if (m) found.push({ member: e.name, name: m[1]!, offset: e.offset, size: e.size, gzip: m[2] !== undefined, ...(e.truncatedFrom !== undefined ? { truncatedFrom: e.truncatedFrom } : {}) });
     }
-    if (e.type !== '0' && e.type !== '\0') continue;
-    const bare = bareName(e.name);
-    const m = /^([^/]+)\.tar(\.gz)?$/.exec(bare);
-    if (m) found.push({ member: e.name, name: m[1]!, offset: e.offset, size: e.size, gzip: m[2] !== undefined, ...(e.truncatedFrom !== undefined ? { truncatedFrom: e.truncatedFrom } : {}) });
+  } catch (err) {
+    // A header cut or changed after whole archives: those are still read (they were lost with it).
+    if (!(err instanceof CorruptError) || (found.length === 0 && metaAt === null)) throw err;
+    damage = err.message;
   }
   let meta: BackupMeta | null = null;
   let metaError: string | null = null;
@@ -77,7 +86,7 @@ export async function readBackupArchive(read: ReadAt, sizeBytes: number): Promis
     metaError = err.message;
   }
   const inners = found.map((f) => ({ ...f, kind: classify(f.name, meta) }));
-  return { meta, metaMember: meta ? metaAt!.name : null, metaError, inners };
+  return { meta, metaMember: meta ? metaAt!.name : null, metaError, inners, damage };
 }
 
 async function readMeta(read: ReadAt, at: { name: string; offset: number; size: number } | null): Promise<BackupMeta> {

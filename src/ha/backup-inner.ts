@@ -3,8 +3,7 @@
 // Everything streams: a 2 GiB add-on archive costs a few MiB of memory. Names are hostile input: they are
 // returned as stored (minus './'), and the caller decides what a safe output path is.
 
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Writable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { AppError, CorruptError, StopRequested, UsageError } from '../errors.js';
 import { type InnerArchive, readMember } from './backup-archive.js';
@@ -44,6 +43,8 @@ export async function innerEncryption(read: ReadAt, inner: InnerArchive): Promis
  * gunzipped when gzip. Damage after the first bytes ends the stream with a CorruptError naming it.
  */
 export async function* innerTarBytes(read: ReadAt, inner: InnerArchive, key: SecureTarKey | null): AsyncGenerator<Buffer> {
+  // Cut before its first bytes could say what it is (encrypted or not): nothing to read, and not an empty archive.
+  if (inner.truncatedFrom !== undefined && inner.size < CUT_READABLE) throw cutShort(inner, null);
   const { encrypted } = await innerEncryption(read, inner);
   let bytes: AsyncIterable<Buffer> = readMember(read, inner);
   if (encrypted) {
@@ -55,18 +56,27 @@ export async function* innerTarBytes(read: ReadAt, inner: InnerArchive, key: Sec
     bytes = decryptSecureTar(bytes, key);
   }
   try {
-    yield* gunzipIfNeeded(bytes, inner.member);
+    yield* gunzipIfNeeded(bytes);
   } catch (err) {
     if (inner.truncatedFrom === undefined || err instanceof StopRequested || (err instanceof AppError && err.exitCode !== 65)) throw err;
-    throw new CorruptError('BACKUP_DAMAGED', `${inner.member} is cut short: the backup file ends after ${inner.size} of its ${inner.truncatedFrom} bytes`, {
-      hint: 'the backup file is incomplete (an interrupted copy or download); what came before the cut was read',
-      details: { member: inner.member, bytes: inner.size, declared: inner.truncatedFrom },
-      cause: err,
-    });
+    throw cutShort(inner, err);
   }
+  // Every byte there was read without a complaint (a plain archive cut between its members): still not all of it.
+  if (inner.truncatedFrom !== undefined) throw cutShort(inner, null);
 }
 
-async function* gunzipIfNeeded(bytes: AsyncIterable<Buffer>, member: string): AsyncGenerator<Buffer> {
+/** Bytes an archive cut short needs to be told encrypted or plain (a SecureTar header; gzip's and tar's are shorter). */
+const CUT_READABLE = 32;
+
+function cutShort(inner: InnerArchive, cause: unknown): CorruptError {
+  return new CorruptError('BACKUP_DAMAGED', `${inner.member} is cut short: the backup file ends after ${inner.size} of its ${inner.truncatedFrom} bytes`, {
+    hint: 'the backup file is incomplete (an interrupted copy or download); what came before the cut was read',
+    details: { member: inner.member, bytes: inner.size, declared: inner.truncatedFrom },
+    ...(cause === null ? {} : { cause }),
+  });
+}
+
+async function* gunzipIfNeeded(bytes: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   const it = bytes[Symbol.asyncIterator]();
   const first = await it.next();
   if (first.done) return;
@@ -81,22 +91,75 @@ async function* gunzipIfNeeded(bytes: AsyncIterable<Buffer>, member: string): As
     yield* rest;
   }
   const gunzip = createGunzip({ chunkSize: 1 << 20 });
-  const fed = pipeline(Readable.from(all()), gunzip).catch((err: unknown) => {
-    gunzip.destroy(err as Error);
+  // Damage met by the source (a SecureTar v1/v2 last block, a read that failed) ends the gzip stream where it
+  // is: what was decompressed before it is still handed out, then that damage is said (not gzip's "unexpected
+  // end", a consequence). Destroying the gunzip there lost up to its whole last output.
+  let sourceFailure: unknown = null;
+  const fed = feed(all(), gunzip).catch((err: unknown) => {
+    sourceFailure = err;
+    if (!gunzip.destroyed) gunzip.end();
   });
   try {
-    yield* drain(gunzip, member);
+    yield* drain(gunzip);
+  } catch (err) {
+    await fed;
+    throw sourceFailure ?? err;
   } finally {
     gunzip.destroy();
     await fed;
   }
+  if (sourceFailure !== null) throw sourceFailure;
+}
+
+/** gzip's trailer (CRC-32 and length): written on its own, see `feed`. */
+const GZIP_TRAILER = 8;
+
+/**
+ * Writes `source` into the gunzip `sink` with backpressure, then ends it; stops when the sink is destroyed
+ * (the reader left). The stream's last 8 bytes go in a write of their own: zlib drops the output of the write
+ * in which its checksum fails, and that output was up to the last megabyte of files.
+ */
+async function feed(source: AsyncIterable<Buffer>, sink: Writable): Promise<void> {
+  let tail: Buffer = Buffer.alloc(0);
+  const write = async (bytes: Buffer): Promise<void> => {
+    if (bytes.length > 0 && !sink.destroyed && !sink.write(bytes)) await drained(sink);
+  };
+  for await (const chunk of source) {
+    if (sink.destroyed) return;
+    const all = chunk.length >= GZIP_TRAILER ? null : Buffer.concat([tail, chunk]);
+    if (all === null) {
+      await write(tail);
+      await write(chunk.subarray(0, chunk.length - GZIP_TRAILER));
+      tail = chunk.subarray(chunk.length - GZIP_TRAILER);
+    } else {
+      await write(all.subarray(0, Math.max(0, all.length - GZIP_TRAILER)));
+      tail = all.subarray(Math.max(0, all.length - GZIP_TRAILER));
+    }
+  }
+  await write(tail);
+  if (!sink.destroyed) sink.end();
+}
+
+/** Resolves when `sink` takes writes again, or fails, or is closed (its reader tells the failure). */
+function drained(sink: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      sink.off('drain', done);
+      sink.off('close', done);
+      sink.off('error', done);
+      resolve();
+    };
+    sink.on('drain', done);
+    sink.on('close', done);
+    sink.on('error', done);
+  });
 }
 
 /**
  * The output of a stream up to its end or error. Unlike the stream's own async iterator, every byte it
  * produced before an error is handed out first (the start of a file that damage cuts).
  */
-async function* drain(stream: NodeJS.ReadableStream & { destroyed?: boolean }, member: string): AsyncGenerator<Buffer> {
+async function* drain(stream: NodeJS.ReadableStream & { destroyed?: boolean }): AsyncGenerator<Buffer> {
   const queue: Buffer[] = [];
   let queued = 0;
   let failure: unknown = null;
@@ -125,7 +188,7 @@ async function* drain(stream: NodeJS.ReadableStream & { destroyed?: boolean }, m
       if (stream.isPaused() && queued < 1 << 20) stream.resume();
       yield chunk;
     } else if (done) {
-      if (failure) throw damage(failure, member);
+      if (failure) throw failure; // named by walkInner, which knows where in the archive it came
       return;
     } else {
       await new Promise<void>((resolve) => {
@@ -136,12 +199,27 @@ async function* drain(stream: NodeJS.ReadableStream & { destroyed?: boolean }, m
   }
 }
 
-function damage(err: unknown, member: string): unknown {
+/**
+ * Where damage showed: inside a member's data, between members (a header, or the stream failing there), or
+ * at the end, after the tar's last member (gzip's checksum, SecureTar's last block).
+ */
+export type DamageWhere = 'data' | 'between' | 'end';
+
+function damage(err: unknown, member: string, where: DamageWhere = 'data'): unknown {
   // A stop asked for (Ctrl-C, the window's Stop) is no damage of the backup.
-  if (err instanceof AppError || err instanceof StopRequested) return err;
+  if (err instanceof StopRequested || (err instanceof AppError && err.code !== 'BACKUP_DAMAGED' && err.exitCode !== 65)) return err;
+  if (err instanceof AppError && err.code === 'BACKUP_DAMAGED') return err;
   const message = err instanceof Error ? err.message : String(err);
+  if (where === 'end') {
+    return new CorruptError('BACKUP_DAMAGED', `${member} is damaged: its check at the end does not match (${message}): a file in it holds changed bytes, and which one cannot be told`, {
+      hint: 'an unencrypted or SecureTar v1/v2 archive has no check per file: compare the files with another backup, or make a new backup from the card (haos-rescue backup create)',
+      details: { where },
+      cause: err,
+    });
+  }
   return new CorruptError('BACKUP_DAMAGED', `${member} is damaged: ${message}`, {
     hint: 'the files before the damage were read; the backup file was cut short or changed',
+    details: { where },
     cause: err,
   });
 }
@@ -177,11 +255,16 @@ const MAX_INNER_HEADERS = 10_000_000;
  */
 export async function* walkInner(tarBytes: AsyncIterable<Buffer>, member: string): AsyncGenerator<{ entry: InnerEntry; body: AsyncIterable<Buffer> }> {
   const input = new ForwardReader(tarBytes, member);
+  let ended = false;
   try {
     const walk = walkTar((offset, length) => input.readAt(offset, length), Number.MAX_SAFE_INTEGER, { maxHeaders: MAX_INNER_HEADERS });
     for await (const e of walk) yield { entry: toEntry(e), body: input.body(e.offset, e.size) };
+    // After the last member, the rest of the stream too: gzip's checksum and SecureTar's last block are there.
+    ended = true;
+    await input.drain();
+    if (input.failure) throw input.failure;
   } catch (err) {
-    throw input.failure ? damage(input.failure, member) : damage(err, member);
+    throw damage(input.failure ?? err, member, ended ? 'end' : 'between');
   } finally {
     await input.close();
   }
@@ -260,6 +343,16 @@ class ForwardReader {
       }
       left -= part.length;
       yield part;
+    }
+  }
+
+  /** Reads the stream to its end, keeping nothing (its checks run there); a failure is kept in `failure`. */
+  async drain(): Promise<void> {
+    this.pending = [];
+    this.pendingBytes = 0;
+    while (await this.pull()) {
+      this.pending = [];
+      this.pendingBytes = 0;
     }
   }
 

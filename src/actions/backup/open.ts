@@ -75,10 +75,14 @@ export async function openCardBackup(src: OpenedSource, which: string | undefine
   }
   const chosen = matches.find((b) => !b.error) ?? matches[0]!;
   const others = 'the list of backups on the card shows which can be opened';
-  if (chosen.error) throw new AppError('BACKUP_UNUSABLE', 65, `${chosen.path} is not a usable backup: ${chosen.error}`, { hint: others, remedy: 'list-backups' });
   const inode = await src.volume.lookup(chosen.path);
   const read: ReadAt = (offset, length) => src.volume.readFile(inode, offset, Math.min(inode.sizeBytes, offset + length));
-  const archive = await readArchive(read, inode.sizeBytes, `the backup file on the card is damaged; ${others}`, 'list-backups');
+  // A backup the list cannot describe (no usable backup.json: cut short, changed) is still opened for the
+  // archives it holds, as the same file copied off would be.
+  const archive = await readArchive(read, inode.sizeBytes, `the backup file on the card is damaged; ${others}`, 'list-backups').catch((err: unknown) => {
+    if (!chosen.error || !(err instanceof CorruptError)) throw err;
+    throw new AppError('BACKUP_UNUSABLE', 65, `${chosen.path} is not a usable backup: ${chosen.error}`, { hint: others, remedy: 'list-backups', cause: err });
+  });
   return { label: chosen.path, read, size: inode.sizeBytes, archive, onCard: true, source: src.path };
 }
 

@@ -7,7 +7,7 @@ import { type FileHandle, link, lstat, mkdir, open, readdir, rename, rm, rmdir, 
 import { join, posix, resolve } from 'node:path';
 import { AppError, CorruptError, UsageError } from '../../errors.js';
 import type { InnerArchive } from '../../ha/backup-archive.js';
-import { type InnerEntry, type SecureTarKey, innerTarBytes, walkInner } from '../../ha/backup-inner.js';
+import { type InnerEntry, type SecureTarKey, innerEncryption, innerTarBytes, walkInner } from '../../ha/backup-inner.js';
 import { safeComponent } from '../export/names.js';
 import { makeOutputFolder, outputError } from '../output-error.js';
 import { assertOutputOffSource } from '../host-mounts.js';
@@ -23,6 +23,12 @@ export interface UnpackOptions {
   force?: boolean;
   onProgress?: ProgressListener;
   platform?: NodeJS.Platform;
+}
+
+interface OpenFile {
+  path: string;
+  fh: FileHandle;
+  bytes: number;
 }
 
 export interface UnpackProblem {
@@ -72,6 +78,8 @@ export async function unpackBackup(target: BackupTarget, opts: UnpackOptions): P
   try {
     await checkOut(outDir, opts.force ?? false);
     for (const inner of chosen) await unpackInner(target, inner, opts, outDir, result, meter);
+    const { damage } = target.archive;
+    if (damage !== null) result.damaged.push({ path: target.label, reason: `${damage}; the archives before the damage were read, any after it are lost`, bytesWritten: 0 });
   } catch (err) {
     throw err instanceof AppError ? err : outputError(err, outDir);
   }
@@ -87,7 +95,8 @@ async function unpackInner(target: BackupTarget, inner: InnerArchive, opts: Unpa
   const counts = { name: inner.name, out: base, files: 0, dirs: 0, links: 0, bytes: 0, complete: false };
   result.inners.push(counts);
   const ctx: Ctx = { base, inner: inner.name, windows, result, counts, written: new Set(), dirTimes: [], meter };
-  let current: { path: string; fh: FileHandle; bytes: number } | null = null;
+  let current: OpenFile | null = null;
+  let last: OpenFile | null = null;
   const read: typeof target.read = async (offset, length) => {
     const buf = await target.read(offset, length);
     meter.addBytes(buf.length);
@@ -95,6 +104,7 @@ async function unpackInner(target: BackupTarget, inner: InnerArchive, opts: Unpa
   };
   try {
     for await (const { entry, body } of walkInner(innerTarBytes(read, inner, opts.key), inner.member)) {
+      last = null; // the file just before the next damage, if it comes now
       const rel = await safePath(ctx, entry).catch((err: unknown) => memberFailed(ctx, entry, err));
       if (rel === null) continue;
       if (entry.type === 'file') {
@@ -107,6 +117,7 @@ async function unpackInner(target: BackupTarget, inner: InnerArchive, opts: Unpa
         }
         await finishFile(ctx, current.fh, current.path, entry);
         counts.bytes += current.bytes;
+        last = current;
         current = null;
         ctx.written.add(rel);
       } else await writeOther(ctx, rel, entry).catch((err: unknown) => memberFailed(ctx, entry, err));
@@ -121,10 +132,14 @@ async function unpackInner(target: BackupTarget, inner: InnerArchive, opts: Unpa
       await rmdir(base).catch(() => undefined);
       throw err;
     }
-    if (current) {
-      await current.fh.close();
-      await rename(current.path, `${current.path}.damaged`);
-      result.damaged.push({ path: `${inner.name}/${current.path.slice(base.length + 1)}`, reason: err.message, bytesWritten: current.bytes });
+    if (current) await current.fh.close();
+    // Between two members of an archive whose bytes nothing checks (unencrypted, SecureTar v1/v2): the damage
+    // began in the file before (a changed byte throws the decompression off until a header no longer parses).
+    const suspect = current ?? (err.details['where'] === 'between' && (await innerEncryption(target.read, inner)).version !== 3 ? last : null);
+    if (suspect) {
+      await rename(suspect.path, `${suspect.path}.damaged`);
+      const why = suspect === current ? err.message : `${err.message}, right after this file: its bytes may be changed (nothing in this archive checks them)`;
+      result.damaged.push({ path: `${inner.name}/${suspect.path.slice(base.length + 1)}`, reason: why, bytesWritten: suspect.bytes });
     } else result.damaged.push({ path: inner.name, reason: err.message, bytesWritten: 0 });
   }
   for (const d of ctx.dirTimes.reverse()) await utimes(d.path, d.mtime, d.mtime).catch(() => undefined);

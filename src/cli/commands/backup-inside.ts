@@ -101,7 +101,8 @@ function renderInners(t: BackupTarget, inners: InnerSummary[]): string {
     : `${t.label}: no usable backup.json (${t.archive.metaError}); its archives can still be read`;
   const rows = [['archive', 'what', 'version', 'size', 'encrypted', '']];
   for (const i of inners) rows.push([i.name, i.title ?? i.kind, i.version ?? '-', formatBytes(i.size), i.encrypted ? `SecureTar v${i.secureTarVersion ?? '?'}` : 'no', i.cutShortFrom === null ? '' : `cut short (${formatBytes(i.cutShortFrom)} expected)`]);
-  return `${head}\n${table(rows, [3])}\nLook inside one with: haos-rescue backup ls ... <archive>\n`;
+  const damage = t.archive.damage === null ? '' : `Damaged: ${t.archive.damage}. The archives above were found before the damage; any after it are lost.\n`;
+  return `${head}\n${table(rows, [3])}\n${damage}Look inside one with: haos-rescue backup ls ... <archive>\n`;
 }
 
 function renderEntries(inner: string, entries: InnerEntry[]): string {
@@ -129,7 +130,7 @@ export const lsCommand: CommandModule<GlobalArgs, BackupArgs> = {
     await withBackupArgs(argv, async (t, key, path) => {
       if (path === undefined || path === '') {
         const inners = await describeInners(t);
-        if (argv.json) await printJson({ backup: t.label, meta: t.archive.meta, inners });
+        if (argv.json) await printJson({ backup: t.label, meta: t.archive.meta, metaError: t.archive.metaError, damage: t.archive.damage, inners });
         else await writeOut(renderInners(t, inners));
         return;
       }

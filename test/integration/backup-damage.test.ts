@@ -1,0 +1,164 @@
+// Damaged backups, as an interrupted copy or a worn card leaves them, against the same backup whole: nothing
+// is written under a file's own name with bytes that differ, nothing whole is held back, and the damage is
+// said (exit 65). The backups are made from the sample card by `backup create` (SecureTar v2 with the card's
+// key, and unencrypted), their members found by Python's tarfile.
+
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
+import { cli, cliJson } from '../helpers/cli.js';
+import { tempDir } from '../helpers/images.js';
+
+const work = tempDir('backup-damage-');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const data = join(work, 'data.img');
+let key = '';
+const made = { v2: join(work, 'v2.tar'), plain: join(work, 'plain.tar') };
+
+/** Offset of the data, and size, of each member of a tar, in order. */
+function members(tar: string): Array<{ name: string; header: number; offset: number; size: number }> {
+  const py = 'import json,sys,tarfile\nprint(json.dumps([{"name":m.name,"header":m.offset,"offset":m.offset_data,"size":m.size} for m in tarfile.open(sys.argv[1]).getmembers()]))';
+  return JSON.parse(execFileSync('python3', ['-c', py, tar]).toString()) as Array<{ name: string; header: number; offset: number; size: number }>;
+}
+
+/** Every file under `dir`, relative path → bytes. */
+function files(dir: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  const walk = (d: string): void => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      const st = statSync(p, { throwIfNoEntry: false });
+      if (st?.isDirectory()) walk(p);
+      else if (st?.isFile()) out.set(relative(dir, p), readFileSync(p));
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+function extract(backup: string, out: string, extra: string[] = []): { code: number; text: string; stderr: string } {
+  rmSync(out, { recursive: true, force: true });
+  return cli(['backup', 'extract', backup, '--decrypt', '--out', out, ...(backup.includes('plain') ? [] : ['--password', key]), ...extra]);
+}
+
+/** A copy of `from` with `edit` applied to its bytes. */
+function damaged(from: string, name: string, edit: (b: Buffer) => Buffer): string {
+  const path = join(work, name);
+  writeFileSync(path, edit(Buffer.from(readFileSync(from))));
+  return path;
+}
+
+const whole = { v2: join(work, 'whole-v2'), plain: join(work, 'whole-plain') };
+
+beforeAll(() => {
+  writeFileSync(data, readSampleImage().subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
+  key = cliJson<{ key: string }>(['backup', 'key', data]).key;
+  expect(cli(['backup', 'create', data, '--out', made.v2]).code).toBe(0);
+  expect(cli(['backup', 'create', data, '--out', made.plain, '--no-encrypt']).code).toBe(0);
+  for (const kind of ['v2', 'plain'] as const) expect(extract(made[kind], whole[kind]).code).toBe(0);
+}, 120_000);
+
+/** Each file extracted from the damaged backup under its own name is byte-identical to the whole one's. */
+function noWrongBytes(out: string, kind: 'v2' | 'plain'): Map<string, Buffer> {
+  const good = files(whole[kind]);
+  const got = files(out);
+  for (const [path, bytes] of got) {
+    if (path.endsWith('.damaged')) continue;
+    expect(good.get(path)?.equals(bytes), `${path} is written under its own name with the bytes of the whole backup`).toBe(true);
+  }
+  return got;
+}
+
+describe('a damaged backup file', () => {
+  it('cut right after the first archive\'s header, or one byte into it: "cut short", exit 65 (it was complete and empty, exit 0)', () => {
+    for (const kind of ['v2', 'plain'] as const) {
+      const first = members(made[kind])[0]!;
+      for (const at of [first.offset, first.offset + 1]) {
+        const cut = damaged(made[kind], `cut-${kind}-${at}.tar`, (b) => b.subarray(0, at));
+        const out = join(work, `out-cut-${kind}`);
+        const r = extract(cut, out);
+        expect(r.code, r.text + r.stderr).toBe(65);
+        expect(r.text).toMatch(/homeassistant\.tar\.gz is cut short: the backup file ends after [01] of its \d+ bytes/);
+        const listed = cli(['backup', 'ls', cut, 'homeassistant', ...(kind === 'v2' ? ['--password', key] : [])]);
+        expect(listed.code).toBe(65);
+        expect(listed.stderr).toMatch(/cut short/);
+      }
+    }
+  });
+
+  it('damaged after a whole archive (a header cut, or changed): the whole archive is still unpacked and listed, exit 65 (nothing was)', () => {
+    const [first, second] = members(made.v2);
+    const cutInHeader = damaged(made.v2, 'cut-in-header.tar', (b) => b.subarray(0, second!.header + 100));
+    const flipped = damaged(made.v2, 'flipped-header.tar', (b) => {
+      b[second!.header + 10] ^= 0xff;
+      return b;
+    });
+    expect(first!.name).toBe('homeassistant.tar.gz');
+    for (const backup of [cutInHeader, flipped]) {
+      const out = join(work, 'out-header');
+      const r = extract(backup, out);
+      expect(r.code, r.text + r.stderr).toBe(65);
+      expect(r.text).toMatch(/the archives before the damage were read, any after it are lost/);
+      const got = noWrongBytes(out, 'v2');
+      expect([...got.keys()].filter((p) => p.startsWith('homeassistant/')).sort()).toEqual([...files(whole.v2).keys()].filter((p) => p.startsWith('homeassistant/')).sort());
+      const listed = cli(['backup', 'ls', backup]);
+      expect(listed.code).toBe(0);
+      expect(listed.text).toMatch(/homeassistant\s+Home Assistant/);
+      expect(listed.text).toMatch(/Damaged: tar header at offset \d+ .*The archives above were found before the damage/);
+    }
+  });
+
+  it('one byte changed inside an archive nothing checks (v2, unencrypted): the file it lands in is kept as .damaged, never under its own name with other bytes', () => {
+    for (const kind of ['v2', 'plain'] as const) {
+      const first = members(made[kind])[0]!;
+      const backup = damaged(made[kind], `mid-${kind}.tar`, (b) => {
+        b[first.offset + Math.floor(first.size / 2)] ^= 0xff;
+        return b;
+      });
+      const out = join(work, `out-mid-${kind}`);
+      const r = extract(backup, out);
+      expect(r.code, r.text + r.stderr).toBe(65);
+      const got = noWrongBytes(out, kind);
+      expect([...got.keys()].some((p) => p.endsWith('.damaged')), r.text).toBe(true);
+    }
+  });
+
+  it('a changed checksum (gzip) or last block (SecureTar v2) at the end: every file is unpacked whole, and the damage said (the last megabyte was lost)', () => {
+    const plainEnd = members(made.plain)[0]!;
+    const crc = damaged(made.plain, 'crc.tar', (b) => {
+      b[plainEnd.offset + plainEnd.size - 8] ^= 0xff;
+      return b;
+    });
+    const v2End = members(made.v2)[0]!;
+    const lastBlock = damaged(made.v2, 'last-block.tar', (b) => {
+      b[v2End.offset + v2End.size - 20] ^= 0x55;
+      return b;
+    });
+    for (const [backup, kind, said] of [[crc, 'plain', /its check at the end does not match/], [lastBlock, 'v2', /bad padding/]] as const) {
+      const out = join(work, `out-end-${kind}`);
+      const r = extract(backup, out, ['--inner', 'homeassistant']);
+      expect(r.code, r.text + r.stderr).toBe(65);
+      expect(r.text).toMatch(said);
+      const got = noWrongBytes(out, kind);
+      expect([...got.keys()].sort()).toEqual([...files(whole[kind]).keys()].filter((p) => p.startsWith('homeassistant/')).sort());
+    }
+  });
+
+  it('a backup on the card without its backup.json (cut short) is opened for what it holds, as the same file copied off (it was "not a usable backup")', () => {
+    const second = members(made.plain)[1]!;
+    const cut = damaged(made.plain, 'card-cut.tar', (b) => b.subarray(0, second.header + 700));
+    const card = join(work, 'card-with-cut.img');
+    writeFileSync(card, readFileSync(data));
+    execFileSync('debugfs', ['-w', '-R', `write ${cut} /supervisor/backup/cut.tar`, card], { stdio: 'ignore' });
+    const listed = cli(['backup', 'ls', card, 'cut.tar']);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.text).toMatch(/no usable backup\.json/);
+    expect(listed.text).toMatch(/homeassistant\s+Home Assistant/);
+    const shown = cli(['backup', 'cat', card, 'cut.tar', 'homeassistant/data/configuration.yaml']);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout.equals(readFileSync(join(whole.plain, 'homeassistant', 'data', 'configuration.yaml')))).toBe(true);
+    expect(existsSync(card)).toBe(true);
+  });
+});
