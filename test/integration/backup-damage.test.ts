@@ -9,6 +9,7 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
 import { cli, cliJson } from '../helpers/cli.js';
+import { HA_CORPUS } from '../helpers/corpus.js';
 import { tempDir } from '../helpers/images.js';
 
 const work = tempDir('backup-damage-');
@@ -92,7 +93,7 @@ describe('a damaged backup file', () => {
     const [first, second] = members(made.v2);
     const cutInHeader = damaged(made.v2, 'cut-in-header.tar', (b) => b.subarray(0, second!.header + 100));
     const flipped = damaged(made.v2, 'flipped-header.tar', (b) => {
-      b[second!.header + 10] ^= 0xff;
+      b[second!.header + 10] = b[second!.header + 10]! ^ 0xff;
       return b;
     });
     expect(first!.name).toBe('homeassistant.tar.gz');
@@ -114,7 +115,7 @@ describe('a damaged backup file', () => {
     for (const kind of ['v2', 'plain'] as const) {
       const first = members(made[kind])[0]!;
       const backup = damaged(made[kind], `mid-${kind}.tar`, (b) => {
-        b[first.offset + Math.floor(first.size / 2)] ^= 0xff;
+        b[first.offset + Math.floor(first.size / 2)] = b[first.offset + Math.floor(first.size / 2)]! ^ 0xff;
         return b;
       });
       const out = join(work, `out-mid-${kind}`);
@@ -128,12 +129,12 @@ describe('a damaged backup file', () => {
   it('a changed checksum (gzip) or last block (SecureTar v2) at the end: every file is unpacked whole, and the damage said (the last megabyte was lost)', () => {
     const plainEnd = members(made.plain)[0]!;
     const crc = damaged(made.plain, 'crc.tar', (b) => {
-      b[plainEnd.offset + plainEnd.size - 8] ^= 0xff;
+      b[plainEnd.offset + plainEnd.size - 8] = b[plainEnd.offset + plainEnd.size - 8]! ^ 0xff;
       return b;
     });
     const v2End = members(made.v2)[0]!;
     const lastBlock = damaged(made.v2, 'last-block.tar', (b) => {
-      b[v2End.offset + v2End.size - 20] ^= 0x55;
+      b[v2End.offset + v2End.size - 20] = b[v2End.offset + v2End.size - 20]! ^ 0x55;
       return b;
     });
     for (const [backup, kind, said] of [[crc, 'plain', /its check at the end does not match/], [lastBlock, 'v2', /bad padding/]] as const) {
@@ -144,6 +145,13 @@ describe('a damaged backup file', () => {
       const got = noWrongBytes(out, kind);
       expect([...got.keys()].sort()).toEqual([...files(whole[kind]).keys()].filter((p) => p.startsWith('homeassistant/')).sort());
     }
+  });
+
+  it.skipIf(!existsSync(join(HA_CORPUS, 'securetar_fixtures', 'backup_truncated.tar')))('listing an archive cut short shows the entries before the cut, then says it (exit 65; nothing was listed)', () => {
+    const r = cli(['backup', 'ls', join(HA_CORPUS, 'securetar_fixtures', 'backup_truncated.tar'), 'core_truncated', '--password', 'hunter2']);
+    expect(r.code).toBe(65);
+    expect(r.text).toMatch(/core_truncated\/README\.md[\s\S]*core_truncated\/test_symlink -> test1[\s\S]*core_truncated\/large_file/);
+    expect(r.stderr).toMatch(/cut short/);
   });
 
   it('a backup on the card without its backup.json (cut short) is opened for what it holds, as the same file copied off (it was "not a usable backup")', () => {

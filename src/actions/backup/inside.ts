@@ -61,22 +61,29 @@ export function splitBackupPath(target: BackupTarget, path: string): { inner: In
 export const LIST_MAX = 100_000;
 
 /** The entries under `path` (ARCHIVE or ARCHIVE/FOLDER), the first LIST_MAX of them, and how many more there are. */
-export async function listInside(target: BackupTarget, path: string, key: SecureTarKey | null): Promise<{ inner: string; entries: InnerEntry[]; more: number }> {
+export async function listInside(target: BackupTarget, path: string, key: SecureTarKey | null): Promise<{ inner: string; entries: InnerEntry[]; more: number; damage: CorruptError | null }> {
   const { inner, rest } = splitBackupPath(target, path);
   const prefixes = rest === '' ? [''] : inner.kind === 'homeassistant' ? [rest, `data/${rest}`] : [rest];
   const entries: InnerEntry[] = [];
   let more = 0;
+  let damage: CorruptError | null = null;
   const under = (p: string, pre: string): boolean => pre === '' || p === pre || p.startsWith(`${pre}/`);
-  for await (const { entry } of walkInner(innerTarBytes(target.read, inner, key), inner.member)) {
-    if (entry.path === '' && rest === '') continue;
-    if (!prefixes.some((pre) => under(entry.path, pre))) continue;
-    if (entries.length < LIST_MAX) entries.push(entry);
-    else more++;
+  try {
+    for await (const { entry } of walkInner(innerTarBytes(target.read, inner, key), inner.member)) {
+      if (entry.path === '' && rest === '') continue;
+      if (!prefixes.some((pre) => under(entry.path, pre))) continue;
+      if (entries.length < LIST_MAX) entries.push(entry);
+      else more++;
+    }
+  } catch (err) {
+    // Damage after some entries: those are listed, then the damage is said (they were lost with it).
+    if (!(err instanceof CorruptError) || entries.length === 0) throw err;
+    damage = err;
   }
   if (entries.length === 0 && rest !== '') {
     throw new NotFoundError('PATH_NOT_FOUND', `${rest} is not in ${inner.name} of ${target.label}`, { hint: `list what ${inner.name} holds`, remedy: 'list-backup', details: listDetails(target, inner.name) });
   }
-  return { inner: inner.name, entries, more };
+  return { inner: inner.name, entries, more, damage };
 }
 
 /**

@@ -135,9 +135,10 @@ export const lsCommand: CommandModule<GlobalArgs, BackupArgs> = {
         return;
       }
       const r = await listInside(t, path, key);
-      if (argv.json) await printJson({ backup: t.label, inner: r.inner, entries: r.entries, more: r.more });
+      if (argv.json) await printJson({ backup: t.label, inner: r.inner, entries: r.entries, more: r.more, damage: r.damage?.message ?? null });
       else await writeOut(renderEntries(r.inner, r.entries));
       if (r.more > 0) warn(`${r.more} more entries are not listed (the first ${r.entries.length} are): list one folder at a time, e.g. haos-rescue backup ls ... ${r.inner}/FOLDER`);
+      if (r.damage) throw r.damage;
     });
   },
 };
