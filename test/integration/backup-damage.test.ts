@@ -147,6 +147,23 @@ describe('a damaged backup file', () => {
     }
   });
 
+  it('a changed SecureTar header of one archive: the others are unpacked and that one is said damaged (it read as a wrong key and nothing was unpacked); a wrong key still writes nothing', () => {
+    const first = members(made.v2)[0]!;
+    const backup = damaged(made.v2, 'magic.tar', (b) => {
+      b[first.offset + 3] = 0x58; // inside "SecureTar"
+      return b;
+    });
+    const out = join(work, 'out-magic');
+    const r = extract(backup, out);
+    expect(r.code, r.text + r.stderr).toBe(65);
+    expect(r.text).toMatch(/damaged: homeassistant .*it does not open with the key that opens the other archives: its start is damaged/);
+    expect(readdirSync(out).sort()).toEqual(['addons_local', 'media', 'share', 'ssl']);
+    rmSync(out, { recursive: true, force: true });
+    const wrong = cli(['backup', 'extract', backup, '--decrypt', '--out', out, '--password', 'not the key']);
+    expect(wrong.code).toBe(77);
+    expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
+  });
+
   it.skipIf(!existsSync(join(HA_CORPUS, 'securetar_fixtures', 'backup_truncated.tar')))('listing an archive cut short shows the entries before the cut, then says it (exit 65; nothing was listed)', () => {
     const r = cli(['backup', 'ls', join(HA_CORPUS, 'securetar_fixtures', 'backup_truncated.tar'), 'core_truncated', '--password', 'hunter2']);
     expect(r.code).toBe(65);

@@ -75,9 +75,14 @@ export async function unpackBackup(target: BackupTarget, opts: UnpackOptions): P
   await assertOutputOffSource(target.source, [outDir]);
   const result: UnpackResult = { outDir, inners: [], skipped: [], renamed: [], damaged: [] };
   const meter = new ProgressMeter(opts.onProgress, chosen.reduce((n, i) => n + i.size, 0), null);
+  const refused = await keyRefusals(target, chosen, opts.key);
   try {
     await checkOut(outDir, opts.force ?? false);
-    for (const inner of chosen) await unpackInner(target, inner, opts, outDir, result, meter);
+    for (const inner of chosen) {
+      const err = refused.get(inner);
+      if (err) result.damaged.push({ path: inner.name, reason: `it does not open with the key that opens the other archives: its start is damaged (${err.message})`, bytesWritten: 0 });
+      else await unpackInner(target, inner, opts, outDir, result, meter);
+    }
     const { damage } = target.archive;
     if (damage !== null) result.damaged.push({ path: target.label, reason: `${damage}; the archives before the damage were read, any after it are lost`, bytesWritten: 0 });
   } catch (err) {
@@ -85,6 +90,31 @@ export async function unpackBackup(target: BackupTarget, opts: UnpackOptions): P
   }
   meter.tick(true);
   return result;
+}
+
+/**
+ * The encrypted archives the key does not open, when it opens another one: damage at their start (a changed
+ * SecureTar header reads as a wrong key), not a wrong key. A key that opens none is refused here, before
+ * anything is written. Each check decrypts the first piece only.
+ */
+async function keyRefusals(target: BackupTarget, chosen: InnerArchive[], key: SecureTarKey | null): Promise<Map<InnerArchive, AppError>> {
+  const refused = new Map<InnerArchive, AppError>();
+  let opened = 0;
+  for (const inner of chosen) {
+    if (!(await innerEncryption(target.read, inner)).encrypted) continue;
+    const first = innerTarBytes(target.read, inner, key);
+    try {
+      await first.next();
+      opened++;
+    } catch (err) {
+      if (!(err instanceof AppError) || err.code === 'PASSWORD_NEEDED') throw err;
+      if (err.code === 'WRONG_PASSWORD') refused.set(inner, err);
+    } finally {
+      await first.return(undefined);
+    }
+  }
+  if (opened === 0 && refused.size > 0) throw refused.values().next().value!;
+  return refused;
 }
 
 async function unpackInner(target: BackupTarget, inner: InnerArchive, opts: UnpackOptions, outDir: string, result: UnpackResult, meter: ProgressMeter): Promise<void> {
