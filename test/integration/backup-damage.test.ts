@@ -164,6 +164,18 @@ describe('a damaged backup file', () => {
     expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
   });
 
+  it('a changed byte in the very first header: said as a damaged backup (it was "not a disk image: look inside it with backup ls", the command given)', () => {
+    const backup = damaged(made.v2, 'first-header.tar', (b) => {
+      b[0] = b[0]! ^ 0x01;
+      return b;
+    });
+    const r = cli(['backup', 'ls', backup]);
+    expect(r.code).toBe(65);
+    expect(r.stderr).toMatch(/tar header at offset 0 has a bad checksum/);
+    expect(r.stderr).toMatch(/it is damaged or cut short: download or copy it again/);
+    expect(r.stderr).not.toMatch(/not a disk image/);
+  });
+
   it.skipIf(!existsSync(join(HA_CORPUS, 'securetar_fixtures', 'backup_truncated.tar')))('listing an archive cut short shows the entries before the cut, then says it (exit 65; nothing was listed)', () => {
     const r = cli(['backup', 'ls', join(HA_CORPUS, 'securetar_fixtures', 'backup_truncated.tar'), 'core_truncated', '--password', 'hunter2']);
     expect(r.code).toBe(65);

@@ -1,6 +1,6 @@
 // One backup to look into: a file on the card chosen by slug (or file name), or a backup file on this
 // computer (`backup ls ./my.tar`). A file on this computer is recognised by its content (a valid tar header
-// at offset 0), never by its extension; a disk image starts with a partition table, not a tar header.
+// at offset 0, or tar's "ustar" there), never by its extension; a disk image starts with a partition table.
 
 import { open, stat } from 'node:fs/promises';
 import { AppError, CorruptError, NotFoundError, UsageError, type Remedy } from '../../errors.js';
@@ -35,7 +35,9 @@ export async function isBackupFile(path: string): Promise<boolean> {
     const first = await walkTar(read, st.size, { maxHeaders: 4, allowTruncatedLast: true }).next();
     return !first.done;
   } catch {
-    return false;
+    // A first header that does not parse (a changed byte) but says "ustar": a damaged backup, said as one
+    // by the backup commands (taken for a disk, it was sent back to them: "look inside it with backup ls").
+    return (await fh.read(Buffer.alloc(5), 0, 5, 257).then(({ buffer, bytesRead }) => bytesRead === 5 && buffer.toString('latin1') === 'ustar').catch(() => false));
   } finally {
     await fh.close();
   }
