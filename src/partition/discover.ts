@@ -171,7 +171,7 @@ function explainChoice(chosen: Candidate, ranked: Candidate[]): string {
   const sameLabel = ranked.filter((c) => c !== chosen && chosen.label !== null && c.label === chosen.label);
   if (sameLabel.length > 0) {
     const why = sameLabel.map((c) =>
-      confirmed(chosen) && !confirmed(c) ? `${describe(c)} has no /supervisor` : `${describe(c)} has a higher partition number`,
+      confirmed(chosen) && !confirmed(c) ? `${describe(c)} has no /supervisor` : `${describe(c)} comes later in the table (which one the box uses cannot be told from here: changes are refused until one is named)`,
     );
     reason += `; ${sameLabel.length + 1} filesystems are labelled ${chosen.label}, not chosen: ${why.join(', ')}`;
   }

@@ -1,6 +1,7 @@
 // Discovery on every HAOS layout the fixtures build (haos-format.md §1-§2, §6), through the CLI as a
 // user runs it: the right data filesystem is chosen, the reason names it, and reading changes no byte.
 
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -43,6 +44,35 @@ describe('discovery on every layout', () => {
     const r = cli(['cat', join(out, 'haos-with-old.img'), '/supervisor/homeassistant/.HA_VERSION', '--partition', '8']);
     expect(r.code).toBe(0);
     expect(r.text.trim()).toBe(OLD_HA_VERSION);
+  });
+
+  it('a change to the stale copy is refused: the box mounts the one labelled hassos-data (it was written and said done)', () => {
+    const image = join(out, 'with-old-write.img');
+    writeFileSync(image, readFileSync(join(out, 'haos-with-old.img')));
+    const before = sha(image);
+    const r = cli(['safe-mode', image, '--partition', '8', '--no-originals']);
+    expect(r.code, r.stderr).toBe(77);
+    expect(r.stderr).toMatch(/labelled hassos-data-old: a stale copy left behind when the data moved to another disk; the box uses the one labelled hassos-data/);
+    expect(r.stderr).toMatch(/connect the disk that holds the filesystem labelled hassos-data/);
+    expect(sha(image)).toBe(before);
+  });
+
+  it('two filesystems labelled hassos-data with Home Assistant data: a change is refused until one is named (it went to the first, the stale one)', () => {
+    const image = join(out, 'two-data.img');
+    const bytes = readFileSync(join(out, 'haos-with-old.img'));
+    const p8 = join(out, 'p8.ext4');
+    writeFileSync(p8, bytes.subarray(11 * 1024 * 1024, 31 * 1024 * 1024));
+    execFileSync('tune2fs', ['-L', 'hassos-data', p8], { stdio: 'ignore' });
+    readFileSync(p8).copy(bytes, 11 * 1024 * 1024);
+    writeFileSync(image, bytes);
+    const before = sha(image);
+    const r = cli(['safe-mode', image, '--no-originals']);
+    expect(r.code, r.stderr).toBe(77);
+    expect(r.stderr).toMatch(/partition 8 and partition 9 both hold a filesystem labelled hassos-data with Home Assistant data/);
+    expect(r.stderr).toMatch(/add --partition N/);
+    expect(sha(image)).toBe(before);
+    expect(cli(['info', image]).text).toMatch(/comes later in the table \(which one the box uses cannot be told from here/);
+    expect(cli(['safe-mode', image, '--partition', '9', '--no-originals']).code).toBe(0);
   });
 
   it('--offset reads a filesystem at a byte offset', () => {

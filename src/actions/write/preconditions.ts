@@ -17,6 +17,7 @@ import { assertNotInUseElsewhere } from '../../ext4/mmp.js';
 import { containerOf } from '../../device/vdisk/index.js';
 import { processesUsing } from '../../device/vdisk/in-use.js';
 import { stat } from 'node:fs/promises';
+import { DATA_LABEL, SET_ASIDE_LABELS } from '../../partition/labels.js';
 import type { OpenedSource } from '../source.js';
 
 /** Why no change can be written to this card as it is, or null (asked again, it reads nothing more). */
@@ -46,6 +47,7 @@ async function checkCard(src: OpenedSource): Promise<void> {
 
 /** A data filesystem the box starts from (listed in the partition table), with its main superblock usable. */
 export function checkPlacement(src: OpenedSource): void {
+  checkCopyInUse(src);
   const chosen = src.discovery.chosen;
   if (chosen.foundByScan) {
     // A box cannot start from such a card; what it needs is its data copied off, not a change on it.
@@ -60,6 +62,27 @@ export function checkPlacement(src: OpenedSource): void {
   const backup = src.onDiskVolume.superblockLocation;
   if (backup.primaryProblem !== null) {
     throw refusedWrite('SUPERBLOCK_DAMAGED', `the filesystem's main superblock is unusable (${backup.primaryProblem}); it is read from its backup copy at byte ${backup.byteOffset}`, `copy the data off it, or repair the filesystem on an image of the card with e2fsck -b ${backup.byteOffset / backup.superblock.blockSize} -B ${backup.superblock.blockSize} first`);
+  }
+}
+
+/**
+ * The filesystem the box mounts is the one labelled hassos-data: a change to a copy the OS set aside (left
+ * behind when the data moved to another disk, a failed move) is one the box never sees, and of two labelled
+ * alike the box takes whichever its kernel finds first, which cannot be told from here.
+ */
+function checkCopyInUse(src: OpenedSource): void {
+  const chosen = src.discovery.chosen;
+  const setAside = SET_ASIDE_LABELS.find((l) => l.label === chosen.label);
+  if (setAside) {
+    throw refusedWrite('NOT_THE_DATA_IN_USE', `this filesystem is labelled ${chosen.label}: a ${setAside.why}; the box uses the one labelled ${DATA_LABEL}, and would not see a change here`,
+      `connect the disk that holds the filesystem labelled ${DATA_LABEL} (the data disk the box moved to) and change that one; this copy can still be read and exported`);
+  }
+  if (src.options.partition !== undefined || src.options.offsetBytes !== undefined) return;
+  const twins = src.discovery.candidates.filter((c) => c !== chosen && c.label === chosen.label && c.probe?.hasSupervisorDir === true);
+  if (twins.length > 0 && chosen.probe?.hasSupervisorDir === true) {
+    const where = [chosen, ...twins].map((c) => (c.partitionIndex !== null ? `partition ${c.partitionIndex}` : `byte ${c.byteOffset}`)).join(' and ');
+    throw refusedWrite('TWO_DATA_FILESYSTEMS', `${where} both hold a filesystem labelled ${chosen.label} with Home Assistant data: the box uses the one its kernel finds first, which cannot be told from here`,
+      'look at each (the one the box wrote last, as info shows, is most likely the one in use), then name the one to change', 'choose-partition');
   }
 }
 
