@@ -148,7 +148,11 @@ async function newNode(edits: BlockEdits, dirIno: number, entries: Buffer): Prom
   const count = entries.length / 8;
   block.writeUInt16LE(limit, NODE_COUNT_AT);
   block.writeUInt16LE(count, NODE_COUNT_AT + 2);
-  return { frame: { block, countAt: NODE_COUNT_AT, count, limit, at: 0 }, logical: added.logical, dir: added.dir };
+  const frame = { block, countAt: NODE_COUNT_AT, count, limit, at: 0 };
+  // Sealed here: a split whose new name goes to the left half never touches this node again (it was left
+  // without its checksum; the kernel then refuses the whole folder, "Directory index failed checksum").
+  sealIndex(edits, added.dir, frame);
+  return { frame, logical: added.logical, dir: added.dir };
 }
 
 /**

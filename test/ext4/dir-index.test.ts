@@ -166,6 +166,19 @@ describe('a hash-indexed folder takes entries through its index', () => {
     kernelAgrees(img, [...Array.from({ length: 2600 }, (_, i) => `${prefix}${i}`), ...added]);
   });
 
+  it('full nodes, one name per change (as `put` adds them): each node split leaves every node with its checksum', async () => {
+    // A split whose new name goes to the left half never touched the new right-hand node again: it kept no
+    // checksum (e2fsck "internal node fails checksum", the kernel refusing the folder). Batches hid it.
+    const prefix = `a-name-long-enough-to-fill-the-leaves-quickly-${'q'.repeat(50)}-`;
+    const img = await indexed('htree-one-by-one', 2600, prefix);
+    const added = names(4, 60);
+    for (const [i, name] of added.entries()) {
+      await addAll(img, [name], 1);
+      expectClean(img, `after name ${i}`);
+    }
+    kernelAgrees(img, [...Array.from({ length: 2600 }, (_, i) => `${prefix}${i}`), ...added]);
+  });
+
   it('a power cut at every write of a batch that splits leaves: all of the batch or none of it', async () => {
     const pristine = await indexed('htree-cut', 300, 'file-with-a-longish-name-');
     const batch = names(4, 40);
