@@ -14,6 +14,8 @@ import type { Ext4Volume } from './volume.js';
 /** Whole filesystem blocks being changed, each read once and edited in place. */
 export class BlockEdits {
   private readonly blocks = new Map<number, Buffer>();
+  /** Each block as it was read: only blocks that differ from it are written (a search reads many more). */
+  private readonly read = new Map<number, Buffer>();
   private readonly data: BlockWrite[] = [];
   constructor(readonly vol: Ext4Volume) {}
 
@@ -43,12 +45,21 @@ export class BlockEdits {
       const bs = this.vol.sb.blockSize;
       b = Buffer.from(await this.vol.device.read(fsBlock * bs, bs));
       this.blocks.set(fsBlock, b);
+      this.read.set(fsBlock, Buffer.from(b));
     }
     return b;
   }
 
+  /**
+   * The writes of the change: the data, then every metadata block that differs from what was read. Blocks
+   * only read (the folder blocks searched for a name, the bitmaps looked at) are left out: journaled, they
+   * made one removal in a large folder need more journal than the card has.
+   */
   writes(): BlockWrite[] {
-    const meta = [...this.blocks.entries()].sort((a, b) => a[0] - b[0]).map(([fsBlock, data]) => ({ fsBlock, data }));
+    const meta = [...this.blocks.entries()]
+      .filter(([fsBlock, data]) => !data.equals(this.read.get(fsBlock)!))
+      .sort((a, b) => a[0] - b[0])
+      .map(([fsBlock, data]) => ({ fsBlock, data }));
     return [...this.data, ...meta];
   }
 }
