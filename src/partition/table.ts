@@ -136,7 +136,7 @@ async function readGptOrError(device: BlockDevice, mbr: Mbr | null): Promise<Gpt
 export async function readPartitionTable(device: BlockDevice): Promise<PartitionTable> {
   const warnings: string[] = [];
   const sectorSize = device.sectorSize === 4096 ? 4096 : 512;
-  const mbr = await readMbrOrWarn(device, sectorSize, warnings);
+  const mbr = await mbrInItsUnits(device, await readMbrOrWarn(device, sectorSize, warnings), warnings);
   let table: PartitionTable;
   if (mbr?.plausible && !mbr.protective) {
     table = fromMbr(mbr, warnings);
@@ -159,6 +159,24 @@ export async function readPartitionTable(device: BlockDevice): Promise<Partition
   }
   flagTruncated(table, device.sizeBytes);
   return table;
+}
+
+/** The MBR's partitions lie on the device, and none is unusable (an EBR chain that leads nowhere). */
+function fits(mbr: Mbr, device: BlockDevice): boolean {
+  return mbr.warnings.length === 0 && mbr.partitions.every((p) => p.problems.length === 0 && p.byteOffset + p.sizeBytes <= device.sizeBytes);
+}
+
+/**
+ * A card written in 512-byte sectors (as every box writes it), read through a reader that reports 4096-byte
+ * ones: its MBR counts 512-byte sectors. Read in 4096-byte units it lies past the end (the card looked
+ * erased); then the 512-byte reading is taken when that one fits. The GPT reader does the same.
+ */
+async function mbrInItsUnits(device: BlockDevice, mbr: Mbr | null, warnings: string[]): Promise<Mbr | null> {
+  if (mbr === null || mbr.sectorSize !== 4096 || !mbr.plausible || mbr.protective || fits(mbr, device)) return mbr;
+  const small = await readMbr(device, 512).catch(() => null);
+  if (small === null || !small.plausible || small.protective || !fits(small, device)) return mbr;
+  warnings.push('the reader reports 4096-byte sectors, but the MBR counts 512-byte ones (as the card was written): read so');
+  return small;
 }
 
 function fallBackToHybridMbr(mbr: Mbr, gptError: AppError | null, warnings: string[]): PartitionTable {

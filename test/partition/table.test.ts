@@ -156,6 +156,13 @@ describe('readPartitionTable: MBR', () => {
     expect(t.partitions[1]!.extended).toBe(true);
     expect(t.partitions[4]!.bootable).toBeUndefined();
   });
+
+  it('a card written in 512-byte sectors behind a reader that reports 4096-byte ones: read in 512-byte units, said (it looked erased)', async () => {
+    const t = await table(mbrImg, 4096);
+    expect(t.type).toBe('mbr');
+    expect(shape(t)).toEqual(oracle(mbrImg));
+    expect(t.warnings).toEqual([expect.stringMatching(/the reader reports 4096-byte sectors, but the MBR counts 512-byte ones/)]);
+  });
 });
 
 describe('readPartitionTable: truncated images', () => {
