@@ -4,7 +4,7 @@
 // the caller passes a probe that looks at one slice and reports its label and a few directories.
 
 import type { BlockDevice } from '../device/block-device.js';
-import { AppError, NotFoundError, UsageError, toAppError } from '../errors.js';
+import { AppError, CorruptError, NotFoundError, UsageError, toAppError } from '../errors.js';
 import { formatBytes } from '../units.js';
 import { DATA_LABEL, SET_ASIDE_LABELS } from './labels.js';
 import { SCAN_LIMIT_BYTES, scanForData, scanWarning } from './scan.js';
@@ -270,7 +270,14 @@ export async function discoverData(device: BlockDevice, probe: FilesystemProbe, 
       hint: 'a copy of a card that stopped at once leaves an empty file: copy the card again, or use the card itself',
     });
   }
-  const table = await readPartitionTable(device);
+  const damage: { gpt: CorruptError | null } = { gpt: null };
+  const table = await readPartitionTable(device).catch((err: unknown) => {
+    // A GPT whose both copies fail their checks: the disk is searched for the data, as for an erased table
+    // (the owner cannot know the byte offset the error used to ask for).
+    if (!(err instanceof CorruptError) || !['GPT_DAMAGED', 'GPT_MISSING'].includes(err.code) || !opts.scan || opts.partition !== undefined) throw err;
+    damage.gpt = err;
+    return { type: 'none', partitions: [], warnings: [], sectorSize: device.sectorSize === 4096 ? 4096 : 512 } satisfies PartitionTable;
+  });
   const candidates = await probeAll(device, probe, table);
   if (opts.partition !== undefined) {
     const chosen = pickPartition(device, table, candidates, opts.partition);
@@ -286,7 +293,7 @@ export async function discoverData(device: BlockDevice, probe: FilesystemProbe, 
   }
   const found = opts.scan ? await scanForData(device, probe, new Set(candidates.map((c) => c.byteOffset))) : null;
   if (found !== null) {
-    return { table: { ...table, warnings: [...table.warnings, scanWarning(found)] }, candidates: [...candidates, found], chosen: found, kind: kindOf(found), reason: `chose ${found.reason}` };
+    return { table: { ...table, warnings: [...table.warnings, scanWarning(found, damage.gpt?.message ?? null)] }, candidates: [...candidates, found], chosen: found, kind: kindOf(found), reason: `chose ${found.reason}` };
   }
-  throw notFound(device, table, candidates, opts.scan === true);
+  throw damage.gpt ?? notFound(device, table, candidates, opts.scan === true);
 }

@@ -65,10 +65,11 @@ function candidate(device: BlockDevice, at: number, probe: ProbeResult, rank: nu
 }
 
 /** What the user is told when the data was found by searching. */
-export function scanWarning(c: Candidate): string {
+export function scanWarning(c: Candidate, tableDamage: string | null = null): string {
+  const table = tableDamage === null ? 'The partition table was erased or replaced (a format, "Initialize disk", a new partition table)' : `The partition table is damaged (${tableDamage})`;
   return (
     `no partition lists the Home Assistant data: it was found by searching the disk, at byte ${c.byteOffset}. ` +
-    'The partition table was erased or replaced (a format, "Initialize disk", a new partition table); the data ' +
+    `${table}; the data ` +
     'filesystem itself is still there. Do not format or partition this card again: copy the backups and the ' +
     'configuration off it first'
   );

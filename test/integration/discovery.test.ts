@@ -75,6 +75,21 @@ describe('discovery on every layout', () => {
     expect(cli(['safe-mode', image, '--partition', '9', '--no-originals']).code).toBe(0);
   });
 
+  it('a GPT whose both copies fail their checks: the data is found by searching, said so (it stopped: "if you know the byte offset")', () => {
+    const image = join(out, 'gpt-both-bad.img');
+    const bytes = readFileSync(join(out, 'haos-gpt.img'));
+    bytes[1024 + 56] = bytes[1024 + 56]! ^ 0x01; // a letter of partition 1's name, in the primary entries (LBA 2)
+    bytes[bytes.length - 33 * 512 + 56] = bytes[bytes.length - 33 * 512 + 56]! ^ 0x01; // and in the backup's (before the backup header)
+    writeFileSync(image, bytes);
+    const r = cli(['info', image, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const info = JSON.parse(r.text);
+    expect(info.data.offset).toBe(11 * 1024 * 1024);
+    expect(info.homeAssistant.version).toBe(HA_VERSION);
+    expect(JSON.stringify(info.warnings)).toMatch(/The partition table is damaged \(GPT/);
+    expect(cli(['safe-mode', image, '--no-originals']).code, 'a card the box cannot start from is not changed').toBe(77);
+  });
+
   it('--offset reads a filesystem at a byte offset', () => {
     const r = cli(['cat', join(out, 'haos-mbr.img'), '/supervisor/homeassistant/.HA_VERSION', '--offset', String(16 * 1024 * 1024)]);
     expect(r.code).toBe(0);
