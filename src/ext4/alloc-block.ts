@@ -9,7 +9,7 @@ import { assertBitmapIntact, sealBitmap } from './group-csum.js';
 import { BG_BLOCK_UNINIT, groupBlockCount, groupFirstBlock } from './group-desc.js';
 import { initGroupBitmap } from './group-init.js';
 import { type BlockEdits, GD, adjustSuperblockFree, descriptor, getCount, setCount, setDescriptorChecksum } from './group-edit.js';
-import { assertNotSystemBlocks } from './system-zone.js';
+import { assertFreeable, assertNotSystemBlocks } from './system-zone.js';
 import type { Ext4Volume } from './volume.js';
 
 /** The block bitmap's checksum (kernel ext4_block_bitmap_csum_set), then the descriptor's. */
@@ -52,6 +52,7 @@ export async function freeBlocks(edits: BlockEdits, ranges: BlockRange[]): Promi
     if (r.start < sb.firstDataBlock || r.start + r.length > sb.blocksCount || r.length < 0) {
       throw new RefusedError('BAD_BLOCK', `blocks ${r.start}-${r.start + r.length - 1} lie outside the filesystem`, { ...REPAIR });
     }
+    await assertFreeable(vol, r.start, r.length);
     for (let b = r.start; b < r.start + r.length; ) {
       const group = Math.floor((b - sb.firstDataBlock) / sb.blocksPerGroup);
       const index = (b - sb.firstDataBlock) % sb.blocksPerGroup;

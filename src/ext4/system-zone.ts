@@ -131,6 +131,18 @@ function mergeRuns(zones: Zone[]): Zone[] {
   return out;
 }
 
+/**
+ * Refuses freeing blocks of a file that are the filesystem's own metadata (its extents point there: damage e2fsck
+ * calls "shared with filesystem metadata"); freed, a later change would write over them. The kernel refuses too
+ * ("Freeing blocks not in datazone").
+ */
+export async function assertFreeable(vol: Ext4Volume, start: number, length: number): Promise<void> {
+  const what = (await systemZone(vol)).overlap(start, length);
+  if (what !== null) {
+    throw new CorruptError('FILE_BLOCKS_IN_METADATA', `the file's blocks ${start}-${start + length - 1} are ${what}: the filesystem is damaged, and freeing them would let a later change write over it`, { ...REPAIR, details: { start, length } });
+  }
+}
+
 /** Refuses blocks taken from a bitmap that holds the filesystem's own metadata. */
 export async function assertNotSystemBlocks(vol: Ext4Volume, start: number, length: number): Promise<void> {
   const what = (await systemZone(vol)).overlap(start, length);

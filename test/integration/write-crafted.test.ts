@@ -60,6 +60,9 @@ const CASES: Array<{ name: string; requests: string[]; patch?: [number, number];
   // Byte 0x12 of group 0's descriptor (its flags) set to BLOCK_UNINIT on the card, the checksum left as it was:
   // the kernel mounts such a card read-only alone; before, put read the flag and said the card was full.
   { name: 'a descriptor changed on the card', requests: [], patch: [4096 + 0x12, 0x06], args: (img) => ['put', img, small, `${P}/new.yaml`], error: /the descriptor of block group 0 does not match its checksum: it is damaged/ },
+  // The login file's extent (block[5]: its start) pointed at the inode table's first block (36): before, rm
+  // freed the block, and a later put was given it and wrote over inodes (e2fsck "+36", then worse).
+  { name: 'a file whose extent points into the inode table', requests: ['sif <46> block[5] 36'], args: (img) => ['rm', img, `${P}/.storage/auth_provider.homeassistant`], error: /the file's blocks 36-36 are the inode table of group 0: the filesystem is damaged/ },
   { name: 'group free count below its bitmap', requests: ['set_bg 0 free_blocks_count 1', 'set_bg 0 checksum calc'], args: (img) => ['put', img, big, '/supervisor/share/big.bin'], error: /a block group's counts disagree with its bitmap/ },
 ];
 
