@@ -171,6 +171,21 @@ describe('a journal that does not replay (a journal block fails its checksum)', 
     expect(sha(img)).toBe(before);
   });
 
+  it('a journal superblock that cannot be read (s_first 0): refused the same way (it stopped as an internal error, exit 70)', () => {
+    const unreadable = join(dir, 'bad-jsb.img');
+    copyFileSync(join(dir, 'dirty.img'), unreadable);
+    const jsb = Number(execFileSync('debugfs', ['-R', 'bmap <8> 0', unreadable], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+    const raw = readFileSync(unreadable);
+    raw.writeUInt32BE(0, jsb * 4096 + 0x14);
+    writeFileSync(unreadable, raw);
+    const before = sha(unreadable);
+    const r = cli(PUT(unreadable));
+    expect(r.code, r.stderr).toBe(77);
+    expect(r.stderr).toMatch(/code: JOURNAL_NOT_REPLAYABLE/);
+    expect(r.stderr).toMatch(/^error: the journal does not replay cleanly \(the journal cannot be read/m);
+    expect(sha(unreadable)).toBe(before);
+  });
+
   it("the box's check (e2fsck -y, no -f) sets it right: then the write goes through", () => {
     const checked = join(dir, 'bad-journal-checked.img');
     copyFileSync(img, checked);

@@ -185,12 +185,13 @@ async function writeOriginals(src: OpenedSource, changes: Change[], dir: string)
  * the changes from that state; they are rehearsed once, and the same blocks are committed.
  */
 export async function writeFiles(src: OpenedSource, build: (src: OpenedSource) => Promise<Change[]>, opts: WriteOptions = {}): Promise<WriteResult> {
+  const nowMs = opts.nowMs ?? Date.now();
+  const notes = opts.dryRun ? [] : await assertNotMounted(src.path, { dataPartition: src.discovery.chosen.partitionIndex });
+  // A journal that could not be replayed is refused there, with what to do (it came out as an internal error).
+  await checkPreconditions(src, opts);
   if (src.journal.needsRecovery && !src.journal.replayed) {
     throw new InternalError('WRITE_WITHOUT_REPLAY', 'a write needs the source opened with its journal replayed in memory');
   }
-  const nowMs = opts.nowMs ?? Date.now();
-  const notes = opts.dryRun ? [] : await assertNotMounted(src.path, { dataPartition: src.discovery.chosen.partitionIndex });
-  await checkPreconditions(src, opts);
   const changes = await build(src);
   const planned = await planOnOverlay(src.volume.device, changes, nowMs);
   if (opts.dryRun) return { dryRun: true, journalReplayedOntoCard: null, originalsDir: null, files: planned.files, journaled: false, transaction: null, transactions: planned.transactions.length, blocks: planned.blocks, notes };
