@@ -89,6 +89,22 @@ describe('crafted images end with a clear answer', () => {
     expect(r.stderr.length).toBeLessThan(600);
   });
 
+  it('a symbolic link with an empty target: listed as not copied, the rest exported (the folder export stopped there, "ENOENT")', () => {
+    const image = join(work, 'empty-link.img');
+    writeFileSync(image, readSampleImage());
+    const at = `${image}?offset=${SAMPLE.dataOffsetBytes}`;
+    for (const request of ['symlink /supervisor/homeassistant/empty-link somewhere', 'sif /supervisor/homeassistant/empty-link size 0']) {
+      const made = spawnSync('debugfs', ['-w', '-R', request, at], { encoding: 'utf8' });
+      expect(made.status, made.stderr).toBe(0);
+    }
+    const out = join(work, 'empty-link-out');
+    const r = spawnSync(process.execPath, [CLI, 'export', image, '--out', out], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(65);
+    expect(r.stdout).toMatch(/empty-link: symlink with an empty target \(damaged\)/);
+    expect(statSync(join(out, 'configuration.yaml')).isFile()).toBe(true);
+    expect(statSync(join(out, 'secrets.yaml')).isFile()).toBe(true);
+  });
+
   it('a login file whose size says 1 TiB over its three blocks: export copies it sparse, in seconds (it wrote zeros until the disk was full)', () => {
     const image = join(work, 'huge-size.img');
     const bytes = readSampleImage();

@@ -248,8 +248,9 @@ async function writeSymlink(run: FolderRun, path: Buffer, out: Buffer, inode: In
     run.ctx.result.unsupported.push({ path: run.ctx.show(path), reason: `symbolic link to ${target.toString('utf8')}: this folder's file system cannot hold links` });
     return;
   }
-  if (target.includes(0)) {
-    run.ctx.skip(path, 'symlink target contains a NUL byte');
+  if (target.includes(0) || target.length === 0) {
+    // Neither can be a link on this computer (an empty target made the whole export stop, ENOENT).
+    run.ctx.skip(path, target.length === 0 ? 'symlink with an empty target (damaged)' : 'symlink target contains a NUL byte');
     return;
   }
   symlinkSync(run.windows ? target.toString('utf8') : target, out);
