@@ -5,7 +5,7 @@
 // one before it (or, first in its block, its inode becomes 0). Under metadata_csum each changed block
 // gets its tail checksum again. Inline-data folders are edited in the inode itself (dir-inline.ts).
 
-import { RefusedError, UnsupportedError } from '../errors.js';
+import { CorruptError, REPAIR, RefusedError, UnsupportedError } from '../errors.js';
 import type { BlockEdits } from './alloc-inode.js';
 import { currentInode } from './create-file.js';
 import { deleteEntry, entriesEnd, insertInBlock, notInFolder, repointEntry, setTailChecksum } from './dir-block.js';
@@ -41,6 +41,10 @@ export function assertEditableDir(sb: Superblock, dir: Inode): void {
   if ((sb.incompat & Incompat.FILETYPE) === 0 || sb.blockSize > 32768) {
     throw new UnsupportedError('DIR_FORMAT', 'directories without file types, or with 64 KiB blocks, are not edited', { hint: 'nothing was written' });
   }
+  if ((dir.flags & InodeFlags.INLINE_DATA) !== 0 && (sb.incompat & Incompat.INLINE_DATA) === 0) {
+    // e2fsck clears the flag; written as inline, the folder's entries were lost to it.
+    throw new CorruptError('INLINE_WITHOUT_FEATURE', `directory inode ${dir.ino} is marked as holding its entries inline, which this filesystem does not use: it is damaged`, { ...REPAIR });
+  }
 }
 
 /**
@@ -50,7 +54,11 @@ export function assertEditableDir(sb: Superblock, dir: Inode): void {
  */
 async function dirBlocks(edits: BlockEdits, dir: Inode): Promise<number[]> {
   checkEditable(edits, dir);
-  return (await dirBlockMap(edits, dir)).filter((b) => b >= 0);
+  const map = await dirBlockMap(edits, dir);
+  const hole = map.indexOf(-1);
+  // The kernel refuses a folder with a hole ("Directory hole found"); a block added after it made it worse.
+  if (hole >= 0) throw new CorruptError('DIRECTORY_HOLE', `directory inode ${dir.ino} has no block ${hole} though its size says so: it is damaged`, { ...REPAIR });
+  return map;
 }
 
 /** Whether block `index` of `dir` is part of its hash index (the root, or a node: one empty entry over the whole block). */

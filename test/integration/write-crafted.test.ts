@@ -63,6 +63,9 @@ const CASES: Array<{ name: string; requests: string[]; patch?: [number, number];
   // The login file's extent (block[5]: its start) pointed at the inode table's first block (36): before, rm
   // freed the block, and a later put was given it and wrote over inodes (e2fsck "+36", then worse).
   { name: 'a file whose extent points into the inode table', requests: ['sif <46> block[5] 36'], args: (img) => ['rm', img, `${P}/.storage/auth_provider.homeassistant`], error: /the file's blocks 36-36 are the inode table of group 0: the filesystem is damaged/ },
+  // A folder whose block 1 was punched out (the kernel: "Directory hole found"): a name added went into a block
+  // appended after the hole, and e2fsck found more wrong ("block 3 should be at block 2").
+  { name: 'a folder with a hole', requests: ['mkdir /supervisor/d', 'expand_dir /supervisor/d', 'expand_dir /supervisor/d', 'punch /supervisor/d 1 1'], args: (img) => ['put', img, small, '/supervisor/d/new.yaml'], error: /directory inode \d+ has no block 1 though its size says so: it is damaged/ },
   { name: 'group free count below its bitmap', requests: ['set_bg 0 free_blocks_count 1', 'set_bg 0 checksum calc'], args: (img) => ['put', img, big, '/supervisor/share/big.bin'], error: /a block group's counts disagree with its bitmap/ },
 ];
 
