@@ -1,8 +1,8 @@
 // `ls`: the entries of a directory (or one file) with their metadata, names as display strings
 // (\xNN for bytes that are not UTF-8) plus the raw bytes in hex when they differ.
 
-import { AppError } from '../errors.js';
-import { isDotOrDotDot } from '../ext4/dir.js';
+import { AppError, type CorruptError } from '../errors.js';
+import { type DirEntry, isDotOrDotDot } from '../ext4/dir.js';
 import type { Inode } from '../ext4/inode.js';
 import { displayName, isValidUtf8 } from '../ext4/path.js';
 import type { Ext4Volume } from '../ext4/volume.js';
@@ -45,14 +45,29 @@ async function entryFor(vol: Ext4Volume, name: Uint8Array, inode: Inode): Promis
   return e;
 }
 
-/** Lists a directory sorted by name; a file path lists the file alone. */
+/** Lists a directory sorted by name; a file path lists the file alone. Damage in the folder throws. */
 export async function listDir(vol: Ext4Volume, path: string): Promise<ListEntry[]> {
+  const { entries, damage } = await listDirPartly(vol, path);
+  if (damage) throw damage;
+  return entries;
+}
+
+/**
+ * As listDir, with the entries of the folder's blocks that read well when others are damaged (as the
+ * kernel's readdir goes on past a bad block), and the first damage met: `ls` shows both.
+ */
+export async function listDirPartly(vol: Ext4Volume, path: string): Promise<{ entries: ListEntry[]; damage: CorruptError | null }> {
   const target = await vol.lookup(path, { followFinal: true });
   if (target.kind !== 'dir') {
     const base = path.split('/').filter(Boolean).pop() ?? path;
-    return [await entryFor(vol, Buffer.from(base), target)];
+    return { entries: [await entryFor(vol, Buffer.from(base), target)], damage: null };
   }
-  const entries = (await vol.readDir(target)).filter((e) => !isDotOrDotDot(e.name));
+  const listing = await vol.listDir(target);
+  return { entries: await described(vol, listing.entries), damage: listing.lost[0] ?? null };
+}
+
+async function described(vol: Ext4Volume, all: DirEntry[]): Promise<ListEntry[]> {
+  const entries = all.filter((e) => !isDotOrDotDot(e.name));
   entries.sort((a, b) => Buffer.compare(a.name, b.name));
   const out: ListEntry[] = [];
   for (const e of entries) {

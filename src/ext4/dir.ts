@@ -35,6 +35,12 @@ export interface DirParseOptions {
   inodesCount: number;
   /** Size of the unit rec_len must stay within: the block size, or the inline area size. */
   blockSize: number;
+  /**
+   * An entry whose own fields are wrong (its inode past the count, an empty name) while the chain of
+   * rec_len still holds: given here and passed over, the rest of the block read (as the kernel, which checks
+   * only the entry a lookup matches). Without it, the block stops there.
+   */
+  onBadEntry?: (err: CorruptError) => void;
 }
 
 const CSUM_TAIL_FILE_TYPE = 0xde;
@@ -86,9 +92,10 @@ export function parseDirBlock(block: Uint8Array, opts: DirParseOptions, out: Dir
     if (pos + recLen > block.length) throw bad(opts, pos, `rec_len ${recLen} runs past the end of the block`);
     if (ino !== 0) {
       if (8 + nameLen > recLen) throw bad(opts, pos, `name length ${nameLen} does not fit in rec_len ${recLen}`);
-      if (ino > opts.inodesCount) throw bad(opts, pos, `inode ${ino} is beyond the inode count ${opts.inodesCount}`);
-      if (nameLen === 0) throw bad(opts, pos, 'entry has an empty name');
-      out.push({ ino, name: Buffer.from(block.subarray(pos + 8, pos + 8 + nameLen)), fileType: fileType & 7 });
+      const wrong = ino > opts.inodesCount ? `inode ${ino} is beyond the inode count ${opts.inodesCount}` : nameLen === 0 ? 'entry has an empty name' : null;
+      if (wrong !== null && opts.onBadEntry === undefined) throw bad(opts, pos, wrong);
+      if (wrong !== null) opts.onBadEntry!(bad(opts, pos, wrong));
+      else out.push({ ino, name: Buffer.from(block.subarray(pos + 8, pos + 8 + nameLen)), fileType: fileType & 7 });
     }
     pos += recLen;
   }

@@ -294,7 +294,7 @@ export class Ext4Volume {
         const block = data.subarray(i * bs, (i + 1) * bs);
         try {
           if (csumSeed !== null) verifyDirBlock(block, csumSeed, { dirIno: inode.ino, blockIndex: run.logical + i, indexed });
-          parseDirBlock(block, { ...opts, blockIndex: run.logical + i, blockSize: bs }, out);
+          parseDirBlock(block, { ...opts, blockIndex: run.logical + i, blockSize: bs, onBadEntry: (err) => lost.push(err) }, out);
         } catch (err) {
           if (!(err instanceof CorruptError)) throw err;
           lost.push(err);
@@ -367,11 +367,14 @@ export class Ext4Volume {
   }
 
   private async findComponent(dir: Inode, component: string, original: string, folder: string): Promise<DirEntry> {
-    const entries = await this.readDir(dir);
+    // A damaged block elsewhere in the folder does not hide a name found in the blocks that read well (one
+    // bad block of .storage made the login file unreadable); the damage is said when the name is not found.
+    const { entries, lost } = await this.listDir(dir);
     const literal = Buffer.from(component, 'utf8');
     const escaped = unescapeComponent(component);
     const hit = entries.find((e) => e.name.equals(literal)) ?? (escaped ? entries.find((e) => e.name.equals(escaped)) : undefined);
     if (hit) return hit;
+    if (lost.length > 0) throw lost[0]!;
     if ((dir.flags & InodeFlags.CASEFOLD) !== 0) {
       throw new UnsupportedError('CASEFOLD', `${original}: ${component} not found by exact name in a case-insensitive (casefold) directory; case-insensitive lookup is not supported`, {
         details: { feature: 'casefold' },

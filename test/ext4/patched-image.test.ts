@@ -227,7 +227,7 @@ describe.each(VARIANTS)('patched image, $name', (variant) => {
     await expectIntact(vol, ['/dir-b']);
   });
 
-  it('a directory entry pointing to inode 0xffffffff: BAD_DIR_ENTRY for lookups there; a walk keeps the entries before it', async () => {
+  it('a directory entry pointing to inode 0xffffffff: BAD_DIR_ENTRY for its own lookup, the other names found; a walk keeps the rest', async () => {
     const bytes = copy();
     const block = dirBlockView(bytes, '/dir-b');
     const entry = block.indexOf('b2.txt') - 8;
@@ -236,12 +236,14 @@ describe.each(VARIANTS)('patched image, $name', (variant) => {
     block.writeUInt32LE(0xffffffff, entry);
     await fixDirChecksum(bytes, '/dir-b');
     const vol = await open(bytes);
-    const err = await appErrorOf(vol.lookup('/dir-b/b1.txt'));
+    const err = await appErrorOf(vol.lookup('/dir-b/b2.txt'));
     expect(err).toMatchObject({ code: 'BAD_DIR_ENTRY', details: { dirIno: img.inodes['/dir-b']!.ino, byteOffset: entry } });
+    // As the kernel's lookup, which checks the entry it matches only (it failed: the whole folder was refused).
+    expect((await vol.lookup('/dir-b/b1.txt')).ino).toBe(img.inodes['/dir-b/b1.txt']!.ino);
     await expectIntact(vol, ['/dir-b']);
     const { paths, errors } = await walkAll(vol);
     expect(errors).toEqual([['dir-b', 'BAD_DIR_ENTRY']]);
-    // As the kernel's readdir: what was read before the bad entry is kept, the rest of the block is lost.
+    // As the kernel's readdir: every entry but the bad one.
     expect(paths).toEqual(ALL_PATHS.filter((p) => p !== 'dir-b/b2.txt'));
   });
 

@@ -9,12 +9,12 @@
 // wrote the zeros of the holes until the disk was full).
 
 import { spawnSync } from 'node:child_process';
-import { rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
 import { CLI } from '../helpers/cli.js';
-import { tempDir } from '../helpers/images.js';
+import { mkfs, tempDir } from '../helpers/images.js';
 
 const work = tempDir('crafted-');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -87,6 +87,29 @@ describe('crafted images end with a clear answer', () => {
     expect(r.status, r.stderr).toBe(65);
     expect(r.stderr).toMatch(/^error: \/supervisor\/homeassistant\/configuration\.yaml: the symbolic link \/supervisor\/homeassistant is damaged \(its target holds a NUL byte\)\nhint: /m);
     expect(r.stderr.length).toBeLessThan(600);
+  });
+
+  it('one entry of the config folder pointing past the inode count: the other files are read, ls lists them and then says it (both stopped, exit 65)', () => {
+    const stage = join(work, 'bad-entry-stage');
+    mkdirSync(join(stage, 'supervisor', 'homeassistant'), { recursive: true });
+    writeFileSync(join(stage, 'supervisor', 'homeassistant', 'configuration.yaml'), 'default_config:\n');
+    writeFileSync(join(stage, 'supervisor', 'homeassistant', 'secrets.yaml'), 'some_password: welcome\n');
+    const image = join(work, 'bad-entry.img');
+    mkfs(image, stage, { sizeMiB: 16, blockSize: 4096, features: '^metadata_csum' });
+    const block = Number(spawnSync('debugfs', ['-R', 'bmap /supervisor/homeassistant 0', image], { encoding: 'utf8' }).stdout.trim());
+    const bytes = readFileSync(image);
+    const name = bytes.indexOf('configuration.yaml', block * 4096);
+    bytes.writeUInt32LE(0x7fffffff, name - 8); // the entry's inode number
+    writeFileSync(image, bytes);
+    const run = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
+    const cat = run(['cat', image, '/supervisor/homeassistant/secrets.yaml']);
+    expect(cat.status, cat.stderr).toBe(0);
+    expect(cat.stdout).toBe('some_password: welcome\n');
+    const ls = run(['ls', image, '/supervisor/homeassistant']);
+    expect(ls.status).toBe(65);
+    expect(ls.stdout).toMatch(/secrets\.yaml/);
+    expect(ls.stderr).toMatch(/inode 2147483647 is beyond the inode count/);
+    expect(run(['cat', image, '/supervisor/homeassistant/configuration.yaml']).status).toBe(65);
   });
 
   it('a symbolic link with an empty target: listed as not copied, the rest exported (the folder export stopped there, "ENOENT")', () => {

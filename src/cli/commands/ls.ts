@@ -2,7 +2,7 @@
 
 import { statSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
-import { type ListEntry, listDir } from '../../actions/list-dir.js';
+import { type ListEntry, listDirPartly } from '../../actions/list-dir.js';
 import { dataPath } from '../../actions/source.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { modeString, table } from '../render.js';
@@ -49,11 +49,13 @@ export const lsCommand: CommandModule<GlobalArgs, LsArgs> = {
   handler: async (argv) => {
     const given = sourceAndPath(argv.source, argv.path);
     const path = dataPath(given.path ?? '/');
-    const entries = await withArgsSource({ ...argv, source: given.source }, async (s) => {
+    const { entries, damage } = await withArgsSource({ ...argv, source: given.source }, async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
-      return listDir(s.volume, path);
+      return listDirPartly(s.volume, path);
     });
     if (argv.json) await printJson(entries);
     else await writeOut(render(entries, argv.long ?? false));
+    // What the folder's damaged part held is not listed: said after what could be (exit 65).
+    if (damage) throw damage;
   },
 };
