@@ -79,6 +79,15 @@ describe('a virtual machine disk file', () => {
     const ova = join(work, 'haos.ova');
     expect(cliJson(['info', ova, '--json']).container).toMatchObject({ format: 'ova' });
     expect(cliJson(['auth', 'list', ova, '--json'])).toEqual(want.users);
+    // A write is refused with this tool's own copy as the way (qemu-img reads an OVA as the tar: its "raw copy"
+    // was the OVA again, refused again, with a hint naming one file as input and output).
+    const before = sha(readFileSync(ova));
+    const r = cli(['safe-mode', ova, '--no-originals']);
+    expect(r.code).toBe(69);
+    expect(r.stderr).toMatch(/is an ova streamOptimized disk file/);
+    expect(r.stderr).not.toMatch(/qemu-img convert -O raw/);
+    expect(r.stderr).toMatch(/haos-rescue image .*haos\.ova --out disk\.img makes it/);
+    expect(sha(readFileSync(ova))).toBe(before);
   });
 
   it.each([

@@ -64,7 +64,11 @@ export async function openContainer(file: BlockDevice, path: string, chain: stri
   const guest = await open(file, ctx);
   if (writable && !guest.writable) {
     await guest.close().catch(() => undefined);
-    throw new UnsupportedError('VDISK_READ_ONLY', `${path} is a ${guest.container.format} ${guest.container.variant} disk file; haos-rescue reads it but does not write inside it`, { hint: writableCopyHint(path, guest.container) });
+    const { format, variant } = guest.container;
+    const a = /^[aeiou]/.test(format) ? 'an' : 'a';
+    // qemu-img reads an OVA as raw bytes (the tar): its copy is made by this tool's imaging instead.
+    const copy = format === 'ova' ? { hint: OVA_COPY_HINT, remedy: 'raw-image' as const, details: { path } } : { hint: writableCopyHint(path, guest.container) };
+    throw new UnsupportedError('VDISK_READ_ONLY', `${path} is ${a} ${format} ${variant} disk file; haos-rescue reads it but does not write inside it`, copy);
   }
   return guest;
 }
@@ -82,6 +86,8 @@ async function openBacking(path: string, chain: string[]): Promise<BlockDevice> 
     throw err;
   }
 }
+
+const OVA_COPY_HINT = 'shut the VM down, make a raw copy of its disk, run the command on that copy, then convert it back (qemu-img convert -O vmdk disk.img NEW.vmdk) and attach NEW.vmdk to the VM';
 
 /** The hint of a write refused on a container: a raw copy to write to, and how to turn it back. */
 export function writableCopyHint(path: string, info: ContainerInfo): string {

@@ -64,7 +64,11 @@ export function checkVhdxWritable(facts: VhdxWritableFacts): void {
     const repair = differencing ? 'open it once in Hyper-V' : `open it once in Hyper-V, or run qemu-img check -r all "${path}" (it replays the log into the file)`;
     refuse('VHDX_WRITE_LOG_PENDING', 'its metadata log holds updates not yet applied to the file (they were replayed in memory only)', `${repair}, then try again; or ${copy.hint}`);
   }
-  if (geometry.logicalSectorSize !== 512) refuse('VHDX_WRITE_SECTOR_SIZE', `has ${geometry.logicalSectorSize}-byte logical sectors, which this writer does not handle`);
+  if (geometry.logicalSectorSize !== 512) {
+    // qemu-img does not open such a file at all: the copy comes from this tool's imaging.
+    const own = { hint: 'make a raw copy of the whole disk (qemu-img cannot open a VHDX with such sectors), run the command on that copy, and attach the copy to the VM', remedy: 'raw-image' as const, details: { path } };
+    throw new UnsupportedError('VHDX_WRITE_SECTOR_SIZE', `vhdx ${path}: has ${geometry.logicalSectorSize}-byte logical sectors, which this writer does not handle; refusing to write into it`, own);
+  }
   const { log } = facts;
   if (log.length < MiB || log.length % MiB !== 0 || log.fileOffset < MiB || log.fileOffset % MiB !== 0 || log.fileOffset + log.length > facts.fileSize) {
     refuse('VHDX_WRITE_DAMAGED', `its log region (${log.length} bytes at ${log.fileOffset}) is not 1 MiB aligned inside the file`);
