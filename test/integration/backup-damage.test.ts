@@ -199,3 +199,25 @@ describe('a damaged backup file', () => {
     expect(existsSync(card)).toBe(true);
   });
 });
+
+describe('backup create on a card with names it cannot keep', () => {
+  it('a name that is not UTF-8 and a FIFO are said (the name was changed and the FIFO left out without a word)', () => {
+    const card = join(work, 'odd-names.img');
+    writeFileSync(card, readFileSync(data));
+    const payload = join(work, 'payload.yaml');
+    writeFileSync(payload, 'x: 1\n');
+    const commands = join(work, 'odd-names.debugfs');
+    // Raw bytes: "caf" 0xE9 ".yaml", as a Latin-1 computer wrote it.
+    writeFileSync(commands, Buffer.concat([Buffer.from(`write ${payload} /supervisor/homeassistant/caf`), Buffer.from([0xe9]), Buffer.from('.yaml\ncd /supervisor/homeassistant\nmknod pipe p\n')]));
+    execFileSync('debugfs', ['-w', '-f', commands, card], { stdio: 'ignore' });
+    const out = join(work, 'odd-names.tar');
+    const r = cli(['backup', 'create', card, '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.text).toMatch(/renamed: .*caf\\xe9\.yaml is stored as .*\(.*\); a restore gives it that name/);
+    expect(r.text).toMatch(/not in the backup: .*pipe \(a device file, FIFO or socket\)/);
+    const json = cli(['backup', 'create', card, '--out', join(work, 'odd-names-2.tar'), '--json']);
+    const result = JSON.parse(json.text) as { renamed: unknown[]; special: string[] };
+    expect(result.renamed).toHaveLength(1);
+    expect(result.special).toEqual([expect.stringMatching(/pipe$/)]);
+  }, 60_000);
+});

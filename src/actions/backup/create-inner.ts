@@ -8,7 +8,7 @@ import { AppError } from '../../errors.js';
 import { CONFIG_EXCLUDES, DATABASE_EXCLUDES, type OuterTarWriter, globMatcher } from '../../ha/backup-write.js';
 import type { SecureTarKey } from '../../ha/backup-inner.js';
 import { encryptSecureTar } from '../../ha/securetar/index.js';
-import { type ExportProblem, treeContext } from '../export/index.js';
+import { type ExportProblem, type ExportRename, treeContext } from '../export/index.js';
 import { writeEntries } from '../export/tar.js';
 import { ProgressMeter } from '../progress.js';
 import { parallelGzip } from './parallel-gzip.js';
@@ -116,7 +116,14 @@ function addBuffered(pack: Pack, name: string, body: Buffer | null, mtime: Date)
 }
 
 /** The inner tar.gz bytes of one planned archive; `done` holds what was left out once the stream ends. */
-function innerTarGz(src: OpenedSource, inner: PlannedInner, opts: InnerWriteOptions): { bytes: AsyncIterable<Buffer>; done: Promise<{ skipped: ExportProblem[]; files: number; bytes: number }>; stop(err: unknown): void } {
+/** What a walk of an inner archive left out or changed: said with the backup (a restore would differ there). */
+export interface InnerDeviations {
+  skipped: ExportProblem[];
+  renamed: ExportRename[];
+  special: string[];
+}
+
+function innerTarGz(src: OpenedSource, inner: PlannedInner, opts: InnerWriteOptions): { bytes: AsyncIterable<Buffer>; done: Promise<InnerDeviations & { files: number; bytes: number }>; stop(err: unknown): void } {
   const base = { bytes: opts.meter.bytes, files: opts.meter.files };
   // Every step passed on (interval 0): the outer meter paces the reports; this one's own pacing lost all but
   // the first, and the line said "8 bytes, 0 backup" for a 720 KiB backup.
@@ -140,7 +147,7 @@ function innerTarGz(src: OpenedSource, inner: PlannedInner, opts: InnerWriteOpti
     }
     await writeEntries(ctx, pack);
     pack.finalize();
-    return { skipped: ctx.result.skipped, files: ctx.result.files, bytes: ctx.result.bytes };
+    return { skipped: ctx.result.skipped, renamed: ctx.result.renamed, special: ctx.result.special, files: ctx.result.files, bytes: ctx.result.bytes };
   })();
   produce.catch((err: unknown) => pack.destroy(err as Error));
   const done = produce;
@@ -152,7 +159,7 @@ function innerTarGz(src: OpenedSource, inner: PlannedInner, opts: InnerWriteOpti
 }
 
 /** Writes one inner archive into the outer tar. */
-export async function writeInner(src: OpenedSource, tar: OuterTarWriter, inner: PlannedInner, opts: InnerWriteOptions): Promise<{ summary: { name: string; member: string; size: number; files: number; bytes: number }; skipped: ExportProblem[] }> {
+export async function writeInner(src: OpenedSource, tar: OuterTarWriter, inner: PlannedInner, opts: InnerWriteOptions): Promise<{ summary: { name: string; member: string; size: number; files: number; bytes: number } } & InnerDeviations> {
   const member = `${inner.name}.tar.gz`;
   const { bytes, done, stop } = innerTarGz(src, inner, opts);
   let size: number;
@@ -172,5 +179,5 @@ export async function writeInner(src: OpenedSource, tar: OuterTarWriter, inner: 
     throw err;
   }
   const r = await done;
-  return { summary: { name: inner.name, member, size, files: r.files, bytes: r.bytes }, skipped: r.skipped };
+  return { summary: { name: inner.name, member, size, files: r.files, bytes: r.bytes }, skipped: r.skipped, renamed: r.renamed, special: r.special };
 }

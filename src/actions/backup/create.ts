@@ -10,7 +10,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { AppError, NotFoundError, UsageError } from '../../errors.js';
 import { type NewBackupJson, OuterTarWriter, backupJson, secureTarVersionFor } from '../../ha/backup-write.js';
 import type { SecureTarKey } from '../../ha/backup-inner.js';
-import type { ExportProblem } from '../export/index.js';
+import type { ExportProblem, ExportRename } from '../export/index.js';
 import { makeOutputFolder, outputError } from '../output-error.js';
 import { assertOutputOffSource } from '../host-mounts.js';
 import { type ProgressListener, ProgressMeter } from '../progress.js';
@@ -44,6 +44,10 @@ export interface CreateResult {
   inners: Array<{ name: string; member: string; size: number; files: number; bytes: number }>;
   /** Files left out because they could not be read (the backup is partial when this is not empty). */
   skipped: ExportProblem[];
+  /** Names stored otherwise than on the card (bytes that are not UTF-8): restored under the new name. */
+  renamed: ExportRename[];
+  /** Device files, FIFOs and sockets: not in the backup. */
+  special: string[];
 }
 
 async function haVersion(src: OpenedSource): Promise<string> {
@@ -80,13 +84,15 @@ export async function createBackup(src: OpenedSource, opts: CreateOptions): Prom
   const fh = await open(partial, 'wx').catch((err: unknown) => {
     throw outputError(err, out);
   });
-  const result: CreateResult = { out, slug: '', name, date: '', size: 0, protected: opts.key !== null, secureTarVersion: stVersion, homeAssistantVersion: version, inners: [], skipped: [] };
+  const result: CreateResult = { out, slug: '', name, date: '', size: 0, protected: opts.key !== null, secureTarVersion: stVersion, homeAssistantVersion: version, inners: [], skipped: [], renamed: [], special: [] };
   try {
     const tar = new OuterTarWriter(fh, Math.floor(now.getTime() / 1000));
     for (const inner of plan.inners) {
       const written = await writeInner(src, tar, inner, { key: opts.key, version: stVersion, meter, homeAssistantJson: plan.homeAssistantJson, excludeDb: opts.excludeDb ?? false });
       result.inners.push(written.summary);
       result.skipped.push(...written.skipped);
+      result.renamed.push(...written.renamed);
+      result.special.push(...written.special);
     }
     const meta = backupJson(metadata(name, now, version, opts, plan.inners, result.inners));
     await tar.addFile('./backup.json', meta.json);
