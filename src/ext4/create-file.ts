@@ -99,11 +99,12 @@ export async function ownedBlocks(edits: BlockEdits, inode: Inode): Promise<Bloc
  */
 export async function removeFile(edits: BlockEdits, dir: Inode, name: string, nowMs: number): Promise<{ ino: number; freedBlocks: number }> {
   const vol = edits.vol;
-  const entry = await vol.findEntry(dir, Buffer.from(name));
+  const bytes = await vol.nameInDir(dir, name);
+  const entry = await vol.findEntry(dir, bytes);
   if (!entry) throw new RefusedError('NOT_FOUND', `${name} is not there`, { hint: 'nothing was written' });
   const inode = await vol.readInode(entry.ino);
   if (inode.kind === 'dir') throw new UnsupportedError('IS_A_DIRECTORY', `${name} is a folder`, { hint: 'nothing was written' });
-  await removeDirEntry(edits, dir, Buffer.from(name));
+  await removeDirEntry(edits, dir, bytes);
   const freedBlocks = await releaseInode(edits, inode, nowMs);
   await touchInode(edits, dir.ino, nowMs);
   return { ino: inode.ino, freedBlocks };

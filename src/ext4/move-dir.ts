@@ -16,6 +16,7 @@ import { setInodeChecksum } from './inode-csum.js';
 import { changeFolderLinks } from './make-dir.js';
 import { encodeTime } from './rewrite.js';
 import { hasMetadataCsum } from './superblock.js';
+import { displayName } from './path.js';
 
 const ROOT_INO = 2;
 const MAX_DEPTH = 4096;
@@ -47,13 +48,13 @@ async function setDotDot(edits: BlockEdits, dir: Inode, parentIno: number): Prom
 }
 
 /** Plans moving folder `folder` (named `fromName` in `fromDir`) to `toName` in `toDir`. */
-export async function moveFolder(edits: BlockEdits, folder: Inode, fromDir: Inode, fromName: string, toDir: Inode, toName: string, nowMs: number): Promise<void> {
+export async function moveFolder(edits: BlockEdits, folder: Inode, fromDir: Inode, fromName: Buffer, toDir: Inode, toName: Buffer, nowMs: number): Promise<void> {
   const vol = edits.vol;
   checkEditable(edits, toDir); // before the lookup: a case-insensitive folder is not looked into by name
-  if (await vol.findEntry(toDir, Buffer.from(toName))) throw new RefusedError('TARGET_EXISTS', `${toName} already exists`, { hint: 'a folder is moved only to a free name; nothing was written' });
+  if (await vol.findEntry(toDir, toName)) throw new RefusedError('TARGET_EXISTS', `${displayName(toName)} already exists`, { hint: 'a folder is moved only to a free name; nothing was written' });
   await refuseInsideItself(edits, folder.ino, toDir);
-  await addDirEntry(edits, toDir.ino, Buffer.from(toName), folder.ino, FileType.DIR);
-  await removeDirEntry(edits, fromDir, Buffer.from(fromName));
+  await addDirEntry(edits, toDir.ino, toName, folder.ino, FileType.DIR);
+  await removeDirEntry(edits, fromDir, fromName);
   const raw = Buffer.from((await currentInode(edits, folder.ino)).raw);
   raw.writeUInt32LE(encodeTime(nowMs).seconds, 12); // ctime
   if (hasMetadataCsum(vol.sb)) setInodeChecksum(vol.sb, folder.ino, raw);

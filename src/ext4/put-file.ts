@@ -191,17 +191,18 @@ export function newInode(edits: BlockEdits, ino: number, f: { content: number; b
  */
 export async function putFile(edits: BlockEdits, dir: Inode, name: string, content: FileContent, nowMs: number, owner?: FileOwner): Promise<{ ino: number; replaced: number | null }> {
   const vol = edits.vol;
-  const entry = await vol.findEntry(dir, Buffer.from(name));
+  const bytes = await vol.nameInDir(dir, name);
+  const entry = await vol.findEntry(dir, bytes);
   const old = entry ? await vol.readInode(entry.ino) : null;
   if (old && old.kind !== 'file') throw new RefusedError('NOT_A_FILE', `${name} exists and is not a regular file`, { hint: 'nothing was written' });
   if (old) assertNotLocked(old, name, 'remove');
   const who = owner ?? (old ? { mode: old.mode & 0o7777, uid: old.uid, gid: old.gid } : { mode: 0o644, uid: 0, gid: 0 });
   const ino = await newFileWithContent(edits, dir.ino, content, who, nowMs);
   if (old) {
-    await replaceDirEntryInode(edits, dir, Buffer.from(name), ino);
+    await replaceDirEntryInode(edits, dir, bytes, ino);
     await releaseInode(edits, old, nowMs);
   } else {
-    await addDirEntry(edits, dir.ino, Buffer.from(name), ino, FileType.REG);
+    await addDirEntry(edits, dir.ino, bytes, ino, FileType.REG);
   }
   await touchInode(edits, dir.ino, nowMs);
   return { ino, replaced: old?.ino ?? null };

@@ -78,13 +78,14 @@ async function releaseBelow(edits: BlockEdits, dir: Inode, nowMs: number, out: T
 /** Plans removing folder `name` of `parent` with everything in it. */
 export async function removeTree(edits: BlockEdits, parent: Inode, name: string | Uint8Array, nowMs: number): Promise<TreeRemoval> {
   const vol = edits.vol;
-  const entry = await vol.findEntry(parent, Buffer.from(name));
+  const bytes = await vol.nameInDir(parent, name);
+  const entry = await vol.findEntry(parent, bytes);
   if (!entry) throw new RefusedError('NOT_FOUND', `${Buffer.from(name).toString()} is not there`, { hint: 'nothing was written' });
   const dir = await vol.readInode(entry.ino);
   if (dir.kind !== 'dir') throw new RefusedError('NOT_A_FOLDER', `${Buffer.from(name).toString()} is not a folder`, { hint: 'nothing was written' });
   const out: TreeRemoval = { files: 0, folders: 0, freedBlocks: 0, links: new Map() };
   await releaseBelow(edits, dir, nowMs, out, 0);
-  await removeDirEntry(edits, parent, Buffer.from(name));
+  await removeDirEntry(edits, parent, bytes);
   const now = await currentInode(edits, parent.ino);
   const raw = updatedInode(vol, now, now.sizeBytes, nowMs);
   // One '..' fewer points at the parent (a count of 1 means "many" under dir_nlink and stays).

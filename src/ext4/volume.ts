@@ -315,6 +315,19 @@ export class Ext4Volume {
     }
   }
 
+  /**
+   * The bytes `name` has in `dir`: as typed, or as `ls` shows a name that is not UTF-8 (`caf\xe9`) when
+   * such an entry is there (the same reading a path lookup makes); as typed for a name not there.
+   */
+  async nameInDir(dir: Inode, name: string | Uint8Array): Promise<Buffer> {
+    if (typeof name !== 'string') return Buffer.from(name);
+    const literal = Buffer.from(name, 'utf8');
+    const entries = await this.readDir(dir);
+    if (entries.some((e) => e.name.equals(literal))) return literal;
+    const escaped = unescapeComponent(name);
+    return escaped && entries.some((e) => e.name.equals(escaped)) ? Buffer.from(escaped) : literal;
+  }
+
   /** Finds `name` in the directory; null when absent. Raw bytes, exact match. */
   async findEntry(dir: Inode, name: Uint8Array): Promise<DirEntry | null> {
     const entries = await this.readDir(dir);

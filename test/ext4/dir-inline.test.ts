@@ -100,7 +100,7 @@ describe('inline-data folders', () => {
   it('a moved inline folder points its ".." (the inode\'s first four bytes) at its new parent', async () => {
     const img = image('move', { blockSize: 4096, inodeSize: 256 });
     const share = Number(/Inode: (\d+)/.exec(debugfs(img, 'stat /share'))![1]);
-    await edit(img, async (edits, vol) => moveFolder(edits, await vol.lookup('/config/packages'), await vol.lookup('/config'), 'packages', await vol.lookup('/share'), 'pk', Date.now()));
+    await edit(img, async (edits, vol) => moveFolder(edits, await vol.lookup('/config/packages'), await vol.lookup('/config'), Buffer.from('packages'), await vol.lookup('/share'), Buffer.from('pk'), Date.now()));
     fsckClean(img, 'after the move');
     expect(isInline(img, '/share/pk')).toBe(true);
     expect(debugfs(img, 'ls -p /share/pk')).toContain(`/${share}/040755/0/0/../`);
