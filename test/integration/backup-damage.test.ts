@@ -221,3 +221,19 @@ describe('backup create on a card with names it cannot keep', () => {
     expect(result.special).toEqual([expect.stringMatching(/pipe$/)]);
   }, 60_000);
 });
+
+describe('two backups on the card with one slug', () => {
+  const pair = ['test_consolidate.tar', 'test_consolidate_unc.tar'].map((f) => join(HA_CORPUS, 'supervisor_fixtures', f));
+  it.skipIf(!pair.every((f) => existsSync(f)))('backup ls by that slug asks which, by file name (it opened the first without a word); by file name it opens', () => {
+    const card = join(work, 'same-slug.img');
+    writeFileSync(card, readFileSync(data));
+    execFileSync('debugfs', ['-w', '-R', `write ${pair[0]} /supervisor/backup/a_enc.tar`, card], { stdio: 'ignore' });
+    execFileSync('debugfs', ['-w', '-R', `write ${pair[1]} /supervisor/backup/b_plain.tar`, card], { stdio: 'ignore' });
+    const r = cli(['backup', 'ls', card, 'd9c48f8b']);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toMatch(/2 backups on the card have the slug d9c48f8b: a_enc\.tar, b_plain\.tar/);
+    expect(r.stderr).toMatch(/name the one to open by its file name instead/);
+    expect(cli(['backup', 'ls', card, 'b_plain.tar']).code).toBe(0);
+  });
+});
+

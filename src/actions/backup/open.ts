@@ -75,6 +75,14 @@ export async function openCardBackup(src: OpenedSource, which: string | undefine
   if (matches.length === 0) {
     throw new NotFoundError('BACKUP_NOT_FOUND', `no backup with slug ${which} on this card`, { hint: `slugs on the card: ${slugs}`, remedy: 'list-backups' });
   }
+  // Two files with one slug (a backup copied in twice, or two made from one name and date): which is meant
+  // is asked for by file name; it took the first, silently.
+  const bySlug = matches.filter((b) => b.slug === which && b.file !== which && b.path !== which);
+  if (bySlug.length > 1 && bySlug.length === matches.length) {
+    throw new UsageError('AMBIGUOUS_SLUG', `${bySlug.length} backups on the card have the slug ${which}: ${bySlug.map((b) => b.file).join(', ')}`, {
+      hint: `name the one to open by its file name instead (${bySlug[0]!.file})`,
+    });
+  }
   const chosen = matches.find((b) => !b.error) ?? matches[0]!;
   const others = 'the list of backups on the card shows which can be opened';
   const inode = await src.volume.lookup(chosen.path);
