@@ -66,6 +66,22 @@ describe.skipIf(!mounted)(`a full output disk${mounted ? '' : ' (skipped: needs 
     }
   });
 
+  it('export onto a read-only disk is said as one (it spoke of free space and advised .tar.gz)', () => {
+    const ro = join(work, 'ro');
+    mkdirSync(ro, { recursive: true });
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m,ro', 'tmpfs', ro]).status).toBe(0);
+    try {
+      for (const out of [join(ro, 'e.tar'), join(ro, 'folder')]) {
+        const r = cli(['export', image, '--out', out]);
+        expect(r.code, r.stderr).toBe(77);
+        expect(r.stderr).toMatch(/is on a read-only disk/);
+        expect(r.stderr).not.toMatch(/free/);
+      }
+    } finally {
+      spawnSync('umount', [ro]);
+    }
+  });
+
   it('image onto a disk with less room than the map keeps free: refused before anything is made (it left an empty image and map)', () => {
     const r = cli(['image', image, '--out', join(small, 'card.img'), '--verbose']);
     expect(r.code, r.stderr).toBe(77);

@@ -14,7 +14,8 @@ import { exportToTar } from './tar.js';
 import type { ExportContext, ExportFormat, ExportOptions, ExportResult } from './types.js';
 import { outputError } from '../output-error.js';
 import { ProgressMeter } from '../progress.js';
-import { freeBytes } from '../output-fs.js';
+import { existingAncestor, freeBytes } from '../output-fs.js';
+import { access, constants } from 'node:fs/promises';
 import { assertOutputOffSource } from '../host-mounts.js';
 import { formatBytes } from '../../units.js';
 
@@ -178,6 +179,10 @@ async function countTree(ctx: ExportContext): Promise<TreeTotals> {
  * files' own data (a lower bound of what the copy takes) is refused. A .tar.gz is not judged (compression).
  */
 async function assertRoom(ctx: ExportContext): Promise<TreeTotals | null> {
+  // A read-only disk is said as one (its free space was reported as too small, and .tar.gz advised).
+  await access(await existingAncestor(ctx.options.out), constants.W_OK).catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code === 'EROFS') throw outputError(err, ctx.options.out);
+  });
   const free = await freeBytes(ctx.options.out);
   const sb = ctx.vol.sb;
   const inUse = (sb.blocksCount - Math.min(sb.freeBlocksCount, sb.blocksCount)) * sb.blockSize;
