@@ -8,7 +8,7 @@
 import { CorruptError, REPAIR, RefusedError, UnsupportedError } from '../errors.js';
 import type { BlockEdits } from './alloc-inode.js';
 import { currentInode } from './create-file.js';
-import { deleteEntry, entriesEnd, insertInBlock, notInFolder, repointEntry, setTailChecksum } from './dir-block.js';
+import { deleteEntry, entriesEnd, insertInBlock, notInFolder, rawEntries, repointEntry, setTailChecksum } from './dir-block.js';
 import { appendDirBlock, dirBlockMap } from './dir-grow.js';
 import { addIndexedEntry } from './dir-index.js';
 import { addInlineEntry, removeInlineEntry, repointInlineEntry } from './dir-inline.js';
@@ -93,6 +93,39 @@ export async function removeDirEntry(edits: BlockEdits, given: Inode, name: Buff
   // The kernel's may_delete: the inode named may not be immutable or append-only either (the whole plan is refused).
   assertNotLocked(await currentInode(edits, ino), name, 'remove');
   return ino;
+}
+
+/**
+ * Removes the entries `names` of directory `given` in one pass over its blocks (a step of a large folder's
+ * removal: one name at a time read the folder again for each, 14 minutes for 45,000 names). Returns each
+ * name's inode, keyed by the name's bytes as latin1; throws when one is not there.
+ */
+export async function removeDirEntries(edits: BlockEdits, given: Inode, names: Buffer[]): Promise<Map<string, number>> {
+  const dir = await currentInode(edits, given.ino);
+  checkEditable(edits, dir);
+  assertNotLocked(dir, `inode ${dir.ino}`, 'remove');
+  const removed = new Map<string, number>();
+  if ((dir.flags & InodeFlags.INLINE_DATA) !== 0) {
+    for (const n of names) removed.set(n.toString('latin1'), await removeInlineEntry(edits, dir.ino, n));
+    return removed;
+  }
+  const wanted = new Set(names.map((n) => n.toString('latin1')));
+  const end = entriesEnd(edits);
+  for (const [index, fsBlock] of (await dirBlocks(edits, dir)).entries()) {
+    if (wanted.size === 0) break;
+    const block = await edits.block(fsBlock);
+    if (isIndexBlock(dir, block, index)) continue;
+    // Copies: an entry's name is a view of the block, which each removal rewrites.
+    const hits = rawEntries(block, end, dir.ino).filter((e) => e.ino !== 0 && wanted.has(e.name.toString('latin1'))).map((e) => Buffer.from(e.name));
+    for (const name of hits) {
+      const key = name.toString('latin1');
+      removed.set(key, deleteEntry(block, end, dir.ino, name)!);
+      wanted.delete(key);
+    }
+    if (hits.length > 0) setTailChecksum(edits, dir, block);
+  }
+  if (wanted.size > 0) throw notInFolder(Buffer.from([...wanted][0]!, 'latin1'), dir.ino);
+  return removed;
 }
 
 async function deleteFromDir(edits: BlockEdits, dir: Inode, name: Buffer): Promise<number> {

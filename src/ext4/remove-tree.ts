@@ -10,7 +10,7 @@ import { freeBlocks } from './alloc-block.js';
 import { freeInode } from './alloc-inode.js';
 import { BlockEdits, currentInode, ownedBlocks, putInode, releaseInode, touchInode } from './create-file.js';
 import { isDotOrDotDot } from './dir.js';
-import { assertNotLocked, removeDirEntry } from './dir-edit.js';
+import { assertNotLocked, removeDirEntries, removeDirEntry } from './dir-edit.js';
 import { type Inode, InodeFlags } from './inode.js';
 import { setInodeChecksum } from './inode-csum.js';
 import { releaseXattrBlock } from './xattr-release.js';
@@ -103,16 +103,15 @@ export async function removeTree(edits: BlockEdits, parent: Inode, name: string 
  * them, so a file with two names in the same step loses both links. Returns the blocks given back.
  */
 export async function removeNames(edits: BlockEdits, dirIno: number, names: Uint8Array[], nowMs: number): Promise<number> {
-  const vol = edits.vol;
   const dir = await currentInode(edits, dirIno);
+  const removed = await removeDirEntries(edits, dir, names.map((n) => Buffer.from(n)));
   let freed = 0;
   for (const raw of names) {
     const name = Buffer.from(raw);
-    const entry = await vol.findEntry(dir, name);
-    if (!entry) throw new RefusedError('NOT_FOUND', `${name.toString()} is not in folder inode ${dirIno}`, { hint: 'nothing was written' });
-    const child = await currentInode(edits, entry.ino);
+    const child = await currentInode(edits, removed.get(name.toString('latin1'))!);
     if (child.kind === 'dir') throw new RefusedError('IS_A_DIRECTORY', `${name.toString()} is a folder`, { hint: 'nothing was written' });
-    await removeDirEntry(edits, dir, name);
+    // The kernel's may_delete: the inode named may not be immutable or append-only (the whole plan is refused).
+    assertNotLocked(child, name, 'remove');
     freed += await releaseInode(edits, child, nowMs);
   }
   await touchInode(edits, dirIno, nowMs);
