@@ -77,7 +77,11 @@ export class Ext4Volume {
     const fsBytes = loc.superblock.blocksCount * loc.superblock.blockSize;
     const vol = new Ext4Volume(device, loc);
     if (fsBytes > device.sizeBytes) {
-      vol.warnings.push(`the filesystem is ${fsBytes} bytes but ${device.description} holds only ${device.sizeBytes}: the card or image is truncated; files in the missing part cannot be read`);
+      // A partition whose bytes are all there but whose table entry is smaller than its filesystem is not a cut card.
+      const entry = (device as { truncated?: boolean }).truncated === false && device.description.startsWith('partition ');
+      vol.warnings.push(entry
+        ? `the filesystem is ${fsBytes} bytes but ${device.description} is only ${device.sizeBytes}: the partition table gives it less room than its filesystem (a partitioning tool changed the entry?); files past the partition's end cannot be read`
+        : `the filesystem is ${fsBytes} bytes but ${device.description} holds only ${device.sizeBytes}: the card or image is truncated; files in the missing part cannot be read`);
     }
     return vol;
   }

@@ -207,3 +207,30 @@ describe('a journal the box stopped after failed writes (EIO)', () => {
     expect(refused?.hint).toBe(`the card may be failing: copy it to an image first and keep that copy; then ${BOX_CHECK}`);
   });
 });
+
+describe('a data filesystem larger than its place', () => {
+  it('a partition entry smaller than its filesystem (the bytes all there): said as such, not as a cut card, and a change refused (it was written)', () => {
+    const img = join(work, 'short-entry.img');
+    writeFileSync(img, readSampleImage());
+    // Partition 8 (11 MiB, 20 MiB of filesystem) given 10 MiB in the table.
+    execFileSync('sgdisk', ['-d', '8', '-n', '8:22528:43007', '-c', '8:hassos-data', '-t', '8:8300', img], { stdio: 'ignore' });
+    const info = cli(['info', img]);
+    expect(info.stderr).toMatch(/partition 8 of .* is only 10485760: the partition table gives it less room than its filesystem/);
+    expect(info.stderr).not.toMatch(/truncated/);
+    const before = sha(img);
+    const r = cli(PUT(img));
+    expect(r.code, r.stderr).toBe(77);
+    expect(r.stderr).toMatch(/code: FILESYSTEM_LARGER_THAN_PARTITION/);
+    expect(sha(img)).toBe(before);
+  });
+
+  it('a bare filesystem image cut short: a change is refused (it was written, as if whole)', () => {
+    const img = join(work, 'cut-bare.img');
+    writeFileSync(img, readSampleImage().subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + 15 * 1024 * 1024));
+    const before = sha(img);
+    const r = cli(PUT(img));
+    expect(r.code, r.stderr).toBe(77);
+    expect(r.stderr).toMatch(/code: IMAGE_CUT_SHORT/);
+    expect(sha(img)).toBe(before);
+  });
+});

@@ -59,6 +59,15 @@ export function checkPlacement(src: OpenedSource): void {
     // A change fits in what is there, but the image would never make a working card: what is missing stays missing.
     throw refusedWrite('IMAGE_CUT_SHORT', `the image ends inside the data partition: only ${data.availableBytes} of its ${data.sizeBytes} bytes are there`, 'let the copy that stopped finish, or copy the whole card again, and change the complete copy');
   }
+  const sb = src.onDiskVolume.sb;
+  if (sb.blocksCount * sb.blockSize > data.sizeBytes && chosen.partitionIndex === null) {
+    throw refusedWrite('IMAGE_CUT_SHORT', `the image ends inside the data filesystem: only ${data.sizeBytes} of its ${sb.blocksCount * sb.blockSize} bytes are there`, 'let the copy that stopped finish, or copy the whole card again, and change the complete copy');
+  }
+  if (sb.blocksCount * sb.blockSize > data.sizeBytes) {
+    // A change could land past the partition's end, where the box's kernel would not let it (it refuses to mount such a filesystem).
+    throw refusedWrite('FILESYSTEM_LARGER_THAN_PARTITION', `the data filesystem is ${sb.blocksCount * sb.blockSize} bytes but its partition is only ${data.sizeBytes}: the partition table gives it less room`,
+      'copy the backups and the configuration off it; the partition entry can be set right with a partitioning tool (its end moved back to where the filesystem ends) on a copy of the card first');
+  }
   const backup = src.onDiskVolume.superblockLocation;
   if (backup.primaryProblem !== null) {
     throw refusedWrite('SUPERBLOCK_DAMAGED', `the filesystem's main superblock is unusable (${backup.primaryProblem}); it is read from its backup copy at byte ${backup.byteOffset}`, `copy the data off it, or repair the filesystem on an image of the card with e2fsck -b ${backup.byteOffset / backup.superblock.blockSize} -B ${backup.superblock.blockSize} first`);
