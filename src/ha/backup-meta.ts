@@ -160,6 +160,7 @@ export async function describeBackup(read: ReadAt, sizeBytes: number, fileName: 
     errorCode = 'NOT_A_TAR_NAME';
   }
   try {
+    if (sizeBytes === 0) throw new CorruptError('EMPTY_BACKUP', 'the file is empty (0 bytes): a backup that failed, or a copy that stopped at once');
     const member = await findMetadata(read, sizeBytes);
     if (!member) {
       throw new CorruptError('NO_BACKUP_JSON', 'no ./backup.json in the archive: not a Supervisor backup or a damaged one');

@@ -237,8 +237,10 @@ describe('describeBackup on crafted tars', () => {
   it('garbage never throws', async () => {
     const got = await describeBuf(Buffer.alloc(3000, 0x41), 'junk.tar');
     expect(got.errorCode).toBe('TAR_BAD_HEADER');
+    // Said as empty (it was "no ./backup.json in the archive").
     const empty = await describeBuf(Buffer.alloc(0), 'empty.tar');
-    expect(empty.errorCode).toBe('NO_BACKUP_JSON');
+    expect(empty.errorCode).toBe('EMPTY_BACKUP');
+    expect(empty.error).toMatch(/the file is empty \(0 bytes\)/);
   });
 
   it('I/O errors are thrown, not listed', async () => {
