@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
 import { cli, cliJson } from '../helpers/cli.js';
 import { HA_CORPUS } from '../helpers/corpus.js';
+import { kernelCanMount, withKernelMount } from '../helpers/kernel.js';
 import { tempDir } from '../helpers/images.js';
 
 const work = tempDir('backup-damage-');
@@ -234,6 +235,17 @@ describe('two backups on the card with one slug', () => {
     expect(r.stderr).toMatch(/2 backups on the card have the slug d9c48f8b: a_enc\.tar, b_plain\.tar/);
     expect(r.stderr).toMatch(/name the one to open by its file name instead/);
     expect(cli(['backup', 'ls', card, 'b_plain.tar']).code).toBe(0);
+  });
+});
+
+describe('a backup file whose name holds a newline', () => {
+  it.skipIf(!kernelCanMount())('backup list keeps it on its row, as \\n (the table broke in two)', () => {
+    const card = join(work, 'newline.img');
+    writeFileSync(card, readFileSync(data));
+    withKernelMount(card, (dir) => writeFileSync(join(dir, 'supervisor', 'backup', 'a\nb.tar'), readFileSync(made.plain)));
+    const r = cli(['backup', 'list', card]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.text).toMatch(/^\S.* \/supervisor\/backup\/a\\nb\.tar$/m);
   });
 });
 

@@ -35,6 +35,9 @@ const keyCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: string }> = 
   },
 };
 
+/** A name as one line of a table: a newline or tab in it (from the card) written as \n, \t (it broke the row). */
+const oneLine = (text: string): string => text.replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t');
+
 function render(list: BackupEntry[]): string {
   const good = list.filter((b) => !b.error);
   const bad = list.filter((b) => b.error);
@@ -42,7 +45,7 @@ function render(list: BackupEntry[]): string {
   if (good.length > 0) {
     const rows = [['date (local)', 'name', 'slug', 'type', 'size', 'HA', 'protected', 'file']];
     for (const b of good) {
-      rows.push([localTime(b.date), b.name ?? '-', b.slug ?? '-', b.type ?? '-', formatBytes(b.size), b.homeAssistantVersion ?? '-', b.protected ? 'yes' : 'no', b.path]);
+      rows.push([localTime(b.date), oneLine(b.name ?? '-'), oneLine(b.slug ?? '-'), oneLine(b.type ?? '-'), formatBytes(b.size), oneLine(b.homeAssistantVersion ?? '-'), b.protected ? 'yes' : 'no', oneLine(b.path)]);
     }
     lines.push(table(rows, [4]));
   } else {
@@ -50,7 +53,7 @@ function render(list: BackupEntry[]): string {
   }
   if (bad.length > 0) {
     lines.push('', 'Files that are not usable backups:');
-    for (const b of bad) lines.push(`  ${b.path} (${formatBytes(b.size)}): ${b.error}`);
+    for (const b of bad) lines.push(`  ${oneLine(b.path)} (${formatBytes(b.size)}): ${oneLine(b.error ?? '')}`);
   }
   return `${lines.join('\n')}\n`;
 }
