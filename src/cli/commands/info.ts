@@ -96,7 +96,7 @@ function spaceLine(r: InfoResult): string {
 
 function containerLines(c: NonNullable<InfoResult['container']>): string[] {
   const unit = c.clusterSize ? `, ${formatBytes(c.clusterSize)} clusters` : '';
-  const lines = [`Disk file:        ${c.format} ${c.variant}: a ${formatBytes(c.virtualSize)} disk in a ${formatBytes(c.fileSize)} file${unit} (read-only here)`];
+  const lines = [`Disk file:        ${c.format} ${c.variant}: a ${formatBytes(c.virtualSize)} disk in a ${formatBytes(c.fileSize)} file${unit}`];
   if (c.backing.length > 0) lines.push(`                  backing file${c.backing.length > 1 ? 's' : ''}: ${c.backing.join(' <- ')}`);
   for (const s of c.snapshots) {
     const when = s.dateMs !== null ? `, ${new Date(s.dateMs).toISOString().slice(0, 16).replace('T', ' ')}` : '';
