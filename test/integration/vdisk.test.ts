@@ -177,6 +177,11 @@ describe('a virtual machine disk file', () => {
     const r = cli(['auth', 'reset', disk, '--username', 'vm-user', '--password', 'a-new-long-password-1', '--yes']);
     expect(r.code).toBe(69);
     expect(r.stderr).toMatch(/qemu-img convert -O raw/);
+    // A rehearsal says the same (it said what it would write), and so does info.
+    const dry = cli(['auth', 'reset', disk, '--username', 'vm-user', '--password', 'a-new-long-password-1', '--yes', '--dry-run']);
+    expect(dry.code, dry.text).toBe(69);
+    expect(dry.stderr).toMatch(/is a vmdk streamOptimized disk file; haos-rescue reads it but does not write inside it/);
+    expect(cliJson(['info', disk]).data.writeRefused).toMatchObject({ code: 'VDISK_READ_ONLY' });
     expect(sha(readFileSync(disk))).toBe(before);
   });
 });

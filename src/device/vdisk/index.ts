@@ -64,13 +64,25 @@ export async function openContainer(file: BlockDevice, path: string, chain: stri
   const guest = await open(file, ctx);
   if (writable && !guest.writable) {
     await guest.close().catch(() => undefined);
-    const { format, variant } = guest.container;
-    const a = /^[aeiou]/.test(format) ? 'an' : 'a';
-    // qemu-img reads an OVA as raw bytes (the tar): its copy is made by this tool's imaging instead.
-    const copy = format === 'ova' ? { hint: OVA_COPY_HINT, remedy: 'raw-image' as const, details: { path } } : { hint: writableCopyHint(path, guest.container) };
-    throw new UnsupportedError('VDISK_READ_ONLY', `${path} is ${a} ${format} ${variant} disk file; haos-rescue reads it but does not write inside it`, copy);
+    throw readOnlyKindError(path, guest.container);
   }
   return guest;
+}
+
+/** The refusal of a write inside a disk file of a kind only read: what it is, and the way to a copy to write to. */
+export function readOnlyKindError(path: string, info: ContainerInfo): UnsupportedError {
+  const a = /^[aeiou]/.test(info.format) ? 'an' : 'a';
+  // qemu-img reads an OVA as raw bytes (the tar): its copy is made by this tool's imaging instead.
+  const copy = info.format === 'ova' ? { hint: OVA_COPY_HINT, remedy: 'raw-image' as const, details: { path } } : { hint: writableCopyHint(path, info) };
+  return new UnsupportedError('VDISK_READ_ONLY', `${path} is ${a} ${info.format} ${info.variant} disk file; haos-rescue reads it but does not write inside it`, copy);
+}
+
+/**
+ * Kinds never written inside, told without opening the file for writing (which a rehearsal and `info` do
+ * not do): an OVA, a streamOptimized VMDK. Other refusals come when the file is opened for writing.
+ */
+export function knownReadOnly(info: ContainerInfo): boolean {
+  return info.format === 'ova' || (info.format === 'vmdk' && info.variant === 'streamOptimized');
 }
 
 async function openBacking(path: string, chain: string[]): Promise<BlockDevice> {
