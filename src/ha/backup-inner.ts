@@ -212,7 +212,7 @@ function damage(err: unknown, member: string, where: DamageWhere = 'data'): unkn
   const message = err instanceof Error ? err.message : String(err);
   if (where === 'end') {
     return new CorruptError('BACKUP_DAMAGED', `${member} is damaged: its check at the end does not match (${message}): a file in it holds changed bytes, and which one cannot be told`, {
-      hint: 'an unencrypted or SecureTar v1/v2 archive has no check per file: compare the files with another backup, or make a new backup from the card (haos-rescue backup create)',
+      hint: 'an unencrypted or SecureTar v1/v2 archive has no check per file: compare the files with another backup, or make a new backup from the card',
       details: { where },
       cause: err,
     });
