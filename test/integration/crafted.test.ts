@@ -112,6 +112,18 @@ describe('crafted images end with a clear answer', () => {
     expect(run(['cat', image, '/supervisor/homeassistant/configuration.yaml']).status).toBe(65);
   });
 
+  it('a folder linked inside itself: listed as skipped, its contents exported once (it was passed over in silence, exit 0)', () => {
+    const image = join(work, 'folder-twice.img');
+    writeFileSync(image, readSampleImage());
+    const made = spawnSync('debugfs', ['-w', '-R', 'link /supervisor/homeassistant/blueprints /supervisor/homeassistant/blueprints/again', `${image}?offset=${SAMPLE.dataOffsetBytes}`], { encoding: 'utf8' });
+    expect(made.status, made.stderr).toBe(0);
+    const out = join(work, 'folder-twice-out');
+    const r = spawnSync(process.execPath, [CLI, 'export', image, '--out', out], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(65);
+    expect(r.stdout).toMatch(/blueprints\/again: this folder is also found at another place in the tree \(inode \d+\)/);
+    expect(statSync(join(out, 'configuration.yaml')).isFile()).toBe(true);
+  });
+
   it('a symbolic link with an empty target: listed as not copied, the rest exported (the folder export stopped there, "ENOENT")', () => {
     const image = join(work, 'empty-link.img');
     writeFileSync(image, readSampleImage());

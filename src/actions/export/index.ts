@@ -241,9 +241,13 @@ async function* preorder(vol: Ext4Volume, start: Inode, onError: (path: Buffer, 
       }
     }
     yield { path: item.path, inode, depth: item.depth };
-    if (inode.kind === 'dir' && !seen.has(inode.ino)) {
-      seen.add(inode.ino);
-      await pushChildren(inode, item.path, item.depth);
+    if (inode.kind !== 'dir') continue;
+    if (seen.has(inode.ino)) {
+      // Said, not passed over in silence: its contents are exported once, at the place met first.
+      onError(item.path, new CorruptError('DIRECTORY_TWICE', `this folder is also found at another place in the tree (inode ${inode.ino}): the filesystem is damaged, a folder linked twice or inside itself; its contents are exported once, at the other place`, { details: { ino: inode.ino } }));
+      continue;
     }
+    seen.add(inode.ino);
+    await pushChildren(inode, item.path, item.depth);
   }
 }
