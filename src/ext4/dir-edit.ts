@@ -129,17 +129,7 @@ export async function removeDirEntries(edits: BlockEdits, given: Inode, names: B
 }
 
 async function deleteFromDir(edits: BlockEdits, dir: Inode, name: Buffer): Promise<number> {
-  if ((dir.flags & InodeFlags.INLINE_DATA) !== 0) return removeInlineEntry(edits, dir.ino, name);
-  const end = entriesEnd(edits);
-  for (const [index, fsBlock] of (await dirBlocks(edits, dir)).entries()) {
-    const block = await edits.block(fsBlock);
-    if (isIndexBlock(dir, block, index)) continue;
-    const ino = deleteEntry(block, end, dir.ino, name);
-    if (ino === null) continue;
-    setTailChecksum(edits, dir, block);
-    return ino;
-  }
-  throw notInFolder(name, dir.ino);
+  return (await removeDirEntries(edits, dir, [name])).get(name.toString('latin1'))!;
 }
 
 /** Points the entry `name` of directory `dir` at inode `ino` instead (a rename over an existing file). */

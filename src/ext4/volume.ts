@@ -325,11 +325,7 @@ export class Ext4Volume {
    */
   async nameInDir(dir: Inode, name: string | Uint8Array): Promise<Buffer> {
     if (typeof name !== 'string') return Buffer.from(name);
-    const literal = Buffer.from(name, 'utf8');
-    const entries = await this.readDir(dir);
-    if (entries.some((e) => e.name.equals(literal))) return literal;
-    const escaped = unescapeComponent(name);
-    return escaped && entries.some((e) => e.name.equals(escaped)) ? Buffer.from(escaped) : literal;
+    return Buffer.from(matchComponent(await this.readDir(dir), name)?.name ?? Buffer.from(name, 'utf8'));
   }
 
   /** Finds `name` in the directory; null when absent. Raw bytes, exact match. */
@@ -387,9 +383,7 @@ export class Ext4Volume {
     // A damaged block elsewhere in the folder does not hide a name found in the blocks that read well (one
     // bad block of .storage made the login file unreadable); the damage is said when the name is not found.
     const { entries, lost } = await this.listDir(dir);
-    const literal = Buffer.from(component, 'utf8');
-    const escaped = unescapeComponent(component);
-    const hit = entries.find((e) => e.name.equals(literal)) ?? (escaped ? entries.find((e) => e.name.equals(escaped)) : undefined);
+    const hit = matchComponent(entries, component);
     if (hit) return hit;
     if (lost.length > 0) throw lost[0]!;
     if ((dir.flags & InodeFlags.CASEFOLD) !== 0) {
@@ -404,4 +398,11 @@ export class Ext4Volume {
       remedy: 'list-folder',
     });
   }
+}
+
+/** The entry a typed path component names: its exact bytes, or as `ls` shows a name that is not UTF-8 (\xNN). */
+function matchComponent(entries: DirEntry[], component: string): DirEntry | undefined {
+  const literal = Buffer.from(component, 'utf8');
+  const escaped = unescapeComponent(component);
+  return entries.find((e) => e.name.equals(literal)) ?? (escaped ? entries.find((e) => e.name.equals(escaped)) : undefined);
 }
