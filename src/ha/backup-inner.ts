@@ -136,6 +136,11 @@ async function feed(source: AsyncIterable<Buffer>, sink: Writable): Promise<void
       tail = all.subarray(Math.max(0, all.length - GZIP_TRAILER));
     }
   }
+  // Every byte before the trailer decompressed and handed on first: a failing check destroys the stream, and
+  // output still buffered in it was lost with it (now and then, under load).
+  while (!sink.destroyed && (sink.writableLength > 0 || (sink as Writable & { readableLength: number }).readableLength > 0)) {
+    await new Promise((resolve) => setImmediate(resolve));
+  }
   await write(tail);
   if (!sink.destroyed) sink.end();
 }
