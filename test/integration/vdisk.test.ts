@@ -184,4 +184,35 @@ describe('a virtual machine disk file', () => {
     expect(cliJson(['info', disk]).data.writeRefused).toMatchObject({ code: 'VDISK_READ_ONLY' });
     expect(sha(readFileSync(disk))).toBe(before);
   });
+
+  /** A copy of `file` with byte `at` OR-ed with `mask`. */
+  function flagged(file: string, name: string, at: number, mask: number): string {
+    const bytes = readFileSync(join(work, file));
+    bytes[at]! |= mask;
+    writeFileSync(join(work, name), bytes);
+    return join(work, name);
+  }
+
+  // Refusals decided from what the file is (not its kind): a rehearsal and info say them as the write does,
+  // though neither opens the file for writing (they said what would be written, and the write then refused).
+  it.each([
+    ['a qcow2 whose dirty bit is set (the VM was not shut down)', () => flagged('card.qcow2', 'dirty.qcow2', 79, 1), 'QCOW2_WRITE_DIRTY'],
+    ['a VMDK whose uncleanShutdown flag is set', () => flagged('card.vmdk', 'unclean.vmdk', 72, 1), 'VMDK_WRITE_UNCLEAN'],
+    ['a differencing VHDX with 4 KiB logical sectors', () => checkpoint('dry4k', 4096).child, 'VHDX_WRITE_SECTOR_SIZE'],
+  ])('%s: the rehearsal and info say the write\'s refusal', (_label, make, code) => {
+    const disk = make();
+    const before = sha(readFileSync(disk));
+    const args = ['auth', 'reset', disk, '--username', 'vm-user', '--password', 'a-new-long-password-1', '--yes'];
+    const real = cli([...args, '--verbose']);
+    expect(real.code, real.stderr).toBe(69);
+    expect(real.stderr).toContain(code);
+    const dry = cli([...args, '--dry-run', '--verbose']);
+    expect(dry.code, dry.text).toBe(69);
+    expect(dry.stderr).toContain(code);
+    expect(dry.stdout.toString()).not.toMatch(/would/i);
+    expect(cliJson(['info', disk]).data.writeRefused).toMatchObject({ code });
+    // Read commands are not held back by it.
+    expect(cliJson(['auth', 'list', disk])).toEqual(want.users);
+    expect(sha(readFileSync(disk))).toBe(before);
+  });
 });

@@ -14,7 +14,7 @@ import { RoCompat, featureNames } from '../../ext4/features.js';
 import { errorCodeName } from '../../ext4/sb-history.js';
 import { systemZone } from '../../ext4/system-zone.js';
 import { assertNotInUseElsewhere } from '../../ext4/mmp.js';
-import { containerOf, knownReadOnly, readOnlyKindError } from '../../device/vdisk/index.js';
+import { containerOf, writeRefusalOf } from '../../device/vdisk/index.js';
 import { processesUsing } from '../../device/vdisk/in-use.js';
 import { stat } from 'node:fs/promises';
 import { DATA_LABEL, SET_ASIDE_LABELS } from '../../partition/labels.js';
@@ -37,9 +37,9 @@ async function failure(check: () => Promise<void>): Promise<AppError | null> {
 }
 
 async function checkCard(src: OpenedSource): Promise<void> {
-  const container = containerOf(src.device);
   // Said by a rehearsal (--dry-run) and info too, which never open the file for writing (the write does, and says it).
-  if (container !== null && knownReadOnly(container)) throw readOnlyKindError(src.path, container);
+  const refusal = writeRefusalOf(src.device);
+  if (refusal !== null) throw refusal;
   checkPlacement(src);
   checkFeatures(src);
   await assertNotInUseElsewhere(src.onDiskVolume.sb, (n) => src.onDiskVolume.readMetaBlock(n));

@@ -5,7 +5,7 @@
 // `qemu-img convert` route to a raw copy to write to; backing files are only ever read.
 
 import { realpath } from 'node:fs/promises';
-import { NotFoundError, RefusedError, UnsupportedError } from '../../errors.js';
+import { type AppError, NotFoundError, RefusedError, UnsupportedError } from '../../errors.js';
 import type { BlockDevice } from '../block-device.js';
 import { openFileDevice } from '../file-device.js';
 import { isMediumError } from '../map-os-error.js';
@@ -60,13 +60,33 @@ export async function openContainer(file: BlockDevice, path: string, chain: stri
   const open = recognise(head, tail);
   if (open === null) return null;
   const here = await realpath(path).catch(() => path);
-  const ctx: OpenContext = { path, openBacking: (backing) => openBacking(backing, [...chain, here]), ...(writable ? { writable: true } : {}) };
+  const seen: { refusal?: AppError | 'read-only' } = {};
+  const ctx: OpenContext = {
+    path,
+    openBacking: (backing) => openBacking(backing, [...chain, here]),
+    ...(writable ? { writable: true } : { writeRefused: (refusal) => (seen.refusal ??= refusal) }),
+  };
   const guest = await open(file, ctx);
   if (writable && !guest.writable) {
     await guest.close().catch(() => undefined);
     throw readOnlyKindError(path, guest.container);
   }
+  const { refusal } = seen;
+  if (knownReadOnly(guest.container) || refusal === 'read-only') refusals.set(guest.container, readOnlyKindError(path, guest.container));
+  else if (refusal !== undefined) refusals.set(guest.container, refusal);
   return guest;
+}
+
+/** What a read-only opened disk file saw that a write inside it would be refused for. */
+const refusals = new WeakMap<ContainerInfo, AppError>();
+
+/**
+ * Why a write inside the disk file `device` is read through would be refused, told from what was read
+ * (a rehearsal and `info` never open the file for writing; the write does, and throws the same), or null.
+ */
+export function writeRefusalOf(device: BlockDevice): AppError | null {
+  const container = containerOf(device);
+  return container === null ? null : (refusals.get(container) ?? null);
 }
 
 /** The refusal of a write inside a disk file of a kind only read: what it is, and the way to a copy to write to. */
@@ -77,11 +97,8 @@ export function readOnlyKindError(path: string, info: ContainerInfo): Unsupporte
   return new UnsupportedError('VDISK_READ_ONLY', `${path} is ${a} ${info.format} ${info.variant} disk file; haos-rescue reads it but does not write inside it`, copy);
 }
 
-/**
- * Kinds never written inside, told without opening the file for writing (which a rehearsal and `info` do
- * not do): an OVA, a streamOptimized VMDK. Other refusals come when the file is opened for writing.
- */
-export function knownReadOnly(info: ContainerInfo): boolean {
+/** Kinds never written inside: an OVA, a streamOptimized VMDK. */
+function knownReadOnly(info: ContainerInfo): boolean {
   return info.format === 'ova' || (info.format === 'vmdk' && info.variant === 'streamOptimized');
 }
 

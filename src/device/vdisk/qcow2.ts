@@ -17,6 +17,7 @@ import { readQcow2Snapshots } from './qcow2-snapshots.js';
 import { checkWritable, openQcow2Writer, type Qcow2Writer } from './qcow2-write.js';
 import type { ContainerDevice, ContainerInfo, OpenContext } from './types.js';
 import { containerFile } from './container-file.js';
+import { checkForWrites } from './write-check.js';
 
 /** L2 tables scanned at open to tell `info` whether compressed clusters exist: 64 tables of 64 KiB. */
 const COMPRESSION_SCAN_BYTES = 4 * 1024 * 1024;
@@ -39,9 +40,9 @@ export async function openQcow2(opened: BlockDevice, ctx: OpenContext): Promise<
   const head = await file.read(0, headLength);
   const header = parseQcow2Header(head, file.sizeBytes, path);
   const writable = ctx.writable === true;
+  checkForWrites(ctx, () => checkWritable(header, head, path));
   if (writable) {
     assertWritable(file);
-    checkWritable(header, head, path);
     // New clusters go past the end of the file: everything reads and writes through a file that grows.
     file = containerFile(file, path);
   }

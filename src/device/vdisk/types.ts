@@ -1,6 +1,7 @@
 // What every virtual-disk reader (qcow2, VDI, VHD, VHDX, VMDK, OVA) gives the opener: a BlockDevice of
 // the guest disk (its virtual size, its bytes), and a description of the container for `info` and `disks`.
 
+import type { AppError } from '../../errors.js';
 import type { BlockDevice } from '../block-device.js';
 
 export type ContainerFormat = 'qcow2' | 'vdi' | 'vhd' | 'vhdx' | 'vmdk' | 'ova';
@@ -52,4 +53,9 @@ export interface OpenContext {
    * it durable (data and the metadata that finds it). Backing files stay read-only. Unset: read-only.
    */
   writable?: boolean;
+  /**
+   * Opened read-only: told the refusal a writable open of this file would throw (a damaged or unclean file,
+   * a variant never written), or 'read-only' for a kind whose device cannot write at all.
+   */
+  writeRefused?: (refusal: AppError | 'read-only') => void;
 }

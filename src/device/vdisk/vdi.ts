@@ -25,6 +25,7 @@ import { assertOpen, checkRange } from '../check-range.js';
 import type { ContainerDevice, ContainerInfo, OpenContext } from './types.js';
 import { containerFile } from './container-file.js';
 import { VDI_BLOCK_FREE, VDI_BLOCK_ZERO, VdiWriter, checkVdiWritable, vdiBlockFileOffset } from './vdi-write.js';
+import { checkForWrites } from './write-check.js';
 
 const VDI_SIGNATURE = 0xbeda107f;
 /** End of the header fields this reader uses (through uuidParentModify). */
@@ -121,8 +122,8 @@ export async function openVdi(file: BlockDevice, ctx: OpenContext): Promise<Cont
     snapshots: [],
     notes,
   };
+  checkForWrites(ctx, () => checkVdiWritable(header, blockMap, file.sizeBytes, ctx.path));
   if (ctx.writable !== true) return new VdiDevice(file, ctx.path, header, blockMap, info, null);
-  checkVdiWritable(header, blockMap, file.sizeBytes, ctx.path);
   const growing = containerFile(file, ctx.path);
   return new VdiDevice(growing, ctx.path, header, blockMap, info, new VdiWriter(growing, header, blockMap));
 }

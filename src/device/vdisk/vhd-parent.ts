@@ -15,6 +15,7 @@ import type { ContainerDevice, OpenContext } from './types.js';
 import type { DynamicHeader, ParentLocator } from './vhd-format.js';
 import { VHD_HINT } from './vhd-format.js';
 import { openFirstCandidate } from './parent-candidates.js';
+import { checkForWrites } from './write-check.js';
 
 /** Longest platform data considered: a Windows long path is at most 32767 UTF-16 units. */
 const MAX_LOCATOR_BYTES = 65536;
@@ -126,11 +127,11 @@ function checkParentIdentity(device: BlockDevice, path: string, header: DynamicH
   const container = (device as Partial<ContainerDevice>).container;
   const parentId = (device as VhdIdentity).vhdUniqueId;
   if (container?.format !== 'vhd' || parentId === undefined || parentId === header.parentUniqueId) return;
-  if (ctx.writable === true) {
+  checkForWrites(ctx, () => {
     throw new UnsupportedError('VHD_WRITE_PARENT_CHANGED', `differencing VHD ${ctx.path} was made from a parent with unique id ${header.parentUniqueId}, but ${path} has ${parentId}; refusing to write into it`, {
       // Not the qemu-img route of the other refusals: qemu-img reads a differencing VHD without its parent.
       hint: 'put the parent this disk was made from next to it (as it was named then) and try again',
     });
-  }
+  });
   notes.push(`parent ${path} has unique id ${parentId}, but the child was made from ${header.parentUniqueId} (parent changed since?); read anyway`);
 }

@@ -31,6 +31,7 @@ import {
 import { openVhdParent, type VhdIdentity } from './vhd-parent.js';
 import { containerFile } from './container-file.js';
 import { VhdWriter, checkVhdWritable, type VhdBlockAccess, type VhdWritableFacts } from './vhd-write.js';
+import { checkForWrites } from './write-check.js';
 
 const BAT_UNUSED = 0xffffffff;
 const MAX_BLOCK_SIZE = 1 << 28;
@@ -84,12 +85,18 @@ export async function openVhd(file: BlockDevice, ctx: OpenContext): Promise<Cont
         { hint: VHD_HINT, details: { sizeBytes: size.sizeBytes, fileSize: file.sizeBytes } },
       );
     }
-    if (ctx.writable !== true) return new VhdDevice(file, ctx.path, info, footer.uniqueId, null);
+    if (ctx.writable !== true) {
+      checkForWrites(ctx, () => checkVhdWritable(writableFacts(ctx.path, footer, tail, file.sizeBytes, 0), null));
+      return new VhdDevice(file, ctx.path, info, footer.uniqueId, null);
+    }
   } else if (footer.diskType === 'differencing' && ctx.writable === true) {
     checkVhdWritable(writableFacts(ctx.path, footer, tail, file.sizeBytes, 0), null);
   }
   const layout = footer.diskType === 'fixed' ? null : await openSparse(file, footer, size.sizeBytes, ctx, info);
-  if (ctx.writable !== true) return new VhdDevice(file, ctx.path, info, footer.uniqueId, layout);
+  if (ctx.writable !== true) {
+    checkForWrites(ctx, () => checkVhdWritable(writableFacts(ctx.path, footer, tail, file.sizeBytes, layout?.metadataEnd ?? 0), layout));
+    return new VhdDevice(file, ctx.path, info, footer.uniqueId, layout);
+  }
   let growing: BlockDevice;
   try {
     checkVhdWritable(writableFacts(ctx.path, footer, tail, file.sizeBytes, layout?.metadataEnd ?? 0), layout);

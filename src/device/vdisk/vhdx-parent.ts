@@ -12,6 +12,7 @@ import type { BlockDevice } from '../block-device.js';
 import type { ContainerDevice, OpenContext } from './types.js';
 import { corrupt } from './vhdx-format.js';
 import { openFirstCandidate } from './parent-candidates.js';
+import { checkForWrites } from './write-check.js';
 
 /** A device that says which VHDX data it reads (set by openVhdx), for the parent_linkage check. */
 export interface VhdxIdentity {
@@ -78,12 +79,12 @@ function checkLinkage(device: BlockDevice, path: string, locator: Map<string, st
   const actual = (device as VhdxIdentity).vhdxDataWriteGuid;
   if (container?.format !== 'vhdx' || actual === undefined) return;
   const linkages = [locator.get('parent_linkage'), locator.get('parent_linkage2')].filter((v): v is string => v !== undefined).map(normalizeGuid);
-  if (linkages.length > 0 && !linkages.includes(actual) && ctx.writable === true) {
-    throw new UnsupportedError('VHDX_WRITE_PARENT_CHANGED', `differencing vhdx ${ctx.path} was made from a parent with DataWriteGuid ${linkages.join(' or ')}, but ${path} has ${actual}; refusing to write into it`, {
-      hint: 'put the parent this checkpoint was made from back beside it (Hyper-V\'s Inspect Disk shows the chain), or merge the checkpoint in Hyper-V first',
-    });
-  }
   if (linkages.length > 0 && !linkages.includes(actual)) {
+    checkForWrites(ctx, () => {
+      throw new UnsupportedError('VHDX_WRITE_PARENT_CHANGED', `differencing vhdx ${ctx.path} was made from a parent with DataWriteGuid ${linkages.join(' or ')}, but ${path} has ${actual}; refusing to write into it`, {
+        hint: 'put the parent this checkpoint was made from back beside it (Hyper-V\'s Inspect Disk shows the chain), or merge the checkpoint in Hyper-V first',
+      });
+    });
     notes.push(`parent ${path} has DataWriteGuid ${actual}, but the child was made from ${linkages.join(' or ')} (parent changed since?); read anyway`);
   }
 }

@@ -39,6 +39,7 @@ import { replayVhdxLog } from './vhdx-log.js';
 import { readVhdxMetadata, type VhdxGeometry } from './vhdx-metadata.js';
 import { openVhdxParent, type OpenedParent } from './vhdx-parent.js';
 import { checkVhdxWritable, VhdxWriter } from './vhdx-write.js';
+import { checkForWrites } from './write-check.js';
 
 /** "vhdxfile" at byte 0 (§2.2.1). `head` is up to the first 64 KiB of the file. */
 export function detectVhdx(head: Buffer): boolean {
@@ -82,10 +83,8 @@ export async function openVhdx(file: BlockDevice, ctx: OpenContext): Promise<Con
     reserved.push(log);
   }
   const log = { fileOffset: header.logOffset, length: header.logLength };
-  if (writable) {
-    checkVhdxWritable({ path: ctx.path, geometry, logReplayed: replay !== null, log, bat: regions.bat, metadata: regions.metadata, fileSize: file.sizeBytes });
-    reserved.push(log);
-  }
+  checkForWrites(ctx, () => checkVhdxWritable({ path: ctx.path, geometry, logReplayed: replay !== null, log, bat: regions.bat, metadata: regions.metadata, fileSize: file.sizeBytes }));
+  if (writable) reserved.push(log);
   const bat = new BatReader(view, regions.bat, geometry, reserved);
   const writer = writable ? new VhdxWriter(view, geometry, regions.bat, bat, log, { bytes: headerBlocks[header.copy], copy: header.copy }) : null;
   const parent = geometry.parentLocator === null ? null : await openVhdxParent(geometry.parentLocator, ctx, notes);

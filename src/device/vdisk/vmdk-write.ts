@@ -62,6 +62,13 @@ interface Fresh {
   bytes: Uint8Array;
 }
 
+/** The refusal of a write into an extent whose uncleanShutdown flag is set. */
+export function uncleanRefusal(where: string, path: string): UnsupportedError {
+  return new UnsupportedError('VMDK_WRITE_UNCLEAN', `${where} was not closed cleanly (its uncleanShutdown flag is set); refusing to write into it`, {
+    hint: `open it in its hypervisor and shut the VM down cleanly, or run qemu-img check "${path}" first; or ${vmdkRawCopyHint(path)}`,
+  });
+}
+
 /** A hosted sparse extent (not compressed). Create with SparseWriter.open, which checks the tables. */
 export class SparseWriter implements ExtentWriter {
   readonly file: BlockDevice;
@@ -91,11 +98,7 @@ export class SparseWriter implements ExtentWriter {
     const access = extent.writeAccess();
     if (access === null) return null;
     const h = extent.header;
-    if (h.unclean) {
-      throw new UnsupportedError('VMDK_WRITE_UNCLEAN', `${where} was not closed cleanly (its uncleanShutdown flag is set); refusing to write into it`, {
-        hint: `open it in its hypervisor and shut the VM down cleanly, or run qemu-img check "${path}" first; or ${vmdkRawCopyHint(path)}`,
-      });
-    }
+    if (h.unclean) throw uncleanRefusal(where, path);
     let rgd: Uint32Array | null = null;
     if ((h.flags & FLAG_RGD) !== 0 && h.rgdSector !== 0) {
       const bytes = access.gd.length * 4;

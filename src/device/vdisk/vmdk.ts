@@ -28,7 +28,8 @@ import { descriptorText, looksLikeDescriptor, MAX_DESCRIPTOR_BYTES, parseVmdkDes
 import { closeAll, FlatExtent, VmdkDevice, ZeroExtent } from './vmdk-device.js';
 import { COWD_MAGIC, corrupt, KDMV_MAGIC, SECTOR } from './vmdk-header.js';
 import { SparseExtent, type Extent } from './vmdk-sparse.js';
-import { FlatWriter, SparseWriter, vmdkRawCopyHint, type ExtentWriter } from './vmdk-write.js';
+import { FlatWriter, SparseWriter, uncleanRefusal, vmdkRawCopyHint, type ExtentWriter } from './vmdk-write.js';
+import { checkForWrites } from './write-check.js';
 
 export function detectVmdk(head: Buffer): boolean {
   if (head.length >= 4) {
@@ -95,6 +96,11 @@ export async function openVmdkFrom(file: BlockDevice, ctx: OpenContext, source: 
       notes: [...new Set([...source.notes, ...layout.notes])],
     };
     const writers = writable ? await extentWriters(layout, ctx.path, source.description) : null;
+    if (!writable && source.format === 'vmdk') {
+      checkForWrites(ctx, () => {
+        if (extentsRefusal(layout, ctx.path, source.description) === 'read-only') ctx.writeRefused?.('read-only');
+      });
+    }
     return new VmdkDevice({
       writers,
       description: source.description,
@@ -116,13 +122,7 @@ export async function openVmdkFrom(file: BlockDevice, ctx: OpenContext, source: 
  * UnsupportedError (exit 69) for a disk that must not be written: unclean, damaged, parent not named.
  */
 async function extentWriters(layout: Layout, path: string, where: string): Promise<ExtentWriter[] | null> {
-  if (layout.descriptor?.parentFileNameHint == null && layout.descriptor?.parentCid != null) {
-    throw new UnsupportedError('VMDK_WRITE_NO_PARENT', `${where} is a delta disk (parentCID ${layout.descriptor.parentCid}) that names no parent file; refusing to write into it`, {
-      hint: vmdkRawCopyHint(path),
-    });
-  }
-  // An extent the descriptor marks RDONLY or NOACCESS is not written (VMware would not either).
-  if (layout.descriptor?.extents.some((line) => line.access !== 'RW') === true) return null;
+  if (extentsRefusal(layout, path, where) === 'read-only') return null;
   const writers: ExtentWriter[] = [];
   for (const extent of layout.extents) {
     if (extent instanceof SparseExtent) {
@@ -130,17 +130,40 @@ async function extentWriters(layout: Layout, path: string, where: string): Promi
       if (writer === null) return null;
       writers.push(writer);
     } else if (extent instanceof FlatExtent) {
+      writers.push(new FlatWriter(extent.file, extent.baseOffset));
+    }
+  }
+  return writers;
+}
+
+/**
+ * Why the extents of `layout` cannot be written, from what was read: thrown for a file refused as it is
+ * (a delta disk without its parent, unclean, a flat extent cut short), 'read-only' for a kind never
+ * written (an extent marked RDONLY, compressed or streamed grains), null when they can.
+ */
+function extentsRefusal(layout: Layout, path: string, where: string): 'read-only' | null {
+  if (layout.descriptor?.parentFileNameHint == null && layout.descriptor?.parentCid != null) {
+    throw new UnsupportedError('VMDK_WRITE_NO_PARENT', `${where} is a delta disk (parentCID ${layout.descriptor.parentCid}) that names no parent file; refusing to write into it`, {
+      hint: vmdkRawCopyHint(path),
+    });
+  }
+  // An extent the descriptor marks RDONLY or NOACCESS is not written (VMware would not either).
+  if (layout.descriptor?.extents.some((line) => line.access !== 'RW') === true) return 'read-only';
+  for (const extent of layout.extents) {
+    if (extent instanceof SparseExtent) {
+      if (extent.writeAccess() === null) return 'read-only';
+      if (extent.header.unclean) throw uncleanRefusal(where, path);
+    } else if (extent instanceof FlatExtent) {
       if (extent.baseOffset + extent.sizeBytes > extent.file.sizeBytes) {
         throw new UnsupportedError('VMDK_WRITE_DAMAGED', `${where} is damaged, refusing to write into it: a flat extent is ${extent.file.sizeBytes} bytes, shorter than the ${extent.baseOffset + extent.sizeBytes} it should be`, {
           hint: vmdkRawCopyHint(path),
         });
       }
-      writers.push(new FlatWriter(extent.file, extent.baseOffset));
     } else {
-      return null;
+      return 'read-only';
     }
   }
-  return writers;
+  return null;
 }
 
 interface Layout {
