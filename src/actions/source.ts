@@ -5,7 +5,7 @@ import type { BlockDevice } from '../device/block-device.js';
 import { notADiskError } from '../partition/file-kind.js';
 import { type OpenDeviceOptions, type OpenedDevice, type RescueMapInfo, openDevice } from '../device/open-device.js';
 import { type SliceDevice, sliceDevice } from '../device/slice-device.js';
-import { AppError, NotFoundError, UsageError, toAppError } from '../errors.js';
+import { AppError, UsageError, toAppError } from '../errors.js';
 import { needsRecovery } from '../ext4/superblock.js';
 import type { JournalAbort } from '../ext4/journal/abort.js';
 import { openingState } from '../ext4/state-stamp.js';

@@ -5,6 +5,9 @@
 import { FieldReader, joinU64 } from '../bytes.js';
 import { CorruptError } from '../errors.js';
 
+/** The root folder's inode number. */
+export const ROOT_INO = 2;
+
 export const InodeFlags = {
   SECRM: 0x1,
   IMMUTABLE: 0x10,

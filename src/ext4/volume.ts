@@ -3,7 +3,7 @@
 // an error for the path that needs it, never for the whole filesystem.
 
 import type { BlockDevice } from '../device/block-device.js';
-import { AppError, CorruptError, IoError, NotFoundError, UnsupportedError, UsageError } from '../errors.js';
+import { AppError, CorruptError, IoError, UnsupportedError, UsageError } from '../errors.js';
 import { mapBlockMap } from './block-map.js';
 import { CHECKSUM_HINT } from './checksum.js';
 import { LruCache } from './block-cache.js';
@@ -12,13 +12,13 @@ import { type Extent, type ExtentContext, mapExtents } from './extent.js';
 import { Incompat, RoCompat } from './features.js';
 import { type FileLayout, readFileBytes, readFileRange } from './file-data.js';
 import { type GroupDesc, GroupDescTable } from './group-desc.js';
-import { type Inode, InodeFlags, inlineDataTail, isFastSymlink, parseInode } from './inode.js';
+import { type Inode, InodeFlags, ROOT_INO, inlineDataTail, isFastSymlink, parseInode } from './inode.js';
 import { inodeChecksumValid, inodeCsumSeed } from './inode-csum.js';
-import { splitPath, unescapeComponent } from './path.js';
+import { matchComponent, resolvePath } from './lookup.js';
+import { splitPath } from './path.js';
 import { type Superblock, type SuperblockLocation, checkSupported, hasMetadataCsum, readSuperblock } from './superblock.js';
 
-export const ROOT_INO = 2;
-const MAX_SYMLINK_HOPS = 40;
+export { ROOT_INO } from './inode.js';
 const ITABLE_READ_BLOCKS = 16;
 /** Inode-table bytes kept in memory: enough for the whole table of a typical HAOS data partition. */
 const ITABLE_CACHE_BYTES = 32 * 1024 * 1024;
@@ -339,70 +339,6 @@ export class Ext4Volume {
    * targets from this filesystem's root); the last component is followed only with `followFinal`.
    */
   async lookup(path: string, options: { followFinal?: boolean } = {}): Promise<Inode> {
-    return this.resolve(splitPath(path), await this.readInode(ROOT_INO), [], options.followFinal ?? false, { hops: 0 }, path);
+    return resolvePath(this, splitPath(path), await this.readInode(ROOT_INO), [], options.followFinal ?? false, { hops: 0 }, path);
   }
-
-  private async resolve(components: string[], start: Inode, parents: Inode[], followFinal: boolean, state: { hops: number }, original: string): Promise<Inode> {
-    let current = start;
-    const stack = [...parents];
-    for (let i = 0; i < components.length; i++) {
-      const component = components[i]!;
-      if (component === '..') {
-        current = stack.pop() ?? current;
-        continue;
-      }
-      if (current.kind !== 'dir') {
-        throw new NotFoundError('NOT_A_DIRECTORY', `${original}: /${components.slice(0, i).join('/')} is not a directory`, {
-          hint: 'list its folder to see what is there',
-          remedy: 'list-folder',
-          details: { folder: `/${components.slice(0, Math.max(0, i - 1)).join('/')}` },
-        });
-      }
-      const entry = await this.findComponent(current, component, original, `/${components.slice(0, i).join('/')}`);
-      const child = await this.readInode(entry.ino);
-      const isLast = i === components.length - 1;
-      if (child.kind === 'symlink' && (!isLast || followFinal)) {
-        if (++state.hops > MAX_SYMLINK_HOPS) throw new NotFoundError('SYMLINK_LOOP', `${original}: too many levels of symbolic links`);
-        const target = (await this.readLink(child)).toString('latin1');
-        if (target.includes('\0')) {
-          throw new CorruptError('BAD_SYMLINK', `${original}: the symbolic link /${components.slice(0, i + 1).join('/')} is damaged (its target holds a NUL byte)`, { details: { ino: child.ino } });
-        }
-        const targetParts = splitPath(target);
-        const base = target.startsWith('/') ? await this.readInode(ROOT_INO) : current;
-        const baseStack = target.startsWith('/') ? [] : stack;
-        current = await this.resolve([...targetParts, ...components.slice(i + 1)], base, baseStack, followFinal, state, original);
-        return current;
-      }
-      stack.push(current);
-      current = child;
-    }
-    return current;
-  }
-
-  private async findComponent(dir: Inode, component: string, original: string, folder: string): Promise<DirEntry> {
-    // A damaged block elsewhere in the folder does not hide a name found in the blocks that read well (one
-    // bad block of .storage made the login file unreadable); the damage is said when the name is not found.
-    const { entries, lost } = await this.listDir(dir);
-    const hit = matchComponent(entries, component);
-    if (hit) return hit;
-    if (lost.length > 0) throw lost[0]!;
-    if ((dir.flags & InodeFlags.CASEFOLD) !== 0) {
-      throw new UnsupportedError('CASEFOLD', `${original}: ${component} not found by exact name in a case-insensitive (casefold) directory; case-insensitive lookup is not supported`, {
-        details: { feature: 'casefold' },
-        hint: 'list the directory with "ls" and use the name exactly as shown',
-      });
-    }
-    throw new NotFoundError('PATH_NOT_FOUND', `${original}: no such file or directory (${component} is missing)`, {
-      details: { path: original, component, folder },
-      hint: 'list the folder above it to see what is there',
-      remedy: 'list-folder',
-    });
-  }
-}
-
-/** The entry a typed path component names: its exact bytes, or as `ls` shows a name that is not UTF-8 (\xNN). */
-function matchComponent(entries: DirEntry[], component: string): DirEntry | undefined {
-  const literal = Buffer.from(component, 'utf8');
-  const escaped = unescapeComponent(component);
-  return entries.find((e) => e.name.equals(literal)) ?? (escaped ? entries.find((e) => e.name.equals(escaped)) : undefined);
 }
