@@ -4,7 +4,8 @@
 //   2. the journal superblock points at the log (s_start): the commit point; flush
 //   3. the blocks are written in place (checkpoint); flush
 //   4. the journal is marked empty again; flush; 5. needs_recovery is cleared; flush (in this order:
-//      a clear flag over a log still in use makes e2fsck ask).
+//      a clear flag over a log still in use makes e2fsck ask, and the kernel wipe the log unreplayed;
+//      the superblock's own copy in the log and in place keeps the flag set for that reason).
 // A power cut before step 2 leaves the old state, after it the new one once the journal is replayed (by
 // the kernel at mount, or e2fsck). Without a journal the blocks are written in place directly. A new
 // file's data (BlockWrite.ordered) is written in place before the commit point, as data=ordered does;
@@ -14,7 +15,7 @@ import type { BlockDevice } from '../device/block-device.js';
 import { RefusedError } from '../errors.js';
 import { openJournal } from './journal/locate.js';
 import { logBounds } from './journal/jsb.js';
-import { setNeedsRecovery, writeJournalSuper } from './journal/mark.js';
+import { keepRecovering, setNeedsRecovery, writeJournalSuper } from './journal/mark.js';
 import { buildTransaction } from './journal/writer.js';
 import type { BlockWrite } from './rewrite.js';
 import { needsRecovery } from './superblock.js';
@@ -59,7 +60,9 @@ export async function commitWrites(vol: Ext4Volume, device: BlockDevice, writes:
   if (j.start !== 0) throw new RefusedError('JOURNAL_NOT_EMPTY', 'the journal is not empty; replay it before writing', { hint: 'nothing was written' });
   if (j.checksumValid === false) throw new RefusedError('JOURNAL_DAMAGED', 'the journal superblock checksum does not match', { hint: 'nothing was written; run e2fsck on the card' });
   const tid = j.sequence;
-  const journaled = writes.flatMap((w) => (w.ordered ? [] : [w]));
+  // The superblock goes into the log and in place with needs_recovery set, as the mounted kernel's does:
+  // a cut during the checkpoint must leave the flag that makes the next mount replay the log.
+  const journaled = writes.flatMap((w) => (w.ordered ? [] : [{ fsBlock: w.fsBlock, data: keepRecovering(w.data, w.fsBlock * bs) }]));
   const log = buildTransaction(j, tid, journaled.map((w) => ({ fsBlock: w.fsBlock, data: w.data })), nowMs);
   const { first, last } = logBounds(j);
   if (log.length > last - first) throw new RefusedError('TRANSACTION_TOO_LARGE', `the change needs ${log.length} journal blocks, the journal has ${last - first}`, { hint: 'change fewer files at once; nothing was written' });

@@ -186,6 +186,26 @@ describe('a journal that does not replay (a journal block fails its checksum)', 
     expect(sha(unreadable)).toBe(before);
   });
 
+  it('a log holding a change with needs_recovery clear (a change cut short by a tool that cleared it too early): refused with the box check, which replays it', () => {
+    const unmarked = join(dir, 'unmarked.img');
+    copyFileSync(join(dir, 'dirty.img'), unmarked);
+    execFileSync('debugfs', ['-w', '-R', 'feature -needs_recovery', unmarked], { stdio: 'ignore' });
+    expect(execFileSync('dumpe2fs', ['-h', unmarked], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })).toMatch(/^Journal start:\s+[1-9]/m);
+    const refused = cliJson<InfoResult>(['info', unmarked]).data.writeRefused;
+    expect(refused).toMatchObject({ code: 'JOURNAL_NOT_MARKED', hint: BOX_CHECK });
+    const before = sha(unmarked);
+    const r = cli(PUT(unmarked));
+    expect(r.code, r.stderr).toBe(77);
+    expect(r.stderr).toMatch(/^error: the journal still holds a change \(its log starts at block \d+\), but the filesystem is not marked as needing it replayed/m);
+    expect(sha(unmarked)).toBe(before);
+    // The box's check replays it (it asks first; -y answers), and the write then goes through.
+    const fsck = spawnSync('e2fsck', ['-y', unmarked], { encoding: 'utf8' });
+    expect(fsck.stdout).toMatch(/needs_recovery flag is clear, but journal has data/);
+    expect(cliJson<InfoResult>(['info', unmarked]).data.writeRefused).toBeNull();
+    expect(cli(PUT(unmarked)).code).toBe(0);
+    expect(spawnSync('e2fsck', ['-fn', unmarked]).status).toBe(0);
+  });
+
   it("the box's check (e2fsck -y, no -f) sets it right: then the write goes through", () => {
     const checked = join(dir, 'bad-journal-checked.img');
     copyFileSync(img, checked);

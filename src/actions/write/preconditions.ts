@@ -14,6 +14,7 @@ import { RoCompat, featureNames } from '../../ext4/features.js';
 import { errorCodeName } from '../../ext4/sb-history.js';
 import { systemZone } from '../../ext4/system-zone.js';
 import { assertNotInUseElsewhere } from '../../ext4/mmp.js';
+import { openJournal } from '../../ext4/journal/locate.js';
 import { containerOf, writeRefusalOf } from '../../device/vdisk/index.js';
 import { processesUsing } from '../../device/vdisk/in-use.js';
 import { stat } from 'node:fs/promises';
@@ -46,6 +47,7 @@ async function checkCard(src: OpenedSource): Promise<void> {
   // Bitmaps and inode tables inside the filesystem and apart, as the kernel checks at mount (system-zone.ts).
   await systemZone(src.volume);
   checkMarks(src);
+  await checkLogMarked(src);
 }
 
 /** A data filesystem the box starts from (listed in the partition table), with its main superblock usable. */
@@ -112,6 +114,18 @@ export function checkFeatures(src: OpenedSource): void {
   if (quota.length > 0) {
     throw new UnsupportedError('QUOTA', `this filesystem keeps disk quota usage (${quota.join(', ')}); haos-rescue does not update it, so it does not change such filesystems`, { hint: elsewhere });
   }
+}
+
+/**
+ * A log that still holds a change while the superblock does not say it needs replaying: a change cut short
+ * by a tool that cleared the flag too early. The kernel would wipe that log unreplayed, e2fsck -y (the
+ * box's check at start) replays it; which state is the card's is not for a write here to decide.
+ */
+async function checkLogMarked(src: OpenedSource): Promise<void> {
+  if (src.journal.needsRecovery) return;
+  const journal = await openJournal(src.onDiskVolume).catch(() => null);
+  if (journal === null || journal.jsb.start === 0) return;
+  throw refusedWrite('JOURNAL_NOT_MARKED', `the journal still holds a change (its log starts at block ${journal.jsb.start}), but the filesystem is not marked as needing it replayed: a change to the card was cut short`, boxCheckHint(src));
 }
 
 /** No error mark of the box's kernel (on the filesystem or its journal), and a journal that replays cleanly. */

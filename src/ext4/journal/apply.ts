@@ -13,7 +13,7 @@ import { RefusedError } from '../../errors.js';
 import { needsRecovery } from '../superblock.js';
 import { Ext4Volume } from '../volume.js';
 import { openJournal } from './locate.js';
-import { setNeedsRecovery, writeJournalSuper } from './mark.js';
+import { keepRecovering, setNeedsRecovery, writeJournalSuper } from './mark.js';
 import type { RecoveryReport } from './recovery.js';
 import { buildReplayMap } from './replay.js';
 
@@ -42,7 +42,10 @@ export async function applyJournalReplay(device: BlockDevice): Promise<ApplyResu
     throw refuse(`the journal does not replay cleanly: ${report.error ?? report.problems[0] ?? `transaction ${report.failedCommit} is damaged`}`);
   }
   const buffer = Buffer.allocUnsafeSlow(map.blockSize);
-  for (const block of map.sorted()) await device.write(block.fsBlock * map.blockSize, await map.read(device, block, buffer));
+  for (const block of map.sorted()) {
+    const at = block.fsBlock * map.blockSize;
+    await device.write(at, keepRecovering(await map.read(device, block, buffer), at));
+  }
   await device.flush();
   // As e2fsck: s_start 0 marks the log empty, s_sequence moves past the last transaction replayed.
   await writeJournalSuper(device, journal, (report.endTransaction + 1) >>> 0, 0);

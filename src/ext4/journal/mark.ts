@@ -25,8 +25,31 @@ export async function writeJournalSuper(device: BlockDevice, journal: OpenedJour
 /** Sets or clears needs_recovery in the primary superblock as it is on the device now. */
 export async function setNeedsRecovery(device: BlockDevice, on: boolean): Promise<void> {
   const sb = Buffer.from(await device.read(SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE));
+  setRecoverFlag(sb, on, true);
+  await device.write(SUPERBLOCK_OFFSET, sb);
+}
+
+/** needs_recovery set or cleared in the superblock bytes `sb`; its checksum made anew when `sealed`. */
+function setRecoverFlag(sb: Buffer, on: boolean, sealed: boolean): void {
   const incompat = sb.readUInt32LE(96);
   sb.writeUInt32LE((on ? incompat | Incompat.RECOVER : incompat & ~Incompat.RECOVER) >>> 0, 96);
-  if (hasMetadataCsum({ roCompat: sb.readUInt32LE(100) })) sb.writeUInt32LE(crc32cUpdate(0xffffffff, sb, 0, 0x3fc), 0x3fc);
-  await device.write(SUPERBLOCK_OFFSET, sb);
+  if (sealed && hasMetadataCsum({ roCompat: sb.readUInt32LE(100) })) sb.writeUInt32LE(superblockCsum(sb), 0x3fc);
+}
+
+const superblockCsum = (sb: Buffer): number => crc32cUpdate(0xffffffff, sb, 0, 0x3fc);
+
+/**
+ * `data`, bytes written in place from byte `at` of the filesystem, with needs_recovery set in the primary
+ * superblock when they hold it (a copy; `data` itself is left as it is). A checkpoint or a replay writes
+ * the superblock as planned or as logged, with the flag clear: cut short after it, with the journal still
+ * full, the kernel would see no recovery needed and wipe the log, mounting a half-written change. The
+ * flag is cleared last, once the journal is marked empty. A checksum that did not match stays unmatched.
+ */
+export function keepRecovering(data: Buffer, at: number): Buffer {
+  const offset = SUPERBLOCK_OFFSET - at;
+  if (offset < 0 || offset + SUPERBLOCK_SIZE > data.length) return data;
+  const copy = Buffer.from(data);
+  const sb = copy.subarray(offset, offset + SUPERBLOCK_SIZE);
+  setRecoverFlag(sb, true, sb.readUInt32LE(0x3fc) === superblockCsum(sb));
+  return copy;
 }
