@@ -53,7 +53,28 @@ async function diskOf(dev: DevNumber, sysfs: string): Promise<DevNumber | null> 
   }
 }
 
-/** Loop devices whose backing file is `file`. */
+/** The file a loop device reads (as the kernel names it), or null for another device. */
+async function loopBacking(dev: DevNumber, sysfs: string): Promise<string | null> {
+  return (await readFile(`${sysfs}/dev/block/${key(dev)}/loop/backing_file`, 'utf8').catch(() => null))?.trim() ?? null;
+}
+
+/** A file's device and inode, one key for every name it has (hard links, bind mounts, symlinks). */
+const fileKey = (st: { dev: bigint; ino: bigint }): string => `file ${st.dev}:${st.ino}`;
+
+/**
+ * What `path` is in the end, so that two names of one thing compare equal: a file's device and inode, a
+ * loop device's backing file's, another block device's number; null when nothing is there.
+ */
+async function identity(path: string, sysfs: string): Promise<string | null> {
+  const st = await stat(path, { bigint: true }).catch(() => null);
+  if (st === null) return null;
+  if (!st.isBlockDevice()) return fileKey(st);
+  const backing = await loopBacking(splitRdev(st.rdev), sysfs);
+  const file = backing === null ? null : await stat(backing, { bigint: true }).catch(() => null);
+  return file?.isFile() ? fileKey(file) : `block ${st.rdev}`;
+}
+
+/** Loop devices whose backing file is `file` (by any of its names). */
 async function loopDevicesBackedBy(file: string, sysfs: string): Promise<string[]> {
   const out: string[] = [];
   let names: string[] = [];
@@ -62,9 +83,12 @@ async function loopDevicesBackedBy(file: string, sysfs: string): Promise<string[
   } catch {
     return out;
   }
+  const wanted = await stat(file, { bigint: true }).then(fileKey, () => null);
   for (const name of names) {
-    const backing = await readFile(`${sysfs}/block/${name}/loop/backing_file`, 'utf8').catch(() => null);
-    if (backing?.trim() === file) {
+    const backing = (await readFile(`${sysfs}/block/${name}/loop/backing_file`, 'utf8').catch(() => null))?.trim() ?? null;
+    if (backing === null) continue;
+    const same = backing === file || (wanted !== null && (await stat(backing, { bigint: true }).then(fileKey, () => null)) === wanted);
+    if (same) {
       const dev = await readFile(`${sysfs}/block/${name}/dev`, 'utf8').catch(() => null);
       if (dev) out.push(dev.trim());
     }
@@ -124,7 +148,7 @@ async function sourceDevices(source: string, sysfs: string, wholeDisk = false): 
     const dev = splitRdev(st.rdev);
     devices.push(...(await withPartitions((wholeDisk ? await diskOf(dev, sysfs) : null) ?? dev, sysfs)));
     // A loop device: the same file may also be attached (and mounted) through another loop device.
-    backingFile = (await readFile(`${sysfs}/dev/block/${key(dev)}/loop/backing_file`, 'utf8').catch(() => null))?.trim() ?? null;
+    backingFile = await loopBacking(dev, sysfs);
   } else if (st.isFile()) {
     backingFile = await realpath(source);
   }
@@ -144,19 +168,20 @@ async function sourceDevices(source: string, sysfs: string, wholeDisk = false): 
  * the check cannot be made, nothing is refused.
  */
 export async function assertOutputOffSource(source: string, outs: string[], opts: { sysfs?: string; platform?: NodeJS.Platform } = {}): Promise<void> {
-  const src = await stat(source, { bigint: true }).catch(() => null);
+  const sysfs = opts.sysfs ?? '/sys';
+  const src = await identity(source, sysfs);
+  const isFile = (await stat(source).catch(() => null))?.isFile() === true;
   for (const out of outs) {
-    const dst = await stat(out, { bigint: true }).catch(() => null);
-    if (src?.isFile() && dst !== null && src.dev === dst.dev && src.ino === dst.ino) {
-      const what = resolve(out) === resolve(source) ? 'the image being read' : `${source}, the image being read`;
-      throw new UsageError('OUTPUT_IS_SOURCE', `the output ${out} is ${what}`, { hint: 'give the output another name; nothing was written' });
-    }
+    if (src === null || (await identity(out, sysfs)) !== src) continue;
+    // A loop device and the image file behind it are one card by two names, either way round.
+    const what = resolve(out) === resolve(source) ? 'the image being read' : isFile ? `${source}, the image being read` : `what ${source} reads, the card being read`;
+    throw new UsageError('OUTPUT_IS_SOURCE', `the output ${out} is ${what}`, { hint: 'give the output another name; nothing was written' });
   }
   if ((opts.platform ?? process.platform) !== 'linux') return;
   let devices: string[] | null = null;
   for (const out of outs) {
     const outDev = key(splitRdev((await stat(await existingAncestor(resolve(out)), { bigint: true })).dev));
-    devices ??= await sourceDevices(source, opts.sysfs ?? '/sys', true).catch(() => [] as string[]);
+    devices ??= await sourceDevices(source, sysfs, true).catch(() => [] as string[]);
     if (!devices.includes(outDev)) continue;
     const where = parseMountinfo(await readFile('/proc/self/mountinfo', 'utf8').catch(() => '')).get(outDev);
     throw new UsageError('OUTPUT_ON_SOURCE', `${out} is on ${source}, the card being read${where ? ` (this computer has it mounted at ${where})` : ''}: copying there would write to the card`, {

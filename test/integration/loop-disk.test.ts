@@ -138,6 +138,41 @@ describe.skipIf(skip !== null)(`a HAOS image on a loop device${skip ? ` (skipped
     sh('losetup', ['-d', attached.pop()!]);
   });
 
+  it('is refused while the same file is mounted through another of its names (a hard link), and a write to it by its own name is not let through', () => {
+    const link = join(work, 'haos-link.img');
+    rmSync(link, { force: true });
+    execFileSync('ln', [image, link]);
+    const other = sh('losetup', ['-f', '--show', '-o', String(SAMPLE.dataOffsetBytes), '--sizelimit', String(SAMPLE.dataSizeBytes), link]);
+    attached.push(other);
+    const mnt = join(work, 'mnt-link');
+    mkdirSync(mnt, { recursive: true });
+    sh('mount', ['-o', 'ro,noload', other, mnt]);
+    mounted.push(mnt);
+    try {
+      const before = sha(image);
+      const r = cli(['safe-mode', image, '--yes']);
+      expect(r.code, r.stderr).toBe(77);
+      expect(r.stderr).toMatch(new RegExp(`is in use: device \\d+:\\d+ is mounted at ${mnt}`));
+      expect(sha(image)).toBe(before);
+    } finally {
+      sh('umount', [mnt]);
+      mounted.pop();
+      sh('losetup', ['-d', attached.pop()!]);
+      rmSync(link);
+    }
+  });
+
+  // `image` of a loop device into the file behind it would cut the only copy to nothing first (with --force).
+  it('image: the output is the file behind the loop device read, or a loop device of the file read: refused (exit 64), nothing written', () => {
+    const before = sha(image);
+    for (const args of [['image', disk, '--out', image, '--force'], ['image', image, '--out', disk, '--force']]) {
+      const r = cli(args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(64);
+      expect(r.stderr).toMatch(/code: OUTPUT_IS_SOURCE|the output .* is /);
+      expect(sha(image)).toBe(before);
+    }
+  });
+
   // A Linux desktop mounts an inserted card by itself; a folder there looks like any other to the owner.
   it('a copy whose output folder is on the card, mounted here, is refused (exit 64), through either loop device', () => {
     const mnt = join(work, 'card-mounted');
