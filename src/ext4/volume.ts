@@ -127,10 +127,9 @@ export class Ext4Volume {
       offset = (tableBlock % ITABLE_READ_BLOCKS) * blockSize + (byteInTable % blockSize);
     } catch (err) {
       // A bad sector in a 16-block read must not take the other inodes of the chunk with it: read the
-      // one block holding this inode (it fails only if its own bytes are unreadable).
+      // one block holding this inode, then its own bytes alone (it fails only if they are unreadable).
       if (!(err instanceof IoError)) throw err;
-      chunk = await this.readMetaBlock(gd.inodeTable + tableBlock);
-      offset = byteInTable % blockSize;
+      ({ chunk, offset } = await this.inodeBytes(gd.inodeTable + tableBlock, byteInTable % blockSize));
     }
     const raw = chunk.subarray(offset, offset + inodeSize);
     // As the kernel's ext4_iget and debugfs: an inode whose checksum does not match is not trusted (a
@@ -145,6 +144,17 @@ export class Ext4Volume {
     const inode = parseInode(raw, ino, inodeSize);
     this.inodeCache.set(ino, inode);
     return inode;
+  }
+
+  /** The inode at byte `offset` of inode table block `block`: the block, or when it has a bad sector, the inode's bytes alone. */
+  private async inodeBytes(block: number, offset: number): Promise<{ chunk: Uint8Array; offset: number }> {
+    try {
+      return { chunk: await this.readMetaBlock(block), offset };
+    } catch (err) {
+      // One unreadable 512-byte sector of a 4 KiB block holds 2 of its 16 inodes.
+      if (!(err instanceof IoError)) throw err;
+      return { chunk: await this.device.read(block * this.sb.blockSize + offset, this.sb.inodeSize), offset: 0 };
+    }
   }
 
   /** The descriptor of block group `group` (bitmaps, inode table, flags). */

@@ -625,3 +625,41 @@ describe('a folder of many blocks, one of them not rescued', () => {
     }
   });
 });
+
+// ---- one sector of the inode table not rescued ----
+
+describe('one 512-byte sector of the inode table not rescued', () => {
+  // It holds 2 of the 16 inodes of its 4 KiB block: those two files are lost, the 14 others and their
+  // folders read (the whole block's inodes were lost, and with them the folders of the config and backups).
+  it('loses the entries whose inodes are in it, and only those: files-hit, export and cat agree with debugfs', () => {
+    const located = /located at block (\d+), offset 0x([0-9a-f]+)/.exec(debugfs(`imap ${AUTH}`))!;
+    const sectorPos = SAMPLE.dataOffsetBytes + Number(located[1]) * BS + Math.floor(parseInt(located[2]!, 16) / 512) * 512;
+    const inodeSize = Number(/Inode size:\s+(\d+)/.exec(execFileSync('dumpe2fs', ['-h', data], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))![1]);
+    const perSector = 512 / inodeSize;
+    const authIno = entry(AUTH).facts.ino;
+    const first = Math.floor((authIno - 1) / perSector) * perSector + 1;
+    const lostInos = Array.from({ length: perSector }, (_, i) => first + i);
+    const lost = entries.filter((e) => lostInos.includes(e.facts.ino)).map((e) => e.path).sort();
+    expect(lost).toContain(AUTH);
+    const image = imageWithMap('itable.img', [{ pos: sectorPos, size: 512, status: '-', what: 'a sector of the inode table' }]);
+    const info = run(['info', image, '--json']);
+    expect(info.code, info.stderr).toBe(0);
+    expect(json(info).rescue.filesHit.map((h: { path: string }) => h.path).sort()).toEqual(lost);
+    const out = join(work, 'itable-export');
+    const r = run(['export', image, '--what', 'all', '--out', out, '--json']);
+    expect(r.code, r.stderr).toBe(65);
+    expect(json(r).skipped.map((s: { path: string }) => s.path).sort()).toEqual(lost);
+    // Every other entry is there, with debugfs's bytes.
+    for (const e of entries) {
+      if (lost.includes(e.path) || e.kind !== 'file') continue;
+      expect(readFileSync(join(out, e.key)).equals(rdTreeBytes(e.key)), e.path).toBe(true);
+    }
+    expect(run(['cat', image, CONFIGURATION]).stdout.equals(dump(CONFIGURATION))).toBe(true);
+    expect(run(['cat', image, AUTH]).code).toBe(65);
+  });
+});
+
+/** A file's bytes as rdump wrote them. */
+function rdTreeBytes(key: string): Buffer {
+  return readFileSync(join(work, 'rdump', key));
+}
