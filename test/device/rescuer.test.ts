@@ -8,7 +8,8 @@ import type { BlockDevice } from '../../src/device/block-device.js';
 import { faultyDevice } from '../../src/device/faulty-device.js';
 import { memoryDevice } from '../../src/device/memory-device.js';
 import { RegionMap } from '../../src/device/rescue/region-map.js';
-import { RescueStopped, Rescuer, type RescueTarget, rescuingDevice } from '../../src/device/rescue/rescuer.js';
+import { RescueStopped, Rescuer, type RescueTarget } from '../../src/device/rescue/rescuer.js';
+import { rescuingDevice } from '../../src/device/rescue/rescuing-device.js';
 import { seededRandom } from './helpers.js';
 
 const SECTOR = 512;

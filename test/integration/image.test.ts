@@ -87,6 +87,25 @@ describe.skipIf(reason !== null)(`image on a failing card${reason ? ` (skipped: 
     expect(maxBadReads(ours.stats)).toBeLessThanOrEqual(maxBadReads(theirs.stats));
   });
 
+  // The phases overlap (metadata and configuration inside the used blocks, those inside the partition): a
+  // retry pass went over each of them, reading a bad sector of the configuration 3 times per pass.
+  it('--retries 2 reads each bad sector no more often than ddrescue -r2, sector by sector', async () => {
+    const bad = badAreas();
+    const ours = await withFailingCard({ image: sample, bad, failDelayMs: 1 }, async (card) => {
+      const r = cli(['image', card.path, '--out', join(dir, 'retry-ours.img'), '--retries', '2', '--json']);
+      expect(r.code, r.stderr).toBe(65);
+      return card.stats();
+    });
+    const theirs = await withFailingCard({ image: sample, bad, failDelayMs: 1 }, async (card) => {
+      ddrescue(card.path, join(dir, 'retry-theirs.img'), join(dir, 'retry-theirs.map'), ['-r2']);
+      return card.stats();
+    });
+    expect(Object.keys(ours.badSectorReads).length).toBe(1000);
+    const more = Object.entries(ours.badSectorReads).filter(([sector, n]) => n > (theirs.badSectorReads[sector] ?? 0));
+    expect(more.slice(0, 5), `${more.length} sectors read more often than by ddrescue`).toEqual([]);
+    expect(sectorsWith(join(dir, 'retry-ours.img.map'), '-')).toBe(sectorsWith(join(dir, 'retry-theirs.map'), '-'));
+  });
+
   it('after Ctrl-C at a random moment, the same command resumes and ends with the same image as an uninterrupted run', async () => {
     const bad = badAreas().slice(0, 6);
     const config = { image: sample, bad, failDelayMs: 1, latencyMs: 1 };
@@ -118,7 +137,10 @@ describe.skipIf(reason !== null)(`image on a failing card${reason ? ` (skipped: 
     const config = { image: sample, dieAfterBytes: 12 * MIB, failDelayMs: 0 };
     const ours = join(dir, 'dying-ours.img');
     await withFailingCard(config, async (card) => {
-      expect(cli(['image', card.path, '--out', ours, '--no-trim', '--no-scrape']).code).toBe(65);
+      // It stops once a part that read well fails too (the card no longer answers at all).
+      const r = cli(['image', card.path, '--out', ours, '--no-trim', '--no-scrape', '--verbose']);
+      expect(r.code, r.stderr).toBe(74);
+      expect(r.stderr).toMatch(/code: SOURCE_NOT_ANSWERING/);
     });
     const linear = join(dir, 'dying-linear.img');
     await withFailingCard(config, async (card) => {
@@ -131,6 +153,44 @@ describe.skipIf(reason !== null)(`image on a failing card${reason ? ` (skipped: 
       expect(fromLinear.code, `a linear copy of 12 MiB should not hold ${path}`).not.toBe(0);
     }
     expect(JSON.parse(cli(['cat', ours, AUTH]).text).data.users.length).toBeGreaterThan(0);
+  });
+
+  // Every read failing from some point (a dead card, a hung reader) is not a disk of bad sectors: trimming
+  // and scraping it took 50,000 failed reads (days at a real card's seconds per failure).
+  it('a card that stops answering altogether: the copy stops, says so and how to go on, the map saved', async () => {
+    const out = join(dir, 'dead.img');
+    const stats = await withFailingCard({ image: sample, dieAfterBytes: 8 * MIB, failDelayMs: 0 }, async (card) => {
+      const r = cli(['image', card.path, '--out', out, '--verbose']);
+      expect(r.code, r.stderr).toBe(74);
+      expect(r.stderr).toMatch(/code: SOURCE_NOT_ANSWERING/);
+      expect(r.stderr).toMatch(/^error: the copy stopped: .* stopped answering: the last \d+ reads failed, and so does byte \d+, which read well before$/m);
+      expect(r.stderr).toMatch(/^hint: take the card out and put it back, or try another reader .*; what was copied so far is kept: run the same command again to continue$/m);
+      return card.stats();
+    });
+    expect(stats.requests).toBeLessThan(1000);
+    expect(spawnSync('ddrescuelog', ['-t', `${out}.map`]).status).toBe(0);
+    expect(sectorsWith(`${out}.map`, '+').split('\n').filter(Boolean).length).toBeGreaterThan(0);
+  });
+
+  // The first map was saved after 5 s: killed before, an image without a map was left, and the same
+  // command refused it (only --force, starting over, went on).
+  it('killed before its first save (SIGKILL, a pulled plug): the map is there, and the same command continues', async () => {
+    const superblockSector = SAMPLE.dataOffsetBytes / SECTOR;
+    const out = join(dir, 'killed.img');
+    await withFailingCard({ image: sample, stall: [[superblockSector, 8, 4]] }, async (card) => {
+      const child = spawn(process.execPath, [CLI, 'image', card.path, '--out', out], { stdio: 'ignore' });
+      const exited = new Promise((r) => child.on('exit', r));
+      await new Promise((r) => setTimeout(r, 1500));
+      child.kill('SIGKILL');
+      await exited;
+    });
+    expect(existsSync(out)).toBe(true);
+    expect(spawnSync('ddrescuelog', ['-t', `${out}.map`]).status).toBe(0);
+    await withFailingCard({ image: sample }, async (card) => {
+      const r = cli(['image', card.path, '--out', out]);
+      expect(r.code, r.stderr).toBe(0);
+    });
+    expect(readFileSync(out).equals(readFileSync(sample))).toBe(true);
   });
 
   it('a read that stalls does not freeze Ctrl-C: the map is saved at once, the command ends with the read, and the next run finishes', async () => {

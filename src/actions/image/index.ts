@@ -10,7 +10,8 @@ import type { BlockDevice } from '../../device/block-device.js';
 import { type Mapfile, type PhaseStatus, formatMapfile, readMapfile, writeMapfileAtomic } from '../../device/rescue/mapfile.js';
 import { RegionMap } from '../../device/rescue/region-map.js';
 import { readMaxRequestBytes } from '../../device/sysfs-geometry.js';
-import { RescueStopped, Rescuer, rescuingDevice } from '../../device/rescue/rescuer.js';
+import { RescueStopped, Rescuer } from '../../device/rescue/rescuer.js';
+import { rescuingDevice } from '../../device/rescue/rescuing-device.js';
 import { SectorWorker } from '../../device/rescue/sector-worker.js';
 import { rescueFileDescriptor } from '../../device/file-device.js';
 import { AppError, UsageError } from '../../errors.js';
@@ -88,8 +89,10 @@ export class ImageJob {
       const previous = await readMapfile(mapPath, source.sizeBytes);
       const fresh = checkResume(out, mapPath, previous, opts.force ?? false);
       if (fresh) await assertFirstRoom(out);
+      const map = fresh ? new RegionMap(source.sizeBytes) : previous!.map;
+      // A new image's map first, all non-tried: stopped at any moment from here, the same command continues.
+      if (fresh) await writeMapfileAtomic(mapPath, mapText({ currentPos: 0, currentStatus: '?', currentPass: 1, map }, opts, new Date(), false)).catch((err: unknown) => Promise.reject(mapNotSaved(err, mapPath)));
       const image = await ImageFile.open(out, source.sizeBytes, fresh);
-      const map = previous?.map ?? new RegionMap(source.sizeBytes);
       if (!fresh) await assertSameDisk(source, image, map, { source: path, out, mapPath }).catch(async (err: unknown) => {
         await image.close();
         throw err;
@@ -188,10 +191,15 @@ export class ImageJob {
     this.pass = pass;
     this.rescuer.phase = status;
     this.rescuer.pass = passNumber;
+    // The phases overlap (the metadata and the configuration lie inside the used blocks, those inside the
+    // partition). A copying pass changes what it reads, so it never reads a part twice; a retry pass leaves
+    // a sector that fails again bad, so it is given each bad part once, in the first phase holding it.
+    const seen = pass === 'retry' ? new RegionMap(this.rescuer.map.sizeBytes, '?') : null;
     for (const phase of this.phases) {
       this.phase = phase.name;
+      const ranges = seen === null ? phase.ranges : badPartsNotSeen(this.rescuer.map, phase.ranges, seen);
       try {
-        for (const [start, end] of phase.ranges) await fn(start, end);
+        for (const [start, end] of ranges) await fn(start, end);
       } catch (err) {
         if (phase.name !== 'free' || !(err instanceof AppError) || err.code !== 'OUTPUT_FULL') throw err;
         this.leaveOutFree(err.message);
@@ -213,13 +221,7 @@ export class ImageJob {
   save(finished: boolean): Promise<void> {
     const r = this.rescuer;
     const snapshot: Mapfile = { currentPos: r.currentPos, currentStatus: finished ? '+' : r.phase, currentPass: r.pass, map: r.map };
-    const text = formatMapfile(snapshot, {
-      commandLine: this.opts.commandLine,
-      startTime: new Date(this.startedAt),
-      currentTime: new Date(),
-      finished,
-      version: this.opts.version,
-    });
+    const text = mapText(snapshot, this.opts, new Date(this.startedAt), finished);
     this.saving = this.saving.catch(() => undefined).then(async () => {
       await this.image.sync();
       await writeMapfileAtomic(this.mapPath, text).catch((err: unknown) => {
@@ -231,6 +233,11 @@ export class ImageJob {
 }
 
 /** The map's own write failed: said about the map, as an output of this computer (a full disk, a lost stick). */
+/** The map's text, with the header ddrescue writes. */
+function mapText(snapshot: Mapfile, opts: ImageOptions, startTime: Date, finished: boolean): string {
+  return formatMapfile(snapshot, { commandLine: opts.commandLine, startTime, currentTime: new Date(), finished, version: opts.version });
+}
+
 function mapNotSaved(err: unknown, mapPath: string): AppError {
   const raw = err instanceof AppError && err.cause !== undefined ? err.cause : err;
   const e = outputError(raw, mapPath);
@@ -256,6 +263,18 @@ function withResumeHint(err: unknown, phase: PhaseName | null): unknown {
   const message = late ? `${err.message}, after the data partition's files were copied: the image can be read as it is` : err.message;
   const hint = `${err.hint ? `${err.hint}; ` : ''}what was copied so far is kept: run the same command again to continue`;
   return new AppError(err.code, err.exitCode, `the copy stopped: ${message}`, { hint, details: err.details, cause: err });
+}
+
+/** The bad parts of `ranges` in `map` that `seen` does not mark yet, marked now. */
+function badPartsNotSeen(map: RegionMap, ranges: Array<[number, number]>, seen: RegionMap): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const [start, end] of ranges) {
+    for (let r = map.next('-', start, end); r !== null; r = map.next('-', r.pos + r.size, end)) {
+      for (const part of seen.regions(r.pos, r.pos + r.size)) if (part.status === '?') out.push([part.pos, part.pos + part.size]);
+      seen.set(r.pos, r.size, '+');
+    }
+  }
+  return out;
 }
 
 /** Whether the source path still names a disk of the same size (a pulled reader's /dev/sdX goes away). */

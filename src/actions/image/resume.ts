@@ -25,6 +25,8 @@ export function assertNotFolders(out: string, mapPath: string): void {
 /** True when the copy starts fresh; throws when the image and the map do not go together. */
 export function checkResume(out: string, mapPath: string, previous: Mapfile | null, force: boolean): boolean {
   const haveImage = existsSync(out);
+  // The map goes down before the image is made: one that saw no read yet has nothing to continue.
+  if (previous !== null && !haveImage && previous.map.all(0, previous.map.sizeBytes, '?')) return true;
   if (previous !== null && !haveImage) {
     throw new UsageError('IMAGE_MISSING', `the map ${mapPath} exists but the image ${out} does not`, {
       hint: 'name the image file the map belongs to, or move the map aside to start a new image',

@@ -39,11 +39,12 @@ const MAX_PASS = 2 ** 31 - 1; // ddrescue keeps the pass in an int
 const SPACE = /[ \t\n\v\f\r]/; // C isspace()
 const LEADING_SPACE = /^[ \t\n\v\f\r]+/;
 
+// An image without its map cannot say which of its bytes came from the card, and a new map over it would
+// start the copy over (a dying card may not give them again): the way on is a new image file.
 const DAMAGED_HINT =
-  'the mapfile is damaged or is not a ddrescue mapfile: move it aside (the image is kept) and run again to start a new map';
+  'the map is damaged or is not a ddrescue mapfile: keep it and its image as they are (the image alone does not say which bytes came from the card); to copy the card again, name a new image file';
 const OTHER_DISK_HINT =
-  'this map is for a bigger disk than this one: check that the map and the device belong to the same rescue,' +
-  ' or move the map aside (the image is kept) and run again to start a new map';
+  'this map is for a bigger disk than this one: check that the map and the device belong to the same rescue; to copy this card anew, name a new image file (and keep the old image and its map)';
 
 export interface ParseOptions {
   /**

@@ -86,6 +86,8 @@ export class Rescuer {
   /** The write under way (of the other buffer); its bytes are marked rescued when it is done. */
   private pending: Promise<void> = Promise.resolve();
   private failuresInARow = 0;
+  /** Where the last sector that read well is: read again after many failures, to tell a dead card from a bad area. */
+  private lastGood: number | null = null;
   private readonly zeros: Buffer;
   private readonly sectorRuns: SectorRuns;
   /** When this thread's read under way started; the sector runs say for theirs. */
@@ -256,11 +258,21 @@ export class Rescuer {
     for (let i = 0; i < run.reads; i++) await this.checkAttached();
   }
 
-  /** Counts a failed read; every 16 in a row, asks whether the card is still there (a pulled reader fails them all). */
+  /**
+   * Counts a failed read. Every 16 in a row, asks whether the card is still there (a pulled reader fails them
+   * all); every 64, reads again a sector that read well: a card or reader that stopped answering fails it
+   * too, where a bad area does not, and scraping on would take days of failed reads.
+   */
   private async checkAttached(): Promise<void> {
-    if (++this.failuresInARow % 16 !== 0 || !this.options.stillAttached || (await this.options.stillAttached())) return;
-    throw new IoError('SOURCE_GONE', `${this.source.description} is gone: the card or its reader was disconnected`, {
-      hint: 'connect it again (the same reader, the same port if you can)',
+    if (++this.failuresInARow % 16 !== 0) return;
+    if (this.options.stillAttached && !(await this.options.stillAttached())) {
+      throw new IoError('SOURCE_GONE', `${this.source.description} is gone: the card or its reader was disconnected`, { hint: 'connect it again (the same reader, the same port if you can)' });
+    }
+    if (this.failuresInARow % 64 !== 0 || this.lastGood === null) return;
+    this.stats.reads += 1;
+    if (await this.source.read(this.lastGood, this.options.sectorSize).then(() => true, (err: unknown) => (isMediumError(err) ? false : Promise.reject(err)))) return;
+    throw new IoError('SOURCE_NOT_ANSWERING', `${this.source.description} stopped answering: the last ${this.failuresInARow} reads failed, and so does byte ${this.lastGood}, which read well before`, {
+      hint: 'take the card out and put it back, or try another reader (in a USB port of the computer itself)',
     });
   }
 
@@ -363,6 +375,7 @@ export class Rescuer {
     if (!data.equals(this.zeros.subarray(0, data.length))) await this.target.write(pos, data);
     this.map.set(pos, data.length, '+');
     this.stats.rescuedBytes += data.length;
+    this.lastGood = pos;
   }
 
   private checkStop(): void {
@@ -376,21 +389,4 @@ function alignDown(n: number, unit: number): number {
 
 function alignUp(n: number, unit: number): number {
   return n % unit === 0 ? n : n + unit - (n % unit);
-}
-
-/**
- * The card as a BlockDevice whose reads go through the rescuer: what a filesystem reader asks for is copied
- * into the image first and served from there, so planning the copy never reads a sector twice.
- */
-export function rescuingDevice(rescuer: Rescuer, card: BlockDevice): BlockDevice {
-  return {
-    sizeBytes: card.sizeBytes,
-    sectorSize: 1,
-    description: card.description,
-    writable: false,
-    read: (byteOffset, length) => rescuer.readThrough(byteOffset, length),
-    write: () => Promise.reject(new IoError('READ_ONLY', `${card.description} is only read while it is imaged`)),
-    flush: () => Promise.resolve(),
-    close: () => Promise.resolve(),
-  };
 }
