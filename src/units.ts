@@ -12,3 +12,13 @@ export function formatBytes(bytes: number): string {
   if (u === 0) return `${bytes} bytes`;
   return `${Number.isInteger(v) ? v : v.toFixed(v >= 100 ? 0 : 1)} ${UNITS[u]}`;
 }
+
+/**
+ * "PART of WHOLE"; "all but MISSING of WHOLE" when the rounding would show a part short of the whole as
+ * the whole ("32.0 MiB of 32 MiB" rescued, with a sector missing).
+ */
+export function partOf(part: number, whole: number): string {
+  const shown = (n: number): string => formatBytes(n).replace(/\.0 /, ' ');
+  if (part < whole && shown(part) === shown(whole)) return `all but ${formatBytes(whole - part)} of ${formatBytes(whole)}`;
+  return `${formatBytes(part)} of ${formatBytes(whole)}`;
+}

@@ -56,17 +56,20 @@ export async function listDir(vol: Ext4Volume, path: string): Promise<ListEntry[
  * As listDir, with the entries of the folder's blocks that read well when others are damaged (as the
  * kernel's readdir goes on past a bad block), and the first damage met: `ls` shows both.
  */
-export async function listDirPartly(vol: Ext4Volume, path: string): Promise<{ entries: ListEntry[]; damage: CorruptError | null }> {
+export async function listDirPartly(vol: Ext4Volume, path: string): Promise<{ entries: ListEntry[]; damage: CorruptError | null; unreadable: AppError | null }> {
   const target = await vol.lookup(path, { followFinal: true });
   if (target.kind !== 'dir') {
     const base = path.split('/').filter(Boolean).pop() ?? path;
-    return { entries: [await entryFor(vol, Buffer.from(base), target)], damage: null };
+    return { entries: [await entryFor(vol, Buffer.from(base), target)], damage: null, unreadable: null };
   }
   const listing = await vol.listDir(target);
-  return { entries: await described(vol, listing.entries), damage: listing.lost[0] ?? null };
+  const errors: AppError[] = [];
+  const entries = await described(vol, listing.entries, errors);
+  return { entries, damage: listing.lost[0] ?? null, unreadable: errors[0] ?? null };
 }
 
-async function described(vol: Ext4Volume, all: DirEntry[]): Promise<ListEntry[]> {
+/** The entries with what their inodes say; an entry whose inode cannot be read is listed with the error, and it goes to `errors`. */
+async function described(vol: Ext4Volume, all: DirEntry[], errors: AppError[] = []): Promise<ListEntry[]> {
   const entries = all.filter((e) => !isDotOrDotDot(e.name));
   entries.sort((a, b) => Buffer.compare(a.name, b.name));
   const out: ListEntry[] = [];
@@ -75,8 +78,8 @@ async function described(vol: Ext4Volume, all: DirEntry[]): Promise<ListEntry[]>
       out.push(await entryFor(vol, e.name, await vol.readInode(e.ino)));
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
-      const error = err.message;
-      out.push({ name: displayName(e.name), type: 'unknown', ino: e.ino, size: 0, mode: 0, uid: 0, gid: 0, links: 0, mtime: '', error });
+      errors.push(err);
+      out.push({ name: displayName(e.name), type: 'unknown', ino: e.ino, size: 0, mode: 0, uid: 0, gid: 0, links: 0, mtime: '', error: err.message });
     }
   }
   return out;

@@ -273,7 +273,7 @@ export async function readSuperblock(device: BlockDevice): Promise<SuperblockLoc
     if (!(err instanceof AppError) || (err.exitCode !== 65 && !isMediumError(err))) throw err;
     primaryProblem = err.message;
     primaryHadMagic = err.code !== 'BAD_SUPERBLOCK_MAGIC';
-    if (isMediumError(err)) unreadable = err;
+    if (isMediumError(err) || err.code === 'NOT_RESCUED') unreadable = err;
   }
   for (const offset of backupOffsets(device.sizeBytes)) {
     try {

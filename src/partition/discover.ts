@@ -52,6 +52,8 @@ export interface Candidate {
   rank: number | null;
   reason: string;
   error?: string;
+  /** The error that stopped the probe (a read of a failing card, bytes an image's map does not hold). */
+  failure?: AppError;
   /** Found by searching the disk (scan.ts), not listed by the partition table. */
   foundByScan?: boolean;
 }
@@ -115,8 +117,8 @@ async function probeSlice(
   try {
     result = await probe({ byteOffset: slice.byteOffset, sizeBytes });
   } catch (err) {
-    const error = (err instanceof AppError ? err : toAppError(err)).message;
-    return { ...base, sizeBytes, label: null, probe: null, rank: null, reason: `probe failed: ${error}`, error };
+    const failure = err instanceof AppError ? err : toAppError(err);
+    return { ...base, sizeBytes, label: null, probe: null, rank: null, reason: `probe failed: ${failure.message}`, error: failure.message, failure };
   }
   if (result === null) return { ...base, sizeBytes, label: null, probe: null, rank: null, reason: `not ext4${clipped}` };
   const ranked = rankProbe(p, result, table);
@@ -180,7 +182,7 @@ function explainChoice(chosen: Candidate, ranked: Candidate[]): string {
   return reason;
 }
 
-function notFound(device: BlockDevice, table: PartitionTable, candidates: Candidate[], searched: boolean): NotFoundError {
+function notFound(device: BlockDevice, table: PartitionTable, candidates: Candidate[], searched: boolean): AppError {
   const what = (c: Candidate): string =>
     c.error !== undefined && c.probe === null ? `unreadable: ${c.error}` : c.label === null ? 'not ext4' : `ext4 "${c.label}"`;
   const seen = candidates.map((c) => `${describe(c)}: ${formatBytes(c.sizeBytes)}, ${what(c)}`);
@@ -190,6 +192,17 @@ function notFound(device: BlockDevice, table: PartitionTable, candidates: Candid
       ? `no partition table and no usable filesystem at byte 0 (${candidates.map(what).join(', ')})${searched ? ' or elsewhere (searched)' : ''}; ` +
         'if this is a whole-disk image check that it is complete, or give the byte offset of the data filesystem'
       : `seen ${seen.join('; ')}; name one of the partitions to open it anyway`;
+  // The partition HAOS made for the data is there and could not be read (a bad sector, bytes an image's map
+  // does not hold): that read error, with its remedy, not "not found" and a partition to name.
+  const unread = candidates.find((c) => c.failure !== undefined && isDataPartitionName(c.partitionName) && c.failure.exitCode !== 66);
+  if (unread !== undefined) {
+    const failure = unread.failure!;
+    return new AppError(failure.code, failure.exitCode, `${describe(unread)} of ${device.description}, Home Assistant's data partition, cannot be read: ${failure.message}`, {
+      ...(failure.hint ? { hint: failure.hint } : {}),
+      details: { ...failure.details, partition: unread.partitionIndex },
+      cause: failure,
+    });
+  }
   // The partition HAOS made for the data is there, and no filesystem in it: say that, not "not found".
   const named = candidates.find((c) => c.label === null && c.error === undefined && isDataPartitionName(c.partitionName));
   if (named !== undefined) {

@@ -361,7 +361,9 @@ describe('an image read with its map: the chosen bad areas', () => {
     expect(r.code, r.stderr).toBe(65);
     expect(errorCode(r)).toBe('PARTIAL');
     const result = json<{ extracted: Array<{ path: string; out: string; sha256: string; size: number }>; failed: Array<{ path: string; reason: string }> }>(r);
-    expect(result.failed).toEqual([{ path: HIT_BACKUP, reason: expect.stringMatching(/not rescued/) }]);
+    expect(result.failed).toEqual([{ path: HIT_BACKUP, reason: expect.stringMatching(/not rescued/), hint: expect.stringMatching(/copy the card into the same image again/) }]);
+    // What to do is the image's, not "make an image of the card" (it is one).
+    expect(r.stderr).toMatch(/^hint: that part of the card was not copied into the image; copy the card into the same image again/m);
     expect(result.extracted.map((e) => e.path).sort()).toEqual([...WHOLE_BACKUPS].sort());
     for (const e of result.extracted) {
       const original = dump(e.path);
@@ -656,6 +658,24 @@ describe('one 512-byte sector of the inode table not rescued', () => {
     }
     expect(run(['cat', image, CONFIGURATION]).stdout.equals(dump(CONFIGURATION))).toBe(true);
     expect(run(['cat', image, AUTH]).code).toBe(65);
+    // ls lists every name, then says which could not be read (it listed them as if all were well, exit 0).
+    const ls = run(['ls', image, `${CONFIG}/.storage`]);
+    expect(ls.code, ls.stderr).toBe(65);
+    expect(ls.stdout.toString().split('\n')).toContain('auth');
+    expect(ls.stderr).toMatch(/^error: (auth is listed, but what it is|\d+ entries are listed \(.*auth.*\), but what they are) cannot be read: bytes \d+-\d+ of .* were not rescued from the card$/m);
+  });
+
+  it('the root folder\'s block or the group descriptors not rescued: the data partition cannot be read (exit 65, how to retry), not "no data filesystem found" (exit 66)', () => {
+    const rootBlock = Number(/^(\d+)/.exec(debugfs('blocks /').trim())![1]);
+    expect(rootBlock).toBeGreaterThan(0);
+    for (const [name, pos] of [['rootdir', SAMPLE.dataOffsetBytes + rootBlock * BS], ['gdt', SAMPLE.dataOffsetBytes + BS]] as const) {
+      const image = imageWithMap(`${name}.img`, [{ pos, size: 512, status: '-', what: name }]);
+      const r = run(['ls', image, '/']);
+      expect(r.code, `${name}: ${r.stderr}`).toBe(65);
+      expect(errorCode(r)).toBe('NOT_RESCUED');
+      expect(r.stderr).toMatch(/^hint: that part of the card was not copied into the image/m);
+      expect(r.stderr).not.toMatch(/--partition/);
+    }
   });
 });
 

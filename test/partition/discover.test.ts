@@ -262,14 +262,25 @@ describe('discoverData: bare devices and nothing found', () => {
 
   it('says what it saw when nothing matches', async () => {
     const bad = new IoError('READ_FAILED', 'bad sector');
-    const err = await discoverIn(gptImg, { 3: bad, 7: ext4('hassos-overlay'), 8: bad }).catch((e) => e);
+    // A card without the data partition (an empty or unreadable one is said as such, below).
+    const noData = sparseImage(tmp.dir, 'no-data.img', 16 * MiB);
+    sgdiskCreate(noData, haosGptParts().filter((p) => p.name !== 'hassos-data'));
+    const err = await discoverIn(noData, { 3: bad, 7: ext4('hassos-overlay') }).catch((e) => e);
     expect(err).toMatchObject({ code: 'DATA_NOT_FOUND', exitCode: 66 });
     expect(err.hint).toMatch(/partition 1 \(hassos-boot\): 1 MiB, not ext4/);
-    expect(err.hint).toMatch(/partition 7 \(hassos-overlay\): 1 MiB, ext4 "hassos-overlay"/);
     expect(err.hint).toMatch(/partition 3 \(hassos-system0\): 1 MiB, unreadable: bad sector/);
-    expect(err.hint).toMatch(/partition 8 \(hassos-data\): 2 MiB, unreadable: bad sector; name one of the partitions/);
-    expect(err.details.seen).toHaveLength(8);
+    expect(err.hint).toMatch(/partition 7 \(hassos-overlay\): 1 MiB, ext4 "hassos-overlay"; name one of the partitions/);
+    expect(err.details.seen).toHaveLength(7);
     expect(err.details.seen[6]).toEqual({ index: 7, sizeBytes: MiB, label: 'hassos-overlay', error: null });
+  });
+
+  // Not "not found" with a partition to name: the read error, with its own remedy (image the card; for an
+  // image read with its map, copy the card into it again).
+  it('the data partition there but unreadable: its read error, said as the data partition\'s', async () => {
+    const bad = new IoError('READ_FAILED', 'bad sector', { hint: 'copy the card to an image first' });
+    const err = await discoverIn(gptImg, { 7: ext4('hassos-overlay'), 8: bad }).catch((e) => e);
+    expect(err).toMatchObject({ code: 'READ_FAILED', exitCode: 74, hint: 'copy the card to an image first', details: { partition: 8 } });
+    expect(err.message).toMatch(/^partition 8 \(hassos-data\) of .*, Home Assistant's data partition, cannot be read: bad sector$/);
   });
 
   it('the data partition there with no filesystem in it (overwritten, formatted): DATA_PARTITION_EMPTY, not "not found"', async () => {

@@ -29,7 +29,7 @@ export interface ExtractResult {
   outDir: string;
   extracted: Array<{ path: string; out: string; slug: string | null; size: number; sha256: string }>;
   /** `tooBig`: not read, bigger than the output's disk holds in one file (FAT32: 4 GiB). */
-  failed: Array<{ path: string; reason: string; tooBig?: true }>;
+  failed: Array<{ path: string; reason: string; tooBig?: true; hint?: string }>;
 }
 
 function select(list: BackupEntry[], slugs: string[] | undefined): BackupEntry[] {
@@ -133,7 +133,7 @@ export async function extractBackups(src: OpenedSource, opts: ExtractOptions): P
       if (!(err instanceof AppError)) throw outputError(err, outDir);
       // An existing output or an interruption (Stop, Ctrl-C) ends the whole run, not one backup.
       if (err.code === 'OUTPUT_EXISTS' || err.exitCode === ExitCode.INTERRUPTED) throw err;
-      result.failed.push({ path: b.path, reason: err.message });
+      result.failed.push({ path: b.path, reason: err.message, ...(err.hint ? { hint: err.hint } : {}) });
     }
     meter.addFile();
   }

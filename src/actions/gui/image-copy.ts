@@ -6,7 +6,7 @@
 import { importantNotWhole } from '../image/files-hit.js';
 import { AppError, ExitCode } from '../../errors.js';
 import { shellWord } from '../../shell-word.js';
-import { formatBytes } from '../../units.js';
+import { formatBytes, partOf } from '../../units.js';
 import { VERSION } from '../../version.js';
 import { ImageJob, type ImageResult, freeLeftOutText, progressLine } from '../image/index.js';
 import type { ProgressListener } from '../progress.js';
@@ -29,7 +29,7 @@ export async function imageCard(ctx: GuiContext, raw: unknown): Promise<ResultAn
   const summary = await ctx.openCard(r.out, { copy: true });
   return {
     lines: [
-      `Copied ${formatBytes(r.rescuedBytes)} of ${formatBytes(r.domainBytes)} to ${r.out} (map: ${r.map}).`,
+      `Copied ${partOf(r.rescuedBytes, r.domainBytes)} to ${r.out} (map: ${r.map}).`,
       ...(r.badSectorBytes > 0 ? [`${formatBytes(r.badSectorBytes)} could not be read: files that touch those parts are reported when they are read.`, ...(await lostImportant(ctx))] : []),
       ...(r.freeLeftOut !== null ? [freeLeftOutText(r)!] : []),
       'From here on this window reads the copy, not the card. You can take the card out.',

@@ -2,7 +2,7 @@
 // the map, over the domain being copied (the whole card, or its used blocks with usedOnly).
 
 import type { BlockStatus, RegionMap } from '../../device/rescue/region-map.js';
-import { formatBytes } from '../../units.js';
+import { formatBytes, partOf } from '../../units.js';
 import { formatDuration } from '../progress.js';
 import type { ImageJob, Pass } from './index.js';
 import type { PhaseName } from './order.js';
@@ -172,7 +172,7 @@ export function freeLeftOutText(r: ImageResult): string | null {
 export function progressLine(p: ImageProgress): string {
   const what = `${PASS_NAMES[p.pass]}${p.pass === 'retry' ? ` (pass ${p.retry})` : ''}${p.phase && p.phase !== 'disk' ? `, ${PHASE_NAMES[p.phase]}` : ''}`;
   const parts = [
-    `${formatBytes(p.rescuedBytes)} of ${formatBytes(p.domainBytes)} rescued`,
+    `${partOf(p.rescuedBytes, p.domainBytes)} rescued`,
     `${p.badAreas} bad area(s)${p.errorBytes > 0 ? ` (${formatBytes(p.errorBytes)})` : ''}`,
     `${formatBytes(Math.round(p.bytesPerSecond))}/s`,
   ];

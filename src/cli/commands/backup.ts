@@ -131,7 +131,11 @@ const extractCommand: CommandModule<GlobalArgs, ExtractArgs> = {
       throw new RefusedError('OUTPUT_FILE_TOO_BIG', `${result.failed.length} backup(s) were not copied: bigger than the disk of --out holds in one file`, { hint: result.extracted.length > 0 ? `the others are complete; for those, ${TOO_BIG_HINT}` : TOO_BIG_HINT });
     }
     if (result.failed.length > 0) {
-      throw new AppError('PARTIAL', 65, `${result.failed.length} backup(s) could not be copied; the others are complete`, { hint: 'the card may be failing: make an image of it before trying again' });
+      // What the failures say to do (copy the card into the image again, for an image read with its map),
+      // when they agree; else the usual advice for a card that fails reads.
+      const hints = new Set(result.failed.map((f) => f.hint));
+      const hint = hints.size === 1 && result.failed[0]!.hint ? result.failed[0]!.hint : 'the card may be failing: make an image of it before trying again';
+      throw new AppError('PARTIAL', 65, `${result.failed.length} backup(s) could not be copied; the others are complete`, { hint });
     }
   },
 };

@@ -9,7 +9,7 @@ import { type SourceOptions, openSource } from '../../actions/source.js';
 import { CorruptError, UsageError } from '../../errors.js';
 import { VERSION } from '../../version.js';
 import { shellWord } from '../../shell-word.js';
-import { formatBytes } from '../../units.js';
+import { formatBytes, partOf } from '../../units.js';
 import { printJson, writeOut } from '../output.js';
 import { withImageProgress } from '../image-progress.js';
 import { formatDuration } from '../progress.js';
@@ -28,7 +28,7 @@ type ImageArgs = GlobalArgs & {
 
 function render(r: ImageResult, hits: FileHit[] | null): string {
   const lines = [`${r.resumed ? 'Continued' : 'Imaged'} ${r.source} to ${r.out} in ${formatDuration(r.elapsedMs / 1000)}; map: ${r.map}`];
-  lines.push(`  rescued ${formatBytes(r.rescuedBytes)} of ${formatBytes(r.domainBytes)}${r.usedOnly ? ' (the used blocks; free blocks left out)' : ''}`);
+  lines.push(`  rescued ${partOf(r.rescuedBytes, r.domainBytes)}${r.usedOnly ? ' (the used blocks; free blocks left out)' : ''}`);
   const leftOut = freeLeftOutText(r);
   if (leftOut !== null) lines.push(`  ${leftOut}`);
   if (r.order === 'linear') lines.push(`  copied in disk order: ${r.linearBecause}`);

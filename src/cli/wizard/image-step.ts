@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { confirm, input } from './ask.js';
 import { ImageJob, type ImageResult, freeLeftOutText } from '../../actions/image/index.js';
 import { shellWord } from '../../shell-word.js';
-import { formatBytes } from '../../units.js';
+import { formatBytes, partOf } from '../../units.js';
 import { VERSION } from '../../version.js';
 import { withImageProgress } from '../image-progress.js';
 import { type Say, today } from './steps.js';
@@ -38,7 +38,7 @@ export async function offerImage(path: string, say: Say, why: 'read-failed' | 'b
 }
 
 function resultLines(r: ImageResult, stopped: boolean): string[] {
-  const lines = [`Copied ${formatBytes(r.rescuedBytes)} of ${formatBytes(r.domainBytes)} to ${r.out} (map: ${r.map}).`];
+  const lines = [`Copied ${partOf(r.rescuedBytes, r.domainBytes)} to ${r.out} (map: ${r.map}).`];
   if (r.badSectorBytes > 0) lines.push(`${formatBytes(r.badSectorBytes)} could not be read: files that touch those parts are reported when they are read.`);
   const leftOut = freeLeftOutText(r);
   if (leftOut !== null) lines.push(leftOut);
