@@ -208,6 +208,25 @@ describe('an output folder that cannot be made', () => {
     expect(sha(card)).toBe(before);
   });
 
+  // The copy of the 1 MiB recorder database fills the 256 KiB disk: the part copied was left behind, and
+  // the same command, with room made, refused the folder as "already holds saved originals".
+  it('rm whose originals fill the disk: exit 74, the card untouched, the copies taken back; the same command goes through later', () => {
+    const card = join(work, 'rm-card.img');
+    writeFileSync(card, readFileSync(image));
+    const cardBefore = sha(card);
+    const orig = join(small, 'originals');
+    const args = ['rm', card, '/supervisor/homeassistant/home-assistant_v2.db', '--originals', orig, '--yes'];
+    const r = cli(args);
+    expect(r.code, r.stderr).toBe(74);
+    expect(r.stderr).toMatch(/^hint: choose a folder with room for the copies, or leave them out; nothing was written to the card/m);
+    expect(sha(card)).toBe(cardBefore);
+    expect(readdirSync(small)).toEqual([]);
+    const roomy = join(work, 'rm-originals');
+    const again = cli([...args.slice(0, 3), '--originals', roomy, '--yes']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(readdirSync(roomy).sort()).toEqual(['manifest.json', 'supervisor__homeassistant__home-assistant_v2.db']);
+  });
+
   it.skipIf(process.platform !== 'linux')('a folder mkdir cannot make (/proc/...): the command ends with the reason', () => {
     for (const args of [['backup', 'extract', image, '--out', '/proc/haos-rescue-x'], ['export', image, '--out', '/proc/haos-rescue-x']]) {
       const r = spawnSync(process.execPath, [CLI, ...args], { timeout: 30_000, encoding: 'utf8' });

@@ -8,16 +8,12 @@
 //      consistent on its own; Ctrl-C held off until it is done;
 //   5. read back from the card and verified.
 
-import { createWriteStream } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { CowDevice } from '../../device/cow-device.js';
 import type { BlockDevice } from '../../device/block-device.js';
 import { sliceDevice } from '../../device/slice-device.js';
 import { containerOf } from '../../device/vdisk/index.js';
-import { AppError, InternalError, IoError, RefusedError, UsageError, refusedWrite } from '../../errors.js';
+import { AppError, InternalError, RefusedError, refusedWrite } from '../../errors.js';
 import { lockForWriting } from '../../device/write-lock.js';
 import { stateStamp } from '../../ext4/state-stamp.js';
 import { BlockEdits } from '../../ext4/create-file.js';
@@ -26,41 +22,16 @@ import { type CommitResult, commitWrites } from '../../ext4/commit.js';
 import { applyJournalReplay } from '../../ext4/journal/apply.js';
 import type { RecoveryReport } from '../../ext4/journal/recovery.js';
 import { type BlockWrite, planRewrite } from '../../ext4/rewrite.js';
-import type { Inode } from '../../ext4/inode.js';
 import { TransactionSplitter } from '../../ext4/transaction-split.js';
 import { Ext4Volume } from '../../ext4/volume.js';
-import { walk } from '../../ext4/walk.js';
 import { withCriticalSection } from '../critical.js';
-import { makeOutputFolder } from '../output-error.js';
 import { assertNotMounted } from '../host-mounts.js';
 import { type OpenedSource, openForWriting } from '../source.js';
+import { type Change, type FileChange, isTree } from './change.js';
+import { saveOriginals } from './originals.js';
 import { assertFileNotInUse, writeBlocker } from './preconditions.js';
 
-export interface FileChange {
-  path: string;
-  content: Buffer;
-  /** Checks the bytes read back (from the overlay, then from the card); throws when they are wrong. */
-  verify: (readBack: Buffer) => void | Promise<void>;
-}
-
-/** A change of the tree itself (a file created or removed), planned as whole blocks by the ext4 writer. */
-export interface TreeChange {
-  path: string;
-  /** The blocks to write, planned on `vol` (the state after the changes before this one). */
-  plan: (vol: Ext4Volume, nowMs: number) => Promise<BlockWrite[]>;
-  /**
-   * Checks the result read back (from the overlay: `rehearsal`, then from the card); throws when it is
-   * wrong. Streamed file data is not on the overlay: the rehearsal checks where it goes, the card the bytes.
-   */
-  check: (vol: Ext4Volume, rehearsal: boolean) => Promise<void>;
-  /** The file's size before and after, for the report. */
-  sizes: { oldSize: number; newSize: number };
-  /** False: a step of a larger change whose files another change saves (default true). */
-  originals?: boolean;
-}
-
-export type Change = FileChange | TreeChange;
-const isTree = (c: Change): c is TreeChange => 'plan' in c;
+export type { Change, FileChange, TreeChange } from './change.js';
 
 async function checkAll(vol: Ext4Volume, changes: Change[], rehearsal: boolean): Promise<void> {
   for (const c of changes) {
@@ -143,41 +114,6 @@ async function planOnOverlay(base: BlockDevice, changes: Change[], nowMs: number
   const transactions = splitter ? await splitter.finish() : [];
   await checkAll(await Ext4Volume.open(overlay), changes, true);
   return { transactions, files, blocks: transactions.reduce((n, t) => n + t.length, 0) };
-}
-
-async function saveOriginals(src: OpenedSource, changes: Change[], dir: string): Promise<void> {
-  try {
-    await writeOriginals(src, changes, dir);
-  } catch (err) {
-    // The folder's own creation reports an AppError carrying the system's code (errno) when it has one.
-    const code = err instanceof AppError ? ((err.details.errno as string | undefined) ?? err.code) : (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') throw new UsageError('ORIGINALS_EXIST', `${dir} already holds saved originals`, { hint: 'choose another folder for them; nothing was written to the card', remedy: 'originals-dir' });
-    if (typeof code === 'string') throw new IoError('ORIGINALS_NOT_SAVED', `cannot save the original files to ${dir}: ${(err as Error).message}`, code === 'ENOSPC' ? { hint: 'choose a folder with room for the copies, or leave them out; nothing was written to the card', remedy: 'originals-or-none' } : { hint: 'choose a writable folder for them; nothing was written to the card', remedy: 'originals-dir' });
-    throw err;
-  }
-}
-
-async function writeOriginals(src: OpenedSource, changes: Change[], dir: string): Promise<void> {
-  await makeOutputFolder(dir);
-  const manifest = [];
-  for (const c of changes) {
-    if (isTree(c) && c.originals === false) continue;
-    // A file that is created has no original; one that is removed is saved like a rewritten one, and a
-    // folder that is removed file by file (names are the paths with '__' for '/', bytes kept as they are).
-    const inode = await src.volume.lookup(c.path).catch(() => null);
-    if (!inode) continue;
-    const files: Array<{ path: string; inode: Inode }> = inode.kind === 'file' ? [{ path: c.path, inode }] : [];
-    if (inode.kind === 'dir') {
-      for await (const e of walk(src.volume, inode, { sorted: true })) if (e.inode.kind === 'file') files.push({ path: `${c.path}/${e.path.toString('utf8')}`, inode: e.inode });
-    }
-    for (const f of files) {
-      const name = f.path.split('/').filter(Boolean).join('__');
-      // Streamed: a removed recorder database can be gigabytes.
-      await pipeline(Readable.from(src.volume.stream(f.inode)), createWriteStream(join(dir, name), { flags: 'wx' }));
-      manifest.push({ path: f.path, savedAs: name, sizeBytes: f.inode.sizeBytes });
-    }
-  }
-  await writeFile(join(dir, 'manifest.json'), `${JSON.stringify({ source: src.path, savedAt: new Date().toISOString(), files: manifest }, null, 2)}\n`, { flag: 'wx' });
 }
 
 /**

@@ -1,0 +1,79 @@
+// The originals of the files a change replaces or removes, saved to a folder on this computer before the
+// card is written. A save that fails or is stopped (a full disk, Ctrl-C) takes back the copies it made:
+// a half-filled folder without its manifest was refused by the next run as "already holds saved
+// originals", and looked like a complete save.
+
+import { createWriteStream } from 'node:fs';
+import { open, rm, rmdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { AppError, IoError, UsageError } from '../../errors.js';
+import type { Inode } from '../../ext4/inode.js';
+import { walk } from '../../ext4/walk.js';
+import { withInterruptCleanup } from '../critical.js';
+import { makeOutputFolder } from '../output-error.js';
+import type { OpenedSource } from '../source.js';
+import { type Change, isTree } from './change.js';
+
+/** What one save made, to take back. */
+interface Made {
+  folder: boolean;
+  files: string[];
+}
+
+export async function saveOriginals(src: OpenedSource, changes: Change[], dir: string): Promise<void> {
+  const made: Made = { folder: !(await stat(dir).catch(() => null)), files: [] };
+  const takeBack = async (): Promise<string> => {
+    await removeMade(dir, made);
+    return `the copies of the originals were taken back from ${dir}; nothing was written to the card`;
+  };
+  try {
+    await withInterruptCleanup(takeBack, () => writeOriginals(src, changes, dir, made));
+  } catch (err) {
+    await removeMade(dir, made).catch(() => undefined);
+    // The folder's own creation reports an AppError carrying the system's code (errno) when it has one.
+    const code = err instanceof AppError ? ((err.details.errno as string | undefined) ?? err.code) : (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new UsageError('ORIGINALS_EXIST', `${dir} already holds saved originals`, { hint: 'choose another folder for them; nothing was written to the card', remedy: 'originals-dir' });
+    if (typeof code === 'string') throw new IoError('ORIGINALS_NOT_SAVED', `cannot save the original files to ${dir}: ${(err as Error).message}`, code === 'ENOSPC' ? { hint: 'choose a folder with room for the copies, or leave them out; nothing was written to the card', remedy: 'originals-or-none' } : { hint: 'choose a writable folder for them; nothing was written to the card', remedy: 'originals-dir' });
+    throw err;
+  }
+}
+
+/** Removes the files a save made, and its folder when the save made it (and nothing else is in it). */
+async function removeMade(dir: string, made: Made): Promise<void> {
+  for (const file of made.files.splice(0)) await rm(file, { force: true });
+  if (made.folder) await rmdir(dir).catch(() => undefined);
+}
+
+async function writeOriginals(src: OpenedSource, changes: Change[], dir: string, made: Made): Promise<void> {
+  await makeOutputFolder(dir);
+  const manifest = [];
+  for (const c of changes) {
+    if (isTree(c) && c.originals === false) continue;
+    // A file that is created has no original; one that is removed is saved like a rewritten one, and a
+    // folder that is removed file by file (names are the paths with '__' for '/', bytes kept as they are).
+    const inode = await src.volume.lookup(c.path).catch(() => null);
+    if (!inode) continue;
+    const files: Array<{ path: string; inode: Inode }> = inode.kind === 'file' ? [{ path: c.path, inode }] : [];
+    if (inode.kind === 'dir') {
+      for await (const e of walk(src.volume, inode, { sorted: true })) if (e.inode.kind === 'file') files.push({ path: `${c.path}/${e.path.toString('utf8')}`, inode: e.inode });
+    }
+    for (const f of files) {
+      const name = f.path.split('/').filter(Boolean).join('__');
+      // Streamed: a removed recorder database can be gigabytes. Made with 'wx': counted as ours once opened.
+      const out = createWriteStream(join(dir, name), { flags: 'wx' });
+      out.once('open', () => made.files.push(join(dir, name)));
+      await pipeline(Readable.from(src.volume.stream(f.inode)), out);
+      manifest.push({ path: f.path, savedAs: name, sizeBytes: f.inode.sizeBytes });
+    }
+  }
+  const manifestPath = join(dir, 'manifest.json');
+  const handle = await open(manifestPath, 'wx');
+  made.files.push(manifestPath);
+  try {
+    await handle.writeFile(`${JSON.stringify({ source: src.path, savedAt: new Date().toISOString(), files: manifest }, null, 2)}\n`);
+  } finally {
+    await handle.close();
+  }
+}
