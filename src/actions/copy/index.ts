@@ -134,6 +134,16 @@ export async function copyFileOut(vol: Ext4Volume, inode: Inode, fh: FileHandle,
   const layout = await vol.layout(inode);
   if (layout.runs === null) return copyPieces([await vol.readFile(inode)], fh, onPiece, false);
   // Shared memory: a compressed qcow2's inflating threads write whole clusters straight into it.
-  const slots = Array.from({ length: SLOTS }, () => Buffer.from(new SharedArrayBuffer(PIECE_BYTES)));
-  return copyPieces(concurrentReads(vol.device, filePieces(layout, PIECE_BYTES), slots), fh, onPiece, false);
+  const slots = spareRings.pop() ?? Array.from({ length: SLOTS }, () => Buffer.from(new SharedArrayBuffer(PIECE_BYTES)));
+  const size = await copyPieces(concurrentReads(vol.device, filePieces(layout, PIECE_BYTES), slots), fh, onPiece, false);
+  // Given back only after a copy that ended well: after a failure a read may still be landing in a slot.
+  if (spareRings.length < 2) spareRings.push(slots);
+  return size;
 }
+
+/**
+ * Rings of slots a finished copy gave back, for the next. Shared memory is freed late by the collector
+ * (its 20 MiB weigh nothing on the JavaScript heap): a ring per file grew by megabytes per backup copied,
+ * to 3.9 GB for 1,000 small backups.
+ */
+const spareRings: Buffer[][] = [];
