@@ -6,6 +6,7 @@ import { type DirEntry, isDotOrDotDot } from '../ext4/dir.js';
 import type { Inode } from '../ext4/inode.js';
 import { displayName, isValidUtf8 } from '../ext4/path.js';
 import type { Ext4Volume } from '../ext4/volume.js';
+import { inodesOf } from '../ext4/walk.js';
 
 export interface ListEntry {
   name: string;
@@ -72,10 +73,14 @@ export async function listDirPartly(vol: Ext4Volume, path: string): Promise<{ en
 async function described(vol: Ext4Volume, all: DirEntry[], errors: AppError[] = []): Promise<ListEntry[]> {
   const entries = all.filter((e) => !isDotOrDotDot(e.name));
   entries.sort((a, b) => Buffer.compare(a.name, b.name));
+  const inodes = await inodesOf(vol, entries);
   const out: ListEntry[] = [];
-  for (const e of entries) {
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    const inode = inodes[i]!;
     try {
-      out.push(await entryFor(vol, e.name, await vol.readInode(e.ino)));
+      if (inode instanceof AppError) throw inode;
+      out.push(await entryFor(vol, e.name, inode));
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
       errors.push(err);

@@ -33,6 +33,8 @@ export interface DirListing {
 export interface Ext4OpenOptions {
   /** Use this superblock location instead of searching (after journal replay, for instance). */
   superblock?: SuperblockLocation;
+  /** Pieces of the inode table kept in memory (default: 32 MiB of them); smaller, to see the order of reads. */
+  inodeTablePieces?: number;
 }
 
 /**
@@ -60,9 +62,10 @@ export class Ext4Volume {
   private constructor(
     readonly device: BlockDevice,
     readonly superblockLocation: SuperblockLocation,
+    inodeTablePieces?: number,
   ) {
     this.sb = superblockLocation.superblock;
-    this.itableCache = new LruCache(Math.max(64, Math.floor(ITABLE_CACHE_BYTES / (ITABLE_READ_BLOCKS * this.sb.blockSize))));
+    this.itableCache = new LruCache(inodeTablePieces ?? Math.max(64, Math.floor(ITABLE_CACHE_BYTES / (ITABLE_READ_BLOCKS * this.sb.blockSize))));
     const sbBlock = Math.floor(superblockLocation.byteOffset / this.sb.blockSize);
     this.groups = new GroupDescTable(device, this.sb, sbBlock);
     if (superblockLocation.primaryProblem) {
@@ -75,7 +78,7 @@ export class Ext4Volume {
     checkSupported(loc.superblock);
     checkFitsDevice(loc.superblock, device);
     const fsBytes = loc.superblock.blocksCount * loc.superblock.blockSize;
-    const vol = new Ext4Volume(device, loc);
+    const vol = new Ext4Volume(device, loc, options.inodeTablePieces);
     if (fsBytes > device.sizeBytes) {
       // A partition whose bytes are all there but whose table entry is smaller than its filesystem is not a cut card.
       const entry = (device as { truncated?: boolean }).truncated === false && device.description.startsWith('partition ');

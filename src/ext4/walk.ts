@@ -4,7 +4,7 @@
 // a damaged tree are cut by remembering the directory inodes already entered.
 
 import { AppError } from '../errors.js';
-import { isDotOrDotDot } from './dir.js';
+import { type DirEntry, isDotOrDotDot } from './dir.js';
 import type { Inode } from './inode.js';
 import type { Ext4Volume } from './volume.js';
 
@@ -42,15 +42,14 @@ export async function* walk(vol: Ext4Volume, start: Inode, options: WalkOptions 
       continue;
     }
     if (options.sorted) entries.sort((a, b) => Buffer.compare(a.name, b.name));
+    const inodes = await inodesOf(vol, entries);
     const subdirs: Array<{ dir: Inode; path: Buffer; depth: number }> = [];
-    for (const entry of entries) {
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!;
       const childPath = path.length === 0 ? entry.name : Buffer.concat([path, SLASH, entry.name]);
-      let inode: Inode;
-      try {
-        inode = await vol.readInode(entry.ino);
-      } catch (err) {
-        if (!(err instanceof AppError)) throw err;
-        options.onError?.(childPath, err);
+      const inode = inodes[i]!;
+      if (inode instanceof AppError) {
+        options.onError?.(childPath, inode);
         continue;
       }
       yield { path: childPath, inode, depth: depth + 1 };
@@ -62,4 +61,24 @@ export async function* walk(vol: Ext4Volume, start: Inode, options: WalkOptions 
     // Reverse so the first subdirectory is walked first.
     for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);
   }
+}
+
+/**
+ * The inodes of `entries` (or the error of each that cannot be read), read in inode number order: a folder
+ * of 300,000 names read in its hash order asked the inode table for a fresh 64 KiB at almost every name
+ * once the table outgrew its cache (10.5 GiB read for `df` of a 3 GiB partition); in table order each
+ * piece of the table is read once.
+ */
+export async function inodesOf(vol: Ext4Volume, entries: DirEntry[]): Promise<Array<Inode | AppError>> {
+  const out = new Array<Inode | AppError>(entries.length);
+  const order = entries.map((_, i) => i).sort((a, b) => entries[a]!.ino - entries[b]!.ino);
+  for (const i of order) {
+    try {
+      out[i] = await vol.readInode(entries[i]!.ino);
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      out[i] = err;
+    }
+  }
+  return out;
 }
