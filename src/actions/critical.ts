@@ -3,24 +3,37 @@
 // while a write runs, waits for it to end before exiting.
 
 let depth = 0;
-const waiters: Array<() => void> = [];
+const waiters: Array<(ended: SectionEnd) => void> = [];
+let completed = 0;
+
+/** How a critical section ended: its writes all made, or stopped by an error. */
+export type SectionEnd = 'written' | 'failed';
 
 export function inCriticalSection(): boolean {
   return depth > 0;
 }
 
-/** Resolves when the critical section under way ends. */
-export function deferInterrupt(): Promise<void> {
+/** How many critical sections (writes to a card) this process completed. */
+export function writesCompleted(): number {
+  return completed;
+}
+
+/** Resolves when the critical section under way ends, with how it ended. */
+export function deferInterrupt(): Promise<SectionEnd> {
   return new Promise((resolve) => waiters.push(resolve));
 }
 
 export async function withCriticalSection<T>(fn: () => Promise<T>): Promise<T> {
   depth++;
+  let ended: SectionEnd = 'failed';
   try {
-    return await fn();
+    const result = await fn();
+    ended = 'written';
+    completed++;
+    return result;
   } finally {
     depth--;
-    if (depth === 0) for (const w of waiters.splice(0)) w();
+    if (depth === 0) for (const w of waiters.splice(0)) w(ended);
   }
 }
 

@@ -4,7 +4,7 @@
 import { constants as osConstants } from 'node:os';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { deferInterrupt, hasInterruptCleanup, inCriticalSection, runInterruptCleanups } from '../actions/critical.js';
+import { deferInterrupt, hasInterruptCleanup, inCriticalSection, runInterruptCleanups, writesCompleted } from '../actions/critical.js';
 import { permissionHint } from '../device/map-os-error.js';
 import { AppError, ExitCode, UsageError, toAppError } from '../errors.js';
 import { keepFreedMemory } from '../process-memory.js';
@@ -160,8 +160,10 @@ function stopOnSignal(signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP'): void {
   const what = signal === 'SIGINT' ? 'interrupt' : signal === 'SIGHUP' ? 'the terminal closed' : 'asked to stop';
   if (inCriticalSection()) {
     say(`\n${what}: finishing the write that is under way first (a few seconds)...\n`);
-    void deferInterrupt().then(() => {
-      say('interrupted after the write completed\n');
+    void deferInterrupt().then((ended) => {
+      say(ended === 'written'
+        ? 'stopped: the change under way was written to the card in full first (its report was not shown: the same read command shows the result)\n'
+        : 'stopped: the write under way ended with an error; the card holds the state before it or after it, never a mix (its journal sees to that): run the command again to see where it stands\n');
       process.exit(code);
     });
     return;
@@ -174,7 +176,7 @@ function stopOnSignal(signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP'): void {
     });
     return;
   }
-  say('\ninterrupted\n');
+  say(writesCompleted() === 0 ? '\ninterrupted: nothing was written to the card\n' : '\ninterrupted (the changes reported done above were written to the card)\n');
   process.exit(code);
 }
 

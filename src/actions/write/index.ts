@@ -75,7 +75,7 @@ async function checkPreconditions(src: OpenedSource, opts: WriteOptions): Promis
   if (blocked !== null) throw blocked;
   if (!src.journal.needsRecovery || opts.dryRun || opts.yes) return;
   if (!(await opts.confirmReplay?.(src.journal.report))) {
-    throw refusedWrite('NEEDS_REPLAY_CONSENT', 'the card was not cleanly unmounted: its journal must be replayed onto it before the change', 'run again and allow that', 'yes');
+    throw refusedWrite('NEEDS_REPLAY_CONSENT', 'the card was not cleanly unmounted (taken from a running box, or a change to it was cut short): its journal must be replayed onto it before the change', 'run again and allow that', 'yes');
   }
 }
 

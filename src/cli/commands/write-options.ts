@@ -27,7 +27,7 @@ export function writeOptions(argv: WriteArgs): WriteOptions {
   if ((argv.originals as unknown) === false) o.saveOriginals = false;
   else if (argv.originals) o.originalsDir = argv.originals;
   o.confirmReplay = (report) =>
-    confirm(`The card was not cleanly unmounted: its journal holds ${report?.transactions ?? 'some'} transaction(s) not yet in place. Replay them onto the card first (what Linux does at mount)?`);
+    confirm(`The card was not cleanly unmounted (taken from a running box, or a change to it was cut short): its journal holds ${report?.transactions ?? 'some'} transaction(s) not yet in place. Replay them onto the card first (what Linux does at mount)?`);
   return o;
 }
 
