@@ -4,10 +4,10 @@
 // holds the writer's process id while it commits; a lock whose process is gone (a crash, a power cut of this
 // computer) is taken over. It lives in /tmp (the temp folder on Windows), which every user's processes see.
 
-import { unlinkSync } from 'node:fs';
+import { readFileSync, unlinkSync } from 'node:fs';
 import { open, readFile, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { RefusedError } from '../errors.js';
 
 /** Takes the write lock of `path` (or refuses, exit 77, while another live process holds it); returns its release. */
@@ -55,8 +55,25 @@ export async function lockForWriting(path: string, dir = process.platform === 'w
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  return !otherProgram(pid);
+}
+
+/**
+ * Whether Linux says process `pid` runs another program than this one (its number was given again to
+ * another process after the writer ended: a stale lock held the card "busy" for `sleep` or init).
+ * Elsewhere, or when it cannot be told, false.
+ */
+function otherProgram(pid: number): boolean {
+  if (process.platform !== 'linux') return false;
+  let cmdline: string;
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+  } catch {
+    return false;
+  }
+  const program = cmdline.split('\0')[0] ?? '';
+  return program !== '' && !cmdline.includes('haos-rescue') && basename(program) !== basename(process.execPath) && !/\bnode/.test(basename(program));
 }

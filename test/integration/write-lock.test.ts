@@ -86,6 +86,23 @@ describe.skipIf(process.platform === 'win32')('one writer per card', () => {
     }
   });
 
+  // Process numbers are given again: a lock whose number now belongs to another program (init, a shell's
+  // sleep) held the card "busy" until the lock file was deleted by hand.
+  it.skipIf(process.platform !== 'linux')('a lock whose process number now runs another program is taken over', () => {
+    const card = join(work, 'reused.img');
+    writeFileSync(card, readSampleImage());
+    const lock = lockOf(card);
+    const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      writeFileSync(lock, String(other.pid));
+      const r = cli(['put', card, join(work, 'mine.txt'), '/supervisor/share/x.txt', '--yes', '--no-originals']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(existsSync(lock)).toBe(false);
+    } finally {
+      other.kill();
+    }
+  });
+
   it('a lock left by a process that is gone is taken over, and removed after the write', () => {
     const card = join(work, 'stale.img');
     writeFileSync(card, readSampleImage());
