@@ -85,6 +85,9 @@ describe('rm', () => {
     const files = cliJson<unknown[]>(['ls', card, tree]);
     expect(files.length).toBeGreaterThan(0);
     const orig = join(work, 'orig-tree');
+    const dry = cli(['rm', card, tree, '--recursive', '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.text).toMatch(new RegExp(`^  ${tree}  folder, [\\d.]+ \\w+ with what was in it$`, 'm'));
     const r = cli(['rm', card, tree, '--recursive', '--originals', orig, '--json']);
     expect(r.code, r.stderr).toBe(0);
     assertCardClean(card);

@@ -21,7 +21,8 @@ export interface RemoveOptions extends WriteOptions {
 }
 
 export interface RemoveResult {
-  removed: Array<{ path: string; bytes: number; allocatedBytes: number }>;
+  /** bytes: a file's size; a folder's is its own entry's, its content's is in allocatedBytes. */
+  removed: Array<{ path: string; bytes: number; allocatedBytes: number; folder: boolean }>;
   write: WriteResult;
 }
 
@@ -114,5 +115,5 @@ export async function removeFiles(src: OpenedSource, paths: string[], opts: Remo
     return out;
   };
   const write = await writeFiles(src, build, opts);
-  return { removed: checked.map((c) => ({ path: c.path, bytes: c.size, allocatedBytes: c.allocated })), write };
+  return { removed: checked.map((c) => ({ path: c.path, bytes: c.size, allocatedBytes: c.allocated, folder: c.folder })), write };
 }

@@ -31,7 +31,8 @@ export const rmCommand: CommandModule<GlobalArgs, RmArgs> = {
     const lines = [...before];
     const freed = r.removed.reduce((n, f) => n + f.allocatedBytes, 0);
     if (r.write.dryRun) lines.push(`Dry run: nothing was written. It would remove (${formatBytes(freed)} given back):`);
-    for (const f of r.removed) lines.push(`  ${f.path}  ${formatBytes(f.bytes)}`);
+    // A folder by what it held (its own entry's size, 4 KiB, said nothing of it).
+    for (const f of r.removed) lines.push(`  ${f.path}  ${f.folder ? `folder, ${formatBytes(f.allocatedBytes)} with what was in it` : formatBytes(f.bytes)}`);
     if (!r.write.dryRun) {
       lines.push(`Removed ${r.removed.length} path(s), ${formatBytes(freed)} given back; checked on ${medium.the}.`);
       if (r.write.originalsDir) lines.push(`  copies saved in ${r.write.originalsDir}`);
