@@ -55,6 +55,7 @@ export type Remedy =
   | 'list-backup' // look at what a backup holds
   | 'list-folder' // list a folder on the card
   | 'show-usage' // see what fills the card
+  | 'show-file' // show a file of the card (details.path)
   | 'image-again' // copy the card into the same image again (the map says what is left)
   | 'check-at-start'; // mark the filesystem for a full check at the box's next start
 

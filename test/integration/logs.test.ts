@@ -196,4 +196,15 @@ describe.skipIf(journalToolsMissing !== null)(`logs: the journal on the card${jo
     expect(gone.code).toBe(66);
     expect(gone.stderr).toMatch(/^error: no saved logs on this card \(\/logs is missing\)\nhint: /m);
   });
+
+  // A card with no journal but Home Assistant's own log file: the answer was "no saved logs", with the file
+  // that says why Home Assistant stopped right there.
+  it('no log folder, but home-assistant.log in the configuration folder: named, with how to read it', () => {
+    const log = join(work, 'home-assistant.log');
+    writeFileSync(log, '2026-12-01 10:00:00.000 ERROR (MainThread) [homeassistant.setup] Setup failed for custom integration x\n');
+    const card = cardWith('ha-log.img', [], `rmdir /logs/${MACHINE}\nrmdir /logs\nwrite ${log} /supervisor/homeassistant/home-assistant.log`);
+    const r = cli(['logs', card]);
+    expect(r.code, r.stderr).toBe(66);
+    expect(r.stderr).toMatch(/^hint: Home Assistant's own log file is in its configuration folder \(\d+ bytes\): its last lines say why it stopped \(haos-rescue cat \S+ha-log\.img \/supervisor\/homeassistant\/home-assistant\.log\)$/m);
+  });
 });

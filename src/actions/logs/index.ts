@@ -9,6 +9,7 @@ import { type RemoveResult, removeFiles } from '../repair/index.js';
 import type { OpenedSource } from '../source.js';
 import type { WriteOptions } from '../write/index.js';
 import { type JournalFileRef, type OldLogFile, findJournalFiles, oldLogFiles } from './files.js';
+import { formatBytes } from '../../units.js';
 
 export { type OldLogFile, oldLogsSpan } from './files.js';
 
@@ -73,13 +74,26 @@ const COLOUR = /\x1b\[[0-9;]*m/g;
 /** Up to this many lines, a closed file is read from its end. */
 const TAIL_LIMIT = 5_000;
 
-export async function readLogs(src: OpenedSource, req: LogsRequest): Promise<LogsResult> {
-  const found = await findJournalFiles(src.volume, src.layout.logPaths);
-  if (found === null) {
-    throw new NotFoundError('NO_LOGS', `no saved logs on this card (${src.layout.logPaths.join(', ')} is missing)`, {
-      hint: 'Home Assistant OS keeps its logs on the data partition only when it has run from it; older systems kept them in memory alone',
+/** No journal on the card; Home Assistant's own log file, when its configuration folder keeps one, is named. */
+async function noLogs(src: OpenedSource): Promise<NotFoundError> {
+  const message = `no saved logs on this card (${src.layout.logPaths.join(', ')} is missing)`;
+  const file = src.layout.configPath === null ? null : `${src.layout.configPath}/home-assistant.log`;
+  const inode = file === null ? null : await src.volume.lookup(file).catch(() => null);
+  if (file !== null && inode?.kind === 'file') {
+    return new NotFoundError('NO_LOGS', message, {
+      hint: `Home Assistant's own log file is in its configuration folder (${formatBytes(inode.sizeBytes)}): its last lines say why it stopped`,
+      remedy: 'show-file',
+      details: { path: file },
     });
   }
+  return new NotFoundError('NO_LOGS', message, {
+    hint: 'Home Assistant OS keeps its logs on the data partition only when it has run from it; older systems kept them in memory alone',
+  });
+}
+
+export async function readLogs(src: OpenedSource, req: LogsRequest): Promise<LogsResult> {
+  const found = await findJournalFiles(src.volume, src.layout.logPaths);
+  if (found === null) throw await noLogs(src);
   const result: LogsResult = { folder: found.folder, files: [], lines: [], matched: 0, unreadable: 0, skippedOlder: 0, more: false, names: [] };
   const names = new Map<string, number>();
   const limit = req.lines > 0 ? Math.min(req.lines, MAX_LINES) : MAX_LINES;
