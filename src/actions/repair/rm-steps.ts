@@ -4,12 +4,13 @@
 // goes in one transaction, all or nothing; a larger one goes in several, and a power cut between two
 // leaves a consistent card with part of the folder removed.
 
-import { RefusedError, REPAIR } from '../../errors.js';
+import { AppError, RefusedError, REPAIR } from '../../errors.js';
 import { BlockEdits } from '../../ext4/create-file.js';
 import { isDotOrDotDot } from '../../ext4/dir.js';
 import type { Inode } from '../../ext4/inode.js';
 import { removeNames, removeTree } from '../../ext4/remove-tree.js';
 import type { Ext4Volume } from '../../ext4/volume.js';
+import { inodesOf } from '../../ext4/walk.js';
 import type { TreeChange } from '../write/index.js';
 
 const STEP_FILES = 256;
@@ -35,9 +36,13 @@ async function emptying(vol: Ext4Volume, dir: Inode, path: string, depth: number
   const listing = await vol.listDir(dir);
   if (listing.lost.length > 0) throw listing.lost[0]!;
   const files: Buffer[] = [];
-  for (const e of listing.entries) {
-    if (isDotOrDotDot(e.name)) continue;
-    const child = await vol.readInode(e.ino);
+  const entries = listing.entries.filter((e) => !isDotOrDotDot(e.name));
+  // Read in inode table order (walk.ts): a large folder's names come in hash order.
+  const inodes = await inodesOf(vol, entries);
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    const child = inodes[i]!;
+    if (child instanceof AppError) throw child;
     if (child.kind !== 'dir') {
       files.push(e.name);
       continue;
