@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
 import { cli, cliJson } from '../helpers/cli.js';
 import { HA_CORPUS } from '../helpers/corpus.js';
+import { rawRequest, startGui } from '../helpers/gui.js';
 import { kernelCanMount, withKernelMount } from '../helpers/kernel.js';
 import { tempDir } from '../helpers/images.js';
 
@@ -202,7 +203,7 @@ describe('a damaged backup file', () => {
 });
 
 describe('backup create on a card with names it cannot keep', () => {
-  it('a name that is not UTF-8 and a FIFO are said (the name was changed and the FIFO left out without a word)', () => {
+  it('a name that is not UTF-8 and a FIFO are said (the name was changed and the FIFO left out without a word)', async () => {
     const card = join(work, 'odd-names.img');
     writeFileSync(card, readFileSync(data));
     const payload = join(work, 'payload.yaml');
@@ -220,6 +221,19 @@ describe('backup create on a card with names it cannot keep', () => {
     const result = JSON.parse(json.text) as { renamed: unknown[]; special: string[] };
     expect(result.renamed).toHaveLength(1);
     expect(result.special).toEqual([expect.stringMatching(/pipe$/)]);
+    // The window says the same (it said only where the backup went).
+    const gui = await startGui([card]);
+    try {
+      const headers = { 'X-Rescue-Token': gui.token, Origin: gui.base, 'Content-Type': 'application/json' };
+      const answer = await rawRequest(gui.port, 'POST', '/api/create', headers, JSON.stringify({ out: join(work, 'odd-names-3.tar') }));
+      expect(answer.status, answer.body).toBe(200);
+      const lines = (JSON.parse(answer.body) as { lines: string[] }).lines.join('\n');
+      expect(lines).toMatch(/renamed: .*caf\\xe9\.yaml is stored as .*; a restore gives it that name/);
+      expect(lines).toMatch(/not in the backup: .*pipe \(a device file, FIFO or socket\)/);
+    } finally {
+      gui.child.kill();
+      await gui.exited;
+    }
   }, 60_000);
 });
 

@@ -125,3 +125,11 @@ function metadata(name: string, now: Date, version: string, opts: CreateOptions,
     extra: { 'haos-rescue': { created_from: 'card' } },
   };
 }
+
+/** What the backup holds otherwise than the card (names it could not keep, files it cannot hold), one line each. */
+export function storedDifferently(result: Pick<CreateResult, 'renamed' | 'special'>): string[] {
+  return [
+    ...result.renamed.map((n) => `renamed: ${n.path} is stored as ${n.as} (${n.reason}); a restore gives it that name`),
+    ...result.special.map((sp) => `not in the backup: ${sp} (a device file, FIFO or socket)`),
+  ];
+}

@@ -8,4 +8,4 @@ export { type BackupTarget, isBackupFile, openCardBackup, withBackupFile } from 
 export { type InnerSummary, catInside, describeInners, listInside } from './inside.js';
 export { type UnpackOptions, type UnpackResult, unpackBackup } from './unpack.js';
 export { SecureTarKey } from '../../ha/backup-inner.js';
-export { type CreateOptions, type CreateResult, createBackup } from './create.js';
+export { type CreateOptions, type CreateResult, createBackup, storedDifferently } from './create.js';

@@ -4,7 +4,7 @@
 import { isAbsolute } from 'node:path';
 import { NotFoundError, UsageError } from '../../errors.js';
 import { formatBytes } from '../../units.js';
-import { SecureTarKey, createBackup, extractBackups, readBackupKey } from '../backup/index.js';
+import { SecureTarKey, createBackup, extractBackups, readBackupKey, storedDifferently } from '../backup/index.js';
 import { exportTree } from '../export/index.js';
 import type { OpenedSource } from '../source.js';
 import type { PartialCopy, ResultAnswer } from './api.js';
@@ -93,6 +93,7 @@ export async function create(ctx: GuiContext, raw: unknown): Promise<ResultAnswe
   return {
     lines: [
       `Backup ${r.slug} written to ${r.out} (${formatBytes(r.size)}${r.protected ? `, encrypted, SecureTar v${r.secureTarVersion}` : ', not encrypted'}).`,
+      ...storedDifferently(r),
       // A partial backup is not offered for restoring as if whole: its box says what it lacks.
       ...(r.skipped.length === 0 ? ['Restore it in Home Assistant: "Restore from backup" when setting up, or Settings > System > Backups.'] : []),
     ],

@@ -2,7 +2,7 @@
 // by default with the card's own backup key (so the owner's emergency kit opens it), or --password.
 
 import type { CommandModule } from 'yargs';
-import { SecureTarKey, createBackup, readBackupKey } from '../../actions/backup/index.js';
+import { SecureTarKey, createBackup, readBackupKey, storedDifferently } from '../../actions/backup/index.js';
 import { AppError, UsageError } from '../../errors.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { stoppable, terminalProgress } from '../progress.js';
@@ -54,8 +54,7 @@ export const createCommand: CommandModule<GlobalArgs, CreateArgs> = {
       const lines = [`${result.out}  ${formatBytes(result.size)}  slug ${result.slug}  "${result.name}"`];
       lines.push(`Home Assistant ${result.homeAssistantVersion}; ${result.protected ? `encrypted (SecureTar v${result.secureTarVersion}${password === null ? ", the card's backup key" : ''})` : 'not encrypted'}`);
       for (const i of result.inners) lines.push(`  ${i.member}  ${i.files} files, ${formatBytes(i.bytes)} -> ${formatBytes(i.size)}`);
-      for (const n of result.renamed) lines.push(`renamed: ${n.path} is stored as ${n.as} (${n.reason}); a restore gives it that name`);
-      for (const sp of result.special) lines.push(`not in the backup: ${sp} (a device file, FIFO or socket)`);
+      lines.push(...storedDifferently(result));
       for (const k of result.skipped) lines.push(`left out: ${k.path}: ${k.reason}`);
       // A partial backup is not offered for restoring as if whole (the error below says what it lacks).
       if (result.skipped.length === 0) lines.push('Restore it in Home Assistant: onboarding "Restore from backup", or copy it to /backup (Settings > System > Backups).');

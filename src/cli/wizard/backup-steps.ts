@@ -6,7 +6,7 @@ import { typedPath } from '../typed-path.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { confirm, input, password } from './ask.js';
-import { SecureTarKey, createBackup, extractBackups, listBackups, readBackupKey } from '../../actions/backup/index.js';
+import { SecureTarKey, createBackup, extractBackups, listBackups, readBackupKey, storedDifferently } from '../../actions/backup/index.js';
 import { formatBytes } from '../../units.js';
 import { stoppable, terminalProgress } from '../progress.js';
 import { type Say, type Session, partlyDone } from './steps.js';
@@ -53,6 +53,7 @@ export async function stepCreate(session: Session, say: Say): Promise<void> {
   const progress = terminalProgress('files');
   const r = await stoppable(() => createBackup(session.source, { out, key, excludeDb, onProgress: progress.update })).finally(progress.end);
   say(`Backup ${r.slug} written to ${r.out} (${formatBytes(r.size)}${r.protected ? `, encrypted, SecureTar v${r.secureTarVersion}` : ''}).`);
+  for (const line of storedDifferently(r)) say(`  ${line}`);
   for (const k of r.skipped) say(`  left out (could not be read): ${k.path}: ${k.reason}`);
   // A partial backup is not offered for restoring as if whole: what it lacks would be gone after the restore.
   if (r.skipped.length > 0) say(partlyDone(`the backup is partial: the ${r.skipped.length} file(s) above could not be read from the card and are not in it`));
