@@ -4,7 +4,7 @@
 
 let depth = 0;
 const waiters: Array<(ended: SectionEnd) => void> = [];
-let completed = 0;
+let written = 0;
 
 /** How a critical section ended: its writes all made, or stopped by an error. */
 export type SectionEnd = 'written' | 'failed';
@@ -13,9 +13,14 @@ export function inCriticalSection(): boolean {
   return depth > 0;
 }
 
-/** How many critical sections (writes to a card) this process completed. */
-export function writesCompleted(): number {
-  return completed;
+/** Counts a write to a card (a journal applied, a change committed), whether or not what follows goes well. */
+export function countWrite(): void {
+  written++;
+}
+
+/** How many writes to a card this process made (a session says so when it is stopped, not "nothing written"). */
+export function writesMade(): number {
+  return written;
 }
 
 /** Resolves when the critical section under way ends, with how it ended. */
@@ -29,7 +34,6 @@ export async function withCriticalSection<T>(fn: () => Promise<T>): Promise<T> {
   try {
     const result = await fn();
     ended = 'written';
-    completed++;
     return result;
   } finally {
     depth--;

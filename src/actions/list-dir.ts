@@ -55,7 +55,8 @@ export async function listDir(vol: Ext4Volume, path: string): Promise<ListEntry[
 
 /**
  * As listDir, with the entries of the folder's blocks that read well when others are damaged (as the
- * kernel's readdir goes on past a bad block), and the first damage met: `ls` shows both.
+ * kernel's readdir goes on past a bad block), the first damage met, and the entries whose inodes cannot be
+ * read (listed with their error): `ls` shows all three.
  */
 export async function listDirPartly(vol: Ext4Volume, path: string): Promise<{ entries: ListEntry[]; damage: CorruptError | null; unreadable: AppError | null }> {
   const target = await vol.lookup(path, { followFinal: true });
@@ -66,7 +67,14 @@ export async function listDirPartly(vol: Ext4Volume, path: string): Promise<{ en
   const listing = await vol.listDir(target);
   const errors: AppError[] = [];
   const entries = await described(vol, listing.entries, errors);
-  return { entries, damage: listing.lost[0] ?? null, unreadable: errors[0] ?? null };
+  return { entries, damage: listing.lost[0] ?? null, unreadable: errors.length === 0 ? null : unreadableEntries(entries, errors[0]!) };
+}
+
+/** The entries listed whose inodes could not be read, said with the first one's error (its code, exit code and remedy). */
+function unreadableEntries(entries: ListEntry[], first: AppError): AppError {
+  const bad = entries.filter((e) => e.error !== undefined).map((e) => e.name);
+  const which = bad.length === 1 ? `${bad[0]} is listed, but what it is` : `${bad.length} entries are listed (${bad.join(', ')}), but what they are`;
+  return new AppError(first.code, first.exitCode, `${which} cannot be read: ${first.message}`, { ...(first.hint ? { hint: first.hint } : {}), details: first.details });
 }
 
 /** The entries with what their inodes say; an entry whose inode cannot be read is listed with the error, and it goes to `errors`. */

@@ -4,7 +4,7 @@
 import { constants as osConstants } from 'node:os';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { deferInterrupt, hasInterruptCleanup, inCriticalSection, runInterruptCleanups, writesCompleted } from '../actions/critical.js';
+import { deferInterrupt, hasInterruptCleanup, inCriticalSection, runInterruptCleanups, writesMade } from '../actions/critical.js';
 import { permissionHint } from '../device/map-os-error.js';
 import { AppError, ExitCode, UsageError, toAppError } from '../errors.js';
 import { keepFreedMemory } from '../process-memory.js';
@@ -176,7 +176,7 @@ function stopOnSignal(signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP'): void {
     });
     return;
   }
-  say(writesCompleted() === 0 ? '\ninterrupted: nothing was written to the card\n' : '\ninterrupted (the changes reported done above were written to the card)\n');
+  say(writesMade() === 0 ? '\ninterrupted: nothing was written to the card\n' : '\ninterrupted (the changes reported done above were written to the card)\n');
   process.exit(code);
 }
 

@@ -24,7 +24,7 @@ import type { RecoveryReport } from '../../ext4/journal/recovery.js';
 import { type BlockWrite, planRewrite } from '../../ext4/rewrite.js';
 import { TransactionSplitter } from '../../ext4/transaction-split.js';
 import { Ext4Volume } from '../../ext4/volume.js';
-import { withCriticalSection } from '../critical.js';
+import { countWrite, withCriticalSection } from '../critical.js';
 import { assertNotMounted } from '../host-mounts.js';
 import { type OpenedSource, openForWriting } from '../source.js';
 import { type Change, type FileChange, isTree } from './change.js';
@@ -152,12 +152,6 @@ async function testHold(): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-let written = 0;
-
-/** How many writes to a card this process made (a session says so when it is stopped, not "nothing written"). */
-export function writesMade(): number {
-  return written;
-}
 
 /**
  * Runs `body` on the card's data filesystem opened for writing: the write lock held, the card as it was when
@@ -174,9 +168,9 @@ export async function onCardForWriting<T>(src: OpenedSource, body: (data: BlockD
       return await withCriticalSection(async () => {
         await testHold();
         const replay = src.journal.needsRecovery ? (await applyJournalReplay(data)).report : null;
-        if (replay !== null) written++;
+        if (replay !== null) countWrite();
         const result = await body(data, replay);
-        written++;
+        countWrite();
         return result;
       });
     } finally {

@@ -1,7 +1,6 @@
 // `haos-rescue ls [SOURCE] [PATH] [--long] [--json]`: a directory of the data filesystem.
 
 import { statSync } from 'node:fs';
-import { AppError } from '../../errors.js';
 import type { CommandModule } from 'yargs';
 import { type ListEntry, listDirPartly } from '../../actions/list-dir.js';
 import { dataPath } from '../../actions/source.js';
@@ -59,13 +58,6 @@ export const lsCommand: CommandModule<GlobalArgs, LsArgs> = {
     // What the folder's damaged part held is not listed: said after what could be (exit 65).
     if (damage) throw damage;
     // Entries whose inodes cannot be read are listed by name (as ls lists them with "?"), then said.
-    const bad = entries.filter((e) => e.error !== undefined);
-    if (unreadable !== null) {
-      const names = bad.map((e) => e.name).join(', ');
-      throw new AppError(unreadable.code, unreadable.exitCode, `${bad.length === 1 ? `${names} is listed, but what it is` : `${bad.length} entries are listed (${names}), but what they are`} cannot be read: ${unreadable.message}`, {
-        ...(unreadable.hint ? { hint: unreadable.hint } : {}),
-        details: unreadable.details,
-      });
-    }
+    if (unreadable) throw unreadable;
   },
 };

@@ -3,7 +3,7 @@
 // Esc at a question inside a job goes back to the menu; Ctrl-C at a question leaves everything as it was,
 // and during a write waits for the write to finish.
 
-import { writesMade } from '../../actions/write/index.js';
+import { writesMade } from '../../actions/critical.js';
 import { importantNotWhole } from '../../actions/image/files-hit.js';
 import { BACK, orBack, select } from './ask.js';
 import { type InfoResult, copyFirstReason, info, kernelErrorSummary, lastWritten } from '../../actions/info.js';
