@@ -63,7 +63,7 @@ export async function commitWrites(vol: Ext4Volume, device: BlockDevice, writes:
   // The superblock goes into the log and in place with needs_recovery set, as the mounted kernel's does:
   // a cut during the checkpoint must leave the flag that makes the next mount replay the log.
   const journaled = writes.flatMap((w) => (w.ordered ? [] : [{ fsBlock: w.fsBlock, data: keepRecovering(w.data, w.fsBlock * bs) }]));
-  const log = buildTransaction(j, tid, journaled.map((w) => ({ fsBlock: w.fsBlock, data: w.data })), nowMs);
+  const log = buildTransaction(j, tid, journaled, nowMs);
   const { first, last } = logBounds(j);
   if (log.length > last - first) throw new RefusedError('TRANSACTION_TOO_LARGE', `the change needs ${log.length} journal blocks, the journal has ${last - first}`, { hint: 'change fewer files at once; nothing was written' });
   // New files' data first, in blocks still free on the card: nothing refers to them before the commit.
