@@ -67,8 +67,9 @@ export async function* decryptCbc(reader: ByteReader, header: DecodedHeader, key
   if (!isGzipOrTar(head) && !(isTinyV2(header, head) && (await reader.atEnd()))) {
     throw wrongPassword(version, 'the first block does not decrypt to gzip or tar');
   }
-  // The last block holds the padding; v1 keeps three for the legacy gzip trailer.
-  const held = new HoldBack(version === 1 ? 3 * BLOCK : BLOCK);
+  // The last block holds the padding, and the one before it is held too: when the padding is bad, either may
+  // be garbled (see finishCbc). v1 keeps three for the legacy gzip trailer.
+  const held = new HoldBack(version === 1 ? 3 * BLOCK : SUSPECT_BLOCKS * BLOCK);
   let delivered = 0;
   let ciphertextBytes = first.length;
   let plain = head;
@@ -95,6 +96,14 @@ function isTinyV2(header: DecodedHeader, plain: Buffer): boolean {
   return plain.subarray(size).every((b) => b === BLOCK - size);
 }
 
+/**
+ * Blocks not handed out when the padding is bad. A changed byte in the last ciphertext block garbles that
+ * block's plaintext; one in the block before garbles that block's whole plaintext (and one byte of the last):
+ * both are bad padding, and which it was cannot be told. Handed out, 16 garbled bytes of the gzip stream
+ * decompressed to changed bytes at the end of the last file, written under its own name.
+ */
+const SUSPECT_BLOCKS = 2;
+
 /** The last held-back blocks: padding, the legacy trailer, the length checks. */
 function* finishCbc(version: SecureTarVersion, plaintextSize: number | null, tail: Buffer, ciphertextBytes: number, deliveredBefore: number): Generator<Buffer> {
   let delivered = deliveredBefore;
@@ -111,15 +120,18 @@ function* finishCbc(version: SecureTarVersion, plaintextSize: number | null, tai
   }
   const legacy = version === 1 ? legacyTrailer(tail) : null;
   const pad = tail[tail.length - 1]!;
-  const padOk = pad >= 1 && pad <= BLOCK && tail.subarray(tail.length - pad).every((b) => b === pad);
+  // A garbled last block ends in a valid-looking pad now and then (1 in 256 for 0x01): where the header says the
+  // size and the length agrees with it, the pad must be the one that size calls for.
+  const wantPad = expected === null || sizeDiffers ? null : expected - plaintextSize!;
+  const padOk = pad >= 1 && pad <= BLOCK && (wantPad === null || pad === wantPad) && tail.subarray(tail.length - pad).every((b) => b === pad);
   // v1 writers did not pad writes that were already a multiple of 16 bytes (an uncompressed inner tar ends so).
   const unpadded = version === 1 && pad === 0;
-  const body = legacy ?? (padOk ? tail.subarray(0, tail.length - pad) : unpadded ? tail : tail.subarray(0, tail.length - BLOCK));
+  const body = legacy ?? (padOk ? tail.subarray(0, tail.length - pad) : unpadded ? tail : tail.subarray(0, Math.max(0, tail.length - SUSPECT_BLOCKS * BLOCK)));
   if (body.length > 0) yield body;
   delivered += body.length;
   if (legacy === null && !padOk && !unpadded) {
     const last = tail.subarray(tail.length - BLOCK).toString('hex');
-    throw damaged(version, delivered, 'bad padding', `the last block decrypts to ${last}, which does not end in PKCS#7 padding`, numbers);
+    throw damaged(version, delivered, 'bad padding', `the last block decrypts to ${last}, which does not end in ${wantPad === null ? 'PKCS#7 padding' : `the ${wantPad} bytes of PKCS#7 padding its size calls for`}`, numbers);
   }
   if (plaintextSize !== null && delivered !== plaintextSize) {
     throw damaged(version, delivered, 'plaintext size differs from the header', `${delivered} bytes decrypted, the header says ${plaintextSize}`, numbers);
