@@ -3,13 +3,13 @@
 // paths outside /supervisor, folders and missing files refused with nothing written.
 
 import { createHash } from 'node:crypto';
-import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
 import { assertCardClean } from '../helpers/card.js';
-import { cli, cliJson } from '../helpers/cli.js';
+import { CLI, cli, cliJson } from '../helpers/cli.js';
 import { mkfs, tempDir } from '../helpers/images.js';
 
 const work = tempDir('rm-');
@@ -127,5 +127,46 @@ describe('a sparse file removed', () => {
     const saved = join(orig, 'supervisor__homeassistant__home-assistant_v2.db');
     expect(sha(readFileSync(saved))).toBe(sha(readFileSync(file)));
     expect(statSync(saved).blocks * 512).toBeLessThan(4 * 1024 * 1024);
+  });
+});
+
+// The copies are the only ones left once the card is changed: a power cut of this computer right after the
+// write must not take them with it. Seen with strace: every saved file, the manifest and their folder are
+// synced to this computer's disk before the first write to the card.
+const hasStrace = spawnSync('strace', ['-V']).status === 0;
+
+/** The paths synced (fsync, fdatasync) before the first write to `target`, from an strace log; null when it was not written. */
+function syncedBeforeWriteTo(trace: string, target: string, cwd: string): Set<string> | null {
+  const fds = new Map<string, string>();
+  const synced = new Set<string>();
+  const pending = new Map<string, string>(); // pid → the path or fd of its call left unfinished (threads interleave)
+  for (const line of readFileSync(trace, 'utf8').split('\n')) {
+    const pid = line.split(' ')[0]!;
+    const call = /(openat\(AT_FDCWD, "([^"]+)"|f(?:data)?sync\((\d+)).*<unfinished \.\.\.>$/.exec(line);
+    if (call) pending.set(pid, call[2] ?? call[3]!);
+    const resumed = /<\.\.\. (openat|f(?:data)?sync) resumed>.*= (\d+)$/.exec(line);
+    const opened = /openat\(AT_FDCWD, "([^"]+)", .*\) = (\d+)$/.exec(line) ?? (resumed?.[1] === 'openat' ? [line, pending.get(pid)!, resumed[2]!] : null);
+    if (opened) fds.set(opened[2]!, resolve(cwd, opened[1]!));
+    const sync = /f(?:data)?sync\((\d+)\)\s+= 0$/.exec(line) ?? (resumed && resumed[1] !== 'openat' && resumed[2] === '0' ? [line, pending.get(pid)!] : null);
+    if (sync && fds.has(sync[1]!)) synced.add(fds.get(sync[1]!)!);
+    const wrote = /pwrite(?:64|v)\((\d+),/.exec(line);
+    if (wrote && fds.get(wrote[1]!) === target) return synced;
+  }
+  return null;
+}
+
+describe.skipIf(!hasStrace || process.platform !== 'linux')('the originals saved', () => {
+  it('are synced (each file, the manifest and the folder) before the card is written', () => {
+    const card = join(work, 'synced.img');
+    writeFileSync(card, readSampleImage());
+    const orig = join(work, 'synced-originals');
+    const trace = join(work, 'synced.trace');
+    const r = spawnSync('strace', ['-f', '-qq', '-o', trace, '-e', 'trace=openat,fsync,fdatasync,pwrite64,pwritev', process.execPath, CLI, 'rm', card, DB, `${DB}-wal`, '--originals', orig], { cwd: work });
+    expect(r.status, r.stderr.toString()).toBe(0);
+    const synced = syncedBeforeWriteTo(trace, card, work);
+    expect(synced, 'the card was written').not.toBeNull();
+    const saved = [...readdirSync(orig).map((n) => join(orig, n)), orig];
+    expect(saved.length).toBe(4);
+    for (const p of saved) expect(synced!.has(p), `${p} synced before the card was written`).toBe(true);
   });
 });

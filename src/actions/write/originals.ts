@@ -1,5 +1,5 @@
-// The originals of the files a change replaces or removes, saved to a folder on this computer before the
-// card is written. A save that fails or is stopped (a full disk, Ctrl-C) takes back the copies it made:
+// The originals of the files a change replaces or removes, saved to a folder on this computer, and synced
+// to its disk, before the card is written. A save that fails or is stopped (a full disk, Ctrl-C) takes back the copies it made:
 // a half-filled folder without its manifest was refused by the next run as "already holds saved
 // originals", and looked like a complete save.
 
@@ -62,6 +62,7 @@ async function saveFile(vol: Ext4Volume, inode: Inode, out: string, made: Made):
       }
     }
     await fh.truncate(inode.sizeBytes);
+    await fh.sync();
   } finally {
     await fh.close();
   }
@@ -91,6 +92,26 @@ async function writeOriginals(src: OpenedSource, changes: Change[], dir: string,
   made.files.push(manifestPath);
   try {
     await handle.writeFile(`${JSON.stringify({ source: src.path, savedAt: new Date().toISOString(), files: manifest }, null, 2)}\n`);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await syncFolder(dir);
+}
+
+/**
+ * The folder's entries on this computer's disk too: a power cut after the card was changed must not take the
+ * copies with it (the card's write is synced; the copies sat in the page cache). Windows cannot open a folder
+ * to sync it (its entries are written through).
+ */
+async function syncFolder(dir: string): Promise<void> {
+  const handle = await open(dir, 'r').catch((err: NodeJS.ErrnoException) => {
+    if (process.platform === 'win32' || err.code === 'EISDIR' || err.code === 'EPERM') return null;
+    throw err;
+  });
+  if (!handle) return;
+  try {
+    await handle.sync();
   } finally {
     await handle.close();
   }
