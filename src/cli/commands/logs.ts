@@ -2,7 +2,7 @@
 // before the box stopped, from the journal files on the card, as `ha core logs` would have shown them.
 
 import type { CommandModule } from 'yargs';
-import { LOG_SUBJECTS, type LogSubject, type LogsResult, filesRead, noLogFiles, readLogs } from '../../actions/logs/index.js';
+import { LOG_SUBJECTS, type LogSubject, type LogsResult, MAX_LINES, filesRead, noLogFiles, readLogs } from '../../actions/logs/index.js';
 import { UsageError } from '../../errors.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { localTime } from '../render.js';
@@ -42,7 +42,9 @@ export function logsSummary(r: LogsResult, title: string, asked: number): string
     const which = names ? ` The programs in it, by lines: ${names}${r.names.length > 12 ? ', ...' : ''}; name one with --of NAME.` : '';
     return `No lines from ${title} in ${read} log file(s) in ${r.folder}: --of all shows every program's lines.${which}`;
   }
-  const more = r.more ? `; --lines ${Math.max(asked * 5, 500)} shows more, --lines 0 all` : '';
+  // Every line was asked for (or more than are ever kept): the older ones were left out by that limit alone.
+  const all = asked === 0 || asked >= MAX_LINES;
+  const more = !r.more ? '' : all ? `; older lines were left out (${MAX_LINES.toLocaleString('en-US')} at most are shown)` : `; --lines ${Math.max(asked * 5, 500)} shows more, --lines 0 all`;
   return `The last ${r.lines.length} line(s) from ${title}, from ${read} log file(s) in ${r.folder}${more}.`;
 }
 
