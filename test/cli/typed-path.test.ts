@@ -3,7 +3,7 @@
 // "~/myexport" made a folder named ~ in the current one.
 
 import { describe, expect, it } from 'vitest';
-import { typedPath } from '../../src/cli/typed-path.js';
+import { typedPath } from '../../src/actions/typed-path.js';
 
 describe('typedPath', () => {
   it.each([

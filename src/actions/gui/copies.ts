@@ -1,20 +1,44 @@
 // The browser window's long copies off the card: the backups, the configuration, and a new backup built
 // from the card. Progress goes to the page as events; Stop or closing the page removes the unfinished file.
 
-import { isAbsolute } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
 import { NotFoundError, UsageError } from '../../errors.js';
 import { formatBytes } from '../../units.js';
+import { pastedPath } from '../typed-path.js';
 import { SecureTarKey, createBackup, extractBackups, readBackupKey, storedDifferently } from '../backup/index.js';
 import { exportTree } from '../export/index.js';
 import type { OpenedSource } from '../source.js';
 import type { PartialCopy, ResultAnswer } from './api.js';
 import { type GuiContext, asBody, flag, text } from './context.js';
+import { freeName } from './free-name.js';
 
-/** A path on this computer typed in the window: it must be absolute (the server's folder means nothing). */
+/** A path typed in the window that is not absolute: the folder haos-rescue was started in means nothing there. */
+export function relativePath(path: string): UsageError {
+  return new UsageError('RELATIVE_PATH', `${path || 'the path'} is not a full path`, { hint: 'start it at a drive or at /, e.g. the Downloads folder shown' });
+}
+
+/** A path on this computer typed or pasted in the window (quotes, ~ as the home folder): it must be absolute. */
 export function localPath(body: Record<string, unknown>, key: string): string {
-  const path = text(body, key).trim();
-  if (!isAbsolute(path)) throw new UsageError('RELATIVE_PATH', `${path || 'the path'} is not a full path`, { hint: 'start it at a drive or at /, e.g. the Downloads folder shown' });
+  const path = pastedPath(text(body, key));
+  if (!isAbsolute(path)) throw relativePath(path);
   return path;
+}
+
+/** Today as YYYY-MM-DD in this computer's time, as the page dates its default names. */
+function today(): string {
+  const d = new Date();
+  const two = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}`;
+}
+
+/**
+ * A file to save: a folder given instead (an existing one, or a path ending in a separator) gets `name` in
+ * it, made free ("-2"). "…/Downloads/" became a hidden file named ".tar.gz" there.
+ */
+async function fileIn(path: string, name: string): Promise<string> {
+  const folder = /[\\/]$/.test(path) || (await stat(path).catch(() => null))?.isDirectory() === true;
+  return folder ? freeName(join(path, name), 'file') : path;
 }
 
 /** What to do after a copy that could not read files (the CLI's hint for it, in the window's words). */
@@ -37,7 +61,7 @@ const files = (n: number): string => (n === 1 ? '1 file or folder' : `${n} files
 export async function extract(ctx: GuiContext, raw: unknown): Promise<ResultAnswer> {
   const outDir = localPath(asBody(raw), 'folder');
   const source = ctx.source;
-  const r = await ctx.jobs.run('Copy the backups', 'backups', (onProgress) => extractBackups(source, { outDir, onProgress }));
+  const r = await ctx.jobs.run('Copy the backups', 'backups', (onProgress) => extractBackups(source, { outDir, onProgress }), outDir);
   if (r.extracted.length === 0 && r.failed.length === 0) {
     throw new NotFoundError('NO_BACKUPS', 'there are no backups on this card; nothing was copied', { hint: '"Make a backup from this card" makes one from what is on it' });
   }
@@ -62,9 +86,10 @@ export async function exportConfig(ctx: GuiContext, raw: unknown): Promise<Resul
   const kind = text(body, 'kind');
   if (kind !== 'folder' && kind !== 'tar.gz') throw new UsageError('BAD_REQUEST', 'export as a folder or as tar.gz');
   let out = localPath(body, 'out');
+  if (kind === 'tar.gz') out = await fileIn(out, `home-assistant-config-${today()}.tar.gz`);
   if (kind === 'tar.gz' && !out.endsWith('.tar.gz')) out += '.tar.gz';
   const { volume, layout } = ctx.source;
-  const r = await ctx.jobs.run('Export the configuration', 'files', (onProgress) => exportTree(volume, layout, { out, sourcePath: ctx.source.path, onProgress }));
+  const r = await ctx.jobs.run('Export the configuration', 'files', (onProgress) => exportTree(volume, layout, { out, sourcePath: ctx.source.path, onProgress }), kind === 'folder' ? out : null);
   return {
     lines: [
       `Exported ${r.files} files (${formatBytes(r.bytes)}) to ${r.out}.`,
@@ -85,7 +110,7 @@ async function backupKeyFor(source: OpenedSource, typed: string): Promise<Secure
 
 export async function create(ctx: GuiContext, raw: unknown): Promise<ResultAnswer> {
   const body = asBody(raw);
-  const out = localPath(body, 'out');
+  const out = await fileIn(localPath(body, 'out'), `home-assistant-rescued-${today()}.tar`);
   const source = ctx.source;
   const key = await backupKeyFor(source, text(body, 'password', { optional: true, max: 1024 }));
   const excludeDb = flag(body, 'excludeDb');

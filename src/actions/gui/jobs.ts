@@ -19,9 +19,11 @@ interface Running {
 }
 
 export class StoppedError extends AppError {
-  constructor(job: string) {
-    super('STOPPED', ExitCode.INTERRUPTED, `${job}: stopped before the end; the unfinished file was removed`, {
-      hint: 'start it again when you want it',
+  /** `folder`: a copy into a folder, which keeps the files copied before the stop. */
+  constructor(job: string, folder: string | null = null) {
+    const left = folder === null ? 'the unfinished file was removed' : `${folder} holds only part of the copy (the unfinished file was removed)`;
+    super('STOPPED', ExitCode.INTERRUPTED, `${job}: stopped before the end; ${left}`, {
+      hint: folder === null ? 'start it again when you want it' : 'to have it whole, start it again into a new folder when you want it',
     });
   }
 }
@@ -40,8 +42,11 @@ export class Jobs {
     return this.running?.name ?? null;
   }
 
-  /** Runs fn as the job `name`; refuses while another job runs. `unit` names what is counted ("files"). */
-  async run<T>(name: string, unit: string, fn: (onProgress: ProgressListener) => Promise<T>): Promise<T> {
+  /**
+   * Runs fn as the job `name`; refuses while another job runs. `unit` names what is counted ("files");
+   * `folder` is the folder a copy fills, said when it is stopped.
+   */
+  async run<T>(name: string, unit: string, fn: (onProgress: ProgressListener) => Promise<T>, folder: string | null = null): Promise<T> {
     if (this.running) {
       throw new UsageError('BUSY', `"${this.running.name}" is still under way`, { hint: 'wait until it ends, or stop it' });
     }
@@ -52,9 +57,9 @@ export class Jobs {
     };
     const work = withInterruptCleanup(async () => {
       await this.stop();
-      return `${name}: stopped; the unfinished file was removed`;
+      return new StoppedError(name, folder).message.replace(': stopped before the end;', ': stopped;');
     }, () => fn(onProgress).catch((err: unknown) => {
-      throw err instanceof StopRequested || (err instanceof AppError && err.code === 'STOPPED') ? new StoppedError(name) : err;
+      throw err instanceof StopRequested || (err instanceof AppError && err.code === 'STOPPED') ? new StoppedError(name, folder) : err;
     }));
     job.settled = work.catch(() => undefined);
     this.running = job;

@@ -6,6 +6,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { AppError, UsageError } from '../../errors.js';
 import { formatBytes } from '../../units.js';
+import { pastedPath } from '../typed-path.js';
 import { VERSION } from '../../version.js';
 import { authList } from '../auth.js';
 import { listBackups, readBackupKey } from '../backup/index.js';
@@ -14,6 +15,7 @@ import { SAFE_MODE_FILE, diskUsage } from '../repair/index.js';
 import { LOG_SUBJECTS, type LogsResult, filesRead, namesCustomIntegration, noLogFiles, oldLogs, readLogs } from '../logs/index.js';
 import type { OpenedSource } from '../source.js';
 import type { BackupsAnswer, DisksAnswer, FoldersAnswer, KeyAnswer, LogsAnswer, SafeModeAnswer, SpaceAnswer, StateAnswer, UsersAnswer } from './api.js';
+import { relativePath } from './copies.js';
 import { type GuiContext, asBody, cardGone, text } from './context.js';
 import { oldLogsSummary } from './plans.js';
 import { diskChoice } from './summary.js';
@@ -47,9 +49,10 @@ export async function disks(ctx: GuiContext): Promise<DisksAnswer> {
 }
 
 export async function openCard(ctx: GuiContext, body: unknown) {
-  const path = text(asBody(body), 'path').trim();
+  const path = pastedPath(text(asBody(body), 'path'));
   if (path === '') throw new UsageError('BAD_REQUEST', 'name a disk or an image file');
-  return { card: await ctx.openCard(isAbsolute(path) || path.startsWith('\\\\') ? path : resolve(path)) };
+  if (!isAbsolute(path) && !path.startsWith('\\\\')) throw relativePath(path);
+  return { card: await ctx.openCard(path) };
 }
 
 export async function users(ctx: GuiContext): Promise<UsersAnswer> {

@@ -41,6 +41,8 @@ interface Route { method: 'GET' | 'POST'; handle: Handler }
 const MAX_BODY = 64 * 1024;
 /** Answered even while a write runs (they do not read the card). */
 const ALWAYS_ANSWERED = new Set(['/api/state', '/api/cancel', '/api/quit']);
+/** Close the open card: never while a job reads it (a copy then lost its files and blamed the card). */
+const CARD_SWITCH = new Set(['/api/open', '/api/close']);
 /** Answered without the open card: the others first check that it is still there (CARD_GONE when not). */
 const CARD_FREE = new Set([...ALWAYS_ANSWERED, '/api/disks', '/api/folders', '/api/free-name', '/api/open', '/api/close']);
 
@@ -152,6 +154,10 @@ export class GuiServer {
     if (this.jobs.busy === 'write' && !ALWAYS_ANSWERED.has(url.pathname)) {
       // The card is reopened when a write ends: nothing else reads it meanwhile.
       return sendError(res, 409, 'BUSY', 'a change to the card is being written', 'wait a few seconds');
+    }
+    const busy = this.jobs.busy;
+    if (busy !== null && CARD_SWITCH.has(url.pathname)) {
+      return sendError(res, 409, 'BUSY', `"${busy}" is still under way on this card`, 'wait until it ends, or stop it; then choose another disk');
     }
     if (route.method !== req.method) return sendError(res, 403, 'WRITE_NEEDS_POST', 'this needs a POST from the page');
     try {

@@ -2,7 +2,7 @@
 // Home Assistant restores from the card's live data. The same actions the backup commands run.
 
 import { freeName } from '../../actions/gui/free-name.js';
-import { typedPath } from '../typed-path.js';
+import { typedPath } from '../../actions/typed-path.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { confirm, input, password } from './ask.js';

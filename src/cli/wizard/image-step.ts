@@ -3,7 +3,7 @@
 // with the copy. Every further read of a failing card may be its last; the copy can be read as often as
 // needed, and its map keeps the unreadable parts reading as errors, never as zeros.
 
-import { typedPath } from '../typed-path.js';
+import { typedPath } from '../../actions/typed-path.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { confirm, input } from './ask.js';

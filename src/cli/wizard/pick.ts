@@ -1,7 +1,7 @@
 // The wizard's first question: which disk (or image file) holds the Home Assistant data. Disks with data
 // come first; the system disk is never preselected; disks that could not be read say why.
 
-import { typedPath } from '../typed-path.js';
+import { typedPath } from '../../actions/typed-path.js';
 import { existsSync, statSync } from 'node:fs';
 import { BACK, input, orBack, select } from './ask.js';
 import { type SurveyedDisk, describeDisk, holdsConfig, notSearched, surveyDisks } from '../../actions/disks.js';

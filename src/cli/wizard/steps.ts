@@ -3,7 +3,7 @@
 
 import { type Medium, mediumOf } from '../../actions/write/medium.js';
 import { freeName } from '../../actions/gui/free-name.js';
-import { typedPath } from '../typed-path.js';
+import { typedPath } from '../../actions/typed-path.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { confirm, input, password, select } from './ask.js';
