@@ -76,6 +76,9 @@ describe.skipIf(reason !== null)(`the browser window on a failing card${reason ?
         expect(result.lines.join('\n')).toMatch(/4 KiB could not be read/);
         // What was lost is said with the copy, not when a step later fails on it.
         expect(result.lines.join('\n')).toMatch(/^Not whole in the copy \(\d+\): .*\/supervisor\/homeassistant\/\.storage\/auth[,.]/m);
+        // The card is still needed: it said "You can take the card out" with the logins lost.
+        expect(result.lines.join('\n')).not.toMatch(/take the card out/);
+        expect(result.lines.join('\n')).toMatch(/Keep the card: choosing it again in the list of disks and copying it to the same file tries the missing parts once more\./);
         const after = await rawRequest(gui.port, 'GET', '/api/users', headers);
         // Lost in the copy, not refused by a card: nothing more to copy.
         expect(JSON.parse(after.body).error).toMatchObject({ code: 'NOT_RESCUED', cardFailing: false });
@@ -115,6 +118,35 @@ describe.skipIf(reason !== null)(`the browser window on a failing card${reason ?
       }
     });
     expectCopyOfCard(image, out, bad);
+  }, 120_000);
+
+  // It said so, and did not: a continued copy with nothing left untried only read the bad parts' neighbours.
+  it('copying again to the same file tries the parts not read once more: a card that reads them now makes the copy whole', async () => {
+    const image = join(work, 'retry.img');
+    const bad = await sampleWithBadSectors(image);
+    const out = join(work, 'retry-copy.img');
+    const copyTo = async (card: string): Promise<string> => {
+      const gui = await startGui([card]);
+      try {
+        const headers = { 'X-Rescue-Token': gui.token, Origin: gui.base, 'Content-Type': 'application/json' };
+        const answer = await rawRequest(gui.port, 'POST', '/api/image', headers, JSON.stringify({ out }));
+        expect(answer.status, answer.body).toBe(200);
+        return (JSON.parse(answer.body) as { lines: string[] }).lines.join('\n');
+      } finally {
+        gui.child.kill('SIGTERM');
+        await gui.exited;
+      }
+    };
+    await withFailingCard({ image, bad: [bad], failDelayMs: 1 }, async (card) => {
+      expect(await copyTo(card.path)).toMatch(/4 KiB could not be read/);
+    });
+    expectCopyOfCard(image, out, bad);
+    // The same card, reseated in another reader: its bad sector reads now.
+    const again = await copyTo(image);
+    expect(again).toMatch(/^Copied 32 MiB of 32 MiB to /m);
+    expect(again).toMatch(/You can take the card out\./);
+    expect(sha(out)).toBe(sha(image));
+    if (hasDdrescuelog) expect(spawnSync('ddrescuelog', ['-b', '512', '-l-', `${out}.map`], { encoding: 'utf8' }).stdout.trim()).toBe('');
   }, 120_000);
 
   it.skipIf(!browserPath)('in Chromium: the card screen offers the copy, the copy is made, the card picture is the copy', async () => {

@@ -53,6 +53,9 @@ describe.skipIf(unavailable !== null)(`the wizard on a failing card${unavailable
       expect(after).toMatch(new RegExp(`Home Assistant ${SAMPLE.haVersion.replace(/\./g, '\\.')} on .*rescued\\.img`));
       // What the copy lost of what a rescue is for is said at once (the logins here).
       expect(after.replace(/\n/g, '')).toMatch(/Not whole in the copy: .*\/\.storage\/auth[,.]/);
+      // The card is kept for another try: "You can take the card out" was said with the logins lost.
+      expect(after.replace(/\n/g, '')).toMatch(/Keep the card: copying it again to the same file tries the missing parts once more\./);
+      expect(after).not.toMatch(/take the card out/);
       term.keys('copy', 'Up'); // wraps to Quit
       term.keys('copy', 'Enter');
       await term.waitFor('copy', /EXIT=0/);

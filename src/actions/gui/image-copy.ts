@@ -19,7 +19,7 @@ const JOB = 'Copy the card to an image file';
 export async function imageCard(ctx: GuiContext, raw: unknown): Promise<ResultAnswer> {
   const out = localPath(asBody(raw), 'out');
   const card = ctx.source.path;
-  const job = await ImageJob.start(card, { out, commandLine: `haos-rescue image ${shellWord(card)} --out ${shellWord(out)}`, version: VERSION });
+  const job = await ImageJob.start(card, { out, retryOnResume: true, commandLine: `haos-rescue image ${shellWord(card)} --out ${shellWord(out)}`, version: VERSION });
   const r = await ctx.jobs.run(JOB, 'bytes', (onProgress) => runReporting(job, onProgress));
   if (r.stopped) {
     throw new AppError('STOPPED', ExitCode.INTERRUPTED, `${JOB}: stopped; the ${formatBytes(r.rescuedBytes)} copied so far are kept in ${r.out}`, {
@@ -27,22 +27,30 @@ export async function imageCard(ctx: GuiContext, raw: unknown): Promise<ResultAn
     });
   }
   const summary = await ctx.openCard(r.out, { copy: true });
+  const lost = r.badSectorBytes > 0 ? await importantNotWhole(ctx.source) : [];
   return {
     lines: [
       `Copied ${partOf(r.rescuedBytes, r.domainBytes)} to ${r.out} (map: ${r.map}).`,
-      ...(r.badSectorBytes > 0 ? [`${formatBytes(r.badSectorBytes)} could not be read: files that touch those parts are reported when they are read.`, ...(await lostImportant(ctx))] : []),
+      ...(r.badSectorBytes > 0 ? [`${formatBytes(r.badSectorBytes)} could not be read: files that touch those parts are reported when they are read.`] : []),
       ...(r.freeLeftOut !== null ? [freeLeftOutText(r)!] : []),
-      'From here on this window reads the copy, not the card. You can take the card out.',
+      ...copyUse(lost.map((f) => f.path), r.badSectorBytes > 0),
     ],
     card: summary,
   };
 }
 
-/** The files a rescue is for (logins, configuration, backups) that the copy does not hold whole, said at once. */
-async function lostImportant(ctx: GuiContext): Promise<string[]> {
-  const lost = await importantNotWhole(ctx.source);
-  if (lost.length === 0) return ['The logins, the configuration and the backups are all whole in the copy.'];
-  return [`Not whole in the copy (${lost.length}): ${lost.map((f) => f.path).join(', ')}. Copying the card again to the same file tries the missing parts once more.`];
+/**
+ * What the copy is good for: "take the card out" only when what a rescue is for (the logins, the
+ * configuration, the backups) is whole in it; else the card is kept for another try.
+ */
+function copyUse(lost: string[], damaged: boolean): string[] {
+  if (lost.length === 0) {
+    return [`${damaged ? 'The logins, the configuration and the backups are all whole in the copy. ' : ''}From here on this window reads the copy, not the card. You can take the card out.`];
+  }
+  return [
+    `Not whole in the copy (${lost.length}): ${lost.join(', ')}.`,
+    'From here on this window reads the copy. Keep the card: choosing it again in the list of disks and copying it to the same file tries the missing parts once more.',
+  ];
 }
 
 /** Runs the job, reporting its progress every half second; a report refused (Stop, Ctrl-C) stops it, keeping the copy. */

@@ -36,6 +36,11 @@ export interface ImageOptions {
   usedOnly?: boolean;
   /** Extra passes over the bad sectors. */
   retries?: number;
+  /**
+   * Continuing a copy (its map there), one pass over the parts it could not read when `retries` is not set:
+   * the guided flow and the window say "copying again to the same file tries the missing parts once more".
+   */
+  retryOnResume?: boolean;
   trim?: boolean;
   scrape?: boolean;
   /** Start over on an existing --out that has no map. */
@@ -182,7 +187,8 @@ export class ImageJob {
     await this.eachPhase('sweep', '?', 2, (a, b) => r.copy(a, b, false));
     if (this.opts.trim !== false) await this.eachPhase('trim', '*', 1, (a, b) => r.trim(a, b));
     if (this.opts.scrape !== false) await this.eachPhase('scrape', '/', 1, (a, b) => r.scrape(a, b));
-    for (this.retry = 1; this.retry <= (this.opts.retries ?? 0); this.retry++) {
+    const retries = this.opts.retries ?? (this.resumed && this.opts.retryOnResume === true ? 1 : 0);
+    for (this.retry = 1; this.retry <= retries; this.retry++) {
       await this.eachPhase('retry', '-', this.retry, (a, b) => r.retry(a, b));
     }
   }

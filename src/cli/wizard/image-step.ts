@@ -29,6 +29,7 @@ export async function offerImage(path: string, say: Say, why: 'read-failed' | 'b
   }));
   const job = await ImageJob.start(path, {
     out,
+    retryOnResume: true,
     commandLine: `haos-rescue image ${shellWord(path)} --out ${shellWord(out)}`,
     version: VERSION,
   });
@@ -46,7 +47,7 @@ function resultLines(r: ImageResult, stopped: boolean): string[] {
     lines.push('Stopped: what was copied is kept. Copy the card again to the same file to continue where it stopped,');
     lines.push('or choose "An image file" and give that file to work with what is there.');
   } else {
-    lines.push('From here on, this session reads the copy, not the card. You can take the card out.');
+    lines.push('From here on, this session reads the copy, not the card.');
   }
   return lines;
 }

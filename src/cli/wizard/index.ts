@@ -113,7 +113,8 @@ async function openCopy(path: string, why: 'read-failed' | 'box-read-errors' = '
     await summary(source);
     // What the copy lost of what a rescue is for, said now rather than when a step fails on it.
     const lost = await importantNotWhole(source);
-    if (lost.length > 0) say(`Not whole in the copy: ${lost.map((f) => f.path).join(', ')}. Copying the card again to the same file tries the missing parts once more.`);
+    if (lost.length > 0) say(`Not whole in the copy: ${lost.map((f) => f.path).join(', ')}. Keep the card: copying it again to the same file tries the missing parts once more.`);
+    else say('The logins, the configuration and the backups are whole in the copy: you can take the card out.');
     return source;
   } catch (err) {
     await source?.device.close().catch(() => undefined);
