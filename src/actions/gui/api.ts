@@ -12,8 +12,9 @@ export interface ApiError {
   /**
    * cardFailing: the card refused a read (a bad sector): the page offers to copy it to an image file first.
    * repairAtStart: its metadata is damaged: the page offers to mark it for the box's full check at its next start.
+   * withoutOriginals: a deletion's copies found no room on this computer: the page offers to delete without them.
    */
-  error: { code: string; message: string; hint: string | null; cardFailing: boolean; repairAtStart: boolean };
+  error: { code: string; message: string; hint: string | null; cardFailing: boolean; repairAtStart: boolean; withoutOriginals?: boolean };
 }
 
 /** The "card picture": what is on the opened source. */
@@ -184,6 +185,8 @@ export interface WriteRequest {
    * the answer is the error CARD_CHANGED, and the page shows the plan again.
    */
   cardVersion?: number;
+  /** Delete without saving copies of the files first (asked after there was no room for them). */
+  noOriginals?: boolean;
 }
 export interface ResultAnswer {
   /** What was done, for people. */

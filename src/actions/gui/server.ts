@@ -78,8 +78,8 @@ function send(res: ServerResponse, status: number, type: string, body: string | 
   res.end(body);
 }
 
-function sendError(res: ServerResponse, status: number, code: string, message: string, hint: string | null = null, cardFailing = false, repairAtStart = false): void {
-  const body: ApiError = { error: { code, message, hint, cardFailing, repairAtStart } };
+function sendError(res: ServerResponse, status: number, code: string, message: string, hint: string | null = null, cardFailing = false, repairAtStart = false, withoutOriginals = false): void {
+  const body: ApiError = { error: { code, message, hint, cardFailing, repairAtStart, ...(withoutOriginals ? { withoutOriginals } : {}) } };
   send(res, status, 'application/json; charset=utf-8', JSON.stringify(body));
 }
 
@@ -168,7 +168,7 @@ export class GuiServer {
       send(res, 200, 'application/json; charset=utf-8', JSON.stringify(answer));
     } catch (raw) {
       const err = raw instanceof AppError ? raw : toAppError(raw);
-      sendError(res, httpStatus(err), err.code, err.message, windowHint(err), isMediumError(err), err.details['remedy'] === 'check-at-start');
+      sendError(res, httpStatus(err), err.code, err.message, windowHint(err), isMediumError(err), err.details['remedy'] === 'check-at-start', err.details['remedy'] === 'originals-or-none');
     }
   }
 

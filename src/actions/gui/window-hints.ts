@@ -14,7 +14,10 @@ export function windowHint(err: AppError): string | null {
     if (err.code === 'OUT_NOT_EMPTY') return `choose a new or empty folder: ${ANOTHER_NAME}${nothing}`;
     if (err.code === 'OUTPUT_EXISTS' || err.code === 'OUT_EXISTS') return `${ANOTHER_NAME}${nothing}`;
   }
-  if (remedy === 'originals-dir' || remedy === 'originals-or-none') {
+  if (remedy === 'originals-or-none') {
+    return 'copies of the files as they were go to the Downloads folder of this computer first: make room there and try again, or delete without keeping copies (what is deleted is then gone for good); nothing was written to the card';
+  }
+  if (remedy === 'originals-dir') {
     return 'copies of the files as they were go to the Downloads folder of this computer first: make room there (or let it be written to), then try again; nothing was written to the card';
   }
   return err.hint ?? null;

@@ -121,9 +121,11 @@ export async function plan(ctx: GuiContext, body: unknown): Promise<PlanAnswer> 
   };
 }
 
-function options(ctx: GuiContext, applyJournal: boolean): WriteOptions {
+/** Copies of what is changed go to Downloads first, unless the owner chose to delete without them (no room). */
+function options(ctx: GuiContext, applyJournal: boolean, noOriginals: boolean): WriteOptions {
   return {
     originalsDir: join(ctx.downloads, `haos-rescue-originals-${new Date().toISOString().replace(/[:.]/g, '-')}`),
+    ...(noOriginals ? { saveOriginals: false } : {}),
     confirmReplay: async () => applyJournal,
   };
 }
@@ -148,7 +150,7 @@ async function perform(ctx: GuiContext, source: OpenedSource, action: WriteActio
     case 'delete-backups': {
       const paths = action.kind === 'delete-database' ? await databasePaths(source) : (await oldBackups(source, action.olderThanDays)).map((b) => b.path);
       const r = await removeFiles(source, paths, opts);
-      return [freedLine(r.removed, mediumOf(source)), ...(r.write.originalsDir ? [`The deleted files are saved in ${r.write.originalsDir}`] : [])];
+      return [freedLine(r.removed, mediumOf(source)), r.write.originalsDir ? `The deleted files are saved in ${r.write.originalsDir}` : 'No copies of the deleted files were kept.'];
     }
     case 'delete-old-logs': {
       return [freedLine((await removeOldLogs(source, await oldLogList(source), opts)).removed, mediumOf(source))];
@@ -170,7 +172,9 @@ export async function write(ctx: GuiContext, raw: unknown): Promise<ResultAnswer
   const body = asBody(raw);
   const action = parseAction(body['action']);
   if (body['confirmed'] !== true) throw new UsageError('NOT_CONFIRMED', 'the change was not confirmed; nothing was written', { hint: 'confirm it in the window' });
-  const opts = options(ctx, flag(body, 'applyJournal'));
+  const noOriginals = flag(body, 'noOriginals');
+  if (noOriginals && action.kind !== 'delete-database' && action.kind !== 'delete-backups') throw new UsageError('BAD_REQUEST', 'only a deletion is written without copies');
+  const opts = options(ctx, flag(body, 'applyJournal'), noOriginals);
   const planned = body['cardVersion'];
   if (planned !== undefined && typeof planned !== 'number') throw new UsageError('BAD_REQUEST', 'cardVersion must be a number');
   // One write at a time (jobs.run): between the check and the write nothing else changes the card.

@@ -17,6 +17,8 @@ export class ApiFailure extends Error {
     readonly cardFailing = false,
     /** The card's metadata is damaged: the box's full check at its next start is the way on. */
     readonly repairAtStart = false,
+    /** A deletion's copies found no room on this computer: deleting without them is a way on. */
+    readonly withoutOriginals = false,
   ) {
     super(message);
   }
@@ -48,7 +50,7 @@ async function request<T>(method: 'GET' | 'POST', path: string, body?: unknown):
     data = null;
   }
   if (!res.ok) {
-    if (isApiError(data)) throw new ApiFailure(data.error.code, data.error.message, data.error.hint, data.error.cardFailing === true, data.error.repairAtStart === true);
+    if (isApiError(data)) throw new ApiFailure(data.error.code, data.error.message, data.error.hint, data.error.cardFailing === true, data.error.repairAtStart === true, data.error.withoutOriginals === true);
     throw new ApiFailure(`http-${res.status}`, `haos-rescue answered with an error (${res.status}).`, null);
   }
   return data as T;

@@ -4,7 +4,7 @@
 // (CARD_CHANGED) and the dialog shows the change again, as it is now, saying why.
 import type { PlanAnswer, ResultAnswer, WriteAction, WriteRequest } from '../api.js';
 import { ApiFailure, post } from './client.js';
-import { append, clear, el } from './dom.js';
+import { append, button, clear, el } from './dom.js';
 import type { Screen } from './ui.js';
 import { clearProblem, showDone, showError, showNote } from './ui.js';
 
@@ -109,12 +109,13 @@ function openConfirm(plan: PlanAnswer, pending: Pending, changed: string | null)
  * Asks the server what the change will do, shows it for confirmation, and writes it on "Write it now".
  * Errors show on the screen; the form keeps what was typed.
  */
-export async function planAndWrite(screen: Screen, action: WriteAction, trigger: HTMLButtonElement, password?: string, changed: string | null = null): Promise<void> {
+export async function planAndWrite(screen: Screen, action: WriteAction, trigger: HTMLButtonElement, password?: string, changed: string | null = null, noOriginals = false): Promise<void> {
   clearProblem(screen);
   trigger.disabled = true;
   let plan: PlanAnswer;
   try {
     plan = await post<PlanAnswer>('/api/plan', { action });
+    if (noOriginals) plan = { ...plan, lines: ['No copies are kept on this computer: what is deleted is gone for good.', ...plan.lines] };
   } catch (err) {
     // Planned again from the open dialog (the card changed): it closes, and the error shows on the screen.
     if (changed !== null) closeConfirm();
@@ -126,6 +127,7 @@ export async function planAndWrite(screen: Screen, action: WriteAction, trigger:
   const request = (applyJournal: boolean): WriteRequest => {
     const r: WriteRequest = { action, confirmed: true, applyJournal, cardVersion: plan.cardVersion };
     if (password !== undefined) r.password = password;
+    if (noOriginals) r.noOriginals = true;
     return r;
   };
   let why = '';
@@ -139,10 +141,15 @@ export async function planAndWrite(screen: Screen, action: WriteAction, trigger:
           return 'changed';
         }
         showError(screen, err);
+        // No room on this computer for the copies of what a deletion removes: deleting without them, asked again.
+        if (err instanceof ApiFailure && err.withoutOriginals && !noOriginals) {
+          const without: HTMLButtonElement = button('Delete without keeping copies', () => void planAndWrite(screen, action, without, password, null, true), 'secondary');
+          screen.alert.appendChild(el('div', { cls: 'row' }, without));
+        }
         return null;
       }
     },
-    again: () => void planAndWrite(screen, action, trigger, password, why),
+    again: () => void planAndWrite(screen, action, trigger, password, why, noOriginals),
     cancelled: () => {
       showNote('Nothing was written.');
       trigger.focus();
