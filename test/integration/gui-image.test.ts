@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
+import { BACKUP_FILES } from '../../fixtures/index.js';
 import { SHOT_VIEWPORT, browserPath, launchBrowser, screenshot } from '../helpers/browser.js';
 import { cli, cliJson } from '../helpers/cli.js';
 import { failingCardUnavailable, withFailingCard } from '../helpers/failing-card.js';
@@ -118,6 +119,27 @@ describe.skipIf(reason !== null)(`the browser window on a failing card${reason ?
       }
     });
     expectCopyOfCard(image, out, bad);
+  }, 120_000);
+
+  // The box said to use "Copy the card to an image file first" on the card screen, which had no such button.
+  it('a backup the card cannot read: the partial copy offers to copy the card to an image file (its own button)', async () => {
+    const image = join(work, 'backup-bad.img');
+    const bad = await sampleWithBadSectors(image, `/supervisor/backup/${BACKUP_FILES[0]}`);
+    await withFailingCard({ image, bad: [bad], failDelayMs: 1 }, async (card) => {
+      const gui = await startGui([card.path]);
+      try {
+        const headers = { 'X-Rescue-Token': gui.token, Origin: gui.base, 'Content-Type': 'application/json' };
+        const answer = await rawRequest(gui.port, 'POST', '/api/extract', headers, JSON.stringify({ folder: join(work, 'backups-of-bad') }));
+        expect(answer.status, answer.body).toBe(200);
+        const partial = (JSON.parse(answer.body) as { partial: { offerImage?: boolean; hint: string; notCopied: string[] } }).partial;
+        expect(partial.notCopied).toEqual([expect.stringMatching(new RegExp(`^/supervisor/backup/${BACKUP_FILES[0]!.replace(/\./g, '\\.')}: `))]);
+        expect(partial.offerImage).toBe(true);
+        expect(partial.hint).toMatch(/copy it once to an image file on this computer \(the button below\)/);
+      } finally {
+        gui.child.kill('SIGTERM');
+        await gui.exited;
+      }
+    });
   }, 120_000);
 
   // It said so, and did not: a continued copy with nothing left untried only read the bad parts' neighbours.

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { open, rename, rm, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
+import { isMediumError } from '../../device/map-os-error.js';
 import { AppError, ExitCode, NotFoundError, RefusedError, UsageError } from '../../errors.js';
 import { copyFileOut } from '../copy/index.js';
 import { type BackupEntry, listBackups } from './list.js';
@@ -29,7 +30,8 @@ export interface ExtractResult {
   outDir: string;
   extracted: Array<{ path: string; out: string; slug: string | null; size: number; sha256: string }>;
   /** `tooBig`: not read, bigger than the output's disk holds in one file (FAT32: 4 GiB). */
-  failed: Array<{ path: string; reason: string; tooBig?: true; hint?: string }>;
+  /** cardRead: the card refused a read of it (a bad sector), not this computer's side. */
+  failed: Array<{ path: string; reason: string; tooBig?: true; hint?: string; cardRead?: true }>;
 }
 
 function select(list: BackupEntry[], slugs: string[] | undefined): BackupEntry[] {
@@ -133,7 +135,7 @@ export async function extractBackups(src: OpenedSource, opts: ExtractOptions): P
       if (!(err instanceof AppError)) throw outputError(err, outDir);
       // An existing output or an interruption (Stop, Ctrl-C) ends the whole run, not one backup.
       if (err.code === 'OUTPUT_EXISTS' || err.exitCode === ExitCode.INTERRUPTED) throw err;
-      result.failed.push({ path: b.path, reason: err.message, ...(err.hint ? { hint: err.hint } : {}) });
+      result.failed.push({ path: b.path, reason: err.message, ...(err.hint ? { hint: err.hint } : {}), ...(isMediumError(err) ? { cardRead: true as const } : {}) });
     }
     meter.addFile();
   }

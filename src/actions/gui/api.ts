@@ -209,6 +209,8 @@ export interface PartialCopy {
   hint: string;
   /** Nothing at all was copied: the end screen says so in its heading, never "Done". */
   nothing?: boolean;
+  /** Files were left out because the card refused reads: the box offers to copy the card to an image file. */
+  offerImage?: boolean;
 }
 
 export interface ExtractRequest { folder: string }

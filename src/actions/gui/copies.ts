@@ -42,18 +42,22 @@ async function fileIn(path: string, name: string): Promise<string> {
 }
 
 /** What to do after a copy that could not read files (the CLI's hint for it, in the window's words). */
-function readHint(what: string): string {
-  return `Keep the card as it is and copy it once to an image file on this computer ("Copy the card to an image file first" on the card screen), then ${what} again from that copy. If this is an image file already, copy the card again, completely.`;
+function readHint(source: OpenedSource, what: string): string {
+  if (source.rescueMap !== null) return `This is a copy of the card that lacks those parts: copy the card again to the same file (it tries them once more), then ${what} again from that copy.`;
+  return `Keep the card as it is and copy it once to an image file on this computer (the button below), then ${what} again from that copy.`;
 }
 
 /** Why files could not be read, said after what was left out. */
 const WHY = 'Everything else was copied. The card may be failing, or this image file is not complete.';
 
 /** A copy that left `items` out, said first on the Done screen; undefined when nothing was left out. */
-function partialCopy(message: string, items: Array<{ path: string; reason: string }>, hint: string): PartialCopy | undefined {
+function partialCopy(message: string, items: Array<{ path: string; reason: string }>, hint: string, offerImage = false): PartialCopy | undefined {
   if (items.length === 0) return undefined;
-  return { message, notCopied: items.map((i) => `${i.path}: ${i.reason}`), hint };
+  return { message, notCopied: items.map((i) => `${i.path}: ${i.reason}`), hint, ...(offerImage ? { offerImage } : {}) };
 }
+
+/** A card (not a copy read with its map) that refused reads: copying it to an image file is the way on. */
+const imageFirst = (source: OpenedSource): boolean => source.rescueMap === null;
 
 const optional = (partial: PartialCopy | undefined): { partial?: PartialCopy } => (partial ? { partial } : {});
 const files = (n: number): string => (n === 1 ? '1 file or folder' : `${n} files or folders`);
@@ -65,12 +69,12 @@ export async function extract(ctx: GuiContext, raw: unknown): Promise<ResultAnsw
   if (r.extracted.length === 0 && r.failed.length === 0) {
     throw new NotFoundError('NO_BACKUPS', 'there are no backups on this card; nothing was copied', { hint: '"Make a backup from this card" makes one from what is on it' });
   }
-  const hint = `For a backup this computer's disk could not take, choose another folder or make room there; for one the card could not read: ${readHint('copy the backups')}`;
+  const hint = `For a backup this computer's disk could not take, choose another folder or make room there; for one the card could not read: ${readHint(source, 'copy the backups')}`;
   const failed = r.failed.length === 1 ? '1 backup was' : `${r.failed.length} backups were`;
   // A copy that copied nothing is never "Done": its heading says so.
   const partial = r.extracted.length === 0
-    ? { ...partialCopy(`Nothing was copied: ${failed} found, and none could be copied (why is said beside each).`, r.failed, hint)!, nothing: true }
-    : partialCopy(`The copy is partial: ${failed} not copied (why is said beside each). Everything else was copied.`, r.failed, hint);
+    ? { ...partialCopy(`Nothing was copied: ${failed} found, and none could be copied (why is said beside each).`, r.failed, hint, imageFirst(source) && r.failed.some((f) => f.cardRead))!, nothing: true }
+    : partialCopy(`The copy is partial: ${failed} not copied (why is said beside each). Everything else was copied.`, r.failed, hint, imageFirst(source) && r.failed.some((f) => f.cardRead));
   return {
     lines: [
       ...r.extracted.map((e) => `${e.out} (${formatBytes(e.size)}, sha256 ${e.sha256.slice(0, 16)}...)`),
@@ -97,7 +101,7 @@ export async function exportConfig(ctx: GuiContext, raw: unknown): Promise<Resul
       ...r.unsupported.map((u) => `not copied ${u.path}: ${u.reason}`),
     ],
     card: null,
-    ...optional(partialCopy(`The export is partial: ${files(r.skipped.length)} could not be read from the card and ${r.skipped.length === 1 ? 'was' : 'were'} not copied. ${WHY}`, r.skipped, readHint('export'))),
+    ...optional(partialCopy(`The export is partial: ${files(r.skipped.length)} could not be read from the card and ${r.skipped.length === 1 ? 'was' : 'were'} not copied. ${WHY}`, r.skipped, readHint(ctx.source, 'export'), imageFirst(ctx.source))),
   };
 }
 
@@ -123,6 +127,6 @@ export async function create(ctx: GuiContext, raw: unknown): Promise<ResultAnswe
       ...(r.skipped.length === 0 ? ['Restore it in Home Assistant: "Restore from backup" when setting up, or Settings > System > Backups.'] : []),
     ],
     card: null,
-    ...optional(partialCopy(`The backup is partial: ${files(r.skipped.length)} could not be read from the card and ${r.skipped.length === 1 ? 'is' : 'are'} not in it. ${WHY}`, r.skipped, readHint('make the backup'))),
+    ...optional(partialCopy(`The backup is partial: ${files(r.skipped.length)} could not be read from the card and ${r.skipped.length === 1 ? 'is' : 'are'} not in it. ${WHY}`, r.skipped, readHint(source, 'make the backup'), imageFirst(source))),
   };
 }

@@ -252,7 +252,8 @@ function partialBox(partial: PartialCopy): HTMLElement {
     el('p', { cls: 'warning-title', text: partial.message }),
     el('p', { text: partial.nothing ? 'Why:' : 'Not copied:' }),
     lineList(partial.notCopied),
-    el('p', { text: `What to do: ${partial.hint}` }));
+    el('p', { text: `What to do: ${partial.hint}` }),
+    partial.offerImage ? el('div', { cls: 'row' }, button('Copy the card to an image file first', () => nav.image(), 'primary')) : null);
 }
 
 /**
