@@ -4,7 +4,7 @@
 
 import { isMediumError } from '../device/map-os-error.js';
 import { AppError } from '../errors.js';
-import { parseAuthStore } from './auth.js';
+import { AUTH_STORE, PROVIDER_STORE, listUsers, parseAuthStore } from './auth.js';
 import type { ReadOnlyFs } from './fs.js';
 
 export interface HaLayout {
@@ -67,13 +67,28 @@ export async function summarize(fs: ReadOnlyFs, layout: HaLayout): Promise<HaSum
   };
   const config = layout.configPath;
   const version = config ? await attempt('.HA_VERSION', async () => (await fs.readFile(`${config}/.HA_VERSION`)).toString('utf8').trim()) : null;
-  const users = config ? await attempt('.storage/auth', async () => countUsers(await fs.readFile(`${config}/.storage/auth`))) : null;
+  const users = config ? await attempt('.storage/auth', () => usersOf(fs, config)) : null;
   let backups: number | null = null;
   for (const dir of layout.backupPaths) {
     const entries = await attempt(dir, () => fs.listDir(dir));
     if (entries) backups = (backups ?? 0) + entries.filter((e) => e.kind === 'file' && e.name.endsWith('.tar')).length;
   }
   return { version: version || null, configPath: config, users, backups, problems, readFailed };
+}
+
+/**
+ * The people who log in, as the list of users counts them: the users of .storage/auth (system-generated ones
+ * such as the Supervisor left out) and the password logins not linked to one yet (an administrator added
+ * here becomes a user at its first login: the card said "Users 2" beside a list of 3).
+ */
+async function usersOf(fs: ReadOnlyFs, config: string): Promise<number> {
+  const auth = await fs.readFile(`${config}/${AUTH_STORE.path}`);
+  const provider = await fs.readFile(`${config}/${PROVIDER_STORE.path}`).catch((err: unknown) => {
+    if (err instanceof AppError && err.exitCode === 66) return null;
+    throw err;
+  });
+  if (provider === null) return countUsers(auth);
+  return listUsers({ auth, provider }).users.filter((u) => !u.system).length;
 }
 
 /** Users in .storage/auth that a person logs in as (system-generated users such as Supervisor left out). */

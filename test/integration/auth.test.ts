@@ -110,9 +110,12 @@ describe('refusals, dry runs and a dirty journal', () => {
     expect(key.text.split('\n')[0]).toBe(JSON.parse(cat(img, '/supervisor/homeassistant/.storage/backup').toString()).data.config.create_backup.password);
   });
 
-  it('auth add creates a login that verifies, and auth list shows it as not yet linked', () => {
+  it('auth add creates a login that verifies, and auth list shows it as not yet linked (info counts it)', () => {
     const img = join(work, 'add.img');
     mkfs(img, stage, { sizeMiB: 32 });
+    const users = (): number => cliJson<{ homeAssistant: { users: number } }>(['info', img]).homeAssistant.users;
+    const before = users();
+    expect(before).toBe(cliJson<Array<{ system: boolean }>>(['auth', 'list', img]).filter((u) => !u.system).length);
     const r = cli(['auth', 'add', img, '-u', 'rescue-admin', '--password', 'letmein']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.text).toMatch(/administrator \(not the owner\)/);
@@ -120,6 +123,8 @@ describe('refusals, dry runs and a dirty journal', () => {
     expect(bcrypt.compareSync('letmein', storedHash(img, 'rescue-admin'))).toBe(true);
     const added = cliJson<Array<{ username: string; name: string | null }>>(['auth', 'list', img]).find((u) => u.username === 'rescue-admin');
     expect(added).toEqual(expect.objectContaining({ username: 'rescue-admin', name: null }));
+    // The card's picture (info, the window's card screen) counted .storage/auth alone: "Users 2" beside a list of 3.
+    expect(users()).toBe(before + 1);
   });
 
   it('auth add when the login file has no room left in its block: written as a new file in its place, e2fsck -fn clean', () => {

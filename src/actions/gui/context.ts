@@ -187,6 +187,6 @@ export function flag(body: Body, key: string): boolean {
 
 export function wholeNumber(body: Body, key: string): number {
   const v = body[key];
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 100_000) throw new UsageError('BAD_REQUEST', `${key} must be a whole number`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 100_000) throw new UsageError('BAD_REQUEST', `${key} must be a whole number from 0 to 100,000`);
   return v;
 }

@@ -64,8 +64,11 @@ function spaceBars(space: SpaceAnswer): HTMLUListElement {
   return list;
 }
 
+/** The most days the server takes: a backup older than that predates Home Assistant. */
+const MAX_DAYS = 100_000;
+
 function deleteBackupsForm(s: Screen): HTMLFormElement {
-  const days = el('input', { attrs: { type: 'number', min: '0', step: '1', inputmode: 'numeric' } });
+  const days = el('input', { attrs: { type: 'number', min: '0', max: String(MAX_DAYS), step: '1', inputmode: 'numeric' } });
   days.value = '30';
   const submit = el('button', { cls: 'big danger-outline', text: 'Delete older backups', attrs: { type: 'submit' } });
   const form = el(
@@ -80,6 +83,7 @@ function deleteBackupsForm(s: Screen): HTMLFormElement {
     ev.preventDefault();
     const n = Number(days.value.trim());
     if (days.value.trim() === '' || !Number.isInteger(n) || n < 0) return showProblem(s, 'Type a whole number of days, such as 30.');
+    if (n > MAX_DAYS) return showProblem(s, `Type at most ${MAX_DAYS.toLocaleString('en-US')} days (a backup older than that is older than Home Assistant).`);
     void planAndWrite(s, { kind: 'delete-backups', olderThanDays: n }, submit);
   });
   return form;
