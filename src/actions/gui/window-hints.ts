@@ -6,9 +6,26 @@ import type { AppError } from '../../errors.js';
 
 const ANOTHER_NAME = 'change the name in the box (for example add -2 to it) or choose another folder with Browse…, then try again; haos-rescue never replaces a file on this computer';
 
+/** The command line's "name a partition / the byte offset": the window finds the data partition by itself only. */
+const NOT_THIS_DISK = 'check that this is the Home Assistant card or disk, whole (not one of its partitions, and not cut short); the window opens a disk only where it finds the Home Assistant data by itself';
+
+/** Hints (remedies) that name what the window has no control for, in its own words. */
+const OWN_WORDS: Record<string, (err: AppError) => string> = {
+  'choose-partition': (err) => `${err.hint?.replace(/; name one of the partitions to open it anyway$/, '') ?? ''}; ${NOT_THIS_DISK}`.replace(/^; /, ''),
+  'data-offset': () => NOT_THIS_DISK,
+  'partition-or-offset': () => NOT_THIS_DISK,
+  'backup-file': () => 'this is a backup file, not a disk: Home Assistant restores it as it is (Settings > System > Backups, or "Restore from backup" when setting up); to open a card, choose the card or its image file',
+  yes: () => 'leave the box "Apply them to the card first" ticked, then write again (what Linux does when it mounts the card)',
+};
+
+/** "run the command again" is the command line's; in the window the same step is tried again. */
+const tryAgain = (hint: string): string => hint.replace(/\brun (?:the command |the same command )?again\b/g, 'try again');
+
 /** The hint the window shows for `err`: its own words where the usual hint names what it cannot do. */
 export function windowHint(err: AppError): string | null {
   const remedy = err.details['remedy'];
+  const own = typeof remedy === 'string' && Object.hasOwn(OWN_WORDS, remedy) ? OWN_WORDS[remedy]! : null;
+  if (own) return own(err);
   const nothing = err.hint?.includes('nothing was copied') ? '; nothing was copied' : '';
   if (remedy === 'force') {
     if (err.code === 'OUT_NOT_EMPTY') return `choose a new or empty folder: ${ANOTHER_NAME}${nothing}`;
@@ -20,5 +37,5 @@ export function windowHint(err: AppError): string | null {
   if (remedy === 'originals-dir') {
     return 'copies of the files as they were go to the Downloads folder of this computer first: make room there (or let it be written to), then try again; nothing was written to the card';
   }
-  return err.hint ?? null;
+  return err.hint === undefined ? null : tryAgain(err.hint);
 }
