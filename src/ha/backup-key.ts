@@ -82,3 +82,13 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 export function agentPlace(id: string): string {
   return id === 'hassio.local' || id === 'backup.local' ? 'on the Home Assistant box itself' : `in ${id}`;
 }
+
+/**
+ * What the setting "no encryption" for some places means, said as a setting: it is about new backups. Those
+ * made before it, or with a password of their own, can still be encrypted ("are not encrypted" was said next
+ * to a list showing encrypted backups on the box).
+ */
+export function unprotectedText(agents: string[]): string | null {
+  if (agents.length === 0) return null;
+  return `New backups kept ${agents.map(agentPlace).join(' and ')} are made without encryption (a setting of Home Assistant): those need no key. Backups made before that setting, or with a password of their own, may still be encrypted.`;
+}

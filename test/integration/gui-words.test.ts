@@ -68,7 +68,8 @@ describe.skipIf(!browserPath)(`words of the window${browserPath ? '' : ' (skippe
       await page.locator('#backup-key').waitFor({ timeout: 30_000 });
       const text = await page.locator('section.screen').innerText();
       expect(text).toMatch(/This is the key Home Assistant asks for when you restore one of its encrypted backups\./);
-      expect(text).toMatch(/Backups kept on the Home Assistant box itself are not encrypted and need no key\./);
+      // Said as the setting it is: the list beside it can show older backups on the box that are encrypted.
+      expect(text).toMatch(/New backups kept on the Home Assistant box itself are made without encryption \(a setting of Home Assistant\): those need no key\. Backups made before that setting, or with a password of their own, may still be encrypted\./);
       expect(text).not.toMatch(/protected: false|\.storage\/backup|hassio\.local/);
     });
   });

@@ -1,7 +1,7 @@
 // The browser window's questions that change nothing: the disks, the card, its users, backups, key,
 // space and log, and the folders of this computer for the folder picker.
 
-import { agentPlace } from '../../ha/backup-key.js';
+import { unprotectedText } from '../../ha/backup-key.js';
 import { readdir, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { AppError, UsageError } from '../../errors.js';
@@ -75,7 +75,7 @@ export async function backups(ctx: GuiContext): Promise<BackupsAnswer> {
 /** The key and what it is for, as `backup key` says it; where there is none, why. */
 export async function backupKey(ctx: GuiContext): Promise<KeyAnswer> {
   const key = await readBackupKey(ctx.source);
-  const plain = key.unprotectedAgents.length === 0 ? null : `Backups kept ${key.unprotectedAgents.map(agentPlace).join(' and ')} are not encrypted and need no key.`;
+  const plain = unprotectedText(key.unprotectedAgents);
   if (key.key === null) return { key: null, message: `No backup key is stored on this card: ${key.message}.`, plain };
   return { key: key.key, message: 'This is the key Home Assistant asks for when you restore one of its encrypted backups. Keep a copy somewhere safe.', plain };
 }

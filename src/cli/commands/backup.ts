@@ -1,6 +1,6 @@
 // `haos-rescue backup key SOURCE`: print the backup encryption key Home Assistant stores.
 
-import { agentPlace } from '../../ha/backup-key.js';
+import { unprotectedText } from '../../ha/backup-key.js';
 import type { CommandModule } from 'yargs';
 import { type BackupEntry, extractBackups, listBackups, readBackupKey, unpackBackup } from '../../actions/backup/index.js';
 import { TOO_BIG_HINT } from '../../actions/output-fs.js';
@@ -30,7 +30,8 @@ const keyCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: string }> = 
       return;
     }
     const lines = [key.key, '', 'This is the key Home Assistant asks for when you restore one of its encrypted backups.'];
-    if (key.unprotectedAgents.length > 0) lines.push(`Backups kept ${key.unprotectedAgents.map(agentPlace).join(' and ')} are not encrypted and need no key.`);
+    const plain = unprotectedText(key.unprotectedAgents);
+    if (plain !== null) lines.push(plain);
     await writeOut(`${lines.join('\n')}\n`);
   },
 };
