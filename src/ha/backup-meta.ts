@@ -40,6 +40,11 @@ export interface BackupDescription extends Partial<BackupMeta> {
   /** Why this file is not a usable backup (the Supervisor would skip it). */
   error?: string;
   errorCode?: string;
+  /**
+   * Described, but its archive is damaged after backup.json (cut short, a header changed): Home Assistant
+   * would fail to restore it; what comes before the damage can still be read.
+   */
+  damaged?: string;
 }
 
 /** The largest backup.json describeBackup reads. */
@@ -161,7 +166,8 @@ export async function describeBackup(read: ReadAt, sizeBytes: number, fileName: 
   }
   try {
     if (sizeBytes === 0) throw new CorruptError('EMPTY_BACKUP', 'the file is empty (0 bytes): a backup that failed, or a copy that stopped at once');
-    const member = await findMetadata(read, sizeBytes);
+    const { member, damage } = await findMetadata(read, sizeBytes);
+    if (damage !== null) out.damaged = damage;
     if (!member) {
       throw new CorruptError('NO_BACKUP_JSON', 'no ./backup.json in the archive: not a Supervisor backup or a damaged one');
     }
@@ -190,14 +196,24 @@ export async function describeBackup(read: ReadAt, sizeBytes: number, fileName: 
   return out;
 }
 
-/** One header walk: ./backup.json or ./snapshot.json (first found), else a bare backup.json. */
-async function findMetadata(read: ReadAt, sizeBytes: number): Promise<TarMember | null> {
+/**
+ * One walk over every header (a few hundred bytes read per member): ./backup.json or ./snapshot.json (first
+ * found), else a bare backup.json, and the damage met after it. A backup cut short was listed like the whole
+ * one: its backup.json comes first.
+ */
+async function findMetadata(read: ReadAt, sizeBytes: number): Promise<{ member: TarMember | null; damage: string | null }> {
+  let found: TarMember | null = null;
   let bare: TarMember | null = null;
-  for await (const e of walkTar(read, sizeBytes)) {
-    if (SUPERVISOR_MEMBERS.includes(e.name)) return { name: e.name, offset: e.offset, size: e.size };
-    if (e.name === BARE_MEMBER && !bare) bare = { name: e.name, offset: e.offset, size: e.size };
+  try {
+    for await (const e of walkTar(read, sizeBytes)) {
+      if (SUPERVISOR_MEMBERS.includes(e.name) && !found) found = { name: e.name, offset: e.offset, size: e.size };
+      if (e.name === BARE_MEMBER && !bare) bare = { name: e.name, offset: e.offset, size: e.size };
+    }
+  } catch (err) {
+    if (!(err instanceof CorruptError) || (found ?? bare) === null) throw err;
+    return { member: found ?? bare, damage: err.message };
   }
-  return bare;
+  return { member: found ?? bare, damage: null };
 }
 
 function bad(reason: string): CorruptError {

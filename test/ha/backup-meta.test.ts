@@ -231,7 +231,18 @@ describe('describeBackup on crafted tars', () => {
     const { read, stats } = bufferReader(file);
     const got = await describeBackup(read, file.length, 'big.tar');
     expect(got.errorCode).toBe('BAD_BACKUP_JSON');
-    expect(stats.bytes).toBe(512);
+    // Headers only (the walk reads every member's header, for damage after backup.json), never its 2 MiB.
+    expect(stats.bytes).toBeLessThanOrEqual(3 * 512);
+  });
+
+  it('a backup cut short after its backup.json is described, and said damaged (it was listed as whole)', async () => {
+    const whole = tarOf([['./backup.json', json(MIN)], ['./homeassistant.tar.gz', 'x'.repeat(5000)]]);
+    const cut = whole.subarray(0, 512 * 4);
+    const got = await describeBuf(cut, 'cut.tar');
+    expect(got.slug).toBe(MIN.slug);
+    expect(got.error).toBeUndefined();
+    expect(got.damaged).toBe('tar member "./homeassistant.tar.gz" at offset 1024 has 5000 bytes of data but the file ends at 2048');
+    expect((await describeBuf(whole, 'whole.tar')).damaged).toBeUndefined();
   });
 
   it('garbage never throws', async () => {

@@ -111,6 +111,8 @@ export interface BackupRow {
   /** Encrypted (Home Assistant asks for its key or password at restore); null when unknown. */
   protected: boolean | null;
   error: string | null;
+  /** Described, but damaged after its description (cut short): Home Assistant cannot restore it. */
+  damaged?: string;
 }
 export interface BackupsAnswer { backups: BackupRow[]; totalText: string }
 

@@ -52,6 +52,11 @@ function render(list: BackupEntry[]): string {
   } else {
     lines.push('No readable backups found.');
   }
+  const damaged = good.filter((b) => b.damaged !== undefined);
+  if (damaged.length > 0) {
+    lines.push('', 'Damaged (Home Assistant cannot restore them; what comes before the damage can still be read with backup ls):');
+    for (const b of damaged) lines.push(`  ${oneLine(b.path)} (${formatBytes(b.size)}): ${oneLine(b.damaged!)}`);
+  }
   if (bad.length > 0) {
     lines.push('', 'Files that are not usable backups:');
     for (const b of bad) lines.push(`  ${oneLine(b.path)} (${formatBytes(b.size)}): ${oneLine(b.error ?? '')}`);

@@ -21,6 +21,7 @@ function backupItem(b: BackupRow): HTMLLIElement {
     el('span', { cls: 'backup-date', text: b.date ? localTime(b.date) : 'date unknown' }),
     el('span', { cls: 'backup-size', text: b.sizeText }),
     el('span', { cls: b.protected ? 'backup-lock encrypted' : 'backup-lock', text: b.protected === null ? '' : b.protected ? 'encrypted: needs its key' : 'not encrypted' }),
+    b.damaged === undefined ? null : el('span', { cls: 'backup-error', text: `damaged, Home Assistant cannot restore it: ${b.damaged}` }),
   );
 }
 
