@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readSampleImage } from '../../fixtures/index.js';
+import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
 import { withSource } from '../../src/actions/source.js';
 import { CARD, mediumOf } from '../../src/actions/write/medium.js';
 import { authWriteLines, safeModeDone } from '../../src/actions/gui/plans.js';
@@ -25,6 +25,16 @@ describe('mediumOf', () => {
     expect(m.startIt).toMatch(/^write the image file to a card .*, put that card into the box and start it$/);
     expect(safeModeDone(true, m)).toMatch(/^Done, on the image file copy\.img \(not a card\)\. Next: write the image file to a card/);
     expect(authWriteLines({ notes: [], journalReplayedOntoCard: null, originalsDir: null } as never, 'new password for x', m).at(-1)).toBe('Done: new password for x. Read back from the image file copy.img (not a card) and verified.');
+  });
+
+  // "write the image file to a card (Raspberry Pi Imager…)" was said for it too: done, the card lost its system.
+  it('an image of the data partition alone: copied back onto that partition, never onto the whole card', async () => {
+    const img = join(work, 'data.img');
+    writeFileSync(img, readSampleImage().subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
+    const m = await withSource(img, { replay: true }, async (s) => mediumOf(s));
+    expect(m).toMatchObject({ kind: 'image', the: 'the image file data.img (a copy of the data partition alone, not a card)' });
+    expect(m.startIt).toMatch(/^copy the image file back onto the data partition of the card it came from \(hassos-data, partition 8 on most boards; on Linux: sudo dd if=IMAGE of=\/dev\/sdX8 bs=4M conv=fsync\), never onto the whole card/);
+    expect(m.startIt).not.toMatch(/Imager: |balenaEtcher/);
   });
 
   it.skipIf(!hasQemuImg)('a virtual machine disk file: started with its machine', async () => {

@@ -162,14 +162,14 @@ describe('check-at-start', () => {
       term.keys('flow', 'Up'); // safe mode
       await term.waitFor('flow', /❯ Start Home Assistant in safe mode next time/);
       term.keys('flow', 'Enter');
-      await term.waitFor('flow', /Set safe mode on the image file \S+ \(not a card\)\?/);
+      await term.waitFor('flow', /Set safe mode on the image file \S+ \(a copy of the data partition alone, not a card\)\?/);
       term.type('flow', 'y');
       const refused = await term.waitFor('flow', /Mark the card for a full check\?/);
       expect(refused).toMatch(/does not match its checksum/);
       expect(refused).toMatch(/The repair may remove what it cannot place: copy the backups and the configuration off the card first\./);
       expect(state(img)).toBe('clean');
       term.type('flow', 'y');
-      await term.waitFor('flow', /Done: write the image file to a card .* put that card into the box and start it once/);
+      await term.waitFor('flow', /Done: copy the image file back onto the data partition of the card it came from .* put that card into the box and start it once/);
       expect(state(img)).toBe('clean with errors');
       await term.waitFor('flow', /What do you want to do\?/);
       term.keys('flow', 'Up');

@@ -26,8 +26,23 @@ function isFile(path: string): boolean {
   }
 }
 
+/**
+ * The data filesystem alone, no partition table in front of it (a copy of one partition, as `dd if=/dev/sdb8`
+ * makes): written to a card with an imager, it erases the card's boot and system partitions.
+ */
+function isPartitionImage(src: OpenedSource): boolean {
+  return src.discovery.table.type === 'none' && src.discovery.chosen.byteOffset === 0;
+}
+
 export function mediumOf(src: OpenedSource): Medium {
   if (containerOf(src.device) !== null) return { kind: 'vm-disk', the: "the virtual machine's disk file", startIt: 'start the virtual machine' };
+  if (isFile(src.path) && isPartitionImage(src)) {
+    return {
+      kind: 'image',
+      the: `the image file ${basename(src.path)} (a copy of the data partition alone, not a card)`,
+      startIt: 'copy the image file back onto the data partition of the card it came from (hassos-data, partition 8 on most boards; on Linux: sudo dd if=IMAGE of=/dev/sdX8 bs=4M conv=fsync), never onto the whole card (an imager would erase the card\'s system), put that card into the box and start it',
+    };
+  }
   if (isFile(src.path)) {
     return {
       kind: 'image',
