@@ -90,7 +90,8 @@ function parser(args: string[]) {
 /** Runs the CLI and returns the exit code; never calls process.exit itself. */
 export async function run(args: string[]): Promise<number> {
   let verbose = args.includes('--verbose');
-  if (args.length === 0 && isInteractive()) {
+  // The guided flow shows its questions on standard output: with that sent to a file, it ran unseen.
+  if (args.length === 0 && isInteractive() && process.stdout.isTTY) {
     // Loaded only here: the prompt library costs ~100 ms of start-up that no other command needs.
     const { runWizard } = await import('./wizard/index.js');
     return runWizard();
@@ -100,6 +101,9 @@ export async function run(args: string[]): Promise<number> {
       // Started from a desktop without a terminal (a launcher, a double-click): the browser window.
       await runGui({});
       return ExitCode.OK;
+    }
+    if (args.length === 0 && isInteractive()) {
+      throw new UsageError('NO_TERMINAL', 'the guided flow needs a terminal for its questions: its output goes to a file or a pipe here', { hint: 'run haos-rescue without > or |, or name a command (haos-rescue --help lists them)' });
     }
     const argv = (await parser(args).parseAsync()) as GlobalArgs;
     verbose = argv.verbose ?? verbose;

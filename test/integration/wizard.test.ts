@@ -94,6 +94,30 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     expect(sha(image)).toBe(before);
   }, 120_000);
 
+  // At a question inside a step, Ctrl-D dropped the question and the flow ended silently, exit 0.
+  it('Ctrl-D (end of input) at a question inside a step stops as Ctrl-C does: said, exit 130, nothing written', async () => {
+    const image = makeImage('eof.img');
+    const before = sha(image);
+    start('eof', join(work, 'home-eof'));
+    await openImage('eof', image);
+    keys('eof', 'Enter'); // Reset a password
+    await waitFor('eof', /Whose password\?/);
+    keys('eof', 'C-d');
+    const end = await waitFor('eof', /EXIT=\d+/);
+    expect(end).toMatch(/Stopped: nothing was written/);
+    expect(end).toMatch(/EXIT=130/);
+    expect(sha(image)).toBe(before);
+  }, 120_000);
+
+  // `haos-rescue > file` ran the guided flow unseen: its questions went into the file, the screen stayed blank.
+  it('with its output sent to a file, the guided flow does not start unseen: it says it needs a terminal (exit 64)', async () => {
+    term.start('redirected', work, join(work, 'home-redirected'), [], '> redirected.txt');
+    const end = await waitFor('redirected', /EXIT=\d+/);
+    expect(end).toMatch(/error: the guided flow needs a terminal for its questions: its output goes to a file or a pipe here/);
+    expect(end).toMatch(/EXIT=64/);
+    expect(readFileSync(join(work, 'redirected.txt'), 'utf8')).toBe('');
+  }, 60_000);
+
   it('Esc at a question goes back (to the menu, or from the image path to the disks), writes nothing, and the session goes on; the menu shows every job', async () => {
     const image = makeImage('escape.img');
     const before = sha(image);
@@ -172,6 +196,10 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     await menu(1); // Add an administrator login
     await waitFor('steps', /Login name for the new administrator/);
     keys('steps', 'C-u');
+    // Refused at the question, as Home Assistant keeps names (it was refused after both passwords and yes).
+    type('steps', 'Rescue');
+    await waitFor('steps', /Home Assistant keeps login names in small letters: use "rescue"/);
+    keys('steps', 'C-u');
     type('steps', 'rescue');
     await waitFor('steps', /New password for rescue/);
     type('steps', 'admin pw 9');
@@ -226,8 +254,9 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     type('steps', 'y');
     await waitFor('steps', /Done: .* given back/, 60_000);
     await menu(9); // Safe mode
-    await waitFor('steps', /Set safe mode on the image file \S+ \(not a card\)\?/);
-    keys('steps', 'Enter'); // yes
+    // No is the default, as for every write (Enter set it).
+    await waitFor('steps', /Set safe mode on the image file \S+ \(not a card\)\? \(y\/N\)/);
+    type('steps', 'y');
     // A change to an image file is said as one: the box starts from a card the image is written to.
     await waitFor('steps', /Done, on the image file \S+ \(not a card\)\. Next: write the image file to a card/, 60_000);
     keys('steps', 'Up'); // wraps to Quit

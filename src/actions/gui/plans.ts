@@ -9,9 +9,8 @@ import type { WriteAction } from './api.js';
 
 export interface WritePlan {
   lines: string[];
-  /** The yes/no question; no is the default answer unless yesByDefault (a change undone as easily). */
+  /** The yes/no question; no is the default answer (safe mode too: every write is asked the same way). */
   question: string;
-  yesByDefault?: boolean;
 }
 
 const AUTH_FILE = '.storage/auth_provider.homeassistant';
@@ -111,7 +110,7 @@ export function oldLogsPlan(files: OldLogFile[]): WritePlan {
 
 export function safeModePlan(on: boolean, medium: Medium = CARD): WritePlan {
   return on
-    ? { lines: ['At its next start Home Assistant will skip every custom integration, once, as its own "Restart in safe mode" does.'], question: `Set safe mode on ${medium.the}?`, yesByDefault: true }
+    ? { lines: ['At its next start Home Assistant will skip every custom integration, once, as its own "Restart in safe mode" does.'], question: `Set safe mode on ${medium.the}?` }
     : { lines: ['Safe mode is set for the next start.'], question: 'Take it back (start normally)?' };
 }
 

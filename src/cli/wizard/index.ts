@@ -158,6 +158,13 @@ export async function runWizard(): Promise<number> {
   say('Esc at a question goes back; Ctrl-C ends haos-rescue.');
   if (process.platform === 'win32') say('If Windows offered to format the card: choose Cancel. Never format it; the data is on it.');
   if (process.platform === 'darwin') say('If macOS said the disk is not readable: choose Ignore, never Initialize. The data is on it.');
+  // Ctrl-D (end of input) at some questions closes the terminal's input without an answer or an error: the
+  // question is dropped and nothing is left to run. Said and ended as Ctrl-C (it ended silently with exit 0).
+  const dropped = (): void => {
+    process.stderr.write(stoppedText());
+    process.exitCode = ExitCode.INTERRUPTED;
+  };
+  process.once('beforeExit', dropped);
   try {
     const session = await pickReadable();
     if (session === null) return ExitCode.OK;
@@ -168,8 +175,7 @@ export async function runWizard(): Promise<number> {
     }
   } catch (err) {
     if (isPromptExit(err)) {
-      // The changes made before in this session were written and checked; only the question was left.
-      process.stderr.write(writesMade() > 0 ? '\nStopped. The changes made before were written and checked; nothing more was written.\n' : '\nStopped: nothing was written.\n');
+      process.stderr.write(stoppedText());
       return ExitCode.INTERRUPTED;
     }
     if (err instanceof AppError) {
@@ -177,5 +183,12 @@ export async function runWizard(): Promise<number> {
       return err.exitCode;
     }
     throw err;
+  } finally {
+    process.off('beforeExit', dropped);
   }
+}
+
+/** The words on a stop at a question: the changes made before in this session were written and checked. */
+function stoppedText(): string {
+  return writesMade() > 0 ? '\nStopped. The changes made before were written and checked; nothing more was written.\n' : '\nStopped: nothing was written.\n';
 }

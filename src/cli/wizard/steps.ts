@@ -14,7 +14,7 @@ import type { SourceSession as Session } from '../../actions/source.js';
 import type { WriteOptions } from '../../actions/write/index.js';
 import { writeRefusal } from '../../actions/write/preconditions.js';
 import { markForCheck } from '../../actions/write/check-mark.js';
-import type { HaUser } from '../../ha/auth.js';
+import { type HaUser, normalizeUsername } from '../../ha/auth.js';
 import { formatBytes } from '../../units.js';
 import { stoppable, terminalProgress } from '../progress.js';
 import { table } from '../render.js';
@@ -72,7 +72,7 @@ export async function offerRepairAtStart(session: Session, say: Say): Promise<vo
 /** Says what a write will change and asks; no is the default. */
 export async function agreed(plan: WritePlan, say: Say): Promise<boolean> {
   for (const line of plan.lines) say(line);
-  return confirm({ message: plan.question, default: plan.yesByDefault ?? false });
+  return confirm({ message: plan.question, default: false });
 }
 
 function reportWrite(say: Say, r: AuthWriteResult, what: string, medium: Medium, login: string): void {
@@ -102,12 +102,17 @@ export async function stepReset(session: Session, say: Say): Promise<void> {
 export async function stepAdd(session: Session, say: Say): Promise<void> {
   if (!(await writable(session, say))) return;
   const source = session.source.path;
-  const taken = new Set((await authList(session.source)).users.map((u) => u.username?.toLowerCase()));
-  const username = (await input({
-    message: 'Login name for the new administrator:',
-    default: 'rescue',
-    validate: (v) => (v.trim() === '' ? 'the name cannot be empty' : taken.has(v.trim().toLowerCase()) ? `${v.trim()} exists already: reset its password instead` : true),
-  })).trim();
+  const taken = new Set((await authList(session.source)).users.flatMap((u) => (u.username === null ? [] : [normalizeUsername(u.username)])));
+  // Checked at the question, as Home Assistant keeps names (trimmed, case-folded): "Rescue" was refused only
+  // after both passwords and "Write it now? Yes".
+  const nameProblem = (v: string): string | true => {
+    const name = v.trim();
+    if (name === '') return 'the name cannot be empty';
+    if (taken.has(normalizeUsername(name))) return `${name} exists already: reset its password instead`;
+    if (normalizeUsername(name) !== name) return `Home Assistant keeps login names in small letters: use "${normalizeUsername(name)}" (logging in accepts "${name}" too)`;
+    return true;
+  };
+  const username = (await input({ message: 'Login name for the new administrator:', default: 'rescue', validate: nameProblem })).trim();
   const pw = await newPassword(username);
   if (!(await agreed(addPlan(source, username), say))) return say('Nothing was written.');
   const r = await addUser(session.source, { username, password: pw }, writeOptions()).finally(() => session.refresh());
