@@ -4,9 +4,9 @@
 // steps (add an administrator, users, backup key, copy backups, export) run end to end.
 // Needs tmux (skipped with the reason otherwise; .ci/run installs it).
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BACKUPS, SAMPLE, USERS, readSampleImage } from '../../fixtures/index.js';
@@ -107,6 +107,37 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     expect(end).toMatch(/Stopped: nothing was written/);
     expect(end).toMatch(/EXIT=130/);
     expect(sha(image)).toBe(before);
+  }, 120_000);
+
+  // No room in the home folder for the copy of the database: the write failed after every question, and the
+  // hint ("or leave them out") had no way to do it in the flow.
+  it('no room for the copy of what is deleted: asks whether to delete without it, and does on yes', async (ctx) => {
+    const image = makeImage('no-room.img');
+    const home = join(work, 'home-no-room');
+    mkdirSync(home, { recursive: true });
+    if (process.getuid?.() !== 0 || spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', home]).status !== 0) return ctx.skip();
+    try {
+      start('no-room', home);
+      await openImage('no-room', image);
+      await waitFor('no-room', /What do you want to do\?\s*\n.*❯ Reset/);
+      for (let i = 0; i < 8; i++) keys('no-room', 'Down'); // Free space
+      keys('no-room', 'Enter');
+      await waitFor('no-room', /What do you want to delete\?/);
+      keys('no-room', 'Enter'); // the history database
+      await waitFor('no-room', /Delete .*home-assistant_v2\.db.*\?/);
+      type('no-room', 'y');
+      await waitFor('no-room', /this computer has no room for them \(nothing was written to the card\)\.[\s\S]*Write the change without keeping copies of the files as they were \(they are then gone for good\)\?/, 60_000);
+      expect(cli(['ls', image, '/supervisor/homeassistant/home-assistant_v2.db']).code, 'nothing written yet').toBe(0);
+      type('no-room', 'y');
+      await waitFor('no-room', /No copies of the deleted files were kept\./, 60_000);
+      keys('no-room', 'Up'); // wraps to Quit
+      keys('no-room', 'Enter');
+      await waitFor('no-room', /EXIT=0/);
+    } finally {
+      spawnSync('umount', [home]);
+    }
+    expect(cli(['ls', image, '/supervisor/homeassistant/home-assistant_v2.db']).code).toBe(66);
+    assertCardClean(image);
   }, 120_000);
 
   // `haos-rescue > file` ran the guided flow unseen: its questions went into the file, the screen stayed blank.

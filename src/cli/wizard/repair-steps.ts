@@ -13,7 +13,7 @@ import { formatBytes } from '../../units.js';
 import { table } from '../render.js';
 import { allBackupsWarning, databasePlan, freedLine, oldBackupsPlan, oldLogsPlan, oldLogsSummary, safeModeDone, safeModePlan } from '../../actions/gui/plans.js';
 import { type OldLogFile, oldLogs, removeOldLogs } from '../../actions/logs/index.js';
-import { type Say, type Session, agreed, writable, writeOptions } from './steps.js';
+import { type Say, type Session, agreed, withCopiesOrNot, writable, writeOptions } from './steps.js';
 import { stoppable } from '../progress.js';
 
 export async function stepFreeSpace(session: Session, say: Say): Promise<void> {
@@ -44,13 +44,14 @@ export async function stepFreeSpace(session: Session, say: Say): Promise<void> {
 }
 
 async function deleteDatabase(session: Session, say: Say, paths: string[]): Promise<void> {
-  const present = [];
+  const present: string[] = [];
   for (const p of paths) if (await session.source.volume.exists(p)) present.push(p);
   if (!(await agreed(databasePlan(present), say))) return say('Nothing was written.');
-  const r = await removeFiles(session.source, present, writeOptions()).finally(() => session.refresh());
+  const r = await withCopiesOrNot(say, (opts) => removeFiles(session.source, present, opts)).finally(() => session.refresh());
+  if (r === null) return say('Nothing was written.');
   if (r.write.journalReplayedOntoCard) say(`Applied the card's journal first (${r.write.journalReplayedOntoCard.transactions} change(s)).`);
   say(freedLine(r.removed, mediumOf(session.source)));
-  if (r.write.originalsDir) say(`The deleted files are saved in ${r.write.originalsDir}`);
+  say(r.write.originalsDir ? `The deleted files are saved in ${r.write.originalsDir}` : 'No copies of the deleted files were kept.');
 }
 
 async function deleteOldBackups(session: Session, say: Say, backups: BackupEntry[]): Promise<void> {

@@ -5,6 +5,7 @@ import { type Medium, mediumOf } from '../../actions/write/medium.js';
 import { freeName } from '../../actions/gui/free-name.js';
 import { typedPath } from '../../actions/typed-path.js';
 import { homedir } from 'node:os';
+import { AppError } from '../../errors.js';
 import { join } from 'node:path';
 import { confirm, input, password, select } from './ask.js';
 import { type AuthWriteResult, addUser, authList, resetPassword } from '../../actions/auth.js';
@@ -42,6 +43,23 @@ export function writeOptions(): WriteOptions {
     originalsDir: join(homedir(), `haos-rescue-originals-${new Date().toISOString().replace(/[:.]/g, '-')}`),
     confirmReplay: (report) => confirm({ message: journalQuestion(report?.transactions ?? null), default: true }),
   };
+}
+
+/**
+ * Runs a write with the usual options; when this computer has no room for the copies of what it changes
+ * (ORIGINALS_NOT_SAVED, nothing written), says so and asks whether to write without them. Null when not.
+ * The flow had no way on there (the command line's --no-originals), after every question was answered.
+ */
+export async function withCopiesOrNot<T>(say: Say, run: (opts: WriteOptions) => Promise<T>): Promise<T | null> {
+  try {
+    return await run(writeOptions());
+  } catch (err) {
+    if (!(err instanceof AppError) || err.details['remedy'] !== 'originals-or-none') throw err;
+    say(`${err.message.replace(/: ENOSPC: .*$/, '')}: this computer has no room for them (nothing was written to the card).`);
+    const without = await confirm({ message: 'Write the change without keeping copies of the files as they were (they are then gone for good)?', default: false });
+    if (!without) return null;
+    return run({ ...writeOptions(), saveOriginals: false });
+  }
 }
 
 /**
@@ -95,7 +113,8 @@ export async function stepReset(session: Session, say: Say): Promise<void> {
   const pw = await newPassword(username);
   const disableMfa = user.mfa ? await confirm({ message: `${username} has two-factor login (TOTP) on. Switch it off, so the password alone logs in?`, default: true }) : false;
   if (!(await agreed(resetPlan(source, username, disableMfa), say))) return say('Nothing was written.');
-  const r = await resetPassword(session.source, { username, password: pw, disableMfa }, writeOptions()).finally(() => session.refresh());
+  const r = await withCopiesOrNot(say, (opts) => resetPassword(session.source, { username, password: pw, disableMfa }, opts)).finally(() => session.refresh());
+  if (r === null) return say('Nothing was written.');
   reportWrite(say, r, `new password for ${username}${r.mfaDisabled ? ', two-factor switched off' : ''}`, mediumOf(session.source), `log in as ${username} with the new password`);
 }
 
@@ -115,7 +134,8 @@ export async function stepAdd(session: Session, say: Say): Promise<void> {
   const username = (await input({ message: 'Login name for the new administrator:', default: 'rescue', validate: nameProblem })).trim();
   const pw = await newPassword(username);
   if (!(await agreed(addPlan(source, username), say))) return say('Nothing was written.');
-  const r = await addUser(session.source, { username, password: pw }, writeOptions()).finally(() => session.refresh());
+  const r = await withCopiesOrNot(say, (opts) => addUser(session.source, { username, password: pw }, opts)).finally(() => session.refresh());
+  if (r === null) return say('Nothing was written.');
   reportWrite(say, r, `login ${username} added`, mediumOf(session.source), `log in as ${username} with its password; Home Assistant makes it an administrator at that first login`);
 }
 
