@@ -17,6 +17,7 @@ import { browserPath, launchBrowser } from '../helpers/browser.js';
 import { sampleWithAbortedJournal } from '../helpers/card.js';
 import { rawRequest, startGui } from '../helpers/gui.js';
 import { tempDir } from '../helpers/images.js';
+import { kernelCanMount, withKernelMount } from '../helpers/kernel.js';
 import { Terminal, hasTmux } from '../helpers/terminal.js';
 
 const work = tempDir('write-refused-');
@@ -252,5 +253,19 @@ describe('a data filesystem larger than its place', () => {
     expect(r.code, r.stderr).toBe(77);
     expect(r.stderr).toMatch(/code: IMAGE_CUT_SHORT/);
     expect(sha(img)).toBe(before);
+  });
+});
+
+// Mounted on this computer (a Linux desktop mounts a card it is given): the write was refused only after every
+// question of the guided flow and the window, while the card's picture said nothing of it.
+describe.skipIf(process.platform !== 'linux' || !kernelCanMount())('a card this computer has mounted', () => {
+  it('is refused for writes up front (info, before any question), naming the mount; unmounted, it is not', () => {
+    const img = join(work, 'mounted.img');
+    writeFileSync(img, readSampleImage().subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
+    withKernelMount(img, (dir) => {
+      const refused = cliJson<InfoResult>(['info', img]).data.writeRefused;
+      expect(refused).toMatchObject({ code: 'HOST_MOUNTED', message: expect.stringContaining(`is mounted at ${dir} on this computer`), hint: `unmount it first (sudo umount ${dir})` });
+    }, true);
+    expect(cliJson<InfoResult>(['info', img]).data.writeRefused).toBeNull();
   });
 });

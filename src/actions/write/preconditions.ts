@@ -19,6 +19,7 @@ import { containerOf, writeRefusalOf } from '../../device/vdisk/index.js';
 import { processesUsing } from '../../device/vdisk/in-use.js';
 import { stat } from 'node:fs/promises';
 import { DATA_LABEL, SET_ASIDE_LABELS } from '../../partition/labels.js';
+import { assertNotMounted } from '../host-mounts.js';
 import type { OpenedSource } from '../source.js';
 
 /** Why no change can be written to this card as it is, or null (asked again, it reads nothing more). */
@@ -186,7 +187,10 @@ export interface WriteRefusal {
 export async function writeRefusal(src: OpenedSource): Promise<WriteRefusal | null> {
   // A virtual machine's disk file held by a running VM (the listing costs a look at every process: asked for
   // those files alone, where a VM is the usual holder).
-  const err = (containerOf(src.device) !== null ? await failure(() => assertFileNotInUse(src.path)) : null) ?? (await writeBlocker(src));
+  // Mounted on this computer (a desktop's automount): said up front as at the write (it came after every
+  // question). On Linux alone: elsewhere the check unmounts the card's volumes, which only a write may do.
+  const mounted = process.platform === 'linux' ? await failure(async () => void (await assertNotMounted(src.path, { dataPartition: src.discovery.chosen.partitionIndex }))) : null;
+  const err = (containerOf(src.device) !== null ? await failure(() => assertFileNotInUse(src.path)) : null) ?? mounted ?? (await writeBlocker(src));
   if (err === null) return null;
   // "nothing was written" ends a refused write's hint; up front nothing was tried.
   const hint = err.hint?.replace(/;? *nothing was written$/, '') || null;
