@@ -13,6 +13,9 @@ describe('typedPath', () => {
     ['~/myexport', '/home/owner/myexport'],
     ['~', '/home/owner'],
     ['/tmp/plain.img', '/tmp/plain.img'],
+    // GNOME's terminal pastes a dragged name with a quote in it so; some file managers drag a file:// address.
+    ["'/tmp/my cards/It'\\''s card (1).img'", "/tmp/my cards/It's card (1).img"],
+    ["file:///tmp/my%20cards/It's%20card%20(1).img", "/tmp/my cards/It's card (1).img"],
   ])('%s on Linux or macOS is %s', (typed, meant) => {
     expect(typedPath(typed, 'linux', '/home/owner')).toBe(meant);
   });

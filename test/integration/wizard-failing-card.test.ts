@@ -64,6 +64,27 @@ describe.skipIf(unavailable !== null)(`the wizard on a failing card${unavailable
     expectCopyOfCard(image, out, bad);
   }, 180_000);
 
+  // It said "run the same command again to continue": the owner had run no command.
+  it('Ctrl-C during the copy: the map is saved, and it says how to continue in the guided flow', async () => {
+    const image = join(work, 'stopped.img');
+    const bad = await sampleWithBadSectors(image, AUTH);
+    const out = join(work, 'stopped-copy.img');
+    await withFailingCard({ image, bad: [bad], failDelayMs: 1, latencyMs: 30 }, async (card) => {
+      term.start('stop', work, join(work, 'home-stop'));
+      await openCard('stop', card.path);
+      await term.waitFor('stop', OFFER);
+      term.type('stop', 'y');
+      await term.waitFor('stop', /Image file \(on this computer, not on the card\)/);
+      term.type('stop', out);
+      for (let i = 0; i < 200 && !readdirSync(work).includes('stopped-copy.img.map'); i++) await new Promise((r) => setTimeout(r, 50));
+      term.keys('stop', 'C-c');
+      const end = (await term.waitFor('stop', /EXIT=\d+/, 60_000)).replace(/\n/g, '');
+      expect(end).toMatch(/Stopped: the map is saved \(.* rescued so far\): start haos-rescue again, choose the card and give the same image file to continue\./);
+      expect(end).not.toMatch(/run the same command/);
+      expect(end).toMatch(/EXIT=130/);
+    });
+  }, 120_000);
+
   it('a step that meets a bad sector offers the copy; declined, nothing is written and the menu comes back', async () => {
     const image = join(work, 'declined.img');
     // Only the password logins: opening reads the users list, not them; "Reset a password" does.

@@ -19,7 +19,7 @@ const JOB = 'Copy the card to an image file';
 export async function imageCard(ctx: GuiContext, raw: unknown): Promise<ResultAnswer> {
   const out = localPath(asBody(raw), 'out');
   const card = ctx.source.path;
-  const job = await ImageJob.start(card, { out, retryOnResume: true, commandLine: `haos-rescue image ${shellWord(card)} --out ${shellWord(out)}`, version: VERSION });
+  const job = await ImageJob.start(card, { out, retryOnResume: true, continueWords: 'copy the card again to the same file', commandLine: `haos-rescue image ${shellWord(card)} --out ${shellWord(out)}`, version: VERSION });
   const r = await ctx.jobs.run(JOB, 'bytes', (onProgress) => runReporting(job, onProgress));
   if (r.stopped) {
     throw new AppError('STOPPED', ExitCode.INTERRUPTED, `${JOB}: stopped; the ${formatBytes(r.rescuedBytes)} copied so far are kept in ${r.out}`, {

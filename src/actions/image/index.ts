@@ -41,6 +41,8 @@ export interface ImageOptions {
    * the guided flow and the window say "copying again to the same file tries the missing parts once more".
    */
   retryOnResume?: boolean;
+  /** How the owner continues a copy that stopped: "run the same command again" unless the front end says. */
+  continueWords?: string;
   trim?: boolean;
   scrape?: boolean;
   /** Start over on an existing --out that has no map. */
@@ -121,6 +123,10 @@ export class ImageJob {
     }
   }
 
+  private get continueWords(): string {
+    return this.opts.continueWords ?? 'run the same command again';
+  }
+
   get stopped(): boolean {
     return this.stopFlag.requested;
   }
@@ -145,7 +151,7 @@ export class ImageJob {
       await withInterruptCleanup(() => this.stop(), () => this.passes());
       completed = true;
     } catch (err) {
-      if (!(err instanceof RescueStopped)) failure = withResumeHint(err, this.phase);
+      if (!(err instanceof RescueStopped)) failure = withResumeHint(err, this.phase, this.continueWords);
     }
     clearInterval(timer);
     const lastSave = await this.save(completed).then(() => null, (err: AppError) => err);
@@ -164,7 +170,7 @@ export class ImageJob {
   async stop(): Promise<string> {
     this.stopFlag.requested = true;
     await this.save(false);
-    const done = `the map is saved (${formatBytes(this.rescuer.map.totals()['+'])} rescued so far): run the same command again to continue`;
+    const done = `the map is saved (${formatBytes(this.rescuer.map.totals()['+'])} rescued so far): ${this.continueWords} to continue`;
     if (this.rescuer.stats.readStartedAt === null) return `Stopped: ${done}.`;
     return `Stopped: ${done}. The card has not answered its last read yet; haos-rescue ends as soon as it does (unplugging the reader ends it at once).`;
   }
@@ -263,11 +269,11 @@ function withMapNotSaved(failure: unknown, lastSave: AppError): unknown {
  * and continues. A disk that fills up only after every used block of the data partition was copied left the
  * image complete for a rescue: that is said.
  */
-function withResumeHint(err: unknown, phase: PhaseName | null): unknown {
+function withResumeHint(err: unknown, phase: PhaseName | null, continueWords: string): unknown {
   if (!(err instanceof AppError)) return err;
   const late = err.code === 'OUTPUT_FULL' && phase === 'other';
   const message = late ? `${err.message}, after the data partition's files were copied: the image can be read as it is` : err.message;
-  const hint = `${err.hint ? `${err.hint}; ` : ''}what was copied so far is kept: run the same command again to continue`;
+  const hint = `${err.hint ? `${err.hint}; ` : ''}what was copied so far is kept: ${continueWords} to continue`;
   return new AppError(err.code, err.exitCode, `the copy stopped: ${message}`, { hint, details: err.details, cause: err });
 }
 

@@ -30,6 +30,7 @@ export async function offerImage(path: string, say: Say, why: 'read-failed' | 'b
   const job = await ImageJob.start(path, {
     out,
     retryOnResume: true,
+    continueWords: 'start haos-rescue again, choose the card and give the same image file',
     commandLine: `haos-rescue image ${shellWord(path)} --out ${shellWord(out)}`,
     version: VERSION,
   });
