@@ -205,10 +205,11 @@ describe.skipIf(reason !== null)(`the browser window on a failing card${reason ?
 
   it.skipIf(!browserPath)('in Chromium: a step that meets a bad sector shows the error with the same offer', async () => {
     const image = join(work, 'step.img');
-    const bad = await sampleWithBadSectors(image, '/supervisor/homeassistant/.storage/auth_provider.homeassistant');
+    // The backup settings: the card's picture reads the users and logins, not them; "Show the backup key" does.
+    const bad = await sampleWithBadSectors(image, '/supervisor/homeassistant/.storage/backup');
     await withFailingCard({ image, bad: [bad], failDelayMs: 1 }, (card) => inBrowser(card.path, join(work, 'home'), async (page, heading) => {
       await expect(page.getByText('Parts of this card could not be read').count()).resolves.toBe(0);
-      await page.getByRole('button', { name: 'Reset a password' }).click();
+      await page.getByRole('button', { name: 'Show the backup key' }).click();
       await page.getByRole('alert').getByText('The card may be wearing out').waitFor({ timeout: 30_000 });
       await page.getByRole('button', { name: 'Copy the card to an image file first' }).click();
       await heading('Copy the card to an image file').waitFor();

@@ -25,7 +25,7 @@ afterAll(() => {
 const unavailable = !hasTmux ? 'tmux is not installed' : failingCardUnavailable();
 const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
 const AUTH = '/supervisor/homeassistant/.storage/auth';
-const PROVIDER = '/supervisor/homeassistant/.storage/auth_provider.homeassistant';
+const BACKUP_SETTINGS = '/supervisor/homeassistant/.storage/backup';
 
 /** From the start to opening the card given as an image file. */
 const openCard = (name: string, card: string): Promise<void> => term.openPath(name, card);
@@ -87,8 +87,8 @@ describe.skipIf(unavailable !== null)(`the wizard on a failing card${unavailable
 
   it('a step that meets a bad sector offers the copy; declined, nothing is written and the menu comes back', async () => {
     const image = join(work, 'declined.img');
-    // Only the password logins: opening reads the users list, not them; "Reset a password" does.
-    const bad = await sampleWithBadSectors(image, PROVIDER);
+    // Only the backup settings: opening reads the users and logins, not them; "Show the backup key" does.
+    const bad = await sampleWithBadSectors(image, BACKUP_SETTINGS);
     const before = sha(image);
     const home = join(work, 'home-declined');
     await withFailingCard({ image, bad: [bad], failDelayMs: 1 }, async (card) => {
@@ -96,7 +96,8 @@ describe.skipIf(unavailable !== null)(`the wizard on a failing card${unavailable
       await openCard('declined', card.path);
       await term.waitFor('declined', /What do you want to do\?/);
       expect(term.screen('declined')).not.toMatch(OFFER);
-      term.keys('declined', 'Enter'); // Reset a password
+      for (let i = 0; i < 5; i++) term.keys('declined', 'Down');
+      term.keys('declined', 'Enter'); // Show the backup encryption key
       const offer = await term.waitFor('declined', OFFER);
       expect(offer).toMatch(/error: read of .* failed/);
       term.type('declined', 'n');
