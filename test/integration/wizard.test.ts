@@ -140,6 +140,22 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     assertCardClean(image);
   }, 120_000);
 
+  // An image cut short: "0 backup(s); filesystem clean" was said of files that could not be read at all.
+  it('an image cut short: its files that could not be read are said so, not counted as none', async () => {
+    const image = join(work, 'cut-short.img');
+    writeFileSync(image, readSampleImage().subarray(0, 15 * 1024 * 1024));
+    start('cut', join(work, 'home-cut'));
+    const shown = (await (async () => {
+      await term.openPath('cut', image);
+      return waitFor('cut', /What do you want to do\?/, 60_000);
+    })()).replace(/\n/g, ' ');
+    expect(shown).toMatch(/Some of its files could not be read here \(see the warnings below\); users: not read, backups: not read/);
+    expect(shown).not.toMatch(/0 backup\(s\)/);
+    keys('cut', 'Up'); // wraps to Quit
+    keys('cut', 'Enter');
+    await waitFor('cut', /EXIT=0/);
+  }, 60_000);
+
   // `haos-rescue > file` ran the guided flow unseen: its questions went into the file, the screen stayed blank.
   it('with its output sent to a file, the guided flow does not start unseen: it says it needs a terminal (exit 64)', async () => {
     term.start('redirected', work, join(work, 'home-redirected'), [], '> redirected.txt');

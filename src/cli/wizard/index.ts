@@ -55,7 +55,9 @@ async function summary(source: OpenedSource): Promise<InfoResult> {
     say('  It may be another disk or partition, or a data partition that was wiped: choose another disk if you have one.');
   } else {
     say(`Home Assistant ${ha.version ?? '(version unknown)'} on ${source.path}`);
-    say(`  ${ha.users ?? '?'} user(s), ${ha.backups ?? 0} backup(s); filesystem ${state}`);
+    // Files that could not be read are not counted as none ("0 backup(s)" on an image cut short).
+    if (ha.unreadable) say(`  Some of its files could not be read here (see the warnings below); users: ${ha.users ?? 'not read'}, backups: ${ha.backups ?? 'not read'}; filesystem ${state}`);
+    else say(`  ${ha.users ?? '?'} user(s), ${ha.backups ?? 0} backup(s); filesystem ${state}`);
   }
   const written = lastWritten(r.data.times);
   if (written) say(`  last written by the box: ${localTime(written.at)} (by its clock)`);
