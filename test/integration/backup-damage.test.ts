@@ -215,7 +215,7 @@ describe('a damaged backup file', () => {
 describe('backup list', () => {
   const example = join(HA_CORPUS, 'supervisor_fixtures', 'backup_example.tar');
   // Its backup.json comes first: cut after it, the backup was listed like the whole one (same name and date).
-  it.skipIf(!existsSync(example))('a backup cut short after its backup.json is listed as damaged (it was listed as whole)', () => {
+  it.skipIf(!existsSync(example))('a backup cut short after its backup.json is listed as damaged (it was listed as whole), and copied off apart from the backups', () => {
     const cut = join(work, 'example-cut.tar');
     writeFileSync(cut, readFileSync(example).subarray(0, 5000));
     const card = join(work, 'card-with-cut-example.img');
@@ -227,6 +227,13 @@ describe('backup list', () => {
     const listed = cliJson<Array<{ file: string; slug?: string; damaged?: string }>>(['backup', 'list', card]);
     expect(listed.find((b) => b.file === 'example-cut.tar')).toMatchObject({ slug: expect.any(String), damaged: expect.stringMatching(/runs past the end of the file \(5000 bytes\)/) });
     expect(listed.filter((b) => b.damaged !== undefined).map((b) => b.file)).toEqual(['example-cut.tar']);
+    // Copied off, it and an empty file are said apart from the backups (they were "5 backup(s) copied").
+    const empty = join(work, 'empty.tar');
+    writeFileSync(empty, '');
+    execFileSync('debugfs', ['-w', '-R', `write ${empty} /supervisor/backup/empty.tar`, card], { stdio: 'ignore' });
+    const copied = cli(['backup', 'extract', card, '--out', join(work, 'copied-with-cut')]);
+    expect(copied.code, copied.stderr).toBe(0);
+    expect(copied.text).toMatch(/^3 backup\(s\) copied to \S+\.\n2 file\(s\) copied as they are to \S+, which Home Assistant cannot restore:\n {2}empty\.tar: the file is empty .*\n {2}example-cut\.tar: tar header at offset 4608 runs past the end of the file \(5000 bytes\)$/m);
   });
 });
 

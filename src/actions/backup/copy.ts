@@ -28,7 +28,8 @@ export interface ExtractOptions {
 
 export interface ExtractResult {
   outDir: string;
-  extracted: Array<{ path: string; out: string; slug: string | null; size: number; sha256: string }>;
+  /** unusable: why Home Assistant cannot restore it (empty, damaged, not a backup), copied as it is. */
+  extracted: Array<{ path: string; out: string; slug: string | null; size: number; sha256: string; unusable?: string }>;
   /** `tooBig`: not read, bigger than the output's disk holds in one file (FAT32: 4 GiB). */
   /** cardRead: the card refused a read of it (a bad sector), not this computer's side. */
   failed: Array<{ path: string; reason: string; tooBig?: true; hint?: string; cardRead?: true }>;
@@ -130,7 +131,8 @@ export async function extractBackups(src: OpenedSource, opts: ExtractOptions): P
     const out = join(outDir, names[i]!);
     try {
       const copied = await copyOne(src, b, out, opts.force ?? false, meter);
-      result.extracted.push({ path: b.path, out, slug: b.slug ?? null, ...copied });
+      const unusable = b.error ?? b.damaged;
+      result.extracted.push({ path: b.path, out, slug: b.slug ?? null, ...copied, ...(unusable !== undefined ? { unusable } : {}) });
     } catch (err) {
       if (!(err instanceof AppError)) throw outputError(err, outDir);
       // An existing output or an interruption (Stop, Ctrl-C) ends the whole run, not one backup.
@@ -141,4 +143,20 @@ export async function extractBackups(src: OpenedSource, opts: ExtractOptions): P
   }
   meter.tick(true);
   return result;
+}
+
+/**
+ * What a copy of the backups copied, in words every front end shows: the backups, and apart from them the
+ * files in the backup folders Home Assistant cannot restore (an empty one, a damaged one, a foreign .tar),
+ * copied as they are. They were counted as backups ("8 backup(s) copied … Restore one") with no word.
+ */
+export function copiedSummary(r: ExtractResult): string[] {
+  const usable = r.extracted.filter((e) => e.unusable === undefined);
+  const other = r.extracted.filter((e) => e.unusable !== undefined);
+  const lines = usable.length > 0 || other.length === 0 ? [`${usable.length} backup(s) copied to ${r.outDir}.`] : [];
+  if (other.length > 0) {
+    lines.push(`${other.length} file(s) copied as they are to ${r.outDir}, which Home Assistant cannot restore:`);
+    for (const e of other) lines.push(`  ${basename(e.out)}: ${e.unusable}`);
+  }
+  return lines;
 }

@@ -2,7 +2,7 @@
 // them, decrypt them, and build a new one from the card. The one entry the CLI and the wizard import.
 
 export { type BackupEntry, listBackups } from './list.js';
-export { type ExtractOptions, type ExtractResult, extractBackups } from './copy.js';
+export { type ExtractOptions, type ExtractResult, copiedSummary, extractBackups } from './copy.js';
 export { readBackupKey } from './key.js';
 export { type BackupTarget, isBackupFile, openCardBackup, withBackupFile } from './open.js';
 export { type InnerSummary, catInside, describeInners, listInside } from './inside.js';

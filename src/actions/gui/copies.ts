@@ -6,7 +6,7 @@ import { isAbsolute, join } from 'node:path';
 import { NotFoundError, UsageError } from '../../errors.js';
 import { formatBytes } from '../../units.js';
 import { pastedPath } from '../typed-path.js';
-import { SecureTarKey, createBackup, extractBackups, readBackupKey, storedDifferently } from '../backup/index.js';
+import { SecureTarKey, copiedSummary, createBackup, extractBackups, readBackupKey, storedDifferently } from '../backup/index.js';
 import { exportTree } from '../export/index.js';
 import type { OpenedSource } from '../source.js';
 import type { PartialCopy, ResultAnswer } from './api.js';
@@ -78,7 +78,7 @@ export async function extract(ctx: GuiContext, raw: unknown): Promise<ResultAnsw
   return {
     lines: [
       ...r.extracted.map((e) => `${e.out} (${formatBytes(e.size)}, sha256 ${e.sha256.slice(0, 16)}...)`),
-      ...(r.extracted.length === 0 ? [] : [`${r.extracted.length} backup(s) copied to ${r.outDir}. Restore one in Home Assistant under Settings > System > Backups.`]),
+      ...(r.extracted.length === 0 ? [] : [...copiedSummary(r), ...(r.extracted.some((e) => e.unusable === undefined) ? ['Restore one in Home Assistant under Settings > System > Backups.'] : [])]),
     ],
     card: null,
     ...optional(partial),

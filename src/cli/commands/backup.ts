@@ -2,7 +2,7 @@
 
 import { unprotectedText } from '../../ha/backup-key.js';
 import type { CommandModule } from 'yargs';
-import { type BackupEntry, extractBackups, listBackups, readBackupKey, unpackBackup } from '../../actions/backup/index.js';
+import { type BackupEntry, copiedSummary, extractBackups, listBackups, readBackupKey, unpackBackup } from '../../actions/backup/index.js';
 import { TOO_BIG_HINT } from '../../actions/output-fs.js';
 import { AppError, RefusedError, UsageError } from '../../errors.js';
 import { createCommand } from './backup-create.js';
@@ -129,7 +129,7 @@ const extractCommand: CommandModule<GlobalArgs, ExtractArgs> = {
     if (argv.json) await printJson(result);
     else {
       const lines = result.extracted.map((e) => `${e.out}  ${formatBytes(e.size)}  sha256 ${e.sha256}`);
-      lines.push(`${result.extracted.length} backup(s) copied to ${result.outDir}.`);
+      lines.push(...copiedSummary(result));
       for (const f of result.failed) lines.push(`could not copy ${f.path}: ${f.reason}`);
       await writeOut(`${lines.join('\n')}\n`);
     }

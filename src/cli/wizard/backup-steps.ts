@@ -6,7 +6,7 @@ import { typedPath } from '../../actions/typed-path.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { confirm, input, password } from './ask.js';
-import { SecureTarKey, createBackup, extractBackups, listBackups, readBackupKey, storedDifferently } from '../../actions/backup/index.js';
+import { SecureTarKey, copiedSummary, createBackup, extractBackups, listBackups, readBackupKey, storedDifferently } from '../../actions/backup/index.js';
 import { formatBytes } from '../../units.js';
 import { stoppable, terminalProgress } from '../progress.js';
 import { type Say, type Session, partlyDone } from './steps.js';
@@ -14,13 +14,15 @@ import { type Say, type Session, partlyDone } from './steps.js';
 export async function stepExtract(session: Session, say: Say): Promise<void> {
   const list = await listBackups(session.source);
   if (list.length === 0) return say('There are no backups on this card.');
-  say(`${list.length} backup(s), ${formatBytes(list.reduce((n, b) => n + b.size, 0))} in all.`);
+  const other = list.filter((b) => b.error !== undefined || b.damaged !== undefined).length;
+  say(`${list.length - other} backup(s)${other > 0 ? ` and ${other} other file(s) Home Assistant cannot restore` : ''}, ${formatBytes(list.reduce((n, b) => n + b.size, 0))} in all.`);
   const out = typedPath(await input({ message: 'Copy them into which folder?', default: await freeName(join(homedir(), 'haos-rescue-backups'), 'folder') }));
   const progress = terminalProgress('backups');
   const r = await stoppable(() => extractBackups(session.source, { outDir: out, onProgress: progress.update })).finally(progress.end);
   for (const e of r.extracted) say(`  ${e.out} (${formatBytes(e.size)}, sha256 ${e.sha256.slice(0, 16)}...)`);
   for (const f of r.failed) say(`  could not copy ${f.path}: ${f.reason}`);
-  say(`${r.extracted.length} backup(s) copied to ${r.outDir}. Restore one in Home Assistant under Settings > System > Backups.`);
+  for (const line of copiedSummary(r)) say(line);
+  if (r.extracted.some((e) => e.unusable === undefined)) say('Restore one in Home Assistant under Settings > System > Backups.');
   if (r.failed.length > 0) say(partlyDone(`${r.failed.length} backup(s) above were not copied`));
 }
 
