@@ -100,7 +100,12 @@ export async function removeDirEntry(edits: BlockEdits, given: Inode, name: Buff
  * removal: one name at a time read the folder again for each, 14 minutes for 45,000 names). Returns each
  * name's inode, keyed by the name's bytes as latin1; throws when one is not there.
  */
-export async function removeDirEntries(edits: BlockEdits, given: Inode, names: Buffer[]): Promise<Map<string, number>> {
+/**
+ * Removes the entries `names` of `given`; `fromBlock`: the folder block to look in first (where a listing saw
+ * the first of them). The search goes on from there and wraps round: a removal in steps of 256 names from a
+ * folder of 300,000 read every block before theirs again at each step (minutes, gigabytes copied).
+ */
+export async function removeDirEntries(edits: BlockEdits, given: Inode, names: Buffer[], fromBlock = 0): Promise<Map<string, number>> {
   const dir = await currentInode(edits, given.ino);
   checkEditable(edits, dir);
   assertNotLocked(dir, `inode ${dir.ino}`, 'remove');
@@ -111,7 +116,11 @@ export async function removeDirEntries(edits: BlockEdits, given: Inode, names: B
   }
   const wanted = new Set(names.map((n) => n.toString('latin1')));
   const end = entriesEnd(edits);
-  for (const [index, fsBlock] of (await dirBlocks(edits, dir)).entries()) {
+  const blocks = await dirBlocks(edits, dir);
+  const first = Math.min(Math.max(0, fromBlock), Math.max(0, blocks.length - 1));
+  for (let k = 0; k < blocks.length; k++) {
+    const index = (first + k) % blocks.length;
+    const fsBlock = blocks[index]!;
     if (wanted.size === 0) break;
     const block = await edits.block(fsBlock);
     if (isIndexBlock(dir, block, index)) continue;

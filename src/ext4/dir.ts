@@ -25,6 +25,8 @@ export interface DirEntry {
   name: Buffer;
   /** Directory file type (FileType); 0 when the filesystem lacks the filetype feature. */
   fileType: number;
+  /** The folder's block (logical number) holding the entry; absent for inline folders. */
+  block?: number;
 }
 
 export interface DirParseOptions {
@@ -95,7 +97,7 @@ export function parseDirBlock(block: Uint8Array, opts: DirParseOptions, out: Dir
       const wrong = ino > opts.inodesCount ? `inode ${ino} is beyond the inode count ${opts.inodesCount}` : nameLen === 0 ? 'entry has an empty name' : null;
       if (wrong !== null && opts.onBadEntry === undefined) throw bad(opts, pos, wrong);
       if (wrong !== null) opts.onBadEntry!(bad(opts, pos, wrong));
-      else out.push({ ino, name: Buffer.from(block.subarray(pos + 8, pos + 8 + nameLen)), fileType: fileType & 7 });
+      else out.push({ ino, name: Buffer.from(block.subarray(pos + 8, pos + 8 + nameLen)), fileType: fileType & 7, block: opts.blockIndex });
     }
     pos += recLen;
   }

@@ -102,9 +102,9 @@ export async function removeTree(edits: BlockEdits, parent: Inode, name: string 
  * name each: a step of a folder removed in several transactions. Inodes are read as this transaction has
  * them, so a file with two names in the same step loses both links. Returns the blocks given back.
  */
-export async function removeNames(edits: BlockEdits, dirIno: number, names: Uint8Array[], nowMs: number): Promise<number> {
+export async function removeNames(edits: BlockEdits, dirIno: number, names: Uint8Array[], nowMs: number, fromBlock = 0): Promise<number> {
   const dir = await currentInode(edits, dirIno);
-  const removed = await removeDirEntries(edits, dir, names.map((n) => Buffer.from(n)));
+  const removed = await removeDirEntries(edits, dir, names.map((n) => Buffer.from(n)), fromBlock);
   let freed = 0;
   for (const raw of names) {
     const name = Buffer.from(raw);

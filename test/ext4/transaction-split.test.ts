@@ -16,7 +16,7 @@ import { type FaultyDevice, faultyDevice } from '../../src/device/faulty-device.
 import { commitWrites } from '../../src/ext4/commit.js';
 import { BlockEdits, removeFile } from '../../src/ext4/create-file.js';
 import { putFile } from '../../src/ext4/put-file.js';
-import { removeTree } from '../../src/ext4/remove-tree.js';
+import { removeNames, removeTree } from '../../src/ext4/remove-tree.js';
 import type { BlockWrite } from '../../src/ext4/rewrite.js';
 import { TransactionSplitter } from '../../src/ext4/transaction-split.js';
 import { Ext4Volume } from '../../src/ext4/volume.js';
@@ -74,6 +74,32 @@ describe('a change larger than the journal', () => {
     expect(check.status, check.stdout).toBe(0);
     expect(debugfs(img, 'ls -p /')).not.toContain('/big/');
     expect(debugfs(img, 'cat /keep')).toBe('kept');
+  });
+
+  // Each step searched the folder from its first block: a folder of 300,000 names read every block before its
+  // names again at each of its 1,172 steps (103 s of CPU for the plan; 26 s now).
+  it('a step looks for its names from the block a listing saw them in: a few folder blocks read, not all; a wrong block still finds them', async () => {
+    const img = join(work, 'hint.img');
+    mkfs(img, stage(1, 5000), { sizeMiB: 64, blockSize: 1024, extra: ['-N', '8192'] });
+    await withFileDevice(img, {}, async (raw) => {
+      const vol = await Ext4Volume.open(new CowDevice(raw, { description: 'plan' }));
+      const dir = await vol.lookup('/big/sub0');
+      const listing = (await vol.listDir(dir)).entries.filter((e) => e.name.toString() !== '.' && e.name.toString() !== '..');
+      const last = listing.slice(-256);
+      const folderBlocks = Math.max(...listing.map((e) => e.block!)) + 1;
+      expect(folderBlocks).toBeGreaterThan(50);
+      const blocksRead = async (from: number): Promise<number> => {
+        const edits = new BlockEdits(vol);
+        await removeNames(edits, dir.ino, last.map((e) => e.name), 1_700_000_000_000, from);
+        return (edits as unknown as { read: Map<number, Buffer> }).read.size;
+      };
+      const hinted = await blocksRead(last[0]!.block!);
+      const unhinted = await blocksRead(0);
+      expect(unhinted - hinted).toBeGreaterThan(folderBlocks / 2);
+      // Past them: the search wraps round and finds them all the same.
+      expect(await blocksRead(folderBlocks - 1)).toBeGreaterThan(0);
+      expect(await blocksRead(10 ** 9)).toBeGreaterThan(0);
+    });
   });
 
   it('a small folder still goes in one transaction', async () => {

@@ -35,7 +35,7 @@ async function emptying(vol: Ext4Volume, dir: Inode, path: string, depth: number
   if (depth > MAX_DEPTH) throw new RefusedError('TREE_TOO_DEEP', `the folder tree is deeper than ${MAX_DEPTH} levels (a damaged loop?)`, { ...REPAIR });
   const listing = await vol.listDir(dir);
   if (listing.lost.length > 0) throw listing.lost[0]!;
-  const files: Buffer[] = [];
+  const files: Array<{ name: Buffer; block: number }> = [];
   const entries = listing.entries.filter((e) => !isDotOrDotDot(e.name));
   // Read in inode table order (walk.ts): a large folder's names come in hash order.
   const inodes = await inodesOf(vol, entries);
@@ -44,16 +44,19 @@ async function emptying(vol: Ext4Volume, dir: Inode, path: string, depth: number
     const child = inodes[i]!;
     if (child instanceof AppError) throw child;
     if (child.kind !== 'dir') {
-      files.push(e.name);
+      files.push({ name: e.name, block: e.block ?? 0 });
       continue;
     }
     const childPath = `${path}/${e.name.toString('utf8')}`;
     await emptying(vol, child, childPath, depth + 1, out);
     out.push(step(childPath, async (edits, v, nowMs) => removeTree(edits, await v.readInode(dir.ino), e.name, nowMs)));
   }
+  // The listing is in block order: each step's names are looked for from the block of its first one.
   for (let i = 0; i < files.length; i += STEP_FILES) {
     const chunk = files.slice(i, i + STEP_FILES);
-    out.push(step(path, (edits, _v, nowMs) => removeNames(edits, dir.ino, chunk, nowMs)));
+    const from = Math.min(...chunk.map((f) => f.block));
+    const names = chunk.map((f) => f.name);
+    out.push(step(path, (edits, _v, nowMs) => removeNames(edits, dir.ino, names, nowMs, from)));
   }
 }
 
