@@ -207,7 +207,7 @@ async function extractFaulty(outDir: string, failReadsIn: ByteRange[]) {
 
 describe('backup extract with a bad sector in one backup', () => {
   const check = (outDir: string, result: Awaited<ReturnType<typeof extractFaulty>>, damaged: string): void => {
-    expect(result.failed).toEqual([{ path: `${BACKUP_DIR}/${damaged}`, reason: expect.stringMatching(EIO) }]);
+    expect(result.failed).toEqual([{ path: `${BACKUP_DIR}/${damaged}`, reason: expect.stringMatching(EIO), cardRead: true }]);
     const good = BACKUPS.filter((b) => b !== damaged);
     expect(result.extracted.map((e) => e.path)).toEqual(good.map((b) => `${BACKUP_DIR}/${b}`));
     for (const e of result.extracted) {
