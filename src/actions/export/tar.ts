@@ -17,9 +17,13 @@ import { archiveComponent } from './names.js';
 import { addBuffered, addLargeFile, header } from './tar-entry.js';
 import { makeOutputFolder } from '../output-error.js';
 
+/** A file read whole (under LARGE_FILE); Stop is heard between its pieces (it waited for a whole database). */
 async function readWhole(ctx: ExportContext, inode: Inode): Promise<Buffer> {
   const parts: Buffer[] = [];
-  for await (const chunk of ctx.vol.stream(inode)) parts.push(chunk);
+  for await (const chunk of ctx.vol.stream(inode)) {
+    parts.push(chunk);
+    ctx.progress();
+  }
   const all = Buffer.concat(parts);
   if (all.length >= inode.sizeBytes) return all.subarray(0, inode.sizeBytes);
   return Buffer.concat([all, Buffer.alloc(inode.sizeBytes - all.length)]);
