@@ -223,6 +223,9 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     type('wrong', notAnImage);
     const text = await waitFor('wrong', /Choose another disk or image file[\s\S]*Which disk holds your Home Assistant\?/);
     expect(text).toMatch(/error: /);
+    // In the flow's terms: it said "give the byte offset of the data filesystem", which the flow cannot take.
+    expect(text.replace(/\n/g, '')).toMatch(/hint: check that this is the Home Assistant card or disk, whole \(not one of its partitions, and not cut short\)/);
+    expect(text).not.toMatch(/byte offset|name one of the partitions|--partition|--offset/);
     keys('wrong', 'Up'); // wraps to Quit
     keys('wrong', 'Enter');
     await waitFor('wrong', /EXIT=0/);

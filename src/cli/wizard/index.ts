@@ -13,6 +13,7 @@ import { AppError, ExitCode } from '../../errors.js';
 import { errorLines, localTime } from '../render.js';
 import { visible } from '../visible.js';
 import { offerImage } from './image-step.js';
+import { frontEndHint } from '../../actions/gui/window-hints.js';
 import { pickSource } from './pick.js';
 import { type Say, Session, offerRepairAtStart, stepAdd, stepExport, stepReset, stepUsers } from './steps.js';
 import { stepCreate, stepExtract, stepKey } from './backup-steps.js';
@@ -94,7 +95,7 @@ async function pickReadable(): Promise<Session | null> {
     } catch (err) {
       await source?.device.close().catch(() => undefined);
       if (!(err instanceof AppError)) throw err;
-      process.stderr.write(`${errorLines(err, false)}\n`);
+      process.stderr.write(flowError(err));
       const copy = isMediumError(err) ? await openCopy(path) : null;
       if (copy !== null) return new Session(copy);
       say('Choose another disk or image file.\n');
@@ -121,7 +122,7 @@ async function openCopy(path: string, why: 'read-failed' | 'box-read-errors' = '
   } catch (err) {
     await source?.device.close().catch(() => undefined);
     if (!(err instanceof AppError)) throw err;
-    process.stderr.write(`${errorLines(err, false)}\n`);
+    process.stderr.write(flowError(err));
     return null;
   }
 }
@@ -140,7 +141,7 @@ async function chooseSteps(session: Session): Promise<number> {
       if ((await orBack(() => step.run(session, say))) === BACK) say(writesMade() > writesBefore ? 'Back to the menu.' : 'Back to the menu: nothing was written.');
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
-      process.stderr.write(`${errorLines(err, false)}\n`);
+      process.stderr.write(flowError(err));
       if (err.details['remedy'] === 'check-at-start') await offerRepairAtStart(session, say);
       const copy = isMediumError(err) ? await openCopy(session.source.path) : null;
       if (copy !== null) await session.replace(copy);
@@ -181,13 +182,22 @@ export async function runWizard(): Promise<number> {
       return ExitCode.INTERRUPTED;
     }
     if (err instanceof AppError) {
-      process.stderr.write(`${errorLines(err, false)}\n`);
+      process.stderr.write(flowError(err));
       return err.exitCode;
     }
     throw err;
   } finally {
     process.off('beforeExit', dropped);
   }
+}
+
+/**
+ * An error as the flow says it: its hint in the flow's own terms (the command line's "--force", "name one of
+ * the partitions" or "run the command again" named what the flow has no way to do).
+ */
+function flowError(err: AppError): string {
+  const hint = frontEndHint(err, 'flow') ?? 'choose the step again, or another one';
+  return `${errorLines(new AppError(err.code, err.exitCode, err.message, { hint, details: err.details }), false)}\n`;
 }
 
 /** The words on a stop at a question: the changes made before in this session were written and checked. */
