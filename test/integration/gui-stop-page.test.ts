@@ -63,4 +63,38 @@ describe.skipIf(reason !== null)(`Stop in the page${reason ? ` (skipped: ${reaso
       }
     });
   }, 120_000);
+
+  // After a reload (or in a second tab) the job went on unseen: "wait until it ends, or stop it", and no Stop.
+  it('a second page that meets the job under way is refused with a Stop for it, which stops it', async () => {
+    const image = join(work, 'card2.img');
+    const bad = await sampleWithBadSectors(image);
+    const home = join(work, 'home2');
+    mkdirSync(join(home, 'Downloads'), { recursive: true });
+    await withFailingCard({ image, bad: [bad], failDelayMs: 1, latencyMs: 30 }, async (card) => {
+      const gui = await startGui([card.path], { HOME: home, HAOS_RESCUE_GUI_GRACE_MS: '1000' });
+      const browser = await launchBrowser();
+      try {
+        const first = await browser.newPage({ viewport: { width: 1000, height: 760 } });
+        await first.goto(gui.url);
+        await first.getByRole('button', { name: 'Copy the card to an image file first' }).click({ timeout: 60_000 });
+        await first.getByLabel('Save the copy as').fill(join(work, 'copy2.img'));
+        await first.getByRole('button', { name: 'Copy the card', exact: true }).click();
+        await first.locator('#status').filter({ hasText: 'rescued' }).waitFor({ timeout: 30_000 });
+        const second = await browser.newPage({ viewport: { width: 1000, height: 760 } });
+        await second.goto(gui.url);
+        await second.getByRole('button', { name: 'Copy the card to an image file first' }).click({ timeout: 60_000 });
+        await second.getByLabel('Save the copy as').fill(join(work, 'copy3.img'));
+        await second.getByRole('button', { name: 'Copy the card', exact: true }).click();
+        const refused = second.getByRole('alert').filter({ hasText: 'is still under way' });
+        await refused.waitFor({ timeout: 30_000 });
+        await refused.getByRole('button', { name: 'Stop it' }).click();
+        await second.getByRole('alert').getByText('It was stopped.').waitFor({ timeout: 60_000 });
+        await first.getByRole('alert').getByText(/stopped; the .* copied so far are kept in/).waitFor({ timeout: 60_000 });
+      } finally {
+        await browser.close().catch(() => undefined);
+        gui.child.kill('SIGTERM');
+        await gui.exited;
+      }
+    });
+  }, 120_000);
 });

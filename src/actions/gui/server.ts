@@ -153,7 +153,7 @@ export class GuiServer {
     if (!route) return sendError(res, 404, 'NOT_FOUND', `${url.pathname} is not here`);
     if (this.jobs.busy === 'write' && !ALWAYS_ANSWERED.has(url.pathname)) {
       // The card is reopened when a write ends: nothing else reads it meanwhile.
-      return sendError(res, 409, 'BUSY', 'a change to the card is being written', 'wait a few seconds');
+      return sendError(res, 409, 'WRITING', 'a change to the card is being written', 'wait a few seconds');
     }
     const busy = this.jobs.busy;
     if (busy !== null && CARD_SWITCH.has(url.pathname)) {

@@ -42,9 +42,24 @@ export function showError(screen: Screen, err: unknown): void {
     screen.alert.appendChild(repairRow(screen));
     return;
   }
+  if (f.code === 'BUSY') return showBusy(screen, f);
   if (!f.cardFailing) return showProblem(screen, f.message, f.hint);
   showProblem(screen, f.message, 'The card may be wearing out, and each further read of it may be its last: copy it once to an image file on this computer, then work on the copy.');
   screen.alert.appendChild(el('div', { cls: 'row' }, button('Copy the card to an image file first', () => nav.image(), 'primary')));
+}
+
+/**
+ * A job under way (started in another tab, or in this one before a reload, whose progress and Stop this page
+ * does not have): refused, with a Stop for it here. It said "wait until it ends, or stop it" with no Stop.
+ */
+function showBusy(screen: Screen, f: ApiFailure): void {
+  showProblem(screen, f.message, f.hint);
+  const stop: HTMLButtonElement = button('Stop it', () => {
+    stop.disabled = true;
+    showNote('Stopping…');
+    void post('/api/cancel', {}).then(() => showProblem(screen, 'It was stopped.', 'Try again now.'), (err: unknown) => showError(screen, err));
+  }, 'secondary');
+  screen.alert.appendChild(el('div', { cls: 'row' }, stop));
 }
 
 /**
