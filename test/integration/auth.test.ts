@@ -61,7 +61,7 @@ describe('auth reset on every feature set', () => {
     const treeBefore = debugfsManifest(img).filter((l) => !l.startsWith(PROVIDER.slice(1)));
     const r = cli(['auth', 'reset', img, '--username', 'VM-User ', '--password-stdin', '--originals', join(work, `orig-${name.replace(/\W+/g, '_')}`)], 'a new password\n');
     expect(r.code, r.stderr).toBe(0);
-    expect(r.text).toMatch(/Password of vm-user reset: done, read back from the image file \S+ \(not a card\) and verified\./);
+    expect(r.text).toMatch(/Password of vm-user reset: done, read back from the image file \S+ \(a copy of the data partition alone, not a card\) and verified\./);
     fsckClean(img);
     const hash = storedHash(img, 'vm-user');
     expect(hash).toMatch(/^\$2b\$12\$/);
