@@ -28,7 +28,7 @@
 // The first write of a session also changes FileWriteGuid and DataWriteGuid first (§2.2.2: a
 // differencing child made from this disk must no longer match it), in a header update of its own.
 
-import { UnsupportedError } from '../../errors.js';
+import { AppError, UnsupportedError } from '../../errors.js';
 import type { BlockDevice } from '../block-device.js';
 import { differencingCopyRefusal, rawCopyHint } from './vdi-write.js';
 import type { BatReader } from './vhdx-bat.js';
@@ -75,6 +75,17 @@ export function checkVhdxWritable(facts: VhdxWritableFacts): void {
   }
   if (overlaps(log, facts.bat) || overlaps(log, facts.metadata)) refuse('VHDX_WRITE_DAMAGED', 'its log overlaps the BAT or the metadata region');
   if (facts.bat.length % SECTOR !== 0) refuse('VHDX_WRITE_DAMAGED', 'its BAT region is not whole 4 KiB sectors');
+}
+
+/** Refuses writing into a file whose blocks lie past its end (cut short) or share bytes: new blocks would land on them. */
+export async function checkVhdxBlocks(path: string, geometry: VhdxGeometry, bat: BatReader): Promise<void> {
+  try {
+    await bat.checkEvery();
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    const copy = geometry.parentLocator !== null ? differencingCopyRefusal(path) : { hint: rawCopyHint(path) };
+    throw new UnsupportedError('VHDX_WRITE_DAMAGED', `vhdx ${path}: ${err.message}; refusing to write into it`, { hint: `the file is cut short or damaged (an interrupted copy?): copy it again from where it came from, or ${copy.hint}`, ...('remedy' in copy ? { remedy: copy.remedy, details: copy.details } : {}) });
+  }
 }
 
 interface Piece {

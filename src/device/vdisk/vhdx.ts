@@ -38,8 +38,8 @@ import {
 import { replayVhdxLog } from './vhdx-log.js';
 import { readVhdxMetadata, type VhdxGeometry } from './vhdx-metadata.js';
 import { openVhdxParent, type OpenedParent } from './vhdx-parent.js';
-import { checkVhdxWritable, VhdxWriter } from './vhdx-write.js';
-import { checkForWrites } from './write-check.js';
+import { checkVhdxBlocks, checkVhdxWritable, VhdxWriter } from './vhdx-write.js';
+import { checkForWrites, checkForWritesAsync } from './write-check.js';
 
 /** "vhdxfile" at byte 0 (§2.2.1). `head` is up to the first 64 KiB of the file. */
 export function detectVhdx(head: Buffer): boolean {
@@ -86,6 +86,7 @@ export async function openVhdx(file: BlockDevice, ctx: OpenContext): Promise<Con
   checkForWrites(ctx, () => checkVhdxWritable({ path: ctx.path, geometry, logReplayed: replay !== null, log, bat: regions.bat, metadata: regions.metadata, fileSize: file.sizeBytes }));
   if (writable) reserved.push(log);
   const bat = new BatReader(view, regions.bat, geometry, reserved);
+  await checkForWritesAsync(ctx, () => checkVhdxBlocks(ctx.path, geometry, new BatReader(view, regions.bat, geometry, [...reserved, log])));
   const writer = writable ? new VhdxWriter(view, geometry, regions.bat, bat, log, { bytes: headerBlocks[header.copy], copy: header.copy }) : null;
   const parent = geometry.parentLocator === null ? null : await openVhdxParent(geometry.parentLocator, ctx, notes);
   try {

@@ -21,3 +21,14 @@ export function checkForWrites(ctx: OpenContext, check: () => void): void {
     ctx.writeRefused?.(err);
   }
 }
+
+/** `checkForWrites` for a check that reads the file (every table entry of a disk file). */
+export async function checkForWritesAsync(ctx: OpenContext, check: () => Promise<void>): Promise<void> {
+  if (ctx.writable === true) return check();
+  try {
+    await check();
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    ctx.writeRefused?.(err);
+  }
+}

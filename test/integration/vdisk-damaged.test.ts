@@ -1,0 +1,74 @@
+// Writes into disk files that are damaged in ways a write would make worse, refused before anything is written
+// (exit 69), as the VDI, VMDK and VHD writers refuse theirs. A VHDX cut short (an interrupted copy) kept a
+// table entry past its end, where the next new block went: two guest blocks then shared those bytes, and
+// `qemu-img check` no longer saw a problem. Two entries naming the same block were not looked for either.
+// Reading them goes on as before. qemu-img makes the files from the sample card.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readSampleImage } from '../../fixtures/index.js';
+import { cli, cliJson } from '../helpers/cli.js';
+import { tempDir } from '../helpers/images.js';
+
+const hasQemuImg = spawnSync('qemu-img', ['--version']).status === 0;
+const work = tempDir('vdisk-damaged-');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
+const payload = join(work, 'new.bin');
+writeFileSync(payload, Buffer.alloc(3 * 1024 * 1024, 7));
+const PUT = (file: string): string[] => ['put', file, payload, '/supervisor/share/new.bin', '--yes', '--no-originals', '--verbose'];
+
+/** The sample card as a dynamic VHDX with 1 MiB blocks. */
+function vhdx(name: string): string {
+  const raw = join(work, 'card.img');
+  writeFileSync(raw, readSampleImage());
+  const out = join(work, name);
+  execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'vhdx', '-o', 'block_size=1M', raw, out]);
+  return out;
+}
+
+/** The BAT's byte offset in a VHDX (its region table entry). */
+function batOffset(bytes: Buffer): number {
+  const table = 192 * 1024;
+  for (let i = 0; i < bytes.readUInt32LE(table + 8); i++) {
+    const e = table + 16 + i * 32;
+    if (bytes.subarray(e, e + 16).toString('hex') === '6677c22d23f600429d64115e9bfd4a08') return Number(bytes.readBigUInt64LE(e + 16));
+  }
+  throw new Error('no BAT region');
+}
+
+describe.skipIf(!hasQemuImg)('writes into a damaged VHDX', () => {
+  it('cut short: refused (its last block lies past the end), nothing written; read as before', () => {
+    const file = vhdx('cut.vhdx');
+    truncateSync(file, readFileSync(file).length - 1024 * 1024);
+    const before = sha(file);
+    const r = cli(PUT(file));
+    expect(r.code, r.stderr).toBe(69);
+    expect(r.stderr).toMatch(/error: vhdx .*cut\.vhdx: vhdx block \d+ at byte \d+ \(\d+ bytes\) is not inside the \d+-byte file past its header; refusing to write into it/);
+    expect(r.stderr).toMatch(/hint: the file is cut short or damaged \(an interrupted copy\?\): copy it again from where it came from/);
+    expect(r.stderr).toMatch(/code: VHDX_WRITE_DAMAGED/);
+    expect(sha(file)).toBe(before);
+    expect(cliJson<{ data: { writeRefused: { code: string } | null } }>(['info', file]).data.writeRefused?.code).toBe('VHDX_WRITE_DAMAGED');
+    expect(cli(['cat', file, '/supervisor/homeassistant/configuration.yaml']).code).toBe(0);
+  });
+
+  it('two blocks naming the same bytes of the file: refused, nothing written; the file whole writes', () => {
+    const whole = vhdx('whole.vhdx');
+    const file = vhdx('shared.vhdx');
+    const bytes = readFileSync(file);
+    const bat = batOffset(bytes);
+    bytes.copy(bytes, bat + 8 * 12, bat + 8 * 11, bat + 8 * 12);
+    writeFileSync(file, bytes);
+    const before = sha(file);
+    const r = cli(PUT(file));
+    expect(r.code, r.stderr).toBe(69);
+    expect(r.stderr).toMatch(/vhdx blocks 11 and 12 share bytes of the file/);
+    expect(sha(file)).toBe(before);
+    const ok = cli(PUT(whole));
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(spawnSync('qemu-img', ['check', whole]).status).toBe(0);
+  });
+});
