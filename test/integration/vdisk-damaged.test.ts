@@ -72,3 +72,54 @@ describe.skipIf(!hasQemuImg)('writes into a damaged VHDX', () => {
     expect(spawnSync('qemu-img', ['check', whole]).status).toBe(0);
   });
 });
+
+/** The sample card as a qcow2 (64 KiB clusters). */
+function qcow2(name: string): string {
+  const raw = join(work, 'card.img');
+  writeFileSync(raw, readSampleImage());
+  const out = join(work, name);
+  execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, out]);
+  return out;
+}
+
+describe.skipIf(!hasQemuImg)('writes into a damaged qcow2', () => {
+  // Its counts said a used cluster (the start of the data partition) was free: a put was handed it again and
+  // wrote over it; the data filesystem was then unreadable, and the error blamed the card.
+  it('a used cluster counted as free: refused, nothing written; read as before', () => {
+    const file = qcow2('refcount0.qcow2');
+    const bytes = readFileSync(file);
+    const cs = 2 ** bytes.readUInt32BE(20);
+    const l1 = Number(bytes.readBigUInt64BE(40));
+    const refcountBlock = Number(bytes.readBigUInt64BE(Number(bytes.readBigUInt64BE(48))));
+    const l2 = Number(bytes.readBigUInt64BE(l1) & 0x00fffffffffffe00n);
+    let host = 0;
+    for (let i = (11 * 1024 * 1024) / cs; host === 0; i++) host = Number(bytes.readBigUInt64BE(l2 + 8 * i) & 0x00fffffffffffe00n) / cs;
+    bytes.writeUInt16BE(0, refcountBlock + 2 * host);
+    writeFileSync(file, bytes);
+    const check = spawnSync('qemu-img', ['check', file], { encoding: 'utf8' });
+    expect(check.stdout + check.stderr).toMatch(new RegExp(`ERROR cluster ${host} refcount=0 reference=1`));
+    const before = sha(file);
+    const r = cli(PUT(file));
+    expect(r.code, r.stderr).toBe(69);
+    expect(r.stderr).toMatch(new RegExp(`error: qcow2 .*refcount0\\.qcow2: the data cluster of L2 table at ${l2}, entry \\d+ \\(byte ${host * cs}\\) is in use, but its reference count says it is free`));
+    expect(r.stderr).toMatch(/hint: .*qemu-img check -r all/);
+    expect(r.stderr).toMatch(/code: QCOW2_WRITE_DAMAGED/);
+    expect(sha(file)).toBe(before);
+    expect(cli(['cat', file, '/supervisor/homeassistant/configuration.yaml']).code).toBe(0);
+  });
+
+  it('cut short: refused, nothing written', () => {
+    const file = qcow2('cut.qcow2');
+    truncateSync(file, readFileSync(file).length - 1024 * 1024);
+    const before = sha(file);
+    const r = cli(PUT(file));
+    expect(r.code, r.stderr).toBe(69);
+    expect(r.stderr).toMatch(/code: QCOW2_WRITE_DAMAGED/);
+    expect(r.stderr).toMatch(/not a cluster boundary inside the file|past the end of the file|not a whole cluster inside the file/);
+    expect(sha(file)).toBe(before);
+    const whole = qcow2('whole.qcow2');
+    const ok = cli(PUT(whole));
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(spawnSync('qemu-img', ['check', whole]).status).toBe(0);
+  });
+});

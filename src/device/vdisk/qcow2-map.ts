@@ -130,6 +130,34 @@ export class Qcow2Map {
     return false;
   }
 
+  /**
+   * Every host cluster the active tables reference (the L2 tables, the data clusters, a compressed stream's
+   * first cluster), each checked to lie inside the file: the writer's check of the reference counts.
+   */
+  async *referencedClusters(): AsyncGenerator<{ hostOffset: number; what: string }> {
+    for (let i = 0; i < this.header.l1Size; i++) {
+      const l2Offset = this.l2Offset(i);
+      if (l2Offset === 0) continue;
+      yield { hostOffset: l2Offset, what: `the L2 table of L1 entry ${i}` };
+      const table = await this.l2Table(l2Offset);
+      for (let at = 0; at < table.length; at += this.entryBytes) {
+        const high = table.readUInt32BE(at);
+        const low = table.readUInt32BE(at + 4);
+        const where = (): string => `L2 table at ${l2Offset}, entry ${at / this.entryBytes}`;
+        if ((high & FLAG_COMPRESSED) !== 0) {
+          const d = compressedDescriptor(high, low, this.header.clusterBits, this.file.sizeBytes);
+          if (d === null) throw this.bad(`the compressed cluster of ${where()} starts past the end of the file`, { l2Offset });
+          yield { hostOffset: d.hostOffset - (d.hostOffset % this.clusterSize), what: `the compressed cluster of ${where()}` };
+          continue;
+        }
+        const hostOffset = entryOffset(high, low);
+        if (hostOffset === 0) continue;
+        this.checkDataCluster(hostOffset, where);
+        yield { hostOffset, what: `the data cluster of ${where()}` };
+      }
+    }
+  }
+
   /** Forgets a cached L2 table: the writer changed it (or freed its cluster) in the file. */
   invalidate(l2Offset: number): void {
     this.cache.delete(l2Offset);

@@ -17,7 +17,8 @@ import { readQcow2Snapshots } from './qcow2-snapshots.js';
 import { checkWritable, openQcow2Writer, type Qcow2Writer } from './qcow2-write.js';
 import type { ContainerDevice, ContainerInfo, OpenContext } from './types.js';
 import { containerFile } from './container-file.js';
-import { checkForWrites } from './write-check.js';
+import { checkForWrites, checkForWritesAsync } from './write-check.js';
+import { checkQcow2References } from './qcow2-check.js';
 
 /** L2 tables scanned at open to tell `info` whether compressed clusters exist: 64 tables of 64 KiB. */
 const COMPRESSION_SCAN_BYTES = 4 * 1024 * 1024;
@@ -49,11 +50,14 @@ export async function openQcow2(opened: BlockDevice, ctx: OpenContext): Promise<
   const l1 = await file.read(header.l1TableOffset, header.l1Size * 8);
   const map = new Qcow2Map(file, header, l1, path);
   const notes = headerNotes(header);
+  let snapshotProblem: string | null = null;
   const snapshots = await readQcow2Snapshots(file, header, path).catch((err: unknown) => {
     if (!(err instanceof CorruptError)) throw err;
     notes.push(`snapshot table unreadable (the active state reads fine): ${err.message}`);
+    snapshotProblem = err.message;
     return [];
   });
+  await checkForWritesAsync(ctx, () => checkQcow2References({ file, header, head, map, snapshotProblem, path }));
   // The guest reads that fill a copied cluster go through the device, which exists once the writer does.
   let device: Qcow2Device | null = null;
   const readGuest = (at: number, length: number): Promise<Buffer> => device!.read(at, length);
