@@ -123,3 +123,31 @@ describe.skipIf(!hasQemuImg)('writes into a damaged qcow2', () => {
     expect(spawnSync('qemu-img', ['check', whole]).status).toBe(0);
   });
 });
+
+// A write into a disk file that another is made on (an overlay, a snapshot, a linked clone) went through, and
+// e2fsck then found errors in the child's filesystem: the newer state of the disk lives there.
+describe.skipIf(!hasQemuImg)('writes into the base of a snapshot or overlay', () => {
+  it('a qcow2 base and a raw base with a qcow2 overlay beside them: refused (exit 77), naming the child; the overlay takes the write', () => {
+    const base = qcow2('base.qcow2');
+    const overlay = join(work, 'overlay.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', overlay], { cwd: work });
+    const rawBase = join(work, 'raw-base.img');
+    writeFileSync(rawBase, readSampleImage());
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', 'raw-base.img', '-F', 'raw', join(work, 'raw-overlay.qcow2')], { cwd: work });
+    for (const file of [base, rawBase]) {
+      const before = sha(file);
+      const r = cli(PUT(file));
+      expect(r.code, r.stderr).toBe(77);
+      expect(r.stderr).toMatch(/is the base of \S+overlay\.qcow2 \(a snapshot, an overlay or a linked clone made on it\)/);
+      expect(r.stderr).toMatch(/hint: change the newest layer instead/);
+      expect(r.stderr).toMatch(/code: DISK_HAS_CHILDREN/);
+      expect(sha(file)).toBe(before);
+    }
+    expect(cliJson<{ data: { writeRefused: { code: string } | null } }>(['info', base]).data.writeRefused?.code).toBe('DISK_HAS_CHILDREN');
+    const baseBefore = sha(base);
+    const ok = cli(PUT(overlay));
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(sha(base)).toBe(baseBefore);
+    expect(spawnSync('qemu-img', ['check', overlay]).status).toBe(0);
+  });
+});

@@ -18,7 +18,7 @@ import { SB, sealSuperblock } from '../../ext4/group-edit.js';
 import { assertNotMounted } from '../host-mounts.js';
 import type { OpenedSource } from '../source.js';
 import { type WriteOptions, onCardForWriting } from './index.js';
-import { assertFileNotInUse, checkMarks, checkPlacement } from './preconditions.js';
+import { assertFileNotInUse, assertNotABase, checkMarks, checkPlacement } from './preconditions.js';
 
 /** EXT2_ERROR_FS in s_state. */
 const ERROR_FS = 2;
@@ -39,6 +39,7 @@ export async function markForCheck(src: OpenedSource, opts: WriteOptions = {}): 
   const already = markedAlready(src);
   if (already !== null || opts.dryRun) return { dryRun: opts.dryRun ?? false, already, journalReplayedOntoCard: null, notes };
   await assertFileNotInUse(src.path);
+  await assertNotABase(src.path);
   if (src.journal.needsRecovery && !opts.yes && !(await opts.confirmReplay?.(src.journal.report))) {
     throw refusedWrite('NEEDS_REPLAY_CONSENT', 'the card was not cleanly unmounted (taken from a running box, or a change to it was cut short): its journal must be replayed onto it before the mark', 'run again and allow that', 'yes');
   }

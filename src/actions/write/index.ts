@@ -29,7 +29,7 @@ import { assertNotMounted } from '../host-mounts.js';
 import { type OpenedSource, openForWriting } from '../source.js';
 import { type Change, type FileChange, isTree } from './change.js';
 import { saveOriginals } from './originals.js';
-import { assertFileNotInUse, writeBlocker } from './preconditions.js';
+import { assertFileNotInUse, assertNotABase, writeBlocker } from './preconditions.js';
 
 export type { Change, FileChange, TreeChange } from './change.js';
 
@@ -67,7 +67,10 @@ export interface WriteResult {
 }
 
 async function checkPreconditions(src: OpenedSource, opts: WriteOptions): Promise<void> {
-  if (!opts.dryRun) await assertFileNotInUse(src.path);
+  if (!opts.dryRun) {
+    await assertFileNotInUse(src.path);
+    await assertNotABase(src.path);
+  }
   // A virtual machine's disk file that cannot be written inside (its format, or a variant such as a
   // compressed stream) is refused now, before anything is saved or asked: opening it for writing says so.
   if (containerOf(src.device) && !opts.dryRun) await (await openForWriting(src)).close();

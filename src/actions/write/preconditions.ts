@@ -17,6 +17,7 @@ import { assertNotInUseElsewhere } from '../../ext4/mmp.js';
 import { openJournal } from '../../ext4/journal/locate.js';
 import { containerOf, writeRefusalOf } from '../../device/vdisk/index.js';
 import { processesUsing } from '../../device/vdisk/in-use.js';
+import { childrenOf } from '../../device/vdisk/children.js';
 import { stat } from 'node:fs/promises';
 import { DATA_LABEL, SET_ASIDE_LABELS } from '../../partition/labels.js';
 import { assertNotMounted } from '../host-mounts.js';
@@ -174,6 +175,14 @@ export async function assertFileNotInUse(path: string): Promise<void> {
   throw refusedWrite('FILE_IN_USE', `${path} is open in ${who}: a running virtual machine, or another program`, 'shut the virtual machine down (or close the program) and run the command again');
 }
 
+/** An image or disk file that another disk file is made on (a snapshot, an overlay, a linked clone) is never written. */
+export async function assertNotABase(path: string): Promise<void> {
+  if (!(await stat(path).catch(() => null))?.isFile()) return;
+  const children = await childrenOf(path);
+  if (children.length === 0) return;
+  throw refusedWrite('DISK_HAS_CHILDREN', `${path} is the base of ${children.join(', ')} (a snapshot, an overlay or a linked clone made on it): the newer state of the disk is there, and a change here would damage it`, `change the newest layer instead (${children[0]}), or merge the snapshots into this file first (delete them in the hypervisor, or qemu-img commit), then try again`);
+}
+
 /** Why changes are refused, as `info`, the guided flow and the window show it before any is tried. */
 export interface WriteRefusal {
   code: string;
@@ -190,7 +199,7 @@ export async function writeRefusal(src: OpenedSource): Promise<WriteRefusal | nu
   // Mounted on this computer (a desktop's automount): said up front as at the write (it came after every
   // question). On Linux alone: elsewhere the check unmounts the card's volumes, which only a write may do.
   const mounted = process.platform === 'linux' ? await failure(async () => void (await assertNotMounted(src.path, { dataPartition: src.discovery.chosen.partitionIndex }))) : null;
-  const err = (containerOf(src.device) !== null ? await failure(() => assertFileNotInUse(src.path)) : null) ?? mounted ?? (await writeBlocker(src));
+  const err = (containerOf(src.device) !== null ? await failure(() => assertFileNotInUse(src.path)) : null) ?? mounted ?? (await failure(() => assertNotABase(src.path))) ?? (await writeBlocker(src));
   if (err === null) return null;
   // "nothing was written" ends a refused write's hint; up front nothing was tried.
   const hint = err.hint?.replace(/;? *nothing was written$/, '') || null;
