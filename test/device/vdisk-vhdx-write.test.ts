@@ -332,13 +332,25 @@ describe('refused writable opens', () => {
     expect(() => checkVhdxWritable(facts)).not.toThrow();
     expect(() => checkVhdxWritable({ ...facts, log: { fileOffset: 2 * MiB, length: MiB } })).toThrow(expect.objectContaining({ code: 'VHDX_WRITE_DAMAGED', exitCode: 69 }) as Error);
     expect(() => checkVhdxWritable({ ...facts, logReplayed: true })).toThrow(expect.objectContaining({ code: 'VHDX_WRITE_LOG_PENDING', exitCode: 69 }) as Error);
+    // Its copy comes from this tool's imaging: qemu-img convert refuses a file whose log is pending (it was offered).
+    for (const f of [facts, { ...facts, geometry: { ...geometry, parentLocator: null } }]) {
+      let thrown: AppError | null = null;
+      try {
+        checkVhdxWritable({ ...f, logReplayed: true });
+      } catch (err) {
+        thrown = err as AppError;
+      }
+      expect(thrown?.details['remedy']).toBe('raw-image');
+      expect(thrown?.hint).not.toMatch(/qemu-img convert/);
+    }
     expect(() => checkVhdxWritable({ ...facts, geometry: { ...geometry, logicalSectorSize: 4096 } })).toThrow(expect.objectContaining({ code: 'VHDX_WRITE_SECTOR_SIZE' }) as Error);
     // QEMU does not open a differencing VHDX: the hint is a copy through the parent, never qemu-img.
     for (const bad of [{ ...facts, logReplayed: true }, { ...facts, log: { fileOffset: 2 * MiB, length: MiB } }]) {
       expect(() => checkVhdxWritable(bad)).toThrow(expect.objectContaining({ hint: expect.not.stringContaining('qemu-img convert -O'), details: { remedy: 'raw-image', path: 'child.vhdx' } }) as Error);
     }
     const dynamic = { ...facts, geometry: { ...geometry, hasParent: false, parentLocator: null } };
-    expect(() => checkVhdxWritable({ ...dynamic, logReplayed: true })).toThrow(expect.objectContaining({ hint: expect.stringContaining('qemu-img convert -O raw') }) as Error);
+    // Nor a dynamic one whose log is pending (qemu-img refuses to open it until the log is replayed).
+    expect(() => checkVhdxWritable({ ...dynamic, logReplayed: true })).toThrow(expect.objectContaining({ hint: expect.stringContaining('make a raw copy of the whole disk with haos-rescue'), details: { remedy: 'raw-image', path: 'child.vhdx' } }) as Error);
   });
 });
 

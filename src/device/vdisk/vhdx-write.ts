@@ -62,7 +62,12 @@ export function checkVhdxWritable(facts: VhdxWritableFacts): void {
   };
   if (facts.logReplayed) {
     const repair = differencing ? 'open it once in Hyper-V' : `open it once in Hyper-V, or run qemu-img check -r all "${path}" (it replays the log into the file)`;
-    refuse('VHDX_WRITE_LOG_PENDING', 'its metadata log holds updates not yet applied to the file (they were replayed in memory only)', `${repair}, then try again; or ${copy.hint}`);
+    // qemu-img convert refuses a file whose log is pending; this tool's imaging reads it with the log replayed.
+    const own = { remedy: 'raw-image' as const, details: { path } };
+    throw new UnsupportedError('VHDX_WRITE_LOG_PENDING', `vhdx ${path}: its metadata log holds updates not yet applied to the file (they were replayed in memory only); refusing to write into it`, {
+      hint: `${repair}, then try again; or make a raw copy of the whole disk with haos-rescue (qemu-img cannot open the file until its log is replayed) and write to that copy`,
+      ...own,
+    });
   }
   if (geometry.logicalSectorSize !== 512) {
     // qemu-img does not open such a file at all: the copy comes from this tool's imaging.
