@@ -22,3 +22,9 @@ export function partOf(part: number, whole: number): string {
   if (part < whole && shown(part) === shown(whole)) return `all but ${formatBytes(whole - part)} of ${formatBytes(whole)}`;
   return `${formatBytes(part)} of ${formatBytes(whole)}`;
 }
+
+/** Today as YYYY-MM-DD in this computer's time: the date in the default names of what is saved. */
+export function localDay(now: Date = new Date()): string {
+  const two = (n: number): string => String(n).padStart(2, '0');
+  return `${now.getFullYear()}-${two(now.getMonth() + 1)}-${two(now.getDate())}`;
+}

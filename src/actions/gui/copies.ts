@@ -4,7 +4,7 @@
 import { stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { NotFoundError, UsageError } from '../../errors.js';
-import { formatBytes } from '../../units.js';
+import { formatBytes, localDay } from '../../units.js';
 import { pastedPath } from '../typed-path.js';
 import { SecureTarKey, copiedSummary, createBackup, extractBackups, readBackupKey, storedDifferently } from '../backup/index.js';
 import { exportTree } from '../export/index.js';
@@ -25,13 +25,6 @@ export function localPath(body: Record<string, unknown>, key: string): string {
   return path;
 }
 
-/** Today as YYYY-MM-DD in this computer's time, as the page dates its default names. */
-function today(): string {
-  const d = new Date();
-  const two = (n: number): string => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}`;
-}
-
 /**
  * A file to save: a folder given instead (an existing one, or a path ending in a separator) gets `name` in
  * it, made free ("-2"). "…/Downloads/" became a hidden file named ".tar.gz" there.
@@ -41,10 +34,13 @@ async function fileIn(path: string, name: string): Promise<string> {
   return folder ? freeName(join(path, name), 'file') : path;
 }
 
-/** What to do after a copy that could not read files (the CLI's hint for it, in the window's words). */
-function readHint(source: OpenedSource, what: string): string {
+/**
+ * What to do after a copy that could not read files (the CLI's hint for it, in the window's words); `button`:
+ * the box offers the copy of the card (else the step that meets the card's refusal does).
+ */
+function readHint(source: OpenedSource, what: string, button: boolean): string {
   if (source.rescueMap !== null) return `This is a copy of the card that lacks those parts: copy the card again to the same file (it tries them once more), then ${what} again from that copy.`;
-  return `Keep the card as it is and copy it once to an image file on this computer (the button below), then ${what} again from that copy.`;
+  return `Keep the card as it is and copy it once to an image file on this computer (${button ? 'the button below' : '"Copy the card to an image file first", offered where a read fails'}), then ${what} again from that copy.`;
 }
 
 /** Why files could not be read, said after what was left out. */
@@ -69,12 +65,13 @@ export async function extract(ctx: GuiContext, raw: unknown): Promise<ResultAnsw
   if (r.extracted.length === 0 && r.failed.length === 0) {
     throw new NotFoundError('NO_BACKUPS', 'there are no backups on this card; nothing was copied', { hint: '"Make a backup from this card" makes one from what is on it' });
   }
-  const hint = `For a backup this computer's disk could not take, choose another folder or make room there; for one the card could not read: ${readHint(source, 'copy the backups')}`;
+  const offer = imageFirst(source) && r.failed.some((f) => f.cardRead);
+  const hint = `For a backup this computer's disk could not take, choose another folder or make room there; for one the card could not read: ${readHint(source, 'copy the backups', offer)}`;
   const failed = r.failed.length === 1 ? '1 backup was' : `${r.failed.length} backups were`;
   // A copy that copied nothing is never "Done": its heading says so.
   const partial = r.extracted.length === 0
-    ? { ...partialCopy(`Nothing was copied: ${failed} found, and none could be copied (why is said beside each).`, r.failed, hint, imageFirst(source) && r.failed.some((f) => f.cardRead))!, nothing: true }
-    : partialCopy(`The copy is partial: ${failed} not copied (why is said beside each). Everything else was copied.`, r.failed, hint, imageFirst(source) && r.failed.some((f) => f.cardRead));
+    ? { ...partialCopy(`Nothing was copied: ${failed} found, and none could be copied (why is said beside each).`, r.failed, hint, offer)!, nothing: true }
+    : partialCopy(`The copy is partial: ${failed} not copied (why is said beside each). Everything else was copied.`, r.failed, hint, offer);
   return {
     lines: [
       ...r.extracted.map((e) => `${e.out} (${formatBytes(e.size)}, sha256 ${e.sha256.slice(0, 16)}...)`),
@@ -90,7 +87,7 @@ export async function exportConfig(ctx: GuiContext, raw: unknown): Promise<Resul
   const kind = text(body, 'kind');
   if (kind !== 'folder' && kind !== 'tar.gz') throw new UsageError('BAD_REQUEST', 'export as a folder or as tar.gz');
   let out = localPath(body, 'out');
-  if (kind === 'tar.gz') out = await fileIn(out, `home-assistant-config-${today()}.tar.gz`);
+  if (kind === 'tar.gz') out = await fileIn(out, `home-assistant-config-${localDay()}.tar.gz`);
   if (kind === 'tar.gz' && !out.endsWith('.tar.gz')) out += '.tar.gz';
   const { volume, layout } = ctx.source;
   const r = await ctx.jobs.run('Export the configuration', 'files', (onProgress) => exportTree(volume, layout, { out, sourcePath: ctx.source.path, onProgress }), kind === 'folder' ? out : null);
@@ -101,7 +98,7 @@ export async function exportConfig(ctx: GuiContext, raw: unknown): Promise<Resul
       ...r.unsupported.map((u) => `not copied ${u.path}: ${u.reason}`),
     ],
     card: null,
-    ...optional(partialCopy(`The export is partial: ${files(r.skipped.length)} could not be read from the card and ${r.skipped.length === 1 ? 'was' : 'were'} not copied. ${WHY}`, r.skipped, readHint(ctx.source, 'export'), imageFirst(ctx.source))),
+    ...optional(partialCopy(`The export is partial: ${files(r.skipped.length)} could not be read from the card and ${r.skipped.length === 1 ? 'was' : 'were'} not copied. ${WHY}`, r.skipped, readHint(ctx.source, 'export', imageFirst(ctx.source)), imageFirst(ctx.source))),
   };
 }
 
@@ -114,7 +111,7 @@ async function backupKeyFor(source: OpenedSource, typed: string): Promise<Secure
 
 export async function create(ctx: GuiContext, raw: unknown): Promise<ResultAnswer> {
   const body = asBody(raw);
-  const out = await fileIn(localPath(body, 'out'), `home-assistant-rescued-${today()}.tar`);
+  const out = await fileIn(localPath(body, 'out'), `home-assistant-rescued-${localDay()}.tar`);
   const source = ctx.source;
   const key = await backupKeyFor(source, text(body, 'password', { optional: true, max: 1024 }));
   const excludeDb = flag(body, 'excludeDb');
@@ -127,6 +124,6 @@ export async function create(ctx: GuiContext, raw: unknown): Promise<ResultAnswe
       ...(r.skipped.length === 0 ? ['Restore it in Home Assistant: "Restore from backup" when setting up, or Settings > System > Backups.'] : []),
     ],
     card: null,
-    ...optional(partialCopy(`The backup is partial: ${files(r.skipped.length)} could not be read from the card and ${r.skipped.length === 1 ? 'is' : 'are'} not in it. ${WHY}`, r.skipped, readHint(source, 'make the backup'), imageFirst(source))),
+    ...optional(partialCopy(`The backup is partial: ${files(r.skipped.length)} could not be read from the card and ${r.skipped.length === 1 ? 'is' : 'are'} not in it. ${WHY}`, r.skipped, readHint(source, 'make the backup', imageFirst(source)), imageFirst(source))),
   };
 }

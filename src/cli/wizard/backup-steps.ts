@@ -7,7 +7,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { confirm, input, password } from './ask.js';
 import { SecureTarKey, copiedSummary, createBackup, extractBackups, listBackups, readBackupKey, storedDifferently } from '../../actions/backup/index.js';
-import { formatBytes } from '../../units.js';
+import { formatBytes, localDay } from '../../units.js';
 import { stoppable, terminalProgress } from '../progress.js';
 import { type Say, type Session, partlyDone } from './steps.js';
 
@@ -50,7 +50,7 @@ export async function stepCreate(session: Session, say: Say): Promise<void> {
   say('This builds a backup from what is on the card now: the configuration, the add-ons and the folders.');
   const key = await createKey(session, say);
   const excludeDb = !(await confirm({ message: 'Include the history database (it can be most of the size)?', default: true }));
-  const day = new Date().toISOString().slice(0, 10);
+  const day = localDay();
   const out = typedPath(await input({ message: 'Save the backup as', default: await freeName(join(homedir(), `home-assistant-rescued-${day}.tar`), 'file') }));
   const progress = terminalProgress('files');
   const r = await stoppable(() => createBackup(session.source, { out, key, excludeDb, onProgress: progress.update })).finally(progress.end);

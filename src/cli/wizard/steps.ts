@@ -16,7 +16,7 @@ import type { WriteOptions } from '../../actions/write/index.js';
 import { writeRefusal } from '../../actions/write/preconditions.js';
 import { markForCheck } from '../../actions/write/check-mark.js';
 import { type HaUser, normalizeUsername } from '../../ha/auth.js';
-import { formatBytes } from '../../units.js';
+import { formatBytes, localDay } from '../../units.js';
 import { stoppable, terminalProgress } from '../progress.js';
 import { table } from '../render.js';
 
@@ -24,9 +24,9 @@ export type Say = (text: string) => void;
 
 export { SourceSession as Session } from '../../actions/source.js';
 
-/** Today as YYYY-MM-DD, for default file names. */
+/** Today as YYYY-MM-DD (this computer's day, as the window dates them), for default file names. */
 export function today(): string {
-  return new Date().toISOString().slice(0, 10);
+  return localDay();
 }
 
 async function newPassword(who: string): Promise<string> {
