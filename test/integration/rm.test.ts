@@ -4,7 +4,7 @@
 
 import { createHash } from 'node:crypto';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
@@ -54,6 +54,26 @@ describe('rm', () => {
       expect(r.code).toBe(77);
       expect(r.stderr).toMatch(/is open in sleep \(pid \d+\)/);
       expect(r.stderr).toMatch(/shut the virtual machine down/);
+    } finally {
+      child.kill();
+      await new Promise((r) => child.once('exit', r));
+    }
+    expect(sha(readFileSync(card))).toBe(before);
+  });
+
+  // Matched by path, the file held through a hard link (or a bind mount: a VM in a container) was written.
+  it.skipIf(process.platform !== 'linux')('refuses an image file another program holds open through a hard link: exit 77, nothing written', async () => {
+    const card = join(work, 'held-linked.img');
+    writeFileSync(card, readSampleImage());
+    const link = join(work, 'held-other-name.img');
+    linkSync(card, link);
+    const before = sha(readFileSync(card));
+    const child = spawn('sh', ['-c', `exec 3<>"${link}"; echo ready; exec sleep 30`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    try {
+      const r = cli(['rm', card, DB, '--no-originals']);
+      expect(r.code, r.stderr).toBe(77);
+      expect(r.stderr).toMatch(/is open in sleep \(pid \d+\)/);
     } finally {
       child.kill();
       await new Promise((r) => child.once('exit', r));

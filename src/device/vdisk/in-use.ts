@@ -10,7 +10,7 @@
 // Processes this user cannot see are not listed (the tool runs as root or administrator for disks anyway).
 
 import { execFile } from 'node:child_process';
-import { readFile, readdir, readlink, realpath } from 'node:fs/promises';
+import { readFile, readdir, readlink, realpath, stat } from 'node:fs/promises';
 
 export interface FileUser {
   pid: number;
@@ -24,15 +24,24 @@ export async function processesUsing(path: string, platform: NodeJS.Platform = p
   return null;
 }
 
+/**
+ * Linux: the processes with the file open, matched by device and inode (stat of /proc/PID/fd/N is the open
+ * file's own): a path compare missed the file held through a hard link or a bind mount (a VM in a container).
+ */
 async function fromProc(path: string): Promise<FileUser[]> {
   const target = await realpath(path).catch(() => path);
+  const own = await stat(path).catch(() => null);
+  const same = async (fdPath: string): Promise<boolean> => {
+    if ((await readlink(fdPath).catch(() => null)) === target) return true;
+    const st = own === null ? null : await stat(fdPath).catch(() => null);
+    return st !== null && own !== null && st.dev === own.dev && st.ino === own.ino;
+  };
   const pids = (await readdir('/proc').catch(() => [] as string[])).filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid);
   const users: FileUser[] = [];
   for (const pid of pids) {
     const fds = await readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
     for (const fd of fds) {
-      const link = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => null);
-      if (link !== target) continue;
+      if (!(await same(`/proc/${pid}/fd/${fd}`))) continue;
       const name = (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '?')).trim();
       users.push({ pid: Number(pid), name });
       break;
