@@ -18,11 +18,14 @@ interface Running {
   settled: Promise<unknown>;
 }
 
+/** What a stopped copy leaves: `folder`, a copy into a folder, keeps the files copied before the stop. */
+function leftBehind(folder: string | null): string {
+  return folder === null ? 'the unfinished file was removed' : `${folder} holds only part of the copy (the unfinished file was removed)`;
+}
+
 export class StoppedError extends AppError {
-  /** `folder`: a copy into a folder, which keeps the files copied before the stop. */
   constructor(job: string, folder: string | null = null) {
-    const left = folder === null ? 'the unfinished file was removed' : `${folder} holds only part of the copy (the unfinished file was removed)`;
-    super('STOPPED', ExitCode.INTERRUPTED, `${job}: stopped before the end; ${left}`, {
+    super('STOPPED', ExitCode.INTERRUPTED, `${job}: stopped before the end; ${leftBehind(folder)}`, {
       hint: folder === null ? 'start it again when you want it' : 'to have it whole, start it again into a new folder when you want it',
     });
   }
@@ -57,7 +60,7 @@ export class Jobs {
     };
     const work = withInterruptCleanup(async () => {
       await this.stop();
-      return new StoppedError(name, folder).message.replace(': stopped before the end;', ': stopped;');
+      return `${name}: stopped; ${leftBehind(folder)}`;
     }, () => fn(onProgress).catch((err: unknown) => {
       throw err instanceof StopRequested || (err instanceof AppError && err.code === 'STOPPED') ? new StoppedError(name, folder) : err;
     }));
