@@ -241,6 +241,30 @@ describe('qcow2 writes match a model of the guest disk', () => {
     expect(sha(oracle('together.qcow2'))).toBe(sha(model));
   });
 
+  it('a 1 MiB write of new clusters takes each step once for all of them: 3 flushes, not 3 a cluster', async () => {
+    qemuImg('create', '-q', '-f', 'qcow2', 'batch.qcow2', '64M');
+    qemuIo(p('batch.qcow2'), 'write -P 0x11 0 4k'); // the L2 table for the first 512 MiB exists
+    truncateSync(p('batch.qcow2'), statSync(p('batch.qcow2')).size + 4 * MiB); // every write through `counted`
+    const model = oracle('batch.qcow2');
+    const file = await openFileDevice(p('batch.qcow2'), { writable: true });
+    const counts = { flushes: 0, writes: 0 };
+    const counted: BlockDevice = {
+      ...file,
+      read: (at, length, into) => file.read(at, length, into),
+      write: (at, data) => (counts.writes++, file.write(at, data)),
+      flush: () => (counts.flushes++, file.flush()),
+      close: () => file.close(),
+    };
+    const device = await openWritable('batch.qcow2', counted);
+    await applyWrites(device, model, [[2 * MiB, pseudoRandom(MiB, 800)]]);
+    await device.flush();
+    // Sixteen data clusters, one run of sixteen refcounts, one run of sixteen L2 entries.
+    expect(counts).toEqual({ flushes: 3, writes: 18 });
+    await device.close();
+    expectClean('batch.qcow2');
+    expect(sha(oracle('batch.qcow2'))).toBe(sha(model));
+  });
+
   it('grows a full refcount table as QEMU does, then frees the old one (512-byte clusters)', async () => {
     qemuImg('create', '-q', '-f', 'qcow2', '-o', 'cluster_size=512', 'full.qcow2', '64M');
     // The table is one cluster: 64 blocks of 256 clusters, 8 MiB of file. Fill most of it with QEMU.
@@ -367,6 +391,9 @@ describe('power cuts between the steps of allocating writes', () => {
     [3 * MiB + 4096 - 200, pseudoRandom(400, 502)],
     [5 * MiB + 77, pseudoRandom(1000, 503)],
     [MiB + 512, pseudoRandom(4096, 504)],
+    // Many clusters in one write: shared with the snapshot, then in the hole.
+    [2 * MiB + 1000, pseudoRandom(11 * 4096, 505)],
+    [3 * MiB + 3 * 4096 + 5, pseudoRandom(6 * 4096, 506)],
   ];
 
   const REFBLOCK_RANGE = 2048 * 4096;

@@ -82,15 +82,31 @@ export class Qcow2Refcounts {
 
   /** Adds `delta` to the count of `cluster`, writes the entry and flushes. The block must exist. */
   async update(cluster: number, delta: number): Promise<void> {
-    await this.updateRun(cluster, 1, delta);
+    await this.updateEach([cluster], delta);
+  }
+
+  /**
+   * Adds `delta` to the count of each of `clusters` (a cluster named twice changes twice; their blocks
+   * must exist): one write per run of neighbours inside a block, then one flush.
+   */
+  async updateEach(clusters: readonly number[], delta: number): Promise<void> {
+    const sorted = [...clusters].sort((a, b) => a - b);
+    for (let i = 0; i < sorted.length; ) {
+      let end = i + 1;
+      while (end < sorted.length && sorted[end] === sorted[end - 1]! + 1) end++;
+      await this.writeRun(sorted[i]!, end - i, delta);
+      i = end;
+    }
+    await this.file.flush();
   }
 
   /**
    * Adds `delta` to the counts of clusters `first` .. `first + count - 1` (their blocks must exist): one
-   * write per refcount block, then one flush. Runs longer than one cluster only free the old refcount
-   * table, which nothing references: whichever of its counts a crash leaves, they are leaks at worst.
+   * write per refcount block, no flush. Runs longer than one cluster free the old refcount table (which
+   * nothing references: whichever of its counts a crash leaves, they are leaks at worst) or count the
+   * new clusters of one guest write (nothing points at them before the flush that follows).
    */
-  private async updateRun(first: number, count: number, delta: number): Promise<void> {
+  private async writeRun(first: number, count: number, delta: number): Promise<void> {
     for (let cluster = first; cluster < first + count; ) {
       const blockIndex = Math.floor(cluster / this.perBlock);
       const block = await this.block(blockIndex);
@@ -111,7 +127,6 @@ export class Qcow2Refcounts {
       entries.copy(block!, at);
       cluster = end;
     }
-    await this.file.flush();
   }
 
   /**
@@ -186,7 +201,8 @@ export class Qcow2Refcounts {
     this.tableOffset = area.tableOffset;
     this.blocks.set(blockIndex, block);
     for (const [index, areaBlock] of grown.blocks) this.blocks.set(index, areaBlock);
-    await this.updateRun(old.offset / this.clusterSize, old.clusters, -1);
+    await this.writeRun(old.offset / this.clusterSize, old.clusters, -1);
+    await this.file.flush();
   }
 
   /**
