@@ -171,6 +171,31 @@ describe('a virtual machine disk file', () => {
     expect(sha(readFileSync(disk))).toBe(before);
   });
 
+  it.skipIf(process.platform !== 'linux')('a flat VMDK whose extent file is held open (VMware holds the extents, not the descriptor) is refused for writes: exit 77, named; info says so first', async () => {
+    const disk = join(work, 'held.vmdk');
+    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=monolithicFlat', raw, disk]);
+    const extent = join(work, 'held-flat.vmdk');
+    expect(existsSync(extent)).toBe(true);
+    const before = sha(readFileSync(extent));
+    const holder = spawn('sh', ['-c', 'exec 3<>"$1"; echo held; exec sleep 60', 'sh', extent], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      await new Promise((r) => holder.stdout!.once('data', r));
+      const r = cli(['auth', 'reset', disk, '--username', 'vm-user', '--password', 'a-new-long-password-1', '--yes']);
+      expect(r.code, r.stderr).toBe(77);
+      expect(r.stderr).toContain(`${extent} (part of the disk ${disk}) is open in sleep (pid ${holder.pid})`);
+      const info = cli(['info', disk]);
+      expect(info.text).toMatch(/^Changes: +refused as it is: .*held-flat\.vmdk \(part of the disk .*\) is open in sleep/m);
+    } finally {
+      holder.kill();
+      await new Promise((r) => holder.once('exit', r));
+    }
+    expect(sha(readFileSync(extent))).toBe(before);
+    // Let go, the same change is written into the extent.
+    const r = cli(['auth', 'reset', disk, '--username', 'vm-user', '--password', 'a-new-long-password-1', '--yes']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(sha(readFileSync(extent))).not.toBe(before);
+  });
+
   it('a write inside a read-only kind (a streamOptimized VMDK) is refused with exit 69 and the qemu-img route; the file is untouched', () => {
     const disk = join(work, 'card-s.vmdk');
     const before = sha(readFileSync(disk));

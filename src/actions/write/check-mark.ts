@@ -38,7 +38,7 @@ export async function markForCheck(src: OpenedSource, opts: WriteOptions = {}): 
   checkPlacement(src);
   const already = markedAlready(src);
   if (already !== null || opts.dryRun) return { dryRun: opts.dryRun ?? false, already, journalReplayedOntoCard: null, notes };
-  await assertFileNotInUse(src.path);
+  await assertFileNotInUse(src);
   await assertNotABase(src.path);
   if (src.journal.needsRecovery && !opts.yes && !(await opts.confirmReplay?.(src.journal.report))) {
     throw refusedWrite('NEEDS_REPLAY_CONSENT', 'the card was not cleanly unmounted (taken from a running box, or a change to it was cut short): its journal must be replayed onto it before the mark', 'run again and allow that', 'yes');

@@ -68,7 +68,7 @@ export interface WriteResult {
 
 async function checkPreconditions(src: OpenedSource, opts: WriteOptions): Promise<void> {
   if (!opts.dryRun) {
-    await assertFileNotInUse(src.path);
+    await assertFileNotInUse(src);
     await assertNotABase(src.path);
   }
   // A virtual machine's disk file that cannot be written inside (its format, or a variant such as a

@@ -163,16 +163,22 @@ function failing(src: OpenedSource): boolean {
   return src.journalAbort?.name === 'EIO' || [k?.first, k?.last].some((e) => e !== null && e !== undefined && errorCodeName(e.code)?.name === 'EIO');
 }
 
-/** An image file that another program holds open (a running VM) is never written. */
-export async function assertFileNotInUse(path: string): Promise<void> {
-  if (!(await stat(path).catch(() => null))?.isFile()) return;
-  const users = await processesUsing(path);
-  if (users === null || users.length === 0) return;
-  const who = users.map((u) => `${u.name} (pid ${u.pid})`).join(', ');
-  if (users.every((u) => u.name === 'haos-rescue')) {
-    throw refusedWrite('CARD_BUSY', `${path} is open in another haos-rescue (pid ${users.map((u) => u.pid).join(', ')}): a command, the guided flow or the browser window`, 'let it finish, or close it, then run this again');
+/**
+ * An image file that another program holds open (a running VM) is never written; nor a disk file one of
+ * whose parts is (the extent files of a split or flat VMDK, which VMware holds rather than the descriptor).
+ */
+export async function assertFileNotInUse(src: Pick<OpenedSource, 'path' | 'device'>): Promise<void> {
+  if (!(await stat(src.path).catch(() => null))?.isFile()) return;
+  for (const file of [src.path, ...(containerOf(src.device)?.parts ?? [])]) {
+    const users = await processesUsing(file);
+    if (users === null || users.length === 0) continue;
+    const what = file === src.path ? src.path : `${file} (part of the disk ${src.path})`;
+    const who = users.map((u) => `${u.name} (pid ${u.pid})`).join(', ');
+    if (users.every((u) => u.name === 'haos-rescue')) {
+      throw refusedWrite('CARD_BUSY', `${what} is open in another haos-rescue (pid ${users.map((u) => u.pid).join(', ')}): a command, the guided flow or the browser window`, 'let it finish, or close it, then run this again');
+    }
+    throw refusedWrite('FILE_IN_USE', `${what} is open in ${who}: a running virtual machine, or another program`, 'shut the virtual machine down (or close the program) and run the command again');
   }
-  throw refusedWrite('FILE_IN_USE', `${path} is open in ${who}: a running virtual machine, or another program`, 'shut the virtual machine down (or close the program) and run the command again');
 }
 
 /** An image or disk file that another disk file is made on (a snapshot, an overlay, a linked clone) is never written. */
@@ -199,7 +205,7 @@ export async function writeRefusal(src: OpenedSource): Promise<WriteRefusal | nu
   // Mounted on this computer (a desktop's automount): said up front as at the write (it came after every
   // question). On Linux alone: elsewhere the check unmounts the card's volumes, which only a write may do.
   const mounted = process.platform === 'linux' ? await failure(async () => void (await assertNotMounted(src.path, { dataPartition: src.discovery.chosen.partitionIndex }))) : null;
-  const err = (containerOf(src.device) !== null ? await failure(() => assertFileNotInUse(src.path)) : null) ?? mounted ?? (await failure(() => assertNotABase(src.path))) ?? (await writeBlocker(src));
+  const err = (containerOf(src.device) !== null ? await failure(() => assertFileNotInUse(src)) : null) ?? mounted ?? (await failure(() => assertNotABase(src.path))) ?? (await writeBlocker(src));
   if (err === null) return null;
   // "nothing was written" ends a refused write's hint; up front nothing was tried.
   const hint = err.hint?.replace(/;? *nothing was written$/, '') || null;

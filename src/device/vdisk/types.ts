@@ -31,6 +31,8 @@ export interface ContainerInfo {
   snapshots: SnapshotInfo[];
   /** Facts worth a line in `info`: dirty bit set, log replayed in memory, compressed clusters, ... */
   notes: string[];
+  /** The disk's other files, written with it (a VMDK's extent files, named by its descriptor). */
+  parts?: string[];
 }
 
 /** A guest disk read through its container. Read-only: writes throw RefusedError/UnsupportedError. */

@@ -94,6 +94,7 @@ export async function openVmdkFrom(file: BlockDevice, ctx: OpenContext, source: 
       backing,
       snapshots: [],
       notes: [...new Set([...source.notes, ...layout.notes])],
+      parts: source.format === 'vmdk' ? [...new Set(layout.extentNames.map((name) => extentPath(ctx.path, name)))] : [],
     };
     const writers = writable ? await extentWriters(layout, ctx.path, source.description) : null;
     if (!writable && source.format === 'vmdk') {
@@ -172,6 +173,8 @@ interface Layout {
   variant: string;
   grainBytes: number | null;
   notes: string[];
+  /** The extent files a text descriptor names (none for a sparse file with its descriptor inside). */
+  extentNames: string[];
 }
 
 async function readLayout(file: BlockDevice, source: VmdkSource, owned: BlockDevice[]): Promise<Layout> {
@@ -185,7 +188,7 @@ async function readLayout(file: BlockDevice, source: VmdkSource, owned: BlockDev
     const h = extent.header;
     const variant = descriptor?.createType ?? (h.compressed ? 'streamOptimized' : 'monolithicSparse');
     addDdbNotes(descriptor, notes);
-    return { extents: [extent], descriptor, variant, grainBytes: h.grainSectors * SECTOR, notes };
+    return { extents: [extent], descriptor, variant, grainBytes: h.grainSectors * SECTOR, notes, extentNames: [] };
   }
   const text = descriptorText(await file.read(0, Math.min(file.sizeBytes, MAX_DESCRIPTOR_BYTES + 1)), where);
   if (!looksLikeDescriptor(Buffer.from(text)) && !/createType\s*=/.test(text)) {
@@ -203,7 +206,8 @@ async function readLayout(file: BlockDevice, source: VmdkSource, owned: BlockDev
   }
   if (extents.length > 1) notes.push(`${extents.length} extents`);
   addDdbNotes(descriptor, notes);
-  return { extents, descriptor, variant: descriptor.createType ?? 'unknown', grainBytes, notes };
+  const extentNames = descriptor.extents.flatMap((line) => (line.type === 'ZERO' ? [] : [line.fileName!]));
+  return { extents, descriptor, variant: descriptor.createType ?? 'unknown', grainBytes, notes, extentNames };
 }
 
 async function openExtent(
@@ -248,13 +252,18 @@ function addDdbNotes(descriptor: VmdkDescriptor | null, notes: string[]): void {
   if (adapter !== undefined && adapter !== '') notes.push(`adapter ${adapter}`);
 }
 
+/** The path of the extent file `name` that the descriptor at `descriptorPath` names (relative: from its folder). */
+function extentPath(descriptorPath: string, name: string): string {
+  return isAbsolute(name) ? name : join(dirname(descriptorPath), name);
+}
+
 /**
  * Opens an extent file named by the descriptor at `descriptorPath` (writable: as a file that grows when
  * written past its end), else read-only: relative names from the descriptor's folder. Only regular files:
  * a descriptor must not make us open a disk device.
  */
 async function openExtentFile(descriptorPath: string, name: string, writable: boolean): Promise<BlockDevice> {
-  const path = isAbsolute(name) ? name : join(dirname(descriptorPath), name);
+  const path = extentPath(descriptorPath, name);
   try {
     const st = await stat(path);
     if (!st.isFile()) {
