@@ -88,7 +88,7 @@ async function putRows(runs, work, tmp, bytes, disks) {
   const put = (src) => () => {
     copyFileSync(src, copy);
     execFileSync('sync');
-    return timed(process.execPath, [CLI, 'put', copy, local, '/supervisor/homeassistant/put.bin', '--yes'], { tmpDir: tmp });
+    return timed(process.execPath, [CLI, 'put', copy, local, '/supervisor/backup/put.bin', '--yes'], { tmpDir: tmp });
   };
   const rows = await compare(runs, { raw: put(disks.raw), qcow2: put(disks.qcow2), vhdx: put(disks.vhdx) }, async () => rmSync(copy, { force: true }));
   rmSync(local, { force: true });

@@ -58,7 +58,7 @@ export async function openFileDevice(path: string, options: FileDeviceOptions = 
   try {
     handle = await open(path, writable ? 'r+' : 'r');
   } catch (err) {
-    throw mapOsError(err, { op: 'open', path });
+    throw mapOsError(err, { op: 'open', path, fileForWriting: writable && before?.isFile() === true });
   }
   try {
     return await deviceForHandle(handle, path, writable, options);

@@ -12,6 +12,8 @@ export interface OsErrorContext {
   path: string;
   byteOffset?: number;
   length?: number;
+  /** A regular file (an image or VM disk file) opened for writing: its own causes and remedies. */
+  fileForWriting?: boolean;
 }
 
 const FAILED_CODE: Record<DeviceOp, string> = {
@@ -55,11 +57,18 @@ export function mapOsError(err: unknown, ctx: OsErrorContext, platform: NodeJS.P
       });
     case 'EACCES':
     case 'EPERM':
+      if (ctx.fileForWriting === true) return lockedFile(ctx.path, platform, options);
       return new RefusedError('NO_PERMISSION', `no permission to ${ctx.op} ${ctx.path}`, {
         ...options,
         hint: permissionHint(platform, undefined, isRoot),
       });
     case 'EROFS':
+      if (ctx.fileForWriting === true) {
+        return new RefusedError('READ_ONLY_MEDIUM', `${ctx.path} is on a read-only filesystem (mounted read-only, a share or stick without write access) and cannot be changed`, {
+          ...options,
+          hint: 'copy the file to a folder you can write to (on this computer\'s own disk) and run the command on the copy; read commands work as it is',
+        });
+      }
       return new RefusedError('READ_ONLY_MEDIUM', `${ctx.path} is read-only and cannot be opened for writing`, {
         ...options,
         hint: 'if this is an SD card, check its write-protect switch; read commands work without writing',
@@ -78,6 +87,19 @@ export function mapOsError(err: unknown, ctx: OsErrorContext, platform: NodeJS.P
     default:
       return ioFailure(code, ctx, options);
   }
+}
+
+/** A file that even an administrator may not open for writing: locked, immutable, read-only, or another user's. */
+function lockedFile(path: string, platform: NodeJS.Platform, options: { cause: unknown; details: Record<string, unknown> }): RefusedError {
+  const unlock: Partial<Record<NodeJS.Platform, string>> = {
+    linux: `if lsattr "${path}" shows an i (immutable) or a (append-only) flag, remove it with sudo chattr -i -a "${path}"; otherwise the file belongs to another user (run the command with sudo)`,
+    darwin: `it may be locked: untick Locked in the Finder's Get Info, or run chflags nouchg "${path}"; otherwise the file belongs to another user (run the command with sudo)`,
+    win32: `it may be marked read-only: untick Read-only in the file's Properties, or run attrib -r "${path}"`,
+  };
+  return new RefusedError('FILE_LOCKED', `no permission to write to ${path} (the file is locked, read-only or another user's)`, {
+    ...options,
+    hint: `${unlock[platform] ?? unlock['linux']}; or copy the file and run the command on the copy`,
+  });
 }
 
 function ioFailure(code: string, ctx: OsErrorContext, options: { cause: unknown; details: Record<string, unknown> }): IoError {

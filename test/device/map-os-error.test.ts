@@ -10,6 +10,23 @@ function osError(code: string): NodeJS.ErrnoException {
 }
 
 describe('mapOsError', () => {
+  it('an image file refused for writing (EPERM, EACCES) is a locked file, with the way to unlock it on each system; a read-only mount says to copy it', () => {
+    const unlock = { linux: 'sudo chattr -i -a "vm.qcow2"', darwin: 'chflags nouchg "vm.qcow2"', win32: 'attrib -r "vm.qcow2"' } as const;
+    for (const [platform, words] of Object.entries(unlock)) {
+      for (const code of ['EPERM', 'EACCES']) {
+        const err = mapOsError(osError(code), { op: 'open', path: 'vm.qcow2', fileForWriting: true }, platform as NodeJS.Platform, true);
+        expect(err).toMatchObject({ code: 'FILE_LOCKED', exitCode: 77 });
+        expect(err.hint).toContain(words);
+        expect(err.hint).not.toMatch(/SELinux|administrator rights/);
+      }
+    }
+    const ro = mapOsError(osError('EROFS'), { op: 'open', path: 'vm.qcow2', fileForWriting: true });
+    expect(ro.message).toBe('vm.qcow2 is on a read-only filesystem (mounted read-only, a share or stick without write access) and cannot be changed');
+    expect(ro.hint).not.toMatch(/write-protect/);
+    // A disk device keeps the card's words.
+    expect(mapOsError(osError('EROFS'), { op: 'open', path: '/dev/sdb' }).hint).toMatch(/write-protect switch/);
+  });
+
   it('ENOENT is NotFoundError SOURCE_NOT_FOUND with a hint to check the path', () => {
     const err = mapOsError(osError('ENOENT'), { op: 'open', path: '/dev/sdz' });
     expect(err).toBeInstanceOf(NotFoundError);

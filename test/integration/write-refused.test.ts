@@ -269,3 +269,44 @@ describe.skipIf(process.platform !== 'linux' || !kernelCanMount())('a card this 
     expect(cliJson<InfoResult>(['info', img]).data.writeRefused).toBeNull();
   });
 });
+
+// An image file that cannot be opened for writing: the hint was the one for a disk device as root ("a
+// container, SELinux, macOS privacy settings") or a card's write-protect switch, and it came only at the write.
+describe.skipIf(process.platform !== 'linux')('an image file that cannot be written', () => {
+  it('immutable (chattr +i): said up front as a locked file, with how to unlock it; the write refused (77), the file unchanged', () => {
+    const img = join(work, 'locked.img');
+    writeFileSync(img, readSampleImage());
+    if (spawnSync('chattr', ['+i', img]).status !== 0) return void console.warn('skipped: chattr +i does not work in this folder');
+    try {
+      const refused = cliJson<InfoResult>(['info', img]).data.writeRefused;
+      expect(refused).toMatchObject({ code: 'FILE_LOCKED', hint: expect.stringContaining(`sudo chattr -i -a "${img}"`) });
+      const r = cli(PUT(img));
+      expect(r.code, r.stderr).toBe(77);
+      expect(r.stderr).toContain(`no permission to write to ${img} (the file is locked, read-only or another user's)`);
+      expect(r.stderr).not.toMatch(/SELinux|write-protect/);
+    } finally {
+      spawnSync('chattr', ['-i', img]);
+    }
+    expect(readFileSync(img).equals(readSampleImage())).toBe(true);
+  });
+
+  it('on a read-only mount: said up front as such, with copying it as the way; the write refused (77)', () => {
+    const dir = join(work, 'ro-mount');
+    execFileSync('mkdir', ['-p', dir]);
+    if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', dir]).status !== 0) return void console.warn('skipped: cannot mount tmpfs here');
+    try {
+      const img = join(dir, 'card.img');
+      writeFileSync(img, readSampleImage());
+      execFileSync('mount', ['-o', 'remount,ro', dir]);
+      const refused = cliJson<InfoResult>(['info', img]).data.writeRefused;
+      expect(refused).toMatchObject({ code: 'READ_ONLY_MEDIUM', message: `${img} is on a read-only filesystem (mounted read-only, a share or stick without write access) and cannot be changed` });
+      expect(refused?.hint).toMatch(/^copy the file to a folder you can write to/);
+      const r = cli(PUT(img));
+      expect(r.code, r.stderr).toBe(77);
+      expect(r.stderr).not.toMatch(/write-protect switch/);
+      expect(readFileSync(img).equals(readSampleImage())).toBe(true);
+    } finally {
+      spawnSync('umount', [dir]);
+    }
+  });
+});

@@ -18,7 +18,8 @@ import { openJournal } from '../../ext4/journal/locate.js';
 import { containerOf, writeRefusalOf } from '../../device/vdisk/index.js';
 import { processesUsing } from '../../device/vdisk/in-use.js';
 import { childrenOf } from '../../device/vdisk/children.js';
-import { stat } from 'node:fs/promises';
+import { access, constants, stat } from 'node:fs/promises';
+import { mapOsError } from '../../device/map-os-error.js';
 import { DATA_LABEL, SET_ASIDE_LABELS } from '../../partition/labels.js';
 import { assertNotMounted } from '../host-mounts.js';
 import type { OpenedSource } from '../source.js';
@@ -181,6 +182,14 @@ export async function assertFileNotInUse(src: Pick<OpenedSource, 'path' | 'devic
   }
 }
 
+/** An image file that cannot be opened for writing (locked, immutable, on a read-only mount), said up front. */
+async function assertFileWritable(path: string): Promise<void> {
+  if (!(await stat(path).catch(() => null))?.isFile()) return;
+  await access(path, constants.W_OK).catch((err: unknown) => {
+    throw mapOsError(err, { op: 'open', path, fileForWriting: true });
+  });
+}
+
 /** An image or disk file that another disk file is made on (a snapshot, an overlay, a linked clone) is never written. */
 export async function assertNotABase(path: string): Promise<void> {
   if (!(await stat(path).catch(() => null))?.isFile()) return;
@@ -205,7 +214,12 @@ export async function writeRefusal(src: OpenedSource): Promise<WriteRefusal | nu
   // Mounted on this computer (a desktop's automount): said up front as at the write (it came after every
   // question). On Linux alone: elsewhere the check unmounts the card's volumes, which only a write may do.
   const mounted = process.platform === 'linux' ? await failure(async () => void (await assertNotMounted(src.path, { dataPartition: src.discovery.chosen.partitionIndex }))) : null;
-  const err = (containerOf(src.device) !== null ? await failure(() => assertFileNotInUse(src)) : null) ?? mounted ?? (await failure(() => assertNotABase(src.path))) ?? (await writeBlocker(src));
+  const err =
+    (await failure(() => assertFileWritable(src.path))) ??
+    (containerOf(src.device) !== null ? await failure(() => assertFileNotInUse(src)) : null) ??
+    mounted ??
+    (await failure(() => assertNotABase(src.path))) ??
+    (await writeBlocker(src));
   if (err === null) return null;
   // "nothing was written" ends a refused write's hint; up front nothing was tried.
   const hint = err.hint?.replace(/;? *nothing was written$/, '') || null;
