@@ -12,7 +12,7 @@
 // streamed data is read from its source then, a piece at a time.
 
 import type { BlockDevice } from '../device/block-device.js';
-import { RefusedError } from '../errors.js';
+import { AppError, RefusedError, toAppError } from '../errors.js';
 import { openJournal } from './journal/locate.js';
 import { logBounds } from './journal/jsb.js';
 import { keepRecovering, setNeedsRecovery, writeJournalSuper } from './journal/mark.js';
@@ -75,11 +75,22 @@ export async function commitWrites(vol: Ext4Volume, device: BlockDevice, writes:
   await device.flush();
   await writeJournalSuper(device, journal, tid, first);
   await device.flush();
-  await writeInPlace(device, bs, journaled);
-  await device.flush();
-  await writeJournalSuper(device, journal, (tid + 1) >>> 0, 0);
-  await device.flush();
-  await setNeedsRecovery(device, false);
-  await device.flush();
+  // Committed: from here a replay applies the change (the box's kernel at its next mount, the reader here).
+  try {
+    await writeInPlace(device, bs, journaled);
+    await device.flush();
+    await writeJournalSuper(device, journal, (tid + 1) >>> 0, 0);
+    await device.flush();
+    await setNeedsRecovery(device, false);
+    await device.flush();
+  } catch (err) {
+    throw afterCommit(err, tid);
+  }
   return { journaled: true, transaction: tid, blocks: writes.length };
+}
+
+/** An error met after transaction `tid` was committed: the same error, with `committed` in its details. */
+function afterCommit(err: unknown, tid: number): AppError {
+  const e = toAppError(err);
+  return new AppError(e.code, e.exitCode, e.message, { cause: err, ...(e.hint === undefined ? {} : { hint: e.hint }), details: { ...e.details, committed: tid } });
 }

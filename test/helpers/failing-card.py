@@ -14,7 +14,10 @@ Needs Debian's python3-fusepy (libfuse2). CONFIG.json, one config per mount:
     "failDelayMs": 5,
     "dieAfterBytes": null | N,                     at most N bytes are ever served: the first request that
                                                    would go past N fails, and so does every request after it
-    "latencyMs": 0 }                               added to every card request
+    "latencyMs": 0,                                added to every card request
+    "writable": false,                             true: the card takes writes (into the image file itself)
+    "badWrites": [[firstSector, count], ...],      a write touching any of these fails with writeErrno
+    "writeErrno": "EIO" }                          or "ENOSPC" (a full disk under a disk file)
 MOUNTPOINT/stats.json (not a card read; regenerated on each open and on each read at offset 0): the
 counters so far, { requests, bytes, failed, largestRequest, recent: [[offset, size, ok], ...] (the last 256
 card requests, oldest first), badSectorReads: { sector: times asked } }.
@@ -49,7 +52,10 @@ class FailingCard(Operations):
     use_ns = True
 
     def __init__(self, config):
-        self.fd = os.open(config['image'], os.O_RDONLY)
+        self.writable = bool(config.get('writable'))
+        self.fd = os.open(config['image'], os.O_RDWR if self.writable else os.O_RDONLY)
+        self.bad_writes = [(int(a), int(n)) for a, n in config.get('badWrites') or []]
+        self.write_errno = getattr(errno, config.get('writeErrno') or 'EIO')
         self.size = os.fstat(self.fd).st_size
         self.sector = int(config.get('sector') or 512)
         self.bad = [(int(a), int(n)) for a, n in config.get('bad') or []]
@@ -80,7 +86,8 @@ class FailingCard(Operations):
         if path == '/':
             return {'st_mode': stat.S_IFDIR | 0o555, 'st_nlink': 2, **times}
         if path == CARD:
-            return {'st_mode': stat.S_IFREG | 0o444, 'st_nlink': 1, 'st_size': self.size, **times}
+            mode = 0o644 if self.writable else 0o444
+            return {'st_mode': stat.S_IFREG | mode, 'st_nlink': 1, 'st_size': self.size, **times}
         if path == STATS:
             # Size 0, as /proc files: with direct_io the kernel reads on to the end the server gives, and
             # Node's readFile reads a 0-size file until EOF; a size here could be stale by the time of the read.
@@ -93,7 +100,7 @@ class FailingCard(Operations):
     def open(self, path, flags):
         if path not in (CARD, STATS):
             raise FuseOSError(errno.ENOENT)
-        if flags & (os.O_WRONLY | os.O_RDWR):
+        if flags & (os.O_WRONLY | os.O_RDWR) and not (self.writable and path == CARD):
             raise FuseOSError(errno.EROFS)
         fh = next(self.handles)
         if path == STATS:
@@ -140,6 +147,24 @@ class FailingCard(Operations):
         self.bytes += len(data)
         return data
 
+    def write(self, path, data, offset, fh):
+        if path != CARD or not self.writable:
+            raise FuseOSError(errno.EROFS)
+        end = offset + len(data)
+        if end > self.size:
+            raise FuseOSError(errno.ENOSPC)
+        if any(overlaps(offset // self.sector, (end - 1) // self.sector, self.bad_writes)):
+            raise FuseOSError(self.write_errno)
+        return os.pwrite(self.fd, data, offset)
+
+    def fsync(self, path, datasync, fh):
+        if path == CARD and self.writable:
+            os.fsync(self.fd)
+        return 0
+
+    def flush(self, path, fh):
+        return 0
+
     def statfs(self, path):
         return {'f_bsize': 4096, 'f_blocks': 0}
 
@@ -150,7 +175,7 @@ def main():
     steady_malloc()
     with open(sys.argv[1]) as f:
         config = json.load(f)
-    FUSE(FailingCard(config), sys.argv[2], foreground=True, nothreads=True, ro=True, direct_io=True,
+    FUSE(FailingCard(config), sys.argv[2], foreground=True, nothreads=True, ro=not config.get('writable'), direct_io=True,
          fsname='failing-card')
 
 

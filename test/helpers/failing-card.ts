@@ -34,6 +34,11 @@ export interface FailingCardConfig {
   dieAfterBytes?: number | null;
   /** Added to every card read (default 0). */
   latencyMs?: number;
+  /** The card takes writes, into `image` itself (default: read-only, EROFS). */
+  writable?: boolean;
+  /** [firstSector, count]: a write touching any of them fails with `writeErrno` (default EIO). */
+  badWrites?: Array<[number, number]>;
+  writeErrno?: 'EIO' | 'ENOSPC';
   /** Mount it in this folder (made afresh, removed after) instead of a new temp folder: a card path that is
    *  the same on every run, for pictures of the window. */
   folder?: string;
@@ -120,6 +125,7 @@ export async function withFailingCard<T>(config: FailingCardConfig, fn: (card: F
   writeFileSync(configFile, JSON.stringify({
     image: config.image, sector: SECTOR, bad: config.bad ?? [], stall: config.stall ?? [],
     failDelayMs: config.failDelayMs ?? 5, dieAfterBytes: config.dieAfterBytes ?? null, latencyMs: config.latencyMs ?? 0,
+    writable: config.writable ?? false, badWrites: config.badWrites ?? [], writeErrno: config.writeErrno ?? 'EIO',
   }));
 
   const child = spawn(PYTHON, [SERVER, configFile, mnt], { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -28,6 +28,7 @@ import { countWrite, withCriticalSection } from '../critical.js';
 import { assertNotMounted } from '../host-mounts.js';
 import { type OpenedSource, openForWriting } from '../source.js';
 import { type Change, type FileChange, isTree } from './change.js';
+import { afterCommitError } from './after-commit.js';
 import { saveOriginals } from './originals.js';
 import { assertFileNotInUse, assertNotABase, writeBlocker } from './preconditions.js';
 
@@ -189,12 +190,20 @@ function commitToCard(src: OpenedSource, changes: Change[], transactions: BlockW
   return onCardForWriting(src, async (data, replay) => {
     let first: CommitResult | null = null;
     let blocks = 0;
-    for (const writes of transactions) {
-      const commit = await commitWrites(await Ext4Volume.open(data), data, writes, nowMs);
-      first ??= commit;
-      blocks += commit.blocks;
+    let committed = 0;
+    try {
+      for (const writes of transactions) {
+        const commit = await commitWrites(await Ext4Volume.open(data), data, writes, nowMs);
+        first ??= commit;
+        blocks += commit.blocks;
+        committed++;
+      }
+    } catch (err) {
+      throw afterCommitError(src, err, { committed, of: transactions.length, stage: 'write' });
     }
-    await checkAll(await Ext4Volume.open(data), changes, false);
+    await checkAll(await Ext4Volume.open(data), changes, false).catch((err: unknown) => {
+      throw afterCommitError(src, err, { committed, of: transactions.length, stage: 'read-back' });
+    });
     return { dryRun: false, journalReplayedOntoCard: replay, journaled: first?.journaled ?? false, transaction: first?.transaction ?? null, transactions: transactions.length, blocks };
   });
 }
