@@ -3,7 +3,7 @@
 // clean, the bytes read back, the replaced file saved, the new login's password verifies.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readSampleImage } from '../../fixtures/index.js';
@@ -31,7 +31,11 @@ describe('put', () => {
     expect(readFileSync(join(work, 'orig', 'supervisor__homeassistant__configuration.yaml')).equals(old)).toBe(true);
     const blob = join(work, 'blob.bin');
     writeFileSync(blob, prng(11, 100_000));
-    expect(cli(['put', card, blob, '/supervisor/share/blob.bin']).code).toBe(0);
+    // A new file replaces nothing: no folder of copies is made (an empty one with an empty list was).
+    const created = cli(['put', card, blob, '/supervisor/share/blob.bin', '--originals', join(work, 'orig-none'), '--json']);
+    expect(created.code, created.stderr).toBe(0);
+    expect(JSON.parse(created.text).write.originalsDir).toBeNull();
+    expect(existsSync(join(work, 'orig-none'))).toBe(false);
     assertCardClean(card);
     expect(cli(['cat', card, '/supervisor/share/blob.bin']).stdout.equals(readFileSync(blob))).toBe(true);
   });

@@ -137,8 +137,8 @@ export async function writeFiles(src: OpenedSource, build: (src: OpenedSource) =
   if (opts.dryRun) return { dryRun: true, journalReplayedOntoCard: null, originalsDir: null, files: planned.files, journaled: false, transaction: null, transactions: planned.transactions.length, blocks: planned.blocks, notes };
   let originalsDir: string | null = null;
   if (opts.saveOriginals !== false) {
-    originalsDir = resolve(opts.originalsDir ?? `haos-rescue-originals-${new Date(nowMs).toISOString().replace(/[:.]/g, '-')}`);
-    await saveOriginals(src, changes, originalsDir);
+    const dir = resolve(opts.originalsDir ?? `haos-rescue-originals-${new Date(nowMs).toISOString().replace(/[:.]/g, '-')}`);
+    if (await saveOriginals(src, changes, dir)) originalsDir = dir;
   }
   const result = await commitToCard(src, changes, planned.transactions, nowMs);
   return { ...result, originalsDir, files: planned.files, notes };

@@ -21,14 +21,18 @@ interface Made {
   files: string[];
 }
 
-export async function saveOriginals(src: OpenedSource, changes: Change[], dir: string): Promise<void> {
+/** Saves the originals of what `changes` replace or remove into `dir`; false (no folder made) when there are none. */
+export async function saveOriginals(src: OpenedSource, changes: Change[], dir: string): Promise<boolean> {
+  const files = await originalsOf(src, changes);
+  if (files.length === 0) return false;
   const made: Made = { folder: !(await stat(dir).catch(() => null)), files: [] };
   const takeBack = async (): Promise<string> => {
     await removeMade(dir, made);
     return `the copies of the originals were taken back from ${dir}; nothing was written to the card`;
   };
   try {
-    await withInterruptCleanup(takeBack, () => writeOriginals(src, changes, dir, made));
+    await withInterruptCleanup(takeBack, () => writeOriginals(dir, src.path, files, src.volume, made));
+    return true;
   } catch (err) {
     await removeMade(dir, made).catch(() => undefined);
     // The folder's own creation reports an AppError carrying the system's code (errno) when it has one.
@@ -68,30 +72,36 @@ async function saveFile(vol: Ext4Volume, inode: Inode, out: string, made: Made):
   }
 }
 
-async function writeOriginals(src: OpenedSource, changes: Change[], dir: string, made: Made): Promise<void> {
-  await makeOutputFolder(dir);
-  const manifest = [];
+/** The files a change replaces or removes, as they are on the card now (a created file has none). */
+async function originalsOf(src: OpenedSource, changes: Change[]): Promise<Array<{ path: string; inode: Inode }>> {
+  const files: Array<{ path: string; inode: Inode }> = [];
   for (const c of changes) {
     if (isTree(c) && c.originals === false) continue;
-    // A file that is created has no original; one that is removed is saved like a rewritten one, and a
-    // folder that is removed file by file (names are the paths with '__' for '/', bytes kept as they are).
+    // One that is removed is saved like a rewritten one, and a folder that is removed file by file.
     const inode = await src.volume.lookup(c.path).catch(() => null);
     if (!inode) continue;
-    const files: Array<{ path: string; inode: Inode }> = inode.kind === 'file' ? [{ path: c.path, inode }] : [];
+    if (inode.kind === 'file') files.push({ path: c.path, inode });
     if (inode.kind === 'dir') {
       for await (const e of walk(src.volume, inode, { sorted: true })) if (e.inode.kind === 'file') files.push({ path: `${c.path}/${e.path.toString('utf8')}`, inode: e.inode });
     }
-    for (const f of files) {
-      const name = f.path.split('/').filter(Boolean).join('__');
-      await saveFile(src.volume, f.inode, join(dir, name), made);
-      manifest.push({ path: f.path, savedAs: name, sizeBytes: f.inode.sizeBytes });
-    }
+  }
+  return files;
+}
+
+/** Saves the originals into `dir` (names are the paths with '__' for '/', bytes kept as they are). */
+async function writeOriginals(dir: string, source: string, files: Array<{ path: string; inode: Inode }>, vol: Ext4Volume, made: Made): Promise<void> {
+  await makeOutputFolder(dir);
+  const manifest = [];
+  for (const f of files) {
+    const name = f.path.split('/').filter(Boolean).join('__');
+    await saveFile(vol, f.inode, join(dir, name), made);
+    manifest.push({ path: f.path, savedAs: name, sizeBytes: f.inode.sizeBytes });
   }
   const manifestPath = join(dir, 'manifest.json');
   const handle = await open(manifestPath, 'wx');
   made.files.push(manifestPath);
   try {
-    await handle.writeFile(`${JSON.stringify({ source: src.path, savedAt: new Date().toISOString(), files: manifest }, null, 2)}\n`);
+    await handle.writeFile(`${JSON.stringify({ source, savedAt: new Date().toISOString(), files: manifest }, null, 2)}\n`);
     await handle.sync();
   } finally {
     await handle.close();
