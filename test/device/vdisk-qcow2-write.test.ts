@@ -487,7 +487,7 @@ describe('power cuts while the refcount table grows', () => {
 });
 
 describe('refused at a writable open (exit 69)', () => {
-  async function expectRefused(name: string, code: string): Promise<void> {
+  async function expectRefused(name: string, code: string): Promise<AppError> {
     const error = await openWritable(name).then(
       async (device) => {
         await device.close();
@@ -502,6 +502,7 @@ describe('refused at a writable open (exit 69)', () => {
     const reader = await openQcow2(file, { path: p(name), openBacking });
     expect(reader.writable).toBe(false);
     await reader.close();
+    return error as AppError;
   }
 
   function withHeaderBit(source: string, name: string, byteOffset: number, mask: number): void {
@@ -513,7 +514,15 @@ describe('refused at a writable open (exit 69)', () => {
 
   it('refcounts other than 16 bits', async () => {
     qemuImg('create', '-q', '-f', 'qcow2', '-o', 'refcount_bits=8', 'r8.qcow2', '16M');
-    await expectRefused('r8.qcow2', 'QCOW2_WRITE_REFCOUNT_ORDER');
+    const err = await expectRefused('r8.qcow2', 'QCOW2_WRITE_REFCOUNT_ORDER');
+    // The remedy it names works: amended in place, the file is written.
+    const amend = /qemu-img amend -o refcount_bits=16 "[^"]+"/.exec(err.hint ?? '');
+    expect(amend, err.hint).not.toBeNull();
+    qemuImg('amend', '-o', 'refcount_bits=16', 'r8.qcow2');
+    const device = await openWritable('r8.qcow2');
+    await device.write(0, Buffer.alloc(4096, 1));
+    await device.close();
+    expectClean('r8.qcow2');
   });
 
   it('the dirty bit (lazy refcounts, not shut down cleanly), with the qemu-img check -r all hint', async () => {

@@ -94,7 +94,10 @@ export function checkWritable(header: Qcow2Header, head: Buffer, path: string): 
     );
   }
   const { order } = parseRefcountLayout(head, header.version, path);
-  if (order !== 4) throw refuse('QCOW2_WRITE_REFCOUNT_ORDER', `its refcounts are ${2 ** order} bits wide (only 16 is written)`, rawCopy);
+  if (order !== 4) {
+    const amend = `change them to 16 bits in place, with the virtual machine shut down: qemu-img amend -o refcount_bits=16 "${path}"`;
+    throw refuse('QCOW2_WRITE_REFCOUNT_ORDER', `its refcounts are ${2 ** order} bits wide (only 16 is written)`, `${amend}; or ${rawCopy}`);
+  }
 }
 
 export async function openQcow2Writer(options: Qcow2WriterOptions): Promise<Qcow2Writer> {
