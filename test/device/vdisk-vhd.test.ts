@@ -440,7 +440,7 @@ describe('damaged VHD files', () => {
     const device = await openVhdPath(path);
     try {
       expect(device.container.notes.join('\n')).toMatch(/footer at the end of the file is missing[\s\S]*past the end of the file/);
-      await expect(deviceSha256(device)).rejects.toMatchObject({ code: 'VHD_BLOCK_BEYOND_EOF' });
+      await expect(deviceSha256(device)).rejects.toMatchObject({ code: 'SHORT_READ', details: { cut: true, formatCode: 'VHD_BLOCK_BEYOND_EOF' } });
     } finally {
       await device.close();
     }

@@ -151,3 +151,45 @@ describe.skipIf(!hasQemuImg)('writes into the base of a snapshot or overlay', ()
     expect(spawnSync('qemu-img', ['check', overlay]).status).toBe(0);
   });
 });
+
+// Read, a disk file cut short in the middle of its data (an interrupted copy or download): the data
+// filesystem's superblock past the cut was said as "the ext4 superblock is damaged" with "make an image of the
+// card; e2fsck -b", and data past the cut as corrupt tables. Said as a file cut short, for every format; a
+// copy of the files reports those past the cut and copies the rest (exit 65).
+describe.skipIf(!hasQemuImg)('reading a disk file cut short', () => {
+  const cutFile = (format: string, options: string[], name: string, keep: number): string => {
+    const raw = join(work, 'card.img');
+    writeFileSync(raw, readSampleImage());
+    const out = join(work, name);
+    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', format, ...options, raw, out]);
+    truncateSync(out, Math.floor(readFileSync(out).length * keep));
+    return out;
+  };
+
+  it.each([
+    ['VDI', 'vdi', [], 'cut-read.vdi'],
+    ['VHD', 'vpc', ['-o', 'force_size=on'], 'cut-read.vhd'],
+  ])('%s: the data filesystem past the cut is said as the file cut short, not a damaged superblock (exit 74)', (_label, format, options, name) => {
+    const file = cutFile(format, options as string[], name, 0.5);
+    const r = cli(['info', file]);
+    expect(r.code, r.stderr).toBe(74);
+    expect(r.stderr).toMatch(new RegExp(`^error: .*${name.replace('.', '\\.')} ends at byte \\d+, before block \\d+ \\(.*\\): the file is cut short, or its table is damaged$`, 'm'));
+    expect(r.stderr).toMatch(/^hint: copy the file again, whole, from where it came from/m);
+    expect(r.stderr).not.toMatch(/superblock|e2fsck -b/);
+  });
+
+  it.each([
+    // Kept: as much of the file as holds the data filesystem's metadata (its blocks come in other orders).
+    ['qcow2', 'qcow2', [], 'cut-read.qcow2', 0.5],
+    ['VHDX', 'vhdx', ['-o', 'block_size=1M'], 'cut-read.vhdx', 0.8],
+    ['VMDK', 'vmdk', [], 'cut-read.vmdk', 0.5],
+  ])('%s: an export copies what lies before the cut and names the files past it (exit 65)', (_label, format, options, name, keep) => {
+    const file = cutFile(format, options as string[], name, keep as number);
+    const out = join(work, `${name}-export`);
+    const r = cli(['export', file, '--what', 'all', '--out', out]);
+    expect(r.code, r.stderr).toBe(65);
+    expect(r.stderr).toMatch(/: .*ends at byte \d+, before .*: the file is cut short, or its table is damaged$/m);
+    expect(r.stderr).not.toMatch(/corrupt|not a cluster boundary|not inside the/);
+    expect(r.stderr).toMatch(/^error: the export is partial: \d+ path\(s\) could not be read and were skipped$/m);
+  });
+});

@@ -8,6 +8,7 @@
 import type { BlockDevice } from '../block-device.js';
 import { compressedDescriptor, type CompressedDescriptor } from './qcow2-compressed.js';
 import { corrupt, l2EntryBytes, type Qcow2Header } from './qcow2-header.js';
+import { pastFileEnd } from './cut-short.js';
 
 export type Segment =
   | { kind: 'data'; length: number; hostOffset: number }
@@ -152,7 +153,7 @@ export class Qcow2Map {
         }
         const hostOffset = entryOffset(high, low);
         if (hostOffset === 0) continue;
-        this.checkDataCluster(hostOffset, where);
+        this.checkDataCluster(hostOffset, where, false);
         yield { hostOffset, what: `the data cluster of ${where()}` };
       }
     }
@@ -176,7 +177,16 @@ export class Qcow2Map {
     return offset;
   }
 
-  private checkDataCluster(hostOffset: number, where: () => string): void {
+  /**
+   * A data cluster must lie on a cluster boundary inside the file. For a read (`reading`), a cluster past the
+   * end of the file is said as a file cut short (a medium error, what is before it reads); for the writer's
+   * check it is damage like any other.
+   */
+  private checkDataCluster(hostOffset: number, where: () => string, reading = true): void {
+    if (reading && hostOffset % this.clusterSize === 0 && hostOffset >= this.file.sizeBytes) {
+      const what = `the data cluster for ${where()}`;
+      throw pastFileEnd({ path: this.path, fileSize: this.file.sizeBytes, fileOffset: hostOffset, length: this.clusterSize, what, formatCode: 'QCOW2_BAD_MAPPING' });
+    }
     if (hostOffset % this.clusterSize !== 0 || hostOffset >= this.file.sizeBytes) {
       const size = this.file.sizeBytes;
       throw this.bad(`the data cluster for ${where()} is at byte ${hostOffset}, not a cluster boundary inside the file (${size} bytes)`, { hostOffset });

@@ -19,6 +19,7 @@ import type { ContainerDevice, ContainerInfo, OpenContext } from './types.js';
 import { containerFile } from './container-file.js';
 import { checkForWrites, checkForWritesAsync } from './write-check.js';
 import { checkQcow2References } from './qcow2-check.js';
+import { pastFileEnd } from './cut-short.js';
 
 /** L2 tables scanned at open to tell `info` whether compressed clusters exist: 64 tables of 64 KiB. */
 const COMPRESSION_SCAN_BYTES = 4 * 1024 * 1024;
@@ -228,12 +229,7 @@ class Qcow2Device implements ContainerDevice {
   /** Data clusters, read straight into the output; a cluster past the end of the file is damage. */
   private async readHost(hostOffset: number, target: Buffer): Promise<void> {
     if (hostOffset + target.length > this.file.sizeBytes) {
-      throw new CorruptError(
-        'QCOW2_TRUNCATED',
-        `corrupt qcow2 image ${this.path}: guest data at file byte ${hostOffset} (${target.length} bytes) ` +
-          `lies past the end of the file (${this.file.sizeBytes} bytes); was it truncated?`,
-        { hint: QCOW2_HINT, details: { hostOffset, length: target.length, fileSize: this.file.sizeBytes } },
-      );
+      throw pastFileEnd({ path: this.path, fileSize: this.file.sizeBytes, fileOffset: hostOffset, length: target.length, what: 'guest data', formatCode: 'QCOW2_TRUNCATED' });
     }
     copyInto(target, await this.file.read(hostOffset, target.length, target));
   }

@@ -26,6 +26,7 @@ import type { ContainerDevice, ContainerInfo, OpenContext } from './types.js';
 import { containerFile } from './container-file.js';
 import { VDI_BLOCK_FREE, VDI_BLOCK_ZERO, VdiWriter, checkVdiWritable, vdiBlockFileOffset } from './vdi-write.js';
 import { checkForWrites } from './write-check.js';
+import { pastFileEnd } from './cut-short.js';
 
 const VDI_SIGNATURE = 0xbeda107f;
 /** End of the header fields this reader uses (through uuidParentModify). */
@@ -229,12 +230,9 @@ class VdiDevice implements ContainerDevice {
     const entry = this.blockMap[index]!;
     if (entry === VDI_BLOCK_FREE || entry === VDI_BLOCK_ZERO) return -1;
     const start = vdiBlockFileOffset(this.header, entry);
-    if (start + blockLength(this.header, index) > this.file.sizeBytes) {
-      throw new CorruptError(
-        'VDI_BLOCK_BEYOND_EOF',
-        `VDI block ${index} is stored at byte ${start}, past the end of the ${this.file.sizeBytes}-byte file ${this.path}`,
-        { hint: CHECK_HINT, details: { blockIndex: index, entry, fileOffset: start, fileSize: this.file.sizeBytes } },
-      );
+    const length = blockLength(this.header, index);
+    if (start + length > this.file.sizeBytes) {
+      throw pastFileEnd({ path: this.path, fileSize: this.file.sizeBytes, fileOffset: start, length, what: `block ${index}`, formatCode: 'VDI_BLOCK_BEYOND_EOF' });
     }
     return start + within;
   }

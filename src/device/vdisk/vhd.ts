@@ -32,6 +32,7 @@ import { openVhdParent, type VhdIdentity } from './vhd-parent.js';
 import { containerFile } from './container-file.js';
 import { VhdWriter, checkVhdWritable, type VhdBlockAccess, type VhdWritableFacts } from './vhd-write.js';
 import { checkForWrites } from './write-check.js';
+import { pastFileEnd } from './cut-short.js';
 
 const BAT_UNUSED = 0xffffffff;
 const MAX_BLOCK_SIZE = 1 << 28;
@@ -310,12 +311,9 @@ class VhdDevice implements ContainerDevice, VhdIdentity, VhdBlockAccess {
     if (cached !== undefined) return cached;
     const layout = this.layout!;
     const start = entry * 512;
-    if (start + layout.bitmapBytes + blockLength(layout, index, this.sizeBytes) > this.file.sizeBytes) {
-      throw new CorruptError(
-        'VHD_BLOCK_BEYOND_EOF',
-        `VHD block ${index} is stored at byte ${start}, past the end of the ${this.file.sizeBytes}-byte file ${this.path}`,
-        { hint: VHD_HINT, details: { blockIndex: index, entry, fileOffset: start, fileSize: this.file.sizeBytes } },
-      );
+    const length = layout.bitmapBytes + blockLength(layout, index, this.sizeBytes);
+    if (start + length > this.file.sizeBytes) {
+      throw pastFileEnd({ path: this.path, fileSize: this.file.sizeBytes, fileOffset: start, length, what: `block ${index}`, formatCode: 'VHD_BLOCK_BEYOND_EOF' });
     }
     const bitmap = await this.file.read(start, layout.bitmapBytes);
     if ((this.bitmaps.size + 1) * layout.bitmapBytes > BITMAP_CACHE_BYTES) this.bitmaps.clear();

@@ -5,7 +5,8 @@
 //
 // Each entry is checked when it is used: a block must lie past the header section, inside the file, and
 // clear of the BAT, the metadata region and the log; otherwise the disk is corrupt, and reads say so
-// rather than return zeros.
+// rather than return zeros. For reads, a block that runs past the end of the file is let through (a file
+// cut short, as an interrupted copy leaves it): the reader fails only the reads of bytes past the end.
 
 import type { BlockDevice } from '../block-device.js';
 import { BlockState, corrupt, decodeBatEntry, HEADER_SECTION_BYTES, MiB, overlaps, SB_BLOCK_PRESENT, type BatEntry, type Region } from './vhdx-format.js';
@@ -33,8 +34,11 @@ export class BatReader {
     private readonly reserved: Region[],
   ) {}
 
-  /** The state and file offset of payload block `block`. */
-  async payload(block: number): Promise<PayloadBlock> {
+  /**
+   * The state and file offset of payload block `block`. `pastEnd`: a block that runs past the end of the
+   * file is returned (for reads, which check their own bytes) rather than refused.
+   */
+  async payload(block: number, pastEnd = false): Promise<PayloadBlock> {
     const { chunkRatio, blockSize, virtualSize } = this.geometry;
     const entry = await this.entry(block + Math.floor(block / chunkRatio));
     if (entry.state !== BlockState.FULLY_PRESENT && entry.state !== BlockState.PARTIALLY_PRESENT) {
@@ -48,7 +52,7 @@ export class BatReader {
     }
     // The last block may extend past the virtual size; only the part the disk uses must be in the file.
     const used = Math.min(blockSize, virtualSize - block * blockSize);
-    return { state: entry.state, fileOffset: this.place(entry, used, `block ${block}`) };
+    return { state: entry.state, fileOffset: this.place(entry, used, `block ${block}`, pastEnd) };
   }
 
   /**
@@ -96,10 +100,10 @@ export class BatReader {
   }
 
   /** Checks where an allocated block lies and returns its byte offset. */
-  private place(entry: BatEntry, length: number, what: string): number {
+  private place(entry: BatEntry, length: number, what: string, pastEnd = false): number {
     const fileOffset = entry.fileOffsetMb * MiB;
     const block = { fileOffset, length };
-    if (fileOffset < HEADER_SECTION_BYTES || fileOffset + length > this.file.sizeBytes) {
+    if (fileOffset < HEADER_SECTION_BYTES || (!pastEnd && fileOffset + length > this.file.sizeBytes)) {
       throw corrupt('VHDX_BLOCK_OUTSIDE_FILE', `vhdx ${what} at byte ${fileOffset} (${length} bytes) is not inside the ${this.file.sizeBytes}-byte file past its header`, {
         fileOffset,
         length,

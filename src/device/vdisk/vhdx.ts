@@ -20,6 +20,7 @@ import { UnsupportedError } from '../../errors.js';
 import type { BlockDevice } from '../block-device.js';
 import { assertOpen, checkRange } from '../check-range.js';
 import { containerFile } from './container-file.js';
+import { pastFileEnd } from './cut-short.js';
 import type { ContainerDevice, ContainerInfo, OpenContext } from './types.js';
 import { BatReader } from './vhdx-bat.js';
 import {
@@ -152,7 +153,7 @@ class VhdxDevice implements ContainerDevice {
     checkRange(this, 'read', byteOffset, length);
     const out = into !== undefined && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
     const pieces = await this.plan(byteOffset, length);
-    for (const piece of pieces) await this.fill(out, piece);
+    for (const piece of pieces) await this.fill(out, piece, byteOffset);
     return out;
   }
 
@@ -166,7 +167,7 @@ class VhdxDevice implements ContainerDevice {
       const block = Math.floor(pos / blockSize);
       const within = pos - block * blockSize;
       const n = Math.min(blockSize - within, end - pos);
-      const { state, fileOffset } = await this.bat.payload(block);
+      const { state, fileOffset } = await this.bat.payload(block, true);
       if (state === BlockState.FULLY_PRESENT) {
         push(pieces, { kind: 'file', at: pos - byteOffset, length: n, source: fileOffset + within });
       } else if (state === BlockState.PARTIALLY_PRESENT) {
@@ -202,11 +203,15 @@ class VhdxDevice implements ContainerDevice {
     }
   }
 
-  private async fill(out: Buffer, piece: Piece): Promise<void> {
+  private async fill(out: Buffer, piece: Piece, base: number): Promise<void> {
     const target = out.subarray(piece.at, piece.at + piece.length);
     if (piece.kind === 'zero') {
       target.fill(0);
     } else if (piece.kind === 'file') {
+      if (piece.source + piece.length > this.view.sizeBytes) {
+        const what = `the disk's bytes at ${base + piece.at}`;
+        throw pastFileEnd({ path: this.path, fileSize: this.view.sizeBytes, fileOffset: piece.source, length: piece.length, what, formatCode: 'VHDX_BLOCK_OUTSIDE_FILE' });
+      }
       copyInto(target, await this.view.read(piece.source, piece.length, target));
     } else {
       // A parent smaller than the child (resized child): the part past its end reads as zeros.
@@ -261,3 +266,4 @@ function push(pieces: Piece[], piece: Piece): void {
 function copyInto(target: Buffer, got: Buffer): void {
   if (got.buffer !== target.buffer || got.byteOffset !== target.byteOffset) got.copy(target, 0, 0, target.length);
 }
+

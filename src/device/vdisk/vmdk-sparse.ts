@@ -16,6 +16,7 @@ import type { BlockDevice } from '../block-device.js';
 import { UnsupportedError } from '../../errors.js';
 import { SECTOR, corrupt, parseSparseHeader, type SparseHeader } from './vmdk-header.js';
 import { maxCompressedBytes, readStreamFooter, scanStreamGrains, type ScannedGrains } from './vmdk-stream.js';
+import { pastFileEnd } from './cut-short.js';
 
 /** What a reader of guest bytes does with a range the extent does not hold: the parent's bytes, or zeros. */
 export type FillUnallocated = (extentByteOffset: number, target: Buffer) => Promise<void>;
@@ -172,11 +173,7 @@ export class SparseExtent implements Extent {
     else if (run.kind === 'unallocated') await unallocated(byteOffset + run.start, part);
     else {
       if (run.fileOffset + run.length > this.file.sizeBytes) {
-        throw corrupt('VMDK_GRAIN_BEYOND_END', `${this.where}: grain data at byte ${run.fileOffset} (${run.length} bytes) lies past the end of the file (${this.file.sizeBytes} bytes)`, {
-          fileOffset: run.fileOffset,
-          length: run.length,
-          fileSize: this.file.sizeBytes,
-        });
+        throw pastFileEnd({ path: this.where, fileSize: this.file.sizeBytes, fileOffset: run.fileOffset, length: run.length, what: 'grain data', formatCode: 'VMDK_GRAIN_BEYOND_END' });
       }
       await readFileInto(this.file, run.fileOffset, part);
     }
