@@ -48,6 +48,17 @@ describe.skipIf(unavailable !== null)(`the wizard on a failing card${unavailable
       term.type('copy', 'y');
       await term.waitFor('copy', /Image file \(on this computer, not on the card\)/);
       term.type('copy', out);
+      // The unreadable parts can be tried again at once (it was only "copy it again to the same file").
+      const RETRY = /Try the [\d.]+ \w+ that could not be read once more now\? \(y\/N\)/;
+      await term.waitFor('copy', RETRY, 60_000);
+      const tried = (await card.stats()).badSectorReads;
+      expect(Object.keys(tried).length).toBeGreaterThan(0);
+      term.type('copy', 'y');
+      await term.waitFor('copy', /Try the [\d.]+ \w+ that could not be read once more now\? Yes[\s\S]*Try the [\d.]+ \w+ that could not be read once more now\? \(y\/N\)/, 60_000);
+      // Each bad sector was asked once more, no more.
+      const again = (await card.stats()).badSectorReads;
+      for (const [sector, n] of Object.entries(tried)) expect(again[sector], `sector ${sector}`).toBe(n + 1);
+      term.type('copy', 'n');
       const after = await term.waitFor('copy', /this session reads the copy[\s\S]*What do you want to do\?/, 60_000);
       expect(after).toMatch(/could not be read/);
       expect(after).toMatch(new RegExp(`Home Assistant ${SAMPLE.haVersion.replace(/\./g, '\\.')} on .*rescued\\.img`));

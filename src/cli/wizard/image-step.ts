@@ -27,6 +27,18 @@ export async function offerImage(path: string, say: Say, why: 'read-failed' | 'b
     default: join(homedir(), `haos-card-${today()}.img`),
     validate: (v) => (v.trim() === '' ? 'give a file name' : true),
   }));
+  for (;;) {
+    const { result, stopped } = await copyOnce(path, out, say);
+    if (stopped) return null;
+    // A worn card sometimes gives a sector on another try: offered here, not only by starting over.
+    if (result.badSectorBytes === 0) return result.out;
+    const again = await confirm({ message: `Try the ${formatBytes(result.badSectorBytes)} that could not be read once more now?`, default: false });
+    if (!again) return result.out;
+  }
+}
+
+/** One copy of the card into `out` (a second one continues it, trying the unreadable parts once more). */
+async function copyOnce(path: string, out: string, say: Say): Promise<{ result: ImageResult; stopped: boolean }> {
   const job = await ImageJob.start(path, {
     out,
     retryOnResume: true,
@@ -36,7 +48,7 @@ export async function offerImage(path: string, say: Say, why: 'read-failed' | 'b
   });
   const result = await withImageProgress(job, process.stderr.isTTY === true);
   for (const line of resultLines(result, job.stopped)) say(line);
-  return job.stopped ? null : result.out;
+  return { result, stopped: job.stopped };
 }
 
 function resultLines(r: ImageResult, stopped: boolean): string[] {
