@@ -6,7 +6,7 @@ import { open, stat } from 'node:fs/promises';
 import { AppError, CorruptError, NotFoundError, UsageError, type Remedy } from '../../errors.js';
 import { type BackupArchive, readBackupArchive } from '../../ha/backup-archive.js';
 import { type ReadAt, walkTar } from '../../ha/backup-tar.js';
-import { listBackups } from './list.js';
+import { type BackupEntry, listBackups } from './list.js';
 import type { OpenedSource } from '../source.js';
 
 export interface BackupTarget {
@@ -83,7 +83,11 @@ export async function openCardBackup(src: OpenedSource, which: string | undefine
       hint: `name the one to open by its file name instead (${bySlug[0]!.file})`,
     });
   }
-  const chosen = matches.find((b) => !b.error) ?? matches[0]!;
+  return openListedBackup(src, matches.find((b) => !b.error) ?? matches[0]!);
+}
+
+/** A backup of the card's list, opened. */
+export async function openListedBackup(src: OpenedSource, chosen: BackupEntry): Promise<BackupTarget> {
   const others = 'the list of backups on the card shows which can be opened';
   const inode = await src.volume.lookup(chosen.path);
   const read: ReadAt = (offset, length) => src.volume.readFile(inode, offset, Math.min(inode.sizeBytes, offset + length));

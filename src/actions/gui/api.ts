@@ -117,7 +117,13 @@ export interface BackupRow {
 export interface BackupsAnswer { backups: BackupRow[]; totalText: string }
 
 /** The backup key; `message` says what it is for (or why there is none), `plain` which backups need none. */
-export interface KeyAnswer { key: string | null; message: string; plain: string | null }
+export interface KeyAnswer {
+  key: string | null;
+  message: string;
+  plain: string | null;
+  /** Which of the card's encrypted backups the key opens, in words; null when it has none (or no key). */
+  opens: string | null;
+}
 
 /** GET /api/free-name: the default name of a file or folder to save, with "-2" etc. added when it is taken. */
 export interface FreeNameAnswer { path: string }

@@ -9,7 +9,7 @@ import { formatBytes } from '../../units.js';
 import { pastedPath } from '../typed-path.js';
 import { VERSION } from '../../version.js';
 import { authList } from '../auth.js';
-import { listBackups, readBackupKey } from '../backup/index.js';
+import { keyOpens, keyReachText, listBackups, readBackupKey } from '../backup/index.js';
 import { surveyDisks } from '../disks.js';
 import { SAFE_MODE_FILE, diskUsage } from '../repair/index.js';
 import { LOG_SUBJECTS, type LogsResult, filesRead, namesCustomIntegration, noLogFiles, oldLogs, readLogs } from '../logs/index.js';
@@ -76,8 +76,9 @@ export async function backups(ctx: GuiContext): Promise<BackupsAnswer> {
 export async function backupKey(ctx: GuiContext): Promise<KeyAnswer> {
   const key = await readBackupKey(ctx.source);
   const plain = unprotectedText(key.unprotectedAgents);
-  if (key.key === null) return { key: null, message: `No backup key is stored on this card: ${key.message}.`, plain };
-  return { key: key.key, message: 'This is the key Home Assistant asks for when you restore one of its encrypted backups. Keep a copy somewhere safe.', plain };
+  if (key.key === null) return { key: null, message: `No backup key is stored on this card: ${key.message}.`, plain, opens: null };
+  const opens = keyReachText(await keyOpens(ctx.source, key.key));
+  return { key: key.key, message: 'This is the key Home Assistant asks for when you restore one of its encrypted backups. Keep a copy somewhere safe.', plain, opens };
 }
 
 /** Whether the card holds the safe-mode marker now. */

@@ -2,7 +2,7 @@
 
 import { unprotectedText } from '../../ha/backup-key.js';
 import type { CommandModule } from 'yargs';
-import { type BackupEntry, copiedSummary, extractBackups, listBackups, readBackupKey, unpackBackup } from '../../actions/backup/index.js';
+import { type BackupEntry, copiedSummary, extractBackups, keyOpens, keyReachText, listBackups, readBackupKey, unpackBackup } from '../../actions/backup/index.js';
 import { TOO_BIG_HINT } from '../../actions/output-fs.js';
 import { AppError, RefusedError, UsageError } from '../../errors.js';
 import { createCommand } from './backup-create.js';
@@ -17,12 +17,13 @@ const keyCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: string }> = 
   describe: 'Print the encryption key of the automatic backups (Settings > System > Backups)',
   builder: (y) => withSourceArg(y) as never,
   handler: async (argv) => {
-    const key = await withArgsSource(argv, async (s) => {
+    const { key, reach } = await withArgsSource(argv, async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
-      return readBackupKey(s);
+      const stored = await readBackupKey(s);
+      return { key: stored, reach: stored.key === null ? null : await keyOpens(s, stored.key) };
     });
     if (argv.json) {
-      await printJson(key);
+      await printJson({ ...key, opens: reach });
       return;
     }
     if (key.key === null) {
@@ -30,6 +31,8 @@ const keyCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: string }> = 
       return;
     }
     const lines = [key.key, '', 'This is the key Home Assistant asks for when you restore one of its encrypted backups.'];
+    const opens = reach === null ? null : keyReachText(reach);
+    if (opens !== null) lines.push(opens);
     const plain = unprotectedText(key.unprotectedAgents);
     if (plain !== null) lines.push(plain);
     await writeOut(`${lines.join('\n')}\n`);

@@ -6,7 +6,7 @@ import { typedPath } from '../../actions/typed-path.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { confirm, input, password } from './ask.js';
-import { SecureTarKey, copiedSummary, createBackup, extractBackups, listBackups, readBackupKey, storedDifferently } from '../../actions/backup/index.js';
+import { SecureTarKey, copiedSummary, createBackup, extractBackups, keyOpens, keyReachText, listBackups, readBackupKey, storedDifferently } from '../../actions/backup/index.js';
 import { formatBytes, localDay } from '../../units.js';
 import { stoppable, terminalProgress } from '../progress.js';
 import { type Say, type Session, partlyDone } from './steps.js';
@@ -29,6 +29,8 @@ export async function stepExtract(session: Session, say: Say): Promise<void> {
 export async function stepKey(session: Session, say: Say): Promise<void> {
   const key = await readBackupKey(session.source);
   say(key.key ? `Backup encryption key: ${key.key}` : key.message);
+  const opens = key.key === null ? null : keyReachText(await keyOpens(session.source, key.key));
+  if (opens !== null) say(opens);
 }
 
 /** The card's backup key, or a password typed twice, or null for a plain backup (asked). */

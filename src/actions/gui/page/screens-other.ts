@@ -47,6 +47,7 @@ export async function showKey(): Promise<void> {
     const key = answer.key;
     const code = el('code', { cls: 'key', text: key, attrs: { id: 'backup-key' } });
     append(s.section, el('p', { cls: 'key-box' }, code), el('p', { cls: 'key-use', text: answer.message }));
+    if (answer.opens !== null) s.section.appendChild(el('p', { cls: 'key-opens', text: answer.opens }));
     row.appendChild(button('Copy', () => void copyKey(s, key, code), 'big primary'));
   }
   if (answer.plain !== null) s.section.appendChild(el('p', { text: answer.plain }));
