@@ -16,11 +16,14 @@ export class Terminal {
     return r.stdout;
   }
 
-  /** Runs `haos-rescue ARGS` in session `name`, in folder `cwd`, with HOME=`home`; `redirect`: shell words after it (`> out.txt`). */
-  start(name: string, cwd: string, home: string, args: string[] = [], redirect = ''): void {
+  /**
+   * Runs `haos-rescue ARGS` in session `name`, in folder `cwd`, with HOME=`home`; `redirect`: shell words after
+   * it (`> out.txt`); `env`: more variables (NAME=value words).
+   */
+  start(name: string, cwd: string, home: string, args: string[] = [], redirect = '', env = ''): void {
     mkdirSync(home, { recursive: true });
     const quoted = args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-    const cmd = `cd ${cwd} && HOME=${home} ${process.execPath} ${CLI} ${quoted} ${redirect}; echo EXIT=$?; sleep 600`;
+    const cmd = `cd ${cwd} && HOME=${home} ${env} ${process.execPath} ${CLI} ${quoted} ${redirect}; echo EXIT=$?; sleep 600`;
     this.tmux('new-session', '-d', '-s', name, '-x', '160', '-y', '50', cmd);
   }
 

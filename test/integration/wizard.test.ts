@@ -165,6 +165,16 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     expect(readFileSync(join(work, 'redirected.txt'), 'utf8')).toBe('');
   }, 60_000);
 
+  // A terminal that cannot move its cursor (TERM=dumb, as Emacs' shell) showed the questions as escape codes.
+  it('in a terminal without cursor movement (TERM=dumb): says so, with the window as the way (exit 64)', async () => {
+    term.start('dumb', work, join(work, 'home-dumb'), [], '', 'TERM=dumb');
+    const end = (await waitFor('dumb', /EXIT=\d+/)).replace(/\n/g, '');
+    expect(end).toMatch(/error: the guided flow needs a terminal that can move its cursor for its questions, and this one cannot \(TERM=dumb\)/);
+    expect(end).toMatch(/hint: run haos-rescue gui for the same steps in a browser window/);
+    expect(end).not.toMatch(/Which disk/);
+    expect(end).toMatch(/EXIT=64/);
+  }, 60_000);
+
   it('Esc at a question goes back (to the menu, or from the image path to the disks), writes nothing, and the session goes on; the menu shows every job', async () => {
     const image = makeImage('escape.img');
     const before = sha(image);
