@@ -38,7 +38,29 @@ async function withPartitions(dev: DevNumber, sysfs: string): Promise<string[]> 
   } catch {
     // No sysfs entry: only the device itself can be checked.
   }
-  return keys;
+  return withHolders(keys, sysfs);
+}
+
+/**
+ * `keys` and every device stacked on them (sysfs holders, followed down): an LVM logical volume or a LUKS
+ * mapping that this computer activated over a partition is mounted as its own device (dm-N).
+ */
+async function withHolders(keys: string[], sysfs: string): Promise<string[]> {
+  const all = new Set(keys);
+  const todo = [...keys];
+  while (todo.length > 0 && all.size < 1024) {
+    const k = todo.pop()!;
+    const holders = await readdir(`${sysfs}/dev/block/${k}/holders`).catch(() => [] as string[]);
+    for (const h of holders) {
+      const devFile = await readFile(`${sysfs}/class/block/${h}/dev`, 'utf8').catch(() => null);
+      const held = devFile?.trim();
+      if (held && !all.has(held)) {
+        all.add(held);
+        todo.push(held);
+      }
+    }
+  }
+  return [...all];
 }
 
 /** The disk a partition belongs to (sysfs: the partition's folder lies inside its disk's), or null. */

@@ -1,7 +1,7 @@
 // The mounted-here check every write makes: mountinfo parsing, and a real loop-mounted image (as root).
 
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { assertNotMounted, parseMountinfo } from '../../src/actions/host-mounts.js';
@@ -26,6 +26,28 @@ describe('parseMountinfo', () => {
     const img = join(work, 'free.img');
     mkfs(img, null, { sizeMiB: 8 });
     await expect(assertNotMounted(img)).resolves.toEqual([]);
+  });
+});
+
+// An LVM logical volume (or a LUKS mapping) activated over the image's loop device is mounted as its own
+// device (dm-0): the check looked at the loop device and its partitions only. sysfs as the kernel lays it out.
+describe('a device stacked on the image (LVM, LUKS)', () => {
+  it('mounted, it refuses the write: holders are followed down', async () => {
+    const img = join(work, 'stacked.img');
+    mkfs(img, null, { sizeMiB: 8 });
+    const sysfs = join(work, 'sys');
+    const put = (path: string, text: string): void => {
+      mkdirSync(join(sysfs, path, '..'), { recursive: true });
+      writeFileSync(join(sysfs, path), text);
+    };
+    put('block/loop7/loop/backing_file', `${img}\n`);
+    put('block/loop7/dev', '7:7\n');
+    mkdirSync(join(sysfs, 'dev/block/7:7/holders/dm-0'), { recursive: true });
+    put('class/block/dm-0/dev', '253:0\n');
+    mkdirSync(join(sysfs, 'dev/block/253:0/holders'), { recursive: true });
+    const mountinfo = '40 36 253:0 / /mnt/root rw,relatime shared:5 - ext4 /dev/mapper/vg-root rw';
+    await expect(assertNotMounted(img, { sysfs, mountinfo, platform: 'linux' })).rejects.toMatchObject({ code: 'HOST_MOUNTED', details: { device: '253:0', mountPoint: '/mnt/root' } });
+    await expect(assertNotMounted(img, { sysfs, mountinfo: '', platform: 'linux' })).resolves.toEqual([]);
   });
 });
 
