@@ -10,6 +10,7 @@ import { spaceTotals } from './repair/index.js';
 import type { OpenedSource } from './source.js';
 import { type WriteRefusal, writeRefusal } from './write/preconditions.js';
 import { type ContainerInfo, containerOf } from '../device/vdisk/index.js';
+import { lvmName } from '../partition/discover.js';
 
 /** An image read with its rescue map: how much of the card it holds, and what is lost. */
 export interface RescueInfo {
@@ -52,6 +53,8 @@ export interface InfoResult {
     reason: string;
     /** No partition lists it: it was found by searching the disk (the partition table was erased or replaced). */
     foundBySearch: boolean;
+    /** An LVM logical volume: "logical volume vg/root (LVM, in partition 3)"; null otherwise. */
+    volume: string | null;
     blockSize: number;
     blocksCount: number;
     features: string[];
@@ -231,6 +234,7 @@ export async function info(source: OpenedSource): Promise<InfoResult> {
       kind: discovery.kind,
       reason: discovery.reason,
       foundBySearch: discovery.chosen.foundByScan === true,
+      volume: discovery.chosen.lvm ? lvmName(discovery.chosen.lvm) : null,
       blockSize: sb.blockSize,
       blocksCount: sb.blocksCount,
       features: sb.features,

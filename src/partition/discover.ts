@@ -7,6 +7,7 @@ import type { BlockDevice } from '../device/block-device.js';
 import { AppError, CorruptError, NotFoundError, UsageError, toAppError } from '../errors.js';
 import { formatBytes } from '../units.js';
 import { DATA_LABEL, SET_ASIDE_LABELS } from './labels.js';
+import { type LvmVolumes, readLvm } from './lvm.js';
 import { SCAN_LIMIT_BYTES, scanForData, scanWarning } from './scan.js';
 import { readPartitionTable, type Partition, type PartitionTable } from './table.js';
 
@@ -56,6 +57,8 @@ export interface Candidate {
   failure?: AppError;
   /** Found by searching the disk (scan.ts), not listed by the partition table. */
   foundByScan?: boolean;
+  /** An LVM logical volume (its volume group, its name, the partition of its physical volume). */
+  lvm?: { vg: string; name: string; pvPartition: number | null };
 }
 
 export type DataKind = 'haos' | 'supervised' | 'bare';
@@ -129,13 +132,51 @@ async function probeSlice(
 }
 
 async function probeAll(device: BlockDevice, probe: FilesystemProbe, table: PartitionTable): Promise<Candidate[]> {
-  if (table.type === 'none') return [await probeSlice(device, probe, table, null, { byteOffset: 0, sizeBytes: device.sizeBytes })];
+  if (table.type === 'none') {
+    const whole = await probeSlice(device, probe, table, null, { byteOffset: 0, sizeBytes: device.sizeBytes });
+    return [whole, ...(await lvmCandidates(device, probe, table, null, whole))];
+  }
   const out: Candidate[] = [];
   for (const p of table.partitions) {
     if (p.extended || p.sizeBytes === 0) continue;
-    out.push(await probeSlice(device, probe, table, p, p));
+    const c = await probeSlice(device, probe, table, p, p);
+    out.push(c, ...(await lvmCandidates(device, probe, table, p, c)));
   }
   return out;
+}
+
+/**
+ * The logical volumes of an LVM physical volume in `pv` (a slice that holds no ext4), each probed as a
+ * partition is; `pv`'s reason says what it is and which volumes are not read here.
+ */
+async function lvmCandidates(device: BlockDevice, probe: FilesystemProbe, table: PartitionTable, p: Partition | null, pv: Candidate): Promise<Candidate[]> {
+  if (pv.probe !== null || pv.failure !== undefined || pv.sizeBytes === 0) return [];
+  let lvm: LvmVolumes | null;
+  try {
+    lvm = await readLvm(device, pv);
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    pv.reason = err.message;
+    pv.error = err.message;
+    return [];
+  }
+  if (lvm === null) return [];
+  const skipped = lvm.unreadable.map((u) => `${u.name}: ${u.why}`).join('; ');
+  pv.reason = `${LVM_PV} of volume group ${lvm.vg}${skipped ? ` (not read here: ${skipped})` : ''}`;
+  if (skipped) table.warnings.push(`${describe(pv)} is an LVM physical volume (volume group ${lvm.vg}); not read here: ${skipped}`);
+  const out: Candidate[] = [];
+  for (const v of lvm.volumes) {
+    const c = await probeSlice(device, probe, table, null, v);
+    out.push({ ...c, partitionName: `${v.vg}/${v.name}`, lvm: { vg: v.vg, name: v.name, pvPartition: p?.index ?? null } });
+  }
+  return out;
+}
+
+const LVM_PV = 'LVM physical volume';
+
+/** "logical volume vg/root (LVM, in partition 3)". */
+export function lvmName(lvm: NonNullable<Candidate['lvm']>): string {
+  return `logical volume ${lvm.vg}/${lvm.name} (LVM${lvm.pvPartition !== null ? `, in partition ${lvm.pvPartition}` : ''})`;
 }
 
 function isDataPartitionName(name: string | null): boolean {
@@ -143,6 +184,7 @@ function isDataPartitionName(name: string | null): boolean {
 }
 
 function describe(c: Candidate): string {
+  if (c.lvm !== undefined) return lvmName(c.lvm);
   if (c.partitionIndex !== null) return `partition ${c.partitionIndex}${c.partitionName ? ` (${c.partitionName})` : ''}`;
   return c.byteOffset === 0 ? 'the whole device' : `the filesystem at byte ${c.byteOffset}`;
 }
@@ -184,7 +226,7 @@ function explainChoice(chosen: Candidate, ranked: Candidate[]): string {
 
 function notFound(device: BlockDevice, table: PartitionTable, candidates: Candidate[], searched: boolean): AppError {
   const what = (c: Candidate): string =>
-    c.error !== undefined && c.probe === null ? `unreadable: ${c.error}` : c.label === null ? 'not ext4' : `ext4 "${c.label}"`;
+    c.error !== undefined && c.probe === null ? `unreadable: ${c.error}` : c.label === null ? (c.reason.startsWith(LVM_PV) ? c.reason : 'not ext4') : `ext4 "${c.label}"`;
   const seen = candidates.map((c) => `${describe(c)}: ${formatBytes(c.sizeBytes)}, ${what(c)}`);
   if (searched) seen.push(`and none elsewhere on the first ${formatBytes(Math.min(device.sizeBytes, SCAN_LIMIT_BYTES))} (searched)`);
   const hint =

@@ -33,7 +33,7 @@ function render(r: InfoResult): string {
     lines.push(table(rows, [0]).replace(/^/gm, '  '));
   }
   const d = r.data;
-  const where = d.partitionIndex !== null ? `partition ${d.partitionIndex}` : `offset ${d.offset}`;
+  const where = d.volume ?? (d.partitionIndex !== null ? `partition ${d.partitionIndex}` : `offset ${d.offset}`);
   lines.push(`Data:             ${where}, label "${d.label}" (${d.reason})`);
   for (const c of r.otherCandidates) lines.push(`                  also seen: ${c.partitionIndex !== null ? `partition ${c.partitionIndex}` : 'whole device'} "${c.label ?? ''}" (${c.reason})`);
   lines.push(`Filesystem:       ext4, ${formatBytes(d.blocksCount * d.blockSize)}, ${d.blockSize}-byte blocks, UUID ${d.uuid}`);

@@ -1,0 +1,167 @@
+// LVM2 physical volumes (lvm2 lib/label/label.h, lib/format_text/layout.h; LVM's on-disk format): a Debian
+// Supervised install made with "use entire disk and set up LVM" has its root filesystem (and with it
+// /var/lib/homeassistant) in a logical volume, not in a partition. The PV's label (one of its first four
+// sectors: "LABELONE", type "LVM2 001") leads to its metadata area, whose text describes the volume group:
+// the extent size, each PV's first extent (pe_start) and each logical volume's segments.
+//
+// Read here: linear logical volumes lying in one piece on this PV (the root volume an installer makes).
+// Each is a slice of the disk like a partition, so it is read and written as one. A volume in several pieces,
+// striped, mirrored, thin, or partly on another disk is listed as not readable here, with why.
+
+import { CorruptError } from '../errors.js';
+import type { BlockDevice } from '../device/block-device.js';
+import { type LvmSection, type LvmValue, parseLvmText } from './lvm-text.js';
+
+const SECTOR = 512;
+const LABEL_SCAN_SECTORS = 4;
+const MDA_MAGIC = ' LVM2 x[5A%r0N*>';
+const MDA_HEADER_SIZE = 512;
+/** LVM's own metadata areas are 1 MiB by default; a text above this is not read. */
+const MAX_TEXT = 8 * 1024 * 1024;
+
+export interface LogicalVolume {
+  vg: string;
+  name: string;
+  /** Byte offset on the device (the PV's slice start included) and size; null when not readable here. */
+  byteOffset: number;
+  sizeBytes: number;
+}
+
+export interface LvmVolumes {
+  vg: string;
+  volumes: LogicalVolume[];
+  /** Volumes not readable here, with why. */
+  unreadable: Array<{ name: string; why: string }>;
+}
+
+/** The logical volumes of the PV in `slice` of `device`; null when the slice holds no LVM2 label. */
+export async function readLvm(device: BlockDevice, slice: { byteOffset: number; sizeBytes: number }): Promise<LvmVolumes | null> {
+  if (slice.sizeBytes < LABEL_SCAN_SECTORS * SECTOR) return null;
+  const head = await device.read(slice.byteOffset, LABEL_SCAN_SECTORS * SECTOR);
+  const label = findLabel(head);
+  if (label === null) return null;
+  const mdas = pvAreas(head, label);
+  const text = await metadataText(device, slice, mdas);
+  return volumesOf(parseLvmText(text), label.uuid, slice);
+}
+
+interface Label {
+  /** Byte offset of the pv_header in `head`. */
+  pvHeader: number;
+  uuid: string;
+}
+
+function findLabel(head: Buffer): Label | null {
+  for (let s = 0; s < LABEL_SCAN_SECTORS; s++) {
+    const at = s * SECTOR;
+    if (head.toString('latin1', at, at + 8) !== 'LABELONE' || head.toString('latin1', at + 24, at + 32) !== 'LVM2 001') continue;
+    const offset = head.readUInt32LE(at + 20);
+    if (offset < 32 || offset + 32 + 8 + 16 > SECTOR) throw bad(`its label's header offset ${offset} is outside its sector`);
+    return { pvHeader: at + offset, uuid: head.toString('latin1', at + offset, at + offset + 32) };
+  }
+  return null;
+}
+
+/** The metadata areas the pv_header lists (after its data areas), as [offset, size] in the PV. */
+function pvAreas(head: Buffer, label: Label): Array<[number, number]> {
+  let at = label.pvHeader + 32 + 8;
+  const lists: Array<Array<[number, number]>> = [[], []];
+  for (const list of lists) {
+    for (;;) {
+      if (at + 16 > head.length) throw bad('its list of areas runs past its label');
+      const offset = Number(head.readBigUInt64LE(at));
+      const size = Number(head.readBigUInt64LE(at + 8));
+      at += 16;
+      if (offset === 0 && size === 0) break;
+      list.push([offset, size]);
+    }
+  }
+  return lists[1]!;
+}
+
+/** The current metadata text of the first usable metadata area. */
+async function metadataText(device: BlockDevice, slice: { byteOffset: number; sizeBytes: number }, mdas: Array<[number, number]>): Promise<string> {
+  if (mdas.length === 0) throw bad('it keeps no metadata (created with --metadatacopies 0): the volume group is described on another disk');
+  const [offset] = mdas[0]!;
+  if (!Number.isSafeInteger(offset) || offset + MDA_HEADER_SIZE > slice.sizeBytes) throw bad(`its metadata area at byte ${offset} is outside it`);
+  const header = await device.read(slice.byteOffset + offset, MDA_HEADER_SIZE);
+  if (header.toString('latin1', 4, 20) !== MDA_MAGIC) throw bad('its metadata area has no LVM2 header');
+  const size = Number(header.readBigUInt64LE(32));
+  const textAt = Number(header.readBigUInt64LE(40));
+  const textSize = Number(header.readBigUInt64LE(48));
+  if (size < MDA_HEADER_SIZE || offset + size > slice.sizeBytes) throw bad(`its metadata area (${size} bytes) is outside it`);
+  if (textSize === 0 || textSize > MAX_TEXT || textAt < MDA_HEADER_SIZE || textAt >= size || textSize > size - MDA_HEADER_SIZE) throw bad('the place of its metadata text is not inside its metadata area');
+  // The text may wrap round to just after the header (a circular buffer).
+  const first = Math.min(textSize, size - textAt);
+  const parts = [await device.read(slice.byteOffset + offset + textAt, first)];
+  if (first < textSize) parts.push(await device.read(slice.byteOffset + offset + MDA_HEADER_SIZE, textSize - first));
+  const bytes = Buffer.concat(parts);
+  const end = bytes.indexOf(0);
+  return bytes.toString('utf8', 0, end === -1 ? bytes.length : end);
+}
+
+function volumesOf(meta: LvmSection, uuid: string, slice: { byteOffset: number; sizeBytes: number }): LvmVolumes {
+  const found = Object.entries(meta).find(([, v]) => isSection(v) && isSection(v['physical_volumes']));
+  if (found === undefined) throw bad('its metadata names no volume group');
+  const [vg, group] = found as [string, LvmSection];
+  const extent = num(group['extent_size'], 'extent_size') * SECTOR;
+  if (extent <= 0) throw bad('its extent size is 0');
+  const pvs = group['physical_volumes'] as LvmSection;
+  const pvName = Object.keys(pvs).find((k) => isSection(pvs[k]) && String((pvs[k] as LvmSection)['id'] ?? '').replace(/-/g, '') === uuid);
+  if (pvName === undefined) throw bad('its metadata does not list this disk among its physical volumes');
+  const peStart = num((pvs[pvName] as LvmSection)['pe_start'], 'pe_start') * SECTOR;
+  const out: LvmVolumes = { vg, volumes: [], unreadable: [] };
+  const lvs = isSection(group['logical_volumes']) ? group['logical_volumes'] : {};
+  for (const [name, lv] of Object.entries(lvs)) {
+    if (!isSection(lv)) continue;
+    const place = placeOf(lv, pvName);
+    if (typeof place === 'string') {
+      out.unreadable.push({ name, why: place });
+      continue;
+    }
+    const byteOffset = peStart + place.firstExtent * extent;
+    const sizeBytes = place.extents * extent;
+    if (byteOffset + sizeBytes > slice.sizeBytes) {
+      out.unreadable.push({ name, why: 'it ends past the end of its disk (the disk is cut short)' });
+      continue;
+    }
+    out.volumes.push({ vg, name, byteOffset: slice.byteOffset + byteOffset, sizeBytes });
+  }
+  return out;
+}
+
+/** Where a logical volume lies on PV `pvName`, in one run of extents; else why it cannot be read here. */
+function placeOf(lv: LvmSection, pvName: string): { firstExtent: number; extents: number } | string {
+  const segments = Object.entries(lv)
+    .filter(([k, v]) => /^segment\d+$/.test(k) && isSection(v))
+    .map(([, v]) => v as LvmSection)
+    .sort((a, b) => num(a['start_extent'], 'start_extent') - num(b['start_extent'], 'start_extent'));
+  if (segments.length === 0) return 'it has no segments';
+  let first = -1;
+  let next = 0;
+  for (const seg of segments) {
+    const type = seg['type'];
+    if (type !== 'striped') return `it is a ${String(type)} volume (only linear volumes are read here)`;
+    const stripes = seg['stripes'];
+    if (num(seg['stripe_count'], 'stripe_count') !== 1 || !Array.isArray(stripes) || stripes.length !== 2) return 'it is striped over several disks';
+    if (stripes[0] !== pvName) return 'it lies (partly) on another disk of its volume group';
+    const at = num(stripes[1], 'stripe start');
+    if (num(seg['start_extent'], 'start_extent') !== next || (first !== -1 && at !== first + next)) return 'it lies in several pieces on the disk (it was extended)';
+    if (first === -1) first = at;
+    next += num(seg['extent_count'], 'extent_count');
+  }
+  return { firstExtent: first, extents: next };
+}
+
+function isSection(v: LvmValue | undefined): v is LvmSection {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function num(v: LvmValue | undefined, what: string): number {
+  if (typeof v !== 'number' || v < 0) throw bad(`its ${what} is not a number`);
+  return v;
+}
+
+function bad(what: string): CorruptError {
+  return new CorruptError('LVM_BAD_METADATA', `an LVM physical volume is damaged: ${what}`, { hint: 'its volumes cannot be read here; on Linux, pvck and vgcfgrestore (from /etc/lvm/backup) can check and mend it' });
+}
