@@ -9,10 +9,13 @@ import { formatBytes } from '../units.js';
 import { listDisks } from '../disks/list.js';
 import type { DiskInfo, ListDisksOptions } from '../disks/types.js';
 import { withSource } from './source.js';
+import { lvmName } from '../partition/discover.js';
 
 export interface HaFound {
   /** Partition number of the data filesystem (null for a bare filesystem), its label and kind. */
   partition: number | null;
+  /** An LVM logical volume: "logical volume vg/root (LVM, in partition 3)"; null otherwise. */
+  volume: string | null;
   label: string;
   kind: string;
   version: string | null;
@@ -48,6 +51,7 @@ export async function probeHa(path: string, opts: { scan: boolean } = { scan: tr
     const ha = await summarize(s.fs, s.layout);
     return {
       partition: s.discovery.chosen.partitionIndex,
+      volume: s.discovery.chosen.lvm ? lvmName(s.discovery.chosen.lvm) : null,
       label: s.volume.sb.label,
       kind: s.discovery.kind,
       version: ha.version,

@@ -10,7 +10,7 @@ import { diskLine } from '../../src/cli/wizard/pick.js';
 import { NotFoundError, RefusedError } from '../../src/errors.js';
 import { fixture, scriptedRun } from '../disks/helpers.js';
 
-const HA: HaFound = { partition: 8, label: 'hassos-data', kind: 'haos', version: '2025.5.3', users: 2, backups: 3, needsRecovery: false };
+const HA: HaFound = { partition: 8, volume: null, label: 'hassos-data', kind: 'haos', version: '2025.5.3', users: 2, backups: 3, needsRecovery: false };
 const EMPTY: HaFound = { ...HA, version: null, users: null, backups: null };
 const noData = (): never => {
   throw new NotFoundError('NO_DATA_PARTITION', 'no hassos-data filesystem');

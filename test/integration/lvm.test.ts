@@ -12,6 +12,7 @@ import { closeSync, openSync, readFileSync, readSync, rmSync, writeFileSync, wri
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildFixtures } from '../../fixtures/index.js';
+import { probeHa } from '../../src/actions/disks.js';
 import { cli, cliJson } from '../helpers/cli.js';
 import { tempDir } from '../helpers/images.js';
 
@@ -99,6 +100,10 @@ describe.skipIf(skip !== null)(`a Supervised root in an LVM logical volume${skip
     // The volume in two pieces is named, with why it is not read.
     expect(shown.stderr).toContain(`warning: partition 2 is an LVM physical volume (volume group ${vg}); not read here: home: it lies in several pieces on the disk (it was extended)`);
     expect(cli(['auth', 'list', disk, '--json']).stdout.equals(cli(['auth', 'list', fixture, '--json']).stdout)).toBe(true);
+  });
+
+  it('the list of disks names the volume (it said "whole disk")', async () => {
+    expect(await probeHa(disk)).toMatchObject({ partition: null, volume: `logical volume ${vg}/root (LVM, in partition 2)`, kind: 'supervised' });
   });
 
   it('takes a write inside the volume: e2fsck -fn clean on it, and LVM reads its metadata as before', () => {

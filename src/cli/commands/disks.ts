@@ -13,7 +13,7 @@ function haText(d: SurveyedDisk): string {
   if (d.error) return `cannot read: ${d.error.message}`;
   const ha = d.homeAssistant;
   if (!ha) return notSearched(d) ? '- (partitions only *)' : '-';
-  const where = ha.partition !== null ? `partition ${ha.partition}` : 'whole disk';
+  const where = ha.volume ?? (ha.partition !== null ? `partition ${ha.partition}` : 'whole disk');
   const counts = [ha.users !== null ? `${ha.users} user(s)` : null, ha.backups !== null ? `${ha.backups} backup(s)` : null].filter(Boolean).join(', ');
   return `Home Assistant ${ha.version ?? '(version unknown)'} on ${where} "${ha.label}"${counts ? `, ${counts}` : ''}`;
 }
