@@ -4,7 +4,7 @@
 
 import { AppError, toAppError } from '../../errors.js';
 import type { OpenedSource } from '../source.js';
-import { mediumOf } from './medium.js';
+import { type Medium, mediumOf } from './medium.js';
 
 export interface MadeSoFar {
   /** Journal transactions committed (each leaves the filesystem consistent on its own). */
@@ -36,10 +36,10 @@ export function afterCommitError(src: OpenedSource, err: unknown, made: MadeSoFa
         : whole
           ? `the change is made (it is in the journal of ${medium.the}, which is replayed before it is used), but writing it in its place then failed: ${e.message}`
           : `part of the change is made (${committed} of ${made.of} steps, each complete on its own), then writing failed: ${e.message}`;
-  const cause = causeHint(e, src.path, medium.kind);
+  const cause = causeHint(e, src.path, medium);
   // A card that failed is worked on through an image of it (the remedy says how), not written again.
   const hint = whole && committed > 0
-    ? `do not run the command again: haos-rescue already reads ${medium.the} with the change, and ${medium.kind === 'vm-disk' ? 'the virtual machine' : 'the box'} applies it from the journal at its next start; ${cause.hint}`
+    ? `do not run the command again: haos-rescue already reads ${medium.the} with the change, and ${medium.system} applies it from the journal at its next start; ${cause.hint}`
     : cause.remedy !== undefined
       ? cause.hint
       : `${cause.hint}, then run the same command again${committed > 0 ? ' to finish it' : ''}`;
@@ -51,8 +51,8 @@ export function afterCommitError(src: OpenedSource, err: unknown, made: MadeSoFa
   });
 }
 
-function causeHint(e: AppError, path: string, kind: 'card' | 'image' | 'vm-disk'): { hint: string; remedy?: 'image-first' } {
+function causeHint(e: AppError, path: string, medium: Medium): { hint: string; remedy?: 'image-first' } {
   if (e.details['errno'] === 'ENOSPC') return { hint: `the disk that holds ${path} is full: make room on it` };
-  if (kind === 'card') return { hint: 'the card may be failing or was taken out: copy it to an image file before anything else', remedy: 'image-first' };
+  if (medium.kind === 'card') return { hint: `${medium.the} may be failing or was taken out: copy it to an image file before anything else`, remedy: 'image-first' };
   return { hint: `the disk that holds ${path} may be failing or was disconnected: copy the file elsewhere before anything else` };
 }

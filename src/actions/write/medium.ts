@@ -13,9 +13,30 @@ export interface Medium {
   the: string;
   /** What makes the box start from it: "put the card back into the box and start it". */
   startIt: string;
+  /** What starts from it and replays its journal: "the box", "the virtual machine", "the computer". */
+  system: string;
 }
 
-export const CARD: Medium = { kind: 'card', the: 'the card', startIt: 'put the card back into the box and start it' };
+export const CARD: Medium = { kind: 'card', the: 'the card', startIt: 'put the card back into the box and start it', system: 'the box' };
+
+/** A Supervised install's disk (Debian on a PC): a disk of a computer, not a card of a box. */
+function supervisedMedium(src: OpenedSource): Medium {
+  if (!isFile(src.path)) return { kind: 'card', the: 'the disk', startIt: 'put the disk back into the computer that runs Home Assistant and start it', system: 'the computer' };
+  if (isPartitionImage(src)) {
+    return {
+      kind: 'image',
+      the: `the image file ${basename(src.path)} (a copy of one partition, not a disk)`,
+      startIt: 'copy the image file back onto the partition of the disk it came from (on Linux: sudo dd if=IMAGE of=/dev/sdXN bs=4M conv=fsync), never onto the whole disk, put that disk back into the computer that runs Home Assistant and start it',
+      system: 'the computer',
+    };
+  }
+  return {
+    kind: 'image',
+    the: `the image file ${basename(src.path)} (not a disk)`,
+    startIt: 'write the image file back onto the disk it came from (balenaEtcher; on Linux: sudo dd if=IMAGE of=/dev/sdX bs=4M conv=fsync), put that disk back into the computer that runs Home Assistant and start it',
+    system: 'the computer',
+  };
+}
 
 /** A path stat cannot look at (a Windows disk name, no rights) is not an image file. */
 function isFile(path: string): boolean {
@@ -35,12 +56,14 @@ function isPartitionImage(src: OpenedSource): boolean {
 }
 
 export function mediumOf(src: OpenedSource): Medium {
-  if (containerOf(src.device) !== null) return { kind: 'vm-disk', the: "the virtual machine's disk file", startIt: 'start the virtual machine' };
+  if (containerOf(src.device) !== null) return { kind: 'vm-disk', the: "the virtual machine's disk file", startIt: 'start the virtual machine', system: 'the virtual machine' };
+  if (src.discovery.kind === 'supervised') return supervisedMedium(src);
   if (isFile(src.path) && isPartitionImage(src)) {
     return {
       kind: 'image',
       the: `the image file ${basename(src.path)} (a copy of the data partition alone, not a card)`,
       startIt: 'copy the image file back onto the data partition of the card it came from (hassos-data, partition 8 on most boards; on Linux: sudo dd if=IMAGE of=/dev/sdX8 bs=4M conv=fsync), never onto the whole card (an imager would erase the card\'s system), put that card into the box and start it',
+      system: 'the box',
     };
   }
   if (isFile(src.path)) {
@@ -48,6 +71,7 @@ export function mediumOf(src: OpenedSource): Medium {
       kind: 'image',
       the: `the image file ${basename(src.path)} (not a card)`,
       startIt: 'write the image file to a card (Raspberry Pi Imager: "Use custom", or balenaEtcher), put that card into the box and start it',
+      system: 'the box',
     };
   }
   return CARD;
