@@ -5,6 +5,9 @@
 
 import { IoError } from '../../errors.js';
 
+/** What to do about a disk file whose structures are damaged: most often a copy or download cut short. */
+export const DAMAGED_FILE_HINT = 'if the file was copied or downloaded, the copy may be cut short: copy it again, whole, from where it came from; otherwise run qemu-img check on a copy of it';
+
 export interface PastEnd {
   /** The disk file. */
   path: string;

@@ -4,6 +4,7 @@
 // header must never make the reader allocate or seek far beyond what the file holds.
 
 import { CorruptError, UnsupportedError } from '../../errors.js';
+import { DAMAGED_FILE_HINT } from './cut-short.js';
 
 export const QCOW2_MAGIC = 0x514649fb; // "QFI\xfb"
 
@@ -25,7 +26,7 @@ const EXT_BACKING_FORMAT = 0xe2792aca;
 const EXT_FEATURE_NAMES = 0x6803f857;
 const EXT_DATA_FILE = 0x44415441;
 
-export const QCOW2_HINT = 'run qemu-img check on a copy of the file';
+export const QCOW2_HINT = DAMAGED_FILE_HINT;
 
 export type CompressionType = 'zlib' | 'zstd';
 

@@ -27,6 +27,7 @@ import { containerFile } from './container-file.js';
 import { VDI_BLOCK_FREE, VDI_BLOCK_ZERO, VdiWriter, checkVdiWritable, vdiBlockFileOffset } from './vdi-write.js';
 import { checkForWrites } from './write-check.js';
 import { pastFileEnd } from './cut-short.js';
+import { DAMAGED_FILE_HINT } from './cut-short.js';
 
 const VDI_SIGNATURE = 0xbeda107f;
 /** End of the header fields this reader uses (through uuidParentModify). */
@@ -35,7 +36,7 @@ const MIN_HEADER_SIZE = 0x180;
 const MAX_BLOCK_SIZE = 1 << 28;
 /** Block map entries kept in memory (128 MiB): 32 TiB in the default 1 MiB blocks. */
 const MAX_BLOCKS = 1 << 25;
-const CHECK_HINT = 'run qemu-img check on a copy of the file';
+const CHECK_HINT = DAMAGED_FILE_HINT;
 
 export interface VdiHeader {
   version: number;

@@ -16,8 +16,9 @@
 // Checksum (both structures): the ones' complement of the sum of all bytes, the checksum field taken as 0.
 
 import { CorruptError, UnsupportedError } from '../../errors.js';
+import { DAMAGED_FILE_HINT } from './cut-short.js';
 
-export const VHD_HINT = 'run qemu-img check on a copy of the file';
+export const VHD_HINT = DAMAGED_FILE_HINT;
 export const FOOTER_SIZE = 512;
 export const DYNAMIC_HEADER_SIZE = 1024;
 const FOOTER_COOKIE = 'conectix';

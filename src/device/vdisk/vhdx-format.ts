@@ -8,6 +8,7 @@
 
 import { CorruptError, UnsupportedError } from '../../errors.js';
 import { crc32cUpdate } from '../../ext4/checksum.js';
+import { DAMAGED_FILE_HINT } from './cut-short.js';
 
 export const KiB = 1024;
 export const MiB = 1024 * 1024;
@@ -17,7 +18,7 @@ export const HEADER_OFFSETS = [64 * KiB, 128 * KiB] as const;
 export const HEADER_BYTES = 4 * KiB;
 export const REGION_TABLE_OFFSETS = [192 * KiB, 256 * KiB] as const;
 export const REGION_TABLE_BYTES = 64 * KiB;
-export const VHDX_HINT = 'run qemu-img check on a copy of the file';
+export const VHDX_HINT = DAMAGED_FILE_HINT;
 
 /** Known GUIDs (§2.2.3.2, §2.6.2). */
 export const GUID = {

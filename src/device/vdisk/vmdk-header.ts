@@ -14,6 +14,7 @@
 // Every field is validated here so the readers never see a value that could overflow or point nowhere.
 
 import { CorruptError, UnsupportedError } from '../../errors.js';
+import { DAMAGED_FILE_HINT } from './cut-short.js';
 
 export const SECTOR = 512;
 export const KDMV_MAGIC = 0x564d444b; // "KDMV" read little-endian
@@ -33,7 +34,7 @@ export const MARKER_GT = 1;
 export const MARKER_GD = 2;
 export const MARKER_FOOTER = 3;
 
-export const CHECK_HINT = 'run qemu-img check on a copy of the file';
+export const CHECK_HINT = DAMAGED_FILE_HINT;
 
 export interface SparseHeader {
   version: number;
