@@ -4,7 +4,7 @@
 // the caller passes a probe that looks at one slice and reports its label and a few directories.
 
 import type { BlockDevice } from '../device/block-device.js';
-import { AppError, CorruptError, NotFoundError, UsageError, toAppError } from '../errors.js';
+import { AppError, CorruptError, NotFoundError, UnsupportedError, UsageError, toAppError } from '../errors.js';
 import { formatBytes } from '../units.js';
 import { DATA_LABEL, SET_ASIDE_LABELS } from './labels.js';
 import { type LvmVolumes, readLvm } from './lvm.js';
@@ -59,6 +59,8 @@ export interface Candidate {
   foundByScan?: boolean;
   /** An LVM logical volume (its volume group, its name, the partition of its physical volume). */
   lvm?: { vg: string; name: string; pvPartition: number | null };
+  /** What the slice holds when it is no filesystem but a container of one (an LVM physical volume, LUKS). */
+  holds?: string;
 }
 
 export type DataKind = 'haos' | 'supervised' | 'bare';
@@ -150,7 +152,11 @@ async function probeAll(device: BlockDevice, probe: FilesystemProbe, table: Part
  * partition is; `pv`'s reason says what it is and which volumes are not read here.
  */
 async function lvmCandidates(device: BlockDevice, probe: FilesystemProbe, table: PartitionTable, p: Partition | null, pv: Candidate): Promise<Candidate[]> {
-  if (pv.probe !== null || pv.failure !== undefined || pv.sizeBytes === 0) return [];
+  if (pv.probe !== null || pv.failure !== undefined || pv.sizeBytes < 512) return [];
+  if ((await device.read(pv.byteOffset, 6)).equals(LUKS_MAGIC)) {
+    pv.reason = pv.holds = LUKS_HOLDS;
+    return [];
+  }
   let lvm: LvmVolumes | null;
   try {
     lvm = await readLvm(device, pv);
@@ -162,7 +168,7 @@ async function lvmCandidates(device: BlockDevice, probe: FilesystemProbe, table:
   }
   if (lvm === null) return [];
   const skipped = lvm.unreadable.map((u) => `${u.name}: ${u.why}`).join('; ');
-  pv.reason = `${LVM_PV} of volume group ${lvm.vg}${skipped ? ` (not read here: ${skipped})` : ''}`;
+  pv.reason = pv.holds = `${LVM_PV} of volume group ${lvm.vg}${skipped ? ` (not read here: ${skipped})` : ''}`;
   if (skipped) table.warnings.push(`${describe(pv)} is an LVM physical volume (volume group ${lvm.vg}); not read here: ${skipped}`);
   const out: Candidate[] = [];
   for (const v of lvm.volumes) {
@@ -173,6 +179,11 @@ async function lvmCandidates(device: BlockDevice, probe: FilesystemProbe, table:
 }
 
 const LVM_PV = 'LVM physical volume';
+/** "LUKS\xba\xbe": a LUKS header, versions 1 and 2 (cryptsetup's on-disk format). */
+const LUKS_MAGIC = Buffer.from([0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe]);
+const LUKS_WHAT = 'encrypted with LUKS (as Debian\'s "encrypted LVM" install makes)';
+const LUKS_OPEN = 'on a Linux computer open it first (sudo cryptsetup open DEVICE rescue, then sudo vgchange -ay) and give haos-rescue the volume that appears under /dev/mapper';
+const LUKS_HOLDS = `${LUKS_WHAT}: haos-rescue cannot open it; ${LUKS_OPEN}`;
 
 /** "logical volume vg/root (LVM, in partition 3)". */
 export function lvmName(lvm: NonNullable<Candidate['lvm']>): string {
@@ -225,8 +236,12 @@ function explainChoice(chosen: Candidate, ranked: Candidate[]): string {
 }
 
 function notFound(device: BlockDevice, table: PartitionTable, candidates: Candidate[], searched: boolean): AppError {
+  const luks = candidates.find((c) => c.holds === LUKS_HOLDS);
+  if (luks !== undefined) {
+    return new UnsupportedError('LUKS_ENCRYPTED', `${describe(luks)} of ${device.description} is ${LUKS_WHAT}, and haos-rescue cannot open it`, { hint: LUKS_OPEN });
+  }
   const what = (c: Candidate): string =>
-    c.error !== undefined && c.probe === null ? `unreadable: ${c.error}` : c.label === null ? (c.reason.startsWith(LVM_PV) ? c.reason : 'not ext4') : `ext4 "${c.label}"`;
+    c.error !== undefined && c.probe === null ? `unreadable: ${c.error}` : c.label === null ? (c.holds ?? 'not ext4') : `ext4 "${c.label}"`;
   const seen = candidates.map((c) => `${describe(c)}: ${formatBytes(c.sizeBytes)}, ${what(c)}`);
   if (searched) seen.push(`and none elsewhere on the first ${formatBytes(Math.min(device.sizeBytes, SCAN_LIMIT_BYTES))} (searched)`);
   const hint =

@@ -1,4 +1,4 @@
-// A Debian Supervised install made with "use entire disk and set up LVM": its root filesystem (with
+// A Debian Supervised install made with "use entire disk and set up LVM" (and the encrypted variant): its root
 // /etc/hassio.json and the Home Assistant data) lives in a logical volume. The disk is made here with LVM2's
 // own tools (pvcreate, vgcreate, lvcreate without device-mapper: nothing is activated) on a loop device over
 // the disk's second partition; where the root volume lies is LVM's own answer (pvs pe_start, lvs
@@ -115,5 +115,27 @@ describe.skipIf(skip !== null)(`a Supervised root in an LVM logical volume${skip
     const fsck = spawnSync('e2fsck', ['-fn', volume], { encoding: 'utf8' });
     expect(fsck.status, fsck.stdout).toBe(0);
     expect(sha(readAt(disk, where.pvOffset, 1 * MiB))).toBe(metadata);
+  });
+});
+
+// Debian's "encrypted LVM" install: the LVM sits inside LUKS. It cannot be opened here; it was "not ext4" among
+// the partitions, with "give the byte offset" as the way. The header is cryptsetup's own (luksFormat).
+const hasCryptsetup = spawnSync('cryptsetup', ['--version']).status === 0 && spawnSync('sgdisk', ['--version']).status === 0;
+describe.skipIf(!hasCryptsetup)(`a disk encrypted with LUKS${hasCryptsetup ? '' : ' (skipped: cryptsetup or sgdisk is not installed)'}`, () => {
+  it('is said as encrypted, with how to open it on Linux first (exit 69)', () => {
+    const luks = join(work, 'luks.part');
+    execFileSync('truncate', ['-s', '24M', luks]);
+    execFileSync('cryptsetup', ['luksFormat', '--batch-mode', '--type', 'luks2', '--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000', luks, '-'], { input: 'a passphrase' });
+    const disk = join(work, 'encrypted.img');
+    execFileSync('truncate', ['-s', '48M', disk]);
+    execFileSync('sgdisk', ['-n', '1:2048:+16M', '-t', '1:ef00', '-n', '2:0:0', '-t', '2:8309', disk], { stdio: 'ignore' });
+    const first = Number(/First sector: (\d+)/.exec(execFileSync('sgdisk', ['-i', '2', disk], { encoding: 'utf8' }))![1]);
+    const fd = openSync(disk, 'r+');
+    writeSync(fd, readFileSync(luks), 0, undefined, first * 512);
+    closeSync(fd);
+    const r = cli(['info', disk]);
+    expect(r.code, r.stderr).toBe(69);
+    expect(r.stderr).toContain(`error: partition 2 of image ${disk} is encrypted with LUKS (as Debian's "encrypted LVM" install makes), and haos-rescue cannot open it`);
+    expect(r.stderr).toMatch(/^hint: on a Linux computer open it first \(sudo cryptsetup open DEVICE rescue, then sudo vgchange -ay\)/m);
   });
 });
