@@ -1,10 +1,10 @@
-// A Debian Supervised install made with "use entire disk and set up LVM" (and the encrypted variant): its root
+// A Debian Supervised install made with "use entire disk and set up LVM": its root filesystem (with
 // /etc/hassio.json and the Home Assistant data) lives in a logical volume. The disk is made here with LVM2's
 // own tools (pvcreate, vgcreate, lvcreate without device-mapper: nothing is activated) on a loop device over
 // the disk's second partition; where the root volume lies is LVM's own answer (pvs pe_start, lvs
 // seg_pe_ranges, vgs extent size), and the Supervised root fixture is copied there. haos-rescue must find it,
 // read it as the fixture reads, and write into it (e2fsck -fn clean, the LVM metadata untouched).
-// Needs root, losetup and lvm2: skipped with the reason otherwise.
+// Needs root, losetup and lvm2: skipped with the reason otherwise. Its encrypted variant (LUKS) is said as such.
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
