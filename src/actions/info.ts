@@ -55,6 +55,8 @@ export interface InfoResult {
     foundBySearch: boolean;
     /** An LVM logical volume: "logical volume vg/root (LVM, in partition 3)"; null otherwise. */
     volume: string | null;
+    /** The partition that holds that volume (its LVM physical volume); null otherwise. */
+    volumeInPartition: number | null;
     blockSize: number;
     blocksCount: number;
     features: string[];
@@ -235,6 +237,7 @@ export async function info(source: OpenedSource): Promise<InfoResult> {
       reason: discovery.reason,
       foundBySearch: discovery.chosen.foundByScan === true,
       volume: discovery.chosen.lvm ? lvmName(discovery.chosen.lvm) : null,
+      volumeInPartition: discovery.chosen.lvm?.pvPartition ?? null,
       blockSize: sb.blockSize,
       blocksCount: sb.blocksCount,
       features: sb.features,

@@ -97,6 +97,7 @@ describe.skipIf(skip !== null)(`a Supervised root in an LVM logical volume${skip
     expect(info.homeAssistant.configPath).toBe('/var/lib/homeassistant/homeassistant');
     const shown = cli(['info', disk]);
     expect(shown.text).toMatch(new RegExp(`^Data: +logical volume ${vg}/root \\(LVM, in partition 2\\), label "rootfs"`, 'm'));
+    expect(shown.text).toMatch(/^ +2 .* <- data \(in an LVM volume\)$/m);
     // The volume in two pieces is named, with why it is not read.
     expect(shown.stderr).toContain(`warning: partition 2 is an LVM physical volume (volume group ${vg}); not read here: home: it lies in several pieces on the disk (it was extended)`);
     expect(cli(['auth', 'list', disk, '--json']).stdout.equals(cli(['auth', 'list', fixture, '--json']).stdout)).toBe(true);

@@ -27,7 +27,7 @@ function render(r: InfoResult): string {
   if (r.partitions.length > 0) {
     const rows = [['#', 'name', 'offset', 'size', 'filesystem label']];
     for (const p of r.partitions) {
-      const mark = p.index === r.data.partitionIndex ? ' <- data' : '';
+      const mark = p.index === r.data.partitionIndex ? ' <- data' : p.index === r.data.volumeInPartition ? ' <- data (in an LVM volume)' : '';
       rows.push([String(p.index), p.name ?? '', formatBytes(p.offset), formatBytes(p.size) + (p.truncated ? ' (truncated)' : ''), (p.label ?? '') + mark]);
     }
     lines.push(table(rows, [0]).replace(/^/gm, '  '));
