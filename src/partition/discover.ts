@@ -153,17 +153,20 @@ async function probeAll(device: BlockDevice, probe: FilesystemProbe, table: Part
  */
 async function lvmCandidates(device: BlockDevice, probe: FilesystemProbe, table: PartitionTable, p: Partition | null, pv: Candidate): Promise<Candidate[]> {
   if (pv.probe !== null || pv.failure !== undefined || pv.sizeBytes < 512) return [];
-  if ((await device.read(pv.byteOffset, 6)).equals(LUKS_MAGIC)) {
-    pv.reason = pv.holds = LUKS_HOLDS;
-    return [];
-  }
   let lvm: LvmVolumes | null;
   try {
+    if ((await device.read(pv.byteOffset, 512)).subarray(0, 6).equals(LUKS_MAGIC)) {
+      pv.reason = pv.holds = LUKS_HOLDS;
+      return [];
+    }
     lvm = await readLvm(device, pv);
   } catch (err) {
     if (!(err instanceof AppError)) throw err;
-    pv.reason = err.message;
-    pv.error = err.message;
+    // A damaged LVM label or metadata is said; a read the card refused leaves the slice as it was probed.
+    if (err instanceof CorruptError) {
+      pv.reason = err.message;
+      pv.error = err.message;
+    }
     return [];
   }
   if (lvm === null) return [];

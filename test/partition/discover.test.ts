@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IoError } from '../../src/errors.js';
+import { faultyDevice } from '../../src/device/faulty-device.js';
 import {
   discoverData,
   type DiscoverOptions,
@@ -295,5 +296,17 @@ describe('discoverData: bare devices and nothing found', () => {
       code: 'DATA_NOT_FOUND',
       hint: expect.stringMatching(/no partition table and no usable filesystem at byte 0/),
     });
+  });
+});
+
+// The first sectors of a partition that holds no ext4 are read for an LVM or LUKS header: a bad sector there
+// (a failing card's boot partition) must leave discovery going, the partition said as before.
+describe('a bad first sector on a partition without ext4', () => {
+  it('does not stop discovery: the data partition is still chosen', async () => {
+    const d = await withImage(gptImg, (dev) =>
+      discoverData(faultyDevice(dev, { failReadsIn: [{ byteOffset: 1 * MiB, length: 512 }] }), fakeProbe({ 8: data() })),
+    );
+    expect(d.chosen.partitionIndex).toBe(8);
+    expect(d.candidates.find((c) => c.partitionIndex === 1)?.reason).toBe('not ext4');
   });
 });
