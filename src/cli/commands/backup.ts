@@ -14,7 +14,7 @@ import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
 
 const keyCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: string }> = {
   command: 'key [source]',
-  describe: 'Print the encryption key of the automatic backups (Settings > System > Backups)',
+  describe: 'Print the encryption key of the automatic backups (Settings > System > Backups), and which of the card\'s encrypted backups it opens',
   builder: (y) => withSourceArg(y) as never,
   handler: async (argv) => {
     const { key, reach } = await withArgsSource(argv, async (s) => {
