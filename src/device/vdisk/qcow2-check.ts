@@ -35,9 +35,13 @@ export async function checkQcow2References(input: Qcow2CheckInput): Promise<void
     // Counts of another width are not written here at all (checkWritable refuses them, with its own words).
     if (layout.order !== 4) return;
     const refcounts = await Qcow2Refcounts.open(file, layout, header.clusterSize, path);
-    for await (const c of map.referencedClusters()) {
-      if ((await refcounts.get(Math.floor(c.hostOffset / header.clusterSize))) > 0) continue;
-      throw refusal(path, `${c.what} (byte ${c.hostOffset}) is in use, but its reference count says it is free: a new cluster would be written over it`);
+    for await (const batch of map.referencedClusters()) {
+      for (const c of batch) {
+        const cluster = Math.floor(c.hostOffset / header.clusterSize);
+        // A count from a refcount block already read, without a promise per cluster (millions in a big file).
+        if ((refcounts.peek(cluster) ?? (await refcounts.get(cluster))) > 0) continue;
+        throw refusal(path, `${c.what()} (byte ${c.hostOffset}) is in use, but its reference count says it is free: a new cluster would be written over it`);
+      }
     }
   } catch (err) {
     if (err instanceof CorruptError) throw refusal(path, err.message);

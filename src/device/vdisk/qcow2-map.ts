@@ -29,6 +29,12 @@ function entryOffset(high: number, low: number): number {
   return (high & OFFSET_HIGH_MASK) * 2 ** 32 + ((low & OFFSET_LOW_MASK) >>> 0);
 }
 
+/** A host cluster the active tables reference, and what references it (in words, made when asked). */
+export interface Referenced {
+  hostOffset: number;
+  what: () => string;
+}
+
 export class Qcow2Map {
   private readonly clusterSize: number;
   private readonly entryBytes: number;
@@ -133,29 +139,31 @@ export class Qcow2Map {
 
   /**
    * Every host cluster the active tables reference (the L2 tables, the data clusters, a compressed stream's
-   * first cluster), each checked to lie inside the file: the writer's check of the reference counts.
+   * first cluster), each checked to lie inside the file: the writer's check of the reference counts. One
+   * batch an L2 table (the table's own cluster first); the words for a cluster are made only when asked.
    */
-  async *referencedClusters(): AsyncGenerator<{ hostOffset: number; what: string }> {
+  async *referencedClusters(): AsyncGenerator<Referenced[]> {
     for (let i = 0; i < this.header.l1Size; i++) {
       const l2Offset = this.l2Offset(i);
       if (l2Offset === 0) continue;
-      yield { hostOffset: l2Offset, what: `the L2 table of L1 entry ${i}` };
+      const batch: Referenced[] = [{ hostOffset: l2Offset, what: () => `the L2 table of L1 entry ${i}` }];
       const table = await this.l2Table(l2Offset);
       for (let at = 0; at < table.length; at += this.entryBytes) {
         const high = table.readUInt32BE(at);
         const low = table.readUInt32BE(at + 4);
+        if ((high & FLAG_COMPRESSED) === 0 && entryOffset(high, low) === 0) continue;
         const where = (): string => `L2 table at ${l2Offset}, entry ${at / this.entryBytes}`;
         if ((high & FLAG_COMPRESSED) !== 0) {
           const d = compressedDescriptor(high, low, this.header.clusterBits, this.file.sizeBytes);
           if (d === null) throw this.bad(`the compressed cluster of ${where()} starts past the end of the file`, { l2Offset });
-          yield { hostOffset: d.hostOffset - (d.hostOffset % this.clusterSize), what: `the compressed cluster of ${where()}` };
+          batch.push({ hostOffset: d.hostOffset - (d.hostOffset % this.clusterSize), what: () => `the compressed cluster of ${where()}` });
           continue;
         }
         const hostOffset = entryOffset(high, low);
-        if (hostOffset === 0) continue;
         this.checkDataCluster(hostOffset, where, false);
-        yield { hostOffset, what: `the data cluster of ${where()}` };
+        batch.push({ hostOffset, what: () => `the data cluster of ${where()}` });
       }
+      yield batch;
     }
   }
 

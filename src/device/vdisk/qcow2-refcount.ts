@@ -74,6 +74,13 @@ export class Qcow2Refcounts {
     return { offset: this.tableOffset, clusters: this.table.length / this.clusterSize };
   }
 
+  /** The count of `cluster` when its refcount block has been read (or there is none: 0); else undefined. */
+  peek(cluster: number): number | undefined {
+    const blockIndex = Math.floor(cluster / this.perBlock);
+    if (blockIndex >= this.tableEntries || tableEntryOffset(this.table, blockIndex) === 0) return 0;
+    return this.blocks.get(blockIndex)?.readUInt16BE((cluster % this.perBlock) * 2);
+  }
+
   /** The count of host cluster `cluster` (an index, not a byte offset). */
   async get(cluster: number): Promise<number> {
     const block = await this.block(Math.floor(cluster / this.perBlock));
