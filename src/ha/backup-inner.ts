@@ -65,6 +65,23 @@ export async function* innerTarBytes(read: ReadAt, inner: InnerArchive, key: Sec
   if (inner.truncatedFrom !== undefined) throw cutShort(inner, null);
 }
 
+/**
+ * Whether `key` opens the encrypted inner archive, as a restore starts: its first piece decrypted (and, for v3,
+ * authenticated). Null when it does; the WRONG_PASSWORD error when it does not; any other error is thrown.
+ */
+export async function keyRefusal(read: ReadAt, inner: InnerArchive, key: SecureTarKey | null): Promise<AppError | null> {
+  const first = innerTarBytes(read, inner, key);
+  try {
+    await first.next();
+    return null;
+  } catch (err) {
+    if (err instanceof AppError && err.code === 'WRONG_PASSWORD') return err;
+    throw err;
+  } finally {
+    await first.return(undefined);
+  }
+}
+
 /** Bytes an archive cut short needs to be told encrypted or plain (a SecureTar header; gzip's and tar's are shorter). */
 const CUT_READABLE = 32;
 

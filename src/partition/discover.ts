@@ -148,8 +148,8 @@ async function probeAll(device: BlockDevice, probe: FilesystemProbe, table: Part
 }
 
 /**
- * The logical volumes of an LVM physical volume in `pv` (a slice that holds no ext4), each probed as a
- * partition is; `pv`'s reason says what it is and which volumes are not read here.
+ * What a slice without ext4 holds when it is a container of filesystems: the logical volumes of an LVM
+ * physical volume, each probed as a partition is; or LUKS, which is not opened. `pv`'s reason says which.
  */
 async function lvmCandidates(device: BlockDevice, probe: FilesystemProbe, table: PartitionTable, p: Partition | null, pv: Candidate): Promise<Candidate[]> {
   if (pv.probe !== null || pv.failure !== undefined || pv.sizeBytes < 512) return [];

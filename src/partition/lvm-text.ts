@@ -68,9 +68,14 @@ function safeNumber(text: string): number {
   return n;
 }
 
-function bad(what: string): CorruptError {
-  return new CorruptError('LVM_BAD_METADATA', `the LVM metadata is damaged: ${what}`, { hint: 'the volume group cannot be read here; on Linux, vgck and vgcfgrestore (from /etc/lvm/backup) can check and mend it' });
+/** A damaged LVM label, metadata area or metadata text (exit 65). */
+export function lvmDamaged(what: string): CorruptError {
+  return new CorruptError('LVM_BAD_METADATA', `an LVM physical volume is damaged: ${what}`, {
+    hint: 'its volumes cannot be read here; on Linux, pvck and vgcfgrestore (from /etc/lvm/backup) can check and mend it',
+  });
 }
+
+const bad = (what: string): CorruptError => lvmDamaged(`its metadata text: ${what}`);
 
 /** Parses LVM2 text metadata into nested sections. */
 export function parseLvmText(text: string): LvmSection {

@@ -8,9 +8,8 @@
 // Each is a slice of the disk like a partition, so it is read and written as one. A volume in several pieces,
 // striped, mirrored, thin, or partly on another disk is listed as not readable here, with why.
 
-import { CorruptError } from '../errors.js';
 import type { BlockDevice } from '../device/block-device.js';
-import { type LvmSection, type LvmValue, parseLvmText } from './lvm-text.js';
+import { type LvmSection, type LvmValue, lvmDamaged, parseLvmText } from './lvm-text.js';
 
 const SECTOR = 512;
 const LABEL_SCAN_SECTORS = 4;
@@ -22,7 +21,7 @@ const MAX_TEXT = 8 * 1024 * 1024;
 export interface LogicalVolume {
   vg: string;
   name: string;
-  /** Byte offset on the device (the PV's slice start included) and size; null when not readable here. */
+  /** Byte offset on the device (the PV's slice start included) and size. */
   byteOffset: number;
   sizeBytes: number;
 }
@@ -162,6 +161,4 @@ function num(v: LvmValue | undefined, what: string): number {
   return v;
 }
 
-function bad(what: string): CorruptError {
-  return new CorruptError('LVM_BAD_METADATA', `an LVM physical volume is damaged: ${what}`, { hint: 'its volumes cannot be read here; on Linux, pvck and vgcfgrestore (from /etc/lvm/backup) can check and mend it' });
-}
+const bad = lvmDamaged;

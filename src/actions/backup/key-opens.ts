@@ -4,7 +4,7 @@
 // starts: its first encrypted archive's first piece decrypted (v3: one key derivation per backup, ~0.2 s).
 
 import { AppError } from '../../errors.js';
-import { SecureTarKey, innerEncryption, innerTarBytes } from '../../ha/backup-inner.js';
+import { SecureTarKey, innerEncryption, keyRefusal } from '../../ha/backup-inner.js';
 import type { OpenedSource } from '../source.js';
 import { type BackupEntry, listBackups } from './list.js';
 import { openListedBackup } from './open.js';
@@ -52,18 +52,12 @@ async function tryKey(src: OpenedSource, entry: BackupEntry, key: SecureTarKey):
     const target = await openListedBackup(src, entry);
     for (const inner of target.archive.inners) {
       if (!(await innerEncryption(target.read, inner)).encrypted) continue;
-      const first = innerTarBytes(target.read, inner, key);
-      try {
-        await first.next();
-        return 'opens';
-      } finally {
-        await first.return(undefined);
-      }
+      return (await keyRefusal(target.read, inner, key)) === null ? 'opens' : 'other';
     }
     return { why: 'no encrypted archive in it' };
   } catch (err) {
     if (!(err instanceof AppError)) throw err;
-    return err.code === 'WRONG_PASSWORD' ? 'other' : { why: err.message };
+    return { why: err.message };
   }
 }
 

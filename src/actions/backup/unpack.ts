@@ -7,7 +7,7 @@ import { type FileHandle, link, lstat, mkdir, open, readdir, rename, rm, rmdir, 
 import { join, posix, resolve } from 'node:path';
 import { AppError, CorruptError, UsageError } from '../../errors.js';
 import type { InnerArchive } from '../../ha/backup-archive.js';
-import { type InnerEntry, type SecureTarKey, innerEncryption, innerTarBytes, walkInner } from '../../ha/backup-inner.js';
+import { type InnerEntry, type SecureTarKey, innerEncryption, innerTarBytes, keyRefusal, walkInner } from '../../ha/backup-inner.js';
 import { safeComponent } from '../export/names.js';
 import { makeOutputFolder, outputError } from '../output-error.js';
 import { assertOutputOffSource } from '../host-mounts.js';
@@ -102,15 +102,13 @@ async function keyRefusals(target: BackupTarget, chosen: InnerArchive[], key: Se
   let opened = 0;
   for (const inner of chosen) {
     if (!(await innerEncryption(target.read, inner)).encrypted) continue;
-    const first = innerTarBytes(target.read, inner, key);
     try {
-      await first.next();
-      opened++;
+      const wrong = await keyRefusal(target.read, inner, key);
+      if (wrong === null) opened++;
+      else refused.set(inner, wrong);
     } catch (err) {
+      // Damage at its start is left for the unpacking to report with the rest.
       if (!(err instanceof AppError) || err.code === 'PASSWORD_NEEDED') throw err;
-      if (err.code === 'WRONG_PASSWORD') refused.set(inner, err);
-    } finally {
-      await first.return(undefined);
     }
   }
   if (opened === 0 && refused.size > 0) throw refused.values().next().value!;
