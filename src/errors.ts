@@ -155,6 +155,17 @@ export class StopRequested extends Error {
 }
 
 /** Turns anything thrown into an AppError; unknown errors become INTERNAL (exit 70). */
+/**
+ * `e` told again with another message or options: the same class, code and exit code, so that what callers
+ * test (`instanceof IoError` for a failing medium, the code) still holds.
+ */
+export function reworded(e: AppError, message: string, options: AppErrorOptions): AppError {
+  const copy = new AppError(e.code, e.exitCode, message, options);
+  Object.setPrototypeOf(copy, Object.getPrototypeOf(e) as object);
+  copy.name = e.name;
+  return copy;
+}
+
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   if (err instanceof StopRequested) return new AppError('STOPPED', ExitCode.INTERRUPTED, err.message, { hint: 'run the command again when you want the copy' });

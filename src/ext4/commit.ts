@@ -12,7 +12,7 @@
 // streamed data is read from its source then, a piece at a time.
 
 import type { BlockDevice } from '../device/block-device.js';
-import { AppError, RefusedError, toAppError } from '../errors.js';
+import { type AppError, RefusedError, reworded, toAppError } from '../errors.js';
 import { openJournal } from './journal/locate.js';
 import { logBounds } from './journal/jsb.js';
 import { keepRecovering, setNeedsRecovery, writeJournalSuper } from './journal/mark.js';
@@ -92,5 +92,5 @@ export async function commitWrites(vol: Ext4Volume, device: BlockDevice, writes:
 /** An error met after transaction `tid` was committed: the same error, with `committed` in its details. */
 function afterCommit(err: unknown, tid: number): AppError {
   const e = toAppError(err);
-  return new AppError(e.code, e.exitCode, e.message, { cause: err, ...(e.hint === undefined ? {} : { hint: e.hint }), details: { ...e.details, committed: tid } });
+  return reworded(e, e.message, { cause: err, ...(e.hint === undefined ? {} : { hint: e.hint }), details: { ...e.details, committed: tid } });
 }

@@ -6,6 +6,7 @@ import { afterCommitError } from '../../src/actions/write/after-commit.js';
 import type { OpenedSource } from '../../src/actions/source.js';
 import { IoError, RefusedError } from '../../src/errors.js';
 import { memoryDevice } from '../../src/device/memory-device.js';
+import { isMediumError } from '../../src/device/map-os-error.js';
 
 /** A card (a disk path that is no file), as mediumOf sees it. */
 const card = {
@@ -36,6 +37,9 @@ describe('afterCommitError', () => {
   it('every transaction committed, the read-back failed: written', () => {
     const err = afterCommitError(card, new IoError('READ_FAILED', 'read failed: EIO'), { committed: 1, of: 1, stage: 'read-back' });
     expect(err.message).toBe('the change is written to the card, but reading it back then failed: read failed: EIO');
+    // Still the card's read failure: the guided flow offers to copy the card (it tests the class).
+    expect(err).toBeInstanceOf(IoError);
+    expect(isMediumError(err)).toBe(true);
   });
 
   it('a refusal before anything is committed is left as it is (it says what to do itself)', () => {

@@ -2,7 +2,7 @@
 // failed: EIO") read as if nothing had changed, and running the command again then met a card that
 // already had the change. Said here: what is made, why the rest failed, and whether to run it again.
 
-import { AppError, toAppError } from '../../errors.js';
+import { type AppError, reworded, toAppError } from '../../errors.js';
 import type { OpenedSource } from '../source.js';
 import { type Medium, mediumOf } from './medium.js';
 
@@ -43,7 +43,7 @@ export function afterCommitError(src: OpenedSource, err: unknown, made: MadeSoFa
     : cause.remedy !== undefined
       ? cause.hint
       : `${cause.hint}, then run the same command again${committed > 0 ? ' to finish it' : ''}`;
-  return new AppError(e.code, e.exitCode, message, {
+  return reworded(e, message, {
     cause: err,
     hint,
     details: { ...e.details, made: committed === 0 ? 'none' : whole ? 'whole' : 'part' },
