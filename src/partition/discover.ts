@@ -136,13 +136,13 @@ async function probeSlice(
 async function probeAll(device: BlockDevice, probe: FilesystemProbe, table: PartitionTable): Promise<Candidate[]> {
   if (table.type === 'none') {
     const whole = await probeSlice(device, probe, table, null, { byteOffset: 0, sizeBytes: device.sizeBytes });
-    return [whole, ...(await lvmCandidates(device, probe, table, null, whole))];
+    return [whole, ...(await containedCandidates(device, probe, table, null, whole))];
   }
   const out: Candidate[] = [];
   for (const p of table.partitions) {
     if (p.extended || p.sizeBytes === 0) continue;
     const c = await probeSlice(device, probe, table, p, p);
-    out.push(c, ...(await lvmCandidates(device, probe, table, p, c)));
+    out.push(c, ...(await containedCandidates(device, probe, table, p, c)));
   }
   return out;
 }
@@ -151,7 +151,7 @@ async function probeAll(device: BlockDevice, probe: FilesystemProbe, table: Part
  * What a slice without ext4 holds when it is a container of filesystems: the logical volumes of an LVM
  * physical volume, each probed as a partition is; or LUKS, which is not opened. `pv`'s reason says which.
  */
-async function lvmCandidates(device: BlockDevice, probe: FilesystemProbe, table: PartitionTable, p: Partition | null, pv: Candidate): Promise<Candidate[]> {
+async function containedCandidates(device: BlockDevice, probe: FilesystemProbe, table: PartitionTable, p: Partition | null, pv: Candidate): Promise<Candidate[]> {
   if (pv.probe !== null || pv.failure !== undefined || pv.sizeBytes < 512) return [];
   let lvm: LvmVolumes | null;
   try {

@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { copyFile, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppError, CorruptError, IoError, NotFoundError, UnsupportedError } from '../../src/errors.js';
+import { AppError, IoError, NotFoundError, UnsupportedError } from '../../src/errors.js';
 import type { BlockDevice } from '../../src/device/block-device.js';
 import { openFileDevice } from '../../src/device/file-device.js';
 import { memoryDevice } from '../../src/device/memory-device.js';

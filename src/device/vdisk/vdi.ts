@@ -26,8 +26,7 @@ import type { ContainerDevice, ContainerInfo, OpenContext } from './types.js';
 import { containerFile } from './container-file.js';
 import { VDI_BLOCK_FREE, VDI_BLOCK_ZERO, VdiWriter, checkVdiWritable, vdiBlockFileOffset } from './vdi-write.js';
 import { checkForWrites } from './write-check.js';
-import { pastFileEnd } from './cut-short.js';
-import { DAMAGED_FILE_HINT } from './cut-short.js';
+import { DAMAGED_FILE_HINT, pastFileEnd } from './cut-short.js';
 
 const VDI_SIGNATURE = 0xbeda107f;
 /** End of the header fields this reader uses (through uuidParentModify). */
@@ -36,7 +35,6 @@ const MIN_HEADER_SIZE = 0x180;
 const MAX_BLOCK_SIZE = 1 << 28;
 /** Block map entries kept in memory (128 MiB): 32 TiB in the default 1 MiB blocks. */
 const MAX_BLOCKS = 1 << 25;
-const CHECK_HINT = DAMAGED_FILE_HINT;
 
 export interface VdiHeader {
   version: number;
@@ -260,7 +258,7 @@ function readU64(bytes: Buffer, offset: number, what: string): number {
 }
 
 function corrupt(code: string, message: string): never {
-  throw new CorruptError(code, message, { hint: CHECK_HINT });
+  throw new CorruptError(code, message, { hint: DAMAGED_FILE_HINT });
 }
 
 function readOnlyError(format: string, path: string): AppError {
