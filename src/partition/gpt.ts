@@ -290,7 +290,11 @@ async function checkBackup(device: BlockDevice, sectorSize: number, primary: Gpt
   }
   const failures: Failure[] = [];
   const backup = await attempt(failures, 'backup', () => readHeaderAt(device, sectorSize, lba));
-  if (backup === null) return [`backup GPT header at LBA ${lba} is damaged: ${failures[0]!.error.message}`];
+  if (backup === null) {
+    // A read that failed (bad sectors, a disk file cut short) says nothing of the header itself.
+    const error = failures[0]!.error;
+    return [`backup GPT header at LBA ${lba} ${error instanceof IoError ? 'could not be read' : 'is damaged'}: ${error.message}`];
+  }
   if (backup.entriesCrc !== primary.entriesCrc) return [`backup GPT partition entries differ from the primary's (CRC)`];
   return [];
 }

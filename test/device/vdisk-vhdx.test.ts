@@ -377,6 +377,29 @@ describe('vhdx built from the spec', () => {
     }
   });
 
+  it('differencing cut short in its sector bitmap: said as the file cut short, what lies before reads', async () => {
+    const parentPath = join(dir, 'bs1m.vhdx');
+    const blocks = new Map<number, BuiltBlock>([
+      [0, { state: 6, data: randomBytes(MiB) }],
+      [1, { state: 7, data: randomBytes(MiB), present: (s) => s % 2 === 0 }],
+    ]);
+    const path = join(dir, 'child-cut.vhdx');
+    await writeFile(path, buildVhdx({ virtualSize: RAW_SIZE, blockSize: MiB, locator: { relative_path: 'bs1m.vhdx' }, blocks }));
+    await truncate(path, (await stat(path)).size - MiB / 2); // the bitmap is the file's last MiB
+    const expected = expectedBytes(oracle.get('bs1m.vhdx')!, MiB, 512, blocks);
+    const device = await open(path);
+    try {
+      expect(device.container.backing).toEqual([parentPath]);
+      expect((await device.read(0, MiB)).equals(expected.subarray(0, MiB))).toBe(true);
+      const err = await device.read(MiB, 4096).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(IoError);
+      expect(err).toMatchObject({ code: 'SHORT_READ', details: { cut: true, formatCode: 'VHDX_BLOCK_OUTSIDE_FILE' } });
+      expect((err as Error).message).toMatch(/child-cut\.vhdx ends at byte \d+, before the sector bitmap of chunk 0 .*the file is cut short/);
+    } finally {
+      await device.close();
+    }
+  });
+
   it('differencing: notes a parent whose DataWriteGuid differs, names the paths tried when it is missing', async () => {
     const blocks = childBlocks(MiB);
     const path = join(dir, 'child2.vhdx');

@@ -178,6 +178,15 @@ describe.skipIf(!hasQemuImg)('reading a disk file cut short', () => {
     expect(r.stderr).not.toMatch(/superblock|e2fsck -b/);
   });
 
+  it('VHDX: info reads what lies before the cut, and says where the rest may still be (the file it was copied from)', () => {
+    const file = cutFile('vhdx', ['-o', 'block_size=1M'], 'cut-info.vhdx', 0.75);
+    const r = cli(['info', file]);
+    expect(r.code, r.stderr).toBe(0);
+    // It said "the backup GPT header is damaged", and "they may still be on the card".
+    expect(r.stderr).toMatch(/^warning: backup GPT header at LBA \d+ could not be read: .*cut-info\.vhdx ends at byte \d+, before .*cut short/m);
+    expect(r.text).toMatch(/^Home Assistant: +its files could not be read here \(see the warnings\); they may still be in the disk file this one was copied from$/m);
+  });
+
   it.each([
     // Kept: as much of the file as holds the data filesystem's metadata (its blocks come in other orders).
     ['qcow2', 'qcow2', [], 'cut-read.qcow2', 0.5],

@@ -48,7 +48,8 @@ function render(r: InfoResult): string {
     lines.push(`                  ${ha.users ?? '?'} user(s), ${ha.backups ?? 0} backup(s)`);
   } else if (ha.unreadable) {
     // Its files could not be read (an image cut short, bad sectors): not the same as none being there.
-    lines.push('Home Assistant:   its files could not be read here (see the warnings); they may still be on the card');
+    const where = r.container ? 'in the disk file this one was copied from' : 'on the card';
+    lines.push(`Home Assistant:   its files could not be read here (see the warnings); they may still be ${where}`);
   } else {
     lines.push('Home Assistant:   no configuration found on this filesystem');
   }

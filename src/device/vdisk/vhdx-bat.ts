@@ -6,11 +6,13 @@
 // Each entry is checked when it is used: a block must lie past the header section, inside the file, and
 // clear of the BAT, the metadata region and the log; otherwise the disk is corrupt, and reads say so
 // rather than return zeros. For reads, a block that runs past the end of the file is let through (a file
-// cut short, as an interrupted copy leaves it): the reader fails only the reads of bytes past the end.
+// cut short, as an interrupted copy leaves it): the reader fails only the reads of bytes past the end, and
+// a sector bitmap past the end is said as the file cut short.
 
 import type { BlockDevice } from '../block-device.js';
 import { BlockState, corrupt, decodeBatEntry, HEADER_SECTION_BYTES, MiB, overlaps, SB_BLOCK_PRESENT, type BatEntry, type Region } from './vhdx-format.js';
 import type { VhdxGeometry } from './vhdx-metadata.js';
+import { pastFileEnd } from './cut-short.js';
 
 const PAGE_BYTES = 64 * 1024;
 const MAX_PAGES = 512;
@@ -32,6 +34,8 @@ export class BatReader {
     private readonly geometry: VhdxGeometry,
     /** Regions no block may overlap: BAT, metadata, log. */
     private readonly reserved: Region[],
+    /** The disk file's path, for what a read past its end says. */
+    private readonly path = 'the VHDX file',
   ) {}
 
   /**
@@ -93,7 +97,12 @@ export class BatReader {
         state: entry.state,
       });
     }
-    const bits = await this.file.read(this.place(entry, MiB, `sector bitmap of chunk ${chunk}`), MiB);
+    const what = `the sector bitmap of chunk ${chunk}`;
+    const fileOffset = this.place(entry, MiB, what, true);
+    if (fileOffset + MiB > this.file.sizeBytes) {
+      throw pastFileEnd({ path: this.path, fileSize: this.file.sizeBytes, fileOffset, length: MiB, what, formatCode: 'VHDX_BLOCK_OUTSIDE_FILE' });
+    }
+    const bits = await this.file.read(fileOffset, MiB);
     if (this.bitmaps.size >= MAX_BITMAPS) this.bitmaps.clear();
     this.bitmaps.set(chunk, bits);
     return bits;

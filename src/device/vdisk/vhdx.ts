@@ -86,7 +86,7 @@ export async function openVhdx(file: BlockDevice, ctx: OpenContext): Promise<Con
   const log = { fileOffset: header.logOffset, length: header.logLength };
   checkForWrites(ctx, () => checkVhdxWritable({ path: ctx.path, geometry, logReplayed: replay !== null, log, bat: regions.bat, metadata: regions.metadata, fileSize: file.sizeBytes }));
   if (writable) reserved.push(log);
-  const bat = new BatReader(view, regions.bat, geometry, reserved);
+  const bat = new BatReader(view, regions.bat, geometry, reserved, ctx.path);
   await checkForWritesAsync(ctx, () => checkVhdxBlocks(ctx.path, geometry, new BatReader(view, regions.bat, geometry, [...reserved, log])));
   const writer = writable ? new VhdxWriter(view, geometry, regions.bat, bat, log, { bytes: headerBlocks[header.copy], copy: header.copy }) : null;
   const parent = geometry.parentLocator === null ? null : await openVhdxParent(geometry.parentLocator, ctx, notes);
