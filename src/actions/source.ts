@@ -4,7 +4,8 @@
 import type { BlockDevice } from '../device/block-device.js';
 import { notADiskError } from '../partition/file-kind.js';
 import { type OpenDeviceOptions, type OpenedDevice, type RescueMapInfo, openDevice } from '../device/open-device.js';
-import { type SliceDevice, sliceDevice } from '../device/slice-device.js';
+import { placedDevice } from '../device/pieces-device.js';
+import type { SliceDevice } from '../device/slice-device.js';
 import { AppError, UsageError, toAppError } from '../errors.js';
 import { needsRecovery } from '../ext4/superblock.js';
 import type { JournalAbort } from '../ext4/journal/abort.js';
@@ -60,7 +61,7 @@ export interface OpenedSource {
 async function probeSlice(device: BlockDevice, slice: Slice): Promise<ProbeResult | null> {
   let vol: Ext4Volume;
   try {
-    vol = await Ext4Volume.open(sliceDevice(device, slice.byteOffset, slice.sizeBytes, `slice at ${slice.byteOffset}`));
+    vol = await Ext4Volume.open(placedDevice(device, slice, `slice at ${slice.byteOffset}`));
   } catch (err) {
     if (err instanceof AppError && err.code === 'NO_FILESYSTEM') return null;
     if (err instanceof AppError) return { label: '', hasSupervisorDir: false, hasDockerDir: false, supervisedDataPath: null, error: err.message };
@@ -134,7 +135,7 @@ export async function openSourceOn(path: string, device: BlockDevice, rescueMap:
   // The partition as its table declares it, also when the medium ends first (an image cut short): a read of
   // the missing part then fails saying so (slice-device.ts), not as a read past the end of the partition.
   const declared = discovery.table.partitions.find((p) => p.index === chosen.partitionIndex)?.sizeBytes ?? 0;
-  const dataDevice = sliceDevice(device, chosen.byteOffset, Math.max(chosen.sizeBytes, declared), name);
+  const dataDevice = placedDevice(device, chosen, name, Math.max(chosen.sizeBytes, declared));
   const onDiskVolume = await Ext4Volume.open(dataDevice);
   const { volume, journal } = await withJournal(onDiskVolume, dataDevice, options.replay ?? true);
   const fs = volumeFs(volume);

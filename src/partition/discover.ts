@@ -4,6 +4,7 @@
 // the caller passes a probe that looks at one slice and reports its label and a few directories.
 
 import type { BlockDevice } from '../device/block-device.js';
+import type { Piece, Placement } from '../device/pieces-device.js';
 import { AppError, CorruptError, NotFoundError, UnsupportedError, UsageError, toAppError } from '../errors.js';
 import { formatBytes } from '../units.js';
 import { DATA_LABEL, SET_ASIDE_LABELS } from './labels.js';
@@ -11,10 +12,8 @@ import { type LvmVolumes, readLvm } from './lvm.js';
 import { SCAN_LIMIT_BYTES, scanForData, scanWarning } from './scan.js';
 import { readPartitionTable, type Partition, type PartitionTable } from './table.js';
 
-export interface Slice {
-  byteOffset: number;
-  sizeBytes: number;
-}
+/** Where a filesystem lies on the device: a slice, or the pieces of a logical volume (device/pieces-device.ts). */
+export type Slice = Placement;
 
 export interface ProbeResult {
   /** ext4 volume label ('' when none). */
@@ -46,6 +45,8 @@ export interface Candidate {
   byteOffset: number;
   /** Clipped to the device end for truncated partitions. */
   sizeBytes: number;
+  /** A logical volume in several pieces: where each lies, in order (byteOffset is the first's). */
+  pieces?: Piece[];
   /** ext4 label; null when the slice is not ext4 or could not be probed. */
   label: string | null;
   probe: ProbeResult | null;
@@ -110,8 +111,10 @@ async function probeSlice(
   p: Partition | null,
   slice: Slice,
 ): Promise<Candidate> {
-  const base = { partitionIndex: p?.index ?? null, partitionName: p?.name ?? null, byteOffset: slice.byteOffset };
-  const room = device.sizeBytes - slice.byteOffset;
+  const pieces = slice.pieces ? { pieces: slice.pieces } : {};
+  const base = { partitionIndex: p?.index ?? null, partitionName: p?.name ?? null, byteOffset: slice.byteOffset, ...pieces };
+  // A volume's pieces lie inside its physical volume, which lies on the device (lvm.ts): each checked there.
+  const room = slice.pieces ? slice.sizeBytes : device.sizeBytes - slice.byteOffset;
   if (room <= 0) {
     const error = 'starts beyond the end of the device (truncated image)';
     return { ...base, sizeBytes: 0, label: null, probe: null, rank: null, reason: error, error };
@@ -120,7 +123,7 @@ async function probeSlice(
   const clipped = sizeBytes < slice.sizeBytes ? ` (truncated to the ${sizeBytes} bytes present)` : '';
   let result: ProbeResult | null;
   try {
-    result = await probe({ byteOffset: slice.byteOffset, sizeBytes });
+    result = await probe({ byteOffset: slice.byteOffset, sizeBytes, ...pieces });
   } catch (err) {
     const failure = err instanceof AppError ? err : toAppError(err);
     return { ...base, sizeBytes, label: null, probe: null, rank: null, reason: `probe failed: ${failure.message}`, error: failure.message, failure };

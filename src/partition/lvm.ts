@@ -4,11 +4,13 @@
 // sectors: "LABELONE", type "LVM2 001") leads to its metadata area, whose text describes the volume group:
 // the extent size, each PV's first extent (pe_start) and each logical volume's segments.
 //
-// Read here: linear logical volumes lying in one piece on this PV (the root volume an installer makes).
-// Each is a slice of the disk like a partition, so it is read and written as one. A volume in several pieces,
-// striped, mirrored, thin, or partly on another disk is listed as not readable here, with why.
+// Read here: linear logical volumes on this PV: in one piece (the root volume an installer makes), a slice of
+// the disk like a partition, or in several (a root volume grown with lvextend after the swap volume behind
+// it), its pieces joined in order (device/pieces-device.ts). Each is read and written as a partition is. A
+// volume striped, mirrored, thin, or partly on another disk is listed as not readable here, with why.
 
 import type { BlockDevice } from '../device/block-device.js';
+import type { Piece } from '../device/pieces-device.js';
 import { type LvmSection, type LvmValue, lvmDamaged, parseLvmText } from './lvm-text.js';
 
 const SECTOR = 512;
@@ -21,9 +23,11 @@ const MAX_TEXT = 8 * 1024 * 1024;
 export interface LogicalVolume {
   vg: string;
   name: string;
-  /** Byte offset on the device (the PV's slice start included) and size. */
+  /** Byte offset on the device (the PV's slice start included) of its first piece, and its whole size. */
   byteOffset: number;
   sizeBytes: number;
+  /** Its pieces on the device in order, when there are several. */
+  pieces?: Piece[];
 }
 
 export interface LvmVolumes {
@@ -113,30 +117,34 @@ function volumesOf(meta: LvmSection, uuid: string, slice: { byteOffset: number; 
   const lvs = isSection(group['logical_volumes']) ? group['logical_volumes'] : {};
   for (const [name, lv] of Object.entries(lvs)) {
     if (!isSection(lv)) continue;
-    const place = placeOf(lv, pvName);
-    if (typeof place === 'string') {
-      out.unreadable.push({ name, why: place });
+    const runs = runsOf(lv, pvName);
+    if (typeof runs === 'string') {
+      out.unreadable.push({ name, why: runs });
       continue;
     }
-    const byteOffset = peStart + place.firstExtent * extent;
-    const sizeBytes = place.extents * extent;
-    if (byteOffset + sizeBytes > slice.sizeBytes) {
+    const pieces = runs.map((r) => ({ byteOffset: peStart + r.firstExtent * extent, sizeBytes: r.extents * extent }));
+    if (pieces.some((p) => p.byteOffset + p.sizeBytes > slice.sizeBytes)) {
       out.unreadable.push({ name, why: 'it ends past the end of its disk (the disk is cut short)' });
       continue;
     }
-    out.volumes.push({ vg, name, byteOffset: slice.byteOffset + byteOffset, sizeBytes });
+    const onDevice = pieces.map((p) => ({ byteOffset: slice.byteOffset + p.byteOffset, sizeBytes: p.sizeBytes }));
+    const sizeBytes = pieces.reduce((sum, p) => sum + p.sizeBytes, 0);
+    out.volumes.push({ vg, name, byteOffset: onDevice[0]!.byteOffset, sizeBytes, ...(onDevice.length > 1 ? { pieces: onDevice } : {}) });
   }
   return out;
 }
 
-/** Where a logical volume lies on PV `pvName`, in one run of extents; else why it cannot be read here. */
-function placeOf(lv: LvmSection, pvName: string): { firstExtent: number; extents: number } | string {
+/** Most pieces a volume is read in: each extension adds one; a volume in more was likely moved about by hand. */
+const MAX_PIECES = 64;
+
+/** Where a logical volume lies on PV `pvName`: its runs of extents in order, joined where they touch; else why it cannot be read here. */
+function runsOf(lv: LvmSection, pvName: string): Array<{ firstExtent: number; extents: number }> | string {
   const segments = Object.entries(lv)
     .filter(([k, v]) => /^segment\d+$/.test(k) && isSection(v))
     .map(([, v]) => v as LvmSection)
     .sort((a, b) => num(a['start_extent'], 'start_extent') - num(b['start_extent'], 'start_extent'));
   if (segments.length === 0) return 'it has no segments';
-  let first = -1;
+  const runs: Array<{ firstExtent: number; extents: number }> = [];
   let next = 0;
   for (const seg of segments) {
     const type = seg['type'];
@@ -144,12 +152,17 @@ function placeOf(lv: LvmSection, pvName: string): { firstExtent: number; extents
     const stripes = seg['stripes'];
     if (num(seg['stripe_count'], 'stripe_count') !== 1 || !Array.isArray(stripes) || stripes.length !== 2) return 'it is striped over several disks';
     if (stripes[0] !== pvName) return 'it lies (partly) on another disk of its volume group';
+    if (num(seg['start_extent'], 'start_extent') !== next) return 'its segments leave a gap in it or overlap (its metadata is damaged)';
     const at = num(stripes[1], 'stripe start');
-    if (num(seg['start_extent'], 'start_extent') !== next || (first !== -1 && at !== first + next)) return 'it lies in several pieces on the disk (it was extended)';
-    if (first === -1) first = at;
-    next += num(seg['extent_count'], 'extent_count');
+    const extents = num(seg['extent_count'], 'extent_count');
+    if (extents === 0) throw bad('a segment of it has no extents');
+    const last = runs[runs.length - 1];
+    if (last !== undefined && last.firstExtent + last.extents === at) last.extents += extents;
+    else runs.push({ firstExtent: at, extents });
+    next += extents;
   }
-  return { firstExtent: first, extents: next };
+  if (runs.length > MAX_PIECES) return `it lies in ${runs.length} pieces on the disk (at most ${MAX_PIECES} are read here)`;
+  return runs;
 }
 
 function isSection(v: LvmValue | undefined): v is LvmSection {

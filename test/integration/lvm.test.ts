@@ -44,11 +44,22 @@ function readAt(path: string, offset: number, length: number): Buffer {
   }
 }
 
+type Piece = [offset: number, size: number];
+
+/** The first layout: `root` (40 MiB), `home` (8 MiB), `swap_1`, then `home` extended after swap_1. */
+const PLAIN_ROOT = [['-L', '40M', '-n', 'root'], ['-L', '8M', '-n', 'home'], ['-L', '16M', '-n', 'swap_1'], ['extend', '-L', '+8M', 'home']];
 /**
- * A 128 MiB GPT disk: an EFI partition, then an LVM partition holding volume group `vg` with `root` (40 MiB)
- * and `swap_1`, and `home` in two pieces (extended after swap_1). Returns where LVM says root lies.
+ * A root grown after the swap volume made behind it (a VM's disk grown, then lvextend): in two pieces, the
+ * first 4 MiB long, so that most of the fixture's used blocks (its first 7 MiB) and its journal lie in the second.
  */
-function lvmDisk(disk: string, vg: string, root: Buffer): { rootOffset: number; rootSize: number; pvOffset: number } {
+const GROWN_ROOT = [['-L', '4M', '-n', 'root'], ['-L', '8M', '-n', 'swap_1'], ['extend', '-L', '+24M', 'root']];
+
+/**
+ * A 128 MiB GPT disk: an EFI partition, then an LVM partition holding volume group `vg` with the volumes
+ * `layout` makes, in order. `root` is written into the root volume's pieces in order; returns where LVM says
+ * they lie (its own answer: pvs pe_start, vgs extent size, lvs --segments).
+ */
+function lvmDisk(disk: string, vg: string, root: Buffer, layout: string[][]): { pieces: Piece[]; pvOffset: number } {
   writeFileSync(disk, Buffer.alloc(0));
   execFileSync('truncate', ['-s', '128M', disk]);
   execFileSync('sgdisk', ['-n', '1:2048:+16M', '-t', '1:ef00', '-n', '2:0:0', '-t', '2:8e00', disk], { stdio: 'ignore' });
@@ -59,65 +70,135 @@ function lvmDisk(disk: string, vg: string, root: Buffer): { rootOffset: number; 
   try {
     lvmTool('pvcreate', '-ff', '-y', loop);
     lvmTool('vgcreate', '-s', '4M', vg, loop);
-    lvmTool('lvcreate', '-an', '-Zn', '-L', '40M', '-n', 'root', vg);
-    lvmTool('lvcreate', '-an', '-Zn', '-L', '8M', '-n', 'home', vg);
-    lvmTool('lvcreate', '-an', '-Zn', '-L', '16M', '-n', 'swap_1', vg);
-    lvmTool('lvextend', '-L', '+8M', `${vg}/home`);
+    for (const step of layout) {
+      if (step[0] === 'extend') lvmTool('lvextend', ...step.slice(1, -1), `${vg}/${step[step.length - 1]!}`);
+      else lvmTool('lvcreate', '-an', '-Zn', ...step, vg);
+    }
     const peStart = Number(lvmTool('pvs', '--noheadings', '--units', 'b', '--nosuffix', '-o', 'pe_start', loop).trim());
     const extent = Number(lvmTool('vgs', '--noheadings', '--units', 'b', '--nosuffix', '-o', 'vg_extent_size', vg).trim());
-    const ranges = lvmTool('lvs', '--noheadings', '-o', 'lv_name,seg_pe_ranges', vg);
-    const [, first, last] = /root\s+\S+:(\d+)-(\d+)/.exec(ranges)!;
-    const rootOffset = pvOffset + peStart + Number(first) * extent;
-    const rootSize = (Number(last) - Number(first) + 1) * extent;
+    const segments = lvmTool('lvs', '--noheadings', '--segments', '-o', 'lv_name,seg_start_pe,seg_pe_ranges', vg);
+    const pieces: Piece[] = [...segments.matchAll(/^\s*root\s+(\d+)\s+\S+:(\d+)-(\d+)\s*$/gm)]
+      .sort((a, b) => Number(a[1]) - Number(b[1]))
+      .map((m) => [pvOffset + peStart + Number(m[2]) * extent, (Number(m[3]) - Number(m[2]) + 1) * extent]);
     const fd = openSync(disk, 'r+');
-    writeSync(fd, root, 0, root.length, rootOffset);
+    let done = 0;
+    for (const [offset, size] of pieces) {
+      const n = Math.min(size, root.length - done);
+      if (n > 0) writeSync(fd, root, done, n, offset);
+      done += n;
+    }
     closeSync(fd);
-    return { rootOffset, rootSize, pvOffset };
+    return { pieces, pvOffset };
   } finally {
     spawnSync('losetup', ['-d', loop]);
   }
 }
 
-describe.skipIf(skip !== null)(`a Supervised root in an LVM logical volume${skip ? ` (skipped: ${skip})` : ''}`, () => {
-  const disk = join(work, 'debian.img');
-  const vg = `hrtest${process.pid}`;
-  let where = { rootOffset: 0, rootSize: 0, pvOffset: 0 };
-  let fixture = '';
+/** How many of the bytes [from, to) a GNU ddrescue map marks rescued. */
+function rescuedIn(map: string, from: number, to: number): number {
+  const lines = readFileSync(map, 'utf8').split('\n').filter((l) => /^0x/.test(l)).slice(1);
+  let n = 0;
+  for (const [pos, size, status] of lines.map((l) => l.trim().split(/\s+/).map((x, i) => (i < 2 ? Number(x) : x)) as [number, number, string])) {
+    if (status === '+') n += Math.max(0, Math.min(to, pos + size) - Math.max(from, pos));
+  }
+  return n;
+}
 
-  beforeAll(() => {
-    const fixtures = join(work, 'fixtures');
-    buildFixtures(fixtures);
-    fixture = join(fixtures, 'supervised-root.img');
-    where = lvmDisk(disk, vg, readFileSync(fixture));
-  }, 120_000);
+/** Marks the bytes [from, to) bad ('-') in a GNU ddrescue map, as a failed read there would have. */
+function markBad(map: string, from: number, to: number): void {
+  const text = readFileSync(map, 'utf8').split('\n');
+  const at = text.findIndex((l) => /^0x/.test(l));
+  const regions = text.slice(at + 1).filter((l) => /^0x/.test(l)).map((l) => l.trim().split(/\s+/));
+  const out: string[] = [];
+  const hex = (n: number): string => `0x${n.toString(16).toUpperCase()}`;
+  for (const [pos, size, status] of regions.map(([p, n, st]) => [Number(p), Number(n), st!] as const)) {
+    const cuts = [pos, Math.min(Math.max(from, pos), pos + size), Math.min(Math.max(to, pos), pos + size), pos + size];
+    for (let i = 0; i < 3; i++) if (cuts[i + 1]! > cuts[i]!) out.push(`${hex(cuts[i]!)}  ${hex(cuts[i + 1]! - cuts[i]!)}  ${i === 1 ? '-' : status}`);
+  }
+  writeFileSync(map, [...text.slice(0, at + 1), '#      pos        size  status', ...out, ''].join('\n'));
+}
 
-  it('is found at the place LVM gives, named as a logical volume, and read as the root filesystem itself reads', () => {
-    const info = cliJson<{ data: { offset: number; size: number; kind: string; volume: string }; homeAssistant: { configPath: string } }>(['info', disk]);
-    expect(info.data).toMatchObject({ offset: where.rootOffset, size: where.rootSize, kind: 'supervised', volume: `logical volume ${vg}/root (LVM, in partition 2)` });
-    expect(info.homeAssistant.configPath).toBe('/var/lib/homeassistant/homeassistant');
-    const shown = cli(['info', disk]);
-    expect(shown.text).toMatch(new RegExp(`^Data: +logical volume ${vg}/root \\(LVM, in partition 2\\), label "rootfs"`, 'm'));
-    expect(shown.text).toMatch(/^ +2 .* <- data \(in an LVM volume\)$/m);
-    // The volume in two pieces is named, with why it is not read.
-    expect(shown.stderr).toContain(`warning: partition 2 is an LVM physical volume (volume group ${vg}); not read here: home: it lies in several pieces on the disk (it was extended)`);
-    expect(cli(['auth', 'list', disk, '--json']).stdout.equals(cli(['auth', 'list', fixture, '--json']).stdout)).toBe(true);
+/** The volume's bytes, its pieces joined. */
+function readVolume(disk: string, pieces: Piece[]): Buffer {
+  return Buffer.concat(pieces.map(([offset, size]) => readAt(disk, offset, size)));
+}
+
+for (const [what, layout] of [['in one piece', PLAIN_ROOT], ['in two pieces (grown after the swap volume behind it)', GROWN_ROOT]] as const) {
+  describe.skipIf(skip !== null)(`a Supervised root in an LVM logical volume ${what}${skip ? ` (skipped: ${skip})` : ''}`, () => {
+    const disk = join(work, `debian-${layout.length}.img`);
+    const vg = `hrtest${process.pid}x${layout.length}`;
+    let where: { pieces: Piece[]; pvOffset: number } = { pieces: [], pvOffset: 0 };
+    let fixture = '';
+
+    beforeAll(() => {
+      const fixtures = join(work, 'fixtures');
+      buildFixtures(fixtures);
+      fixture = join(fixtures, 'supervised-root.img');
+      where = lvmDisk(disk, vg, readFileSync(fixture), layout.map((step) => [...step]));
+      if (layout === GROWN_ROOT) expect(where.pieces).toHaveLength(2);
+    }, 120_000);
+
+    it('is found at the place LVM gives, named as a logical volume, and read as the root filesystem itself reads', () => {
+      const info = cliJson<{ data: { offset: number; size: number; kind: string; volume: string }; homeAssistant: { configPath: string } }>(['info', disk]);
+      const size = where.pieces.reduce((sum, [, n]) => sum + n, 0);
+      expect(info.data).toMatchObject({ offset: where.pieces[0]![0], size, kind: 'supervised', volume: `logical volume ${vg}/root (LVM, in partition 2)` });
+      expect(info.homeAssistant.configPath).toBe('/var/lib/homeassistant/homeassistant');
+      const shown = cli(['info', disk]);
+      expect(shown.text).toMatch(new RegExp(`^Data: +logical volume ${vg}/root \\(LVM, in partition 2\\), label "rootfs"`, 'm'));
+      expect(shown.text).toMatch(/^ +2 .* <- data \(in an LVM volume\)$/m);
+      // Every volume is read, those in several pieces too (it said "home: it lies in several pieces").
+      expect(shown.stderr).not.toMatch(/not read here/);
+      expect(cli(['auth', 'list', disk, '--json']).stdout.equals(cli(['auth', 'list', fixture, '--json']).stdout)).toBe(true);
+      const out = join(work, `export-${layout.length}`);
+      expect(cli(['export', disk, '--what', 'all', '--out', out]).code).toBe(0);
+      const viaFixture = join(work, `export-fixture-${layout.length}`);
+      expect(cli(['export', fixture, '--what', 'all', '--out', viaFixture]).code).toBe(0);
+      expect(spawnSync('diff', ['-r', out, viaFixture]).status).toBe(0);
+    });
+
+    it('is imaged in the order of its filesystem (its used blocks alone read the same), and read with its map names the files a bad part hits', () => {
+      const out = join(work, `used-only-${layout.length}.img`);
+      const r = cli(['image', disk, '--out', out, '--used-only', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.text)).toMatchObject({ linearBecause: null });
+      expect(cli(['auth', 'list', out, '--json']).stdout.equals(cli(['auth', 'list', fixture, '--json']).stdout)).toBe(true);
+      const fsck = join(work, `used-only-${layout.length}-root.img`);
+      writeFileSync(fsck, readVolume(out, where.pieces));
+      expect(spawnSync('e2fsck', ['-fn', fsck], { encoding: 'utf8' }).status).toBe(0);
+      // The volume past its filesystem's end (the fixture is 24 MiB) is free space: not copied. (Taken as
+      // one slice from the first piece, the disk past the first piece's 28 MiB was "other", and copied.) A
+      // probe's read there (of a place of a backup superblock) copies a cluster through.
+      const [offset, size] = where.pieces[where.pieces.length - 1]!;
+      const beyond = where.pieces.reduce((sum, [, n]) => sum + n, 0) - 24 * MiB;
+      expect(rescuedIn(`${out}.map`, offset + size - beyond, offset + size)).toBeLessThanOrEqual(MiB);
+      // Read with its map, no file is short of a block; with the filesystem's 7th MiB (files' data, in the
+      // last piece) marked bad, the files there are (each block looked for in the piece that holds it; as
+      // one slice, it was looked for in swap_1).
+      type Hits = { rescue: { filesHit: Array<{ path: string }> } };
+      expect(cliJson<Hits>(['info', out]).rescue.filesHit).toEqual([]);
+      const sixth = offset + 6 * MiB - (where.pieces.length > 1 ? where.pieces[0]![1] : 0);
+      markBad(`${out}.map`, sixth, sixth + MiB / 2);
+      expect(cliJson<Hits>(['info', out]).rescue.filesHit.length).toBeGreaterThan(0);
+    });
+
+    it('the list of disks names the volume (it said "whole disk")', async () => {
+      expect(await probeHa(disk)).toMatchObject({ partition: null, volume: `logical volume ${vg}/root (LVM, in partition 2)`, kind: 'supervised' });
+    });
+
+    it('takes a write inside the volume: e2fsck -fn clean on it, and LVM reads its metadata as before', () => {
+      const metadata = sha(readAt(disk, where.pvOffset, 1 * MiB));
+      const r = cli(['auth', 'reset', disk, '--username', 'vm-user', '--password', 'a-new-long-password-1', '--yes', '--no-originals']);
+      expect(r.code, r.stderr).toBe(0);
+      const volume = join(work, `root-after-${layout.length}.img`);
+      writeFileSync(volume, readVolume(disk, where.pieces));
+      const fsck = spawnSync('e2fsck', ['-fn', volume], { encoding: 'utf8' });
+      expect(fsck.status, fsck.stdout).toBe(0);
+      expect(sha(readAt(disk, where.pvOffset, 1 * MiB))).toBe(metadata);
+      // The volume as written reads as the tool reads it on the disk.
+      expect(cli(['auth', 'list', volume, '--json']).stdout.equals(cli(['auth', 'list', disk, '--json']).stdout)).toBe(true);
+    });
   });
-
-  it('the list of disks names the volume (it said "whole disk")', async () => {
-    expect(await probeHa(disk)).toMatchObject({ partition: null, volume: `logical volume ${vg}/root (LVM, in partition 2)`, kind: 'supervised' });
-  });
-
-  it('takes a write inside the volume: e2fsck -fn clean on it, and LVM reads its metadata as before', () => {
-    const metadata = sha(readAt(disk, where.pvOffset, 1 * MiB));
-    const r = cli(['auth', 'reset', disk, '--username', 'vm-user', '--password', 'a-new-long-password-1', '--yes', '--no-originals']);
-    expect(r.code, r.stderr).toBe(0);
-    const volume = join(work, 'root-after.img');
-    writeFileSync(volume, readAt(disk, where.rootOffset, where.rootSize));
-    const fsck = spawnSync('e2fsck', ['-fn', volume], { encoding: 'utf8' });
-    expect(fsck.status, fsck.stdout).toBe(0);
-    expect(sha(readAt(disk, where.pvOffset, 1 * MiB))).toBe(metadata);
-  });
-});
+}
 
 // Debian's "encrypted LVM" install: the LVM sits inside LUKS. It cannot be opened here; it was "not ext4" among
 // the partitions, with "give the byte offset" as the way. The header is cryptsetup's own (luksFormat).

@@ -82,29 +82,39 @@ describe('LVM physical volumes', () => {
     expect(await readPv(pv(text, 65536 - 100))).toEqual(want);
   });
 
-  it('two segments next to each other are one piece; apart, striped, thin or elsewhere they are said not read', async () => {
-    const two = `root {\nsegment1 {\nstart_extent = 0\nextent_count = 5\ntype = "striped"\nstripe_count = 1\nstripes = ["pv0", 2]\n}\nsegment2 {\nstart_extent = 5\nextent_count = 3\ntype = "striped"\nstripe_count = 1\nstripes = ["pv0", 7]\n}\n}`;
-    const apart = two.replace('root', 'home').replace('["pv0", 7]', '["pv0", 20]');
+  it('segments next to each other are one piece; apart, the pieces in order; a gap, striped, thin or elsewhere said not read', async () => {
+    const seg = (n: number, start: number, count: number, at: number): string =>
+      `segment${n} {\nstart_extent = ${start}\nextent_count = ${count}\ntype = "striped"\nstripe_count = 1\nstripes = ["pv0", ${at}]\n}`;
+    const two = `root {\n${seg(1, 0, 5, 2)}\n${seg(2, 5, 3, 7)}\n}`;
+    // Grown after the volume behind it, its second piece before its first on the disk; segments listed out of order.
+    const apart = `home {\n${seg(2, 2, 3, 20)}\n${seg(1, 0, 2, 12)}\n${seg(3, 5, 1, 0)}\n}`;
+    const gap = `gap {\n${seg(1, 0, 2, 12)}\n${seg(2, 3, 1, 14)}\n}`;
+    const many = `many {\n${Array.from({ length: 65 }, (_, i) => seg(i + 1, i, 1, 100 + 2 * i)).join('\n')}\n}`;
     const thin = `pool {\nsegment1 {\nstart_extent = 0\nextent_count = 2\ntype = "thin-pool"\n}\n}`;
     const other = linear('data', 0, 2, 0).replace('"pv0"', '"pv1"');
-    const r = await readPv(pv(metadata([two, apart, thin, other].join('\n'))));
-    expect(r?.volumes).toEqual([{ vg: 'vg0', name: 'root', byteOffset: MiB + 2 * 4 * MiB, sizeBytes: 8 * 4 * MiB }]);
+    const r = await readPv(pv(metadata([two, apart, gap, many, thin, other].join('\n'))));
+    const at = (extent: number): number => MiB + extent * 4 * MiB;
+    expect(r?.volumes).toEqual([
+      { vg: 'vg0', name: 'root', byteOffset: at(2), sizeBytes: 8 * 4 * MiB },
+      { vg: 'vg0', name: 'home', byteOffset: at(12), sizeBytes: 6 * 4 * MiB, pieces: [{ byteOffset: at(12), sizeBytes: 2 * 4 * MiB }, { byteOffset: at(20), sizeBytes: 3 * 4 * MiB }, { byteOffset: at(0), sizeBytes: 4 * MiB }] },
+    ]);
     expect(r?.unreadable).toEqual([
-      { name: 'home', why: 'it lies in several pieces on the disk (it was extended)' },
+      { name: 'gap', why: 'its segments leave a gap in it or overlap (its metadata is damaged)' },
+      { name: 'many', why: 'it lies in 65 pieces on the disk (at most 64 are read here)' },
       { name: 'pool', why: 'it is a thin-pool volume (only linear volumes are read here)' },
       { name: 'data', why: 'it lies (partly) on another disk of its volume group' },
     ]);
   });
 
   it('a disk whose root volume cannot be read here says why, not "not ext4" (exit 66)', () => {
-    const pieces = `root {\nsegment1 {\nstart_extent = 0\nextent_count = 2\ntype = "striped"\nstripe_count = 1\nstripes = ["pv0", 0]\n}\nsegment2 {\nstart_extent = 2\nextent_count = 2\ntype = "striped"\nstripe_count = 1\nstripes = ["pv0", 9]\n}\n}`;
+    const elsewhere = linear('root', 0, 4, 0).replace('"pv0"', '"pv1"');
     const dir = mkdtempSync(join(tmpdir(), 'lvm-unit-'));
     try {
       const file = join(dir, 'pv.img');
-      writeFileSync(file, pv(metadata(pieces)));
+      writeFileSync(file, pv(metadata(elsewhere)));
       const r = cli(['info', file]);
       expect(r.code, r.stderr).toBe(66);
-      expect(r.stderr).toContain('LVM physical volume of volume group vg0 (not read here: root: it lies in several pieces on the disk (it was extended))');
+      expect(r.stderr).toContain('LVM physical volume of volume group vg0 (not read here: root: it lies (partly) on another disk of its volume group)');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

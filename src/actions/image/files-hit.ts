@@ -5,6 +5,7 @@
 import { AppError } from '../../errors.js';
 import { ROOT_INO } from '../../ext4/volume.js';
 import { walk } from '../../ext4/walk.js';
+import { toDeviceRanges } from '../../device/pieces-device.js';
 import type { RegionMap } from '../../device/rescue/region-map.js';
 import type { OpenedSource } from '../source.js';
 
@@ -22,7 +23,7 @@ export async function filesHit(src: OpenedSource): Promise<FileHit[]> {
   const map = src.rescueMap?.map;
   if (!map) return [];
   const vol = src.volume;
-  const base = src.discovery.chosen.byteOffset;
+  const place = src.discovery.chosen;
   const bs = vol.blockSize;
   const hits: FileHit[] = [];
   const onError = (raw: Buffer, err: AppError): void => {
@@ -39,7 +40,8 @@ export async function filesHit(src: OpenedSource): Promise<FileHit[]> {
         if (r.physical === 0 || r.uninit) continue;
         // The unused end of the last block holds none of the file's bytes (a folder's blocks are all used).
         const bytes = e.inode.kind === 'dir' ? r.length * bs : Math.min(r.length * bs, e.inode.sizeBytes - r.logical * bs);
-        if (bytes > 0) missing += missingIn(map, base + r.physical * bs, bytes);
+        const start = r.physical * bs;
+        if (bytes > 0) for (const [from, to] of toDeviceRanges(place, start, start + bytes)) missing += missingIn(map, from, to - from);
       }
     } catch (err) {
       if (!(err instanceof AppError)) throw err;

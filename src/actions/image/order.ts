@@ -10,6 +10,7 @@
 // Without a readable data filesystem there is one phase: the whole disk, in order.
 
 import type { BlockDevice } from '../../device/block-device.js';
+import { toDeviceRanges } from '../../device/pieces-device.js';
 import type { Rescuer } from '../../device/rescue/rescuer.js';
 import { AppError } from '../../errors.js';
 import { type BlockRun, metadataRuns, unusedInodeTableRuns, usedRuns } from '../../ext4/allocation.js';
@@ -58,24 +59,36 @@ export async function rescueOrder(path: string, card: BlockDevice, rescuer: Resc
     if (!(err instanceof AppError)) throw err;
     return { phases: [whole], linearBecause: `no readable Home Assistant data filesystem (${err.message})` };
   }
-  const { byteOffset, sizeBytes } = onDisk.discovery.chosen;
-  const toBytes = (runs: BlockRun[], bs: number): Array<[number, number]> => runs.map((r) => [byteOffset + r.block * bs, byteOffset + (r.block + r.count) * bs]);
+  const place = onDisk.discovery.chosen;
+  const toBytes = (runs: BlockRun[], bs: number): Array<[number, number]> => runs.flatMap((r) => toDeviceRanges(place, r.block * bs, (r.block + r.count) * bs));
   const bs = onDisk.volume.sb.blockSize;
   const used = toBytes(await usedRuns(onDisk.volume), bs);
   await opts.checkRoom?.(used, toBytes(await unusedInodeTableRuns(onDisk.volume), bs));
   const metadata = toBytes(await metadataRuns(onDisk.volume), bs);
   for (const [start, end] of metadata) await rescuer.copy(start, end, true);
   const files = await walkForRanges(path, card, opts.source, onDisk.layout.configPath, onDisk.layout.backupPaths, (runs) => toBytes(runs, bs));
-  const dataEnd = byteOffset + sizeBytes;
+  const data = toDeviceRanges(place, 0, place.sizeBytes);
   const phases: Phase[] = [
     { name: 'metadata', ranges: metadata },
     { name: 'config', ranges: files.config },
     { name: 'backups', ranges: files.backups },
     { name: 'used', ranges: [...used, ...files.usedReplayed] },
-    { name: 'other', ranges: [[0, byteOffset], [dataEnd, card.sizeBytes]].filter(([a, b]) => b! > a!) as Array<[number, number]> },
+    { name: 'other', ranges: outside(data, card.sizeBytes) },
   ];
-  if (!opts.usedOnly) phases.push({ name: 'free', ranges: [[byteOffset, dataEnd]] });
+  if (!opts.usedOnly) phases.push({ name: 'free', ranges: data });
   return { phases, linearBecause: null };
+}
+
+/** The parts of [0, size) outside `ranges` (the data filesystem's pieces). */
+function outside(ranges: Array<[number, number]>, size: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  let at = 0;
+  for (const [start, end] of [...ranges].sort((a, b) => a[0] - b[0])) {
+    if (start > at) out.push([at, start]);
+    at = Math.max(at, end);
+  }
+  if (size > at) out.push([at, size]);
+  return out;
 }
 
 interface FileRanges {

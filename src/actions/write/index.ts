@@ -11,7 +11,7 @@
 import { resolve } from 'node:path';
 import { CowDevice } from '../../device/cow-device.js';
 import type { BlockDevice } from '../../device/block-device.js';
-import { sliceDevice } from '../../device/slice-device.js';
+import { placedDevice } from '../../device/pieces-device.js';
 import { containerOf } from '../../device/vdisk/index.js';
 import { AppError, InternalError, RefusedError, refusedWrite } from '../../errors.js';
 import { lockForWriting } from '../../device/write-lock.js';
@@ -167,7 +167,7 @@ export async function onCardForWriting<T>(src: OpenedSource, body: (data: BlockD
   try {
     const device = await openForWriting(src);
     try {
-      const data = sliceDevice(device, src.discovery.chosen.byteOffset, src.dataDevice.sizeBytes, src.dataDevice.description);
+      const data = placedDevice(device, src.discovery.chosen, src.dataDevice.description, src.dataDevice.sizeBytes);
       await assertUnchanged(src, data);
       return await withCriticalSection(async () => {
         await testHold();
