@@ -11,6 +11,7 @@
 
 import type { BlockDevice } from '../device/block-device.js';
 import type { Piece } from '../device/pieces-device.js';
+import { crc32 } from './crc32.js';
 import { type LvmSection, type LvmValue, lvmDamaged, parseLvmText } from './lvm-text.js';
 
 const SECTOR = 512;
@@ -58,6 +59,7 @@ function findLabel(head: Buffer): Label | null {
   for (let s = 0; s < LABEL_SCAN_SECTORS; s++) {
     const at = s * SECTOR;
     if (head.toString('latin1', at, at + 8) !== 'LABELONE' || head.toString('latin1', at + 24, at + 32) !== 'LVM2 001') continue;
+    if (lvmCrc(head.subarray(at + 20, at + SECTOR)) !== head.readUInt32LE(at + 16)) throw bad('its label does not match its checksum');
     const offset = head.readUInt32LE(at + 20);
     if (offset < 32 || offset + 32 + 8 + 16 > SECTOR) throw bad(`its label's header offset ${offset} is outside its sector`);
     return { pvHeader: at + offset, uuid: head.toString('latin1', at + offset, at + offset + 32) };
@@ -82,26 +84,49 @@ function pvAreas(head: Buffer, label: Label): Array<[number, number]> {
   return lists[1]!;
 }
 
-/** The current metadata text of the first usable metadata area. */
+/**
+ * The current metadata text of the first metadata area whose header and text match their checksums (a PV
+ * made with --pvmetadatacopies 2 keeps a second area at its end, as LVM reads when the first is damaged).
+ */
 async function metadataText(device: BlockDevice, slice: { byteOffset: number; sizeBytes: number }, mdas: Array<[number, number]>): Promise<string> {
   if (mdas.length === 0) throw bad('it keeps no metadata (created with --metadatacopies 0): the volume group is described on another disk');
-  const [offset] = mdas[0]!;
+  let first: unknown = null;
+  for (const [offset] of mdas.slice(0, 2)) {
+    try {
+      return await areaText(device, slice, offset);
+    } catch (err) {
+      first ??= err;
+    }
+  }
+  throw first;
+}
+
+async function areaText(device: BlockDevice, slice: { byteOffset: number; sizeBytes: number }, offset: number): Promise<string> {
   if (!Number.isSafeInteger(offset) || offset + MDA_HEADER_SIZE > slice.sizeBytes) throw bad(`its metadata area at byte ${offset} is outside it`);
   const header = await device.read(slice.byteOffset + offset, MDA_HEADER_SIZE);
   if (header.toString('latin1', 4, 20) !== MDA_MAGIC) throw bad('its metadata area has no LVM2 header');
+  if (lvmCrc(header.subarray(4)) !== header.readUInt32LE(0)) throw bad('its metadata area header does not match its checksum');
   const size = Number(header.readBigUInt64LE(32));
   const textAt = Number(header.readBigUInt64LE(40));
   const textSize = Number(header.readBigUInt64LE(48));
   if (size < MDA_HEADER_SIZE || offset + size > slice.sizeBytes) throw bad(`its metadata area (${size} bytes) is outside it`);
   if (textSize === 0 || textSize > MAX_TEXT || textAt < MDA_HEADER_SIZE || textAt >= size || textSize > size - MDA_HEADER_SIZE) throw bad('the place of its metadata text is not inside its metadata area');
   // The text may wrap round to just after the header (a circular buffer).
-  const first = Math.min(textSize, size - textAt);
-  const parts = [await device.read(slice.byteOffset + offset + textAt, first)];
-  if (first < textSize) parts.push(await device.read(slice.byteOffset + offset + MDA_HEADER_SIZE, textSize - first));
+  const firstPart = Math.min(textSize, size - textAt);
+  const parts = [await device.read(slice.byteOffset + offset + textAt, firstPart)];
+  if (firstPart < textSize) parts.push(await device.read(slice.byteOffset + offset + MDA_HEADER_SIZE, textSize - firstPart));
   const bytes = Buffer.concat(parts);
+  // A text overwritten or cut off (a write that stopped, other data over it) would place volumes wrongly.
+  if (lvmCrc(bytes) !== header.readUInt32LE(56)) throw bad('its metadata text does not match its checksum (overwritten or cut off)');
   const end = bytes.indexOf(0);
   return bytes.toString('utf8', 0, end === -1 ? bytes.length : end);
 }
+
+/** LVM2's calc_crc (lib/misc/crc.c): CRC-32 (IEEE) from INITIAL_CRC 0xf597a6cf, with no final inversion. */
+export function lvmCrc(bytes: Uint8Array): number {
+  return (crc32(bytes, ~LVM_INITIAL_CRC >>> 0) ^ 0xffffffff) >>> 0;
+}
+const LVM_INITIAL_CRC = 0xf597a6cf;
 
 function volumesOf(meta: LvmSection, uuid: string, slice: { byteOffset: number; sizeBytes: number }): LvmVolumes {
   const found = Object.entries(meta).find(([, v]) => isSection(v) && isSection(v['physical_volumes']));

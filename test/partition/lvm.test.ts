@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli } from '../helpers/cli.js';
 import { memoryDevice } from '../../src/device/memory-device.js';
-import { readLvm } from '../../src/partition/lvm.js';
+import { lvmCrc, readLvm } from '../../src/partition/lvm.js';
 import { parseLvmText } from '../../src/partition/lvm-text.js';
 import { AppError } from '../../src/errors.js';
 import { seededRandom } from '../device/helpers.js';
@@ -69,6 +69,19 @@ function pv(text: string, textAt = 512): Buffer {
   const first = Math.min(bytes.length, size - textAt);
   bytes.copy(disk, mda + textAt, 0, first);
   bytes.copy(disk, mda + 512, first);
+  return withSums(disk);
+}
+
+/** The label's, the metadata area header's and the text's checksums made right for the bytes as they are. */
+function withSums(disk: Buffer): Buffer {
+  const mda = 4096;
+  disk.writeUInt32LE(lvmCrc(disk.subarray(512 + 20, 1024)), 512 + 16);
+  const textAt = Number(disk.readBigUInt64LE(mda + 40));
+  const size = Math.min(Number(disk.readBigUInt64LE(mda + 48)), 65536);
+  const first = Math.min(size, Math.max(0, 65536 - textAt));
+  const text = Buffer.concat([disk.subarray(mda + textAt, mda + textAt + first), disk.subarray(mda + 512, mda + 512 + size - first)]);
+  disk.writeUInt32LE(lvmCrc(text), mda + 56);
+  disk.writeUInt32LE(lvmCrc(disk.subarray(mda + 4, mda + 512)), mda);
   return disk;
 }
 
@@ -125,6 +138,34 @@ describe('LVM physical volumes', () => {
     expect(r?.unreadable).toEqual([{ name: 'root', why: 'it ends past the end of its disk (the disk is cut short)' }]);
   });
 
+  it('a label, metadata header or text that does not match its checksum is said damaged; a second metadata area is read then', async () => {
+    const text = metadata(linear('root', 0, 10, 0));
+    const want = [{ vg: 'vg0', name: 'root', byteOffset: MiB, sizeBytes: 40 * MiB }];
+    // One byte of the text changed (a digit of where root lies: read, it would have placed root elsewhere).
+    const digit = pv(text);
+    const at = digit.indexOf('"pv0", 0', 4096) + 7;
+    digit[at] = '5'.charCodeAt(0);
+    await expect(readPv(digit)).rejects.toThrow(/its metadata text does not match its checksum/);
+    const header = pv(text);
+    header[4096 + 33] ^= 1;
+    await expect(readPv(header)).rejects.toThrow(/its metadata area header does not match its checksum/);
+    const label = pv(text);
+    label[512 + 100] ^= 1;
+    await expect(readPv(label)).rejects.toThrow(/its label does not match its checksum/);
+    // A second metadata area (--pvmetadatacopies 2, at the end of the disk): read when the first is damaged.
+    const two = pv(text);
+    const second = two.length - 65536;
+    two.copy(two, second, 4096, 4096 + 65536);
+    two.writeBigUInt64LE(BigInt(second), second + 24);
+    two.writeUInt32LE(lvmCrc(two.subarray(second + 4, second + 512)), second);
+    two.writeBigUInt64LE(BigInt(second), 512 + 120);
+    two.writeBigUInt64LE(65536n, 512 + 128);
+    withSums(two);
+    expect((await readPv(two))?.volumes).toEqual(want);
+    two[4096 + 600] ^= 1;
+    expect((await readPv(two))?.volumes).toEqual(want);
+  });
+
   it('no label: null; a damaged metadata area or text: CorruptError LVM_BAD_METADATA (exit 65)', async () => {
     expect(await readPv(Buffer.alloc(MiB))).toBeNull();
     const noMagic = pv(metadata(''));
@@ -136,7 +177,7 @@ describe('LVM physical volumes', () => {
     expect(parseLvmText('__proto__ { x = 1 }')['__proto__']).toEqual({ x: 1 });
   });
 
-  it('3,000 crafted copies (bytes of the label, the headers and the text changed): null, a volume list or an AppError, never a crash', async () => {
+  it('3,000 crafted copies (bytes of the label, the headers and the text changed, half with their checksums made right): null, a volume list or an AppError, never a crash', async () => {
     const base = pv(metadata([linear('root', 0, 10, 0), linear('swap_1', 0, 4, 10)].join('\n')));
     const rng = seededRandom(2026);
     const random = (): number => rng.int(1 << 30);
@@ -150,6 +191,11 @@ describe('LVM physical volumes', () => {
         const at = [512 + (random() % 128), 4096 + (random() % 64), 4096 + 512 + (random() % 700)][random() % 3]!;
         changed.push([at, disk[at]!]);
         disk[at] = random() % 256;
+      }
+      // Half the copies crafted with their checksums made right, so that the parser sees what they hold.
+      if (i % 2 === 0) {
+        for (const at of [528, 4096, 4152].flatMap((a) => [a, a + 1, a + 2, a + 3])) changed.push([at, disk[at]!]);
+        withSums(disk);
       }
       const r = await readPv(disk).catch((err: unknown) => {
         if (!(err instanceof AppError)) throw new Error(`copy ${i}: ${String(err)}`);
