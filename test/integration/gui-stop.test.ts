@@ -3,7 +3,7 @@
 // backup copy under way; the unfinished file is removed, and whatever is in the folder is whole.
 // Needs root, /dev/fuse and python3-fusepy (skipped with the reason otherwise; .ci/run installs them).
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -155,6 +155,32 @@ describe.skipIf(reason !== null)(`stopping an export${reason ? ` (skipped: ${rea
       await gui.exited;
     });
   });
+
+  it('Stop in the window ends an export to a .tar.gz: no archive is left, whole or unfinished', async () => {
+    const folder = join(work, 'export-tar-stopped');
+    mkdirSync(folder);
+    const out = join(folder, 'config.tar.gz');
+    await withFailingCard({ image, latencyMs: 40 }, async (card) => {
+      const gui = await startGui([card.path]);
+      const headers = { 'X-Rescue-Token': gui.token, Origin: gui.base, 'Content-Type': 'application/json' };
+      const copy = rawRequest(gui.port, 'POST', '/api/export', headers, JSON.stringify({ kind: 'tar.gz', out }));
+      await until('the archive under way', () => readdirSync(folder).some((n) => n.includes('.partial')));
+      expect((await rawRequest(gui.port, 'POST', '/api/cancel', headers, '{}')).status).toBe(200);
+      const answer = await copy;
+      expect(answer.status, answer.body).toBe(409);
+      expect(JSON.parse(answer.body).error).toMatchObject({ code: 'STOPPED', message: 'Export the configuration: stopped before the end; the unfinished file was removed' });
+      expect(readdirSync(folder)).toEqual([]);
+      // The window goes on: the same export, not stopped, makes the whole archive.
+      const again = await rawRequest(gui.port, 'POST', '/api/export', headers, JSON.stringify({ kind: 'tar.gz', out }));
+      expect(again.status, again.body).toBe(200);
+      expect(readdirSync(folder)).toEqual(['config.tar.gz']);
+      const listed = spawnSync('tar', ['-tzf', out], { encoding: 'utf8' });
+      expect(listed.status, listed.stderr).toBe(0);
+      expect(listed.stdout).toMatch(/big\.bin/);
+      gui.child.kill('SIGTERM');
+      await gui.exited;
+    });
+  }, 60_000);
 
   // Ctrl-C in a command ended it on the spot: a .partial archive of what was copied stayed behind.
   it.each([
