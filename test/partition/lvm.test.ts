@@ -147,10 +147,10 @@ describe('LVM physical volumes', () => {
     digit[at] = '5'.charCodeAt(0);
     await expect(readPv(digit)).rejects.toThrow(/its metadata text does not match its checksum/);
     const header = pv(text);
-    header[4096 + 33] ^= 1;
+    header[4096 + 33] = header[4096 + 33]! ^ 1;
     await expect(readPv(header)).rejects.toThrow(/its metadata area header does not match its checksum/);
     const label = pv(text);
-    label[512 + 100] ^= 1;
+    label[512 + 100] = label[512 + 100]! ^ 1;
     await expect(readPv(label)).rejects.toThrow(/its label does not match its checksum/);
     // A second metadata area (--pvmetadatacopies 2, at the end of the disk): read when the first is damaged.
     const two = pv(text);
@@ -162,7 +162,7 @@ describe('LVM physical volumes', () => {
     two.writeBigUInt64LE(65536n, 512 + 128);
     withSums(two);
     expect((await readPv(two))?.volumes).toEqual(want);
-    two[4096 + 600] ^= 1;
+    two[4096 + 600] = two[4096 + 600]! ^ 1;
     expect((await readPv(two))?.volumes).toEqual(want);
   });
 
