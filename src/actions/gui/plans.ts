@@ -160,3 +160,16 @@ export function freedLine(removed: Array<{ allocatedBytes: number }>, medium: Me
 export function safeModeDone(on: boolean, medium: Medium = CARD): string {
   return on ? `Done, on ${medium.the}. Next: ${medium.startIt}; remove or update the integration that broke the start, then restart.` : `Done, on ${medium.the}: Home Assistant will start normally.`;
 }
+
+/** A configuration file put back from a backup on the card, in place of the card's (restore-step, from-backup.ts). */
+export function fromBackupPlan(file: { name: string; bytes: Buffer; onCard: string; cardBytes: number | null }, backup: string, medium: Medium = CARD): WritePlan {
+  const card = file.onCard === 'missing' ? `${medium.the} has none now: it is added there` : `it replaces the one on ${medium.the} (${formatBytes(file.cardBytes ?? 0)}), which is saved to this computer first`;
+  return {
+    lines: [`From the backup ${backup}: ${file.name}, ${formatBytes(file.bytes.length)}.`, `${card[0]!.toUpperCase()}${card.slice(1)}.`],
+    question: `Put ${file.name} back from the backup onto ${medium.the}?`,
+  };
+}
+
+export function fromBackupDone(path: string, medium: Medium = CARD): string {
+  return `Done: ${path} is the backup's again (read back from ${medium.the} and verified). Next: ${medium.startIt}.`;
+}

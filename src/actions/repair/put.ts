@@ -161,6 +161,11 @@ export async function putLocalFile(src: OpenedSource, local: string, target: str
   }
 }
 
+/** Puts `bytes` (held in memory: a file from a backup) at `target` on the card, as putLocalFile puts a file. */
+export async function putBytes(src: OpenedSource, bytes: Buffer, target: string, opts: PutOptions = {}): Promise<PutResult> {
+  return putContent(src, repairPath(src, target, opts.forceSystem ?? false), { length: bytes.length, held: bytes }, opts);
+}
+
 /** A PATH that is a folder on the card (or ends in '/') takes the file under its own name, as cp does. */
 async function intoFolder(src: OpenedSource, path: string, given: string, local: string): Promise<string> {
   const existing = await src.volume.lookup(path).catch(() => null);

@@ -78,7 +78,7 @@ function slugForFile(err: unknown, file: string, given: string | undefined): unk
  * What to ask when an encrypted archive did not open with what was tried: nothing given, or the key stored on
  * the card (a backup made with a password of its own, e.g. a manual one); null when a typed password failed.
  */
-function passwordQuestion(err: unknown, fromCard: boolean): string | null {
+export function passwordQuestion(err: unknown, fromCard: boolean): string | null {
   if (!(err instanceof AppError)) return null;
   if (err.code === 'PASSWORD_NEEDED') return 'This backup is encrypted. Its password or backup key: ';
   if (err.code === 'WRONG_PASSWORD' && fromCard) return 'The backup key stored on the card does not open this backup: it was made with a password of its own. That password: ';

@@ -19,6 +19,7 @@ import { type Say, Session, offerRepairAtStart, stepAdd, stepExport, stepReset, 
 import { stepCreate, stepExtract, stepKey } from './backup-steps.js';
 import { stepFreeSpace, stepSafeMode } from './repair-steps.js';
 import { stepLogs } from './logs-step.js';
+import { stepFileFromBackup } from './restore-step.js';
 
 const say: Say = (text) => process.stdout.write(`${visible(text)}\n`);
 
@@ -33,6 +34,7 @@ const STEPS = [
   { value: 'logs', name: "Show Home Assistant's last log lines (why it stopped or does not start)", run: stepLogs },
   { value: 'space', name: 'Free space (see what fills the card, delete the history database)', run: stepFreeSpace },
   { value: 'safe', name: 'Start Home Assistant in safe mode next time (without custom integrations)', run: stepSafeMode },
+  { value: 'restore-file', name: 'Put back a configuration file from a backup (undo a broken edit)', run: stepFileFromBackup },
 ] as const;
 
 /** The steps that make sense on a disk without Home Assistant's configuration (as the window offers them). */

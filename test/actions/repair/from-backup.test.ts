@@ -1,0 +1,87 @@
+// The configuration files of a backup, compared with the card's (src/actions/repair/from-backup.ts): on the
+// sample card and backups made from it by `backup create`. Which files are offered (the configuration
+// folder's own, not the database, logs or .HA_VERSION), in which order, each said the same, different or
+// missing on the card; a backup cut short offers the files read whole before the cut; a key that does not
+// open it is said as such.
+
+import { readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readSampleImage } from '../../../fixtures/index.js';
+import { SecureTarKey, withBackupFile } from '../../../src/actions/backup/index.js';
+import { configFilesInBackup } from '../../../src/actions/repair/index.js';
+import { withSource } from '../../../src/actions/source.js';
+import { AppError, CorruptError } from '../../../src/errors.js';
+import { cli } from '../../helpers/cli.js';
+import { tempDir } from '../../helpers/images.js';
+
+const work = tempDir('from-backup-');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const image = join(work, 'card.img');
+const plain = join(work, 'plain.tar');
+const keyed = join(work, 'keyed.tar');
+const CONFIG = '/supervisor/homeassistant';
+
+function run(args: string[]): void {
+  const r = cli(args);
+  expect(r.code, r.stderr).toBe(0);
+}
+
+beforeAll(() => {
+  writeFileSync(image, readSampleImage());
+  // With the history database and the logs in it: those are not offered.
+  run(['backup', 'create', image, '--out', plain, '--no-encrypt']);
+  run(['backup', 'create', image, '--out', keyed, '--password', 'a password']);
+  // Then the card changes: secrets.yaml edited, scenes.yaml deleted.
+  writeFileSync(join(work, 'secrets.yaml'), 'broken: [\n');
+  run(['put', image, join(work, 'secrets.yaml'), `${CONFIG}/secrets.yaml`, '--yes', '--no-originals']);
+  run(['rm', image, `${CONFIG}/scenes.yaml`, '--yes', '--no-originals']);
+}, 120_000);
+
+const filesOf = (backup: string, key: SecureTarKey | null = null) =>
+  withSource(image, {}, (src) => withBackupFile(backup, (target) => configFilesInBackup(src, target, key)));
+
+describe('the configuration files of a backup', () => {
+  it('the folder\'s own files, configuration.yaml first then the YAML ones, each compared with the card', async () => {
+    const { files, damage } = await filesOf(plain);
+    expect(damage).toBeNull();
+    expect(files.map((f) => [f.name, f.onCard])).toEqual([
+      ['configuration.yaml', 'same'],
+      ['automations.yaml', 'same'],
+      ['scenes.yaml', 'missing'],
+      ['scripts.yaml', 'same'],
+      ['secrets.yaml', 'differs'],
+      ['.shopping_list.json', 'same'],
+    ]);
+    const secrets = files.find((f) => f.name === 'secrets.yaml')!;
+    expect(secrets.bytes.equals(cli(['backup', 'cat', plain, 'homeassistant/secrets.yaml']).stdout)).toBe(true);
+    expect(secrets.cardBytes).toBe('broken: [\n'.length);
+  });
+
+  it('an encrypted one: with its password; without, or with another, said as such', async () => {
+    expect((await filesOf(keyed, new SecureTarKey('a password'))).files.map((f) => f.name)).toContain('secrets.yaml');
+    await expect(filesOf(keyed)).rejects.toMatchObject({ code: 'PASSWORD_NEEDED' });
+    await expect(filesOf(keyed, new SecureTarKey('another'))).rejects.toMatchObject({ code: 'WRONG_PASSWORD' });
+  });
+
+  it('cut short: the files read whole before the cut are offered with the damage said; cut before any, the damage itself', async () => {
+    const bytes = readFileSync(plain);
+    const inner = cli(['backup', 'ls', plain, '--json']);
+    const size = (JSON.parse(inner.text) as { inners: Array<{ name: string; size: number }> }).inners.find((i) => i.name === 'homeassistant')!.size;
+    expect(size).toBeGreaterThan(100_000);
+    for (const [name, keep, some] of [['late.tar', Math.floor(size * 0.97), true], ['early.tar', 200, false]] as const) {
+      const cut = join(work, name);
+      writeFileSync(cut, bytes);
+      // The homeassistant archive comes first (its data after its 512-byte header; backup.json last): cut inside it.
+      truncateSync(cut, 512 + keep);
+      const r = await filesOf(cut).catch((e: unknown) => e);
+      if (some) {
+        expect((r as { damage: unknown }).damage).toBeInstanceOf(CorruptError);
+        expect((r as { files: unknown[] }).files.length).toBeGreaterThan(0);
+      } else {
+        expect(r).toBeInstanceOf(AppError);
+        expect((r as Error).message).toMatch(/cut short|damaged|ends/);
+      }
+    }
+  });
+});
