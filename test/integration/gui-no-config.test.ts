@@ -30,7 +30,7 @@ describe.skipIf(!browserPath)(`a filesystem without Home Assistant data${browser
       expect(jobs).toEqual(['Show the log', 'Free space']);
       expect(await page.getByRole('button', { name: 'Choose another disk' }).count()).toBe(1);
 
-      for (const action of [{ kind: 'safe-mode', on: true }, { kind: 'add', username: 'rescue' }, { kind: 'reset', username: 'x', disableMfa: false }]) {
+      for (const action of [{ kind: 'safe-mode', on: true }, { kind: 'add', username: 'rescue' }, { kind: 'reset', username: 'x', disableMfa: false }, { kind: 'restore-file', slug: '7fed74c8', name: 'configuration.yaml' }]) {
         const plan = await api('/api/plan', { action });
         expect(plan.status, plan.body).toBe(404);
         expect(JSON.parse(plan.body).error.code).toBe('NO_CONFIG');
@@ -46,7 +46,7 @@ describe.skipIf(!browserPath)(`a filesystem without Home Assistant data${browser
     const img = join(work, 'sample.img');
     writeFileSync(img, readSampleImage());
     await onCard(suite, img, async (page) => {
-      expect(await page.locator('.jobs button').count()).toBe(10);
+      expect(await page.locator('.jobs button').count()).toBe(11);
       expect(await page.locator('.warning-box.no-config').count()).toBe(0);
     });
   });

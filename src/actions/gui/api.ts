@@ -113,8 +113,26 @@ export interface BackupRow {
   error: string | null;
   /** Described, but damaged after its description (cut short): Home Assistant cannot restore it. */
   damaged?: string;
+  /** It holds Home Assistant's configuration (a full backup, or a partial one with it): files can be put back from it. */
+  homeAssistant: boolean;
 }
 export interface BackupsAnswer { backups: BackupRow[]; totalText: string }
+
+/** POST /api/backup-files: a backup of the card (its slug) and, when the card's key does not open it, its password. */
+export interface BackupFilesRequest { slug: string; password?: string }
+/**
+ * The files of the backup's configuration folder that differ from the card's (PASSWORD_NEEDED or
+ * WRONG_PASSWORD when it does not open: the page asks for the password and asks again).
+ */
+export interface BackupFilesAnswer {
+  /** "Full backup 2024-11-21" as the list names it. */
+  backup: string;
+  files: Array<{ name: string; sizeText: string; onCard: 'differs' | 'missing'; cardSizeText: string | null }>;
+  /** How many of its files are the same as on the card (not listed). */
+  same: number;
+  /** The backup is damaged after the files listed (each read whole): what it was, or null. */
+  damage: string | null;
+}
 
 /** The backup key; `message` says what it is for (or why there is none), `plain` which backups need none. */
 export interface KeyAnswer {
@@ -166,7 +184,8 @@ export type WriteAction =
   | { kind: 'delete-backups'; olderThanDays: number }
   | { kind: 'delete-old-logs' }
   | { kind: 'safe-mode'; on: boolean }
-  | { kind: 'check-at-start' };
+  | { kind: 'check-at-start' }
+  | { kind: 'restore-file'; slug: string; name: string };
 
 export interface PlanRequest { action: WriteAction }
 /** What the write will change, said before it happens. */

@@ -34,6 +34,8 @@ export class GuiContext {
    */
   cardVersion = 0;
   lastChange: string | null = null;
+  /** The password or key that opened each backup of the card (by slug), for the plan and the write after (restore.ts). */
+  readonly backupKeys = new Map<string, string>();
 
   constructor(
     readonly jobs: Jobs,
@@ -61,6 +63,7 @@ export class GuiContext {
     this.lastCard = null;
     this.cardVersion = 0;
     this.lastChange = null;
+    this.backupKeys.clear();
     this.gonePath = null;
     this.identity = await identityOf(path);
     return this.summary();

@@ -87,6 +87,7 @@ export function changeWords(action: WriteAction): string {
     case 'delete-old-logs': return 'the old system logs deleted';
     case 'safe-mode': return action.on ? 'safe mode set' : 'safe mode taken back';
     case 'check-at-start': return 'the card marked for a full check at the next start';
+    case 'restore-file': return `${action.name} put back from a backup`;
   }
 }
 

@@ -67,7 +67,7 @@ export async function users(ctx: GuiContext): Promise<UsersAnswer> {
 export async function backups(ctx: GuiContext): Promise<BackupsAnswer> {
   const list = await listBackups(ctx.source);
   return {
-    backups: list.map((b) => ({ slug: b.slug ?? null, name: b.name ?? null, date: b.date ?? null, sizeText: formatBytes(b.size), path: b.path, protected: b.error ? null : (b.protected ?? null), error: b.error ?? null, ...(b.damaged !== undefined ? { damaged: b.damaged } : {}) })),
+    backups: list.map((b) => ({ slug: b.slug ?? null, name: b.name ?? null, date: b.date ?? null, sizeText: formatBytes(b.size), path: b.path, protected: b.error ? null : (b.protected ?? null), error: b.error ?? null, homeAssistant: !b.error && Boolean(b.homeAssistantVersion), ...(b.damaged !== undefined ? { damaged: b.damaged } : {}) })),
     totalText: formatBytes(list.reduce((n, b) => n + b.size, 0)),
   };
 }

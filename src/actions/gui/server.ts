@@ -19,6 +19,7 @@ import { freeNameRoute } from './free-name.js';
 import { windowHint } from './window-hints.js';
 import { backupKey, backups, disks, folders, logs, openCard, safeMode, space, state, users } from './reads.js';
 import { plan, write } from './writes.js';
+import { backupFiles } from './restore.js';
 
 export interface GuiOptions {
   /** A disk or image to open at once (else the page starts at the disk list). */
@@ -62,6 +63,7 @@ function routes(stop: (reason: string) => void): Record<string, Route> {
     '/api/free-name': get(freeNameRoute),
     '/api/open': post(openCard),
     '/api/close': post(async (ctx) => (await ctx.close(), {})),
+    '/api/backup-files': post(backupFiles),
     '/api/plan': post(plan),
     '/api/write': post(write),
     '/api/extract': post(extract),

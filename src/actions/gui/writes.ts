@@ -7,13 +7,14 @@ import { join } from 'node:path';
 import { NotFoundError, RefusedError, UsageError } from '../../errors.js';
 import { addUser, authList, resetPassword } from '../auth.js';
 import { listBackups } from '../backup/index.js';
-import { recorderDatabasePaths, removeFiles, setSafeMode } from '../repair/index.js';
+import { putBackFromBackup, recorderDatabasePaths, removeFiles, setSafeMode } from '../repair/index.js';
+import { fileFromBackup } from './restore.js';
 import type { OpenedSource } from '../source.js';
 import type { WriteOptions } from '../write/index.js';
 import { markForCheck } from '../write/check-mark.js';
 import type { PlanAnswer, ResultAnswer, WriteAction } from './api.js';
 import { type GuiContext, asBody, flag, text, wholeNumber } from './context.js';
-import { type WritePlan, loginNextStep, addPlan, allBackupsWarning, authWriteLines, changeWords, checkAtStartDone, checkAtStartPlan, databasePlan, journalQuestion, oldBackupsPlan, freedLine, oldLogsPlan, resetPlan, safeModeDone, safeModePlan } from './plans.js';
+import { type WritePlan, loginNextStep, addPlan, allBackupsWarning, authWriteLines, changeWords, checkAtStartDone, checkAtStartPlan, databasePlan, fromBackupDone, fromBackupPlan, journalQuestion, oldBackupsPlan, freedLine, oldLogsPlan, resetPlan, safeModeDone, safeModePlan } from './plans.js';
 import { type OldLogFile, oldLogs, removeOldLogs } from '../logs/index.js';
 import { safeModeIsSet } from './reads.js';
 
@@ -28,6 +29,7 @@ function parseAction(raw: unknown): WriteAction {
     case 'delete-backups': return { kind, olderThanDays: wholeNumber(a, 'olderThanDays') };
     case 'safe-mode': return { kind, on: flag(a, 'on') };
     case 'check-at-start': return { kind };
+    case 'restore-file': return { kind, slug: text(a, 'slug', { max: 64 }), name: text(a, 'name', { max: 255 }) };
     default: throw new UsageError('BAD_REQUEST', `unknown change "${kind}"`);
   }
 }
@@ -76,7 +78,7 @@ async function oldLogList(source: OpenedSource): Promise<OldLogFile[]> {
 }
 
 /** The changes that go into Home Assistant's configuration: refused on a card that has none. */
-const NEEDS_CONFIG = new Set<WriteAction['kind']>(['reset', 'add', 'safe-mode']);
+const NEEDS_CONFIG = new Set<WriteAction['kind']>(['reset', 'add', 'safe-mode', 'restore-file']);
 
 async function assertConfig(source: OpenedSource): Promise<void> {
   const config = source.layout.configPath;
@@ -86,7 +88,7 @@ async function assertConfig(source: OpenedSource): Promise<void> {
   });
 }
 
-async function describe(source: OpenedSource, action: WriteAction): Promise<WritePlan> {
+async function describe(ctx: GuiContext, source: OpenedSource, action: WriteAction): Promise<WritePlan> {
   if (NEEDS_CONFIG.has(action.kind)) await assertConfig(source);
   switch (action.kind) {
     case 'reset': {
@@ -107,12 +109,16 @@ async function describe(source: OpenedSource, action: WriteAction): Promise<Writ
     case 'delete-old-logs': return oldLogsPlan(await oldLogList(source));
     case 'safe-mode': return safeModeChange(source, action.on);
     case 'check-at-start': return checkAtStartPlan(source.path);
+    case 'restore-file': {
+      const { file, backup } = await fileFromBackup(ctx, source, action.slug, action.name);
+      return fromBackupPlan(file, backup, mediumOf(source));
+    }
   }
 }
 
 export async function plan(ctx: GuiContext, body: unknown): Promise<PlanAnswer> {
   const source = ctx.source;
-  const p = await describe(source, parseAction(asBody(body)['action']));
+  const p = await describe(ctx, source, parseAction(asBody(body)['action']));
   return {
     lines: p.lines,
     question: p.question,
@@ -160,6 +166,11 @@ async function perform(ctx: GuiContext, source: OpenedSource, action: WriteActio
       return [r.changed ? safeModeDone(r.on, mediumOf(source)) : `Safe mode is ${r.on ? 'already set' : 'not set'}: nothing was written.`];
     }
     case 'check-at-start': return [checkAtStartDone((await markForCheck(source, opts)).already, mediumOf(source))];
+    case 'restore-file': {
+      const r = await putBackFromBackup(source, (await fileFromBackup(ctx, source, action.slug, action.name)).file, opts);
+      const saved = r.write.originalsDir ? `The file it replaced is saved in ${r.write.originalsDir}` : 'No copy of the file it replaced was kept.';
+      return [fromBackupDone(r.path, mediumOf(source)).replace(/ Next: /, ' Next: shut this window (Quit), then '), ...(r.replaced ? [saved] : [])];
+    }
   }
 }
 

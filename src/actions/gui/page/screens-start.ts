@@ -6,6 +6,7 @@ import { announce, append, button, clear, el, field, textInput } from './dom.js'
 import { showBackups, showCreate, showExport } from './screens-files.js';
 import { showLogs } from './screens-logs.js';
 import { showKey, showSafeMode, showSpace } from './screens-other.js';
+import { showRestoreFile } from './screens-restore.js';
 import { showAdd, showReset, showUsers } from './screens-users.js';
 import { app, isWindows, nav } from './state.js';
 import type { Screen } from './ui.js';
@@ -137,10 +138,11 @@ const jobs: Array<[string, () => void]> = [
   ['Show the log', () => void showLogs()],
   ['Free space', showSpace],
   ['Safe mode', showSafeMode],
+  ['Put back a file from a backup', () => void showRestoreFile()],
 ];
 
 /** The jobs that need Home Assistant's configuration on the card. */
-const NEEDS_CONFIG = new Set(['Reset a password', 'Add an administrator', 'Show the users', 'Export the configuration', 'Show the backup key', 'Make a backup from this card', 'Safe mode']);
+const NEEDS_CONFIG = new Set(['Reset a password', 'Add an administrator', 'Show the users', 'Export the configuration', 'Show the backup key', 'Make a backup from this card', 'Safe mode', 'Put back a file from a backup']);
 
 /** The jobs that make sense on this card: none that needs a configuration it lacks, no copy of no backups. */
 function offered(card: CardSummary): Array<[string, () => void]> {
