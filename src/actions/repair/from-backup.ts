@@ -46,7 +46,7 @@ export async function configFilesInBackup(src: OpenedSource, target: BackupTarge
   try {
     for await (const { entry, body } of walkInner(innerTarBytes(target.read, inner, key), inner.member)) {
       const name = /^data\/([^/]+)$/.exec(entry.path)?.[1];
-      if (name === undefined || entry.type !== 'file' || entry.size > MAX_CONFIG_FILE_BYTES || NOT_CONFIG.test(name)) continue;
+      if (name === undefined || name === '.' || name === '..' || entry.type !== 'file' || entry.size > MAX_CONFIG_FILE_BYTES || NOT_CONFIG.test(name)) continue;
       const chunks: Buffer[] = [];
       for await (const chunk of body) chunks.push(Buffer.from(chunk));
       found.push({ name, bytes: Buffer.concat(chunks) });
