@@ -8,7 +8,7 @@ import type { Piece, Placement } from '../device/pieces-device.js';
 import { AppError, CorruptError, NotFoundError, UnsupportedError, UsageError, toAppError } from '../errors.js';
 import { formatBytes } from '../units.js';
 import { DATA_LABEL, SET_ASIDE_LABELS } from './labels.js';
-import { type LvmVolumes, readLvm } from './lvm.js';
+import { LUKS_HOLDS, LUKS_OPEN, LUKS_WHAT, type ProbeAt, containedCandidates, lvmName } from './contained.js';
 import { SCAN_LIMIT_BYTES, scanForData, scanWarning } from './scan.js';
 import { readPartitionTable, type Partition, type PartitionTable } from './table.js';
 
@@ -58,8 +58,11 @@ export interface Candidate {
   failure?: AppError;
   /** Found by searching the disk (scan.ts), not listed by the partition table. */
   foundByScan?: boolean;
-  /** An LVM logical volume (its volume group, its name, the partition of its physical volume). */
-  lvm?: { vg: string; name: string; pvPartition: number | null };
+  /**
+   * An LVM logical volume (its volume group, its name, the partition of its physical volume); `partition`:
+   * a partition of the disk that volume holds (a virtual machine's disk on LVM storage), by its number there.
+   */
+  lvm?: { vg: string; name: string; pvPartition: number | null; partition?: number };
   /** What the slice holds when it is no filesystem but a container of one (an LVM physical volume, LUKS). */
   holds?: string;
 }
@@ -73,6 +76,8 @@ export interface Discovery {
   kind: DataKind;
   reason: string;
 }
+
+export { lvmName };
 
 /** ASCII "Hass": the MBR disk signature of HAOS MBR boards (haos-format.md §1.4). */
 export const HAOS_MBR_DISK_SIGNATURE = 0x48617373;
@@ -137,63 +142,18 @@ async function probeSlice(
 }
 
 async function probeAll(device: BlockDevice, probe: FilesystemProbe, table: PartitionTable): Promise<Candidate[]> {
+  const probeAt: ProbeAt = (t, p, slice) => probeSlice(device, probe, t, p, slice);
   if (table.type === 'none') {
     const whole = await probeSlice(device, probe, table, null, { byteOffset: 0, sizeBytes: device.sizeBytes });
-    return [whole, ...(await containedCandidates(device, probe, table, null, whole))];
+    return [whole, ...(await containedCandidates(device, probeAt, table, null, whole))];
   }
   const out: Candidate[] = [];
   for (const p of table.partitions) {
     if (p.extended || p.sizeBytes === 0) continue;
     const c = await probeSlice(device, probe, table, p, p);
-    out.push(c, ...(await containedCandidates(device, probe, table, p, c)));
+    out.push(c, ...(await containedCandidates(device, probeAt, table, p, c)));
   }
   return out;
-}
-
-/**
- * What a slice without ext4 holds when it is a container of filesystems: the logical volumes of an LVM
- * physical volume, each probed as a partition is; or LUKS, which is not opened. `pv`'s reason says which.
- */
-async function containedCandidates(device: BlockDevice, probe: FilesystemProbe, table: PartitionTable, p: Partition | null, pv: Candidate): Promise<Candidate[]> {
-  if (pv.probe !== null || pv.failure !== undefined || pv.sizeBytes < 512) return [];
-  let lvm: LvmVolumes | null;
-  try {
-    if ((await device.read(pv.byteOffset, 512)).subarray(0, 6).equals(LUKS_MAGIC)) {
-      pv.reason = pv.holds = LUKS_HOLDS;
-      return [];
-    }
-    lvm = await readLvm(device, pv);
-  } catch (err) {
-    if (!(err instanceof AppError)) throw err;
-    // A damaged LVM label or metadata is said; a read the card refused leaves the slice as it was probed.
-    if (err instanceof CorruptError) {
-      pv.reason = err.message;
-      pv.error = err.message;
-    }
-    return [];
-  }
-  if (lvm === null) return [];
-  const skipped = lvm.unreadable.map((u) => `${u.name}: ${u.why}`).join('; ');
-  pv.reason = pv.holds = `${LVM_PV} of volume group ${lvm.vg}${skipped ? ` (not read here: ${skipped})` : ''}`;
-  if (skipped) table.warnings.push(`${describe(pv)} is an LVM physical volume (volume group ${lvm.vg}); not read here: ${skipped}`);
-  const out: Candidate[] = [];
-  for (const v of lvm.volumes) {
-    const c = await probeSlice(device, probe, table, null, v);
-    out.push({ ...c, partitionName: `${v.vg}/${v.name}`, lvm: { vg: v.vg, name: v.name, pvPartition: p?.index ?? null } });
-  }
-  return out;
-}
-
-const LVM_PV = 'LVM physical volume';
-/** "LUKS\xba\xbe": a LUKS header, versions 1 and 2 (cryptsetup's on-disk format). */
-const LUKS_MAGIC = Buffer.from([0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe]);
-const LUKS_WHAT = 'encrypted with LUKS (as Debian\'s "encrypted LVM" install makes)';
-const LUKS_OPEN = 'on a Linux computer open it first (sudo cryptsetup open DEVICE rescue, then sudo vgchange -ay) and give haos-rescue the volume that appears under /dev/mapper';
-const LUKS_HOLDS = `${LUKS_WHAT}: haos-rescue cannot open it; ${LUKS_OPEN}`;
-
-/** "logical volume vg/root (LVM, in partition 3)". */
-export function lvmName(lvm: NonNullable<Candidate['lvm']>): string {
-  return `logical volume ${lvm.vg}/${lvm.name} (LVM${lvm.pvPartition !== null ? `, in partition ${lvm.pvPartition}` : ''})`;
 }
 
 function isDataPartitionName(name: string | null): boolean {

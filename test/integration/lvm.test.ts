@@ -11,7 +11,8 @@ import { createHash } from 'node:crypto';
 import { closeSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildFixtures } from '../../fixtures/index.js';
+import { SAMPLE, buildFixtures, readSampleImage } from '../../fixtures/index.js';
+import { assertCardClean, cardPasswordIs } from '../helpers/card.js';
 import { probeHa } from '../../src/actions/disks.js';
 import { cli, cliJson } from '../helpers/cli.js';
 import { tempDir } from '../helpers/images.js';
@@ -59,7 +60,7 @@ const GROWN_ROOT = [['-L', '4M', '-n', 'root'], ['-L', '8M', '-n', 'swap_1'], ['
  * `layout` makes, in order. `root` is written into the root volume's pieces in order; returns where LVM says
  * they lie (its own answer: pvs pe_start, vgs extent size, lvs --segments).
  */
-function lvmDisk(disk: string, vg: string, root: Buffer, layout: string[][]): { pieces: Piece[]; pvOffset: number } {
+function lvmDisk(disk: string, vg: string, root: Buffer, layout: string[][], lv = 'root'): { pieces: Piece[]; pvOffset: number } {
   writeFileSync(disk, Buffer.alloc(0));
   execFileSync('truncate', ['-s', '128M', disk]);
   execFileSync('sgdisk', ['-n', '1:2048:+16M', '-t', '1:ef00', '-n', '2:0:0', '-t', '2:8e00', disk], { stdio: 'ignore' });
@@ -77,7 +78,7 @@ function lvmDisk(disk: string, vg: string, root: Buffer, layout: string[][]): { 
     const peStart = Number(lvmTool('pvs', '--noheadings', '--units', 'b', '--nosuffix', '-o', 'pe_start', loop).trim());
     const extent = Number(lvmTool('vgs', '--noheadings', '--units', 'b', '--nosuffix', '-o', 'vg_extent_size', vg).trim());
     const segments = lvmTool('lvs', '--noheadings', '--segments', '-o', 'lv_name,seg_start_pe,seg_pe_ranges', vg);
-    const pieces: Piece[] = [...segments.matchAll(/^\s*root\s+(\d+)\s+\S+:(\d+)-(\d+)\s*$/gm)]
+    const pieces: Piece[] = [...segments.matchAll(new RegExp(`^\\s*${lv}\\s+(\\d+)\\s+\\S+:(\\d+)-(\\d+)\\s*$`, 'gm'))]
       .sort((a, b) => Number(a[1]) - Number(b[1]))
       .map((m) => [pvOffset + peStart + Number(m[2]) * extent, (Number(m[3]) - Number(m[2]) + 1) * extent]);
     const fd = openSync(disk, 'r+');
@@ -199,6 +200,38 @@ for (const [what, layout] of [['in one piece', PLAIN_ROOT], ['in two pieces (gro
     });
   });
 }
+
+// A virtual machine's disk kept in a logical volume (Proxmox's "LVM" storage, a libvirt LVM pool): the volume
+// holds a whole Home Assistant OS disk, partition table and all. The host's disk, in another computer, was
+// "not ext4" all through; the partitions of the volume's disk are searched as a disk's are.
+describe.skipIf(skip !== null)(`a Home Assistant OS disk kept in a logical volume${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  const disk = join(work, 'proxmox.img');
+  const vg = `hrtest${process.pid}pve`;
+  const sample = join(work, 'sample.img');
+  let where: { pieces: Piece[]; pvOffset: number } = { pieces: [], pvOffset: 0 };
+
+  beforeAll(() => {
+    writeFileSync(sample, readSampleImage());
+    where = lvmDisk(disk, vg, readFileSync(sample), [['-L', '16M', '-n', 'swap'], ['-L', '36M', '-n', 'vm-100-disk-0']], 'vm-100-disk-0');
+  }, 120_000);
+
+  it('is found in the partition the volume\'s disk gives it, read as the disk itself reads, and takes a write e2fsck finds clean', () => {
+    const volume = `partition ${SAMPLE.dataPartitionNumber} of logical volume ${vg}/vm-100-disk-0 (LVM, in partition 2)`;
+    const info = cliJson<{ data: { offset: number; volume: string; label: string }; homeAssistant: { version: string } }>(['info', disk]);
+    expect(info.data).toMatchObject({ offset: where.pieces[0]![0] + SAMPLE.dataOffsetBytes, volume, label: 'hassos-data' });
+    expect(info.homeAssistant.version).toBe(cliJson<{ homeAssistant: { version: string } }>(['info', sample]).homeAssistant.version);
+    expect(cli(['info', disk]).text).toMatch(new RegExp(`^Data: +partition ${SAMPLE.dataPartitionNumber} of logical volume ${vg}/vm-100-disk-0 \\(LVM, in partition 2\\), label "hassos-data"`, 'm'));
+    expect(cli(['auth', 'list', disk, '--json']).stdout.equals(cli(['auth', 'list', sample, '--json']).stdout)).toBe(true);
+    const metadata = sha(readAt(disk, where.pvOffset, 1 * MiB));
+    const r = cli(['auth', 'reset', disk, '--username', 'vm-user', '--password', 'a-new-long-password-2', '--yes', '--no-originals']);
+    expect(r.code, r.stderr).toBe(0);
+    const after = join(work, 'vm-disk-after.img');
+    writeFileSync(after, readVolume(disk, where.pieces));
+    expect(cardPasswordIs(after, 'vm-user', 'a-new-long-password-2')).toBe(true);
+    assertCardClean(after);
+    expect(sha(readAt(disk, where.pvOffset, 1 * MiB))).toBe(metadata);
+  });
+});
 
 // Debian's "encrypted LVM" install: the LVM sits inside LUKS. It cannot be opened here; it was "not ext4" among
 // the partitions, with "give the byte offset" as the way. The header is cryptsetup's own (luksFormat).
