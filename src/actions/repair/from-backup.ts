@@ -33,7 +33,7 @@ export interface BackupConfigFiles {
 }
 
 /** Not offered: the recorder's database and its journal files, logs and their rotations. */
-const NOT_CONFIG = /^home-assistant_v2\.db|\.log(\.\d+|\.fault|\.old)?$|^\.HA_VERSION$/;
+const NOT_CONFIG = /^home-assistant_v2\.db|\.log(\.\d+|\.fault|\.old)?$|^\.HA_VERSION$|^homeassistant\.json$/;
 
 /**
  * The files directly in the backup's configuration folder (up to 4 MiB each), compared with the card's, by
@@ -41,25 +41,35 @@ const NOT_CONFIG = /^home-assistant_v2\.db|\.log(\.\d+|\.fault|\.old)?$|^\.HA_VE
  */
 export async function configFilesInBackup(src: OpenedSource, target: BackupTarget, key: SecureTarKey | null): Promise<BackupConfigFiles> {
   const inner = findInnerOrThrow(target, 'homeassistant');
-  const found: Array<{ name: string; bytes: Buffer }> = [];
+  // The configuration is under data/ (homeassistant.json beside it); version-1 backups have it at the root.
+  const byPlace = { data: [] as Array<{ name: string; bytes: Buffer }>, root: [] as Array<{ name: string; bytes: Buffer }> };
+  let hasData = false;
   let damage: CorruptError | null = null;
   try {
     for await (const { entry, body } of walkInner(innerTarBytes(target.read, inner, key), inner.member)) {
-      const name = /^data\/([^/]+)$/.exec(entry.path)?.[1];
-      if (name === undefined || name === '.' || name === '..' || entry.type !== 'file' || entry.size > MAX_CONFIG_FILE_BYTES || NOT_CONFIG.test(name)) continue;
+      const path = entry.path.replace(/^(\.\/)+/, '');
+      if (path === 'data' || path.startsWith('data/')) hasData = true;
+      const [place, name] = path.startsWith('data/') ? (['data', path.slice(5)] as const) : (['root', path] as const);
+      if (!offered(name, entry.type, entry.size)) continue;
       const chunks: Buffer[] = [];
       for await (const chunk of body) chunks.push(Buffer.from(chunk));
-      found.push({ name, bytes: Buffer.concat(chunks) });
-      if (found.length >= MAX_FILES) break;
+      byPlace[place].push({ name, bytes: Buffer.concat(chunks) });
+      if (byPlace[place].length >= MAX_FILES) break;
     }
   } catch (err) {
     // Damage after some files: those were read whole and are offered; none read, it is said as it is.
-    if (!(err instanceof CorruptError) || found.length === 0) throw err;
+    if (!(err instanceof CorruptError) || byPlace.data.length + byPlace.root.length === 0) throw err;
     damage = err;
   }
+  const found = hasData ? byPlace.data : byPlace.root;
   const files: BackupConfigFile[] = [];
   for (const f of found.sort((a, b) => order(a.name) - order(b.name) || (a.name < b.name ? -1 : 1))) files.push({ ...f, ...(await compared(src, f.name, f.bytes)) });
   return { files, damage };
+}
+
+/** A file directly in the folder, small, and one a person edits (not the database, a log, .HA_VERSION). */
+function offered(name: string, type: string, size: number): boolean {
+  return name !== '' && !name.includes('/') && name !== '.' && name !== '..' && type === 'file' && size <= MAX_CONFIG_FILE_BYTES && !NOT_CONFIG.test(name);
 }
 
 /** The YAML files first (configuration.yaml at the top), then the others. */

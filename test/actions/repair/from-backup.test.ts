@@ -4,7 +4,8 @@
 // missing on the card; a backup cut short offers the files read whole before the cut; a key that does not
 // open it is said as such.
 
-import { readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSampleImage } from '../../../fixtures/index.js';
@@ -56,6 +57,22 @@ describe('the configuration files of a backup', () => {
     const secrets = files.find((f) => f.name === 'secrets.yaml')!;
     expect(secrets.bytes.equals(cli(['backup', 'cat', plain, 'homeassistant/secrets.yaml']).stdout)).toBe(true);
     expect(secrets.cardBytes).toBe('broken: [\n'.length);
+  });
+
+  it('a version-1 backup (the configuration at the root of its archive, no data/): its files, compared the same way', async () => {
+    const dir = join(work, 'v1');
+    mkdirSync(join(dir, 'config'), { recursive: true });
+    mkdirSync(join(dir, 'outer'));
+    writeFileSync(join(dir, 'config', 'configuration.yaml'), cli(['cat', image, `${CONFIG}/configuration.yaml`]).stdout);
+    writeFileSync(join(dir, 'config', 'secrets.yaml'), 'api: v1 secret\n');
+    writeFileSync(join(dir, 'config', 'home-assistant.log'), 'a log\n');
+    execFileSync('tar', ['-czf', join(dir, 'outer', 'homeassistant.tar.gz'), '-C', join(dir, 'config'), '.']);
+    writeFileSync(join(dir, 'outer', 'backup.json'), JSON.stringify({ slug: 'v1v1v1v1', name: 'Old', date: '2021-03-01T00:00:00+00:00', type: 'full', homeassistant: { version: '2021.3.0' }, compressed: true, protected: false }));
+    const v1 = join(dir, 'v1.tar');
+    execFileSync('tar', ['-cf', v1, '-C', join(dir, 'outer'), './backup.json', './homeassistant.tar.gz']);
+    const { files } = await filesOf(v1);
+    expect(files.map((f) => [f.name, f.onCard])).toEqual([['configuration.yaml', 'same'], ['secrets.yaml', 'differs']]);
+    expect(files[1]!.bytes.toString()).toBe('api: v1 secret\n');
   });
 
   it('an encrypted one: with its password; without, or with another, said as such', async () => {
