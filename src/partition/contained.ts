@@ -4,7 +4,7 @@
 // LVM pool), whose partitions are probed in turn; or LUKS, which is not opened. The slice's reason says which.
 
 import type { BlockDevice } from '../device/block-device.js';
-import { type Piece, placedDevice, toDeviceRanges } from '../device/pieces-device.js';
+import { type Piece, placedDevice, subPieces } from '../device/pieces-device.js';
 import { AppError, CorruptError } from '../errors.js';
 import type { Candidate, Slice } from './discover.js';
 import { type LogicalVolume, type LvmVolumes, readLvm } from './lvm.js';
@@ -76,9 +76,11 @@ async function volumeDisk(device: BlockDevice, probeAt: ProbeAt, c: Candidate, v
   const out: Candidate[] = [];
   for (const p of inner.partitions) {
     if (p.extended || p.sizeBytes === 0 || p.byteOffset >= v.sizeBytes) continue;
-    const pieces: Piece[] = toDeviceRanges(v, p.byteOffset, Math.min(p.byteOffset + p.sizeBytes, v.sizeBytes)).map(([a, b]) => ({ byteOffset: a, sizeBytes: b - a }));
+    const pieces: Piece[] = subPieces(v, p.byteOffset, Math.min(p.byteOffset + p.sizeBytes, v.sizeBytes));
     const sizeBytes = pieces.reduce((n, x) => n + x.sizeBytes, 0);
-    const probed = await probeAt(inner, p, { byteOffset: pieces[0]!.byteOffset, sizeBytes, ...(pieces.length > 1 ? { pieces } : {}) });
+    const byteOffset = pieces.find((x) => !x.zero)?.byteOffset ?? v.byteOffset;
+    const many = pieces.length > 1 || pieces[0]?.zero === true;
+    const probed = await probeAt(inner, p, { byteOffset, sizeBytes, ...(many ? { pieces } : {}), ...(v.readOnly ? { readOnly: v.readOnly } : {}) });
     // Its number is the volume's disk's, not this disk's: kept with the volume, not as a partition here.
     out.push({ ...probed, partitionIndex: null, partitionName: p.name, lvm: { ...c.lvm, partition: p.index } });
   }

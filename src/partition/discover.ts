@@ -47,6 +47,8 @@ export interface Candidate {
   sizeBytes: number;
   /** A logical volume in several pieces: where each lies, in order (byteOffset is the first's). */
   pieces?: Piece[];
+  /** Why it is read but never written here (a thin volume). */
+  readOnly?: string;
   /** ext4 label; null when the slice is not ext4 or could not be probed. */
   label: string | null;
   probe: ProbeResult | null;
@@ -116,7 +118,7 @@ async function probeSlice(
   p: Partition | null,
   slice: Slice,
 ): Promise<Candidate> {
-  const pieces = slice.pieces ? { pieces: slice.pieces } : {};
+  const pieces = { ...(slice.pieces ? { pieces: slice.pieces } : {}), ...(slice.readOnly ? { readOnly: slice.readOnly } : {}) };
   const base = { partitionIndex: p?.index ?? null, partitionName: p?.name ?? null, byteOffset: slice.byteOffset, ...pieces };
   // A volume's pieces lie inside its physical volume, which lies on the device (lvm.ts): each checked there.
   const room = slice.pieces ? slice.sizeBytes : device.sizeBytes - slice.byteOffset;

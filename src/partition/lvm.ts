@@ -12,6 +12,7 @@
 import type { BlockDevice } from '../device/block-device.js';
 import type { Piece } from '../device/pieces-device.js';
 import { crc32 } from './crc32.js';
+import { type ThinRequest, thinVolume } from './thin.js';
 import { type LvmSection, type LvmValue, lvmDamaged, parseLvmText } from './lvm-text.js';
 
 const SECTOR = 512;
@@ -27,8 +28,10 @@ export interface LogicalVolume {
   /** Byte offset on the device (the PV's slice start included) of its first piece, and its whole size. */
   byteOffset: number;
   sizeBytes: number;
-  /** Its pieces on the device in order, when there are several. */
+  /** Its pieces on the device in order, when there are several (a thin volume's: zeros where no chunk is). */
   pieces?: Piece[];
+  /** Why it is read but never written here (a thin volume). */
+  readOnly?: string;
 }
 
 export interface LvmVolumes {
@@ -46,7 +49,13 @@ export async function readLvm(device: BlockDevice, slice: { byteOffset: number; 
   if (label === null) return null;
   const mdas = pvAreas(head, label);
   const text = await metadataText(device, slice, mdas);
-  return volumesOf(parseLvmText(text), label.uuid, slice);
+  const { found, thin, linear } = volumesOf(parseLvmText(text), label.uuid, slice);
+  for (const t of thin) {
+    const v = await thinVolume(device, t, linear);
+    if (typeof v === 'string') found.unreadable.push({ name: t.name, why: v });
+    else found.volumes.push(v);
+  }
+  return found;
 }
 
 interface Label {
@@ -128,7 +137,15 @@ export function lvmCrc(bytes: Uint8Array): number {
 }
 const LVM_INITIAL_CRC = 0xf597a6cf;
 
-function volumesOf(meta: LvmSection, uuid: string, slice: { byteOffset: number; sizeBytes: number }): LvmVolumes {
+interface Parsed {
+  found: LvmVolumes;
+  /** The thin volumes, read once their pool's metadata is (thin.ts). */
+  thin: ThinRequest[];
+  /** Every linear volume by name, hidden ones too (a thin pool's metadata and data volumes). */
+  linear: Map<string, LogicalVolume>;
+}
+
+function volumesOf(meta: LvmSection, uuid: string, slice: { byteOffset: number; sizeBytes: number }): Parsed {
   const found = Object.entries(meta).find(([, v]) => isSection(v) && isSection(v['physical_volumes']));
   if (found === undefined) throw bad('its metadata names no volume group');
   const [vg, group] = found as [string, LvmSection];
@@ -138,25 +155,53 @@ function volumesOf(meta: LvmSection, uuid: string, slice: { byteOffset: number; 
   const pvName = Object.keys(pvs).find((k) => isSection(pvs[k]) && String((pvs[k] as LvmSection)['id'] ?? '').replace(/-/g, '') === uuid);
   if (pvName === undefined) throw bad('its metadata does not list this disk among its physical volumes');
   const peStart = num((pvs[pvName] as LvmSection)['pe_start'], 'pe_start') * SECTOR;
-  const out: LvmVolumes = { vg, volumes: [], unreadable: [] };
+  const out: Parsed = { found: { vg, volumes: [], unreadable: [] }, thin: [], linear: new Map() };
   const lvs = isSection(group['logical_volumes']) ? group['logical_volumes'] : {};
   for (const [name, lv] of Object.entries(lvs)) {
     if (!isSection(lv)) continue;
-    const runs = runsOf(lv, pvName);
-    if (typeof runs === 'string') {
-      out.unreadable.push({ name, why: runs });
+    const visible = !Array.isArray(lv['status']) || lv['status'].includes('VISIBLE');
+    const type = isSection(lv['segment1']) ? lv['segment1']['type'] : undefined;
+    if (type === 'thin-pool') continue;
+    if (type === 'thin') {
+      out.thin.push(thinRequest(vg, name, lv, lvs, extent));
       continue;
     }
-    const pieces = runs.map((r) => ({ byteOffset: peStart + r.firstExtent * extent, sizeBytes: r.extents * extent }));
-    if (pieces.some((p) => p.byteOffset + p.sizeBytes > slice.sizeBytes)) {
-      out.unreadable.push({ name, why: 'it ends past the end of its disk (the disk is cut short)' });
+    const placed = linearVolume(vg, name, lv, pvName, { extent, peStart, slice });
+    if (typeof placed === 'string') {
+      if (visible) out.found.unreadable.push({ name, why: placed });
       continue;
     }
-    const onDevice = pieces.map((p) => ({ byteOffset: slice.byteOffset + p.byteOffset, sizeBytes: p.sizeBytes }));
-    const sizeBytes = pieces.reduce((sum, p) => sum + p.sizeBytes, 0);
-    out.volumes.push({ vg, name, byteOffset: onDevice[0]!.byteOffset, sizeBytes, ...(onDevice.length > 1 ? { pieces: onDevice } : {}) });
+    out.linear.set(name, placed);
+    if (visible) out.found.volumes.push(placed);
   }
   return out;
+}
+
+/** A linear volume's place on the device, in one piece or several; else why it cannot be read here. */
+function linearVolume(vg: string, name: string, lv: LvmSection, pvName: string, at: { extent: number; peStart: number; slice: { byteOffset: number; sizeBytes: number } }): LogicalVolume | string {
+  const runs = runsOf(lv, pvName);
+  if (typeof runs === 'string') return runs;
+  const pieces = runs.map((r) => ({ byteOffset: at.peStart + r.firstExtent * at.extent, sizeBytes: r.extents * at.extent }));
+  if (pieces.some((p) => p.byteOffset + p.sizeBytes > at.slice.sizeBytes)) return 'it ends past the end of its disk (the disk is cut short)';
+  const onDevice = pieces.map((p) => ({ byteOffset: at.slice.byteOffset + p.byteOffset, sizeBytes: p.sizeBytes }));
+  const sizeBytes = pieces.reduce((sum, p) => sum + p.sizeBytes, 0);
+  return { vg, name, byteOffset: onDevice[0]!.byteOffset, sizeBytes, ...(onDevice.length > 1 ? { pieces: onDevice } : {}) };
+}
+
+/** A thin volume as its metadata describes it: its pool's volumes, its device id and size. */
+function thinRequest(vg: string, name: string, lv: LvmSection, lvs: LvmSection, extent: number): ThinRequest {
+  const seg = lv['segment1'] as LvmSection;
+  const poolName = String(seg['thin_pool'] ?? '');
+  const pool = isSection(lvs[poolName]) ? lvs[poolName] : null;
+  const poolSeg = pool !== null && isSection(pool['segment1']) ? pool['segment1'] : null;
+  const extents = Object.entries(lv).filter(([k, v]) => /^segment\d+$/.test(k) && isSection(v)).reduce((n, [, v]) => n + num((v as LvmSection)['extent_count'], 'extent_count'), 0);
+  return {
+    vg,
+    name,
+    sizeBytes: extents * extent,
+    deviceId: num(seg['device_id'], 'device_id'),
+    pool: poolSeg === null ? null : { metadata: String(poolSeg['metadata'] ?? ''), data: String(poolSeg['pool'] ?? ''), chunkSectors: num(poolSeg['chunk_size'], 'chunk_size') },
+  };
 }
 
 /** Most pieces a volume is read in: each extension adds one; a volume in more was likely moved about by hand. */

@@ -57,6 +57,10 @@ async function checkCard(src: OpenedSource): Promise<void> {
 export function checkPlacement(src: OpenedSource): void {
   checkCopyInUse(src);
   const chosen = src.discovery.chosen;
+  if (chosen.readOnly !== undefined) {
+    // A thin volume of LVM (Proxmox's LVM-Thin storage): read here, never written.
+    throw refusedWrite('THIN_VOLUME', `the data filesystem is read here but not changed: ${chosen.readOnly}`, 'copy the backups and the configuration off it (they read as they are); to change it, start the host (Proxmox) and change it there, or on a Linux computer activate the volume group (sudo vgchange -ay) and give haos-rescue the volume under /dev/mapper');
+  }
   if (chosen.foundByScan) {
     // A box cannot start from such a card; what it needs is its data copied off, not a change on it.
     throw refusedWrite('NOT_IN_PARTITION_TABLE', 'no partition lists the data filesystem (it was found by searching the disk): this card does not start a Home Assistant box as it is',
