@@ -7,7 +7,7 @@
 
 import type { BlockDevice } from '../device/block-device.js';
 import { type Piece, placedDevice, subPieces } from '../device/pieces-device.js';
-import { CorruptError } from '../errors.js';
+import { AppError } from '../errors.js';
 import { crc32cUpdate } from '../ext4/checksum.js';
 import { lvmDamaged } from './lvm-text.js';
 import type { LogicalVolume } from './lvm.js';
@@ -66,7 +66,8 @@ export async function thinVolume(device: BlockDevice, req: ThinRequest, linear: 
   try {
     map = await readThinMap(placedDevice(device, meta, `thin pool metadata ${req.vg}/${req.pool.metadata}`), req.deviceId, chunks, req.pool.chunkSectors);
   } catch (err) {
-    if (err instanceof CorruptError) return err.message;
+    // Damaged, or unreadable (a bad sector of the card): this volume alone is not read.
+    if (err instanceof AppError) return err.message;
     throw err;
   }
   const pieces: Piece[] = [];
