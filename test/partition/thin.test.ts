@@ -11,6 +11,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
+import { faultyDevice } from '../../src/device/faulty-device.js';
 import { memoryDevice } from '../../src/device/memory-device.js';
 import { placedDevice } from '../../src/device/pieces-device.js';
 import { crc32cUpdate } from '../../src/ext4/checksum.js';
@@ -137,6 +138,13 @@ describe.skipIf(!hasThinTools)(`a thin volume of LVM${hasThinTools ? '' : ' (ski
     expect(read).toBeGreaterThan(10);
     expect(refused).toBeGreaterThan(10);
   }, 120_000);
+
+  it('a bad sector in the pool metadata leaves that volume unread, saying so; the volume group is still read', async () => {
+    const card = faultyDevice(memoryDevice(disk), { failReadsIn: [{ byteOffset: leafAt, length: 512 }] });
+    const r = await readLvm(card, { byteOffset: 0, sizeBytes: disk.length });
+    expect(r?.volumes).toEqual([]);
+    expect(r?.unreadable).toEqual([{ name: 'vm-100-disk-0', why: expect.stringMatching(/read/i) }]);
+  });
 
   it('damaged pool metadata (a leaf of its mapping tree changed) is said as such, with the volume', async () => {
     const damaged = Buffer.from(disk);
