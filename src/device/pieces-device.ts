@@ -1,7 +1,9 @@
 // A volume made of several pieces of a device, addressed from its own byte 0: an LVM logical volume that
 // was extended after another volume was made behind it (Debian's root volume grown with lvextend lies in
 // two runs of extents, its swap volume between them). Piece i holds the volume's bytes from the sum of the
-// sizes before it. Reads and writes that cross from one piece to the next are split at the boundary.
+// sizes before it. Reads and writes that cross from one piece to the next are split at the boundary. A
+// thin volume is pieces too: its chunks where the pool holds them, and zero pieces, held by no byte of the
+// device, where it holds none (they read as zeros; such a volume is never written).
 //
 // `placedDevice` is the one way to open the place of a data filesystem: a plain slice (a partition, an
 // --offset, a volume in one piece) or pieces. `toDeviceRanges` turns a range of the volume into the ranges
@@ -117,7 +119,7 @@ class Pieces implements SliceDevice {
   ) {
     this.sectorSize = inner.sectorSize;
     this.writable = inner.writable && !readOnly;
-    this.byteOffset = pieces[0]!.byteOffset;
+    this.byteOffset = pieces.find((p) => !p.zero)?.byteOffset ?? 0;
     this.sizeBytes = this.availableBytes = pieces.reduce((sum, p) => sum + p.sizeBytes, 0);
   }
 
