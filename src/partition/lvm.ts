@@ -6,8 +6,11 @@
 //
 // Read here: linear logical volumes on this PV: in one piece (the root volume an installer makes), a slice of
 // the disk like a partition, or in several (a root volume grown with lvextend after the swap volume behind
-// it), its pieces joined in order (device/pieces-device.ts). Each is read and written as a partition is. A
-// volume striped, mirrored, thin, or partly on another disk is listed as not readable here, with why.
+// it), its pieces joined in order (device/pieces-device.ts). Each is read and written as a partition is.
+// Thin volumes (Proxmox's LVM-Thin) are read through their pool's metadata (thin.ts), never written; hidden
+// volumes (a pool's own) are used, not listed. A volume striped, mirrored, or partly on another disk is listed
+// as not readable here, with why. The label, the metadata area header and the text are checked against their
+// checksums before any of it is used.
 
 import type { BlockDevice } from '../device/block-device.js';
 import type { Piece } from '../device/pieces-device.js';
