@@ -23,7 +23,8 @@ export const LUKS_HOLDS = `${LUKS_WHAT}: haos-rescue cannot open it; ${LUKS_OPEN
 /** "logical volume vg/root (LVM, in partition 3)"; "partition 8 of logical volume pve/vm-100-disk-0 (…)". */
 export function lvmName(lvm: NonNullable<Candidate['lvm']>): string {
   const inner = lvm.partition === undefined ? '' : `partition ${lvm.partition} of `;
-  return `${inner}logical volume ${lvm.vg}/${lvm.name} (LVM${lvm.pvPartition !== null ? `, in partition ${lvm.pvPartition}` : ''})`;
+  const kind = lvm.snapshotOf === undefined ? 'LVM' : `LVM, a snapshot of ${lvm.snapshotOf}`;
+  return `${inner}logical volume ${lvm.vg}/${lvm.name} (${kind}${lvm.pvPartition !== null ? `, in partition ${lvm.pvPartition}` : ''})`;
 }
 
 export async function containedCandidates(device: BlockDevice, probeAt: ProbeAt, table: PartitionTable, p: Partition | null, pv: Candidate): Promise<Candidate[]> {
@@ -51,7 +52,7 @@ export async function containedCandidates(device: BlockDevice, probeAt: ProbeAt,
   if (skipped) table.warnings.push(`${where} is an LVM physical volume (volume group ${lvm.vg}); not read here: ${skipped}`);
   const out: Candidate[] = [];
   for (const v of lvm.volumes) {
-    const lv = { vg: v.vg, name: v.name, pvPartition: p?.index ?? null };
+    const lv = { vg: v.vg, name: v.name, pvPartition: p?.index ?? null, ...(v.snapshotOf ? { snapshotOf: v.snapshotOf } : {}) };
     const c = { ...(await probeAt(table, null, v)), partitionName: `${v.vg}/${v.name}`, lvm: lv };
     out.push(c, ...(await volumeDisk(device, probeAt, c, v)));
   }

@@ -64,7 +64,7 @@ export interface Candidate {
    * An LVM logical volume (its volume group, its name, the partition of its physical volume); `partition`:
    * a partition of the disk that volume holds (a virtual machine's disk on LVM storage), by its number there.
    */
-  lvm?: { vg: string; name: string; pvPartition: number | null; partition?: number };
+  lvm?: { vg: string; name: string; pvPartition: number | null; partition?: number; snapshotOf?: string };
   /** What the slice holds when it is no filesystem but a container of one (an LVM physical volume, LUKS). */
   holds?: string;
 }

@@ -35,6 +35,8 @@ export interface LogicalVolume {
   pieces?: Piece[];
   /** Why it is read but never written here (a thin volume). */
   readOnly?: string;
+  /** A thin snapshot: the volume it was taken of (Proxmox names them snap_<disk>_<snapshot>). */
+  snapshotOf?: string;
 }
 
 export interface LvmVolumes {
@@ -53,7 +55,8 @@ export async function readLvm(device: BlockDevice, slice: { byteOffset: number; 
   const mdas = pvAreas(head, label);
   const text = await metadataText(device, slice, mdas);
   const { found, thin, linear } = volumesOf(parseLvmText(text), label.uuid, slice);
-  for (const t of thin) {
+  // Snapshots after the volumes they were taken of: of two disks alike, the one in use is found first.
+  for (const t of [...thin.filter((x) => !x.snapshotOf), ...thin.filter((x) => x.snapshotOf)]) {
     const v = await thinVolume(device, t, linear);
     if (typeof v === 'string') found.unreadable.push({ name: t.name, why: v });
     else found.volumes.push(v);
@@ -204,6 +207,7 @@ function thinRequest(vg: string, name: string, lv: LvmSection, lvs: LvmSection, 
     sizeBytes: extents * extent,
     deviceId: num(seg['device_id'], 'device_id'),
     pool: poolSeg === null ? null : { metadata: String(poolSeg['metadata'] ?? ''), data: String(poolSeg['pool'] ?? ''), chunkSectors: num(poolSeg['chunk_size'], 'chunk_size') },
+    ...(typeof seg['origin'] === 'string' ? { snapshotOf: seg['origin'] } : {}),
   };
 }
 

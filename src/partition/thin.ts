@@ -49,6 +49,8 @@ export interface ThinRequest {
   sizeBytes: number;
   deviceId: number;
   pool: { metadata: string; data: string; chunkSectors: number } | null;
+  /** A snapshot: the volume it was taken of. */
+  snapshotOf?: string;
 }
 
 /**
@@ -89,7 +91,7 @@ export async function thinVolume(device: BlockDevice, req: ThinRequest, linear: 
   if (over > 0) pieces[pieces.length - 1]!.sizeBytes -= over;
   if (pieces[pieces.length - 1]!.sizeBytes <= 0) pieces.pop();
   const first = pieces.find((p) => !p.zero)?.byteOffset ?? data.byteOffset;
-  return { vg: req.vg, name: req.name, byteOffset: first, sizeBytes: req.sizeBytes, pieces, readOnly: THIN_READ_ONLY };
+  return { vg: req.vg, name: req.name, byteOffset: first, sizeBytes: req.sizeBytes, pieces, readOnly: THIN_READ_ONLY, ...(req.snapshotOf ? { snapshotOf: req.snapshotOf } : {}) };
 }
 
 /**

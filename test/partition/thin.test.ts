@@ -43,6 +43,10 @@ let disk: Buffer = Buffer.alloc(0);
 let expected: Buffer = Buffer.alloc(0);
 let leafAt = 0;
 
+/** A thin snapshot of the disk, listed before it in LVM's text (device 2, sharing its chunks). */
+const SNAPSHOT = `snap_vm-100-disk-0_before {\nstatus = ["READ", "WRITE", "VISIBLE"]\nsegment_count = 1\nsegment1 {\nstart_extent = 0\nextent_count = ${VOLUME / EXTENT}\ntype = "thin"\nthin_pool = "pool"\ntransaction_id = 1\ndevice_id = 2\norigin = "vm-100-disk-0"\n}\n}`;
+let withSnapshot: Buffer = Buffer.alloc(0);
+
 /** The PV: metadata from thin_restore in extent 0, the sample's written chunks scattered in extents 1-12. */
 function build(): void {
   const sample = readSampleImage();
@@ -54,14 +58,19 @@ function build(): void {
     placed.push([v, d]);
     mappings.push(`<single_mapping origin_block="${v}" data_block="${d}" time="0"/>`);
   }
-  const xml = `<superblock uuid="" time="0" transaction="1" version="2" data_block_size="128" nr_data_blocks="${DATA_CHUNKS}">\n<device dev_id="1" mapped_blocks="${placed.length}" transaction="0" creation_time="0" snap_time="0">\n${mappings.join('\n')}\n</device>\n</superblock>\n`;
-  writeFileSync(join(work, 'thin.xml'), xml);
-  const meta = join(work, 'tmeta.bin');
-  writeFileSync(meta, Buffer.alloc(EXTENT));
-  execFileSync('thin_restore', ['-i', join(work, 'thin.xml'), '-o', meta]);
-  disk = pv(metadata(LVS));
-  readFileSync(meta).copy(disk, MiB);
-  for (const [v, d] of placed) sample.copy(disk, MiB + EXTENT + d * CHUNK, v * CHUNK, (v + 1) * CHUNK);
+  const device = (id: number): string => `<device dev_id="${id}" mapped_blocks="${placed.length}" transaction="0" creation_time="0" snap_time="${id - 1}">\n${mappings.join('\n')}\n</device>`;
+  const make = (devices: string, lvs: string): Buffer => {
+    writeFileSync(join(work, 'thin.xml'), `<superblock uuid="" time="1" transaction="1" version="2" data_block_size="128" nr_data_blocks="${DATA_CHUNKS}">\n${devices}\n</superblock>\n`);
+    const meta = join(work, 'tmeta.bin');
+    writeFileSync(meta, Buffer.alloc(EXTENT));
+    execFileSync('thin_restore', ['-i', join(work, 'thin.xml'), '-o', meta]);
+    const out = pv(metadata(lvs));
+    readFileSync(meta).copy(out, MiB);
+    for (const [v, d] of placed) sample.copy(out, MiB + EXTENT + d * CHUNK, v * CHUNK, (v + 1) * CHUNK);
+    return out;
+  };
+  withSnapshot = make(`${device(1)}\n${device(2)}`, `${SNAPSHOT}\n${LVS}`);
+  disk = make(device(1), LVS);
   expected = Buffer.concat([sample, Buffer.alloc(VOLUME - sample.length)]);
   // A leaf of the device's mapping tree: from the superblock's data_mapping_root (byte 320), the top node's
   // first value (device 1's tree), then first children down to a leaf (flags 2).
@@ -138,6 +147,16 @@ describe.skipIf(!hasThinTools)(`a thin volume of LVM${hasThinTools ? '' : ' (ski
     expect(read).toBeGreaterThan(10);
     expect(refused).toBeGreaterThan(10);
   }, 120_000);
+
+  it('a snapshot of the disk is listed after it and said as one; the disk itself is the one read', async () => {
+    const r = await readLvm(memoryDevice(withSnapshot), { byteOffset: 0, sizeBytes: withSnapshot.length });
+    expect(r?.volumes.map((v) => [v.name, v.snapshotOf])).toEqual([['vm-100-disk-0', undefined], ['snap_vm-100-disk-0_before', 'vm-100-disk-0']]);
+    const file = join(work, 'with-snapshot.img');
+    writeFileSync(file, withSnapshot);
+    const info = JSON.parse(cli(['info', file, '--json']).text) as { data: { volume: string; reason: string } };
+    expect(info.data.volume).toBe(`partition ${SAMPLE.dataPartitionNumber} of logical volume vg0/vm-100-disk-0 (LVM)`);
+    expect(info.data.reason).toContain(`partition ${SAMPLE.dataPartitionNumber} of logical volume vg0/snap_vm-100-disk-0_before (LVM, a snapshot of vm-100-disk-0)`);
+  });
 
   it('a bad sector in the pool metadata leaves that volume unread, saying so; the volume group is still read', async () => {
     const card = faultyDevice(memoryDevice(disk), { failReadsIn: [{ byteOffset: leafAt, length: 512 }] });
