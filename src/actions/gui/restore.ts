@@ -5,9 +5,9 @@
 // when another card is opened.
 
 import { UsageError } from '../../errors.js';
-import { SecureTarKey, listBackups, readBackupKey } from '../backup/index.js';
+import { SecureTarKey, readBackupKey } from '../backup/index.js';
 import { openListedBackup } from '../backup/open.js';
-import { type BackupConfigFile, configFilesInBackup } from '../repair/index.js';
+import { type BackupConfigFile, backupsWithConfig, configFilesInBackup } from '../repair/index.js';
 import type { OpenedSource } from '../source.js';
 import { formatBytes } from '../../units.js';
 import type { BackupFilesAnswer } from './api.js';
@@ -15,7 +15,7 @@ import { type GuiContext, asBody, text } from './context.js';
 
 /** A backup of the card by slug, with the files of its configuration folder. */
 async function readFiles(ctx: GuiContext, source: OpenedSource, slug: string, password: string) {
-  const chosen = (await listBackups(source)).find((b) => b.slug === slug && !b.error && b.homeAssistantVersion);
+  const chosen = (await backupsWithConfig(source)).find((b) => b.slug === slug);
   if (!chosen) throw new UsageError('NO_SUCH_BACKUP', `no backup with Home Assistant in it has the slug ${slug} on this card`, { hint: 'choose one from the list' });
   const target = await openListedBackup(source, chosen);
   const key = password || ctx.backupKeys.get(slug) || ((await readBackupKey(source).catch(() => null))?.key ?? '');

@@ -169,14 +169,19 @@ async function perform(ctx: GuiContext, source: OpenedSource, action: WriteActio
     case 'restore-file': {
       const r = await putBackFromBackup(source, (await fileFromBackup(ctx, source, action.slug, action.name)).file, opts);
       const saved = r.write.originalsDir ? `The file it replaced is saved in ${r.write.originalsDir}` : 'No copy of the file it replaced was kept.';
-      return [fromBackupDone(r.path, mediumOf(source)).replace(/ Next: /, ' Next: shut this window (Quit), then '), ...(r.replaced ? [saved] : [])];
+      return [quitFirst(fromBackupDone(r.path, mediumOf(source))), ...(r.replaced ? [saved] : [])];
     }
   }
 }
 
 /** What to do once a login was changed: the card (or what was changed) goes back into the box. */
 function nextStep(login: string, medium: Medium): string {
-  return loginNextStep(login, medium).replace(/^Next: /, 'Next: shut this window (Quit), then ');
+  return quitFirst(loginNextStep(login, medium));
+}
+
+/** A done line's "Next:" in the window: the window is shut first. */
+function quitFirst(line: string): string {
+  return line.replace(/(^| )Next: /, '$1Next: shut this window (Quit), then ');
 }
 
 export async function write(ctx: GuiContext, raw: unknown): Promise<ResultAnswer> {

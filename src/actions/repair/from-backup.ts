@@ -7,6 +7,7 @@
 
 import { AppError, CorruptError, UsageError } from '../../errors.js';
 import { type SecureTarKey, innerTarBytes, walkInner } from '../../ha/backup-inner.js';
+import { type BackupEntry, listBackups } from '../backup/list.js';
 import { findInnerOrThrow } from '../backup/inside.js';
 import type { BackupTarget } from '../backup/open.js';
 import type { OpenedSource } from '../source.js';
@@ -34,6 +35,11 @@ export interface BackupConfigFiles {
 
 /** Not offered: the recorder's database and its journal files, logs and their rotations. */
 const NOT_CONFIG = /^home-assistant_v2\.db|\.log(\.\d+|\.fault|\.old)?$|^\.HA_VERSION$|^homeassistant\.json$/;
+
+/** The card's backups that hold Home Assistant (a full one, or a partial one with it), readable ones only. */
+export async function backupsWithConfig(src: OpenedSource): Promise<BackupEntry[]> {
+  return (await listBackups(src)).filter((b) => !b.error && b.homeAssistantVersion);
+}
 
 /**
  * The files directly in the backup's configuration folder (up to 4 MiB each), compared with the card's, by

@@ -5,9 +5,9 @@
 // a file: the card's copy saved to this computer first, asked before it is written.
 
 import { AppError } from '../../errors.js';
-import { type BackupEntry, SecureTarKey, listBackups, readBackupKey } from '../../actions/backup/index.js';
+import { type BackupEntry, SecureTarKey, readBackupKey } from '../../actions/backup/index.js';
 import { openListedBackup } from '../../actions/backup/open.js';
-import { type BackupConfigFile, type BackupConfigFiles, configFilesInBackup, putBackFromBackup } from '../../actions/repair/index.js';
+import { type BackupConfigFile, type BackupConfigFiles, backupsWithConfig, configFilesInBackup, putBackFromBackup } from '../../actions/repair/index.js';
 import { mediumOf } from '../../actions/write/medium.js';
 import { fromBackupDone, fromBackupPlan } from '../../actions/gui/plans.js';
 import { formatBytes } from '../../units.js';
@@ -17,7 +17,7 @@ import { password, select } from './ask.js';
 import { type Say, type Session, agreed, withCopiesOrNot, writable } from './steps.js';
 
 export async function stepFileFromBackup(session: Session, say: Say): Promise<void> {
-  const backups = (await listBackups(session.source)).filter((b) => !b.error && b.homeAssistantVersion);
+  const backups = await backupsWithConfig(session.source);
   if (backups.length === 0) return say('No backup on this card holds the Home Assistant configuration (a full backup does, or a partial one with Home Assistant in it).');
   if (!(await writable(session, say))) return;
   const newest = [...backups].sort((a, b) => Date.parse(b.date ?? '') - Date.parse(a.date ?? ''));
