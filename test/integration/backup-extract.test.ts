@@ -94,3 +94,30 @@ describe('many backups', () => {
     for (const name of readdirSync(out)) expect(readFileSync(join(out, name)).equals(tar), name).toBe(true);
   });
 });
+
+describe('output names', () => {
+  it('two backups are never written to one file: a prefixed name that is another backup\'s, names that differ in case', () => {
+    const stage = join(work, 'names-stage');
+    const fixture = (name: string): Buffer => readFileSync(join(HA_CORPUS, 'supervisor_fixtures', name));
+    const [plain, enc] = [fixture('backup_example.tar'), fixture('backup_example_enc.tar')];
+    const other = readFileSync(join(HA_CORPUS, 'librun_ha-backup-tool_test_data', 'test_unprotected.tar'));
+    mkdirSync(join(stage, 'supervisor', 'core', 'backup'), { recursive: true });
+    mkdirSync(join(stage, 'supervisor', 'backup'), { recursive: true });
+    // x.tar in two folders is prefixed with the folder: supervisor_backup_x.tar, which is a third backup's name.
+    writeFileSync(join(stage, 'supervisor', 'backup', 'x.tar'), plain);
+    writeFileSync(join(stage, 'supervisor', 'core', 'backup', 'x.tar'), enc);
+    writeFileSync(join(stage, 'supervisor', 'backup', 'supervisor_core_backup_x.tar'), other);
+    // The same name but for case: one file on Windows and macOS disks.
+    writeFileSync(join(stage, 'supervisor', 'backup', 'Case.tar'), plain);
+    writeFileSync(join(stage, 'supervisor', 'backup', 'case.tar'), enc);
+    const card = join(work, 'names.img');
+    mkfs(card, stage, { sizeMiB: 32 });
+    const out = join(work, 'names-out');
+    const r = cliJson<{ extracted: Array<{ out: string; path: string }> }>(['backup', 'extract', card, '--out', out]);
+    expect(r.extracted).toHaveLength(5);
+    const outs = r.extracted.map((e) => e.out.toLowerCase());
+    expect(new Set(outs).size).toBe(5);
+    expect(readdirSync(out)).toHaveLength(5);
+    for (const e of r.extracted) expect(readFileSync(e.out).equals(dump(card, e.path)), e.path).toBe(true);
+  });
+});

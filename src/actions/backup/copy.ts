@@ -48,11 +48,26 @@ function select(list: BackupEntry[], slugs: string[] | undefined): BackupEntry[]
   return list.filter((b) => slugs.some((s) => named(b, s)));
 }
 
-/** Output file names: the card's name, or with the folder prepended when two folders share a name. */
-function outNames(chosen: BackupEntry[]): string[] {
+/**
+ * Output file names: the card's name, or with the folder prepended when two folders share a name; any name
+ * still taken after that (a prefixed name that is another backup's own, or one that differs only in case,
+ * which Windows and macOS disks hold as the same file) gets -2, -3… before its extension. Two backups must
+ * never be written to one file.
+ */
+export function outNames(chosen: Array<{ file: string; location: string }>): string[] {
+  const lower = (name: string): string => name.toLowerCase();
   const seen = new Map<string, number>();
   for (const b of chosen) seen.set(b.file, (seen.get(b.file) ?? 0) + 1);
-  return chosen.map((b) => (seen.get(b.file)! > 1 ? `${b.location.split('/').filter(Boolean).join('_')}_${b.file}` : basename(b.file)));
+  const taken = new Set<string>();
+  return chosen.map((b) => {
+    const wanted = seen.get(b.file)! > 1 ? `${b.location.split('/').filter(Boolean).join('_')}_${basename(b.file)}` : basename(b.file);
+    const dot = wanted.lastIndexOf('.');
+    const [stem, ext] = dot > 0 ? [wanted.slice(0, dot), wanted.slice(dot)] : [wanted, ''];
+    let name = wanted;
+    for (let n = 2; taken.has(lower(name)); n++) name = `${stem}-${n}${ext}`;
+    taken.add(lower(name));
+    return name;
+  });
 }
 
 async function checkSpace(dir: string, needed: number): Promise<void> {
