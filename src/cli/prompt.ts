@@ -2,6 +2,7 @@
 // standard input for scripts. Prompts go to stderr so stdout stays clean for --json.
 
 import { AppError, ExitCode, UsageError } from '../errors.js';
+import { HiddenLine } from './line-edit.js';
 
 /** Rounds of the new password typed twice before giving up. */
 const PASSWORD_ROUNDS = 3;
@@ -23,12 +24,22 @@ function readLine(hidden: boolean, question: string): Promise<string> {
       if (err) reject(err);
       else resolve(value);
     };
+    // Hidden: a raw terminal, edited here (line-edit.ts); shown: the terminal's own line editing.
+    const line = new HiddenLine();
     const onData = (chunk: string): void => {
+      if (hidden) {
+        const key = line.feed(chunk);
+        if (key === 'cancel') return done(new AppError('CANCELLED', ExitCode.INTERRUPTED, 'stopped at the question (Ctrl-C): nothing was written'));
+        if (key === 'enter') {
+          value = line.value;
+          return done();
+        }
+        return;
+      }
       for (const ch of chunk) {
         if (ch === '\r' || ch === '\n') return done();
         if (ch === '\u0003') return done(new AppError('CANCELLED', ExitCode.INTERRUPTED, 'stopped at the question (Ctrl-C): nothing was written'));
-        if (ch === '\u007f' || ch === '\b') value = value.slice(0, -1);
-        else if (ch >= ' ' || !hidden) value += ch;
+        value += ch;
       }
     };
     input.on('data', onData);

@@ -39,6 +39,21 @@ describe.skipIf(!hasTmux)(`the hidden password prompt${hasTmux ? '' : ' (skipped
     expect(cardPasswordIs(img, USERS[0].username, 'typed secret 7')).toBe(true);
   }, 90_000);
 
+  it('the arrow keys edit the hidden entry, as in the guided flow (Left was typed into the password as ESC [ D)', async () => {
+    const img = image('arrows.img');
+    term.start('arrows', work, join(work, 'home'), ['auth', 'reset', img, '-u', USERS[0].username]);
+    for (const question of [/New password for/, /Type it again/]) {
+      await term.waitFor('arrows', question);
+      term.keys('arrows', '-l', 'secrt 7');
+      term.keys('arrows', 'Left', 'Left', 'Left');
+      term.keys('arrows', '-l', 'e');
+      term.keys('arrows', 'End', 'Enter');
+    }
+    const end = await term.waitFor('arrows', /EXIT=\d+/, 60_000);
+    expect(end).toMatch(/EXIT=0/);
+    expect(cardPasswordIs(img, USERS[0].username, 'secret 7')).toBe(true);
+  }, 90_000);
+
   it("a backup the card's key does not open asks for its own password instead of failing", async () => {
     const img = image('own-password.img');
     term.start('own', work, join(work, 'home'), ['backup', 'ls', img, 'f92f0339', 'a0d7b954_example']);
