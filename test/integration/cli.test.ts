@@ -132,6 +132,28 @@ describe('info', () => {
     expect(offset.stderr).toMatch(/--offset takes a byte offset .*not "11X"/);
   });
 
+  it('an option given twice with two values is refused, naming it (it was "internal error: s.charCodeAt is not a function")', () => {
+    const before = sha(readFileSync(image));
+    for (const [args, name] of [
+      [['auth', 'reset', image, '-u', USERS[0].username, '-u', USERS[1].username, '--password', 'x'], 'username'],
+      [['auth', 'reset', image, '-u', USERS[0].username, '--password', 'x', '--password', 'y'], 'password'],
+      [['info', image, '--offset', '11MiB', '--offset', '12MiB'], 'offset'],
+      [['ls', image, '--map', 'a.map', '--map', 'b.map'], 'map'],
+      [['export', image, '--what', 'config', '--what', 'all', '--out', join(work, 'twice')], 'what'],
+      [['backup', 'extract', image, '--out', join(work, 'o1'), '--out', join(work, 'o2')], 'out'],
+    ] as Array<[string[], string]>) {
+      const r = cli(args);
+      expect(r.code, r.stderr).toBe(64);
+      expect(r.stderr).toMatch(new RegExp(`^error: --${name} was given more than once`, 'm'));
+      expect(r.stderr).not.toMatch(/internal error|\n +at /);
+    }
+    expect(sha(readFileSync(image))).toBe(before);
+    expect(existsSync(join(work, 'twice'))).toBe(false);
+    // The same value twice is taken once; options that take several values still do.
+    expect(cli(['info', image, '--json', '--json']).code).toBe(0);
+    expect(cli(['ls', image, '/supervisor', '--offset', '11MiB', '--offset', '11MiB']).code).toBe(0);
+  });
+
   it('--offset as info shows it (11MiB), in sectors (22528s) or in bytes: the same filesystem', () => {
     const bytes = String(SAMPLE.dataOffsetBytes);
     const mib = `${SAMPLE.dataOffsetBytes / 1024 ** 2}MiB`;

@@ -62,12 +62,38 @@ const OFFSET_UNITS: Record<string, number> = { '': 1, b: 1, s: 512, k: 1024, kib
  * --offset as bytes, or as `info` shows offsets: 11534336, 11M, 11MiB, "11 MiB", 22528s (512-byte sectors,
  * as fdisk counts). Units are binary: M is MiB.
  */
-export function parseOffset(value: unknown): number | string {
+export function parseOffset(value: unknown): number | string | unknown[] {
+  // Given twice: left for the check of repeated options (main.ts) to say so.
+  if (Array.isArray(value)) return value;
   const m = /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(String(value));
   const unit = m ? OFFSET_UNITS[m[2]!.toLowerCase()] : undefined;
   const bytes = m && unit !== undefined ? Number(m[1]) * unit : NaN;
   // Left as given when it is no offset: sourceOptions says so (an error thrown here would reach the user as yargs' own).
   return Number.isSafeInteger(bytes) ? bytes : String(value);
+}
+
+/** The options that take several values; any other given twice is refused (`-u a -u b`: which one?). */
+const MANY_VALUES = new Set(['_', 'slug', 'inner', 'paths']);
+
+/**
+ * Refuses an option given twice with different values (yargs made an array of them, which reached the
+ * commands as a value of the wrong type: "internal error: s.charCodeAt is not a function"); the same value
+ * twice is taken once.
+ */
+export function refuseRepeated(argv: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(argv)) {
+    if (MANY_VALUES.has(key) || !Array.isArray(value)) continue;
+    if (value.every((v) => v === value[0])) {
+      // --offset's coercion was left for here (parseOffset).
+      argv[key] = key === 'offset' ? parseOffset(value[0]) : value[0];
+      continue;
+    }
+    // yargs keeps -u, --username and --dry-run's dryRun side by side: the long, dashed name is the one typed.
+    const same = JSON.stringify(value);
+    const names = Object.keys(argv).filter((k) => JSON.stringify(argv[k]) === same && k.length > 1 && k === k.toLowerCase());
+    const name = names[0] ?? key;
+    throw new UsageError('REPEATED_OPTION', `--${name} was given more than once (${value.map((v) => String(v)).join(', ')})`, { hint: `give --${name} once, with the value you mean` });
+  }
 }
 
 export function sourceOptions(argv: GlobalArgs): SourceOptions {
