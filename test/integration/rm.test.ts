@@ -190,3 +190,42 @@ describe.skipIf(!hasStrace || process.platform !== 'linux')('the originals saved
     for (const p of saved) expect(synced!.has(p), `${p} synced before the card was written`).toBe(true);
   });
 });
+
+// A link in /supervisor to / (or ../..) was followed from the filesystem's root: `put` of .../www/x wrote /x,
+// `rm -r .../www/lost+found` removed /lost+found, past the check that keeps changes inside /supervisor; and
+// `rm -r .../big/..` removed the folder above big.
+describe('paths through links, and . or .. at the end', () => {
+  it('are refused with nothing written; a link itself is still removed', () => {
+    const card = join(work, 'links.img');
+    writeFileSync(card, readSampleImage().subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
+    execFileSync('debugfs', ['-w', '-f', '-', card], { input: 'symlink /supervisor/homeassistant/www /\nsymlink /supervisor/homeassistant/up ../..\n', stdio: ['pipe', 'ignore', 'ignore'] });
+    const before = sha(readFileSync(card));
+    const local = join(work, 'planted.txt');
+    writeFileSync(local, 'hi\n');
+    const H = '/supervisor/homeassistant';
+    for (const args of [
+      ['put', card, local, `${H}/www/planted.txt`],
+      ['put', card, local, `${H}/up/planted.txt`],
+      ['rm', card, '-r', `${H}/www/lost+found`],
+      ['mv', card, `${H}/scenes.yaml`, `${H}/www/`],
+      ['mv', card, `${H}/www/lost+found`, `${H}/lf`],
+    ]) {
+      const r = cli([...args, '--yes', '--no-originals']);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(77);
+      expect(r.stderr).toMatch(/is a symbolic link \(to (\/|\.\.\/\.\.)\): haos-rescue does not follow links when it changes the card/);
+    }
+    for (const args of [['rm', card, '-r', `${H}/.storage/..`], ['rm', card, '-r', `${H}/.`], ['mv', card, `${H}/.storage/..`, '/supervisor/old']]) {
+      const r = cli([...args, '--yes', '--no-originals']);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(64);
+      expect(r.stderr).toMatch(/ends in \.\.?: name the file or folder itself/);
+    }
+    expect(sha(readFileSync(card))).toBe(before);
+    const removed = cli(['rm', card, `${H}/www`, '--yes', '--no-originals']);
+    expect(removed.code, removed.stderr).toBe(0);
+    const root = execFileSync('debugfs', ['-R', 'ls /', card], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+    expect(root).toMatch(/lost\+found/);
+    expect(root).not.toMatch(/planted/);
+    const fsck = spawnSync('e2fsck', ['-fn', card], { encoding: 'utf8' });
+    expect(fsck.status, fsck.stdout).toBe(0);
+  });
+});

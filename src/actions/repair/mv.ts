@@ -9,7 +9,7 @@ import { AppError, InternalError, NotFoundError, UsageError } from '../../errors
 import { BlockEdits, moveFile } from '../../ext4/move-file.js';
 import type { OpenedSource } from '../source.js';
 import { type TreeChange, type WriteOptions, type WriteResult, writeFiles } from '../write/index.js';
-import { repairPath } from './rm.js';
+import { noLinkOnTheWay, repairPath } from './rm.js';
 
 export interface MoveOptions extends WriteOptions {
   forceSystem?: boolean;
@@ -51,6 +51,7 @@ export async function moveOnCard(src: OpenedSource, fromGiven: string, toGiven: 
   });
   const target = await src.volume.lookup(to, { followFinal: true }).catch(() => null);
   if (target?.kind === 'dir') to = posix.join(to, posix.basename(from));
+  for (const path of [from, to]) await noLinkOnTheWay(src, path);
   if (inode.kind === 'dir' && (to === from || to.startsWith(`${from}/`))) throw new UsageError('MOVE_INTO_ITSELF', `${from} cannot be moved inside itself`, { hint: 'nothing was written' });
   if (inode.kind === 'dir' && (await src.volume.exists(to))) throw new UsageError('TARGET_EXISTS', `${to} already exists`, { hint: 'a folder is moved only to a free name; nothing was written' });
   const parent = await src.volume.lookup(posix.dirname(to), { followFinal: true }).catch(() => null);

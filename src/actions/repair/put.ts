@@ -13,7 +13,7 @@ import { putFile } from '../../ext4/put-file.js';
 import type { Ext4Volume } from '../../ext4/volume.js';
 import type { OpenedSource } from '../source.js';
 import { type TreeChange, type WriteOptions, type WriteResult, writeFiles } from '../write/index.js';
-import { repairPath } from './rm.js';
+import { noLinkOnTheWay, repairPath } from './rm.js';
 
 /**
  * Files up to this size are read into memory and rehearsed byte for byte; larger ones (a recorder database)
@@ -176,6 +176,7 @@ async function intoFolder(src: OpenedSource, path: string, given: string, local:
 }
 
 async function putContent(src: OpenedSource, path: string, content: LocalContent, opts: PutOptions): Promise<PutResult> {
+  await noLinkOnTheWay(src, path);
   const slash = path.lastIndexOf('/');
   const parent = await src.volume.lookup(path.slice(0, slash) || '/', { followFinal: true }).catch((err: unknown) => {
     if (err instanceof AppError && err.exitCode === 66) throw new NotFoundError('PATH_NOT_FOUND', `the folder ${path.slice(0, slash)} does not exist on the card`, { hint: 'put it into a folder that is there (put makes none); nothing was written', remedy: 'list-folder', details: { folder: posix.dirname(path.slice(0, slash) || '/') } });

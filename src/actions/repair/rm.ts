@@ -52,6 +52,9 @@ function change(path: string, size: number, folder: boolean): TreeChange {
 
 /** The path normalised and checked to lie where repairs may write (below /supervisor unless allowed). */
 export function repairPath(src: OpenedSource, given: string, forceSystem: boolean): string {
+  // "big/.." named the folder above big: `rm -r .../big/..` removed the whole configuration (GNU rm refuses).
+  const last = given.replace(/\/+$/, '').split('/').pop();
+  if (last === '.' || last === '..') throw new UsageError('BAD_PATH', `${given} ends in ${last}: name the file or folder itself`, { hint: 'give the path without . or .. at its end; nothing was written' });
   // Normalised first: /supervisor/../etc must not pass as a path inside /supervisor.
   const path = posix.normalize(dataPath(given)).replace(/\/+$/, '');
   if (path === '' || path === '/') throw new UsageError('BAD_PATH', 'the root folder cannot be changed');
@@ -72,11 +75,35 @@ export function repairPath(src: OpenedSource, given: string, forceSystem: boolea
   return path;
 }
 
+/**
+ * Refuses a path that goes through a symbolic link: the link was followed from this filesystem's root, so a
+ * link in /supervisor to / (or ../../) took a change outside /supervisor past the check above, and on the box
+ * a link is read inside Home Assistant's container (/config…), not from this root: where it leads here is not
+ * where it leads there. The last component is not looked at (a link itself is removed or refused as a file).
+ */
+export async function noLinkOnTheWay(src: OpenedSource, path: string): Promise<void> {
+  const parts = path.split('/').filter(Boolean);
+  for (let i = 1; i < parts.length; i++) {
+    const folder = `/${parts.slice(0, i).join('/')}`;
+    const inode = await src.volume.lookup(folder).catch(() => null);
+    // A folder that is not there is said by the lookups that follow.
+    if (!inode) return;
+    if (inode.kind !== 'symlink') continue;
+    const target = await src.volume.readLink(inode).then((b) => ` (to ${b.toString('utf8')})`, () => '');
+    throw new RefusedError('LINK_ON_THE_WAY', `${folder} is a symbolic link${target}: haos-rescue does not follow links when it changes the card`, {
+      hint: 'name the real path of the file instead (haos-rescue ls -l shows where the link points); nothing was written',
+      remedy: 'list-folder',
+      details: { folder: posix.dirname(folder) },
+    });
+  }
+}
+
 /** Checks every path before anything is planned: each must be a file (or link) inside what may be touched. */
 async function checkPaths(src: OpenedSource, paths: string[], opts: RemoveOptions): Promise<Array<{ path: string; size: number; allocated: number; folder: boolean }>> {
   const out = [];
   for (const given of paths) {
     const path = repairPath(src, given, opts.forceSystem ?? false);
+    await noLinkOnTheWay(src, path);
     const inode = await src.volume.lookup(path).catch((err: unknown) => {
       if (err instanceof AppError && err.exitCode === 66) throw new NotFoundError('PATH_NOT_FOUND', `${path} does not exist on the card`, { hint: 'list its folder to see what is there; nothing was written', remedy: 'list-folder', details: { folder: posix.dirname(path) } });
       throw err;
