@@ -229,3 +229,35 @@ describe('paths through links, and . or .. at the end', () => {
     expect(fsck.status, fsck.stdout).toBe(0);
   });
 });
+
+// Originals were saved as the path with '__' for '/': a deep custom integration's path was over 255 bytes
+// (ENAMETOOLONG: the removal could not go ahead without --no-originals), and d/x__y and d/x/y made one name
+// (EEXIST: said as "already holds saved originals" of a folder that had not existed).
+describe('originals of long and clashing paths', () => {
+  it('are each saved under a name of their own, their true paths in the manifest', () => {
+    const stage = join(work, 'clash-stage');
+    const root = join(stage, 'supervisor', 'homeassistant', 'custom_components', 'hacs');
+    let deep = root;
+    for (let i = 1; i <= 8; i++) deep = join(deep, `level_${i}_directory_name_xx`);
+    mkdirSync(deep, { recursive: true });
+    mkdirSync(join(root, 'x'), { recursive: true });
+    const contents = new Map([[join(deep, 'file.js'), 'deep\n'], [join(root, 'x__y'), 'ONE\n'], [join(root, 'x', 'y'), 'TWO\n'], [join(root, 'Y'), 'upper\n'], [join(root, 'x', 'Y'), 'upper too\n']]);
+    for (const [path, text] of contents) writeFileSync(path, text);
+    const card = join(work, 'clash.img');
+    mkfs(card, stage, { sizeMiB: 32 });
+    const orig = join(work, 'clash-originals');
+    const r = cli(['rm', card, '-r', '/supervisor/homeassistant/custom_components/hacs', '--yes', '--originals', orig]);
+    expect(r.code, r.stderr).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(orig, 'manifest.json'), 'utf8')) as { files: Array<{ path: string; savedAs: string }> };
+    expect(manifest.files).toHaveLength(contents.size);
+    for (const [path, text] of contents) {
+      const onCard = path.slice(stage.length);
+      const saved = manifest.files.find((f) => f.path === onCard);
+      expect(saved, onCard).toBeDefined();
+      expect(Buffer.byteLength(saved!.savedAs)).toBeLessThanOrEqual(240);
+      expect(readFileSync(join(orig, saved!.savedAs), 'utf8')).toBe(text);
+    }
+    expect(new Set(manifest.files.map((f) => f.savedAs.toLowerCase())).size).toBe(contents.size);
+    expect(spawnSync('e2fsck', ['-fn', card]).status).toBe(0);
+  });
+});

@@ -88,12 +88,35 @@ async function originalsOf(src: OpenedSource, changes: Change[]): Promise<Array<
   return files;
 }
 
+/** Longest saved name: under the 255 bytes of a name on every disk this computer may have. */
+const MAX_SAVED_NAME = 240;
+
+/**
+ * The name a file is saved under: its path with '__' for '/'; one that is too long (a deep custom integration:
+ * ENAMETOOLONG stopped the whole change) or already taken (d/x__y and d/x/y, or two names that differ only in
+ * case, one file on Windows and macOS disks: EEXIST was said as "already holds saved originals") is its
+ * number and its own name instead. The manifest keeps each one's true path.
+ */
+function savedName(path: string, index: number, taken: Set<string>): string {
+  const flat = path.split('/').filter(Boolean).join('__');
+  let name = flat;
+  if (Buffer.byteLength(flat) > MAX_SAVED_NAME || taken.has(flat.toLowerCase())) {
+    let own = path.slice(path.lastIndexOf('/') + 1);
+    while (Buffer.byteLength(own) > MAX_SAVED_NAME - 16) own = own.slice(0, -1);
+    name = `${index + 1}__${own}`;
+    for (let n = 2; taken.has(name.toLowerCase()); n++) name = `${index + 1}-${n}__${own}`;
+  }
+  taken.add(name.toLowerCase());
+  return name;
+}
+
 /** Saves the originals into `dir` (names are the paths with '__' for '/', bytes kept as they are). */
 async function writeOriginals(dir: string, source: string, files: Array<{ path: string; inode: Inode }>, vol: Ext4Volume, made: Made): Promise<void> {
   await makeOutputFolder(dir);
   const manifest = [];
-  for (const f of files) {
-    const name = f.path.split('/').filter(Boolean).join('__');
+  const taken = new Set<string>(['manifest.json']);
+  for (const [i, f] of files.entries()) {
+    const name = savedName(f.path, i, taken);
     await saveFile(vol, f.inode, join(dir, name), made);
     manifest.push({ path: f.path, savedAs: name, sizeBytes: f.inode.sizeBytes });
   }
