@@ -81,20 +81,23 @@ describe('rm', () => {
     expect(sha(readFileSync(card))).toBe(before);
   });
 
-  it('removes the database and its WAL: copies saved first, e2fsck -fn clean, the blocks given back', () => {
+  it('removes the database, and SQLite\'s -wal and -shm beside it: copies saved first, e2fsck -fn clean, the blocks given back', () => {
     const card = join(work, 'card.img');
     writeFileSync(card, readSampleImage());
     const want = debugfs(card, `cat ${DB}`);
-    const blocks = ['', '-wal'].reduce((n, s) => n + Number(/Blockcount: (\d+)/.exec(debugfs(card, `stat ${DB}${s}`).toString())![1]), 0);
+    const blocks = ['', '-wal', '-shm'].reduce((n, s) => n + Number(/Blockcount: (\d+)/.exec(debugfs(card, `stat ${DB}${s}`).toString())![1]), 0);
     const free = freeBlocks(card);
     const orig = join(work, 'orig');
-    const r = cli(['rm', card, DB, `${DB}-wal`, '--originals', orig]);
+    // The database alone named: its -wal and -shm, left beside the new database, could damage it.
+    const r = cli(['rm', card, DB, '--originals', orig]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.text).toMatch(/^Removed 2 path\(s\), .* given back; checked on the image file \S+ \(not a card\)\.$/m);
+    for (const s of ['-wal', '-shm']) expect(r.text).toMatch(new RegExp(`^  ${DB}${s}  .* \\(SQLite's own file of home-assistant_v2\\.db, removed with it`, 'm'));
+    expect(r.text).toMatch(/^Removed 3 path\(s\), .* given back; checked on the image file \S+ \(not a card\)\.$/m);
     assertCardClean(card);
     expect(cli(['ls', card, '/supervisor/homeassistant']).text).not.toContain('home-assistant_v2.db\n');
     expect(freeBlocks(card)).toBe(free + (blocks * 512) / 4096);
     expect(sha(readFileSync(join(orig, 'supervisor__homeassistant__home-assistant_v2.db')))).toBe(sha(want));
+    expect(readdirSync(orig)).toHaveLength(4);
   });
 
   it('a folder needs --recursive; then it goes with everything in it, every file saved first', () => {
@@ -181,12 +184,12 @@ describe.skipIf(!hasStrace || process.platform !== 'linux')('the originals saved
     writeFileSync(card, readSampleImage());
     const orig = join(work, 'synced-originals');
     const trace = join(work, 'synced.trace');
-    const r = spawnSync('strace', ['-f', '-qq', '-o', trace, '-e', 'trace=openat,fsync,fdatasync,pwrite64,pwritev', process.execPath, CLI, 'rm', card, DB, `${DB}-wal`, '--originals', orig], { cwd: work });
+    const r = spawnSync('strace', ['-f', '-qq', '-o', trace, '-e', 'trace=openat,fsync,fdatasync,pwrite64,pwritev', process.execPath, CLI, 'rm', card, DB, '--originals', orig], { cwd: work });
     expect(r.status, r.stderr.toString()).toBe(0);
     const synced = syncedBeforeWriteTo(trace, card, work);
     expect(synced, 'the card was written').not.toBeNull();
     const saved = [...readdirSync(orig).map((n) => join(orig, n)), orig];
-    expect(saved.length).toBe(4);
+    expect(saved.length).toBe(5);
     for (const p of saved) expect(synced!.has(p), `${p} synced before the card was written`).toBe(true);
   });
 });

@@ -22,7 +22,8 @@ export interface RemoveOptions extends WriteOptions {
 
 export interface RemoveResult {
   /** bytes: a file's size; a folder's is its own entry's, its content's is in allocatedBytes. */
-  removed: Array<{ path: string; bytes: number; allocatedBytes: number; folder: boolean }>;
+  /** companionOf: SQLite's own file beside a database removed (its -wal, -shm, -journal), not named but taken too. */
+  removed: Array<{ path: string; bytes: number; allocatedBytes: number; folder: boolean; companionOf?: string }>;
   write: WriteResult;
 }
 
@@ -130,7 +131,7 @@ async function treeBytes(src: OpenedSource, path: string): Promise<number> {
 
 export async function removeFiles(src: OpenedSource, paths: string[], opts: RemoveOptions = {}): Promise<RemoveResult> {
   if (paths.length === 0) throw new UsageError('NO_PATH', 'name at least one file to remove');
-  const checked = await checkPaths(src, paths, opts);
+  const checked = await withCompanions(src, dedupe(await checkPaths(src, paths, opts)));
   const nested = checked.find((a) => checked.some((b) => b !== a && b.folder && a.path.startsWith(`${b.path}/`)));
   if (nested) throw new UsageError('NESTED_PATHS', `${nested.path} is inside another path given`, { hint: 'name it once; nothing was written' });
   const build = async (): Promise<TreeChange[]> => {
@@ -142,5 +143,34 @@ export async function removeFiles(src: OpenedSource, paths: string[], opts: Remo
     return out;
   };
   const write = await writeFiles(src, build, opts);
-  return { removed: checked.map((c) => ({ path: c.path, bytes: c.size, allocatedBytes: c.allocated, folder: c.folder })), write };
+  return { removed: checked.map((c) => ({ path: c.path, bytes: c.size, allocatedBytes: c.allocated, folder: c.folder, ...(c.companionOf ? { companionOf: c.companionOf } : {}) })), write };
+}
+
+type Checked = Awaited<ReturnType<typeof checkPaths>>[number] & { companionOf?: string };
+
+/** A path named twice (or as /a/b and /a/./b) is removed once: the second removal found it gone. */
+function dedupe(checked: Checked[]): Checked[] {
+  return checked.filter((c, i) => checked.findIndex((d) => d.path === c.path) === i);
+}
+
+/** SQLite's own files beside a database: its write-ahead log, shared-memory index, rollback journal. */
+const SQLITE_COMPANIONS = ['-wal', '-shm', '-journal'];
+
+/**
+ * A SQLite database (the recorder's home-assistant_v2.db) removed without its -wal, -shm or -journal file
+ * left them beside the new database Home Assistant makes, which SQLite can then take for its own and damage
+ * (sqlite.org, "How To Corrupt An SQLite Database File", 2.4). They go with it, said as its companions.
+ */
+async function withCompanions(src: OpenedSource, checked: Checked[]): Promise<Checked[]> {
+  const out = [...checked];
+  for (const c of checked) {
+    if (c.folder || !c.path.endsWith('.db')) continue;
+    for (const suffix of SQLITE_COMPANIONS) {
+      const path = `${c.path}${suffix}`;
+      if (out.some((o) => o.path === path)) continue;
+      const inode = await src.volume.lookup(path).catch(() => null);
+      if (inode?.kind === 'file') out.push({ path, size: inode.sizeBytes, allocated: inode.blocks * 512, folder: false, companionOf: c.path });
+    }
+  }
+  return out;
 }
