@@ -1,3 +1,5 @@
+import { unlinkSync } from 'node:fs';
+
 // Ctrl-C during a write: the journal makes any stop safe, but finishing the short commit sequence is
 // kinder than leaving a card that needs recovery. The CLI's SIGINT handler asks inCriticalSection() and,
 // while a write runs, waits for it to end before exiting.
@@ -77,4 +79,29 @@ export async function withInterruptCleanup<T>(cleanup: Cleanup, fn: () => Promis
   } finally {
     cleanups.delete(cleanup);
   }
+}
+
+// A second Ctrl-C (or one while a save was under way) ends the process at once, before a copy's own error
+// path can remove its unfinished file: the files still unfinished are named here and removed on the way out.
+const unfinished = new Set<string>();
+
+/** Names an unfinished output file (FILE.partial-PID); the function returned forgets it (renamed or removed). */
+export function unfinishedFile(path: string): () => void {
+  unfinished.add(path);
+  return () => unfinished.delete(path);
+}
+
+/** Removes every unfinished output file now (synchronously: the process is about to exit); how many. */
+export function removeUnfinishedFiles(): number {
+  let removed = 0;
+  for (const path of unfinished) {
+    try {
+      unlinkSync(path);
+      removed++;
+    } catch {
+      // already gone, or not ours to remove any more
+    }
+  }
+  unfinished.clear();
+  return removed;
 }

@@ -4,7 +4,7 @@
 import { constants as osConstants } from 'node:os';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { deferInterrupt, hasInterruptCleanup, inCriticalSection, runInterruptCleanups, writesMade } from '../actions/critical.js';
+import { deferInterrupt, hasInterruptCleanup, inCriticalSection, removeUnfinishedFiles, runInterruptCleanups, writesMade } from '../actions/critical.js';
 import { permissionHint } from '../device/map-os-error.js';
 import { AppError, ExitCode, UsageError, toAppError } from '../errors.js';
 import { keepFreedMemory } from '../process-memory.js';
@@ -187,7 +187,8 @@ function stopOnSignal(signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP'): void {
     });
     return;
   }
-  say(writesMade() === 0 ? '\ninterrupted: nothing was written to the card\n' : '\ninterrupted (the changes reported done above were written to the card)\n');
+  const unfinished = removeUnfinishedFiles() > 0 ? ' (the unfinished file was removed)' : '';
+  say(writesMade() === 0 ? `\ninterrupted: nothing was written to the card${unfinished}\n` : `\ninterrupted (the changes reported done above were written to the card)${unfinished}\n`);
   process.exit(code);
 }
 

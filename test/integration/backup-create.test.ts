@@ -4,13 +4,14 @@
 // times) minus the Supervisor's exclusions; backup.json checked against the schema rules of
 // haos-format.md §5.3 and the restore path of §5.7; a file the card cannot give is left out (exit 65).
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, cpSync, existsSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatMapfile } from '../../src/device/rescue/mapfile.js';
 import { RegionMap } from '../../src/device/rescue/region-map.js';
-import { cli } from '../helpers/cli.js';
+import { CLI, cli } from '../helpers/cli.js';
 import { HA_CORPUS } from '../helpers/corpus.js';
 import { mkfs, tempDir } from '../helpers/images.js';
 import { checkBackupJson } from '../helpers/backup-schema.js';
@@ -189,4 +190,36 @@ describe.skipIf(!hasRef)('backup create', () => {
     expect(names).not.toContain('data/configuration.yaml');
     expect(names).toContain('data/secrets.yaml');
   });
+});
+
+// Ctrl-C twice ends the process at once: the unfinished FILE.tar.partial-PID was left behind ("nothing was
+// written to the card"), and a stop before the archive was read (its 'error' with no listener) ended the
+// process with a stack trace and the file left.
+describe('backup create stopped', () => {
+  it('by Ctrl-C twice leaves no unfinished file and says it was removed (exit 130)', async () => {
+    const big = join(work, 'stop-stage');
+    mkdirSync(join(big, 'supervisor', 'homeassistant'), { recursive: true });
+    mkdirSync(join(big, 'supervisor', 'share'), { recursive: true });
+    writeFileSync(join(big, 'supervisor', 'homeassistant', 'configuration.yaml'), 'default_config:\n');
+    writeFileSync(join(big, 'supervisor', 'homeassistant', '.HA_VERSION'), '2025.5.3\n');
+    // Incompressible, so that gzip takes a while: 120 MiB.
+    for (let i = 0; i < 3; i++) writeFileSync(join(big, 'supervisor', 'share', `r${i}.bin`), randomBytes(40 << 20));
+    const stopCard = join(work, 'stop.img');
+    mkfs(stopCard, big, { sizeMiB: 256 });
+    const outDir = join(work, 'stop-out');
+    mkdirSync(outDir);
+    const child = spawn(process.execPath, [CLI, 'backup', 'create', stopCard, '--out', join(outDir, 'b.tar'), '--no-encrypt'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // Stopped once the unfinished file is there: the archive is being written.
+    for (let i = 0; i < 400 && readdirSync(outDir).length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(readdirSync(outDir)[0]).toMatch(/^b\.tar\.partial-\d+$/);
+    child.kill('SIGINT');
+    child.kill('SIGINT');
+    expect(await exited, stderr).toBe(130);
+    expect(stderr).not.toMatch(/\n +at |Node\.js v/);
+    expect(stderr).toMatch(/unfinished file was removed/);
+    expect(readdirSync(outDir)).toEqual([]);
+  }, 60_000);
 });

@@ -4,7 +4,9 @@
 // Reading, hashing and writing overlap (copy/index.ts).
 
 import { createHash } from 'node:crypto';
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { type FileHandle, open, rename, rm, stat } from 'node:fs/promises';
+import { unfinishedFile } from '../critical.js';
+import type { Inode } from '../../ext4/inode.js';
 import { basename, join, resolve } from 'node:path';
 import { isMediumError } from '../../device/map-os-error.js';
 import { AppError, ExitCode, NotFoundError, RefusedError, UsageError } from '../../errors.js';
@@ -89,6 +91,16 @@ async function copyOne(src: OpenedSource, b: BackupEntry, out: string, force: bo
   const inode = await src.volume.lookup(b.path);
   const partial = `${out}.partial-${process.pid}`;
   const fh = await open(partial, 'wx');
+  const forget = unfinishedFile(partial);
+  try {
+    return await copyInto(src, b, inode, fh, { partial, out, force }, meter);
+  } finally {
+    forget();
+  }
+}
+
+async function copyInto(src: OpenedSource, b: BackupEntry, inode: Inode, fh: FileHandle, o: { partial: string; out: string; force: boolean }, meter: ProgressMeter): Promise<{ size: number; sha256: string }> {
+  const { partial, out, force } = o;
   const hash = createHash('sha256');
   let size: number;
   try {

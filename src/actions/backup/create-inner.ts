@@ -149,6 +149,9 @@ function innerTarGz(src: OpenedSource, inner: PlannedInner, opts: InnerWriteOpti
     pack.finalize();
     return { skipped: ctx.result.skipped, renamed: ctx.result.renamed, special: ctx.result.special, files: ctx.result.files, bytes: ctx.result.bytes };
   })();
+  // Destroyed before the gzip side reads it (a stop at once), the pack's 'error' had no listener and ended
+  // the process before the unfinished file was removed; the error reaches the caller through `done`.
+  pack.on('error', () => undefined);
   produce.catch((err: unknown) => pack.destroy(err as Error));
   const done = produce;
   // When the output fails, the walk must not wait for the archive to drain forever.

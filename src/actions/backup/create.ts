@@ -6,6 +6,7 @@
 // is left out and listed, and the backup is then called partial (exit 65 in the CLI).
 
 import { lstat, open, rename, rm } from 'node:fs/promises';
+import { unfinishedFile } from '../critical.js';
 import { basename, dirname, join, resolve } from 'node:path';
 import { AppError, NotFoundError, UsageError } from '../../errors.js';
 import { type NewBackupJson, OuterTarWriter, backupJson, secureTarVersionFor } from '../../ha/backup-write.js';
@@ -84,6 +85,7 @@ export async function createBackup(src: OpenedSource, opts: CreateOptions): Prom
   const fh = await open(partial, 'wx').catch((err: unknown) => {
     throw outputError(err, out);
   });
+  const forget = unfinishedFile(partial);
   const result: CreateResult = { out, slug: '', name, date: '', size: 0, protected: opts.key !== null, secureTarVersion: stVersion, homeAssistantVersion: version, inners: [], skipped: [], renamed: [], special: [] };
   try {
     const tar = new OuterTarWriter(fh, Math.floor(now.getTime() / 1000));
@@ -105,6 +107,8 @@ export async function createBackup(src: OpenedSource, opts: CreateOptions): Prom
     await fh.close().catch(() => undefined);
     await rm(partial, { force: true });
     throw err instanceof AppError ? err : outputError(err, out);
+  } finally {
+    forget();
   }
   meter.tick(true);
   return result;

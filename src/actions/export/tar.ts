@@ -4,6 +4,7 @@
 
 import { createWriteStream } from 'node:fs';
 import { lstat, open, rename, unlink } from 'node:fs/promises';
+import { unfinishedFile } from '../critical.js';
 import { dirname, basename, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -43,6 +44,7 @@ export async function exportToTar(ctx: ExportContext, gzip: boolean): Promise<vo
   const partial = join(dirname(out), `${basename(out)}.partial-${process.pid}`);
   const pack = tarPack();
   const file = createWriteStream(partial, { flags: 'wx' });
+  const forget = unfinishedFile(partial);
   const gz = gzip ? createGzip({ chunkSize: 1 << 20 }) : null;
   const done = gz ? pipeline(pack, gz, file) : pipeline(pack, file);
   // A failing output (disk full) rejects `done`; entries waiting for the archive to drain would then wait
@@ -61,6 +63,8 @@ export async function exportToTar(ctx: ExportContext, gzip: boolean): Promise<vo
     await done.catch(() => undefined);
     await unlink(partial).catch(() => undefined);
     throw err;
+  } finally {
+    forget();
   }
   result.out = out;
 }
