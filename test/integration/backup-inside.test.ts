@@ -4,7 +4,7 @@
 // and damaged ones: a clear error, nothing outside --out, the bytes before the damage kept.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BACKUPS, SAMPLE, readSampleImage } from '../../fixtures/index.js';
@@ -261,6 +261,18 @@ describe.skipIf(!have)('backup extract --decrypt', () => {
     writeFileSync(join(out, 'mine'), 'x');
     expect(cli(['backup', 'extract', join(SUP, 'backup_example.tar'), '--decrypt', '--out', out]).code).toBe(64);
     expect(cli(['backup', 'extract', card, '--decrypt', '--out', join(work, 'two'), '--slug', '7fed74c8', '--slug', '93b462f8']).code).toBe(64);
+  });
+
+  it('with --force, a link in --out named as an archive is not written through (it took the files where it pointed)', () => {
+    const out = join(work, 'linked');
+    const elsewhere = join(work, 'elsewhere');
+    mkdirSync(out);
+    mkdirSync(elsewhere);
+    symlinkSync(elsewhere, join(out, 'test'));
+    const r = cli(['backup', 'extract', join(LIBRUN, 'test_unprotected_with_links.tar'), '--decrypt', '--out', out, '--force']);
+    expect(r.code, r.stderr).toBe(64);
+    expect(r.stderr).toMatch(/test is a symbolic link: the backup's files would be written where it points, outside/);
+    expect(readdirSync(elsewhere)).toEqual([]);
   });
 });
 

@@ -119,6 +119,10 @@ async function unpackInner(target: BackupTarget, inner: InnerArchive, opts: Unpa
   const windows = (opts.platform ?? process.platform) === 'win32';
   const dirName = safeComponent(Buffer.from(inner.name), windows).name.toString('utf8');
   const base = join(outDir, dirName);
+  // A link of that name already in the folder (written into with --force) took the files where it pointed.
+  if ((await lstat(base).catch(() => null))?.isSymbolicLink()) {
+    throw new UsageError('OUT_IS_LINK', `${base} is a symbolic link: the backup's files would be written where it points, outside ${outDir}`, { hint: 'remove the link, or choose another folder; nothing more was written' });
+  }
   await makeOutputFolder(base);
   const counts = { name: inner.name, out: base, files: 0, dirs: 0, links: 0, bytes: 0, complete: false };
   result.inners.push(counts);
