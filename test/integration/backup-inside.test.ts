@@ -255,6 +255,26 @@ describe.skipIf(!have)('backup extract --decrypt', () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it('cat reads the archive to its end: a changed byte only its gzip check finds, and a name twice, are exit 65', () => {
+    // Stored (gzip level 0) with one byte of the file changed: the inflate goes through, only the CRC fails.
+    const flipped = join(work, 'flipped.tar');
+    const FLIP = '("share.tar.gz", (lambda g: g.replace(b"correct-horse", b"Xorrect-horse"))(__import__("gzip").compress(__import__("gzip").decompress(inner.getvalue()), 0)))';
+    execFileSync('python3', ['-c', outerBackup('f1f1f1f1', 'flipped', 'add("secrets.yaml", b"api_password: correct-horse\\n")\nadd("after.txt", b"after")', FLIP), flipped]);
+    const r = cli(['backup', 'cat', flipped, 'share/secrets.yaml']);
+    expect(r.text).toBe('api_password: Xorrect-horse\n');
+    expect(r.code, r.stderr).toBe(65);
+    expect(r.stderr).toMatch(/share\/secrets\.yaml was written, but the archive fails its check after it .*: the bytes written may be wrong/);
+    const twice = join(work, 'twice.tar');
+    execFileSync('python3', ['-c', outerBackup('7a7a7a7a', 'twice', 'add("a.yaml", b"FIRST")\nadd("a.yaml", b"SECOND")'), twice]);
+    const dup = cli(['backup', 'cat', twice, 'share/a.yaml']);
+    expect(dup.code).toBe(65);
+    expect(dup.stderr).toMatch(/share\/a\.yaml is in the archive twice; what was written is the first, and a restore takes the last/);
+    // A whole archive: the file, exit 0.
+    const ok = cli(['backup', 'cat', join(SUP, 'backup_example.tar'), 'a0d7b954_example/addon.json']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.text)).toBeTypeOf('object');
+  });
+
   it('refuses a non-empty --out without --force, and --decrypt with two slugs', () => {
     const out = join(work, 'busy');
     mkdirSync(out);

@@ -96,13 +96,29 @@ export async function catInside(target: BackupTarget, path: string, key: SecureT
   let names = inner.kind === 'homeassistant' ? [rest, `data/${rest}`] : [rest];
   let followed: string | null = null;
   for (let hops = 0; hops < 2; hops++) {
-    let link: string | null = null;
+    const found = await catFirst(target, inner, names, key, write);
+    if (found.written) return found.written;
+    if (!found.link) break;
+    if (followed !== null) throw badHardLink(inner.name, rest, `to ${followed}, itself a hard link (to ${found.link})`);
+    followed = found.link;
+    names = [found.link];
+  }
+  if (followed !== null) throw badHardLink(inner.name, rest, `to ${followed}, which is not in the archive`);
+  throw new NotFoundError('PATH_NOT_FOUND', `${rest} is not in ${inner.name} of ${target.label}`, { hint: `list what ${inner.name} holds`, remedy: 'list-backup', details: listDetails(target, inner.name) });
+}
+
+/**
+ * Writes the first member named one of `names`, then reads the archive to its end: a gzip archive's only
+ * check of its bytes (its CRC) is there, and `cat` wrote bytes a flipped bit had changed with exit 0. The
+ * same name again later (a restore and `backup extract` take the last one) is said, not passed over.
+ */
+async function catFirst(target: BackupTarget, inner: InnerArchive, names: string[], key: SecureTarKey | null, write: (chunk: Buffer) => Promise<void>): Promise<{ written?: { path: string; bytes: number }; link?: string }> {
+  let written: { path: string; bytes: number } | undefined;
+  try {
     for await (const { entry, body } of walkInner(innerTarBytes(target.read, inner, key), inner.member)) {
       if (!names.includes(entry.path)) continue;
-      if (entry.type === 'hardlink' && entry.linkname) {
-        link = entry.linkname.replace(/^(\.\/)+/, '');
-        break;
-      }
+      if (written) throw new CorruptError('DUPLICATE_MEMBER', `${inner.name}/${entry.path} is in the archive twice; what was written is the first, and a restore takes the last`, { hint: 'unpack the backup (backup extract --decrypt) for the one a restore uses', remedy: 'unpack-backup' });
+      if (entry.type === 'hardlink' && entry.linkname) return { link: entry.linkname.replace(/^(\.\/)+/, '') };
       if (entry.type !== 'file') {
         const what = entry.type === 'symlink' ? `a symbolic link to ${entry.linkname}` : entry.type === 'dir' ? 'a folder' : 'not a regular file';
         throw new UsageError('NOT_A_FILE', `${inner.name}/${entry.path} is ${what}`, entry.type === 'dir' ? { hint: 'name a file in it; list what it holds', remedy: 'list-backup', details: listDetails(target, `${inner.name}/${entry.path}`) } : { hint: 'name the file it points to' });
@@ -112,15 +128,13 @@ export async function catInside(target: BackupTarget, path: string, key: SecureT
         await write(chunk);
         bytes += chunk.length;
       }
-      return { path: `${inner.name}/${entry.path}`, bytes };
+      written = { path: `${inner.name}/${entry.path}`, bytes };
     }
-    if (!link) break;
-    if (followed !== null) throw badHardLink(inner.name, rest, `to ${followed}, itself a hard link (to ${link})`);
-    followed = link;
-    names = [link];
+  } catch (err) {
+    if (!written || !(err instanceof CorruptError) || err.code === 'DUPLICATE_MEMBER') throw err;
+    throw new CorruptError('NOT_VERIFIED', `${written.path} was written, but the archive fails its check after it (${err.message}): the bytes written may be wrong`, { hint: 'take the file from another backup, or unpack this one (backup extract --decrypt) to see what else is damaged', remedy: 'unpack-backup', cause: err });
   }
-  if (followed !== null) throw badHardLink(inner.name, rest, `to ${followed}, which is not in the archive`);
-  throw new NotFoundError('PATH_NOT_FOUND', `${rest} is not in ${inner.name} of ${target.label}`, { hint: `list what ${inner.name} holds`, remedy: 'list-backup', details: listDetails(target, inner.name) });
+  return written ? { written } : {};
 }
 
 /** A hard link a tar writer never makes (tar links to the file's first, regular entry): a damaged archive. */
