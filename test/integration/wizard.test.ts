@@ -284,6 +284,13 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     await waitFor('steps', /Where\?/);
     keys('steps', 'Enter'); // the default, in HOME
     await waitFor('steps', /Exported \d+ files/, 60_000);
+    await menu(4); // Export again, as one .tar.gz file named without its ending: it was made a folder
+    await waitFor('steps', /Export the configuration as/);
+    keys('steps', 'Down', 'Enter');
+    await waitFor('steps', /Where\?/);
+    type('steps', join(home, 'cfg'));
+    await waitFor('steps', /Exported \d+ files .* to .*cfg\.tar\.gz\./, 60_000);
+    expect(readFileSync(join(home, 'cfg.tar.gz')).subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
     await menu(6); // Make a backup from this card
     await waitFor('steps', /encrypted with this card's backup key/);
     await waitFor('steps', /Include the history database/);

@@ -154,7 +154,12 @@ export async function stepExport(session: Session, say: Say): Promise<void> {
     ],
   });
   const base = join(homedir(), `home-assistant-config-${today()}`);
-  const out = typedPath(await input({ message: 'Where?', default: await freeName(kind === 'folder' ? base : `${base}.tar.gz`, kind === 'folder' ? 'folder' : 'file') }));
+  let out = typedPath(await input({ message: 'Where?', default: await freeName(kind === 'folder' ? base : `${base}.tar.gz`, kind === 'folder' ? 'folder' : 'file') }));
+  // A name typed without its ending made a folder of it, though one .tar.gz file was asked for.
+  if (kind === 'tar.gz' && !/\.(tar|tar\.gz|tgz)$/i.test(out)) {
+    out = `${out}.tar.gz`;
+    say(`Writing it as ${out} (one .tar.gz file).`);
+  }
   const progress = terminalProgress();
   const r = await stoppable(() => exportTree(session.source.volume, session.source.layout, { out, sourcePath: session.source.path, onProgress: progress.update })).finally(progress.end);
   say(`Exported ${r.files} files (${formatBytes(r.bytes)}) to ${r.out}.`);
