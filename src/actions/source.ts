@@ -6,7 +6,7 @@ import { notADiskError } from '../partition/file-kind.js';
 import { type OpenDeviceOptions, type OpenedDevice, type RescueMapInfo, openDevice } from '../device/open-device.js';
 import { placedDevice } from '../device/pieces-device.js';
 import type { SliceDevice } from '../device/slice-device.js';
-import { AppError, UsageError, toAppError } from '../errors.js';
+import { AppError, ExitCode, UsageError, toAppError } from '../errors.js';
 import { needsRecovery } from '../ext4/superblock.js';
 import type { JournalAbort } from '../ext4/journal/abort.js';
 import { openingState } from '../ext4/state-stamp.js';
@@ -140,9 +140,22 @@ export async function openSourceOn(path: string, device: BlockDevice, rescueMap:
   const { volume, journal } = await withJournal(onDiskVolume, dataDevice, options.replay ?? true);
   const fs = volumeFs(volume);
   const layout = discovery.kind === 'supervised' && chosen.probe?.supervisedDataPath ? supervisedLayout(chosen.probe.supervisedDataPath) : haosLayout();
-  const warnings = [...discovery.table.warnings, ...volume.warnings, ...journalWarnings(journal)];
+  const warnings = [...discovery.table.warnings, ...volume.warnings, ...journalWarnings(journal), ...(await noHomeAssistant(volume, layout))];
   const { stamp, journalAbort } = await openingState(onDiskVolume);
   return { path, options, rescueMap, device, discovery, dataDevice, volume, onDiskVolume, stamp, journalAbort, layout, fs, needsRecovery: journal.needsRecovery, journal, warnings };
+}
+
+/**
+ * A filesystem without the Supervisor's folder (the wrong partition or disk given): said once, first, as the
+ * cause. Each command's own error then read as advice for a damaged Home Assistant ("auth_provider is
+ * missing: restore it from a backup", "never stored backup settings", "No readable backups found").
+ */
+async function noHomeAssistant(volume: Ext4Volume, layout: HaLayout): Promise<string[]> {
+  const sup = layout.supervisorPath;
+  if (sup === null) return [];
+  // Only a folder known to be missing: a read that fails says so itself.
+  const missing = await volume.lookup(sup, { followFinal: true }).then(() => false, (err: unknown) => err instanceof AppError && err.exitCode === ExitCode.NOT_FOUND);
+  return missing ? [`this filesystem has no ${sup} folder: it holds no Home Assistant data. Is it the right disk or partition? (haos-rescue disks lists the disks, haos-rescue info SOURCE the partitions)`] : [];
 }
 
 /**

@@ -3,7 +3,7 @@
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SAMPLE, USERS, readSampleImage } from '../../fixtures/index.js';
@@ -130,6 +130,20 @@ describe('info', () => {
     const offset = cli(['ls', image, '--offset', '11X']);
     expect(offset.code).toBe(64);
     expect(offset.stderr).toMatch(/--offset takes a byte offset .*not "11X"/);
+  });
+
+  it('a filesystem without /supervisor (the wrong partition given) says so first, before what each command misses', () => {
+    const stage = join(work, 'not-ha');
+    mkdirSync(join(stage, 'photos'), { recursive: true });
+    writeFileSync(join(stage, 'photos', 'a.jpg'), 'x');
+    const other = join(work, 'not-ha.img');
+    execFileSync('mkfs.ext4', ['-q', '-F', '-L', 'photos', '-d', stage, other, '16M']);
+    for (const args of [['auth', 'list', other], ['backup', 'list', other], ['backup', 'key', other], ['safe-mode', other, '--dry-run']]) {
+      const r = cli(args);
+      expect(r.stderr, args.join(' ')).toMatch(/^warning: this filesystem has no \/supervisor folder: it holds no Home Assistant data\. Is it the right disk or partition\?/);
+    }
+    // The sample has one: no such warning.
+    expect(cli(['info', image]).stderr).not.toMatch(/no \/supervisor folder/);
   });
 
   it('an option given twice with two values is refused, naming it (it was "internal error: s.charCodeAt is not a function")', () => {
