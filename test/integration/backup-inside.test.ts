@@ -275,6 +275,14 @@ describe.skipIf(!have)('backup extract --decrypt', () => {
     expect(JSON.parse(ok.text)).toBeTypeOf('object');
   });
 
+  it('a damaged encrypted archive is said as the backup file\'s damage (the hint spoke of the card\'s filesystem and e2fsck)', () => {
+    const r = cli(['backup', 'ls', join(ST, 'backup_empty.tar'), 'core_empty', '--password', 'hunter2']);
+    expect(r.code).toBe(65);
+    expect(r.stderr).toMatch(/^error: encrypted archive damaged \(SecureTar v3\)/m);
+    expect(r.stderr).toMatch(/^hint: the backup file was cut short or changed: take what you need from another backup/m);
+    expect(r.stderr).not.toMatch(/e2fsck|filesystem/);
+  });
+
   it('refuses a non-empty --out without --force, and --decrypt with two slugs', () => {
     const out = join(work, 'busy');
     mkdirSync(out);

@@ -37,6 +37,9 @@ export function damaged(
   const v = version === null ? '' : ` v${version}`;
   return new CorruptError('BACKUP_DAMAGED', `encrypted archive damaged (SecureTar${v}): ${damage}: ${detail}`, {
     details: { version, deliveredBytes, damage, ...extra },
-    hint: deliveredBytes > 0 ? `the ${deliveredBytes} bytes before the damage were recovered` : undefined,
+    // The backup file's damage, not the card's filesystem's (the default hint spoke of e2fsck).
+    hint: deliveredBytes > 0
+      ? `the ${deliveredBytes} bytes before the damage were recovered; the backup file was cut short or changed: take what is missing from another backup if there is one`
+      : 'the backup file was cut short or changed: take what you need from another backup if there is one',
   });
 }
