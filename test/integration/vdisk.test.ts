@@ -90,6 +90,25 @@ describe('a virtual machine disk file', () => {
     expect(sha(readFileSync(ova))).toBe(before);
   });
 
+  it('an OVA cut short (an interrupted download) is read as far as it goes, and says so (it was refused whole)', () => {
+    // Built as above, with a manifest after the disk, as VirtualBox and VMware export them.
+    writeFileSync(join(work, 'haos.mf'), 'SHA256(haos-disk1.vmdk)= 0000\n');
+    execFileSync('tar', ['--format=ustar', '-C', work, '-cf', join(work, 'haos-mf.ova'), 'haos.ovf', 'haos-disk1.vmdk', 'haos.mf']);
+    const whole = readFileSync(join(work, 'haos-mf.ova'));
+    const mfData = whole.indexOf(Buffer.from('SHA256(haos-disk1.vmdk)'));
+    for (const [name, end, cutIn] of [
+      ['cut-in-manifest.ova', mfData + 10, 'haos.mf'],
+      ['cut-in-disk.ova', mfData - 512 - 100, 'haos-disk1.vmdk'],
+    ] as Array<[string, number, string]>) {
+      const ova = join(work, name);
+      writeFileSync(ova, whole.subarray(0, end));
+      const info = cli(['info', ova]);
+      expect(info.code, info.stderr).toBe(0);
+      expect(info.text).toMatch(new RegExp(`the OVA is cut short \\(an interrupted download or copy\\?\\): it ends \\d+ bytes into ${cutIn.replace('.', '\\.')}`));
+      expect(cliJson(['auth', 'list', ova, '--json'])).toEqual(want.users);
+    }
+  });
+
   it.each([
     ['qcow2', 'card.qcow2', 'qcow2'],
     ['qcow2 compressed', 'card-c.qcow2', 'qcow2'],

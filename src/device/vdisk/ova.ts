@@ -24,7 +24,10 @@ interface TarMember {
   name: string;
   /** Byte offset of the member's data in the tar. */
   offset: number;
+  /** Its bytes in the file: fewer than the header says when the file ends inside it (cutFrom). */
   size: number;
+  /** The size its header gives, when the file ends before its data does. */
+  cutFrom?: number;
 }
 
 type Parsed =
@@ -108,7 +111,11 @@ async function listTar(file: BlockDevice): Promise<TarMember[]> {
     const size = parsed.kind === 'member' ? (next.size ?? parsed.size) : parsed.dataSize;
     const dataEnd = pos + BLOCK + size;
     if (dataEnd > file.sizeBytes) {
-      throw tarCorrupt(`tar member at byte ${pos} has ${size} bytes of data but the file ends at ${file.sizeBytes}`, pos);
+      // An interrupted download or copy: the members before the cut are whole, and the one cut is kept with
+      // the bytes that are there (a disk then reads as a disk file cut short does), the rest is gone.
+      if (parsed.kind === 'extended' || parsed.type === '5') throw tarCorrupt(`tar member at byte ${pos} has ${size} bytes of data but the file ends at ${file.sizeBytes}`, pos);
+      members.push({ name: next.name ?? parsed.name, offset: pos + BLOCK, size: file.sizeBytes - pos - BLOCK, cutFrom: size });
+      return members;
     }
     if (parsed.kind === 'extended') {
       if (parsed.type !== 'g') {
@@ -121,7 +128,8 @@ async function listTar(file: BlockDevice): Promise<TarMember[]> {
     }
     pos += BLOCK + Math.ceil(size / BLOCK) * BLOCK;
   }
-  if (pos !== file.sizeBytes) throw tarCorrupt(`tar ends inside a header at byte ${pos} (file ${file.sizeBytes} bytes)`, pos);
+  // Cut inside a header: what came before is whole (an .ovf and its disk are what is needed).
+  if (pos !== file.sizeBytes && members.length === 0) throw tarCorrupt(`tar ends inside a header at byte ${pos} (file ${file.sizeBytes} bytes)`, pos);
   return members;
 }
 
@@ -158,6 +166,8 @@ export async function openOva(file: BlockDevice, ctx: OpenContext): Promise<Cont
   const others = disks(members).filter((m) => m !== disk);
   const notes = [`disk ${disk.name} (${disk.size} bytes in the tar)`];
   for (const m of others) notes.push(`other disk in the OVA, not opened: ${m.name} (${m.size} bytes)`);
+  const cut = members.find((m) => m.cutFrom !== undefined);
+  if (cut !== undefined) notes.push(`the OVA is cut short (an interrupted download or copy?): it ends ${cut.size} bytes into ${cut.name}, of ${cut.cutFrom}${cut === disk ? '; the disk is read as far as it goes' : ''}`);
   const slice = sliceDevice(file, disk.offset, disk.size, `${disk.name} in ${ctx.path}`);
   const folder = posix.dirname(disk.name);
   return openVmdkFrom(slice, ctx, {
