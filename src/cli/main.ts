@@ -1,6 +1,7 @@
 // The command line (design.md §3): yargs commands, global options, and the one place that decides the
 // process exit code. Errors print as `error: ...` plus `hint: ...`; a stack trace only with --verbose.
 
+import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -88,6 +89,23 @@ function parser(args: string[]) {
     });
 }
 
+const COMMANDS = new Set(['gui', 'disks', 'info', 'df', 'ls', 'cat', 'logs', 'auth', 'backup', 'export', 'image', 'safe-mode', 'check-at-start', 'rm', 'put', 'mv']);
+
+/**
+ * `haos-rescue card.img` or `haos-rescue /dev/sdb` (what an owner tries first): yargs said "Unknown argument"
+ * or "did you mean gui?" (for g.img). A first word that names a disk or an image is said as one, with the
+ * commands that take it.
+ */
+function refuseSourceFirst(args: string[]): void {
+  const first = args[0];
+  if (first === undefined || first.startsWith('-') || COMMANDS.has(first)) return;
+  const looksLikeSource = /[/\\]/.test(first) || /^[a-z]:$/i.test(first) || /\.(img|raw|bin|iso|qcow2|vdi|vhdx?|vmdk|ova|tar|gz|xz|zip)$/i.test(first) || existsSync(first);
+  if (!looksLikeSource) return;
+  throw new UsageError('SOURCE_WITHOUT_COMMAND', `${first} is a disk or an image, not a command: name what to do with it first`, {
+    hint: `haos-rescue info ${shellWord(first)} shows what it holds; haos-rescue alone guides you step by step (it asks for the disk), haos-rescue gui does the same in a browser window`,
+  });
+}
+
 /** Runs the CLI and returns the exit code; never calls process.exit itself. */
 export async function run(args: string[]): Promise<number> {
   let verbose = args.includes('--verbose');
@@ -112,6 +130,7 @@ export async function run(args: string[]): Promise<number> {
     if (args.length === 0 && isInteractive()) {
       throw new UsageError('NO_TERMINAL', 'the guided flow needs a terminal for its questions: its output goes to a file or a pipe here', { hint: 'run haos-rescue without > or |, or name a command (haos-rescue --help lists them)' });
     }
+    refuseSourceFirst(args);
     const argv = (await parser(args).parseAsync()) as GlobalArgs;
     verbose = argv.verbose ?? verbose;
     return ExitCode.OK;

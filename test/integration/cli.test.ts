@@ -124,6 +124,13 @@ describe('info', () => {
   it('a mistyped command is answered with the one meant; numbers that are not say so (they said "got NaN")', () => {
     expect(cli(['nfo', image]).stderr).toMatch(/^error: not a command of haos-rescue: did you mean info\?$/m);
     expect(cli(['auth', 'lst', image]).stderr).toMatch(/did you mean list\?/);
+    // A disk or an image first (what an owner tries first): said as one (it was "Unknown argument", or for
+    // g.img "did you mean gui?").
+    for (const first of [image, 'g.img', '/dev/sdz']) {
+      const r = cli([first]);
+      expect(r.code).toBe(64);
+      expect(r.stderr).toMatch(/^error: \S+ is a disk or an image, not a command: name what to do with it first\nhint: haos-rescue info \S+ shows what it holds; haos-rescue alone guides you step by step/);
+    }
     const partition = cli(['ls', image, '--partition', 'abc']);
     expect(partition.code).toBe(64);
     expect(partition.stderr).toMatch(/--partition takes a partition number from 1 \(not a number\)/);
