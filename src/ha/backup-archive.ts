@@ -21,6 +21,8 @@ export interface InnerArchive {
   gzip: boolean;
   /** The backup file ends inside this archive: its size says this many bytes, `size` are there. */
   truncatedFrom?: number;
+  /** backup.json says the backup is not protected: bytes that are neither gzip, tar nor a SecureTar header are damage. */
+  unprotected?: true;
 }
 
 export interface BackupArchive {
@@ -85,7 +87,7 @@ export async function readBackupArchive(read: ReadAt, sizeBytes: number): Promis
     if (!(err instanceof CorruptError) || found.length === 0) throw err;
     metaError = err.message;
   }
-  const inners = found.map((f) => ({ ...f, kind: classify(f.name, meta) }));
+  const inners = found.map((f) => ({ ...f, kind: classify(f.name, meta), ...(meta?.protected === false ? { unprotected: true as const } : {}) }));
   return { meta, metaMember: meta ? metaAt!.name : null, metaError, inners, damage };
 }
 

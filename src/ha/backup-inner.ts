@@ -30,7 +30,12 @@ export async function innerEncryption(read: ReadAt, inner: InnerArchive): Promis
   const head = await read(inner.offset, Math.min(inner.size, 1024));
   if (head.length === 0 || looksPlain(head)) return { encrypted: false, version: null };
   try {
-    return { encrypted: true, version: parseSecureTarHeader(head).version };
+    const version = parseSecureTarHeader(head).version;
+    // SecureTar v1 has no header: any bytes read as one. In a backup that says it is not protected, they are
+    // damage (it was called encrypted, and a key asked for that does not exist); read as the plain archive, the
+    // damage is then said where it is.
+    if (version === 1 && inner.unprotected) return { encrypted: false, version: null };
+    return { encrypted: true, version };
   } catch (err) {
     // A header cut short or damaged: still an encrypted archive, of a version that cannot be told.
     if (err instanceof AppError && err.exitCode === 65) return { encrypted: true, version: null };

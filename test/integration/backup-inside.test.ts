@@ -283,6 +283,19 @@ describe.skipIf(!have)('backup extract --decrypt', () => {
     expect(r.stderr).not.toMatch(/e2fsck|filesystem/);
   });
 
+  it('an unprotected backup whose archive is neither gzip nor tar is damaged, not encrypted (a key that does not exist was asked for)', () => {
+    const backup = join(work, 'not-gzip.tar');
+    // backup.json says "protected": false (outerBackup's meta has no such field: added here).
+    const script = outerBackup('5e5e5e5e', 'plain', 'pass', '("share.tar.gz", bytes(range(256)) * 8)').replace('"folders": ["share"]}', '"folders": ["share"], "protected": False}');
+    execFileSync('python3', ['-c', script, backup]);
+    const table = cli(['backup', 'ls', backup]);
+    expect(table.text).toMatch(/^share\s.*\sno\s*$/m);
+    const r = cli(['backup', 'ls', backup, 'share'], '');
+    expect(r.code, r.stderr).toBe(65);
+    expect(r.stderr).toMatch(/share\.tar\.gz is damaged/);
+    expect(r.stderr).not.toMatch(/encrypted|password|key/);
+  });
+
   it('refuses a non-empty --out without --force, and --decrypt with two slugs', () => {
     const out = join(work, 'busy');
     mkdirSync(out);
