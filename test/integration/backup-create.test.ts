@@ -149,7 +149,18 @@ describe.skipIf(!hasRef)('backup create', () => {
     const meta = JSON.parse(execFileSync('tar', ['-xOf', plain, './backup.json'], { encoding: 'utf8' })) as Record<string, unknown>;
     expect(meta).toMatchObject({ protected: false, homeassistant: { exclude_database: true } });
     const v3 = join(work, 'v3.tar');
-    expect(cli(['backup', 'create', card, '--out', v3, '--securetar', '3', '--password', 'pw3']).code).toBe(0);
+    // The demo's Home Assistant (before 2026.3) cannot restore version 3: refused (it was made, and said restorable).
+    const old = cli(['backup', 'create', card, '--out', v3, '--securetar', '3', '--password', 'pw3']);
+    expect(old.code).toBe(64);
+    expect(old.stderr).toMatch(/on this card cannot restore a SecureTar version 3 backup \(2026\.3 and later can\)/);
+    expect(existsSync(v3)).toBe(false);
+    const newer = join(work, 'card-2026.img');
+    const versionFile = join(stage, 'supervisor', 'homeassistant', '.HA_VERSION');
+    const was = readFileSync(versionFile);
+    writeFileSync(versionFile, '2026.3.0');
+    mkfs(newer, stage, { sizeMiB: 64, blockSize: 4096 });
+    writeFileSync(versionFile, was);
+    expect(cli(['backup', 'create', newer, '--out', v3, '--securetar', '3', '--password', 'pw3']).code).toBe(0);
     const dir = join(work, 'v3-share');
     unpackInner(v3, 'share.tar.gz', dir, 'pw3');
     expect(readFileSync(join(dir, 'notes.txt'), 'utf8')).toBe('shared notes\n');
