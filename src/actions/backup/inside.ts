@@ -132,7 +132,7 @@ async function catFirst(target: BackupTarget, inner: InnerArchive, names: string
     }
   } catch (err) {
     if (!written || !(err instanceof CorruptError) || err.code === 'DUPLICATE_MEMBER') throw err;
-    throw new CorruptError('NOT_VERIFIED', `${written.path} was written, but the archive fails its check after it (${err.message}): the bytes written may be wrong`, { hint: 'take the file from another backup, or unpack this one (backup extract --decrypt) to see what else is damaged', remedy: 'unpack-backup', cause: err });
+    throw new CorruptError('NOT_VERIFIED', `${written.path} was written, but the archive is damaged after it (${err.message}): its check could not confirm the bytes written`, { hint: 'take the file from another backup, or unpack this one (backup extract --decrypt) to see what else is damaged', remedy: 'unpack-backup', cause: err });
   }
   return written ? { written } : {};
 }

@@ -5,7 +5,7 @@
 import { noteSource } from '../remedies.js';
 import type { Argv, CommandModule } from 'yargs';
 import { type BackupTarget, type InnerSummary, SecureTarKey, catInside, describeInners, isBackupFile, listInside, openCardBackup, readBackupKey, withBackupFile } from '../../actions/backup/index.js';
-import { AppError, UsageError } from '../../errors.js';
+import { AppError, CorruptError, UsageError } from '../../errors.js';
 import type { InnerEntry } from '../../ha/backup-inner.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { askPassword, isInteractive, passwordFromStdin } from '../prompt.js';
@@ -101,8 +101,7 @@ function renderInners(t: BackupTarget, inners: InnerSummary[]): string {
     : `${t.label}: no usable backup.json (${t.archive.metaError}); its archives can still be read`;
   const rows = [['archive', 'what', 'version', 'size', 'encrypted', '']];
   for (const i of inners) rows.push([i.name, i.title ?? i.kind, i.version ?? '-', formatBytes(i.size), i.encrypted ? `SecureTar v${i.secureTarVersion ?? '?'}` : 'no', i.cutShortFrom === null ? '' : `cut short (${formatBytes(i.cutShortFrom)} expected)`]);
-  const damage = t.archive.damage === null ? '' : `Damaged: ${t.archive.damage}. The archives above were found before the damage; any after it are lost.\n`;
-  return `${head}\n${table(rows, [3])}\n${damage}Look inside one with: haos-rescue backup ls ... <archive>\n`;
+  return `${head}\n${table(rows, [3])}\nLook inside one with: haos-rescue backup ls ... <archive>\n`;
 }
 
 function renderEntries(inner: string, entries: InnerEntry[]): string {
@@ -132,6 +131,10 @@ export const lsCommand: CommandModule<GlobalArgs, BackupArgs> = {
         const inners = await describeInners(t);
         if (argv.json) await printJson({ backup: t.label, meta: t.archive.meta, metaError: t.archive.metaError, damage: t.archive.damage, inners });
         else await writeOut(renderInners(t, inners));
+        // Listed, and then said as the damage it is (exit 65, as the other backup commands): it was exit 0.
+        const cut = inners.find((i) => i.cutShortFrom !== null);
+        if (t.archive.damage !== null) throw new CorruptError('BACKUP_DAMAGED', `the backup is damaged after the archives listed (${t.archive.damage}): any after it are lost`, { hint: 'copy or download the backup again if you can; what is listed can still be read' });
+        if (cut) throw new CorruptError('BACKUP_DAMAGED', `the backup file is cut short inside ${cut.name} (an interrupted copy or download?)`, { hint: 'copy or download the backup again if you can; what is listed can still be read, and the start of the cut archive' });
         return;
       }
       const r = await listInside(t, path, key);
