@@ -42,6 +42,14 @@ describe('afterCommitError', () => {
     expect(isMediumError(err)).toBe(true);
   });
 
+  it('the file on this computer changed under put, found at the read-back: said as that, to be run again (it spoke of a failing disk)', () => {
+    const changed = new IoError('LOCAL_FILE_CHANGED', 'lf changed while it was being put onto the card', { hint: 'make sure nothing writes to it, then run the command again' });
+    const err = afterCommitError(card, changed, { committed: 1, of: 1, stage: 'read-back' });
+    expect(err.message).toBe('the change is written to the card, but lf changed while it was being put onto the card: what went in may be part old, part new');
+    expect(err.hint).toBe('make sure nothing writes to the file on this computer, then run the same command again to put it whole');
+    expect(err.hint).not.toMatch(/failing|image/);
+  });
+
   it('a refusal before anything is committed is left as it is (it says what to do itself)', () => {
     const refusal = new RefusedError('TRANSACTION_TOO_LARGE', 'too large', { hint: 'change fewer files at once; nothing was written' });
     expect(afterCommitError(card, refusal, { committed: 0, of: 1, stage: 'write' })).toBe(refusal);

@@ -184,6 +184,16 @@ describe('addLogin', () => {
     }
   });
 
+  it('a name that would become an existing login points to resetting it (following the advice gave "already exists")', () => {
+    try {
+      addLogin(prov('alice'), 'ALICE', hash);
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toMatchObject({ code: 'USERNAME_NOT_NORMALIZED', hint: expect.stringMatching(/the login "alice" exists already: reset its password instead \(auth reset --username alice\)/) });
+    }
+    expect(() => addLogin(prov('alice'), 'Bob', hash)).toThrow(expect.objectContaining({ hint: expect.stringMatching(/^use "bob"/) }));
+  });
+
   it.skipIf(!hasDemo)('on the real file: new login listed as a future admin, duplicates refused', () => {
     const out = addLogin(demoFile(PROVIDER_KEY), 'rescue', hash);
     const { users } = listUsers({ auth: demoFile('auth'), provider: out });

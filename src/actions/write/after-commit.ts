@@ -27,6 +27,10 @@ export function afterCommitError(src: OpenedSource, err: unknown, made: MadeSoFa
   const committed = made.committed + (typeof e.details['committed'] === 'number' ? 1 : 0);
   if (committed === 0 && !MEDIUM_FAILURES.has(e.code)) return e;
   const medium = mediumOf(src);
+  // The file on this computer changed under `put`: not the card's failure (the hint spoke of a failing disk).
+  if (e.code === 'LOCAL_FILE_CHANGED') {
+    return reworded(e, `the change is written to ${medium.the}, but ${e.message}: what went in may be part old, part new`, { cause: err, hint: 'make sure nothing writes to the file on this computer, then run the same command again to put it whole' });
+  }
   const whole = committed >= made.of;
   const message =
     committed === 0
