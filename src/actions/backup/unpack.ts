@@ -115,15 +115,20 @@ async function keyRefusals(target: BackupTarget, chosen: InnerArchive[], key: Se
   return refused;
 }
 
-async function unpackInner(target: BackupTarget, inner: InnerArchive, opts: UnpackOptions, outDir: string, result: UnpackResult, meter: ProgressMeter): Promise<void> {
-  const windows = (opts.platform ?? process.platform) === 'win32';
-  const dirName = safeComponent(Buffer.from(inner.name), windows).name.toString('utf8');
-  const base = join(outDir, dirName);
-  // A link of that name already in the folder (written into with --force) took the files where it pointed.
+/** The folder an archive is unpacked into, made; never a link already there (with --force it took the files where it pointed). */
+async function archiveFolder(outDir: string, name: string): Promise<string> {
+  const base = join(outDir, name);
   if ((await lstat(base).catch(() => null))?.isSymbolicLink()) {
     throw new UsageError('OUT_IS_LINK', `${base} is a symbolic link: the backup's files would be written where it points, outside ${outDir}`, { hint: 'remove the link, or choose another folder; nothing more was written' });
   }
   await makeOutputFolder(base);
+  return base;
+}
+
+async function unpackInner(target: BackupTarget, inner: InnerArchive, opts: UnpackOptions, outDir: string, result: UnpackResult, meter: ProgressMeter): Promise<void> {
+  const windows = (opts.platform ?? process.platform) === 'win32';
+  const dirName = safeComponent(Buffer.from(inner.name), windows).name.toString('utf8');
+  const base = await archiveFolder(outDir, dirName);
   const counts = { name: inner.name, out: base, files: 0, dirs: 0, links: 0, bytes: 0, complete: false };
   result.inners.push(counts);
   const ctx: Ctx = { base, inner: inner.name, windows, result, counts, written: new Set(), dirTimes: [], meter };
