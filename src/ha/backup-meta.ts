@@ -166,7 +166,7 @@ export async function describeBackup(read: ReadAt, sizeBytes: number, fileName: 
   }
   try {
     if (sizeBytes === 0) throw new CorruptError('EMPTY_BACKUP', 'the file is empty (0 bytes): a backup that failed, or a copy that stopped at once');
-    const { member, damage } = await findMetadata(read, sizeBytes);
+    const { member, damage, archives } = await findMetadata(read, sizeBytes);
     if (damage !== null) out.damaged = damage;
     if (!member) {
       throw new CorruptError('NO_BACKUP_JSON', 'no ./backup.json in the archive: not a Supervisor backup or a damaged one');
@@ -183,6 +183,8 @@ export async function describeBackup(read: ReadAt, sizeBytes: number, fileName: 
       throw new CorruptError('TAR_TRUNCATED', `short read of ${member.name}: ${bytes.length} of ${member.size} bytes`);
     }
     Object.assign(out, parseBackupJson(bytes.subarray(0, member.size)));
+    const missing = damage === null ? missingArchives(out as BackupDescription & BackupMeta, archives) : [];
+    if (missing.length > 0) out.damaged = `backup.json names archives that are not in the file (${missing.join(', ')}): a restore of them fails`;
   } catch (err) {
     if (!(err instanceof CorruptError)) throw err;
     errors.push(err.message);
@@ -201,19 +203,37 @@ export async function describeBackup(read: ReadAt, sizeBytes: number, fileName: 
  * found), else a bare backup.json, and the damage met after it. A backup cut short was listed like the whole
  * one: its backup.json comes first.
  */
-async function findMetadata(read: ReadAt, sizeBytes: number): Promise<{ member: TarMember | null; damage: string | null }> {
+async function findMetadata(read: ReadAt, sizeBytes: number): Promise<{ member: TarMember | null; damage: string | null; archives: Set<string> }> {
   let found: TarMember | null = null;
   let bare: TarMember | null = null;
+  // The inner archives by name (homeassistant, share, an add-on's slug), as a restore looks for them.
+  const archives = new Set<string>();
   try {
     for await (const e of walkTar(read, sizeBytes)) {
       if (SUPERVISOR_MEMBERS.includes(e.name) && !found) found = { name: e.name, offset: e.offset, size: e.size };
       if (e.name === BARE_MEMBER && !bare) bare = { name: e.name, offset: e.offset, size: e.size };
+      const inner = /^(?:\.\/)*([^/]+)\.tar(?:\.gz)?$/.exec(e.name);
+      if (inner) archives.add(inner[1]!);
     }
   } catch (err) {
     if (!(err instanceof CorruptError) || (found ?? bare) === null) throw err;
-    return { member: found ?? bare, damage: err.message };
+    return { member: found ?? bare, damage: err.message, archives };
   }
-  return { member: found ?? bare, damage: null };
+  return { member: found ?? bare, damage: null, archives };
+}
+
+/**
+ * What backup.json says the backup holds and the file does not: Home Assistant (when it gives its version),
+ * each folder (addons/local as addons_local) and each add-on. Such a backup was listed and copied off as a
+ * whole one; its restore fails ("No Home Assistant Core data inside the backup").
+ */
+function missingArchives(meta: BackupMeta, archives: Set<string>): string[] {
+  const wanted = [
+    ...(meta.homeAssistantVersion !== null ? ['homeassistant'] : []),
+    ...meta.folders.filter((f) => f !== 'homeassistant').map((f) => f.replace(/\//g, '_')),
+    ...meta.addons.map((a) => a.slug),
+  ];
+  return wanted.filter((name) => !archives.has(name));
 }
 
 function bad(reason: string): CorruptError {

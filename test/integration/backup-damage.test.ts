@@ -237,6 +237,20 @@ describe('backup list', () => {
     expect(copied.code, copied.stderr).toBe(0);
     expect(copied.text).toMatch(/^3 backup\(s\) copied to \S+\.\n2 file\(s\) copied as they are to \S+, which Home Assistant cannot restore:\n {2}empty\.tar: the file is empty .*\n {2}example-cut\.tar: tar header at offset 4608 runs past the end of the file \(5000 bytes\)$/m);
   });
+
+  // backup.json alone (its archives lost): listed and copied as a whole backup, whose restore then failed.
+  it('a backup without the archives its backup.json names is listed as damaged, naming them', () => {
+    const only = join(work, 'only-json.tar');
+    const meta = '{"slug": "abcd1234", "name": "only json", "date": "2026-01-01T00:00:00+00:00", "type": "full", "homeassistant": {"version": "2025.5.3"}, "folders": ["share", "addons/local"], "addons": [{"slug": "core_ssh", "name": "SSH", "version": "9"}], "protected": false}';
+    execFileSync('python3', ['-c', 'import io, sys, tarfile\nm = sys.argv[2].encode()\nwith tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as o:\n    ti = tarfile.TarInfo("./backup.json"); ti.size = len(m); o.addfile(ti, io.BytesIO(m))\n    s = b"x"; ti = tarfile.TarInfo("./share.tar.gz"); ti.size = 1; o.addfile(ti, io.BytesIO(s))', only, meta]);
+    const card = join(work, 'card-with-only-json.img');
+    writeFileSync(card, readFileSync(data));
+    execFileSync('debugfs', ['-w', '-R', `write ${only} /supervisor/backup/only-json.tar`, card], { stdio: 'ignore' });
+    const listed = cliJson<Array<{ file: string; damaged?: string }>>(['backup', 'list', card]);
+    expect(listed.find((b) => b.file === 'only-json.tar')?.damaged).toBe('backup.json names archives that are not in the file (homeassistant, addons_local, core_ssh): a restore of them fails');
+    // The card's whole backups are not said to miss anything.
+    expect(listed.filter((b) => b.damaged !== undefined).map((b) => b.file)).toEqual(['only-json.tar']);
+  });
 });
 
 describe('backup create on a card with names it cannot keep', () => {
