@@ -1,8 +1,8 @@
-import { unlinkSync } from 'node:fs';
-
 // Ctrl-C during a write: the journal makes any stop safe, but finishing the short commit sequence is
 // kinder than leaving a card that needs recovery. The CLI's SIGINT handler asks inCriticalSection() and,
 // while a write runs, waits for it to end before exiting.
+
+import { unlinkSync } from 'node:fs';
 
 let depth = 0;
 const waiters: Array<(ended: SectionEnd) => void> = [];

@@ -5,9 +5,9 @@
 
 import { createHash } from 'node:crypto';
 import { type FileHandle, open, rename, rm, stat } from 'node:fs/promises';
-import { unfinishedFile } from '../critical.js';
-import type { Inode } from '../../ext4/inode.js';
 import { basename, join, resolve } from 'node:path';
+import type { Inode } from '../../ext4/inode.js';
+import { unfinishedFile } from '../critical.js';
 import { isMediumError } from '../../device/map-os-error.js';
 import { AppError, ExitCode, NotFoundError, RefusedError, UsageError } from '../../errors.js';
 import { copyFileOut } from '../copy/index.js';

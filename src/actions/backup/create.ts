@@ -6,8 +6,8 @@
 // is left out and listed, and the backup is then called partial (exit 65 in the CLI).
 
 import { lstat, open, rename, rm } from 'node:fs/promises';
-import { unfinishedFile } from '../critical.js';
 import { basename, dirname, join, resolve } from 'node:path';
+import { unfinishedFile } from '../critical.js';
 import { AppError, NotFoundError, UsageError } from '../../errors.js';
 import { type NewBackupJson, OuterTarWriter, backupJson, secureTarVersionFor } from '../../ha/backup-write.js';
 import type { SecureTarKey } from '../../ha/backup-inner.js';

@@ -4,12 +4,12 @@
 
 import { createWriteStream } from 'node:fs';
 import { lstat, open, rename, unlink } from 'node:fs/promises';
-import { unfinishedFile } from '../critical.js';
 import { dirname, basename, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { type Pack, pack as tarPack } from 'tar-stream';
 import { AppError, UsageError } from '../../errors.js';
+import { unfinishedFile } from '../critical.js';
 import type { BatchRead } from '../../ext4/file-batch.js';
 import type { Inode } from '../../ext4/inode.js';
 import { type ExportContext, LARGE_FILE } from './types.js';
