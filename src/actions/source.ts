@@ -155,7 +155,7 @@ async function noHomeAssistant(volume: Ext4Volume, layout: HaLayout): Promise<st
   if (sup === null) return [];
   // Only a folder known to be missing: a read that fails says so itself.
   const missing = await volume.lookup(sup, { followFinal: true }).then(() => false, (err: unknown) => err instanceof AppError && err.exitCode === ExitCode.NOT_FOUND);
-  return missing ? [`this filesystem has no ${sup} folder: it holds no Home Assistant data. Is it the right disk or partition? (haos-rescue disks lists the disks, haos-rescue info SOURCE the partitions)`] : [];
+  return missing ? [`this filesystem has no ${sup} folder: it holds no Home Assistant data. Is it the right disk or partition? (the list of disks says which hold Home Assistant data)`] : [];
 }
 
 /**

@@ -102,6 +102,12 @@ async function deviceForHandle(handle: FileHandle, path: string, writable: boole
     return registered(new FileDevice(handle, path, toSafeSize(stats.size, path), 1, `image ${path}`, writable, rescue), handle, rescue);
   }
   if (!stats.isBlockDevice() && !stats.isCharacterDevice()) throw notRandomAccess(path);
+  // Linux's disks are block devices: a character device (/dev/null, a terminal) was said as a card reader
+  // with no card in it. (macOS's raw disks, /dev/rdiskN, are character devices; a size listed by the
+  // disk list says the caller knows it for a disk.)
+  if (stats.isCharacterDevice() && process.platform === 'linux' && options.sizeBytes === undefined) {
+    throw new UsageError('NOT_A_DISK', `${path} is a character device, not a disk or an image`, { hint: 'name the disk (/dev/sdb, /dev/mmcblk0: the list of disks says which hold Home Assistant data) or an image file', remedy: 'list-disks' });
+  }
   const { sizeBytes, sectorSize } = await deviceGeometry(handle, path, stats, options.sizeBytes);
   // Linux card readers open fine with no card in them and report size 0.
   if (sizeBytes === 0) throw mapOsError({ code: 'ENOMEDIUM' }, { op: 'open', path });

@@ -120,14 +120,14 @@ export function addLogin(providerBytes: Buffer, username: string, storedHash: st
     throw new UsageError(
       'USERNAME_NOT_NORMALIZED',
       `Home Assistant keeps login names in small letters without spaces around them: ${JSON.stringify(username)} would be ${JSON.stringify(normalized)}`,
-      { details: { username, normalized }, hint: file.data.users.some((l) => normalizeUsername(l.username) === normalized) ? `the login ${JSON.stringify(normalized)} exists already: reset its password instead (auth reset --username ${normalized})` : `use ${JSON.stringify(normalized)}: logins are case-insensitive, so it still accepts what you type` },
+      { details: { username, normalized }, hint: file.data.users.some((l) => normalizeUsername(l.username) === normalized) ? `the login ${JSON.stringify(normalized)} exists already: reset its password instead` : `use ${JSON.stringify(normalized)}: logins are case-insensitive, so it still accepts what you type` },
     );
   }
   const clash = file.data.users.find((l) => normalizeUsername(l.username) === normalized);
   if (clash) {
     throw new UsageError('USERNAME_EXISTS', `login ${JSON.stringify(clash.username)} already exists in ${PROVIDER_STORE.path}`, {
       details: { username, existing: clash.username },
-      hint: `reset its password instead (auth reset --username ${clash.username}), or choose another name`,
+      hint: 'reset its password instead, or choose another name',
     });
   }
   file.data.users.push({ username, password: storedHash });

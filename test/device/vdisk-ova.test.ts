@@ -156,12 +156,13 @@ describe('detectOva and damaged OVAs', () => {
     expect(detectOva((await readFile(join(dir, 'appliance-disk1.vmdk'))).subarray(0, 65536))).toBe(false);
   });
 
-  it('refuses an OVA without a disk, one cut short and one with a bad header checksum', async () => {
+  it('refuses an OVA without a disk, one cut short too early in its disk to read it, and one with a bad header checksum', async () => {
     run('tar', '--format=ustar', '-cf', 'nodisk.ova', 'appliance.ovf');
     await expect(openPath(join(dir, 'nodisk.ova'))).rejects.toMatchObject({ code: 'OVA_NO_DISK', exitCode: 66 });
     const whole = await readFile(join(dir, 'appliance.ova'));
     const cut = openOva(memoryDevice(whole.subarray(0, 5000)), context('cut.ova'));
-    await expect(cut).rejects.toMatchObject({ code: 'OVA_BAD_TAR', exitCode: 65 });
+    // Members before the cut are used now; its disk, cut in its first 4 KiB, cannot be opened: said as the cut.
+    await expect(cut).rejects.toMatchObject({ code: 'OVA_CUT_SHORT', exitCode: 65, message: expect.stringMatching(/^cut\.ova is cut short inside its disk appliance-disk1\.vmdk \(\d+ of \d+ bytes\)/) });
     const bad = Buffer.from(whole);
     bad[10] = bad[10]! ^ 0x20;
     await expect(openOva(memoryDevice(bad), context('bad.ova'))).rejects.toMatchObject({ code: 'OVA_BAD_TAR' });

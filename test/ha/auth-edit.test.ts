@@ -189,7 +189,7 @@ describe('addLogin', () => {
       addLogin(prov('alice'), 'ALICE', hash);
       expect.unreachable();
     } catch (e) {
-      expect(e).toMatchObject({ code: 'USERNAME_NOT_NORMALIZED', hint: expect.stringMatching(/the login "alice" exists already: reset its password instead \(auth reset --username alice\)/) });
+      expect(e).toMatchObject({ code: 'USERNAME_NOT_NORMALIZED', hint: expect.stringMatching(/the login "alice" exists already: reset its password instead$/) });
     }
     expect(() => addLogin(prov('alice'), 'Bob', hash)).toThrow(expect.objectContaining({ hint: expect.stringMatching(/^use "bob"/) }));
   });

@@ -214,7 +214,7 @@ describe('wrong password', () => {
       const r = await drain(decryptSecureTar(src.it, new SecureTarKey('wrong')));
       expect(r.err?.code).toBe('WRONG_PASSWORD');
       expect(r.err?.exitCode).toBe(77);
-      expect((r.err as { hint?: string }).hint).toMatch(/haos-rescue backup key SOURCE prints the one stored on the card/);
+      expect((r.err as { hint?: string }).hint).toMatch(/the one this card stores/);
       expect(r.pieces).toBe(0);
       expect(src.stats.pulled).toBeLessThanOrEqual(1024);
     });

@@ -94,6 +94,12 @@ describe('info', () => {
     // past this test's time limit).
     expect(cli(['gui', join(work, 'no-such.img'), '--no-open']).code).toBe(66);
     expect(cli([]).code).toBe(64);
+    // A character device on Linux is no disk (it was "has no medium: insert the card").
+    if (process.platform === 'linux') {
+      const dev = cli(['info', '/dev/null']);
+      expect(dev.code).toBe(64);
+      expect(dev.stderr).toMatch(/^error: \/dev\/null is a character device, not a disk or an image\nhint: name the disk/);
+    }
   });
 
   it('--json: a command that fails prints its error as the one JSON document on stdout', () => {

@@ -78,7 +78,7 @@ export async function createBackup(src: OpenedSource, opts: CreateOptions): Prom
   const stVersion = opts.key ? (opts.secureTarVersion ?? secureTarVersionFor(version)) : null;
   // A version-3 backup for a Home Assistant that reads only version 2 would not restore (haos-format.md §5.5).
   if (stVersion === 3 && secureTarVersionFor(version) === 2) {
-    throw new UsageError('SECURETAR_TOO_NEW', `Home Assistant ${version} on this card cannot restore a SecureTar version 3 backup (2026.3 and later can)`, { hint: 'leave out --securetar (version 2 is made for it), or update Home Assistant first; nothing was written' });
+    throw new UsageError('SECURETAR_TOO_NEW', `Home Assistant ${version} on this card cannot restore a SecureTar version 3 backup (2026.3 and later can)`, { hint: 'make it with version 2 (the one chosen for it when no version is asked for), or update Home Assistant first; nothing was written' });
   }
   const now = opts.now ?? new Date();
   const name = opts.name ?? `Rescued from card ${now.toISOString().slice(0, 16).replace('T', ' ')}`;

@@ -117,7 +117,7 @@ async function catFirst(target: BackupTarget, inner: InnerArchive, names: string
   try {
     for await (const { entry, body } of walkInner(innerTarBytes(target.read, inner, key), inner.member)) {
       if (!names.includes(entry.path)) continue;
-      if (written) throw new CorruptError('DUPLICATE_MEMBER', `${inner.name}/${entry.path} is in the archive twice; what was written is the first, and a restore takes the last`, { hint: 'unpack the backup (backup extract --decrypt) for the one a restore uses', remedy: 'unpack-backup' });
+      if (written) throw new CorruptError('DUPLICATE_MEMBER', `${inner.name}/${entry.path} is in the archive twice; what was written is the first, and a restore takes the last`, { hint: 'unpack the backup for the one a restore uses', remedy: 'unpack-backup' });
       if (entry.type === 'hardlink' && entry.linkname) return { link: entry.linkname.replace(/^(\.\/)+/, '') };
       if (entry.type !== 'file') {
         const what = entry.type === 'symlink' ? `a symbolic link to ${entry.linkname}` : entry.type === 'dir' ? 'a folder' : 'not a regular file';
@@ -132,7 +132,7 @@ async function catFirst(target: BackupTarget, inner: InnerArchive, names: string
     }
   } catch (err) {
     if (!written || !(err instanceof CorruptError) || err.code === 'DUPLICATE_MEMBER') throw err;
-    throw new CorruptError('NOT_VERIFIED', `${written.path} was written, but the archive is damaged after it (${err.message}): its check could not confirm the bytes written`, { hint: 'take the file from another backup, or unpack this one (backup extract --decrypt) to see what else is damaged', remedy: 'unpack-backup', cause: err });
+    throw new CorruptError('NOT_VERIFIED', `${written.path} was written, but the archive is damaged after it (${err.message}): its check could not confirm the bytes written`, { hint: 'take the file from another backup, or unpack this one to see what else is damaged', remedy: 'unpack-backup', cause: err });
   }
   return written ? { written } : {};
 }

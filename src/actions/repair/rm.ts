@@ -92,7 +92,7 @@ export async function noLinkOnTheWay(src: OpenedSource, path: string): Promise<v
     if (inode.kind !== 'symlink') continue;
     const target = await src.volume.readLink(inode).then((b) => ` (to ${b.toString('utf8')})`, () => '');
     throw new RefusedError('LINK_ON_THE_WAY', `${folder} is a symbolic link${target}: haos-rescue does not follow links when it changes the card`, {
-      hint: 'name the real path of the file instead (haos-rescue ls -l shows where the link points); nothing was written',
+      hint: 'name the real path of the file instead (the folder\'s listing shows where the link points); nothing was written',
       remedy: 'list-folder',
       details: { folder: posix.dirname(folder) },
     });

@@ -8,7 +8,7 @@
 // of the file at a header boundary, ends the archive.
 
 import { posix } from 'node:path';
-import { CorruptError, NotFoundError, UnsupportedError } from '../../errors.js';
+import { AppError, CorruptError, NotFoundError, UnsupportedError } from '../../errors.js';
 import type { BlockDevice } from '../block-device.js';
 import { sliceDevice } from '../slice-device.js';
 import type { ContainerDevice, OpenContext } from './types.js';
@@ -169,8 +169,16 @@ export async function openOva(file: BlockDevice, ctx: OpenContext): Promise<Cont
   const cut = members.find((m) => m.cutFrom !== undefined);
   if (cut !== undefined) notes.push(`the OVA is cut short (an interrupted download or copy?): it ends ${cut.size} bytes into ${cut.name}, of ${cut.cutFrom}${cut === disk ? '; the disk is read as far as it goes' : ''}`);
   const slice = sliceDevice(file, disk.offset, disk.size, `${disk.name} in ${ctx.path}`);
+  return openVmdkFrom(slice, ctx, vmdkOptions(file, members, disk, notes, ctx)).catch((err: unknown) => {
+    // A disk cut too early to be opened at all: said as the OVA cut short, not as a damaged VMDK header.
+    if (disk.cutFrom === undefined || !(err instanceof AppError) || err.exitCode !== 65) throw err;
+    throw new CorruptError('OVA_CUT_SHORT', `${ctx.path} is cut short inside its disk ${disk.name} (${disk.size} of ${disk.cutFrom} bytes): ${err.message}`, { hint: 'download or copy the OVA again: too little of its disk is there to read', cause: err });
+  });
+}
+
+function vmdkOptions(file: BlockDevice, members: TarMember[], disk: TarMember, notes: string[], ctx: OpenContext): Parameters<typeof openVmdkFrom>[2] {
   const folder = posix.dirname(disk.name);
-  return openVmdkFrom(slice, ctx, {
+  return {
     format: 'ova',
     description: `ova ${ctx.path} (${disk.name})`,
     writeHint: `unpack it and convert the disk: tar -xf "${ctx.path}" "${disk.name}", then qemu-img convert -O raw "${disk.name}" disk.img`,
@@ -186,7 +194,7 @@ export async function openOva(file: BlockDevice, ctx: OpenContext): Promise<Cont
       }
       return sliceDevice(file, member.offset, member.size, `${member.name} in ${ctx.path}`);
     },
-  });
+  };
 }
 
 function disks(members: TarMember[]): TarMember[] {
