@@ -1,7 +1,7 @@
 // Writing to stdout and stderr with back-pressure, and JSON output as one document.
 
 import { once } from 'node:events';
-import { visible } from './visible.js';
+import { oneLine, visible } from './visible.js';
 
 /** Writes to stdout: bytes as they are (`cat`), text with control characters made visible (visible.ts). */
 export async function writeOut(data: string | Uint8Array): Promise<void> {
@@ -24,5 +24,5 @@ export async function printJsonError(error: { code: string; exitCode: number; me
 }
 
 export function warn(message: string): void {
-  process.stderr.write(`warning: ${visible(message)}\n`);
+  process.stderr.write(`warning: ${oneLine(message)}\n`);
 }

@@ -1,7 +1,7 @@
 // Rendering helpers for people: sizes, modes, tables, and the one-line error format of design.md §3.
 
 import { AppError, ExitCode } from '../errors.js';
-import { visible } from './visible.js';
+import { oneLine, visible } from './visible.js';
 
 export { formatBytes } from '../units.js';
 
@@ -49,9 +49,10 @@ const DEFAULT_HINTS: Partial<Record<number, string>> = {
 };
 
 export function errorLines(err: AppError, verbose: boolean): string {
-  const lines = [`error: ${err.message}`];
+  // The message and the hint are one line each, whatever a name from the card they quote holds.
+  const lines = [`error: ${oneLine(err.message)}`];
   const hint = err.hint ?? DEFAULT_HINTS[err.exitCode];
-  if (hint) lines.push(`hint: ${hint}`);
+  if (hint) lines.push(`hint: ${oneLine(hint)}`);
   if (verbose) {
     lines.push(`code: ${err.code} (exit ${err.exitCode})`);
     const cause = err.cause instanceof Error ? err.cause : err;

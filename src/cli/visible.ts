@@ -12,3 +12,14 @@ export function visible(text: string): string {
     return code < 0x80 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
   });
 }
+
+/** Text that must stay on one line (a table cell, an error or warning line): newlines and tabs written as \n, \t too. */
+export function oneLine(text: string): string {
+  return visible(text.replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t'));
+}
+
+/** A name shown in a table column, cut to `max` characters (the full name is in the JSON output). */
+export function clipped(text: string, max: number): string {
+  const chars = [...oneLine(text)];
+  return chars.length <= max ? chars.join('') : `${chars.slice(0, max - 1).join('')}…`;
+}

@@ -1,6 +1,7 @@
 // backup list through the CLI: the sample's backups with their metadata, and damaged files listed with a
 // reason instead of failing the list.
 
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -45,5 +46,48 @@ describe('backup list', () => {
     expect(byFile.get('nojson.tar')!.error).toMatch(/backup\.json/);
     expect(byFile.get('renamed.tar.bak')!.error).toMatch(/\.tar/);
     expect(cli(['backup', 'list', img]).text).toMatch(/Files that are not usable backups:\n(.*\n){3}/);
+  });
+
+  it('names from the card stay on their line and in their column: a newline in a file name, a 5,000-character name, 12 slugs in a hint', () => {
+    const stage = join(work, 'stage-names');
+    const dir = join(stage, 'supervisor/backup');
+    mkdirSync(dir, { recursive: true });
+    mkdirSync(join(stage, 'supervisor/homeassistant'), { recursive: true });
+    const good = join(HA_CORPUS, 'supervisor_fixtures/backup_example.tar');
+    // The example backup with another slug and name in its backup.json (Python's tarfile rewrites it).
+    const py = [
+      'import io,json,sys,tarfile',
+      'src,dst,slug,name=sys.argv[1:5]',
+      'with tarfile.open(src) as a, tarfile.open(dst,"w",format=tarfile.PAX_FORMAT) as b:',
+      ' for m in a.getmembers():',
+      '  data=a.extractfile(m).read() if m.isfile() else None',
+      '  if m.name.lstrip("./")=="backup.json":',
+      '   j=json.loads(data); j["slug"]=slug; j["name"]=name; data=json.dumps(j).encode(); m.size=len(data)',
+      '  b.addfile(m, io.BytesIO(data) if data is not None else None)',
+    ].join('\n');
+    for (let i = 0; i < 12; i++) {
+      const name = i === 0 ? `long ${'x'.repeat(5000)}` : i === 1 ? 'two\nlines' : `backup ${i}`;
+      execFileSync('python3', ['-c', py, good, join(dir, `b${i}.tar`), `slug${String(i).padStart(4, '0')}`, name]);
+    }
+    writeFileSync(join(dir, 'cut\nshort.tar'), readFileSync(good).subarray(0, 1500));
+    const img = join(work, 'names.img');
+    mkfs(img, stage, { sizeMiB: 32 });
+    const list = cli(['backup', 'list', img]);
+    expect(list.code).toBe(0);
+    const lines = list.text.split('\n');
+    expect(Math.max(...lines.map((l) => l.length))).toBeLessThan(200);
+    expect(list.text).toMatch(/two\\nlines/);
+    expect(list.text).toMatch(/long x+… +slug0000/);
+    expect(list.text).toMatch(/cut\\nshort\.tar \(/);
+    // The full name stays in the JSON.
+    expect(cliJson<Array<{ name?: string }>>(['backup', 'list', img]).some((b) => b.name?.length === 5005)).toBe(true);
+    const missing = cli(['backup', 'extract', img, '--slug', 'nosuch', '--out', join(work, 'out-names')]);
+    expect(missing.code).toBe(66);
+    expect(missing.stderr).toMatch(/hint: slugs on the card: (slug\d{4}, ){7}slug\d{4} and 4 more \(haos-rescue backup list /);
+    // An error quoting a name with a newline stays one line.
+    const cut = cli(['backup', 'ls', img, 'cut\nshort.tar']);
+    expect(cut.code).not.toBe(0);
+    expect(cut.stderr).toMatch(/^error: .*cut\\nshort\.tar/m);
+    expect(cut.stderr.split('\n').filter((l) => l !== '').every((l) => /^(error|hint|warning): /.test(l))).toBe(true);
   });
 });

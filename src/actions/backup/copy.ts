@@ -11,7 +11,7 @@ import { unfinishedFile } from '../critical.js';
 import { isMediumError } from '../../device/map-os-error.js';
 import { AppError, ExitCode, NotFoundError, RefusedError, UsageError } from '../../errors.js';
 import { copyFileOut } from '../copy/index.js';
-import { type BackupEntry, listBackups } from './list.js';
+import { type BackupEntry, listBackups, slugsHint } from './list.js';
 import type { OpenedSource } from '../source.js';
 import { makeOutputFolder, outputError } from '../output-error.js';
 import { assertOutputOffSource } from '../host-mounts.js';
@@ -41,10 +41,9 @@ function select(list: BackupEntry[], slugs: string[] | undefined): BackupEntry[]
   if (!slugs || slugs.length === 0) return list;
   // By slug, or by file name or path as the listing shows it (as `backup ls` takes it too).
   const named = (b: BackupEntry, s: string): boolean => b.slug === s || b.file === s || b.path === s;
-  const known = list.filter((b) => b.slug).map((b) => b.slug!);
   for (const s of slugs) {
     if (!list.some((b) => named(b, s))) {
-      throw new NotFoundError('BACKUP_NOT_FOUND', `no backup with slug ${s} on this card`, { hint: `slugs on the card: ${known.join(', ') || 'none'}`, remedy: 'list-backups' });
+      throw new NotFoundError('BACKUP_NOT_FOUND', `no backup with slug ${s} on this card`, { hint: slugsHint(list), remedy: 'list-backups' });
     }
   }
   return list.filter((b) => slugs.some((s) => named(b, s)));

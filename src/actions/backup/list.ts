@@ -30,3 +30,13 @@ export async function listBackups(src: OpenedSource): Promise<BackupEntry[]> {
   }
   return out;
 }
+
+/** The slugs named in a hint when the one asked for is not there: a few, then how many more (600 made 6 KB). */
+export function slugsHint(list: BackupEntry[]): string {
+  const slugs = list.filter((b) => !b.error && b.slug).map((b) => b.slug!);
+  if (slugs.length === 0) return 'the card holds no readable backup';
+  const shown = slugs.slice(0, SLUGS_SHOWN).join(', ');
+  return slugs.length <= SLUGS_SHOWN ? `slugs on the card: ${shown}` : `slugs on the card: ${shown} and ${slugs.length - SLUGS_SHOWN} more`;
+}
+
+const SLUGS_SHOWN = 8;

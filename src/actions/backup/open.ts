@@ -6,7 +6,7 @@ import { open, stat } from 'node:fs/promises';
 import { AppError, CorruptError, NotFoundError, UsageError, type Remedy } from '../../errors.js';
 import { type BackupArchive, readBackupArchive } from '../../ha/backup-archive.js';
 import { type ReadAt, walkTar } from '../../ha/backup-tar.js';
-import { type BackupEntry, listBackups } from './list.js';
+import { type BackupEntry, listBackups, slugsHint } from './list.js';
 import type { OpenedSource } from '../source.js';
 
 export interface BackupTarget {
@@ -66,14 +66,12 @@ export async function withBackupFile<T>(path: string, fn: (target: BackupTarget)
 /** The backup on the card whose slug (or file name) is `which`. */
 export async function openCardBackup(src: OpenedSource, which: string | undefined): Promise<BackupTarget> {
   const list = await listBackups(src);
-  const usable = list.filter((b) => !b.error);
-  const slugs = usable.map((b) => b.slug).join(', ') || 'none';
   if (!which) {
-    throw new UsageError('NO_SLUG', 'name the backup to open by its slug', { hint: `slugs on the card: ${slugs}`, remedy: 'list-backups' });
+    throw new UsageError('NO_SLUG', 'name the backup to open by its slug', { hint: slugsHint(list), remedy: 'list-backups' });
   }
   const matches = list.filter((b) => b.slug === which || b.file === which || b.path === which);
   if (matches.length === 0) {
-    throw new NotFoundError('BACKUP_NOT_FOUND', `no backup with slug ${which} on this card`, { hint: `slugs on the card: ${slugs}`, remedy: 'list-backups' });
+    throw new NotFoundError('BACKUP_NOT_FOUND', `no backup with slug ${which} on this card`, { hint: slugsHint(list), remedy: 'list-backups' });
   }
   // Two files with one slug (a backup copied in twice, or two made from one name and date): which is meant
   // is asked for by file name; it took the first, silently.

@@ -10,6 +10,7 @@ import { type PasswordArgs, catInsideCommand, lsCommand, withBackupArgs } from '
 import { printJson, warn, writeOut } from '../output.js';
 import { formatBytes, localTime, table } from '../render.js';
 import { stoppable, terminalProgress } from '../progress.js';
+import { clipped, oneLine } from '../visible.js';
 import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
 
 const keyCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: string }> = {
@@ -39,8 +40,8 @@ const keyCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: string }> = 
   },
 };
 
-/** A name as one line of a table: a newline or tab in it (from the card) written as \n, \t (it broke the row). */
-const oneLine = (text: string): string => text.replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t');
+/** The widest a backup's name is shown (a 5,000-character name in backup.json widened every row). */
+const NAME_COLUMN = 48;
 
 function render(list: BackupEntry[]): string {
   const good = list.filter((b) => !b.error);
@@ -49,7 +50,7 @@ function render(list: BackupEntry[]): string {
   if (good.length > 0) {
     const rows = [['date (local)', 'name', 'slug', 'type', 'size', 'HA', 'protected', 'file']];
     for (const b of good) {
-      rows.push([localTime(b.date), oneLine(b.name ?? '-'), oneLine(b.slug ?? '-'), oneLine(b.type ?? '-'), formatBytes(b.size), oneLine(b.homeAssistantVersion ?? '-'), b.protected ? 'yes' : 'no', oneLine(b.path)]);
+      rows.push([localTime(b.date), clipped(b.name ?? '-', NAME_COLUMN), oneLine(b.slug ?? '-'), clipped(b.type ?? '-', 12), formatBytes(b.size), clipped(b.homeAssistantVersion ?? '-', 16), b.protected ? 'yes' : 'no', oneLine(b.path)]);
     }
     lines.push(table(rows, [4]));
   } else {
