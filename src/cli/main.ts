@@ -19,7 +19,7 @@ import { disksCommand } from './commands/disks.js';
 import { exportCommand } from './commands/export.js';
 import { guiCommand, runGui } from './commands/gui.js';
 import { imageCommand } from './commands/image.js';
-import { type GlobalArgs, parseOffset, refuseRepeated } from './commands/common.js';
+import { type GlobalArgs, parseOffset, refuseEmpty, refuseRepeated } from './commands/common.js';
 import { infoCommand } from './commands/info.js';
 import { logsCommand } from './commands/logs.js';
 import { lsCommand } from './commands/ls.js';
@@ -32,6 +32,7 @@ import { isInteractive } from './prompt.js';
 import { remedyFor } from './remedies.js';
 import { errorLines } from './render.js';
 import { printJsonError } from './output.js';
+import { usageError } from './usage-errors.js';
 
 export { VERSION };
 
@@ -74,6 +75,7 @@ function parser(args: string[]) {
     .command(putCommand as never)
     .command(mvCommand as never)
     .middleware((argv) => refuseRepeated(argv as Record<string, unknown>), true)
+    .middleware((argv) => refuseEmpty(argv as Record<string, unknown>), true)
     .demandCommand(1, 'name a command: gui, disks, info, df, ls, cat, logs, auth, backup, export, image, safe-mode, check-at-start, rm, put or mv')
     .recommendCommands()
     .strict()
@@ -83,9 +85,7 @@ function parser(args: string[]) {
     .epilogue('Exit codes: 0 ok, 64 usage, 65 corrupt data, 66 not found, 69 unsupported, 70 bug, 74 I/O error, 77 refused, 130 interrupted.')
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
-      // recommendCommands' whole message is "Did you mean info?": say first what it answers.
-      const text = /^Did you mean /.test(msg ?? '') ? `not a command of haos-rescue: ${msg.replace(/^D/, 'd')}` : msg;
-      throw err ?? new UsageError('USAGE', text, { hint: 'run haos-rescue --help for the commands and options' });
+      throw err ?? usageError(msg ?? '', args);
     });
 }
 

@@ -128,8 +128,8 @@ describe('info', () => {
   });
 
   it('a mistyped command is answered with the one meant; numbers that are not say so (they said "got NaN")', () => {
-    expect(cli(['nfo', image]).stderr).toMatch(/^error: not a command of haos-rescue: did you mean info\?$/m);
-    expect(cli(['auth', 'lst', image]).stderr).toMatch(/did you mean list\?/);
+    expect(cli(['nfo', image]).stderr).toMatch(/^error: nfo is not a command of haos-rescue: did you mean info\?\nhint: haos-rescue --help lists the commands$/m);
+    expect(cli(['auth', 'lst', image]).stderr).toMatch(/^error: auth has no command lst: did you mean auth list\?\nhint: haos-rescue auth --help lists its commands$/m);
     // A disk or an image first (what an owner tries first): said as one (it was "Unknown argument", or for
     // g.img "did you mean gui?").
     for (const first of [image, 'g.img', '/dev/sdz']) {
@@ -143,6 +143,27 @@ describe('info', () => {
     const offset = cli(['ls', image, '--offset', '11X']);
     expect(offset.code).toBe(64);
     expect(offset.stderr).toMatch(/--offset takes a byte offset .*not "11X"/);
+  });
+
+  it('what yargs says in its words is said in ours: the command, what it needs, where its help is; an option without its value is refused', () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['auth', 'reset', image], /^error: auth reset needs --username\nhint: haos-rescue auth reset --help shows what it takes$/],
+      [['backup', 'extract', image], /^error: backup extract needs --out\n/],
+      [['put', image], /^error: too few arguments for put \(1 given\)\nhint: haos-rescue put SOURCE LOCALFILE PATH; haos-rescue put --help/],
+      [['auth'], /^error: name an auth command: list, reset, add\nhint: haos-rescue auth --help says what each does$/],
+      [['ls', image, '/', 'extra'], /^error: ls has more arguments than it takes \(extra\)\n/],
+      [['ls', image, '--nope'], /^error: ls has no option --nope\nhint: haos-rescue ls --help shows what it takes$/],
+      [['export', image, '--out', join(work, 'x'), '--what', 'nope'], /^error: --what cannot be "nope": it takes "config", "supervisor" or "all"\n/],
+      [['export', image, '--out'], /^error: --out was given without a value\nhint: write the value after it: --out VALUE$/],
+      [['auth', 'reset', image, '-u'], /^error: --username was given without a value\n/],
+      [['backup', 'extract', image, '--out', join(work, 'y'), '--slug'], /^error: --slug was given without a value\n/],
+    ];
+    for (const [args, expected] of cases) {
+      const r = cli(args);
+      expect(r.code, args.join(' ')).toBe(64);
+      expect(r.stderr.trim(), args.join(' ')).toMatch(expected);
+    }
+    expect(existsSync(join(work, 'y'))).toBe(false);
   });
 
   it('a filesystem without /supervisor (the wrong partition given) says so first, before what each command misses', () => {

@@ -96,6 +96,16 @@ export function refuseRepeated(argv: Record<string, unknown>): void {
   }
 }
 
+/** Options that name something; given without a value (`--out` last, `--slug` before another option) yargs made them ''. */
+const NAMING_OPTIONS = ['inner', 'name', 'of', 'open', 'originals', 'out', 'slug', 'username', 'what'];
+
+export function refuseEmpty(argv: Record<string, unknown>): void {
+  for (const key of NAMING_OPTIONS) {
+    const value = argv[key];
+    if (value === '' || (Array.isArray(value) && (value.length === 0 || value.includes('')))) throw new UsageError('EMPTY_OPTION', `--${key} was given without a value`, { hint: `write the value after it: --${key} VALUE` });
+  }
+}
+
 export function sourceOptions(argv: GlobalArgs): SourceOptions {
   if (argv.partition !== undefined && argv.offset !== undefined) {
     throw new UsageError('CONFLICTING_OPTIONS', '--partition and --offset cannot be used together', { hint: 'give one of them' });

@@ -1,0 +1,65 @@
+// yargs' own messages ("Missing required argument: out", "Not enough non-option arguments: got 1, need at
+// least 3", "Unknown argument: nope", "Did you mean list?") said in the project's words: which command, what
+// it needs, and how to see what it takes. A message not recognised is kept as yargs wrote it.
+
+import { UsageError } from '../errors.js';
+
+/** The commands that group others, and theirs. */
+const GROUPS: Record<string, string[]> = {
+  auth: ['list', 'reset', 'add'],
+  backup: ['list', 'ls', 'cat', 'extract', 'key', 'create'],
+};
+
+/** What the commands with required arguments take, as the help writes it. */
+const USAGE: Record<string, string> = {
+  cat: 'haos-rescue cat SOURCE PATH (or PATH alone)',
+  mv: 'haos-rescue mv SOURCE FROM TO',
+  put: 'haos-rescue put SOURCE LOCALFILE PATH',
+  rm: 'haos-rescue rm SOURCE PATH...',
+};
+
+/** The command words typed: `put`, `auth reset`; the group alone when its command is missing or unknown. */
+function commandOf(args: string[]): { words: string[]; group: string | null } {
+  const plain = args.filter((a) => !a.startsWith('-'));
+  const first = plain[0];
+  if (first === undefined) return { words: [], group: null };
+  const sub = GROUPS[first];
+  if (!sub) return { words: [first], group: null };
+  const second = plain[1];
+  return second !== undefined && sub.includes(second) ? { words: [first, second], group: first } : { words: [first], group: first };
+}
+
+function options(list: string): string {
+  return list
+    .split(', ')
+    .map((o) => (o.length === 1 ? `-${o}` : `--${o}`))
+    .join(', ');
+}
+
+/** The error for a message of yargs' `fail`, given the arguments typed. */
+export function usageError(msg: string, args: string[]): UsageError {
+  const { words, group } = commandOf(args);
+  const name = words.join(' ');
+  const help = name ? `haos-rescue ${name} --help shows what it takes` : 'haos-rescue --help lists the commands';
+  const say = (message: string, hint = help): UsageError => new UsageError('USAGE', message, { hint });
+  let m: RegExpExecArray | null;
+  if ((m = /^Did you mean (.+)\?$/.exec(msg))) {
+    const typed = args.filter((a) => !a.startsWith('-'))[group ? 1 : 0] ?? '';
+    return group ? say(`${group} has no command ${typed}: did you mean ${group} ${m[1]}?`, `haos-rescue ${group} --help lists its commands`) : say(`${typed} is not a command of haos-rescue: did you mean ${m[1]}?`, 'haos-rescue --help lists the commands');
+  }
+  if ((m = /^Missing required arguments?: (.+)$/.exec(msg))) return say(`${name || 'this command'} needs ${options(m[1]!)}`);
+  if ((m = /^Unknown arguments?: (.+)$/.exec(msg))) {
+    const unknown = m[1]!.split(', ');
+    const what = unknown.every((u) => args.includes(u)) ? `more arguments than it takes (${unknown.join(', ')})` : `no option ${options(m[1]!)}`;
+    return say(`${name || 'haos-rescue'} has ${what}`);
+  }
+  if ((m = /^Not enough non-option arguments: got (\d+), need at least (\d+)$/.exec(msg))) {
+    if (group && words.length === 1) return say(`name ${group === 'auth' ? 'an' : 'a'} ${group} command: ${GROUPS[group]!.join(', ')}`, `haos-rescue ${group} --help says what each does`);
+    const usage = USAGE[words[0] ?? ''];
+    return say(`too few arguments for ${name} (${m[1]} given)`, usage ? `${usage}; ${help}` : help);
+  }
+  if ((m = /^Invalid values:\s*Argument: (\S+), Given: (.+), Choices: (.+)$/s.exec(msg))) {
+    return say(`--${m[1]} cannot be ${m[2]}: it takes ${m[3]!.replace(/, ([^,]+)$/, ' or $1')}`);
+  }
+  return say(msg);
+}
