@@ -30,7 +30,7 @@ import { safeModeCommand } from './commands/safe-mode.js';
 import { checkAtStartCommand } from './commands/check-at-start.js';
 import { isInteractive } from './prompt.js';
 import { remedyFor } from './remedies.js';
-import { errorLines } from './render.js';
+import { errorLines, hintFor } from './render.js';
 import { printJsonError } from './output.js';
 import { usageError } from './usage-errors.js';
 
@@ -143,7 +143,7 @@ export async function run(args: string[]): Promise<number> {
     }
     const err = withCommandInHint(raw instanceof AppError ? raw : toAppError(raw), args);
     process.stderr.write(`${errorLines(err, verbose || err.exitCode === ExitCode.INTERNAL)}\n`);
-    if (args.includes('--json')) await printJsonError({ code: err.code, exitCode: err.exitCode, message: err.message, hint: err.hint ?? null }).catch(() => undefined);
+    if (args.includes('--json')) await printJsonError({ code: err.code, exitCode: err.exitCode, message: err.message, hint: hintFor(err) }).catch(() => undefined);
     return err.exitCode;
   }
 }

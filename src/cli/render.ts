@@ -48,10 +48,15 @@ const DEFAULT_HINTS: Partial<Record<number, string>> = {
   [ExitCode.REFUSED]: 'nothing was changed',
 };
 
+/** The error's own hint, or the one for its kind: the same on stderr and in the JSON error. */
+export function hintFor(err: AppError): string | null {
+  return err.hint ?? DEFAULT_HINTS[err.exitCode] ?? null;
+}
+
 export function errorLines(err: AppError, verbose: boolean): string {
   // The message and the hint are one line each, whatever a name from the card they quote holds.
   const lines = [`error: ${oneLine(err.message)}`];
-  const hint = err.hint ?? DEFAULT_HINTS[err.exitCode];
+  const hint = hintFor(err);
   if (hint) lines.push(`hint: ${oneLine(hint)}`);
   if (verbose) {
     lines.push(`code: ${err.code} (exit ${err.exitCode})`);

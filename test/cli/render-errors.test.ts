@@ -2,7 +2,7 @@
 // command is not known) gets the one for its kind; an error's own hint is kept.
 
 import { describe, expect, it } from 'vitest';
-import { errorLines } from '../../src/cli/render.js';
+import { errorLines, hintFor } from '../../src/cli/render.js';
 import { AppError, CorruptError, IoError, NotFoundError } from '../../src/errors.js';
 
 describe('errorLines', () => {
@@ -17,5 +17,16 @@ describe('errorLines', () => {
   it('its own hint is kept; exit codes without a default add none', () => {
     expect(errorLines(new CorruptError('X', 'damaged', { hint: 'do this' }), false)).toBe('error: damaged\nhint: do this');
     expect(errorLines(new AppError('Y', 130, 'stopped'), false)).toBe('error: stopped');
+  });
+
+  it('the JSON error carries the same hint as the lines (it said null where the lines gave the default)', () => {
+    const err = new CorruptError('BAD_EXTENT_HEADER', 'corrupt extent header');
+    expect(hintFor(err)).toMatch(/^this part of the filesystem is damaged/);
+    expect(errorLines(err, false)).toBe(`error: corrupt extent header\nhint: ${hintFor(err)}`);
+    expect(hintFor(new AppError('Y', 130, 'stopped'))).toBeNull();
+  });
+
+  it('a message quoting a name with a newline stays one line', () => {
+    expect(errorLines(new CorruptError('X', 'a\nb.tar is damaged', { hint: 'copy\tit' }), false)).toBe('error: a\\nb.tar is damaged\nhint: copy\\tit');
   });
 });
