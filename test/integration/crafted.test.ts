@@ -66,6 +66,20 @@ describe('crafted images end with a clear answer', () => {
     expect(r.stderr).not.toMatch(/is missing/);
   });
 
+  it('cat of a file whose mode names no known type, or a pipe: said in words ("is a unknown" before)', () => {
+    const image = join(work, 'odd-mode.img');
+    writeFileSync(image, readSampleImage());
+    const at = `${image}?offset=${SAMPLE.dataOffsetBytes}`;
+    for (const [file, mode] of [['configuration.yaml', '0170644'], ['secrets.yaml', '010600']]) {
+      const made = spawnSync('debugfs', ['-w', '-R', `sif /supervisor/homeassistant/${file} mode ${mode}`, at], { encoding: 'utf8' });
+      expect(made.status, made.stderr).toBe(0);
+    }
+    const odd = spawnSync(process.execPath, [CLI, 'cat', image, '/supervisor/homeassistant/configuration.yaml'], { encoding: 'utf8', timeout: 20_000 });
+    expect(odd.stderr).toMatch(/^error: \/supervisor\/homeassistant\/configuration\.yaml is of no known type \(its mode field is damaged\), not a regular file$/m);
+    const pipe = spawnSync(process.execPath, [CLI, 'cat', image, '/supervisor/homeassistant/secrets.yaml'], { encoding: 'utf8', timeout: 20_000 });
+    expect(pipe.stderr).toMatch(/secrets\.yaml is a named pipe, not a regular file$/m);
+  });
+
   it('.storage made a file (debugfs unlink + link): said to be not a folder, not "no users"', () => {
     const image = join(work, 'storage-file.img');
     writeFileSync(image, readSampleImage());

@@ -6,9 +6,21 @@ import type { CommandModule } from 'yargs';
 import { dataPath, withSource } from '../../actions/source.js';
 import { UsageError } from '../../errors.js';
 import { inFile } from '../../ext4/damaged.js';
+import type { FileKind } from '../../ext4/inode.js';
 import { shellWord } from '../../shell-word.js';
 import { warn, writeOut } from '../output.js';
 import { type GlobalArgs, resolveSource, sourceOptions, withSourceArg } from './common.js';
+
+const KIND_WORDS: Record<FileKind, string> = {
+  file: 'a file',
+  dir: 'a folder',
+  symlink: 'a symbolic link',
+  chardev: 'a character device',
+  blockdev: 'a block device',
+  fifo: 'a named pipe',
+  socket: 'a socket',
+  unknown: 'of no known type (its mode field is damaged)',
+};
 
 type CatArgs = GlobalArgs & { source: string; path?: string };
 
@@ -29,7 +41,7 @@ export const catCommand: CommandModule<GlobalArgs, CatArgs> = {
       try {
         const inode = await s.volume.lookup(path, { followFinal: true });
         if (inode.kind === 'dir') throw new UsageError('IS_A_DIRECTORY', `${path} is a directory`, { hint: `list it with: haos-rescue ls ${shellWord(source)} ${shellWord(path)}` });
-        if (inode.kind !== 'file') throw new UsageError('NOT_A_FILE', `${path} is a ${inode.kind}, not a regular file`);
+        if (inode.kind !== 'file') throw new UsageError('NOT_A_FILE', `${path} is ${KIND_WORDS[inode.kind]}, not a regular file`);
         for await (const piece of s.volume.stream(inode)) await writeOut(piece);
       } catch (err) {
         throw inFile(path, err);
