@@ -77,6 +77,19 @@ describe.skipIf(!have)('backup ls / cat on backup files and on the card', () => 
     }
   });
 
+  it('a backup key typed in small letters with spaces opens the backup, in the kit\'s form, and says so; a wrong one stays wrong', () => {
+    const kit = 'AB12-CD34-EF56-GH78-JK90-LM12-NP34';
+    const file = join(work, 'kit.tar');
+    expect(cli(['backup', 'create', card, '--out', file, '--password', kit]).code).toBe(0);
+    const typed = cli(['backup', 'ls', file, 'homeassistant', '--password', 'ab12 cd34 ef56 gh78 jk90 lm12 np34']);
+    expect(typed.code, typed.stderr).toBe(0);
+    expect(typed.text).toMatch(/\.HA_VERSION/);
+    expect(typed.stderr).toMatch(/^warning: the key was taken as AB12-CD34-EF56-GH78-JK90-LM12-NP34, the form the emergency kit writes it in/m);
+    const wrong = cli(['backup', 'ls', file, 'homeassistant', '--password', 'ab12cd34ef56gh78jk90lm12np35']);
+    expect(wrong.code).toBe(77);
+    expect(wrong.stderr).not.toMatch(/taken as/);
+  });
+
   it('an encrypted archive without any key is exit 64 saying what to give', () => {
     const r = cli(['backup', 'ls', join(SUP, 'backup_example_enc.tar'), 'ssl']);
     expect(r.code).toBe(64);

@@ -3,7 +3,7 @@
 
 export { type BackupEntry, listBackups } from './list.js';
 export { type ExtractOptions, type ExtractResult, copiedSummary, extractBackups } from './copy.js';
-export { readBackupKey } from './key.js';
+export { kitKeyForm, readBackupKey, withTypedKey } from './key.js';
 export { type KeyReach, keyOpens, keyReachText } from './key-opens.js';
 export { type BackupTarget, isBackupFile, openCardBackup, withBackupFile } from './open.js';
 export { type InnerSummary, catInside, describeInners, listInside } from './inside.js';

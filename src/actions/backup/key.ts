@@ -1,6 +1,7 @@
 // `backup key`: the encryption key Home Assistant keeps for its automatic backups (.storage/backup).
 
 import { AppError, NotFoundError } from '../../errors.js';
+import { SecureTarKey } from '../../ha/securetar/index.js';
 import { BACKUP_STORE, type BackupKey, backupKey } from '../../ha/backup-key.js';
 import type { OpenedSource } from '../source.js';
 
@@ -16,5 +17,37 @@ export async function readBackupKey(src: OpenedSource): Promise<BackupKey> {
       });
     }
     throw err;
+  }
+}
+
+/**
+ * The emergency kit's form of a typed backup key (XXXX-XXXX-XXXX-XXXX-XXXX-XXXX-XXXX: capitals and digits in
+ * seven groups of four), when what was typed is that key in small letters, with spaces or without dashes;
+ * null when it is not such a key or already in that form. A restore takes the key exactly as the kit has it.
+ */
+export function kitKeyForm(typed: string): string | null {
+  const bare = typed.replace(/[\s-]/g, '').toUpperCase();
+  if (!/^[A-Z0-9]{28}$/.test(bare)) return null;
+  const kit = bare.match(/.{4}/g)!.join('-');
+  return kit === typed ? null : kit;
+}
+
+/**
+ * Runs `open` with the typed password; when that is the wrong password and it is a backup key typed in
+ * another form, again with the kit's form (said through `onKitForm`). The first refusal stands otherwise.
+ */
+export async function withTypedKey<T>(typed: string, open: (key: SecureTarKey) => Promise<T>, onKitForm?: (kit: string) => void): Promise<T> {
+  try {
+    return await open(new SecureTarKey(typed));
+  } catch (err) {
+    const kit = kitKeyForm(typed);
+    if (kit === null || !(err instanceof AppError) || err.code !== 'WRONG_PASSWORD') throw err;
+    try {
+      const opened = await open(new SecureTarKey(kit));
+      onKitForm?.(kit);
+      return opened;
+    } catch (again) {
+      throw again instanceof AppError && again.code === 'WRONG_PASSWORD' ? err : again;
+    }
   }
 }

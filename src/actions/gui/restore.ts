@@ -5,7 +5,7 @@
 // when another card is opened.
 
 import { UsageError } from '../../errors.js';
-import { SecureTarKey, readBackupKey } from '../backup/index.js';
+import { readBackupKey, withTypedKey } from '../backup/index.js';
 import { openListedBackup } from '../backup/open.js';
 import { type BackupConfigFile, backupsWithConfig, configFilesInBackup } from '../repair/index.js';
 import type { OpenedSource } from '../source.js';
@@ -19,8 +19,10 @@ async function readFiles(ctx: GuiContext, source: OpenedSource, slug: string, pa
   if (!chosen) throw new UsageError('NO_SUCH_BACKUP', `no backup with Home Assistant in it has the slug ${slug} on this card`, { hint: 'choose one from the list' });
   const target = await openListedBackup(source, chosen);
   const key = password || ctx.backupKeys.get(slug) || ((await readBackupKey(source).catch(() => null))?.key ?? '');
-  const found = await configFilesInBackup(source, target, key === '' ? null : new SecureTarKey(key));
-  if (key !== '') ctx.backupKeys.set(slug, key);
+  // A key typed in small letters or with spaces opens as the kit writes it; that form is kept for the put back.
+  let used = key;
+  const found = key === '' ? await configFilesInBackup(source, target, null) : await withTypedKey(key, (k) => configFilesInBackup(source, target, k), (kit) => (used = kit));
+  if (used !== '') ctx.backupKeys.set(slug, used);
   return { chosen, found };
 }
 

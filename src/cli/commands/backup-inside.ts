@@ -4,7 +4,7 @@
 
 import { noteSource } from '../remedies.js';
 import type { Argv, CommandModule } from 'yargs';
-import { type BackupTarget, type InnerSummary, SecureTarKey, catInside, describeInners, isBackupFile, listInside, openCardBackup, readBackupKey, withBackupFile } from '../../actions/backup/index.js';
+import { type BackupTarget, type InnerSummary, SecureTarKey, catInside, describeInners, isBackupFile, listInside, openCardBackup, readBackupKey, withBackupFile, withTypedKey } from '../../actions/backup/index.js';
 import { AppError, CorruptError, UsageError } from '../../errors.js';
 import type { InnerEntry } from '../../ha/backup-inner.js';
 import { printJson, warn, writeOut } from '../output.js';
@@ -39,15 +39,18 @@ type BackupArgs = GlobalArgs & PasswordArgs & { source?: string; slug?: string; 
  */
 export async function withBackupArgs<T>(argv: BackupArgs, fn: (t: BackupTarget, key: SecureTarKey | null, path: string | undefined) => Promise<T>): Promise<T> {
   const password = await givenPassword(argv);
+  // A key typed in small letters or with spaces is tried in the emergency kit's form too.
+  const kitNote = (kit: string): void => warn(`the key was taken as ${kit}, the form the emergency kit writes it in (capitals, dashes)`);
+  const typedKey = (t: BackupTarget, pw: string, path: string | undefined): Promise<T> => withTypedKey(pw, (key) => fn(t, key, path), kitNote);
   const run = async (t: BackupTarget, pw: string | null, fromCard: boolean, path: string | undefined): Promise<T> => {
     try {
-      return await fn(t, pw === null ? null : new SecureTarKey(pw), path);
+      return await (pw === null ? fn(t, null, path) : typedKey(t, pw, path));
     } catch (err) {
       const question = passwordQuestion(err, fromCard);
       if (question === null) throw err;
       const typed = isInteractive() && !argv.json ? await askPassword(question) : '';
       if (typed === '') throw fromCard ? cardKeyRefused(err as AppError) : err;
-      return fn(t, new SecureTarKey(typed), path);
+      return typedKey(t, typed, path);
     }
   };
   if (argv.source && (await isBackupFile(argv.source))) {

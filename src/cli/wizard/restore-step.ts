@@ -5,7 +5,7 @@
 // a file: the card's copy saved to this computer first, asked before it is written.
 
 import { AppError } from '../../errors.js';
-import { type BackupEntry, SecureTarKey, readBackupKey } from '../../actions/backup/index.js';
+import { type BackupEntry, SecureTarKey, readBackupKey, withTypedKey } from '../../actions/backup/index.js';
 import { openListedBackup } from '../../actions/backup/open.js';
 import { type BackupConfigFile, type BackupConfigFiles, backupsWithConfig, configFilesInBackup, putBackFromBackup } from '../../actions/repair/index.js';
 import { mediumOf } from '../../actions/write/medium.js';
@@ -54,19 +54,18 @@ function fileName(f: BackupConfigFile): string {
 async function filesOf(session: Session, say: Say, chosen: BackupEntry): Promise<BackupConfigFiles | null> {
   const target = await openListedBackup(session.source, chosen);
   const stored = (await readBackupKey(session.source).catch(() => null))?.key ?? null;
-  let key = stored === null ? null : new SecureTarKey(stored);
-  let fromCard = stored !== null;
+  const kitNote = (kit: string): void => say(`The key was taken as ${kit}, the form the emergency kit writes it in.`);
+  let typed: string | null = null;
   for (;;) {
     try {
-      return await configFilesInBackup(session.source, target, key);
+      if (typed !== null) return await withTypedKey(typed, (key) => configFilesInBackup(session.source, target, key), kitNote);
+      return await configFilesInBackup(session.source, target, stored === null ? null : new SecureTarKey(stored));
     } catch (err) {
       if (!(err instanceof AppError) || (err.code !== 'PASSWORD_NEEDED' && err.code !== 'WRONG_PASSWORD')) throw err;
-      const question = passwordQuestion(err, fromCard) ?? 'That password does not open this backup. Try again:';
-      const typed = await password({ message: `${question.trim()} (Enter alone to go back)`, mask: '*' });
+      const question = passwordQuestion(err, typed === null && stored !== null) ?? 'That password does not open this backup. Try again:';
+      typed = await password({ message: `${question.trim()} (Enter alone to go back)`, mask: '*' });
       if (typed === '') return null;
       say('Reading the backup...');
-      key = new SecureTarKey(typed);
-      fromCard = false;
     }
   }
 }
