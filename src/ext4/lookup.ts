@@ -20,6 +20,11 @@ export async function resolvePath(vol: Ext4Volume, components: string[], start: 
       current = stack.pop() ?? current;
       continue;
     }
+    if (current.kind !== 'dir' && current.ino === ROOT_INO) {
+      throw new CorruptError('ROOT_DAMAGED', `${original}: the root folder of this filesystem is damaged (inode ${ROOT_INO} is no folder), so no path can be followed`, {
+        hint: 'e2fsck makes a new root folder and puts the folders it finds in /lost+found: run it on a copy of the card (an image), never on the card itself, and read the copy',
+      });
+    }
     if (current.kind !== 'dir') {
       throw new NotFoundError('NOT_A_DIRECTORY', `${original}: /${components.slice(0, i).join('/')} is not a directory`, {
         hint: 'list its folder to see what is there',

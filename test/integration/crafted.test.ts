@@ -80,6 +80,20 @@ describe('crafted images end with a clear answer', () => {
     expect(pipe.stderr).toMatch(/secrets\.yaml is a named pipe, not a regular file$/m);
   });
 
+  it('the root folder cleared or made a file (debugfs clri, sif mode): said as a damaged root folder (exit 65), not as a disk without Home Assistant data', () => {
+    for (const [name, command] of [['root-cleared', 'clri <2>'], ['root-file', 'sif <2> mode 0100644']]) {
+      const image = join(work, `${name}.img`);
+      writeFileSync(image, readSampleImage());
+      const made = spawnSync('debugfs', ['-w', '-R', command!, `${image}?offset=${SAMPLE.dataOffsetBytes}`], { encoding: 'utf8' });
+      expect(made.status, made.stderr).toBe(0);
+      const r = spawnSync(process.execPath, [CLI, 'auth', 'list', image], { encoding: 'utf8', timeout: 20_000 });
+      expect(r.status, name).toBe(65);
+      expect(r.stderr, name).toMatch(/the root folder of this filesystem is damaged \(inode 2 is no folder\)/);
+      expect(r.stderr, name).toMatch(/^hint: e2fsck makes a new root folder/m);
+      expect(r.stderr, name).not.toMatch(/no \/supervisor folder|right disk/);
+    }
+  });
+
   it('.storage made a file (debugfs unlink + link): said to be not a folder, not "no users"', () => {
     const image = join(work, 'storage-file.img');
     writeFileSync(image, readSampleImage());
