@@ -23,6 +23,9 @@ export function outputError(err: unknown, out: string): AppError {
       return fileTooBig(out, err);
     case 'ENOTDIR':
       return new UsageError('OUT_NOT_A_FOLDER', `${out} cannot be written: a folder on its way is a file`, { ...options, hint: 'name a place in a folder that exists, or a new folder; nothing was copied' });
+    case 'ENOENT':
+      // A folder that exists but takes no new files (/proc, /sys, some FUSE disks), or one removed meanwhile.
+      return new UsageError('OUTPUT_CANNOT_CREATE', `${out} cannot be created: its folder takes no new files there, or was removed`, { ...options, hint: 'choose a folder on a disk of this computer, e.g. in your home folder' });
     case 'EIO':
       return new IoError('OUTPUT_IO_ERROR', `the disk that ${out} is on reported an I/O error`, { ...options, hint: 'choose a folder on another disk' });
     default:

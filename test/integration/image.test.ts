@@ -300,6 +300,19 @@ describe('image refuses what would lose data, and names a missing source', () =>
         expect(folder.stderr).toMatch(/^hint: name a file in it, e\.g\. /m);
       }
       expect(existsSync(join(dir, 'c.img'))).toBe(false);
+      // A folder not there yet is made, as export and extract make theirs (it was refused: "create it first").
+      const deep = cli(['image', sample, '--out', join(dir, 'new', 'deeper', 'card.img')]);
+      expect(deep.code, deep.stderr).toBe(0);
+      expect(readFileSync(join(dir, 'new', 'deeper', 'card.img')).equals(readFileSync(sample))).toBe(true);
+      // A file on the way (an internal error, ENOTDIR), or a folder that takes no new files (/proc: a raw
+      // ENOENT with a hint to free space), are said as what they are.
+      const onFile = cli(['image', sample, '--out', join(dir, 'old.img', 'card.img'), '--verbose']);
+      expect(onFile.code, onFile.stderr).toBe(64);
+      expect(onFile.stderr).toMatch(/code: OUT_NOT_A_FOLDER/);
+      const proc = cli(['image', sample, '--out', '/proc/haos-rescue-card.img']);
+      expect(proc.code, proc.stderr).toBe(64);
+      expect(proc.stderr).toMatch(/cannot be created: its folder takes no new files there/);
+      expect(proc.stderr).not.toMatch(/free space/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -5,7 +5,7 @@
 // run again continues from the map. The card is only read.
 
 import { stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { BlockDevice } from '../../device/block-device.js';
 import { type Mapfile, type PhaseStatus, formatMapfile, readMapfile, writeMapfileAtomic } from '../../device/rescue/mapfile.js';
 import { RegionMap } from '../../device/rescue/region-map.js';
@@ -17,7 +17,7 @@ import { rescueFileDescriptor } from '../../device/file-device.js';
 import { AppError, UsageError } from '../../errors.js';
 import { formatBytes } from '../../units.js';
 import { withInterruptCleanup } from '../critical.js';
-import { outputError } from '../output-error.js';
+import { makeOutputFolder, outputError } from '../output-error.js';
 import { assertOutputOffSource } from '../host-mounts.js';
 import { type SourceOptions, openSourceDevice } from '../source.js';
 import { type Phase, type PhaseName, rescueOrder } from './order.js';
@@ -96,6 +96,8 @@ export class ImageJob {
       const previous = await readMapfile(mapPath, source.sizeBytes);
       const fresh = checkResume(out, mapPath, previous, opts.force ?? false);
       if (fresh) await assertFirstRoom(out);
+      // The image's folder is made as export's and extract's are (D:\rescue\card.img with no D:\rescue yet).
+      for (const dir of new Set([dirname(out), dirname(mapPath)])) await makeOutputFolder(dir);
       const map = fresh ? new RegionMap(source.sizeBytes) : previous!.map;
       // A new image's map first, all non-tried: stopped at any moment from here, the same command continues.
       if (fresh) await writeMapfileAtomic(mapPath, mapText({ currentPos: 0, currentStatus: '?', currentPass: 1, map }, opts, new Date(), false)).catch((err: unknown) => Promise.reject(mapNotSaved(err, mapPath)));
@@ -253,7 +255,7 @@ function mapText(snapshot: Mapfile, opts: ImageOptions, startTime: Date, finishe
 function mapNotSaved(err: unknown, mapPath: string): AppError {
   const raw = err instanceof AppError && err.cause !== undefined ? err.cause : err;
   const e = outputError(raw, mapPath);
-  const hint = 'free space there, or write the image to another disk; a run continues from the last map saved';
+  const hint = e.code === 'OUTPUT_FULL' ? 'free space there, or write the image to another disk; a run continues from the last map saved' : (e.hint ?? 'write the image to another folder');
   return new AppError(e.code, e.exitCode, `the bad-sector map could not be saved: ${e.message}`, { hint, details: e.details, cause: raw });
 }
 

@@ -4,7 +4,7 @@
 
 import { realpathSync, writeSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { mapOsError } from '../../device/map-os-error.js';
 import type { RescueTarget } from '../../device/rescue/rescuer.js';
 import { IoError, RefusedError, UsageError } from '../../errors.js';
@@ -219,13 +219,8 @@ async function statOrParent(path: string): Promise<{ self: { dev: bigint; ino: b
     const s = await stat(path, { bigint: true });
     return { self: { dev: s.dev, ino: s.ino } };
   } catch {
-    const parent = dirname(path);
-    try {
-      await stat(parent);
-      return { self: null };
-    } catch (err) {
-      throw new UsageError('OUTPUT_FOLDER_MISSING', `the folder ${parent} for ${path} does not exist`, { hint: 'create it first, or name an image file in another folder', cause: err });
-    }
+    // Not there yet (its folder is made before the copy): it cannot be the source.
+    return { self: null };
   }
 }
 

@@ -16,7 +16,14 @@ const SAMPLE_BYTES = 4096;
 /** The image and its map name files: a folder given for either is said as such (before it is read as a map). */
 export function assertNotFolders(out: string, mapPath: string): void {
   for (const [path, what, example] of [[out, 'the image file', 'card.img'], [mapPath, 'its map file', 'card.img.map']] as const) {
-    if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) {
+    let st;
+    try {
+      st = statSync(path, { throwIfNoEntry: false });
+    } catch (err) {
+      // ENOTDIR: a file where a folder of the path should be.
+      throw new UsageError('OUT_NOT_A_FOLDER', `${path} cannot be written: a folder on its way is a file`, { hint: 'name a place in a folder that exists, or a new folder', cause: err });
+    }
+    if (st?.isDirectory()) {
       throw new UsageError('OUT_IS_FOLDER', `${path} is a folder; this names ${what} to write`, { hint: `name a file in it, e.g. ${join(path, example)}` });
     }
   }
