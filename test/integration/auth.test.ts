@@ -62,6 +62,7 @@ describe('auth reset on every feature set', () => {
     const r = cli(['auth', 'reset', img, '--username', 'VM-User ', '--password-stdin', '--originals', join(work, `orig-${name.replace(/\W+/g, '_')}`)], 'a new password\n');
     expect(r.code, r.stderr).toBe(0);
     expect(r.text).toMatch(/Password of vm-user reset: done, read back from the image file \S+ \(a copy of the data partition alone, not a card\) and verified\./);
+    expect(r.text).toMatch(/^Next: .*When Home Assistant has started, log in as vm-user with the new password\.$/m);
     fsckClean(img);
     const hash = storedHash(img, 'vm-user');
     expect(hash).toMatch(/^\$2b\$12\$/);
@@ -118,7 +119,7 @@ describe('refusals, dry runs and a dirty journal', () => {
     expect(before).toBe(cliJson<Array<{ system: boolean }>>(['auth', 'list', img]).filter((u) => !u.system).length);
     const r = cli(['auth', 'add', img, '-u', 'rescue-admin', '--password', 'letmein']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.text).toMatch(/administrator \(not the owner\)/);
+    expect(r.text).toMatch(/^Next: .*log in as rescue-admin with its password; Home Assistant makes it an administrator \(not the owner\) at that first login\.$/m);
     fsckClean(img);
     expect(bcrypt.compareSync('letmein', storedHash(img, 'rescue-admin'))).toBe(true);
     const added = cliJson<Array<{ username: string; name: string | null }>>(['auth', 'list', img]).find((u) => u.username === 'rescue-admin');

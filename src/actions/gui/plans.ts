@@ -137,6 +137,10 @@ export function journalQuestion(transactions: number | null): string {
   return `The card was not cleanly unmounted: its journal holds ${transactions ?? 'some'} change(s) not yet in place. Apply them to the card first, as Linux would at mount?`;
 }
 
+/** How to use a new password, and a new login, once the box has started. */
+export const resetLogin = (username: string): string => `log in as ${username} with the new password`;
+export const addedLogin = (username: string): string => `log in as ${username} with its password; Home Assistant makes it an administrator (not the owner) at that first login`;
+
 /** After a new password or login: how to use it. */
 export function loginNextStep(login: string, medium: Medium = CARD): string {
   return `Next: ${medium.startIt}. When Home Assistant has started, ${login}.`;

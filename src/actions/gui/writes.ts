@@ -14,7 +14,7 @@ import type { WriteOptions } from '../write/index.js';
 import { markForCheck } from '../write/check-mark.js';
 import type { PlanAnswer, ResultAnswer, WriteAction } from './api.js';
 import { type GuiContext, asBody, flag, text, wholeNumber } from './context.js';
-import { type WritePlan, loginNextStep, addPlan, allBackupsWarning, authWriteLines, changeWords, checkAtStartDone, checkAtStartPlan, databasePlan, fromBackupDone, fromBackupPlan, journalQuestion, oldBackupsPlan, freedLine, oldLogsPlan, resetPlan, safeModeDone, safeModePlan } from './plans.js';
+import { type WritePlan, addedLogin, loginNextStep, resetLogin, addPlan, allBackupsWarning, authWriteLines, changeWords, checkAtStartDone, checkAtStartPlan, databasePlan, fromBackupDone, fromBackupPlan, journalQuestion, oldBackupsPlan, freedLine, oldLogsPlan, resetPlan, safeModeDone, safeModePlan } from './plans.js';
 import { type OldLogFile, oldLogs, removeOldLogs } from '../logs/index.js';
 import { safeModeIsSet } from './reads.js';
 
@@ -146,11 +146,11 @@ async function perform(ctx: GuiContext, source: OpenedSource, action: WriteActio
   switch (action.kind) {
     case 'reset': {
       const r = await resetPassword(source, { username: action.username, password: password(body), disableMfa: action.disableMfa }, opts);
-      return [...authWriteLines(r, `new password for ${action.username}${r.mfaDisabled ? ', two-factor switched off' : ''}`, mediumOf(source)), nextStep(`log in as ${action.username} with the new password`, mediumOf(source))];
+      return [...authWriteLines(r, `new password for ${action.username}${r.mfaDisabled ? ', two-factor switched off' : ''}`, mediumOf(source)), nextStep(resetLogin(action.username), mediumOf(source))];
     }
     case 'add': {
       const r = await addUser(source, { username: action.username, password: password(body) }, opts);
-      return [...authWriteLines(r, `login ${action.username} added`, mediumOf(source)), nextStep(`log in as ${action.username} with its password; Home Assistant makes it an administrator at that first login`, mediumOf(source))];
+      return [...authWriteLines(r, `login ${action.username} added`, mediumOf(source)), nextStep(addedLogin(action.username), mediumOf(source))];
     }
     case 'delete-database':
     case 'delete-backups': {

@@ -3,6 +3,7 @@
 import { CARD, type Medium, mediumOf } from '../../actions/write/medium.js';
 import type { Argv, CommandModule } from 'yargs';
 import { type AuthWriteResult, addUser, authList, resetPassword } from '../../actions/auth.js';
+import { addedLogin, loginNextStep, resetLogin } from '../../actions/gui/plans.js';
 import { UsageError } from '../../errors.js';
 import type { HaUser } from '../../ha/auth.js';
 import { printJson, warn, writeOut } from '../output.js';
@@ -98,6 +99,7 @@ const resetCommand: CommandModule<GlobalArgs, WriteArgs> = {
     });
     await report(r, `Password of ${r.username}${r.mfaDisabled ? ' reset and TOTP switched off' : ' reset'}`, argv.json, medium);
     if (argv.disableMfa && !r.mfaDisabled && !argv.json) await writeOut(`TOTP was not on for ${r.username}: nothing to switch off.\n`);
+    if (!argv.json && !r.dryRun) await writeOut(`${loginNextStep(resetLogin(r.username), medium)}\n`);
   },
 };
 
@@ -114,7 +116,7 @@ const addCommand: CommandModule<GlobalArgs, WriteArgs> = {
       return addUser(s, { username: argv.username, password }, options);
     });
     await report(r, `Login ${r.username} added`, argv.json, medium);
-    if (!argv.json && !r.dryRun) await writeOut(`At its first login Home Assistant creates the user ${r.username} as an administrator (not the owner).\n`);
+    if (!argv.json && !r.dryRun) await writeOut(`${loginNextStep(addedLogin(r.username), medium)}\n`);
   },
 };
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { confirm, input, password, select } from './ask.js';
 import { type AuthWriteResult, addUser, authList, resetPassword } from '../../actions/auth.js';
 import { exportTree } from '../../actions/export/index.js';
-import { type WritePlan, addPlan, authWriteLines, loginNextStep, checkAtStartDone, checkAtStartPlan, journalQuestion, resetPlan } from '../../actions/gui/plans.js';
+import { type WritePlan, addPlan, addedLogin, authWriteLines, loginNextStep, resetLogin, checkAtStartDone, checkAtStartPlan, journalQuestion, resetPlan } from '../../actions/gui/plans.js';
 import type { SourceSession as Session } from '../../actions/source.js';
 import type { WriteOptions } from '../../actions/write/index.js';
 import { writeRefusal } from '../../actions/write/preconditions.js';
@@ -115,7 +115,7 @@ export async function stepReset(session: Session, say: Say): Promise<void> {
   if (!(await agreed(resetPlan(source, username, disableMfa), say))) return say('Nothing was written.');
   const r = await withCopiesOrNot(say, (opts) => resetPassword(session.source, { username, password: pw, disableMfa }, opts)).finally(() => session.refresh());
   if (r === null) return say('Nothing was written.');
-  reportWrite(say, r, `new password for ${username}${r.mfaDisabled ? ', two-factor switched off' : ''}`, mediumOf(session.source), `log in as ${username} with the new password`);
+  reportWrite(say, r, `new password for ${username}${r.mfaDisabled ? ', two-factor switched off' : ''}`, mediumOf(session.source), resetLogin(username));
 }
 
 export async function stepAdd(session: Session, say: Say): Promise<void> {
@@ -136,7 +136,7 @@ export async function stepAdd(session: Session, say: Say): Promise<void> {
   if (!(await agreed(addPlan(source, username), say))) return say('Nothing was written.');
   const r = await withCopiesOrNot(say, (opts) => addUser(session.source, { username, password: pw }, opts)).finally(() => session.refresh());
   if (r === null) return say('Nothing was written.');
-  reportWrite(say, r, `login ${username} added`, mediumOf(session.source), `log in as ${username} with its password; Home Assistant makes it an administrator at that first login`);
+  reportWrite(say, r, `login ${username} added`, mediumOf(session.source), addedLogin(username));
 }
 
 export async function stepUsers(session: Session, say: Say): Promise<void> {
