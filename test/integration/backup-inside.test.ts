@@ -8,7 +8,7 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSy
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BACKUPS, SAMPLE, readSampleImage } from '../../fixtures/index.js';
-import { cli, cliJson } from '../helpers/cli.js';
+import { CLI, cli, cliJson } from '../helpers/cli.js';
 import { HA_CORPUS } from '../helpers/corpus.js';
 import { tempDir } from '../helpers/images.js';
 
@@ -218,6 +218,22 @@ describe.skipIf(!have)('backup extract --decrypt', () => {
     expect(readFileSync(join(out, 'share', 'ok.txt'), 'utf8')).toBe('fine');
     expect(lstatSync(join(out, 'share', 'inside_link')).isSymbolicLink()).toBe(true);
     expect(readlinkSync(join(out, 'share', 'inside_link'))).toBe('ok.txt');
+  });
+
+  it('permissions as GNU tar gives them to a user: the umask takes group and other write (0666 and 0777 stayed writable by all), setuid is dropped', () => {
+    const modes = join(work, 'modes.tar');
+    execFileSync('python3', ['-c', outerBackup('6d6d6d6d', 'modes', `for name, mode in (("open.txt", 0o666), ("run.sh", 0o777), ("plain.txt", 0o644), ("suid", 0o4755), ("mine", 0o600)):
+    ti = tarfile.TarInfo(name); ti.mode = mode; ti.size = 1; t.addfile(ti, io.BytesIO(b"x"))`), modes]);
+    const out = join(work, 'modes-out');
+    const r = spawnSync('bash', ['-c', 'umask 022 && exec "$@"', 'sh', process.execPath, CLI, 'backup', 'extract', modes, '--decrypt', '--out', out], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const ref = join(work, 'modes-ref');
+    mkdirSync(ref);
+    execFileSync('bash', ['-c', 'umask 022 && tar -xOf "$1" share.tar.gz | tar --no-same-permissions -xzf - -C "$2"', 'sh', modes, ref]);
+    for (const name of ['open.txt', 'run.sh', 'plain.txt', 'suid', 'mine']) {
+      expect((lstatSync(join(out, 'share', name)).mode & 0o7777).toString(8), name).toBe((lstatSync(join(ref, name)).mode & 0o7777).toString(8));
+    }
+    expect(lstatSync(join(out, 'share', 'open.txt')).mode & 0o7777).toBe(0o644);
   });
 
   it('members a fuzz campaign found: a link chain climbing out, a time past the year 275760, names that clash or are too long: each listed, the rest unpacked', () => {

@@ -53,6 +53,8 @@ interface Ctx {
   written: Set<string>;
   dirTimes: Array<{ path: string; mtime: Date }>;
   meter: ProgressMeter;
+  /** Bits this computer's umask takes from new files (022: no write for group and others), as tar does. */
+  umask: number;
 }
 
 async function checkOut(outDir: string, force: boolean): Promise<void> {
@@ -131,7 +133,7 @@ async function unpackInner(target: BackupTarget, inner: InnerArchive, opts: Unpa
   const base = await archiveFolder(outDir, dirName);
   const counts = { name: inner.name, out: base, files: 0, dirs: 0, links: 0, bytes: 0, complete: false };
   result.inners.push(counts);
-  const ctx: Ctx = { base, inner: inner.name, windows, result, counts, written: new Set(), dirTimes: [], meter };
+  const ctx: Ctx = { base, inner: inner.name, windows, result, counts, written: new Set(), dirTimes: [], meter, umask: currentUmask() };
   let current: OpenFile | null = null;
   let last: OpenFile | null = null;
   const read: typeof target.read = async (offset, length) => {
@@ -223,6 +225,12 @@ async function safePath(ctx: Ctx, entry: InnerEntry): Promise<string | null> {
   return rel;
 }
 
+function currentUmask(): number {
+  const mask = process.umask(0o077);
+  process.umask(mask);
+  return mask;
+}
+
 /** A new file at `path` (an existing file or link of that name, from an earlier member, is replaced). */
 async function createFile(path: string): Promise<FileHandle> {
   const st = await lstat(path).catch(() => null);
@@ -232,7 +240,7 @@ async function createFile(path: string): Promise<FileHandle> {
 
 async function finishFile(ctx: Ctx, fh: FileHandle, path: string, entry: InnerEntry): Promise<void> {
   await fh.close();
-  await chmod(path, entry.mode & 0o777);
+  await chmod(path, entry.mode & 0o777 & ~ctx.umask);
   if (entry.mtime) await utimes(path, entry.mtime, entry.mtime);
   ctx.counts.files++;
 }
