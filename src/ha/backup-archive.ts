@@ -35,7 +35,12 @@ export interface BackupArchive {
   inners: InnerArchive[];
   /** The outer tar is damaged after the archives found (a header cut or changed): why; null when whole. */
   damage: string | null;
+  /** Other files in the backup (`notes.txt`, `sub/x.tar.gz`, `../x.tar.gz`): a restore takes none of them. */
+  others: string[];
 }
+
+/** How many of the other files are named (a crafted backup may hold millions). */
+const OTHERS_NAMED = 20;
 
 const META_MEMBERS = ['./backup.json', './snapshot.json', 'backup.json'];
 const FOLDER_MEMBERS: Record<string, string> = { share: 'share', ssl: 'ssl', media: 'media', addons_local: 'addons/local' };
@@ -60,6 +65,7 @@ export async function readBackupArchive(read: ReadAt, sizeBytes: number): Promis
   // A backup cut short (an interrupted copy) still gives the archives before the cut and the start of the
   // one it cuts; the Supervisor writes backup.json last, so such a backup has none.
   let damage: string | null = null;
+  const others: string[] = [];
   try {
     for await (const e of walkTar(read, sizeBytes, { allowTruncatedLast: true })) {
       if (e.truncatedFrom !== undefined && META_MEMBERS.includes(e.name)) break;
@@ -72,6 +78,7 @@ export async function readBackupArchive(read: ReadAt, sizeBytes: number): Promis
       const bare = bareName(e.name);
       const m = /^([^/]+)\.tar(\.gz)?$/.exec(bare);
       if (m) found.push({ member: e.name, name: m[1]!, offset: e.offset, size: e.size, gzip: m[2] !== undefined, ...(e.truncatedFrom !== undefined ? { truncatedFrom: e.truncatedFrom } : {}) });
+      else if (others.length < OTHERS_NAMED) others.push(e.name);
     }
   } catch (err) {
     // A header cut or changed after whole archives: those are still read (they were lost with it).
@@ -88,7 +95,7 @@ export async function readBackupArchive(read: ReadAt, sizeBytes: number): Promis
     metaError = err.message;
   }
   const inners = found.map((f) => ({ ...f, kind: classify(f.name, meta), ...(meta?.protected === false ? { unprotected: true as const } : {}) }));
-  return { meta, metaMember: meta ? metaAt!.name : null, metaError, inners, damage };
+  return { meta, metaMember: meta ? metaAt!.name : null, metaError, inners, damage, others };
 }
 
 async function readMeta(read: ReadAt, at: { name: string; offset: number; size: number } | null): Promise<BackupMeta> {

@@ -283,8 +283,15 @@ describe.skipIf(!have)('backup extract --decrypt', () => {
     const out = join(work, 'none-out');
     const r = cli(['backup', 'extract', none, '--decrypt', '--out', out]);
     expect(r.code, r.stderr).toBe(65);
-    expect(r.stderr).toMatch(/^error: .*none\.tar holds no inner archive .*: there is nothing to unpack$/m);
+    expect(r.stderr).toMatch(/^error: .*none\.tar holds no inner archive .*, only \.\.\/x\.tar\.gz: there is nothing to unpack$/m);
     expect(existsSync(out)).toBe(false);
+    // Files a restore does not take are named in the listing (they were left out without a word).
+    const odd = join(work, 'others.tar');
+    execFileSync('python3', ['-c', outerBackup('0f0f0f0f', 'others', 'add("ok.txt")', '("share.tar.gz", inner.getvalue()), ("sub/x.tar.gz", b"x"), ("notes.txt", b"n")'), odd]);
+    const listed = cli(['backup', 'ls', odd]);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.text).toMatch(/^Also in the file, and taken by no restore: sub\/x\.tar\.gz, notes\.txt$/m);
+    expect(cliJson<{ others: string[] }>(['backup', 'ls', odd]).others).toEqual(['sub/x.tar.gz', 'notes.txt']);
   });
 
   it('cat reads the archive to its end: a changed byte only its gzip check finds, and a name twice, are exit 65', () => {

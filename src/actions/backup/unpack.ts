@@ -68,7 +68,8 @@ export async function unpackBackup(target: BackupTarget, opts: UnpackOptions): P
   const outDir = resolve(opts.outDir);
   const chosen: InnerArchive[] = opts.inners?.length ? opts.inners.map((n) => findInnerOrThrow(target, n)) : target.archive.inners;
   if (chosen.length === 0) {
-    throw new CorruptError('NO_INNER_ARCHIVES', `${target.label} holds no inner archive (homeassistant.tar.gz, an app's .tar.gz): there is nothing to unpack`, {
+    const others = target.archive.others.length > 0 ? `, only ${target.archive.others.join(', ')}` : '';
+    throw new CorruptError('NO_INNER_ARCHIVES', `${target.label} holds no inner archive (homeassistant.tar.gz, an app's .tar.gz)${others}: there is nothing to unpack`, {
       hint: 'list what the backup holds; copy the backup file itself if it is to be restored',
       remedy: 'list-backup',
       details: listDetails(target),

@@ -104,7 +104,8 @@ function renderInners(t: BackupTarget, inners: InnerSummary[]): string {
     : `${t.label}: no usable backup.json (${t.archive.metaError}); its archives can still be read`;
   const rows = [['archive', 'what', 'version', 'size', 'encrypted', '']];
   for (const i of inners) rows.push([i.name, i.title ?? i.kind, i.version ?? '-', formatBytes(i.size), i.encrypted ? `SecureTar v${i.secureTarVersion ?? '?'}` : 'no', i.cutShortFrom === null ? '' : `cut short (${formatBytes(i.cutShortFrom)} expected)`]);
-  return `${head}\n${table(rows, [3])}\nLook inside one with: haos-rescue backup ls ... <archive>\n`;
+  const others = t.archive.others.length === 0 ? '' : `Also in the file, and taken by no restore: ${t.archive.others.map((o) => JSON.stringify(o).slice(1, -1)).join(', ')}${t.archive.others.length >= 20 ? ', and maybe more' : ''}\n`;
+  return `${head}\n${table(rows, [3])}\n${others}Look inside one with: haos-rescue backup ls ... <archive>\n`;
 }
 
 function renderEntries(inner: string, entries: InnerEntry[]): string {
@@ -132,7 +133,7 @@ export const lsCommand: CommandModule<GlobalArgs, BackupArgs> = {
     await withBackupArgs(argv, async (t, key, path) => {
       if (path === undefined || path === '') {
         const inners = await describeInners(t);
-        if (argv.json) await printJson({ backup: t.label, meta: t.archive.meta, metaError: t.archive.metaError, damage: t.archive.damage, inners });
+        if (argv.json) await printJson({ backup: t.label, meta: t.archive.meta, metaError: t.archive.metaError, damage: t.archive.damage, inners, others: t.archive.others });
         else await writeOut(renderInners(t, inners));
         // Listed, and then said as the damage it is (exit 65, as the other backup commands): it was exit 0.
         const cut = inners.find((i) => i.cutShortFrom !== null);
