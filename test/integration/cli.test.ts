@@ -157,6 +157,8 @@ describe('info', () => {
       [['export', image, '--out'], /^error: --out was given without a value\nhint: write the value after it: --out VALUE$/],
       [['auth', 'reset', image, '-u'], /^error: --username was given without a value\n/],
       [['backup', 'extract', image, '--out', join(work, 'y'), '--slug'], /^error: --slug was given without a value\n/],
+      [['cat', image, '/supervisor/homeassistant/configuration.yaml', '--json'], /^error: cat writes the file's own bytes to standard output: --json has no meaning for it\n/],
+      [['backup', 'cat', image, '7fed74c8', 'a0d7b954_example/addon.json', '--json'], /^error: backup cat writes the file's own bytes/],
     ];
     for (const [args, expected] of cases) {
       const r = cli(args);

@@ -10,7 +10,7 @@ import type { InnerEntry } from '../../ha/backup-inner.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { askPassword, isInteractive, passwordFromStdin } from '../prompt.js';
 import { formatBytes, modeString, table } from '../render.js';
-import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
+import { type GlobalArgs, refuseJson, withArgsSource, withSourceArg } from './common.js';
 import { shellWord } from '../../shell-word.js';
 
 export type PasswordArgs = { password?: string; passwordStdin?: boolean };
@@ -155,6 +155,7 @@ export const catInsideCommand: CommandModule<GlobalArgs, BackupArgs> = {
   describe: 'Write one file from inside a backup to standard output, decrypted (e.g. homeassistant/data/secrets.yaml)',
   builder: (y) => insideBuilder(y, 'ARCHIVE/PATH inside the backup') as never,
   handler: async (argv) => {
+    refuseJson(argv, 'backup cat');
     await withBackupArgs(argv, async (t, key, path) => {
       if (!path) throw new UsageError('NO_PATH', 'name the file inside the backup, e.g. homeassistant/data/configuration.yaml', { hint: 'see what is there with haos-rescue backup ls' });
       await catInside(t, path, key, (chunk) => writeOut(chunk));

@@ -9,7 +9,7 @@ import { inFile } from '../../ext4/damaged.js';
 import type { FileKind } from '../../ext4/inode.js';
 import { shellWord } from '../../shell-word.js';
 import { warn, writeOut } from '../output.js';
-import { type GlobalArgs, resolveSource, sourceOptions, withSourceArg } from './common.js';
+import { type GlobalArgs, refuseJson, resolveSource, sourceOptions, withSourceArg } from './common.js';
 
 const KIND_WORDS: Record<FileKind, string> = {
   file: 'a file',
@@ -30,6 +30,7 @@ export const catCommand: CommandModule<GlobalArgs, CatArgs> = {
   builder: (y) =>
     withSourceArg(y).positional('path', { type: 'string', describe: 'absolute path of the file (given alone, SOURCE is found automatically)' }) as never,
   handler: async (argv) => {
+    refuseJson(argv, 'cat');
     if (argv.path === undefined && !argv.source.startsWith('/mnt/data') && existsSync(argv.source)) {
       throw new UsageError('NO_PATH', `name the file on the card to print after ${argv.source}`, { hint: `e.g. haos-rescue cat ${shellWord(argv.source)} /supervisor/homeassistant/configuration.yaml` });
     }

@@ -106,6 +106,11 @@ export function refuseEmpty(argv: Record<string, unknown>): void {
   }
 }
 
+/** For the commands whose output is a file's own bytes: --json would have them mixed into, or taken for, JSON. */
+export function refuseJson(argv: GlobalArgs, command: string): void {
+  if (argv.json) throw new UsageError('JSON_NOT_HERE', `${command} writes the file's own bytes to standard output: --json has no meaning for it`, { hint: `leave --json out (haos-rescue ${command} ... > FILE saves the file)` });
+}
+
 export function sourceOptions(argv: GlobalArgs): SourceOptions {
   if (argv.partition !== undefined && argv.offset !== undefined) {
     throw new UsageError('CONFLICTING_OPTIONS', '--partition and --offset cannot be used together', { hint: 'give one of them' });
