@@ -148,9 +148,23 @@ describe('openOva', () => {
 });
 
 describe('detectOva and damaged OVAs', () => {
-  it('detects only tars whose first member is an .ovf', async () => {
-    run('tar', '--format=ustar', '-cf', 'notova.tar', 'appliance-disk1.vmdk', 'appliance.ovf');
-    expect(detectOva((await readFile(join(dir, 'notova.tar'))).subarray(0, 65536))).toBe(false);
+  it('detects tars whose first member is an .ovf, or a .vmdk (packed by hand, the descriptor after it or none), in ustar, GNU or v7 headers', async () => {
+    const head = async (name: string): Promise<Buffer> => (await readFile(join(dir, name))).subarray(0, 65536);
+    run('tar', '--format=ustar', '-cf', 'reversed.ova', 'appliance-disk1.vmdk', 'appliance.ovf');
+    run('tar', '--format=gnu', '-cf', 'disk-only.ova', 'appliance-disk1.vmdk');
+    run('tar', '--format=v7', '-cf', 'v7.ova', 'appliance.ovf', 'appliance-disk1.vmdk');
+    for (const name of ['reversed.ova', 'disk-only.ova', 'v7.ova']) {
+      expect(detectOva(await head(name)), name).toBe(true);
+      const device = await openPath(join(dir, name));
+      try {
+        expect(await sha256Device(device), name).toBe(sha256(raw));
+      } finally {
+        await device.close();
+      }
+    }
+    await writeFile(join(dir, 'notes.txt'), 'not a disk');
+    run('tar', '--format=ustar', '-cf', 'notova.tar', 'notes.txt', 'appliance.ovf', 'appliance-disk1.vmdk');
+    expect(detectOva(await head('notova.tar'))).toBe(false);
     expect(detectOva(Buffer.alloc(1024))).toBe(false);
     expect(detectOva(seededRandom(2).bytes(4096))).toBe(false);
     expect(detectOva((await readFile(join(dir, 'appliance-disk1.vmdk'))).subarray(0, 65536))).toBe(false);

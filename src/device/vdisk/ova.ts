@@ -133,17 +133,22 @@ async function listTar(file: BlockDevice): Promise<TarMember[]> {
   return members;
 }
 
-/** A ustar archive whose first member is an .ovf descriptor. `head`: the first bytes (up to 64 KiB). */
+/**
+ * A tar whose first member is an .ovf descriptor (the standard order) or a .vmdk disk (an OVA packed by hand,
+ * the descriptor after its disk). ustar, GNU, or old v7 headers (no magic, a valid checksum). `head`: the
+ * first bytes (up to 64 KiB).
+ */
 export function detectOva(head: Buffer): boolean {
   try {
     let pos = 0;
     let name: string | undefined;
     for (let i = 0; i < 4 && pos + BLOCK <= head.length; i++) {
       const block = head.subarray(pos, pos + BLOCK);
-      if (!block.toString('latin1', 257, 262).startsWith('ustar')) return false;
+      const v7 = block.subarray(257, 263).every((b) => b === 0);
+      if (!block.toString('latin1', 257, 262).startsWith('ustar') && !v7) return false;
       const parsed = parseTarHeader(block, pos);
       if (parsed.kind === 'end') return false;
-      if (parsed.kind === 'member') return (name ?? parsed.name).toLowerCase().endsWith('.ovf');
+      if (parsed.kind === 'member') return /\.(ovf|vmdk)$/i.test(name ?? parsed.name);
       if (parsed.type !== 'g' && pos + BLOCK + parsed.dataSize <= head.length) {
         const next: { name?: string } = {};
         applyExtended(parsed.type, head.subarray(pos + BLOCK, pos + BLOCK + parsed.dataSize), next);
@@ -160,8 +165,8 @@ export function detectOva(head: Buffer): boolean {
 
 export async function openOva(file: BlockDevice, ctx: OpenContext): Promise<ContainerDevice> {
   const members = await listTar(file);
-  const ovf = members.find((m) => m.name.toLowerCase().endsWith('.ovf'));
-  if (ovf === undefined) throw tarCorrupt(`${ctx.path} has no .ovf descriptor: not an OVA`, 0);
+  // Without a descriptor (a disk packed by hand), the disk is the largest .vmdk.
+  const ovf = members.find((m) => m.name.toLowerCase().endsWith('.ovf')) ?? null;
   const disk = await chooseDisk(file, members, ovf, ctx.path);
   const others = disks(members).filter((m) => m !== disk);
   const notes = [`disk ${disk.name} (${disk.size} bytes in the tar)`];
@@ -202,7 +207,7 @@ function disks(members: TarMember[]): TarMember[] {
 }
 
 /** The disk to open: of the VMDKs the .ovf references (all VMDKs if it names none), the largest. */
-async function chooseDisk(file: BlockDevice, members: TarMember[], ovf: TarMember, path: string): Promise<TarMember> {
+async function chooseDisk(file: BlockDevice, members: TarMember[], ovf: TarMember | null, path: string): Promise<TarMember> {
   const all = disks(members);
   if (all.length === 0) {
     const packed = members.find((m) => /\.vmdk\.(gz|\d+)$/i.test(m.name));
@@ -213,7 +218,7 @@ async function chooseDisk(file: BlockDevice, members: TarMember[], ovf: TarMembe
     }
     throw new NotFoundError('OVA_NO_DISK', `${path} holds no .vmdk disk`, { details: { members: members.map((m) => m.name).slice(0, 20) } });
   }
-  const ovfText = (await file.read(ovf.offset, Math.min(ovf.size, MAX_OVF_BYTES))).toString('utf8');
+  const ovfText = ovf === null ? '' : (await file.read(ovf.offset, Math.min(ovf.size, MAX_OVF_BYTES))).toString('utf8');
   const referenced = new Set([...ovfText.matchAll(/href\s*=\s*"([^"]+)"/g)].map((m) => posix.normalize(m[1]!)));
   const named = all.filter((m) => referenced.has(posix.normalize(m.name)) || referenced.has(posix.basename(m.name)));
   const candidates = named.length > 0 ? named : all;
