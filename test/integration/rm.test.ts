@@ -263,4 +263,24 @@ describe('originals of long and clashing paths', () => {
     expect(new Set(manifest.files.map((f) => f.savedAs.toLowerCase())).size).toBe(contents.size);
     expect(spawnSync('e2fsck', ['-fn', card]).status).toBe(0);
   });
+
+  it('a name that is not UTF-8, or holds characters Windows refuses: the manifest has the path as ls writes it (it had U+FFFD), the saved name only characters every disk takes', () => {
+    const stage = join(work, 'bytes-stage');
+    const junk = join(stage, 'supervisor', 'homeassistant', 'junk');
+    mkdirSync(junk, { recursive: true });
+    writeFileSync(Buffer.concat([Buffer.from(`${junk}/bad`), Buffer.from([0xff, 0xfe]), Buffer.from('name')]), 'bytes\n');
+    writeFileSync(join(junk, 'a:b?.yaml'), 'colon\n');
+    const card = join(work, 'bytes.img');
+    mkfs(card, stage, { sizeMiB: 32 });
+    expect(cli(['ls', card, '/supervisor/homeassistant/junk']).text).toContain('bad\\xff\\xfename');
+    const orig = join(work, 'bytes-originals');
+    const r = cli(['rm', card, '-r', '/supervisor/homeassistant/junk', '--yes', '--originals', orig]);
+    expect(r.code, r.stderr).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(orig, 'manifest.json'), 'utf8')) as { files: Array<{ path: string; savedAs: string }> };
+    expect(manifest.files.map((f) => f.path).sort()).toEqual(['/supervisor/homeassistant/junk/a:b?.yaml', '/supervisor/homeassistant/junk/bad\\xff\\xfename']);
+    for (const f of manifest.files) {
+      expect(f.savedAs).not.toMatch(/[\\:*?"<>|\ufffd]/);
+      expect(readFileSync(join(orig, f.savedAs), 'utf8')).toBe(f.path.includes('bad') ? 'bytes\n' : 'colon\n');
+    }
+  });
 });

@@ -10,6 +10,7 @@ import { isDotOrDotDot } from '../../ext4/dir.js';
 import type { Inode } from '../../ext4/inode.js';
 import { removeNames, removeTree } from '../../ext4/remove-tree.js';
 import type { Ext4Volume } from '../../ext4/volume.js';
+import { displayName } from '../../ext4/path.js';
 import { inodesOf } from '../../ext4/walk.js';
 import type { TreeChange } from '../write/index.js';
 
@@ -47,7 +48,7 @@ async function emptying(vol: Ext4Volume, dir: Inode, path: string, depth: number
       files.push({ name: e.name, block: e.block ?? 0 });
       continue;
     }
-    const childPath = `${path}/${e.name.toString('utf8')}`;
+    const childPath = `${path}/${displayName(e.name)}`;
     await emptying(vol, child, childPath, depth + 1, out);
     out.push(step(childPath, async (edits, v, nowMs) => removeTree(edits, await v.readInode(dir.ino), e.name, nowMs)));
   }

@@ -9,6 +9,7 @@ import { AppError, IoError, UsageError } from '../../errors.js';
 import { dataRanges } from '../../ext4/file-data.js';
 import type { Inode } from '../../ext4/inode.js';
 import type { Ext4Volume } from '../../ext4/volume.js';
+import { displayName } from '../../ext4/path.js';
 import { walk } from '../../ext4/walk.js';
 import { withInterruptCleanup } from '../critical.js';
 import { makeOutputFolder } from '../output-error.js';
@@ -82,7 +83,7 @@ async function originalsOf(src: OpenedSource, changes: Change[]): Promise<Array<
     if (!inode) continue;
     if (inode.kind === 'file') files.push({ path: c.path, inode });
     if (inode.kind === 'dir') {
-      for await (const e of walk(src.volume, inode, { sorted: true })) if (e.inode.kind === 'file') files.push({ path: `${c.path}/${e.path.toString('utf8')}`, inode: e.inode });
+      for await (const e of walk(src.volume, inode, { sorted: true })) if (e.inode.kind === 'file') files.push({ path: `${c.path}/${displayName(e.path)}`, inode: e.inode });
     }
   }
   return files;
@@ -98,16 +99,22 @@ const MAX_SAVED_NAME = 240;
  * number and its own name instead. The manifest keeps each one's true path.
  */
 function savedName(path: string, index: number, taken: Set<string>): string {
-  const flat = path.split('/').filter(Boolean).join('__');
+  const flat = windowsSafe(path.split('/').filter(Boolean).join('__'));
   let name = flat;
   if (Buffer.byteLength(flat) > MAX_SAVED_NAME || taken.has(flat.toLowerCase())) {
-    let own = path.slice(path.lastIndexOf('/') + 1);
+    let own = windowsSafe(path.slice(path.lastIndexOf('/') + 1));
     while (Buffer.byteLength(own) > MAX_SAVED_NAME - 16) own = own.slice(0, -1);
     name = `${index + 1}__${own}`;
     for (let n = 2; taken.has(name.toLowerCase()); n++) name = `${index + 1}-${n}__${own}`;
   }
   taken.add(name.toLowerCase());
   return name;
+}
+
+/** Characters no Windows name may hold ('\' comes with the \xNN of a name that is not UTF-8) as '_'. */
+function windowsSafe(name: string): string {
+  // eslint-disable-next-line no-control-regex
+  return name.replace(/[\\:*?"<>|\u0000-\u001f]/g, '_');
 }
 
 /** Saves the originals into `dir` (names are the paths with '__' for '/', bytes kept as they are). */
