@@ -331,7 +331,7 @@ export async function discoverData(device: BlockDevice, probe: FilesystemProbe, 
   }
   const found = opts.scan ? await scanForData(device, probe, new Set(candidates.map((c) => c.byteOffset))) : null;
   if (found !== null) {
-    return { table: { ...table, warnings: [...table.warnings, scanWarning(found, damage.gpt?.message ?? null)] }, candidates: [...candidates, found], chosen: found, kind: kindOf(found), reason: `chose ${found.reason}` };
+    return { table: { ...table, warnings: [...table.warnings, scanWarning(found, damage.gpt?.message ?? null, candidates.find((c) => c.partitionName === 'hassos-data') ?? null)] }, candidates: [...candidates, found], chosen: found, kind: kindOf(found), reason: `chose ${found.reason}` };
   }
   throw damage.gpt ?? notFound(device, table, candidates, opts.scan === true);
 }

@@ -65,8 +65,13 @@ function candidate(device: BlockDevice, at: number, probe: ProbeResult, rank: nu
 }
 
 /** What the user is told when the data was found by searching. */
-export function scanWarning(c: Candidate, tableDamage: string | null = null): string {
-  const table = tableDamage === null ? 'The partition table was erased or replaced (a format, "Initialize disk", a new partition table)' : `The partition table is damaged (${tableDamage})`;
+export function scanWarning(c: Candidate, tableDamage: string | null = null, named: Candidate | null = null): string {
+  const table =
+    tableDamage !== null
+      ? `The partition table is damaged (${tableDamage})`
+      : named !== null
+        ? `Partition ${named.partitionIndex} is named hassos-data but starts at byte ${named.byteOffset}, ${formatBytes(Math.abs(c.byteOffset - named.byteOffset))} ${named.byteOffset < c.byteOffset ? 'before' : 'after'} the filesystem: its entry in the partition table was changed`
+        : 'The partition table was erased or replaced (a format, "Initialize disk", a new partition table)';
   return (
     `no partition lists the Home Assistant data: it was found by searching the disk, at byte ${c.byteOffset}. ` +
     `${table}; the data ` +

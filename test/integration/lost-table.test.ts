@@ -34,6 +34,10 @@ const DAMAGE: Array<[string, (image: string) => void]> = [
     run('sfdisk', ['-q', img], 'label: dos\nstart=2048, type=c\n');
     run('mkfs.vfat', ['--offset', '2048', img]);
   }],
+  ['the hassos-data entry moved 1 MiB on (sgdisk -d 8 -n 8:24576:0)', (img) => {
+    run('sgdisk', ['-d', '8', img]);
+    run('sgdisk', ['-n', '8:24576:0', '-c', '8:hassos-data', img]);
+  }],
 ];
 
 let exports = 0;
@@ -56,7 +60,7 @@ function readings(image: string) {
 describe('a card whose partition table was erased or replaced', () => {
   const before = readings(original);
 
-  it.each(DAMAGE)('%s: found by searching, said so, read as before', (_, damage) => {
+  it.each(DAMAGE)('%s: found by searching, said so, read as before', (name, damage) => {
     const image = join(work, 'damaged.img');
     writeFileSync(image, readSampleImage());
     damage(image);
@@ -68,6 +72,9 @@ describe('a card whose partition table was erased or replaced', () => {
     expect(readings(image)).toEqual(before);
     const plain = cli(['info', image]);
     expect(plain.stderr).toMatch(/warning: no partition lists the Home Assistant data/);
+    // A table that still names hassos-data is not said as erased: the entry is what changed.
+    if (name.includes('moved')) expect(plain.stderr).toMatch(/Partition 8 is named hassos-data but starts at byte 12582912, 1 MiB after the filesystem: its entry in the partition table was changed/);
+    else expect(plain.stderr).not.toMatch(/named hassos-data/);
   });
 
   it('a write is refused and changes nothing; with the offset named it is made, e2fsck-clean', () => {
