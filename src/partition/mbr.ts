@@ -123,15 +123,23 @@ function checkPrimaries(entries: MbrEntry[], parts: MbrPartition[]): void {
     if (e.status !== 0x00 && e.status !== 0x80) p.problems.push(`bad status byte 0x${hex(e.status, 2)}`);
     if (p.firstLba === 0) p.problems.push('starts at LBA 0, over the MBR itself');
   }
-  const real = parts.filter((p) => p.type !== MBR_PROTECTIVE_TYPE);
+}
+
+/**
+ * Valid entries that overlap (a table edited by hand): Linux makes a device of each, so each is looked at,
+ * and the overlap said. An extended container and its own logicals are not counted.
+ */
+function overlapWarnings(parts: MbrPartition[]): string[] {
+  const real = parts.filter((p) => p.type !== MBR_PROTECTIVE_TYPE && p.problems.length === 0);
+  const out: string[] = [];
   for (const a of real) {
     for (const b of real) {
       if (a.index < b.index && a.firstLba < b.firstLba + b.sectorCount && b.firstLba < a.firstLba + a.sectorCount) {
-        a.problems.push(`overlaps partition ${b.index}`);
-        b.problems.push(`overlaps partition ${a.index}`);
+        out.push(`MBR partitions ${a.index} and ${b.index} overlap (the table was edited by hand, or damaged): each is looked at, as Linux does`);
       }
     }
   }
+  return out;
 }
 
 interface ChainState {
@@ -248,6 +256,7 @@ export async function readMbr(device: BlockDevice, sectorSize = 512): Promise<Mb
     const containers = primaries.filter((p) => p.extended && p.problems.length === 0);
     for (const ext of containers) partitions.push(...(await readLogicals(device, sectorSize, ext, state, warnings)));
     for (const p of primaries) if (p.problems.length > 0) warnings.push(`MBR partition ${p.index} ignored: ${p.problems.join(', ')}`);
+    warnings.push(...overlapWarnings(primaries));
   }
   return {
     sectorSize,

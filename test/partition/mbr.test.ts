@@ -178,14 +178,15 @@ describe('readMbr on crafted tables', () => {
     expect(mbr.warnings).toEqual([expect.stringMatching(/ignored entry 3/)]);
   });
 
-  it('marks bad status bytes, LBA 0 starts and overlaps, and calls a table of only those implausible', async () => {
+  it('marks bad status bytes and LBA 0 starts, and calls a table of only those implausible; overlapping entries are each kept, and said', async () => {
     const only = async (entries: RawEntry[]) => (await readMbr(disk(4096, { 0: sector(entries) })))!;
     const bad = await only([{ status: 0x12, type: 0x83, start: 2048, size: 100 }, { type: 0x83, start: 0, size: 10 }]);
     expect(bad.plausible).toBe(false);
     expect(bad.partitions.map((p) => p.problems)).toEqual([['bad status byte 0x12'], ['starts at LBA 0, over the MBR itself']]);
     const overlap = await only([{ type: 0x83, start: 2048, size: 100 }, { type: 0x83, start: 2100, size: 100 }]);
-    expect(overlap.plausible).toBe(false);
-    expect(overlap.partitions[0]!.problems).toEqual(['overlaps partition 2']);
+    expect(overlap.plausible).toBe(true);
+    expect(overlap.partitions.map((p) => p.problems)).toEqual([[], []]);
+    expect(overlap.warnings).toEqual(['MBR partitions 1 and 2 overlap (the table was edited by hand, or damaged): each is looked at, as Linux does']);
     const beyond = await only([{ type: 0x83, start: 9000, size: 100 }]);
     expect(beyond.plausible).toBe(false);
     const mixed = await only([{ type: 0x83, start: 2048, size: 100 }, { status: 1, type: 0x83, start: 3000, size: 10 }]);
