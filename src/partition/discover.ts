@@ -69,6 +69,20 @@ export interface Candidate {
   holds?: string;
 }
 
+/**
+ * A filesystem found by searching inside an LVM physical volume (or LUKS) that was not put together: it is
+ * the first piece of a volume whose other pieces lie elsewhere (another disk of its volume group). Read as a
+ * whole filesystem, its files past that piece came from unrelated bytes, exit 0; refused instead.
+ */
+function refuseInsideContainer(device: BlockDevice, found: Candidate, candidates: Candidate[]): void {
+  const container = candidates.find((c) => c.holds !== undefined && c.byteOffset <= found.byteOffset && found.byteOffset < c.byteOffset + c.sizeBytes);
+  if (container === undefined) return;
+  const where = container.partitionIndex === null ? 'the whole device' : `partition ${container.partitionIndex}`;
+  throw new NotFoundError('DATA_IN_INCOMPLETE_VOLUME', `the Home Assistant data on ${device.description} lies in ${where}, ${container.holds}: its volume could not be put together here, and the piece on this disk is not the whole filesystem`, {
+    hint: 'give the volume itself: on the Linux computer it belongs to (all its disks attached), sudo vgchange -ay makes it appear as /dev/VG/LV; or copy that volume to an image file (dd) and give the image',
+  });
+}
+
 export type DataKind = 'haos' | 'supervised' | 'bare';
 
 export interface Discovery {
@@ -330,6 +344,7 @@ export async function discoverData(device: BlockDevice, probe: FilesystemProbe, 
     return { table, candidates, chosen: whole, kind: kindOf(whole), reason: `no partition table; the whole device is ${whole.reason}` };
   }
   const found = opts.scan ? await scanForData(device, probe, new Set(candidates.map((c) => c.byteOffset))) : null;
+  if (found !== null) refuseInsideContainer(device, found, candidates);
   if (found !== null) {
     return { table: { ...table, warnings: [...table.warnings, scanWarning(found, damage.gpt?.message ?? null, candidates.find((c) => c.partitionName === 'hassos-data') ?? null)] }, candidates: [...candidates, found], chosen: found, kind: kindOf(found), reason: `chose ${found.reason}` };
   }

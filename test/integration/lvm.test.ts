@@ -233,6 +233,40 @@ describe.skipIf(skip !== null)(`a Home Assistant OS disk kept in a logical volum
   });
 });
 
+describe.skipIf(skip !== null)(`a logical volume that continues on another disk${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  it('is refused when only its first disk is given (the piece there was read as the whole filesystem: files past it came from other bytes, exit 0)', () => {
+    const vg = `hrtest${process.pid}split`;
+    const [a, b] = [join(work, 'split-a.img'), join(work, 'split-b.img')];
+    for (const [disk, size] of [[a, '64M'], [b, '32M']] as const) {
+      writeFileSync(disk, Buffer.alloc(0));
+      execFileSync('truncate', ['-s', size, disk]);
+    }
+    execFileSync('sgdisk', ['-n', '1:2048:0', '-t', '1:8e00', a], { stdio: 'ignore' });
+    const loopA = execFileSync('losetup', ['-f', '--show', '-o', String(MiB), a], { encoding: 'utf8' }).trim();
+    const loopB = execFileSync('losetup', ['-f', '--show', b], { encoding: 'utf8' }).trim();
+    let onA: Piece;
+    try {
+      lvmTool('pvcreate', '-ff', '-y', loopA, loopB);
+      lvmTool('vgcreate', '-s', '4M', vg, loopA, loopB);
+      lvmTool('lvcreate', '-an', '-Zn', '-L', '8M', '-n', 'data', vg, loopA);
+      lvmTool('lvextend', '-L', '+12M', `${vg}/data`, loopB);
+      const peStart = Number(lvmTool('pvs', '--noheadings', '--units', 'b', '--nosuffix', '-o', 'pe_start', loopA).trim());
+      onA = [MiB + peStart, 8 * MiB];
+    } finally {
+      spawnSync('losetup', ['-d', loopA]);
+      spawnSync('losetup', ['-d', loopB]);
+    }
+    const data = readSampleImage().subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes);
+    const fd = openSync(a, 'r+');
+    writeSync(fd, data, 0, onA[1], onA[0]);
+    closeSync(fd);
+    const r = cli(['export', a, '--what', 'all', '--out', join(work, 'split-out')]);
+    expect(r.code, r.stderr).toBe(66);
+    expect(r.stderr).toMatch(/error: the Home Assistant data on .* lies in partition 1, LVM physical volume of volume group \S+ \(not read here: data: it lies \(partly\) on another disk of its volume group\): its volume could not be put together here/);
+    expect(r.stderr).toMatch(/^hint: give the volume itself/m);
+  });
+});
+
 // Debian's "encrypted LVM" install: the LVM sits inside LUKS. It cannot be opened here; it was "not ext4" among
 // the partitions, with "give the byte offset" as the way. The header is cryptsetup's own (luksFormat).
 const hasCryptsetup = spawnSync('cryptsetup', ['--version']).status === 0 && spawnSync('sgdisk', ['--version']).status === 0;
