@@ -10,6 +10,7 @@ import { CorruptError } from '../errors.js';
 import { Incompat, RoCompat } from './features.js';
 import type { Superblock } from './superblock.js';
 import { is64Bit } from './superblock.js';
+import { descriptorChecksumOf } from './group-edit.js';
 
 export interface GroupDesc {
   blockBitmap: number;
@@ -87,14 +88,24 @@ export class GroupDescTable {
   private readonly parsed = new Map<number, GroupDesc>();
   private readonly is64: boolean;
 
+  /** Descriptor blocks read from their backup copy (their own was damaged): their UNINIT flags are not trusted. */
+  private readonly fromBackup = new Set<number>();
+
   constructor(
     private readonly device: BlockDevice,
     private readonly sb: Superblock,
     /** Block number holding the superblock copy in use; the descriptors follow it. */
     private readonly superBlockNumber: number,
+    /** Where what was found is said (the volume's warnings). */
+    private readonly warnings: string[] = [],
   ) {
     this.is64 = is64Bit(sb);
     this.descPerBlock = sb.blockSize / sb.descSize;
+  }
+
+  /** Whether any descriptor in use was read from its backup copy. */
+  get usesBackup(): boolean {
+    return this.fromBackup.size > 0;
   }
 
   /** Block number of descriptor block `index` (libext2fs ext2fs_descriptor_block_loc2). */
@@ -118,12 +129,61 @@ export class GroupDescTable {
           new CorruptError('BAD_GROUP_DESC_LOCATION', `group descriptor block ${index} would be at block ${block}, past the end of the filesystem`),
         );
       } else {
-        p = this.device.read(block * this.sb.blockSize, this.sb.blockSize);
+        p = this.readChecked(index, block);
       }
       p.catch(() => this.blocks.delete(index));
       this.blocks.set(index, p);
     }
     return p;
+  }
+
+  /**
+   * A descriptor block, checked as the kernel checks descriptors at mount (places inside the filesystem,
+   * checksums). A damaged or unreadable one is read from its backup copy when that one is whole, as e2fsck
+   * falls back to the backup descriptors; otherwise it is used as it is, and its groups fail when asked for.
+   */
+  private async readChecked(index: number, block: number): Promise<Uint8Array> {
+    const own = await this.device.read(block * this.sb.blockSize, this.sb.blockSize).catch((err: unknown) => err);
+    const problem = own instanceof Uint8Array ? this.problemIn(own, index) : `unreadable: ${own instanceof Error ? own.message : String(own)}`;
+    if (problem === null) return own as Uint8Array;
+    const backup = this.backupLocation(index);
+    const copy = backup === null ? null : await this.device.read(backup * this.sb.blockSize, this.sb.blockSize).catch(() => null);
+    if (copy === null || this.problemIn(copy, index) !== null) {
+      if (own instanceof Uint8Array) return own;
+      throw own;
+    }
+    this.fromBackup.add(index);
+    this.warnings.push(`group descriptor block ${index} is damaged (${problem}): its backup copy at block ${backup} is used, as e2fsck does; the free counts there may be old`);
+    return copy;
+  }
+
+  /** The backup of descriptor block `index` when the primary superblock is in use (group 1's, or its meta group's second group's). */
+  private backupLocation(index: number): number | null {
+    const sb = this.sb;
+    if (this.superBlockNumber !== sb.firstDataBlock && !(sb.blockSize === 1024 && this.superBlockNumber === 1)) return null;
+    const metaBg = (sb.incompat & Incompat.META_BG) !== 0 && index >= sb.firstMetaBg;
+    const group = metaBg ? index * this.descPerBlock + 1 : 1;
+    if (group >= sb.groupCount) return null;
+    if (!metaBg && !groupHasSuper(sb, group)) return null;
+    const at = metaBg ? groupFirstBlock(sb, group) + (groupHasSuper(sb, group) ? 1 : 0) : groupFirstBlock(sb, group) + 1 + index;
+    return at < sb.blocksCount ? at : null;
+  }
+
+  /** The first thing wrong in a descriptor block: a place outside the filesystem, or a checksum that does not match. */
+  private problemIn(block: Uint8Array, index: number): string | null {
+    const sb = this.sb;
+    for (let i = 0; i < this.descPerBlock; i++) {
+      const group = index * this.descPerBlock + i;
+      if (group >= sb.groupCount) break;
+      const raw = block.subarray(i * sb.descSize, (i + 1) * sb.descSize);
+      const gd = parseGroupDesc(raw, this.is64, group);
+      for (const [what, at] of [['inode table', gd.inodeTable], ['block bitmap', gd.blockBitmap], ['inode bitmap', gd.inodeBitmap]] as const) {
+        if (at === 0 || at >= sb.blocksCount) return `group ${group} puts its ${what} at block ${at}, outside the filesystem`;
+      }
+      const want = descriptorChecksumOf(sb, group, raw);
+      if (want !== null && want !== (raw[0x1e]! | (raw[0x1f]! << 8))) return `the descriptor of group ${group} does not match its checksum`;
+    }
+    return null;
   }
 
   async get(group: number): Promise<GroupDesc> {
@@ -136,6 +196,8 @@ export class GroupDescTable {
     const block = await this.descBlock(index);
     const offset = (group % this.descPerBlock) * this.sb.descSize;
     const gd = parseGroupDesc(block.subarray(offset, offset + this.sb.descSize), this.is64, group);
+    // A backup copy is as old as the last resize or e2fsck: its UNINIT flags are cleared, as e2fsprogs does.
+    if (this.fromBackup.has(index)) Object.assign(gd, { flags: gd.flags & ~(BG_INODE_UNINIT | BG_BLOCK_UNINIT), itableUnused: 0 });
     if (gd.inodeTable === 0 || gd.inodeTable >= this.sb.blocksCount) {
       throw new CorruptError('BAD_INODE_TABLE', `group ${group} says its inode table is at block ${gd.inodeTable}, outside the filesystem`, {
         details: { group, inodeTable: gd.inodeTable },

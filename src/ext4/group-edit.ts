@@ -8,7 +8,7 @@ import { crc32cUpdate } from './checksum.js';
 import { RoCompat } from './features.js';
 import { fsCsumSeed } from './inode-csum.js';
 import type { BlockWrite, StreamedData } from './rewrite.js';
-import { hasMetadataCsum, is64Bit } from './superblock.js';
+import { type Superblock, hasMetadataCsum, is64Bit } from './superblock.js';
 import type { Ext4Volume } from './volume.js';
 
 /** Whole filesystem blocks being changed, each read once and edited in place. */
@@ -100,7 +100,11 @@ export async function descriptor(edits: BlockEdits, group: number): Promise<Buff
 
 /** The descriptor checksum (kernel ext4_group_desc_csum), or null for a filesystem that keeps none. */
 export function descriptorChecksum(vol: Ext4Volume, group: number, desc: Uint8Array): number | null {
-  const { sb } = vol;
+  return descriptorChecksumOf(vol.sb, group, desc);
+}
+
+/** descriptorChecksum for a superblock alone (the descriptor table checks its blocks as it reads them). */
+export function descriptorChecksumOf(sb: Superblock, group: number, desc: Uint8Array): number | null {
   if (hasMetadataCsum(sb)) {
     let c = crc32cUpdate(fsCsumSeed(sb), le32(group));
     c = crc32cUpdate(c, desc, 0, GD.checksum);

@@ -67,7 +67,7 @@ export class Ext4Volume {
     this.sb = superblockLocation.superblock;
     this.itableCache = new LruCache(inodeTablePieces ?? Math.max(64, Math.floor(ITABLE_CACHE_BYTES / (ITABLE_READ_BLOCKS * this.sb.blockSize))));
     const sbBlock = Math.floor(superblockLocation.byteOffset / this.sb.blockSize);
-    this.groups = new GroupDescTable(device, this.sb, sbBlock);
+    this.groups = new GroupDescTable(device, this.sb, sbBlock, this.warnings);
     if (superblockLocation.primaryProblem) {
       this.warnings.push(`primary superblock unusable (${superblockLocation.primaryProblem}); using the backup at byte ${superblockLocation.byteOffset}`);
     }
@@ -79,6 +79,9 @@ export class Ext4Volume {
     checkFitsDevice(loc.superblock, device);
     const fsBytes = loc.superblock.blocksCount * loc.superblock.blockSize;
     const vol = new Ext4Volume(device, loc, options.inodeTablePieces);
+    // The first descriptor block (the root folder's group) is checked now, so that a fall back to its backup
+    // copy is among the warnings said at the start; its errors are said by the reads that need it.
+    await vol.groups.get(0).catch(() => undefined);
     if (fsBytes > device.sizeBytes) {
       // A partition whose bytes are all there but whose table entry is smaller than its filesystem is not a cut card.
       const entry = (device as { truncated?: boolean }).truncated === false && device.description.startsWith('partition ');
@@ -158,6 +161,11 @@ export class Ext4Volume {
       if (!(err instanceof IoError)) throw err;
       return { chunk: await this.device.read(block * this.sb.blockSize + offset, this.sb.inodeSize), offset: 0 };
     }
+  }
+
+  /** Whether a group descriptor in use was read from its backup copy (its own is damaged): no write then. */
+  get descriptorsFromBackup(): boolean {
+    return this.groups.usesBackup;
   }
 
   /** The descriptor of block group `group` (bitmaps, inode table, flags). */

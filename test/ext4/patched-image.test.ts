@@ -247,26 +247,39 @@ describe.each(VARIANTS)('patched image, $name', (variant) => {
     expect(paths).toEqual(ALL_PATHS.filter((p) => p !== 'dir-b/b2.txt'));
   });
 
-  it('inode table of group 0 past the end: the volume opens, inode reads give BAD_INODE_TABLE', async () => {
+  /** Sets group `group`'s inode table past the end in the primary descriptors, and in the backup too when asked. */
+  function inodeTablePastEnd(group: number, backupToo: boolean): Buffer {
     const bytes = copy();
-    const gd = img.geo.groups[0]!.descriptorsAt! * img.geo.blockSize;
-    expect(bytes.readUInt32LE(gd + 8)).toBe(img.geo.groups[0]!.inodeTable); // bg_inode_table_lo
-    bytes.writeUInt32LE(img.geo.blocksCount + 5, gd + 8);
-    bytes.writeUInt32LE(0, gd + 0x28); // bg_inode_table_hi
-    const vol = await open(bytes);
+    for (const copyIn of backupToo ? [0, 1] : [0]) {
+      const gd = img.geo.groups[copyIn]!.descriptorsAt! * img.geo.blockSize + group * img.geo.descSize;
+      expect(bytes.readUInt32LE(gd + 8)).toBe(img.geo.groups[group]!.inodeTable); // bg_inode_table_lo
+      bytes.writeUInt32LE(img.geo.blocksCount + 5, gd + 8);
+      bytes.writeUInt32LE(0, gd + 0x28); // bg_inode_table_hi
+    }
+    return bytes;
+  }
+
+  it('inode table of group 0 past the end in the descriptors and their backup: the volume opens, inode reads give BAD_INODE_TABLE', async () => {
+    const vol = await open(inodeTablePastEnd(0, true));
     const err = await appErrorOf(vol.lookup('/hello.txt'));
     expect(err).toMatchObject({ code: 'BAD_INODE_TABLE', exitCode: ExitCode.CORRUPT, details: { group: 0, inodeTable: img.geo.blocksCount + 5 } });
+    expect(vol.descriptorsFromBackup).toBe(false);
   });
 
-  it('inode table of group 1 past the end: BAD_INODE_TABLE for its inodes only', async () => {
-    const bytes = copy();
-    const gd = img.geo.groups[0]!.descriptorsAt! * img.geo.blockSize + img.geo.descSize;
-    expect(bytes.readUInt32LE(gd + 8)).toBe(img.geo.groups[1]!.inodeTable);
-    bytes.writeUInt32LE(img.geo.blocksCount + 5, gd + 8);
-    const vol = await open(bytes);
+  it('inode table of group 1 past the end in the descriptors and their backup: BAD_INODE_TABLE for its inodes only', async () => {
+    const vol = await open(inodeTablePastEnd(1, true));
     const err = await appErrorOf(vol.readInode(img.geo.inodesPerGroup + 1));
     expect(err).toMatchObject({ code: 'BAD_INODE_TABLE', details: { group: 1 } });
     await expectIntact(vol);
+  });
+
+  it('inode table of group 0 or 1 past the end in the descriptors alone: their backup copy is read (as e2fsck does), everything intact, and said', async () => {
+    for (const group of [0, 1]) {
+      const vol = await open(inodeTablePastEnd(group, false));
+      await expectIntact(vol);
+      expect(vol.descriptorsFromBackup).toBe(true);
+      expect(vol.warnings.join('\n')).toMatch(new RegExp(`group descriptor block 0 is damaged \\(group ${group} puts its inode table at block ${img.geo.blocksCount + 5}, outside the filesystem\\): its backup copy at block ${img.geo.groups[1]!.descriptorsAt} is used`));
+    }
   });
 
   it('a file size of 2^40 with extents: the first 4 KiB is the data, the last 4 KiB zeros, without hanging', async () => {

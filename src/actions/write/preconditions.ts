@@ -84,6 +84,10 @@ export function checkPlacement(src: OpenedSource): void {
   if (backup.primaryProblem !== null) {
     throw refusedWrite('SUPERBLOCK_DAMAGED', `the filesystem's main superblock is unusable (${backup.primaryProblem}); it is read from its backup copy at byte ${backup.byteOffset}`, `copy the data off it, or repair the filesystem on an image of the card with e2fsck -b ${backup.byteOffset / backup.superblock.blockSize} -B ${backup.superblock.blockSize} first`);
   }
+  if (src.onDiskVolume.descriptorsFromBackup) {
+    const group1 = sb.firstDataBlock + sb.blocksPerGroup;
+    throw refusedWrite('GROUP_DESCRIPTORS_DAMAGED', 'the filesystem\'s group descriptors are damaged; they are read from their backup copy', `copy the data off it, or repair the filesystem on an image of the card with e2fsck -b ${group1} -B ${sb.blockSize} first`);
+  }
 }
 
 /**
