@@ -65,6 +65,16 @@ export async function configFilesInBackup(src: OpenedSource, target: BackupTarge
   } catch (err) {
     // Damage after some files: those were read whole and are offered; none read, it is said as it is.
     if (!(err instanceof CorruptError) || byPlace.data.length + byPlace.root.length === 0) throw err;
+    // A check at the archive's end that fails (gzip's CRC, an unauthenticated SecureTar) says a byte changed
+    // somewhere before it: every file read may hold it (a '#' turned into a quote broke configuration.yaml,
+    // put back as "verified"). None is offered.
+    if (err.details['where'] === 'end') {
+      throw new CorruptError('BACKUP_FILES_UNTRUSTED', `${inner.member} of this backup is damaged: its check at the end does not match, so a byte of some file in it changed, and which one cannot be told: none of its files is put back`, {
+        hint: 'choose another backup; a file of this one can still be looked at (and compared by eye) with the backup commands',
+        remedy: 'list-backups',
+        cause: err,
+      });
+    }
     damage = err;
   }
   const found = hasData ? byPlace.data : byPlace.root;

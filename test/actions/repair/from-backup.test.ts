@@ -101,4 +101,17 @@ describe('the configuration files of a backup', () => {
       }
     }
   });
+
+  it('a check at the archive\'s end that fails (gzip\'s CRC): no file is offered, any may hold the changed byte (one was put back as "verified")', async () => {
+    const bytes = Buffer.from(readFileSync(plain));
+    const inner = cli(['backup', 'ls', plain, '--json']);
+    const size = (JSON.parse(inner.text) as { inners: Array<{ name: string; size: number }> }).inners.find((i) => i.name === 'homeassistant')!.size;
+    // The gzip trailer's CRC-32 (the last 8 bytes are CRC-32 and ISIZE); the archive's data follows its 512-byte header.
+    bytes[512 + size - 8] = bytes[512 + size - 8]! ^ 0x01;
+    const flipped = join(work, 'crc.tar');
+    writeFileSync(flipped, bytes);
+    const r = await filesOf(flipped).catch((e: unknown) => e);
+    expect(r).toMatchObject({ code: 'BACKUP_FILES_UNTRUSTED', exitCode: 65 });
+    expect((r as Error).message).toMatch(/homeassistant\.tar\.gz of this backup is damaged: its check at the end does not match.*none of its files is put back/);
+  });
 });
