@@ -50,6 +50,8 @@ export interface ResetRequest {
 export interface AuthWriteResult extends WriteResult {
   username: string;
   mfaDisabled: boolean;
+  /** The login keeps its two-factor codes (TOTP on, not switched off): its next login asks for a code too. */
+  mfaKept?: boolean;
 }
 
 function providerChange(src: OpenedSource, content: Buffer, username: string, password: string): FileChange {
@@ -70,6 +72,7 @@ function providerChange(src: OpenedSource, content: Buffer, username: string, pa
 export async function resetPassword(source: OpenedSource, req: ResetRequest, opts: WriteOptions): Promise<AuthWriteResult> {
   let matched = req.username;
   let mfaDisabled = false;
+  let mfaKept = false;
   const result = await writeFiles(source, async (src) => {
     const files = await readAuthFiles(src);
     const list = listUsers(files);
@@ -78,8 +81,9 @@ export async function resetPassword(source: OpenedSource, req: ResetRequest, opt
     const logins = parseProviderStore(files.provider).data.users;
     matched = logins[findLogin(logins, req.username)]?.username ?? req.username;
     const changes = [providerChange(src, content, matched, req.password)];
+    const user = list.users.find((u) => u.username === matched);
+    mfaKept = !req.disableMfa && user?.mfa === true;
     if (req.disableMfa) {
-      const user = list.users.find((u) => u.username === matched);
       if (user?.mfa && user.userId && files.totp) {
         changes.push(totpChange(src, disableTotp(files.totp, user.userId), user.userId));
         mfaDisabled = true;
@@ -87,7 +91,7 @@ export async function resetPassword(source: OpenedSource, req: ResetRequest, opt
     }
     return changes;
   }, opts);
-  return { ...result, username: matched, mfaDisabled };
+  return { ...result, username: matched, mfaDisabled, ...(mfaKept ? { mfaKept } : {}) };
 }
 
 function totpChange(src: OpenedSource, content: Buffer, userId: string): FileChange {

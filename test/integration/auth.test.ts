@@ -62,7 +62,8 @@ describe('auth reset on every feature set', () => {
     const r = cli(['auth', 'reset', img, '--username', 'VM-User ', '--password-stdin', '--originals', join(work, `orig-${name.replace(/\W+/g, '_')}`)], 'a new password\n');
     expect(r.code, r.stderr).toBe(0);
     expect(r.text).toMatch(/Password of vm-user reset: done, read back from the image file \S+ \(a copy of the data partition alone, not a card\) and verified\./);
-    expect(r.text).toMatch(/^Next: .*When Home Assistant has started, log in as vm-user with the new password\.$/m);
+    // vm-user has two-factor codes here, kept: the next step names the code too.
+    expect(r.text).toMatch(/^Next: .*When Home Assistant has started, log in as vm-user with the new password and the code of the authenticator app \(two-factor login is still on\)\.$/m);
     fsckClean(img);
     const hash = storedHash(img, 'vm-user');
     expect(hash).toMatch(/^\$2b\$12\$/);
@@ -98,6 +99,11 @@ describe('refusals, dry runs and a dirty journal', () => {
     const img = join(work, 'mfa.img');
     mkfs(img, stage, { sizeMiB: 32 });
     const owner = (): { mfa: boolean } => cliJson<Array<{ username: string; mfa: boolean }>>(['auth', 'list', img]).find((u) => u.username === 'vm-user')!;
+    expect(owner().mfa).toBe(true);
+    // Reset without switching it off: the next step names the code too (it spoke of the password alone).
+    const kept = cli(['auth', 'reset', img, '-u', 'vm-user', '--password', 'still with codes']);
+    expect(kept.code, kept.stderr).toBe(0);
+    expect(kept.text).toMatch(/log in as vm-user with the new password and the code of the authenticator app \(two-factor login is still on\)\.$/m);
     expect(owner().mfa).toBe(true);
     const r = cli(['auth', 'reset', img, '-u', 'vm-user', '--password', 'no more codes', '--disable-mfa']);
     expect(r.code, r.stderr).toBe(0);

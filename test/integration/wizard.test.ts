@@ -319,7 +319,7 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     keys('steps', 'Enter'); // yes
     await waitFor('steps', /Delete all 3 backups \([\d.]+ KiB\) from the card\?/, 60_000);
     type('steps', 'y');
-    await waitFor('steps', /Done: .* given back/, 60_000);
+    await waitFor('steps', /Done: .* given back.*\s*\n.*Their copies are in \S+haos-rescue-backups-deleted-/, 60_000);
     await menu(9); // Safe mode
     // No is the default, as for every write (Enter set it).
     await waitFor('steps', /Set safe mode on the image file \S+ \(not a card\)\? \(y\/N\)/);

@@ -46,9 +46,9 @@ export function oldBackupsPlan(old: Array<{ date?: string | null; name?: string 
   return {
     lines: [
       ...old.map((b) => `${(b.date ?? '').slice(0, 10)}  ${b.name ?? '-'}  ${formatBytes(b.size)}  ${b.path}`),
-      ...(copiedFirst ? ['A copy of each is saved on this computer first.'] : []),
+      copiedFirst ? 'A copy of each is saved on this computer first.' : 'No copy is kept: once deleted, these backups are gone for good.',
     ],
-    question: `Delete these ${old.length} backup(s) from the card?`,
+    question: copiedFirst ? `Delete these ${old.length} backup(s) from the card?` : `Delete these ${old.length} backup(s) from the card for good, without a copy?`,
   };
 }
 
@@ -138,7 +138,8 @@ export function journalQuestion(transactions: number | null): string {
 }
 
 /** How to use a new password, and a new login, once the box has started. */
-export const resetLogin = (username: string): string => `log in as ${username} with the new password`;
+export const resetLogin = (username: string, mfaKept = false): string =>
+  `log in as ${username} with the new password${mfaKept ? ' and the code of the authenticator app (two-factor login is still on)' : ''}`;
 export const addedLogin = (username: string): string => `log in as ${username} with its password; Home Assistant makes it an administrator (not the owner) at that first login`;
 
 /** After a new password or login: how to use it. */

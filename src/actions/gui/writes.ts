@@ -146,7 +146,7 @@ async function perform(ctx: GuiContext, source: OpenedSource, action: WriteActio
   switch (action.kind) {
     case 'reset': {
       const r = await resetPassword(source, { username: action.username, password: password(body), disableMfa: action.disableMfa }, opts);
-      return [...authWriteLines(r, `new password for ${action.username}${r.mfaDisabled ? ', two-factor switched off' : ''}`, mediumOf(source)), nextStep(resetLogin(action.username), mediumOf(source))];
+      return [...authWriteLines(r, `new password for ${action.username}${r.mfaDisabled ? ', two-factor switched off' : ''}`, mediumOf(source)), nextStep(resetLogin(action.username, r.mfaKept), mediumOf(source))];
     }
     case 'add': {
       const r = await addUser(source, { username: action.username, password: password(body) }, opts);

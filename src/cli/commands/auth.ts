@@ -99,7 +99,7 @@ const resetCommand: CommandModule<GlobalArgs, WriteArgs> = {
     });
     await report(r, `Password of ${r.username}${r.mfaDisabled ? ' reset and TOTP switched off' : ' reset'}`, argv.json, medium);
     if (argv.disableMfa && !r.mfaDisabled && !argv.json) await writeOut(`TOTP was not on for ${r.username}: nothing to switch off.\n`);
-    if (!argv.json && !r.dryRun) await writeOut(`${loginNextStep(resetLogin(r.username), medium)}\n`);
+    if (!argv.json && !r.dryRun) await writeOut(`${loginNextStep(resetLogin(r.username, r.mfaKept), medium)}\n`);
   },
 };
 

@@ -59,19 +59,23 @@ async function deleteOldBackups(session: Session, say: Say, backups: BackupEntry
   const cutoff = Date.now() - days * 86_400_000;
   const old = backups.filter((b) => Date.parse(b.date!) < cutoff);
   if (old.length === 0) return say(`No backup is older than ${days} days.`);
-  const plan = oldBackupsPlan(old, false);
   // Every backup (0 days), or the newest among them: said first, as the window says it.
   const warning = allBackupsWarning(old, backups);
-  for (const line of [...(warning?.lines.slice(0, 1) ?? []), ...plan.lines]) say(`  ${line}`);
+  for (const line of [...(warning?.lines.slice(0, 1) ?? []), ...oldBackupsPlan(old, true).lines.slice(0, old.length)]) say(`  ${line}`);
+  let out: string | null = null;
   if (await confirm({ message: 'Copy them to this computer first?', default: true })) {
-    const out = join(homedir(), `haos-rescue-backups-deleted-${new Date().toISOString().slice(0, 16).replace(/[:T]/g, '-')}`);
-    const copied = await stoppable(() => extractBackups(session.source, { outDir: out, slugs: old.map((b) => b.slug!), force: false }));
+    out = join(homedir(), `haos-rescue-backups-deleted-${new Date().toISOString().slice(0, 16).replace(/[:T]/g, '-')}`);
+    const copied = await stoppable(() => extractBackups(session.source, { outDir: out!, slugs: old.map((b) => b.slug!), force: false }));
     if (copied.failed.length > 0) return say(`${copied.failed.length} backup(s) could not be copied; nothing was deleted.`);
     say(`Copied to ${out}.`);
   }
+  // Without a copy, said plainly before the question: deleted backups are gone for good.
+  const plan = oldBackupsPlan(old, out !== null);
+  if (out === null) say(`  ${plan.lines[plan.lines.length - 1]!}`);
   if (!(await confirm({ message: warning?.question ?? plan.question, default: false }))) return say('Nothing was written.');
   const r = await removeFiles(session.source, old.map((b) => b.path), { ...writeOptions(), saveOriginals: false }).finally(() => session.refresh());
   say(freedLine(r.removed, mediumOf(session.source)));
+  say(out === null ? 'No copy of the deleted backups was kept.' : `Their copies are in ${out}.`);
 }
 
 async function deleteOldLogs(session: Session, say: Say, logs: OldLogFile[]): Promise<void> {

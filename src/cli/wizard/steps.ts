@@ -115,7 +115,7 @@ export async function stepReset(session: Session, say: Say): Promise<void> {
   if (!(await agreed(resetPlan(source, username, disableMfa), say))) return say('Nothing was written.');
   const r = await withCopiesOrNot(say, (opts) => resetPassword(session.source, { username, password: pw, disableMfa }, opts)).finally(() => session.refresh());
   if (r === null) return say('Nothing was written.');
-  reportWrite(say, r, `new password for ${username}${r.mfaDisabled ? ', two-factor switched off' : ''}`, mediumOf(session.source), resetLogin(username));
+  reportWrite(say, r, `new password for ${username}${r.mfaDisabled ? ', two-factor switched off' : ''}`, mediumOf(session.source), resetLogin(username, r.mfaKept));
 }
 
 export async function stepAdd(session: Session, say: Say): Promise<void> {
