@@ -53,7 +53,7 @@ function parser(args: string[]) {
     .scriptName('haos-rescue')
     .usage('$0 <command> [SOURCE] [options]\n\nReads the Home Assistant data on a pulled SD card, SSD or disk image, or a virtual machine disk file (qcow2, VDI, VHD, VHDX, VMDK, OVA). Only `auth reset`, `auth add`, `safe-mode`, `rm`, `put`, `mv` and `check-at-start` write to it, after safety checks (and a rehearsal in memory); everything else only reads. Without SOURCE, the one disk with Home Assistant data is used.\n\nStarted in a terminal without arguments, haos-rescue guides you step by step; `haos-rescue gui` does the same in a browser window.')
     .option('partition', { type: 'number', global: true, describe: 'use partition N (Linux numbering, logical partitions from 5)' })
-    .option('offset', { type: 'string', global: true, coerce: parseOffset, describe: 'use the filesystem at this byte offset (also 11MiB, or 22528s in sectors)' })
+    .option('offset', { type: 'string', global: true, coerce: parseOffset, describe: 'use the filesystem at this byte offset (also 11MiB, or 22528s in 512-byte sectors, whatever sector size the disk uses)' })
     .option('replay', { type: 'boolean', global: true, default: true, describe: 'show the state with the ext4 journal replayed in memory (--no-replay: the on-disk state)' })
     .option('map', { type: 'string', global: true, describe: 'the rescue map of an image made by `haos-rescue image` or ddrescue: parts not rescued read as errors, never as zeros (IMG.map beside IMG is found by itself)' })
     .option('json', { type: 'boolean', global: true, describe: 'print one JSON document on stdout' })

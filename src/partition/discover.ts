@@ -263,6 +263,8 @@ function notFound(device: BlockDevice, table: PartitionTable, candidates: Candid
 async function discoverAtOffset(device: BlockDevice, probe: FilesystemProbe, offsetBytes: number): Promise<Discovery> {
   if (!Number.isSafeInteger(offsetBytes) || offsetBytes < 0 || offsetBytes >= device.sizeBytes) {
     throw new UsageError('OFFSET_OUT_OF_RANGE', `byte offset ${offsetBytes} is outside ${device.description} (${device.sizeBytes} bytes)`, {
+      hint: 'the offset column of the disk\'s own listing (info) gives where each partition starts; or name the partition',
+      remedy: 'partition-or-offset',
       details: { offsetBytes, deviceBytes: device.sizeBytes },
     });
   }
@@ -282,6 +284,13 @@ function pickPartition(device: BlockDevice, table: PartitionTable, candidates: C
   const found = candidates.find((c) => c.partitionIndex === n);
   if (found !== undefined) return found;
   const available = table.partitions.filter((p) => !p.extended).map((p) => p.index);
+  if (table.partitions.some((p) => p.index === n && p.extended)) {
+    const inside = table.partitions.filter((p) => p.index >= 5).map((p) => p.index);
+    throw new NotFoundError('PARTITION_IS_EXTENDED', `partition ${n} of ${device.description} is an extended partition: a container of the logical partitions ${inside.join(', ') || '(none)'}, not a filesystem`, {
+      hint: `name one of the partitions inside it (${inside.join(', ') || 'none is listed'}), or leave the partition out to have the data found`,
+      details: { partition: n, available },
+    });
+  }
   throw new NotFoundError('PARTITION_NOT_FOUND', `partition ${n} not found on ${device.description}`, {
     hint:
       available.length > 0

@@ -140,6 +140,17 @@ describe('info', () => {
     const partition = cli(['ls', image, '--partition', 'abc']);
     expect(partition.code).toBe(64);
     expect(partition.stderr).toMatch(/--partition takes a partition number from 1 \(not a number\)/);
+    const beyond = cli(['ls', image, '--offset', '99999999999']);
+    expect(beyond.code).toBe(64);
+    expect(beyond.stderr).toMatch(/byte offset 99999999999 is outside .*\nhint: the offset column of the disk's own listing \(info\) gives where each partition starts; or name the partition \(add --partition N or --offset BYTES\)/);
+    // An extended partition named: said as the container it is (it was "partition 3 not found", 3 listed by info).
+    const mbr = join(work, 'extended.img');
+    writeFileSync(mbr, Buffer.alloc(0));
+    spawnSync('truncate', ['-s', '40M', mbr]);
+    spawnSync('sfdisk', ['-q', mbr], { input: 'label: dos\nstart=2048, size=4096, type=83\nstart=8192, type=5\nstart=10240, size=4096, type=83\n' });
+    const extended = cli(['ls', mbr, '--partition', '2']);
+    expect(extended.code, extended.stderr).toBe(66);
+    expect(extended.stderr).toMatch(/^error: partition 2 of image \S+ is an extended partition: a container of the logical partitions 5, not a filesystem\nhint: name one of the partitions inside it \(5\)/m);
     const offset = cli(['ls', image, '--offset', '11X']);
     expect(offset.code).toBe(64);
     expect(offset.stderr).toMatch(/--offset takes a byte offset .*not "11X"/);
