@@ -204,8 +204,10 @@ describe('discoverData: --partition and --offset', () => {
       hint: 'available partitions: 1, 2, 3, 4, 5, 6, 7, 8',
       details: { partition: 42, available: [1, 2, 3, 4, 5, 6, 7, 8] },
     });
+    // Partition 2 there is the extended container: said as such, naming the logicals in it.
     await expect(discoverIn(mbrImg, {}, { partition: 2 })).rejects.toMatchObject({
-      code: 'PARTITION_NOT_FOUND',
+      code: 'PARTITION_IS_EXTENDED',
+      message: expect.stringMatching(/is an extended partition: a container of the logical partitions 5, 6, 7, 8, 9, not a filesystem/),
       details: { available: [1, 3, 4, 5, 6, 7, 8, 9] },
     });
     await expect(discoverData(new BufferDevice(Buffer.alloc(MiB)), fakeProbe({}), { partition: 1 })).rejects.toMatchObject({
