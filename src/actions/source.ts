@@ -82,7 +82,23 @@ async function probeSlice(device: BlockDevice, slice: Slice): Promise<ProbeResul
   } catch (err) {
     if (!(err instanceof AppError) && !(err instanceof SyntaxError)) throw err;
   }
+  if (result.supervisedDataPath === null) await guessSupervisedData(fs, result);
   return result;
+}
+
+/** Where the Supervised installer puts the data when /etc/hassio.json is gone: its default, then an older one. */
+const SUPERVISED_DEFAULTS = ['/usr/share/hassio', '/var/lib/homeassistant'];
+
+/** A Linux root without /etc/hassio.json (deleted, or the file damaged) whose default data folder is there. */
+async function guessSupervisedData(fs: ReadOnlyFs, result: ProbeResult): Promise<void> {
+  for (const path of SUPERVISED_DEFAULTS) {
+    const found = await fs.exists(`${path}/homeassistant`).catch(() => false);
+    if (found && ((await fs.exists(`${path}/homeassistant/.storage`).catch(() => false)) || (await fs.exists(`${path}/backup`).catch(() => false)))) {
+      result.supervisedDataPath = path;
+      result.supervisedGuessed = true;
+      return;
+    }
+  }
 }
 
 /** Opens SOURCE and finds the Home Assistant data filesystem on it. The caller must close() the device. */

@@ -22,6 +22,8 @@ export interface ProbeResult {
   hasDockerDir: boolean;
   /** `data` of /etc/hassio.json, when the filesystem is a Linux root with that file. */
   supervisedDataPath: string | null;
+  /** No /etc/hassio.json: supervisedDataPath is the installer's default folder, found holding the data. */
+  supervisedGuessed?: boolean;
   /** The filesystem was recognised but something in it could not be read. */
   error?: string;
 }
@@ -117,7 +119,8 @@ function rankProbe(p: Partition | null, probe: ProbeResult, table: PartitionTabl
     return { rank: 6, why: `GPT name ${name}, ext4 label "${label}"` };
   }
   if (probe.supervisedDataPath !== null) {
-    return { rank: RANK_SUPERVISED, why: `Supervised install: /etc/hassio.json puts the data in ${probe.supervisedDataPath}` };
+    const where = probe.supervisedGuessed ? `no /etc/hassio.json, the Supervisor's data found in ${probe.supervisedDataPath}` : `/etc/hassio.json puts the data in ${probe.supervisedDataPath}`;
+    return { rank: RANK_SUPERVISED, why: `Supervised install: ${where}` };
   }
   if (table.type === 'mbr' && table.diskSignature === HAOS_MBR_DISK_SIGNATURE && p?.index === 4) {
     return { rank: 8, why: `ext4 "${label}" on partition 4 of an HAOS MBR disk (signature 0x48617373)` };

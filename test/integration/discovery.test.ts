@@ -1,9 +1,9 @@
 // Discovery on every HAOS layout the fixtures build (haos-format.md §1-§2, §6), through the CLI as a
 // user runs it: the right data filesystem is chosen, the reason names it, and reading changes no byte.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUILT_IMAGES, HA_VERSION, OLD_HA_VERSION, buildFixtures } from '../../fixtures/index.js';
@@ -100,6 +100,18 @@ describe('discovery on every layout', () => {
     const info = cliJson(['info', join(out, 'supervised-root.img')]);
     expect(info.data.kind).toBe('supervised');
     expect(info.homeAssistant.configPath).toBe('/var/lib/homeassistant/homeassistant');
+  });
+
+  it('a Supervised root without /etc/hassio.json is found by the installer\'s default data folders, and said so (it was "no Home Assistant data")', () => {
+    const image = join(out, 'supervised-no-json.img');
+    copyFileSync(join(out, 'supervised-root.img'), image);
+    const removed = spawnSync('debugfs', ['-w', '-R', 'rm /etc/hassio.json', image], { encoding: 'utf8' });
+    expect(removed.status, removed.stderr).toBe(0);
+    const info = cliJson(['info', image]);
+    expect(info.data.kind).toBe('supervised');
+    expect(info.homeAssistant.configPath).toBe('/var/lib/homeassistant/homeassistant');
+    expect(cli(['info', image]).text).toMatch(/Supervised install: no \/etc\/hassio\.json, the Supervisor's data found in \/var\/lib\/homeassistant/);
+    expect(cliJson(['auth', 'list', image])).toEqual(cliJson(['auth', 'list', join(out, 'supervised-root.img')]));
   });
 
   it('an /etc/hassio.json holding null (or any non-object) is no Supervised root, not an internal error (found by fuzzing)', () => {
