@@ -243,6 +243,10 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
 
   it('the other steps: add an administrator, users, backup key, copy the backups, export the config, make a backup, the log, free space, safe mode', async () => {
     const image = makeImage('steps.img');
+    // Home Assistant's own log of its last run (the sample's is empty): the log step shows it.
+    const log = join(work, 'home-assistant.log.1');
+    writeFileSync(log, '2025-06-01 11:59:58 ERROR (MainThread) [homeassistant.setup] Setup failed for custom integration thing\n');
+    expect(cli(['put', image, log, '/supervisor/homeassistant/home-assistant.log.1', '--yes', '--no-originals']).code).toBe(0);
     const home = join(work, 'home-steps');
     start('steps', home);
     await openImage('steps', image);
@@ -300,6 +304,8 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     await waitFor('steps', /Backup [0-9a-f]{8} written to .*encrypted, SecureTar v2/, 60_000);
     await menu(7); // Show Home Assistant's last log lines: the sample's /logs is empty
     await waitFor('steps', /No log files in \/logs: the box kept its logs in memory only, or they were deleted\./);
+    // Home Assistant's own log of its last run, in its configuration folder, shown then (nothing was said of it).
+    await waitFor('steps', /Home Assistant's own log file, \/supervisor\/homeassistant\/home-assistant\.log\.1: its last 1 line\(s\):\s*\n.*Setup failed for custom integration thing\s*\n.*A custom integration appears in these lines/);
     await menu(8); // Free space
     // The largest files by name, as `df` lists them: here the history database.
     await waitFor('steps', /The largest files:\s*\n\s*size +file\s*\n\s*[\d.]+ [KM]iB +\/supervisor\/homeassistant\/home-assistant_v2\.db/);

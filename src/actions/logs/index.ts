@@ -217,7 +217,7 @@ export function noLogFiles(folder: string): string {
 }
 
 /** A custom integration is named in the lines (Home Assistant says "custom integration" when it loads one). */
-export function namesCustomIntegration(lines: LogLine[]): boolean {
+export function namesCustomIntegration(lines: ReadonlyArray<{ message: string }>): boolean {
   return lines.some((l) => /custom integration|custom_components/i.test(l.message));
 }
 
