@@ -192,8 +192,8 @@ function stopOnSignal(signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP'): void {
     say(`\n${what}: finishing the write that is under way first (a few seconds)...\n`);
     void deferInterrupt().then((ended) => {
       say(ended === 'written'
-        ? 'stopped: the change under way was written to the card in full first (its report was not shown: the same read command shows the result)\n'
-        : 'stopped: the write under way ended with an error; the card holds the state before it or after it, never a mix (its journal sees to that): run the command again to see where it stands\n');
+        ? 'stopped: the change under way was written in full first, then haos-rescue stopped before saying so; start it again on the same card or image to see the state it left\n'
+        : 'stopped: the write under way ended with an error; the card or image holds the state before it or after it, never a mix (its journal sees to that): start haos-rescue again on it to see where it stands\n');
       process.exit(code);
     });
     return;
