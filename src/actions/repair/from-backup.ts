@@ -33,8 +33,11 @@ export interface BackupConfigFiles {
   damage: CorruptError | null;
 }
 
-/** Not offered: the recorder's database and its journal files, logs and their rotations. */
-const NOT_CONFIG = /^home-assistant_v2\.db|\.log(\.\d+|\.fault|\.old)?$|^\.HA_VERSION$|^homeassistant\.json$/;
+/**
+ * Not offered: the recorder's database and its journal files, logs and their rotations, and safe-mode (the
+ * marker a start in safe mode leaves: put back, it would start the box in safe mode again).
+ */
+const NOT_CONFIG = /^home-assistant_v2\.db|\.log(\.\d+|\.fault|\.old)?$|^\.HA_VERSION$|^homeassistant\.json$|^safe-mode$/;
 
 /** The card's backups that hold Home Assistant (a full one, or a partial one with it), readable ones only. */
 export async function backupsWithConfig(src: OpenedSource): Promise<BackupEntry[]> {

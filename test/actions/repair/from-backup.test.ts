@@ -30,6 +30,8 @@ function run(args: string[]): void {
 
 beforeAll(() => {
   writeFileSync(image, readSampleImage());
+  // The safe-mode marker too (a start in safe mode leaves it): not offered, it is no configuration file.
+  run(['safe-mode', image, '--yes', '--no-originals']);
   // With the history database and the logs in it: those are not offered.
   run(['backup', 'create', image, '--out', plain, '--no-encrypt']);
   run(['backup', 'create', image, '--out', keyed, '--password', 'a password']);
