@@ -185,6 +185,9 @@ describe.skipIf(!hasQemuImg)('reading a disk file cut short', () => {
     // It said "the backup GPT header is damaged", and "they may still be on the card".
     expect(r.stderr).toMatch(/^warning: backup GPT header at LBA \d+ could not be read: .*cut-info\.vhdx ends at byte \d+, before .*cut short/m);
     expect(r.text).toMatch(/^Home Assistant: +its files could not be read here \(see the warnings\); they may still be in the disk file this one was copied from$/m);
+    // A disk file cut short is no failing card: it is copied again, not imaged (imaging cannot bring back what is not there).
+    expect(r.stderr).toMatch(/^warning: parts of this disk file could not be read: it is cut short or damaged \(see above\); copy it again from where it came from if you can$/m);
+    expect(r.stderr).not.toMatch(/may be failing|haos-rescue image/);
   });
 
   it.each([

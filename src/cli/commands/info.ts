@@ -131,7 +131,10 @@ export const infoCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: stri
     await writeOut(render(result));
     for (const w of result.warnings) warn(w);
     const imageCommand = `haos-rescue image ${shellWord(result.source)} --out card.img`;
-    if (result.readFailed) warn(`parts of the card could not be read: it may be failing. Copy it to an image first and work on the image: ${imageCommand}`);
+    // A VM disk file or an image cannot be failing as a card does: parts of it are missing (a copy cut short).
+    if (result.readFailed && result.rescue !== null) warn('parts of this image were not rescued from the card (its map says so): the same haos-rescue image command, run again with the card, tries them once more');
+    else if (result.readFailed && result.container !== null) warn('parts of this disk file could not be read: it is cut short or damaged (see above); copy it again from where it came from if you can');
+    else if (result.readFailed) warn(`parts of the card could not be read: it may be failing. Copy it to an image first and work on the image: ${imageCommand}`);
     else if ((await copyFirstReason(result)) === 'box-read-errors') process.stderr.write(`hint: ${imageCommand}\n`);
   },
 };
