@@ -301,6 +301,28 @@ async function checkBackup(device: BlockDevice, sectorSize: number, primary: Gpt
 
 type SizeResult = { gpt: Gpt } | { failures: Failure[] };
 
+/** Slots whose entry was skipped (a damaged field), from the warnings decodeEntry left. */
+const skippedSlots = (warnings: string[]): number[] => warnings.flatMap((w) => /^GPT partition (\d+) skipped: /.exec(w)?.[1] ?? []).map(Number);
+
+/**
+ * A primary table whose CRC matches but with an entry that cannot be real (a partitioning tool's bug, a flipped
+ * bit before the CRC was computed): that slot is taken from the backup table when the backup's entry for it is
+ * whole, and said (the data partition was "found by searching", the table said to be erased).
+ */
+async function withBackupEntries(device: BlockDevice, sectorSize: number, primary: GptHeader, read: { entries: GptEntry[]; warnings: string[] }): Promise<GptEntry[]> {
+  const skipped = skippedSlots(read.warnings);
+  if (skipped.length === 0) return read.entries;
+  const backup = await readHeaderAt(device, sectorSize, primary.alternateLba)
+    .then((h) => readEntries(device, sectorSize, h))
+    .catch((err: unknown) => {
+      if (err instanceof AppError) return null;
+      throw err;
+    });
+  const taken = (backup?.entries ?? []).filter((e) => skipped.includes(e.index));
+  for (const e of taken) read.warnings.push(`GPT partition ${e.index}: its entry in the primary table is damaged; the backup table's entry is used (LBA ${e.firstLba}-${e.lastLba})`);
+  return [...read.entries, ...taken].sort((a, b) => a.index - b.index);
+}
+
 async function readGptWithSectorSize(device: BlockDevice, sectorSize: number, options: ReadGptOptions): Promise<SizeResult> {
   const failures: Failure[] = [];
   const primarySector = await attempt(failures, 'primary GPT header', () => readSector(device, sectorSize, 1));
@@ -309,8 +331,9 @@ async function readGptWithSectorSize(device: BlockDevice, sectorSize: number, op
   if (primary !== null) {
     const read = await attempt(failures, 'primary GPT partition entries', () => readEntries(device, sectorSize, primary));
     if (read !== null) {
+      const entries = await withBackupEntries(device, sectorSize, primary, read);
       const warnings = [...read.warnings, ...(await checkBackup(device, sectorSize, primary))];
-      return { gpt: { sectorSize, headerUsed: 'primary', header: primary, entries: read.entries, warnings } };
+      return { gpt: { sectorSize, headerUsed: 'primary', header: primary, entries, warnings } };
     }
   }
   const lastLba = Math.floor(device.sizeBytes / sectorSize) - 1;

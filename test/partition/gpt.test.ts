@@ -188,6 +188,24 @@ describe('readGpt with damage', () => {
     expect(gpt.entries[0]!.name).toBe('hassos-boot');
   });
 
+  it('an entry of the primary table that cannot be real, its CRCs made to match: that slot is taken from the backup table, and said', async () => {
+    const file = copyImage(haosImg, tmp.dir, 'bad-entry8.img');
+    const before = ours((await read(file))!);
+    // Entry 8's EndingLBA (byte 40 of the entry; 128-byte entries from LBA 2) made impossible, then both CRCs recomputed.
+    const entries = readFileBytes(file, 1024, 128 * 128);
+    entries.writeBigUInt64LE(0xfffffffffffffff0n, 7 * 128 + 40);
+    const header = Buffer.from(readFileBytes(file, 512, 512));
+    header.writeUInt32LE(crc32(entries), 88);
+    header.writeUInt32LE(0, 16);
+    header.writeUInt32LE(crc32(header.subarray(0, header.readUInt32LE(12))), 16);
+    patchFile(file, 1024, entries);
+    patchFile(file, 512, header);
+    const gpt = (await read(file))!;
+    expect(gpt.headerUsed).toBe('primary');
+    expect(ours(gpt)).toEqual(before);
+    expect(gpt.warnings).toContain(`GPT partition 8: its entry in the primary table is damaged; the backup table's entry is used (LBA ${gpt.entries.find((e) => e.index === 8)!.firstLba}-${gpt.entries.find((e) => e.index === 8)!.lastLba})`);
+  });
+
   it('keeps the primary and warns when only the backup header is damaged', async () => {
     const file = copyImage(haosImg, tmp.dir, 'bad-backup.img');
     flipByte(file, 16 * MiB - 512 + 60);
