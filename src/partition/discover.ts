@@ -206,6 +206,16 @@ function byPreference(candidates: Candidate[]): Candidate[] {
     .map(({ c }) => c);
 }
 
+/**
+ * Two filesystems with Home Assistant data under one label (a card cloned onto a bigger one, a copy left
+ * behind): every command reads the first, and says so, as the other may be the one the box used last.
+ */
+function sameLabelWarning(chosen: Candidate, ranked: Candidate[]): string | null {
+  const twins = ranked.filter((c) => c !== chosen && chosen.label !== null && c.label === chosen.label && confirmed(c) && confirmed(chosen));
+  if (twins.length === 0) return null;
+  return `${twins.length + 1} filesystems with Home Assistant data are labelled ${chosen.label}: this reads ${describe(chosen)}, the first in the table; ${twins.map(describe).join(', ')} may be the one the box used last (its last write is shown when it is named): name the partition to read another`;
+}
+
 function explainChoice(chosen: Candidate, ranked: Candidate[]): string {
   let reason = `chose ${describe(chosen)}: ${chosen.reason}`;
   const sameLabel = ranked.filter((c) => c !== chosen && chosen.label !== null && c.label === chosen.label);
@@ -350,7 +360,10 @@ export async function discoverData(device: BlockDevice, probe: FilesystemProbe, 
   }
   const ranked = byPreference(candidates);
   const best = ranked[0];
-  if (best !== undefined) return { table, candidates, chosen: best, kind: kindOf(best), reason: explainChoice(best, ranked) };
+  if (best !== undefined) {
+    const twins = sameLabelWarning(best, ranked);
+    return { table: twins === null ? table : { ...table, warnings: [...table.warnings, twins] }, candidates, chosen: best, kind: kindOf(best), reason: explainChoice(best, ranked) };
+  }
   const whole = candidates[0];
   if (table.type === 'none' && whole?.probe != null) {
     return { table, candidates, chosen: whole, kind: kindOf(whole), reason: `no partition table; the whole device is ${whole.reason}` };

@@ -72,6 +72,7 @@ describe('discovery on every layout', () => {
     expect(r.stderr).toMatch(/add --partition N/);
     expect(sha(image)).toBe(before);
     expect(cli(['info', image]).text).toMatch(/comes later in the table \(which one the box uses cannot be told from here/);
+    expect(cli(['cat', image, '/supervisor/homeassistant/.HA_VERSION']).stderr).toMatch(/^warning: 2 filesystems with Home Assistant data are labelled hassos-data: this reads partition 8 .*name the partition to read another/m);
     expect(cli(['safe-mode', image, '--partition', '9', '--no-originals']).code).toBe(0);
   });
 

@@ -94,6 +94,13 @@ describe('discoverData: ranking', () => {
     const d = await discoverIn(gpt9Img, { 8: data(), 10: data() });
     expect(d.chosen.partitionIndex).toBe(8);
     expect(d.reason).toMatch(/2 filesystems are labelled hassos-data, not chosen: partition 9 \(spare\) comes later in the table \(which one the box uses cannot be told from here: changes are refused until one is named\)/);
+    // Said as a warning too, for every command (a read of the first said nothing of the other).
+    expect(d.table.warnings).toContain('2 filesystems with Home Assistant data are labelled hassos-data: this reads partition 8 (hassos-data), the first in the table; partition 9 (spare) may be the one the box used last (its last write is shown when it is named): name the partition to read another');
+  });
+
+  it('a second hassos-data without /supervisor is no warning', async () => {
+    const d = await discoverIn(gpt9Img, { 8: ext4('hassos-data'), 10: data() });
+    expect(d.table.warnings.join('\n')).not.toMatch(/filesystems with Home Assistant data/);
   });
 
   it('within one rank, prefers the filesystem confirmed by /supervisor', async () => {
