@@ -33,6 +33,13 @@ export async function readAuthFiles(src: OpenedSource): Promise<AuthFiles> {
   if (auth) files.auth = auth;
   if (provider) files.provider = provider;
   if (totp) files.totp = totp;
+  // No configuration folder at all (the wrong partition): said as that, not as a login file to restore.
+  if (!auth && !provider && !totp && !(await src.volume.exists(dir).catch(() => true))) {
+    throw new NotFoundError('NO_CONFIG', `there is no ${dir} on this filesystem: it holds no Home Assistant configuration (the wrong disk or partition?)`, {
+      hint: 'the list of disks, and the disk\'s own listing (info), say which partition holds Home Assistant\'s data',
+      remedy: 'list-disks',
+    });
+  }
   return files;
 }
 

@@ -189,6 +189,11 @@ describe('info', () => {
       const r = cli(args);
       expect(r.stderr, args.join(' ')).toMatch(/^warning: this filesystem has no \/supervisor folder: it holds no Home Assistant data\. Is it the right disk or partition\?/);
     }
+    // The login list then says there is no configuration here (it said the login file was missing, "restore it from a backup").
+    const users = cli(['auth', 'list', other]);
+    expect(users.code).toBe(66);
+    expect(users.stderr).toMatch(/^error: there is no \/supervisor\/homeassistant on this filesystem: it holds no Home Assistant configuration \(the wrong disk or partition\?\)$/m);
+    expect(users.stderr).not.toMatch(/restore it from a backup/);
     // The sample has one: no such warning.
     expect(cli(['info', image]).stderr).not.toMatch(/no \/supervisor folder/);
   });
