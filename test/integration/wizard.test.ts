@@ -140,6 +140,28 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     assertCardClean(image);
   }, 120_000);
 
+  // A card filled by one large file no choice names: "Done: 2.1 MiB given back" read as fixed while it stayed full.
+  it('a card still full after a deletion says so, naming its largest file and how to remove it', async () => {
+    const image = makeImage('full.img');
+    const big = join(work, 'big.bin');
+    writeFileSync(big, Buffer.alloc(20 * 1024 * 1024, 0x5a));
+    // debugfs writes until the filesystem is full (the file then holds what fitted).
+    spawnSync('debugfs', ['-w', '-R', `write ${big} /supervisor/big.bin`, `${image}?offset=${11 * 1024 * 1024}`]);
+    start('full', join(work, 'home-full'));
+    await openImage('full', image);
+    await waitFor('full', /What do you want to do\?\s*\n.*❯ Reset/);
+    for (let i = 0; i < 8; i++) keys('full', 'Down'); // Free space
+    keys('full', 'Enter');
+    await waitFor('full', /What do you want to delete\?/);
+    keys('full', 'Enter'); // the history database
+    await waitFor('full', /Delete .*home-assistant_v2\.db.*\?/);
+    type('full', 'y');
+    await waitFor('full', /Done: .* given back[\s\S]*The card is still full: [\d.]+ [KM]iB free of [\d.]+ MiB\.\s*\n\s*Its largest file is \/supervisor\/big\.bin \([\d.]+ MiB\); a file no choice here names can be removed, a copy kept, with: haos-rescue rm \S+full\.img \/supervisor\/big\.bin/, 60_000);
+    keys('full', 'Up'); // wraps to Quit
+    keys('full', 'Enter');
+    await waitFor('full', /EXIT=0/);
+  }, 120_000);
+
   // An image cut short: "0 backup(s); filesystem clean" was said of files that could not be read at all.
   it('an image cut short: its files that could not be read are said so, not counted as none', async () => {
     const image = join(work, 'cut-short.img');

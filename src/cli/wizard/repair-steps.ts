@@ -15,6 +15,7 @@ import { allBackupsWarning, databasePlan, freedLine, oldBackupsPlan, oldLogsPlan
 import { type OldLogFile, oldLogs, removeOldLogs } from '../../actions/logs/index.js';
 import { type Say, type Session, agreed, withCopiesOrNot, writable, writeOptions } from './steps.js';
 import { stoppable } from '../progress.js';
+import { shellWord } from '../../shell-word.js';
 
 export async function stepFreeSpace(session: Session, say: Say): Promise<void> {
   const u = await diskUsage(session.source);
@@ -40,7 +41,17 @@ export async function stepFreeSpace(session: Session, say: Say): Promise<void> {
   if (what === 'database') await deleteDatabase(session, say, db!.paths);
   else if (what === 'backups') await deleteOldBackups(session, say, backups);
   else if (what === 'logs') await deleteOldLogs(session, say, logs);
-  else say('Nothing was written.');
+  else return say('Nothing was written.');
+  await stillFull(session, say);
+}
+
+/** After a deletion: a card still full is said, with the way on for a large file no choice names ("Done" alone read as fixed). */
+async function stillFull(session: Session, say: Say): Promise<void> {
+  const u = await diskUsage(session.source).catch(() => null);
+  if (u === null || !u.full) return;
+  const largest = u.largestFiles[0];
+  say(`The card is still full: ${formatBytes(u.availableBytes)} free of ${formatBytes(u.totalBytes)}.`);
+  if (largest !== undefined) say(`Its largest file is ${largest.path} (${formatBytes(largest.bytes)}); a file no choice here names can be removed, a copy kept, with: haos-rescue rm ${shellWord(session.source.path)} ${shellWord(largest.path)}`);
 }
 
 async function deleteDatabase(session: Session, say: Say, paths: string[]): Promise<void> {
