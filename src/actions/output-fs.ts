@@ -123,3 +123,13 @@ export function tooBigText(what: string, bytes: number, out: string, limit: File
 export const FORMATS_WITHOUT_LIMIT = 'choose a folder on a disk formatted NTFS, exFAT, APFS or ext4';
 /** What to do instead: the disk formats without that limit. */
 export const TOO_BIG_HINT = `${FORMATS_WITHOUT_LIMIT} (this computer's own disk is one), or reformat the USB stick as exFAT`;
+
+/**
+ * This computer's umask. Read by setting it, so set to the strictest for that instant (a file another thread
+ * makes meanwhile gets fewer rights, never more), then put back.
+ */
+export function currentUmask(): number {
+  const mask = process.umask(0o077);
+  process.umask(mask);
+  return mask;
+}

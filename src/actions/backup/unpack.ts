@@ -10,6 +10,7 @@ import type { InnerArchive } from '../../ha/backup-archive.js';
 import { type InnerEntry, type SecureTarKey, innerEncryption, innerTarBytes, keyRefusal, walkInner } from '../../ha/backup-inner.js';
 import { safeComponent } from '../export/names.js';
 import { makeOutputFolder, outputError } from '../output-error.js';
+import { currentUmask } from '../output-fs.js';
 import { assertOutputOffSource } from '../host-mounts.js';
 import { type ProgressListener, ProgressMeter } from '../progress.js';
 import { findInnerOrThrow, listDetails } from './inside.js';
@@ -224,12 +225,6 @@ async function safePath(ctx: Ctx, entry: InnerEntry): Promise<string | null> {
     else if (!st.isDirectory()) return skip(`"${part}" on its path is ${st.isSymbolicLink() ? 'a symbolic link' : 'a file'}, not a folder`);
   }
   return rel;
-}
-
-function currentUmask(): number {
-  const mask = process.umask(0o077);
-  process.umask(mask);
-  return mask;
 }
 
 /** A new file at `path` (an existing file or link of that name, from an earlier member, is replaced). */

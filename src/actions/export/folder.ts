@@ -18,7 +18,7 @@ import type { ExportContext } from './types.js';
 import { SmallFiles, batchable } from './batch.js';
 import { NAME_MAX, fitName, safeComponent } from './names.js';
 import { type OutputRules, describeRules, isUnsupported, probeOutput } from './output.js';
-import { type FileSizeLimit, sizeChecker, tooBigText } from '../output-fs.js';
+import { type FileSizeLimit, currentUmask, sizeChecker, tooBigText } from '../output-fs.js';
 import { makeOutputFolder } from '../output-error.js';
 
 const SLASH = Buffer.from(sep === '\\' ? '\\' : '/');
@@ -62,8 +62,7 @@ interface Creation {
 }
 
 function creationRules(base: string, setOwners: boolean): Creation {
-  const umask = process.umask(0);
-  process.umask(umask);
+  const umask = currentUmask();
   const linux = process.platform === 'linux' && typeof process.geteuid === 'function' && typeof process.getegid === 'function';
   if (!linux) return { setOwners, uid: null, gid: null, baseGid: null, umask };
   const st = lstatSync(base);

@@ -70,7 +70,7 @@ const MAX_FILE_BYTES = 512 * 1024 * 1024;
 export const MAX_LINES = 1_000_000;
 /** Terminal colour codes (SGR): Home Assistant colours its log lines. */
 // eslint-disable-next-line no-control-regex
-const COLOUR = /\x1b\[[0-9;]*m/g;
+export const COLOUR = /\x1b\[[0-9;]*m/g;
 /** Up to this many lines, a closed file is read from its end. */
 const TAIL_LIMIT = 5_000;
 

@@ -10,6 +10,7 @@ import { dataRanges } from '../../ext4/file-data.js';
 import type { Inode } from '../../ext4/inode.js';
 import type { Ext4Volume } from '../../ext4/volume.js';
 import { displayName } from '../../ext4/path.js';
+import { safeComponent } from '../export/names.js';
 import { walk } from '../../ext4/walk.js';
 import { withInterruptCleanup } from '../critical.js';
 import { makeOutputFolder } from '../output-error.js';
@@ -111,10 +112,9 @@ function savedName(path: string, index: number, taken: Set<string>): string {
   return name;
 }
 
-/** Characters no Windows name may hold ('\' comes with the \xNN of a name that is not UTF-8) as '_'. */
+/** A name every disk of this computer takes: export's rules for a Windows name ('\' comes with the \xNN of a name that is not UTF-8). */
 function windowsSafe(name: string): string {
-  // eslint-disable-next-line no-control-regex
-  return name.replace(/[\\:*?"<>|\u0000-\u001f]/g, '_');
+  return safeComponent(Buffer.from(name, 'utf8'), true).name.toString('utf8');
 }
 
 /** Saves the originals into `dir` (names are the paths with '__' for '/', bytes kept as they are). */

@@ -1,7 +1,7 @@
 // The guided step that shows why Home Assistant stopped: the last lines of its log on the card.
 
 import { AppError } from '../../errors.js';
-import { namesCustomIntegration, readLogs } from '../../actions/logs/index.js';
+import { COLOUR, namesCustomIntegration, readLogs } from '../../actions/logs/index.js';
 import { logSubject, logsSummary, renderLogs } from '../commands/logs.js';
 import type { Say, Session } from './steps.js';
 import { shellWord } from '../../shell-word.js';
@@ -51,8 +51,7 @@ async function ownLogFile(session: Session, say: Say): Promise<void> {
   if (inode === null) return;
   const start = Math.max(0, inode.sizeBytes - TAIL_BYTES);
   const text = (await session.source.volume.readFile(inode, start, inode.sizeBytes)).toString('utf8');
-  // eslint-disable-next-line no-control-regex
-  const lines = text.replace(/\x1b\[[0-9;]*m/g, '').split('\n').slice(start > 0 ? 1 : 0).filter((l) => l.trim() !== '').slice(-LINES);
+  const lines = text.replace(COLOUR, '').split('\n').slice(start > 0 ? 1 : 0).filter((l) => l.trim() !== '').slice(-LINES);
   say(`Home Assistant's own log file, ${path}: its last ${lines.length} line(s):`);
   say(lines.join('\n'));
   if (namesCustomIntegration(lines.map((message) => ({ message })))) {
