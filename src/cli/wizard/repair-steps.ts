@@ -58,7 +58,7 @@ async function deleteDatabase(session: Session, say: Say, paths: string[]): Prom
   const present: string[] = [];
   for (const p of paths) if (await session.source.volume.exists(p)) present.push(p);
   if (!(await agreed(databasePlan(present), say))) return say('Nothing was written.');
-  const r = await withCopiesOrNot(say, (opts) => removeFiles(session.source, present, opts)).finally(() => session.refresh());
+  const r = await withCopiesOrNot(session, say, (opts) => removeFiles(session.source, present, opts)).finally(() => session.refresh());
   if (r === null) return say('Nothing was written.');
   if (r.write.journalReplayedOntoCard) say(`Applied the card's journal first (${r.write.journalReplayedOntoCard.transactions} change(s)).`);
   say(freedLine(r.removed, mediumOf(session.source)));
@@ -84,14 +84,14 @@ async function deleteOldBackups(session: Session, say: Say, backups: BackupEntry
   const plan = oldBackupsPlan(old, out !== null);
   if (out === null) say(`  ${plan.lines[plan.lines.length - 1]!}`);
   if (!(await confirm({ message: warning?.question ?? plan.question, default: false }))) return say('Nothing was written.');
-  const r = await removeFiles(session.source, old.map((b) => b.path), { ...writeOptions(), saveOriginals: false }).finally(() => session.refresh());
+  const r = await removeFiles(session.source, old.map((b) => b.path), { ...writeOptions(session), saveOriginals: false }).finally(() => session.refresh());
   say(freedLine(r.removed, mediumOf(session.source)));
   say(out === null ? 'No copy of the deleted backups was kept.' : `Their copies are in ${out}.`);
 }
 
 async function deleteOldLogs(session: Session, say: Say, logs: OldLogFile[]): Promise<void> {
   if (!(await agreed(oldLogsPlan(logs), say))) return say('Nothing was written.');
-  const r = await removeOldLogs(session.source, logs, writeOptions()).finally(() => session.refresh());
+  const r = await removeOldLogs(session.source, logs, writeOptions(session)).finally(() => session.refresh());
   say(freedLine(r.removed, mediumOf(session.source)));
 }
 
@@ -99,6 +99,6 @@ export async function stepSafeMode(session: Session, say: Say): Promise<void> {
   if (!(await writable(session, say))) return;
   const on = await session.source.volume.exists(`${session.source.layout.configPath}/safe-mode`);
   if (!(await agreed(safeModePlan(!on, mediumOf(session.source)), say))) return say('Nothing was written.');
-  const r = await setSafeMode(session.source, !on, writeOptions()).finally(() => session.refresh());
+  const r = await setSafeMode(session.source, !on, writeOptions(session)).finally(() => session.refresh());
   say(safeModeDone(r.on, mediumOf(session.source)));
 }

@@ -34,7 +34,7 @@ export async function stepFileFromBackup(session: Session, say: Say): Promise<vo
   if (file === null) return say('Nothing was written.');
   const medium = mediumOf(session.source);
   if (!(await agreed(fromBackupPlan(file, `"${chosen.name ?? chosen.slug}" of ${localTime(chosen.date)}`, medium), say))) return say('Nothing was written.');
-  const r = await withCopiesOrNot(say, (opts) => putBackFromBackup(session.source, file, opts)).finally(() => session.refresh());
+  const r = await withCopiesOrNot(session, say, (opts) => putBackFromBackup(session.source, file, opts)).finally(() => session.refresh());
   if (r === null) return say('Nothing was written.');
   if (r.write.journalReplayedOntoCard) say(`Applied the card's journal first (${r.write.journalReplayedOntoCard.transactions} change(s)).`);
   say(fromBackupDone(r.path, medium));

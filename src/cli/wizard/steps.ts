@@ -38,9 +38,13 @@ async function newPassword(who: string): Promise<string> {
   }
 }
 
-export function writeOptions(): WriteOptions {
+/** Opened sources whose journal the user agreed to apply, asked before a step's first question. */
+const replayAgreed = new WeakSet<object>();
+
+export function writeOptions(session: Session): WriteOptions {
   return {
     originalsDir: join(homedir(), `haos-rescue-originals-${new Date().toISOString().replace(/[:.]/g, '-')}`),
+    yes: replayAgreed.has(session.source),
     confirmReplay: (report) => confirm({ message: journalQuestion(report?.transactions ?? null), default: true }),
   };
 }
@@ -50,28 +54,40 @@ export function writeOptions(): WriteOptions {
  * (ORIGINALS_NOT_SAVED, nothing written), says so and asks whether to write without them. Null when not.
  * The flow had no way on there (the command line's --no-originals), after every question was answered.
  */
-export async function withCopiesOrNot<T>(say: Say, run: (opts: WriteOptions) => Promise<T>): Promise<T | null> {
+export async function withCopiesOrNot<T>(session: Session, say: Say, run: (opts: WriteOptions) => Promise<T>): Promise<T | null> {
   try {
-    return await run(writeOptions());
+    return await run(writeOptions(session));
   } catch (err) {
     if (!(err instanceof AppError) || err.details['remedy'] !== 'originals-or-none') throw err;
     say(`${err.message.replace(/: ENOSPC: .*$/, '')}: this computer has no room for them (nothing was written to the card).`);
     const without = await confirm({ message: 'Write the change without keeping copies of the files as they were (they are then gone for good)?', default: false });
     if (!without) return null;
-    return run({ ...writeOptions(), saveOriginals: false });
+    return run({ ...writeOptions(session), saveOriginals: false });
   }
 }
 
 /**
  * Whether this card can be changed as it is; says why not, and what to do, before any question is asked
- * (a password typed twice, then refused, helps no one).
+ * (a password typed twice, then refused, helps no one). A journal to apply first is asked about here too:
+ * asked last, a No threw every answer away.
  */
 export async function writable(session: Session, say: Say): Promise<boolean> {
   const refused = await writeRefusal(session.source);
-  if (refused === null) return true;
+  if (refused === null) return replayAgreedOrAsk(session, say);
   say(`This step changes the card, which is not possible as it is: ${refused.message}.`);
   if (refused.hint !== null) say(`What to do: ${refused.hint}.`);
   if (refused.remedy === 'check-at-start') await offerRepairAtStart(session, say);
+  return false;
+}
+
+async function replayAgreedOrAsk(session: Session, say: Say): Promise<boolean> {
+  const { journal } = session.source;
+  if (!journal.needsRecovery || replayAgreed.has(session.source)) return true;
+  if (await confirm({ message: journalQuestion(journal.report?.transactions ?? null), default: true })) {
+    replayAgreed.add(session.source);
+    return true;
+  }
+  say('Nothing was written: a change to this card needs its journal applied first. Everything shown here includes those changes already (in memory), so reading and copying go on as before.');
   return false;
 }
 
@@ -82,7 +98,7 @@ export async function writable(session: Session, say: Say): Promise<boolean> {
 export async function offerRepairAtStart(session: Session, say: Say): Promise<void> {
   say('');
   if (!(await agreed(checkAtStartPlan(session.source.path), say))) return say('Nothing was written.');
-  const r = await markForCheck(session.source, writeOptions()).finally(() => session.refresh());
+  const r = await markForCheck(session.source, writeOptions(session)).finally(() => session.refresh());
   if (r.journalReplayedOntoCard) say(`Applied the card's journal first (${r.journalReplayedOntoCard.transactions} change(s)).`);
   say(checkAtStartDone(r.already, mediumOf(session.source)));
 }
@@ -113,7 +129,7 @@ export async function stepReset(session: Session, say: Say): Promise<void> {
   const pw = await newPassword(username);
   const disableMfa = user.mfa ? await confirm({ message: `${username} has two-factor login (TOTP) on. Switch it off, so the password alone logs in?`, default: true }) : false;
   if (!(await agreed(resetPlan(source, username, disableMfa), say))) return say('Nothing was written.');
-  const r = await withCopiesOrNot(say, (opts) => resetPassword(session.source, { username, password: pw, disableMfa }, opts)).finally(() => session.refresh());
+  const r = await withCopiesOrNot(session, say, (opts) => resetPassword(session.source, { username, password: pw, disableMfa }, opts)).finally(() => session.refresh());
   if (r === null) return say('Nothing was written.');
   reportWrite(say, r, `new password for ${username}${r.mfaDisabled ? ', two-factor switched off' : ''}`, mediumOf(session.source), resetLogin(username, r.mfaKept));
 }
@@ -134,7 +150,7 @@ export async function stepAdd(session: Session, say: Say): Promise<void> {
   const username = (await input({ message: 'Login name for the new administrator:', default: 'rescue', validate: nameProblem })).trim();
   const pw = await newPassword(username);
   if (!(await agreed(addPlan(source, username), say))) return say('Nothing was written.');
-  const r = await withCopiesOrNot(say, (opts) => addUser(session.source, { username, password: pw }, opts)).finally(() => session.refresh());
+  const r = await withCopiesOrNot(session, say, (opts) => addUser(session.source, { username, password: pw }, opts)).finally(() => session.refresh());
   if (r === null) return say('Nothing was written.');
   reportWrite(say, r, `login ${username} added`, mediumOf(session.source), addedLogin(username));
 }
