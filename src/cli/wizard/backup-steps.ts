@@ -2,23 +2,25 @@
 // Home Assistant restores from the card's live data. The same actions the backup commands run.
 
 import { freeName } from '../../actions/gui/free-name.js';
-import { typedPath } from '../../actions/typed-path.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { confirm, input, password } from './ask.js';
+import { confirm, password } from './ask.js';
+import { askWhere } from './where.js';
 import { SecureTarKey, copiedSummary, createBackup, extractBackups, keyOpens, keyReachText, listBackups, readBackupKey, storedDifferently } from '../../actions/backup/index.js';
 import { formatBytes, localDay } from '../../units.js';
 import { stoppable, terminalProgress } from '../progress.js';
-import { type Say, type Session, partlyDone } from './steps.js';
+import { type Say, type Session, partlyDone, withEnding } from './steps.js';
 
 export async function stepExtract(session: Session, say: Say): Promise<void> {
   const list = await listBackups(session.source);
   if (list.length === 0) return say('There are no backups on this card.');
   const other = list.filter((b) => b.error !== undefined || b.damaged !== undefined).length;
   say(`${list.length - other} backup(s)${other > 0 ? ` and ${other} other file(s) Home Assistant cannot restore` : ''}, ${formatBytes(list.reduce((n, b) => n + b.size, 0))} in all.`);
-  const out = typedPath(await input({ message: 'Copy them into which folder?', default: await freeName(join(homedir(), 'haos-rescue-backups'), 'folder') }));
-  const progress = terminalProgress('backups');
-  const r = await stoppable(() => extractBackups(session.source, { outDir: out, onProgress: progress.update })).finally(progress.end);
+  const where = { message: 'Copy them into which folder?', suggest: () => freeName(join(homedir(), 'haos-rescue-backups'), 'folder') };
+  const r = await askWhere(where, (outDir) => {
+    const progress = terminalProgress('backups');
+    return stoppable(() => extractBackups(session.source, { outDir, onProgress: progress.update })).finally(progress.end);
+  });
   for (const e of r.extracted) say(`  ${e.out} (${formatBytes(e.size)}, sha256 ${e.sha256.slice(0, 16)}...)`);
   for (const f of r.failed) say(`  could not copy ${f.path}: ${f.reason}`);
   for (const line of copiedSummary(r)) say(line);
@@ -53,9 +55,16 @@ export async function stepCreate(session: Session, say: Say): Promise<void> {
   const key = await createKey(session, say);
   const excludeDb = !(await confirm({ message: 'Include the history database (it can be most of the size)?', default: true }));
   const day = localDay();
-  const out = typedPath(await input({ message: 'Save the backup as', default: await freeName(join(homedir(), `home-assistant-rescued-${day}.tar`), 'file') }));
-  const progress = terminalProgress('files');
-  const r = await stoppable(() => createBackup(session.source, { out, key, excludeDb, onProgress: progress.update })).finally(progress.end);
+  const where = {
+    message: 'Save the backup as',
+    suggest: () => freeName(join(homedir(), `home-assistant-rescued-${day}.tar`), 'file'),
+    // Refused after every question it was: the Supervisor reads only .tar backups.
+    adjust: (out: string) => (/\.tar$/i.test(out) ? out : withEnding(say, out, '.tar', 'the Supervisor reads only .tar backups')),
+  };
+  const r = await askWhere(where, (out) => {
+    const progress = terminalProgress('files');
+    return stoppable(() => createBackup(session.source, { out, key, excludeDb, onProgress: progress.update })).finally(progress.end);
+  });
   say(`Backup ${r.slug} written to ${r.out} (${formatBytes(r.size)}${r.protected ? `, encrypted, SecureTar v${r.secureTarVersion}` : ''}).`);
   for (const line of storedDifferently(r)) say(`  ${line}`);
   for (const k of r.skipped) say(`  left out (could not be read): ${k.path}: ${k.reason}`);

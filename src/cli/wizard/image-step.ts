@@ -3,10 +3,10 @@
 // with the copy. Every further read of a failing card may be its last; the copy can be read as often as
 // needed, and its map keeps the unreadable parts reading as errors, never as zeros.
 
-import { typedPath } from '../../actions/typed-path.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { confirm, input } from './ask.js';
+import { confirm } from './ask.js';
+import { askWhere } from './where.js';
 import { ImageJob, type ImageResult, freeLeftOutText } from '../../actions/image/index.js';
 import { shellWord } from '../../shell-word.js';
 import { formatBytes, partOf } from '../../units.js';
@@ -22,18 +22,15 @@ export async function offerImage(path: string, say: Say, why: 'read-failed' | 'b
   say('The safe way on is to copy it once, carefully, to an image file on this computer (the readable parts');
   say('first: the filesystem, then the configuration, then the backups), and to work on the copy.');
   if (!(await confirm({ message: 'Copy the card to an image file now?', default: true }))) return null;
-  const out = typedPath(await input({
-    message: 'Image file (on this computer, not on the card):',
-    default: join(homedir(), `haos-card-${today()}.img`),
-    validate: (v) => (v.trim() === '' ? 'give a file name' : true),
-  }));
+  const where = { message: 'Image file (on this computer, not on the card):', suggest: async () => join(homedir(), `haos-card-${today()}.img`) };
+  let { result, stopped } = await askWhere(where, (out) => copyOnce(path, out, say));
   for (;;) {
-    const { result, stopped } = await copyOnce(path, out, say);
     if (stopped) return null;
     // A worn card sometimes gives a sector on another try: offered here, not only by starting over.
     if (result.badSectorBytes === 0) return result.out;
     const again = await confirm({ message: `Try the ${formatBytes(result.badSectorBytes)} that could not be read once more now?`, default: false });
     if (!again) return result.out;
+    ({ result, stopped } = await copyOnce(path, result.out, say));
   }
 }
 

@@ -10,10 +10,10 @@ import { type InfoResult, copyFirstReason, info, kernelErrorSummary, lastWritten
 import { type OpenedSource, openSource } from '../../actions/source.js';
 import { isMediumError } from '../../device/map-os-error.js';
 import { AppError, ExitCode } from '../../errors.js';
-import { errorLines, localTime } from '../render.js';
+import { localTime } from '../render.js';
 import { visible } from '../visible.js';
 import { offerImage } from './image-step.js';
-import { frontEndHint } from '../../actions/gui/window-hints.js';
+import { flowError } from './flow-error.js';
 import { pickSource } from './pick.js';
 import { type Say, Session, offerRepairAtStart, stepAdd, stepExport, stepReset, stepUsers } from './steps.js';
 import { stepCreate, stepExtract, stepKey } from './backup-steps.js';
@@ -191,15 +191,6 @@ export async function runWizard(): Promise<number> {
   } finally {
     process.off('beforeExit', dropped);
   }
-}
-
-/**
- * An error as the flow says it: its hint in the flow's own terms (the command line's "--force", "name one of
- * the partitions" or "run the command again" named what the flow has no way to do).
- */
-function flowError(err: AppError): string {
-  const hint = frontEndHint(err, 'flow') ?? 'choose the step again, or another one';
-  return `${errorLines(new AppError(err.code, err.exitCode, err.message, { hint, details: err.details }), false)}\n`;
 }
 
 /** The words on a stop at a question: the changes made before in this session were written and checked. */

@@ -3,11 +3,11 @@
 
 import { type Medium, mediumOf } from '../../actions/write/medium.js';
 import { freeName } from '../../actions/gui/free-name.js';
-import { typedPath } from '../../actions/typed-path.js';
 import { homedir } from 'node:os';
 import { AppError } from '../../errors.js';
 import { join } from 'node:path';
 import { confirm, input, password, select } from './ask.js';
+import { askWhere } from './where.js';
 import { type AuthWriteResult, addUser, authList, resetPassword } from '../../actions/auth.js';
 import { exportTree } from '../../actions/export/index.js';
 import { type WritePlan, addPlan, addedLogin, authWriteLines, loginNextStep, resetLogin, checkAtStartDone, checkAtStartPlan, journalQuestion, resetPlan } from '../../actions/gui/plans.js';
@@ -170,19 +170,27 @@ export async function stepExport(session: Session, say: Say): Promise<void> {
     ],
   });
   const base = join(homedir(), `home-assistant-config-${today()}`);
-  let out = typedPath(await input({ message: 'Where?', default: await freeName(kind === 'folder' ? base : `${base}.tar.gz`, kind === 'folder' ? 'folder' : 'file') }));
-  // A name typed without its ending made a folder of it, though one .tar.gz file was asked for.
-  if (kind === 'tar.gz' && !/\.(tar|tar\.gz|tgz)$/i.test(out)) {
-    out = `${out}.tar.gz`;
-    say(`Writing it as ${out} (one .tar.gz file).`);
-  }
-  const progress = terminalProgress();
-  const r = await stoppable(() => exportTree(session.source.volume, session.source.layout, { out, sourcePath: session.source.path, onProgress: progress.update })).finally(progress.end);
+  const where = {
+    message: 'Where?',
+    suggest: () => freeName(kind === 'folder' ? base : `${base}.tar.gz`, kind === 'folder' ? 'folder' : 'file'),
+    // A name typed without its ending made a folder of it, though one .tar.gz file was asked for.
+    adjust: (out: string) => (kind === 'tar.gz' && !/\.(tar|tar\.gz|tgz)$/i.test(out) ? withEnding(say, out, '.tar.gz', 'one .tar.gz file') : out),
+  };
+  const r = await askWhere(where, (out) => {
+    const progress = terminalProgress();
+    return stoppable(() => exportTree(session.source.volume, session.source.layout, { out, sourcePath: session.source.path, onProgress: progress.update })).finally(progress.end);
+  });
   say(`Exported ${r.files} files (${formatBytes(r.bytes)}) to ${r.out}.`);
   for (const n of r.notes) say(`  note: ${n}`);
   for (const u of r.unsupported) say(`  not copied ${u.path}: ${u.reason}`);
   for (const s of r.skipped) say(`  skipped ${s.path}: ${s.reason}`);
   if (r.skipped.length > 0) say(partlyDone(`${r.skipped.length} file(s) above could not be read from the card and were not copied`));
+}
+
+/** `out` with the ending the copy needs, said. */
+export function withEnding(say: Say, out: string, ending: string, what: string): string {
+  say(`Writing it as ${out}${ending} (${what}).`);
+  return `${out}${ending}`;
 }
 
 /** The end of a copy that left something out: said plainly, with what to do. */

@@ -1,0 +1,10 @@
+// An error as the guided flow says it: its hint in the flow's own terms (the command line's "--force", "name
+// one of the partitions" or "run the command again" name what the flow has no way to do).
+
+import { frontEndHint } from '../../actions/gui/window-hints.js';
+import { AppError } from '../../errors.js';
+import { errorLines } from '../render.js';
+
+export function flowError(err: AppError, hint = frontEndHint(err, 'flow') ?? 'choose the step again, or another one'): string {
+  return `${errorLines(new AppError(err.code, err.exitCode, err.message, { hint, details: err.details }), false)}\n`;
+}
