@@ -146,17 +146,24 @@ async function feed(source: AsyncIterable<Buffer>, sink: Writable): Promise<void
   const write = async (bytes: Buffer): Promise<void> => {
     if (bytes.length > 0 && !sink.destroyed && !sink.write(bytes)) await drained(sink);
   };
-  for await (const chunk of source) {
-    if (sink.destroyed) return;
-    const all = chunk.length >= GZIP_TRAILER ? null : Buffer.concat([tail, chunk]);
-    if (all === null) {
-      await write(tail);
-      await write(chunk.subarray(0, chunk.length - GZIP_TRAILER));
-      tail = chunk.subarray(chunk.length - GZIP_TRAILER);
-    } else {
-      await write(all.subarray(0, Math.max(0, all.length - GZIP_TRAILER)));
-      tail = all.subarray(Math.max(0, all.length - GZIP_TRAILER));
+  try {
+    for await (const chunk of source) {
+      if (sink.destroyed) return;
+      const all = chunk.length >= GZIP_TRAILER ? null : Buffer.concat([tail, chunk]);
+      if (all === null) {
+        await write(tail);
+        await write(chunk.subarray(0, chunk.length - GZIP_TRAILER));
+        tail = chunk.subarray(chunk.length - GZIP_TRAILER);
+      } else {
+        await write(all.subarray(0, Math.max(0, all.length - GZIP_TRAILER)));
+        tail = all.subarray(Math.max(0, all.length - GZIP_TRAILER));
+      }
     }
+  } catch (err) {
+    // The source failed after handing out what it could (a SecureTar v3 stream whose last message lacks its
+    // FINAL tag: every byte authentic): the bytes held back go in too, so a whole gzip stream still ends whole.
+    await write(tail);
+    throw err;
   }
   // Every byte before the trailer decompressed and handed on first: a failing check destroys the stream, and
   // output still buffered in it was lost with it (now and then, under load).
@@ -235,7 +242,7 @@ export type DamageWhere = 'data' | 'between' | 'end';
 function damage(err: unknown, member: string, where: DamageWhere = 'data'): unknown {
   // A stop asked for (Ctrl-C, the window's Stop) is no damage of the backup.
   if (err instanceof StopRequested || (err instanceof AppError && err.code !== 'BACKUP_DAMAGED' && err.exitCode !== 65)) return err;
-  if (err instanceof AppError && err.code === 'BACKUP_DAMAGED') return err;
+  if (err instanceof AppError && err.code === 'BACKUP_DAMAGED') return where === 'end' && err.details['version'] === 3 ? afterLastFile(err) : err;
   const message = err instanceof Error ? err.message : String(err);
   if (where === 'end') {
     return new CorruptError('BACKUP_DAMAGED', `${member} is damaged: its check at the end does not match (${message}): a file in it holds changed bytes, and which one cannot be told`, {
@@ -247,6 +254,19 @@ function damage(err: unknown, member: string, where: DamageWhere = 'data'): unkn
   return new CorruptError('BACKUP_DAMAGED', `${member} is damaged: ${message}`, {
     hint: 'the files before the damage were read; the backup file was cut short or changed',
     details: { where },
+    cause: err,
+  });
+}
+
+/**
+ * SecureTar v3 damage met after the archive's last file (a missing FINAL tag): every file came from messages
+ * that authenticated and the tar ended whole, so nothing of it is lost; Home Assistant may still refuse it.
+ * It was said as damage with "the N bytes before it were recovered", and the last file lost its tail.
+ */
+function afterLastFile(err: AppError): CorruptError {
+  return new CorruptError('BACKUP_DAMAGED', `${err.message}, after the archive's last file`, {
+    hint: 'every file in it was read whole and authenticated, so nothing of it is lost; Home Assistant may refuse to restore this backup as it is: keep the files copied out of it',
+    details: { ...err.details, where: 'after-last-file' },
     cause: err,
   });
 }

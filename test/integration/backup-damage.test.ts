@@ -129,7 +129,7 @@ describe('a damaged backup file', () => {
     }
   });
 
-  it('a changed checksum (gzip) or last block (SecureTar v2) at the end: every file is unpacked whole, or (v2) the last one kept as .damaged up to the garbled blocks, and the damage said (the last megabyte was lost)', () => {
+  it('a changed checksum (gzip) or last block (SecureTar v2) at the end: every file is unpacked whole (v2: the bytes before the garbled blocks), and the damage said (the last megabyte was lost)', () => {
     const plainEnd = members(made.plain)[0]!;
     const crc = damaged(made.plain, 'crc.tar', (b) => {
       b[plainEnd.offset + plainEnd.size - 8] = b[plainEnd.offset + plainEnd.size - 8]! ^ 0xff;
@@ -149,10 +149,11 @@ describe('a damaged backup file', () => {
       const good = files(whole[kind]);
       const names = [...got.keys()].map((p) => p.replace(/\.damaged$/, ''));
       expect(names.sort()).toEqual([...good.keys()].filter((p) => p.startsWith('homeassistant/')).sort());
-      // The gzip stream's last two blocks are not used when the padding is bad: the file they end is cut there
-      // (it was written under its own name with changed last bytes, whenever the garbled block held deflate data).
+      // The stream's last two blocks are not used when the padding is bad (a file they ended was written under its
+      // own name with changed last bytes, whenever the garbled block held deflate data); every byte before them is
+      // (8 were held back, and the last file lost its tail, kept as .damaged): here every file ends before them.
       const cut = [...got.keys()].filter((p) => p.endsWith('.damaged'));
-      expect(cut.length).toBe(kind === 'v2' ? 1 : 0);
+      expect(cut.length).toBe(0);
       for (const p of cut) {
         const whole = good.get(p.replace(/\.damaged$/, ''))!;
         expect(whole.subarray(0, got.get(p)!.length).equals(got.get(p)!)).toBe(true);

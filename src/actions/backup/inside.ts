@@ -132,6 +132,9 @@ async function catFirst(target: BackupTarget, inner: InnerArchive, names: string
     }
   } catch (err) {
     if (!written || !(err instanceof CorruptError) || err.code === 'DUPLICATE_MEMBER') throw err;
+    if (err.details['where'] === 'after-last-file') {
+      throw new CorruptError('BACKUP_DAMAGED', `${written.path} was written whole and authenticated, but the archive is damaged after its last file (${err.message})`, { hint: 'the file is good; Home Assistant may refuse to restore this backup as it is', cause: err });
+    }
     throw new CorruptError('NOT_VERIFIED', `${written.path} was written, but the archive is damaged after it (${err.message}): its check could not confirm the bytes written`, { hint: 'take the file from another backup, or unpack this one to see what else is damaged', remedy: 'unpack-backup', cause: err });
   }
   return written ? { written } : {};

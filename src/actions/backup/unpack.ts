@@ -174,6 +174,8 @@ async function unpackInner(target: BackupTarget, inner: InnerArchive, opts: Unpa
       throw err;
     }
     if (current) await current.fh.close();
+    // After the last file of an archive that checks every piece (SecureTar v3): every file is whole.
+    if (err.details['where'] === 'after-last-file') counts.complete = true;
     // Between two members of an archive whose bytes nothing checks (unencrypted, SecureTar v1/v2): the damage
     // began in the file before (a changed byte throws the decompression off until a header no longer parses).
     const suspect = current ?? (err.details['where'] === 'between' && (await innerEncryption(target.read, inner)).version !== 3 ? last : null);
