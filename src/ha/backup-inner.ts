@@ -23,6 +23,8 @@ export interface InnerEntry {
   mtime: Date | null;
   /** Symlink target or hard link name. */
   linkname: string | null;
+  /** The stored name is not UTF-8: its other bytes stand as \xNN in `path`. */
+  notUtf8?: true;
 }
 
 /** How an inner archive is stored: encrypted (and with which SecureTar version) or plain. */
@@ -283,6 +285,7 @@ function toEntry(e: TarEntry): InnerEntry {
     gid: e.gid,
     mtime: validDate(e.mtime * 1000),
     linkname: e.linkname === '' ? null : e.linkname,
+    ...(e.notUtf8 ? { notUtf8: true as const } : {}),
   };
 }
 

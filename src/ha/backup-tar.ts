@@ -9,6 +9,8 @@
 // as does the end of the file exactly at a header boundary. Names are compared exactly: the Supervisor asks
 // for './backup.json' with the './' (haos-format §7.8), so the caller decides what an alternative name means.
 
+import { isUtf8 } from 'node:buffer';
+import { displayName } from '../ext4/path.js';
 import { CorruptError } from '../errors.js';
 
 /** Reads `length` bytes at `offset` of the tar file. */
@@ -26,6 +28,11 @@ export interface TarMember {
 export interface TarEntry extends TarMember {
   /** Offset of the member's own (last) header block. */
   headerOffset: number;
+  /**
+   * The name's bytes are not UTF-8 (a Latin-1 computer's name, PAX hdrcharset=BINARY): each such byte, and
+   * "\\", stands as \xNN in `name` (as `ls` shows them), so two such names never become one.
+   */
+  notUtf8?: true;
   /** The typeflag character ('0', '5', '2', ... ; '\0' for old regular files). */
   type: string;
   /** With `allowTruncatedLast`: the file ends inside this member's data; `size` is what is there. */
@@ -137,26 +144,26 @@ export async function* walkTar(read: ReadAt, sizeBytes: number, opts: TarWalkOpt
 
 /** What PAX ('x') and GNU long-name/long-link ('L', 'K') headers say about the next member. */
 interface Extended {
-  path?: string;
-  linkpath?: string;
+  path?: Buffer;
+  linkpath?: Buffer;
   size?: number;
   mtime?: number;
 }
 
 function readExtended(type: string, payload: Buffer, ext: Extended, pos: number): void {
-  if (type === 'L') ext.path = cString(payload, 0, payload.length);
-  else if (type === 'K') ext.linkpath = cString(payload, 0, payload.length);
+  if (type === 'L') ext.path = cBytes(payload, 0, payload.length);
+  else if (type === 'K') ext.linkpath = cBytes(payload, 0, payload.length);
   else {
     const records = parsePax(payload, pos);
-    if (records.has('path')) ext.path = records.get('path') || undefined;
-    if (records.has('linkpath')) ext.linkpath = records.get('linkpath') || undefined;
+    if (records.has('path')) ext.path = records.get('path')!.length > 0 ? records.get('path') : undefined;
+    if (records.has('linkpath')) ext.linkpath = records.get('linkpath')!.length > 0 ? records.get('linkpath') : undefined;
     if (records.has('size')) {
-      const v = records.get('size')!;
+      const v = records.get('size')!.toString('utf8');
       if (v === '') delete ext.size;
       else if (/^[0-9]+$/.test(v) && Number.isSafeInteger(Number(v))) ext.size = Number(v);
       else throw badHeader(`tar PAX header at offset ${pos} has an invalid size "${v}"`, pos);
     }
-    const mtime = Number(records.get('mtime'));
+    const mtime = Number(records.get('mtime')?.toString('utf8'));
     if (records.has('mtime') && Number.isFinite(mtime)) ext.mtime = mtime;
   }
 }
@@ -165,8 +172,10 @@ function readExtended(type: string, payload: Buffer, ext: Extended, pos: number)
 function memberOf(header: Buffer, type: string, ext: Extended, pos: number): TarEntry {
   const size = ext.size ?? parseNumeric(header, 124, 12, pos, 'size');
   const field = (start: number, length: number): number => parseOctal(header, start, length) ?? 0;
+  const nameBytes = ext.path ?? ustarName(header);
   return {
-    name: ext.path ?? ustarName(header),
+    name: displayName(nameBytes),
+    ...(isUtf8(nameBytes) ? {} : { notUtf8: true as const }),
     offset: pos + BLOCK,
     size: NO_DATA_TYPES.has(type) ? 0 : size,
     headerOffset: pos,
@@ -175,7 +184,7 @@ function memberOf(header: Buffer, type: string, ext: Extended, pos: number): Tar
     uid: field(108, 8),
     gid: field(116, 8),
     mtime: ext.mtime ?? field(136, 12),
-    linkname: ext.linkpath ?? cString(header, 157, 100),
+    linkname: displayName(ext.linkpath ?? cBytes(header, 157, 100)),
   };
 }
 
@@ -259,24 +268,25 @@ function parseNumeric(buf: Buffer, start: number, length: number, pos: number, f
   return v;
 }
 
-function cString(buf: Buffer, start: number, length: number): string {
+/** A NUL-terminated field's bytes (the name as stored; shown with displayName). */
+function cBytes(buf: Buffer, start: number, length: number): Buffer {
   const end = buf.indexOf(0, start);
-  return buf.toString('utf8', start, end === -1 || end > start + length ? start + length : end);
+  return buf.subarray(start, end === -1 || end > start + length ? start + length : end);
 }
 
-function ustarName(header: Buffer): string {
-  const name = cString(header, 0, 100);
+function ustarName(header: Buffer): Buffer {
+  const name = cBytes(header, 0, 100);
   // POSIX ustar ("ustar\0") uses the prefix field; GNU ("ustar  \0") keeps other data there.
   if (header.toString('latin1', 257, 263) === 'ustar\0') {
-    const prefix = cString(header, 345, 155);
-    if (prefix) return `${prefix}/${name}`;
+    const prefix = cBytes(header, 345, 155);
+    if (prefix.length > 0) return Buffer.concat([prefix, Buffer.from('/'), name]);
   }
   return name;
 }
 
 /** PAX records: "<len> <key>=<value>\n", len counting the whole record. */
-function parsePax(buf: Buffer, pos: number): Map<string, string> {
-  const out = new Map<string, string>();
+function parsePax(buf: Buffer, pos: number): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
   let i = 0;
   while (i < buf.length) {
     if (buf[i] === 0) break; // padding some writers leave
@@ -289,7 +299,7 @@ function parsePax(buf: Buffer, pos: number): Map<string, string> {
     const record = buf.subarray(space + 1, i + len - 1);
     const eq = record.indexOf(0x3d);
     if (eq === -1) throw badHeader(`tar PAX header at offset ${pos} has a record without '=' at byte ${i}`, pos);
-    out.set(record.toString('utf8', 0, eq), record.toString('utf8', eq + 1));
+    out.set(record.toString('utf8', 0, eq), record.subarray(eq + 1));
     i += len;
   }
   return out;

@@ -216,7 +216,9 @@ async function safePath(ctx: Ctx, entry: InnerEntry): Promise<string | null> {
   if (entry.type === 'other') return skip('device, FIFO or other special file: not written');
   const safe = parts.map((p) => safeComponent(Buffer.from(p, 'utf8'), ctx.windows));
   const rel = safe.map((s) => s.name.toString('utf8')).join('/');
-  const why = safe.find((s) => s.renamed)?.renamed;
+  // A name that is not UTF-8 is written as shown, each such byte as \xNN (it became U+FFFD, and two such
+  // names one file, the second over the first).
+  const why = safe.find((s) => s.renamed)?.renamed ?? (entry.notUtf8 ? 'its stored name is not UTF-8: each byte that is not is written as the four characters \\xNN' : undefined);
   if (why) ctx.result.renamed.push({ path: shown, as: `${ctx.inner}/${rel}`, reason: why });
   // Every folder on the way must be a real folder we may write into, never a symbolic link.
   let dir = ctx.base;

@@ -104,9 +104,19 @@ async function unpack(argv: ExtractArgs): Promise<void> {
   }
   if (result.damaged.length > 0 || result.skipped.length > 0) {
     throw new AppError('PARTIAL', 65, `${result.damaged.length} damaged and ${result.skipped.length} refused member(s); everything else is in ${result.outDir}`, {
-      hint: result.damaged.length ? 'the backup file is damaged: the files before the damage were written' : 'the refused members would have been written outside the folder or are special files',
+      hint: result.damaged.length ? 'the backup file is damaged: the files before the damage were written' : refusedHint(result.skipped),
     });
   }
+}
+
+/** Why members were not written, and the way to what this computer's disk could not hold. */
+function refusedHint(skipped: Array<{ reason: string }>): string {
+  const here = skipped.filter((k) => k.reason.startsWith('could not be written here')).length;
+  const unsafe = skipped.length - here;
+  return [
+    ...(unsafe > 0 ? ['members that would have been written outside the folder, and special files, are never written'] : []),
+    ...(here > 0 ? ["a member this computer's disk cannot hold as named (a name too long, a file where a folder is) can be read with: haos-rescue backup cat SOURCE PATH > FILE"] : []),
+  ].join('; ');
 }
 
 const extractCommand: CommandModule<GlobalArgs, ExtractArgs> = {
