@@ -58,44 +58,74 @@ function classify(name: string, meta: BackupMeta | null): InnerKind {
   return /^[a-z0-9_]+$/.test(name) ? 'addon' : 'other';
 }
 
-/** Reads backup.json and lists the inner archives. No backup.json → CorruptError NO_BACKUP_JSON. */
-export async function readBackupArchive(read: ReadAt, sizeBytes: number): Promise<BackupArchive> {
-  const found: Array<Omit<InnerArchive, 'kind'>> = [];
-  let metaAt: { name: string; offset: number; size: number } | null = null;
-  // A backup cut short (an interrupted copy) still gives the archives before the cut and the start of the
-  // one it cuts; the Supervisor writes backup.json last, so such a backup has none.
-  let damage: string | null = null;
-  const others: string[] = [];
+/** What one walk over the outer tar finds. */
+interface Walked {
+  found: Array<Omit<InnerArchive, 'kind'>>;
+  metaAt: { name: string; offset: number; size: number } | null;
+  /** The walk ended early: a header cut or changed, or the file cut before or inside backup.json. */
+  damage: string | null;
+  /** Why backup.json is not there, when the file says it (cut inside it). */
+  metaCut: string | null;
+  others: string[];
+}
+
+async function walkMembers(read: ReadAt, sizeBytes: number): Promise<Walked> {
+  const w: Walked = { found: [], metaAt: null, damage: null, metaCut: null, others: [] };
+  let last: { name: string; end: number } | null = null;
   try {
     for await (const e of walkTar(read, sizeBytes, { allowTruncatedLast: true })) {
-      if (e.truncatedFrom !== undefined && META_MEMBERS.includes(e.name)) break;
+      if (e.truncatedFrom !== undefined && META_MEMBERS.includes(e.name)) {
+        // Cut inside backup.json: said as the cut it is (it was "no backup.json: not a Supervisor backup", exit 0).
+        w.metaCut = `the backup file is cut short inside ${e.name}: ${e.size} of its ${e.truncatedFrom} bytes are there`;
+        w.damage = w.metaCut;
+        return w;
+      }
+      last = { name: e.name, end: e.offset + Math.ceil(e.size / 512) * 512 };
       if (META_MEMBERS.includes(e.name)) {
         // './backup.json' wins over the legacy and bare names, wherever it is.
-        if (!metaAt || META_MEMBERS.indexOf(e.name) < META_MEMBERS.indexOf(metaAt.name)) metaAt = { name: e.name, offset: e.offset, size: e.size };
+        if (!w.metaAt || META_MEMBERS.indexOf(e.name) < META_MEMBERS.indexOf(w.metaAt.name)) w.metaAt = { name: e.name, offset: e.offset, size: e.size };
         continue;
       }
       if (e.type !== '0' && e.type !== '\0') continue;
       const bare = bareName(e.name);
       const m = /^([^/]+)\.tar(\.gz)?$/.exec(bare);
-      if (m) found.push({ member: e.name, name: m[1]!, offset: e.offset, size: e.size, gzip: m[2] !== undefined, ...(e.truncatedFrom !== undefined ? { truncatedFrom: e.truncatedFrom } : {}) });
-      else if (others.length < OTHERS_NAMED) others.push(e.name);
+      if (m) w.found.push({ member: e.name, name: m[1]!, offset: e.offset, size: e.size, gzip: m[2] !== undefined, ...(e.truncatedFrom !== undefined ? { truncatedFrom: e.truncatedFrom } : {}) });
+      else if (w.others.length < OTHERS_NAMED) w.others.push(e.name);
     }
   } catch (err) {
     // A header cut or changed after whole archives: those are still read (they were lost with it).
-    if (!(err instanceof CorruptError) || (found.length === 0 && metaAt === null)) throw err;
-    damage = err.message;
+    if (!(err instanceof CorruptError) || (w.found.length === 0 && w.metaAt === null)) throw err;
+    w.damage = err.message;
   }
+  // No backup.json, and the file ends right after a member, without the tar's end blocks: cut between two
+  // members (the Supervisor writes backup.json last). A tar may end so, but a backup without backup.json not.
+  if (w.damage === null && w.metaAt === null && last !== null && last.end === sizeBytes) {
+    w.metaCut = `the backup file ends right after ${last.name}, without backup.json or the end of the tar: it is cut short`;
+    w.damage = w.metaCut;
+  }
+  return w;
+}
+
+/** Reads backup.json and lists the inner archives. No backup.json → CorruptError NO_BACKUP_JSON. */
+export async function readBackupArchive(read: ReadAt, sizeBytes: number): Promise<BackupArchive> {
+  // A backup cut short (an interrupted copy) still gives the archives before the cut and the start of the
+  // one it cuts; the Supervisor writes backup.json last, so such a backup has none.
+  const { found, metaAt, damage, metaCut, others } = await walkMembers(read, sizeBytes);
   let meta: BackupMeta | null = null;
   let metaError: string | null = null;
   try {
     meta = await readMeta(read, metaAt);
   } catch (err) {
     // Inner archives without a valid backup.json are still worth opening (a damaged backup); nothing is not.
-    if (!(err instanceof CorruptError) || found.length === 0) throw err;
-    metaError = err.message;
+    if (!(err instanceof CorruptError) || found.length === 0) throw metaCut !== null && err instanceof CorruptError ? cutError(metaCut, err) : err;
+    metaError = metaCut ?? err.message;
   }
   const inners = found.map((f) => ({ ...f, kind: classify(f.name, meta), ...(meta?.protected === false ? { unprotected: true as const } : {}) }));
   return { meta, metaMember: meta ? metaAt!.name : null, metaError, inners, damage, others };
+}
+
+function cutError(message: string, cause: CorruptError): CorruptError {
+  return new CorruptError('BACKUP_CUT_SHORT', message, { hint: 'the backup file is incomplete (an interrupted copy or download): copy or download it again', details: cause.details, cause });
 }
 
 async function readMeta(read: ReadAt, at: { name: string; offset: number; size: number } | null): Promise<BackupMeta> {

@@ -61,6 +61,16 @@ function otherFilesystem(head: Buffer): NonDisk | null {
   return { what: `${other}, not Home Assistant data`, hint: `if it is a partition of the Home Assistant disk, ${WHOLE_DISK}`, tar: false, partition: true };
 }
 
+/**
+ * A file named .tar without a tar header: a backup cut inside its first 512 bytes, or another file renamed.
+ * It was searched as a disk ("no partition table, add --offset").
+ */
+function namedTar(head: Buffer, path: string): NonDisk | null {
+  if (!/\.tar$/i.test(path)) return null;
+  const what = head.length < 512 ? `a file of ${head.length} bytes named .tar: too short for a tar archive` : 'a file named .tar that holds no tar archive';
+  return { what, hint: 'a backup Home Assistant made starts with a tar header: this one is cut short or damaged, so copy or download it again', tar: false };
+}
+
 /** The error for `path` when it is not a disk image at all, or null when its first bytes say nothing known. */
 export async function notADiskError(device: BlockDevice, path: string): Promise<NotFoundError | null> {
   let head: Buffer;
@@ -69,7 +79,7 @@ export async function notADiskError(device: BlockDevice, path: string): Promise<
   } catch {
     return null;
   }
-  const kind = recognizeNonDisk(head, path);
+  const kind = recognizeNonDisk(head, path) ?? namedTar(head, path);
   if (kind === null) return null;
   if (kind.partition) {
     return new NotFoundError('NOT_THE_DATA', `no Home Assistant data on ${device.description}: it is ${kind.what}`, { hint: kind.hint, details: { format: kind.what, path } });

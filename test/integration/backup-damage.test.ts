@@ -151,9 +151,10 @@ describe('a damaged backup file', () => {
       expect(names.sort()).toEqual([...good.keys()].filter((p) => p.startsWith('homeassistant/')).sort());
       // The stream's last two blocks are not used when the padding is bad (a file they ended was written under its
       // own name with changed last bytes, whenever the garbled block held deflate data); every byte before them is
-      // (8 were held back, and the last file lost its tail, kept as .damaged): here every file ends before them.
+      // (8 more were held back). The last file is whole, or kept as .damaged when its end was in those blocks
+      // (the backup's bytes differ from run to run: its dates).
       const cut = [...got.keys()].filter((p) => p.endsWith('.damaged'));
-      expect(cut.length).toBe(0);
+      expect(cut.length).toBeLessThanOrEqual(kind === 'v2' ? 1 : 0);
       for (const p of cut) {
         const whole = good.get(p.replace(/\.damaged$/, ''))!;
         expect(whole.subarray(0, got.get(p)!.length).equals(got.get(p)!)).toBe(true);
@@ -170,7 +171,7 @@ describe('a damaged backup file', () => {
     const out = join(work, 'out-magic');
     const r = extract(backup, out);
     expect(r.code, r.text + r.stderr).toBe(65);
-    expect(r.text).toMatch(/damaged: homeassistant .*it does not open with the key that opens the other archives: its start is damaged/);
+    expect(r.text).toMatch(/damaged: homeassistant: it does not open with the key that opens the other archives: its start is damaged/);
     expect(readdirSync(out).sort()).toEqual(['addons_local', 'media', 'share', 'ssl']);
     rmSync(out, { recursive: true, force: true });
     const wrong = cli(['backup', 'extract', backup, '--decrypt', '--out', out, '--password', 'not the key']);

@@ -95,11 +95,9 @@ async function unpack(argv: ExtractArgs): Promise<void> {
     const lines = result.inners.map((i) => `${i.out}  ${i.files} files, ${i.dirs} folders, ${i.links} links, ${formatBytes(i.bytes)}${i.complete ? '' : '  (incomplete)'}`);
     for (const r of result.renamed) lines.push(`renamed ${r.path} -> ${r.as}: ${r.reason}`);
     for (const k of result.skipped) lines.push(`not written: ${k.path}: ${k.reason}`);
-    for (const d of result.damaged) {
-      // An archive's damage (not one file's): the files before it were written, counted on its line above.
-      const whole = result.inners.some((i) => i.name === d.path);
-      lines.push(`damaged: ${d.path}${whole ? '' : ` (${formatBytes(d.bytesWritten)} kept${d.bytesWritten ? ' as .damaged' : ''})`}: ${d.reason}`);
-    }
+    // A file's bytes before the damage are kept as .damaged; an archive's or the backup file's damage (0 bytes:
+    // the files before it were written, counted above) had "(0 bytes kept)".
+    for (const d of result.damaged) lines.push(`damaged: ${d.path}${d.bytesWritten > 0 ? ` (${formatBytes(d.bytesWritten)} kept as .damaged)` : ''}: ${d.reason}`);
     await writeOut(`${lines.join('\n')}\n`);
   }
   if (result.damaged.length > 0 || result.skipped.length > 0) {
