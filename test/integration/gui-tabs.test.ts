@@ -89,6 +89,30 @@ describe.skipIf(!browserPath)(`two tabs on one card${browserPath ? '' : ' (skipp
     await backToCard(two);
   });
 
+  // The count of changes went back to 0 with each disk opened: a plan shown for one card, confirmed after the
+  // other tab opened another, was written onto that other card ("Done: new password", on the wrong one).
+  it('a write planned before the other tab opened another disk is refused, and shown again for that disk', async () => {
+    const other = join(work, 'other.img');
+    writeFileSync(other, readSampleImage());
+    await planReset(one, 'for the first card 5');
+    await two.getByRole('button', { name: 'Choose another disk' }).click();
+    await two.getByLabel('Image file or disk path').fill(other);
+    await two.getByRole('button', { name: 'Open', exact: true }).click();
+    await heading(two, /^Home Assistant /).waitFor({ timeout: 30_000 });
+    await dialog(one).getByRole('button', { name: 'Write it now' }).click();
+    await dialog(one).getByText(/^Nothing was written: another disk was opened in another tab or window since this was shown \(\S*other\.img was opened\): this change was for the one before/).waitFor({ timeout: 30_000 });
+    await expect(dialog(one).innerText()).resolves.toMatch(/other\.img/);
+    expect(await heading(one, 'Done').count()).toBe(0);
+    expect(cardPasswordIs(image, 'vm-user', 'for the first card 5')).toBe(false);
+    expect(cardPasswordIs(other, 'vm-user', 'for the first card 5')).toBe(false);
+    await dialog(one).getByRole('button', { name: 'Cancel' }).click();
+    await backToCard(one);
+    await two.getByRole('button', { name: 'Choose another disk' }).click();
+    await two.getByLabel('Image file or disk path').fill(image);
+    await two.getByRole('button', { name: 'Open', exact: true }).click();
+    await heading(two, /^Home Assistant /).waitFor({ timeout: 30_000 });
+  });
+
   it('"Write it now" in both tabs at once: one is written and says Done, the other is not written', async () => {
     await planReset(one, 'at once one 3');
     await planReset(two, 'at once two 4');

@@ -29,11 +29,12 @@ export class GuiContext {
   /** The card picture as last drawn (after opening, after each write): what /api/state answers. */
   lastCard: CardSummary | null = null;
   /**
-   * How many changes were written to the card in this session (0 again for each card opened), and the words
-   * of the last one: a plan shown in one tab is refused at its write once another tab has changed the card.
+   * How many changes were written, and disks opened, in this session, and the words of the last one: a plan
+   * shown in one tab is refused at its write once another tab has changed the card or opened another disk.
+   * It went back to 0 for each disk opened, so a plan shown for one card was written onto the next.
    */
   cardVersion = 0;
-  lastChange: string | null = null;
+  lastChange: { words: string; opened: boolean } | null = null;
   /** The password or key that opened each backup of the card (by slug), for the plan and the write after (restore.ts). */
   readonly backupKeys = new Map<string, string>();
 
@@ -61,12 +62,15 @@ export class GuiContext {
     if (this.session) await this.session.replace(source);
     else this.session = new SourceSession(source);
     this.lastCard = null;
-    this.cardVersion = 0;
-    this.lastChange = null;
+    this.cardVersion += 1;
+    this.lastChange = { words: `${path} was opened`, opened: true };
     this.backupKeys.clear();
     this.gonePath = null;
     this.identity = await identityOf(path);
-    return this.summary();
+    const card = await this.summary();
+    // Every tab's card picture follows (each went on showing the disk it had opened).
+    this.jobs.notify('changed', { cardVersion: this.cardVersion, what: this.lastChange.words, card });
+    return card;
   }
 
   /**

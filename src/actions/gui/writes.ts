@@ -198,7 +198,7 @@ export async function write(ctx: GuiContext, raw: unknown): Promise<ResultAnswer
     if (planned !== undefined && planned !== ctx.cardVersion) throw cardChanged(ctx.lastChange);
     const lines = await ctx.afterWrite((source) => perform(ctx, source, action, body, opts));
     ctx.cardVersion += 1;
-    ctx.lastChange = changeWords(action);
+    ctx.lastChange = { words: changeWords(action), opened: false };
     return { lines, card: await ctx.summary(), cardVersion: ctx.cardVersion };
   });
   ctx.jobs.notify('changed', { cardVersion: result.cardVersion, what: changeWords(action), card: result.card });
@@ -206,8 +206,9 @@ export async function write(ctx: GuiContext, raw: unknown): Promise<ResultAnswer
 }
 
 /** The card was changed (from another tab) after this change was shown: nothing is written. */
-function cardChanged(what: string | null): RefusedError {
-  return new RefusedError('CARD_CHANGED', `the card was changed in another tab or window since this was shown${what ? ` (${what})` : ''}; nothing was written`, {
-    hint: 'read what the change would do now, and write it again if it is still what you want',
-  });
+function cardChanged(last: GuiContext['lastChange']): RefusedError {
+  const message = last?.opened
+    ? `another disk was opened in another tab or window since this was shown (${last.words}): this change was for the one before; nothing was written`
+    : `the card was changed in another tab or window since this was shown${last ? ` (${last.words})` : ''}; nothing was written`;
+  return new RefusedError('CARD_CHANGED', message, { hint: 'read what the change would do now, and write it again if it is still what you want' });
 }
