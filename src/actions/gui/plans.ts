@@ -32,13 +32,14 @@ export function addPlan(source: string, username: string): WritePlan {
   };
 }
 
-export function databasePlan(paths: string[]): WritePlan {
+/** `copied`: a copy of the database is saved on this computer first (not when there is no room, and the owner chose so). */
+export function databasePlan(paths: string[], copied = true): WritePlan {
   return {
     lines: [
       'Home Assistant makes a new, empty database at its next start. The history (graphs, logbook, long-term statistics) is lost.',
-      'A copy is saved on this computer first.',
+      copied ? 'A copy is saved on this computer first.' : 'No copy is kept: once deleted, the database is gone for good.',
     ],
-    question: `Delete ${paths.join(', ')}?`,
+    question: copied ? `Delete ${paths.join(', ')}?` : `Delete ${paths.join(', ')} for good, without a copy?`,
   };
 }
 
@@ -58,7 +59,7 @@ type BackupFacts = { date?: string | null; name?: string | null; size: number; e
  * Said first when the backups to delete are every backup on the card, or hold the newest one (days = 0 takes
  * them all): how many, their size, and to copy them off first. Null when older ones only go.
  */
-export function allBackupsWarning(old: BackupFacts[], all: BackupFacts[]): WritePlan | null {
+export function allBackupsWarning(old: BackupFacts[], all: BackupFacts[], copiedFirst = true): WritePlan | null {
   const dated = all.filter((b) => !b.error && b.date);
   const newest = dated.reduce<BackupFacts | null>((n, b) => (n === null || Date.parse(b.date!) > Date.parse(n.date!) ? b : n), null);
   const every = old.length === all.length;
@@ -73,7 +74,7 @@ export function allBackupsWarning(old: BackupFacts[], all: BackupFacts[]): Write
         : `This deletes ${count} (${size} in all), the newest backup among them (${newestText}).`,
       'Copy them to this computer first: choose Cancel, then "Copy the backups" on the card screen, and keep that copy somewhere safe.',
     ],
-    question: every ? `Delete all ${count} (${size}) from the card?` : `Delete these ${count}, the newest one too, from the card?`,
+    question: `${every ? `Delete all ${count} (${size})` : `Delete these ${count}, the newest one too,`} from the card${copiedFirst ? '' : ' for good, without a copy'}?`,
   };
 }
 

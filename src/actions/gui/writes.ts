@@ -4,7 +4,7 @@
 
 import { type Medium, mediumOf } from '../write/medium.js';
 import { join } from 'node:path';
-import { NotFoundError, RefusedError, UsageError } from '../../errors.js';
+import { AppError, NotFoundError, RefusedError, UsageError } from '../../errors.js';
 import { addUser, authList, resetPassword } from '../auth.js';
 import { listBackups } from '../backup/index.js';
 import { putBackFromBackup, recorderDatabasePaths, removeFiles, setSafeMode } from '../repair/index.js';
@@ -52,11 +52,11 @@ async function oldBackups(source: OpenedSource, days: number, listed?: Backups) 
 }
 
 /** The old backups as the confirmation shows them: when they are every backup, or hold the newest, it says so first. */
-async function oldBackupsWithWarning(source: OpenedSource, days: number): Promise<WritePlan> {
+async function oldBackupsWithWarning(source: OpenedSource, days: number, copied: boolean): Promise<WritePlan> {
   const all = await listBackups(source);
   const old = await oldBackups(source, days, all);
-  const p = oldBackupsPlan(old, true);
-  const warning = allBackupsWarning(old, all);
+  const p = oldBackupsPlan(old, copied);
+  const warning = allBackupsWarning(old, all, copied);
   return warning ? { lines: [...warning.lines, ...p.lines], question: warning.question } : p;
 }
 
@@ -88,7 +88,8 @@ async function assertConfig(source: OpenedSource): Promise<void> {
   });
 }
 
-async function describe(ctx: GuiContext, source: OpenedSource, action: WriteAction): Promise<WritePlan> {
+/** What `action` will do; `copied`: what it deletes is copied to this computer first (not with noOriginals). */
+async function describe(ctx: GuiContext, source: OpenedSource, action: WriteAction, copied: boolean): Promise<WritePlan> {
   if (NEEDS_CONFIG.has(action.kind)) await assertConfig(source);
   switch (action.kind) {
     case 'reset': {
@@ -104,8 +105,8 @@ async function describe(ctx: GuiContext, source: OpenedSource, action: WriteActi
       }
       return addPlan(source.path, action.username);
     }
-    case 'delete-database': return databasePlan(await databasePaths(source));
-    case 'delete-backups': return oldBackupsWithWarning(source, action.olderThanDays);
+    case 'delete-database': return databasePlan(await databasePaths(source), copied);
+    case 'delete-backups': return oldBackupsWithWarning(source, action.olderThanDays, copied);
     case 'delete-old-logs': return oldLogsPlan(await oldLogList(source));
     case 'safe-mode': return safeModeChange(source, action.on);
     case 'check-at-start': return checkAtStartPlan(source.path);
@@ -118,7 +119,9 @@ async function describe(ctx: GuiContext, source: OpenedSource, action: WriteActi
 
 export async function plan(ctx: GuiContext, body: unknown): Promise<PlanAnswer> {
   const source = ctx.source;
-  const p = await describe(ctx, source, parseAction(asBody(body)['action']));
+  const fields = asBody(body);
+  // Without copies (no room for them, and the owner chose so): the plan says so, and never "a copy is saved first".
+  const p = await describe(ctx, source, parseAction(fields['action']), !flag(fields, 'noOriginals'));
   return {
     lines: p.lines,
     question: p.question,
@@ -189,20 +192,34 @@ export async function write(ctx: GuiContext, raw: unknown): Promise<ResultAnswer
   const action = parseAction(body['action']);
   if (body['confirmed'] !== true) throw new UsageError('NOT_CONFIRMED', 'the change was not confirmed; nothing was written', { hint: 'confirm it in the window' });
   const noOriginals = flag(body, 'noOriginals');
-  if (noOriginals && action.kind !== 'delete-database' && action.kind !== 'delete-backups') throw new UsageError('BAD_REQUEST', 'only a deletion is written without copies');
+  if (noOriginals && !WITHOUT_COPIES.has(action.kind)) throw new UsageError('BAD_REQUEST', 'only a deletion is written without copies');
   const opts = options(ctx, flag(body, 'applyJournal'), noOriginals);
   const planned = body['cardVersion'];
   if (planned !== undefined && typeof planned !== 'number') throw new UsageError('BAD_REQUEST', 'cardVersion must be a number');
   // One write at a time (jobs.run): between the check and the write nothing else changes the card.
   const result = await ctx.jobs.run('write', 'files', async () => {
     if (planned !== undefined && planned !== ctx.cardVersion) throw cardChanged(ctx.lastChange);
-    const lines = await ctx.afterWrite((source) => perform(ctx, source, action, body, opts));
+    const lines = await ctx.afterWrite((source) => perform(ctx, source, action, body, opts)).catch((err: unknown) => {
+      throw copiesNeeded(action, err);
+    });
     ctx.cardVersion += 1;
     ctx.lastChange = { words: changeWords(action), opened: false };
     return { lines, card: await ctx.summary(), cardVersion: ctx.cardVersion };
   });
   ctx.jobs.notify('changed', { cardVersion: result.cardVersion, what: changeWords(action), card: result.card });
   return result;
+}
+
+/** The writes the window may make without copies of what they remove (no room for them on this computer). */
+const WITHOUT_COPIES = new Set<WriteAction['kind']>(['delete-database', 'delete-backups']);
+
+/**
+ * No room for the copies of what another change replaces: only room helps (the hint offered "delete without
+ * keeping copies", and its button, on a password reset, whose write then was refused).
+ */
+function copiesNeeded(action: WriteAction, err: unknown): unknown {
+  if (!(err instanceof AppError) || err.details['remedy'] !== 'originals-or-none' || WITHOUT_COPIES.has(action.kind)) return err;
+  return new AppError(err.code, err.exitCode, err.message, { hint: 'make room there and try again; nothing was written to the card', details: { ...err.details, remedy: 'originals-dir' }, cause: err });
 }
 
 /** The card was changed (from another tab) after this change was shown: nothing is written. */

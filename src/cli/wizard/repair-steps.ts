@@ -83,7 +83,8 @@ async function deleteOldBackups(session: Session, say: Say, backups: BackupEntry
   // Without a copy, said plainly before the question: deleted backups are gone for good.
   const plan = oldBackupsPlan(old, out !== null);
   if (out === null) say(`  ${plan.lines[plan.lines.length - 1]!}`);
-  if (!(await confirm({ message: warning?.question ?? plan.question, default: false }))) return say('Nothing was written.');
+  const question = (out === null ? allBackupsWarning(old, backups, false) : warning)?.question ?? plan.question;
+  if (!(await confirm({ message: question, default: false }))) return say('Nothing was written.');
   const r = await removeFiles(session.source, old.map((b) => b.path), { ...writeOptions(session), saveOriginals: false }).finally(() => session.refresh());
   say(freedLine(r.removed, mediumOf(session.source)));
   say(out === null ? 'No copy of the deleted backups was kept.' : `Their copies are in ${out}.`);

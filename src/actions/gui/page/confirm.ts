@@ -114,8 +114,7 @@ export async function planAndWrite(screen: Screen, action: WriteAction, trigger:
   trigger.disabled = true;
   let plan: PlanAnswer;
   try {
-    plan = await post<PlanAnswer>('/api/plan', { action });
-    if (noOriginals) plan = { ...plan, lines: ['No copies are kept on this computer: what is deleted is gone for good.', ...plan.lines] };
+    plan = await post<PlanAnswer>('/api/plan', noOriginals ? { action, noOriginals } : { action });
   } catch (err) {
     // Planned again from the open dialog (the card changed): it closes, and the error shows on the screen.
     if (changed !== null) closeConfirm();
