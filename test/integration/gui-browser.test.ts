@@ -175,6 +175,11 @@ describe.skipIf(!browserPath)(`the browser window in Chromium${browserPath ? '' 
     await passwords('rescue pw 1');
     await page.getByRole('alert').filter({ hasText: /exists already/ }).first().waitFor();
     await expect(page.getByRole('dialog').isVisible()).resolves.toBe(false);
+    // A name Home Assistant would keep otherwise: refused before the confirmation too (it was after "Write it now").
+    await page.getByLabel('Login name').fill('Rescue Admin');
+    await passwords('rescue pw 1');
+    await page.getByRole('alert').filter({ hasText: /keeps login names in small letters: "Rescue Admin" would be "rescue admin"/ }).first().waitFor();
+    await expect(page.getByRole('dialog').isVisible()).resolves.toBe(false);
     await page.getByLabel('Login name').fill(HOSTILE);
     await passwords('rescue pw 1');
     await confirmWrite();

@@ -181,7 +181,7 @@ export function text(body: Body, key: string, options: { optional?: boolean; max
   const v = body[key];
   if (v === undefined && options.optional) return '';
   if (typeof v !== 'string') throw new UsageError('BAD_REQUEST', `${key} must be text`);
-  if (v.length > (options.max ?? 4096)) throw new UsageError('BAD_REQUEST', `${key} is too long`);
+  if (v.length > (options.max ?? 4096)) throw new UsageError('BAD_REQUEST', `${key} is too long: ${v.length} characters, at most ${options.max ?? 4096}`);
   return v;
 }
 

@@ -4,6 +4,7 @@
 
 import { type Medium, mediumOf } from '../write/medium.js';
 import { join } from 'node:path';
+import { normalizeUsername } from '../../ha/auth.js';
 import { AppError, NotFoundError, RefusedError, UsageError } from '../../errors.js';
 import { addUser, authList, resetPassword } from '../auth.js';
 import { listBackups } from '../backup/index.js';
@@ -99,9 +100,13 @@ async function describe(ctx: GuiContext, source: OpenedSource, action: WriteActi
     }
     case 'add': {
       // As the wizard does while asking: a name in use is refused before anything is shown to confirm.
-      const wanted = action.username.toLowerCase();
-      if ((await authList(source)).users.some((u) => u.username?.toLowerCase() === wanted)) {
+      const wanted = normalizeUsername(action.username);
+      if ((await authList(source)).users.some((u) => u.username !== null && normalizeUsername(u.username) === wanted)) {
         throw new UsageError('USERNAME_TAKEN', `the login ${action.username} exists already`, { hint: 'choose another name, or reset its password instead' });
+      }
+      // As Home Assistant keeps names: refused here, not after "Write it now".
+      if (wanted !== action.username) {
+        throw new UsageError('USERNAME_NOT_NORMALIZED', `Home Assistant keeps login names in small letters: ${JSON.stringify(action.username)} would be ${JSON.stringify(wanted)}`, { hint: `use ${JSON.stringify(wanted)}: logging in accepts ${JSON.stringify(action.username)} too` });
       }
       return addPlan(source.path, action.username);
     }
