@@ -2,6 +2,7 @@
 // shows the first screen from GET /api/state (the card screen when a card is open, else the disk screen).
 import type { StateAnswer } from '../api.js';
 import { get, listen, onChanged } from './client.js';
+import { keepBackInside } from './back-button.js';
 import { initConfirm, planAndWrite } from './confirm.js';
 import { announce } from './dom.js';
 import { showImage } from './screens-files.js';
@@ -26,6 +27,7 @@ async function start(): Promise<void> {
   app.card = state.card;
   app.gone = state.gone;
   listen(() => nav.stopped(null));
+  keepBackInside();
   // A change written from any tab: the card picture of every tab follows it.
   onChanged((ev) => {
     if (ev.card) app.card = ev.card;
