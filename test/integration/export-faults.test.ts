@@ -102,7 +102,7 @@ describe('export with a bad sector in one file', () => {
   it.each(FORMATS)('%s: the file is skipped with the reason, everything else matches rdump', async (format) => {
     const bad = badSectorInFile('/big-3m', 400);
     const { result, tree, listing, dir, renames } = await exportIn(format, [bad]);
-    expect(result.skipped).toEqual([{ path: '/big-3m', reason: expect.stringMatching(EIO) }]);
+    expect(result.skipped).toEqual([{ path: '/big-3m', reason: expect.stringMatching(EIO), cardRead: true }]);
     expect(result.skipped[0]!.reason).toContain(`at byte ${bad.byteOffset}`);
     expect(tree.has('big-3m')).toBe(false);
     if (format !== 'folder') expect(listing).not.toContain('data/big-3m');
@@ -116,7 +116,7 @@ describe('export with a bad sector in one file', () => {
   it.each(FORMATS)('%s: a small file among 300 neighbours read together: only it is skipped', async (format) => {
     const victim = '/many/entry-with-a-longish-name-150';
     const { result, tree, dir, renames } = await exportIn(format, [badSectorInFile(victim, 0, 0)]);
-    expect(result.skipped).toEqual([{ path: victim, reason: expect.stringMatching(EIO) }]);
+    expect(result.skipped).toEqual([{ path: victim, reason: expect.stringMatching(EIO), cardRead: true }]);
     const cmp = compareExport(image, reference, tree, { missing: new Set([victim.slice(1)]), renames });
     expect(cmp.mismatches).toEqual([]);
     expect(tree.has('many/entry-with-a-longish-name-149') && tree.has('many/entry-with-a-longish-name-151')).toBe(true);
@@ -139,7 +139,7 @@ describe('export with a bad sector in a folder', () => {
     const blocks = fileBlocks(image, '/many');
     expect(blocks.length).toBeGreaterThan(2);
     const { result, tree, dir, renames } = await exportIn(format, [{ byteOffset: blocks[1]! * BS, length: SECTOR }]);
-    expect(result.skipped).toEqual([{ path: '/many', reason: expect.stringMatching(EIO) }]);
+    expect(result.skipped).toEqual([{ path: '/many', reason: expect.stringMatching(EIO), cardRead: true }]);
     const below = [...reference.keys()].filter((k) => k.startsWith('many/'));
     expect(below).toHaveLength(300);
     // The folder itself is exported (its inode was readable), empty.

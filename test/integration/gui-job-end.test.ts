@@ -6,11 +6,12 @@
 //   ended on a plain "Done" while the command line says "error: the export is partial" (exit 65). Now the end
 //   screen says it is partial in its heading and first, lists what was not copied and says what to do.
 
+import { execFileSync } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { readSampleImage } from '../../fixtures/index.js';
+import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
 import { browserPath } from '../helpers/browser.js';
 import { cli } from '../helpers/cli.js';
 import { type Heading, onCard as onCardOf, windowSuite } from '../helpers/gui-page.js';
@@ -89,4 +90,33 @@ describe.skipIf(!browserPath)(`the end of a long job${browserPath ? '' : ' (skip
       expect(await page.locator('main').innerText()).not.toMatch(/Restore it in Home Assistant/);
     });
   });
+
+  // A folder that fails its checksum was said as unreadable: "the card may be failing", with the copy of the
+  // card offered; from the copy, the same, now with "copy the card again to the same file" (no way out).
+  it('a folder damaged on the card (a checksum that fails) is said as damaged, and no copy of the card is offered', async () => {
+    const img = join(work, 'damaged.img');
+    const bytes = Buffer.from(readSampleImage());
+    const block = Number(/^(\d+)/.exec(execFileSync('debugfs', ['-R', 'blocks /supervisor/homeassistant/.storage', dataOf(bytes)], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim())![1]);
+    bytes[SAMPLE.dataOffsetBytes + block * 4096 + 40] ^= 0xff;
+    writeFileSync(img, bytes);
+    await onCard(img, { width: 1000, height: 760 }, async (page, heading) => {
+      await page.getByRole('button', { name: 'Export the configuration' }).click();
+      await page.getByLabel('Save to').fill(join(work, 'config-damaged'));
+      await page.getByRole('button', { name: 'Export', exact: true }).click();
+      await heading('Partly done: not everything was copied').waitFor({ timeout: 30_000 });
+      const text = await page.locator('.result .partial').innerText();
+      expect(text).toMatch(/^The export is partial: 1 file or folder is damaged on the card and was not copied\. Everything else was copied\./);
+      expect(text).toMatch(/\.storage: .*fails its checksum/);
+      expect(text).toMatch(/a copy of the card would hold the same damage/);
+      expect(text).not.toMatch(/may be failing/);
+      expect(await page.getByRole('button', { name: 'Copy the card to an image file first' }).count()).toBe(0);
+    });
+  });
 });
+
+/** The data filesystem of a sample card image, as a file of its own (for debugfs). */
+function dataOf(card: Buffer): string {
+  const path = join(work, 'data-only.img');
+  writeFileSync(path, card.subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
+  return path;
+}

@@ -2,6 +2,7 @@
 // folder or a tar / tar.gz archive (issue 5). Modes, owners, times, symlinks (never followed), hard links
 // and empty folders are kept. A file that cannot be read is skipped and reported; the rest goes on.
 
+import { isMediumError } from '../../device/map-os-error.js';
 import { AppError, CorruptError, NotFoundError, RefusedError, UsageError } from '../../errors.js';
 import type { Inode } from '../../ext4/inode.js';
 import { displayName } from '../../ext4/path.js';
@@ -39,6 +40,11 @@ function reasonOf(err: unknown): string {
   if (err instanceof AppError) return err.message;
   if (err instanceof Error) return err.message;
   return String(err);
+}
+
+/** A read the card refused, or one past the end of an image cut short: a copy of the card is the way on. */
+function unreadable(err: unknown): boolean {
+  return isMediumError(err) || (err instanceof AppError && (err.code === 'READ_BEYOND_END' || err.code === 'NOT_RESCUED'));
 }
 
 export async function exportTree(vol: Ext4Volume, layout: HaLayout, options: ExportOptions): Promise<ExportResult> {
@@ -128,7 +134,7 @@ function makeContext(vol: Ext4Volume, layout: HaLayout | null, root: Inode, opti
       }
     },
     skip(path, reason) {
-      result.skipped.push({ path: typeof path === 'string' ? path : show(path), reason: reasonOf(reason) });
+      result.skipped.push({ path: typeof path === 'string' ? path : show(path), reason: reasonOf(reason), ...(unreadable(reason) ? { cardRead: true as const } : {}) });
     },
     async readLink(path, inode) {
       try {

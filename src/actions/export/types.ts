@@ -33,6 +33,8 @@ export interface ExportProblem {
   reason: string;
   /** Not copied because it is bigger than the output's disk holds in one file (FAT32: 4 GiB). */
   tooBig?: true;
+  /** The card refused a read (a bad sector, a part of its image not rescued, an image cut short); else its bytes are damaged. */
+  cardRead?: true;
 }
 
 export interface ExportRename {

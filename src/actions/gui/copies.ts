@@ -46,6 +46,12 @@ function readHint(source: OpenedSource, what: string, button: boolean): string {
 /** Why files could not be read, said after what was left out. */
 const WHY = 'Everything else was copied. The card may be failing, or this image file is not complete.';
 
+/**
+ * Files the card gave back but that fail their checks (a damaged folder, a changed block): a copy of the card
+ * holds the same, so it is not offered (the copy was offered, and then offered again for the copy).
+ */
+export const DAMAGED_HINT = 'The card gave these parts back, but they fail their checks: they are damaged, not unreadable, and a copy of the card would hold the same damage. Take such files from a backup ("Put back a file from a backup", or copy the backups off), and have the box check and repair the filesystem at its next start.';
+
 /** A copy that left `items` out, said first on the Done screen; undefined when nothing was left out. */
 function partialCopy(message: string, items: Array<{ path: string; reason: string }>, hint: string, offerImage = false): PartialCopy | undefined {
   if (items.length === 0) return undefined;
@@ -98,8 +104,17 @@ export async function exportConfig(ctx: GuiContext, raw: unknown): Promise<Resul
       ...r.unsupported.map((u) => `not copied ${u.path}: ${u.reason}`),
     ],
     card: null,
-    ...optional(partialCopy(`The export is partial: ${files(r.skipped.length)} could not be read from the card and ${r.skipped.length === 1 ? 'was' : 'were'} not copied. ${WHY}`, r.skipped, readHint(ctx.source, 'export', imageFirst(ctx.source)), imageFirst(ctx.source))),
+    ...optional(exportPartial(ctx.source, r.skipped)),
   };
+}
+
+/** What an export left out: parts the card refused (copy it first), or parts that are damaged (a copy will not help). */
+function exportPartial(source: OpenedSource, skipped: Array<{ path: string; reason: string; cardRead?: true }>): PartialCopy | undefined {
+  const were = skipped.length === 1 ? 'was' : 'were';
+  if (skipped.some((k) => k.cardRead)) {
+    return partialCopy(`The export is partial: ${files(skipped.length)} could not be read from the card and ${were} not copied. ${WHY}`, skipped, readHint(source, 'export', imageFirst(source)), imageFirst(source));
+  }
+  return partialCopy(`The export is partial: ${files(skipped.length)} ${skipped.length === 1 ? 'is' : 'are'} damaged on the card and ${were} not copied. Everything else was copied.`, skipped, DAMAGED_HINT);
 }
 
 /** The card's own backup key, else the password typed in the window, else none (a plain backup). */

@@ -10,6 +10,7 @@ import { confirm, input, password, select } from './ask.js';
 import { askWhere } from './where.js';
 import { type AuthWriteResult, addUser, authList, resetPassword } from '../../actions/auth.js';
 import { exportTree } from '../../actions/export/index.js';
+import { DAMAGED_HINT } from '../../actions/gui/copies.js';
 import { type WritePlan, addPlan, addedLogin, authWriteLines, loginNextStep, resetLogin, checkAtStartDone, checkAtStartPlan, journalQuestion, resetPlan } from '../../actions/gui/plans.js';
 import type { SourceSession as Session } from '../../actions/source.js';
 import type { WriteOptions } from '../../actions/write/index.js';
@@ -184,7 +185,8 @@ export async function stepExport(session: Session, say: Say): Promise<void> {
   for (const n of r.notes) say(`  note: ${n}`);
   for (const u of r.unsupported) say(`  not copied ${u.path}: ${u.reason}`);
   for (const s of r.skipped) say(`  skipped ${s.path}: ${s.reason}`);
-  if (r.skipped.length > 0) say(partlyDone(`${r.skipped.length} file(s) above could not be read from the card and were not copied`));
+  if (r.skipped.some((k) => k.cardRead)) say(partlyDone(`${r.skipped.length} file(s) above could not be read from the card and were not copied`));
+  else if (r.skipped.length > 0) say(`Partly done: the ${r.skipped.length} file(s) above are damaged on the card and were not copied. ${DAMAGED_HINT.replace('"Put back a file from a backup"', '"Put back a configuration file from a backup"')}`);
 }
 
 /** `out` with the ending the copy needs, said. */
