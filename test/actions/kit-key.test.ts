@@ -28,6 +28,9 @@ describe('kitKeyForm', () => {
     expect(kitKeyForm('hq50-yk77-8jqy-b5cn-8nck-s71y-ck4r')).toBe(KIT);
     expect(kitKeyForm('HQ50 YK77 8JQY B5CN 8NCK S71Y CK4R')).toBe(KIT);
     expect(kitKeyForm(' hq50yk778jqyb5cn8ncks71yck4r\t')).toBe(KIT);
+    // Copied from a PDF or a word processor: en dashes, the minus sign, a byte-order mark.
+    expect(kitKeyForm('HQ50\u2013YK77\u20138JQY\u2013B5CN\u20138NCK\u2013S71Y\u2013CK4R')).toBe(KIT);
+    expect(kitKeyForm('\ufeffHQ50\u2212YK77\u20148JQY-B5CN-8NCK-S71Y-CK4R\n')).toBe(KIT);
     expect(kitKeyForm(KIT)).toBeNull();
     expect(kitKeyForm('correct horse battery staple')).toBeNull();
     expect(kitKeyForm('hq50-yk77-8jqy-b5cn-8nck-s71y')).toBeNull();

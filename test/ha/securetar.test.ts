@@ -214,7 +214,7 @@ describe('wrong password', () => {
       const r = await drain(decryptSecureTar(src.it, new SecureTarKey('wrong')));
       expect(r.err?.code).toBe('WRONG_PASSWORD');
       expect(r.err?.exitCode).toBe(77);
-      expect((r.err as { hint?: string }).hint).toMatch(/the one this card stores/);
+      expect((r.err as { hint?: string }).hint).toMatch(/the one the card of the Home Assistant that made it stores \(shown by "backup key"/);
       expect(r.pieces).toBe(0);
       expect(src.stats.pulled).toBeLessThanOrEqual(1024);
     });

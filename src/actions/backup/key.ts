@@ -22,11 +22,12 @@ export async function readBackupKey(src: OpenedSource): Promise<BackupKey> {
 
 /**
  * The emergency kit's form of a typed backup key (XXXX-XXXX-XXXX-XXXX-XXXX-XXXX-XXXX: capitals and digits in
- * seven groups of four), when what was typed is that key in small letters, with spaces or without dashes;
+ * seven groups of four), when what was typed is that key in small letters, with spaces, other dashes or none;
  * null when it is not such a key or already in that form. A restore takes the key exactly as the kit has it.
  */
 export function kitKeyForm(typed: string): string | null {
-  const bare = typed.replace(/[\s-]/g, '').toUpperCase();
+  // Dashes as a PDF or a word processor turns them (en and em dashes, the minus sign) count as dashes.
+  const bare = typed.replace(/[\s\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d]/g, '').toUpperCase();
   if (!/^[A-Z0-9]{28}$/.test(bare)) return null;
   const kit = bare.match(/.{4}/g)!.join('-');
   return kit === typed ? null : kit;

@@ -18,7 +18,7 @@ export type Damage =
 
 // Home Assistant is not running when this is read: its Settings page cannot be opened, the card's key can.
 export const WRONG_PASSWORD_HINT =
-  'give the backup encryption key: the one this card stores (shown with its backups\' key), the one in the emergency kit (XXXX-XXXX-...), or the password used when the backup was made';
+  'give the backup encryption key: the one the card of the Home Assistant that made it stores (shown by "backup key", or "Show the backup encryption key"), the one in the emergency kit (XXXX-XXXX-...), or the password used when the backup was made';
 
 export function wrongPassword(version: SecureTarVersion, why: string): AppError {
   return new AppError('WRONG_PASSWORD', ExitCode.REFUSED, `the password or backup key does not open this backup (SecureTar v${version}: ${why})`, {
