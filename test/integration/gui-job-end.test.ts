@@ -97,7 +97,8 @@ describe.skipIf(!browserPath)(`the end of a long job${browserPath ? '' : ' (skip
     const img = join(work, 'damaged.img');
     const bytes = Buffer.from(readSampleImage());
     const block = Number(/^(\d+)/.exec(execFileSync('debugfs', ['-R', 'blocks /supervisor/homeassistant/.storage', dataOf(bytes)], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim())![1]);
-    bytes[SAMPLE.dataOffsetBytes + block * 4096 + 40] ^= 0xff;
+    const at = SAMPLE.dataOffsetBytes + block * 4096 + 40;
+    bytes[at] = bytes[at]! ^ 0xff;
     writeFileSync(img, bytes);
     await onCard(img, { width: 1000, height: 760 }, async (page, heading) => {
       await page.getByRole('button', { name: 'Export the configuration' }).click();

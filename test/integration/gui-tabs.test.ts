@@ -113,6 +113,22 @@ describe.skipIf(!browserPath)(`two tabs on one card${browserPath ? '' : ' (skipp
     await heading(two, /^Home Assistant /).waitFor({ timeout: 30_000 });
   });
 
+  // The other tab's card screen kept "Users 2" after a login was added (and a page reloaded during the write too).
+  it('the card screen of the other tab is drawn again after a change, and says what changed', async () => {
+    const users = (page: Page) => page.locator('dt', { hasText: /^Users$/ }).locator('xpath=following-sibling::dd[1]');
+    const before = await users(two).innerText();
+    await one.getByRole('button', { name: 'Add an administrator' }).click();
+    await one.getByLabel('Login name').fill('from-tab-one');
+    await one.getByLabel('New password').fill('tab one admin 6');
+    await one.getByLabel('Type it again').fill('tab one admin 6');
+    await one.getByRole('button', { name: 'Continue' }).click();
+    await dialog(one).getByRole('button', { name: 'Write it now' }).click();
+    await heading(one, 'Done').waitFor({ timeout: 30_000 });
+    await two.locator('#status').getByText('The card was changed: a new login from-tab-one.').waitFor({ timeout: 10_000 });
+    expect(Number(await users(two).innerText())).toBe(Number(before) + 1);
+    await backToCard(one);
+  });
+
   it('"Write it now" in both tabs at once: one is written and says Done, the other is not written', async () => {
     await planReset(one, 'at once one 3');
     await planReset(two, 'at once two 4');

@@ -18,7 +18,7 @@ import { type PageFiles, loadPage } from './page-files.js';
 import { freeNameRoute } from './free-name.js';
 import { windowHint } from './window-hints.js';
 import { backupKey, backups, disks, folders, logs, openCard, safeMode, space, state, users } from './reads.js';
-import { plan, write } from './writes.js';
+import { WRITE_JOB, plan, write } from './writes.js';
 import { backupFiles } from './restore.js';
 
 export interface GuiOptions {
@@ -153,7 +153,7 @@ export class GuiServer {
     }
     const route = this.table[url.pathname];
     if (!route) return sendError(res, 404, 'NOT_FOUND', `${url.pathname} is not here`);
-    if (this.jobs.busy === 'write' && !ALWAYS_ANSWERED.has(url.pathname)) {
+    if (this.jobs.busy === WRITE_JOB && !ALWAYS_ANSWERED.has(url.pathname)) {
       // The card is reopened when a write ends: nothing else reads it meanwhile.
       return sendError(res, 409, 'WRITING', 'a change to the card is being written', 'wait a few seconds');
     }

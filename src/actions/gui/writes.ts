@@ -202,7 +202,7 @@ export async function write(ctx: GuiContext, raw: unknown): Promise<ResultAnswer
   const planned = body['cardVersion'];
   if (planned !== undefined && typeof planned !== 'number') throw new UsageError('BAD_REQUEST', 'cardVersion must be a number');
   // One write at a time (jobs.run): between the check and the write nothing else changes the card.
-  const result = await ctx.jobs.run('write', 'files', async () => {
+  const result = await ctx.jobs.run(WRITE_JOB, 'files', async () => {
     if (planned !== undefined && planned !== ctx.cardVersion) throw cardChanged(ctx.lastChange);
     const lines = await ctx.afterWrite((source) => perform(ctx, source, action, body, opts)).catch((err: unknown) => {
       throw copiesNeeded(action, err);
@@ -214,6 +214,9 @@ export async function write(ctx: GuiContext, raw: unknown): Promise<ResultAnswer
   ctx.jobs.notify('changed', { cardVersion: result.cardVersion, what: changeWords(action), card: result.card });
   return result;
 }
+
+/** A write's name while it runs, as a reloaded page says it ("haos-rescue is busy: write"). */
+export const WRITE_JOB = 'Writing a change to the card';
 
 /** The writes the window may make without copies of what they remove (no room for them on this computer). */
 const WITHOUT_COPIES = new Set<WriteAction['kind']>(['delete-database', 'delete-backups']);

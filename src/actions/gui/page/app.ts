@@ -31,6 +31,12 @@ async function start(): Promise<void> {
   // A change written from any tab: the card picture of every tab follows it.
   onChanged((ev) => {
     if (ev.card) app.card = ev.card;
+    // The card screen in view follows too (a page reloaded during a write showed the card as it was before).
+    const onCardScreen = document.querySelector('#main > section.screen.card') !== null;
+    if (ev.card && onCardScreen && document.querySelector('dialog[open]') === null) {
+      showCard();
+      announce(`The card was changed: ${ev.what}.`);
+    }
   });
   if (state.card) showCard();
   else showDisks();
