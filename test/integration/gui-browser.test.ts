@@ -231,6 +231,8 @@ describe.skipIf(!browserPath)(`the browser window in Chromium${browserPath ? '' 
     await page.getByLabel('Save the backup as').fill(join(work, 'rescued.tar'));
     await page.getByRole('button', { name: 'Make the backup' }).click();
     await done();
+    // What a restore will ask for is said (it said only "encrypted, SecureTar v2").
+    await page.getByText(/^When restoring it, Home Assistant asks for this card's backup key: [A-Z0-9]{4}(-[A-Z0-9]{4}){6}$/).waitFor();
     expect(statSync(join(work, 'rescued.tar')).size).toBeGreaterThan(10_000);
     expect(cli(['backup', 'ls', join(work, 'rescued.tar')]).code).toBe(0);
     await back();

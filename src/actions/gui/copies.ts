@@ -117,23 +117,28 @@ function exportPartial(source: OpenedSource, skipped: Array<{ path: string; reas
   return partialCopy(`The export is partial: ${files(skipped.length)} ${skipped.length === 1 ? 'is' : 'are'} damaged on the card and ${were} not copied. Everything else was copied.`, skipped, DAMAGED_HINT);
 }
 
-/** The card's own backup key, else the password typed in the window, else none (a plain backup). */
-async function backupKeyFor(source: OpenedSource, typed: string): Promise<SecureTarKey | null> {
-  if (typed !== '') return new SecureTarKey(typed);
+/**
+ * The password typed in the window, else the card's own backup key, else none (a plain backup); with the
+ * words for the Done screen: what Home Assistant asks for when it restores the backup (it was not said).
+ */
+async function backupKeyFor(source: OpenedSource, typed: string): Promise<{ key: SecureTarKey | null; asked: string | null }> {
+  if (typed !== '') return { key: new SecureTarKey(typed), asked: 'When restoring it, Home Assistant asks for the password typed here.' };
   const stored = await readBackupKey(source).catch(() => null);
-  return stored?.key ? new SecureTarKey(stored.key) : null;
+  if (!stored?.key) return { key: null, asked: null };
+  return { key: new SecureTarKey(stored.key), asked: `When restoring it, Home Assistant asks for this card's backup key: ${stored.key}` };
 }
 
 export async function create(ctx: GuiContext, raw: unknown): Promise<ResultAnswer> {
   const body = asBody(raw);
   const out = await fileIn(localPath(body, 'out'), `home-assistant-rescued-${localDay()}.tar`);
   const source = ctx.source;
-  const key = await backupKeyFor(source, text(body, 'password', { optional: true, max: 1024 }));
+  const { key, asked } = await backupKeyFor(source, text(body, 'password', { optional: true, max: 1024 }));
   const excludeDb = flag(body, 'excludeDb');
   const r = await ctx.jobs.run('Make a backup', 'files', (onProgress) => createBackup(source, { out, key, excludeDb, onProgress }));
   return {
     lines: [
       `Backup ${r.slug} written to ${r.out} (${formatBytes(r.size)}${r.protected ? `, encrypted, SecureTar v${r.secureTarVersion}` : ', not encrypted'}).`,
+      ...(asked === null ? [] : [asked]),
       ...storedDifferently(r),
       // A partial backup is not offered for restoring as if whole: its box says what it lacks.
       ...(r.skipped.length === 0 ? ['Restore it in Home Assistant: "Restore from backup" when setting up, or Settings > System > Backups.'] : []),

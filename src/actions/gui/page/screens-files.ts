@@ -140,7 +140,7 @@ export function showCreate(): void {
   );
   const db = checkbox('Include the history database', true);
   const password = el('input', { attrs: { type: 'password', autocomplete: 'new-password' } });
-  const pwField = field('Password for the backup (only if the card has no backup key)', password, el('p', { cls: 'hint', text: 'Leave it empty to use the card’s backup key.' }));
+  const pwField = field('Password for the backup (optional)', password, el('p', { cls: 'hint', text: 'Leave it empty to use the card’s backup key (a card without one makes a backup without a password). A password typed here is used instead of the key.' }));
   const file = `home-assistant-rescued-${today()}.tar`;
   const out = pathField('Save the backup as', joinPath(downloads(), file), 'file', () => (named = freeIn(out, file, 'file')));
   let named = proposeFree(out, 'file');
