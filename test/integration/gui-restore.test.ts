@@ -57,7 +57,7 @@ describe.skipIf(!browserPath)(`putting back a file from a backup in the window${
       await page.getByRole('button', { name: 'Put back configuration.yaml' }).click();
       const dialog = page.getByRole('dialog', { name: 'Check before writing' });
       await dialog.getByText(/^From the backup "Own password": configuration\.yaml, [\d.]+ KiB\.$/).waitFor({ timeout: 30_000 });
-      await dialog.getByText(/^It replaces the one on the image file \S+ \(not a card\) \(\d+ bytes\), which is saved to this computer first\.$/).waitFor();
+      await dialog.getByText(/^It replaces the one on the image file \S+ \(not a card\), \d+ bytes, which is saved to this computer first\.$/).waitFor();
       await dialog.getByRole('button', { name: 'Write it now' }).click();
       await heading('Done').waitFor({ timeout: 30_000 });
       await page.getByText(/^Done: \/supervisor\/homeassistant\/configuration\.yaml is the backup's again/).waitFor();

@@ -278,6 +278,8 @@ describe('image refuses what would lose data, and names a missing source', () =>
       const onItself = cli(['image', sample, '--out', sample, '--verbose']);
       expect(onItself.code).toBe(64);
       expect(onItself.stderr).toMatch(/code: OUTPUT_ON_SOURCE/);
+      // Said once, not "X is X itself".
+      expect(onItself.stderr).toMatch(/sample\.img is the disk being copied: the copy cannot go into it/);
       writeFileSync(join(dir, 'old.img'), 'x');
       const exists = cli(['image', sample, '--out', join(dir, 'old.img'), '--verbose']);
       expect(exists.code).toBe(64);

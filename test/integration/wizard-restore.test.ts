@@ -68,7 +68,7 @@ describe.skipIf(!hasTmux)(`putting back a file from a backup in the guided flow$
     expect(files).toMatch(/file\(s\) of this backup are the same as on the card and are not listed/);
     term.keys('restore', 'Enter');
     const plan = await term.waitFor('restore', /Put configuration\.yaml back from the backup onto the image file \S+ \(not a card\)\? \(y\/N\)/);
-    expect(plan).toMatch(/From the backup "Own password" of \d{4}-\d\d-\d\d \d\d:\d\d: configuration\.yaml, [\d.]+ KiB\.\s*\n\s*It replaces the one on the image file \S+ \(not a card\) \(\d+ bytes\), which is saved to this computer first\./);
+    expect(plan).toMatch(/From the backup "Own password" of \d{4}-\d\d-\d\d \d\d:\d\d: configuration\.yaml, [\d.]+ KiB\.\s*\n\s*It replaces the one on the image file \S+ \(not a card\), \d+ bytes, which is saved to this computer first\./);
     term.type('restore', 'y');
     await term.waitFor('restore', /Done: \/supervisor\/homeassistant\/configuration\.yaml is the backup's again \(read back from the image file .* and verified\)/, 60_000);
     await term.waitFor('restore', /The file it replaced is saved in /);

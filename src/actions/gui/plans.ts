@@ -170,7 +170,7 @@ export function safeModeDone(on: boolean, medium: Medium = CARD): string {
 
 /** A configuration file put back from a backup on the card, in place of the card's (restore-step, from-backup.ts). */
 export function fromBackupPlan(file: { name: string; bytes: Buffer; onCard: string; cardBytes: number | null }, backup: string, medium: Medium = CARD): WritePlan {
-  const card = file.onCard === 'missing' ? `${medium.the} has none now: it is added there` : `it replaces the one on ${medium.the} (${formatBytes(file.cardBytes ?? 0)}), which is saved to this computer first`;
+  const card = file.onCard === 'missing' ? `${medium.the} has none now: it is added there` : `it replaces the one on ${medium.the}, ${formatBytes(file.cardBytes ?? 0)}, which is saved to this computer first`;
   return {
     lines: [`From the backup ${backup}: ${file.name}, ${formatBytes(file.bytes.length)}.`, `${card[0]!.toUpperCase()}${card.slice(1)}.`],
     question: `Put ${file.name} back from the backup onto ${medium.the}?`,

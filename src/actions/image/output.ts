@@ -207,7 +207,7 @@ export async function assertNotOnSource(source: string, outputs: string[]): Prom
       });
     }
     if (sameFile || isSource) {
-      throw new UsageError('OUTPUT_ON_SOURCE', `${out} is ${source} itself`, {
+      throw new UsageError('OUTPUT_ON_SOURCE', resolve(out) === resolve(source) ? `${out} is the disk being copied: the copy cannot go into it` : `${out} is ${source} itself`, {
         hint: 'write the image to another disk of this computer (e.g. ~/card.img); writing to the card would destroy what is being saved',
       });
     }
