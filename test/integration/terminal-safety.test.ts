@@ -4,11 +4,12 @@
 // mkfs.ext4 -d from a folder holding such a name.
 
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { visible } from '../../src/cli/visible.js';
 import { cli } from '../helpers/cli.js';
+import { HA_CORPUS } from '../helpers/corpus.js';
 import { tempDir } from '../helpers/images.js';
 
 const work = tempDir('terminal-safety-');
@@ -18,6 +19,26 @@ const EVIL = 'evil\u001b]0;pwned\u0007\u001b[31mred\u009b2J.yaml';
 describe('control characters from the card', () => {
   it('visible(): C0, DEL and C1 shown as escapes; newline, tab and other text kept', () => {
     expect(visible('a\u001b[31mb\u0007c\u007fd\u009be\n\tf ü')).toBe('a\\x1b[31mb\\x07c\\x7fd\\u009be\n\tf ü');
+  });
+
+  it('visible(): the marks that turn the text direction (U+202E and its kin) shown as escapes', () => {
+    expect(visible('backup \u202eraT.exe \u2066x\u2069 \u200f')).toBe('backup \\u202eraT.exe \\u2066x\\u2069 \\u200f');
+  });
+
+  // A backup file named with a newline and a direction mark: `backup extract` wrote the newline as it is (its
+  // line split in two) and the mark raw (the rest of the line shown backwards).
+  it('backup extract keeps each name from the card on its line, its marks shown as escapes', () => {
+    const stage = join(work, 'stage-backup');
+    mkdirSync(join(stage, 'supervisor', 'backup'), { recursive: true });
+    const name = 'new\nline \u202eraT.tar';
+    writeFileSync(join(stage, 'supervisor', 'backup', name), readFileSync(join(HA_CORPUS, 'supervisor_fixtures', 'backup_example.tar')));
+    const image = join(work, 'odd-backup.img');
+    const made = spawnSync('mkfs.ext4', ['-q', '-F', '-L', 'hassos-data', '-d', stage, image, '8M'], { encoding: 'utf8' });
+    expect(made.status, made.stderr).toBe(0);
+    const r = cli(['backup', 'extract', image, '--out', join(work, 'odd-out')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.text).not.toMatch(/\u202e/);
+    expect(r.text).toMatch(/new\\nline \\u202eraT\.tar +\d/);
   });
 
   it('ls of a file named with escape sequences prints them as text; --json keeps the exact name', () => {

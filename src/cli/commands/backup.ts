@@ -92,12 +92,12 @@ async function unpack(argv: ExtractArgs): Promise<void> {
   ), argv.out).finally(() => progress?.end());
   if (argv.json) await printJson(result);
   else {
-    const lines = result.inners.map((i) => `${i.out}  ${i.files} files, ${i.dirs} folders, ${i.links} links, ${formatBytes(i.bytes)}${i.complete ? '' : '  (incomplete)'}`);
-    for (const r of result.renamed) lines.push(`renamed ${r.path} -> ${r.as}: ${r.reason}`);
-    for (const k of result.skipped) lines.push(`not written: ${k.path}: ${k.reason}`);
+    const lines = result.inners.map((i) => `${oneLine(i.out)}  ${i.files} files, ${i.dirs} folders, ${i.links} links, ${formatBytes(i.bytes)}${i.complete ? '' : '  (incomplete)'}`);
+    for (const r of result.renamed) lines.push(`renamed ${oneLine(r.path)} -> ${oneLine(r.as)}: ${r.reason}`);
+    for (const k of result.skipped) lines.push(`not written: ${oneLine(k.path)}: ${oneLine(k.reason)}`);
     // A file's bytes before the damage are kept as .damaged; an archive's or the backup file's damage (0 bytes:
     // the files before it were written, counted above) had "(0 bytes kept)".
-    for (const d of result.damaged) lines.push(`damaged: ${d.path}${d.bytesWritten > 0 ? ` (${formatBytes(d.bytesWritten)} kept as .damaged)` : ''}: ${d.reason}`);
+    for (const d of result.damaged) lines.push(`damaged: ${oneLine(d.path)}${d.bytesWritten > 0 ? ` (${formatBytes(d.bytesWritten)} kept as .damaged)` : ''}: ${d.reason}`);
     await writeOut(`${lines.join('\n')}\n`);
   }
   if (result.damaged.length > 0 || result.skipped.length > 0) {
@@ -144,9 +144,10 @@ const extractCommand: CommandModule<GlobalArgs, ExtractArgs> = {
     }), argv.out).finally(() => progress?.end());
     if (argv.json) await printJson(result);
     else {
-      const lines = result.extracted.map((e) => `${e.out}  ${formatBytes(e.size)}  sha256 ${e.sha256}`);
-      lines.push(...copiedSummary(result));
-      for (const f of result.failed) lines.push(`could not copy ${f.path}: ${f.reason}`);
+      // A name from the card stays on its line (`backup list` writes a newline in one as \n; this split it).
+      const lines = result.extracted.map((e) => `${oneLine(e.out)}  ${formatBytes(e.size)}  sha256 ${e.sha256}`);
+      lines.push(...copiedSummary(result).map(oneLine));
+      for (const f of result.failed) lines.push(`could not copy ${oneLine(f.path)}: ${oneLine(f.reason)}`);
       await writeOut(`${lines.join('\n')}\n`);
     }
     if (result.failed.length > 0 && result.failed.every((f) => f.tooBig)) {
