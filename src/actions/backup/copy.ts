@@ -78,7 +78,7 @@ async function checkSpace(dir: string, needed: number): Promise<void> {
   // Room for the file system's own bookkeeping: 1/64 of the copy, from 1 MiB up to 16 MiB.
   const margin = Math.min(16 * 1024 * 1024, Math.max(1024 * 1024, Math.ceil(needed / 64)));
   if (free < needed + margin) {
-    throw new RefusedError('NOT_ENOUGH_SPACE', `${dir} has ${formatBytes(free)} free; the backups need ${formatBytes(needed + margin)}`, {
+    throw new RefusedError('NOT_ENOUGH_SPACE', `${dir} has ${formatBytes(free)} free; the backups are ${formatBytes(needed)}, and the disk takes up to ${formatBytes(margin)} more for its own bookkeeping`, {
       hint: 'choose a folder on a disk with more room, or fewer backups; nothing was copied',
       remedy: 'choose-backups',
       details: { freeBytes: free, neededBytes: needed },
