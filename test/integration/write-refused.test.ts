@@ -45,14 +45,22 @@ function markedCard(name: string): string {
 describe('a card marked as having errors', () => {
   const img = markedCard('marked');
 
+  // The mark alone was said as damage the box's kernel met; with an error recorded by the kernel, it still is.
+  it('says the kernel met damage only when the kernel recorded an error', () => {
+    const recorded = markedCard('marked-recorded');
+    execFileSync('debugfs', ['-w', '-f', '-', recorded], { input: 'ssv error_count 2\nssv last_error_time 20261201140500\nssv last_error_func ext4_find_entry\n', stdio: ['pipe', 'ignore', 'ignore'] });
+    expect(cli(['info', recorded]).text).toContain("refused as it is: the filesystem is marked as having errors (the box's kernel met damage on it)");
+    expect(cli(['info', img]).text).toContain("refused as it is: the filesystem is marked as having errors (for a full check at the next start; no error of the box's kernel is recorded with it)");
+  });
+
   it('info says changes are refused, why, and what to do (text and --json)', () => {
     const r = cli(['info', img]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.text).toContain("\nChanges:          refused as it is: the filesystem is marked as having errors (the box's kernel met damage on it)\n");
+    expect(r.text).toContain("\nChanges:          refused as it is: the filesystem is marked as having errors (for a full check at the next start; no error of the box's kernel is recorded with it)\n");
     expect(r.text).toContain(`\n                  what to do: ${BOX_CHECK}\n`);
     expect(cliJson<InfoResult>(['info', img]).data.writeRefused).toEqual({
       code: 'FS_HAS_ERRORS',
-      message: "the filesystem is marked as having errors (the box's kernel met damage on it)",
+      message: "the filesystem is marked as having errors (for a full check at the next start; no error of the box's kernel is recorded with it)",
       hint: BOX_CHECK,
       remedy: null,
     });
@@ -101,7 +109,7 @@ describe('a card marked as having errors', () => {
     const gui = await startGui([img], { HOME: join(work, 'home-gui') });
     try {
       const state = await rawRequest(gui.port, 'GET', '/api/state', { 'X-Rescue-Token': gui.token });
-      expect(JSON.parse(state.body).card.writeRefused).toEqual({ message: "the filesystem is marked as having errors (the box's kernel met damage on it)", hint: BOX_CHECK, repairAtStart: false });
+      expect(JSON.parse(state.body).card.writeRefused).toEqual({ message: "the filesystem is marked as having errors (for a full check at the next start; no error of the box's kernel is recorded with it)", hint: BOX_CHECK, repairAtStart: false });
     } finally {
       gui.child.kill('SIGTERM');
     }
@@ -116,7 +124,7 @@ describe('a card marked as having errors', () => {
       const box = page.locator('.warning-box', { hasText: 'This card cannot be changed as it is' });
       await box.waitFor({ timeout: 20_000 });
       const text = await box.innerText();
-      expect(text).toContain("the filesystem is marked as having errors (the box's kernel met damage on it). Copying and reading still work.");
+      expect(text).toContain("the filesystem is marked as having errors (for a full check at the next start; no error of the box's kernel is recorded with it). Copying and reading still work.");
       expect(text).toContain(`What to do: ${BOX_CHECK}.`);
       // A job that would change the card says the same instead of its form: no password is asked for.
       await page.getByRole('button', { name: 'Reset a password' }).click();
@@ -135,7 +143,7 @@ describe('a card marked as having errors', () => {
     term.start('flow', work, join(work, 'home-flow'));
     await term.openPath('flow', img);
     const menu = await term.waitFor('flow', /What do you want to do\?/);
-    expect(menu).toContain("Changes to this card are refused as it is: the filesystem is marked as having errors (the box's kernel met damage on it).");
+    expect(menu).toContain("Changes to this card are refused as it is: the filesystem is marked as having errors (for a full check at the next start; no error of the box's kernel is recorded with it).");
     term.keys('flow', 'Enter'); // the first step: reset a password
     const said = await term.waitFor('flow', /What to do: .*\n?.*What do you want to do\?/s);
     expect(said).toContain('This step changes the card, which is not possible as it is: the filesystem is marked as having errors');

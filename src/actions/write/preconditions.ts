@@ -142,7 +142,9 @@ async function checkLogMarked(src: OpenedSource): Promise<void> {
 /** No error mark of the box's kernel (on the filesystem or its journal), and a journal that replays cleanly. */
 export function checkMarks(src: OpenedSource): void {
   if ((src.onDiskVolume.sb.state & 2) !== 0) {
-    throw refusedWrite('FS_HAS_ERRORS', "the filesystem is marked as having errors (the box's kernel met damage on it)", boxCheckHint(src));
+    // The mark alone (as "Have the box repair it" sets it, or a tool) is not a damage the kernel met: said so.
+    const why = src.onDiskVolume.sb.kernelErrors !== null ? "the box's kernel met damage on it" : "for a full check at the next start; no error of the box's kernel is recorded with it";
+    throw refusedWrite('FS_HAS_ERRORS', `the filesystem is marked as having errors (${why})`, boxCheckHint(src));
   }
   const aborted = src.journalAbort;
   if (aborted !== null) {
