@@ -44,6 +44,9 @@ describe.skipIf(!browserPath)(`putting back a file from a backup in the window${
       await page.getByRole('button', { name: /Own password \([\d.]+ KiB, encrypted\)/ }).click();
       const pw = page.getByLabel(/The backup key stored on the card does not open this backup: it was made with a password of its own\. That password:/);
       await pw.waitFor({ timeout: 30_000 });
+      // Nothing typed: said (the button did nothing).
+      await page.getByRole('button', { name: 'Open the backup' }).click();
+      await page.getByRole('alert').getByText('Type the password or backup key first.').waitFor();
       await pw.fill('not it');
       await page.getByRole('button', { name: 'Open the backup' }).click();
       const again = page.getByLabel('That password does not open this backup. Try again:');

@@ -8,7 +8,7 @@ import { planAndWrite } from './confirm.js';
 import { read } from './screens-other.js';
 import { localTime } from './state.js';
 import type { Screen } from './ui.js';
-import { backButton, clearProblem, loading, openScreen, refusedHere, showError } from './ui.js';
+import { backButton, clearProblem, loading, openScreen, refusedHere, showError, showProblem } from './ui.js';
 
 export async function showRestoreFile(): Promise<void> {
   const s = openScreen('Put back a file from a backup');
@@ -58,7 +58,9 @@ function askPassword(s: Screen, b: BackupRow, area: HTMLElement, code: string, t
   const form = el('form', { cls: 'job-form' }, el('h3', { text: b.name ?? b.slug ?? 'Backup' }), field(why, input), el('div', { cls: 'row' }, submit));
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
-    if (input.value !== '') void openBackup(s, b, area, input.value);
+    // Nothing typed: said (the button did nothing).
+    if (input.value === '') return showProblem(s, 'Type the password or backup key first.');
+    void openBackup(s, b, area, input.value);
   });
   area.appendChild(form);
   input.focus();
