@@ -27,7 +27,7 @@ describe.skipIf(!browserPath)(`the card gone while the window is open${browserPa
       expect(write.status, write.body).toBe(410);
       expect(errorOf(write.body).code).toBe('CARD_GONE');
       expect(errorOf(write.body).message).toBe(`${img} is not there any more: the card was taken out, or the image file was moved or deleted`);
-      expect(errorOf(write.body).hint).toMatch(/choose it again in the list of disks, or open another$/);
+      expect(errorOf(write.body).hint).toMatch(/choose it again in the list of disks; an image file: put it back where it was and open it by its path \(image files are not in the list\); or open another$/);
       for (const path of ['/api/users', '/api/backups', '/api/key', '/api/space']) {
         const r = await api(path);
         expect(r.status, `${path} ${r.body}`).toBe(410);
@@ -71,10 +71,15 @@ describe.skipIf(!browserPath)(`the card gone while the window is open${browserPa
       await alert.getByRole('button', { name: 'Choose the disk again' }).click();
       await heading('Choose the disk').waitFor();
       await page.locator('.warning-box.gone').getByText(/^The card is gone: .*page\.img is not there any more/).waitFor();
-      // Reloaded: the same.
+      // Reloaded: the same, with its path filled in; put back, it opens with one click (it said to choose it
+      // in the list of disks, where image files never are, and the field was empty).
       await page.reload();
       await heading('Choose the disk').waitFor({ timeout: 30_000 });
       await page.locator('.warning-box.gone').getByText(/is not there any more/).waitFor();
+      await expect(page.getByLabel('Image file or disk path').inputValue()).resolves.toBe(img);
+      writeFileSync(img, readSampleImage());
+      await page.getByRole('button', { name: 'Open', exact: true }).click();
+      await heading(/^Home Assistant /).waitFor({ timeout: 30_000 });
     });
   });
 });

@@ -80,7 +80,8 @@ export interface StateAnswer {
   downloads: string;
   platform: string;
   /** The card opened before is not there any more (taken out, file moved or deleted): what to say, or null. */
-  gone: { message: string; hint: string } | null;
+  /** The card that went away while open: what is said, and its path (filled in to open it again). */
+  gone: { message: string; hint: string; path: string } | null;
 }
 
 export interface DisksAnswer {

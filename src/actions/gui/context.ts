@@ -15,7 +15,7 @@ interface Identity { dev: number; ino: number }
 /** The card opened in this window is not there any more: every screen says so and offers the disk list. */
 export function cardGone(path: string): NotFoundError {
   return new NotFoundError('CARD_GONE', `${path} is not there any more: the card was taken out, or the image file was moved or deleted`, {
-    hint: 'nothing more was read from it or written to it. Put the card back in (or the file back where it was) and choose it again in the list of disks, or open another',
+    hint: 'nothing more was read from it or written to it. Put the card back in and choose it again in the list of disks; an image file: put it back where it was and open it by its path (image files are not in the list); or open another',
   });
 }
 

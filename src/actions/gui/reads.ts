@@ -25,7 +25,7 @@ export async function state(ctx: GuiContext): Promise<StateAnswer> {
   if (ctx.jobs.busy === null) await ctx.checkPresent().catch(() => undefined);
   const gone = ctx.gonePath === null ? null : cardGone(ctx.gonePath);
   return {
-    gone: gone && { message: gone.message, hint: gone.hint ?? '' },
+    gone: gone && { message: gone.message, hint: gone.hint ?? '', path: ctx.gonePath! },
     version: VERSION,
     card: ctx.lastCard,
     busy: ctx.jobs.busy,

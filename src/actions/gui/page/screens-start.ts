@@ -72,7 +72,8 @@ async function loadDisks(s: Screen, list: HTMLElement, open: (path: string) => v
 export function showDisks(): void {
   const s = openDiskScreen();
   const list = el('div', { cls: 'disk-list' });
-  const input = textInput('', { placeholder: isWindows() ? 'C:\\Users\\me\\haos.img' : '/home/me/haos.img' });
+  // The path of a card that went away, filled in: an image file put back is opened again with one click.
+  const input = textInput(app.gone?.path ?? '', { placeholder: isWindows() ? 'C:\\Users\\me\\haos.img' : '/home/me/haos.img' });
   const openBtn = el('button', { cls: 'big primary', text: 'Open', attrs: { type: 'submit' } });
   const open = async (path: string): Promise<void> => {
     clearProblem(s);

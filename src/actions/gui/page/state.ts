@@ -8,7 +8,7 @@ export const app: {
   card: CardSummary | null;
   stopped: boolean;
   /** The card went away while open (CARD_GONE): said on the disk list until another is opened. */
-  gone: { message: string; hint: string | null } | null;
+  gone: { message: string; hint: string | null; path?: string } | null;
 } = {
   state: null,
   card: null,
