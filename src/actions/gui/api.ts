@@ -194,8 +194,11 @@ export interface PlanAnswer {
   lines: string[];
   /** The question to confirm ("Write it now?"). */
   question: string;
-  /** Set when the card's journal must be applied first: ask this too (yes is the usual answer). */
-  journalQuestion: string | null;
+  /**
+   * Set when the card's journal must be applied first: said with the plan (the write applies it; Cancel leaves
+   * the card as it is). A box to untick it only ever led to a refusal.
+   */
+  journalNote: string | null;
   /** How many changes this window had written to the card when the plan was made: the write names it back. */
   cardVersion: number;
 }
@@ -206,7 +209,7 @@ export interface WriteRequest {
   password?: string;
   /** The user said yes to PlanAnswer.question. Without it nothing is written. */
   confirmed: boolean;
-  /** The user's answer to PlanAnswer.journalQuestion. */
+  /** The user saw PlanAnswer.journalNote and wrote: the journal is applied first. */
   applyJournal: boolean;
   /**
    * PlanAnswer.cardVersion of the plan shown. When the card was changed since (another tab), nothing is written:

@@ -133,6 +133,11 @@ export function checkAtStartDone(already: string | null, medium: Medium = CARD):
     : `Done: ${medium.startIt} once, and let that longer start finish; the box checks and repairs the filesystem, then clears the mark.`;
 }
 
+/** Said with a write's plan in the window, on a card whose journal holds changes not yet in place. */
+export function journalNote(transactions: number | null): string {
+  return `The card was not cleanly unmounted: its journal holds ${transactions ?? 'some'} change(s) not yet in place. They are applied to the card first, as Linux does when it mounts it (to leave the card as it is, choose Cancel).`;
+}
+
 /** Asked before a write on a card whose journal holds changes not yet in place. */
 export function journalQuestion(transactions: number | null): string {
   return `The card was not cleanly unmounted: its journal holds ${transactions ?? 'some'} change(s) not yet in place. Apply them to the card first, as Linux would at mount?`;

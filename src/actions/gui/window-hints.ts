@@ -16,7 +16,7 @@ const ANOTHER_NAME: Record<FrontEnd, string> = {
 const NOT_THIS_DISK = 'check that this is the Home Assistant card or disk, whole (not one of its partitions, and not cut short); haos-rescue opens a disk here only where it finds the Home Assistant data by itself';
 
 const KEEP_JOURNAL: Record<FrontEnd, string> = {
-  window: 'leave the box "Apply them to the card first" ticked, then write again (what Linux does when it mounts the card)',
+  window: 'write again: the window applies them first (what Linux does when it mounts the card)',
   flow: 'choose the step again and answer yes when asked to apply them first (what Linux does when it mounts the card)',
 };
 

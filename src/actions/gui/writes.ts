@@ -15,7 +15,7 @@ import type { WriteOptions } from '../write/index.js';
 import { markForCheck } from '../write/check-mark.js';
 import type { PlanAnswer, ResultAnswer, WriteAction } from './api.js';
 import { type GuiContext, asBody, flag, text, wholeNumber } from './context.js';
-import { type WritePlan, addedLogin, loginNextStep, resetLogin, addPlan, allBackupsWarning, authWriteLines, changeWords, checkAtStartDone, checkAtStartPlan, databasePlan, fromBackupDone, fromBackupPlan, journalQuestion, oldBackupsPlan, freedLine, oldLogsPlan, resetPlan, safeModeDone, safeModePlan } from './plans.js';
+import { type WritePlan, addedLogin, loginNextStep, resetLogin, addPlan, allBackupsWarning, authWriteLines, changeWords, checkAtStartDone, checkAtStartPlan, databasePlan, fromBackupDone, fromBackupPlan, journalNote, oldBackupsPlan, freedLine, oldLogsPlan, resetPlan, safeModeDone, safeModePlan } from './plans.js';
 import { type OldLogFile, oldLogs, removeOldLogs } from '../logs/index.js';
 import { safeModeIsSet } from './reads.js';
 
@@ -130,7 +130,7 @@ export async function plan(ctx: GuiContext, body: unknown): Promise<PlanAnswer> 
   return {
     lines: p.lines,
     question: p.question,
-    journalQuestion: source.needsRecovery ? journalQuestion(source.journal.report?.transactions ?? null) : null,
+    journalNote: source.needsRecovery ? journalNote(source.journal.report?.transactions ?? null) : null,
     cardVersion: ctx.cardVersion,
   };
 }

@@ -30,8 +30,6 @@ function parts() {
     lines: get<HTMLUListElement>('confirm-lines'),
     question: get<HTMLParagraphElement>('confirm-question'),
     journal: get<HTMLParagraphElement>('confirm-journal'),
-    journalBox: get<HTMLInputElement>('confirm-journal-box'),
-    journalText: get<HTMLLabelElement>('confirm-journal-text'),
     changed: get<HTMLParagraphElement>('confirm-changed'),
     busy: get<HTMLParagraphElement>('confirm-busy'),
     write: get<HTMLButtonElement>('confirm-write'),
@@ -66,7 +64,7 @@ export function initConfirm(): void {
     const pending = current;
     if (!pending || writing) return;
     setWriting(true);
-    const applyJournal = !p.journal.hidden && p.journalBox.checked;
+    const applyJournal = !p.journal.hidden;
     void pending.write(applyJournal).then((result) => {
       // The dialog stays open, its plan replaced by the one as the card is now (a close and a new showModal
       // would race the close event, which comes later and would cancel the new plan).
@@ -94,9 +92,8 @@ function openConfirm(plan: PlanAnswer, pending: Pending, changed: string | null)
   clear(p.lines);
   append(p.lines, ...plan.lines.map((line) => el('li', { text: line })));
   p.question.textContent = plan.question;
-  p.journal.hidden = plan.journalQuestion === null;
-  p.journalText.textContent = plan.journalQuestion ?? '';
-  p.journalBox.checked = true;
+  p.journal.hidden = plan.journalNote === null;
+  p.journal.textContent = plan.journalNote ?? '';
   setWriting(false);
   current = pending;
   p.dialog.returnValue = '';
