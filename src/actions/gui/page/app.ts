@@ -30,10 +30,12 @@ async function start(): Promise<void> {
   keepBackInside();
   // A change written from any tab: the card picture of every tab follows it.
   onChanged((ev) => {
+    // The tab that made the change (or opened the disk) has the card as it is now already.
+    const known = ev.card !== null && JSON.stringify(ev.card) === JSON.stringify(app.card);
     if (ev.card) app.card = ev.card;
     // The card screen in view follows too (a page reloaded during a write showed the card as it was before).
     const onCardScreen = document.querySelector('#main > section.screen.card') !== null;
-    if (ev.card && onCardScreen && document.querySelector('dialog[open]') === null) {
+    if (ev.card && !known && onCardScreen && document.querySelector('dialog[open]') === null) {
       showCard();
       announce(`The card was changed: ${ev.what}.`);
     }
