@@ -97,7 +97,7 @@ async function unpack(argv: ExtractArgs): Promise<void> {
     for (const k of result.skipped) lines.push(`not written: ${oneLine(k.path)}: ${oneLine(k.reason)}`);
     // A file's bytes before the damage are kept as .damaged; an archive's or the backup file's damage (0 bytes:
     // the files before it were written, counted above) had "(0 bytes kept)".
-    for (const d of result.damaged) lines.push(`damaged: ${oneLine(d.path)}${d.bytesWritten > 0 ? ` (${formatBytes(d.bytesWritten)} kept as .damaged)` : ''}: ${d.reason}`);
+    for (const d of result.damaged) lines.push(`damaged: ${oneLine(d.path)}${d.bytesWritten > 0 ? ` (${formatBytes(d.bytesWritten)} kept as .damaged)` : ''}: ${oneLine(d.reason)}`);
     await writeOut(`${lines.join('\n')}\n`);
   }
   if (result.damaged.length > 0 || result.skipped.length > 0) {

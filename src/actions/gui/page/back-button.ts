@@ -17,7 +17,7 @@ export function keepBackInside(): void {
     const screen = document.querySelector('#main > section.screen');
     if (screen?.classList.contains('disks')) return announce('This is the first screen. To end haos-rescue, close this tab.');
     if (app.card && !screen?.classList.contains('card')) return nav.card();
-    if (screen?.classList.contains('card')) return announce('This is the card screen. To end haos-rescue, close this tab; to open another disk, choose it below.');
+    if (screen?.classList.contains('card')) return announce('This is the card screen. To end haos-rescue, close this tab; for another disk, choose “Choose another disk”.');
     nav.disks();
   });
 }
