@@ -54,6 +54,14 @@ describe.skipIf(!have)('backup ls / cat on backup files and on the card', () => 
     expect(r.entries.map((e) => e.path)).toEqual(gnuInnerNames(example, 'a0d7b954_example.tar.gz'));
   });
 
+  it('shows a hard link as the file it names (its size, no arrow), a symbolic link with its arrow', () => {
+    const r = cli(['backup', 'ls', join(LIBRUN, 'test_unprotected_with_links.tar'), 'test']);
+    expect(r.code).toBe(0);
+    expect(r.text).toMatch(/-rw-r--r-- +21 bytes .* test\/test2-hard-link\.txt {2}\(the same file as test\/test2\.txt\)\n/);
+    expect(r.text).toMatch(/lrwxr-xr-x .* test\/test1-symbolic-link\.txt -> test1\.txt\n/);
+    expect(r.text).not.toMatch(/hard-link\.txt -> /);
+  });
+
   it('cat gives the bytes GNU tar gives, from a file and from the card by slug', () => {
     const want = execFileSync('bash', ['-c', 'tar -xOf "$1" a0d7b954_example.tar.gz | tar -xzOf - ./addon.json', 'sh', example]);
     const fromFile = cli(['backup', 'cat', example, 'a0d7b954_example/addon.json']);

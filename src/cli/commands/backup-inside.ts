@@ -110,11 +110,25 @@ function renderInners(t: BackupTarget, inners: InnerSummary[]): string {
 
 function renderEntries(inner: string, entries: InnerEntry[]): string {
   const type = (e: InnerEntry): string => ({ file: 'file', dir: 'dir', symlink: 'symlink', hardlink: 'file', other: 'special' })[e.type];
+  const shown = (p: string): string => JSON.stringify(p).slice(1, -1);
+  // A hard link is the file it names, not a pointer to it (it was shown "0 bytes ... -> ./name", as a symlink).
+  const sizes = new Map(entries.filter((e) => e.type === 'file').map((e) => [e.path, e.size]));
+  const linkTo = (e: InnerEntry): string => {
+    if (!e.linkname) return '';
+    if (e.type !== 'hardlink') return ` -> ${shown(e.linkname)}`;
+    return `  (the same file as ${inner}/${shown(e.linkname.replace(/^(\.\/)+/, ''))})`;
+  };
+  const size = (e: InnerEntry): string => {
+    if (e.type === 'dir') return '-';
+    if (e.type !== 'hardlink') return formatBytes(e.size);
+    const target = sizes.get((e.linkname ?? '').replace(/^(\.\/)+/, ''));
+    return target === undefined ? '-' : formatBytes(target);
+  };
   const rows = entries.map((e) => [
     modeString(type(e), e.mode),
-    e.type === 'dir' ? '-' : formatBytes(e.size),
+    size(e),
     e.mtime ? e.mtime.toISOString().slice(0, 16).replace('T', ' ') : '-',
-    `${inner}/${JSON.stringify(e.path).slice(1, -1)}${e.type === 'dir' ? '/' : ''}${e.linkname ? ` -> ${JSON.stringify(e.linkname).slice(1, -1)}` : ''}`,
+    `${inner}/${shown(e.path)}${e.type === 'dir' ? '/' : ''}${linkTo(e)}`,
   ]);
   return rows.length ? `${table(rows, [1])}\n` : '';
 }
