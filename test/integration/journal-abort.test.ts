@@ -40,7 +40,7 @@ describe('a journal the box\'s kernel aborted', () => {
     const r = cli(['put', img, small, '/supervisor/homeassistant/new.yaml', '--yes', '--no-originals', '--verbose']);
     expect(r.code, r.stderr).toBe(77);
     expect(r.stderr).toMatch(/code: JOURNAL_ABORTED/);
-    expect(r.stderr).toMatch(/hint: the card may be failing: copy it to an image first and keep that copy; then put the card back in the box and start it once: .*; nothing was written/);
+    expect(r.stderr).toMatch(/hint: the card it was copied from may be failing: keep a copy of this image file; then on a Linux computer, e2fsck -f \S+\.img repairs the image file; .*; nothing was written/);
     expect(sha(img)).toBe(before);
   });
 

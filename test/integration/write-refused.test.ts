@@ -27,7 +27,8 @@ afterAll(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
-const BOX_CHECK = 'put the card back in the box and start it once: at every start Home Assistant OS checks its data filesystem and repairs what it finds (e2fsck -y); then try again (on a Linux computer, e2fsck -f on the card does the same)';
+// An image file is in no box: the remedy repairs the file itself (it said "put the card back in the box").
+const BOX_CHECK = (image = 'marked.img'): string => `on a Linux computer, e2fsck -f ${image} repairs the image file; then try again (Home Assistant OS does the same at every start, once the image is on a card in the box)`;
 const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
 const small = join(work, 'small.yaml');
 writeFileSync(small, 'hello: 1\n');
@@ -57,11 +58,11 @@ describe('a card marked as having errors', () => {
     const r = cli(['info', img]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.text).toContain("\nChanges:          refused as it is: the filesystem is marked as having errors (for a full check at the next start; no error of the box's kernel is recorded with it)\n");
-    expect(r.text).toContain(`\n                  what to do: ${BOX_CHECK}\n`);
+    expect(r.text).toContain(`\n                  what to do: ${BOX_CHECK()}\n`);
     expect(cliJson<InfoResult>(['info', img]).data.writeRefused).toEqual({
       code: 'FS_HAS_ERRORS',
       message: "the filesystem is marked as having errors (for a full check at the next start; no error of the box's kernel is recorded with it)",
-      hint: BOX_CHECK,
+      hint: BOX_CHECK(),
       remedy: null,
     });
   });
@@ -71,7 +72,7 @@ describe('a card marked as having errors', () => {
     const r = cli(PUT(img));
     expect(r.code, r.stderr).toBe(77);
     expect(r.stderr).toMatch(/code: FS_HAS_ERRORS/);
-    expect(r.stderr).toContain(`hint: ${BOX_CHECK}; nothing was written`);
+    expect(r.stderr).toContain(`hint: ${BOX_CHECK()}; nothing was written`);
     expect(sha(img)).toBe(before);
   });
 
@@ -109,7 +110,7 @@ describe('a card marked as having errors', () => {
     const gui = await startGui([img], { HOME: join(work, 'home-gui') });
     try {
       const state = await rawRequest(gui.port, 'GET', '/api/state', { 'X-Rescue-Token': gui.token });
-      expect(JSON.parse(state.body).card.writeRefused).toEqual({ message: "the filesystem is marked as having errors (for a full check at the next start; no error of the box's kernel is recorded with it)", hint: BOX_CHECK, repairAtStart: false });
+      expect(JSON.parse(state.body).card.writeRefused).toEqual({ message: "the filesystem is marked as having errors (for a full check at the next start; no error of the box's kernel is recorded with it)", hint: BOX_CHECK(), repairAtStart: false });
     } finally {
       gui.child.kill('SIGTERM');
     }
@@ -125,12 +126,12 @@ describe('a card marked as having errors', () => {
       await box.waitFor({ timeout: 20_000 });
       const text = await box.innerText();
       expect(text).toContain("the filesystem is marked as having errors (for a full check at the next start; no error of the box's kernel is recorded with it). Copying and reading still work.");
-      expect(text).toContain(`What to do: ${BOX_CHECK}.`);
+      expect(text).toContain(`What to do: ${BOX_CHECK()}.`);
       // A job that would change the card says the same instead of its form: no password is asked for.
       await page.getByRole('button', { name: 'Reset a password' }).click();
       const alert = page.getByRole('alert');
       await alert.getByText('This card cannot be changed as it is').waitFor();
-      expect(await alert.innerText()).toContain(`What to do: ${BOX_CHECK}.`);
+      expect(await alert.innerText()).toContain(`What to do: ${BOX_CHECK()}.`);
       expect(await page.locator('input[type=password]').count()).toBe(0);
     } finally {
       await browser.close();
@@ -171,7 +172,7 @@ describe('a journal that does not replay (a journal block fails its checksum)', 
 
   it('info and a write say so, with the box check as the remedy; nothing written', () => {
     const refused = cliJson<InfoResult>(['info', img]).data.writeRefused;
-    expect(refused).toMatchObject({ code: 'JOURNAL_NOT_REPLAYABLE', hint: BOX_CHECK });
+    expect(refused).toMatchObject({ code: 'JOURNAL_NOT_REPLAYABLE', hint: BOX_CHECK('bad-journal.img') });
     expect(refused?.message).toMatch(/^the journal does not replay cleanly \(some journal data blocks failed their checksum/);
     const before = sha(img);
     const r = cli(PUT(img));
@@ -201,7 +202,7 @@ describe('a journal that does not replay (a journal block fails its checksum)', 
     execFileSync('debugfs', ['-w', '-R', 'feature -needs_recovery', unmarked], { stdio: 'ignore' });
     expect(execFileSync('dumpe2fs', ['-h', unmarked], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })).toMatch(/^Journal start:\s+[1-9]/m);
     const refused = cliJson<InfoResult>(['info', unmarked]).data.writeRefused;
-    expect(refused).toMatchObject({ code: 'JOURNAL_NOT_MARKED', hint: BOX_CHECK });
+    expect(refused).toMatchObject({ code: 'JOURNAL_NOT_MARKED', hint: BOX_CHECK('unmarked.img') });
     const before = sha(unmarked);
     const r = cli(PUT(unmarked));
     expect(r.code, r.stderr).toBe(77);
@@ -233,7 +234,7 @@ describe('a journal the box stopped after failed writes (EIO)', () => {
     sampleWithAbortedJournal(img);
     const refused = cliJson<InfoResult>(['info', img]).data.writeRefused;
     expect(refused?.code).toBe('JOURNAL_ABORTED');
-    expect(refused?.hint).toBe(`the card may be failing: copy it to an image first and keep that copy; then ${BOX_CHECK}`);
+    expect(refused?.hint).toBe(`the card it was copied from may be failing: keep a copy of this image file; then ${BOX_CHECK('aborted.img')}`);
   });
 });
 

@@ -46,6 +46,8 @@ export interface CardSummary {
   writeRefused: { message: string; hint: string | null; repairAtStart: boolean } | null;
   /** The card carries the mark for the box's full check at its next start already (why, in words), or null. */
   markedForCheck: string | null;
+  /** What makes the box start from it: "put the card back into the box and start it" (an image file: write it to a card first). */
+  startIt: string;
   /**
    * No Home Assistant configuration was found on the filesystem (no version, users or backups, and nothing
    * unreadable): a wrong disk or partition, or a wiped data partition. The jobs that need it are not offered.

@@ -9,6 +9,7 @@ import { type SurveyedDisk, describeDisk, holdsConfig, notSearched } from '../di
 import { copyFirstReason, info, kernelErrorSummary, lastWritten } from '../info.js';
 import type { OpenedSource } from '../source.js';
 import { markedAlready } from '../write/check-mark.js';
+import { mediumOf } from '../write/medium.js';
 import { AppError } from '../../errors.js';
 import type { CardSummary, DiskChoice } from './api.js';
 
@@ -39,6 +40,7 @@ export async function cardSummary(source: OpenedSource, model: string | null): P
     boxReadErrors: (await copyFirstReason(r)) === 'box-read-errors',
     writeRefused: r.data.writeRefused && { message: r.data.writeRefused.message, hint: r.data.writeRefused.hint, repairAtStart: r.data.writeRefused.remedy === 'check-at-start' },
     markedForCheck: markedForCheck(source),
+    startIt: mediumOf(source).startIt,
     // As `info` says "no configuration found on this filesystem"; files it could not read are not "none".
     noConfig: !ha.version && ha.users === null && ha.backups === null && !ha.unreadable && !r.readFailed,
   };

@@ -23,6 +23,8 @@ import { mapOsError } from '../../device/map-os-error.js';
 import { DATA_LABEL, SET_ASIDE_LABELS } from '../../partition/labels.js';
 import { assertNotMounted } from '../host-mounts.js';
 import type { OpenedSource } from '../source.js';
+import { mediumOf } from './medium.js';
+import { basename } from 'node:path';
 
 /** Why no change can be written to this card as it is, or null (asked again, it reads nothing more). */
 export function writeBlocker(src: OpenedSource): Promise<AppError | null> {
@@ -163,8 +165,15 @@ export function checkMarks(src: OpenedSource): void {
  * copy when the box's kernel met failed reads or writes.
  */
 function boxCheckHint(src: OpenedSource): string {
-  const start = containerOf(src.device) !== null ? 'start the virtual machine once' : 'put the card back in the box and start it once';
-  const check = `${start}: at every start Home Assistant OS checks its data filesystem and repairs what it finds (e2fsck -y); then try again (on a Linux computer, e2fsck -f on the card does the same)`;
+  const kind = mediumOf(src).kind;
+  const repairs = 'at every start Home Assistant OS checks its data filesystem and repairs what it finds (e2fsck -y)';
+  if (kind === 'vm-disk') return `start the virtual machine once: ${repairs}; then try again`;
+  if (kind === 'image') {
+    // An image file is not in any box: "put the card back" sent owners back to the card it was copied from.
+    const check = `on a Linux computer, e2fsck -f ${basename(src.path)} repairs the image file; then try again (Home Assistant OS does the same at every start, once the image is on a card in the box)`;
+    return failing(src) ? `the card it was copied from may be failing: keep a copy of this image file; then ${check}` : check;
+  }
+  const check = `put the card back in the box and start it once: ${repairs}; then try again (on a Linux computer, e2fsck -f on the card does the same)`;
   return failing(src) ? `the card may be failing: copy it to an image first and keep that copy; then ${check}` : check;
 }
 

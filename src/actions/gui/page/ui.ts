@@ -79,7 +79,9 @@ function showGone(screen: Screen, f: ApiFailure): void {
  */
 export function repairRow(screen: Screen): HTMLElement {
   if (app.card?.markedForCheck) {
-    return el('p', { cls: 'marked', text: 'The card is marked for repair already: the box checks and repairs it in full at its next start. Put the card back into the box and start it once, and let that longer start finish.' });
+    // An image file is in no box: what starts the box from it is said (it was "Put the card back").
+    const next = app.card.startIt.charAt(0).toUpperCase() + app.card.startIt.slice(1);
+    return el('p', { cls: 'marked', text: `The card is marked for repair already: the box checks and repairs it in full at its next start. ${next} once, and let that longer start finish.` });
   }
   const mark: HTMLButtonElement = button('Have the box repair it at its next start', () => nav.repairAtStart(screen, mark), 'secondary');
   return el('div', { cls: 'row' }, mark);
