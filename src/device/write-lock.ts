@@ -42,14 +42,14 @@ export async function lockForWriting(path: string, dir = process.platform === 'w
       const holder = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
       if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && alive(holder)) {
         throw new RefusedError('CARD_BUSY', `another haos-rescue (process ${holder}) is writing to ${path}`, {
-          hint: `wait until it has finished, then run this again; nothing was written (if no haos-rescue is running, delete ${lock})`,
+          hint: `wait until it has finished, then try again; nothing was written (if no haos-rescue is running, delete ${lock})`,
           details: { pid: holder, lock },
         });
       }
       await unlink(lock).catch(() => undefined);
     }
   }
-  throw new RefusedError('CARD_BUSY', `another haos-rescue is starting to write to ${path}`, { hint: 'wait until it has finished, then run this again; nothing was written', details: { lock } });
+  throw new RefusedError('CARD_BUSY', `another haos-rescue is starting to write to ${path}`, { hint: 'wait until it has finished, then try again; nothing was written', details: { lock } });
 }
 
 function alive(pid: number): boolean {

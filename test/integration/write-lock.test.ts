@@ -62,6 +62,8 @@ describe.skipIf(process.platform === 'win32')('one writer per card', () => {
       expect(r.code, r.stderr).toBe(77);
       expect(r.stderr).toMatch(new RegExp(`error: another haos-rescue \\(process ${process.pid}\\) is writing to `));
       expect(r.stderr).toMatch(/code: CARD_BUSY/);
+      // Words for the window too, where there is no command to run again.
+      expect(r.stderr).toMatch(/hint: wait until it has finished, then try again; nothing was written/);
       expect(sha(card)).toBe(before);
     } finally {
       rmSync(lock, { force: true });
@@ -79,6 +81,7 @@ describe.skipIf(process.platform === 'win32')('one writer per card', () => {
       expect(r.code, r.stderr).toBe(77);
       expect(r.stderr).toMatch(new RegExp(`is open in another haos-rescue \\(pid ${window.pid}\\): a command, the guided flow or the browser window`));
       expect(r.stderr).toMatch(/code: CARD_BUSY/);
+      expect(r.stderr).toMatch(/hint: let it finish, or close it, then try again/);
       expect(sha(card)).toBe(before);
     } finally {
       window.kill();

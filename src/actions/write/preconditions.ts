@@ -195,7 +195,7 @@ export async function assertFileNotInUse(src: Pick<OpenedSource, 'path' | 'devic
     const what = file === src.path ? src.path : `${file} (part of the disk ${src.path})`;
     const who = users.map((u) => `${u.name} (pid ${u.pid})`).join(', ');
     if (users.every((u) => u.name === 'haos-rescue')) {
-      throw refusedWrite('CARD_BUSY', `${what} is open in another haos-rescue (pid ${users.map((u) => u.pid).join(', ')}): a command, the guided flow or the browser window`, 'let it finish, or close it, then run this again');
+      throw refusedWrite('CARD_BUSY', `${what} is open in another haos-rescue (pid ${users.map((u) => u.pid).join(', ')}): a command, the guided flow or the browser window`, 'let it finish, or close it, then try again');
     }
     throw refusedWrite('FILE_IN_USE', `${what} is open in ${who}: a running virtual machine, or another program`, 'shut the virtual machine down (or close the program) and run the command again');
   }
