@@ -3,7 +3,7 @@
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BACKUPS, SAMPLE, readSampleImage } from '../../fixtures/index.js';
@@ -46,6 +46,33 @@ describe('backup extract', () => {
     const byName = join(work, 'by-name');
     expect(cli(['backup', 'extract', data, '--out', byName, '--slug', BACKUPS[1].file]).code).toBe(0);
     expect(readdirSync(byName)).toEqual([BACKUPS[1].file]);
+  });
+
+  it('run again after an interruption: the copies made are kept (not read again), the rest copied; another file in the way is refused', () => {
+    const out = join(work, 'again');
+    type Extracted = { extracted: Array<{ out: string; path: string; sha256: string; earlier?: true }> };
+    const first = cliJson<Extracted>(['backup', 'extract', data, '--out', out]);
+    const kept = first.extracted[0]!.out;
+    const lost = first.extracted[1]!.out;
+    // The card's times are the copy's, so a run again knows its own copies.
+    const cardTime = Number(/mtime: (0x[0-9a-f]+)/.exec(execFileSync('debugfs', ['-R', `stat ${first.extracted[0]!.path}`, data], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))![1]);
+    expect(Math.floor(statSync(kept).mtimeMs / 1000)).toBe(cardTime);
+    rmSync(lost);
+    const ino = statSync(kept).ino;
+    const r = cli(['backup', 'extract', data, '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.text).toContain(`${kept}  `);
+    expect(r.text).toMatch(/ {2}\(copied earlier\)\n/);
+    expect(r.text).toContain(`${first.extracted.length - 1} of the files there were copied by an earlier run (the same size and time as on the card): kept, not read again.`);
+    expect(statSync(kept).ino).toBe(ino);
+    expect(readFileSync(lost).equals(dump(data, first.extracted[1]!.path))).toBe(true);
+    const again = cliJson<Extracted>(['backup', 'extract', data, '--out', out]);
+    expect(again.extracted.map((e) => [e.sha256, e.earlier])).toEqual(first.extracted.map((e) => [e.sha256, true]));
+    // The same size but another time: not a copy of this card's file.
+    utimesSync(kept, new Date('2020-01-01'), new Date('2020-01-01'));
+    const refused = cli(['backup', 'extract', data, '--out', out]);
+    expect(refused.code).toBe(64);
+    expect(refused.stderr).toContain(`error: ${kept} already exists, and is not a copy of the card's `);
   });
 
   it('a backup with a damaged extent tree is reported, the others are copied, exit 65', () => {

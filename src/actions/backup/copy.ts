@@ -1,12 +1,14 @@
 // `backup extract`: copies backup tars off the card, hashing while reading and checking the size, never
-// overwriting an existing file without --force, after checking the free space. Each file is written under
+// overwriting an existing file without --force (a copy an earlier run made is kept, not read again), after
+// checking the free space. Each file is written under
 // a temporary name and renamed when complete; a file that cannot be read is reported and the rest go on.
 // Reading, hashing and writing overlap (copy/index.ts).
 
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { type FileHandle, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import type { Inode } from '../../ext4/inode.js';
+import type { Inode, Timestamp } from '../../ext4/inode.js';
 import { unfinishedFile } from '../critical.js';
 import { isMediumError } from '../../device/map-os-error.js';
 import { AppError, ExitCode, NotFoundError, RefusedError, UsageError } from '../../errors.js';
@@ -31,7 +33,8 @@ export interface ExtractOptions {
 export interface ExtractResult {
   outDir: string;
   /** unusable: why Home Assistant cannot restore it (empty, damaged, not a backup), copied as it is. */
-  extracted: Array<{ path: string; out: string; slug: string | null; size: number; sha256: string; unusable?: string }>;
+  /** earlier: copied by an earlier run into this folder (same size and time as on the card), kept, not read again. */
+  extracted: Array<{ path: string; out: string; slug: string | null; size: number; sha256: string; unusable?: string; earlier?: true }>;
   /** `tooBig`: not read, bigger than the output's disk holds in one file (FAT32: 4 GiB). */
   /** cardRead: the card refused a read of it (a bad sector), not this computer's side. */
   failed: Array<{ path: string; reason: string; tooBig?: true; hint?: string; cardRead?: true }>;
@@ -112,6 +115,8 @@ async function copyInto(src: OpenedSource, b: BackupEntry, inode: Inode, fh: Fil
     await rm(partial, { force: true });
     throw err;
   }
+  // The card's times, set before the file gets its name: a run again after an interruption knows it by them.
+  await fh.utimes(seconds(inode.atime), seconds(inode.mtime)).catch(() => undefined);
   await fh.close();
   if (size !== inode.sizeBytes) {
     await rm(partial, { force: true });
@@ -125,28 +130,56 @@ async function copyInto(src: OpenedSource, b: BackupEntry, inode: Inode, fh: Fil
   return { size, sha256: hash.digest('hex') };
 }
 
+const seconds = (t: Timestamp): number => t.seconds + t.nanoseconds / 1e9;
+
+/**
+ * A copy an earlier run of this finished into the folder (an interrupted run, run again): the same size and
+ * modification time as the card's file (within 2 s, as FAT keeps times). A run again said "already exists, add
+ * --force", and --force read every backup off the card again, a failing card too.
+ */
+async function earlierCopy(src: OpenedSource, b: BackupEntry, out: string): Promise<boolean> {
+  const st = await stat(out).catch(() => null);
+  if (!st?.isFile()) return false;
+  const inode = await src.volume.lookup(b.path).catch(() => null);
+  if (inode === null || inode.sizeBytes !== st.size) return false;
+  return Math.abs(st.mtimeMs - seconds(inode.mtime) * 1000) < 2000;
+}
+
+async function sha256Of(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Which backups an earlier run copied (kept), and the refusal for any other file in the way (without --force). */
+async function copiedBefore(src: OpenedSource, chosen: BackupEntry[], outs: string[], force: boolean): Promise<boolean[]> {
+  const earlier: boolean[] = [];
+  for (let i = 0; i < chosen.length; i++) {
+    const out = outs[i]!;
+    earlier.push(!force && await earlierCopy(src, chosen[i]!, out));
+    if (!force && !earlier[i] && (await stat(out).catch(() => null))) {
+      throw new UsageError('OUTPUT_EXISTS', `${out} already exists, and is not a copy of the card's ${chosen[i]!.file} (its size or time differs)`, { hint: 'choose another folder, or replace the file; nothing was copied', remedy: 'force' });
+    }
+  }
+  return earlier;
+}
+
 export async function extractBackups(src: OpenedSource, opts: ExtractOptions): Promise<ExtractResult> {
   const chosen = select(await listBackups(src), opts.slugs);
   const outDir = resolve(opts.outDir);
-  const names = outNames(chosen);
-  await assertOutputOffSource(src.path, [outDir, ...names.map((name) => join(outDir, name))]);
-  if (!opts.force) {
-    for (const name of names) {
-      if (await stat(join(outDir, name)).catch(() => null)) {
-        throw new UsageError('OUTPUT_EXISTS', `${join(outDir, name)} already exists`, { hint: 'choose another folder, or replace the file; nothing was copied', remedy: 'force' });
-      }
-    }
-  }
+  const outs = outNames(chosen).map((name) => join(outDir, name));
+  await assertOutputOffSource(src.path, [outDir, ...outs]);
+  const earlier = await copiedBefore(src, chosen, outs, opts.force ?? false);
   const result: ExtractResult = { outDir, extracted: [], failed: [] };
   // A backup bigger than the output's disk holds in one file (FAT32) is listed, not read: the others are copied.
   const tooBig = sizeChecker(outDir);
   const fits: boolean[] = [];
-  for (const b of chosen) {
-    const limit = await tooBig(b.size);
+  for (const [i, b] of chosen.entries()) {
+    const limit = earlier[i] ? null : await tooBig(b.size);
     if (limit) result.failed.push({ path: b.path, reason: `${tooBigText('it', b.size, outDir, limit)}: not copied (${FORMATS_WITHOUT_LIMIT})`, tooBig: true });
     fits.push(limit === null);
   }
-  const copied = chosen.filter((_, i) => fits[i]);
+  const copied = chosen.filter((_, i) => fits[i] && !earlier[i]);
   await checkSpace(outDir, copied.reduce((n, b) => n + b.size, 0));
   // Made once the copy can go ahead: a refusal above leaves no empty folder behind.
   await makeOutputFolder(outDir);
@@ -154,10 +187,14 @@ export async function extractBackups(src: OpenedSource, opts: ExtractOptions): P
   for (let i = 0; i < chosen.length; i++) {
     const b = chosen[i]!;
     if (!fits[i]) continue;
-    const out = join(outDir, names[i]!);
+    const out = outs[i]!;
+    const unusable = b.error ?? b.damaged;
+    if (earlier[i]) {
+      result.extracted.push({ path: b.path, out, slug: b.slug ?? null, size: b.size, sha256: await sha256Of(out), ...(unusable !== undefined ? { unusable } : {}), earlier: true });
+      continue;
+    }
     try {
       const copied = await copyOne(src, b, out, opts.force ?? false, meter);
-      const unusable = b.error ?? b.damaged;
       result.extracted.push({ path: b.path, out, slug: b.slug ?? null, ...copied, ...(unusable !== undefined ? { unusable } : {}) });
     } catch (err) {
       if (!(err instanceof AppError)) throw outputError(err, outDir);
@@ -180,6 +217,8 @@ export function copiedSummary(r: ExtractResult): string[] {
   const usable = r.extracted.filter((e) => e.unusable === undefined);
   const other = r.extracted.filter((e) => e.unusable !== undefined);
   const lines = usable.length > 0 || other.length === 0 ? [`${usable.length} backup(s) copied to ${r.outDir}.`] : [];
+  const earlier = r.extracted.filter((e) => e.earlier).length;
+  if (earlier > 0) lines.push(`${earlier} of the files there were copied by an earlier run (the same size and time as on the card): kept, not read again.`);
   if (other.length > 0) {
     lines.push(`${other.length} file(s) copied as they are to ${r.outDir}, which Home Assistant cannot restore:`);
     for (const e of other) lines.push(`  ${basename(e.out)}: ${e.unusable}`);

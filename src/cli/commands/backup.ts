@@ -124,7 +124,7 @@ const extractCommand: CommandModule<GlobalArgs, ExtractArgs> = {
     withSourceArg(y)
       .option('out', { type: 'string', demandOption: true, describe: 'folder on this computer to copy the backups into' })
       .option('slug', { type: 'string', array: true, describe: 'only the backup(s) with this slug (see backup list)' })
-      .option('force', { type: 'boolean', describe: 'replace files that already exist in --out' })
+      .option('force', { type: 'boolean', describe: 'replace files that already exist in --out (a copy an earlier run made is kept without it)' })
       .option('decrypt', { type: 'boolean', describe: "unpack the backup's plain files into --out/<archive>/ (decrypted with the card's key or --password)" })
       .option('inner', { type: 'string', array: true, describe: 'with --decrypt: only these archives (homeassistant, share, an add-on slug)' })
       .option('password', { type: 'string', describe: "with --decrypt: the backup's password or key (default: the key stored on the card)" })
@@ -145,7 +145,7 @@ const extractCommand: CommandModule<GlobalArgs, ExtractArgs> = {
     if (argv.json) await printJson(result);
     else {
       // A name from the card stays on its line (`backup list` writes a newline in one as \n; this split it).
-      const lines = result.extracted.map((e) => `${oneLine(e.out)}  ${formatBytes(e.size)}  sha256 ${e.sha256}`);
+      const lines = result.extracted.map((e) => `${oneLine(e.out)}  ${formatBytes(e.size)}  sha256 ${e.sha256}${e.earlier ? '  (copied earlier)' : ''}`);
       lines.push(...copiedSummary(result).map(oneLine));
       for (const f of result.failed) lines.push(`could not copy ${oneLine(f.path)}: ${oneLine(f.reason)}`);
       await writeOut(`${lines.join('\n')}\n`);
