@@ -64,7 +64,7 @@ describe.skipIf(reason !== null)(`Stop in the page${reason ? ` (skipped: ${reaso
     });
   }, 120_000);
 
-  // After a reload (or in a second tab) the job went on unseen: "wait until it ends, or stop it", and no Stop.
+  // A second tab, open before the job began, went on unseen: "wait until it ends, or stop it", and no Stop.
   it('a second page that meets the job under way is refused with a Stop for it, which stops it', async () => {
     const image = join(work, 'card2.img');
     const bad = await sampleWithBadSectors(image);
@@ -76,13 +76,14 @@ describe.skipIf(reason !== null)(`Stop in the page${reason ? ` (skipped: ${reaso
       try {
         const first = await browser.newPage({ viewport: { width: 1000, height: 760 } });
         await first.goto(gui.url);
+        const second = await browser.newPage({ viewport: { width: 1000, height: 760 } });
+        await second.goto(gui.url);
+        await second.getByRole('button', { name: 'Copy the card to an image file first' }).waitFor({ timeout: 60_000 });
         await first.getByRole('button', { name: 'Copy the card to an image file first' }).click({ timeout: 60_000 });
         await first.getByLabel('Save the copy as').fill(join(work, 'copy2.img'));
         await first.getByRole('button', { name: 'Copy the card', exact: true }).click();
         await first.locator('#status').filter({ hasText: 'rescued' }).waitFor({ timeout: 30_000 });
-        const second = await browser.newPage({ viewport: { width: 1000, height: 760 } });
-        await second.goto(gui.url);
-        await second.getByRole('button', { name: 'Copy the card to an image file first' }).click({ timeout: 60_000 });
+        await second.getByRole('button', { name: 'Copy the card to an image file first' }).click();
         await second.getByLabel('Save the copy as').fill(join(work, 'copy3.img'));
         await second.getByRole('button', { name: 'Copy the card', exact: true }).click();
         const refused = second.getByRole('alert').filter({ hasText: 'is still under way' });
@@ -97,4 +98,36 @@ describe.skipIf(reason !== null)(`Stop in the page${reason ? ` (skipped: ${reaso
       }
     });
   }, 120_000);
+  // Reloaded during a copy, the page said only "haos-rescue is busy" on the card screen, and the copy's end (its
+  // Done screen, or its error) was never shown: it went to the request of the page that was gone.
+  it('a page reloaded during a copy shows it under way, with Stop, and then its end', async () => {
+    const image = join(work, 'card4.img');
+    const bad = await sampleWithBadSectors(image);
+    const home = join(work, 'home4');
+    mkdirSync(join(home, 'Downloads'), { recursive: true });
+    await withFailingCard({ image, bad: [bad], failDelayMs: 1, latencyMs: 20 }, async (card) => {
+      const gui = await startGui([card.path], { HOME: home, HAOS_RESCUE_GUI_GRACE_MS: '5000' });
+      const browser = await launchBrowser();
+      try {
+        const page = await browser.newPage({ viewport: { width: 1000, height: 760 } });
+        await page.goto(gui.url);
+        await page.getByRole('button', { name: 'Copy the card to an image file first' }).click({ timeout: 60_000 });
+        await page.getByLabel('Save the copy as').fill(join(work, 'copy4.img'));
+        await page.getByRole('button', { name: 'Copy the card', exact: true }).click();
+        await page.locator('#status').filter({ hasText: 'rescued' }).waitFor({ timeout: 30_000 });
+        await page.reload();
+        await page.getByRole('heading', { name: 'Copy the card to an image file: under way' }).waitFor({ timeout: 30_000 });
+        expect(await page.getByRole('button', { name: 'Stop' }).count()).toBe(1);
+        // Its end, as the page that started it would have shown it (the copy left the bad sectors out).
+        await page.getByRole('heading', { name: 'Done', exact: true }).waitFor({ timeout: 90_000 });
+        const said = await page.locator('.result').innerText();
+        expect(said).toContain(`to ${join(work, 'copy4.img')} (map: `);
+        expect(said).toContain('4 KiB could not be read');
+      } finally {
+        await browser.close().catch(() => undefined);
+        gui.child.kill('SIGTERM');
+        await gui.exited;
+      }
+    });
+  }, 150_000);
 });

@@ -78,6 +78,8 @@ export interface StateAnswer {
   card: CardSummary | null;
   /** The job under way (a copy, a write), or null. */
   busy: string | null;
+  /** The last job that ended, with its answer or error; null before any. */
+  finished: FinishedEvent | null;
   /** Where files go unless the user says otherwise: the user's Downloads folder. */
   downloads: string;
   platform: string;
@@ -269,5 +271,11 @@ export interface ProgressEvent {
   done: boolean;
 }
 export interface ByeEvent { reason: string }
+/**
+ * A job ended (a copy, a write): its Done answer or its error, sent to every page and kept as the last one
+ * (StateAnswer.finished), for a page reloaded while it ran, which had only "busy" and never its end. `seq`
+ * counts the jobs started.
+ */
+export interface FinishedEvent { seq: number; job: string; answer: ResultAnswer | null; error: ApiError['error'] | null }
 /** A change was written to the card (from any tab): its words, the new cardVersion and the card after it. */
 export interface ChangedEvent { cardVersion: number; what: string; card: CardSummary | null }

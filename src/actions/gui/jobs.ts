@@ -5,10 +5,11 @@
 // A write is never stopped halfway: it has no progress reports, and the journal commit sequence runs to
 // its end (critical.ts).
 
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { AppError, ExitCode, StopRequested, UsageError } from '../../errors.js';
 import { withInterruptCleanup } from '../critical.js';
 import { type ProgressListener, type ProgressSnapshot, progressText } from '../progress.js';
-import type { ProgressEvent } from './api.js';
+import type { ApiError, FinishedEvent, ProgressEvent, ResultAnswer } from './api.js';
 
 export type Broadcast = (event: string, data: unknown) => void;
 
@@ -31,8 +32,16 @@ export class StoppedError extends AppError {
   }
 }
 
+/** What one request of the page ran: the job it started, if any. */
+export interface JobScope { job?: { seq: number; name: string } }
+export const jobScope = new AsyncLocalStorage<JobScope>();
+
 export class Jobs {
   private running: Running | null = null;
+  /** How many jobs were started. */
+  private started = 0;
+  /** The last job that ended (its answer or error), for a page loaded while it ran. */
+  finished: FinishedEvent | null = null;
 
   constructor(private readonly broadcast: Broadcast) {}
 
@@ -53,6 +62,10 @@ export class Jobs {
     if (this.running) {
       throw new UsageError('BUSY', `"${this.running.name}" is still under way`, { hint: 'wait until it ends, or stop it' });
     }
+    this.started++;
+    // The request that runs it learns so (its answer is then the job's end, said to every page).
+    const scope = jobScope.getStore();
+    if (scope) scope.job = { seq: this.started, name };
     const job: Running = { name, stopRequested: false, settled: Promise.resolve() };
     const onProgress = (p: ProgressSnapshot): void => {
       if (job.stopRequested) throw new StopRequested();
@@ -71,6 +84,13 @@ export class Jobs {
     } finally {
       this.running = null;
     }
+  }
+
+  /** The request of `scope` ran a job and has its answer: every page is told, and it is kept. */
+  ended(scope: JobScope, answer: ResultAnswer | null, error: ApiError['error'] | null): void {
+    if (!scope.job) return;
+    this.finished = { seq: scope.job.seq, job: scope.job.name, answer, error };
+    this.broadcast('finished', this.finished);
   }
 
   /** Asks the job under way to stop and waits until it has (a write finishes first). */

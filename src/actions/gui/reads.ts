@@ -29,6 +29,7 @@ export async function state(ctx: GuiContext): Promise<StateAnswer> {
     version: VERSION,
     card: ctx.lastCard,
     busy: ctx.jobs.busy,
+    finished: ctx.jobs.finished,
     downloads: ctx.downloads,
     platform: process.platform,
   };

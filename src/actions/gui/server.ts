@@ -7,12 +7,12 @@ import type { AddressInfo } from 'node:net';
 import { isMediumError } from '../../device/map-os-error.js';
 import { AppError, UsageError, toAppError } from '../../errors.js';
 import type { SourceOptions } from '../source.js';
-import type { ApiError } from './api.js';
+import type { ApiError, ResultAnswer } from './api.js';
 import { GuiContext, httpStatus } from './context.js';
 import { create, exportConfig, extract } from './copies.js';
 import { imageCard } from './image-copy.js';
 import { PAGE_POLICY, SAFE_HEADERS, type Refusal, checkRequest } from './guard.js';
-import { Jobs } from './jobs.js';
+import { type JobScope, Jobs, jobScope } from './jobs.js';
 import { Lifetime, type LifetimeOptions } from './lifetime.js';
 import { type PageFiles, loadPage } from './page-files.js';
 import { freeNameRoute } from './free-name.js';
@@ -80,9 +80,18 @@ function send(res: ServerResponse, status: number, type: string, body: string | 
   res.end(body);
 }
 
-function sendError(res: ServerResponse, status: number, code: string, message: string, hint: string | null = null, cardFailing = false, repairAtStart = false, withoutOriginals = false): void {
-  const body: ApiError = { error: { code, message, hint, cardFailing, repairAtStart, ...(withoutOriginals ? { withoutOriginals } : {}) } };
+function sendError(res: ServerResponse, status: number, code: string, message: string, hint: string | null = null): void {
+  const body: ApiError = { error: { code, message, hint, cardFailing: false, repairAtStart: false } };
   send(res, status, 'application/json; charset=utf-8', JSON.stringify(body));
+}
+
+/** An error as the page takes it, with what it offers for it (the copy first, the box's repair, no copies). */
+function apiError(err: AppError): ApiError['error'] {
+  const withoutOriginals = err.details['remedy'] === 'originals-or-none';
+  return {
+    code: err.code, message: err.message, hint: windowHint(err), cardFailing: isMediumError(err),
+    repairAtStart: err.details['remedy'] === 'check-at-start', ...(withoutOriginals ? { withoutOriginals } : {}),
+  };
 }
 
 async function readBody(req: IncomingMessage): Promise<unknown> {
@@ -162,15 +171,19 @@ export class GuiServer {
       return sendError(res, 409, 'BUSY', `"${busy}" is still under way on this card`, 'wait until it ends, or stop it; then choose another disk');
     }
     if (route.method !== req.method) return sendError(res, 403, 'WRITE_NEEDS_POST', 'this needs a POST from the page');
+    const scope: JobScope = {};
     try {
       const body = req.method === 'POST' ? await readBody(req) : undefined;
       // A copy under way reads the file it holds open; asking meanwhile is answered as the card was.
       if (!CARD_FREE.has(url.pathname) && this.jobs.busy === null) await this.ctx.checkPresent();
-      const answer = await route.handle(this.ctx, body, url);
+      const answer = await jobScope.run(scope, () => route.handle(this.ctx, body, url));
       send(res, 200, 'application/json; charset=utf-8', JSON.stringify(answer));
+      this.jobs.ended(scope, answer as ResultAnswer, null);
     } catch (raw) {
       const err = raw instanceof AppError ? raw : toAppError(raw);
-      sendError(res, httpStatus(err), err.code, err.message, windowHint(err), isMediumError(err), err.details['remedy'] === 'check-at-start', err.details['remedy'] === 'originals-or-none');
+      const body: ApiError = { error: apiError(err) };
+      send(res, httpStatus(err), 'application/json; charset=utf-8', JSON.stringify(body));
+      this.jobs.ended(scope, null, body.error);
     }
   }
 

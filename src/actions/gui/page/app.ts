@@ -5,6 +5,7 @@ import { get, listen, onChanged } from './client.js';
 import { keepBackInside } from './back-button.js';
 import { initConfirm, planAndWrite } from './confirm.js';
 import { announce } from './dom.js';
+import { showRunning } from './running.js';
 import { showImage } from './screens-files.js';
 import { showCard, showDisks, showStopped } from './screens-start.js';
 import { app, nav } from './state.js';
@@ -40,9 +41,10 @@ async function start(): Promise<void> {
       announce(`The card was changed: ${ev.what}.`);
     }
   });
-  if (state.card) showCard();
+  // A job under way (this page reloaded during it, or another tab's): its progress, and its end when it comes.
+  if (state.busy) showRunning(state.busy, state.finished?.seq ?? 0);
+  else if (state.card) showCard();
   else showDisks();
-  if (state.busy) announce(`haos-rescue is busy: ${state.busy}`);
 }
 
 if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', () => void start());

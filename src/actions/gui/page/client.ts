@@ -1,7 +1,7 @@
 // Talking to the local server: fetch with the session token, error answers as ApiFailure, and the event
-// stream (/api/events) with its progress, changed and bye events.
+// stream (/api/events) with its progress, changed, finished and bye events.
 import { TOKEN_HEADER } from '../api.js';
-import type { ApiError, ByeEvent, ChangedEvent, ProgressEvent } from '../api.js';
+import type { ApiError, ByeEvent, ChangedEvent, FinishedEvent, ProgressEvent } from '../api.js';
 
 /** The session token the server put in <meta name="rescue-token">. */
 export const token: string =
@@ -50,7 +50,7 @@ async function request<T>(method: 'GET' | 'POST', path: string, body?: unknown):
     data = null;
   }
   if (!res.ok) {
-    if (isApiError(data)) throw new ApiFailure(data.error.code, data.error.message, data.error.hint, data.error.cardFailing === true, data.error.repairAtStart === true, data.error.withoutOriginals === true);
+    if (isApiError(data)) throw failureOf(data.error);
     throw new ApiFailure(`http-${res.status}`, `haos-rescue answered with an error (${res.status}).`, null);
   }
   return data as T;
@@ -82,6 +82,20 @@ export function onChanged(fn: ChangedListener): () => void {
   return () => changedListeners.delete(fn);
 }
 
+type FinishedListener = (ev: FinishedEvent) => void;
+const finishedListeners = new Set<FinishedListener>();
+
+/** Calls fn for each job that ends (started from any tab) until the returned function is called. */
+export function onFinished(fn: FinishedListener): () => void {
+  finishedListeners.add(fn);
+  return () => finishedListeners.delete(fn);
+}
+
+/** A job's error, sent with its end, as a failed request of this page would have had it. */
+export function failureOf(e: ApiError['error']): ApiFailure {
+  return new ApiFailure(e.code, e.message, e.hint, e.cardFailing === true, e.repairAtStart === true, e.withoutOriginals === true);
+}
+
 function parsed<T>(ev: Event): T | null {
   try {
     return JSON.parse((ev as MessageEvent<string>).data) as T;
@@ -106,6 +120,10 @@ export function listen(onGone: (reason: string | null) => void): void {
   source.addEventListener('changed', (ev) => {
     const data = parsed<ChangedEvent>(ev);
     if (data) for (const fn of [...changedListeners]) fn(data);
+  });
+  source.addEventListener('finished', (ev) => {
+    const data = parsed<FinishedEvent>(ev);
+    if (data) for (const fn of [...finishedListeners]) fn(data);
   });
   source.addEventListener('bye', (ev) => {
     const reason = parsed<ByeEvent>(ev)?.reason ?? null;

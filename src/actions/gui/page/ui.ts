@@ -215,7 +215,7 @@ function progressStatus(text: string, done: boolean): void {
 }
 
 /** The Stop button of a long job: it says at once that it is stopping, as the card may take long to answer. */
-function stopButton(screen: Screen): HTMLButtonElement {
+export function stopButton(screen: Screen): HTMLButtonElement {
   const stop = button('Stop', () => {
     stop.disabled = true;
     stop.textContent = 'Stopping…';
