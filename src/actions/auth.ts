@@ -75,6 +75,21 @@ function providerChange(src: OpenedSource, content: Buffer, username: string, pa
   };
 }
 
+/**
+ * bcrypt reads 72 bytes of a password. Home Assistant cuts it there itself, but 2025.11.0 did not, and its
+ * bcrypt 5 refused every longer password at login (home-assistant/core#155935, fixed in 2025.11.1): such a
+ * password set here would lock the owner out again.
+ */
+async function assertPasswordTaken(src: OpenedSource, password: string): Promise<void> {
+  const bytes = Buffer.byteLength(password, 'utf8');
+  if (bytes <= 72) return;
+  const version = (await readOptional(src, `${configPath(src)}/.HA_VERSION`).catch(() => undefined))?.toString('utf8').trim();
+  if (version !== '2025.11.0') return;
+  throw new UsageError('PASSWORD_TOO_LONG', `Home Assistant 2025.11.0 on this card refuses every password longer than 72 bytes at login, and this one is ${bytes} bytes`, {
+    hint: 'choose a password of at most 72 bytes (72 plain letters or digits), or update Home Assistant to 2025.11.1 or later first; nothing was written',
+  });
+}
+
 /** Resets the password of `username` (matched as the Home Assistant on the card matches it). */
 export async function resetPassword(source: OpenedSource, req: ResetRequest, opts: WriteOptions): Promise<AuthWriteResult> {
   let matched = req.username;
@@ -84,6 +99,7 @@ export async function resetPassword(source: OpenedSource, req: ResetRequest, opt
     const files = await readAuthFiles(src);
     const list = listUsers(files);
     if (!files.provider) throw new NotFoundError('PROVIDER_STORE_MISSING', `${PROVIDER_STORE.path} is missing`);
+    await assertPasswordTaken(src, req.password);
     const content = setPassword(files.provider, req.username, await hashPassword(req.password));
     const logins = parseProviderStore(files.provider).data.users;
     matched = logins[findLogin(logins, req.username)]?.username ?? req.username;
@@ -121,6 +137,7 @@ export async function addUser(source: OpenedSource, req: { username: string; pas
         hint: 'this Home Assistant has never had a password login; finish onboarding on the box instead',
       });
     }
+    await assertPasswordTaken(src, req.password);
     const content = addLogin(files.provider, req.username, await hashPassword(req.password));
     return [providerChange(src, content, req.username, req.password)];
   }, opts);
