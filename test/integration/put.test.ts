@@ -155,6 +155,38 @@ describe('put', () => {
     expect(cli(['auth', 'list', card]).code).toBe(0);
   });
 
+  // A path ending in '/' names a folder: mv took it as a new name ("…/bar/" made a file bar, "secrets.yaml/
+  // --force" replaced secrets.yaml) and rm removed "automations.yaml/"; "X /supervisor/" was refused as
+  // changing /supervisor as a whole.
+  it('a path ending in / names a folder that must be there: refused on a file or nothing, into it otherwise', () => {
+    const card = join(work, 'slash.img');
+    writeFileSync(card, readSampleImage());
+    const before = readFileSync(card);
+    const HA = '/supervisor/homeassistant';
+    const local = join(work, 'slash', 'configuration.yaml');
+    mkdirSync(join(work, 'slash'), { recursive: true });
+    writeFileSync(local, 'default_config:\n');
+    const refusals: Array<[string[], number, RegExp]> = [
+      [['mv', card, `${HA}/scenes.yaml`, `${HA}/custom_components/bar/`], 66, /error: the folder \/supervisor\/homeassistant\/custom_components\/bar does not exist on the card/],
+      [['mv', card, `${HA}/scenes.yaml`, `${HA}/secrets.yaml/`, '--force'], 64, /error: \/supervisor\/homeassistant\/secrets\.yaml\/ names a folder, but \/supervisor\/homeassistant\/secrets\.yaml is a file/],
+      [['mv', card, `${HA}/scenes.yaml/`, `${HA}/scenes-aside.yaml`], 64, /names a folder, but \/supervisor\/homeassistant\/scenes\.yaml is a file/],
+      [['rm', card, `${HA}/automations.yaml/`], 64, /error: \/supervisor\/homeassistant\/automations\.yaml\/ names a folder, but .* is a file/],
+      [['put', card, local, `${HA}/secrets.yaml/`], 64, /names a folder, but \/supervisor\/homeassistant\/secrets\.yaml is a file/],
+    ];
+    for (const [args, code, said] of refusals) {
+      const r = cli([...args, '--no-originals']);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(code);
+      expect(r.stderr).toMatch(said);
+      expect(r.stderr).toContain('nothing was written');
+    }
+    expect(readFileSync(card).equals(before)).toBe(true);
+    // Into a folder that is there, /supervisor itself included (the file is then in it, not it).
+    expect(cli(['mv', card, `${HA}/scenes.yaml`, '/supervisor/', '--yes']).code).toBe(0);
+    expect(cli(['put', card, local, '/supervisor/', '--yes']).code).toBe(0);
+    expect(cli(['ls', card, '/supervisor']).text).toMatch(/scenes\.yaml[\s\S]*configuration\.yaml|configuration\.yaml[\s\S]*scenes\.yaml/);
+    assertCardClean(card);
+  });
+
   it('auth add no longer fails when the login file needs a new block', () => {
     const card = join(work, 'grow.img');
     writeFileSync(card, readSampleImage());

@@ -9,7 +9,7 @@ import { AppError, InternalError, NotFoundError, UsageError } from '../../errors
 import { BlockEdits, moveFile } from '../../ext4/move-file.js';
 import type { OpenedSource } from '../source.js';
 import { type TreeChange, type WriteOptions, type WriteResult, writeFiles } from '../write/index.js';
-import { noLinkOnTheWay, repairPath } from './rm.js';
+import { givenFolder, noLinkOnTheWay, repairPath } from './rm.js';
 
 export interface MoveOptions extends WriteOptions {
   forceSystem?: boolean;
@@ -42,15 +42,29 @@ function change(from: string, to: string, size: number): TreeChange {
   };
 }
 
+/**
+ * Where `from` goes: into TO when TO is a folder; a TO ending in '/' names a folder that must be there (as mv
+ * says "Not a directory"): it was taken as a new name, and `mv a.yaml .../secrets.yaml/ --force` replaced
+ * secrets.yaml. The folder is joined before the path is checked: "X /supervisor/" is a file into it.
+ */
+export async function moveTarget(src: OpenedSource, from: string, toGiven: string, forceSystem: boolean): Promise<string> {
+  if (!/\/\.?$/.test(toGiven)) {
+    const to = repairPath(src, toGiven, forceSystem);
+    const target = await src.volume.lookup(to, { followFinal: true }).catch(() => null);
+    return target?.kind === 'dir' ? posix.join(to, posix.basename(from)) : to;
+  }
+  const folder = await givenFolder(src, toGiven);
+  return repairPath(src, posix.join(folder, posix.basename(from)), forceSystem);
+}
+
 export async function moveOnCard(src: OpenedSource, fromGiven: string, toGiven: string, opts: MoveOptions = {}): Promise<MoveResult> {
   const from = repairPath(src, fromGiven, opts.forceSystem ?? false);
-  let to = repairPath(src, toGiven, opts.forceSystem ?? false);
   const inode = await src.volume.lookup(from).catch((err: unknown) => {
     if (err instanceof AppError && err.exitCode === 66) throw new NotFoundError('PATH_NOT_FOUND', `${from} does not exist on the card`, { hint: 'list its folder to see what is there; nothing was written', remedy: 'list-folder', details: { folder: posix.dirname(from) } });
     throw err;
   });
-  const target = await src.volume.lookup(to, { followFinal: true }).catch(() => null);
-  if (target?.kind === 'dir') to = posix.join(to, posix.basename(from));
+  if (inode.kind !== 'dir' && /\/\.?$/.test(fromGiven)) throw new UsageError('NOT_A_DIRECTORY', `${fromGiven} names a folder, but ${from} is a file`, { hint: 'give its path without the / at the end if the file is meant; nothing was written' });
+  const to = await moveTarget(src, from, toGiven, opts.forceSystem ?? false);
   for (const path of [from, to]) await noLinkOnTheWay(src, path);
   if (inode.kind === 'dir' && (to === from || to.startsWith(`${from}/`))) throw new UsageError('MOVE_INTO_ITSELF', `${from} cannot be moved inside itself`, { hint: 'nothing was written' });
   if (inode.kind === 'dir' && (await src.volume.exists(to))) throw new UsageError('TARGET_EXISTS', `${to} already exists`, { hint: 'a folder is moved only to a free name; nothing was written' });

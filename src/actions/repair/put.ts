@@ -13,7 +13,7 @@ import { putFile } from '../../ext4/put-file.js';
 import type { Ext4Volume } from '../../ext4/volume.js';
 import type { OpenedSource } from '../source.js';
 import { type TreeChange, type WriteOptions, type WriteResult, writeFiles } from '../write/index.js';
-import { noLinkOnTheWay, repairPath } from './rm.js';
+import { givenFolder, noLinkOnTheWay, repairPath } from './rm.js';
 
 /**
  * Files up to this size are read into memory and rehearsed byte for byte; larger ones (a recorder database)
@@ -152,7 +152,7 @@ function change(path: string, content: LocalContent, oldSize: number): TreeChang
 }
 
 export async function putLocalFile(src: OpenedSource, local: string, target: string, opts: PutOptions = {}): Promise<PutResult> {
-  const path = await intoFolder(src, repairPath(src, target, opts.forceSystem ?? false), target, local);
+  const path = await intoFolder(src, target, local, opts.forceSystem ?? false);
   const content = await openLocal(local);
   try {
     return await putContent(src, path, content, opts);
@@ -166,13 +166,21 @@ export async function putBytes(src: OpenedSource, bytes: Buffer, target: string,
   return putContent(src, repairPath(src, target, opts.forceSystem ?? false), { length: bytes.length, held: bytes }, opts);
 }
 
-/** A PATH that is a folder on the card (or ends in '/') takes the file under its own name, as cp does. */
-async function intoFolder(src: OpenedSource, path: string, given: string, local: string): Promise<string> {
+/**
+ * A PATH that is a folder on the card (or ends in '/', and then must be one) takes the file under its own
+ * name, as cp does; the folder is joined before the path is checked ("put f /supervisor/" was refused as
+ * changing /supervisor as a whole).
+ */
+async function intoFolder(src: OpenedSource, given: string, local: string, forceSystem: boolean): Promise<string> {
+  const named = (folder: string): string => {
+    const name = basename(local);
+    if (name === '' || name === '.' || name === '..') throw new UsageError('BAD_PATH', `${local} has no file name to give it in ${folder}`, { hint: 'give the full path on the card, folder and name; nothing was written' });
+    return `${folder === '/' ? '' : folder}/${name}`;
+  };
+  if (/\/\.?$/.test(given)) return repairPath(src, named(await givenFolder(src, given)), forceSystem);
+  const path = repairPath(src, given, forceSystem);
   const existing = await src.volume.lookup(path).catch(() => null);
-  if (existing?.kind !== 'dir' && !given.endsWith('/')) return path;
-  const name = basename(local);
-  if (name === '' || name === '.' || name === '..') throw new UsageError('BAD_PATH', `${local} has no file name to give it in ${path}`, { hint: 'give the full path on the card, folder and name; nothing was written' });
-  return `${path}/${name}`;
+  return existing?.kind === 'dir' ? repairPath(src, named(path), forceSystem) : path;
 }
 
 async function putContent(src: OpenedSource, path: string, content: LocalContent, opts: PutOptions): Promise<PutResult> {

@@ -76,6 +76,15 @@ export function repairPath(src: OpenedSource, given: string, forceSystem: boolea
   return path;
 }
 
+/** The folder a path ending in '/' names: there, and a folder, or the refusal that says which it is not. */
+export async function givenFolder(src: OpenedSource, given: string): Promise<string> {
+  const folder = posix.normalize(dataPath(given)).replace(/\/+$/, '') || '/';
+  const inode = await src.volume.lookup(folder, { followFinal: true }).catch(() => null);
+  if (inode === null) throw new NotFoundError('PATH_NOT_FOUND', `the folder ${folder} does not exist on the card`, { hint: 'name a folder that is there (nothing makes one); nothing was written', remedy: 'list-folder', details: { folder: posix.dirname(folder) } });
+  if (inode.kind !== 'dir') throw new UsageError('NOT_A_DIRECTORY', `${given} names a folder, but ${folder} is a file`, { hint: 'give its path without the / at the end to name the file; nothing was written', remedy: 'list-folder', details: { folder: posix.dirname(folder) } });
+  return folder;
+}
+
 /**
  * Refuses a path that goes through a symbolic link: the link was followed from this filesystem's root, so a
  * link in /supervisor to / (or ../../) took a change outside /supervisor past the check above, and on the box
@@ -110,6 +119,8 @@ async function checkPaths(src: OpenedSource, paths: string[], opts: RemoveOption
       throw err;
     });
     if (inode.kind === 'dir' && !opts.recursive) throw new UsageError('IS_A_DIRECTORY', `${path} is a folder`, { hint: 'remove it with everything in it, if that is meant; nothing was written', remedy: 'recursive' });
+    // "automations.yaml/" names a folder (GNU rm refuses it on a file): the file was removed.
+    if (inode.kind !== 'dir' && /\/\.?$/.test(given)) throw new UsageError('NOT_A_DIRECTORY', `${given} names a folder, but ${path} is a file`, { hint: 'give its path without the / at the end if the file is meant; nothing was written' });
     out.push({ path, size: inode.sizeBytes, allocated: inode.kind === 'dir' ? await treeBytes(src, path) : inode.blocks * 512, folder: inode.kind === 'dir' });
   }
   return out;
