@@ -9,7 +9,8 @@ import { AppError, InternalError, NotFoundError, UsageError } from '../../errors
 import { BlockEdits, moveFile } from '../../ext4/move-file.js';
 import type { OpenedSource } from '../source.js';
 import { type TreeChange, type WriteOptions, type WriteResult, writeFiles } from '../write/index.js';
-import { givenFolder, noLinkOnTheWay, repairPath } from './rm.js';
+import { givenFolder, noLinkOnTheWay, removalChange, repairPath } from './rm.js';
+import { type CompanionFile, SQLITE_COMPANIONS, companionsOf, isDatabase } from './sqlite-files.js';
 
 export interface MoveOptions extends WriteOptions {
   forceSystem?: boolean;
@@ -21,6 +22,8 @@ export interface MoveResult {
   from: string;
   to: string;
   replaced: boolean;
+  /** SQLite's own files of a database moved (-wal, -shm, -journal): moved with it (`to`), or, beside the name it takes, removed (`to` null, saved first). */
+  companions: Array<{ from: string; to: string | null }>;
   write: WriteResult;
 }
 
@@ -76,6 +79,23 @@ export async function moveOnCard(src: OpenedSource, fromGiven: string, toGiven: 
   if (replaced && !opts.replace) {
     throw new UsageError('TARGET_EXISTS', `${to} already exists on the card`, { hint: 'name a new path, or replace that file (it is saved first); nothing was written', remedy: 'force' });
   }
-  const write = await writeFiles(src, async () => [change(from, to, inode.sizeBytes)], opts);
-  return { from, to, replaced, write };
+  const companions = inode.kind === 'file' ? await companionMoves(src, from, to) : { removed: [], moved: [] };
+  const write = await writeFiles(src, async () => [
+    ...companions.removed.map((f) => removalChange(f.path, f.size, false)),
+    change(from, to, inode.sizeBytes),
+    ...companions.moved.map((f) => change(f.path, `${to}${f.suffix}`, f.size)),
+  ], opts);
+  const said = [...companions.removed.map((f) => ({ from: f.path, to: null })), ...companions.moved.map((f) => ({ from: f.path, to: `${to}${f.suffix}` }))];
+  return { from, to, replaced, companions: said, write };
+}
+
+/**
+ * A database moved (set aside, or put in place of another): its -wal, -shm and -journal go with it, and those
+ * beside the name it takes are removed first, all of them (a log of another database, left beside it, damages
+ * it; moved without its log, a database set aside loses its newest changes).
+ */
+async function companionMoves(src: OpenedSource, from: string, to: string): Promise<{ removed: CompanionFile[]; moved: CompanionFile[] }> {
+  const companionNames = (a: string, b: string): boolean => SQLITE_COMPANIONS.some((suffix) => a === `${b}${suffix}`);
+  if ((!isDatabase(from) && !isDatabase(to)) || to === from || companionNames(to, from) || companionNames(from, to)) return { removed: [], moved: [] };
+  return { removed: await companionsOf(src.volume, to), moved: await companionsOf(src.volume, from) };
 }

@@ -13,7 +13,8 @@ import { putFile } from '../../ext4/put-file.js';
 import type { Ext4Volume } from '../../ext4/volume.js';
 import type { OpenedSource } from '../source.js';
 import { type TreeChange, type WriteOptions, type WriteResult, writeFiles } from '../write/index.js';
-import { givenFolder, noLinkOnTheWay, repairPath } from './rm.js';
+import { givenFolder, noLinkOnTheWay, removalChange, repairPath } from './rm.js';
+import { companionsOf, isDatabase } from './sqlite-files.js';
 
 /**
  * Files up to this size are read into memory and rehearsed byte for byte; larger ones (a recorder database)
@@ -31,6 +32,8 @@ export interface PutResult {
   path: string;
   bytes: number;
   replaced: boolean;
+  /** SQLite's own files beside the database put (its -wal, -shm, -journal), removed first (saved): left, they damage it. */
+  companionsRemoved: string[];
   write: WriteResult;
 }
 
@@ -193,6 +196,8 @@ async function putContent(src: OpenedSource, path: string, content: LocalContent
   if (parent.kind !== 'dir') throw new UsageError('NOT_A_DIRECTORY', `${path.slice(0, slash)} is a file, not a folder: nothing can be put inside it`, { hint: 'name a path in a folder; nothing was written', remedy: 'list-folder', details: { folder: posix.dirname(path.slice(0, slash) || '/') } });
   const existing = await src.volume.lookup(path).catch(() => null);
   if (existing && existing.kind !== 'file') throw new UsageError('NOT_A_FILE', `${path} exists and is not a regular file`, { hint: 'nothing was written' });
-  const write = await writeFiles(src, async () => [change(path, content, existing?.sizeBytes ?? 0)], opts);
-  return { path, bytes: content.length, replaced: existing !== null, write };
+  // Removed before the database is put: a change split into transactions never leaves the new one beside them.
+  const stale = isDatabase(path) ? await companionsOf(src.volume, path) : [];
+  const write = await writeFiles(src, async () => [...stale.map((f) => removalChange(f.path, f.size, false)), change(path, content, existing?.sizeBytes ?? 0)], opts);
+  return { path, bytes: content.length, replaced: existing !== null, companionsRemoved: stale.map((f) => f.path), write };
 }

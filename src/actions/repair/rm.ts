@@ -9,6 +9,7 @@ import { AppError, InternalError, NotFoundError, RefusedError, UsageError } from
 import { BlockEdits, removeFile } from '../../ext4/create-file.js';
 import { removeTree } from '../../ext4/remove-tree.js';
 import { walk } from '../../ext4/walk.js';
+import { companionsOf, isDatabase } from './sqlite-files.js';
 import { dataPath, type OpenedSource } from '../source.js';
 import { folderContentSteps } from './rm-steps.js';
 import { type TreeChange, type WriteOptions, type WriteResult, writeFiles } from '../write/index.js';
@@ -33,7 +34,8 @@ function split(path: string): { parent: string; name: string } {
   return { parent: path.slice(0, i) || '/', name: path.slice(i + 1) };
 }
 
-function change(path: string, size: number, folder: boolean): TreeChange {
+/** The removal of the file (or with `folder`, the empty folder) at `path`. */
+export function removalChange(path: string, size: number, folder: boolean): TreeChange {
   const { parent, name } = split(path);
   return {
     path,
@@ -149,7 +151,7 @@ export async function removeFiles(src: OpenedSource, paths: string[], opts: Remo
     const out: TreeChange[] = [];
     for (const c of checked) {
       if (c.folder) out.push(...(await folderContentSteps(src.volume, c.path)));
-      out.push(change(c.path, c.size, c.folder));
+      out.push(removalChange(c.path, c.size, c.folder));
     }
     return out;
   };
@@ -164,23 +166,17 @@ function dedupe(checked: Checked[]): Checked[] {
   return checked.filter((c, i) => checked.findIndex((d) => d.path === c.path) === i);
 }
 
-/** SQLite's own files beside a database: its write-ahead log, shared-memory index, rollback journal. */
-const SQLITE_COMPANIONS = ['-wal', '-shm', '-journal'];
-
 /**
  * A SQLite database (the recorder's home-assistant_v2.db) removed without its -wal, -shm or -journal file
- * left them beside the new database Home Assistant makes, which SQLite can then take for its own and damage
- * (sqlite.org, "How To Corrupt An SQLite Database File", 2.4). They go with it, said as its companions.
+ * left them beside the new database Home Assistant makes (sqlite-files.ts). They go with it, said as its
+ * companions.
  */
 async function withCompanions(src: OpenedSource, checked: Checked[]): Promise<Checked[]> {
   const out = [...checked];
   for (const c of checked) {
-    if (c.folder || !c.path.endsWith('.db')) continue;
-    for (const suffix of SQLITE_COMPANIONS) {
-      const path = `${c.path}${suffix}`;
-      if (out.some((o) => o.path === path)) continue;
-      const inode = await src.volume.lookup(path).catch(() => null);
-      if (inode?.kind === 'file') out.push({ path, size: inode.sizeBytes, allocated: inode.blocks * 512, folder: false, companionOf: c.path });
+    if (c.folder || !isDatabase(c.path)) continue;
+    for (const f of await companionsOf(src.volume, c.path)) {
+      if (!out.some((o) => o.path === f.path)) out.push({ path: f.path, size: f.size, allocated: f.allocated, folder: false, companionOf: c.path });
     }
   }
   return out;

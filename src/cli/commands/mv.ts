@@ -34,6 +34,12 @@ export const mvCommand: CommandModule<GlobalArgs, MvArgs> = {
       lines.push(`Moved ${r.from} to ${r.to}; checked on ${medium.the}.`);
       if (r.replaced && r.write.originalsDir) lines.push(`  the file it replaced is saved in ${r.write.originalsDir}`);
     }
+    const verb = (moved: boolean): string => (r.write.dryRun ? `would ${moved ? 'move' : 'remove'}` : moved ? 'moved' : 'removed');
+    for (const c of r.companions) {
+      lines.push(c.to !== null
+        ? `  ${verb(true)} ${c.from} to ${c.to}: SQLite's own file of the database, which goes with it`
+        : `  ${verb(false)} ${c.from}: SQLite's own file of the database that had that name; left beside the one moved there, it would damage it${r.write.originalsDir ? ' (saved with the others)' : ''}`);
+    }
     await writeOut(`${[...lines, ...after].join('\n')}\n`);
   },
 };
