@@ -3,6 +3,7 @@
 // VHD, VHDX, VMDK, OVA) read through its container (vdisk/). Every command, write and listing opens its
 // source here (through actions/source.ts), and so does `image` for the card it copies.
 
+import { formatBytes } from '../units.js';
 import { stat } from 'node:fs/promises';
 import { CorruptError, UsageError } from '../errors.js';
 import type { BlockDevice } from './block-device.js';
@@ -68,6 +69,16 @@ function nothingRescued(path: string, foundBeside: boolean): UsageError {
 /** A map that does not parse, said for a read: which file it is, and how to read on without it. */
 function unreadableMap(err: CorruptError, path: string, foundBeside: boolean): CorruptError {
   const which = foundBeside ? `the rescue map ${path} found beside the image` : `the rescue map ${path}`;
+  const past = err.details['rescuedPastEnd'];
+  if (typeof past === 'number') {
+    // Not the map's fault as a rule: an image cut short (a copy of the pair interrupted, a full disk). It was
+    // said as a map that cannot be read, with reading as zeros as the way on.
+    return new CorruptError('IMAGE_CUT_SHORT', `the image file is ${formatBytes(Number(err.details['imageBytes']))}, but ${which} says ${formatBytes(past)} of the card were copied into it: the image file is cut short, or the map is another image's`, {
+      cause: err,
+      details: err.details,
+      hint: 'copy the image file again, whole, from where it was made (or, with the card, copy the card into the same image again: the missing part is copied again); if the map is another image\'s, name the right one',
+    });
+  }
   return new CorruptError('BAD_MAPFILE', `${which} cannot be read (${err.message})`, {
     cause: err,
     details: err.details,

@@ -382,7 +382,10 @@ export async function readGpt(device: BlockDevice, sectorSize?: number, options:
       details: { failures: damage.map((f) => ({ where: f.where, code: f.error.code, message: f.error.message })) },
     });
   }
-  const ioFailure = allFailures.find((f) => f.error instanceof IoError);
+  // A failed read of the primary header leaves the question open; one of a place a backup header could be (the
+  // last sector), with no GPT signature at LBA 1, does not: a bare filesystem whose last sector is bad (an
+  // image with its map, the end not rescued) was refused as a whole.
+  const ioFailure = allFailures.find((f) => f.error instanceof IoError && f.where.startsWith('primary'));
   if (ioFailure) throw ioFailure.error;
   return null;
 }

@@ -576,13 +576,17 @@ describe('damaged and missing maps', () => {
     expect(r.stderr).toMatch(/says no part of the image was rescued\nhint: .*\(add --no-map\)$/m);
   });
 
-  it('a map for a bigger disk (64 MiB, all rescued): exit 65 BAD_MAPFILE', () => {
+  // Said as a map that cannot be read, with reading as zeros (--no-map) as the way on; an image cut short is
+  // the common cause (a copy of the pair interrupted, a full disk).
+  it('a map saying more was copied than the image holds (64 MiB, all rescued): exit 65 IMAGE_CUT_SHORT, no zeros offered', () => {
     const bigger = join(work, 'bigger.map');
     writeFileSync(bigger, mapText(64 * MIB, []));
     const r = run(['info', card, '--map', bigger]);
     expect(r.code).toBe(65);
-    expect(errorCode(r)).toBe('BAD_MAPFILE');
-    expect(r.stderr).toMatch(/past the end of the device/);
+    expect(errorCode(r)).toBe('IMAGE_CUT_SHORT');
+    expect(r.stderr).toMatch(/^error: the image file is \d+ MiB, but the rescue map .*bigger\.map says 64 MiB of the card were copied into it: the image file is cut short, or the map is another image's$/m);
+    expect(r.stderr).toMatch(/^hint: copy the image file again, whole, from where it was made .*name the right one$/m);
+    expect(r.stderr).not.toMatch(/--no-map/);
   });
 });
 

@@ -21,7 +21,7 @@ import { makeOutputFolder, outputError } from '../output-error.js';
 import { assertOutputOffSource } from '../host-mounts.js';
 import { type SourceOptions, openSourceDevice } from '../source.js';
 import { type Phase, type PhaseName, rescueOrder } from './order.js';
-import { assertNotFolders, assertSameDisk, checkResume } from './resume.js';
+import { assertNotFolders, assertSameDisk, checkResume, forgetPastEnd } from './resume.js';
 import { ImageFile, assertFirstRoom, assertImageFits, assertNotOnSource, assertRoom } from './output.js';
 import { type ImageProgress, type ImageResult, progressOf, resultOf } from './report.js';
 
@@ -68,6 +68,8 @@ export class ImageJob {
   linearBecause: string | null = null;
   /** Why the free blocks were left out of a copy that was to hold them (the image's disk filled up). */
   freeLeftOut: string | null = null;
+  /** The image file was shorter than its map said (its length): what lay past it is copied again. */
+  imageCutAt: number | null = null;
   readonly startedAt = Date.now();
   private saving: Promise<void> = Promise.resolve();
 
@@ -101,13 +103,14 @@ export class ImageJob {
       const map = fresh ? new RegionMap(source.sizeBytes) : previous!.map;
       // A new image's map first, all non-tried: stopped at any moment from here, the same command continues.
       if (fresh) await writeMapfileAtomic(mapPath, mapText({ currentPos: 0, currentStatus: '?', currentPass: 1, map }, opts, new Date(), false)).catch((err: unknown) => Promise.reject(mapNotSaved(err, mapPath)));
+      const sectorSize = Math.max(512, source.sectorSize);
+      const cutAt = fresh ? null : forgetPastEnd(map, out, sectorSize);
       const image = await ImageFile.open(out, source.sizeBytes, fresh);
       if (!fresh) await assertSameDisk(source, image, map, { source: path, out, mapPath }).catch(async (err: unknown) => {
         await image.close();
         throw err;
       });
       const stop = { requested: false };
-      const sectorSize = Math.max(512, source.sectorSize);
       const fd = rescueFileDescriptor(source);
       const rescuer = new Rescuer(source, image, map, {
         sectorSize,
@@ -118,7 +121,9 @@ export class ImageJob {
         shouldStop: () => stop.requested,
         ...(fd !== null ? { sectorRuns: new SectorWorker(fd, sectorSize, path) } : {}),
       });
-      return new ImageJob(path, source, image, mapPath, rescuer, stop, previous !== null, opts);
+      const job = new ImageJob(path, source, image, mapPath, rescuer, stop, previous !== null, opts);
+      job.imageCutAt = cutAt;
+      return job;
     } catch (err) {
       await source.close().catch(() => undefined);
       throw err;

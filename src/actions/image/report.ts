@@ -42,6 +42,8 @@ export interface ImageResult {
   usedOnly: boolean;
   /** Why the free blocks were left out of a copy meant to hold them (its disk filled up), or null. */
   freeLeftOut: string | null;
+  /** The image file continued was shorter than its map said (its length then): what lay past it was copied again. */
+  imageCutAt: number | null;
   domainBytes: number;
   rescuedBytes: number;
   nonTriedBytes: number;
@@ -100,6 +102,7 @@ export function resultOf(job: ImageJob): ImageResult {
     linearBecause: job.linearBecause,
     usedOnly: !job.phases.some((p) => p.name === 'free' || p.name === 'disk'),
     freeLeftOut: job.freeLeftOut,
+    imageCutAt: job.imageCutAt,
     domainBytes: d.bytes,
     rescuedBytes: d['+'],
     nonTriedBytes: d['?'],

@@ -9,6 +9,20 @@ import type { Mapfile } from '../../device/rescue/mapfile.js';
 import type { MapRegion, RegionMap } from '../../device/rescue/region-map.js';
 import { UsageError } from '../../errors.js';
 
+/**
+ * An image file shorter than the bytes its map says were copied (cut by an interrupted copy of the pair, or a
+ * disk that filled up): those bytes are set back to not tried, so this run copies them again. They were
+ * continued as rescued, the file grown with zeros in their place, and read as the card's bytes. Returns the
+ * image file's length then, else null.
+ */
+export function forgetPastEnd(map: RegionMap, out: string, sectorSize: number): number | null {
+  const length = statSync(out).size;
+  if (length >= map.sizeBytes) return null;
+  const lost = map.regions(Math.floor(length / sectorSize) * sectorSize).filter((r) => r.status === '+');
+  for (const r of lost) map.set(r.pos, r.size, '?');
+  return lost.length > 0 ? length : null;
+}
+
 /** Pieces of the rescued bytes compared with the card before continuing. */
 const SAMPLES = 8;
 const SAMPLE_BYTES = 4096;

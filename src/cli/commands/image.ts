@@ -28,6 +28,7 @@ type ImageArgs = GlobalArgs & {
 
 function render(r: ImageResult, hits: FileHit[] | null): string {
   const lines = [`${r.resumed ? 'Continued' : 'Imaged'} ${r.source} to ${r.out} in ${formatDuration(r.elapsedMs / 1000)}; map: ${r.map}`];
+  if (r.imageCutAt !== null) lines.push(`  the image file was cut short at ${formatBytes(r.imageCutAt)}, before bytes its map said were copied: they were copied again`);
   lines.push(`  rescued ${partOf(r.rescuedBytes, r.domainBytes)}${r.usedOnly ? ' (the used blocks; free blocks left out)' : ''}`);
   const leftOut = freeLeftOutText(r);
   if (leftOut !== null) lines.push(`  ${leftOut}`);

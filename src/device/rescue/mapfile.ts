@@ -77,7 +77,10 @@ export function parseMapfile(text: string, sizeBytes: number, options: ParseOpti
     previousEnd = block.pos + block.size;
     if (previousEnd > result.map.sizeBytes && options.imageMayBeShort && block.status !== '+') result.map.grow(previousEnd);
     if (previousEnd > result.map.sizeBytes) {
-      throw bad(lineNumber, `block ${hex(block.pos)} + ${hex(block.size)} ends past the end of the device (${sizeBytes} bytes)`, OTHER_DISK_HINT);
+      const err = bad(lineNumber, `block ${hex(block.pos)} + ${hex(block.size)} ends past the end of the device (${sizeBytes} bytes)`, OTHER_DISK_HINT);
+      // Read with an image: the bytes it says were copied, past the image's end (open-device.ts says so).
+      if (options.imageMayBeShort) Object.assign(err.details, { rescuedPastEnd: previousEnd, imageBytes: sizeBytes });
+      throw err;
     }
     result.map.set(block.pos, block.size, block.status);
   }
