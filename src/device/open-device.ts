@@ -10,7 +10,8 @@ import type { BlockDevice } from './block-device.js';
 import { type FileDeviceOptions, openFileDevice } from './file-device.js';
 import { mapOsError } from './map-os-error.js';
 import { MappedDevice } from './rescue/mapped-device.js';
-import { readMapfile } from './rescue/mapfile.js';
+import { type MapfileHeader, formatMapfile, readMapfile, writeMapfileAtomic } from './rescue/mapfile.js';
+import { VERSION } from '../version.js';
 import { type ContainerDevice, type ContainerInfo, openContainer } from './vdisk/index.js';
 import type { RegionMap } from './rescue/region-map.js';
 
@@ -51,11 +52,18 @@ export async function openDevice(path: string, options: OpenDeviceOptions = {}):
       throw new UsageError('MAP_NOT_FOUND', `the rescue map ${chosen} does not exist`, { hint: 'name the map written by haos-rescue\'s imaging (or GNU ddrescue), or none', remedy: 'map-file' });
     }
     if (parsed.map.totals()['+'] === 0) throw nothingRescued(chosen, mapPath === undefined);
-    return { device: new MappedDevice(device, parsed.map, chosen), rescueMap: { path: chosen, map: parsed.map, foundBeside: mapPath === undefined }, container: null };
+    const save = device.writable ? (map: RegionMap) => writeMapfileAtomic(chosen, formatMapfile({ ...parsed, map }, writtenHeader(map))) : null;
+    return { device: new MappedDevice(device, parsed.map, chosen, save), rescueMap: { path: chosen, map: parsed.map, foundBeside: mapPath === undefined }, container: null };
   } catch (err) {
     await device.close().catch(() => undefined);
     throw err instanceof CorruptError && err.code === 'BAD_MAPFILE' ? unreadableMap(err, chosen, mapPath === undefined) : err;
   }
+}
+
+/** The header of a map saved after a change was written to its image. */
+function writtenHeader(map: RegionMap): MapfileHeader {
+  const now = new Date();
+  return { commandLine: 'haos-rescue (a change written to the image)', startTime: now, currentTime: now, finished: map.totals()['?'] + map.totals()['*'] + map.totals()['/'] === 0, version: VERSION };
 }
 
 /** A map by which no byte of the image was rescued (an empty file, a copy that never began): every read would fail. */

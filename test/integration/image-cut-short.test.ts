@@ -1,13 +1,16 @@
-// Images whose end is missing: an image file cut short (an interrupted copy of the image and its map, a disk
+// Images read with their map. Whose end is missing: an image file cut short (an interrupted copy of the image and its map, a disk
 // that filled up) continued by `image` was grown with zeros that its map still called rescued, and read back
 // as the card's bytes; a bare filesystem whose last sector was not rescued could not be read at all (the
-// place of a backup GPT header was read, and its failure ended the search).
+// place of a backup GPT header was read, and its failure ended the search). Written to: a file put on a copy
+// read with its map took free blocks the card never gave, was read back as not rescued, and the write was said
+// to have failed (exit 65, "do not run the command again") though it was whole.
 
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
-import { formatMapfile } from '../../src/device/rescue/mapfile.js';
+import { formatMapfile, parseMapfile } from '../../src/device/rescue/mapfile.js';
 import { RegionMap } from '../../src/device/rescue/region-map.js';
 import { cli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/images.js';
@@ -46,5 +49,34 @@ describe('a bare filesystem whose last sector was not rescued', () => {
     const config = cli(['cat', img, '/supervisor/homeassistant/configuration.yaml']);
     expect(config.code, config.stderr).toBe(0);
     expect(config.text).toMatch(/default_config|homeassistant:/);
+  });
+});
+
+describe('a change written to an image read with its map', () => {
+  it('may take free blocks not rescued: they are the image\'s own then, marked rescued in its map (saved, ddrescuelog reads it)', () => {
+    const img = join(work, 'written.img');
+    const bytes = readSampleImage();
+    writeFileSync(img, bytes);
+    // The first free blocks of the data filesystem, not rescued.
+    writeFileSync(join(work, 'written-data.img'), bytes.subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
+    const free = Number(/^ {2}Free blocks: (\d+)-/m.exec(execFileSync('dumpe2fs', [join(work, 'written-data.img')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))![1]);
+    const lost = { pos: SAMPLE.dataOffsetBytes + free * 4096, size: MIB };
+    const map = new RegionMap(bytes.length, '+');
+    map.set(lost.pos, lost.size, '-');
+    const now = new Date();
+    writeFileSync(`${img}.map`, formatMapfile({ currentPos: 0, currentStatus: '+', currentPass: 1, map }, { commandLine: 'test', startTime: now, currentTime: now, finished: true, version: 'test' }));
+    const local = join(work, 'r300k.bin');
+    writeFileSync(local, Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 251)));
+    const r = cli(['put', img, local, '/supervisor/homeassistant/new.bin', '--no-originals']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(cli(['cat', img, '/supervisor/homeassistant/new.bin']).stdout.equals(readFileSync(local))).toBe(true);
+    // Its blocks are in the part not rescued, now marked rescued; the rest of that part stays as it was.
+    const saved = parseMapfile(readFileSync(`${img}.map`, 'latin1'), bytes.length);
+    expect(saved.map.all(lost.pos, 300_000, '+')).toBe(true);
+    expect(saved.map.totals()['-']).toBeGreaterThan(0);
+    expect(saved.map.totals()['-']).toBeLessThan(lost.size - 300_000 + 4096);
+    if (spawnSync('ddrescuelog', ['--version']).status === 0) expect(spawnSync('ddrescuelog', ['-t', `${img}.map`]).status).toBe(0);
+    writeFileSync(join(work, 'written-data.img'), readFileSync(img).subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
+    expect(spawnSync('e2fsck', ['-fn', join(work, 'written-data.img')]).status).toBe(0);
   });
 });

@@ -18,11 +18,19 @@ export function notRescued(where: string, first: number, end: number, details: R
 
 export class MappedDevice implements BlockDevice {
   readonly description: string;
+  /** Bytes written since the map was last saved. */
+  private written = false;
 
+  /**
+   * `saveMap` (a writable image): the map saved after the written bytes are flushed. Bytes written are the
+   * image's own then, marked rescued: a file put on a copy read with its map took free blocks the card never
+   * gave, was read back as not rescued, and the write said failed though it was whole.
+   */
   constructor(
     private readonly inner: BlockDevice,
     readonly map: RegionMap,
     readonly mapPath: string,
+    private readonly saveMap: ((map: RegionMap) => Promise<void>) | null = null,
   ) {
     this.description = `${inner.description} (with rescue map ${mapPath})`;
   }
@@ -52,15 +60,23 @@ export class MappedDevice implements BlockDevice {
     return this.inner.read(byteOffset, length, into);
   }
 
-  write(byteOffset: number, data: Uint8Array): Promise<void> {
-    return this.inner.write(byteOffset, data);
+  async write(byteOffset: number, data: Uint8Array): Promise<void> {
+    await this.inner.write(byteOffset, data);
+    if (this.saveMap === null || this.map.all(byteOffset, data.length, '+')) return;
+    this.map.set(byteOffset, data.length, '+');
+    this.written = true;
   }
 
-  flush(): Promise<void> {
-    return this.inner.flush();
+  /** The bytes first, then the map: a crash between leaves them unread as not rescued, never zeros said rescued. */
+  async flush(): Promise<void> {
+    await this.inner.flush();
+    if (!this.written || this.saveMap === null) return;
+    await this.saveMap(this.map);
+    this.written = false;
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    if (this.written) await this.flush().catch(() => undefined);
     return this.inner.close();
   }
 }
