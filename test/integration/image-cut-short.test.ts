@@ -80,3 +80,28 @@ describe('a change written to an image read with its map', () => {
     expect(spawnSync('e2fsck', ['-fn', join(work, 'written-data.img')]).status).toBe(0);
   });
 });
+
+describe('rm of a file the image does not hold (not rescued)', () => {
+  it('says its copy cannot be made from the card, not that this computer\'s folder failed; --no-originals goes on', () => {
+    const img = join(work, 'rm-lost.img');
+    const bytes = readSampleImage();
+    writeFileSync(img, bytes);
+    const dataImg = join(work, 'rm-lost-data.img');
+    writeFileSync(dataImg, bytes.subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
+    const FILE = '/supervisor/homeassistant/automations.yaml';
+    const block = Number(execFileSync('debugfs', ['-R', `bmap ${FILE} 0`, dataImg], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+    const map = new RegionMap(bytes.length, '+');
+    map.set(SAMPLE.dataOffsetBytes + block * 4096, 4096, '-');
+    const now = new Date();
+    writeFileSync(`${img}.map`, formatMapfile({ currentPos: 0, currentStatus: '+', currentPass: 1, map }, { commandLine: 'test', startTime: now, currentTime: now, finished: true, version: 'test' }));
+    const before = readFileSync(img);
+    const r = cli(['rm', img, FILE, '--originals', join(work, 'rm-lost-originals'), '--verbose']);
+    expect(r.code, r.stderr).toBe(65);
+    expect(r.stderr).toMatch(/^error: cannot save the original files: the card could not give their bytes \(bytes \d+-\d+ of .* were not rescued from the card\)$/m);
+    expect(r.stderr).toMatch(/^hint: what the card cannot give is lost either way: leave the copies out to go on; nothing was written to the card/m);
+    expect(r.stderr).toMatch(/--no-originals/);
+    expect(readFileSync(img).equals(before)).toBe(true);
+    expect(cli(['rm', img, FILE, '--no-originals']).code).toBe(0);
+    expect(cli(['ls', img, '/supervisor/homeassistant']).text).not.toMatch(/automations\.yaml/);
+  });
+});

@@ -6,6 +6,7 @@
 import { open, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError, IoError, UsageError } from '../../errors.js';
+import { isMediumError } from '../../device/map-os-error.js';
 import { dataRanges } from '../../ext4/file-data.js';
 import type { Inode } from '../../ext4/inode.js';
 import type { Ext4Volume } from '../../ext4/volume.js';
@@ -38,6 +39,15 @@ export async function saveOriginals(src: OpenedSource, changes: Change[], dir: s
   } catch (err) {
     await removeMade(dir, made).catch(() => undefined);
     // The folder's own creation reports an AppError carrying the system's code (errno) when it has one.
+    // A file the card cannot give (a bad sector, a part of an image not rescued): no folder helps. It was said
+    // as this computer's folder failing, with "choose a writable folder".
+    if (isMediumError(err) || (err instanceof IoError && (err.code === 'NOT_RESCUED' || err.code === 'READ_BEYOND_END'))) {
+      throw new IoError('ORIGINALS_UNREADABLE', `cannot save the original files: the card could not give their bytes (${(err as Error).message})`, {
+        hint: 'what the card cannot give is lost either way: leave the copies out to go on; nothing was written to the card',
+        remedy: 'originals-or-none',
+        cause: err,
+      }, 65);
+    }
     const code = err instanceof AppError ? ((err.details.errno as string | undefined) ?? err.code) : (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') throw new UsageError('ORIGINALS_EXIST', `${dir} already holds saved originals`, { hint: 'choose another folder for them; nothing was written to the card', remedy: 'originals-dir' });
     if (typeof code === 'string') throw new IoError('ORIGINALS_NOT_SAVED', `cannot save the original files to ${dir}: ${(err as Error).message}`, code === 'ENOSPC' ? { hint: 'choose a folder with room for the copies, or leave them out; nothing was written to the card', remedy: 'originals-or-none' } : { hint: 'choose a writable folder for them; nothing was written to the card', remedy: 'originals-dir' });
