@@ -208,7 +208,7 @@ export function listUsers(files: AuthFiles, options: { mode?: MatchMode } = {}):
   const warnings: AuthWarning[] = [];
   checkLogins(logins, mode, warnings);
 
-  const mfaUsers = files.totp ? new Set(Object.keys(parseTotpStore(files.totp).data.users)) : new Set<string>();
+  const mfaUsers = totpUsers(files.totp, warnings);
   const rows: HaUser[] = [];
   const linkedLogins = new Set<number>();
 
@@ -231,6 +231,23 @@ export function listUsers(files: AuthFiles, options: { mode?: MatchMode } = {}):
 
   rows.sort(compareUsers);
   return { users: rows, warnings, mode };
+}
+
+/**
+ * The user ids with a TOTP secret. A damaged TOTP store is set aside by Home Assistant at its next start, and
+ * two-factor is then off for every user: said, not a refusal (it stopped `auth list` and a password reset that
+ * does not touch that file).
+ */
+function totpUsers(totp: Buffer | undefined, warnings: AuthWarning[]): Set<string> {
+  if (!totp) return new Set();
+  try {
+    return new Set(Object.keys(parseTotpStore(totp).data.users));
+  } catch (err) {
+    // Only what makes Home Assistant's store loading fail (not JSON); a file of another shape is not set aside.
+    if (!(err instanceof CorruptError) || err.code !== 'BAD_STORE_JSON') throw err;
+    warnings.push({ code: 'TOTP_STORE_DAMAGED', message: `${err.message}: two-factor is then off for every user` });
+    return new Set();
+  }
 }
 
 /** The users of .storage/auth, each joined to its password login (index added to `linkedLogins`). */
