@@ -39,7 +39,7 @@ const REMEDY_OPTIONS: Record<Remedy, string | ((details: Record<string, unknown>
   'list-folder': (d) => `haos-rescue ls SOURCE ${typeof d['folder'] === 'string' ? shellWord(d['folder']) : 'DIR'}`,
   'show-usage': 'haos-rescue df SOURCE',
   'show-file': (d) => `haos-rescue cat SOURCE ${shellWord(String(d['path'] ?? 'PATH'))}`,
-  'image-again': 'the same haos-rescue image command',
+  'image-again': 'with the card: the same haos-rescue image command, run again',
   'check-at-start': 'haos-rescue check-at-start SOURCE marks it',
 };
 

@@ -9,7 +9,7 @@ import { checkRange } from '../check-range.js';
 import type { RegionMap } from './region-map.js';
 
 const NOT_RESCUED_HINT =
-  'that part of the card was not copied into the image; copy the card into the same image again to retry it (its map says what is left), or read the other files';
+  'that part of the card was not copied into the image; the other files can still be read, and copying the card into the same image again retries what its map says is left';
 
 /** Bytes of the card that are not in the image (or could not be read from the card): exit 65. */
 export function notRescued(where: string, first: number, end: number, details: Record<string, unknown>): IoError {
