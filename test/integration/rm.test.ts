@@ -130,6 +130,35 @@ describe('rm', () => {
   });
 });
 
+// A hard link was said to give back the file's whole size ("939 KiB given back"), where one link fewer frees
+// nothing; the bytes given back are now those the card's free count gains.
+describe('hard links removed', () => {
+  it('a name of a file that keeps another gives back nothing (said); its last name gives back its blocks, once', () => {
+    const stage = join(work, 'links-stage');
+    const config = join(stage, 'supervisor', 'homeassistant');
+    mkdirSync(config, { recursive: true });
+    writeFileSync(join(config, 'big.bin'), Buffer.alloc(1024 * 1024, 7));
+    linkSync(join(config, 'big.bin'), join(config, 'big-link.bin'));
+    linkSync(join(config, 'big.bin'), join(config, 'big-link2.bin'));
+    const img = join(work, 'links.img');
+    mkfs(img, stage, { sizeMiB: 16 });
+    const free = (): number => Number(/Free blocks:\s+(\d+)/.exec(execFileSync('debugfs', ['-R', 'stats', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))![1]);
+    type Removed = { removed: Array<{ path: string; allocatedBytes: number; linksLeft?: true }> };
+    const before = free();
+    const one = cli(['rm', img, '/supervisor/homeassistant/big-link.bin', '--no-originals']);
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.text).toMatch(/big-link\.bin {2}1 MiB \(another name of the same file stays: nothing given back\)\n/);
+    expect(one.text).toMatch(/Removed 1 path\(s\), 0 bytes given back;/);
+    expect(free()).toBe(before);
+    const rest = JSON.parse(cli(['rm', img, '/supervisor/homeassistant/big.bin', '/supervisor/homeassistant/big-link2.bin', '--no-originals', '--json']).text) as Removed;
+    const given = rest.removed.reduce((n, f) => n + f.allocatedBytes, 0);
+    expect(rest.removed.some((f) => f.linksLeft)).toBe(false);
+    expect(given).toBe((free() - before) * 1024);
+    expect(given).toBeGreaterThanOrEqual(1024 * 1024);
+    expect(spawnSync('e2fsck', ['-fn', img]).status).toBe(0);
+  });
+});
+
 // A recorder database with holes (SQLite leaves none, but a copy made with holes does): its saved copy took
 // its whole size on this computer (6 GiB for 1 GiB of data), where the card holds only the data.
 describe('a sparse file removed', () => {

@@ -24,7 +24,8 @@ export interface RemoveOptions extends WriteOptions {
 export interface RemoveResult {
   /** bytes: a file's size; a folder's is its own entry's, its content's is in allocatedBytes. */
   /** companionOf: SQLite's own file beside a database removed (its -wal, -shm, -journal), not named but taken too. */
-  removed: Array<{ path: string; bytes: number; allocatedBytes: number; folder: boolean; companionOf?: string }>;
+  /** linksLeft: a hard link whose file keeps another name: nothing given back by it (allocatedBytes 0). */
+  removed: Array<{ path: string; bytes: number; allocatedBytes: number; folder: boolean; companionOf?: string; linksLeft?: true }>;
   write: WriteResult;
 }
 
@@ -123,7 +124,7 @@ async function checkPaths(src: OpenedSource, paths: string[], opts: RemoveOption
     if (inode.kind === 'dir' && !opts.recursive) throw new UsageError('IS_A_DIRECTORY', `${path} is a folder`, { hint: 'remove it with everything in it, if that is meant; nothing was written', remedy: 'recursive' });
     // "automations.yaml/" names a folder (GNU rm refuses it on a file): the file was removed.
     if (inode.kind !== 'dir' && /\/\.?$/.test(given)) throw new UsageError('NOT_A_DIRECTORY', `${given} names a folder, but ${path} is a file`, { hint: 'give its path without the / at the end if the file is meant; nothing was written' });
-    out.push({ path, size: inode.sizeBytes, allocated: inode.kind === 'dir' ? await treeBytes(src, path) : inode.blocks * 512, folder: inode.kind === 'dir' });
+    out.push({ path, size: inode.sizeBytes, allocated: inode.kind === 'dir' ? await treeBytes(src, path) : inode.blocks * 512, folder: inode.kind === 'dir', ino: inode.ino, links: inode.kind === 'dir' ? 1 : inode.linksCount });
   }
   return out;
 }
@@ -144,7 +145,7 @@ async function treeBytes(src: OpenedSource, path: string): Promise<number> {
 
 export async function removeFiles(src: OpenedSource, paths: string[], opts: RemoveOptions = {}): Promise<RemoveResult> {
   if (paths.length === 0) throw new UsageError('NO_PATH', 'name at least one file to remove');
-  const checked = await withCompanions(src, dedupe(await checkPaths(src, paths, opts)));
+  const checked = freedOnce(await withCompanions(src, dedupe(await checkPaths(src, paths, opts))));
   const nested = checked.find((a) => checked.some((b) => b !== a && b.folder && a.path.startsWith(`${b.path}/`)));
   if (nested) throw new UsageError('NESTED_PATHS', `${nested.path} is inside another path given`, { hint: 'name it once; nothing was written' });
   const build = async (): Promise<TreeChange[]> => {
@@ -156,10 +157,28 @@ export async function removeFiles(src: OpenedSource, paths: string[], opts: Remo
     return out;
   };
   const write = await writeFiles(src, build, opts);
-  return { removed: checked.map((c) => ({ path: c.path, bytes: c.size, allocatedBytes: c.allocated, folder: c.folder, ...(c.companionOf ? { companionOf: c.companionOf } : {}) })), write };
+  return { removed: checked.map((c) => ({ path: c.path, bytes: c.size, allocatedBytes: c.allocated, folder: c.folder, ...(c.companionOf ? { companionOf: c.companionOf } : {}), ...(c.linksLeft ? { linksLeft: true as const } : {}) })), write };
 }
 
-type Checked = Awaited<ReturnType<typeof checkPaths>>[number] & { companionOf?: string };
+type Checked = Omit<Awaited<ReturnType<typeof checkPaths>>[number], 'ino' | 'links'> & { ino?: number; links?: number; companionOf?: string; linksLeft?: true };
+
+/**
+ * What removing gives back: a file with names left elsewhere gives back nothing (one link fewer), and one whose
+ * every name is removed here gives its blocks once. A hard link was said to give back the file's whole size.
+ */
+function freedOnce(checked: Checked[]): Checked[] {
+  const named = new Map<number, number>();
+  for (const c of checked) if (c.ino !== undefined) named.set(c.ino, (named.get(c.ino) ?? 0) + 1);
+  const counted = new Set<number>();
+  return checked.map((c) => {
+    if (c.ino === undefined || c.folder) return c;
+    const every = named.get(c.ino)! >= (c.links ?? 1);
+    const first = !counted.has(c.ino);
+    counted.add(c.ino);
+    if (every && first) return c;
+    return { ...c, allocated: 0, ...(every ? {} : { linksLeft: true as const }) };
+  });
+}
 
 /** A path named twice (or as /a/b and /a/./b) is removed once: the second removal found it gone. */
 function dedupe(checked: Checked[]): Checked[] {

@@ -33,7 +33,7 @@ export const rmCommand: CommandModule<GlobalArgs, RmArgs> = {
     const freed = r.removed.reduce((n, f) => n + f.allocatedBytes, 0);
     if (r.write.dryRun) lines.push(`Dry run: nothing was written. It would remove (${formatBytes(freed)} given back):`);
     // A folder by what it held (its own entry's size, 4 KiB, said nothing of it).
-    for (const f of r.removed) lines.push(`  ${f.path}  ${f.folder ? `folder, ${formatBytes(f.allocatedBytes)} with what was in it` : formatBytes(f.bytes)}${f.companionOf ? ` (SQLite's own file of ${posix.basename(f.companionOf)}, removed with it: left behind, it could damage the new database)` : ''}`);
+    for (const f of r.removed) lines.push(`  ${f.path}  ${f.folder ? `folder, ${formatBytes(f.allocatedBytes)} with what was in it` : formatBytes(f.bytes)}${f.companionOf ? ` (SQLite's own file of ${posix.basename(f.companionOf)}, removed with it: left behind, it could damage the new database)` : ''}${f.linksLeft ? ' (another name of the same file stays: nothing given back)' : ''}`);
     if (!r.write.dryRun) {
       lines.push(`Removed ${r.removed.length} path(s), ${formatBytes(freed)} given back; checked on ${medium.the}.`);
       if (r.write.originalsDir) lines.push(`  copies saved in ${r.write.originalsDir}`);
