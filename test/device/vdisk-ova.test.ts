@@ -177,6 +177,8 @@ describe('detectOva and damaged OVAs', () => {
     const cut = openOva(memoryDevice(whole.subarray(0, 5000)), context('cut.ova'));
     // Members before the cut are used now; its disk, cut in its first 4 KiB, cannot be opened: said as the cut.
     await expect(cut).rejects.toMatchObject({ code: 'OVA_CUT_SHORT', exitCode: 65, message: expect.stringMatching(/^cut\.ova is cut short inside its disk appliance-disk1\.vmdk \(\d+ of \d+ bytes\)/) });
+    // Cut inside the .ovf, before the disk: the cut, not "holds no .vmdk disk" (with "check the name").
+    await expect(openOva(memoryDevice(whole.subarray(0, 600)), context('cut-ovf.ova'))).rejects.toMatchObject({ code: 'OVA_CUT_SHORT', exitCode: 65, message: expect.stringMatching(/^cut-ovf\.ova is cut short inside appliance\.ovf \(88 of its 250 bytes\), before its disk$/) });
     const bad = Buffer.from(whole);
     bad[10] = bad[10]! ^ 0x20;
     await expect(openOva(memoryDevice(bad), context('bad.ova'))).rejects.toMatchObject({ code: 'OVA_BAD_TAR' });

@@ -216,6 +216,11 @@ async function chooseDisk(file: BlockDevice, members: TarMember[], ovf: TarMembe
         hint: `unpack the OVA with tar, join or gunzip the disk, then convert it: qemu-img convert -O raw disk.vmdk disk.img`,
       });
     }
+    // Cut before its disk (inside the .ovf that comes first): said as the cut it is, not as an OVA without one.
+    const cut = members.find((m) => m.cutFrom !== undefined);
+    if (cut !== undefined) {
+      throw new CorruptError('OVA_CUT_SHORT', `${path} is cut short inside ${cut.name} (${cut.size} of its ${cut.cutFrom} bytes), before its disk`, { hint: 'download or copy the OVA again: its disk is not in this file', details: { members: members.map((m) => m.name).slice(0, 20) } });
+    }
     throw new NotFoundError('OVA_NO_DISK', `${path} holds no .vmdk disk`, { details: { members: members.map((m) => m.name).slice(0, 20) } });
   }
   const ovfText = ovf === null ? '' : (await file.read(ovf.offset, Math.min(ovf.size, MAX_OVF_BYTES))).toString('utf8');
