@@ -34,9 +34,14 @@ export async function listBackups(src: OpenedSource): Promise<BackupEntry[]> {
 /** The slugs named in a hint when the one asked for is not there: a few, then how many more (600 made 6 KB). */
 export function slugsHint(list: BackupEntry[]): string {
   const slugs = list.filter((b) => !b.error && b.slug).map((b) => b.slug!);
-  if (slugs.length === 0) return 'the card holds no readable backup';
   const shown = slugs.slice(0, SLUGS_SHOWN).join(', ');
-  return slugs.length <= SLUGS_SHOWN ? `slugs on the card: ${shown}` : `slugs on the card: ${shown} and ${slugs.length - SLUGS_SHOWN} more`;
+  const known = slugs.length === 0 ? 'the card holds no readable backup' : slugs.length <= SLUGS_SHOWN ? `slugs on the card: ${shown}` : `slugs on the card: ${shown} and ${slugs.length - SLUGS_SHOWN} more`;
+  // A backup whose slug could not be read (a part of the card not read, a damaged header) may be the one
+  // meant: it was only "no backup with slug X", of a backup listed on the card a moment before.
+  const unread = list.filter((b) => b.error && !b.slug);
+  if (unread.length === 0) return known;
+  const names = unread.slice(0, 3).map((b) => b.file).join(', ');
+  return `${known}; ${unread.length === 1 ? 'the slug of one backup file' : `the slugs of ${unread.length} backup files`} could not be read (${names}${unread.length > 3 ? ', …' : ''}): name it by its file name`;
 }
 
 const SLUGS_SHOWN = 8;

@@ -1,9 +1,10 @@
-// Images read with their map. Whose end is missing: an image file cut short (an interrupted copy of the image and its map, a disk
-// that filled up) continued by `image` was grown with zeros that its map still called rescued, and read back
-// as the card's bytes; a bare filesystem whose last sector was not rescued could not be read at all (the
-// place of a backup GPT header was read, and its failure ended the search). Written to: a file put on a copy
-// read with its map took free blocks the card never gave, was read back as not rescued, and the write was said
-// to have failed (exit 65, "do not run the command again") though it was whole.
+// Images read with their map, at its edges. An image file cut short (an interrupted copy of the image and its
+// map, a disk that filled up) continued by `image` was grown with zeros that its map still called rescued,
+// and read back as the card's bytes; a bare filesystem whose last sector was not rescued could not be read at
+// all (the place of a backup GPT header was read, and its failure ended the search). Written to: a file put on
+// a copy read with its map took free blocks the card never gave, was read back as not rescued, and the write
+// was said to have failed (exit 65, "do not run the command again") though it was whole. A file not rescued
+// removed with copies on, and a backup whose header was not rescued named by its slug, were said misleadingly.
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
@@ -15,7 +16,7 @@ import { RegionMap } from '../../src/device/rescue/region-map.js';
 import { cli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/images.js';
 
-const work = tempDir('image-cut-short-');
+const work = tempDir('image-map-edges-');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 const MIB = 1024 * 1024;
 
@@ -103,5 +104,23 @@ describe('rm of a file the image does not hold (not rescued)', () => {
     expect(readFileSync(img).equals(before)).toBe(true);
     expect(cli(['rm', img, FILE, '--no-originals']).code).toBe(0);
     expect(cli(['ls', img, '/supervisor/homeassistant']).text).not.toMatch(/automations\.yaml/);
+  });
+});
+
+describe('a backup whose header was not rescued', () => {
+  it('named by its slug: said not found with the backup files whose slug could not be read, to name by file', () => {
+    const img = join(work, 'backup-lost.img');
+    const bytes = readSampleImage();
+    writeFileSync(img, bytes);
+    const dataImg = join(work, 'backup-lost-data.img');
+    writeFileSync(dataImg, bytes.subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
+    const block = Number(execFileSync('debugfs', ['-R', 'bmap /supervisor/backup/backup_example.tar 0', dataImg], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+    const map = new RegionMap(bytes.length, '+');
+    map.set(SAMPLE.dataOffsetBytes + block * 4096, 512, '-');
+    const now = new Date();
+    writeFileSync(`${img}.map`, formatMapfile({ currentPos: 0, currentStatus: '+', currentPass: 1, map }, { commandLine: 'test', startTime: now, currentTime: now, finished: true, version: 'test' }));
+    const r = cli(['backup', 'ls', img, '7fed74c8']);
+    expect(r.code).toBe(66);
+    expect(r.stderr).toMatch(/^hint: slugs on the card: [0-9a-f]{8}, [0-9a-f]{8}; the slug of one backup file could not be read \(backup_example\.tar\): name it by its file name/m);
   });
 });
