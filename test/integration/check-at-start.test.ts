@@ -48,6 +48,9 @@ describe('check-at-start', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.text).toContain('Marked: the filesystem now says it has errors');
     expect(r.text).toContain('copy the backups and the configuration off the card first');
+    // The refusal of every later change, said with the mark.
+    expect(r.text).toContain('Until that start, haos-rescue makes no other change to it (a password, a file): it reads it only.');
+    expect(cli(['auth', 'reset', img, '-u', 'vm-user', '--password', 'x', '--no-originals']).code).toBe(77);
     expect(state(img)).toBe('clean with errors');
     const fsck = spawnSync('e2fsck', ['-y', img], { encoding: 'utf8' });
     expect(fsck.stdout).toMatch(/contains a file system with errors, check forced/);

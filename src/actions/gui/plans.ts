@@ -130,7 +130,7 @@ export function checkAtStartPlan(source: string): WritePlan {
 export function checkAtStartDone(already: string | null, medium: Medium = CARD): string {
   return already !== null
     ? `Nothing to mark: the box checks this filesystem in full at its next start already (${already}). Next: ${medium.startIt} once.`
-    : `Done: ${medium.startIt} once, and let that longer start finish; the box checks and repairs the filesystem, then clears the mark.`;
+    : `Done: ${medium.startIt} once, and let that longer start finish; the box checks and repairs the filesystem, then clears the mark. Until then, no other change can be made to it here (a password, a file).`;
 }
 
 /** Said with a write's plan in the window, on a card whose journal holds changes not yet in place. */
