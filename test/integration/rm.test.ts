@@ -252,8 +252,11 @@ describe('paths through links, and . or .. at the end', () => {
       expect(r.stderr).toMatch(/ends in \.\.?: name the file or folder itself/);
     }
     expect(sha(readFileSync(card))).toBe(before);
-    const removed = cli(['rm', card, `${H}/www`, '--yes', '--no-originals']);
+    // Its copy is where it pointed, in the manifest (a link removed lost its target).
+    const saved = join(work, 'link-originals');
+    const removed = cli(['rm', card, `${H}/www`, '--yes', '--originals', saved]);
     expect(removed.code, removed.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(saved, 'manifest.json'), 'utf8')).files).toEqual([{ path: `${H}/www`, symlinkTo: '/' }]);
     const root = execFileSync('debugfs', ['-R', 'ls /', card], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
     expect(root).toMatch(/lost\+found/);
     expect(root).not.toMatch(/planted/);

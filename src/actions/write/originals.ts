@@ -92,9 +92,12 @@ async function originalsOf(src: OpenedSource, changes: Change[]): Promise<Array<
     // One that is removed is saved like a rewritten one, and a folder that is removed file by file.
     const inode = await src.volume.lookup(c.path).catch(() => null);
     if (!inode) continue;
-    if (inode.kind === 'file') files.push({ path: c.path, inode });
+    // A symbolic link is kept as its target, in the manifest: a link removed lost where it pointed.
+    if (inode.kind === 'file' || inode.kind === 'symlink') files.push({ path: c.path, inode });
     if (inode.kind === 'dir') {
-      for await (const e of walk(src.volume, inode, { sorted: true })) if (e.inode.kind === 'file') files.push({ path: `${c.path}/${displayName(e.path)}`, inode: e.inode });
+      for await (const e of walk(src.volume, inode, { sorted: true })) {
+        if (e.inode.kind === 'file' || e.inode.kind === 'symlink') files.push({ path: `${c.path}/${displayName(e.path)}`, inode: e.inode });
+      }
     }
   }
   return files;
@@ -130,9 +133,13 @@ function windowsSafe(name: string): string {
 /** Saves the originals into `dir` (names are the paths with '__' for '/', bytes kept as they are). */
 async function writeOriginals(dir: string, source: string, files: Array<{ path: string; inode: Inode }>, vol: Ext4Volume, made: Made): Promise<void> {
   await makeOutputFolder(dir);
-  const manifest = [];
+  const manifest: Array<{ path: string; savedAs: string; sizeBytes: number } | { path: string; symlinkTo: string }> = [];
   const taken = new Set<string>(['manifest.json']);
   for (const [i, f] of files.entries()) {
+    if (f.inode.kind === 'symlink') {
+      manifest.push({ path: f.path, symlinkTo: displayName(await vol.readLink(f.inode)) });
+      continue;
+    }
     const name = savedName(f.path, i, taken);
     await saveFile(vol, f.inode, join(dir, name), made);
     manifest.push({ path: f.path, savedAs: name, sizeBytes: f.inode.sizeBytes });
