@@ -2,9 +2,10 @@
 // filesystem chosen by the discovery rules, and where Home Assistant lives on it. Every command starts here.
 
 import type { BlockDevice } from '../device/block-device.js';
-import { notADiskError } from '../partition/file-kind.js';
+import { damagedVmDisk, notADiskError } from '../partition/file-kind.js';
 import { type OpenDeviceOptions, type OpenedDevice, type RescueMapInfo, openDevice } from '../device/open-device.js';
 import { placedDevice } from '../device/pieces-device.js';
+import { containerOf } from '../device/vdisk/index.js';
 import type { SliceDevice } from '../device/slice-device.js';
 import { AppError, ExitCode, UsageError, toAppError } from '../errors.js';
 import { needsRecovery } from '../ext4/superblock.js';
@@ -144,7 +145,8 @@ export async function openSourceOn(path: string, device: BlockDevice, rescueMap:
   }).catch(async (err: unknown) => {
     // Nothing found and no partition table: a packed image or a backup file says so more plainly.
     const bare = err instanceof AppError && err.code === 'DATA_NOT_FOUND' && err.details['tableType'] === 'none';
-    throw (bare ? await notADiskError(device, path) : null) ?? err;
+    const named = err instanceof AppError && containerOf(device) === null ? damagedVmDisk(path, err) : null;
+    throw (bare ? await notADiskError(device, path) : null) ?? named ?? err;
   });
   const chosen = discovery.chosen;
   const name = chosen.partitionIndex !== null ? `partition ${chosen.partitionIndex} of ${device.description}` : device.description;

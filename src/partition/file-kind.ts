@@ -4,7 +4,7 @@
 // system partition, given instead of the whole disk). Said plainly, with what to do, instead of "no filesystem
 // found, add --offset".
 
-import { NotFoundError } from '../errors.js';
+import { type AppError, CorruptError, NotFoundError } from '../errors.js';
 import { shellWord } from '../shell-word.js';
 import type { BlockDevice } from '../device/block-device.js';
 
@@ -88,5 +88,22 @@ export async function notADiskError(device: BlockDevice, path: string): Promise<
     hint: kind.hint,
     ...(kind.tar ? { remedy: 'backup-file' as const } : {}),
     details: { format: kind.what, path },
+  });
+}
+
+const VM_NAMES: Array<[RegExp, string]> = [[/\.qcow2?$/i, 'qcow2'], [/\.vdi$/i, 'VDI'], [/\.vhdx$/i, 'VHDX'], [/\.vhd$/i, 'VHD'], [/\.vmdk$/i, 'VMDK'], [/\.ova$/i, 'OVA']];
+
+/**
+ * A file named as a virtual machine's disk file that did not open as one and holds no disk either: its header
+ * is damaged (or it is another file renamed). It was read as a raw disk and said as "GPT on … is damaged",
+ * with the guest's own tables found inside. null for other names, and for a VMDK's raw extents (-flat).
+ */
+export function damagedVmDisk(path: string, cause: AppError): CorruptError | null {
+  if (/-(flat|f\d{3})\.vmdk$/i.test(path)) return null;
+  const format = VM_NAMES.find(([re]) => re.test(path))?.[1];
+  if (format === undefined) return null;
+  return new CorruptError('VM_DISK_DAMAGED', `${path} is named as a ${format} disk file, but does not start as one: the file is damaged, or another kind of file renamed (${cause.message})`, {
+    hint: 'copy the disk file again from the virtual machine\'s host, with the machine stopped (qemu-img info FILE says what a file holds)',
+    cause,
   });
 }

@@ -205,3 +205,22 @@ describe.skipIf(!hasQemuImg)('reading a disk file cut short', () => {
     expect(r.stderr).toMatch(/^error: the export is partial: \d+ path\(s\) could not be read and were skipped$/m);
   });
 });
+
+// A qcow2 whose first byte changed was read as a raw disk and said as "GPT on image … is damaged" (the guest's
+// own tables found inside it), with no word that the disk file itself is damaged.
+describe.skipIf(!hasQemuImg)('a disk file whose header is damaged', () => {
+  it('is said as a damaged disk file of the format its name says (exit 65), not as a damaged partition table', () => {
+    const raw = join(work, 'card-for-header.img');
+    writeFileSync(raw, readSampleImage());
+    const file = join(work, 'header.qcow2');
+    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, file]);
+    const bytes = readFileSync(file);
+    bytes[0] = 0x58;
+    writeFileSync(file, bytes);
+    const r = cli(['info', file, '--verbose']);
+    expect(r.code).toBe(65);
+    expect(r.stderr).toMatch(/^error: .*header\.qcow2 is named as a qcow2 disk file, but does not start as one: the file is damaged, or another kind of file renamed \(/m);
+    expect(r.stderr).toMatch(/^hint: copy the disk file again from the virtual machine's host, with the machine stopped/m);
+    expect(r.stderr).toMatch(/^code: VM_DISK_DAMAGED/m);
+  });
+});
