@@ -20,6 +20,33 @@ const work = tempDir('image-map-edges-');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 const MIB = 1024 * 1024;
 
+/** A map of `size` bytes, all rescued but `lost` ([pos, length] pairs). */
+function writeMap(path: string, size: number, lost: Array<[number, number]>): void {
+  const map = new RegionMap(size, '+');
+  for (const [pos, length] of lost) map.set(pos, length, '-');
+  const now = new Date();
+  writeFileSync(path, formatMapfile({ currentPos: 0, currentStatus: '+', currentPass: 1, map }, { commandLine: 'test', startTime: now, currentTime: now, finished: true, version: 'test' }));
+}
+
+/** The sample card at `name` (and its data partition alone beside it, for debugfs and e2fsck). */
+function sampleCard(name: string): { img: string; data: string; bytes: Buffer; dataOf: () => string } {
+  const img = join(work, name);
+  const bytes = readSampleImage();
+  writeFileSync(img, bytes);
+  const data = `${img}.data`;
+  const dataOf = (): string => {
+    writeFileSync(data, readFileSync(img).subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
+    return data;
+  };
+  dataOf();
+  return { img, data, bytes, dataOf };
+}
+
+/** The card byte where block 0 of `path` lies. */
+function firstBlockAt(data: string, path: string): number {
+  return SAMPLE.dataOffsetBytes + 4096 * Number(execFileSync('debugfs', ['-R', `bmap ${path} 0`, data], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+}
+
 describe('an image file cut short', () => {
   it('continued by image: what its map called copied past the cut is copied again, and the image is the card', () => {
     const card = join(work, 'card.img');
@@ -39,10 +66,7 @@ describe('a bare filesystem whose last sector was not rescued', () => {
     const data = readSampleImage().subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes);
     const img = join(work, 'data.img');
     writeFileSync(img, Buffer.concat([data.subarray(0, data.length - 512), Buffer.alloc(512)]));
-    const map = new RegionMap(data.length, '+');
-    map.set(data.length - 512, 512, '-');
-    const now = new Date();
-    writeFileSync(`${img}.map`, formatMapfile({ currentPos: 0, currentStatus: '+', currentPass: 1, map }, { commandLine: 'test', startTime: now, currentTime: now, finished: true, version: 'test' }));
+    writeMap(`${img}.map`, data.length, [[data.length - 512, 512]]);
     const info = cli(['info', img]);
     expect(info.code, info.stderr).toBe(0);
     expect(info.text).toMatch(/^Partition table: +none \(bare filesystem\)$/m);
@@ -55,17 +79,11 @@ describe('a bare filesystem whose last sector was not rescued', () => {
 
 describe('a change written to an image read with its map', () => {
   it('may take free blocks not rescued: they are the image\'s own then, marked rescued in its map (saved, ddrescuelog reads it)', () => {
-    const img = join(work, 'written.img');
-    const bytes = readSampleImage();
-    writeFileSync(img, bytes);
+    const { img, bytes, dataOf } = sampleCard('written.img');
     // The first free blocks of the data filesystem, not rescued.
-    writeFileSync(join(work, 'written-data.img'), bytes.subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
-    const free = Number(/^ {2}Free blocks: (\d+)-/m.exec(execFileSync('dumpe2fs', [join(work, 'written-data.img')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))![1]);
+    const free = Number(/^ {2}Free blocks: (\d+)-/m.exec(execFileSync('dumpe2fs', [dataOf()], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))![1]);
     const lost = { pos: SAMPLE.dataOffsetBytes + free * 4096, size: MIB };
-    const map = new RegionMap(bytes.length, '+');
-    map.set(lost.pos, lost.size, '-');
-    const now = new Date();
-    writeFileSync(`${img}.map`, formatMapfile({ currentPos: 0, currentStatus: '+', currentPass: 1, map }, { commandLine: 'test', startTime: now, currentTime: now, finished: true, version: 'test' }));
+    writeMap(`${img}.map`, bytes.length, [[lost.pos, lost.size]]);
     const local = join(work, 'r300k.bin');
     writeFileSync(local, Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 251)));
     const r = cli(['put', img, local, '/supervisor/homeassistant/new.bin', '--no-originals']);
@@ -77,24 +95,15 @@ describe('a change written to an image read with its map', () => {
     expect(saved.map.totals()['-']).toBeGreaterThan(0);
     expect(saved.map.totals()['-']).toBeLessThan(lost.size - 300_000 + 4096);
     if (spawnSync('ddrescuelog', ['--version']).status === 0) expect(spawnSync('ddrescuelog', ['-t', `${img}.map`]).status).toBe(0);
-    writeFileSync(join(work, 'written-data.img'), readFileSync(img).subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
-    expect(spawnSync('e2fsck', ['-fn', join(work, 'written-data.img')]).status).toBe(0);
+    expect(spawnSync('e2fsck', ['-fn', dataOf()]).status).toBe(0);
   });
 });
 
 describe('rm of a file the image does not hold (not rescued)', () => {
   it('says its copy cannot be made from the card, not that this computer\'s folder failed; --no-originals goes on', () => {
-    const img = join(work, 'rm-lost.img');
-    const bytes = readSampleImage();
-    writeFileSync(img, bytes);
-    const dataImg = join(work, 'rm-lost-data.img');
-    writeFileSync(dataImg, bytes.subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
+    const { img, data, bytes } = sampleCard('rm-lost.img');
     const FILE = '/supervisor/homeassistant/automations.yaml';
-    const block = Number(execFileSync('debugfs', ['-R', `bmap ${FILE} 0`, dataImg], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
-    const map = new RegionMap(bytes.length, '+');
-    map.set(SAMPLE.dataOffsetBytes + block * 4096, 4096, '-');
-    const now = new Date();
-    writeFileSync(`${img}.map`, formatMapfile({ currentPos: 0, currentStatus: '+', currentPass: 1, map }, { commandLine: 'test', startTime: now, currentTime: now, finished: true, version: 'test' }));
+    writeMap(`${img}.map`, bytes.length, [[firstBlockAt(data, FILE), 4096]]);
     const before = readFileSync(img);
     const r = cli(['rm', img, FILE, '--originals', join(work, 'rm-lost-originals'), '--verbose']);
     expect(r.code, r.stderr).toBe(65);
@@ -109,16 +118,8 @@ describe('rm of a file the image does not hold (not rescued)', () => {
 
 describe('a backup whose header was not rescued', () => {
   it('named by its slug: said not found with the backup files whose slug could not be read, to name by file', () => {
-    const img = join(work, 'backup-lost.img');
-    const bytes = readSampleImage();
-    writeFileSync(img, bytes);
-    const dataImg = join(work, 'backup-lost-data.img');
-    writeFileSync(dataImg, bytes.subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
-    const block = Number(execFileSync('debugfs', ['-R', 'bmap /supervisor/backup/backup_example.tar 0', dataImg], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
-    const map = new RegionMap(bytes.length, '+');
-    map.set(SAMPLE.dataOffsetBytes + block * 4096, 512, '-');
-    const now = new Date();
-    writeFileSync(`${img}.map`, formatMapfile({ currentPos: 0, currentStatus: '+', currentPass: 1, map }, { commandLine: 'test', startTime: now, currentTime: now, finished: true, version: 'test' }));
+    const { img, data, bytes } = sampleCard('backup-lost.img');
+    writeMap(`${img}.map`, bytes.length, [[firstBlockAt(data, '/supervisor/backup/backup_example.tar'), 512]]);
     const r = cli(['backup', 'ls', img, '7fed74c8']);
     expect(r.code).toBe(66);
     expect(r.stderr).toMatch(/^hint: slugs on the card: [0-9a-f]{8}, [0-9a-f]{8}; the slug of one backup file could not be read \(backup_example\.tar\): name it by its file name/m);
