@@ -97,6 +97,12 @@ describe('put', () => {
     const fifo = join(work, 'fifo');
     execFileSync('mkfifo', [fifo]);
     expect(cli(['put', card, fifo, '/supervisor/share/x']).code).toBe(66);
+    // A file that says it is empty but gives bytes (/proc): an empty file was put, said done.
+    if (existsSync('/proc/version')) {
+      const proc = cli(['put', card, '/proc/version', '/supervisor/share/x']);
+      expect(proc.code).toBe(64);
+      expect(proc.stderr).toContain('error: /proc/version says it is empty but gives bytes when read');
+    }
     expect(cli(['put', card, local, '/supervisor/nope/x']).code).toBe(66);
     expect(cli(['put', card, local, '/supervisor/nope/']).code).toBe(66);
     expect(cli(['put', card, local, '/etc/x']).code).toBe(77);

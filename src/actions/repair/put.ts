@@ -77,6 +77,11 @@ async function openLocal(local: string): Promise<LocalContent> {
     throw new NotFoundError('LOCAL_FILE_NOT_FOUND', `${local} is not a file on this computer`, { hint: 'give the path of the file to put onto the card; nothing was written' });
   }
   const length = st.size;
+  // A file that says it is empty but is made as it is read (/proc, /sys): an empty file was put, said done.
+  if (length === 0 && (await fh.read(Buffer.alloc(1), 0, 1, 0).catch(() => ({ bytesRead: 0 }))).bytesRead > 0) {
+    await fh.close();
+    throw new UsageError('LOCAL_FILE_SIZELESS', `${local} says it is empty but gives bytes when read (a file the system makes as it is read)`, { hint: 'copy it to an ordinary file first, and put that one; nothing was written' });
+  }
   const read = (offset: number, into: Buffer) => readFully(fh, local, offset, into, length);
   if (length > HELD_PUT_BYTES) {
     const changed = async () => {
