@@ -170,7 +170,14 @@ export async function allocateBlocks(edits: BlockEdits, goal: number, count: num
     taken.push(...got);
     left -= got.reduce((n, r) => n + r.length, 0);
   }
-  if (left > 0) throw new RefusedError('NO_SPACE', `the filesystem is too full for this: it needs ${formatBytes(count * sb.blockSize)} more and ${formatBytes((count - left) * sb.blockSize)} is free`, { hint: 'free some space first (see what fills the card); nothing was written', remedy: 'show-usage' });
+  if (left > 0) {
+    // The room kept for the system is free here (Home Assistant runs as root, which takes it too), but `df` and
+    // haos-rescue's own df leave it out of what is available: said, as the two numbers differed without a word.
+    const free = (count - left) * sb.blockSize;
+    const kept = Math.min(sb.reservedBlocksCount * sb.blockSize, free);
+    const also = kept > 0 ? ` (${formatBytes(kept)} of it the room kept for the system, which df leaves out of what is available)` : '';
+    throw new RefusedError('NO_SPACE', `the filesystem is too full for this: it needs ${formatBytes(count * sb.blockSize)} more and ${formatBytes(free)} is free${also}`, { hint: 'free some space first (see what fills the card); nothing was written', remedy: 'show-usage' });
+  }
   await adjustSuperblockFree(edits, 0, -count);
   return taken;
 }
