@@ -43,6 +43,22 @@ function markedCard(name: string): string {
   return img;
 }
 
+// The whole card's image: e2fsck on the file itself finds no filesystem at its start ("Bad magic number"); the
+// remedy names the data partition's offset, as e2fsck takes it (IMAGE?offset=N), and that command repairs it.
+describe('a whole card\'s image marked as having errors', () => {
+  it('the remedy names e2fsck on the data partition inside the image, which clears the mark; then the write goes through', () => {
+    const img = join(work, 'whole-marked.img');
+    writeFileSync(img, readSampleImage());
+    const inImage = `${img}?offset=${SAMPLE.dataOffsetBytes}`;
+    execFileSync('debugfs', ['-w', '-R', 'ssv state 2', inImage], { stdio: 'ignore' });
+    const refused = cliJson<InfoResult>(['info', img]).data.writeRefused;
+    expect(refused?.hint).toBe(`on a Linux computer, e2fsck -f 'whole-marked.img?offset=${SAMPLE.dataOffsetBytes}' repairs the image file; then try again (Home Assistant OS does the same at every start, once the image is on a card in the box)`);
+    expect(spawnSync('e2fsck', ['-fy', inImage]).status).toBeLessThan(4);
+    expect(cliJson<InfoResult>(['info', img]).data.writeRefused).toBeNull();
+    expect(cli(PUT(img)).code).toBe(0);
+  });
+});
+
 describe('a card marked as having errors', () => {
   const img = markedCard('marked');
 

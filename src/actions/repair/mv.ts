@@ -66,7 +66,7 @@ export async function moveOnCard(src: OpenedSource, fromGiven: string, toGiven: 
     if (err instanceof AppError && err.exitCode === 66) throw new NotFoundError('PATH_NOT_FOUND', `${from} does not exist on the card`, { hint: 'list its folder to see what is there; nothing was written', remedy: 'list-folder', details: { folder: posix.dirname(from) } });
     throw err;
   });
-  if (inode.kind !== 'dir' && /\/\.?$/.test(fromGiven)) throw new UsageError('NOT_A_DIRECTORY', `${fromGiven} names a folder, but ${from} is a file`, { hint: 'give its path without the / at the end if the file is meant; nothing was written' });
+  if (inode.kind !== 'dir' && /\/\.?$/.test(fromGiven)) throw new UsageError('NOT_A_DIRECTORY', `${fromGiven} names a folder, but ${from} is ${inode.kind === 'symlink' ? 'a symbolic link' : 'a file'}`, { hint: 'give its path without the / at the end if the file is meant; nothing was written' });
   const to = await moveTarget(src, from, toGiven, opts.forceSystem ?? false);
   for (const path of [from, to]) await noLinkOnTheWay(src, path);
   if (inode.kind === 'dir' && (to === from || to.startsWith(`${from}/`))) throw new UsageError('MOVE_INTO_ITSELF', `${from} cannot be moved inside itself`, { hint: 'nothing was written' });

@@ -123,7 +123,7 @@ async function checkPaths(src: OpenedSource, paths: string[], opts: RemoveOption
     });
     if (inode.kind === 'dir' && !opts.recursive) throw new UsageError('IS_A_DIRECTORY', `${path} is a folder`, { hint: 'remove it with everything in it, if that is meant; nothing was written', remedy: 'recursive' });
     // "automations.yaml/" names a folder (GNU rm refuses it on a file): the file was removed.
-    if (inode.kind !== 'dir' && /\/\.?$/.test(given)) throw new UsageError('NOT_A_DIRECTORY', `${given} names a folder, but ${path} is a file`, { hint: 'give its path without the / at the end if the file is meant; nothing was written' });
+    if (inode.kind !== 'dir' && /\/\.?$/.test(given)) throw new UsageError('NOT_A_DIRECTORY', `${given} names a folder, but ${path} is ${inode.kind === 'symlink' ? 'a symbolic link' : 'a file'}`, { hint: 'give its path without the / at the end if the file is meant; nothing was written' });
     out.push({ path, size: inode.sizeBytes, allocated: inode.kind === 'dir' ? await treeBytes(src, path) : inode.blocks * 512, folder: inode.kind === 'dir', ino: inode.ino, links: inode.kind === 'dir' ? 1 : inode.linksCount });
   }
   return out;

@@ -25,6 +25,7 @@ import { assertNotMounted } from '../host-mounts.js';
 import type { OpenedSource } from '../source.js';
 import { mediumOf } from './medium.js';
 import { basename } from 'node:path';
+import { shellWord } from '../../shell-word.js';
 
 /** Why no change can be written to this card as it is, or null (asked again, it reads nothing more). */
 export function writeBlocker(src: OpenedSource): Promise<AppError | null> {
@@ -170,7 +171,10 @@ function boxCheckHint(src: OpenedSource): string {
   if (kind === 'vm-disk') return `start the virtual machine once: ${repairs}; then try again`;
   if (kind === 'image') {
     // An image file is not in any box: "put the card back" sent owners back to the card it was copied from.
-    const check = `on a Linux computer, e2fsck -f ${basename(src.path)} repairs the image file; then try again (Home Assistant OS does the same at every start, once the image is on a card in the box)`;
+    // A whole card's image: e2fsck reads the data partition at its offset ("IMAGE?offset=N", its io option).
+    const at = src.discovery.chosen.byteOffset;
+    const target = shellWord(at === 0 ? basename(src.path) : `${basename(src.path)}?offset=${at}`);
+    const check = `on a Linux computer, e2fsck -f ${target} repairs the image file; then try again (Home Assistant OS does the same at every start, once the image is on a card in the box)`;
     return failing(src) ? `the card it was copied from may be failing: keep a copy of this image file; then ${check}` : check;
   }
   const check = `put the card back in the box and start it once: ${repairs}; then try again (on a Linux computer, e2fsck -f on the card does the same)`;
