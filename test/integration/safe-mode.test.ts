@@ -66,3 +66,36 @@ describe('safe-mode', () => {
     expect(free(card)).toBe(free(fresh));
   });
 });
+
+// Home Assistant's start takes the mark with os.path.exists (a link is followed) and then os.remove: a link to
+// nothing is no mark, and a folder of that name one it cannot remove. Both were said as "already set".
+describe('a safe-mode name that is not the mark', () => {
+  const data = (name: string): string => {
+    const img = join(work, name);
+    writeFileSync(img, readSampleImage().subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
+    return img;
+  };
+
+  it('a folder: refused, on and off, nothing written', () => {
+    const img = data('folder.img');
+    execFileSync('debugfs', ['-w', '-R', `mkdir ${MARKER}`, img], { stdio: 'ignore' });
+    const before = sha(img);
+    for (const args of [[], ['--off']]) {
+      const r = cli(['safe-mode', img, ...args]);
+      expect(r.code).toBe(64);
+      expect(r.stderr).toContain(`error: ${MARKER} is a folder: Home Assistant's start takes it for the safe-mode mark and then fails to remove it`);
+    }
+    expect(sha(img)).toBe(before);
+  });
+
+  it('a symbolic link to nothing: refused to set (not "already set"); off says it is not set', () => {
+    const img = data('dangling.img');
+    execFileSync('debugfs', ['-w', '-R', `symlink ${MARKER} /nowhere`, img], { stdio: 'ignore' });
+    const on = cli(['safe-mode', img]);
+    expect(on.code).toBe(64);
+    expect(on.stderr).toContain(`error: ${MARKER} is a symbolic link to something that is not there: Home Assistant does not take it for the safe-mode mark`);
+    const off = cli(['safe-mode', img, '--off', '--json']);
+    expect(off.code, off.stderr).toBe(0);
+    expect(JSON.parse(off.text)).toMatchObject({ on: false, changed: false });
+  });
+});

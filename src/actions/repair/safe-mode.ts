@@ -3,7 +3,7 @@
 // (homeassistant/config.py SAFE_MODE_FILENAME); at start it sees the file, removes it and starts in safe
 // mode. This writes that same empty file, or with `off` removes it, through the journaled writer.
 
-import { InternalError, NotFoundError } from '../../errors.js';
+import { InternalError, NotFoundError, UsageError } from '../../errors.js';
 import { BlockEdits, createEmptyFile, removeEmptyFile } from '../../ext4/create-file.js';
 import type { OpenedSource } from '../source.js';
 import { type TreeChange, type WriteOptions, type WriteResult, writeFiles } from '../write/index.js';
@@ -42,7 +42,24 @@ export async function setSafeMode(src: OpenedSource, on: boolean, opts: WriteOpt
   const config = src.layout.configPath;
   if (!config) throw new NotFoundError('NO_CONFIG', 'no Home Assistant configuration folder on this filesystem');
   const path = `${config}/${SAFE_MODE_FILE}`;
-  if ((await src.volume.exists(path)) === on) return { path, on, changed: false, write: null };
+  if ((await markThere(src, path, on)) === on) return { path, on, changed: false, write: null };
   const write = await writeFiles(src, async () => [change(config, on)], opts);
   return { path, on, changed: true, write };
+}
+
+/**
+ * Whether Home Assistant sees the mark as its start does (os.path.exists, which follows a symbolic link, then
+ * os.remove): a link to nothing is no mark, and a folder of that name is one its start cannot remove. Both
+ * were said as "already set".
+ */
+async function markThere(src: OpenedSource, path: string, on: boolean): Promise<boolean> {
+  const entry = await src.volume.lookup(path).catch(() => null);
+  if (entry === null) return false;
+  if (entry.kind === 'dir') {
+    throw new UsageError('SAFE_MODE_FOLDER', `${path} is a folder: Home Assistant's start takes it for the safe-mode mark and then fails to remove it`, { hint: 'set the folder aside (rename or move it) and try again; nothing was written' });
+  }
+  if (entry.kind !== 'symlink') return true;
+  const target = await src.volume.lookup(path, { followFinal: true }).catch(() => null);
+  if (target !== null || !on) return target !== null;
+  throw new UsageError('SAFE_MODE_DANGLING_LINK', `${path} is a symbolic link to something that is not there: Home Assistant does not take it for the safe-mode mark`, { hint: 'remove the link and try again; nothing was written' });
 }
