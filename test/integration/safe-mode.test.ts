@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
 import { assertCardClean } from '../helpers/card.js';
 import { cli } from '../helpers/cli.js';
+import { rawRequest, startGui } from '../helpers/gui.js';
 import { tempDir } from '../helpers/images.js';
 
 const work = tempDir('safe-mode-');
@@ -98,4 +99,43 @@ describe('a safe-mode name that is not the mark', () => {
     expect(off.code, off.stderr).toBe(0);
     expect(JSON.parse(off.text)).toMatchObject({ on: false, changed: false });
   });
+
+  it('a symbolic link to a file: it is the mark (set), and off removes the link as the start does, not its file', () => {
+    const img = data('link.img');
+    execFileSync('debugfs', ['-w', '-R', `write /dev/null /supervisor/homeassistant/mark`, img], { stdio: 'ignore' });
+    execFileSync('debugfs', ['-w', '-R', `symlink ${MARKER} /supervisor/homeassistant/mark`, img], { stdio: 'ignore' });
+    const on = cli(['safe-mode', img, '--json']);
+    expect(on.code, on.stderr).toBe(0);
+    expect(JSON.parse(on.text)).toMatchObject({ on: true, changed: false });
+    const off = cli(['safe-mode', img, '--off', '--json']);
+    expect(off.code, off.stderr).toBe(0);
+    expect(JSON.parse(off.text)).toMatchObject({ on: false, changed: true });
+    expect(cli(['ls', img, MARKER]).code).toBe(66);
+    expect(cli(['ls', img, '/supervisor/homeassistant/mark']).code).toBe(0);
+    execFileSync('e2fsck', ['-fn', img], { stdio: 'ignore' });
+  });
+
+  // The window read the mark with a bare "exists": a link to nothing was "set" and taking it back was planned.
+  it('in the window: said as the command says it, and refused as the command refuses it', async () => {
+    const dangling = data('window-dangling.img');
+    execFileSync('debugfs', ['-w', '-R', `symlink ${MARKER} /nowhere`, dangling], { stdio: 'ignore' });
+    const folder = data('window-folder.img');
+    execFileSync('debugfs', ['-w', '-R', `mkdir ${MARKER}`, folder], { stdio: 'ignore' });
+    for (const [img, on, code] of [[dangling, false, 'SAFE_MODE_DANGLING_LINK'], [folder, true, 'SAFE_MODE_FOLDER']] as const) {
+      const before = sha(img);
+      const gui = await startGui([img], { HOME: join(work, 'home') });
+      try {
+        const get = { 'X-Rescue-Token': gui.token };
+        const post = { ...get, Origin: gui.base, 'Content-Type': 'application/json' };
+        expect(JSON.parse((await rawRequest(gui.port, 'GET', '/api/safe-mode', get)).body)).toMatchObject({ on });
+        const plan = JSON.parse((await rawRequest(gui.port, 'POST', '/api/plan', post, JSON.stringify({ action: { kind: 'safe-mode', on: !on } }))).body);
+        expect(plan.error?.code, JSON.stringify(plan)).toBe(code);
+      } finally {
+        gui.child.kill();
+        await gui.exited;
+      }
+      expect(sha(img)).toBe(before);
+    }
+  });
 });
+

@@ -11,7 +11,7 @@ import { VERSION } from '../../version.js';
 import { authList } from '../auth.js';
 import { keyOpens, keyReachText, listBackups, readBackupKey } from '../backup/index.js';
 import { surveyDisks } from '../disks.js';
-import { SAFE_MODE_FILE, diskUsage } from '../repair/index.js';
+import { diskUsage, safeModeState } from '../repair/index.js';
 import { LOG_SUBJECTS, type LogsResult, filesRead, namesCustomIntegration, noLogFiles, oldLogs, readLogs } from '../logs/index.js';
 import type { OpenedSource } from '../source.js';
 import type { BackupsAnswer, DisksAnswer, FoldersAnswer, KeyAnswer, LogsAnswer, SafeModeAnswer, SpaceAnswer, StateAnswer, UsersAnswer } from './api.js';
@@ -82,14 +82,9 @@ export async function backupKey(ctx: GuiContext): Promise<KeyAnswer> {
   return { key: key.key, message: 'This is the key Home Assistant asks for when you restore one of its encrypted backups. Keep a copy somewhere safe.', plain, opens };
 }
 
-/** Whether the card holds the safe-mode marker now. */
-export async function safeModeIsSet(source: OpenedSource): Promise<SafeModeAnswer> {
-  const path = `${source.layout.configPath}/${SAFE_MODE_FILE}`;
-  return { on: await source.volume.exists(path), path };
-}
-
+/** Whether the next start is in safe mode, as the command reads it. */
 export async function safeMode(ctx: GuiContext): Promise<SafeModeAnswer> {
-  return safeModeIsSet(ctx.source);
+  return safeModeState(ctx.source);
 }
 
 export async function space(ctx: GuiContext): Promise<SpaceAnswer> {

@@ -8,7 +8,7 @@ import { normalizeUsername } from '../../ha/auth.js';
 import { AppError, NotFoundError, RefusedError, UsageError } from '../../errors.js';
 import { addUser, authList, resetPassword } from '../auth.js';
 import { listBackups } from '../backup/index.js';
-import { putBackFromBackup, recorderDatabasePaths, removeFiles, setSafeMode } from '../repair/index.js';
+import { markThere, putBackFromBackup, recorderDatabasePaths, removeFiles, safeModeState, setSafeMode } from '../repair/index.js';
 import { fileFromBackup } from './restore.js';
 import type { OpenedSource } from '../source.js';
 import type { WriteOptions } from '../write/index.js';
@@ -17,7 +17,6 @@ import type { PlanAnswer, ResultAnswer, WriteAction } from './api.js';
 import { type GuiContext, asBody, flag, text, wholeNumber } from './context.js';
 import { type WritePlan, addedLogin, loginNextStep, resetLogin, addPlan, allBackupsWarning, authWriteLines, changeWords, checkAtStartDone, checkAtStartPlan, databasePlan, fromBackupDone, fromBackupPlan, journalNote, oldBackupsPlan, freedLine, oldLogsPlan, resetPlan, safeModeDone, safeModePlan } from './plans.js';
 import { type OldLogFile, oldLogs, removeOldLogs } from '../logs/index.js';
-import { safeModeIsSet } from './reads.js';
 
 function parseAction(raw: unknown): WriteAction {
   const a = asBody(raw);
@@ -63,8 +62,8 @@ async function oldBackupsWithWarning(source: OpenedSource, days: number, copied:
 
 /** Safe mode as it is on the card: asking for what is there already is said, not offered. */
 async function safeModeChange(source: OpenedSource, on: boolean): Promise<WritePlan> {
-  const now = await safeModeIsSet(source);
-  if (now.on === on) {
+  const now = await safeModeState(source);
+  if ((await markThere(source, now.path, on)) === on) {
     throw new UsageError(on ? 'SAFE_MODE_ALREADY_SET' : 'SAFE_MODE_NOT_SET', on ? `safe mode is already set: ${now.path} is there` : `safe mode is not set: there is no ${now.path}`, {
       hint: on ? 'nothing to do: the next start of Home Assistant skips custom integrations' : 'nothing to take back: Home Assistant starts normally',
     });
