@@ -5,7 +5,7 @@
 // one before it (or, first in its block, its inode becomes 0). Under metadata_csum each changed block
 // gets its tail checksum again. Inline-data folders are edited in the inode itself (dir-inline.ts).
 
-import { CorruptError, REPAIR, RefusedError, UnsupportedError } from '../errors.js';
+import { CorruptError, REPAIR, RefusedError, UnsupportedError, UsageError } from '../errors.js';
 import type { BlockEdits } from './alloc-inode.js';
 import { currentInode } from './create-file.js';
 import { deleteEntry, entriesEnd, insertInBlock, notInFolder, rawEntries, repointEntry, setTailChecksum } from './dir-block.js';
@@ -20,10 +20,10 @@ import type { Superblock } from './superblock.js';
  * Refuses what the kernel refuses even to root (EPERM): changing an immutable inode, and removing,
  * renaming or replacing an append-only one (chattr +i, +a: the owner or a program asked for it).
  */
-export function assertNotLocked(inode: Inode, name: Buffer | string, change: 'add' | 'remove'): void {
+export function assertNotLocked(inode: Inode, name: Buffer | string, change: 'add' | 'remove', role: 'named' | 'holder' = 'named'): void {
   const locked = (inode.flags & InodeFlags.IMMUTABLE) !== 0 ? 'immutable' : change === 'remove' && (inode.flags & InodeFlags.APPEND) !== 0 ? 'append-only' : null;
   if (locked === null) return;
-  const what = inode.kind === 'dir' ? 'folder' : 'file';
+  const what = role === 'holder' ? 'the folder that holds' : inode.kind === 'dir' ? 'folder' : 'file';
   throw new RefusedError('FILE_LOCKED', `${what} ${name.toString()} (inode ${inode.ino}) is marked ${locked} (chattr ${locked === 'immutable' ? '+i' : '+a'}): Linux refuses this change even to root`, {
     hint: `on a Linux computer, chattr ${locked === 'immutable' ? '-i' : '-a'} on it takes the mark away (as root, on the mounted card); nothing was written`,
   });
@@ -69,12 +69,15 @@ function isIndexBlock(dir: Inode, block: Buffer, index: number): boolean {
 
 /** Adds `name` → `ino` (file type `fileType`) to directory `dirIno`. The caller checked the name is new. */
 export async function addDirEntry(edits: BlockEdits, dirIno: number, name: Buffer, ino: number, fileType: number): Promise<void> {
-  if (name.length === 0 || name.length > 255 || name.includes(0x2f) || name.includes(0)) {
+  if (name.length > 255) {
+    throw new UsageError('NAME_TOO_LONG', `the name ${name.subarray(0, 40).toString()}… is ${name.length} bytes: a name on ext4 is at most 255 bytes`, { hint: 'choose a shorter name; nothing was written' });
+  }
+  if (name.length === 0 || name.includes(0x2f) || name.includes(0)) {
     throw new UnsupportedError('BAD_NAME', `"${name.toString()}" cannot be a file name`, { hint: 'nothing was written' });
   }
   const dir = await currentInode(edits, dirIno);
   checkEditable(edits, dir);
-  assertNotLocked(dir, `inode ${dir.ino}`, 'add');
+  assertNotLocked(dir, name, 'add', 'holder');
   if ((dir.flags & InodeFlags.INLINE_DATA) !== 0) return addInlineEntry(edits, dir, name, ino, fileType);
   if ((dir.flags & InodeFlags.INDEX) !== 0) return addIndexedEntry(edits, dir, name, ino, fileType);
   for (const fsBlock of await dirBlocks(edits, dir)) {
@@ -88,7 +91,7 @@ export async function addDirEntry(edits: BlockEdits, dirIno: number, name: Buffe
 export async function removeDirEntry(edits: BlockEdits, given: Inode, name: Buffer): Promise<number> {
   const dir = await currentInode(edits, given.ino); // an entry added earlier in the transaction may have grown it
   checkEditable(edits, dir);
-  assertNotLocked(dir, `inode ${dir.ino}`, 'remove');
+  assertNotLocked(dir, name, 'remove', 'holder');
   const ino = await deleteFromDir(edits, dir, name);
   // The kernel's may_delete: the inode named may not be immutable or append-only either (the whole plan is refused).
   assertNotLocked(await currentInode(edits, ino), name, 'remove');
@@ -108,7 +111,7 @@ export async function removeDirEntry(edits: BlockEdits, given: Inode, name: Buff
 export async function removeDirEntries(edits: BlockEdits, given: Inode, names: Buffer[], fromBlock = 0): Promise<Map<string, number>> {
   const dir = await currentInode(edits, given.ino);
   checkEditable(edits, dir);
-  assertNotLocked(dir, `inode ${dir.ino}`, 'remove');
+  if (names.length > 0) assertNotLocked(dir, names[0]!, 'remove', 'holder');
   const removed = new Map<string, number>();
   if ((dir.flags & InodeFlags.INLINE_DATA) !== 0) {
     for (const n of names) removed.set(n.toString('latin1'), await removeInlineEntry(edits, dir.ino, n));
@@ -145,7 +148,7 @@ async function deleteFromDir(edits: BlockEdits, dir: Inode, name: Buffer): Promi
 export async function replaceDirEntryInode(edits: BlockEdits, given: Inode, name: Buffer, ino: number): Promise<void> {
   const dir = await currentInode(edits, given.ino);
   checkEditable(edits, dir);
-  assertNotLocked(dir, `inode ${dir.ino}`, 'remove');
+  assertNotLocked(dir, name, 'remove', 'holder');
   if ((dir.flags & InodeFlags.INLINE_DATA) !== 0) return repointInlineEntry(edits, dir.ino, name, ino);
   const end = entriesEnd(edits);
   for (const [index, fsBlock] of (await dirBlocks(edits, dir)).entries()) {

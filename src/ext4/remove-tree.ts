@@ -54,15 +54,15 @@ async function releaseFolder(edits: BlockEdits, dir: Inode, nowMs: number): Prom
 }
 
 /** Releases everything below `dir` and `dir` itself (not its entry in its parent). */
-async function releaseBelow(edits: BlockEdits, dir: Inode, nowMs: number, out: TreeRemoval, depth: number): Promise<void> {
+async function releaseBelow(edits: BlockEdits, dir: Inode, name: Buffer, nowMs: number, out: TreeRemoval, depth: number): Promise<void> {
   if (depth > 256) throw new RefusedError('TREE_TOO_DEEP', 'the folder tree is deeper than 256 levels (a damaged loop?)', { ...REPAIR });
-  assertNotLocked(dir, `inode ${dir.ino}`, 'remove'); // its entries go
+  assertNotLocked(dir, name, 'remove'); // its entries go
   const listing = await edits.vol.listDir(dir);
   if (listing.lost.length > 0) throw listing.lost[0]!;
   for (const e of listing.entries) {
     if (isDotOrDotDot(e.name)) continue;
     const child = await edits.vol.readInode(e.ino);
-    if (child.kind === 'dir') await releaseBelow(edits, child, nowMs, out, depth + 1);
+    if (child.kind === 'dir') await releaseBelow(edits, child, Buffer.from(e.name), nowMs, out, depth + 1);
     else {
       assertNotLocked(child, Buffer.from(e.name), 'remove');
       const links = out.links.get(child.ino) ?? child.linksCount;
@@ -84,7 +84,7 @@ export async function removeTree(edits: BlockEdits, parent: Inode, name: string 
   const dir = await vol.readInode(entry.ino);
   if (dir.kind !== 'dir') throw new RefusedError('NOT_A_FOLDER', `${Buffer.from(name).toString()} is not a folder`, { hint: 'nothing was written' });
   const out: TreeRemoval = { files: 0, folders: 0, freedBlocks: 0, links: new Map() };
-  await releaseBelow(edits, dir, nowMs, out, 0);
+  await releaseBelow(edits, dir, Buffer.from(bytes), nowMs, out, 0);
   await removeDirEntry(edits, parent, bytes);
   const now = await currentInode(edits, parent.ino);
   const raw = updatedInode(vol, now, now.sizeBytes, nowMs);

@@ -125,6 +125,24 @@ describe('files the writer does not change', () => {
     expect(spawnSync('e2fsck', ['-fn', img]).status).toBe(0);
   });
 
+  it('an immutable folder is named by the file it holds (it said "folder inode 50 (inode 50)")', () => {
+    const img = card('locked-folder', [], [`mkdir ${CONFIG}/frozen`, `write FILE ${CONFIG}/frozen/in.yaml`, `set_inode_field ${CONFIG}/frozen flags 0x80010`]);
+    const local = join(work, 'l2.yaml');
+    writeFileSync(local, 'l: 2\n');
+    expect(refused(img, ['put', local, `${CONFIG}/frozen/new.yaml`], 'FILE_LOCKED', 77)).toMatch(/^error: the folder that holds new\.yaml \(inode \d+\) is marked immutable/m);
+    expect(refused(img, ['rm', `${CONFIG}/frozen/in.yaml`], 'FILE_LOCKED', 77)).toMatch(/^error: the folder that holds in\.yaml \(inode \d+\) is marked immutable/m);
+    expect(refused(img, ['rm', '-r', `${CONFIG}/frozen`], 'FILE_LOCKED', 77)).toMatch(/^error: the folder that holds in\.yaml \(inode \d+\) is marked immutable/m);
+  });
+
+  it('a name longer than ext4 takes (255 bytes) is a usage error that says so (it was exit 69 "cannot be a file name")', () => {
+    const img = card('long-name', []);
+    const local = join(work, 'l3.yaml');
+    writeFileSync(local, 'l: 3\n');
+    const err = refused(img, ['put', local, `${CONFIG}/${'n'.repeat(256)}`], 'NAME_TOO_LONG', 64);
+    expect(err).toMatch(/is 256 bytes: a name on ext4 is at most 255 bytes/);
+    refused(img, ['mv', `${CONFIG}/small.txt`, `${CONFIG}/${'é'.repeat(128)}`], 'NAME_TOO_LONG', 64);
+  });
+
   it('casefold: moving a file into a case-insensitive folder says the folder is not edited (not "not found by exact name")', () => {
     const img = card('casefold', ['-O', 'casefold', '-E', 'encoding=utf8'], ['mkdir /supervisor/share', 'set_inode_field /supervisor/share flags 0x40000000']);
     expect(refused(img, ['mv', `${CONFIG}/small.txt`, '/supervisor/share/Small.txt'], 'SPECIAL_DIRECTORY', 69)).toMatch(/case-insensitive; haos-rescue does not edit those/);
