@@ -172,6 +172,34 @@ describe('a card marked as having errors', () => {
   }, 60_000);
 });
 
+// Two sessions on one image: the write refuses it (CARD_BUSY), but the guided flow said so only after both
+// passwords were typed; the step now looks for another holder of the file before its first question.
+describe.skipIf(!hasTmux || process.platform !== 'linux')(`an image open in another haos-rescue${hasTmux ? '' : ' (skipped: tmux is not installed)'}`, () => {
+  it('the guided flow says so before asking for a password', async () => {
+    const img = join(work, 'held.img');
+    writeFileSync(img, readSampleImage());
+    const before = sha(img);
+    const gui = await startGui([img], { HOME: join(work, 'home-held-gui') });
+    try {
+      term.start('held', work, join(work, 'home-held-flow'));
+      await term.openPath('held', img);
+      await term.waitFor('held', /What do you want to do\?/);
+      term.keys('held', 'Enter'); // the first step: reset a password
+      const said = await term.waitFor('held', /What to do: .*\n?.*What do you want to do\?/s);
+      expect(said).toMatch(new RegExp(`This step changes the card, which is not possible as it is: ${img.replaceAll('.', '\\.')} is open in another haos-rescue \\(pid ${gui.child.pid}\\)`));
+      expect(said).toMatch(/What to do: let it finish, or close it, then try again/);
+      expect(said).not.toMatch(/Whose password\?/);
+      term.keys('held', 'Up'); // wraps to Quit
+      term.keys('held', 'Enter');
+      await term.waitFor('held', /EXIT=0/);
+    } finally {
+      gui.child.kill('SIGTERM');
+      await gui.exited;
+    }
+    expect(sha(img)).toBe(before);
+  }, 60_000);
+});
+
 describe('a journal that does not replay (a journal block fails its checksum)', () => {
   // The sample with four committed transactions not yet written home, as a card pulled from a running box
   // has them; then one byte of a journalled data block changed, so its tag's checksum no longer matches.

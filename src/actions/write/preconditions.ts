@@ -230,16 +230,20 @@ export interface WriteRefusal {
   remedy: string | null;
 }
 
-/** The card's write blocker in the shape shown up front, or null when a change can be written. */
-export async function writeRefusal(src: OpenedSource): Promise<WriteRefusal | null> {
-  // A virtual machine's disk file held by a running VM (the listing costs a look at every process: asked for
-  // those files alone, where a VM is the usual holder).
+/**
+ * The card's write blocker in the shape shown up front, or null when a change can be written. `holders`: look
+ * for another program that holds an image file open (another haos-rescue on it too), as the write will; it costs
+ * a look at every process (0.1–0.3 s here), so it is asked for just before a step's questions, not by `info`.
+ */
+export async function writeRefusal(src: OpenedSource, opts: { holders?: boolean } = {}): Promise<WriteRefusal | null> {
+  // A virtual machine's disk file held by a running VM (asked for those files always, where a VM is the usual
+  // holder).
   // Mounted on this computer (a desktop's automount): said up front as at the write (it came after every
   // question). On Linux alone: elsewhere the check unmounts the card's volumes, which only a write may do.
   const mounted = process.platform === 'linux' ? await failure(async () => void (await assertNotMounted(src.path, { dataPartition: src.discovery.chosen.partitionIndex }))) : null;
   const err =
     (await failure(() => assertFileWritable(src.path))) ??
-    (containerOf(src.device) !== null ? await failure(() => assertFileNotInUse(src)) : null) ??
+    (opts.holders || containerOf(src.device) !== null ? await failure(() => assertFileNotInUse(src)) : null) ??
     mounted ??
     (await failure(() => assertNotABase(src.path))) ??
     (await writeBlocker(src));

@@ -73,7 +73,7 @@ export async function withCopiesOrNot<T>(session: Session, say: Say, run: (opts:
  * asked last, a No threw every answer away.
  */
 export async function writable(session: Session, say: Say): Promise<boolean> {
-  const refused = await writeRefusal(session.source);
+  const refused = await writeRefusal(session.source, { holders: true });
   if (refused === null) return replayAgreedOrAsk(session, say);
   say(`This step changes the card, which is not possible as it is: ${refused.message}.`);
   if (refused.hint !== null) say(`What to do: ${refused.hint}.`);
