@@ -60,7 +60,7 @@ export async function summarize(fs: ReadOnlyFs, layout: HaLayout): Promise<HaSum
       return await fn();
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
-      if (err.exitCode !== 66) problems.push(`${what}: ${err.message}`);
+      if (err.exitCode !== 66) problems.push(err.message.includes(what) ? err.message : `${what}: ${err.message}`);
       readFailed ||= isMediumError(err);
       return null;
     }

@@ -125,3 +125,26 @@ describe('a backup whose header was not rescued', () => {
     expect(r.stderr).toMatch(/^hint: slugs on the card: [0-9a-f]{8}, [0-9a-f]{8}; the slug of one backup file could not be read \(backup_example\.tar\): name it by its file name/m);
   });
 });
+
+// What cannot be read was said as "bytes 16236544-16240639 of image X were not rescued from the card", naming
+// no file: an owner could not tell the login file from a photo. The file or folder is named first now.
+describe('a file or folder whose bytes were not rescued', () => {
+  it('cat, ls, auth list and info name it, keeping exit 65 and the hint', () => {
+    const { img, data, bytes } = sampleCard('named.img');
+    const STORAGE = '/supervisor/homeassistant/.storage';
+    const AUTOMATIONS = '/supervisor/homeassistant/automations.yaml';
+    writeMap(`${img}.map`, bytes.length, [[firstBlockAt(data, STORAGE), 4096], [firstBlockAt(data, AUTOMATIONS), 4096]]);
+    const cat = cli(['cat', img, AUTOMATIONS]);
+    expect(cat.code).toBe(65);
+    expect(cat.stderr).toMatch(new RegExp(`^error: ${AUTOMATIONS} cannot be read: bytes \\d+-\\d+ of image \\S+ were not rescued from the card$`, 'm'));
+    expect(cat.stderr).toMatch(/^hint: that part of the card was not copied into the image/m);
+    const ls = cli(['ls', img, STORAGE]);
+    expect(ls.code).toBe(65);
+    expect(ls.stderr).toMatch(new RegExp(`^error: ${STORAGE} cannot be read: bytes`, 'm'));
+    const auth = cli(['auth', 'list', img]);
+    expect(auth.code).toBe(65);
+    expect(auth.stderr).toMatch(new RegExp(`^error: ${STORAGE}/auth\\S* cannot be read: bytes`, 'm'));
+    const info = cli(['info', img]);
+    expect(info.stderr).toMatch(new RegExp(`^warning: ${STORAGE}/auth cannot be read: bytes \\d+-\\d+ of image \\S+ were not rescued from the card$`, 'm'));
+  });
+});

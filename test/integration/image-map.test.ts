@@ -198,7 +198,7 @@ function json<T = any>(r: CliResult): T {
 function expectNotRescued(r: CliResult, original: Buffer | null = null): void {
   expect(r.code, r.stderr).toBe(65);
   expect(errorCode(r)).toBe('NOT_RESCUED');
-  expect(r.stderr).toMatch(/^error: bytes \d+-\d+ of .* were not rescued from the card$/m);
+  expect(r.stderr).toMatch(/^error: \/\S+ cannot be read: bytes \d+-\d+ of .* were not rescued from the card$/m);
   // The way on said whole: it read "or read the other files (the same haos-rescue image command)".
   expect(r.stderr).toMatch(/^hint: that part of the card was not copied into the image; the other files can still be read, and copying the card into the same image again retries what its map says is left \(with the card: the same haos-rescue image command, run again\)$/m);
   if (original) {

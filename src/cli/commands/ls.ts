@@ -3,6 +3,7 @@
 import { statSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { type ListEntry, listDirPartly } from '../../actions/list-dir.js';
+import { inFile } from '../../ext4/damaged.js';
 import { dataPath } from '../../actions/source.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { modeString, table } from '../render.js';
@@ -51,7 +52,9 @@ export const lsCommand: CommandModule<GlobalArgs, LsArgs> = {
     const path = dataPath(given.path ?? '/');
     const { entries, damage, unreadable } = await withArgsSource({ ...argv, source: given.source }, async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
-      return listDirPartly(s.volume, path);
+      return listDirPartly(s.volume, path).catch((err: unknown) => {
+        throw inFile(path, err);
+      });
     });
     if (argv.json) await printJson(entries);
     else await writeOut(render(entries, argv.long ?? false));
