@@ -55,7 +55,12 @@ function classify(name: string, meta: BackupMeta | null): InnerKind {
   if (name === 'supervisor') return 'supervisor';
   if (name in FOLDER_MEMBERS) return 'folder';
   if (meta?.addons.some((a) => a.slug === name)) return 'addon';
-  return /^[a-z0-9_]+$/.test(name) ? 'addon' : 'other';
+  return isAddonSlug(name) ? 'addon' : 'other';
+}
+
+/** An add-on's slug as the Supervisor takes it (apps/const.py RE_SLUG: `[-_.A-Za-z0-9]+`), never `.` or `..`. */
+export function isAddonSlug(name: string): boolean {
+  return /^[-_.A-Za-z0-9]+$/.test(name) && name !== '.' && name !== '..';
 }
 
 /** What one walk over the outer tar finds. */

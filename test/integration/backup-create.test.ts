@@ -48,8 +48,13 @@ function stageCard(): void {
   symlinkSync('configuration.yaml', join(config, 'config_link.yaml'));
   linkSync(join(config, 'secrets.yaml'), join(config, 'secrets_hardlink.yaml'));
   writeFileSync(join(sup, 'homeassistant.json'), JSON.stringify({ version: '2025.5.3', boot: true, port: 8123, ssl: false, watchdog: true }));
-  writeFileSync(join(sup, 'addons.json'), JSON.stringify({ user: { core_ssh: { version: '9.6.1', options: { authorized_keys: [] } } }, system: { core_ssh: { name: 'Terminal & SSH', version: '9.6.1', slug: 'ssh' } } }));
+  // A local add-on's slug may hold '-', '.' and capitals (the Supervisor's RE_SLUG): it was left out, unsaid.
+  writeFileSync(join(sup, 'addons.json'), JSON.stringify({
+    user: { core_ssh: { version: '9.6.1', options: { authorized_keys: [] } }, 'local_My-addon.v2': { version: '1.0', options: {} } },
+    system: { core_ssh: { name: 'Terminal & SSH', version: '9.6.1', slug: 'ssh' }, 'local_My-addon.v2': { name: 'Mine', version: '1.0', slug: 'My-addon.v2' } },
+  }));
   put(join(sup, 'addons/data/core_ssh/options.json'), '{"authorized_keys":[]}');
+  put(join(sup, 'addons/data/local_My-addon.v2/options.json'), '{}');
   put(join(sup, 'share/notes.txt'), 'shared notes\n');
   put(join(sup, 'ssl/fullchain.pem'), '-----BEGIN CERTIFICATE-----\n');
   mkdirSync(join(sup, 'media'));
@@ -102,7 +107,7 @@ describe.skipIf(!hasRef)('backup create', () => {
     const res = JSON.parse(r.text) as { slug: string; secureTarVersion: number; skipped: unknown[] };
     expect(res.secureTarVersion).toBe(2);
     const names = execFileSync('tar', ['-tf', out], { encoding: 'utf8' }).trim().split('\n').sort();
-    expect(names).toEqual(['./backup.json', 'core_ssh.tar.gz', 'homeassistant.tar.gz', 'media.tar.gz', 'share.tar.gz', 'ssl.tar.gz']);
+    expect(names).toEqual(['./backup.json', 'core_ssh.tar.gz', 'homeassistant.tar.gz', 'local_My-addon.v2.tar.gz', 'media.tar.gz', 'share.tar.gz', 'ssl.tar.gz']);
     const meta = JSON.parse(execFileSync('tar', ['-xOf', out, './backup.json'], { encoding: 'utf8' })) as Record<string, unknown>;
     expect(checkBackupJson(meta, names)).toEqual([]);
     expect(meta).toMatchObject({ slug: res.slug, name: 'From the card', protected: true, homeassistant: { version: '2025.5.3', exclude_database: false } });
@@ -134,7 +139,8 @@ describe.skipIf(!hasRef)('backup create', () => {
     const ls = cli(['backup', 'ls', out, '--json']);
     expect(ls.code).toBe(0);
     const inners = (JSON.parse(ls.text) as { inners: Array<{ name: string; encrypted: boolean }> }).inners;
-    expect(inners.map((i) => i.name).sort()).toEqual(['core_ssh', 'homeassistant', 'media', 'share', 'ssl']);
+    expect(inners.map((i) => i.name).sort()).toEqual(['core_ssh', 'homeassistant', 'local_My-addon.v2', 'media', 'share', 'ssl']);
+    expect(inners.find((i) => i.name === 'local_My-addon.v2')).toMatchObject({ kind: 'addon' });
     expect(inners.every((i) => i.encrypted)).toBe(true);
     const cat = cli(['backup', 'cat', out, 'homeassistant/secrets.yaml', '--password', CARD_KEY]);
     expect(cat.stdout.equals(readFileSync(join(CONFIG, 'secrets.yaml')))).toBe(true);

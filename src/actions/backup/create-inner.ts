@@ -7,6 +7,7 @@ import { pack as tarPack, type Pack } from 'tar-stream';
 import { AppError } from '../../errors.js';
 import { CONFIG_EXCLUDES, DATABASE_EXCLUDES, type OuterTarWriter, globMatcher } from '../../ha/backup-write.js';
 import type { SecureTarKey } from '../../ha/backup-inner.js';
+import { isAddonSlug } from '../../ha/backup-archive.js';
 import { encryptSecureTar } from '../../ha/securetar/index.js';
 import { type ExportProblem, type ExportRename, treeContext } from '../export/index.js';
 import { writeEntries } from '../export/tar.js';
@@ -59,7 +60,7 @@ async function planAddons(src: OpenedSource, sup: string): Promise<PlannedInner[
     const user = rec(json.user);
     const system = rec(json.system);
     for (const slug of Object.keys(user).sort()) {
-      if (!/^[a-z0-9_]+$/.test(slug) || out.some((o) => o.name === slug)) continue;
+      if (!isAddonSlug(slug) || out.some((o) => o.name === slug)) continue;
       const path = `${sup}/${dataDir}/${slug}`;
       if (!(await isDir(src, path))) continue;
       const u = rec(user[slug]);
