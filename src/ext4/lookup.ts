@@ -77,5 +77,7 @@ async function findComponent(vol: Ext4Volume, dir: Inode, component: string, ori
 export function matchComponent(entries: DirEntry[], component: string): DirEntry | undefined {
   const literal = Buffer.from(component, 'utf8');
   const escaped = unescapeComponent(component);
-  return entries.find((e) => e.name.equals(literal)) ?? (escaped ? entries.find((e) => e.name.equals(escaped)) : undefined);
+  // The escaped reading first: it is the name displayName shows so (a name whose text holds "\xNN" is shown
+  // with "\x5c"); the literal one for a name typed as it reads, when no name has that reading.
+  return (escaped ? entries.find((e) => e.name.equals(escaped)) : undefined) ?? entries.find((e) => e.name.equals(literal));
 }

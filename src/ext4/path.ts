@@ -26,25 +26,38 @@ export function unescapeComponent(component: string): Buffer | null {
 // ignoreBOM: a name starting with EF BB BF keeps those bytes in its display form.
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** A name for display: UTF-8 as is; otherwise each byte that is not part of valid UTF-8, and "\\", as \xNN. */
+/** Text that reads as an escape: a name holding it is shown with its backslashes escaped. */
+const LOOKS_ESCAPED = /\\x[0-9a-fA-F]{2}/;
+
+/**
+ * A name for display: UTF-8 as is; otherwise each byte that is not part of valid UTF-8, and "\\", as \xNN. A
+ * UTF-8 name holding text that reads as an escape ("a\\xff.tar") is escaped too ("a\\x5cxff.tar"): shown as
+ * it is, it was the same text as the name with the byte FF, and the two were taken for one.
+ */
 export function displayName(name: Uint8Array): string {
+  let text: string | null = null;
   try {
-    return decoder.decode(name);
+    text = decoder.decode(name);
   } catch {
-    let out = '';
-    let i = 0;
-    while (i < name.length) {
-      const len = utf8SequenceLength(name, i);
-      if (len > 0 && name[i] !== 0x5c) {
-        out += Buffer.from(name.subarray(i, i + len)).toString('utf8');
-        i += len;
-      } else {
-        out += `\\x${name[i]!.toString(16).padStart(2, '0')}`;
-        i++;
-      }
-    }
-    return out;
+    // not UTF-8: escaped below
   }
+  return text !== null && !LOOKS_ESCAPED.test(text) ? text : escaped(name);
+}
+
+function escaped(name: Uint8Array): string {
+  let out = '';
+  let i = 0;
+  while (i < name.length) {
+    const len = utf8SequenceLength(name, i);
+    if (len > 0 && name[i] !== 0x5c) {
+      out += Buffer.from(name.subarray(i, i + len)).toString('utf8');
+      i += len;
+    } else {
+      out += `\\x${name[i]!.toString(16).padStart(2, '0')}`;
+      i++;
+    }
+  }
+  return out;
 }
 
 /** Length of a valid UTF-8 sequence starting at i, or 0 when the byte there does not start one. */

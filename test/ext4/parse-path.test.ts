@@ -6,6 +6,8 @@
 // This file: displayName, unescapeComponent, isValidUtf8 and splitPath (no image needed).
 
 import { describe, expect, it } from 'vitest';
+import type { DirEntry } from '../../src/ext4/dir.js';
+import { matchComponent } from '../../src/ext4/lookup.js';
 import { displayName, isValidUtf8, splitPath, unescapeComponent } from '../../src/ext4/path.js';
 import { prng } from '../helpers/images.js';
 import { codeOf } from './fixtures-debugfs.js';
@@ -70,4 +72,19 @@ describe('path: displayName / unescapeComponent', () => {
     const name = Buffer.concat([Buffer.from('\\x41', 'latin1'), Buffer.from([0xff])]);
     expect(unescapeComponent(displayName(name))).toEqual(name);
   });
+
+  // A valid UTF-8 name holding the text "\xff" showed as itself, the same text as the name with the byte FF: a
+  // backup listing showed one backup twice and copied it twice, the other never (lookup took the literal first).
+  it('a UTF-8 name holding the text "\\xNN" shows its backslash escaped, and each of the two names is found by its own', () => {
+    const literal = Buffer.from('a\\xff.tar', 'utf8');
+    const byte = Buffer.from([0x61, 0xff, 0x2e, 0x74, 0x61, 0x72]);
+    expect(displayName(literal)).toBe('a\\x5cxff.tar');
+    expect(displayName(byte)).toBe('a\\xff.tar');
+    expect(displayName(Buffer.from('plain\\name', 'utf8'))).toBe('plain\\name');
+    const entries = [literal, byte].map((name, i) => ({ name, ino: 20 + i, fileType: 1 }) as DirEntry);
+    for (const e of entries) expect(matchComponent(entries, displayName(e.name))?.ino).toBe(e.ino);
+    // Typed as it reads, with the name of byte FF absent: the literal name is still found.
+    expect(matchComponent([entries[0]!], 'a\\xff.tar')?.ino).toBe(20);
+  });
 });
+

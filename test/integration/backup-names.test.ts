@@ -4,17 +4,17 @@
 // word. The archives are made by Python's tarfile (the Supervisor's own tar writer) with surrogateescape.
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cli } from '../helpers/cli.js';
-import { tempDir } from '../helpers/images.js';
+import { mkfs, tempDir } from '../helpers/images.js';
 
 const work = tempDir('backup-names-');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /** A plain Supervisor backup whose homeassistant archive (tar `format`) holds `files`: name → content. */
-function backupWith(name: string, format: 'GNU_FORMAT' | 'PAX_FORMAT'): string {
+function backupWith(name: string, format: 'GNU_FORMAT' | 'PAX_FORMAT', slug = 'e0e0e0e0'): string {
   const out = join(work, name);
   const py = `
 import io, json, gzip, sys, tarfile
@@ -23,7 +23,7 @@ with tarfile.open(fileobj=b, mode="w", format=tarfile.${format}, encoding="utf-8
     for n, d in [("data/caf\\udce9.txt", b"FIRST e-acute\\n"), ("data/caf\\udce8.txt", b"SECOND e-grave\\n"), ("data/" + "L" * 300 + ".txt", b"long\\n")]:
         i = tarfile.TarInfo(n); i.size = len(d); i.mtime = 1700000000; t.addfile(i, io.BytesIO(d))
 v = gzip.compress(b.getvalue())
-meta = {"slug": "e0e0e0e0", "version": 2, "name": "names", "date": "2025-06-01T12:00:00+00:00", "type": "partial", "supervisor_version": "2026.03.1", "extra": {},
+meta = {"slug": "${slug}", "version": 2, "name": "names", "date": "2025-06-01T12:00:00+00:00", "type": "partial", "supervisor_version": "2026.03.1", "extra": {},
         "homeassistant": {"version": "2025.5.3", "exclude_database": False, "size": 0.0}, "compressed": True, "protected": False, "folders": [], "addons": [], "repositories": []}
 with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
     for n, d in [("homeassistant.tar.gz", v), ("./backup.json", json.dumps(meta).encode())]:
@@ -54,4 +54,36 @@ describe('backup member names that are not UTF-8', () => {
       expect(cat.text).toBe('SECOND e-grave\n');
     });
   }
+});
+
+// Backup files on the card: a name with the byte FF showed as "a\\xff.tar", the same text as a file named
+// with those four characters; `backup list` showed the second twice, `backup extract` copied it twice and the
+// first never, and its slug was "not found".
+describe('two backup files on the card whose names read the same', () => {
+  it('are two backups, each listed, found by its slug and copied with its own bytes', () => {
+    const stage = join(work, 'stage');
+    const folder = join(stage, 'supervisor', 'backup');
+    mkdirSync(join(stage, 'supervisor', 'homeassistant'), { recursive: true });
+    mkdirSync(folder, { recursive: true });
+    const byte = backupWith('byte.tar', 'PAX_FORMAT', 'b1b1b1b1');
+    const text = backupWith('text.tar', 'PAX_FORMAT', 't2t2t2t2');
+    copyFileSync(byte, Buffer.concat([Buffer.from(`${folder}/a`), Buffer.from([0xff]), Buffer.from('.tar')]));
+    copyFileSync(text, join(folder, 'a\\xff.tar'));
+    const card = join(work, 'two-names.img');
+    mkfs(card, stage, { sizeMiB: 16 });
+    const list = JSON.parse(cli(['backup', 'list', card, '--json']).text) as Array<{ slug: string; path: string }>;
+    expect(list.map((b) => [b.slug, b.path]).sort()).toEqual([['b1b1b1b1', '/supervisor/backup/a\\xff.tar'], ['t2t2t2t2', '/supervisor/backup/a\\x5cxff.tar']]);
+    for (const [slug, original] of [['b1b1b1b1', byte], ['t2t2t2t2', text]] as const) {
+      const out = join(work, `by-slug-${slug}`);
+      const r = cli(['backup', 'extract', card, '--slug', slug, '--out', out]);
+      expect(r.code, r.stderr).toBe(0);
+      const [copied] = readdirSync(out);
+      expect(readFileSync(join(out, copied!)).equals(readFileSync(original)), slug).toBe(true);
+    }
+    const all = join(work, 'all-two');
+    expect(cli(['backup', 'extract', card, '--out', all]).code).toBe(0);
+    const copies = readdirSync(all).map((n) => readFileSync(join(all, n)));
+    expect(copies.filter((c) => c.equals(readFileSync(byte)))).toHaveLength(1);
+    expect(copies.filter((c) => c.equals(readFileSync(text)))).toHaveLength(1);
+  });
 });
