@@ -144,7 +144,13 @@ function pushLeaf(r: FieldReader, at: number, ctx: ExtentContext, out: Extent[])
   const uninit = length > INIT_MAX_LEN;
   if (uninit) length -= INIT_MAX_LEN;
   const physical = r.u16(at + 6) * 0x100000000 + r.u32(at + 8);
-  if (length === 0) return;
+  // The kernel's ext4_valid_extent: no zero length, no wrap past the last logical block. Skipped, a length of
+  // 0 read the file's bytes there as a hole (zeros, exit 0) where the kernel refuses the file.
+  if (length === 0 || logical + length > 2 ** 32) {
+    throw new CorruptError('BAD_EXTENT_LENGTH', `corrupt extent in inode ${ctx.ino}: ${length === 0 ? `the extent at logical block ${logical} has length 0` : `the extent at logical block ${logical} runs past the last block a file can have`}`, {
+      details: { ino: ctx.ino, logical, length },
+    });
+  }
   checkPhysical(ctx, physical, length, 'leaf');
   const prev = out[out.length - 1];
   if (prev && logical < prev.logical + prev.length) {

@@ -183,6 +183,25 @@ describe('crafted images end with a clear answer', () => {
     rmSync(out, { recursive: true, force: true });
   });
 
+  // An extent of length 0 (as e2fsck finds: "Inode 12 has an invalid extent ... len 0") was skipped as a hole:
+  // cat and export gave zeros with exit 0 where the kernel refuses the file.
+  it('a file whose extent has length 0: cat and export say it is damaged (65), not zeros with exit 0', () => {
+    const image = join(work, 'zero-extent.img');
+    mkdirSync(join(work, 'zero-stage', 'supervisor', 'homeassistant'), { recursive: true });
+    writeFileSync(join(work, 'zero-stage', 'supervisor', 'homeassistant', 'big.yaml'), Buffer.alloc(20_000, 'x'));
+    mkfs(image, join(work, 'zero-stage'), { sizeMiB: 8 });
+    spawnSync('debugfs', ['-w', '-R', 'sif /supervisor/homeassistant/big.yaml block[4] 0x00000000', image]);
+    expect(spawnSync('e2fsck', ['-fn', image], { encoding: 'utf8' }).stdout).toMatch(/zero length extent/);
+    const cat = spawnSync(process.execPath, [CLI, 'cat', image, '/supervisor/homeassistant/big.yaml'], { encoding: 'utf8', timeout: 20_000 });
+    expect(cat.status).toBe(65);
+    expect(cat.stdout).toBe('');
+    expect(cat.stderr).toMatch(/^error: \/supervisor\/homeassistant\/big\.yaml cannot be read: corrupt extent in inode \d+: the extent at logical block 0 has length 0$/m);
+    const out = join(work, 'zero-extent-out');
+    const ex = spawnSync(process.execPath, [CLI, 'export', image, '--out', out], { encoding: 'utf8', timeout: 20_000 });
+    expect(ex.status).toBe(65);
+    expect(ex.stdout + ex.stderr).toMatch(/big\.yaml/);
+  });
+
   it('blocks-count: IMPOSSIBLE_BLOCK_COUNT names the damage and the way on', () => {
     const r = spawnSync(process.execPath, [CLI, 'df', crafted('blocks-count')], { encoding: 'utf8', timeout: 20_000 });
     expect(r.status).toBe(65);
