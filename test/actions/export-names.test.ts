@@ -27,11 +27,12 @@ const INVALID: Array<string | Buffer> = [
   Buffer.from('caf\xe9', 'latin1'), Buffer.from('mixed-\xff-\xc3\xa9', 'latin1'),
 ];
 /** Names Windows holds: kept as they are. */
-const VALID = ['normal.txt', 'CONSOLE', 'com10', 'auxiliary.txt', 'nul-not', 'lpt', '.hidden', 'a.b', 'utf8-été-🏠', 'x y'];
+const VALID = ['normal.txt', 'CONSOLE', 'com10', 'auxiliary.txt', 'nul-not', 'lpt', '.hidden', 'a.b', 'utf8-été-🏠', 'x y', 'ctl_x', 'tab_here'];
 /**
- * Different on ext4, the same to Windows (case-insensitive), or the same as another name renamed: in byte
- * order, the first keeps the name, the later ones get "~N". "_CON" and "con_" are valid but CON and CON.
- * (earlier in byte order) became them.
+ * Different on ext4, the same to Windows (case-insensitive), or the same as another name renamed: a name
+ * Windows holds keeps it (the first in byte order, when two differ in case alone), and a renamed one never
+ * takes it: x<y became x_y and the real x_y was moved to x_y~1, its name given to another file's bytes. So
+ * x_y, x_y~1, _CON and con_ keep their names, and x<y, x>y, CON and CON. get "~N".
  */
 const COLLIDING = ['Readme.md', 'README.md', 'readme.md', 'x<y', 'x>y', 'x_y', 'x_y~1', '_CON', 'con_'];
 
@@ -109,7 +110,9 @@ describe('export to a folder with Windows names', () => {
       expect(new Set(names.map((n) => n.toLowerCase())).size, dir).toBe(names.length);
       for (const n of names) expect(windowsHolds(n), n).toBe(true);
     }
-    for (const n of ['/Readme.md', '/readme.md', '/x_y', '/x_y~1', '/_CON', '/con_', '/dir:1/a']) expect(reported.get(n)?.reason, n).toBe(COLLIDES);
+    for (const n of ['/Readme.md', '/readme.md', '/dir:1/a']) expect(reported.get(n)?.reason, n).toBe(COLLIDES);
+    for (const n of ['/x_y', '/x_y~1', '/_CON', '/con_']) expect(reported.has(n), n).toBe(false);
+    for (const n of ['/x<y', '/x>y']) expect(reported.get(n)?.as, n).toMatch(/^x_y~[2-9]$/);
     // dir:1 becomes dir_1, which DIR_1 (kept, first in byte order) already is to Windows.
     expect(reported.get('/dir:1')!.as.toLowerCase()).not.toBe('dir_1');
   });
@@ -126,6 +129,9 @@ describe('export to a folder with Windows names', () => {
   it('the same image exported for Linux renames nothing but control characters', async () => {
     const linux = await exportWindows('linux', { platform: 'linux' });
     expect(linux.result.renamed.map((r) => r.path).sort()).toEqual(['/ctl\x01x', '/esc\x1b[0m', '/cr\rhere', '/tab\there'].sort());
+    // ctl_x and tab_here are real names: the renamed ctl\x01x and tab\there do not take them.
+    expect(linux.result.renamed.find((r) => r.path === '/ctl\x01x')?.as).toBe('ctl_x~1');
+    expect(linux.result.renamed.find((r) => r.path === '/tab\there')?.as).toBe('tab_here~1');
   });
 });
 

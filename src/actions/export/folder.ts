@@ -132,7 +132,7 @@ export async function exportToFolder(ctx: ExportContext): Promise<void> {
   // and written, so a card is kept busy (its files' folders were made when the walk met them).
   const small = new SmallFiles<Pending>(ctx, (p, bytes) => writeEntry(run, p.path, p.out, p.inode, p.underBase, bytes), { inFlight: 3 });
   try {
-    for await (const { path, inode } of ctx.entries()) {
+    for await (const { path, inode } of ctx.entries(false, (name) => safeComponent(name, run.windows).renamed === null && name.length <= NAME_MAX)) {
       const placed = place(run, path);
       if (placed === null) continue;
       const { out, underBase } = placed;

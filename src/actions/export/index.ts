@@ -121,8 +121,8 @@ function makeContext(vol: Ext4Volume, layout: HaLayout | null, root: Inode, opti
   const show = (p: Uint8Array): string => `${sourcePath === '/' ? '' : sourcePath}/${displayName(p)}`;
   const ctx: ExportContext = {
     vol, root, rootName, options, result, show,
-    async *entries(quiet = false) {
-      for await (const e of preorder(vol, root, (path, err) => quiet || ctx.skip(path, err))) {
+    async *entries(quiet = false, keepsName?: (name: Buffer) => boolean) {
+      for await (const e of preorder(vol, root, (path, err) => quiet || ctx.skip(path, err), keepsName)) {
         if (isExcluded(e.path, e.inode.kind === 'dir')) continue;
         if (configRel !== null) {
           const slash = e.path.lastIndexOf(0x2f);
@@ -208,7 +208,7 @@ async function assertRoom(ctx: ExportContext): Promise<TreeTotals | null> {
  * (ext4/walk visits all siblings before descending, and GNU tar then sets a folder's time too early.)
  * Unreadable folders and inodes go to onError; folders already entered (damaged loops) are not re-entered.
  */
-async function* preorder(vol: Ext4Volume, start: Inode, onError: (path: Buffer, err: AppError) => void): AsyncGenerator<WalkEntry> {
+async function* preorder(vol: Ext4Volume, start: Inode, onError: (path: Buffer, err: AppError) => void, keepsName?: (name: Buffer) => boolean): AsyncGenerator<WalkEntry> {
   const seen = new Set<number>([start.ino]);
   type Pending = { path: Buffer; ino: number; depth: number } | { path: Buffer; inode: Inode; depth: number };
   const stack: Pending[] = [];
@@ -226,7 +226,9 @@ async function* preorder(vol: Ext4Volume, start: Inode, onError: (path: Buffer, 
       onError(path, err);
       return;
     }
-    entries.sort((a, b) => Buffer.compare(b.name, a.name));
+    // Pushed last-first: popped in name order, the names kept before the renamed ones.
+    const renamed = (n: Buffer): number => (keepsName === undefined || keepsName(n) ? 0 : 1);
+    entries.sort((a, b) => renamed(b.name) - renamed(a.name) || Buffer.compare(b.name, a.name));
     for (const e of entries) {
       const name = Buffer.from(e.name);
       stack.push({ path: path.length === 0 ? name : Buffer.concat([path, Buffer.from('/'), name]), ino: e.ino, depth: depth + 1 });

@@ -72,7 +72,11 @@ export interface ExportContext {
   options: ExportOptions;
   result: ExportResult;
   /** Entries below the root, parents first, with the excluded database files left out; `quiet` does not report damage. */
-  entries(quiet?: boolean): AsyncGenerator<WalkEntry>;
+  /**
+   * Every entry, parents first, a folder's entries by name; `keepsName`: those whose name the output keeps
+   * come before those it renames, so a renamed one never takes a name a real entry has.
+   */
+  entries(quiet?: boolean, keepsName?: (name: Buffer) => boolean): AsyncGenerator<WalkEntry>;
   skip(path: Uint8Array | string, reason: unknown): void;
   /** A symlink's target; null (and the link reported as skipped) when it cannot be read. */
   readLink(path: Uint8Array, inode: Inode): Promise<Buffer | null>;
