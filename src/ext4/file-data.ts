@@ -4,6 +4,7 @@
 
 import type { BlockDevice } from '../device/block-device.js';
 import { CorruptError } from '../errors.js';
+import { readOrSalvage } from '../device/salvage.js';
 import type { Extent } from './extent.js';
 
 /**
@@ -96,7 +97,10 @@ export async function* readFileRange(
     while (pos < runEnd) {
       const n = Math.min(chunkBytes, runEnd - pos);
       if (r.uninit) yield Buffer.alloc(n);
-      else yield await device.read(r.physical * bs + (pos - r.logical * bs), n, slots.length > 0 ? slots[slot++ % slots.length] : undefined);
+      else {
+        const into = slots.length > 0 ? slots[slot++ % slots.length] : undefined;
+        yield* readOrSalvage((at, length, first) => device.read(at, length, first ? into : undefined), r.physical * bs + (pos - r.logical * bs), n, bs);
+      }
       pos += n;
     }
     i++;

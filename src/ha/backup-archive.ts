@@ -3,7 +3,8 @@
 // an add-on's slug (`a0d7b954_ssh`), a folder (`share`, `ssl`, `media`, `addons_local`), `supervisor`.
 // Current writers store inner names without './', older ones with it; both are read (§5.2).
 
-import { CorruptError } from '../errors.js';
+import { readOrSalvage } from '../device/salvage.js';
+import { CorruptError, IoError } from '../errors.js';
 import { type BackupMeta, MAX_BACKUP_JSON, parseBackupJson } from './backup-meta.js';
 import { type ReadAt, walkTar } from './backup-tar.js';
 
@@ -98,8 +99,9 @@ async function walkMembers(read: ReadAt, sizeBytes: number): Promise<Walked> {
       else if (w.others.length < OTHERS_NAMED) w.others.push(e.name);
     }
   } catch (err) {
-    // A header cut or changed after whole archives: those are still read (they were lost with it).
-    if (!(err instanceof CorruptError) || (w.found.length === 0 && w.metaAt === null)) throw err;
+    // A header cut, changed or unreadable (a bad block, bytes not rescued) after whole archives: those are
+    // still read (they were lost with it).
+    if (!(err instanceof CorruptError || err instanceof IoError) || (w.found.length === 0 && w.metaAt === null)) throw err;
     w.damage = err.message;
   }
   // No backup.json, and the file ends right after a member, without the tar's end blocks: cut between two
@@ -152,10 +154,18 @@ export function findInner(archive: BackupArchive, name: string): InnerArchive | 
 export async function* readMember(read: ReadAt, inner: Pick<InnerArchive, 'offset' | 'size'>, chunk = 1 << 20): AsyncGenerator<Buffer> {
   for (let done = 0; done < inner.size; ) {
     const want = Math.min(chunk, inner.size - done);
-    const piece = await read(inner.offset + done, want);
-    if (piece.length === 0) throw new CorruptError('TAR_TRUNCATED', `the backup ends inside an inner archive (${done} of ${inner.size} bytes read)`);
-    const part = piece.length > want ? piece.subarray(0, want) : piece;
-    done += part.length;
-    yield part;
+    // A piece the card cannot give whole: its bytes before the bad block first (then the error), so the
+    // archive's files before the damage are written.
+    let got = 0;
+    for await (const piece of readOrSalvage((at, n) => read(at, n), inner.offset + done, want, SALVAGE_STEP)) {
+      const part = piece.length > want - got ? piece.subarray(0, want - got) : piece;
+      got += part.length;
+      if (part.length > 0) yield part;
+    }
+    if (got === 0) throw new CorruptError('TAR_TRUNCATED', `the backup ends inside an inner archive (${done} of ${inner.size} bytes read)`);
+    done += got;
   }
 }
+
+/** The piece a read the card cannot give whole is retried in: a filesystem block. */
+const SALVAGE_STEP = 4096;

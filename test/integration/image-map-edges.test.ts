@@ -7,7 +7,7 @@
 // removed with copies on, and a backup whose header was not rescued named by its slug, were said misleadingly.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
@@ -19,6 +19,7 @@ import { tempDir } from '../helpers/images.js';
 const work = tempDir('image-map-edges-');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 const MIB = 1024 * 1024;
+const statSize = (path: string): number => statSync(path).size;
 
 /** A map of `size` bytes, all rescued but `lost` ([pos, length] pairs). */
 function writeMap(path: string, size: number, lost: Array<[number, number]>): void {
@@ -146,5 +147,80 @@ describe('a file or folder whose bytes were not rescued', () => {
     expect(auth.stderr).toMatch(new RegExp(`^error: ${STORAGE}/auth\\S* cannot be read: bytes`, 'm'));
     const info = cli(['info', img]);
     expect(info.stderr).toMatch(new RegExp(`^warning: ${STORAGE}/auth cannot be read: bytes \\d+-\\d+ of image \\S+ were not rescued from the card$`, 'm'));
+  });
+});
+
+// One block not rescued inside a backup's archive: the archive was read in 1 MiB pieces, and the piece with
+// the bad block cost every file before it ("0 files ... the files before the damage were written"); an
+// unreadable header of a later archive cost the whole backup, the whole archives before it included.
+describe('a backup with one block not rescued', () => {
+  const stage = join(work, 'salvage-stage');
+  const backup = join(stage, 'supervisor', 'backup', 'big.tar');
+  const files = join(work, 'salvage-files');
+  const py = `
+import io, json, gzip, os, random, sys, tarfile
+rnd = random.Random(7)
+files = sys.argv[2]
+os.makedirs(files, exist_ok=True)
+b = io.BytesIO()
+with tarfile.open(fileobj=b, mode="w", format=tarfile.PAX_FORMAT) as t:
+    for k in range(40):
+        d = rnd.randbytes(16384)
+        open(os.path.join(files, "f%02d.bin" % k), "wb").write(d)
+        i = tarfile.TarInfo("data/f%02d.bin" % k); i.size = len(d); i.mtime = 1700000000; t.addfile(i, io.BytesIO(d))
+inner = gzip.compress(b.getvalue(), 1)
+small = io.BytesIO()
+with tarfile.open(fileobj=small, mode="w") as t:
+    i = tarfile.TarInfo("notes.txt"); i.size = 3; t.addfile(i, io.BytesIO(b"hi\\n"))
+meta = {"slug": "5a1a5a1a", "version": 2, "name": "big", "date": "2025-06-01T12:00:00+00:00", "type": "partial", "supervisor_version": "2026.03.1", "extra": {},
+        "homeassistant": {"version": "2025.5.3", "exclude_database": False, "size": 0.0}, "compressed": True, "protected": False, "folders": ["share"], "addons": [], "repositories": []}
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
+    for n, d in [("homeassistant.tar.gz", inner), ("share.tar.gz", gzip.compress(small.getvalue())), ("./backup.json", json.dumps(meta).encode())]:
+        i = tarfile.TarInfo(n); i.size = len(d); t.addfile(i, io.BytesIO(d))
+`;
+  const card = join(work, 'salvage.img');
+  const setUp = (): { start: number; members: Array<{ name: string; offset: number; size: number }> } => {
+    mkdirSync(join(stage, 'supervisor', 'homeassistant'), { recursive: true });
+    mkdirSync(join(stage, 'supervisor', 'backup'), { recursive: true });
+    execFileSync('python3', ['-c', py, backup, files]);
+    execFileSync('mkfs.ext4', ['-q', '-F', '-L', 'hassos-data', '-b', '4096', '-d', stage, card, '16M'], { stdio: 'ignore' });
+    const start = 4096 * Number(execFileSync('debugfs', ['-R', 'bmap /supervisor/backup/big.tar 0', card], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+    const listing = execFileSync('python3', ['-c', 'import sys,tarfile,json;print(json.dumps([{"name":m.name,"offset":m.offset_data,"size":m.size} for m in tarfile.open(sys.argv[1])]))', backup], { encoding: 'utf8' });
+    return { start, members: JSON.parse(listing) };
+  };
+
+  it('extract writes the files before the bad block and keeps the one it cuts as .damaged', () => {
+    const { start, members } = setUp();
+    const ha = members.find((m) => m.name === 'homeassistant.tar.gz')!;
+    const bad = Math.floor((start + ha.offset + ha.size * 0.75) / 4096) * 4096;
+    writeMap(`${card}.map`, statSize(card), [[bad, 4096]]);
+    const out = join(work, 'salvage-out');
+    const r = cli(['backup', 'extract', card, '--slug', '5a1a5a1a', '--decrypt', '--out', out]);
+    expect(r.code, r.stderr).toBe(65);
+    const cut = /damaged: homeassistant\/data\/(f\d\d\.bin) \([\d.]+ KiB kept as \.damaged\)/.exec(r.text);
+    expect(cut, r.text).not.toBeNull();
+    const kept = readFileSync(join(out, 'homeassistant', 'data', `${cut![1]}.damaged`));
+    expect(kept.length).toBeGreaterThan(0);
+    expect(kept.equals(readFileSync(join(files, cut![1]!)).subarray(0, kept.length))).toBe(true);
+    const written = readdirSync(join(out, 'homeassistant', 'data')).filter((n) => n.endsWith('.bin'));
+    // Each 16 KiB file of random bytes takes 16 KiB of the archive: about three quarters lie before the block.
+    expect(written.length).toBeGreaterThanOrEqual(25);
+    for (const n of written) expect(readFileSync(join(out, 'homeassistant', 'data', n)).equals(readFileSync(join(files, n))), n).toBe(true);
+    expect(readFileSync(join(out, 'share', 'notes.txt'), 'utf8')).toBe('hi\n');
+    // cat gives the bytes before the block, then the error (the 1 MiB piece holding it gave none).
+    const c = cli(['cat', card, '/supervisor/backup/big.tar']);
+    expect(c.code).toBe(65);
+    expect(c.stdout.equals(readFileSync(backup).subarray(0, bad - start))).toBe(true);
+  });
+
+  it('a later archive whose header is unreadable: the archives before it are still extracted', () => {
+    const { start, members } = setUp();
+    const share = members.find((m) => m.name === 'share.tar.gz')!;
+    writeMap(`${card}.map`, statSize(card), [[Math.floor((start + share.offset - 512) / 4096) * 4096, 4096]]);
+    const out = join(work, 'salvage-header-out');
+    const r = cli(['backup', 'extract', card, '--slug', 'big.tar', '--decrypt', '--out', out]);
+    expect(r.code, r.stderr).toBe(65);
+    expect(readdirSync(join(out, 'homeassistant', 'data')).filter((n) => n.endsWith('.bin'))).toHaveLength(40);
+    expect(r.text + r.stderr).toMatch(/the archives before the damage were read/);
   });
 });
