@@ -20,7 +20,9 @@ export function modeString(type: string, mode: number): string {
 }
 
 /** Left-aligned columns; numeric columns (by index) right-aligned. */
-export function table(rows: string[][], rightAligned: number[] = []): string {
+export function table(given: string[][], rightAligned: number[] = []): string {
+  // A cell is one line: a newline or tab in a name (a crafted file or login name) broke the row in two.
+  const rows = given.map((row) => row.map(oneLine));
   const widths: number[] = [];
   for (const row of rows) row.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
   return rows

@@ -56,3 +56,24 @@ describe('control characters from the card', () => {
     expect(JSON.parse(json.text)).toEqual(expect.arrayContaining([expect.objectContaining({ name: EVIL })]));
   });
 });
+
+// A newline or tab in a file name was printed as it is by ls (one file listed as two lines: a crafted name
+// can fake entries), and in the ls -l, auth list and export tables (the row broken in two).
+describe('a newline or tab in a name from the card', () => {
+  it('ls, ls -l and the export report keep each name on its line, written as \\n and \\t', () => {
+    const stage = join(work, 'stage-lines');
+    const config = join(stage, 'supervisor', 'homeassistant');
+    mkdirSync(config, { recursive: true });
+    writeFileSync(join(config, 'fake\nsecrets.yaml'), 'a\n');
+    writeFileSync(join(config, 'tab\there.yaml'), 'b\n');
+    const image = join(work, 'lines.img');
+    expect(spawnSync('mkfs.ext4', ['-q', '-F', '-L', 'hassos-data', '-d', stage, image, '8M']).status).toBe(0);
+    const ls = cli(['ls', image, '/supervisor/homeassistant']);
+    expect(ls.text.split('\n').filter(Boolean).sort()).toEqual(['fake\\nsecrets.yaml', 'tab\\there.yaml']);
+    const long = cli(['ls', '-l', image, '/supervisor/homeassistant']).text.split('\n').filter(Boolean);
+    expect(long).toHaveLength(2);
+    expect(long.join('\n')).toMatch(/ fake\\nsecrets\.yaml$/m);
+    const ex = cli(['export', image, '--out', join(work, 'lines-out')]);
+    expect(ex.text).toMatch(/^ {2}\/supervisor\/homeassistant\/fake\\nsecrets\.yaml -> fake_secrets\.yaml \(/m);
+  });
+});

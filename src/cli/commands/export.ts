@@ -8,6 +8,7 @@ import { CorruptError, RefusedError } from '../../errors.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { formatBytes } from '../render.js';
 import { stoppable, terminalProgress } from '../progress.js';
+import { oneLine } from '../visible.js';
 import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
 
 type ExportArgs = GlobalArgs & { source?: string; out: string; what: ExportWhat; excludeDb?: boolean; force?: boolean };
@@ -19,20 +20,20 @@ function render(r: ExportResult): string {
   ];
   if (r.renamed.length > 0) {
     lines.push('', 'Renamed:');
-    for (const n of r.renamed) lines.push(`  ${n.path} -> ${n.as} (${n.reason})`);
+    for (const n of r.renamed) lines.push(`  ${oneLine(n.path)} -> ${oneLine(n.as)} (${n.reason})`);
   }
   for (const n of r.notes) lines.push(`Note: ${n}.`);
   if (r.unsupported.length > 0) {
     lines.push('', 'Not copied (the file system of --out cannot hold them):');
-    for (const u of r.unsupported) lines.push(`  ${u.path}: ${u.reason}`);
+    for (const u of r.unsupported) lines.push(`  ${oneLine(u.path)}: ${u.reason}`);
   }
   if (r.special.length > 0) {
     lines.push('', 'Not copied (device files, FIFOs, sockets):');
-    for (const s of r.special) lines.push(`  ${s}`);
+    for (const s of r.special) lines.push(`  ${oneLine(s)}`);
   }
   if (r.skipped.length > 0) {
     lines.push('', 'Skipped (could not be read):');
-    for (const s of r.skipped) lines.push(`  ${s.path}: ${s.reason}`);
+    for (const s of r.skipped) lines.push(`  ${oneLine(s.path)}: ${oneLine(s.reason)}`);
   }
   return `${lines.join('\n')}\n`;
 }

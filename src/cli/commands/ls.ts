@@ -7,12 +7,13 @@ import { inFile } from '../../ext4/damaged.js';
 import { dataPath } from '../../actions/source.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { modeString, table } from '../render.js';
+import { oneLine } from '../visible.js';
 import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
 
 type LsArgs = GlobalArgs & { source?: string; path?: string; long?: boolean };
 
 function render(entries: ListEntry[], long: boolean): string {
-  if (!long) return entries.map((e) => (e.type === 'dir' ? `${e.name}/` : e.name)).join('\n') + (entries.length ? '\n' : '');
+  if (!long) return entries.map((e) => oneLine(e.type === 'dir' ? `${e.name}/` : e.name)).join('\n') + (entries.length ? '\n' : '');
   const rows = entries.map((e) => [
     e.error ? '??????????' : modeString(e.type, e.mode),
     String(e.links),
