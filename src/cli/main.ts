@@ -1,7 +1,6 @@
 // The command line (design.md §3): yargs commands, global options, and the one place that decides the
 // process exit code. Errors print as `error: ...` plus `hint: ...`; a stack trace only with --verbose.
 
-import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -19,7 +18,7 @@ import { disksCommand } from './commands/disks.js';
 import { exportCommand } from './commands/export.js';
 import { guiCommand, runGui } from './commands/gui.js';
 import { imageCommand } from './commands/image.js';
-import { type GlobalArgs, parseOffset, refuseEmpty, refuseRepeated } from './commands/common.js';
+import { type GlobalArgs, looksLikeSource, parseOffset, refuseEmpty, refuseRepeated } from './commands/common.js';
 import { infoCommand } from './commands/info.js';
 import { logsCommand } from './commands/logs.js';
 import { lsCommand } from './commands/ls.js';
@@ -99,8 +98,7 @@ const COMMANDS = new Set(['gui', 'disks', 'info', 'df', 'ls', 'cat', 'logs', 'au
 function refuseSourceFirst(args: string[]): void {
   const first = args[0];
   if (first === undefined || first.startsWith('-') || COMMANDS.has(first)) return;
-  const looksLikeSource = /[/\\]/.test(first) || /^[a-z]:$/i.test(first) || /\.(img|raw|bin|iso|qcow2|vdi|vhdx?|vmdk|ova|tar|gz|xz|zip)$/i.test(first) || existsSync(first);
-  if (!looksLikeSource) return;
+  if (!/\//.test(first) && !looksLikeSource(first)) return;
   throw new UsageError('SOURCE_WITHOUT_COMMAND', `${first} is a disk or an image, not a command: name what to do with it first`, {
     hint: `haos-rescue info ${shellWord(first)} shows what it holds; haos-rescue alone guides you step by step (it asks for the disk), haos-rescue gui does the same in a browser window`,
   });

@@ -132,6 +132,11 @@ describe('info', () => {
     expect(cli(['auth', 'lst', image]).stderr).toMatch(/^error: auth has no command lst: did you mean auth list\?\nhint: haos-rescue auth --help lists its commands$/m);
     // A disk or an image first (what an owner tries first): said as one (it was "Unknown argument", or for
     // g.img "did you mean gui?").
+    // ls takes one word as a path on the card or the source: a missing image was "path card.img is not absolute".
+    const missing = cli(['ls', 'no-such-card.img']);
+    expect(missing.code).toBe(66);
+    expect(missing.stderr).toMatch(/^error: no-such-card\.img does not exist$/m);
+    expect(cli(['ls', 'supervisor/homeassistant']).stderr).toMatch(/^error: path supervisor\/homeassistant is not absolute$/m);
     for (const first of [image, 'g.img', '/dev/sdz']) {
       const r = cli([first]);
       expect(r.code).toBe(64);

@@ -1,5 +1,6 @@
 // Options every command that reads a SOURCE shares (design.md §3), and how they map to SourceOptions.
 
+import { existsSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { type OpenedSource, type SourceOptions, withSource } from '../../actions/source.js';
 import { UsageError } from '../../errors.js';
@@ -13,6 +14,11 @@ export interface GlobalArgs {
   map?: string;
   json?: boolean;
   verbose?: boolean;
+}
+
+/** A word typed where a disk or an image fits: a path of this computer, a drive, a disk image's name, or what exists here. */
+export function looksLikeSource(word: string): boolean {
+  return /[\\]/.test(word) || /^[a-z]:$/i.test(word) || /^\.{0,2}\//.test(word) || /\.(img|raw|bin|iso|qcow2|vdi|vhdx?|vmdk|ova|tar|gz|xz|zip)$/i.test(word) || existsSync(word);
 }
 
 export function withSourceArg<T>(y: Argv<T>): Argv<T & { source?: string }> {

@@ -8,7 +8,7 @@ import { dataPath } from '../../actions/source.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { modeString, table } from '../render.js';
 import { oneLine } from '../visible.js';
-import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
+import { type GlobalArgs, looksLikeSource, withArgsSource, withSourceArg } from './common.js';
 
 type LsArgs = GlobalArgs & { source?: string; path?: string; long?: boolean };
 
@@ -38,7 +38,9 @@ function sourceAndPath(first: string | undefined, second: string | undefined): {
   } catch {
     local = false;
   }
-  return local ? { source: first } : { path: first };
+  // A name that is no path on the card (those start with /) but reads as an image: taken as the source, whose
+  // opening says it is not there (it was "path nonexist.img is not absolute").
+  return local || (!first.startsWith('/') && looksLikeSource(first)) ? { source: first } : { path: first };
 }
 
 export const lsCommand: CommandModule<GlobalArgs, LsArgs> = {
