@@ -1,6 +1,7 @@
 // An operating-system error while writing to this computer (export, backup extract): the output is the
 // problem, not the card, so it ends the command with a message about the output folder and what to do.
 
+import { lstatSync } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { AppError, IoError, RefusedError, UsageError, toAppError } from '../errors.js';
@@ -26,11 +27,34 @@ export function outputError(err: unknown, out: string): AppError {
     case 'ENOENT':
       // A folder that exists but takes no new files (/proc, /sys, some FUSE disks), or one removed meanwhile.
       return new UsageError('OUTPUT_CANNOT_CREATE', `${out} cannot be created: its folder takes no new files there, or was removed`, { ...options, hint: 'choose a folder on a disk of this computer, e.g. in your home folder' });
+    case 'EEXIST':
+    case 'EISDIR':
+    case 'ELOOP': {
+      // Written over what was there before (an earlier copy, replaced): a folder or a link of the same name
+      // stands where a file goes, or the other way round. It said "writing to OUT failed: EEXIST".
+      const e = err as NodeJS.ErrnoException & { dest?: string };
+      const at = e.dest ?? e.path ?? out;
+      return new UsageError('OUTPUT_IN_THE_WAY', `${at} is in the way: ${whatIsAt(at)} of that name is already there, where the copy puts another kind`, {
+        ...options,
+        hint: `move ${at} aside (or remove it), or choose a new folder; the card was not changed`,
+      });
+    }
     case 'EIO':
       return new IoError('OUTPUT_IO_ERROR', `the disk that ${out} is on reported an I/O error`, { ...options, hint: 'choose a folder on another disk' });
     default:
       return code ? new IoError('OUTPUT_FAILED', `writing to ${out} failed: ${code}`, { ...options, hint: 'check the folder the copy goes to, and try again' }) : toAppError(err);
   }
+}
+
+function whatIsAt(path: string): string {
+  const st = (() => {
+    try {
+      return lstatSync(path);
+    } catch {
+      return null;
+    }
+  })();
+  return st?.isDirectory() ? 'a folder' : st?.isSymbolicLink() ? 'a symbolic link' : st ? 'a file' : 'something';
 }
 
 /** A write the output's disk refused as past its largest file (EFBIG: FAT32 holds 4 GiB at most). */

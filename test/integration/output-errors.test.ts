@@ -277,3 +277,22 @@ describe('an output in a folder that does not exist yet', () => {
     expect(readFileSync(join(work, 'plain-file'), 'utf8')).toBe('x');
   });
 });
+
+// Replacing an earlier copy where a folder stands at a file's name: "writing to OUT failed: EEXIST" (or
+// EISDIR), naming nothing, and backup extract left its copy behind as NAME.partial-PID.
+describe('a folder in the way of a file being replaced', () => {
+  it('export and backup extract name it and say what to do (exit 64); nothing unfinished is left', () => {
+    const ex = join(work, 'in-the-way-export');
+    mkdirSync(join(ex, 'secrets.yaml'), { recursive: true });
+    const r = cli(['export', image, '--out', ex, '--force']);
+    expect(r.code, r.stderr).toBe(64);
+    expect(r.stderr).toContain(`error: ${join(ex, 'secrets.yaml')} is in the way: a folder of that name is already there, where the copy puts another kind`);
+    expect(r.stderr).toMatch(/^hint: move \S+secrets\.yaml aside \(or remove it\), or choose a new folder; the card was not changed/m);
+    const bk = join(work, 'in-the-way-backup');
+    mkdirSync(join(bk, 'backup_example.tar'), { recursive: true });
+    const b = cli(['backup', 'extract', image, '--slug', '7fed74c8', '--out', bk, '--force']);
+    expect(b.code, b.stderr).toBe(64);
+    expect(b.stderr).toContain(`error: ${join(bk, 'backup_example.tar')} is in the way: a folder of that name is already there`);
+    expect(readdirSync(bk)).toEqual(['backup_example.tar']);
+  });
+});

@@ -126,7 +126,11 @@ async function copyInto(src: OpenedSource, b: BackupEntry, inode: Inode, fh: Fil
     await rm(partial, { force: true });
     throw new UsageError('OUTPUT_EXISTS', `${out} already exists`, { hint: 'choose another folder, or replace the file', remedy: 'force' });
   }
-  await rename(partial, out);
+  await rename(partial, out).catch(async (err: unknown) => {
+    // A folder of that name in the way: the copy is not left behind under its unfinished name.
+    await rm(partial, { force: true });
+    throw err;
+  });
   return { size, sha256: hash.digest('hex') };
 }
 
