@@ -202,6 +202,29 @@ describe('crafted images end with a clear answer', () => {
     expect(ex.stdout + ex.stderr).toMatch(/big\.yaml/);
   });
 
+  // ext4 keeps times from 1901 to 2446: a tar export wrote 1901, and every time from 2038-01-19 on, as
+  // 2242-03-16 (the ustar field's largest value), and a folder export wrote 1901 as the time of the export.
+  it('times before 1970 and from 2038 on: kept by a tar export (PAX) and a folder export', () => {
+    const stage = join(work, 'times-stage', 'supervisor', 'homeassistant');
+    mkdirSync(stage, { recursive: true });
+    writeFileSync(join(stage, 'old.yaml'), 'a\n');
+    writeFileSync(join(stage, 'late.yaml'), 'b\n');
+    const image = join(work, 'times.img');
+    mkfs(image, join(work, 'times-stage'), { sizeMiB: 8 });
+    for (const cmd of ['sif /supervisor/homeassistant/old.yaml mtime 0x80000000', 'sif /supervisor/homeassistant/old.yaml mtime_extra 0', 'sif /supervisor/homeassistant/late.yaml mtime 0x80000000']) {
+      spawnSync('debugfs', ['-w', '-R', cmd, image]);
+    }
+    const tar = join(work, 'times.tar');
+    expect(spawnSync(process.execPath, [CLI, 'export', image, '--out', tar]).status).toBe(0);
+    const listed = spawnSync('tar', ['tvf', tar, '--full-time'], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' } }).stdout;
+    expect(listed).toMatch(/ 1901-12-13 20:45:52 homeassistant\/old\.yaml$/m);
+    expect(listed).toMatch(/ 2038-01-19 03:14:08 homeassistant\/late\.yaml$/m);
+    const folder = join(work, 'times-out');
+    expect(spawnSync(process.execPath, [CLI, 'export', image, '--out', folder]).status).toBe(0);
+    expect(statSync(join(folder, 'old.yaml')).mtime.toISOString()).toBe('1901-12-13T20:45:52.000Z');
+    expect(statSync(join(folder, 'late.yaml')).mtime.toISOString()).toBe('2038-01-19T03:14:08.000Z');
+  });
+
   it('blocks-count: IMPOSSIBLE_BLOCK_COUNT names the damage and the way on', () => {
     const r = spawnSync(process.execPath, [CLI, 'df', crafted('blocks-count')], { encoding: 'utf8', timeout: 20_000 });
     expect(r.status).toBe(65);

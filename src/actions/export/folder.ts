@@ -24,8 +24,9 @@ import { makeOutputFolder } from '../output-error.js';
 const SLASH = Buffer.from(sep === '\\' ? '\\' : '/');
 const S_ISGID = 0o2000;
 
-function time(t: Timestamp): number {
-  return t.seconds + t.nanoseconds / 1e9;
+/** A time for utimes: Node takes a negative number for "now" (a 1901 time was written as today), a Date not. */
+function time(t: Timestamp): number | Date {
+  return t.seconds < 0 ? new Date(t.seconds * 1000 + Math.floor(t.nanoseconds / 1e6)) : t.seconds + t.nanoseconds / 1e9;
 }
 
 function key(b: Uint8Array): string {

@@ -18,14 +18,22 @@ type Sink = ReturnType<Pack['entry']>;
 /** Holes at least this large in all make a file a sparse entry; smaller ones are written as zeros (every reader knows those). */
 export const SPARSE_MIN_HOLES = 64 * 1024 * 1024;
 
+/** The largest time tar-stream writes in the ustar field (it takes the seconds as a 32-bit integer: 2038-01-19). */
+const FIELD_MAX_TIME = 2 ** 31 - 1;
+
 export function header(name: string, inode: Inode, extra: Partial<Headers>): Headers {
+  const seconds = inode.mtime.seconds;
+  // A time before 1970 (ext4 keeps them back to 1901) or from 2038-01-19 on does not fit the field as written:
+  // it came out as 2242-03-16. The field holds the nearest it can, and a PAX record the time itself.
+  const outside = seconds < 0 || seconds > FIELD_MAX_TIME;
   return {
     name,
     // With the type bits: tar-stream replaces a mode of 0 (----------) by its default 0644/0755.
     mode: inode.mode & 0o177777,
     uid: inode.uid,
     gid: inode.gid,
-    mtime: new Date(inode.mtime.seconds * 1000 + Math.floor(inode.mtime.nanoseconds / 1e6)),
+    mtime: outside ? new Date(Math.min(Math.max(seconds, 0), FIELD_MAX_TIME) * 1000) : new Date(seconds * 1000 + Math.floor(inode.mtime.nanoseconds / 1e6)),
+    ...(outside ? { pax: { mtime: String(seconds) } } : {}),
     ...extra,
   };
 }
