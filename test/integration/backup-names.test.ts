@@ -87,3 +87,31 @@ describe('two backup files on the card whose names read the same', () => {
     expect(copies.filter((c) => c.equals(readFileSync(text)))).toHaveLength(1);
   });
 });
+
+// Two members naming one archive (homeassistant.tar.gz and ./homeassistant.tar.gz): unpacked into one folder,
+// the second's files over the first's, without a word.
+describe('two archives of one backup with the same name', () => {
+  it('are unpacked into two folders, the second renamed and said', () => {
+    const out = join(work, 'dup.tar');
+    const py = `
+import io, json, gzip, sys, tarfile
+def inner(text):
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode="w") as t:
+        i = tarfile.TarInfo("data/same.txt"); i.size = len(text); t.addfile(i, io.BytesIO(text))
+    return gzip.compress(b.getvalue())
+meta = {"slug": "d0d0d0d0", "version": 2, "name": "dup", "date": "2025-06-01T12:00:00+00:00", "type": "partial", "supervisor_version": "2026.03.1", "extra": {},
+        "homeassistant": {"version": "2025.5.3", "exclude_database": False, "size": 0.0}, "compressed": True, "protected": False, "folders": [], "addons": [], "repositories": []}
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
+    for n, d in [("homeassistant.tar.gz", inner(b"FIRST\\n")), ("./homeassistant.tar.gz", inner(b"SECOND\\n")), ("./backup.json", json.dumps(meta).encode())]:
+        i = tarfile.TarInfo(n); i.size = len(d); t.addfile(i, io.BytesIO(d))
+`;
+    execFileSync('python3', ['-c', py, out]);
+    const dir = join(work, 'dup-out');
+    const r = cli(['backup', 'extract', out, '--decrypt', '--out', dir]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'homeassistant', 'data', 'same.txt'), 'utf8')).toBe('FIRST\n');
+    expect(readFileSync(join(dir, 'homeassistant~2', 'data', 'same.txt'), 'utf8')).toBe('SECOND\n');
+    expect(r.text).toMatch(/^renamed \.\/homeassistant\.tar\.gz -> homeassistant~2: another archive of the backup is unpacked as homeassistant$/m);
+  });
+});

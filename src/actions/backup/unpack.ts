@@ -82,10 +82,11 @@ export async function unpackBackup(target: BackupTarget, opts: UnpackOptions): P
   const refused = await keyRefusals(target, chosen, opts.key);
   try {
     await checkOut(outDir, opts.force ?? false);
+    const taken = new Set<string>();
     for (const inner of chosen) {
       const err = refused.get(inner);
       if (err) result.damaged.push({ path: inner.name, reason: `it does not open with the key that opens the other archives: its start is damaged (${err.message})`, bytesWritten: 0 });
-      else await unpackInner(target, inner, opts, outDir, result, meter);
+      else await unpackInner(target, inner, opts, outDir, result, meter, taken);
     }
     const { damage } = target.archive;
     if (damage !== null) result.damaged.push({ path: target.label, reason: `${damage}; the archives before the damage were read, any after it are lost`, bytesWritten: 0 });
@@ -119,6 +120,18 @@ async function keyRefusals(target: BackupTarget, chosen: InnerArchive[], key: Se
   return refused;
 }
 
+/**
+ * The archive's folder name, not one an earlier archive of this run took: two members that name one archive
+ * (homeassistant.tar.gz and ./homeassistant.tar.gz) were unpacked into one folder, the second over the first.
+ */
+function folderName(inner: InnerArchive, name: string, taken: Set<string>, result: UnpackResult): string {
+  let chosen = name;
+  for (let n = 2; taken.has(chosen.toLowerCase()); n++) chosen = `${name}~${n}`;
+  taken.add(chosen.toLowerCase());
+  if (chosen !== name) result.renamed.push({ path: inner.member, as: chosen, reason: `another archive of the backup is unpacked as ${name}` });
+  return chosen;
+}
+
 /** The folder an archive is unpacked into, made; never a link already there (with --force it took the files where it pointed). */
 async function archiveFolder(outDir: string, name: string): Promise<string> {
   const base = join(outDir, name);
@@ -129,9 +142,9 @@ async function archiveFolder(outDir: string, name: string): Promise<string> {
   return base;
 }
 
-async function unpackInner(target: BackupTarget, inner: InnerArchive, opts: UnpackOptions, outDir: string, result: UnpackResult, meter: ProgressMeter): Promise<void> {
+async function unpackInner(target: BackupTarget, inner: InnerArchive, opts: UnpackOptions, outDir: string, result: UnpackResult, meter: ProgressMeter, taken: Set<string>): Promise<void> {
   const windows = (opts.platform ?? process.platform) === 'win32';
-  const dirName = safeComponent(Buffer.from(inner.name), windows).name.toString('utf8');
+  const dirName = folderName(inner, safeComponent(Buffer.from(inner.name), windows).name.toString('utf8'), taken, result);
   const base = await archiveFolder(outDir, dirName);
   const counts = { name: inner.name, out: base, files: 0, dirs: 0, links: 0, bytes: 0, complete: false };
   result.inners.push(counts);
