@@ -10,9 +10,10 @@ export { formatDuration, progressText } from '../actions/progress.js';
 /**
  * Runs a copy to this computer so that Ctrl-C (a closed terminal, `kill`) ends it at its next progress report
  * through its own error path, which removes its unfinished file, before the process exits. With `folder`
- * (a copy into a folder), the stop says that the folder holds only part of the copy.
+ * (a copy into a folder), the stop says that the folder holds only part of the copy; `keepsFinished`: run again,
+ * the command keeps the copies finished and copies the rest (`backup extract`), so no --force is needed.
  */
-export function stoppable<T>(fn: () => Promise<T>, folder: string | null = null): Promise<T> {
+export function stoppable<T>(fn: () => Promise<T>, folder: string | null = null, keepsFinished = false): Promise<T> {
   let settled: Promise<unknown> = Promise.resolve();
   const work = withInterruptCleanup(async () => {
     requestStop();
@@ -20,7 +21,9 @@ export function stoppable<T>(fn: () => Promise<T>, folder: string | null = null)
     // A folder keeps what was copied before the stop: not to be taken for the whole copy.
     return folder === null
       ? 'stopped: the unfinished file was removed'
-      : `stopped: ${folder} holds only part of the copy (the unfinished file was removed); to copy it whole, run the same command again with --force`;
+      : keepsFinished
+        ? `stopped: ${folder} holds only part of the copy (the unfinished file was removed); run the same command again to copy the rest (what was copied is kept)`
+        : `stopped: ${folder} holds only part of the copy (the unfinished file was removed); to copy it whole, run the same command again with --force`;
   }, fn);
   settled = work.catch(() => undefined);
   return work;

@@ -28,7 +28,7 @@ const keyCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: string }> = 
       return;
     }
     if (key.key === null) {
-      await writeOut(`No backup encryption key is stored. ${key.message}\n`);
+      await writeOut(`${key.message.charAt(0).toUpperCase()}${key.message.slice(1)}.\n`);
       return;
     }
     const lines = [key.key, '', 'This is the key Home Assistant asks for when you restore one of its encrypted backups.'];
@@ -141,7 +141,7 @@ const extractCommand: CommandModule<GlobalArgs, ExtractArgs> = {
         force: argv.force ?? false,
         ...(progress ? { onProgress: progress.update } : {}),
       });
-    }), argv.out).finally(() => progress?.end());
+    }), argv.out, true).finally(() => progress?.end());
     if (argv.json) await printJson(result);
     else {
       // A name from the card stays on its line (`backup list` writes a newline in one as \n; this split it).
