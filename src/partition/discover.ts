@@ -246,10 +246,14 @@ function notFound(device: BlockDevice, table: PartitionTable, candidates: Candid
       : `seen ${seen.join('; ')}; name one of the partitions to open it anyway`;
   // The partition HAOS made for the data is there and could not be read (a bad sector, bytes an image's map
   // does not hold): that read error, with its remedy, not "not found" and a partition to name.
-  const unread = candidates.find((c) => c.failure !== undefined && isDataPartitionName(c.partitionName) && c.failure.exitCode !== 66);
+  // So too a bare filesystem whose superblock read and whose folders are damaged (a root folder that is no
+  // folder): it was "no Home Assistant data filesystem found", with advice to give an offset.
+  const damagedBare = (c: Candidate): boolean => table.type === 'none' && c.byteOffset === 0 && c.failure?.exitCode === 65;
+  const unread = candidates.find((c) => c.failure !== undefined && (isDataPartitionName(c.partitionName) || damagedBare(c)) && c.failure.exitCode !== 66);
   if (unread !== undefined) {
     const failure = unread.failure!;
-    return new AppError(failure.code, failure.exitCode, `${describe(unread)} of ${device.description}, Home Assistant's data partition, cannot be read: ${failure.message}`, {
+    const whose = isDataPartitionName(unread.partitionName) ? "Home Assistant's data partition" : 'an ext4 filesystem';
+    return new AppError(failure.code, failure.exitCode, `${describe(unread)} of ${device.description}, ${whose}, cannot be read: ${failure.message}`, {
       ...(failure.hint ? { hint: failure.hint } : {}),
       details: { ...failure.details, partition: unread.partitionIndex },
       cause: failure,

@@ -92,6 +92,15 @@ describe('crafted images end with a clear answer', () => {
       expect(r.stderr, name).toMatch(/^hint: e2fsck makes a new root folder/m);
       expect(r.stderr, name).not.toMatch(/no \/supervisor folder|right disk/);
     }
+    // The data partition alone (a bare filesystem): it was "no Home Assistant data filesystem found", exit 66,
+    // with advice to give the byte offset of a filesystem that is right there.
+    const bare = join(work, 'root-bare.img');
+    writeFileSync(bare, readSampleImage().subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
+    spawnSync('debugfs', ['-w', '-R', 'sif <2> mode 0100644', bare]);
+    const r = spawnSync(process.execPath, [CLI, 'info', bare], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status).toBe(65);
+    expect(r.stderr).toMatch(/^error: the whole device of image \S+, an ext4 filesystem, cannot be read: .*the root folder of this filesystem is damaged/m);
+    expect(r.stderr).not.toMatch(/no Home Assistant data filesystem found|--offset/);
   });
 
   it('.storage made a file (debugfs unlink + link): said to be not a folder, not "no users"', () => {
