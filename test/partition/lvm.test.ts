@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli } from '../helpers/cli.js';
+import { SAMPLE, readSampleImage } from '../../fixtures/index.js';
 import { memoryDevice } from '../../src/device/memory-device.js';
 import { lvmCrc, readLvm } from '../../src/partition/lvm.js';
 import { MiB, linear, metadata, pv, withSums } from './lvm-build.js';
@@ -49,6 +50,24 @@ describe('LVM physical volumes', () => {
       { name: 'mirror', why: 'it is a raid1 volume (only linear volumes are read here)' },
       { name: 'data', why: 'it lies (partly) on another disk of its volume group' },
     ]);
+  });
+
+  // The data filesystem in a volume of a physical volume that is the whole disk: "Partition table: none (bare
+  // filesystem)" said the disk was the filesystem itself.
+  it('a whole-disk physical volume is said as one, not as a bare filesystem', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lvm-unit-'));
+    try {
+      const disk = pv(metadata(linear('root', 0, 10, 0)));
+      readSampleImage().copy(disk, MiB, SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes);
+      const file = join(dir, 'pv.img');
+      writeFileSync(file, disk);
+      const r = cli(['info', file]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.text).toMatch(/^Partition table: +none \(an LVM physical volume\)$/m);
+      expect(r.text).toMatch(/^Data: +logical volume vg0\/root \(LVM\)/m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a disk whose root volume cannot be read here says why, not "not ext4" (exit 66)', () => {

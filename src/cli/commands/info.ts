@@ -20,7 +20,9 @@ function journalLine(d: InfoResult['data']): string {
 
 function render(r: InfoResult): string {
   const lines: string[] = [];
-  const tableName = r.partitionTable === 'gpt' ? (r.hybridMbr ? 'GPT (with hybrid MBR)' : 'GPT') : r.partitionTable === 'mbr' ? 'MBR' : r.data.foundBySearch ? 'none' : 'none (bare filesystem)';
+  // No table and the data in an LVM volume: an LVM physical volume over the whole disk, not a bare filesystem.
+  const bare = r.data.foundBySearch ? 'none' : r.data.volume !== null ? 'none (an LVM physical volume)' : 'none (bare filesystem)';
+  const tableName = r.partitionTable === 'gpt' ? (r.hybridMbr ? 'GPT (with hybrid MBR)' : 'GPT') : r.partitionTable === 'mbr' ? 'MBR' : bare;
   lines.push(`Source:           ${r.source} (${formatBytes(r.sizeBytes)})`);
   if (r.container) lines.push(...containerLines(r.container));
   lines.push(`Partition table:  ${tableName}`);
