@@ -146,6 +146,23 @@ describe.skipIf(!hasRef)('backup create', () => {
     expect(cat.stdout.equals(readFileSync(join(CONFIG, 'secrets.yaml')))).toBe(true);
   });
 
+  // A damaged card whose .HA_VERSION is gone: refused with "a card that never finished its first start has no
+  // configuration worth backing up"; the Supervisor's own record of the installed version serves.
+  it('.HA_VERSION missing: the version the Supervisor records is used; with neither, said which and what to do', () => {
+    const noVersion = join(work, 'no-version.img');
+    copyFileSync(card, noVersion);
+    execFileSync('debugfs', ['-w', '-R', 'rm /supervisor/homeassistant/.HA_VERSION', noVersion], { stdio: 'ignore' });
+    const out = join(work, 'no-version.tar');
+    const r = cli(['backup', 'create', noVersion, '--out', out, '--no-encrypt']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(execFileSync('tar', ['-xOf', out, './backup.json'], { encoding: 'utf8' })).homeassistant.version).toBe('2025.5.3');
+    execFileSync('debugfs', ['-w', '-R', 'rm /supervisor/homeassistant.json', noVersion], { stdio: 'ignore' });
+    const none = cli(['backup', 'create', noVersion, '--out', join(work, 'none.tar'), '--no-encrypt']);
+    expect(none.code).toBe(65);
+    expect(none.stderr).toMatch(/\.HA_VERSION is missing or unreadable, and the Supervisor's record of the installed version is not there either/);
+    expect(none.stderr).toMatch(/^hint: copy the configuration instead \(export\)/m);
+  });
+
   it('--no-encrypt --exclude-db: a plain backup without the database; --securetar 3 the reference decrypts', () => {
     const plain = join(work, 'plain.tar');
     expect(cli(['backup', 'create', card, '--out', plain, '--no-encrypt', '--exclude-db']).code).toBe(0);

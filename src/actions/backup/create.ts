@@ -51,16 +51,36 @@ export interface CreateResult {
   special: string[];
 }
 
+const VERSION_TEXT = /^\d{4}\.\d+\.\d+/;
+
+/**
+ * The Home Assistant version the backup restores into: .HA_VERSION in the configuration, or, where that is
+ * missing or damaged (a damaged card), the version the Supervisor records as installed (homeassistant.json).
+ */
 async function haVersion(src: OpenedSource): Promise<string> {
   const config = src.layout.configPath;
   if (!config) throw new NotFoundError('NO_CONFIG', 'no Home Assistant configuration folder on this filesystem: nothing to back up');
   const text = await src.fs.readFile(`${config}/.HA_VERSION`).then((b) => b.toString('utf8').trim(), () => '');
-  if (!/^\d{4}\.\d+\.\d+/.test(text)) {
-    throw new AppError('NO_HA_VERSION', 65, `${config}/.HA_VERSION is missing or unreadable ("${text.slice(0, 40)}"): the backup needs the Home Assistant version to restore into`, {
-      hint: 'a card that never finished its first start has no configuration worth backing up',
-    });
+  if (VERSION_TEXT.test(text)) return text;
+  const recorded = await supervisorRecord(src);
+  if (recorded !== null) return recorded;
+  const first = text === 'landingpage' ? 'says "landingpage": the first start of Home Assistant never finished' : `is ${text === '' ? 'missing or unreadable' : `damaged ("${text.slice(0, 40)}")`}`;
+  throw new AppError('NO_HA_VERSION', 65, `${config}/.HA_VERSION ${first}, and the Supervisor's record of the installed version is not there either: the backup needs the Home Assistant version to restore into`, {
+    hint: text === 'landingpage' ? 'a Home Assistant that never finished its first start has no configuration worth backing up' : 'copy the configuration instead (export): it keeps every file without a version',
+  });
+}
+
+/** The version in the Supervisor's homeassistant.json, or null. */
+async function supervisorRecord(src: OpenedSource): Promise<string | null> {
+  const sup = src.layout.supervisorPath;
+  if (!sup) return null;
+  try {
+    const v: unknown = JSON.parse((await src.fs.readFile(`${sup}/homeassistant.json`)).toString('utf8'));
+    const version = typeof v === 'object' && v !== null ? (v as { version?: unknown }).version : null;
+    return typeof version === 'string' && VERSION_TEXT.test(version) ? version : null;
+  } catch {
+    return null;
   }
-  return text;
 }
 
 async function checkOut(out: string, force: boolean): Promise<void> {
