@@ -146,6 +146,17 @@ describe.skipIf(!hasRef)('backup create', () => {
     expect(cat.stdout.equals(readFileSync(join(CONFIG, 'secrets.yaml')))).toBe(true);
   });
 
+  // x.TAR was made (exit 0), and then the Supervisor, which lists only *.tar, did not list it.
+  it('--out must end in .tar in small letters', () => {
+    for (const [name, hint] of [['x.TAR', 'name it '], ['x.tar.gz', 'give it a name ending in .tar']] as const) {
+      const r = cli(['backup', 'create', card, '--out', join(work, name), '--no-encrypt']);
+      expect(r.code, name).toBe(64);
+      expect(r.stderr, name).toMatch(/must end in \.tar/);
+      expect(r.stderr, name).toContain(`hint: ${hint}`);
+      expect(existsSync(join(work, name))).toBe(false);
+    }
+  });
+
   // A damaged card whose .HA_VERSION is gone: refused with "a card that never finished its first start has no
   // configuration worth backing up"; the Supervisor's own record of the installed version serves.
   it('.HA_VERSION missing: the version the Supervisor records is used; with neither, said which and what to do', () => {

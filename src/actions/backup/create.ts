@@ -84,7 +84,11 @@ async function supervisorRecord(src: OpenedSource): Promise<string | null> {
 }
 
 async function checkOut(out: string, force: boolean): Promise<void> {
-  if (!/\.tar$/i.test(out)) throw new UsageError('OUT_NOT_TAR', `${out} must end in .tar: the Supervisor reads only uncompressed .tar backups`);
+  // In small letters: the Supervisor lists only files named *.tar (x.TAR was made, and then not listed).
+  if (!out.endsWith('.tar')) {
+    const named = /\.tar$/i.test(out) ? `${out.slice(0, -4)}.tar` : null;
+    throw new UsageError('OUT_NOT_TAR', `${out} must end in .tar${named ? ' in small letters' : ''}: the Supervisor reads only uncompressed backups named *.tar`, { hint: named ? `name it ${named}` : 'give it a name ending in .tar' });
+  }
   const st = await lstat(out).catch(() => null);
   if (st && !force) throw new UsageError('OUT_EXISTS', `${out} already exists`, { hint: 'name a new file, or replace this one', remedy: 'force' });
   if (st && !st.isFile()) throw new UsageError('OUT_EXISTS', `${out} exists and is not a file`);
