@@ -35,6 +35,9 @@ describe('backup list', () => {
     writeFileSync(join(dir, 'cut.tar'), readFileSync(good).subarray(0, 1500));
     copyFileSync(join(HA_CORPUS, 'librun_ha-backup-tool_test_data/test_unprotected_without_json.tar'), join(dir, 'nojson.tar'));
     copyFileSync(good, join(dir, 'renamed.tar.bak'));
+    // backup.json stored without './' (a third-party tool's backup): read here, not by the Supervisor. The
+    // list showed it as any other backup; the warning was in --json alone.
+    copyFileSync(join(HA_CORPUS, 'librun_ha-backup-tool_test_data/test_unprotected.tar'), join(dir, 'bare-json.tar'));
     const img = join(work, 'damaged.img');
     mkfs(img, stage, { sizeMiB: 16 });
     const r = cli(['backup', 'list', img, '--json']);
@@ -46,6 +49,7 @@ describe('backup list', () => {
     expect(byFile.get('nojson.tar')!.error).toMatch(/backup\.json/);
     expect(byFile.get('renamed.tar.bak')!.error).toMatch(/\.tar/);
     expect(cli(['backup', 'list', img]).text).toMatch(/Files that are not usable backups:\n(.*\n){3}/);
+    expect(cli(['backup', 'list', img]).text).toMatch(/^Read here, but Home Assistant will not take them as they are:\n {2}\/supervisor\/backup\/bare-json\.tar \([^)]+\): backup\.json is stored as 'backup\.json' without '\.\/': the Supervisor would not accept this backup$/m);
   });
 
   it('names from the card stay on their line and in their column: a newline in a file name, a 5,000-character name, 12 slugs in a hint', () => {

@@ -61,6 +61,12 @@ function render(list: BackupEntry[]): string {
     lines.push('', 'Damaged (Home Assistant cannot restore them; what comes before the damage can still be read with backup ls):');
     for (const b of damaged) lines.push(`  ${oneLine(b.path)} (${formatBytes(b.size)}): ${oneLine(b.damaged!)}`);
   }
+  // What Home Assistant makes of a backup that reads well here (backup.json without './': not listed there).
+  const warned = good.filter((b) => b.warnings !== undefined && b.warnings.length > 0);
+  if (warned.length > 0) {
+    lines.push('', 'Read here, but Home Assistant will not take them as they are:');
+    for (const b of warned) lines.push(`  ${oneLine(b.path)} (${formatBytes(b.size)}): ${oneLine(b.warnings!.join('; '))}`);
+  }
   if (bad.length > 0) {
     lines.push('', 'Files that are not usable backups:');
     for (const b of bad) lines.push(`  ${oneLine(b.path)} (${formatBytes(b.size)}): ${oneLine(b.error ?? '')}`);
