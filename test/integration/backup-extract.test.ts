@@ -62,7 +62,7 @@ describe('backup extract', () => {
     const r = cli(['backup', 'extract', data, '--out', out]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.text).toContain(`${kept}  `);
-    expect(r.text).toMatch(/ {2}\(copied earlier\)\n/);
+    expect(r.text).toMatch(/ {2}\(copied earlier: kept by its size and time, not read off the card again\)\n/);
     expect(r.text).toContain(`${first.extracted.length - 1} of the files there were copied by an earlier run (the same size and time as on the card): kept, not read again.`);
     expect(statSync(kept).ino).toBe(ino);
     expect(readFileSync(lost).equals(dump(data, first.extracted[1]!.path))).toBe(true);

@@ -125,7 +125,7 @@ function refusedHint(skipped: Array<{ reason: string }>): string {
 
 const extractCommand: CommandModule<GlobalArgs, ExtractArgs> = {
   command: 'extract [source]',
-  describe: 'Copy backups off the card, verified by size and SHA-256 (default: all of them)',
+  describe: 'Copy backups off the card, each checked for its size, with the SHA-256 of the copy (default: all of them)',
   builder: (y) =>
     withSourceArg(y)
       .option('out', { type: 'string', demandOption: true, describe: 'folder on this computer to copy the backups into' })
@@ -151,7 +151,7 @@ const extractCommand: CommandModule<GlobalArgs, ExtractArgs> = {
     if (argv.json) await printJson(result);
     else {
       // A name from the card stays on its line (`backup list` writes a newline in one as \n; this split it).
-      const lines = result.extracted.map((e) => `${oneLine(e.out)}  ${formatBytes(e.size)}  sha256 ${e.sha256}${e.earlier ? '  (copied earlier)' : ''}`);
+      const lines = result.extracted.map((e) => `${oneLine(e.out)}  ${formatBytes(e.size)}  sha256 ${e.sha256}${e.earlier ? '  (copied earlier: kept by its size and time, not read off the card again)' : ''}`);
       lines.push(...copiedSummary(result).map(oneLine));
       for (const f of result.failed) lines.push(`could not copy ${oneLine(f.path)}: ${oneLine(f.reason)}`);
       await writeOut(`${lines.join('\n')}\n`);
