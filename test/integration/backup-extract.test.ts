@@ -3,7 +3,7 @@
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BACKUPS, SAMPLE, readSampleImage } from '../../fixtures/index.js';
@@ -58,9 +58,18 @@ describe('backup extract', () => {
     const cardTime = Number(/mtime: (0x[0-9a-f]+)/.exec(execFileSync('debugfs', ['-R', `stat ${first.extracted[0]!.path}`, data], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))![1]);
     expect(Math.floor(statSync(kept).mtimeMs / 1000)).toBe(cardTime);
     rmSync(lost);
+    // What a killed run leaves (its unfinished copy under a name with a process number no longer running):
+    // it stayed, taking the disk's room, unsaid; a live run's is left alone.
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+    writeFileSync(`${lost}.partial-${dead}`, 'unfinished');
+    writeFileSync(`${lost}.partial-${process.pid}`, 'live');
     const ino = statSync(kept).ino;
     const r = cli(['backup', 'extract', data, '--out', out]);
     expect(r.code, r.stderr).toBe(0);
+    expect(r.text).toContain(`removed ${lost}.partial-${dead}: an unfinished copy a stopped run left\n`);
+    expect(existsSync(`${lost}.partial-${dead}`)).toBe(false);
+    expect(existsSync(`${lost}.partial-${process.pid}`)).toBe(true);
+    rmSync(`${lost}.partial-${process.pid}`);
     expect(r.text).toContain(`${kept}  `);
     expect(r.text).toMatch(/ {2}\(copied earlier: kept by its size and time, not read off the card again\)\n/);
     expect(r.text).toContain(`${first.extracted.length - 1} of the files there were copied by an earlier run (the same size and time as on the card): kept, not read again.`);

@@ -6,8 +6,8 @@
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { type FileHandle, open, rename, rm, stat } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { type FileHandle, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Inode, Timestamp } from '../../ext4/inode.js';
 import { unfinishedFile } from '../critical.js';
 import { isMediumError } from '../../device/map-os-error.js';
@@ -38,6 +38,8 @@ export interface ExtractResult {
   /** `tooBig`: not read, bigger than the output's disk holds in one file (FAT32: 4 GiB). */
   /** cardRead: the card refused a read of it (a bad sector), not this computer's side. */
   failed: Array<{ path: string; reason: string; tooBig?: true; hint?: string; cardRead?: true }>;
+  /** Unfinished copies a killed run left beside these files, removed. */
+  leftovers?: string[];
 }
 
 function select(list: BackupEntry[], slugs: string[] | undefined): BackupEntry[] {
@@ -168,6 +170,33 @@ async function copiedBefore(src: OpenedSource, chosen: BackupEntry[], outs: stri
   return earlier;
 }
 
+/**
+ * The unfinished copies (NAME.partial-PID) a run that was killed left beside the files it copies to, where that
+ * process is gone: removed, and returned to be said (they stayed, taking the disk's room, unsaid).
+ */
+async function removeLeftovers(outs: string[]): Promise<string[]> {
+  const removed: string[] = [];
+  for (const out of outs) {
+    const dir = dirname(out);
+    const prefix = `${basename(out)}.partial-`;
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const pid = name.startsWith(prefix) ? Number(name.slice(prefix.length)) : NaN;
+      if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || processAlive(pid)) continue;
+      if (await unlink(join(dir, name)).then(() => true, () => false)) removed.push(join(dir, name));
+    }
+  }
+  return removed;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export async function extractBackups(src: OpenedSource, opts: ExtractOptions): Promise<ExtractResult> {
   const chosen = select(await listBackups(src), opts.slugs);
   const outDir = resolve(opts.outDir);
@@ -184,6 +213,7 @@ export async function extractBackups(src: OpenedSource, opts: ExtractOptions): P
     fits.push(limit === null);
   }
   const copied = chosen.filter((_, i) => fits[i] && !earlier[i]);
+  result.leftovers = await removeLeftovers(outs);
   await checkSpace(outDir, copied.reduce((n, b) => n + b.size, 0));
   // Made once the copy can go ahead: a refusal above leaves no empty folder behind.
   await makeOutputFolder(outDir);

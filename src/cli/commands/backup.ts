@@ -151,7 +151,8 @@ const extractCommand: CommandModule<GlobalArgs, ExtractArgs> = {
     if (argv.json) await printJson(result);
     else {
       // A name from the card stays on its line (`backup list` writes a newline in one as \n; this split it).
-      const lines = result.extracted.map((e) => `${oneLine(e.out)}  ${formatBytes(e.size)}  sha256 ${e.sha256}${e.earlier ? '  (copied earlier: kept by its size and time, not read off the card again)' : ''}`);
+      const lines = (result.leftovers ?? []).map((l) => `removed ${oneLine(l)}: an unfinished copy a stopped run left`);
+      lines.push(...result.extracted.map((e) => `${oneLine(e.out)}  ${formatBytes(e.size)}  sha256 ${e.sha256}${e.earlier ? '  (copied earlier: kept by its size and time, not read off the card again)' : ''}`));
       lines.push(...copiedSummary(result).map(oneLine));
       for (const f of result.failed) lines.push(`could not copy ${oneLine(f.path)}: ${oneLine(f.reason)}`);
       await writeOut(`${lines.join('\n')}\n`);
