@@ -4,7 +4,7 @@
 // word. The archives are made by Python's tarfile (the Supervisor's own tar writer) with surrogateescape.
 
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cli } from '../helpers/cli.js';
@@ -113,5 +113,32 @@ with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
     expect(readFileSync(join(dir, 'homeassistant', 'data', 'same.txt'), 'utf8')).toBe('FIRST\n');
     expect(readFileSync(join(dir, 'homeassistant~2', 'data', 'same.txt'), 'utf8')).toBe('SECOND\n');
     expect(r.text).toMatch(/^renamed \.\/homeassistant\.tar\.gz -> homeassistant~2: another archive of the backup is unpacked as homeassistant$/m);
+  });
+});
+
+// A hard link to a member written under another name (a newline in its name, written as "_"): refused as "not a
+// file written from this archive", where GNU tar makes the link.
+describe('a hard link to a member whose name had to change', () => {
+  it('is made to the file as written', () => {
+    const out = join(work, 'link.tar');
+    const py = `
+import io, json, gzip, sys, tarfile
+b = io.BytesIO()
+with tarfile.open(fileobj=b, mode="w", format=tarfile.PAX_FORMAT) as t:
+    i = tarfile.TarInfo("data/nl\\nname.txt"); i.size = 5; t.addfile(i, io.BytesIO(b"body\\n"))
+    l = tarfile.TarInfo("data/linked.txt"); l.type = tarfile.LNKTYPE; l.linkname = "data/nl\\nname.txt"; t.addfile(l)
+meta = {"slug": "l1l1l1l1", "version": 2, "name": "link", "date": "2025-06-01T12:00:00+00:00", "type": "partial", "supervisor_version": "2026.03.1", "extra": {},
+        "homeassistant": {"version": "2025.5.3", "exclude_database": False, "size": 0.0}, "compressed": True, "protected": False, "folders": [], "addons": [], "repositories": []}
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
+    for n, d in [("homeassistant.tar.gz", gzip.compress(b.getvalue())), ("./backup.json", json.dumps(meta).encode())]:
+        i = tarfile.TarInfo(n); i.size = len(d); t.addfile(i, io.BytesIO(d))
+`;
+    execFileSync('python3', ['-c', py, out]);
+    const dir = join(work, 'link-out');
+    const r = cli(['backup', 'extract', out, '--decrypt', '--out', dir]);
+    expect(r.code, r.stderr + r.text).toBe(0);
+    const data = join(dir, 'homeassistant', 'data');
+    expect(readFileSync(join(data, 'linked.txt'), 'utf8')).toBe('body\n');
+    expect(statSync(join(data, 'linked.txt')).ino).toBe(statSync(join(data, 'nl_name.txt')).ino);
   });
 });

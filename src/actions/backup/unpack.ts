@@ -51,7 +51,8 @@ interface Ctx {
   windows: boolean;
   result: UnpackResult;
   counts: UnpackResult['inners'][number];
-  written: Set<string>;
+  /** The files written, by their path in the archive (as a hard link names them) to where they were written. */
+  written: Map<string, string>;
   dirTimes: Array<{ path: string; mtime: Date }>;
   meter: ProgressMeter;
   /** Bits this computer's umask takes from new files (022: no write for group and others), as tar does. */
@@ -148,7 +149,7 @@ async function unpackInner(target: BackupTarget, inner: InnerArchive, opts: Unpa
   const base = await archiveFolder(outDir, dirName);
   const counts = { name: inner.name, out: base, files: 0, dirs: 0, links: 0, bytes: 0, complete: false };
   result.inners.push(counts);
-  const ctx: Ctx = { base, inner: inner.name, windows, result, counts, written: new Set(), dirTimes: [], meter, umask: currentUmask() };
+  const ctx: Ctx = { base, inner: inner.name, windows, result, counts, written: new Map(), dirTimes: [], meter, umask: currentUmask() };
   let current: OpenFile | null = null;
   let last: OpenFile | null = null;
   const read: typeof target.read = async (offset, length) => {
@@ -173,7 +174,7 @@ async function unpackInner(target: BackupTarget, inner: InnerArchive, opts: Unpa
         counts.bytes += current.bytes;
         last = current;
         current = null;
-        ctx.written.add(rel);
+        ctx.written.set(posix.normalize(entry.path.replace(/^(\.\/)+/, '')), rel);
       } else await writeOther(ctx, rel, entry).catch((err: unknown) => memberFailed(ctx, entry, err));
       meter.addFile();
     }
@@ -290,9 +291,10 @@ async function writeOther(ctx: Ctx, rel: string, entry: InnerEntry): Promise<voi
     ctx.counts.links++;
     return;
   }
-  // Hard link: only to a file this run wrote from the same archive.
-  const to = posix.normalize(target);
-  if (!ctx.written.has(to) || to === rel) {
+  // Hard link: only to a file this run wrote from the same archive, where it wrote it (a name it had to change:
+  // the link was refused as "not a file written from this archive").
+  const to = ctx.written.get(posix.normalize(target));
+  if (to === undefined || to === rel) {
     ctx.result.skipped.push({ path: shown, reason: `hard link to ${entry.linkname}, which is not a file written from this archive` });
     return;
   }
