@@ -195,3 +195,15 @@ function fallBackToHybridMbr(mbr: Mbr, gptError: AppError | null, warnings: stri
   );
   return fromMbr(mbr, warnings);
 }
+
+/**
+ * The partitions of `table` whose bytes overlap those of partition `index` (an MBR extended container holds its
+ * logical partitions by design and is left out): a table damaged or edited by hand, where a write to one
+ * partition changes the other.
+ */
+export function overlapping(table: PartitionTable, index: number): Partition[] {
+  const self = table.partitions.find((p) => p.index === index && !p.extended);
+  if (self === undefined) return [];
+  const end = self.byteOffset + self.sizeBytes;
+  return table.partitions.filter((p) => p !== self && !p.extended && p.sizeBytes > 0 && p.byteOffset < end && self.byteOffset < p.byteOffset + p.sizeBytes);
+}

@@ -363,3 +363,35 @@ describe.skipIf(process.platform !== 'linux')('an image file that cannot be writ
     }
   });
 });
+
+// Partitions that share bytes (a table damaged or edited by hand): nothing was said, and a write to the data
+// partition went through, where it may land in the other.
+describe('a data partition that shares bytes with another', () => {
+  it('is read, said in a warning, and refused a write (exit 77), nothing written', () => {
+    const img = join(work, 'overlap.img');
+    const fs = join(work, 'overlap-data.img');
+    writeFileSync(fs, readSampleImage().subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
+    const disk = Buffer.alloc(48 * 1024 * 1024);
+    readFileSync(fs).copy(disk, 2048 * 512);
+    // MBR: partition 1 (the data, 0x83) from LBA 2048; partition 2 (0x83) starting inside it.
+    const entry = (slot: number, lba: number, sectors: number): void => {
+      const at = 446 + slot * 16;
+      disk[at + 4] = 0x83;
+      disk.writeUInt32LE(lba, at + 8);
+      disk.writeUInt32LE(sectors, at + 12);
+    };
+    entry(0, 2048, SAMPLE.dataSizeBytes / 512);
+    entry(1, 2048 + 8192, 16384);
+    disk.writeUInt16LE(0xaa55, 510);
+    writeFileSync(img, disk);
+    const info = cli(['info', img]);
+    expect(info.code, info.stderr).toBe(0);
+    expect(info.stderr).toMatch(/^warning: partition 1, the data, shares bytes with partition 2: the partition table is damaged or was edited by hand/m);
+    const before = sha(img);
+    const r = cli(PUT(img));
+    expect(r.code, r.stderr).toBe(77);
+    expect(r.stderr).toMatch(/code: PARTITIONS_OVERLAP/);
+    expect(r.stderr).toMatch(/^hint: copy what you need first/m);
+    expect(sha(img)).toBe(before);
+  });
+});
