@@ -1,6 +1,6 @@
 // `haos-rescue ls [SOURCE] [PATH] [--long] [--json]`: a directory of the data filesystem.
 
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { type ListEntry, listDirPartly } from '../../actions/list-dir.js';
 import { inFile } from '../../ext4/damaged.js';
@@ -40,7 +40,7 @@ function sourceAndPath(first: string | undefined, second: string | undefined): {
   }
   // A name that is no path on the card (those start with /) but reads as an image: taken as the source, whose
   // opening says it is not there (it was "path nonexist.img is not absolute").
-  return local || (!first.startsWith('/') && looksLikeSource(first)) ? { source: first } : { path: first };
+  return local || (!first.startsWith('/') && !existsSync(first) && looksLikeSource(first)) ? { source: first } : { path: first };
 }
 
 export const lsCommand: CommandModule<GlobalArgs, LsArgs> = {
