@@ -7,7 +7,7 @@ import { logsSummary } from '../../src/cli/commands/logs.js';
 
 const result = (lines: number, more: boolean): LogsResult => ({
   folder: '/logs',
-  files: [{ path: '/logs/m/system.journal', sizeBytes: 1, state: 'online', entries: lines, problem: null }],
+  files: [{ path: '/logs/m/system.journal', sizeBytes: 1, state: 'online', entries: lines, problem: null, read: true }],
   lines: Array.from({ length: lines }, () => ({ time: '2026-01-01T00:00:00Z', bootId: 'b', identifier: 'homeassistant', priority: 6, message: 'x' })),
   matched: more ? lines + 1 : lines,
   unreadable: 0,
@@ -30,4 +30,11 @@ describe('logs summary', () => {
   it('says nothing of more when every line is shown', () => {
     expect(logsSummary(result(3, false), 'Home Assistant Core', 0)).toBe('The last 3 line(s) from Home Assistant Core, from 1 log file(s) in /logs.');
   });
+
+  // A file damaged at its end, none of its entries the program asked for: "No lines ... in 0 log file(s)".
+  it('counts a file whose entries before damage at its end were read', () => {
+    const damaged: LogsResult = { ...result(0, false), files: [{ path: '/logs/m/system.journal', sizeBytes: 1, state: 'online', entries: 0, problem: 'damaged from byte 3733880 on (a power cut while it was written?): the entries before were read', read: true }] };
+    expect(logsSummary(damaged, 'Home Assistant Core', 100)).toMatch(/^No lines from Home Assistant Core in 1 log file\(s\) in \/logs/);
+  });
 });
+

@@ -79,8 +79,8 @@ describe.skipIf(journalToolsMissing !== null)(`logs: the journal on the card${jo
     expect(r.lines.map((l) => ({ time: l.time, bootId: l.bootId, message: l.message }))).toEqual(oracle.map(expected));
     expect(new Set(r.lines.map((l) => l.identifier))).toEqual(new Set(['homeassistant']));
     expect(r.files).toEqual([
-      { path: `/logs/${MACHINE}/system.journal`, sizeBytes: expect.any(Number), state: 'offline', entries: 200, problem: null },
-      { path: `/logs/${MACHINE}/system@old.journal`, sizeBytes: expect.any(Number), state: 'offline', entries: 300, problem: null },
+      { path: `/logs/${MACHINE}/system.journal`, sizeBytes: expect.any(Number), state: 'offline', entries: 200, problem: null, read: true },
+      { path: `/logs/${MACHINE}/system@old.journal`, sizeBytes: expect.any(Number), state: 'offline', entries: 300, problem: null, read: true },
     ].sort((a, b) => a.path.localeCompare(b.path)));
     expect(r.lines.find((l) => l.message.startsWith('Température'))?.message).toBe('Température 21 °C ✓ (UTF-8)');
     // The long ERROR line (a custom integration's, as a traceback would be) is stored zstd-compressed: unpacked

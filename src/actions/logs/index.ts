@@ -46,6 +46,8 @@ export interface LogFileReport {
   entries: number;
   /** Why the file, or its end, could not be read. */
   problem: string | null;
+  /** Its entries were looked through (all, or those before damage at its end). */
+  read: boolean;
 }
 
 export interface LogsResult {
@@ -131,7 +133,7 @@ interface Filter {
 }
 
 async function readOne(src: OpenedSource, file: JournalFileRef, req: Filter, result: LogsResult, names: Map<string, number>): Promise<Kept[]> {
-  const report: LogFileReport = { path: file.path, sizeBytes: file.inode?.sizeBytes ?? 0, state: file.header?.state ?? 'unknown', entries: 0, problem: file.problem };
+  const report: LogFileReport = { path: file.path, sizeBytes: file.inode?.sizeBytes ?? 0, state: file.header?.state ?? 'unknown', entries: 0, problem: file.problem, read: false };
   result.files.push(report);
   if (file.header === null || file.inode === null) return [];
   if (file.inode.sizeBytes > MAX_FILE_BYTES) {
@@ -148,6 +150,7 @@ async function readOne(src: OpenedSource, file: JournalFileRef, req: Filter, res
       const tail = await tailEntries(pieces, file.header, havingFields(req.subject), req.limit);
       if (tail !== null && tail.entries.length > 0) {
         report.entries = file.header.entries;
+        report.read = true;
         result.matched += tail.entries.length;
         if (!tail.reachedStart) result.more = true;
         return tail.entries.map((entry) => ({ realtimeUs: entry.realtimeUs, seqnum: entry.seqnum, ...toLine(entry) }));
@@ -177,6 +180,7 @@ function matching(bytes: Buffer, header: JournalHeader, req: Filter, report: Log
     if (out.length >= 2 * req.limit) out.splice(0, out.length - req.limit);
   }
   report.entries = walk.entries;
+  report.read = true;
   if (out.length === 0 && result.matched === 0) for (const [name, n] of file.valueCounts('SYSLOG_IDENTIFIER')) names.set(name, (names.get(name) ?? 0) + n);
   if (walk.stoppedAt !== null) report.problem = `damaged from byte ${walk.stoppedAt} on (a power cut while it was written?): the entries before were read`;
   return out.slice(-req.limit).map((ref) => ({ realtimeUs: ref.realtimeUs, seqnum: ref.seqnum, ...toLine(file.entry(ref)) }));
@@ -208,7 +212,8 @@ function toLine(entry: JournalEntry): { line: LogLine; unreadable: boolean } {
 
 /** How many log files gave lines, or were read without a problem. */
 export function filesRead(r: LogsResult): number {
-  return r.files.filter((f) => f.entries > 0 || f.problem === null).length;
+  // A file damaged at its end, its entries before read, counts (it was "in 0 log file(s)").
+  return r.files.filter((f) => f.read).length;
 }
 
 /** What is said when the log folder holds no journal file. */
