@@ -34,7 +34,7 @@ function change(config: string, on: boolean): TreeChange {
       return edits.writes();
     },
     check: async (vol) => {
-      if ((await vol.lookup(path).then(() => true, () => false)) !== on) throw new InternalError('SAFE_MODE_NOT_SET', `${path} is ${on ? 'missing' : 'still there'} after the write`);
+      if ((await vol.exists(path)) !== on) throw new InternalError('SAFE_MODE_NOT_SET', `${path} is ${on ? 'missing' : 'still there'} after the write`);
     },
   };
 }
