@@ -13,6 +13,7 @@ import { appendDirBlock, dirBlockMap } from './dir-grow.js';
 import { addIndexedEntry } from './dir-index.js';
 import { addInlineEntry, removeInlineEntry, repointInlineEntry } from './dir-inline.js';
 import { Incompat } from './features.js';
+import { displayName } from './path.js';
 import { type Inode, InodeFlags } from './inode.js';
 import type { Superblock } from './superblock.js';
 
@@ -67,13 +68,20 @@ function isIndexBlock(dir: Inode, block: Buffer, index: number): boolean {
   return index === 0 || (block.readUInt32LE(0) === 0 && block.readUInt16LE(4) === block.length);
 }
 
+/** How many of `name`'s first `limit` bytes end on a whole UTF-8 character (a quoted start is not cut mid-character). */
+function wholeCharacters(name: Buffer, limit: number): number {
+  let end = Math.min(limit, name.length);
+  while (end > 0 && end < name.length && (name[end]! & 0xc0) === 0x80) end -= 1;
+  return end;
+}
+
 /** Adds `name` → `ino` (file type `fileType`) to directory `dirIno`. The caller checked the name is new. */
 export async function addDirEntry(edits: BlockEdits, dirIno: number, name: Buffer, ino: number, fileType: number): Promise<void> {
   if (name.length > 255) {
-    throw new UsageError('NAME_TOO_LONG', `the name ${name.subarray(0, 40).toString()}… is ${name.length} bytes: a name on ext4 is at most 255 bytes`, { hint: 'choose a shorter name; nothing was written' });
+    throw new UsageError('NAME_TOO_LONG', `the name ${displayName(name.subarray(0, wholeCharacters(name, 40)))}… is ${name.length} bytes: a name on ext4 is at most 255 bytes`, { hint: 'choose a shorter name; nothing was written' });
   }
   if (name.length === 0 || name.includes(0x2f) || name.includes(0)) {
-    throw new UnsupportedError('BAD_NAME', `"${name.toString()}" cannot be a file name`, { hint: 'nothing was written' });
+    throw new UnsupportedError('BAD_NAME', `"${displayName(name)}" cannot be a file name`, { hint: 'nothing was written' });
   }
   const dir = await currentInode(edits, dirIno);
   checkEditable(edits, dir);

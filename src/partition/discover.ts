@@ -10,7 +10,7 @@ import { formatBytes } from '../units.js';
 import { DATA_LABEL, SET_ASIDE_LABELS } from './labels.js';
 import { LUKS_HOLDS, LUKS_OPEN, LUKS_WHAT, type ProbeAt, containedCandidates, lvmName } from './contained.js';
 import { SCAN_LIMIT_BYTES, scanForData, scanWarning } from './scan.js';
-import { overlapping, readPartitionTable, type Partition, type PartitionTable } from './table.js';
+import { overlapSentence, readPartitionTable, type Partition, type PartitionTable } from './table.js';
 
 /** Where a filesystem lies on the device: a slice, or the pieces of a logical volume (device/pieces-device.ts). */
 export type Slice = Placement;
@@ -317,18 +317,17 @@ function pickPartition(device: BlockDevice, table: PartitionTable, candidates: C
   });
 }
 
+/** The data partition shares bytes with another partition: said (a write is refused, preconditions.ts). */
+function overlapWarning(table: PartitionTable, chosen: Candidate): string | null {
+  if (chosen.partitionIndex === null || chosen.lvm) return null;
+  const sentence = overlapSentence(table, chosen.partitionIndex);
+  return sentence === null ? null : `${sentence} (reading goes on; changes are refused)`;
+}
+
 /**
  * The warning for a partition chosen by number that is not Home Assistant's data while another is: what
  * it then reads (no users, no backups, no configuration) is that partition's, not a loss.
  */
-/** The data partition shares bytes with another partition: said (a write is refused, preconditions.ts). */
-function overlapWarning(table: PartitionTable, chosen: Candidate): string | null {
-  if (chosen.partitionIndex === null || chosen.lvm) return null;
-  const others = overlapping(table, chosen.partitionIndex);
-  if (others.length === 0) return null;
-  return `partition ${chosen.partitionIndex}, the data, shares bytes with ${others.map((p) => `partition ${p.index}`).join(', ')}: the partition table is damaged or was edited by hand (reading goes on; changes are refused)`;
-}
-
 function notTheData(chosen: Candidate, candidates: Candidate[]): string[] {
   const best = byPreference(candidates)[0];
   if (best === undefined || best === chosen || (chosen.rank !== null && chosen.rank <= best.rank!)) return [];

@@ -201,9 +201,16 @@ function fallBackToHybridMbr(mbr: Mbr, gptError: AppError | null, warnings: stri
  * logical partitions by design and is left out): a table damaged or edited by hand, where a write to one
  * partition changes the other.
  */
-export function overlapping(table: PartitionTable, index: number): Partition[] {
+function overlapping(table: PartitionTable, index: number): Partition[] {
   const self = table.partitions.find((p) => p.index === index && !p.extended);
   if (self === undefined) return [];
   const end = self.byteOffset + self.sizeBytes;
   return table.partitions.filter((p) => p !== self && !p.extended && p.sizeBytes > 0 && p.byteOffset < end && self.byteOffset < p.byteOffset + p.sizeBytes);
+}
+
+/** What overlapping's answer means, said alike by the warning (discover.ts) and the refusal (preconditions.ts). */
+export function overlapSentence(table: PartitionTable, index: number): string | null {
+  const others = overlapping(table, index);
+  if (others.length === 0) return null;
+  return `partition ${index}, the data, shares bytes with ${others.map((p) => `partition ${p.index}`).join(', ')}: the partition table is damaged or was edited by hand`;
 }

@@ -21,7 +21,7 @@ import { childrenOf } from '../../device/vdisk/children.js';
 import { access, constants, stat } from 'node:fs/promises';
 import { mapOsError } from '../../device/map-os-error.js';
 import { DATA_LABEL, SET_ASIDE_LABELS } from '../../partition/labels.js';
-import { overlapping } from '../../partition/table.js';
+import { overlapSentence } from '../../partition/table.js';
 import { assertNotMounted } from '../host-mounts.js';
 import type { OpenedSource } from '../source.js';
 import { mediumOf } from './medium.js';
@@ -107,9 +107,9 @@ function checkCopyInUse(src: OpenedSource): void {
       `connect the disk that holds the filesystem labelled ${DATA_LABEL} (the data disk the box moved to) and change that one; this copy can still be read and exported`);
   }
   const index = chosen.partitionIndex;
-  const shared = index === null || chosen.lvm ? [] : overlapping(src.discovery.table, index);
-  if (shared.length > 0) {
-    throw refusedWrite('PARTITIONS_OVERLAP', `partition ${index}, the data, shares bytes with ${shared.map((p) => `partition ${p.index}`).join(', ')}: the partition table is damaged or was edited by hand, and a change here may land in the other`,
+  const overlap = index === null || chosen.lvm ? null : overlapSentence(src.discovery.table, index);
+  if (overlap !== null) {
+    throw refusedWrite('PARTITIONS_OVERLAP', `${overlap}, and a change here may land in the other`,
       'copy what you need first (export, backup extract); then mend the partition table on a computer with a disk tool (gdisk, fdisk) and try again');
   }
   if (src.options.partition !== undefined || src.options.offsetBytes !== undefined) return;
