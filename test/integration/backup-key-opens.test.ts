@@ -33,6 +33,21 @@ beforeAll(() => {
   expect(put.code, put.stderr).toBe(0);
 }, 120_000);
 
+describe('a card that stores no key', () => {
+  it('says so, and why, once (it said "No backup encryption key is stored. no backup encryption key is stored (…)")', () => {
+    const none = join(work, 'none.img');
+    writeFileSync(none, readSampleImage());
+    const store = join(work, 'backup-store.json');
+    writeFileSync(store, JSON.stringify({ version: 1, minor_version: 6, key: 'backup', data: { backups: [], config: { create_backup: { password: null } } } }));
+    const put = cli(['put', none, store, '/supervisor/homeassistant/.storage/backup', '--no-originals']);
+    expect(put.code, put.stderr).toBe(0);
+    const r = cli(['backup', 'key', none]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.text).toMatch(/^No backup encryption key is stored \(\.storage\/backup has none\): Home Assistant does not encrypt its automatic backups\.$/m);
+    expect(r.text.match(/no backup encryption key is stored/gi)).toHaveLength(1);
+  });
+});
+
 describe('which encrypted backups the stored key opens', () => {
   it('none of the sample\'s two (made with passwords of their own): said, with where the password comes from', () => {
     const r = cli(['backup', 'key', plain]);
