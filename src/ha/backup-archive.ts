@@ -88,8 +88,9 @@ async function walkMembers(read: ReadAt, sizeBytes: number): Promise<Walked> {
       }
       last = { name: e.name, end: e.offset + Math.ceil(e.size / 512) * 512 };
       if (META_MEMBERS.includes(e.name)) {
-        // './backup.json' wins over the legacy and bare names, wherever it is.
-        if (!w.metaAt || META_MEMBERS.indexOf(e.name) < META_MEMBERS.indexOf(w.metaAt.name)) w.metaAt = { name: e.name, offset: e.offset, size: e.size };
+        // './backup.json' wins over the legacy and bare names, wherever it is; of two named alike, the later
+        // (as Python's tarfile finds a member).
+        if (!w.metaAt || META_MEMBERS.indexOf(e.name) <= META_MEMBERS.indexOf(w.metaAt.name)) w.metaAt = { name: e.name, offset: e.offset, size: e.size };
         continue;
       }
       if (e.type !== '0' && e.type !== '\0') continue;

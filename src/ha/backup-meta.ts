@@ -200,7 +200,7 @@ export async function describeBackup(read: ReadAt, sizeBytes: number, fileName: 
 
 /**
  * One walk over every header (a few hundred bytes read per member): ./backup.json or ./snapshot.json (first
- * found), else a bare backup.json, and the damage met after it. A backup cut short was listed like the whole
+ * found; the last of that name), else a bare backup.json, and the damage met after it. A backup cut short was listed like the whole
  * one: its backup.json comes first.
  */
 async function findMetadata(read: ReadAt, sizeBytes: number): Promise<{ member: TarMember | null; damage: string | null; archives: Set<string> }> {
@@ -210,8 +210,9 @@ async function findMetadata(read: ReadAt, sizeBytes: number): Promise<{ member: 
   const archives = new Set<string>();
   try {
     for await (const e of walkTar(read, sizeBytes)) {
-      if (SUPERVISOR_MEMBERS.includes(e.name) && !found) found = { name: e.name, offset: e.offset, size: e.size };
-      if (e.name === BARE_MEMBER && !bare) bare = { name: e.name, offset: e.offset, size: e.size };
+      // Of two members named alike the later counts, as Python's tarfile (the Supervisor's, Core's) finds it.
+      if (SUPERVISOR_MEMBERS.includes(e.name) && (!found || found.name === e.name)) found = { name: e.name, offset: e.offset, size: e.size };
+      if (e.name === BARE_MEMBER) bare = { name: e.name, offset: e.offset, size: e.size };
       const inner = /^(?:\.\/)*([^/]+)\.tar(?:\.gz)?$/.exec(e.name);
       if (inner) archives.add(inner[1]!);
     }

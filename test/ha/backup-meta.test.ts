@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { readBackupArchive } from '../../src/ha/backup-archive.js';
 import { describeBackup, parseBackupJson } from '../../src/ha/backup-meta.js';
 import { walkTar, type ReadAt } from '../../src/ha/backup-tar.js';
 import { HA_CORPUS } from '../helpers/corpus.js';
@@ -185,6 +186,26 @@ describe('describeBackup on crafted tars', () => {
     const got = await describeBuf(tarOf([['./snapshot.json', json(MIN)]]), 'old.tar');
     expect(got).toMatchObject({ slug: 'abcd1234', member: './snapshot.json', version: 1, supervisorVersion: '2022.08.3' });
     expect(got.error).toBeUndefined();
+  });
+
+  it('of two ./backup.json the later is read, as Python\'s tarfile (the Supervisor\'s) finds it', async () => {
+    const got = await describeBuf(
+      tarOf([
+        ['./backup.json', json({ ...MIN, slug: 'first' })],
+        ['./backup.json', json({ ...MIN, slug: 'later' })],
+      ]),
+      'twice.tar',
+    );
+    expect(got).toMatchObject({ slug: 'later', member: './backup.json' });
+  });
+
+  it('so are one backup\'s archives read (backup ls, cat, extract --decrypt)', async () => {
+    const buf = tarOf([
+      ['./backup.json', json({ ...MIN, slug: 'first' })],
+      ['./backup.json', json({ ...MIN, slug: 'later' })],
+    ]);
+    const archive = await readBackupArchive(bufferReader(buf).read, buf.length);
+    expect(archive.meta).toMatchObject({ slug: 'later' });
   });
 
   it('./backup.json wins over an earlier bare backup.json', async () => {
