@@ -60,7 +60,11 @@ export interface InfoResult {
     blockSize: number;
     blocksCount: number;
     features: string[];
-    state: 'clean' | 'errors' | 'not cleanly unmounted';
+    /**
+     * 'unknown': the main superblock is unusable and a backup copy is read; mke2fs and e2fsck write those marked
+     * not clean, with the times of their writing (not the box's), so neither state nor times are shown.
+     */
+    state: 'clean' | 'errors' | 'not cleanly unmounted' | 'unknown';
     needsRecovery: boolean;
     journalReplayed: boolean;
     journal: {
@@ -214,6 +218,8 @@ function partitionsInfo({ discovery }: OpenedSource): InfoResult['partitions'] {
 export async function info(source: OpenedSource): Promise<InfoResult> {
   const { discovery, volume, layout } = source;
   const sb = volume.sb;
+  // A backup copy of the superblock is read: its state and times are those of its writing by e2fsprogs.
+  const copy = volume.superblockLocation.primaryProblem !== null;
   const ha = await summarize(source.fs, layout);
   const kernelErrors = kernelErrorsInfo(sb.kernelErrors);
   const aborted = source.journalAbort;
@@ -241,16 +247,16 @@ export async function info(source: OpenedSource): Promise<InfoResult> {
       blockSize: sb.blockSize,
       blocksCount: sb.blocksCount,
       features: sb.features,
-      state: fsState(sb.state, source.needsRecovery),
+      state: copy ? 'unknown' : fsState(sb.state, source.needsRecovery),
       needsRecovery: source.needsRecovery,
       journalReplayed: source.journal.replayed,
       journal: journalInfo(source),
       root: layout.supervisorPath ?? '/',
       uuid: uuidString(sb.uuid),
-      lastMounted: sb.lastMounted || null,
+      lastMounted: copy ? null : sb.lastMounted || null,
       times: {
-        mounted: isoSeconds(sb.mountTime),
-        written: isoSeconds(sb.writeTime),
+        mounted: copy ? null : isoSeconds(sb.mountTime),
+        written: copy ? null : isoSeconds(sb.writeTime),
         lastJournalCommit: source.journal.replayed ? isoSeconds(source.journal.report?.lastCommitSeconds ?? 0) : null,
       },
       kernelErrors,

@@ -103,6 +103,22 @@ describe('info: the times and errors the kernel recorded', () => {
     expect(text).not.toMatch(/Kernel errors/);
   });
 
+  it('read from a backup superblock (the main one zeroed), says neither state nor times are known (it said "not cleanly unmounted", times of mke2fs)', () => {
+    const img = join(work, 'backup-sb.img');
+    mkfs(img, null, { blockSize: 1024, sizeMiB: 16 }); // two groups: a backup superblock at block 8193
+    expect(dumpe2fs(img).get('Filesystem state')).toBe('clean');
+    const fd = openSync(img, 'r+');
+    writeSync(fd, Buffer.alloc(1024), 0, 1024, 1024);
+    closeSync(fd);
+    const d = infoData(img);
+    expect(d.state).toBe('unknown');
+    expect(d.times).toMatchObject({ mounted: null, written: null });
+    const text = cli(['info', img]).text.toString();
+    expect(text).toMatch(/^State: +unknown \(the main superblock is unusable: its backup copy, read here, keeps neither the state nor the box's times\)$/m);
+    expect(text).toMatch(/^Last mounted: +not known$/m);
+    expect(text).toMatch(/^Last written: +not known$/m);
+  });
+
   it.skipIf(!kernelCanMount())('shows an error the kernel met (a directory block with a bad checksum) with its cause', () => {
     const img = image('kernel-error', 20);
     const block = Number(execFileSync('debugfs', ['-R', 'blocks /d', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split(/\s+/)[0]);

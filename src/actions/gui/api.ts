@@ -26,8 +26,8 @@ export interface CardSummary {
   haVersion: string | null;
   users: number | null;
   backups: number | null;
-  /** Unmounted cleanly; else `state` says how (and that the journal is shown applied). */
-  clean: boolean;
+  /** Unmounted cleanly; else `state` says how (and that the journal is shown applied); null: not known (a backup superblock is read). */
+  clean: boolean | null;
   state: string;
   /** The data partition is full: Home Assistant may not start; the space screen explains. */
   full: boolean;

@@ -16,7 +16,7 @@ import type { CardSummary, DiskChoice } from './api.js';
 export async function cardSummary(source: OpenedSource, model: string | null): Promise<CardSummary> {
   const r = await info(source);
   const ha = r.homeAssistant;
-  const clean = r.data.state === 'clean';
+  const clean = r.data.state === 'unknown' ? null : r.data.state === 'clean';
   const state = r.data.needsRecovery
     ? `not cleanly unmounted: ${r.data.journal?.transactions ?? 0} journal change(s) shown as applied (in memory only)`
     : r.data.state;

@@ -40,7 +40,8 @@ function render(r: InfoResult): string {
   for (const c of r.otherCandidates) lines.push(`                  also seen: ${c.partitionIndex !== null ? `partition ${c.partitionIndex}` : 'whole device'} "${c.label ?? ''}" (${c.reason})`);
   lines.push(`Filesystem:       ext4, ${formatBytes(d.blocksCount * d.blockSize)}, ${d.blockSize}-byte blocks, UUID ${d.uuid}`);
   lines.push(`Space:            ${spaceLine(r)}`);
-  lines.push(`State:            ${d.state}${d.needsRecovery ? ', journal needs recovery' : ''}`);
+  const state = d.state === 'unknown' ? "unknown (the main superblock is unusable: its backup copy, read here, keeps neither the state nor the box's times)" : d.state;
+  lines.push(`State:            ${state}${d.needsRecovery ? ', journal needs recovery' : ''}`);
   if (d.journal) lines.push(`Journal:          ${journalLine(d)}`);
   lines.push(...timeLines(d), ...kernelErrorLines(d), ...refusalLines(d.writeRefused));
   lines.push(`Features:         ${d.features.join(' ')}`);
@@ -62,8 +63,9 @@ function render(r: InfoResult): string {
 /** When the box last mounted and wrote the filesystem, by its own clock, in this computer's time zone. */
 function timeLines(d: InfoResult['data']): string[] {
   const w = lastWritten(d.times);
-  const written = w ? localTime(w.at, true) + (w.fromJournal ? ' (its newest journal transaction)' : '') : 'not recorded';
-  return [`Last mounted:     ${d.times.mounted ? localTime(d.times.mounted, true) : 'never'}`, `Last written:     ${written}`];
+  const unknown = d.state === 'unknown' ? 'not known' : null;
+  const written = w ? localTime(w.at, true) + (w.fromJournal ? ' (its newest journal transaction)' : '') : unknown ?? 'not recorded';
+  return [`Last mounted:     ${d.times.mounted ? localTime(d.times.mounted, true) : unknown ?? 'never'}`, `Last written:     ${written}`];
 }
 
 /** Why changes would be refused, and what to do, when they would be. */
