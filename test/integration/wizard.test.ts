@@ -415,6 +415,14 @@ describe.skipIf(!hasTmux)(`the wizard on a disk without Home Assistant${hasTmux 
     expect(menu).toMatch(/Show Home Assistant's last log lines/);
     expect(menu).toMatch(/Free space/);
     expect(menu).not.toMatch(/Reset a password|Add an administrator|safe mode next time/);
+    expect(menu).toMatch(/choose Another disk below if you have one/);
+    // Another disk from the menu: the disk question again (it took quitting and starting again), then its jobs.
+    keys('plain', 'Up'); // wraps to Quit
+    keys('plain', 'Up');
+    await waitFor('plain', /❯ Another disk or image file/);
+    keys('plain', 'Enter');
+    await term.openPath('plain', makeImage('another.img'));
+    await waitFor('plain', /Home Assistant \S+ on \S*another\.img[\s\S]*What do you want to do\?\s*\n.*❯ Reset/, 60_000);
     keys('plain', 'Up'); // wraps to Quit
     keys('plain', 'Enter');
     await waitFor('plain', /EXIT=0/);

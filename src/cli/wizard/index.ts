@@ -55,7 +55,7 @@ async function summary(source: OpenedSource): Promise<InfoResult> {
   if (!ha.version && ha.users === null && ha.backups === null && !ha.unreadable && !r.readFailed) {
     // As `info` says "no configuration found": not a Home Assistant whose version is unknown.
     say(`No Home Assistant configuration was found on ${source.path} (filesystem ${state}).`);
-    say('  It may be another disk or partition, or a data partition that was wiped: choose another disk if you have one.');
+    say('  It may be another disk or partition, or a data partition that was wiped: choose Another disk below if you have one.');
   } else {
     say(`Home Assistant ${ha.version ?? '(version unknown)'} on ${source.path}`);
     // Files that could not be read are not counted as none ("0 backup(s)" on an image cut short).
@@ -129,14 +129,22 @@ async function openCopy(path: string, why: 'read-failed' | 'box-read-errors' = '
   }
 }
 
-/** The menu of jobs, on the session's source, until the user quits. */
-async function chooseSteps(session: Session): Promise<number> {
+/** The menu's answer to open another disk: the session is closed and the disk asked for again. */
+const ANOTHER = 'another';
+
+/** The menu of jobs, on the session's source, until the user quits (an exit code) or asks for another disk. */
+async function chooseSteps(session: Session): Promise<number | typeof ANOTHER> {
   for (;;) {
     const steps = (await hasConfig(session.source)) ? STEPS : STEPS.filter((s) => WITHOUT_CONFIG.has(s.value));
-    const choices = [...steps.map(({ value, name }) => ({ value, name })), { value: 'quit', name: 'Quit' }];
+    const choices = [
+      ...steps.map(({ value, name }) => ({ value, name })),
+      { value: ANOTHER, name: 'Another disk or image file' },
+      { value: 'quit', name: 'Quit' },
+    ];
     // Every job at once (inquirer shows 7 and scrolls the rest out of sight).
     const choice = await select({ message: 'What do you want to do?', choices, pageSize: choices.length });
     if (choice === 'quit') return ExitCode.OK;
+    if (choice === ANOTHER) return ANOTHER;
     const writesBefore = writesMade();
     try {
       const step = STEPS.find((s) => s.value === choice)!;
@@ -171,12 +179,17 @@ export async function runWizard(): Promise<number> {
   };
   process.once('beforeExit', dropped);
   try {
-    const session = await pickReadable();
-    if (session === null) return ExitCode.OK;
-    try {
-      return await chooseSteps(session);
-    } finally {
-      await session.close();
+    for (;;) {
+      const session = await pickReadable();
+      if (session === null) return ExitCode.OK;
+      let done: number | typeof ANOTHER;
+      try {
+        done = await chooseSteps(session);
+      } finally {
+        await session.close();
+      }
+      if (done !== ANOTHER) return done;
+      say('');
     }
   } catch (err) {
     if (isPromptExit(err)) {
