@@ -18,7 +18,7 @@ import { disksCommand } from './commands/disks.js';
 import { exportCommand } from './commands/export.js';
 import { guiCommand, runGui } from './commands/gui.js';
 import { imageCommand } from './commands/image.js';
-import { type GlobalArgs, looksLikeSource, parseOffset, refuseEmpty, refuseRepeated } from './commands/common.js';
+import { type GlobalArgs, looksLikeSource, parseOffset, refuseEmpty, refuseRepeated, refuseSwitchValues } from './commands/common.js';
 import { infoCommand } from './commands/info.js';
 import { logsCommand } from './commands/logs.js';
 import { lsCommand } from './commands/ls.js';
@@ -75,6 +75,7 @@ function parser(args: string[]) {
     .command(mvCommand as never)
     .middleware((argv) => refuseRepeated(argv as Record<string, unknown>), true)
     .middleware((argv) => refuseEmpty(argv as Record<string, unknown>), true)
+    .middleware(((_argv: unknown, y: { getOptions(): { boolean: string[] } }) => refuseSwitchValues(args, () => y.getOptions().boolean)) as never, true)
     .demandCommand(1, 'name a command: gui, disks, info, df, ls, cat, logs, auth, backup, export, image, safe-mode, check-at-start, rm, put or mv')
     .recommendCommands()
     .strict()

@@ -203,6 +203,27 @@ describe('info', () => {
     expect(cli(['info', image]).stderr).not.toMatch(/no \/supervisor folder/);
   });
 
+  it('a switch given a value other than true or false is refused: --dry-run=1 was taken as false and wrote', () => {
+    const before = sha(readFileSync(image));
+    for (const [args, name, value] of [
+      [['rm', image, '/supervisor/homeassistant/configuration.yaml', '--yes', '--dry-run=1'], 'dry-run', '1'],
+      [['mv', image, '/supervisor/homeassistant/configuration.yaml', '/supervisor/homeassistant/c.yaml', '--yes', '--no-dry-run=yes'], 'dry-run', 'yes'],
+      [['safe-mode', image, '--yes', '--off=1'], 'off', '1'],
+      [['info', image, '--json=on'], 'json', 'on'],
+    ] as Array<[string[], string, string]>) {
+      const r = cli(args);
+      expect(r.code, r.stderr).toBe(64);
+      expect(r.stderr).toMatch(new RegExp(`^error: --${name} is switched on by its name alone: it takes no value \\(it was given "${value}"\\)`, 'm'));
+    }
+    expect(sha(readFileSync(image))).toBe(before);
+    // true and false are taken as yargs takes them.
+    const rehearsal = cli(['rm', image, '/supervisor/homeassistant/configuration.yaml', '--yes', '--dry-run=true']);
+    expect(rehearsal.code, rehearsal.stderr).toBe(0);
+    expect(rehearsal.text).toMatch(/^Dry run: nothing was written/m);
+    expect(sha(readFileSync(image))).toBe(before);
+    expect(cli(['ls', image, '/', '--replay=false']).code).toBe(0);
+  });
+
   it('an option given twice with two values is refused, naming it (it was "internal error: s.charCodeAt is not a function")', () => {
     const before = sha(readFileSync(image));
     for (const [args, name] of [

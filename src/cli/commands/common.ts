@@ -102,6 +102,22 @@ export function refuseRepeated(argv: Record<string, unknown>): void {
   }
 }
 
+/**
+ * A switch given a value other than true or false (`--dry-run=1`, `--off=yes`): yargs takes it as false,
+ * so a rehearsal asked for so was a real write, and `--off=1` switched safe mode on. Refused before anything.
+ */
+export function refuseSwitchValues(args: readonly string[], switches: () => readonly string[]): void {
+  for (const arg of args) {
+    if (arg === '--') return;
+    const m = /^--(?:no-)?([^=]+)=([\s\S]*)$/.exec(arg);
+    // The switches are asked for only then: yargs' list of them costs start-up time (its help's text widths).
+    if (m === null || m[2] === 'true' || m[2] === 'false' || !switches().includes(m[1]!)) continue;
+    throw new UsageError('BAD_SWITCH_VALUE', `--${m[1]} is switched on by its name alone: it takes no value (it was given "${m[2]}")`, {
+      hint: `write --${m[1]} alone (or --no-${m[1]} to switch it off); nothing was done`,
+    });
+  }
+}
+
 /** Options that name something; given without a value (`--out` last, `--slug` before another option) yargs made them ''. */
 const NAMING_OPTIONS = ['inner', 'name', 'of', 'open', 'originals', 'out', 'slug', 'username', 'what'];
 
