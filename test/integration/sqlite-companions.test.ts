@@ -106,4 +106,24 @@ c.executemany('insert into states (v) values (?)', [('restored',)] * 10); c.comm
     expect(sqliteSays(join(work, 'mv-back', 'home-assistant_v2.db'))).toBe('ok 2500');
     expect(spawnSync('e2fsck', ['-fn', card]).status).toBe(0);
   });
+
+  it('mv of a database onto one with a -wal of its own: that one removed, the moved one\'s takes its name (it was "internal error: … -wal is still there")', () => {
+    const both = join(work, 'stage-both');
+    const ha = join(both, 'supervisor', 'homeassistant');
+    mkdirSync(ha, { recursive: true });
+    for (const s of ['', '-wal', '-shm']) execFileSync('cp', [join(stage, 'supervisor', 'homeassistant', `home-assistant_v2.db${s}`), join(ha, `old.db${s}`)]);
+    // The database in place has a log that is not the moved one's: left beside it, SQLite would not read its rows.
+    execFileSync('cp', [join(stage, 'supervisor', 'homeassistant', 'home-assistant_v2.db'), join(ha, 'home-assistant_v2.db')]);
+    writeFileSync(join(ha, 'home-assistant_v2.db-wal'), Buffer.alloc(8192, 0x5a));
+    const card = join(work, 'mv-onto.img');
+    mkfs(card, both, { sizeMiB: 32 });
+    const r = cli(['mv', card, `${HA}/old.db`, DB, '--force', '--no-originals']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.text).toContain(`  removed ${DB}-wal: SQLite's own file of the database that had that name`);
+    expect(r.text).toContain(`  moved ${HA}/old.db-wal to ${DB}-wal`);
+    expect(ls(card).filter((n) => n.includes('.db')).sort()).toEqual(['home-assistant_v2.db', 'home-assistant_v2.db-shm', 'home-assistant_v2.db-wal']);
+    copyOff(card, join(work, 'mv-onto-out'), ['home-assistant_v2.db', 'home-assistant_v2.db-wal', 'home-assistant_v2.db-shm']);
+    expect(sqliteSays(join(work, 'mv-onto-out', 'home-assistant_v2.db'))).toBe('ok 2500');
+    expect(spawnSync('e2fsck', ['-fn', card]).status).toBe(0);
+  });
 });
