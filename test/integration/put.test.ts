@@ -190,7 +190,28 @@ describe('put', () => {
     expect(cli(['mv', card, `${HA}/scenes.yaml`, '/supervisor/', '--yes']).code).toBe(0);
     expect(cli(['put', card, local, '/supervisor/', '--yes']).code).toBe(0);
     expect(cli(['ls', card, '/supervisor']).text).toMatch(/scenes\.yaml[\s\S]*configuration\.yaml|configuration\.yaml[\s\S]*scenes\.yaml/);
+    // And without the '/' (refused as changing /supervisor as a whole, 77).
+    const script = join(work, 'slash', 'script.yaml');
+    writeFileSync(script, 'x: 1\n');
+    for (const args of [['mv', card, `${HA}/automations.yaml`, '/supervisor'], ['put', card, script, '/supervisor']]) {
+      const r = cli([...args, '--yes']);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+    }
+    expect(cli(['ls', card, '/supervisor']).text).toMatch(/^automations\.yaml$[\s\S]*^script\.yaml$/m);
     assertCardClean(card);
+  });
+
+  it('mv onto its own place (the folder it is in, its own name) says so, with or without --force', () => {
+    const card = join(work, 'same-place.img');
+    writeFileSync(card, readSampleImage());
+    const before = readFileSync(card);
+    const HA = '/supervisor/homeassistant';
+    for (const args of [[`${HA}/blueprints`, HA], [`${HA}/scenes.yaml`, `${HA}/scenes.yaml`], [`${HA}/scenes.yaml`, `${HA}/scenes.yaml`, '--force'], [`${HA}/scenes.yaml`, HA]]) {
+      const r = cli(['mv', card, ...args]);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(64);
+      expect(r.stderr).toContain(`error: ${args[0]} is there already: the move would leave it where it is`);
+    }
+    expect(readFileSync(card).equals(before)).toBe(true);
   });
 
   it('auth add no longer fails when the login file needs a new block', () => {

@@ -9,7 +9,7 @@ import { AppError, InternalError, NotFoundError, UsageError } from '../../errors
 import { BlockEdits, moveFile } from '../../ext4/move-file.js';
 import type { OpenedSource } from '../source.js';
 import { type TreeChange, type WriteOptions, type WriteResult, writeFiles } from '../write/index.js';
-import { givenFolder, noLinkOnTheWay, removalChange, repairPath } from './rm.js';
+import { givenFolder, namesFolder, noLinkOnTheWay, removalChange, repairPath } from './rm.js';
 import { type CompanionFile, SQLITE_COMPANIONS, companionsOf, isDatabase } from './sqlite-files.js';
 
 export interface MoveOptions extends WriteOptions {
@@ -51,11 +51,7 @@ function change(from: string, to: string, size: number): TreeChange {
  * secrets.yaml. The folder is joined before the path is checked: "X /supervisor/" is a file into it.
  */
 export async function moveTarget(src: OpenedSource, from: string, toGiven: string, forceSystem: boolean): Promise<string> {
-  if (!/\/\.?$/.test(toGiven)) {
-    const to = repairPath(src, toGiven, forceSystem);
-    const target = await src.volume.lookup(to, { followFinal: true }).catch(() => null);
-    return target?.kind === 'dir' ? posix.join(to, posix.basename(from)) : to;
-  }
+  if (!(await namesFolder(src, toGiven))) return repairPath(src, toGiven, forceSystem);
   const folder = await givenFolder(src, toGiven);
   return repairPath(src, posix.join(folder, posix.basename(from)), forceSystem);
 }
@@ -69,7 +65,8 @@ export async function moveOnCard(src: OpenedSource, fromGiven: string, toGiven: 
   if (inode.kind !== 'dir' && /\/\.?$/.test(fromGiven)) throw new UsageError('NOT_A_DIRECTORY', `${fromGiven} names a folder, but ${from} is ${inode.kind === 'symlink' ? 'a symbolic link' : 'a file'}`, { hint: 'give its path without the / at the end if the file is meant; nothing was written' });
   const to = await moveTarget(src, from, toGiven, opts.forceSystem ?? false);
   for (const path of [from, to]) await noLinkOnTheWay(src, path);
-  if (inode.kind === 'dir' && (to === from || to.startsWith(`${from}/`))) throw new UsageError('MOVE_INTO_ITSELF', `${from} cannot be moved inside itself`, { hint: 'nothing was written' });
+  if (to === from) throw new UsageError('SAME_PLACE', `${from} is there already: the move would leave it where it is`, { hint: 'name another folder, or a new name; nothing was written' });
+  if (inode.kind === 'dir' && to.startsWith(`${from}/`)) throw new UsageError('MOVE_INTO_ITSELF', `${from} cannot be moved inside itself`, { hint: 'nothing was written' });
   if (inode.kind === 'dir' && (await src.volume.exists(to))) throw new UsageError('TARGET_EXISTS', `${to} already exists`, { hint: 'a folder is moved only to a free name; nothing was written' });
   const parent = await src.volume.lookup(posix.dirname(to), { followFinal: true }).catch(() => null);
   if (!parent || parent.kind !== 'dir') throw new NotFoundError('PATH_NOT_FOUND', `the folder ${posix.dirname(to)} does not exist on the card`, { hint: 'move it into a folder that is there (mv makes none); nothing was written', remedy: 'list-folder', details: { folder: posix.dirname(posix.dirname(to)) } });

@@ -13,7 +13,7 @@ import { putFile } from '../../ext4/put-file.js';
 import type { Ext4Volume } from '../../ext4/volume.js';
 import type { OpenedSource } from '../source.js';
 import { type TreeChange, type WriteOptions, type WriteResult, writeFiles } from '../write/index.js';
-import { givenFolder, noLinkOnTheWay, removalChange, repairPath } from './rm.js';
+import { givenFolder, namesFolder, noLinkOnTheWay, removalChange, repairPath } from './rm.js';
 import { companionsOf, isDatabase } from './sqlite-files.js';
 
 /**
@@ -185,10 +185,8 @@ async function intoFolder(src: OpenedSource, given: string, local: string, force
     if (name === '' || name === '.' || name === '..') throw new UsageError('BAD_PATH', `${local} has no file name to give it in ${folder}`, { hint: 'give the full path on the card, folder and name; nothing was written' });
     return `${folder === '/' ? '' : folder}/${name}`;
   };
-  if (/\/\.?$/.test(given)) return repairPath(src, named(await givenFolder(src, given)), forceSystem);
-  const path = repairPath(src, given, forceSystem);
-  const existing = await src.volume.lookup(path).catch(() => null);
-  return existing?.kind === 'dir' ? repairPath(src, named(path), forceSystem) : path;
+  if (await namesFolder(src, given)) return repairPath(src, named(await givenFolder(src, given)), forceSystem);
+  return repairPath(src, given, forceSystem);
 }
 
 async function putContent(src: OpenedSource, path: string, content: LocalContent, opts: PutOptions): Promise<PutResult> {

@@ -85,6 +85,17 @@ export function repairPath(src: OpenedSource, given: string, forceSystem: boolea
 }
 
 /** The folder a path ending in '/' names: there, and a folder, or the refusal that says which it is not. */
+/**
+ * Whether a target names a folder: it ends in '/' (then it must be one), or is one on the card. Joined with the
+ * name before the path is checked: "mv X /supervisor" was refused as changing /supervisor as a whole.
+ */
+export async function namesFolder(src: OpenedSource, given: string): Promise<boolean> {
+  if (/\/\.?$/.test(given)) return true;
+  if (given.split('/').pop() === '..') return false; // refused as it is by repairPath
+  const inode = await src.volume.lookup(posix.normalize(dataPath(given)), { followFinal: true }).catch(() => null);
+  return inode?.kind === 'dir';
+}
+
 export async function givenFolder(src: OpenedSource, given: string): Promise<string> {
   const folder = posix.normalize(dataPath(given)).replace(/\/+$/, '') || '/';
   const inode = await src.volume.lookup(folder, { followFinal: true }).catch(() => null);
