@@ -167,6 +167,22 @@ describe('a virtual machine disk file', () => {
     expect(sha(readFileSync(copy))).toBe(sha(readFileSync(raw)));
   });
 
+  it('image --force onto a file the disk file is made of (a backing file, a VMDK extent) is refused, the file untouched (it was wiped, "rescued 100 %")', () => {
+    const base = join(work, 'onto-base.qcow2');
+    execFileSync('cp', [join(work, 'card.qcow2'), base]);
+    const top = join(work, 'onto-top.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', 'onto-base.qcow2', '-F', 'qcow2', top]);
+    const flat = join(work, 'onto-flat.vmdk');
+    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=monolithicFlat', raw, flat]);
+    for (const [disk, part] of [[top, base], [flat, join(work, 'onto-flat-flat.vmdk')]] as const) {
+      const before = sha(readFileSync(part));
+      const r = cli(['image', disk, '--out', part, '--force']);
+      expect(r.code, r.stderr).toBe(64);
+      expect(r.stderr).toContain(`is one of the files ${disk} is made of (`);
+      expect(sha(readFileSync(part))).toBe(before);
+    }
+  });
+
   it.skipIf(process.platform !== 'linux')('a qcow2 that qemu-nbd serves (as a running VM would hold it) is refused for writes: exit 77, untouched; info says so first', async () => {
     const disk = join(work, 'served.qcow2');
     execFileSync('cp', [join(work, 'card.qcow2'), disk]);

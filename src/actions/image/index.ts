@@ -14,6 +14,7 @@ import { RescueStopped, Rescuer } from '../../device/rescue/rescuer.js';
 import { rescuingDevice } from '../../device/rescue/rescuing-device.js';
 import { SectorWorker } from '../../device/rescue/sector-worker.js';
 import { rescueFileDescriptor } from '../../device/file-device.js';
+import { containerOf } from '../../device/vdisk/index.js';
 import { AppError, UsageError } from '../../errors.js';
 import { formatBytes } from '../../units.js';
 import { withInterruptCleanup } from '../critical.js';
@@ -91,7 +92,8 @@ export class ImageJob {
     if (mapPath === out) throw new UsageError('MAP_IS_OUT', 'the map and the image name the same file', { hint: 'the map goes beside the image by itself, as IMAGE.map', remedy: 'no-map' });
     const { device: source } = await openSourceDevice(path, { rescueReads: true, mapPath: null });
     try {
-      await assertNotOnSource(path, [out, mapPath]);
+      const container = containerOf(source);
+      await assertNotOnSource(path, [out, mapPath], container === null ? [] : [...container.backing, ...(container.parts ?? [])]);
       // Also a folder where this computer mounts the card (or the image file, through a loop device).
       await assertOutputOffSource(path, [out, mapPath]);
       await assertImageFits(out, source.sizeBytes);

@@ -191,11 +191,14 @@ export async function assertImageFits(out: string, sizeBytes: number): Promise<v
 }
 
 /**
- * Refuses an --out (or map) that is the source itself (the same file or device) or the source image's own
- * map; exit 64. A folder on the card (a partition of it, mounted here) is host-mounts.ts's check.
+ * Refuses an --out (or map) that is the source itself (the same file or device), one of the files a disk file
+ * is made of (`parts`: a backing file, a VMDK's extent files: copied onto, they were wiped and the copy
+ * said "rescued") or the source image's own map; exit 64. A folder on the card (a partition of it, mounted
+ * here) is host-mounts.ts's check.
  */
-export async function assertNotOnSource(source: string, outputs: string[]): Promise<void> {
+export async function assertNotOnSource(source: string, outputs: string[], parts: string[] = []): Promise<void> {
   const src = await stat(source, { bigint: true });
+  const others = await Promise.all(parts.map(async (part) => ({ part, self: (await statOrParent(resolve(part))).self })));
   for (const out of outputs) {
     const full = resolve(out);
     const target = await statOrParent(full);
@@ -209,6 +212,12 @@ export async function assertNotOnSource(source: string, outputs: string[]): Prom
     if (sameFile || isSource) {
       throw new UsageError('OUTPUT_ON_SOURCE', resolve(out) === resolve(source) ? `${out} is the disk being copied: the copy cannot go into it` : `${out} is ${source} itself`, {
         hint: 'write the image to another disk of this computer (e.g. ~/card.img); writing to the card would destroy what is being saved',
+      });
+    }
+    const part = others.find((o) => realpathOrSelf(full) === realpathOrSelf(resolve(o.part)) || (target.self !== null && o.self !== null && target.self.dev === o.self.dev && target.self.ino === o.self.ino));
+    if (part !== undefined) {
+      throw new UsageError('OUTPUT_ON_SOURCE', `${out} is one of the files ${source} is made of (${part.part}): the copy cannot go into it`, {
+        hint: 'write the image to a new file (e.g. ~/card.img); writing there would destroy what is being saved',
       });
     }
   }
