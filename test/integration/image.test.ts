@@ -266,6 +266,23 @@ describe.skipIf(reason !== null)(`image on a failing card${reason ? ` (skipped: 
   });
 });
 
+describe('image --retries on a card with nothing bad left', () => {
+  it('10,000,000 passes asked for end at once (they ran for ever at full CPU, deaf to Ctrl-C, the map never saved)', () => {
+    const dir = tempDir('haos-rescue-image-retries-');
+    try {
+      const sample = join(dir, 'sample.img');
+      writeFileSync(sample, readSampleImage());
+      const out = join(dir, 'copy.img');
+      const r = spawnSync(process.execPath, [CLI, 'image', sample, '--out', out, '--retries', '10000000', '--json'], { timeout: 60_000, encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ finished: true });
+      expect(readFileSync(out).equals(readFileSync(sample))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('image refuses what would lose data, and names a missing source', () => {
   it('a missing SOURCE is exit 66 (it was an internal error), --out on the source itself 64, an existing --out without a map 64', () => {
     const dir = tempDir('haos-rescue-image-refuse-');

@@ -204,7 +204,10 @@ export class ImageJob {
     if (this.opts.scrape !== false) await this.eachPhase('scrape', '/', 1, (a, b) => r.scrape(a, b));
     const retries = this.opts.retries ?? (this.resumed && this.opts.retryOnResume === true ? 1 : 0);
     for (this.retry = 1; this.retry <= retries; this.retry++) {
+      // Nothing bad left: a pass would read nothing (10,000,000 of them ran for ever, deaf to Ctrl-C).
+      if (r.map.next('-', 0, r.map.sizeBytes) === null) break;
       await this.eachPhase('retry', '-', this.retry, (a, b) => r.retry(a, b));
+      await new Promise((resolve) => setImmediate(resolve)); // a stop asked for, and the map's save, come in
     }
   }
 
