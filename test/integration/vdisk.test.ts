@@ -183,6 +183,19 @@ describe('a virtual machine disk file', () => {
     }
   });
 
+  it('image of a qcow2 cut short copies all there is in one run, the rest marked bad (it stopped as a reader pulled, "connect it again", at every run)', () => {
+    const whole = readFileSync(join(work, 'card.qcow2'));
+    const cut = join(work, 'cut.qcow2');
+    writeFileSync(cut, whole.subarray(0, Math.floor(whole.length * 0.6)));
+    const out = join(work, 'cut-copy.img');
+    const r = cli(['image', cut, '--out', out]);
+    expect(r.code, r.stderr).toBe(65);
+    expect(r.stderr).not.toMatch(/gone|connect it again/);
+    const map = readFileSync(`${out}.map`, 'utf8').split('\n').filter((l) => /^0x/.test(l)).slice(1);
+    expect(map.some((l) => /\s-$/.test(l))).toBe(true);
+    expect(map.filter((l) => !/\s[+-]$/.test(l))).toEqual([]);
+  });
+
   it.skipIf(process.platform !== 'linux')('a qcow2 that qemu-nbd serves (as a running VM would hold it) is refused for writes: exit 77, untouched; info says so first', async () => {
     const disk = join(work, 'served.qcow2');
     execFileSync('cp', [join(work, 'card.qcow2'), disk]);

@@ -119,7 +119,7 @@ export class ImageJob {
         readBytes: opts.readBytes ?? 1024 * 1024,
         clusterBytes: opts.clusterBytes ?? 64 * 1024,
         requestBytes: await maxRequestBytes(path),
-        stillAttached: () => stillAttached(path, source.sizeBytes),
+        stillAttached: await attachedCheck(path),
         shouldStop: () => stop.requested,
         ...(fd !== null ? { sectorRuns: new SectorWorker(fd, sectorSize, path) } : {}),
       });
@@ -301,14 +301,21 @@ function badPartsNotSeen(map: RegionMap, ranges: Array<[number, number]>, seen: 
   return out;
 }
 
-/** Whether the source path still names a disk of the same size (a pulled reader's /dev/sdX goes away). */
-async function stillAttached(path: string, sizeBytes: number): Promise<boolean> {
-  try {
-    const s = await stat(path);
-    return !s.isFile() || s.size === sizeBytes;
-  } catch {
-    return false;
-  }
+/**
+ * Whether the source path still names what it named at the start (a pulled reader's /dev/sdX goes away): a
+ * file of the same size. Not the disk's size: a virtual machine's disk file is not as long as its disk, and
+ * one cut short read as a reader pulled at every run.
+ */
+async function attachedCheck(path: string): Promise<() => Promise<boolean>> {
+  const atStart = await stat(path).catch(() => null);
+  return async () => {
+    try {
+      const s = await stat(path);
+      return !s.isFile() || s.size === atStart?.size;
+    } catch {
+      return false;
+    }
+  };
 }
 
 /** The largest read request the OS sends this disk (Linux sysfs), else FUSE's and many USB readers' 128 KiB. */
