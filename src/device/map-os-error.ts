@@ -2,7 +2,7 @@
 // stable code and a hint for the user (design.md §3 exit codes). Pure, so the mapping can be tested
 // with synthetic error objects for cases a test cannot provoke (EACCES as root, EIO, a locked card).
 
-import { AppError, IoError, NotFoundError, RefusedError, UsageError, toAppError } from '../errors.js';
+import { AppError, CorruptError, IoError, NotFoundError, RefusedError, UsageError, toAppError } from '../errors.js';
 
 export type DeviceOp = 'open' | 'stat' | 'read' | 'write' | 'flush' | 'close';
 
@@ -138,4 +138,13 @@ function errnoCode(err: unknown): string | undefined {
 /** A read the medium refused (bad sector, ended early); a card that vanished is not one: it stops the copy. */
 export function isMediumError(err: unknown): boolean {
   return err instanceof IoError && (err.code === 'READ_FAILED' || err.code === 'SHORT_READ');
+}
+
+/**
+ * A part of the source a copy passes by, marked bad: a read the medium refused, or a part of a virtual
+ * machine's disk file that cannot be read (a compressed cluster that does not inflate, a table entry past the
+ * end of a file cut short). The copy stopped there at every run, the rest never tried.
+ */
+export function isUnreadablePart(err: unknown): boolean {
+  return isMediumError(err) || err instanceof CorruptError;
 }

@@ -196,6 +196,24 @@ describe('a virtual machine disk file', () => {
     expect(map.filter((l) => !/\s[+-]$/.test(l))).toEqual([]);
   });
 
+  it('image of a streamOptimized VMDK with a grain that does not inflate marks that grain bad and copies the rest (it stopped there at every run)', () => {
+    const bytes = Buffer.from(readFileSync(join(work, 'card-s.vmdk')));
+    const gd = Number(bytes.readBigUInt64LE(56));
+    const gt = bytes.readUInt32LE(gd * 512);
+    const grain = bytes.readUInt32LE(gt * 512);
+    bytes.writeUInt32LE(0xdeadbeef, grain * 512 + 14); // inside grain 0's deflate stream
+    const damaged = join(work, 'grain.vmdk');
+    writeFileSync(damaged, bytes);
+    const out = join(work, 'grain-copy.img');
+    const r = cli(['image', damaged, '--out', out]);
+    expect(r.code, r.stderr).toBe(65);
+    const map = readFileSync(`${out}.map`, 'utf8').split('\n').filter((l) => /^0x/.test(l)).slice(1);
+    expect(map.filter((l) => !/\s[+-]$/.test(l))).toEqual([]);
+    const bad = map.filter((l) => /\s-$/.test(l)).map((l) => l.split(/\s+/).slice(0, 2).map((n) => Number(n)));
+    expect(bad).toEqual([[0, 65536]]); // grain 0: 64 KiB; the rest copied as the raw card has it
+    expect(readFileSync(out).subarray(65536).equals(readFileSync(raw).subarray(65536))).toBe(true);
+  });
+
   it.skipIf(process.platform !== 'linux')('a qcow2 that qemu-nbd serves (as a running VM would hold it) is refused for writes: exit 77, untouched; info says so first', async () => {
     const disk = join(work, 'served.qcow2');
     execFileSync('cp', [join(work, 'card.qcow2'), disk]);

@@ -12,7 +12,7 @@
 
 import { IoError } from '../../errors.js';
 import type { BlockDevice } from '../block-device.js';
-import { isMediumError } from '../map-os-error.js';
+import { isUnreadablePart } from '../map-os-error.js';
 import { pageAlignedBuffers } from '../page-buffers.js';
 import type { PhaseStatus } from './mapfile.js';
 import { notRescued } from './mapped-device.js';
@@ -270,7 +270,7 @@ export class Rescuer {
     }
     if (this.failuresInARow % 64 !== 0 || this.lastGood === null) return;
     this.stats.reads += 1;
-    if (await this.source.read(this.lastGood, this.options.sectorSize).then(() => true, (err: unknown) => (isMediumError(err) ? false : Promise.reject(err)))) return;
+    if (await this.source.read(this.lastGood, this.options.sectorSize).then(() => true, (err: unknown) => (isUnreadablePart(err) ? false : Promise.reject(err)))) return;
     throw new IoError('SOURCE_NOT_ANSWERING', `${this.source.description} stopped answering: the last ${this.failuresInARow} reads failed, and so does byte ${this.lastGood}, which read well before`, {
       hint: 'take the card out and put it back, or try another reader (in a USB port of the computer itself)',
     });
@@ -307,7 +307,7 @@ export class Rescuer {
       this.pending.catch(() => undefined);
       return { failed: false, failedAt: 0, failedLength: 0 };
     } catch (err) {
-      if (!isMediumError(err)) throw err;
+      if (!isUnreadablePart(err)) throw err;
       this.stats.failedReads += 1;
       // Trimming and scraping will follow: their reader gets ready while this pass goes on.
       this.sectorRuns.prepare();

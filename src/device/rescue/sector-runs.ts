@@ -4,7 +4,7 @@
 // device) and the helper thread of sector-worker.ts (blocking reads of the card's file descriptor, many per
 // request, with no trip through the thread pool per sector: that trip cost ~0.2 ms a sector on a card).
 
-import { isMediumError } from '../map-os-error.js';
+import { isUnreadablePart } from '../map-os-error.js';
 import type { BlockDevice } from '../block-device.js';
 
 export interface SectorRunRequest {
@@ -76,7 +76,7 @@ export function deviceSectorRuns(device: BlockDevice, sectorSize: number): Secto
         try {
           data = await device.read(s.pos, s.length);
         } catch (err) {
-          if (!isMediumError(err)) return { runs, error: err };
+          if (!isUnreadablePart(err)) return { runs, error: err };
           data = null;
         } finally {
           startedAt = null;
