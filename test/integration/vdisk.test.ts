@@ -214,6 +214,15 @@ describe('a virtual machine disk file', () => {
     expect(readFileSync(out).subarray(65536).equals(readFileSync(raw).subarray(65536))).toBe(true);
   });
 
+  it('image of a whole qcow2 without Home Assistant in it says so, copied in disk order (it said the file was damaged, "does not start as one")', () => {
+    const empty = join(work, 'empty.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', empty, '64M']);
+    const r = cli(['image', empty, '--out', join(work, 'empty-copy.img')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.text).toMatch(/copied in disk order: no readable Home Assistant data filesystem \(no Home Assistant data filesystem found on qcow2 /);
+    expect(r.text + r.stderr).not.toMatch(/does not start as one|damaged/);
+  });
+
   it.skipIf(process.platform !== 'linux')('a qcow2 that qemu-nbd serves (as a running VM would hold it) is refused for writes: exit 77, untouched; info says so first', async () => {
     const disk = join(work, 'served.qcow2');
     execFileSync('cp', [join(work, 'card.qcow2'), disk]);

@@ -9,7 +9,10 @@ import type { Rescuer } from './rescuer.js';
  * into the image first and served from there, so planning the copy never reads a sector twice.
  */
 export function rescuingDevice(rescuer: Rescuer, card: BlockDevice): BlockDevice {
+  // A virtual machine's disk file stays one: a disk without Home Assistant in it was said to be a damaged file.
+  const container = (card as { container?: unknown }).container;
   return {
+    ...(container !== undefined ? { container } : {}),
     sizeBytes: card.sizeBytes,
     sectorSize: 1,
     description: card.description,
