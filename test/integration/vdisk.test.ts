@@ -223,6 +223,20 @@ describe('a virtual machine disk file', () => {
     expect(r.text + r.stderr).not.toMatch(/does not start as one|damaged/);
   });
 
+  it.skipIf(process.platform !== 'linux')('image of a disk file another program holds open (a running VM) says the copy may be torn (it said nothing)', async () => {
+    const disk = join(work, 'held.qcow2');
+    execFileSync('cp', [join(work, 'card.qcow2'), disk]);
+    const holder = spawn('sh', ['-c', `exec 3<>"$1"; exec sleep 60`, 'sh', disk], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const r = cli(['image', disk, '--out', join(work, 'held-copy.img')]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(new RegExp(`^warning: ${disk.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is open in sleep \\(pid ${holder.pid}\\): a running virtual machine, or another program: what was copied may be out of date or torn`, 'm'));
+    } finally {
+      holder.kill();
+    }
+  });
+
   it.skipIf(process.platform !== 'linux')('a qcow2 that qemu-nbd serves (as a running VM would hold it) is refused for writes: exit 77, untouched; info says so first', async () => {
     const disk = join(work, 'served.qcow2');
     execFileSync('cp', [join(work, 'card.qcow2'), disk]);

@@ -15,6 +15,7 @@ import { rescuingDevice } from '../../device/rescue/rescuing-device.js';
 import { SectorWorker } from '../../device/rescue/sector-worker.js';
 import { rescueFileDescriptor } from '../../device/file-device.js';
 import { containerOf } from '../../device/vdisk/index.js';
+import { assertFileNotInUse } from '../write/preconditions.js';
 import { AppError, UsageError } from '../../errors.js';
 import { formatBytes } from '../../units.js';
 import { withInterruptCleanup } from '../critical.js';
@@ -71,6 +72,8 @@ export class ImageJob {
   freeLeftOut: string | null = null;
   /** The image file was shorter than its map said (its length): what lay past it is copied again. */
   imageCutAt: number | null = null;
+  /** Another program holds the disk file open (a running virtual machine): what it says; null otherwise. */
+  inUse: string | null = null;
   readonly startedAt = Date.now();
   private saving: Promise<void> = Promise.resolve();
 
@@ -125,6 +128,7 @@ export class ImageJob {
       });
       const job = new ImageJob(path, source, image, mapPath, rescuer, stop, previous !== null, opts);
       job.imageCutAt = cutAt;
+      job.inUse = await heldElsewhere(path, source);
       return job;
     } catch (err) {
       await source.close().catch(() => undefined);
@@ -316,6 +320,14 @@ async function attachedCheck(path: string): Promise<() => Promise<boolean>> {
       return false;
     }
   };
+}
+
+/** A disk file another program holds open (a running virtual machine writes to it meanwhile): said, not refused. */
+async function heldElsewhere(path: string, source: BlockDevice): Promise<string | null> {
+  return assertFileNotInUse({ path, device: source }).then(
+    () => null,
+    (err: unknown) => (err instanceof AppError && (err.code === 'FILE_IN_USE' || err.code === 'CARD_BUSY') ? err.message : null),
+  );
 }
 
 /** The largest read request the OS sends this disk (Linux sysfs), else FUSE's and many USB readers' 128 KiB. */

@@ -44,6 +44,8 @@ export interface ImageResult {
   freeLeftOut: string | null;
   /** The image file continued was shorter than its map said (its length then): what lay past it was copied again. */
   imageCutAt: number | null;
+  /** Another program held the disk file open (a running virtual machine): the copy may be out of date or torn. */
+  inUse: string | null;
   domainBytes: number;
   rescuedBytes: number;
   nonTriedBytes: number;
@@ -103,6 +105,7 @@ export function resultOf(job: ImageJob): ImageResult {
     usedOnly: !job.phases.some((p) => p.name === 'free' || p.name === 'disk'),
     freeLeftOut: job.freeLeftOut,
     imageCutAt: job.imageCutAt,
+    inUse: job.inUse,
     domainBytes: d.bytes,
     rescuedBytes: d['+'],
     nonTriedBytes: d['?'],

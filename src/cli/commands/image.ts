@@ -10,7 +10,7 @@ import { CorruptError, UsageError } from '../../errors.js';
 import { VERSION } from '../../version.js';
 import { shellWord } from '../../shell-word.js';
 import { formatBytes, partOf } from '../../units.js';
-import { printJson, writeOut } from '../output.js';
+import { printJson, warn, writeOut } from '../output.js';
 import { withImageProgress } from '../image-progress.js';
 import { formatDuration } from '../progress.js';
 import { type GlobalArgs, resolveSource, sourceOptions, withSourceArg } from './common.js';
@@ -76,6 +76,7 @@ export const imageCommand: CommandModule<GlobalArgs, ImageArgs> = {
     const hits = argv.filesHit ? await hitsOf(result, order) : null;
     if (argv.json) await printJson({ ...result, ...(hits !== null ? { filesHit: hits } : {}) });
     else await writeOut(render(result, hits));
+    if (result.inUse !== null) warn(`${result.inUse}: what was copied may be out of date or torn; shut the virtual machine down and copy it again, with --force`);
     if (result.rescuedBytes < result.domainBytes) {
       throw new CorruptError('IMAGE_INCOMPLETE', `${formatBytes(result.domainBytes - result.rescuedBytes)} of the card could not be copied (yet)`, {
         hint: `the image is usable: read it with haos-rescue (e.g. haos-rescue info ${shellWord(result.out)}); parts not rescued read as errors, never as zeros${hits === null ? '; --files-hit lists the files they touch' : ''}`,
