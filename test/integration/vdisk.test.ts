@@ -237,6 +237,23 @@ describe('a virtual machine disk file', () => {
     }
   });
 
+  it.skipIf(process.platform !== 'linux')('image into a file another program holds open (a second copy into it) is refused, naming it (the two copies mixed their maps)', async () => {
+    const out = join(work, 'busy-copy.img');
+    writeFileSync(out, '');
+    const holder = spawn('sh', ['-c', `exec 3<>"$1"; exec sleep 60`, 'sh', out], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const r = cli(['image', join(work, 'card.qcow2'), '--out', out]);
+      expect(r.code, r.stderr).toBe(77);
+      expect(r.stderr).toContain(`error: ${out} is open in sleep (pid ${holder.pid})`);
+      expect(r.stderr).toContain('hint: close that program, or give the image another name; nothing was written');
+      expect(readFileSync(out).length).toBe(0);
+      expect(existsSync(`${out}.map`)).toBe(false);
+    } finally {
+      holder.kill();
+    }
+  });
+
   it.skipIf(process.platform !== 'linux')('a qcow2 that qemu-nbd serves (as a running VM would hold it) is refused for writes: exit 77, untouched; info says so first', async () => {
     const disk = join(work, 'served.qcow2');
     execFileSync('cp', [join(work, 'card.qcow2'), disk]);

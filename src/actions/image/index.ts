@@ -16,7 +16,8 @@ import { SectorWorker } from '../../device/rescue/sector-worker.js';
 import { rescueFileDescriptor } from '../../device/file-device.js';
 import { containerOf } from '../../device/vdisk/index.js';
 import { assertFileNotInUse } from '../write/preconditions.js';
-import { AppError, UsageError } from '../../errors.js';
+import { processesUsing } from '../../device/vdisk/in-use.js';
+import { AppError, RefusedError, UsageError } from '../../errors.js';
 import { formatBytes } from '../../units.js';
 import { withInterruptCleanup } from '../critical.js';
 import { makeOutputFolder, outputError } from '../output-error.js';
@@ -93,8 +94,11 @@ export class ImageJob {
     const mapPath = resolve(opts.mapPath ?? `${opts.out}.map`);
     assertNotFolders(out, mapPath);
     if (mapPath === out) throw new UsageError('MAP_IS_OUT', 'the map and the image name the same file', { hint: 'the map goes beside the image by itself, as IMAGE.map', remedy: 'no-map' });
+    await assertImageNotHeld(out);
     const { device: source } = await openSourceDevice(path, { rescueReads: true, mapPath: null });
     try {
+      // Looked at before the map is written: from then on, a stop is one the map keeps.
+      const inUse = await heldElsewhere(path, source);
       const container = containerOf(source);
       await assertNotOnSource(path, [out, mapPath], container === null ? [] : [...container.backing, ...(container.parts ?? [])]);
       // Also a folder where this computer mounts the card (or the image file, through a loop device).
@@ -128,7 +132,7 @@ export class ImageJob {
       });
       const job = new ImageJob(path, source, image, mapPath, rescuer, stop, previous !== null, opts);
       job.imageCutAt = cutAt;
-      job.inUse = await heldElsewhere(path, source);
+      job.inUse = inUse;
       return job;
     } catch (err) {
       await source.close().catch(() => undefined);
@@ -320,6 +324,22 @@ async function attachedCheck(path: string): Promise<() => Promise<boolean>> {
       return false;
     }
   };
+}
+
+/**
+ * Two copies into one image at once (the same command in two windows) mixed their maps: the second stopped
+ * with "the map could not be saved: its folder takes no new files". The one writing it is named instead.
+ */
+async function assertImageNotHeld(out: string): Promise<void> {
+  const users = await processesUsing(out).catch(() => null);
+  if (users === null || users.length === 0) return;
+  const who = users.map((u) => `${u.name} (pid ${u.pid})`).join(', ');
+  const ours = users.every((u) => u.name === 'haos-rescue');
+  throw new RefusedError('IMAGE_BUSY', `${out} is open in ${who}${ours ? ': another copy into it is under way' : ''}`, {
+    hint: ours
+      ? 'let that copy finish (or stop it with Ctrl-C), then run this command again: it continues from the map; nothing was written'
+      : 'close that program, or give the image another name; nothing was written',
+  });
 }
 
 /** A disk file another program holds open (a running virtual machine writes to it meanwhile): said, not refused. */
