@@ -155,7 +155,10 @@ export async function removeEmptyFile(edits: BlockEdits, dir: Inode, name: strin
   if (!entry) throw new RefusedError('NOT_FOUND', `${name} is not there`, { hint: 'nothing was written' });
   const inode = await edits.vol.readInode(entry.ino);
   if (inode.kind !== 'file' || inode.linksCount !== 1 || inode.sizeBytes !== 0 || inode.blocks !== 0) {
-    throw new UnsupportedError('NOT_AN_EMPTY_FILE', `${name} is not an empty file with one name`, { hint: 'nothing was written' });
+    const what = inode.kind !== 'file' ? `is ${inode.kind === 'dir' ? 'a folder' : 'not a file'}` : inode.linksCount !== 1 ? `has ${inode.linksCount} names` : `holds ${inode.sizeBytes} bytes`;
+    throw new UnsupportedError('NOT_AN_EMPTY_FILE', `${name} is not the empty file Home Assistant leaves as its mark: it ${what}`, {
+      hint: 'look at it first; Home Assistant takes any file of that name as the mark, so remove it as any other file (it is saved as it is removed); nothing was written',
+    });
   }
   return (await removeFile(edits, dir, name, nowMs)).ino;
 }

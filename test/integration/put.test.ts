@@ -201,6 +201,19 @@ describe('put', () => {
     assertCardClean(card);
   });
 
+  it('put over a symbolic link says what is there and what to do (it said "not a regular file", hint "nothing was written")', () => {
+    const card = join(work, 'put-link.img');
+    mkfs(card, null, { sizeMiB: 16 });
+    execFileSync('debugfs', ['-w', '-R', 'mkdir /supervisor', card], { stdio: 'ignore' });
+    execFileSync('debugfs', ['-w', '-R', 'symlink /supervisor/link.yaml /etc/passwd', card], { stdio: 'ignore' });
+    const local = join(work, 'link-local.yaml');
+    writeFileSync(local, 'a: 1\n');
+    const r = cli(['put', card, local, '/supervisor/link.yaml', '--no-originals']);
+    expect(r.code, r.stderr).toBe(64);
+    expect(r.stderr).toContain('error: /supervisor/link.yaml exists and is a symbolic link: put replaces files only');
+    expect(r.stderr).toContain('hint: name another path, or remove that one first (it is saved as it is removed); nothing was written');
+  });
+
   it('mv onto its own place (the folder it is in, its own name) says so, with or without --force', () => {
     const card = join(work, 'same-place.img');
     writeFileSync(card, readSampleImage());

@@ -89,6 +89,19 @@ describe('a safe-mode name that is not the mark', () => {
     expect(sha(img)).toBe(before);
   });
 
+  it('--off on a mark that holds bytes: refused, saying what it holds and how to remove it (it said only "not an empty file with one name")', () => {
+    const img = data('full-mark.img');
+    const local = join(work, 'mark.txt');
+    writeFileSync(local, 'left by hand\n');
+    execFileSync('debugfs', ['-w', '-R', `write ${local} ${MARKER}`, img], { stdio: 'ignore' });
+    const before = sha(img);
+    const r = cli(['safe-mode', img, '--off']);
+    expect(r.code, r.stderr).toBe(69);
+    expect(r.stderr).toContain('error: safe-mode is not the empty file Home Assistant leaves as its mark: it holds 13 bytes');
+    expect(r.stderr).toMatch(/^hint: look at it first; Home Assistant takes any file of that name as the mark, so remove it as any other file/m);
+    expect(sha(img)).toBe(before);
+  });
+
   it('a symbolic link to nothing: refused to set (not "already set"); off says it is not set', () => {
     const img = data('dangling.img');
     execFileSync('debugfs', ['-w', '-R', `symlink ${MARKER} /nowhere`, img], { stdio: 'ignore' });

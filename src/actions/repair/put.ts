@@ -198,7 +198,11 @@ async function putContent(src: OpenedSource, path: string, content: LocalContent
   });
   if (parent.kind !== 'dir') throw new UsageError('NOT_A_DIRECTORY', `${path.slice(0, slash)} is a file, not a folder: nothing can be put inside it`, { hint: 'name a path in a folder; nothing was written', remedy: 'list-folder', details: { folder: posix.dirname(path.slice(0, slash) || '/') } });
   const existing = await src.volume.lookup(path).catch(() => null);
-  if (existing && existing.kind !== 'file') throw new UsageError('NOT_A_FILE', `${path} exists and is not a regular file`, { hint: 'nothing was written' });
+  if (existing && existing.kind !== 'file') {
+    throw new UsageError('NOT_A_FILE', `${path} exists and is ${existing.kind === 'symlink' ? 'a symbolic link' : 'not a regular file (a device, pipe or socket)'}: put replaces files only`, {
+      hint: 'name another path, or remove that one first (it is saved as it is removed); nothing was written',
+    });
+  }
   // Removed before the database is put: a change split into transactions never leaves the new one beside them.
   const stale = isDatabase(path) ? await companionsOf(src.volume, path) : [];
   const write = await writeFiles(src, async () => [...stale.map((f) => removalChange(f.path, f.size, false)), change(path, content, existing?.sizeBytes ?? 0)], opts);

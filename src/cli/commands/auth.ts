@@ -53,7 +53,7 @@ const listCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: string; all
 async function resolvePassword(argv: WriteArgs): Promise<string> {
   if (argv.password !== undefined && argv.passwordStdin) throw new UsageError('USAGE', 'give --password or --password-stdin, not both');
   if (argv.password !== undefined) {
-    if (argv.password === '') throw new UsageError('EMPTY_PASSWORD', 'the password is empty; nothing was written');
+    if (argv.password === '') throw new UsageError('EMPTY_PASSWORD', 'the password is empty; nothing was written', { hint: 'give the new password after --password, or leave --password out to be asked for it (nothing shows while typing)' });
     return argv.password;
   }
   if (argv.passwordStdin) return passwordFromStdin();
