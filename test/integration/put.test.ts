@@ -214,6 +214,24 @@ describe('put', () => {
     expect(r.stderr).toContain('hint: name another path, or remove that one first (it is saved as it is removed); nothing was written');
   });
 
+  it('put over a file with another name (a hard link) says that name keeps the old content (it said nothing)', () => {
+    const card = join(work, 'put-hardlink.img');
+    mkfs(card, null, { sizeMiB: 16 });
+    const old = join(work, 'hl-old.yaml');
+    writeFileSync(old, 'old: 1\n');
+    for (const cmd of ['mkdir /supervisor', `write ${old} /supervisor/a.yaml`, 'ln /supervisor/a.yaml /supervisor/b.yaml', 'sif /supervisor/a.yaml links_count 2']) {
+      execFileSync('debugfs', ['-w', '-R', cmd, card], { stdio: 'ignore' });
+    }
+    const local = join(work, 'hl-new.yaml');
+    writeFileSync(local, 'new: 2\n');
+    const r = cli(['put', card, local, '/supervisor/a.yaml', '--no-originals']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.text).toContain('  /supervisor/a.yaml had another name (a hard link): it keeps the old content');
+    expect(cli(['cat', card, '/supervisor/b.yaml']).text).toBe('old: 1\n');
+    expect(cli(['cat', card, '/supervisor/a.yaml']).text).toBe('new: 2\n');
+    expect(spawnSync('e2fsck', ['-fn', card]).status).toBe(0);
+  });
+
   it('mv onto its own place (the folder it is in, its own name) says so, with or without --force', () => {
     const card = join(work, 'same-place.img');
     writeFileSync(card, readSampleImage());

@@ -34,6 +34,8 @@ export interface PutResult {
   replaced: boolean;
   /** SQLite's own files beside the database put (its -wal, -shm, -journal), removed first (saved): left, they damage it. */
   companionsRemoved: string[];
+  /** The file replaced had this many other names (hard links): they keep its old bytes. */
+  otherNames: number;
   write: WriteResult;
 }
 
@@ -206,5 +208,5 @@ async function putContent(src: OpenedSource, path: string, content: LocalContent
   // Removed before the database is put: a change split into transactions never leaves the new one beside them.
   const stale = isDatabase(path) ? await companionsOf(src.volume, path) : [];
   const write = await writeFiles(src, async () => [...stale.map((f) => removalChange(f.path, f.size, false)), change(path, content, existing?.sizeBytes ?? 0)], opts);
-  return { path, bytes: content.length, replaced: existing !== null, companionsRemoved: stale.map((f) => f.path), write };
+  return { path, bytes: content.length, replaced: existing !== null, companionsRemoved: stale.map((f) => f.path), otherNames: Math.max(0, (existing?.linksCount ?? 1) - 1), write };
 }
