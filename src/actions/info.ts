@@ -1,6 +1,7 @@
 // `info`: what is on the source: the partition table, the data filesystem and its state, Home Assistant.
 // The result is the JSON contract of design.md §3; the CLI renders it for people.
 
+import type { RegionMap } from '../device/rescue/region-map.js';
 import { stat } from 'node:fs/promises';
 import { type KernelError, type KernelErrors, errorCodeName } from '../ext4/sb-history.js';
 import type { JournalAbort } from '../ext4/journal/abort.js';
@@ -22,6 +23,8 @@ export interface RescueInfo {
   /** Tried and unreadable, or not tried yet. */
   missingBytes: number;
   badAreas: number;
+  /** The stretches not rescued (bad, or not tried yet: a copy of the used blocks alone leaves the rest so). */
+  missingAreas: number;
   important: ImportantFile[];
   filesHit: FileHit[];
 }
@@ -287,6 +290,7 @@ async function rescueInfo(source: OpenedSource): Promise<RescueInfo | null> {
     rescuedBytes: totals['+'],
     missingBytes: r.map.sizeBytes - totals['+'],
     badAreas: r.map.areas('*') + r.map.areas('/') + r.map.areas('-'),
+    missingAreas: stretchesNotRescued(r.map),
     important: await importantFiles(source, hits),
     filesHit: hits,
   };
@@ -306,4 +310,15 @@ function journalInfo(source: OpenedSource): InfoResult['data']['journal'] {
     notReplayed: j.notReplayed,
     problems: [...(r?.problems ?? []), ...(r?.error ? [r.error] : [])],
   };
+}
+
+/** The stretches of the map not rescued, next ones of different statuses counted as one. */
+function stretchesNotRescued(map: RegionMap): number {
+  let count = 0;
+  let end = -1;
+  for (let r = map.next('?*/-', 0); r !== null; r = map.next('?*/-', r.pos + r.size)) {
+    if (r.pos !== end) count++;
+    end = r.pos + r.size;
+  }
+  return count;
 }

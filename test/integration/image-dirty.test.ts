@@ -5,7 +5,7 @@
 // leaves it: debugfs writes the file into a copy; its data blocks go to the card in place, every other
 // changed block into one committed transaction of the card's journal (debugfs jo/jw/jc).
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -59,5 +59,12 @@ describe('image --used-only of a card whose journal holds the newest file', () =
     const missing = data.filter((n) => !image.subarray(n * BS, (n + 1) * BS).equals(want.subarray(n * BS, (n + 1) * BS)));
     expect(missing).toEqual([]);
     expect(cli(['cat', out, NEW]).stdout.equals(readFileSync(join(work, 'new.bin')))).toBe(true);
+    // info counts the free blocks left out among what is missing (it said "… missing in 0 area(s)").
+    const rescue = (JSON.parse(cli(['info', out, '--json']).text) as { rescue: { missingBytes: number; badAreas: number; missingAreas: number } }).rescue;
+    expect(rescue.missingBytes).toBeGreaterThan(0);
+    expect(rescue.badAreas).toBe(0);
+    const tried = spawnSync('ddrescuelog', ['-t', `${out}.map`], { encoding: 'utf8' }).stdout;
+    expect(rescue.missingAreas).toBe(Number(/non-tried:.*in +(\d+) area/.exec(tried)![1]));
+    expect(cli(['info', out]).text).toMatch(new RegExp(`missing in ${rescue.missingAreas} area\\(s\\)`));
   });
 });

@@ -115,7 +115,7 @@ function containerLines(c: NonNullable<InfoResult['container']>): string[] {
 function rescueLines(x: NonNullable<InfoResult['rescue']>): string[] {
   const pct = x.sizeBytes > 0 ? Math.floor((x.rescuedBytes * 1000) / x.sizeBytes) / 10 : 100;
   const lines = [`Rescue map:       ${x.map}${x.foundBeside ? ' (found beside the image)' : ''}`];
-  lines.push(`                  ${partOf(x.rescuedBytes, x.sizeBytes)} rescued (${pct}%)${x.missingBytes > 0 ? `, ${formatBytes(x.missingBytes)} missing in ${x.badAreas} area(s)` : ''}`);
+  lines.push(`                  ${partOf(x.rescuedBytes, x.sizeBytes)} rescued (${pct}%)${x.missingBytes > 0 ? `, ${formatBytes(x.missingBytes)} missing in ${x.missingAreas} area(s)` : ''}`);
   for (const f of x.important) lines.push(`  ${f.whole ? 'whole  ' : 'DAMAGED'} ${f.path}${f.reason ? `: ${f.reason}` : ''}`);
   const others = x.filesHit.length - x.important.filter((f) => !f.whole).length;
   if (others > 0) lines.push(`                  ${others} other file(s) or folder(s) touch missing parts (info --json lists them: rescue.filesHit)`);
