@@ -102,7 +102,7 @@ export function damagedVmDisk(path: string, cause: AppError): CorruptError | nul
   if (/-(flat|f\d{3})\.vmdk$/i.test(path)) return null;
   const format = VM_NAMES.find(([re]) => re.test(path))?.[1];
   if (format === undefined) return null;
-  return new CorruptError('VM_DISK_DAMAGED', `${path} is named as a ${format} disk file, but does not start as one: the file is damaged, or another kind of file renamed (${cause.message})`, {
+  return new CorruptError('VM_DISK_DAMAGED', `${path} is named as ${format === 'OVA' ? 'an' : 'a'} ${format} disk file, but does not start as one: the file is damaged, or another kind of file renamed (${cause.message})`, {
     hint: 'copy the disk file again from the virtual machine\'s host, with the machine stopped (qemu-img info FILE says what a file holds)',
     cause,
   });

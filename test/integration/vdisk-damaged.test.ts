@@ -222,5 +222,9 @@ describe.skipIf(!hasQemuImg)('a disk file whose header is damaged', () => {
     expect(r.stderr).toMatch(/^error: .*header\.qcow2 is named as a qcow2 disk file, but does not start as one: the file is damaged, or another kind of file renamed \(/m);
     expect(r.stderr).toMatch(/^hint: copy the disk file again from the virtual machine's host, with the machine stopped/m);
     expect(r.stderr).toMatch(/^code: VM_DISK_DAMAGED/m);
+    // "an OVA", not "a OVA".
+    const ova = join(work, 'not-a-tar.ova');
+    writeFileSync(ova, bytes.subarray(0, 1 << 20));
+    expect(cli(['info', ova]).stderr).toMatch(/^error: .*not-a-tar\.ova is named as an OVA disk file, but does not start as one/m);
   });
 });
