@@ -158,7 +158,7 @@ export async function openSourceOn(path: string, device: BlockDevice, rescueMap:
   const { volume, journal } = await withJournal(onDiskVolume, dataDevice, options.replay ?? true);
   const fs = volumeFs(volume);
   const layout = discovery.kind === 'supervised' && chosen.probe?.supervisedDataPath ? supervisedLayout(chosen.probe.supervisedDataPath) : haosLayout();
-  const warnings = [...discovery.table.warnings, ...volume.warnings, ...journalWarnings(journal), ...(await noHomeAssistant(volume, layout))];
+  const warnings = [...(containerOf(device)?.warnings ?? []), ...discovery.table.warnings, ...volume.warnings, ...journalWarnings(journal), ...(await noHomeAssistant(volume, layout))];
   const { stamp, journalAbort } = await openingState(onDiskVolume);
   return { path, options, rescueMap, device, discovery, dataDevice, volume, onDiskVolume, stamp, journalAbort, layout, fs, needsRecovery: journal.needsRecovery, journal, warnings };
 }

@@ -254,6 +254,23 @@ describe('a virtual machine disk file', () => {
     }
   });
 
+  it('a VMDK snapshot whose parent changed after it was taken (parentCID no longer its CID) is read with a warning (it was read unsaid; QEMU refuses it)', () => {
+    execFileSync('cp', [join(work, 'card.vmdk'), join(work, 'cid-base.vmdk')]);
+    const delta = join(work, 'cid-delta.vmdk');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'vmdk', '-b', 'cid-base.vmdk', '-F', 'vmdk', delta]);
+    const matching = cli(['ls', delta, '/supervisor/homeassistant']);
+    expect(matching.code, matching.stderr).toBe(0);
+    expect(matching.stderr).not.toMatch(/CID/);
+    const bytes = readFileSync(delta);
+    const at = bytes.indexOf('parentCID=');
+    bytes.write('12345678', at + 10, 'latin1');
+    writeFileSync(delta, bytes);
+    const r = cli(['ls', delta, '/supervisor/homeassistant']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.text).toBe(want.ls);
+    expect(r.stderr).toMatch(/^warning: this snapshot was taken of .*cid-base\.vmdk as it was then \(CID 12345678\); it has changed since \(CID [0-9a-f]{8}\)/m);
+  });
+
   it.skipIf(process.platform !== 'linux')('a qcow2 that qemu-nbd serves (as a running VM would hold it) is refused for writes: exit 77, untouched; info says so first', async () => {
     const disk = join(work, 'served.qcow2');
     execFileSync('cp', [join(work, 'card.qcow2'), disk]);

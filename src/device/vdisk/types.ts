@@ -33,6 +33,10 @@ export interface ContainerInfo {
   notes: string[];
   /** The disk's other files, written with it (a VMDK's extent files, named by its descriptor). */
   parts?: string[];
+  /** A VMDK's content ID (CID), which a snapshot's parentCID names. */
+  vmdkCid?: string;
+  /** What every command says of the disk file (a snapshot whose parent changed after it was taken). */
+  warnings?: string[];
 }
 
 /** A guest disk read through its container. Read-only: writes throw RefusedError/UnsupportedError. */

@@ -34,6 +34,8 @@ export interface VmdkDescriptor {
   parentFileNameHint: string | null;
   /** parentCID other than ffffffff: this is a delta disk. */
   parentCid: string | null;
+  /** This disk's content ID, changed by VMware at each first write after an open. */
+  cid: string | null;
   extents: ExtentLine[];
   /** ddb.* entries (adapterType, virtualHWVersion, ...). */
   ddb: Map<string, string>;
@@ -57,7 +59,7 @@ export function descriptorText(bytes: Buffer, where: string): string {
 }
 
 export function parseVmdkDescriptor(text: string, where: string): VmdkDescriptor {
-  const desc: VmdkDescriptor = { createType: null, parentFileNameHint: null, parentCid: null, extents: [], ddb: new Map() };
+  const desc: VmdkDescriptor = { createType: null, parentFileNameHint: null, parentCid: null, cid: null, extents: [], ddb: new Map() };
   const lines = text.split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.trim();
@@ -76,6 +78,7 @@ export function parseVmdkDescriptor(text: string, where: string): VmdkDescriptor
     if (key === 'createType') desc.createType = value;
     else if (key === 'parentFileNameHint') desc.parentFileNameHint = value === '' ? null : value;
     else if (key === 'parentCID') desc.parentCid = value.toLowerCase() === 'ffffffff' ? null : value;
+    else if (key === 'CID') desc.cid = value;
     else if (key.startsWith('ddb.')) desc.ddb.set(key.slice(4), value);
   }
   return desc;

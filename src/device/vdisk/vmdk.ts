@@ -65,6 +65,16 @@ export interface VmdkSource {
   fileSize?: number;
 }
 
+/**
+ * A snapshot (delta disk) names the content ID its parent had when it was taken; a parent written since (the
+ * machine started from it, or another snapshot of it used) no longer matches, and what the snapshot did not
+ * change is read from the parent as it is now. QEMU refuses such a chain; read here, said.
+ */
+function parentChanged(parentPath: string, parentCid: string | null, cid: string | null): string[] {
+  if (parentCid === null || cid === null || parentCid.toLowerCase() === cid.toLowerCase()) return [];
+  return [`this snapshot was taken of ${parentPath} as it was then (CID ${parentCid}); it has changed since (CID ${cid}): what the snapshot did not change is read as the parent is now, which may not match`];
+}
+
 /** Opens the VMDK in `file`; on success the device owns `file` (and `source.alsoClose`) and closes them. */
 export async function openVmdkFrom(file: BlockDevice, ctx: OpenContext, source: VmdkSource): Promise<ContainerDevice> {
   const owned: BlockDevice[] = [];
@@ -76,11 +86,13 @@ export async function openVmdkFrom(file: BlockDevice, ctx: OpenContext, source: 
     const hint = layout.descriptor?.parentFileNameHint ?? null;
     let parent: BlockDevice | null = null;
     const backing: string[] = [];
+    const warnings: string[] = [];
     if (hint !== null) {
       const parentPath = isAbsolute(hint) ? hint : join(dirname(ctx.path), hint);
       parent = await ctx.openBacking(parentPath);
       owned.push(parent);
       backing.push(parentPath, ...((parent as Partial<ContainerDevice>).container?.backing ?? []));
+      warnings.push(...parentChanged(parentPath, layout.descriptor?.parentCid ?? null, (parent as Partial<ContainerDevice>).container?.vmdkCid ?? null));
     } else if (layout.descriptor?.parentCid != null) {
       layout.notes.push(`parentCID ${layout.descriptor.parentCid} but no parentFileNameHint: unallocated grains read as zeros`);
     }
@@ -95,6 +107,8 @@ export async function openVmdkFrom(file: BlockDevice, ctx: OpenContext, source: 
       snapshots: [],
       notes: [...new Set([...source.notes, ...layout.notes])],
       parts: source.format === 'vmdk' ? [...new Set(layout.extentNames.map((name) => extentPath(ctx.path, name)))] : [],
+      ...(layout.descriptor?.cid != null ? { vmdkCid: layout.descriptor.cid } : {}),
+      warnings,
     };
     const writers = writable ? await extentWriters(layout, ctx.path, source.description) : null;
     if (!writable && source.format === 'vmdk') {
