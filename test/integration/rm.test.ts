@@ -157,6 +157,24 @@ describe('hard links removed', () => {
     expect(given).toBeGreaterThanOrEqual(1024 * 1024);
     expect(spawnSync('e2fsck', ['-fn', img]).status).toBe(0);
   });
+
+  it('a folder holding one name of a file named elsewhere too: what it gives back leaves that file out (it was counted)', () => {
+    const stage = join(work, 'folder-links-stage');
+    const config = join(stage, 'supervisor', 'homeassistant');
+    mkdirSync(join(config, 'aside'), { recursive: true });
+    writeFileSync(join(config, 'big.bin'), Buffer.alloc(1024 * 1024, 7));
+    linkSync(join(config, 'big.bin'), join(config, 'aside', 'big-link.bin'));
+    writeFileSync(join(config, 'aside', 'own.bin'), Buffer.alloc(64 * 1024, 9));
+    const img = join(work, 'folder-links.img');
+    mkfs(img, stage, { sizeMiB: 16 });
+    const free = (): number => Number(/Free blocks:\s+(\d+)/.exec(execFileSync('debugfs', ['-R', 'stats', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))![1]);
+    const before = free();
+    const r = JSON.parse(cli(['rm', img, '-r', '/supervisor/homeassistant/aside', '--no-originals', '--json']).text) as { removed: Array<{ allocatedBytes: number }> };
+    expect(r.removed[0]!.allocatedBytes).toBe((free() - before) * 1024);
+    expect(r.removed[0]!.allocatedBytes).toBeLessThan(1024 * 1024);
+    expect(cli(['cat', img, '/supervisor/homeassistant/big.bin']).stdout.length).toBe(1024 * 1024);
+    expect(spawnSync('e2fsck', ['-fn', img]).status).toBe(0);
+  });
 });
 
 // A recorder database with holes (SQLite leaves none, but a copy made with holes does): its saved copy took

@@ -145,17 +145,24 @@ async function checkPaths(src: OpenedSource, paths: string[], opts: RemoveOption
   return out;
 }
 
-/** Bytes allocated below and by a folder (hard-linked files once), for the report. */
+/**
+ * Bytes allocated below and by a folder, for the report: a hard-linked file once, and only when every one of
+ * its names is inside (one with a name elsewhere stays, and gives nothing back).
+ */
 async function treeBytes(src: OpenedSource, path: string): Promise<number> {
-  const seen = new Set<number>();
-  let bytes = 0;
+  const files = new Map<number, { names: number; links: number; bytes: number }>();
   const root = await src.volume.lookup(path);
-  bytes += root.blocks * 512;
+  let bytes = root.blocks * 512;
   for await (const e of walk(src.volume, root)) {
-    if (seen.has(e.inode.ino)) continue;
-    seen.add(e.inode.ino);
-    bytes += e.inode.blocks * 512;
+    if (e.inode.kind === 'dir') {
+      bytes += e.inode.blocks * 512;
+      continue;
+    }
+    const file = files.get(e.inode.ino) ?? { names: 0, links: e.inode.linksCount, bytes: e.inode.blocks * 512 };
+    file.names += 1;
+    files.set(e.inode.ino, file);
   }
+  for (const f of files.values()) if (f.names >= f.links) bytes += f.bytes;
   return bytes;
 }
 
