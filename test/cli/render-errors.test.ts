@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { errorLines, hintFor } from '../../src/cli/render.js';
-import { AppError, CorruptError, IoError, NotFoundError } from '../../src/errors.js';
+import { AppError, CorruptError, IoError, NotFoundError, UnsupportedError } from '../../src/errors.js';
 
 describe('errorLines', () => {
   it('an error without a hint gets the one for its kind', () => {
@@ -12,6 +12,11 @@ describe('errorLines', () => {
     );
     expect(errorLines(new IoError('READ_FAILED', 'read failed'), false)).toMatch(/\nhint: if the card failed the read, copy it to an image first \(haos-rescue image\)/);
     expect(errorLines(new NotFoundError('NO_SUCH_PATH', 'no such file'), false)).toMatch(/\nhint: check the name/);
+  });
+
+  it('a disk file of a kind not read names the raw copy QEMU makes, not debugfs (which reads no disk file)', () => {
+    expect(hintFor(new UnsupportedError('VMDK_GRAIN_SIZE', 'vmdk x.vmdk: compressed grains of 1073741824 bytes are larger than the 16777216 supported'))).toMatch(/^make a raw copy of the disk with qemu-img convert -O raw FILE copy\.img/);
+    expect(hintFor(new UnsupportedError('BIGALLOC', 'bigalloc'))).toMatch(/debugfs/);
   });
 
   it('its own hint is kept; exit codes without a default add none', () => {

@@ -193,6 +193,16 @@ describe('hand-written descriptors', () => {
     } finally {
       await device.close();
     }
+    // A flat extent that its file ends inside: what is there reads, the rest is a file cut short (a medium
+    // error a copy passes by), never zeros; it was "beyond the end of image", with a card's hint.
+    await writeFile(join(dir, 'short.vmdk'), `${head}createType = "monolithicFlat"\nRW 40960 FLAT "mix-flat.bin" 0\n`);
+    const short = await openPath(join(dir, 'short.vmdk'));
+    try {
+      expect((await short.read(0, 16 * MiB)).equals(flatBytes)).toBe(true);
+      await expect(short.read(16 * MiB, 512)).rejects.toMatchObject({ code: 'SHORT_READ', message: expect.stringMatching(/mix-flat\.bin ends at byte 16777216, before the extent's data its descriptor places there .*: the file is cut short/) });
+    } finally {
+      await short.close();
+    }
   });
 
   it('names a missing extent file, and refuses unsupported extent types and malformed lines', async () => {

@@ -5,6 +5,7 @@
 import { UnsupportedError } from '../../errors.js';
 import type { BlockDevice } from '../block-device.js';
 import { assertOpen, checkRange } from '../check-range.js';
+import { pastFileEnd } from './cut-short.js';
 import type { ContainerDevice, ContainerInfo } from './types.js';
 import { readFileInto, type Extent, type FillUnallocated } from './vmdk-sparse.js';
 import type { ExtentWriter } from './vmdk-write.js';
@@ -18,8 +19,13 @@ export class FlatExtent implements Extent {
   ) {}
 
   async readInto(byteOffset: number, target: Buffer): Promise<void> {
-    // A flat file shorter than its extent fails here with READ_BEYOND_END naming the file: never zeros.
-    await readFileInto(this.file, this.baseOffset + byteOffset, target);
+    // A flat file shorter than its extent: the part past its end is unreadable, said as a file cut short (a
+    // medium error: a copy passes by it), never zeros. It was "beyond the end of image", with a card's hint.
+    const at = this.baseOffset + byteOffset;
+    if (at + target.length > this.file.sizeBytes) {
+      throw pastFileEnd({ path: this.file.description.replace(/^image /, ''), fileSize: this.file.sizeBytes, fileOffset: at, length: target.length, what: 'the extent\'s data its descriptor places there', formatCode: 'VMDK_EXTENT_SHORT' });
+    }
+    await readFileInto(this.file, at, target);
   }
 }
 
