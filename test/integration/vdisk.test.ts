@@ -107,6 +107,12 @@ describe('a virtual machine disk file', () => {
       expect(info.text).toMatch(new RegExp(`the OVA is cut short \\(an interrupted download or copy\\?\\): it ends \\d+ bytes into ${cutIn.replace('.', '\\.')}`));
       expect(cliJson(['auth', 'list', ova, '--json'])).toEqual(want.users);
     }
+    // Cut after the .ovf, before the disk's header: said as cut short (it was "holds no .vmdk disk", "check the name").
+    const ovfOnly = join(work, 'cut-after-ovf.ova');
+    writeFileSync(ovfOnly, whole.subarray(0, whole.indexOf(Buffer.from('haos-disk1.vmdk\0')) + 100));
+    const cut = cli(['info', ovfOnly]);
+    expect(cut.code).toBe(65);
+    expect(cut.stderr).toContain(`error: ${ovfOnly} ends after haos.ovf, without the end of its tar: it is cut short before its disk`);
   });
 
   it.each([

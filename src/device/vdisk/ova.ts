@@ -28,6 +28,8 @@ interface TarMember {
   size: number;
   /** The size its header gives, when the file ends before its data does. */
   cutFrom?: number;
+  /** The file ends after it, without the end of the tar (its two zero blocks): cut short there. */
+  lastBeforeCut?: true;
 }
 
 type Parsed =
@@ -130,6 +132,7 @@ async function listTar(file: BlockDevice): Promise<TarMember[]> {
   }
   // Cut inside a header: what came before is whole (an .ovf and its disk are what is needed).
   if (pos !== file.sizeBytes && members.length === 0) throw tarCorrupt(`tar ends inside a header at byte ${pos} (file ${file.sizeBytes} bytes)`, pos);
+  if (members.length > 0) members[members.length - 1]!.lastBeforeCut = true;
   return members;
 }
 
@@ -220,6 +223,10 @@ async function chooseDisk(file: BlockDevice, members: TarMember[], ovf: TarMembe
     const cut = members.find((m) => m.cutFrom !== undefined);
     if (cut !== undefined) {
       throw new CorruptError('OVA_CUT_SHORT', `${path} is cut short inside ${cut.name} (${cut.size} of its ${cut.cutFrom} bytes), before its disk`, { hint: 'download or copy the OVA again: its disk is not in this file', details: { members: members.map((m) => m.name).slice(0, 20) } });
+    }
+    const last = members.find((m) => m.lastBeforeCut === true);
+    if (last !== undefined) {
+      throw new CorruptError('OVA_CUT_SHORT', `${path} ends after ${last.name}, without the end of its tar: it is cut short before its disk`, { hint: 'download or copy the OVA again: its disk is not in this file', details: { members: members.map((m) => m.name).slice(0, 20) } });
     }
     throw new NotFoundError('OVA_NO_DISK', `${path} holds no .vmdk disk`, { details: { members: members.map((m) => m.name).slice(0, 20) } });
   }
