@@ -144,6 +144,12 @@ export async function copyFirstReason(r: InfoResult): Promise<'read-failed' | 'b
   return isFile ? null : 'box-read-errors';
 }
 
+/** The filesystem's state as the guided flow and the window say it after "filesystem". */
+export function stateText(d: Pick<InfoResult['data'], 'state' | 'needsRecovery' | 'journal'>): string {
+  if (d.needsRecovery) return `not cleanly unmounted: ${d.journal?.transactions ?? 0} journal change(s) shown as applied (in memory only)`;
+  return d.state === 'unknown' ? 'state not known (a backup copy of its superblock is read)' : d.state;
+}
+
 /** The newest sign of the box writing: the superblock's write time or the journal's newest transaction. */
 export function lastWritten(t: InfoResult['data']['times']): { at: string; fromJournal: boolean } | null {
   const at = [t.written, t.lastJournalCommit].filter((x): x is string => x !== null).sort().pop();

@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, copyFileSync, mkdirSync, openSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { InfoResult } from '../../src/actions/info.js';
+import { type InfoResult, stateText } from '../../src/actions/info.js';
 import { crc32cUpdate } from '../../src/ext4/checksum.js';
 import { cli, cliJson } from '../helpers/cli.js';
 import { mkfs, tempDir } from '../helpers/images.js';
@@ -117,6 +117,8 @@ describe('info: the times and errors the kernel recorded', () => {
     expect(text).toMatch(/^State: +unknown \(the main superblock is unusable: its backup copy, read here, keeps neither the state nor the box's times\)$/m);
     expect(text).toMatch(/^Last mounted: +not known$/m);
     expect(text).toMatch(/^Last written: +not known$/m);
+    // The guided flow and the window say "filesystem state not known (…)", not "filesystem unknown".
+    expect(stateText(d)).toBe('state not known (a backup copy of its superblock is read)');
   });
 
   it.skipIf(!kernelCanMount())('shows an error the kernel met (a directory block with a bad checksum) with its cause', () => {

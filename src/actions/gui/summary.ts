@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatBytes } from '../../units.js';
 import { type SurveyedDisk, describeDisk, holdsConfig, notSearched } from '../disks.js';
-import { copyFirstReason, info, kernelErrorSummary, lastWritten } from '../info.js';
+import { copyFirstReason, info, kernelErrorSummary, lastWritten, stateText } from '../info.js';
 import type { OpenedSource } from '../source.js';
 import { markedAlready } from '../write/check-mark.js';
 import { mediumOf } from '../write/medium.js';
@@ -17,9 +17,7 @@ export async function cardSummary(source: OpenedSource, model: string | null): P
   const r = await info(source);
   const ha = r.homeAssistant;
   const clean = r.data.state === 'unknown' ? null : r.data.state === 'clean';
-  const state = r.data.needsRecovery
-    ? `not cleanly unmounted: ${r.data.journal?.transactions ?? 0} journal change(s) shown as applied (in memory only)`
-    : r.data.state;
+  const state = stateText(r.data);
   const size = formatBytes(r.sizeBytes);
   return {
     path: source.path,

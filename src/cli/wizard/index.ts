@@ -6,7 +6,7 @@
 import { writesMade } from '../../actions/critical.js';
 import { importantNotWhole } from '../../actions/image/files-hit.js';
 import { BACK, orBack, select } from './ask.js';
-import { type InfoResult, copyFirstReason, info, kernelErrorSummary, lastWritten } from '../../actions/info.js';
+import { type InfoResult, copyFirstReason, info, kernelErrorSummary, lastWritten, stateText } from '../../actions/info.js';
 import { type OpenedSource, openSource } from '../../actions/source.js';
 import { isMediumError } from '../../device/map-os-error.js';
 import { AppError, ExitCode } from '../../errors.js';
@@ -48,9 +48,7 @@ async function hasConfig(source: OpenedSource): Promise<boolean> {
 async function summary(source: OpenedSource): Promise<InfoResult> {
   const r = await info(source);
   const ha = r.homeAssistant;
-  const state = r.data.needsRecovery
-    ? `not cleanly unmounted: ${r.data.journal?.transactions ?? 0} journal change(s) shown as applied (in memory only)`
-    : r.data.state;
+  const state = stateText(r.data);
   say('');
   if (!ha.version && ha.users === null && ha.backups === null && !ha.unreadable && !r.readFailed) {
     // As `info` says "no configuration found": not a Home Assistant whose version is unknown.
