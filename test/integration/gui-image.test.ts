@@ -7,14 +7,14 @@
 // The card is never written.
 // Needs root, /dev/fuse and python3-fusepy (skipped with the reason otherwise); the page part needs Chromium.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BACKUP_FILES } from '../../fixtures/index.js';
+import { BACKUP_FILES, readSampleImage } from '../../fixtures/index.js';
 import { SHOT_VIEWPORT, browserPath, launchBrowser, screenshot } from '../helpers/browser.js';
 import { cli, cliJson } from '../helpers/cli.js';
 import { failingCardUnavailable, withFailingCard } from '../helpers/failing-card.js';
@@ -215,4 +215,25 @@ describe.skipIf(reason !== null)(`the browser window on a failing card${reason ?
       await heading('Copy the card to an image file').waitFor();
     }));
   }, 120_000);
+});
+
+describe.skipIf(process.platform !== 'linux')('the window copying a disk file another program holds open', () => {
+  it('says the copy may be torn, as the command does (the window said nothing)', async () => {
+    const card = join(work, 'held.img');
+    writeFileSync(card, readSampleImage());
+    const holder = spawn('sh', ['-c', 'exec 3<>"$1"; exec sleep 60', 'sh', card], { stdio: 'ignore' });
+    const gui = await startGui([card]);
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const headers = { 'X-Rescue-Token': gui.token, Origin: gui.base, 'Content-Type': 'application/json' };
+      const answer = await rawRequest(gui.port, 'POST', '/api/image', headers, JSON.stringify({ out: join(work, 'held-copy.img') }));
+      expect(answer.status, answer.body).toBe(200);
+      const lines = (JSON.parse(answer.body) as { lines: string[] }).lines.join('\n');
+      expect(lines).toMatch(new RegExp(`^Warning: .*held\\.img is open in sleep \\(pid ${holder.pid}\\): a running virtual machine, or another program: what was copied may be out of date or torn; shut the virtual machine down and copy it again to a new image file\\.$`, 'm'));
+    } finally {
+      holder.kill();
+      gui.child.kill('SIGTERM');
+      await gui.exited;
+    }
+  }, 60_000);
 });

@@ -8,7 +8,7 @@ import { AppError, ExitCode } from '../../errors.js';
 import { shellWord } from '../../shell-word.js';
 import { formatBytes, partOf } from '../../units.js';
 import { VERSION } from '../../version.js';
-import { ImageJob, type ImageResult, freeLeftOutText, progressLine } from '../image/index.js';
+import { ImageJob, type ImageResult, freeLeftOutText, inUseText, progressLine } from '../image/index.js';
 import type { ProgressListener } from '../progress.js';
 import type { ResultAnswer } from './api.js';
 import { type GuiContext, asBody } from './context.js';
@@ -33,6 +33,7 @@ export async function imageCard(ctx: GuiContext, raw: unknown): Promise<ResultAn
       `Copied ${partOf(r.rescuedBytes, r.domainBytes)} to ${r.out} (map: ${r.map}).`,
       ...(r.badSectorBytes > 0 ? [`${formatBytes(r.badSectorBytes)} could not be read: files that touch those parts are reported when they are read.`] : []),
       ...(r.freeLeftOut !== null ? [freeLeftOutText(r)!] : []),
+      ...(r.inUse !== null ? [`Warning: ${inUseText(r, 'copy it again to a new image file')!}.`] : []),
       ...copyUse(lost.map((f) => f.path), r.badSectorBytes > 0),
     ],
     card: summary,

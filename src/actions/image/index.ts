@@ -29,7 +29,7 @@ import { ImageFile, assertFirstRoom, assertImageFits, assertNotOnSource, assertR
 import { type ImageProgress, type ImageResult, progressOf, resultOf } from './report.js';
 
 export type { ImageProgress, ImageResult } from './report.js';
-export { freeLeftOutText, progressLine } from './report.js';
+export { freeLeftOutText, inUseText, progressLine } from './report.js';
 
 export interface ImageOptions {
   out: string;

@@ -174,6 +174,11 @@ export function freeLeftOutText(r: ImageResult): string | null {
   return `The free space of the card's data partition was left out: ${r.freeLeftOut}. It holds no files; the copy has everything a rescue, or a new card, needs.`;
 }
 
+/** The copy was made of a disk file another program held open: said, with the way to a whole one (`again`). */
+export function inUseText(r: ImageResult, again: string): string | null {
+  return r.inUse === null ? null : `${r.inUse}: what was copied may be out of date or torn; shut the virtual machine down and ${again}`;
+}
+
 /** One line for people: the pass, the part being copied, bytes rescued, bad areas, speed, time left, a stall. */
 export function progressLine(p: ImageProgress): string {
   const what = `${PASS_NAMES[p.pass]}${p.pass === 'retry' ? ` (pass ${p.retry})` : ''}${p.phase && p.phase !== 'disk' ? `, ${PHASE_NAMES[p.phase]}` : ''}`;

@@ -3,7 +3,7 @@
 // format; the same command again continues. Exit 65 when parts of the card could not be read.
 
 import type { CommandModule } from 'yargs';
-import { type ImageResult, ImageJob, freeLeftOutText } from '../../actions/image/index.js';
+import { type ImageResult, ImageJob, freeLeftOutText, inUseText } from '../../actions/image/index.js';
 import { type FileHit, filesHit } from '../../actions/image/files-hit.js';
 import { type SourceOptions, openSource } from '../../actions/source.js';
 import { CorruptError, UsageError } from '../../errors.js';
@@ -76,7 +76,8 @@ export const imageCommand: CommandModule<GlobalArgs, ImageArgs> = {
     const hits = argv.filesHit ? await hitsOf(result, order) : null;
     if (argv.json) await printJson({ ...result, ...(hits !== null ? { filesHit: hits } : {}) });
     else await writeOut(render(result, hits));
-    if (result.inUse !== null) warn(`${result.inUse}: what was copied may be out of date or torn; shut the virtual machine down and copy it again, with --force`);
+    const inUse = inUseText(result, 'copy it again, with --force');
+    if (inUse !== null) warn(inUse);
     if (result.rescuedBytes < result.domainBytes) {
       throw new CorruptError('IMAGE_INCOMPLETE', `${formatBytes(result.domainBytes - result.rescuedBytes)} of the card could not be copied (yet)`, {
         hint: `the image is usable: read it with haos-rescue (e.g. haos-rescue info ${shellWord(result.out)}); parts not rescued read as errors, never as zeros${hits === null ? '; --files-hit lists the files they touch' : ''}`,

@@ -7,7 +7,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { confirm } from './ask.js';
 import { askWhere } from './where.js';
-import { ImageJob, type ImageResult, freeLeftOutText } from '../../actions/image/index.js';
+import { ImageJob, type ImageResult, freeLeftOutText, inUseText } from '../../actions/image/index.js';
 import { shellWord } from '../../shell-word.js';
 import { formatBytes, partOf } from '../../units.js';
 import { VERSION } from '../../version.js';
@@ -53,6 +53,8 @@ function resultLines(r: ImageResult, stopped: boolean): string[] {
   if (r.badSectorBytes > 0) lines.push(`${formatBytes(r.badSectorBytes)} could not be read: files that touch those parts are reported when they are read.`);
   const leftOut = freeLeftOutText(r);
   if (leftOut !== null) lines.push(leftOut);
+  const inUse = inUseText(r, 'copy it again to a new image file');
+  if (inUse !== null) lines.push(`Warning: ${inUse}.`);
   if (stopped) {
     lines.push('Stopped: what was copied is kept. Copy the card again to the same file to continue where it stopped,');
     lines.push('or choose "An image file" and give that file to work with what is there.');
