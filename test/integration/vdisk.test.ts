@@ -277,6 +277,21 @@ describe('a virtual machine disk file', () => {
     expect(r.stderr).toMatch(/^warning: this snapshot was taken of .*cid-base\.vmdk as it was then \(CID 12345678\); it has changed since \(CID [0-9a-f]{8}\)/m);
   });
 
+  it('a VHDX whose file identifier is damaged (its headers intact) is read through its headers with a warning, never written (it was read as a raw disk)', () => {
+    const bytes = readFileSync(join(work, 'card.vhdx'));
+    bytes[0] = 0x58; // "Xhdxfile"
+    const disk = join(work, 'bad-id.vhdx');
+    writeFileSync(disk, bytes);
+    const r = cli(['ls', disk, '/supervisor/homeassistant']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.text).toBe(want.ls);
+    expect(r.stderr).toContain('warning: its file identifier ("vhdxfile" at byte 0) is damaged; it is read through its headers, and not written');
+    expect(cliJson(['info', disk, '--json']).container).toMatchObject({ format: 'vhdx' });
+    const before = sha(readFileSync(disk));
+    expect(cli(['safe-mode', disk, '--yes']).code).toBe(65);
+    expect(sha(readFileSync(disk))).toBe(before);
+  });
+
   it.skipIf(process.platform !== 'linux')('a qcow2 that qemu-nbd serves (as a running VM would hold it) is refused for writes: exit 77, untouched; info says so first', async () => {
     const disk = join(work, 'served.qcow2');
     execFileSync('cp', [join(work, 'card.qcow2'), disk]);

@@ -35,6 +35,16 @@ function recognise(head: Buffer, tail: Buffer): Opener | null {
   return null;
 }
 
+/**
+ * A file named as a VHDX whose first 8 bytes are not "vhdxfile" but whose header at 64 KiB or 128 KiB is there
+ * ("head"): read as a raw disk, its data was found by searching, right only while its blocks lay in order.
+ */
+async function vhdxWithoutIdentifier(file: BlockDevice, path: string): Promise<boolean> {
+  if (!/\.a?vhdx$/i.test(path) || file.sizeBytes < 1024 * 1024) return false;
+  const at = async (offset: number): Promise<boolean> => (await file.read(offset, 4).catch(() => Buffer.alloc(4))).toString('latin1') === 'head';
+  return (await at(64 * 1024)) || (await at(128 * 1024));
+}
+
 /** The container of `device`, when it is a guest disk read through one. */
 export function containerOf(device: BlockDevice): ContainerInfo | null {
   return (device as Partial<ContainerDevice>).container ?? null;
@@ -57,7 +67,8 @@ export async function openContainer(file: BlockDevice, path: string, chain: stri
     if (isMediumError(err)) return null;
     throw err;
   }
-  const open = recognise(head, tail);
+  const damagedIdentifier = recognise(head, tail) === null && (await vhdxWithoutIdentifier(file, path));
+  const open = damagedIdentifier ? openVhdx : recognise(head, tail);
   if (open === null) return null;
   const here = await realpath(path).catch(() => path);
   const seen: { refusal?: AppError | 'read-only' } = {};
@@ -65,6 +76,7 @@ export async function openContainer(file: BlockDevice, path: string, chain: stri
     path,
     openBacking: (backing) => openBacking(backing, [...chain, here]),
     ...(writable ? { writable: true } : { writeRefused: (refusal) => (seen.refusal ??= refusal) }),
+    ...(damagedIdentifier ? { damagedIdentifier: true as const } : {}),
   };
   const guest = await open(file, ctx);
   if (writable && !guest.writable) {

@@ -64,4 +64,6 @@ export interface OpenContext {
    * a variant never written), or 'read-only' for a kind whose device cannot write at all.
    */
   writeRefused?: (refusal: AppError | 'read-only') => void;
+  /** A VHDX whose file identifier ("vhdxfile" at byte 0) is damaged and whose headers are there: read through them. */
+  damagedIdentifier?: true;
 }

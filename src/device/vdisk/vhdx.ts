@@ -56,10 +56,17 @@ export async function openVhdx(file: BlockDevice, ctx: OpenContext): Promise<Con
     throw corrupt('VHDX_TRUNCATED', `vhdx ${ctx.path} is ${file.sizeBytes} bytes, shorter than its 1 MiB header section`, { fileSize: file.sizeBytes });
   }
   const id = await file.read(0, 8);
-  if (!detectVhdx(id)) throw corrupt('VHDX_BAD_SIGNATURE', `${ctx.path} does not start with "vhdxfile"`);
+  const notes: string[] = [];
+  const warnings: string[] = [];
+  if (!detectVhdx(id)) {
+    const refusal = corrupt('VHDX_BAD_SIGNATURE', `${ctx.path} does not start with "vhdxfile"`);
+    if (ctx.damagedIdentifier !== true || ctx.writable === true) throw refusal;
+    // Only the file identifier is damaged (a creator's name beside it): the headers and tables find the data.
+    ctx.writeRefused?.(refusal);
+    warnings.push('its file identifier ("vhdxfile" at byte 0) is damaged; it is read through its headers, and not written');
+  }
   const headerBlocks: [Buffer, Buffer] = [await file.read(HEADER_OFFSETS[0], HEADER_BYTES), await file.read(HEADER_OFFSETS[1], HEADER_BYTES)];
   const header = chooseHeader(headerBlocks);
-  const notes: string[] = [];
   const replay = await replayVhdxLog(file, header);
   // Everything past the headers and the log is read through the replayed view (§2.3.3). Writable: the
   // file itself (a replayed log refuses the write below), able to grow for new blocks.
@@ -91,7 +98,7 @@ export async function openVhdx(file: BlockDevice, ctx: OpenContext): Promise<Con
   const writer = writable ? new VhdxWriter(view, geometry, regions.bat, bat, log, { bytes: headerBlocks[header.copy], copy: header.copy }) : null;
   const parent = geometry.parentLocator === null ? null : await openVhdxParent(geometry.parentLocator, ctx, notes);
   try {
-    const container = containerInfo(file, geometry, parent, notes);
+    const container = containerInfo(file, geometry, parent, notes, warnings);
     return new VhdxDevice(file, view, bat, geometry, parent?.device ?? null, container, `vhdx ${ctx.path}`, ctx.path, header.dataWriteGuid, writer);
   } catch (err) {
     await parent?.device.close().catch(() => undefined);
@@ -99,7 +106,7 @@ export async function openVhdx(file: BlockDevice, ctx: OpenContext): Promise<Con
   }
 }
 
-function containerInfo(file: BlockDevice, geometry: VhdxGeometry, parent: OpenedParent | null, notes: string[]): ContainerInfo {
+function containerInfo(file: BlockDevice, geometry: VhdxGeometry, parent: OpenedParent | null, notes: string[], warnings: string[]): ContainerInfo {
   const parentChain = (parent?.device as Partial<ContainerDevice> | undefined)?.container?.backing ?? [];
   if (geometry.logicalSectorSize !== 512) notes.push(`logical sector size ${geometry.logicalSectorSize} bytes`);
   return {
@@ -111,6 +118,7 @@ function containerInfo(file: BlockDevice, geometry: VhdxGeometry, parent: Opened
     backing: parent === null ? [] : [parent.path, ...parentChain],
     snapshots: [],
     notes,
+    warnings,
   };
 }
 
