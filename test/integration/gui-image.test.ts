@@ -7,7 +7,7 @@
 // The card is never written.
 // Needs root, /dev/fuse and python3-fusepy (skipped with the reason otherwise); the page part needs Chromium.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +21,7 @@ import { failingCardUnavailable, withFailingCard } from '../helpers/failing-card
 import { expectCopyOfCard, sampleWithBadSectors } from '../helpers/failing-sample.js';
 import { rawRequest, startGui } from '../helpers/gui.js';
 import { tempDir } from '../helpers/images.js';
+import { holdOpen } from '../helpers/holder.js';
 
 const reason = failingCardUnavailable();
 const work = tempDir('gui-image-');
@@ -221,10 +222,9 @@ describe.skipIf(process.platform !== 'linux')('the window copying a disk file an
   it('says the copy may be torn, as the command does (the window said nothing)', async () => {
     const card = join(work, 'held.img');
     writeFileSync(card, readSampleImage());
-    const holder = spawn('sh', ['-c', 'exec 3<>"$1"; exec sleep 60', 'sh', card], { stdio: 'ignore' });
+    const holder = await holdOpen(card);
     const gui = await startGui([card]);
     try {
-      await new Promise((r) => setTimeout(r, 300));
       const headers = { 'X-Rescue-Token': gui.token, Origin: gui.base, 'Content-Type': 'application/json' };
       const answer = await rawRequest(gui.port, 'POST', '/api/image', headers, JSON.stringify({ out: join(work, 'held-copy.img') }));
       expect(answer.status, answer.body).toBe(200);

@@ -13,6 +13,7 @@ import { readSampleImage } from '../../fixtures/index.js';
 import { cli, cliJson } from '../helpers/cli.js';
 import { assertCardClean, cardPasswordIs } from '../helpers/card.js';
 import { tempDir } from '../helpers/images.js';
+import { holdOpen } from '../helpers/holder.js';
 import { readGuid } from '../../src/device/vdisk/vhdx-format.js';
 import { buildVhdx, detachedCopy, libvhdiRaw } from '../device/vhdx-build.js';
 
@@ -232,9 +233,8 @@ describe('a virtual machine disk file', () => {
   it.skipIf(process.platform !== 'linux')('image of a disk file another program holds open (a running VM) says the copy may be torn (it said nothing)', async () => {
     const disk = join(work, 'held.qcow2');
     execFileSync('cp', [join(work, 'card.qcow2'), disk]);
-    const holder = spawn('sh', ['-c', `exec 3<>"$1"; exec sleep 60`, 'sh', disk], { stdio: 'ignore' });
+    const holder = await holdOpen(disk);
     try {
-      await new Promise((r) => setTimeout(r, 300));
       const r = cli(['image', disk, '--out', join(work, 'held-copy.img')]);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toMatch(new RegExp(`^warning: ${disk.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is open in sleep \\(pid ${holder.pid}\\): a running virtual machine, or another program: what was copied may be out of date or torn`, 'm'));
@@ -246,9 +246,8 @@ describe('a virtual machine disk file', () => {
   it.skipIf(process.platform !== 'linux')('image into a file another program holds open (a second copy into it) is refused, naming it (the two copies mixed their maps)', async () => {
     const out = join(work, 'busy-copy.img');
     writeFileSync(out, '');
-    const holder = spawn('sh', ['-c', `exec 3<>"$1"; exec sleep 60`, 'sh', out], { stdio: 'ignore' });
+    const holder = await holdOpen(out);
     try {
-      await new Promise((r) => setTimeout(r, 300));
       const r = cli(['image', join(work, 'card.qcow2'), '--out', out]);
       expect(r.code, r.stderr).toBe(77);
       expect(r.stderr).toContain(`error: ${out} is open in sleep (pid ${holder.pid})`);
