@@ -15,8 +15,7 @@ import { rescuingDevice } from '../../device/rescue/rescuing-device.js';
 import { SectorWorker } from '../../device/rescue/sector-worker.js';
 import { rescueFileDescriptor } from '../../device/file-device.js';
 import { containerOf } from '../../device/vdisk/index.js';
-import { assertFileNotInUse } from '../write/preconditions.js';
-import { processesUsing } from '../../device/vdisk/in-use.js';
+import { firstHeld } from '../../device/vdisk/in-use.js';
 import { AppError, RefusedError, UsageError } from '../../errors.js';
 import { formatBytes } from '../../units.js';
 import { withInterruptCleanup } from '../critical.js';
@@ -331,23 +330,24 @@ async function attachedCheck(path: string): Promise<() => Promise<boolean>> {
  * with "the map could not be saved: its folder takes no new files". The one writing it is named instead.
  */
 async function assertImageNotHeld(out: string): Promise<void> {
-  const users = await processesUsing(out).catch(() => null);
-  if (users === null || users.length === 0) return;
-  const who = users.map((u) => `${u.name} (pid ${u.pid})`).join(', ');
-  const ours = users.every((u) => u.name === 'haos-rescue');
-  throw new RefusedError('IMAGE_BUSY', `${out} is open in ${who}${ours ? ': another copy into it is under way' : ''}`, {
+  const held = await firstHeld([out]).catch(() => null);
+  if (held === null) return;
+  const ours = held.users.every((u) => u.name === 'haos-rescue');
+  throw new RefusedError('IMAGE_BUSY', `${out} is open in ${held.who}${ours ? ': another copy into it is under way' : ''}`, {
     hint: ours
       ? 'let that copy finish (or stop it with Ctrl-C), then run this command again: it continues from the map; nothing was written'
       : 'close that program, or give the image another name; nothing was written',
   });
 }
 
-/** A disk file another program holds open (a running virtual machine writes to it meanwhile): said, not refused. */
+/** A disk file (or one of its parts) another program holds open (a running virtual machine writes to it meanwhile): said, not refused. */
 async function heldElsewhere(path: string, source: BlockDevice): Promise<string | null> {
-  return assertFileNotInUse({ path, device: source }).then(
-    () => null,
-    (err: unknown) => (err instanceof AppError && (err.code === 'FILE_IN_USE' || err.code === 'CARD_BUSY') ? err.message : null),
-  );
+  if (!(await stat(path).catch(() => null))?.isFile()) return null;
+  const held = await firstHeld([path, ...(containerOf(source)?.parts ?? [])]).catch(() => null);
+  if (held === null) return null;
+  const what = held.file === path ? path : `${held.file} (part of the disk ${path})`;
+  if (held.users.every((u) => u.name === 'haos-rescue')) return `${what} is open in another haos-rescue (pid ${held.users.map((u) => u.pid).join(', ')}), which may be changing it`;
+  return `${what} is open in ${held.who}: a running virtual machine, or another program`;
 }
 
 /** The largest read request the OS sends this disk (Linux sysfs), else FUSE's and many USB readers' 128 KiB. */

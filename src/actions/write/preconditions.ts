@@ -16,7 +16,7 @@ import { systemZone } from '../../ext4/system-zone.js';
 import { assertNotInUseElsewhere } from '../../ext4/mmp.js';
 import { openJournal } from '../../ext4/journal/locate.js';
 import { containerOf, writeRefusalOf } from '../../device/vdisk/index.js';
-import { processesUsing } from '../../device/vdisk/in-use.js';
+import { firstHeld } from '../../device/vdisk/in-use.js';
 import { childrenOf } from '../../device/vdisk/children.js';
 import { access, constants, stat } from 'node:fs/promises';
 import { mapOsError } from '../../device/map-os-error.js';
@@ -200,16 +200,13 @@ function failing(src: OpenedSource): boolean {
  */
 export async function assertFileNotInUse(src: Pick<OpenedSource, 'path' | 'device'>): Promise<void> {
   if (!(await stat(src.path).catch(() => null))?.isFile()) return;
-  for (const file of [src.path, ...(containerOf(src.device)?.parts ?? [])]) {
-    const users = await processesUsing(file);
-    if (users === null || users.length === 0) continue;
-    const what = file === src.path ? src.path : `${file} (part of the disk ${src.path})`;
-    const who = users.map((u) => `${u.name} (pid ${u.pid})`).join(', ');
-    if (users.every((u) => u.name === 'haos-rescue')) {
-      throw refusedWrite('CARD_BUSY', `${what} is open in another haos-rescue (pid ${users.map((u) => u.pid).join(', ')}): a command, the guided flow or the browser window`, 'let it finish, or close it, then try again');
-    }
-    throw refusedWrite('FILE_IN_USE', `${what} is open in ${who}: a running virtual machine, or another program`, 'shut the virtual machine down (or close the program) and run the command again');
+  const held = await firstHeld([src.path, ...(containerOf(src.device)?.parts ?? [])]);
+  if (held === null) return;
+  const what = held.file === src.path ? src.path : `${held.file} (part of the disk ${src.path})`;
+  if (held.users.every((u) => u.name === 'haos-rescue')) {
+    throw refusedWrite('CARD_BUSY', `${what} is open in another haos-rescue (pid ${held.users.map((u) => u.pid).join(', ')}): a command, the guided flow or the browser window`, 'let it finish, or close it, then try again');
   }
+  throw refusedWrite('FILE_IN_USE', `${what} is open in ${held.who}: a running virtual machine, or another program`, 'shut the virtual machine down (or close the program) and run the command again');
 }
 
 /** An image file that cannot be opened for writing (locked, immutable, on a read-only mount), said up front. */

@@ -17,6 +17,15 @@ export interface FileUser {
   name: string;
 }
 
+/** The first of a disk file's own files (the file, then its parts) another process holds open, and who; null if none. */
+export async function firstHeld(files: string[]): Promise<{ file: string; users: FileUser[]; who: string } | null> {
+  for (const file of files) {
+    const users = await processesUsing(file);
+    if (users !== null && users.length > 0) return { file, users, who: users.map((u) => `${u.name} (pid ${u.pid})`).join(', ') };
+  }
+  return null;
+}
+
 /** The other processes holding `path` open; null where the system cannot tell (Windows, or no lsof). */
 export async function processesUsing(path: string, platform: NodeJS.Platform = process.platform): Promise<FileUser[] | null> {
   if (platform === 'linux') return fromProc(path);
