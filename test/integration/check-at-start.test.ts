@@ -162,6 +162,7 @@ describe('check-at-start', () => {
       await term.openPath('flow', img);
       await term.waitFor('flow', /What do you want to do\?/);
       term.keys('flow', 'Up'); // wraps to Quit
+      term.keys('flow', 'Up'); // another disk
       term.keys('flow', 'Up'); // put back a file from a backup
       term.keys('flow', 'Up'); // safe mode
       await term.waitFor('flow', /❯ Start Home Assistant in safe mode next time/);
