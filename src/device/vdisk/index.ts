@@ -67,8 +67,9 @@ export async function openContainer(file: BlockDevice, path: string, chain: stri
     if (isMediumError(err)) return null;
     throw err;
   }
-  const damagedIdentifier = recognise(head, tail) === null && (await vhdxWithoutIdentifier(file, path));
-  const open = damagedIdentifier ? openVhdx : recognise(head, tail);
+  const recognised = recognise(head, tail);
+  const damagedIdentifier = recognised === null && (await vhdxWithoutIdentifier(file, path));
+  const open = recognised ?? (damagedIdentifier ? openVhdx : null);
   if (open === null) return null;
   const here = await realpath(path).catch(() => path);
   const seen: { refusal?: AppError | 'read-only' } = {};

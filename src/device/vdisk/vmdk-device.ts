@@ -23,7 +23,7 @@ export class FlatExtent implements Extent {
     // medium error: a copy passes by it), never zeros. It was "beyond the end of image", with a card's hint.
     const at = this.baseOffset + byteOffset;
     if (at + target.length > this.file.sizeBytes) {
-      throw pastFileEnd({ path: this.file.description.replace(/^image /, ''), fileSize: this.file.sizeBytes, fileOffset: at, length: target.length, what: 'the extent\'s data its descriptor places there', formatCode: 'VMDK_EXTENT_SHORT' });
+      throw pastFileEnd({ path: this.file.description, fileSize: this.file.sizeBytes, fileOffset: at, length: target.length, what: 'the extent\'s data its descriptor places there', formatCode: 'VMDK_EXTENT_SHORT' });
     }
     await readFileInto(this.file, at, target);
   }
