@@ -48,7 +48,10 @@ function withoutHelpCache<T>(y: T): T {
 }
 
 function parser(args: string[]) {
-  return withoutHelpCache(yargs(args))
+  const root = withoutHelpCache(yargs(args));
+  // The names the command being run takes, asked for only when it fails (yargs' list costs start-up time).
+  const known = (): string[] => Object.keys((root as unknown as { getOptions(): { key: Record<string, unknown> } }).getOptions().key);
+  return root
     .scriptName('haos-rescue')
     .usage('$0 <command> [SOURCE] [options]\n\nReads the Home Assistant data on a pulled SD card, SSD or disk image, or a virtual machine disk file (qcow2, VDI, VHD, VHDX, VMDK, OVA). Only `auth reset`, `auth add`, `safe-mode`, `rm`, `put`, `mv` and `check-at-start` write to it, after safety checks (and a rehearsal in memory); everything else only reads. Without SOURCE, the one disk with Home Assistant data is used.\n\nStarted in a terminal without arguments, haos-rescue guides you step by step; `haos-rescue gui` does the same in a browser window.')
     .option('partition', { type: 'number', global: true, describe: 'use partition N (Linux numbering, logical partitions from 5)' })
@@ -85,7 +88,7 @@ function parser(args: string[]) {
     .epilogue('Exit codes: 0 ok, 64 usage, 65 corrupt data, 66 not found, 69 unsupported, 70 bug, 74 I/O error, 77 refused, 130 interrupted.')
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
-      throw err ?? usageError(msg ?? '', args);
+      throw err ?? usageError(msg ?? '', args, known);
     });
 }
 

@@ -36,8 +36,29 @@ function options(list: string): string {
     .join(', ');
 }
 
-/** The error for a message of yargs' `fail`, given the arguments typed. */
-export function usageError(msg: string, args: string[]): UsageError {
+/**
+ * The options typed that the command does not take. Before its arguments, such an option took the next one
+ * as its value (`rm card.img --bogus /p`): yargs then counts too few arguments before it looks at the names.
+ */
+function unknownOptions(args: string[], known: string[]): string[] {
+  const names = new Set(known);
+  const kebab = (n: string): string => n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  const takes = (n: string): boolean => names.has(n) || names.has(kebab(n)) || (n.startsWith('no-') && takes(n.slice(3)));
+  const out: string[] = [];
+  for (const a of args) {
+    if (a === '--') break;
+    if (a.startsWith('--') && a.length > 2) {
+      const n = a.slice(2).split('=')[0]!;
+      if (!takes(n)) out.push(`--${n}`);
+    } else if (/^-[^-\d]/.test(a)) {
+      for (const c of a.slice(1).split('=')[0]!) if (!names.has(c)) out.push(`-${c}`);
+    }
+  }
+  return out;
+}
+
+/** The error for a message of yargs' `fail`, given the arguments typed (and, when asked, the options known). */
+export function usageError(msg: string, args: string[], known: () => string[] = () => []): UsageError {
   const { words, group } = commandOf(args);
   const name = words.join(' ');
   const help = name ? `haos-rescue ${name} --help shows what it takes` : 'haos-rescue --help lists the commands';
@@ -55,6 +76,8 @@ export function usageError(msg: string, args: string[]): UsageError {
   }
   if ((m = /^Not enough non-option arguments: got (\d+), need at least (\d+)$/.exec(msg))) {
     if (group && words.length === 1) return say(`name ${group === 'auth' ? 'an' : 'a'} ${group} command: ${GROUPS[group]!.join(', ')}`, `haos-rescue ${group} --help says what each does`);
+    const unknown = unknownOptions(args, known());
+    if (unknown.length) return say(`${name} has no option ${unknown.join(', ')}`);
     const usage = USAGE[words[0] ?? ''];
     return say(`too few arguments for ${name} (${m[1]} given)`, usage ? `${usage}; ${help}` : help);
   }

@@ -169,6 +169,10 @@ describe('info', () => {
       [['auth'], /^error: name an auth command: list, reset, add\nhint: haos-rescue auth --help says what each does$/],
       [['ls', image, '/', 'extra'], /^error: ls has more arguments than it takes \(extra\)\n/],
       [['ls', image, '--nope'], /^error: ls has no option --nope\nhint: haos-rescue ls --help shows what it takes$/],
+      // An unknown option before the arguments took the next as its value: the option is named, not the count.
+      [['rm', image, '--bogus', '/supervisor/x'], /^error: rm has no option --bogus\nhint: haos-rescue rm --help shows what it takes$/],
+      [['mv', image, '-Z', 'a', 'b'], /^error: mv has no option -Z\n/],
+      [['rm', image, '--dryRun'], /^error: too few arguments for rm \(1 given\)\n/],
       [['export', image, '--out', join(work, 'x'), '--what', 'nope'], /^error: --what cannot be "nope": it takes "config", "supervisor" or "all"\n/],
       [['export', image, '--out'], /^error: --out was given without a value\nhint: write the value after it: --out VALUE$/],
       [['auth', 'reset', image, '-u'], /^error: --username was given without a value\n/],
