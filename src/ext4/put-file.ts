@@ -186,17 +186,17 @@ export function newInode(edits: BlockEdits, ino: number, f: { content: number; b
 }
 
 /**
- * Puts `content` under `name` in folder `dir`: a new file (owner root, mode 0644 unless given), or in place
- * of the file there (keeping its mode and owner unless given). Returns the new inode and the replaced one.
+ * Puts `content` under `name` in folder `dir`: a new file (owner root, mode 0644 unless `fresh` says
+ * otherwise), or in place of the file there (keeping its mode and owner). Returns the new inode and the replaced one.
  */
-export async function putFile(edits: BlockEdits, dir: Inode, name: string, content: FileContent, nowMs: number, owner?: FileOwner): Promise<{ ino: number; replaced: number | null }> {
+export async function putFile(edits: BlockEdits, dir: Inode, name: string, content: FileContent, nowMs: number, fresh: FileOwner = { mode: 0o644, uid: 0, gid: 0 }): Promise<{ ino: number; replaced: number | null }> {
   const vol = edits.vol;
   const bytes = await vol.nameInDir(dir, name);
   const entry = await vol.findEntry(dir, bytes);
   const old = entry ? await vol.readInode(entry.ino) : null;
   if (old && old.kind !== 'file') throw new RefusedError('NOT_A_FILE', `${name} exists and is not a regular file`, { hint: 'nothing was written' });
   if (old) assertNotLocked(old, name, 'remove');
-  const who = owner ?? (old ? { mode: old.mode & 0o7777, uid: old.uid, gid: old.gid } : { mode: 0o644, uid: 0, gid: 0 });
+  const who = old ? { mode: old.mode & 0o7777, uid: old.uid, gid: old.gid } : fresh;
   const ino = await newFileWithContent(edits, dir.ino, content, who, nowMs);
   if (old) {
     await replaceDirEntryInode(edits, dir, bytes, ino);

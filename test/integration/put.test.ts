@@ -232,6 +232,30 @@ describe('put', () => {
     expect(spawnSync('e2fsck', ['-fn', card]).status).toBe(0);
   });
 
+  it('a new file is root\'s, mode 0644, or 0755 when the file here is executable (a script a shell_command runs); a replaced one keeps its mode', () => {
+    const card = join(work, 'put-mode.img');
+    mkfs(card, null, { sizeMiB: 16 });
+    execFileSync('debugfs', ['-w', '-R', 'mkdir /supervisor', card], { stdio: 'ignore' });
+    const script = join(work, 'backup.sh');
+    writeFileSync(script, '#!/bin/sh\necho hi\n', { mode: 0o700 });
+    const plain = join(work, 'notes.txt');
+    writeFileSync(plain, 'notes\n', { mode: 0o600 });
+    const mode = (p: string) => /Mode:\s+(\d+)/.exec(execFileSync('debugfs', ['-R', `stat ${p}`, card], { encoding: 'utf8' }))?.[1];
+    const s1 = cli(['put', card, script, '/supervisor/backup.sh', '--no-originals']);
+    expect(s1.code, s1.stderr).toBe(0);
+    expect(s1.text).toContain('  a new file, owner root, mode 0755 (executable, as the file on this computer)');
+    expect(mode('/supervisor/backup.sh')).toBe('0755');
+    const s2 = cli(['put', card, plain, '/supervisor/notes.txt', '--no-originals']);
+    expect(s2.text).toContain('  a new file, owner root, mode 0644\n');
+    expect(mode('/supervisor/notes.txt')).toBe('0644');
+    // Replaced: the card's mode stays, whatever the file here has.
+    const s3 = cli(['put', card, plain, '/supervisor/backup.sh', '--no-originals']);
+    expect(s3.code, s3.stderr).toBe(0);
+    expect(s3.text).not.toContain('a new file');
+    expect(mode('/supervisor/backup.sh')).toBe('0755');
+    expect(spawnSync('e2fsck', ['-fn', card]).status).toBe(0);
+  });
+
   it('mv onto its own place (the folder it is in, its own name) says so, with or without --force', () => {
     const card = join(work, 'same-place.img');
     writeFileSync(card, readSampleImage());

@@ -1,7 +1,8 @@
 // `put`: a file from this computer onto the card, new or in place of one there (a configuration file
 // broken by an edit, put back from a backup or an export). A replaced file keeps its owner and mode and
-// is saved to the originals folder first; the new content and the metadata are one journal transaction,
-// so a power cut leaves the old file or the new one.
+// is saved to the originals folder first; a new one is root's, mode 0644 (0755 when this computer marks
+// it executable). The new content and the metadata are one journal transaction, so a power cut leaves the
+// old file or the new one.
 
 import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
@@ -32,6 +33,8 @@ export interface PutResult {
   path: string;
   bytes: number;
   replaced: boolean;
+  /** The mode a new file was given (0644, or 0755 for a file this computer marks executable); null when one was replaced. */
+  mode: number | null;
   /** SQLite's own files beside the database put (its -wal, -shm, -journal), removed first (saved): left, they damage it. */
   companionsRemoved: string[];
   /** The file replaced had this many other names (hard links): they keep its old bytes. */
@@ -45,11 +48,14 @@ type LocalContent = HeldContent | StreamedContent;
 interface HeldContent {
   length: number;
   held: Buffer;
+  /** The mode a new file gets (a replaced one keeps its own). */
+  mode: number;
 }
 
 interface StreamedContent {
   length: number;
   held: null;
+  mode: number;
   /** Fills `into` from `offset` on, zeros past the end; refuses when the file has become shorter. */
   read(offset: number, into: Buffer): Promise<void>;
   /** Whether the file's size or modification time is no longer what it was when opened. */
@@ -79,6 +85,8 @@ async function openLocal(local: string): Promise<LocalContent> {
     throw new NotFoundError('LOCAL_FILE_NOT_FOUND', `${local} is not a file on this computer`, { hint: 'give the path of the file to put onto the card; nothing was written' });
   }
   const length = st.size;
+  // A script put back (run by a shell_command) stays one; Windows marks no file executable.
+  const mode = process.platform !== 'win32' && (st.mode & 0o100) !== 0 ? 0o755 : 0o644;
   // A file that says it is empty but is made as it is read (/proc, /sys): an empty file was put, said done.
   if (length === 0 && (await fh.read(Buffer.alloc(1), 0, 1, 0).catch(() => ({ bytesRead: 0 }))).bytesRead > 0) {
     await fh.close();
@@ -90,12 +98,12 @@ async function openLocal(local: string): Promise<LocalContent> {
       const now = await fh.stat();
       return now.size !== st.size || now.mtimeMs !== st.mtimeMs;
     };
-    return { length, held: null, read, changed, close: () => fh.close() };
+    return { length, held: null, mode, read, changed, close: () => fh.close() };
   }
   try {
     const held = Buffer.alloc(length);
     await read(0, held);
-    return { length, held };
+    return { length, held, mode };
   } finally {
     await fh.close();
   }
@@ -134,7 +142,7 @@ function change(path: string, content: LocalContent, oldSize: number): TreeChang
     sizes: { oldSize, newSize: content.length },
     plan: async (vol, nowMs) => {
       const edits = new BlockEdits(vol);
-      await putFile(edits, await vol.lookup(path.slice(0, slash) || '/', { followFinal: true }), path.slice(slash + 1), content.held ?? content, nowMs);
+      await putFile(edits, await vol.lookup(path.slice(0, slash) || '/', { followFinal: true }), path.slice(slash + 1), content.held ?? content, nowMs, { mode: content.mode, uid: 0, gid: 0 });
       return edits.writes();
     },
     check: async (vol, rehearsal) => {
@@ -173,7 +181,7 @@ export async function putLocalFile(src: OpenedSource, local: string, target: str
 
 /** Puts `bytes` (held in memory: a file from a backup) at `target` on the card, as putLocalFile puts a file. */
 export async function putBytes(src: OpenedSource, bytes: Buffer, target: string, opts: PutOptions = {}): Promise<PutResult> {
-  return putContent(src, repairPath(src, target, opts.forceSystem ?? false), { length: bytes.length, held: bytes }, opts);
+  return putContent(src, repairPath(src, target, opts.forceSystem ?? false), { length: bytes.length, held: bytes, mode: 0o644 }, opts);
 }
 
 /**
@@ -208,5 +216,5 @@ async function putContent(src: OpenedSource, path: string, content: LocalContent
   // Removed before the database is put: a change split into transactions never leaves the new one beside them.
   const stale = isDatabase(path) ? await companionsOf(src.volume, path) : [];
   const write = await writeFiles(src, async () => [...stale.map((f) => removalChange(f.path, f.size, false)), change(path, content, existing?.sizeBytes ?? 0)], opts);
-  return { path, bytes: content.length, replaced: existing !== null, companionsRemoved: stale.map((f) => f.path), otherNames: Math.max(0, (existing?.linksCount ?? 1) - 1), write };
+  return { path, bytes: content.length, replaced: existing !== null, mode: existing ? null : content.mode, companionsRemoved: stale.map((f) => f.path), otherNames: Math.max(0, (existing?.linksCount ?? 1) - 1), write };
 }

@@ -34,6 +34,7 @@ export const putCommand: CommandModule<GlobalArgs, PutArgs> = {
       lines.push(`${r.replaced ? 'Replaced' : 'Created'} ${r.path} (${formatBytes(r.bytes)}), read back from ${medium.the}.`);
       if (r.replaced && r.write.originalsDir) lines.push(`  the file it replaced is saved in ${r.write.originalsDir}`);
     }
+    if (r.mode !== null) lines.push(`  a new file, owner root, mode ${r.mode.toString(8).padStart(4, '0')}${r.mode & 0o100 ? ' (executable, as the file on this computer)' : ''}`);
     if (r.otherNames > 0) lines.push(`  ${r.path} had ${r.otherNames === 1 ? 'another name' : `${r.otherNames} other names`} (a hard link): ${r.otherNames === 1 ? 'it keeps' : 'they keep'} the old content`);
     for (const f of r.companionsRemoved) lines.push(`  ${r.write.dryRun ? 'would remove' : 'removed'} ${f}: SQLite's own file of the database it replaced; left beside the new one, it would damage it${r.write.originalsDir ? ' (saved with the others)' : ''}`);
     await writeOut(`${[...lines, ...after].join('\n')}\n`);
