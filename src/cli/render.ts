@@ -50,13 +50,8 @@ const DEFAULT_HINTS: Partial<Record<number, string>> = {
   [ExitCode.REFUSED]: 'nothing was changed',
 };
 
-/** A virtual machine's disk file of a kind not read (its code names the format): debugfs reads none of them. */
-const VDISK_CODE = /^(QCOW2|VDI|VHD|VHDX|VMDK|OVA|VDISK)_/;
-const VDISK_UNSUPPORTED = 'make a raw copy of the disk with qemu-img convert -O raw FILE copy.img (QEMU\'s tools), and give haos-rescue the copy';
-
 /** The error's own hint, or the one for its kind: the same on stderr and in the JSON error. */
 export function hintFor(err: AppError): string | null {
-  if (err.hint === undefined && err.exitCode === ExitCode.UNSUPPORTED && VDISK_CODE.test(err.code)) return VDISK_UNSUPPORTED;
   return err.hint ?? DEFAULT_HINTS[err.exitCode] ?? null;
 }
 

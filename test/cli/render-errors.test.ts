@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { errorLines, hintFor } from '../../src/cli/render.js';
 import { AppError, CorruptError, IoError, NotFoundError, UnsupportedError } from '../../src/errors.js';
+import { DiskFileUnsupportedError } from '../../src/device/vdisk/unsupported.js';
 
 describe('errorLines', () => {
   it('an error without a hint gets the one for its kind', () => {
@@ -15,7 +16,8 @@ describe('errorLines', () => {
   });
 
   it('a disk file of a kind not read names the raw copy QEMU makes, not debugfs (which reads no disk file)', () => {
-    expect(hintFor(new UnsupportedError('VMDK_GRAIN_SIZE', 'vmdk x.vmdk: compressed grains of 1073741824 bytes are larger than the 16777216 supported'))).toMatch(/^make a raw copy of the disk with qemu-img convert -O raw FILE copy\.img/);
+    expect(hintFor(new DiskFileUnsupportedError('VMDK_GRAIN_SIZE', 'vmdk x.vmdk: compressed grains of 1073741824 bytes are larger than the 16777216 supported'))).toMatch(/^make a raw copy of the disk with qemu-img convert -O raw FILE copy\.img/);
+    expect(hintFor(new DiskFileUnsupportedError('VDI_TYPE', 'x', { hint: 'its own' }))).toBe('its own');
     expect(hintFor(new UnsupportedError('BIGALLOC', 'bigalloc'))).toMatch(/debugfs/);
   });
 

@@ -6,6 +6,7 @@
 
 import { realpath } from 'node:fs/promises';
 import { type AppError, NotFoundError, RefusedError, UnsupportedError } from '../../errors.js';
+import { DiskFileUnsupportedError } from './unsupported.js';
 import type { BlockDevice } from '../block-device.js';
 import { openFileDevice } from '../file-device.js';
 import { isMediumError } from '../map-os-error.js';
@@ -107,7 +108,7 @@ export function readOnlyKindError(path: string, info: ContainerInfo): Unsupporte
   const a = /^[aeiou]/.test(info.format) ? 'an' : 'a';
   // qemu-img reads an OVA as raw bytes (the tar): its copy is made by this tool's imaging instead.
   const copy = info.format === 'ova' ? { hint: OVA_COPY_HINT, remedy: 'raw-image' as const, details: { path } } : { hint: writableCopyHint(path, info) };
-  return new UnsupportedError('VDISK_READ_ONLY', `${path} is ${a} ${info.format} ${info.variant} disk file; haos-rescue reads it but does not write inside it`, copy);
+  return new DiskFileUnsupportedError('VDISK_READ_ONLY', `${path} is ${a} ${info.format} ${info.variant} disk file; haos-rescue reads it but does not write inside it`, copy);
 }
 
 /** Kinds never written inside: an OVA, a streamOptimized VMDK. */
@@ -116,7 +117,7 @@ function knownReadOnly(info: ContainerInfo): boolean {
 }
 
 async function openBacking(path: string, chain: string[]): Promise<BlockDevice> {
-  if (chain.length >= MAX_CHAIN) throw new UnsupportedError('VDISK_CHAIN_TOO_DEEP', `the chain of backing files is deeper than ${MAX_CHAIN} (${chain[0]} ...)`, { hint: 'flatten it with qemu-img convert into one file' });
+  if (chain.length >= MAX_CHAIN) throw new DiskFileUnsupportedError('VDISK_CHAIN_TOO_DEEP', `the chain of backing files is deeper than ${MAX_CHAIN} (${chain[0]} ...)`, { hint: 'flatten it with qemu-img convert into one file' });
   const real = await realpath(path).catch(() => null);
   if (real === null) throw new NotFoundError('VDISK_BACKING_MISSING', `the backing file ${path} does not exist`, { hint: `put it back where ${chain[chain.length - 1]} expects it, or name its new place with qemu-img rebase -u -b NEWPATH` });
   if (chain.includes(real)) throw new RefusedError('VDISK_CHAIN_LOOP', `the backing files form a loop at ${real}`, { hint: 'fix the chain with qemu-img rebase -u' });

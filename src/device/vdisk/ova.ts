@@ -8,7 +8,8 @@
 // of the file at a header boundary, ends the archive.
 
 import { posix } from 'node:path';
-import { AppError, CorruptError, NotFoundError, UnsupportedError } from '../../errors.js';
+import { AppError, CorruptError, NotFoundError } from '../../errors.js';
+import { DiskFileUnsupportedError } from './unsupported.js';
 import type { BlockDevice } from '../block-device.js';
 import { sliceDevice } from '../slice-device.js';
 import type { ContainerDevice, OpenContext } from './types.js';
@@ -215,7 +216,7 @@ async function chooseDisk(file: BlockDevice, members: TarMember[], ovf: TarMembe
   if (all.length === 0) {
     const packed = members.find((m) => /\.vmdk\.(gz|\d+)$/i.test(m.name));
     if (packed !== undefined) {
-      throw new UnsupportedError('OVA_PACKED_DISK', `${path}: its disk ${packed.name} is compressed or split into chunks, which is not read in place`, {
+      throw new DiskFileUnsupportedError('OVA_PACKED_DISK', `${path}: its disk ${packed.name} is compressed or split into chunks, which is not read in place`, {
         hint: `unpack the OVA with tar, join or gunzip the disk, then convert it: qemu-img convert -O raw disk.vmdk disk.img`,
       });
     }

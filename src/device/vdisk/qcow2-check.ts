@@ -6,6 +6,7 @@
 // read as before. QEMU's `qemu-img check` finds the same; `-r all` repairs the counts.
 
 import { CorruptError, UnsupportedError } from '../../errors.js';
+import { DiskFileUnsupportedError } from './unsupported.js';
 import type { BlockDevice } from '../block-device.js';
 import type { Qcow2Header } from './qcow2-header.js';
 import type { Qcow2Map } from './qcow2-map.js';
@@ -22,7 +23,7 @@ export interface Qcow2CheckInput {
 }
 
 function refusal(path: string, why: string): UnsupportedError {
-  return new UnsupportedError('QCOW2_WRITE_DAMAGED', `qcow2 ${path}: ${why}; refusing to write into it`, {
+  return new DiskFileUnsupportedError('QCOW2_WRITE_DAMAGED', `qcow2 ${path}: ${why}; refusing to write into it`, {
     hint: `the file is cut short or its tables are damaged: copy it again from where it came from, or repair it with qemu-img check -r all "${path}" (on a copy first), then try again`,
   });
 }

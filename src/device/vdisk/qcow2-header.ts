@@ -4,6 +4,7 @@
 // header must never make the reader allocate or seek far beyond what the file holds.
 
 import { CorruptError, UnsupportedError } from '../../errors.js';
+import { DiskFileUnsupportedError } from './unsupported.js';
 import { DAMAGED_FILE_HINT } from './cut-short.js';
 
 export const QCOW2_MAGIC = 0x514649fb; // "QFI\xfb"
@@ -90,7 +91,7 @@ export function parseQcow2Header(bytes: Buffer, fileSize: number, path: string):
   if (bytes.readUInt32BE(0) !== QCOW2_MAGIC) throw bad(`bad magic 0x${bytes.readUInt32BE(0).toString(16)}`);
   const version = bytes.readUInt32BE(4); // version
   if (version !== 2 && version !== 3) {
-    throw new UnsupportedError('QCOW2_VERSION', `${path} is qcow2 version ${version}; only versions 2 and 3 exist so far`, {
+    throw new DiskFileUnsupportedError('QCOW2_VERSION', `${path} is qcow2 version ${version}; only versions 2 and 3 exist so far`, {
       hint: 'convert it with a newer qemu-img: qemu-img convert -O raw',
       details: { version },
     });
@@ -154,7 +155,7 @@ function parseV3Fields(bytes: Buffer, header: Qcow2Header, bad: Bad): void {
     throw bad(`compression_type ${compression} does not match the compression type feature bit (${typeBit ? 'set' : 'clear'})`, { compression });
   }
   if (compression > 1) {
-    throw new UnsupportedError('QCOW2_COMPRESSION_TYPE', `qcow2 compression type ${compression} is not supported (only zlib and zstd)`, {
+    throw new DiskFileUnsupportedError('QCOW2_COMPRESSION_TYPE', `qcow2 compression type ${compression} is not supported (only zlib and zstd)`, {
       hint: 'convert it to raw with qemu-img convert -O raw',
       details: { compression },
     });
@@ -164,7 +165,7 @@ function parseV3Fields(bytes: Buffer, header: Qcow2Header, bad: Bad): void {
 
 function encrypted(cryptMethod: number, path: string): UnsupportedError {
   const method = cryptMethod === 1 ? 'AES' : cryptMethod === 2 ? 'LUKS' : `method ${cryptMethod}`;
-  return new UnsupportedError('VDISK_ENCRYPTED', `${path} is an encrypted qcow2 image (${method}); haos-rescue cannot decrypt it`, {
+  return new DiskFileUnsupportedError('VDISK_ENCRYPTED', `${path} is an encrypted qcow2 image (${method}); haos-rescue cannot decrypt it`, {
     hint:
       `decrypt a copy with the passphrase first: qemu-img convert --object secret,id=sec0,file=passphrase.txt ` +
       `--image-opts driver=qcow2,file.filename="${path}",encrypt.key-secret=sec0 -O raw disk.img`,
@@ -213,14 +214,14 @@ function checkFeatures(header: Qcow2Header, path: string): void {
   const bits = header.unknownIncompatibleBits;
   if (bits.length > 0) {
     const names = bits.map((bit) => header.incompatibleNames.get(bit) ?? `bit ${bit}`);
-    throw new UnsupportedError('QCOW2_INCOMPATIBLE_FEATURE', `${path} uses qcow2 features haos-rescue does not know: ${names.join(', ')}`, {
+    throw new DiskFileUnsupportedError('QCOW2_INCOMPATIBLE_FEATURE', `${path} uses qcow2 features haos-rescue does not know: ${names.join(', ')}`, {
       hint: 'convert it with the qemu-img that made it: qemu-img convert -O raw',
       details: { bits },
     });
   }
   if ((header.incompatible & INCOMPAT_DATA_FILE) !== 0) {
     const name = header.dataFileName === null ? '' : ` (${header.dataFileName})`;
-    throw new UnsupportedError('QCOW2_EXTERNAL_DATA_FILE', `${path} keeps its guest data in an external data file${name}; haos-rescue cannot read those yet`, {
+    throw new DiskFileUnsupportedError('QCOW2_EXTERNAL_DATA_FILE', `${path} keeps its guest data in an external data file${name}; haos-rescue cannot read those yet`, {
       hint: `make a standalone raw copy: qemu-img convert -O raw "${path}" disk.img`,
       details: { dataFile: header.dataFileName },
     });

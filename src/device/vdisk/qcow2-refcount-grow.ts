@@ -12,6 +12,7 @@
 // counted but unreferenced: leaked, until freed.
 
 import { InternalError, UnsupportedError } from '../../errors.js';
+import { DiskFileUnsupportedError } from './unsupported.js';
 import type { BlockDevice } from '../block-device.js';
 
 /** QEMU's QCOW_MAX_REFTABLE_SIZE (block/qcow2.h): it refuses to open an image with a larger table. */
@@ -75,7 +76,7 @@ export function planRefcountArea(startCluster: number, clusterSize: number): Ref
 }
 
 export function tableTooLarge(area: RefcountArea, clusterSize: number, path: string, cluster: number): UnsupportedError {
-  return new UnsupportedError(
+  return new DiskFileUnsupportedError(
     'QCOW2_REFCOUNT_TABLE_FULL',
     `${path}: host cluster ${cluster} would need a qcow2 refcount table of ${area.tableClusters * clusterSize} bytes, above QEMU's limit of ${MAX_REFCOUNT_TABLE_BYTES}`,
     {

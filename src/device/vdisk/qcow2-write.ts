@@ -28,6 +28,7 @@
 // allocated, as QEMU's own writes do for a whole cluster.
 
 import { UnsupportedError } from '../../errors.js';
+import { DiskFileUnsupportedError } from './unsupported.js';
 import type { BlockDevice } from '../block-device.js';
 import { corrupt, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, type Qcow2Header } from './qcow2-header.js';
 import type { Qcow2Map } from './qcow2-map.js';
@@ -78,7 +79,7 @@ interface ClusterState {
 /** Refuses, before anything is written, the images this writer cannot keep consistent. */
 export function checkWritable(header: Qcow2Header, head: Buffer, path: string): void {
   const refuse = (code: string, what: string, hint: string): UnsupportedError =>
-    new UnsupportedError(code, `${path}: cannot write inside this qcow2 file: ${what}`, { hint });
+    new DiskFileUnsupportedError(code, `${path}: cannot write inside this qcow2 file: ${what}`, { hint });
   const rawCopy = `make a raw copy to write to: qemu-img convert -O raw "${path}" disk.img`;
   if ((header.incompatible & INCOMPAT_CORRUPT) !== 0) {
     throw refuse('QCOW2_WRITE_CORRUPT', 'QEMU marked it corrupt', `repair a copy first (qemu-img check -r all), or ${rawCopy}`);
@@ -189,7 +190,7 @@ export class Qcow2Writer {
     const l1Index = Math.floor(guest / this.guestBytesPerL2);
     const l2EntryAt = ((guest % this.guestBytesPerL2) / this.clusterSize) * this.entryBytes;
     if (l1Index >= this.o.header.l1Size) {
-      throw new UnsupportedError('QCOW2_L1_TOO_SMALL', `${this.o.path}: the L1 table has no entry for guest byte ${guest}`, { details: { l1Index } });
+      throw new DiskFileUnsupportedError('QCOW2_L1_TOO_SMALL', `${this.o.path}: the L1 table has no entry for guest byte ${guest}`, { details: { l1Index } });
     }
     const { offset: l2Offset, copied: l1Copied } = normalEntry(this.o.l1, l1Index * 8);
     const l2Private = l2Offset !== 0 && l1Copied && (await this.refcount(l2Offset)) === 1;

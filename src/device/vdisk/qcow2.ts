@@ -6,7 +6,8 @@
 // snapshots are listed, never read. Opened writable, guest writes go through qcow2-write.ts.
 
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { CorruptError, UnsupportedError } from '../../errors.js';
+import { CorruptError } from '../../errors.js';
+import { DiskFileUnsupportedError } from './unsupported.js';
 import type { BlockDevice } from '../block-device.js';
 import { assertOpen, assertWritable, checkRange } from '../check-range.js';
 import { checkInflated, decompressCluster, undecompressable, type CompressedDescriptor } from './qcow2-compressed.js';
@@ -94,7 +95,7 @@ async function readBackingName(file: BlockDevice, header: Qcow2Header, path: str
   const name = (await file.read(header.backingFileOffset, header.backingFileSize)).toString('utf8');
   // QEMU names other sources with a protocol prefix or a JSON description; only plain files are opened.
   if (/^json:/i.test(name) || /^[a-z][a-z0-9+.-]+:\/\//i.test(name) || /^(nbd|iscsi|rbd|ssh|http|https):/i.test(name)) {
-    throw new UnsupportedError('QCOW2_BACKING_PROTOCOL', `${path} has a backing file that is not a plain file: ${name}`, {
+    throw new DiskFileUnsupportedError('QCOW2_BACKING_PROTOCOL', `${path} has a backing file that is not a plain file: ${name}`, {
       hint: `make a standalone raw copy where the backing source is reachable: qemu-img convert -O raw "${path}" disk.img`,
       details: { backing: name },
     });
@@ -196,7 +197,7 @@ class Qcow2Device implements ContainerDevice {
       this.inflated.clear();
       return this.writer.write(byteOffset, data);
     }
-    throw new UnsupportedError('VDISK_READ_ONLY', 'qcow2 files are read-only in haos-rescue so far', {
+    throw new DiskFileUnsupportedError('VDISK_READ_ONLY', 'qcow2 files are read-only in haos-rescue so far', {
       hint: `make a raw copy to write to: qemu-img convert -O raw "${this.path}" disk.img`,
     });
   }

@@ -10,7 +10,8 @@
 // header does not count (a map entry beyond the count would be handed out a second time by the next
 // allocation, QEMU's and ours alike). Every guest block reads either its old or its new bytes.
 
-import { CorruptError, UnsupportedError, type Remedy } from '../../errors.js';
+import { CorruptError, type Remedy } from '../../errors.js';
+import { DiskFileUnsupportedError } from './unsupported.js';
 import type { BlockDevice } from '../block-device.js';
 import type { VdiHeader } from './vdi.js';
 
@@ -58,7 +59,7 @@ export function checkVdiWritable(header: VdiHeader, blockMap: Uint32Array, fileS
     else if (seen[entry] === 1) why = `names stored block ${entry}, which another guest block uses too`;
     else if (vdiBlockFileOffset(header, entry) + Math.min(header.blockSize, header.diskSizeBytes - i * header.blockSize) > fileSize) why = `is stored past the end of the ${fileSize}-byte file`;
     if (why !== null) {
-      throw new UnsupportedError('VDI_WRITE_DAMAGED', `VDI ${path} is damaged, refusing to write into it: guest block ${i} ${why}`, {
+      throw new DiskFileUnsupportedError('VDI_WRITE_DAMAGED', `VDI ${path} is damaged, refusing to write into it: guest block ${i} ${why}`, {
         hint: rawCopyHint(path),
         details: { blockIndex: i, entry, blocksAllocated: header.blocksAllocated },
       });

@@ -19,7 +19,8 @@
 // (VirtualBox keeps cbBlockExtra bytes of per-block metadata in front of each block; always 0 in practice).
 // A fixed image has the same header and a map that names every block in order.
 
-import { AppError, CorruptError, UnsupportedError } from '../../errors.js';
+import { AppError, CorruptError } from '../../errors.js';
+import { DiskFileUnsupportedError } from './unsupported.js';
 import type { BlockDevice } from '../block-device.js';
 import { assertOpen, checkRange } from '../check-range.js';
 import type { ContainerDevice, ContainerInfo, OpenContext } from './types.js';
@@ -59,7 +60,7 @@ export function parseVdiHeader(bytes: Buffer, fileSize: number): VdiHeader {
   if (!detectVdi(bytes)) corrupt('VDI_BAD_SIGNATURE', `VDI signature is 0x${bytes.readUInt32LE(0x40).toString(16)}, not 0xbeda107f`);
   const version = bytes.readUInt32LE(0x44);
   if (version >>> 16 !== 1) {
-    throw new UnsupportedError('VDI_VERSION', `VDI header version ${version >>> 16}.${version & 0xffff} is not supported (only 1.x)`, {
+    throw new DiskFileUnsupportedError('VDI_VERSION', `VDI header version ${version >>> 16}.${version & 0xffff} is not supported (only 1.x)`, {
       hint: 'convert the image with a current VirtualBox (VBoxManage clonemedium) or qemu-img convert -O raw',
     });
   }
@@ -98,7 +99,7 @@ export async function openVdi(file: BlockDevice, ctx: OpenContext): Promise<Cont
   const header = parseVdiHeader(headerBytes, file.sizeBytes);
   const needed = Math.ceil(header.diskSizeBytes / header.blockSize);
   if (needed > MAX_BLOCKS) {
-    throw new UnsupportedError('VDI_TOO_MANY_BLOCKS', `VDI ${ctx.path} has ${needed} blocks, more than the ${MAX_BLOCKS} this reader keeps in memory`, {
+    throw new DiskFileUnsupportedError('VDI_TOO_MANY_BLOCKS', `VDI ${ctx.path} has ${needed} blocks, more than the ${MAX_BLOCKS} this reader keeps in memory`, {
       hint: `convert it to raw first: qemu-img convert -O raw "${ctx.path}" disk.img`,
     });
   }
@@ -132,7 +133,7 @@ function parseImageType(type: number): 'dynamic' | 'fixed' {
   if (type === 1) return 'dynamic';
   if (type === 2) return 'fixed';
   if (type === 3 || type === 4) {
-    throw new UnsupportedError('VDI_DIFFERENCING', `VDI ${type === 3 ? 'undo' : 'differencing'} images are not supported`, {
+    throw new DiskFileUnsupportedError('VDI_DIFFERENCING', `VDI ${type === 3 ? 'undo' : 'differencing'} images are not supported`, {
       hint: 'VirtualBox finds a VDI parent by UUID in its media registry; export the merged disk with VBoxManage clonemedium --format RAW',
     });
   }
@@ -262,7 +263,7 @@ function corrupt(code: string, message: string): never {
 }
 
 function readOnlyError(format: string, path: string): AppError {
-  return new UnsupportedError('VDISK_READ_ONLY', `${format} files are read-only in haos-rescue so far`, {
+  return new DiskFileUnsupportedError('VDISK_READ_ONLY', `${format} files are read-only in haos-rescue so far`, {
     hint: `make a raw copy to write to: qemu-img convert -O raw "${path}" disk.img`,
   });
 }

@@ -15,7 +15,8 @@
 //   platform data length u32, reserved u32, platform data offset u64), 768 reserved.
 // Checksum (both structures): the ones' complement of the sum of all bytes, the checksum field taken as 0.
 
-import { CorruptError, UnsupportedError } from '../../errors.js';
+import { CorruptError } from '../../errors.js';
+import { DiskFileUnsupportedError } from './unsupported.js';
 import { DAMAGED_FILE_HINT } from './cut-short.js';
 
 export const VHD_HINT = DAMAGED_FILE_HINT;
@@ -107,7 +108,7 @@ export function chooseFooter(head: Buffer, tail: Buffer): { footer: VhdFooter; n
 export function parseFooter(bytes: Buffer): VhdFooter {
   const version = bytes.readUInt32BE(12);
   if (version >>> 16 !== 1) {
-    throw new UnsupportedError('VHD_VERSION', `VHD file format version ${version >>> 16}.${version & 0xffff} is not supported (only 1.x)`, {
+    throw new DiskFileUnsupportedError('VHD_VERSION', `VHD file format version ${version >>> 16}.${version & 0xffff} is not supported (only 1.x)`, {
       hint: 'convert the disk with qemu-img convert -O raw',
     });
   }
@@ -162,7 +163,7 @@ export function parseDynamicHeader(bytes: Buffer): DynamicHeader {
   }
   const version = bytes.readUInt32BE(24);
   if (version >>> 16 !== 1) {
-    throw new UnsupportedError('VHD_HEADER_VERSION', `VHD dynamic header version ${version >>> 16}.${version & 0xffff} is not supported (only 1.x)`);
+    throw new DiskFileUnsupportedError('VHD_HEADER_VERSION', `VHD dynamic header version ${version >>> 16}.${version & 0xffff} is not supported (only 1.x)`);
   }
   const locators: ParentLocator[] = [];
   for (let i = 0; i < 8; i++) {

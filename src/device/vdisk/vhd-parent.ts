@@ -9,7 +9,8 @@
 
 import { fileURLToPath } from 'node:url';
 import { dirname, isAbsolute, join, resolve, sep, win32 } from 'node:path';
-import { CorruptError, NotFoundError, UnsupportedError } from '../../errors.js';
+import { CorruptError, NotFoundError } from '../../errors.js';
+import { DiskFileUnsupportedError } from './unsupported.js';
 import type { BlockDevice } from '../block-device.js';
 import type { ContainerDevice, OpenContext } from './types.js';
 import type { DynamicHeader, ParentLocator } from './vhd-format.js';
@@ -128,7 +129,7 @@ function checkParentIdentity(device: BlockDevice, path: string, header: DynamicH
   const parentId = (device as VhdIdentity).vhdUniqueId;
   if (container?.format !== 'vhd' || parentId === undefined || parentId === header.parentUniqueId) return;
   checkForWrites(ctx, () => {
-    throw new UnsupportedError('VHD_WRITE_PARENT_CHANGED', `differencing VHD ${ctx.path} was made from a parent with unique id ${header.parentUniqueId}, but ${path} has ${parentId}; refusing to write into it`, {
+    throw new DiskFileUnsupportedError('VHD_WRITE_PARENT_CHANGED', `differencing VHD ${ctx.path} was made from a parent with unique id ${header.parentUniqueId}, but ${path} has ${parentId}; refusing to write into it`, {
       // Not the qemu-img route of the other refusals: qemu-img reads a differencing VHD without its parent.
       hint: 'put the parent this disk was made from next to it (as it was named then) and try again',
     });

@@ -15,7 +15,8 @@
 // disk anyway), and sectors whose new bytes are invisible until their bit is set: the guest reads the old
 // bytes (zeros or the parent's) there until then.
 
-import { RefusedError, UnsupportedError } from '../../errors.js';
+import { RefusedError } from '../../errors.js';
+import { DiskFileUnsupportedError } from './unsupported.js';
 import type { BlockDevice } from '../block-device.js';
 import { differencingCopyRefusal, rawCopyHint } from './vdi-write.js';
 import { FOOTER_SIZE } from './vhd-format.js';
@@ -60,7 +61,7 @@ export interface VhdWritableFacts {
 export function checkVhdWritable(facts: VhdWritableFacts, layout: VhdWriteLayout | null): void {
   const refuse = (code: string, why: string): never => {
     const advice = facts.diskType === 'differencing' ? differencingCopyRefusal(facts.path) : { hint: rawCopyHint(facts.path) };
-    throw new UnsupportedError(code, `VHD ${facts.path}: ${why}; refusing to write into it`, advice);
+    throw new DiskFileUnsupportedError(code, `VHD ${facts.path}: ${why}; refusing to write into it`, advice);
   };
   if (facts.savedState) {
     // The specification forbids modifying a disk in saved state; the VM would resume with stale caches.
@@ -176,7 +177,7 @@ export class VhdWriter {
       const lastSector = (start + (batch.length - 1) * slot) / SECTOR;
       if (lastSector >= BAT_UNUSED) {
         const advice = this.differencing ? differencingCopyRefusal(this.path) : { hint: rawCopyHint(this.path) };
-        throw new UnsupportedError('VHD_WRITE_TOO_LARGE', `VHD ${this.path} would grow past the 2 TiB a BAT entry can address`, advice);
+        throw new DiskFileUnsupportedError('VHD_WRITE_TOO_LARGE', `VHD ${this.path} would grow past the 2 TiB a BAT entry can address`, advice);
       }
       const buffer = Buffer.alloc(batch.length * slot + FOOTER_SIZE);
       for (const [k, piece] of batch.entries()) {

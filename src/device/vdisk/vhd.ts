@@ -11,7 +11,8 @@
 // them; QEMU ignores the bitmap of dynamic disks, which is the same for disks QEMU wrote since it sets
 // every bit when it allocates a block).
 
-import { AppError, CorruptError, UnsupportedError } from '../../errors.js';
+import { AppError, CorruptError } from '../../errors.js';
+import { DiskFileUnsupportedError } from './unsupported.js';
 import type { BlockDevice } from '../block-device.js';
 import { assertOpen, checkRange } from '../check-range.js';
 import type { ContainerDevice, ContainerInfo, OpenContext } from './types.js';
@@ -143,7 +144,7 @@ async function openSparse(file: BlockDevice, footer: VhdFooter, sizeBytes: numbe
     });
   }
   if (blocks > MAX_BLOCKS) {
-    throw new UnsupportedError('VHD_TOO_MANY_BLOCKS', `VHD ${ctx.path} has ${blocks} blocks, more than the ${MAX_BLOCKS} this reader keeps in memory`, {
+    throw new DiskFileUnsupportedError('VHD_TOO_MANY_BLOCKS', `VHD ${ctx.path} has ${blocks} blocks, more than the ${MAX_BLOCKS} this reader keeps in memory`, {
       hint: `convert it to raw first: qemu-img convert -O raw "${ctx.path}" disk.img`,
     });
   }
@@ -356,7 +357,7 @@ async function readInto(device: BlockDevice, offset: number, view: Buffer): Prom
 }
 
 function readOnlyError(format: string, path: string): AppError {
-  return new UnsupportedError('VDISK_READ_ONLY', `${format} files are read-only in haos-rescue so far`, {
+  return new DiskFileUnsupportedError('VDISK_READ_ONLY', `${format} files are read-only in haos-rescue so far`, {
     hint: `make a raw copy to write to: qemu-img convert -O raw "${path}" disk.img`,
   });
 }

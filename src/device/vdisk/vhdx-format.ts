@@ -6,7 +6,8 @@
 // Pure parsers: bytes in, values out. Every field is checked before it is used, and damage is a
 // CorruptError naming the structure and the numbers, never a RangeError from a crafted file.
 
-import { CorruptError, UnsupportedError } from '../../errors.js';
+import { CorruptError } from '../../errors.js';
+import { DiskFileUnsupportedError } from './unsupported.js';
 import { crc32cUpdate } from '../../ext4/checksum.js';
 import { DAMAGED_FILE_HINT } from './cut-short.js';
 
@@ -125,7 +126,7 @@ export function chooseHeader(blocks: [Buffer, Buffer]): VhdxHeader {
     throw corrupt('VHDX_HEADER_CONFLICT', `vhdx headers differ but carry the same sequence number ${a.sequenceNumber}`);
   }
   if (current.version !== 1) {
-    throw new UnsupportedError('VHDX_VERSION', `vhdx version ${current.version} is not supported (only version 1 exists)`, {
+    throw new DiskFileUnsupportedError('VHDX_VERSION', `vhdx version ${current.version} is not supported (only version 1 exists)`, {
       details: { version: current.version },
     });
   }
@@ -173,7 +174,7 @@ export function parseRegionTable(blocks: [Buffer, Buffer], fileSize: number): Re
     const required = (block.readUInt32LE(at + 28) & 1) === 1;
     if (guid !== GUID.bat && guid !== GUID.metadata) {
       if (required) {
-        throw new UnsupportedError('VHDX_UNKNOWN_REGION', `vhdx requires region ${guid}, which this tool does not know`, { details: { guid } });
+        throw new DiskFileUnsupportedError('VHDX_UNKNOWN_REGION', `vhdx requires region ${guid}, which this tool does not know`, { details: { guid } });
       }
       continue;
     }

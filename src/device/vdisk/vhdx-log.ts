@@ -17,7 +17,8 @@
 // Every loop is bounded by the log length, and checksum work by SCAN_WORK_FACTOR times the log length,
 // so a crafted log cannot hang the open.
 
-import { CorruptError, UnsupportedError } from '../../errors.js';
+import { CorruptError } from '../../errors.js';
+import { DiskFileUnsupportedError } from './unsupported.js';
 import type { BlockDevice } from '../block-device.js';
 import { crc32cWithZeroField, isMultiple, MiB, readGuid, ZERO_GUID, type VhdxHeader } from './vhdx-format.js';
 import { LogOverlayDevice } from './vhdx-overlay.js';
@@ -78,7 +79,7 @@ export async function replayVhdxLog(file: BlockDevice, header: VhdxHeader): Prom
 function checkLogRegion(file: BlockDevice, header: VhdxHeader): void {
   const { logOffset, logLength } = header;
   if (header.logVersion !== 0) {
-    throw new UnsupportedError('VHDX_LOG_VERSION', `vhdx log version ${header.logVersion} is not supported (only 0 exists)`, { hint: LOG_HINT });
+    throw new DiskFileUnsupportedError('VHDX_LOG_VERSION', `vhdx log version ${header.logVersion} is not supported (only 0 exists)`, { hint: LOG_HINT });
   }
   if (logLength === 0 || !isMultiple(logLength, MiB) || logOffset < MiB || !isMultiple(logOffset, MiB) || logOffset + logLength > file.sizeBytes) {
     throw logError('VHDX_BAD_LOG_REGION', `vhdx log at byte ${logOffset}, ${logLength} bytes, is not 1 MiB aligned inside the ${file.sizeBytes}-byte file`, {
@@ -87,7 +88,7 @@ function checkLogRegion(file: BlockDevice, header: VhdxHeader): void {
     });
   }
   if (logLength > MAX_LOG_BYTES) {
-    throw new UnsupportedError('VHDX_LOG_TOO_LARGE', `vhdx log of ${logLength} bytes is larger than this tool replays (${MAX_LOG_BYTES})`, { hint: LOG_HINT });
+    throw new DiskFileUnsupportedError('VHDX_LOG_TOO_LARGE', `vhdx log of ${logLength} bytes is larger than this tool replays (${MAX_LOG_BYTES})`, { hint: LOG_HINT });
   }
 }
 

@@ -4,7 +4,7 @@
 // locator type GUID and key/value pairs of UTF-16LE strings such as parent_linkage and relative_path).
 // Derived here too: the chunk ratio and the number of BAT entries the disk needs (§2.4, §2.5).
 
-import { UnsupportedError } from '../../errors.js';
+import { DiskFileUnsupportedError } from './unsupported.js';
 import type { BlockDevice } from '../block-device.js';
 import { corrupt, GUID, isMultiple, KiB, MiB, readGuid, readSafeU64, type Region } from './vhdx-format.js';
 
@@ -81,7 +81,7 @@ export function parseMetadataTable(table: Buffer, regionLength: number): Map<str
     const isRequired = (table.readUInt32LE(at + 24) & 4) !== 0;
     if (!KNOWN_ITEMS.has(guid)) {
       if (isRequired) {
-        throw new UnsupportedError('VHDX_UNKNOWN_METADATA', `vhdx requires metadata item ${guid}, which this tool does not know`, { details: { guid } });
+        throw new DiskFileUnsupportedError('VHDX_UNKNOWN_METADATA', `vhdx requires metadata item ${guid}, which this tool does not know`, { details: { guid } });
       }
       continue;
     }
@@ -138,7 +138,7 @@ export function deriveGeometry(input: GeometryInput): VhdxGeometry {
 export function parseParentLocator(item: Buffer): Map<string, string> {
   const type = readGuid(item, 0);
   if (type !== GUID.vhdxParentLocatorType) {
-    throw new UnsupportedError('VHDX_PARENT_LOCATOR_TYPE', `vhdx parent locator type ${type} is not the VHDX one`, { details: { type } });
+    throw new DiskFileUnsupportedError('VHDX_PARENT_LOCATOR_TYPE', `vhdx parent locator type ${type} is not the VHDX one`, { details: { type } });
   }
   const count = item.readUInt16LE(18);
   if (20 + count * 12 > item.length) {

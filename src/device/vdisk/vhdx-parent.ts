@@ -7,7 +7,8 @@
 // whole). A path that does not exist moves on to the next; none → NotFoundError naming every path tried.
 
 import { dirname, join, resolve, sep, win32 } from 'node:path';
-import { NotFoundError, UnsupportedError } from '../../errors.js';
+import { NotFoundError } from '../../errors.js';
+import { DiskFileUnsupportedError } from './unsupported.js';
 import type { BlockDevice } from '../block-device.js';
 import type { ContainerDevice, OpenContext } from './types.js';
 import { corrupt } from './vhdx-format.js';
@@ -81,7 +82,7 @@ function checkLinkage(device: BlockDevice, path: string, locator: Map<string, st
   const linkages = [locator.get('parent_linkage'), locator.get('parent_linkage2')].filter((v): v is string => v !== undefined).map(normalizeGuid);
   if (linkages.length > 0 && !linkages.includes(actual)) {
     checkForWrites(ctx, () => {
-      throw new UnsupportedError('VHDX_WRITE_PARENT_CHANGED', `differencing vhdx ${ctx.path} was made from a parent with DataWriteGuid ${linkages.join(' or ')}, but ${path} has ${actual}; refusing to write into it`, {
+      throw new DiskFileUnsupportedError('VHDX_WRITE_PARENT_CHANGED', `differencing vhdx ${ctx.path} was made from a parent with DataWriteGuid ${linkages.join(' or ')}, but ${path} has ${actual}; refusing to write into it`, {
         hint: 'put the parent this checkpoint was made from back beside it (Hyper-V\'s Inspect Disk shows the chain), or merge the checkpoint in Hyper-V first',
       });
     });

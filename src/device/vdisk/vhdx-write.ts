@@ -28,7 +28,8 @@
 // The first write of a session also changes FileWriteGuid and DataWriteGuid first (§2.2.2: a
 // differencing child made from this disk must no longer match it), in a header update of its own.
 
-import { AppError, UnsupportedError } from '../../errors.js';
+import { AppError } from '../../errors.js';
+import { DiskFileUnsupportedError } from './unsupported.js';
 import type { BlockDevice } from '../block-device.js';
 import { differencingCopyRefusal, rawCopyHint } from './vdi-write.js';
 import type { BatReader } from './vhdx-bat.js';
@@ -58,13 +59,13 @@ export function checkVhdxWritable(facts: VhdxWritableFacts): void {
   const differencing = geometry.parentLocator !== null;
   const copy = differencing ? differencingCopyRefusal(path) : { hint: rawCopyHint(path) };
   const refuse = (code: string, why: string, hint = copy.hint): never => {
-    throw new UnsupportedError(code, `vhdx ${path}: ${why}; refusing to write into it`, { hint, ...('remedy' in copy ? { remedy: copy.remedy, details: copy.details } : {}) });
+    throw new DiskFileUnsupportedError(code, `vhdx ${path}: ${why}; refusing to write into it`, { hint, ...('remedy' in copy ? { remedy: copy.remedy, details: copy.details } : {}) });
   };
   if (facts.logReplayed) {
     const repair = differencing ? 'open it once in Hyper-V' : `open it once in Hyper-V, or run qemu-img check -r all "${path}" (it replays the log into the file)`;
     // qemu-img convert refuses a file whose log is pending; this tool's imaging reads it with the log replayed.
     const own = { remedy: 'raw-image' as const, details: { path } };
-    throw new UnsupportedError('VHDX_WRITE_LOG_PENDING', `vhdx ${path}: its metadata log holds updates not yet applied to the file (they were replayed in memory only); refusing to write into it`, {
+    throw new DiskFileUnsupportedError('VHDX_WRITE_LOG_PENDING', `vhdx ${path}: its metadata log holds updates not yet applied to the file (they were replayed in memory only); refusing to write into it`, {
       hint: `${repair}, then try again; or make a raw copy of the whole disk with haos-rescue (qemu-img cannot open the file until its log is replayed) and write to that copy`,
       ...own,
     });
@@ -72,7 +73,7 @@ export function checkVhdxWritable(facts: VhdxWritableFacts): void {
   if (geometry.logicalSectorSize !== 512) {
     // qemu-img does not open such a file at all: the copy comes from this tool's imaging.
     const own = { hint: 'make a raw copy of the whole disk (qemu-img cannot open a VHDX with such sectors), run the command on that copy, and attach the copy to the VM', remedy: 'raw-image' as const, details: { path } };
-    throw new UnsupportedError('VHDX_WRITE_SECTOR_SIZE', `vhdx ${path}: has ${geometry.logicalSectorSize}-byte logical sectors, which this writer does not handle; refusing to write into it`, own);
+    throw new DiskFileUnsupportedError('VHDX_WRITE_SECTOR_SIZE', `vhdx ${path}: has ${geometry.logicalSectorSize}-byte logical sectors, which this writer does not handle; refusing to write into it`, own);
   }
   const { log } = facts;
   if (log.length < MiB || log.length % MiB !== 0 || log.fileOffset < MiB || log.fileOffset % MiB !== 0 || log.fileOffset + log.length > facts.fileSize) {
@@ -89,7 +90,7 @@ export async function checkVhdxBlocks(path: string, geometry: VhdxGeometry, bat:
   } catch (err) {
     if (!(err instanceof AppError)) throw err;
     const copy = geometry.parentLocator !== null ? differencingCopyRefusal(path) : { hint: rawCopyHint(path) };
-    throw new UnsupportedError('VHDX_WRITE_DAMAGED', `vhdx ${path}: ${err.message}; refusing to write into it`, { hint: `the file is cut short or damaged (an interrupted copy?): copy it again from where it came from, or ${copy.hint}`, ...('remedy' in copy ? { remedy: copy.remedy, details: copy.details } : {}) });
+    throw new DiskFileUnsupportedError('VHDX_WRITE_DAMAGED', `vhdx ${path}: ${err.message}; refusing to write into it`, { hint: `the file is cut short or damaged (an interrupted copy?): copy it again from where it came from, or ${copy.hint}`, ...('remedy' in copy ? { remedy: copy.remedy, details: copy.details } : {}) });
   }
 }
 
@@ -148,11 +149,11 @@ export class VhdxWriter {
     const entryOffsets = pieces.map((p) => (p.block + Math.floor(p.block / chunkRatio)) * 8);
     for (const offset of entryOffsets) {
       const sector = Math.floor(offset / SECTOR) * SECTOR;
-      if (offset + 8 > this.batRegion.length) throw new UnsupportedError('VHDX_WRITE_DAMAGED', 'vhdx BAT region is too small for the block written');
+      if (offset + 8 > this.batRegion.length) throw new DiskFileUnsupportedError('VHDX_WRITE_DAMAGED', 'vhdx BAT region is too small for the block written');
       if (!sectors.has(sector)) sectors.set(sector, Buffer.from(await this.file.read(this.batRegion.fileOffset + sector, SECTOR)));
     }
     if (logEntryBytes(sectors.size) > this.log.length) {
-      throw new UnsupportedError('VHDX_WRITE_LOG_FULL', `vhdx log of ${this.log.length} bytes cannot hold ${sectors.size} BAT sectors`);
+      throw new DiskFileUnsupportedError('VHDX_WRITE_LOG_FULL', `vhdx log of ${this.log.length} bytes cannot hold ${sectors.size} BAT sectors`);
     }
     // 1. The blocks, at the 1 MiB aligned end of the file.
     let next = Math.ceil(this.file.sizeBytes / MiB) * MiB;

@@ -17,6 +17,7 @@
 // openVhdx, then VhdxDevice.read.
 
 import { UnsupportedError } from '../../errors.js';
+import { DiskFileUnsupportedError } from './unsupported.js';
 import type { BlockDevice } from '../block-device.js';
 import { assertOpen, checkRange } from '../check-range.js';
 import { containerFile } from './container-file.js';
@@ -233,7 +234,7 @@ class VhdxDevice implements ContainerDevice {
   async write(byteOffset: number, data: Uint8Array): Promise<void> {
     assertOpen(this.closed, this.description);
     if (this.writer === null) {
-      throw new UnsupportedError('VDISK_READ_ONLY', 'this vhdx file was opened read-only', {
+      throw new DiskFileUnsupportedError('VDISK_READ_ONLY', 'this vhdx file was opened read-only', {
         hint: `make a raw copy to write to: qemu-img convert -O raw "${this.path}" disk.img`,
       });
     }

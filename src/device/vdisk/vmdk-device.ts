@@ -2,7 +2,7 @@
 // Descriptions": the descriptor lists extents in guest order, each `sectors` long), with a delta disk's
 // unallocated grains read from its parent. Writable when every extent has a writer (vmdk-write.ts).
 
-import { UnsupportedError } from '../../errors.js';
+import { DiskFileUnsupportedError } from './unsupported.js';
 import type { BlockDevice } from '../block-device.js';
 import { assertOpen, checkRange } from '../check-range.js';
 import { pastFileEnd } from './cut-short.js';
@@ -96,7 +96,7 @@ export class VmdkDevice implements ContainerDevice {
   async write(byteOffset: number, data: Uint8Array): Promise<void> {
     assertOpen(this.closed, this.description);
     if (!this.writable) {
-      throw new UnsupportedError('VDISK_READ_ONLY', `${this.parts.formatName} ${this.container.variant} files are read-only in haos-rescue`, {
+      throw new DiskFileUnsupportedError('VDISK_READ_ONLY', `${this.parts.formatName} ${this.container.variant} files are read-only in haos-rescue`, {
         hint: this.parts.writeHint,
       });
     }

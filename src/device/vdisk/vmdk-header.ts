@@ -13,7 +13,8 @@
 //
 // Every field is validated here so the readers never see a value that could overflow or point nowhere.
 
-import { CorruptError, UnsupportedError } from '../../errors.js';
+import { CorruptError } from '../../errors.js';
+import { DiskFileUnsupportedError } from './unsupported.js';
 import { DAMAGED_FILE_HINT } from './cut-short.js';
 
 export const SECTOR = 512;
@@ -76,14 +77,14 @@ export function parseSparseHeader(buf: Buffer, where: string, fileSize: number):
   if (buf.length < SECTOR) throw corrupt('VMDK_TRUNCATED', `${where}: file is shorter than a sparse header (${buf.length} bytes)`);
   const magic = buf.readUInt32LE(0);
   if (magic === COWD_MAGIC) {
-    throw new UnsupportedError('VMDK_COWD', `${where} is a VMFS sparse (COWD) extent, which haos-rescue cannot read yet`, {
+    throw new DiskFileUnsupportedError('VMDK_COWD', `${where} is a VMFS sparse (COWD) extent, which haos-rescue cannot read yet`, {
       hint: `convert it on a machine with qemu-img: qemu-img convert -O raw "<descriptor>.vmdk" disk.img`,
     });
   }
   if (magic !== KDMV_MAGIC) throw corrupt('VMDK_BAD_MAGIC', `${where}: no sparse extent header (magic 0x${magic.toString(16)})`);
   const version = buf.readUInt32LE(4);
   if (version < 1 || version > 3) {
-    throw new UnsupportedError('VMDK_VERSION', `${where}: sparse extent version ${version} is not supported (1 to 3 are)`);
+    throw new DiskFileUnsupportedError('VMDK_VERSION', `${where}: sparse extent version ${version} is not supported (1 to 3 are)`);
   }
   const flags = buf.readUInt32LE(8);
   const gdRaw = buf.readBigUInt64LE(56);
@@ -122,7 +123,7 @@ function validateHeader(h: SparseHeader, compressAlgorithm: number, where: strin
     throw corrupt('VMDK_BAD_HEADER', `${where}: capacity ${h.capacitySectors} sectors is too large`, { capacitySectors: h.capacitySectors });
   }
   if (h.compressed && compressAlgorithm !== 1) {
-    throw new UnsupportedError('VMDK_COMPRESSION', `${where}: compressAlgorithm ${compressAlgorithm} is not supported (1, deflate, is)`, {
+    throw new DiskFileUnsupportedError('VMDK_COMPRESSION', `${where}: compressAlgorithm ${compressAlgorithm} is not supported (1, deflate, is)`, {
       hint: CHECK_HINT,
     });
   }

@@ -13,7 +13,7 @@
 
 import { inflateSync } from 'node:zlib';
 import type { BlockDevice } from '../block-device.js';
-import { UnsupportedError } from '../../errors.js';
+import { DiskFileUnsupportedError } from './unsupported.js';
 import { SECTOR, corrupt, parseSparseHeader, type SparseHeader } from './vmdk-header.js';
 import { maxCompressedBytes, readStreamFooter, scanStreamGrains, type ScannedGrains } from './vmdk-stream.js';
 import { pastFileEnd } from './cut-short.js';
@@ -104,7 +104,7 @@ export class SparseExtent implements Extent {
       });
     }
     if (header.compressed && header.grainSectors * SECTOR > MAX_COMPRESSED_GRAIN) {
-      throw new UnsupportedError('VMDK_GRAIN_SIZE', `${where}: compressed grains of ${header.grainSectors * SECTOR} bytes are larger than the ${MAX_COMPRESSED_GRAIN} supported`);
+      throw new DiskFileUnsupportedError('VMDK_GRAIN_SIZE', `${where}: compressed grains of ${header.grainSectors * SECTOR} bytes are larger than the ${MAX_COMPRESSED_GRAIN} supported`);
     }
     if (header.compressed) notes.push('compressed grains (deflate)');
     if (header.unclean) notes.push('unclean shutdown flag set: the disk was not closed cleanly');

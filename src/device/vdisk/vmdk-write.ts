@@ -20,6 +20,7 @@
 // VMware preallocate every grain table of a hosted sparse extent, so only a damaged or unusual file lacks one.
 
 import { CorruptError, UnsupportedError } from '../../errors.js';
+import { DiskFileUnsupportedError } from './unsupported.js';
 import type { BlockDevice } from '../block-device.js';
 import { SECTOR } from './vmdk-header.js';
 import type { FillUnallocated, SparseExtent, SparseWriteAccess } from './vmdk-sparse.js';
@@ -64,7 +65,7 @@ interface Fresh {
 
 /** The refusal of a write into an extent whose uncleanShutdown flag is set. */
 export function uncleanRefusal(where: string, path: string): UnsupportedError {
-  return new UnsupportedError('VMDK_WRITE_UNCLEAN', `${where} was not closed cleanly (its uncleanShutdown flag is set); refusing to write into it`, {
+  return new DiskFileUnsupportedError('VMDK_WRITE_UNCLEAN', `${where} was not closed cleanly (its uncleanShutdown flag is set); refusing to write into it`, {
     hint: `open it in its hypervisor and shut the VM down cleanly, or run qemu-img check "${path}" first; or ${vmdkRawCopyHint(path)}`,
   });
 }
@@ -159,7 +160,7 @@ export class SparseWriter implements ExtentWriter {
       const gtIndex = Math.floor(grain / this.perGt);
       const gt = await this.access.grainTable(gtIndex);
       if (gt === null) {
-        throw new UnsupportedError('VMDK_NO_GRAIN_TABLE', `${this.where}: grain table ${gtIndex} (for guest grain ${grain}) does not exist; haos-rescue does not create grain tables`, {
+        throw new DiskFileUnsupportedError('VMDK_NO_GRAIN_TABLE', `${this.where}: grain table ${gtIndex} (for guest grain ${grain}) does not exist; haos-rescue does not create grain tables`, {
           hint: vmdkRawCopyHint(this.path),
           details: { gtIndex, grain },
         });
@@ -229,7 +230,7 @@ export class SparseWriter implements ExtentWriter {
 }
 
 function damaged(where: string, path: string, why: string): never {
-  throw new UnsupportedError('VMDK_WRITE_DAMAGED', `${where} is damaged, refusing to write into it: ${why}`, {
+  throw new DiskFileUnsupportedError('VMDK_WRITE_DAMAGED', `${where} is damaged, refusing to write into it: ${why}`, {
     hint: vmdkRawCopyHint(path),
     details: { path },
   });

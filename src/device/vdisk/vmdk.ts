@@ -19,6 +19,7 @@
 import { stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { NotFoundError, UnsupportedError } from '../../errors.js';
+import { DiskFileUnsupportedError } from './unsupported.js';
 import type { BlockDevice } from '../block-device.js';
 import { openFileDevice } from '../file-device.js';
 import { mapOsError } from '../map-os-error.js';
@@ -158,7 +159,7 @@ async function extentWriters(layout: Layout, path: string, where: string): Promi
  */
 function extentsRefusal(layout: Layout, path: string, where: string): 'read-only' | null {
   if (layout.descriptor?.parentFileNameHint == null && layout.descriptor?.parentCid != null) {
-    throw new UnsupportedError('VMDK_WRITE_NO_PARENT', `${where} is a delta disk (parentCID ${layout.descriptor.parentCid}) that names no parent file; refusing to write into it`, {
+    throw new DiskFileUnsupportedError('VMDK_WRITE_NO_PARENT', `${where} is a delta disk (parentCID ${layout.descriptor.parentCid}) that names no parent file; refusing to write into it`, {
       hint: vmdkRawCopyHint(path),
     });
   }
@@ -170,7 +171,7 @@ function extentsRefusal(layout: Layout, path: string, where: string): 'read-only
       if (extent.header.unclean) throw uncleanRefusal(where, path);
     } else if (extent instanceof FlatExtent) {
       if (extent.baseOffset + extent.sizeBytes > extent.file.sizeBytes) {
-        throw new UnsupportedError('VMDK_WRITE_DAMAGED', `${where} is damaged, refusing to write into it: a flat extent is ${extent.file.sizeBytes} bytes, shorter than the ${extent.baseOffset + extent.sizeBytes} it should be`, {
+        throw new DiskFileUnsupportedError('VMDK_WRITE_DAMAGED', `${where} is damaged, refusing to write into it: a flat extent is ${extent.file.sizeBytes} bytes, shorter than the ${extent.baseOffset + extent.sizeBytes} it should be`, {
           hint: vmdkRawCopyHint(path),
         });
       }
@@ -234,7 +235,7 @@ async function openExtent(
   const sizeBytes = line.sectors * SECTOR;
   if (line.type === 'ZERO') return new ZeroExtent(sizeBytes);
   if (line.type !== 'SPARSE' && line.type !== 'FLAT' && line.type !== 'VMFS') {
-    throw new UnsupportedError('VMDK_EXTENT_TYPE', `${source.description}: ${line.type} extents ("${line.fileName}") are not supported`, {
+    throw new DiskFileUnsupportedError('VMDK_EXTENT_TYPE', `${source.description}: ${line.type} extents ("${line.fileName}") are not supported`, {
       hint: 'convert the disk with qemu-img on the machine that has it, or read it with VMware tools',
     });
   }
@@ -281,7 +282,7 @@ async function openExtentFile(descriptorPath: string, name: string, writable: bo
   try {
     const st = await stat(path);
     if (!st.isFile()) {
-      throw new UnsupportedError('VMDK_EXTENT_NOT_FILE', `extent ${path} named by ${descriptorPath} is not a regular file`, {
+      throw new DiskFileUnsupportedError('VMDK_EXTENT_NOT_FILE', `extent ${path} named by ${descriptorPath} is not a regular file`, {
         hint: 'raw device mappings are not read; copy the extent to a file first',
       });
     }
