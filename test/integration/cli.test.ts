@@ -3,12 +3,12 @@
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SAMPLE, USERS, readSampleImage } from '../../fixtures/index.js';
 import { crc32cUpdate } from '../../src/ext4/checksum.js';
-import { cli, cliJson } from '../helpers/cli.js';
+import { CLI, cli, cliJson } from '../helpers/cli.js';
 import { corpusImagePath, hasCorpora } from '../helpers/corpus.js';
 import { tempDir } from '../helpers/images.js';
 
@@ -186,6 +186,19 @@ describe('info', () => {
       expect(r.stderr.trim(), args.join(' ')).toMatch(expected);
     }
     expect(existsSync(join(work, 'y'))).toBe(false);
+  });
+
+  it('output sent to a full disk (/dev/full) is said as such, exit 74 (it was an internal error with a stack trace)', () => {
+    const full = openSync('/dev/full', 'w');
+    try {
+      for (const args of [['info', image], ['cat', image, '/supervisor/homeassistant/configuration.yaml'], ['auth', 'list', image, '--json']]) {
+        const r = spawnSync(process.execPath, [CLI, ...args], { stdio: ['ignore', full, 'pipe'] });
+        expect(r.status, args.join(' ')).toBe(74);
+        expect(r.stderr.toString(), args.join(' ')).toBe('error: the output could not be written: no space is left on the disk it goes to\nhint: free some space there, or send the output to a file on another disk (> FILE) or to the screen; the card was not changed\n');
+      }
+    } finally {
+      closeSync(full);
+    }
   });
 
   it('a filesystem without /supervisor (the wrong partition given) says so first, before what each command misses', () => {

@@ -39,13 +39,20 @@ export const catCommand: CommandModule<GlobalArgs, CatArgs> = {
     const source = await resolveSource({ source: given.source, json: argv.json });
     await withSource(source, sourceOptions(argv), async (s) => {
       for (const w of s.warnings) warn(w);
+      // A failed write of the output (a full disk) is not the file's: it is said as it is.
+      let outputFailed: unknown = null;
       try {
         const inode = await s.volume.lookup(path, { followFinal: true });
         if (inode.kind === 'dir') throw new UsageError('IS_A_DIRECTORY', `${path} is a directory`, { hint: `list it with: haos-rescue ls ${shellWord(source)} ${shellWord(path)}` });
         if (inode.kind !== 'file') throw new UsageError('NOT_A_FILE', `${path} is ${KIND_WORDS[inode.kind]}, not a regular file`);
-        for await (const piece of s.volume.stream(inode)) await writeOut(piece);
+        for await (const piece of s.volume.stream(inode)) {
+          await writeOut(piece).catch((err: unknown) => {
+            outputFailed = err;
+            throw err;
+          });
+        }
       } catch (err) {
-        throw inFile(path, err);
+        throw err === outputFailed ? err : inFile(path, err);
       }
     });
   },
