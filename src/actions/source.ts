@@ -216,6 +216,11 @@ export class SourceSession {
     return this.#source;
   }
 
+  /** The card's path, said even once it is lost. */
+  get path(): string {
+    return this.#source.path;
+  }
+
   /** Opens the card again (after a change); when it cannot be, every later use says why, not "closed". */
   async refresh(): Promise<void> {
     try {

@@ -59,6 +59,11 @@ export class GuiContext {
    */
   async openCard(path: string, opts: { copy?: boolean } = {}): Promise<CardSummary> {
     const source = await openSource(path, this.optionsFor(path, opts.copy ?? false));
+    // Opening takes a while (a slow card): a write or a copy started in another tab meanwhile keeps its card.
+    if (this.jobs.busy !== null) {
+      await source.device.close().catch(() => undefined);
+      throw this.busyError();
+    }
     if (this.session) await this.session.replace(source);
     else this.session = new SourceSession(source);
     this.lastCard = null;
@@ -111,29 +116,42 @@ export class GuiContext {
     return this.lastCard;
   }
 
-  /** Runs a write on the card and opens it again afterwards, whether the write succeeded or not. */
+  /**
+   * Runs a write on the card and opens it again afterwards, whether the write succeeded or not. A card that
+   * cannot be opened again after a write that succeeded (taken out at once) is gone from then on, and the
+   * write is still said done: it failed as "does not exist", the window stuck on the old card.
+   */
   async afterWrite<T>(fn: (source: OpenedSource) => Promise<T>): Promise<T> {
     const session = this.session;
     if (!session) return fn(this.source);
-    let reopened = false;
+    let result: T;
     try {
-      const result = await fn(session.source);
-      await session.refresh();
-      reopened = true;
-      return result;
-    } finally {
-      if (!reopened) await this.reopenAfterFailure(session);
+      result = await fn(session.source);
+    } catch (err) {
+      await this.reopenAfterFailure(session);
+      throw err;
     }
+    await session.refresh().catch(() => this.markGone(session.path).catch(() => undefined));
+    return result;
   }
 
   /** After a write that failed: the card opened again, or, when it cannot be (gone), CARD_GONE. */
   private async reopenAfterFailure(session: SourceSession): Promise<void> {
-    const path = session.source.path;
     try {
       await session.refresh();
     } catch {
-      await this.markGone(path);
+      await this.markGone(session.path);
     }
+  }
+
+  /** The page's "choose another disk": refused while a job works on the card (it failed as closed under it). */
+  async closeCard(): Promise<void> {
+    if (this.jobs.busy !== null) throw this.busyError();
+    await this.close();
+  }
+
+  private busyError(): UsageError {
+    return new UsageError('BUSY', `"${this.jobs.busy}" is still under way on this card`, { hint: 'wait until it ends, or stop it; then choose another disk' });
   }
 
   async close(): Promise<void> {

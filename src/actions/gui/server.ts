@@ -62,7 +62,7 @@ function routes(stop: (reason: string) => void): Record<string, Route> {
     '/api/folders': get(folders),
     '/api/free-name': get(freeNameRoute),
     '/api/open': post(openCard),
-    '/api/close': post(async (ctx) => (await ctx.close(), {})),
+    '/api/close': post(async (ctx) => (await ctx.closeCard(), {})),
     '/api/backup-files': post(backupFiles),
     '/api/plan': post(plan),
     '/api/write': post(write),
