@@ -5,7 +5,7 @@
 
 import { readOrSalvage } from '../device/salvage.js';
 import { CorruptError, IoError } from '../errors.js';
-import { type BackupMeta, MAX_BACKUP_JSON, parseBackupJson } from './backup-meta.js';
+import { type BackupMeta, MAX_BACKUP_JSON, missingArchives, parseBackupJson } from './backup-meta.js';
 import { type ReadAt, walkTar } from './backup-tar.js';
 
 export type InnerKind = 'homeassistant' | 'addon' | 'folder' | 'supervisor' | 'other';
@@ -38,6 +38,8 @@ export interface BackupArchive {
   damage: string | null;
   /** Other files in the backup (`notes.txt`, `sub/x.tar.gz`, `../x.tar.gz`): a restore takes none of them. */
   others: string[];
+  /** The archives backup.json names that the file does not hold (a whole file: one damaged says its damage). */
+  missing: string[];
 }
 
 /** How many of the other files are named (a crafted backup may hold millions). */
@@ -129,7 +131,8 @@ export async function readBackupArchive(read: ReadAt, sizeBytes: number): Promis
     metaError = metaCut ?? err.message;
   }
   const inners = found.map((f) => ({ ...f, kind: classify(f.name, meta), ...(meta?.protected === false ? { unprotected: true as const } : {}) }));
-  return { meta, metaMember: meta ? metaAt!.name : null, metaError, inners, damage, others };
+  const missing = meta !== null && damage === null ? missingArchives(meta, new Set(found.map((f) => f.name))) : [];
+  return { meta, metaMember: meta ? metaAt!.name : null, metaError, inners, damage, others, missing };
 }
 
 function cutError(message: string, cause: CorruptError): CorruptError {
@@ -148,7 +151,9 @@ async function readMeta(read: ReadAt, at: { name: string; offset: number; size: 
 export function findInner(archive: BackupArchive, name: string): InnerArchive | null {
   const wanted = bareName(name).replace(/\.tar(\.gz)?$/, '').replace(/\/+$/, '');
   const alias = Object.entries(FOLDER_MEMBERS).find(([, folder]) => folder === wanted)?.[0];
-  return archive.inners.find((i) => i.name === wanted || i.name === alias) ?? null;
+  // Of two archives named alike, the later: Python's tarfile, the Supervisor's restore, finds that one.
+  const named = archive.inners.filter((i) => i.name === wanted || i.name === alias);
+  return named[named.length - 1] ?? null;
 }
 
 /** The member's bytes, in pieces of `chunk` bytes, read at random offsets of the outer tar. */

@@ -228,7 +228,7 @@ async function findMetadata(read: ReadAt, sizeBytes: number): Promise<{ member: 
  * each folder (addons/local as addons_local) and each add-on. Such a backup was listed and copied off as a
  * whole one; its restore fails ("No Home Assistant Core data inside the backup").
  */
-function missingArchives(meta: BackupMeta, archives: Set<string>): string[] {
+export function missingArchives(meta: BackupMeta, archives: Set<string>): string[] {
   const wanted = [
     ...(meta.homeAssistantVersion !== null ? ['homeassistant'] : []),
     ...meta.folders.filter((f) => f !== 'homeassistant').map((f) => f.replace(/\//g, '_')),

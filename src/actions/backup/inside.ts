@@ -41,6 +41,12 @@ export function findInnerOrThrow(target: BackupTarget, name: string): InnerArchi
   const inner = findInner(target.archive, name);
   if (inner) return inner;
   const names = target.archive.inners.map((i) => i.name).join(', ') || 'none';
+  const wanted = name.replace(/^(\.\/)+/, '').replace(/\.tar(\.gz)?$/, '').replace(/\//g, '_');
+  if (target.archive.missing.includes(wanted)) {
+    throw new CorruptError('INNER_MISSING', `${target.label}: its backup.json names "${wanted}", but the file does not hold it (the backup is incomplete: a restore of it fails)`, {
+      hint: `another copy of this backup may hold it; this one holds: ${names}`,
+    });
+  }
   throw new NotFoundError('INNER_NOT_FOUND', `${target.label} has no inner archive "${name}"`, { hint: `it holds: ${names}`, remedy: 'list-backup', details: listDetails(target) });
 }
 

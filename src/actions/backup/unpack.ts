@@ -91,6 +91,7 @@ export async function unpackBackup(target: BackupTarget, opts: UnpackOptions): P
     }
     const { damage } = target.archive;
     if (damage !== null) result.damaged.push({ path: target.label, reason: `${damage}; the archives before the damage were read, any after it are lost`, bytesWritten: 0 });
+    for (const name of opts.inners ? [] : target.archive.missing) result.damaged.push({ path: name, reason: 'backup.json names it, but the backup file does not hold it: a restore of it fails', bytesWritten: 0 });
   } catch (err) {
     throw err instanceof AppError ? err : outputError(err, outDir);
   }

@@ -105,7 +105,8 @@ function renderInners(t: BackupTarget, inners: InnerSummary[]): string {
   const rows = [['archive', 'what', 'version', 'size', 'encrypted', '']];
   for (const i of inners) rows.push([i.name, i.title ?? i.kind, i.version ?? '-', formatBytes(i.size), i.encrypted ? `SecureTar v${i.secureTarVersion ?? '?'}` : 'no', i.cutShortFrom === null ? '' : `cut short (${formatBytes(i.cutShortFrom)} expected)`]);
   const others = t.archive.others.length === 0 ? '' : `Also in the file, and taken by no restore: ${t.archive.others.map((o) => JSON.stringify(o).slice(1, -1)).join(', ')}${t.archive.others.length >= 20 ? ', and maybe more' : ''}\n`;
-  return `${head}\n${table(rows, [3])}\n${others}Look inside one with: haos-rescue backup ls ... <archive>\n`;
+  const missing = t.archive.missing.length === 0 ? '' : `Named in backup.json, not in the file: ${t.archive.missing.join(', ')}\n`;
+  return `${head}\n${inners.length ? `${table(rows, [3])}\n` : ''}${missing}${others}${inners.length ? 'Look inside one with: haos-rescue backup ls ... <archive>\n' : ''}`;
 }
 
 function renderEntries(inner: string, entries: InnerEntry[]): string {
@@ -147,12 +148,14 @@ export const lsCommand: CommandModule<GlobalArgs, BackupArgs> = {
     await withBackupArgs(argv, async (t, key, path) => {
       if (path === undefined || path === '') {
         const inners = await describeInners(t);
-        if (argv.json) await printJson({ backup: t.label, meta: t.archive.meta, metaError: t.archive.metaError, damage: t.archive.damage, inners, others: t.archive.others });
+        if (argv.json) await printJson({ backup: t.label, meta: t.archive.meta, metaError: t.archive.metaError, damage: t.archive.damage, inners, others: t.archive.others, missing: t.archive.missing });
         else await writeOut(renderInners(t, inners));
         // Listed, and then said as the damage it is (exit 65, as the other backup commands): it was exit 0.
         const cut = inners.find((i) => i.cutShortFrom !== null);
         if (t.archive.damage !== null) throw new CorruptError('BACKUP_DAMAGED', `the backup is damaged after the archives listed (${t.archive.damage}): any after it are lost`, { hint: 'copy or download the backup again if you can; what is listed can still be read' });
         if (cut) throw new CorruptError('BACKUP_DAMAGED', `the backup file is cut short inside ${cut.name} (an interrupted copy or download?)`, { hint: 'copy or download the backup again if you can; what is listed can still be read, and the start of the cut archive' });
+        const { missing } = t.archive;
+        if (missing.length > 0) throw new CorruptError('BACKUP_INCOMPLETE', `the backup is incomplete: backup.json names ${missing.length === 1 ? 'an archive' : 'archives'} the file does not hold (${missing.join(', ')}); a restore of ${missing.length === 1 ? 'it' : 'them'} fails`, { hint: `another copy of this backup may be whole; ${inners.length ? 'what is listed can still be read' : 'this one holds no archive at all'}` });
         return;
       }
       const r = await listInside(t, path, key);
