@@ -155,5 +155,15 @@ describe('output names', () => {
     expect(new Set(outs).size).toBe(5);
     expect(readdirSync(out)).toHaveLength(5);
     for (const e of r.extracted) expect(readFileSync(e.out).equals(dump(card, e.path)), e.path).toBe(true);
+    // One --slug at a time into one folder: each file named as the whole copy names it. The second x.tar was
+    // refused as "exists … add --force", and --force replaced the first backup's copy with it.
+    const one = join(work, 'names-one');
+    // (Backups copied from one fixture share its slug: --slug takes each of them.)
+    for (const slug of new Set(cliJson<Array<{ slug: string }>>(['backup', 'list', card]).map((b) => b.slug))) {
+      const each = cli(['backup', 'extract', card, '--slug', slug, '--out', one]);
+      expect(each.code, `${slug} ${each.stderr}`).toBe(0);
+    }
+    expect(readdirSync(one).sort()).toEqual(readdirSync(out).sort());
+    for (const e of r.extracted) expect(readFileSync(join(one, e.out.slice(out.length + 1))).equals(dump(card, e.path)), e.path).toBe(true);
   });
 });

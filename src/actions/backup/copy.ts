@@ -198,9 +198,13 @@ function processAlive(pid: number): boolean {
 }
 
 export async function extractBackups(src: OpenedSource, opts: ExtractOptions): Promise<ExtractResult> {
-  const chosen = select(await listBackups(src), opts.slugs);
+  const all = await listBackups(src);
+  const chosen = select(all, opts.slugs);
   const outDir = resolve(opts.outDir);
-  const outs = outNames(chosen).map((name) => join(outDir, name));
+  // Named among all the card's backups, chosen or not: two runs with --slug into one folder gave two backups
+  // of one name (in two folders of the card) the same file, the second refused as "exists (add --force)".
+  const names = outNames(all);
+  const outs = chosen.map((b) => join(outDir, names[all.indexOf(b)]!));
   await assertOutputOffSource(src.path, [outDir, ...outs]);
   const earlier = await copiedBefore(src, chosen, outs, opts.force ?? false);
   const result: ExtractResult = { outDir, extracted: [], failed: [] };
