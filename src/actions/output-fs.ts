@@ -78,7 +78,8 @@ export async function freeBytes(path: string): Promise<number | null> {
 /** The nearest folder of `path` that exists (itself when it does), its real path. */
 export async function existingAncestor(path: string): Promise<string> {
   for (let p = path; ; p = dirname(p)) {
-    if (await stat(p).then(() => true, () => false)) return realpath(p);
+    // A path that is there but has no real path (/dev/stdout on a pipe: /proc/self/fd/1 -> "pipe:[…]") as it is.
+    if (await stat(p).then(() => true, () => false)) return realpath(p).catch(() => p);
     if (dirname(p) === p) return p;
   }
 }

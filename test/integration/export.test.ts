@@ -120,6 +120,10 @@ describe('export to a folder', () => {
     expect(r.code).toBe(64);
     expect(r.stderr).toMatch(/not empty/);
     expect(readdirSync(out)).toEqual(['keep']);
+    // Standard output named as --out (a pipe here, which has no real path): refused, not an internal error.
+    const piped = cli(['export', image, '--out', '/dev/stdout']);
+    expect(piped.code, piped.stderr).toBe(64);
+    expect(piped.stderr).toBe('error: /dev/stdout exists and is not a folder\nhint: name a new folder, or a FILE.tar / FILE.tar.gz\n');
   });
 });
 
@@ -177,5 +181,18 @@ describe('damaged media', () => {
     expect(list).not.toContain('data/file-65537');
     expect(list).toContain('data/big-3m');
     expect(list).toContain('data/supervisor/homeassistant/configuration.yaml');
+  });
+
+  it('a name whose record was cleared (no file type) is skipped as damage, exit 65 (it was listed with the device files, exit 0)', () => {
+    const cleared = join(work, 'cleared.img');
+    copyFileSync(image, cleared);
+    execFileSync('debugfs', ['-w', '-R', 'clri /file-4097', cleared], { stdio: 'ignore' });
+    for (const out of [join(work, 'cleared-folder'), join(work, 'cleared.tar')]) {
+      const r = cli(['export', cleared, '--out', out, '--what', 'all', '--json']);
+      expect(r.code, r.stderr).toBe(65);
+      const report = JSON.parse(r.text);
+      expect(report.special).toEqual([]);
+      expect(report.skipped).toEqual([{ path: '/file-4097', reason: 'its record on the card has no file type (damaged, or cleared): nothing of it can be read; e2fsck would remove it' }]);
+    }
   });
 });

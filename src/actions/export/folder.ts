@@ -14,7 +14,7 @@ import type { Inode, Timestamp } from '../../ext4/inode.js';
 import type { BatchRead } from '../../ext4/file-batch.js';
 import { CHUNK_BYTES, dataRanges } from '../../ext4/file-data.js';
 import { readAhead } from '../copy/index.js';
-import type { ExportContext } from './types.js';
+import { type ExportContext, NO_FILE_TYPE } from './types.js';
 import { SmallFiles, batchable } from './batch.js';
 import { NAME_MAX, fitName, safeComponent } from './names.js';
 import { type OutputRules, describeRules, isUnsupported, probeOutput } from './output.js';
@@ -170,6 +170,7 @@ async function writeEntry(run: FolderRun, path: Buffer, out: Buffer, inode: Inod
     else {
       if (options.force) removeExisting(out);
       if (inode.kind === 'symlink') await writeSymlink(run, path, out, inode);
+      else if (inode.kind === 'unknown') ctx.skip(path, NO_FILE_TYPE);
       else if (inode.kind !== 'file') ctx.result.special.push(ctx.show(path));
       else await writeFile(run, path, out, inode, underBase, data);
     }

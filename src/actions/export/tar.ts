@@ -12,7 +12,7 @@ import { AppError, UsageError } from '../../errors.js';
 import { unfinishedFile } from '../critical.js';
 import type { BatchRead } from '../../ext4/file-batch.js';
 import type { Inode } from '../../ext4/inode.js';
-import { type ExportContext, LARGE_FILE } from './types.js';
+import { type ExportContext, LARGE_FILE, NO_FILE_TYPE } from './types.js';
 import { type BatchEntry, SmallFiles, batchable } from './batch.js';
 import { archiveComponent } from './names.js';
 import { addBuffered, addLargeFile, header } from './tar-entry.js';
@@ -128,6 +128,9 @@ export async function writeEntries(ctx: ExportContext, pack: Pack, opts: { spars
       }
       case 'file':
         await addFile(ctx, pack, path, name, inode, { firstName, damaged }, opts.sparse);
+        break;
+      case 'unknown':
+        ctx.skip(path, NO_FILE_TYPE);
         break;
       default:
         result.special.push(ctx.show(path));

@@ -86,3 +86,9 @@ export interface ExportContext {
 }
 
 export const LARGE_FILE = 64 * 1024 * 1024;
+
+/**
+ * The reason an entry whose record has no file type (its mode field damaged, or the record cleared) is
+ * skipped: it is damage, not a device file (it was listed with those, exit 0).
+ */
+export const NO_FILE_TYPE = 'its record on the card has no file type (damaged, or cleared): nothing of it can be read; e2fsck would remove it';
