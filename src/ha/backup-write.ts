@@ -224,3 +224,20 @@ export function secureTarVersionFor(homeAssistantVersion: string): 2 | 3 {
   if (year === undefined || month === undefined || Number.isNaN(year) || Number.isNaN(month)) return 2;
   return year > 2026 || (year === 2026 && month >= 3) ? 3 : 2;
 }
+
+/**
+ * PurePath.match, the Supervisor's test of an add-on's `backup_exclude` against a file's full path as it
+ * sees it (/data/addons/data/SLUG/...): a relative pattern matches the path's last segments, an absolute one
+ * the whole path; '**' is a plain '*' there.
+ */
+export function rightMatcher(patterns: string[]): (path: string) => boolean {
+  const compiled = patterns.filter((p) => p !== '').map((p) => ({ absolute: p.startsWith('/'), segs: p.split('/').filter(Boolean).map((s) => segmentRegex(s === '**' ? '*' : s)) }));
+  return (path) => {
+    const segs = path.split('/').filter(Boolean);
+    return compiled.some(({ absolute, segs: pat }) => {
+      if (pat.length === 0 || pat.length > segs.length || (absolute && pat.length !== segs.length)) return false;
+      const tail = segs.slice(segs.length - pat.length);
+      return pat.every((r, i) => r.test(tail[i]!));
+    });
+  };
+}

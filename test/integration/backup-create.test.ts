@@ -51,9 +51,14 @@ function stageCard(): void {
   // A local add-on's slug may hold '-', '.' and capitals (the Supervisor's RE_SLUG): it was left out, unsaid.
   writeFileSync(join(sup, 'addons.json'), JSON.stringify({
     user: { core_ssh: { version: '9.6.1', options: { authorized_keys: [] } }, 'local_My-addon.v2': { version: '1.0', options: {} } },
-    system: { core_ssh: { name: 'Terminal & SSH', version: '9.6.1', slug: 'ssh' }, 'local_My-addon.v2': { name: 'Mine', version: '1.0', slug: 'My-addon.v2' } },
+    system: { core_ssh: { name: 'Terminal & SSH', version: '9.6.1', slug: 'ssh', backup_exclude: ['*.tmp', 'cache/*'] }, 'local_My-addon.v2': { name: 'Mine', version: '1.0', slug: 'My-addon.v2' } },
   }));
+  writeFileSync(join(sup, 'store.json'), JSON.stringify({ repositories: ['core', 'local', 'https://github.com/hassio-addons/repository', 'https://github.com/someone/addons'] }));
   put(join(sup, 'addons/data/core_ssh/options.json'), '{"authorized_keys":[]}');
+  put(join(sup, 'addons/data/core_ssh/junk.tmp'), 'tmp');
+  put(join(sup, 'addons/data/core_ssh/keys/host.tmp'), 'tmp');
+  put(join(sup, 'addons/data/core_ssh/cache/big.bin'), 'cache');
+  put(join(sup, 'addons/data/core_ssh/keys/cache/deep.bin'), 'cache/* matches the last two segments, wherever they are');
   put(join(sup, 'addons/data/local_My-addon.v2/options.json'), '{}');
   put(join(sup, 'share/notes.txt'), 'shared notes\n');
   put(join(sup, 'ssl/fullchain.pem'), '-----BEGIN CERTIFICATE-----\n');
@@ -133,6 +138,15 @@ describe.skipIf(!hasRef)('backup create', () => {
     unpackInner(out, 'core_ssh.tar.gz', addon, CARD_KEY);
     expect(JSON.parse(readFileSync(join(addon, 'addon.json'), 'utf8'))).toMatchObject({ version: '9.6.1', system: { name: 'Terminal & SSH' } });
     expect(readFileSync(join(addon, 'data', 'options.json'), 'utf8')).toBe('{"authorized_keys":[]}');
+    // The add-on's own backup_exclude, matched as the Supervisor matches it (PurePath.match on /data/addons/data/core_ssh/...).
+    const addonFiles = walk(join(addon, 'data')).map((p) => relative(join(addon, 'data'), p)).sort();
+    expect(addonFiles).toEqual(['cache', 'keys', 'keys/cache', 'options.json']);
+    const staged = walk(join(stage, 'supervisor', 'addons', 'data', 'core_ssh')).map((p) => relative(join(stage, 'supervisor', 'addons', 'data', 'core_ssh'), p));
+    const python = execFileSync('python3', ['-c', 'import sys; from pathlib import PurePosixPath as P; print("\\n".join(sorted(r for r in sys.argv[1:] if not any(P("/data/addons/data/core_ssh/" + r).match(x) for x in ["*.tmp", "cache/*"]))))', ...staged], { encoding: 'utf8' });
+    expect(addonFiles).toEqual(python.trim().split('\n'));
+    // The store's repositories, core and local aside, with the built-in ones (store.repository_urls).
+    const meta = JSON.parse(execFileSync('tar', ['-xOf', out, './backup.json'], { encoding: 'utf8' }));
+    expect([...meta.repositories].sort()).toEqual(['https://github.com/esphome/home-assistant-addon', 'https://github.com/hassio-addons/repository', 'https://github.com/music-assistant/home-assistant-addon', 'https://github.com/someone/addons']);
     const share = join(work, 'share');
     unpackInner(out, 'share.tar.gz', share, CARD_KEY);
     expect(readFileSync(join(share, 'notes.txt'), 'utf8')).toBe('shared notes\n');

@@ -5,7 +5,7 @@
 
 import { pack as tarPack, type Pack } from 'tar-stream';
 import { AppError } from '../../errors.js';
-import { CONFIG_EXCLUDES, DATABASE_EXCLUDES, type OuterTarWriter, globMatcher } from '../../ha/backup-write.js';
+import { CONFIG_EXCLUDES, DATABASE_EXCLUDES, type OuterTarWriter, globMatcher, rightMatcher } from '../../ha/backup-write.js';
 import type { SecureTarKey } from '../../ha/backup-inner.js';
 import { isAddonSlug } from '../../ha/backup-archive.js';
 import { encryptSecureTar } from '../../ha/securetar/index.js';
@@ -24,13 +24,16 @@ export interface PlannedInner {
   path: string;
   /** backup.json folder name (addons/local for addons_local). */
   folder?: string;
-  addon?: { name: string; version: string; json: Buffer };
+  /** `exclude`: the add-on's backup_exclude; `seenAs`: its data folder's path as the Supervisor sees it (/data/addons/data/SLUG). */
+  addon?: { name: string; version: string; json: Buffer; exclude: string[]; seenAs: string };
 }
 
 export interface InnerPlan {
   inners: PlannedInner[];
   /** supervisor/homeassistant.json as the Supervisor keeps it, or a minimal one. */
   homeAssistantJson: Buffer | null;
+  /** The add-on store's repositories a restore adds back (the Supervisor's store.repository_urls). */
+  repositories: string[];
 }
 
 async function isDir(src: OpenedSource, path: string): Promise<boolean> {
@@ -67,7 +70,8 @@ async function planAddons(src: OpenedSource, sup: string): Promise<PlannedInner[
       const s = rec(system[slug]);
       const version = typeof u.version === 'string' ? u.version : typeof s.version === 'string' ? s.version : '0';
       const addonJson = { user: u, system: s, version, state: 'stopped' };
-      out.push({ kind: 'addon', name: slug, path, addon: { name: typeof s.name === 'string' ? s.name : slug, version, json: Buffer.from(JSON.stringify(addonJson, null, 2)) } });
+      const exclude = Array.isArray(s.backup_exclude) ? s.backup_exclude.filter((e): e is string => typeof e === 'string') : [];
+      out.push({ kind: 'addon', name: slug, path, addon: { name: typeof s.name === 'string' ? s.name : slug, version, json: Buffer.from(JSON.stringify(addonJson, null, 2)), exclude, seenAs: `/data/${dataDir}/${slug}` } });
     }
   }
   return out;
@@ -78,7 +82,9 @@ export async function planInners(src: OpenedSource, _excludeDb: boolean): Promis
   const config = src.layout.configPath!;
   const inners: PlannedInner[] = [{ kind: 'homeassistant', name: 'homeassistant', path: config }];
   let homeAssistantJson: Buffer | null = null;
+  let repositories: string[] = [];
   if (sup) {
+    repositories = storeRepositories(await readJson(src, `${sup}/store.json`));
     const ha = await readJson(src, `${sup}/homeassistant.json`);
     if (ha && typeof ha.version === 'string') homeAssistantJson = Buffer.from(JSON.stringify(ha, null, 2));
     inners.push(...(await planAddons(src, sup)));
@@ -96,7 +102,20 @@ export async function planInners(src: OpenedSource, _excludeDb: boolean): Promis
       }
     }
   }
-  return { inners, homeAssistantJson };
+  return { inners, homeAssistantJson, repositories };
+}
+
+/** The repositories the Supervisor always has (store/const.py BuiltinRepository), core and local aside. */
+const BUILTIN_REPOSITORIES = ['https://github.com/hassio-addons/repository', 'https://github.com/esphome/home-assistant-addon', 'https://github.com/music-assistant/home-assistant-addon'];
+
+/**
+ * store.repository_urls as the Supervisor puts it in a backup: the repositories of store.json and its built-in
+ * ones, without `core` and `local` (which every install has). A backup made here had none: a restore onto a new
+ * install did not add back the repositories of third-party add-ons.
+ */
+function storeRepositories(store: Record<string, unknown> | null): string[] {
+  const listed = Array.isArray(store?.repositories) ? store.repositories.filter((r): r is string => typeof r === 'string') : [];
+  return [...new Set([...listed, ...BUILTIN_REPOSITORIES])].filter((r) => r !== 'core' && r !== 'local');
 }
 
 export interface InnerWriteOptions {
@@ -124,6 +143,15 @@ export interface InnerDeviations {
   special: string[];
 }
 
+/** What the Supervisor leaves out of an archive: its own list for the configuration, an add-on's own for its data. */
+function excluderOf(inner: PlannedInner, excludeDb: boolean): ((path: string) => boolean) | undefined {
+  if (inner.kind === 'homeassistant') return globMatcher([...CONFIG_EXCLUDES, ...(excludeDb ? DATABASE_EXCLUDES : [])]);
+  if (inner.kind !== 'addon' || inner.addon!.exclude.length === 0) return undefined;
+  const matches = rightMatcher(inner.addon!.exclude);
+  const seenAs = inner.addon!.seenAs;
+  return (path) => matches(`${seenAs}/${path}`);
+}
+
 function innerTarGz(src: OpenedSource, inner: PlannedInner, opts: InnerWriteOptions): { bytes: AsyncIterable<Buffer>; done: Promise<InnerDeviations & { files: number; bytes: number }>; stop(err: unknown): void } {
   const base = { bytes: opts.meter.bytes, files: opts.meter.files };
   // Every step passed on (interval 0): the outer meter paces the reports; this one's own pacing lost all but
@@ -133,8 +161,7 @@ function innerTarGz(src: OpenedSource, inner: PlannedInner, opts: InnerWriteOpti
     opts.meter.files = base.files + p.files;
     opts.meter.tick();
   }, null, null, Date.now, 0);
-  const patterns = inner.kind === 'homeassistant' ? [...CONFIG_EXCLUDES, ...(opts.excludeDb ? DATABASE_EXCLUDES : [])] : [];
-  const exclude = patterns.length ? globMatcher(patterns) : undefined;
+  const exclude = excluderOf(inner, opts.excludeDb);
   const pack = tarPack();
   const produce = (async () => {
     const root = await src.volume.lookup(inner.path, { followFinal: true });

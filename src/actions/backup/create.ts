@@ -16,7 +16,7 @@ import { makeOutputFolder, outputError } from '../output-error.js';
 import { assertOutputOffSource } from '../host-mounts.js';
 import { type ProgressListener, ProgressMeter } from '../progress.js';
 import type { OpenedSource } from '../source.js';
-import { type PlannedInner, planInners, writeInner } from './create-inner.js';
+import { type InnerPlan, planInners, writeInner } from './create-inner.js';
 
 export interface CreateOptions {
   out: string;
@@ -124,7 +124,7 @@ export async function createBackup(src: OpenedSource, opts: CreateOptions): Prom
       result.renamed.push(...written.renamed);
       result.special.push(...written.special);
     }
-    const meta = backupJson(metadata(name, now, version, opts, plan.inners, result.inners));
+    const meta = backupJson(metadata(name, now, version, opts, plan, result.inners));
     await tar.addFile('./backup.json', meta.json);
     await tar.finish();
     await fh.sync();
@@ -142,7 +142,8 @@ export async function createBackup(src: OpenedSource, opts: CreateOptions): Prom
   return result;
 }
 
-function metadata(name: string, now: Date, version: string, opts: CreateOptions, planned: PlannedInner[], written: CreateResult['inners']): NewBackupJson {
+function metadata(name: string, now: Date, version: string, opts: CreateOptions, plan: InnerPlan, written: CreateResult['inners']): NewBackupJson {
+  const planned = plan.inners;
   const sizeMb = (n: string): number => Math.round(((written.find((w) => w.name === n)?.size ?? 0) / 1048576) * 1000) / 1000;
   return {
     name,
@@ -152,7 +153,7 @@ function metadata(name: string, now: Date, version: string, opts: CreateOptions,
     excludeDatabase: opts.excludeDb ?? false,
     folders: planned.filter((p) => p.kind === 'folder').map((p) => p.folder!),
     addons: planned.filter((p) => p.kind === 'addon').map((p) => ({ slug: p.name, name: p.addon!.name, version: p.addon!.version, size: sizeMb(p.name) })),
-    repositories: [],
+    repositories: plan.repositories,
     supervisorVersion: '2022.08.3',
     extra: { 'haos-rescue': { created_from: 'card' } },
   };
