@@ -2,7 +2,9 @@
 // local server on 127.0.0.1 serves one page with the wizard's steps; it stops when the page is closed,
 // after a long idle time, on Quit in the page, or on Ctrl-C here.
 
+import { isAbsolute, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
+import { UsageError } from '../../errors.js';
 import type { LifetimeOptions } from '../../actions/gui/index.js';
 import { writeOut } from '../output.js';
 import { type GlobalArgs, sourceOptions } from './common.js';
@@ -23,9 +25,12 @@ function lifetimeFromEnv(defaults: LifetimeOptions): LifetimeOptions {
 }
 
 export async function runGui(argv: GuiArgs): Promise<void> {
+  if (argv.json) throw new UsageError('JSON_NOT_HERE', 'gui opens a window and prints only its address: --json has no meaning for it', { hint: 'leave --json out' });
   const { DEFAULT_LIFETIME, downloadsFolder, openBrowser, startGui } = await import('../../actions/gui/index.js');
   const handle = await startGui({
-    ...(argv.source ? { sourcePath: argv.source } : {}),
+    // A relative path is this folder's: the window (whose own field takes full paths) names it in full, and
+    // opens it again by that name (it was refused as "not a full path" once the card had gone and come back).
+    ...(argv.source ? { sourcePath: isAbsolute(argv.source) ? argv.source : resolve(argv.source) } : {}),
     sourceOptions: sourceOptions(argv),
     downloads: downloadsFolder(),
     lifetime: lifetimeFromEnv(DEFAULT_LIFETIME),
