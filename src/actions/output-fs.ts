@@ -5,7 +5,8 @@
 // the drive's format from .NET's DriveInfo. Not found out (a network share, a command that fails): no limit
 // is assumed, and a write the disk refuses as too big still ends with that reason (output-error.ts).
 
-import { readFile, realpath, stat, statfs } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, readFile, realpath, stat, statfs } from 'node:fs/promises';
 import { dirname, resolve, win32 } from 'node:path';
 import { majorMinor } from '../device/folder-source.js';
 import { createRunCommand } from '../disks/run-command.js';
@@ -68,7 +69,11 @@ export async function fileSizeLimit(path: string, opts: OutputFsOptions = {}): P
  */
 export async function freeBytes(path: string): Promise<number | null> {
   try {
-    const info = await statfs(await existingAncestor(resolve(path)));
+    const folder = await existingAncestor(resolve(path));
+    const info = await statfs(folder);
+    // A folder that takes no writes (a read-only disk, no rights): its room is beside the point, and the
+    // write says why (a small read-only disk was said to lack room).
+    if (!(await access(folder, constants.W_OK).then(() => true, () => false))) return null;
     return info.blocks === 0 ? null : info.bavail * info.bsize;
   } catch {
     return null;

@@ -66,13 +66,13 @@ describe.skipIf(!mounted)(`a full output disk${mounted ? '' : ' (skipped: needs 
     }
   });
 
-  it('export onto a read-only disk is said as one (it spoke of free space and advised .tar.gz)', () => {
+  it('export, backup extract and image onto a read-only disk are said as such (they spoke of free space; a small one "lacked room")', () => {
     const ro = join(work, 'ro');
     mkdirSync(ro, { recursive: true });
-    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m,ro', 'tmpfs', ro]).status).toBe(0);
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,ro', 'tmpfs', ro]).status).toBe(0);
     try {
-      for (const out of [join(ro, 'e.tar'), join(ro, 'folder')]) {
-        const r = cli(['export', image, '--out', out]);
+      for (const args of [['export', image, '--out', join(ro, 'e.tar')], ['export', image, '--out', join(ro, 'folder')], ['backup', 'extract', image, '--out', join(ro, 'b')], ['image', image, '--out', join(ro, 'card.img')]]) {
+        const r = cli(args);
         expect(r.code, r.stderr).toBe(77);
         expect(r.stderr).toMatch(/is on a read-only disk/);
         expect(r.stderr).not.toMatch(/free/);
