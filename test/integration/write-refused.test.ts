@@ -28,7 +28,7 @@ afterAll(() => {
 });
 
 // An image file is in no box: the remedy repairs the file itself (it said "put the card back in the box").
-const BOX_CHECK = (image = 'marked.img'): string => `on a Linux computer, e2fsck -f ${image} repairs the image file; then try again (Home Assistant OS does the same at every start, once the image is on a card in the box)`;
+const BOX_CHECK = (image = 'marked.img'): string => `on a Linux computer, e2fsck -f ${join(work, image)} repairs the image file; then try again (Home Assistant OS does the same at every start, once the image is on a card in the box)`;
 const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
 const small = join(work, 'small.yaml');
 writeFileSync(small, 'hello: 1\n');
@@ -52,7 +52,7 @@ describe('a whole card\'s image marked as having errors', () => {
     const inImage = `${img}?offset=${SAMPLE.dataOffsetBytes}`;
     execFileSync('debugfs', ['-w', '-R', 'ssv state 2', inImage], { stdio: 'ignore' });
     const refused = cliJson<InfoResult>(['info', img]).data.writeRefused;
-    expect(refused?.hint).toBe(`on a Linux computer, e2fsck -f 'whole-marked.img?offset=${SAMPLE.dataOffsetBytes}' repairs the image file; then try again (Home Assistant OS does the same at every start, once the image is on a card in the box)`);
+    expect(refused?.hint).toBe(`on a Linux computer, e2fsck -f '${join(work, 'whole-marked.img')}?offset=${SAMPLE.dataOffsetBytes}' repairs the image file; then try again (Home Assistant OS does the same at every start, once the image is on a card in the box)`);
     expect(spawnSync('e2fsck', ['-fy', inImage]).status).toBeLessThan(4);
     expect(cliJson<InfoResult>(['info', img]).data.writeRefused).toBeNull();
     expect(cli(PUT(img)).code).toBe(0);
@@ -216,7 +216,7 @@ describe('a journal that does not replay (a journal block fails its checksum)', 
 
   it('info and a write say so, with the box check as the remedy; nothing written', () => {
     const refused = cliJson<InfoResult>(['info', img]).data.writeRefused;
-    expect(refused).toMatchObject({ code: 'JOURNAL_NOT_REPLAYABLE', hint: BOX_CHECK('bad-journal.img') });
+    expect(refused).toMatchObject({ code: 'JOURNAL_NOT_REPLAYABLE', hint: BOX_CHECK('dirty/bad-journal.img') });
     expect(refused?.message).toMatch(/^the journal does not replay cleanly \(some journal data blocks failed their checksum/);
     const before = sha(img);
     const r = cli(PUT(img));
@@ -246,7 +246,7 @@ describe('a journal that does not replay (a journal block fails its checksum)', 
     execFileSync('debugfs', ['-w', '-R', 'feature -needs_recovery', unmarked], { stdio: 'ignore' });
     expect(execFileSync('dumpe2fs', ['-h', unmarked], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })).toMatch(/^Journal start:\s+[1-9]/m);
     const refused = cliJson<InfoResult>(['info', unmarked]).data.writeRefused;
-    expect(refused).toMatchObject({ code: 'JOURNAL_NOT_MARKED', hint: BOX_CHECK('unmarked.img') });
+    expect(refused).toMatchObject({ code: 'JOURNAL_NOT_MARKED', hint: BOX_CHECK('dirty/unmarked.img') });
     const before = sha(unmarked);
     const r = cli(PUT(unmarked));
     expect(r.code, r.stderr).toBe(77);

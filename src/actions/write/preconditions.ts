@@ -25,7 +25,6 @@ import { overlapSentence } from '../../partition/table.js';
 import { assertNotMounted } from '../host-mounts.js';
 import type { OpenedSource } from '../source.js';
 import { mediumOf } from './medium.js';
-import { basename } from 'node:path';
 import { shellWord } from '../../shell-word.js';
 
 /** Why no change can be written to this card as it is, or null (asked again, it reads nothing more). */
@@ -180,7 +179,8 @@ function boxCheckHint(src: OpenedSource): string {
     // An image file is not in any box: "put the card back" sent owners back to the card it was copied from.
     // A whole card's image: e2fsck reads the data partition at its offset ("IMAGE?offset=N", its io option).
     const at = src.discovery.chosen.byteOffset;
-    const target = shellWord(at === 0 ? basename(src.path) : `${basename(src.path)}?offset=${at}`);
+    // The full path: the command is pasted in any folder (the file's name alone worked in its folder only).
+    const target = shellWord(at === 0 ? src.path : `${src.path}?offset=${at}`);
     const check = `on a Linux computer, e2fsck -f ${target} repairs the image file; then try again (Home Assistant OS does the same at every start, once the image is on a card in the box)`;
     return failing(src) ? `the card it was copied from may be failing: keep a copy of this image file; then ${check}` : check;
   }
