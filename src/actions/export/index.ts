@@ -76,7 +76,9 @@ export async function exportTree(vol: Ext4Volume, layout: HaLayout, options: Exp
     if (format === 'folder') await exportToFolder(ctx);
     else await exportToTar(ctx, format === 'tar.gz');
   } catch (err) {
-    throw outputError(err, options.out);
+    const failed = outputError(err, options.out);
+    // A folder filled part way (the disk full): said, with the way to have it whole.
+    throw format === 'folder' && !(err instanceof AppError) && result.files + result.dirs > 0 ? partlyCopied(failed, result) : failed;
   }
   meter.bytes = result.bytes;
   meter.files = result.files;
@@ -259,4 +261,12 @@ async function* preorder(vol: Ext4Volume, start: Inode, onError: (path: Buffer, 
     seen.add(inode.ino);
     await pushChildren(inode, item.path, item.depth);
   }
+}
+
+function partlyCopied(err: AppError, r: ExportResult): AppError {
+  return new AppError(err.code, err.exitCode, `${err.message}: ${r.out} holds part of the copy (${r.files} file(s), ${r.dirs} folder(s))`, {
+    hint: `${err.hint ?? 'make room there'}; to have it whole, run the same command again with --force (or into another folder)`,
+    details: err.details,
+    cause: err,
+  });
 }
