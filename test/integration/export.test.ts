@@ -196,3 +196,19 @@ describe('damaged media', () => {
     }
   });
 });
+
+describe('owners in an archive', () => {
+  it('an owner or group past what the tar field holds (262143) is kept in a PAX record, as GNU tar and bsdtar read it (it came out as 262143)', () => {
+    const owned = join(work, 'owned.img');
+    copyFileSync(image, owned);
+    for (const cmd of ['sif /file-4097 uid 4000000000', 'sif /file-4097 gid 3000000', 'sif /file-4096 uid 1000']) execFileSync('debugfs', ['-w', '-R', cmd, owned], { stdio: 'ignore' });
+    const file = join(work, 'owned.tar');
+    const r = cli(['export', owned, '--out', file, '--what', 'all']);
+    expect(r.code, r.stderr).toBe(0);
+    for (const reader of [['tar', '--numeric-owner', '-tvf', file], ['bsdtar', '--numeric-owner', '-tvf', file]]) {
+      const listing = execFileSync(reader[0]!, reader.slice(1), { encoding: 'utf8' }).split('\n');
+      expect(listing.find((l) => l.endsWith('data/file-4097')), reader[0]).toMatch(/4000000000[ /]+3000000 /);
+      expect(listing.find((l) => l.endsWith('data/file-4096')), reader[0]).toMatch(/ 1000[ /]+0 /);
+    }
+  });
+});

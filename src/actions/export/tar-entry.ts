@@ -20,20 +20,29 @@ export const SPARSE_MIN_HOLES = 64 * 1024 * 1024;
 
 /** The largest time tar-stream writes in the ustar field (it takes the seconds as a 32-bit integer: 2038-01-19). */
 const FIELD_MAX_TIME = 2 ** 31 - 1;
+/** The largest owner or group tar-stream writes in the ustar field (6 octal digits). */
+const FIELD_MAX_ID = 0o777777;
 
 export function header(name: string, inode: Inode, extra: Partial<Headers>): Headers {
   const seconds = inode.mtime.seconds;
   // A time before 1970 (ext4 keeps them back to 1901) or from 2038-01-19 on does not fit the field as written:
   // it came out as 2242-03-16. The field holds the nearest it can, and a PAX record the time itself.
   const outside = seconds < 0 || seconds > FIELD_MAX_TIME;
+  // An owner past what the ustar field holds (tar-stream writes 6 octal digits: 262143) came out as 262143;
+  // a PAX record holds it, as GNU tar writes it.
+  const pax: Record<string, string> = {
+    ...(outside ? { mtime: String(seconds) } : {}),
+    ...(inode.uid > FIELD_MAX_ID ? { uid: String(inode.uid) } : {}),
+    ...(inode.gid > FIELD_MAX_ID ? { gid: String(inode.gid) } : {}),
+  };
   return {
     name,
     // With the type bits: tar-stream replaces a mode of 0 (----------) by its default 0644/0755.
     mode: inode.mode & 0o177777,
-    uid: inode.uid,
-    gid: inode.gid,
+    uid: Math.min(inode.uid, FIELD_MAX_ID),
+    gid: Math.min(inode.gid, FIELD_MAX_ID),
     mtime: outside ? new Date(Math.min(Math.max(seconds, 0), FIELD_MAX_TIME) * 1000) : new Date(seconds * 1000 + Math.floor(inode.mtime.nanoseconds / 1e6)),
-    ...(outside ? { pax: { mtime: String(seconds) } } : {}),
+    ...(Object.keys(pax).length > 0 ? { pax } : {}),
     ...extra,
   };
 }
