@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { dataPath, withSource } from '../../actions/source.js';
-import { UsageError } from '../../errors.js';
+import { CorruptError, UsageError } from '../../errors.js';
 import { inFile } from '../../ext4/damaged.js';
 import type { FileKind } from '../../ext4/inode.js';
 import { shellWord } from '../../shell-word.js';
@@ -44,7 +44,8 @@ export const catCommand: CommandModule<GlobalArgs, CatArgs> = {
       try {
         const inode = await s.volume.lookup(path, { followFinal: true });
         if (inode.kind === 'dir') throw new UsageError('IS_A_DIRECTORY', `${path} is a directory`, { hint: `list it with: haos-rescue ls ${shellWord(source)} ${shellWord(path)}` });
-        if (inode.kind !== 'file') throw new UsageError('NOT_A_FILE', `${path} is ${KIND_WORDS[inode.kind]}, not a regular file`);
+        if (inode.kind === 'unknown') throw new CorruptError('NO_FILE_TYPE', `${path} is ${KIND_WORDS.unknown}: nothing of it can be read`, { hint: 'its record on the card is damaged or was cleared; e2fsck would remove it. A backup may hold the file' });
+        if (inode.kind !== 'file') throw new UsageError('NOT_A_FILE', `${path} is ${KIND_WORDS[inode.kind]}, not a regular file`, { hint: 'a device file, pipe or socket holds no bytes on the card: there is nothing of it to copy' });
         for await (const piece of s.volume.stream(inode)) {
           await writeOut(piece).catch((err: unknown) => {
             outputFailed = err;
