@@ -1,7 +1,7 @@
 // The browser window's session (GuiContext) on a real image: a card swapped while a job works on it, and a
 // card that cannot be opened again after a write that went through.
 
-import { rmSync, writeFileSync } from 'node:fs';
+import { rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readSampleImage } from '../../fixtures/index.js';
@@ -55,6 +55,18 @@ describe('GuiContext', () => {
       rmSync(other);
       throw new Error('the write failed');
     })).rejects.toMatchObject({ code: 'CARD_GONE' });
+    await ctx.close();
+  });
+
+  it('a card still there but cut short under the window is said as such, not as "not there any more"', async () => {
+    const ctx = new GuiContext(new Jobs(() => undefined), work, { replay: true });
+    const path = card('cut.img');
+    await ctx.openCard(path);
+    await expect(ctx.afterWrite(async () => {
+      truncateSync(path, 1024 * 1024);
+      throw new Error('the write failed');
+    })).rejects.toMatchObject({ code: 'CARD_GONE', message: expect.stringMatching(/^\S+cut\.img cannot be opened again \(.+\): something changed it while it was open here, an image file cut short or rewritten by another program$/) });
+    expect(ctx.goneError().hint).toBe('nothing more was written to it. Stop the program that changed it, then open it again by its path (or a good copy of it); or open another');
     await ctx.close();
   });
 });

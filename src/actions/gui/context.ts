@@ -12,11 +12,16 @@ import { cardSummary } from './summary.js';
 /** The file or disk node behind the open card, to notice it gone (taken out, moved, deleted, replaced). */
 interface Identity { dev: number; ino: number }
 
-/** The card opened in this window is not there any more: every screen says so and offers the disk list. */
-export function cardGone(path: string): NotFoundError {
-  return new NotFoundError('CARD_GONE', `${path} is not there any more: the card was taken out, or the image file was moved or deleted`, {
-    hint: 'nothing more was read from it or written to it. Put the card back in and choose it again in the list of disks; an image file: put it back where it was and open it by its path (image files are not in the list); or open another',
-  });
+/**
+ * The card opened in this window is not there any more: every screen says so and offers the disk list.
+ * `unreadable`: it is there, but could not be opened again (another program cut it short or rewrote it).
+ */
+export function cardGone(path: string, unreadable: string | null = null): NotFoundError {
+  const what = unreadable === null ? `${path} is not there any more: the card was taken out, or the image file was moved or deleted` : `${path} cannot be opened again (${unreadable}): something changed it while it was open here, an image file cut short or rewritten by another program`;
+  const hint = unreadable === null
+    ? 'nothing more was read from it or written to it. Put the card back in and choose it again in the list of disks; an image file: put it back where it was and open it by its path (image files are not in the list); or open another'
+    : 'nothing more was written to it. Stop the program that changed it, then open it again by its path (or a good copy of it); or open another';
+  return new NotFoundError('CARD_GONE', what, { hint });
 }
 
 export class GuiContext {
@@ -24,6 +29,8 @@ export class GuiContext {
   private identity: Identity | null = null;
   /** The path of the card that went away while open (its session closed), until another is opened. */
   gonePath: string | null = null;
+  /** Why it cannot be opened again when it is still there (cut short), else null. */
+  goneUnreadable: string | null = null;
   /** Disk models from the last listing, by path, for the card picture. */
   readonly models = new Map<string, string | null>();
   /** The card picture as last drawn (after opening, after each write): what /api/state answers. */
@@ -48,7 +55,7 @@ export class GuiContext {
 
   /** The card the session works on; a clear error when none is open yet. */
   get source(): OpenedSource {
-    if (this.gonePath !== null) throw cardGone(this.gonePath);
+    if (this.gonePath !== null) throw this.goneError();
     if (!this.session) throw new UsageError('NO_CARD', 'no disk is open', { hint: 'choose the disk first' });
     return this.session.source;
   }
@@ -71,6 +78,7 @@ export class GuiContext {
     this.lastChange = { words: `${path} was opened`, opened: true };
     this.backupKeys.clear();
     this.gonePath = null;
+    this.goneUnreadable = null;
     this.identity = await identityOf(path);
     const card = await this.summary();
     // Every tab's card picture follows (each went on showing the disk it had opened).
@@ -83,7 +91,7 @@ export class GuiContext {
    * open would go on, and a write (which opens the path again) would fail, leaving the session closed.
    */
   async checkPresent(): Promise<void> {
-    if (this.gonePath !== null) throw cardGone(this.gonePath);
+    if (this.gonePath !== null) throw this.goneError();
     if (!this.session) return;
     const path = this.session.source.path;
     // A path stat cannot look at (a Windows disk, no rights) is taken as there: its reads say the rest.
@@ -93,11 +101,24 @@ export class GuiContext {
     if (!same) await this.markGone(path);
   }
 
+  /** What every step says once the card went away. */
+  goneError(): NotFoundError {
+    return cardGone(this.gonePath ?? '', this.goneUnreadable);
+  }
+
   /** Closes the session of a card that went away; what it says from now on is CARD_GONE. */
-  private async markGone(path: string): Promise<never> {
+  private async markGone(path: string, unreadable: string | null = null): Promise<never> {
     await this.close();
     this.gonePath = path;
-    throw cardGone(path);
+    this.goneUnreadable = unreadable;
+    throw this.goneError();
+  }
+
+  /** The card could not be opened again: gone, or still there (the same file) but no longer readable. */
+  private async lost(path: string, err: unknown): Promise<never> {
+    const now = await identityOf(path);
+    const there = now !== null && this.identity !== null && now.dev === this.identity.dev && now.ino === this.identity.ino;
+    return this.markGone(path, there ? (err instanceof Error ? err.message : String(err)) : null);
   }
 
   /**
@@ -131,7 +152,7 @@ export class GuiContext {
       await this.reopenAfterFailure(session);
       throw err;
     }
-    await session.refresh().catch(() => this.markGone(session.path).catch(() => undefined));
+    await session.refresh().catch((err: unknown) => this.lost(session.path, err).catch(() => undefined));
     return result;
   }
 
@@ -139,8 +160,8 @@ export class GuiContext {
   private async reopenAfterFailure(session: SourceSession): Promise<void> {
     try {
       await session.refresh();
-    } catch {
-      await this.markGone(session.path);
+    } catch (err) {
+      await this.lost(session.path, err);
     }
   }
 
@@ -160,6 +181,7 @@ export class GuiContext {
     this.lastCard = null;
     this.identity = null;
     this.gonePath = null;
+    this.goneUnreadable = null;
   }
 }
 

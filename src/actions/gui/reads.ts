@@ -16,14 +16,14 @@ import { LOG_SUBJECTS, type LogsResult, filesRead, namesCustomIntegration, noLog
 import type { OpenedSource } from '../source.js';
 import type { BackupsAnswer, DisksAnswer, FoldersAnswer, KeyAnswer, LogsAnswer, SafeModeAnswer, SpaceAnswer, StateAnswer, UsersAnswer } from './api.js';
 import { relativePath } from './copies.js';
-import { type GuiContext, asBody, cardGone, text } from './context.js';
+import { type GuiContext, asBody, text } from './context.js';
 import { oldLogsSummary } from './plans.js';
 import { diskChoice } from './summary.js';
 
 export async function state(ctx: GuiContext): Promise<StateAnswer> {
   // A page loaded after the card went away starts at the disk list, saying so.
   if (ctx.jobs.busy === null) await ctx.checkPresent().catch(() => undefined);
-  const gone = ctx.gonePath === null ? null : cardGone(ctx.gonePath);
+  const gone = ctx.gonePath === null ? null : ctx.goneError();
   return {
     gone: gone && { message: gone.message, hint: gone.hint ?? '', path: ctx.gonePath! },
     version: VERSION,
