@@ -19,6 +19,40 @@ writeFileSync(data, readSampleImage().subarray(SAMPLE.dataOffsetBytes, SAMPLE.da
 const dump = (img: string, path: string): Buffer => execFileSync('debugfs', ['-R', `cat ${path}`, img], { stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 28 });
 
 describe('backup extract', () => {
+  it('a backup with a hole (an image whose map says a block was not rescued): the hint names the unpacking of its files before the hole, which gives them', () => {
+    const stage = join(work, 'hole-stage');
+    mkdirSync(join(stage, 'supervisor', 'backup'), { recursive: true });
+    // A plain backup of 1 KiB, then 2 MiB that do not compress, in its homeassistant archive.
+    execFileSync('python3', ['-c', `
+import io, json, os, sys, tarfile
+inner = io.BytesIO()
+with tarfile.open(fileobj=inner, mode="w:gz") as t:
+    for name, data in (("data/first.yaml", b"first: 1\\n" * 100), ("data/big.bin", os.urandom(2 << 20))):
+        ti = tarfile.TarInfo(name); ti.size = len(data); t.addfile(ti, io.BytesIO(data))
+meta = json.dumps({"slug": "b1b1b1b1", "name": "hole", "date": "2026-01-01T00:00:00+00:00", "type": "partial", "folders": [], "homeassistant": {"version": "2025.1.0"}, "protected": False}).encode()
+with tarfile.open(sys.argv[1], "w") as o:
+    for name, data in (("homeassistant.tar.gz", inner.getvalue()), ("./backup.json", meta)):
+        ti = tarfile.TarInfo(name); ti.size = len(data); o.addfile(ti, io.BytesIO(data))
+`, join(stage, 'supervisor', 'backup', 'hole.tar')]);
+    const img = join(work, 'hole.img');
+    mkfs(img, stage, { sizeMiB: 16, blockSize: 4096 });
+    // The 300th block of the backup (inside big.bin) never rescued: zeros in the image, '-' in its map.
+    const at = Number(execFileSync('debugfs', ['-R', 'bmap /supervisor/backup/hole.tar 300', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()) * 4096;
+    const size = statSync(img).size;
+    const bytes = readFileSync(img);
+    bytes.fill(0, at, at + 4096);
+    writeFileSync(img, bytes);
+    const hex = (n: number): string => `0x${n.toString(16)}`;
+    writeFileSync(`${img}.map`, `# Mapfile\n${hex(0)} + 1\n${hex(0)} ${hex(at)} +\n${hex(at)} ${hex(4096)} -\n${hex(at + 4096)} ${hex(size - at - 4096)} +\n`);
+    const r = cli(['backup', 'extract', img, '--out', join(work, 'hole-out')]);
+    expect(r.code, r.stderr).toBe(65);
+    expect(r.stderr).toContain(`; the files of a backup before its unreadable part can still be unpacked: haos-rescue backup extract ${img} --slug b1b1b1b1 --decrypt --out FOLDER\n`);
+    const unpacked = join(work, 'hole-unpacked');
+    const u = cli(['backup', 'extract', img, '--slug', 'b1b1b1b1', '--decrypt', '--out', unpacked]);
+    expect(u.code).toBe(65);
+    expect(readFileSync(join(unpacked, 'homeassistant', 'data', 'first.yaml'), 'utf8')).toBe('first: 1\n'.repeat(100));
+  });
+
   it('copies every backup byte-identical to debugfs, with the sha256 it reports', () => {
     const out = join(work, 'all');
     const r = cliJson<{ extracted: Array<{ out: string; path: string; sha256: string; size: number }>; failed: unknown[] }>(['backup', 'extract', data, '--out', out]);

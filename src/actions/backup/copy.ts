@@ -37,7 +37,8 @@ export interface ExtractResult {
   extracted: Array<{ path: string; out: string; slug: string | null; size: number; sha256: string; unusable?: string; earlier?: true }>;
   /** `tooBig`: not read, bigger than the output's disk holds in one file (FAT32: 4 GiB). */
   /** cardRead: the card refused a read of it (a bad sector), not this computer's side. */
-  failed: Array<{ path: string; reason: string; tooBig?: true; hint?: string; cardRead?: true }>;
+  /** `slug`: of a backup the card could not give whole, whose files before the unreadable part can still be unpacked. */
+  failed: Array<{ path: string; reason: string; tooBig?: true; hint?: string; cardRead?: true; slug?: string }>;
   /** Unfinished copies a killed run left beside these files, removed. */
   leftovers?: string[];
 }
@@ -238,7 +239,9 @@ export async function extractBackups(src: OpenedSource, opts: ExtractOptions): P
       if (!(err instanceof AppError)) throw outputError(err, outDir);
       // An existing output or an interruption (Stop, Ctrl-C) ends the whole run, not one backup.
       if (err.code === 'OUTPUT_EXISTS' || err.exitCode === ExitCode.INTERRUPTED) throw err;
-      result.failed.push({ path: b.path, reason: err.message, ...(err.hint ? { hint: err.hint } : {}), ...(isMediumError(err) ? { cardRead: true as const } : {}) });
+      // Bytes the card (or the image's map) does not give: the files of the backup before them still can be.
+      const unreadable = isMediumError(err) || err.exitCode === ExitCode.CORRUPT;
+      result.failed.push({ path: b.path, reason: err.message, ...(err.hint ? { hint: err.hint } : {}), ...(isMediumError(err) ? { cardRead: true as const } : {}), ...(unreadable && b.slug ? { slug: b.slug } : {}) });
     }
     meter.addFile();
   }

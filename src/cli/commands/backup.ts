@@ -1,5 +1,6 @@
 // `haos-rescue backup key SOURCE`: print the backup encryption key Home Assistant stores.
 
+import { shellWord } from '../../shell-word.js';
 import { unprotectedText } from '../../ha/backup-key.js';
 import type { CommandModule } from 'yargs';
 import { type BackupEntry, copiedSummary, extractBackups, keyOpens, keyReachText, listBackups, readBackupKey, unpackBackup } from '../../actions/backup/index.js';
@@ -139,8 +140,10 @@ const extractCommand: CommandModule<GlobalArgs, ExtractArgs> = {
     if (argv.decrypt) return unpack(argv);
     if (argv.inner || argv.password !== undefined || argv.passwordStdin) throw new UsageError('NEEDS_DECRYPT', '--inner and --password go with --decrypt', { hint: 'add --decrypt to unpack the plain files' });
     const progress = process.stderr.isTTY === true && !argv.json ? terminalProgress('backups') : null;
+    let sourcePath = argv.source ?? '';
     const result = await stoppable(() => withArgsSource(argv, async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
+      sourcePath = s.path;
       return extractBackups(s, {
         outDir: argv.out,
         ...(argv.slug ? { slugs: argv.slug } : {}),
@@ -165,7 +168,10 @@ const extractCommand: CommandModule<GlobalArgs, ExtractArgs> = {
       // when they agree; else the usual advice for a card that fails reads.
       const hints = new Set(result.failed.map((f) => f.hint));
       const hint = hints.size === 1 && result.failed[0]!.hint ? result.failed[0]!.hint : 'the card may be failing: make an image of it before trying again';
-      throw new AppError('PARTIAL', 65, `${result.failed.length} backup(s) could not be copied; the others are complete`, { hint });
+      // The files inside such a backup before the unreadable part can still be had (a copy of the file cannot).
+      const salvage = result.failed.find((f) => f.slug !== undefined);
+      const unpack = salvage ? `; the files of a backup before its unreadable part can still be unpacked: haos-rescue backup extract ${shellWord(sourcePath)} --slug ${salvage.slug} --decrypt --out FOLDER` : '';
+      throw new AppError('PARTIAL', 65, `${result.failed.length} backup(s) could not be copied; the others are complete`, { hint: `${hint}${unpack}` });
     }
   },
 };
