@@ -147,4 +147,22 @@ describe.skipIf(!browserPath)(`two tabs on one card${browserPath ? '' : ' (skipp
     expect(cardPasswordIs(image, 'vm-user', loser)).toBe(false);
     assertCardClean(image);
   });
+
+  it('"Choose another disk" in one tab takes the other to the list of disks too (it stayed on the card, every step saying no disk is open)', async () => {
+    for (const page of [one, two]) {
+      await page.reload();
+      await heading(page, /^Home Assistant /).waitFor({ timeout: 30_000 });
+    }
+    await one.getByRole('button', { name: 'Choose another disk' }).click();
+    await heading(one, 'Choose the disk').waitFor({ timeout: 30_000 });
+    await heading(two, 'Choose the disk').waitFor({ timeout: 10_000 });
+    await two.locator('.warning-box.changed').getByText(`${image} was closed in another tab or window: choose the disk to go on with.`).waitFor({ timeout: 10_000 });
+    // Opened again in the first: the other follows (one disk is open at a time), told so; the first is not.
+    await one.getByLabel('Image file or disk path').fill(image);
+    await one.getByRole('button', { name: 'Open', exact: true }).click();
+    await heading(one, /^Home Assistant /).waitFor({ timeout: 30_000 });
+    await heading(two, /^Home Assistant /).waitFor({ timeout: 10_000 });
+    await two.locator('#status').getByText(`${image} was opened in another tab or window.`).waitFor({ timeout: 10_000 });
+    expect(await one.locator('#status').innerText()).not.toMatch(/in another tab/);
+  });
 });

@@ -168,7 +168,13 @@ export class GuiContext {
   /** The page's "choose another disk": refused while a job works on the card (it failed as closed under it). */
   async closeCard(): Promise<void> {
     if (this.jobs.busy !== null) throw this.busyError();
+    const was = this.session?.path ?? null;
     await this.close();
+    if (was === null) return;
+    // Every other tab goes back to the list of disks too (each stayed on the card, every step failing).
+    this.cardVersion += 1;
+    this.lastChange = { words: `${was} was closed`, opened: true };
+    this.jobs.notify('changed', { cardVersion: this.cardVersion, what: this.lastChange.words, card: null });
   }
 
   private busyError(): UsageError {

@@ -4,7 +4,7 @@ import type { StateAnswer } from '../api.js';
 import { get, listen, onChanged } from './client.js';
 import { keepBackInside } from './back-button.js';
 import { initConfirm, planAndWrite } from './confirm.js';
-import { announce } from './dom.js';
+import { announce, el } from './dom.js';
 import { showRunning } from './running.js';
 import { showImage } from './screens-files.js';
 import { showCard, showDisks, showStopped } from './screens-start.js';
@@ -31,9 +31,30 @@ async function start(): Promise<void> {
   keepBackInside();
   // A change written from any tab: the card picture of every tab follows it.
   onChanged((ev) => {
+    // The disk closed in another tab ("Choose another disk"): this one goes to the list of disks as well.
+    if (ev.card === null) {
+      if (app.card === null) return;
+      app.card = null;
+      if (document.querySelector('dialog[open]') === null) {
+        showDisks();
+        // Said on the screen (the list's own "N disks found" follows on the status line).
+        const words = `${ev.what} in another tab or window: choose the disk to go on with.`;
+        document.querySelector('#main > section.screen.disks h2')?.after(el('p', { cls: 'warning-box changed', text: words }));
+        announce(words);
+      }
+      return;
+    }
     // The tab that made the change (or opened the disk) has the card as it is now already.
     const known = ev.card !== null && JSON.stringify(ev.card) === JSON.stringify(app.card);
+    const wasNone = app.card === null;
     if (ev.card) app.card = ev.card;
+    // A disk opened in another tab while this one shows the list of disks (the window has one disk open at a
+    // time): this tab goes on with it.
+    if (wasNone && !app.opening && document.querySelector('#main > section.screen.disks') !== null && document.querySelector('dialog[open]') === null) {
+      showCard();
+      announce(`${ev.what} in another tab or window.`);
+      return;
+    }
     // The card screen in view follows too (a page reloaded during a write showed the card as it was before).
     const onCardScreen = document.querySelector('#main > section.screen.card') !== null;
     if (ev.card && !known && onCardScreen && document.querySelector('dialog[open]') === null) {

@@ -81,6 +81,7 @@ export function showDisks(): void {
     for (const b of buttons) b.dataset.was = b.disabled ? '1' : '';
     for (const b of buttons) b.disabled = true;
     showNote(`Opening ${path}…`);
+    app.opening = true;
     try {
       app.card = (await post<CardAnswer>('/api/open', { path })).card;
       app.gone = null;
@@ -89,6 +90,8 @@ export function showDisks(): void {
       announce('');
       showError(s, err);
       for (const b of buttons) b.disabled = b.dataset.was === '1';
+    } finally {
+      app.opening = false;
     }
   };
   const again = button('Look again', () => void loadDisks(s, list, (p) => void open(p), again), 'big secondary');

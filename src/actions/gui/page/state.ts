@@ -9,11 +9,14 @@ export const app: {
   stopped: boolean;
   /** The card went away while open (CARD_GONE): said on the disk list until another is opened. */
   gone: { message: string; hint: string | null; path?: string } | null;
+  /** This tab is opening a disk: the "opened" news of it is its own, not another tab's. */
+  opening: boolean;
 } = {
   state: null,
   card: null,
   stopped: false,
   gone: null,
+  opening: false,
 };
 
 const unset = (): void => undefined;
