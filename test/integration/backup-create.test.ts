@@ -230,6 +230,23 @@ describe.skipIf(!hasRef)('backup create', () => {
   it('refuses an existing --out and a name without .tar; a card without a key needs --password or --no-encrypt', () => {
     expect(cli(['backup', 'create', card, '--out', join(work, 'rescued.tar')]).code).toBe(64);
     expect(cli(['backup', 'create', card, '--out', join(work, 'x.tar.gz')]).code).toBe(64);
+    // No key stored, or a store that does not read: each said as it is (a damaged one was "stores no backup key").
+    const keyless = join(work, 'keyless.img');
+    copyFileSync(card, keyless);
+    execFileSync('debugfs', ['-w', '-R', 'rm /supervisor/homeassistant/.storage/backup', keyless], { stdio: 'ignore' });
+    const none = cli(['backup', 'create', keyless, '--out', join(work, 'keyless.tar')]);
+    expect(none.code).toBe(64);
+    expect(none.stderr).toMatch(/^error: the new backup has no key to be encrypted with: .*\nhint: give --password \(Home Assistant asks for it at restore\), or --no-encrypt for a plain backup\n$/);
+    const garbled = join(work, 'garbled.img');
+    copyFileSync(card, garbled);
+    const junk = join(work, 'junk.json');
+    writeFileSync(junk, '{"version": 1, "data": [');
+    execFileSync('debugfs', ['-w', '-R', 'rm /supervisor/homeassistant/.storage/backup', garbled], { stdio: 'ignore' });
+    execFileSync('debugfs', ['-w', '-R', `write ${junk} /supervisor/homeassistant/.storage/backup`, garbled], { stdio: 'ignore' });
+    const bad = cli(['backup', 'create', garbled, '--out', join(work, 'garbled.tar')]);
+    expect(bad.code).toBe(64);
+    expect(bad.stderr).toMatch(/^error: the new backup has no key to be encrypted with: the card's backup key cannot be read \(.+\)\n/);
+    expect(existsSync(join(work, 'keyless.tar')) || existsSync(join(work, 'garbled.tar'))).toBe(false);
   });
 
   it('a file the card cannot give is left out and listed, and the backup says it is partial (exit 65)', () => {

@@ -31,9 +31,12 @@ export const createCommand: CommandModule<GlobalArgs, CreateArgs> = {
       if (!argv.json) for (const w of s.warnings) warn(w);
       let key: SecureTarKey | null = null;
       if (argv.encrypt) {
-        const pw = password ?? (await readBackupKey(s).catch(() => null))?.key ?? null;
+        // Why the card gives no key, as it is: a damaged store was said as "stores no backup key".
+        const stored = password !== null ? null : await readBackupKey(s).catch((err: unknown) => (err instanceof AppError ? err : null));
+        const pw = password ?? (stored instanceof AppError ? null : (stored?.key ?? null));
         if (pw === null) {
-          throw new UsageError('NO_BACKUP_KEY', 'the card stores no backup key to encrypt the new backup with', {
+          const why = stored instanceof AppError ? `the card's backup key cannot be read (${stored.message})` : (stored?.message ?? 'the card stores no backup key');
+          throw new UsageError('NO_BACKUP_KEY', `the new backup has no key to be encrypted with: ${why}`, {
             hint: 'give --password (Home Assistant asks for it at restore), or --no-encrypt for a plain backup',
           });
         }
