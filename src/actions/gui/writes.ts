@@ -208,16 +208,17 @@ export async function write(ctx: GuiContext, raw: unknown): Promise<ResultAnswer
     });
     ctx.cardVersion += 1;
     ctx.lastChange = { words: changeWords(action), opened: false };
-    if (ctx.gonePath !== null) return { lines: [...lines, goneAfterWrite(ctx.gonePath)], card: null, cardVersion: ctx.cardVersion };
+    if (ctx.gonePath !== null) return { lines: [...lines, goneAfterWrite(ctx)], card: null, cardVersion: ctx.cardVersion };
     return { lines, card: await ctx.summary(), cardVersion: ctx.cardVersion };
   });
   ctx.jobs.notify('changed', { cardVersion: result.cardVersion, what: changeWords(action), card: result.card });
   return result;
 }
 
-/** Said after a write that went through when the card could not be opened again at once. */
-function goneAfterWrite(path: string): string {
-  return `${path} was taken out (or moved) right after the change was written: the change was written and read back before, but the card could not be opened again to show it. To go on, put it back and choose it again.`;
+/** Said after a write that went through when the card could not be opened again at once (taken out, or cut short). */
+function goneAfterWrite(ctx: GuiContext): string {
+  const gone = ctx.goneError();
+  return `The change was written and read back, but the card could not be opened again right after to show it: ${gone.message}. ${gone.hint ?? ''}`.trim();
 }
 
 /** A write's name while it runs, as a reloaded page says it ("haos-rescue is busy: write"). */
