@@ -197,6 +197,42 @@ describe('damaged media', () => {
   });
 });
 
+describe('a folder with a second "." and ".."', () => {
+  it('the files they point at are said as lost (exit 65); they vanished unsaid', () => {
+    const dots = join(work, 'dots-stage');
+    mkdirSync(join(dots, 'supervisor', 'homeassistant'), { recursive: true });
+    writeFileSync(join(dots, 'supervisor', 'homeassistant', 'configuration.yaml'), 'homeassistant:\n');
+    writeFileSync(join(dots, 'supervisor', 'homeassistant', 'Q'), 'dot payload\n');
+    writeFileSync(join(dots, 'supervisor', 'homeassistant', 'QQ'), 'dotdot payload\n');
+    const img = join(work, 'dots.img');
+    mkfs(img, dots, { sizeMiB: 16, features: '^metadata_csum,^dir_index' });
+    // The entries Q and QQ renamed to "." and ".." in place (name length and type stay: a regular file).
+    execFileSync('python3', ['-c', `
+import sys
+d = bytearray(open(sys.argv[1], 'rb').read())
+def rename(name, new):
+    j = 0
+    while True:
+        j = d.find(name, j + 1)
+        if j < 0: raise SystemExit('not found')
+        if d[j - 2] == len(name) and d[j - 1] == 1 and d[j + len(name)] == 0:
+            d[j:j + len(name)] = new
+            return
+rename(b'Q', b'.')
+rename(b'QQ', b'..')
+open(sys.argv[1], 'wb').write(d)
+`, img]);
+    const r = cli(['export', img, '--out', join(work, 'dots-out'), '--json']);
+    expect(r.code, r.stderr).toBe(65);
+    const reasons = (JSON.parse(r.text).skipped as Array<{ reason: string }>).map((k) => k.reason);
+    expect(reasons).toEqual([
+      expect.stringMatching(/^this folder holds a second entry named "\." \(inode \d+\): the filesystem is damaged/),
+      expect.stringMatching(/^this folder holds a second entry named "\.\." \(inode \d+\): the filesystem is damaged/),
+    ]);
+    expect(readFileSync(join(work, 'dots-out', 'configuration.yaml'), 'utf8')).toBe('homeassistant:\n');
+  });
+});
+
 describe('owners in an archive', () => {
   it('an owner or group past what the tar field holds (262143) is kept in a PAX record, as GNU tar and bsdtar read it (it came out as 262143)', () => {
     const owned = join(work, 'owned.img');

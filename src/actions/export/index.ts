@@ -206,6 +206,20 @@ async function assertRoom(ctx: ExportContext): Promise<TreeTotals | null> {
 }
 
 /**
+ * A second entry named "." or ".." in a folder (a damaged one: e2fsck renames it) is not the folder or its
+ * parent: what it points at cannot be reached by a path, and is said as lost (it vanished unsaid).
+ */
+function reportExtraDots(entries: Array<{ name: Uint8Array; ino: number }>, report: (err: AppError) => void): void {
+  const seen = new Set<string>();
+  for (const e of entries) {
+    if (!isDotOrDotDot(e.name)) continue;
+    const name = Buffer.from(e.name).toString('latin1');
+    if (!seen.has(name)) seen.add(name);
+    else report(new CorruptError('DOT_ENTRY_TWICE', `this folder holds a second entry named "${name}" (inode ${e.ino}): the filesystem is damaged (e2fsck renames such an entry); what it points at is not exported`, { details: { ino: e.ino } }));
+  }
+}
+
+/**
  * Every entry below `start` in tar order: a folder, then everything inside it, names in byte order.
  * (ext4/walk visits all siblings before descending, and GNU tar then sets a folder's time too early.)
  * Unreadable folders and inodes go to onError; folders already entered (damaged loops) are not re-entered.
@@ -223,6 +237,7 @@ async function* preorder(vol: Ext4Volume, start: Inode, onError: (path: Buffer, 
         onError(path, new CorruptError(err.code, `some of its entries are lost: ${err.message}`, { hint: err.hint, details: err.details }));
       }
       entries = listing.entries.filter((e) => !isDotOrDotDot(e.name));
+      reportExtraDots(listing.entries, (err) => onError(path, err));
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
       onError(path, err);
