@@ -324,6 +324,18 @@ describe.skipIf(!have)('backup extract --decrypt', () => {
     expect(readFileSync(join(out, 'media', 'm.txt'), 'utf8')).toBe('media');
   });
 
+  it('a name with bytes that are not UTF-8 is listed as \\xNN, and that name as listed is what cat takes (it was listed with a doubled backslash)', () => {
+    const odd = join(work, 'latin1-name.tar');
+    execFileSync('python3', ['-c', outerBackup('1a1a1a1a', 'latin1', 'add("caf\\udce9.txt", b"latin1 name\\n")', undefined, 'GNU_FORMAT'), odd]);
+    const ls = cli(['backup', 'ls', odd, 'share']);
+    expect(ls.code, ls.stderr).toBe(0);
+    const listed = /share\/(caf\S+)$/m.exec(ls.text)?.[1];
+    expect(listed).toBe('caf\\xe9.txt');
+    const cat = cli(['backup', 'cat', odd, `share/${listed}`]);
+    expect(cat.code, cat.stderr).toBe(0);
+    expect(cat.text).toBe('latin1 name\n');
+  });
+
   it('an archive in the backup twice: cat and ls read the later, as the Supervisor\'s restore (Python\'s tarfile) does (they read the first)', () => {
     const dup = join(work, 'dup-archive.tar');
     const second = '("share.tar.gz", (lambda b: (lambda t: (t.addfile((lambda i: (setattr(i, "size", 6), i)[1])(tarfile.TarInfo("a.yaml")), io.BytesIO(b"second")), t.close(), __import__("gzip").compress(b.getvalue()))[2])(tarfile.open(fileobj=b, mode="w")))(io.BytesIO()))';

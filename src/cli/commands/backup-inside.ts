@@ -8,6 +8,7 @@ import { type BackupTarget, type InnerSummary, SecureTarKey, catInside, describe
 import { AppError, CorruptError, UsageError } from '../../errors.js';
 import type { InnerEntry } from '../../ha/backup-inner.js';
 import { printJson, warn, writeOut } from '../output.js';
+import { oneLine } from '../visible.js';
 import { askPassword, isInteractive, passwordFromStdin } from '../prompt.js';
 import { formatBytes, modeString, table } from '../render.js';
 import { type GlobalArgs, refuseJson, withArgsSource, withSourceArg } from './common.js';
@@ -104,14 +105,16 @@ function renderInners(t: BackupTarget, inners: InnerSummary[]): string {
     : `${t.label}: no usable backup.json (${t.archive.metaError}); its archives can still be read`;
   const rows = [['archive', 'what', 'version', 'size', 'encrypted', '']];
   for (const i of inners) rows.push([i.name, i.title ?? i.kind, i.version ?? '-', formatBytes(i.size), i.encrypted ? `SecureTar v${i.secureTarVersion ?? '?'}` : 'no', i.cutShortFrom === null ? '' : `cut short (${formatBytes(i.cutShortFrom)} expected)`]);
-  const others = t.archive.others.length === 0 ? '' : `Also in the file, and taken by no restore: ${t.archive.others.map((o) => JSON.stringify(o).slice(1, -1)).join(', ')}${t.archive.others.length >= 20 ? ', and maybe more' : ''}\n`;
+  const others = t.archive.others.length === 0 ? '' : `Also in the file, and taken by no restore: ${t.archive.others.map(oneLine).join(', ')}${t.archive.others.length >= 20 ? ', and maybe more' : ''}\n`;
   const missing = t.archive.missing.length === 0 ? '' : `Named in backup.json, not in the file: ${t.archive.missing.join(', ')}\n`;
   return `${head}\n${inners.length ? `${table(rows, [3])}\n` : ''}${missing}${others}${inners.length ? 'Look inside one with: haos-rescue backup ls ... <archive>\n' : ''}`;
 }
 
 function renderEntries(inner: string, entries: InnerEntry[]): string {
   const type = (e: InnerEntry): string => ({ file: 'file', dir: 'dir', symlink: 'symlink', hardlink: 'file', other: 'special' })[e.type];
-  const shown = (p: string): string => JSON.stringify(p).slice(1, -1);
+  // On one line as every name from the card is shown: a name's undecodable bytes as \xNN, the form `backup cat`
+  // takes (JSON's escaping doubled the backslash, and the name shown was not found).
+  const shown = oneLine;
   // A hard link is the file it names, not a pointer to it (it was shown "0 bytes ... -> ./name", as a symlink).
   const sizes = new Map(entries.filter((e) => e.type === 'file').map((e) => [e.path, e.size]));
   const linkTo = (e: InnerEntry): string => {
