@@ -5,13 +5,14 @@
 // copying again continues). A second tab meets the job with a Stop for it; a page reloaded during it shows it
 // under way and then its end. Needs root, /dev/fuse, python3-fusepy and Chromium (skipped otherwise).
 
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readSampleImage } from '../../fixtures/index.js';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { browserPath, launchBrowser } from '../helpers/browser.js';
 import { failingCardUnavailable, withFailingCard } from '../helpers/failing-card.js';
 import { sampleWithBadSectors } from '../helpers/failing-sample.js';
-import { startGui } from '../helpers/gui.js';
+import { rawRequest, startGui } from '../helpers/gui.js';
 import { tempDir } from '../helpers/images.js';
 
 const reason = failingCardUnavailable() ?? (browserPath ? null : 'no Chromium or Chrome installed');
@@ -116,6 +117,34 @@ describe.skipIf(reason !== null)(`Stop in the page${reason ? ` (skipped: ${reaso
       const said = await page.locator('.result').innerText();
       expect(said).toContain(`to ${join(work, 'copy4.img')} (map: `);
       expect(said).toContain('4 KiB could not be read');
+    });
+  }, 150_000);
+
+  it('a page loaded during a write shows it under way without Stop (a write is never stopped halfway: Stop said "Stopping…", then "Done")', async () => {
+    const image = join(work, 'write.img');
+    writeFileSync(image, readSampleImage());
+    const home = join(work, 'home-write');
+    mkdirSync(join(home, 'Downloads'), { recursive: true });
+    await withFailingCard({ image, bad: [], latencyMs: 80, writable: true }, async (card) => {
+      const gui = await startGui([card.path], { HOME: home, HAOS_RESCUE_GUI_GRACE_MS: '5000' });
+      const browser = await launchBrowser();
+      try {
+        const headers = { 'X-Rescue-Token': gui.token, Origin: gui.base, 'Content-Type': 'application/json' };
+        const action = { kind: 'safe-mode', on: true };
+        const plan = JSON.parse((await rawRequest(gui.port, 'POST', '/api/plan', headers, JSON.stringify({ action }))).body);
+        const written = rawRequest(gui.port, 'POST', '/api/write', headers, JSON.stringify({ action, confirmed: true, applyJournal: false, cardVersion: plan.cardVersion }));
+        const page = await browser.newPage({ viewport: { width: 1000, height: 760 } });
+        await page.goto(gui.url);
+        await page.getByRole('heading', { name: 'Writing a change to the card: under way' }).waitFor({ timeout: 30_000 });
+        expect(await page.getByRole('button', { name: 'Stop' }).count()).toBe(0);
+        await page.getByText(/A change being written is never stopped halfway: it ends in a few seconds\./).waitFor();
+        expect((await written).status).toBe(200);
+        await page.getByRole('heading', { name: 'Done', exact: true }).waitFor({ timeout: 60_000 });
+      } finally {
+        await browser.close().catch(() => undefined);
+        gui.child.kill('SIGTERM');
+        await gui.exited;
+      }
     });
   }, 150_000);
 });

@@ -8,6 +8,9 @@
 
 export const TOKEN_HEADER = 'X-Rescue-Token';
 
+/** A write's name while it runs, as a reloaded page says it ("haos-rescue is busy: …"): never stopped halfway. */
+export const WRITE_JOB = 'Writing a change to the card';
+
 export interface ApiError {
   /**
    * cardFailing: the card refused a read (a bad sector): the page offers to copy it to an image file first.

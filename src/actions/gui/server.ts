@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { isMediumError } from '../../device/map-os-error.js';
 import { AppError, UsageError, toAppError } from '../../errors.js';
 import type { SourceOptions } from '../source.js';
-import type { ApiError, ResultAnswer } from './api.js';
+import { type ApiError, type ResultAnswer, WRITE_JOB } from './api.js';
 import { GuiContext, httpStatus } from './context.js';
 import { create, exportConfig, extract } from './copies.js';
 import { imageCard } from './image-copy.js';
@@ -18,7 +18,7 @@ import { type PageFiles, loadPage } from './page-files.js';
 import { freeNameRoute } from './free-name.js';
 import { windowHint } from './window-hints.js';
 import { backupKey, backups, disks, folders, logs, openCard, safeMode, space, state, users } from './reads.js';
-import { WRITE_JOB, plan, write } from './writes.js';
+import { plan, write } from './writes.js';
 import { backupFiles } from './restore.js';
 
 export interface GuiOptions {

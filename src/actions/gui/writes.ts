@@ -13,7 +13,7 @@ import { fileFromBackup } from './restore.js';
 import type { OpenedSource } from '../source.js';
 import type { WriteOptions } from '../write/index.js';
 import { markForCheck } from '../write/check-mark.js';
-import type { PlanAnswer, ResultAnswer, WriteAction } from './api.js';
+import { type PlanAnswer, type ResultAnswer, WRITE_JOB, type WriteAction } from './api.js';
 import { type GuiContext, asBody, flag, text, wholeNumber } from './context.js';
 import { type WritePlan, addedLogin, loginNextStep, resetLogin, addPlan, allBackupsWarning, authWriteLines, changeWords, checkAtStartDone, checkAtStartPlan, databasePlan, fromBackupDone, fromBackupPlan, journalNote, oldBackupsPlan, freedLine, oldLogsPlan, resetPlan, safeModeDone, safeModePlan } from './plans.js';
 import { type OldLogFile, oldLogs, removeOldLogs } from '../logs/index.js';
@@ -221,8 +221,6 @@ function goneAfterWrite(ctx: GuiContext): string {
   return `The change was written and read back, but the card could not be opened again right after to show it: ${gone.message}. ${gone.hint ?? ''}`.trim();
 }
 
-/** A write's name while it runs, as a reloaded page says it ("haos-rescue is busy: write"). */
-export const WRITE_JOB = 'Writing a change to the card';
 
 /** The writes the window may make without copies of what they remove (no room for them on this computer). */
 const WITHOUT_COPIES = new Set<WriteAction['kind']>(['delete-database', 'delete-backups']);

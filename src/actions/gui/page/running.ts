@@ -1,7 +1,7 @@
 // A page loaded while a job runs (reloaded during a copy or a write, or a second tab): the job's progress and
 // Stop, then its Done screen or its error when it ends. It said only "haos-rescue is busy", and the end of
 // the job was never shown: the result went to the request of the page that was gone.
-import type { FinishedEvent, StateAnswer } from '../api.js';
+import { type FinishedEvent, type StateAnswer, WRITE_JOB } from '../api.js';
 import { failureOf, get, onFinished, onProgress } from './client.js';
 import { announce, append, button, el } from './dom.js';
 import { app, nav } from './state.js';
@@ -14,9 +14,12 @@ const POLL_MS = 2000;
 export function showRunning(job: string, seen: number): void {
   const s = openScreen(`${job}: under way`, 'running');
   const bar = el('progress', { attrs: { 'aria-label': 'Progress' } });
+  // A write is never stopped halfway (its journal commit runs to the end, a few seconds): no Stop for it, which
+  // said "Stopping…" and then "Done".
+  const writing = job === WRITE_JOB;
   append(s.section,
-    el('p', { text: 'It was started before this page was loaded (or in another tab). Its result is shown here when it ends.' }),
-    el('div', { cls: 'progress-box' }, bar, stopButton(s)));
+    el('p', { text: `It was started before this page was loaded (or in another tab). Its result is shown here when it ends.${writing ? ' A change being written is never stopped halfway: it ends in a few seconds.' : ''}` }),
+    el('div', { cls: 'progress-box' }, bar, writing ? null : stopButton(s)));
   announce(`haos-rescue is busy: ${job}`);
   let over = false;
   const end = (ev: FinishedEvent | null): void => {
