@@ -148,6 +148,23 @@ describe.skipIf(!browserPath)(`two tabs on one card${browserPath ? '' : ' (skipp
     assertCardClean(image);
   });
 
+  it('a step\'s screen drawn before another tab changed the card says so ("Show the users" kept the old list, unsaid)', async () => {
+    for (const page of [one, two]) {
+      await page.reload();
+      await heading(page, /^Home Assistant /).waitFor({ timeout: 30_000 });
+    }
+    await two.getByRole('button', { name: 'Show the users' }).click();
+    await heading(two, 'Show the users').waitFor({ timeout: 30_000 });
+    await one.getByRole('button', { name: 'Add an administrator' }).click();
+    await one.getByLabel('Login name').fill('stale-check');
+    await one.getByLabel('New password').fill('stale check admin 7');
+    await one.getByLabel('Type it again').fill('stale check admin 7');
+    await one.getByRole('button', { name: 'Continue' }).click();
+    await dialog(one).getByRole('button', { name: 'Write it now' }).click();
+    await heading(one, 'Done').waitFor({ timeout: 30_000 });
+    await two.locator('.warning-box.stale').getByText('The card was changed in another tab or window since this was shown: a new login stale-check. Go Back and open this step again to see it as it is now.').waitFor({ timeout: 10_000 });
+  });
+
   it('"Choose another disk" in one tab takes the other to the list of disks too (it stayed on the card, every step saying no disk is open)', async () => {
     for (const page of [one, two]) {
       await page.reload();

@@ -60,12 +60,26 @@ async function start(): Promise<void> {
     if (ev.card && !known && onCardScreen && document.querySelector('dialog[open]') === null) {
       showCard();
       announce(`The card was changed: ${ev.what}.`);
+    } else if (!known) {
+      staleNote(ev.what);
     }
   });
   // A job under way (this page reloaded during it, or another tab's): its progress, and its end when it comes.
   if (state.busy) showRunning(state.busy, state.finished?.seq ?? 0);
   else if (state.card) showCard();
   else showDisks();
+}
+
+/**
+ * A step's screen drawn before another tab changed the card (its list of users, its backups): said on it, as
+ * the Done screen says it. "Show the users" kept the old list, unsaid.
+ */
+function staleNote(what: string): void {
+  const screen = document.querySelector('#main > section.screen');
+  if (!screen || ['card', 'disks', 'running', 'done'].some((c) => screen.classList.contains(c))) return;
+  screen.querySelector('.warning-box.stale')?.remove();
+  screen.querySelector('h2')?.after(el('p', { cls: 'warning-box changed stale', text: `The card was changed in another tab or window since this was shown: ${what}. Go Back and open this step again to see it as it is now.` }));
+  announce('The card was changed from another tab.');
 }
 
 if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', () => void start());
