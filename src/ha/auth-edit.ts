@@ -116,6 +116,14 @@ export function addLogin(providerBytes: Buffer, username: string, storedHash: st
   assertStoreVersion(file, PROVIDER_STORE.major, PROVIDER_STORE.path);
   const normalized = normalizeUsername(username);
   if (normalized === '') throw new UsageError('USERNAME_EMPTY', `username ${JSON.stringify(username)} is empty after trimming`);
+  // A newline, tab or other invisible character inside: such a login cannot be typed at the login page, and a
+  // list shows it as another name (it was written and verified).
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(normalized)) {
+    throw new UsageError('USERNAME_CONTROL', `the login name ${JSON.stringify(username)} holds a control character (a newline, tab or another invisible one): it could not be typed at the login page`, {
+      hint: 'choose a name of letters, digits and ordinary punctuation',
+    });
+  }
   if (normalized !== username) {
     throw new UsageError(
       'USERNAME_NOT_NORMALIZED',

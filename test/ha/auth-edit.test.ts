@@ -174,6 +174,10 @@ describe('addLogin', () => {
     ['straße', 'USERNAME_NOT_NORMALIZED', '"strasse"'],
     ['alice', 'USERNAME_EXISTS', '"Alice"'],
     ['   ', 'USERNAME_EMPTY', ''],
+    // Inside the name (strip() takes them only at its ends): refused, each named (they were written).
+    ['a\nb', 'USERNAME_CONTROL', '"a\\nb"'],
+    ['a\tb', 'USERNAME_CONTROL', '"a\\tb"'],
+    ['a\u0000b', 'USERNAME_CONTROL', '"a\\u0000b"'],
   ])('%j → %s (exit 64)', (name, code, mention) => {
     try {
       addLogin(prov('Alice'), name, hash);
