@@ -85,7 +85,7 @@ function parser(args: string[]) {
     .version(VERSION)
     .help()
     .alias('h', 'help')
-    .epilogue('Exit codes: 0 ok, 64 usage, 65 corrupt data, 66 not found, 69 unsupported, 70 bug, 74 I/O error, 77 refused, 130 interrupted.')
+    .epilogue('Exit codes: 0 ok, 64 usage, 65 corrupt data, 66 not found, 69 unsupported, 70 bug, 74 I/O error, 77 refused, 130 interrupted (Ctrl-C; 129 the terminal closed, 143 kill).')
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
       throw err ?? usageError(msg ?? '', args, known);
