@@ -64,7 +64,7 @@ describe.skipIf(!mounted)(`a full output disk${mounted ? '' : ' (skipped: needs 
       // The folder kept is said as part of the copy, with the way to have it whole (it said nothing of it).
       if (kind === 'folder') {
         expect(r.stderr).toMatch(/^error: no space left where the copy goes \(\S+\): \S+ holds part of the copy \(\d+ file\(s\), \d+ folder\(s\)\)$/m);
-        expect(r.stderr).toMatch(/^hint: .*; to have it whole, run the same command again with --force \(or into another folder\)$/m);
+        expect(r.stderr).toMatch(/^hint: .*; to have it whole, copy again into another folder, or over this one \(replacing it\)$/m);
       }
     } finally {
       spawnSync('umount', [tight]);

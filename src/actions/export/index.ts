@@ -280,7 +280,7 @@ async function* preorder(vol: Ext4Volume, start: Inode, onError: (path: Buffer, 
 
 function partlyCopied(err: AppError, r: ExportResult): AppError {
   return new AppError(err.code, err.exitCode, `${err.message}: ${r.out} holds part of the copy (${r.files} file(s), ${r.dirs} folder(s))`, {
-    hint: `${err.hint ?? 'make room there'}; to have it whole, run the same command again with --force (or into another folder)`,
+    hint: `${err.hint ?? 'make room there'}; to have it whole, copy again into another folder, or over this one (replacing it)`,
     details: err.details,
     cause: err,
   });
