@@ -35,6 +35,25 @@ async function planReset(page: Page, pw: string): Promise<void> {
   await dialog(page).waitFor();
 }
 
+/** On the card screen: adds the administrator `login` with `pw`, written, up to the Done screen. */
+async function addAdmin(page: Page, login: string, pw: string): Promise<void> {
+  await page.getByRole('button', { name: 'Add an administrator' }).click();
+  await page.getByLabel('Login name').fill(login);
+  await page.getByLabel('New password').fill(pw);
+  await page.getByLabel('Type it again').fill(pw);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await dialog(page).getByRole('button', { name: 'Write it now' }).click();
+  await heading(page, 'Done').waitFor({ timeout: 30_000 });
+}
+
+/** Both tabs loaded again, on the card screen (whatever the test before left them on). */
+async function bothOnCard(): Promise<void> {
+  for (const page of [one, two]) {
+    await page.reload();
+    await heading(page, /^Home Assistant /).waitFor({ timeout: 30_000 });
+  }
+}
+
 async function backToCard(page: Page): Promise<void> {
   await page.getByRole('button', { name: 'Back' }).click();
   await heading(page, /^Home Assistant /).waitFor();
@@ -117,13 +136,7 @@ describe.skipIf(!browserPath)(`two tabs on one card${browserPath ? '' : ' (skipp
   it('the card screen of the other tab is drawn again after a change, and says what changed', async () => {
     const users = (page: Page) => page.locator('dt', { hasText: /^Users$/ }).locator('xpath=following-sibling::dd[1]');
     const before = await users(two).innerText();
-    await one.getByRole('button', { name: 'Add an administrator' }).click();
-    await one.getByLabel('Login name').fill('from-tab-one');
-    await one.getByLabel('New password').fill('tab one admin 6');
-    await one.getByLabel('Type it again').fill('tab one admin 6');
-    await one.getByRole('button', { name: 'Continue' }).click();
-    await dialog(one).getByRole('button', { name: 'Write it now' }).click();
-    await heading(one, 'Done').waitFor({ timeout: 30_000 });
+    await addAdmin(one, 'from-tab-one', 'tab one admin 6');
     await two.locator('#status').getByText('The card was changed: a new login from-tab-one.').waitFor({ timeout: 10_000 });
     expect(Number(await users(two).innerText())).toBe(Number(before) + 1);
     await backToCard(one);
@@ -149,27 +162,15 @@ describe.skipIf(!browserPath)(`two tabs on one card${browserPath ? '' : ' (skipp
   });
 
   it('a step\'s screen drawn before another tab changed the card says so ("Show the users" kept the old list, unsaid)', async () => {
-    for (const page of [one, two]) {
-      await page.reload();
-      await heading(page, /^Home Assistant /).waitFor({ timeout: 30_000 });
-    }
+    await bothOnCard();
     await two.getByRole('button', { name: 'Show the users' }).click();
     await heading(two, 'Show the users').waitFor({ timeout: 30_000 });
-    await one.getByRole('button', { name: 'Add an administrator' }).click();
-    await one.getByLabel('Login name').fill('stale-check');
-    await one.getByLabel('New password').fill('stale check admin 7');
-    await one.getByLabel('Type it again').fill('stale check admin 7');
-    await one.getByRole('button', { name: 'Continue' }).click();
-    await dialog(one).getByRole('button', { name: 'Write it now' }).click();
-    await heading(one, 'Done').waitFor({ timeout: 30_000 });
+    await addAdmin(one, 'stale-check', 'stale check admin 7');
     await two.locator('.warning-box.stale').getByText('The card was changed in another tab or window since this was shown: a new login stale-check. Go Back and open this step again to see it as it is now.').waitFor({ timeout: 10_000 });
   });
 
   it('"Choose another disk" in one tab takes the other to the list of disks too (it stayed on the card, every step saying no disk is open)', async () => {
-    for (const page of [one, two]) {
-      await page.reload();
-      await heading(page, /^Home Assistant /).waitFor({ timeout: 30_000 });
-    }
+    await bothOnCard();
     await one.getByRole('button', { name: 'Choose another disk' }).click();
     await heading(one, 'Choose the disk').waitFor({ timeout: 30_000 });
     await heading(two, 'Choose the disk').waitFor({ timeout: 10_000 });
