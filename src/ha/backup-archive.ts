@@ -149,11 +149,22 @@ async function readMeta(read: ReadAt, at: { name: string; offset: number; size: 
 
 /** The inner archive called `name` (also accepted: the member name, 'addons/local', a name with .tar.gz). */
 export function findInner(archive: BackupArchive, name: string): InnerArchive | null {
+  const names = namesFor(name);
+  // Of two archives named alike, the later: Python's tarfile, the Supervisor's restore, finds that one.
+  const named = archive.inners.filter((i) => names.includes(i.name));
+  return named[named.length - 1] ?? null;
+}
+
+/** The archive `name` asks for that backup.json names and the file does not hold, or null. */
+export function missingNamed(archive: BackupArchive, name: string): string | null {
+  return namesFor(name).find((n) => archive.missing.includes(n)) ?? null;
+}
+
+/** The archive names a name given stands for: itself without './' and .tar(.gz), and a folder's ('addons/local'). */
+function namesFor(name: string): string[] {
   const wanted = bareName(name).replace(/\.tar(\.gz)?$/, '').replace(/\/+$/, '');
   const alias = Object.entries(FOLDER_MEMBERS).find(([, folder]) => folder === wanted)?.[0];
-  // Of two archives named alike, the later: Python's tarfile, the Supervisor's restore, finds that one.
-  const named = archive.inners.filter((i) => i.name === wanted || i.name === alias);
-  return named[named.length - 1] ?? null;
+  return alias === undefined ? [wanted] : [wanted, alias];
 }
 
 /** The member's bytes, in pieces of `chunk` bytes, read at random offsets of the outer tar. */

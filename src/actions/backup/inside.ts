@@ -4,7 +4,7 @@
 // `homeassistant/configuration.yaml` finds `data/configuration.yaml` too.
 
 import { CorruptError, NotFoundError, UsageError } from '../../errors.js';
-import { type InnerArchive, type InnerKind, findInner } from '../../ha/backup-archive.js';
+import { type InnerArchive, type InnerKind, findInner, missingNamed } from '../../ha/backup-archive.js';
 import { type InnerEntry, type SecureTarKey, innerEncryption, innerTarBytes, walkInner } from '../../ha/backup-inner.js';
 import type { BackupTarget } from './open.js';
 
@@ -41,8 +41,8 @@ export function findInnerOrThrow(target: BackupTarget, name: string): InnerArchi
   const inner = findInner(target.archive, name);
   if (inner) return inner;
   const names = target.archive.inners.map((i) => i.name).join(', ') || 'none';
-  const wanted = name.replace(/^(\.\/)+/, '').replace(/\.tar(\.gz)?$/, '').replace(/\//g, '_');
-  if (target.archive.missing.includes(wanted)) {
+  const wanted = missingNamed(target.archive, name);
+  if (wanted !== null) {
     throw new CorruptError('INNER_MISSING', `${target.label}: its backup.json names "${wanted}", but the file does not hold it (the backup is incomplete: a restore of it fails)`, {
       hint: `another copy of this backup may hold it; this one holds: ${names}`,
     });
