@@ -2,6 +2,8 @@
 // not UTF-8), '..' taken from the walk, symlinks followed from this filesystem's root, a damaged block of
 // a folder said only when the name is not found in the blocks that read well.
 
+import { posix } from 'node:path';
+
 import { CorruptError, NotFoundError, UnsupportedError } from '../errors.js';
 import type { DirEntry } from './dir.js';
 import { type Inode, InodeFlags, ROOT_INO } from './inode.js';
@@ -17,6 +19,7 @@ export async function resolvePath(vol: Ext4Volume, components: string[], start: 
   for (let i = 0; i < components.length; i++) {
     const component = components[i]!;
     if (component === '..') {
+      if (current.kind !== 'dir') throw notADirectory(original, `/${components.slice(0, i).join('/')}`);
       current = stack.pop() ?? current;
       continue;
     }
@@ -25,13 +28,7 @@ export async function resolvePath(vol: Ext4Volume, components: string[], start: 
         hint: 'e2fsck makes a new root folder and puts the folders it finds in /lost+found: run it on a copy of the card (an image), never on the card itself, and read the copy',
       });
     }
-    if (current.kind !== 'dir') {
-      throw new NotFoundError('NOT_A_DIRECTORY', `${original}: /${components.slice(0, i).join('/')} is not a directory`, {
-        hint: 'list its folder to see what is there',
-        remedy: 'list-folder',
-        details: { folder: `/${components.slice(0, Math.max(0, i - 1)).join('/')}` },
-      });
-    }
+    if (current.kind !== 'dir') throw notADirectory(original, `/${components.slice(0, i).join('/')}`);
     const entry = await findComponent(vol, current, component, original, `/${components.slice(0, i).join('/')}`);
     const child = await vol.readInode(entry.ino);
     const isLast = i === components.length - 1;
@@ -51,6 +48,15 @@ export async function resolvePath(vol: Ext4Volume, components: string[], start: 
     current = child;
   }
   return current;
+}
+
+/** A path that goes on (or ends with "/") after a name that is a file. */
+export function notADirectory(original: string, file: string): NotFoundError {
+  return new NotFoundError('NOT_A_DIRECTORY', `${original}: ${file} is not a directory`, {
+    hint: 'list its folder to see what is there',
+    remedy: 'list-folder',
+    details: { folder: posix.dirname(file) },
+  });
 }
 
 async function findComponent(vol: Ext4Volume, dir: Inode, component: string, original: string, folder: string): Promise<DirEntry> {

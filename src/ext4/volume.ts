@@ -14,7 +14,7 @@ import { type FileLayout, readFileBytes, readFileRange } from './file-data.js';
 import { type GroupDesc, GroupDescTable } from './group-desc.js';
 import { type Inode, InodeFlags, ROOT_INO, inlineDataTail, isFastSymlink, parseInode } from './inode.js';
 import { inodeChecksumValid, inodeCsumSeed } from './inode-csum.js';
-import { matchComponent, resolvePath } from './lookup.js';
+import { matchComponent, notADirectory, resolvePath } from './lookup.js';
 import { splitPath } from './path.js';
 import { type Superblock, type SuperblockLocation, checkSupported, hasMetadataCsum, readSuperblock } from './superblock.js';
 
@@ -360,6 +360,10 @@ export class Ext4Volume {
    * targets from this filesystem's root); the last component is followed only with `followFinal`.
    */
   async lookup(path: string, options: { followFinal?: boolean } = {}): Promise<Inode> {
-    return resolvePath(this, splitPath(path), await this.readInode(ROOT_INO), [], options.followFinal ?? false, { hops: 0 }, path);
+    const components = splitPath(path);
+    const found = await resolvePath(this, components, await this.readInode(ROOT_INO), [], options.followFinal ?? false, { hops: 0 }, path);
+    // "configuration.yaml/" (or "/." at the end) names a folder: a file there is not it (the kernel: ENOTDIR).
+    if (components.length > 0 && /\/\.?$/.test(path) && found.kind !== 'dir' && found.kind !== 'symlink') throw notADirectory(path, `/${components.join('/')}`);
+    return found;
   }
 }

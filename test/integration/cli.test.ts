@@ -110,6 +110,20 @@ describe('info', () => {
     expect(JSON.parse(cli(['info', image, '--partition', 'abc', '--json']).text).error.code).toBe('BAD_PARTITION');
   });
 
+  it('a file named with "/" (or "/.", "/..") after it is not a folder: ls listed the file, cat printed it (exit 0), as the kernel refuses them (ENOTDIR)', () => {
+    const file = '/supervisor/homeassistant/configuration.yaml';
+    for (const path of [`${file}/`, `${file}/.`, `${file}/..`]) {
+      for (const command of ['ls', 'cat']) {
+        const r = cli([command, image, path]);
+        expect(r.code, `${command} ${path}`).toBe(66);
+        expect(r.stderr).toMatch(/^error: \S+: \/supervisor\/homeassistant\/configuration\.yaml is not a directory\nhint: list its folder .*\/supervisor\/homeassistant\)$/m);
+        expect(r.text).toBe('');
+      }
+    }
+    expect(cli(['ls', image, '/supervisor/homeassistant/.']).text).toMatch(/^configuration\.yaml$/m);
+    expect(cli(['ls', image, '/supervisor/homeassistant/']).code).toBe(0);
+  });
+
   it('hints name the folder or backup to look at (they said DIR, SLUG [PATH]), and the mistakes as made', () => {
     expect(cli(['ls', image, '/supervisor/nope/x']).stderr).toMatch(/\(haos-rescue ls \S+ \/supervisor\)$/m);
     expect(cli(['backup', 'ls', image, '7fed74c8', 'nope']).stderr).toMatch(/\(haos-rescue backup ls \S+ 7fed74c8 \[PATH\]\)$/m);
