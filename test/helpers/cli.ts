@@ -5,11 +5,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll } from 'vitest';
 
 export const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/cli.js');
 
 /** The CLI runs in a scratch folder, so whatever it saves by default (originals) stays out of the repo. */
 const CWD = mkdtempSync(`${tmpdir()}/haos-rescue-cwd-`);
+// Removed after the test file (a worker the pool ends never sees its 'exit' event: 300 such folders were left).
+afterAll(() => rmSync(CWD, { recursive: true, force: true }));
 process.on('exit', () => rmSync(CWD, { recursive: true, force: true }));
 
 export interface CliResult {
