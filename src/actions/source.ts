@@ -62,7 +62,7 @@ export interface OpenedSource {
 async function probeSlice(device: BlockDevice, slice: Slice): Promise<ProbeResult | null> {
   let vol: Ext4Volume;
   try {
-    vol = await Ext4Volume.open(placedDevice(device, slice, `slice at ${slice.byteOffset}`));
+    vol = await Ext4Volume.open(placedDevice(device, slice, `the partition at byte ${slice.byteOffset}`));
   } catch (err) {
     if (err instanceof AppError && err.code === 'NO_FILESYSTEM') return null;
     if (err instanceof AppError) return { label: '', hasSupervisorDir: false, hasDockerDir: false, supervisedDataPath: null, error: err.message };

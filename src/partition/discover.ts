@@ -147,7 +147,8 @@ async function probeSlice(
   const clipped = sizeBytes < slice.sizeBytes ? ` (truncated to the ${sizeBytes} bytes present)` : '';
   let result: ProbeResult | null;
   try {
-    result = await probe({ byteOffset: slice.byteOffset, sizeBytes, ...pieces });
+    // The size its table gives, also past the end of the medium: a read there says the image is cut short.
+    result = await probe({ byteOffset: slice.byteOffset, sizeBytes: slice.sizeBytes, ...pieces });
   } catch (err) {
     const failure = err instanceof AppError ? err : toAppError(err);
     return { ...base, sizeBytes, label: null, probe: null, rank: null, reason: `probe failed: ${failure.message}`, error: failure.message, failure };

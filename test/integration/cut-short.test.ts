@@ -37,6 +37,16 @@ describe('an image cut short inside the data partition', () => {
     expect(r.stderr).toMatch(HINT);
   });
 
+  it('cut 64 KiB into the data partition (its first inodes missing): the opening says the image is cut short, not a failing card\'s read "beyond the end of slice"', () => {
+    const short = join(work, 'cut-64k.img');
+    writeFileSync(short, readSampleImage().subarray(0, SAMPLE.dataOffsetBytes + 64 * 1024));
+    const r = cli(['ls', short]);
+    expect(r.code, r.stderr).toBe(74);
+    expect(r.stderr).toMatch(/of the partition at byte 11534336 is beyond the end of image .*: only 65536 of its 20971520 bytes exist$/m);
+    expect(r.stderr).toMatch(HINT);
+    expect(r.stderr).not.toMatch(/slice|failed the read/);
+  });
+
   it('a write is refused the same way and changes nothing', () => {
     const before = createHash('sha256').update(readFileSync(img)).digest('hex');
     const small = join(work, 'x.txt');
