@@ -143,8 +143,10 @@ export function isMediumError(err: unknown): boolean {
 /**
  * A part of the source a copy passes by, marked bad: a read the medium refused, or a part of a virtual
  * machine's disk file that cannot be read (a compressed cluster that does not inflate, a table entry past the
- * end of a file cut short). The copy stopped there at every run, the rest never tried.
+ * end of a file cut short), or a part an image's own rescue map says was never copied from its card (an image
+ * copied again: read as zeros, those parts were marked rescued in the copy's map). The copy stopped there at
+ * every run, the rest never tried.
  */
 export function isUnreadablePart(err: unknown): boolean {
-  return isMediumError(err) || err instanceof CorruptError;
+  return isMediumError(err) || err instanceof CorruptError || (err instanceof IoError && err.code === 'NOT_RESCUED');
 }

@@ -62,6 +62,26 @@ describe('an image file cut short', () => {
   });
 });
 
+describe('an image of a card copied again with image (to another disk)', () => {
+  it('its map beside it is read: what it never rescued stays unreadable in the copy\'s map (it was copied as zeros and called rescued)', () => {
+    const { img, data } = sampleCard('first.img');
+    const lostAt = firstBlockAt(data, '/supervisor/homeassistant/configuration.yaml');
+    writeMap(`${img}.map`, SAMPLE.imageBytes, [[lostAt, 4096]]);
+    const copy = join(work, 'second.img');
+    const r = cli(['image', img, '--out', copy, '--files-hit']);
+    expect(r.code, r.stderr).toBe(65);
+    expect(r.text).toMatch(/^ +\/supervisor\/homeassistant\/configuration\.yaml: \d+ byte\(s\) of its blocks were not rescued$/m);
+    expect(r.stderr).toMatch(/^warning: \S+first\.img was read with its rescue map \S+first\.img\.map: what that map says was never rescued/m);
+    expect(r.stderr).toMatch(/^error: 4 KiB of the card are not in \S+first\.img \(its map says so\) and could not be copied$/m);
+    const map = parseMapfile(readFileSync(`${copy}.map`, 'utf8'), SAMPLE.imageBytes).map;
+    expect(map.totals()['-']).toBe(4096);
+    expect(map.statusAt(lostAt)).toBe('-');
+    const read = cli(['cat', copy, '/supervisor/homeassistant/configuration.yaml']);
+    expect(read.code).toBe(65);
+    expect(read.stderr).toMatch(/were not rescued from the card/);
+  });
+});
+
 describe('a bare filesystem whose last sector was not rescued', () => {
   it('is read (the place of a backup GPT header is not needed), its files whole', () => {
     const data = readSampleImage().subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes);

@@ -74,6 +74,8 @@ export class ImageJob {
   imageCutAt: number | null = null;
   /** Another program holds the disk file open (a running virtual machine): what it says; null otherwise. */
   inUse: string | null = null;
+  /** The rescue map found beside a source that is itself an image of a card (its unrescued parts read as errors). */
+  sourceMap: string | null = null;
   readonly startedAt = Date.now();
   private saving: Promise<void> = Promise.resolve();
 
@@ -94,7 +96,7 @@ export class ImageJob {
     assertNotFolders(out, mapPath);
     if (mapPath === out) throw new UsageError('MAP_IS_OUT', 'the map and the image name the same file', { hint: 'the map goes beside the image by itself, as IMAGE.map', remedy: 'no-map' });
     await assertImageNotHeld(out);
-    const { device: source } = await openSourceDevice(path, { rescueReads: true, mapPath: null });
+    const { device: source, rescueMap } = await openSourceDevice(path, { rescueReads: true });
     try {
       // Looked at before the map is written: from then on, a stop is one the map keeps.
       const inUse = await heldElsewhere(path, source);
@@ -132,6 +134,7 @@ export class ImageJob {
       const job = new ImageJob(path, source, image, mapPath, rescuer, stop, previous !== null, opts);
       job.imageCutAt = cutAt;
       job.inUse = inUse;
+      job.sourceMap = rescueMap?.path ?? null;
       return job;
     } catch (err) {
       await source.close().catch(() => undefined);

@@ -46,6 +46,8 @@ export interface ImageResult {
   imageCutAt: number | null;
   /** Another program held the disk file open (a running virtual machine): the copy may be out of date or torn. */
   inUse: string | null;
+  /** The rescue map the source (an image made from a card) was read with: what it never rescued stays unreadable. */
+  sourceMap: string | null;
   domainBytes: number;
   rescuedBytes: number;
   nonTriedBytes: number;
@@ -106,6 +108,7 @@ export function resultOf(job: ImageJob): ImageResult {
     freeLeftOut: job.freeLeftOut,
     imageCutAt: job.imageCutAt,
     inUse: job.inUse,
+    sourceMap: job.sourceMap,
     domainBytes: d.bytes,
     rescuedBytes: d['+'],
     nonTriedBytes: d['?'],
