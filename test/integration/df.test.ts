@@ -214,6 +214,11 @@ describe('df on a card filled to the last block', () => {
     expect(r.code).toBe(0);
     const lines = r.text.split('\n');
     expect(lines[0]).toMatch(/^hassos-data: [\d.]+ MiB used of 160 MiB \(\d+ %\), 0 bytes free — FULL$/);
+    // The blocks kept for root are at most the few still free (it said the whole 8 MiB reserve was kept back).
+    const freeBytes = headerNumber(dumpe2fsHeader(image), 'Free blocks') * 4096;
+    const kept = /^ {2}([\d.]+) (bytes|KiB) more is kept back for the system \(root\)/m.exec(r.text);
+    if (freeBytes === 0) expect(r.text).not.toMatch(/kept back/);
+    else expect(Number(kept?.[1]) * (kept?.[2] === 'KiB' ? 1024 : 1)).toBe(freeBytes);
     const header = lines.findIndex((l) => /^ +what +size +of used +files +where$/.test(l));
     expect(lines[header + 1]).toMatch(/^ +recorder database \(history\) +[\d.]+ MiB +\d+\.\d % +3 +\/supervisor\/homeassistant\/home-assistant_v2\.db/);
     const advice = r.text.slice(r.text.indexOf('What can be done:'));
@@ -312,6 +317,7 @@ describe('df on a card with no free inode', () => {
   const stage = join(work, 'stage-inodes');
   const image = join(work, 'inodes.img');
   mkdirSync(join(stage, CONFIG), { recursive: true });
+  mkdirSync(join(stage, 'supervisor/backup')); // empty: its own block is no backup to copy off
   mkfs(image, stage, { sizeMiB: 128, blockSize: 4096, extra: ['-N', '128'] });
   // Every inode left free beside the folders above becomes a small file.
   const free = headerNumber(dumpe2fsHeader(image), 'Free inodes');
@@ -327,6 +333,8 @@ describe('df on a card with no free inode', () => {
     const text = cli(['df', image]).text;
     expect(text).toMatch(/^  Files and folders \(inodes\): 128 used of 128, none left — FULL\.$/m);
     expect(text).toMatch(/^The partition has no free inode left: no new file can be made/m);
+    expect(byId(u).get('backups')).toMatchObject({ bytes: 4096, files: 0 });
+    expect(text).not.toMatch(/Old backups/);
   });
 });
 

@@ -21,7 +21,9 @@ function headline(r: DiskUsage): string {
 
 function totalsLines(r: DiskUsage): string[] {
   const lines = [headline(r)];
-  if (r.reservedBytes > 0) lines.push(`  ${formatBytes(r.reservedBytes)} more is kept back for the system (root) and not counted as free.`);
+  // What of the blocks kept for root is still free (on a full card root's writes may have taken them all).
+  const keptBack = Math.min(r.reservedBytes, r.freeBytes);
+  if (keptBack > 0) lines.push(`  ${formatBytes(keptBack)} more is kept back for the system (root) and not counted as free.`);
   lines.push(`  Files and folders (inodes): ${count(r.inodesTotal - r.inodesFree)} used of ${count(r.inodesTotal)}${r.inodesFree === 0 ? ', none left — FULL' : ''}.`);
   return lines;
 }
@@ -62,7 +64,7 @@ function adviceLines(r: DiskUsage): string[] {
     ] });
   }
   const backups = byId.get('backups');
-  if (backups && backups.bytes > 0) {
+  if (backups && backups.files > 0) {
     steps.push({ bytes: backups.bytes, text: [
       `Old backups (${formatBytes(backups.bytes)}, ${count(backups.files)} file(s)) can be copied off with "haos-rescue backup extract" and then deleted with "haos-rescue rm".`,
     ] });
