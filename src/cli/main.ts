@@ -201,7 +201,9 @@ function stopOnSignal(signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP'): void {
     return;
   }
   if (hasInterruptCleanup() && !again) {
-    say(`\n${what}: saving what was done so far (Ctrl-C again to quit at once)...\n`);
+    // No "Ctrl-C again to quit at once": a read the card does not answer holds the process until it returns,
+    // whatever is pressed (the words after the save say so, and that unplugging the reader ends it).
+    say(`\n${what}: saving what was done so far...\n`);
     void runInterruptCleanups().then((lines) => {
       for (const line of lines) say(`${line}\n`);
       process.exit(code);

@@ -281,8 +281,8 @@ function notFound(device: BlockDevice, table: PartitionTable, candidates: Candid
 async function discoverAtOffset(device: BlockDevice, probe: FilesystemProbe, offsetBytes: number): Promise<Discovery> {
   if (!Number.isSafeInteger(offsetBytes) || offsetBytes < 0 || offsetBytes >= device.sizeBytes) {
     throw new UsageError('OFFSET_OUT_OF_RANGE', `byte offset ${offsetBytes} is outside ${device.description} (${device.sizeBytes} bytes)`, {
-      hint: 'the offset column of the disk\'s own listing (info) gives where each partition starts; or name the partition',
-      remedy: 'partition-or-offset',
+      // No "add --offset" remedy: the offset was given, and it is the mistake.
+      hint: `give an offset inside its ${formatBytes(device.sizeBytes)} (the offset column of the disk's own listing, info, gives where each partition starts), or name the partition instead`,
       details: { offsetBytes, deviceBytes: device.sizeBytes },
     });
   }

@@ -172,7 +172,11 @@ describe('detectOva and damaged OVAs', () => {
 
   it('refuses an OVA without a disk, one cut short too early in its disk to read it, and one with a bad header checksum', async () => {
     run('tar', '--format=ustar', '-cf', 'nodisk.ova', 'appliance.ovf');
-    await expect(openPath(join(dir, 'nodisk.ova'))).rejects.toMatchObject({ code: 'OVA_NO_DISK', exitCode: 66 });
+    // Said with what it holds and a way on (the hint was the generic "check the name: ls shows what is there").
+    await expect(openPath(join(dir, 'nodisk.ova'))).rejects.toMatchObject({ code: 'OVA_NO_DISK', exitCode: 66, message: expect.stringMatching(/nodisk\.ova holds no \.vmdk disk \(it holds appliance\.ovf\)$/), hint: expect.stringMatching(/^its virtual machine was exported without its disk/) });
+    await writeFile(join(dir, 'disk.vdi'), 'x');
+    run('tar', '--format=ustar', '-cf', 'vdi.ova', 'appliance.ovf', 'disk.vdi');
+    await expect(openPath(join(dir, 'vdi.ova'))).rejects.toMatchObject({ code: 'OVA_NO_DISK', hint: 'unpack it with tar (tar -xf vdi.ova) and give its disk file disk.vdi itself' });
     const whole = await readFile(join(dir, 'appliance.ova'));
     const cut = openOva(memoryDevice(whole.subarray(0, 5000)), context('cut.ova'));
     // Members before the cut are used now; its disk, cut in its first 4 KiB, cannot be opened: said as the cut.

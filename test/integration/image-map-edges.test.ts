@@ -82,6 +82,21 @@ describe('an image of a card copied again with image (to another disk)', () => {
   });
 });
 
+describe('image continued with the map of a larger disk', () => {
+  it('the map is named in the error (its line alone was said), and nothing is written', () => {
+    const card = join(work, 'small-card.img');
+    writeFileSync(card, readSampleImage());
+    const out = join(work, 'other.img');
+    writeFileSync(out, Buffer.alloc(1024));
+    writeMap(`${out}.map`, SAMPLE.imageBytes * 2, []);
+    const before = readFileSync(`${out}.map`);
+    const r = cli(['image', card, '--out', out]);
+    expect(r.code, r.stderr).toBe(65);
+    expect(r.stderr).toMatch(/^error: the map \S+other\.img\.map cannot be continued: mapfile line \d+: block 0x0+ \+ 0x\w+ ends past the end of the device \(33554432 bytes\)/m);
+    expect(readFileSync(`${out}.map`).equals(before)).toBe(true);
+  });
+});
+
 describe('a bare filesystem whose last sector was not rescued', () => {
   it('is read (the place of a backup GPT header is not needed), its files whole', () => {
     const data = readSampleImage().subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes);

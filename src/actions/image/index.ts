@@ -7,7 +7,7 @@
 import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { BlockDevice } from '../../device/block-device.js';
-import { type Mapfile, type PhaseStatus, formatMapfile, readMapfile, writeMapfileAtomic } from '../../device/rescue/mapfile.js';
+import { type Mapfile, type PhaseStatus, formatMapfile, writeMapfileAtomic } from '../../device/rescue/mapfile.js';
 import { RegionMap } from '../../device/rescue/region-map.js';
 import { readMaxRequestBytes } from '../../device/sysfs-geometry.js';
 import { RescueStopped, Rescuer } from '../../device/rescue/rescuer.js';
@@ -23,7 +23,7 @@ import { makeOutputFolder, outputError } from '../output-error.js';
 import { assertOutputOffSource } from '../host-mounts.js';
 import { type SourceOptions, openSourceDevice } from '../source.js';
 import { type Phase, type PhaseName, rescueOrder } from './order.js';
-import { assertNotFolders, assertSameDisk, checkResume, forgetPastEnd } from './resume.js';
+import { assertNotFolders, assertSameDisk, checkResume, forgetPastEnd, readPreviousMap } from './resume.js';
 import { ImageFile, assertFirstRoom, assertImageFits, assertNotOnSource, assertRoom } from './output.js';
 import { type ImageProgress, type ImageResult, progressOf, resultOf } from './report.js';
 
@@ -105,7 +105,7 @@ export class ImageJob {
       // Also a folder where this computer mounts the card (or the image file, through a loop device).
       await assertOutputOffSource(path, [out, mapPath]);
       await assertImageFits(out, source.sizeBytes);
-      const previous = await readMapfile(mapPath, source.sizeBytes);
+      const previous = await readPreviousMap(mapPath, source.sizeBytes);
       const fresh = checkResume(out, mapPath, previous, opts.force ?? false);
       if (fresh) await assertFirstRoom(out);
       // The image's folder is made as export's and extract's are (D:\rescue\card.img with no D:\rescue yet).

@@ -5,9 +5,9 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BlockDevice } from '../../device/block-device.js';
-import type { Mapfile } from '../../device/rescue/mapfile.js';
+import { type Mapfile, readMapfile } from '../../device/rescue/mapfile.js';
 import type { MapRegion, RegionMap } from '../../device/rescue/region-map.js';
-import { UsageError } from '../../errors.js';
+import { CorruptError, UsageError } from '../../errors.js';
 
 /**
  * An image file shorter than the bytes its map says were copied (cut by an interrupted copy of the pair, or a
@@ -103,3 +103,14 @@ export function samplePieces(rescued: MapRegion[]): Array<{ pos: number; length:
   }
   return pieces.filter((p, i) => i === 0 || p.pos !== pieces[i - 1]!.pos);
 }
+
+/** The map of an earlier run, to continue; one that does not parse is named (its line alone said which). */
+export async function readPreviousMap(mapPath: string, sizeBytes: number): Promise<Mapfile | null> {
+  try {
+    return await readMapfile(mapPath, sizeBytes);
+  } catch (err) {
+    if (!(err instanceof CorruptError && err.code === 'BAD_MAPFILE')) throw err;
+    throw new CorruptError('BAD_MAPFILE', `the map ${mapPath} cannot be continued: ${err.message}`, { cause: err, details: err.details, ...(err.hint !== undefined ? { hint: err.hint } : {}) });
+  }
+}
+

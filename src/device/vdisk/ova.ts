@@ -229,7 +229,7 @@ async function chooseDisk(file: BlockDevice, members: TarMember[], ovf: TarMembe
     if (last !== undefined) {
       throw new CorruptError('OVA_CUT_SHORT', `${path} ends after ${last.name}, without the end of its tar: it is cut short before its disk`, { hint: 'download or copy the OVA again: its disk is not in this file', details: { members: members.map((m) => m.name).slice(0, 20) } });
     }
-    throw new NotFoundError('OVA_NO_DISK', `${path} holds no .vmdk disk`, { details: { members: members.map((m) => m.name).slice(0, 20) } });
+    throw noDisk(path, members.map((m) => m.name));
   }
   const ovfText = ovf === null ? '' : (await file.read(ovf.offset, Math.min(ovf.size, MAX_OVF_BYTES))).toString('utf8');
   const referenced = new Set([...ovfText.matchAll(/href\s*=\s*"([^"]+)"/g)].map((m) => posix.normalize(m[1]!)));
@@ -241,3 +241,16 @@ async function chooseDisk(file: BlockDevice, members: TarMember[], ovf: TarMembe
 function tarCorrupt(message: string, offset: number): CorruptError {
   return new CorruptError('OVA_BAD_TAR', message, { details: { offset }, hint: TAR_HINT });
 }
+
+/** An OVA without a .vmdk: what it holds instead, and the way on (a disk of another kind unpacked and given). */
+function noDisk(path: string, names: string[]): NotFoundError {
+  const other = names.find((n) => /\.(vhdx?|vdi|qcow2?|img|raw)$/i.test(n));
+  const held = names.length === 0 ? 'nothing' : `${names.slice(0, 5).join(', ')}${names.length > 5 ? `, and ${names.length - 5} more` : ''}`;
+  return new NotFoundError('OVA_NO_DISK', `${path} holds no .vmdk disk (it holds ${held})`, {
+    details: { members: names.slice(0, 20) },
+    hint: other !== undefined
+      ? `unpack it with tar (tar -xf ${posix.basename(path)}) and give its disk file ${other} itself`
+      : 'its virtual machine was exported without its disk: export it again with its disk, or give the disk file itself (.vmdk, .vdi, .qcow2, .vhd or .vhdx)',
+  });
+}
+

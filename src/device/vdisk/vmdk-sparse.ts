@@ -251,7 +251,8 @@ export class SparseExtent implements Extent {
     const fileSize = this.file.sizeBytes;
     const where = `${this.where}: compressed grain ${grain} at sector ${sector}`;
     const maxBytes = maxCompressedBytes(this.grainBytes);
-    if (offset + 12 > fileSize) throw corrupt('VMDK_GRAIN_BEYOND_END', `${where} lies past the end of the file (${fileSize} bytes)`, { grain, sector });
+    // Past the end: the file cut short (a stream VMDK copied or downloaded in part), as for the other formats.
+    if (offset + 12 > fileSize) throw pastFileEnd({ path: this.where, fileSize, fileOffset: offset, length: 12, what: `compressed grain ${grain}`, formatCode: 'VMDK_GRAIN_BEYOND_END' });
     if (!this.header.markers) return this.fileBytes(offset, Math.min(maxBytes, fileSize - offset));
     const head = await this.fileBytes(offset, 12);
     const lba = head.readBigUInt64LE(0);
@@ -261,7 +262,7 @@ export class SparseExtent implements Extent {
     }
     if (size === 0 || size > maxBytes) throw corrupt('VMDK_BAD_MARKER', `${where}: marker size ${size} is out of range`, { grain, sector, size });
     if (offset + 12 + size > fileSize) {
-      throw corrupt('VMDK_GRAIN_BEYOND_END', `${where}: its ${size} bytes run past the end of the file (${fileSize} bytes)`, { grain, sector, size });
+      throw pastFileEnd({ path: this.where, fileSize, fileOffset: offset, length: 12 + size, what: `compressed grain ${grain}`, formatCode: 'VMDK_GRAIN_BEYOND_END' });
     }
     return this.fileBytes(offset + 12, size);
   }
