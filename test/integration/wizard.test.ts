@@ -68,10 +68,17 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     const plan = await waitFor('reset', /Write it now\?/);
     expect(plan).toContain(`This will write to ${image}`);
     type('reset', 'y');
+    // Enter pressed again while it writes: kept by the terminal, it chose the first entry of the menu drawn after.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    keys('reset', 'Enter');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    keys('reset', 'Enter');
     await waitFor('reset', /Done: new password for/, 60_000);
     // Where to use it: the sample is an image file, so the box starts from a card it is written to.
     await waitFor('reset', /Next: write the image file to a card .*When Home Assistant has started, log in as \S+ with the new password\./);
     await waitFor('reset', /What do you want to do\?\s*\n.*❯ Reset/);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(screen('reset').slice(screen('reset').lastIndexOf('Done: new password for'))).not.toMatch(/Whose password\?/);
     // Ctrl-C now: the change above stays written, and is not said to be undone ("nothing was written").
     keys('reset', 'C-c');
     const stopped = await waitFor('reset', /EXIT=\d+/);

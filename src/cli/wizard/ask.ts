@@ -26,6 +26,7 @@ type Context = { signal?: AbortSignal };
 
 /** One question; inside an `orBack`, on a terminal, Esc aborts it (Node's readline names the key after ~0.5 s). */
 async function ask<R>(question: (context: Context) => Promise<R>): Promise<R> {
+  if (process.stdin.isTTY) await discardTypeahead();
   if (scopes === 0 || !process.stdin.isTTY) return question({});
   const escape = new AbortController();
   const onKey = (_text: unknown, key?: { name?: string }): void => {
@@ -37,6 +38,30 @@ async function ask<R>(question: (context: Context) => Promise<R>): Promise<R> {
     return await question({ signal: escape.signal });
   } finally {
     process.stdin.off('keypress', onKey);
+  }
+}
+
+/** How long keys already typed are read (and dropped) before a question: they are in the terminal at once. */
+const TYPEAHEAD_MS = 30;
+
+/**
+ * Drops keys typed before the question was shown (while a copy or a write ran): the terminal kept them, and the
+ * next question took them as its answer, an early "y" confirming "Delete all backups from the card?" unseen,
+ * an extra Enter choosing the first entry of a menu not yet drawn.
+ */
+async function discardTypeahead(): Promise<void> {
+  const stdin = process.stdin;
+  const wasRaw = stdin.isRaw;
+  const drop = (): void => undefined;
+  stdin.setRawMode(true); // a line not yet ended with Enter is dropped too
+  stdin.on('data', drop);
+  stdin.resume();
+  try {
+    await new Promise((resolve) => setTimeout(resolve, TYPEAHEAD_MS));
+  } finally {
+    stdin.off('data', drop);
+    stdin.pause();
+    stdin.setRawMode(wasRaw);
   }
 }
 
