@@ -3,8 +3,10 @@
 // device number of every mount; the source is in use when it, one of its partitions, or (for an image
 // file or a loop device) any loop device backed by the same file or one of its partitions is mounted.
 
+import type { BigIntStats } from 'node:fs';
 import { readFile, readdir, realpath, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { mapOsError } from '../device/map-os-error.js';
 import { existingAncestor } from './output-fs.js';
 import { RefusedError, UsageError } from '../errors.js';
 import type { RunCommand } from '../disks/types.js';
@@ -138,7 +140,7 @@ export async function assertNotMounted(source: string, opts: MountCheckOptions =
     return checkMountsOther(source, { platform, dataPartition: opts.dataPartition ?? null, ...(opts.run ? { run: opts.run } : {}) });
   }
   if (platform !== 'linux') {
-    if ((await stat(source)).isFile()) return [];
+    if ((await statSource(source)).isFile()) return [];
     throw new RefusedError('MOUNT_CHECK_UNAVAILABLE', `haos-rescue cannot check whether ${source} is in use on ${platform}, so it does not write to it`, {
       hint: 'save an image of the card, change the image, and write it back; or run haos-rescue on Linux, macOS or Windows. Nothing was written',
     });
@@ -157,13 +159,22 @@ export async function assertNotMounted(source: string, opts: MountCheckOptions =
   return [];
 }
 
+/** The source's kind and device number; one gone since it was opened (a card pulled) said as such, not a crash. */
+async function statSource(source: string): Promise<BigIntStats> {
+  try {
+    return await stat(source, { bigint: true });
+  } catch (err) {
+    throw mapOsError(err, { op: 'stat', path: source });
+  }
+}
+
 /**
  * Linux: the device numbers ("major:minor") through which `source` can be mounted: the device and its
  * partitions, and (for an image file or a loop device) every loop device backed by the same file, with theirs.
  * With `wholeDisk`, a partition brings its disk and the disk's other partitions (the card's boot partition).
  */
 async function sourceDevices(source: string, sysfs: string, wholeDisk = false): Promise<string[]> {
-  const st = await stat(source, { bigint: true });
+  const st = await statSource(source);
   const devices: string[] = [];
   let backingFile: string | null = null;
   if (st.isBlockDevice()) {

@@ -31,6 +31,15 @@ describe('parseMountinfo', () => {
 
 // An LVM logical volume (or a LUKS mapping) activated over the image's loop device is mounted as its own
 // device (dm-0): the check looked at the loop device and its partitions only. sysfs as the kernel lays it out.
+describe('a source gone since it was opened (a card pulled, an image file deleted)', () => {
+  it('is said as gone (66), not a crash with a stack trace (the guided flow ended there)', async () => {
+    const gone = join(work, 'gone.img');
+    for (const platform of ['linux', 'freebsd'] as const) {
+      await expect(assertNotMounted(gone, { platform, mountinfo: '' })).rejects.toMatchObject({ code: 'SOURCE_NOT_FOUND', exitCode: 66, message: `${gone} does not exist` });
+    }
+  });
+});
+
 describe('a device stacked on the image (LVM, LUKS)', () => {
   it('mounted, it refuses the write: holders are followed down', async () => {
     const img = join(work, 'stacked.img');
