@@ -3,7 +3,7 @@
 // write sequence of write/index.ts, which saves originals, rehearses and verifies.
 
 import { AppError, NotFoundError, UsageError } from '../errors.js';
-import { AUTH_STORE, type AuthFiles, PROVIDER_STORE, TOTP_STORE, type UserList, findLogin, listUsers, parseProviderStore } from '../ha/auth.js';
+import { AUTH_STORE, type AuthFiles, type HaUser, PROVIDER_STORE, TOTP_STORE, type UserList, findLogin, listUsers, parseProviderStore } from '../ha/auth.js';
 import { addLogin, disableTotp, hashPassword, setPassword, verifyPassword } from '../ha/auth-edit.js';
 import type { OpenedSource } from './source.js';
 import { type FileChange, type WriteOptions, type WriteResult, writeFiles } from './write/index.js';
@@ -90,6 +90,16 @@ async function assertPasswordTaken(src: OpenedSource, password: string): Promise
   });
 }
 
+/** A user linked to a password login whose entry is gone: it cannot log in, and a new password brings it back. */
+export function passwordLost(u: HaUser): boolean {
+  return u.username !== null && u.linked && !u.hasLogin && !u.system;
+}
+
+/** Whose password can be set: a password login, or one whose entry was lost (passwordLost). */
+export function canSetPassword(u: HaUser): boolean {
+  return u.username !== null && !u.system && (u.hasLogin || passwordLost(u));
+}
+
 /** Resets the password of `username` (matched as the Home Assistant on the card matches it). */
 export async function resetPassword(source: OpenedSource, req: ResetRequest, opts: WriteOptions): Promise<AuthWriteResult> {
   let matched = req.username;
@@ -100,8 +110,12 @@ export async function resetPassword(source: OpenedSource, req: ResetRequest, opt
     const list = listUsers(files);
     if (!files.provider) throw new NotFoundError('PROVIDER_STORE_MISSING', `${PROVIDER_STORE.path} is missing`);
     await assertPasswordTaken(src, req.password);
-    const content = setPassword(files.provider, req.username, await hashPassword(req.password));
     const logins = parseProviderStore(files.provider).data.users;
+    // A user whose login lost its password entry (the entry gone, the user still linked to the name): the entry
+    // is made again, and the user logs in as before. Reset said "no login", add "exists already" (a dead end).
+    const lost = findLogin(logins, req.username) < 0 ? list.users.find((u) => u.username === req.username && passwordLost(u)) : undefined;
+    const hash = await hashPassword(req.password);
+    const content = lost ? addLogin(files.provider, req.username, hash) : setPassword(files.provider, req.username, hash);
     matched = logins[findLogin(logins, req.username)]?.username ?? req.username;
     const changes = [providerChange(src, content, matched, req.password)];
     const user = list.users.find((u) => u.username === matched);

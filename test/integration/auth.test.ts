@@ -134,6 +134,26 @@ describe('refusals, dry runs and a dirty journal', () => {
     expect(users()).toBe(before + 1);
   });
 
+  it('a user whose login lost its password entry (still linked to its name): auth reset gives it one again; it said "no login", and auth add "exists already"', () => {
+    const lostStage = join(work, 'stage-lost');
+    cpSync(stage, lostStage, { recursive: true });
+    const provider = join(lostStage, 'supervisor/homeassistant/.storage/auth_provider.homeassistant');
+    const doc = JSON.parse(readFileSync(provider, 'utf8')) as { data: { users: Array<{ username: string }> } };
+    doc.data.users = doc.data.users.filter((u) => u.username !== 'vm-user');
+    writeFileSync(provider, JSON.stringify(doc));
+    const img = join(work, 'lost.img');
+    mkfs(img, lostStage, { sizeMiB: 32 });
+    expect(cli(['auth', 'list', img]).stderr).toMatch(/user "vm-user" is linked to login "vm-user", which has no password/);
+    const r = cli(['auth', 'reset', img, '-u', 'vm-user', '--password', 'back again']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.text).toMatch(/log in as vm-user with the new password/);
+    fsckClean(img);
+    expect(bcrypt.compareSync('back again', storedHash(img, 'vm-user'))).toBe(true);
+    expect(cli(['auth', 'list', img]).stderr).not.toMatch(/"vm-user", which has no password/);
+    // A name no user is linked to is still no login to reset.
+    expect(cli(['auth', 'reset', img, '-u', 'nobody', '--password', 'x', '--dry-run']).code).toBe(66);
+  });
+
   // Home Assistant 2025.11.0 refused every password over 72 bytes at login (home-assistant/core#155935): one
   // set here locked the owner out again. Other versions take its first 72 bytes, as bcrypt always did.
   it('a password over 72 bytes is refused for Home Assistant 2025.11.0 (nothing written), taken for the others', () => {

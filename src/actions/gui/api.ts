@@ -105,7 +105,7 @@ export interface UserRow {
   name: string | null;
   role: 'owner' | 'administrator' | 'user';
   mfa: boolean;
-  /** Has a password login (can be reset). */
+  /** Can be given a new password: has a password login, or had one whose entry was lost (actions/auth.ts). */
   hasLogin: boolean;
 }
 export interface UsersAnswer { users: UserRow[] }

@@ -8,7 +8,7 @@ import { AppError, UsageError } from '../../errors.js';
 import { formatBytes } from '../../units.js';
 import { pastedPath } from '../typed-path.js';
 import { VERSION } from '../../version.js';
-import { authList } from '../auth.js';
+import { authList, canSetPassword } from '../auth.js';
 import { keyOpens, keyReachText, listBackups, readBackupKey } from '../backup/index.js';
 import { surveyDisks } from '../disks.js';
 import { diskUsage, safeModeState } from '../repair/index.js';
@@ -61,7 +61,7 @@ export async function users(ctx: GuiContext): Promise<UsersAnswer> {
   return {
     users: list.users
       .filter((u) => !u.system)
-      .map((u) => ({ username: u.username, name: u.name, role: u.owner ? 'owner' : u.admin ? 'administrator' : 'user', mfa: u.mfa, hasLogin: u.hasLogin })),
+      .map((u) => ({ username: u.username, name: u.name, role: u.owner ? 'owner' : u.admin ? 'administrator' : 'user', mfa: u.mfa, hasLogin: canSetPassword(u) })),
   };
 }
 

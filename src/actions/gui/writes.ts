@@ -6,7 +6,7 @@ import { type Medium, mediumOf } from '../write/medium.js';
 import { join } from 'node:path';
 import { normalizeUsername } from '../../ha/auth.js';
 import { AppError, NotFoundError, RefusedError, UsageError } from '../../errors.js';
-import { addUser, authList, resetPassword } from '../auth.js';
+import { addUser, authList, canSetPassword, resetPassword } from '../auth.js';
 import { listBackups } from '../backup/index.js';
 import { markThere, putBackFromBackup, recorderDatabasePaths, removeFiles, safeModeState, setSafeMode } from '../repair/index.js';
 import { fileFromBackup } from './restore.js';
@@ -93,7 +93,7 @@ async function describe(ctx: GuiContext, source: OpenedSource, action: WriteActi
   if (NEEDS_CONFIG.has(action.kind)) await assertConfig(source);
   switch (action.kind) {
     case 'reset': {
-      const user = (await authList(source)).users.find((u) => u.username === action.username && u.hasLogin);
+      const user = (await authList(source)).users.find((u) => u.username === action.username && canSetPassword(u));
       if (!user) throw new UsageError('NO_SUCH_USER', `there is no login ${action.username} on this card`, { hint: 'choose one from the list' });
       return resetPlan(source.path, action.username, action.disableMfa && user.mfa);
     }

@@ -8,7 +8,7 @@ import { AppError } from '../../errors.js';
 import { join } from 'node:path';
 import { confirm, input, password, select } from './ask.js';
 import { askWhere } from './where.js';
-import { type AuthWriteResult, addUser, authList, resetPassword } from '../../actions/auth.js';
+import { type AuthWriteResult, addUser, authList, canSetPassword, resetPassword } from '../../actions/auth.js';
 import { exportTree } from '../../actions/export/index.js';
 import { DAMAGED_HINT } from '../../actions/gui/copies.js';
 import { type WritePlan, addPlan, addedLogin, authWriteLines, loginNextStep, resetLogin, checkAtStartDone, checkAtStartPlan, journalQuestion, resetPlan } from '../../actions/gui/plans.js';
@@ -117,13 +117,13 @@ function reportWrite(say: Say, r: AuthWriteResult, what: string, medium: Medium,
 
 function userChoice(u: HaUser): { value: string; name: string } {
   const role = u.owner ? 'owner' : u.admin ? 'administrator' : 'user';
-  return { value: u.username!, name: `${u.username} (${u.name ?? 'no name'}, ${role}${u.mfa ? ', two-factor on' : ''})` };
+  return { value: u.username!, name: `${u.username} (${u.name ?? 'no name'}, ${role}${u.mfa ? ', two-factor on' : ''}${u.hasLogin ? '' : ', its password is missing: it cannot log in now'})` };
 }
 
 export async function stepReset(session: Session, say: Say): Promise<void> {
   if (!(await writable(session, say))) return;
   const source = session.source.path;
-  const users = (await authList(session.source)).users.filter((u) => u.hasLogin && u.username && !u.system);
+  const users = (await authList(session.source)).users.filter(canSetPassword);
   if (users.length === 0) return say('There is no password login on this card. Choose "Add an administrator login" instead.');
   const username = await select({ message: 'Whose password?', choices: users.map(userChoice) });
   const user = users.find((u) => u.username === username)!;
