@@ -41,24 +41,51 @@ export class Terminal {
     }
   }
 
+  /**
+   * Sends keys as a person would: once a question is shown. The flow drops keys typed before its question is
+   * drawn (typed while a step worked, they answered it unseen); a test that matched an answered question
+   * ("✔ Where?") instead of the one asked ("? Where?") typed ahead. Ctrl-C and Ctrl-D go at once.
+   */
   keys(name: string, ...k: string[]): void {
+    if (!k.every((key) => key === 'C-c' || key === 'C-d')) this.untilAsked(name);
+    this.tmux('send-keys', '-t', name, ...k);
+  }
+
+  /** Keys sent at once, a question shown or not (typed ahead while a step works). */
+  keysAhead(name: string, ...k: string[]): void {
     this.tmux('send-keys', '-t', name, ...k);
   }
 
   /** Types literal text (no key-name lookup), then Enter. */
   type(name: string, text: string): void {
+    this.untilAsked(name);
     this.tmux('send-keys', '-t', name, '-l', text);
-    this.keys(name, 'Enter');
+    this.tmux('send-keys', '-t', name, 'Enter');
+  }
+
+  /**
+   * Waits (10 s at most) while the flow's last question on the screen is an answered one ("✔ ...") and no new
+   * one ("? ...") follows it; a screen without the flow's questions is left as it is.
+   */
+  private untilAsked(name: string): void {
+    const until = Date.now() + 10_000;
+    while (Date.now() < until) {
+      const last = this.screen(name).split('\n').filter((line) => /^[?✔] /.test(line)).at(-1);
+      if (last === undefined || last.startsWith('? ')) return;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    }
   }
 
   /** In the guided flow's first question, "An image file" (Up twice wraps round to it), then `path` typed. */
   async openPath(name: string, path: string): Promise<void> {
-    await this.waitFor(name, /Which disk holds your Home Assistant\?/);
+    // The question being asked ("?"), not one answered before ("✔"): keys typed before a question is drawn
+    // are dropped by the flow, as a person's would be.
+    await this.waitFor(name, /\? Which disk holds your Home Assistant\?/);
     this.keys(name, 'Up');
     this.keys(name, 'Up');
     await this.waitFor(name, /❯ An image file/);
     this.keys(name, 'Enter');
-    await this.waitFor(name, /Path of the image file/);
+    await this.waitFor(name, /\? Path of the image file/);
     this.type(name, path);
   }
 

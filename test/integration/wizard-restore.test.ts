@@ -87,8 +87,8 @@ describe.skipIf(!hasTmux)(`putting back a file from a backup in the guided flow$
     term.keys('restore', 'Down');
     await term.waitFor('restore', /❯ .* With the card key /);
     term.keys('restore', 'Enter');
-    await term.waitFor('restore', /Every configuration file in this backup \(\d+\) is the same as on the card: nothing to put back\./, 60_000);
-    term.keys('restore', 'Up'); // wraps to Quit
+    await term.waitFor('restore', /Every configuration file in this backup \(\d+\) is the same as on the card: nothing to put back\.\s*\n\? What do you want to do\?/, 60_000);
+    term.keys('restore', 'Up'); // wraps to Quit (keys typed before the menu is drawn are dropped)
     term.keys('restore', 'Enter');
     await term.waitFor('restore', /EXIT=0/);
   }, 180_000);

@@ -70,9 +70,9 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     type('reset', 'y');
     // Enter pressed again while it writes: kept by the terminal, it chose the first entry of the menu drawn after.
     await new Promise((resolve) => setTimeout(resolve, 50));
-    keys('reset', 'Enter');
+    term.keysAhead('reset', 'Enter');
     await new Promise((resolve) => setTimeout(resolve, 50));
-    keys('reset', 'Enter');
+    term.keysAhead('reset', 'Enter');
     await waitFor('reset', /Done: new password for/, 60_000);
     // Where to use it: the sample is an image file, so the box starts from a card it is written to.
     await waitFor('reset', /Next: write the image file to a card .*When Home Assistant has started, log in as \S+ with the new password\./);
