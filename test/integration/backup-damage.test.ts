@@ -162,6 +162,25 @@ describe('a damaged backup file', () => {
     }
   });
 
+  it('bytes after the end of an archive\'s gzip stream (trailing garbage, as tarfile, which restores it, never reads): every file unpacked, exit 0 (the last megabyte was lost, exit 65)', () => {
+    const py = [
+      'import io,sys,tarfile',
+      'src=tarfile.open(sys.argv[1]); dst=tarfile.open(sys.argv[2],"w",format=tarfile.PAX_FORMAT)',
+      'for m in src.getmembers():',
+      '  b=src.extractfile(m).read() if m.isfile() else None',
+      '  if m.name=="homeassistant.tar.gz": b+=b"GARBAGE"*10; m.size=len(b)',
+      '  dst.addfile(m, io.BytesIO(b) if b is not None else None)',
+      'dst.close()',
+    ].join('\n');
+    const trailing = join(work, 'trailing-plain.tar');
+    execFileSync('python3', ['-c', py, made.plain, trailing]);
+    const out = join(work, 'out-trailing');
+    const r = extract(trailing, out);
+    expect(r.code, r.text + r.stderr).toBe(0);
+    const got = noWrongBytes(out, 'plain');
+    expect([...got.keys()].sort()).toEqual([...files(whole.plain).keys()].sort());
+  });
+
   it('a changed SecureTar header of one archive: the others are unpacked and that one is said damaged (it read as a wrong key and nothing was unpacked); a wrong key still writes nothing', () => {
     const first = members(made.v2)[0]!;
     const backup = damaged(made.v2, 'magic.tar', (b) => {
