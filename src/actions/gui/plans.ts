@@ -65,16 +65,18 @@ export function allBackupsWarning(old: BackupFacts[], all: BackupFacts[], copied
   const every = old.length === all.length;
   if (!every && (newest === null || !old.includes(newest))) return null;
   const count = old.length === 1 ? '1 backup' : `${old.length} backups`;
+  // "Delete all 1 backup" read oddly: the one backup is named so.
+  const allOf = old.length === 1 ? 'the one backup' : `all ${count}`;
   const size = formatBytes(old.reduce((n, b) => n + b.size, 0));
   const newestText = newest === null ? '' : [(newest.date ?? '').slice(0, 10), newest.name].filter(Boolean).join(' ');
   return {
     lines: [
       every
-        ? `This deletes every backup on the card: all ${count}, ${size} in all. No backup will be left on the card.`
-        : `This deletes ${count} (${size} in all), the newest backup among them (${newestText}).`,
+        ? `This deletes every backup on the card: ${allOf}, ${size} in all. No backup will be left on the card.`
+        : old.length === 1 ? `This deletes the newest backup (${newestText}, ${size}).` : `This deletes ${count} (${size} in all), the newest backup among them (${newestText}).`,
       'Copy them to this computer first: choose Cancel, then "Copy the backups" on the card screen, and keep that copy somewhere safe.',
     ],
-    question: `${every ? `Delete all ${count} (${size})` : `Delete these ${count}, the newest one too,`} from the card${copiedFirst ? '' : ' for good, without a copy'}?`,
+    question: `${every ? `Delete ${allOf} (${size})` : old.length === 1 ? 'Delete the newest backup' : `Delete these ${count}, the newest one too,`} from the card${copiedFirst ? '' : ' for good, without a copy'}?`,
   };
 }
 

@@ -139,8 +139,10 @@ async function chooseSteps(session: Session): Promise<number | typeof ANOTHER> {
       { value: ANOTHER, name: 'Another disk or image file' },
       { value: 'quit', name: 'Quit' },
     ];
-    // Every job at once (inquirer shows 7 and scrolls the rest out of sight).
-    const choice = await select({ message: 'What do you want to do?', choices, pageSize: choices.length });
+    // Every job at once (inquirer shows 7 and scrolls the rest out of sight), as far as the terminal has room:
+    // a menu taller than the screen left copies of itself behind, the chosen entry out of sight.
+    const room = Math.max(3, (process.stdout.rows ?? choices.length + 3) - 3);
+    const choice = await select({ message: 'What do you want to do?', choices, pageSize: Math.min(choices.length, room) });
     if (choice === 'quit') return ExitCode.OK;
     if (choice === ANOTHER) return ANOTHER;
     const writesBefore = writesMade();
