@@ -31,7 +31,7 @@ import { isInteractive } from './prompt.js';
 import { remedyFor } from './remedies.js';
 import { errorLines, hintFor } from './render.js';
 import { printJsonError } from './output.js';
-import { usageError } from './usage-errors.js';
+import { COMMANDS, usageError } from './usage-errors.js';
 
 export { VERSION };
 
@@ -92,7 +92,6 @@ function parser(args: string[]) {
     });
 }
 
-const COMMANDS = new Set(['gui', 'disks', 'info', 'df', 'ls', 'cat', 'logs', 'auth', 'backup', 'export', 'image', 'safe-mode', 'check-at-start', 'rm', 'put', 'mv']);
 
 /**
  * `haos-rescue card.img` or `haos-rescue /dev/sdb` (what an owner tries first): yargs said "Unknown argument"

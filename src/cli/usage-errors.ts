@@ -4,6 +4,9 @@
 
 import { UsageError } from '../errors.js';
 
+/** The commands (main.ts names them when none is given). */
+export const COMMANDS = new Set(['gui', 'disks', 'info', 'df', 'ls', 'cat', 'logs', 'auth', 'backup', 'export', 'image', 'safe-mode', 'check-at-start', 'rm', 'put', 'mv']);
+
 /** The commands that group others, and theirs. */
 const GROUPS: Record<string, string[]> = {
   auth: ['list', 'reset', 'add'],
@@ -20,9 +23,11 @@ const USAGE: Record<string, string> = {
 
 /** The command words typed: `put`, `auth reset`; the group alone when its command is missing or unknown. */
 function commandOf(args: string[]): { words: string[]; group: string | null } {
-  const plain = args.filter((a) => !a.startsWith('-'));
+  // From the first word that is a command: an option's value before it (--partition 8) is none.
+  const all = args.filter((a) => !a.startsWith('-'));
+  const plain = all.slice(Math.max(0, all.findIndex((w) => COMMANDS.has(w))));
   const first = plain[0];
-  if (first === undefined) return { words: [], group: null };
+  if (first === undefined || !COMMANDS.has(first)) return { words: [], group: null };
   const sub = GROUPS[first];
   if (!sub) return { words: [first], group: null };
   const second = plain[1];

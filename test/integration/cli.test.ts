@@ -144,6 +144,8 @@ describe('info', () => {
   it('a mistyped command is answered with the one meant; numbers that are not say so (they said "got NaN")', () => {
     expect(cli(['nfo', image]).stderr).toMatch(/^error: nfo is not a command of haos-rescue: did you mean info\?\nhint: haos-rescue --help lists the commands$/m);
     expect(cli(['auth', 'lst', image]).stderr).toMatch(/^error: auth has no command lst: did you mean auth list\?\nhint: haos-rescue auth --help lists its commands$/m);
+    // An option's value before any command is no command: it hinted "haos-rescue 8 --help".
+    expect(cli(['--partition', '8']).stderr).toMatch(/^error: name a command: .*\nhint: haos-rescue --help lists the commands$/m);
     // A disk or an image first (what an owner tries first): said as one (it was "Unknown argument", or for
     // g.img "did you mean gui?").
     // ls takes one word as a path on the card or the source: a missing image was "path card.img is not absolute".
