@@ -18,6 +18,7 @@ import { sampleWithAbortedJournal } from '../helpers/card.js';
 import { rawRequest, startGui } from '../helpers/gui.js';
 import { tempDir } from '../helpers/images.js';
 import { kernelCanMount, withKernelMount } from '../helpers/kernel.js';
+import { holdOpen } from '../helpers/holder.js';
 import { Terminal, hasTmux } from '../helpers/terminal.js';
 
 const work = tempDir('write-refused-');
@@ -169,6 +170,30 @@ describe('a card marked as having errors', () => {
     term.keys('flow', 'Enter');
     await term.waitFor('flow', /EXIT=0/);
     expect(sha(img)).toBe(before);
+  }, 60_000);
+});
+
+// Held by another program (a virtual machine): the flow's words, not the command line's ("run the command again").
+describe.skipIf(!hasTmux || process.platform !== 'linux')(`an image held open by another program${hasTmux ? '' : ' (skipped: tmux is not installed)'}`, () => {
+  it('the guided flow says to close it and try again', async () => {
+    const img = join(work, 'held-other.img');
+    writeFileSync(img, readSampleImage());
+    const holder = await holdOpen(img);
+    try {
+      term.start('held-other', work, join(work, 'home-held-other'));
+      await term.openPath('held-other', img);
+      await term.waitFor('held-other', /What do you want to do\?/);
+      term.keys('held-other', 'Enter'); // reset a password
+      const said = await term.waitFor('held-other', /What to do: .*\n?.*What do you want to do\?/s);
+      expect(said).toMatch(/is open in sleep \(pid \d+\)/);
+      expect(said.replace(/\n/g, ' ')).toMatch(/What to do: shut the virtual machine down \(or close the program\) and try again\./);
+      expect(said).not.toMatch(/the command/);
+      term.keys('held-other', 'Up'); // wraps to Quit
+      term.keys('held-other', 'Enter');
+      await term.waitFor('held-other', /EXIT=0/);
+    } finally {
+      holder.kill('SIGTERM');
+    }
   }, 60_000);
 });
 

@@ -10,6 +10,7 @@ import { copyFirstReason, info, kernelErrorSummary, lastWritten, stateText } fro
 import type { OpenedSource } from '../source.js';
 import { markedAlready } from '../write/check-mark.js';
 import { mediumOf } from '../write/medium.js';
+import { tryAgain } from './window-hints.js';
 import { AppError } from '../../errors.js';
 import type { CardSummary, DiskChoice } from './api.js';
 
@@ -36,7 +37,7 @@ export async function cardSummary(source: OpenedSource, model: string | null): P
     warnings: r.warnings,
     readFailed: r.readFailed,
     boxReadErrors: (await copyFirstReason(r)) === 'box-read-errors',
-    writeRefused: r.data.writeRefused && { message: r.data.writeRefused.message, hint: r.data.writeRefused.hint, repairAtStart: r.data.writeRefused.remedy === 'check-at-start' },
+    writeRefused: r.data.writeRefused && { message: r.data.writeRefused.message, hint: r.data.writeRefused.hint && tryAgain(r.data.writeRefused.hint), repairAtStart: r.data.writeRefused.remedy === 'check-at-start' },
     markedForCheck: markedForCheck(source),
     startIt: mediumOf(source).startIt,
     // As `info` says "no configuration found on this filesystem"; files it could not read are not "none".

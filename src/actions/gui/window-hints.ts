@@ -30,7 +30,7 @@ const OWN_WORDS: Record<string, (err: AppError, place: FrontEnd) => string> = {
 };
 
 /** "run the command again" is the command line's; in the window and the flow the same step is tried again. */
-const tryAgain = (hint: string): string => hint.replace(/\brun (?:the command |the same command )?again\b/g, 'try again');
+export const tryAgain = (hint: string): string => hint.replace(/\brun (?:the command |the same command )?again\b/g, 'try again');
 
 /** The hint the window or the flow shows for `err`: its own words where the usual hint names what it cannot do. */
 export function frontEndHint(err: AppError, place: FrontEnd): string | null {

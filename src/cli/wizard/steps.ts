@@ -11,6 +11,7 @@ import { askWhere } from './where.js';
 import { type AuthWriteResult, addUser, authList, canSetPassword, resetPassword } from '../../actions/auth.js';
 import { exportTree } from '../../actions/export/index.js';
 import { DAMAGED_HINT } from '../../actions/gui/copies.js';
+import { tryAgain } from '../../actions/gui/window-hints.js';
 import { type WritePlan, addPlan, addedLogin, authWriteLines, loginNextStep, resetLogin, checkAtStartDone, checkAtStartPlan, journalQuestion, resetPlan } from '../../actions/gui/plans.js';
 import type { SourceSession as Session } from '../../actions/source.js';
 import type { WriteOptions } from '../../actions/write/index.js';
@@ -76,7 +77,7 @@ export async function writable(session: Session, say: Say): Promise<boolean> {
   const refused = await writeRefusal(session.source, { holders: true });
   if (refused === null) return replayAgreedOrAsk(session, say);
   say(`This step changes the card, which is not possible as it is: ${refused.message}.`);
-  if (refused.hint !== null) say(`What to do: ${refused.hint}.`);
+  if (refused.hint !== null) say(`What to do: ${tryAgain(refused.hint)}.`);
   if (refused.remedy === 'check-at-start') await offerRepairAtStart(session, say);
   return false;
 }
