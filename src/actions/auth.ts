@@ -2,7 +2,7 @@
 // an administrator at first login. Reading goes through the journal-replayed view; writing through the
 // write sequence of write/index.ts, which saves originals, rehearses and verifies.
 
-import { AppError, NotFoundError, UsageError } from '../errors.js';
+import { AppError, CorruptError, NotFoundError, UsageError } from '../errors.js';
 import { AUTH_STORE, type AuthFiles, type HaUser, PROVIDER_STORE, TOTP_STORE, type UserList, findLogin, listUsers, parseProviderStore } from '../ha/auth.js';
 import { addLogin, disableTotp, hashPassword, setPassword, verifyPassword } from '../ha/auth-edit.js';
 import type { OpenedSource } from './source.js';
@@ -90,6 +90,22 @@ async function assertPasswordTaken(src: OpenedSource, password: string): Promise
   });
 }
 
+/**
+ * The login file damaged (not JSON, cut short): no password can be set in it, and the store's own hint ("repair
+ * or restore this file") led nowhere. A backup's copy mends it (actions/repair/from-backup.ts offers it).
+ */
+function loginFileDamaged(src: OpenedSource): (err: unknown) => never {
+  return (err) => {
+    if (!(err instanceof CorruptError && err.details['path'] === PROVIDER_STORE.path)) throw err;
+    throw new CorruptError(err.code, err.message, {
+      cause: err,
+      details: { ...err.details, configPath: src.layout.configPath },
+      hint: 'put the login file back from one of the card\'s backups (its passwords as they were then), then set the password; nothing was written',
+      remedy: 'login-from-backup',
+    });
+  };
+}
+
 /** A user linked to a password login whose entry is gone: it cannot log in, and a new password brings it back. */
 export function passwordLost(u: HaUser): boolean {
   return u.username !== null && u.linked && !u.hasLogin && !u.system;
@@ -127,7 +143,7 @@ export async function resetPassword(source: OpenedSource, req: ResetRequest, opt
       }
     }
     return changes;
-  }, opts);
+  }, opts).catch(loginFileDamaged(source));
   return { ...result, username: matched, mfaDisabled, ...(mfaKept ? { mfaKept } : {}) };
 }
 
@@ -154,6 +170,6 @@ export async function addUser(source: OpenedSource, req: { username: string; pas
     await assertPasswordTaken(src, req.password);
     const content = addLogin(files.provider, req.username, await hashPassword(req.password));
     return [providerChange(src, content, req.username, req.password)];
-  }, opts);
+  }, opts).catch(loginFileDamaged(source));
   return { ...result, username: req.username, mfaDisabled: false };
 }

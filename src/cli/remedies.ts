@@ -21,6 +21,10 @@ const REMEDY_OPTIONS: Record<Remedy, string | ((details: Record<string, unknown>
   'originals-dir': 'add --originals DIR',
   'originals-or-none': 'add --originals DIR, or --no-originals',
   'choose-backups': 'name them with --slug',
+  'login-from-backup': (d) => {
+    const file = `${typeof d['configPath'] === 'string' ? d['configPath'] : '/supervisor/homeassistant'}/.storage/auth_provider.homeassistant`;
+    return `haos-rescue backup cat SOURCE SLUG homeassistant/data/.storage/auth_provider.homeassistant > auth_provider.homeassistant, then haos-rescue put SOURCE auth_provider.homeassistant ${shellWord(file)}`;
+  },
   'map-file': 'give it with --map FILE, or leave --map out',
   'no-map': 'leave --map out',
   'ignore-map': 'add --no-map',
@@ -56,5 +60,5 @@ export function remedyFor(details: Record<string, unknown>): string | null {
   if (typeof key !== 'string' || !Object.hasOwn(REMEDY_OPTIONS, key)) return null;
   const remedy = REMEDY_OPTIONS[key as Remedy];
   const words = typeof remedy === 'function' ? remedy(details) : remedy;
-  return usedSource === null ? words : words.replace(/\bSOURCE\b/, shellWord(usedSource));
+  return usedSource === null ? words : words.replace(/\bSOURCE\b/g, shellWord(usedSource));
 }

@@ -27,6 +27,7 @@ const OWN_WORDS: Record<string, (err: AppError, place: FrontEnd) => string> = {
   'partition-or-offset': () => NOT_THIS_DISK,
   'backup-file': () => 'this is a backup file, not a disk: Home Assistant restores it as it is (Settings > System > Backups, or "Restore from backup" when setting up); to open a card, choose the card or its image file',
   yes: (_err, place) => KEEP_JOURNAL[place],
+  'login-from-backup': (_err, place) => `choose "${place === 'window' ? 'Put back a file from a backup' : 'Put back a configuration file from a backup'}": when the card's login file is damaged, it offers a backup's (its passwords as they were then); then set the password; nothing was written`,
 };
 
 /** "run the command again" is the command line's; in the window and the flow the same step is tried again. */

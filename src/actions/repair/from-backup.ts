@@ -6,6 +6,7 @@
 // saved to this computer first, one journal transaction).
 
 import { AppError, CorruptError, UsageError } from '../../errors.js';
+import { PROVIDER_STORE, parseProviderStore } from '../../ha/auth.js';
 import { type SecureTarKey, innerTarBytes, walkInner } from '../../ha/backup-inner.js';
 import { type BackupEntry, listBackups } from '../backup/list.js';
 import { findInnerOrThrow } from '../backup/inside.js';
@@ -82,13 +83,35 @@ export async function configFilesInBackup(src: OpenedSource, target: BackupTarge
   }
   const found = hasData ? byPlace.data : byPlace.root;
   const files: BackupConfigFile[] = [];
-  for (const f of found.sort((a, b) => order(a.name) - order(b.name) || (a.name < b.name ? -1 : 1))) files.push({ ...f, ...(await compared(src, f.name, f.bytes)) });
+  for (const f of found.sort((a, b) => order(a.name) - order(b.name) || (a.name < b.name ? -1 : 1))) {
+    const file = { ...f, ...(await compared(src, f.name, f.bytes)) };
+    if (f.name !== PROVIDER_STORE.path || (await loginFileNeeded(src, file))) files.push(file);
+  }
   return { files, damage };
 }
 
-/** A file directly in the folder, small, and one a person edits (not the database, a log, .HA_VERSION). */
+/**
+ * A file directly in the folder, small, and one a person edits (not the database, a log, .HA_VERSION); and the
+ * login file (its passwords), kept to be offered when the card's is damaged or gone (`loginFileNeeded`).
+ */
 function offered(name: string, type: string, size: number): boolean {
+  if (name === PROVIDER_STORE.path) return type === 'file' && size <= MAX_CONFIG_FILE_BYTES;
   return name !== '' && !name.includes('/') && name !== '.' && name !== '..' && type === 'file' && size <= MAX_CONFIG_FILE_BYTES && !NOT_CONFIG.test(name);
+}
+
+/**
+ * The login file is offered only to mend the card's: missing, or damaged so that no password is checked (a
+ * reset and a new login refuse it then, and this was the way on the guided flow lacked). A readable one is
+ * never replaced by older passwords from here.
+ */
+async function loginFileNeeded(src: OpenedSource, file: BackupConfigFile): Promise<boolean> {
+  if (file.onCard !== 'differs') return file.onCard === 'missing';
+  try {
+    parseProviderStore(await src.fs.readFile(`${src.layout.configPath}/${PROVIDER_STORE.path}`));
+    return false;
+  } catch (err) {
+    return err instanceof CorruptError;
+  }
 }
 
 /** The YAML files first (configuration.yaml at the top), then the others. */

@@ -61,6 +61,26 @@ describe('the configuration files of a backup', () => {
     expect(secrets.cardBytes).toBe('broken: [\n'.length);
   });
 
+  it('the login file is offered only when the card\'s is damaged (a reset refused it, and the flow had no way on) or gone; a readable one is never', async () => {
+    const damagedCard = join(work, 'damaged-login.img');
+    writeFileSync(damagedCard, readFileSync(image));
+    const login = `${CONFIG}/.storage/auth_provider.homeassistant`;
+    const whole = cli(['cat', damagedCard, login]).stdout;
+    writeFileSync(join(work, 'cut-login'), whole.subarray(0, whole.length >> 1));
+    run(['put', damagedCard, join(work, 'cut-login'), login, '--yes', '--no-originals']);
+    const reset = cli(['auth', 'reset', damagedCard, '-u', 'vm-user', '--password', 'x', '--dry-run']);
+    expect(reset.code).toBe(65);
+    expect(reset.stderr).toMatch(/^hint: put the login file back from one of the card's backups .*\(haos-rescue backup cat \S+ SLUG homeassistant\/data\/\.storage\/auth_provider\.homeassistant > auth_provider\.homeassistant, then haos-rescue put \S+damaged-login\.img auth_provider\.homeassistant \/supervisor\/homeassistant\/\.storage\/auth_provider\.homeassistant\)$/m);
+    const offered = await withSource(damagedCard, {}, (src) => withBackupFile(plain, (target) => configFilesInBackup(src, target, null)));
+    const file = offered.files.find((f) => f.name === '.storage/auth_provider.homeassistant');
+    expect(file).toMatchObject({ onCard: 'differs', cardBytes: whole.length >> 1 });
+    expect(file!.bytes.equals(whole)).toBe(true);
+    // The CLI's way on, followed: the card's login file whole again, and the reset goes through.
+    writeFileSync(join(work, 'login-from-backup'), cli(['backup', 'cat', plain, 'homeassistant/data/.storage/auth_provider.homeassistant']).stdout);
+    run(['put', damagedCard, join(work, 'login-from-backup'), login, '--yes', '--no-originals']);
+    run(['auth', 'reset', damagedCard, '-u', 'vm-user', '--password', 'x', '--no-originals']);
+  });
+
   it('a version-1 backup (the configuration at the root of its archive, no data/): its files, compared the same way', async () => {
     const dir = join(work, 'v1');
     mkdirSync(join(dir, 'config'), { recursive: true });
