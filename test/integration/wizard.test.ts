@@ -305,6 +305,8 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
 
     await menu(2); // Show the users
     await waitFor('steps', /rescue\s+-\s+admin/);
+    // With the notes auth list has (they were left out).
+    expect(screen('steps')).toMatch(/mqtt-user .*\s+local only\s*$/m);
     await menu(5); // Show the backup encryption key
     await waitFor('steps', /Backup encryption key: [0-9A-Z]{4}(-[0-9A-Z]{4}){6}/);
     await menu(3); // Copy the backups

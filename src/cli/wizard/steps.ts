@@ -8,7 +8,7 @@ import { AppError } from '../../errors.js';
 import { join } from 'node:path';
 import { confirm, input, password, select } from './ask.js';
 import { askWhere } from './where.js';
-import { type AuthWriteResult, addUser, authList, canSetPassword, resetPassword } from '../../actions/auth.js';
+import { type AuthWriteResult, addUser, authList, canSetPassword, passwordLost, resetPassword } from '../../actions/auth.js';
 import { exportTree } from '../../actions/export/index.js';
 import { DAMAGED_HINT } from '../../actions/gui/copies.js';
 import { tryAgain } from '../../actions/gui/window-hints.js';
@@ -159,7 +159,9 @@ export async function stepAdd(session: Session, say: Say): Promise<void> {
 
 export async function stepUsers(session: Session, say: Say): Promise<void> {
   const users = (await authList(session.source)).users.filter((u) => !u.system);
-  const rows = [['login', 'name', 'role', 'two-factor'], ...users.map((u) => [u.username ?? '-', u.name ?? '-', u.owner ? 'owner' : u.admin ? 'admin' : 'user', u.mfa ? 'on' : 'off'])];
+  // The notes `auth list` has: who cannot log in with a password now (a reset gives it one), who only at home.
+  const notes = (u: HaUser): string => [passwordLost(u) ? 'no password: cannot log in (a reset gives it one)' : '', u.localOnly ? 'local only' : ''].filter(Boolean).join(', ');
+  const rows = [['login', 'name', 'role', 'two-factor', 'notes'], ...users.map((u) => [u.username ?? '-', u.name ?? '-', u.owner ? 'owner' : u.admin ? 'admin' : 'user', u.mfa ? 'on' : 'off', notes(u)])];
   say(table(rows));
 }
 
