@@ -82,6 +82,11 @@ describe.skipIf(!have)('backup ls / cat on backup files and on the card', () => 
       const wrong = cli(['backup', 'ls', card, b.slug, inners[0]!.name, '--password', 'not-it']);
       expect(wrong.code).toBe(77);
       expect(wrong.stderr).toMatch(/password|key/i);
+      // The archives alone with a password given: checked too (a wrong one listed them, exit 0, without a word).
+      const top = cli(['backup', 'ls', card, b.slug, '--password', 'not-it']);
+      expect(top.code).toBe(77);
+      expect(top.stderr).toMatch(/^error: the password or backup key does not open this backup/m);
+      expect(cli(['backup', 'ls', card, b.slug, '--password', b.password!]).code).toBe(0);
     }
   });
 

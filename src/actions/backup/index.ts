@@ -4,7 +4,7 @@
 export { type BackupEntry, listBackups } from './list.js';
 export { type ExtractOptions, type ExtractResult, copiedSummary, extractBackups } from './copy.js';
 export { kitKeyForm, readBackupKey, withTypedKey } from './key.js';
-export { type KeyReach, keyOpens, keyReachText } from './key-opens.js';
+export { type KeyReach, keyOpens, keyReachText, keyRefusedBy } from './key-opens.js';
 export { type BackupTarget, isBackupFile, openCardBackup, withBackupFile } from './open.js';
 export { type InnerSummary, catInside, describeInners, listInside } from './inside.js';
 export { type UnpackOptions, type UnpackResult, unpackBackup } from './unpack.js';

@@ -7,7 +7,7 @@ import { AppError } from '../../errors.js';
 import { SecureTarKey, innerEncryption, keyRefusal } from '../../ha/backup-inner.js';
 import type { OpenedSource } from '../source.js';
 import { type BackupEntry, listBackups } from './list.js';
-import { openListedBackup } from './open.js';
+import { type BackupTarget, openListedBackup } from './open.js';
 
 /** The newest encrypted backups checked; older ones are counted, not checked (each v3 one costs a derivation). */
 export const MAX_CHECKED = 20;
@@ -44,6 +44,14 @@ export async function keyOpens(src: OpenedSource, key: string, max = MAX_CHECKED
     else reach.unchecked.push({ ...ref, why: verdict.why });
   }
   return reach;
+}
+
+/** Why `key` does not open the first encrypted archive of the backup (WRONG_PASSWORD), or null (it opens, or none is encrypted). */
+export async function keyRefusedBy(target: BackupTarget, key: SecureTarKey): Promise<AppError | null> {
+  for (const inner of target.archive.inners) {
+    if ((await innerEncryption(target.read, inner)).encrypted) return keyRefusal(target.read, inner, key);
+  }
+  return null;
 }
 
 /** Whether `key` opens the first encrypted archive of `entry`. */

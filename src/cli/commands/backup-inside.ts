@@ -4,7 +4,7 @@
 
 import { noteSource } from '../remedies.js';
 import type { Argv, CommandModule } from 'yargs';
-import { type BackupTarget, type InnerSummary, SecureTarKey, catInside, describeInners, isBackupFile, listInside, openCardBackup, readBackupKey, withBackupFile, withTypedKey } from '../../actions/backup/index.js';
+import { type BackupTarget, type InnerSummary, SecureTarKey, catInside, describeInners, isBackupFile, keyRefusedBy, listInside, openCardBackup, readBackupKey, withBackupFile, withTypedKey } from '../../actions/backup/index.js';
 import { AppError, CorruptError, UsageError } from '../../errors.js';
 import type { InnerEntry } from '../../ha/backup-inner.js';
 import { printJson, warn, writeOut } from '../output.js';
@@ -150,6 +150,10 @@ export const lsCommand: CommandModule<GlobalArgs, BackupArgs> = {
   handler: async (argv) => {
     await withBackupArgs(argv, async (t, key, path) => {
       if (path === undefined || path === '') {
+        // A password given is checked, as a restore would: a wrong one was taken without a word, and failed later.
+        const given = argv.password !== undefined || argv.passwordStdin === true;
+        const refused = given && key !== null ? await keyRefusedBy(t, key) : null;
+        if (refused !== null) throw refused;
         const inners = await describeInners(t);
         if (argv.json) await printJson({ backup: t.label, meta: t.archive.meta, metaError: t.archive.metaError, damage: t.archive.damage, inners, others: t.archive.others, missing: t.archive.missing });
         else await writeOut(renderInners(t, inners));
