@@ -6,7 +6,7 @@
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BACKUPS, SAMPLE, USERS, readSampleImage } from '../../fixtures/index.js';
@@ -87,6 +87,19 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
 
     assertCardClean(image);
     expect(cardPasswordIs(image, USERS[0].username, 'wizard pw 1')).toBe(true);
+  }, 120_000);
+
+  it('an image file cut short by another program while open: said as that, no copy of a "wearing out" card offered', async () => {
+    const image = makeImage('shrunk.img');
+    start('shrunk', join(work, 'home-shrunk'));
+    await openImage('shrunk', image);
+    truncateSync(image, 12 * 1024 * 1024);
+    keys('shrunk', 'Down', 'Down', 'Enter'); // Show the users: the login files lie past the cut
+    const said = await waitFor('shrunk', /The image file is shorter now than when it was opened[\s\S]*What do you want to do\?/);
+    expect(said).not.toMatch(/wearing out|Copy it to an image/);
+    keys('shrunk', 'Up'); // wraps to Quit
+    keys('shrunk', 'Enter');
+    await waitFor('shrunk', /EXIT=0/);
   }, 120_000);
 
   it('Ctrl-C at the password question stops with exit 130 and writes nothing', async () => {
