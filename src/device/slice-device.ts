@@ -85,10 +85,13 @@ class Slice implements SliceDevice {
   /** Within the slice but past the end of the medium: say which, with both numbers. */
   private checkAvailable(op: 'read' | 'write', byteOffset: number, length: number): void {
     if (byteOffset + length <= this.availableBytes) return;
+    // "partition 8 of image X" and "image X": the medium named once.
+    const medium = this.inner.description;
+    const part = this.description.endsWith(` of ${medium}`) ? this.description.slice(0, -` of ${medium}`.length) : this.description;
     throw new IoError(
       op === 'read' ? 'READ_BEYOND_END' : 'WRITE_BEYOND_END',
-      `${op} of ${length} bytes at byte ${byteOffset} of ${this.description} is beyond the end of ` +
-        `${this.inner.description}: only ${this.availableBytes} of its ${this.sizeBytes} bytes exist`,
+      `${op} of ${length} bytes at byte ${byteOffset} of ${part} is beyond the end of ` +
+        `${medium}: only ${this.availableBytes} of its ${this.sizeBytes} bytes exist`,
       {
         details: { byteOffset, length, sizeBytes: this.sizeBytes, availableBytes: this.availableBytes, truncated: true },
         hint: 'the image or disk is shorter than its partition table says; was it copied completely?',
