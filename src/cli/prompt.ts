@@ -3,6 +3,7 @@
 
 import { AppError, ExitCode, UsageError } from '../errors.js';
 import { HiddenLine } from './line-edit.js';
+import { discardTypeahead } from './typeahead.js';
 
 /** Rounds of the new password typed twice before giving up. */
 const PASSWORD_ROUNDS = 3;
@@ -75,6 +76,7 @@ export async function askPassword(question: string): Promise<string> {
 /** A yes/no question on the terminal; false when there is no terminal. */
 export async function confirm(question: string): Promise<boolean> {
   if (!isInteractive()) return false;
+  await discardTypeahead(); // a "y" typed while the card was read is no answer to a question not yet asked
   const answer = (await readLine(false, `${question} [y/N] `)).trim().toLowerCase();
   return answer === 'y' || answer === 'yes';
 }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { USERS, readSampleImage } from '../../fixtures/index.js';
 import { assertCardClean, cardPasswordIs } from '../helpers/card.js';
+import { makeDirty } from '../../scripts/fixtures/make-dirty.mjs';
 import { tempDir } from '../helpers/images.js';
 import { Terminal, hasTmux } from '../helpers/terminal.js';
 
@@ -25,6 +26,22 @@ function image(name: string): string {
 }
 
 describe.skipIf(!hasTmux)(`the hidden password prompt${hasTmux ? '' : ' (skipped: tmux is not installed)'}`, () => {
+  it('keys typed before the journal question (while the card was read) are no answer to it: it waits for one', async () => {
+    makeDirty(join(work, 'dirty'));
+    const img = join(work, 'dirty', 'dirty.img');
+    const before = sha(img);
+    term.start('ahead', work, join(work, 'home'), ['auth', 'reset', img, '-u', USERS[0].username, '--password', 'pw ahead']);
+    term.keysAhead('ahead', 'y', 'Enter');
+    await term.waitFor('ahead', /Replay them onto the card first \(what Linux does at mount\)\? \[y\/N\]/);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(term.screen('ahead')).not.toMatch(/EXIT=/);
+    expect(sha(img)).toBe(before);
+    term.type('ahead', 'n');
+    const end = await term.waitFor('ahead', /EXIT=\d+/, 60_000);
+    expect(end).not.toMatch(/EXIT=0/);
+    expect(sha(img)).toBe(before);
+  }, 90_000);
+
   it('asks twice without echo and resets the password', async () => {
     const img = image('ok.img');
     term.start('ok', work, join(work, 'home'), ['auth', 'reset', img, '-u', USERS[0].username]);

@@ -3,6 +3,7 @@
 
 import * as prompts from '@inquirer/prompts';
 import { emitKeypressEvents } from 'node:readline';
+import { discardTypeahead } from '../typeahead.js';
 
 /** What `orBack` returns when the user pressed Esc at one of its questions. */
 export const BACK: unique symbol = Symbol('back');
@@ -38,30 +39,6 @@ async function ask<R>(question: (context: Context) => Promise<R>): Promise<R> {
     return await question({ signal: escape.signal });
   } finally {
     process.stdin.off('keypress', onKey);
-  }
-}
-
-/** How long keys already typed are read (and dropped) before a question: they are in the terminal at once. */
-const TYPEAHEAD_MS = 30;
-
-/**
- * Drops keys typed before the question was shown (while a copy or a write ran): the terminal kept them, and the
- * next question took them as its answer, an early "y" confirming "Delete all backups from the card?" unseen,
- * an extra Enter choosing the first entry of a menu not yet drawn.
- */
-async function discardTypeahead(): Promise<void> {
-  const stdin = process.stdin;
-  const wasRaw = stdin.isRaw;
-  const drop = (): void => undefined;
-  stdin.setRawMode(true); // a line not yet ended with Enter is dropped too
-  stdin.on('data', drop);
-  stdin.resume();
-  try {
-    await new Promise((resolve) => setTimeout(resolve, TYPEAHEAD_MS));
-  } finally {
-    stdin.off('data', drop);
-    stdin.pause();
-    stdin.setRawMode(wasRaw);
   }
 }
 
