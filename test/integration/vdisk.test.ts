@@ -198,6 +198,8 @@ describe('a virtual machine disk file', () => {
     const r = cli(['image', cut, '--out', out]);
     expect(r.code, r.stderr).toBe(65);
     expect(r.stderr).not.toMatch(/gone|connect it again/);
+    // A disk file, not a card, and no "(yet)": another run cannot bring back what the file lacks.
+    expect(r.stderr).toMatch(/^error: [\d.]+ [KMG]iB of the disk file could not be copied \(it is damaged or cut short\)$/m);
     const map = readFileSync(`${out}.map`, 'utf8').split('\n').filter((l) => /^0x/.test(l)).slice(1);
     expect(map.some((l) => /\s-$/.test(l))).toBe(true);
     expect(map.filter((l) => !/\s[+-]$/.test(l))).toEqual([]);

@@ -1,6 +1,7 @@
 // What `image` shows while it runs (progress) and when it ends (the summary, also as --json): counted from
 // the map, over the domain being copied (the whole card, or its used blocks with usedOnly).
 
+import { containerOf } from '../../device/vdisk/index.js';
 import type { BlockStatus, RegionMap } from '../../device/rescue/region-map.js';
 import { formatBytes, partOf } from '../../units.js';
 import { formatDuration } from '../progress.js';
@@ -48,6 +49,8 @@ export interface ImageResult {
   inUse: string | null;
   /** The rescue map the source (an image made from a card) was read with: what it never rescued stays unreadable. */
   sourceMap: string | null;
+  /** The source is a virtual machine's disk file (its format), not a card: the words name it so. */
+  diskFile: string | null;
   domainBytes: number;
   rescuedBytes: number;
   nonTriedBytes: number;
@@ -109,6 +112,7 @@ export function resultOf(job: ImageJob): ImageResult {
     imageCutAt: job.imageCutAt,
     inUse: job.inUse,
     sourceMap: job.sourceMap,
+    diskFile: containerOf(job.source)?.format ?? null,
     domainBytes: d.bytes,
     rescuedBytes: d['+'],
     nonTriedBytes: d['?'],

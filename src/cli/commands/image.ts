@@ -81,7 +81,8 @@ export const imageCommand: CommandModule<GlobalArgs, ImageArgs> = {
     if (result.sourceMap !== null) warn(`${result.source} was read with its rescue map ${result.sourceMap}: what that map says was never rescued from the card is marked unreadable in this copy's map, not copied as zeros`);
     if (result.rescuedBytes < result.domainBytes) {
       const missing = formatBytes(result.domainBytes - result.rescuedBytes);
-      const what = result.sourceMap !== null ? `${missing} of the card are not in ${result.source} (its map says so) and could not be copied` : `${missing} of the card could not be copied (yet)`;
+      const card = result.diskFile !== null ? 'the disk file' : 'the card';
+      const what = result.sourceMap !== null ? `${missing} of ${card} are not in ${result.source} (its map says so) and could not be copied` : `${missing} of ${card} could not be copied${result.diskFile !== null ? ' (it is damaged or cut short)' : ' (yet)'}`;
       throw new CorruptError('IMAGE_INCOMPLETE', what, {
         hint: `the image is usable: read it with haos-rescue (e.g. haos-rescue info ${shellWord(result.out)}); parts not rescued read as errors, never as zeros${hits === null ? '; --files-hit lists the files they touch' : ''}`,
         details: { badSectorBytes: result.badSectorBytes, nonTriedBytes: result.nonTriedBytes },
