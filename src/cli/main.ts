@@ -92,7 +92,6 @@ function parser(args: string[]) {
     });
 }
 
-
 /**
  * `haos-rescue card.img` or `haos-rescue /dev/sdb` (what an owner tries first): yargs said "Unknown argument"
  * or "did you mean gui?" (for g.img). A first word that names a disk or an image is said as one, with the

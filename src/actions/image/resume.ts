@@ -113,4 +113,3 @@ export async function readPreviousMap(mapPath: string, sizeBytes: number): Promi
     throw new CorruptError('BAD_MAPFILE', `the map ${mapPath} cannot be continued: ${err.message}`, { cause: err, details: err.details, ...(err.hint !== undefined ? { hint: err.hint } : {}) });
   }
 }
-

@@ -253,4 +253,3 @@ function noDisk(path: string, names: string[]): NotFoundError {
       : 'its virtual machine was exported without its disk: export it again with its disk, or give the disk file itself (.vmdk, .vdi, .qcow2, .vhd or .vhdx)',
   });
 }
-
