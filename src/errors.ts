@@ -43,7 +43,7 @@ export type Remedy =
   | 'originals-dir' // save the originals in another folder
   | 'originals-or-none' // save the originals elsewhere, or not at all
   | 'choose-backups' // copy fewer backups
-  | 'login-from-backup' // put the login file back from a backup of the card (details.configPath), then set the password
+  | 'login-from-backup' // put the login file back from a backup of the card (details.loginFile, .inBackup), then set the password
   | 'map-file' // name the rescue map, or none
   | 'no-map' // leave the rescue map out
   | 'ignore-map' // read the image without the rescue map found beside it

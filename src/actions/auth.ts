@@ -99,7 +99,8 @@ function loginFileDamaged(src: OpenedSource): (err: unknown) => never {
     if (!(err instanceof CorruptError && err.details['path'] === PROVIDER_STORE.path)) throw err;
     throw new CorruptError(err.code, err.message, {
       cause: err,
-      details: { ...err.details, configPath: src.layout.configPath },
+      // Where the file is on the card and in a backup's Home Assistant archive, for the command line's words.
+      details: { ...err.details, loginFile: `${src.layout.configPath}/${PROVIDER_STORE.path}`, inBackup: `homeassistant/data/${PROVIDER_STORE.path}` },
       hint: 'put the login file back from one of the card\'s backups (its passwords as they were then), then set the password; nothing was written',
       remedy: 'login-from-backup',
     });

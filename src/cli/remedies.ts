@@ -2,6 +2,7 @@
 // layers below the command line speak of what to do, the command line of how to say it here. SOURCE in a
 // command becomes the source this command read, once it is known.
 
+import { posix } from 'node:path';
 import type { Remedy } from '../errors.js';
 import { shellWord } from '../shell-word.js';
 
@@ -22,8 +23,8 @@ const REMEDY_OPTIONS: Record<Remedy, string | ((details: Record<string, unknown>
   'originals-or-none': 'add --originals DIR, or --no-originals',
   'choose-backups': 'name them with --slug',
   'login-from-backup': (d) => {
-    const file = `${typeof d['configPath'] === 'string' ? d['configPath'] : '/supervisor/homeassistant'}/.storage/auth_provider.homeassistant`;
-    return `haos-rescue backup cat SOURCE SLUG homeassistant/data/.storage/auth_provider.homeassistant > auth_provider.homeassistant, then haos-rescue put SOURCE auth_provider.homeassistant ${shellWord(file)}`;
+    const name = posix.basename(String(d['loginFile']));
+    return `haos-rescue backup cat SOURCE SLUG ${shellWord(String(d['inBackup']))} > ${name}, then haos-rescue put SOURCE ${name} ${shellWord(String(d['loginFile']))}`;
   },
   'map-file': 'give it with --map FILE, or leave --map out',
   'no-map': 'leave --map out',

@@ -106,7 +106,7 @@ export interface UserRow {
   role: 'owner' | 'administrator' | 'user';
   mfa: boolean;
   /** Can be given a new password: has a password login, or had one whose entry was lost (actions/auth.ts). */
-  hasLogin: boolean;
+  passwordSettable: boolean;
 }
 export interface UsersAnswer { users: UserRow[] }
 

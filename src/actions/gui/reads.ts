@@ -61,7 +61,7 @@ export async function users(ctx: GuiContext): Promise<UsersAnswer> {
   return {
     users: list.users
       .filter((u) => !u.system)
-      .map((u) => ({ username: u.username, name: u.name, role: u.owner ? 'owner' : u.admin ? 'administrator' : 'user', mfa: u.mfa, hasLogin: canSetPassword(u) })),
+      .map((u) => ({ username: u.username, name: u.name, role: u.owner ? 'owner' : u.admin ? 'administrator' : 'user', mfa: u.mfa, passwordSettable: canSetPassword(u) })),
   };
 }
 

@@ -36,7 +36,7 @@ export async function showReset(): Promise<void> {
   if (refusedHere(s)) return;
   const all = await readUsers(s);
   if (!all) return;
-  const users = all.filter((u) => u.hasLogin && u.username);
+  const users = all.filter((u) => u.passwordSettable && u.username);
   if (users.length === 0) {
     append(s.section, el('p', { text: 'There is no user with a password login on this card. “Add an administrator” makes one.' }), el('div', { cls: 'row' }, backButton()));
     return;
@@ -95,7 +95,7 @@ export async function showUsers(): Promise<void> {
       el(
         'tr',
         {},
-        el('td', { text: u.username ?? (u.hasLogin ? '—' : '(no password login)') }),
+        el('td', { text: u.username ?? (u.passwordSettable ? '—' : '(no password login)') }),
         el('td', { text: u.name ?? '—' }),
         el('td', { text: u.role }),
         el('td', { text: u.mfa ? 'on' : 'off' }),
