@@ -7,7 +7,7 @@
 // Windows and macOS reject unaligned I/O.
 
 import type { BigIntStats } from 'node:fs';
-import { readSync } from 'node:fs';
+import { fstatSync, readSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { IoError, UsageError } from '../errors.js';
 import { alignedDevice } from './aligned-device.js';
@@ -99,7 +99,7 @@ async function deviceForHandle(handle: FileHandle, path: string, writable: boole
   // On Linux open(2) succeeds on a directory; report it as the EISDIR a read would give.
   if (stats.isDirectory()) throw mapOsError({ code: 'EISDIR' }, { op: 'open', path });
   if (stats.isFile()) {
-    return registered(new FileDevice(handle, path, toSafeSize(stats.size, path), 1, `image ${path}`, writable, rescue), handle, rescue);
+    return registered(new FileDevice(handle, path, toSafeSize(stats.size, path), 1, `image ${path}`, writable, rescue, true), handle, rescue);
   }
   if (!stats.isBlockDevice() && !stats.isCharacterDevice()) throw notRandomAccess(path);
   // Linux's disks are block devices: a character device (/dev/null, a terminal) was said as a card reader
@@ -169,6 +169,7 @@ class FileDevice implements BlockDevice {
     readonly description: string,
     readonly writable: boolean,
     private readonly rescue: boolean,
+    private readonly imageFile = false,
   ) {}
 
   async read(byteOffset: number, length: number, into?: Buffer): Promise<Buffer> {
@@ -200,6 +201,17 @@ class FileDevice implements BlockDevice {
       done += bytesRead;
     }
     return buffer;
+  }
+
+  /** The size of an image file now, if it is less than when it was opened; null for disks and whole files. */
+  private shrunkTo(): number | null {
+    if (!this.imageFile) return null;
+    try {
+      const now = fstatSync(this.handle.fd).size;
+      return now < this.sizeBytes ? now : null;
+    } catch {
+      return null;
+    }
   }
 
   async write(byteOffset: number, data: Uint8Array): Promise<void> {
@@ -247,6 +259,15 @@ class FileDevice implements BlockDevice {
   }
 
   private shortRead(byteOffset: number, length: number, done: number): IoError {
+    const shrunk = this.shrunkTo();
+    if (shrunk !== null) {
+      // Not the medium: another program cut the image file (or is writing it anew). Said as a failing card,
+      // the front ends offered to copy it, and a copy cannot bring the cut part back.
+      return new IoError('SOURCE_SHRANK', `${this.path} is shorter now (${shrunk} bytes) than when it was opened (${this.sizeBytes} bytes): another program cut it or is writing it`, {
+        details: { byteOffset, length, bytesRead: done, deliveredBytes: done, sizeBytes: this.sizeBytes, nowBytes: shrunk },
+        hint: 'let that program finish, then open the file again; if it was cut by mistake, copy it again from where it came from',
+      });
+    }
     return new IoError(
       'SHORT_READ',
       `${this.description} ended early: ${done} of ${length} bytes read at byte ${byteOffset}`,

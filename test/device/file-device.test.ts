@@ -5,6 +5,7 @@ import { chmod, mkdir, readFile, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openFileDevice, withFileDevice } from '../../src/device/file-device.js';
+import { isMediumError } from '../../src/device/map-os-error.js';
 import { AppError } from '../../src/errors.js';
 import { makeTempDir, seededRandom, sha256File, writeTempFile } from './helpers.js';
 
@@ -74,15 +75,18 @@ describe('openFileDevice on an image file', () => {
     });
   });
 
-  it('detects a short read when the file shrinks after open, instead of padding', async () => {
+  it('an image file cut short after open: SOURCE_SHRANK, never padding, never a medium error', async () => {
     const path = await writeTempFile(dir, 'shrinks.img', content);
     await withFileDevice(path, {}, async (dev) => {
       await truncate(path, 1000);
       expect((await dev.read(0, 1000)).equals(content.subarray(0, 1000))).toBe(true);
       const err = await rejection(dev.read(900, 200));
-      expect(err.code).toBe('SHORT_READ');
-      expect(err.details).toMatchObject({ byteOffset: 900, length: 200, bytesRead: 100 });
-      expect((await rejection(dev.read(5000, 10))).code).toBe('SHORT_READ');
+      // Said as the file cut short, not as a card failing (which the front ends answer by offering a copy).
+      expect(err.code).toBe('SOURCE_SHRANK');
+      expect(isMediumError(err)).toBe(false);
+      expect(err.message).toMatch(/shrinks\.img is shorter now \(1000 bytes\) than when it was opened/);
+      expect(err.details).toMatchObject({ byteOffset: 900, length: 200, bytesRead: 100, nowBytes: 1000 });
+      expect((await rejection(dev.read(5000, 10))).code).toBe('SOURCE_SHRANK');
     });
   });
 

@@ -4,7 +4,7 @@
 // with "0 backup(s) copied". Now every request says the card is gone (CARD_GONE, 410, never 500), the screen
 // offers the disk list, and that list says it again; a copy that copied nothing is never "Done".
 
-import { rmSync, writeFileSync } from 'node:fs';
+import { rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readSampleImage } from '../../fixtures/index.js';
@@ -56,6 +56,25 @@ describe.skipIf(!browserPath)(`the card gone while the window is open${browserPa
       writeFileSync(img, readSampleImage());
       const r = await api('/api/users');
       expect(r.status, r.body).toBe(410);
+    });
+  });
+
+  // Cut short by another program while open: it was said as "Parts of this card could not be read" and the
+  // window offered to copy the card to an image file, which cannot bring the cut part back.
+  it('an image file cut short while open: said as that, no copy of the card offered', async () => {
+    const img = join(work, 'shrunk.img');
+    writeFileSync(img, readSampleImage());
+    await onCard(suite, img, async (page, _heading, api) => {
+      truncateSync(img, 12 * 1024 * 1024);
+      const users = errorOf((await api('/api/users')).body) as ReturnType<typeof errorOf> & { cardFailing: boolean };
+      expect(users.code).toBe('SOURCE_SHRANK');
+      expect(users.cardFailing).toBe(false);
+      expect(users.message).toMatch(/shrunk\.img is shorter now \(12582912 bytes\) than when it was opened/);
+      await page.getByRole('button', { name: 'Show the users' }).click();
+      const alert = page.getByRole('alert');
+      await alert.getByText(/is shorter now .* than when it was opened/).waitFor({ timeout: 30_000 });
+      expect(await alert.getByText(/let that program finish, then open the file again/).count()).toBe(1);
+      expect(await page.getByRole('button', { name: /Copy the card/ }).count()).toBe(0);
     });
   });
 

@@ -3,7 +3,6 @@
 // Esc at a question inside a job goes back to the menu; Ctrl-C at a question leaves everything as it was,
 // and during a write waits for the write to finish.
 
-import { stat } from 'node:fs/promises';
 import { writesMade } from '../../actions/critical.js';
 import { importantNotWhole } from '../../actions/image/files-hit.js';
 import { BACK, orBack, select } from './ask.js';
@@ -128,17 +127,6 @@ async function openCopy(path: string, why: 'read-failed' | 'box-read-errors' = '
   }
 }
 
-/**
- * A read that ended early because the image file is shorter than when it was opened (truncated by another
- * program): no failing card, so no copy is offered (it said "it may be wearing out" and offered to image it).
- */
-async function shrank(path: string, err: AppError): Promise<boolean> {
-  const opened = err.details['sizeBytes'];
-  if (err.code !== 'SHORT_READ' || typeof opened !== 'number') return false;
-  const now = await stat(path).catch(() => null);
-  return now !== null && now.isFile() && now.size < opened;
-}
-
 /** The menu's answer to open another disk: the session is closed and the disk asked for again. */
 const ANOTHER = 'another';
 
@@ -165,12 +153,10 @@ async function chooseSteps(session: Session): Promise<number | typeof ANOTHER> {
       if (!(err instanceof AppError)) throw err;
       process.stderr.write(flowError(err));
       if (err.details['remedy'] === 'check-at-start') await offerRepairAtStart(session, say);
-      if (await shrank(session.source.path, err)) {
-        say('The image file is shorter now than when it was opened: another program cut it or is writing it. Let that finish, then open the file again (Another disk or image file); a copy of it would not bring the missing part back.');
-      } else {
-        const copy = isMediumError(err) ? await openCopy(session.source.path) : null;
-        if (copy !== null) await session.replace(copy);
-      }
+      // An image file cut short by another program (SOURCE_SHRANK) is not a medium error: no copy is offered.
+      if (err.code === 'SOURCE_SHRANK') say('Open the file again when it is whole: Another disk or image file.');
+      const copy = isMediumError(err) ? await openCopy(session.source.path) : null;
+      if (copy !== null) await session.replace(copy);
     }
     say('');
   }
