@@ -109,25 +109,27 @@ function refuseSourceFirst(args: string[]): void {
 /** Runs the CLI and returns the exit code; never calls process.exit itself. */
 export async function run(args: string[]): Promise<number> {
   let verbose = args.includes('--verbose');
+  // No command: the guided flow (or the window); --verbose alone asks for it with the errors' details.
+  const bare = args.every((a) => a === '--verbose');
   // The guided flow shows its questions on standard output: with that sent to a file, it ran unseen. A
   // terminal that cannot move its cursor (TERM=dumb: Emacs' shell) showed them as escape codes.
-  if (args.length === 0 && isInteractive() && process.stdout.isTTY && process.env['TERM'] !== 'dumb') {
+  if (bare && isInteractive() && process.stdout.isTTY && process.env['TERM'] !== 'dumb') {
     // Loaded only here: the prompt library costs ~100 ms of start-up that no other command needs.
     const { runWizard } = await import('./wizard/index.js');
-    return runWizard();
+    return runWizard({ verbose });
   }
   try {
-    if (args.length === 0 && (await startsWindow())) {
+    if (bare && (await startsWindow())) {
       // Started from a desktop without a terminal (a launcher, a double-click): the browser window.
       await runGui({});
       return ExitCode.OK;
     }
-    if (args.length === 0 && isInteractive() && process.stdout.isTTY) {
+    if (bare && isInteractive() && process.stdout.isTTY) {
       throw new UsageError('DUMB_TERMINAL', 'the guided flow needs a terminal that can move its cursor for its questions, and this one cannot (TERM=dumb)', {
         hint: 'run haos-rescue gui for the same steps in a browser window, or run haos-rescue in a terminal program (Terminal, Windows Terminal, a desktop terminal), or name a command (haos-rescue --help lists them)',
       });
     }
-    if (args.length === 0 && isInteractive()) {
+    if (bare && isInteractive()) {
       throw new UsageError('NO_TERMINAL', 'the guided flow needs a terminal for its questions: its output goes to a file or a pipe here', { hint: 'run haos-rescue without > or |, or name a command (haos-rescue --help lists them)' });
     }
     refuseSourceFirst(args);

@@ -207,6 +207,18 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     expect(readFileSync(join(work, 'redirected.txt'), 'utf8')).toBe('');
   }, 60_000);
 
+  // `haos-rescue --verbose` (asked for by someone helping) was a usage error: no command named.
+  it('--verbose alone starts the guided flow, whose errors then carry their code and stack', async () => {
+    term.start('verbose', work, join(work, 'home-verbose'), ['--verbose']);
+    const zeros = join(work, 'zeros.img');
+    writeFileSync(zeros, Buffer.alloc(1024 * 1024));
+    await term.openPath('verbose', zeros);
+    const said = await waitFor('verbose', /error: [\s\S]*code: [A-Z_]+ \(exit \d+\)\s*\n\s*\w*Error/);
+    expect(said).not.toMatch(/Unknown argument|usage/i);
+    keys('verbose', 'C-c');
+    await waitFor('verbose', /EXIT=130/);
+  }, 60_000);
+
   // A terminal that cannot move its cursor (TERM=dumb, as Emacs' shell) showed the questions as escape codes.
   it('in a terminal without cursor movement (TERM=dumb): says so, with the window as the way (exit 64)', async () => {
     term.start('dumb', work, join(work, 'home-dumb'), [], '', 'TERM=dumb');

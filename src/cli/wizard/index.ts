@@ -13,7 +13,7 @@ import { AppError, ExitCode } from '../../errors.js';
 import { localTime } from '../render.js';
 import { visible } from '../visible.js';
 import { offerImage } from './image-step.js';
-import { flowError } from './flow-error.js';
+import { flowError, flowErrorsVerbose } from './flow-error.js';
 import { pickSource } from './pick.js';
 import { type Say, Session, offerRepairAtStart, stepAdd, stepExport, stepReset, stepUsers } from './steps.js';
 import { stepCreate, stepExtract, stepKey } from './backup-steps.js';
@@ -167,7 +167,8 @@ function isPromptExit(err: unknown): boolean {
 }
 
 /** Runs the guided flow; returns the exit code. */
-export async function runWizard(): Promise<number> {
+export async function runWizard(options: { verbose?: boolean } = {}): Promise<number> {
+  flowErrorsVerbose(options.verbose ?? false);
   say('haos-rescue: get your Home Assistant back from its SD card or disk.');
   say('It only reads the card, unless you choose a step that writes: that step shows what it will change and asks first.');
   say('Esc at a question goes back; Ctrl-C ends haos-rescue.');
