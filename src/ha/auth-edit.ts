@@ -127,7 +127,7 @@ export function addLogin(providerBytes: Buffer, username: string, storedHash: st
   if (normalized !== username) {
     throw new UsageError(
       'USERNAME_NOT_NORMALIZED',
-      `Home Assistant keeps login names in small letters without spaces around them: ${JSON.stringify(username)} would be ${JSON.stringify(normalized)}`,
+      `${username === username.trim() && username === username.toLowerCase() ? 'Home Assistant keeps login names case-folded (letters such as ß written as ss)' : 'Home Assistant keeps login names in small letters without spaces around them'}: ${JSON.stringify(username)} would be ${JSON.stringify(normalized)}`,
       { details: { username, normalized }, hint: file.data.users.some((l) => normalizeUsername(l.username) === normalized) ? `the login ${JSON.stringify(normalized)} exists already: reset its password instead` : `use ${JSON.stringify(normalized)}: logins are case-insensitive, so it still accepts what you type` },
     );
   }

@@ -171,7 +171,10 @@ describe('addLogin', () => {
   it.each([
     [' bob', 'USERNAME_NOT_NORMALIZED', '"bob"'],
     ['Bob', 'USERNAME_NOT_NORMALIZED', '"bob"'],
+    ['Bob', 'USERNAME_NOT_NORMALIZED', 'in small letters'],
+    // Already in small letters: said as case folding, not "small letters" (which it is in).
     ['straße', 'USERNAME_NOT_NORMALIZED', '"strasse"'],
+    ['straße', 'USERNAME_NOT_NORMALIZED', 'case-folded (letters such as ß written as ss)'],
     ['alice', 'USERNAME_EXISTS', '"Alice"'],
     ['   ', 'USERNAME_EMPTY', ''],
     // Inside the name (strip() takes them only at its ends): refused, each named (they were written).
