@@ -236,7 +236,7 @@ describe('formatMapfile', () => {
     for (let seed = 1; seed <= 20; seed++) {
       const m: Mapfile = { currentPos: seed * 512, currentStatus: (['?', '*', '/', '-', 'F', 'G', '+'] as PhaseStatus[])[seed % 7]!, currentPass: 1 + (seed % 4), map: randomMap(seed, 5000 + seed, 200) };
       const back = parseMapfile(formatMapfile(m, HEADER), m.map.sizeBytes);
-      expect({ ...back, map: back.map.regions() }, `seed ${seed}`).toEqual({ ...m, map: m.map.regions() });
+      expect({ ...back, map: back.map.regions() }, `seed ${seed}`).toEqual({ ...m, map: m.map.regions(), listedBytes: m.map.sizeBytes });
     }
   });
 });

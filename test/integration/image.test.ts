@@ -367,4 +367,27 @@ describe('image refuses what would lose data, and names a missing source', () =>
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  // Refused, the image of a smaller disk was still grown to this card's size first (its bytes changed).
+  it('an image and map of a smaller disk: refused by the map\'s size, the image and the map untouched', () => {
+    const dir = tempDir('haos-rescue-image-smaller-');
+    try {
+      const small = join(dir, 'small.img');
+      writeFileSync(small, readSampleImage().subarray(0, 8 * MIB));
+      const card = join(dir, 'card.img');
+      writeFileSync(card, readSampleImage());
+      const out = join(dir, 'copy.img');
+      expect(cli(['image', small, '--out', out]).code).toBe(0);
+      const image = readFileSync(out);
+      const map = readFileSync(`${out}.map`);
+      const other = cli(['image', card, '--out', out, '--verbose']);
+      expect(other.code, other.stderr).toBe(64);
+      expect(other.stderr).toMatch(/code: IMAGE_OF_OTHER_DISK/);
+      expect(other.stderr).toMatch(/its map .*copy\.img\.map is for a disk of 8388608 bytes, and this one holds 33554432/);
+      expect(readFileSync(out).equals(image)).toBe(true);
+      expect(readFileSync(`${out}.map`).equals(map)).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -23,7 +23,7 @@ import { makeOutputFolder, outputError } from '../output-error.js';
 import { assertOutputOffSource } from '../host-mounts.js';
 import { type SourceOptions, openSourceDevice } from '../source.js';
 import { type Phase, type PhaseName, rescueOrder } from './order.js';
-import { assertNotFolders, assertSameDisk, checkResume, forgetPastEnd, readPreviousMap } from './resume.js';
+import { assertMapOfThisSize, assertNotFolders, assertSameDisk, checkResume, forgetPastEnd, readPreviousMap } from './resume.js';
 import { ImageFile, assertFirstRoom, assertImageFits, assertNotOnSource, assertRoom } from './output.js';
 import { type ImageProgress, type ImageResult, progressOf, resultOf } from './report.js';
 
@@ -106,6 +106,7 @@ export class ImageJob {
       await assertOutputOffSource(path, [out, mapPath]);
       await assertImageFits(out, source.sizeBytes);
       const previous = await readPreviousMap(mapPath, source.sizeBytes);
+      if (previous !== null) assertMapOfThisSize(previous, source.sizeBytes, { source: path, out, mapPath });
       const fresh = checkResume(out, mapPath, previous, opts.force ?? false);
       if (fresh) await assertFirstRoom(out);
       // The image's folder is made as export's and extract's are (D:\rescue\card.img with no D:\rescue yet).
@@ -116,10 +117,13 @@ export class ImageJob {
       const sectorSize = Math.max(512, source.sectorSize);
       const cutAt = fresh ? null : forgetPastEnd(map, out, sectorSize);
       const image = await ImageFile.open(out, source.sizeBytes, fresh);
-      if (!fresh) await assertSameDisk(source, image, map, { source: path, out, mapPath }).catch(async (err: unknown) => {
-        await image.close();
-        throw err;
-      });
+      if (!fresh) {
+        await assertSameDisk(source, image, map, { source: path, out, mapPath }).catch(async (err: unknown) => {
+          await image.close();
+          throw err;
+        });
+        await image.fit(source.sizeBytes);
+      }
       const stop = { requested: false };
       const fd = rescueFileDescriptor(source);
       const rescuer = new Rescuer(source, image, map, {

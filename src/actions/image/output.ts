@@ -40,7 +40,11 @@ export class ImageFile implements RescueTarget {
     readonly path: string,
   ) {}
 
-  /** Opens (or creates) the image and gives it the card's size; holes stay holes (a sparse file). */
+  /**
+   * Opens (or creates) the image; a new one is given the card's size at once, holes staying holes (a sparse
+   * file). One continued is grown by `fit`, once it is known to be this card's (a refused continuation left it
+   * grown to another card's size).
+   */
   static async open(path: string, sizeBytes: number, fresh: boolean): Promise<ImageFile> {
     let handle: FileHandle;
     try {
@@ -55,12 +59,21 @@ export class ImageFile implements RescueTarget {
           hint: 'name another image file, or move that file aside',
         });
       }
-      if (size < sizeBytes) await handle.truncate(sizeBytes);
+      if (fresh && size < sizeBytes) await handle.truncate(sizeBytes);
     } catch (err) {
       await handle.close().catch(() => undefined);
       throw err instanceof UsageError ? err : mapOsError(err, { op: 'write', path });
     }
     return new ImageFile(handle, path);
+  }
+
+  /** Gives a continued image the card's size (sparse). */
+  async fit(sizeBytes: number): Promise<void> {
+    try {
+      if ((await this.handle.stat()).size < sizeBytes) await this.handle.truncate(sizeBytes);
+    } catch (err) {
+      throw mapOsError(err, { op: 'write', path: this.path });
+    }
   }
 
   async write(byteOffset: number, data: Buffer): Promise<void> {

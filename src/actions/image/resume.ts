@@ -63,6 +63,18 @@ export function checkResume(out: string, mapPath: string, previous: Mapfile | nu
 }
 
 /**
+ * A map names its whole disk from the first run on (ddrescue's and this tool's alike): one that ends before
+ * this card does is another, smaller disk's (its image would be grown to this card's size and mixed with it).
+ */
+export function assertMapOfThisSize(previous: Mapfile, sizeBytes: number, names: { source: string; out: string; mapPath: string }): void {
+  const listed = previous.listedBytes ?? sizeBytes;
+  if (listed === 0 || listed >= sizeBytes) return;
+  throw new UsageError('IMAGE_OF_OTHER_DISK', `${names.out} does not hold a copy of ${names.source}: its map ${names.mapPath} is for a disk of ${listed} bytes, and this one holds ${sizeBytes}`, {
+    hint: 'it is a copy of another disk: name a new image file for this one, and keep the old image and its map',
+  });
+}
+
+/**
  * Compares pieces spread over the bytes the map says were rescued with the same bytes on the card (a few
  * reads of places that read well before). A piece the card cannot read now is skipped: a failing card is
  * what this copy is for. Any piece that differs refuses the continuation.

@@ -23,6 +23,8 @@ export interface Mapfile {
   currentStatus: PhaseStatus;
   currentPass: number;
   map: RegionMap;
+  /** Where the last block the map lists ends (a map names its whole disk): read maps only. */
+  listedBytes?: number;
 }
 
 export interface MapfileHeader {
@@ -84,6 +86,7 @@ export function parseMapfile(text: string, sizeBytes: number, options: ParseOpti
     }
     result.map.set(block.pos, block.size, block.status);
   }
+  result.listedBytes = previousEnd ?? 0;
   return result;
 }
 
