@@ -18,7 +18,7 @@ import { disksCommand } from './commands/disks.js';
 import { exportCommand } from './commands/export.js';
 import { guiCommand, runGui } from './commands/gui.js';
 import { imageCommand } from './commands/image.js';
-import { type GlobalArgs, looksLikeSource, parseOffset, refuseEmpty, refuseRepeated, refuseSwitchValues } from './commands/common.js';
+import { type GlobalArgs, looksLikeSource, parseOffset, refuseEmpty, refuseMissingValues, refuseRepeated, refuseSwitchValues } from './commands/common.js';
 import { infoCommand } from './commands/info.js';
 import { logsCommand } from './commands/logs.js';
 import { lsCommand } from './commands/ls.js';
@@ -79,6 +79,7 @@ function parser(args: string[]) {
     .middleware((argv) => refuseRepeated(argv as Record<string, unknown>), true)
     .middleware((argv) => refuseEmpty(argv as Record<string, unknown>), true)
     .middleware(((_argv: unknown, y: { getOptions(): { boolean: string[] } }) => refuseSwitchValues(args, () => y.getOptions().boolean)) as never, true)
+    .middleware(((_argv: unknown, y: { getOptions(): YargsOptionLists }) => refuseMissingValues(args, () => valuedOptions(y.getOptions()))) as never, true)
     .demandCommand(1, 'name a command: gui, disks, info, df, ls, cat, logs, auth, backup, export, image, safe-mode, check-at-start, rm, put or mv')
     .recommendCommands()
     .strict()
@@ -90,6 +91,21 @@ function parser(args: string[]) {
     .fail((msg, err) => {
       throw err ?? usageError(msg ?? '', args, known);
     });
+}
+
+/** What yargs says of the options the command being run takes. */
+interface YargsOptionLists {
+  string: string[];
+  number: string[];
+  array: string[];
+  alias: Record<string, string[]>;
+}
+
+/** The options that take a value, by every name they have (-u, --username). */
+function valuedOptions(o: YargsOptionLists): Set<string> {
+  const names = new Set([...o.string, ...o.number, ...o.array]);
+  for (const name of [...names]) for (const alias of o.alias[name] ?? []) names.add(alias);
+  return names;
 }
 
 /**
@@ -104,6 +120,24 @@ function refuseSourceFirst(args: string[]): void {
   throw new UsageError('SOURCE_WITHOUT_COMMAND', `${first} is a disk or an image, not a command: name what to do with it first`, {
     hint: `haos-rescue info ${shellWord(first)} shows what it holds; haos-rescue alone guides you step by step (it asks for the disk), haos-rescue gui does the same in a browser window`,
   });
+}
+
+/**
+ * `--`, the end of the options as in any command line: the words after it are names. yargs lost them (a path
+ * after it read as none, `info -- card.img` an internal error), so they are passed on as plain words; one that
+ * begins with "-" would be read as an option there, and is refused with the way to write it.
+ */
+function endOfOptions(args: string[]): string[] {
+  const at = args.indexOf('--');
+  if (at === -1) return args;
+  const after = args.slice(at + 1);
+  const dashed = after.find((a) => a.startsWith('-'));
+  if (dashed !== undefined) {
+    throw new UsageError('DASH_NAME', `${dashed} after -- is a name, and haos-rescue takes no name that begins with "-"`, {
+      hint: `write it as ./${dashed} (a file in this folder) or as its full path; an option goes before the --`,
+    });
+  }
+  return [...args.slice(0, at), ...after];
 }
 
 /** Runs the CLI and returns the exit code; never calls process.exit itself. */
@@ -132,6 +166,7 @@ export async function run(args: string[]): Promise<number> {
     if (bare && isInteractive()) {
       throw new UsageError('NO_TERMINAL', 'the guided flow needs a terminal for its questions: its output goes to a file or a pipe here', { hint: 'run haos-rescue without > or |, or name a command (haos-rescue --help lists them)' });
     }
+    args = endOfOptions(args);
     refuseSourceFirst(args);
     const argv = (await parser(args).parseAsync()) as GlobalArgs;
     verbose = argv.verbose ?? verbose;

@@ -76,13 +76,17 @@ export function usageError(msg: string, args: string[], known: () => string[] = 
   if ((m = /^Missing required arguments?: (.+)$/.exec(msg))) return say(`${name || 'this command'} needs ${options(m[1]!)}`);
   if ((m = /^Unknown arguments?: (.+)$/.exec(msg))) {
     const unknown = m[1]!.split(', ');
-    const what = unknown.every((u) => args.includes(u)) ? `more arguments than it takes (${unknown.join(', ')})` : `no option ${options(m[1]!)}`;
-    return say(`${name || 'haos-rescue'} has ${what}`);
+    const plain = unknown.every((u) => args.includes(u));
+    // `auth bogus card.img`: said as arguments too many (card.img), the command word not looked at.
+    const typed = group && words.length === 1 ? args.filter((a) => !a.startsWith('-'))[args.filter((a) => !a.startsWith('-')).indexOf(group) + 1] : undefined;
+    if (plain && group && typed !== undefined) return say(`${group} has no command ${typed}: its commands are ${GROUPS[group]!.join(', ')}`, `haos-rescue ${group} --help says what each does`);
+    const what = plain ? `more arguments than it takes (${unknown.join(', ')})` : `no option ${options(m[1]!)}`;
+    return say(`${name || 'haos-rescue'} has ${what}`, plain ? help : withDashName(help, args));
   }
   if ((m = /^Not enough non-option arguments: got (\d+), need at least (\d+)$/.exec(msg))) {
     if (group && words.length === 1) return say(`name ${group === 'auth' ? 'an' : 'a'} ${group} command: ${GROUPS[group]!.join(', ')}`, `haos-rescue ${group} --help says what each does`);
     const unknown = unknownOptions(args, known());
-    if (unknown.length) return say(`${name} has no option ${unknown.join(', ')}`);
+    if (unknown.length) return say(`${name} has no option ${unknown.join(', ')}`, withDashName(help, args));
     const usage = USAGE[words[0] ?? ''];
     return say(`too few arguments for ${name} (${m[1]} given)`, usage ? `${usage}; ${help}` : help);
   }
@@ -90,4 +94,14 @@ export function usageError(msg: string, args: string[], known: () => string[] = 
     return say(`--${m[1]} cannot be ${m[2]}: it takes ${m[3]!.replace(/, ([^,]+)$/, ' or $1')}`);
   }
   return say(msg);
+}
+
+/**
+ * A name typed that begins with "-" (a local file -notes.txt) is read as options (-n, -o, -t, ...): the hint
+ * says how to write it.
+ */
+function withDashName(help: string, args: string[]): string {
+  const end = args.indexOf('--');
+  const name = (end === -1 ? args : args.slice(0, end)).find((a) => /^-[^-\d]/.test(a) && a.length > 2 && /[./\\]/.test(a));
+  return name === undefined ? help : `${help}; a name that begins with "-" is written ./${name} (a file in this folder) or as its full path`;
 }

@@ -196,6 +196,15 @@ describe('info', () => {
       [['backup', 'extract', image, '--out', join(work, 'y'), '--slug'], /^error: --slug was given without a value\n/],
       [['cat', image, '/supervisor/homeassistant/configuration.yaml', '--json'], /^error: cat writes the file's own bytes to standard output: --json has no meaning for it\n/],
       [['backup', 'cat', image, '7fed74c8', 'a0d7b954_example/addon.json', '--json'], /^error: backup cat writes the file's own bytes/],
+      // A number or a choice without its value was left unset, and the command went on without it (exit 0).
+      [['info', image, '--partition'], /^error: --partition was given without a value\nhint: write the value after it: --partition VALUE$/],
+      [['export', image, '--what', '--out', join(work, 'z')], /^error: --what was given without a value\n/],
+      [['logs', image, '-n'], /^error: -n was given without a value\n/],
+      // The command word of a group mistyped: it said "more arguments than it takes (card.img)".
+      [['auth', 'bogus', image], /^error: auth has no command bogus: its commands are list, reset, add\nhint: haos-rescue auth --help says what each does$/],
+      // A local file named -x.txt: read as the options -x, -., -t, ...
+      [['put', image, '-dash.txt', '/supervisor/homeassistant/x.txt'], /^error: put has no option -d, .*\nhint: .*a name that begins with "-" is written \.\/-dash\.txt \(a file in this folder\) or as its full path$/],
+      [['info', '--', image, '--json'], /^error: --json after -- is a name, and haos-rescue takes no name that begins with "-"\nhint: write it as \.\/--json/],
     ];
     for (const [args, expected] of cases) {
       const r = cli(args);
@@ -203,6 +212,17 @@ describe('info', () => {
       expect(r.stderr.trim(), args.join(' ')).toMatch(expected);
     }
     expect(existsSync(join(work, 'y'))).toBe(false);
+  });
+
+  // `--` (the end of the options): `info -- card.img` was an internal error (exit 70), `ls card.img -- /p` listed
+  // the root, `-- info card.img` printed nothing (exit 0).
+  it('-- ends the options as in any command line: the names after it are read as names', () => {
+    expect(String(cli(['info', '--', image]).stdout)).toMatch(/^Source: /);
+    expect(String(cli(['--', 'info', image]).stdout)).toMatch(/^Source: /);
+    const listed = cli(['ls', image, '--', '/supervisor/homeassistant']);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(String(listed.stdout)).toMatch(/^configuration\.yaml$/m);
+    expect(String(cli(['cat', image, '--', '/supervisor/homeassistant/.HA_VERSION']).stdout)).toBe(String(cli(['cat', image, '/supervisor/homeassistant/.HA_VERSION']).stdout));
   });
 
   it('output sent to a full disk (/dev/full) is said as such, exit 74 (it was an internal error with a stack trace)', () => {

@@ -79,7 +79,7 @@ export function parseOffset(value: unknown): number | string | unknown[] {
 }
 
 /** The options that take several values; any other given twice is refused (`-u a -u b`: which one?). */
-const MANY_VALUES = new Set(['_', 'slug', 'inner', 'paths']);
+const MANY_VALUES = new Set(['_', '--', 'slug', 'inner', 'paths']);
 
 /**
  * Refuses an option given twice with different values (yargs made an array of them, which reached the
@@ -115,6 +115,24 @@ export function refuseSwitchValues(args: readonly string[], switches: () => read
     throw new UsageError('BAD_SWITCH_VALUE', `--${m[1]} is switched on by its name alone: it takes no value (it was given "${m[2]}")`, {
       hint: `write --${m[1]} alone (or --no-${m[1]} to switch it off); nothing was done`,
     });
+  }
+}
+
+/**
+ * An option that takes a value given none (`--partition` last, `--what` before another option): yargs left a
+ * number or a choice unset, and the command went on without it (`info --partition` read the disk it chose).
+ */
+export function refuseMissingValues(args: readonly string[], valued: () => ReadonlySet<string>): void {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') return;
+    const m = /^--([^=]+)$/.exec(arg) ?? /^-([A-Za-z])$/.exec(arg);
+    const next = args[i + 1];
+    if (m === null || (next !== undefined && !next.startsWith('-'))) continue;
+    // The list is asked for only then: yargs' list of options costs start-up time.
+    if (!valued().has(m[1]!)) continue;
+    const name = m[1]!.length === 1 ? arg : `--${m[1]}`;
+    throw new UsageError('EMPTY_OPTION', `${name} was given without a value`, { hint: `write the value after it: ${name} VALUE` });
   }
 }
 
