@@ -8,6 +8,7 @@ import { RefusedError, UnsupportedError } from '../errors.js';
 import { InodeFlags, type Inode } from './inode.js';
 import { setInodeChecksum } from './inode-csum.js';
 import { hasMetadataCsum } from './superblock.js';
+import { assertRewritable } from './system-zone.js';
 import type { Ext4Volume } from './volume.js';
 
 /**
@@ -95,7 +96,7 @@ async function inodeTableWrite(vol: Ext4Volume, ino: number, newRaw: Buffer): Pr
  * the old size (JSON allows trailing whitespace), so the size only ever grows, and only inside the blocks
  * the file already has.
  */
-export async function planRewrite(vol: Ext4Volume, inode: Inode, content: Uint8Array, nowMs = Date.now()): Promise<RewritePlan> {
+export async function planRewrite(vol: Ext4Volume, inode: Inode, content: Uint8Array, nowMs = Date.now(), name = `inode ${inode.ino}`): Promise<RewritePlan> {
   if (inode.kind !== 'file') throw refuse('NOT_A_REGULAR_FILE', `inode ${inode.ino} is not a regular file`);
   if ((inode.flags & (InodeFlags.INLINE_DATA | InodeFlags.ENCRYPT | InodeFlags.VERITY | InodeFlags.IMMUTABLE | InodeFlags.APPEND)) !== 0) {
     throw new UnsupportedError('UNSUPPORTED_FILE', `inode ${inode.ino} is inline, encrypted, verity-protected, immutable or append-only; haos-rescue cannot rewrite it`, {
@@ -114,7 +115,9 @@ export async function planRewrite(vol: Ext4Volume, inode: Inode, content: Uint8A
     if (!run || run.uninit) {
       throw refuse('NEEDS_NEW_BLOCKS', `the new content (${content.length} bytes) does not fit in the blocks the file owns (${inode.sizeBytes} bytes in use); haos-rescue does not allocate blocks`);
     }
-    writes.push({ fsBlock: run.physical + (logical - run.logical), data: padded.subarray(logical * bs, (logical + 1) * bs) });
+    const fsBlock = run.physical + (logical - run.logical);
+    await assertRewritable(vol, name, fsBlock, 1);
+    writes.push({ fsBlock, data: padded.subarray(logical * bs, (logical + 1) * bs) });
   }
   writes.push(await inodeTableWrite(vol, inode.ino, updatedInode(vol, inode, newSize, nowMs)));
   return { ino: inode.ino, oldSize: inode.sizeBytes, newSize, writes };

@@ -143,6 +143,18 @@ export async function assertFreeable(vol: Ext4Volume, start: number, length: num
   }
 }
 
+/**
+ * Refuses rewriting a file's blocks in place when its extents point at the filesystem's own metadata (an
+ * inode table, a bitmap, the journal: damage, or a crafted card): the write would go over it. The kernel
+ * refuses to read such a file ("pblk in system zone").
+ */
+export async function assertRewritable(vol: Ext4Volume, name: string, start: number, length: number): Promise<void> {
+  const what = (await systemZone(vol)).overlap(start, length);
+  if (what !== null) {
+    throw new CorruptError('FILE_BLOCKS_IN_METADATA', `${name} has its block ${start} where the filesystem keeps ${what}: the filesystem is damaged, and writing the file there would overwrite it`, { ...REPAIR, details: { start, length } });
+  }
+}
+
 /** Refuses blocks taken from a bitmap that holds the filesystem's own metadata. */
 export async function assertNotSystemBlocks(vol: Ext4Volume, start: number, length: number): Promise<void> {
   const what = (await systemZone(vol)).overlap(start, length);

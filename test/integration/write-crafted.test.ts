@@ -80,6 +80,28 @@ describe('write commands on cards whose allocation metadata lies', () => {
     expect(sha(img)).toBe(before);
   });
 
+  // auth reset rewrites the login file in its own blocks: with its extent pointed at the inode table's last block
+  // (its bytes made the login file's, so it reads), the new hash went over the inode table (exit 0).
+  it('auth reset of a login file whose extent points into the inode table: refused (65), the card unchanged', () => {
+    const img = crafted('login-in-inode-table', []);
+    const bytes = readFileSync(img);
+    const [loginBlock, lastTableBlock] = [Number(/\(0\):(\d+)/.exec(debugfsOut(img, `stat <${LOGIN_INO}>`))![1]), 115];
+    expect(debugfsOut(img, 'stats')).toMatch(/inode table at 36\n/);
+    expect(debugfsOut(img, 'stats')).toMatch(/Inode blocks per group: +80\n/);
+    bytes.copy(bytes, lastTableBlock * 4096, loginBlock * 4096, (loginBlock + 1) * 4096);
+    writeFileSync(img, bytes);
+    execFileSync('debugfs', ['-n', '-w', '-R', `sif <${LOGIN_INO}> block[5] ${lastTableBlock}`, img], { stdio: 'ignore' });
+    const before = sha(img);
+    const user = cli(['auth', 'list', img, '--json']);
+    expect(user.code, user.stderr).toBe(0);
+    const username = (JSON.parse(String(user.stdout)) as Array<{ username: string | null }>).find((u) => u.username)!.username!;
+    const r = cli(['auth', 'reset', img, '-u', username, '--password', 'new password 1', '--yes', '--no-originals']);
+    expect(r.code, r.stderr).toBe(65);
+    expect(r.stderr).toMatch(/^error: \/supervisor\/homeassistant\/\.storage\/auth_provider\.homeassistant has its block 115 where the filesystem keeps the inode table of group 0: the filesystem is damaged/m);
+    expect(r.stderr).toMatch(/nothing was written/);
+    expect(sha(img)).toBe(before);
+  });
+
   // The remedy the hint gives, end to end: the mark, then the box's own check at its next start (e2fsck -y,
   // no -f, as systemd-fsck runs it there) repairs the damage, and the same write goes through.
   const state = (img: string): string => /^Filesystem state:\s+(.*)$/m.exec(execFileSync('dumpe2fs', ['-h', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))![1]!;

@@ -90,7 +90,7 @@ async function checkPreconditions(src: OpenedSource, opts: WriteOptions): Promis
 async function planFile(vol: Ext4Volume, change: FileChange, nowMs: number): Promise<{ writes: BlockWrite[]; oldSize: number; newSize: number }> {
   const inode = await vol.lookup(change.path);
   try {
-    return await planRewrite(vol, inode, change.content, nowMs);
+    return await planRewrite(vol, inode, change.content, nowMs, change.path);
   } catch (err) {
     if (!(err instanceof AppError) || err.code !== 'NEEDS_NEW_BLOCKS') throw err;
   }
