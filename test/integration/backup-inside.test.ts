@@ -252,6 +252,28 @@ describe.skipIf(!have)('backup extract --decrypt', () => {
     expect(lstatSync(join(out, 'share', 'open.txt')).mode & 0o7777).toBe(0o644);
   });
 
+  it('a folder checked once stays the folder: a link or file of its name later is refused, and files after it still land in it; a file or link of a name is replaced by a later file', () => {
+    const again = join(work, 'again.tar');
+    execFileSync('python3', ['-c', outerBackup('61676169', 'again', `add("d/one.txt", b"one")
+add("d", kind=tarfile.SYMTYPE, link="f.txt")
+add("d", b"not a folder")
+add("d/two.txt", b"two")
+add("f.txt", b"first")
+add("f.txt", b"second")
+add("l", kind=tarfile.SYMTYPE, link="f.txt")
+add("l", b"a file now")`), again]);
+    const out = join(work, 'again-out');
+    const r = cli(['backup', 'extract', again, '--decrypt', '--out', out, '--json']);
+    expect(r.code, r.stderr).toBe(65);
+    const res = JSON.parse(r.text) as { skipped: Array<{ path: string; reason: string }> };
+    expect(res.skipped.map((s) => s.path).sort()).toEqual(['share/d', 'share/d']);
+    expect(lstatSync(join(out, 'share', 'd')).isDirectory()).toBe(true);
+    expect(readdirSync(join(out, 'share', 'd')).sort()).toEqual(['one.txt', 'two.txt']);
+    expect(readFileSync(join(out, 'share', 'f.txt'), 'utf8')).toBe('second');
+    expect(lstatSync(join(out, 'share', 'l')).isFile()).toBe(true);
+    expect(readFileSync(join(out, 'share', 'l'), 'utf8')).toBe('a file now');
+  });
+
   it('members a fuzz campaign found: a link chain climbing out, a time past the year 275760, names that clash or are too long: each listed, the rest unpacked', () => {
     const odd = join(work, 'odd.tar');
     execFileSync('python3', ['-c', ODD, odd]);
