@@ -69,6 +69,20 @@ describe('check-at-start', () => {
     expect(sha(img)).toBe(before);
   });
 
+  // A filesystem of no Home Assistant (a plain ext4 image, the wrong disk named): the mark was written, exit 0.
+  it('a filesystem that holds no Home Assistant data is not marked (77), and not written', () => {
+    const img = join(work, 'plain.img');
+    writeFileSync(img, Buffer.alloc(8 * 1024 * 1024));
+    execFileSync('mkfs.ext4', ['-q', '-F', img], { stdio: 'ignore' });
+    const before = sha(img);
+    const r = cli(['check-at-start', img]);
+    expect(r.code, r.stderr).toBe(77);
+    expect(r.stderr).toMatch(/^error: this filesystem holds no Home Assistant data \(it is not labelled hassos-data and has no \/supervisor\)/m);
+    expect(r.stderr).toMatch(/^hint: name the disk or partition that holds Home Assistant's data .*nothing was written/m);
+    expect(sha(img)).toBe(before);
+    expect(state(img)).toBe('clean');
+  });
+
   it('--dry-run writes nothing; --json gives the result', () => {
     const img = sample('dry');
     const before = sha(img);

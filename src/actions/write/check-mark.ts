@@ -34,6 +34,11 @@ export interface CheckMarkResult {
 
 /** Marks the card's data filesystem so that the box checks and repairs it in full at its next start. */
 export async function markForCheck(src: OpenedSource, opts: WriteOptions = {}): Promise<CheckMarkResult> {
+  if (src.discovery.kind === 'bare') {
+    // A filesystem of no Home Assistant (no hassos-data label, no /supervisor): no box checks it at its start,
+    // and the mark (an error state) was written to it, exit 0.
+    throw refusedWrite('NOT_HOME_ASSISTANT_DATA', 'this filesystem holds no Home Assistant data (it is not labelled hassos-data and has no /supervisor): no Home Assistant box checks it at its start', 'name the disk or partition that holds Home Assistant\'s data (the list of disks says which); to check this one, run e2fsck -f on it from a Linux computer', 'list-disks');
+  }
   const notes = opts.dryRun ? [] : await assertNotMounted(src.path, { dataPartition: src.discovery.chosen.partitionIndex });
   checkPlacement(src);
   const already = markedAlready(src);
