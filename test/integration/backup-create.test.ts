@@ -266,6 +266,24 @@ describe.skipIf(!hasRef)('backup create', () => {
     expect(names).not.toContain('data/configuration.yaml');
     expect(names).toContain('data/secrets.yaml');
   });
+
+  // The configuration folder's inode damaged: the walk's failure ended the archive's stream, and that was said
+  // as "writing to partial.tar failed: STREAM_DESTROYED", exit 74, with a hint to check the output folder.
+  it('a damaged folder on the card is said as the card\'s damage (65), not as a failed write of the output', () => {
+    const damaged = join(work, 'damaged-dir.img');
+    copyFileSync(card, damaged);
+    const where = /located at block (\d+), offset (0x[0-9a-f]+)/.exec(execFileSync('debugfs', ['-R', 'imap /supervisor/homeassistant', damaged], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))!;
+    const bytes = readFileSync(damaged);
+    const generation = Number(where[1]) * 4096 + Number(where[2]) + 0x64;
+    bytes[generation] = bytes[generation]! ^ 0xff;
+    writeFileSync(damaged, bytes);
+    const out = join(work, 'damaged.tar');
+    const r = cli(['backup', 'create', damaged, '--out', out, '--no-encrypt']);
+    expect(r.code, r.stderr).toBe(65);
+    expect(r.stderr).toMatch(/^error: inode \d+ is damaged: its checksum does not match its contents/m);
+    expect(r.stderr).not.toMatch(/STREAM_DESTROYED|the folder the copy goes to/);
+    expect(existsSync(out)).toBe(false);
+  });
 });
 
 // Ctrl-C twice ends the process at once: the unfinished FILE.tar.partial-PID was left behind ("nothing was

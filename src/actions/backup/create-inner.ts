@@ -152,7 +152,7 @@ function excluderOf(inner: PlannedInner, excludeDb: boolean): ((path: string) =>
   return (path) => matches(`${seenAs}/${path}`);
 }
 
-function innerTarGz(src: OpenedSource, inner: PlannedInner, opts: InnerWriteOptions): { bytes: AsyncIterable<Buffer>; done: Promise<InnerDeviations & { files: number; bytes: number }>; stop(err: unknown): void } {
+function innerTarGz(src: OpenedSource, inner: PlannedInner, opts: InnerWriteOptions): { bytes: AsyncIterable<Buffer>; done: Promise<InnerDeviations & { files: number; bytes: number }>; stop(err: unknown): void; failed: { walk: unknown } } {
   const base = { bytes: opts.meter.bytes, files: opts.meter.files };
   // Every step passed on (interval 0): the outer meter paces the reports; this one's own pacing lost all but
   // the first, and the line said "8 bytes, 0 backup" for a 720 KiB backup.
@@ -180,19 +180,23 @@ function innerTarGz(src: OpenedSource, inner: PlannedInner, opts: InnerWriteOpti
   // Destroyed before the gzip side reads it (a stop at once), the pack's 'error' had no listener and ended
   // the process before the unfinished file was removed; the error reaches the caller through `done`.
   pack.on('error', () => undefined);
-  produce.catch((err: unknown) => pack.destroy(err as Error));
+  const failed: { walk: unknown } = { walk: null };
+  produce.catch((err: unknown) => {
+    failed.walk = err;
+    pack.destroy(err as Error);
+  });
   const done = produce;
   // When the output fails, the walk must not wait for the archive to drain forever.
   const stop = (err: unknown): void => {
     pack.destroy(err as Error);
   };
-  return { bytes: parallelGzip(pack as unknown as AsyncIterable<Buffer>), done, stop };
+  return { bytes: parallelGzip(pack as unknown as AsyncIterable<Buffer>), done, stop, failed };
 }
 
 /** Writes one inner archive into the outer tar. */
 export async function writeInner(src: OpenedSource, tar: OuterTarWriter, inner: PlannedInner, opts: InnerWriteOptions): Promise<{ summary: { name: string; member: string; size: number; files: number; bytes: number } } & InnerDeviations> {
   const member = `${inner.name}.tar.gz`;
-  const { bytes, done, stop } = innerTarGz(src, inner, opts);
+  const { bytes, done, stop, failed } = innerTarGz(src, inner, opts);
   let size: number;
   try {
     if (opts.key && opts.version) {
@@ -207,7 +211,9 @@ export async function writeInner(src: OpenedSource, tar: OuterTarWriter, inner: 
     }
   } catch (err) {
     stop(err);
-    throw err;
+    // The walk failed first (a damaged inode on the card) and ended the archive's stream: its failure is the one
+    // to say ("writing to b.tar failed: STREAM_DESTROYED" blamed the output folder).
+    throw failed.walk ?? err;
   }
   const r = await done;
   return { summary: { name: inner.name, member, size, files: r.files, bytes: r.bytes }, skipped: r.skipped, renamed: r.renamed, special: r.special };
