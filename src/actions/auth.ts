@@ -2,7 +2,7 @@
 // an administrator at first login. Reading goes through the journal-replayed view; writing through the
 // write sequence of write/index.ts, which saves originals, rehearses and verifies.
 
-import { AppError, CorruptError, NotFoundError, UsageError } from '../errors.js';
+import { AppError, CorruptError, ExitCode, NotFoundError, REPAIR, UsageError } from '../errors.js';
 import { AUTH_STORE, type AuthFiles, type HaUser, PROVIDER_STORE, TOTP_STORE, type UserList, findLogin, listUsers, parseProviderStore } from '../ha/auth.js';
 import { addLogin, disableTotp, hashPassword, setPassword, verifyPassword } from '../ha/auth-edit.js';
 import type { OpenedSource } from './source.js';
@@ -29,7 +29,13 @@ export async function readAuthFiles(src: OpenedSource): Promise<AuthFiles> {
   const files: AuthFiles = {};
   const auth = await readOptional(src, `${dir}/${AUTH_STORE.path}`);
   const provider = await readOptional(src, `${dir}/${PROVIDER_STORE.path}`);
-  const totp = await readOptional(src, `${dir}/${TOTP_STORE.path}`);
+  // Damage on the card's way to the two-factor file (its folder entry, its inode) stopped the whole listing:
+  // the users are listed, two-factor said as not known.
+  const totp = await readOptional(src, `${dir}/${TOTP_STORE.path}`).catch((err: unknown) => {
+    if (!(err instanceof AppError) || err.exitCode !== ExitCode.CORRUPT) throw err;
+    files.totpUnreadable = err.message;
+    return undefined;
+  });
   if (auth) files.auth = auth;
   if (provider) files.provider = provider;
   if (totp) files.totp = totp;
@@ -138,6 +144,9 @@ export async function resetPassword(source: OpenedSource, req: ResetRequest, opt
     const user = list.users.find((u) => u.username === matched);
     mfaKept = !req.disableMfa && user?.mfa === true;
     if (req.disableMfa) {
+      if (files.totpUnreadable !== undefined) {
+        throw new CorruptError('TOTP_STORE_UNREADABLE', `${files.totpUnreadable}; two-factor cannot be switched off`, { ...REPAIR });
+      }
       if (user?.mfa && user.userId && files.totp) {
         changes.push(totpChange(src, disableTotp(files.totp, user.userId), user.userId));
         mfaDisabled = true;

@@ -189,6 +189,8 @@ export interface AuthFiles {
   auth?: Buffer;
   provider?: Buffer;
   totp?: Buffer;
+  /** Why the TOTP store could not be read (damage on the card; its path named): who has two-factor on is not known. */
+  totpUnreadable?: string;
 }
 
 /**
@@ -209,6 +211,9 @@ export function listUsers(files: AuthFiles, options: { mode?: MatchMode } = {}):
   checkLogins(logins, mode, warnings);
 
   const mfaUsers = totpUsers(files.totp, warnings);
+  if (files.totpUnreadable !== undefined) {
+    warnings.push({ code: 'TOTP_STORE_UNREADABLE', message: `${files.totpUnreadable}; who has two-factor on is not known (the MFA column says off for all)` });
+  }
   const rows: HaUser[] = [];
   const linkedLogins = new Set<number>();
 

@@ -117,6 +117,36 @@ describe('refusals, dry runs and a dirty journal', () => {
     expect(key.text.split('\n')[0]).toBe(JSON.parse(cat(img, '/supervisor/homeassistant/.storage/backup').toString()).data.config.create_backup.password);
   });
 
+  // A damaged entry in .storage after the login files (found by a fuzz campaign): looking up the two-factor file
+  // met it, and auth list failed as a whole (65) while info counted the users.
+  it('a damaged folder entry on the way to the two-factor file: the users are listed, two-factor said as not known; --disable-mfa refused', () => {
+    const small = join(work, 'stage-damaged-entry');
+    const storage = join(small, 'supervisor/homeassistant/.storage');
+    mkdirSync(storage, { recursive: true });
+    for (const f of ['auth', 'auth_provider.homeassistant']) copyFileSync(join(stage, 'supervisor/homeassistant/.storage', f), join(storage, f));
+    const img = join(work, 'damaged-entry.img');
+    mkfs(img, small, { sizeMiB: 16, blockSize: 4096, features: '^metadata_csum' });
+    const empty = join(work, 'empty');
+    writeFileSync(empty, '');
+    for (const name of ['zzz', 'last']) execFileSync('debugfs', ['-w', '-R', `write ${empty} /supervisor/homeassistant/.storage/${name}`, img], { stdio: 'ignore' });
+    const block = Number(execFileSync('debugfs', ['-R', 'blocks /supervisor/homeassistant/.storage', img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split(/\s+/)[0]);
+    const bytes = readFileSync(img);
+    const dir = bytes.subarray(block * 4096, (block + 1) * 4096);
+    const entry = dir.indexOf('zzz') - 8;
+    expect(dir[entry + 6]).toBe(3); // name_len of "zzz", made longer than its record (12 bytes)
+    dir[entry + 6] = 26;
+    writeFileSync(img, bytes);
+    const r = cli(['auth', 'list', img]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.text).toMatch(/^vm-user /m);
+    expect(r.stderr).toMatch(/^warning: \/supervisor\/homeassistant\/\.storage\/auth_module\.totp cannot be read: .*; who has two-factor on is not known/m);
+    const before = sha(img);
+    const off = cli(['auth', 'reset', img, '-u', 'vm-user', '--password', 'no more codes', '--disable-mfa', '--no-originals']);
+    expect(off.code, off.stderr).toBe(65);
+    expect(off.stderr).toMatch(/^error: .*auth_module\.totp cannot be read: .*; two-factor cannot be switched off$/m);
+    expect(sha(img)).toBe(before);
+  });
+
   it('auth add creates a login that verifies, and auth list shows it as not yet linked (info counts it)', () => {
     const img = join(work, 'add.img');
     mkfs(img, stage, { sizeMiB: 32 });
