@@ -29,12 +29,20 @@ export interface DirEntry {
   block?: number;
 }
 
+/** The root folder's inode: '.' and '..' name it, and so may an entry that loops back to it. */
+const ROOT_DIR_INO = 2;
+
 export interface DirParseOptions {
   dirIno: number;
   /** Logical block number, for messages. */
   blockIndex: number;
   hasFileType: boolean;
   inodesCount: number;
+  /**
+   * The first inode a file may have (s_first_ino): an entry naming one below it but the root (the journal,
+   * the resize inode) is damage; it was followed, and the journal's blocks read as a file.
+   */
+  firstIno?: number;
   /** Size of the unit rec_len must stay within: the block size, or the inline area size. */
   blockSize: number;
   /**
@@ -94,13 +102,18 @@ export function parseDirBlock(block: Uint8Array, opts: DirParseOptions, out: Dir
     if (pos + recLen > block.length) throw bad(opts, pos, `rec_len ${recLen} runs past the end of the block`);
     if (ino !== 0) {
       if (8 + nameLen > recLen) throw bad(opts, pos, `name length ${nameLen} does not fit in rec_len ${recLen}`);
-      const wrong = ino > opts.inodesCount ? `inode ${ino} is beyond the inode count ${opts.inodesCount}` : nameLen === 0 ? 'entry has an empty name' : null;
+      const wrong = ino > opts.inodesCount ? `inode ${ino} is beyond the inode count ${opts.inodesCount}` : nameLen === 0 ? 'entry has an empty name' : reserved(ino, opts.firstIno);
       if (wrong !== null && opts.onBadEntry === undefined) throw bad(opts, pos, wrong);
       if (wrong !== null) opts.onBadEntry!(bad(opts, pos, wrong));
       else out.push({ ino, name: Buffer.from(block.subarray(pos + 8, pos + 8 + nameLen)), fileType: fileType & 7, block: opts.blockIndex });
     }
     pos += recLen;
   }
+}
+
+/** Why an entry's inode is one no name may have (the filesystem's own, below s_first_ino, the root apart), or null. */
+function reserved(ino: number, firstIno: number | undefined): string | null {
+  return firstIno !== undefined && ino < firstIno && ino !== ROOT_DIR_INO ? `inode ${ino} is one the filesystem keeps for itself (files start at inode ${firstIno})` : null;
 }
 
 function bad(opts: DirParseOptions, pos: number, why: string): CorruptError {

@@ -299,7 +299,7 @@ export class Ext4Volume {
   private async readDirUncached(inode: Inode): Promise<DirListing> {
     if (inode.kind !== 'dir') throw new UsageError('NOT_A_DIRECTORY', `inode ${inode.ino} is not a directory`, { details: { ino: inode.ino } });
     this.checkReadable(inode);
-    const opts = { dirIno: inode.ino, hasFileType: (this.sb.incompat & Incompat.FILETYPE) !== 0, inodesCount: this.sb.inodesCount };
+    const opts = { dirIno: inode.ino, hasFileType: (this.sb.incompat & Incompat.FILETYPE) !== 0, inodesCount: this.sb.inodesCount, firstIno: this.sb.firstIno };
     if ((inode.flags & InodeFlags.INLINE_DATA) !== 0) return { entries: parseInlineDir(inode.blockArea, inlineDataTail(inode), opts), lost: [] };
     if (inode.sizeBytes > MAX_DIR_BYTES || inode.sizeBytes % this.sb.blockSize !== 0) {
       throw new CorruptError('BAD_DIR_SIZE', `directory inode ${inode.ino} has an impossible size ${inode.sizeBytes}`, { details: { ino: inode.ino } });

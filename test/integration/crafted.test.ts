@@ -152,6 +152,25 @@ describe('crafted images end with a clear answer', () => {
     expect(run(['cat', image, '/supervisor/homeassistant/configuration.yaml']).status).toBe(65);
   });
 
+  // An entry naming the journal's inode (8) or another the filesystem keeps for itself (found by a fuzz campaign):
+  // ls showed a 4 MiB file, and cat and export copied the journal's blocks as the configuration's.
+  it('an entry naming one of the filesystem\'s own inodes (the journal): refused as damage, the other files read', () => {
+    const image = join(work, 'journal-entry.img');
+    writeFileSync(image, readSampleImage());
+    const made = spawnSync('debugfs', ['-w', '-R', 'ln <8> /supervisor/homeassistant/journal-link', `${image}?offset=${SAMPLE.dataOffsetBytes}`], { encoding: 'utf8' });
+    expect(made.status, made.stderr).toBe(0);
+    const run = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
+    const cat = run(['cat', image, '/supervisor/homeassistant/journal-link']);
+    expect(cat.status, cat.stderr).toBe(65);
+    expect(cat.stdout).toBe('');
+    expect(cat.stderr).toMatch(/inode 8 is one the filesystem keeps for itself \(files start at inode 11\)/);
+    const ls = run(['ls', image, '/supervisor/homeassistant']);
+    expect(ls.status).toBe(65);
+    expect(ls.stdout).toMatch(/^secrets\.yaml$/m);
+    expect(ls.stdout).not.toMatch(/journal-link/);
+    expect(run(['cat', image, '/supervisor/homeassistant/secrets.yaml']).status).toBe(0);
+  });
+
   it('a folder linked inside itself: listed as skipped, its contents exported once (it was passed over in silence, exit 0)', () => {
     const image = join(work, 'folder-twice.img');
     writeFileSync(image, readSampleImage());
