@@ -89,7 +89,7 @@ export function parseJournalSuperblock(bytes: Uint8Array, fsBlockSize: number): 
     });
   }
   if ((j.incompat & ~KNOWN_INCOMPAT) !== 0) {
-    throw new UnsupportedError('UNSUPPORTED_JOURNAL_FEATURE', `the journal uses unknown feature bits 0x${(j.incompat & ~KNOWN_INCOMPAT).toString(16)}`, {
+    throw new UnsupportedError('UNSUPPORTED_JOURNAL_FEATURE', `the journal uses unknown feature bits 0x${((j.incompat & ~KNOWN_INCOMPAT) >>> 0).toString(16)}`, {
       hint: 'the card can still be read as it is on disk, without the journal',
       remedy: 'on-disk-state',
     });
