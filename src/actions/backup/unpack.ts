@@ -161,26 +161,14 @@ async function unpackInner(target: BackupTarget, inner: InnerArchive, opts: Unpa
   const ctx: Ctx = { base, inner: inner.name, windows, result, counts, written: new Map(), dirTimes: [], meter, umask: currentUmask(), folders: new Set() };
   let current: OpenFile | null = null;
   let last: OpenFile | null = null;
-  const read: typeof target.read = async (offset, length) => {
-    const buf = await target.read(offset, length);
-    meter.addBytes(buf.length);
-    return buf;
-  };
   try {
-    for await (const { entry, body } of walkInner(innerTarBytes(read, inner, opts.key), inner.member)) {
+    for await (const { entry, body } of walkInner(innerTarBytes(countedRead(target, meter), inner, opts.key), inner.member)) {
       last = null; // the file just before the next damage, if it comes now
       const rel = await safePath(ctx, entry).catch((err: unknown) => memberFailed(ctx, entry, err));
       if (rel === null) continue;
       if (entry.type === 'file') {
-        const path = join(base, rel);
-        let fd: number;
-        try {
-          fd = createFile(path);
-        } catch (err) {
-          memberFailed(ctx, entry, err);
-          continue;
-        }
-        current = { path, fd, bytes: 0 };
+        current = openMember(ctx, rel, entry);
+        if (current === null) continue;
         for await (const chunk of body) {
           writeAll(current.fd, chunk);
           current.bytes += chunk.length;
@@ -218,6 +206,25 @@ async function unpackInner(target: BackupTarget, inner: InnerArchive, opts: Unpa
     } else result.damaged.push({ path: inner.name, reason: err.message, bytesWritten: 0 });
   }
   for (const d of ctx.dirTimes.reverse()) await utimes(d.path, d.mtime, d.mtime).catch(() => undefined);
+}
+
+/** The backup's reads, each counted by the progress meter. */
+function countedRead(target: BackupTarget, meter: ProgressMeter): BackupTarget['read'] {
+  return async (offset, length) => {
+    const buf = await target.read(offset, length);
+    meter.addBytes(buf.length);
+    return buf;
+  };
+}
+
+/** The member's new file, open; null when it cannot be made here (listed by memberFailed). */
+function openMember(ctx: Ctx, rel: string, entry: InnerEntry): OpenFile | null {
+  const path = join(ctx.base, rel);
+  try {
+    return { path, fd: createFile(path), bytes: 0 };
+  } catch (err) {
+    return memberFailed(ctx, entry, err);
+  }
 }
 
 /** Errors of one member's name or place on this computer's disk (not of the disk itself). */
