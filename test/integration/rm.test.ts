@@ -36,6 +36,10 @@ describe('rm', () => {
     expect(outside.code).toBe(77);
     expect(outside.stderr).toMatch(/outside \/supervisor/);
     expect(cli(['rm', card, '/supervisor/../lost+found', '--force-system']).code).toBe(64); // allowed there, but a folder
+    // A typo outside /supervisor: said as not there (it was "outside /supervisor: add --force-system", then that).
+    const typo = cli(['rm', card, '/supervisr/homeassistant/home-assistant_v2.db']);
+    expect(typo.code, typo.stderr).toBe(66);
+    expect(typo.stderr).toMatch(/^error: \/supervisr\/homeassistant\/home-assistant_v2\.db does not exist on the card$/m);
     const dry = cli(['rm', card, DB, '--dry-run']);
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.text).toMatch(/Dry run: nothing was written/);

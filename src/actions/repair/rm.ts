@@ -127,14 +127,33 @@ export async function noLinkOnTheWay(src: OpenedSource, path: string): Promise<v
   }
 }
 
+function pathNotFound(path: string): NotFoundError {
+  return new NotFoundError('PATH_NOT_FOUND', `${path} does not exist on the card`, { hint: 'list its folder to see what is there; nothing was written', remedy: 'list-folder', details: { folder: posix.dirname(path) } });
+}
+
+/**
+ * The path to remove, as repairPath allows it; a mistyped one outside /supervisor (/supervisr/...) that is not
+ * there is said as not there: it was refused as "outside /supervisor, allow it", and allowed, as missing.
+ */
+async function removablePath(src: OpenedSource, given: string, forceSystem: boolean): Promise<string> {
+  try {
+    return repairPath(src, given, forceSystem);
+  } catch (err) {
+    if (!(err instanceof AppError) || err.code !== 'OUTSIDE_SUPERVISOR') throw err;
+    const path = posix.normalize(dataPath(given)).replace(/\/+$/, '');
+    if (await src.volume.exists(path).catch(() => true)) throw err;
+    throw pathNotFound(path);
+  }
+}
+
 /** Checks every path before anything is planned: each must be a file (or link) inside what may be touched. */
 async function checkPaths(src: OpenedSource, paths: string[], opts: RemoveOptions): Promise<Array<{ path: string; size: number; allocated: number; folder: boolean }>> {
   const out = [];
   for (const given of paths) {
-    const path = repairPath(src, given, opts.forceSystem ?? false);
+    const path = await removablePath(src, given, opts.forceSystem ?? false);
     await noLinkOnTheWay(src, path);
     const inode = await src.volume.lookup(path).catch((err: unknown) => {
-      if (err instanceof AppError && err.exitCode === 66) throw new NotFoundError('PATH_NOT_FOUND', `${path} does not exist on the card`, { hint: 'list its folder to see what is there; nothing was written', remedy: 'list-folder', details: { folder: posix.dirname(path) } });
+      if (err instanceof AppError && err.exitCode === 66) throw pathNotFound(path);
       throw err;
     });
     if (inode.kind === 'dir' && !opts.recursive) throw new UsageError('IS_A_DIRECTORY', `${path} is a folder`, { hint: 'remove it with everything in it, if that is meant; nothing was written', remedy: 'recursive' });
