@@ -12,7 +12,7 @@
 
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { CorruptError, InternalError } from '../../errors.js';
+import { CorruptError, InternalError, UsageError } from '../../errors.js';
 import { mapOsError, type DeviceOp } from '../map-os-error.js';
 import { isBlockStatus, RegionMap, type BlockStatus } from './region-map.js';
 
@@ -121,7 +121,10 @@ export async function readMapfile(path: string, sizeBytes: number, options: Pars
   try {
     text = await readFile(path, 'latin1'); // byte per character, as ddrescue counts them
   } catch (err) {
-    if ((err as NodeJS.ErrnoException | null)?.code === 'ENOENT') return null;
+    const code = (err as NodeJS.ErrnoException | null)?.code;
+    if (code === 'ENOENT') return null;
+    // Said of the map, not as a source ("is a directory, not an image or disk: give the disk itself").
+    if (code === 'EISDIR') throw new UsageError('MAP_IS_FOLDER', `${path} is a folder, not a rescue map`, { hint: 'name the map file itself (the image\'s name with .map after it), or leave the map out' });
     throw mapOsError(err, { op: 'read', path });
   }
   return parseMapfile(text, sizeBytes, options);
