@@ -175,6 +175,8 @@ describe('put', () => {
     const refusals: Array<[string[], number, RegExp]> = [
       [['mv', card, `${HA}/scenes.yaml`, `${HA}/custom_components/bar/`], 66, /error: the folder \/supervisor\/homeassistant\/custom_components\/bar does not exist on the card/],
       [['mv', card, `${HA}/scenes.yaml`, `${HA}/secrets.yaml/`, '--force'], 64, /error: \/supervisor\/homeassistant\/secrets\.yaml\/ names a folder, but \/supervisor\/homeassistant\/secrets\.yaml is a file/],
+      // Into a file as if it were a folder: it said "the folder .../configuration.yaml does not exist".
+      [['mv', card, `${HA}/scenes.yaml`, `${HA}/configuration.yaml/x`], 66, /error: \/supervisor\/homeassistant\/configuration\.yaml is a file, not a folder to move into/],
       [['mv', card, `${HA}/scenes.yaml/`, `${HA}/scenes-aside.yaml`], 64, /names a folder, but \/supervisor\/homeassistant\/scenes\.yaml is a file/],
       [['rm', card, `${HA}/automations.yaml/`], 64, /error: \/supervisor\/homeassistant\/automations\.yaml\/ names a folder, but .* is a file/],
       [['put', card, local, `${HA}/secrets.yaml/`], 64, /names a folder, but \/supervisor\/homeassistant\/secrets\.yaml is a file/],

@@ -69,7 +69,11 @@ export async function moveOnCard(src: OpenedSource, fromGiven: string, toGiven: 
   if (inode.kind === 'dir' && to.startsWith(`${from}/`)) throw new UsageError('MOVE_INTO_ITSELF', `${from} cannot be moved inside itself`, { hint: 'nothing was written' });
   if (inode.kind === 'dir' && (await src.volume.exists(to))) throw new UsageError('TARGET_EXISTS', `${to} already exists`, { hint: 'a folder is moved only to a free name; nothing was written' });
   const parent = await src.volume.lookup(posix.dirname(to), { followFinal: true }).catch(() => null);
-  if (!parent || parent.kind !== 'dir') throw new NotFoundError('PATH_NOT_FOUND', `the folder ${posix.dirname(to)} does not exist on the card`, { hint: 'move it into a folder that is there (mv makes none); nothing was written', remedy: 'list-folder', details: { folder: posix.dirname(posix.dirname(to)) } });
+  if (!parent || parent.kind !== 'dir') {
+    // A file where the folder should be was said as "the folder ... does not exist" (put says what it is).
+    const what = parent ? `${posix.dirname(to)} is ${parent.kind === 'file' ? 'a file' : 'not a folder'}, not a folder to move into` : `the folder ${posix.dirname(to)} does not exist on the card`;
+    throw new NotFoundError('PATH_NOT_FOUND', what, { hint: 'move it into a folder that is there (mv makes none); nothing was written', remedy: 'list-folder', details: { folder: posix.dirname(posix.dirname(to)) } });
+  }
   assertEditableDir(src.volume.sb, parent); // before looking a name up in it (case-insensitive folders are not)
   const replaced = await src.volume.exists(to);
   // A slip of the name (configuration.yaml onto secrets.yaml) must not cost a file: replacing is asked for.
