@@ -247,6 +247,18 @@ describe.skipIf(!hasRef)('backup create', () => {
     expect(bad.code).toBe(64);
     expect(bad.stderr).toMatch(/^error: the new backup has no key to be encrypted with: the card's backup key cannot be read \(.+\)\n/);
     expect(existsSync(join(work, 'keyless.tar')) || existsSync(join(work, 'garbled.tar'))).toBe(false);
+    // A filesystem of no Home Assistant, and an image cut short: said as that (it asked for --password, and
+    // with it given the next read failed on the same cause).
+    const plain = join(work, 'plain.img');
+    mkfs(plain, null, { sizeMiB: 8, label: 'other' });
+    const noHa = cli(['backup', 'create', plain, '--out', join(work, 'plain.tar')]);
+    expect(noHa.code, noHa.stderr).toBe(66);
+    expect(noHa.stderr).toMatch(/^error: there is no \/supervisor\/homeassistant on this filesystem: it holds no Home Assistant configuration/m);
+    const short = join(work, 'short.img');
+    writeFileSync(short, readFileSync(card).subarray(0, 512 * 1024));
+    const cut = cli(['backup', 'create', short, '--out', join(work, 'short.tar')]);
+    expect(cut.stderr).not.toMatch(/--password|no key to be encrypted/);
+    expect(cut.code, cut.stderr).toBe(74);
   });
 
   it('a file the card cannot give is left out and listed, and the backup says it is partial (exit 65)', () => {

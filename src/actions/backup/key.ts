@@ -11,6 +11,13 @@ export async function readBackupKey(src: OpenedSource): Promise<BackupKey> {
   try {
     return backupKey(await src.fs.readFile(path));
   } catch (err) {
+    if (err instanceof AppError && err.code === 'PATH_NOT_FOUND' && !(await src.volume.exists(src.layout.configPath).catch(() => true))) {
+      // No configuration folder at all (the wrong partition, a filesystem of no Home Assistant).
+      throw new NotFoundError('NO_CONFIG', `there is no ${src.layout.configPath} on this filesystem: it holds no Home Assistant configuration (the wrong disk or partition?)`, {
+        hint: 'the list of disks, and the disk\'s own listing (info), say which partition holds Home Assistant\'s data',
+        remedy: 'list-disks',
+      });
+    }
     if (err instanceof AppError && err.code === 'PATH_NOT_FOUND') {
       throw new NotFoundError('NO_BACKUP_STORE', `${path} does not exist: this Home Assistant never stored backup settings, so it has no backup key`, {
         hint: 'backups made before Home Assistant 2025.1 were protected with a password you chose, not a stored key',

@@ -3,7 +3,7 @@
 
 import type { CommandModule } from 'yargs';
 import { SecureTarKey, createBackup, readBackupKey, storedDifferently } from '../../actions/backup/index.js';
-import { AppError, UsageError } from '../../errors.js';
+import { AppError, ExitCode, UsageError } from '../../errors.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { stoppable, terminalProgress } from '../progress.js';
 import { formatBytes } from '../render.js';
@@ -33,6 +33,9 @@ export const createCommand: CommandModule<GlobalArgs, CreateArgs> = {
       if (argv.encrypt) {
         // Why the card gives no key, as it is: a damaged store was said as "stores no backup key".
         const stored = password !== null ? null : await readBackupKey(s).catch((err: unknown) => (err instanceof AppError ? err : null));
+        // A read that failed (an image cut short, a failing card) or no configuration at all: said as itself; a
+        // password would not help ("give --password", and then the same read failed further on).
+        if (stored instanceof AppError && stored.code !== 'NO_BACKUP_STORE' && stored.exitCode !== ExitCode.CORRUPT) throw stored;
         const pw = password ?? (stored instanceof AppError ? null : (stored?.key ?? null));
         if (pw === null) {
           const why = stored instanceof AppError ? `the card's backup key cannot be read (${stored.message})` : (stored?.message ?? 'the card stores no backup key');
