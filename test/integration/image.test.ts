@@ -368,6 +368,20 @@ describe('image refuses what would lose data, and names a missing source', () =>
     }
   });
 
+  it('an empty file is not copied (it said "rescued 0 bytes of 0 bytes", exit 0, and made an empty image and map)', () => {
+    const dir = tempDir('haos-rescue-image-empty-');
+    try {
+      const empty = join(dir, 'empty.img');
+      writeFileSync(empty, '');
+      const r = cli(['image', empty, '--out', join(dir, 'copy.img')]);
+      expect(r.code, r.stderr).toBe(66);
+      expect(r.stderr).toMatch(/^error: image .*empty\.img is empty \(0 bytes\): there is nothing to copy$/m);
+      expect(existsSync(join(dir, 'copy.img')) || existsSync(join(dir, 'copy.img.map'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   // Refused, the image of a smaller disk was still grown to this card's size first (its bytes changed).
   it('an image and map of a smaller disk: refused by the map\'s size, the image and the map untouched', () => {
     const dir = tempDir('haos-rescue-image-smaller-');

@@ -16,7 +16,7 @@ import { SectorWorker } from '../../device/rescue/sector-worker.js';
 import { rescueFileDescriptor } from '../../device/file-device.js';
 import { containerOf } from '../../device/vdisk/index.js';
 import { firstHeld } from '../../device/vdisk/in-use.js';
-import { AppError, RefusedError, UsageError } from '../../errors.js';
+import { AppError, NotFoundError, RefusedError, UsageError } from '../../errors.js';
 import { formatBytes } from '../../units.js';
 import { withInterruptCleanup } from '../critical.js';
 import { makeOutputFolder, outputError } from '../output-error.js';
@@ -98,6 +98,10 @@ export class ImageJob {
     await assertImageNotHeld(out);
     const { device: source, rescueMap } = await openSourceDevice(path, { rescueReads: true });
     try {
+      // An empty file copied as "rescued 0 bytes of 0 bytes", exit 0, and an empty image and map made.
+      if (source.sizeBytes === 0) {
+        throw new NotFoundError('EMPTY_SOURCE', `${source.description} is empty (0 bytes): there is nothing to copy`, { hint: 'a copy of a card that stopped at once leaves an empty file: copy the card itself (the list of disks names it)', remedy: 'list-disks' });
+      }
       // Looked at before the map is written: from then on, a stop is one the map keeps.
       const inUse = await heldElsewhere(path, source);
       const container = containerOf(source);
