@@ -91,7 +91,10 @@ export function usageError(msg: string, args: string[], known: () => string[] = 
     return say(`too few arguments for ${name} (${m[1]} given)`, usage ? `${usage}; ${help}` : help);
   }
   if ((m = /^Invalid values:\s*Argument: (\S+), Given: (.+), Choices: (.+)$/s.exec(msg))) {
-    return say(`--${m[1]} cannot be ${m[2]}: it takes ${m[3]!.replace(/, ([^,]+)$/, ' or $1')}`);
+    // A number option given a word reaches yargs as NaN, which it shows as null.
+    const choices = m[3]!.replace(/, ([^,]+)$/, ' or $1');
+    if (m[2] === 'null' || m[2] === 'NaN') return say(`--${m[1]} takes ${choices} (it was given something that is not a number)`);
+    return say(`--${m[1]} cannot be ${m[2]}: it takes ${choices}`);
   }
   return say(msg);
 }

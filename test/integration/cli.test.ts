@@ -204,6 +204,9 @@ describe('info', () => {
       [['auth', 'bogus', image], /^error: auth has no command bogus: its commands are list, reset, add\nhint: haos-rescue auth --help says what each does$/],
       // A local file named -x.txt: read as the options -x, -., -t, ...
       [['put', image, '-dash.txt', '/supervisor/homeassistant/x.txt'], /^error: put has no option -d, .*\nhint: .*a name that begins with "-" is written \.\/-dash\.txt \(a file in this folder\) or as its full path$/],
+      // A word for a number: yargs showed it as null ("cannot be null"), the image command as NaN.
+      [['backup', 'create', image, '--out', join(work, 'n.tar'), '--securetar', 'abc'], /^error: --securetar takes 2 or 3 \(it was given something that is not a number\)\n/],
+      [['image', image, '--out', join(work, 'n.img'), '--retries', 'abc'], /^error: --retries must be a whole number of 0 or more \(it was given something that is not a number\)\n/],
       // A folder given for --map was said as the source ("is a directory, not an image or disk").
       [['info', image, '--map', work], /^error: .* is a folder, not a rescue map\nhint: name the map file itself/],
       [['info', '--', image, '--json'], /^error: --json after -- is a name, and haos-rescue takes no name that begins with "-"\nhint: write it as \.\/--json/],

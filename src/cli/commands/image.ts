@@ -59,7 +59,7 @@ export const imageCommand: CommandModule<GlobalArgs, ImageArgs> = {
     const source = await resolveSource(argv);
     // --map names the map this copy writes; the other source options choose the filesystem that orders it.
     const { mapPath, ...order } = sourceOptions(argv);
-    if (!Number.isInteger(argv.retries) || argv.retries < 0) throw new UsageError('BAD_RETRIES', `--retries must be a whole number of 0 or more, got ${argv.retries}`);
+    if (!Number.isInteger(argv.retries) || argv.retries < 0) throw new UsageError('BAD_RETRIES', `--retries must be a whole number of 0 or more (${Number.isNaN(argv.retries) ? 'it was given something that is not a number' : `got ${argv.retries}`})`, { hint: 'e.g. --retries 3; 0 (the default) tries each bad sector once' });
     const job = await ImageJob.start(source, {
       out: argv.out,
       ...(typeof mapPath === 'string' ? { mapPath } : {}),
