@@ -234,6 +234,12 @@ describe('refusals, dry runs and a dirty journal', () => {
     const dirty = makeDirty(join(work, 'dirty'));
     const img = join(work, 'dirty', 'dirty.img');
     const before = sha(img);
+    // The rehearsal says the change replays the journal first (it said only "nothing was written", and the
+    // change then stopped to ask).
+    const dry = cli(['auth', 'reset', img, '-u', 'vm-user', '--password', 'x', '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.text).toMatch(/^The card was not cleanly unmounted: the change itself first replays its journal \(4 transaction\(s\)\) onto the card, after asking \(--yes allows it at once\)\.$/m);
+    expect(sha(img)).toBe(before);
     const refused = cli(['auth', 'reset', img, '-u', 'vm-user', '--password', 'x']);
     expect(refused.code).toBe(77);
     expect(refused.stderr).toMatch(/--yes/);

@@ -65,6 +65,11 @@ export interface WriteResult {
   blocks: number;
   /** What was done on the way that the user should know (macOS: the card's volumes were unmounted). */
   notes: string[];
+  /**
+   * A rehearsal on a card not cleanly unmounted: the transactions of its journal the change itself replays
+   * onto the card first (after asking). The rehearsal said "nothing was written" and the change then stopped.
+   */
+  journalToReplay?: number;
 }
 
 async function checkPreconditions(src: OpenedSource, opts: WriteOptions): Promise<void> {
@@ -134,7 +139,10 @@ export async function writeFiles(src: OpenedSource, build: (src: OpenedSource) =
   }
   const changes = await build(src);
   const planned = await planOnOverlay(src.volume.device, changes, nowMs);
-  if (opts.dryRun) return { dryRun: true, journalReplayedOntoCard: null, originalsDir: null, files: planned.files, journaled: false, transaction: null, transactions: planned.transactions.length, blocks: planned.blocks, notes };
+  if (opts.dryRun) {
+    const replayFirst = src.journal.needsRecovery ? { journalToReplay: src.journal.report?.transactions ?? 0 } : {};
+    return { dryRun: true, journalReplayedOntoCard: null, originalsDir: null, files: planned.files, journaled: false, transaction: null, transactions: planned.transactions.length, blocks: planned.blocks, notes, ...replayFirst };
+  }
   let originalsDir: string | null = null;
   if (opts.saveOriginals !== false) {
     const dir = resolve(opts.originalsDir ?? `haos-rescue-originals-${new Date(nowMs).toISOString().replace(/[:.]/g, '-')}`);

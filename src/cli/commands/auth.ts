@@ -10,7 +10,7 @@ import { printJson, warn, writeOut } from '../output.js';
 import { askNewPassword, passwordFromStdin } from '../prompt.js';
 import { table } from '../render.js';
 import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
-import { withWriteOptions, writeOptions } from './write-options.js';
+import { replayFirstLine, withWriteOptions, writeOptions } from './write-options.js';
 
 type WriteArgs = GlobalArgs & {
   source?: string;
@@ -67,6 +67,8 @@ async function report(r: AuthWriteResult, what: string, json: boolean | undefine
     lines.push(`Dry run: nothing was written. ${what} would rewrite:`);
     for (const f of r.files) lines.push(`  ${f.path} (${f.oldSize} -> ${f.newSize} bytes, inside its own blocks)`);
     lines.push('It was rehearsed in memory and read back: the new password verifies.');
+    const replay = replayFirstLine(r);
+    if (replay !== null) lines.push(replay);
   } else {
     if (r.journalReplayedOntoCard) lines.push(`Replayed the card's journal first (${r.journalReplayedOntoCard.transactions} transaction(s)).`);
     lines.push(`${what}: done, read back from ${medium.the} and verified.`);

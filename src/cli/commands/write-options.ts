@@ -31,10 +31,18 @@ export function writeOptions(argv: WriteArgs): WriteOptions {
   return o;
 }
 
+/** A rehearsal on a card not cleanly unmounted: the change itself replays its journal first (it only said "nothing was written"). */
+export function replayFirstLine(w: WriteResult): string | null {
+  if (w.journalToReplay === undefined) return null;
+  return `The card was not cleanly unmounted: the change itself first replays its journal (${w.journalToReplay} transaction(s)) onto the card, after asking (--yes allows it at once).`;
+}
+
 /** The lines every write command prints around its own: the journal replayed first, how it was written. */
 export function writeReport(w: WriteResult): { before: string[]; after: string[] } {
   const before = [...w.notes];
   if (w.journalReplayedOntoCard) before.push(`Replayed the card's journal first (${w.journalReplayedOntoCard.transactions} transaction(s)).`);
+  const replay = replayFirstLine(w);
+  if (replay !== null) before.push(replay);
   const after = w.dryRun ? [] : [w.journaled ? `  written through journal ${w.transactions > 1 ? `transactions ${w.transaction}–${(w.transaction ?? 0) + w.transactions - 1}, each leaving a consistent card,` : `transaction ${w.transaction}`} (${w.blocks} blocks)` : `  written in place (${w.blocks} blocks; this filesystem has no journal)`];
   return { before, after };
 }
