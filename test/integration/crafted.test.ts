@@ -171,6 +171,20 @@ describe('crafted images end with a clear answer', () => {
     expect(run(['cat', image, '/supervisor/homeassistant/secrets.yaml']).status).toBe(0);
   });
 
+  it('export of a configuration folder whose inode is damaged names the folder (it said "inode 40 is damaged" alone)', () => {
+    const image = join(work, 'config-inode.img');
+    const bytes = readSampleImage();
+    const at = `${join(work, 'config-inode-probe.img')}`;
+    writeFileSync(at, bytes.subarray(SAMPLE.dataOffsetBytes, SAMPLE.dataOffsetBytes + SAMPLE.dataSizeBytes));
+    const where = /located at block (\d+), offset (0x[0-9a-f]+)/.exec(spawnSync('debugfs', ['-R', 'imap /supervisor/homeassistant', at], { encoding: 'utf8' }).stdout)!;
+    const generation = SAMPLE.dataOffsetBytes + Number(where[1]) * 4096 + Number(where[2]) + 0x64;
+    bytes[generation] = bytes[generation]! ^ 0xff;
+    writeFileSync(image, bytes);
+    const r = spawnSync(process.execPath, [CLI, 'export', image, '--out', join(work, 'config-inode-out')], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.status, r.stderr).toBe(65);
+    expect(r.stderr).toMatch(/^error: \/supervisor\/homeassistant cannot be read: inode \d+ is damaged: its checksum does not match its contents$/m);
+  });
+
   it('a folder linked inside itself: listed as skipped, its contents exported once (it was passed over in silence, exit 0)', () => {
     const image = join(work, 'folder-twice.img');
     writeFileSync(image, readSampleImage());

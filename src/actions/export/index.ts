@@ -3,6 +3,7 @@
 // and empty folders are kept. A file that cannot be read is skipped and reported; the rest goes on.
 
 import { isMediumError } from '../../device/map-os-error.js';
+import { inFile } from '../../ext4/damaged.js';
 import { AppError, CorruptError, NotFoundError, RefusedError, UsageError } from '../../errors.js';
 import type { Inode } from '../../ext4/inode.js';
 import { displayName } from '../../ext4/path.js';
@@ -56,7 +57,8 @@ export async function exportTree(vol: Ext4Volume, layout: HaLayout, options: Exp
       remedy: 'what-all',
     });
   }
-  const root = await vol.lookup(sourcePath, { followFinal: true });
+  // Damage on the way is said with the folder's name ("inode 40 is damaged" named none).
+  const root = await vol.lookup(sourcePath, { followFinal: true }).catch((err: unknown) => Promise.reject(inFile(sourcePath, err)));
   if (root.kind !== 'dir') throw new UsageError('NOT_A_DIRECTORY', `${sourcePath} is not a folder`);
   if (options.sourcePath !== undefined) await assertOutputOffSource(options.sourcePath, [options.out]);
   const format = exportFormat(options.out);
