@@ -8,6 +8,7 @@ import type { JournalAbort } from '../ext4/journal/abort.js';
 import { summarize } from '../ha/layout.js';
 import { type FileHit, type ImportantFile, filesHit, importantFiles } from './image/files-hit.js';
 import { spaceTotals } from './repair/index.js';
+import { freeCounts } from '../ext4/space.js';
 import type { OpenedSource } from './source.js';
 import { type WriteRefusal, writeRefusal } from './write/preconditions.js';
 import { type ContainerInfo, containerOf } from '../device/vdisk/index.js';
@@ -236,7 +237,10 @@ export async function info(source: OpenedSource): Promise<InfoResult> {
   const warnings = [...source.warnings, ...ha.problems, ...kernelIoWarning(kernelErrors, aborted, source.rescueMap !== null)];
   // A running virtual machine writes to its disk meanwhile: what is read may be out of date, or torn.
   if (writeRefused?.code === 'FILE_IN_USE') warnings.push(`${writeRefused.message}: what is read from it may be out of date or torn; shut the virtual machine down and read it again`);
-  const space = spaceTotals(sb, sb.freeBlocksCount, sb.freeInodesCount);
+  // From the group descriptors, as df and the kernel count: the superblock's counts are written only at mount
+  // and unmount (weeks old on a card pulled from a running box), and a damaged one said "0 bytes used".
+  const counts = await freeCounts(volume);
+  const space = spaceTotals(sb, counts.freeBlocks, counts.freeInodes);
   return {
     source: source.path,
     sizeBytes: source.device.sizeBytes,
