@@ -185,6 +185,20 @@ describe('crafted images end with a clear answer', () => {
     expect(r.stderr).toMatch(/^error: \/supervisor\/homeassistant cannot be read: inode \d+ is damaged: its checksum does not match its contents$/m);
   });
 
+  // A backup whose extent header is damaged (eh_max 8, where the inode has room for 4): the copy of the others
+  // ended with "the card may be failing: make an image of it", which no bad sector was.
+  it('a backup file with a damaged extent header: the others copied, the hint speaks of damage, not a failing card', () => {
+    const image = join(work, 'backup-extent.img');
+    writeFileSync(image, readSampleImage());
+    const made = spawnSync('debugfs', ['-w', '-R', 'sif /supervisor/backup/backup_example.tar block[1] 8', `${image}?offset=${SAMPLE.dataOffsetBytes}`], { encoding: 'utf8' });
+    expect(made.status, made.stderr).toBe(0);
+    const r = spawnSync(process.execPath, [CLI, 'backup', 'extract', image, '--out', join(work, 'backup-extent-out')], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.status, r.stderr).toBe(65);
+    expect(r.stdout).toMatch(/could not copy \/supervisor\/backup\/backup_example\.tar: corrupt extent header/);
+    expect(r.stderr).toMatch(/^hint: the filesystem is damaged where they lie; .*check-at-start/m);
+    expect(r.stderr).not.toMatch(/may be failing/);
+  });
+
   it('a folder linked inside itself: listed as skipped, its contents exported once (it was passed over in silence, exit 0)', () => {
     const image = join(work, 'folder-twice.img');
     writeFileSync(image, readSampleImage());

@@ -167,11 +167,14 @@ const extractCommand: CommandModule<GlobalArgs, ExtractArgs> = {
       // What the failures say to do (copy the card into the image again, for an image read with its map),
       // when they agree; else the usual advice for a card that fails reads.
       const hints = new Set(result.failed.map((f) => f.hint));
-      const hint = hints.size === 1 && result.failed[0]!.hint ? result.failed[0]!.hint : 'the card may be failing: make an image of it before trying again';
+      // Damage in the filesystem (a file's extent tree) is no failing card: said as damage (it said "may be failing").
+      const damaged = !result.failed.some((f) => f.cardRead);
+      const usual = damaged ? 'the filesystem is damaged where they lie; the box can often repair it at its next start with the card marked for a full check (or e2fsck on a copy of the card)' : 'the card may be failing: make an image of it before trying again';
+      const hint = hints.size === 1 && result.failed[0]!.hint ? result.failed[0]!.hint : usual;
       // The files inside such a backup before the unreadable part can still be had (a copy of the file cannot).
       const salvage = result.failed.find((f) => f.slug !== undefined);
       const unpack = salvage ? `; the files of a backup before its unreadable part can still be unpacked: haos-rescue backup extract ${shellWord(sourcePath)} --slug ${salvage.slug} --decrypt --out FOLDER` : '';
-      throw new AppError('PARTIAL', 65, `${result.failed.length} backup(s) could not be copied; the others are complete`, { hint: `${hint}${unpack}` });
+      throw new AppError('PARTIAL', 65, `${result.failed.length} backup(s) could not be copied; the others are complete`, { hint: `${hint}${unpack}`, ...(hint === usual && damaged ? { remedy: 'check-at-start' as const } : {}) });
     }
   },
 };
