@@ -19,7 +19,8 @@ async function readOptional(src: OpenedSource, path: string): Promise<Buffer | u
   } catch (err) {
     // Missing, not damaged: a login file that is a folder or a pipe, or .storage that is a file, is reported
     // as what it is (not as "no users").
-    if (err instanceof AppError && err.exitCode === 66 && err.code !== 'NOT_A_FILE' && err.code !== 'NOT_A_DIRECTORY') return undefined;
+    // A link that leads back to itself is no missing file either: Home Assistant fails to read it (ELOOP).
+    if (err instanceof AppError && err.exitCode === 66 && !['NOT_A_FILE', 'NOT_A_DIRECTORY', 'SYMLINK_LOOP'].includes(err.code)) return undefined;
     throw err;
   }
 }

@@ -33,7 +33,11 @@ export async function resolvePath(vol: Ext4Volume, components: string[], start: 
     const child = await vol.readInode(entry.ino);
     const isLast = i === components.length - 1;
     if (child.kind === 'symlink' && (!isLast || followFinal)) {
-      if (++state.hops > MAX_SYMLINK_HOPS) throw new NotFoundError('SYMLINK_LOOP', `${original}: too many levels of symbolic links`);
+      if (++state.hops > MAX_SYMLINK_HOPS) {
+        throw new NotFoundError('SYMLINK_LOOP', `${original}: too many levels of symbolic links`, {
+          hint: 'a symbolic link on the way leads back to itself (or through more than 40 links): the box cannot read it either (ELOOP); list its folder to see where the links point',
+        });
+      }
       const target = (await vol.readLink(child)).toString('latin1');
       if (target.includes('\0')) {
         throw new CorruptError('BAD_SYMLINK', `${original}: the symbolic link /${components.slice(0, i + 1).join('/')} is damaged (its target holds a NUL byte)`, { details: { ino: child.ino } });

@@ -199,6 +199,22 @@ describe('crafted images end with a clear answer', () => {
     expect(r.stderr).not.toMatch(/may be failing/);
   });
 
+  // The login store a link to itself: auth list said it was missing ("each login becomes a new administrator"),
+  // exit 0, where Home Assistant fails to read it (ELOOP).
+  it('the users file a symbolic link to itself: said as a link loop (66), not as missing', () => {
+    const image = join(work, 'auth-loop.img');
+    writeFileSync(image, readSampleImage());
+    const at = `${image}?offset=${SAMPLE.dataOffsetBytes}`;
+    for (const request of ['rm /supervisor/homeassistant/.storage/auth', 'symlink /supervisor/homeassistant/.storage/auth auth']) {
+      const made = spawnSync('debugfs', ['-w', '-R', request, at], { encoding: 'utf8' });
+      expect(made.status, made.stderr).toBe(0);
+    }
+    const r = spawnSync(process.execPath, [CLI, 'auth', 'list', image], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.status, r.stderr).toBe(66);
+    expect(r.stderr).toMatch(/^error: \/supervisor\/homeassistant\/\.storage\/auth: too many levels of symbolic links\nhint: a symbolic link on the way leads back to itself/m);
+    expect(r.stderr).not.toMatch(/is missing/);
+  });
+
   it('a folder linked inside itself: listed as skipped, its contents exported once (it was passed over in silence, exit 0)', () => {
     const image = join(work, 'folder-twice.img');
     writeFileSync(image, readSampleImage());
