@@ -19,8 +19,12 @@ const JOB = 'Copy the card to an image file';
 export async function imageCard(ctx: GuiContext, raw: unknown): Promise<ResultAnswer> {
   const out = localPath(asBody(raw), 'out');
   const card = ctx.source.path;
-  const job = await ImageJob.start(card, { out, retryOnResume: true, continueWords: 'copy the card again to the same file', commandLine: `haos-rescue image ${shellWord(card)} --out ${shellWord(out)}`, version: VERSION });
-  const r = await ctx.jobs.run(JOB, 'bytes', (onProgress) => runReporting(job, onProgress));
+  // Started inside the job: a Stop pressed while the copy was being set up (its map already written) found no
+  // job under way and was lost, and the copy ran to its end; and a copy refused as busy left a new map behind.
+  const r = await ctx.jobs.run(JOB, 'bytes', async (onProgress) => {
+    const job = await ImageJob.start(card, { out, retryOnResume: true, continueWords: 'copy the card again to the same file', commandLine: `haos-rescue image ${shellWord(card)} --out ${shellWord(out)}`, version: VERSION });
+    return runReporting(job, onProgress);
+  });
   if (r.stopped) {
     throw new AppError('STOPPED', ExitCode.INTERRUPTED, `${JOB}: stopped; the ${formatBytes(r.rescuedBytes)} copied so far are kept in ${r.out}`, {
       hint: 'copy again to the same file to continue where it stopped',
@@ -63,14 +67,20 @@ async function runReporting(job: ImageJob, onProgress: ProgressListener): Promis
       bytesPerSecond: p.bytesPerSecond, secondsLeft: p.secondsLeft, done, text: progressLine(p),
     });
   };
-  const timer = setInterval(() => {
+  const tick = (): boolean => {
     try {
       report(false);
+      return true;
     } catch {
-      clearInterval(timer);
       void job.stop();
+      return false;
     }
+  };
+  // At once, then every half second: a Stop asked for while the copy was set up stops it before a read.
+  const timer = setInterval(() => {
+    if (!tick()) clearInterval(timer);
   }, 500);
+  if (!tick()) clearInterval(timer);
   try {
     const r = await job.run();
     try {
