@@ -5,7 +5,7 @@
 import { AppError, CorruptError, ExitCode, NotFoundError, REPAIR, UsageError } from '../errors.js';
 import { AUTH_STORE, type AuthFiles, type HaUser, PROVIDER_STORE, TOTP_STORE, type UserList, findLogin, listUsers, parseProviderStore } from '../ha/auth.js';
 import { addLogin, disableTotp, hashPassword, setPassword, verifyPassword } from '../ha/auth-edit.js';
-import type { OpenedSource } from './source.js';
+import { type OpenedSource, noConfigFolder } from './source.js';
 import { type FileChange, type WriteOptions, type WriteResult, writeFiles } from './write/index.js';
 
 function configPath(src: OpenedSource): string {
@@ -42,10 +42,7 @@ export async function readAuthFiles(src: OpenedSource): Promise<AuthFiles> {
   if (totp) files.totp = totp;
   // No configuration folder at all (the wrong partition): said as that, not as a login file to restore.
   if (!auth && !provider && !totp && !(await src.volume.exists(dir).catch(() => true))) {
-    throw new NotFoundError('NO_CONFIG', `there is no ${dir} on this filesystem: it holds no Home Assistant configuration (the wrong disk or partition?)`, {
-      hint: 'the list of disks, and the disk\'s own listing (info), say which partition holds Home Assistant\'s data',
-      remedy: 'list-disks',
-    });
+    throw noConfigFolder(dir);
   }
   return files;
 }

@@ -7,7 +7,7 @@ import { type OpenDeviceOptions, type OpenedDevice, type RescueMapInfo, openDevi
 import { placedDevice } from '../device/pieces-device.js';
 import { containerOf } from '../device/vdisk/index.js';
 import type { SliceDevice } from '../device/slice-device.js';
-import { AppError, ExitCode, UsageError, toAppError } from '../errors.js';
+import { AppError, ExitCode, NotFoundError, UsageError, toAppError } from '../errors.js';
 import { needsRecovery } from '../ext4/superblock.js';
 import type { JournalAbort } from '../ext4/journal/abort.js';
 import { openingState } from '../ext4/state-stamp.js';
@@ -250,6 +250,14 @@ export async function withSource<T>(path: string, options: SourceOptions, fn: (s
   } finally {
     await source.device.close().catch(() => undefined);
   }
+}
+
+/** No configuration folder at all on the filesystem read: the wrong disk or partition. */
+export function noConfigFolder(dir: string): NotFoundError {
+  return new NotFoundError('NO_CONFIG', `there is no ${dir} on this filesystem: it holds no Home Assistant configuration (the wrong disk or partition?)`, {
+    hint: 'the list of disks, and the disk\'s own listing (info), say which partition holds Home Assistant\'s data',
+    remedy: 'list-disks',
+  });
 }
 
 /** Paths as HAOS mounts the data partition (/mnt/data/...) are accepted as the filesystem root. */

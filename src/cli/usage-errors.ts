@@ -78,7 +78,8 @@ export function usageError(msg: string, args: string[], known: () => string[] = 
     const unknown = m[1]!.split(', ');
     const plain = unknown.every((u) => args.includes(u));
     // `auth bogus card.img`: said as arguments too many (card.img), the command word not looked at.
-    const typed = group && words.length === 1 ? args.filter((a) => !a.startsWith('-'))[args.filter((a) => !a.startsWith('-')).indexOf(group) + 1] : undefined;
+    const plainWords = args.filter((a) => !a.startsWith('-'));
+    const typed = group && words.length === 1 ? plainWords[plainWords.indexOf(group) + 1] : undefined;
     if (plain && group && typed !== undefined) return say(`${group} has no command ${typed}: its commands are ${GROUPS[group]!.join(', ')}`, `haos-rescue ${group} --help says what each does`);
     const what = plain ? `more arguments than it takes (${unknown.join(', ')})` : `no option ${options(m[1]!)}`;
     return say(`${name || 'haos-rescue'} has ${what}`, plain ? help : withDashName(help, args));

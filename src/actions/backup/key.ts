@@ -3,7 +3,7 @@
 import { AppError, NotFoundError } from '../../errors.js';
 import { SecureTarKey } from '../../ha/securetar/index.js';
 import { BACKUP_STORE, type BackupKey, backupKey } from '../../ha/backup-key.js';
-import type { OpenedSource } from '../source.js';
+import { type OpenedSource, noConfigFolder } from '../source.js';
 
 export async function readBackupKey(src: OpenedSource): Promise<BackupKey> {
   if (!src.layout.configPath) throw new NotFoundError('NO_CONFIG', 'no Home Assistant configuration folder on this filesystem');
@@ -13,10 +13,7 @@ export async function readBackupKey(src: OpenedSource): Promise<BackupKey> {
   } catch (err) {
     if (err instanceof AppError && err.code === 'PATH_NOT_FOUND' && !(await src.volume.exists(src.layout.configPath).catch(() => true))) {
       // No configuration folder at all (the wrong partition, a filesystem of no Home Assistant).
-      throw new NotFoundError('NO_CONFIG', `there is no ${src.layout.configPath} on this filesystem: it holds no Home Assistant configuration (the wrong disk or partition?)`, {
-        hint: 'the list of disks, and the disk\'s own listing (info), say which partition holds Home Assistant\'s data',
-        remedy: 'list-disks',
-      });
+      throw noConfigFolder(src.layout.configPath);
     }
     if (err instanceof AppError && err.code === 'PATH_NOT_FOUND') {
       throw new NotFoundError('NO_BACKUP_STORE', `${path} does not exist: this Home Assistant never stored backup settings, so it has no backup key`, {
