@@ -256,7 +256,8 @@ describe('readMapfile and writeMapfileAtomic', () => {
   });
 
   it('reports OS errors and damaged files as AppErrors, not as a missing map', async () => {
-    await expect(readMapfile(dir, 4096)).rejects.toMatchObject({ code: 'SOURCE_IS_DIRECTORY' });
+    // A folder named as the map is said as the map's (it was said as a source: "is a directory, not an image or disk").
+    await expect(readMapfile(dir, 4096)).rejects.toMatchObject({ code: 'MAP_IS_FOLDER' });
     await expect(writeMapfileAtomic(join(dir, 'no-such-dir', 'x.map'), '')).rejects.toMatchObject({ code: 'SOURCE_NOT_FOUND' });
     const bad = join(dir, 'bad.map');
     await writeFile(bad, '0 +\n0 16 +\n32 16 -\n');
