@@ -8,6 +8,7 @@
 import { FieldReader } from '../bytes.js';
 import { CorruptError } from '../errors.js';
 import { CHECKSUM_HINT, crc32cUpdate } from './checksum.js';
+import { ROOT_INO } from './inode.js';
 
 export const FileType = {
   UNKNOWN: 0,
@@ -28,9 +29,6 @@ export interface DirEntry {
   /** The folder's block (logical number) holding the entry; absent for inline folders. */
   block?: number;
 }
-
-/** The root folder's inode: '.' and '..' name it, and so may an entry that loops back to it. */
-const ROOT_DIR_INO = 2;
 
 export interface DirParseOptions {
   dirIno: number;
@@ -113,7 +111,7 @@ export function parseDirBlock(block: Uint8Array, opts: DirParseOptions, out: Dir
 
 /** Why an entry's inode is one no name may have (the filesystem's own, below s_first_ino, the root apart), or null. */
 function reserved(ino: number, firstIno: number | undefined): string | null {
-  return firstIno !== undefined && ino < firstIno && ino !== ROOT_DIR_INO ? `inode ${ino} is one the filesystem keeps for itself (files start at inode ${firstIno})` : null;
+  return firstIno !== undefined && ino < firstIno && ino !== ROOT_INO ? `inode ${ino} is one the filesystem keeps for itself (files start at inode ${firstIno})` : null;
 }
 
 function bad(opts: DirParseOptions, pos: number, why: string): CorruptError {
