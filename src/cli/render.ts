@@ -31,6 +31,11 @@ export function table(given: string[][], rightAligned: number[] = []): string {
 }
 
 /** An ISO time as this computer's local date and time ('-' when none). */
+/** A user's two-factor column: null when the two-factor file could not be read. */
+export function mfaText(mfa: boolean | null): string {
+  return mfa === null ? 'unknown' : mfa ? 'on' : 'off';
+}
+
 export function localTime(iso: string | undefined, seconds = false): string {
   if (!iso) return '-';
   const d = new Date(iso);

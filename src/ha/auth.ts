@@ -163,8 +163,8 @@ export interface HaUser {
   /** system_generated (Supervisor, Home Assistant Content, ...): cannot log in with a password. */
   system: boolean;
   localOnly: boolean;
-  /** A TOTP secret exists for this user in auth_module.totp. */
-  mfa: boolean;
+  /** A TOTP secret exists for this user in auth_module.totp; null: not known (that file could not be read). */
+  mfa: boolean | null;
   userId: string | null;
   /** false for a password login that no user is linked to yet (Home Assistant creates the user at first login). */
   linked: boolean;
@@ -210,9 +210,9 @@ export function listUsers(files: AuthFiles, options: { mode?: MatchMode } = {}):
   const warnings: AuthWarning[] = [];
   checkLogins(logins, mode, warnings);
 
-  const mfaUsers = totpUsers(files.totp, warnings);
+  const mfaUsers = files.totpUnreadable === undefined ? totpUsers(files.totp, warnings) : null;
   if (files.totpUnreadable !== undefined) {
-    warnings.push({ code: 'TOTP_STORE_UNREADABLE', message: `${files.totpUnreadable}; who has two-factor on is not known (the MFA column says off for all)` });
+    warnings.push({ code: 'TOTP_STORE_UNREADABLE', message: `${files.totpUnreadable}; who has two-factor on is not known (shown as "unknown")` });
   }
   const rows: HaUser[] = [];
   const linkedLogins = new Set<number>();
@@ -230,7 +230,7 @@ export function listUsers(files: AuthFiles, options: { mode?: MatchMode } = {}):
     if (linkedLogins.has(i)) return;
     rows.push({
       username: login.username, name: null, owner: false, admin: true, active: true, system: false,
-      localOnly: false, mfa: false, userId: null, linked: false, hasLogin: true,
+      localOnly: false, mfa: mfaUsers && false, userId: null, linked: false, hasLogin: true,
     });
   });
 
@@ -260,7 +260,7 @@ function linkedUsers(
   authBytes: Buffer,
   logins: ProviderLogin[],
   key: (username: string) => string,
-  mfaUsers: Set<string>,
+  mfaUsers: Set<string> | null,
   linkedLogins: Set<number>,
   warnings: AuthWarning[],
 ): HaUser[] {
@@ -292,7 +292,7 @@ function linkedUsers(
       active: user.is_active === true,
       system: user.system_generated === true,
       localOnly: user.local_only === true,
-      mfa: mfaUsers.has(user.id),
+      mfa: mfaUsers && mfaUsers.has(user.id),
       userId: user.id,
       linked: true,
       hasLogin: loginIndex !== undefined,

@@ -140,6 +140,11 @@ describe('refusals, dry runs and a dirty journal', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.text).toMatch(/^vm-user /m);
     expect(r.stderr).toMatch(/^warning: \/supervisor\/homeassistant\/\.storage\/auth_module\.totp cannot be read: .*; who has two-factor on is not known/m);
+    // Said as not known in the list too (it said "off" for every user, and --json false).
+    expect(r.text).toMatch(/^vm-user +\S.* unknown\b/m);
+    expect(r.text).not.toMatch(/ (on|off) /);
+    const listed = cliJson<Array<{ username: string | null; system: boolean; mfa: boolean | null }>>(['auth', 'list', img, '--all']);
+    expect(listed.map((u) => u.mfa)).toEqual(listed.map(() => null));
     const before = sha(img);
     const off = cli(['auth', 'reset', img, '-u', 'vm-user', '--password', 'no more codes', '--disable-mfa', '--no-originals']);
     expect(off.code, off.stderr).toBe(65);

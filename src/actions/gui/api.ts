@@ -104,7 +104,8 @@ export interface UserRow {
   username: string | null;
   name: string | null;
   role: 'owner' | 'administrator' | 'user';
-  mfa: boolean;
+  /** null: not known (the two-factor file could not be read). */
+  mfa: boolean | null;
   /** Can be given a new password: has a password login, or had one whose entry was lost (actions/auth.ts). */
   passwordSettable: boolean;
 }

@@ -95,7 +95,7 @@ async function describe(ctx: GuiContext, source: OpenedSource, action: WriteActi
     case 'reset': {
       const user = (await authList(source)).users.find((u) => u.username === action.username && canSetPassword(u));
       if (!user) throw new UsageError('NO_SUCH_USER', `there is no login ${action.username} on this card`, { hint: 'choose one from the list' });
-      return resetPlan(source.path, action.username, action.disableMfa && user.mfa);
+      return resetPlan(source.path, action.username, action.disableMfa && user.mfa === true);
     }
     case 'add': {
       // As the wizard does while asking: a name in use is refused before anything is shown to confirm.

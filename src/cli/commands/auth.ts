@@ -8,7 +8,7 @@ import { UsageError } from '../../errors.js';
 import type { HaUser } from '../../ha/auth.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { askNewPassword, passwordFromStdin } from '../prompt.js';
-import { table } from '../render.js';
+import { mfaText, table } from '../render.js';
 import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
 import { replayFirstLine, withWriteOptions, writeOptions } from './write-options.js';
 
@@ -26,7 +26,7 @@ type WriteArgs = GlobalArgs & {
 function userRow(u: HaUser): string[] {
   const role = u.owner ? 'owner' : u.admin ? 'admin' : 'user';
   const notes = [!u.active && 'inactive', u.system && 'system', u.localOnly && 'local only', !u.linked && 'not logged in yet (admin at first login)'].filter(Boolean).join(', ');
-  return [u.username ?? '-', u.name ?? '-', role, u.mfa ? 'on' : 'off', notes];
+  return [u.username ?? '-', u.name ?? '-', role, mfaText(u.mfa), notes];
 }
 
 const listCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: string; all?: boolean }> = {

@@ -20,7 +20,7 @@ import { markForCheck } from '../../actions/write/check-mark.js';
 import { type HaUser, normalizeUsername } from '../../ha/auth.js';
 import { formatBytes, localDay } from '../../units.js';
 import { stoppable, terminalProgress } from '../progress.js';
-import { table } from '../render.js';
+import { mfaText, table } from '../render.js';
 
 export type Say = (text: string) => void;
 
@@ -161,7 +161,7 @@ export async function stepUsers(session: Session, say: Say): Promise<void> {
   const users = (await authList(session.source)).users.filter((u) => !u.system);
   // The notes `auth list` has: who cannot log in with a password now (a reset gives it one), who only at home.
   const notes = (u: HaUser): string => [passwordLost(u) ? 'no password: cannot log in (a reset gives it one)' : '', u.localOnly ? 'local only' : ''].filter(Boolean).join(', ');
-  const rows = [['login', 'name', 'role', 'two-factor', 'notes'], ...users.map((u) => [u.username ?? '-', u.name ?? '-', u.owner ? 'owner' : u.admin ? 'admin' : 'user', u.mfa ? 'on' : 'off', notes(u)])];
+  const rows = [['login', 'name', 'role', 'two-factor', 'notes'], ...users.map((u) => [u.username ?? '-', u.name ?? '-', u.owner ? 'owner' : u.admin ? 'admin' : 'user', mfaText(u.mfa), notes(u)])];
   say(table(rows));
 }
 

@@ -59,7 +59,7 @@ export async function showReset(): Promise<void> {
     const problem = pw.problem();
     if (!user?.username) return showProblem(s, 'Choose a user first.');
     if (problem) return showProblem(s, problem);
-    const action = { kind: 'reset' as const, username: user.username, disableMfa: user.mfa && mfa.box.checked };
+    const action = { kind: 'reset' as const, username: user.username, disableMfa: user.mfa === true && mfa.box.checked };
     void planAndWrite(s, action, submit, pw.first.value);
   });
   s.section.appendChild(form);
@@ -98,7 +98,7 @@ export async function showUsers(): Promise<void> {
         el('td', { text: u.username ?? (u.passwordSettable ? '—' : '(no password login)') }),
         el('td', { text: u.name ?? '—' }),
         el('td', { text: u.role }),
-        el('td', { text: u.mfa ? 'on' : 'off' }),
+        el('td', { text: u.mfa === null ? 'unknown' : u.mfa ? 'on' : 'off' }),
       ),
     );
   }
