@@ -115,11 +115,24 @@ function valuedOptions(o: YargsOptionLists): Set<string> {
  */
 function refuseSourceFirst(args: string[]): void {
   const first = args[0];
-  if (first === undefined || first.startsWith('-') || COMMANDS.has(first)) return;
-  if (!/\//.test(first) && !looksLikeSource(first)) return;
+  if (first === undefined || !isSourceWord(first)) return;
   throw new UsageError('SOURCE_WITHOUT_COMMAND', `${first} is a disk or an image, not a command: name what to do with it first`, {
-    hint: `haos-rescue info ${shellWord(first)} shows what it holds; haos-rescue alone guides you step by step (it asks for the disk), haos-rescue gui does the same in a browser window`,
+    hint: `haos-rescue info ${shellWord(first)} shows what it holds; haos-rescue alone guides you step by step (in a terminal; haos-rescue ${shellWord(first)} there starts with this one), haos-rescue gui ${shellWord(first)} does the same in a browser window`,
   });
+}
+
+function isSourceWord(word: string): boolean {
+  return !word.startsWith('-') && !COMMANDS.has(word) && (/\//.test(word) || looksLikeSource(word));
+}
+
+/**
+ * What the guided flow or the window starts with: no command at all (null: they ask for the disk), or one
+ * disk or image alone (a file dropped on the program, or the owner's first try); undefined: a command line.
+ */
+function flowStart(args: string[]): { source: string | null } | undefined {
+  const words = args.filter((a) => a !== '--verbose');
+  if (words.length === 0) return { source: null };
+  return words.length === 1 && isSourceWord(words[0]!) ? { source: words[0]! } : undefined;
 }
 
 /**
@@ -144,18 +157,20 @@ function endOfOptions(args: string[]): string[] {
 export async function run(args: string[]): Promise<number> {
   let verbose = args.includes('--verbose');
   // No command: the guided flow (or the window); --verbose alone asks for it with the errors' details.
-  const bare = args.every((a) => a === '--verbose');
+  const start = flowStart(args);
+  const bare = start?.source === null;
+  const flow = start !== undefined && isInteractive() && process.stdout.isTTY;
   // The guided flow shows its questions on standard output: with that sent to a file, it ran unseen. A
   // terminal that cannot move its cursor (TERM=dumb: Emacs' shell) showed them as escape codes.
-  if (bare && isInteractive() && process.stdout.isTTY && process.env['TERM'] !== 'dumb') {
+  if (flow && process.env['TERM'] !== 'dumb') {
     // Loaded only here: the prompt library costs ~100 ms of start-up that no other command needs.
     const { runWizard } = await import('./wizard/index.js');
-    return runWizard({ verbose });
+    return runWizard({ verbose, ...(start.source === null ? {} : { source: start.source }) });
   }
   try {
-    if (bare && (await startsWindow())) {
-      // Started from a desktop without a terminal (a launcher, a double-click): the browser window.
-      await runGui({});
+    if (start !== undefined && (await startsWindow())) {
+      // Started from a desktop without a terminal (a launcher, a double-click, a file dropped on it): the window.
+      await runGui(start.source === null ? {} : { source: start.source });
       return ExitCode.OK;
     }
     if (bare && isInteractive() && process.stdout.isTTY) {

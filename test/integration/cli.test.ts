@@ -156,7 +156,7 @@ describe('info', () => {
     for (const first of [image, 'g.img', '/dev/sdz']) {
       const r = cli([first]);
       expect(r.code).toBe(64);
-      expect(r.stderr).toMatch(/^error: \S+ is a disk or an image, not a command: name what to do with it first\nhint: haos-rescue info \S+ shows what it holds; haos-rescue alone guides you step by step/);
+      expect(r.stderr).toMatch(/^error: \S+ is a disk or an image, not a command: name what to do with it first\nhint: haos-rescue info \S+ shows what it holds; haos-rescue alone guides you step by step \(in a terminal; haos-rescue \S+ there starts with this one\)/);
     }
     const partition = cli(['ls', image, '--partition', 'abc']);
     expect(partition.code).toBe(64);

@@ -89,6 +89,26 @@ describe.skipIf(!hasTmux)(`the wizard in a terminal${hasTmux ? '' : ' (skipped: 
     expect(cardPasswordIs(image, USERS[0].username, 'wizard pw 1')).toBe(true);
   }, 120_000);
 
+  it('haos-rescue IMAGE in a terminal (a file dropped on the program) starts the guided flow with that image, without asking for a disk', async () => {
+    const image = makeImage('dropped.img');
+    term.start('dropped', work, join(work, 'home-dropped'), [image]);
+    const menu = await waitFor('dropped', /What do you want to do\?/);
+    expect(menu).toMatch(/Home Assistant 2025\.5\.3 on .*dropped\.img/);
+    expect(menu).not.toMatch(/Which disk holds|Looking for disks/);
+    // Another disk: the question comes as usual, the image given is not opened again by itself.
+    keys('dropped', 'Up', 'Up', 'Enter');
+    await waitFor('dropped', /Which disk holds your Home Assistant\?/);
+    keys('dropped', 'Up', 'Enter'); // Quit
+    await waitFor('dropped', /EXIT=0/);
+    // A name that is no file: said, then the disk is asked for (it was "not a command", exit 64).
+    term.start('dropped-missing', work, join(work, 'home-dropped'), ['./no-such-card.img']);
+    const asked = await waitFor('dropped-missing', /Which disk holds your Home Assistant\?/);
+    expect(asked).toMatch(/error: \.\/no-such-card\.img does not exist[\s\S]*Choose another disk or image file\./);
+    keys('dropped-missing', 'Up', 'Enter'); // Quit
+    await waitFor('dropped-missing', /EXIT=0/);
+    expect(sha(image)).toBe(sha(makeImage('dropped-copy.img')));
+  }, 120_000);
+
   it('an image file cut short by another program while open: said as that, no copy of a "wearing out" card offered', async () => {
     const image = makeImage('shrunk.img');
     start('shrunk', join(work, 'home-shrunk'));

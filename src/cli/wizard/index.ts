@@ -74,10 +74,13 @@ async function summary(source: OpenedSource): Promise<InfoResult> {
   return r;
 }
 
-/** Asks for a disk or image until one can be read (a wrong image file is not the end of the session). */
-async function pickReadable(): Promise<Session | null> {
-  for (;;) {
-    const path = await pickSource(say);
+/**
+ * Asks for a disk or image until one can be read (a wrong image file is not the end of the session); `given`
+ * (named on the command line) is tried first, without asking.
+ */
+async function pickReadable(given?: string): Promise<Session | null> {
+  for (let first = given; ; first = undefined) {
+    const path = first ?? (await pickSource(say));
     if (path === null) return null;
     let source: OpenedSource | null = null;
     try {
@@ -167,7 +170,7 @@ function isPromptExit(err: unknown): boolean {
 }
 
 /** Runs the guided flow; returns the exit code. */
-export async function runWizard(options: { verbose?: boolean } = {}): Promise<number> {
+export async function runWizard(options: { verbose?: boolean; source?: string } = {}): Promise<number> {
   flowErrorsVerbose(options.verbose ?? false);
   say('haos-rescue: get your Home Assistant back from its SD card or disk.');
   say('It only reads the card, unless you choose a step that writes: that step shows what it will change and asks first.');
@@ -182,8 +185,8 @@ export async function runWizard(options: { verbose?: boolean } = {}): Promise<nu
   };
   process.once('beforeExit', dropped);
   try {
-    for (;;) {
-      const session = await pickReadable();
+    for (let given = options.source; ; given = undefined) {
+      const session = await pickReadable(given);
       if (session === null) return ExitCode.OK;
       let done: number | typeof ANOTHER;
       try {
