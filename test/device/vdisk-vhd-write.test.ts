@@ -290,7 +290,7 @@ describe('power cuts while writing inside a dynamic VHD', () => {
     const reopened = await openVhdPath(path);
     expect((await readAll(reopened)).equals(applyToModel(small, writes))).toBe(true);
     await reopened.close();
-  });
+  }, 180_000);
 
   it('leaves old or new bytes when a real file loses every write after the nth (faultyDevice)', async () => {
     const path = join(dir, 'faulty.vhd');
@@ -308,7 +308,7 @@ describe('power cuts while writing inside a dynamic VHD', () => {
       await expectOldOrNew(path, small, writes);
     }
     expect(n).toBeGreaterThan(writes.length * 2);
-  });
+  }, 180_000);
 });
 
 // ---- Differencing disks ----
@@ -471,7 +471,7 @@ describe('writing inside a differencing VHD', () => {
     // Block 3: the clear sectors written (60..63, 96) have their bits set now, the others not.
     const bitmap3 = file.subarray(bat[3]! * 512, bat[3]! * 512 + 16);
     expect([...bitmap3]).toEqual([0, 0, 0, 0, 0, 0, 0, 0x0f, 0xff, 0xff, 0xff, 0xff, 0xbf, 0xff, 0xff, 0xff]);
-  });
+  }, 180_000);
 
   it('leaves every guest sector old or new after a cut between any two steps (replayed in order)', async () => {
     const writes = differencingWrites(500);
