@@ -108,6 +108,33 @@ describe.skipIf(!hasQemuImg)('writes into a damaged qcow2', () => {
     expect(cli(['cat', file, '/supervisor/homeassistant/configuration.yaml']).code).toBe(0);
   });
 
+  // An unused guest cluster's L2 entry pointed (COPIED, refcount 1) at the login file's data cluster, or at the
+  // L1 table: `auth reset` wrote in place, and the other guest cluster, or the table, changed with it (exit 0).
+  it('a cluster named twice, or a data cluster where the L1 table is: refused, nothing written', () => {
+    for (const target of ['data', 'l1'] as const) {
+      const file = qcow2(`shared-${target}.qcow2`);
+      const bytes = readFileSync(file);
+      const cs = 2 ** bytes.readUInt32BE(20);
+      const l1 = Number(bytes.readBigUInt64BE(40));
+      const l2 = Number(bytes.readBigUInt64BE(l1) & 0x00fffffffffffe00n);
+      const entry = (i: number): number => Number(bytes.readBigUInt64BE(l2 + 8 * i) & 0x00fffffffffffe00n);
+      const login = entry(Math.floor((11 * 1024 * 1024 + 1153 * 4096) / cs));
+      const free = Array.from({ length: cs / 8 }, (_, i) => i).find((i) => i > (32 * 1024 * 1024) / cs / 2 && entry(i) === 0)!;
+      const host = target === 'data' ? login : l1 - (l1 % cs);
+      bytes.writeBigUInt64BE(0x8000000000000000n | BigInt(host), l2 + 8 * free);
+      writeFileSync(file, bytes);
+      const check = spawnSync('qemu-img', ['check', file], { encoding: 'utf8' });
+      expect(check.stdout + check.stderr).toMatch(new RegExp(`ERROR cluster ${host / cs} refcount=1 reference=2`));
+      const before = sha(file);
+      const r = cli(['auth', 'reset', file, '--username', 'vm-user', '--password', 'shared cluster', '--no-originals', '--verbose']);
+      expect(r.code, r.stderr).toBe(69);
+      const why = target === 'data' ? 'is named 2 times by the tables but counted 1: a write to one would change the other' : 'is where the L1 table is: a write there would change that table';
+      expect(r.stderr).toContain(`the data cluster of L2 table at ${l2}, entry ${free} (byte ${host}) ${why}; refusing to write into it`);
+      expect(r.stderr).toMatch(/code: QCOW2_WRITE_DAMAGED/);
+      expect(sha(file)).toBe(before);
+    }
+  });
+
   it('cut short: refused, nothing written', () => {
     const file = qcow2('cut.qcow2');
     truncateSync(file, readFileSync(file).length - 1024 * 1024);

@@ -10,7 +10,7 @@ import { DiskFileUnsupportedError } from './unsupported.js';
 import type { BlockDevice } from '../block-device.js';
 import type { Qcow2Header } from './qcow2-header.js';
 import type { Qcow2Map } from './qcow2-map.js';
-import { Qcow2Refcounts, parseRefcountLayout } from './qcow2-refcount.js';
+import { Qcow2Refcounts, type RefcountLayout, parseRefcountLayout } from './qcow2-refcount.js';
 
 export interface Qcow2CheckInput {
   file: BlockDevice;
@@ -36,16 +36,55 @@ export async function checkQcow2References(input: Qcow2CheckInput): Promise<void
     // Counts of another width are not written here at all (checkWritable refuses them, with its own words).
     if (layout.order !== 4) return;
     const refcounts = await Qcow2Refcounts.open(file, layout, header.clusterSize, path);
+    const uses = new Uses(file.sizeBytes, header.clusterSize, metadataClusters(header, layout, refcounts));
     for await (const batch of map.referencedClusters()) {
       for (const c of batch) {
         const cluster = Math.floor(c.hostOffset / header.clusterSize);
         // A count from a refcount block already read, without a promise per cluster (millions in a big file).
-        if ((refcounts.peek(cluster) ?? (await refcounts.get(cluster))) > 0) continue;
-        throw refusal(path, `${c.what()} (byte ${c.hostOffset}) is in use, but its reference count says it is free: a new cluster would be written over it`);
+        const counted = refcounts.peek(cluster) ?? (await refcounts.get(cluster));
+        if (counted === 0) throw refusal(path, `${c.what()} (byte ${c.hostOffset}) is in use, but its reference count says it is free: a new cluster would be written over it`);
+        const problem = c.compressed ? null : uses.add(cluster, counted);
+        if (problem !== null) throw refusal(path, `${c.what()} (byte ${c.hostOffset}) ${problem}`);
       }
     }
   } catch (err) {
     if (err instanceof CorruptError) throw refusal(path, err.message);
     throw err;
+  }
+}
+
+/** The clusters of the file's own tables: the header, the L1 table, the refcount table and its blocks. */
+function metadataClusters(header: Qcow2Header, layout: RefcountLayout, refcounts: Qcow2Refcounts): Map<number, string> {
+  const c = header.clusterSize;
+  const out = new Map<number, string>([[0, 'the header']]);
+  const span = (offset: number, bytes: number, what: string): void => {
+    for (let at = offset - (offset % c); at < offset + bytes; at += c) if (!out.has(at / c)) out.set(at / c, what);
+  };
+  span(header.l1TableOffset, header.l1Size * 8, 'the L1 table');
+  span(layout.tableOffset, layout.tableClusters * c, 'the refcount table');
+  for (const offset of refcounts.blockOffsets()) span(offset, c, 'a refcount block');
+  return out;
+}
+
+/**
+ * How often the active tables name each host cluster. A cluster written in place must be named once (QEMU's
+ * COPIED flag means exactly that): one named twice, or holding one of the file's own tables, would have both
+ * changed by one write (`qemu-img check`: "refcount=1 reference=2"). VDI and VMDK refuse the same.
+ */
+class Uses {
+  private readonly counts: Uint8Array;
+
+  constructor(fileBytes: number, clusterSize: number, private readonly metadata: Map<number, string>) {
+    this.counts = new Uint8Array(Math.ceil(fileBytes / clusterSize));
+  }
+
+  /** Counts one more use of `cluster` (counted `counted` times in its refcount): why that is wrong, or null. */
+  add(cluster: number, counted: number): string | null {
+    const table = this.metadata.get(cluster);
+    if (table !== undefined) return `is where ${table} is: a write there would change that table`;
+    if (cluster >= this.counts.length) return null;
+    const n = Math.min(255, this.counts[cluster]! + 1);
+    this.counts[cluster] = n;
+    return n > counted ? `is named ${n} times by the tables but counted ${counted}: a write to one would change the other` : null;
   }
 }

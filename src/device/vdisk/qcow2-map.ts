@@ -33,6 +33,8 @@ function entryOffset(high: number, low: number): number {
 export interface Referenced {
   hostOffset: number;
   what: () => string;
+  /** A compressed cluster: several may share a host cluster, and none is ever written in place. */
+  compressed?: true;
 }
 
 export class Qcow2Map {
@@ -156,7 +158,7 @@ export class Qcow2Map {
         if ((high & FLAG_COMPRESSED) !== 0) {
           const d = compressedDescriptor(high, low, this.header.clusterBits, this.file.sizeBytes);
           if (d === null) throw this.bad(`the compressed cluster of ${where()} starts past the end of the file`, { l2Offset });
-          batch.push({ hostOffset: d.hostOffset - (d.hostOffset % this.clusterSize), what: () => `the compressed cluster of ${where()}` });
+          batch.push({ hostOffset: d.hostOffset - (d.hostOffset % this.clusterSize), what: () => `the compressed cluster of ${where()}`, compressed: true });
           continue;
         }
         const hostOffset = entryOffset(high, low);

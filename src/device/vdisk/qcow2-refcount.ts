@@ -74,6 +74,16 @@ export class Qcow2Refcounts {
     return { offset: this.tableOffset, clusters: this.table.length / this.clusterSize };
   }
 
+  /** Host offsets of the refcount blocks the table names. */
+  blockOffsets(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.tableEntries; i++) {
+      const offset = tableEntryOffset(this.table, i);
+      if (offset !== 0) out.push(offset);
+    }
+    return out;
+  }
+
   /** The count of `cluster` when its refcount block has been read (or there is none: 0); else undefined. */
   peek(cluster: number): number | undefined {
     const blockIndex = Math.floor(cluster / this.perBlock);
