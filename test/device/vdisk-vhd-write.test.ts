@@ -570,4 +570,25 @@ describe('writing inside a differencing VHD', () => {
     expect((await readFile(path)).equals(other)).toBe(true);
     expect(sha256(await readFile(parentPath))).toBe(sha256(parentBytes));
   });
+
+  // A raw image of the parent's name beside the child has no unique id to check: it was read and written without a
+  // word, the raw file's bytes copied up into the child for good.
+  it('refuses to write when the file of the parent\'s name is no VHD (a raw image), reading it with a note', async () => {
+    const folder = join(family, 'raw-parent');
+    await mkdir(folder, { recursive: true });
+    const path = join(folder, 'child.vhd');
+    await writeFile(path, childImage);
+    const raw = Buffer.alloc(DIFF_SIZE, 0x33);
+    await writeFile(join(folder, 'parent.vhd'), raw);
+    await expect(openDisk(path, true)).rejects.toMatchObject({
+      code: 'VHD_WRITE_PARENT_CHANGED',
+      exitCode: 69,
+      message: expect.stringContaining(`names ${join(folder, 'parent.vhd')} as its parent, which is a plain file, not a VHD; refusing to write into it`) as unknown,
+    });
+    const device = await openDisk(path);
+    expect(device.container.notes.join(' ')).toMatch(/parent .*raw-parent\/parent\.vhd is a plain file, not a VHD: .* read anyway/);
+    await device.close();
+    expect((await readFile(path)).equals(childImage)).toBe(true);
+    expect((await readFile(join(folder, 'parent.vhd'))).equals(raw)).toBe(true);
+  });
 });

@@ -127,7 +127,19 @@ export function localPath(name: string, childPath: string, platform: NodeJS.Plat
 function checkParentIdentity(device: BlockDevice, path: string, header: DynamicHeader, notes: string[], ctx: OpenContext): void {
   const container = (device as Partial<ContainerDevice>).container;
   const parentId = (device as VhdIdentity).vhdUniqueId;
-  if (container?.format !== 'vhd' || parentId === undefined || parentId === header.parentUniqueId) return;
+  if (container?.format !== 'vhd' || parentId === undefined) {
+    // A differencing VHD is only ever made from a VHD: this file (a raw image, another format) is not its parent,
+    // and its identity cannot be checked. It was read and written without a word.
+    const what = container?.format === undefined ? 'a plain file, not a VHD' : `a ${container.format} file, not a VHD`;
+    checkForWrites(ctx, () => {
+      throw new DiskFileUnsupportedError('VHD_WRITE_PARENT_CHANGED', `differencing VHD ${ctx.path} names ${path} as its parent, which is ${what}; refusing to write into it`, {
+        hint: 'put the parent .vhd this disk was made from next to it (as it was named then) and try again',
+      });
+    });
+    notes.push(`parent ${path} is ${what}: a differencing VHD is made from a VHD, so it is probably not this disk's parent; read anyway`);
+    return;
+  }
+  if (parentId === header.parentUniqueId) return;
   checkForWrites(ctx, () => {
     throw new DiskFileUnsupportedError('VHD_WRITE_PARENT_CHANGED', `differencing VHD ${ctx.path} was made from a parent with unique id ${header.parentUniqueId}, but ${path} has ${parentId}; refusing to write into it`, {
       // Not the qemu-img route of the other refusals: qemu-img reads a differencing VHD without its parent.
