@@ -6,7 +6,7 @@
 
 import { createHash } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSampleImage } from '../../fixtures/index.js';
@@ -339,6 +339,30 @@ describe('a virtual machine disk file', () => {
     const r = cli(['auth', 'reset', disk, '--username', 'vm-user', '--password', 'a-new-long-password-1', '--yes']);
     expect(r.code, r.stderr).toBe(0);
     expect(sha(readFileSync(extent))).not.toBe(before);
+  });
+
+  // A descriptor naming "../outside.img" (or an absolute path) had that file written, said only as "the virtual
+  // machine's disk file". Read as named; a write is refused (77), info says so first, nothing is written.
+  it('a VMDK descriptor whose extent lies outside its folder is read, and refused for writes (exit 77), info saying so first', () => {
+    const folder = join(work, 'vd');
+    mkdirSync(folder, { recursive: true });
+    const outside = join(work, 'outside.img');
+    writeFileSync(outside, readSampleImage());
+    const before = sha(readFileSync(outside));
+    const sectors = readFileSync(outside).length / 512;
+    for (const [name, extent] of [['up.vmdk', '../outside.img'], ['absolute.vmdk', outside]] as const) {
+      const disk = join(folder, name);
+      writeFileSync(disk, `# Disk DescriptorFile\nversion=1\nCID=175498d0\nparentCID=ffffffff\ncreateType="monolithicFlat"\nRW ${sectors} FLAT "${extent}" 0\n`);
+      const ls = cli(['ls', disk, '/supervisor/homeassistant']);
+      expect(ls.code, ls.stderr).toBe(0);
+      expect(ls.text).toBe(want.ls);
+      const said = `${disk} names the extent file ${outside}, outside its own folder; refusing to write into it`;
+      expect(cli(['info', disk]).text).toContain(`refused as it is: ${said}`);
+      const r = cli(['auth', 'reset', disk, '--username', 'vm-user', '--password', 'a-new-long-password-1', '--yes']);
+      expect(r.code, r.stderr).toBe(77);
+      expect(r.stderr).toContain(`error: ${said}`);
+      expect(sha(readFileSync(outside))).toBe(before);
+    }
   });
 
   it('a write inside a read-only kind (a streamOptimized VMDK) is refused with exit 69 and the qemu-img route; the file is untouched', () => {

@@ -17,8 +17,8 @@
 // disk whose parent is not named.
 
 import { stat } from 'node:fs/promises';
-import { dirname, isAbsolute, join } from 'node:path';
-import { NotFoundError, UnsupportedError } from '../../errors.js';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { NotFoundError, RefusedError, UnsupportedError } from '../../errors.js';
 import { DiskFileUnsupportedError } from './unsupported.js';
 import type { BlockDevice } from '../block-device.js';
 import { openFileDevice } from '../file-device.js';
@@ -45,7 +45,7 @@ export async function openVmdk(file: BlockDevice, ctx: OpenContext): Promise<Con
     format: 'vmdk',
     description: `vmdk ${ctx.path}`,
     writeHint: `make a raw copy to write to: qemu-img convert -O raw "${ctx.path}" disk.img`,
-    openExtentFile: (name) => openExtentFile(ctx.path, name, ctx.writable === true),
+    openExtentFile: (name) => openExtentFile(ctx, name),
     notes: [],
     alsoClose: [],
   });
@@ -277,8 +277,10 @@ function extentPath(descriptorPath: string, name: string): string {
  * written past its end), else read-only: relative names from the descriptor's folder. Only regular files:
  * a descriptor must not make us open a disk device.
  */
-async function openExtentFile(descriptorPath: string, name: string, writable: boolean): Promise<BlockDevice> {
+async function openExtentFile(ctx: OpenContext, name: string): Promise<BlockDevice> {
+  const descriptorPath = ctx.path;
   const path = extentPath(descriptorPath, name);
+  checkForWrites(ctx, () => refuseOutsideFolder(descriptorPath, path));
   try {
     const st = await stat(path);
     if (!st.isFile()) {
@@ -296,7 +298,21 @@ async function openExtentFile(descriptorPath: string, name: string, writable: bo
     }
     throw mapOsError(err, { op: 'open', path });
   }
-  if (!writable) return openFileDevice(path);
+  if (ctx.writable !== true) return openFileDevice(path);
   const device = await openFileDevice(path, { writable: true });
   return containerFile(device, path);
+}
+
+/**
+ * A write goes only into extent files in the descriptor's own folder (or below it): a descriptor naming
+ * "../other.img" or "/etc/..." had that file written, the owner told only of "the virtual machine's disk file".
+ * Read as named.
+ */
+function refuseOutsideFolder(descriptorPath: string, path: string): void {
+  const rel = relative(dirname(resolve(descriptorPath)), resolve(path));
+  if (rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel)) return;
+  throw new RefusedError('VMDK_EXTENT_OUTSIDE', `${descriptorPath} names the extent file ${resolve(path)}, outside its own folder; refusing to write into it`, {
+    hint: 'copy the extent file next to the .vmdk descriptor and change its name there in the descriptor\'s extent line, or work on a raw copy (qemu-img convert -O raw)',
+    details: { path: resolve(path), descriptor: descriptorPath },
+  });
 }
