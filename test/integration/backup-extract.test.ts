@@ -66,6 +66,21 @@ with tarfile.open(sys.argv[1], "w") as o:
     expect(readdirSync(out).sort()).toEqual(BACKUPS.map((b) => b.file).sort());
   });
 
+  // It was "is not a disk image: it is a tar archive; a backup file is read by the backup commands" (66), to
+  // someone running a backup command.
+  it('a backup file given without --decrypt: said as one, with the command that unpacks it (64); nothing written', () => {
+    const file = join(work, 'copied', BACKUPS[0].file);
+    mkdirSync(join(work, 'copied'), { recursive: true });
+    writeFileSync(file, dump(data, `/supervisor/backup/${BACKUPS[0].file}`));
+    const out = join(work, 'not-made');
+    const r = cli(['backup', 'extract', file, '--out', out]);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toContain(`error: ${file} is a backup file, not a card: without --decrypt there is nothing to copy off it`);
+    expect(r.stderr).toContain(`hint: to unpack its files (decrypted): haos-rescue backup extract ${file} --decrypt --out ${out}`);
+    expect(existsSync(out)).toBe(false);
+    expect(cli(['backup', 'extract', file, '--decrypt', '--out', out]).code).toBe(0);
+  });
+
   it('--slug picks one; an existing file is not replaced without --force', () => {
     const out = join(work, 'one');
     expect(cli(['backup', 'extract', data, '--out', out, '--slug', BACKUPS[1].slug]).code).toBe(0);

@@ -3,7 +3,7 @@
 import { shellWord } from '../../shell-word.js';
 import { unprotectedText } from '../../ha/backup-key.js';
 import type { CommandModule } from 'yargs';
-import { type BackupEntry, copiedSummary, extractBackups, keyOpens, keyReachText, listBackups, readBackupKey, unpackBackup } from '../../actions/backup/index.js';
+import { type BackupEntry, copiedSummary, extractBackups, isBackupFile, keyOpens, keyReachText, listBackups, readBackupKey, unpackBackup } from '../../actions/backup/index.js';
 import { TOO_BIG_HINT } from '../../actions/output-fs.js';
 import { AppError, RefusedError, UsageError } from '../../errors.js';
 import { createCommand } from './backup-create.js';
@@ -139,6 +139,12 @@ const extractCommand: CommandModule<GlobalArgs, ExtractArgs> = {
   handler: async (argv) => {
     if (argv.decrypt) return unpack(argv);
     if (argv.inner || argv.password !== undefined || argv.passwordStdin) throw new UsageError('NEEDS_DECRYPT', '--inner and --password go with --decrypt', { hint: 'add --decrypt to unpack the plain files' });
+    // A backup file on this computer, copied as it is, would only be a copy of it: unpacking it is what was meant.
+    if (argv.source && (await isBackupFile(argv.source))) {
+      throw new UsageError('BACKUP_FILE_NEEDS_DECRYPT', `${argv.source} is a backup file, not a card: without --decrypt there is nothing to copy off it`, {
+        hint: `to unpack its files (decrypted): haos-rescue backup extract ${shellWord(argv.source)} --decrypt --out ${shellWord(argv.out)}; to see what it holds: haos-rescue backup ls ${shellWord(argv.source)}`,
+      });
+    }
     const progress = process.stderr.isTTY === true && !argv.json ? terminalProgress('backups') : null;
     let sourcePath = argv.source ?? '';
     const result = await stoppable(() => withArgsSource(argv, async (s) => {
