@@ -52,6 +52,7 @@ export async function* innerTarBytes(read: ReadAt, inner: InnerArchive, key: Sec
   // Cut before its first bytes could say what it is (encrypted or not): nothing to read, and not an empty archive.
   if (inner.truncatedFrom !== undefined && inner.size < CUT_READABLE) throw cutShort(inner, null);
   const { encrypted } = await innerEncryption(read, inner);
+  if (!encrypted && inner.truncatedFrom === undefined) await assertArchive(read, inner);
   let bytes: AsyncIterable<Buffer> = readMember(read, inner);
   if (encrypted) {
     if (!key) {
@@ -86,6 +87,29 @@ export async function keyRefusal(read: ReadAt, inner: InnerArchive, key: SecureT
   } finally {
     await first.return(undefined);
   }
+}
+
+/**
+ * A plain inner archive must start as gzip or as a tar header: an empty member was unpacked as an archive of
+ * no files (exit 0), other bytes failed as "short read: 230 of 512 bytes at offset 0". A restore fails on both.
+ */
+async function assertArchive(read: ReadAt, inner: InnerArchive): Promise<void> {
+  const head = inner.size === 0 ? Buffer.alloc(0) : await read(inner.offset, Math.min(inner.size, 512));
+  if (head.length > 0 && (looksPlain(head) || tarChecksumHolds(head))) return;
+  const what = head.length === 0 ? 'is empty (0 bytes)' : `is neither gzip nor tar (it starts with ${head.subarray(0, 8).toString('hex')})`;
+  throw new CorruptError('BACKUP_DAMAGED', `${inner.member} ${what}: it holds no archive, and a restore of it fails`, {
+    hint: 'the backup file is damaged or was not made by Home Assistant; another backup, or a new one made from the card, holds these files',
+    details: { member: inner.member, bytes: inner.size },
+  });
+}
+
+/** A tar header without the "ustar" mark (the old format): its checksum holds. */
+function tarChecksumHolds(head: Buffer): boolean {
+  if (head.length < 512) return false;
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : head[i]!;
+  const stored = Number.parseInt(head.subarray(148, 156).toString('latin1').replace(/[\0 ]+$/g, '').trim(), 8);
+  return stored === sum;
 }
 
 /** Bytes an archive cut short needs to be told encrypted or plain (a SecureTar header; gzip's and tar's are shorter). */

@@ -411,8 +411,24 @@ add("l", b"a file now")`), again]);
     expect(table.text).toMatch(/^share\s.*\sno\s*$/m);
     const r = cli(['backup', 'ls', backup, 'share'], '');
     expect(r.code, r.stderr).toBe(65);
-    expect(r.stderr).toMatch(/share\.tar\.gz is damaged/);
+    // Said as what it is (it was "short read: ... at offset 0").
+    expect(r.stderr).toMatch(/error: share\.tar\.gz is neither gzip nor tar \(it starts with 0001020304050607\): it holds no archive, and a restore of it fails/);
     expect(r.stderr).not.toMatch(/encrypted|password|key/);
+  });
+
+  // An archive of 0 bytes was unpacked as an archive of no files, exit 0: a restore of it fails.
+  it('an archive of 0 bytes is damaged (65), not an archive of no files', () => {
+    const backup = join(work, 'empty-inner.tar');
+    const script = outerBackup('5e5e5e5f', 'plain', 'pass', '("share.tar.gz", b"")').replace('"folders": ["share"]}', '"folders": ["share"], "protected": False}');
+    execFileSync('python3', ['-c', script, backup]);
+    const ls = cli(['backup', 'ls', backup, 'share'], '');
+    expect(ls.code).toBe(65);
+    expect(ls.stderr).toMatch(/^error: share\.tar\.gz is empty \(0 bytes\): it holds no archive, and a restore of it fails$/m);
+    const out = join(work, 'empty-inner');
+    const r = cli(['backup', 'extract', backup, '--decrypt', '--out', out]);
+    expect(r.code).toBe(65);
+    expect(r.text).toMatch(/^damaged: share: share\.tar\.gz is empty \(0 bytes\)/m);
+    expect(r.text).toMatch(/share {2}0 files, 0 folders, 0 links, 0 bytes {2}\(incomplete\)$/m);
   });
 
   it('refuses a non-empty --out without --force, and --decrypt with two slugs', () => {
