@@ -59,7 +59,24 @@ describe('openDevice with virtual disks', () => {
     qemuImg('create', '-f', 'qcow2', join(work, 'a.qcow2'), '4M');
     qemuImg('create', '-f', 'qcow2', '-b', 'a.qcow2', '-F', 'qcow2', join(work, 'b.qcow2'));
     qemuImg('rebase', '-u', '-b', 'b.qcow2', '-F', 'qcow2', join(work, 'a.qcow2'));
-    await expect(openDevice(join(work, 'b.qcow2'))).rejects.toMatchObject({ code: 'VDISK_CHAIN_LOOP' });
+    // Damage of the chain (65; it was 77, a safety refusal), with a way that also fits a VHD (no rebase there).
+    await expect(openDevice(join(work, 'b.qcow2'))).rejects.toMatchObject({
+      code: 'VDISK_CHAIN_LOOP',
+      exitCode: 65,
+      hint: expect.stringContaining('put the disk file it was made from in place of the one it names') as unknown,
+    });
+  });
+
+  // It was "/dev/zero is a character device, not a disk or an image: name the disk" (64), as if the user had.
+  it('a backing file that is a device or a folder: said as the disk file\'s, damage (65)', async () => {
+    for (const [name, backing, kind] of [['dev.qcow2', '/dev/zero', 'a device or other special file'], ['dir.qcow2', work, 'a folder']] as const) {
+      qemuImg('create', '-f', 'qcow2', '-b', backing, '-F', 'raw', '-u', join(work, name), '4M');
+      await expect(openDevice(join(work, name))).rejects.toMatchObject({
+        code: 'VDISK_BACKING_NOT_FILE',
+        exitCode: 65,
+        message: `${join(work, name)} names ${backing} as the disk file it was made from, and that is ${kind}, not a disk file`,
+      });
+    }
   });
 
   it('writing inside a kind that cannot be written (streamOptimized VMDK) is refused with the qemu-img route, and so is a rescue map with a container', async () => {

@@ -4,8 +4,8 @@
 // loop. Opened for writing, a format (or variant) that cannot be written inside is refused with the
 // `qemu-img convert` route to a raw copy to write to; backing files are only ever read.
 
-import { realpath } from 'node:fs/promises';
-import { type AppError, NotFoundError, RefusedError, UnsupportedError } from '../../errors.js';
+import { realpath, stat } from 'node:fs/promises';
+import { type AppError, CorruptError, NotFoundError, UnsupportedError } from '../../errors.js';
 import { DiskFileUnsupportedError } from './unsupported.js';
 import type { BlockDevice } from '../block-device.js';
 import { openFileDevice } from '../file-device.js';
@@ -120,7 +120,21 @@ async function openBacking(path: string, chain: string[]): Promise<BlockDevice> 
   if (chain.length >= MAX_CHAIN) throw new DiskFileUnsupportedError('VDISK_CHAIN_TOO_DEEP', `the chain of backing files is deeper than ${MAX_CHAIN} (${chain[0]} ...)`, { hint: 'flatten it with qemu-img convert into one file' });
   const real = await realpath(path).catch(() => null);
   if (real === null) throw new NotFoundError('VDISK_BACKING_MISSING', `the backing file ${path} does not exist`, { hint: `put it back where ${chain[chain.length - 1]} expects it, or name its new place with qemu-img rebase -u -b NEWPATH` });
-  if (chain.includes(real)) throw new RefusedError('VDISK_CHAIN_LOOP', `the backing files form a loop at ${real}`, { hint: 'fix the chain with qemu-img rebase -u' });
+  const child = chain[chain.length - 1];
+  // Damage of the chain, not a safety refusal (it was 77), and no qemu-img route: it cannot rename a VHD's parent.
+  if (chain.includes(real)) {
+    throw new CorruptError('VDISK_CHAIN_LOOP', `the backing files form a loop at ${real}: ${child} names a disk file that leads back to it`, {
+      hint: 'put the disk file it was made from in place of the one it names (for a qcow2, name it: qemu-img rebase -u -b PARENT FILE)',
+    });
+  }
+  // A device, folder or pipe named as the parent: said as the disk file's (it was "X is a character device, not
+  // a disk or an image: name the disk", exit 64, as if the user had named it).
+  const kind = await stat(real).then((st) => (st.isFile() ? null : st.isDirectory() ? 'a folder' : 'a device or other special file'), () => null);
+  if (kind !== null) {
+    throw new CorruptError('VDISK_BACKING_NOT_FILE', `${child} names ${real} as the disk file it was made from, and that is ${kind}, not a disk file`, {
+      hint: 'put the disk file it was made from in place of the one it names (for a qcow2, name it: qemu-img rebase -u -b PARENT FILE)',
+    });
+  }
   const file = await openFileDevice(real, { writable: false });
   try {
     return (await openContainer(file, real, chain)) ?? file;
