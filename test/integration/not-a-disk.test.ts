@@ -64,6 +64,19 @@ describe('a source that is not a disk image', () => {
     expect(r.stderr).toMatch(/error: image .*empty\.img is empty \(0 bytes\)\nhint: a copy of a card that stopped at once leaves an empty file/);
   });
 
+  // A disk file of megabytes whose header says 0 bytes was "empty (0 bytes): a copy that stopped at once".
+  it.skipIf(spawnSync('qemu-img', ['--version']).status !== 0)('a qcow2 whose header says its disk is 0 bytes: said as that, not as an empty file', () => {
+    const disk = join(work, 'size0.qcow2');
+    spawnSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', sample, disk]);
+    const bytes = readFileSync(disk);
+    bytes.writeBigUInt64BE(0n, 24); // the virtual size
+    writeFileSync(disk, bytes);
+    const r = cli(['info', disk]);
+    expect(r.code).toBe(66);
+    expect(r.stderr).toMatch(/^error: qcow2 .*size0\.qcow2 is \d+(\.\d)? MiB, but its header says the disk in it is 0 bytes: it was made empty, or its header is damaged$/m);
+    expect(r.stderr).not.toMatch(/stopped at once/);
+  });
+
   // One partition given instead of the whole disk: the sample's own boot partition, and what the real tools
   // make of the kinds of filesystem a card or a stick holds (HAOS's system partitions are squashfs or EROFS).
   const PARTITIONS: Array<{ name: string; tool: string; make: (file: string, stage: string) => string[]; says: RegExp }> = [
