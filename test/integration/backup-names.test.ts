@@ -13,6 +13,17 @@ import { mkfs, tempDir } from '../helpers/images.js';
 const work = tempDir('backup-names-');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
+/** Python that makes the tar in `b` a plain Supervisor backup's homeassistant archive, written to sys.argv[1]. */
+function wrapped(slug: string, name: string): string {
+  return `v = gzip.compress(b.getvalue())
+meta = {"slug": "${slug}", "version": 2, "name": "${name}", "date": "2025-06-01T12:00:00+00:00", "type": "partial", "supervisor_version": "2026.03.1", "extra": {},
+        "homeassistant": {"version": "2025.5.3", "exclude_database": False, "size": 0.0}, "compressed": True, "protected": False, "folders": [], "addons": [], "repositories": []}
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
+    for n, d in [("homeassistant.tar.gz", v), ("./backup.json", json.dumps(meta).encode())]:
+        i = tarfile.TarInfo(n); i.size = len(d); t.addfile(i, io.BytesIO(d))
+`;
+}
+
 /** A plain Supervisor backup whose homeassistant archive (tar `format`) holds `files`: name → content. */
 function backupWith(name: string, format: 'GNU_FORMAT' | 'PAX_FORMAT', slug = 'e0e0e0e0'): string {
   const out = join(work, name);
@@ -22,13 +33,7 @@ b = io.BytesIO()
 with tarfile.open(fileobj=b, mode="w", format=tarfile.${format}, encoding="utf-8", errors="surrogateescape") as t:
     for n, d in [("data/caf\\udce9.txt", b"FIRST e-acute\\n"), ("data/caf\\udce8.txt", b"SECOND e-grave\\n"), ("data/" + "L" * 300 + ".txt", b"long\\n")]:
         i = tarfile.TarInfo(n); i.size = len(d); i.mtime = 1700000000; t.addfile(i, io.BytesIO(d))
-v = gzip.compress(b.getvalue())
-meta = {"slug": "${slug}", "version": 2, "name": "names", "date": "2025-06-01T12:00:00+00:00", "type": "partial", "supervisor_version": "2026.03.1", "extra": {},
-        "homeassistant": {"version": "2025.5.3", "exclude_database": False, "size": 0.0}, "compressed": True, "protected": False, "folders": [], "addons": [], "repositories": []}
-with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
-    for n, d in [("homeassistant.tar.gz", v), ("./backup.json", json.dumps(meta).encode())]:
-        i = tarfile.TarInfo(n); i.size = len(d); t.addfile(i, io.BytesIO(d))
-`;
+${wrapped(slug, 'names')}`;
   execFileSync('python3', ['-c', py, out]);
   return out;
 }
@@ -158,13 +163,7 @@ with tarfile.open(fileobj=b, mode="w", format=tarfile.PAX_FORMAT) as t:
     f = tarfile.TarInfo("data/" + "/".join(["d"] * 1500) + "/bottom.txt"); f.size = 7; t.addfile(f, io.BytesIO(b"bottom\\n"))
     s = tarfile.TarInfo("data/d/d/link"); s.type = tarfile.SYMTYPE; s.linkname = "d"; t.addfile(s)
     f = tarfile.TarInfo("data/d/d/link/through.txt"); f.size = 2; t.addfile(f, io.BytesIO(b"x\\n"))
-v = gzip.compress(b.getvalue())
-meta = {"slug": "dee9dee9", "version": 2, "name": "deep", "date": "2025-06-01T12:00:00+00:00", "type": "partial", "supervisor_version": "2026.03.1", "extra": {},
-        "homeassistant": {"version": "2025.5.3", "exclude_database": False, "size": 0.0}, "compressed": True, "protected": False, "folders": [], "addons": [], "repositories": []}
-with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
-    for n, d in [("homeassistant.tar.gz", v), ("./backup.json", json.dumps(meta).encode())]:
-        i = tarfile.TarInfo(n); i.size = len(d); t.addfile(i, io.BytesIO(d))
-`;
+${wrapped('dee9dee9', 'deep')}`;
     execFileSync('python3', ['-c', py, out]);
     const dir = join(work, 'deep-out');
     const r = cli(['backup', 'extract', out, '--decrypt', '--out', dir]);
