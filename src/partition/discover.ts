@@ -5,7 +5,6 @@
 
 import type { BlockDevice } from '../device/block-device.js';
 import type { Piece, Placement } from '../device/pieces-device.js';
-import { containerOf } from '../device/vdisk/index.js';
 import { AppError, CorruptError, NotFoundError, UnsupportedError, UsageError, toAppError } from '../errors.js';
 import { formatBytes } from '../units.js';
 import { DATA_LABEL, SET_ASIDE_LABELS } from './labels.js';
@@ -351,13 +350,6 @@ export async function discoverData(device: BlockDevice, probe: FilesystemProbe, 
   const n = opts.partition;
   if (n !== undefined && (!Number.isSafeInteger(n) || n < 1)) {
     throw new UsageError('INVALID_PARTITION', `partition ${n} is not a partition number (1, 2, ...)`);
-  }
-  const container = containerOf(device);
-  if (device.sizeBytes === 0 && container !== null && container.fileSize > 0) {
-    // A disk file of megabytes whose header says its disk is 0 bytes: not a copy that stopped at once.
-    throw new NotFoundError('EMPTY_SOURCE', `${device.description} is ${formatBytes(container.fileSize)}, but its header says the disk in it is 0 bytes: it was made empty, or its header is damaged`, {
-      hint: "name the virtual machine's other disk file if it has one (its settings list them); else use another copy of this file, or a backup of the virtual machine",
-    });
   }
   if (device.sizeBytes === 0) {
     throw new NotFoundError('EMPTY_SOURCE', `${device.description} is empty (0 bytes)`, {

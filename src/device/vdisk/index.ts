@@ -9,6 +9,7 @@ import { type AppError, CorruptError, NotFoundError, UnsupportedError } from '..
 import { DiskFileUnsupportedError } from './unsupported.js';
 import type { BlockDevice } from '../block-device.js';
 import { openFileDevice } from '../file-device.js';
+import { formatBytes } from '../../units.js';
 import { isMediumError } from '../map-os-error.js';
 import { detectOva, openOva } from './ova.js';
 import { detectQcow2, openQcow2 } from './qcow2.js';
@@ -81,6 +82,10 @@ export async function openContainer(file: BlockDevice, path: string, chain: stri
     ...(damagedIdentifier ? { damagedIdentifier: true as const } : {}),
   };
   const guest = await open(file, ctx);
+  if (chain.length === 0 && guest.sizeBytes === 0) {
+    await guest.close().catch(() => undefined);
+    throw emptyDisk(guest.description, file.sizeBytes);
+  }
   if (writable && !guest.writable) {
     await guest.close().catch(() => undefined);
     throw readOnlyKindError(path, guest.container);
@@ -89,6 +94,13 @@ export async function openContainer(file: BlockDevice, path: string, chain: stri
   if (knownReadOnly(guest.container) || refusal === 'read-only') refusals.set(guest.container, readOnlyKindError(path, guest.container));
   else if (refusal !== undefined) refusals.set(guest.container, refusal);
   return guest;
+}
+
+/** A disk file of megabytes whose header says its disk is 0 bytes (named itself, not as a backing file): not a copy that stopped at once. */
+function emptyDisk(description: string, fileBytes: number): NotFoundError {
+  return new NotFoundError('EMPTY_SOURCE', `${description} is ${formatBytes(fileBytes)}, but its header says the disk in it is 0 bytes: it was made empty, or its header is damaged`, {
+    hint: "name the virtual machine's other disk file if it has one (its settings list them); else use another copy of this file, or a backup of the virtual machine",
+  });
 }
 
 /** What a read-only opened disk file saw that a write inside it would be refused for. */

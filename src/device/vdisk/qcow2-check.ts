@@ -36,7 +36,7 @@ export async function checkQcow2References(input: Qcow2CheckInput): Promise<void
     // Counts of another width are not written here at all (checkWritable refuses them, with its own words).
     if (layout.order !== 4) return;
     const refcounts = await Qcow2Refcounts.open(file, layout, header.clusterSize, path);
-    const uses = new Uses(file.sizeBytes, header.clusterSize, metadataClusters(header, layout, refcounts));
+    const uses = new Uses(metadataClusters(header, layout, refcounts));
     for await (const batch of map.referencedClusters()) {
       for (const c of batch) {
         const cluster = Math.floor(c.hostOffset / header.clusterSize);
@@ -69,22 +69,33 @@ function metadataClusters(header: Qcow2Header, layout: RefcountLayout, refcounts
 /**
  * How often the active tables name each host cluster. A cluster written in place must be named once (QEMU's
  * COPIED flag means exactly that): one named twice, or holding one of the file's own tables, would have both
- * changed by one write (`qemu-img check`: "refcount=1 reference=2"). VDI and VMDK refuse the same.
+ * changed by one write (`qemu-img check`: "refcount=1 reference=2"). VDI and VMDK refuse the same. A bit per
+ * cluster, in chunks made as clusters are named (memory follows the tables, not the file's size).
  */
 class Uses {
-  private readonly counts: Uint8Array;
+  private readonly seen = new Map<number, Uint8Array>();
+  /** Clusters named more than once: how often. */
+  private readonly more = new Map<number, number>();
 
-  constructor(fileBytes: number, clusterSize: number, private readonly metadata: Map<number, string>) {
-    this.counts = new Uint8Array(Math.ceil(fileBytes / clusterSize));
-  }
+  constructor(private readonly metadata: Map<number, string>) {}
 
   /** Counts one more use of `cluster` (counted `counted` times in its refcount): why that is wrong, or null. */
   add(cluster: number, counted: number): string | null {
     const table = this.metadata.get(cluster);
     if (table !== undefined) return `is where ${table} is: a write there would change that table`;
-    if (cluster >= this.counts.length) return null;
-    const n = Math.min(255, this.counts[cluster]! + 1);
-    this.counts[cluster] = n;
+    const chunk = Math.floor(cluster / CHUNK_CLUSTERS);
+    let bits = this.seen.get(chunk);
+    if (bits === undefined) this.seen.set(chunk, (bits = new Uint8Array(CHUNK_CLUSTERS / 8)));
+    const at = cluster % CHUNK_CLUSTERS;
+    const mask = 1 << (at & 7);
+    if ((bits[at >> 3]! & mask) === 0) {
+      bits[at >> 3] = bits[at >> 3]! | mask;
+      return null;
+    }
+    const n = (this.more.get(cluster) ?? 1) + 1;
+    this.more.set(cluster, n);
     return n > counted ? `is named ${n} times by the tables but counted ${counted}: a write to one would change the other` : null;
   }
 }
+
+const CHUNK_CLUSTERS = 65536;
