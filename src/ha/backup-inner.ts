@@ -6,7 +6,7 @@
 import { AppError, CorruptError, StopRequested, UsageError } from '../errors.js';
 import { type InnerArchive, readMember } from './backup-archive.js';
 import { gunzipIfNeeded } from './backup-gunzip.js';
-import { type ReadAt, type TarEntry, walkTar } from './backup-tar.js';
+import { type ReadAt, type TarEntry, tarChecksumHolds, walkTar } from './backup-tar.js';
 import { SecureTarKey, decryptSecureTar, looksPlain, parseSecureTarHeader } from './securetar/index.js';
 
 export type InnerEntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'other';
@@ -95,21 +95,13 @@ export async function keyRefusal(read: ReadAt, inner: InnerArchive, key: SecureT
  */
 async function assertArchive(read: ReadAt, inner: InnerArchive): Promise<void> {
   const head = inner.size === 0 ? Buffer.alloc(0) : await read(inner.offset, Math.min(inner.size, 512));
+  // A tar header without the "ustar" mark (the old format) is known by its checksum.
   if (head.length > 0 && (looksPlain(head) || tarChecksumHolds(head))) return;
   const what = head.length === 0 ? 'is empty (0 bytes)' : `is neither gzip nor tar (it starts with ${head.subarray(0, 8).toString('hex')})`;
   throw new CorruptError('BACKUP_DAMAGED', `${inner.member} ${what}: it holds no archive, and a restore of it fails`, {
     hint: 'the backup file is damaged or was not made by Home Assistant; another backup, or a new one made from the card, holds these files',
     details: { member: inner.member, bytes: inner.size },
   });
-}
-
-/** A tar header without the "ustar" mark (the old format): its checksum holds. */
-function tarChecksumHolds(head: Buffer): boolean {
-  if (head.length < 512) return false;
-  let sum = 0;
-  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : head[i]!;
-  const stored = Number.parseInt(head.subarray(148, 156).toString('latin1').replace(/[\0 ]+$/g, '').trim(), 8);
-  return stored === sum;
 }
 
 /** Bytes an archive cut short needs to be told encrypted or plain (a SecureTar header; gzip's and tar's are shorter). */

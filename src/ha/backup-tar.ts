@@ -213,7 +213,12 @@ function isZero(buf: Buffer): boolean {
   return true;
 }
 
-function checkChecksum(header: Buffer, pos: number): void {
+/** Whether a 512-byte tar header's checksum holds (unsigned sum, signed accepted too). */
+export function tarChecksumHolds(header: Buffer): boolean {
+  return header.length >= BLOCK && checksums(header).holds;
+}
+
+function checksums(header: Buffer): { holds: boolean; stored: number | null; unsigned: number } {
   let unsigned = 0;
   let signed = 0;
   for (let i = 0; i < BLOCK; i++) {
@@ -222,7 +227,12 @@ function checkChecksum(header: Buffer, pos: number): void {
     signed += b > 127 ? b - 256 : b;
   }
   const stored = parseOctal(header, 148, 8);
-  if (stored !== null && (stored === unsigned || stored === signed)) return;
+  return { holds: stored !== null && (stored === unsigned || stored === signed), stored, unsigned };
+}
+
+function checkChecksum(header: Buffer, pos: number): void {
+  const { holds, stored, unsigned } = checksums(header);
+  if (holds) return;
   const gzip = pos === 0 && header[0] === 0x1f && header[1] === 0x8b;
   throw new CorruptError(
     'TAR_BAD_HEADER',
