@@ -73,6 +73,42 @@ describe.skipIf(!hasQemuImg)('writes into a damaged VHDX', () => {
   });
 });
 
+/** The sample card as a dynamic VHD (2 MiB blocks), its BAT changed by `edit` (entries as a Uint32 view, big-endian). */
+function vhdWithBat(name: string, edit: (get: (i: number) => number, set: (i: number, v: number) => void) => void): string {
+  const raw = join(work, 'card.img');
+  writeFileSync(raw, readSampleImage());
+  const out = join(work, name);
+  execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'vpc', raw, out]);
+  const bytes = readFileSync(out);
+  const bat = Number(bytes.readBigUInt64BE(Number(bytes.readBigUInt64BE(16)) + 16));
+  edit((i) => bytes.readUInt32BE(bat + 4 * i), (i, v) => bytes.writeUInt32BE(v, bat + 4 * i));
+  writeFileSync(out, bytes);
+  return out;
+}
+
+describe.skipIf(!hasQemuImg)('a dynamic VHD whose BAT is damaged', () => {
+  // Block 7 (the login file's) given entry 0: its "bitmap" was the footer copy, read as zeros without a word
+  // (qemu-img reads the footer's bytes), and a write went over the footer copy and the header.
+  it('a block over the file\'s own header: its files are damaged (65), a write refused; a block named twice refused too', () => {
+    const file = vhdWithBat('block-at-0.vhd', (_get, set) => set(7, 0));
+    const before = sha(file);
+    const list = cli(['auth', 'list', file]);
+    expect(list.code).toBe(65);
+    expect(list.stderr).toMatch(/^error: \/supervisor\/homeassistant\/\.storage\/auth cannot be read: VHD .*block-at-0\.vhd: block 7 at sector 0 lies over the file's own header or BAT: its BAT entry is damaged$/m);
+    expect(cli(['info', file]).text).toMatch(/^Changes: +refused as it is: VHD .*: block 7 at sector 0 lies over the file's own header or BAT; refusing to write into it$/m);
+    // The change reads the damaged block first (65), or is refused by the write check (69): nothing written.
+    const r = cli(PUT(file));
+    expect([65, 69], r.stderr).toContain(r.code);
+    expect(sha(file)).toBe(before);
+    const twice = vhdWithBat('block-twice.vhd', (get, set) => set(8, get(7)));
+    const twiceBefore = sha(twice);
+    const w = cli(PUT(twice));
+    expect(w.code, w.stderr).toBe(69);
+    expect(w.stderr).toMatch(/error: VHD .*block-twice\.vhd: blocks 7 and 8 share bytes of the file; refusing to write into it/);
+    expect(sha(twice)).toBe(twiceBefore);
+  });
+});
+
 /** The sample card as a qcow2 (64 KiB clusters). */
 function qcow2(name: string): string {
   const raw = join(work, 'card.img');

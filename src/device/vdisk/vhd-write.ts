@@ -31,6 +31,13 @@ export interface VhdWriteLayout {
   /** Shared with the reader: updated when a block is allocated. */
   bat: Uint32Array;
   tableOffset: number;
+  /** The file's own structures before the blocks: the footer copy, the dynamic header, the BAT. */
+  metadata: ReadonlyArray<{ start: number; end: number }>;
+}
+
+/** Whether bytes `start`..`end` lie over one of the file's own structures. */
+export function overMetadata(layout: Pick<VhdWriteLayout, 'metadata'>, start: number, end: number): boolean {
+  return layout.metadata.some((m) => start < m.end && m.start < end);
 }
 
 /** What the writer needs from the device that reads the disk. */
@@ -74,12 +81,31 @@ export function checkVhdWritable(facts: VhdWritableFacts, layout: VhdWriteLayout
   const footerAt = facts.fileSize - FOOTER_SIZE;
   if (facts.fileSize % SECTOR !== 0) refuse('VHD_WRITE_DAMAGED', `the file size ${facts.fileSize} is not a whole number of sectors`);
   if (facts.metadataEnd > footerAt) refuse('VHD_WRITE_DAMAGED', 'the dynamic header or BAT overlaps the footer');
+  const problem = blockProblem(layout, footerAt);
+  if (problem !== null) refuse('VHD_WRITE_DAMAGED', problem);
+}
+
+/**
+ * A BAT entry whose block runs into the footer, lies over the file's own header or BAT (an entry of 0: a write
+ * there went over the footer copy and the header), or shares bytes with another block: what is wrong, or null.
+ */
+function blockProblem(layout: VhdWriteLayout, footerAt: number): string | null {
+  const placed: Array<{ index: number; start: number; end: number }> = [];
   for (let i = 0; i < layout.bat.length; i++) {
     const entry = layout.bat[i]!;
-    if (entry !== BAT_UNUSED && entry * SECTOR + layout.bitmapBytes + layout.blockSize > footerAt) {
-      refuse('VHD_WRITE_DAMAGED', `block ${i} at sector ${entry} runs into the footer or past the end of the file`);
-    }
+    if (entry === BAT_UNUSED) continue;
+    const start = entry * SECTOR;
+    const end = start + layout.bitmapBytes + layout.blockSize;
+    if (end > footerAt) return `block ${i} at sector ${entry} runs into the footer or past the end of the file`;
+    if (overMetadata(layout, start, end)) return `block ${i} at sector ${entry} lies over the file's own header or BAT`;
+    placed.push({ index: i, start, end });
   }
+  placed.sort((a, b) => a.start - b.start);
+  for (let k = 1; k < placed.length; k++) {
+    const [a, b] = [placed[k - 1]!, placed[k]!];
+    if (b.start < a.end) return `blocks ${Math.min(a.index, b.index)} and ${Math.max(a.index, b.index)} share bytes of the file`;
+  }
+  return null;
 }
 
 interface Piece {

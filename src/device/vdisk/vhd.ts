@@ -31,7 +31,7 @@ import {
 } from './vhd-format.js';
 import { openVhdParent, type VhdIdentity } from './vhd-parent.js';
 import { containerFile } from './container-file.js';
-import { VhdWriter, checkVhdWritable, type VhdBlockAccess, type VhdWritableFacts } from './vhd-write.js';
+import { VhdWriter, checkVhdWritable, overMetadata, type VhdBlockAccess, type VhdWritableFacts } from './vhd-write.js';
 import { checkForWrites } from './write-check.js';
 import { pastFileEnd } from './cut-short.js';
 
@@ -50,6 +50,7 @@ interface SparseLayout {
   tableOffset: number;
   /** End of the dynamic header and of the BAT, whichever is later. */
   metadataEnd: number;
+  metadata: ReadonlyArray<{ start: number; end: number }>;
   parent: BlockDevice | null;
 }
 
@@ -153,7 +154,12 @@ async function openSparse(file: BlockDevice, footer: VhdFooter, sizeBytes: numbe
   const bat = new Uint32Array(blocks);
   for (let i = 0; i < blocks; i++) bat[i] = batBytes.readUInt32BE(i * 4);
   const metadataEnd = Math.max(Number(headerOffset) + DYNAMIC_HEADER_SIZE, tableOffset + blocks * 4);
-  const layout: SparseLayout = { blockSize, bitmapBytes: bitmapBytesFor(blockSize), bat, tableOffset, metadataEnd, parent: null };
+  const metadata = [
+    { start: 0, end: 512 },
+    { start: Number(headerOffset), end: Number(headerOffset) + DYNAMIC_HEADER_SIZE },
+    { start: tableOffset, end: tableOffset + blocks * 4 },
+  ];
+  const layout: SparseLayout = { blockSize, bitmapBytes: bitmapBytesFor(blockSize), bat, tableOffset, metadataEnd, metadata, parent: null };
   const beyond = countBlocksBeyondEof(layout, sizeBytes, file.sizeBytes);
   if (beyond > 0) info.notes.push(`${beyond} allocated block(s) lie past the end of the file (truncated?); reading them fails`);
   if (footer.diskType === 'differencing') await attachParent(file, header, sizeBytes, ctx, info, layout);
@@ -315,6 +321,13 @@ class VhdDevice implements ContainerDevice, VhdIdentity, VhdBlockAccess {
     const length = layout.bitmapBytes + blockLength(layout, index, this.sizeBytes);
     if (start + length > this.file.sizeBytes) {
       throw pastFileEnd({ path: this.path, fileSize: this.file.sizeBytes, fileOffset: start, length, what: `block ${index}`, formatCode: 'VHD_BLOCK_BEYOND_EOF' });
+    }
+    // Its BAT entry names the file's own header or BAT (an entry of 0): read as a bitmap, it gave zeros unsaid.
+    if (overMetadata(layout, start, start + length)) {
+      throw new CorruptError('VHD_BLOCK_IN_METADATA', `VHD ${this.path}: block ${index} at sector ${entry} lies over the file's own header or BAT: its BAT entry is damaged`, {
+        hint: 'the disk file is damaged: use another copy of it, or a backup of the virtual machine; the files outside this block read as they are',
+        details: { block: index, sector: entry },
+      });
     }
     const bitmap = await this.file.read(start, layout.bitmapBytes);
     if ((this.bitmaps.size + 1) * layout.bitmapBytes > BITMAP_CACHE_BYTES) this.bitmaps.clear();
