@@ -263,8 +263,11 @@ export async function readSuperblock(device: BlockDevice): Promise<SuperblockLoc
   let primaryProblem: string;
   let primaryHadMagic = true;
   let unreadable: unknown = null;
+  let read = true;
   try {
-    const sb = parseSuperblock(await device.read(SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE));
+    const bytes = await device.read(SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE);
+    read = false;
+    const sb = parseSuperblock(bytes);
     if (sb.checksumValid !== false) return { superblock: sb, byteOffset: SUPERBLOCK_OFFSET, primaryProblem: null };
     primaryProblem = 'primary superblock checksum does not match';
   } catch (err) {
@@ -273,7 +276,9 @@ export async function readSuperblock(device: BlockDevice): Promise<SuperblockLoc
     if (!(err instanceof AppError) || (err.exitCode !== 65 && !isMediumError(err))) throw err;
     primaryProblem = err.message;
     primaryHadMagic = err.code !== 'BAD_SUPERBLOCK_MAGIC';
-    if (isMediumError(err) || err.code === 'NOT_RESCUED') unreadable = err;
+    // A read that failed (a bad sector, bytes not rescued, a disk file's damaged table) is said as itself: it was
+    // "the ext4 superblock is damaged" with e2fsck's advice, for a VHDX whose table entry was damaged.
+    if (read) unreadable = err;
   }
   for (const offset of backupOffsets(device.sizeBytes)) {
     try {

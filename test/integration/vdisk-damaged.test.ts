@@ -55,6 +55,19 @@ describe.skipIf(!hasQemuImg)('writes into a damaged VHDX', () => {
     expect(cli(['cat', file, '/supervisor/homeassistant/configuration.yaml']).code).toBe(0);
   });
 
+  // The block holding the data filesystem's superblock given the file's header: said as "the ext4 superblock
+  // is damaged" with e2fsck -b's advice; the disk file's table is what is damaged.
+  it('the block of the superblock placed on the file\'s header: said as the disk file\'s block, not as ext4 damage', () => {
+    const file = vhdx('superblock-block.vhdx');
+    const bytes = readFileSync(file);
+    bytes.writeBigUInt64LE(6n, batOffset(bytes) + 8 * 11); // block 11 (11 MiB: the superblock): fully present at byte 0
+    writeFileSync(file, bytes);
+    const r = cli(['info', file]);
+    expect(r.code).toBe(65);
+    expect(r.stderr).toMatch(/vhdx block 11 at byte 0 \(1048576 bytes\) is not inside the \d+-byte file past its header/);
+    expect(r.stderr).not.toMatch(/superblock|e2fsck/);
+  });
+
   it('two blocks naming the same bytes of the file: refused, nothing written; the file whole writes', () => {
     const whole = vhdx('whole.vhdx');
     const file = vhdx('shared.vhdx');
