@@ -144,6 +144,13 @@ describe('openOva', () => {
     } finally {
       await device.close();
     }
+    // Without the extent: named, with the way to see what the OVA holds (it said "haos-rescue ls shows what is
+    // there", which lists the filesystem, not the OVA).
+    run('tar', '--format=ustar', '-cf', 'split-short.ova', 'split.ovf', 'split.vmdk');
+    await expect(openPath(join(dir, 'split-short.ova'))).rejects.toMatchObject({
+      code: 'OVA_EXTENT_MISSING',
+      hint: expect.stringContaining(`tar -tvf "${join(dir, 'split-short.ova')}" lists the files it holds`) as unknown,
+    });
   });
 });
 

@@ -169,6 +169,14 @@ describe.skipIf(!hasRef)('backup create', () => {
       expect(r.stderr, name).toContain(`hint: ${hint}`);
       expect(existsSync(join(work, name))).toBe(false);
     }
+    // A link named as --out, with --force: said as a link, never written through (it said "exists and is not a
+    // file", with the general hint about --help).
+    const link = join(work, 'link.tar');
+    symlinkSync(join(work, 'elsewhere.tar'), link);
+    const r = cli(['backup', 'create', card, '--out', link, '--no-encrypt', '--force']);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toBe(`error: ${link} is a symbolic link: the backup is not written through it\nhint: remove it, or name a new file ending in .tar\n`);
+    expect(existsSync(join(work, 'elsewhere.tar'))).toBe(false);
   });
 
   // A damaged card whose .HA_VERSION is gone: refused with "a card that never finished its first start has no

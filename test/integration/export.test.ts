@@ -124,6 +124,14 @@ describe('export to a folder', () => {
     const piped = cli(['export', image, '--out', '/dev/stdout']);
     expect(piped.code, piped.stderr).toBe(64);
     expect(piped.stderr).toBe('error: /dev/stdout exists and is not a folder\nhint: name a new folder, or a FILE.tar / FILE.tar.gz\n');
+    // A link to a folder: refused as a link (it said "exists and is not a folder" of a folder), nothing written.
+    const target = join(work, 'link-target');
+    mkdirSync(target);
+    symlinkSync(target, join(work, 'link-out'));
+    const linked = cli(['export', image, '--out', join(work, 'link-out')]);
+    expect(linked.code).toBe(64);
+    expect(linked.stderr).toBe(`error: ${join(work, 'link-out')} is a symbolic link: the export is not written through it\nhint: name the folder it points to, or a new folder\n`);
+    expect(readdirSync(target)).toEqual([]);
   });
 });
 

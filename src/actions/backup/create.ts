@@ -91,7 +91,10 @@ async function checkOut(out: string, force: boolean): Promise<void> {
   }
   const st = await lstat(out).catch(() => null);
   if (st && !force) throw new UsageError('OUT_EXISTS', `${out} already exists`, { hint: 'name a new file, or replace this one', remedy: 'force' });
-  if (st && !st.isFile()) throw new UsageError('OUT_EXISTS', `${out} exists and is not a file`);
+  if (st && !st.isFile()) {
+    const what = st.isSymbolicLink() ? 'is a symbolic link: the backup is not written through it' : st.isDirectory() ? 'is a folder' : 'exists and is not a file';
+    throw new UsageError('OUT_EXISTS', `${out} ${what}`, { hint: 'remove it, or name a new file ending in .tar' });
+  }
 }
 
 export async function createBackup(src: OpenedSource, opts: CreateOptions): Promise<CreateResult> {

@@ -7,7 +7,7 @@
 // only called when the created file would not already have the right owner or mode (10,000 files: see
 // docs/benchmarks.md). Synchronous calls because a thread-pool round trip per call cost more than the call.
 
-import { chmodSync, chownSync, closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, realpathSync, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, realpathSync, statSync, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { resolve, sep } from 'node:path';
 import { AppError, UsageError } from '../../errors.js';
 import type { Inode, Timestamp } from '../../ext4/inode.js';
@@ -42,6 +42,10 @@ async function prepareOut(out: string, force: boolean): Promise<void> {
     if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
     await makeOutputFolder(out);
     return;
+  }
+  if (st.isSymbolicLink() && isFolder(out)) {
+    // Never written through: the files would land where the link points. It was "exists and is not a folder".
+    throw new UsageError('OUT_NOT_A_FOLDER', `${out} is a symbolic link: the export is not written through it`, { hint: 'name the folder it points to, or a new folder' });
   }
   if (!st.isDirectory()) {
     throw new UsageError('OUT_NOT_A_FOLDER', `${out} exists and is not a folder`, { hint: 'name a new folder, or a FILE.tar / FILE.tar.gz' });
@@ -375,5 +379,14 @@ function removeExisting(out: Buffer): void {
     if (!lstatSync(out).isDirectory()) unlinkSync(out);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+/** Whether `path` leads to a folder (through links). */
+function isFolder(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
   }
 }

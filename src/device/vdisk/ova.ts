@@ -199,7 +199,10 @@ function vmdkOptions(file: BlockDevice, members: TarMember[], disk: TarMember, n
       const wanted = posix.normalize(posix.join(folder, name));
       const member = members.find((m) => posix.normalize(m.name) === wanted);
       if (member === undefined) {
-        throw new NotFoundError('OVA_EXTENT_MISSING', `extent ${name} named by ${disk.name} is not in ${ctx.path}`, { details: { name } });
+        throw new NotFoundError('OVA_EXTENT_MISSING', `extent ${name} named by ${disk.name} is not in ${ctx.path}`, {
+          hint: `the OVA is incomplete or damaged: tar -tvf "${ctx.path}" lists the files it holds; export the virtual machine again`,
+          details: { name },
+        });
       }
       return sliceDevice(file, member.offset, member.size, `${member.name} in ${ctx.path}`);
     },
