@@ -5,12 +5,19 @@
 /** How long keys already typed are read (and dropped) before a question: they are in the terminal at once. */
 const TYPEAHEAD_MS = 30;
 
-/** Drops what the terminal holds of keys typed before the question; a no-op without a terminal. */
+/**
+ * Drops what the terminal holds of keys typed before the question; a no-op without a terminal. A Ctrl-C among
+ * them is not dropped: it ends the session as at a question (ExitPromptError). Pressed while the disks were
+ * looked for, it was lost, and the next question waited.
+ */
 export async function discardTypeahead(): Promise<void> {
   const stdin = process.stdin;
   if (!stdin.isTTY) return;
   const wasRaw = stdin.isRaw;
-  const drop = (): void => undefined;
+  let interrupted = false;
+  const drop = (chunk: Buffer | string): void => {
+    if (String(chunk).includes('\u0003')) interrupted = true;
+  };
   stdin.setRawMode(true); // a line not yet ended with Enter is dropped too
   stdin.on('data', drop);
   stdin.resume();
@@ -20,5 +27,10 @@ export async function discardTypeahead(): Promise<void> {
     stdin.off('data', drop);
     stdin.pause();
     stdin.setRawMode(wasRaw);
+  }
+  if (interrupted) {
+    const stop = new Error('Ctrl-C before the question');
+    stop.name = 'ExitPromptError';
+    throw stop;
   }
 }
