@@ -25,7 +25,9 @@ export interface BackupTarget {
 export async function isBackupFile(path: string): Promise<boolean> {
   const st = await stat(path).catch(() => null);
   if (!st?.isFile() || st.size < 512) return false;
-  const fh = await open(path, 'r');
+  // A file this user may not read (root's image) is no backup to look inside: opening it as a source says why.
+  const fh = await open(path, 'r').catch(() => null);
+  if (fh === null) return false;
   try {
     const read: ReadAt = async (offset, length) => {
       const buf = Buffer.alloc(length);
