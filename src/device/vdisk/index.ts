@@ -128,6 +128,9 @@ function knownReadOnly(info: ContainerInfo): boolean {
   return info.format === 'ova' || (info.format === 'vmdk' && info.variant === 'streamOptimized');
 }
 
+/** The way on from a broken chain of backing files; qemu-img cannot rename a VHD's parent, so the file comes first. */
+const CHAIN_HINT = 'put the disk file it was made from in place of the one it names (for a qcow2, name it: qemu-img rebase -u -b PARENT FILE)';
+
 async function openBacking(path: string, chain: string[]): Promise<BlockDevice> {
   if (chain.length >= MAX_CHAIN) throw new DiskFileUnsupportedError('VDISK_CHAIN_TOO_DEEP', `the chain of backing files is deeper than ${MAX_CHAIN} (${chain[0]} ...)`, { hint: 'flatten it with qemu-img convert into one file' });
   const real = await realpath(path).catch(() => null);
@@ -136,7 +139,7 @@ async function openBacking(path: string, chain: string[]): Promise<BlockDevice> 
   // Damage of the chain, not a safety refusal (it was 77), and no qemu-img route: it cannot rename a VHD's parent.
   if (chain.includes(real)) {
     throw new CorruptError('VDISK_CHAIN_LOOP', `the backing files form a loop at ${real}: ${child} names a disk file that leads back to it`, {
-      hint: 'put the disk file it was made from in place of the one it names (for a qcow2, name it: qemu-img rebase -u -b PARENT FILE)',
+      hint: CHAIN_HINT,
     });
   }
   // A device, folder or pipe named as the parent: said as the disk file's (it was "X is a character device, not
@@ -144,7 +147,7 @@ async function openBacking(path: string, chain: string[]): Promise<BlockDevice> 
   const kind = await stat(real).then((st) => (st.isFile() ? null : st.isDirectory() ? 'a folder' : 'a device or other special file'), () => null);
   if (kind !== null) {
     throw new CorruptError('VDISK_BACKING_NOT_FILE', `${child} names ${real} as the disk file it was made from, and that is ${kind}, not a disk file`, {
-      hint: 'put the disk file it was made from in place of the one it names (for a qcow2, name it: qemu-img rebase -u -b PARENT FILE)',
+      hint: CHAIN_HINT,
     });
   }
   const file = await openFileDevice(real, { writable: false });
