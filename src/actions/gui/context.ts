@@ -67,7 +67,7 @@ export class GuiContext {
   async openCard(path: string, opts: { copy?: boolean } = {}): Promise<CardSummary> {
     const source = await openSource(path, this.optionsFor(path, opts.copy ?? false));
     // Opening takes a while (a slow card): a write or a copy started in another tab meanwhile keeps its card.
-    if (this.jobs.busy !== null) {
+    if (this.jobs.busyElsewhere !== null) {
       await source.device.close().catch(() => undefined);
       throw this.busyError();
     }
@@ -167,7 +167,7 @@ export class GuiContext {
 
   /** The page's "choose another disk": refused while a job works on the card (it failed as closed under it). */
   async closeCard(): Promise<void> {
-    if (this.jobs.busy !== null) throw this.busyError();
+    if (this.jobs.busyElsewhere !== null) throw this.busyError();
     const was = this.session?.path ?? null;
     await this.close();
     if (was === null) return;

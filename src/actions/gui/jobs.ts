@@ -15,6 +15,8 @@ export type Broadcast = (event: string, data: unknown) => void;
 
 interface Running {
   name: string;
+  /** Its number (Jobs.started when it began). */
+  seq: number;
   stopRequested: boolean;
   settled: Promise<unknown>;
 }
@@ -54,6 +56,12 @@ export class Jobs {
     return this.running?.name ?? null;
   }
 
+  /** The job under way, unless it is the one the asking request runs (its steps after the work: opening the copy). */
+  get busyElsewhere(): string | null {
+    const mine = jobScope.getStore()?.job?.seq;
+    return this.running !== null && this.running.seq !== mine ? this.running.name : null;
+  }
+
   /**
    * Runs fn as the job `name`; refuses while another job runs. `unit` names what is counted ("files");
    * `folder` is the folder a copy fills, said when it is stopped.
@@ -66,7 +74,7 @@ export class Jobs {
     // The request that runs it learns so (its answer is then the job's end, said to every page).
     const scope = jobScope.getStore();
     if (scope) scope.job = { seq: this.started, name };
-    const job: Running = { name, stopRequested: false, settled: Promise.resolve() };
+    const job: Running = { name, seq: this.started, stopRequested: false, settled: Promise.resolve() };
     const onProgress = (p: ProgressSnapshot): void => {
       if (job.stopRequested) throw new StopRequested();
       this.broadcast('progress', progressEvent(name, p, unit));
@@ -82,13 +90,18 @@ export class Jobs {
     try {
       return await work;
     } finally {
-      this.running = null;
+      // A request's job stays under way until its answer is made and kept (ended): what the request does after
+      // the work (the image copy opens the copy and checks its files, seconds on a slow card) was a moment in
+      // which the window said "nothing under way, nothing ended", and a page reloaded during the copy then showed
+      // the card instead of the copy's end; another job could also start then.
+      if (!scope) this.running = null;
     }
   }
 
   /** The request of `scope` ran a job and has its answer: every page is told, and it is kept. */
   ended(scope: JobScope, answer: ResultAnswer | null, error: ApiError['error'] | null): void {
     if (!scope.job) return;
+    if (this.running?.seq === scope.job.seq) this.running = null;
     this.finished = { seq: scope.job.seq, job: scope.job.name, answer, error };
     this.broadcast('finished', this.finished);
   }

@@ -182,8 +182,12 @@ export class GuiServer {
     } catch (raw) {
       const err = raw instanceof AppError ? raw : toAppError(raw);
       const body: ApiError = { error: apiError(err) };
-      send(res, httpStatus(err), 'application/json; charset=utf-8', JSON.stringify(body));
-      this.jobs.ended(scope, null, body.error);
+      try {
+        send(res, httpStatus(err), 'application/json; charset=utf-8', JSON.stringify(body));
+      } finally {
+        // Always: a job stays under way until its end is kept (Jobs.run).
+        this.jobs.ended(scope, null, body.error);
+      }
     }
   }
 
