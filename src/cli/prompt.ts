@@ -87,6 +87,10 @@ export async function passwordFromStdin(): Promise<string> {
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   const text = Buffer.concat(chunks).toString('utf8');
   const line = text.split(/\r?\n/)[0] ?? '';
-  if (line === '') throw new UsageError('EMPTY_PASSWORD', 'standard input held no password; nothing was written');
+  if (line === '') {
+    throw new UsageError('EMPTY_PASSWORD', 'standard input held no password; nothing was written', {
+      hint: "with --password-stdin it is read from the first line of standard input: type it, press Enter, then Ctrl-D; or pipe it in: printf '%s\\n' 'PASSWORD' | haos-rescue ...",
+    });
+  }
   return line;
 }

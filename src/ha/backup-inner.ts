@@ -58,6 +58,7 @@ export async function* innerTarBytes(read: ReadAt, inner: InnerArchive, key: Sec
     if (!key) {
       throw new UsageError('PASSWORD_NEEDED', `${inner.member} is encrypted and no password or backup key was given`, {
         hint: 'give the backup key (Settings > System > Backups, the emergency kit) or the password used when the backup was made',
+        remedy: 'backup-password',
       });
     }
     bytes = decryptSecureTar(bytes, key);

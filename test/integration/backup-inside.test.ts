@@ -157,6 +157,19 @@ describe.skipIf(!have)('backup extract --decrypt', () => {
     expect(found.trim()).not.toBe('');
   });
 
+  it('an encrypted backup file without its password names the options that give it; an empty --password-stdin says how to give one', () => {
+    const file = join(LIBRUN, 'test_protected.tar');
+    const none = cli(['backup', 'extract', file, '--decrypt', '--out', join(work, 'v2-none')]);
+    expect(none.code).toBe(64);
+    expect(none.stderr).toMatch(/^hint: give the backup key .*\(add --password-stdin and type it, or --password PASSWORD\)$/m);
+    const empty = cli(['backup', 'extract', file, '--decrypt', '--out', join(work, 'v2-empty'), '--password-stdin'], '');
+    expect(empty.code).toBe(64);
+    expect(empty.stderr).toMatch(/^error: standard input held no password; nothing was written$/m);
+    expect(empty.stderr).toMatch(/^hint: with --password-stdin it is read from the first line of standard input: type it, press Enter, then Ctrl-D; or pipe it in/m);
+    expect(existsSync(join(work, 'v2-none'))).toBe(false);
+    expect(existsSync(join(work, 'v2-empty'))).toBe(false);
+  });
+
   it('a v3 stream cut short: the bytes before the damage are kept as .damaged, exit 65', () => {
     const out = join(work, 'trunc');
     const r = cli(['backup', 'extract', join(ST, 'backup_truncated.tar'), '--decrypt', '--out', out, '--password', 'hunter2', '--json']);
@@ -437,6 +450,25 @@ add("l", b"a file now")`), again]);
     writeFileSync(join(out, 'mine'), 'x');
     expect(cli(['backup', 'extract', join(SUP, 'backup_example.tar'), '--decrypt', '--out', out]).code).toBe(64);
     expect(cli(['backup', 'extract', card, '--decrypt', '--out', join(work, 'two'), '--slug', '7fed74c8', '--slug', '93b462f8']).code).toBe(64);
+  });
+
+  it('an archive whose SecureTar header names a version this tool does not read is listed and left out; the others are unpacked (it aborted them all, 69)', () => {
+    const file = join(work, 'v9.tar');
+    execFileSync('python3', ['-c', outerBackup('09090909', 'v9', 'add("ok.txt", b"fine")', '("share.tar.gz", inner.getvalue()), ("ssl.tar.gz", b"SecureTar\\x09" + bytes(200))'), file]);
+    const listed = cli(['backup', 'ls', file]);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.text).toMatch(/^ssl .* SecureTar v9 \(not read by this haos-rescue\)/m);
+    const out = join(work, 'v9-out');
+    const r = cli(['backup', 'extract', file, '--decrypt', '--out', out, '--json']);
+    expect(r.code, r.stderr).toBe(65);
+    const res = JSON.parse(r.text) as { damaged: Array<{ path: string; reason: string }> };
+    expect(res.damaged).toEqual([{ path: 'ssl', reason: expect.stringMatching(/^SecureTar version 9 is not supported .*: its start is damaged, or a newer Home Assistant made it/), bytesWritten: 0 }]);
+    expect(readFileSync(join(out, 'share', 'ok.txt'), 'utf8')).toBe('fine');
+    expect(existsSync(join(out, 'ssl'))).toBe(false);
+    // That archive alone: the version is the answer.
+    const alone = cli(['backup', 'extract', file, '--decrypt', '--inner', 'ssl', '--out', join(work, 'v9-alone')]);
+    expect(alone.code).toBe(69);
+    expect(alone.stderr).toMatch(/^hint: a newer Home Assistant than this tool knows made it \(update haos-rescue\), or the first bytes of this archive are damaged/m);
   });
 
   it('with --force, a link in --out named as an archive is not written through (it took the files where it pointed)', () => {

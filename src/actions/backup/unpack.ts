@@ -10,6 +10,7 @@ import { join, posix, resolve } from 'node:path';
 import { AppError, CorruptError, UsageError } from '../../errors.js';
 import type { InnerArchive } from '../../ha/backup-archive.js';
 import { type InnerEntry, type SecureTarKey, innerEncryption, innerTarBytes, keyRefusal, walkInner } from '../../ha/backup-inner.js';
+import { UNKNOWN_VERSION } from '../../ha/securetar/header.js';
 import { safeComponent } from '../export/names.js';
 import { makeOutputFolder, outputError } from '../output-error.js';
 import { currentUmask } from '../output-fs.js';
@@ -95,7 +96,7 @@ export async function unpackBackup(target: BackupTarget, opts: UnpackOptions): P
     const taken = new Set<string>();
     for (const inner of chosen) {
       const err = refused.get(inner);
-      if (err) result.damaged.push({ path: inner.name, reason: `it does not open with the key that opens the other archives: its start is damaged (${err.message})`, bytesWritten: 0 });
+      if (err) result.damaged.push({ path: inner.name, reason: refusedReason(err), bytesWritten: 0 });
       else await unpackInner(target, inner, opts, outDir, result, meter, taken);
     }
     const { damage } = target.archive;
@@ -111,13 +112,20 @@ export async function unpackBackup(target: BackupTarget, opts: UnpackOptions): P
 /**
  * The encrypted archives the key does not open, when it opens another one: damage at their start (a changed
  * SecureTar header reads as a wrong key), not a wrong key. A key that opens none is refused here, before
- * anything is written. Each check decrypts the first piece only.
+ * anything is written. Each check decrypts the first piece only. An archive whose header names a SecureTar
+ * version this tool does not read is left out with the others unpacked (one changed byte aborted them all);
+ * when every archive is one, that is the answer.
  */
 async function keyRefusals(target: BackupTarget, chosen: InnerArchive[], key: SecureTarKey | null): Promise<Map<InnerArchive, AppError>> {
   const refused = new Map<InnerArchive, AppError>();
   let opened = 0;
   for (const inner of chosen) {
-    if (!(await innerEncryption(target.read, inner)).encrypted) continue;
+    const encrypted = await innerEncryption(target.read, inner).then((e) => e.encrypted, (err: unknown) => {
+      if (!(err instanceof AppError) || err.code !== UNKNOWN_VERSION) throw err;
+      refused.set(inner, err);
+      return false;
+    });
+    if (!encrypted) continue;
     try {
       const wrong = await keyRefusal(target.read, inner, key);
       if (wrong === null) opened++;
@@ -127,8 +135,15 @@ async function keyRefusals(target: BackupTarget, chosen: InnerArchive[], key: Se
       if (!(err instanceof AppError) || err.code === 'PASSWORD_NEEDED') throw err;
     }
   }
-  if (opened === 0 && refused.size > 0) throw refused.values().next().value!;
+  const wrongKey = [...refused.values()].find((err) => err.code !== UNKNOWN_VERSION);
+  if (opened === 0 && wrongKey) throw wrongKey;
+  if (refused.size === chosen.length) throw refused.values().next().value!;
   return refused;
+}
+
+function refusedReason(err: AppError): string {
+  if (err.code === UNKNOWN_VERSION) return `${err.message}: its start is damaged, or a newer Home Assistant made it (a newer haos-rescue may read it)`;
+  return `it does not open with the key that opens the other archives: its start is damaged (${err.message})`;
 }
 
 /**

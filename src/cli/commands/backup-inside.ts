@@ -104,7 +104,7 @@ function renderInners(t: BackupTarget, inners: InnerSummary[]): string {
     ? `${t.label}: "${m.name}" (${m.slug}), ${m.type}, ${m.date}, Home Assistant ${m.homeAssistantVersion ?? 'not included'}, ${m.protected ? 'protected' : 'not protected'}`
     : `${t.label}: no usable backup.json (${t.archive.metaError}); its archives can still be read`;
   const rows = [['archive', 'what', 'version', 'size', 'encrypted', '']];
-  for (const i of inners) rows.push([i.name, i.title ?? i.kind, i.version ?? '-', formatBytes(i.size), i.encrypted ? `SecureTar v${i.secureTarVersion ?? '?'}` : 'no', i.cutShortFrom === null ? '' : `cut short (${formatBytes(i.cutShortFrom)} expected)`]);
+  for (const i of inners) rows.push([i.name, i.title ?? i.kind, i.version ?? '-', formatBytes(i.size), i.encrypted ? `SecureTar v${i.secureTarVersion ?? '?'}${(i.secureTarVersion ?? 0) > 3 ? ' (not read by this haos-rescue)' : ''}` : 'no', i.cutShortFrom === null ? '' : `cut short (${formatBytes(i.cutShortFrom)} expected)`]);
   const others = t.archive.others.length === 0 ? '' : `Also in the file, and taken by no restore: ${t.archive.others.map(oneLine).join(', ')}${t.archive.others.length >= 20 ? ', and maybe more' : ''}\n`;
   const missing = t.archive.missing.length === 0 ? '' : `Named in backup.json, not in the file: ${t.archive.missing.join(', ')}\n`;
   return `${head}\n${inners.length ? `${table(rows, [3])}\n` : ''}${missing}${others}${inners.length ? 'Look inside one with: haos-rescue backup ls ... <archive>\n' : ''}`;

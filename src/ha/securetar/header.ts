@@ -52,15 +52,18 @@ export interface DecodedHeader extends SecureTarHeader {
 export const sizeOfVersion = (version: SecureTarVersion): number =>
   version === 1 ? V1_HEADER_SIZE : version === 2 ? V2_HEADER_SIZE : V3_HEADER_SIZE;
 
+/** The error code of a header that names a version this tool does not read. */
+export const UNKNOWN_VERSION = 'SECURETAR_UNSUPPORTED_VERSION';
+
 /** The version a header announces, from its first 16 bytes (or fewer when the member is shorter). */
 export function versionOf(head: Buffer): SecureTarVersion {
   if (head.length < MAGIC.length || !head.subarray(0, MAGIC.length).equals(MAGIC)) return 1;
   if (head.length < FILE_ID_SIZE) throw headerCutShort(head.length, FILE_ID_SIZE, null);
   const version = head[MAGIC.length]!;
   if (version > 3) {
-    throw new UnsupportedError('SECURETAR_UNSUPPORTED_VERSION', `SecureTar version ${version} is not supported (this tool reads versions 1 to 3)`, {
+    throw new UnsupportedError(UNKNOWN_VERSION, `SecureTar version ${version} is not supported (this tool reads versions 1 to 3)`, {
       details: { version },
-      hint: 'the backup was made by a newer Home Assistant than this tool knows; update haos-rescue',
+      hint: 'a newer Home Assistant than this tool knows made it (update haos-rescue), or the first bytes of this archive are damaged (another copy of the backup may be whole)',
     });
   }
   // No writer puts a version below 2 after the magic (v1 has no magic).
