@@ -58,7 +58,8 @@ export type Remedy =
   | 'show-usage' // see what fills the card
   | 'show-file' // show a file of the card (details.path)
   | 'image-again' // copy the card into the same image again (the map says what is left)
-  | 'check-at-start'; // mark the filesystem for a full check at the box's next start
+  | 'check-at-start' // mark the filesystem for a full check at the box's next start
+  | 'make-backup'; // build a backup from what the card holds
 
 /** The options of an error whose remedy is the box's full check at its next start (REPAIR_COPY_HINT). */
 export const REPAIR: { hint: string; remedy: Remedy } = { hint: REPAIR_COPY_HINT, remedy: 'check-at-start' };

@@ -46,6 +46,7 @@ const REMEDY_OPTIONS: Record<Remedy, string | ((details: Record<string, unknown>
   'show-file': (d) => `haos-rescue cat SOURCE ${shellWord(String(d['path'] ?? 'PATH'))}`,
   'image-again': 'with the card: the same haos-rescue image command, run again',
   'check-at-start': 'haos-rescue check-at-start SOURCE marks it',
+  'make-backup': 'haos-rescue backup create SOURCE --out backup.tar makes one from what the card holds',
 };
 
 let usedSource: string | null = null;

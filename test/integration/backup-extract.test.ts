@@ -81,6 +81,28 @@ with tarfile.open(sys.argv[1], "w") as o:
     expect(cli(['backup', 'extract', file, '--decrypt', '--out', out]).code).toBe(0);
   });
 
+  it('a card with no backups says so before making any folder (it made an empty one: "0 backup(s) copied", exit 0), and what can be done', () => {
+    const stage = join(work, 'no-backups-tree');
+    mkdirSync(join(stage, 'supervisor', 'homeassistant', '.storage'), { recursive: true });
+    mkdirSync(join(stage, 'supervisor', 'backup'));
+    writeFileSync(join(stage, 'supervisor', 'homeassistant', 'configuration.yaml'), 'homeassistant:\n');
+    const img = join(work, 'no-backups.img');
+    mkfs(img, stage, { sizeMiB: 16 });
+    const out = join(work, 'no-backups-out');
+    const r = cli(['backup', 'extract', img, '--out', out]);
+    expect(r.code).toBe(66);
+    expect(r.stderr).toMatch(/^error: there are no backups on this card \(its backup folder holds none\); nothing was copied$/m);
+    expect(r.stderr).toContain(`(haos-rescue backup create ${img} --out backup.tar makes one from what the card holds)`);
+    expect(existsSync(out)).toBe(false);
+    // A filesystem without Home Assistant's data: the right disk is the question, not a backup to make.
+    const plain = join(work, 'plain.img');
+    mkfs(plain, null, { sizeMiB: 16 });
+    const other = cli(['backup', 'extract', plain, '--out', out]);
+    expect(other.code).toBe(66);
+    expect(other.stderr).toMatch(/^hint: it holds no Home Assistant configuration either: is it the right disk or partition\?.*\(haos-rescue disks\)$/m);
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('--slug picks one; an existing file is not replaced without --force', () => {
     const out = join(work, 'one');
     expect(cli(['backup', 'extract', data, '--out', out, '--slug', BACKUPS[1].slug]).code).toBe(0);

@@ -4,7 +4,7 @@
 // that means, offers only what needs none (the log, the space), and the server refuses the changes and the
 // copy of backups that are not there (never "Done" for nothing copied).
 
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readSampleImage } from '../../fixtures/index.js';
@@ -38,6 +38,9 @@ describe.skipIf(!browserPath)(`a filesystem without Home Assistant data${browser
       const copy = await api('/api/extract', { folder: join(work, 'copied') });
       expect(copy.status, copy.body).toBe(404);
       expect(JSON.parse(copy.body).error.code).toBe('NO_BACKUPS');
+      // Said before a folder is made (it left an empty one), with the right disk as the question.
+      expect(JSON.parse(copy.body).error.hint).toMatch(/^it holds no Home Assistant configuration either: is it the right disk or partition\?/);
+      expect(existsSync(join(work, 'copied'))).toBe(false);
     });
     expect(cli(['ls', img, '/']).text).not.toMatch(/supervisor/);
   });

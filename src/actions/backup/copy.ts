@@ -55,6 +55,16 @@ function select(list: BackupEntry[], slugs: string[] | undefined): BackupEntry[]
   return list.filter((b) => slugs.some((s) => named(b, s)));
 }
 
+/** A card with no backups: a backup can be made from its configuration, when it has one. */
+async function noBackups(src: OpenedSource): Promise<NotFoundError> {
+  const message = 'there are no backups on this card (its backup folder holds none); nothing was copied';
+  const config = src.layout.configPath;
+  if (config !== null && (await src.volume.exists(config).catch(() => false))) {
+    return new NotFoundError('NO_BACKUPS', message, { hint: 'a backup Home Assistant can restore can be made from the configuration on the card', remedy: 'make-backup' });
+  }
+  return new NotFoundError('NO_BACKUPS', message, { hint: 'it holds no Home Assistant configuration either: is it the right disk or partition? The list of disks says which hold Home Assistant data', remedy: 'list-disks' });
+}
+
 /**
  * Output file names: the card's name, or with the folder prepended when two folders share a name; any name
  * still taken after that (a prefixed name that is another backup's own, or one that differs only in case,
@@ -200,6 +210,8 @@ function processAlive(pid: number): boolean {
 
 export async function extractBackups(src: OpenedSource, opts: ExtractOptions): Promise<ExtractResult> {
   const all = await listBackups(src);
+  // Said before any folder is made (it made an empty one, and said "0 backup(s) copied", exit 0).
+  if (all.length === 0) throw await noBackups(src);
   const chosen = select(all, opts.slugs);
   const outDir = resolve(opts.outDir);
   // Named among all the card's backups, chosen or not: two runs with --slug into one folder gave two backups

@@ -3,7 +3,7 @@
 
 import { stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { NotFoundError, UsageError } from '../../errors.js';
+import { UsageError } from '../../errors.js';
 import { formatBytes, localDay } from '../../units.js';
 import { pastedPath } from '../typed-path.js';
 import { SecureTarKey, copiedSummary, createBackup, extractBackups, readBackupKey, storedDifferently } from '../backup/index.js';
@@ -68,9 +68,6 @@ export async function extract(ctx: GuiContext, raw: unknown): Promise<ResultAnsw
   const outDir = localPath(asBody(raw), 'folder');
   const source = ctx.source;
   const r = await ctx.jobs.run('Copy the backups', 'backups', (onProgress) => extractBackups(source, { outDir, onProgress }), outDir);
-  if (r.extracted.length === 0 && r.failed.length === 0) {
-    throw new NotFoundError('NO_BACKUPS', 'there are no backups on this card; nothing was copied', { hint: '"Make a backup from this card" makes one from what is on it' });
-  }
   const offer = imageFirst(source) && r.failed.some((f) => f.cardRead);
   const hint = `For a backup this computer's disk could not take, choose another folder or make room there; for one the card could not read: ${readHint(source, 'copy the backups', offer)}`;
   const failed = r.failed.length === 1 ? '1 backup was' : `${r.failed.length} backups were`;

@@ -27,6 +27,7 @@ const OWN_WORDS: Record<string, (err: AppError, place: FrontEnd) => string> = {
   'partition-or-offset': () => NOT_THIS_DISK,
   'backup-file': () => 'this is a backup file, not a disk: Home Assistant restores it as it is (Settings > System > Backups, or "Restore from backup" when setting up); to open a card, choose the card or its image file',
   yes: (_err, place) => KEEP_JOURNAL[place],
+  'make-backup': (_err, place) => `"${place === 'window' ? 'Make a backup from this card' : 'Make a backup Home Assistant can restore, from this card'}" makes one from what is on it`,
   'login-from-backup': (_err, place) => `choose "${place === 'window' ? 'Put back a file from a backup' : 'Put back a configuration file from a backup'}": when the card's login file is damaged, it offers a backup's (its passwords as they were then); then set the password; nothing was written`,
 };
 
