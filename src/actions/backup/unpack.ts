@@ -365,7 +365,8 @@ async function writeOther(ctx: Ctx, rel: string, entry: InnerEntry): Promise<voi
   // the link was refused as "not a file written from this archive").
   const to = ctx.written.get(posix.normalize(target));
   if (to === undefined || to === rel) {
-    ctx.result.skipped.push({ path: shown, reason: `hard link to ${entry.linkname}, which is not a file written from this archive` });
+    const why = to === rel ? 'itself' : 'no file of that name was written before it from this archive (a hard link names a file that comes before it)';
+    ctx.result.skipped.push({ path: shown, reason: `hard link to ${entry.linkname}: ${why}` });
     return;
   }
   await rm(path, { force: true });
