@@ -6,7 +6,7 @@
 import { closeSync, fchmodSync, futimesSync } from 'node:fs';
 import { createFile, madeOrThere, writeAll } from './unpack-fs.js';
 import { link, lstat, readdir, rename, rm, rmdir, symlink, utimes } from 'node:fs/promises';
-import { join, posix, resolve } from 'node:path';
+import { dirname, join, posix, resolve } from 'node:path';
 import { AppError, CorruptError, UsageError } from '../../errors.js';
 import type { InnerArchive } from '../../ha/backup-archive.js';
 import { type InnerEntry, type SecureTarKey, innerEncryption, innerTarBytes, keyRefusal, walkInner } from '../../ha/backup-inner.js';
@@ -93,11 +93,12 @@ export async function unpackBackup(target: BackupTarget, opts: UnpackOptions): P
   const refused = await keyRefusals(target, chosen, opts.key);
   try {
     await checkOut(outDir, opts.force ?? false);
-    const taken = new Set<string>();
+    const windows = (opts.platform ?? process.platform) === 'win32';
+    const folders = folderNames(chosen.filter((inner) => !refused.has(inner)), windows, result);
     for (const inner of chosen) {
       const err = refused.get(inner);
       if (err) result.damaged.push({ path: inner.name, reason: refusedReason(err), bytesWritten: 0 });
-      else await unpackInner(target, inner, opts, outDir, result, meter, taken);
+      else await unpackInner(target, inner, opts, join(outDir, folders.get(inner)!), result, meter);
     }
     const { damage } = target.archive;
     if (damage !== null) result.damaged.push({ path: target.label, reason: `${damage}; the archives before the damage were read, any after it are lost`, bytesWritten: 0 });
@@ -147,20 +148,35 @@ function refusedReason(err: AppError): string {
 }
 
 /**
- * The archive's folder name, not one an earlier archive of this run took: two members that name one archive
- * (homeassistant.tar.gz and ./homeassistant.tar.gz) were unpacked into one folder, the second over the first.
+ * Each archive's folder name, none taken twice: two members that name one archive (homeassistant.tar.gz and
+ * ./homeassistant.tar.gz) were unpacked into one folder, the second over the first. The later of the two has
+ * the plain name, as it is the one a restore takes (Python's tarfile finds the last); the earlier gets name~2.
  */
-function folderName(inner: InnerArchive, name: string, taken: Set<string>, result: UnpackResult): string {
-  let chosen = name;
-  for (let n = 2; taken.has(chosen.toLowerCase()); n++) chosen = `${name}~${n}`;
-  taken.add(chosen.toLowerCase());
-  if (chosen !== name) result.renamed.push({ path: inner.member, as: chosen, reason: `another archive of the backup is unpacked as ${name}` });
-  return chosen;
+function folderNames(inners: InnerArchive[], windows: boolean, result: UnpackResult): Map<InnerArchive, string> {
+  const holders = new Map<string, InnerArchive>();
+  const names = new Map<InnerArchive, string>();
+  for (const inner of [...inners].reverse()) {
+    const name = safeComponent(Buffer.from(inner.name), windows).name.toString('utf8');
+    let chosen = name;
+    for (let n = 2; holders.has(chosen.toLowerCase()); n++) chosen = `${name}~${n}`;
+    holders.set(chosen.toLowerCase(), inner);
+    names.set(inner, chosen);
+  }
+  for (const inner of inners) {
+    const chosen = names.get(inner)!;
+    const plain = safeComponent(Buffer.from(inner.name), windows).name.toString('utf8');
+    if (chosen === plain) continue;
+    // Names that differ in case only are two archives (one folder on Windows and macOS), not two copies of one.
+    const restored = holders.get(plain.toLowerCase())!.name === inner.name;
+    const reason = restored ? `the backup file holds this archive again further on, which a restore takes: that one is unpacked as ${plain}` : `another archive of the backup is unpacked as ${plain}`;
+    result.renamed.push({ path: inner.member, as: chosen, reason });
+  }
+  return names;
 }
 
 /** The folder an archive is unpacked into, made; never a link already there (with --force it took the files where it pointed). */
-async function archiveFolder(outDir: string, name: string): Promise<string> {
-  const base = join(outDir, name);
+async function archiveFolder(base: string): Promise<string> {
+  const outDir = dirname(base);
   if ((await lstat(base).catch(() => null))?.isSymbolicLink()) {
     throw new UsageError('OUT_IS_LINK', `${base} is a symbolic link: the backup's files would be written where it points, outside ${outDir}`, { hint: 'remove the link, or choose another folder; nothing more was written' });
   }
@@ -168,10 +184,9 @@ async function archiveFolder(outDir: string, name: string): Promise<string> {
   return base;
 }
 
-async function unpackInner(target: BackupTarget, inner: InnerArchive, opts: UnpackOptions, outDir: string, result: UnpackResult, meter: ProgressMeter, taken: Set<string>): Promise<void> {
+async function unpackInner(target: BackupTarget, inner: InnerArchive, opts: UnpackOptions, folder: string, result: UnpackResult, meter: ProgressMeter): Promise<void> {
   const windows = (opts.platform ?? process.platform) === 'win32';
-  const dirName = folderName(inner, safeComponent(Buffer.from(inner.name), windows).name.toString('utf8'), taken, result);
-  const base = await archiveFolder(outDir, dirName);
+  const base = await archiveFolder(folder);
   const counts = { name: inner.name, out: base, files: 0, dirs: 0, links: 0, bytes: 0, complete: false };
   result.inners.push(counts);
   const ctx: Ctx = { base, inner: inner.name, windows, result, counts, written: new Map(), dirTimes: [], meter, umask: currentUmask(), folders: new Set() };
