@@ -5,6 +5,7 @@
 
 import { AppError } from '../../errors.js';
 import { SecureTarKey, innerEncryption, keyRefusal } from '../../ha/backup-inner.js';
+import { UNKNOWN_VERSION } from '../../ha/securetar/header.js';
 import type { OpenedSource } from '../source.js';
 import { type BackupEntry, listBackups } from './list.js';
 import { type BackupTarget, openListedBackup } from './open.js';
@@ -49,7 +50,12 @@ export async function keyOpens(src: OpenedSource, key: string, max = MAX_CHECKED
 /** Why `key` does not open the first encrypted archive of the backup (WRONG_PASSWORD), or null (it opens, or none is encrypted). */
 export async function keyRefusedBy(target: BackupTarget, key: SecureTarKey): Promise<AppError | null> {
   for (const inner of target.archive.inners) {
-    if ((await innerEncryption(target.read, inner)).encrypted) return keyRefusal(target.read, inner, key);
+    // An archive of a SecureTar version this tool does not read says nothing of the key (the listing shows it).
+    const encrypted = await innerEncryption(target.read, inner).then((e) => e.encrypted, (err: unknown) => {
+      if (err instanceof AppError && err.code === UNKNOWN_VERSION) return false;
+      throw err;
+    });
+    if (encrypted) return keyRefusal(target.read, inner, key);
   }
   return null;
 }
