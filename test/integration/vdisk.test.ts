@@ -205,6 +205,20 @@ describe('a virtual machine disk file', () => {
     expect(map.filter((l) => !/\s[+-]$/.test(l))).toEqual([]);
   });
 
+  it('a streamOptimized VMDK whose compressed-grains flag is cleared (deflate still named) is read as qemu-img reads it (it was "no Home Assistant data")', () => {
+    const bytes = Buffer.from(readFileSync(join(work, 'card-s.vmdk')));
+    expect(bytes.readUInt16LE(77)).toBe(1); // compressAlgorithm: deflate
+    bytes[10]! &= ~1; // flags bit 16: compressed grains
+    const disk = join(work, 'flag-cleared.vmdk');
+    writeFileSync(disk, bytes);
+    const viaQemu = join(work, 'flag-cleared.raw');
+    execFileSync('qemu-img', ['convert', '-O', 'raw', disk, viaQemu]);
+    expect(sha(readFileSync(viaQemu))).toBe(sha(readFileSync(raw)));
+    const r = cli(['ls', disk, '/supervisor/homeassistant']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.text).toBe(want.ls);
+  });
+
   it('image of a streamOptimized VMDK with a grain that does not inflate marks that grain bad and copies the rest (it stopped there at every run)', () => {
     const bytes = Buffer.from(readFileSync(join(work, 'card-s.vmdk')));
     const gd = Number(bytes.readBigUInt64LE(56));

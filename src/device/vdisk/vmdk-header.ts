@@ -87,6 +87,7 @@ export function parseSparseHeader(buf: Buffer, where: string, fileSize: number):
     throw new DiskFileUnsupportedError('VMDK_VERSION', `${where}: sparse extent version ${version} is not supported (1 to 3 are)`);
   }
   const flags = buf.readUInt32LE(8);
+  const compressAlgorithm = buf.readUInt16LE(77);
   const gdRaw = buf.readBigUInt64LE(56);
   const header: SparseHeader = {
     version,
@@ -99,7 +100,9 @@ export function parseSparseHeader(buf: Buffer, where: string, fileSize: number):
     rgdSector: Number(buf.readBigUInt64LE(48) & 0xffffffffffffn),
     gdSector: gdRaw === GD_AT_END ? null : u64(buf, 56, 'gdOffset', where),
     overheadSectors: Number(buf.readBigUInt64LE(64) & 0xffffffffffffn),
-    compressed: (flags & FLAG_COMPRESSED) !== 0,
+    // As QEMU reads it: deflate named as the algorithm makes the grains compressed, whatever the flag says (a
+    // streamOptimized file whose flag bit was cleared was read as raw grains, "no Home Assistant data").
+    compressed: (flags & FLAG_COMPRESSED) !== 0 || compressAlgorithm === 1,
     markers: (flags & FLAG_MARKERS) !== 0,
     zeroGrain: (flags & FLAG_ZERO_GRAIN) !== 0,
     unclean: buf[72] !== 0,
@@ -107,7 +110,7 @@ export function parseSparseHeader(buf: Buffer, where: string, fileSize: number):
   if ((flags & FLAG_NEWLINE_TEST) !== 0 && buf.toString('latin1', 73, 77) !== '\n \r\n') {
     throw corrupt('VMDK_NEWLINE_MANGLED', `${where}: the newline test bytes are changed: the file was copied in text mode (FTP ASCII?) and is damaged throughout`);
   }
-  validateHeader(header, buf.readUInt16LE(77), where, fileSize);
+  validateHeader(header, compressAlgorithm, where, fileSize);
   return header;
 }
 
