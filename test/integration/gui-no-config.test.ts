@@ -4,7 +4,7 @@
 // that means, offers only what needs none (the log, the space), and the server refuses the changes and the
 // copy of backups that are not there (never "Done" for nothing copied).
 
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readSampleImage } from '../../fixtures/index.js';
@@ -51,6 +51,23 @@ describe.skipIf(!browserPath)(`a filesystem without Home Assistant data${browser
     await onCard(suite, img, async (page) => {
       expect(await page.locator('.jobs button').count()).toBe(11);
       expect(await page.locator('.warning-box.no-config').count()).toBe(0);
+    });
+  });
+
+  it('a card with a configuration and no backups: copying the backups says there are none and offers to make one, no folder made', async () => {
+    const stage = join(work, 'no-backups');
+    mkdirSync(join(stage, 'supervisor', 'homeassistant', '.storage'), { recursive: true });
+    mkdirSync(join(stage, 'supervisor', 'backup'));
+    writeFileSync(join(stage, 'supervisor', 'homeassistant', 'configuration.yaml'), 'homeassistant:\n');
+    const img = join(work, 'no-backups.img');
+    mkfs(img, stage, { sizeMiB: 16 });
+    await onCard(suite, img, async (_page, _heading, api) => {
+      const copy = await api('/api/extract', { folder: join(work, 'copied-none') });
+      expect(copy.status, copy.body).toBe(404);
+      const { error } = JSON.parse(copy.body);
+      expect(error.code).toBe('NO_BACKUPS');
+      expect(error.hint).toBe('"Make a backup from this card" makes one from what is on it');
+      expect(existsSync(join(work, 'copied-none'))).toBe(false);
     });
   });
 });
