@@ -7,6 +7,7 @@ import { AppError, CorruptError, StopRequested, UsageError } from '../errors.js'
 import { type InnerArchive, readMember } from './backup-archive.js';
 import { gunzipIfNeeded } from './backup-gunzip.js';
 import { type ReadAt, type TarEntry, tarChecksumHolds, walkTar } from './backup-tar.js';
+import { UNKNOWN_VERSION } from './securetar/header.js';
 import { SecureTarKey, decryptSecureTar, looksPlain, parseSecureTarHeader } from './securetar/index.js';
 
 export type InnerEntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'other';
@@ -41,6 +42,20 @@ export async function innerEncryption(read: ReadAt, inner: InnerArchive): Promis
     // A header cut short or damaged: still an encrypted archive, of a version that cannot be told.
     if (err instanceof AppError && err.exitCode === 65) return { encrypted: true, version: null };
     throw err;
+  }
+}
+
+/**
+ * How an archive is stored, for the commands that go through all of a backup's archives: a header naming a
+ * SecureTar version this tool does not read is given back as `unreadable` (that error) instead of thrown, so
+ * the other archives are still listed and unpacked (one changed byte stopped them all).
+ */
+export async function storedAs(read: ReadAt, inner: InnerArchive): Promise<{ encrypted: boolean; version: number | null; unreadable: AppError | null }> {
+  try {
+    return { ...(await innerEncryption(read, inner)), unreadable: null };
+  } catch (err) {
+    if (!(err instanceof AppError) || err.code !== UNKNOWN_VERSION) throw err;
+    return { encrypted: true, version: Number(err.details['version']), unreadable: err };
   }
 }
 

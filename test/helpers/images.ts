@@ -76,6 +76,14 @@ export function mkfs(image: string, stage: string | null, o: MkfsOptions = {}): 
   execFileSync('mke2fs', args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, MKE2FS_CONFIG: '/etc/mke2fs.conf' } });
 }
 
+/** A 16 MiB card with a configuration (configuration.yaml, an empty .storage) and an empty backup folder. */
+export function mkfsConfigNoBackups(image: string, stage: string): void {
+  mkdirSync(join(stage, 'supervisor', 'homeassistant', '.storage'), { recursive: true });
+  mkdirSync(join(stage, 'supervisor', 'backup'));
+  writeFileSync(join(stage, 'supervisor', 'homeassistant', 'configuration.yaml'), 'homeassistant:\n');
+  mkfs(image, stage, { sizeMiB: 16 });
+}
+
 /**
  * The mke2fs feature sets the fixtures use: every one the HAOS data partition has been seen with, plus
  * the old ext2/ext3 layouts. The reader is checked against debugfs on each, the writer against e2fsck.

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { BACKUPS, SAMPLE, readSampleImage } from '../../fixtures/index.js';
 import { CLI, cli, cliJson } from '../helpers/cli.js';
 import { HA_CORPUS } from '../helpers/corpus.js';
-import { mkfs, tempDir } from '../helpers/images.js';
+import { mkfs, mkfsConfigNoBackups, tempDir } from '../helpers/images.js';
 
 const work = tempDir('backup-extract-');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -82,12 +82,8 @@ with tarfile.open(sys.argv[1], "w") as o:
   });
 
   it('a card with no backups says so before making any folder (it made an empty one: "0 backup(s) copied", exit 0), and what can be done', () => {
-    const stage = join(work, 'no-backups-tree');
-    mkdirSync(join(stage, 'supervisor', 'homeassistant', '.storage'), { recursive: true });
-    mkdirSync(join(stage, 'supervisor', 'backup'));
-    writeFileSync(join(stage, 'supervisor', 'homeassistant', 'configuration.yaml'), 'homeassistant:\n');
     const img = join(work, 'no-backups.img');
-    mkfs(img, stage, { sizeMiB: 16 });
+    mkfsConfigNoBackups(img, join(work, 'no-backups-tree'));
     const out = join(work, 'no-backups-out');
     const r = cli(['backup', 'extract', img, '--out', out]);
     expect(r.code).toBe(66);

@@ -4,14 +4,14 @@
 // that means, offers only what needs none (the log, the space), and the server refuses the changes and the
 // copy of backups that are not there (never "Done" for nothing copied).
 
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readSampleImage } from '../../fixtures/index.js';
 import { browserPath } from '../helpers/browser.js';
 import { cli } from '../helpers/cli.js';
 import { onCard, windowSuite } from '../helpers/gui-page.js';
-import { mkfs } from '../helpers/images.js';
+import { mkfs, mkfsConfigNoBackups } from '../helpers/images.js';
 
 const suite = windowSuite('gui-no-config-');
 const { work } = suite;
@@ -55,12 +55,8 @@ describe.skipIf(!browserPath)(`a filesystem without Home Assistant data${browser
   });
 
   it('a card with a configuration and no backups: copying the backups says there are none and offers to make one, no folder made', async () => {
-    const stage = join(work, 'no-backups');
-    mkdirSync(join(stage, 'supervisor', 'homeassistant', '.storage'), { recursive: true });
-    mkdirSync(join(stage, 'supervisor', 'backup'));
-    writeFileSync(join(stage, 'supervisor', 'homeassistant', 'configuration.yaml'), 'homeassistant:\n');
     const img = join(work, 'no-backups.img');
-    mkfs(img, stage, { sizeMiB: 16 });
+    mkfsConfigNoBackups(img, join(work, 'no-backups'));
     await onCard(suite, img, async (_page, _heading, api) => {
       const copy = await api('/api/extract', { folder: join(work, 'copied-none') });
       expect(copy.status, copy.body).toBe(404);

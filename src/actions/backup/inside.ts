@@ -3,10 +3,9 @@
 // `share/notes.txt`, `a0d7b954_ssh/data/options.json`. In `homeassistant` the config folder is `data/`;
 // `homeassistant/configuration.yaml` finds `data/configuration.yaml` too.
 
-import { AppError, CorruptError, NotFoundError, UsageError } from '../../errors.js';
+import { CorruptError, NotFoundError, UsageError } from '../../errors.js';
 import { type InnerArchive, type InnerKind, findInner, missingNamed } from '../../ha/backup-archive.js';
-import { type InnerEntry, type SecureTarKey, innerEncryption, innerTarBytes, walkInner } from '../../ha/backup-inner.js';
-import { UNKNOWN_VERSION } from '../../ha/securetar/header.js';
+import { type InnerEntry, type SecureTarKey, innerTarBytes, storedAs, walkInner } from '../../ha/backup-inner.js';
 import type { BackupTarget } from './open.js';
 
 export interface InnerSummary {
@@ -28,11 +27,8 @@ export async function describeInners(target: BackupTarget): Promise<InnerSummary
   const { meta } = target.archive;
   const out: InnerSummary[] = [];
   for (const inner of target.archive.inners) {
-    const enc = await innerEncryption(target.read, inner).catch((err: unknown) => {
-      // A version this tool does not read is listed as what it says it is; the other archives still are.
-      if (err instanceof AppError && err.code === UNKNOWN_VERSION) return { encrypted: true, version: Number(err.details['version']) };
-      throw err;
-    });
+    // A version this tool does not read is listed as what it says it is; the other archives still are.
+    const enc = await storedAs(target.read, inner);
     const addon = meta?.addons.find((a) => a.slug === inner.name);
     const title = addon?.name ?? (inner.kind === 'homeassistant' ? 'Home Assistant' : inner.kind === 'folder' ? `folder ${inner.name.replace('_', '/')}` : null);
     const version = addon?.version ?? (inner.kind === 'homeassistant' ? (meta?.homeAssistantVersion ?? null) : null);

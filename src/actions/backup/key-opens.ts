@@ -4,8 +4,7 @@
 // starts: its first encrypted archive's first piece decrypted (v3: one key derivation per backup, ~0.2 s).
 
 import { AppError } from '../../errors.js';
-import { SecureTarKey, innerEncryption, keyRefusal } from '../../ha/backup-inner.js';
-import { UNKNOWN_VERSION } from '../../ha/securetar/header.js';
+import { SecureTarKey, innerEncryption, keyRefusal, storedAs } from '../../ha/backup-inner.js';
 import type { OpenedSource } from '../source.js';
 import { type BackupEntry, listBackups } from './list.js';
 import { type BackupTarget, openListedBackup } from './open.js';
@@ -51,11 +50,8 @@ export async function keyOpens(src: OpenedSource, key: string, max = MAX_CHECKED
 export async function keyRefusedBy(target: BackupTarget, key: SecureTarKey): Promise<AppError | null> {
   for (const inner of target.archive.inners) {
     // An archive of a SecureTar version this tool does not read says nothing of the key (the listing shows it).
-    const encrypted = await innerEncryption(target.read, inner).then((e) => e.encrypted, (err: unknown) => {
-      if (err instanceof AppError && err.code === UNKNOWN_VERSION) return false;
-      throw err;
-    });
-    if (encrypted) return keyRefusal(target.read, inner, key);
+    const { encrypted, unreadable } = await storedAs(target.read, inner);
+    if (encrypted && unreadable === null) return keyRefusal(target.read, inner, key);
   }
   return null;
 }

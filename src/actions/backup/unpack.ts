@@ -9,7 +9,7 @@ import { link, lstat, readdir, rename, rm, rmdir, symlink, utimes } from 'node:f
 import { dirname, join, posix, resolve } from 'node:path';
 import { AppError, CorruptError, UsageError } from '../../errors.js';
 import type { InnerArchive } from '../../ha/backup-archive.js';
-import { type InnerEntry, type SecureTarKey, innerEncryption, innerTarBytes, keyRefusal, walkInner } from '../../ha/backup-inner.js';
+import { type InnerEntry, type SecureTarKey, innerEncryption, innerTarBytes, keyRefusal, storedAs, walkInner } from '../../ha/backup-inner.js';
 import { UNKNOWN_VERSION } from '../../ha/securetar/header.js';
 import { safeComponent } from '../export/names.js';
 import { makeOutputFolder, outputError } from '../output-error.js';
@@ -121,12 +121,9 @@ async function keyRefusals(target: BackupTarget, chosen: InnerArchive[], key: Se
   const refused = new Map<InnerArchive, AppError>();
   let opened = 0;
   for (const inner of chosen) {
-    const encrypted = await innerEncryption(target.read, inner).then((e) => e.encrypted, (err: unknown) => {
-      if (!(err instanceof AppError) || err.code !== UNKNOWN_VERSION) throw err;
-      refused.set(inner, err);
-      return false;
-    });
-    if (!encrypted) continue;
+    const { encrypted, unreadable } = await storedAs(target.read, inner);
+    if (unreadable !== null) refused.set(inner, unreadable);
+    if (!encrypted || unreadable !== null) continue;
     try {
       const wrong = await keyRefusal(target.read, inner, key);
       if (wrong === null) opened++;
@@ -153,18 +150,19 @@ function refusedReason(err: AppError): string {
  * the plain name, as it is the one a restore takes (Python's tarfile finds the last); the earlier gets name~2.
  */
 function folderNames(inners: InnerArchive[], windows: boolean, result: UnpackResult): Map<InnerArchive, string> {
+  const plainNames = new Map(inners.map((inner) => [inner, safeComponent(Buffer.from(inner.name), windows).name.toString('utf8')]));
   const holders = new Map<string, InnerArchive>();
   const names = new Map<InnerArchive, string>();
   for (const inner of [...inners].reverse()) {
-    const name = safeComponent(Buffer.from(inner.name), windows).name.toString('utf8');
-    let chosen = name;
-    for (let n = 2; holders.has(chosen.toLowerCase()); n++) chosen = `${name}~${n}`;
+    const plain = plainNames.get(inner)!;
+    let chosen = plain;
+    for (let n = 2; holders.has(chosen.toLowerCase()); n++) chosen = `${plain}~${n}`;
     holders.set(chosen.toLowerCase(), inner);
     names.set(inner, chosen);
   }
   for (const inner of inners) {
     const chosen = names.get(inner)!;
-    const plain = safeComponent(Buffer.from(inner.name), windows).name.toString('utf8');
+    const plain = plainNames.get(inner)!;
     if (chosen === plain) continue;
     // Names that differ in case only are two archives (one folder on Windows and macOS), not two copies of one.
     const restored = holders.get(plain.toLowerCase())!.name === inner.name;
