@@ -263,10 +263,11 @@ export async function readSuperblock(device: BlockDevice): Promise<SuperblockLoc
   let primaryProblem: string;
   let primaryHadMagic = true;
   let unreadable: unknown = null;
-  let read = true;
+  // True until the bytes are in: an error meanwhile is the read's own, not the superblock's.
+  let reading = true;
   try {
     const bytes = await device.read(SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE);
-    read = false;
+    reading = false;
     const sb = parseSuperblock(bytes);
     if (sb.checksumValid !== false) return { superblock: sb, byteOffset: SUPERBLOCK_OFFSET, primaryProblem: null };
     primaryProblem = 'primary superblock checksum does not match';
@@ -278,7 +279,7 @@ export async function readSuperblock(device: BlockDevice): Promise<SuperblockLoc
     primaryHadMagic = err.code !== 'BAD_SUPERBLOCK_MAGIC';
     // A read that failed (a bad sector, bytes not rescued, a disk file's damaged table) is said as itself: it was
     // "the ext4 superblock is damaged" with e2fsck's advice, for a VHDX whose table entry was damaged.
-    if (read) unreadable = err;
+    if (reading) unreadable = err;
   }
   for (const offset of backupOffsets(device.sizeBytes)) {
     try {
