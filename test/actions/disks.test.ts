@@ -61,7 +61,7 @@ describe('surveyDisks', () => {
     expect(notSearched(sdd)).toBe(true);
     // Searched ones, the system disk, the one with data and attached images (loop) are not marked.
     expect(disks.filter(notSearched).map((d) => d.path)).toEqual(['/dev/sdd']);
-    const text = renderDisks(disks);
+    const text = renderDisks(disks, notSearched);
     expect(text).toMatch(/^\/dev\/sdd .* - \(partitions only \*\)$/m);
     expect(text).toContain('* looked at through its partition table only. If the Home Assistant disk\'s table was erased or replaced, search it: haos-rescue info /dev/sdd');
     // The window's disk list: it can be chosen (to be searched), with a hint saying so; the others with no data cannot.
@@ -71,7 +71,7 @@ describe('surveyDisks', () => {
     expect(diskLine(sdd)).toEqual({ name: expect.stringMatching(/^\/dev\/sdd \(.*\): no Home Assistant data in its partitions; choose it to search the whole disk$/) });
     expect(diskLine(disks.find((d) => d.path === '/dev/nvme0n1')!)).toMatchObject({ disabled: 'no Home Assistant data' });
     // Without such a disk, no footnote.
-    expect(renderDisks(await survey({ '/dev/sda': () => HA }))).not.toContain('partitions only');
+    expect(renderDisks(await survey({ '/dev/sda': () => HA }), notSearched)).not.toContain('partitions only');
   });
 });
 

@@ -9,18 +9,11 @@ import { type RemoveResult, removeFiles } from '../repair/index.js';
 import type { OpenedSource } from '../source.js';
 import type { WriteOptions } from '../write/index.js';
 import { type JournalFileRef, type OldLogFile, findJournalFiles, oldLogFiles } from './files.js';
+import { type LogSubject, MAX_LINES } from './subjects.js';
 import { formatBytes } from '../../units.js';
 
 export { type OldLogFile, oldLogsSpan } from './files.js';
-
-/** Whose lines: a container name or syslog identifier, or every line. */
-export type LogSubject = { name: string } | 'all';
-
-/** The names Home Assistant OS gives its containers (Docker's journald driver records them). */
-export const LOG_SUBJECTS: Record<string, { name: string; title: string }> = {
-  core: { name: 'homeassistant', title: 'Home Assistant Core' },
-  supervisor: { name: 'hassio_supervisor', title: 'the Supervisor' },
-};
+export { LOG_SUBJECTS, type LogSubject, MAX_LINES, filesRead, noLogFiles } from './subjects.js';
 
 export interface LogsRequest {
   subject: LogSubject;
@@ -68,8 +61,6 @@ export interface LogsResult {
 
 /** Largest journal file read: journald's own default limit is 128 MiB a file. */
 const MAX_FILE_BYTES = 512 * 1024 * 1024;
-/** Most lines kept, "all" included: a log folder of gigabytes must not exhaust this computer's memory. */
-export const MAX_LINES = 1_000_000;
 /** Terminal colour codes (SGR): Home Assistant colours its log lines. */
 // eslint-disable-next-line no-control-regex
 export const COLOUR = /\x1b\[[0-9;]*m/g;
@@ -208,17 +199,6 @@ function toLine(entry: JournalEntry): { line: LogLine; unreadable: boolean } {
     message: message.replace(COLOUR, '').replace(/\n+$/, ''),
   };
   return { line, unreadable: packed !== undefined };
-}
-
-/** How many log files gave lines, or were read without a problem. */
-export function filesRead(r: LogsResult): number {
-  // A file damaged at its end, its entries before read, counts (it was "in 0 log file(s)").
-  return r.files.filter((f) => f.read).length;
-}
-
-/** What is said when the log folder holds no journal file. */
-export function noLogFiles(folder: string): string {
-  return `No log files in ${folder}: the box kept its logs in memory only, or they were deleted.`;
 }
 
 /** A custom integration is named in the lines (Home Assistant says "custom integration" when it loads one). */

@@ -4,7 +4,7 @@
 
 import { statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { containerOf } from '../../device/vdisk/index.js';
+import { containerOf } from '../../device/vdisk/types.js';
 import type { OpenedSource } from '../source.js';
 
 export interface Medium {

@@ -2,8 +2,7 @@
 
 import { CARD, type Medium, mediumOf } from '../../actions/write/medium.js';
 import type { Argv, CommandModule } from 'yargs';
-import { type AuthWriteResult, addUser, authList, resetPassword } from '../../actions/auth.js';
-import { addedLogin, loginNextStep, resetLogin } from '../../actions/gui/plans.js';
+import type { AuthWriteResult } from '../../actions/auth.js';
 import { UsageError } from '../../errors.js';
 import type { HaUser } from '../../ha/auth.js';
 import { printJson, warn, writeOut } from '../output.js';
@@ -34,6 +33,7 @@ const listCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: string; all
   describe: 'List the users and their logins, owner/admin, MFA',
   builder: (y) => withSourceArg(y).option('all', { type: 'boolean', describe: 'include system users (Supervisor, ...)' }) as never,
   handler: async (argv) => {
+    const { authList } = await import('../../actions/auth.js');
     const list = await withArgsSource(argv, async (s) => {
       for (const w of s.warnings) warn(w);
       return authList(s);
@@ -92,6 +92,8 @@ const resetCommand: CommandModule<GlobalArgs, WriteArgs> = {
   describe: 'Set a new password for a login (and, with --disable-mfa, switch off its TOTP)',
   builder: (y) => writeBuilder(y).option('disable-mfa', { type: 'boolean', describe: 'remove the user\'s TOTP secret so the password alone logs in' }) as never,
   handler: async (argv) => {
+    const { loginNextStep, resetLogin } = await import('../../actions/gui/plans.js');
+    const { resetPassword } = await import('../../actions/auth.js');
     const options = writeOptions(argv);
     const password = await resolvePassword(argv);
     let medium = CARD;
@@ -110,6 +112,8 @@ const addCommand: CommandModule<GlobalArgs, WriteArgs> = {
   describe: 'Add a password login; Home Assistant makes it an administrator (not the owner) at first login',
   builder: (y) => writeBuilder(y) as never,
   handler: async (argv) => {
+    const { addedLogin, loginNextStep } = await import('../../actions/gui/plans.js');
+    const { addUser } = await import('../../actions/auth.js');
     const options = writeOptions(argv);
     const password = await resolvePassword(argv);
     let medium = CARD;

@@ -2,12 +2,11 @@
 // by default with the card's own backup key (so the owner's emergency kit opens it), or --password.
 
 import type { CommandModule } from 'yargs';
-import { SecureTarKey, createBackup, readBackupKey, storedDifferently } from '../../actions/backup/index.js';
 import { AppError, ExitCode, UsageError } from '../../errors.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { stoppable, terminalProgress } from '../progress.js';
 import { formatBytes } from '../render.js';
-import { type PasswordArgs, givenPassword, withPasswordOptions } from './backup-inside.js';
+import { type PasswordArgs, backupActions, givenPassword, withPasswordOptions } from './backup-inside.js';
 import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
 
 type CreateArgs = GlobalArgs & PasswordArgs & { source?: string; out: string; name?: string; encrypt?: boolean; excludeDb?: boolean; force?: boolean; securetar?: number };
@@ -24,12 +23,13 @@ export const createCommand: CommandModule<GlobalArgs, CreateArgs> = {
       .option('exclude-db', { type: 'boolean', describe: 'leave out the history database (home-assistant_v2.db)' })
       .option('force', { type: 'boolean', describe: 'replace --out if it exists' }) as never,
   handler: async (argv) => {
+    const { SecureTarKey, createBackup, readBackupKey, storedDifferently } = await backupActions();
     const password = await givenPassword(argv);
     if (!argv.encrypt && password !== null) throw new UsageError('USAGE', '--no-encrypt and a password do not go together', { hint: 'leave out one of them' });
     const progress = process.stderr.isTTY === true && !argv.json ? terminalProgress('files') : null;
     const result = await stoppable(() => withArgsSource(argv, async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
-      let key: SecureTarKey | null = null;
+      let key: InstanceType<typeof SecureTarKey> | null = null;
       if (argv.encrypt) {
         // Why the card gives no key, as it is: a damaged store was said as "stores no backup key".
         const stored = password !== null ? null : await readBackupKey(s).catch((err: unknown) => (err instanceof AppError ? err : null));

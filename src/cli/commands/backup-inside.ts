@@ -4,7 +4,7 @@
 
 import { noteSource } from '../remedies.js';
 import type { Argv, CommandModule } from 'yargs';
-import { type BackupTarget, type InnerSummary, SecureTarKey, catInside, describeInners, isBackupFile, keyRefusedBy, listInside, openCardBackup, readBackupKey, withBackupFile, withTypedKey } from '../../actions/backup/index.js';
+import type { BackupTarget, InnerSummary, SecureTarKey } from '../../actions/backup/index.js';
 import { AppError, CorruptError, UsageError } from '../../errors.js';
 import type { InnerEntry } from '../../ha/backup-inner.js';
 import { printJson, warn, writeOut } from '../output.js';
@@ -13,6 +13,9 @@ import { askPassword, isInteractive, passwordFromStdin } from '../prompt.js';
 import { formatBytes, modeString, table } from '../render.js';
 import { type GlobalArgs, refuseJson, withArgsSource, withSourceArg } from './common.js';
 import { shellWord } from '../../shell-word.js';
+
+/** The backup actions, loaded when a backup command runs, not at every start of the program (~30 ms here). */
+export const backupActions = () => import('../../actions/backup/index.js');
 
 export type PasswordArgs = { password?: string; passwordStdin?: boolean };
 
@@ -39,6 +42,7 @@ type BackupArgs = GlobalArgs & PasswordArgs & { source?: string; slug?: string; 
  * a slug. An encrypted archive without a key asks for the password on a terminal and runs `fn` again.
  */
 export async function withBackupArgs<T>(argv: BackupArgs, fn: (t: BackupTarget, key: SecureTarKey | null, path: string | undefined) => Promise<T>): Promise<T> {
+  const { isBackupFile, openCardBackup, readBackupKey, withBackupFile, withTypedKey } = await backupActions();
   const password = await givenPassword(argv);
   // A key typed in small letters or with spaces is tried in the emergency kit's form too.
   const kitNote = (kit: string): void => warn(`the key was taken as ${kit}, the form the emergency kit writes it in (capitals, dashes)`);
@@ -149,6 +153,7 @@ export const lsCommand: CommandModule<GlobalArgs, BackupArgs> = {
   builder: (y) => insideBuilder(y, 'an archive inside the backup (homeassistant, share, an add-on slug) and a path in it') as never,
   handler: async (argv) => {
     await withBackupArgs(argv, async (t, key, path) => {
+      const { describeInners, keyRefusedBy, listInside } = await backupActions();
       if (path === undefined || path === '') {
         // A password given is checked, as a restore would: a wrong one was taken without a word, and failed later.
         const given = argv.password !== undefined || argv.passwordStdin === true;
@@ -182,6 +187,7 @@ export const catInsideCommand: CommandModule<GlobalArgs, BackupArgs> = {
     refuseJson(argv, 'backup cat');
     await withBackupArgs(argv, async (t, key, path) => {
       if (!path) throw new UsageError('NO_PATH', 'name the file inside the backup, e.g. homeassistant/data/configuration.yaml', { hint: 'see what is there with haos-rescue backup ls' });
+      const { catInside } = await backupActions();
       await catInside(t, path, key, (chunk) => writeOut(chunk));
     });
   },

@@ -1,13 +1,11 @@
 // `haos-rescue backup key SOURCE`: print the backup encryption key Home Assistant stores.
 
 import { shellWord } from '../../shell-word.js';
-import { unprotectedText } from '../../ha/backup-key.js';
 import type { CommandModule } from 'yargs';
-import { type BackupEntry, copiedSummary, extractBackups, isBackupFile, keyOpens, keyReachText, listBackups, readBackupKey, unpackBackup } from '../../actions/backup/index.js';
-import { TOO_BIG_HINT } from '../../actions/output-fs.js';
+import type { BackupEntry } from '../../actions/backup/index.js';
 import { AppError, RefusedError, UsageError } from '../../errors.js';
 import { createCommand } from './backup-create.js';
-import { type PasswordArgs, catInsideCommand, lsCommand, withBackupArgs } from './backup-inside.js';
+import { type PasswordArgs, backupActions, catInsideCommand, lsCommand, withBackupArgs } from './backup-inside.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { formatBytes, localTime, table } from '../render.js';
 import { stoppable, terminalProgress } from '../progress.js';
@@ -19,6 +17,7 @@ const keyCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: string }> = 
   describe: 'Print the encryption key of the automatic backups (Settings > System > Backups), and which of the card\'s encrypted backups it opens',
   builder: (y) => withSourceArg(y) as never,
   handler: async (argv) => {
+    const [{ keyOpens, keyReachText, readBackupKey }, { unprotectedText }] = await Promise.all([backupActions(), import('../../ha/backup-key.js')]);
     const { key, reach } = await withArgsSource(argv, async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
       const stored = await readBackupKey(s);
@@ -80,6 +79,7 @@ const listCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: string }> =
   describe: 'List the backups on the card with their name, date, type, size and Home Assistant version',
   builder: (y) => withSourceArg(y) as never,
   handler: async (argv) => {
+    const { listBackups } = await backupActions();
     const list = await withArgsSource(argv, async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
       return listBackups(s);
@@ -93,6 +93,7 @@ type ExtractArgs = GlobalArgs & PasswordArgs & { source?: string; out: string; s
 
 async function unpack(argv: ExtractArgs): Promise<void> {
   if (argv.slug && argv.slug.length > 1) throw new UsageError('ONE_SLUG', '--decrypt unpacks one backup at a time: give one --slug');
+  const { unpackBackup } = await backupActions();
   const progress = process.stderr.isTTY === true && !argv.json ? terminalProgress('files') : null;
   const result = await stoppable(() => withBackupArgs({ ...argv, slug: argv.slug?.[0] }, (t, key) =>
     unpackBackup(t, { outDir: argv.out, key, force: argv.force ?? false, ...(argv.inner ? { inners: argv.inner } : {}), ...(progress ? { onProgress: progress.update } : {}) }),
@@ -138,6 +139,7 @@ const extractCommand: CommandModule<GlobalArgs, ExtractArgs> = {
       .option('password-stdin', { type: 'boolean', describe: 'with --decrypt: read the password from standard input' }) as never,
   handler: async (argv) => {
     if (argv.decrypt) return unpack(argv);
+    const [{ copiedSummary, extractBackups, isBackupFile }, { TOO_BIG_HINT }] = await Promise.all([backupActions(), import('../../actions/output-fs.js')]);
     if (argv.inner || argv.password !== undefined || argv.passwordStdin) throw new UsageError('NEEDS_DECRYPT', '--inner and --password go with --decrypt', { hint: 'add --decrypt to unpack the plain files' });
     // A backup file on this computer, copied as it is, would only be a copy of it: unpacking it is what was meant.
     if (argv.source && (await isBackupFile(argv.source))) {

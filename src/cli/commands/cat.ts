@@ -3,9 +3,7 @@
 
 import { existsSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
-import { dataPath, withSource } from '../../actions/source.js';
 import { CorruptError, UsageError } from '../../errors.js';
-import { inFile } from '../../ext4/damaged.js';
 import type { FileKind } from '../../ext4/inode.js';
 import { shellWord } from '../../shell-word.js';
 import { warn, writeOut } from '../output.js';
@@ -34,6 +32,8 @@ export const catCommand: CommandModule<GlobalArgs, CatArgs> = {
     if (argv.path === undefined && !argv.source.startsWith('/mnt/data') && existsSync(argv.source)) {
       throw new UsageError('NO_PATH', `name the file on the card to print after ${argv.source}`, { hint: `e.g. haos-rescue cat ${shellWord(argv.source)} /supervisor/homeassistant/configuration.yaml` });
     }
+    const { dataPath, withSource } = await import('../../actions/source.js');
+    const { inFile } = await import('../../ext4/damaged.js');
     const given = argv.path === undefined ? { path: argv.source } : { source: argv.source, path: argv.path };
     const path = dataPath(given.path);
     const source = await resolveSource({ source: given.source, json: argv.json });

@@ -4,7 +4,6 @@
 
 import { CARD, type Medium, mediumOf } from '../../actions/write/medium.js';
 import type { CommandModule } from 'yargs';
-import { markForCheck } from '../../actions/write/check-mark.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
 import { type WriteArgs, writeOptions } from './write-options.js';
@@ -24,6 +23,7 @@ export const checkAtStartCommand: CommandModule<GlobalArgs, CheckArgs> = {
       .option('dry-run', { type: 'boolean', describe: 'say what would be done and stop' })
       .option('yes', { alias: 'y', type: 'boolean', describe: 'replay a dirty journal onto the card without asking' }) as never,
   handler: async (argv) => {
+    const { markForCheck } = await import('../../actions/write/check-mark.js');
     const options = writeOptions({ ...argv, originals: false });
     let medium = CARD;
     const r = await withArgsSource(argv, async (s) => {

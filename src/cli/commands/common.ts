@@ -2,7 +2,7 @@
 
 import { existsSync } from 'node:fs';
 import type { Argv } from 'yargs';
-import { type OpenedSource, type SourceOptions, withSource } from '../../actions/source.js';
+import type { OpenedSource, SourceOptions } from '../../actions/source.js';
 import { UsageError } from '../../errors.js';
 import { noteSource } from '../remedies.js';
 
@@ -59,6 +59,7 @@ async function chooseSource(argv: { source?: string | undefined; json?: boolean 
 
 /** Opens the SOURCE the arguments name (or the one found automatically) with the global options. */
 export async function withArgsSource<T>(argv: GlobalArgs & { source?: string | undefined }, fn: (s: OpenedSource) => Promise<T>): Promise<T> {
+  const { withSource } = await import('../../actions/source.js');
   return withSource(await resolveSource(argv), sourceOptions(argv), fn);
 }
 

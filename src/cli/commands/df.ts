@@ -3,7 +3,7 @@
 // some folders could not be read (the counts are then partial: what they hold is in "other").
 
 import type { CommandModule } from 'yargs';
-import { type DiskUsage, diskUsage } from '../../actions/repair/index.js';
+import type { DiskUsage } from '../../actions/repair/index.js';
 import type { ProgressSnapshot } from '../../actions/progress.js';
 import { CorruptError } from '../../errors.js';
 import { printJson, warn, writeOut } from '../output.js';
@@ -111,6 +111,7 @@ export const dfCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: string
   describe: 'How full the data partition is and what fills it, biggest first',
   builder: (y) => withSourceArg(y),
   handler: async (argv) => {
+    const { diskUsage } = await import('../../actions/repair/index.js');
     const progress = !argv.json && process.stderr.isTTY === true ? countingLine() : null;
     const result = await withArgsSource(argv, (s) => diskUsage(s, progress ? { onProgress: progress.update } : {})).finally(() => progress?.end());
     if (argv.json) {

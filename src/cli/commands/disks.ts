@@ -2,13 +2,16 @@
 // Assistant data (each opened read-only). Disks that cannot be read say why and what to do.
 
 import type { CommandModule } from 'yargs';
-import { type SurveyedDisk, notSearched, surveyDisks } from '../../actions/disks.js';
+import type { SurveyedDisk } from '../../actions/disks.js';
 import { printJson, writeOut } from '../output.js';
 import { formatBytes, table } from '../render.js';
 import type { GlobalArgs } from './common.js';
 import { shellWord } from '../../shell-word.js';
 
-function haText(d: SurveyedDisk): string {
+/** Whether a disk was looked at through its partition table only (actions/disks.ts). */
+type NotSearched = (d: SurveyedDisk) => boolean;
+
+function haText(d: SurveyedDisk, notSearched: NotSearched): string {
   if (!d.hasMedium) return d.note ?? 'no medium';
   if (d.error) return `cannot read: ${d.error.message}`;
   const ha = d.homeAssistant;
@@ -18,12 +21,12 @@ function haText(d: SurveyedDisk): string {
   return `Home Assistant ${ha.version ?? '(version unknown)'} on ${where} "${ha.label}"${counts ? `, ${counts}` : ''}`;
 }
 
-export function renderDisks(disks: SurveyedDisk[]): string {
+export function renderDisks(disks: SurveyedDisk[], notSearched: NotSearched): string {
   if (disks.length === 0) return 'No disks found.\n';
   const rows = [['SOURCE', 'size', 'model', 'bus', '', 'Home Assistant data']];
   for (const d of disks) {
     const flags = [d.system ? 'system' : null, d.removable ? 'removable' : null, d.mounted.length > 0 ? 'mounted' : null].filter(Boolean).join(',');
-    rows.push([d.path, d.sizeBytes ? formatBytes(d.sizeBytes) : '-', d.model ?? '-', d.bus?.toUpperCase() ?? '-', flags, haText(d)]);
+    rows.push([d.path, d.sizeBytes ? formatBytes(d.sizeBytes) : '-', d.model ?? '-', d.bus?.toUpperCase() ?? '-', flags, haText(d, notSearched)]);
   }
   const lines = [table(rows, [1])];
   const ha = disks.filter((d) => d.homeAssistant && !d.system);
@@ -41,8 +44,9 @@ export const disksCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'disks',
   describe: 'List the disks of this computer and which hold Home Assistant data (what to pass as SOURCE)',
   handler: async (argv) => {
+    const { notSearched, surveyDisks } = await import('../../actions/disks.js');
     const disks = await surveyDisks();
     if (argv.json) await printJson(disks);
-    else await writeOut(renderDisks(disks));
+    else await writeOut(renderDisks(disks, notSearched));
   },
 };

@@ -2,8 +2,7 @@
 // copy the config folder (or more) off the card. Exit 65 when some files could not be read (partial export).
 
 import type { CommandModule } from 'yargs';
-import { type ExportResult, type ExportWhat, exportFormat, exportTree } from '../../actions/export/index.js';
-import { TOO_BIG_HINT } from '../../actions/output-fs.js';
+import type { ExportResult, ExportWhat } from '../../actions/export/index.js';
 import { CorruptError, RefusedError } from '../../errors.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { formatBytes } from '../render.js';
@@ -48,6 +47,7 @@ export const exportCommand: CommandModule<GlobalArgs, ExportArgs> = {
       .option('exclude-db', { type: 'boolean', describe: 'leave out the recorder database (home-assistant_v2.db, -wal, -shm)' })
       .option('force', { type: 'boolean', describe: 'write into a non-empty folder / replace an existing archive' }) as never,
   handler: async (argv) => {
+    const [{ exportFormat, exportTree }, { TOO_BIG_HINT }] = await Promise.all([import('../../actions/export/index.js'), import('../../actions/output-fs.js')]);
     const progress = !argv.json && process.stderr.isTTY === true ? terminalProgress() : null;
     const result = await stoppable(() => withArgsSource(argv, async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);

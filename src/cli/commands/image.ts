@@ -3,15 +3,14 @@
 // format; the same command again continues. Exit 65 when parts of the card could not be read.
 
 import type { CommandModule } from 'yargs';
-import { type ImageResult, ImageJob, freeLeftOutText, inUseText } from '../../actions/image/index.js';
-import { type FileHit, filesHit } from '../../actions/image/files-hit.js';
-import { type SourceOptions, openSource } from '../../actions/source.js';
+import type { ImageResult } from '../../actions/image/index.js';
+import type { FileHit } from '../../actions/image/files-hit.js';
+import type { SourceOptions } from '../../actions/source.js';
 import { CorruptError, UsageError } from '../../errors.js';
 import { VERSION } from '../../version.js';
 import { shellWord } from '../../shell-word.js';
 import { formatBytes, partOf } from '../../units.js';
 import { printJson, warn, writeOut } from '../output.js';
-import { withImageProgress } from '../image-progress.js';
 import { formatDuration } from '../progress.js';
 import { type GlobalArgs, resolveSource, sourceOptions, withSourceArg } from './common.js';
 
@@ -26,11 +25,11 @@ type ImageArgs = GlobalArgs & {
   filesHit?: boolean;
 };
 
-function render(r: ImageResult, hits: FileHit[] | null): string {
+/** `leftOut`: what the copy left out on purpose (actions/image's freeLeftOutText), or null. */
+function render(r: ImageResult, hits: FileHit[] | null, leftOut: string | null): string {
   const lines = [`${r.resumed ? 'Continued' : 'Imaged'} ${r.source} to ${r.out} in ${formatDuration(r.elapsedMs / 1000)}; map: ${r.map}`];
   if (r.imageCutAt !== null) lines.push(`  the image file was cut short at ${formatBytes(r.imageCutAt)}, before bytes its map said were copied: they were copied again`);
   lines.push(`  rescued ${partOf(r.rescuedBytes, r.domainBytes)}${r.usedOnly ? ' (the used blocks; free blocks left out)' : ''}`);
-  const leftOut = freeLeftOutText(r);
   if (leftOut !== null) lines.push(`  ${leftOut}`);
   if (r.order === 'linear') lines.push(`  copied in disk order: ${r.linearBecause}`);
   const unread = r.nonTriedBytes + r.nonTrimmedBytes + r.nonScrapedBytes;
@@ -56,6 +55,7 @@ export const imageCommand: CommandModule<GlobalArgs, ImageArgs> = {
       .option('force', { type: 'boolean', describe: 'start over on an existing --out that has no map' })
       .option('files-hit', { type: 'boolean', describe: 'list the files with bytes in parts that could not be read' }) as never,
   handler: async (argv) => {
+    const [{ ImageJob, freeLeftOutText, inUseText }, { withImageProgress }] = await Promise.all([import('../../actions/image/index.js'), import('../image-progress.js')]);
     const source = await resolveSource(argv);
     // --map names the map this copy writes; the other source options choose the filesystem that orders it.
     const { mapPath, ...order } = sourceOptions(argv);
@@ -75,7 +75,7 @@ export const imageCommand: CommandModule<GlobalArgs, ImageArgs> = {
     const result = await withImageProgress(job, !argv.json && process.stderr.isTTY === true);
     const hits = argv.filesHit ? await hitsOf(result, order) : null;
     if (argv.json) await printJson({ ...result, ...(hits !== null ? { filesHit: hits } : {}) });
-    else await writeOut(render(result, hits));
+    else await writeOut(render(result, hits, freeLeftOutText(result)));
     const inUse = inUseText(result, 'copy it again, with --force');
     if (inUse !== null) warn(inUse);
     if (result.sourceMap !== null) warn(`${result.source} was read with its rescue map ${result.sourceMap}: what that map says was never rescued from the card is marked unreadable in this copy's map, not copied as zeros`);
@@ -92,6 +92,7 @@ export const imageCommand: CommandModule<GlobalArgs, ImageArgs> = {
 };
 
 async function hitsOf(r: ImageResult, order: SourceOptions): Promise<FileHit[]> {
+  const [{ openSource }, { filesHit }] = await Promise.all([import('../../actions/source.js'), import('../../actions/image/files-hit.js')]);
   const src = await openSource(r.out, { ...order, mapPath: r.map });
   try {
     return await filesHit(src);

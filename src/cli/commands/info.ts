@@ -1,7 +1,10 @@
 // `haos-rescue info SOURCE [--json]`: partition table, data filesystem, state and Home Assistant summary.
 
 import type { CommandModule } from 'yargs';
-import { type InfoResult, type KernelErrorInfo, copyFirstReason, info, lastWritten } from '../../actions/info.js';
+import type { InfoResult, KernelErrorInfo, lastWritten } from '../../actions/info.js';
+
+/** The newest sign of the box writing (actions/info.ts). */
+type Written = ReturnType<typeof lastWritten>;
 import type { WriteRefusal } from '../../actions/write/preconditions.js';
 import { shellWord } from '../../shell-word.js';
 import { remedyFor } from '../remedies.js';
@@ -18,7 +21,7 @@ function journalLine(d: InfoResult['data']): string {
   return `replayed in memory (nothing written): ${range}, ${j.blocksReplayed} block(s)${skipped}`;
 }
 
-function render(r: InfoResult): string {
+function render(r: InfoResult, written: Written): string {
   const lines: string[] = [];
   // No table and the data in an LVM volume: an LVM physical volume over the whole disk, not a bare filesystem.
   const bare = r.data.foundBySearch ? 'none' : r.data.volume !== null ? 'none (an LVM physical volume)' : 'none (bare filesystem)';
@@ -43,7 +46,7 @@ function render(r: InfoResult): string {
   const state = d.state === 'unknown' ? "unknown (the main superblock is unusable: its backup copy, read here, keeps neither the state nor the box's times)" : d.state;
   lines.push(`State:            ${state}${d.needsRecovery ? ', journal needs recovery' : ''}`);
   if (d.journal) lines.push(`Journal:          ${journalLine(d)}`);
-  lines.push(...timeLines(d), ...kernelErrorLines(d), ...refusalLines(d.writeRefused));
+  lines.push(...timeLines(d, written), ...kernelErrorLines(d), ...refusalLines(d.writeRefused));
   lines.push(`Features:         ${d.features.join(' ')}`);
   const ha = r.homeAssistant;
   if (ha.version || ha.users !== null || ha.backups !== null) {
@@ -61,8 +64,7 @@ function render(r: InfoResult): string {
 }
 
 /** When the box last mounted and wrote the filesystem, by its own clock, in this computer's time zone. */
-function timeLines(d: InfoResult['data']): string[] {
-  const w = lastWritten(d.times);
+function timeLines(d: InfoResult['data'], w: Written): string[] {
   const unknown = d.state === 'unknown' ? 'not known' : null;
   const written = w ? localTime(w.at, true) + (w.fromJournal ? ' (its newest journal transaction)' : '') : unknown ?? 'not recorded';
   return [`Last mounted:     ${d.times.mounted ? localTime(d.times.mounted, true) : unknown ?? 'never'}`, `Last written:     ${written}`];
@@ -127,12 +129,13 @@ export const infoCommand: CommandModule<GlobalArgs, GlobalArgs & { source?: stri
   describe: 'Show the disk layout, the data filesystem, when the box last used it and any errors its kernel met (and whether a change could be written now), and the Home Assistant it holds',
   builder: (y) => withSourceArg(y),
   handler: async (argv) => {
+    const { copyFirstReason, info, lastWritten } = await import('../../actions/info.js');
     const result = await withArgsSource(argv, (s) => info(s));
     if (argv.json) {
       await printJson(result);
       return;
     }
-    await writeOut(render(result));
+    await writeOut(render(result, lastWritten(result.data.times)));
     for (const w of result.warnings) warn(w);
     const imageCommand = `haos-rescue image ${shellWord(result.source)} --out card.img`;
     // A VM disk file or an image cannot be failing as a card does: parts of it are missing (a copy cut short).

@@ -2,7 +2,8 @@
 // before the box stopped, from the journal files on the card, as `ha core logs` would have shown them.
 
 import type { CommandModule } from 'yargs';
-import { LOG_SUBJECTS, type LogSubject, type LogsResult, MAX_LINES, filesRead, noLogFiles, readLogs } from '../../actions/logs/index.js';
+import type { LogsResult } from '../../actions/logs/index.js';
+import { LOG_SUBJECTS, type LogSubject, MAX_LINES, filesRead, noLogFiles } from '../../actions/logs/subjects.js';
 import { UsageError } from '../../errors.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { localTime } from '../render.js';
@@ -58,6 +59,7 @@ export const logsCommand: CommandModule<GlobalArgs, LogsArgs> = {
   handler: async (argv) => {
     const { subject, title } = logSubject(argv.of);
     if (!Number.isInteger(argv.lines) || argv.lines < 0) throw new UsageError('BAD_LINES', `--lines takes a number of lines (${Number.isNaN(argv.lines) ? 'not a number' : `got ${argv.lines}`})`, { hint: 'give a whole number, or 0 for all' });
+    const { readLogs } = await import('../../actions/logs/index.js');
     const result = await withArgsSource(argv, async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
       return readLogs(s, { subject, lines: argv.lines });

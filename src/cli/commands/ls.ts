@@ -2,9 +2,7 @@
 
 import { existsSync, statSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
-import { type ListEntry, listDirPartly } from '../../actions/list-dir.js';
-import { inFile } from '../../ext4/damaged.js';
-import { dataPath } from '../../actions/source.js';
+import type { ListEntry } from '../../actions/list-dir.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { modeString, table } from '../render.js';
 import { oneLine } from '../visible.js';
@@ -51,6 +49,7 @@ export const lsCommand: CommandModule<GlobalArgs, LsArgs> = {
       .positional('path', { type: 'string', describe: 'absolute path, e.g. /supervisor/backup (/mnt/data/... also works); default /' })
       .option('long', { alias: 'l', type: 'boolean', describe: 'show mode, links, owner, size and time' }) as never,
   handler: async (argv) => {
+    const [{ listDirPartly }, { inFile }, { dataPath }] = await Promise.all([import('../../actions/list-dir.js'), import('../../ext4/damaged.js'), import('../../actions/source.js')]);
     const given = sourceAndPath(argv.source, argv.path);
     const path = dataPath(given.path ?? '/');
     const { entries, damage, unreadable } = await withArgsSource({ ...argv, source: given.source }, async (s) => {

@@ -2,7 +2,6 @@
 
 import { CARD, mediumOf } from '../../actions/write/medium.js';
 import type { CommandModule } from 'yargs';
-import { moveOnCard } from '../../actions/repair/index.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
 import { type WriteArgs, withWriteOptions, writeOptions, writeReport } from './write-options.js';
@@ -19,6 +18,7 @@ export const mvCommand: CommandModule<GlobalArgs, MvArgs> = {
       .option('force', { type: 'boolean', describe: 'replace a file already at the new path (it is saved first)' })
       .option('force-system', { type: 'boolean', describe: 'allow paths outside /supervisor' }) as never,
   handler: async (argv) => {
+    const { moveOnCard } = await import('../../actions/repair/index.js');
     const options = { ...writeOptions(argv), forceSystem: argv.forceSystem ?? false, replace: argv.force ?? false };
     let medium = CARD;
     const r = await withArgsSource(argv, async (s) => {

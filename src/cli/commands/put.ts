@@ -2,7 +2,6 @@
 
 import { CARD, mediumOf } from '../../actions/write/medium.js';
 import type { CommandModule } from 'yargs';
-import { putLocalFile } from '../../actions/repair/index.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { formatBytes } from '../render.js';
 import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
@@ -19,6 +18,7 @@ export const putCommand: CommandModule<GlobalArgs, PutArgs> = {
       .positional('path', { type: 'string', describe: 'its absolute path on the card, e.g. /supervisor/homeassistant/configuration.yaml, or a folder there to put it in under its own name' })
       .option('force-system', { type: 'boolean', describe: 'allow paths outside /supervisor' }) as never,
   handler: async (argv) => {
+    const { putLocalFile } = await import('../../actions/repair/index.js');
     const options = { ...writeOptions(argv), forceSystem: argv.forceSystem ?? false };
     let medium = CARD;
     const r = await withArgsSource(argv, async (s) => {

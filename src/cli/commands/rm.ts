@@ -3,7 +3,6 @@
 import { posix } from 'node:path';
 import { CARD, mediumOf } from '../../actions/write/medium.js';
 import type { CommandModule } from 'yargs';
-import { removeFiles } from '../../actions/repair/index.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { formatBytes } from '../render.js';
 import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
@@ -20,6 +19,7 @@ export const rmCommand: CommandModule<GlobalArgs, RmArgs> = {
       .option('force-system', { type: 'boolean', describe: 'allow files outside /supervisor (the operating system\'s own data)' })
       .option('recursive', { alias: 'r', type: 'boolean', describe: 'remove folders too, with everything in them' }) as never,
   handler: async (argv) => {
+    const { removeFiles } = await import('../../actions/repair/index.js');
     const options = { ...writeOptions(argv), forceSystem: argv.forceSystem ?? false, recursive: argv.recursive ?? false };
     let medium = CARD;
     const r = await withArgsSource(argv, async (s) => {

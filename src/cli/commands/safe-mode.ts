@@ -2,7 +2,6 @@
 
 import { CARD, mediumOf } from '../../actions/write/medium.js';
 import type { CommandModule } from 'yargs';
-import { setSafeMode } from '../../actions/repair/index.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { type GlobalArgs, withArgsSource, withSourceArg } from './common.js';
 import { type WriteArgs, withWriteOptions, writeOptions, writeReport } from './write-options.js';
@@ -14,6 +13,7 @@ export const safeModeCommand: CommandModule<GlobalArgs, SafeModeArgs> = {
   describe: 'Make the next start of Home Assistant skip custom integrations (safe mode); --off undoes it',
   builder: (y) => withWriteOptions(withSourceArg(y)).option('off', { type: 'boolean', describe: 'remove the safe-mode marker instead' }) as never,
   handler: async (argv) => {
+    const { setSafeMode } = await import('../../actions/repair/index.js');
     const options = writeOptions(argv);
     const on = !argv.off;
     let medium = CARD;

@@ -11,31 +11,25 @@ import type { BlockDevice } from '../block-device.js';
 import { openFileDevice } from '../file-device.js';
 import { formatBytes } from '../../units.js';
 import { isMediumError } from '../map-os-error.js';
-import { detectOva, openOva } from './ova.js';
-import { detectQcow2, openQcow2 } from './qcow2.js';
-import type { ContainerDevice, ContainerInfo, OpenContext } from './types.js';
-import { detectVdi, openVdi } from './vdi.js';
-import { detectVhd, openVhd } from './vhd.js';
-import { detectVhdx, openVhdx } from './vhdx.js';
-import { detectVmdk, openVmdk } from './vmdk.js';
+import { type DiskFileKind, recognise } from './recognise.js';
+import { type ContainerDevice, type ContainerInfo, type OpenContext, containerOf } from './types.js';
 
-export type { ContainerDevice, ContainerInfo } from './types.js';
+export { type ContainerDevice, type ContainerInfo, containerOf } from './types.js';
 
 const HEAD_BYTES = 64 * 1024;
 const MAX_CHAIN = 16;
 
 type Opener = (file: BlockDevice, ctx: OpenContext) => Promise<ContainerDevice>;
 
-/** Which reader a file needs, from its first 64 KiB and last 512 bytes; null for a raw image. */
-function recognise(head: Buffer, tail: Buffer): Opener | null {
-  if (detectQcow2(head)) return openQcow2;
-  if (detectVhdx(head)) return openVhdx;
-  if (detectVdi(head)) return openVdi;
-  if (detectVmdk(head)) return openVmdk;
-  if (detectOva(head)) return openOva;
-  if (detectVhd(head, tail)) return openVhd;
-  return null;
-}
+/** The reader of each kind, loaded when a file of that kind is opened (most sources are raw: none is). */
+const READERS: Record<DiskFileKind, () => Promise<Opener>> = {
+  qcow2: async () => (await import('./qcow2.js')).openQcow2,
+  vhdx: async () => (await import('./vhdx.js')).openVhdx,
+  vdi: async () => (await import('./vdi.js')).openVdi,
+  vmdk: async () => (await import('./vmdk.js')).openVmdk,
+  ova: async () => (await import('./ova.js')).openOva,
+  vhd: async () => (await import('./vhd.js')).openVhd,
+};
 
 /**
  * A file named as a VHDX whose first 8 bytes are not "vhdxfile" but whose header at 64 KiB or 128 KiB is there
@@ -45,11 +39,6 @@ async function vhdxWithoutIdentifier(file: BlockDevice, path: string): Promise<b
   if (!/\.a?vhdx$/i.test(path) || file.sizeBytes < 1024 * 1024) return false;
   const at = async (offset: number): Promise<boolean> => (await file.read(offset, 4).catch(() => Buffer.alloc(4))).toString('latin1') === 'head';
   return (await at(64 * 1024)) || (await at(128 * 1024));
-}
-
-/** The container of `device`, when it is a guest disk read through one. */
-export function containerOf(device: BlockDevice): ContainerInfo | null {
-  return (device as Partial<ContainerDevice>).container ?? null;
 }
 
 /**
@@ -71,8 +60,9 @@ export async function openContainer(file: BlockDevice, path: string, chain: stri
   }
   const recognised = recognise(head, tail);
   const damagedIdentifier = recognised === null && (await vhdxWithoutIdentifier(file, path));
-  const open = recognised ?? (damagedIdentifier ? openVhdx : null);
-  if (open === null) return null;
+  const kind = recognised ?? (damagedIdentifier ? 'vhdx' : null);
+  if (kind === null) return null;
+  const open = await READERS[kind]();
   const here = await realpath(path).catch(() => path);
   const seen: { refusal?: AppError | 'read-only' } = {};
   const ctx: OpenContext = {

@@ -12,7 +12,8 @@ import type { BlockDevice } from '../block-device.js';
 import { assertOpen, assertWritable, checkRange } from '../check-range.js';
 import { checkInflated, decompressCluster, undecompressable, type CompressedDescriptor } from './qcow2-compressed.js';
 import { inflateClusters, inflatePoolAvailable, isShared, sharedBuffer } from './inflate-pool.js';
-import { INCOMPAT_CORRUPT, INCOMPAT_DIRTY, parseQcow2Header, QCOW2_HINT, QCOW2_MAGIC, type Qcow2Header } from './qcow2-header.js';
+export { detectQcow2 } from './recognise.js';
+import { INCOMPAT_CORRUPT, INCOMPAT_DIRTY, parseQcow2Header, QCOW2_HINT, type Qcow2Header } from './qcow2-header.js';
 import { Qcow2Map, type Segment } from './qcow2-map.js';
 import { readQcow2Snapshots } from './qcow2-snapshots.js';
 import { checkWritable, openQcow2Writer, type Qcow2Writer } from './qcow2-write.js';
@@ -28,10 +29,6 @@ const COMPRESSION_SCAN_BYTES = 4 * 1024 * 1024;
 const INFLATED_CACHE = 4;
 /** Whole compressed clusters handed to an inflating thread at once. */
 const INFLATE_BATCH = 8;
-
-export function detectQcow2(head: Buffer): boolean {
-  return head.length >= 4 && head.readUInt32BE(0) === QCOW2_MAGIC;
-}
 
 export async function openQcow2(opened: BlockDevice, ctx: OpenContext): Promise<ContainerDevice> {
   const { path } = ctx;

@@ -67,3 +67,8 @@ export interface OpenContext {
   /** A VHDX whose file identifier ("vhdxfile" at byte 0) is damaged and whose headers are there: read through them. */
   damagedIdentifier?: true;
 }
+
+/** The container of `device`, when it is a guest disk read through one. */
+export function containerOf(device: BlockDevice): ContainerInfo | null {
+  return (device as Partial<ContainerDevice>).container ?? null;
+}

@@ -28,8 +28,10 @@ import { containerFile } from './container-file.js';
 import { VDI_BLOCK_FREE, VDI_BLOCK_ZERO, VdiWriter, checkVdiWritable, vdiBlockFileOffset } from './vdi-write.js';
 import { checkForWrites } from './write-check.js';
 import { DAMAGED_FILE_HINT, pastFileEnd } from './cut-short.js';
+import { detectVdi } from './recognise.js';
 
-const VDI_SIGNATURE = 0xbeda107f;
+export { detectVdi };
+
 /** End of the header fields this reader uses (through uuidParentModify). */
 const HEADER_END = 0x1c8;
 const MIN_HEADER_SIZE = 0x180;
@@ -47,11 +49,6 @@ export interface VdiHeader {
   blockExtraBytes: number;
   blockCount: number;
   blocksAllocated: number;
-}
-
-/** Whether `head` (the start of a file) carries the VDI signature. */
-export function detectVdi(head: Buffer): boolean {
-  return head.length >= 0x48 && head.readUInt32LE(0x40) === VDI_SIGNATURE;
 }
 
 /** Parses and validates the VDI header against the size of the file it came from. */

@@ -23,7 +23,6 @@ import {
   chooseFooter,
   footerChecksumOk,
   guestSize,
-  hasFooterCookie,
   parseDynamicHeader,
   safeU64,
   type DynamicHeader,
@@ -34,6 +33,8 @@ import { containerFile } from './container-file.js';
 import { VhdWriter, checkVhdWritable, overMetadata, type VhdBlockAccess, type VhdWritableFacts } from './vhd-write.js';
 import { checkForWrites } from './write-check.js';
 import { pastFileEnd } from './cut-short.js';
+
+export { detectVhd } from './recognise.js';
 
 const BAT_UNUSED = 0xffffffff;
 const MAX_BLOCK_SIZE = 1 << 28;
@@ -52,11 +53,6 @@ interface SparseLayout {
   metadataEnd: number;
   metadata: ReadonlyArray<{ start: number; end: number }>;
   parent: BlockDevice | null;
-}
-
-/** Whether the file is a VHD: a footer at its end (every VHD) or a footer copy at its start (dynamic). */
-export function detectVhd(head: Buffer, tail: Buffer): boolean {
-  return hasFooterCookie(tail) || hasFooterCookie(head);
 }
 
 /** Opens a VHD container file as its guest disk. `file` stays the caller's to close if this throws. */

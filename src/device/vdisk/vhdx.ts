@@ -42,11 +42,9 @@ import { readVhdxMetadata, type VhdxGeometry } from './vhdx-metadata.js';
 import { openVhdxParent, type OpenedParent } from './vhdx-parent.js';
 import { checkVhdxBlocks, checkVhdxWritable, VhdxWriter } from './vhdx-write.js';
 import { checkForWrites, checkForWritesAsync } from './write-check.js';
+import { detectVhdx } from './recognise.js';
 
-/** "vhdxfile" at byte 0 (§2.2.1). `head` is up to the first 64 KiB of the file. */
-export function detectVhdx(head: Buffer): boolean {
-  return head.length >= 8 && head.toString('latin1', 0, 8) === 'vhdxfile';
-}
+export { detectVhdx };
 
 /**
  * Opens the guest disk of the VHDX in `file` (read-only). On failure the parent opened so far is closed;

@@ -32,13 +32,7 @@ import { SparseExtent, type Extent } from './vmdk-sparse.js';
 import { FlatWriter, SparseWriter, uncleanRefusal, vmdkRawCopyHint, type ExtentWriter } from './vmdk-write.js';
 import { checkForWrites } from './write-check.js';
 
-export function detectVmdk(head: Buffer): boolean {
-  if (head.length >= 4) {
-    const magic = head.readUInt32LE(0);
-    if (magic === KDMV_MAGIC || magic === COWD_MAGIC) return true;
-  }
-  return looksLikeDescriptor(head);
-}
+export { detectVmdk } from './recognise.js';
 
 export async function openVmdk(file: BlockDevice, ctx: OpenContext): Promise<ContainerDevice> {
   return openVmdkFrom(file, ctx, {
