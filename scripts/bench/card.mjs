@@ -40,6 +40,7 @@ async function mountCard(image) {
   const unmount = () => {
     if (!mounted) return;
     mounted = false;
+    process.removeListener('exit', unmount);
     spawnSync('fusermount', ['-u', mountpoint]);
     child.kill();
     rmSync(mountpoint, { recursive: true, force: true });

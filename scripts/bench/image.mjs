@@ -221,6 +221,8 @@ async function mountFailingCard(config) {
   const unmount = () => {
     if (!mounted) return;
     mounted = false;
+    // One card is mounted per run: its exit handler goes with it (11 of them made Node warn of a leak).
+    process.removeListener('exit', unmount);
     // A tool just killed may still hold the file for a moment: then detach lazily.
     if (spawnSync('fusermount', ['-u', mountpoint]).status !== 0) spawnSync('fusermount', ['-u', '-z', mountpoint]);
     child.kill();
