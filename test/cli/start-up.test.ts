@@ -23,6 +23,7 @@ writeFileSync(image, readSampleImage());
 const MARKERS = {
   engine: 'async function openSource(',
   backups: 'async function extractBackups(',
+  tarWriter: 'async function exportToTar(',
   vmReaders: ['async function openQcow2(', 'async function openVhdx(', 'async function openVdi(', 'async function openVmdk(', 'async function openVhd(', 'async function openOva('],
 };
 
@@ -41,7 +42,7 @@ describe('what a run of the program loads', () => {
   it('the markers are in the built program', () => {
     const dist = join(fileURLToPath(new URL('../../dist', import.meta.url)));
     const all = [readFileSync(CLI, 'utf8'), ...readdirSync(join(dist, 'chunks')).filter((f) => f.endsWith('.js')).map((f) => readFileSync(join(dist, 'chunks', f), 'utf8'))].join('\n');
-    for (const m of [MARKERS.engine, MARKERS.backups, ...MARKERS.vmReaders]) expect(all, m).toContain(m);
+    for (const m of [MARKERS.engine, MARKERS.backups, MARKERS.tarWriter, ...MARKERS.vmReaders]) expect(all, m).toContain(m);
   });
 
   it('--version and a mistyped command load neither the filesystem engine nor the backup code', () => {
@@ -52,6 +53,11 @@ describe('what a run of the program loads', () => {
     const ls = loaded(['ls', image, '/'], [MARKERS.engine, MARKERS.backups, ...MARKERS.vmReaders]);
     expect(ls).toEqual({ code: 0, found: [MARKERS.engine] });
     expect(loaded(['backup', 'list', image], [MARKERS.backups])).toEqual({ code: 0, found: [MARKERS.backups] });
+  });
+
+  it('an export to a folder loads no tar writer; one to a .tar.gz does', () => {
+    expect(loaded(['export', image, '--out', join(work, 'folder')], [MARKERS.tarWriter])).toEqual({ code: 0, found: [] });
+    expect(loaded(['export', image, '--out', join(work, 'config.tar.gz')], [MARKERS.tarWriter])).toEqual({ code: 0, found: [MARKERS.tarWriter] });
   });
 
   it('a qcow2 file loads the qcow2 reader and no other', () => {

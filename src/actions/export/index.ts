@@ -12,7 +12,6 @@ import type { WalkEntry } from '../../ext4/walk.js';
 import type { Ext4Volume } from '../../ext4/volume.js';
 import type { HaLayout } from '../../ha/layout.js';
 import { exportToFolder } from './folder.js';
-import { exportToTar } from './tar.js';
 import type { ExportContext, ExportFormat, ExportOptions, ExportResult } from './types.js';
 import { outputError } from '../output-error.js';
 import { ProgressMeter } from '../progress.js';
@@ -76,7 +75,8 @@ export async function exportTree(vol: Ext4Volume, layout: HaLayout, options: Exp
   }
   try {
     if (format === 'folder') await exportToFolder(ctx);
-    else await exportToTar(ctx, format === 'tar.gz');
+    // The tar writer (and tar-stream) is loaded for an archive only: a folder export does not compile it.
+    else await (await import('./tar.js')).exportToTar(ctx, format === 'tar.gz');
   } catch (err) {
     const failed = outputError(err, options.out);
     // A folder filled part way (the disk full): said, with the way to have it whole.
