@@ -14,7 +14,7 @@ import { formatBytes, modeString, table } from '../render.js';
 import { type GlobalArgs, refuseJson, withArgsSource, withSourceArg } from './common.js';
 import { shellWord } from '../../shell-word.js';
 
-/** The backup actions, loaded when a backup command runs, not at every start of the program (~30 ms here). */
+/** The backup actions, loaded when a backup command runs, not at every start of the program. */
 export const backupActions = () => import('../../actions/backup/index.js');
 
 export type PasswordArgs = { password?: string; passwordStdin?: boolean };
