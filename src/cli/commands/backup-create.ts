@@ -2,6 +2,7 @@
 // by default with the card's own backup key (so the owner's emergency kit opens it), or --password.
 
 import type { CommandModule } from 'yargs';
+import type { SecureTarKey } from '../../actions/backup/index.js';
 import { AppError, ExitCode, UsageError } from '../../errors.js';
 import { printJson, warn, writeOut } from '../output.js';
 import { stoppable, terminalProgress } from '../progress.js';
@@ -29,7 +30,7 @@ export const createCommand: CommandModule<GlobalArgs, CreateArgs> = {
     const progress = process.stderr.isTTY === true && !argv.json ? terminalProgress('files') : null;
     const result = await stoppable(() => withArgsSource(argv, async (s) => {
       if (!argv.json) for (const w of s.warnings) warn(w);
-      let key: InstanceType<typeof SecureTarKey> | null = null;
+      let key: SecureTarKey | null = null;
       if (argv.encrypt) {
         // Why the card gives no key, as it is: a damaged store was said as "stores no backup key".
         const stored = password !== null ? null : await readBackupKey(s).catch((err: unknown) => (err instanceof AppError ? err : null));
