@@ -8,7 +8,7 @@ import { CorruptError } from '../../errors.js';
 export const BLOCK = 512;
 const TAR_HINT = 'the OVA is damaged or cut short; check it with `tar -tvf` on a copy';
 
-export type Parsed =
+type Parsed =
   | { kind: 'end' }
   | { kind: 'extended'; type: string; dataSize: number }
   | { kind: 'member'; name: string; size: number; type: string };
